@@ -1,0 +1,37 @@
+# fxcrm: `make run` serves the embedded app with demo data; `make test` runs every test.
+PORT ?= 5000
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stamp-install
+export FXCRM_DATABASE_URL ?= sqlite:///instance/fxcrm.db
+
+.PHONY: install run test bench faults demo check clean lint
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] in ((3, 11), (3, 12)), "fxcrm needs Python 3.11 or 3.12 (durable-rules does not build on 3.13)"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	touch $(STAMP)
+
+run: install
+	$(BIN)/fxcrm db upgrade
+	$(BIN)/fxcrm demo
+	@echo "serving on http://127.0.0.1:$(PORT) (demo logins above)"
+	$(BIN)/fxcrm run --host 127.0.0.1 --port $(PORT) --no-reload
+
+demo: install
+	$(BIN)/fxcrm db upgrade
+	$(BIN)/fxcrm demo
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .hypothesis test-artifacts *.egg-info

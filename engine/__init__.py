@@ -1,0 +1,1 @@
+"""fxcrm engine: the back office core (events, rules, domains). Imports nothing from web/."""

@@ -1,0 +1,254 @@
+"""The `fxcrm` command: a Flask CLI group. Exit codes: 0 ok, 1 user error, 2 usage."""
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+
+import click
+from flask.cli import FlaskGroup, with_appcontext  # noqa: F401
+
+from engine import config as config_mod
+from engine.db import get_database, unit_of_work
+from engine.plugins import import_optional
+
+# Domains add their own click groups here (module path, attribute).
+PLUGIN_GROUPS = (("engine.rules.cli", "commands"), ("engine.deliveries.cli", "commands"),
+                 ("engine.reports.cli", "commands"), ("engine.payments.cli", "commands"),
+                 ("engine.ib.cli", "commands"), ("engine.kyc.cli", "commands"))
+
+
+def _create_app():
+    return importlib.import_module("web").create_app()
+
+
+def fail(message: str) -> None:
+    """Print an error and exit 1 (a user error)."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def database():
+    """Return the configured database."""
+    return get_database(config_mod.load())
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False,
+             load_dotenv=False)
+def main():
+    """fxcrm: the back office for FX/CFD brokers."""
+
+
+@main.group()
+def db():
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision):
+    """Apply the database migrations."""
+    from engine.migrate import upgrade
+    upgrade(config_mod.load().database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst):
+    """Run an rq worker with the scheduler (distributed mode)."""
+    cfg = config_mod.load()
+    if not cfg.distributed:
+        fail("FXCRM_REDIS_URL is not set; the worker is only for distributed mode")
+    from engine.events.jobs import run_worker
+    run_worker(cfg, burst=burst)
+
+
+@main.command()
+@click.option("--clients", default=40, show_default=True, help="How many demo clients.")
+@click.option("--seed", default=7, show_default=True)
+def demo(clients, seed):
+    """Load the demo data set (staff logins and a realistic event history)."""
+    from engine import demo as demo_mod
+    summary = demo_mod.load(database(), clients=clients, seed=seed)
+    click.echo(summary)
+
+
+@main.group()
+def users():
+    """Staff accounts."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", required=True, help="admin, compliance, finance, support, sales, ib_ops or partner")
+@click.option("--password", default=None, help="Generated and shown once if omitted.")
+@click.option("--name", default=None)
+@click.option("--ib", "ib_id", default=None, help="For partners: the IB id they belong to.")
+def users_create(email, role, password, name, ib_id):
+    """Create a staff account."""
+    from engine.users import service
+    try:
+        with unit_of_work(database()) as session:
+            _user, password = service.create(session, email=email, role=role,
+                                             password=password, name=name, ib_id=ib_id)
+    except service.UserError as exc:
+        fail(str(exc))
+    click.echo(f"created {email} ({role}); password: {password}")
+
+
+@main.group()
+def tokens():
+    """API tokens."""
+
+
+@tokens.command("create")
+@click.argument("email")
+def tokens_create(email):
+    """Create an API token (shown once, stored hashed)."""
+    from engine.users import service
+    with unit_of_work(database()) as session:
+        user = service.get_by_email(session, email)
+        if user is None:
+            fail(f"no user {email}")
+        token = service.create_token(session, user)
+    click.echo(token)
+
+
+@main.group()
+def events():
+    """The event store."""
+
+
+@events.command("ingest")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def events_ingest(file):
+    """Store canonical events from a JSON-lines FILE and process them."""
+    from engine.events.store import ingest_lines
+    with open(file, encoding="utf-8") as fh:
+        total = sum(1 for _ in fh)
+    with open(file, encoding="utf-8") as fh, click.progressbar(
+            length=total, label="ingesting", file=sys.stderr) as bar:
+        report = ingest_lines(database(), fh, progress=bar.update)
+    click.echo(report.summary())
+    for number, reason in report.rejected:
+        click.echo(f"{file}:{number}: {reason}")
+    if not report.ok:
+        sys.exit(1)
+
+
+@events.command("process")
+def events_process():
+    """Process every pending event now (also retries failed ones)."""
+    from engine import processing
+    stats = processing.process_all_pending(database())
+    click.echo(f"processed: {stats.processed}, failed: {stats.failed}, parked: {stats.parked}")
+
+
+@events.command("parked")
+@click.option("--json", "as_json", is_flag=True)
+def events_parked(as_json):
+    """List events whose processing failed repeatedly."""
+    from engine.events.store import list_parked
+    with unit_of_work(database()) as session:
+        rows = [{"seq": e.seq, **e.envelope(), "attempts": e.attempts, "error": e.last_error}
+                for e in list_parked(session)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['seq']} {row['source']}/{row['id']} {row['type']} "
+                   f"{row['client']} attempts={row['attempts']}: {row['error']}")
+
+
+@events.command("retry")
+@click.argument("seq", type=int)
+def events_retry(seq):
+    """Put a parked event back in the queue and process it."""
+    from engine import processing
+    from engine.events.models import PARKED, PENDING, Event
+    with unit_of_work(database()) as session:
+        event = session.get(Event, seq)
+        if event is None or event.status != PARKED:
+            fail(f"no parked event {seq}")
+        event.status, event.attempts, ref = PENDING, 0, event.client_ref
+    stats = processing.process_client(database(), ref)
+    click.echo(f"processed: {stats.processed}, failed: {stats.failed}, parked: {stats.parked}")
+
+
+@main.group()
+def tasks():
+    """Tasks (inbox items)."""
+
+
+@tasks.command("list")
+@click.option("--queue", default=None)
+@click.option("--status", default=None)
+@click.option("--client", default=None)
+@click.option("--rule", default=None)
+@click.option("--limit", default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def tasks_list(queue, status, client, rule, limit, as_json):
+    """List tasks, newest first."""
+    from engine.tasks import service
+    try:
+        with unit_of_work(database()) as session:
+            rows = [service.to_dict(t) for t in service.list_tasks(
+                session, queue=queue, status=status, client=client, rule=rule, limit=limit)]
+    except service.TaskError as exc:
+        fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for t in rows:
+        click.echo(f"#{t['id']:<6} {t['queue']:<11} {t['status']:<11} {t['priority']:<7} "
+                   f"{t['client'] or '-':<12} {t['title']}")
+
+
+@main.group()
+def clients():
+    """Clients."""
+
+
+@clients.command("show")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True)
+def clients_show(ref, as_json):
+    """Show the client profile."""
+    from engine.clients import service
+    with unit_of_work(database()) as session:
+        client = service.get_by_ref(session, ref)
+        if client is None:
+            fail(f"no client {ref}")
+        data = service.profile(session, client)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    click.echo(_render_profile(data))
+
+
+def _render_profile(p: dict) -> str:
+    lines = [f"{p['ref']}  {p.get('first_name') or ''} {p.get('last_name') or ''}".rstrip(),
+             f"  status: {p['status']}   funnel: {p['funnel_stage']}   "
+             f"country: {p['country']}   type: {p['client_type']}",
+             f"  KYC: {p['kyc'].get('status')}   risk: {p['risk']['category'] or '-'}"]
+    for key in ("next_step",):
+        if p.get(key):
+            lines.append(f"  next step: {p[key]}")
+    if p["wallets"]:
+        lines.append("  wallets: " + ", ".join(f"{v} {k}" for k, v in p["wallets"].items()))
+    lines.append(f"  tasks: {len(p['tasks'])} ("
+                 f"{sum(1 for t in p['tasks'] if t['status'] in ('open', 'in_progress', 'waiting'))} open)")
+    for t in p["tasks"][:10]:
+        lines.append(f"    #{t['id']} [{t['status']}] {t['queue']}: {t['title']}")
+    return "\n".join(lines)
+
+
+def _add_plugins() -> None:
+    for module, attr in PLUGIN_GROUPS:
+        mod = import_optional(module)
+        for command in getattr(mod, attr, ()):
+            main.add_command(command)
+
+
+_add_plugins()

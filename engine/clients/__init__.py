@@ -1,0 +1,1 @@
+"""Clients: the client record, its lifecycle status and core facts."""

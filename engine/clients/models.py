@@ -1,0 +1,42 @@
+"""The client record: one row per client reference, created by its first event."""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Boolean, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.db import Base
+from engine.types import Amount, UTCDateTime
+
+STATUSES = ("pending", "approved", "rejected", "blocked")
+FUNNEL = ("registered", "kyc_approved", "funded", "account_opened", "first_trade")
+
+
+class Client(Base):
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(100), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    first_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    last_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    client_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    referral_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    source: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    auto_funding: Mapped[bool] = mapped_column(Boolean, default=False)
+    declared_income: Mapped[Decimal | None] = mapped_column(Amount, nullable=True)
+    declared_income_currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    kyc_status: Mapped[str] = mapped_column(String(16), default="not_started")
+    kyc_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    risk_category: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    risk_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    funnel_stage: Mapped[str] = mapped_column(String(20), default="registered")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

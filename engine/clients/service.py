@@ -1,0 +1,69 @@
+"""Client queries and the client profile (SPEC §5)."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.clients.models import Client
+from engine.values import iso
+from engine.plugins import import_all
+
+# Domains add or replace profile sections: name -> builder(session, client).
+SECTIONS: dict[str, Callable[[Session, Client], Any]] = {}
+SECTION_MODULES = ("engine.tasks.profile", "engine.kyc.profile", "engine.notifications.profile",
+                   "engine.payments.profile", "engine.accounts.profile", "engine.ib.profile",
+                   "engine.audit.profile")
+_loaded = False
+
+
+def section(name: str):
+    """Register the decorated builder(session, client) as profile section `name`."""
+    def register(builder):
+        SECTIONS[name] = builder
+        return builder
+    return register
+
+
+def _load_sections() -> None:
+    global _loaded
+    if not _loaded:
+        import_all(SECTION_MODULES)
+        _loaded = True
+
+
+def get_by_ref(session: Session, ref: str) -> Client | None:
+    """Return the client with this reference, or None."""
+    return session.scalar(select(Client).where(Client.ref == ref))
+
+
+def summary(client: Client) -> dict:
+    """Return the client's own record as JSON-ready data."""
+    return {
+        "ref": client.ref, "status": client.status, "status_reason": client.status_reason,
+        "email": client.email, "first_name": client.first_name, "last_name": client.last_name,
+        "country": client.country, "client_type": client.client_type,
+        "registered_at": iso(client.registered_at), "funnel_stage": client.funnel_stage,
+        "risk": {"category": client.risk_category, "reason": client.risk_reason},
+        "referral_code": client.referral_code, "source": client.source,
+    }
+
+
+_DEFAULTS: dict[str, Callable[[Client], Any]] = {
+    "kyc": lambda c: {"status": c.kyc_status, "documents": []},
+    "wallets": lambda c: {}, "accounts": lambda c: [], "ib": lambda c: None,
+    "commissions": lambda c: [], "notifications": lambda c: [], "tasks": lambda c: [],
+    "timeline": lambda c: [],
+}
+
+
+def profile(session: Session, client: Client) -> dict:
+    """Return the whole client profile: the record plus every domain's section."""
+    _load_sections()
+    data = summary(client)
+    for name, default in _DEFAULTS.items():
+        data[name] = default(client)
+    for name, builder in SECTIONS.items():
+        data[name] = builder(session, client)
+    return data

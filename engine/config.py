@@ -1,0 +1,88 @@
+"""Configuration: the only module that reads the environment.
+
+Every setting is an `FXCRM_*` environment variable; an optional file named by
+`FXCRM_CONFIG_FILE` (KEY=VALUE lines) adds settings the environment does not set.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+PREFIX = "FXCRM_"
+DEFAULT_DB = "sqlite:///instance/fxcrm.db"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = DEFAULT_DB
+    redis_url: str | None = None
+    queue_name: str = "fxcrm"
+    rules_dir: str = "rules"
+    secret_key: str | None = None
+    smtp_url: str | None = None
+    mail_from: str = "backoffice@localhost"
+    # Embedded mode runs a ticker thread that fires timers and sweeps unprocessed events.
+    ticker_seconds: float = 5.0
+    # Events whose processing failed this many times are parked for an operator.
+    max_attempts: int = 3
+    # Events per transaction when ingesting files.
+    ingest_batch: int = 500
+    # Clients per rq job when draining in distributed mode.
+    job_batch: int = 200
+    # Connector secrets, by provider name: FXCRM_<PROVIDER>_<NAME>.
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def distributed(self) -> bool:
+        return bool(self.redis_url)
+
+    def secret(self, name: str) -> str | None:
+        """Return the connector secret FXCRM_<NAME>, or None."""
+        return self.secrets.get(name.upper())
+
+    def with_overrides(self, **values) -> "Config":
+        """Return a copy with `values` replaced (tests and CLI options)."""
+        return replace(self, **values)
+
+
+_CASTS = {"ticker_seconds": float, "max_attempts": int, "ingest_batch": int, "job_batch": int}
+_SECRET_SUFFIXES = ("_SECRET", "_SECRET_KEY", "_TOKEN", "_WEBHOOK_TOKEN", "_API_TOKEN",
+                    "_BASE_URL", "_IPN_SECRET", "_WEBHOOK_SECRET")
+
+
+def _read_file(path: str) -> dict[str, str]:
+    values = {}
+    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
+        key, value = line.split("=", 1)
+        values[key.strip()] = value.strip()
+    return values
+
+
+def load(environ: dict[str, str] | None = None) -> Config:
+    """Build the configuration from the environment (and FXCRM_CONFIG_FILE)."""
+    env = dict(os.environ if environ is None else environ)
+    if env.get("FXCRM_CONFIG_FILE"):
+        env = {**_read_file(env["FXCRM_CONFIG_FILE"]), **env}
+    values: dict[str, object] = {}
+    for fld in fields(Config):
+        raw = env.get(PREFIX + fld.name.upper())
+        if raw is None or fld.name == "secrets":
+            continue
+        try:
+            values[fld.name] = _CASTS.get(fld.name, str)(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{PREFIX}{fld.name.upper()}: {exc}") from None
+    values["secrets"] = {k[len(PREFIX):]: v for k, v in env.items()
+                         if k.startswith(PREFIX) and k.endswith(_SECRET_SUFFIXES)
+                         and k != "FXCRM_SECRET_KEY"}
+    return Config(**values)

@@ -1,0 +1,141 @@
+"""Database: engine and session factory, the unit of work, and the declarative Base."""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Callable, Iterator
+
+from sqlalchemy import BigInteger, DateTime, create_engine, event, types
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from engine import config as config_mod
+from engine.values import SCALE, as_utc, to_units
+
+log = logging.getLogger(__name__)
+
+
+class UTCDateTime(types.TypeDecorator):
+    """A timezone-aware UTC datetime on every backend (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = as_utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else as_utc(value)
+
+
+class Amount(types.TypeDecorator):
+    """An exact Decimal stored as integer units of 10^-8, so SQL sums stay exact."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else to_units(value)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else Decimal(int(value)).scaleb(-SCALE)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {}
+
+
+def _sqlite_pragmas(dbapi_conn, _record):
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _sqlite_begin(conn):
+    # Take the write lock up front: two writers never deadlock on a lock upgrade.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str) -> Engine:
+    """Create an Engine for `url`, with WAL and immediate transactions on SQLite."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        eng = create_engine(url, connect_args={"isolation_level": None,
+                                                "check_same_thread": False})
+        event.listen(eng, "connect", _sqlite_pragmas)
+        event.listen(eng, "begin", _sqlite_begin)
+        return eng
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+class Database:
+    """One database: its engine, session factory and configuration."""
+
+    def __init__(self, cfg: config_mod.Config):
+        self.config = cfg
+        self.engine = make_engine(cfg.database_url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+_databases: dict[str, Database] = {}
+
+
+def get_database(cfg: config_mod.Config | None = None) -> Database:
+    """Return the process-wide Database for `cfg` (default: from the environment)."""
+    cfg = cfg or config_mod.load()
+    key = cfg.database_url
+    if key not in _databases or _databases[key].config != cfg:
+        _databases[key] = Database(cfg)
+    return _databases[key]
+
+
+def forget_databases() -> None:
+    """Dispose every cached Database (tests, and after a fork)."""
+    for database in _databases.values():
+        database.dispose()
+    _databases.clear()
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once the unit of work around `session` has committed."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+@contextmanager
+def unit_of_work(database: Database) -> Iterator[Session]:
+    """Yield a session; commit at the end, roll back on error, then run after-commit hooks."""
+    session = database.sessions()
+    session.info["database"] = database
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        hooks = session.info.pop("after_commit", [])
+        committed = not session.in_transaction()
+        session.close()
+    if committed:
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:  # a hook failing must not undo or hide the commit
+                log.exception("after-commit hook failed")

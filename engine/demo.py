@@ -1,0 +1,173 @@
+"""A synthetic broker: realistic canonical events for the demo and the benchmarks."""
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Iterator
+
+from engine.values import UTC, iso
+
+COUNTRIES = ["DE", "FR", "ES", "IT", "GB", "PL", "NL", "AE", "ZA", "CY", "SE", "PT"]
+FIRST = ["Anna", "Ben", "Carla", "Dmitri", "Elena", "Farid", "Greta", "Hugo", "Ines",
+         "Jonas", "Kira", "Luca", "Maya", "Nikos", "Olga", "Pavel", "Rosa", "Sven"]
+LAST = ["Meyer", "Rossi", "Novak", "Garcia", "Dubois", "Kowalski", "Jensen", "Silva",
+        "Popescu", "Horvat", "Ahmadi", "Nielsen", "Costa", "Weber"]
+SYMBOLS = ["EURUSD", "GBPUSD", "USDJPY", "XAUUSD", "US30", "BTCUSD"]
+DECLINES = [("card_declined", "Your card was declined."),
+            ("insufficient_funds", "Your card has insufficient funds."),
+            ("expired_card", "Your card has expired."),
+            ("processing_error", "An error occurred while processing your card.")]
+DEMO_START = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
+
+
+class _Client:
+    def __init__(self, gen: "BrokerGenerator", index: int):
+        self.gen, self.rng = gen, gen.rng
+        self.ref = f"C{index:06d}"
+        self.t = gen.start + timedelta(minutes=self.rng.randint(0, gen.span_minutes))
+        self.n = 0
+
+    def event(self, etype: str, data: dict, minutes: float = 0, source: str = "backoffice"):
+        self.t += timedelta(minutes=minutes)
+        self.n += 1
+        return {"id": f"{self.ref}-{self.n}", "type": etype, "source": source,
+                "occurred_at": iso(self.t), "client": self.ref, "data": data}
+
+    def later(self, lo: float, hi: float) -> float:
+        return self.rng.uniform(lo, hi)
+
+
+class BrokerGenerator:
+    """Generate clients' journeys: registration, KYC, deposits, accounts, trades, IBs."""
+
+    def __init__(self, seed: int = 7, start: datetime = DEMO_START, span_days: int = 28):
+        self.rng = random.Random(seed)
+        self.start = start
+        self.span_minutes = span_days * 24 * 60
+        self.ibs: list[str] = []
+
+    def journey(self, index: int) -> Iterator[dict]:
+        """Yield one client's events in time order."""
+        c, rng = _Client(self, index), self.rng
+        country = rng.choice(COUNTRIES)
+        ctype = "corporate" if rng.random() < 0.06 else "individual"
+        data = {"email": f"{c.ref.lower()}@example.com", "country": country, "client_type": ctype,
+                "first_name": rng.choice(FIRST), "last_name": rng.choice(LAST),
+                "source": rng.choice(["google", "partner", "affiliate", "organic"])}
+        if self.ibs and rng.random() < 0.35:
+            data["referral_code"] = "REF-" + rng.choice(self.ibs)
+        yield c.event("client.registered", data)
+        if index % 50 == 1:
+            self.ibs.append(c.ref)
+            yield c.event("ib.registered", {"ib_id": c.ref, "referral_code": "REF-" + c.ref},
+                          c.later(1, 60))
+        yield from self._kyc(c, ctype)
+        if c.kyc == "approved":
+            yield from self._money_and_trading(c)
+
+    def _kyc(self, c: _Client, ctype: str) -> Iterator[dict]:
+        rng = c.rng
+        docs = ["incorporation", "ubo_declaration"] if ctype == "corporate" else ["id", "selfie"]
+        if rng.random() < 0.8:
+            docs.append("proof_of_address")
+        c.kyc = "none"
+        if rng.random() < 0.15:  # never uploads anything: reminders then a task
+            return
+        for n, doc in enumerate(docs):
+            yield c.event("kyc.document_submitted", {"document_id": f"{c.ref}-D{n}",
+                                                     "document_type": doc}, c.later(5, 600))
+        roll = rng.random()
+        result = "approved" if roll < 0.78 else "retry" if roll < 0.9 else "rejected"
+        if roll > 0.97:
+            yield c.event("kyc.on_hold", {"provider": "sumsub", "reason": "manual check"},
+                          c.later(10, 120))
+            return
+        review = {"provider": "sumsub", "result": result}
+        if result != "approved":
+            review["labels"] = ["UNSATISFACTORY_PHOTOS"] if result == "retry" else ["FORGERY"]
+        yield c.event("kyc.review_completed", review, c.later(10, 240))
+        c.kyc = result
+
+    def _money_and_trading(self, c: _Client) -> Iterator[dict]:
+        rng = c.rng
+        failures = rng.choice([0, 0, 0, 1, 1, 3])
+        for n in range(failures):
+            code, message = rng.choice(DECLINES)
+            yield c.event("payment.deposit_failed", self._deposit(c, f"F{n}", code, message),
+                          c.later(1, 20))
+        if rng.random() < 0.15:
+            return  # gives up after failing
+        deposit = self._deposit(c, "1")
+        yield c.event("payment.deposit_completed", deposit, c.later(5, 300))
+        if rng.random() < 0.2:
+            return  # funded, no account: sales follow-up
+        account = f"MT5-{c.ref[1:]}"
+        yield c.event("account.created", {"account_id": account, "platform": "mt5",
+                                           "account_type": rng.choice(["standard", "raw"]),
+                                           "currency": "USD", "leverage": rng.choice([30, 100, 500])},
+                      c.later(10, 2000))
+        yield c.event("wallet.transfer_completed", {
+            "transfer_id": f"{c.ref}-T1", "from": "wallet", "to": account,
+            "amount": deposit["amount"], "currency": "USD"}, c.later(1, 30))
+        for n in range(rng.randint(0, 6)):
+            yield from self._trade(c, account, n)
+        if rng.random() < 0.1:
+            yield c.event("payment.withdrawal_requested", {
+                "withdrawal_id": f"{c.ref}-W1", "amount": "50.00", "currency": "USD",
+                "method": "card"}, c.later(60, 3000))
+
+    def _deposit(self, c: _Client, suffix: str, code: str | None = None,
+                 message: str | None = None) -> dict:
+        amount = Decimal(c.rng.choice([100, 200, 250, 500, 1000, 2500])) + \
+            Decimal(c.rng.randint(0, 99)) / 100
+        data = {"payment_id": f"{c.ref}-P{suffix}", "amount": str(amount), "currency": "USD",
+                "method": "card", "provider": "stripe"}
+        if code:
+            data.update(reason_code=code, reason=message)
+        return data
+
+    def _trade(self, c: _Client, account: str, n: int) -> Iterator[dict]:
+        rng = c.rng
+        side, symbol = rng.choice(["buy", "sell"]), rng.choice(SYMBOLS)
+        lots = str(Decimal(rng.choice([1, 2, 5, 10, 50, 100])) / 100)
+        opened = c.t + timedelta(minutes=c.later(1, 600))
+        closed = opened + timedelta(seconds=rng.choice([20, 45, 300, 3600, 86400]))
+        base = {"account_id": account, "ticket": f"{account}-{n}", "symbol": symbol,
+                "side": side, "volume_lots": lots, "open_time": iso(opened)}
+        yield c.event("trade.opened", base, (opened - c.t).total_seconds() / 60)
+        profit = str(Decimal(rng.randint(-5000, 5000)) / 100)
+        yield c.event("trade.closed", {**base, "close_time": iso(closed), "profit": profit,
+                                       "currency": "USD"},
+                      (closed - c.t).total_seconds() / 60)
+
+    def events(self, clients: int) -> Iterator[dict]:
+        """Yield every client's journey (each journey in time order)."""
+        for index in range(1, clients + 1):
+            yield from self.journey(index)
+
+
+DEMO_USERS = [("admin@fxcrm.local", "admin"), ("compliance@fxcrm.local", "compliance"),
+              ("finance@fxcrm.local", "finance"), ("support@fxcrm.local", "support"),
+              ("sales@fxcrm.local", "sales"), ("ibops@fxcrm.local", "ib_ops")]
+DEMO_PASSWORD = "demo-password-1"
+
+
+def load(database, *, clients: int = 40, seed: int = 7) -> str:
+    """Create the demo staff logins and ingest a demo event history."""
+    import json
+
+    from engine.db import unit_of_work
+    from engine.events.store import ingest_lines
+    from engine.users import service as users
+    created = []
+    with unit_of_work(database) as session:
+        for email, role in DEMO_USERS:
+            if users.get_by_email(session, email) is None:
+                users.create(session, email=email, role=role, password=DEMO_PASSWORD)
+                created.append(email)
+    lines = (json.dumps(e) for e in BrokerGenerator(seed).events(clients))
+    report = ingest_lines(database, lines, via="demo")
+    logins = "\n".join(f"  {email:<26} {role:<11} password: {DEMO_PASSWORD}"
+                       for email, role in DEMO_USERS)
+    return f"demo events: {report.summary()}\ndemo logins:\n{logins}"

@@ -1,0 +1,1 @@
+"""Canonical events: catalogue, schemas, store, processing dispatch and jobs."""

@@ -1,0 +1,194 @@
+"""The event catalogue: every canonical event type and the fields of its `data`.
+
+This is the one place the event types are declared. The marshmallow schemas
+(`engine.events.schemas`) and the rule validator (`engine.rules`) are both built
+from it, so a field the rules may read is always a field the API accepts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Field kinds. `decimal` is a decimal string (lots, balances); `amount` is a decimal
+# string whose currency is the sibling field `currency`; `datetime` is ISO-8601 with
+# an offset; `enum` takes one of `choices`; `object` is a JSON object; `list` a list
+# of strings.
+KINDS = ("string", "decimal", "amount", "currency", "country", "datetime", "enum",
+         "object", "list", "integer", "boolean")
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: str
+    required: bool = True
+    choices: tuple[str, ...] = ()
+    doc: str = ""
+
+
+def f(kind: str, required: bool = True, choices: tuple[str, ...] = (), doc: str = "") -> Field:
+    """Declare one data field."""
+    assert kind in KINDS, kind
+    return Field(kind, required, tuple(choices), doc)
+
+
+def opt(kind: str, choices: tuple[str, ...] = (), doc: str = "") -> Field:
+    """Declare one optional data field."""
+    return f(kind, False, choices, doc)
+
+
+DOCUMENT_TYPES = ("id", "proof_of_address", "selfie", "incorporation",
+                  "ubo_declaration", "source_of_funds")
+CLIENT_TYPES = ("individual", "corporate")
+KYC_RESULTS = ("approved", "rejected", "retry")
+ACCOUNT_STATUSES = ("active", "locked", "disabled")
+SIDES = ("buy", "sell")
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    fields: dict[str, Field] = field(default_factory=dict)
+    doc: str = ""
+    internal: bool = False
+
+
+def _deposit(status: str) -> EventType:
+    return EventType(f"payment.deposit_{status}", {
+        "payment_id": f("string"),
+        "amount": f("amount"),
+        "currency": f("currency"),
+        "method": f("string"),
+        "provider": f("string"),
+        "reference": opt("string"),
+        "reason_code": opt("string"),
+        "reason": opt("string"),
+        "account_id": opt("string", doc="trading account to fund on completion"),
+    }, doc=f"A deposit was {status.replace('_', ' ')}.")
+
+
+def _withdrawal(status: str) -> EventType:
+    return EventType(f"payment.withdrawal_{status}", {
+        "withdrawal_id": f("string"),
+        "amount": f("amount"),
+        "currency": f("currency"),
+        "method": opt("string"),
+        "reason": opt("string"),
+        "account_id": opt("string"),
+    }, doc=f"A withdrawal was {status}.")
+
+
+def _transfer(status: str) -> EventType:
+    return EventType(f"wallet.transfer_{status}", {
+        "transfer_id": f("string"),
+        "from": f("string", doc="`wallet` or a trading account id"),
+        "to": f("string", doc="`wallet` or a trading account id"),
+        "amount": f("amount"),
+        "currency": f("currency"),
+        "reason": opt("string"),
+    }, doc=f"A wallet transfer {status}.")
+
+
+_TYPES: list[EventType] = [
+    EventType("client.registered", {
+        "email": f("string"),
+        "country": f("country"),
+        "client_type": f("enum", choices=CLIENT_TYPES),
+        "first_name": opt("string"),
+        "last_name": opt("string"),
+        "referral_code": opt("string"),
+        "declared_income": opt("amount", doc="yearly income the client declared"),
+        "currency": opt("currency", doc="currency of declared_income"),
+        "auto_funding": opt("boolean", doc="fund the trading account on deposit"),
+        "source": opt("string", doc="marketing source or campaign"),
+    }, doc="A new client registered."),
+    EventType("client.profile_updated", {
+        "fields": f("object", doc="the changed profile fields"),
+    }, doc="The client changed profile fields."),
+    EventType("kyc.document_submitted", {
+        "document_id": f("string"),
+        "document_type": f("enum", choices=DOCUMENT_TYPES),
+        "expires_at": opt("datetime"),
+    }, doc="The client uploaded a document."),
+    EventType("kyc.document_rejected", {
+        "document_id": f("string"),
+        "document_type": f("enum", choices=DOCUMENT_TYPES),
+        "reason": f("string"),
+    }, doc="A document was rejected."),
+    EventType("kyc.review_completed", {
+        "provider": f("string"),
+        "result": f("enum", choices=KYC_RESULTS),
+        "labels": opt("list"),
+        "reason": opt("string"),
+        "comment": opt("string", doc="text that may be shown to the client"),
+    }, doc="A KYC provider (or a reviewer) finished a review."),
+    EventType("kyc.review_pending", {
+        "provider": f("string"),
+    }, doc="A KYC provider started reviewing the client."),
+    EventType("kyc.on_hold", {
+        "provider": f("string"),
+        "reason": opt("string"),
+    }, doc="A KYC provider put the review on hold."),
+    _deposit("requested"), _deposit("completed"), _deposit("failed"),
+    _deposit("refunded"), _deposit("charged_back"),
+    _withdrawal("requested"), _withdrawal("approved"), _withdrawal("rejected"),
+    _withdrawal("paid"), _withdrawal("failed"),
+    _transfer("completed"), _transfer("failed"),
+    EventType("account.created", {
+        "account_id": f("string"),
+        "platform": f("string"),
+        "account_type": f("string"),
+        "currency": f("currency"),
+        "leverage": f("integer"),
+    }, doc="A trading account was opened."),
+    EventType("account.status_changed", {
+        "account_id": f("string"),
+        "status": f("enum", choices=ACCOUNT_STATUSES),
+        "reason": opt("string"),
+    }, doc="A trading account was locked, disabled or re-activated."),
+    EventType("account.balance_updated", {
+        "account_id": f("string"),
+        "balance": f("decimal"),
+        "equity": f("decimal"),
+    }, doc="A balance and equity snapshot of a trading account."),
+    EventType("trade.opened", {
+        "account_id": f("string"),
+        "ticket": f("string"),
+        "symbol": f("string"),
+        "side": f("enum", choices=SIDES),
+        "volume_lots": f("decimal"),
+        "open_time": f("datetime"),
+    }, doc="A position was opened."),
+    EventType("trade.closed", {
+        "account_id": f("string"),
+        "ticket": f("string"),
+        "symbol": f("string"),
+        "side": f("enum", choices=SIDES),
+        "volume_lots": f("decimal"),
+        "open_time": f("datetime"),
+        "close_time": f("datetime"),
+        "profit": f("decimal"),
+        "commission": opt("decimal"),
+        "swap": opt("decimal"),
+        "currency": opt("currency", doc="currency of profit, commission and swap"),
+    }, doc="A position was closed."),
+    EventType("ib.registered", {
+        "ib_id": f("string"),
+        "referral_code": f("string"),
+        "parent_ib": opt("string"),
+    }, doc="A client became an introducing broker."),
+    EventType("ib.referral_attributed", {
+        "ib_id": f("string"),
+        "reason": opt("string"),
+    }, doc="The client was attributed to an IB after registration."),
+    EventType("timer.fired", {
+        "timer_id": f("string"),
+        "name": f("string"),
+        "rule_id": opt("string"),
+    }, doc="A durable timer fell due (internal).", internal=True),
+]
+
+EVENT_TYPES: dict[str, EventType] = {t.name: t for t in _TYPES}
+
+
+def get(name: str) -> EventType | None:
+    """Return the event type called `name`, or None."""
+    return EVENT_TYPES.get(name)

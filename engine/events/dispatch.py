@@ -1,0 +1,38 @@
+"""Hand committed events to processing: inline (embedded) or as rq jobs (distributed)."""
+from __future__ import annotations
+
+import logging
+
+from engine.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def chunks(items: list[str], size: int) -> list[list[str]]:
+    """Split `items` into lists of at most `size`."""
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def schedule(database: Database, client_refs: list[str]) -> None:
+    """Process these clients' pending events now (embedded) or enqueue them (distributed)."""
+    if database.config.distributed:
+        try:
+            enqueue(database, client_refs)
+        except Exception as exc:  # Redis down: the sweeper picks the events up later
+            log.warning("could not enqueue %d clients (%s); the sweeper will retry",
+                        len(client_refs), type(exc).__name__)
+        return
+    from engine import processing
+    processing.process_clients(database, client_refs)
+
+
+def enqueue(database: Database, client_refs: list[str]) -> list[str]:
+    """Enqueue one rq job per batch of clients; return the job ids."""
+    from engine.events import jobs
+    queue = jobs.get_queue(database.config)
+    ids = []
+    for batch in chunks(sorted(client_refs), database.config.job_batch):
+        job = queue.enqueue(jobs.process_clients, batch, retry=jobs.retry_policy(),
+                            job_timeout=600, result_ttl=300, failure_ttl=7 * 86400)
+        ids.append(job.id)
+    return ids

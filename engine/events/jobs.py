@@ -1,0 +1,98 @@
+"""rq jobs and the sweeper for distributed mode. Jobs carry client refs, never events."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from datetime import timedelta
+
+from engine import config as config_mod
+from engine.db import forget_databases, get_database, unit_of_work
+from engine.values import utcnow
+
+log = logging.getLogger(__name__)
+SWEEP_LOCK = "fxcrm:sweeper:{queue}"
+
+# A forked rq work-horse must not reuse the parent's database connections.
+os.register_at_fork(after_in_child=lambda: forget_databases_in_child())
+
+
+def forget_databases_in_child() -> None:
+    from engine import db
+    for database in db._databases.values():
+        database.engine.dispose(close=False)
+    db._databases.clear()
+
+
+def redis_connection(cfg: config_mod.Config):
+    """Return a Redis client for the configured URL."""
+    from redis import Redis
+    return Redis.from_url(cfg.redis_url, socket_connect_timeout=2, socket_timeout=10)
+
+
+def get_queue(cfg: config_mod.Config):
+    """Return the rq queue for `cfg`."""
+    from rq import Queue
+    return Queue(cfg.queue_name, connection=redis_connection(cfg))
+
+
+def retry_policy():
+    """Retry infrastructure failures (database restarts) with back-off."""
+    from rq import Retry
+    return Retry(max=5, interval=[2, 5, 15, 30, 60])
+
+
+def process_clients(client_refs: list[str]) -> dict:
+    """Job: process the pending events of these clients (safe to run twice)."""
+    from engine import processing
+    stats = processing.process_clients(get_database(), client_refs)
+    return {"processed": stats.processed, "failed": stats.failed, "parked": stats.parked}
+
+
+def fire_due_timers() -> int:
+    """Job: fire the timers that are due now."""
+    from engine import ticker
+    return ticker.fire_due_timers(get_database())
+
+
+def sweep_once(cfg: config_mod.Config, *, older_than: float = 10.0) -> int:
+    """Enqueue clients whose events were missed (Redis was down, a job was lost)."""
+    from engine.events import dispatch
+    from engine.events.store import list_pending_clients
+    database = get_database(cfg)
+    with unit_of_work(database) as session:
+        refs = list_pending_clients(session, limit=10000,
+                                    received_before=utcnow() - timedelta(seconds=older_than))
+    if refs:
+        dispatch.enqueue(database, refs)
+    get_queue(cfg).enqueue(fire_due_timers, job_timeout=600, result_ttl=60)
+    return len(refs)
+
+
+def sweeper_loop(cfg: config_mod.Config, stop: threading.Event) -> None:
+    """Every ticker interval, one worker (elected by a Redis lock) sweeps."""
+    interval = max(cfg.ticker_seconds, 1.0)
+    while not stop.wait(interval):
+        try:
+            lock = redis_connection(cfg).set(SWEEP_LOCK.format(queue=cfg.queue_name), "1",
+                                             nx=True, ex=max(int(interval), 1))
+            if lock:
+                count = sweep_once(cfg)
+                if count:
+                    log.info("sweeper re-enqueued %d clients", count)
+        except Exception as exc:  # keep sweeping through Redis or database restarts
+            log.warning("sweep failed: %s", type(exc).__name__)
+
+
+def run_worker(cfg: config_mod.Config, *, burst: bool = False, sweep: bool = True) -> None:
+    """Run an rq worker with the scheduler, plus the sweeper thread."""
+    from rq import Worker
+    forget_databases()
+    stop = threading.Event()
+    if sweep and not burst:
+        threading.Thread(target=sweeper_loop, args=(cfg, stop), daemon=True).start()
+    worker = Worker([get_queue(cfg)], connection=redis_connection(cfg))
+    try:
+        worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
+    finally:
+        stop.set()

@@ -1,0 +1,44 @@
+"""The event store table: every event is stored before it is processed."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.db import Base
+from engine.types import BigId, JsonType, UTCDateTime
+
+PENDING, PROCESSED, PARKED = "pending", "processed", "parked"
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("source", "event_id", name="uq_events_source_id"),
+        Index("ix_events_client_time", "client_ref", "occurred_at"),
+        Index("ix_events_status_client", "status", "client_ref"),
+        Index("ix_events_type_time", "type", "occurred_at"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(64))
+    client_ref: Mapped[str] = mapped_column(String(100))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    data: Mapped[dict] = mapped_column(JsonType)
+    via: Mapped[str] = mapped_column(String(20), default="api")
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ruleset_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    def envelope(self) -> dict:
+        """Return the canonical envelope of this event."""
+        from engine.values import iso
+        return {"id": self.event_id, "type": self.type, "source": self.source,
+                "occurred_at": iso(self.occurred_at), "client": self.client_ref,
+                "data": self.data}

@@ -1,0 +1,134 @@
+"""The event store: record canonical events once, keyed by (source, id)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from engine.clients.models import Client
+from engine.db import Database, after_commit, unit_of_work
+from engine.events import dispatch
+from engine.events.models import PARKED, PENDING, Event
+from engine.events.schemas import InvalidEvent, validate_envelope
+from engine.values import parse_datetime, utcnow
+
+
+def _insert(session: Session, model):
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model))
+
+
+def ensure_client(session: Session, ref: str) -> None:
+    """Create the client row for `ref` if it does not exist yet (race-free)."""
+    stmt = _insert(session, Client).values(ref=ref, status="pending", created_at=utcnow(),
+                                            kyc_status="not_started", funnel_stage="registered",
+                                            auto_funding=False)
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["ref"]))
+
+
+def record(session: Session, envelope: dict, *, via: str = "api") -> tuple[int | None, bool]:
+    """Store a validated envelope; return (seq, created). A duplicate returns (None, False)."""
+    ensure_client(session, envelope["client"])
+    stmt = _insert(session, Event).values(
+        source=envelope["source"], event_id=envelope["id"], type=envelope["type"],
+        client_ref=envelope["client"], occurred_at=parse_datetime(envelope["occurred_at"]),
+        received_at=utcnow(), data=envelope["data"], via=via, status=PENDING, attempts=0)
+    stmt = stmt.on_conflict_do_nothing(index_elements=["source", "event_id"])
+    seq = session.execute(stmt.returning(Event.seq)).scalar()
+    if seq is not None:
+        session.info.setdefault("touched_clients", set()).add(envelope["client"])
+    return seq, seq is not None
+
+
+def schedule_touched(session: Session, database: Database) -> None:
+    """After commit, hand the clients this unit of work touched to processing."""
+    refs = sorted(session.info.get("touched_clients", ()))
+    if refs:
+        after_commit(session, lambda: dispatch.schedule(database, refs))
+
+
+@dataclass
+class IngestReport:
+    accepted: int = 0
+    duplicate: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+    def summary(self) -> str:
+        return (f"accepted: {self.accepted}, duplicate: {self.duplicate}, "
+                f"rejected: {len(self.rejected)}")
+
+
+def parse_line(line: str) -> dict:
+    """Parse and validate one JSON line, raising InvalidEvent with the reason."""
+    try:
+        payload = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InvalidEvent([f"not valid JSON: {exc.msg} at column {exc.colno}"]) from None
+    return validate_envelope(payload)
+
+
+def ingest_lines(database: Database, lines: Iterable[str], *, via: str = "file",
+                 progress: Callable[[int], None] | None = None) -> IngestReport:
+    """Validate and store JSON lines in batches; a bad line is reported, never fatal."""
+    report, batch = IngestReport(), []
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                batch.append((number, parse_line(line)))
+            except InvalidEvent as exc:
+                report.rejected.append((number, str(exc)))
+        if len(batch) >= database.config.ingest_batch:
+            _store_batch(database, batch, report, via)
+            batch = []
+        if progress:
+            progress(1)
+    if batch:
+        _store_batch(database, batch, report, via)
+    return report
+
+
+def _store_batch(database: Database, batch, report: IngestReport, via: str) -> None:
+    with unit_of_work(database) as session:
+        for _number, envelope in batch:
+            _seq, created = record(session, envelope, via=via)
+            if created:
+                report.accepted += 1
+            else:
+                report.duplicate += 1
+        schedule_touched(session, database)
+
+
+def get(session: Session, *, source: str, event_id: str) -> Event | None:
+    """Return the stored event with this (source, id), or None."""
+    return session.scalar(select(Event).where(Event.source == source,
+                                              Event.event_id == event_id))
+
+
+def list_parked(session: Session, limit: int = 100) -> list[Event]:
+    """Return events whose processing failed repeatedly, oldest first."""
+    return list(session.scalars(select(Event).where(Event.status == PARKED)
+                                .order_by(Event.seq).limit(limit)))
+
+
+def list_pending_clients(session: Session, *, limit: int = 1000,
+                         received_before=None) -> list[str]:
+    """Return client refs that have unprocessed events."""
+    stmt = select(Event.client_ref).where(Event.status == PENDING)
+    if received_before is not None:
+        stmt = stmt.where(Event.received_at < received_before)
+    return list(session.scalars(stmt.distinct().limit(limit)))
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    """Return the number of events in each processing status."""
+    from sqlalchemy import func
+    rows = session.execute(select(Event.status, func.count()).group_by(Event.status))
+    return {status: count for status, count in rows}

@@ -1,0 +1,52 @@
+"""Client facts: named values about a client that rule conditions may read.
+
+Each domain registers its facts with `@fact(...)` in its own `facts.py`; the rule
+validator checks every `client.<name>` path a rule reads against this registry,
+and the processor loads only the facts the active rules read.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from engine.plugins import import_all
+
+# Kinds match engine.events.catalogue.KINDS, plus `money` (a Money value).
+_DOMAIN_MODULES = ("engine.clients.facts", "engine.kyc.facts", "engine.payments.facts",
+                   "engine.accounts.facts", "engine.ib.facts", "engine.tasks.facts")
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    name: str            # full path without the `client.` prefix, e.g. "kyc.status"
+    kind: str            # string, decimal, money, datetime, enum, integer, boolean, list
+    loader: Callable[..., Any]
+    choices: tuple[str, ...] = ()
+    params: dict[str, str] = field(default_factory=dict)  # param name -> kind
+    doc: str = ""
+
+
+FACTS: dict[str, FactSpec] = {}
+_loaded = False
+
+
+def fact(name: str, kind: str, *, choices=(), params=None, doc: str = ""):
+    """Register the decorated `loader(session, client, **params)` as fact `name`."""
+    def register(loader):
+        FACTS[name] = FactSpec(name, kind, loader, tuple(choices), dict(params or {}),
+                               doc or (loader.__doc__ or "").strip())
+        return loader
+    return register
+
+
+def load_domain_facts() -> dict[str, FactSpec]:
+    """Import every domain's facts module once and return the registry."""
+    global _loaded
+    if not _loaded:
+        import_all(_DOMAIN_MODULES)
+        _loaded = True
+    return FACTS
+
+
+def get(name: str) -> FactSpec | None:
+    """Return the fact called `name` (without `client.`), or None."""
+    return load_domain_facts().get(name)

@@ -1,0 +1,33 @@
+"""Rule errors: compile-time (RulesetInvalid) and run-time (RuleRuntimeError) families."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class RuleError:
+    """One problem in a rule file, printed as `file:line: rule-id: message`."""
+
+    file: str
+    line: int
+    rule_id: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.rule_id}: {self.message}"
+
+
+class RulesetInvalid(Exception):
+    """A ruleset failed validation; `errors` lists every problem found."""
+
+    def __init__(self, errors: list[RuleError]):
+        self.errors = sorted(set(errors))
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
+class RuleRuntimeError(Exception):
+    """Evaluating a valid ruleset failed (bad input value, missing fact loader...)."""
+
+
+class RuleEngineError(RuleRuntimeError):
+    """durable-rules refused or failed; never swallowed."""

@@ -1,0 +1,142 @@
+"""The intermediate form of a compiled ruleset: plain frozen dataclasses, no behaviour.
+
+Both evaluators (py_evaluator, durable_evaluator) read only this. Condition leaves
+compare a `Value` (named by its flat `key`) with an operand already in comparable
+form: numbers and money as integer units of 10^-8, times as epoch seconds, text
+as str, flags as bool. A value that is absent (missing, or None) makes every
+comparison on it false; only `Exists` (and `Not`) can be true for it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+Operand = Union[int, str, bool]
+OPS = ("==", "!=", "<", "<=", ">", ">=")
+
+
+@dataclass(frozen=True)
+class Value:
+    """A value a condition reads: an event field, a client fact, or an event count."""
+
+    key: str                 # flat key, unique per meaning: "event.amount", "client.kyc.status"
+    source: str              # "event" | "client" | "count"
+    path: str                # field name, fact name, or (count) the event type counted
+    kind: str                # kind of the comparable form: number, text, bool, time, seconds
+    derive: str = ""         # "", "currency", "age", "has", "contains", "starts_with", "ends_with", "matches"
+    arg: str = ""            # argument of the derivation (the text or label)
+    params: tuple[tuple[str, str], ...] = ()  # fact parameters, e.g. (("held_at_least", "60s"),)
+    window: int | None = None  # count window in seconds (None: all time)
+    unit: str = ""           # source kind before conversion: amount, money, decimal, integer, datetime...
+
+
+@dataclass(frozen=True)
+class Compare:
+    value: Value
+    op: str
+    operand: Operand
+    text: str = ""           # the condition as written, for explanations
+
+
+@dataclass(frozen=True)
+class MoneyCompare:
+    """`amount op N CUR`: true only when the amount's currency is CUR."""
+
+    value: Value
+    currency: Value
+    op: str
+    operand: int
+    code: str
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class OneOf:
+    value: Value
+    options: tuple[Operand, ...]
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Exists:
+    value: Value
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class All:
+    items: tuple["Cond", ...]
+
+
+@dataclass(frozen=True)
+class Any:
+    items: tuple["Cond", ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    item: "Cond"
+
+
+Cond = Union[Compare, MoneyCompare, OneOf, Exists, All, Any, Not]
+TRUE = All(())
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action of a rule: its registered name and its loaded parameters."""
+
+    name: str
+    params: tuple[tuple[str, object], ...]   # sorted (name, value) pairs, JSON-like values
+    line: int = 0
+
+    def param(self, name: str, default=None):
+        return dict(self.params).get(name, default)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    description: str
+    ruleset: str
+    file: str
+    line: int
+    events: tuple[str, ...]          # event types the rule reacts to
+    condition: Cond
+    actions: tuple[Action, ...]
+    priority: int = 0                # higher runs first; ties in file order
+    after: int | None = None         # delay in seconds (a durable timer)
+    unless: Cond | None = None       # cancels the pending timer when it becomes true
+    reads: frozenset[Value] = frozenset()          # values `condition` and `unless` read
+    template_reads: frozenset[Value] = frozenset()  # values the actions' templates show
+    aggregates: frozenset[Value] = frozenset()      # counts the runtime computes
+
+
+@dataclass(frozen=True)
+class RuleTest:
+    name: str
+    file: str
+    line: int
+    given: tuple[tuple[str, object], ...]
+    start: str | None
+    steps: tuple[tuple[tuple[str, object], ...], ...]
+    expect: tuple[tuple[str, object], ...]
+    ignore: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    version: str                      # sha256 of sorted relative paths and contents
+    files: tuple[str, ...]
+    rules: tuple[Rule, ...]
+    names: tuple[str, ...] = ()       # the ruleset names declared in the files
+    conditions: tuple[tuple[str, Cond], ...] = ()   # named conditions (definitions)
+    tests: tuple[RuleTest, ...] = ()
+    by_event: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def rule(self, rule_id: str) -> Rule:
+        return next(r for r in self.rules if r.id == rule_id)
+
+    def rules_for(self, event_type: str) -> tuple[Rule, ...]:
+        """Return the rules that react to `event_type`, highest priority first."""
+        return self.by_event.get(event_type, ())

@@ -1,0 +1,1 @@
+"""Tasks: inbox items that staff work (background work is a "job", never a task)."""

@@ -1,0 +1,73 @@
+"""Tasks and their history."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from engine.db import Base
+from engine.types import BigId, JsonType, UTCDateTime
+
+STATUSES = ("open", "in_progress", "waiting", "done", "dismissed")
+OPEN_STATUSES = ("open", "in_progress", "waiting")
+PRIORITIES = {"low": 10, "normal": 20, "high": 30, "urgent": 40}
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_queue_status_due", "queue", "status", "due_at", "id"),
+        Index("ix_tasks_client", "client_ref", "status"),
+        Index("ix_tasks_assignee_status", "assignee", "status"),
+        Index("ix_tasks_rule", "rule_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    queue: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    priority: Mapped[str] = mapped_column(String(8), default="normal")
+    priority_rank: Mapped[int] = mapped_column(Integer, default=20)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    client_ref: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    rule_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    ruleset_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    assignee: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    waiting_for: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    # Set while the task is open: at most one open task per (rule, scope) key.
+    open_key: Mapped[str | None] = mapped_column(String(300), nullable=True, unique=True)
+    # The rule and trigger that made it: the same trigger never makes a second task.
+    trigger_key: Mapped[str | None] = mapped_column(String(300), nullable=True, unique=True)
+    explanation: Mapped[dict | None] = mapped_column(JsonType, nullable=True)
+    data: Mapped[dict | None] = mapped_column(JsonType, nullable=True)
+
+    history: Mapped[list["TaskEvent"]] = relationship(
+        back_populates="task", order_by="TaskEvent.id", cascade="all, delete-orphan")
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class TaskEvent(Base):
+    """One entry in a task's history: created, claimed, commented, resolved..."""
+
+    __tablename__ = "task_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    data: Mapped[dict | None] = mapped_column(JsonType, nullable=True)
+
+    task: Mapped[Task] = relationship(back_populates="history")

@@ -1,0 +1,89 @@
+"""Staff users, password checks with lockout, and hashed API tokens."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from engine.users.models import ROLES, ApiToken, User
+from engine.values import utcnow
+
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+MIN_PASSWORD = 10
+
+
+class UserError(ValueError):
+    """A user operation is not allowed (the message says why)."""
+
+
+def get_by_email(session: Session, email: str) -> User | None:
+    """Return the user with this email (case-insensitive), or None."""
+    return session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def create(session: Session, *, email: str, role: str, password: str | None = None,
+           name: str | None = None, ib_id: str | None = None) -> tuple[User, str]:
+    """Create a staff user; return (user, password), generating a password if none is given."""
+    if role not in ROLES:
+        raise UserError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+    if "@" not in email:
+        raise UserError(f"not an email address: {email!r}")
+    if get_by_email(session, email):
+        raise UserError(f"a user {email} already exists")
+    if role == "partner" and not ib_id:
+        raise UserError("a partner user needs the IB id it belongs to (--ib)")
+    password = password or secrets.token_urlsafe(12)
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"the password must have at least {MIN_PASSWORD} characters")
+    user = User(email=email.strip().lower(), role=role, name=name, ib_id=ib_id,
+                password_hash=generate_password_hash(password, method="scrypt"),
+                active=True, failed_logins=0, created_at=utcnow())
+    session.add(user)
+    session.flush()
+    return user, password
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """Return the user if the password is right; count failures and lock after too many."""
+    user = get_by_email(session, email)
+    now = utcnow()
+    if user is None or not user.active:
+        generate_password_hash(password, method="scrypt")  # same cost either way
+        return None
+    if user.locked_until and user.locked_until > now:
+        return None
+    if user.password_hash and check_password_hash(user.password_hash, password):
+        user.failed_logins, user.locked_until = 0, None
+        return user
+    user.failed_logins += 1
+    if user.failed_logins >= MAX_FAILED_LOGINS:
+        user.locked_until, user.failed_logins = now + LOCKOUT, 0
+    return None
+
+
+def _hash_token(token: str) -> str:
+    # Tokens are 256-bit random values, so a plain SHA-256 cannot be brute-forced.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, user: User) -> str:
+    """Create an API token for `user`; the token is returned once and stored hashed."""
+    token = "fxc_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, token_hash=_hash_token(token), prefix=token[:10],
+                         created_at=utcnow()))
+    session.flush()
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """Return the active user owning this (unrevoked) token, or None."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(token)))
+    if row is None or row.revoked_at is not None or not row.user.active:
+        return None
+    row.last_used_at = utcnow()
+    return row.user

@@ -1,0 +1,116 @@
+"""Test fixtures: a migrated database per test on SQLite and on PostgreSQL, app, client, runner."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from engine import config as config_mod
+from engine.db import Database, forget_databases, get_database
+from engine.migrate import upgrade
+from engine.models import load_all
+from engine.values import clock
+from tests import services
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite database migrated once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "fxcrm.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL database for this test run, migrated once, dropped at the end."""
+    admin = services.service_url("postgres")
+    if admin is None:
+        yield None
+        return
+    server = services.PostgresServer(admin)
+    url = server.create()
+    upgrade(url)
+    yield url
+    forget_databases()
+    server.drop_all()
+
+
+def _truncate(database: Database) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in load_all().sorted_tables)
+    with database.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+def make_config(url: str, **overrides) -> config_mod.Config:
+    """Return a test configuration for `url` with no Redis and no environment secrets."""
+    base = config_mod.Config(database_url=url, rules_dir="rules", secret_key="test-secret",
+                             ticker_seconds=3600)
+    return base.with_overrides(**overrides)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """Run the test once on SQLite and once on PostgreSQL."""
+    return request.param
+
+
+@pytest.fixture
+def db_url(backend, request, tmp_path, sqlite_template) -> str:
+    """The URL of an empty, migrated database on this backend."""
+    if backend == "sqlite":
+        return services.sqlite_copy(sqlite_template, tmp_path)
+    url = request.getfixturevalue("postgres_url")
+    if url is None:
+        pytest.skip("PostgreSQL is not reachable; set FXCRM_TEST_POSTGRES_URL to run this")
+    return url
+
+
+@pytest.fixture
+def database(db_url, backend) -> Database:
+    """A Database on an empty schema; PostgreSQL tables are truncated before each test."""
+    forget_databases()
+    db = get_database(make_config(db_url))
+    if backend == "postgres":
+        _truncate(db)
+    yield db
+    forget_databases()
+
+
+@pytest.fixture(autouse=True)
+def _reset_clock():
+    yield
+    clock.freeze(None)
+
+
+@pytest.fixture
+def app(database):
+    """The Flask app on the test database."""
+    from web import create_app
+    return create_app({"TESTING": True, "FXCRM_CONFIG": database.config, "TICKER": False})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(database, monkeypatch):
+    """Invoke `fxcrm` commands against the test database."""
+    from click.testing import CliRunner
+
+    from engine.cli import main
+    monkeypatch.setenv("FXCRM_DATABASE_URL", database.config.database_url)
+    monkeypatch.setenv("FXCRM_SECRET_KEY", "test-secret")
+    monkeypatch.delenv("FXCRM_REDIS_URL", raising=False)
+
+    class Runner:
+        def invoke(self, args, **kwargs):
+            return CliRunner().invoke(main, args, catch_exceptions=False, **kwargs)
+
+    return Runner()

@@ -1,0 +1,68 @@
+"""The Flask app: create_app() with one blueprint per area."""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, g
+
+from engine import config as config_mod
+from engine.db import get_database
+
+log = logging.getLogger(__name__)
+
+
+def _secret_key(cfg: config_mod.Config, instance: Path) -> str:
+    if cfg.secret_key:
+        return cfg.secret_key
+    # Embedded mode without FXCRM_SECRET_KEY: a random key kept in the instance folder.
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Create the web app; `test_config` may hold FXCRM setting overrides and Flask keys."""
+    app = Flask(__name__, instance_path=str(Path("instance").resolve()))
+    test_config = dict(test_config or {})
+    cfg = test_config.pop("FXCRM_CONFIG", None) or config_mod.load()
+    app.config.update(
+        SECRET_KEY=_secret_key(cfg, Path(app.instance_path)),
+        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024, TICKER=True)
+    app.config.update(test_config)
+    app.extensions["fxcrm_db"] = get_database(cfg)
+
+    from web import api, auth, health, pages, security
+    security.init_app(app)
+    for module in (health, auth, api, pages):
+        app.register_blueprint(module.bp)
+    _register_optional(app)
+
+    if app.config["TICKER"] and not app.testing and not cfg.distributed \
+            and os.environ.get("WERKZEUG_RUN_MAIN") != "false":
+        from engine import ticker
+        app.extensions["fxcrm_ticker"] = ticker.start(app.extensions["fxcrm_db"])
+    return app
+
+
+OPTIONAL_BLUEPRINTS = ("web.webhooks", "web.rules", "web.reports", "web.inbox", "web.clients",
+                       "web.partner", "web.audit")
+
+
+def _register_optional(app: Flask) -> None:
+    """Register blueprints of areas that exist (webhooks, rules, reports...)."""
+    from engine.plugins import import_all
+    for module in import_all(OPTIONAL_BLUEPRINTS):
+        app.register_blueprint(module.bp)
+
+
+def database():
+    """Return the app's database."""
+    from flask import current_app
+    return current_app.extensions["fxcrm_db"]

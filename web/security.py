@@ -1,0 +1,45 @@
+"""CSRF protection for forms, security headers, and the current user."""
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from flask import Flask, abort, g, request, session
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# Routes authenticated by signature or bearer token, not by the session cookie.
+CSRF_EXEMPT_PREFIXES = ("/webhooks/", "/api/")
+
+
+def csrf_token() -> str:
+    """Return this session's CSRF token, creating it if needed."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def _check_csrf() -> None:
+    if request.method in SAFE_METHODS or request.path.startswith(CSRF_EXEMPT_PREFIXES):
+        return
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token", "")
+    expected = session.get("csrf", "")
+    if not expected or not hmac.compare_digest(sent, expected):
+        abort(400, description="missing or wrong CSRF token; reload the page and try again")
+
+
+def _headers(response):
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "frame-ancestors 'none'; form-action 'self'")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Install CSRF checks, security headers and the template helpers."""
+    app.before_request(_check_csrf)
+    app.after_request(_headers)
+    app.jinja_env.globals["csrf_token"] = csrf_token
