@@ -208,6 +208,11 @@ def decimal_text(value: Decimal) -> str:
     return format(value, "f")
 
 
+def as_utc(value: datetime) -> datetime:
+    """Return `value` in UTC; a naive datetime is taken to be UTC already."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def iso(value: datetime) -> str:
     """Format an aware datetime as ISO-8601 in UTC with an explicit offset."""
     return value.astimezone(UTC).isoformat()
@@ -216,16 +221,18 @@ def iso(value: datetime) -> str:
 def parse_time(text: str, where: str) -> datetime:
     """Parse an ISO-8601-like time; one without an offset is taken to be UTC."""
     try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
+        return as_utc(datetime.fromisoformat(text.strip()))
+    except (ValueError, OverflowError):
         raise MalformedPayload(f"{where}: not a time like 2021-05-14 16:00:25.032: "
                                f"{text[:40]!r}") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def from_epoch_ms(milliseconds: int) -> datetime:
+def from_epoch_ms(milliseconds: int, where: str) -> datetime:
     """Convert milliseconds since 1970 (UTC) to an aware datetime."""
-    return EPOCH + timedelta(milliseconds=milliseconds)
+    try:
+        return EPOCH + timedelta(milliseconds=milliseconds)
+    except OverflowError:
+        raise MalformedPayload(f"{where}: time out of range: {milliseconds}") from None
 
 
 def clip(text: str | None, limit: int = MAX_TEXT) -> str | None:
