@@ -252,3 +252,6 @@ def _add_plugins() -> None:
 
 
 _add_plugins()
+
+if __name__ == "__main__":
+    main()

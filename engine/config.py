@@ -34,6 +34,10 @@ class Config:
     ingest_batch: int = 500
     # Clients per rq job when draining in distributed mode.
     job_batch: int = 200
+    # Clients whose events are still pending this long are swept again.
+    sweep_after_seconds: float = 10.0
+    # Extra modules to import at start (a broker's own projections), comma-separated.
+    plugins: str = ""
     # Connector secrets, by provider name: FXCRM_<PROVIDER>_<NAME>.
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -50,7 +54,7 @@ class Config:
         return replace(self, **values)
 
 
-_CASTS = {"ticker_seconds": float, "max_attempts": int, "ingest_batch": int, "job_batch": int}
+_CASTS = {"ticker_seconds": float, "sweep_after_seconds": float, "max_attempts": int, "ingest_batch": int, "job_batch": int}
 _SECRET_SUFFIXES = ("_SECRET", "_SECRET_KEY", "_TOKEN", "_WEBHOOK_TOKEN", "_API_TOKEN",
                     "_BASE_URL", "_IPN_SECRET", "_WEBHOOK_SECRET")
 

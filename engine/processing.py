@@ -8,6 +8,7 @@ and the events stay pending. Each event runs in a savepoint; an event that fails
 """
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import dataclass
 from typing import Callable
@@ -51,12 +52,14 @@ def evaluator(handler: Handler) -> Handler:
     return handler
 
 
-def load_handlers() -> None:
-    """Import the domain modules that register projections and evaluators."""
+def load_handlers(plugins: str = "") -> None:
+    """Import the domain modules (and configured plugins) that register handlers."""
     global _loaded
     if _loaded:
         return
     import_all(PROJECTION_MODULES + EVALUATOR_MODULES)
+    for name in filter(None, (p.strip() for p in plugins.split(","))):
+        importlib.import_module(name)  # a configured plugin must exist
     _loaded = True
 
 
@@ -115,7 +118,7 @@ def _process_one(session: Session, event: Event, client: Client, max_attempts: i
 
 def process_client(database: Database, ref: str) -> Stats:
     """Process one client's pending events in order, in one transaction per batch."""
-    load_handlers()
+    load_handlers(database.config.plugins)
     stats = Stats()
     while True:
         batch = Stats()

@@ -81,6 +81,19 @@ def database(db_url, backend) -> Database:
     forget_databases()
 
 
+@pytest.fixture
+def pg_database(request) -> Database:
+    """A Database on PostgreSQL only (distributed-mode tests)."""
+    url = request.getfixturevalue("postgres_url")
+    if url is None:
+        pytest.skip("PostgreSQL is not reachable; set FXCRM_TEST_POSTGRES_URL to run this")
+    forget_databases()
+    db = get_database(make_config(url))
+    _truncate(db)
+    yield db
+    forget_databases()
+
+
 @pytest.fixture(autouse=True)
 def _reset_clock():
     yield

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from pathlib import Path
 
@@ -44,11 +43,27 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.register_blueprint(module.bp)
     _register_optional(app)
 
-    if app.config["TICKER"] and not app.testing and not cfg.distributed \
-            and os.environ.get("WERKZEUG_RUN_MAIN") != "false":
-        from engine import ticker
-        app.extensions["fxcrm_ticker"] = ticker.start(app.extensions["fxcrm_db"])
+    if app.config["TICKER"] and not app.testing and not cfg.distributed:
+        _start_ticker_on_first_request(app)
     return app
+
+
+def _start_ticker_on_first_request(app: Flask) -> None:
+    """Embedded mode: fire timers and sweep events in-process once the app serves.
+
+    Started on the first request rather than at creation, so CLI commands that
+    build the app never leave a background thread behind.
+    """
+    import threading
+    lock = threading.Lock()
+
+    @app.before_request
+    def _ensure_ticker():
+        if "fxcrm_ticker" not in app.extensions:
+            with lock:
+                if "fxcrm_ticker" not in app.extensions:
+                    from engine import ticker
+                    app.extensions["fxcrm_ticker"] = ticker.start(app.extensions["fxcrm_db"])
 
 
 OPTIONAL_BLUEPRINTS = ("web.webhooks", "web.rules", "web.reports", "web.inbox", "web.clients",

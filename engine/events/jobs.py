@@ -55,14 +55,14 @@ def fire_due_timers() -> int:
     return ticker.fire_due_timers(get_database())
 
 
-def sweep_once(cfg: config_mod.Config, *, older_than: float = 10.0) -> int:
+def sweep_once(cfg: config_mod.Config) -> int:
     """Enqueue clients whose events were missed (Redis was down, a job was lost)."""
     from engine.events import dispatch
     from engine.events.store import list_pending_clients
     database = get_database(cfg)
     with unit_of_work(database) as session:
         refs = list_pending_clients(session, limit=10000,
-                                    received_before=utcnow() - timedelta(seconds=older_than))
+                                    received_before=utcnow() - timedelta(seconds=cfg.sweep_after_seconds))
     if refs:
         dispatch.enqueue(database, refs)
     get_queue(cfg).enqueue(fire_due_timers, job_timeout=600, result_ttl=60)
