@@ -1,0 +1,201 @@
+"""Compile rule files ({relative path: text}) into the IR. Pure: no I/O, no database."""
+from __future__ import annotations
+
+import difflib
+import hashlib
+from typing import Mapping
+
+from engine.events.catalogue import EVENT_TYPES
+from engine.facts import load_domain_facts
+from engine.rules import ir, ruletests
+from engine.rules.actions_check import ActionChecker
+from engine.rules.conditions import CondContext, compile_condition, values_of
+from engine.rules.errors import RuleError, RulesetInvalid
+from engine.rules.paths import Scope
+from engine.rules.schemas import (DefinitionsDocSchema, DefinitionsSchema, RuleSchema,
+                                  RulesetSchema, TestsDocSchema, load)
+from engine.rules.yaml_lines import line_of, load_documents
+
+
+def ruleset_version(files: Mapping[str, str]) -> str:
+    """Return the sha256 of the sorted relative paths and their contents."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        for part in (path.encode(), files[path].encode()):
+            digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()
+
+
+def compile_ruleset(files: Mapping[str, str], *, catalogue: Mapping | None = None,
+                    facts: Mapping | None = None) -> ir.Ruleset:
+    """Validate and compile every file; raise RulesetInvalid listing all errors."""
+    build = _Build(EVENT_TYPES if catalogue is None else catalogue,
+                   load_domain_facts() if facts is None else facts)
+    docs = build.parse(files)
+    for file, doc in docs:
+        build.collect_definitions(file, doc)
+    build.compile_named()
+    for file, doc in docs:
+        build.compile_doc(file, doc)
+    build.actions.check_rule_refs(build.rules)
+    if build.errors:
+        raise RulesetInvalid(build.errors)
+    rules = tuple(build.rules)
+    order = {r.id: i for i, r in enumerate(rules)}
+    by_event: dict[str, list[ir.Rule]] = {}
+    for rule in rules:
+        for event_type in rule.events:
+            by_event.setdefault(event_type, []).append(rule)
+    by_event = {t: tuple(sorted(rs, key=lambda r: (-r.priority, order[r.id]))) for t, rs in by_event.items()}
+    return ir.Ruleset(ruleset_version(files), tuple(sorted(files)), rules, tuple(build.names),
+                      tuple(sorted(build.named_ir.items())), tuple(build.tests), by_event)
+
+
+class _Build:
+    def __init__(self, catalogue: Mapping, facts: Mapping):
+        self.catalogue, self.facts = catalogue, facts
+        self.errors: list[RuleError] = []
+        self.named_src: dict[str, tuple[str, int, object]] = {}
+        self.named_ir: dict[str, ir.Cond] = {}
+        self.queues: dict[str, tuple[str, int]] = {}
+        self.templates: dict[str, tuple[str, int, str]] = {}
+        self.rules: list[ir.Rule] = []
+        self.rule_sites: dict[str, tuple[str, int]] = {}
+        self.names: list[str] = []
+        self.tests: list[ir.RuleTest] = []
+        self.actions = ActionChecker(self)
+
+    def reporter(self, file: str, rule_id: str):
+        return lambda line, message: self.errors.append(RuleError(file, line, rule_id, message))
+
+    def parse(self, files: Mapping[str, str]) -> list[tuple[str, object]]:
+        docs = []
+        for file in sorted(files):
+            found, errors = load_documents(file, files[file])
+            self.errors.extend(errors)
+            docs.extend((file, doc) for doc in found if doc is not None)
+        return docs
+
+    def collect_definitions(self, file: str, doc) -> None:
+        if not isinstance(doc, dict) or "definitions" not in doc:
+            return
+        node, line = doc["definitions"], line_of(doc, "definitions")
+        data = load(DefinitionsSchema, node, line, self.reporter(file, "definitions"))
+        if data is None:
+            return
+        for section, store in (("conditions", self.named_src), ("queues", self.queues),
+                               ("templates", self.templates)):
+            items = data.get(section, {})
+            sub = node.get(section)
+            for i, name in enumerate(items):
+                at = line_of(sub, i if section == "queues" else name, line)
+                if name in store:
+                    first = store[name]
+                    self.errors.append(RuleError(file, at, name, f"{section[:-1]} {name} is already "
+                                                 f"defined at {first[0]}:{first[1]}"))
+                    continue
+                value = items[name] if isinstance(items, dict) else None
+                store[name] = (file, at, value) if section != "queues" else (file, at)
+
+    def compile_named(self) -> None:
+        """Compile each named condition once where it is defined (any event may use it)."""
+        for name, (file, line, node) in self.named_src.items():
+            ctx = self.context(file, name, Scope((), self.catalogue, self.facts))
+            cond = compile_condition(node, line, ctx)
+            if cond is not None:
+                self.named_ir[name] = cond
+
+    def context(self, file: str, rule_id: str, scope: Scope, stack: tuple = ()) -> CondContext:
+        report = self.reporter(file, rule_id)
+
+        def named(name: str, line: int) -> ir.Cond | None:
+            if name not in self.named_src:
+                close = difflib.get_close_matches(name, list(self.named_src), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                report(line, f"unknown condition {name!r}{hint}; a condition compares a value, "
+                             f"like `event.amount >= 10 USD`")
+                return None
+            if name in stack:
+                report(line, f"condition {name} refers to itself ({' -> '.join(stack + (name,))})")
+                return None
+            def_file, def_line, node = self.named_src[name]
+            inner = self.context(def_file, rule_id, scope, stack + (name,))
+            messages: list[str] = []
+            inner.error = lambda _line, message: messages.append(message)
+            cond = compile_condition(node, def_line, inner)
+            for message in messages:  # shown where the rule uses it: the scope is the rule's
+                report(line, f"in condition {name}: {message}")
+            return cond
+        return CondContext(scope, report, named, file, rule_id)
+
+    def compile_doc(self, file: str, doc) -> None:
+        report = self.reporter(file, "-")
+        if not isinstance(doc, dict):
+            report(line_of(doc, 0, 1), "a rule file holds a mapping with ruleset:, rules: ...")
+        elif "ruleset" in doc or "rules" in doc:
+            self.compile_ruleset_doc(file, doc)
+        elif "tests" in doc:
+            data = load(TestsDocSchema, doc, doc.line, report)
+            if data is not None:
+                self.add_tests(file, doc.get("tests"), data.get("ruleset", "-"))
+        elif "definitions" in doc:
+            load(DefinitionsDocSchema, doc, doc.line, report)
+        else:
+            report(doc.line, "a rule file starts with `ruleset:` (or holds only `definitions:` or `tests:`)")
+
+    def compile_ruleset_doc(self, file: str, doc) -> None:
+        data = load(RulesetSchema, doc, doc.line, self.reporter(file, "-"))
+        if data is None:
+            return
+        self.names.append(data["ruleset"])
+        rules = doc["rules"]
+        for i, node in enumerate(rules):
+            self.compile_rule(file, data["ruleset"], node, line_of(rules, i))
+        if "tests" in doc:
+            self.add_tests(file, doc["tests"], data["ruleset"])
+
+    def add_tests(self, file: str, node, ruleset: str) -> None:
+        parsed = ruletests.parse_tests(node, file, ruleset, self.catalogue, self.facts,
+                                       self.reporter(file, ruleset))
+        self.tests.extend(parsed)
+
+    def compile_rule(self, file: str, ruleset: str, node, line: int) -> None:
+        rule_id = node.get("id") if isinstance(node, dict) and isinstance(node.get("id"), str) else "-"
+        report = self.reporter(file, rule_id)
+        data = load(RuleSchema, node, line, report)
+        if data is None:
+            return
+        if rule_id in self.rule_sites:
+            first = self.rule_sites[rule_id]
+            report(line_of(node, "id", line), f"duplicate rule id (first defined at {first[0]}:{first[1]})")
+            return
+        self.rule_sites[rule_id] = (file, line_of(node, "id", line))
+        events = self.event_types(data["when"], node, line, report)
+        if events is None:
+            return
+        ctx = self.context(file, rule_id, Scope(events, self.catalogue, self.facts))
+        cond = self.optional_condition(node, "if", line, ctx)
+        unless = self.optional_condition(node, "unless", line, ctx)
+        if "unless" in node and "after" not in data:
+            report(line_of(node, "unless", line), "unless: only applies to a delayed rule (add after:)")
+        actions, watched, shown = self.actions.compile_all(node.get("then"), line_of(node, "then", line), ctx)
+        if None in (cond, actions) or ("unless" in node and unless is None):
+            return
+        reads = values_of(cond) | (values_of(unless) if unless is not None else frozenset()) | watched
+        self.rules.append(ir.Rule(
+            rule_id, data["description"].strip(), ruleset, file, line, events, cond, actions,
+            data["priority"], data.get("after"), unless, reads, shown,
+            frozenset(v for v in reads if v.source == "count")))
+
+    def optional_condition(self, node, key: str, line: int, ctx: CondContext):
+        if key not in node:
+            return ir.TRUE if key == "if" else None
+        return compile_condition(node[key], line_of(node, key, line), ctx)
+
+    def event_types(self, names: list[str], node, line: int, report) -> tuple[str, ...] | None:
+        at = line_of(node, "when", line)
+        unknown = [n for n in names if n not in self.catalogue]
+        for name in unknown:
+            close = difflib.get_close_matches(name, list(self.catalogue), n=1)
+            report(at, f"unknown event type {name!r}" + (f" (did you mean {close[0]}?)" if close else ""))
+        return None if unknown else tuple(dict.fromkeys(names))

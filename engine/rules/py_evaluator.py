@@ -1,0 +1,64 @@
+"""The reference evaluator: a direct reading of the IR over a dict of comparable values."""
+from __future__ import annotations
+
+import operator
+from decimal import Decimal
+from typing import Mapping
+
+from engine.rules import ir
+
+_OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+        ">": operator.gt, ">=": operator.ge}
+
+
+def holds(cond: ir.Cond, values: Mapping) -> bool:
+    """Return whether `cond` is true; a comparison on an absent value is false."""
+    if isinstance(cond, ir.All):
+        return all(holds(c, values) for c in cond.items)
+    if isinstance(cond, ir.Any):
+        return any(holds(c, values) for c in cond.items)
+    if isinstance(cond, ir.Not):
+        return not holds(cond.item, values)
+    if isinstance(cond, ir.Exists):
+        return cond.value.key in values
+    if cond.value.key not in values:
+        return False
+    actual = values[cond.value.key]
+    if isinstance(cond, ir.OneOf):
+        return actual in cond.options
+    if isinstance(cond, ir.MoneyCompare):
+        return values.get(cond.currency.key) == cond.code and _OPS[cond.op](actual, cond.operand)
+    return _OPS[cond.op](actual, cond.operand)
+
+
+def matching_rules(ruleset: ir.Ruleset, event_type: str, values: Mapping) -> list[str]:
+    """Return the ids of the rules for `event_type` whose condition holds, in run order."""
+    return [r.id for r in ruleset.rules_for(event_type) if holds(r.condition, values)]
+
+
+def show(value: ir.Value, values: Mapping) -> str:
+    """Format a comparable value for people (units back to decimals, seconds to ages)."""
+    if value.key not in values:
+        return "missing"
+    raw = values[value.key]
+    if value.kind == "number" and not value.derive and not isinstance(raw, bool):
+        return f"{Decimal(raw).scaleb(-8).normalize():f}"
+    if value.derive == "age":
+        return f"{raw}s ago"
+    return str(raw).lower() if isinstance(raw, bool) else str(raw)
+
+
+def explain(cond: ir.Cond, values: Mapping) -> list[str]:
+    """Return one line per condition leaf: the text, what was read, and the outcome."""
+    if isinstance(cond, (ir.All, ir.Any)):
+        return [line for c in cond.items for line in explain(c, values)]
+    if isinstance(cond, ir.Not):
+        return [f"not: {line}" for line in explain(cond.item, values)]
+    outcome = "true" if holds(cond, values) else "false"
+    read = f"{cond.value.key} = {show(cond.value, values)}"
+    if isinstance(cond, ir.MoneyCompare):
+        currency = values.get(cond.currency.key, "no currency")
+        read = f"{cond.value.key} = {show(cond.value, values)} {currency}"
+        if cond.value.key in values and currency != cond.code:
+            outcome += f" (the amount is in {currency}; this compares {cond.code} amounts only)"
+    return [f"{cond.text or cond.value.key}: {outcome} [{read}]"]

@@ -1,0 +1,121 @@
+"""Flatten an event and client facts into one dict of comparable values.
+
+Keys are `Value.key`s; values are int (units of 10^-8, epoch or age seconds), str
+or bool. An absent or None value is left out, which is what "missing" means to
+both evaluators. The converters are chosen once per value when a reader is built,
+so the per-event path is a loop of plain function calls.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Callable, Iterable, Mapping
+
+from engine.rules.errors import RuleRuntimeError
+from engine.rules.ir import Value
+from engine.rules.paths import base_key
+from engine.values import Money, parse_datetime
+
+_SCALE = 100_000_000
+_INT64 = 2 ** 63 - 1
+Extract = Callable[[Mapping, Mapping, int], object]
+
+
+def to_units(raw) -> int:
+    """Convert an exact number (int, Decimal, decimal string, Money) to units of 10^-8."""
+    kind = type(raw)
+    if kind is int:
+        units = raw * _SCALE
+    else:
+        if kind is Money:
+            raw = raw.amount
+        elif kind is float or kind is bool:
+            raise RuleRuntimeError(f"refusing inexact number {raw!r}")
+        try:
+            scaled = (raw if kind is Decimal else Decimal(raw)).scaleb(8)
+            units = int(scaled)
+        except (InvalidOperation, ValueError, TypeError):
+            raise RuleRuntimeError(f"not a decimal number: {raw!r}") from None
+        if units != scaled:
+            raise RuleRuntimeError(f"{raw} has more than 8 decimal places")
+    if -_INT64 <= units <= _INT64:
+        return units
+    raise RuleRuntimeError(f"{raw} is too large to compare exactly")
+
+
+def to_epoch(raw) -> int:
+    """Convert an aware datetime (or ISO-8601 text) to whole epoch seconds."""
+    if type(raw) is not datetime:
+        raw = parse_datetime(raw) if isinstance(raw, str) else raw
+    if not isinstance(raw, datetime) or raw.tzinfo is None:
+        raise RuleRuntimeError(f"not an aware UTC time: {raw!r}")
+    return int(raw.timestamp() // 1)
+
+
+def _text(raw) -> str:
+    if type(raw) is not str:
+        raise RuleRuntimeError(f"expected text, got {raw!r}")
+    return raw
+
+
+def _flag(raw) -> bool:
+    if type(raw) is not bool:
+        raise RuleRuntimeError(f"expected true/false, got {raw!r}")
+    return raw
+
+
+_BASE = {"number": to_units, "time": to_epoch, "text": _text, "bool": _flag}
+
+
+def _convert(value: Value) -> Callable[[object, int], object]:
+    """Return convert(raw, now_epoch) for one value."""
+    derive, arg = value.derive, value.arg
+    if derive == "age":
+        return lambda raw, now: now - to_epoch(raw)
+    if derive == "currency":
+        if value.source == "event":
+            return lambda raw, now: _text(raw)
+        return lambda raw, now: _text(raw.currency)
+    if derive == "has":
+        return lambda raw, now: arg in raw
+    if derive == "matches":
+        pattern = re.compile(arg, re.IGNORECASE)
+        return lambda raw, now: pattern.search(_text(raw)) is not None
+    if derive in ("contains", "starts_with", "ends_with"):
+        needle = arg.casefold()
+        test = {"contains": lambda s: needle in s, "starts_with": lambda s: s.startswith(needle),
+                "ends_with": lambda s: s.endswith(needle)}[derive]
+        return lambda raw, now: test(_text(raw).casefold())
+    base = _BASE[value.kind]
+    return lambda raw, now: base(raw)
+
+
+def _extract(value: Value) -> Extract:
+    """Return get(event, facts, now) -> the raw value (None when absent)."""
+    key, path = value.key, value.path
+    if value.source != "event":
+        fact_key = base_key(value)  # derived values read their base fact
+        return lambda event, facts, now: facts.get(fact_key)
+    if path in ("type", "source", "occurred_at"):
+        return lambda event, facts, now: event.get(path)
+    if value.derive == "currency":  # an event amount's currency is the sibling field
+        return lambda event, facts, now: event["data"].get("currency")
+    return lambda event, facts, now: event["data"].get(path)
+
+
+def build_reader(values: Iterable[Value]) -> Callable[[Mapping, Mapping, int], dict]:
+    """Return read(event, facts, now_epoch) -> {value key: comparable value}."""
+    plan = tuple((v.key, _extract(v), _convert(v)) for v in sorted(set(values), key=lambda v: v.key))
+
+    def read(event: Mapping, facts: Mapping, now: int) -> dict:
+        out = {}
+        for key, extract, convert in plan:
+            raw = extract(event, facts, now)
+            if raw is not None:
+                try:
+                    out[key] = convert(raw, now)
+                except RuleRuntimeError as exc:
+                    raise RuleRuntimeError(f"{key}: {exc}") from None
+        return out
+    return read
