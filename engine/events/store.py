@@ -22,26 +22,44 @@ def _insert(session: Session, model):
     return (postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model))
 
 
-def ensure_client(session: Session, ref: str) -> None:
-    """Create the client row for `ref` if it does not exist yet (race-free)."""
-    stmt = _insert(session, Client).values(ref=ref, status="pending", created_at=utcnow(),
-                                            kyc_status="not_started", funnel_stage="registered",
-                                            auto_funding=False)
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["ref"]))
+def ensure_clients(session: Session, refs: set[str]) -> None:
+    """Create the client rows that do not exist yet (race-free)."""
+    now = utcnow()
+    rows = [{"ref": ref, "status": "pending", "created_at": now, "kyc_status": "not_started",
+             "funnel_stage": "registered", "auto_funding": False} for ref in sorted(refs)]
+    if rows:
+        stmt = _insert(session, Client).on_conflict_do_nothing(index_elements=["ref"])
+        session.execute(stmt, rows)
+
+
+def record_many(session: Session, envelopes: list[dict], *,
+                via: str = "api") -> set[tuple[str, str]]:
+    """Store validated envelopes; return the (source, id) pairs that were new."""
+    if not envelopes:
+        return set()
+    ensure_clients(session, {e["client"] for e in envelopes})
+    now = utcnow()
+    rows = [{"source": e["source"], "event_id": e["id"], "type": e["type"],
+             "client_ref": e["client"], "occurred_at": parse_datetime(e["occurred_at"]),
+             "received_at": now, "data": e["data"], "via": via, "status": PENDING,
+             "attempts": 0} for e in envelopes]
+    stmt = (_insert(session, Event).on_conflict_do_nothing(index_elements=["source", "event_id"])
+            .returning(Event.source, Event.event_id, Event.client_ref))
+    created = set()
+    touched = session.info.setdefault("touched_clients", set())
+    for source, event_id, client_ref in session.execute(stmt, rows):
+        created.add((source, event_id))
+        touched.add(client_ref)
+    return created
 
 
 def record(session: Session, envelope: dict, *, via: str = "api") -> tuple[int | None, bool]:
-    """Store a validated envelope; return (seq, created). A duplicate returns (None, False)."""
-    ensure_client(session, envelope["client"])
-    stmt = _insert(session, Event).values(
-        source=envelope["source"], event_id=envelope["id"], type=envelope["type"],
-        client_ref=envelope["client"], occurred_at=parse_datetime(envelope["occurred_at"]),
-        received_at=utcnow(), data=envelope["data"], via=via, status=PENDING, attempts=0)
-    stmt = stmt.on_conflict_do_nothing(index_elements=["source", "event_id"])
-    seq = session.execute(stmt.returning(Event.seq)).scalar()
-    if seq is not None:
-        session.info.setdefault("touched_clients", set()).add(envelope["client"])
-    return seq, seq is not None
+    """Store one validated envelope; return (seq, created). A duplicate returns (None, False)."""
+    created = record_many(session, [envelope], via=via)
+    if not created:
+        return None, False
+    event = get(session, source=envelope["source"], event_id=envelope["id"])
+    return event.seq, True
 
 
 def schedule_touched(session: Session, database: Database) -> None:
@@ -97,12 +115,9 @@ def ingest_lines(database: Database, lines: Iterable[str], *, via: str = "file",
 
 def _store_batch(database: Database, batch, report: IngestReport, via: str) -> None:
     with unit_of_work(database) as session:
-        for _number, envelope in batch:
-            _seq, created = record(session, envelope, via=via)
-            if created:
-                report.accepted += 1
-            else:
-                report.duplicate += 1
+        created = record_many(session, [env for _n, env in batch], via=via)
+        report.accepted += len(created)
+        report.duplicate += len(batch) - len(created)
         schedule_touched(session, database)
 
 
