@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db import Base
@@ -12,6 +12,7 @@ from engine.types import BigId, JsonType, UTCDateTime
 STATUSES = ("open", "in_progress", "waiting", "done", "dismissed")
 OPEN_STATUSES = ("open", "in_progress", "waiting")
 PRIORITIES = {"low": 10, "normal": 20, "high": 30, "urgent": 40}
+_OPEN_SQL = "status IN ('open', 'in_progress', 'waiting')"
 
 
 class Task(Base):
@@ -21,6 +22,17 @@ class Task(Base):
         Index("ix_tasks_client", "client_ref", "status"),
         Index("ix_tasks_assignee_status", "assignee", "status"),
         Index("ix_tasks_rule", "rule_id", "status"),
+        # The inbox works on open tasks, a small share of all: partial indexes keep
+        # its lists and counts fast however many closed tasks pile up.
+        Index("ix_tasks_open_queue_id", "queue", "id", postgresql_where=text(_OPEN_SQL),
+              sqlite_where=text(_OPEN_SQL)),
+        Index("ix_tasks_open_queue_due", "queue", "due_at", "id",
+              postgresql_where=text(_OPEN_SQL), sqlite_where=text(_OPEN_SQL)),
+        Index("ix_tasks_open_queue_prio", "queue", "priority_rank", "id",
+              postgresql_where=text(_OPEN_SQL), sqlite_where=text(_OPEN_SQL)),
+        Index("ix_tasks_open_lease", "lease_expires_at",
+              postgresql_where=text("lease_expires_at IS NOT NULL"),
+              sqlite_where=text("lease_expires_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -51,6 +63,8 @@ class Task(Base):
 
     history: Mapped[list["TaskEvent"]] = relationship(
         back_populates="task", order_by="TaskEvent.id", cascade="all, delete-orphan")
+    comments: Mapped[list["TaskComment"]] = relationship(
+        order_by="TaskComment.id", cascade="all, delete-orphan")
 
     @property
     def is_open(self) -> bool:
@@ -71,3 +85,29 @@ class TaskEvent(Base):
     data: Mapped[dict | None] = mapped_column(JsonType, nullable=True)
 
     task: Mapped[Task] = relationship(back_populates="history")
+
+
+class TaskComment(Base):
+    """A note a staff member left on a task."""
+
+    __tablename__ = "task_comments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    author: Mapped[str] = mapped_column(String(320))
+    body: Mapped[str] = mapped_column(Text)
+
+
+class SavedView(Base):
+    """A named set of inbox filters a user keeps (optionally shared with everyone)."""
+
+    __tablename__ = "task_saved_views"
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_task_views_owner_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(320), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    filters: Mapped[dict] = mapped_column(JsonType)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

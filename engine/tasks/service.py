@@ -1,13 +1,23 @@
-"""Task service: create with de-duplication, query, and change status."""
+"""Task service: create with de-duplication, query, and work a task through its statuses.
+
+Who holds a task: `assignee`. A claim holds it under a lease that expires
+(`lease_expires_at`); an assignment by someone else holds it with no expiry until it
+is released or reassigned. Only the holder (or nobody, when it is unheld) may
+work it; `assign` and `release(force=True)` are how a colleague takes it over.
+"""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from engine.tasks.models import OPEN_STATUSES, PRIORITIES, STATUSES, Task, TaskEvent
+from engine.tasks.models import (OPEN_STATUSES, PRIORITIES, STATUSES, Task, TaskComment,
+                                 TaskEvent, _OPEN_SQL)
 from engine.values import iso, utcnow
+
+LEASE = timedelta(minutes=30)
+MAX_TEXT = 5000
 
 
 class TaskError(ValueError):
@@ -61,6 +71,23 @@ def create(session: Session, *, queue: str, title: str, client_ref: str | None =
     return task, True
 
 
+def create_manual(session: Session, *, queue: str, title: str, actor: str,
+                  client_ref: str | None = None, priority: str = "normal",
+                  description: str | None = None, hours=None) -> Task:
+    """Create a task by hand (a support ticket), due by the SLA of its priority."""
+    from engine.tasks import sla
+    title = _text(title, "title")
+    if len(title) > 300:
+        raise TaskError("title is too long (at most 300 characters)")
+    if priority not in PRIORITIES:
+        raise TaskError(f"priority: unknown {priority!r}; use one of {', '.join(PRIORITIES)}")
+    due = sla.due_at(utcnow(), priority, hours or sla.BusinessHours.parse(None))
+    task, _ = create(session, queue=queue, title=title, client_ref=client_ref,
+                     priority=priority, due_at=due, description=(description or "").strip()
+                     or None, created_by=actor)
+    return task
+
+
 def set_priority(session: Session, task: Task, priority: str, *, actor: str,
                  reason: str | None = None) -> None:
     """Change a task's priority and record why."""
@@ -86,6 +113,138 @@ def close(session: Session, task: Task, *, status: str, actor: str,
     _history(task, actor, status, resolution)
 
 
+def _text(value: str | None, what: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise TaskError(f"{what} is required")
+    if len(value) > MAX_TEXT:
+        raise TaskError(f"{what} is too long (at most {MAX_TEXT} characters)")
+    return value
+
+
+def _require_open(task: Task) -> None:
+    if not task.is_open:
+        raise TaskError(f"task {task.id} is already {task.status}")
+
+
+def lease_live(task: Task, now: datetime | None = None) -> bool:
+    """Return whether someone holds the task right now (an assignment never lapses)."""
+    if not task.assignee:
+        return False
+    return task.lease_expires_at is None or task.lease_expires_at > (now or utcnow())
+
+
+def _check_holder(task: Task, actor: str) -> None:
+    _require_open(task)
+    if task.assignee and task.assignee != actor and lease_live(task):
+        until = f" until {iso(task.lease_expires_at)}" if task.lease_expires_at else ""
+        raise TaskError(f"task {task.id} is held by {task.assignee}{until}; "
+                        f"ask them or reassign it first")
+
+
+def _renew(task: Task, actor: str, now: datetime) -> None:
+    if task.assignee == actor and task.lease_expires_at is not None:
+        task.lease_expires_at = now + LEASE
+    task.updated_at = now
+
+
+def claim(session: Session, task: Task, *, actor: str, lease: timedelta = LEASE) -> None:
+    """Take the task for `actor` under a lease that expires unless renewed."""
+    _check_holder(task, actor)
+    now = utcnow()
+    previous = task.assignee if task.assignee != actor else None
+    task.assignee, task.lease_expires_at, task.updated_at = actor, now + lease, now
+    if task.status == "open":
+        task.status = "in_progress"
+    _history(task, actor, "claimed", f"taken over from {previous} (lease lapsed)" if previous
+             else None, {"lease_expires_at": iso(task.lease_expires_at)})
+
+
+def release(session: Session, task: Task, *, actor: str, force: bool = False) -> None:
+    """Give the task back to its queue (`force` lets a colleague release someone else's)."""
+    _require_open(task)
+    if not task.assignee:
+        raise TaskError(f"task {task.id} is not held by anyone")
+    if not force:
+        _check_holder(task, actor)
+    detail = None if task.assignee == actor else f"released from {task.assignee}"
+    task.assignee, task.lease_expires_at, task.updated_at = None, None, utcnow()
+    if task.status == "in_progress":
+        task.status = "open"
+    _history(task, actor, "released", detail)
+
+
+def assign(session: Session, task: Task, *, actor: str, assignee: str) -> None:
+    """Give the task to `assignee` (held until released or reassigned)."""
+    _require_open(task)
+    assignee = _text(assignee, "assignee").lower()
+    if task.assignee == assignee and task.lease_expires_at is None:
+        return
+    action = "reassigned" if task.assignee and task.assignee != assignee else "assigned"
+    _history(task, actor, action, assignee, {"from": task.assignee, "to": assignee})
+    task.assignee, task.lease_expires_at, task.updated_at = assignee, None, utcnow()
+    if task.status == "open":
+        task.status = "in_progress"
+
+
+def wait(session: Session, task: Task, *, actor: str, waiting_for: str) -> None:
+    """Park the task until something happens (say what: "client's proof of address")."""
+    _check_holder(task, actor)
+    waiting_for = _text(waiting_for, "what the task waits for")[:200]
+    task.status, task.waiting_for = "waiting", waiting_for
+    _renew(task, actor, utcnow())
+    _history(task, actor, "waiting", waiting_for)
+
+
+def resume(session: Session, task: Task, *, actor: str) -> None:
+    """Take a waiting task back into work."""
+    _check_holder(task, actor)
+    if task.status != "waiting":
+        raise TaskError(f"task {task.id} is {task.status}, not waiting")
+    task.status = "in_progress" if task.assignee else "open"
+    task.waiting_for = None
+    _renew(task, actor, utcnow())
+    _history(task, actor, "resumed")
+
+
+def resolve(session: Session, task: Task, *, actor: str, resolution: str) -> None:
+    """Close the task as done, saying how it was resolved."""
+    _check_holder(task, actor)
+    close(session, task, status="done", actor=actor, resolution=_text(resolution, "resolution"))
+
+
+def dismiss(session: Session, task: Task, *, actor: str, reason: str) -> None:
+    """Close the task as dismissed, saying why nothing needed doing."""
+    _check_holder(task, actor)
+    close(session, task, status="dismissed", actor=actor, resolution=_text(reason, "reason"))
+
+
+def comment(session: Session, task: Task, *, author: str, body: str) -> TaskComment:
+    """Add a comment to the task (allowed in any status)."""
+    note = TaskComment(at=utcnow(), author=author, body=_text(body, "comment"))
+    task.comments.append(note)
+    _history(task, author, "commented", note.body[:200])
+    task.updated_at = note.at
+    session.flush()
+    return note
+
+
+def expire_leases(session: Session, *, now: datetime | None = None) -> int:
+    """Give back to their queues the tasks whose claim lease has lapsed; return how many."""
+    now = now or utcnow()
+    rows = session.scalars(select(Task).where(
+        Task.lease_expires_at.is_not(None), Task.lease_expires_at <= now, text(_OPEN_SQL))
+        .with_for_update(skip_locked=True).limit(500))
+    count = 0
+    for task in rows:
+        _history(task, "system", "lease_expired", f"{task.assignee} did not renew the claim")
+        task.assignee, task.lease_expires_at, task.updated_at = None, None, now
+        task.status = "open" if task.status == "in_progress" else task.status
+        count += 1
+    session.flush()
+    return count
+
+
 def list_tasks(session: Session, *, queue: str | None = None, status: str | None = None,
                client: str | None = None, rule: str | None = None,
                assignee: str | None = None, limit: int = 100,
@@ -109,6 +268,7 @@ def list_tasks(session: Session, *, queue: str | None = None, status: str | None
 
 def to_dict(task: Task, *, history: bool = False) -> dict:
     """Return a task in the SPEC §5 shape."""
+    now = utcnow()
     data = {
         "id": task.id, "queue": task.queue, "status": task.status, "priority": task.priority,
         "title": task.title, "description": task.description, "client": task.client_ref,
@@ -117,8 +277,12 @@ def to_dict(task: Task, *, history: bool = False) -> dict:
         "due_at": iso(task.due_at), "closed_at": iso(task.closed_at),
         "assignee": task.assignee, "waiting_for": task.waiting_for,
         "resolution": task.resolution, "explanation": task.explanation,
+        "lease_expires_at": iso(task.lease_expires_at), "created_by": task.created_by,
+        "overdue": bool(task.is_open and task.due_at and task.due_at < now),
     }
     if history:
         data["history"] = [{"at": iso(h.at), "actor": h.actor, "action": h.action,
                             "detail": h.detail} for h in task.history]
+        data["comments"] = [{"at": iso(c.at), "author": c.author, "body": c.body}
+                            for c in task.comments]
     return data

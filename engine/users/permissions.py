@@ -1,10 +1,13 @@
 """The permission matrix: which role may do what, and which task queues each role sees.
 
 This table is the single source of truth; routes and CLI commands ask `can()`.
+Partners (IB users) see only their own referred clients; until the IB domain
+links clients to IBs they see no tasks and no client profiles at all.
 """
 from __future__ import annotations
 
 ALL_QUEUES = ("compliance", "finance", "support", "sales", "ib_ops")
+STAFF = frozenset({"admin", "compliance", "finance", "support", "sales", "ib_ops"})
 
 # Queues each role sees in the inbox.
 QUEUES = {
@@ -20,16 +23,24 @@ QUEUES = {
 # Actions per role.
 ACTIONS = {
     "events.post": {"admin"},
-    "tasks.view": {"admin", "compliance", "finance", "support", "sales", "ib_ops"},
-    "tasks.work": {"admin", "compliance", "finance", "support", "sales", "ib_ops"},
-    "tasks.create": {"admin", "compliance", "finance", "support", "sales", "ib_ops"},
-    "clients.view": {"admin", "compliance", "finance", "support", "sales", "ib_ops"},
+    "tasks.view": STAFF,
+    "tasks.work": STAFF,               # claim, release own, wait, comment, resolve, dismiss
+    "tasks.assign": STAFF,             # assign, reassign, release someone else's
+    "tasks.bulk": STAFF,
+    "tasks.create": STAFF,             # manual tasks (support tickets)
+    "clients.view": STAFF,
+    "documents.review": {"admin", "compliance"},     # approve / reject KYC documents
+    "documents.request": {"admin", "compliance", "support"},
+    "withdrawals.approve": {"admin", "finance"},     # maker-checker: see MAKER_CHECKER
     "rules.view": {"admin", "compliance"},
     "rules.activate": {"admin", "compliance"},
     "reports.view": {"admin", "compliance", "finance", "sales", "ib_ops", "partner"},
     "audit.view": {"admin", "compliance"},
     "users.manage": {"admin"},
 }
+
+# Approvals that need two people: the one who proposes (maker) cannot confirm (checker).
+MAKER_CHECKER = frozenset({"withdrawals.approve"})
 
 
 def can(role: str | None, action: str) -> bool:
@@ -45,3 +56,8 @@ def queues_for(role: str | None) -> tuple[str, ...]:
 def can_see_queue(role: str | None, queue: str) -> bool:
     """Return whether `role` may see tasks of `queue` (admin sees every queue)."""
     return role == "admin" or queue in queues_for(role)
+
+
+def can_check(role: str | None, action: str, maker: str | None, checker: str) -> bool:
+    """Return whether `checker` may confirm an approval that `maker` proposed."""
+    return can(role, action) and (action not in MAKER_CHECKER or (maker or "") != checker)

@@ -1,0 +1,191 @@
+"""Inbox queries: filters, sorts, keyset pagination and queue counts.
+
+Open tasks are a small share of all tasks, so every query on them carries the
+literal predicate of the partial indexes (`OPEN_SQL`): SQLite and PostgreSQL only
+use a partial index when the query repeats its predicate, and bound parameters
+would hide it from both.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, false, func, select, text, tuple_
+from sqlalchemy.orm import Session
+
+from engine.tasks.models import OPEN_STATUSES, PRIORITIES, STATUSES, Task, _OPEN_SQL
+from engine.values import as_utc, iso, parse_datetime, utcnow
+
+OPEN_SQL = _OPEN_SQL
+SORTS = ("newest", "oldest", "due", "priority")
+DUE = ("overdue", "today", "week", "none")
+ANY_OPEN = "open_any"
+UNASSIGNED = "none"
+
+
+class QueryError(ValueError):
+    """An inbox filter or cursor is malformed (the message names it)."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What an inbox list shows; `queues` limits it to the queues the viewer may see."""
+
+    queues: tuple[str, ...] | None = None
+    queue: str | None = None
+    status: str = ANY_OPEN
+    priority: str | None = None
+    rule: str | None = None
+    client: str | None = None
+    assignee: str | None = None
+    due: str | None = None
+    sort: str = "newest"
+    now: datetime = field(default_factory=utcnow)
+
+    def check(self) -> "Filters":
+        """Return self, or raise QueryError naming the bad filter."""
+        _one_of("status", self.status, STATUSES + (ANY_OPEN, "any"))
+        _one_of("sort", self.sort, SORTS)
+        _one_of("due", self.due, DUE)
+        _one_of("priority", self.priority, tuple(PRIORITIES))
+        return self
+
+    def public(self) -> dict:
+        """Return the filters a user chose (for links and saved views)."""
+        keys = ("queue", "status", "priority", "rule", "client", "assignee", "due", "sort")
+        return {k: getattr(self, k) for k in keys if getattr(self, k)}
+
+
+def _one_of(name: str, value, allowed) -> None:
+    if value is not None and value not in allowed:
+        raise QueryError(f"{name}: unknown value {value!r}; use one of {', '.join(allowed)}")
+
+
+def _only_open(f: Filters) -> bool:
+    return f.status == ANY_OPEN or f.status in OPEN_STATUSES
+
+
+def _where(f: Filters) -> list:
+    clauses = []
+    if _only_open(f):
+        clauses.append(text(OPEN_SQL))
+    if f.status not in (ANY_OPEN, "any"):
+        clauses.append(Task.status == f.status)
+    if f.queues is not None:
+        clauses.append(Task.queue.in_(f.queues) if f.queues else false())
+    for column, value in ((Task.queue, f.queue), (Task.rule_id, f.rule),
+                          (Task.client_ref, f.client), (Task.priority, f.priority)):
+        if value:
+            clauses.append(column == value)
+    if f.assignee == UNASSIGNED:
+        clauses.append(Task.assignee.is_(None))
+    elif f.assignee:
+        clauses.append(Task.assignee == f.assignee)
+    clauses.extend(_due_clauses(f))
+    return clauses
+
+
+def _due_clauses(f: Filters) -> list:
+    if f.due == "none":
+        return [Task.due_at.is_(None)]
+    if f.due == "overdue":
+        return [Task.due_at < f.now]
+    if f.due in ("today", "week"):
+        start = as_utc(f.now).replace(hour=0, minute=0, second=0, microsecond=0)
+        return [Task.due_at < start + timedelta(days=1 if f.due == "today" else 7)]
+    return []
+
+
+# sort -> (columns, directions); the last column is always id, so keys are unique.
+_ORDER = {"newest": ((Task.id,), (-1,)), "oldest": ((Task.id,), (1,)),
+          "due": ((Task.due_at, Task.id), (1, 1)),
+          "priority": ((Task.priority_rank, Task.id), (-1, -1))}
+
+
+def encode_cursor(task: Task, sort: str) -> str:
+    """Return an opaque cursor that resumes a list after `task`."""
+    key = [iso(task.due_at) if sort == "due" else task.priority_rank, task.id] \
+        if sort in ("due", "priority") else [task.id]
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, sort: str) -> list:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        assert isinstance(key, list) and len(key) == len(_ORDER[sort][0])
+        assert isinstance(key[-1], int)
+        if sort == "due" and key[0] is not None:
+            key[0] = parse_datetime(key[0])
+        return key
+    except Exception:
+        raise QueryError(f"after: not a cursor of a list sorted by {sort}") from None
+
+
+def _after(sort: str, key: list):
+    # Every sort runs one way over all its columns, so a row-value comparison
+    # (which both databases turn into an index range) resumes after the cursor.
+    columns, dirs = _ORDER[sort]
+    if sort == "due" and key[0] is None:
+        return and_(Task.due_at.is_(None), Task.id > key[1])
+    row = tuple_(*columns)
+    return row > tuple_(*key) if dirs[0] > 0 else row < tuple_(*key)
+
+
+def _ordered(stmt, sort: str):
+    columns, dirs = _ORDER[sort]
+    return stmt.order_by(*(c.asc() if d > 0 else c.desc() for c, d in zip(columns, dirs)))
+
+
+def list_page(session: Session, filters: Filters, *, limit: int = 50,
+              after: str | None = None) -> tuple[list[Task], str | None]:
+    """Return one page of tasks and the cursor of the next page (None at the end)."""
+    f = filters.check()
+    key = _decode(after, f.sort) if after else None
+    if f.sort == "due":
+        rows = _due_page(session, _where(f), limit + 1, key)
+    else:
+        where = _where(f) + ([_after(f.sort, key)] if key else [])
+        rows = list(session.scalars(_ordered(select(Task).where(*where), f.sort).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_cursor(rows[-1], f.sort) if more and rows else None
+
+
+def _due_page(session: Session, where: list, limit: int, key: list | None) -> list[Task]:
+    # Dated tasks first (by due time), then undated ones by id: two index-ordered scans.
+    dated: list[Task] = []
+    if key is None or key[0] is not None:
+        resume = [_after("due", key)] if key else []
+        stmt = select(Task).where(*where, *resume, Task.due_at.is_not(None))
+        dated = list(session.scalars(_ordered(stmt, "due").limit(limit)))
+        if len(dated) >= limit:
+            return dated
+    resume = [Task.id > key[1]] if key and key[0] is None else []
+    undated = select(Task).where(*where, *resume, Task.due_at.is_(None)).order_by(Task.id)
+    return dated + list(session.scalars(undated.limit(limit - len(dated))))
+
+
+def counts(session: Session, queues: tuple[str, ...], *, user: str | None = None,
+           now: datetime | None = None) -> dict:
+    """Return open-task counts per queue, plus mine, unassigned and overdue over `queues`."""
+    now = now or utcnow()
+    if not queues:
+        return {"queues": {}, "mine": 0, "unassigned": 0, "overdue": 0}
+    base = select(Task.queue, func.count()).where(text(OPEN_SQL), Task.queue.in_(queues))
+    per_queue = dict(session.execute(base.group_by(Task.queue)).all())
+    overdue = dict(session.execute(base.where(Task.due_at < now).group_by(Task.queue)).all())
+    unassigned = session.scalar(select(func.count()).where(
+        text(OPEN_SQL), Task.queue.in_(queues), Task.assignee.is_(None))) or 0
+    mine = session.scalar(select(func.count()).where(
+        text(OPEN_SQL), Task.assignee == user)) if user else 0
+    return {"queues": {q: per_queue.get(q, 0) for q in queues},
+            "overdue_by_queue": {q: overdue.get(q, 0) for q in queues},
+            "mine": mine or 0, "unassigned": unassigned, "overdue": sum(overdue.values())}
+
+
+def with_changes(filters: Filters, **changes) -> Filters:
+    """Return a copy of `filters` with some fields changed."""
+    return replace(filters, **changes)
+

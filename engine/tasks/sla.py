@@ -1,0 +1,104 @@
+"""SLA due times counted in business hours (configurable days, hours, time zone, holidays)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from engine.values import UTC, as_utc
+
+DEFAULT_HOURS = "Mon-Fri 09:00-18:00 UTC"
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# How much business time each priority gets before a hand-made task is overdue.
+SLA = {"urgent": timedelta(hours=2), "high": timedelta(hours=4),
+       "normal": timedelta(hours=9), "low": timedelta(hours=27)}
+_SPEC = re.compile(r"^\s*([A-Za-z]{3})(?:-([A-Za-z]{3}))?\s+(\d\d:\d\d)-(\d\d:\d\d)\s+(\S+)\s*$")
+
+
+class HoursError(ValueError):
+    """The business-hours setting is malformed (the message shows the expected form)."""
+
+
+def _day(name: str, text: str) -> int:
+    try:
+        return DAYS.index(name.lower())
+    except ValueError:
+        raise HoursError(f"business hours {text!r}: unknown day {name!r}; use Mon..Sun") from None
+
+
+def _clock(value: str, text: str) -> time:
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        raise HoursError(f"business hours {text!r}: {value!r} is not a time like 09:00") from None
+
+
+@dataclass(frozen=True)
+class BusinessHours:
+    days: frozenset[int]
+    start: time
+    end: time
+    tz: ZoneInfo
+    holidays: frozenset[date] = frozenset()
+
+    @classmethod
+    def parse(cls, text: str | None) -> "BusinessHours":
+        """Parse `Mon-Fri 09:00-18:00 Europe/London; holidays 2026-12-25, 2026-12-26`."""
+        text = text or DEFAULT_HOURS
+        main, _, rest = text.partition(";")
+        match = _SPEC.match(main)
+        if not match:
+            raise HoursError(f"business hours {text!r}: expected like '{DEFAULT_HOURS}'")
+        first = _day(match[1], text)
+        last = _day(match[2], text) if match[2] else first
+        start, end = _clock(match[3], text), _clock(match[4], text)
+        if end <= start:
+            raise HoursError(f"business hours {text!r}: the day must end after it starts")
+        try:
+            tz = ZoneInfo(match[5])
+        except (ZoneInfoNotFoundError, ValueError):
+            raise HoursError(f"business hours {text!r}: unknown time zone {match[5]!r}") from None
+        days = frozenset(range(first, last + 1)) if first <= last else \
+            frozenset(list(range(first, 7)) + list(range(0, last + 1)))
+        return cls(days, start, end, tz, _holidays(rest, text))
+
+    def _window(self, day: date) -> tuple[datetime, datetime] | None:
+        if day.weekday() not in self.days or day in self.holidays:
+            return None
+        return (datetime.combine(day, self.start, self.tz), datetime.combine(day, self.end, self.tz))
+
+    def add(self, start: datetime, duration: timedelta) -> datetime:
+        """Return the time `duration` of business time after `start` (aware UTC)."""
+        cursor, remaining = as_utc(start).astimezone(self.tz), duration
+        for _ in range(3660):
+            window = self._window(cursor.date())
+            if window and cursor < window[1]:
+                begin = max(cursor, window[0])
+                if window[1] - begin >= remaining:
+                    return (begin + remaining).astimezone(UTC)
+                remaining -= window[1] - begin
+            cursor = datetime.combine(cursor.date() + timedelta(days=1), time(0), self.tz)
+        raise HoursError("business hours leave no working time in the next ten years")
+
+
+def _holidays(rest: str, text: str) -> frozenset[date]:
+    rest = rest.strip()
+    if not rest:
+        return frozenset()
+    if not rest.lower().startswith("holidays"):
+        raise HoursError(f"business hours {text!r}: after ';' expected 'holidays YYYY-MM-DD, ...'")
+    try:
+        return frozenset(date.fromisoformat(d.strip()) for d in rest[8:].split(",") if d.strip())
+    except ValueError as exc:
+        raise HoursError(f"business hours {text!r}: {exc}") from None
+
+
+def hours_for(cfg) -> BusinessHours:
+    """Return the configured business hours (FXCRM_BUSINESS_HOURS), or the default."""
+    return BusinessHours.parse(getattr(cfg, "business_hours", None) or DEFAULT_HOURS)
+
+
+def due_at(created: datetime, priority: str, hours: BusinessHours) -> datetime:
+    """Return when a task of `priority` created at `created` falls due."""
+    return hours.add(created, SLA.get(priority, SLA["normal"]))
