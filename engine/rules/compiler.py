@@ -100,39 +100,44 @@ class _Build:
     def compile_named(self) -> None:
         """Compile each named condition once where it is defined (any event may use it)."""
         for name, (file, line, node) in self.named_src.items():
-            ctx = self.context(file, name, Scope((), self.catalogue, self.facts))
+            ctx = self.context(file, name, Scope((), self.catalogue, self.facts), (name,))
             cond = compile_condition(node, line, ctx)
             if cond is not None:
                 self.named_ir[name] = cond
 
     def context(self, file: str, rule_id: str, scope: Scope, stack: tuple = ()) -> CondContext:
-        report = self.reporter(file, rule_id)
+        ctx = CondContext(scope, self.reporter(file, rule_id), file=file, rule_id=rule_id)
+        ctx.named = lambda name, line: self.use_named(ctx, name, line, stack)
+        return ctx
 
-        def named(name: str, line: int) -> ir.Cond | None:
-            if name not in self.named_src:
-                close = difflib.get_close_matches(name, list(self.named_src), n=1)
-                hint = f" (did you mean {close[0]}?)" if close else ""
-                report(line, f"unknown condition {name!r}{hint}; a condition compares a value, "
-                             f"like `event.amount >= 10 USD`")
-                return None
-            if name in stack:
-                report(line, f"condition {name} refers to itself ({' -> '.join(stack + (name,))})")
-                return None
-            def_file, def_line, node = self.named_src[name]
-            inner = self.context(def_file, rule_id, scope, stack + (name,))
-            messages: list[str] = []
-            inner.error = lambda _line, message: messages.append(message)
-            cond = compile_condition(node, def_line, inner)
-            for message in messages:  # shown where the rule uses it: the scope is the rule's
-                report(line, f"in condition {name}: {message}")
-            return cond
-        return CondContext(scope, report, named, file, rule_id)
+    def use_named(self, ctx: CondContext, name: str, line: int, stack: tuple) -> ir.Cond | None:
+        """Compile named condition `name` where a rule (or definition) uses it."""
+        if name not in self.named_src:
+            close = difflib.get_close_matches(name, list(self.named_src), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            ctx.error(line, f"unknown condition {name!r}{hint}; a condition compares a value, "
+                            f"like `event.amount >= 10 USD`")
+            return None
+        if name in stack:
+            ctx.error(line, f"condition {name} refers to itself ({' -> '.join(stack + (name,))})")
+            return None
+        if stack == () and ctx.rule_id not in self.named_src and name not in self.named_ir:
+            ctx.error(line, f"condition {name} has errors (see its definition)")
+            return None
+        def_file, def_line, node = self.named_src[name]
+        inner = self.context(def_file, ctx.rule_id, ctx.scope, stack + (name,))
+        messages: list[str] = []
+        inner.error = lambda _line, message: messages.append(message)
+        cond = compile_condition(node, def_line, inner)
+        for message in messages:  # shown where the rule uses it: the scope is the rule's
+            ctx.error(line, message if message.startswith("condition ") else f"in condition {name}: {message}")
+        return cond
 
     def compile_doc(self, file: str, doc) -> None:
         report = self.reporter(file, "-")
         if not isinstance(doc, dict):
             report(line_of(doc, 0, 1), "a rule file holds a mapping with ruleset:, rules: ...")
-        elif "ruleset" in doc or "rules" in doc:
+        elif "rules" in doc or ("ruleset" in doc and "tests" not in doc):
             self.compile_ruleset_doc(file, doc)
         elif "tests" in doc:
             data = load(TestsDocSchema, doc, doc.line, report)

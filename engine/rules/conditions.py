@@ -200,7 +200,7 @@ def compile_condition(node, line: int, ctx: CondContext) -> ir.Cond | None:
     if isinstance(node, list):
         items = [compile_condition(item, line_of(node, i, line), ctx) for i, item in enumerate(node)]
         return None if None in items else (items[0] if len(items) == 1 else ir.All(tuple(items)))
-    if isinstance(node, dict) and len(node) == 1:
+    if isinstance(node, dict) and len(node) == 1 and next(iter(node)) in ("all", "any", "not"):
         (key, body), = node.items()
         inner = compile_condition(body, line_of(node, key, line), ctx)
         if key == "not":

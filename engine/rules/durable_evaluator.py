@@ -93,7 +93,7 @@ class DurableEvaluator:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         try:
-            self._handle = dre.create_ruleset(self.name, json.dumps(definitions))
+            self._handle = dre.create_ruleset(self.name, json.dumps(definitions, ensure_ascii=False))
         except dre.error as exc:
             raise RuleEngineError(f"durable-rules refused ruleset {ruleset.version[:12]}: {exc}") from None
 

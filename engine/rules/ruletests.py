@@ -32,8 +32,7 @@ class TestSchema(Strict):
     start = fields.Str()
     given = fields.Dict(keys=fields.Str(validate=validate.OneOf(("client",))), values=fields.Dict())
     events = fields.List(fields.Dict(), required=True)
-    expect = fields.Dict(keys=fields.Str(validate=validate.OneOf(tuple(OUTCOMES))), values=fields.List(fields.Raw()),
-                         required=True)
+    expect = fields.Dict(keys=fields.Str(), values=fields.List(fields.Raw()), required=True)
     ignore = fields.List(fields.Str(validate=validate.OneOf(tuple(OUTCOMES))), load_default=list)
 
 
@@ -69,7 +68,9 @@ def _parse_one(node, line, file, catalogue, facts, report) -> ir.RuleTest | None
         _check(lambda s=step: _step(s, catalogue), at_line, errors_before, f"event {i + 1}")
     expect_node = node["expect"]
     for kind, items in data["expect"].items():
-        for j, item in enumerate(items):
+        if kind not in OUTCOMES:
+            _check(lambda k=kind: _outcome(k, None), line_of(expect_node, kind, line), errors_before, "expect")
+        for j, item in enumerate(items if kind in OUTCOMES else []):
             at_line = line_of(line_of_node(expect_node, kind), j, line_of(expect_node, kind, line))
             _check(lambda k=kind, it=item: _outcome(k, it), at_line, errors_before, f"expect {kind}")
     if errors_before.count:
@@ -159,6 +160,8 @@ def _step(step: dict, catalogue) -> None:
 
 
 def _outcome(kind: str, item) -> None:
+    if kind not in OUTCOMES:
+        raise ValueError(f"unknown outcome {kind!r} (outcomes: {', '.join(OUTCOMES)})")
     allowed = OUTCOMES[kind]
     if not allowed:
         if not isinstance(item, str):

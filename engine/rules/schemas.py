@@ -60,7 +60,7 @@ def _message(key, text: str, allowed) -> str:
         return f"missing {key}"
     if text.startswith("Not a valid"):
         return f"{key}: {text[:-1].lower()}"
-    return f"{key}: {text.rstrip('.')}"
+    return f"{key}: {text[:1].lower()}{text[1:].rstrip('.')}"
 
 
 def schema_errors(exc: ValidationError, node, line: int, allowed=()) -> list[tuple[int, str]]:

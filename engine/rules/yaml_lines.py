@@ -33,6 +33,15 @@ def line_of(container, key, default: int = 0) -> int:
     return default
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that keeps dates and times as text (they are parsed where their kind is known)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
 class _Builder:
     def __init__(self, loader: yaml.SafeLoader, file: str, errors: list[RuleError]):
         self.loader, self.file, self.errors = loader, file, errors
@@ -67,7 +76,7 @@ class _Builder:
 def load_documents(file: str, text: str) -> tuple[list, list[RuleError]]:
     """Parse every YAML document in `text`; return (documents, errors)."""
     errors: list[RuleError] = []
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     docs = []
     try:
         while loader.check_node():
@@ -77,7 +86,10 @@ def load_documents(file: str, text: str) -> tuple[list, list[RuleError]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        problem = " ".join(filter(None, [exc.context, exc.problem]))
+        context = exc.context
+        if context and exc.context_mark and exc.context_mark.line + 1 != line:
+            context += f" (opened on line {exc.context_mark.line + 1})"
+        problem = " ".join(filter(None, [context, exc.problem]))
         errors.append(RuleError(file, line, "-", f"YAML syntax: {problem}"))
     except yaml.YAMLError as exc:
         errors.append(RuleError(file, 1, "-", f"YAML syntax: {exc}"))
