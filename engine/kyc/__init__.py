@@ -1,0 +1,1 @@
+"""Onboarding and KYC: documents, provider results, overrides, review decisions, lifecycle."""

@@ -1,0 +1,80 @@
+"""KYC facts for rule conditions."""
+from engine.facts import fact
+from engine.kyc import policy as policy_mod
+from engine.kyc import service
+from engine.kyc.models import RESULTS
+
+
+@fact("kyc.documents.missing", "list")
+def documents_missing(session, client):
+    """The required document types the client has not provided (in policy order)."""
+    return service.missing_documents(session, client)
+
+
+@fact("kyc.documents.missing_count", "integer")
+def documents_missing_count(session, client):
+    """How many required document types are still missing."""
+    return len(service.missing_documents(session, client))
+
+
+@fact("kyc.documents.required", "list")
+def documents_required(session, client):
+    """The document types required of the client (policy plus any asked for since)."""
+    return service.required_documents(session, client)
+
+
+@fact("kyc.documents.rejected_count", "integer")
+def documents_rejected_count(session, client):
+    """How many of the client's documents are rejected."""
+    return sum(1 for d in service.documents(session, client.ref) if d.state == "rejected")
+
+
+@fact("kyc.provider_result", "enum", choices=RESULTS)
+def provider_result(session, client):
+    """The newest applied result of a KYC provider (not a reviewer), or nothing."""
+    review = service.latest_result(session, client.ref, providers_only=True)
+    return review.result if review else None
+
+
+@fact("kyc.labels", "list")
+def labels(session, client):
+    """The labels of the newest applied KYC result (e.g. BAD_PROOF_OF_ADDRESS)."""
+    review = service.latest_result(session, client.ref)
+    return list(review.labels or []) if review else []
+
+
+@fact("kyc.labels_explained", "string")
+def labels_explained(session, client):
+    """The client-facing explanation of the newest result's labels, from the policy."""
+    review = service.latest_result(session, client.ref)
+    if review is None:
+        return ""
+    _docs, texts = policy_mod.for_session(session).explain_labels(review.labels)
+    return " ".join(texts) or review.comment or ""
+
+
+@fact("kyc.reason", "string")
+def reason(session, client):
+    """The reason given with the newest applied KYC result, if any."""
+    review = service.latest_result(session, client.ref)
+    return (review.reason or review.comment or "") if review else ""
+
+
+@fact("kyc.overridden", "boolean")
+def overridden(session, client):
+    """Whether a reviewer has overridden a provider result for this client."""
+    return bool(service.overrides(session, client.ref))
+
+
+@fact("profile.missing_fields", "list")
+def missing_fields(session, client):
+    """The profile fields the policy requires that the client has not filled in."""
+    return service.missing_fields(session, client)
+
+
+@fact("country_risk", "enum", choices=("low", "medium", "high"))
+def country_risk(session, client):
+    """The risk level of the client's country in the onboarding policy."""
+    return policy_mod.for_session(session).risk_of(client.country)
+
+

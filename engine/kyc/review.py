@@ -1,0 +1,124 @@
+"""Compliance review actions: approve, reject with a reason code, request documents, override.
+
+Each decision is recorded as a canonical `kyc.review_completed` event from the
+back office, so documents, KYC status and the onboarding rules (notifications,
+reminders) follow exactly as they do for a provider's result; the client status
+change, the override record and the audit entry are written here, by the reviewer.
+"""
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.orm import Session
+
+from engine.audit import service as audit_service
+from engine.clients.models import Client
+from engine.events.catalogue import DOCUMENT_TYPES
+from engine.events.store import record, schedule_touched
+from engine.kyc import policy as policy_mod
+from engine.kyc.models import KycOverride
+from engine.kyc.service import BACKOFFICE, KycError, latest_result, set_status
+from engine.tasks import service as tasks_service
+from engine.values import iso, utcnow
+
+
+def _event(session: Session, client: Client, *, result: str, labels=None, reason=None,
+           comment=None) -> None:
+    """Record the decision as an event no older than the client's newest KYC result."""
+    at = max(filter(None, [utcnow(), client.kyc_status_at]))
+    data = {"provider": BACKOFFICE, "result": result}
+    data.update({k: v for k, v in (("labels", labels), ("reason", reason),
+                                   ("comment", comment)) if v})
+    record(session, {"id": f"review-{uuid.uuid4().hex}", "type": "kyc.review_completed",
+                     "source": BACKOFFICE, "occurred_at": iso(at), "client": client.ref,
+                     "data": data}, via="backoffice")
+    database = session.info.get("database")
+    if database is not None:
+        schedule_touched(session, database)
+
+
+def _override_if_needed(session: Session, client: Client, actor: str, to_result: str,
+                        reason: str | None) -> KycOverride | None:
+    provider = latest_result(session, client.ref, providers_only=True)
+    if provider is None or provider.result == to_result or provider.result == "pending":
+        return None
+    if not (reason or "").strip():
+        raise KycError(f"the provider's result is {provider.result}; deciding {to_result} "
+                       f"overrides it and needs a reason")
+    override = KycOverride(client_ref=client.ref, review_id=provider.id, provider=provider.provider,
+                           from_result=provider.result, to_result=to_result, actor=actor,
+                           reason=reason.strip(), at=utcnow())
+    session.add(override)
+    audit_service.record(session, actor=actor, action="kyc.override", target_type="client",
+                         target_id=client.ref, reason=override.reason,
+                         detail={"provider": provider.provider, "from": provider.result,
+                                 "to": to_result})
+    return override
+
+
+def _close(session: Session, task, actor: str, resolution: str) -> None:
+    if task is not None and task.is_open:
+        tasks_service.close(session, task, status="done", actor=actor, resolution=resolution)
+
+
+def _decide(session, client, actor, status, reason, detail, task):
+    change = set_status(session, client=client, status=status, reason=reason, actor=actor)
+    audit_service.record(session, actor=actor, action=f"kyc.{detail['decision']}",
+                         target_type="client", target_id=client.ref, reason=reason,
+                         detail={**detail, "status_changed": change is not None})
+    _close(session, task, actor, f"{detail['decision']}: {reason}")
+
+
+def approve(session: Session, *, client: Client, actor: str, reason: str | None = None,
+            task=None) -> None:
+    """Approve the client's KYC (a reason is required when it overrides the provider)."""
+    _override_if_needed(session, client, actor, "approved", reason)
+    text = (reason or "").strip() or "KYC approved by compliance review"
+    _event(session, client, result="approved", reason=text)
+    _decide(session, client, actor, "approved", text, {"decision": "approved"}, task)
+
+
+def reject(session: Session, *, client: Client, actor: str, reason_code: str,
+           note: str | None = None, task=None) -> None:
+    """Reject the client with a reason code from the policy's list (and an optional note)."""
+    codes = policy_mod.for_session(session).reason_codes
+    if reason_code not in codes:
+        raise KycError(f"unknown reason code {reason_code!r}; use one of {', '.join(codes)}")
+    why = f"{reason_code}: {note.strip()}" if (note or "").strip() else reason_code
+    _override_if_needed(session, client, actor, "rejected", why)
+    _event(session, client, result="rejected", labels=[reason_code], reason=reason_code,
+           comment=codes[reason_code])
+    _decide(session, client, actor, "rejected", f"{reason_code}: {codes[reason_code]}",
+            {"decision": "rejected", "reason_code": reason_code, "note": note}, task)
+
+
+def request_documents(session: Session, *, client: Client, actor: str, document_types,
+                      message: str, task=None) -> None:
+    """Ask the client for documents again, with a message the client will read."""
+    types = list(dict.fromkeys(document_types or ()))
+    unknown = [t for t in types if t not in DOCUMENT_TYPES]
+    if not types or unknown:
+        raise KycError(f"name the documents to request from: {', '.join(DOCUMENT_TYPES)}"
+                       + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+    if not (message or "").strip():
+        raise KycError("requesting documents needs a message for the client")
+    _event(session, client, result="retry", labels=types, comment=message.strip())
+    audit_service.record(session, actor=actor, action="kyc.documents_requested",
+                         target_type="client", target_id=client.ref, reason=message.strip(),
+                         detail={"documents": types})
+    _close(session, task, actor, f"documents requested: {', '.join(types)}")
+
+
+def override(session: Session, *, client: Client, actor: str, result: str, reason: str,
+             reason_code: str | None = None, task=None) -> None:
+    """Override the provider's result with `approved` or `rejected`, saying who and why."""
+    if not (reason or "").strip():
+        raise KycError("an override needs a reason")
+    if result == "approved":
+        approve(session, client=client, actor=actor, reason=reason, task=task)
+    elif result == "rejected":
+        if not reason_code:
+            raise KycError("rejecting needs a reason code from the policy's list")
+        reject(session, client=client, actor=actor, reason_code=reason_code, note=reason, task=task)
+    else:
+        raise KycError(f"an override sets approved or rejected, not {result!r}")

@@ -1,0 +1,146 @@
+"""KYC queries (documents, what is missing, provider results) and the client status change."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.audit import service as audit_service
+from engine.clients.models import STATUSES, Client
+from engine.kyc import policy as policy_mod
+from engine.kyc.models import (USABLE_STATES, DocumentRequest, KycDocument, KycOverride,
+                               KycReview, StatusChange)
+from engine.values import utcnow
+
+# Who may be the provider of a result a reviewer overrides (not the reviewers themselves).
+BACKOFFICE = "backoffice"
+
+
+class KycError(ValueError):
+    """A KYC or status operation is not allowed or its input is bad (the message says why)."""
+
+
+def documents(session: Session, client_ref: str) -> list[KycDocument]:
+    """Return the client's documents, oldest first."""
+    return list(session.scalars(select(KycDocument).where(KycDocument.client_ref == client_ref)
+                                .order_by(KycDocument.id)))
+
+
+def effective_state(doc: KycDocument, now=None) -> str:
+    """Return the document's state, `expired` once its expiry has passed."""
+    now = now or utcnow()
+    if doc.state in USABLE_STATES and doc.expires_at is not None and doc.expires_at <= now:
+        return "expired"
+    return doc.state
+
+
+def requests(session: Session, client_ref: str) -> list[DocumentRequest]:
+    """Return every document request for the client, oldest first."""
+    return list(session.scalars(select(DocumentRequest).where(
+        DocumentRequest.client_ref == client_ref).order_by(DocumentRequest.id)))
+
+
+def required_documents(session: Session, client: Client) -> list[str]:
+    """Return the document types the policy requires plus any asked for since."""
+    required = policy_mod.for_session(session).documents_for(client.client_type, client.country)
+    for request in requests(session, client.ref):
+        if request.document_type not in required:
+            required.append(request.document_type)
+    return required
+
+
+def missing_documents(session: Session, client: Client) -> list[str]:
+    """Return the required document types with no submitted, in-review or approved document."""
+    now = utcnow()
+    usable = {d.document_type for d in documents(session, client.ref)
+              if effective_state(d, now) in USABLE_STATES}
+    return [t for t in required_documents(session, client) if t not in usable]
+
+
+def missing_fields(session: Session, client: Client) -> list[str]:
+    """Return the profile fields the policy requires that the client has not filled in."""
+    fields = policy_mod.for_session(session).fields_for(client.client_type)
+    return [name for name in fields if getattr(client, name, None) in (None, "")]
+
+
+def reviews(session: Session, client_ref: str) -> list[KycReview]:
+    """Return every provider result recorded for the client, newest first."""
+    return list(session.scalars(select(KycReview).where(KycReview.client_ref == client_ref)
+                                .order_by(KycReview.occurred_at.desc(), KycReview.id.desc())))
+
+
+def latest_result(session: Session, client_ref: str, *, providers_only: bool = False):
+    """Return the newest applied result (optionally ignoring reviewers' decisions), or None."""
+    stmt = select(KycReview).where(KycReview.client_ref == client_ref, KycReview.applied)
+    if providers_only:
+        stmt = stmt.where(KycReview.provider != BACKOFFICE)
+    return session.scalar(stmt.order_by(KycReview.occurred_at.desc(), KycReview.id.desc()).limit(1))
+
+
+def overrides(session: Session, client_ref: str) -> list[KycOverride]:
+    """Return the reviewer overrides of provider results, oldest first."""
+    return list(session.scalars(select(KycOverride).where(KycOverride.client_ref == client_ref)
+                                .order_by(KycOverride.id)))
+
+
+def status_history(session: Session, client_ref: str) -> list[StatusChange]:
+    """Return the client's status changes, oldest first."""
+    return list(session.scalars(select(StatusChange).where(StatusChange.client_ref == client_ref)
+                                .order_by(StatusChange.id)))
+
+
+def set_status(session: Session, *, client: Client, status: str, reason: str, actor: str,
+               rule_id: str | None = None) -> StatusChange | None:
+    """Move the client to `status` with a reason; return the change, or None if nothing changed.
+
+    A rule (`rule_id` given) never moves a blocked client: only a person unblocks.
+    """
+    if status not in STATUSES:
+        raise KycError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+    if not (reason or "").strip():
+        raise KycError("a status change needs a reason")
+    if client.status == status or (rule_id and client.status == "blocked"):
+        return None
+    now = utcnow()
+    change = StatusChange(client_ref=client.ref, from_status=client.status, to_status=status,
+                          actor=actor, reason=reason.strip(), rule_id=rule_id, at=now)
+    session.add(change)
+    client.status, client.status_reason, client.status_changed_at = status, change.reason, now
+    if status == "approved" and client.funnel_stage == "registered":
+        client.funnel_stage = "kyc_approved"
+    session.flush()
+    return change
+
+
+def change_status(session: Session, *, client: Client, status: str, reason: str,
+                  actor: str) -> StatusChange:
+    """Change a client's status by hand: a reason is required and the change is audited."""
+    if client.status == status:
+        raise KycError(f"client {client.ref} is already {status}")
+    change = set_status(session, client=client, status=status, reason=reason, actor=actor)
+    audit_service.record(session, actor=actor, action="client.status_changed", target_type="client",
+                         target_id=client.ref, reason=change.reason,
+                         detail={"from": change.from_status, "to": status})
+    return change
+
+
+DOCUMENT_NAMES = {"id": "identity document", "proof_of_address": "proof of address",
+                  "selfie": "selfie", "incorporation": "certificate of incorporation",
+                  "ubo_declaration": "UBO declaration", "source_of_funds": "source of funds"}
+
+
+def document_names(types) -> str:
+    """Return document types as words a client reads: `identity document, proof of address`."""
+    return ", ".join(DOCUMENT_NAMES.get(t, t) for t in types)
+
+
+def notification_context(session: Session, client: Client) -> dict:
+    """Return the KYC values a notification template may use as {{ kyc.x }}."""
+    review = latest_result(session, client.ref)
+    pol = policy_mod.for_session(session)
+    _docs, texts = pol.explain_labels(review.labels if review else ())
+    missing = missing_documents(session, client)
+    reason = (review.reason or "") if review else ""
+    return {"status": client.kyc_status, "missing": missing, "missing_text": document_names(missing),
+            "labels": list(review.labels or []) if review else [],
+            "labels_explained": " ".join(texts) or ((review.comment or "") if review else ""),
+            "reason": reason, "reason_text": pol.reason_codes.get(reason, reason)}

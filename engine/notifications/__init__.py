@@ -1,0 +1,1 @@
+"""Client notifications: rendered from editable templates, recorded, and sent when configured."""

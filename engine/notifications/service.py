@@ -1,0 +1,155 @@
+"""Record client notifications and hand email to the SMTP sender after the unit of work commits.
+
+`send()` is what the rules engine's `notify` action calls; keep its signature stable.
+"""
+from __future__ import annotations
+
+import logging
+import smtplib
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from engine.clients.models import Client
+from engine.db import Database, after_commit, unit_of_work
+from engine.notifications import sender, templates
+from engine.notifications.models import Notification
+from engine.values import utcnow
+
+log = logging.getLogger(__name__)
+CHANNELS = ("email", "sms", "push", "in_app")
+MAX_ATTEMPTS = 3
+# A delivery claimed this long ago by a process that never finished is tried again.
+STALE_CLAIM = timedelta(minutes=10)
+
+
+class NotificationError(ValueError):
+    """A notification cannot be made (unknown channel, missing or broken template)."""
+
+
+def _config(session: Session):
+    database = session.info.get("database")
+    return database.config if database is not None else None
+
+
+def client_context(client: Client) -> dict:
+    """Return the client fields a template may use as {{ client.x }}."""
+    return {"ref": client.ref, "first_name": client.first_name or "", "email": client.email,
+            "last_name": client.last_name or "", "country": client.country,
+            "client_type": client.client_type, "status": client.status,
+            "kyc_status": client.kyc_status}
+
+
+def _context(session: Session, client: Client, context: dict | None) -> dict:
+    from engine.kyc.service import notification_context  # kyc facts every template may use
+    return {"client": client_context(client), "kyc": notification_context(session, client),
+            **(context or {})}
+
+
+def _initial_status(cfg, channel: str, recipient: str | None) -> tuple[str, str | None]:
+    if channel != "email" or cfg is None or not cfg.smtp_url:
+        return "recorded", None
+    if not recipient:
+        return "failed", "the client has no email address"
+    return "queued", None
+
+
+def send(session: Session, *, client: Client, template: str, channel: str = "email",
+         context: dict | None = None, explanation: dict | None = None,
+         rule_id: str | None = None, dedup_key: str | None = None) -> Notification:
+    """Render `template` for the client and record it; email goes out after commit when SMTP is set.
+
+    A `dedup_key` already used returns the earlier notification instead of a second one.
+    """
+    if channel not in CHANNELS:
+        raise NotificationError(f"unknown channel {channel!r}; use one of {', '.join(CHANNELS)}")
+    if dedup_key:
+        existing = session.scalar(select(Notification).where(Notification.dedup_key == dedup_key))
+        if existing is not None:
+            return existing
+    cfg = _config(session)
+    try:
+        rendered = templates.render(cfg.rules_dir if cfg else "rules", template,
+                                    _context(session, client, context))
+    except templates.TemplateProblem as exc:
+        raise NotificationError(str(exc)) from None
+    recipient = client.email if channel == "email" else None
+    status, error = _initial_status(cfg, channel, recipient)
+    note = Notification(client_ref=client.ref, template=template, channel=channel,
+                        recipient=recipient, subject=rendered.subject, body=rendered.body,
+                        status=status, error=error, attempts=0, created_at=utcnow(),
+                        rule_id=rule_id, dedup_key=dedup_key, explanation=explanation)
+    session.add(note)
+    session.flush()
+    if status == "queued":
+        database, note_id = session.info["database"], note.id
+        after_commit(session, lambda: deliver(database, [note_id]))
+    return note
+
+
+def _claim(session: Session, note_id: int) -> Notification | None:
+    """Take the notification for delivery unless another process holds a fresh claim."""
+    now = utcnow()
+    claimed = session.execute(update(Notification).where(
+        Notification.id == note_id, Notification.status == "queued",
+        (Notification.claimed_at.is_(None)) | (Notification.claimed_at < now - STALE_CLAIM))
+        .values(claimed_at=now, attempts=Notification.attempts + 1)).rowcount
+    return session.get(Notification, note_id) if claimed else None
+
+
+def _deliver_one(database: Database, note_id: int) -> str | None:
+    with unit_of_work(database) as session:  # the claim commits before the slow SMTP call
+        note = _claim(session, note_id)
+        if note is None:
+            return None
+        payload = (note.recipient, note.subject or note.template, note.body, note.attempts)
+    to, subject, body, attempts = payload
+    cfg = database.config
+    try:
+        sender.send_email(cfg.smtp_url, sender=cfg.mail_from, to=to, subject=subject, body=body,
+                          message_id=f"<notification-{note_id}@fxcrm>")
+        outcome, error = "sent", None
+    except (OSError, smtplib.SMTPException, sender.SmtpConfigError) as exc:
+        # The address and body are personal data: log only the id and the error type.
+        log.warning("notification %s: delivery attempt %d failed: %s", note_id, attempts,
+                    type(exc).__name__)
+        outcome = "failed" if attempts >= MAX_ATTEMPTS else "queued"
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    with unit_of_work(database) as session:
+        note = session.get(Notification, note_id)
+        note.status, note.error, note.claimed_at = outcome, error, None
+        note.sent_at = utcnow() if outcome == "sent" else None
+    return outcome
+
+
+def deliver(database: Database, note_ids: list[int]) -> dict[str, int]:
+    """Send these queued notifications now; return how many ended in each status."""
+    counts: dict[str, int] = {}
+    for note_id in note_ids:
+        outcome = _deliver_one(database, note_id)
+        if outcome:
+            counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def deliver_pending(database: Database, limit: int = 500) -> dict[str, int]:
+    """Retry every queued notification (after a crash or an SMTP outage)."""
+    with unit_of_work(database) as session:
+        ids = list(session.scalars(select(Notification.id).where(Notification.status == "queued")
+                                   .order_by(Notification.id).limit(limit)))
+    return deliver(database, ids)
+
+
+def list_for(session: Session, client_ref: str, limit: int = 200) -> list[Notification]:
+    """Return the client's notifications, newest first."""
+    return list(session.scalars(select(Notification).where(Notification.client_ref == client_ref)
+                                .order_by(Notification.id.desc()).limit(limit)))
+
+
+def to_dict(note: Notification) -> dict:
+    """Return a notification as JSON-ready data (SPEC §5: template, channel, created_at)."""
+    from engine.values import iso
+    return {"id": note.id, "template": note.template, "channel": note.channel,
+            "status": note.status, "subject": note.subject, "created_at": iso(note.created_at),
+            "sent_at": iso(note.sent_at), "rule_id": note.rule_id, "error": note.error}
