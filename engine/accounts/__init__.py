@@ -1,0 +1,1 @@
+"""Trading accounts: creation, status, balance snapshots, first trade and activity."""

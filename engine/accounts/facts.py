@@ -1,0 +1,39 @@
+"""Trading-account facts for rule conditions."""
+from __future__ import annotations
+
+from engine.accounts import service
+from engine.facts import fact
+from engine.payments import policy
+
+
+@fact("accounts.count", "integer")
+def count(session, client):
+    """How many trading accounts the client has."""
+    return service.count_for(session, client.ref)
+
+
+@fact("accounts.active.count", "integer")
+def active_count(session, client):
+    """How many of the client's trading accounts are active (not locked or disabled)."""
+    return service.count_for(session, client.ref, "active")
+
+
+@fact("accounts.locked.count", "integer")
+def locked_count(session, client):
+    """How many of the client's trading accounts are locked."""
+    return service.count_for(session, client.ref, "locked")
+
+
+@fact("accounts.first_trade_at", "datetime")
+def first_trade_at(session, client):
+    """When the client first traded on any account."""
+    times = [a.first_trade_at for a in service.list_for(session, client.ref) if a.first_trade_at]
+    return min(times) if times else None
+
+
+@fact("accounts.inactive.count", "integer")
+def inactive_count(session, client):
+    """How many of the client's accounts have not traded within the policy's inactivity period."""
+    after = policy.inactive_after(session)
+    return sum(1 for a in service.list_for(session, client.ref)
+               if service.activity(a, after) == "inactive")

@@ -1,0 +1,1 @@
+"""Payments: the wallet ledger, deposits, withdrawals with their approval chain, transfers."""

@@ -1,0 +1,181 @@
+"""Deposits: requested -> completed / failed, then refunded or charged back; wire matching.
+
+A deposit's ledger effect is derived from what is known about it, not from the
+order events arrive in: `settle()` posts the credit once completion is known and
+the refund or chargeback once both it and the completion are known, each under
+its own key. A refund that arrives before its completion therefore waits, and
+the balances end the same whatever the order.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.clients.models import Client
+from engine.payments import ledger
+from engine.payments.funnel import advance
+from engine.payments.models import Deposit
+from engine.values import parse_decimal, utcnow
+
+RANK = {"requested": 0, "failed": 1, "completed": 2, "refunded": 3, "charged_back": 4}
+
+
+class DepositError(ValueError):
+    """A deposit event contradicts what is known about the deposit."""
+
+
+def get(session: Session, *, provider: str, payment_id: str) -> Deposit | None:
+    """Return the deposit with this provider payment id, or None."""
+    return session.scalar(select(Deposit).where(Deposit.provider == provider,
+                                                Deposit.payment_id == payment_id))
+
+
+def key(deposit: Deposit, what: str) -> str:
+    """Return the ledger posting key of one effect of a deposit."""
+    return f"deposit:{deposit.provider}:{deposit.payment_id}:{what}"
+
+
+def _upsert(session: Session, client_ref: str, data: dict, amount: Decimal) -> Deposit:
+    deposit = get(session, provider=data["provider"], payment_id=data["payment_id"])
+    if deposit is None:
+        deposit = Deposit(client_ref=client_ref, provider=data["provider"],
+                          payment_id=data["payment_id"], method=data["method"], amount=amount,
+                          currency=data["currency"], status="requested", updated_at=utcnow())
+        session.add(deposit)
+    elif deposit.client_ref != client_ref:
+        raise DepositError(f"deposit {data['provider']}/{data['payment_id']} belongs to "
+                           f"client {deposit.client_ref}, not {client_ref}")
+    elif deposit.currency != data["currency"]:
+        raise DepositError(f"deposit {data['provider']}/{data['payment_id']} is in "
+                           f"{deposit.currency}; this event says {data['currency']}")
+    deposit.reference = (data.get("reference") or "").strip() or deposit.reference
+    deposit.account_id = data.get("account_id") or deposit.account_id
+    return deposit
+
+
+def apply(session: Session, *, client: Client, status: str, data: dict,
+          occurred_at: datetime, event_seq: int | None = None) -> Deposit:
+    """Apply one deposit event of `status` and post what it settles."""
+    amount = parse_decimal(data["amount"], "amount")
+    if amount <= 0:
+        raise DepositError(f"deposit amount must be positive, not {amount}")
+    deposit = _upsert(session, client.ref, data, amount)
+    if status in ("refunded", "charged_back") and amount > deposit.amount:
+        raise DepositError(f"{status.replace('_', ' ')} amount {amount} exceeds deposit "
+                           f"{deposit.provider}/{deposit.payment_id} of {deposit.amount}")
+    _note(deposit, status, data, amount, occurred_at)
+    if RANK[status] >= RANK[deposit.status]:
+        deposit.status = status
+    deposit.updated_at = utcnow()
+    session.flush()
+    settle(session, deposit, client, event_seq=event_seq)
+    return deposit
+
+
+def _note(deposit: Deposit, status: str, data: dict, amount: Decimal, at: datetime) -> None:
+    if status == "requested":
+        deposit.requested_at = deposit.requested_at or at
+    elif status == "failed":
+        deposit.failed_at = at
+        deposit.reason_code, deposit.reason = data.get("reason_code"), data.get("reason")
+    elif status == "completed":
+        deposit.completed_at, deposit.amount = deposit.completed_at or at, amount
+    elif status == "refunded":
+        deposit.refunded_at, deposit.refund_amount = deposit.refunded_at or at, amount
+    elif status == "charged_back":
+        deposit.charged_back_at, deposit.chargeback_amount = deposit.charged_back_at or at, amount
+        deposit.reason_code = data.get("reason_code") or deposit.reason_code
+        deposit.reason = data.get("reason") or deposit.reason
+
+
+def settle(session: Session, deposit: Deposit, client: Client, *,
+           event_seq: int | None = None) -> None:
+    """Post every ledger effect the deposit's known state calls for and is not posted yet."""
+    if deposit.completed_at is None:
+        return  # nothing reached the broker yet; a refund or chargeback waits for it
+    ref, cur = deposit.client_ref, deposit.currency
+    clearing = ledger.Leg(ledger.broker("clearing", cur), cur, -deposit.amount)
+    if ledger.post(session, key=key(deposit, "credit"), kind="deposit", client_ref=ref,
+                   legs=[ledger.Leg(ledger.wallet(ref, cur), cur, deposit.amount), clearing],
+                   occurred_at=deposit.completed_at, event_seq=event_seq,
+                   memo=f"deposit {deposit.provider}/{deposit.payment_id}"):
+        advance(client, "funded")
+        _auto_fund(session, deposit, client)
+    for what, at, amount, account in (
+            ("refund", deposit.refunded_at, deposit.refund_amount, "clearing"),
+            ("chargeback", deposit.charged_back_at, deposit.chargeback_amount, "chargebacks")):
+        if at is not None and not ledger.is_posted(session, key(deposit, what)):
+            legs = ledger.covered_debit(session, ref, cur, amount)
+            legs.append(ledger.Leg(ledger.broker(account, cur), cur, amount))
+            ledger.post(session, key=key(deposit, what), kind=what, client_ref=ref, legs=legs,
+                        occurred_at=at, event_seq=event_seq,
+                        memo=f"{what} of deposit {deposit.provider}/{deposit.payment_id}")
+
+
+def _auto_fund(session: Session, deposit: Deposit, client: Client) -> None:
+    # Funding follows the client's standing instruction, so it is state, not a rule decision.
+    if not client.auto_funding:
+        return
+    from engine.payments import transfers
+    target = deposit.account_id or transfers.sole_account(session, client.ref, deposit.currency)
+    if target:
+        transfers.apply(session, client_ref=client.ref,
+                        transfer_id=f"autofund:{deposit.provider}:{deposit.payment_id}",
+                        source="wallet", destination=target, amount=deposit.amount,
+                        currency=deposit.currency, occurred_at=deposit.completed_at)
+
+
+def list_for(session: Session, client_ref: str, limit: int = 200) -> list[Deposit]:
+    """Return a client's deposits, newest first."""
+    return list(session.scalars(select(Deposit).where(Deposit.client_ref == client_ref)
+                                .order_by(Deposit.updated_at.desc(), Deposit.id.desc())
+                                .limit(limit)))
+
+
+def count(session: Session, client_ref: str, *, completed: bool) -> int:
+    """Return how many of a client's deposits completed (or failed without completing)."""
+    stmt = select(func.count()).select_from(Deposit).where(Deposit.client_ref == client_ref)
+    if completed:
+        stmt = stmt.where(Deposit.completed_at.is_not(None))
+    else:
+        stmt = stmt.where(Deposit.failed_at.is_not(None), Deposit.completed_at.is_(None))
+    return session.scalar(stmt)
+
+
+def completed_sum(session: Session, client_ref: str, currency: str) -> Decimal:
+    """Return the sum of a client's completed deposits in one currency."""
+    total = session.scalar(select(func.sum(Deposit.amount)).where(
+        Deposit.client_ref == client_ref, Deposit.currency == currency,
+        Deposit.completed_at.is_not(None)))
+    return total if total is not None else Decimal(0)
+
+
+def first_completed(session: Session, client_ref: str) -> Deposit | None:
+    """Return the client's first completed deposit, or None."""
+    return session.scalar(select(Deposit).where(Deposit.client_ref == client_ref,
+                                                Deposit.completed_at.is_not(None))
+                          .order_by(Deposit.completed_at, Deposit.id).limit(1))
+
+
+def match_wire(session: Session, *, reference: str, amount: Decimal, currency: str,
+               booked_at: datetime, provider: str | None = None) -> Deposit | None:
+    """Return the one requested deposit a booked bank wire pays, or None if none fits exactly.
+
+    It matches on the reference (case and surrounding spaces ignored), the currency and
+    the amount to the cent, among deposits still `requested` or `failed` and requested
+    no later than the booking; two candidates are ambiguous and match nothing.
+    """
+    wanted = (reference or "").strip().upper()
+    if not wanted:
+        return None
+    stmt = select(Deposit).where(func.upper(Deposit.reference) == wanted,
+                                 Deposit.status.in_(("requested", "failed")),
+                                 Deposit.currency == currency, Deposit.amount == amount)
+    if provider:
+        stmt = stmt.where(Deposit.provider == provider)
+    found = [d for d in session.scalars(stmt.limit(3))
+             if d.requested_at is None or d.requested_at <= booked_at]
+    return found[0] if len(found) == 1 else None

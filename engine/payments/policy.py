@@ -1,0 +1,171 @@
+"""Policy files in `<rules dir>/policy/`: the withdrawal approval chain and account inactivity.
+
+They are YAML written by compliance, like the rules; an error names the file, the
+line and what is wrong, and a bad file is never half-used.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from engine.payments.models import WAITING_FOR
+from engine.rules.yaml_lines import line_of, load_documents
+from engine.users.models import ROLES
+from engine.values import ValueError_, parse_decimal, parse_duration
+
+REPO_RULES = Path(__file__).resolve().parents[2] / "rules"
+CONDITIONS = ("kyc_not_approved", "amount_above")
+
+
+class PolicyError(ValueError):
+    """A policy file is invalid: `file:line: message`."""
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    waits_for: str
+    approvers: tuple[str, ...] = ()        # roles that may approve or reject (approval steps)
+    documents: tuple[str, ...] = ()        # document types the client must submit
+    kyc_not_approved: bool = False         # conditions: the step applies if any holds
+    amount_above: tuple[tuple[str, Decimal], ...] | None = None
+
+    @property
+    def conditional(self) -> bool:
+        return self.kyc_not_approved or self.amount_above is not None
+
+    def applies(self, *, kyc_status: str, amount: Decimal, currency: str) -> bool:
+        """Return whether this step is part of the chain for such a withdrawal."""
+        if not self.conditional:
+            return True
+        if self.kyc_not_approved and kyc_status != "approved":
+            return True
+        if self.amount_above is not None:
+            limits = dict(self.amount_above)
+            # A currency without a threshold is not known to be small: it needs the step.
+            return currency not in limits or amount > limits[currency]
+        return False
+
+
+def rules_dir(session: Session) -> Path:
+    """Return the configured rules directory (the repository's when it is not found)."""
+    database = session.info.get("database")
+    configured = Path(database.config.rules_dir) if database else REPO_RULES
+    return configured if (configured / "policy").is_dir() else REPO_RULES
+
+
+def _load(path: Path) -> dict:
+    if not path.is_file():
+        raise PolicyError(f"{path}:1: policy file is missing")
+    docs, errors = load_documents(str(path), path.read_text(encoding="utf-8"))
+    if errors:
+        raise PolicyError(str(errors[0]))
+    if len(docs) != 1 or not isinstance(docs[0], dict):
+        raise PolicyError(f"{path}:1: expected one YAML mapping")
+    return docs[0]
+
+
+def _fail(path: Path, container, key, message: str):
+    raise PolicyError(f"{path}:{line_of(container, key, 1)}: {message}")
+
+
+def _amounts(path: Path, raw, where) -> tuple[tuple[str, Decimal], ...]:
+    if not isinstance(raw, dict) or not raw:
+        _fail(path, where, "amount_above", "amount_above maps currencies to amounts, like {USD: \"5000\"}")
+    out = []
+    for currency, amount in raw.items():
+        if not (isinstance(currency, str) and len(currency) == 3 and currency.isupper()):
+            _fail(path, raw, currency, f"{currency!r} is not a currency code like USD")
+        try:
+            out.append((currency, parse_decimal(amount, f"amount_above.{currency}")))
+        except ValueError_ as exc:
+            _fail(path, raw, currency, str(exc))
+    return tuple(out)
+
+
+def _step(path: Path, raw, index: int, chain) -> Step:
+    if not isinstance(raw, dict):
+        _fail(path, chain, index, f"chain[{index}] must be a mapping with step and waits_for")
+    unknown = set(raw) - {"step", "waits_for", "approvers", "documents", "when"}
+    if unknown:
+        _fail(path, raw, sorted(unknown)[0], f"unknown key {sorted(unknown)[0]!r} in chain[{index}]")
+    sid, waits = raw.get("step"), raw.get("waits_for")
+    if not isinstance(sid, str) or not sid:
+        _fail(path, raw, "step", f"chain[{index}] needs a step name")
+    if waits not in WAITING_FOR:
+        _fail(path, raw, "waits_for", f"step {sid}: waits_for must be one of {', '.join(WAITING_FOR)}")
+    approvers = tuple(raw.get("approvers") or ())
+    if waits in ("compliance", "finance") and not approvers:
+        _fail(path, raw, "step", f"step {sid}: an approval step needs approvers (roles)")
+    bad = [r for r in approvers if r not in ROLES]
+    if bad:
+        _fail(path, raw, "approvers", f"step {sid}: unknown role {bad[0]!r}")
+    documents = tuple(raw.get("documents") or ())
+    if waits == "client_documents" and not documents:
+        _fail(path, raw, "step", f"step {sid}: a client_documents step needs documents")
+    return Step(sid, waits, approvers, documents, **_conditions(path, raw, sid))
+
+
+def _conditions(path: Path, raw, sid: str) -> dict:
+    when = raw.get("when")
+    if when is None:
+        return {}
+    if not isinstance(when, dict) or set(when) - set(CONDITIONS):
+        _fail(path, raw, "when", f"step {sid}: when takes {' and/or '.join(CONDITIONS)}")
+    out = {}
+    if "kyc_not_approved" in when:
+        if not isinstance(when["kyc_not_approved"], bool):
+            _fail(path, when, "kyc_not_approved", f"step {sid}: kyc_not_approved is true or false")
+        out["kyc_not_approved"] = when["kyc_not_approved"]
+    if "amount_above" in when:
+        out["amount_above"] = _amounts(path, when["amount_above"], when)
+    return out
+
+
+def parse_chain(path: Path) -> tuple[Step, ...]:
+    """Load and check a withdrawal approval chain file."""
+    data = _load(path)
+    chain = data.get("chain")
+    if not isinstance(chain, list) or not chain:
+        _fail(path, data, "chain", "the policy needs a `chain:` list of steps")
+    steps = tuple(_step(path, raw, i, chain) for i, raw in enumerate(chain))
+    ids = [s.id for s in steps]
+    if len(set(ids)) != len(ids):
+        _fail(path, data, "chain", "step names must be unique")
+    if steps[-1].waits_for != "payment_provider" or \
+            [s.waits_for for s in steps].count("payment_provider") != 1:
+        _fail(path, data, "chain", "the last step, and only it, waits_for payment_provider")
+    return steps
+
+
+_cache: dict[tuple[Path, float], object] = {}
+
+
+def _cached(path: Path, parse):
+    key = (path, path.stat().st_mtime if path.exists() else 0.0)
+    if key not in _cache:
+        _cache[key] = parse(path)
+    return _cache[key]
+
+
+def withdrawal_chain(session: Session) -> tuple[Step, ...]:
+    """Return the withdrawal approval chain from `policy/withdrawals.yaml`."""
+    return _cached(rules_dir(session) / "policy" / "withdrawals.yaml", parse_chain)
+
+
+def parse_accounts(path: Path) -> timedelta:
+    """Load the trading-account policy: after how long without a trade an account is inactive."""
+    data = _load(path)
+    try:
+        return parse_duration(data.get("inactive_after", ""))
+    except ValueError_ as exc:
+        _fail(path, data, "inactive_after", f"inactive_after: {exc}")
+
+
+def inactive_after(session: Session) -> timedelta:
+    """Return how long without a trade makes a trading account inactive."""
+    return _cached(rules_dir(session) / "policy" / "accounts.yaml", parse_accounts)

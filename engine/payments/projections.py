@@ -1,0 +1,85 @@
+"""Apply payment and wallet events to the ledger, deposits, withdrawals and transfers."""
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from engine.clients.models import Client
+from engine.events.models import Event
+from engine.payments import deposits, transfers, withdrawals
+from engine.processing import projection
+from engine.values import parse_decimal
+
+DEPOSIT_EVENTS = {f"payment.deposit_{s}": s
+                  for s in ("requested", "completed", "failed", "refunded", "charged_back")}
+
+
+@projection(*DEPOSIT_EVENTS)
+def deposit(session: Session, event: Event, client: Client) -> None:
+    """Record the deposit's new state and post what it settles."""
+    deposits.apply(session, client=client, status=DEPOSIT_EVENTS[event.type], data=event.data,
+                   occurred_at=event.occurred_at, event_seq=event.seq)
+
+
+@projection("payment.withdrawal_requested")
+def withdrawal_requested(session: Session, event: Event, client: Client) -> None:
+    """Create the withdrawal, hold its funds and place it at the first step of its chain."""
+    data = event.data
+    withdrawals.request(session, client=client, withdrawal_id=data["withdrawal_id"],
+                        amount=parse_decimal(data["amount"], "amount"), currency=data["currency"],
+                        requested_by=f"client:{client.ref}", requested_at=event.occurred_at,
+                        method=data.get("method"), account_id=data.get("account_id"))
+
+
+@projection("payment.withdrawal_approved")
+def withdrawal_approved(session: Session, event: Event, client: Client) -> None:
+    """Pass the current approval step, as the broker's system decided."""
+    withdrawals.provider_approved(session, withdrawal_id=event.data["withdrawal_id"],
+                                  source=event.source, reason=event.data.get("reason"))
+
+
+@projection("payment.withdrawal_rejected")
+def withdrawal_rejected(session: Session, event: Event, client: Client) -> None:
+    """Reject the withdrawal and release its funds."""
+    withdrawals.provider_rejected(session, withdrawal_id=event.data["withdrawal_id"],
+                                  source=event.source, reason=event.data.get("reason"),
+                                  at=event.occurred_at)
+
+
+@projection("payment.withdrawal_paid")
+def withdrawal_paid(session: Session, event: Event, client: Client) -> None:
+    """Pay the held funds out."""
+    withdrawals.paid(session, client=client, data=event.data, source=event.source,
+                     amount=parse_decimal(event.data["amount"], "amount"), at=event.occurred_at)
+
+
+@projection("payment.withdrawal_failed")
+def withdrawal_failed(session: Session, event: Event, client: Client) -> None:
+    """Close the withdrawal as failed and release its funds."""
+    withdrawals.provider_failed(session, withdrawal_id=event.data["withdrawal_id"],
+                                source=event.source, reason=event.data.get("reason"),
+                                at=event.occurred_at)
+
+
+@projection("kyc.document_submitted")
+def document_submitted(session: Session, event: Event, client: Client) -> None:
+    """Move on withdrawals that waited for this document."""
+    withdrawals.documents_submitted(session, client.ref)
+
+
+def _transfer_args(event: Event, client: Client) -> dict:
+    data = event.data
+    return dict(client_ref=client.ref, transfer_id=data["transfer_id"], source=data["from"],
+                destination=data["to"], amount=parse_decimal(data["amount"], "amount"),
+                currency=data["currency"], occurred_at=event.occurred_at)
+
+
+@projection("wallet.transfer_completed")
+def transfer_completed(session: Session, event: Event, client: Client) -> None:
+    """Post the transfer (or keep it as refused, with the reason, if it would overdraw)."""
+    transfers.apply(session, event_seq=event.seq, **_transfer_args(event, client))
+
+
+@projection("wallet.transfer_failed")
+def transfer_failed(session: Session, event: Event, client: Client) -> None:
+    """Record the failed transfer and its reason."""
+    transfers.failed(session, reason=event.data.get("reason"), **_transfer_args(event, client))

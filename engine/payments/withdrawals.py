@@ -1,0 +1,316 @@
+"""Withdrawals: funds held at request, the approval chain from policy, paid, failed or rejected.
+
+A pending withdrawal always stands at one step of its chain and says who that
+step waits for: compliance, finance, client_documents or payment_provider.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.accounts import service as accounts_service
+from engine.audit import service as audit_service
+from engine.clients.models import Client
+from engine.events.models import Event
+from engine.payments import ledger, policy
+from engine.payments.models import Withdrawal, WithdrawalDecision
+from engine.values import utcnow
+
+APPROVAL = ("compliance", "finance")
+
+
+class WithdrawalError(ValueError):
+    """A withdrawal action is not allowed (the message says why)."""
+
+
+def get(session: Session, withdrawal_id: str) -> Withdrawal | None:
+    """Return the withdrawal with this id, or None."""
+    return session.scalar(select(Withdrawal).where(Withdrawal.withdrawal_id == withdrawal_id))
+
+
+def _get_pending(session: Session, withdrawal_id: str) -> Withdrawal:
+    withdrawal = get(session, withdrawal_id)
+    if withdrawal is None:
+        raise WithdrawalError(f"withdrawal {withdrawal_id} is unknown")
+    if withdrawal.status != "pending":
+        raise WithdrawalError(f"withdrawal {withdrawal_id} is {withdrawal.status}, not pending")
+    return withdrawal
+
+
+def _key(withdrawal: Withdrawal, what: str) -> str:
+    return f"withdrawal:{withdrawal.withdrawal_id}:{what}"
+
+
+def _source(session: Session, withdrawal: Withdrawal) -> str:
+    if not withdrawal.account_id:
+        return ledger.wallet(withdrawal.client_ref, withdrawal.currency)
+    account = accounts_service.owned(session, withdrawal.client_ref, withdrawal.account_id)
+    if account.currency != withdrawal.currency:
+        raise ledger.LedgerError(f"trading account {account.account_id} is in "
+                                 f"{account.currency}, the withdrawal in {withdrawal.currency}")
+    return ledger.trading(account.account_id)
+
+
+def _hold(session: Session, withdrawal: Withdrawal, *, covered: bool) -> None:
+    ref, cur, amount = withdrawal.client_ref, withdrawal.currency, withdrawal.amount
+    source = _source(session, withdrawal)
+    if covered and source.startswith("wallet:"):
+        legs = ledger.covered_debit(session, ref, cur, amount)  # money already left
+    else:
+        legs = [ledger.Leg(source, cur, -amount)]
+    legs.append(ledger.Leg(ledger.hold(ref, cur), cur, amount))
+    ledger.post(session, key=_key(withdrawal, "hold"), kind="withdrawal", client_ref=ref,
+                legs=legs, occurred_at=withdrawal.requested_at,
+                memo=f"hold for withdrawal {withdrawal.withdrawal_id}")
+
+
+def _release(session: Session, withdrawal: Withdrawal, at: datetime) -> None:
+    if not ledger.is_posted(session, _key(withdrawal, "hold")):
+        return
+    ref, cur, amount = withdrawal.client_ref, withdrawal.currency, withdrawal.amount
+    ledger.post(session, key=_key(withdrawal, "release"), kind="withdrawal", client_ref=ref,
+                occurred_at=at, memo=f"release of withdrawal {withdrawal.withdrawal_id}",
+                legs=[ledger.Leg(ledger.hold(ref, cur), cur, -amount),
+                      ledger.Leg(_source(session, withdrawal), cur, amount)])
+
+
+def _steps(session: Session) -> dict[str, policy.Step]:
+    return {s.id: s for s in policy.withdrawal_chain(session)}
+
+
+def request(session: Session, *, client: Client, withdrawal_id: str, amount: Decimal,
+            currency: str, requested_by: str, requested_at: datetime,
+            method: str | None = None, account_id: str | None = None) -> Withdrawal:
+    """Create a withdrawal and hold its funds; one that would overdraw is kept as refused."""
+    existing = get(session, withdrawal_id)
+    if existing is not None:
+        return existing
+    if amount <= 0:
+        raise WithdrawalError(f"a withdrawal amount must be positive, not {amount}")
+    chain = [s.id for s in policy.withdrawal_chain(session)
+             if s.applies(kyc_status=client.kyc_status, amount=amount, currency=currency)]
+    withdrawal = Withdrawal(withdrawal_id=withdrawal_id, client_ref=client.ref, amount=amount,
+                            currency=currency, method=method, account_id=account_id,
+                            status="pending", chain=chain, requested_by=requested_by,
+                            requested_at=requested_at, updated_at=utcnow())
+    session.add(withdrawal)
+    try:
+        _hold(session, withdrawal, covered=False)
+    except (ledger.LedgerError, accounts_service.AccountError) as exc:
+        _close(withdrawal, "refused", str(exc), requested_at)
+        return withdrawal
+    _enter(session, withdrawal, 0)
+    return withdrawal
+
+
+def _close(withdrawal: Withdrawal, status: str, reason: str | None, at: datetime) -> None:
+    withdrawal.status, withdrawal.reason = status, reason
+    withdrawal.step = withdrawal.waiting_for = None
+    withdrawal.closed_at, withdrawal.updated_at = at, utcnow()
+
+
+def _decide(withdrawal: Withdrawal, decision: str, actor: str, reason: str | None = None) -> None:
+    withdrawal.decisions.append(WithdrawalDecision(step=withdrawal.step or "-", decision=decision,
+                                                   actor=actor, reason=reason, at=utcnow()))
+    withdrawal.updated_at = utcnow()
+
+
+def _enter(session: Session, withdrawal: Withdrawal, index: int) -> None:
+    """Stand the withdrawal at chain step `index`, passing document steps already satisfied."""
+    steps = _steps(session)
+    while index < len(withdrawal.chain):
+        step = steps.get(withdrawal.chain[index])
+        if step is None:  # the policy lost a step since the request: skip it, visibly
+            withdrawal.step = withdrawal.chain[index]
+            _decide(withdrawal, "skipped", "policy", "step no longer in the policy")
+            index += 1
+            continue
+        withdrawal.step, withdrawal.waiting_for = step.id, step.waits_for
+        if step.waits_for == "client_documents" and _documents_in(session, withdrawal, step):
+            _decide(withdrawal, "done", "client", "documents submitted")
+            index += 1
+            continue
+        return
+    withdrawal.step = withdrawal.waiting_for = None
+
+
+def _advance(session: Session, withdrawal: Withdrawal) -> None:
+    _enter(session, withdrawal, withdrawal.chain.index(withdrawal.step) + 1)
+
+
+def _documents_in(session: Session, withdrawal: Withdrawal, step: policy.Step) -> bool:
+    submitted = session.scalars(select(Event.data).where(
+        Event.client_ref == withdrawal.client_ref, Event.type == "kyc.document_submitted",
+        Event.occurred_at >= withdrawal.requested_at))
+    types = {data.get("document_type") for data in submitted}
+    return set(step.documents) <= types
+
+
+def _current(session: Session, withdrawal: Withdrawal, role: str | None) -> policy.Step:
+    step = _steps(session).get(withdrawal.step or "")
+    if step is None or step.waits_for not in APPROVAL:
+        raise WithdrawalError(f"withdrawal {withdrawal.withdrawal_id} waits for "
+                              f"{withdrawal.waiting_for}, not for an approval")
+    if role is not None and role not in step.approvers:
+        raise WithdrawalError(f"step {step.id} of withdrawal {withdrawal.withdrawal_id} is "
+                              f"decided by {', '.join(step.approvers)}, not {role}")
+    return step
+
+
+def _check_actor(withdrawal: Withdrawal, actor: str) -> None:
+    if not actor or not actor.strip():
+        raise WithdrawalError("an approver must be named")
+    if actor == withdrawal.requested_by:
+        raise WithdrawalError(f"{actor} requested withdrawal {withdrawal.withdrawal_id} "
+                              f"and so cannot approve or reject it")
+    if any(d.actor == actor and d.decision == "approved" for d in withdrawal.decisions):
+        raise WithdrawalError(f"{actor} already approved a step of withdrawal "
+                              f"{withdrawal.withdrawal_id}; another person must decide this one")
+
+
+def approve(session: Session, *, withdrawal_id: str, actor: str, role: str,
+            note: str | None = None) -> Withdrawal:
+    """Approve the withdrawal's current step as `actor` (maker-checker enforced)."""
+    withdrawal = _get_pending(session, withdrawal_id)
+    step = _current(session, withdrawal, role)
+    _check_actor(withdrawal, actor)
+    _decide(withdrawal, "approved", actor, note)
+    audit_service.record(session, actor=actor, action="withdrawal.approve",
+                         target_type="withdrawal", target_id=withdrawal_id, reason=note,
+                         detail={"step": step.id})
+    _advance(session, withdrawal)
+    session.flush()
+    return withdrawal
+
+
+def reject(session: Session, *, withdrawal_id: str, actor: str, role: str,
+           reason: str) -> Withdrawal:
+    """Reject the withdrawal at its current step with a reason; the held funds go back."""
+    if not reason or not reason.strip():
+        raise WithdrawalError("a rejection needs a reason")
+    withdrawal = _get_pending(session, withdrawal_id)
+    step = _current(session, withdrawal, role)
+    _check_actor(withdrawal, actor)
+    _decide(withdrawal, "rejected", actor, reason)
+    audit_service.record(session, actor=actor, action="withdrawal.reject",
+                         target_type="withdrawal", target_id=withdrawal_id, reason=reason,
+                         detail={"step": step.id})
+    _close(withdrawal, "rejected", reason, utcnow())
+    _release(session, withdrawal, utcnow())
+    session.flush()
+    return withdrawal
+
+
+def provider_approved(session: Session, *, withdrawal_id: str, source: str,
+                      reason: str | None) -> None:
+    """Apply an approval reported by the broker's systems: it passes the current approval step."""
+    withdrawal = get(session, withdrawal_id)
+    if withdrawal is None or withdrawal.status != "pending":
+        return  # approving what is unknown or closed changes nothing
+    step = _steps(session).get(withdrawal.step or "")
+    if step is None or step.waits_for not in APPROVAL:
+        return
+    _decide(withdrawal, "approved", f"system:{source}", reason)
+    _advance(session, withdrawal)
+
+
+def provider_rejected(session: Session, *, withdrawal_id: str, source: str,
+                      reason: str | None, at: datetime) -> None:
+    """Apply a rejection reported by the broker's systems; the held funds go back."""
+    withdrawal = get(session, withdrawal_id)
+    if withdrawal is None or withdrawal.status != "pending":
+        return
+    reason = reason or f"rejected by {source}"
+    _decide(withdrawal, "rejected", f"system:{source}", reason)
+    _close(withdrawal, "rejected", reason, at)
+    _release(session, withdrawal, at)
+
+
+def paid(session: Session, *, client: Client, data: dict, amount: Decimal, source: str,
+         at: datetime) -> Withdrawal:
+    """Settle a withdrawal the provider paid (a paid report before the request creates it)."""
+    withdrawal = request(session, client=client, withdrawal_id=data["withdrawal_id"],
+                         amount=amount, currency=data["currency"], requested_by=f"client:{client.ref}",
+                         requested_at=at, method=data.get("method"),
+                         account_id=data.get("account_id"))
+    if withdrawal.status == "paid":
+        return withdrawal
+    if withdrawal.status in ("rejected", "failed"):
+        raise WithdrawalError(f"withdrawal {withdrawal.withdrawal_id} was {withdrawal.status}, "
+                              f"yet {source} reports it paid: resolve by hand")
+    if withdrawal.waiting_for not in (None, "payment_provider"):
+        _decide(withdrawal, "paid_early", f"system:{source}",
+                f"paid while waiting for {withdrawal.waiting_for}")
+    _hold(session, withdrawal, covered=True)  # a refused request still paid out: cover it
+    ref, cur = withdrawal.client_ref, withdrawal.currency
+    ledger.post(session, key=_key(withdrawal, "paid"), kind="withdrawal", client_ref=ref,
+                occurred_at=at, memo=f"withdrawal {withdrawal.withdrawal_id} paid",
+                legs=[ledger.Leg(ledger.hold(ref, cur), cur, -withdrawal.amount),
+                      ledger.Leg(ledger.broker("clearing", cur), cur, withdrawal.amount)])
+    _decide(withdrawal, "done", f"system:{source}", "paid")
+    _close(withdrawal, "paid", None, at)
+    return withdrawal
+
+
+def provider_failed(session: Session, *, withdrawal_id: str, source: str,
+                    reason: str | None, at: datetime) -> None:
+    """Close a withdrawal the provider could not pay; the held funds go back."""
+    withdrawal = get(session, withdrawal_id)
+    if withdrawal is None or withdrawal.status not in ("pending",):
+        if withdrawal is not None and withdrawal.status == "paid":
+            raise WithdrawalError(f"withdrawal {withdrawal_id} was paid, yet {source} "
+                                  f"reports it failed: resolve by hand")
+        return
+    _decide(withdrawal, "failed", f"system:{source}", reason)
+    _close(withdrawal, "failed", reason or f"failed at {source}", at)
+    _release(session, withdrawal, at)
+
+
+def documents_submitted(session: Session, client_ref: str) -> None:
+    """Move on the client's pending withdrawals that waited for documents now submitted."""
+    for withdrawal in list_pending(session, client_ref):
+        if withdrawal.waiting_for == "client_documents":
+            _enter(session, withdrawal, withdrawal.chain.index(withdrawal.step))
+
+
+def list_pending(session: Session, client_ref: str | None = None,
+                 waiting_for: str | None = None) -> list[Withdrawal]:
+    """Return pending withdrawals (of a client, waiting for someone), oldest first."""
+    stmt = select(Withdrawal).where(Withdrawal.status == "pending")
+    if client_ref:
+        stmt = stmt.where(Withdrawal.client_ref == client_ref)
+    if waiting_for:
+        stmt = stmt.where(Withdrawal.waiting_for == waiting_for)
+    return list(session.scalars(stmt.order_by(Withdrawal.requested_at, Withdrawal.id)))
+
+
+def list_for(session: Session, client_ref: str, limit: int = 200) -> list[Withdrawal]:
+    """Return a client's withdrawals, newest first."""
+    return list(session.scalars(select(Withdrawal).where(Withdrawal.client_ref == client_ref)
+                                .order_by(Withdrawal.requested_at.desc(), Withdrawal.id.desc())
+                                .limit(limit)))
+
+
+def count_pending(session: Session, client_ref: str) -> int:
+    """Return how many withdrawals of the client are pending."""
+    return session.scalar(select(func.count()).select_from(Withdrawal).where(
+        Withdrawal.client_ref == client_ref, Withdrawal.status == "pending"))
+
+
+def to_dict(withdrawal: Withdrawal) -> dict:
+    """Return a withdrawal as JSON-ready data, with what it waits for and its decisions."""
+    from engine.values import iso
+    return {
+        "id": withdrawal.withdrawal_id, "amount": ledger.fmt(withdrawal.amount),
+        "currency": withdrawal.currency, "method": withdrawal.method,
+        "account_id": withdrawal.account_id, "status": withdrawal.status,
+        "step": withdrawal.step, "waiting_for": withdrawal.waiting_for,
+        "chain": list(withdrawal.chain), "requested_by": withdrawal.requested_by,
+        "reason": withdrawal.reason, "requested_at": iso(withdrawal.requested_at),
+        "closed_at": iso(withdrawal.closed_at),
+        "decisions": [{"step": d.step, "decision": d.decision, "actor": d.actor,
+                       "reason": d.reason, "at": iso(d.at)} for d in withdrawal.decisions],
+    }
