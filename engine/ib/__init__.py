@@ -1,0 +1,1 @@
+"""Introducing brokers: IB tree, attribution, qualification, commissions and payouts."""

@@ -1,0 +1,80 @@
+"""Policy mode: check the YAML qualification policies after each activity, and claw back CPAs.
+
+With `triggered_by: policy` (profiles.yaml) the projections call `after_activity`
+after every deposit, trade and KYC result of a referred client; with
+`triggered_by: rules` only rules' `commission` actions create commissions. Either
+way `record_commission` keys each record by what it pays for, so nothing is paid
+twice even if both ran.
+"""
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from engine.events.models import Event
+from engine.ib import commissions, qualification, tree
+from engine.ib.config import IbConfig, Profile
+from engine.ib.models import REJECTED, IbClientStats
+from engine.ib.service import PER_TRADE, config_for, record_commission
+
+
+def _policy_explanation(config: IbConfig, rule: str, event: Event, extra: dict) -> dict:
+    return {"rule": rule, "ruleset_version": config.version, "event_ids": [event.event_id],
+            "triggered_by": "policy", **extra}
+
+
+def check_cpa(session: Session, config: IbConfig, profile: Profile, stats: IbClientStats,
+              event: Event) -> None:
+    """Record the CPA once the client meets the profile's CPA policy."""
+    if profile.cpa is None or commissions.get_by_key(session, f"cpa:{stats.client_ref}"):
+        return
+    policy = config.policies[profile.cpa_policy]
+    result = qualification.evaluate(policy, stats, stats.registered_at,
+                                    qualification.deposits(session, stats.client_ref),
+                                    qualification.trades(session, stats.client_ref))
+    if result.qualified:
+        record_commission(session, client=stats.client_ref, type="cpa", event=event,
+                          actor="policy", explanation=_policy_explanation(
+                              config, f"policy:{policy.name}", event,
+                              {"qualification": result.explanation()}))
+
+
+def trade_commissions(session: Session, config: IbConfig, profile: Profile,
+                      stats: IbClientStats, event: Event) -> None:
+    """Record the per-trade commissions the profile pays for a trade closed while attributed."""
+    if stats.attributed_at and event.occurred_at < stats.attributed_at:
+        return  # trades closed before the IB had the client earn it nothing
+    for type in PER_TRADE:
+        record_commission(session, client=stats.client_ref, type=type, event=event,
+                          once_per="trade", actor="policy",
+                          explanation=_policy_explanation(config, f"profile:{profile.name}", event, {}))
+
+
+def after_activity(session: Session, client_ref: str, event: Event) -> None:
+    """In policy mode, check what a referred client's new activity earns its IB."""
+    config = config_for(session)
+    stats = tree.stats_for(session, client_ref)
+    if config.triggered_by != "policy" or stats is None or stats.ib_id is None:
+        return
+    profile = config.profile_for(stats.ib_id)
+    if event.type == "trade.closed":
+        trade_commissions(session, config, profile, stats, event)
+    check_cpa(session, config, profile, stats, event)
+
+
+def clawback(session: Session, client_ref: str, payment_id: str, event: Event) -> None:
+    """Reverse the CPA if a deposit it counted is refunded or charged back within the window."""
+    cpa = commissions.get_by_key(session, f"cpa:{client_ref}")
+    if cpa is None or cpa.status == REJECTED:
+        return
+    if payment_id not in {d["payment_id"] for d in cpa.explanation.get("deposits") or ()}:
+        return
+    config = config_for(session)
+    profile = config.profiles.get(cpa.profile) or config.profiles[config.default_profile]
+    if profile.clawback is None or event.occurred_at - cpa.earned_at > profile.clawback:
+        return
+    what = "charged back" if event.type.endswith("charged_back") else "refunded"
+    window = qualification.seconds_text(profile.clawback.total_seconds())
+    commissions.reverse(session, cpa, actor="system", at=event.occurred_at,
+                        reason=f"qualifying deposit {payment_id} {what} within the {window} clawback window",
+                        detail={"event_ids": [event.event_id], "rule": f"clawback:{profile.name}",
+                                "ruleset_version": config.version})

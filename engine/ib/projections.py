@@ -1,0 +1,170 @@
+"""IB projections: onboarding, attribution, and each referred client's qualification data.
+
+Only clients attributed to an IB are tracked. When a client is first attributed
+(possibly after it already deposited and traded), its earlier processed events are
+replayed into these tables, in order, so qualification sees its whole history.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.clients.models import Client
+from engine.events.models import PROCESSED, Event
+from engine.ib import commissions, evaluate, tree
+from engine.ib.models import IbMoneyMove, IbTrade
+from engine.ib.service import config_for
+from engine.processing import projection
+from engine.values import parse_datetime, parse_decimal
+
+
+def _tracked(session: Session, client_ref: str):
+    stats = tree.stats_for(session, client_ref)
+    return stats if stats is not None and stats.ib_id is not None else None
+
+
+def _attribute(session: Session, client_ref: str, ib_id: str, *, source: str, key: str,
+               at: datetime, actor: str, reason: str | None) -> None:
+    entry = tree.attribute(session, client_ref=client_ref, ib_id=ib_id, source=source,
+                           actor=actor, reason=reason, key=key, at=at, config=config_for(session))
+    if entry is not None and entry.outcome == "attributed" and entry.previous_ib_id is None:
+        backfill(session, client_ref)
+
+
+@projection("client.registered")
+def registered(session: Session, event: Event, client: Client) -> None:
+    """Attribute a client who registered with a referral code (or remember an unknown code)."""
+    stats = tree.stats_for(session, client.ref)
+    if stats is not None:
+        stats.registered_at = client.registered_at
+    code = event.data.get("referral_code")
+    if not code:
+        return
+    ib = tree.get_by_code(session, code)
+    if ib is None:
+        tree.remember_code(session, client.ref, code)
+        return
+    _attribute(session, client.ref, ib.ib_id, source="referral_code", key=f"referral_code:{client.ref}",
+               at=event.occurred_at, actor=f"event:{event.source}", reason=f"referral code {code}")
+
+
+@projection("ib.referral_attributed")
+def referral_attributed(session: Session, event: Event, client: Client) -> None:
+    """Attribute the client to an IB after registration, under the conflict policy."""
+    _attribute(session, client.ref, event.data["ib_id"], source="event",
+               key=f"event:{event.source}:{event.event_id}", at=event.occurred_at,
+               actor=f"event:{event.source}", reason=event.data.get("reason"))
+
+
+@projection("ib.registered")
+def ib_registered(session: Session, event: Event, client: Client) -> None:
+    """Onboard the IB and attribute clients who used its code before it existed."""
+    data = event.data
+    ib, _ = tree.register(session, ib_id=data["ib_id"], referral_code=data["referral_code"],
+                          client_ref=client.ref, parent_ib_id=data.get("parent_ib"),
+                          at=event.occurred_at, event_seq=event.seq)
+    commissions.settle_overrides(session, config_for(session), ib.ib_id, actor="system")
+    for stats in tree.waiting_for_code(session, ib.referral_code):
+        # Lock the other client as its processor would, so no event of it slips between.
+        other = session.scalar(select(Client).where(Client.ref == stats.client_ref).with_for_update())
+        _attribute(session, stats.client_ref, ib.ib_id, source="referral_code",
+                   key=f"referral_code:{stats.client_ref}",
+                   at=(other.registered_at if other else None) or event.occurred_at,
+                   actor=f"event:{event.source}", reason=f"referral code {ib.referral_code}")
+
+
+def _move(session: Session, client_ref: str, kind: str, payment_id: str) -> IbMoneyMove | None:
+    return session.scalar(select(IbMoneyMove).where(
+        IbMoneyMove.client_ref == client_ref, IbMoneyMove.kind == kind,
+        IbMoneyMove.payment_id == payment_id))
+
+
+def _record_move(session: Session, event: Event, client_ref: str, kind: str, status: str,
+                 id_field: str) -> IbMoneyMove:
+    data = event.data
+    move = _move(session, client_ref, kind, data[id_field])
+    if move is None:
+        move = IbMoneyMove(client_ref=client_ref, kind=kind, payment_id=data[id_field],
+                           amount=parse_decimal(data["amount"]), currency=data["currency"],
+                           status=status, at=event.occurred_at)
+        session.add(move)
+        session.flush()
+    return move
+
+
+def deposit_completed(session: Session, event: Event, client_ref: str) -> None:
+    """Count a completed deposit (once per payment id)."""
+    _record_move(session, event, client_ref, "deposit", "completed", "payment_id")
+    evaluate.after_activity(session, client_ref, event)
+
+
+def deposit_reversed(session: Session, event: Event, client_ref: str) -> None:
+    """Mark a deposit refunded or charged back, and claw back a CPA it qualified."""
+    status = "charged_back" if event.type.endswith("charged_back") else "refunded"
+    move = _record_move(session, event, client_ref, "deposit", status, "payment_id")
+    if move.status != "charged_back":  # a chargeback is never downgraded to a refund
+        move.status, move.reversed_at = status, event.occurred_at
+    stats = tree.stats_for(session, client_ref)
+    stats.chargebacks = session.scalar(select(func.count()).select_from(IbMoneyMove).where(
+        IbMoneyMove.client_ref == client_ref, IbMoneyMove.status == "charged_back"))
+    evaluate.clawback(session, client_ref, event.data["payment_id"], event)
+
+
+def withdrawal_paid(session: Session, event: Event, client_ref: str) -> None:
+    """Count a paid withdrawal (for net deposits)."""
+    _record_move(session, event, client_ref, "withdrawal", "paid", "withdrawal_id")
+
+
+def trade_closed(session: Session, event: Event, client_ref: str) -> None:
+    """Record a closed trade with its holding time (once per account and ticket)."""
+    data = event.data
+    exists = session.scalar(select(IbTrade.id).where(
+        IbTrade.client_ref == client_ref, IbTrade.account_id == data["account_id"],
+        IbTrade.ticket == data["ticket"]))
+    if exists is None:
+        opened, closed = parse_datetime(data["open_time"]), parse_datetime(data["close_time"])
+        session.add(IbTrade(
+            client_ref=client_ref, account_id=data["account_id"], ticket=data["ticket"],
+            symbol=data["symbol"], lots=parse_decimal(data["volume_lots"]), open_time=opened,
+            close_time=closed, held_seconds=max(int((closed - opened).total_seconds()), 0),
+            profit=parse_decimal(data["profit"]), fee=parse_decimal(data.get("commission") or "0"),
+            currency=data.get("currency")))
+        session.flush()
+    evaluate.after_activity(session, client_ref, event)
+
+
+def kyc_completed(session: Session, event: Event, client_ref: str) -> None:
+    """Track whether the client's KYC is approved (the latest result wins)."""
+    result = event.data["result"]
+    stats = tree.stats_for(session, client_ref)
+    if result == "approved" and stats.kyc_approved_at is None:
+        stats.kyc_approved_at = event.occurred_at
+    elif result == "rejected":
+        stats.kyc_approved_at = None
+    evaluate.after_activity(session, client_ref, event)
+
+
+ACTIVITY = {"payment.deposit_completed": deposit_completed,
+            "payment.deposit_refunded": deposit_reversed,
+            "payment.deposit_charged_back": deposit_reversed,
+            "payment.withdrawal_paid": withdrawal_paid,
+            "trade.closed": trade_closed,
+            "kyc.review_completed": kyc_completed}
+
+
+@projection(*ACTIVITY)
+def activity(session: Session, event: Event, client: Client) -> None:
+    """Project a referred client's deposits, withdrawals, trades and KYC results."""
+    if _tracked(session, client.ref) is not None:
+        ACTIVITY[event.type](session, event, client.ref)
+
+
+def backfill(session: Session, client_ref: str) -> None:
+    """Replay a newly attributed client's already-processed activity, in order."""
+    events = session.scalars(select(Event).where(
+        Event.client_ref == client_ref, Event.status == PROCESSED, Event.type.in_(tuple(ACTIVITY)))
+        .order_by(Event.occurred_at, Event.seq))
+    for event in list(events):
+        ACTIVITY[event.type](session, event, client_ref)

@@ -1,0 +1,132 @@
+"""Evaluate a qualification policy against a referred client's deposits and trades."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.ib.config import Policy
+from engine.ib.models import IbClientStats, IbMoneyMove, IbTrade
+from engine.values import iso
+
+
+def deposits(session: Session, client_ref: str) -> list[IbMoneyMove]:
+    """Return a client's deposits as the IB projections saw them, oldest first."""
+    return list(session.scalars(select(IbMoneyMove).where(
+        IbMoneyMove.client_ref == client_ref, IbMoneyMove.kind == "deposit")
+        .order_by(IbMoneyMove.at, IbMoneyMove.id)))
+
+
+def trades(session: Session, client_ref: str) -> list[IbTrade]:
+    """Return a client's closed trades, in order of closing."""
+    return list(session.scalars(select(IbTrade).where(IbTrade.client_ref == client_ref)
+                                .order_by(IbTrade.close_time, IbTrade.id)))
+
+
+def seconds_text(seconds: float) -> str:
+    """Format a duration the way the YAML writes it (90s, 30d)."""
+    seconds = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _window_end(policy: Policy, registered_at: datetime | None) -> datetime | None:
+    return registered_at + policy.within if policy.within and registered_at else None
+
+
+def trade_verdict(policy: Policy, trade: IbTrade, registered_at: datetime | None) -> tuple[bool, str]:
+    """Return whether the trade counts under `policy`, and why (or why not)."""
+    held = seconds_text(trade.held_seconds)
+    minimum = policy.min_holding_time
+    if minimum is not None and trade.held_seconds < minimum.total_seconds():
+        return False, f"held {held}, under the minimum holding time of {seconds_text(minimum.total_seconds())}"
+    if policy.within is not None:
+        end = _window_end(policy, registered_at)
+        if end is None:
+            return False, "the client's registration date is unknown"
+        if trade.close_time > end:
+            return False, (f"closed {iso(trade.close_time)}, after the {seconds_text(policy.within.total_seconds())}"
+                           f" qualification window ended {iso(end)}")
+    return True, f"held {held}"
+
+
+def trade_dict(trade: IbTrade, counted: bool, reason: str) -> dict:
+    """Return a trade as explanations and the partner view show it."""
+    return {"account_id": trade.account_id, "ticket": trade.ticket, "symbol": trade.symbol,
+            "lots": str(trade.lots), "held_seconds": trade.held_seconds,
+            "close_time": iso(trade.close_time), "counted": counted, "reason": reason}
+
+
+def _deposit_dict(move: IbMoneyMove) -> dict:
+    return {"payment_id": move.payment_id, "amount": str(move.amount), "currency": move.currency,
+            "at": iso(move.at), "status": move.status}
+
+
+@dataclass
+class Result:
+    policy: str
+    qualified: bool = True
+    checks: list[dict] = field(default_factory=list)
+    trades: list[dict] = field(default_factory=list)
+    deposits: list[dict] = field(default_factory=list)
+    lots: Decimal = Decimal(0)
+
+    def check(self, criterion: str, ok: bool, detail: str) -> None:
+        """Record one criterion's outcome."""
+        self.checks.append({"criterion": criterion, "ok": ok, "detail": detail})
+        self.qualified = self.qualified and ok
+
+    def explanation(self) -> dict:
+        """Return the result as JSON-ready data."""
+        return {"policy": self.policy, "qualified": self.qualified, "checks": self.checks,
+                "lots": str(self.lots), "deposits": self.deposits, "trades": self.trades}
+
+
+def _money_checks(result: Result, policy: Policy, moves: list[IbMoneyMove], end) -> None:
+    live = [m for m in moves if m.status == "completed" and (end is None or m.at <= end)]
+    if policy.first_deposit_at_least is not None:
+        need = policy.first_deposit_at_least
+        first = moves[0] if moves else None
+        ok = bool(first and first in live and first.currency == need.currency
+                  and first.amount >= need.amount)
+        shown = f"{first.amount} {first.currency} ({first.status})" if first else "none"
+        result.check("first_deposit_at_least", ok, f"first deposit {shown}; needs {need}")
+        if ok:
+            result.deposits.append(_deposit_dict(first))
+    if policy.total_deposits_at_least is not None:
+        need = policy.total_deposits_at_least
+        counted = [m for m in live if m.currency == need.currency]
+        total = sum((m.amount for m in counted), Decimal(0))
+        result.check("total_deposits_at_least", total >= need.amount,
+                     f"deposits {total} {need.currency}; needs {need}")
+        result.deposits.extend(_deposit_dict(m) for m in counted
+                               if _deposit_dict(m) not in result.deposits)
+
+
+def evaluate(policy: Policy, stats: IbClientStats, registered_at: datetime | None,
+             moves: list[IbMoneyMove], closed: list[IbTrade]) -> Result:
+    """Check every criterion of `policy`; return the outcome with what counted and why."""
+    result = Result(policy.name)
+    if policy.kyc_approved:
+        result.check("kyc_approved", stats.kyc_approved_at is not None,
+                     "KYC approved" if stats.kyc_approved_at else "KYC not approved yet")
+    if policy.no_chargeback:
+        result.check("no_chargeback", stats.chargebacks == 0,
+                     f"{stats.chargebacks} chargeback(s)")
+    end = _window_end(policy, registered_at)
+    if policy.within is not None and registered_at is None:
+        result.check("within", False, "the client's registration date is unknown")
+    _money_checks(result, policy, moves, end)
+    for trade in closed:
+        counted, reason = trade_verdict(policy, trade, registered_at)
+        result.trades.append(trade_dict(trade, counted, reason))
+        result.lots += trade.lots if counted else 0
+    if policy.total_lots_at_least is not None:
+        result.check("total_lots_at_least", result.lots >= policy.total_lots_at_least,
+                     f"{result.lots} lots counted; needs {policy.total_lots_at_least}")
+    return result

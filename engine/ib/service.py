@@ -1,0 +1,146 @@
+"""The IB service: record commissions for a referred client (from rules or policies), clawbacks.
+
+`record_commission` is the one entry point that creates earned commissions; the
+rules engine's `commission` action and the policy evaluation of the projections
+both call it, and its per-purpose keys make a second call a no-op.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import config as config_mod
+from engine.clients.models import Client
+from engine.events.models import Event
+from engine.ib import commissions, qualification, tree
+from engine.ib.config import IbConfig, Profile, load
+from engine.ib.errors import IbError
+from engine.ib.models import IbCommission, IbTrade
+from engine.values import Money, iso, utcnow
+
+PER_TRADE = ("lot_rebate", "spread_share", "revshare")
+EARNED_TYPES = ("cpa",) + PER_TRADE
+
+
+def config_for(session: Session) -> IbConfig:
+    """Return the IB configuration of the database this session belongs to."""
+    database = session.info.get("database")
+    cfg = database.config if database is not None else config_mod.load()
+    return load(cfg.rules_dir)
+
+
+def _ref(client: Client | str) -> str:
+    return client if isinstance(client, str) else client.ref
+
+
+def _trade_for(session: Session, client_ref: str, event: Event | None) -> IbTrade:
+    if event is None or event.type != "trade.closed":
+        raise IbError("a per-trade commission needs the trade.closed event that earned it")
+    trade = session.scalar(select(IbTrade).where(
+        IbTrade.client_ref == client_ref, IbTrade.account_id == event.data["account_id"],
+        IbTrade.ticket == event.data["ticket"]))
+    if trade is None:
+        raise IbError(f"trade {event.data['ticket']} of {client_ref} is not projected")
+    return trade
+
+
+def trade_amount(config: IbConfig, profile: Profile, type: str, trade: IbTrade
+                 ) -> tuple[Decimal | None, str]:
+    """Return what `trade` earns under `profile` for `type`, and how it was computed."""
+    if type == "lot_rebate":
+        per_lot, source = profile.rebate.for_symbol(trade.symbol) if profile.rebate else (None, "")
+        if per_lot is None:
+            return None, f"profile {profile.name} has no lot rebate for {trade.symbol}"
+        return per_lot * trade.lots, f"{trade.lots} lots x {per_lot} {profile.currency} ({source})"
+    spread, source = config.spread.for_symbol(trade.symbol)
+    revenue = (spread or Decimal(0)) * trade.lots
+    percent, what = profile.spread_share, "spread revenue"
+    if type == "revshare":
+        revenue, percent, what = revenue + abs(trade.fee or 0), profile.revshare, "spread revenue + fees"
+    if percent is None:
+        return None, f"profile {profile.name} has no {type}"
+    return revenue * percent / 100, f"{percent}% of {what} {revenue} {profile.currency}"
+
+
+def _trade_counts(session: Session, config: IbConfig, profile: Profile, client_ref: str,
+                  trade: IbTrade) -> tuple[bool, str]:
+    """Return whether the profile's trade policy lets `trade` earn, and why."""
+    if profile.trade_policy is None:
+        return True, "the profile counts every trade"
+    stats = tree.stats_for(session, client_ref)
+    policy = config.policies[profile.trade_policy]
+    result = qualification.evaluate(policy, stats, stats.registered_at, [], [trade])
+    failed = [c["detail"] for c in result.checks if not c["ok"] and c["criterion"] != "total_lots_at_least"]
+    counted, why = qualification.trade_verdict(policy, trade, stats.registered_at)
+    return counted and not failed, "; ".join(failed + [why])
+
+
+def _amount(session, config, profile, type, client_ref, event, amount):
+    """Return (Money or None, computation text, detail dict, purpose key)."""
+    if type == "cpa":
+        value = amount or (Money(profile.cpa, profile.currency) if profile.cpa is not None else None)
+        why = f"CPA of {value} from profile {profile.name}" if value else f"profile {profile.name} has no CPA"
+        return value, why, {}, f"cpa:{client_ref}"
+    if type not in PER_TRADE:
+        raise IbError(f"unknown commission type {type!r} (types: {', '.join(EARNED_TYPES)})")
+    trade = _trade_for(session, client_ref, event)
+    detail = qualification.trade_dict(trade, True, "")
+    key = f"{type}:{client_ref}:{trade.account_id}:{trade.ticket}"
+    counted, reason = _trade_counts(session, config, profile, client_ref, trade)
+    detail.update(counted=counted, reason=reason)
+    if not counted:
+        return None, f"trade {trade.ticket} does not count: {reason}", {"trade": detail}, key
+    value, why = trade_amount(config, profile, type, trade)
+    return (Money(value, profile.currency) if value is not None else None), why, {"trade": detail}, key
+
+
+def _deposits_before(session: Session, client_ref: str, at: datetime) -> list[dict]:
+    return [{"payment_id": m.payment_id, "amount": str(m.amount), "currency": m.currency,
+             "at": iso(m.at)} for m in qualification.deposits(session, client_ref)
+            if m.status == "completed" and m.at <= at]
+
+
+def record_commission(session: Session, *, client: Client | str, type: str, explanation: dict,
+                      event: Event | None = None, once_per: str = "client", review: bool = True,
+                      profile: str | None = None, amount: Money | None = None,
+                      actor: str = "rules") -> list[IbCommission]:
+    """Record what the client's IB (and its parents, as overrides) earn; return new records.
+
+    `type` is cpa, lot_rebate, spread_share or revshare; per-trade types need the
+    trade.closed `event`. `once_per` (client, trade or event) decides what one
+    record pays for; a second call for the same thing returns []. A client with
+    no IB, or a trade the profile does not count, records nothing.
+    """
+    client_ref = _ref(client)
+    if isinstance(amount, dict):  # the rules action passes money as {"amount", "currency"}
+        amount = Money(Decimal(amount["amount"]), amount["currency"])
+    stats = tree.stats_for(session, client_ref)
+    if stats is None or stats.ib_id is None:
+        return []
+    config = config_for(session)
+    if profile is not None and profile not in config.profiles:
+        raise IbError(f"no commission profile {profile!r}")
+    prof = config.profiles[profile] if profile else config.profile_for(stats.ib_id)
+    value, why, detail, key = _amount(session, config, prof, type, client_ref, event, amount)
+    if once_per == "event" and event is not None:
+        key = f"{type}:{client_ref}:event:{event.source}:{event.event_id}"
+    if value is None or commissions.get_by_key(session, key) is not None:
+        return []
+    earned_at = event.occurred_at if event is not None else utcnow()
+    raw = commissions.cents(value.amount)
+    capped, notes = commissions.cap(session, prof, stats.ib_id, client_ref, raw, earned_at)
+    if capped <= 0:
+        return []
+    full = {**explanation, **detail, "computation": why, "caps": notes, "profile": prof.name,
+            "config_version": config.version, "ib_chain": [i.ib_id for i in tree.chain(session, stats.ib_id)],
+            "deposits": _deposits_before(session, client_ref, earned_at),
+            "event": event.envelope() if event is not None else None}
+    base, new = commissions.create(session, key=key, ib_id=stats.ib_id, client_ref=client_ref,
+                                   type=type, money=Money(capped, value.currency), explanation=full,
+                                   earned_at=earned_at, actor=actor, profile=prof.name, review=review)
+    if not new:
+        return []
+    return [base] + commissions.overrides(session, config, base, actor=actor, review=review)
