@@ -1,0 +1,138 @@
+"""Notifications: rendered from templates, recorded, and sent through a real SMTP server."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from engine.clients import service as clients_service
+from engine.db import get_database, unit_of_work
+from engine.notifications import sender, service
+from engine.notifications.models import Notification
+from tests.conftest import make_config
+from tests.kyc.helpers import ingest, profile, registered
+from tests.notifications.smtp_server import SmtpServer
+
+
+def _send(database, ref="C1", template="kyc-approved", **kwargs) -> int:
+    with unit_of_work(database) as session:
+        client = clients_service.get_by_ref(session, ref)
+        return service.send(session, client=client, template=template, **kwargs).id
+
+
+def _note(database, note_id) -> Notification:
+    with unit_of_work(database) as session:
+        return session.get(Notification, note_id)
+
+
+def _with_smtp(database, url):
+    return get_database(make_config(database.config.database_url, smtp_url=url,
+                                    mail_from="onboarding@broker.test"))
+
+
+def test_without_smtp_a_notification_is_recorded_only(database):
+    ingest(database, registered("C1", first_name="Ana"))
+    note = _note(database, _send(database))
+    assert (note.status, note.channel, note.recipient) == ("recorded", "email", "c1@example.com")
+    assert note.subject == "Your account is approved"
+    assert note.body.startswith("Dear Ana,")
+    assert [n["template"] for n in profile(database, "C1")["notifications"]] == ["kyc-approved"]
+
+
+def test_email_goes_through_a_real_smtp_server_after_commit(database):
+    ingest(database, registered("C1", first_name="Ana"))
+    with SmtpServer() as smtp:
+        note_id = _send(_with_smtp(database, smtp.url))
+    assert len(smtp.messages) == 1
+    mail = smtp.messages[0]
+    assert (mail["from"], mail["to"]) == ("onboarding@broker.test", ["c1@example.com"])
+    assert mail["message"]["Subject"] == "Your account is approved"
+    assert "Dear Ana," in mail["message"].get_payload()
+    note = _note(database, note_id)
+    assert (note.status, note.attempts, note.error) == ("sent", 1, None)
+    assert note.sent_at is not None
+
+
+def test_smtp_login_uses_the_credentials_in_the_url(database):
+    ingest(database, registered("C1"))
+    with SmtpServer(credentials=("mailer", "s3cret:x")) as smtp:
+        url = smtp.url.replace("smtp://", "smtp://mailer:s3cret%3Ax@")
+        note_id = _send(_with_smtp(database, url))
+    assert smtp.logins == [("mailer", "s3cret:x")]
+    assert _note(database, note_id).status == "sent"
+
+
+def test_a_refused_email_stays_queued_then_fails_after_three_attempts(database):
+    ingest(database, registered("C1"))
+    with SmtpServer() as smtp:
+        db = _with_smtp(database, smtp.url)
+        smtp.refuse = True
+        note_id = _send(db)
+        note = _note(database, note_id)
+        assert (note.status, note.attempts) == ("queued", 1)
+        assert "451" in note.error
+        assert service.deliver_pending(db) == {"queued": 1}
+        assert service.deliver_pending(db) == {"failed": 1}
+        assert service.deliver_pending(db) == {}
+    assert _note(database, note_id).status == "failed"
+    assert smtp.messages == []
+
+
+def test_a_queued_email_is_sent_by_deliver_pending(database):
+    ingest(database, registered("C1"))
+    with SmtpServer() as smtp:
+        db = _with_smtp(database, smtp.url)
+        smtp.refuse = True
+        note_id = _send(db)
+        smtp.refuse = False
+        assert service.deliver_pending(db) == {"sent": 1}
+    assert len(smtp.messages) == 1
+    assert _note(database, note_id).status == "sent"
+
+
+def test_a_client_without_email_is_recorded_as_failed(database):
+    ingest(database, registered("C1"))
+    with unit_of_work(database) as session:
+        clients_service.get_by_ref(session, "C1").email = None
+    note = _note(database, _send(_with_smtp(database, "smtp://127.0.0.1:9")))
+    assert (note.status, note.error) == ("failed", "the client has no email address")
+
+
+def test_other_channels_are_recorded(database):
+    ingest(database, registered("C1"))
+    note = _note(database, _send(database, channel="sms"))
+    assert (note.status, note.recipient) == ("recorded", None)
+
+
+def test_the_same_dedup_key_never_sends_twice(database):
+    ingest(database, registered("C1"))
+    first = _send(database, dedup_key="rule:x:event:1")
+    assert _send(database, dedup_key="rule:x:event:1") == first
+    with unit_of_work(database) as session:
+        assert len(session.scalars(select(Notification)).all()) == 1
+
+
+def test_unknown_template_or_channel_is_a_clear_error(database):
+    ingest(database, registered("C1"))
+    with pytest.raises(service.NotificationError, match=r"rules/templates/nope.yaml: no such notification template"):
+        _send(database, template="nope")
+    with pytest.raises(service.NotificationError, match="unknown channel 'fax'"):
+        _send(database, channel="fax")
+
+
+def test_a_template_reading_an_unknown_value_fails_with_the_file(database, tmp_path):
+    (tmp_path / "policy").mkdir()
+    (tmp_path / "policy" / "kyc.yaml").write_text(open("rules/policy/kyc.yaml").read())
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "bad.yaml").write_text("subject: Hi\nbody: 'Dear {{ client.nickname }}'\n")
+    db = get_database(make_config(database.config.database_url, rules_dir=str(tmp_path)))
+    ingest(db, registered("C1"))
+    with pytest.raises(service.NotificationError, match=r"templates/bad.yaml: .*nickname"):
+        _send(db, template="bad")
+
+
+def test_smtp_urls_are_parsed_and_bad_ones_refused():
+    target = sender.parse_url("smtps://u%40x:p@mail.example.com")
+    assert (target.host, target.port, target.tls, target.username) == ("mail.example.com", 465, "ssl", "u@x")
+    assert sender.parse_url("smtp://h:2525?starttls=1").tls == "starttls"
+    with pytest.raises(sender.SmtpConfigError, match="smtp://host:25"):
+        sender.parse_url("http://mail.example.com")
