@@ -1,4 +1,6 @@
 """KYC facts for rule conditions."""
+from decimal import Decimal
+
 from engine.facts import fact
 from engine.kyc import policy as policy_mod
 from engine.kyc import service
@@ -78,3 +80,16 @@ def country_risk(session, client):
     return policy_mod.for_session(session).risk_of(client.country)
 
 
+
+
+@fact("risk.deposits_to_income_percent", "decimal")
+def deposits_to_income_percent(session, client):
+    """Completed deposits as a percentage of the yearly income the client declared."""
+    from engine.facts import get  # payments registers the deposit sum; without it there is none
+    spec = get("deposits.completed.sum")
+    if spec is None or not client.declared_income or not client.declared_income_currency:
+        return None
+    deposited = spec.loader(session, client, currency=client.declared_income_currency)
+    if deposited is None:
+        return None
+    return (deposited.amount * 100 / client.declared_income).quantize(Decimal("0.01"))
