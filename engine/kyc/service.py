@@ -123,6 +123,26 @@ def change_status(session: Session, *, client: Client, status: str, reason: str,
     return change
 
 
+RISK_CATEGORIES = ("low", "medium", "high")
+
+
+def set_risk(session: Session, *, client: Client, category: str, reason: str,
+             actor: str) -> bool:
+    """Set the client's risk category with its reason; return whether anything changed."""
+    if category not in RISK_CATEGORIES:
+        raise KycError(f"unknown risk category {category!r}; use one of {', '.join(RISK_CATEGORIES)}")
+    if not (reason or "").strip():
+        raise KycError("a risk category needs a reason")
+    if (client.risk_category, client.risk_reason) == (category, reason.strip()):
+        return False
+    client.risk_category, client.risk_reason = category, reason.strip()
+    if not actor.startswith("rule:"):
+        audit_service.record(session, actor=actor, action="client.risk_changed", target_type="client",
+                             target_id=client.ref, reason=client.risk_reason,
+                             detail={"category": category})
+    return True
+
+
 DOCUMENT_NAMES = {"id": "identity document", "proof_of_address": "proof of address",
                   "selfie": "selfie", "incorporation": "certificate of incorporation",
                   "ubo_declaration": "UBO declaration", "source_of_funds": "source of funds"}

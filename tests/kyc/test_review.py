@@ -126,3 +126,15 @@ def test_request_documents_asks_again_and_closes_the_review_task(database):
     assert p["kyc"]["required"] == ["id", "proof_of_address", "selfie"]
     assert p["tasks"][0]["status"] == "done"
     assert p["tasks"][0]["resolution"] == "documents requested: proof_of_address, selfie"
+
+
+def test_risk_category_needs_a_known_value_and_a_reason(database):
+    ingest(database, registered("C1"))
+    with pytest.raises(kyc_service.KycError, match="unknown risk category 'extreme'"):
+        act(database, kyc_service.set_risk, category="extreme", reason="x", actor="a")
+    with pytest.raises(kyc_service.KycError, match="needs a reason"):
+        act(database, kyc_service.set_risk, category="high", reason="", actor="a")
+    assert act(database, kyc_service.set_risk, category="high", reason="PEP", actor="mlro@b.test")
+    assert not act(database, kyc_service.set_risk, category="high", reason="PEP", actor="mlro@b.test")
+    assert profile(database, "C1")["risk"] == {"category": "high", "reason": "PEP"}
+    assert audit(database) == [("mlro@b.test", "client.risk_changed", "PEP")]
