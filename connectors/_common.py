@@ -244,7 +244,9 @@ def clip(text: str | None, limit: int = MAX_TEXT) -> str | None:
 
 def currency_code(value: str | None, where: str) -> str:
     """Return an upper-case ISO 4217 code, or raise MalformedPayload."""
-    code = (value or "").strip().upper()
+    if value is None:
+        raise MalformedPayload(f"{where}: is missing")
+    code = value.strip().upper()
     if len(code) != 3 or not code.isascii() or not code.isalpha():
         raise MalformedPayload(f"{where}: not a 3-letter ISO 4217 currency code: "
                                f"{str(value)[:20]!r}")
@@ -258,5 +260,8 @@ def event(source: str, type_: str, id_: str, occurred_at: datetime, client: str,
         raise MalformedPayload(f"event id longer than {MAX_ID} characters")
     if not client.strip() or len(client) > MAX_CLIENT:
         raise MalformedPayload(f"client reference must be 1 to {MAX_CLIENT} characters")
+    for key, value in data.items():
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            raise MalformedPayload(f"{key}: longer than {MAX_TEXT} characters")
     return {"id": id_, "type": type_, "source": source, "occurred_at": iso(occurred_at),
             "client": client, "data": {k: v for k, v in data.items() if v is not None}}
