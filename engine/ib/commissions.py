@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -27,6 +27,11 @@ CENT = Decimal("0.01")
 def cents(value: Decimal) -> Decimal:
     """Round money to cents, half up (how partners check their statements)."""
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def money_text(value: Decimal) -> str:
+    """Format an amount with cents, keeping any finer digits it really has."""
+    return str(value.quantize(CENT)) if value == value.quantize(CENT) else str(value.normalize())
 
 
 def get(session: Session, commission_id: int) -> IbCommission | None:
@@ -67,12 +72,13 @@ def cap(session: Session, profile: Profile, ib_id: str, client_ref: str | None,
     for label, limit, used in limits:
         room = max(limit - used, Decimal(0))
         if amount > room:
-            notes.append(f"capped at {limit} {profile.currency} {label}: {cents(amount)} reduced to {room}")
-            amount = room
+            notes.append(f"capped at {limit} {profile.currency} {label}: {cents(amount)} reduced to {room.quantize(CENT, rounding=ROUND_DOWN)}")
+            amount = room.quantize(CENT, rounding=ROUND_DOWN)  # never above the cap
     return amount, notes
 
 
-def _change(session: Session, record: IbCommission, to: str, actor: str, reason: str | None) -> None:
+def log_change(session: Session, record: IbCommission, to: str, actor: str, reason: str | None) -> None:
+    """Record a status change (or the creation) of a commission."""
     session.add(IbCommissionChange(commission_id=record.id, at=utcnow(), actor=actor,
                                    from_status=None if to == record.status else record.status,
                                    to_status=to, reason=reason))
@@ -93,7 +99,7 @@ def create(session: Session, *, key: str, ib_id: str, client_ref: str | None, ty
                           earned_at=earned_at, created_at=utcnow(), created_by=actor)
     session.add(record)
     session.flush()
-    _change(session, record, record.status, actor, reason or "created")
+    log_change(session, record, record.status, actor, reason or "created")
     return record, True
 
 
@@ -185,7 +191,7 @@ def list_commissions(session: Session, *, ib_ids: list[str] | None = None,
 def to_dict(record: IbCommission) -> dict:
     """Return a commission in the SPEC §5 shape (ib, type, amount, currency, status) and more."""
     return {"id": record.id, "ib": record.ib_id, "client": record.client_ref, "type": record.type,
-            "level": record.level, "amount": str(record.amount), "currency": record.currency,
+            "level": record.level, "amount": money_text(record.amount), "currency": record.currency,
             "status": record.status, "profile": record.profile, "reason": record.reason,
             "source_id": record.source_id, "earned_at": iso(record.earned_at),
             "created_at": iso(record.created_at), "batch_id": record.batch_id,

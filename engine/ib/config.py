@@ -1,6 +1,6 @@
 """The IB configuration: commission profiles, qualification policies and attribution policy.
 
-Three YAML files in `<rules dir>/ib/` (profiles.yaml, qualification.yaml,
+Three YAML files in `<rules dir>/policy/ib/` (profiles.yaml, qualification.yaml,
 attribution.yaml) are validated together; any problem raises IbConfigError naming
 file, line and what is wrong, and nothing of an invalid configuration is used.
 """
@@ -168,7 +168,21 @@ def _raw_policies(doc: Doc) -> dict[str, dict]:
             if check_keys(doc, ("qualification_policies", name), body, _POLICY_KEYS)}
 
 
-def _resolve(doc: Doc, name: str, raw: dict, seen: tuple = ()) -> dict:
+def _own_criteria(doc: Doc, name: str, body: dict) -> dict:
+    """Read the criteria a policy states itself (each problem reported once, where it is)."""
+    path, values = ("qualification_policies", name), {}
+    for key, reader in _READERS.items():
+        if key in body:
+            values[key] = _guard(doc, path + (key,), reader, body[key], key)
+    for key in ("kyc_approved", "no_chargeback"):
+        if key in body:
+            if not isinstance(body[key], bool):
+                doc.error(path + (key,), "must be true or false")
+            values[key] = body[key] is True
+    return values
+
+
+def _resolve(doc: Doc, name: str, raw: dict, own: dict, seen: tuple = ()) -> dict:
     """Merge a policy's includes under its own criteria (its own win)."""
     path = ("qualification_policies", name)
     if name in seen:
@@ -179,27 +193,16 @@ def _resolve(doc: Doc, name: str, raw: dict, seen: tuple = ()) -> dict:
         if inc not in raw:
             doc.error(path + ("include",), f"includes unknown policy {inc!r}")
             continue
-        merged.update(_resolve(doc, inc, raw, seen + (name,)))
-    merged.update({k: v for k, v in raw[name].items() if k != "include"})
+        merged.update(_resolve(doc, inc, raw, own, seen + (name,)))
+    merged.update(own[name])
     return merged
-
-
-def _policy(doc: Doc, name: str, body: dict) -> Policy:
-    path, values = ("qualification_policies", name), {}
-    for key, reader in _READERS.items():
-        if key in body:
-            values[key] = _guard(doc, path + (key,), reader, body[key], key)
-    for key in ("kyc_approved", "no_chargeback"):
-        if key in body and not isinstance(body[key], bool):
-            doc.error(path + (key,), "must be true or false")
-    return Policy(name, str(body.get("description", "")), **values,
-                  kyc_approved=body.get("kyc_approved") is True,
-                  no_chargeback=body.get("no_chargeback") is True)
 
 
 def _policies(doc: Doc) -> dict[str, Policy]:
     raw = _raw_policies(doc)
-    return {name: _policy(doc, name, _resolve(doc, name, raw)) for name in raw}
+    own = {name: _own_criteria(doc, name, body) for name, body in raw.items()}
+    return {name: Policy(name, str(body.get("description", "")), **_resolve(doc, name, raw, own))
+            for name, body in raw.items()}
 
 
 _ROOT_KEYS = ("default", "assignments", "profiles", "spread_per_lot", "triggered_by")
@@ -230,9 +233,9 @@ def _cross_check(doc: Doc, root: dict, profiles: dict[str, Profile], policies: d
         path = base + ("profiles", p.name)
         if len(p.currency) != 3 or not p.currency.isupper():
             doc.error(path + ("currency",), "must be an ISO 4217 code like USD")
-        for key, ref in (("cpa", p.cpa_policy), ("trades_count_when", p.trade_policy)):
+        for key, ref in ((("cpa", "qualification"), p.cpa_policy), (("trades_count_when",), p.trade_policy)):
             if ref is not None and ref not in policies:
-                doc.error(path + (key,), f"qualification policy {ref!r} is not defined")
+                doc.error(path + key, f"qualification policy {ref!r} is not defined")
 
 
 def _attribution(doc: Doc | None) -> dict:
@@ -286,8 +289,8 @@ _cache: dict[str, tuple[tuple, IbConfig]] = {}
 
 
 def load(rules_dir: str | Path) -> IbConfig:
-    """Return the validated configuration in `<rules_dir>/ib`, re-read when a file changes."""
-    directory = Path(rules_dir) / "ib"
+    """Return the validated configuration in `<rules_dir>/policy/ib`, re-read when a file changes."""
+    directory = Path(rules_dir) / "policy" / "ib"
     stamp = tuple((directory / n).stat().st_mtime_ns if (directory / n).exists() else 0
                   for n in FILES)
     cached = _cache.get(str(directory))

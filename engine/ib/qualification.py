@@ -26,6 +26,11 @@ def trades(session: Session, client_ref: str) -> list[IbTrade]:
                                 .order_by(IbTrade.close_time, IbTrade.id)))
 
 
+def plain(value: Decimal) -> str:
+    """Format a decimal without trailing zeros or exponent (2.25, not 2.25000000)."""
+    return format(value.normalize(), "f")
+
+
 def seconds_text(seconds: float) -> str:
     """Format a duration the way the YAML writes it (90s, 30d)."""
     seconds = int(seconds)
@@ -58,12 +63,12 @@ def trade_verdict(policy: Policy, trade: IbTrade, registered_at: datetime | None
 def trade_dict(trade: IbTrade, counted: bool, reason: str) -> dict:
     """Return a trade as explanations and the partner view show it."""
     return {"account_id": trade.account_id, "ticket": trade.ticket, "symbol": trade.symbol,
-            "lots": str(trade.lots), "held_seconds": trade.held_seconds,
+            "lots": plain(trade.lots), "held_seconds": trade.held_seconds,
             "close_time": iso(trade.close_time), "counted": counted, "reason": reason}
 
 
 def _deposit_dict(move: IbMoneyMove) -> dict:
-    return {"payment_id": move.payment_id, "amount": str(move.amount), "currency": move.currency,
+    return {"payment_id": move.payment_id, "amount": plain(move.amount), "currency": move.currency,
             "at": iso(move.at), "status": move.status}
 
 
@@ -84,7 +89,7 @@ class Result:
     def explanation(self) -> dict:
         """Return the result as JSON-ready data."""
         return {"policy": self.policy, "qualified": self.qualified, "checks": self.checks,
-                "lots": str(self.lots), "deposits": self.deposits, "trades": self.trades}
+                "lots": plain(self.lots), "deposits": self.deposits, "trades": self.trades}
 
 
 def _money_checks(result: Result, policy: Policy, moves: list[IbMoneyMove], end) -> None:
@@ -94,7 +99,7 @@ def _money_checks(result: Result, policy: Policy, moves: list[IbMoneyMove], end)
         first = moves[0] if moves else None
         ok = bool(first and first in live and first.currency == need.currency
                   and first.amount >= need.amount)
-        shown = f"{first.amount} {first.currency} ({first.status})" if first else "none"
+        shown = f"{plain(first.amount)} {first.currency} ({first.status})" if first else "none"
         result.check("first_deposit_at_least", ok, f"first deposit {shown}; needs {need}")
         if ok:
             result.deposits.append(_deposit_dict(first))
@@ -103,7 +108,7 @@ def _money_checks(result: Result, policy: Policy, moves: list[IbMoneyMove], end)
         counted = [m for m in live if m.currency == need.currency]
         total = sum((m.amount for m in counted), Decimal(0))
         result.check("total_deposits_at_least", total >= need.amount,
-                     f"deposits {total} {need.currency}; needs {need}")
+                     f"deposits {plain(total)} {need.currency}; needs {need}")
         result.deposits.extend(_deposit_dict(m) for m in counted
                                if _deposit_dict(m) not in result.deposits)
 
@@ -128,5 +133,5 @@ def evaluate(policy: Policy, stats: IbClientStats, registered_at: datetime | Non
         result.lots += trade.lots if counted else 0
     if policy.total_lots_at_least is not None:
         result.check("total_lots_at_least", result.lots >= policy.total_lots_at_least,
-                     f"{result.lots} lots counted; needs {policy.total_lots_at_least}")
+                     f"{plain(result.lots)} lots counted; needs {plain(policy.total_lots_at_least)}")
     return result

@@ -19,6 +19,7 @@ from engine.ib import commissions, qualification, tree
 from engine.ib.config import IbConfig, Profile, load
 from engine.ib.errors import IbError
 from engine.ib.models import IbCommission, IbTrade
+from engine.ib.qualification import plain
 from engine.values import Money, iso, utcnow
 
 PER_TRADE = ("lot_rebate", "spread_share", "revshare")
@@ -54,7 +55,7 @@ def trade_amount(config: IbConfig, profile: Profile, type: str, trade: IbTrade
         per_lot, source = profile.rebate.for_symbol(trade.symbol) if profile.rebate else (None, "")
         if per_lot is None:
             return None, f"profile {profile.name} has no lot rebate for {trade.symbol}"
-        return per_lot * trade.lots, f"{trade.lots} lots x {per_lot} {profile.currency} ({source})"
+        return per_lot * trade.lots, f"{plain(trade.lots)} lots x {per_lot} {profile.currency} ({source})"
     spread, source = config.spread.for_symbol(trade.symbol)
     revenue = (spread or Decimal(0)) * trade.lots
     percent, what = profile.spread_share, "spread revenue"
@@ -62,7 +63,7 @@ def trade_amount(config: IbConfig, profile: Profile, type: str, trade: IbTrade
         revenue, percent, what = revenue + abs(trade.fee or 0), profile.revshare, "spread revenue + fees"
     if percent is None:
         return None, f"profile {profile.name} has no {type}"
-    return revenue * percent / 100, f"{percent}% of {what} {revenue} {profile.currency}"
+    return revenue * percent / 100, f"{percent}% of {what} {plain(revenue)} {profile.currency}"
 
 
 def _trade_counts(session: Session, config: IbConfig, profile: Profile, client_ref: str,
@@ -98,7 +99,7 @@ def _amount(session, config, profile, type, client_ref, event, amount):
 
 
 def _deposits_before(session: Session, client_ref: str, at: datetime) -> list[dict]:
-    return [{"payment_id": m.payment_id, "amount": str(m.amount), "currency": m.currency,
+    return [{"payment_id": m.payment_id, "amount": plain(m.amount), "currency": m.currency,
              "at": iso(m.at)} for m in qualification.deposits(session, client_ref)
             if m.status == "completed" and m.at <= at]
 

@@ -9,6 +9,7 @@ from engine import processing
 from engine.db import unit_of_work
 from engine.events.models import PENDING, Event
 from engine.events.store import ingest_lines
+from engine.ib.commissions import money_text
 from engine.ib.models import IbCommission
 from tests.helpers import jsonl
 from tests.ib.builders import client, deposit, ib, trade
@@ -59,7 +60,7 @@ EXPECTED = sorted([
 def commissions(database) -> list[tuple]:
     with unit_of_work(database) as s:
         rows = s.scalars(select(IbCommission))
-        return sorted((c.ib_id, c.client_ref, c.type, str(c.amount.quantize(c.amount.__class__("0.01"))))
+        return sorted((c.ib_id, c.client_ref, c.type, money_text(c.amount))
                       for c in rows)
 
 
@@ -83,4 +84,4 @@ def test_three_level_tree_pays_exactly_once(database, runner):
     assert [link["ib_id"] for link in profile["ib"]["chain"]] == ["IB-LEAF", "IB-MID", "IB-MASTER"]
     cpa = next(c for c in profile["commissions"] if c["type"] == "cpa")
     assert (cpa["ib"], cpa["amount"], cpa["currency"], cpa["status"]) == (
-        "IB-LEAF", "200.00000000", "USD", "pending_review")
+        "IB-LEAF", "200.00", "USD", "pending_review")

@@ -1,0 +1,123 @@
+"""IB facts for rule conditions, read from the IB projections of a referred client.
+
+Example: `client.ib exists`, `client.ib.lots(held_at_least=60s) >= 2`,
+`client.ib.first_deposit >= 200 USD`, `client.ib.chargebacks.count == 0`,
+`client.ib.qualified == true` (the IB profile's CPA policy is met).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from engine.facts import fact
+from engine.ib import commissions, qualification, tree
+from engine.ib.config import Policy
+from engine.ib.models import REJECTED
+from engine.ib.service import config_for
+from engine.values import Money, parse_duration
+
+
+def _seconds(value) -> float | None:
+    """Read a duration parameter given as seconds, a timedelta or text like 60s."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return float(value)
+    return parse_duration(str(value)).total_seconds()
+
+
+def _stats(session, client):
+    stats = tree.stats_for(session, client.ref)
+    return stats if stats is not None and stats.ib_id is not None else None
+
+
+@fact("ib", "string")
+def ib(session, client):
+    """The id of the IB the client is attributed to (missing when none)."""
+    stats = _stats(session, client)
+    return stats.ib_id if stats else None
+
+
+@fact("ib.parent", "string")
+def ib_parent(session, client):
+    """The id of the parent of the client's IB, if any."""
+    stats = _stats(session, client)
+    found = tree.get(session, stats.ib_id) if stats else None
+    return found.parent_ib_id if found else None
+
+
+@fact("ib.profile", "string")
+def ib_profile(session, client):
+    """The commission profile of the client's IB."""
+    stats = _stats(session, client)
+    return config_for(session).profile_for(stats.ib_id).name if stats else None
+
+
+@fact("ib.lots", "decimal", params={"held_at_least": "duration", "within": "duration"})
+def ib_lots(session, client, held_at_least=None, within=None):
+    """Lots the referred client traded; trades held less than `held_at_least`, or closed
+    later than `within` after registration, do not count."""
+    stats = _stats(session, client)
+    if stats is None:
+        return None
+    held, window = _seconds(held_at_least), _seconds(within)
+    policy = Policy("fact", min_holding_time=timedelta(seconds=held) if held else None,
+                    within=timedelta(seconds=window) if window else None)
+    closed = qualification.trades(session, client.ref)
+    return sum((t.lots for t in closed if qualification.trade_verdict(policy, t, stats.registered_at)[0]),
+               Decimal(0))
+
+
+@fact("ib.first_deposit", "money")
+def ib_first_deposit(session, client):
+    """The referred client's first completed deposit."""
+    moves = qualification.deposits(session, client.ref) if _stats(session, client) else []
+    return Money(moves[0].amount, moves[0].currency) if moves else None
+
+
+@fact("ib.deposits.sum", "money", params={"currency": "currency"})
+def ib_deposits_sum(session, client, currency=None):
+    """Completed deposits not refunded or charged back (default currency: the first deposit's)."""
+    moves = qualification.deposits(session, client.ref) if _stats(session, client) else []
+    code = str(currency).upper() if currency else (moves[0].currency if moves else None)
+    if code is None:
+        return None
+    return Money(sum((m.amount for m in moves if m.status == "completed" and m.currency == code),
+                     Decimal(0)), code)
+
+
+@fact("ib.chargebacks.count", "integer")
+def ib_chargebacks(session, client):
+    """How many of the referred client's deposits were charged back."""
+    stats = _stats(session, client)
+    return stats.chargebacks if stats else 0
+
+
+@fact("ib.kyc_approved", "boolean")
+def ib_kyc_approved(session, client):
+    """Whether the referred client's KYC is approved."""
+    stats = _stats(session, client)
+    return bool(stats and stats.kyc_approved_at)
+
+
+@fact("ib.qualified", "boolean")
+def ib_qualified(session, client):
+    """Whether the client meets the CPA qualification policy of its IB's profile."""
+    stats = _stats(session, client)
+    config = config_for(session)
+    profile = config.profile_for(stats.ib_id) if stats else None
+    if profile is None or profile.cpa_policy is None:
+        return False
+    result = qualification.evaluate(config.policies[profile.cpa_policy], stats, stats.registered_at,
+                                    qualification.deposits(session, client.ref),
+                                    qualification.trades(session, client.ref))
+    return result.qualified
+
+
+@fact("ib.cpa.recorded", "boolean")
+def ib_cpa_recorded(session, client):
+    """Whether a CPA was recorded for the client (and not rejected)."""
+    record = commissions.get_by_key(session, f"cpa:{client.ref}")
+    return record is not None and record.status != REJECTED
