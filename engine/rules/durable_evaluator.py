@@ -1,8 +1,9 @@
 """Match rules with durable-rules: the IR translated to its JSON rule definitions.
 
 Used the way its measured limits allow (docs/rules-engine-notes.md): one session
-per evaluator, every fact retracted right after matching so no state outlives an
-evaluation, only exact comparable values (ints, str, bool) asserted, negation pushed
+("0") per evaluator and one fact id ("0"), asserted and retracted around every
+match, so no state outlives an evaluation and no 32-bit id hash can collide; a
+fact left behind would make the next assert come back "already seen", which raises; only exact comparable values (ints, str, bool) asserted, negation pushed
 to the leaves because durable-rules has no `not`, and every refusal raised.
 """
 from __future__ import annotations
@@ -22,6 +23,20 @@ _names = itertools.count(1)
 TYPE_KEY = "event.type"
 
 
+def _refuse(value):
+    raise RuleEngineError(f"not a comparable value: {value!r}")
+
+
+try:  # one compact encoder built once: json.dumps(ensure_ascii=False) builds one per call
+    from json.encoder import c_make_encoder, encode_basestring
+    _c_encode = c_make_encoder(None, _refuse, encode_basestring, None, ":", ",", False, False, False)
+
+    def _encode(values: dict) -> str:
+        return "".join(_c_encode(values, 0))
+except ImportError:  # pragma: no cover - CPython always has the C encoder
+    _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
 def _cmp(key: str, op: str, operand) -> dict:
     return {key: operand} if op == "==" else {_JSON_OPS[op]: {key: operand}}
 
@@ -37,7 +52,9 @@ def _join(op: str, parts: list):
     for part in parts:
         if part is stop:
             return stop
-        if part is not skip:
+        if isinstance(part, dict) and list(part) == [op]:
+            kept.extend(part[op])  # ($and a ($and b c)) is ($and a b c): fewer network nodes
+        elif part is not skip:
             kept.append(part)
     if not kept:
         return skip
@@ -77,7 +94,7 @@ def ruleset_json(ruleset: ir.Ruleset) -> dict:
         if body is False:
             continue
         types = _join("$or", [{TYPE_KEY: t} for t in rule.events])
-        definitions[rule.id] = {"all": [{"m": types if body is True else {"$and": [types, body]}}]}
+        definitions[rule.id] = {"all": [{"m": types if body is True else _join("$and", [types, body])}]}
     if not definitions:  # durable-rules refuses an empty ruleset
         definitions["-never-"] = {"all": [{"m": {TYPE_KEY: "-never-"}}]}
     return definitions
@@ -91,30 +108,35 @@ class DurableEvaluator:
         definitions = ruleset_json(ruleset)
         self.name = f"fxcrm{next(_names)}"
         self._lock = threading.Lock()
-        self._ids = itertools.count(1)
         try:
             self._handle = dre.create_ruleset(self.name, json.dumps(definitions, ensure_ascii=False))
         except dre.error as exc:
             raise RuleEngineError(f"durable-rules refused ruleset {ruleset.version[:12]}: {exc}") from None
 
     def matching_rules(self, event_type: str, values: dict) -> list[str]:
-        """Return the ids of the rules whose condition holds, in run order."""
-        fact = dict(values)
-        fact[TYPE_KEY], fact["sid"], fact["id"] = event_type, "0", next(self._ids)
-        payload = json.dumps(fact, ensure_ascii=False)
+        """Return the ids of the rules whose condition holds, in run order.
+
+        `values` gains "event.type" (its true value) and is otherwise left as given.
+        """
+        values[TYPE_KEY] = event_type
+        values["sid"] = values["id"] = "0"
+        payload = _encode(values)
+        del values["sid"], values["id"]
         with self._lock:
             fired = self._match(payload)
+        if not fired:
+            return []
         return [r.id for r in self.ruleset.rules_for(event_type) if r.id in fired]
 
     def _match(self, payload: str) -> set[str]:
+        fired = set()
         try:
             code, state = dre.assert_fact(self._handle, payload)
             if code == 2:
                 raise RuleEngineError("durable-rules dropped a fact as already seen")
-            fired = set()
             message = dre.start_action_for_state(self._handle, state) if code == 0 else None
             message = message and message[1]
-            while message:
+            while message:  # an $or fires once per true branch; the set keeps one per rule
                 fired.add(message[2:message.index('"', 2)])  # '{"rule-id": {...}}'
                 message = dre.complete_and_start_action(self._handle, state)
             dre.retract_fact(self._handle, payload)

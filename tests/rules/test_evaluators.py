@@ -103,3 +103,25 @@ def test_engine_errors_are_runtime_errors_not_compile_errors():
     from engine.rules.errors import RulesetInvalid
     assert issubclass(RuleEngineError, RuleRuntimeError)
     assert not issubclass(RuleRuntimeError, RulesetInvalid) and not issubclass(RulesetInvalid, RuleRuntimeError)
+
+
+def test_a_fact_left_in_the_session_is_detected(monkeypatch, setup):
+    rs, _, _ = setup
+    durable = DurableEvaluator(rs)
+    monkeypatch.setattr(durable_evaluator.dre, "retract_fact", lambda handle, payload: (0, 0))
+    values = {"event.amount": 1_000_000_000_000, "event.amount:currency": "USD"}
+    assert durable.matching_rules("payment.deposit_failed", dict(values))[0] == "big-usd"
+    with pytest.raises(RuleEngineError, match="already seen"):
+        durable.matching_rules("payment.deposit_failed", dict(values))
+
+
+@pytest.mark.parametrize("text", ["0", "-0.5", ".5", "-.5", "12.50", "+3.25", "1e3", "99999999.99999999",
+                                  " 7.1 ", "-6000.50"])
+def test_fast_decimal_path_equals_decimal(text):
+    assert to_units(text) == int(Decimal(text.strip()) * 100_000_000)
+
+
+@pytest.mark.parametrize("text", ["", ".", "-", "1_0.5", "1.2.3", "1.-5", "abc", "1.123456789", "nan"])
+def test_malformed_decimal_text_is_refused(text):
+    with pytest.raises(RuleRuntimeError):
+        to_units(text)
