@@ -115,10 +115,14 @@ def traded(session: Session, account: TradingAccount, *, at: datetime, ticket: s
         return False
     first = account.first_trade_at is None
     account.first_trade_at = at
-    if first:
-        record(session, key=f"first_trade:{account.account_id}", account=account,
-               kind="first_trade", occurred_at=at,
-               summary=f"first trade on {account.account_id} (ticket {ticket})")
+    summary = f"first trade on {account.account_id} (ticket {ticket})"
+    key = f"first_trade:{account.account_id}"
+    entry = session.scalar(select(AccountActivity).where(AccountActivity.key == key))
+    if entry is None:
+        record(session, key=key, account=account, kind="first_trade", occurred_at=at,
+               summary=summary)
+    else:  # an earlier trade reported late is the real first one
+        entry.occurred_at, entry.summary = at, summary
     return first
 
 

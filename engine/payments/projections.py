@@ -33,6 +33,8 @@ def withdrawal_requested(session: Session, event: Event, client: Client) -> None
 @projection("payment.withdrawal_approved")
 def withdrawal_approved(session: Session, event: Event, client: Client) -> None:
     """Pass the current approval step, as the broker's system decided."""
+    if event.source == withdrawals.STAFF_SOURCE:
+        return  # recorded by withdrawals.approve, which applied it already
     withdrawals.provider_approved(session, withdrawal_id=event.data["withdrawal_id"],
                                   source=event.source, reason=event.data.get("reason"))
 
@@ -40,6 +42,8 @@ def withdrawal_approved(session: Session, event: Event, client: Client) -> None:
 @projection("payment.withdrawal_rejected")
 def withdrawal_rejected(session: Session, event: Event, client: Client) -> None:
     """Reject the withdrawal and release its funds."""
+    if event.source == withdrawals.STAFF_SOURCE:
+        return
     withdrawals.provider_rejected(session, withdrawal_id=event.data["withdrawal_id"],
                                   source=event.source, reason=event.data.get("reason"),
                                   at=event.occurred_at)

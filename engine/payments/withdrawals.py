@@ -17,9 +17,12 @@ from engine.clients.models import Client
 from engine.events.models import Event
 from engine.payments import ledger, policy
 from engine.payments.models import Withdrawal, WithdrawalDecision
-from engine.values import utcnow
+from engine.values import iso, utcnow
 
 APPROVAL = ("compliance", "finance")
+# Staff decisions are recorded as events from this source so rules can react (close
+# tasks, notify); the projection skips them because the service already applied them.
+STAFF_SOURCE = "fxcrm.staff"
 
 
 class WithdrawalError(ValueError):
@@ -171,10 +174,31 @@ def _check_actor(withdrawal: Withdrawal, actor: str) -> None:
                               f"{withdrawal.withdrawal_id}; another person must decide this one")
 
 
+def _announce(session: Session, withdrawal: Withdrawal, verb: str, step: str,
+              reason: str | None) -> None:
+    from engine.events import store
+    store.record(session, {
+        "id": f"{withdrawal.withdrawal_id}:{step}:{verb}", "type": f"payment.withdrawal_{verb}",
+        "source": STAFF_SOURCE, "occurred_at": iso(utcnow()), "client": withdrawal.client_ref,
+        "data": {"withdrawal_id": withdrawal.withdrawal_id, "amount": str(withdrawal.amount),
+                 "currency": withdrawal.currency, "reason": f"{step}: {reason or verb}"}},
+        via="staff")
+    database = session.info.get("database")
+    if database is not None:
+        store.schedule_touched(session, database)
+
+
+def _lock_pending(session: Session, withdrawal_id: str) -> Withdrawal:
+    withdrawal = get(session, withdrawal_id)
+    if withdrawal is not None:
+        ledger.lock_client(session, withdrawal.client_ref)  # as the processor does
+    return _get_pending(session, withdrawal_id)
+
+
 def approve(session: Session, *, withdrawal_id: str, actor: str, role: str,
             note: str | None = None) -> Withdrawal:
     """Approve the withdrawal's current step as `actor` (maker-checker enforced)."""
-    withdrawal = _get_pending(session, withdrawal_id)
+    withdrawal = _lock_pending(session, withdrawal_id)
     step = _current(session, withdrawal, role)
     _check_actor(withdrawal, actor)
     _decide(withdrawal, "approved", actor, note)
@@ -182,6 +206,7 @@ def approve(session: Session, *, withdrawal_id: str, actor: str, role: str,
                          target_type="withdrawal", target_id=withdrawal_id, reason=note,
                          detail={"step": step.id})
     _advance(session, withdrawal)
+    _announce(session, withdrawal, "approved", step.id, note)
     session.flush()
     return withdrawal
 
@@ -191,7 +216,7 @@ def reject(session: Session, *, withdrawal_id: str, actor: str, role: str,
     """Reject the withdrawal at its current step with a reason; the held funds go back."""
     if not reason or not reason.strip():
         raise WithdrawalError("a rejection needs a reason")
-    withdrawal = _get_pending(session, withdrawal_id)
+    withdrawal = _lock_pending(session, withdrawal_id)
     step = _current(session, withdrawal, role)
     _check_actor(withdrawal, actor)
     _decide(withdrawal, "rejected", actor, reason)
@@ -200,6 +225,7 @@ def reject(session: Session, *, withdrawal_id: str, actor: str, role: str,
                          detail={"step": step.id})
     _close(withdrawal, "rejected", reason, utcnow())
     _release(session, withdrawal, utcnow())
+    _announce(session, withdrawal, "rejected", step.id, reason)
     session.flush()
     return withdrawal
 
@@ -302,7 +328,6 @@ def count_pending(session: Session, client_ref: str) -> int:
 
 def to_dict(withdrawal: Withdrawal) -> dict:
     """Return a withdrawal as JSON-ready data, with what it waits for and its decisions."""
-    from engine.values import iso
     return {
         "id": withdrawal.withdrawal_id, "amount": ledger.fmt(withdrawal.amount),
         "currency": withdrawal.currency, "method": withdrawal.method,
