@@ -193,11 +193,15 @@ def _credit_id(entry: _xml.Node, detail: _xml.Node, account: str | None, message
     return f"{account or '-'}:msg-{digest}"
 
 
-def deposit_event(credit: Credit, *, client: str, payment_id: str,
+def deposit_event(credit: Credit, *, client: str, payment_id: str, provider: str = NAME,
                   account_id: str | None = None) -> dict:
-    """Build the payment.deposit_completed event of a credit matched to a deposit request."""
+    """Build the payment.deposit_completed event of a credit matched to a deposit request.
+
+    `provider` and `payment_id` are those of the matched deposit request, so the
+    completion lands on that deposit.
+    """
     return event(NAME, "payment.deposit_completed", credit.id, credit.booked_at, client, {
         "payment_id": payment_id, "amount": decimal_text(credit.amount),
-        "currency": credit.currency, "method": "bank_wire", "provider": NAME,
+        "currency": credit.currency, "method": "bank_wire", "provider": provider,
         "reference": clip(credit.reference),
         "account_id": account_id})
