@@ -7,10 +7,8 @@ from engine.clients import service as clients_service
 from engine.db import unit_of_work
 from engine.events.schemas import InvalidEvent, validate_envelope
 from engine.events.store import record, schedule_touched
-from engine.tasks import service as tasks_service
-from engine.users import permissions
 from web import database
-from web.auth import current_user, requires
+from web.auth import requires
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 MAX_EVENTS_PER_REQUEST = 1000
@@ -24,6 +22,11 @@ def _forbidden(_exc):
 @bp.errorhandler(404)
 def _not_found(exc):
     return jsonify(error=getattr(exc, "description", "not found")), 404
+
+
+@bp.errorhandler(400)
+def _bad_request(exc):
+    return jsonify(error=getattr(exc, "description", "bad request")), 400
 
 
 @bp.post("/events")
@@ -55,48 +58,6 @@ def post_events():
     return jsonify(events=results), 202
 
 
-def _visible(task) -> bool:
-    user = current_user()
-    return permissions.can_see_queue(user.role, task.queue)
-
-
-@bp.get("/tasks")
-@requires("tasks.view")
-def list_tasks():
-    """List tasks the caller's role may see (filters: queue, status, client, rule, assignee)."""
-    args = request.args
-    user = current_user()
-    queue = args.get("queue")
-    if queue and not permissions.can_see_queue(user.role, queue):
-        abort(403)
-    try:
-        limit = min(int(args.get("limit", 100)), 500)
-        after = int(args["after"]) if args.get("after") else None
-    except ValueError:
-        return jsonify(error="limit and after must be whole numbers"), 400
-    with unit_of_work(database()) as s:
-        try:
-            rows = tasks_service.list_tasks(
-                s, queue=queue, status=args.get("status"), client=args.get("client"),
-                rule=args.get("rule"), assignee=args.get("assignee"), limit=limit,
-                after_id=after)
-        except tasks_service.TaskError as exc:
-            return jsonify(error=str(exc)), 400
-        data = [tasks_service.to_dict(t) for t in rows if _visible(t)]
-    return jsonify(tasks=data, next_after=data[-1]["id"] if len(rows) == limit and data else None)
-
-
-@bp.get("/tasks/<int:task_id>")
-@requires("tasks.view")
-def get_task(task_id):
-    """Return one task with its history and explanation."""
-    with unit_of_work(database()) as s:
-        task = tasks_service.get(s, task_id)
-        if task is None or not _visible(task):
-            abort(404, description=f"no task {task_id}")
-        return jsonify(tasks_service.to_dict(task, history=True))
-
-
 @bp.get("/clients/<ref>")
 @requires("clients.view")
 def get_client(ref):
@@ -106,3 +67,13 @@ def get_client(ref):
         if client is None:
             abort(404, description=f"no client {ref}")
         return jsonify(clients_service.profile(s, client))
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """Return the OpenAPI 3 document of this API."""
+    from web.openapi import document
+    return jsonify(document())
+
+
+from web import api_tasks  # noqa: E402,F401  (registers the task routes on bp)

@@ -82,7 +82,7 @@ def login():
             session["user_id"] = user_id
             target = request.args.get("next", "")
             return redirect(target if target.startswith("/") and not target.startswith("//")
-                            else url_for("pages.inbox"))
+                            else url_for("pages.index"))
         flash("Wrong email or password, or the account is locked for a while.")
     return render_template("login.html")
 

@@ -1,14 +1,17 @@
-"""Staff pages: inbox, task detail and client profile (server-rendered)."""
+"""Staff pages: task detail with its explanation and actions, and manual tasks."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from engine.clients import service as clients_service
 from engine.db import unit_of_work
 from engine.tasks import service as tasks_service
+from engine.tasks import sla
 from engine.users import permissions
 from web import database
 from web.auth import current_user, login_required, requires
+from web.task_actions import ACTIONS, ActionError, offered, perform, withdrawal_id
+from web.viewhelpers import explanation_view, safe_next
 
 bp = Blueprint("pages", __name__)
 
@@ -16,47 +19,89 @@ bp = Blueprint("pages", __name__)
 @bp.get("/")
 @login_required
 def index():
-    """Send staff to the inbox."""
-    return redirect(url_for("pages.inbox"))
+    """Send staff to the inbox; show others what they may open."""
+    if current_user().can("tasks.view"):
+        return redirect(url_for("inbox.inbox"))
+    return render_template("home.html")
 
 
-@bp.get("/inbox")
-@requires("tasks.view")
-def inbox():
-    """List the tasks of the queues the user's role sees."""
-    user = current_user()
-    queues = permissions.queues_for(user.role)
-    queue = request.args.get("queue") or None
-    if queue and not permissions.can_see_queue(user.role, queue):
-        abort(403)
-    status = request.args.get("status") or "open_any"
-    with unit_of_work(database()) as s:
-        rows = [t for t in tasks_service.list_tasks(s, queue=queue, status=status, limit=200)
-                if permissions.can_see_queue(user.role, t.queue)]
-        tasks = [tasks_service.to_dict(t) for t in rows]
-    return render_template("inbox.html", tasks=tasks, queues=queues, queue=queue, status=status)
+def _visible_task(session, task_id: int):
+    task = tasks_service.get(session, task_id)
+    if task is None or not permissions.can_see_queue(current_user().role, task.queue):
+        abort(404, description=f"no task {task_id}")
+    return task
+
+
+def _client_panel(session, ref: str | None) -> dict | None:
+    client = clients_service.get_by_ref(session, ref) if ref else None
+    return clients_service.profile(session, client) if client else None
 
 
 @bp.get("/tasks/<int:task_id>")
 @requires("tasks.view")
 def task_detail(task_id):
-    """Show a task with its explanation and history."""
+    """Show a task: client panel, why it exists, history, comments and the allowed actions."""
     user = current_user()
     with unit_of_work(database()) as s:
-        task = tasks_service.get(s, task_id)
-        if task is None or not permissions.can_see_queue(user.role, task.queue):
-            abort(404)
+        tasks_service.expire_leases(s)
+        task = _visible_task(s, task_id)
         data = tasks_service.to_dict(task, history=True)
-    return render_template("task.html", task=data)
+        context = dict(task=data, explanation=explanation_view(s, task),
+                       client=_client_panel(s, task.client_ref),
+                       domain_actions=[ACTIONS[n] for n in offered(user, task)],
+                       withdrawal=withdrawal_id(task),
+                       held_by_other=task.assignee not in (None, user.email)
+                       and tasks_service.lease_live(task))
+    return render_template("task.html", **context)
 
 
-@bp.get("/clients/<ref>")
-@requires("clients.view")
-def client_profile(ref):
-    """Show everything about one client."""
-    with unit_of_work(database()) as s:
-        client = clients_service.get_by_ref(s, ref)
-        if client is None:
-            abort(404)
-        profile = clients_service.profile(s, client)
-    return render_template("client.html", p=profile)
+@bp.post("/tasks/<int:task_id>/<action>")
+@requires("tasks.work")
+def task_action(task_id, action):
+    """Claim, release, assign, wait, resolve, dismiss, comment or decide on a task."""
+    user = current_user()
+    try:
+        with unit_of_work(database()) as s:
+            perform(s, user, _visible_task(s, task_id), action, request.form)
+    except ActionError as exc:
+        if exc.status == 403:
+            abort(403)
+        flash(f"{ACTIONS[action].label if action in ACTIONS else action}: {exc}")
+        return redirect(safe_next(url_for("pages.task_detail", task_id=task_id)))
+    flash(f"Task #{task_id}: {ACTIONS[action].label.lower()} done.")
+    return redirect(safe_next(url_for("pages.task_detail", task_id=task_id)))
+
+
+@bp.route("/tasks/new", methods=["GET", "POST"])
+@requires("tasks.create")
+def new_task():
+    """Create a task by hand (a support ticket), optionally for a client."""
+    user = current_user()
+    queues = permissions.ALL_QUEUES if user.role == "admin" else permissions.queues_for(user.role)
+    form = request.form if request.method == "POST" else request.args
+    if request.method == "POST":
+        try:
+            task_id = create_manual_task(user, form)
+        except ValueError as exc:
+            flash(str(exc))
+        else:
+            flash(f"Task #{task_id} created.")
+            return redirect(url_for("pages.task_detail", task_id=task_id))
+    return render_template("task_new.html", queues=queues, form=form)
+
+
+def create_manual_task(user, form) -> int:
+    """Create a manual task from form or JSON fields for `user`; return its id."""
+    queue = (form.get("queue") or "").strip()
+    if not permissions.can_see_queue(user.role, queue) or queue not in permissions.ALL_QUEUES:
+        raise ValueError(f"queue: {queue!r} is not a queue you may create tasks in")
+    db = database()
+    with unit_of_work(db) as s:
+        ref = (form.get("client") or "").strip() or None
+        if ref and clients_service.get_by_ref(s, ref) is None:
+            raise ValueError(f"client: no client {ref!r}")
+        task = tasks_service.create_manual(
+            s, queue=queue, title=form.get("title") or "", actor=user.email, client_ref=ref,
+            priority=(form.get("priority") or "normal").strip(),
+            description=form.get("description"), hours=sla.hours_for(db.config))
+        return task.id

@@ -38,8 +38,15 @@ def _headers(response):
     return response
 
 
+def has_endpoint(name: str) -> bool:
+    """Return whether the app has a route called `name` (areas other teams may not have built)."""
+    from flask import current_app
+    return name in current_app.view_functions
+
+
 def init_app(app: Flask) -> None:
     """Install CSRF checks, security headers and the template helpers."""
     app.before_request(_check_csrf)
     app.after_request(_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.globals["has_endpoint"] = has_endpoint

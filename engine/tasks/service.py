@@ -134,7 +134,8 @@ def lease_live(task: Task, now: datetime | None = None) -> bool:
     return task.lease_expires_at is None or task.lease_expires_at > (now or utcnow())
 
 
-def _check_holder(task: Task, actor: str) -> None:
+def check_holder(task: Task, actor: str) -> None:
+    """Refuse when the task is closed or someone else holds it."""
     _require_open(task)
     if task.assignee and task.assignee != actor and lease_live(task):
         until = f" until {iso(task.lease_expires_at)}" if task.lease_expires_at else ""
@@ -150,7 +151,7 @@ def _renew(task: Task, actor: str, now: datetime) -> None:
 
 def claim(session: Session, task: Task, *, actor: str, lease: timedelta = LEASE) -> None:
     """Take the task for `actor` under a lease that expires unless renewed."""
-    _check_holder(task, actor)
+    check_holder(task, actor)
     now = utcnow()
     previous = task.assignee if task.assignee != actor else None
     task.assignee, task.lease_expires_at, task.updated_at = actor, now + lease, now
@@ -166,7 +167,7 @@ def release(session: Session, task: Task, *, actor: str, force: bool = False) ->
     if not task.assignee:
         raise TaskError(f"task {task.id} is not held by anyone")
     if not force:
-        _check_holder(task, actor)
+        check_holder(task, actor)
     detail = None if task.assignee == actor else f"released from {task.assignee}"
     task.assignee, task.lease_expires_at, task.updated_at = None, None, utcnow()
     if task.status == "in_progress":
@@ -189,7 +190,7 @@ def assign(session: Session, task: Task, *, actor: str, assignee: str) -> None:
 
 def wait(session: Session, task: Task, *, actor: str, waiting_for: str) -> None:
     """Park the task until something happens (say what: "client's proof of address")."""
-    _check_holder(task, actor)
+    check_holder(task, actor)
     waiting_for = _text(waiting_for, "what the task waits for")[:200]
     task.status, task.waiting_for = "waiting", waiting_for
     _renew(task, actor, utcnow())
@@ -198,7 +199,7 @@ def wait(session: Session, task: Task, *, actor: str, waiting_for: str) -> None:
 
 def resume(session: Session, task: Task, *, actor: str) -> None:
     """Take a waiting task back into work."""
-    _check_holder(task, actor)
+    check_holder(task, actor)
     if task.status != "waiting":
         raise TaskError(f"task {task.id} is {task.status}, not waiting")
     task.status = "in_progress" if task.assignee else "open"
@@ -209,13 +210,13 @@ def resume(session: Session, task: Task, *, actor: str) -> None:
 
 def resolve(session: Session, task: Task, *, actor: str, resolution: str) -> None:
     """Close the task as done, saying how it was resolved."""
-    _check_holder(task, actor)
+    check_holder(task, actor)
     close(session, task, status="done", actor=actor, resolution=_text(resolution, "resolution"))
 
 
 def dismiss(session: Session, task: Task, *, actor: str, reason: str) -> None:
     """Close the task as dismissed, saying why nothing needed doing."""
-    _check_holder(task, actor)
+    check_holder(task, actor)
     close(session, task, status="dismissed", actor=actor, resolution=_text(reason, "reason"))
 
 
