@@ -24,6 +24,12 @@ def locked_count(session, client):
     return service.count_for(session, client.ref, "locked")
 
 
+@fact("accounts.restricted.count", "integer")
+def restricted_count(session, client):
+    """How many of the client's trading accounts are locked or disabled."""
+    return sum(1 for a in service.list_for(session, client.ref) if a.status != "active")
+
+
 @fact("accounts.first_trade_at", "datetime")
 def first_trade_at(session, client):
     """When the client first traded on any account."""
