@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import json
 
+from click.testing import CliRunner
+
+from engine.cli import main
 from engine.db import unit_of_work
 from engine.users import service as users_service
 from tests.kyc.helpers import ingest, registered, submitted
@@ -14,15 +17,17 @@ def _users(database):
         users_service.create(session, email="sales@b.test", role="sales", password="pw-123456789")
 
 
-def test_policy_check_shows_requirements_and_reports_errors(runner, tmp_path):
-    result = runner.invoke(["kyc", "policy"])
+def test_policy_check_shows_requirements_and_reports_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("FXCRM_RULES_DIR", "rules")
+    runner = CliRunner()
+    result = runner.invoke(main, ["kyc", "policy"])
     assert result.exit_code == 0
     assert "individual: documents id, proof_of_address; fields email" in result.output
     assert "NG adds source_of_funds" in result.output
     (tmp_path / "policy").mkdir()
     (tmp_path / "policy" / "kyc.yaml").write_text("required:\n  robot: {documents: [id]}\n"
                                                   "reason_codes: {x: y}\n")
-    result = runner.invoke(["kyc", "policy", "--rules-dir", str(tmp_path)])
+    result = runner.invoke(main, ["kyc", "policy", "--rules-dir", str(tmp_path)])
     assert result.exit_code == 1
     assert "kyc.yaml:2: required.robot: Must be one of: individual, corporate" in result.output
 
