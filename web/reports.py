@@ -1,0 +1,123 @@
+"""Report pages: `/reports` and `/reports/<name>` with filters, charts and CSV/XLSX/JSON."""
+from __future__ import annotations
+
+import tempfile
+from itertools import islice
+
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from markupsafe import Markup
+
+from engine.db import unit_of_work
+from engine.reports import access, export
+from engine.reports.base import REPORTS, ReportError, get_report, names, parse_filters, pick
+from engine.reports.charts import bar_chart
+from web import database
+from web.auth import current_user, requires
+
+bp = Blueprint("reports", __name__)
+PAGE_ROWS = 500
+CONTROL_ARGS = ("format", "section")
+
+
+def _raw_filters() -> dict:
+    return {k: v for k, v in request.args.items() if k not in CONTROL_ARGS}
+
+
+def _bad(message: str, report=None):
+    return render_template("reports/error.html", message=message, report=report), 400
+
+
+@bp.get("/reports")
+@requires("reports.view")
+def index():
+    """List the reports this user may open."""
+    user = current_user()
+    seen, reports = set(), []
+    for name in names():
+        report = REPORTS[name]
+        if report.name not in seen and access.may_view(user.role, report):
+            seen.add(report.name)
+            reports.append(report)
+    return render_template("reports/index.html", reports=reports)
+
+
+@bp.get("/reports/<name>")
+@requires("reports.view")
+def show(name):
+    """Show report `name` as a page, or download it with ?format=csv|xlsx|json."""
+    user = current_user()
+    try:
+        report = get_report(name)
+    except ReportError as exc:
+        return _bad(str(exc))
+    try:
+        scope = access.scope_for(user.role, user.ib_id, report)
+    except access.Forbidden:
+        abort(403)
+    fmt = request.args.get("format", "html")
+    if fmt not in ("html", *export.FORMATS):
+        return _bad(f"format {fmt!r}: use html, {', '.join(export.FORMATS)}", report)
+    section = request.args.get("section") or None
+    if section and section not in report.sections:
+        return _bad(f"section {section!r}: no such section of report {report.name!r} "
+                    f"(its sections: {', '.join(report.sections)})", report)
+    try:
+        filters = parse_filters(report, _raw_filters())
+        work = unit_of_work(database())
+        session = work.__enter__()
+        try:
+            sections = report.build(session, filters=filters, scope=scope)
+        except BaseException:
+            work.__exit__(None, None, None)
+            raise
+    except ReportError as exc:
+        return _bad(str(exc), report)
+    if fmt == "html":
+        try:
+            return _page(report, filters, sections)
+        finally:
+            work.__exit__(None, None, None)
+    return _download(report, filters, sections, fmt, section, work)
+
+
+def _page(report, filters: dict, built):
+    sections = []
+    for section in built:
+        rows = list(islice(section.rows, PAGE_ROWS + 1))
+        sections.append({"section": section, "rows": rows[:PAGE_ROWS],
+                         "more": len(rows) > PAGE_ROWS,
+                         "chart": Markup(bar_chart(section, rows))})
+    return render_template("reports/report.html", report=report, filters=filters,
+                           raw=_raw_filters(), sections=sections, text=export.text)
+
+
+def _download(report, filters: dict, sections, fmt: str, section: str | None, work):
+    """Stream the download; the unit of work stays open until the last row is sent."""
+    chosen = [pick(sections, section)] if section else sections
+    name = f"{report.name}-{section}" if section else report.name
+
+    def generate():
+        try:
+            if fmt == "csv":
+                yield from export.csv_lines(pick(sections, section))
+            elif fmt == "json":
+                yield from export.json_lines(report, filters, chosen)
+            else:
+                with tempfile.TemporaryFile() as fh:
+                    export.write_xlsx(chosen, fh)
+                    fh.seek(0)
+                    while chunk := fh.read(64 * 1024):
+                        yield chunk
+        finally:
+            work.__exit__(None, None, None)
+    if fmt == "csv":
+        return Response(stream_with_context(generate()), mimetype="text/csv",
+                        headers=_attachment(f"{report.name}-{section or report.sections[0]}.csv"))
+    if fmt == "xlsx":
+        return Response(stream_with_context(generate()), headers=_attachment(f"{name}.xlsx"),
+                        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return Response(stream_with_context(generate()), mimetype="application/json")
+
+
+def _attachment(filename: str) -> dict:
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
