@@ -21,6 +21,7 @@ from engine.rules.errors import RuleEngineError
 _JSON_OPS = {"!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
 _names = itertools.count(1)
 TYPE_KEY = "event.type"
+FACT_IDS = {"sid": "0", "id": "0"}  # one session, one fact id: see the module docstring
 
 
 def _refuse(value):
@@ -119,14 +120,18 @@ class DurableEvaluator:
         `values` gains "event.type" (its true value) and is otherwise left as given.
         """
         values[TYPE_KEY] = event_type
-        values["sid"] = values["id"] = "0"
-        payload = _encode(values)
-        del values["sid"], values["id"]
+        values.update(FACT_IDS)
+        try:
+            fired = self.fired(values)
+        finally:
+            del values["sid"], values["id"]
+        return [r.id for r in self.ruleset.rules_for(event_type) if r.id in fired] if fired else []
+
+    def fired(self, fact: dict) -> set[str]:
+        """Return the ids of the rules that match `fact` (it holds "event.type", "sid" and "id")."""
+        payload = _encode(fact)
         with self._lock:
-            fired = self._match(payload)
-        if not fired:
-            return []
-        return [r.id for r in self.ruleset.rules_for(event_type) if r.id in fired]
+            return self._match(payload)
 
     def _match(self, payload: str) -> set[str]:
         fired = set()

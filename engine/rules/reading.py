@@ -117,11 +117,13 @@ _INLINE = {("number", ""): "to_units(v)", ("time", ""): "to_epoch(v)",
            ("number", "age"): "now - to_epoch(v)"}
 
 
-def build_reader(values: Iterable[Value]) -> Callable[[Mapping, Mapping, int], dict]:
+def build_reader(values: Iterable[Value], prefix: Mapping[str, str] | None = None
+                 ) -> Callable[[Mapping, Mapping, int], dict]:
     """Return read(event, facts, now_epoch) -> {value key: comparable value}.
 
     The reader is generated as one straight-line function: it runs for every event
-    and a loop over closures cost more than durable-rules matching itself.
+    and a loop over closures cost more than durable-rules matching itself. `prefix`
+    holds constant entries the result starts with (the matcher's event type and ids).
     """
     namespace = {"to_units": to_units, "to_epoch": to_epoch, "_text": _text, "_flag": _flag,
                  "RuleRuntimeError": RuleRuntimeError}
@@ -134,7 +136,8 @@ def build_reader(values: Iterable[Value]) -> Callable[[Mapping, Mapping, int], d
         body += [f"        k = {value.key!r}", f"        v = {_source(value)}",
                  "        if v is not None:", f"            out[k] = {convert}"]
     source = "\n".join([
-        "def read(event, facts, now):", "    data = event.get('data') or {}", "    out = {}", "    k = None",
+        "def read(event, facts, now):", "    data = event.get('data') or {}", f"    out = {dict(prefix or {})!r}",
+        "    k = None",
         "    try:", *(body or ["        pass"]), "    except RuleRuntimeError as exc:",
         "        raise RuleRuntimeError(f'{k}: {exc}') from None", "    return out"])
     exec(compile(source, "<rule reader>", "exec"), namespace)  # noqa: S102 - keys are repr()-quoted

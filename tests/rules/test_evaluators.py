@@ -125,3 +125,20 @@ def test_fast_decimal_path_equals_decimal(text):
 def test_malformed_decimal_text_is_refused(text):
     with pytest.raises(RuleRuntimeError):
         to_units(text)
+
+
+def test_rule_matcher_reads_only_what_rules_read_and_matches_like_the_reference():
+    from engine.rules.matcher import RuleMatcher
+    rs = compile_text(RULES)
+    durable, reference = RuleMatcher(rs), RuleMatcher(rs, engine="python")
+    assert {v.key for v in durable.reads("payment.deposit_failed")} == {
+        "event.amount", "event.amount:currency", "event.reason", "event.reason_code",
+        "event.reason:contains:FRAUD", "client.registered_at:age", "client.kyc.status"}
+    assert durable.reads("trade.closed") == frozenset() and durable.match("trade.closed", {}) == []
+    event = {"type": "payment.deposit_failed", "data": {"amount": "20", "currency": "USD", "reason": "Fraud?"}}
+    facts = {"client.kyc.status": "approved", "client.registered_at": NOW - timedelta(days=1)}
+    now = int(NOW.timestamp())
+    got = [r.id for r in durable.match("payment.deposit_failed", durable.read(event, facts, now))]
+    want = [r.id for r in reference.match("payment.deposit_failed", reference.read(event, facts, now))]
+    assert got == want == ["big-usd", "not-card", "fraudish", "new-approved"]
+    durable.close()
