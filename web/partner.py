@@ -69,9 +69,9 @@ def clients(ib_id):
 def client(ib_id, ref):
     """Show how a referred client qualifies: checks, trades that counted and why others did not."""
     with unit_of_work(database()) as s:
-        visible = _allowed(s, ib_id)
+        _allowed(s, ib_id)
         stats = tree.stats_for(s, ref)
-        if stats is None or stats.ib_id is None or (visible is not None and stats.ib_id not in visible):
+        if stats is None or stats.ib_id not in tree.subtree(s, ib_id):
             abort(404)
         data = partner_view.client_detail(s, stats)
     return render_template("partner/client.html", ib_id=ib_id, c=data, reason=partner_view.reason)

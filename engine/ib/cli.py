@@ -149,7 +149,7 @@ def reject(commission_id, reason, actor):
     click.echo(f"rejected: {', '.join(map(str, done))}")
 
 
-@ib.command("adjust")
+@ib.command("adjust", context_settings={"ignore_unknown_options": True})  # AMOUNT may be -50
 @click.argument("ib_id")
 @click.argument("amount")
 @click.argument("currency")

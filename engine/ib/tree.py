@@ -67,7 +67,9 @@ def register(session: Session, *, ib_id: str, referral_code: str, client_ref: st
     owner = get_by_code(session, referral_code)
     if owner is not None:
         raise IbError(f"referral code {referral_code!r} already belongs to IB {owner.ib_id}")
-    if parent_ib_id == ib_id or ib_id in [i.ib_id for i in chain(session, parent_ib_id)]:
+    above = chain(session, parent_ib_id)
+    # A sub-IB may have registered first, naming this IB as its parent: no loops.
+    if parent_ib_id == ib_id or ib_id in {i.parent_ib_id for i in above}:
         raise IbError(f"IB {ib_id} cannot be below itself (parent {parent_ib_id})")
     ib = IntroducingBroker(ib_id=ib_id, referral_code=referral_code, client_ref=client_ref,
                            parent_ib_id=parent_ib_id, registered_at=at, event_seq=event_seq)
@@ -112,12 +114,12 @@ def attribute(session: Session, *, client_ref: str, ib_id: str | None, source: s
     done = session.scalar(select(IbAttribution).where(IbAttribution.key == key))
     if done is not None:
         return done
-    stats = _ensure_stats(session, client_ref)
     ib = get(session, ib_id) if ib_id else None
     if ib is None:
-        outcome, why = "refused", f"no IB {ib_id!r}"
-    else:
-        outcome, why = _decide(stats, ib, client_ref, source, config)
+        # Often the IB's own registration is still queued: the event is retried, then parked.
+        raise IbError(f"no IB {ib_id!r}")
+    stats = _ensure_stats(session, client_ref)
+    outcome, why = _decide(stats, ib, client_ref, source, config)
     if outcome == "unchanged":
         return None
     entry = IbAttribution(client_ref=client_ref, ib_id=ib_id, previous_ib_id=stats.ib_id,

@@ -1,0 +1,38 @@
+"""IB facts for rule conditions, read from the IB projections."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from engine.clients import service as clients_service
+from engine.db import unit_of_work
+from engine.facts import get as get_fact
+from engine.values import Money
+from tests.ib.builders import client, deposit, ib, trade
+
+
+def facts(database, ref: str, *names_and_params) -> list:
+    with unit_of_work(database) as s:
+        c = clients_service.get_by_ref(s, ref)
+        return [get_fact(name).loader(s, c, **params) for name, params in names_and_params]
+
+
+def test_facts_of_a_referred_client(database, feed):
+    feed(ib("P-A", "IB-A", "A") + ib("P-B", "IB-B", "B", "IB-A"))
+    feed(client("C1", "B") + client("C2") + [
+        deposit("C1", "150.00", 1, payment_id="p1"), deposit("C1", "80.00", 2),
+        deposit("C1", "150.00", 3, payment_id="p1", status="charged_back"),
+        trade("C1", "1.5", 2, held=30), trade("C1", "0.5", 3, held=90), trade("C1", "2", 45, held=900)])
+    got = facts(database, "C1", ("ib", {}), ("ib.parent", {}), ("ib.profile", {}),
+                ("ib.lots", {}), ("ib.lots", {"held_at_least": "60s"}),
+                ("ib.lots", {"held_at_least": 60, "within": "30d"}), ("ib.first_deposit", {}),
+                ("ib.deposits.sum", {}), ("ib.chargebacks.count", {}), ("ib.kyc_approved", {}),
+                ("ib.qualified", {}), ("ib.cpa.recorded", {}))
+    assert got == ["IB-B", "IB-A", "standard", Decimal("4"), Decimal("2.5"), Decimal("0.5"),
+                   Money(Decimal("150"), "USD"), Money(Decimal("80"), "USD"), 1, True, False, False]
+    assert facts(database, "C2", ("ib", {}), ("ib.lots", {}), ("ib.chargebacks.count", {})) == [None, None, 0]
+
+
+def test_qualified_fact_follows_the_cpa_policy(database, feed):
+    feed(ib("P-A", "IB-A", "A"))
+    feed(client("C1", "A") + [deposit("C1", "200.00", 1), trade("C1", "2", 2, held=61)])
+    assert facts(database, "C1", ("ib.qualified", {}), ("ib.cpa.recorded", {})) == [True, True]
