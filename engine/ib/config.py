@@ -18,7 +18,7 @@ from engine.values import Money, ValueError_
 
 FILES = ("profiles.yaml", "qualification.yaml", "attribution.yaml")
 CONFLICT_POLICIES = ("first_touch", "last_touch")
-TRIGGERS = ("policy", "rules")
+TRIGGERS = ("auto", "policy", "rules")
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class IbConfig:
     spread: PerLot
     conflicts: str = "first_touch"
     self_referral: bool = False
-    triggered_by: str = "policy"
+    triggered_by: str = "auto"
     referral_link: str = "{code}"
 
     def profile_for(self, ib_id: str) -> Profile:
@@ -227,7 +227,7 @@ def _cross_check(doc: Doc, root: dict, profiles: dict[str, Profile], policies: d
     for ib_id, name in (root.get("assignments") or {}).items():
         if name not in profiles:
             doc.error(base + ("assignments", ib_id), f"profile {name!r} is not defined")
-    if root.get("triggered_by", "policy") not in TRIGGERS:
+    if root.get("triggered_by", "auto") not in TRIGGERS:
         doc.error(base + ("triggered_by",), f"must be one of {', '.join(TRIGGERS)}")
     for p in profiles.values():
         path = base + ("profiles", p.name)
@@ -281,7 +281,7 @@ def parse(directory: Path) -> IbConfig:
                     policies=policies, spread=spread,
                     conflicts=attribution.get("conflicts", "first_touch"),
                     self_referral=attribution.get("self_referral", "refuse") == "allow",
-                    triggered_by=root.get("triggered_by", "policy"),
+                    triggered_by=root.get("triggered_by", "auto"),
                     referral_link=str(attribution.get("referral_link", "{code}")))
 
 

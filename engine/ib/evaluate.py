@@ -1,10 +1,10 @@
 """Policy mode: check the YAML qualification policies after each activity, and claw back CPAs.
 
-With `triggered_by: policy` (profiles.yaml) the projections call `after_activity`
-after every deposit, trade and KYC result of a referred client; with
-`triggered_by: rules` only rules' `commission` actions create commissions. Either
-way `record_commission` keys each record by what it pays for, so nothing is paid
-twice even if both ran.
+After every deposit, trade and KYC result of a referred client the projections call
+`after_activity`, which checks the YAML policies for each commission type the rules
+do not decide (`triggered_by` in profiles.yaml: `auto` asks the active ruleset,
+`policy` or `rules` force one side). Either way `record_commission` keys each record
+by what it pays for, so nothing is paid twice even if both ran.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from engine.events.models import Event
 from engine.ib import commissions, qualification, tree
 from engine.ib.config import IbConfig, Profile
 from engine.ib.models import REJECTED, IbClientStats
-from engine.ib.service import PER_TRADE, config_for, record_commission
+from engine.ib.service import PER_TRADE, config_for, record_commission, types_paid_by_rules
 
 
 def _policy_explanation(config: IbConfig, rule: str, event: Event, extra: dict) -> dict:
@@ -39,11 +39,11 @@ def check_cpa(session: Session, config: IbConfig, profile: Profile, stats: IbCli
 
 
 def trade_commissions(session: Session, config: IbConfig, profile: Profile,
-                      stats: IbClientStats, event: Event) -> None:
+                      stats: IbClientStats, event: Event, types) -> None:
     """Record the per-trade commissions the profile pays for a trade closed while attributed."""
     if stats.attributed_at and event.occurred_at < stats.attributed_at:
         return  # trades closed before the IB had the client earn it nothing
-    for type in PER_TRADE:
+    for type in types:
         record_commission(session, client=stats.client_ref, type=type, event=event,
                           once_per="trade", actor="policy",
                           explanation=_policy_explanation(config, f"profile:{profile.name}", event, {}))
@@ -53,12 +53,14 @@ def after_activity(session: Session, client_ref: str, event: Event) -> None:
     """In policy mode, check what a referred client's new activity earns its IB."""
     config = config_for(session)
     stats = tree.stats_for(session, client_ref)
-    if config.triggered_by != "policy" or stats is None or stats.ib_id is None:
+    if stats is None or stats.ib_id is None:
         return
-    profile = config.profile_for(stats.ib_id)
+    profile, by_rules = config.profile_for(stats.ib_id), types_paid_by_rules(session, config)
     if event.type == "trade.closed":
-        trade_commissions(session, config, profile, stats, event)
-    check_cpa(session, config, profile, stats, event)
+        trade_commissions(session, config, profile, stats, event,
+                          [t for t in PER_TRADE if t not in by_rules])
+    if "cpa" not in by_rules:
+        check_cpa(session, config, profile, stats, event)
 
 
 def clawback(session: Session, client_ref: str, payment_id: str, event: Event) -> None:

@@ -20,6 +20,7 @@ from engine.ib.config import IbConfig, Profile, load
 from engine.ib.errors import IbError
 from engine.ib.models import IbCommission, IbTrade
 from engine.ib.qualification import plain
+from engine.plugins import import_optional
 from engine.values import Money, iso, utcnow
 
 PER_TRADE = ("lot_rebate", "spread_share", "revshare")
@@ -31,6 +32,23 @@ def config_for(session: Session) -> IbConfig:
     database = session.info.get("database")
     cfg = database.config if database is not None else config_mod.load()
     return load(cfg.rules_dir)
+
+
+def types_paid_by_rules(session: Session, config: IbConfig) -> frozenset[str]:
+    """Return the commission types the rules decide (the policies decide the others).
+
+    `triggered_by: auto` (the default) asks the active ruleset: a type is the rules'
+    when one of its rules has a `commission` action of that type.
+    """
+    if config.triggered_by != "auto":
+        return frozenset(EARNED_TYPES) if config.triggered_by == "rules" else frozenset()
+    if "ib_rule_types" not in session.info:  # the active ruleset is fixed for a transaction
+        activation = import_optional("engine.rules.activation")
+        loaded = activation.current(session) if activation else None
+        found = {action.param("type") for rule in (loaded.ruleset.rules if loaded else ())
+                 for action in rule.actions if action.name == "commission"}
+        session.info["ib_rule_types"] = frozenset(EARNED_TYPES if "hybrid" in found else found)
+    return session.info["ib_rule_types"]
 
 
 def _ref(client: Client | str) -> str:
