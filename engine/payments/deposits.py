@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from engine.clients.models import Client
 from engine.payments import ledger
 from engine.payments.funnel import advance
-from engine.payments.models import Deposit
+from engine.payments.models import Deposit, LedgerEntry, Posting
 from engine.values import parse_decimal, utcnow
 
 RANK = {"requested": 0, "failed": 1, "completed": 2, "refunded": 3, "charged_back": 4}
@@ -108,11 +108,29 @@ def settle(session: Session, deposit: Deposit, client: Client, *,
             ("refund", deposit.refunded_at, deposit.refund_amount, "clearing"),
             ("chargeback", deposit.charged_back_at, deposit.chargeback_amount, "chargebacks")):
         if at is not None and not ledger.is_posted(session, key(deposit, what)):
-            legs = ledger.covered_debit(session, ref, cur, amount)
-            legs.append(ledger.Leg(ledger.broker(account, cur), cur, amount))
-            ledger.post(session, key=key(deposit, what), kind=what, client_ref=ref, legs=legs,
-                        occurred_at=at, event_seq=event_seq,
-                        memo=f"{what} of deposit {deposit.provider}/{deposit.payment_id}")
+            _reverse(session, deposit, what, min(amount, deposit.amount - _reversed(session, deposit)),
+                     account, at, event_seq)
+
+
+def _reversed(session: Session, deposit: Deposit) -> Decimal:
+    """Return how much of the deposit refunds and chargebacks already took back."""
+    keys = [key(deposit, "refund"), key(deposit, "chargeback")]
+    total = session.scalar(select(func.sum(LedgerEntry.amount)).join(Posting).where(
+        Posting.key.in_(keys), LedgerEntry.account.like("broker:%")))
+    return total if total is not None else Decimal(0)
+
+
+def _reverse(session: Session, deposit: Deposit, what: str, amount: Decimal, account: str,
+             at: datetime, event_seq: int | None) -> None:
+    # A refund and a chargeback of the same deposit never take back more than it brought in.
+    if amount <= 0:
+        return
+    ref, cur = deposit.client_ref, deposit.currency
+    legs = ledger.covered_debit(session, ref, cur, amount)
+    legs.append(ledger.Leg(ledger.broker(account, cur), cur, amount))
+    ledger.post(session, key=key(deposit, what), kind=what, client_ref=ref, legs=legs,
+                occurred_at=at, event_seq=event_seq,
+                memo=f"{what} of deposit {deposit.provider}/{deposit.payment_id}")
 
 
 def _auto_fund(session: Session, deposit: Deposit, client: Client) -> None:

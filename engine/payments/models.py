@@ -110,6 +110,7 @@ class WithdrawalDecision(Base):
     """One step of the approval chain passed or refused, by whom and why."""
 
     __tablename__ = "withdrawal_decisions"
+    __table_args__ = (UniqueConstraint("event", name="uq_withdrawal_decisions_event"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     withdrawal_pk: Mapped[int] = mapped_column(ForeignKey("withdrawals.id"), index=True)
@@ -118,6 +119,8 @@ class WithdrawalDecision(Base):
     actor: Mapped[str] = mapped_column(String(320))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The event (source/id) that made the decision, so a replay decides nothing twice.
+    event: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
     withdrawal: Mapped[Withdrawal] = relationship(back_populates="decisions")
 

@@ -36,7 +36,8 @@ def withdrawal_approved(session: Session, event: Event, client: Client) -> None:
     if event.source == withdrawals.STAFF_SOURCE:
         return  # recorded by withdrawals.approve, which applied it already
     withdrawals.provider_approved(session, withdrawal_id=event.data["withdrawal_id"],
-                                  source=event.source, reason=event.data.get("reason"))
+                                  source=event.source, reason=event.data.get("reason"),
+                                  event=f"{event.source}/{event.event_id}")
 
 
 @projection("payment.withdrawal_rejected")

@@ -115,9 +115,11 @@ def _close(withdrawal: Withdrawal, status: str, reason: str | None, at: datetime
     withdrawal.closed_at, withdrawal.updated_at = at, utcnow()
 
 
-def _decide(withdrawal: Withdrawal, decision: str, actor: str, reason: str | None = None) -> None:
+def _decide(withdrawal: Withdrawal, decision: str, actor: str, reason: str | None = None,
+            event: str | None = None) -> None:
     withdrawal.decisions.append(WithdrawalDecision(step=withdrawal.step or "-", decision=decision,
-                                                   actor=actor, reason=reason, at=utcnow()))
+                                                   actor=actor, reason=reason, at=utcnow(),
+                                                   event=event))
     withdrawal.updated_at = utcnow()
 
 
@@ -230,16 +232,21 @@ def reject(session: Session, *, withdrawal_id: str, actor: str, role: str,
     return withdrawal
 
 
-def provider_approved(session: Session, *, withdrawal_id: str, source: str,
+def _decided(session: Session, event: str) -> bool:
+    return session.scalar(select(WithdrawalDecision.id)
+                          .where(WithdrawalDecision.event == event)) is not None
+
+
+def provider_approved(session: Session, *, withdrawal_id: str, source: str, event: str,
                       reason: str | None) -> None:
     """Apply an approval reported by the broker's systems: it passes the current approval step."""
     withdrawal = get(session, withdrawal_id)
-    if withdrawal is None or withdrawal.status != "pending":
-        return  # approving what is unknown or closed changes nothing
+    if withdrawal is None or withdrawal.status != "pending" or _decided(session, event):
+        return  # unknown, closed, or this very approval replayed: nothing changes
     step = _steps(session).get(withdrawal.step or "")
     if step is None or step.waits_for not in APPROVAL:
         return
-    _decide(withdrawal, "approved", f"system:{source}", reason)
+    _decide(withdrawal, "approved", f"system:{source}", reason, event)
     _advance(session, withdrawal)
 
 
