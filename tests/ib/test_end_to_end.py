@@ -85,3 +85,8 @@ def test_three_level_tree_pays_exactly_once(database, runner):
     cpa = next(c for c in profile["commissions"] if c["type"] == "cpa")
     assert (cpa["ib"], cpa["amount"], cpa["currency"], cpa["status"]) == (
         "IB-LEAF", "200.00", "USD", "pending_review")
+    # An IB's own profile lists what it earned, with its code and sub-IBs.
+    own = json.loads(runner.invoke(["clients", "show", "P-MID", "--json"]).output)
+    assert own["ib"]["own"]["sub_ibs"] == ["IB-LEAF"]
+    assert sorted(c["amount"] for c in own["commissions"] if c["ib"] == "IB-MID") == sorted(
+        amount for ib_id, _, _, amount in EXPECTED if ib_id == "IB-MID")
