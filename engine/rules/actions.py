@@ -18,7 +18,7 @@ from engine.values import ValueError_, parse_decimal, parse_duration
 NAME = validate.Regexp(r"^[a-z][a-z0-9_\-]*$", error="must be a lower-case name like kyc-reminder")
 RISK_CATEGORIES = ("low", "medium", "high")
 CHANNELS = ("email", "sms", "push", "in_app")
-COMMISSION_TYPES = ("cpa", "revshare", "lot_rebate", "hybrid")
+COMMISSION_TYPES = ("cpa", "lot_rebate", "spread_share", "revshare")  # engine.ib.service.EARNED_TYPES
 
 
 class Duration(fields.Field):

@@ -48,12 +48,16 @@ def show(value: ir.Value, values: Mapping) -> str:
     return str(raw).lower() if isinstance(raw, bool) else str(raw)
 
 
-def explain(cond: ir.Cond, values: Mapping) -> list[str]:
-    """Return one line per condition leaf: the text, what was read, and the outcome."""
+def explain(cond: ir.Cond, values: Mapping) -> list[dict]:
+    """Return one entry per condition leaf: its text, the outcome, and the value it read."""
     if isinstance(cond, (ir.All, ir.Any)):
-        return [line for c in cond.items for line in explain(c, values)]
+        return [entry for c in cond.items for entry in explain(c, values)]
     if isinstance(cond, ir.Not):
-        return [f"not: {line}" for line in explain(cond.item, values)]
+        inner = explain(cond.item, values)
+        if isinstance(cond.item, (ir.All, ir.Any, ir.Not)):
+            return [dict(entry, text=f"under not: {entry['text']}") for entry in inner]
+        result = "false" if inner[0]["result"].startswith("true") else "true"
+        return [dict(inner[0], text=f"not ({inner[0]['text']})", result=result)]
     outcome = "true" if holds(cond, values) else "false"
     read = f"{cond.value.key} = {show(cond.value, values)}"
     if isinstance(cond, ir.MoneyCompare):
@@ -61,4 +65,4 @@ def explain(cond: ir.Cond, values: Mapping) -> list[str]:
         read = f"{cond.value.key} = {show(cond.value, values)} {currency}"
         if cond.value.key in values and currency != cond.code:
             outcome += f" (the amount is in {currency}; this compares {cond.code} amounts only)"
-    return [f"{cond.text or cond.value.key}: {outcome} [{read}]"]
+    return [{"text": cond.text or cond.value.key, "result": outcome, "read": read}]

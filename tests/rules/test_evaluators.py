@@ -49,9 +49,13 @@ def test_money_compares_only_the_same_currency(setup):
     matched, values = _both(setup, {"amount": "1000", "currency": "EUR", "reason": "x"})
     assert "big-usd" not in matched and "not-big-usd" in matched
     rule = setup[0].rule("big-usd")
-    assert py_evaluator.explain(rule.condition, values) == [
-        "event.amount >= 10 USD: false (the amount is in EUR; this compares USD amounts only) "
-        "[event.amount = 1000 EUR]"]
+    assert py_evaluator.explain(rule.condition, values) == [{
+        "text": "event.amount >= 10 USD",
+        "result": "false (the amount is in EUR; this compares USD amounts only)",
+        "read": "event.amount = 1000 EUR"}]
+    negated = setup[0].rule("not-big-usd")
+    assert [(e["text"], e["result"]) for e in py_evaluator.explain(negated.condition, values)] == [
+        ("not (event.amount >= 10 USD)", "true")]
 
 
 def test_missing_values_make_comparisons_false_and_negations_true(setup):

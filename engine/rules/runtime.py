@@ -1,0 +1,149 @@
+"""Evaluate the active ruleset for each processed event and act on what matches.
+
+Registered with the processing pipeline (`engine.processing.evaluator`): it runs
+after the projections of every event, inside that event's savepoint, so an error
+rolls back everything the rules did for it and the event is retried.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+
+from sqlalchemy.orm import Session
+
+from engine.events.models import Event
+from engine.processing import evaluator
+from engine.rules import activation, ir, py_evaluator, timers
+from engine.rules.actions_run import Run, execute, open_rule_tasks
+from engine.rules.evaluation import FactLoader, explanation
+from engine.rules.literals import epoch
+from engine.rules.models import DELAY, NAMED, TIMER_CANCELLED, TIMER_FIRED, RuleTimer
+from engine.rules.reading import build_reader
+
+
+def envelope(event: Event) -> dict:
+    """Return what a reader reads from a stored event."""
+    return {"type": event.type, "source": event.source, "occurred_at": event.occurred_at,
+            "data": event.data or {}}
+
+
+@lru_cache(maxsize=256)
+def _reader(values: frozenset):
+    return build_reader(values)
+
+
+def read_values(values: frozenset, event: Event | None, facts: FactLoader) -> dict:
+    """Load and flatten `values` for the reference evaluator (re-checks, not the hot path)."""
+    raw = facts.load(values)
+    return _reader(values)(envelope(event) if event is not None else {"data": {}}, raw, epoch(facts.at))
+
+
+@evaluator
+def evaluate_event(session: Session, event: Event, client) -> None:
+    """Close, cancel and start what this event decides under the active ruleset."""
+    loaded = activation.current(session)
+    if loaded is None:
+        return
+    ruleset = loaded.ruleset
+    event.ruleset_version = ruleset.version
+    facts = FactLoader(session, client, event.occurred_at)
+    close_tasks(session, ruleset, client, event, facts)
+    cancel_timers(session, ruleset, client, event, facts)
+    matcher = loaded.matcher
+    if not ruleset.rules_for(event.type):
+        return
+    raw = facts.load(matcher.reads(event.type))
+    values = matcher.read(envelope(event), raw, epoch(event.occurred_at))
+    for rule in matcher.match(event.type, values):
+        why = explanation(ruleset, rule, [event], values, raw)
+        if rule.after is not None:
+            timers.start_delay(session, key=f"delay:{rule.id}:{event.source}/{event.event_id}",
+                               client_ref=client.ref, rule_id=rule.id, version=ruleset.version,
+                               event_seq=event.seq, due_at=event.occurred_at + timedelta(seconds=rule.after),
+                               explanation=why)
+        else:
+            execute(Run(session, ruleset, rule, client, [event], event.occurred_at, facts,
+                        f"{event.source}/{event.event_id}", why))
+
+
+def close_tasks(session: Session, ruleset: ir.Ruleset, client, event: Event, facts: FactLoader) -> None:
+    """Close the client's rule tasks whose close_when is this event or whose open_while cleared."""
+    from engine.tasks import service as tasks_service
+    named = dict(ruleset.conditions)
+    for task in open_rule_tasks(session, client.ref):
+        data = task.data or {}
+        reason = None
+        if event.type in (data.get("close_when") or ()):
+            reason = f"closed by {event.type} ({event.source}/{event.event_id})"
+        elif data.get("open_while") in named:
+            cond = named[data["open_while"]]
+            if not py_evaluator.holds(cond, read_values(_values(cond), None, facts)):
+                reason = f"condition {data['open_while']} no longer holds"
+        if reason:
+            tasks_service.close(session, task, status="done", actor=f"rule:{task.rule_id}", resolution=reason)
+
+
+def cancel_timers(session: Session, ruleset: ir.Ruleset, client, event: Event, facts: FactLoader) -> None:
+    """Cancel the client's delay timers whose rule's `unless` now holds."""
+    for timer in timers.pending(session, client.ref, DELAY):
+        rule = _rule(ruleset, timer.rule_id)
+        if rule is None or rule.unless is None:
+            continue
+        trigger = session.get(Event, timer.event_seq) if timer.event_seq else None
+        if py_evaluator.holds(rule.unless, read_values(_values(rule.unless), trigger, facts)):
+            timers.close(session, timer, TIMER_CANCELLED,
+                         f"unless held after {event.type} ({event.source}/{event.event_id})",
+                         event.occurred_at)
+
+
+def fire_timer(session: Session, timer: RuleTimer, client) -> bool:
+    """Fire one due timer under the active ruleset; return whether it fired."""
+    if timer.status != "pending":
+        return False
+    if timer.kind == NAMED:
+        return _fire_named(session, timer, client)
+    loaded = activation.current(session)
+    rule = _rule(loaded.ruleset, timer.rule_id) if loaded else None
+    if rule is None:
+        timers.close(session, timer, TIMER_CANCELLED, "the rule is not in the active ruleset", timer.due_at)
+        return False
+    trigger = session.get(Event, timer.event_seq) if timer.event_seq else None
+    facts = FactLoader(session, client, timer.due_at)
+    values = read_values(rule.reads, trigger, facts)
+    if not py_evaluator.holds(rule.condition, values):
+        outcome, status = "the condition no longer holds", TIMER_CANCELLED
+    elif rule.unless is not None and py_evaluator.holds(rule.unless, values):
+        outcome, status = "unless held when due", TIMER_CANCELLED
+    else:
+        outcome, status = "fired", TIMER_FIRED
+    if not timers.close(session, timer, status, outcome, timer.due_at) or status != TIMER_FIRED:
+        return False
+    why = explanation(loaded.ruleset, rule, [trigger] if trigger else [], values, facts.raw,
+                      timer={"id": timer.id, "started": timer.created_at.isoformat(),
+                             "due_at": timer.due_at.isoformat(), "started_with": timer.explanation})
+    execute(Run(session, loaded.ruleset, rule, client, [trigger] if trigger else [], timer.due_at,
+                facts, f"timer:{timer.id}", why))
+    return True
+
+
+def _fire_named(session: Session, timer: RuleTimer, client) -> bool:
+    from engine.events.schemas import validate_envelope
+    from engine.events.store import record
+    from engine.values import iso
+    if not timers.close(session, timer, TIMER_FIRED, "fired: timer.fired recorded", timer.due_at):
+        return False
+    record(session, validate_envelope({
+        "id": f"timer-{timer.id}", "type": "timer.fired", "source": "timers",
+        "occurred_at": iso(timer.due_at), "client": client.ref,
+        "data": {"timer_id": str(timer.id), "name": timer.name, "rule_id": timer.rule_id}},
+        allow_internal=True), via="timer")
+    return True
+
+
+def _rule(ruleset: ir.Ruleset, rule_id: str) -> ir.Rule | None:
+    return next((r for r in ruleset.rules if r.id == rule_id), None)
+
+
+def _values(cond: ir.Cond) -> frozenset:
+    from engine.rules.conditions import values_of
+    return values_of(cond)
