@@ -4,14 +4,13 @@ from __future__ import annotations
 from flask import abort, jsonify, request
 
 from engine.db import unit_of_work
-from engine.tasks import bulk as bulk_service
 from engine.tasks import query as task_query
 from engine.tasks import service as tasks_service
 from engine.users import permissions
 from web import database
 from web.api import bp
 from web.auth import current_user, requires
-from web.task_actions import ActionError, perform, staff_user
+from web.task_actions import ActionError, perform, run_bulk
 from web.viewhelpers import filters_from
 
 MAX_LIMIT = 500
@@ -114,22 +113,15 @@ def create_task():
 @requires("tasks.bulk")
 def bulk_tasks():
     """Apply one operation to many tasks: {op, ids, assignee?, resolution?, reason?}."""
-    user = current_user()
     body = _json_body()
     op, ids = body.get("op", ""), body.get("ids")
-    if op == "assign" and not user.can("tasks.assign"):
-        abort(403)
     if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
         return jsonify(error="ids must be a list of task numbers"), 400
     params = {k: str(body.get(k) or "") for k in ("assignee", "resolution", "reason")}
-    with unit_of_work(database()) as s:
-        try:
-            if op == "assign":
-                staff_user(s, params["assignee"])
-            results = bulk_service.run(s, ids=ids, op=op, actor=user.email,
-                                       visible=lambda t: permissions.can_see_queue(user.role, t.queue),
-                                       **params)
-        except (tasks_service.TaskError, ActionError) as exc:
-            return jsonify(error=str(exc)), 400
+    try:
+        with unit_of_work(database()) as s:
+            results = run_bulk(s, current_user(), op, ids, params)
+    except ActionError as exc:
+        return jsonify(error=str(exc)), exc.status
     return jsonify(results={str(k): v for k, v in results.items()},
                    done=sum(1 for v in results.values() if v == "ok"))

@@ -6,7 +6,6 @@ from urllib.parse import urlencode
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from engine.db import unit_of_work
-from engine.tasks import bulk as bulk_service
 from engine.tasks import query as task_query
 from engine.tasks import service as tasks_service
 from engine.tasks import views as views_service
@@ -14,7 +13,7 @@ from engine.users import permissions
 from engine.users.models import User
 from web import database
 from web.auth import current_user, requires
-from web.task_actions import staff_user
+from web.task_actions import ActionError, run_bulk
 from web.viewhelpers import filters_from, safe_next
 
 bp = Blueprint("inbox", __name__)
@@ -67,23 +66,19 @@ def bulk():
     """Claim, assign, release, resolve or dismiss the selected tasks."""
     user = current_user()
     op = request.form.get("op", "")
-    if op in ("assign",) and not user.can("tasks.assign"):
-        abort(403)
     try:
         ids = [int(i) for i in request.form.getlist("ids")]
     except ValueError:
         abort(400, description="ids must be task numbers")
     params = {k: request.form.get(k, "") for k in ("assignee", "resolution", "reason")}
-    with unit_of_work(database()) as s:
-        try:
-            if op == "assign":
-                staff_user(s, params["assignee"])
-            results = bulk_service.run(s, ids=ids, op=op, actor=user.email,
-                                       visible=lambda t: permissions.can_see_queue(user.role, t.queue),
-                                       **params)
-        except (tasks_service.TaskError, ValueError) as exc:
-            flash(f"Bulk {op or 'action'}: {exc}")
-            return redirect(safe_next(url_for("inbox.inbox")))
+    try:
+        with unit_of_work(database()) as s:
+            results = run_bulk(s, user, op, ids, params)
+    except ActionError as exc:
+        if exc.status == 403:
+            abort(403)
+        flash(f"Bulk {op or 'action'}: {exc}")
+        return redirect(safe_next(url_for("inbox.inbox")))
     done = [i for i, r in results.items() if r == "ok"]
     flash(f"Bulk {op}: {len(done)} of {len(results)} tasks done.")
     for task_id, reason in results.items():

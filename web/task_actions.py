@@ -215,3 +215,20 @@ def offered(user, task) -> list[str]:
     if task.is_open and withdrawal_id(task) and import_optional("engine.payments.withdrawals"):
         names += ["withdrawal_approve", "withdrawal_reject"]
     return [n for n in names if user.can(ACTIONS[n].permission)]
+
+
+def run_bulk(session, user, op: str, ids: list[int], params: dict) -> dict[int, str]:
+    """Apply a bulk operation for `user` to the tasks it may see; return per-task results."""
+    from engine.tasks import bulk as bulk_service
+    if op == "assign" and not user.can("tasks.assign"):
+        raise ActionError(f"your role ({user.role}) may not assign tasks", 403)
+    target = staff_user(session, params.get("assignee", "")) if op == "assign" else None
+
+    def visible(task) -> bool:
+        return permissions.can_see_queue(user.role, task.queue) and (
+            target is None or permissions.can_see_queue(target.role, task.queue))
+    try:
+        return bulk_service.run(session, ids=ids, op=op, actor=user.email, visible=visible,
+                                **params)
+    except tasks_service.TaskError as exc:
+        raise ActionError(str(exc)) from None

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, false, func, select, text, tuple_
+from sqlalchemy import and_, false, func, literal, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from engine.tasks.models import OPEN_STATUSES, PRIORITIES, STATUSES, Task, _OPEN_SQL
@@ -129,8 +129,8 @@ def _after(sort: str, key: list):
     columns, dirs = _ORDER[sort]
     if sort == "due" and key[0] is None:
         return and_(Task.due_at.is_(None), Task.id > key[1])
-    row = tuple_(*columns)
-    return row > tuple_(*key) if dirs[0] > 0 else row < tuple_(*key)
+    row, after = tuple_(*columns), tuple_(*(literal(v, c.type) for c, v in zip(columns, key)))
+    return row > after if dirs[0] > 0 else row < after
 
 
 def _ordered(stmt, sort: str):

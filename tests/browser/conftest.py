@@ -1,0 +1,107 @@
+"""A real server on a SQLite database and a headless Debian chromium driven by Playwright."""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from engine.db import forget_databases, get_database, unit_of_work
+from engine.events.store import record
+from engine.tasks import service as tasks_service
+from engine.users.models import ROLES, User
+from engine.values import utcnow
+from tests import services
+from tests.conftest import make_config
+from tests.helpers import registered
+
+CHROMIUM = os.environ.get("FXCRM_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+PASSWORD = "browser-pass-123"
+
+pytestmark = pytest.mark.browser
+
+
+def email(role: str) -> str:
+    return f"{role}@example.com"
+
+
+def _seed(database) -> dict:
+    from werkzeug.security import generate_password_hash
+    digest = generate_password_hash(PASSWORD, method="scrypt")
+    ids: dict = {}
+    with unit_of_work(database) as s:
+        for role in ROLES:
+            s.add(User(email=email(role), role=role, password_hash=digest, active=True,
+                       failed_logins=0, created_at=utcnow(),
+                       ib_id="IB-1" if role == "partner" else None))
+        seq, _ = record(s, registered("C100", first_name="Anna", last_name="Meyer"), via="api")
+        for n, queue in enumerate(("compliance", "finance", "support", "sales", "ib_ops") * 2):
+            task, _ = tasks_service.create(
+                s, queue=queue, title=f"{queue} check {n}", client_ref="C100",
+                priority=("normal", "high")[n % 2], rule_id=f"{queue}-rule",
+                ruleset_version="0f1e2d3c4b5a69788796a5b4", explanation={
+                    "rule": f"{queue}-rule", "description": f"The {queue} team reviews this.",
+                    "ruleset_version": "0f1e2d3c4b5a69788796a5b4", "events": [seq],
+                    "facts": {"client.kyc.status": "pending", "event.amount": "250 USD"}})
+            ids.setdefault(queue, []).append(task.id)
+    return ids
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, sqlite_template):
+    """Serve the app on 127.0.0.1 (free port) over a seeded SQLite copy; yield (url, task ids)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"chromium is not installed at {CHROMIUM}; run .ci/install-browser")
+    from web import create_app
+    url = services.sqlite_copy(sqlite_template, tmp_path_factory.mktemp("browser"))
+    forget_databases()
+    cfg = make_config(url)
+    ids = _seed(get_database(cfg))
+    app = create_app({"FXCRM_CONFIG": cfg, "TICKER": False})
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}", ids
+    httpd.shutdown()
+    forget_databases()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    """A headless chromium for the whole module."""
+    from playwright.sync_api import sync_playwright
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh browser context at 1280x800 (a laptop screen)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                  base_url=server[0])
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def login(page, role: str) -> None:
+    """Log in through the form as the user of `role`."""
+    page.goto("/login")
+    page.get_by_label("Email").fill(email(role))
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
+
+
+def shot(page, name: str) -> None:
+    """Save a full-page screenshot into test-artifacts/browser/."""
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
