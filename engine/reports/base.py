@@ -98,16 +98,13 @@ def names() -> list[str]:
 
 
 def _parse_time(text: str, name: str) -> datetime:
-    text = text.strip()
-    if len(text) == 10:
-        try:
-            return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
-        except ValueError:
-            raise ReportError(f"filter {name}: not a date (YYYY-MM-DD): {text!r}") from None
     try:
-        return parse_datetime(text, f"filter {name}")
-    except ValueError_ as exc:
-        raise ReportError(str(exc)) from None
+        if len(text) == 10:
+            return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+        return parse_datetime(text, name)
+    except (ValueError, ValueError_):
+        raise ReportError(f"filter {name}: not a date (YYYY-MM-DD) or an ISO-8601 time with "
+                          f"an offset: {text!r}") from None
 
 
 def parse_filters(report: Report, raw: dict[str, str | None]) -> dict:

@@ -31,7 +31,7 @@ def bar_chart(section: Section, rows: list[dict]) -> str:
            f'aria-label="{title}" viewBox="0 0 {WIDTH} {height}" width="100%" '
            f'style="max-width:{WIDTH}px">', f"<title>{title}</title>"]
     for i, key in enumerate(series):
-        x = LABEL_W + i * 150
+        x = 10 + i * 145
         out.append(f'<rect x="{x}" y="4" width="10" height="10" fill="{COLOURS[i % 5]}"/>'
                    f'<text x="{x + 14}" y="13" font-size="11">{escape(labels[key])}</text>')
     for r, row in enumerate(rows):
