@@ -37,6 +37,15 @@ class Credit:
     remittance: tuple[str, ...]
     account: str | None
     line: int
+    creditor_ref: str | None = None
+
+    def references(self) -> list[str]:
+        """Return every text a deposit reference may hide in, most specific first."""
+        # Payers put the reference anywhere in free text, alone or among other words.
+        found = [self.creditor_ref, *self.remittance,
+                 *(word for line in self.remittance for word in line.split()),
+                 self.end_to_end_id]
+        return list(dict.fromkeys(ref for ref in found if ref))
 
 
 @dataclass(frozen=True)
@@ -170,15 +179,15 @@ def _credit(entry, tx, amount, currency, booked_at, account, message_id, suffix)
     end_to_end = detail.text_at("Refs/EndToEndId")
     end_to_end = None if end_to_end == _NOT_PROVIDED else end_to_end
     remittance = tuple(n.text for n in detail.find_all("RmtInf/Ustrd") if n.text)
-    reference = (detail.text_at("RmtInf/Strd/CdtrRefInf/Ref")
-                 or (" ".join(remittance) if remittance else None) or end_to_end)
+    creditor_ref = detail.text_at("RmtInf/Strd/CdtrRefInf/Ref")
+    reference = creditor_ref or (" ".join(remittance) if remittance else None) or end_to_end
     entry_ref = entry.text_at("NtryRef") or entry.text_at("AcctSvcrRef")
     return Credit(
         id=_credit_id(entry, detail, account, message_id) + suffix, reference=reference,
         amount=amount, currency=currency, booked_at=booked_at,
         debtor_name=detail.text_at("RltdPties/Dbtr/Pty/Nm") or detail.text_at("RltdPties/Dbtr/Nm"),
         entry_ref=entry_ref, end_to_end_id=end_to_end, remittance=remittance, account=account,
-        line=entry.line)
+        line=entry.line, creditor_ref=creditor_ref)
 
 
 def _credit_id(entry: _xml.Node, detail: _xml.Node, account: str | None, message_id: str

@@ -50,6 +50,14 @@ def test_unstructured_remittance_is_the_reference():
     assert credit.id == "DE89370400440532013000:2024080100001"
 
 
+def test_candidate_references_for_matching():
+    (credit,) = by_ref("E-0001")
+    assert credit.references() == ["FXCRM DEP-7Q2K9", "thank you", "FXCRM", "DEP-7Q2K9",
+                                   "thank", "you"]
+    (structured,) = by_ref("E-0002")
+    assert structured.references() == ["RF18DEP4K8P1", "E2E-8891"]
+
+
 def test_structured_creditor_reference_wins_and_booking_time_is_utc():
     (credit,) = by_ref("E-0002")
     assert credit.reference == "RF18DEP4K8P1"

@@ -20,7 +20,7 @@ from tests.connectors.helpers import canonical, compact, hex_hmac, load, raw
 
 NOW = datetime(2024, 7, 26, tzinfo=timezone.utc)
 SECRET = "fuzz-secret"
-FUZZ = settings(max_examples=40, deadline=None,
+FUZZ = settings(max_examples=30, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(

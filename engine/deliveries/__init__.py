@@ -1,0 +1,1 @@
+"""Webhook deliveries: rejected, ignored, unmatched and pending ones, kept with their reason."""

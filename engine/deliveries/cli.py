@@ -1,0 +1,114 @@
+"""`fxcrm connectors ...`: replay provider files, list deliveries, run and retry read-backs."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+
+import click
+
+import connectors
+from engine import config as config_mod
+from engine.db import get_database, unit_of_work
+from engine.values import utcnow
+
+REPLAYABLE = (*connectors.WEBHOOKS, "bank_camt054", "mt5")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _database():
+    return get_database(config_mod.load())
+
+
+@click.group("connectors")
+def connectors_group():
+    """Provider connectors: replays and deliveries."""
+
+
+@connectors_group.command("replay")
+@click.argument("provider", type=click.Choice(REPLAYABLE))
+@click.argument("file", type=click.File("rb"))
+@click.option("--server-offset", default=0.0, show_default=True,
+              help="mt5: the trade server's offset from UTC, in hours.")
+@click.option("--server", default="", help="mt5: a server name to prefix event ids with.")
+def replay(provider, file, server_offset, server):
+    """Replay FILE through the same path as live traffic.
+
+    Webhook providers: one raw webhook body per line (signatures are not checked: the
+    file is trusted). bank_camt054: a camt.054 XML file. mt5: a deal export (JSON
+    array, Web API answer or JSON lines).
+    """
+    from engine.deliveries import replay as replay_mod
+    database, data = _database(), file.read()
+    try:
+        if provider == "bank_camt054":
+            report = replay_mod.replay_camt054(database, data, utcnow())
+        elif provider == "mt5":
+            report = replay_mod.replay_mt5(database, data, server=server,
+                                           offset=timedelta(hours=server_offset))
+        else:
+            report = replay_mod.replay_webhooks(database, provider, data.splitlines(), utcnow())
+    except connectors.MalformedPayload as exc:
+        _fail(f"{file.name}: {exc.reason}")
+    click.echo(report.summary())
+    for problem in report.problems:
+        click.echo(f"{file.name}: {problem}")
+    if not report.ok:
+        sys.exit(1)
+
+
+@connectors_group.command("deliveries")
+@click.option("--provider", default=None)
+@click.option("--status", default=None,
+              help="rejected, ignored, unmatched, pending, done or failed")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def deliveries(provider, status, limit, as_json):
+    """List webhook deliveries that did not simply become events, newest first."""
+    from engine.deliveries import service
+    with unit_of_work(_database()) as session:
+        rows = [service.to_dict(d) for d in service.list_deliveries(
+            session, provider=provider, status=status, limit=limit)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"#{row['id']:<6} {row['received_at']} {row['provider']:<12} "
+                   f"{row['status']:<9} {row['http_status']} {row['reason'] or ''}")
+
+
+@connectors_group.command("fetch")
+def fetch():
+    """Run the due read-backs (Onfido checks) now."""
+    from engine.deliveries import fetches
+    report = fetches.run_due(_database())
+    click.echo(report.summary())
+    for problem in report.problems:
+        click.echo(problem)
+
+
+@connectors_group.command("retry")
+@click.argument("delivery", type=int)
+def retry(delivery):
+    """Run a kept delivery (unmatched, failed, rejected with a body) through intake again."""
+    from engine.deliveries import fetches, intake, service
+    database = _database()
+    with unit_of_work(database) as session:
+        row = service.get(session, delivery)
+        if row is None or row.body is None:
+            _fail(f"no delivery {delivery} with a kept body")
+        provider, body = row.provider, row.body.encode()
+        if provider not in connectors.WEBHOOKS:
+            _fail(f"delivery {delivery} is from {provider}: replay its file instead")
+        session.delete(row)  # intake records it again if it still cannot be used
+    outcome = intake.accept(database, provider=provider, body=body, now=utcnow())
+    if outcome.status == "pending":
+        fetches.run_due(database)
+    click.echo(f"{outcome.status}" + (f": {outcome.reason}" if outcome.reason else ""))
+
+
+commands = [connectors_group]
