@@ -58,11 +58,14 @@ def apply(session: Session, *, client_ref: str, transfer_id: str, source: str,
           event_seq: int | None = None) -> Transfer:
     """Record a completed transfer and post it; one that would overdraw is kept as refused."""
     transfer = get(session, transfer_id)
-    if transfer is not None:
+    if transfer is not None and transfer.status != "failed":
         return transfer  # a repeat: already posted (or refused) once
-    transfer = Transfer(transfer_id=transfer_id, client_ref=client_ref, source=source,
-                        destination=destination, amount=amount, currency=currency,
-                        status="completed", occurred_at=occurred_at)
+    if transfer is None:
+        transfer = Transfer(transfer_id=transfer_id, client_ref=client_ref, source=source,
+                            destination=destination, amount=amount, currency=currency,
+                            occurred_at=occurred_at)
+    # A transfer reported failed and then completed (a platform retry) did move the money.
+    transfer.status, transfer.reason, transfer.occurred_at = "completed", None, occurred_at
     try:
         ledger.post(session, key=f"transfer:{transfer_id}", kind="transfer",
                     client_ref=client_ref, occurred_at=occurred_at, event_seq=event_seq,

@@ -103,3 +103,4 @@ def test_match_wire_finds_one_requested_deposit_by_reference(database):
         assert match("FX-123", "1000.00", "USD") is None
         assert match("FX-777", "50.00") is None      # two candidates: ambiguous
         assert match("", "50.00") is None
+
