@@ -104,7 +104,7 @@ def normalize(envelope: dict, *, fetch: CheckFetcher | None = None,
     without it (or when it finds nothing) a check tag `client:<ref>` is used.
     """
     check_id = check_to_fetch(envelope)
-    payload, action, obj = _object(envelope)
+    _payload, action, obj = _object(envelope)
     if check_id is None:
         return Normalized.ignore(f"{action[:60]}: not used by fxcrm")
     if fetch is None:
