@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -113,6 +113,19 @@ def load_version(session: Session, version: str) -> Loaded:
             # ruleset is freed when the last reference goes (DurableEvaluator.__del__).
             _cache.popitem(last=False)
     return loaded
+
+
+def only_rulesets(ruleset: ir.Ruleset, names: set[str]) -> ir.Ruleset:
+    """Return `ruleset` keeping only the rules of the named rulesets (rule tests)."""
+    rules = tuple(r for r in ruleset.rules if r.ruleset in names)
+    by_event = {t: tuple(r for r in rs if r.ruleset in names) for t, rs in ruleset.by_event.items()}
+    return replace(ruleset, rules=rules, by_event={t: rs for t, rs in by_event.items() if rs})
+
+
+def preload(ruleset: ir.Ruleset) -> None:
+    """Use `ruleset` for its version in this process (a subset for rule tests and backtests)."""
+    with _lock:
+        _cache[ruleset.version] = Loaded(ruleset, RuleMatcher(ruleset))
 
 
 def current(session: Session) -> Loaded | None:

@@ -76,6 +76,8 @@ def to_json(cond: ir.Cond, negated: bool = False):
         if not negated:
             return _join("$or", [{key: option} for option in cond.options])
         return _join("$or", [_join("$and", [_cmp(key, "!=", o) for o in cond.options]), _missing(key)])
+    if cond.op == "!=":  # `!=` is `not ==`: true when missing (durable's $neq is not)
+        return to_json(ir.replace(cond, op="=="), not negated)
     if isinstance(cond, ir.MoneyCompare):
         currency = cond.currency.key
         if not negated:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Iterable
@@ -18,7 +19,9 @@ from engine.rules.literals import parse_literal
 from engine.rules.paths import base_key
 from engine.values import Money, iso
 
-FACT_OVERRIDES = "rule_fact_overrides"  # session.info key: {base key: value} (rule tests)
+# Fact values that replace the loaders ({"client.kyc.status": "approved", ...}): rule tests
+# set them for the whole test, across the sessions the pipeline opens.
+FACT_OVERRIDES: ContextVar[dict] = ContextVar("rule_fact_overrides", default={})
 
 
 def _param(kind: str, text: str):
@@ -36,7 +39,7 @@ class FactLoader:
     def __init__(self, session: Session, client, at: datetime):
         self.session, self.client, self.at = session, client, at
         self.raw: dict[str, object] = {}
-        self.overrides = session.info.get(FACT_OVERRIDES, {})
+        self.overrides = FACT_OVERRIDES.get()
 
     def load(self, values: Iterable[ir.Value]) -> dict:
         """Make sure every client/count value in `values` is loaded; return all raw facts."""

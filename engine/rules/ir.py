@@ -8,7 +8,7 @@ comparison on it false; only `Exists` (and `Not`) can be true for it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace  # noqa: F401  (replace re-exported)
 from typing import Union
 
 Operand = Union[int, str, bool]
@@ -115,6 +115,7 @@ class Rule:
 @dataclass(frozen=True)
 class RuleTest:
     name: str
+    ruleset: str                     # the ruleset whose rules the test runs
     file: str
     line: int
     given: tuple[tuple[str, object], ...]

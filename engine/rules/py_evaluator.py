@@ -7,6 +7,7 @@ from typing import Mapping
 
 from engine.rules import ir
 
+_ABSENT = object()
 _OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
         ">": operator.gt, ">=": operator.ge}
 
@@ -21,11 +22,13 @@ def holds(cond: ir.Cond, values: Mapping) -> bool:
         return not holds(cond.item, values)
     if isinstance(cond, ir.Exists):
         return cond.value.key in values
+    if isinstance(cond, ir.OneOf):
+        return values.get(cond.value.key, _ABSENT) in cond.options
+    if cond.op == "!=":  # "is not": the negation of ==, so true for a missing value too
+        return not holds(ir.replace(cond, op="=="), values)
     if cond.value.key not in values:
         return False
     actual = values[cond.value.key]
-    if isinstance(cond, ir.OneOf):
-        return actual in cond.options
     if isinstance(cond, ir.MoneyCompare):
         return values.get(cond.currency.key) == cond.code and _OPS[cond.op](actual, cond.operand)
     return _OPS[cond.op](actual, cond.operand)

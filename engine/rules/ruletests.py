@@ -44,13 +44,13 @@ def parse_tests(node, file: str, ruleset: str, catalogue, facts, report) -> list
     tests = []
     for i, item in enumerate(node):
         line = line_of(node, i)
-        test = _parse_one(item, line, file, catalogue, facts, report)
+        test = _parse_one(item, line, file, ruleset, catalogue, facts, report)
         if test is not None:
             tests.append(test)
     return tests
 
 
-def _parse_one(node, line, file, catalogue, facts, report) -> ir.RuleTest | None:
+def _parse_one(node, line, file, ruleset, catalogue, facts, report) -> ir.RuleTest | None:
     data = load(TestSchema, node, line, report)
     if data is None:
         return None
@@ -75,7 +75,7 @@ def _parse_one(node, line, file, catalogue, facts, report) -> ir.RuleTest | None
             _check(lambda k=kind, it=item: _outcome(k, it), at_line, errors_before, f"expect {kind}")
     if errors_before.count:
         return None
-    return ir.RuleTest(data["name"], file, line, freeze(given), data.get("start", DEFAULT_START),
+    return ir.RuleTest(data["name"], ruleset, file, line, freeze(given), data.get("start", DEFAULT_START),
                        tuple(freeze(s) for s in data["events"]), freeze(data["expect"]), tuple(data["ignore"]))
 
 

@@ -109,10 +109,10 @@ def fire_timer(session: Session, timer: RuleTimer, client) -> bool:
         return False
     trigger = session.get(Event, timer.event_seq) if timer.event_seq else None
     facts = FactLoader(session, client, timer.due_at)
+    # `if:` was decided when the event came (it may say "the first deposit"); when due,
+    # only `unless:` is asked again, with the facts as they are now.
     values = read_values(rule.reads, trigger, facts)
-    if not py_evaluator.holds(rule.condition, values):
-        outcome, status = "the condition no longer holds", TIMER_CANCELLED
-    elif rule.unless is not None and py_evaluator.holds(rule.unless, values):
+    if rule.unless is not None and py_evaluator.holds(rule.unless, values):
         outcome, status = "unless held when due", TIMER_CANCELLED
     else:
         outcome, status = "fired", TIMER_FIRED

@@ -52,6 +52,9 @@ rules:
 """
 
 
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     activation.forget()
@@ -96,6 +99,7 @@ def test_actions_run_once_with_explanations(database):
         assert all(e.ruleset_version == version for e in events)
 
 
+@SQLITE_ONLY
 def test_close_when_closes_the_open_task(database):
     activate(database)
     ingest(database, deposit_failed("C1", at="2026-11-01T10:00:00Z"),
@@ -121,6 +125,7 @@ def test_delay_timer_fires_once_and_unless_cancels(database):
     assert why["timer"]["due_at"].startswith("2026-11-02T09:00:00") and why["rule"] == "kyc-nudge"
 
 
+@SQLITE_ONLY
 def test_open_while_closes_the_task_when_the_condition_clears(database):
     activate(database)
     ingest(database, registered("C1", at="2026-11-01T09:00:00Z"))
@@ -132,6 +137,7 @@ def test_open_while_closes_the_task_when_the_condition_clears(database):
     assert [t[3] for t in tasks(database)] == ["done"]
 
 
+@SQLITE_ONLY
 def test_activation_is_atomic_with_history_and_rollback(database):
     first = activate(database)
     with pytest.raises(RulesetInvalid):
@@ -145,6 +151,7 @@ def test_activation_is_atomic_with_history_and_rollback(database):
         assert activation.current(s).ruleset.version == first
 
 
+@SQLITE_ONLY
 def test_no_active_ruleset_means_no_rule_actions(database):
     ingest(database, deposit_failed("C1"))
     assert tasks(database) == []

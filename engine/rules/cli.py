@@ -1,0 +1,159 @@
+"""`fxcrm rules ...` and `fxcrm timers fire`: check, test, backtest, activate, status, rollback."""
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+
+import click
+
+from engine import config as config_mod
+from engine.db import get_database, unit_of_work
+from engine.rules.errors import RulesetInvalid
+from engine.values import iso, parse_datetime
+
+
+def _database():
+    return get_database(config_mod.load())
+
+
+def _dir(path: str | None) -> str:
+    return path or config_mod.load().rules_dir
+
+
+def _fail(lines) -> None:
+    for line in lines:
+        click.echo(line, err=True)
+    sys.exit(1)
+
+
+def _actor(actor: str | None) -> str:
+    return actor or getpass.getuser()
+
+
+def _compiled(path: str):
+    from engine.rules.loader import compile_dir
+    try:
+        return compile_dir(path)
+    except RulesetInvalid as exc:
+        _fail(str(e) for e in exc.errors)
+    except FileNotFoundError as exc:
+        _fail([f"error: {exc}"])
+
+
+@click.group("rules")
+def rules():
+    """Rule files: check, test, backtest, activate."""
+
+
+@rules.command("check")
+@click.argument("directory", required=False)
+def check(directory):
+    """Validate the rule files; print `file:line: rule-id: message` for each error."""
+    path = _dir(directory)
+    ruleset = _compiled(path)
+    click.echo(f"ok: {len(ruleset.rules)} rules in {len(ruleset.files)} files, "
+               f"{len(ruleset.tests)} tests; version {ruleset.version}")
+
+
+@rules.command("test")
+@click.argument("directory", required=False)
+def test(directory):
+    """Run the YAML rule tests next to the rules."""
+    from engine.rules.loader import load_dir
+    from engine.rules.ruletests_run import describe, run_tests
+    path = _dir(directory)
+    ruleset = _compiled(path)
+    results = run_tests(ruleset, load_dir(path), path)
+    for result in results:
+        for line in describe(result):
+            click.echo(line)
+    failed = sum(not r.passed for r in results)
+    click.echo(f"{len(results) - failed} passed, {failed} failed")
+    if failed:
+        sys.exit(1)
+
+
+@rules.command("activate")
+@click.argument("directory", required=False)
+@click.option("--actor", default=None, help="Who activates (default: the OS user).")
+def activate(directory, actor):
+    """Validate the rules in DIRECTORY and make them the active version (atomically)."""
+    from engine.rules import activation
+    from engine.rules.loader import load_dir
+    path = _dir(directory)
+    _compiled(path)  # errors exit 1 before anything is written
+    with unit_of_work(_database()) as session:
+        ruleset = activation.activate_files(session, load_dir(path), actor=_actor(actor), source=path)
+    click.echo(f"active: {ruleset.version} ({len(ruleset.rules)} rules from {path})")
+
+
+@rules.command("status")
+@click.option("--json", "as_json", is_flag=True)
+def status(as_json):
+    """Show the active version (hash, time, who) and the activation history."""
+    from engine.rules import activation
+    with unit_of_work(_database()) as session:
+        rows = [{"version": a.version, "activated_at": iso(a.activated_at), "activated_by": a.activated_by,
+                 "note": a.note} for a in activation.history(session, limit=10)]
+    if as_json:
+        click.echo(json.dumps({"active": rows[0] if rows else None, "history": rows}))
+    elif not rows:
+        click.echo("no ruleset is active (run `fxcrm rules activate`)")
+    else:
+        a = rows[0]
+        click.echo(f"active: {a['version']}\nsince:  {a['activated_at']}\nby:     {a['activated_by']}")
+        for row in rows[1:]:
+            click.echo(f"  earlier: {row['version'][:12]} at {row['activated_at']} by {row['activated_by']}")
+
+
+@rules.command("rollback")
+@click.option("--actor", default=None)
+def rollback(actor):
+    """Activate again the version that was active before the current one."""
+    from engine.rules import activation
+    try:
+        with unit_of_work(_database()) as session:
+            row = activation.rollback(session, actor=_actor(actor))
+            version = row.version
+    except LookupError as exc:
+        _fail([f"error: {exc}"])
+    click.echo(f"active: {version}")
+
+
+@rules.command("backtest")
+@click.argument("directory")
+@click.option("--since", default=None, help="ISO-8601; events that occurred at or after.")
+@click.option("--until", default=None, help="ISO-8601; events that occurred before.")
+def backtest(directory, since, until):
+    """Replay stored events through the rules in DIRECTORY in a sandbox; print what would differ."""
+    from engine.rules.backtest import describe, run_backtest
+    _compiled(directory)
+    try:
+        window = [parse_datetime(t) if t else None for t in (since, until)]
+    except ValueError as exc:
+        _fail([f"error: {exc}"])
+    report = run_backtest(_database(), directory, since=window[0], until=window[1])
+    for line in describe(report):
+        click.echo(line)
+
+
+@click.group("timers")
+def timers():
+    """Durable rule timers."""
+
+
+@timers.command("fire")
+@click.option("--now", "now", default=None, help="ISO-8601 time to fire at (default: now).")
+def fire(now):
+    """Fire every timer due at that time."""
+    from engine.rules.timers import fire_due
+    try:
+        at = parse_datetime(now) if now else None
+    except ValueError as exc:
+        _fail([f"error: {exc}"])
+    count = fire_due(_database(), now=at)
+    click.echo(f"fired {count} timer(s)")
+
+
+commands = [rules, timers]

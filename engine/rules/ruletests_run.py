@@ -1,0 +1,210 @@
+"""Run YAML rule tests: each in a fresh database, events through the real pipeline."""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import select
+
+from engine import config as config_mod
+from engine.db import Database, unit_of_work
+from engine.facts import load_domain_facts
+from engine.rules import activation, ir
+from engine.rules.actions_run import thaw
+from engine.rules.evaluation import FACT_OVERRIDES
+from engine.rules.literals import parse_literal
+from engine.values import Money, clock, iso, parse_datetime, parse_duration
+
+CLIENT = "TEST-1"
+
+
+@dataclass
+class TestResult:
+    test: ir.RuleTest
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def _fact(kind: str, value, start: datetime):
+    if value is None:
+        return None
+    if kind == "money":
+        amount, currency = parse_literal(str(value)).value
+        return Money(amount, currency)
+    if kind == "datetime":
+        try:
+            return parse_datetime(str(value))
+        except ValueError:
+            return start + parse_duration(str(value))
+    if kind == "decimal":
+        return Decimal(str(value))
+    return list(value) if kind == "list" else value
+
+
+def _overrides(test: ir.RuleTest, start: datetime) -> dict:
+    facts = load_domain_facts()
+    out = {}
+    for key, value in thaw(test.given or ()).items() if test.given else ():
+        name = key.split("(", 1)[0]
+        out[f"client.{key}"] = _fact(facts[name].kind, value, start)
+    return out
+
+
+def rulesets_for(test: ir.RuleTest, ruleset: ir.Ruleset) -> set[str]:
+    """Return the rulesets a test runs: its own, and those of the rules its expectations name."""
+    owners = {r.id: r.ruleset for r in ruleset.rules}
+    named = {item.get("rule") for items in thaw(test.expect).values() for item in items
+             if isinstance(item, dict)}
+    return {test.ruleset} | {owners[r] for r in named if r in owners}
+
+
+def _database(rules_dir: str, workdir: str) -> Database:
+    from engine.models import load_all
+    cfg = config_mod.Config(database_url=f"sqlite:///{workdir}/test.db", rules_dir=rules_dir,
+                            ticker_seconds=3600)
+    database = Database(cfg)
+    load_all().create_all(database.engine)
+    return database
+
+
+def run_tests(ruleset: ir.Ruleset, files: dict[str, str], rules_dir: str) -> list[TestResult]:
+    """Run every test of `ruleset` (compiled from `files`); return one result per test."""
+    return [run_one(test, files, rules_dir) for test in ruleset.tests]
+
+
+def run_one(test: ir.RuleTest, files: dict[str, str], rules_dir: str) -> TestResult:
+    """Run one test in its own temporary database and compare what the rules did."""
+    start = parse_datetime(test.start)
+    result = TestResult(test)
+    with tempfile.TemporaryDirectory() as workdir:
+        database = _database(rules_dir, workdir)
+        token = FACT_OVERRIDES.set(_overrides(test, start))
+        try:
+            with unit_of_work(database) as session:
+                full = activation.activate_files(session, files, actor="rule-test")
+            activation.preload(activation.only_rulesets(full, rulesets_for(test, full)))
+            arrived = start  # events listed after later ones arrive late: time never runs back
+            for index, step in enumerate(test.steps):
+                arrived = max(arrived, start + parse_duration(dict(step).get("at", "0s")))
+                problem = _step(database, dict(step), index, start, arrived)
+                if problem:
+                    result.failures.append(problem)
+                    return result
+            result.failures.extend(compare(test, outcomes(database)))
+        finally:
+            FACT_OVERRIDES.reset(token)
+            clock.freeze(None)
+            activation.forget()
+            database.dispose()
+    return result
+
+
+def _step(database: Database, step: dict, index: int, start: datetime, now: datetime) -> str | None:
+    from engine import processing
+    from engine.events.schemas import InvalidEvent, validate_envelope
+    from engine.events.store import ensure_clients, record
+    from engine.rules import timers
+    at = start + parse_duration(step.get("at", "0s"))
+    clock.freeze(now)
+    timers.fire_due(database, now=now)
+    if "type" in step:
+        data = {k: thaw(v) for k, v in step.items() if k not in ("type", "at", "id", "source")}
+        try:
+            envelope = validate_envelope({"id": step.get("id", f"step-{index + 1}"), "type": step["type"],
+                                          "source": step.get("source", "rule-test"), "occurred_at": iso(at),
+                                          "client": CLIENT, "data": data}, allow_internal=True)
+        except InvalidEvent as exc:
+            return f"event {index + 1} ({step['type']}) is not a valid event: {'; '.join(exc.args[0])}"
+        with unit_of_work(database) as session:
+            record(session, envelope, via="rule-test")
+    else:
+        with unit_of_work(database) as session:
+            ensure_clients(session, {CLIENT})
+    processing.process_client(database, CLIENT)
+    return None
+
+
+def outcomes(database: Database) -> dict[str, list]:
+    """Return what the rules did, by outcome kind, in order."""
+    from engine.ib.models import IbCommission
+    from engine.notifications.models import Notification
+    from engine.rules.models import NAMED, RuleAction, RuleTimer
+    from engine.tasks.models import Task
+    with unit_of_work(database) as s:
+        actions = list(s.scalars(select(RuleAction).order_by(RuleAction.id)))
+        return {
+            "tasks": [{"queue": t.queue, "rule": t.rule_id, "title": t.title, "priority": t.priority,
+                       "status": t.status} for t in s.scalars(select(Task).where(Task.rule_id.is_not(None))
+                                                              .order_by(Task.id))],
+            "notifications": [{"template": n.template, "channel": n.channel, "rule": n.rule_id}
+                              for n in s.scalars(select(Notification).order_by(Notification.id))],
+            "commissions": [{"type": c.type, "rule": (c.explanation or {}).get("rule"),
+                             "review": c.status == "pending_review", "amount": f"{c.amount} {c.currency}"}
+                            for c in s.scalars(select(IbCommission).order_by(IbCommission.id))],
+            "timers": [{"name": t.name, "rule": t.rule_id, "due_in": _duration(t.due_at - t.created_at)}
+                       for t in s.scalars(select(RuleTimer).where(RuleTimer.kind == NAMED).order_by(RuleTimer.id))],
+            "events": [{"type": a.params["type"], "rule": a.rule_id} for a in actions if a.action == "emit"],
+            "status": [a.params["status"] for a in actions
+                       if a.action == "set_status" and not a.result.startswith("status unchanged")],
+            "risk": [a.params["category"] for a in actions
+                     if a.action == "set_risk" and a.result != "risk unchanged"]}
+
+
+def _duration(delta: timedelta) -> str:
+    return f"{int(delta.total_seconds())}s"
+
+
+def _matches(expected, actual) -> bool:
+    if isinstance(expected, str):
+        return expected == actual
+    return all(_same(key, value, actual.get(key)) for key, value in expected.items())
+
+
+def _same(key: str, expected, actual) -> bool:
+    if key == "due_in":
+        return parse_duration(str(expected)) == parse_duration(str(actual))
+    if key == "amount":
+        return parse_literal(str(expected)).value == parse_literal(str(actual)).value
+    return expected == actual
+
+
+def compare(test: ir.RuleTest, got: dict[str, list]) -> list[str]:
+    """Return one line per difference between the test's expectations and `got`."""
+    expect = {kind: thaw(items) for kind, items in test.expect}
+    failures = []
+    for kind, actual in got.items():
+        if kind in test.ignore:
+            continue
+        wanted = expect.get(kind, [])
+        if len(wanted) != len(actual) or not all(map(_matches, wanted, actual)):
+            failures.append(f"{kind}: expected {_show(wanted)}, got {_show(actual)}")
+    return failures
+
+
+def _show(items: list) -> str:
+    return "[" + ", ".join(str(i) if isinstance(i, str) else
+                           "{" + ", ".join(f"{k}: {v}" for k, v in i.items() if v is not None) + "}"
+                           for i in items) + "]" if items else "nothing"
+
+
+def describe(result: TestResult) -> list[str]:
+    """Return the report lines of one result (`file:line: name: ...`)."""
+    head = f"{result.test.file}:{result.test.line}: {result.test.name}"
+    if result.passed:
+        return [f"{head}: ok"]
+    return [f"{head}: FAILED"] + [f"    {failure}" for failure in result.failures]
+
+
+def run_dir(path: str) -> tuple[ir.Ruleset, list[TestResult]]:
+    """Compile the rules in `path` (RulesetInvalid on errors) and run their tests."""
+    from engine.rules.compiler import compile_ruleset
+    from engine.rules.loader import load_dir
+    files = load_dir(path)
+    ruleset = compile_ruleset(files)
+    return ruleset, run_tests(ruleset, files, str(Path(path)))

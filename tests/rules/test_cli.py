@@ -1,0 +1,114 @@
+"""`fxcrm rules check/test/activate/status/rollback/backtest` and `fxcrm timers fire`."""
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from engine.rules import activation
+from tests.helpers import deposit_failed, jsonl, registered
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"])  # the CLI is backend-agnostic
+
+BROKEN = Path(__file__).parent / "broken"
+RULES = """
+ruleset: cli-demo
+description: d
+rules:
+  - id: failed-deposit
+    description: A task per failed deposit of at least {limit}.
+    when: payment.deposit_failed
+    if: ["event.amount >= {limit}"]
+    then:
+      - task: {{queue: finance, title: "Failed {{event.amount}}", one_open_per: client}}
+  - id: nudge
+    description: A named timer a day after registering.
+    when: client.registered
+    then:
+      - start_timer: {{name: nudge, after: 24h}}
+tests:
+  - name: a failed deposit opens a task
+    events:
+      - {{type: payment.deposit_failed, at: 0h, payment_id: p1, amount: "50", currency: USD, method: card, provider: stripe}}
+    expect:
+      tasks: [{{queue: finance, rule: failed-deposit, title: Failed 50}}]
+"""
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    activation.forget()
+    yield
+    activation.forget()
+
+
+def rules_dir(tmp_path, limit="10 USD", name="rules") -> Path:
+    path = tmp_path / name
+    path.mkdir()
+    (path / "demo.yaml").write_text(textwrap.dedent(RULES.format(limit=limit)))
+    return path
+
+
+def test_check_prints_every_error_and_exits_1(runner, tmp_path):
+    shutil.copy(BROKEN / "many_errors.yaml", tmp_path / "many_errors.yaml")
+    result = runner.invoke(["rules", "check", str(tmp_path)])
+    assert result.exit_code == 1
+    expected = [l[len("# expect: "):] for l in (BROKEN / "many_errors.yaml").read_text().splitlines()
+                if l.startswith("# expect: ")]
+    assert result.output.splitlines() == expected
+
+
+def test_check_ok(runner, tmp_path):
+    result = runner.invoke(["rules", "check", str(rules_dir(tmp_path))])
+    assert result.exit_code == 0 and result.output.startswith("ok: 2 rules in 1 files, 1 tests; version ")
+
+
+def test_rule_tests_pass_and_fail(runner, tmp_path):
+    good = runner.invoke(["rules", "test", str(rules_dir(tmp_path))])
+    assert good.exit_code == 0, good.output
+    assert good.output.splitlines()[-1] == "1 passed, 0 failed"
+    bad = runner.invoke(["rules", "test", str(rules_dir(tmp_path, "100 USD", "strict"))])
+    assert bad.exit_code == 1
+    assert "demo.yaml:17: a failed deposit opens a task: FAILED" in bad.output
+    assert "tasks: expected [{queue: finance, rule: failed-deposit, title: Failed 50}], got nothing" in bad.output
+
+
+def test_activate_status_rollback_and_timers(runner, tmp_path):
+    assert "no ruleset is active" in runner.invoke(["rules", "status"]).output
+    first = runner.invoke(["rules", "activate", str(rules_dir(tmp_path)), "--actor", "ana"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(["rules", "activate", str(rules_dir(tmp_path, "20 USD", "v2")), "--actor", "bo"])
+    status = json.loads(runner.invoke(["rules", "status", "--json"]).output)
+    assert status["active"]["activated_by"] == "bo"
+    assert second.output.split()[1] == status["active"]["version"]
+    assert [h["activated_by"] for h in status["history"]] == ["bo", "ana"]
+    assert runner.invoke(["rules", "rollback", "--actor", "cy"]).output.split()[1] == first.output.split()[1]
+    events = tmp_path / "events.jsonl"
+    events.write_text(jsonl([registered("C1", at="2026-11-01T10:00:00Z")]))
+    assert runner.invoke(["events", "ingest", str(events)]).exit_code == 0
+    assert runner.invoke(["timers", "fire", "--now", "2026-11-02T09:59:59Z"]).output == "fired 0 timer(s)\n"
+    assert runner.invoke(["timers", "fire", "--now", "2026-11-02T10:00:00Z"]).output == "fired 1 timer(s)\n"
+    assert runner.invoke(["timers", "fire", "--now", "2026-11-03T10:00:00Z"]).output == "fired 0 timer(s)\n"
+
+
+def test_activate_refuses_an_invalid_ruleset(runner, tmp_path):
+    shutil.copy(BROKEN / "money_vs_number.yaml", tmp_path / "r.yaml")
+    result = runner.invoke(["rules", "activate", str(tmp_path)])
+    assert result.exit_code == 1 and "r.yaml:8: r1: event.amount is money" in result.output
+    assert "no ruleset is active" in runner.invoke(["rules", "status"]).output
+
+
+def test_backtest_shows_what_a_changed_ruleset_would_do_differently(runner, tmp_path):
+    runner.invoke(["rules", "activate", str(rules_dir(tmp_path, "10 USD"))])
+    events = tmp_path / "events.jsonl"
+    events.write_text(jsonl([deposit_failed("C1", amount="50"), deposit_failed("C2", amount="5")]))
+    runner.invoke(["events", "ingest", str(events)])
+    result = runner.invoke(["rules", "backtest", str(rules_dir(tmp_path, "1 USD", "candidate"))])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[1] == "same: 1, only with the candidate: 1, only with the active ruleset: 0"
+    assert lines[2].startswith("+ C2 test/") and lines[2].endswith(
+        "failed-deposit: task(queue=finance, title=Failed {event.amount}, priority=normal)")
