@@ -7,7 +7,6 @@ from itertools import islice
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 from markupsafe import Markup
 
-from engine.db import unit_of_work
 from engine.reports import access, export
 from engine.reports.base import REPORTS, ReportError, get_report, names, parse_filters, pick
 from engine.reports.charts import bar_chart
@@ -63,12 +62,12 @@ def show(name):
                     f"(its sections: {', '.join(report.sections)})", report)
     try:
         filters = parse_filters(report, _raw_filters())
-        work = unit_of_work(database())
-        session = work.__enter__()
+        # Read only: a plain session, kept open while a download streams its rows.
+        session = database().sessions()
         try:
             sections = report.build(session, filters=filters, scope=scope)
         except BaseException:
-            work.__exit__(None, None, None)
+            session.close()
             raise
     except ReportError as exc:
         return _bad(str(exc), report)
@@ -76,8 +75,8 @@ def show(name):
         try:
             return _page(report, filters, sections)
         finally:
-            work.__exit__(None, None, None)
-    return _download(report, filters, sections, fmt, section, work)
+            session.close()
+    return _download(report, filters, sections, fmt, section, session)
 
 
 def _page(report, filters: dict, built):
@@ -91,32 +90,33 @@ def _page(report, filters: dict, built):
                            raw=_raw_filters(), sections=sections, text=export.text)
 
 
-def _download(report, filters: dict, sections, fmt: str, section: str | None, work):
-    """Stream the download; the unit of work stays open until the last row is sent."""
+def _download(report, filters: dict, sections, fmt: str, section: str | None, session):
+    """Stream the download; the session stays open until the response is closed."""
     chosen = [pick(sections, section)] if section else sections
     name = f"{report.name}-{section}" if section else report.name
 
     def generate():
-        try:
-            if fmt == "csv":
-                yield from export.csv_lines(pick(sections, section))
-            elif fmt == "json":
-                yield from export.json_lines(report, filters, chosen)
-            else:
-                with tempfile.TemporaryFile() as fh:
-                    export.write_xlsx(chosen, fh)
-                    fh.seek(0)
-                    while chunk := fh.read(64 * 1024):
-                        yield chunk
-        finally:
-            work.__exit__(None, None, None)
+        if fmt == "csv":
+            yield from export.csv_lines(pick(sections, section))
+        elif fmt == "json":
+            yield from export.json_lines(report, filters, chosen)
+        else:
+            with tempfile.TemporaryFile() as fh:
+                export.write_xlsx(chosen, fh)
+                fh.seek(0)
+                while chunk := fh.read(64 * 1024):
+                    yield chunk
     if fmt == "csv":
-        return Response(stream_with_context(generate()), mimetype="text/csv",
-                        headers=_attachment(f"{report.name}-{section or report.sections[0]}.csv"))
-    if fmt == "xlsx":
-        return Response(stream_with_context(generate()), headers=_attachment(f"{name}.xlsx"),
-                        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    return Response(stream_with_context(generate()), mimetype="application/json")
+        response = Response(stream_with_context(generate()), mimetype="text/csv", headers=_attachment(
+            f"{report.name}-{section or report.sections[0]}.csv"))
+    elif fmt == "xlsx":
+        response = Response(stream_with_context(generate()), headers=_attachment(f"{name}.xlsx"),
+                            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    else:
+        response = Response(stream_with_context(generate()), mimetype="application/json")
+    # Closed when the server closes the response, sent in full or not.
+    response.call_on_close(session.close)
+    return response
 
 
 def _attachment(filename: str) -> dict:

@@ -1,12 +1,8 @@
 """Run a report on the test database and return one section's rows."""
 from __future__ import annotations
 
-from decimal import Decimal
-
 from engine.db import unit_of_work
 from engine.reports.base import Scope, pick, run
-
-D = Decimal
 
 
 def section_rows(database, name: str, section: str, *, scope: Scope = Scope(), **filters) -> list:
