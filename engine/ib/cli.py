@@ -98,7 +98,7 @@ def attribute(client_ref, ib_id, reason, actor):
     """Attribute a client to an IB by hand (overrides the conflict policy, recorded with who/why)."""
     def work(s):
         from engine.clients import service as clients_service
-        from engine.ib.projections import backfill
+        from engine.ib.evaluate import after_attribution
         if clients_service.get_by_ref(s, client_ref) is None:
             raise IbError(f"no client {client_ref}")
         entry = tree.attribute(s, client_ref=client_ref, ib_id=ib_id, source="manual",
@@ -108,8 +108,7 @@ def attribute(client_ref, ib_id, reason, actor):
             return "unchanged"
         if entry.outcome == "refused":
             raise IbError(entry.reason)
-        if entry.previous_ib_id is None:
-            backfill(s, client_ref)
+        after_attribution(s, client_ref)
         return f"{entry.outcome}: {client_ref} -> {ib_id}"
     click.echo(_run(work))
 

@@ -103,24 +103,26 @@ def create(session: Session, *, key: str, ib_id: str, client_ref: str | None, ty
     return record, True
 
 
-def overrides(session: Session, config: IbConfig, base: IbCommission, *, actor: str,
-              review: bool = True) -> list[IbCommission]:
-    """Give each ancestor of the earning IB its override percent of `base`."""
+def overrides(session: Session, config: IbConfig, base: IbCommission, ancestors: list[str], *,
+              actor: str, review: bool = True) -> list[IbCommission]:
+    """Give each ancestor of the earning IB (nearest first) its override percent of `base`."""
     created = []
-    for depth, ancestor in enumerate(tree.chain(session, base.ib_id)[1:], 1):
-        profile = config.profile_for(ancestor.ib_id)
+    for depth, ancestor in enumerate(ancestors, 1):
+        profile = config.profile_for(ancestor)
         percent = profile.overrides.get(depth)
         if not percent:
             continue
         raw = cents(base.amount * percent / 100)
-        amount, notes = cap(session, profile, ancestor.ib_id, base.client_ref, raw, base.earned_at)
+        amount, notes = cap(session, profile, ancestor, base.client_ref, raw, base.earned_at)
         if amount <= 0:
             continue
-        explanation = {"override_of": base.id, "depth": depth, "percent": str(percent),
+        explanation = {"rule": base.explanation.get("rule"),
+                       "ruleset_version": base.explanation.get("ruleset_version"),
+                       "override_of": base.id, "depth": depth, "percent": str(percent),
                        "of_amount": f"{base.amount} {base.currency}", "profile": profile.name,
                        "config_version": config.version, "caps": notes,
                        "why": f"{percent}% override of {base.ib_id}'s {base.type} (depth {depth})"}
-        record, new = create(session, key=f"{base.key}/override:{ancestor.ib_id}", ib_id=ancestor.ib_id,
+        record, new = create(session, key=f"{base.key}/override:{ancestor}", ib_id=ancestor,
                              client_ref=base.client_ref, type="override", level=depth,
                              money=Money(amount, base.currency), explanation=explanation,
                              earned_at=base.earned_at, actor=actor, profile=profile.name,
@@ -210,7 +212,8 @@ def settle_overrides(session: Session, config: IbConfig, ib_id: str, *, actor: s
             IbCommission.ib_id.in_(below), IbCommission.level == 0,
             IbCommission.type.in_(("cpa", "lot_rebate", "spread_share", "revshare")),
             IbCommission.status != REJECTED).order_by(IbCommission.id)):
-        new = overrides(session, config, base, actor=actor)
+        ancestors = [i.ib_id for i in tree.chain(session, base.ib_id)[1:]]
+        new = overrides(session, config, base, ancestors, actor=actor)
         reversal = get_by_key(session, f"reversal:{base.key}")
         if new and reversal is not None:
             reverse(session, base, reason=reversal.reason, actor=actor, at=reversal.earned_at)

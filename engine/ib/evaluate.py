@@ -8,22 +8,23 @@ by what it pays for, so nothing is paid twice even if both ran.
 """
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.events.models import Event
+from engine.events.models import PROCESSED, Event
 from engine.ib import commissions, qualification, tree
 from engine.ib.config import IbConfig, Profile
 from engine.ib.models import REJECTED, IbClientStats
 from engine.ib.service import PER_TRADE, config_for, record_commission, types_paid_by_rules
 
 
-def _policy_explanation(config: IbConfig, rule: str, event: Event, extra: dict) -> dict:
-    return {"rule": rule, "ruleset_version": config.version, "event_ids": [event.event_id],
-            "triggered_by": "policy", **extra}
+def _policy_explanation(config: IbConfig, rule: str, event: Event | None, extra: dict) -> dict:
+    return {"rule": rule, "ruleset_version": config.version,
+            "event_ids": [event.event_id] if event is not None else [], "triggered_by": "policy", **extra}
 
 
 def check_cpa(session: Session, config: IbConfig, profile: Profile, stats: IbClientStats,
-              event: Event) -> None:
+              event: Event | None) -> None:
     """Record the CPA once the client meets the profile's CPA policy."""
     if profile.cpa is None or commissions.get_by_key(session, f"cpa:{stats.client_ref}"):
         return
@@ -80,3 +81,19 @@ def clawback(session: Session, client_ref: str, payment_id: str, event: Event) -
                         reason=f"qualifying deposit {payment_id} {what} within the {window} clawback window",
                         detail={"event_ids": [event.event_id], "rule": f"clawback:{profile.name}",
                                 "ruleset_version": config.version})
+
+
+def after_attribution(session: Session, client_ref: str, event: Event | None = None) -> None:
+    """Catch up on what a newly attributed client's history earns its IB under the policies."""
+    config = config_for(session)
+    stats = tree.stats_for(session, client_ref)
+    profile, by_rules = config.profile_for(stats.ib_id), types_paid_by_rules(session, config)
+    per_trade = [t for t in PER_TRADE if t not in by_rules]
+    if per_trade and stats.attributed_at is not None:
+        closed = session.scalars(select(Event).where(
+            Event.client_ref == client_ref, Event.type == "trade.closed", Event.status == PROCESSED,
+            Event.occurred_at >= stats.attributed_at).order_by(Event.occurred_at, Event.seq))
+        for trade_event in list(closed):
+            trade_commissions(session, config, profile, stats, trade_event, per_trade)
+    if "cpa" not in by_rules:
+        check_cpa(session, config, profile, stats, event)

@@ -1,6 +1,6 @@
-"""IB facts for rule conditions, read from the IB projections of a referred client.
+"""IB facts for rule conditions, read from the IB projections (kept for every client).
 
-Example: `client.ib exists`, `client.ib.lots(held_at_least=60s) >= 2`,
+Example: `client.ib exists`, `client.trades.lots(held_at_least=60s) >= 2`,
 `client.ib.first_deposit >= 200 USD`, `client.ib.chargebacks.count == 0`,
 `client.ib.qualified == true` (the IB profile's CPA policy is met).
 """
@@ -29,6 +29,10 @@ def _seconds(value) -> float | None:
 
 
 def _stats(session, client):
+    return tree.stats_for(session, client.ref)
+
+
+def _referred(session, client):
     stats = tree.stats_for(session, client.ref)
     return stats if stats is not None and stats.ib_id is not None else None
 
@@ -36,14 +40,21 @@ def _stats(session, client):
 @fact("ib", "string")
 def ib(session, client):
     """The id of the IB the client is attributed to (missing when none)."""
-    stats = _stats(session, client)
+    stats = _referred(session, client)
     return stats.ib_id if stats else None
+
+
+@fact("ib.chain", "list")
+def ib_chain(session, client):
+    """The client's IB and its ancestors, nearest first."""
+    stats = _referred(session, client)
+    return [i.ib_id for i in tree.chain(session, stats.ib_id)] if stats else []
 
 
 @fact("ib.parent", "string")
 def ib_parent(session, client):
     """The id of the parent of the client's IB, if any."""
-    stats = _stats(session, client)
+    stats = _referred(session, client)
     found = tree.get(session, stats.ib_id) if stats else None
     return found.parent_ib_id if found else None
 
@@ -51,17 +62,21 @@ def ib_parent(session, client):
 @fact("ib.profile", "string")
 def ib_profile(session, client):
     """The commission profile of the client's IB."""
-    stats = _stats(session, client)
+    stats = _referred(session, client)
     return config_for(session).profile_for(stats.ib_id).name if stats else None
 
 
-@fact("ib.lots", "decimal", params={"held_at_least": "duration", "within": "duration"})
+LOTS_PARAMS = {"held_at_least": "duration", "within": "duration"}
+
+
+@fact("trades.lots", "decimal", params=LOTS_PARAMS)
+@fact("ib.lots", "decimal", params=LOTS_PARAMS)
 def ib_lots(session, client, held_at_least=None, within=None):
-    """Lots the referred client traded; trades held less than `held_at_least`, or closed
-    later than `within` after registration, do not count."""
+    """Lots the client traded in closed trades; trades held less than `held_at_least`, or
+    closed later than `within` after registration, do not count."""
     stats = _stats(session, client)
     if stats is None:
-        return None
+        return Decimal(0)
     held, window = _seconds(held_at_least), _seconds(within)
     policy = Policy("fact", min_holding_time=timedelta(seconds=held) if held else None,
                     within=timedelta(seconds=window) if window else None)
@@ -73,14 +88,14 @@ def ib_lots(session, client, held_at_least=None, within=None):
 @fact("ib.first_deposit", "money")
 def ib_first_deposit(session, client):
     """The referred client's first completed deposit."""
-    moves = qualification.deposits(session, client.ref) if _stats(session, client) else []
+    moves = qualification.deposits(session, client.ref)
     return Money(moves[0].amount, moves[0].currency) if moves else None
 
 
 @fact("ib.deposits.sum", "money", params={"currency": "currency"})
 def ib_deposits_sum(session, client, currency=None):
     """Completed deposits not refunded or charged back (default currency: the first deposit's)."""
-    moves = qualification.deposits(session, client.ref) if _stats(session, client) else []
+    moves = qualification.deposits(session, client.ref)
     code = str(currency).upper() if currency else (moves[0].currency if moves else None)
     if code is None:
         return None
@@ -105,7 +120,7 @@ def ib_kyc_approved(session, client):
 @fact("ib.qualified", "boolean")
 def ib_qualified(session, client):
     """Whether the client meets the CPA qualification policy of its IB's profile."""
-    stats = _stats(session, client)
+    stats = _referred(session, client)
     config = config_for(session)
     profile = config.profile_for(stats.ib_id) if stats else None
     if profile is None or profile.cpa_policy is None:

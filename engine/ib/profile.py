@@ -41,9 +41,9 @@ def ib_section(session: Session, client: Client) -> dict | None:
     """The client's IB chain (nearest first), attribution history and disputes; its own IB record."""
     stats = tree.stats_for(session, client.ref)
     own = tree.get_by_client(session, client.ref)
-    if stats is None and own is None:
-        return None
     history = [attribution_dict(a) for a in tree.history(session, client.ref)]
+    if own is None and not history and (stats is None or not stats.pending_code):
+        return None  # no IB ever claimed this client
     chain = tree.chain(session, stats.ib_id) if stats else []
     return {"ib_id": stats.ib_id if stats else None,
             "chain": [link(ib, level) for level, ib in enumerate(chain)],

@@ -1,8 +1,7 @@
-"""IB projections: onboarding, attribution, and each referred client's qualification data.
+"""IB projections: onboarding, attribution, and each client's qualification data.
 
-Only clients attributed to an IB are tracked. When a client is first attributed
-(possibly after it already deposited and traded), its earlier processed events are
-replayed into these tables, in order, so qualification sees its whole history.
+Deposits, withdrawals, closed trades and KYC results are projected for every client,
+so a client attributed later (or named by a rule test) already has its history.
 """
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.clients.models import Client
-from engine.events.models import PROCESSED, Event
+from engine.events.models import Event
 from engine.ib import commissions, evaluate, tree
 from engine.ib.models import IbMoneyMove, IbTrade
 from engine.ib.service import config_for
@@ -20,17 +19,12 @@ from engine.processing import projection
 from engine.values import parse_datetime, parse_decimal
 
 
-def _tracked(session: Session, client_ref: str):
-    stats = tree.stats_for(session, client_ref)
-    return stats if stats is not None and stats.ib_id is not None else None
-
-
 def _attribute(session: Session, client_ref: str, ib_id: str, *, source: str, key: str,
-               at: datetime, actor: str, reason: str | None) -> None:
+               at: datetime, actor: str, reason: str | None, event: Event) -> None:
     entry = tree.attribute(session, client_ref=client_ref, ib_id=ib_id, source=source,
                            actor=actor, reason=reason, key=key, at=at, config=config_for(session))
-    if entry is not None and entry.outcome == "attributed" and entry.previous_ib_id is None:
-        backfill(session, client_ref)
+    if entry is not None and entry.outcome in ("attributed", "reassigned"):
+        evaluate.after_attribution(session, client_ref, event)
 
 
 @projection("client.registered")
@@ -47,7 +41,8 @@ def registered(session: Session, event: Event, client: Client) -> None:
         tree.remember_code(session, client.ref, code)
         return
     _attribute(session, client.ref, ib.ib_id, source="referral_code", key=f"referral_code:{client.ref}",
-               at=event.occurred_at, actor=f"event:{event.source}", reason=f"referral code {code}")
+               at=event.occurred_at, actor=f"event:{event.source}", reason=f"referral code {code}",
+               event=event)
 
 
 @projection("ib.referral_attributed")
@@ -55,7 +50,7 @@ def referral_attributed(session: Session, event: Event, client: Client) -> None:
     """Attribute the client to an IB after registration, under the conflict policy."""
     _attribute(session, client.ref, event.data["ib_id"], source="event",
                key=f"event:{event.source}:{event.event_id}", at=event.occurred_at,
-               actor=f"event:{event.source}", reason=event.data.get("reason"))
+               actor=f"event:{event.source}", reason=event.data.get("reason"), event=event)
 
 
 @projection("ib.registered")
@@ -72,7 +67,8 @@ def ib_registered(session: Session, event: Event, client: Client) -> None:
         _attribute(session, stats.client_ref, ib.ib_id, source="referral_code",
                    key=f"referral_code:{stats.client_ref}",
                    at=(other.registered_at if other else None) or event.occurred_at,
-                   actor=f"event:{event.source}", reason=f"referral code {ib.referral_code}")
+                   actor=f"event:{event.source}", reason=f"referral code {ib.referral_code}",
+                   event=event)
 
 
 def _move(session: Session, client_ref: str, kind: str, payment_id: str) -> IbMoneyMove | None:
@@ -156,15 +152,6 @@ ACTIVITY = {"payment.deposit_completed": deposit_completed,
 
 @projection(*ACTIVITY)
 def activity(session: Session, event: Event, client: Client) -> None:
-    """Project a referred client's deposits, withdrawals, trades and KYC results."""
-    if _tracked(session, client.ref) is not None:
-        ACTIVITY[event.type](session, event, client.ref)
-
-
-def backfill(session: Session, client_ref: str) -> None:
-    """Replay a newly attributed client's already-processed activity, in order."""
-    events = session.scalars(select(Event).where(
-        Event.client_ref == client_ref, Event.status == PROCESSED, Event.type.in_(tuple(ACTIVITY)))
-        .order_by(Event.occurred_at, Event.seq))
-    for event in list(events):
-        ACTIVITY[event.type](session, event, client_ref)
+    """Project a client's deposits, withdrawals, trades and KYC results."""
+    tree.ensure_stats(session, client.ref)
+    ACTIVITY[event.type](session, event, client.ref)

@@ -51,6 +51,27 @@ def types_paid_by_rules(session: Session, config: IbConfig) -> frozenset[str]:
     return session.info["ib_rule_types"]
 
 
+def _given(name: str):
+    """Return the value a rule test states for fact `name` (`given: {client: {ib: IB-7}}`)."""
+    evaluation = import_optional("engine.rules.evaluation")
+    overrides = getattr(evaluation, "FACT_OVERRIDES", None)
+    return overrides.get().get(f"client.{name}") if overrides is not None else None
+
+
+def introducing_ib(session: Session, client_ref: str) -> str | None:
+    """Return the id of the IB the client is attributed to (in a rule test: as given)."""
+    stats = tree.stats_for(session, client_ref)
+    return stats.ib_id if stats is not None and stats.ib_id else _given("ib")
+
+
+def chain_ids(session: Session, ib_id: str) -> list[str]:
+    """Return `ib_id` and its ancestors' ids, nearest first (in a rule test: as given)."""
+    given = _given("ib.chain")
+    if given and given[0] == ib_id:
+        return [str(i) for i in given]
+    return [i.ib_id for i in tree.chain(session, ib_id)] or [ib_id]
+
+
 def _ref(client: Client | str) -> str:
     return client if isinstance(client, str) else client.ref
 
@@ -89,7 +110,7 @@ def _trade_counts(session: Session, config: IbConfig, profile: Profile, client_r
     """Return whether the profile's trade policy lets `trade` earn, and why."""
     if profile.trade_policy is None:
         return True, "the profile counts every trade"
-    stats = tree.stats_for(session, client_ref)
+    stats = tree.ensure_stats(session, client_ref)
     policy = config.policies[profile.trade_policy]
     result = qualification.evaluate(policy, stats, stats.registered_at, [], [trade])
     failed = [c["detail"] for c in result.checks if not c["ok"] and c["criterion"] != "total_lots_at_least"]
@@ -136,13 +157,13 @@ def record_commission(session: Session, *, client: Client | str, type: str, expl
     client_ref = _ref(client)
     if isinstance(amount, dict):  # the rules action passes money as {"amount", "currency"}
         amount = Money(Decimal(amount["amount"]), amount["currency"])
-    stats = tree.stats_for(session, client_ref)
-    if stats is None or stats.ib_id is None:
+    ib_id = introducing_ib(session, client_ref)
+    if ib_id is None:
         return []
     config = config_for(session)
     if profile is not None and profile not in config.profiles:
         raise IbError(f"no commission profile {profile!r}")
-    prof = config.profiles[profile] if profile else config.profile_for(stats.ib_id)
+    prof = config.profiles[profile] if profile else config.profile_for(ib_id)
     value, why, detail, key = _amount(session, config, prof, type, client_ref, event, amount)
     if once_per == "event" and event is not None:
         key = f"{type}:{client_ref}:event:{event.source}:{event.event_id}"
@@ -150,16 +171,17 @@ def record_commission(session: Session, *, client: Client | str, type: str, expl
         return []
     earned_at = event.occurred_at if event is not None else utcnow()
     raw = commissions.cents(value.amount)
-    capped, notes = commissions.cap(session, prof, stats.ib_id, client_ref, raw, earned_at)
+    capped, notes = commissions.cap(session, prof, ib_id, client_ref, raw, earned_at)
     if capped <= 0:
         return []
     full = {**explanation, **detail, "computation": why, "caps": notes, "profile": prof.name,
-            "config_version": config.version, "ib_chain": [i.ib_id for i in tree.chain(session, stats.ib_id)],
+            "config_version": config.version, "ib_chain": chain_ids(session, ib_id),
             "deposits": _deposits_before(session, client_ref, earned_at),
             "event": event.envelope() if event is not None else None}
-    base, new = commissions.create(session, key=key, ib_id=stats.ib_id, client_ref=client_ref,
+    base, new = commissions.create(session, key=key, ib_id=ib_id, client_ref=client_ref,
                                    type=type, money=Money(capped, value.currency), explanation=full,
                                    earned_at=earned_at, actor=actor, profile=prof.name, review=review)
     if not new:
         return []
-    return [base] + commissions.overrides(session, config, base, actor=actor, review=review)
+    return [base] + commissions.overrides(session, config, base, chain_ids(session, ib_id)[1:],
+                                          actor=actor, review=review)

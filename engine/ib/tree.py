@@ -83,7 +83,8 @@ def stats_for(session: Session, client_ref: str) -> IbClientStats | None:
     return session.scalar(select(IbClientStats).where(IbClientStats.client_ref == client_ref))
 
 
-def _ensure_stats(session: Session, client_ref: str) -> IbClientStats:
+def ensure_stats(session: Session, client_ref: str) -> IbClientStats:
+    """Return the client's IB projection row, creating it on first use."""
     stats = stats_for(session, client_ref)
     if stats is None:
         client = session.scalar(select(Client).where(Client.ref == client_ref))
@@ -118,7 +119,7 @@ def attribute(session: Session, *, client_ref: str, ib_id: str | None, source: s
     if ib is None:
         # Often the IB's own registration is still queued: the event is retried, then parked.
         raise IbError(f"no IB {ib_id!r}")
-    stats = _ensure_stats(session, client_ref)
+    stats = ensure_stats(session, client_ref)
     outcome, why = _decide(stats, ib, client_ref, source, config)
     if outcome == "unchanged":
         return None
@@ -134,7 +135,7 @@ def attribute(session: Session, *, client_ref: str, ib_id: str | None, source: s
 
 def remember_code(session: Session, client_ref: str, code: str) -> None:
     """Keep a referral code nobody owns yet, to resolve when its IB registers."""
-    stats = _ensure_stats(session, client_ref)
+    stats = ensure_stats(session, client_ref)
     if stats.ib_id is None:
         stats.pending_code = code
 

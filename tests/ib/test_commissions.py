@@ -19,7 +19,8 @@ def explanation(database, commission_type: str, index: int = -1) -> dict:
 
 
 def test_per_lot_rebate_only_for_trades_held_long_enough(database, feed, earned):
-    feed(TREE + client("C1", "SUB") + [
+    feed(TREE)
+    feed(client("C1", "SUB") + [
         trade("C1", "1", 1, held=59), trade("C1", "1", 1, held=60), trade("C1", "0.01", 1, held=3600)])
     assert earned(type="lot_rebate") == [("IB-SUB", "C1", "lot_rebate", "6.50", "pending_review"),
                                          ("IB-SUB", "C1", "lot_rebate", "0.07", "pending_review")]
@@ -30,7 +31,8 @@ def test_per_lot_rebate_only_for_trades_held_long_enough(database, feed, earned)
 
 def test_caps_per_client_reduce_then_stop_commissions(database, feed, earned, ib_rules):
     ib_rules("profiles.yaml", 'per_client: "1000"', 'per_client: "20"')
-    feed(TREE + client("C1", "SUB") + [trade("C1", "2", 1, held=600), trade("C1", "2", 2, held=600),
+    feed(TREE)
+    feed(client("C1", "SUB") + [trade("C1", "2", 1, held=600), trade("C1", "2", 2, held=600),
                                        trade("C1", "1", 3, held=600)])
     assert earned(ib_id="IB-SUB") == [("IB-SUB", "C1", "lot_rebate", "13.00", "pending_review"),
                                       ("IB-SUB", "C1", "lot_rebate", "7.00", "pending_review")]
@@ -40,7 +42,8 @@ def test_caps_per_client_reduce_then_stop_commissions(database, feed, earned, ib
 
 def test_monthly_cap_counts_every_client_of_the_ib(feed, earned, ib_rules):
     ib_rules("profiles.yaml", 'per_month: "25000"', 'per_month: "30"')
-    feed(TREE + client("C1", "SUB") + client("C2", "SUB") + [
+    feed(TREE)
+    feed(client("C1", "SUB") + client("C2", "SUB") + [
         trade("C1", "4", 1, held=600, symbol="GBPUSD"), trade("C2", "4", 2, held=600, symbol="GBPUSD"),
         trade("C2", "4", 35, held=600, symbol="GBPUSD")])   # next month: room again
     assert [row[3] for row in earned(ib_id="IB-SUB")] == ["20.00", "10.00", "20.00"]
@@ -48,7 +51,8 @@ def test_monthly_cap_counts_every_client_of_the_ib(feed, earned, ib_rules):
 
 def test_spread_share_and_revenue_share(feed, earned, ib_rules):
     ib_rules("profiles.yaml", "    IB-MASTER: master", "    IB-TOP: master\n    IB-SUB: revshare-partner")
-    feed(TREE + client("C1", "TOP") + client("C2", "SUB") + [
+    feed(TREE)
+    feed(client("C1", "TOP") + client("C2", "SUB") + [
         trade("C1", "2", 1, held=600), trade("C2", "2", 1, held=600, fee="-3.50")])
     assert earned(client_ref="C1") == [("IB-TOP", "C1", "lot_rebate", "12.00", "pending_review"),
                                        ("IB-TOP", "C1", "spread_share", "1.40", "pending_review")]
@@ -63,7 +67,8 @@ QUALIFYING = [deposit("C1", "200.00", 1, payment_id="p1"), trade("C1", "2", 2, h
 @pytest.mark.parametrize("status, day, reversed_", [
     ("charged_back", 30, True), ("refunded", 80, True), ("refunded", 120, False)])
 def test_clawback_only_within_the_window(feed, earned, status, day, reversed_):
-    feed(TREE + client("C1", "SUB") + QUALIFYING + [deposit("C1", "200.00", day, payment_id="p1",
+    feed(TREE)
+    feed(client("C1", "SUB") + QUALIFYING + [deposit("C1", "200.00", day, payment_id="p1",
                                                             status=status)])
     reversals = earned(type="reversal")
     assert bool(reversals) is reversed_
@@ -73,14 +78,16 @@ def test_clawback_only_within_the_window(feed, earned, status, day, reversed_):
 
 
 def test_a_deposit_that_did_not_qualify_claws_nothing_back(feed, earned):
-    feed(TREE + client("C1", "SUB") + QUALIFYING + [
+    feed(TREE)
+    feed(client("C1", "SUB") + QUALIFYING + [
         deposit("C1", "50.00", 3, payment_id="p2"),
         deposit("C1", "50.00", 4, payment_id="p2", status="refunded")])
     assert earned(type="cpa") and not earned(type="reversal")
 
 
 def test_a_chargeback_before_qualifying_prevents_the_cpa(feed, earned):
-    feed(TREE + client("C1", "SUB") + [
+    feed(TREE)
+    feed(client("C1", "SUB") + [
         deposit("C1", "20.00", 0.5, payment_id="p0"),
         deposit("C1", "20.00", 0.6, payment_id="p0", status="charged_back")] + QUALIFYING)
     assert not earned(type="cpa")

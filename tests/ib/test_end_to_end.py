@@ -15,11 +15,15 @@ from tests.helpers import jsonl
 from tests.ib.builders import client, deposit, ib, trade
 
 
+def tree() -> list[dict]:
+    """The tree IB-MASTER > IB-MID > IB-LEAF."""
+    return (ib("P-MASTER", "IB-MASTER", "MASTER1") + ib("P-MID", "IB-MID", "MID1", "IB-MASTER")
+            + ib("P-LEAF", "IB-LEAF", "LEAF1", "IB-MID"))
+
+
 def scenario() -> list[dict]:
-    """The tree IB-MASTER > IB-MID > IB-LEAF and five referred clients."""
-    events = (ib("P-MASTER", "IB-MASTER", "MASTER1") + ib("P-MID", "IB-MID", "MID1", "IB-MASTER")
-              + ib("P-LEAF", "IB-LEAF", "LEAF1", "IB-MID"))
-    events += client("C-GOOD", "LEAF1") + [
+    """Five referred clients: one qualifies, three do not, one qualifies and charges back."""
+    events = client("C-GOOD", "LEAF1") + [
         deposit("C-GOOD", "250.00", 1), trade("C-GOOD", "1.5", 2, held=7200),
         trade("C-GOOD", "0.75", 3, held=600)]
     events += client("C-SMALL", "LEAF1") + [
@@ -65,6 +69,7 @@ def commissions(database) -> list[tuple]:
 
 
 def test_three_level_tree_pays_exactly_once(database, runner):
+    assert ingest_lines(database, jsonl(tree()).splitlines()).ok
     lines = jsonl(scenario()).splitlines()
     report = ingest_lines(database, lines)
     assert report.ok and report.accepted == len(lines)

@@ -29,7 +29,11 @@ def test_facts_of_a_referred_client(database, feed):
                 ("ib.qualified", {}), ("ib.cpa.recorded", {}))
     assert got == ["IB-B", "IB-A", "standard", Decimal("4"), Decimal("2.5"), Decimal("0.5"),
                    Money(Decimal("150"), "USD"), Money(Decimal("80"), "USD"), 1, True, False, False]
-    assert facts(database, "C2", ("ib", {}), ("ib.lots", {}), ("ib.chargebacks.count", {})) == [None, None, 0]
+    # Not referred: no IB, but the trading facts still hold (the sketch's client.trades.lots).
+    assert facts(database, "C2", ("ib", {}), ("ib.chain", {}), ("trades.lots", {}),
+                 ("ib.chargebacks.count", {})) == [None, [], Decimal(0), 0]
+    assert facts(database, "C1", ("ib.chain", {}), ("trades.lots", {"held_at_least": 60})) == [
+        ["IB-B", "IB-A"], Decimal("2.5")]
 
 
 def test_qualified_fact_follows_the_cpa_policy(database, feed):
