@@ -20,6 +20,11 @@ _EVENT = re.compile(r"^event\.([a-z_]\w*)$")
 _SAFE_ARG = re.compile(r"^[\w.\-@]*$", re.ASCII)
 
 
+_PARAM_LITERALS = {"duration": ("duration", "a duration like 60s or 7d"),
+                   "decimal": ("number", "a number"), "integer": ("number", "a whole number"),
+                   "datetime": ("time", "a date/time")}
+
+
 class PathError(ValueError):
     """A value path does not exist or is malformed."""
 
@@ -67,9 +72,14 @@ def _params(text: str, spec) -> tuple[tuple[str, str], ...]:
             known = ", ".join(sorted(spec.params)) or "none"
             raise PathError(f"client.{spec.name} has no parameter {name!r} (parameters: {known})")
         try:
-            parse_literal(raw)
+            lit = parse_literal(raw)
         except LiteralError as exc:
             raise PathError(f"parameter {name}: {exc}") from None
+        want = _PARAM_LITERALS.get(spec.params[name])
+        if want and lit.kind != want[0]:
+            raise PathError(f"parameter {name} must be {want[1]}, not {raw!r}")
+        if spec.params[name] == "currency" and not re.fullmatch(r"[A-Z]{3}", raw):
+            raise PathError(f"parameter {name} must be a currency code like USD, not {raw!r}")
         pairs.append((name, raw))
     return tuple(sorted(pairs))
 

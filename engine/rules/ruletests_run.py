@@ -48,11 +48,14 @@ def _fact(kind: str, value, start: datetime):
 
 
 def _overrides(test: ir.RuleTest, start: datetime) -> dict:
+    from engine.events.catalogue import EVENT_TYPES
+    from engine.rules.paths import Scope, base_key, resolve
     facts = load_domain_facts()
+    scope = Scope((), EVENT_TYPES, facts)
     out = {}
-    for key, value in thaw(test.given or ()).items() if test.given else ():
-        name = key.split("(", 1)[0]
-        out[f"client.{key}"] = _fact(facts[name].kind, value, start)
+    for key, value in (thaw(test.given).items() if test.given else ()):
+        ref = resolve(f"client.{key}", scope)  # canonical key: parameters sorted and spaced alike
+        out[base_key(ref.value)] = _fact(ref.unit, value, start)
     return out
 
 

@@ -21,6 +21,7 @@ CONDITIONS = {
     "no-reason": '"event.reason missing"',
     "not-card": '{not: "event.reason_code == card_declined"}',
     "fraudish": '"event.reason contains FRAUD"',
+    "not-card-code": '"event.reason_code != card_declined"',
     "new-approved": '["client.registered_at within 7d", "client.kyc.status in [approved]"]',
 }
 RULES = "ruleset: demo\ndescription: d\nrules:\n" + "".join(
@@ -60,11 +61,12 @@ def test_money_compares_only_the_same_currency(setup):
 
 def test_missing_values_make_comparisons_false_and_negations_true(setup):
     matched, _ = _both(setup, {"amount": "5", "currency": "USD"})
-    assert {"no-reason", "not-card", "not-big-usd"} <= matched
+    assert {"no-reason", "not-card", "not-card-code", "not-big-usd"} <= matched
     assert "fraudish" not in matched
     matched, _ = _both(setup, {"amount": "5", "currency": "USD", "reason_code": "card_declined",
                                "reason": "suspected fraud"})
     assert "not-card" not in matched and "fraudish" in matched and "no-reason" not in matched
+    assert "not-card-code" not in matched
 
 
 def test_times_and_facts(setup):
@@ -144,5 +146,5 @@ def test_rule_matcher_reads_only_what_rules_read_and_matches_like_the_reference(
     now = int(NOW.timestamp())
     got = [r.id for r in durable.match("payment.deposit_failed", durable.read(event, facts, now))]
     want = [r.id for r in reference.match("payment.deposit_failed", reference.read(event, facts, now))]
-    assert got == want == ["big-usd", "not-card", "fraudish", "new-approved"]
+    assert got == want == ["big-usd", "not-card", "fraudish", "not-card-code", "new-approved"]
     durable.close()
