@@ -1,8 +1,9 @@
-"""The YAML rule language: load, validate, compile to IR, and evaluate.
+"""The YAML rule language and its runtime.
 
-Public API:
-    load_dir(path) -> dict[str, str]             rule files under a directory (loader)
-    compile_ruleset(files) -> ir.Ruleset          pure; raises RulesetInvalid
-    build_reader(values) -> read(event, facts, now_epoch) -> dict of comparable values
-    py_evaluator.matching_rules / durable_evaluator.DurableEvaluator
+Compile (pure):  compiler.compile_ruleset({path: text}) -> ir.Ruleset, or RulesetInvalid
+Read files:      loader.load_dir(dir) -> {path: text}; loader.compile_dir(dir)
+Match:           matcher.RuleMatcher(ruleset).read(event, facts, now) / .match(type, values)
+Run:             runtime.evaluate_event (a processing evaluator), timers.fire_due(database, now)
+Versions:        activation.activate_dir / activate_files / active / history / rollback / current
+Tests, replays:  ruletests_run.run_dir(dir), backtest.run_backtest(database, dir, since, until)
 """
