@@ -47,10 +47,11 @@ def explanation_view(session, task) -> dict | None:
                  if isinstance(f, dict)}
     refs = _as_list(exp.get("events") or exp.get("event_ids") or exp.get("trigger_events")
                     or exp.get("event"))
-    known = {"rule", "rule_id", "description", "ruleset_version", "version", "facts",
+    known = {"rule", "rule_id", "ruleset", "description", "ruleset_version", "version", "facts",
              "fact_values", "events", "event_ids", "trigger_events", "event", "conditions"}
     return {"rule": exp.get("rule") or exp.get("rule_id") or task.rule_id,
             "description": exp.get("description") or exp.get("rule_description"),
+            "ruleset": exp.get("ruleset"),
             "ruleset_version": exp.get("ruleset_version") or exp.get("version")
             or task.ruleset_version,
             "events": [_event_view(session, ref) for ref in refs],

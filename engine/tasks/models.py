@@ -36,6 +36,10 @@ class Task(Base):
               sqlite_where=text(_OPEN_SQL)),
         Index("ix_tasks_open_prio", "priority_rank", "id", postgresql_where=text(_OPEN_SQL),
               sqlite_where=text(_OPEN_SQL)),
+        Index("ix_tasks_open_queue_assignee", "queue", "assignee", "id",
+              postgresql_where=text(_OPEN_SQL), sqlite_where=text(_OPEN_SQL)),
+        Index("ix_tasks_open_assignee", "assignee", "id", postgresql_where=text(_OPEN_SQL),
+              sqlite_where=text(_OPEN_SQL)),
         # Closed-task history per queue and everything of one rule, newest first.
         Index("ix_tasks_queue_status_id", "queue", "status", "id"),
         Index("ix_tasks_rule_id", "rule_id", "id"),

@@ -47,6 +47,8 @@ def _seed(database) -> dict:
                 ruleset_version="0f1e2d3c4b5a69788796a5b4", explanation={
                     "rule": f"{queue}-rule", "description": f"The {queue} team reviews this.",
                     "ruleset_version": "0f1e2d3c4b5a69788796a5b4", "events": [seq],
+                    "conditions": [{"text": "event.amount >= 10 USD", "result": "true",
+                                    "read": "event.amount = 250 USD"}],
                     "facts": {"client.kyc.status": "pending", "event.amount": "250 USD"}})
             ids.setdefault(queue, []).append(task.id)
     return ids

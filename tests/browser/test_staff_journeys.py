@@ -84,6 +84,7 @@ def test_explanation_panel_and_client_profile(page, server):
     expect(panel.locator("#exp-facts")).to_contain_text("event.amount")
     expect(panel.locator("#exp-facts")).to_contain_text("250 USD")
     expect(panel.locator("#exp-events")).to_contain_text("client.registered")
+    expect(panel.locator("#exp-conditions")).to_contain_text("event.amount >= 10 USD: true")
     shot(page, "task-explanation")
     page.locator(".client-panel").get_by_role("link", name="C100").click()
     expect(page.get_by_role("heading", name=re.compile("C100"))).to_be_visible()
