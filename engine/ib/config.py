@@ -288,9 +288,22 @@ def parse(directory: Path) -> IbConfig:
 _cache: dict[str, tuple[tuple, IbConfig]] = {}
 
 
+def locate(rules_dir: str | Path) -> Path:
+    """Return `<rules_dir>/policy/ib`, or that of an enclosing rules directory.
+
+    `fxcrm rules test rules/ib` runs with the sub-directory as its rules directory;
+    its IB configuration is still the one in rules/policy/ib.
+    """
+    start = Path(rules_dir).resolve()
+    for base in (start, *list(start.parents)[:2]):
+        if (base / "policy" / "ib" / FILES[0]).exists():
+            return base / "policy" / "ib"
+    return Path(rules_dir) / "policy" / "ib"
+
+
 def load(rules_dir: str | Path) -> IbConfig:
     """Return the validated configuration in `<rules_dir>/policy/ib`, re-read when a file changes."""
-    directory = Path(rules_dir) / "policy" / "ib"
+    directory = locate(rules_dir)
     stamp = tuple((directory / n).stat().st_mtime_ns if (directory / n).exists() else 0
                   for n in FILES)
     cached = _cache.get(str(directory))
