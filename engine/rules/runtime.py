@@ -85,6 +85,8 @@ def close_tasks(session: Session, ruleset: ir.Ruleset, client, event: Event, fac
 
 def cancel_timers(session: Session, ruleset: ir.Ruleset, client, event: Event, facts: FactLoader) -> None:
     """Cancel the client's delay timers whose rule's `unless` now holds."""
+    if not any(r.unless is not None for r in ruleset.rules):
+        return  # only the active ruleset's `unless` conditions cancel timers
     for timer in timers.pending(session, client.ref, DELAY):
         rule = _rule(ruleset, timer.rule_id)
         if rule is None or rule.unless is None:
