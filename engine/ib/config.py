@@ -7,6 +7,7 @@ file, line and what is wrong, and nothing of an invalid configuration is used.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -16,6 +17,7 @@ from engine.ib.yamlconf import (Doc, IbConfigError, Problem, check_keys, decimal
                                 money, percent, read)
 from engine.values import Money, ValueError_
 
+log = logging.getLogger(__name__)
 FILES = ("profiles.yaml", "qualification.yaml", "attribution.yaml")
 CONFLICT_POLICIES = ("first_touch", "last_touch")
 TRIGGERS = ("auto", "policy", "rules")
@@ -288,6 +290,13 @@ def parse(directory: Path) -> IbConfig:
 _cache: dict[str, tuple[tuple, IbConfig]] = {}
 
 
+def _stamp(path: Path) -> tuple[int, int]:
+    if not path.exists():
+        return (0, 0)
+    stat = path.stat()
+    return (stat.st_mtime_ns, stat.st_size)  # size too: two quick edits may share a time
+
+
 def locate(rules_dir: str | Path) -> Path:
     """Return `<rules_dir>/policy/ib`, or that of an enclosing rules directory.
 
@@ -304,11 +313,18 @@ def locate(rules_dir: str | Path) -> Path:
 def load(rules_dir: str | Path) -> IbConfig:
     """Return the validated configuration in `<rules_dir>/policy/ib`, re-read when a file changes."""
     directory = locate(rules_dir)
-    stamp = tuple((directory / n).stat().st_mtime_ns if (directory / n).exists() else 0
-                  for n in FILES)
+    stamp = tuple(_stamp(directory / n) for n in FILES)
     cached = _cache.get(str(directory))
     if cached and cached[0] == stamp:
         return cached[1]
-    result = parse(directory)
+    try:
+        result = parse(directory)
+    except IbConfigError as exc:
+        if cached is None:
+            raise
+        # A broken edit never half-applies: the last valid configuration keeps running.
+        log.error("IB configuration invalid, still using version %s:\n%s", cached[1].version, exc)
+        _cache[str(directory)] = (stamp, cached[1])
+        return cached[1]
     _cache[str(directory)] = (stamp, result)
     return result

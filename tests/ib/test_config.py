@@ -84,3 +84,18 @@ def test_ib_check_command_exits_1_with_the_problem(rules, runner):
     assert result.exit_code == 1
     assert "lot_rebate.per_lot: per_lot must not be negative" in result.output
     assert runner.invoke(["ib", "check", "rules"]).output.startswith("ok: 3 profiles, 3 policies")
+
+
+def test_a_broken_edit_keeps_the_last_valid_configuration(rules, caplog):
+    first = config.load(rules)
+    edit(rules, "profiles.yaml", 'amount: "200"', 'amount: "lots"')
+    assert config.load(rules) is first
+    assert "still using version " + first.version in caplog.text
+    edit(rules, "profiles.yaml", 'amount: "lots"', 'amount: "300"')
+    assert config.load(rules).profile_for("IB-X").cpa == Decimal("300")
+
+
+def test_a_broken_configuration_is_refused_when_there_is_no_valid_one(rules):
+    edit(rules, "profiles.yaml", 'amount: "200"', 'amount: "lots"')
+    with pytest.raises(IbConfigError):
+        config.load(rules)
