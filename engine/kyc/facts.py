@@ -38,6 +38,13 @@ def provider_result(session, client):
     return review.result if review else None
 
 
+@fact("kyc.result_is_current", "boolean")
+def result_is_current(session, client):
+    """False only when the KYC result received last arrived after a newer one and was not applied."""
+    received = service.last_received(session, client.ref)
+    return received is None or received.applied
+
+
 @fact("kyc.labels", "list")
 def labels(session, client):
     """The labels of the newest applied KYC result (e.g. BAD_PROOF_OF_ADDRESS)."""

@@ -138,9 +138,22 @@ def parse(text: str, file: str) -> Policy:
 _cache: dict[str, tuple[float, Policy]] = {}
 
 
+def locate(rules_dir: str | Path, relative: str | Path) -> Path:
+    """Return `relative` under `rules_dir`, or under the nearest parent holding it.
+
+    `fxcrm rules test rules/onboarding` runs with a sub-folder as its rules directory;
+    the policy and templates of the rules tree it belongs to still apply.
+    """
+    start = Path(rules_dir).resolve()
+    for folder in (start, *start.parents):
+        if (folder / relative).exists():
+            return folder / relative
+    return Path(rules_dir) / relative
+
+
 def load(rules_dir: str | Path) -> Policy:
     """Load the policy under `rules_dir`, re-reading it only when the file changed."""
-    path = Path(rules_dir) / POLICY_FILE
+    path = locate(rules_dir, POLICY_FILE)
     try:
         mtime = path.stat().st_mtime
     except FileNotFoundError:

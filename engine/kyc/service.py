@@ -76,6 +76,12 @@ def latest_result(session: Session, client_ref: str, *, providers_only: bool = F
     return session.scalar(stmt.order_by(KycReview.occurred_at.desc(), KycReview.id.desc()).limit(1))
 
 
+def last_received(session: Session, client_ref: str) -> KycReview | None:
+    """Return the KYC result recorded last (by arrival, not by time), or None."""
+    return session.scalar(select(KycReview).where(KycReview.client_ref == client_ref)
+                          .order_by(KycReview.id.desc()).limit(1))
+
+
 def overrides(session: Session, client_ref: str) -> list[KycOverride]:
     """Return the reviewer overrides of provider results, oldest first."""
     return list(session.scalars(select(KycOverride).where(KycOverride.client_ref == client_ref)
