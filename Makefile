@@ -19,12 +19,14 @@ $(STAMP): setup.cfg pyproject.toml
 
 run: install
 	$(BIN)/fxcrm db upgrade
+	$(BIN)/fxcrm rules activate rules/ --actor make-run
 	$(BIN)/fxcrm demo
 	@echo "serving on http://127.0.0.1:$(PORT) (demo logins above)"
 	$(BIN)/fxcrm run --host 127.0.0.1 --port $(PORT) --no-reload
 
 demo: install
 	$(BIN)/fxcrm db upgrade
+	$(BIN)/fxcrm rules activate rules/ --actor make-demo
 	$(BIN)/fxcrm demo
 
 test: install
