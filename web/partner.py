@@ -1,15 +1,18 @@
-"""The partner view: an IB sees its own tree, referred clients and commissions with reasons.
+"""The partner view: an IB sees its own tree, referred clients and commissions with reasons;
+and the payout workflow pages for staff (review, batches, paid).
 
 A `partner` user sees only its own IB and the IBs below it; admin, ib_ops and
 finance may open any IB's view. Every route checks this; nothing else is shown.
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from engine.db import unit_of_work
-from engine.ib import commissions, performance, tree
+from engine.ib import commissions, payouts, performance, tree
 from engine.ib import partner as partner_view
+from engine.ib.errors import IbError
+from engine.ib.models import APPROVED, PENDING_REVIEW
 from engine.ib.profile import own_ib
 from web import database
 from web.auth import current_user, login_required
@@ -85,3 +88,78 @@ def commission_list(ib_id):
         _allowed(s, ib_id)
         rows = [commissions.to_dict(c) for c in commissions.list_commissions(s, ib_ids=[ib_id])]
     return render_template("partner/commissions.html", ib_id=ib_id, rows=rows, reason=partner_view.reason)
+
+
+# Who may work the payout workflow from the web (the CLI has the same operations).
+REVIEW_ROLES = ("admin", "ib_ops", "finance")
+PAY_ROLES = ("admin", "finance")
+
+
+def _staff(roles) -> str:
+    """Return the signed-in user's e-mail if its role is in `roles`, else abort 403."""
+    user = current_user()
+    if user.role not in roles:
+        abort(403)
+    return user.email
+
+
+def _apply(allowed, work, done: str):
+    """Run `work(session, actor)` for a user whose role is `allowed`; say what happened or why not."""
+    actor = _staff(allowed)
+    try:
+        with unit_of_work(database()) as s:
+            work(s, actor)
+        flash(done)
+    except IbError as exc:
+        flash(f"Not done: {exc}")
+    return redirect(url_for("partner.payouts_page"))
+
+
+@bp.get("/payouts")
+@login_required
+def payouts_page():
+    """Commissions to review and payout batches."""
+    _staff(REVIEW_ROLES)
+    with unit_of_work(database()) as s:
+        waiting = [commissions.to_dict(c) for c in commissions.list_commissions(s, status=PENDING_REVIEW)]
+        approved = [commissions.to_dict(c) for c in commissions.list_commissions(s, status=APPROVED)]
+        batches = [{"id": b.id, "status": b.status, "total": b.total, "currency": b.currency,
+                    "task_id": b.task_id, "reference": b.reference} for b in payouts.list_batches(s)]
+    return render_template("partner/payouts.html", waiting=waiting, approved=approved, batches=batches,
+                           reason=partner_view.reason, can_pay=current_user().role in PAY_ROLES)
+
+
+@bp.post("/commissions/<int:commission_id>/approve")
+@login_required
+def approve(commission_id):
+    """Approve a commission under review."""
+    return _apply(REVIEW_ROLES, lambda s, actor: payouts.approve(s, commission_id=commission_id, actor=actor),
+                  f"Commission {commission_id} approved.")
+
+
+@bp.post("/commissions/<int:commission_id>/reject")
+@login_required
+def reject(commission_id):
+    """Reject a commission (and what derives from it) with a reason."""
+    reason = request.form.get("reason", "")
+    return _apply(REVIEW_ROLES, lambda s, actor: payouts.reject(
+        s, commission_id=commission_id, actor=actor, reason=reason), f"Commission {commission_id} rejected.")
+
+
+@bp.post("/payouts")
+@login_required
+def create_batch():
+    """Batch the approved commissions of a currency and open the finance task."""
+    currency = request.form.get("currency", "USD").strip().upper()
+    return _apply(PAY_ROLES, lambda s, actor: payouts.create_batch(s, actor=actor, currency=currency),
+                  "Payout batch created; finance has a task to pay it.")
+
+
+@bp.post("/payouts/<int:batch_id>/paid")
+@login_required
+def batch_paid(batch_id):
+    """Record the payment of a batch."""
+    reference = request.form.get("reference", "")
+    return _apply(PAY_ROLES, lambda s, actor: payouts.mark_paid(s, batch_id=batch_id, actor=actor,
+                                                                reference=reference),
+                  f"Payout batch {batch_id} marked paid.")

@@ -64,3 +64,29 @@ def test_partner_sees_reasons_but_no_private_data(app, world):
     assert "2 lots x 6.50 USD (symbol EURUSD)" in commissions and "200.00 USD" in commissions
     index = get_as(app, world["partner-a"], "/partner")
     assert index.status_code == 302 and index.headers["Location"].endswith("/partner/IB-A")
+
+
+def post_as(app, user_id, path, **form):
+    web = app.test_client()
+    with web.session_transaction() as sess:
+        sess["user_id"], sess["csrf"] = user_id, "t0k3n"
+    return web.post(path, data={"csrf_token": "t0k3n", **form})
+
+
+def test_payout_workflow_pages_by_role(app, world, earned):
+    cpa_id = 3  # the rebate and its override come first, then the CPA (see `world`)
+    assert earned()[cpa_id - 1][2] == "cpa"
+    assert get_as(app, world["partner-a"], "/partner/payouts").status_code == 403
+    assert get_as(app, world["ib_ops"], "/partner/payouts").status_code == 200
+    assert post_as(app, world["partner-a"], f"/partner/commissions/{cpa_id}/approve").status_code == 403
+    assert post_as(app, world["sales"], f"/partner/commissions/{cpa_id}/approve").status_code == 403
+    refused = post_as(app, world["ib_ops"], f"/partner/commissions/{cpa_id}/reject", reason="")
+    assert refused.status_code == 302 and earned()[cpa_id - 1][4] == "pending_review"
+    for commission_id in range(1, 5):
+        post_as(app, world["ib_ops"], f"/partner/commissions/{commission_id}/approve")
+    assert post_as(app, world["ib_ops"], "/partner/payouts", currency="USD").status_code == 403
+    post_as(app, world["finance"], "/partner/payouts", currency="USD")
+    post_as(app, world["finance"], "/partner/payouts/1/paid", reference="WIRE-9")
+    assert {row[4] for row in earned()} == {"paid"}
+    page = get_as(app, world["finance"], "/partner/payouts").get_data(as_text=True)
+    assert "WIRE-9" in page
