@@ -1,13 +1,16 @@
-"""The action registry: every action a rule may take, with a marshmallow schema for its parameters.
+"""The action registry: every action a rule may take, its parameters' schema and what it does.
 
-Register a new action here, in one place, with `register(name, Schema, ...)`. The
-metadata (which parameters are templates, event types, rule ids, queues or named
-conditions) lets the compiler cross-check them without knowing the action.
+Add an action here, in one place: a marshmallow schema for its parameters and a
+function decorated with `@action(name, Schema, ...)`. The metadata (which parameters
+are templates, event types, rule ids, queues or named conditions) lets the compiler
+cross-check them without knowing the action.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
@@ -132,31 +135,124 @@ class ActionSpec:
     rule_refs: tuple[str, ...] = ()      # parameters naming rule ids
     queues: tuple[str, ...] = ()         # parameters naming task queues
     conditions: tuple[str, ...] = ()     # parameters naming defined conditions
+    run: Callable | None = None          # run(run, params, key) -> result text (engine.rules.actions_run.Run)
 
 
 ACTIONS: dict[str, ActionSpec] = {}
 
 
-def register(name: str, schema: type[Schema], doc: str, **meta) -> ActionSpec:
-    """Register action `name` whose parameters `schema` loads."""
-    ACTIONS[name] = spec = ActionSpec(name, schema, doc, **meta)
-    return spec
+def action(name: str, schema: type[Schema], **meta):
+    """Register the decorated run(run, params, key) as action `name`, its parameters loaded by `schema`.
+
+    This is the one place an action is declared: its schema and metadata for the
+    compiler, and what it does at run time (domain services are imported when it runs,
+    so the compiler stays free of them).
+    """
+    def register(fn):
+        ACTIONS[name] = ActionSpec(name, schema, (fn.__doc__ or "").strip(), run=fn, **meta)
+        return fn
+    return register
 
 
-register("task", TaskParams, "Create an inbox task (or add to the open one).",
-         templates=("title", "description"), event_types=("close_when",), queues=("queue",),
-         conditions=("open_while",))
-register("raise_priority", RaisePriorityParams, "Raise the priority of a rule's open task.",
-         rule_refs=("task_of",))
-register("set_status", SetStatusParams, "Set the client's status, with a reason.",
-         templates=("reason",))
-register("set_risk", SetRiskParams, "Set the client's risk category, with a reason.",
-         templates=("reason",))
-register("notify", NotifyParams, "Send a notification from a template.", shorthand="template")
-register("start_timer", StartTimerParams, "Start (or restart) a named timer for the client.")
-register("cancel_timer", CancelTimerParams, "Cancel a named timer of the client.", shorthand="name")
-register("commission", CommissionParams, "Record a commission for the client's IB.")
-register("emit", EmitParams, "Emit a follow-up event for the client.", event_types=("type",))
+@action("task", TaskParams, templates=("title", "description"), event_types=("close_when",),
+        queues=("queue",), conditions=("open_while",))
+def _task(run, p: dict, key: str) -> str:
+    """Create an inbox task (or add to the client's open one)."""
+    from engine.tasks import service as tasks_service
+    queue = p["queue"]
+    for path, table in (p.get("route") or {}).items():
+        queue = table.get(str(run.value(path)), queue)
+    due = run.now + timedelta(seconds=p["due_in"]) if p.get("due_in") else None
+    open_key = f"rule:{run.rule.id}:{run.client.ref}" if p.get("one_open_per") == "client" else None
+    data = {k: p[k] for k in ("close_when", "open_while") if p.get(k)}
+    task, created = tasks_service.create(
+        run.session, queue=queue, title=run.text(p["title"]), client_ref=run.client.ref,
+        priority=p["priority"], due_at=due, rule_id=run.rule.id, ruleset_version=run.ruleset.version,
+        open_key=open_key, trigger_key=key, explanation=run.explanation, created_by=run.actor,
+        description=run.text(p["description"]) if p.get("description") else None, data=data or None)
+    return f"task {task.id} {'created' if created else 'already open'} in {queue}"
+
+
+@action("raise_priority", RaisePriorityParams, rule_refs=("task_of",))
+def _raise_priority(run, p: dict, key: str) -> str:
+    """Raise the priority of a rule's open task for the client."""
+    from engine.rules.actions_run import open_rule_tasks
+    from engine.tasks import service as tasks_service
+    raised = []
+    for task in open_rule_tasks(run.session, run.client.ref, p["task_of"]):
+        if PRIORITIES[p["to"]] > task.priority_rank:
+            tasks_service.set_priority(run.session, task, p["to"], actor=run.actor,
+                                       reason=f"rule {run.rule.id}")
+            raised.append(str(task.id))
+    return f"raised task {', '.join(raised)} to {p['to']}" if raised else "no open task to raise"
+
+
+@action("set_status", SetStatusParams, templates=("reason",))
+def _set_status(run, p: dict, key: str) -> str:
+    """Set the client's status, with a reason."""
+    from engine.kyc import service as kyc_service
+    change = kyc_service.set_status(run.session, client=run.client, status=p["status"],
+                                    reason=run.text(p["reason"]), actor=run.actor, rule_id=run.rule.id)
+    return f"status {p['status']}" if change else f"status unchanged ({run.client.status})"
+
+
+@action("set_risk", SetRiskParams, templates=("reason",))
+def _set_risk(run, p: dict, key: str) -> str:
+    """Set the client's risk category, with a reason."""
+    from engine.kyc import service as kyc_service
+    changed = kyc_service.set_risk(run.session, client=run.client, category=p["category"],
+                                   reason=run.text(p["reason"]), actor=run.actor)
+    return f"risk {p['category']}" if changed else "risk unchanged"
+
+
+@action("notify", NotifyParams, shorthand="template")
+def _notify(run, p: dict, key: str) -> str:
+    """Send the client a notification from a template."""
+    from engine.notifications import service as notifications_service
+    note = notifications_service.send(run.session, client=run.client, template=p["template"],
+                                      channel=p["channel"], explanation=run.explanation,
+                                      rule_id=run.rule.id, dedup_key=key)
+    return f"notification {note.id} ({p['template']}, {p['channel']})"
+
+
+@action("commission", CommissionParams)
+def _commission(run, p: dict, key: str) -> str:
+    """Record a commission for the client's IB."""
+    from engine.ib import service as ib_service
+    records = ib_service.record_commission(
+        run.session, client=run.client, type=p["type"], explanation=run.explanation,
+        event=run.event, once_per=p["once_per"], review=p["review"], profile=p.get("profile"),
+        amount=p.get("amount"), actor=run.actor)
+    return f"commissions {', '.join(str(r.id) for r in records)}" if records else "no commission due"
+
+
+@action("emit", EmitParams, event_types=("type",))
+def _emit(run, p: dict, key: str) -> str:
+    """Emit a follow-up event for the client."""
+    from engine.events.schemas import validate_envelope
+    from engine.events.store import record
+    data = {k: run.text(v) if isinstance(v, str) else v for k, v in p["data"].items()}
+    envelope = validate_envelope({"id": key, "type": p["type"], "source": "rules",
+                                  "occurred_at": run.now.isoformat(), "client": run.client.ref,
+                                  "data": data}, allow_internal=True)
+    seq, created = record(run.session, envelope, via="rules")
+    return f"event {p['type']} {seq}" if created else f"event {p['type']} already emitted"
+
+
+@action("start_timer", StartTimerParams)
+def _start_timer(run, p: dict, key: str) -> str:
+    """Start (or restart) a named timer for the client."""
+    from engine.rules import timers
+    timer = timers.start_named(run, p["name"], timedelta(seconds=p["after"]), key)
+    return f"timer {timer.name} due {timer.due_at.isoformat()}"
+
+
+@action("cancel_timer", CancelTimerParams, shorthand="name")
+def _cancel_timer(run, p: dict, key: str) -> str:
+    """Cancel the client's pending timers of a name."""
+    from engine.rules import timers
+    count = timers.cancel_named(run.session, run.client.ref, p["name"], f"cancelled by {run.rule.id}", run.now)
+    return f"cancelled {count} timer(s) {p['name']}"
 
 
 def freeze(value):

@@ -147,3 +147,13 @@ def test_compiler_does_no_io(monkeypatch):
     monkeypatch.setattr(builtins, "open", lambda *a, **k: (_ for _ in ()).throw(AssertionError("I/O")))
     files = {"a.yaml": _rule('"event.amount >= 1 USD"')}
     assert compile_ruleset(files, facts=all_facts()).rules[0].id == "r1"
+
+
+def test_every_action_has_a_schema_and_a_runner_and_matches_its_domain():
+    from engine.ib.service import EARNED_TYPES
+    from engine.notifications.service import CHANNELS
+    from engine.rules.actions import ACTIONS, CHANNELS as RULE_CHANNELS, COMMISSION_TYPES
+    assert set(ACTIONS) == {"task", "raise_priority", "set_status", "set_risk", "notify", "commission",
+                            "emit", "start_timer", "cancel_timer"}
+    assert all(spec.run is not None and spec.doc for spec in ACTIONS.values())
+    assert set(COMMISSION_TYPES) == set(EARNED_TYPES) and set(RULE_CHANNELS) == set(CHANNELS)
