@@ -136,3 +136,19 @@ def test_smtp_urls_are_parsed_and_bad_ones_refused():
     assert sender.parse_url("smtp://h:2525?starttls=1").tls == "starttls"
     with pytest.raises(sender.SmtpConfigError, match="smtp://host:25"):
         sender.parse_url("http://mail.example.com")
+
+
+def test_a_reviewers_approval_reaches_the_client_by_email_through_the_rules(database):
+    from engine.kyc import review
+    from engine.rules.activation import activate_dir
+    from tests.kyc.helpers import submitted
+    with SmtpServer() as smtp:
+        db = _with_smtp(database, smtp.url)
+        activate_dir(db, "rules/onboarding", actor="test")
+        ingest(db, registered("C1", first_name="Ana"), submitted("C1", "id", "2026-11-01T11:00:00Z"),
+               submitted("C1", "proof_of_address", "2026-11-01T11:01:00Z"))
+        with unit_of_work(db) as session:
+            review.approve(session, client=clients_service.get_by_ref(session, "C1"), actor="kyc@b.test")
+    assert [m["message"]["Subject"] for m in smtp.messages] == ["Your account is approved"]
+    assert [(n["template"], n["status"], n["rule_id"]) for n in profile(database, "C1")["notifications"]] == [
+        ("kyc-approved", "sent", "kyc-approved")]
