@@ -171,7 +171,9 @@ def record_commission(session: Session, *, client: Client | str, type: str, expl
         return []
     earned_at = event.occurred_at if event is not None else utcnow()
     raw = commissions.cents(value.amount)
-    capped, notes = commissions.cap(session, prof, ib_id, client_ref, raw, earned_at)
+    capped, notes = raw, [f"no caps: {value.currency} is not the profile's {prof.currency}"]
+    if value.currency == prof.currency:  # caps are sums in the profile currency
+        capped, notes = commissions.cap(session, prof, ib_id, client_ref, raw, earned_at)
     if capped <= 0:
         return []
     full = {**explanation, **detail, "computation": why, "caps": notes, "profile": prof.name,

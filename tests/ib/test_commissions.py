@@ -91,3 +91,22 @@ def test_a_chargeback_before_qualifying_prevents_the_cpa(feed, earned):
         deposit("C1", "20.00", 0.5, payment_id="p0"),
         deposit("C1", "20.00", 0.6, payment_id="p0", status="charged_back")] + QUALIFYING)
     assert not earned(type="cpa")
+
+
+def test_record_commission_as_the_rules_action_calls_it(database, feed, earned):
+    from engine.ib.errors import IbError
+    from engine.ib.service import record_commission
+    feed(TREE)
+    feed(client("C1", "SUB") + client("C2"))
+    with unit_of_work(database) as s:
+        made = record_commission(s, client="C1", type="cpa", explanation={"rule": "r1"},
+                                 amount={"amount": "150", "currency": "EUR"}, review=False)
+        assert [(c.ib_id, c.currency) for c in made] == [("IB-SUB", "EUR"), ("IB-TOP", "EUR")]
+        assert record_commission(s, client="C1", type="cpa", explanation={"rule": "r1"}) == []
+        assert record_commission(s, client="C2", type="cpa", explanation={"rule": "r1"}) == []
+        with pytest.raises(IbError, match="needs the trade.closed event"):
+            record_commission(s, client="C1", type="lot_rebate", explanation={})
+        with pytest.raises(IbError, match="unknown commission type 'hybrid'"):
+            record_commission(s, client="C1", type="hybrid", explanation={})
+    assert earned() == [("IB-SUB", "C1", "cpa", "150.00", "approved"),
+                        ("IB-TOP", "C1", "override", "15.00", "approved")]
