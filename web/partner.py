@@ -14,6 +14,7 @@ from engine.ib import partner as partner_view
 from engine.ib.errors import IbError
 from engine.ib.models import APPROVED, PENDING_REVIEW
 from engine.ib.profile import own_ib
+from engine.ib.service import config_for
 from web import database
 from web.auth import current_user, login_required
 
@@ -77,7 +78,7 @@ def client(ib_id, ref):
         if stats is None or stats.ib_id not in tree.subtree(s, ib_id):
             abort(404)
         data = partner_view.client_detail(s, stats)
-    return render_template("partner/client.html", ib_id=ib_id, c=data, reason=partner_view.reason)
+    return render_template("partner/client.html", ib_id=ib_id, c=data)
 
 
 @bp.get("/<ib_id>/commissions")
@@ -86,8 +87,10 @@ def commission_list(ib_id):
     """List what this IB earned, each with its reason."""
     with unit_of_work(database()) as s:
         _allowed(s, ib_id)
-        rows = [commissions.to_dict(c) for c in commissions.list_commissions(s, ib_ids=[ib_id])]
-    return render_template("partner/commissions.html", ib_id=ib_id, rows=rows, reason=partner_view.reason)
+        show = config_for(s).show_deposit_amounts
+        rows = [partner_view.for_partner(commissions.to_dict(c), show)
+                for c in commissions.list_commissions(s, ib_ids=[ib_id])]
+    return render_template("partner/commissions.html", ib_id=ib_id, rows=rows)
 
 
 # Who may work the payout workflow from the web (the CLI has the same operations).

@@ -85,6 +85,7 @@ class IbConfig:
     self_referral: bool = False
     triggered_by: str = "auto"
     referral_link: str = "{code}"
+    show_deposit_amounts: bool = False   # in the partner view
 
     def profile_for(self, ib_id: str) -> Profile:
         """Return the profile assigned to `ib_id`, or the default profile."""
@@ -243,8 +244,12 @@ def _cross_check(doc: Doc, root: dict, profiles: dict[str, Profile], policies: d
 def _attribution(doc: Doc | None) -> dict:
     if doc is None:
         return {}
-    if not check_keys(doc, (), doc.data, ("attribution",), ("attribution",)):
+    if not check_keys(doc, (), doc.data, ("attribution", "partner_view"), ("attribution",)):
         return {}
+    view = doc.data.get("partner_view") or {}
+    if check_keys(doc, ("partner_view",), view, ("show_deposit_amounts",)):
+        if not isinstance(view.get("show_deposit_amounts", False), bool):
+            doc.error(("partner_view", "show_deposit_amounts"), "must be true or false")
     body = doc.data["attribution"]
     if check_keys(doc, ("attribution",), body, ("conflicts", "self_referral", "referral_link")):
         if body.get("conflicts", "first_touch") not in CONFLICT_POLICIES:
@@ -253,7 +258,9 @@ def _attribution(doc: Doc | None) -> dict:
             doc.error(("attribution", "self_referral"), "must be refuse or allow")
         if "{code}" not in str(body.get("referral_link", "{code}")):
             doc.error(("attribution", "referral_link"), "must contain {code}")
-    return body if isinstance(body, dict) else {}
+    out = dict(body) if isinstance(body, dict) else {}
+    out["show_deposit_amounts"] = view.get("show_deposit_amounts") is True if isinstance(view, dict) else False
+    return out
 
 
 def _version(texts: list[tuple[str, str]]) -> str:
@@ -284,7 +291,8 @@ def parse(directory: Path) -> IbConfig:
                     conflicts=attribution.get("conflicts", "first_touch"),
                     self_referral=attribution.get("self_referral", "refuse") == "allow",
                     triggered_by=root.get("triggered_by", "auto"),
-                    referral_link=str(attribution.get("referral_link", "{code}")))
+                    referral_link=str(attribution.get("referral_link", "{code}")),
+                    show_deposit_amounts=attribution.get("show_deposit_amounts", False))
 
 
 _cache: dict[str, tuple[tuple, IbConfig]] = {}

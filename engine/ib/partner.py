@@ -24,16 +24,29 @@ def visible_ibs(session: Session, role: str | None, own_ib: str | None) -> list[
     return []
 
 
-def reason(record: dict) -> str:
-    """Return one line saying why a commission exists."""
+_MONEY_CHECKS = ("first_deposit_at_least", "total_deposits_at_least")
+
+
+def redact(checks: list[dict], show_amounts: bool) -> list[dict]:
+    """Hide the client's deposit amounts in qualification checks unless the broker shows them."""
+    if show_amounts:
+        return checks
+    return [{**c, "detail": ("met" if c["ok"] else "not met") + " (deposit amounts are not shown)"}
+            if c["criterion"] in _MONEY_CHECKS else c for c in checks]
+
+
+def for_partner(record: dict, show_amounts: bool) -> dict:
+    """Return a commission as a partner sees it: its reason, no raw explanation."""
     exp = record.get("explanation") or {}
-    if record.get("reason"):
-        return record["reason"]
-    if exp.get("why"):
-        return exp["why"]
-    text = exp.get("computation", "")
-    passed = [c["detail"] for c in (exp.get("qualification") or {}).get("checks", ())]
-    return "; ".join(filter(None, [text] + passed))
+    checks = redact((exp.get("qualification") or {}).get("checks", []), show_amounts)
+    text = "; ".join(filter(None, [exp.get("computation", "")] + [c["detail"] for c in checks]))
+    public = {k: v for k, v in record.items() if k != "explanation"}
+    return {**public, "why": record.get("reason") or exp.get("why") or text}
+
+
+def reason(record: dict) -> str:
+    """Return one line saying why a commission exists (everything: for staff)."""
+    return for_partner(record, True)["why"]
 
 
 def client_row(stats: IbClientStats, moves, trades) -> dict:
@@ -73,6 +86,8 @@ def client_detail(session: Session, stats: IbClientStats) -> dict:
     if profile.cpa_policy:
         cpa = qualification.evaluate(config.policies[profile.cpa_policy], stats, stats.registered_at,
                                      moves, trades).explanation()
-    earned = [commissions.to_dict(c) for c in commissions.list_commissions(session, client_ref=stats.client_ref)]
+        cpa = {**cpa, "checks": redact(cpa["checks"], config.show_deposit_amounts), "deposits": None}
+    earned = [for_partner(commissions.to_dict(c), config.show_deposit_amounts)
+              for c in commissions.list_commissions(session, client_ref=stats.client_ref)]
     return {**client_row(stats, moves, trades), "profile": profile.name, "cpa": cpa,
             "trade_rules": _trade_reasons(session, stats, profile), "commissions": earned}

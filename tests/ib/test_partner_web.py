@@ -59,7 +59,8 @@ def test_partner_sees_reasons_but_no_private_data(app, world):
     page = get_as(app, world["partner-a"], "/partner/IB-B/clients/C1").get_data(as_text=True)
     assert "held 30s, under the minimum holding time of 1m" in page
     assert "2 lots counted; needs 2" in page and "CPA qualification (cpa-standard): met" in page
-    assert "c1@example.com" not in page
+    assert "c1@example.com" not in page and "300" not in page   # no deposit amounts by default
+    assert "first_deposit_at_least: met (deposit amounts are not shown)" in page
     commissions = get_as(app, world["partner-b"], "/partner/IB-B/commissions").get_data(as_text=True)
     assert "2 lots x 6.50 USD (symbol EURUSD)" in commissions and "200.00 USD" in commissions
     index = get_as(app, world["partner-a"], "/partner")
@@ -90,3 +91,12 @@ def test_payout_workflow_pages_by_role(app, world, earned):
     assert {row[4] for row in earned()} == {"paid"}
     page = get_as(app, world["finance"], "/partner/payouts").get_data(as_text=True)
     assert "WIRE-9" in page
+
+
+def test_deposit_amounts_show_only_when_the_broker_allows():
+    from engine.ib.partner import redact
+    checks = [{"criterion": "first_deposit_at_least", "ok": False, "detail": "first deposit 150 USD; needs 200 USD"},
+              {"criterion": "total_lots_at_least", "ok": True, "detail": "2 lots counted; needs 2"}]
+    assert redact(checks, True) == checks
+    assert [c["detail"] for c in redact(checks, False)] == [
+        "not met (deposit amounts are not shown)", "2 lots counted; needs 2"]
