@@ -126,6 +126,8 @@ def _deliver_one(database: Database, note_id: int) -> str | None:
 def deliver(database: Database, note_ids: list[int]) -> dict[str, int]:
     """Send these queued notifications now; return how many ended in each status."""
     counts: dict[str, int] = {}
+    if not database.config.smtp_url:  # SMTP was switched off: keep them queued for later
+        return counts
     for note_id in note_ids:
         outcome = _deliver_one(database, note_id)
         if outcome:

@@ -152,3 +152,14 @@ def test_a_reviewers_approval_reaches_the_client_by_email_through_the_rules(data
     assert [m["message"]["Subject"] for m in smtp.messages] == ["Your account is approved"]
     assert [(n["template"], n["status"], n["rule_id"]) for n in profile(database, "C1")["notifications"]] == [
         ("kyc-approved", "sent", "kyc-approved")]
+
+
+def test_queued_email_waits_while_smtp_is_switched_off(database):
+    ingest(database, registered("C1"))
+    with SmtpServer() as smtp:
+        db = _with_smtp(database, smtp.url)
+        smtp.refuse = True
+        note_id = _send(db)
+    assert service.deliver_pending(database) == {}  # `database` has no SMTP URL
+    note = _note(database, note_id)
+    assert (note.status, note.attempts) == ("queued", 1)
