@@ -47,6 +47,7 @@ def list_tasks():
     filters = filters_from(request.args, current_user(), default_status="any")
     limit = _limit()
     with unit_of_work(database()) as s:
+        tasks_service.expire_leases(s)
         try:
             rows, cursor = task_query.list_page(s, filters, limit=limit, after=_cursor(filters))
         except task_query.QueryError as exc:

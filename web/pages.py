@@ -104,4 +104,8 @@ def create_manual_task(user, form) -> int:
             s, queue=queue, title=form.get("title") or "", actor=user.email, client_ref=ref,
             priority=(form.get("priority") or "normal").strip(),
             description=form.get("description"), hours=sla.hours_for(db.config))
+        if ref:
+            from engine.audit import service as audit_service
+            audit_service.record(s, actor=user.email, action="task.created", target_type="client",
+                                 target_id=ref, reason=task.title, detail={"task": task.id})
         return task.id

@@ -133,6 +133,8 @@ def test_manual_task_from_client_profile(as_role, sample):
               priority="high")
     html = c.get(r.headers["Location"]).get_data(as_text=True)
     assert "Cannot log in" in html and "Created by hand by support@example.com" in html
+    profile = c.get("/clients/C1").get_data(as_text=True)
+    assert "task.created" in profile and "Cannot log in" in profile  # audit + open tasks
     r = _post(c, "/tasks/new", queue="finance", title="not my queue")
     assert "not a queue you may create tasks in" in r.get_data(as_text=True)
     r = _post(c, "/tasks/new", queue="support", client="NOPE", title="x")
