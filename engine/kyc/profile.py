@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from engine.clients.service import section
 from engine.kyc import service
+from engine.kyc.policy import PolicyError
 from engine.kyc.service import document_names
 from engine.values import iso, utcnow
 
@@ -32,21 +33,30 @@ def _status_change(c) -> dict:
             "reason": c.reason, "at": iso(c.at)}
 
 
+def _requirements(session, client) -> tuple[dict, str | None]:
+    """Return required, missing and missing_fields; a broken policy shows its error instead."""
+    try:
+        return {"required": service.required_documents(session, client),
+                "missing": service.missing_documents(session, client),
+                "missing_fields": service.missing_fields(session, client)}, None
+    except PolicyError as exc:
+        return {"required": None, "missing": None, "missing_fields": None}, str(exc)
+
+
 @section("kyc")
 def kyc(session, client):
     """Return KYC status, documents with states, provider result, what is required and missing."""
     now = utcnow()
     docs = [_document(d, now) for d in service.documents(session, client.ref)]
-    missing = service.missing_documents(session, client)
+    requirements, policy_error = _requirements(session, client)
     requests = service.requests(session, client.ref)
     return {
         "status": client.kyc_status, "status_at": iso(client.kyc_status_at),
         "documents": docs + [{"document_id": None, "type": t, "state": "missing", "reason": None,
-                              "submitted_at": None} for t in missing],
+                              "submitted_at": None} for t in requirements["missing"] or ()],
         "provider_result": _review(service.latest_result(session, client.ref, providers_only=True)),
         "latest_result": _review(service.latest_result(session, client.ref)),
-        "required": service.required_documents(session, client), "missing": missing,
-        "missing_fields": service.missing_fields(session, client),
+        **requirements, "policy_error": policy_error,
         "requests": [{"type": r.document_type, "reason": r.reason, "by": r.requested_by,
                       "at": iso(r.requested_at), "fulfilled_at": iso(r.fulfilled_at)}
                      for r in requests],
@@ -66,10 +76,13 @@ def next_step(session, client):
     """Return what has to happen next for this client, in one sentence."""
     if client.status in ("blocked", "rejected"):
         return f"None: the client is {client.status} ({client.status_reason or 'no reason given'})"
-    fields = service.missing_fields(session, client)
-    if fields:
-        return "Complete the profile: " + ", ".join(f.replace("_", " ") for f in fields)
-    missing = service.missing_documents(session, client)
+    requirements, policy_error = _requirements(session, client)
+    if policy_error:
+        return "Fix the onboarding policy file (see kyc.policy_error)"
+    if requirements["missing_fields"]:
+        return "Complete the profile: " + ", ".join(f.replace("_", " ")
+                                                    for f in requirements["missing_fields"])
+    missing = requirements["missing"]
     if missing:
         return "Upload documents: " + document_names(missing)
     if client.kyc_status == "on_hold":

@@ -1,6 +1,10 @@
 """Document states, provider results and what is missing, projected from events."""
 from __future__ import annotations
 
+from engine.clients import service as clients_service
+from engine.db import get_database, unit_of_work
+from engine.kyc import profile as kyc_profile
+from tests.conftest import make_config
 from tests.kyc.helpers import event, ingest, profile, registered, review, submitted
 
 
@@ -106,3 +110,16 @@ def test_on_hold_and_rejected_final_are_recorded_with_reasons(database):
     assert p["kyc"]["status"] == "rejected"
     assert states(p)["id"] == "rejected"
     assert p["kyc"]["documents"][0]["reason"] == "forged document"
+
+
+def test_a_broken_policy_shows_in_the_profile_instead_of_breaking_it(database, tmp_path):
+    ingest(database, registered("C1"), submitted("C1", "id", "2026-11-01T11:00:00Z"))
+    (tmp_path / "policy").mkdir()
+    (tmp_path / "policy" / "kyc.yaml").write_text("required: [id]\nreason_codes: {x: y}\n")
+    broken = get_database(make_config(database.config.database_url, rules_dir=str(tmp_path)))
+    with unit_of_work(broken) as session:
+        client = clients_service.get_by_ref(session, "C1")
+        p = {"kyc": kyc_profile.kyc(session, client), "next_step": kyc_profile.next_step(session, client)}
+    assert p["kyc"]["policy_error"].endswith("kyc.yaml:1: required: Not a valid mapping type")
+    assert (p["kyc"]["missing"], p["kyc"]["documents"][0]["state"]) == (None, "submitted")
+    assert p["next_step"] == "Fix the onboarding policy file (see kyc.policy_error)"
