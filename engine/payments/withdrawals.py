@@ -88,6 +88,7 @@ def request(session: Session, *, client: Client, withdrawal_id: str, amount: Dec
             currency: str, requested_by: str, requested_at: datetime,
             method: str | None = None, account_id: str | None = None) -> Withdrawal:
     """Create a withdrawal and hold its funds; one that would overdraw is kept as refused."""
+    ledger.lock_client(session, client.ref)  # already held by the processor; staff need it
     existing = get(session, withdrawal_id)
     if existing is not None:
         return existing
