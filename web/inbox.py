@@ -48,16 +48,28 @@ def inbox():
             flash(str(exc))
             rows, cursor = [], None
         tasks = [tasks_service.to_dict(t) for t in rows]
-        counts = task_query.counts(s, _queues(user), user=user.email)
         saved = [{"id": v.id, "name": v.name, "query": urlencode(v.filters),
                   "mine": v.owner == user.email} for v in views_service.list_for(s, user.email)]
         colleagues = _colleagues(s, user)
     args = {k: v for k, v in request.args.items() if k != "after" and v}
     return render_template(
-        "inbox.html", tasks=tasks, counts=counts, queues=_queues(user), f=filters,
+        "inbox.html", tasks=tasks, counts=None, queues=_queues(user), f=filters,
         args=args, views=saved, colleagues=colleagues, view=request.args.get("view", ""),
         next_url=url_for("inbox.inbox", **args, after=cursor) if cursor else None,
         here=request.full_path.rstrip("?"), first_page=bool(after))
+
+
+@bp.get("/inbox/counts")
+@requires("tasks.view")
+def counts():
+    """Render the views and queues with their open, mine, unassigned and overdue counts."""
+    # Loaded by the page after the list (htmx), so the list never waits for the counts.
+    user = current_user()
+    with unit_of_work(database()) as s:
+        numbers = task_query.counts(s, _queues(user), user=user.email)
+    return render_template("_inbox_counts.html", counts=numbers, queues=_queues(user),
+                           view=request.args.get("view", ""),
+                           f=task_query.Filters(queue=request.args.get("queue") or None))
 
 
 @bp.post("/inbox/bulk")

@@ -21,6 +21,8 @@ def test_login_as_each_role(page, role):
         expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
         rows = page.locator("table.tasks tbody tr[id^=task-]")
         expect(rows).to_have_count(10 if role == "admin" else 2)
+        queue = "finance" if role == "admin" else role  # counts arrive after the list
+        expect(page.locator(f"#count-{queue}")).to_have_text("2")
     expect(page.get_by_role("link", name="Audit")).to_have_count(
         1 if role in ("admin", "compliance") else 0)
     shot(page, f"login-{role}")

@@ -18,7 +18,10 @@ def _rows(html: str) -> list[int]:
 def test_inbox_shows_only_own_queues_with_counts(as_role, sample):
     html = as_role("finance").get("/inbox").get_data(as_text=True)
     assert _rows(html) == [sample["finance"]]
+    assert 'hx-get="/inbox/counts' in html and 'id="count-finance"' not in html
+    html = as_role("finance").get("/inbox/counts").get_data(as_text=True)
     assert 'id="count-finance">1<' in html and 'id="count-compliance"' not in html
+    assert 'id="count-unassigned">1<' in html
     html = as_role("admin").get("/inbox").get_data(as_text=True)
     assert sorted(_rows(html)) == sorted(sample.values())
     assert as_role("finance").get("/inbox?queue=compliance").status_code == 403
@@ -39,7 +42,7 @@ def test_overdue_is_highlighted_and_counted(database, as_role, sample):
         task.due_at = parse_datetime("2026-11-02T11:00:00Z")
     html = as_role("support").get("/inbox").get_data(as_text=True)
     assert 'class="prio-normal is-overdue" id="task-%d"' % sample["support"] in html
-    assert 'id="count-overdue">1<' in html
+    assert 'id="count-overdue">1<' in as_role("support").get("/inbox/counts").get_data(as_text=True)
     assert _rows(as_role("support").get("/inbox?view=overdue").get_data(as_text=True)) == \
         [sample["support"]]
 
@@ -106,7 +109,7 @@ def test_bulk_assign_and_resolve(as_role, sample, database):
     assert "Bulk assign: 2 of 3 tasks done." in html
     assert f"#{sample['finance']}: no such task" in html  # support cannot see finance
     s_client = as_role("support")
-    assert 'id="count-mine">2<' in s_client.get("/inbox").get_data(as_text=True)
+    assert 'id="count-mine">2<' in s_client.get("/inbox/counts").get_data(as_text=True)
     r = s_client.post("/inbox/bulk", data={"csrf_token": csrf(s_client), "op": "resolve",
                                            "resolution": "answered", "ids": [extra]})
     assert "Bulk resolve: 1 of 1" in s_client.get(r.headers["Location"]).get_data(as_text=True)

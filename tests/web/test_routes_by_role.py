@@ -8,6 +8,7 @@ STAFF = {"admin", "compliance", "finance", "support", "sales", "ib_ops"}
 # (method, path, the roles that get in); everyone else gets 403.
 ROUTES = [
     ("GET", "/inbox", STAFF),
+    ("GET", "/inbox/counts", STAFF),
     ("GET", "/tasks/new", STAFF),
     ("GET", "/clients/C1", STAFF),
     ("GET", "/audit", {"admin", "compliance"}),
