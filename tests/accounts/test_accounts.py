@@ -97,9 +97,6 @@ def test_manual_updates_keep_before_and_after_and_refuse_bad_input(database):
         [manual] = [h for h in service.history(s, "C1") if h.kind == "manual_update"]
         assert manual.detail["before"] == {"leverage": 100, "status": "active", "status_reason": None}
         assert manual.actor == "ops@example.com"
+        with pytest.raises(AccountError, match="A1 belongs to another client"):
+            service.owned(s, "C2", "A1")
 
-
-def test_an_account_id_of_another_client_is_refused(database):
-    ingest(database, registered("C1"), account(minute=1, aid="A1"))
-    with unit_of_work(database) as s, pytest.raises(AccountError, match="belongs to another client"):
-        service.owned(s, "C2", "A1")

@@ -115,7 +115,7 @@ def _check(session, ref, model):
     assert session.scalar(select(func.sum(LedgerEntry.amount))) in (None, 0)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=operations)
 @example(ops=[("deposit", Decimal("5"), 0), ("refund", Decimal("1"), 0),   # found by hypothesis:
               ("chargeback", Decimal("1"), 0)])                         # reversed only once
