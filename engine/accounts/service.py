@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import uuid4
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -139,13 +140,15 @@ def update(session: Session, *, account_id: str, actor: str, changes: dict,
         raise AccountError(f"cannot change {', '.join(sorted(unknown))}; "
                            f"changeable: {', '.join(sorted(MANUAL_FIELDS))}")
     _check_manual(changes)
+    if changes.get("status") == "active":
+        changes = {"status_reason": None, **changes}  # an active account has no lock reason
     now = utcnow()
     before = {name: getattr(account, name) for name in changes}
     for name, value in changes.items():
         setattr(account, name, value)
     if "status" in changes:
         account.status_changed_at = now
-    record(session, key=f"manual:{account_id}:{now.isoformat()}:{actor}", account=account,
+    record(session, key=f"manual:{account_id}:{uuid4().hex}", account=account,
            kind="manual_update", occurred_at=now, actor=actor, summary=f"updated by {actor}: {reason}",
            detail={"before": before, "after": dict(changes), "reason": reason})
     audit_service.record(session, actor=actor, action="account.update", target_type="account",

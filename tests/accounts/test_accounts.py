@@ -99,4 +99,7 @@ def test_manual_updates_keep_before_and_after_and_refuse_bad_input(database):
         assert manual.actor == "ops@example.com"
         with pytest.raises(AccountError, match="A1 belongs to another client"):
             service.owned(s, "C2", "A1")
+        service.update(s, account_id="A1", actor="ops2@example.com", changes={"status": "active"},
+                       reason="limit lifted")
+        assert (service.get(s, "A1").status, service.get(s, "A1").status_reason) == ("active", None)
 
