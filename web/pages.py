@@ -48,8 +48,8 @@ def task_detail(task_id):
         data = tasks_service.to_dict(task, history=True)
         context = dict(task=data, explanation=explanation_view(s, task),
                        client=_client_panel(s, task.client_ref),
-                       domain_actions=[ACTIONS[n] for n in offered(user, task)],
-                       withdrawal=withdrawal_id(task),
+                       domain_actions=[ACTIONS[n] for n in offered(user, task, s)],
+                       withdrawal=withdrawal_id(task, s),
                        held_by_other=task.assignee not in (None, user.email)
                        and tasks_service.lease_live(task))
     return render_template("task.html", **context)

@@ -111,13 +111,27 @@ def _request_documents(s, user, task, form):
                               document_types=types, message=form.get("message", ""), task=task)
 
 
-def withdrawal_id(task) -> str | None:
-    """Return the withdrawal a task is about (from its data or its explanation), or None."""
-    for source in (task.data or {}, task.explanation or {}):
+def withdrawal_id(task, session=None) -> str | None:
+    """Return the withdrawal a task is about (its data, explanation or triggering event)."""
+    facts = (task.explanation or {}).get("facts") or {}
+    if isinstance(facts, dict) and facts.get("event.withdrawal_id"):
+        return str(facts["event.withdrawal_id"])
+    for source in (task.data or {}, task.explanation or {}, _trigger_data(session, task)):
         found = _find_key(source, "withdrawal_id")
         if found:
             return str(found)
     return None
+
+
+def _trigger_data(session, task) -> list:
+    seqs = (task.explanation or {}).get("events") or []
+    if session is None or not isinstance(seqs, list):
+        return []
+    from sqlalchemy import select
+
+    from engine.events.models import Event
+    seqs = [s for s in seqs if isinstance(s, int)][:10]
+    return [e.data for e in session.scalars(select(Event).where(Event.seq.in_(seqs)))] if seqs else []
 
 
 def _find_key(value, key: str, depth: int = 0):
@@ -145,7 +159,7 @@ def _withdrawals():
 
 def _withdrawal_decide(decision: str):
     def handler(s, user, task, form):
-        wid = withdrawal_id(task)
+        wid = withdrawal_id(task, s)
         if not wid:
             raise ActionError(f"task {task.id} is not about a withdrawal")
         module = _withdrawals()
@@ -194,7 +208,7 @@ def perform(session, user, task, name: str, form) -> None:
         raise ActionError(f"unknown action {name!r}; use one of {', '.join(ACTIONS)}", 404)
     if not user.can(action.permission):
         raise ActionError(f"your role ({user.role}) may not {action.label.lower()}", 403)
-    if action.domain and name not in offered(user, task):
+    if action.domain and name not in offered(user, task, session):
         raise ActionError(f"{action.label} does not apply to task {task.id}", 409)
     try:
         if action.domain:
@@ -206,13 +220,14 @@ def perform(session, user, task, name: str, form) -> None:
         raise ActionError(str(exc), 409 if isinstance(exc, tasks_service.TaskError) else 400)
 
 
-def offered(user, task) -> list[str]:
+def offered(user, task, session=None) -> list[str]:
     """Return the domain actions this task allows that the user's role may take."""
     names = []
     if task.is_open and task.client_ref and task.queue == "compliance" \
             and import_optional("engine.kyc.review"):
         names += ["kyc_approve", "kyc_reject", "request_documents"]
-    if task.is_open and withdrawal_id(task) and import_optional("engine.payments.withdrawals"):
+    if task.is_open and withdrawal_id(task, session) \
+            and import_optional("engine.payments.withdrawals"):
         names += ["withdrawal_approve", "withdrawal_reject"]
     return [n for n in names if user.can(ACTIONS[n].permission)]
 

@@ -50,3 +50,18 @@ def test_unknown_withdrawal_is_reported(app, tokens, database):
     r = app.test_client().post(f"/api/tasks/{tid}/withdrawal_approve",
                                headers=tokens["finance"], json={"note": "ok"})
     assert r.status_code == 400 and "W-404" in r.json["error"]
+
+
+def test_withdrawal_found_through_the_triggering_event(as_role, database):
+    pytest.importorskip("engine.payments.withdrawals")
+    from engine.events.store import record
+    from tests.helpers import event
+    with unit_of_work(database) as s:
+        seq, _ = record(s, event("payment.withdrawal_requested", "C7", withdrawal_id="W-77",
+                                 amount="100", currency="USD"), via="api")
+        tid = tasks_service.create(s, queue="compliance", title="Source of funds", client_ref="C7",
+                                   explanation={"rule": "big-withdrawal", "events": [seq]})[0].id
+    html = as_role("admin").get(f"/tasks/{tid}").get_data(as_text=True)
+    assert "Approve withdrawal W-77" in html and "Reject withdrawal W-77" in html
+    html = as_role("compliance").get(f"/tasks/{tid}").get_data(as_text=True)
+    assert "Approve KYC" in html and "Approve withdrawal" not in html  # not this role's call
