@@ -36,3 +36,12 @@ def test_wrapping_days():
 def test_bad_settings_say_what_is_wrong(text, message):
     with pytest.raises(HoursError, match=message):
         BusinessHours.parse(text)
+
+
+def test_hours_come_from_the_configuration_when_it_has_them():
+    from types import SimpleNamespace
+
+    from engine.tasks.sla import hours_for
+    assert hours_for(SimpleNamespace()).days == frozenset(range(5))
+    configured = hours_for(SimpleNamespace(business_hours="Sun-Thu 08:00-16:00 Asia/Dubai"))
+    assert configured.days == frozenset({6, 0, 1, 2, 3}) and configured.start.hour == 8
