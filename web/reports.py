@@ -10,6 +10,7 @@ from markupsafe import Markup
 from engine.reports import access, export
 from engine.reports.base import REPORTS, ReportError, get_report, names, parse_filters, pick
 from engine.reports.charts import bar_chart
+from engine.reports.reading import read_session
 from web import database
 from web.auth import current_user, requires
 
@@ -63,7 +64,7 @@ def show(name):
     try:
         filters = parse_filters(report, _raw_filters())
         # Read only: a plain session, kept open while a download streams its rows.
-        session = database().sessions()
+        session = read_session(database())
         try:
             sections = report.build(session, filters=filters, scope=scope)
         except BaseException:
@@ -96,16 +97,19 @@ def _download(report, filters: dict, sections, fmt: str, section: str | None, se
     name = f"{report.name}-{section}" if section else report.name
 
     def generate():
-        if fmt == "csv":
-            yield from export.csv_lines(pick(sections, section))
-        elif fmt == "json":
-            yield from export.json_lines(report, filters, chosen)
-        else:
-            with tempfile.TemporaryFile() as fh:
-                export.write_xlsx(chosen, fh)
-                fh.seek(0)
-                while chunk := fh.read(64 * 1024):
-                    yield chunk
+        try:
+            if fmt == "csv":
+                yield from export.csv_lines(pick(sections, section))
+            elif fmt == "json":
+                yield from export.json_lines(report, filters, chosen)
+            else:
+                with tempfile.TemporaryFile() as fh:
+                    export.write_xlsx(chosen, fh)
+                    fh.seek(0)
+                    while chunk := fh.read(64 * 1024):
+                        yield chunk
+        finally:
+            session.close()  # as soon as the last row is read, not when the client is done
     if fmt == "csv":
         response = Response(stream_with_context(generate()), mimetype="text/csv", headers=_attachment(
             f"{report.name}-{section or report.sections[0]}.csv"))
@@ -114,7 +118,7 @@ def _download(report, filters: dict, sections, fmt: str, section: str | None, se
                             mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     else:
         response = Response(stream_with_context(generate()), mimetype="application/json")
-    # Closed when the server closes the response, sent in full or not.
+    # And when the server closes the response, sent in full or not (closing twice is fine).
     response.call_on_close(session.close)
     return response
 

@@ -5,9 +5,9 @@ import sys
 
 import click
 
-from engine.db import unit_of_work
 from engine.reports import export
 from engine.reports.base import REPORTS, ReportError, names, pick, run
+from engine.reports.reading import read_session
 
 # Every filter any report has; each report checks that the ones given are its own.
 FILTER_OPTIONS = ("since", "until", "period", "by", "country", "source", "ib", "stuck_days",
@@ -45,7 +45,7 @@ def reports_group(name, fmt, section, output, **raw):
         _list()
         return
     try:
-        with unit_of_work(database()) as session:
+        with read_session(database()) as session:
             report, filters, sections = run(session, name, raw)
             if fmt == "csv" or section:
                 sections = [pick(sections, section)]

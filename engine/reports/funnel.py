@@ -3,7 +3,8 @@
 Sources: clients (registration, country, source, KYC status and its time), deposits
 (first completed deposit), trading_accounts (first account opened, first trade) and
 ib_client_stats (the client's IB). A stage counts when the client reached it, whatever
-the order; the time of a stage is measured from the previous stage's time.
+the order; the time of a stage is measured from the previous stage's time. Times are
+read as whole epoch seconds computed by the database (see base.epoch).
 """
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from engine.accounts.models import TradingAccount
 from engine.clients.models import Client
 from engine.ib.models import IbClientStats
 from engine.payments.models import Deposit
-from engine.reports.base import (SINCE, UNTIL, Column, Filter, Report, Section, hours, in_range,
-                                 median, pct, period_key, register, seconds, stream)
+from engine.reports.base import (SINCE, UNTIL, Column, Filter, Report, Section, epoch,
+                                 epoch_period, from_epoch, hours, in_range, median, pct, register,
+                                 stream)
 from engine.values import utcnow
 
 STAGES = ("registered", "kyc_approved", "funded", "account_opened", "first_trade")
@@ -38,8 +40,10 @@ def _query(filters: dict, scope):
            .group_by(TradingAccount.client_ref).subquery())
     kyc_at = case((Client.kyc_status == "approved", Client.kyc_status_at), else_=None)
     stmt = (select(Client.ref, Client.status, Client.country, Client.source,
-                   IbClientStats.ib_id, Client.registered_at, kyc_at.label("kyc_at"),
-                   dep.c.funded_at, acc.c.account_at, acc.c.trade_at)
+                   IbClientStats.ib_id, epoch(Client.registered_at).label("registered_at"),
+                   epoch(kyc_at).label("kyc_at"), epoch(dep.c.funded_at).label("funded_at"),
+                   epoch(acc.c.account_at).label("account_at"),
+                   epoch(acc.c.trade_at).label("trade_at"))
             .outerjoin(IbClientStats, IbClientStats.client_ref == Client.ref)
             .outerjoin(dep, dep.c.client_ref == Client.ref)
             .outerjoin(acc, acc.c.client_ref == Client.ref)
@@ -53,13 +57,9 @@ def _query(filters: dict, scope):
     return stmt
 
 
-def _times(row) -> list:
-    return [row.registered_at, row.kyc_at, row.funded_at, row.account_at, row.trade_at]
-
-
-def _dimension(row, by: str) -> str:
-    value = {"country": row.country, "ib": row.ib_id, "source": row.source}.get(by, "all")
-    return value or "(none)"
+# Positions in a _query row: the dimensions, then the stage times as epoch seconds.
+DIMENSION_AT = {"country": 2, "source": 3, "ib": 4}
+TIMES = slice(5, 10)
 
 
 class _Tally:
@@ -67,12 +67,14 @@ class _Tally:
         self.counts = [0] * len(STAGES)
         self.waits: list[list[int]] = [[] for _ in STAGES[1:]]
 
-    def add(self, times: list) -> None:
+    def add(self, times) -> None:
+        previous = None
         for i, at in enumerate(times):
             if at is not None:
                 self.counts[i] += 1
-                if i and times[i - 1] is not None:
-                    self.waits[i - 1].append(seconds(at - times[i - 1]))
+                if previous is not None:
+                    self.waits[i - 1].append(at - previous if at > previous else 0)
+            previous = at
 
     def row(self) -> dict:
         out = {stage: self.counts[i] for i, stage in enumerate(STAGES)}
@@ -84,28 +86,29 @@ class _Tally:
 
 def _tallies(session, filters: dict, scope) -> tuple[_Tally, dict]:
     total, groups = _Tally(), defaultdict(_Tally)
+    period, at = filters["period"], DIMENSION_AT.get(filters["by"])
     for row in stream(session, _query(filters, scope)):
-        times = _times(row)
+        times = row[TIMES]
         total.add(times)
-        groups[(period_key(row.registered_at, filters["period"]),
-                _dimension(row, filters["by"]))].add(times)
+        group = "all" if at is None else (row[at] or "(none)")
+        groups[(epoch_period(times[0], period), group)].add(times)
     return total, groups
 
 
 def _stuck(session, filters: dict, scope):
-    now, min_wait = utcnow(), filters["stuck_days"] * 86400
+    now, min_wait = int(utcnow().timestamp()), filters["stuck_days"] * 86400
     stmt = _query(filters, scope).where(Client.status.not_in(CLOSED_STATUSES))
     for row in stream(session, stmt.order_by(Client.registered_at, Client.ref)):
-        times, reached = _times(row), 0
+        times, reached = row[TIMES], 0
         while reached + 1 < len(STAGES) and times[reached + 1] is not None:
             reached += 1
         if reached == len(STAGES) - 1:
             continue
-        waited = seconds(now - times[reached])
+        waited = max(0, now - times[reached])
         if waited >= min_wait:
             yield {"client": row.ref, "status": row.status, "country": row.country,
                    "source": row.source, "ib": row.ib_id, "stage": STAGES[reached],
-                   "since": times[reached], "waiting_hours": hours(waited),
+                   "since": from_epoch(times[reached]), "waiting_hours": hours(waited),
                    "next_step": NEXT_STEP[STAGES[reached]]}
 
 

@@ -11,8 +11,8 @@ from collections import defaultdict
 
 from sqlalchemy import and_, func, literal_column, or_, select
 
-from engine.reports.base import (SINCE, UNTIL, Column, Filter, Report, Section, hours, in_range,
-                                 median, pct, register, seconds, stream)
+from engine.reports.base import (SINCE, UNTIL, Column, Filter, Report, Section, epoch, hours,
+                                 in_range, median, pct, register, stream)
 from engine.tasks.models import OPEN_STATUSES, Task
 from engine.values import utcnow
 
@@ -53,10 +53,10 @@ def _tallies(session, filters: dict, scope) -> tuple[dict, dict]:
     _count(session, groups, "sla_breaches", *base, T.due_at.is_not(None), late,
            *in_range(T.due_at, filters))
     waits: dict = defaultdict(list)
-    stmt = select(T.queue, RULE.label("rule"), T.created_at, T.closed_at).where(
-        *base, T.status == "done", *closed)
+    took = (epoch(T.closed_at) - epoch(T.created_at)).label("took")
+    stmt = select(T.queue, RULE.label("rule"), took).where(*base, T.status == "done", *closed)
     for row in stream(session, stmt):
-        waits[(row.queue, row.rule)].append(seconds(row.closed_at - row.created_at))
+        waits[(row.queue, row.rule)].append(max(0, row.took))
     return groups, waits
 
 
