@@ -37,3 +37,7 @@ bench: install
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis test-artifacts *.egg-info
+
+# Restarts the local Redis and PostgreSQL during its runs: run it alone.
+faults: install
+	$(BIN)/python bench/faults.py $(FAULTS_ARGS)
