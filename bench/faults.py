@@ -326,6 +326,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", nargs="*", choices=list(FAULTS))
+    parser.add_argument("--verbose", action="store_true", help="print the differing rows")
     args = parser.parse_args()
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
     items = workload(args.clients, args.seed, start)
@@ -338,6 +339,12 @@ def main() -> int:
         snap, delivered = execute(name, items, final_time, args.workers, args.seed)
         diff = differences(reference, snap)
         failed += any(diff.values())
+        if args.verbose and any(diff.values()):
+            for table in reference:
+                for row, n in ((reference[table] - snap[table]) + Counter()).items():
+                    print(f"  only in reference {table}: {row} x{n}")
+                for row, n in ((snap[table] - reference[table]) + Counter()).items():
+                    print(f"  only under fault  {table}: {row} x{n}")
         print(f"{name:<20} deliveries in: {delivered:>5}  events stored: "
               f"{sum(snap['events'].values()):>5}  tasks: {sum(snap['tasks'].values()):>4}  "
               f"commissions: {sum(snap['commissions'].values()):>3}  ledger entries: "

@@ -171,7 +171,8 @@ def events_retry(seq):
         event = session.get(Event, seq)
         if event is None or event.status != PARKED:
             fail(f"no parked event {seq}")
-        event.status, event.attempts, ref = PENDING, 0, event.client_ref
+        event.status, event.attempts, event.retry_at = PENDING, 0, None
+        ref = event.client_ref
     stats = processing.process_client(database(), ref)
     click.echo(f"processed: {stats.processed}, failed: {stats.failed}, parked: {stats.parked}")
 

@@ -29,7 +29,9 @@ class Config:
     # Embedded mode runs a ticker thread that fires timers and sweeps unprocessed events.
     ticker_seconds: float = 5.0
     # Events whose processing failed this many times are parked for an operator.
-    max_attempts: int = 3
+    max_attempts: int = 8
+    # First retry delay after a failure; it doubles with every attempt, up to 15 minutes.
+    retry_base_seconds: float = 5.0
     # Events per transaction when ingesting files.
     ingest_batch: int = 500
     # Clients per rq job when draining in distributed mode.
@@ -54,7 +56,7 @@ class Config:
         return replace(self, **values)
 
 
-_CASTS = {"ticker_seconds": float, "sweep_after_seconds": float, "max_attempts": int, "ingest_batch": int, "job_batch": int}
+_CASTS = {"ticker_seconds": float, "sweep_after_seconds": float, "retry_base_seconds": float, "max_attempts": int, "ingest_batch": int, "job_batch": int}
 _SECRET_SUFFIXES = ("_SECRET", "_SECRET_KEY", "_TOKEN", "_WEBHOOK_TOKEN", "_API_TOKEN",
                     "_BASE_URL", "_IPN_SECRET", "_WEBHOOK_SECRET")
 

@@ -85,6 +85,8 @@ class Database:
         self.config = cfg
         self.engine = make_engine(cfg.database_url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Set by a serving web process in embedded mode (engine.ticker.Background).
+        self.background = None
 
     @property
     def dialect(self) -> str:

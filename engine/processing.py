@@ -11,9 +11,10 @@ from __future__ import annotations
 import importlib
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from engine.clients.models import Client
@@ -88,24 +89,35 @@ def _lock_client(session: Session, ref: str) -> Client | None:
     return session.scalar(select(Client).where(Client.ref == ref).with_for_update())
 
 
+MAX_RETRY_DELAY = 900.0
+
+
 def _pending(session: Session, ref: str) -> list[Event]:
+    due = or_(Event.retry_at.is_(None), Event.retry_at <= utcnow())
     return list(session.scalars(
-        select(Event).where(Event.client_ref == ref, Event.status == PENDING)
+        select(Event).where(Event.client_ref == ref, Event.status == PENDING, due)
         .order_by(Event.occurred_at, Event.seq).limit(EVENTS_PER_CLIENT_TXN)))
 
 
-def _process_one(session: Session, event: Event, client: Client, max_attempts: int,
+def retry_delay(config, attempts: int) -> timedelta:
+    """Return how long a failed event waits before its next attempt."""
+    return timedelta(seconds=min(config.retry_base_seconds * 2 ** (attempts - 1),
+                                 MAX_RETRY_DELAY))
+
+
+def _process_one(session: Session, event: Event, client: Client, config,
                  stats: Stats) -> None:
     try:
         with session.begin_nested():
             apply_event(session, event, client)
             event.status, event.processed_at = PROCESSED, utcnow()
-            event.last_error = None
+            event.last_error, event.retry_at = None, None
         stats.processed += 1
     except Exception as exc:
         event.attempts += 1
         event.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-        if event.attempts >= max_attempts:
+        event.retry_at = utcnow() + retry_delay(config, event.attempts)
+        if event.attempts >= config.max_attempts:
             event.status = PARKED
             stats.parked += 1
             log.error("event %s/%s parked after %d attempts: %s", event.source,
@@ -129,10 +141,11 @@ def _process_batch(database: Database, ref: str, *, isolate: bool) -> tuple[Stat
         events = _pending(session, ref) if client else []
         for event in events:
             if isolate:
-                _process_one(session, event, client, database.config.max_attempts, stats)
+                _process_one(session, event, client, database.config, stats)
             else:
                 apply_event(session, event, client)
-                event.status, event.processed_at, event.last_error = PROCESSED, utcnow(), None
+                event.status, event.processed_at = PROCESSED, utcnow()
+                event.last_error = event.retry_at = None
                 stats.processed += 1
     return stats, len(events)
 

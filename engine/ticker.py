@@ -1,7 +1,9 @@
-"""The embedded ticker: fires due timers and sweeps unprocessed events in-process."""
+"""Embedded mode: a background processor for web requests and a ticker that fires due
+timers, retries provider read-backs and sweeps events left pending, all in-process."""
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 
 from engine.db import Database
@@ -13,15 +15,21 @@ log = logging.getLogger(__name__)
 def fire_due_timers(database: Database, now=None) -> int:
     """Fire every durable timer due at `now` (default: the clock); return how many."""
     timers = import_optional("engine.rules.timers")
-    if timers is None:
-        return 0
-    return timers.fire_due(database, now=now)
+    return timers.fire_due(database, now=now) if timers else 0
+
+
+def run_due_fetches(database: Database) -> None:
+    """Retry the provider read-backs (Onfido checks) whose time has come."""
+    fetches = import_optional("engine.deliveries.fetches")
+    if fetches:
+        fetches.run_due(database)
 
 
 def tick(database: Database) -> None:
-    """Run one round: fire due timers, then process anything still pending."""
+    """Run one round: timers, read-backs, then anything still pending."""
     from engine import processing
     fire_due_timers(database)
+    run_due_fetches(database)
     processing.process_all_pending(database)
 
 
@@ -38,3 +46,25 @@ def start(database: Database) -> threading.Event:
 
     threading.Thread(target=loop, name="fxcrm-ticker", daemon=True).start()
     return stop
+
+
+class Background:
+    """Process clients on a thread, so a webhook is answered before its processing."""
+
+    def __init__(self, database: Database):
+        self.database = database
+        self.queue: queue.Queue[list[str]] = queue.Queue()
+        threading.Thread(target=self._loop, name="fxcrm-processor", daemon=True).start()
+
+    def submit(self, client_refs: list[str]) -> None:
+        """Queue these clients for processing (the ticker sweeps whatever is lost)."""
+        self.queue.put(list(client_refs))
+
+    def _loop(self) -> None:
+        from engine import processing
+        while True:
+            refs = self.queue.get()
+            try:
+                processing.process_clients(self.database, refs)
+            except Exception:
+                log.exception("background processing failed; the ticker will retry")

@@ -49,7 +49,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def _start_ticker_on_first_request(app: Flask) -> None:
-    """Embedded mode: fire timers and sweep events in-process once the app serves.
+    """Embedded mode: process in the background, fire timers and sweep once the app serves.
 
     Started on the first request rather than at creation, so CLI commands that
     build the app never leave a background thread behind.
@@ -63,7 +63,9 @@ def _start_ticker_on_first_request(app: Flask) -> None:
             with lock:
                 if "fxcrm_ticker" not in app.extensions:
                     from engine import ticker
-                    app.extensions["fxcrm_ticker"] = ticker.start(app.extensions["fxcrm_db"])
+                    db = app.extensions["fxcrm_db"]
+                    db.background = ticker.Background(db)
+                    app.extensions["fxcrm_ticker"] = ticker.start(db)
 
 
 OPTIONAL_BLUEPRINTS = ("web.webhooks", "web.rules", "web.reports", "web.inbox", "web.clients",

@@ -22,6 +22,9 @@ def schedule(database: Database, client_refs: list[str]) -> None:
             log.warning("could not enqueue %d clients (%s); the sweeper will retry",
                         len(client_refs), type(exc).__name__)
         return
+    if database.background is not None:  # a serving web process: answer first
+        database.background.submit(client_refs)
+        return
     from engine import processing
     processing.process_clients(database, client_refs)
 

@@ -55,6 +55,12 @@ def fire_due_timers() -> int:
     return ticker.fire_due_timers(get_database())
 
 
+def fetch_due_deliveries() -> None:
+    """Job: retry the provider read-backs (Onfido checks) whose time has come."""
+    from engine import ticker
+    ticker.run_due_fetches(get_database())
+
+
 def sweep_once(cfg: config_mod.Config) -> int:
     """Enqueue clients whose events were missed (Redis was down, a job was lost)."""
     from engine.events import dispatch
@@ -65,7 +71,9 @@ def sweep_once(cfg: config_mod.Config) -> int:
                                     received_before=utcnow() - timedelta(seconds=cfg.sweep_after_seconds))
     if refs:
         dispatch.enqueue(database, refs)
-    get_queue(cfg).enqueue(fire_due_timers, job_timeout=600, result_ttl=60)
+    queue = get_queue(cfg)
+    queue.enqueue(fire_due_timers, job_timeout=600, result_ttl=60)
+    queue.enqueue(fetch_due_deliveries, job_timeout=600, result_ttl=60)
     return len(refs)
 
 

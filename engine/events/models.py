@@ -34,6 +34,8 @@ class Event(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # After a failure the event waits until then before it is tried again (back-off).
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ruleset_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     def envelope(self) -> dict:

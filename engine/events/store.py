@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -136,7 +136,8 @@ def list_parked(session: Session, limit: int = 100) -> list[Event]:
 def list_pending_clients(session: Session, *, limit: int = 1000,
                          received_before=None) -> list[str]:
     """Return client refs that have unprocessed events."""
-    stmt = select(Event.client_ref).where(Event.status == PENDING)
+    due = or_(Event.retry_at.is_(None), Event.retry_at <= utcnow())
+    stmt = select(Event.client_ref).where(Event.status == PENDING, due)
     if received_before is not None:
         stmt = stmt.where(Event.received_at < received_before)
     return list(session.scalars(stmt.distinct().limit(limit)))

@@ -75,22 +75,37 @@ def test_events_apply_in_occurred_order_whatever_the_arrival(database, monkeypat
     assert seen == ["early", "late"]
 
 
-def test_a_failing_event_is_parked_and_does_not_block_the_client(database, monkeypatch):
+def test_a_failing_event_backs_off_then_is_parked_without_blocking_the_client(database,
+                                                                             monkeypatch):
+    from datetime import timedelta
+
+    from engine.db import Database
+    from engine.values import clock, utcnow
+
     def boom(session, ev, client):
         if ev.data["payment_id"] == "bad":
             raise RuntimeError("provider data inconsistent")
     monkeypatch.setitem(processing.PROJECTIONS, "payment.deposit_failed", [boom])
-    ingest_lines(database, jsonl([deposit_failed("C1", payment_id="bad"),
-                                  deposit_failed("C1", payment_id="good",
-                                                 at="2026-11-01T12:00:00Z")]).splitlines())
-    assert count(database, Event, Event.status == PROCESSED) == 1
-    for _ in range(2):
-        processing.process_all_pending(database)
-    with unit_of_work(database) as s:
-        bad = s.scalar(select(Event).where(Event.status == PARKED))
-        assert bad.data["payment_id"] == "bad"
-        assert bad.attempts == 3
+    db = Database(database.config.with_overrides(max_attempts=3, retry_base_seconds=10))
+    start = utcnow()
+    clock.freeze(start)
+    ingest_lines(db, jsonl([deposit_failed("C1", payment_id="bad"),
+                            deposit_failed("C1", payment_id="good",
+                                           at="2026-11-01T12:00:00Z")]).splitlines())
+    assert count(db, Event, Event.status == PROCESSED) == 1
+    processing.process_all_pending(db)  # not due yet: no second attempt
+    with unit_of_work(db) as s:
+        bad = s.scalar(select(Event).where(Event.status == PENDING))
+        assert bad.attempts == 1 and bad.retry_at == start + timedelta(seconds=10)
+    clock.freeze(start + timedelta(seconds=10))
+    processing.process_all_pending(db)
+    clock.freeze(start + timedelta(seconds=39))  # second delay is 20 s: 30 s in total
+    processing.process_all_pending(db)
+    with unit_of_work(db) as s:
+        bad = s.scalar(select(Event).where(Event.data["payment_id"].as_string() == "bad"))
+        assert (bad.status, bad.attempts) == (PARKED, 3)
         assert bad.last_error == "RuntimeError: provider data inconsistent"
+    db.dispose()
 
 
 def test_effects_of_a_failed_event_are_rolled_back(database, monkeypatch):
