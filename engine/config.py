@@ -40,6 +40,8 @@ class Config:
     sweep_after_seconds: float = 10.0
     # Extra modules to import at start (a broker's own projections), comma-separated.
     plugins: str = ""
+    # Business hours for SLA due times (format in docs/inbox.md).
+    business_hours: str = "Mon-Fri 09:00-18:00 UTC"
     # Connector secrets, by provider name: FXCRM_<PROVIDER>_<NAME>.
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
 

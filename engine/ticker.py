@@ -25,11 +25,20 @@ def run_due_fetches(database: Database) -> None:
         fetches.run_due(database)
 
 
+def expire_leases(database: Database) -> int:
+    """Give back to their queues the tasks whose claim lease has lapsed."""
+    from engine.db import unit_of_work
+    from engine.tasks import service as tasks_service
+    with unit_of_work(database) as session:
+        return tasks_service.expire_leases(session)
+
+
 def tick(database: Database) -> None:
-    """Run one round: timers, read-backs, then anything still pending."""
+    """Run one round: timers, read-backs, task leases, then anything still pending."""
     from engine import processing
     fire_due_timers(database)
     run_due_fetches(database)
+    expire_leases(database)
     processing.process_all_pending(database)
 
 

@@ -56,9 +56,10 @@ def fire_due_timers() -> int:
 
 
 def fetch_due_deliveries() -> None:
-    """Job: retry the provider read-backs (Onfido checks) whose time has come."""
+    """Job: retry the provider read-backs whose time has come and expire task leases."""
     from engine import ticker
     ticker.run_due_fetches(get_database())
+    ticker.expire_leases(get_database())
 
 
 def sweep_once(cfg: config_mod.Config) -> int:
