@@ -59,3 +59,11 @@ def test_catalogue_covers_the_spec_types():
                   "account.status_changed", "account.balance_updated", "trade.opened",
                   "trade.closed", "ib.registered", "ib.referral_attributed", "timer.fired"}
     assert spec_types <= set(catalogue.EVENT_TYPES)
+
+
+def test_events_doc_is_current():
+    from pathlib import Path
+
+    from engine.events.docs import render
+    doc = Path(__file__).resolve().parents[2] / "docs" / "events.md"
+    assert doc.read_text() == render(), "run: python -m engine.events.docs > docs/events.md"

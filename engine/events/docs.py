@@ -1,0 +1,43 @@
+"""Write docs/events.md from the event catalogue: `python -m engine.events.docs`."""
+from __future__ import annotations
+
+import sys
+
+from engine.events import catalogue
+
+HEADER = """# Canonical events
+
+Generated from `engine/events/catalogue.py` by `python -m engine.events.docs > docs/events.md`
+(a test fails when this file is out of date).
+
+Envelope: `{id, type, source, occurred_at, client, data}`. `id` is unique per `source`
+(a second event with the same `(source, id)` is a duplicate and is stored once);
+`occurred_at` is ISO-8601 with an offset; `client` is the broker's client reference.
+Amounts are decimal strings (at most 8 decimal places) with an ISO 4217 `currency`;
+lots are decimal strings; unknown fields are refused. Post them to `POST /api/events`
+(one object or a list of up to 1,000; all are validated before any is stored) or
+ingest them with `fxcrm events ingest FILE` (JSON lines).
+
+Kinds: `string`; `decimal` (a decimal string); `amount` (a decimal string in the
+event's `currency`); `currency` (ISO 4217); `country` (ISO 3166-1 alpha-2); `datetime`
+(ISO-8601 with offset); `enum` (one of the listed values); `integer`; `boolean`;
+`object`; `list` (of strings). Optional fields are marked `?`.
+"""
+
+
+def render() -> str:
+    """Return the Markdown text of the catalogue."""
+    out = [HEADER]
+    for event_type in catalogue.EVENT_TYPES.values():
+        internal = " (internal: cannot be posted)" if event_type.internal else ""
+        out.append(f"\n## `{event_type.name}`{internal}\n\n{event_type.doc}\n\n"
+                   "| field | kind | notes |\n| --- | --- | --- |")
+        for name, spec in event_type.fields.items():
+            kind = spec.kind + (": " + ", ".join(f"`{c}`" for c in spec.choices)
+                                if spec.choices else "")
+            out.append(f"| `{name}`{'' if spec.required else '?'} | {kind} | {spec.doc} |")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())
