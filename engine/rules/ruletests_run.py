@@ -129,8 +129,19 @@ def _step(database: Database, step: dict, index: int, start: datetime, now: date
     else:
         with unit_of_work(database) as session:
             ensure_clients(session, {CLIENT})
-    processing.process_client(database, CLIENT)
+    stats = processing.process_client(database, CLIENT)
+    if stats.failed or stats.parked:  # a test must not pass while its events fail
+        return _failed_events(database)
     return None
+
+
+def _failed_events(database: Database) -> str:
+    """Describe the events whose processing failed."""
+    from engine.events.models import Event
+    with unit_of_work(database) as session:
+        rows = session.execute(select(Event.type, Event.last_error).where(
+            Event.last_error.is_not(None))).all()
+    return "; ".join(f"processing {etype} failed: {error}" for etype, error in rows)
 
 
 def outcomes(database: Database) -> dict[str, list]:
