@@ -33,12 +33,20 @@ def expire_leases(database: Database) -> int:
         return tasks_service.expire_leases(session)
 
 
+def deliver_notifications(database: Database) -> None:
+    """Send email queued while the SMTP server was unreachable."""
+    notifications = import_optional("engine.notifications.service")
+    if notifications and database.config.smtp_url:
+        notifications.deliver_pending(database)
+
+
 def tick(database: Database) -> None:
-    """Run one round: timers, read-backs, task leases, then anything still pending."""
+    """Run one round: timers, read-backs, task leases, queued email, then pending events."""
     from engine import processing
     fire_due_timers(database)
     run_due_fetches(database)
     expire_leases(database)
+    deliver_notifications(database)
     processing.process_all_pending(database)
 
 

@@ -56,10 +56,11 @@ def fire_due_timers() -> int:
 
 
 def fetch_due_deliveries() -> None:
-    """Job: retry the provider read-backs whose time has come and expire task leases."""
+    """Job: retry due provider read-backs, expire task leases, send queued email."""
     from engine import ticker
     ticker.run_due_fetches(get_database())
     ticker.expire_leases(get_database())
+    ticker.deliver_notifications(get_database())
 
 
 def sweep_once(cfg: config_mod.Config) -> int:

@@ -152,7 +152,12 @@ def fire(now):
         at = parse_datetime(now) if now else None
     except ValueError as exc:
         _fail([f"error: {exc}"])
-    count = fire_due(_database(), now=at)
+    from engine.values import clock
+    clock.freeze(at)  # what the timers do (tasks, notifications) is dated at that time too
+    try:
+        count = fire_due(_database(), now=at)
+    finally:
+        clock.freeze(None)
     click.echo(f"fired {count} timer(s)")
 
 
