@@ -29,8 +29,10 @@ demo: install
 	$(BIN)/fxcrm rules activate rules/ --actor make-demo
 	$(BIN)/fxcrm demo
 
+# Two pytest workers by default (each on its own PostgreSQL database and SQLite files).
+PYTEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/run.py
