@@ -178,6 +178,23 @@ def first_completed(session: Session, client_ref: str) -> Deposit | None:
                           .order_by(Deposit.completed_at, Deposit.id).limit(1))
 
 
+def last_completed_at(session: Session, client_ref: str):
+    """Return when the client's latest completed deposit completed, or None."""
+    return session.scalar(select(func.max(Deposit.completed_at))
+                          .where(Deposit.client_ref == client_ref))
+
+
+def failures_since_completed(session: Session, client_ref: str) -> int:
+    """How many of the client's deposits last failed after its latest completed deposit."""
+    latest = last_completed_at(session, client_ref)
+    stmt = select(func.count()).select_from(Deposit).where(
+        Deposit.client_ref == client_ref, Deposit.failed_at.is_not(None),
+        Deposit.completed_at.is_(None))
+    if latest is not None:
+        stmt = stmt.where(Deposit.failed_at > latest)
+    return session.scalar(stmt) or 0
+
+
 def match_wire(session: Session, *, reference: str, amount: Decimal, currency: str,
                booked_at: datetime, provider: str | None = None) -> Deposit | None:
     """Return the one requested deposit a booked bank wire pays, or None if none fits exactly.

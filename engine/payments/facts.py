@@ -50,6 +50,18 @@ def first_completed_at(session, client):
     return first.completed_at if first else None
 
 
+@fact("deposits.last_completed_at", "datetime")
+def last_completed_at(session, client):
+    """When the client's latest deposit completed (by the provider's time)."""
+    return deposits.last_completed_at(session, client.ref)
+
+
+@fact("deposits.failed.unresolved", "boolean")
+def failed_unresolved(session, client):
+    """True when a deposit of the client failed after its latest completed deposit."""
+    return deposits.failures_since_completed(session, client.ref) > 0
+
+
 @fact("wallet.balance", "money", params=CURRENCY_PARAM)
 def wallet_balance(session, client, currency=None):
     """The wallet balance in one currency (default: the base currency)."""
@@ -85,4 +97,4 @@ def withdrawals_waiting_for(session, client):
 def transfers_failed(session, client):
     """How many of the client's transfers failed or were refused."""
     return sum(1 for t in transfers.list_for(session, client.ref, limit=1000)
-               if t.status != "completed")
+               if t.status in ("failed", "refused"))

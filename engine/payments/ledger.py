@@ -30,6 +30,10 @@ class LedgerError(ValueError):
     """A posting is refused (unbalanced, malformed, or it would overdraw a wallet)."""
 
 
+class InsufficientFunds(LedgerError):
+    """A posting is refused because it would take a wallet or hold below zero."""
+
+
 @dataclass(frozen=True)
 class Leg:
     account: str
@@ -116,7 +120,7 @@ def _check_overdraw(session: Session, legs: list[Leg]) -> None:
     for (account, currency), amount in debits.items():
         available = balance(session, account, currency)
         if available + amount < 0:
-            raise LedgerError(f"insufficient funds: {account} holds {available} {currency}, "
+            raise InsufficientFunds(f"insufficient funds: {account} holds {available} {currency}, "
                               f"cannot debit {-amount} {currency}")
 
 

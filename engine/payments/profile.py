@@ -41,6 +41,7 @@ def payments(session, client):
     return {
         "deposits": [_deposit(d) for d in deposits.list_for(session, client.ref)],
         "transfers": [_transfer(t) for t in transfers.list_for(session, client.ref)],
+        "waiting_transfers": [_transfer(t) for t in transfers.list_waiting(session, client.ref)],
         "held": _amounts(ledger.balances(session, client.ref, "hold")),
         "owed": _amounts(ledger.balances(session, client.ref, "debt"), -1),
         "pending_withdrawals": [withdrawals.to_dict(w)

@@ -18,6 +18,7 @@ def deposit(session: Session, event: Event, client: Client) -> None:
     """Record the deposit's new state and post what it settles."""
     deposits.apply(session, client=client, status=DEPOSIT_EVENTS[event.type], data=event.data,
                    occurred_at=event.occurred_at, event_seq=event.seq)
+    transfers.post_waiting(session, client.ref, event_seq=event.seq)
 
 
 @projection("payment.withdrawal_requested")
@@ -48,6 +49,7 @@ def withdrawal_rejected(session: Session, event: Event, client: Client) -> None:
     withdrawals.provider_rejected(session, withdrawal_id=event.data["withdrawal_id"],
                                   source=event.source, reason=event.data.get("reason"),
                                   at=event.occurred_at)
+    transfers.post_waiting(session, client.ref, event_seq=event.seq)  # funds released
 
 
 @projection("payment.withdrawal_paid")
@@ -63,6 +65,7 @@ def withdrawal_failed(session: Session, event: Event, client: Client) -> None:
     withdrawals.provider_failed(session, withdrawal_id=event.data["withdrawal_id"],
                                 source=event.source, reason=event.data.get("reason"),
                                 at=event.occurred_at)
+    transfers.post_waiting(session, client.ref, event_seq=event.seq)  # funds released
 
 
 @projection("kyc.document_submitted")
@@ -80,8 +83,10 @@ def _transfer_args(event: Event, client: Client) -> dict:
 
 @projection("wallet.transfer_completed")
 def transfer_completed(session: Session, event: Event, client: Client) -> None:
-    """Post the transfer (or keep it as refused, with the reason, if it would overdraw)."""
-    transfers.apply(session, event_seq=event.seq, **_transfer_args(event, client))
+    """Post the transfer; one the wallet cannot cover yet waits for funds (it has happened)."""
+    transfers.apply(session, event_seq=event.seq, wait_for_funds=True,
+                    **_transfer_args(event, client))
+    transfers.post_waiting(session, client.ref, event_seq=event.seq)  # e.g. account -> wallet
 
 
 @projection("wallet.transfer_failed")

@@ -55,27 +55,73 @@ def legs(session: Session, client_ref: str, source: str, destination: str,
 
 def apply(session: Session, *, client_ref: str, transfer_id: str, source: str,
           destination: str, amount: Decimal, currency: str, occurred_at: datetime,
-          event_seq: int | None = None) -> Transfer:
-    """Record a completed transfer and post it; one that would overdraw is kept as refused."""
+          event_seq: int | None = None, wait_for_funds: bool = False) -> Transfer:
+    """Record a completed transfer and post it.
+
+    One that would overdraw is kept as refused, or, with `wait_for_funds` (a transfer the
+    platform reports completed: it has happened), kept as `waiting` and posted by
+    `post_waiting` once the wallet can cover it.
+    """
     transfer = get(session, transfer_id)
-    if transfer is not None and transfer.status != "failed":
+    if transfer is not None and transfer.status not in ("failed", "waiting"):
         return transfer  # a repeat: already posted (or refused) once
     if transfer is None:
         transfer = Transfer(transfer_id=transfer_id, client_ref=client_ref, source=source,
                             destination=destination, amount=amount, currency=currency,
                             occurred_at=occurred_at)
+    elif transfer.status == "waiting":
+        wait_for_funds = True  # a replay of a waiting transfer keeps waiting
     # A transfer reported failed and then completed (a platform retry) did move the money.
-    transfer.status, transfer.reason, transfer.occurred_at = "completed", None, occurred_at
-    try:
-        ledger.post(session, key=f"transfer:{transfer_id}", kind="transfer",
-                    client_ref=client_ref, occurred_at=occurred_at, event_seq=event_seq,
-                    legs=legs(session, client_ref, source, destination, amount, currency),
-                    memo=f"transfer {source} -> {destination}")
-    except ledger.LedgerError as exc:
-        transfer.status, transfer.reason = "refused", str(exc)
+    transfer.occurred_at = occurred_at
+    _post(session, transfer, event_seq=event_seq, wait_for_funds=wait_for_funds)
     session.add(transfer)
     session.flush()
     return transfer
+
+
+def _post(session: Session, transfer: Transfer, *, event_seq: int | None,
+          wait_for_funds: bool) -> None:
+    """Post the transfer; on insufficient funds keep it waiting (or refused)."""
+    try:
+        ledger.post(session, key=f"transfer:{transfer.transfer_id}", kind="transfer",
+                    client_ref=transfer.client_ref, occurred_at=transfer.occurred_at,
+                    event_seq=event_seq,
+                    legs=legs(session, transfer.client_ref, transfer.source,
+                              transfer.destination, transfer.amount, transfer.currency),
+                    memo=f"transfer {transfer.source} -> {transfer.destination}")
+    except ledger.InsufficientFunds as exc:
+        status = "waiting" if wait_for_funds else "refused"
+        reason = f"waiting for funds: {exc}" if wait_for_funds else str(exc)
+        transfer.status, transfer.reason = status, reason
+    except ledger.LedgerError as exc:
+        transfer.status, transfer.reason = "refused", str(exc)
+    else:
+        transfer.status, transfer.reason = "completed", None
+
+
+def post_waiting(session: Session, client_ref: str, event_seq: int | None = None) -> list[Transfer]:
+    """Post the client's transfers waiting for funds that the wallet now covers.
+
+    Tried oldest first (occurred_at, then id); one still not covered keeps waiting and
+    the next is tried. Returns the transfers posted now. Posting is keyed by the
+    transfer id, so a replay posts nothing twice.
+    """
+    waiting = list_waiting(session, client_ref)
+    posted = []
+    for transfer in waiting:
+        _post(session, transfer, event_seq=event_seq, wait_for_funds=True)
+        if transfer.status == "completed":
+            posted.append(transfer)
+    if waiting:
+        session.flush()
+    return posted
+
+
+def list_waiting(session: Session, client_ref: str) -> list[Transfer]:
+    """Return the client's transfers waiting for funds, oldest first."""
+    return list(session.scalars(
+        select(Transfer).where(Transfer.client_ref == client_ref, Transfer.status == "waiting")
+        .order_by(Transfer.occurred_at, Transfer.id)))
 
 
 def failed(session: Session, *, client_ref: str, transfer_id: str, source: str,

@@ -47,4 +47,4 @@ def test_every_fact_is_registered_with_a_kind_and_doc():
             "wallet.balance", "withdrawals.pending.count", "accounts.count"} <= set(names)
     for name in names:
         spec = facts.get(name)
-        assert spec.doc and spec.kind in ("integer", "money", "datetime", "list")
+        assert spec.doc and spec.kind in ("integer", "money", "datetime", "list", "boolean")
