@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 from engine.clients.models import Client
 from engine.events.models import Event
 from engine.payments import deposits, transfers, withdrawals
-from engine.processing import projection
+from engine.processing import evaluator, projection
 from engine.values import parse_decimal
 
 DEPOSIT_EVENTS = {f"payment.deposit_{s}": s
@@ -93,3 +93,14 @@ def transfer_completed(session: Session, event: Event, client: Client) -> None:
 def transfer_failed(session: Session, event: Event, client: Client) -> None:
     """Record the failed transfer and its reason."""
     transfers.failed(session, reason=event.data.get("reason"), **_transfer_args(event, client))
+
+
+@evaluator
+def account_created(session: Session, event: Event, client: Client) -> None:
+    """A transfer reported before its trading account was created waits; post it now.
+
+    An evaluator (it runs after every projection) rather than a projection, so that the
+    accounts domain has created the account first.
+    """
+    if event.type == "account.created":
+        transfers.post_waiting(session, client.ref, event_seq=event.seq)

@@ -82,6 +82,12 @@ def apply(session: Session, *, client_ref: str, transfer_id: str, source: str,
 def _post(session: Session, transfer: Transfer, *, event_seq: int | None,
           wait_for_funds: bool) -> None:
     """Post the transfer; on insufficient funds keep it waiting (or refused)."""
+    unknown = [name for name in (transfer.source, transfer.destination)
+               if name != WALLET and accounts_service.get(session, name) is None]
+    if wait_for_funds and unknown:
+        # account.created may arrive after the platform's transfer into it
+        transfer.status, transfer.reason = "waiting", f"waiting for account {unknown[0]}"
+        return
     try:
         ledger.post(session, key=f"transfer:{transfer.transfer_id}", kind="transfer",
                     client_ref=transfer.client_ref, occurred_at=transfer.occurred_at,
@@ -100,7 +106,7 @@ def _post(session: Session, transfer: Transfer, *, event_seq: int | None,
 
 
 def post_waiting(session: Session, client_ref: str, event_seq: int | None = None) -> list[Transfer]:
-    """Post the client's transfers waiting for funds that the wallet now covers.
+    """Post the client's waiting transfers that the wallet now covers (and whose accounts exist).
 
     Tried oldest first (occurred_at, then id); one still not covered keeps waiting and
     the next is tried. Returns the transfers posted now. Posting is keyed by the

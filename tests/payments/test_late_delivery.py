@@ -128,9 +128,9 @@ def test_a_transfer_the_wallet_cannot_cover_yet_is_not_refused(database):
 def test_duplicated_shuffled_transfers_end_as_in_order(database):
     deliver(database, funded_transfers("IN"))
     expected = state(database, "IN")
-    for seed in range(4):
+    for seed in range(6):
         ref = f"S{seed}"
-        deliver(database, duplicated_shuffled(funded_transfers(ref), seed, pinned=2))
+        deliver(database, duplicated_shuffled(funded_transfers(ref), seed, pinned=1))
         assert state(database, ref) == expected, seed
     assert expected["waiting"] == [] and expected["wallets"] == {"USD": "10.01"}
 
@@ -172,3 +172,20 @@ def test_duplicated_shuffled_deposits_leave_the_same_open_tasks(database):
         assert [t[0] for t in got["open_tasks"]] == ["failed-deposit-task"], seed
         assert got["wallets"] == expected["wallets"] and got["entries"] == expected["entries"]
     assert Decimal(expected["wallets"]["USD"]) == Decimal("100")
+
+
+def test_a_transfer_before_its_account_is_created_waits_for_the_account(database):
+    deliver(database, funded_transfers("IN"))
+    reg, acc, p1, t1, t2, p2, t3, t4 = funded_transfers("OUT")
+    deliver(database, [reg, p1, t1])
+    waiting = profile(database, "OUT")["payments"]["waiting_transfers"]
+    assert [(t["id"], t["status"], t["reason"]) for t in waiting] == \
+        [("OUT-t1", "waiting", "waiting for account OUT-A1")]
+    assert profile(database, "OUT")["wallets"] == {"USD": "100.00"}
+    deliver(database, [t4, t2, acc, t3, p2, redelivered(acc), redelivered(t1)])
+    assert state(database, "OUT") == state(database, "IN")
+    deliver(database, [event("wallet.transfer_completed", "OUT", t1["occurred_at"],
+                             transfer_id="OUT-x", amount="1.00", currency="USD",
+                             **{"from": "wallet", "to": "IN-A1"})])
+    assert [(t["id"], t["status"]) for t in profile(database, "OUT")["payments"]["transfers"]
+            if t["id"] == "OUT-x"] == [("OUT-x", "refused")]  # another client's account
