@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,12 +31,18 @@ from engine.demo import BrokerGenerator  # noqa: E402
 from engine.events.models import PENDING, Event  # noqa: E402
 from engine.events.store import ingest_lines  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402
+from engine.values import UTC  # noqa: E402
 from engine.tasks.models import Task  # noqa: E402
 
 
 def generate(clients: int, seed: int) -> list[str]:
-    """Return the synthetic broker's events as JSON lines."""
-    return [json.dumps(e) for e in BrokerGenerator(seed).events(clients)]
+    """Return the synthetic broker's events as JSON lines.
+
+    The history starts tomorrow, so no rule timer falls due during the run: every
+    configuration then does exactly the same work and makes the same tasks.
+    """
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    return [json.dumps(e) for e in BrokerGenerator(seed, start=start, span_days=7).events(clients)]
 
 
 def activate_rules(database_url: str) -> str | None:

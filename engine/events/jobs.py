@@ -79,10 +79,14 @@ def sweep_once(cfg: config_mod.Config) -> int:
     return len(refs)
 
 
-def sweeper_loop(cfg: config_mod.Config, stop: threading.Event) -> None:
+def sweeper_loop(cfg: config_mod.Config, stop: threading.Event | None = None,
+                 parent: int | None = None) -> None:
     """Every ticker interval, one worker (elected by a Redis lock) sweeps."""
     interval = max(cfg.ticker_seconds, 1.0)
+    stop = stop or threading.Event()
     while not stop.wait(interval):
+        if parent is not None and os.getppid() != parent:
+            return  # the worker is gone: do not sweep for a dead worker
         try:
             lock = redis_connection(cfg).set(SWEEP_LOCK.format(queue=cfg.queue_name), "1",
                                              nx=True, ex=max(int(interval), 1))
@@ -94,15 +98,45 @@ def sweeper_loop(cfg: config_mod.Config, stop: threading.Event) -> None:
             log.warning("sweep failed: %s", type(exc).__name__)
 
 
-def run_worker(cfg: config_mod.Config, *, burst: bool = False, sweep: bool = True) -> None:
-    """Run an rq worker with the scheduler, plus the sweeper thread."""
-    from rq import Worker
+def warm_up(cfg: config_mod.Config) -> None:
+    """Load the handlers and compile the active ruleset once, before rq forks.
+
+    Every work-horse is a fork of this process, so it inherits them instead of
+    compiling the ruleset again for each job; a later activation is still noticed,
+    because each transaction reads the active version.
+    """
+    from engine import processing
+    from engine.plugins import import_optional
+    processing.load_handlers(cfg.plugins)
+    activation = import_optional("engine.rules.activation")
+    if activation is not None:
+        try:
+            with unit_of_work(get_database(cfg)) as session:
+                activation.current(session)
+        except Exception as exc:  # the database may be down; jobs will compile it then
+            log.warning("could not preload the active ruleset: %s", type(exc).__name__)
     forget_databases()
-    stop = threading.Event()
+
+
+def run_worker(cfg: config_mod.Config, *, burst: bool = False, sweep: bool = True) -> None:
+    """Run an rq worker with the scheduler, plus the sweeper in a process of its own.
+
+    The sweeper is a spawned process, not a thread: rq forks a work-horse per job, and a
+    fork taken while another thread holds a lock (logging, a connection pool) can leave
+    the work-horse blocked forever.
+    """
+    import multiprocessing
+
+    from rq import Worker
+    warm_up(cfg)
+    sweeper = None
     if sweep and not burst:
-        threading.Thread(target=sweeper_loop, args=(cfg, stop), daemon=True).start()
+        sweeper = multiprocessing.get_context("spawn").Process(
+            target=sweeper_loop, args=(cfg, None, os.getpid()), daemon=True, name="fxcrm-sweeper")
+        sweeper.start()
     worker = Worker([get_queue(cfg)], connection=redis_connection(cfg))
     try:
         worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
     finally:
-        stop.set()
+        if sweeper is not None:
+            sweeper.terminate()
