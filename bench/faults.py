@@ -136,7 +136,7 @@ class Run:
     def __init__(self, name: str, workers: int):
         self.name = name
         self.db_name = f"fxcrm_faults_{uuid.uuid4().hex[:8]}"
-        self.admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        self.admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
         with self.admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{self.db_name}"'))
         self.url = PG_ADMIN.rsplit("/", 1)[0] + "/" + self.db_name
@@ -152,7 +152,8 @@ class Run:
                "FXCRM_SWEEP_AFTER_SECONDS": "2", "FXCRM_TICKER_SECONDS": "1"}
         self.workers = Workers(env, workers)
         from web import create_app
-        self.client = create_app({"TESTING": True, "FXCRM_CONFIG": self.cfg}).test_client()
+        # Not TESTING: a database outage must answer 500 (the provider retries), not raise.
+        self.client = create_app({"TESTING": False, "FXCRM_CONFIG": self.cfg}).test_client()
 
     def _setup(self) -> str:
         from engine.rules import activation

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from datetime import timedelta
 
 from engine import config as config_mod
@@ -126,17 +127,33 @@ def run_worker(cfg: config_mod.Config, *, burst: bool = False, sweep: bool = Tru
     the work-horse blocked forever.
     """
     import multiprocessing
-
-    from rq import Worker
     warm_up(cfg)
     sweeper = None
     if sweep and not burst:
         sweeper = multiprocessing.get_context("spawn").Process(
             target=sweeper_loop, args=(cfg, None, os.getpid()), daemon=True, name="fxcrm-sweeper")
         sweeper.start()
-    worker = Worker([get_queue(cfg)], connection=redis_connection(cfg))
     try:
-        worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
+        _work_through_redis_outages(cfg, burst)
     finally:
         if sweeper is not None:
             sweeper.terminate()
+
+
+def _work_through_redis_outages(cfg: config_mod.Config, burst: bool) -> None:
+    """Run the rq worker; when Redis goes away, wait for it and start again."""
+    from redis.exceptions import ConnectionError as RedisDown
+    from redis.exceptions import TimeoutError as RedisTimeout
+    from rq import Worker
+    delay = 1.0
+    while True:
+        try:
+            worker = Worker([get_queue(cfg)], connection=redis_connection(cfg))
+            worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
+            return
+        except (RedisDown, RedisTimeout) as exc:
+            if burst:
+                raise
+            log.warning("lost Redis (%s); reconnecting in %.0f s", type(exc).__name__, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
