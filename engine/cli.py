@@ -233,9 +233,8 @@ def _render_profile(p: dict) -> str:
              f"  status: {p['status']}   funnel: {p['funnel_stage']}   "
              f"country: {p['country']}   type: {p['client_type']}",
              f"  KYC: {p['kyc'].get('status')}   risk: {p['risk']['category'] or '-'}"]
-    for key in ("next_step",):
-        if p.get(key):
-            lines.append(f"  next step: {p[key]}")
+    if p.get("next_step"):
+        lines.append(f"  next step: {p['next_step']}")
     if p["wallets"]:
         lines.append("  wallets: " + ", ".join(f"{v} {k}" for k, v in p["wallets"].items()))
     lines.append(f"  tasks: {len(p['tasks'])} ("

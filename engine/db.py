@@ -47,7 +47,7 @@ class Amount(types.TypeDecorator):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {}
+    """The declarative base of every model."""
 
 
 def _sqlite_pragmas(dbapi_conn, _record):
