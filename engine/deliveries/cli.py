@@ -111,4 +111,51 @@ def retry(delivery):
     click.echo(f"{outcome.status}" + (f": {outcome.reason}" if outcome.reason else ""))
 
 
+@connectors_group.group("poll")
+def poll():
+    """Poll providers that have no webhooks."""
+
+
+@poll.command("mt5")
+@click.option("--once", is_flag=True, help="Poll once and exit (default: poll forever).")
+@click.option("--server", default="default", show_default=True,
+              help="The trade server's name: the cursor is kept per server.")
+@click.option("--prefix-ids", is_flag=True,
+              help="Prefix event ids with the server name (several servers, one fxcrm).")
+@click.option("--server-offset", default=0.0, show_default=True,
+              help="The trade server's offset from UTC, in hours.")
+@click.option("--interval", default=30.0, show_default=True, help="Seconds between polls.")
+def poll_mt5(once, server, prefix_ids, server_offset, interval):
+    """Read new deals from the MT5 gateway at FXCRM_MT5_BASE_URL and store their events.
+
+    The token in FXCRM_MT5_API_TOKEN is sent as `Authorization: Bearer`. MT5's own Web
+    API handshake is not implemented: the URL must be a gateway serving the deal JSON.
+    """
+    import time
+
+    from engine.deliveries import mt5_poll
+    database = _database()
+    base_url = database.config.secret("MT5_BASE_URL")
+    if not base_url:
+        _fail("FXCRM_MT5_BASE_URL is not set")
+    options = {"base_url": base_url, "server": server, "prefix_ids": prefix_ids,
+               "token": database.config.secret("MT5_API_TOKEN"),
+               "server_utc_offset": timedelta(hours=server_offset)}
+    while True:
+        try:
+            report = mt5_poll.poll_once(database, **options)
+        except (mt5_poll.FetchError, connectors.MalformedPayload) as exc:
+            message = getattr(exc, "reason", None) or str(exc)
+            if once:
+                _fail(f"{message} (cursor unchanged)")
+            click.echo(f"error: {message} (cursor unchanged)", err=True)
+        else:
+            click.echo(report.summary())
+            for problem in report.problems:
+                click.echo(problem)
+        if once:
+            return
+        time.sleep(interval)
+
+
 commands = [connectors_group]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base
@@ -38,3 +38,14 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     event_ids: Mapped[list | None] = mapped_column(JsonType, nullable=True)
+
+
+class Mt5Cursor(Base):
+    """Where the MT5 poller of one trade server stands: the last deal handed on."""
+
+    __tablename__ = "mt5_cursors"
+
+    server: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_time_msc: Mapped[int] = mapped_column(BigInteger, default=0)  # trade-server time
+    last_deal: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
