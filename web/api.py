@@ -6,7 +6,7 @@ from flask import Blueprint, abort, jsonify, request
 from engine.clients import service as clients_service
 from engine.db import unit_of_work
 from engine.events.schemas import InvalidEvent, validate_envelope
-from engine.events.store import record, schedule_touched
+from engine.events.store import record_many, schedule_touched
 from web import database
 from web.auth import requires
 
@@ -48,13 +48,15 @@ def post_events():
     if errors:
         return jsonify(error="invalid events; nothing was stored", events=errors), 400
     db = database()
-    results = []
     with unit_of_work(db) as session:
-        for env in envelopes:
-            _seq, created = record(session, env, via="api")
-            results.append({"source": env["source"], "id": env["id"],
-                            "status": "accepted" if created else "duplicate"})
+        created = record_many(session, envelopes, via="api")
         schedule_touched(session, db)
+    results = []
+    for env in envelopes:
+        key = (env["source"], env["id"])
+        status = "accepted" if key in created else "duplicate"
+        created.discard(key)  # a second copy in the same request is a duplicate
+        results.append({"source": env["source"], "id": env["id"], "status": status})
     return jsonify(events=results), 202
 
 

@@ -75,3 +75,10 @@ def test_security_headers_and_csrf(client):
     assert resp.headers["X-Frame-Options"] == "DENY"
     assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
     assert client.post("/login", data={"email": "a", "password": "b"}).status_code == 400
+
+
+def test_a_repeat_inside_one_request_is_a_duplicate(client, tokens, database):
+    env = registered("C4")
+    resp = client.post("/api/events", json=[env, env], headers=auth(tokens["admin"]))
+    assert [e["status"] for e in resp.json["events"]] == ["accepted", "duplicate"]
+    assert stored(database) == 1
