@@ -176,7 +176,7 @@ def _side(action: int) -> str:
 
 def _trade(deal: Deal, account: Account, ctx: _Context, batch: Batch) -> None:
     if deal.entry == ENTRY_IN:
-        _open(deal, account, ctx, batch, deal.volume_ext)
+        _open(deal, account, ctx, batch, deal.volume_ext, charged=True)
     elif deal.entry in (ENTRY_OUT, ENTRY_OUT_BY, ENTRY_INOUT):
         position = batch.positions.get(deal.position_id)
         if position is None:
@@ -188,7 +188,7 @@ def _trade(deal: Deal, account: Account, ctx: _Context, batch: Batch) -> None:
 
 
 def _open(deal: Deal, account: Account, ctx: _Context, batch: Batch, volume_ext: int,
-          suffix: str = "") -> None:
+          suffix: str = "", charged: bool = False) -> None:
     held = batch.positions.get(deal.position_id)
     if held is not None and held.open_deal == deal.deal:
         pass  # the same opening deal seen again: state is already counted
@@ -199,12 +199,14 @@ def _open(deal: Deal, account: Account, ctx: _Context, batch: Batch, volume_ext:
         batch.positions[deal.position_id] = Position(
             deal.position_id, deal.login, deal.symbol, _side(deal.action), deal.time_msc,
             volume_ext, deal.deal)
+    data = {"account_id": str(deal.login), "ticket": str(deal.position_id),
+            "symbol": deal.symbol, "side": _side(deal.action),
+            "volume_lots": decimal_text(lots(volume_ext)),
+            "open_time": iso(ctx.when(deal.time_msc))}
+    if charged:  # a reversal's commission is on its trade.closed, so counted once
+        data.update(commission=decimal_text(deal.commission), currency=account.currency)
     batch.events.append(event(NAME, "trade.opened", ctx.event_id(deal, suffix),
-                              ctx.when(deal.time_msc), account.client, {
-        "account_id": str(deal.login), "ticket": str(deal.position_id),
-        "symbol": deal.symbol, "side": _side(deal.action),
-        "volume_lots": decimal_text(lots(volume_ext)),
-        "open_time": iso(ctx.when(deal.time_msc))}))
+                              ctx.when(deal.time_msc), account.client, data))
 
 
 def _close(deal: Deal, position: Position, account: Account, ctx: _Context,

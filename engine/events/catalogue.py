@@ -127,6 +127,11 @@ _TYPES: list[EventType] = [
         "provider": f("string"),
         "reason": opt("string"),
     }, doc="A KYC provider put the review on hold."),
+    EventType("kyc.reset", {
+        "provider": f("string"),
+        "reason": opt("string"),
+    }, doc="A KYC provider reset the applicant: its documents no longer count and KYC "
+           "starts again (earlier results stay in the history)."),
     _deposit("requested"), _deposit("completed"), _deposit("failed"),
     _deposit("refunded"), _deposit("charged_back"),
     _withdrawal("requested"), _withdrawal("approved"), _withdrawal("rejected"),
@@ -156,6 +161,8 @@ _TYPES: list[EventType] = [
         "side": f("enum", choices=SIDES),
         "volume_lots": f("decimal"),
         "open_time": f("datetime"),
+        "commission": opt("decimal", doc="charged when opening (MT5 Commission + Fee)"),
+        "currency": opt("currency", doc="currency of commission"),
     }, doc="A position was opened."),
     EventType("trade.closed", {
         "account_id": f("string"),

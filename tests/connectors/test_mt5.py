@@ -73,6 +73,8 @@ def test_open_and_partial_closes_pair_by_position():
     found = events_by_id(batch())
     opened, first, second = found["deal:10"], found["deal:11"], found["deal:12"]
     assert opened["type"] == "trade.opened" and opened["data"]["volume_lots"] == "1"
+    # The opening deal's commission travels on trade.opened; each close carries its own.
+    assert (opened["data"]["commission"], opened["data"]["currency"]) == ("-3.5", "USD")
     assert (first["type"], first["data"]["volume_lots"], second["data"]["volume_lots"]) == (
         "trade.closed", "0.4", "0.6")
     assert first["data"]["open_time"] == opened["data"]["open_time"]
@@ -89,6 +91,8 @@ def test_reversal_closes_and_reopens_the_other_way():
         "trade.closed", "sell", "0.01")
     assert (reopened["type"], reopened["data"]["side"], reopened["data"]["volume_lots"]) == (
         "trade.opened", "buy", "0.02")
+    # The reversal deal's commission is counted once, on its trade.closed.
+    assert "commission" not in reopened["data"] and "commission" in closed["data"]
     position = result.positions[20]
     assert (position.side, position.volume_ext, position.open_deal) == ("buy", 2_000_000, 21)
 
