@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (BigInteger, Boolean, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db import Base
@@ -124,3 +125,32 @@ class SavedView(Base):
     filters: Mapped[dict] = mapped_column(JsonType)
     shared: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TaskCount(Base):
+    """How many open tasks a queue holds per assignee ('' = unassigned).
+
+    Kept by engine.tasks.counters in the transaction of every task change, so the
+    inbox's counts add up a few rows instead of counting tasks.
+    """
+
+    __tablename__ = "task_counts"
+    __table_args__ = (Index("ix_task_counts_assignee", "assignee", "queue", "n"),)
+
+    queue: Mapped[str] = mapped_column(String(32), primary_key=True)
+    assignee: Mapped[str] = mapped_column(String(320), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class TaskDueCount(Base):
+    """How many open tasks of a queue fall due in one hour (hours since 1970-01-01 UTC)."""
+
+    __tablename__ = "task_due_counts"
+
+    queue: Mapped[str] = mapped_column(String(32), primary_key=True)
+    due_hour: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+# Every session keeps the counters right (the module registers its session hooks).
+from engine.tasks import counters as _counters  # noqa: E402,F401

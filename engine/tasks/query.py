@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, false, func, literal, select, text, tuple_
+from sqlalchemy import and_, case, false, func, literal, select, text, tuple_
 from sqlalchemy.orm import Session
 
-from engine.tasks.models import OPEN_STATUSES, PRIORITIES, STATUSES, Task, _OPEN_SQL
+from engine.tasks import counters
+from engine.tasks.models import (OPEN_STATUSES, PRIORITIES, STATUSES, Task, TaskCount,
+                                 TaskDueCount, _OPEN_SQL)
 from engine.values import as_utc, iso, parse_datetime, utcnow
 
 OPEN_SQL = _OPEN_SQL
@@ -171,22 +174,57 @@ def _due_page(session: Session, where: list, limit: int, key: list | None) -> li
 
 def counts(session: Session, queues: tuple[str, ...], *, user: str | None = None,
            now: datetime | None = None) -> dict:
-    """Return open-task counts per queue, plus mine, unassigned and overdue over `queues`."""
+    """Return open-task counts per queue, plus mine, unassigned and overdue over `queues`.
+
+    Read from the counters (engine.tasks.counters), not by counting tasks: the only
+    tasks counted are the open ones of `queues` falling due earlier in the current
+    hour, the one bucket only partly past `now`.
+    """
     now = now or utcnow()
     if not queues:
         return {"queues": {}, "overdue_by_queue": {}, "mine": 0, "unassigned": 0, "overdue": 0}
-    # Separate queries on purpose: each one is answered from its own partial index alone.
-    where = (text(OPEN_SQL), Task.queue.in_(queues))
-    per_queue = dict(session.execute(select(Task.queue, func.count()).where(*where)
-                                     .group_by(Task.queue)).all())
-    overdue = dict(session.execute(select(Task.queue, func.count()).where(
-        *where, Task.due_at < now).group_by(Task.queue)).all())
-    unassigned = session.scalar(select(func.count()).where(*where, Task.assignee.is_(None)))
-    mine = session.scalar(select(func.count()).where(
-        text(OPEN_SQL), Task.assignee == user)) if user else 0
-    return {"queues": {q: per_queue.get(q, 0) for q in queues},
+    queues = tuple(queues)
+    extra = counters.pending(session)  # this session's own uncommitted changes
+    by_queue, unassigned, mine = _assignee_counts(session, queues, user, extra)
+    overdue = _overdue_counts(session, queues, now, extra)
+    return {"queues": {q: by_queue.get(q, 0) for q in queues},
             "overdue_by_queue": {q: overdue.get(q, 0) for q in queues},
-            "mine": mine or 0, "unassigned": unassigned or 0, "overdue": sum(overdue.values())}
+            "mine": mine, "unassigned": unassigned, "overdue": sum(overdue[q] for q in queues)}
+
+
+def _assignee_counts(session: Session, queues: tuple[str, ...], user: str | None,
+                     extra: counters.Deltas) -> tuple[Counter, int, int]:
+    c = TaskCount
+    rows = session.execute(select(c.queue, func.sum(c.n), func.sum(
+        case((c.assignee == "", c.n), else_=0))).where(c.queue.in_(queues)).group_by(c.queue))
+    by_queue, unassigned = Counter(), 0
+    for queue, total, free in rows:
+        by_queue[queue], unassigned = int(total), unassigned + int(free)
+    mine = int(session.scalar(select(func.sum(c.n)).where(c.assignee == user)) or 0) \
+        if user else 0
+    for (queue, who), d in extra.by_assignee.items():
+        if queue in queues:
+            by_queue[queue] += d
+            unassigned += d if who == "" else 0
+        mine += d if user and who == user else 0
+    return by_queue, unassigned, mine
+
+
+def _overdue_counts(session: Session, queues: tuple[str, ...], now: datetime,
+                    extra: counters.Deltas) -> Counter:
+    hour = counters.due_hour(now)
+    c = TaskDueCount
+    overdue = Counter({q: int(n) for q, n in session.execute(
+        select(c.queue, func.sum(c.n)).where(c.queue.in_(queues), c.due_hour < hour)
+        .group_by(c.queue))})
+    for (queue, bucket), d in extra.by_due.items():
+        if queue in queues and bucket < hour:
+            overdue[queue] += d
+    # The current hour is only partly past: count its tasks (a short index range).
+    overdue.update(dict(session.execute(select(Task.queue, func.count()).where(
+        text(OPEN_SQL), Task.queue.in_(queues), Task.due_at >= counters.hour_start(hour),
+        Task.due_at < now).group_by(Task.queue)).all()))
+    return overdue
 
 
 def with_changes(filters: Filters, **changes) -> Filters:
