@@ -36,6 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=16 * 1024 * 1024, TICKER=True)
     app.config.update(test_config)
     app.extensions["fxcrm_db"] = get_database(cfg)
+    app.extensions["fxcrm_config"] = cfg
 
     from web import api, auth, health, pages, security
     security.init_app(app)

@@ -12,6 +12,7 @@ ROUTES = [
     ("GET", "/tasks/new", STAFF),
     ("GET", "/clients/C1", STAFF),
     ("GET", "/audit", {"admin", "compliance"}),
+    ("GET", "/rules", {"admin", "compliance"}),
     ("GET", "/api/tasks", STAFF),
     ("GET", "/api/tasks/counts", STAFF),
     ("GET", "/api/clients/C1", STAFF),

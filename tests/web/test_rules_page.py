@@ -1,0 +1,151 @@
+"""The rules page: active version and its rules, the candidate's errors and tests, activation."""
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from engine.audit.models import AuditEntry
+from engine.db import unit_of_work
+from engine.rules import activation
+from engine.rules.models import RulesetActivation
+from tests.web.conftest import csrf, login
+
+SHIPPED = Path(__file__).resolve().parents[2] / "rules"
+
+
+@pytest.fixture
+def rules_dir(tmp_path):
+    """A candidate rules directory: the account rules, their tests and the policies."""
+    root = tmp_path / "rules"
+    for part in ("accounts", "policy", "templates"):
+        shutil.copytree(SHIPPED / part, root / part)
+    return root
+
+
+@pytest.fixture
+def rules_app(database, rules_dir, users):
+    from web import create_app
+    config = dataclasses.replace(database.config, rules_dir=str(rules_dir))
+    return create_app({"TESTING": True, "FXCRM_CONFIG": config, "TICKER": False})
+
+
+def _as(app, role):
+    return login(app.test_client(), role)
+
+
+def _post(c, path, **data):
+    return c.post(path, data={"csrf_token": csrf(c), **data})
+
+
+def _candidate_version(html: str) -> str:
+    return re.search(r'name="version" value="([0-9a-f]{64})"', html)[1]
+
+
+def _activations(database) -> list[str]:
+    with unit_of_work(database) as s:
+        return list(s.scalars(select(RulesetActivation.version).order_by(RulesetActivation.id)))
+
+
+@pytest.mark.parametrize("role,status", [("admin", 200), ("compliance", 200), ("finance", 403),
+                                         ("support", 403), ("sales", 403), ("ib_ops", 403),
+                                         ("partner", 403)])
+def test_who_may_see_the_rules_page(rules_app, role, status):
+    assert _as(rules_app, role).get("/rules").status_code == status
+
+
+def test_activate_the_candidate_then_see_its_rules(rules_app, database):
+    c = _as(rules_app, "compliance")
+    html = c.get("/rules").get_data(as_text=True)
+    assert "No ruleset is active" in html
+    assert "accounts/status.yaml: added" in html
+    version = _candidate_version(html)
+
+    r = _post(c, "/rules/activate", version=version, note="first rules")
+    assert r.status_code == 302
+    assert _activations(database) == [version]
+    html = c.get("/rules").get_data(as_text=True)
+    assert version in html and "compliance@example.com" in html and "first rules" in html
+    assert 'id="rule-account-locked"' in html  # each rule with its description
+    assert "Same as the active version" in html
+    assert 'action="/rules/activate"' not in html  # nothing new to activate
+    with unit_of_work(database) as s:
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "rules.activate"))
+        assert (entry.actor, entry.target_id, entry.reason) == (
+            "compliance@example.com", version, "first rules")
+
+    source = c.get(f"/rules/versions/{version}/accounts/status.yaml")
+    assert source.status_code == 200 and "account-locked" in source.get_data(as_text=True)
+    assert c.get(f"/rules/versions/{version}/nope.yaml").status_code == 404
+
+
+def test_a_broken_candidate_shows_its_errors_and_cannot_be_activated(rules_app, database,
+                                                                     rules_dir):
+    c = _as(rules_app, "admin")
+    version = _candidate_version(c.get("/rules").get_data(as_text=True))
+    path = rules_dir / "accounts" / "status.yaml"
+    path.write_text(path.read_text().replace("on: ", "on_event: ", 1))
+    html = c.get("/rules").get_data(as_text=True)
+    assert "Does not validate" in html
+    assert re.search(r"accounts/status\.yaml:\d+: ", html), html
+    assert 'action="/rules/activate"' not in html
+    r = _post(c, "/rules/activate", version=version)
+    assert r.status_code == 302 and _activations(database) == []
+    assert "does not validate" in c.get("/rules").get_data(as_text=True)
+
+
+def test_files_changed_after_the_page_was_shown_are_not_activated(rules_app, database,
+                                                                  rules_dir):
+    c = _as(rules_app, "admin")
+    shown = _candidate_version(c.get("/rules").get_data(as_text=True))
+    path = rules_dir / "accounts" / "status.yaml"
+    path.write_text(path.read_text() + "\n# edited\n")
+    r = _post(c, "/rules/activate", version=shown)
+    assert r.status_code == 302 and _activations(database) == []
+    assert "changed since the page was shown" in c.get("/rules").get_data(as_text=True)
+
+
+def test_rule_tests_of_the_candidate(rules_app, rules_dir):
+    c = _as(rules_app, "compliance")
+    html = _post(c, "/rules/candidate/test").get_data(as_text=True)
+    passed = re.search(r"(\d+) passed, 0 failed", html)
+    assert passed and int(passed[1]) >= 3, html
+
+    tests = rules_dir / "accounts" / "status.test.yaml"
+    tests.write_text(tests.read_text().replace(
+        "Negative balance after stop-out\", status: open",
+        "Negative balance after stop-out\", status: done", 1))
+    html = _post(c, "/rules/candidate/test").get_data(as_text=True)
+    assert re.search(r"\d+ passed, 1 failed", html), html
+    assert "a locked account opens a support task" in html and "FAILED" in html
+
+
+def test_rollback_returns_to_the_previous_version(rules_app, database, rules_dir):
+    c = _as(rules_app, "admin")
+    first = _candidate_version(c.get("/rules").get_data(as_text=True))
+    _post(c, "/rules/activate", version=first)
+    path = rules_dir / "accounts" / "status.yaml"
+    path.write_text(path.read_text() + "\n# second\n")
+    second = _candidate_version(c.get("/rules").get_data(as_text=True))
+    _post(c, "/rules/activate", version=second)
+    assert _post(c, "/rules/rollback").status_code == 302
+    assert _activations(database) == [first, second, first]
+    with unit_of_work(database) as s:
+        assert activation.active(s).version == first
+        assert s.scalar(select(func.count()).select_from(AuditEntry)
+                        .where(AuditEntry.action == "rules.rollback")) == 1
+
+
+def test_changes_need_the_csrf_token_and_the_right_role(rules_app, database):
+    admin = _as(rules_app, "admin")
+    version = _candidate_version(admin.get("/rules").get_data(as_text=True))
+    assert admin.post("/rules/activate", data={"version": version}).status_code in (400, 403)
+    finance = _as(rules_app, "finance")
+    assert _post(finance, "/rules/activate", version=version).status_code == 403
+    assert _post(finance, "/rules/rollback").status_code == 403
+    assert _post(finance, "/rules/candidate/test").status_code == 403
+    assert _activations(database) == []

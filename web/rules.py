@@ -1,0 +1,196 @@
+"""The rules page: the active ruleset, its files and rules, the candidate on disk, history.
+
+The candidate is the rules directory the server reads (`FXCRM_RULES_DIR`). Checking it
+and running its rule tests change nothing; activating it (and rolling back) goes through
+`engine.rules.activation`, the same code as `fxcrm rules activate|rollback`, and leaves
+an audit entry.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
+                   url_for)
+
+from engine.audit import service as audit
+from engine.db import unit_of_work
+from engine.rules import activation, ir
+from engine.rules.compiler import compile_ruleset
+from engine.rules.errors import RulesetInvalid
+from engine.rules.loader import load_dir
+from engine.rules.models import RulesetVersion
+from engine.values import iso
+from web import database
+from web.auth import current_user, requires
+
+bp = Blueprint("rules", __name__)
+
+
+@dataclass
+class Candidate:
+    """The rules directory as it is on disk now, compared with the active version."""
+
+    directory: str
+    files: dict[str, str] = field(default_factory=dict)
+    ruleset: ir.Ruleset | None = None
+    errors: list[str] = field(default_factory=list)
+    changed: list[tuple[str, str]] = field(default_factory=list)  # (path, added|changed|removed)
+
+    @property
+    def valid(self) -> bool:
+        return self.ruleset is not None
+
+
+def _rules_dir() -> str:
+    return current_app.extensions["fxcrm_config"].rules_dir
+
+
+def _candidate(active_files: dict[str, str] | None) -> Candidate:
+    found = Candidate(_rules_dir())
+    try:
+        found.files = load_dir(found.directory)
+    except (FileNotFoundError, OSError, UnicodeDecodeError) as exc:
+        found.errors = [f"{found.directory}: {exc}"]
+        return found
+    try:
+        found.ruleset = compile_ruleset(found.files)
+    except RulesetInvalid as exc:
+        found.errors = [str(e) for e in exc.errors]
+    old = active_files or {}
+    for path in sorted(set(old) | set(found.files)):
+        if path not in old:
+            found.changed.append((path, "added"))
+        elif path not in found.files:
+            found.changed.append((path, "removed"))
+        elif old[path] != found.files[path]:
+            found.changed.append((path, "changed"))
+    return found
+
+
+def _duration(seconds: int | None) -> str:
+    if not seconds:
+        return ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _rules_by_file(ruleset: ir.Ruleset) -> list[dict]:
+    by_file: dict[str, list[ir.Rule]] = {f: [] for f in ruleset.files}
+    for rule in ruleset.rules:
+        by_file.setdefault(rule.file, []).append(rule)
+    tests: dict[str, int] = {}
+    for test in ruleset.tests:
+        tests[test.file] = tests.get(test.file, 0) + 1
+    return [{"path": path, "tests": tests.get(path, 0),
+             "rules": [{"id": r.id, "description": r.description, "ruleset": r.ruleset,
+                        "line": r.line, "events": ", ".join(r.events),
+                        "after": _duration(r.after), "actions": ", ".join(a.name for a in r.actions)}
+                       for r in sorted(rules, key=lambda r: r.line)]}
+            for path, rules in by_file.items()]
+
+
+def _state(session) -> dict:
+    current = activation.active(session)
+    stored = session.get(RulesetVersion, current.version) if current else None
+    loaded = activation.load_version(session, current.version) if current else None
+    history = [{"version": a.version, "at": iso(a.activated_at), "by": a.activated_by,
+                "note": a.note} for a in activation.history(session, limit=50)]
+    return {"active": history[0] if history else None,
+            "source": stored.source if stored else None,
+            "files": _rules_by_file(loaded.ruleset) if loaded else [],
+            "rule_count": len(loaded.ruleset.rules) if loaded else 0,
+            "history": history, "active_files": dict(stored.files) if stored else None}
+
+
+def _page(results=None, status=200):
+    with unit_of_work(database()) as s:
+        state = _state(s)
+    candidate = _candidate(state["active_files"])
+    same = candidate.valid and state["active"] is not None \
+        and candidate.ruleset.version == state["active"]["version"]
+    return render_template("rules.html", state=state, candidate=candidate, same=same,
+                           results=results), status
+
+
+@bp.get("/rules")
+@requires("rules.view")
+def index():
+    """Show the active version, its files and rules, the candidate and the history."""
+    return _page()
+
+
+@bp.post("/rules/candidate/test")
+@requires("rules.view")
+def test_candidate():
+    """Run the candidate's rule tests (in a sandbox database) and show the results."""
+    from engine.rules.ruletests_run import describe, run_tests
+    with unit_of_work(database()) as s:
+        state = _state(s)
+    candidate = _candidate(state["active_files"])
+    if not candidate.valid:
+        flash("The candidate does not validate; fix the errors listed before testing.")
+        return redirect(url_for("rules.index"))
+    outcome = run_tests(candidate.ruleset, candidate.files, candidate.directory)
+    results = {"passed": sum(r.passed for r in outcome),
+               "failed": [{"name": r.test.name, "file": r.test.file, "line": r.test.line,
+                           "lines": describe(r)} for r in outcome if not r.passed],
+               "version": candidate.ruleset.version}
+    return _page(results)
+
+
+@bp.post("/rules/activate")
+@requires("rules.activate")
+def activate():
+    """Activate the candidate: it must validate and be the version the user looked at."""
+    expected = request.form.get("version", "")
+    note = (request.form.get("note") or "").strip()[:500] or None
+    user = current_user()
+    files = _candidate(None).files
+    try:
+        with unit_of_work(database()) as s:
+            ruleset = compile_ruleset(files)
+            if ruleset.version != expected:
+                flash("The rule files changed since the page was shown; review them again.")
+                return redirect(url_for("rules.index"))
+            activation.activate_files(s, files, actor=user.email, source=_rules_dir(), note=note)
+            audit.record(s, actor=user.email, action="rules.activate", target_type="ruleset",
+                         target_id=ruleset.version, reason=note,
+                         detail={"rules": len(ruleset.rules), "files": len(files)})
+    except RulesetInvalid:
+        flash("The candidate does not validate; nothing was activated.")
+        return redirect(url_for("rules.index"))
+    flash(f"Activated {ruleset.version[:12]} ({len(ruleset.rules)} rules).")
+    return redirect(url_for("rules.index"))
+
+
+@bp.post("/rules/rollback")
+@requires("rules.activate")
+def rollback():
+    """Activate again the version that was active before the current one."""
+    user = current_user()
+    try:
+        with unit_of_work(database()) as s:
+            row = activation.rollback(s, actor=user.email)
+            audit.record(s, actor=user.email, action="rules.rollback", target_type="ruleset",
+                         target_id=row.version, reason=row.note)
+            version = row.version
+    except LookupError as exc:
+        flash(f"Nothing rolled back: {exc}.")
+        return redirect(url_for("rules.index"))
+    flash(f"Rolled back to {version[:12]}.")
+    return redirect(url_for("rules.index"))
+
+
+@bp.get("/rules/versions/<version>/<path:path>")
+@requires("rules.view")
+def source(version: str, path: str):
+    """Show one file of a stored version as it was activated."""
+    with unit_of_work(database()) as s:
+        stored = s.get(RulesetVersion, version)
+        text = stored.files.get(path) if stored else None
+    if text is None:
+        abort(404)
+    return render_template("rules_source.html", version=version, path=path,
+                           lines=text.splitlines())
