@@ -60,7 +60,8 @@ class Config:
 
 _CASTS = {"ticker_seconds": float, "sweep_after_seconds": float, "retry_base_seconds": float, "max_attempts": int, "ingest_batch": int, "job_batch": int}
 _SECRET_SUFFIXES = ("_SECRET", "_SECRET_KEY", "_TOKEN", "_WEBHOOK_TOKEN", "_API_TOKEN",
-                    "_BASE_URL", "_IPN_SECRET", "_WEBHOOK_SECRET")
+                    "_BASE_URL", "_IPN_SECRET", "_WEBHOOK_SECRET",
+                    "_MANAGER_LOGIN", "_MANAGER_PASSWORD", "_CA_FILE")
 
 
 def _read_file(path: str) -> dict[str, str]:

@@ -126,34 +126,40 @@ def poll():
               help="The trade server's offset from UTC, in hours.")
 @click.option("--interval", default=30.0, show_default=True, help="Seconds between polls.")
 def poll_mt5(once, server, prefix_ids, server_offset, interval):
-    """Read new deals from the MT5 gateway at FXCRM_MT5_BASE_URL and store their events.
+    """Read new deals from the MT5 Web API at FXCRM_MT5_BASE_URL and store their events.
 
-    The token in FXCRM_MT5_API_TOKEN is sent as `Authorization: Bearer`. MT5's own Web
-    API handshake is not implemented: the URL must be a gateway serving the deal JSON.
+    Logs in as the manager FXCRM_MT5_MANAGER_LOGIN with FXCRM_MT5_MANAGER_PASSWORD
+    (MetaQuotes' /api/auth/start and /api/auth/answer handshake) and reads the deals of
+    every MT5 trading account fxcrm knows.
     """
     import time
 
+    from connectors import mt5_webapi
     from engine.deliveries import mt5_poll
     database = _database()
-    base_url = database.config.secret("MT5_BASE_URL")
-    if not base_url:
-        _fail("FXCRM_MT5_BASE_URL is not set")
-    options = {"base_url": base_url, "server": server, "prefix_ids": prefix_ids,
-               "token": database.config.secret("MT5_API_TOKEN"),
+    secret = database.config.secret
+    try:
+        api = mt5_webapi.WebApi(secret("MT5_BASE_URL") or "", login=secret("MT5_MANAGER_LOGIN")
+                                or "", password=secret("MT5_MANAGER_PASSWORD") or "",
+                                ca_file=secret("MT5_CA_FILE"))
+    except mt5_webapi.WebApiError as exc:
+        _fail(f"{exc.reason} (set FXCRM_MT5_BASE_URL, FXCRM_MT5_MANAGER_LOGIN and "
+              "FXCRM_MT5_MANAGER_PASSWORD)")
+    options = {"api": api, "server": server, "prefix_ids": prefix_ids,
                "server_utc_offset": timedelta(hours=server_offset)}
     while True:
         try:
             report = mt5_poll.poll_once(database, **options)
-        except (mt5_poll.FetchError, connectors.MalformedPayload) as exc:
-            message = getattr(exc, "reason", None) or str(exc)
+        except (mt5_webapi.WebApiError, connectors.MalformedPayload) as exc:
             if once:
-                _fail(f"{message} (cursor unchanged)")
-            click.echo(f"error: {message} (cursor unchanged)", err=True)
+                _fail(f"{exc.reason} (cursor unchanged)")
+            click.echo(f"error: {exc.reason} (cursor unchanged)", err=True)
         else:
             click.echo(report.summary())
             for problem in report.problems:
                 click.echo(problem)
         if once:
+            api.close()
             return
         time.sleep(interval)
 

@@ -1,32 +1,31 @@
-"""`fxcrm connectors poll mt5`: read new MT5 deals from an HTTP gateway and store their events.
+"""`fxcrm connectors poll mt5`: read new MT5 deals from the Web API and store their events.
 
-MT5's own Web API handshake (`/api/auth/start`, `/api/auth/answer`) is not implemented:
-the reference does not document it. The poller expects a gateway that answers
-`GET <base>/api/deal/get_page?from=&to=&offset=&total=` with the Web API deal JSON
-(`{"retcode": "0 Done", "answer": [...]}` or a plain array) and accepts a bearer token.
+The deals come from MetaQuotes' MT5 Web API (`connectors.mt5_webapi`: manager login,
+`/api/deal/get_page` per login, 100 deals a page). `/api/deal/get_page` answers for one
+login, so each poll asks for every MT5 trading account fxcrm knows, over one range of
+trade-server seconds that ends SETTLE_SECONDS before the poll started: a deal written
+after the first login was read cannot fall inside the range, so one cursor serves all
+logins.
 
-One poll: read the cursor, fetch the deals of the range `poll_range` gives (outside any
-transaction), then in ONE unit of work re-read the cursor, keep the deals after it,
-store their events and advance the cursor. A crash before the commit leaves both as
-they were (the next poll fetches the same deals again); after it, both moved together.
+One poll: read the cursor, fetch the deals of the range (outside any transaction), then
+in ONE unit of work re-read the cursor, keep the deals after it, store their events and
+advance the cursor. A crash before the commit leaves both as they were (the next poll
+fetches the same deals again); after it, both moved together.
 """
 from __future__ import annotations
 
-import http.client
 import json
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
-from typing import Callable
+from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from connectors import mt5
 from connectors.errors import MalformedPayload
 from connectors.mt5_feed import Cursor, advance, deals_after, poll_range
+from connectors.mt5_webapi import PAGE_SIZE
+from engine.accounts.models import TradingAccount
 from engine.db import Database, unit_of_work
 from engine.deliveries import service
 from engine.deliveries.models import UNMATCHED, Mt5Cursor
@@ -34,17 +33,16 @@ from engine.deliveries.replay import EPOCH, _accounts, _stored_positions
 from engine.events import store
 from engine.values import utcnow
 
-PAGE_SIZE = 1000
-MAX_PAGES = 100          # at most 100 000 deals per poll; the next poll goes on
-FETCH_TIMEOUT = 10.0
-MAX_ANSWER = 64 * 1024 * 1024
-
-# fetch(url, headers) -> the answer's body; raises FetchError on any failure.
-Fetch = Callable[[str, dict], bytes]
+# The range ends this long before "now" on the trade server's clock (as fxcrm computes
+# it from UTC and the server offset): fxcrm's clock may run ahead of the server's by
+# less than this without losing deals.
+SETTLE_SECONDS = 5
 
 
-class FetchError(Exception):
-    """The gateway could not be read (network, HTTP status, size)."""
+class DealSource(Protocol):
+    """Where deals come from: `connectors.mt5_webapi.WebApi` or a test double of it."""
+
+    def deals(self, login: int, start: int, end: int, page_size: int = PAGE_SIZE): ...
 
 
 @dataclass
@@ -67,26 +65,6 @@ class PollReport:
                 f"unmatched: {self.unmatched}, rejected: {self.rejected}, cursor: {self.cursor}")
 
 
-def http_fetch(url: str, headers: dict, *, timeout: float = FETCH_TIMEOUT) -> bytes:
-    """GET `url`; raise FetchError on a network problem or a non-2xx answer."""
-    request = urllib.request.Request(url, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = response.read(MAX_ANSWER + 1)
-    except urllib.error.HTTPError as exc:
-        raise FetchError(f"GET {_path(url)}: HTTP {exc.code}") from None
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-        raise FetchError(f"GET {_path(url)}: {type(exc).__name__}: "
-                         f"{getattr(exc, 'reason', exc)}") from None
-    if len(body) > MAX_ANSWER:
-        raise FetchError(f"GET {_path(url)}: the answer is larger than {MAX_ANSWER} bytes")
-    return body
-
-
-def _path(url: str) -> str:
-    return urllib.parse.urlsplit(url).path[:80]
-
-
 def read_cursor(database: Database, server: str) -> Cursor:
     """Return the saved cursor of `server` (the start when none is saved)."""
     with unit_of_work(database) as session:
@@ -94,21 +72,27 @@ def read_cursor(database: Database, server: str) -> Cursor:
         return Cursor(row.last_time_msc, row.last_deal) if row else Cursor()
 
 
-def poll_once(database: Database, *, base_url: str, server: str, fetch: Fetch = http_fetch,
-              token: str | None = None, server_utc_offset: timedelta = timedelta(0),
-              prefix_ids: bool = False, page_size: int = PAGE_SIZE) -> PollReport:
+def mt5_logins(database: Database) -> list[int]:
+    """Return the logins of the MT5 trading accounts fxcrm knows."""
+    with unit_of_work(database) as session:
+        ids = session.scalars(select(TradingAccount.account_id).where(
+            func.lower(TradingAccount.platform) == mt5.NAME))
+        return sorted(int(i) for i in ids if i.isdigit())
+
+
+def poll_once(database: Database, *, api: DealSource, server: str,
+              server_utc_offset: timedelta = timedelta(0), prefix_ids: bool = False,
+              page_size: int = PAGE_SIZE) -> PollReport:
     """Fetch the deals after the cursor of `server`, store their events, advance the cursor.
 
-    Raises FetchError (or MalformedPayload for an answer that is not deal JSON) with
-    nothing stored and the cursor unchanged.
+    Raises WebApiError (login, network, retcode) with nothing stored and the cursor
+    unchanged.
     """
     cursor = read_cursor(database, server)
     server_now = int(((utcnow() + server_utc_offset) - EPOCH).total_seconds())
-    start, end = poll_range(cursor, server_now)
-    headers = {"Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    records = _fetch_all(fetch, base_url, headers, start, end, page_size)
+    start, end = poll_range(cursor, server_now - SETTLE_SECONDS)
+    records = [record for login in mt5_logins(database)
+               for record in api.deals(login, start, end, page_size)]
     report = PollReport(fetched=len(records))
     deals, raw = [], {}
     for number, record in enumerate(records, 1):
@@ -123,36 +107,6 @@ def poll_once(database: Database, *, base_url: str, server: str, fetch: Fetch = 
     _store(database, server, deals, raw, report, server_utc_offset,
            server if prefix_ids else "")
     return report
-
-
-def _fetch_all(fetch: Fetch, base_url: str, headers: dict, start: int, end: int,
-               page_size: int) -> list:
-    records: list = []
-    for page in range(MAX_PAGES):
-        query = urllib.parse.urlencode({"from": start, "to": end,
-                                        "offset": page * page_size, "total": page_size})
-        body = fetch(f"{base_url.rstrip('/')}/api/deal/get_page?{query}", headers)
-        batch = _records(body)
-        records.extend(batch)
-        if len(batch) < page_size:
-            break
-    return records
-
-
-def _records(body: bytes) -> list:
-    try:
-        value = json.loads(body.decode("utf-8", "replace").lstrip("\ufeff"),
-                           parse_float=Decimal)
-    except (ValueError, RecursionError):
-        raise MalformedPayload("the deals page is not JSON") from None
-    if isinstance(value, dict):
-        retcode = str(value.get("retcode", ""))
-        if not retcode.startswith("0 "):
-            raise MalformedPayload(f"retcode: the gateway answered {retcode[:40]!r}")
-        value = value.get("answer", [])
-    if not isinstance(value, list):
-        raise MalformedPayload("expected a JSON array of deals")
-    return value
 
 
 def _store(database: Database, server: str, deals: list[mt5.Deal], raw: dict,

@@ -1,75 +1,34 @@
-"""The MT5 poller against a local HTTP gateway: cursor, events and failures in one unit of work."""
+"""The MT5 poller against a local MT5 Web API: cursor, events and failures in one unit of work."""
 from __future__ import annotations
 
 import json
-import threading
-import urllib.parse
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import func, select
 
 from engine.accounts import service as accounts_service
 from engine.db import unit_of_work
+from connectors.mt5_webapi import WebApi, WebApiError
 from engine.deliveries import mt5_poll
 from engine.deliveries.models import Delivery, Mt5Cursor
 from engine.events import store
 from engine.events.models import Event
 from tests.connectors import helpers as fx
+from tests.connectors.mt5_server import MANAGER, PASSWORD, Mt5Server
 
 DEALS = {d["Deal"]: d for d in (json.loads(line) for line in
                                 fx.raw("mt5/deals_export.jsonl").splitlines()[:9])}
-TOKEN = "gateway-token"
 
 
-class Gateway:
-    """A local HTTP server answering /api/deal/get_page like an MT5 Web API gateway."""
-
-    def __init__(self):
-        self.deals: list[dict] = []
-        self.fail: int | None = None
-        self.ignore_range = False
-        self.requests: list[tuple[str, dict, str | None]] = []
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                url = urllib.parse.urlsplit(self.path)
-                query = {k: int(v[0]) for k, v in urllib.parse.parse_qs(url.query).items()}
-                gateway.requests.append((url.path, query, self.headers.get("Authorization")))
-                if gateway.fail or url.path != "/api/deal/get_page":
-                    self._answer(gateway.fail or 404, b'{"retcode": "1 Error"}')
-                    return
-                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                    self._answer(401, b"{}")
-                    return
-                found = [d for d in gateway.deals if gateway.ignore_range
-                         or query["from"] <= d["Time"] <= query["to"]]
-                page = found[query["offset"]:query["offset"] + query["total"]]
-                self._answer(200, json.dumps({"retcode": "0 Done", "answer": page}).encode())
-
-            def _answer(self, status, body):
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+class Gateway(Mt5Server):
+    """The local MT5 Web API with the fixture deals added by ticket."""
 
     def add(self, *tickets: int) -> None:
         self.deals.extend(DEALS[t] for t in tickets)
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def pages(self) -> list[dict]:
+        return [q for path, q in self.requests if path == "/api/deal/get_page"]
 
 
 @pytest.fixture
@@ -90,9 +49,9 @@ def mt5_account(database):
     return database
 
 
-def poll(database, gateway, **kwargs):
-    return mt5_poll.poll_once(database, base_url=gateway.url, server="live-1",
-                              fetch=mt5_poll.http_fetch, token=TOKEN, **kwargs)
+def poll(database, gateway, api=None, **kwargs):
+    api = api or WebApi(gateway.url, login=MANAGER, password=PASSWORD)
+    return mt5_poll.poll_once(database, api=api, server="live-1", **kwargs)
 
 
 def event_ids(database) -> list[str]:
@@ -115,9 +74,12 @@ def test_first_poll_stores_events_and_advances_the_cursor(mt5_account, gateway):
     assert event_ids(database) == ["deal:3", "deal:10", "deal:20", "deal:21", "deal:21:in"]
     assert cursor(database) == (1771860120120, 21)
     assert report.cursor == "1771860120120:21"
-    path, query, auth = gateway.requests[0]
-    assert (path, query["from"], query["offset"], auth) == (
-        "/api/deal/get_page", 0, 0, f"Bearer {TOKEN}")
+    assert gateway.paths()[:3] == ["/api/auth/start", "/api/auth/answer", "/api/deal/get_page"]
+    (page,) = gateway.pages()
+    assert (page["login"], page["from"], page["offset"], page["total"]) == ("1011", "0", "0",
+                                                                            "100")
+    # The range ends SETTLE_SECONDS before now (trade-server seconds).
+    assert int(datetime.now(timezone.utc).timestamp()) - 10 <= int(page["to"]) + 5
 
 
 def test_a_poll_with_no_new_deals_stores_nothing(mt5_account, gateway):
@@ -126,7 +88,7 @@ def test_a_poll_with_no_new_deals_stores_nothing(mt5_account, gateway):
     poll(database, gateway)
     report = poll(database, gateway)
     # The range reaches back by the overlap: deal 21 comes again and is dropped.
-    assert gateway.requests[-1][1]["from"] == 1771860120 - 60
+    assert gateway.pages()[-1]["from"] == str(1771860120 - 60)
     assert (report.fetched, report.new, report.accepted) == (2, 0, 0)
     assert len(event_ids(database)) == 5
     assert cursor(database) == (1771860120120, 21)
@@ -156,31 +118,69 @@ def test_pages_are_followed(mt5_account, gateway):
     gateway.add(3, 10, 20, 21, 11)
     report = poll(database, gateway, page_size=2)
     assert (report.fetched, report.accepted) == (5, 6)
-    assert [q["offset"] for _p, q, _a in gateway.requests] == [0, 2, 4]
+    assert [q["offset"] for q in gateway.pages()] == ["0", "2", "4"]
 
 
-@pytest.mark.parametrize("status", [500, 401])
-def test_a_gateway_error_leaves_cursor_and_events_unchanged(mt5_account, gateway, status):
+@pytest.mark.parametrize("failure", ["retcode", "status"])
+def test_a_web_api_error_leaves_cursor_and_events_unchanged(mt5_account, gateway, failure):
     database = mt5_account
     gateway.add(3, 10)
-    poll(database, gateway)
+    api = WebApi(gateway.url, login=MANAGER, password=PASSWORD)
+    poll(database, gateway, api)
     before = (cursor(database), event_ids(database))
     gateway.add(20, 21)
-    gateway.fail = status
-    with pytest.raises(mt5_poll.FetchError, match=f"HTTP {status}"):
-        poll(database, gateway)
+    if failure == "retcode":
+        gateway.fail_retcode = "9 Operation timeout"
+    else:
+        gateway.fail_status = 500
+    with pytest.raises(WebApiError, match="9 Operation timeout" if failure == "retcode"
+                       else "HTTP 500"):
+        poll(database, gateway, api)
     assert (cursor(database), event_ids(database)) == before
-    gateway.fail = None
-    assert poll(database, gateway).accepted == 3
+    gateway.fail_retcode = gateway.fail_status = None
+    assert poll(database, gateway, api).accepted == 3
 
 
-def test_an_unreachable_gateway_leaves_no_cursor(mt5_account, gateway):
+def test_an_expired_session_is_renewed_within_a_poll(mt5_account, gateway):
+    database = mt5_account
+    gateway.add(3, 10)
+    api = WebApi(gateway.url, login=MANAGER, password=PASSWORD)
+    poll(database, gateway, api)
+    gateway.expire()
+    gateway.add(20, 21)
+    assert poll(database, gateway, api).accepted == 3
+    assert api.logins == 2 and gateway.paths().count("/api/auth/answer") == 2
+
+
+def test_a_wrong_password_stores_nothing(mt5_account, gateway):
+    database = mt5_account
+    gateway.add(3, 10)
+    api = WebApi(gateway.url, login=MANAGER, password="not-it")
+    with pytest.raises(WebApiError, match="1001 Invalid account"):
+        poll(database, gateway, api)
+    assert cursor(database) is None and event_ids(database) == []
+
+
+def test_every_mt5_login_is_read_and_other_platforms_are_not(mt5_account, gateway):
+    database = mt5_account
+    with unit_of_work(database) as session:
+        for account_id, platform in (("2022", "MT5"), ("ct-7", "ctrader"), ("3033", "mt4")):
+            accounts_service.open_account(
+                session, client_ref="C-1001", account_id=account_id, platform=platform,
+                account_type="standard", currency="USD", leverage=100,
+                opened_at=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    gateway.add(3)
+    poll(database, gateway)
+    assert [q["login"] for q in gateway.pages()] == ["1011", "2022"]
+    assert len({(q["from"], q["to"]) for q in gateway.pages()}) == 1  # one range for all
+
+
+def test_an_unreachable_server_leaves_no_cursor(mt5_account, gateway):
     database = mt5_account
     gateway.close()
-    with pytest.raises(mt5_poll.FetchError):
+    with pytest.raises(WebApiError):
         poll(database, gateway)
     assert cursor(database) is None and event_ids(database) == []
-    gateway.server = gateway.thread = None
     gateway.close = lambda: None
 
 
@@ -188,7 +188,6 @@ def test_the_same_deals_again_store_no_duplicates(mt5_account, gateway):
     database = mt5_account
     gateway.add(3, 10, 20, 21, 11)
     poll(database, gateway)
-    gateway.ignore_range = True  # a gateway that answers everything, every time
     assert poll(database, gateway).new == 0
     # Even with the cursor lost (rows written, cursor reset), no event is stored twice.
     with unit_of_work(database) as s:
@@ -203,13 +202,18 @@ def test_the_same_deals_again_store_no_duplicates(mt5_account, gateway):
 def test_cli_poll_once(runner, mt5_account, gateway, monkeypatch):
     gateway.add(3, 10)
     monkeypatch.setenv("FXCRM_MT5_BASE_URL", gateway.url)
-    monkeypatch.setenv("FXCRM_MT5_API_TOKEN", TOKEN)
+    monkeypatch.setenv("FXCRM_MT5_MANAGER_LOGIN", MANAGER)
+    monkeypatch.setenv("FXCRM_MT5_MANAGER_PASSWORD", PASSWORD)
     result = runner.invoke(["connectors", "poll", "mt5", "--once", "--server", "live-1"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == (
         "fetched: 2, new: 2, accepted: 2, duplicate: 0, ignored: 0, unmatched: 0, "
         "rejected: 0, cursor: 1771860000120:10")
-    gateway.fail = 503
+    assert PASSWORD not in result.output
+    gateway.fail_retcode = "12 Too frequent requests"
     result = runner.invoke(["connectors", "poll", "mt5", "--once", "--server", "live-1"])
     assert result.exit_code == 1
-    assert "HTTP 503 (cursor unchanged)" in result.output
+    assert "'12 Too frequent requests' (cursor unchanged)" in result.output
+    monkeypatch.setenv("FXCRM_MT5_MANAGER_PASSWORD", "")
+    result = runner.invoke(["connectors", "poll", "mt5", "--once", "--server", "live-1"])
+    assert result.exit_code == 1 and "MT5 manager password: not set" in result.output
