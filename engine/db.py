@@ -115,6 +115,53 @@ def forget_databases() -> None:
     _databases.clear()
 
 
+# ---- per-transaction read cache ------------------------------------------------------
+# Processing asks the same questions once per event ("the client's open rule tasks",
+# "its pending timers") while most events change none of those rows. The answers are
+# kept in the session until a flush or a DML statement touches the tables they read.
+
+_CACHE = "read_cache"
+
+
+def cached(session: Session, key: tuple, tables: frozenset[str], load: Callable[[], object]):
+    """Return `load()`, kept in this session until a write to one of `tables`."""
+    session.flush()  # what the query would have done: pending writes invalidate first
+    entries = session.info.setdefault(_CACHE, {})
+    if key not in entries:
+        entries[key] = (tables, load())
+    return entries[key][1]
+
+
+def _invalidate(session: Session, tables: set[str] | None) -> None:
+    entries = session.info.get(_CACHE)
+    if not entries:
+        return
+    for key in [k for k, (t, _v) in entries.items() if tables is None or t & tables]:
+        del entries[key]
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, _context) -> None:
+    if session.info.get(_CACHE):
+        changed = {getattr(obj, "__tablename__", None)
+                   for obj in (*session.new, *session.dirty, *session.deleted)}
+        _invalidate(session, changed)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _on_execute(state) -> None:
+    if not state.is_select:  # a DML statement may touch any cached row: forget everything
+        _invalidate(state.session, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction) -> None:
+    # A rolled-back savepoint may have undone rows the cache holds: forget them
+    # (a flush's own subtransaction does not count).
+    if transaction.nested or transaction.parent is None:
+        _invalidate(session, None)
+
+
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
     """Run `callback` once the unit of work around `session` has committed."""
     session.info.setdefault("after_commit", []).append(callback)

@@ -141,9 +141,9 @@ class BrokerGenerator:
                                        "currency": "USD"},
                       (closed - c.t).total_seconds() / 60)
 
-    def events(self, clients: int) -> Iterator[dict]:
-        """Yield every client's journey (each journey in time order)."""
-        for index in range(1, clients + 1):
+    def events(self, clients: int, *, first: int = 1) -> Iterator[dict]:
+        """Yield the journeys of `clients` clients numbered from `first` (each in time order)."""
+        for index in range(first, first + clients):
             yield from self.journey(index)
 
 

@@ -10,6 +10,9 @@ from datetime import timedelta
 from functools import lru_cache
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from engine.db import cached
 
 from engine.events.models import Event
 from engine.processing import evaluator
@@ -25,6 +28,9 @@ def envelope(event: Event) -> dict:
     """Return what a reader reads from a stored event."""
     return {"type": event.type, "source": event.source, "occurred_at": event.occurred_at,
             "data": event.data or {}}
+
+
+_TASK_TABLES, _TIMER_TABLES = frozenset({"tasks"}), frozenset({"rule_timers"})
 
 
 @lru_cache(maxsize=256)
@@ -45,7 +51,8 @@ def evaluate_event(session: Session, event: Event, client) -> None:
     if loaded is None:
         return
     ruleset = loaded.ruleset
-    event.ruleset_version = ruleset.version
+    # Not a change of its own: processing writes it with the processed mark, in one statement.
+    set_committed_value(event, "ruleset_version", ruleset.version)
     facts = FactLoader(session, client, event.occurred_at)
     close_tasks(session, ruleset, client, event, facts)
     cancel_timers(session, ruleset, client, event, facts)
@@ -70,7 +77,9 @@ def close_tasks(session: Session, ruleset: ir.Ruleset, client, event: Event, fac
     """Close the client's rule tasks whose close_when is this event or whose open_while cleared."""
     from engine.tasks import service as tasks_service
     named = dict(ruleset.conditions)
-    for task in open_rule_tasks(session, client.ref):
+    tasks = cached(session, ("open_rule_tasks", client.ref), _TASK_TABLES,
+                   lambda: open_rule_tasks(session, client.ref))
+    for task in list(tasks):
         data = task.data or {}
         reason = None
         if event.type in (data.get("close_when") or ()):
@@ -87,7 +96,9 @@ def cancel_timers(session: Session, ruleset: ir.Ruleset, client, event: Event, f
     """Cancel the client's delay timers whose rule's `unless` now holds."""
     if not any(r.unless is not None for r in ruleset.rules):
         return  # only the active ruleset's `unless` conditions cancel timers
-    for timer in timers.pending(session, client.ref, DELAY):
+    pending = cached(session, ("delay_timers", client.ref), _TIMER_TABLES,
+                     lambda: timers.pending(session, client.ref, DELAY))
+    for timer in list(pending):
         rule = _rule(ruleset, timer.rule_id)
         if rule is None or rule.unless is None:
             continue
