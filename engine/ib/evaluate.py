@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.events.models import PROCESSED, Event
-from engine.ib import commissions, qualification, tree
+from engine.ib import catchup, commissions, qualification, tree
 from engine.ib.config import IbConfig, Profile
 from engine.ib.models import REJECTED, IbClientStats
 from engine.ib.service import PER_TRADE, config_for, record_commission, types_paid_by_rules
@@ -84,9 +84,10 @@ def clawback(session: Session, client_ref: str, payment_id: str, event: Event) -
 
 
 def after_attribution(session: Session, client_ref: str, event: Event | None = None) -> None:
-    """Catch up on what a newly attributed client's history earns its IB under the policies."""
+    """Catch up on what a newly attributed client's history earns its IB (rules and policies)."""
     config = config_for(session)
     stats = tree.stats_for(session, client_ref)
+    catchup.rule_commissions(session, stats)
     profile, by_rules = config.profile_for(stats.ib_id), types_paid_by_rules(session, config)
     per_trade = [t for t in PER_TRADE if t not in by_rules]
     if per_trade and stats.attributed_at is not None:

@@ -1,0 +1,61 @@
+"""Rules mode under late delivery: what a client's earlier events earn once its IB is known.
+
+Events of different clients are processed independently, so a referred client's
+trades (or the deposit that qualifies it for a CPA) may be processed before the
+event that attributes it: its own late registration, an `ib.referral_attributed`, or
+the IB's registration (another client's event). In-order processing would have run
+the active ruleset's `commission` rules on those events with the IB known. When the
+attribution arrives, `rule_commissions` runs exactly those rules on the client's
+processed events since the attribution time, oldest first, with the facts as they are
+now; each rule action's key (trigger and rule) and each commission's key make it once.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.clients.models import Client
+from engine.events.models import PROCESSED, Event
+from engine.ib.models import IbClientStats
+from engine.plugins import import_optional
+
+
+def commission_rules(ruleset) -> list:
+    """Return the immediate rules of `ruleset` that record a commission."""
+    return [rule for rule in ruleset.rules if rule.after is None
+            and any(action.name == "commission" for action in rule.actions)]
+
+
+def earlier_events(session: Session, stats: IbClientStats, types: set[str]) -> list[Event]:
+    """Return the client's processed events of `types` since its attribution, oldest first."""
+    return list(session.scalars(select(Event).where(
+        Event.client_ref == stats.client_ref, Event.type.in_(sorted(types)),
+        Event.status == PROCESSED, Event.occurred_at >= stats.attributed_at)
+        .order_by(Event.occurred_at, Event.seq)))
+
+
+def rule_commissions(session: Session, stats: IbClientStats) -> int:
+    """Run the commission rules on a newly attributed client's earlier events; return how many acted."""
+    activation = import_optional("engine.rules.activation")
+    loaded = activation.current(session) if activation else None
+    rules = commission_rules(loaded.ruleset) if loaded is not None else []
+    if not rules or stats.attributed_at is None:
+        return 0
+    from engine.rules import py_evaluator
+    from engine.rules.actions_run import Run, execute
+    from engine.rules.evaluation import FactLoader, explanation
+    from engine.rules.runtime import read_values
+    client = session.scalar(select(Client).where(Client.ref == stats.client_ref))
+    acted = 0
+    for event in earlier_events(session, stats, {t for rule in rules for t in rule.events}):
+        facts = FactLoader(session, client, event.occurred_at)
+        for rule in (r for r in rules if event.type in r.events):
+            values = read_values(rule.reads, event, facts)
+            if not py_evaluator.holds(rule.condition, values):
+                continue
+            why = explanation(loaded.ruleset, rule, [event], values, facts.raw,
+                              caught_up=f"attributed to {stats.ib_id} after this event was processed")
+            execute(Run(session, loaded.ruleset, rule, client, [event], event.occurred_at, facts,
+                        f"{event.source}/{event.event_id}", why))
+            acted += 1
+    return acted
