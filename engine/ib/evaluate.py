@@ -8,10 +8,9 @@ by what it pays for, so nothing is paid twice even if both ran.
 """
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.events.models import PROCESSED, Event
+from engine.events.models import Event
 from engine.ib import catchup, commissions, qualification, tree
 from engine.ib.config import IbConfig, Profile
 from engine.ib.models import REJECTED, IbClientStats
@@ -91,10 +90,7 @@ def after_attribution(session: Session, client_ref: str, event: Event | None = N
     profile, by_rules = config.profile_for(stats.ib_id), types_paid_by_rules(session, config)
     per_trade = [t for t in PER_TRADE if t not in by_rules]
     if per_trade and stats.attributed_at is not None:
-        closed = session.scalars(select(Event).where(
-            Event.client_ref == client_ref, Event.type == "trade.closed", Event.status == PROCESSED,
-            Event.occurred_at >= stats.attributed_at).order_by(Event.occurred_at, Event.seq))
-        for trade_event in list(closed):
+        for trade_event in catchup.earlier_events(session, stats, {"trade.closed"}):
             trade_commissions(session, config, profile, stats, trade_event, per_trade)
     if "cpa" not in by_rules:
         check_cpa(session, config, profile, stats, event)

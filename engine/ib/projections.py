@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from engine.clients.models import Client
 from engine.events.models import Event
-from engine.ib import commissions, evaluate, tree
+from engine.ib import catchup, commissions, evaluate, tree
 from engine.ib.models import IbMoneyMove, IbTrade
 from engine.ib.service import config_for
 from engine.processing import projection
@@ -154,4 +154,5 @@ ACTIVITY = {"payment.deposit_completed": deposit_completed,
 def activity(session: Session, event: Event, client: Client) -> None:
     """Project a client's deposits, withdrawals, trades and KYC results."""
     tree.ensure_stats(session, client.ref)
+    catchup.applied(session, event)
     ACTIVITY[event.type](session, event, client.ref)

@@ -89,3 +89,10 @@ def test_a_repeated_attribution_pays_nothing_twice(database, feed):
     with unit_of_work(database) as s:
         total = s.scalar(select(func.count()).select_from(IbCommission))
     assert total == len(EXPECTED)
+
+
+def test_an_ib_registered_in_the_same_transaction_as_the_trades_pays_for_them(database, feed):
+    # One delivery: the clients are processed in one transaction, C-IB (by ref) before
+    # P-B, whose IB registration then finds trades applied but not yet marked processed.
+    feed(client("C-IB", "B", day=1)[:1] + history("C-IB") + ib("P-B", "IB-B", "B"))
+    assert commissions(database, "C-IB") == [("IB-B",) + row[1:] for row in EXPECTED]
