@@ -28,6 +28,7 @@ ACTIONS = ("buy", "sell", "balance", "credit", "charge", "correction", "bonus", 
 # volume" (1 lot = 100 000 000): MetaQuotes Web API SDK, MTUtils.ConvertToNewVolume.
 VOLUME_EXT_PER_VOLUME = 10_000
 VOLUME_EXT_PER_LOT = 100_000_000
+MAX_MONEY = Decimal(10) ** 10  # engine.values.MAX_DECIMAL: the event store's bound
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ def parse_deal(record: object, where: str = "deal") -> Deal:
         entry=entry, position_id=fields.integer("PositionID", False) or 0, symbol=symbol,
         volume_ext=_volume_ext(fields), time_msc=_time_msc(fields),
         profit=_money(fields, "Profit"),
-        commission=_money(fields, "Commission") + _money(fields, "Fee"),
+        commission=_bounded(_money(fields, "Commission") + _money(fields, "Fee"),
+                            fields.where("Commission")),
         swap=_money(fields, "Storage"), comment=(fields.text("Comment", False) or "")[:64])
 
 
@@ -96,7 +98,15 @@ def _time_msc(fields: Fields) -> int:
 
 def _money(fields: Fields, key: str) -> Decimal:
     value = fields.obj.get(key)
-    return Decimal(0) if value is None else to_decimal(value, fields.where(key))
+    return Decimal(0) if value is None else _bounded(to_decimal(value, fields.where(key)),
+                                                      fields.where(key))
+
+
+def _bounded(value: Decimal, where: str) -> Decimal:
+    # The event store keeps amounts below 10^10: refuse here what it would refuse later.
+    if abs(value) >= MAX_MONEY:
+        raise MalformedPayload(f"{where}: out of range (at most {MAX_MONEY - 1}): {value}")
+    return value
 
 
 @dataclass(frozen=True)

@@ -182,3 +182,13 @@ def test_poll_range_reaches_back_by_the_overlap():
 def test_bad_cursor_text():
     with pytest.raises(MalformedPayload, match="not an MT5 cursor"):
         Cursor.parse("yesterday")
+
+
+def test_money_the_event_store_would_refuse_is_malformed():
+    from engine.values import MAX_DECIMAL
+    assert mt5.MAX_MONEY == MAX_DECIMAL
+    record = {**load("mt5/balance_deposit.json"), "Commission": -9_999_999_999.5, "Fee": -1}
+    with pytest.raises(MalformedPayload, match="Commission: out of range"):
+        mt5.parse_deal(record)
+    with pytest.raises(MalformedPayload, match="Profit: out of range"):
+        mt5.parse_deal({**load("mt5/balance_deposit.json"), "Profit": "1e10"})
