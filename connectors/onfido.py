@@ -100,8 +100,9 @@ def normalize(envelope: dict, *, fetch: CheckFetcher | None = None,
               resolve_client: ClientResolver | None = None) -> Normalized:
     """Turn a webhook into canonical events, reading the check through `fetch(check_id)`.
 
-    `resolve_client(applicant_id)` maps Onfido's applicant to the broker's client;
-    without it (or when it finds nothing) a check tag `client:<ref>` is used.
+    The check's tag `client:<ref>` names the client; without a tag,
+    `resolve_client(applicant_id)` (the broker's applicant -> client links) does. A tag
+    and a link that disagree are UnknownClient.
     """
     check_id = check_to_fetch(envelope)
     _payload, action, obj = _object(envelope)
@@ -142,12 +143,24 @@ def _event(type_: str, envelope: dict, check: Fields, client: str, data: dict,
     return event(NAME, type_, delivery_id(envelope), parse_time(text, where), client, data)
 
 
+def tag_link(check: dict) -> tuple[str | None, str | None]:
+    """Return the check's applicant id and the client its `client:<ref>` tag names."""
+    fields = Fields(check, "check")
+    tags = [t for t in fields.strings("tags") if t.startswith(CLIENT_TAG)]
+    ref = tags[0][len(CLIENT_TAG):].strip() if tags else None
+    return fields.text("applicant_id", False) or None, ref or None
+
+
 def _client(check: Fields, resolve: ClientResolver | None) -> str:
-    applicant = check.text("applicant_id", False)
-    ref = resolve(applicant) if resolve is not None and applicant else None
-    if not ref:
-        tags = [t for t in check.strings("tags") if t.startswith(CLIENT_TAG)]
-        ref = tags[0][len(CLIENT_TAG):].strip() if tags else None
+    # The tag set on the check says which client it is for; the applicant's recorded
+    # client is used when there is no tag. When both exist they must agree: a KYC result
+    # applied to the wrong client is worse than one an operator has to place.
+    applicant, tagged = tag_link(check.obj)
+    linked = resolve(applicant) if resolve is not None and applicant else None
+    if tagged and linked and tagged != linked:
+        raise UnknownClient(f"check: applicant {applicant[:60]} is linked to client "
+                            f"{linked[:60]} but the check's tag names {tagged[:60]}")
+    ref = tagged or linked
     if not ref:
         raise UnknownClient(f"check: no client for applicant {str(applicant)[:60]} "
                             f"and no '{CLIENT_TAG}<ref>' tag")

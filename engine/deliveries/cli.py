@@ -111,6 +111,27 @@ def retry(delivery):
     click.echo(f"{outcome.status}" + (f": {outcome.reason}" if outcome.reason else ""))
 
 
+@connectors_group.group("link")
+def link():
+    """Tell fxcrm which client a provider's applicant is."""
+
+
+@link.command("onfido")
+@click.argument("applicant_id")
+@click.argument("client_ref")
+@click.option("--replace", is_flag=True, help="Move an applicant linked to another client.")
+def link_onfido(applicant_id, client_ref, replace):
+    """Link the Onfido APPLICANT_ID to CLIENT_REF (checks without a client tag use it)."""
+    from engine.deliveries import applicants
+    try:
+        with unit_of_work(_database()) as session:
+            row = applicants.link(session, applicant_id=applicant_id, client_ref=client_ref,
+                                  actor="cli", replace=replace)
+            click.echo(f"linked: onfido applicant {row.applicant_id} -> {row.client_ref}")
+    except applicants.LinkError as exc:
+        _fail(str(exc))
+
+
 @connectors_group.group("poll")
 def poll():
     """Poll providers that have no webhooks."""

@@ -13,7 +13,7 @@ from typing import Callable, Mapping
 import connectors
 from connectors import MalformedPayload, SignatureError, UnknownClient, onfido
 from engine.db import Database, after_commit, unit_of_work
-from engine.deliveries import service
+from engine.deliveries import applicants, service
 from engine.deliveries.models import IGNORED, PENDING, REJECTED, UNMATCHED
 from engine.events.schemas import InvalidEvent, validate_envelope
 from engine.events.store import record_many, schedule_touched
@@ -82,11 +82,26 @@ def normalize(session, provider: str, payload: dict, *, now: datetime,
     elif provider == "nowpayments":
         result = module.normalize(payload, received_at=now)
     elif provider == onfido.NAME:
-        result = module.normalize(payload, fetch=fetch)
+        result = _onfido(session, payload, fetch)
     else:
         result = module.normalize(payload)
     for envelope in result.events:
         validate_envelope(envelope)  # a connector bug must not reach the store
+    return result
+
+
+def _onfido(session, payload: dict, fetch: Callable[[str], dict] | None
+            ) -> connectors.Normalized:
+    """Normalize with the applicant links, and learn the link a check's tag gives."""
+    checks: list[dict] = []
+
+    def keep(check_id: str) -> dict:
+        checks.append(fetch(check_id))
+        return checks[-1]
+    result = onfido.normalize(payload, fetch=keep if fetch else None,
+                              resolve_client=applicants.resolver(session))
+    for check in checks:
+        applicants.learn(session, check)
     return result
 
 

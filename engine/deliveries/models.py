@@ -49,3 +49,15 @@ class Mt5Cursor(Base):
     last_time_msc: Mapped[int] = mapped_column(BigInteger, default=0)  # trade-server time
     last_deal: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OnfidoApplicant(Base):
+    """Which client an Onfido applicant is: linked by the broker or learnt from a check tag."""
+
+    __tablename__ = "onfido_applicants"
+
+    applicant_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    client_ref: Mapped[str] = mapped_column(String(100), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # cli (the broker) or tag (a check)
+    linked_by: Mapped[str] = mapped_column(String(320))
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -152,12 +152,25 @@ def test_consider_puts_the_review_on_hold(server):
     assert event["type"] == "kyc.on_hold" and "consider" in event["data"]["reason"]
 
 
-def test_resolver_maps_the_applicant_before_tags(server):
+def test_a_link_is_used_when_the_check_has_no_client_tag(server):
     seen = []
+    FakeOnfido.checks[CHECK_ID]["tags"] = ["vip"]
     event = one_event(onfido.normalize(
         load("onfido/check_completed.json"), fetch=fetcher(server),
         resolve_client=lambda applicant: seen.append(applicant) or "C-2002"))
     assert seen == ["61f659cb-c90b-4067-808a-6136b5c01351"] and event["client"] == "C-2002"
+
+
+def test_a_link_that_agrees_with_the_tag_is_fine_and_one_that_does_not_is_refused(server):
+    envelope = load("onfido/check_completed.json")
+    agree = one_event(onfido.normalize(envelope, fetch=fetcher(server),
+                                       resolve_client=lambda _a: "C-1001"))
+    assert agree["client"] == "C-1001"
+    with pytest.raises(UnknownClient, match="linked to client C-2002 but the check's tag "
+                                            "names C-1001"):
+        onfido.normalize(envelope, fetch=fetcher(server), resolve_client=lambda _a: "C-2002")
+    assert onfido.tag_link(FakeOnfido.checks[CHECK_ID]) == (
+        "61f659cb-c90b-4067-808a-6136b5c01351", "C-1001")
 
 
 def test_no_client_is_unknown_client(server):
