@@ -206,6 +206,23 @@ def tasks_list(queue, status, client, rule, limit, as_json):
                    f"{t['client'] or '-':<12} {t['title']}")
 
 
+@tasks.command("recount")
+@click.option("--check", is_flag=True, help="Only report wrong counters; change nothing "
+              "(exit 1 if any).")
+def tasks_recount(check):
+    """Rebuild the open-task counters the inbox counts read, from the tasks."""
+    from engine.tasks.counters import rebuild
+    with database().engine.begin() as conn:
+        found = rebuild(conn, write=not check)
+    for line in found.wrong:
+        click.echo(f"wrong: {line}")
+    state = "" if not found.wrong else " (left as they are)" if check else " (rebuilt)"
+    click.echo(f"task counters: {found.open_tasks:,} open tasks in {found.rows:,} counter rows; "
+               f"{len(found.wrong)} wrong{state}")
+    if check and found.wrong:
+        sys.exit(1)
+
+
 @main.group()
 def clients():
     """Clients."""
