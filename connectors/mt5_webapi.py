@@ -12,9 +12,11 @@ mt5/api/webapi_rest_authentication, and the PHP example class CMT5Request of the
    hex(MD5(hash + cli_rand bytes)); otherwise it is not the trade server and nothing is
    sent to it.
 
-The session belongs to the keep-alive connection (and any cookie the server sets), so
-one connection is kept open; a dropped connection or a 401/403 answer means the session
-is gone: the client connects and authenticates again, once, and repeats the request.
+The access server is stateful ("Maintaining Connections", webapi_pings): the session
+belongs to the keep-alive connection (and any cookie the server sets), and the server
+drops a connection silent for 180 s. So one connection is kept open; a dropped
+connection or a 401/403 answer means the session is gone: the client connects and
+authenticates again, once, and repeats the request.
 The manager password is reduced to its hash at once and never kept or logged.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
+import ipaddress
 import json
 import secrets
 import ssl
@@ -70,6 +73,10 @@ class WebApi:
         url = urllib.parse.urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise WebApiError(f"MT5 base URL: expected https://host[:port], got {base_url!r}")
+        if url.scheme == "http" and not _loopback(url.hostname):
+            # Deals and the session cookie would cross the network in clear.
+            raise WebApiError(f"MT5 base URL: use https:// (plain http only on loopback), "
+                              f"got {base_url!r}")
         if not str(login).isdigit():
             raise WebApiError("MT5 manager login: expected a number")
         if not password:
@@ -86,10 +93,16 @@ class WebApi:
         return f"WebApi({self.url.netloc!r}, login={self.login!r})"
 
     def close(self) -> None:
-        """Close the connection (the session ends with it)."""
+        """Say /api/quit when logged in, and close the connection (the session ends)."""
+        quit_first, self.authenticated = self._conn is not None and self.authenticated, False
+        if quit_first:
+            try:
+                self._request("/api/quit", "/api/quit", retry=False)
+            except (WebApiError, _SessionGone):
+                pass  # closing anyway
         if self._conn is not None:
             self._conn.close()
-        self._conn, self.authenticated, self._cookies = None, False, {}
+        self._conn, self._cookies = None, {}
 
     def authenticate(self) -> None:
         """Run the handshake on a fresh connection; raise AuthError when it fails."""
@@ -205,6 +218,13 @@ class _SessionGone(Exception):
     def __init__(self, reason: str):
         self.reason = reason
         super().__init__(reason)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _ok(retcode: str) -> bool:

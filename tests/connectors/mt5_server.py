@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import threading
 import time
 import urllib.parse
@@ -35,6 +36,7 @@ class Mt5Server:
         self.bad_cli_answer = False            # an impostor: does not know the password
         self.close_next = False                # close the connection after the next answer
         self.refuse_all = False                # every data command: 403
+        self.sockets: list = []                # open client connections
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
@@ -44,6 +46,15 @@ class Mt5Server:
     def expire(self) -> None:
         """Forget every session, as a server does after its idle timeout."""
         self.sessions.clear()
+
+    def drop_connections(self) -> None:
+        """Close every client connection silently, as after 180 s without a packet."""
+        for sock in self.sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.sockets.clear()
 
     def paths(self) -> list[str]:
         return [path for path, _query in self.requests]
@@ -59,12 +70,16 @@ def _handler(mt5: Mt5Server):
         challenge: tuple[bytes, float] | None = None
         authed = False
 
+        def setup(self):
+            super().setup()
+            mt5.sockets.append(self.connection)
+
         def do_GET(self):
             url = urllib.parse.urlsplit(self.path)
             query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
             mt5.requests.append((url.path, query))
             routes = {"/api/auth/start": self._start, "/api/auth/answer": self._answer,
-                      "/api/deal/get_page": self._page}
+                      "/api/deal/get_page": self._page, "/api/quit": self._quit}
             route = routes.get(url.path)
             if route is None:
                 return self._send(404, {"retcode": "13 Not found"})
@@ -115,6 +130,11 @@ def _handler(mt5: Mt5Server):
             if mt5.fail_retcode:
                 return self._send(200, {"retcode": mt5.fail_retcode})
             route(q)
+
+        def _quit(self, _q):
+            self.authed = False
+            self.close_connection = True
+            self._send(200, {"retcode": "0 Done"})
 
         def _page(self, q):
             try:

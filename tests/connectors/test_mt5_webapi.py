@@ -84,6 +84,13 @@ def test_a_server_that_does_not_know_the_password_is_refused(mt5):
     assert not api.authenticated and "/api/deal/get_page" not in mt5.paths()
 
 
+def test_close_says_quit(mt5):
+    api = client(mt5)
+    api.authenticate()
+    api.close()
+    assert mt5.paths()[-1] == "/api/quit" and not api.authenticated
+
+
 def test_an_expired_session_logs_in_again(mt5):
     api = client(mt5)
     assert len(list(api.deals(1011, 0, 2_000_000_000))) == 9
@@ -97,6 +104,14 @@ def test_a_closed_connection_logs_in_again(mt5):
     list(api.deals(1011, 0, 2_000_000_000))
     mt5.close_next = True  # the server ends the keep-alive connection (and its session)
     list(api.deals(1011, 0, 2_000_000_000))
+    assert len(list(api.deals(1011, 0, 2_000_000_000))) == 9
+    assert api.logins == 2
+
+
+def test_a_connection_dropped_by_the_server_logs_in_again(mt5):
+    api = client(mt5)
+    list(api.deals(1011, 0, 2_000_000_000))
+    mt5.drop_connections()  # the access server's 180-second idle rule
     assert len(list(api.deals(1011, 0, 2_000_000_000))) == 9
     assert api.logins == 2
 
@@ -121,6 +136,8 @@ def test_a_retcode_error_is_raised_with_the_retcode(mt5, retcode):
 def test_configuration_errors_say_what_is_missing():
     with pytest.raises(WebApiError, match="base URL"):
         WebApi("mt5.example.com", login="1", password="x")
+    with pytest.raises(WebApiError, match="use https://"):
+        WebApi("http://mt5.example.com:443", login="1", password="x")
     with pytest.raises(WebApiError, match="login: expected a number"):
         WebApi("https://mt5.example.com", login="", password="x")
     with pytest.raises(WebApiError, match="password: not set"):
