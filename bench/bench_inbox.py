@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/bench_inbox.py [--url URL] [--tasks N] [--clients N] [--runs R]
 Default URL: a SQLite file in bench/out/ (kept, so a second run skips the load; pass
---reload to rebuild). On PostgreSQL pass a throw-away database URL: its tasks and
+--reload to start a new file). On PostgreSQL pass a throw-away database URL: its tasks and
 clients tables are emptied and refilled. Every query goes through the same service
 calls the inbox page and the API make (engine.tasks.query), including turning rows
 into JSON-ready dicts, and reports p50 / p95 / max in milliseconds. Not a test:
@@ -29,6 +29,7 @@ from engine import config as config_mod  # noqa: E402
 from engine.clients.models import Client  # noqa: E402
 from engine.db import Database, unit_of_work  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402
+from engine.tasks import counters  # noqa: E402
 from engine.tasks import service as tasks_service  # noqa: E402
 from engine.tasks.models import PRIORITIES, Task  # noqa: E402
 from engine.tasks.query import Filters, counts, list_page  # noqa: E402
@@ -85,16 +86,21 @@ def _load(db: Database, tasks: int, clients: int) -> None:
     started = time.perf_counter()
     with db.engine.begin() as conn:
         if db.dialect == "postgresql":
-            conn.execute(text("TRUNCATE tasks, task_events, task_comments, clients "
-                              "RESTART IDENTITY CASCADE"))
+            conn.execute(text("TRUNCATE tasks, task_events, task_comments, clients, "
+                              "task_counts, task_due_counts RESTART IDENTITY CASCADE"))
         for chunk in _chunks(_client_rows(clients, now)):
             conn.execute(insert(Client), chunk)
     for number, chunk in enumerate(_chunks(_task_rows(tasks, clients, rng, now)), 1):
-        with db.engine.begin() as conn:
+        with db.engine.begin() as conn:  # Core insert: it counts its own open tasks
             conn.execute(insert(Task), chunk)
+            counters.apply(conn, counters.deltas_for_rows(chunk))
         print(f"\rloaded {number * CHUNK:,} tasks", end="", file=sys.stderr, flush=True)
     _analyze(db)
     print(f"\nloaded in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    with db.engine.connect() as conn:
+        check = counters.rebuild(conn, write=False)
+    print(f"task counters: {check.open_tasks:,} open tasks, {check.rows:,} rows, "
+          f"{len(check.wrong)} wrong", file=sys.stderr)
 
 
 def _analyze(db: Database) -> None:
@@ -104,6 +110,8 @@ def _analyze(db: Database) -> None:
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE tasks"))
             conn.execute(text("VACUUM ANALYZE clients"))
+            conn.execute(text("VACUUM ANALYZE task_counts"))
+            conn.execute(text("VACUUM ANALYZE task_due_counts"))
     else:
         with db.engine.begin() as conn:
             conn.execute(text("ANALYZE"))
@@ -192,6 +200,9 @@ def main() -> None:
     parser.add_argument("--reload", action="store_true")
     parser.add_argument("--analyze", action="store_true", help="refresh statistics first")
     args = parser.parse_args()
+    if args.reload and args.url.startswith("sqlite:///"):
+        for suffix in ("", "-wal", "-shm"):  # a new file is faster than deleting 1M rows
+            Path(args.url.split("///", 1)[1] + suffix).unlink(missing_ok=True)
     upgrade(args.url)
     db = Database(config_mod.Config(database_url=args.url))
     if args.reload or _count(db) != args.tasks:
