@@ -1,158 +1,193 @@
-"""End-to-end pipeline benchmark: ingest -> processed -> tasks committed.
+"""End-to-end pipeline benchmark over real HTTP: throughput, webhook and task latency, memory.
 
-Generates a synthetic broker (engine.demo.BrokerGenerator), activates the shipped rules
-when the rules engine is present, and measures events/s from the first ingested line
-to the last processed event, on SQLite embedded and on PostgreSQL + rq with N workers.
-Prints one JSON object per configuration. Not a test: see docs/performance.md.
+For each configuration (sqlite-embedded; postgres-1w, -2w, -4w: PostgreSQL with rq
+workers) a fresh database gets the shipped rules and a gunicorn server running the app.
+Two loads run at once:
+- bulk: the synthetic broker (engine.demo.BrokerGenerator, fixed seed, --clients) posted
+  to POST /api/events in batches of 200, as a broker's own systems would;
+- deliveries: --latency-clients more clients sent one delivery per request from
+  --threads threads: Stripe and Sumsub webhooks, signed, and the other events as
+  single POST /api/events.
+Measured: events/s from the first request to the last event processed (every task
+committed); response time p50/p99 of webhooks and single API posts under that load;
+latency from a delivery's 2xx to the task its event creates being readable in the
+database (polled every 20 ms); the memory (PSS) of the processing processes (the rq
+workers with their work-horses and sweeper, or the embedded server), sampled every
+0.25 s. The raw rule-evaluation rate of the same shipped ruleset on the same events
+(matching only, facts loaded beforehand, CPU time of this process) is measured in the
+same run, and the ratio printed. One JSON object per configuration.
+Not a test: see docs/performance.md.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import resource
-import signal
-import subprocess
+import platform
 import sys
-import tempfile
+import threading
 import time
 import uuid
-from datetime import datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from pipeline_setup import (PG_ADMIN, REDIS_URL, drop_postgres, fresh_database,  # noqa: E402
+                            generate)
+from pipeline_load import (Deliverer, MemorySampler, Server, TaskWatcher, app_env,  # noqa: E402
+                           delivery, percentiles, post_batches)
 
-from engine import config as config_mod  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
 from engine.db import Database, unit_of_work  # noqa: E402
-from engine.demo import BrokerGenerator  # noqa: E402
 from engine.events.models import PENDING, Event  # noqa: E402
-from engine.events.store import ingest_lines  # noqa: E402
-from engine.migrate import upgrade  # noqa: E402
-from engine.values import UTC  # noqa: E402
 from engine.tasks.models import Task  # noqa: E402
 
-
-def generate(clients: int, seed: int) -> list[str]:
-    """Return the synthetic broker's events as JSON lines.
-
-    The history starts tomorrow, so no rule timer falls due during the run: every
-    configuration then does exactly the same work and makes the same tasks.
-    """
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
-    return [json.dumps(e) for e in BrokerGenerator(seed, start=start, span_days=7).events(clients)]
+CONFIGS = {"sqlite": ("sqlite-embedded", "sqlite", 0), "pg1": ("postgres-1w", "postgres", 1),
+           "pg2": ("postgres-2w", "postgres", 2), "pg4": ("postgres-4w", "postgres", 4)}
 
 
-def activate_rules(database_url: str) -> str | None:
-    """Activate the shipped rules if the rules engine offers activation; return the version."""
-    try:
-        from engine.rules import activation
-    except ImportError:
-        return None
-    db = Database(config_mod.Config(database_url=database_url))
-    try:
-        return activation.activate_dir(db, str(ROOT / "rules"), actor="bench")
-    finally:
-        db.dispose()
+def admin_token(database: Database) -> str:
+    from engine.users import service as users
+    with unit_of_work(database) as s:
+        user, _ = users.create(s, email="bench@fxcrm.local", role="admin", password="bench-password-1")
+        return users.create_token(s, user)
 
 
-def _counts(db: Database) -> tuple[int, int, int]:
-    with unit_of_work(db) as s:
+def counts(database: Database) -> tuple[int, int, int]:
+    with unit_of_work(database) as s:
         pending = s.scalar(select(func.count()).select_from(Event).where(Event.status == PENDING))
         total = s.scalar(select(func.count()).select_from(Event))
         tasks = s.scalar(select(func.count()).select_from(Task))
     return pending, total, tasks
 
 
-def run_embedded(lines: list[str]) -> dict:
-    """SQLite file, events processed in-process right after each batch commits."""
-    tmp = tempfile.mkdtemp(prefix="fxcrm-bench-")
-    url = f"sqlite:///{tmp}/bench.db"
-    upgrade(url)
-    version = activate_rules(url)
-    db = Database(config_mod.Config(database_url=url))
-    start = time.perf_counter()
-    report = ingest_lines(db, lines)
-    elapsed = time.perf_counter() - start
-    pending, total, tasks = _counts(db)
-    return {"config": "sqlite-embedded", "events": report.accepted, "pending_after": pending,
-            "stored": total, "tasks": tasks, "seconds": round(elapsed, 2),
-            "events_per_s": round(report.accepted / elapsed, 1), "ruleset": version,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+def rule_rate(database: Database, limit: int = 20000, repeat: int = 5) -> dict:
+    """Events/s of matching the active ruleset alone on the run's events (CPU time, best pass)."""
+    from engine.clients.models import Client
+    from engine.rules import activation
+    from engine.rules.evaluation import FactLoader
+    from engine.rules.literals import epoch
+    from engine.rules.runtime import envelope
+    with unit_of_work(database) as s:
+        matcher = activation.current(s).matcher
+        clients = {c.ref: c for c in s.scalars(select(Client))}
+        prepared = []
+        for event in s.scalars(select(Event).order_by(Event.seq).limit(limit)):
+            reads = matcher.reads(event.type)
+            facts = dict(FactLoader(s, clients[event.client_ref], event.occurred_at).load(reads)) if reads else {}
+            prepared.append((event.type, envelope(event), facts, epoch(event.occurred_at)))
+    rules_for = matcher.ruleset.rules_for
+    best = 0.0
+    for _ in range(repeat):
+        start = time.process_time()
+        for etype, env, facts, now in prepared:
+            if rules_for(etype):  # as the runtime: a type no rule reacts to is not matched
+                matcher.match(etype, matcher.read(env, facts, now))
+        best = max(best, len(prepared) / max(time.process_time() - start, 1e-9))
+    with_rules = sum(1 for p in prepared if rules_for(p[0]))
+    return {"events": len(prepared), "events_with_rules": with_rules, "events_per_s": round(best),
+            "method": "RuleMatcher.read+match of the shipped ruleset, facts preloaded, CPU s, best of "
+                      f"{repeat}"}
 
 
-def _fresh_pg(admin_url: str) -> str:
-    name = f"fxcrm_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return admin_url.rsplit("/", 1)[0] + "/" + name
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
-def _drop_pg(admin_url: str, url: str) -> None:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def run_distributed(lines: list[str], workers: int, pg_admin: str, redis_url: str) -> dict:
-    """PostgreSQL + rq: workers run while the events are ingested; time until all processed."""
-    url = _fresh_pg(pg_admin)
+def run_config(key: str, bulk: list[str], deliveries: list, args) -> tuple[dict, Database]:
+    """Run one configuration; return its figures and its (still existing) database."""
+    name, kind, workers = CONFIGS[key]
+    queue = f"fxcrm-bench-{uuid.uuid4().hex[:6]}"
+    extra = {"FXCRM_REDIS_URL": REDIS_URL, "FXCRM_QUEUE_NAME": queue} if workers else {}
+    url, cfg = fresh_database(kind)
+    database = Database(cfg)
+    token = admin_token(database)
+    env = app_env(url, extra)
+    server = Server(env, threads=args.server_threads)
+    pool = None
+    if workers:
+        from faults import Workers
+        pool = Workers(env, workers)
+        time.sleep(2.0)  # workers connected and warmed up (ruleset compiled before forking)
+    roots = [p.pid for p in pool.procs] if pool else [server.app_pid()]
+    load_before = load_average()
+    sampler, watcher = MemorySampler(roots), TaskWatcher(database.engine)
+    sampler.start()
+    watcher.start()
     try:
-        upgrade(url)
-        version = activate_rules(url)
-        cfg = config_mod.Config(database_url=url, redis_url=redis_url,
-                                queue_name=f"fxcrm-bench-{uuid.uuid4().hex[:6]}")
-        env = {**os.environ, "FXCRM_DATABASE_URL": url, "FXCRM_REDIS_URL": redis_url,
-               "FXCRM_QUEUE_NAME": cfg.queue_name, "FXCRM_SECRET_KEY": "bench"}
-        outs = [tempfile.mktemp(suffix=".json") for _ in range(workers)]
-        procs = [subprocess.Popen([sys.executable, str(ROOT / "bench" / "worker_wrapper.py"), out],
-                                  env=env, cwd=ROOT) for out in outs]
-        time.sleep(1.5)  # workers connected
-        db = Database(cfg)
+        sender = Deliverer(server.port, token, deliveries, args.threads)
         start = time.perf_counter()
-        report = ingest_lines(db, lines)
+        batch_times: list[float] = []
+        loader = threading.Thread(target=lambda: batch_times.extend(post_batches(server.port, token, bulk)))
+        loader.start()
+        sender.start()
+        loader.join()
+        sender.join()
         ingest_s = time.perf_counter() - start
-        while _counts(db)[0] > 0:
+        deadline = time.monotonic() + args.timeout
+        while counts(database)[0] > 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name}: events still pending after {args.timeout} s")
             time.sleep(0.05)
         elapsed = time.perf_counter() - start
-        _pending, total, tasks = _counts(db)
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            proc.wait(timeout=60)
-        rss = [json.loads(Path(o).read_text()) for o in outs if Path(o).exists()]
-        db.dispose()
-        return {"config": f"postgres-rq-{workers}-worker{'s' if workers > 1 else ''}",
-                "events": report.accepted, "stored": total, "tasks": tasks,
-                "ingest_seconds": round(ingest_s, 2), "seconds": round(elapsed, 2),
-                "events_per_s": round(report.accepted / elapsed, 1), "ruleset": version,
-                "peak_rss_mb_per_worker": [round(max(r.values()) / 1024, 1) for r in rss]}
+        time.sleep(0.2)  # the watcher's last poll
     finally:
-        _drop_pg(pg_admin, url)
+        watcher.stop.set()
+        sampler.stop.set()
+        if pool:
+            pool.stop()
+        server.stop()
+    pending, total, tasks = counts(database)
+    latencies = [seen - sender.accepted_at[k.rsplit(":", 2)[0]] for k, seen in watcher.seen.items()
+                 if k.rsplit(":", 2)[0] in sender.accepted_at]
+    return {"config": name, "workers": workers, "clients": args.clients + args.latency_clients,
+            "events": total, "pending_after": pending, "tasks": tasks,
+            "delivery_errors": sender.errors[:5], "ingest_seconds": round(ingest_s, 2),
+            "seconds": round(elapsed, 2), "events_per_s": round(total / elapsed, 1),
+            "webhook_response": percentiles(sender.times["webhook"]),
+            "api_single_response": percentiles(sender.times["api"]),
+            "api_batch_200_response": percentiles(batch_times),
+            "webhook_to_visible_task": {**percentiles(latencies), "poll_interval_ms": 20},
+            "memory": sampler.summary(), "load_average_before": load_before,
+            "load_average_after": load_average()}, database
+
+
+def machine() -> dict:
+    from bench_rules import machine as rules_machine
+    return {**rules_machine(), "platform": platform.platform()}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--clients", type=int, default=2000)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=400, help="bulk clients (~9.5 events each)")
+    parser.add_argument("--latency-clients", type=int, default=60,
+                        help="clients sent one delivery per request (webhooks, single API posts)")
+    parser.add_argument("--threads", type=int, default=3, help="threads sending single deliveries")
+    parser.add_argument("--server-threads", type=int, default=8)
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--config", choices=["sqlite", "pg1", "pg2", "all"], default="all")
-    parser.add_argument("--pg", default=os.environ.get(
-        "FXCRM_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
-    parser.add_argument("--redis", default=os.environ.get(
-        "FXCRM_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--config", nargs="*", choices=list(CONFIGS), default=list(CONFIGS))
+    parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
-    lines = generate(args.clients, args.seed)
-    if args.config in ("sqlite", "all"):
-        print(json.dumps({"clients": args.clients, **run_embedded(lines)}), flush=True)
-    for name, workers in (("pg1", 1), ("pg2", 2)):
-        if args.config in (name, "all"):
-            print(json.dumps({"clients": args.clients,
-                              **run_distributed(lines, workers, args.pg, args.redis)}), flush=True)
+    bulk = generate(args.clients, args.seed)
+    singles = [json.loads(line) for line in generate(args.latency_clients, args.seed + 1,
+                                                      first=args.clients + 1)]
+    deliveries = [delivery(env) for env in singles]
+    rate = None
+    for key in args.config:
+        out, database = run_config(key, bulk, deliveries, args)
+        try:
+            if rate is None:  # the same ruleset and events in every configuration: measure once
+                rate = rule_rate(database)
+            out["rule_evaluation"] = rate
+            out["ratio_to_rule_rate"] = round(out["events_per_s"] / rate["events_per_s"], 4)
+            out["machine"] = machine()
+            print(json.dumps(out), flush=True)
+        finally:
+            database.dispose()
+            if database.dialect == "postgresql":
+                drop_postgres(PG_ADMIN, database.config.database_url)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ class BrokerGenerator:
         self.start = start
         self.span_minutes = span_days * 24 * 60
         self.ibs: list[str] = []
+        self.accounts: list[tuple[str, str]] = []  # (client ref, trading account) so far
 
     def journey(self, index: int) -> Iterator[dict]:
         """Yield one client's events in time order."""
@@ -103,6 +104,7 @@ class BrokerGenerator:
         if rng.random() < 0.2:
             return  # funded, no account: sales follow-up
         account = f"MT5-{c.ref[1:]}"
+        self.accounts.append((c.ref, account))
         yield c.event("account.created", {"account_id": account, "platform": "mt5",
                                            "account_type": rng.choice(["standard", "raw"]),
                                            "currency": "USD", "leverage": rng.choice([30, 100, 500])},
@@ -141,10 +143,30 @@ class BrokerGenerator:
                                        "currency": "USD"},
                       (closed - c.t).total_seconds() / 60)
 
-    def events(self, clients: int, *, first: int = 1) -> Iterator[dict]:
-        """Yield the journeys of `clients` clients numbered from `first` (each in time order)."""
+    def events(self, clients: int, *, first: int = 1, total: int | None = None) -> Iterator[dict]:
+        """Yield the journeys of `clients` clients numbered from `first` (each in time order).
+
+        With `total`, later trading by clients with accounts (weeks after the journeys)
+        follows until `total` events were yielded.
+        """
+        count = 0
         for index in range(first, first + clients):
-            yield from self.journey(index)
+            for event in self.journey(index):
+                count += 1
+                yield event
+        if total is not None and self.accounts:
+            yield from self.later_trading(total - count)
+
+    def later_trading(self, count: int) -> Iterator[dict]:
+        """Yield `count` events of trades (opened, closed) on accounts already opened."""
+        later = self.start + timedelta(minutes=self.span_minutes)
+        for n in range((count + 1) // 2):
+            ref, account = self.rng.choice(self.accounts)
+            c = _Client(self, 0)
+            c.ref, c.n = ref, 1000 + n * 2  # ids apart from the journey's own
+            c.t = later + timedelta(minutes=self.rng.randint(0, self.span_minutes))
+            trade = list(self._trade(c, account, 1000 + n))
+            yield from trade[:count - 2 * n]
 
 
 DEMO_USERS = [("admin@fxcrm.local", "admin"), ("compliance@fxcrm.local", "compliance"),

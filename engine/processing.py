@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable
@@ -41,6 +42,9 @@ _loaded = False
 EVENTS_PER_CLIENT_TXN = 500
 # Clients whose events share one transaction (fewer commits and lock round trips).
 CLIENTS_PER_TXN = 100
+# A group transaction commits after this long: it holds the client locks (and SQLite's
+# one write lock) and keeps its new tasks invisible until it commits.
+TXN_SECONDS = 0.25
 
 
 def projection(*event_types: str):
@@ -196,8 +200,9 @@ def _process_group(database: Database, refs: list[str]) -> tuple[int, list[str]]
 
     The clients are locked in order of ref (so two workers never deadlock on them)
     and their due events read in one query, each client's in `occurred_at` order.
-    At most EVENTS_PER_CLIENT_TXN events are read: the clients from the last one
-    read onwards are returned to be done next. Any failure rolls the whole group back.
+    At most EVENTS_PER_CLIENT_TXN events are read and the transaction commits once
+    TXN_SECONDS have passed: the clients from the first event not done onwards are
+    returned to be done next. Any failure rolls the whole group back.
     """
     with unit_of_work(database) as session:
         clients = {c.ref: c for c in session.scalars(
@@ -206,11 +211,17 @@ def _process_group(database: Database, refs: list[str]) -> tuple[int, list[str]]
         events = list(session.scalars(
             select(Event).where(Event.client_ref.in_(list(clients)), Event.status == PENDING, due)
             .order_by(Event.client_ref, Event.occurred_at, Event.seq).limit(EVENTS_PER_CLIENT_TXN)))
-        for event in events:
+        deadline, done = time.monotonic() + TXN_SECONDS, len(events)
+        for index, event in enumerate(events):
+            if index and time.monotonic() > deadline:
+                done = index  # commit now: locks and new tasks are not held back longer
+                break
             apply_event(session, event, clients[event.client_ref])
-        _mark_processed(session, events, clients)
-    rest = [r for r in refs if r >= events[-1].client_ref] if len(events) == EVENTS_PER_CLIENT_TXN else []
-    return len(events), rest
+        _mark_processed(session, events[:done], clients)
+    if done < len(events):
+        return done, [r for r in refs if r >= events[done].client_ref]
+    rest = [r for r in refs if r >= events[-1].client_ref] if done == EVENTS_PER_CLIENT_TXN else []
+    return done, rest
 
 
 def process_clients(database: Database, refs: list[str]) -> Stats:

@@ -29,10 +29,16 @@ def schedule(database: Database, client_refs: list[str]) -> None:
     processing.process_clients(database, client_refs)
 
 
-def enqueue(database: Database, client_refs: list[str]) -> list[str]:
-    """Enqueue one rq job per batch of clients; return the job ids."""
+# A unit of work that touched more clients than this (a file, an API batch) is bulk work.
+LIVE_CLIENTS = 10
+
+
+def enqueue(database: Database, client_refs: list[str], *, bulk: bool | None = None) -> list[str]:
+    """Enqueue one rq job per batch of clients (live or bulk queue); return the job ids."""
     from engine.events import jobs
-    queue = jobs.get_queue(database.config)
+    if bulk is None:
+        bulk = len(client_refs) > LIVE_CLIENTS
+    queue = jobs.get_queue(database.config, bulk=bulk)
     ids = []
     for batch in chunks(sorted(client_refs), database.config.job_batch):
         job = queue.enqueue(jobs.process_clients, batch, retry=jobs.retry_policy(),

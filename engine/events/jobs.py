@@ -14,7 +14,7 @@ from engine.values import utcnow
 log = logging.getLogger(__name__)
 SWEEP_LOCK = "fxcrm:sweeper:{queue}"
 
-# A forked rq work-horse must not reuse the parent's database connections.
+# A forked child (rq's scheduler) must not reuse the parent's database connections.
 os.register_at_fork(after_in_child=lambda: forget_databases_in_child())
 
 
@@ -31,10 +31,14 @@ def redis_connection(cfg: config_mod.Config):
     return Redis.from_url(cfg.redis_url, socket_connect_timeout=2, socket_timeout=10)
 
 
-def get_queue(cfg: config_mod.Config):
-    """Return the rq queue for `cfg`."""
+def get_queue(cfg: config_mod.Config, *, bulk: bool = False):
+    """Return the rq queue for `cfg`: live deliveries, or (`bulk`) files, batches and sweeps.
+
+    Workers take from the live queue first, so a webhook's client does not wait behind
+    a file of a million events.
+    """
     from rq import Queue
-    return Queue(cfg.queue_name, connection=redis_connection(cfg))
+    return Queue(cfg.queue_name + ("-bulk" if bulk else ""), connection=redis_connection(cfg))
 
 
 def retry_policy():
@@ -73,7 +77,7 @@ def sweep_once(cfg: config_mod.Config) -> int:
         refs = list_pending_clients(session, limit=10000,
                                     received_before=utcnow() - timedelta(seconds=cfg.sweep_after_seconds))
     if refs:
-        dispatch.enqueue(database, refs)
+        dispatch.enqueue(database, refs, bulk=True)
     queue = get_queue(cfg)
     queue.enqueue(fire_due_timers, job_timeout=600, result_ttl=60)
     queue.enqueue(fetch_due_deliveries, job_timeout=600, result_ttl=60)
@@ -100,11 +104,10 @@ def sweeper_loop(cfg: config_mod.Config, stop: threading.Event | None = None,
 
 
 def warm_up(cfg: config_mod.Config) -> None:
-    """Load the handlers and compile the active ruleset once, before rq forks.
+    """Load the handlers and compile the active ruleset once, before the first job.
 
-    Every work-horse is a fork of this process, so it inherits them instead of
-    compiling the ruleset again for each job; a later activation is still noticed,
-    because each transaction reads the active version.
+    Jobs run in the worker process itself, so every job finds them ready; a later
+    activation is still noticed, because each transaction reads the active version.
     """
     from engine import processing
     from engine.plugins import import_optional
@@ -122,9 +125,9 @@ def warm_up(cfg: config_mod.Config) -> None:
 def run_worker(cfg: config_mod.Config, *, burst: bool = False, sweep: bool = True) -> None:
     """Run an rq worker with the scheduler, plus the sweeper in a process of its own.
 
-    The sweeper is a spawned process, not a thread: rq forks a work-horse per job, and a
-    fork taken while another thread holds a lock (logging, a connection pool) can leave
-    the work-horse blocked forever.
+    The sweeper is a spawned process, not a thread: rq's scheduler is a forked process,
+    and a fork taken while another thread holds a lock (logging, a connection pool) can
+    leave the child blocked forever.
     """
     import multiprocessing
     warm_up(cfg)
@@ -144,11 +147,15 @@ def _work_through_redis_outages(cfg: config_mod.Config, burst: bool) -> None:
     """Run the rq worker; when Redis goes away, wait for it and start again."""
     from redis.exceptions import ConnectionError as RedisDown
     from redis.exceptions import TimeoutError as RedisTimeout
-    from rq import Worker
+    from rq import SimpleWorker
     delay = 1.0
     while True:
         try:
-            worker = Worker([get_queue(cfg)], connection=redis_connection(cfg))
+            # No work-horse fork per job: a job is a few client refs and takes milliseconds,
+            # while a fork, new database connections and a cold ruleset cache cost far
+            # more. Killing the worker kills its job; the sweeper re-enqueues its clients.
+            worker = SimpleWorker([get_queue(cfg), get_queue(cfg, bulk=True)],
+                                  connection=redis_connection(cfg))
             worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
             return
         except (RedisDown, RedisTimeout) as exc:

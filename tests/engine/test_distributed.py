@@ -37,6 +37,7 @@ def dist(pg_database, redis_url):
     db = Database(cfg)
     yield db
     jobs.get_queue(cfg).empty()
+    jobs.get_queue(cfg, bulk=True).empty()
     db.dispose()
 
 
@@ -80,9 +81,10 @@ def failed_deposits(clients, per_client):
 def test_jobs_carry_client_refs_and_a_worker_processes_them(dist):
     report = ingest_lines(dist, failed_deposits(25, 2))
     assert report.accepted == 50
-    queue = jobs.get_queue(dist.config)
+    queue = jobs.get_queue(dist.config, bulk=True)
     queued = [queue.fetch_job(j) for j in queue.job_ids]
     assert len(queued) == 3  # 25 clients in batches of 10: never one job per event
+    assert jobs.get_queue(dist.config).count == 0  # a file is bulk work, not live
     assert all(isinstance(ref, str) for job in queued for ref in job.args[0])
     assert counts(dist)["pending"] == 50
     proc = start_worker(dist.config, "--burst")
@@ -124,3 +126,18 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(dist):
         os.killpg(second.pid, signal.SIGTERM)
         second.wait(timeout=30)
     assert final == {"processed": total, "pending": 0, "tasks": total, "audit": total}
+
+
+def test_a_single_delivery_is_live_work_done_before_queued_bulk_work(dist):
+    ingest_lines(dist, failed_deposits(25, 2))  # a file: bulk
+    ingest_lines(dist, jsonl([deposit_failed("LIVE1")]).splitlines())  # one client: live
+    live, bulk = jobs.get_queue(dist.config), jobs.get_queue(dist.config, bulk=True)
+    assert (live.count, bulk.count) == (1, 3)
+    assert live.fetch_job(live.job_ids[0]).args[0] == ["LIVE1"]
+    proc = start_worker(dist.config, "--burst")
+    assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()[-2000:]
+    with unit_of_work(dist) as s:
+        first = s.scalar(select(func.min(Event.processed_at)))
+        live_at = s.scalar(select(Event.processed_at).where(Event.client_ref == "LIVE1"))
+    assert live_at == first  # taken before the bulk jobs queued ahead of it
+    assert counts(dist)["pending"] == 0

@@ -1,0 +1,98 @@
+"""Profile the processing hot path: SQL statements per event, by table, and cProfile.
+
+Run: .venv/bin/python bench/profile_pipeline.py [--db sqlite|postgres] [--clients N]
+Stores the synthetic broker's events first (not timed), then processes them the way
+one worker does (`process_clients` in job-sized batches) while counting every SQL
+statement (SQLAlchemy `before_cursor_execute`) and, with --cprofile, profiling.
+Prints one JSON object. Not a test and not part of `make bench` (profiling is slow).
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import re
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sqlalchemy import event as sa_event  # noqa: E402
+
+from pipeline_setup import (PG_ADMIN, drop_postgres, fresh_database, generate,  # noqa: E402
+                            store_only)
+
+from engine import processing  # noqa: E402
+from engine.db import Database  # noqa: E402
+from engine.events.dispatch import chunks  # noqa: E402
+
+_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", re.I)
+
+
+def statement_kind(sql: str) -> str:
+    """Return 'VERB table' for a SQL statement (savepoints by verb only)."""
+    verb = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "?"
+    table = _TABLE.search(sql)
+    return f"{verb} {table[1]}" if table and verb in ("SELECT", "INSERT", "UPDATE", "DELETE") else verb
+
+
+def count_statements(database: Database) -> Counter:
+    """Count the statements `database` runs from now on, by kind."""
+    counts: Counter = Counter()
+
+    def seen(_conn, _cursor, statement, parameters, _context, executemany):
+        counts[statement_kind(statement)] += 1
+
+    sa_event.listen(database.engine, "before_cursor_execute", seen)
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--clients", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--cprofile", action="store_true", help="also print the top functions")
+    parser.add_argument("--top", type=int, default=35)
+    args = parser.parse_args()
+    lines = generate(args.clients, args.seed)
+    url, cfg = fresh_database(args.db)
+    try:
+        database = Database(cfg)
+        refs, events = store_only(database, lines)
+        processing.load_handlers()
+        counts = count_statements(database)
+        profiler = cProfile.Profile() if args.cprofile else None
+        cpu, wall = time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        for batch in chunks(refs, cfg.job_batch):
+            processing.process_clients(database, batch)
+        if profiler:
+            profiler.disable()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        total = sum(counts.values())
+        out = {"db": args.db, "clients": len(refs), "events": events,
+               "seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
+               "events_per_s": round(events / wall, 1),
+               "statements": total, "statements_per_event": round(total / events, 2),
+               "by_kind_per_event": {k: round(v / events, 3) for k, v in counts.most_common(40)},
+               "load_average": [round(x, 2) for x in os.getloadavg()]}
+        print(json.dumps(out, indent=1), flush=True)
+        database.dispose()
+        if profiler:
+            text = io.StringIO()
+            pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(args.top)
+            print(text.getvalue())
+    finally:
+        if args.db == "postgres":
+            drop_postgres(PG_ADMIN, url)
+
+
+if __name__ == "__main__":
+    main()
