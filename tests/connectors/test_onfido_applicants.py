@@ -1,4 +1,4 @@
-"""Onfido applicant -> client links: `fxcrm connectors link onfido`, learnt from tags, used without."""
+"""Onfido applicant links: `fxcrm connectors link onfido`, learnt from tags, used without one."""
 from __future__ import annotations
 
 import pytest
