@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, false, func, literal, select, text, tuple_
+from sqlalchemy import and_, case, false, func, literal, select, text, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from engine.tasks import counters
@@ -177,54 +177,69 @@ def counts(session: Session, queues: tuple[str, ...], *, user: str | None = None
     """Return open-task counts per queue, plus mine, unassigned and overdue over `queues`.
 
     Read from the counters (engine.tasks.counters), not by counting tasks: the only
-    tasks counted are the open ones of `queues` falling due earlier in the current
-    hour, the one bucket only partly past `now`.
+    tasks counted are the open ones of `queues` due earlier in the current hour, the one
+    hour bucket only partly past `now`.
     """
     now = now or utcnow()
     if not queues:
         return {"queues": {}, "overdue_by_queue": {}, "mine": 0, "unassigned": 0, "overdue": 0}
-    queues = tuple(queues)
-    extra = counters.pending(session)  # this session's own uncommitted changes
-    by_queue, unassigned, mine = _assignee_counts(session, queues, user, extra)
-    overdue = _overdue_counts(session, queues, now, extra)
-    return {"queues": {q: by_queue.get(q, 0) for q in queues},
-            "overdue_by_queue": {q: overdue.get(q, 0) for q in queues},
-            "mine": mine, "unassigned": unassigned, "overdue": sum(overdue[q] for q in queues)}
+    queues, hour = tuple(queues), counters.due_hour(now)
+    c = _Counts()
+    for part, queue, n, free in session.execute(_counts_stmt(queues, user, hour, now)):
+        c.add_row(part, queue, int(n), int(free))
+    c.add_pending(counters.pending(session), queues, user, hour)
+    return {"queues": {q: c.by_queue[q] for q in queues},
+            "overdue_by_queue": {q: c.overdue[q] for q in queues},
+            "mine": c.mine, "unassigned": c.unassigned,
+            "overdue": sum(c.overdue[q] for q in queues)}
 
 
-def _assignee_counts(session: Session, queues: tuple[str, ...], user: str | None,
-                     extra: counters.Deltas) -> tuple[Counter, int, int]:
-    c = TaskCount
-    rows = session.execute(select(c.queue, func.sum(c.n), func.sum(
-        case((c.assignee == "", c.n), else_=0))).where(c.queue.in_(queues)).group_by(c.queue))
-    by_queue, unassigned = Counter(), 0
-    for queue, total, free in rows:
-        by_queue[queue], unassigned = int(total), unassigned + int(free)
-    mine = int(session.scalar(select(func.sum(c.n)).where(c.assignee == user)) or 0) \
-        if user else 0
-    for (queue, who), d in extra.by_assignee.items():
-        if queue in queues:
-            by_queue[queue] += d
-            unassigned += d if who == "" else 0
-        mine += d if user and who == user else 0
-    return by_queue, unassigned, mine
+def _counts_stmt(queues: tuple[str, ...], user: str | None, hour: int, now: datetime):
+    # One statement (one round trip); each part reads a small index range.
+    c, d = TaskCount, TaskDueCount
+    parts = [
+        select(literal("queue"), c.queue, func.sum(c.n),
+               func.sum(case((c.assignee == "", c.n), else_=0)))
+        .where(c.queue.in_(queues)).group_by(c.queue),
+        select(literal("due"), d.queue, func.sum(d.n), literal(0))
+        .where(d.queue.in_(queues), d.due_hour < hour).group_by(d.queue),
+        # The current hour is only partly past: count its tasks.
+        select(literal("due"), Task.queue, func.count(), literal(0)).where(
+            text(OPEN_SQL), Task.queue.in_(queues), Task.due_at >= counters.hour_start(hour),
+            Task.due_at < now).group_by(Task.queue)]
+    if user:
+        parts.append(select(literal("mine"), literal(""), func.coalesce(func.sum(c.n), 0),
+                            literal(0)).where(c.assignee == user))
+    return union_all(*parts)
 
 
-def _overdue_counts(session: Session, queues: tuple[str, ...], now: datetime,
-                    extra: counters.Deltas) -> Counter:
-    hour = counters.due_hour(now)
-    c = TaskDueCount
-    overdue = Counter({q: int(n) for q, n in session.execute(
-        select(c.queue, func.sum(c.n)).where(c.queue.in_(queues), c.due_hour < hour)
-        .group_by(c.queue))})
-    for (queue, bucket), d in extra.by_due.items():
-        if queue in queues and bucket < hour:
-            overdue[queue] += d
-    # The current hour is only partly past: count its tasks (a short index range).
-    overdue.update(dict(session.execute(select(Task.queue, func.count()).where(
-        text(OPEN_SQL), Task.queue.in_(queues), Task.due_at >= counters.hour_start(hour),
-        Task.due_at < now).group_by(Task.queue)).all()))
-    return overdue
+@dataclass
+class _Counts:
+    by_queue: Counter = field(default_factory=Counter)
+    overdue: Counter = field(default_factory=Counter)
+    unassigned: int = 0
+    mine: int = 0
+
+    def add_row(self, part: str, queue: str, n: int, free: int) -> None:
+        if part == "queue":
+            self.by_queue[queue] += n
+            self.unassigned += free
+        elif part == "due":
+            self.overdue[queue] += n
+        else:
+            self.mine += n
+
+    def add_pending(self, extra: counters.Deltas, queues: tuple[str, ...], user: str | None,
+                    hour: int) -> None:
+        """Add the session's own uncommitted changes (not in the counters until commit)."""
+        for (queue, who), d in extra.by_assignee.items():
+            if queue in queues:
+                self.add_row("queue", queue, d, d if who == "" else 0)
+            if user and who == user:
+                self.add_row("mine", "", d, 0)
+        for (queue, bucket), d in extra.by_due.items():
+            if queue in queues and bucket < hour:
+                self.add_row("due", queue, d, 0)
 
 
 def with_changes(filters: Filters, **changes) -> Filters:
