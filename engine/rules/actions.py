@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from engine.clients.models import STATUSES as CLIENT_STATUSES
 from engine.tasks.models import PRIORITIES
-from engine.values import ValueError_, parse_decimal, parse_duration
+from engine.values import ValueError_, iso, parse_datetime, parse_decimal, parse_duration, utcnow
 
 NAME = validate.Regexp(r"^[a-z][a-z0-9_\-]*$", error="must be a lower-case name like kyc-reminder")
 RISK_CATEGORIES = ("low", "medium", "high")
@@ -80,6 +80,13 @@ class TaskParams(Params):
     one_open_per = fields.Str(validate=validate.OneOf(("client",)))
     close_when = OneOrMany(fields.Str())
     open_while = fields.Str(validate=NAME)
+    episode_ends_with = OneOrMany(fields.Str())
+
+    @validates_schema
+    def _episodes_need_one_task(self, data, **kwargs):
+        if data.get("episode_ends_with") and data.get("one_open_per") != "client":
+            raise ValidationError("needs one_open_per: client (one task per episode)",
+                                  "episode_ends_with")
 
 
 class RaisePriorityParams(Params):
@@ -154,23 +161,125 @@ def action(name: str, schema: type[Schema], **meta):
     return register
 
 
-@action("task", TaskParams, templates=("title", "description"), event_types=("close_when",),
+@action("task", TaskParams, templates=("title", "description"), event_types=("close_when", "episode_ends_with"),
         queues=("queue",), conditions=("open_while",))
 def _task(run, p: dict, key: str) -> str:
     """Create an inbox task (or add to the client's open one)."""
     from engine.tasks import service as tasks_service
-    queue = p["queue"]
-    for path, table in (p.get("route") or {}).items():
-        queue = table.get(str(run.value(path)), queue)
-    due = run.now + timedelta(seconds=p["due_in"]) if p.get("due_in") else None
+    fields_ = _task_fields(run, p)
+    if p.get("episode_ends_with"):
+        return _episode_task(run, p, key, fields_)
     open_key = f"rule:{run.rule.id}:{run.client.ref}" if p.get("one_open_per") == "client" else None
     data = {k: p[k] for k in ("close_when", "open_while") if p.get(k)}
     task, created = tasks_service.create(
-        run.session, queue=queue, title=run.text(p["title"]), client_ref=run.client.ref,
-        priority=p["priority"], due_at=due, rule_id=run.rule.id, ruleset_version=run.ruleset.version,
-        open_key=open_key, trigger_key=key, explanation=run.explanation, created_by=run.actor,
-        description=run.text(p["description"]) if p.get("description") else None, data=data or None)
-    return f"task {task.id} {'created' if created else 'already open'} in {queue}"
+        run.session, **fields_, client_ref=run.client.ref, priority=p["priority"], rule_id=run.rule.id,
+        ruleset_version=run.ruleset.version, open_key=open_key, trigger_key=key,
+        explanation=run.explanation, created_by=run.actor, data=data or None)
+    return f"task {task.id} {'created' if created else 'already open'} in {fields_['queue']}"
+
+
+def _task_fields(run, p: dict) -> dict:
+    """Return what a trigger decides of its task: queue (routed), title, description, due time."""
+    queue = p["queue"]
+    for path, table in (p.get("route") or {}).items():
+        queue = table.get(str(run.value(path)), queue)
+    return {"queue": queue, "title": run.text(p["title"])[:300],
+            "description": run.text(p["description"]) if p.get("description") else None,
+            "due_at": run.now + timedelta(seconds=p["due_in"]) if p.get("due_in") else None}
+
+
+def _episode_task(run, p: dict, key: str, fields_: dict) -> str:
+    """Keep one task per episode of the rule (its triggers between two `episode_ends_with` events).
+
+    In order, an episode's first trigger opens the task and the event that ends the
+    episode closes it. Delivered late, a trigger finds its episode by occurred_at: it
+    joins the episode's task, re-routing and re-titling it when it is older than the
+    trigger the task came from, or records the task closed when the ending event came
+    first.
+    """
+    from engine.tasks import service as tasks_service
+    start, end = _episode_bounds(run, p["episode_ends_with"])
+    task = _episode_member(run, start, end)
+    if task is not None:
+        if _trigger_at(task) is not None and run.now < _trigger_at(task):
+            return _reroute(run, task, fields_, key)
+        _note(task, run.actor, "triggered_again", fields_["title"], {"trigger_key": key})
+        return f"task {task.id} already has this episode ({task.status})"
+    open_key = f"rule:{run.rule.id}:{run.client.ref}"
+    earlier = tasks_service.get_open_by_key(run.session, open_key)
+    if earlier is not None and end is None:  # still open from an episode `start` ended
+        tasks_service.close(run.session, earlier, status="done", actor=run.actor,
+                            resolution=f"its episode ended with {_named(start)}")
+    data = {k: p[k] for k in ("close_when", "open_while", "episode_ends_with") if p.get(k)}
+    task, created = tasks_service.create(
+        run.session, **fields_, client_ref=run.client.ref, priority=p["priority"], rule_id=run.rule.id,
+        ruleset_version=run.ruleset.version, open_key=open_key if end is None else None,
+        trigger_key=key, explanation=run.explanation, created_by=run.actor,
+        data={**data, "trigger_at": iso(run.now)})
+    if created and end is not None:
+        tasks_service.close(run.session, task, status="done", actor=run.actor,
+                            resolution=f"{_named(end)} came first; in order it closed this task")
+    return f"task {task.id} {'created' if created else 'already there'} in {task.queue} ({task.status})"
+
+
+def _episode_bounds(run, types) -> tuple:
+    """Return the client's last event of `types` before the trigger and the first processed at or after it.
+
+    An older one counts as soon as it is stored (it was applied earlier in this
+    transaction, or arrives late); a newer one only once processed: a pending one is
+    applied after this trigger, as in order, and closes the task then.
+    """
+    from sqlalchemy import select
+    from engine.events.models import PARKED, PROCESSED, Event
+    known = select(Event).where(Event.client_ref == run.client.ref, Event.type.in_(list(types)))
+    before = run.session.scalar(known.where(Event.occurred_at < run.now, Event.status != PARKED)
+                                .order_by(Event.occurred_at.desc(), Event.seq.desc()).limit(1))
+    after = run.session.scalar(known.where(Event.occurred_at >= run.now, Event.status == PROCESSED)
+                               .order_by(Event.occurred_at, Event.seq).limit(1))
+    return before, after
+
+
+def _episode_member(run, start, end):
+    """Return the rule's task (open or closed) for the client whose trigger lies in (start, end]."""
+    from sqlalchemy import select
+    from engine.tasks.models import Task
+    for task in run.session.scalars(select(Task).where(
+            Task.client_ref == run.client.ref, Task.rule_id == run.rule.id).order_by(Task.id)):
+        at = _trigger_at(task)
+        if at is None:  # made before tasks kept their trigger time: the open one is current
+            if task.is_open and end is None:
+                return task
+        elif (start is None or at > start.occurred_at) and (end is None or at <= end.occurred_at):
+            return task
+    return None
+
+
+def _trigger_at(task):
+    """Return when the trigger that gave the task its fields occurred, if recorded."""
+    at = (task.data or {}).get("trigger_at")
+    return parse_datetime(at) if at else None
+
+
+def _reroute(run, task, fields_: dict, key: str) -> str:
+    """Give the task the fields of an older trigger of its episode, as in-order processing would."""
+    before = {"queue": task.queue, "title": task.title, "trigger_at": (task.data or {}).get("trigger_at")}
+    task.queue, task.title = fields_["queue"], fields_["title"]
+    task.description, task.due_at = fields_["description"], fields_["due_at"]
+    task.explanation, task.updated_at = run.explanation, utcnow()
+    task.data = {**(task.data or {}), "trigger_at": iso(run.now)}
+    _note(task, run.actor, "rerouted", f"an older trigger arrived late: {before['queue']} -> {task.queue}",
+          {"from": before, "to": {"queue": task.queue, "title": task.title, "trigger_at": iso(run.now)},
+           "trigger_key": key})
+    return f"task {task.id} re-routed to {task.queue} for an older trigger"
+
+
+def _note(task, actor: str, action: str, detail: str, data: dict) -> None:
+    from engine.tasks.models import TaskEvent
+    task.history.append(TaskEvent(at=utcnow(), actor=actor, action=action, detail=detail, data=data))
+
+
+def _named(event) -> str:
+    return f"{event.type} ({event.source}/{event.event_id}, {iso(event.occurred_at)})"
 
 
 @action("raise_priority", RaisePriorityParams, rule_refs=("task_of",))

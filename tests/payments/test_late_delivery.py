@@ -9,7 +9,6 @@ open tasks must then be equal.
 from __future__ import annotations
 
 import random
-from decimal import Decimal
 
 from sqlalchemy import select
 
@@ -135,16 +134,45 @@ def test_duplicated_shuffled_transfers_end_as_in_order(database):
     assert expected["waiting"] == [] and expected["wallets"] == {"USD": "10.01"}
 
 
-def test_a_late_failure_older_than_a_completed_deposit_opens_no_task(database):
+def test_a_late_failure_older_than_a_completed_deposit_records_its_task_closed(database):
     activate_shipped_rules(database)
     deliver(database, failure_then_completion("IN"))
     reg, failed, completed = failure_then_completion("OUT")
     deliver(database, [reg, completed, failed, redelivered(failed)])
     expected, got = state(database, "IN"), state(database, "OUT")
     assert [t[:3] for t in expected["tasks"]] == [("failed-deposit-task", "support", "done")]
+    assert got["tasks"] == expected["tasks"]
     assert got["open_tasks"] == expected["open_tasks"] == []
     assert got["wallets"] == expected["wallets"] == {"USD": "100.00"}
     assert got["entries"] == expected["entries"]
+
+
+def three_failures(ref: str) -> list[dict]:
+    return [registered(ref),
+            deposit("failed", ref, 60, pid=f"{ref}-f1", reason_code="processing_error",
+                    reason="An error occurred"),
+            deposit("failed", ref, 75, pid=f"{ref}-f2"),
+            deposit("failed", ref, 90, pid=f"{ref}-f3", reason_code="expired_card",
+                    reason="Your card has expired.")]
+
+
+def test_an_older_failure_arriving_late_reroutes_the_open_task_and_says_so(database):
+    activate_shipped_rules(database)
+    deliver(database, three_failures("IN"))
+    reg, f1, f2, f3 = three_failures("OUT")
+    deliver(database, [reg, f3, f2])
+    assert [t[1] for t in state(database, "OUT")["tasks"]] == ["support"]
+    deliver(database, [f1, redelivered(f2)])
+    expected, got = state(database, "IN"), state(database, "OUT")
+    assert [t[1:3] for t in expected["tasks"]] == [("finance", "open")]
+    assert got["tasks"] == expected["tasks"]
+    with unit_of_work(database) as s:
+        task = s.scalar(select(Task).where(Task.client_ref == "OUT"))
+        rerouted = [h for h in task.history if h.action == "rerouted"]
+        # f2 re-titles the task f3 opened (both support), then f1 re-routes it to finance.
+        assert [(h.data["from"]["queue"], h.data["to"]["queue"]) for h in rerouted] == \
+            [("support", "support"), ("support", "finance")]
+        assert task.due_at == s.scalar(select(Task).where(Task.client_ref == "IN")).due_at
 
 
 def test_a_late_completion_older_than_a_failure_keeps_its_task_open(database):
@@ -159,19 +187,19 @@ def test_a_late_completion_older_than_a_failure_keeps_its_task_open(database):
     assert got["wallets"] == expected["wallets"] and got["entries"] == expected["entries"]
 
 
-def test_duplicated_shuffled_deposits_leave_the_same_open_tasks(database):
+def test_duplicated_shuffled_deposits_leave_the_same_tasks(database):
     activate_shipped_rules(database)
-    deliver(database, failure_completion_failure("IN"))
-    expected = state(database, "IN")
-    for seed in range(6):
-        ref = f"S{seed}"
-        deliver(database, duplicated_shuffled(failure_completion_failure(ref), seed, pinned=1))
-        got = state(database, ref)
-        # Which failure opened the one open task (its queue and title) depends on the
-        # order; that one task is open, and balances and entries match, does not.
-        assert [t[0] for t in got["open_tasks"]] == ["failed-deposit-task"], seed
-        assert got["wallets"] == expected["wallets"] and got["entries"] == expected["entries"]
-    assert Decimal(expected["wallets"]["USD"]) == Decimal("100")
+    for history in (failure_completion_failure, failure_then_completion, three_failures):
+        deliver(database, history(f"IN-{history.__name__}"))
+        expected = state(database, f"IN-{history.__name__}")
+        for seed in range(6):
+            ref = f"S{seed}-{history.__name__}"
+            deliver(database, duplicated_shuffled(history(ref), seed, pinned=1))
+            got = state(database, ref)
+            # The same tasks, open or closed, with the queue and title of the failure
+            # that opened each in order.
+            assert got["tasks"] == expected["tasks"], (history.__name__, seed)
+            assert got["wallets"] == expected["wallets"] and got["entries"] == expected["entries"]
 
 
 def test_a_transfer_before_its_account_is_created_waits_for_the_account(database):
