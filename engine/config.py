@@ -42,6 +42,9 @@ class Config:
     plugins: str = ""
     # Business hours for SLA due times (format in docs/inbox.md).
     business_hours: str = "Mon-Fri 09:00-18:00 UTC"
+    # Reverse proxies in front of the web app that set X-Forwarded-For/-Proto/-Host
+    # (0: none, trust no such header). Webhook limits and logs use the client's address.
+    proxy_hops: int = 0
     # Connector secrets, by provider name: FXCRM_<PROVIDER>_<NAME>.
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -58,7 +61,7 @@ class Config:
         return replace(self, **values)
 
 
-_CASTS = {"ticker_seconds": float, "sweep_after_seconds": float, "retry_base_seconds": float, "max_attempts": int, "ingest_batch": int, "job_batch": int}
+_CASTS = {"ticker_seconds": float, "sweep_after_seconds": float, "retry_base_seconds": float, "max_attempts": int, "ingest_batch": int, "job_batch": int, "proxy_hops": int}
 _SECRET_SUFFIXES = ("_SECRET", "_SECRET_KEY", "_TOKEN", "_WEBHOOK_TOKEN", "_API_TOKEN",
                     "_BASE_URL", "_IPN_SECRET", "_WEBHOOK_SECRET",
                     "_MANAGER_LOGIN", "_MANAGER_PASSWORD", "_CA_FILE")

@@ -37,6 +37,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(test_config)
     app.extensions["fxcrm_db"] = get_database(cfg)
     app.extensions["fxcrm_config"] = cfg
+    if cfg.proxy_hops > 0:  # behind N trusted proxies: the client address they forward
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        hops = cfg.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     from web import api, auth, health, pages, security
     security.init_app(app)

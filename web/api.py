@@ -8,7 +8,8 @@ from engine.db import unit_of_work
 from engine.events.schemas import InvalidEvent, validate_envelope
 from engine.events.store import record_many, schedule_touched
 from web import database
-from web.auth import requires
+from engine.values import iso
+from web.auth import current_user, requires
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 MAX_EVENTS_PER_REQUEST = 1000
@@ -58,6 +59,44 @@ def post_events():
         created.discard(key)  # a second copy in the same request is a duplicate
         results.append({"source": env["source"], "id": env["id"], "status": status})
     return jsonify(events=results), 202
+
+
+def _link_json(row) -> dict:
+    return {"applicant_id": row.applicant_id, "client": row.client_ref, "source": row.source,
+            "linked_by": row.linked_by, "linked_at": iso(row.linked_at)}
+
+
+@bp.get("/onfido/applicants/<applicant_id>")
+@requires("kyc.link")
+def get_onfido_link(applicant_id: str):
+    """Return which client an Onfido applicant is linked to (404 when it is not)."""
+    from engine.deliveries import applicants
+    with unit_of_work(database()) as session:
+        row = applicants.get(session, applicant_id.strip().lower())
+        if row is None:
+            abort(404, description=f"onfido applicant {applicant_id[:60]!r} is not linked")
+        return jsonify(_link_json(row))
+
+
+@bp.put("/onfido/applicants/<applicant_id>")
+@requires("kyc.link")
+def put_onfido_link(applicant_id: str):
+    """Link an Onfido applicant to a client: `{"client": REF, "replace": false}` (audited)."""
+    from engine.deliveries import applicants
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("client"), str) \
+            or not isinstance(body.get("replace", False), bool):
+        return jsonify(error='the body must be {"client": "<client ref>", "replace": false}'), 400
+    try:
+        with unit_of_work(database()) as session:
+            row = applicants.link(session, applicant_id=applicant_id, client_ref=body["client"],
+                                  actor=current_user().email, replace=body.get("replace", False),
+                                  source="api")
+            return jsonify(_link_json(row))
+    except applicants.LinkConflict as exc:
+        return jsonify(error=f'{exc}; send "replace": true to move it'), 409
+    except applicants.LinkError as exc:
+        return jsonify(error=str(exc)), 400
 
 
 @bp.get("/clients/<ref>")

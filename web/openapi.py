@@ -76,6 +76,10 @@ def _action_body() -> dict:
 
 def _paths() -> dict:
     task_id = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    applicant = {"name": "applicant_id", "in": "path", "required": True,
+                 "schema": {"type": "string", "format": "uuid"}}
+    link = {"type": "object", "properties": {k: {"type": "string"} for k in (
+        "applicant_id", "client", "source", "linked_by", "linked_at")}}
     return {
         "/api/events": {"post": {
             "summary": "Accept canonical events (one object or a list)", "tags": ["events"],
@@ -126,6 +130,17 @@ def _paths() -> dict:
             "parameters": [{"name": "ref", "in": "path", "required": True,
                             "schema": {"type": "string"}}],
             "responses": {"200": _json({"type": "object"}), **_errors(401, 403, 404)}}},
+        "/api/onfido/applicants/{applicant_id}": {
+            "get": {"summary": "Which client an Onfido applicant is linked to", "tags": ["kyc"],
+                    "parameters": [applicant],
+                    "responses": {"200": _json(link), **_errors(401, 403, 404)}},
+            "put": {"summary": "Link an Onfido applicant to a client (audited)", "tags": ["kyc"],
+                    "parameters": [applicant],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["client"], "properties": {
+                            "client": {"type": "string"},
+                            "replace": {"type": "boolean", "default": False}}}}}},
+                    "responses": {"200": _json(link), **_errors(400, 401, 403, 409)}}},
         "/api/openapi.json": {"get": {
             "summary": "This document", "tags": ["meta"], "security": [],
             "responses": {"200": _json({"type": "object"})}}},

@@ -20,13 +20,17 @@ class LinkError(Exception):
     """A link cannot be made: what is wrong, and with which value."""
 
 
+class LinkConflict(LinkError):
+    """The applicant is linked to another client and moving it was not asked for."""
+
+
 def get(session: Session, applicant_id: str) -> OnfidoApplicant | None:
     """Return the link of `applicant_id`, or None."""
     return session.get(OnfidoApplicant, applicant_id)
 
 
 def link(session: Session, *, applicant_id: str, client_ref: str, actor: str,
-         replace: bool = False) -> OnfidoApplicant:
+         replace: bool = False, source: str = "cli") -> OnfidoApplicant:
     """Link an applicant to an existing client (audited); refuse to move it unless `replace`."""
     applicant_id = applicant_id.strip().lower()
     if not APPLICANT_ID.match(applicant_id):
@@ -36,10 +40,10 @@ def link(session: Session, *, applicant_id: str, client_ref: str, actor: str,
         raise LinkError(f"client {client_ref[:100]!r}: no such client")
     row = get(session, applicant_id)
     if row is not None and row.client_ref != client_ref and not replace:
-        raise LinkError(f"applicant {applicant_id} is linked to client {row.client_ref} "
-                        f"(by {row.source}); pass --replace to move it")
+        raise LinkConflict(f"applicant {applicant_id} is linked to client {row.client_ref} "
+                           f"(by {row.source})")
     before = row.client_ref if row is not None else None
-    row = _put(session, row, applicant_id, client_ref, "cli", actor)
+    row = _put(session, row, applicant_id, client_ref, source, actor)
     audit_service.record(session, actor=actor, action="onfido.applicant_linked",
                          target_type="client", target_id=client_ref,
                          detail={"applicant_id": applicant_id, "previous_client": before})

@@ -128,6 +128,8 @@ def link_onfido(applicant_id, client_ref, replace):
             row = applicants.link(session, applicant_id=applicant_id, client_ref=client_ref,
                                   actor="cli", replace=replace)
             click.echo(f"linked: onfido applicant {row.applicant_id} -> {row.client_ref}")
+    except applicants.LinkConflict as exc:
+        _fail(f"{exc}; pass --replace to move it")
     except applicants.LinkError as exc:
         _fail(str(exc))
 

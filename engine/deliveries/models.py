@@ -58,6 +58,6 @@ class OnfidoApplicant(Base):
 
     applicant_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     client_ref: Mapped[str] = mapped_column(String(100), index=True)
-    source: Mapped[str] = mapped_column(String(16))  # cli (the broker) or tag (a check)
+    source: Mapped[str] = mapped_column(String(16))  # cli or api (the broker), or tag (a check)
     linked_by: Mapped[str] = mapped_column(String(320))
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime)

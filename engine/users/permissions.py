@@ -1,8 +1,8 @@
 """The permission matrix: which role may do what, and which task queues each role sees.
 
 This table is the single source of truth; routes and CLI commands ask `can()`.
-Partners (IB users) see only their own referred clients; until the IB domain
-links clients to IBs they see no tasks and no client profiles at all.
+Partners (IB users) see no staff pages: their own referred clients and commissions
+are in the partner area (`web/partner.py`), scoped to their IB.
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ ACTIONS = {
     "clients.view": STAFF,
     "documents.review": {"admin", "compliance"},     # approve / reject KYC documents
     "documents.request": {"admin", "compliance", "support"},
+    "kyc.link": {"admin", "compliance"},             # link a provider's applicant to a client
     "withdrawals.approve": {"admin", "finance"},     # maker-checker: see MAKER_CHECKER
     "rules.view": {"admin", "compliance"},
     "rules.activate": {"admin", "compliance"},

@@ -12,7 +12,7 @@ EXPECTED = {
     "events.post": {A},
     "tasks.view": STAFF, "tasks.work": STAFF, "tasks.assign": STAFF, "tasks.bulk": STAFF,
     "tasks.create": STAFF, "clients.view": STAFF,
-    "documents.review": {A, C}, "documents.request": {A, C, S},
+    "documents.review": {A, C}, "documents.request": {A, C, S}, "kyc.link": {A, C},
     "withdrawals.approve": {A, F},
     "rules.view": {A, C}, "rules.activate": {A, C},
     "reports.view": {A, C, F, SA, I, P},
