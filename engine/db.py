@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections import deque
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -59,9 +61,65 @@ def _sqlite_pragmas(dbapi_conn, _record):
     cur.close()
 
 
-def _sqlite_begin(conn):
-    # Take the write lock up front: two writers never deadlock on a lock upgrade.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+class WriteGate:
+    """First come, first served turns at SQLite's single write lock, within one process.
+
+    SQLite's busy handler polls with growing sleeps, so a thread that commits and
+    begins again at once (the embedded processor) can starve a request waiting for
+    the lock for seconds. Transactions of one process queue here instead; the lock
+    itself still decides between processes. A transaction that waits longer than
+    `timeout` goes on without its turn (SQLite's busy timeout then applies, as before).
+    """
+
+    def __init__(self, timeout: float = 30.0):
+        self.timeout = timeout
+        self._cond = threading.Condition()
+        self._queue: deque[int] = deque()
+        self._owner: int | None = None  # the thread whose turn it is
+        self._holders: set[int] = set()  # its connections in a transaction
+
+    @property
+    def waiting(self) -> int:
+        """How many threads wait for a turn."""
+        with self._cond:
+            return len(self._queue)
+
+    def acquire(self, holder: int) -> None:
+        """Wait for this thread's turn, then hold it for connection `holder`."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner != me:
+                self._queue.append(me)
+                try:
+                    turn = self._cond.wait_for(
+                        lambda: self._owner is None and self._queue[0] == me, timeout=self.timeout)
+                finally:
+                    self._queue.remove(me)
+                    self._cond.notify_all()
+                if not turn:
+                    return
+                self._owner = me
+            self._holders.add(holder)
+
+    def release(self, holder: int) -> None:
+        """Connection `holder`'s transaction ended (from whichever thread)."""
+        with self._cond:
+            self._holders.discard(holder)
+            if self._owner is not None and not self._holders:
+                self._owner = None
+                self._cond.notify_all()
+
+
+def _sqlite_begin(gate: WriteGate):
+    def begin(conn):
+        # Take the write lock up front: two writers never deadlock on a lock upgrade.
+        gate.acquire(id(conn))
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            gate.release(id(conn))
+            raise
+    return begin
 
 
 def make_engine(url: str) -> Engine:
@@ -72,8 +130,12 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         eng = create_engine(url, connect_args={"isolation_level": None,
                                                 "check_same_thread": False})
+        gate = eng.fxcrm_write_gate = WriteGate()
         event.listen(eng, "connect", _sqlite_pragmas)
-        event.listen(eng, "begin", _sqlite_begin)
+        event.listen(eng, "begin", _sqlite_begin(gate))
+        # After the transaction ends, whichever way (commit, rollback, a closed connection).
+        event.listen(eng, "commit", lambda conn: gate.release(id(conn)))
+        event.listen(eng, "rollback", lambda conn: gate.release(id(conn)))
         return eng
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 

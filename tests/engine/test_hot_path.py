@@ -2,12 +2,15 @@
 bulk processed marks, and the per-transaction read cache, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import threading
+import time
+
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
 
 from engine import processing
 from engine.clients.models import Client
-from engine.db import cached, unit_of_work
+from engine.db import WriteGate, cached, unit_of_work
 from engine.events.models import PENDING, PROCESSED, Event
 from engine.events.store import record_many
 from engine.events.schemas import validate_envelope
@@ -118,3 +121,56 @@ def test_the_read_cache_forgets_what_a_rolled_back_savepoint_undid(database):
         except RuntimeError:
             pass
         assert _open_tasks(s, "C1") == []
+
+
+def _queued_then(gate, holder, order, name):
+    def run():
+        gate.acquire(holder)
+        order.append(name)
+        gate.release(holder)
+    thread = threading.Thread(target=run)
+    thread.start()
+    while gate.waiting == 0:
+        time.sleep(0.001)
+    return thread
+
+
+def test_the_sqlite_write_gate_gives_a_waiting_thread_its_turn_before_a_repeat_writer():
+    gate = WriteGate()
+    order: list[str] = []
+    gate.acquire(1)
+    waiter = _queued_then(gate, 2, order, "waiting request")
+    gate.release(1)
+    gate.acquire(3)  # the same thread at once again: it must queue behind the waiter
+    order.append("repeat writer")
+    gate.release(3)
+    waiter.join()
+    assert order == ["waiting request", "repeat writer"]
+
+
+def test_the_write_gate_lets_a_late_waiter_go_on_after_its_timeout():
+    gate = WriteGate(timeout=0.05)
+    gate.acquire(1)  # never released by this thread
+    order: list[str] = []
+    waiter = _queued_then(gate, 2, order, "went on")
+    waiter.join()
+    assert order == ["went on"]
+
+
+def test_sqlite_transactions_queue_at_the_gate_and_release_it_however_they_end(database):
+    if database.dialect != "sqlite":
+        return  # PostgreSQL has row locks, not one write lock: no gate
+    store(database, registered("C1"))
+    order: list[str] = []
+    session = database.sessions()
+    session.execute(select(Client)).all()  # BEGIN IMMEDIATE: this thread has the turn
+    waiter = threading.Thread(target=lambda: (store(database, registered("C2")), order.append("other")))
+    waiter.start()
+    while not order and waiter.is_alive() and database.engine.fxcrm_write_gate.waiting == 0:
+        time.sleep(0.001)
+    session.close()  # ends with a rollback: the turn passes on
+    waiter.join()
+    with unit_of_work(database) as s:
+        order.append("again")
+        assert s.scalar(select(Client).where(Client.ref == "C2")) is not None
+    assert order == ["other", "again"]
