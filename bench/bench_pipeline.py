@@ -8,12 +8,15 @@ Two loads run at once:
 - deliveries: --latency-clients more clients sent one delivery per request from
   --threads threads: Stripe and Sumsub webhooks, signed, and the other events as
   single POST /api/events.
-Measured: events/s from the first request to the last event processed (every task
-committed); response time p50/p99 of webhooks and single API posts under that load;
-latency from a delivery's 2xx to the task its event creates being readable in the
-database (polled every 20 ms); the memory (PSS) of the processing processes (the rq
-workers with their work-horses and sweeper, or the embedded server), sampled every
-0.25 s. The raw rule-evaluation rate of the same shipped ruleset on the same events
+Then ("steady") --steady-clients more clients are delivered one per request at
+--steady-rate deliveries/s, a rate every configuration keeps up with.
+Measured: events/s from the first request to the last event of the two loads processed
+(every task committed); response time p50/p99 of webhooks and single API posts under
+that load; latency from a delivery's 2xx to the task its event creates being readable
+in the database (polled every 20 ms), under the load (when it queues behind the bulk
+work) and steady; the memory (PSS) of the processing processes (the rq workers with
+their sweeper and rq scheduler, or the embedded server) over the whole run, sampled
+every 0.25 s. The raw rule-evaluation rate of the same shipped ruleset on the same events
 (matching only, facts loaded beforehand, CPU time of this process) is measured in the
 same run, and the ratio printed. One JSON object per configuration.
 Not a test: see docs/performance.md.
@@ -92,11 +95,20 @@ def rule_rate(database: Database, limit: int = 20000, repeat: int = 5) -> dict:
                       f"{repeat}"}
 
 
+def drain(database: Database, name: str, timeout: float) -> None:
+    """Wait until no event is pending."""
+    deadline = time.monotonic() + timeout
+    while counts(database)[0] > 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name}: events still pending after {timeout} s")
+        time.sleep(0.05)
+
+
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def run_config(key: str, bulk: list[str], deliveries: list, args) -> tuple[dict, Database]:
+def run_config(key: str, bulk: list[str], deliveries: list, steady: list, args) -> tuple[dict, Database]:
     """Run one configuration; return its figures and its (still existing) database."""
     name, kind, workers = CONFIGS[key]
     queue = f"fxcrm-bench-{uuid.uuid4().hex[:6]}"
@@ -126,12 +138,15 @@ def run_config(key: str, bulk: list[str], deliveries: list, args) -> tuple[dict,
         loader.join()
         sender.join()
         ingest_s = time.perf_counter() - start
-        deadline = time.monotonic() + args.timeout
-        while counts(database)[0] > 0:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name}: events still pending after {args.timeout} s")
-            time.sleep(0.05)
+        drain(database, name, args.timeout)
         elapsed = time.perf_counter() - start
+        loaded_events = counts(database)[1]
+        # Then deliveries at a steady rate the configuration keeps up with: the latency
+        # of a task when nothing queues ahead of it.
+        paced = Deliverer(server.port, token, steady, args.threads, rate=args.steady_rate)
+        paced.start()
+        paced.join()
+        drain(database, name, args.timeout)
         time.sleep(0.2)  # the watcher's last poll
     finally:
         watcher.stop.set()
@@ -140,16 +155,22 @@ def run_config(key: str, bulk: list[str], deliveries: list, args) -> tuple[dict,
             pool.stop()
         server.stop()
     pending, total, tasks = counts(database)
-    latencies = [seen - sender.accepted_at[k.rsplit(":", 2)[0]] for k, seen in watcher.seen.items()
-                 if k.rsplit(":", 2)[0] in sender.accepted_at]
-    return {"config": name, "workers": workers, "clients": args.clients + args.latency_clients,
-            "events": total, "pending_after": pending, "tasks": tasks,
+
+    def latencies(sent: Deliverer) -> list[float]:
+        return [seen - sent.accepted_at[k.rsplit(":", 2)[0]] for k, seen in watcher.seen.items()
+                if k.rsplit(":", 2)[0] in sent.accepted_at]
+    return {"config": name, "workers": workers,
+            "clients": args.clients + args.latency_clients + args.steady_clients,
+            "events": loaded_events, "events_with_steady": total, "pending_after": pending, "tasks": tasks,
             "delivery_errors": sender.errors[:5], "ingest_seconds": round(ingest_s, 2),
-            "seconds": round(elapsed, 2), "events_per_s": round(total / elapsed, 1),
+            "seconds": round(elapsed, 2), "events_per_s": round(loaded_events / elapsed, 1),
             "webhook_response": percentiles(sender.times["webhook"]),
             "api_single_response": percentiles(sender.times["api"]),
             "api_batch_200_response": percentiles(batch_times),
-            "webhook_to_visible_task": {**percentiles(latencies), "poll_interval_ms": 20},
+            "webhook_to_visible_task": {**percentiles(latencies(sender)), "poll_interval_ms": 20},
+            "steady": {"deliveries_per_s": args.steady_rate,
+                       "webhook_response": percentiles(paced.times["webhook"]),
+                       "webhook_to_visible_task": percentiles(latencies(paced))},
             "memory": sampler.summary(), "load_average_before": load_before,
             "load_average_after": load_average()}, database
 
@@ -161,10 +182,13 @@ def machine() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=400, help="bulk clients (~9.5 events each)")
-    parser.add_argument("--latency-clients", type=int, default=60,
+    parser.add_argument("--clients", type=int, default=200, help="bulk clients (~9.5 events each)")
+    parser.add_argument("--latency-clients", type=int, default=40,
                         help="clients sent one delivery per request (webhooks, single API posts)")
     parser.add_argument("--threads", type=int, default=3, help="threads sending single deliveries")
+    parser.add_argument("--steady-clients", type=int, default=40,
+                        help="clients delivered afterwards at --steady-rate (latency without a queue)")
+    parser.add_argument("--steady-rate", type=float, default=20.0, help="deliveries per second")
     parser.add_argument("--server-threads", type=int, default=8)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--config", nargs="*", choices=list(CONFIGS), default=list(CONFIGS))
@@ -174,9 +198,11 @@ def main() -> None:
     singles = [json.loads(line) for line in generate(args.latency_clients, args.seed + 1,
                                                       first=args.clients + 1)]
     deliveries = [delivery(env) for env in singles]
+    steady = [delivery(json.loads(line)) for line in generate(
+        args.steady_clients, args.seed + 2, first=args.clients + args.latency_clients + 1)]
     rate = None
     for key in args.config:
-        out, database = run_config(key, bulk, deliveries, args)
+        out, database = run_config(key, bulk, deliveries, steady, args)
         try:
             if rate is None:  # the same ruleset and events in every configuration: measure once
                 rate = rule_rate(database)

@@ -106,10 +106,12 @@ def signed(kind_path: str, headers: dict, body: bytes, token: str) -> dict:
 class Deliverer:
     """Threads that send single deliveries and record each response time and 2xx moment."""
 
-    def __init__(self, port: int, token: str, items: list, threads: int):
+    def __init__(self, port: int, token: str, items: list, threads: int, rate: float | None = None):
         self.port, self.token, self.items = port, token, items
+        self.interval = 1.0 / rate if rate else 0.0  # seconds between sends, all threads together
         self.lock = threading.Lock()
         self.next = 0
+        self.due = time.perf_counter()
         self.times: dict[str, list[float]] = {"webhook": [], "api": []}
         self.accepted_at: dict[str, float] = {}  # canonical event key -> perf_counter of the 2xx
         self.errors: list[str] = []
@@ -128,7 +130,11 @@ class Deliverer:
             if self.next >= len(self.items):
                 return None
             self.next += 1
-            return self.items[self.next - 1]
+            item, wait = self.items[self.next - 1], self.due - time.perf_counter()
+            self.due = max(self.due, time.perf_counter()) + self.interval
+        if wait > 0:
+            time.sleep(wait)  # paced: a steady rate, not as fast as the server answers
+        return item
 
     def _run(self) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)

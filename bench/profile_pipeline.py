@@ -52,6 +52,30 @@ def count_statements(database: Database) -> Counter:
     return counts
 
 
+def time_handlers(counts: Counter) -> dict[str, list[float]]:
+    """Wrap every projection and evaluator to add up its seconds, statements and calls."""
+    spent: dict[str, list[float]] = {}
+
+    def wrap(handler):
+        name = f"{handler.__module__}.{handler.__name__}"
+        spent.setdefault(name, [0.0, 0, 0])
+
+        def timed(session, event, client):
+            before, start = sum(counts.values()), time.perf_counter()
+            try:
+                return handler(session, event, client)
+            finally:
+                row = spent[name]
+                row[0] += time.perf_counter() - start
+                row[1] += sum(counts.values()) - before
+                row[2] += 1
+        return timed
+    for handlers in processing.PROJECTIONS.values():
+        handlers[:] = [wrap(h) for h in handlers]
+    processing.EVALUATORS[:] = [wrap(h) for h in processing.EVALUATORS]
+    return spent
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
@@ -67,6 +91,7 @@ def main() -> None:
         refs, events = store_only(database, lines)
         processing.load_handlers()
         counts = count_statements(database)
+        spent = time_handlers(counts)
         profiler = cProfile.Profile() if args.cprofile else None
         cpu, wall = time.process_time(), time.perf_counter()
         if profiler:
@@ -82,6 +107,10 @@ def main() -> None:
                "events_per_s": round(events / wall, 1),
                "statements": total, "statements_per_event": round(total / events, 2),
                "by_kind_per_event": {k: round(v / events, 3) for k, v in counts.most_common(40)},
+               "by_handler": {name: {"ms_per_event": round(sec * 1000 / events, 2),
+                                     "statements_per_event": round(n / events, 2), "calls": calls}
+                              for name, (sec, n, calls) in sorted(spent.items(), key=lambda kv: -kv[1][0])
+                              if calls},
                "load_average": [round(x, 2) for x in os.getloadavg()]}
         print(json.dumps(out, indent=1), flush=True)
         database.dispose()
