@@ -21,11 +21,11 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Iterable
 
 from sqlalchemy import delete, event, inspect, select, text, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 KEY_FIELDS = ("queue", "status", "assignee", "due_at")
-CHUNK = 500  # ids per IN list (SQLite allows 999 parameters per statement on old builds)
+CHUNK = 300  # ids or rows per statement (old SQLite builds allow 999 parameters)
 _INFO = "task_counters"
 
 # What one task counts as: (queue, assignee or '', due hour or None), or None if closed.
@@ -99,18 +99,29 @@ def deltas_for_rows(rows: Iterable[dict]) -> Deltas:
     return deltas
 
 
+@lru_cache(maxsize=128)
+def _upsert_sql(table: str, keys: tuple[str, str], rows: int):
+    # Plain SQL that SQLite and PostgreSQL both take, cached per row count: SQLAlchemy
+    # does not cache its ON CONFLICT constructs and would compile one on every commit.
+    k0, k1 = keys
+    values = ", ".join(f"(:a{i}, :b{i}, :n{i})" for i in range(rows))
+    return text(f"INSERT INTO {table} ({k0}, {k1}, n) VALUES {values} "
+                f"ON CONFLICT ({k0}, {k1}) DO UPDATE SET n = {table}.n + excluded.n "
+                f"RETURNING {k0}, {k1}, n")
+
+
 def _upsert(conn: Connection, table, keys: tuple[str, str], changes: Counter) -> None:
-    if not changes:
-        return
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    rows = [{keys[0]: k[0], keys[1]: k[1], "n": d} for k, d in sorted(changes.items())]
-    stmt = insert(table).values(rows)
-    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys),
-                                            set_={"n": table.c.n + stmt.excluded.n}))
-    emptied = [k for k, d in changes.items() if d < 0]
-    for start in range(0, len(emptied), CHUNK):  # rows at zero would pile up hour after hour
-        cols = tuple_(*(table.c[name] for name in keys))
-        conn.execute(delete(table).where(cols.in_(emptied[start:start + CHUNK]), table.c.n == 0))
+    items = sorted(changes.items())  # key order: the order row locks are taken in
+    cols = tuple_(table.c[keys[0]], table.c[keys[1]])
+    for start in range(0, len(items), CHUNK):
+        chunk = items[start:start + CHUNK]
+        params = {}
+        for i, ((a, b), d) in enumerate(chunk):
+            params.update({f"a{i}": a, f"b{i}": b, f"n{i}": d})
+        result = conn.execute(_upsert_sql(table.name, keys, len(chunk)), params)
+        emptied = [(a, b) for a, b, n in result if n == 0]
+        if emptied:  # rows at zero would pile up hour after hour
+            conn.execute(delete(table).where(cols.in_(emptied), table.c.n == 0))
 
 
 def apply(conn: Connection, deltas: Deltas) -> None:

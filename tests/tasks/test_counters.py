@@ -346,3 +346,19 @@ def test_the_migration_counts_the_tasks_already_there(fresh_url):
         assert check.wrong == [] and check.open_tasks == sum(r["status"] != "done" for r in rows)
     finally:
         engine.dispose()
+
+
+def test_changes_over_several_statements_all_land_and_rows_at_zero_go(database):
+    from collections import Counter
+    rows = [{"queue": QUEUES[n % 3], "status": "open", "due_at": NOW + timedelta(hours=n)}
+            for n in range(2 * counters.CHUNK + 7)]  # more rows than one statement carries
+    added = counters.deltas_for_rows(rows[:-1])
+    taken = counters.Deltas(Counter({k: -d for k, d in added.by_assignee.items()}),
+                            Counter({k: -d for k, d in added.by_due.items()}))
+    with database.engine.begin() as conn:
+        counters.apply(conn, counters.deltas_for_rows(rows))
+        assert sum(counters.stored(conn).by_due.values()) == len(rows)
+        counters.apply(conn, taken)  # all but the last row away again
+        queue, hour = rows[-1]["queue"], counters.due_hour(rows[-1]["due_at"])
+        assert counters.stored(conn) == counters.Deltas(Counter({(queue, ""): 1}),
+                                                        Counter({(queue, hour): 1}))
