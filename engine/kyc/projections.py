@@ -43,6 +43,33 @@ def document_submitted(session: Session, event: Event, client: Client) -> None:
             DocumentRequest.document_type == data["document_type"],
             DocumentRequest.requested_at <= at)):
         request.fulfilled_at = at
+    if created:
+        _reviews_since(session, client, doc)
+
+
+def _reviews_since(session: Session, client: Client, doc: KycDocument) -> None:
+    """Give a late document what the reviews applied after it was submitted did to it, in order.
+
+    In order, a review approves or rejects the documents submitted before it, and a
+    retry rejects those of the types it asks for again; a document delivered after
+    such a review must not stay usable just because it arrived late.
+    """
+    policy = policy_mod.for_session(session)
+    for review in session.scalars(select(KycReview).where(
+            KycReview.client_ref == client.ref, KycReview.applied,
+            KycReview.occurred_at >= doc.state_at).order_by(KycReview.occurred_at, KycReview.id)):
+        at = review.occurred_at
+        if review.result == "pending" and doc.state == "submitted":
+            _move(doc, "in_review", at)
+        elif review.result == "approved" and doc.state in ("submitted", "in_review"):
+            _move(doc, "approved", at)
+        elif review.result == "rejected" and doc.state in ("submitted", "in_review"):
+            _move(doc, "rejected", at, review.reason or "rejected by the KYC review")
+        elif review.result == "retry" and doc.state in USABLE_STATES:
+            docs, texts = retry_documents(policy, client, review.labels)
+            if doc.document_type in docs:
+                _move(doc, "rejected", at, " ".join(texts) or review.comment or review.reason
+                      or "asked for again")
 
 
 @projection("kyc.document_rejected")
