@@ -332,9 +332,8 @@ def main() -> int:
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
     items = workload(args.clients, args.seed, start)
     final_time = start + timedelta(days=60)
-    reference, _ = execute("reference", items, final_time, args.workers, args.seed)
-    print(json.dumps({"fault": "none (reference)", "deliveries": len(items),
-                      **{f"{k}": sum(v.values()) for k, v in reference.items()}}), flush=True)
+    reference, delivered = execute("reference", items, final_time, args.workers, args.seed)
+    print(summary("none (reference)", delivered, reference), flush=True)
     failed = 0
     for name in args.only or FAULTS:
         snap, delivered = execute(name, items, final_time, args.workers, args.seed)
@@ -346,11 +345,19 @@ def main() -> int:
                     print(f"  only in reference {table}: {row} x{n}")
                 for row, n in ((snap[table] - reference[table]) + Counter()).items():
                     print(f"  only under fault  {table}: {row} x{n}")
-        print(f"{name:<20} deliveries in: {delivered:>5}  events stored: "
-              f"{sum(snap['events'].values()):>5}  tasks: {sum(snap['tasks'].values()):>4}  "
-              f"commissions: {sum(snap['commissions'].values()):>3}  ledger entries: "
-              f"{sum(snap['ledger'].values()):>5}  differences: {json.dumps(diff)}", flush=True)
+        print(summary(name, delivered, snap, diff), flush=True)
     return 1 if failed else 0
+
+
+def summary(name: str, delivered: int, snap: dict, diff: dict | None = None) -> str:
+    """One line per run: events in and stored, the outcome's sizes, and the differences."""
+    size = {table: sum(rows.values()) for table, rows in snap.items()}
+    line = (f"{name:<20} events in: {delivered:>5}  events stored: {size['events']:>5}  "
+            f"tasks: {size['tasks']:>4}  commissions: {size['commissions']:>3}  "
+            f"ledger entries: {size['ledger']:>5}  notifications: {size['notifications']:>4}")
+    if diff is None:
+        return line
+    return line + "  differences: " + ", ".join(f"{table} {n}" for table, n in diff.items())
 
 
 if __name__ == "__main__":
