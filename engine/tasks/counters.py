@@ -21,8 +21,8 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Iterable
 
 from sqlalchemy import delete, event, inspect, select, text, tuple_
@@ -85,9 +85,6 @@ class Deltas:
     def nonzero(self) -> "Deltas":
         return Deltas(Counter({k: d for k, d in self.by_assignee.items() if d}),
                       Counter({k: d for k, d in self.by_due.items() if d}))
-
-    def __bool__(self) -> bool:
-        return any(self.by_assignee.values()) or any(self.by_due.values())
 
 
 def deltas_for_rows(rows: Iterable[dict]) -> Deltas:
