@@ -84,8 +84,9 @@ def _transfer_args(event: Event, client: Client) -> dict:
 @projection("wallet.transfer_completed")
 def transfer_completed(session: Session, event: Event, client: Client) -> None:
     """Post the transfer; one the wallet cannot cover yet waits for funds (it has happened)."""
-    transfers.apply(session, event_seq=event.seq, wait_for_funds=True,
-                    **_transfer_args(event, client))
+    moved = transfers.apply(session, event_seq=event.seq, wait_for_funds=True,
+                            **_transfer_args(event, client))
+    withdrawals.yield_to(session, moved)  # newer withdrawals it would have left uncovered
     transfers.post_waiting(session, client.ref, event_seq=event.seq)  # e.g. account -> wallet
 
 

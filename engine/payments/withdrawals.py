@@ -110,6 +110,39 @@ def request(session: Session, *, client: Client, withdrawal_id: str, amount: Dec
     return withdrawal
 
 
+def yield_to(session: Session, transfer) -> list[Withdrawal]:
+    """Refuse the newer withdrawals whose holds keep an older wallet transfer waiting; return them.
+
+    A transfer the platform reports has happened. Delivered late, it may find the wallet
+    already held for withdrawals requested after it; in order it would have been posted
+    first and those withdrawals, taken in request order, held only while covered. The
+    ones that would have been refused are refused now and their holds released.
+    """
+    if transfer.status != "waiting" or transfer.source != "wallet" \
+            or not (transfer.reason or "").startswith("waiting for funds"):
+        return []
+    ref, cur = transfer.client_ref, transfer.currency
+    newer = [w for w in session.scalars(select(Withdrawal).where(
+        Withdrawal.client_ref == ref, Withdrawal.currency == cur, Withdrawal.status == "pending",
+        Withdrawal.account_id.is_(None), Withdrawal.requested_at > transfer.occurred_at)
+        .order_by(Withdrawal.requested_at, Withdrawal.id)) if ledger.is_posted(session, _key(w, "hold"))]
+    room = ledger.balance(session, ledger.wallet(ref, cur), cur) + sum(w.amount for w in newer) - transfer.amount
+    if room < 0:
+        return []  # not covered in order either: the transfer waits for funds
+    refused = []
+    for withdrawal in newer:
+        if withdrawal.amount <= room:
+            room -= withdrawal.amount
+            continue
+        reason = (f"insufficient funds: transfer {transfer.transfer_id} of {iso(transfer.occurred_at)}, "
+                  f"delivered late, came first")
+        _release(session, withdrawal, withdrawal.requested_at)
+        _decide(withdrawal, "refused", "system", reason)
+        _close(withdrawal, "refused", reason, withdrawal.requested_at)
+        refused.append(withdrawal)
+    return refused
+
+
 def _close(withdrawal: Withdrawal, status: str, reason: str | None, at: datetime) -> None:
     withdrawal.status, withdrawal.reason = status, reason
     withdrawal.step = withdrawal.waiting_for = None

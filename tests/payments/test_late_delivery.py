@@ -9,15 +9,17 @@ open tasks must then be equal.
 from __future__ import annotations
 
 import random
+from decimal import Decimal
 
 from sqlalchemy import select
 
 from engine.db import unit_of_work
 from engine.payments import ledger
-from engine.payments.models import Posting
+from engine.payments.models import Posting, Withdrawal
 from engine.tasks.models import Task
 from tests.helpers import event
-from tests.payments.builders import account, deposit, ingest, profile, registered, transfer
+from tests.payments.builders import (account, deposit, ingest, profile, registered, transfer,
+                                     withdrawal)
 from tests.payments.test_rules_end_to_end import activate_shipped_rules
 
 
@@ -217,3 +219,30 @@ def test_a_transfer_before_its_account_is_created_waits_for_the_account(database
                              **{"from": "wallet", "to": "IN-A1"})])
     assert [(t["id"], t["status"]) for t in profile(database, "OUT")["payments"]["transfers"]
             if t["id"] == "OUT-x"] == [("OUT-x", "refused")]  # another client's account
+
+
+def funded_then_withdrawal(ref: str) -> list[dict]:
+    a = f"{ref}-A1"
+    return [registered(ref), account(ref, 1, aid=a),
+            deposit("completed", ref, 5, pid=f"{ref}-p1", amount="100.00"),
+            transfer("completed", ref, 10, tid=f"{ref}-t1", to=a, amount="100.00"),
+            withdrawal("requested", ref, 20, wid=f"{ref}-w1", amount="50.00")]
+
+
+def test_a_late_transfer_older_than_a_withdrawal_is_posted_and_the_withdrawal_refused(database):
+    activate_shipped_rules(database)
+    deliver(database, funded_then_withdrawal("IN"))
+    reg, acc, dep, moved, asked = funded_then_withdrawal("OUT")
+    deliver(database, [reg, acc, dep, asked])
+    assert profile(database, "OUT")["wallets"] == {"USD": "50.00"}  # 50.00 held
+    deliver(database, [moved, redelivered(moved)])
+    expected, got = state(database, "IN"), state(database, "OUT")
+    assert got["wallets"] == expected["wallets"] and got["trading"] == expected["trading"] == "100.00"
+    assert got["transfers"] == expected["transfers"] and got["waiting"] == []
+    with unit_of_work(database) as s:
+        (withdrawal,) = s.scalars(select(Withdrawal).where(Withdrawal.client_ref == "OUT"))
+        assert withdrawal.status == "refused" and "OUT-t1" in withdrawal.reason
+    # What happened stays on record: the hold and its release, which cancel out.
+    extra = [e for e in got["entries"] if e not in expected["entries"]]
+    assert sorted(e[0] for e in extra) == ["withdrawal:X-w1:hold"] * 2 + ["withdrawal:X-w1:release"] * 2
+    assert sum(Decimal(e[3]) for e in extra) == 0
