@@ -4,7 +4,9 @@ Every run uses a fresh PostgreSQL database, rq workers on Redis and the shipped 
 Deliveries go through the real HTTP endpoints (Stripe and Sumsub webhooks, signed; the
 rest through POST /api/events). A run without faults is the reference; each fault run
 must end in the same state: every event stored once, every task, commission, ledger
-entry and notification exactly once, balances identical. One line per fault.
+entry and notification exactly once, balances identical (`balances`: the non-zero
+balance of every ledger account, so a difference in entries that cancel out shows
+apart from one in money). One line per fault.
 
 Faults: duplicate-and-shuffled deliveries, SIGKILLed workers, Redis stopped and
 restarted during ingestion, PostgreSQL restarted during processing, a rules
@@ -230,6 +232,8 @@ def snapshot(db: Database) -> dict[str, Counter]:
         "tasks": "SELECT client_ref, rule_id, queue, title FROM tasks",
         "commissions": "SELECT ib_id, client_ref, type, amount, currency FROM ib_commissions",
         "ledger": "SELECT account, currency, amount FROM ledger_entries",
+        "balances": "SELECT account, currency, SUM(amount) FROM ledger_entries "
+                    "GROUP BY account, currency HAVING SUM(amount) <> 0",
         "notifications": "SELECT client_ref, template, channel FROM notifications",
         "clients": "SELECT ref, status, kyc_status, funnel_stage, risk_category FROM clients",
     }
