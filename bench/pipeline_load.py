@@ -238,8 +238,10 @@ class MemorySampler(threading.Thread):
             self.samples.append((time.perf_counter(), [sum(pss_kb(p) for p in tree(r)) for r in self.roots]))
             self.stop.wait(self.interval)
 
-    def summary(self, warm_fraction: float = 0.2) -> dict:
-        """Peak, value after warm-up (median of the next 10 % of the run), end, growth %."""
+    def summary(self, warm_fraction: float = 0.5) -> dict:
+        """Peak; after warm-up (the median over the 10 % of the run after the first
+        `warm_fraction`: caches, prepared statements and pools fill in the first tens of
+        seconds); end (median of the last 10 %); growth % from after warm-up to the end."""
         if len(self.samples) < 10:
             return {"samples": len(self.samples)}
         totals = [(t, sum(v) / 1024) for t, v in self.samples]
@@ -253,6 +255,7 @@ class MemorySampler(threading.Thread):
         end = window(0.9, 1.0)
         peak = max(v for t, v in totals if t >= t0 + warm_fraction * span)
         return {"processes": len(self.roots), "samples": len(totals), "unit": "MB PSS, all processes",
+                "seconds": round(span, 1), "warm_up_fraction": warm_fraction,
                 "peak_mb": round(max(v for _t, v in totals), 1), "after_warm_up_mb": round(warm, 1),
                 "peak_after_warm_up_mb": round(peak, 1), "end_mb": round(end, 1),
                 "growth_pct": round((end - warm) / warm * 100, 1),
