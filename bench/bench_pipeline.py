@@ -39,7 +39,7 @@ sys.path.insert(0, str(HERE))
 from pipeline_setup import (PG_ADMIN, REDIS_URL, drop_postgres, fresh_database,  # noqa: E402
                             generate)
 from pipeline_load import (Deliverer, MemorySampler, Server, TaskWatcher, app_env,  # noqa: E402
-                           delivery, percentiles, post_batches)
+                           cpu_seconds, delivery, percentiles, post_batches)
 
 from sqlalchemy import func, select  # noqa: E402
 
@@ -125,6 +125,7 @@ def run_config(key: str, bulk: list[str], deliveries: list, steady: list, args) 
         time.sleep(2.0)  # workers connected and warmed up (ruleset compiled before forking)
     roots = [p.pid for p in pool.procs] if pool else [server.app_pid()]
     load_before = load_average()
+    server_cpu = cpu_seconds(server.proc.pid)
     sampler, watcher = MemorySampler(roots), TaskWatcher(database.engine)
     sampler.start()
     watcher.start()
@@ -147,7 +148,8 @@ def run_config(key: str, bulk: list[str], deliveries: list, steady: list, args) 
         paced.start()
         paced.join()
         drain(database, name, args.timeout)
-        time.sleep(0.2)  # the watcher's last poll
+        time.sleep(0.3)  # the watcher's and the sampler's last look
+        server_cpu = cpu_seconds(server.proc.pid) - server_cpu
     finally:
         watcher.stop.set()
         sampler.stop.set()
@@ -171,7 +173,13 @@ def run_config(key: str, bulk: list[str], deliveries: list, steady: list, args) 
             "steady": {"deliveries_per_s": args.steady_rate,
                        "webhook_response": percentiles(paced.times["webhook"]),
                        "webhook_to_visible_task": percentiles(latencies(paced))},
-            "memory": sampler.summary(), "load_average_before": load_before,
+            "memory": sampler.summary(),
+            # CPU seconds do not depend on what else the machine runs as wall time does.
+            "cpu_seconds": {"processing": round(sampler.cpu_end - sampler.cpu_start, 1),
+                            "web_server": round(server_cpu, 1),
+                            "processing_events_per_cpu_s": round(total / max(sampler.cpu_end - sampler.cpu_start, 1e-9), 1),
+                            "note": "processing: rq workers with sweeper and scheduler, or the embedded "
+                                    "server (which also serves HTTP); PostgreSQL's own CPU not included"}, "load_average_before": load_before,
             "load_average_after": load_average()}, database
 
 

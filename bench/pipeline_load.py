@@ -224,6 +224,21 @@ def pss_kb(pid: int) -> int:
     return 0
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(root: int) -> float:
+    """CPU time (user + system) of a process tree, with its reaped children's."""
+    total = 0
+    for pid in tree(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+    return total / _TICK
+
+
 class MemorySampler(threading.Thread):
     """Sample the memory (PSS) of each process tree (a worker with its work-horse and sweeper)."""
 
@@ -234,8 +249,10 @@ class MemorySampler(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
+        self.cpu_start = sum(cpu_seconds(r) for r in self.roots)
         while not self.stop.is_set():
             self.samples.append((time.perf_counter(), [sum(pss_kb(p) for p in tree(r)) for r in self.roots]))
+            self.cpu_end = sum(cpu_seconds(r) for r in self.roots)
             self.stop.wait(self.interval)
 
     def summary(self, warm_fraction: float = 0.5) -> dict:
