@@ -13,12 +13,23 @@ DEPOSIT_EVENTS = {f"payment.deposit_{s}": s
                   for s in ("requested", "completed", "failed", "refunded", "charged_back")}
 
 
+def post_waiting(session: Session, client_ref: str, event_seq: int) -> None:
+    """Post the waiting transfers the wallet covers now.
+
+    A waiting transfer older than pending withdrawals first makes them yield what in
+    order it would have taken (`withdrawals.yield_to`), then is posted.
+    """
+    transfers.post_waiting(session, client_ref, event_seq=event_seq)
+    if [w for t in transfers.list_waiting(session, client_ref) for w in withdrawals.yield_to(session, t)]:
+        transfers.post_waiting(session, client_ref, event_seq=event_seq)
+
+
 @projection(*DEPOSIT_EVENTS)
 def deposit(session: Session, event: Event, client: Client) -> None:
     """Record the deposit's new state and post what it settles."""
     deposits.apply(session, client=client, status=DEPOSIT_EVENTS[event.type], data=event.data,
                    occurred_at=event.occurred_at, event_seq=event.seq)
-    transfers.post_waiting(session, client.ref, event_seq=event.seq)
+    post_waiting(session, client.ref, event.seq)
 
 
 @projection("payment.withdrawal_requested")
@@ -49,7 +60,7 @@ def withdrawal_rejected(session: Session, event: Event, client: Client) -> None:
     withdrawals.provider_rejected(session, withdrawal_id=event.data["withdrawal_id"],
                                   source=event.source, reason=event.data.get("reason"),
                                   at=event.occurred_at)
-    transfers.post_waiting(session, client.ref, event_seq=event.seq)  # funds released
+    post_waiting(session, client.ref, event.seq)  # funds released
 
 
 @projection("payment.withdrawal_paid")
@@ -65,7 +76,7 @@ def withdrawal_failed(session: Session, event: Event, client: Client) -> None:
     withdrawals.provider_failed(session, withdrawal_id=event.data["withdrawal_id"],
                                 source=event.source, reason=event.data.get("reason"),
                                 at=event.occurred_at)
-    transfers.post_waiting(session, client.ref, event_seq=event.seq)  # funds released
+    post_waiting(session, client.ref, event.seq)  # funds released
 
 
 @projection("kyc.document_submitted")
@@ -84,10 +95,9 @@ def _transfer_args(event: Event, client: Client) -> dict:
 @projection("wallet.transfer_completed")
 def transfer_completed(session: Session, event: Event, client: Client) -> None:
     """Post the transfer; one the wallet cannot cover yet waits for funds (it has happened)."""
-    moved = transfers.apply(session, event_seq=event.seq, wait_for_funds=True,
-                            **_transfer_args(event, client))
-    withdrawals.yield_to(session, moved)  # newer withdrawals it would have left uncovered
-    transfers.post_waiting(session, client.ref, event_seq=event.seq)  # e.g. account -> wallet
+    transfers.apply(session, event_seq=event.seq, wait_for_funds=True,
+                    **_transfer_args(event, client))
+    post_waiting(session, client.ref, event.seq)  # this one, or others (account -> wallet)
 
 
 @projection("wallet.transfer_failed")
@@ -104,4 +114,4 @@ def account_created(session: Session, event: Event, client: Client) -> None:
     accounts domain has created the account first.
     """
     if event.type == "account.created":
-        transfers.post_waiting(session, client.ref, event_seq=event.seq)
+        post_waiting(session, client.ref, event.seq)

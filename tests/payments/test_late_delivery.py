@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select
 
 from engine.db import unit_of_work
@@ -229,13 +230,16 @@ def funded_then_withdrawal(ref: str) -> list[dict]:
             withdrawal("requested", ref, 20, wid=f"{ref}-w1", amount="50.00")]
 
 
-def test_a_late_transfer_older_than_a_withdrawal_is_posted_and_the_withdrawal_refused(database):
+@pytest.mark.parametrize("account_last", [False, True])
+def test_a_late_transfer_older_than_a_withdrawal_is_posted_and_the_withdrawal_refused(
+        database, account_last):
     activate_shipped_rules(database)
     deliver(database, funded_then_withdrawal("IN"))
     reg, acc, dep, moved, asked = funded_then_withdrawal("OUT")
-    deliver(database, [reg, acc, dep, asked])
+    deliver(database, [reg, dep, asked] + ([] if account_last else [acc]))
     assert profile(database, "OUT")["wallets"] == {"USD": "50.00"}  # 50.00 held
-    deliver(database, [moved, redelivered(moved)])
+    # The transfer arrives late; with account_last it waits for its account first.
+    deliver(database, [moved, redelivered(moved)] + ([acc] if account_last else []))
     expected, got = state(database, "IN"), state(database, "OUT")
     assert got["wallets"] == expected["wallets"] and got["trading"] == expected["trading"] == "100.00"
     assert got["transfers"] == expected["transfers"] and got["waiting"] == []
