@@ -237,7 +237,9 @@ def process_clients(database: Database, refs: list[str]) -> Stats:
         group, todo = todo[:CLIENTS_PER_TXN], todo[CLIENTS_PER_TXN:]
         try:
             processed, rest = _process_group(database, group)
-        except Exception:
+        except Exception as exc:  # an event failed, or a deadlock with another worker
+            log.info("group of %d clients rolled back (%s); redoing them one by one",
+                     len(group), type(exc).__name__)
             for ref in group:
                 total.add(process_client(database, ref))
             continue
