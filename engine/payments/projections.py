@@ -19,6 +19,8 @@ def post_waiting(session: Session, client_ref: str, event_seq: int) -> None:
     A waiting transfer older than pending withdrawals first makes them yield what in
     order it would have taken (`withdrawals.yield_to`), then is posted.
     """
+    if not transfers.list_waiting(session, client_ref):
+        return  # the usual case: one query, as before
     transfers.post_waiting(session, client_ref, event_seq=event_seq)
     if [w for t in transfers.list_waiting(session, client_ref) for w in withdrawals.yield_to(session, t)]:
         transfers.post_waiting(session, client_ref, event_seq=event_seq)
