@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import flag_modified
 
 from engine.clients.models import Client
 from engine.db import Database, unit_of_work
@@ -81,23 +81,20 @@ def apply_event(session: Session, event: Event, client: Client) -> None:
         handler(session, event, client)
 
 
-def _mark_processed(session: Session, events: list[Event], clients: dict[str, Client]) -> None:
-    """Mark `events` processed in one statement and advance their clients' last_event_at.
+def _mark_processed(event: Event, now) -> None:
+    """Mark an applied event processed, visible to later events of the same transaction.
 
-    The marks are written with one executemany UPDATE by primary key instead of an
-    ORM flush per event; the loaded objects are told the new values, so the session
-    stays true to the database.
+    The evaluator sets the ruleset version without a change of its own (it would be
+    an UPDATE of its own at the next autoflush); it is written here, with the status,
+    in the one UPDATE this event gets.
     """
-    if not events:
-        return
-    now = utcnow()
-    session.execute(update(Event), [
-        {"seq": e.seq, "status": PROCESSED, "processed_at": now, "last_error": None,
-         "retry_at": None, "ruleset_version": e.ruleset_version} for e in events])
+    event.status, event.processed_at, event.last_error, event.retry_at = PROCESSED, now, None, None
+    flag_modified(event, "ruleset_version")
+
+
+def _advance_clients(events: list[Event], clients: dict[str, Client]) -> None:
+    """Set each client's last_event_at once per transaction (nothing reads it mid-way)."""
     for event in events:
-        for name, value in (("status", PROCESSED), ("processed_at", now),
-                            ("last_error", None), ("retry_at", None)):
-            set_committed_value(event, name, value)
         client = clients[event.client_ref]
         if client.last_event_at is None or event.occurred_at > client.last_event_at:
             client.last_event_at = event.occurred_at
@@ -141,6 +138,7 @@ def _process_one(session: Session, event: Event, client: Client, config,
     try:
         with session.begin_nested():
             apply_event(session, event, client)
+        _mark_processed(event, utcnow())
         stats.processed += 1
         return True
     except Exception as exc:
@@ -175,8 +173,9 @@ def _process_batch(database: Database, ref: str, *, isolate: bool) -> tuple[Stat
         else:
             for event in events:
                 apply_event(session, event, client)
+                _mark_processed(event, utcnow())
             done, stats.processed = events, len(events)
-        _mark_processed(session, done, {ref: client})
+        _advance_clients(done, {ref: client})
     return stats, len(events)
 
 
@@ -217,7 +216,8 @@ def _process_group(database: Database, refs: list[str]) -> tuple[int, list[str]]
                 done = index  # commit now: locks and new tasks are not held back longer
                 break
             apply_event(session, event, clients[event.client_ref])
-        _mark_processed(session, events[:done], clients)
+            _mark_processed(event, utcnow())
+        _advance_clients(events[:done], clients)
     if done < len(events):
         return done, [r for r in refs if r >= events[done].client_ref]
     rest = [r for r in refs if r >= events[-1].client_ref] if done == EVENTS_PER_CLIENT_TXN else []

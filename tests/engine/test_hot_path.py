@@ -6,7 +6,8 @@ import threading
 import time
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import select, update
+import pytest
+from sqlalchemy import func, select, update
 
 from engine import processing
 from engine.clients.models import Client
@@ -61,6 +62,23 @@ def test_a_group_larger_than_one_transaction_keeps_each_clients_order(database, 
     for ref in ("A", "B", "C"):
         assert [p for r, p in seen if r == ref] == [f"{ref}{h}" for h in (1, 2, 3, 4)]
     assert len(seen) == 12  # nothing applied twice
+
+
+@pytest.mark.parametrize("entry", ["group", "one client"])
+def test_events_applied_earlier_in_the_transaction_are_seen_as_processed(database, monkeypatch, entry):
+    seen = []
+
+    def count_processed(session, ev, client):
+        seen.append(session.scalar(select(func.count()).select_from(Event).where(
+            Event.client_ref == client.ref, Event.status == PROCESSED)))
+    monkeypatch.setitem(processing.PROJECTIONS, "payment.deposit_failed", [count_processed])
+    store(database, registered("C1"), deposit_failed("C1", at="2026-11-01T11:00:00Z"),
+          deposit_failed("C1", at="2026-11-01T12:00:00Z"))
+    if entry == "group":
+        processing.process_clients(database, ["C1"])
+    else:
+        processing.process_client(database, "C1")
+    assert seen == [1, 2]  # one transaction, yet each sees those applied before it
 
 
 def test_processed_marks_carry_the_ruleset_version_and_last_event_time(database):
