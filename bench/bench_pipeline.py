@@ -36,8 +36,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from pipeline_setup import (PG_ADMIN, REDIS_URL, drop_postgres, fresh_database,  # noqa: E402
-                            generate)
+from pipeline_setup import REDIS_URL, drop_database, fresh_database, generate  # noqa: E402
 from pipeline_load import (Deliverer, MemorySampler, Server, TaskWatcher, app_env,  # noqa: E402
                            cpu_seconds, delivery, percentiles, post_batches)
 
@@ -232,8 +231,7 @@ def main() -> None:
             print(json.dumps(out), flush=True)
         finally:
             database.dispose()
-            if database.dialect == "postgresql":
-                drop_postgres(PG_ADMIN, database.config.database_url)
+            drop_database(database.config.database_url)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from faults import _stripe, _sumsub  # noqa: E402
-from pipeline_setup import PG_ADMIN, drop_postgres, fresh_database, history_start  # noqa: E402
+from pipeline_setup import drop_database, fresh_database, history_start  # noqa: E402
 
 from engine.db import Database  # noqa: E402
 from engine.demo import BrokerGenerator  # noqa: E402
@@ -74,8 +74,7 @@ def ingest(path: Path, kind: str) -> dict:
                 "ingest_seconds": round(seconds, 1), "ingest_events_per_s": round(stored / seconds),
                 "ingest_cpu_seconds": round(time.process_time() - cpu, 1)}
     finally:
-        if kind == "postgres":
-            drop_postgres(PG_ADMIN, url)
+        drop_database(url)
 
 
 def main() -> None:

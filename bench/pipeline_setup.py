@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import uuid
@@ -63,6 +64,14 @@ def drop_postgres(admin_url: str, url: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
     admin.dispose()
+
+
+def drop_database(url: str) -> None:
+    """Remove a benchmark database made by `fresh_database` (PostgreSQL or SQLite file)."""
+    if url.startswith("sqlite"):
+        shutil.rmtree(Path(url.split("///", 1)[1]).parent, ignore_errors=True)
+    else:
+        drop_postgres(PG_ADMIN, url)
 
 
 def fresh_database(kind: str, **config) -> tuple[str, config_mod.Config]:

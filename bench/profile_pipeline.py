@@ -24,8 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sqlalchemy import event as sa_event  # noqa: E402
 
-from pipeline_setup import (PG_ADMIN, drop_postgres, fresh_database, generate,  # noqa: E402
-                            store_only)
+from pipeline_setup import drop_database, fresh_database, generate, store_only  # noqa: E402
 
 from engine import processing  # noqa: E402
 from engine.db import Database  # noqa: E402
@@ -119,8 +118,7 @@ def main() -> None:
             pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(args.top)
             print(text.getvalue())
     finally:
-        if args.db == "postgres":
-            drop_postgres(PG_ADMIN, url)
+        drop_database(url)
 
 
 if __name__ == "__main__":
