@@ -126,9 +126,8 @@ def _personal_info_changed(payload: dict) -> tuple[str, dict]:
 
 def _reset(payload: dict) -> tuple[str, dict]:
     # A reset deactivates every document: the client has to go through KYC again.
-    return "kyc.review_completed", {
-        "provider": NAME, "result": "retry",
-        "reason": "applicant reset at Sumsub: all documents were deactivated"}
+    return "kyc.reset", {
+        "provider": NAME, "reason": "applicant reset at Sumsub: all documents were deactivated"}
 
 
 _BUILDERS = {

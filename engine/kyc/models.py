@@ -13,8 +13,8 @@ from engine.types import BigId, JsonType, UTCDateTime
 # and `expired` is derived from `expires_at` when read.
 DOCUMENT_STATES = ("submitted", "in_review", "approved", "rejected", "expired")
 USABLE_STATES = ("submitted", "in_review", "approved")
-# Provider results as recorded; `pending` and `on_hold` come from their own event types.
-RESULTS = ("pending", "approved", "rejected", "retry", "on_hold")
+# Provider results as recorded; `pending`, `on_hold` and `reset` come from their own event types.
+RESULTS = ("pending", "approved", "rejected", "retry", "on_hold", "reset")
 
 
 class KycDocument(Base):

@@ -65,6 +65,8 @@ def _reviews_since(session: Session, client: Client, doc: KycDocument) -> None:
             _move(doc, "approved", at)
         elif review.result == "rejected" and doc.state in ("submitted", "in_review"):
             _move(doc, "rejected", at, review.reason or "rejected by the KYC review")
+        elif review.result == "reset" and doc.state in USABLE_STATES:
+            _move(doc, "rejected", at, review.reason or RESET_REASON)
         elif review.result == "retry" and doc.state in USABLE_STATES:
             docs, texts = retry_documents(policy, client, review.labels)
             if doc.document_type in docs:
@@ -131,6 +133,42 @@ def review_completed(session: Session, event: Event, client: Client) -> None:
         _request_again(session, event, client)
 
 
+RESET_REASON = "KYC was reset by the provider: every document is needed again"
+
+
+@projection("kyc.reset")
+def reset(session: Session, event: Event, client: Client) -> None:
+    """A provider reset the applicant: documents stop counting and all are asked for again.
+
+    The history stays (reviews, documents with the reason they stopped counting). The
+    client's KYC status becomes `retry`, as after a retry that asks for everything, so
+    the rules send the request and the reminders of a retry.
+    """
+    at, data = event.occurred_at, event.data
+    newest = client.kyc_status_at is None or at >= client.kyc_status_at
+    session.add(KycReview(client_ref=client.ref, event_seq=event.seq, provider=data["provider"],
+                          result="reset", labels=None, reason=data.get("reason"),
+                          comment=None, occurred_at=at, applied=newest))
+    if not newest:
+        return
+    client.kyc_status, client.kyc_status_at = "retry", at
+    reason = data.get("reason") or RESET_REASON
+    for doc in _documents_in(session, client, USABLE_STATES, at):
+        _move(doc, "rejected", at, reason)
+    policy = policy_mod.for_session(session)
+    _ask_for(session, client, policy.documents_for(client.client_type, client.country),
+             reason, data["provider"], at)
+
+
+def _ask_for(session: Session, client: Client, docs, reason: str, by: str, at) -> None:
+    open_types = set(session.scalars(select(DocumentRequest.document_type).where(
+        DocumentRequest.client_ref == client.ref, DocumentRequest.fulfilled_at.is_(None))))
+    for doc_type in docs:
+        if doc_type not in open_types:
+            session.add(DocumentRequest(client_ref=client.ref, document_type=doc_type,
+                                        reason=reason, requested_by=by, requested_at=at))
+
+
 def retry_documents(policy, client: Client, labels) -> tuple[list[str], list[str]]:
     """Return the document types a retry asks for again and the explanation of its labels."""
     docs, texts = policy.explain_labels(labels)
@@ -147,10 +185,4 @@ def _request_again(session: Session, event: Event, client: Client) -> None:
     for doc in _documents_in(session, client, USABLE_STATES, at):
         if doc.document_type in docs:
             _move(doc, "rejected", at, reason)
-    open_types = set(session.scalars(select(DocumentRequest.document_type).where(
-        DocumentRequest.client_ref == client.ref, DocumentRequest.fulfilled_at.is_(None))))
-    for doc_type in docs:
-        if doc_type not in open_types:
-            session.add(DocumentRequest(client_ref=client.ref, document_type=doc_type,
-                                        reason=reason, requested_by=data["provider"],
-                                        requested_at=at))
+    _ask_for(session, client, docs, reason, data["provider"], at)

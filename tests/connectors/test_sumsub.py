@@ -138,7 +138,8 @@ def test_created_at_ms_wins_over_created_at():
 
 def test_reset_asks_for_kyc_again():
     event = one_event(sumsub.normalize(load("sumsub/reset.json")))
-    assert event["type"] == "kyc.review_completed" and event["data"]["result"] == "retry"
+    assert (event["type"], event["data"]) == ("kyc.reset", {
+        "provider": "sumsub", "reason": "applicant reset at Sumsub: all documents were deactivated"})
 
 
 @pytest.mark.parametrize("kind", ["applicantCreated", "applicantTagsChanged",
