@@ -214,10 +214,11 @@ class Run:
     def close(self) -> None:
         self.workers.stop()
         from engine.events.jobs import get_queue
-        try:
-            get_queue(self.cfg).empty()
-        except Exception:
-            pass
+        for bulk in (False, True):  # the live queue and the bulk one
+            try:
+                get_queue(self.cfg, bulk=bulk).empty()
+            except Exception:
+                pass
         self.db.dispose()
         forget_databases()
         with self.admin.connect() as conn:
