@@ -46,6 +46,8 @@ class FailureLimiter:
             now = self.clock()
             if len(self._windows) >= MAX_TRACKED:
                 self._drop_expired(now)
+            while len(self._windows) >= MAX_TRACKED:  # still full: forget the oldest windows
+                del self._windows[next(iter(self._windows))]
             entry = self._current((provider, address), now)
             if entry is None:
                 entry = self._windows[(provider, address)] = [now, 0, False]

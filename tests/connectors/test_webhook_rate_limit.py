@@ -116,3 +116,16 @@ def test_without_trusted_proxies_a_forwarded_header_is_ignored(hooks):
                          headers={**BAD, "X-Forwarded-For": f"192.0.2.{n}"},
                          environ_base={"REMOTE_ADDR": ATTACKER}).status_code for n in range(4)]
     assert codes == [401, 401, 401, 429]
+
+
+def test_memory_is_bounded_when_many_addresses_fail(monkeypatch):
+    import web.webhooks as hooks_mod
+    monkeypatch.setattr(hooks_mod, "MAX_TRACKED", 50)
+    clock = Clock()
+    limiter = FailureLimiter(limit=2, window=60, clock=clock)
+    for n in range(200):  # all within one window: nothing expires
+        limiter.failed("sumsub", f"198.51.100.{n % 250}-{n}")
+    assert len(limiter._windows) <= 50
+    limiter.failed("sumsub", ATTACKER)
+    limiter.failed("sumsub", ATTACKER)
+    assert limiter.retry_after("sumsub", ATTACKER) == 60
