@@ -5,7 +5,10 @@ The deals come from MetaQuotes' MT5 Web API (`connectors.mt5_webapi`: manager lo
 login, so each poll asks for every MT5 trading account fxcrm knows, over one range of
 trade-server seconds that ends SETTLE_SECONDS before the poll started: a deal written
 after the first login was read cannot fall inside the range, so one cursor serves all
-logins.
+logins. A login fxcrm learns of later (its `account.created` arrived after the cursor
+moved on) is read once from the beginning, so its earlier deals are not skipped: a
+row `<server>@<login>` in `mt5_cursors` records that its history was read (with its last
+deal then). Deals already stored are recognised by their event ids and stored once.
 
 One poll: read the cursor, fetch the deals of the range (outside any transaction), then
 in ONE unit of work re-read the cursor, keep the deals after it, store their events and
@@ -80,6 +83,18 @@ def mt5_logins(database: Database) -> list[int]:
         return sorted(int(i) for i in ids if i.isdigit())
 
 
+def login_key(server: str, login: int) -> str:
+    """Return the `mt5_cursors` key that marks a login's history as read."""
+    return f"{server}@{login}"
+
+
+def _unread_logins(database: Database, server: str, logins: list[int]) -> set[int]:
+    with unit_of_work(database) as session:
+        read = set(session.scalars(select(Mt5Cursor.server).where(
+            Mt5Cursor.server.in_([login_key(server, n) for n in logins]))))
+    return {n for n in logins if login_key(server, n) not in read}
+
+
 def poll_once(database: Database, *, api: DealSource, server: str,
               server_utc_offset: timedelta = timedelta(0), prefix_ids: bool = False,
               page_size: int = PAGE_SIZE) -> PollReport:
@@ -91,8 +106,10 @@ def poll_once(database: Database, *, api: DealSource, server: str,
     cursor = read_cursor(database, server)
     server_now = int(((utcnow() + server_utc_offset) - EPOCH).total_seconds())
     start, end = poll_range(cursor, server_now - SETTLE_SECONDS)
-    records = [record for login in mt5_logins(database)
-               for record in api.deals(login, start, end, page_size)]
+    logins = mt5_logins(database)
+    unread = _unread_logins(database, server, logins)
+    records = [record for login in logins
+               for record in api.deals(login, 0 if login in unread else start, end, page_size)]
     report = PollReport(fetched=len(records))
     deals, raw = [], {}
     for number, record in enumerate(records, 1):
@@ -105,18 +122,21 @@ def poll_once(database: Database, *, api: DealSource, server: str,
         deals.append(deal)
         raw[deal.deal] = record
     _store(database, server, deals, raw, report, server_utc_offset,
-           server if prefix_ids else "")
+           server if prefix_ids else "", unread)
     return report
 
 
 def _store(database: Database, server: str, deals: list[mt5.Deal], raw: dict,
-           report: PollReport, offset: timedelta, id_prefix: str) -> None:
+           report: PollReport, offset: timedelta, id_prefix: str, unread: set[int]) -> None:
     with unit_of_work(database) as session:
         # Re-read under a lock: a second poller waits here, then keeps only what is newer.
         row = session.scalar(select(Mt5Cursor).where(Mt5Cursor.server == server)
                              .with_for_update())
         cursor = Cursor(row.last_time_msc, row.last_deal) if row else Cursor()
-        new = deals_after(cursor, deals)
+        # A login read from the beginning keeps its deals older than the cursor.
+        new = deals_after(cursor, [d for d in deals if d.login not in unread])
+        new = sorted(new + deals_after(Cursor(), [d for d in deals if d.login in unread]),
+                     key=lambda d: d.key)
         report.new = len(new)
         accounts = _accounts(session, {d.login for d in new})
         options = {"accounts": accounts, "server_utc_offset": offset, "server": id_prefix}
@@ -141,6 +161,10 @@ def _store(database: Database, server: str, deals: list[mt5.Deal], raw: dict,
             session.add(row)
         row.last_time_msc, row.last_deal, row.updated_at = moved.time_msc, moved.deal, utcnow()
         report.cursor = str(moved)
+        for login in sorted(unread):
+            last = advance(Cursor(), [d for d in new if d.login == login])
+            session.merge(Mt5Cursor(server=login_key(server, login), last_time_msc=last.time_msc,
+                                    last_deal=last.deal, updated_at=utcnow()))
         store.schedule_touched(session, database)
 
 

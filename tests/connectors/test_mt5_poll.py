@@ -175,6 +175,34 @@ def test_every_mt5_login_is_read_and_other_platforms_are_not(mt5_account, gatewa
     assert len({(q["from"], q["to"]) for q in gateway.pages()}) == 1  # one range for all
 
 
+def test_a_login_learnt_later_is_read_from_its_beginning(mt5_account, gateway):
+    """Deals of an account fxcrm learns of after the cursor passed them are not skipped."""
+    database = mt5_account
+    gateway.add(3, 10, 20, 21)
+    poll(database, gateway)
+    with unit_of_work(database) as session:
+        accounts_service.open_account(
+            session, client_ref="C-1001", account_id="2022", platform="mt5",
+            account_type="standard", currency="USD", leverage=100,
+            opened_at=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    # A deposit on the new login, older than everything the cursor has passed.
+    gateway.deals.append({**DEALS[3], "Deal": 103, "Login": 2022})
+    report = poll(database, gateway)
+    first, second = gateway.pages()[-2:]
+    assert (first["login"], first["from"]) == ("1011", str(1771860120 - 60))
+    assert (second["login"], second["from"]) == ("2022", "0")
+    assert (report.new, report.accepted) == (1, 1)
+    assert event_ids(database)[-1] == "deal:103"
+    assert cursor(database) == (1771860120120, 21)  # the server's cursor did not go back
+    with unit_of_work(database) as s:
+        marker = s.get(Mt5Cursor, mt5_poll.login_key("live-1", 2022))
+        assert (marker.last_deal, marker.last_time_msc) == (103, DEALS[3]["TimeMsc"])
+    # Read once: the next poll asks for the new login from the cursor like the others.
+    poll(database, gateway)
+    assert {q["from"] for q in gateway.pages()[-2:]} == {str(1771860120 - 60)}
+    assert len(event_ids(database)) == 6
+
+
 def test_an_unreachable_server_leaves_no_cursor(mt5_account, gateway):
     database = mt5_account
     gateway.close()
