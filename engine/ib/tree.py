@@ -78,9 +78,26 @@ def register(session: Session, *, ib_id: str, referral_code: str, client_ref: st
     return ib, True
 
 
+_STATS_IDS = "ib_stats_ids"  # session.info: client ref -> id of its IbClientStats row
+
+
 def stats_for(session: Session, client_ref: str) -> IbClientStats | None:
-    """Return the IB projection row of a client, or None if no IB ever claimed it."""
-    return session.scalar(select(IbClientStats).where(IbClientStats.client_ref == client_ref))
+    """Return the IB projection row of a client, or None if no IB ever claimed it.
+
+    The projections, facts and rules read a client's row several times per event; once
+    its id is known in this session, the row comes from the session's identity map
+    (`session.get`, no query while it is loaded). A row rolled back with a savepoint is
+    gone from the map and the database alike, and is looked up again.
+    """
+    known = session.info.setdefault(_STATS_IDS, {}).get(client_ref)
+    if known is not None:
+        stats = session.get(IbClientStats, known)
+        if stats is not None and stats.client_ref == client_ref:
+            return stats
+    stats = session.scalar(select(IbClientStats).where(IbClientStats.client_ref == client_ref))
+    if stats is not None:
+        session.info[_STATS_IDS][client_ref] = stats.id
+    return stats
 
 
 def ensure_stats(session: Session, client_ref: str) -> IbClientStats:
@@ -92,6 +109,7 @@ def ensure_stats(session: Session, client_ref: str) -> IbClientStats:
                               registered_at=client.registered_at if client else None)
         session.add(stats)
         session.flush()
+        session.info.setdefault(_STATS_IDS, {})[client_ref] = stats.id
     return stats
 
 
