@@ -283,8 +283,8 @@ def _activate_rules(run: Run, stop: threading.Event, rng: random.Random) -> None
     if stop.wait(1.0):
         return
     from engine.rules import activation
-    from engine.rules.loader import load_dir
-    files = load_dir(str(ROOT / "rules"))
+    from engine.rules.loader import load_tree
+    files = load_tree(str(ROOT / "rules"))
     first = sorted(files)[0]
     files[first] = files[first] + "\n# re-activated during the fault run\n"
     with unit_of_work(run.db) as s:

@@ -15,9 +15,9 @@ from flask import (Blueprint, abort, current_app, flash, redirect, render_templa
 from engine.audit import service as audit
 from engine.db import unit_of_work
 from engine.rules import activation, ir
-from engine.rules.compiler import compile_ruleset
+from engine.rules.compiler import is_config
 from engine.rules.errors import RulesetInvalid
-from engine.rules.loader import load_dir
+from engine.rules.loader import load_tree
 from engine.rules.models import RulesetVersion
 from engine.values import iso
 from web import database
@@ -48,12 +48,12 @@ def _rules_dir() -> str:
 def _candidate(active_files: dict[str, str] | None) -> Candidate:
     found = Candidate(_rules_dir())
     try:
-        found.files = load_dir(found.directory)
+        found.files = load_tree(found.directory)
     except (FileNotFoundError, OSError, UnicodeDecodeError) as exc:
         found.errors = [f"{found.directory}: {exc}"]
         return found
     try:
-        found.ruleset = compile_ruleset(found.files)
+        found.ruleset = activation.validate(found.files)
     except RulesetInvalid as exc:
         found.errors = [str(e) for e in exc.errors]
     old = active_files or {}
@@ -101,6 +101,7 @@ def _state(session) -> dict:
             "source": stored.source if stored else None,
             "files": _rules_by_file(loaded.ruleset) if loaded else [],
             "rule_count": len(loaded.ruleset.rules) if loaded else 0,
+            "config_files": sorted(p for p in (stored.files if stored else {}) if is_config(p)),
             "history": history, "active_files": dict(stored.files) if stored else None}
 
 
@@ -150,7 +151,7 @@ def activate():
     files = _candidate(None).files
     try:
         with unit_of_work(database()) as s:
-            ruleset = compile_ruleset(files)
+            ruleset = activation.validate(files)
             if ruleset.version != expected:
                 flash("The rule files changed since the page was shown; review them again.")
                 return redirect(url_for("rules.index"))

@@ -212,7 +212,8 @@ _ROOT_KEYS = ("default", "assignments", "profiles", "spread_per_lot", "triggered
 
 
 def _profiles(doc: Doc) -> tuple[dict[str, Profile], dict, PerLot]:
-    if not check_keys(doc, (), doc.data, ("commission_profiles",), ("commission_profiles",)):
+    if not check_keys(doc, (), doc.data, ("commission_profiles",), ("commission_profiles",)) \
+            or "commission_profiles" not in doc.data:  # reported as missing
         return {}, {}, PerLot()
     root = doc.data["commission_profiles"]
     if not check_keys(doc, ("commission_profiles",), root, _ROOT_KEYS, ("default", "profiles")):
@@ -336,3 +337,15 @@ def load(rules_dir: str | Path) -> IbConfig:
         return cached[1]
     _cache[str(directory)] = (stamp, result)
     return result
+
+
+def check_config(root: Path) -> list[str]:
+    """Return the problems of the IB configuration under `root` (activation checks it)."""
+    directory = root / "policy" / "ib"
+    if not (directory / FILES[0]).exists():
+        return []
+    try:
+        parse(directory)
+    except IbConfigError as exc:
+        return [line.replace(f"{root}/", "") for line in str(exc).splitlines()]
+    return []

@@ -28,10 +28,11 @@ EARNED_TYPES = ("cpa",) + PER_TRADE
 
 
 def config_for(session: Session) -> IbConfig:
-    """Return the IB configuration of the database this session belongs to."""
-    database = session.info.get("database")
-    cfg = database.config if database is not None else config_mod.load()
-    return load(cfg.rules_dir)
+    """Return the IB configuration of the active ruleset version (or of the rules directory)."""
+    from engine.rules.activation import rules_dir_for
+    if session.info.get("database") is None:
+        return load(config_mod.load().rules_dir)
+    return load(rules_dir_for(session))
 
 
 def types_paid_by_rules(session: Session, config: IbConfig) -> frozenset[str]:

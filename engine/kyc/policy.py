@@ -167,6 +167,17 @@ def load(rules_dir: str | Path) -> Policy:
 
 
 def for_session(session) -> Policy:
-    """Load the policy of the rules directory configured for this session's database."""
-    database = session.info.get("database")
-    return load(database.config.rules_dir if database else "rules")
+    """Load the policy of the active ruleset version (or of the configured rules directory)."""
+    from engine.rules.activation import rules_dir_for
+    return load(rules_dir_for(session))
+
+
+def check_config(root: Path) -> list[str]:
+    """Return the problems of the onboarding policy under `root` (activation checks it)."""
+    if not (root / POLICY_FILE).exists():
+        return []
+    try:
+        parse((root / POLICY_FILE).read_text(encoding="utf-8"), str(POLICY_FILE))
+    except PolicyError as exc:
+        return str(exc).splitlines()
+    return []

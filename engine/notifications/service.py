@@ -33,6 +33,14 @@ def _config(session: Session):
     return database.config if database is not None else None
 
 
+def _templates_dir(session: Session, cfg):
+    """The rules folder whose templates/ apply: the active version's, else the configured one."""
+    if cfg is None:
+        return "rules"
+    from engine.rules.activation import rules_dir_for
+    return rules_dir_for(session)
+
+
 def client_context(client: Client) -> dict:
     """Return the client fields a template may use as {{ client.x }}."""
     return {"ref": client.ref, "first_name": client.first_name or "", "email": client.email,
@@ -70,7 +78,7 @@ def send(session: Session, *, client: Client, template: str, channel: str = "ema
             return existing
     cfg = _config(session)
     try:
-        rendered = templates.render(cfg.rules_dir if cfg else "rules", template,
+        rendered = templates.render(_templates_dir(session, cfg), template,
                                     _context(session, client, context))
     except templates.TemplateProblem as exc:
         raise NotificationError(str(exc)) from None

@@ -61,3 +61,19 @@ def render(rules_dir: str | Path, name: str, context: dict) -> Rendered:
         where = f" (line {line} of the text)" if line else ""
         raise TemplateProblem(f"{path_of(rules_dir, name)}: {exc}{where}") from None
     return Rendered(" ".join(subject.split())[:300] if subject else None, body.strip() + "\n")
+
+
+def check_config(root: Path) -> list[str]:
+    """Return the problems of the notification templates under `root`."""
+    problems = []
+    for path in sorted((root / TEMPLATES_DIR).glob("*.yaml")):
+        try:
+            data = load(root, path.stem)
+            for key in ("subject", "body"):
+                if data.get(key):
+                    _env.parse(data[key])
+        except TemplateProblem as exc:
+            problems.append(str(exc).replace(f"{root}/", ""))
+        except TemplateError as exc:
+            problems.append(f"{TEMPLATES_DIR}/{path.name}:{getattr(exc, 'lineno', 0) or 0}: {exc}")
+    return problems

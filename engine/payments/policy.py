@@ -52,9 +52,10 @@ class Step:
 
 
 def rules_dir(session: Session) -> Path:
-    """Return the configured rules directory (the repository's when it is not found)."""
-    database = session.info.get("database")
-    configured = Path(database.config.rules_dir) if database else REPO_RULES
+    """Return the rules directory whose policy/ applies: the active version's, else the
+    configured one (the repository's when it has no policy/ folder)."""
+    from engine.rules.activation import rules_dir_for
+    configured = Path(rules_dir_for(session))
     return configured if (configured / "policy").is_dir() else REPO_RULES
 
 
@@ -169,3 +170,16 @@ def parse_accounts(path: Path) -> timedelta:
 def inactive_after(session: Session) -> timedelta:
     """Return how long without a trade makes a trading account inactive."""
     return _cached(rules_dir(session) / "policy" / "accounts.yaml", parse_accounts)
+
+
+def check_config(root: Path) -> list[str]:
+    """Return the problems of the withdrawal and account policies under `root`."""
+    problems = []
+    for name, parse in (("withdrawals.yaml", parse_chain), ("accounts.yaml", parse_accounts)):
+        path = root / "policy" / name
+        if path.exists():
+            try:
+                parse(path)
+            except PolicyError as exc:
+                problems.append(str(exc).replace(f"{root}/", ""))
+    return problems

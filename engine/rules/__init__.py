@@ -1,7 +1,7 @@
 """The YAML rule language and its runtime.
 
 Compile (pure):  compiler.compile_ruleset({path: text}) -> ir.Ruleset, or RulesetInvalid
-Read files:      loader.load_dir(dir) -> {path: text}; loader.compile_dir(dir)
+Read files:      loader.load_dir(dir) -> {path: text} (rules); loader.load_tree(dir) (rules + policy/ and templates/, a version); loader.compile_dir(dir)
 Match:           matcher.RuleMatcher(ruleset).read(event, facts, now) / .match(type, values)
 Run:             runtime.evaluate_event (a processing evaluator), timers.fire_due(database, now)
 Versions:        activation.activate_dir / activate_files / active / history / rollback / current

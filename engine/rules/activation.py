@@ -6,18 +6,24 @@ transaction; a version that fails validation never gets that far.
 """
 from __future__ import annotations
 
+import atexit
+import os
+import re
+import shutil
+import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.db import Database, unit_of_work
 from engine.rules import ir
-from engine.rules.compiler import compile_ruleset, ruleset_version
-from engine.rules.loader import load_dir
+from engine.rules.compiler import compile_ruleset, is_config, ruleset_version
+from engine.rules.errors import RuleError, RulesetInvalid
+from engine.rules.loader import load_tree
 from engine.rules.matcher import RuleMatcher
 from engine.rules.models import RulesetActivation, RulesetVersion
 from engine.values import utcnow
@@ -35,10 +41,46 @@ _cache: "OrderedDict[str, Loaded]" = OrderedDict()
 _lock = threading.Lock()
 
 
+# Domain modules with a `check_config(root) -> [problem]` for the configuration files.
+CONFIG_CHECKS = ("engine.kyc.policy", "engine.payments.policy", "engine.ib.config",
+                 "engine.notifications.templates")
+_PROBLEM = re.compile(r"^(?P<file>[^:\s]+\.ya?ml)(?::(?P<line>\d+))?: ?(?P<message>.*)$", re.S)
+
+
+def validate(files: dict[str, str]) -> ir.Ruleset:
+    """Compile the rules and check the configuration (policy/, templates/) of `files`;
+    raise RulesetInvalid listing every problem of both."""
+    try:
+        ruleset = compile_ruleset(files)
+    except RulesetInvalid as exc:
+        raise RulesetInvalid(exc.errors + check_config(files)) from None
+    problems = check_config(files)
+    if problems:
+        raise RulesetInvalid(problems)
+    return ruleset
+
+
+def check_config(files: dict[str, str]) -> list[RuleError]:
+    """Return the problems the domains find in the configuration files of `files`."""
+    config = {p: t for p, t in files.items() if is_config(p)}
+    if not config:
+        return []
+    from engine.plugins import import_all
+    errors = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = _write(Path(tmp), config, "candidate")
+        for module in import_all(CONFIG_CHECKS):
+            for problem in module.check_config(root):
+                found = _PROBLEM.match(problem.replace(f"{root}/", ""))
+                errors.append(RuleError(found["file"], int(found["line"] or 1), "-", found["message"])
+                              if found else RuleError("policy", 0, "-", problem))
+    return errors
+
+
 def store_version(session: Session, files: dict[str, str], *, actor: str,
                   source: str | None = None) -> ir.Ruleset:
-    """Compile `files` (raising RulesetInvalid) and store the version if it is new."""
-    ruleset = compile_ruleset(files)
+    """Validate `files` (raising RulesetInvalid) and store the version if it is new."""
+    ruleset = validate(files)
     if session.get(RulesetVersion, ruleset.version) is None:
         session.add(RulesetVersion(version=ruleset.version, files=dict(files), source=source,
                                    created_at=utcnow(), created_by=actor))
@@ -59,7 +101,7 @@ def activate_files(session: Session, files: dict[str, str], *, actor: str,
 
 def activate_dir(database: Database, path: str, *, actor: str) -> str:
     """Activate the rules in directory `path` in one transaction; return the version."""
-    files = load_dir(path)
+    files = load_tree(path)
     with unit_of_work(database) as session:
         return activate_files(session, files, actor=actor, source=str(Path(path))).version
 
@@ -134,14 +176,86 @@ def current(session: Session) -> Loaded | None:
     The active version is read once per transaction (a batch of one client's events):
     an activation commits atomically, so a batch sees one version from start to end.
     """
+    version = _active_version(session)
+    return None if version is None else load_version(session, version)
+
+
+def _active_version(session: Session) -> str | None:
     if "rules_active" not in session.info:
         row = active(session)
         session.info["rules_active"] = None if row is None else row.version
-    version = session.info["rules_active"]
-    return None if version is None else load_version(session, version)
+    return session.info["rules_active"]
 
 
 def forget() -> None:
     """Drop the compiled rulesets of this process (tests)."""
     with _lock:
         _cache.clear()
+        _config_dirs.clear()
+
+
+# ---- the active version's configuration (policy/, templates/) ----------------------
+# The domains read their policy files and the notification templates from a folder.
+# A version stores them with its rules, so they are written once per process into a
+# private temporary folder per version (versions never change: the hash covers them).
+_config_dirs: dict[str, Path | None] = {}
+_config_root: Path | None = None
+
+
+def rules_dir_for(session: Session) -> Path | str:
+    """Return the folder whose policy/ and templates/ apply to this session.
+
+    That of the active version when it was activated with its configuration; otherwise
+    (nothing active, or a version stored without it) the configured rules directory.
+    """
+    found = config_dir(session)
+    if found is not None:
+        return found
+    database = session.info.get("database")
+    return database.config.rules_dir if database is not None else "rules"
+
+
+def config_dir(session: Session) -> Path | None:
+    """Return the folder holding the active version's configuration files, or None."""
+    version = _active_version(session)
+    if version is None:
+        return None
+    with _lock:
+        if version in _config_dirs:
+            return _config_dirs[version]
+    stored = session.get(RulesetVersion, version)
+    config = {p: t for p, t in (stored.files if stored else {}).items() if is_config(p)}
+    path = _materialize(version, config) if config else None
+    with _lock:
+        _config_dirs[version] = path
+    return path
+
+
+def _write(folder: Path, files: dict[str, str], label: str) -> Path:
+    """Write {relative path: text} under `folder`; return it."""
+    for relative, text in files.items():
+        parts = PurePosixPath(relative).parts
+        if PurePosixPath(relative).is_absolute() or ".." in parts:
+            raise LookupError(f"ruleset {label}: bad configuration path {relative!r}")
+        path = folder.joinpath(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return folder
+
+
+def _materialize(version: str, files: dict[str, str]) -> Path:
+    global _config_root
+    with _lock:
+        if _config_root is None:
+            _config_root = Path(tempfile.mkdtemp(prefix="fxcrm-ruleset-config-"))  # mode 0700
+            atexit.register(shutil.rmtree, _config_root, True)
+        root = _config_root
+    target = root / version
+    if target.is_dir():
+        return target
+    staging = _write(Path(tempfile.mkdtemp(dir=root)), files, version[:12])
+    try:
+        os.rename(staging, target)  # whole or not at all; another thread may have won
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

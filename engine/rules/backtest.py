@@ -12,7 +12,7 @@ from engine import config as config_mod
 from engine.db import Database, unit_of_work
 from engine.events.models import Event
 from engine.rules import activation
-from engine.rules.loader import load_dir
+from engine.rules.loader import load_tree
 from engine.rules.models import RuleAction
 from engine.values import clock
 
@@ -77,7 +77,7 @@ def run_backtest(database: Database, directory: str, *, since: datetime | None =
                  until: datetime | None = None) -> BacktestReport:
     """Replay the window's events through DIRECTORY's rules; compare with what really happened."""
     from engine.models import load_all
-    files = load_dir(directory)
+    files = load_tree(directory)
     events = _events(database, since, until)
     with unit_of_work(database) as session:
         seqs = {e.seq: f"{e.source}/{e.event_id}" for e in events}

@@ -32,9 +32,10 @@ def _actor(actor: str | None) -> str:
 
 
 def _compiled(path: str):
-    from engine.rules.loader import compile_dir
+    from engine.rules.activation import validate
+    from engine.rules.loader import load_tree
     try:
-        return compile_dir(path)
+        return validate(load_tree(path))
     except RulesetInvalid as exc:
         _fail(str(e) for e in exc.errors)
     except FileNotFoundError as exc:
@@ -60,11 +61,11 @@ def check(directory):
 @click.argument("directory", required=False)
 def test(directory):
     """Run the YAML rule tests next to the rules."""
-    from engine.rules.loader import load_dir
+    from engine.rules.loader import load_tree
     from engine.rules.ruletests_run import describe, run_tests
     path = _dir(directory)
     ruleset = _compiled(path)
-    results = run_tests(ruleset, load_dir(path), path)
+    results = run_tests(ruleset, load_tree(path), path)
     for result in results:
         for line in describe(result):
             click.echo(line)
@@ -80,11 +81,11 @@ def test(directory):
 def activate(directory, actor):
     """Validate the rules in DIRECTORY and make them the active version (atomically)."""
     from engine.rules import activation
-    from engine.rules.loader import load_dir
+    from engine.rules.loader import load_tree
     path = _dir(directory)
     _compiled(path)  # errors exit 1 before anything is written
     with unit_of_work(_database()) as session:
-        ruleset = activation.activate_files(session, load_dir(path), actor=_actor(actor), source=path)
+        ruleset = activation.activate_files(session, load_tree(path), actor=_actor(actor), source=path)
     click.echo(f"active: {ruleset.version} ({len(ruleset.rules)} rules from {path})")
 
 

@@ -17,6 +17,17 @@ from engine.rules.schemas import (DefinitionsDocSchema, DefinitionsSchema, RuleS
 from engine.rules.yaml_lines import line_of, load_documents
 
 
+# Top-level folders of a rules tree that hold domain configuration (policy/, read by
+# the domains) and notification templates (templates/): not rule files, but part of a
+# version, so a policy edit takes effect only when activated, with the rules.
+CONFIG_FOLDERS = ("policy", "templates")
+
+
+def is_config(path: str) -> bool:
+    """Return whether a relative path of a ruleset is configuration, not a rule file."""
+    return path.split("/", 1)[0] in CONFIG_FOLDERS
+
+
 def ruleset_version(files: Mapping[str, str]) -> str:
     """Return the sha256 of the sorted relative paths and their contents."""
     digest = hashlib.sha256()
@@ -31,6 +42,8 @@ def compile_ruleset(files: Mapping[str, str], *, catalogue: Mapping | None = Non
     """Validate and compile every file; raise RulesetInvalid listing all errors."""
     build = _Build(EVENT_TYPES if catalogue is None else catalogue,
                    load_domain_facts() if facts is None else facts)
+    version = ruleset_version(files)  # configuration files count towards the version
+    files = {path: text for path, text in files.items() if not is_config(path)}
     docs = build.parse(files)
     for file, doc in docs:
         build.collect_definitions(file, doc)
@@ -47,7 +60,7 @@ def compile_ruleset(files: Mapping[str, str], *, catalogue: Mapping | None = Non
         for event_type in rule.events:
             by_event.setdefault(event_type, []).append(rule)
     by_event = {t: tuple(sorted(rs, key=lambda r: (-r.priority, order[r.id]))) for t, rs in by_event.items()}
-    return ir.Ruleset(ruleset_version(files), tuple(sorted(files)), rules, tuple(build.names),
+    return ir.Ruleset(version, tuple(sorted(files)), rules, tuple(build.names),
                       tuple(sorted(build.named_ir.items())), tuple(build.tests), by_event)
 
 

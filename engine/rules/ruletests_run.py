@@ -218,7 +218,7 @@ def describe(result: TestResult) -> list[str]:
 def run_dir(path: str) -> tuple[ir.Ruleset, list[TestResult]]:
     """Compile the rules in `path` (RulesetInvalid on errors) and run their tests."""
     from engine.rules.compiler import compile_ruleset
-    from engine.rules.loader import load_dir
-    files = load_dir(path)
+    from engine.rules.loader import load_tree
+    files = load_tree(path)
     ruleset = compile_ruleset(files)
     return ruleset, run_tests(ruleset, files, str(Path(path)))

@@ -1,7 +1,7 @@
 """The rules shipped in rules/ compile, and the loader leaves non-rule folders alone."""
 from pathlib import Path
 
-from engine.rules.loader import compile_dir, load_dir
+from engine.rules.loader import compile_dir, load_dir, load_tree
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 
@@ -18,3 +18,5 @@ def test_policy_and_templates_folders_are_not_rule_files(tmp_path):
     for path in ("policy/x.yaml", "templates/t.yaml", "sub/r.yaml", "a.yml", "notes.txt"):
         (tmp_path / path).write_text("x: 1\n")
     assert list(load_dir(tmp_path)) == ["a.yml", "sub/r.yaml"]
+    # They are the tree's configuration: part of a version, never compiled as rules.
+    assert list(load_tree(tmp_path)) == ["a.yml", "sub/r.yaml", "policy/x.yaml", "templates/t.yaml"]

@@ -78,6 +78,10 @@ def test_activate_the_candidate_then_see_its_rules(rules_app, database):
         assert (entry.actor, entry.target_id, entry.reason) == (
             "compliance@example.com", version, "first rules")
 
+    # The policies and templates were activated with the rules, and are shown.
+    assert f'/rules/versions/{version}/policy/kyc.yaml' in html
+    policy = c.get(f"/rules/versions/{version}/policy/kyc.yaml")
+    assert policy.status_code == 200 and "required" in policy.get_data(as_text=True)
     source = c.get(f"/rules/versions/{version}/accounts/status.yaml")
     assert source.status_code == 200 and "account-locked" in source.get_data(as_text=True)
     assert c.get(f"/rules/versions/{version}/nope.yaml").status_code == 404
@@ -96,6 +100,17 @@ def test_a_broken_candidate_shows_its_errors_and_cannot_be_activated(rules_app, 
     r = _post(c, "/rules/activate", version=version)
     assert r.status_code == 302 and _activations(database) == []
     assert "does not validate" in c.get("/rules").get_data(as_text=True)
+
+
+def test_a_broken_policy_in_the_candidate_is_shown_and_not_activated(rules_app, database,
+                                                                     rules_dir):
+    c = _as(rules_app, "compliance")
+    path = rules_dir / "policy" / "kyc.yaml"
+    path.write_text(path.read_text().replace("documents: [id, proof_of_address]",
+                                             "documents: [id, passport]", 1))
+    html = c.get("/rules").get_data(as_text=True)
+    assert "Does not validate" in html and "policy/kyc.yaml:8: -: required.individual" in html
+    assert 'action="/rules/activate"' not in html
 
 
 def test_files_changed_after_the_page_was_shown_are_not_activated(rules_app, database,
