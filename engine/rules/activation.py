@@ -199,7 +199,7 @@ def forget() -> None:
 # A version stores them with its rules, so they are written once per process into a
 # private temporary folder per version (versions never change: the hash covers them).
 _config_dirs: dict[str, Path | None] = {}
-_config_root: Path | None = None
+_config_root: tuple[int, Path] | None = None  # (the process that made it, the folder)
 
 
 def rules_dir_for(session: Session) -> Path | str:
@@ -221,14 +221,24 @@ def config_dir(session: Session) -> Path | None:
     if version is None:
         return None
     with _lock:
-        if version in _config_dirs:
-            return _config_dirs[version]
+        known = _config_dirs.get(version, False)
+    # None: the version has no configuration. A folder is used while it exists and was
+    # written by this process (after a temporary-files cleaner removed it, or in a
+    # forked child, it is written again).
+    if known is None or (known and known.is_dir() and _config_root
+                         and _config_root[0] == os.getpid()):
+        return known
     stored = session.get(RulesetVersion, version)
     config = {p: t for p, t in (stored.files if stored else {}).items() if is_config(p)}
     path = _materialize(version, config) if config else None
     with _lock:
         _config_dirs[version] = path
     return path
+
+
+def _remove(pid: int, folder: Path) -> None:
+    if os.getpid() == pid:  # not from a forked child that inherited the exit handler
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _write(folder: Path, files: dict[str, str], label: str) -> Path:
@@ -246,10 +256,10 @@ def _write(folder: Path, files: dict[str, str], label: str) -> Path:
 def _materialize(version: str, files: dict[str, str]) -> Path:
     global _config_root
     with _lock:
-        if _config_root is None:
-            _config_root = Path(tempfile.mkdtemp(prefix="fxcrm-ruleset-config-"))  # mode 0700
-            atexit.register(shutil.rmtree, _config_root, True)
-        root = _config_root
+        if _config_root is None or _config_root[0] != os.getpid() or not _config_root[1].is_dir():
+            _config_root = (os.getpid(), Path(tempfile.mkdtemp(prefix="fxcrm-ruleset-config-")))
+            atexit.register(_remove, *_config_root)  # mkdtemp: mode 0700, this user only
+        root = _config_root[1]
     target = root / version
     if target.is_dir():
         return target

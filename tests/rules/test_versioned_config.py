@@ -132,3 +132,13 @@ def test_broken_configuration_is_refused_at_activation(db, tree, relative, old, 
     assert any(str(e).startswith(where) for e in caught.value.errors), caught.value.errors
     with unit_of_work(db) as s:
         assert activation.active(s).version == good  # the active version keeps running
+
+
+def test_the_written_configuration_is_written_again_when_removed(db, tree):
+    _activate(db, tree)
+    with unit_of_work(db) as s:
+        folder = activation.config_dir(s)
+    assert (folder / KYC).is_file()
+    shutil.rmtree(folder)  # e.g. a temporary-files cleaner
+    assert _required(db) == ["id", "proof_of_address"]
+    assert (folder / KYC).is_file()
