@@ -95,3 +95,23 @@ def test_explanation_panel_and_client_profile(page, server):
         expect(page.get_by_role("heading", name=section, exact=True)).to_be_visible()
     expect(page.locator("#open-tasks").get_by_role("link", name=f"#{task_id}")).to_be_visible()
     shot(page, "client-profile")
+
+
+def test_rules_page_activate_the_candidate(page, server):
+    login(page, "compliance")
+    page.get_by_role("link", name="Rules").click()
+    expect(page.get_by_role("heading", name="Rules", exact=True)).to_be_visible()
+    candidate = page.locator("section[aria-labelledby=cand-h]")
+    expect(candidate).to_contain_text("Validates: version")
+    expect(candidate).to_contain_text("policy/kyc.yaml: added")
+    page.get_by_label("Note").fill("first rules, from the browser test")
+    candidate.get_by_role("button", name=re.compile("^Activate ")).click()
+    expect(page.locator(".flash")).to_contain_text("Activated")
+    expect(page.locator("section[aria-labelledby=active-h]")).to_contain_text(
+        "compliance@example.com")
+    expect(page.locator("#rule-failed-deposit-task")).to_contain_text("payment.deposit_failed")
+    expect(candidate).to_contain_text("Same as the active version")
+    expect(page.locator("section[aria-labelledby=hist-h] tbody tr")).to_have_count(1)
+    shot(page, "rules-page")
+    page.get_by_role("link", name="policy/kyc.yaml").click()
+    expect(page.locator("pre.source")).to_contain_text("required:")
