@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.clients.models import Client
-from engine.events.models import PENDING, PROCESSED, Event
+from engine.events.models import PROCESSED, Event
 from engine.ib.models import IbClientStats
 from engine.plugins import import_optional
 
@@ -26,25 +26,16 @@ def commission_rules(ruleset) -> list:
             and any(action.name == "commission" for action in rule.actions)]
 
 
-APPLIED = "ib_applied_events"  # session.info: seqs of events the IB projections ran for
-
-
-def applied(session: Session, event: Event) -> None:
-    """Note that the IB projections ran for `event` in this transaction."""
-    session.info.setdefault(APPLIED, set()).add(event.seq)
-
-
 def earlier_events(session: Session, stats: IbClientStats, types: set[str]) -> list[Event]:
     """Return the client's events of `types` applied since its attribution, oldest first.
 
-    Applied means processed, or projected earlier in this transaction (several events,
-    even several clients, share one transaction and are marked processed at its end).
+    The processor marks each event processed as it applies it, so this includes events
+    applied earlier in the same transaction.
     """
-    here = session.info.get(APPLIED, set())
-    return [e for e in session.scalars(select(Event).where(
+    return list(session.scalars(select(Event).where(
         Event.client_ref == stats.client_ref, Event.type.in_(sorted(types)),
-        Event.status.in_((PROCESSED, PENDING)), Event.occurred_at >= stats.attributed_at)
-        .order_by(Event.occurred_at, Event.seq)) if e.status == PROCESSED or e.seq in here]
+        Event.status == PROCESSED, Event.occurred_at >= stats.attributed_at)
+        .order_by(Event.occurred_at, Event.seq)))
 
 
 def rule_commissions(session: Session, stats: IbClientStats) -> int:

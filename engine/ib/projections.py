@@ -154,5 +154,4 @@ ACTIVITY = {"payment.deposit_completed": deposit_completed,
 def activity(session: Session, event: Event, client: Client) -> None:
     """Project a client's deposits, withdrawals, trades and KYC results."""
     tree.ensure_stats(session, client.ref)
-    catchup.applied(session, event)
     ACTIVITY[event.type](session, event, client.ref)
