@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from engine.clients.models import Client
 from engine.events.models import Event
-from engine.ib import catchup, commissions, evaluate, tree
+from engine.ib import commissions, evaluate, tree
 from engine.ib.models import IbMoneyMove, IbTrade
 from engine.ib.service import config_for
 from engine.processing import projection
