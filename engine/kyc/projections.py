@@ -83,8 +83,12 @@ def document_rejected(session: Session, event: Event, client: Client) -> None:
         _move(doc, "rejected", at, data["reason"])
 
 
-def _record_review(session: Session, event: Event, client: Client, result: str) -> bool:
-    """Store the provider result; apply it to the client only if it is the newest. Return applied."""
+def _record_review(session: Session, event: Event, client: Client, result: str,
+                   status: str | None = None) -> bool:
+    """Store the provider result; apply it to the client only if it is the newest. Return applied.
+
+    The client's KYC status becomes `status` (default: the result itself).
+    """
     data = event.data
     newest = client.kyc_status_at is None or event.occurred_at >= client.kyc_status_at
     session.add(KycReview(client_ref=client.ref, event_seq=event.seq, provider=data["provider"],
@@ -92,7 +96,7 @@ def _record_review(session: Session, event: Event, client: Client, result: str) 
                           comment=data.get("comment"), occurred_at=event.occurred_at,
                           applied=newest))
     if newest:
-        client.kyc_status, client.kyc_status_at = result, event.occurred_at
+        client.kyc_status, client.kyc_status_at = status or result, event.occurred_at
     return newest
 
 
@@ -144,14 +148,9 @@ def reset(session: Session, event: Event, client: Client) -> None:
     client's KYC status becomes `retry`, as after a retry that asks for everything, so
     the rules send the request and the reminders of a retry.
     """
-    at, data = event.occurred_at, event.data
-    newest = client.kyc_status_at is None or at >= client.kyc_status_at
-    session.add(KycReview(client_ref=client.ref, event_seq=event.seq, provider=data["provider"],
-                          result="reset", labels=None, reason=data.get("reason"),
-                          comment=None, occurred_at=at, applied=newest))
-    if not newest:
+    if not _record_review(session, event, client, "reset", status="retry"):
         return
-    client.kyc_status, client.kyc_status_at = "retry", at
+    at, data = event.occurred_at, event.data
     reason = data.get("reason") or RESET_REASON
     for doc in _documents_in(session, client, USABLE_STATES, at):
         _move(doc, "rejected", at, reason)
