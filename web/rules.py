@@ -15,7 +15,7 @@ from flask import (Blueprint, abort, current_app, flash, redirect, render_templa
 from engine.audit import service as audit
 from engine.db import unit_of_work
 from engine.rules import activation, ir
-from engine.rules.compiler import is_config
+from engine.rules.compiler import is_config, ruleset_version
 from engine.rules.errors import RulesetInvalid
 from engine.rules.loader import load_tree
 from engine.rules.models import RulesetVersion
@@ -148,14 +148,18 @@ def activate():
     expected = request.form.get("version", "")
     note = (request.form.get("note") or "").strip()[:500] or None
     user = current_user()
-    files = _candidate(None).files
     try:
+        files = load_tree(_rules_dir())
+    except (FileNotFoundError, OSError, UnicodeDecodeError):
+        files = {}
+    try:
+        if ruleset_version(files) != expected:  # the version is the hash of the files
+            activation.validate(files)  # say first when they do not even validate
+            flash("The rule files changed since the page was shown; review them again.")
+            return redirect(url_for("rules.index"))
         with unit_of_work(database()) as s:
-            ruleset = activation.validate(files)
-            if ruleset.version != expected:
-                flash("The rule files changed since the page was shown; review them again.")
-                return redirect(url_for("rules.index"))
-            activation.activate_files(s, files, actor=user.email, source=_rules_dir(), note=note)
+            ruleset = activation.activate_files(s, files, actor=user.email, source=_rules_dir(),
+                                                note=note)
             audit.record(s, actor=user.email, action="rules.activate", target_type="ruleset",
                          target_id=ruleset.version, reason=note,
                          detail={"rules": len(ruleset.rules), "files": len(files)})
