@@ -347,5 +347,5 @@ def check_config(root: Path) -> list[str]:
     try:
         parse(directory)
     except IbConfigError as exc:
-        return [line.replace(f"{root}/", "") for line in str(exc).splitlines()]
+        return str(exc).splitlines()
     return []

@@ -73,7 +73,7 @@ def check_config(root: Path) -> list[str]:
                 if data.get(key):
                     _env.parse(data[key])
         except TemplateProblem as exc:
-            problems.append(str(exc).replace(f"{root}/", ""))
+            problems.append(str(exc))
         except TemplateError as exc:
             problems.append(f"{TEMPLATES_DIR}/{path.name}:{getattr(exc, 'lineno', 0) or 0}: {exc}")
     return problems

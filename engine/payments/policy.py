@@ -181,5 +181,5 @@ def check_config(root: Path) -> list[str]:
             try:
                 parse(path)
             except PolicyError as exc:
-                problems.append(str(exc).replace(f"{root}/", ""))
+                problems.append(str(exc))
     return problems
