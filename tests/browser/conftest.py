@@ -56,7 +56,10 @@ def _seed(database) -> dict:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, sqlite_template):
-    """Serve the app on 127.0.0.1 (free port) over a seeded SQLite copy; yield (url, task ids)."""
+    """Serve the app on 127.0.0.1 (free port) over a seeded SQLite copy; yield (url, task ids, config).
+
+    A test module seeds what else it needs through `get_database(server[2])`.
+    """
     if not Path(CHROMIUM).exists():
         pytest.skip(f"chromium is not installed at {CHROMIUM}; run .ci/install-browser")
     from web import create_app
@@ -68,7 +71,7 @@ def server(tmp_path_factory, sqlite_template):
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}", ids
+    yield f"http://127.0.0.1:{httpd.server_port}", ids, cfg
     httpd.shutdown()
     forget_databases()
 
