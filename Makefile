@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp-install
 export FXCRM_DATABASE_URL ?= sqlite:///instance/fxcrm.db
 
-.PHONY: install run test bench faults demo check clean lint
+.PHONY: install browser run test bench faults demo check clean lint
 
 install: $(STAMP)
 
@@ -31,8 +31,13 @@ demo: install
 
 # Two pytest workers by default (each on its own PostgreSQL database and SQLite files).
 PYTEST_WORKERS ?= 2
-test: install
+test: install browser
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# The browser tests drive Debian's chromium: installed here when missing (as root, or with
+# passwordless sudo); otherwise this stops with the one command to run.
+browser:
+	@bash .ci/install-browser >/dev/null || { echo "The browser tests need Debian's chromium. Run: sudo bash .ci/install-browser" >&2; exit 1; }
 
 # Every benchmark (JSON lines); BENCH_ARGS e.g. --only pipeline --pipeline-args "--clients 2000".
 bench: install

@@ -170,26 +170,54 @@ class BrokerGenerator:
 
 
 DEMO_USERS = [("admin@fxcrm.local", "admin"), ("compliance@fxcrm.local", "compliance"),
-              ("finance@fxcrm.local", "finance"), ("support@fxcrm.local", "support"),
-              ("sales@fxcrm.local", "sales"), ("ibops@fxcrm.local", "ib_ops")]
+              ("finance@fxcrm.local", "finance"), ("finance2@fxcrm.local", "finance"),
+              ("support@fxcrm.local", "support"), ("sales@fxcrm.local", "sales"),
+              ("ibops@fxcrm.local", "ib_ops")]
+DEMO_PARTNER = ("partner@fxcrm.local", "C000001")  # the demo's first IB (see journey())
 DEMO_PASSWORD = "demo-password-1"
+# The demo history covers the weeks before today, so its tasks fall due around today
+# (some overdue, some not) whenever `fxcrm demo` runs.
+DEMO_WEEKS = 5
 
 
-def load(database, *, clients: int = 40, seed: int = 7) -> str:
-    """Create the demo staff logins and ingest a demo event history."""
+def recent_history(seed: int, clients: int, now: datetime) -> Iterator[dict]:
+    """Yield the demo broker's events of the last DEMO_WEEKS weeks, none later than `now`.
+
+    Journeys still under way at `now` stop there (a trade still open, a document still
+    to come), as they would in a broker's real history.
+    """
+    start = now - timedelta(weeks=DEMO_WEEKS)
+    generator = BrokerGenerator(seed, start=start, span_days=DEMO_WEEKS * 7 - 1)
+    cutoff = iso(now - timedelta(minutes=1))
+    return (e for e in generator.events(clients) if e["occurred_at"] <= cutoff)
+
+
+def _create_logins(session) -> None:
+    from engine.users import service as users
+    for email, role in DEMO_USERS:
+        if users.get_by_email(session, email) is None:
+            users.create(session, email=email, role=role, password=DEMO_PASSWORD)
+    email, ib_id = DEMO_PARTNER
+    if users.get_by_email(session, email) is None:
+        users.create(session, email=email, role="partner", password=DEMO_PASSWORD, ib_id=ib_id)
+
+
+def logins_text() -> str:
+    """Return the demo logins as `make run` prints them."""
+    rows = [(email, role) for email, role in DEMO_USERS]
+    rows.append((DEMO_PARTNER[0], f"partner (IB {DEMO_PARTNER[1]})"))
+    return "\n".join(f"  {email:<26} {role:<22} password: {DEMO_PASSWORD}" for email, role in rows)
+
+
+def load(database, *, clients: int = 40, seed: int = 7, now: datetime | None = None) -> str:
+    """Create the demo staff logins and ingest a demo event history ending at `now`."""
     import json
 
     from engine.db import unit_of_work
     from engine.events.store import ingest_lines
-    from engine.users import service as users
-    created = []
+    from engine.values import utcnow
     with unit_of_work(database) as session:
-        for email, role in DEMO_USERS:
-            if users.get_by_email(session, email) is None:
-                users.create(session, email=email, role=role, password=DEMO_PASSWORD)
-                created.append(email)
-    lines = (json.dumps(e) for e in BrokerGenerator(seed).events(clients))
+        _create_logins(session)
+    lines = (json.dumps(e) for e in recent_history(seed, clients, now or utcnow()))
     report = ingest_lines(database, lines, via="demo")
-    logins = "\n".join(f"  {email:<26} {role:<11} password: {DEMO_PASSWORD}"
-                       for email, role in DEMO_USERS)
-    return f"demo events: {report.summary()}\ndemo logins:\n{logins}"
+    return f"demo events: {report.summary()}\ndemo logins:\n{logins_text()}"

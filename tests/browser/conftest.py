@@ -61,6 +61,9 @@ def server(tmp_path_factory, sqlite_template):
     A test module seeds what else it needs through `get_database(server[2])`.
     """
     if not Path(CHROMIUM).exists():
+        if services.REQUIRED:
+            pytest.fail(f"chromium is required (FXCRM_TEST_REQUIRE_SERVICES=1) but {CHROMIUM} "
+                        f"is missing; run: sudo bash .ci/install-browser", pytrace=False)
         pytest.skip(f"chromium is not installed at {CHROMIUM}; run .ci/install-browser")
     from web import create_app
     url = services.sqlite_copy(sqlite_template, tmp_path_factory.mktemp("browser"))
