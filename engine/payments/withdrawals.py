@@ -224,11 +224,33 @@ def _announce(session: Session, withdrawal: Withdrawal, verb: str, step: str,
         store.schedule_touched(session, database)
 
 
+class WithdrawalConflict(WithdrawalError):
+    """Someone else decided the withdrawal first (the message says what happened)."""
+
+
 def _lock_pending(session: Session, withdrawal_id: str) -> Withdrawal:
+    """Lock the client and the withdrawal, then re-read it from the database."""
     withdrawal = get(session, withdrawal_id)
-    if withdrawal is not None:
-        ledger.lock_client(session, withdrawal.client_ref)  # as the processor does
+    if withdrawal is None:
+        raise WithdrawalError(f"withdrawal {withdrawal_id} is unknown")
+    seen = (withdrawal.status, withdrawal.step)
+    ledger.lock_client(session, withdrawal.client_ref)  # as the processor does
+    # populate_existing: without it the session hands back the copy loaded before the
+    # lock, and two deciders racing on one step would both see it pending.
+    withdrawal = session.scalar(select(Withdrawal).where(Withdrawal.id == withdrawal.id)
+                                .with_for_update().execution_options(populate_existing=True))
+    session.expire(withdrawal, ["decisions"])
+    if (withdrawal.status, withdrawal.step) != seen:
+        raise WithdrawalConflict(_what_happened(withdrawal, seen[1]))
     return _get_pending(session, withdrawal_id)
+
+
+def _what_happened(withdrawal: Withdrawal, step: str | None) -> str:
+    last = withdrawal.decisions[-1] if withdrawal.decisions else None
+    done = f"{last.actor} {last.decision} step {last.step}" if last else "it changed"
+    return (f"withdrawal {withdrawal.withdrawal_id} was decided meanwhile ({done}); it is now "
+            f"{withdrawal.status}" + (f", waiting for {withdrawal.waiting_for}"
+                                       if withdrawal.status == "pending" else ""))
 
 
 def approve(session: Session, *, withdrawal_id: str, actor: str, role: str,
