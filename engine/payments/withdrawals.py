@@ -423,6 +423,42 @@ def list_pending(session: Session, client_ref: str | None = None,
     return list(session.scalars(stmt.order_by(Withdrawal.requested_at, Withdrawal.id)))
 
 
+def search(session: Session, *, status: str | None = "pending", waiting_for: str | None = None,
+           currency: str | None = None, requested_before: datetime | None = None,
+           limit: int = 500) -> list[Withdrawal]:
+    """Return withdrawals by status, step, currency and age, oldest first."""
+    stmt = select(Withdrawal)
+    for column, value in ((Withdrawal.status, status), (Withdrawal.waiting_for, waiting_for),
+                          (Withdrawal.currency, currency)):
+        if value:
+            stmt = stmt.where(column == value)
+    if requested_before is not None:
+        stmt = stmt.where(Withdrawal.requested_at <= requested_before)
+    return list(session.scalars(stmt.order_by(Withdrawal.requested_at, Withdrawal.id).limit(limit)))
+
+
+def chain_view(session: Session, withdrawal: Withdrawal) -> list[dict]:
+    """Return each step of the withdrawal's chain: who it waits for, its approvers, decisions."""
+    steps, decisions = _steps(session), to_dict(withdrawal)["decisions"]
+    return [{"step": step_id, "waits_for": steps[step_id].waits_for if step_id in steps else None,
+             "approvers": list(steps[step_id].approvers) if step_id in steps else [],
+             "current": withdrawal.status == "pending" and withdrawal.step == step_id,
+             "decisions": [d for d in decisions if d["step"] == step_id]}
+            for step_id in withdrawal.chain]
+
+
+def hold_state(session: Session, withdrawal: Withdrawal) -> str:
+    """Say in words what the ledger holds for this withdrawal."""
+    amount = f"{ledger.fmt(withdrawal.amount)} {withdrawal.currency}"
+    if not ledger.is_posted(session, _key(withdrawal, "hold")):
+        return "no funds were held (the request was refused)"
+    if ledger.is_posted(session, _key(withdrawal, "release")):
+        return f"{amount} was held and has been released back to {_source(session, withdrawal)}"
+    if withdrawal.status == "pending":
+        return f"{amount} is held on {ledger.hold(withdrawal.client_ref, withdrawal.currency)}"
+    return f"{amount} was held and has left the hold ({withdrawal.status})"
+
+
 def list_for(session: Session, client_ref: str, limit: int = 200) -> list[Withdrawal]:
     """Return a client's withdrawals, newest first."""
     return list(session.scalars(select(Withdrawal).where(Withdrawal.client_ref == client_ref)
