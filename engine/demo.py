@@ -157,6 +157,31 @@ class BrokerGenerator:
         if total is not None and self.accounts:
             yield from self.later_trading(total - count)
 
+    def waiting_withdrawals(self) -> Iterator[dict]:
+        """Yield four clients whose withdrawal waits at each step of the shipped chain."""
+        # (KYC approved, amount, steps the broker's systems already approved)
+        waits = {"compliance": (False, "300.00", 0), "client_documents": (True, "25000.00", 1),
+                 "finance": (True, "400.00", 0), "payment_provider": (True, "150.00", 1)}
+        for n, (waiting, (kyc, amount, approvals)) in enumerate(waits.items(), start=1):
+            c = _Client(self, 990000 + n)
+            c.t = self.start + timedelta(minutes=self.span_minutes - 600 * n)
+            yield c.event("client.registered", {
+                "email": f"{c.ref.lower()}@example.com", "country": "DE", "first_name": FIRST[n],
+                "last_name": LAST[n], "client_type": "individual", "source": "organic"})
+            if kyc:
+                yield c.event("kyc.review_completed", {"provider": "sumsub", "result": "approved"}, 30)
+            yield c.event("payment.deposit_completed", {
+                "payment_id": f"{c.ref}-P1", "amount": "30000.00", "currency": "USD",
+                "method": "bank_wire", "provider": "bank"}, 60)
+            wid = f"{c.ref}-W1"
+            yield c.event("payment.withdrawal_requested", {
+                "withdrawal_id": wid, "amount": amount, "currency": "USD",
+                "method": "bank_wire"}, 60)
+            for _ in range(approvals):
+                yield c.event("payment.withdrawal_approved", {
+                    "withdrawal_id": wid, "amount": amount, "currency": "USD",
+                    "reason": f"demo: passed by the back office, now {waiting}"}, 30)
+
     def later_trading(self, count: int) -> Iterator[dict]:
         """Yield `count` events of trades (opened, closed) on accounts already opened."""
         later = self.start + timedelta(minutes=self.span_minutes)
@@ -177,6 +202,7 @@ DEMO_PASSWORD = "demo-password-1"
 
 def load(database, *, clients: int = 40, seed: int = 7) -> str:
     """Create the demo staff logins and ingest a demo event history."""
+    import itertools
     import json
 
     from engine.db import unit_of_work
@@ -188,7 +214,9 @@ def load(database, *, clients: int = 40, seed: int = 7) -> str:
             if users.get_by_email(session, email) is None:
                 users.create(session, email=email, role=role, password=DEMO_PASSWORD)
                 created.append(email)
-    lines = (json.dumps(e) for e in BrokerGenerator(seed).events(clients))
+    generator = BrokerGenerator(seed)
+    lines = (json.dumps(e) for e in itertools.chain(generator.events(clients),
+                                                    generator.waiting_withdrawals()))
     report = ingest_lines(database, lines, via="demo")
     logins = "\n".join(f"  {email:<26} {role:<11} password: {DEMO_PASSWORD}"
                        for email, role in DEMO_USERS)
