@@ -167,5 +167,6 @@ def decide(withdrawal_id, verb):
             outcome = w.status if w.status != "pending" else waiting_words(w.waiting_for)
     except withdrawals_service.WithdrawalError as exc:
         return _refuse(withdrawal_id, str(exc), _status_of(exc))
-    flash(f"Withdrawal {withdrawal_id} {verb}d: now {outcome}.")
+    flash(f"Withdrawal {withdrawal_id} {'approved' if verb == 'approve' else 'rejected'}: "
+          f"now {outcome}.")
     return redirect(safe_next(url_for("withdrawals.show", withdrawal_id=withdrawal_id)))
