@@ -150,3 +150,17 @@ def test_the_permission_table_allows_exactly_the_roles_the_shipped_chain_names(d
     with unit_of_work(database) as s:
         approvers = {role for step in policy.withdrawal_chain(s) for role in step.approvers}
     assert approvers == permissions.ACTIONS["withdrawals.approve"]
+
+
+def test_the_step_task_in_the_inbox_decides_the_withdrawal_step(seeded, as_role):
+    from engine.tasks import service as tasks_service
+    with unit_of_work(seeded) as s:
+        tid = tasks_service.get_open_by_key(s, withdrawals.step_task_key("w1", "compliance")).id
+    c = as_role("compliance")
+    assert "Approve withdrawal w1" in c.get(f"/tasks/{tid}").get_data(as_text=True)
+    response = c.post(f"/tasks/{tid}/withdrawal_approve", data={"csrf_token": csrf(c)})
+    assert response.status_code == 302
+    assert state(seeded, "w1")[:2] == ("pending", "finance")
+    with unit_of_work(seeded) as s:
+        assert tasks_service.get(s, tid).status == "done"
+        assert tasks_service.get_open_by_key(s, withdrawals.step_task_key("w1", "finance"))
