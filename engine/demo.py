@@ -1,6 +1,7 @@
 """A synthetic broker: realistic canonical events for the demo and the benchmarks."""
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -157,6 +158,31 @@ class BrokerGenerator:
         if total is not None and self.accounts:
             yield from self.later_trading(total - count)
 
+    def waiting_withdrawals(self) -> Iterator[dict]:
+        """Yield four clients whose withdrawal waits at each step of the shipped chain."""
+        # (KYC approved, amount, steps the broker's systems already approved)
+        waits = {"compliance": (False, "300.00", 0), "client_documents": (True, "25000.00", 1),
+                 "finance": (True, "400.00", 0), "payment_provider": (True, "150.00", 1)}
+        for n, (waiting, (kyc, amount, approvals)) in enumerate(waits.items(), start=1):
+            c = _Client(self, 990000 + n)
+            c.t = self.start + timedelta(minutes=self.span_minutes - 600 * n)
+            yield c.event("client.registered", {
+                "email": f"{c.ref.lower()}@example.com", "country": "DE", "first_name": FIRST[n],
+                "last_name": LAST[n], "client_type": "individual", "source": "organic"})
+            if kyc:
+                yield c.event("kyc.review_completed", {"provider": "sumsub", "result": "approved"}, 30)
+            yield c.event("payment.deposit_completed", {
+                "payment_id": f"{c.ref}-P1", "amount": "30000.00", "currency": "USD",
+                "method": "bank_wire", "provider": "bank"}, 60)
+            wid = f"{c.ref}-W1"
+            yield c.event("payment.withdrawal_requested", {
+                "withdrawal_id": wid, "amount": amount, "currency": "USD",
+                "method": "bank_wire"}, 60)
+            for _ in range(approvals):
+                yield c.event("payment.withdrawal_approved", {
+                    "withdrawal_id": wid, "amount": amount, "currency": "USD",
+                    "reason": f"demo: passed by the back office, now {waiting}"}, 30)
+
     def later_trading(self, count: int) -> Iterator[dict]:
         """Yield `count` events of trades (opened, closed) on accounts already opened."""
         later = self.start + timedelta(minutes=self.span_minutes)
@@ -189,7 +215,8 @@ def recent_history(seed: int, clients: int, now: datetime) -> Iterator[dict]:
     start = now - timedelta(weeks=DEMO_WEEKS)
     generator = BrokerGenerator(seed, start=start, span_days=DEMO_WEEKS * 7 - 1)
     cutoff = iso(now - timedelta(minutes=1))
-    return (e for e in generator.events(clients) if e["occurred_at"] <= cutoff)
+    events = itertools.chain(generator.events(clients), generator.waiting_withdrawals())
+    return (e for e in events if e["occurred_at"] <= cutoff)
 
 
 def _create_logins(session) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from engine.accounts import service as accounts_service
 from engine.audit import service as audit_service
@@ -17,6 +17,7 @@ from engine.clients.models import Client
 from engine.events.models import Event
 from engine.payments import ledger, policy
 from engine.payments.models import Withdrawal, WithdrawalDecision
+from engine.tasks import service as tasks_service
 from engine.values import iso, utcnow
 
 APPROVAL = ("compliance", "finance")
@@ -27,6 +28,10 @@ STAFF_SOURCE = "fxcrm.staff"
 
 class WithdrawalError(ValueError):
     """A withdrawal action is not allowed (the message says why)."""
+
+
+class WithdrawalForbidden(WithdrawalError):
+    """This person may not decide this step (their role is not an approver, or four eyes)."""
 
 
 def get(session: Session, withdrawal_id: str) -> Withdrawal | None:
@@ -144,6 +149,9 @@ def yield_to(session: Session, transfer) -> list[Withdrawal]:
 
 
 def _close(withdrawal: Withdrawal, status: str, reason: str | None, at: datetime) -> None:
+    session = object_session(withdrawal)
+    if session is not None:
+        _settle_step_task(session, withdrawal, f"withdrawal {status}" + (f": {reason}" if reason else ""))
     withdrawal.status, withdrawal.reason = status, reason
     withdrawal.step = withdrawal.waiting_for = None
     withdrawal.closed_at, withdrawal.updated_at = at, utcnow()
@@ -172,11 +180,50 @@ def _enter(session: Session, withdrawal: Withdrawal, index: int) -> None:
             _decide(withdrawal, "done", "client", "documents submitted")
             index += 1
             continue
+        if step.waits_for in APPROVAL:
+            _open_step_task(session, withdrawal, step)
         return
     withdrawal.step = withdrawal.waiting_for = None
 
 
+def _step_task_key(withdrawal: Withdrawal, step: str) -> str:
+    return step_task_key(withdrawal.withdrawal_id, step)
+
+
+def _open_step_task(session: Session, withdrawal: Withdrawal, step: policy.Step) -> None:
+    """Open the inbox task of a staff step, once even when processing runs again."""
+    key = _step_task_key(withdrawal, step.id)
+    amount = f"{ledger.fmt(withdrawal.amount)} {withdrawal.currency}"
+    why = (f"Withdrawal {withdrawal.withdrawal_id} of {amount} requested by "
+           f"{withdrawal.requested_by} waits for the {step.id} step of the approval chain "
+           f"(rules/policy/withdrawals.yaml); {', '.join(step.approvers)} may approve or "
+           f"reject it. The task closes when the step is decided.")
+    tasks_service.create(
+        session, queue=step.waits_for, client_ref=withdrawal.client_ref,
+        title=f"Approve withdrawal {withdrawal.withdrawal_id} ({step.id} step)",
+        open_key=key, trigger_key=key, description=why,
+        explanation={"rule": "withdrawal-chain", "description": why},
+        data={"withdrawal_id": withdrawal.withdrawal_id, "withdrawal_step": step.id})
+
+
+def _settle_step_task(session: Session, withdrawal: Withdrawal, how: str) -> None:
+    """Close the open task of the step the withdrawal leaves, saying how it was decided."""
+    if not withdrawal.step:
+        return
+    task = tasks_service.get_open_by_key(session, _step_task_key(withdrawal, withdrawal.step))
+    if task is not None:
+        tasks_service.close(session, task, status="done", actor="system",
+                            resolution=f"{withdrawal.step} step: {how}")
+
+
+def step_task_key(withdrawal_id: str, step: str) -> str:
+    """Return the key that links a staff step of a withdrawal to its inbox task."""
+    return f"withdrawal:{withdrawal_id}:{step}:task"
+
+
 def _advance(session: Session, withdrawal: Withdrawal) -> None:
+    last = withdrawal.decisions[-1] if withdrawal.decisions else None
+    _settle_step_task(session, withdrawal, f"{last.decision} by {last.actor}" if last else "passed")
     _enter(session, withdrawal, withdrawal.chain.index(withdrawal.step) + 1)
 
 
@@ -194,7 +241,7 @@ def _current(session: Session, withdrawal: Withdrawal, role: str | None) -> poli
         raise WithdrawalError(f"withdrawal {withdrawal.withdrawal_id} waits for "
                               f"{withdrawal.waiting_for}, not for an approval")
     if role is not None and role not in step.approvers:
-        raise WithdrawalError(f"step {step.id} of withdrawal {withdrawal.withdrawal_id} is "
+        raise WithdrawalForbidden(f"step {step.id} of withdrawal {withdrawal.withdrawal_id} is "
                               f"decided by {', '.join(step.approvers)}, not {role}")
     return step
 
@@ -203,10 +250,10 @@ def _check_actor(withdrawal: Withdrawal, actor: str) -> None:
     if not actor or not actor.strip():
         raise WithdrawalError("an approver must be named")
     if actor == withdrawal.requested_by:
-        raise WithdrawalError(f"{actor} requested withdrawal {withdrawal.withdrawal_id} "
+        raise WithdrawalForbidden(f"{actor} requested withdrawal {withdrawal.withdrawal_id} "
                               f"and so cannot approve or reject it")
     if any(d.actor == actor and d.decision == "approved" for d in withdrawal.decisions):
-        raise WithdrawalError(f"{actor} already approved a step of withdrawal "
+        raise WithdrawalForbidden(f"{actor} already approved a step of withdrawal "
                               f"{withdrawal.withdrawal_id}; another person must decide this one")
 
 
@@ -224,11 +271,33 @@ def _announce(session: Session, withdrawal: Withdrawal, verb: str, step: str,
         store.schedule_touched(session, database)
 
 
+class WithdrawalConflict(WithdrawalError):
+    """Someone else decided the withdrawal first (the message says what happened)."""
+
+
 def _lock_pending(session: Session, withdrawal_id: str) -> Withdrawal:
+    """Lock the client and the withdrawal, then re-read it from the database."""
     withdrawal = get(session, withdrawal_id)
-    if withdrawal is not None:
-        ledger.lock_client(session, withdrawal.client_ref)  # as the processor does
+    if withdrawal is None:
+        raise WithdrawalError(f"withdrawal {withdrawal_id} is unknown")
+    seen = (withdrawal.status, withdrawal.step)
+    ledger.lock_client(session, withdrawal.client_ref)  # as the processor does
+    # populate_existing: without it the session hands back the copy loaded before the
+    # lock, and two deciders racing on one step would both see it pending.
+    withdrawal = session.scalar(select(Withdrawal).where(Withdrawal.id == withdrawal.id)
+                                .with_for_update().execution_options(populate_existing=True))
+    session.expire(withdrawal, ["decisions"])
+    if (withdrawal.status, withdrawal.step) != seen:
+        raise WithdrawalConflict(_what_happened(withdrawal, seen[1]))
     return _get_pending(session, withdrawal_id)
+
+
+def _what_happened(withdrawal: Withdrawal, step: str | None) -> str:
+    last = withdrawal.decisions[-1] if withdrawal.decisions else None
+    done = f"{last.actor} {last.decision} step {last.step}" if last else "it changed"
+    return (f"withdrawal {withdrawal.withdrawal_id} was decided meanwhile ({done}); it is now "
+            f"{withdrawal.status}" + (f", waiting for {withdrawal.waiting_for}"
+                                       if withdrawal.status == "pending" else ""))
 
 
 def approve(session: Session, *, withdrawal_id: str, actor: str, role: str,
@@ -352,6 +421,42 @@ def list_pending(session: Session, client_ref: str | None = None,
     if waiting_for:
         stmt = stmt.where(Withdrawal.waiting_for == waiting_for)
     return list(session.scalars(stmt.order_by(Withdrawal.requested_at, Withdrawal.id)))
+
+
+def search(session: Session, *, status: str | None = "pending", waiting_for: str | None = None,
+           currency: str | None = None, requested_before: datetime | None = None,
+           limit: int = 500) -> list[Withdrawal]:
+    """Return withdrawals by status, step, currency and age, oldest first."""
+    stmt = select(Withdrawal)
+    for column, value in ((Withdrawal.status, status), (Withdrawal.waiting_for, waiting_for),
+                          (Withdrawal.currency, currency)):
+        if value:
+            stmt = stmt.where(column == value)
+    if requested_before is not None:
+        stmt = stmt.where(Withdrawal.requested_at <= requested_before)
+    return list(session.scalars(stmt.order_by(Withdrawal.requested_at, Withdrawal.id).limit(limit)))
+
+
+def chain_view(session: Session, withdrawal: Withdrawal) -> list[dict]:
+    """Return each step of the withdrawal's chain: who it waits for, its approvers, decisions."""
+    steps, decisions = _steps(session), to_dict(withdrawal)["decisions"]
+    return [{"step": step_id, "waits_for": steps[step_id].waits_for if step_id in steps else None,
+             "approvers": list(steps[step_id].approvers) if step_id in steps else [],
+             "current": withdrawal.status == "pending" and withdrawal.step == step_id,
+             "decisions": [d for d in decisions if d["step"] == step_id]}
+            for step_id in withdrawal.chain]
+
+
+def hold_state(session: Session, withdrawal: Withdrawal) -> str:
+    """Say in words what the ledger holds for this withdrawal."""
+    amount = f"{ledger.fmt(withdrawal.amount)} {withdrawal.currency}"
+    if not ledger.is_posted(session, _key(withdrawal, "hold")):
+        return "no funds were held (the request was refused)"
+    if ledger.is_posted(session, _key(withdrawal, "release")):
+        return f"{amount} was held and has been released back to {_source(session, withdrawal)}"
+    if withdrawal.status == "pending":
+        return f"{amount} is held on {ledger.hold(withdrawal.client_ref, withdrawal.currency)}"
+    return f"{amount} was held and has left the hold ({withdrawal.status})"
 
 
 def list_for(session: Session, client_ref: str, limit: int = 200) -> list[Withdrawal]:

@@ -32,7 +32,11 @@ ACTIONS = {
     "documents.review": {"admin", "compliance"},     # approve / reject KYC documents
     "documents.request": {"admin", "compliance", "support"},
     "kyc.link": {"admin", "compliance"},             # link a provider's applicant to a client
-    "withdrawals.approve": {"admin", "finance"},     # maker-checker: see MAKER_CHECKER
+    # Which step each role decides is the chain's `approvers` (rules/policy/withdrawals.yaml,
+    # enforced by the withdrawals service); this is their union, checked by
+    # tests/payments/test_withdrawal_roles.py. Maker-checker: see MAKER_CHECKER.
+    "withdrawals.approve": {"admin", "compliance", "finance"},
+    "withdrawals.view": {"admin", "compliance", "finance", "support"},   # support reads only
     "rules.view": {"admin", "compliance"},
     "rules.activate": {"admin", "compliance"},
     "reports.view": {"admin", "compliance", "finance", "sales", "ib_ops", "partner"},

@@ -76,7 +76,7 @@ def state(database, ref: str) -> dict:
                          for p in s.scalars(select(Posting).where(Posting.client_ref == ref))
                          for e in p.entries)
         trading = ledger.balance(s, ledger.trading(f"{ref}-A1"), "USD")
-        tasks = sorted((t.rule_id, t.queue, t.status, t.priority, t.title.replace(ref, "X"))
+        tasks = sorted((t.rule_id or "", t.queue, t.status, t.priority, t.title.replace(ref, "X"))
                        for t in s.scalars(select(Task).where(Task.client_ref == ref)))
     return {"wallets": data["wallets"], "trading": ledger.fmt(trading), "entries": entries,
             "transfers": sorted((t["id"].replace(ref, "X"), t["status"], t["amount"])

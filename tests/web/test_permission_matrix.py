@@ -13,7 +13,7 @@ EXPECTED = {
     "tasks.view": STAFF, "tasks.work": STAFF, "tasks.assign": STAFF, "tasks.bulk": STAFF,
     "tasks.create": STAFF, "clients.view": STAFF,
     "documents.review": {A, C}, "documents.request": {A, C, S}, "kyc.link": {A, C},
-    "withdrawals.approve": {A, F},
+    "withdrawals.approve": {A, C, F}, "withdrawals.view": {A, C, F, S},
     "rules.view": {A, C}, "rules.activate": {A, C},
     "reports.view": {A, C, F, SA, I, P},
     "audit.view": {A, C}, "users.manage": {A},
