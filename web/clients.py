@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
+from engine.clients import search
 from engine.clients import service as clients_service
 from engine.db import unit_of_work
 from web import database
@@ -41,9 +42,24 @@ def profile(ref):
 @bp.get("/clients")
 @requires("clients.view")
 def find():
-    """Open the profile of the client reference typed in the search box."""
-    ref = (request.args.get("ref") or "").strip()
-    if not ref:
-        flash("Type a client reference to open its profile.")
-        return redirect(url_for("pages.index"))
-    return redirect(url_for("clients.profile", ref=ref))
+    """List the clients matching the search and filters; one match from the top bar opens it."""
+    args = request.args.to_dict()
+    if args.get("ref") and not args.get("q"):
+        args["q"] = args.pop("ref")
+    try:
+        filters = search.parse_filters(args)
+        with unit_of_work(database()) as s:
+            rows, cursor = search.search(s, filters, after=args.get("after"))
+            clients = [clients_service.summary(c) for c in rows]
+    except search.SearchError as error:
+        return render_template("clients.html", f=None, clients=[], cursor=None,
+                               error=str(error), choices=_choices()), 400
+    if args.get("go") and filters.text and len(clients) == 1 and not args.get("after"):
+        return redirect(url_for("clients.profile", ref=clients[0]["ref"]))
+    return render_template("clients.html", f=filters, clients=clients, cursor=cursor,
+                           error=None, choices=_choices())
+
+
+def _choices() -> dict:
+    return {"status": search.STATUSES, "kyc_status": search.KYC_STATUSES,
+            "funnel_stage": search.FUNNEL, "risk": search.RISKS}
