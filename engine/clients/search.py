@@ -88,7 +88,7 @@ def decode_cursor(cursor: str | None) -> int | None:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if raw[0] != "c" or not raw[1:].isdigit():
+        if raw[0] != "c" or not raw[1:].isdigit() or len(raw) > 19:
             raise ValueError
         return int(raw[1:])
     except (ValueError, IndexError, UnicodeDecodeError):
