@@ -36,7 +36,27 @@ def profile(ref):
     past_tasks = [t for t in p["tasks"] if t not in open_tasks]
     return render_template("client.html", p=p, audit=audit, open_tasks=open_tasks,
                            past_tasks=past_tasks, others=other_sections(p),
-                           can_create=user.can("tasks.create"))
+                           can_create=user.can("tasks.create"),
+                           can_note=user.can("clients.note"))
+
+
+@bp.post("/clients/<ref>/notes")
+@requires("clients.note")
+def add_note(ref):
+    """Add a staff note to the client and go back to its profile."""
+    from engine.clients import notes
+    user = current_user()
+    try:
+        with unit_of_work(database()) as s:
+            client = clients_service.get_by_ref(s, ref)
+            if client is None:
+                abort(404, description=f"no client {ref}")
+            notes.create(s, client=client, author=user.email, text=request.form.get("text"))
+    except notes.NoteError as error:
+        flash(f"Note not saved: {error}")
+        return redirect(url_for("clients.profile", ref=ref) + "#s-notes", code=303)
+    flash("Note added.")
+    return redirect(url_for("clients.profile", ref=ref) + "#s-notes", code=303)
 
 
 @bp.get("/clients")
