@@ -43,7 +43,7 @@ def test_support_adds_a_note_shown_on_profile_and_timeline_and_audited(database,
 @pytest.mark.parametrize("text, message", [
     ("", "note: write some text"), ("   ", "note: write some text"),
     ("a\x00b", "note: contains a NUL character"), ("x" * 5001, "note: 5001 characters; at most 5000"),
-])
+], ids=["empty", "blank", "nul", "too-long"])
 def test_bad_note_is_refused_clearly_and_stores_nothing(database, as_role, sample, text, message):
     staff = as_role("sales")
     response = staff.post("/clients/C1/notes", data={"text": text, "csrf_token": token(staff)},
