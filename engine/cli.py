@@ -245,6 +245,38 @@ def clients_show(ref, as_json):
     click.echo(_render_profile(data))
 
 
+@clients.command("search")
+@click.argument("text", required=False, default="")
+@click.option("--status")
+@click.option("--kyc-status")
+@click.option("--funnel-stage")
+@click.option("--risk")
+@click.option("--country")
+@click.option("--ib", help="The IB referral code the client signed up with.")
+@click.option("--registered-from", help="YYYY-MM-DD")
+@click.option("--registered-to", help="YYYY-MM-DD")
+@click.option("--after", help="The cursor printed after a full page.")
+@click.option("--json", "as_json", is_flag=True)
+def clients_search(text, as_json, after, **options):
+    """Find clients by part of the ref, e-mail, name, account id or referral code."""
+    from engine.clients import search, service
+    try:
+        filters = search.parse_filters({"q": text, **options})
+        with unit_of_work(database()) as session:
+            rows, cursor = search.search(session, filters, after=after)
+            found = [service.summary(c) for c in rows]
+    except search.SearchError as error:
+        fail(str(error))
+    if as_json:
+        click.echo(json.dumps({"clients": found, "next": cursor}, indent=2, default=str))
+        return
+    for c in found:
+        name = " ".join(x for x in (c["first_name"], c["last_name"]) if x)
+        click.echo(f"{c['ref']}  {name}  {c['email'] or '-'}  {c['status']}  {c['funnel_stage']}")
+    click.echo(f"{len(found)} client(s)" + (f"; next page: --after {cursor}" if cursor else "")
+               if found else f"no client matches {text!r}")
+
+
 def _render_profile(p: dict) -> str:
     lines = [f"{p['ref']}  {p.get('first_name') or ''} {p.get('last_name') or ''}".rstrip(),
              f"  status: {p['status']}   funnel: {p['funnel_stage']}   "

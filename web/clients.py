@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
+from engine.clients import search
 from engine.clients import service as clients_service
 from engine.db import unit_of_work
 from web import database
@@ -35,15 +36,50 @@ def profile(ref):
     past_tasks = [t for t in p["tasks"] if t not in open_tasks]
     return render_template("client.html", p=p, audit=audit, open_tasks=open_tasks,
                            past_tasks=past_tasks, others=other_sections(p),
-                           can_create=user.can("tasks.create"))
+                           can_create=user.can("tasks.create"),
+                           can_note=user.can("clients.note"))
+
+
+@bp.post("/clients/<ref>/notes")
+@requires("clients.note")
+def add_note(ref):
+    """Add a staff note to the client and go back to its profile."""
+    from engine.clients import notes
+    user = current_user()
+    try:
+        with unit_of_work(database()) as s:
+            client = clients_service.get_by_ref(s, ref)
+            if client is None:
+                abort(404, description=f"no client {ref}")
+            notes.create(s, client=client, author=user.email, text=request.form.get("text"))
+    except notes.NoteError as error:
+        flash(f"Note not saved: {error}")
+        return redirect(url_for("clients.profile", ref=ref) + "#s-notes", code=303)
+    flash("Note added.")
+    return redirect(url_for("clients.profile", ref=ref) + "#s-notes", code=303)
 
 
 @bp.get("/clients")
 @requires("clients.view")
 def find():
-    """Open the profile of the client reference typed in the search box."""
-    ref = (request.args.get("ref") or "").strip()
-    if not ref:
-        flash("Type a client reference to open its profile.")
-        return redirect(url_for("pages.index"))
-    return redirect(url_for("clients.profile", ref=ref))
+    """List the clients matching the search and filters; one match from the top bar opens it."""
+    args = request.args.to_dict()
+    if args.get("ref") and not args.get("q"):
+        args["q"] = args.pop("ref")
+    try:
+        filters = search.parse_filters(args)
+        with unit_of_work(database()) as s:
+            rows, cursor = search.search(s, filters, after=args.get("after"))
+            clients = [clients_service.summary(c) for c in rows]
+    except search.SearchError as error:
+        return render_template("clients.html", f=None, clients=[], cursor=None,
+                               error=str(error), choices=_choices()), 400
+    if args.get("go") and filters.text and len(clients) == 1 and not args.get("after"):
+        return redirect(url_for("clients.profile", ref=clients[0]["ref"]))
+    return render_template("clients.html", f=filters, clients=clients, cursor=cursor,
+                           error=None, choices=_choices())
+
+
+def _choices() -> dict:
+    return {"status": search.STATUSES, "kyc_status": search.KYC_STATUSES,
+            "funnel_stage": search.FUNNEL, "risk": search.RISKS}

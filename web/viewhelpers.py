@@ -84,7 +84,7 @@ def _event_view(session, ref) -> dict:
 
 
 KNOWN_SECTIONS = ("kyc", "next_step", "wallets", "timeline", "accounts", "ib", "commissions",
-                  "notifications", "tasks", "audit")
+                  "notifications", "tasks", "audit", "notes")
 SUMMARY_KEYS = ("ref", "status", "status_reason", "email", "first_name", "last_name",
                 "country", "client_type", "registered_at", "funnel_stage", "risk",
                 "referral_code", "source")

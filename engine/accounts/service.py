@@ -191,3 +191,9 @@ def history(session: Session, client_ref: str, limit: int = 200) -> list[Account
                                 .where(AccountActivity.client_ref == client_ref)
                                 .order_by(AccountActivity.occurred_at.desc(),
                                           AccountActivity.id.desc()).limit(limit)))
+
+
+def refs_with_account_like(pattern: str):
+    """Return a SELECT of client refs owning an account whose id matches a lower-case LIKE pattern."""
+    return select(TradingAccount.client_ref).where(
+        func.lower(TradingAccount.account_id).like(pattern, escape="\\"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Integer, String, Text
+from sqlalchemy import Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base
@@ -40,3 +40,19 @@ class Client(Base):
     funnel_stage: Mapped[str] = mapped_column(String(20), default="registered")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+NOTE_MAX = 5000
+
+
+class ClientNote(Base):
+    """A staff note on a client (not tied to a task)."""
+
+    __tablename__ = "client_notes"
+    __table_args__ = (Index("ix_client_notes_client", "client_ref", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_ref: Mapped[str] = mapped_column(String(100))
+    author: Mapped[str] = mapped_column(String(320))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -66,4 +66,14 @@ def profile(session: Session, client: Client) -> dict:
         data[name] = default(client)
     for name, builder in SECTIONS.items():
         data[name] = builder(session, client)
+    _add_notes(session, client, data)
     return data
+
+
+def _add_notes(session: Session, client: Client, data: dict) -> None:
+    """Add the client's notes and merge them into the timeline by time."""
+    from engine.clients import notes
+    found = notes.list_for(session, client.ref)
+    data["notes"] = [notes.to_dict(n) for n in found]
+    merged = list(data.get("timeline") or []) + notes.timeline_items(found)
+    data["timeline"] = sorted(merged, key=lambda i: i.get("at") or "", reverse=True)

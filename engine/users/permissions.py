@@ -29,6 +29,7 @@ ACTIONS = {
     "tasks.bulk": STAFF,
     "tasks.create": STAFF,             # manual tasks (support tickets)
     "clients.view": STAFF,
+    "clients.note": STAFF,             # notes on a client (not tied to a task)
     "documents.review": {"admin", "compliance"},     # approve / reject KYC documents
     "documents.request": {"admin", "compliance", "support"},
     "kyc.link": {"admin", "compliance"},             # link a provider's applicant to a client

@@ -11,7 +11,7 @@ STAFF = {A, C, F, S, SA, I}
 EXPECTED = {
     "events.post": {A},
     "tasks.view": STAFF, "tasks.work": STAFF, "tasks.assign": STAFF, "tasks.bulk": STAFF,
-    "tasks.create": STAFF, "clients.view": STAFF,
+    "tasks.create": STAFF, "clients.view": STAFF, "clients.note": STAFF,
     "documents.review": {A, C}, "documents.request": {A, C, S}, "kyc.link": {A, C},
     "withdrawals.approve": {A, C, F}, "withdrawals.view": {A, C, F, S},
     "rules.view": {A, C}, "rules.activate": {A, C},

@@ -11,6 +11,7 @@ ROUTES = [
     ("GET", "/inbox/counts", STAFF),
     ("GET", "/tasks/new", STAFF),
     ("GET", "/clients/C1", STAFF),
+    ("GET", "/clients?q=c1", STAFF),
     ("GET", "/audit", {"admin", "compliance"}),
     ("GET", "/rules", {"admin", "compliance"}),
     ("GET", "/api/tasks", STAFF),

@@ -1,0 +1,145 @@
+"""Client search: partial, case-insensitive text search, filters and keyset pages.
+
+Pages are keyed on the client id (newest first), never OFFSET, so a later page
+costs the same as the first one.
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from engine.clients.models import FUNNEL, STATUSES, Client
+
+KYC_STATUSES = ("not_started", "pending", "approved", "rejected", "retry", "on_hold")
+RISKS = ("low", "medium", "high")
+PAGE = 50
+
+
+class SearchError(ValueError):
+    """A search filter or cursor is malformed (the message names it)."""
+
+
+@dataclass(frozen=True)
+class ClientFilters:
+    """What the client list shows."""
+
+    text: str = ""
+    status: str | None = None
+    kyc_status: str | None = None
+    funnel_stage: str | None = None
+    risk: str | None = None
+    country: str | None = None
+    ib: str | None = None
+    registered_from: date | None = None
+    registered_to: date | None = None
+
+    def public(self) -> dict:
+        """Return the filters a user chose as query arguments (for links)."""
+        chosen = {k: str(v) for k, v in self.__dict__.items() if v not in (None, "")}
+        if "text" in chosen:
+            chosen["q"] = chosen.pop("text")
+        return chosen
+
+
+def parse_filters(args) -> ClientFilters:
+    """Build filters from request-like args, or raise SearchError naming the bad one."""
+    text = (args.get("q") or "").strip()
+    if "\x00" in text or len(text) > 200:
+        raise SearchError("q: at most 200 characters, no NUL")
+    values = {k: (args.get(k) or "").strip() or None
+              for k in ("status", "kyc_status", "funnel_stage", "risk", "country", "ib")}
+    _one_of("status", values["status"], STATUSES)
+    _one_of("kyc_status", values["kyc_status"], KYC_STATUSES)
+    _one_of("funnel_stage", values["funnel_stage"], FUNNEL)
+    _one_of("risk", values["risk"], RISKS)
+    if values["country"]:
+        values["country"] = values["country"].upper()
+    return ClientFilters(text=text, registered_from=_date(args, "registered_from"),
+                         registered_to=_date(args, "registered_to"), **values)
+
+
+def _one_of(name: str, value, allowed) -> None:
+    if value is not None and value not in allowed:
+        raise SearchError(f"{name}: unknown value {value!r}; use one of {', '.join(allowed)}")
+
+
+def _date(args, name: str) -> date | None:
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise SearchError(f"{name}: {raw!r} is not a date (use YYYY-MM-DD)") from None
+
+
+def encode_cursor(client_id: int) -> str:
+    """Return the opaque cursor that starts the page after this client."""
+    return base64.urlsafe_b64encode(f"c{client_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    """Return the client id a cursor points after, or raise SearchError."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if raw[0] != "c" or not raw[1:].isdigit() or len(raw) > 19:
+            raise ValueError
+        return int(raw[1:])
+    except (ValueError, IndexError, UnicodeDecodeError):
+        raise SearchError("cursor: not a page link from this list; start again") from None
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _text_clause(text: str):
+    from engine.accounts import service as accounts_service
+    pattern = _like(text)
+    full = func.lower(func.coalesce(Client.first_name, "") + " " + func.coalesce(Client.last_name, ""))
+    fields = [func.lower(Client.ref), func.lower(Client.email), full,
+              func.lower(Client.referral_code)]
+    return or_(*[f.like(pattern, escape="\\") for f in fields],
+               Client.ref.in_(accounts_service.refs_with_account_like(pattern)))
+
+
+def _day_start(d: date) -> datetime:
+    return datetime.combine(d, time.min, tzinfo=timezone.utc)
+
+
+def _where(f: ClientFilters) -> list:
+    clauses = []
+    if f.text:
+        clauses.append(_text_clause(f.text))
+    for name in ("status", "kyc_status", "funnel_stage", "country"):
+        if getattr(f, name):
+            clauses.append(getattr(Client, name) == getattr(f, name))
+    if f.risk:
+        clauses.append(Client.risk_category == f.risk)
+    if f.ib:
+        clauses.append(func.lower(Client.referral_code) == f.ib.lower())
+    if f.registered_from:
+        clauses.append(Client.registered_at >= _day_start(f.registered_from))
+    if f.registered_to:
+        clauses.append(Client.registered_at < _day_start(f.registered_to + timedelta(days=1)))
+    return clauses
+
+
+def search(session: Session, filters: ClientFilters, *, after: str | None = None,
+           limit: int = PAGE) -> tuple[list[Client], str | None]:
+    """Return one page of matching clients (newest first) and the next page's cursor."""
+    query = select(Client).where(*_where(filters))
+    after_id = decode_cursor(after)
+    if after_id is not None:
+        query = query.where(Client.id < after_id)
+    rows = list(session.scalars(query.order_by(Client.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_cursor(rows[-1].id) if more else None
