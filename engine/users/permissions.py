@@ -33,6 +33,8 @@ ACTIONS = {
     "documents.request": {"admin", "compliance", "support"},
     "kyc.link": {"admin", "compliance"},             # link a provider's applicant to a client
     "withdrawals.approve": {"admin", "finance"},     # maker-checker: see MAKER_CHECKER
+    "wires.view": {"admin", "finance", "compliance"},  # compliance reads (AML), does not decide
+    "wires.match": {"admin", "finance"},             # match, return, upload camt.054 files
     "rules.view": {"admin", "compliance"},
     "rules.activate": {"admin", "compliance"},
     "reports.view": {"admin", "compliance", "finance", "sales", "ib_ops", "partner"},
