@@ -103,3 +103,18 @@ def test_a_withdrawal_waiting_only_for_kyc_moves_on_when_kyc_is_approved(databas
         (skip,) = [d for d in withdrawals.get(s, "small").decisions if d.decision == "skipped"]
         assert (skip.step, skip.actor, skip.reason) == (
             "compliance", "policy", "KYC is approved: step compliance no longer applies")
+
+
+def test_the_cli_takes_the_same_override_reason(database, runner):
+    from engine.users import service as users_service
+    with unit_of_work(database) as s:
+        users_service.create(s, email="kyc@b.test", role="compliance", password="a long password 1")
+    ingest(database, registered("C1", "2026-11-01T10:00:00Z"))
+    refused = runner.invoke(["kyc", "approve", "C1", "--actor", "kyc@b.test"])
+    assert refused.exit_code == 1 and "needs an override reason" in refused.output
+    assert counts(database)[0] == 0
+    done = runner.invoke(["kyc", "approve", "C1", "--actor", "kyc@b.test",
+                          "--override-reason", "documents seen at the branch"])
+    assert done.exit_code == 0, done.output
+    (override,) = profile(database, "C1")["kyc"]["overrides"]
+    assert (override["from"], override["reason"]) == ("missing_docs", "documents seen at the branch")
