@@ -14,10 +14,12 @@ from engine.deliveries import wires as wires_service
 from engine.deliveries.models import Delivery
 from engine.events.store import record_many, schedule_touched
 from engine.payments import ledger
+from engine.payments.models import Deposit
 from engine.tasks.models import Task
 from engine.values import utcnow
 from tests.connectors import helpers as fx
 from tests.web.conftest import csrf
+from tests.helpers import event
 from tests.web.test_webhooks_replay import wire_requests
 
 WIRES = fx.raw("camt054/incoming_wires.xml")
@@ -99,10 +101,55 @@ def test_return_needs_a_reason_and_closes_the_task(database):
     assert first not in unmatched(database)
 
 
+def statement(count: int, amount: str = "10.00") -> bytes:
+    """Build a camt.054 file of `count` booked EUR credits that name no deposit request."""
+    entry = ("<Ntry><NtryRef>R-{n}</NtryRef><Amt Ccy=\"EUR\">{amount}</Amt><CdtDbtInd>CRDT"
+             "</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2024-08-02</Dt></BookgDt>"
+             "<AcctSvcrRef>RACE-{n}</AcctSvcrRef><NtryDtls><TxDtls><RmtInf><Ustrd>nobody {n}"
+             "</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>")
+    entries = "".join(entry.format(n=n, amount=amount) for n in range(count))
+    return (f'<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08">'
+            f"<BkToCstmrDbtCdtNtfctn><GrpHdr><MsgId>RACE</MsgId></GrpHdr><Ntfctn><Id>N</Id>"
+            f"<Acct><Id><IBAN>DE89370400440532013000</IBAN></Id></Acct>{entries}</Ntfctn>"
+            f"</BkToCstmrDbtCdtNtfctn></Document>").encode()
+
+
+def test_match_to_an_open_deposit_request_completes_it(database):
+    seed(database)
+    with unit_of_work(database) as s:
+        record_many(s, [event("payment.deposit_requested", "C-1001", "2024-07-31T09:00:00Z",
+                              source="crm", payment_id="dep_typo", amount="200.00",
+                              reference="DEP-BBB22", method="bank_wire", provider="bank",
+                              currency="EUR")], via="test")
+        schedule_touched(s, database)
+    second = unmatched(database)[1]
+    with unit_of_work(database) as s:
+        (found,) = [c for c in wires_service.candidates(s, query="BBB22", amount="200.00",
+                                                         currency="EUR")]
+        assert found["client"].ref == "C-1001"
+        deposit_id = found["deposits"][0].id
+        with pytest.raises(wires_service.WireError, match="not a deposit of client C-1002"):
+            wires_service.match(s, delivery_id=second, client_ref="C-1002", actor="fin",
+                                deposit_id=deposit_id)
+    before = wallet(database, "C-1001")
+    with unit_of_work(database) as s:
+        wires_service.match(s, delivery_id=second, client_ref="C-1001", actor="fin",
+                            deposit_id=deposit_id)
+    with unit_of_work(database) as s:
+        deposit = s.get(Deposit, deposit_id)
+        assert (deposit.status, deposit.payment_id) == ("completed", "dep_typo")
+    assert wallet(database, "C-1001") == before + Decimal("200.00")
+
+
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_two_concurrent_matches_credit_once(database):
-    seed(database)
-    for delivery_id in unmatched(database):
+    with unit_of_work(database) as s:
+        record_many(s, wire_requests(), via="test")
+        schedule_touched(s, database)
+    replay_mod.replay_camt054(database, statement(6), utcnow())
+    rounds = unmatched(database)
+    assert len(rounds) == 6
+    for delivery_id in rounds:
         barrier, wins, errors = threading.Barrier(2), [], []
 
         def go():
@@ -118,7 +165,7 @@ def test_two_concurrent_matches_credit_once(database):
         [t.start() for t in threads]
         [t.join() for t in threads]
         assert (len(wins), len(errors)) == (1, 1)
-    assert wallet(database) == Decimal("300.00") + Decimal("250.50")
+    assert wallet(database) == Decimal("60.00")
 
 
 @pytest.mark.parametrize("role,status", [("finance", 200), ("admin", 200), ("compliance", 200),
