@@ -20,7 +20,6 @@ from engine.deliveries import service
 from engine.deliveries.models import DONE, IGNORED, UNMATCHED, Delivery
 from engine.events import store
 from engine.payments import deposits as deposits_service
-from engine.payments.models import Deposit
 from engine.tasks import service as tasks_service
 from engine.values import parse_datetime
 
@@ -85,23 +84,14 @@ def candidates(session: Session, *, query: str = "", amount: str = "",
             for ref, c in list(clients.items())[:MAX_CANDIDATES] if c is not None]
 
 
-def _open_deposits(session: Session, reference: str, amount: str, currency: str) -> list[Deposit]:
+def _open_deposits(session: Session, reference: str, amount: str, currency: str) -> list:
     """Return requested or failed deposits whose reference or amount fits."""
-    conditions = []
-    if reference:
-        conditions.append(func.lower(Deposit.reference).like(f"%{reference.lower()}%"))
     try:
         value = Decimal(amount) if (amount or "").strip() else None
     except InvalidOperation:
         value = None
-    if value is not None:
-        conditions.append(Deposit.amount == value)
-    if not conditions:
-        return []
-    stmt = select(Deposit).where(Deposit.status.in_(("requested", "failed")), or_(*conditions))
-    if currency:
-        stmt = stmt.where(Deposit.currency == currency)
-    return list(session.scalars(stmt.order_by(Deposit.id).limit(MAX_CANDIDATES)))
+    return deposits_service.find_open(session, reference=reference, amount=value,
+                                      currency=currency, limit=MAX_CANDIDATES)
 
 
 def _lock_unmatched(session: Session, delivery_id: int) -> Delivery:
@@ -123,10 +113,10 @@ def _credit(data: dict) -> bank_camt054.Credit:
 
 
 def _deposit(session: Session, deposit_id: int | None, client_ref: str,
-             credit: bank_camt054.Credit) -> Deposit | None:
+             credit: bank_camt054.Credit):
     if not deposit_id:
         return None
-    deposit = session.get(Deposit, deposit_id)
+    deposit = deposits_service.get_by_id(session, deposit_id)
     if deposit is None or deposit.client_ref != client_ref:
         raise WireError(f"deposit #{deposit_id} is not a deposit of client {client_ref}")
     if deposit.status not in ("requested", "failed"):

@@ -35,8 +35,9 @@ def test_approval_without_documents_is_refused_without_an_override_reason(databa
            event("kyc.document_rejected", "C1", "2026-11-01T11:30:00Z", document_id="C1-id",
                  document_type="id", reason="blurred"))
     before = counts(database)
-    with pytest.raises(kyc_service.KycError, match=r"id \(rejected\), proof_of_address \(missing\); approving "
-                                                   r"without them is an override"):
+    with pytest.raises(kyc_service.KycError,
+                       match=r"id \(rejected\), proof_of_address \(missing\); "
+                             r"approving without them is an override"):
         approve(database, "C1", override_reason="   ")
     assert counts(database) == before
     assert profile(database, "C1")["kyc"]["status"] != "approved"

@@ -18,8 +18,8 @@ from engine.payments.models import Deposit
 from engine.tasks.models import Task
 from engine.values import utcnow
 from tests.connectors import helpers as fx
-from tests.web.conftest import csrf
 from tests.helpers import event
+from tests.web.conftest import csrf
 from tests.web.test_webhooks_replay import wire_requests
 
 WIRES = fx.raw("camt054/incoming_wires.xml")
