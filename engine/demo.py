@@ -247,4 +247,40 @@ def load(database, *, clients: int = 40, seed: int = 7, now: datetime | None = N
         _create_logins(session)
     lines = (json.dumps(e) for e in recent_history(seed, clients, now or utcnow()))
     report = ingest_lines(database, lines, via="demo")
-    return f"demo events: {report.summary()}\ndemo logins:\n{logins_text()}"
+    wires = _demo_wires(database)
+    return (f"demo events: {report.summary()}\ndemo bank wires: {wires}\n"
+            f"demo logins:\n{logins_text()}")
+
+
+
+# One booked credit whose reference names no deposit request: finance matches it by hand.
+DEMO_CAMT054 = """<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08">
+  <BkToCstmrDbtCdtNtfctn>
+    <GrpHdr><MsgId>FXCRM-DEMO-WIRES-1</MsgId><CreDtTm>2026-10-28T18:00:00Z</CreDtTm></GrpHdr>
+    <Ntfctn>
+      <Id>DEMO-NTF-1</Id>
+      <Acct><Id><IBAN>DE89370400440532013000</IBAN></Id><Ccy>EUR</Ccy></Acct>
+      <Ntry>
+        <NtryRef>DEMO-E-1</NtryRef>
+        <Amt Ccy="EUR">750.00</Amt>
+        <CdtDbtInd>CRDT</CdtDbtInd>
+        <Sts><Cd>BOOK</Cd></Sts>
+        <BookgDt><Dt>2026-10-28</Dt></BookgDt>
+        <AcctSvcrRef>DEMO-2026102800001</AcctSvcrRef>
+        <NtryDtls><TxDtls>
+          <RltdPties><Dbtr><Pty><Nm>Demo Payer</Nm></Pty></Dbtr></RltdPties>
+          <RmtInf><Ustrd>top-up for my account C000002</Ustrd></RmtInf>
+        </TxDtls></NtryDtls>
+      </Ntry>
+    </Ntfctn>
+  </BkToCstmrDbtCdtNtfctn>
+</Document>
+"""
+
+
+def _demo_wires(database) -> str:
+    """Import the demo bank statement through the same path as `fxcrm connectors replay`."""
+    from engine.deliveries.replay import replay_camt054
+    from engine.values import utcnow
+    return replay_camt054(database, DEMO_CAMT054.encode(), utcnow()).summary()

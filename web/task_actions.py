@@ -96,7 +96,8 @@ def _kyc(name: str):
 
 def _kyc_approve(s, user, task, form):
     _kyc("approve")(s, client=_client(s, task), actor=user.email,
-                    reason=form.get("reason") or None, task=task)
+                    reason=form.get("reason") or None, task=task,
+                    override_reason=form.get("override_reason") or None)
 
 
 def _kyc_reject(s, user, task, form):
@@ -189,7 +190,8 @@ ACTIONS = {a.name: a for a in (
     Action("resolve", "Resolve", "tasks.work", _resolve, ("resolution",)),
     Action("dismiss", "Dismiss", "tasks.work", _dismiss, ("reason",)),
     Action("comment", "Comment", "tasks.work", _comment, ("body",)),
-    Action("kyc_approve", "Approve KYC", "documents.review", _kyc_approve, ("reason",), True),
+    Action("kyc_approve", "Approve KYC", "documents.review", _kyc_approve,
+           ("reason", "override_reason"), True),
     Action("kyc_reject", "Reject KYC", "documents.review", _kyc_reject,
            ("reason_code", "note"), True),
     Action("request_documents", "Request documents", "documents.request", _request_documents,

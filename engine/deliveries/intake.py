@@ -13,7 +13,7 @@ from typing import Callable, Mapping
 import connectors
 from connectors import MalformedPayload, SignatureError, UnknownClient, onfido
 from engine.db import Database, after_commit, unit_of_work
-from engine.deliveries import applicants, service
+from engine.deliveries import applicants, service, wires
 from engine.deliveries.models import IGNORED, PENDING, REJECTED, UNMATCHED
 from engine.events.schemas import InvalidEvent, validate_envelope
 from engine.events.store import record_many, schedule_touched
@@ -131,8 +131,10 @@ def _store(session, database: Database, provider: str, delivery_id: str, body: b
 def _unmatched(session, provider: str, delivery_id: str | None, body: bytes, reason: str,
                now: datetime) -> Outcome:
     # Authentic and well formed: answer 2xx so the provider stops, keep it for an operator.
-    service.create(session, provider=provider, status=UNMATCHED, http_status=202, body=body,
-                   reason=reason, delivery_id=delivery_id, keep_body=True, now=now)
+    created = service.create(session, provider=provider, status=UNMATCHED, http_status=202,
+                             body=body, reason=reason, delivery_id=delivery_id, keep_body=True,
+                             now=now)
+    wires.open_task(session, created)
     return Outcome("unmatched", 202, reason)
 
 

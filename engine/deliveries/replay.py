@@ -14,7 +14,7 @@ from connectors import bank_camt054, mt5
 from connectors.mt5_feed import parse_export
 from engine.accounts import service as accounts_service
 from engine.db import Database, unit_of_work
-from engine.deliveries import fetches, intake, service
+from engine.deliveries import fetches, intake, service, wires
 from engine.deliveries.models import REJECTED, UNMATCHED
 from engine.events import store
 from engine.events.models import Event
@@ -30,6 +30,8 @@ class ReplayReport:
 
     counts: Counter = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    # One (line, status, what) per entry of a camt.054 file, in file order.
+    entries: list[tuple[int, str, str]] = field(default_factory=list)
 
     def add(self, status: str, count: int = 1, problem: str | None = None) -> None:
         self.counts[status] += count
@@ -69,23 +71,34 @@ def replay_camt054(database: Database, data: bytes, now: datetime) -> ReplayRepo
     report = ReplayReport()
     for problem in notification.errors:
         report.add(REJECTED, problem=str(problem))
+        report.entries.append((problem.line, "error", f"{problem.element}: {problem.reason}"))
     report.add("skipped", len(notification.skipped))
+    for skipped in notification.skipped:
+        report.entries.append((skipped.line, "skipped", f"{skipped.element}: {skipped.reason}"))
     with unit_of_work(database) as session:
         events, claimed = [], set()
         for credit in notification.credits:
             if store.get(session, source=bank_camt054.NAME, event_id=credit.id):
                 report.add("duplicate")
+                report.entries.append((credit.line, "duplicate", f"{_what(credit)} was imported before"))
                 continue
             deposit = _match(session, credit, claimed)
             if deposit is None:
                 _unmatched_credit(session, credit, now, report)
                 continue
+            report.entries.append((credit.line, "matched", f"{_what(credit)} matched to client "
+                                   f"{deposit.client_ref} (deposit {deposit.payment_id})"))
             events.append(bank_camt054.deposit_event(
                 credit, client=deposit.client_ref, payment_id=deposit.payment_id,
                 provider=deposit.provider, account_id=deposit.account_id))
         report.add("accepted", len(store.record_many(session, events, via="replay:camt054")))
         store.schedule_touched(session, database)
+    report.entries.sort(key=lambda entry: entry[0])
     return report
+
+
+def _what(credit: bank_camt054.Credit) -> str:
+    return f"{credit.amount} {credit.currency} ref {credit.reference or '-'}"
 
 
 def _match(session, credit: bank_camt054.Credit, claimed: set):
@@ -107,9 +120,12 @@ def _unmatched_credit(session, credit: bank_camt054.Credit, now, report: ReplayR
                        "amount": str(credit.amount), "currency": credit.currency,
                        "booked_at": credit.booked_at.isoformat(), "entry_ref": credit.entry_ref,
                        "debtor_name": credit.debtor_name, "line": credit.line}).encode()
-    service.create(session, provider=bank_camt054.NAME, status=UNMATCHED, http_status=202,
-                   body=body, reason=reason, delivery_id=credit.id, keep_body=True, now=now)
+    created = service.create(session, provider=bank_camt054.NAME, status=UNMATCHED,
+                             http_status=202, body=body, reason=reason, delivery_id=credit.id,
+                             keep_body=True, now=now)
+    wires.open_task(session, created)
     report.add(UNMATCHED, problem=f"line {credit.line}: {reason}")
+    report.entries.append((credit.line, UNMATCHED, reason))
 
 
 def replay_mt5(database: Database, data: bytes, *, offset: timedelta = timedelta(0),

@@ -81,11 +81,14 @@ def set_status(ref, status, reason, actor):
 @kyc.command("approve")
 @click.argument("ref")
 @click.option("--reason", default=None, help="Required when it overrides the provider's result.")
+@click.option("--override-reason", default=None,
+              help="Required when required documents are missing or rejected (recorded as an override).")
 @ACTOR
-def approve(ref, reason, actor):
+def approve(ref, reason, override_reason, actor):
     """Approve a client's KYC."""
     from engine.kyc import review
-    _run(ref, actor, lambda s, c, a: review.approve(s, client=c, actor=a, reason=reason))
+    _run(ref, actor, lambda s, c, a: review.approve(s, client=c, actor=a, reason=reason,
+                                                    override_reason=override_reason))
     click.echo(f"{ref}: approved")
 
 

@@ -17,7 +17,8 @@ from engine.events.catalogue import DOCUMENT_TYPES
 from engine.events.store import record, schedule_touched
 from engine.kyc import policy as policy_mod
 from engine.kyc.models import KycOverride
-from engine.kyc.service import BACKOFFICE, KycError, latest_result, set_status
+from engine.kyc.service import (BACKOFFICE, KycError, documents, effective_state, latest_result,
+                                missing_documents, set_status)
 from engine.tasks import service as tasks_service
 from engine.values import iso, utcnow
 
@@ -69,10 +70,45 @@ def _decide(session, client, actor, status, reason, detail, task):
     _close(session, task, actor, f"{detail['decision']}: {reason}")
 
 
+# How a documents override is stored among the overrides (no provider result overridden).
+DOCUMENTS_POLICY, DOCUMENTS_MISSING = "kyc_policy", "missing_docs"
+
+
+def _missing_or_rejected(session: Session, client: Client) -> list[str]:
+    """Describe each required document that is missing or rejected: `proof of address (rejected)`."""
+    states = {d.document_type: effective_state(d) for d in documents(session, client.ref)}
+    return [f"{t} ({states[t]})" if t in states else f"{t} (missing)"
+            for t in missing_documents(session, client)]
+
+
+def _documents_override(session: Session, client: Client, actor: str,
+                        override_reason: str | None) -> KycOverride | None:
+    """Refuse approval without required documents unless an override reason is given."""
+    gaps = _missing_or_rejected(session, client)
+    if not gaps:
+        return None
+    if not (override_reason or "").strip():
+        raise KycError(f"required documents are missing or rejected: {', '.join(gaps)}; "
+                       "approving without them is an override and needs an override reason")
+    override = KycOverride(client_ref=client.ref, provider=DOCUMENTS_POLICY,
+                           from_result=DOCUMENTS_MISSING, to_result="approved", actor=actor,
+                           reason=override_reason.strip(), at=utcnow())
+    session.add(override)
+    audit_service.record(session, actor=actor, action="kyc.documents_override",
+                         target_type="client", target_id=client.ref, reason=override.reason,
+                         detail={"documents": gaps})
+    return override
+
+
 def approve(session: Session, *, client: Client, actor: str, reason: str | None = None,
-            task=None) -> None:
-    """Approve the client's KYC (a reason is required when it overrides the provider)."""
-    _override_if_needed(session, client, actor, "approved", reason)
+            task=None, override_reason: str | None = None) -> None:
+    """Approve the client's KYC.
+
+    A reason is required when it overrides the provider; an override reason when
+    required documents are missing or rejected (both are recorded as overrides).
+    """
+    _documents_override(session, client, actor, override_reason)
+    _override_if_needed(session, client, actor, "approved", reason or override_reason)
     text = (reason or "").strip() or "KYC approved by compliance review"
     _event(session, client, result="approved", reason=text)
     _decide(session, client, actor, "approved", text, {"decision": "approved"}, task)
@@ -115,7 +151,8 @@ def override(session: Session, *, client: Client, actor: str, result: str, reaso
     if not (reason or "").strip():
         raise KycError("an override needs a reason")
     if result == "approved":
-        approve(session, client=client, actor=actor, reason=reason, task=task)
+        approve(session, client=client, actor=actor, reason=reason, task=task,
+                override_reason=reason)
     elif result == "rejected":
         if not reason_code:
             raise KycError("rejecting needs a reason code from the policy's list")

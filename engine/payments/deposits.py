@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.clients.models import Client
@@ -214,3 +214,24 @@ def match_wire(session: Session, *, reference: str, amount: Decimal, currency: s
     found = [d for d in session.scalars(stmt.limit(3))
              if d.requested_at is None or d.requested_at <= booked_at]
     return found[0] if len(found) == 1 else None
+
+
+def get_by_id(session: Session, deposit_id: int) -> Deposit | None:
+    """Return the deposit with this row id, or None."""
+    return session.get(Deposit, deposit_id)
+
+
+def find_open(session: Session, *, reference: str = "", amount: Decimal | None = None,
+              currency: str = "", limit: int = 20) -> list[Deposit]:
+    """Return requested or failed deposits whose reference contains `reference` or amount is `amount`."""
+    conditions = []
+    if (reference or "").strip():
+        conditions.append(func.lower(Deposit.reference).like(f"%{reference.strip().lower()}%"))
+    if amount is not None:
+        conditions.append(Deposit.amount == amount)
+    if not conditions:
+        return []
+    stmt = select(Deposit).where(Deposit.status.in_(("requested", "failed")), or_(*conditions))
+    if currency:
+        stmt = stmt.where(Deposit.currency == currency)
+    return list(session.scalars(stmt.order_by(Deposit.id).limit(limit)))

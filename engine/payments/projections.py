@@ -117,3 +117,9 @@ def account_created(session: Session, event: Event, client: Client) -> None:
     """
     if event.type == "account.created":
         post_waiting(session, client.ref, event.seq)
+
+
+@projection("kyc.review_completed")
+def kyc_review_completed(session: Session, event: Event, client: Client) -> None:
+    """Move on withdrawals whose step applied only while KYC was not approved."""
+    withdrawals.kyc_decided(session, client.ref)

@@ -485,3 +485,25 @@ def to_dict(withdrawal: Withdrawal) -> dict:
         "decisions": [{"step": d.step, "decision": d.decision, "actor": d.actor,
                        "reason": d.reason, "at": iso(d.at)} for d in withdrawal.decisions],
     }
+
+
+def kyc_decided(session: Session, client_ref: str) -> list[Withdrawal]:
+    """Pass the client's approval steps that applied only because KYC was not approved.
+
+    Each pending withdrawal's current step is checked again with the client's KYC status
+    now: a step whose `when` no longer holds is passed with a recorded decision.
+    """
+    client = ledger.lock_client(session, client_ref)  # as a staff decision on the step does
+    steps, moved = _steps(session), []
+    for withdrawal in list_pending(session, client_ref):
+        step = steps.get(withdrawal.step or "")
+        if step is None or not step.kyc_not_approved or step.applies(
+                kyc_status=client.kyc_status, amount=withdrawal.amount,
+                currency=withdrawal.currency):
+            continue
+        _decide(withdrawal, "skipped", "policy",
+                f"KYC is {client.kyc_status}: step {step.id} no longer applies")
+        _advance(session, withdrawal)
+        moved.append(withdrawal)
+    session.flush()
+    return moved

@@ -38,6 +38,8 @@ ACTIONS = {
     # tests/payments/test_withdrawal_roles.py. Maker-checker: see MAKER_CHECKER.
     "withdrawals.approve": {"admin", "compliance", "finance"},
     "withdrawals.view": {"admin", "compliance", "finance", "support"},   # support reads only
+    "wires.view": {"admin", "finance", "compliance"},  # compliance reads (AML), does not decide
+    "wires.match": {"admin", "finance"},             # match, return, upload camt.054 files
     "rules.view": {"admin", "compliance"},
     "rules.activate": {"admin", "compliance"},
     "reports.view": {"admin", "compliance", "finance", "sales", "ib_ops", "partner"},

@@ -72,6 +72,7 @@ def test_approve_sets_status_funnel_and_documents_through_an_event(database):
 
 def test_approving_against_the_provider_needs_a_reason_and_records_the_override(database):
     ingest(database, registered("C1"), submitted("C1", "id", "2026-11-01T11:00:00Z"),
+           submitted("C1", "proof_of_address", "2026-11-01T11:01:00Z"),
            event("kyc.on_hold", "C1", "2026-11-01T12:00:00Z", provider="sumsub", reason="PEP check"))
     with pytest.raises(kyc_service.KycError, match="provider's result is on_hold; deciding approved"):
         act(database, review.approve, actor="kyc@b.test")

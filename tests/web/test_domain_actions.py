@@ -13,6 +13,10 @@ def test_compliance_approves_kyc_from_the_task(app, tokens, sample, database):
     api, tid = app.test_client(), sample["compliance"]
     r = api.post(f"/api/tasks/{tid}/kyc_approve", headers=tokens["compliance"],
                  json={"reason": "documents checked by hand"})
+    assert r.status_code == 400 and "needs an override reason" in r.json["error"]
+    r = api.post(f"/api/tasks/{tid}/kyc_approve", headers=tokens["compliance"],
+                 json={"reason": "documents checked by hand",
+                       "override_reason": "documents checked by hand"})
     assert r.status_code == 200, r.json
     assert (r.json["status"], r.json["resolution"]) == ("done", "approved: documents checked by hand")
     with unit_of_work(database) as s:

@@ -14,6 +14,7 @@ EXPECTED = {
     "tasks.create": STAFF, "clients.view": STAFF, "clients.note": STAFF,
     "documents.review": {A, C}, "documents.request": {A, C, S}, "kyc.link": {A, C},
     "withdrawals.approve": {A, C, F}, "withdrawals.view": {A, C, F, S},
+    "wires.view": {A, C, F}, "wires.match": {A, F},
     "rules.view": {A, C}, "rules.activate": {A, C},
     "reports.view": {A, C, F, SA, I, P},
     "audit.view": {A, C}, "users.manage": {A},

@@ -14,6 +14,8 @@ ROUTES = [
     ("GET", "/clients?q=c1", STAFF),
     ("GET", "/audit", {"admin", "compliance"}),
     ("GET", "/rules", {"admin", "compliance"}),
+    ("GET", "/wires", {"admin", "compliance", "finance"}),
+    ("GET", "/wires/upload", {"admin", "finance"}),
     ("GET", "/api/tasks", STAFF),
     ("GET", "/api/tasks/counts", STAFF),
     ("GET", "/api/clients/C1", STAFF),
