@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from engine.audit import service as audit_service
 from engine.users.models import ROLES, ApiToken, User
 from engine.values import utcnow
 
@@ -28,7 +29,8 @@ def get_by_email(session: Session, email: str) -> User | None:
 
 
 def create(session: Session, *, email: str, role: str, password: str | None = None,
-           name: str | None = None, ib_id: str | None = None) -> tuple[User, str]:
+           name: str | None = None, ib_id: str | None = None,
+           actor: str | None = None) -> tuple[User, str]:
     """Create a staff user; return (user, password), generating a password if none is given."""
     if role not in ROLES:
         raise UserError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
@@ -46,6 +48,8 @@ def create(session: Session, *, email: str, role: str, password: str | None = No
                 active=True, failed_logins=0, created_at=utcnow())
     session.add(user)
     session.flush()
+    if actor:
+        _audit(session, actor, "user.create", user, role=role)
     return user, password
 
 
@@ -72,7 +76,8 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, user: User, *, lifetime: timedelta = TOKEN_LIFETIME) -> str:
+def create_token(session: Session, user: User, *, lifetime: timedelta = TOKEN_LIFETIME,
+                 actor: str | None = None) -> str:
     """Create an API token for `user` expiring after `lifetime`; returned once, stored hashed."""
     if lifetime <= timedelta(0):
         raise UserError("a token's lifetime must be positive")
@@ -81,6 +86,9 @@ def create_token(session: Session, user: User, *, lifetime: timedelta = TOKEN_LI
     session.add(ApiToken(user_id=user.id, token_hash=_hash_token(token), prefix=token[:10],
                          created_at=now, expires_at=now + lifetime))
     session.flush()
+    if actor:
+        _audit(session, actor, "token.create", user, prefix=token[:10],
+               expires_at=(now + lifetime).isoformat())
     return token
 
 
@@ -102,12 +110,14 @@ def list_tokens(session: Session, user: User) -> list[ApiToken]:
                                 .order_by(ApiToken.id.desc())))
 
 
-def revoke_token(session: Session, *, token_id: int) -> ApiToken:
+def revoke_token(session: Session, *, token_id: int, actor: str) -> ApiToken:
     """Revoke one API token by id (revoking twice keeps the first time)."""
     row = session.get(ApiToken, token_id)
     if row is None:
         raise UserError(f"no API token with id {token_id}")
-    row.revoked_at = row.revoked_at or utcnow()
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        _audit(session, actor, "token.revoke", row.user, token_id=row.id, prefix=row.prefix)
     session.flush()
     return row
 
@@ -118,26 +128,41 @@ def end_sessions(session: Session, user: User) -> None:
     session.flush()
 
 
-def deactivate(session: Session, user: User) -> None:
+def _audit(session: Session, actor: str, action: str, user: User, reason: str | None = None,
+           **detail) -> None:
+    audit_service.record(session, actor=actor, action=action, target_type="user",
+                         target_id=user.email, reason=reason, detail=detail or None)
+
+
+def deactivate(session: Session, user: User, *, actor: str, reason: str | None = None) -> None:
     """Deactivate `user`: sessions and tokens stop working at once."""
+    if user.email == actor:
+        raise UserError("you cannot deactivate your own account")
     user.active = False
     end_sessions(session, user)
+    _audit(session, actor, "user.deactivate", user, reason)
 
 
-def activate(session: Session, user: User) -> None:
+def activate(session: Session, user: User, *, actor: str, reason: str | None = None) -> None:
     """Reactivate `user` (they sign in again; old sessions stay ended)."""
     user.active, user.failed_logins, user.locked_until = True, 0, None
     session.flush()
+    _audit(session, actor, "user.activate", user, reason)
 
 
-def set_role(session: Session, user: User, *, role: str, ib_id: str | None = None) -> None:
+def set_role(session: Session, user: User, *, role: str, actor: str, ib_id: str | None = None,
+             reason: str | None = None) -> None:
     """Change `user`'s role and end their sessions."""
     if role not in ROLES:
         raise UserError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
     if role == "partner" and not (ib_id or user.ib_id):
         raise UserError("a partner user needs the IB id it belongs to (--ib)")
+    if user.email == actor and role != user.role:
+        raise UserError("you cannot change your own role")
+    old = user.role
     user.role, user.ib_id = role, (ib_id or user.ib_id) if role == "partner" else None
     end_sessions(session, user)
+    _audit(session, actor, "user.role", user, reason, old=old, new=role)
 
 
 def _set_password(user: User, password: str) -> None:
@@ -146,12 +171,14 @@ def _set_password(user: User, password: str) -> None:
     user.password_hash = generate_password_hash(password, method="scrypt")
 
 
-def reset_password(session: Session, user: User) -> str:
+def reset_password(session: Session, user: User, *, actor: str,
+                   reason: str | None = None) -> str:
     """Set a temporary password (returned once) that must be changed at next login."""
     password = secrets.token_urlsafe(12)
     _set_password(user, password)
     user.must_change_password, user.failed_logins, user.locked_until = True, 0, None
     end_sessions(session, user)
+    _audit(session, actor, "user.reset_password", user, reason)
     return password
 
 
@@ -164,3 +191,4 @@ def change_password(session: Session, user: User, *, current: str, new: str) -> 
     _set_password(user, new)
     user.must_change_password = False
     end_sessions(session, user)
+    _audit(session, user.email, "user.change_password", user)

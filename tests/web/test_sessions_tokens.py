@@ -33,10 +33,10 @@ def test_copied_cookie_fails_after_deactivation_and_stays_dead(app, database, us
     c = login(app.test_client(), "finance")
     assert signed_in(c)
     with unit_of_work(database) as s:
-        users_service.deactivate(s, users_service.get_by_email(s, email("finance")))
+        users_service.deactivate(s, users_service.get_by_email(s, email("finance")), actor="ops")
     assert not signed_in(c)
     with unit_of_work(database) as s:
-        users_service.activate(s, users_service.get_by_email(s, email("finance")))
+        users_service.activate(s, users_service.get_by_email(s, email("finance")), actor="ops")
     assert not signed_in(c), "reactivation must not revive an old session"
     assert signed_in(login(app.test_client(), "finance"))
 
@@ -50,9 +50,9 @@ def test_copied_cookie_fails_after_credential_change(app, database, users, chang
         if change == "password":
             users_service.change_password(s, user, current=PASSWORD, new="a new long passphrase")
         elif change == "reset":
-            users_service.reset_password(s, user)
+            users_service.reset_password(s, user, actor="ops")
         else:
-            users_service.set_role(s, user, role="support")
+            users_service.set_role(s, user, role="support", actor="ops")
     assert not signed_in(stolen)
 
 
@@ -68,7 +68,8 @@ def test_change_password_needs_the_current_one(database, users):
 
 def test_reset_password_forces_a_change_and_logs_in_with_the_temporary(app, database, users):
     with unit_of_work(database) as s:
-        temporary = users_service.reset_password(s, users_service.get_by_email(s, email("ib_ops")))
+        temporary = users_service.reset_password(s, users_service.get_by_email(s, email("ib_ops")),
+                                                 actor="ops")
     with unit_of_work(database) as s:
         user = users_service.get_by_email(s, email("ib_ops"))
         assert user.must_change_password
@@ -105,12 +106,12 @@ def test_revoked_and_deactivated_tokens_answer_401(app, database, users, tokens)
     api = app.test_client()
     with unit_of_work(database) as s:
         [row] = users_service.list_tokens(s, users_service.get_by_email(s, email("finance")))
-        users_service.revoke_token(s, token_id=row.id)
-        users_service.deactivate(s, users_service.get_by_email(s, email("sales")))
+        users_service.revoke_token(s, token_id=row.id, actor="ops")
+        users_service.deactivate(s, users_service.get_by_email(s, email("sales")), actor="ops")
     assert api.get("/api/tasks", headers=tokens["finance"]).status_code == 401
     assert api.get("/api/tasks", headers=tokens["sales"]).status_code == 401
     assert api.get("/api/tasks", headers=tokens["support"]).status_code == 200
     with unit_of_work(database) as s:
         with pytest.raises(users_service.UserError, match="no API token with id 999999"):
-            users_service.revoke_token(s, token_id=999999)
+            users_service.revoke_token(s, token_id=999999, actor="ops")
         assert s.get(ApiToken, row.id).revoked_at is not None
