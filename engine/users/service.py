@@ -23,6 +23,16 @@ class UserError(ValueError):
     """A user operation is not allowed (the message says why)."""
 
 
+def get(session: Session, user_id: int) -> User | None:
+    """Return the user with this id, or None."""
+    return session.get(User, user_id)
+
+
+def list_all(session: Session) -> list[User]:
+    """Return every user, by email."""
+    return list(session.scalars(select(User).order_by(User.email)))
+
+
 def get_by_email(session: Session, email: str) -> User | None:
     """Return the user with this email (case-insensitive), or None."""
     return session.scalar(select(User).where(User.email == email.strip().lower()))
