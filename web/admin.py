@@ -14,6 +14,13 @@ from web.auth import current_user, requires
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
+@bp.after_request
+def no_store(response):
+    """Keep shown-once passwords and tokens out of every cache."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _form(name: str) -> str | None:
     return (request.form.get(name) or "").strip() or None
 

@@ -59,7 +59,7 @@ def test_admin_lists_and_creates_a_user_password_shown_once(as_role, database):
     assert "Staff users" in page and email("finance") in page
     r = post(admin, "/admin/users", email="New.Person@Broker.test", name="New Person",
              role="partner", ib_id="IB-9")
-    assert r.status_code == 200
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
     shown = re.search(r'<code id="secret">([^<]+)</code>', r.get_data(as_text=True))[1]
     with unit_of_work(database) as s:
         user = users_service.authenticate(s, "new.person@broker.test", shown)
