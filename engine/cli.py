@@ -91,10 +91,70 @@ def users_create(email, role, password, name, ib_id):
     try:
         with unit_of_work(database()) as session:
             _user, password = service.create(session, email=email, role=role,
-                                             password=password, name=name, ib_id=ib_id)
+                                             password=password, name=name, ib_id=ib_id,
+                                             actor=_os_actor())
     except service.UserError as exc:
         fail(str(exc))
     click.echo(f"created {email} ({role}); password: {password}")
+
+
+def _os_actor() -> str:
+    """Name the operating-system user as the actor of a CLI change (for the audit log)."""
+    import getpass
+    return f"cli:{getpass.getuser()}"
+
+
+def _change_user(email: str, change) -> object:
+    """Apply `change(service, session, user, actor)` to the user `email` in one unit of work."""
+    from engine.users import service
+    try:
+        with unit_of_work(database()) as session:
+            user = service.get_by_email(session, email)
+            if user is None:
+                fail(f"no user {email}")
+            return change(service, session, user, _os_actor())
+    except service.UserError as exc:
+        fail(str(exc))
+
+
+@users.command("deactivate")
+@click.argument("email")
+@click.option("--reason", default=None)
+def users_deactivate(email, reason):
+    """Deactivate a user: their sessions and API tokens stop working at once."""
+    _change_user(email, lambda svc, s, u, actor: svc.deactivate(s, u, actor=actor, reason=reason))
+    click.echo(f"deactivated {email}")
+
+
+@users.command("activate")
+@click.argument("email")
+@click.option("--reason", default=None)
+def users_activate(email, reason):
+    """Reactivate a user."""
+    _change_user(email, lambda svc, s, u, actor: svc.activate(s, u, actor=actor, reason=reason))
+    click.echo(f"activated {email}")
+
+
+@users.command("role")
+@click.argument("email")
+@click.argument("role")
+@click.option("--ib", "ib_id", default=None, help="For partners: the IB id they belong to.")
+@click.option("--reason", default=None)
+def users_role(email, role, ib_id, reason):
+    """Change a user's role (ends their sessions)."""
+    _change_user(email, lambda svc, s, u, actor: svc.set_role(
+        s, u, role=role, ib_id=ib_id, actor=actor, reason=reason))
+    click.echo(f"{email} is now {role}")
+
+
+@users.command("reset-password")
+@click.argument("email")
+@click.option("--reason", default=None)
+def users_reset_password(email, reason):
+    """Set a temporary password (shown once) that must be changed at next login."""
+    password = _change_user(email, lambda svc, s, u, actor: svc.reset_password(
+        s, u, actor=actor, reason=reason))
+    click.echo(f"temporary password for {email}: {password}")
 
 
 @main.group()
@@ -102,16 +162,48 @@ def tokens():
     """API tokens."""
 
 
+@tokens.command("list")
+@click.argument("email")
+def tokens_list(email):
+    """List a user's API tokens (prefix, created, expires, last used, revoked)."""
+    def lines(svc, s, user, _actor):
+        return [_token_line(t) for t in svc.list_tokens(s, user)]
+    for line in _change_user(email, lines):
+        click.echo(line)
+
+
+def _token_line(token) -> str:
+    """Describe one API token on one tab-separated line."""
+    def when(value):
+        return f"{value:%Y-%m-%d %H:%M}" if value else "-"
+    state = f"revoked {when(token.revoked_at)}" if token.revoked_at else "active"
+    return "\t".join([str(token.id), f"{token.prefix}...", f"created {when(token.created_at)}",
+                      f"expires {when(token.expires_at)}",
+                      f"last used {when(token.last_used_at)}", state])
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+def tokens_revoke(token_id):
+    """Revoke an API token by id (see `fxcrm tokens list`)."""
+    from engine.users import service
+    try:
+        with unit_of_work(database()) as session:
+            service.revoke_token(session, token_id=token_id, actor=_os_actor())
+    except service.UserError as exc:
+        fail(str(exc))
+    click.echo(f"revoked token {token_id}")
+
+
 @tokens.command("create")
 @click.argument("email")
-def tokens_create(email):
+@click.option("--days", default=90, show_default=True, type=click.IntRange(min=1),
+              help="Days until the token expires.")
+def tokens_create(email, days):
     """Create an API token (shown once, stored hashed)."""
-    from engine.users import service
-    with unit_of_work(database()) as session:
-        user = service.get_by_email(session, email)
-        if user is None:
-            fail(f"no user {email}")
-        token = service.create_token(session, user)
+    from datetime import timedelta
+    token = _change_user(email, lambda svc, s, u, actor: svc.create_token(
+        s, u, lifetime=timedelta(days=days), actor=actor))
     click.echo(token)
 
 

@@ -74,7 +74,8 @@ def _start_ticker_on_first_request(app: Flask) -> None:
 
 
 OPTIONAL_BLUEPRINTS = ("web.webhooks", "web.rules", "web.reports", "web.inbox", "web.clients",
-                       "web.partner", "web.audit", "web.withdrawals", "web.wires")
+                       "web.partner", "web.audit", "web.withdrawals", "web.wires", "web.admin",
+                       "web.account", "web.errors")
 
 
 def _register_optional(app: Flask) -> None:

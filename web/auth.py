@@ -19,6 +19,7 @@ class CurrentUser:
 
     def __init__(self, user):
         self.id, self.email, self.role, self.ib_id = user.id, user.email, user.role, user.ib_id
+        self.must_change_password = bool(user.must_change_password)
 
     def can(self, action: str) -> bool:
         return permissions.can(self.role, action)
@@ -35,11 +36,17 @@ def current_user() -> CurrentUser | None:
             user = users_service.user_for_token(s, header[7:].strip())
         elif session.get("user_id"):
             user = s.get(users_service.User, session["user_id"])
-            user = user if user and user.active else None
+            user = user if _session_is_current(user) else None
         else:
             user = None
         g.user = CurrentUser(user) if user else None
     return g.user
+
+
+def _session_is_current(user) -> bool:
+    """Accept the cookie only for an active user whose generation it carries."""
+    return (user is not None and user.active
+            and session.get("generation") == user.session_generation)
 
 
 def login_required(view):
@@ -76,10 +83,10 @@ def login():
         email = request.form.get("email", "")
         with unit_of_work(database()) as s:
             user = users_service.authenticate(s, email, request.form.get("password", ""))
-            user_id = user.id if user else None
+            user_id, generation = (user.id, user.session_generation) if user else (None, None)
         if user_id:
             session.clear()
-            session["user_id"] = user_id
+            session["user_id"], session["generation"] = user_id, generation
             target = request.args.get("next", "")
             return redirect(target if target.startswith("/") and not target.startswith("//")
                             else url_for("pages.index"))
@@ -89,7 +96,11 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    """Sign out."""
+    """Sign out, ending every copy of this session's cookie."""
+    user = current_user()
+    if user is not None and session.get("user_id") == user.id:
+        with unit_of_work(database()) as s:
+            users_service.end_sessions(s, s.get(users_service.User, user.id))
     session.clear()
     return redirect(url_for("auth.login"))
 

@@ -9,16 +9,28 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from engine.audit import service as audit_service
 from engine.users.models import ROLES, ApiToken, User
 from engine.values import utcnow
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD = 10
+TOKEN_LIFETIME = timedelta(days=90)
 
 
 class UserError(ValueError):
     """A user operation is not allowed (the message says why)."""
+
+
+def get(session: Session, user_id: int) -> User | None:
+    """Return the user with this id, or None."""
+    return session.get(User, user_id)
+
+
+def list_all(session: Session) -> list[User]:
+    """Return every user, by email."""
+    return list(session.scalars(select(User).order_by(User.email)))
 
 
 def get_by_email(session: Session, email: str) -> User | None:
@@ -27,7 +39,8 @@ def get_by_email(session: Session, email: str) -> User | None:
 
 
 def create(session: Session, *, email: str, role: str, password: str | None = None,
-           name: str | None = None, ib_id: str | None = None) -> tuple[User, str]:
+           name: str | None = None, ib_id: str | None = None,
+           actor: str | None = None) -> tuple[User, str]:
     """Create a staff user; return (user, password), generating a password if none is given."""
     if role not in ROLES:
         raise UserError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
@@ -45,6 +58,8 @@ def create(session: Session, *, email: str, role: str, password: str | None = No
                 active=True, failed_logins=0, created_at=utcnow())
     session.add(user)
     session.flush()
+    if actor:
+        _audit(session, actor, "user.create", user, role=role)
     return user, password
 
 
@@ -71,19 +86,119 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, user: User) -> str:
-    """Create an API token for `user`; the token is returned once and stored hashed."""
+def create_token(session: Session, user: User, *, lifetime: timedelta = TOKEN_LIFETIME,
+                 actor: str | None = None) -> str:
+    """Create an API token for `user` expiring after `lifetime`; returned once, stored hashed."""
+    if lifetime <= timedelta(0):
+        raise UserError("a token's lifetime must be positive")
     token = "fxc_" + secrets.token_urlsafe(32)
+    now = utcnow()
     session.add(ApiToken(user_id=user.id, token_hash=_hash_token(token), prefix=token[:10],
-                         created_at=utcnow()))
+                         created_at=now, expires_at=now + lifetime))
     session.flush()
+    if actor:
+        _audit(session, actor, "token.create", user, prefix=token[:10],
+               expires_at=(now + lifetime).isoformat())
     return token
 
 
 def user_for_token(session: Session, token: str) -> User | None:
-    """Return the active user owning this (unrevoked) token, or None."""
+    """Return the active user owning this unrevoked, unexpired token, or None."""
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(token)))
+    now = utcnow()
     if row is None or row.revoked_at is not None or not row.user.active:
         return None
-    row.last_used_at = utcnow()
+    if row.expires_at is not None and row.expires_at <= now:
+        return None
+    row.last_used_at = now
     return row.user
+
+
+def list_tokens(session: Session, user: User) -> list[ApiToken]:
+    """Return the user's API tokens, newest first."""
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)
+                                .order_by(ApiToken.id.desc())))
+
+
+def revoke_token(session: Session, *, token_id: int, actor: str) -> ApiToken:
+    """Revoke one API token by id (revoking twice keeps the first time)."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise UserError(f"no API token with id {token_id}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        _audit(session, actor, "token.revoke", row.user, token_id=row.id, prefix=row.prefix)
+    session.flush()
+    return row
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """Refuse every session cookie issued to `user` so far."""
+    user.session_generation = (user.session_generation or 1) + 1
+    session.flush()
+
+
+def _audit(session: Session, actor: str, action: str, user: User, reason: str | None = None,
+           **detail) -> None:
+    audit_service.record(session, actor=actor, action=action, target_type="user",
+                         target_id=user.email, reason=reason, detail=detail or None)
+
+
+def deactivate(session: Session, user: User, *, actor: str, reason: str | None = None) -> None:
+    """Deactivate `user`: sessions and tokens stop working at once."""
+    if user.email == actor:
+        raise UserError("you cannot deactivate your own account")
+    user.active = False
+    end_sessions(session, user)
+    _audit(session, actor, "user.deactivate", user, reason)
+
+
+def activate(session: Session, user: User, *, actor: str, reason: str | None = None) -> None:
+    """Reactivate `user` (they sign in again; old sessions stay ended)."""
+    user.active, user.failed_logins, user.locked_until = True, 0, None
+    session.flush()
+    _audit(session, actor, "user.activate", user, reason)
+
+
+def set_role(session: Session, user: User, *, role: str, actor: str, ib_id: str | None = None,
+             reason: str | None = None) -> None:
+    """Change `user`'s role and end their sessions."""
+    if role not in ROLES:
+        raise UserError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+    if role == "partner" and not (ib_id or user.ib_id):
+        raise UserError("a partner user needs the IB id it belongs to (--ib)")
+    if user.email == actor and role != user.role:
+        raise UserError("you cannot change your own role")
+    old = user.role
+    user.role, user.ib_id = role, (ib_id or user.ib_id) if role == "partner" else None
+    end_sessions(session, user)
+    _audit(session, actor, "user.role", user, reason, old=old, new=role)
+
+
+def _set_password(user: User, password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"the password must have at least {MIN_PASSWORD} characters")
+    user.password_hash = generate_password_hash(password, method="scrypt")
+
+
+def reset_password(session: Session, user: User, *, actor: str,
+                   reason: str | None = None) -> str:
+    """Set a temporary password (returned once) that must be changed at next login."""
+    password = secrets.token_urlsafe(12)
+    _set_password(user, password)
+    user.must_change_password, user.failed_logins, user.locked_until = True, 0, None
+    end_sessions(session, user)
+    _audit(session, actor, "user.reset_password", user, reason)
+    return password
+
+
+def change_password(session: Session, user: User, *, current: str, new: str) -> None:
+    """Change `user`'s own password after checking the current one; end other sessions."""
+    if not (user.password_hash and check_password_hash(user.password_hash, current)):
+        raise UserError("the current password is wrong")
+    if new == current:
+        raise UserError("the new password must differ from the current one")
+    _set_password(user, new)
+    user.must_change_password = False
+    end_sessions(session, user)
+    _audit(session, user.email, "user.change_password", user)

@@ -73,3 +73,38 @@ def test_users_and_tokens(runner):
     assert bad_role.exit_code == 1 and "unknown role" in bad_role.output
     token = runner.invoke(["tokens", "create", "ops@broker.test"]).output.strip()
     assert token.startswith("fxc_") and len(token) > 40
+
+
+def test_users_lifecycle_and_token_revocation_are_audited_with_the_os_user(runner, database):
+    import getpass
+
+    from engine.audit.models import AuditEntry
+    from engine.db import unit_of_work
+    from engine.users import service
+    from sqlalchemy import select
+    runner.invoke(["users", "create", "sam@broker.test", "--role", "support",
+                   "--password", "long-enough-pass"])
+    assert runner.invoke(["tokens", "create", "sam@broker.test", "--days", "7"]).exit_code == 0
+    listed = runner.invoke(["tokens", "list", "sam@broker.test"]).output
+    token_id = listed.split("\t")[0]
+    assert "active" in listed and "fxc_" in listed
+    assert runner.invoke(["tokens", "revoke", token_id]).exit_code == 0
+    assert "revoked" in runner.invoke(["tokens", "list", "sam@broker.test"]).output
+    assert runner.invoke(["users", "role", "sam@broker.test", "finance"]).exit_code == 0
+    reset = runner.invoke(["users", "reset-password", "sam@broker.test"])
+    assert reset.exit_code == 0 and "temporary password" in reset.output
+    assert runner.invoke(["users", "deactivate", "sam@broker.test",
+                          "--reason", "left"]).exit_code == 0
+    assert runner.invoke(["users", "activate", "sam@broker.test"]).exit_code == 0
+    missing = runner.invoke(["users", "deactivate", "nobody@broker.test"])
+    assert missing.exit_code == 1 and "no user nobody@broker.test" in missing.output
+    with unit_of_work(database) as s:
+        user = service.get_by_email(s, "sam@broker.test")
+        assert (user.role, user.active, user.must_change_password) == ("finance", True, True)
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.target_id == "sam@broker.test")
+                            .order_by(AuditEntry.id)).all()
+        assert [e.action for e in entries] == [
+            "user.create", "token.create", "token.revoke", "user.role", "user.reset_password",
+            "user.deactivate", "user.activate"]
+        assert {e.actor for e in entries} == {f"cli:{getpass.getuser()}"}
+        assert entries[5].reason == "left"
