@@ -1,8 +1,10 @@
 """Staff users, password checks with lockout, and hashed API tokens."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -48,22 +50,48 @@ def create(session: Session, *, email: str, role: str, password: str | None = No
     return user, password
 
 
-def authenticate(session: Session, email: str, password: str) -> User | None:
-    """Return the user if the password is right; count failures and lock after too many."""
+def verify_password(password_hash: str, password: str) -> bool:
+    """Check `password` against a stored scrypt hash."""
+    return check_password_hash(password_hash, password)
+
+
+@functools.cache
+def _decoy_hash() -> str:
+    # Unknown and inactive accounts are checked against this, so they cost what a real check costs.
+    return generate_password_hash(secrets.token_urlsafe(16), method="scrypt")
+
+
+def authenticate(session: Session, email: str, password: str, *,
+                 verify: Callable[[str, str], bool] = verify_password) -> User | None:
+    """Return the user if the password is right; count failures and lock after too many.
+
+    Every path does exactly one password check (`verify`), so unknown, inactive, locked
+    and wrong answers take the same time. The counter is updated under a row lock on a
+    freshly re-read row, so parallel guesses are all counted.
+    """
     user = get_by_email(session, email)
-    now = utcnow()
-    if user is None or not user.active:
-        generate_password_hash(password, method="scrypt")  # same cost either way
+    if user is None or not user.active or not user.password_hash:
+        verify(_decoy_hash(), password)
         return None
+    right = verify(user.password_hash, password)
+    user = _lock_user(session, user.id)
+    now = utcnow()
     if user.locked_until and user.locked_until > now:
         return None
-    if user.password_hash and check_password_hash(user.password_hash, password):
+    if right:
         user.failed_logins, user.locked_until = 0, None
         return user
     user.failed_logins += 1
     if user.failed_logins >= MAX_FAILED_LOGINS:
         user.locked_until, user.failed_logins = now + LOCKOUT, 0
+    session.flush()
     return None
+
+
+def _lock_user(session: Session, user_id: int) -> User:
+    # populate_existing: the identity map already holds a copy read before the lock.
+    return session.scalars(select(User).where(User.id == user_id).with_for_update()
+                           .execution_options(populate_existing=True)).one()
 
 
 def _hash_token(token: str) -> str:
