@@ -11,12 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from engine.users import passwords
 from engine.users.models import ROLES, ApiToken, User
 from engine.values import utcnow
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
-MIN_PASSWORD = 10
+MIN_PASSWORD = passwords.MIN_LENGTH
 
 
 class UserError(ValueError):
@@ -40,8 +41,7 @@ def create(session: Session, *, email: str, role: str, password: str | None = No
     if role == "partner" and not ib_id:
         raise UserError("a partner user needs the IB id it belongs to (--ib)")
     password = password or secrets.token_urlsafe(12)
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"the password must have at least {MIN_PASSWORD} characters")
+    check_password_policy(password, email)
     user = User(email=email.strip().lower(), role=role, name=name, ib_id=ib_id,
                 password_hash=generate_password_hash(password, method="scrypt"),
                 active=True, failed_logins=0, created_at=utcnow())
@@ -59,6 +59,13 @@ def verify_password(password_hash: str, password: str) -> bool:
 def _decoy_hash() -> str:
     # Unknown and inactive accounts are checked against this, so they cost what a real check costs.
     return generate_password_hash(secrets.token_urlsafe(16), method="scrypt")
+
+
+def check_password_policy(password: str, email: str) -> None:
+    """Raise UserError saying why `password` may not be set for `email` (new passwords only)."""
+    problems = passwords.policy_problems(password, email)
+    if problems:
+        raise UserError("the password is refused: " + "; ".join(problems))
 
 
 def authenticate(session: Session, email: str, password: str, *,
