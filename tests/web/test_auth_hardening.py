@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
 from werkzeug.security import generate_password_hash
 
+from engine import config
 from engine.db import unit_of_work
 from engine.users import service as users_service
 from engine.users.models import User
 from engine.values import utcnow
+from tests.web.conftest import csrf
 
 RIGHT = "correct horse battery"
 WRONG = "wrong horse battery!"
@@ -101,3 +104,62 @@ def test_right_password_in_a_burst_of_wrong_ones_does_not_log_in_once_locked(pg_
         assert user.failed_logins == 0, "guesses while locked are refused, not counted"
     assert results == [False] * 8
     assert _attempt(pg_database, email, RIGHT) is False
+
+
+
+def _app(database, **overrides):
+    from web import create_app
+    return create_app({"TESTING": True, "TICKER": False,
+                       "FXCRM_CONFIG": database.config.with_overrides(**overrides)})
+
+
+def _wrong_login(app, email):
+    c = app.test_client()
+    return c.post("/login", data={"email": email, "password": WRONG, "csrf_token": csrf(c)})
+
+
+def test_login_limit_is_shared_through_redis_by_two_app_instances(database):
+    shared = dict(redis_url="redis://127.0.0.1:6379/0", login_address_rate_limit="3 per minute",
+                  rate_limit_prefix=f"fxcrm-test-{uuid.uuid4().hex}")
+    first, second = _app(database, **shared), _app(database, **shared)
+    assert [_wrong_login(first, "a@x.com").status_code for _ in range(2)] == [200, 200]
+    assert _wrong_login(second, "a@x.com").status_code == 200
+    refused = _wrong_login(second, "a@x.com")
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert b"Too many attempts" in refused.data
+
+
+def test_login_limit_per_email_holds_across_addresses(database):
+    app = _app(database, login_rate_limit="2 per minute")
+    answers = []
+    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+        c = app.test_client()
+        token = csrf(c)
+        answers.append(c.post("/login", data={"email": "v@x.com", "password": WRONG, "csrf_token": token},
+                              environ_base={"REMOTE_ADDR": address}).status_code)
+    assert answers == [200, 200, 429]
+
+
+def test_api_limit_answers_json_429_with_retry_after(database):
+    app = _app(database, api_rate_limit="2 per minute")
+    c = app.test_client()
+    codes = [c.get("/api/tasks").status_code for _ in range(3)]
+    refused = c.get("/api/tasks")
+    assert codes[:2] == [401, 401] and refused.status_code == 429
+    assert refused.get_json()["error"].startswith("too many requests") and refused.headers["Retry-After"]
+
+
+def test_session_cookie_secure_flag(database, users):
+    def cookie(app):
+        c = app.test_client()
+        response = c.post("/login", data={"email": "admin@example.com", "password": RIGHT,
+                                          "csrf_token": csrf(c)})
+        return response.headers["Set-Cookie"]
+    assert "Secure" not in cookie(_app(database))
+    assert "Secure" in cookie(_app(database, redis_url="redis://127.0.0.1:6379/0"))
+    assert "Secure" in cookie(_app(database, secure_cookies=True))
+    assert "SameSite=Lax" in cookie(_app(database, secure_cookies=True))
+    assert config.load({"FXCRM_SECURE_COOKIES": "0", "FXCRM_REDIS_URL": "redis://x"}).cookies_secure is False
+    assert config.load({"FXCRM_REDIS_URL": "redis://x"}).cookies_secure is True
+    with pytest.raises(config.ConfigError, match="FXCRM_SECURE_COOKIES"):
+        config.load({"FXCRM_SECURE_COOKIES": "maybe"})
