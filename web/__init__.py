@@ -76,7 +76,7 @@ def _start_ticker_on_first_request(app: Flask) -> None:
 
 
 OPTIONAL_BLUEPRINTS = ("web.webhooks", "web.rules", "web.reports", "web.inbox", "web.clients",
-                       "web.partner", "web.audit")
+                       "web.partner", "web.audit", "web.two_factor")
 
 
 def _register_optional(app: Flask) -> None:

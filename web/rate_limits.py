@@ -46,6 +46,10 @@ def init_app(app: Flask, cfg: Config) -> Limiter:
                           scope="login-email")(login)
     app.view_functions["auth.login"] = limiter.limit(
         cfg.login_address_rate_limit, methods=["POST"], scope="login-address")(login)
+    if "two_factor.login_code" in app.view_functions:  # guessing codes is limited like passwords
+        app.view_functions["two_factor.login_code"] = limiter.limit(
+            cfg.login_address_rate_limit, methods=["POST"], scope="login-code")(
+            app.view_functions["two_factor.login_code"])
     limiter.limit(cfg.api_rate_limit, key_func=_api_key, scope="api")(app.blueprints["api"])
     app.register_error_handler(429, _too_many)
     app.extensions["fxcrm_limiter"] = limiter

@@ -88,11 +88,27 @@ def authenticate(session: Session, email: str, password: str, *,
     if right:
         user.failed_logins, user.locked_until = 0, None
         return user
+    _count_failure(user, now)
+    session.flush()
+    return None
+
+
+def is_locked(session: Session, user_id: int) -> bool:
+    """Return whether the user is locked out for now."""
+    user = session.get(User, user_id)
+    return bool(user and user.locked_until and user.locked_until > utcnow())
+
+
+def record_failed_login(session: Session, user_id: int) -> None:
+    """Count a failed sign-in step (e.g. a wrong second-factor code) toward the lockout."""
+    _count_failure(_lock_user(session, user_id), utcnow())
+    session.flush()
+
+
+def _count_failure(user: User, now) -> None:
     user.failed_logins += 1
     if user.failed_logins >= MAX_FAILED_LOGINS:
         user.locked_until, user.failed_logins = now + LOCKOUT, 0
-    session.flush()
-    return None
 
 
 def _lock_user(session: Session, user_id: int) -> User:
