@@ -17,7 +17,7 @@ def _enrol(client) -> str:
     """Enrol the signed-in user through the pages; return the secret shown."""
     assert client.post("/account/2fa/start", data={"csrf_token": csrf(client)}).status_code == 302
     page = client.get("/account/2fa").get_data(as_text=True)
-    secret = re.search(r'<code class="secret">([A-Z2-7]{32})</code>', page)[1]
+    secret = re.search(r'<code class="secret"[^>]*>([A-Z2-7]{32})</code>', page)[1]
     assert f"otpauth://totp/fxcrm:{email('finance').replace('@', '%40')}?secret={secret}" in page
     code = pyotp.TOTP(secret).at(utcnow())
     client.post("/account/2fa/confirm", data={"code": code, "csrf_token": csrf(client)})
