@@ -38,7 +38,8 @@ def login_code():
         return redirect(url_for("auth.login"))
     if request.method == "POST":
         with unit_of_work(database()) as s:
-            ok = (not users_service.is_locked(s, user_id)
+            user = s.get(users_service.User, user_id)
+            ok = (user is not None and user.active and not users_service.is_locked(s, user_id)
                   and totp.verify(s, user_id, request.form.get("code", "")))
             if not ok:
                 users_service.record_failed_login(s, user_id)
