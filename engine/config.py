@@ -45,12 +45,31 @@ class Config:
     # Reverse proxies in front of the web app that set X-Forwarded-For/-Proto/-Host
     # (0: none, trust no such header). Webhook limits and logs use the client's address.
     proxy_hops: int = 0
+    # Session cookie `Secure` flag: None means on in distributed mode (production behind
+    # TLS) and off in embedded mode (`fxcrm run` on http://localhost); 1/0 forces it.
+    secure_cookies: bool | None = None
+    # Roles that must use two-factor login (TOTP), comma-separated, e.g. "admin,finance".
+    require_2fa_roles: str = ""
+    # Rate limits (Flask-Limiter syntax); kept in Redis in distributed mode, else in memory.
+    login_rate_limit: str = "10 per minute"          # per e-mail address tried
+    login_address_rate_limit: str = "60 per minute"  # per client address (offices share one)
+    api_rate_limit: str = "600 per minute"
+    rate_limit_prefix: str = "fxcrm-limits"
     # Connector secrets, by provider name: FXCRM_<PROVIDER>_<NAME>.
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def distributed(self) -> bool:
         return bool(self.redis_url)
+
+    @property
+    def cookies_secure(self) -> bool:
+        """Return whether the session cookie carries the Secure flag."""
+        return self.distributed if self.secure_cookies is None else self.secure_cookies
+
+    @property
+    def roles_requiring_2fa(self) -> frozenset[str]:
+        return frozenset(r.strip() for r in self.require_2fa_roles.split(",") if r.strip())
 
     def secret(self, name: str) -> str | None:
         """Return the connector secret FXCRM_<NAME>, or None."""
@@ -62,6 +81,18 @@ class Config:
 
 
 _CASTS = {"ticker_seconds": float, "sweep_after_seconds": float, "retry_base_seconds": float, "max_attempts": int, "ingest_batch": int, "job_batch": int, "proxy_hops": int}
+
+
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected 1/0, true/false, yes/no or on/off, got {raw!r}")
+
+
+_CASTS["secure_cookies"] = _flag
 _SECRET_SUFFIXES = ("_SECRET", "_SECRET_KEY", "_TOKEN", "_WEBHOOK_TOKEN", "_API_TOKEN",
                     "_BASE_URL", "_IPN_SECRET", "_WEBHOOK_SECRET",
                     "_MANAGER_LOGIN", "_MANAGER_PASSWORD", "_CA_FILE")

@@ -33,6 +33,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=_secret_key(cfg, Path(app.instance_path)),
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=cfg.cookies_secure,
         MAX_CONTENT_LENGTH=16 * 1024 * 1024, TICKER=True)
     app.config.update(test_config)
     app.extensions["fxcrm_db"] = get_database(cfg)
@@ -42,11 +43,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         hops = cfg.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
-    from web import api, auth, health, pages, security
+    from web import api, auth, health, pages, rate_limits, security
     security.init_app(app)
     for module in (health, auth, api, pages):
         app.register_blueprint(module.bp)
     _register_optional(app)
+    rate_limits.init_app(app, cfg)
 
     if app.config["TICKER"] and not app.testing and not cfg.distributed:
         _start_ticker_on_first_request(app)
@@ -75,7 +77,7 @@ def _start_ticker_on_first_request(app: Flask) -> None:
 
 OPTIONAL_BLUEPRINTS = ("web.webhooks", "web.rules", "web.reports", "web.inbox", "web.clients",
                        "web.partner", "web.audit", "web.withdrawals", "web.wires", "web.admin",
-                       "web.account", "web.errors")
+                       "web.account", "web.errors", "web.two_factor")
 
 
 def _register_optional(app: Flask) -> None:

@@ -1,6 +1,7 @@
 """Login, logout, the current user, and role checks for pages and the API."""
 from __future__ import annotations
 
+import time
 from functools import wraps
 
 from flask import (Blueprint, abort, flash, g, jsonify, redirect, render_template, request,
@@ -9,6 +10,7 @@ from flask import (Blueprint, abort, flash, g, jsonify, redirect, render_templat
 from engine.db import unit_of_work
 from engine.users import permissions
 from engine.users import service as users_service
+from engine.users import totp
 from web import database
 
 bp = Blueprint("auth", __name__)
@@ -84,12 +86,17 @@ def login():
         with unit_of_work(database()) as s:
             user = users_service.authenticate(s, email, request.form.get("password", ""))
             user_id, generation = (user.id, user.session_generation) if user else (None, None)
+            needs_code = bool(user) and totp.is_enrolled(s, user.id)
         if user_id:
-            session.clear()
-            session["user_id"], session["generation"] = user_id, generation
             target = request.args.get("next", "")
-            return redirect(target if target.startswith("/") and not target.startswith("//")
-                            else url_for("pages.index"))
+            target = (target if target.startswith("/") and not target.startswith("//")
+                      else url_for("pages.index"))
+            session.clear()
+            if needs_code:  # the password was right; the session starts after the code
+                session.update(pending_2fa=user_id, pending_next=target, pending_at=time.time())
+                return redirect(url_for("two_factor.login_code"))
+            session["user_id"], session["generation"] = user_id, generation
+            return redirect(target)
         flash("Wrong email or password, or the account is locked for a while.")
     return render_template("login.html")
 

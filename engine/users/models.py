@@ -47,3 +47,16 @@ class ApiToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class UserTotp(Base):
+    """A user's TOTP second factor: the shared secret and the last time step accepted."""
+    __tablename__ = "user_totp"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    # Base32 secret; needed in clear to compute codes, so it is never logged or shown again.
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The last accepted step (30 s windows since the epoch): a code is good once.
+    last_step: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,8 +1,10 @@
 """Staff users, password checks with lockout, and hashed API tokens."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -10,12 +12,13 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.audit import service as audit_service
+from engine.users import passwords
 from engine.users.models import ROLES, ApiToken, User
 from engine.values import utcnow
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
-MIN_PASSWORD = 10
+MIN_PASSWORD = passwords.MIN_LENGTH
 TOKEN_LIFETIME = timedelta(days=90)
 
 
@@ -51,8 +54,7 @@ def create(session: Session, *, email: str, role: str, password: str | None = No
     if role == "partner" and not ib_id:
         raise UserError("a partner user needs the IB id it belongs to (--ib)")
     password = password or secrets.token_urlsafe(12)
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"the password must have at least {MIN_PASSWORD} characters")
+    check_password_policy(password, email)
     user = User(email=email.strip().lower(), role=role, name=name, ib_id=ib_id,
                 password_hash=generate_password_hash(password, method="scrypt"),
                 active=True, failed_logins=0, created_at=utcnow())
@@ -63,22 +65,71 @@ def create(session: Session, *, email: str, role: str, password: str | None = No
     return user, password
 
 
-def authenticate(session: Session, email: str, password: str) -> User | None:
-    """Return the user if the password is right; count failures and lock after too many."""
+def verify_password(password_hash: str, password: str) -> bool:
+    """Check `password` against a stored scrypt hash."""
+    return check_password_hash(password_hash, password)
+
+
+@functools.cache
+def _decoy_hash() -> str:
+    # Unknown and inactive accounts are checked against this, so they cost what a real check costs.
+    return generate_password_hash(secrets.token_urlsafe(16), method="scrypt")
+
+
+def check_password_policy(password: str, email: str) -> None:
+    """Raise UserError saying why `password` may not be set for `email` (new passwords only)."""
+    problems = passwords.policy_problems(password, email)
+    if problems:
+        raise UserError("the password is refused: " + "; ".join(problems))
+
+
+def authenticate(session: Session, email: str, password: str, *,
+                 verify: Callable[[str, str], bool] = verify_password) -> User | None:
+    """Return the user if the password is right; count failures and lock after too many.
+
+    Every path does exactly one password check (`verify`), so unknown, inactive, locked
+    and wrong answers take the same time. The counter is updated under a row lock on a
+    freshly re-read row, so parallel guesses are all counted.
+    """
     user = get_by_email(session, email)
-    now = utcnow()
-    if user is None or not user.active:
-        generate_password_hash(password, method="scrypt")  # same cost either way
+    if user is None or not user.active or not user.password_hash:
+        verify(_decoy_hash(), password)
         return None
+    right = verify(user.password_hash, password)
+    user = _lock_user(session, user.id)
+    now = utcnow()
     if user.locked_until and user.locked_until > now:
         return None
-    if user.password_hash and check_password_hash(user.password_hash, password):
+    if right:
         user.failed_logins, user.locked_until = 0, None
         return user
+    _count_failure(user, now)
+    session.flush()
+    return None
+
+
+def is_locked(session: Session, user_id: int) -> bool:
+    """Return whether the user is locked out for now."""
+    user = session.get(User, user_id)
+    return bool(user and user.locked_until and user.locked_until > utcnow())
+
+
+def record_failed_login(session: Session, user_id: int) -> None:
+    """Count a failed sign-in step (e.g. a wrong second-factor code) toward the lockout."""
+    _count_failure(_lock_user(session, user_id), utcnow())
+    session.flush()
+
+
+def _count_failure(user: User, now) -> None:
     user.failed_logins += 1
     if user.failed_logins >= MAX_FAILED_LOGINS:
         user.locked_until, user.failed_logins = now + LOCKOUT, 0
-    return None
+
+
+def _lock_user(session: Session, user_id: int) -> User:
+    # populate_existing: the identity map already holds a copy read before the lock.
+    return session.scalars(select(User).where(User.id == user_id).with_for_update()
+                           .execution_options(populate_existing=True)).one()
 
 
 def _hash_token(token: str) -> str:
