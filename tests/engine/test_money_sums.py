@@ -22,3 +22,14 @@ def test_balance_of_many_large_amounts_is_exact(database):
     with unit_of_work(database) as s:
         assert ledger.balance(s, ledger.wallet("C1", "USD"), "USD") == 12 * BIG
         assert ledger.balances(s, "C1") == {"USD": 12 * BIG}
+
+
+def test_payments_report_sums_many_large_deposits(database):
+    from tests.reports.dataset import _deposit
+    from tests.reports.helpers import pick_cols, section_rows
+    with unit_of_work(database) as s:
+        for n in range(12):
+            _deposit(s, f"big{n}", "C1", "stripe", "card", str(BIG), "USD", "completed",
+                     "2026-01-05 15:00")
+    rows = section_rows(database, "payments", "deposits")
+    assert pick_cols(rows, "currency", "count", "amount") == [("USD", 12, 12 * BIG)]
