@@ -45,7 +45,14 @@ def _headers(response):
         "Content-Security-Policy",
         "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
         "frame-ancestors 'none'; form-action 'self'")
+    if _authenticated() and not request.path.startswith("/static/"):
+        # Client data must not stay in a shared proxy or the browser's disk cache.
+        response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _authenticated() -> bool:
+    return bool(session.get("user_id")) or _bearer_authenticated()
 
 
 def has_endpoint(name: str) -> bool:

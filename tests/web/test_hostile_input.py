@@ -41,3 +41,9 @@ def test_wrong_bearer_token_with_session_cookie_is_not_a_bypass(as_role, databas
     assert r.status_code in (400, 401)
     with unit_of_work(database) as s:
         assert tasks_service.get(s, tid).assignee is None
+
+
+def test_authenticated_answers_are_not_stored_by_caches(as_role, app, tokens, sample):
+    assert as_role("support").get("/clients/C1").headers["Cache-Control"] == "no-store"
+    api = app.test_client().get("/api/tasks", headers=tokens["support"])
+    assert api.status_code == 200 and api.headers["Cache-Control"] == "no-store"
