@@ -5,6 +5,18 @@ import hmac
 import secrets
 
 from flask import Flask, abort, g, request, session
+from werkzeug.routing import IntegerConverter
+
+# The largest id a BIGINT column holds; a larger path id is simply not found.
+MAX_ID = 2**63 - 1
+
+
+class BoundedIntConverter(IntegerConverter):
+    """`<int:...>` that matches only ids the database can hold (larger ones answer 404)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # Routes authenticated by a provider signature, never by the session cookie.
@@ -62,7 +74,8 @@ def has_endpoint(name: str) -> bool:
 
 
 def init_app(app: Flask) -> None:
-    """Install CSRF checks, security headers and the template helpers."""
+    """Install CSRF checks, security headers, bounded path ids and the template helpers."""
+    app.url_map.converters["int"] = BoundedIntConverter  # before the blueprints' routes
     app.before_request(_check_csrf)
     app.after_request(_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token

@@ -47,3 +47,10 @@ def test_authenticated_answers_are_not_stored_by_caches(as_role, app, tokens, sa
     assert as_role("support").get("/clients/C1").headers["Cache-Control"] == "no-store"
     api = app.test_client().get("/api/tasks", headers=tokens["support"])
     assert api.status_code == 200 and api.headers["Cache-Control"] == "no-store"
+
+
+def test_path_ids_beyond_bigint_answer_404(as_role, app, tokens):
+    page = as_role("admin")
+    for path in (f"/tasks/{2**63}", f"/tasks/{10**30}"):
+        assert page.get(path).status_code == 404, path
+    assert app.test_client().get(f"/api/tasks/{2**63}", headers=tokens["admin"]).status_code == 404
