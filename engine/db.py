@@ -11,6 +11,8 @@ from typing import Callable, Iterator
 
 from sqlalchemy import BigInteger, DateTime, create_engine, event, types
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from engine import config as config_mod
@@ -48,6 +50,43 @@ class Amount(types.TypeDecorator):
         return None if value is None else Decimal(int(value)).scaleb(-SCALE)
 
 
+class _ExactSum:
+    """SQLite aggregate: sum integers in Python (no 64-bit overflow), answer as text."""
+
+    def __init__(self):
+        self.total = None
+
+    def step(self, value):
+        if value is not None:
+            self.total = (self.total or 0) + int(value)
+
+    def finalize(self):
+        return None if self.total is None else str(self.total)
+
+
+def register_sqlite_functions(dbapi_conn) -> None:
+    """Add the SQL functions the models need to one SQLite connection."""
+    dbapi_conn.create_aggregate("exact_sum", 1, _ExactSum)
+
+
+class money_sum(FunctionElement):
+    """SUM of an Amount column that cannot overflow (PostgreSQL sums BIGINT as NUMERIC)."""
+
+    type = Amount()
+    inherit_cache = True
+    name = "money_sum"
+
+
+@compiles(money_sum)
+def _money_sum_default(element, compiler, **kw):
+    return "sum(%s)" % compiler.process(element.clauses, **kw)
+
+
+@compiles(money_sum, "sqlite")
+def _money_sum_sqlite(element, compiler, **kw):
+    return "exact_sum(%s)" % compiler.process(element.clauses, **kw)
+
+
 class Base(DeclarativeBase):
     """The declarative base of every model."""
 
@@ -59,6 +98,7 @@ def _sqlite_pragmas(dbapi_conn, _record):
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+    register_sqlite_functions(dbapi_conn)
 
 
 class WriteGate:

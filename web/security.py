@@ -5,10 +5,22 @@ import hmac
 import secrets
 
 from flask import Flask, abort, g, request, session
+from werkzeug.routing import IntegerConverter
+
+# The largest id a BIGINT column holds; a larger path id is simply not found.
+MAX_ID = 2**63 - 1
+
+
+class BoundedIntConverter(IntegerConverter):
+    """`<int:...>` that matches only ids the database can hold (larger ones answer 404)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-# Routes authenticated by signature or bearer token, not by the session cookie.
-CSRF_EXEMPT_PREFIXES = ("/webhooks/", "/api/")
+# Routes authenticated by a provider signature, never by the session cookie.
+CSRF_EXEMPT_PREFIXES = ("/webhooks/",)
 
 
 def csrf_token() -> str:
@@ -18,9 +30,19 @@ def csrf_token() -> str:
     return session["csrf"]
 
 
+def _bearer_authenticated() -> bool:
+    # A browser never adds this header to a cross-site request, and with it present
+    # current_user() ignores the session cookie, so the cookie cannot be ridden.
+    return request.headers.get("Authorization", "").startswith("Bearer ")
+
+
 def _check_csrf() -> None:
     if request.method in SAFE_METHODS or request.path.startswith(CSRF_EXEMPT_PREFIXES):
         return
+    if _bearer_authenticated():
+        return
+    if request.path.startswith("/api/") and not session.get("user_id"):
+        return  # no cookie identity to ride: the API answers 401 itself
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token", "")
     expected = session.get("csrf", "")
     if not expected or not hmac.compare_digest(sent, expected):
@@ -35,7 +57,14 @@ def _headers(response):
         "Content-Security-Policy",
         "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
         "frame-ancestors 'none'; form-action 'self'")
+    if _authenticated() and not request.path.startswith("/static/"):
+        # Client data must not stay in a shared proxy or the browser's disk cache.
+        response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _authenticated() -> bool:
+    return bool(session.get("user_id")) or _bearer_authenticated()
 
 
 def has_endpoint(name: str) -> bool:
@@ -45,7 +74,8 @@ def has_endpoint(name: str) -> bool:
 
 
 def init_app(app: Flask) -> None:
-    """Install CSRF checks, security headers and the template helpers."""
+    """Install CSRF checks, security headers, bounded path ids and the template helpers."""
+    app.url_map.converters["int"] = BoundedIntConverter  # before the blueprints' routes
     app.before_request(_check_csrf)
     app.after_request(_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token

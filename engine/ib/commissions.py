@@ -14,6 +14,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.db import money_sum
 from engine.ib import tree
 from engine.ib.config import IbConfig, Profile
 from engine.ib.errors import IbError
@@ -45,7 +46,7 @@ def get_by_key(session: Session, key: str) -> IbCommission | None:
 
 
 def _sum(session: Session, *where) -> Decimal:
-    total = session.scalar(select(func.coalesce(func.sum(IbCommission.amount), 0))
+    total = session.scalar(select(func.coalesce(money_sum(IbCommission.amount), 0))
                            .where(IbCommission.status != REJECTED, *where))
     return Decimal(total) if isinstance(total, Decimal) else Decimal(int(total or 0)).scaleb(-8)
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
+from engine.db import money_sum
 from engine.ib.models import REJECTED, IbClientStats, IbCommission, IbMoneyMove, IbTrade
 from engine.values import utcnow
 
@@ -39,14 +40,14 @@ def figures(session: Session, ib_ids: list[str], *, as_of: datetime | None = Non
                                                T.close_time <= as_of).group_by(S.ib_id))
     volume = _per_ib(session, select(S.ib_id, func.sum(T.lots)).join(
         T, T.client_ref == S.client_ref).where(mine).group_by(S.ib_id))
-    moves = _money_per_ib(session, select(S.ib_id, M.currency, func.sum(M.amount)).join(
+    moves = _money_per_ib(session, select(S.ib_id, M.currency, money_sum(M.amount)).join(
         M, M.client_ref == S.client_ref).where(mine, M.status.in_(("completed",)))
         .group_by(S.ib_id, M.currency))
-    out_moves = _money_per_ib(session, select(S.ib_id, M.currency, func.sum(M.amount)).join(
+    out_moves = _money_per_ib(session, select(S.ib_id, M.currency, money_sum(M.amount)).join(
         M, M.client_ref == S.client_ref).where(mine, M.kind == "withdrawal")
         .group_by(S.ib_id, M.currency))
     earned = _money_per_ib(session, select(IbCommission.ib_id, IbCommission.currency,
-                                           func.sum(IbCommission.amount)).where(
+                                           money_sum(IbCommission.amount)).where(
         IbCommission.ib_id.in_(ib_ids), IbCommission.status != REJECTED)
         .group_by(IbCommission.ib_id, IbCommission.currency))
     regs, kyc = count(), count(S.kyc_approved_at.is_not(None))

@@ -14,6 +14,7 @@ from decimal import Decimal
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from engine.db import money_sum
 from engine.clients.models import Client
 from engine.payments import ledger
 from engine.payments.funnel import advance
@@ -115,7 +116,7 @@ def settle(session: Session, deposit: Deposit, client: Client, *,
 def _reversed(session: Session, deposit: Deposit) -> Decimal:
     """Return how much of the deposit refunds and chargebacks already took back."""
     keys = [key(deposit, "refund"), key(deposit, "chargeback")]
-    total = session.scalar(select(func.sum(LedgerEntry.amount)).join(Posting).where(
+    total = session.scalar(select(money_sum(LedgerEntry.amount)).join(Posting).where(
         Posting.key.in_(keys), LedgerEntry.account.like("broker:%")))
     return total if total is not None else Decimal(0)
 
@@ -165,7 +166,7 @@ def count(session: Session, client_ref: str, *, completed: bool) -> int:
 
 def completed_sum(session: Session, client_ref: str, currency: str) -> Decimal:
     """Return the sum of a client's completed deposits in one currency."""
-    total = session.scalar(select(func.sum(Deposit.amount)).where(
+    total = session.scalar(select(money_sum(Deposit.amount)).where(
         Deposit.client_ref == client_ref, Deposit.currency == currency,
         Deposit.completed_at.is_not(None)))
     return total if total is not None else Decimal(0)

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.clients.models import Client
+from engine.db import money_sum
 from engine.payments.models import LedgerEntry, Posting
 from engine.values import ValueError_, parse_decimal, utcnow
 
@@ -73,7 +74,7 @@ def lock_client(session: Session, client_ref: str) -> Client:
 def balance(session: Session, account: str, currency: str) -> Decimal:
     """Return the sum of the entries on one ledger account in one currency."""
     session.flush()
-    total = session.scalar(select(func.sum(LedgerEntry.amount))
+    total = session.scalar(select(money_sum(LedgerEntry.amount))
                            .where(LedgerEntry.account == account,
                                   LedgerEntry.currency == currency))
     return total if total is not None else ZERO
@@ -83,7 +84,7 @@ def balances(session: Session, client_ref: str, prefix: str = "wallet") -> dict[
     """Return {currency: balance} of a client's `prefix` accounts (wallet, hold, debt)."""
     session.flush()
     rows = session.execute(
-        select(LedgerEntry.currency, func.sum(LedgerEntry.amount))
+        select(LedgerEntry.currency, money_sum(LedgerEntry.amount))
         .where(LedgerEntry.client_ref == client_ref,
                LedgerEntry.account.like(f"{prefix}:%"))
         .group_by(LedgerEntry.currency).order_by(LedgerEntry.currency))

@@ -12,6 +12,19 @@ from engine.reports.base import Section
 from engine.values import iso
 
 FORMATS = ("csv", "xlsx", "json")
+# A spreadsheet treats a cell starting with one of these as a formula (OWASP CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_text(value, kind: str = "text") -> str:
+    """Format one cell as `text` does, quoting text a spreadsheet would run as a formula."""
+    cell = text(value, kind)
+    if not isinstance(value, str):
+        return cell  # numbers (a negative amount) stay numbers
+    if cell.startswith(FORMULA_PREFIXES):
+        cell = "'" + cell
+    # The writer quotes only LF (its line end): a bare CR would start a new row and a new cell.
+    return cell.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def text(value, kind: str = "text") -> str:
@@ -35,7 +48,7 @@ def csv_lines(section: Section) -> Iterator[str]:
     kinds = [(c.key, c.kind) for c in section.columns]
     writer.writerow([c.label for c in section.columns])
     for n, row in enumerate(section.rows, 1):
-        writer.writerow([text(row.get(key), kind) for key, kind in kinds])
+        writer.writerow([safe_text(row.get(key), kind) for key, kind in kinds])
         if n % 500 == 0:
             yield buffer.getvalue()
             buffer.seek(0)

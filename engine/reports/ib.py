@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from sqlalchemy import case, distinct, func, literal_column, select
 
+from engine.db import money_sum
 from engine.clients.models import Client
 from engine.ib.models import (COMMISSION_STATUSES, IbClientStats, IbCommission, IbPayoutBatch,
                               IbTrade, IntroducingBroker)
@@ -69,15 +70,15 @@ def _client_counts(session, filters: dict) -> dict[str, dict]:
 def _money(session, filters: dict) -> dict[tuple[str, str], dict]:
     out: dict = defaultdict(lambda: dict.fromkeys(MONEY, ZERO))
     earned = in_range(C.earned_at, filters)
-    stmt = (select(C.ib_id, C.currency, C.status, func.sum(C.amount))
+    stmt = (select(C.ib_id, C.currency, C.status, money_sum(C.amount))
             .where(C.type != "reversal", *earned).group_by(C.ib_id, C.currency, C.status))
     for ib, cur, status, amount in session.execute(stmt):
         out[(ib, cur)][status] = amount
-    stmt = (select(C.ib_id, C.currency, func.sum(C.amount)).where(C.type == "reversal", *earned)
+    stmt = (select(C.ib_id, C.currency, money_sum(C.amount)).where(C.type == "reversal", *earned)
             .group_by(C.ib_id, C.currency))
     for ib, cur, amount in session.execute(stmt):
         out[(ib, cur)]["reversals"] = amount
-    stmt = (select(C.ib_id, C.currency, func.sum(C.amount))
+    stmt = (select(C.ib_id, C.currency, money_sum(C.amount))
             .join(IbPayoutBatch, IbPayoutBatch.id == C.batch_id)
             .where(IbPayoutBatch.status == "paid", *in_range(IbPayoutBatch.paid_at, filters))
             .group_by(C.ib_id, C.currency))
@@ -88,7 +89,7 @@ def _money(session, filters: dict) -> dict[tuple[str, str], dict]:
 
 def _reversal_reasons(session, filters: dict, ibs: set[str]) -> list[dict]:
     reason = func.coalesce(C.reason, literal_column("''"))
-    stmt = (select(C.ib_id, reason, C.currency, func.count(), func.sum(C.amount))
+    stmt = (select(C.ib_id, reason, C.currency, func.count(), money_sum(C.amount))
             .where(C.type == "reversal", C.ib_id.in_(sorted(ibs)), *in_range(C.earned_at, filters))
             .group_by(C.ib_id, reason, C.currency).order_by(C.ib_id, reason, C.currency))
     return [{"ib": ib, "reason": r, "currency": cur, "count": n, "amount": a}

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, literal_column, select
 
+from engine.db import money_sum
 from engine.payments.models import Deposit, Withdrawal
 from engine.reports.base import (SINCE, UNTIL, Column, Filter, Report, Section, hours, in_range,
                                  median, register, seconds, stream)
@@ -42,7 +43,7 @@ def _money(count, amount) -> dict:
 
 def deposits(session, filters: dict) -> list[dict]:
     """Return deposits by status, provider, method and currency."""
-    stmt = (select(D.status, D.provider, D.method, D.currency, func.count(), func.sum(D.amount))
+    stmt = (select(D.status, D.provider, D.method, D.currency, func.count(), money_sum(D.amount))
             .where(*in_range(DEPOSIT_AT, filters), *_deposit_filters(filters))
             .group_by(D.status, D.provider, D.method, D.currency)
             .order_by(D.status, D.provider, D.method, D.currency))
@@ -53,7 +54,7 @@ def deposits(session, filters: dict) -> list[dict]:
 def withdrawals(session, filters: dict) -> list[dict]:
     """Return withdrawals by status, method and currency."""
     method = func.coalesce(W.method, literal_column("'(none)'"))
-    stmt = (select(W.status, method, W.currency, func.count(), func.sum(W.amount))
+    stmt = (select(W.status, method, W.currency, func.count(), money_sum(W.amount))
             .where(*in_range(W.requested_at, filters), *_withdrawal_filters(filters))
             .group_by(W.status, method, W.currency).order_by(W.status, method, W.currency))
     return [{"status": s, "method": m, "currency": c, **_money(n, a)}
@@ -63,14 +64,14 @@ def withdrawals(session, filters: dict) -> list[dict]:
 def failures(session, filters: dict) -> list[dict]:
     """Return failed deposits and refused withdrawals by reason."""
     code, reason = func.coalesce(D.reason_code, literal_column("''")), func.coalesce(D.reason, literal_column("''"))
-    dep = (select(D.provider, code, reason, D.currency, func.count(), func.sum(D.amount))
+    dep = (select(D.provider, code, reason, D.currency, func.count(), money_sum(D.amount))
            .where(D.status == "failed", *in_range(DEPOSIT_AT, filters), *_deposit_filters(filters))
            .group_by(D.provider, code, reason, D.currency).order_by(D.provider, code, reason, D.currency))
     rows = [{"kind": "deposit", "status": "failed", "provider": p, "reason_code": c,
              "reason": r, "currency": cur, **_money(n, a)}
             for p, c, r, cur, n, a in session.execute(dep)]
     wreason = func.coalesce(W.reason, literal_column("''"))
-    wd = (select(W.status, wreason, W.currency, func.count(), func.sum(W.amount))
+    wd = (select(W.status, wreason, W.currency, func.count(), money_sum(W.amount))
           .where(W.status.in_(("rejected", "failed", "refused")),
                  *in_range(W.requested_at, filters), *_withdrawal_filters(filters))
           .group_by(W.status, wreason, W.currency).order_by(W.status, wreason, W.currency))
@@ -123,7 +124,7 @@ def net(session, filters: dict) -> list[dict]:
     sums = {}
     for name, (amount, at, conds) in parts.items():
         currency = D.currency if name != "withdrawals" else W.currency
-        stmt = (select(currency, func.sum(amount))
+        stmt = (select(currency, money_sum(amount))
                 .where(at.is_not(None), amount.is_not(None), *in_range(at, filters), *conds)
                 .group_by(currency))
         sums[name] = {cur: total for cur, total in session.execute(stmt)}

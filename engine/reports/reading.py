@@ -8,7 +8,7 @@ import weakref
 from sqlalchemy import create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.db import Database
+from engine.db import Database, register_sqlite_functions
 
 # One reading engine per Database, dropped with it.
 _readers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -19,6 +19,7 @@ def _pragmas(dbapi_conn, _record):
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA query_only=ON")
     cur.close()
+    register_sqlite_functions(dbapi_conn)
 
 
 def _begin(conn):
