@@ -1,7 +1,7 @@
 """user sessions and tokens: session generation, forced password change, token expiry
 
 Revision ID: 1060_user_sessions_tokens
-Revises: 1020_onfido_applicants
+Revises: 1040_client_notes
 Create Date: 2026-12-05 10:35:00
 """
 from alembic import op
@@ -10,7 +10,7 @@ import engine.db
 
 
 revision = '1060_user_sessions_tokens'
-down_revision = '1020_onfido_applicants'
+down_revision = '1040_client_notes'
 branch_labels = None
 depends_on = None
 

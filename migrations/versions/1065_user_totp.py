@@ -1,7 +1,7 @@
 """user totp: a staff user's TOTP second factor
 
 Revision ID: 1065_user_totp
-Revises: 1020_onfido_applicants
+Revises: 1060_user_sessions_tokens
 Create Date: 2026-12-05 10:30:00
 """
 from alembic import op
@@ -10,7 +10,7 @@ import engine.db
 
 
 revision = '1065_user_totp'
-down_revision = '1020_onfido_applicants'
+down_revision = '1060_user_sessions_tokens'
 branch_labels = None
 depends_on = None
 
