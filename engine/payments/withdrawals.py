@@ -493,9 +493,12 @@ def kyc_decided(session: Session, client_ref: str) -> list[Withdrawal]:
     Each pending withdrawal's current step is checked again with the client's KYC status
     now: a step whose `when` no longer holds is passed with a recorded decision.
     """
+    pending = list_pending(session, client_ref)
+    if not pending:  # most KYC decisions: no chain to read
+        return []
     client = ledger.lock_client(session, client_ref)  # as a staff decision on the step does
     steps, moved = _steps(session), []
-    for withdrawal in list_pending(session, client_ref):
+    for withdrawal in pending:
         step = steps.get(withdrawal.step or "")
         if step is None or not step.kyc_not_approved or step.applies(
                 kyc_status=client.kyc_status, amount=withdrawal.amount,

@@ -44,7 +44,7 @@ def get_as(app, user_id, path):
     web = app.test_client()
     if user_id is not None:
         with web.session_transaction() as sess:
-            sess["user_id"] = user_id
+            sess["user_id"], sess["generation"] = user_id, 1  # a new user's first generation
     return web.get(path)
 
 
@@ -70,7 +70,7 @@ def test_partner_sees_reasons_but_no_private_data(app, world):
 def post_as(app, user_id, path, **form):
     web = app.test_client()
     with web.session_transaction() as sess:
-        sess["user_id"], sess["csrf"] = user_id, "t0k3n"
+        sess["user_id"], sess["csrf"], sess["generation"] = user_id, "t0k3n", 1
     return web.post(path, data={"csrf_token": "t0k3n", **form})
 
 
