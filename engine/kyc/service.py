@@ -165,8 +165,13 @@ def notification_context(session: Session, client: Client) -> dict:
     pol = policy_mod.for_session(session)
     _docs, texts = pol.explain_labels(review.labels if review else ())
     missing = missing_documents(session, client)
-    reason = (review.reason or "") if review else ""
+    comment = (review.comment or "") if review else ""
+    # A review's `reason` is internal (Sumsub's clientComment, a reviewer's note): only a
+    # reason code the broker explained in its own words, or the provider's text meant for
+    # the applicant (`comment`), may reach the client.
+    code = (review.reason or "") if review else ""
+    code = code if code in pol.reason_codes else ""
     return {"status": client.kyc_status, "missing": missing, "missing_text": document_names(missing),
             "labels": list(review.labels or []) if review else [],
-            "labels_explained": " ".join(texts) or ((review.comment or "") if review else ""),
-            "reason": reason, "reason_text": pol.reason_codes.get(reason, reason)}
+            "labels_explained": " ".join(texts) or comment,
+            "reason": code, "reason_text": pol.reason_codes.get(code) or comment}

@@ -163,3 +163,22 @@ def test_queued_email_waits_while_smtp_is_switched_off(database):
     assert service.deliver_pending(database) == {}  # `database` has no SMTP URL
     note = _note(database, note_id)
     assert (note.status, note.attempts) == ("queued", 1)
+
+
+def test_rejection_email_carries_the_client_comment_never_the_internal_one(database):
+    """Sumsub's `clientComment` (our `reason`) is for the broker only; `moderationComment`
+    (our `comment`) may be shown to the applicant. Only the latter reaches the e-mail."""
+    from tests.kyc.helpers import review
+    ingest(database, registered("C1", first_name="Ana"),
+           review("C1", "rejected", "2026-11-01T11:00:00Z", reason="Suspected fraudulent account.",
+                  comment="We could not verify your profile."))
+    body = _note(database, _send(database, template="kyc-rejected")).body
+    assert "Suspected fraudulent" not in body
+    assert "Reason: We could not verify your profile." in body
+
+
+def test_rejection_email_explains_a_reason_code_in_the_brokers_words(database):
+    from tests.kyc.helpers import review
+    ingest(database, registered("C1"), review("C1", "rejected", "2026-11-01T11:00:00Z", reason="underage"))
+    body = _note(database, _send(database, template="kyc-rejected")).body
+    assert "Reason: You must be at least 18 years old to open an account." in body
