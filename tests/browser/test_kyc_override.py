@@ -67,5 +67,5 @@ def test_compliance_approves_with_missing_documents_only_through_the_override(pa
             "K1", email("compliance"), "missing_docs")
         documents = s.get(Task, documents_id)
         assert (documents.status, documents.resolution) == (
-            "done", "condition kyc-undecided no longer holds")
+            "done", "condition kyc-documents-task-needed no longer holds")
         assert s.get(Task, review_id).status == "done"

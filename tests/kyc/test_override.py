@@ -72,7 +72,7 @@ def test_the_documents_task_closes_when_kyc_is_approved_with_an_override(onboard
     approve(database, "POA", override_reason="address checked in the land register")
     with unit_of_work(database) as s:
         task = s.scalar(select(Task).where(Task.rule_id == "kyc-documents-overdue"))
-        assert (task.status, task.resolution) == ("done", "condition kyc-undecided no longer holds")
+        assert (task.status, task.resolution) == ("done", "condition kyc-documents-task-needed no longer holds")
 
 
 def test_the_documents_task_closes_when_kyc_is_rejected(onboarding, database):
