@@ -28,7 +28,15 @@ def _fail(lines) -> None:
 
 
 def _actor(actor: str | None) -> str:
-    return actor or getpass.getuser()
+    """Who a CLI change is by: the name given, else the operating-system user."""
+    return actor or f"cli:{getpass.getuser()}"
+
+
+def _audit(session, actor: str, action: str, version: str, **detail) -> None:
+    """Leave the same audit entry as the web page does for an activation or rollback."""
+    from engine.audit import service as audit
+    audit.record(session, actor=actor, action=action, target_type="ruleset", target_id=version,
+                 detail=detail or None)
 
 
 def _compiled(path: str):
@@ -85,7 +93,10 @@ def activate(directory, actor):
     path = _dir(directory)
     _compiled(path)  # errors exit 1 before anything is written
     with unit_of_work(_database()) as session:
-        ruleset = activation.activate_files(session, load_tree(path), actor=_actor(actor), source=path)
+        files = load_tree(path)
+        ruleset = activation.activate_files(session, files, actor=_actor(actor), source=path)
+        _audit(session, _actor(actor), "rules.activate", ruleset.version,
+               rules=len(ruleset.rules), files=len(files), source=path)
     click.echo(f"active: {ruleset.version} ({len(ruleset.rules)} rules from {path})")
 
 
@@ -116,6 +127,7 @@ def rollback(actor):
     try:
         with unit_of_work(_database()) as session:
             row = activation.rollback(session, actor=_actor(actor))
+            _audit(session, _actor(actor), "rules.rollback", row.version)
             version = row.version
     except LookupError as exc:
         _fail([f"error: {exc}"])

@@ -112,3 +112,23 @@ def test_backtest_shows_what_a_changed_ruleset_would_do_differently(runner, tmp_
     assert lines[1] == "same: 1, only with the candidate: 1, only with the active ruleset: 0"
     assert lines[2].startswith("+ C2 test/") and lines[2].endswith(
         "failed-deposit: task(queue=finance, title=Failed {event.amount}, priority=normal)")
+
+
+def test_cli_activation_and_rollback_are_audited_as_the_os_user(runner, tmp_path, database):
+    import getpass
+
+    from sqlalchemy import select
+
+    from engine.audit.models import AuditEntry
+    from engine.db import unit_of_work
+    first = runner.invoke(["rules", "activate", str(rules_dir(tmp_path))])
+    runner.invoke(["rules", "activate", str(rules_dir(tmp_path, "20 USD", "v2")), "--actor", "bo"])
+    runner.invoke(["rules", "rollback"])
+    with unit_of_work(database) as s:
+        rows = [(a.actor, a.action, a.target_id) for a in s.scalars(
+            select(AuditEntry).where(AuditEntry.target_type == "ruleset").order_by(AuditEntry.id))]
+    version = first.output.split()[1]
+    me = f"cli:{getpass.getuser()}"
+    assert rows[0] == (me, "rules.activate", version)
+    assert rows[1][:2] == ("bo", "rules.activate")
+    assert rows[2] == (me, "rules.rollback", version)
