@@ -28,6 +28,8 @@ def check_cpa(session: Session, config: IbConfig, profile: Profile, stats: IbCli
     if profile.cpa is None or commissions.get_by_key(session, f"cpa:{stats.client_ref}"):
         return
     policy = config.policies[profile.cpa_policy]
+    if not qualification.qualifies(session, policy, stats):
+        return  # the trade-by-trade explanation is built only once, when the CPA is earned
     result = qualification.evaluate(policy, stats, stats.registered_at,
                                     qualification.deposits(session, stats.client_ref),
                                     qualification.trades(session, stats.client_ref))

@@ -80,9 +80,7 @@ def ib_lots(session, client, held_at_least=None, within=None):
     held, window = _seconds(held_at_least), _seconds(within)
     policy = Policy("fact", min_holding_time=timedelta(seconds=held) if held else None,
                     within=timedelta(seconds=window) if window else None)
-    closed = qualification.trades(session, client.ref)
-    return sum((t.lots for t in closed if qualification.trade_verdict(policy, t, stats.registered_at)[0]),
-               Decimal(0))
+    return qualification.counted_lots(session, client.ref, policy, stats.registered_at)
 
 
 @fact("ib.first_deposit", "money")
@@ -125,10 +123,7 @@ def ib_qualified(session, client):
     profile = config.profile_for(stats.ib_id) if stats else None
     if profile is None or profile.cpa_policy is None:
         return False
-    result = qualification.evaluate(config.policies[profile.cpa_policy], stats, stats.registered_at,
-                                    qualification.deposits(session, client.ref),
-                                    qualification.trades(session, client.ref))
-    return result.qualified
+    return qualification.qualifies(session, config.policies[profile.cpa_policy], stats)
 
 
 @fact("ib.cpa.recorded", "boolean")

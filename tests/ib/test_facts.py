@@ -40,3 +40,45 @@ def test_qualified_fact_follows_the_cpa_policy(database, feed):
     feed(ib("P-A", "IB-A", "A"))
     feed(client("C1", "A") + [deposit("C1", "200.00", 1), trade("C1", "2", 2, held=61)])
     assert facts(database, "C1", ("ib.qualified", {}), ("ib.cpa.recorded", {})) == [True, True]
+
+
+def test_lots_aggregate_agrees_with_each_trades_verdict_at_the_boundaries(database, feed):
+    """The SQL sum counts exactly the trades `trade_verdict` counts (held == minimum counts,
+    closed exactly at the end of the window counts, one second later does not)."""
+    from datetime import timedelta
+
+    from engine.ib import qualification, tree
+    from engine.ib.config import Policy
+    feed(client("C1") + [trade("C1", "1", 1, held=59), trade("C1", "2", 1, held=60),
+                         trade("C1", "4", 30, held=600), trade("C1", "8", 30 + 1 / 86400, held=600),
+                         trade("C1", "16", 2, held=61)])
+    with unit_of_work(database) as s:
+        stats = tree.stats_for(s, "C1")
+        for policy in (Policy("p"), Policy("p", min_holding_time=timedelta(seconds=60)),
+                       Policy("p", within=timedelta(days=30)),
+                       Policy("p", min_holding_time=timedelta(seconds=60), within=timedelta(days=30))):
+            listed = qualification.evaluate(policy, stats, stats.registered_at, [],
+                                            qualification.trades(s, "C1")).lots
+            assert qualification.counted_lots(s, "C1", policy, stats.registered_at) == listed
+    # registered at T0: 30 days later is the window's last instant
+    assert facts(database, "C1", ("trades.lots", {"held_at_least": 60, "within": "30d"})) == [Decimal("22")]
+
+
+def test_a_trade_does_not_load_the_clients_earlier_trades(database, feed):
+    """The cost of a trade.closed must not grow with history: with the shipped CPA rule
+    reading `client.trades.lots(...)`, processing one more trade loads no earlier trade."""
+    from sqlalchemy import event as orm_event
+
+    from engine.ib.models import IbTrade
+    feed(ib("P-A", "IB-A", "A") + client("C1", "A") + [deposit("C1", "50.00", 1)]
+         + [trade("C1", "0.01", 1 + n / 100, held=600) for n in range(30)])
+    loaded = []
+
+    def count(target, _context):
+        loaded.append(target.ticket)
+    orm_event.listen(IbTrade, "load", count)
+    try:
+        feed([trade("C1", "0.01", 2, held=600, ticket="new")])
+    finally:
+        orm_event.remove(IbTrade, "load", count)
+    assert set(loaded) <= {"new"}   # the rebate reads the trade it pays for, nothing older
