@@ -67,6 +67,8 @@ def task_action(task_id, action):
         if exc.status == 403:
             abort(403)
         flash(f"{ACTIONS[action].label if action in ACTIONS else action}: {exc}")
+        if exc.status == 409:  # someone else was first: show the task as it is now
+            return task_detail(task_id), 409
         return redirect(safe_next(url_for("pages.task_detail", task_id=task_id)))
     flash(f"Task #{task_id}: {ACTIONS[action].label.lower()} done.")
     return redirect(safe_next(url_for("pages.task_detail", task_id=task_id)))

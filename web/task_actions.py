@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from engine.errors import Conflict
+from engine.clients import service as clients_service
 from engine.plugins import import_optional
 from engine.tasks import service as tasks_service
 from engine.users import permissions
@@ -80,7 +82,6 @@ def _comment(s, user, task, form):
 
 
 def _client(s, task):
-    from engine.clients import service as clients_service
     client = clients_service.get_by_ref(s, task.client_ref) if task.client_ref else None
     if client is None:
         raise ActionError(f"task {task.id} has no client to decide on")
@@ -97,19 +98,28 @@ def _kyc(name: str):
 def _kyc_approve(s, user, task, form):
     _kyc("approve")(s, client=_client(s, task), actor=user.email,
                     reason=form.get("reason") or None, task=task,
-                    override_reason=form.get("override_reason") or None)
+                    override_reason=form.get("override_reason") or None,
+                    expected_status=_seen_status(form))
 
 
 def _kyc_reject(s, user, task, form):
     _kyc("reject")(s, client=_client(s, task), actor=user.email,
-                   reason_code=form.get("reason_code", ""), note=form.get("note"), task=task)
+                   reason_code=form.get("reason_code", ""), note=form.get("note"), task=task,
+                   expected_status=_seen_status(form))
 
 
 def _request_documents(s, user, task, form):
     types = form.getlist("document_types") if hasattr(form, "getlist") else \
         form.get("document_types") or []
     _kyc("request_documents")(s, client=_client(s, task), actor=user.email,
-                              document_types=types, message=form.get("message", ""), task=task)
+                              document_types=types, message=form.get("message", ""), task=task,
+                              expected_status=_seen_status(form))
+
+
+def _seen_status(form) -> str | None:
+    """The client status the page showed (a hidden field): a decision made on a status
+    that changed meanwhile (a colleague decided first) is refused with 409."""
+    return (form.get("client_status") or "").strip() or None
 
 
 def withdrawal_id(task, session=None) -> str | None:
@@ -170,9 +180,9 @@ def _withdrawal_decide(decision: str):
         else:
             module.reject(s, withdrawal_id=wid, actor=user.email, role=user.role,
                           reason=form.get("reason", ""))
-        if task.is_open and not _withdrawal_pending(s, module, wid):
-            tasks_service.close(s, task, status="done", actor=user.email,
-                                resolution=f"withdrawal {wid} {decision}d")
+        if not _withdrawal_pending(s, module, wid):
+            tasks_service.close_if_open(s, task, actor=user.email,
+                                        resolution=f"withdrawal {wid} {decision}d")
     return handler
 
 
@@ -214,12 +224,17 @@ def perform(session, user, task, name: str, form) -> None:
         raise ActionError(f"{action.label} does not apply to task {task.id}", 409)
     try:
         if action.domain:
-            tasks_service.check_holder(task, user.email)
+            # The client first, then the task (the domain services lock the client, then
+            # the withdrawal or document, then close the task): one lock order, no deadlock.
+            if task.client_ref:
+                clients_service.lock_by_ref(session, task.client_ref)
+            tasks_service.check_holder(tasks_service.lock(session, task), user.email)
         action.handler(session, user, task, form)
     except ActionError:
         raise
-    except ValueError as exc:  # every domain error (TaskError, KycError...) is one
-        raise ActionError(str(exc), 409 if isinstance(exc, tasks_service.TaskError) else 400)
+    except (ValueError, Conflict) as exc:  # every domain error (TaskError, KycError...) is one
+        # Someone else decided first (task closed or held, withdrawal step decided): 409.
+        raise ActionError(str(exc), 409 if isinstance(exc, Conflict) else 400) from None
 
 
 def offered(user, task, session=None) -> list[str]:

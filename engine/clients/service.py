@@ -38,6 +38,16 @@ def get_by_ref(session: Session, ref: str) -> Client | None:
     return session.scalar(select(Client).where(Client.ref == ref))
 
 
+def lock_by_ref(session: Session, ref: str) -> Client | None:
+    """Lock the client's row and re-read it (None when unknown).
+
+    Every decision about a client's money or KYC takes this lock first, then the rows it
+    changes (withdrawal, task): one order everywhere, so two decisions never deadlock."""
+    from engine.errors import lock_and_reread
+    client = get_by_ref(session, ref)
+    return lock_and_reread(session, Client, client) if client is not None else None
+
+
 def summary(client: Client) -> dict:
     """Return the client's own record as JSON-ready data."""
     return {

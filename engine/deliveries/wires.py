@@ -173,7 +173,7 @@ def return_delivery(session: Session, *, delivery_id: int, reason: str, actor: s
 def _close_task(session: Session, delivery_id: int, actor: str, resolution: str) -> None:
     task = tasks_service.get_open_by_key(session, task_key(delivery_id))
     if task is not None:
-        tasks_service.close(session, task, status="done", actor=actor, resolution=resolution)
+        tasks_service.close_if_open(session, task, actor=actor, resolution=resolution)
 
 
 def _schedule(session: Session) -> None:

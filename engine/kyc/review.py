@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 
 from engine.audit import service as audit_service
 from engine.clients.models import Client
+from engine.errors import Conflict, lock_and_reread
 from engine.events.catalogue import DOCUMENT_TYPES
 from engine.events.store import record, schedule_touched
 from engine.kyc import policy as policy_mod
-from engine.kyc.models import KycOverride
+from engine.kyc.models import KycOverride, StatusChange
 from engine.kyc.service import (BACKOFFICE, KycError, documents, effective_state, latest_result,
                                 missing_documents, set_status)
 from engine.tasks import service as tasks_service
@@ -36,6 +37,26 @@ def _event(session: Session, client: Client, *, result: str, labels=None, reason
     database = session.info.get("database")
     if database is not None:
         schedule_touched(session, database)
+
+
+class KycConflict(KycError, Conflict):
+    """Someone else decided the client's KYC first (the message says who and what)."""
+
+
+def _lock(session: Session, client: Client, expected_status: str | None) -> None:
+    """Lock the client and re-read it; refuse when its status is no longer what the
+    decider saw (`expected_status`, from the page), so two reviewers decide once."""
+    lock_and_reread(session, Client, client)
+    if expected_status is not None and client.status != expected_status:
+        raise KycConflict(f"client {client.ref} is {client.status} now, not {expected_status}: "
+                          f"{_last_change(session, client)}; nothing was changed")
+
+
+def _last_change(session: Session, client: Client) -> str:
+    from sqlalchemy import select
+    change = session.scalar(select(StatusChange).where(StatusChange.client_ref == client.ref)
+                            .order_by(StatusChange.id.desc()).limit(1))
+    return f"{change.actor} set it at {iso(change.at)}" if change else "it changed meanwhile"
 
 
 def _override_if_needed(session: Session, client: Client, actor: str, to_result: str,
@@ -58,8 +79,8 @@ def _override_if_needed(session: Session, client: Client, actor: str, to_result:
 
 
 def _close(session: Session, task, actor: str, resolution: str) -> None:
-    if task is not None and task.is_open:
-        tasks_service.close(session, task, status="done", actor=actor, resolution=resolution)
+    if task is not None:
+        tasks_service.close_if_open(session, task, actor=actor, resolution=resolution)
 
 
 def _decide(session, client, actor, status, reason, detail, task):
@@ -101,12 +122,14 @@ def _documents_override(session: Session, client: Client, actor: str,
 
 
 def approve(session: Session, *, client: Client, actor: str, reason: str | None = None,
-            task=None, override_reason: str | None = None) -> None:
+            task=None, override_reason: str | None = None,
+            expected_status: str | None = None) -> None:
     """Approve the client's KYC.
 
     A reason is required when it overrides the provider; an override reason when
     required documents are missing or rejected (both are recorded as overrides).
     """
+    _lock(session, client, expected_status)
     _documents_override(session, client, actor, override_reason)
     _override_if_needed(session, client, actor, "approved", reason or override_reason)
     text = (reason or "").strip() or "KYC approved by compliance review"
@@ -115,8 +138,9 @@ def approve(session: Session, *, client: Client, actor: str, reason: str | None 
 
 
 def reject(session: Session, *, client: Client, actor: str, reason_code: str,
-           note: str | None = None, task=None) -> None:
+           note: str | None = None, task=None, expected_status: str | None = None) -> None:
     """Reject the client with a reason code from the policy's list (and an optional note)."""
+    _lock(session, client, expected_status)
     codes = policy_mod.for_session(session).reason_codes
     if reason_code not in codes:
         raise KycError(f"unknown reason code {reason_code!r}; use one of {', '.join(codes)}")
@@ -129,8 +153,9 @@ def reject(session: Session, *, client: Client, actor: str, reason_code: str,
 
 
 def request_documents(session: Session, *, client: Client, actor: str, document_types,
-                      message: str, task=None) -> None:
+                      message: str, task=None, expected_status: str | None = None) -> None:
     """Ask the client for documents again, with a message the client will read."""
+    _lock(session, client, expected_status)
     types = list(dict.fromkeys(document_types or ()))
     unknown = [t for t in types if t not in DOCUMENT_TYPES]
     if not types or unknown:

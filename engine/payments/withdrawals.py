@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, object_session
 
 from engine.accounts import service as accounts_service
 from engine.audit import service as audit_service
+from engine.errors import Conflict
 from engine.clients.models import Client
 from engine.events.models import Event
 from engine.payments import ledger, policy
@@ -212,8 +213,8 @@ def _settle_step_task(session: Session, withdrawal: Withdrawal, how: str) -> Non
         return
     task = tasks_service.get_open_by_key(session, _step_task_key(withdrawal, withdrawal.step))
     if task is not None:
-        tasks_service.close(session, task, status="done", actor="system",
-                            resolution=f"{withdrawal.step} step: {how}")
+        tasks_service.close_if_open(session, task, actor="system",
+                                    resolution=f"{withdrawal.step} step: {how}")
 
 
 def step_task_key(withdrawal_id: str, step: str) -> str:
@@ -271,7 +272,7 @@ def _announce(session: Session, withdrawal: Withdrawal, verb: str, step: str,
         store.schedule_touched(session, database)
 
 
-class WithdrawalConflict(WithdrawalError):
+class WithdrawalConflict(WithdrawalError, Conflict):
     """Someone else decided the withdrawal first (the message says what happened)."""
 
 

@@ -208,8 +208,8 @@ def _episode_task(run, p: dict, key: str, fields_: dict) -> str:
     open_key = f"rule:{run.rule.id}:{run.client.ref}"
     earlier = tasks_service.get_open_by_key(run.session, open_key)
     if earlier is not None and end is None:  # still open from an episode `start` ended
-        tasks_service.close(run.session, earlier, status="done", actor=run.actor,
-                            resolution=f"its episode ended with {_named(start)}")
+        tasks_service.close_if_open(run.session, earlier, actor=run.actor,
+                                    resolution=f"its episode ended with {_named(start)}")
     data = {k: p[k] for k in ("close_when", "open_while", "episode_ends_with") if p.get(k)}
     task, created = tasks_service.create(
         run.session, **fields_, client_ref=run.client.ref, priority=p["priority"], rule_id=run.rule.id,

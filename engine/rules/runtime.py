@@ -89,7 +89,7 @@ def close_tasks(session: Session, ruleset: ir.Ruleset, client, event: Event, fac
             if not py_evaluator.holds(cond, read_values(_values(cond), None, facts)):
                 reason = f"condition {data['open_while']} no longer holds"
         if reason:
-            tasks_service.close(session, task, status="done", actor=f"rule:{task.rule_id}", resolution=reason)
+            tasks_service.close_if_open(session, task, actor=f"rule:{task.rule_id}", resolution=reason)
 
 
 def cancel_timers(session: Session, ruleset: ir.Ruleset, client, event: Event, facts: FactLoader) -> None:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from engine.errors import Conflict, lock_and_reread
 from engine.tasks.models import (OPEN_STATUSES, PRIORITIES, STATUSES, Task, TaskComment,
                                  TaskEvent, _OPEN_SQL)
 from engine.values import iso, utcnow
@@ -22,6 +23,15 @@ MAX_TEXT = 5000
 
 class TaskError(ValueError):
     """A task operation is not allowed (the message says why)."""
+
+
+class TaskConflict(TaskError, Conflict):
+    """Someone else closed or holds the task (the message says who and how)."""
+
+
+def lock(session: Session, task: Task) -> Task:
+    """Lock the task's row and re-read it: every change below decides on what is committed."""
+    return lock_and_reread(session, Task, task)
 
 
 def get(session: Session, task_id: int) -> Task | None:
@@ -103,8 +113,7 @@ def close(session: Session, task: Task, *, status: str, actor: str,
     """Close a task as done or dismissed (a reason is required for both)."""
     if status not in ("done", "dismissed"):
         raise TaskError(f"a task is closed as done or dismissed, not {status!r}")
-    if not task.is_open:
-        raise TaskError(f"task {task.id} is already {task.status}")
+    _require_open(lock(session, task))
     if not resolution:
         raise TaskError("closing a task needs a resolution or reason")
     task.status, task.resolution = status, resolution
@@ -124,7 +133,21 @@ def _text(value: str | None, what: str) -> str:
 
 def _require_open(task: Task) -> None:
     if not task.is_open:
-        raise TaskError(f"task {task.id} is already {task.status}")
+        closed = [h for h in task.history if h.action in ("done", "dismissed")]
+        by = f" by {closed[-1].actor}" if closed else ""
+        how = f": {task.resolution}" if task.resolution else ""
+        raise TaskConflict(f"task {task.id} is already {task.status}{by}{how}")
+
+
+def close_if_open(session: Session, task: Task, *, actor: str, resolution: str) -> bool:
+    """Close the task as done unless someone closed it first; return whether this did.
+
+    For the system's own closes (a rule's condition, a decision elsewhere), where a
+    colleague closing the task a moment earlier is not an error."""
+    if not lock(session, task).is_open:
+        return False
+    close(session, task, status="done", actor=actor, resolution=resolution)
+    return True
 
 
 def lease_live(task: Task, now: datetime | None = None) -> bool:
@@ -139,7 +162,7 @@ def check_holder(task: Task, actor: str) -> None:
     _require_open(task)
     if task.assignee and task.assignee != actor and lease_live(task):
         until = f" until {iso(task.lease_expires_at)}" if task.lease_expires_at else ""
-        raise TaskError(f"task {task.id} is held by {task.assignee}{until}; "
+        raise TaskConflict(f"task {task.id} is held by {task.assignee}{until}; "
                         f"ask them or reassign it first")
 
 
@@ -151,6 +174,7 @@ def _renew(task: Task, actor: str, now: datetime) -> None:
 
 def claim(session: Session, task: Task, *, actor: str, lease: timedelta = LEASE) -> None:
     """Take the task for `actor` under a lease that expires unless renewed."""
+    lock(session, task)
     check_holder(task, actor)
     now = utcnow()
     previous = task.assignee if task.assignee != actor else None
@@ -163,6 +187,7 @@ def claim(session: Session, task: Task, *, actor: str, lease: timedelta = LEASE)
 
 def release(session: Session, task: Task, *, actor: str, force: bool = False) -> None:
     """Give the task back to its queue (`force` lets a colleague release someone else's)."""
+    lock(session, task)
     _require_open(task)
     if not task.assignee:
         raise TaskError(f"task {task.id} is not held by anyone")
@@ -177,6 +202,7 @@ def release(session: Session, task: Task, *, actor: str, force: bool = False) ->
 
 def assign(session: Session, task: Task, *, actor: str, assignee: str) -> None:
     """Give the task to `assignee` (held until released or reassigned)."""
+    lock(session, task)
     _require_open(task)
     assignee = _text(assignee, "assignee").lower()
     if task.assignee == assignee and task.lease_expires_at is None:
@@ -190,6 +216,7 @@ def assign(session: Session, task: Task, *, actor: str, assignee: str) -> None:
 
 def wait(session: Session, task: Task, *, actor: str, waiting_for: str) -> None:
     """Park the task until something happens (say what: "client's proof of address")."""
+    lock(session, task)
     check_holder(task, actor)
     waiting_for = _text(waiting_for, "what the task waits for")[:200]
     task.status, task.waiting_for = "waiting", waiting_for
@@ -199,6 +226,7 @@ def wait(session: Session, task: Task, *, actor: str, waiting_for: str) -> None:
 
 def resume(session: Session, task: Task, *, actor: str) -> None:
     """Take a waiting task back into work."""
+    lock(session, task)
     check_holder(task, actor)
     if task.status != "waiting":
         raise TaskError(f"task {task.id} is {task.status}, not waiting")
@@ -210,12 +238,14 @@ def resume(session: Session, task: Task, *, actor: str) -> None:
 
 def resolve(session: Session, task: Task, *, actor: str, resolution: str) -> None:
     """Close the task as done, saying how it was resolved."""
+    lock(session, task)
     check_holder(task, actor)
     close(session, task, status="done", actor=actor, resolution=_text(resolution, "resolution"))
 
 
 def dismiss(session: Session, task: Task, *, actor: str, reason: str) -> None:
     """Close the task as dismissed, saying why nothing needed doing."""
+    lock(session, task)
     check_holder(task, actor)
     close(session, task, status="dismissed", actor=actor, resolution=_text(reason, "reason"))
 

@@ -214,21 +214,25 @@ def test_recount_finds_and_fixes_wrong_counters(database):
         assert counts(s, ("finance",), now=NOW + timedelta(hours=2))["overdue"] == 1
 
 
-def test_a_change_over_a_stale_copy_counts_what_the_database_holds(pg_database):
-    """Session A loaded the task before B closed it; A's later change still counts right."""
+def test_a_change_over_a_stale_copy_is_refused_and_counts_stay_right(pg_database):
+    """Session A loaded the task before B closed it: A's later change re-reads the locked
+    row, finds it closed and is refused (it used to write over B's close); counts hold."""
     clock.freeze(NOW)
     task_id = _open_task(pg_database, due_at=NOW)
     a = pg_database.sessions()
     stale = a.get(Task, task_id)
     with unit_of_work(pg_database) as b:
         service.resolve(b, b.get(Task, task_id), actor="bob@x.io", resolution="done")
-    service.assign(a, stale, actor="ann@x.io", assignee="ann@x.io")  # writes over B's close
-    a.commit()
-    a.close()
+    try:
+        with pytest.raises(service.TaskConflict, match="already done by bob@x.io"):
+            service.assign(a, stale, actor="ann@x.io", assignee="ann@x.io")
+    finally:
+        a.rollback()
+        a.close()
     with unit_of_work(pg_database) as s:
         assert counts(s, ("finance",), user="ann@x.io", now=NOW) == \
             brute_counts(s, ("finance",), user="ann@x.io", now=NOW)
-        assert s.get(Task, task_id).status == "in_progress"
+        assert s.get(Task, task_id).status == "done"
 
 
 def test_a_savepoint_rolled_back_forgets_the_task_it_touched(pg_database):

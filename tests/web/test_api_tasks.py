@@ -49,7 +49,7 @@ def test_claim_comment_resolve(api, tokens, sample):
     r = api.post(f"/api/tasks/{tid}/comment", headers=h, json={"body": "rang twice"})
     assert r.json["comments"][-1]["body"] == "rang twice"
     r = api.post(f"/api/tasks/{tid}/resolve", headers=h, json={})
-    assert r.status_code == 409 and "resolution is required" in r.json["error"]
+    assert r.status_code == 400 and "resolution is required" in r.json["error"]
     r = api.post(f"/api/tasks/{tid}/resolve", headers=h, json={"resolution": "fixed"})
     assert (r.json["status"], r.json["resolution"]) == ("done", "fixed")
     history = api.get(f"/api/tasks/{tid}", headers=h).json["history"]
