@@ -250,8 +250,10 @@ def _balance(deal: Deal, account: Account, ctx: _Context, batch: Batch) -> None:
     common = {"amount": amount, "currency": account.currency, "account_id": str(deal.login),
               "method": "mt5_balance"}
     if deal.profit > 0:
+        # The money is on the MT5 account already: counted there, not in the wallet.
         type_, data = "payment.deposit_completed", {
-            **common, "payment_id": ref, "provider": NAME, "reference": deal.comment or None}
+            **common, "payment_id": ref, "provider": NAME, "reference": deal.comment or None,
+            "on_platform": True}
     else:
         type_, data = "payment.withdrawal_paid", {**common, "withdrawal_id": ref}
     batch.events.append(event(NAME, type_, ctx.event_id(deal), ctx.when(deal.time_msc),

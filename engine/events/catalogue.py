@@ -62,6 +62,9 @@ def _deposit(status: str) -> EventType:
         "reason_code": opt("string"),
         "reason": opt("string"),
         "account_id": opt("string", doc="trading account to fund on completion"),
+        "on_platform": opt("boolean", doc="the money arrived on the trading account "
+                           "`account_id` itself (a platform balance operation): it is "
+                           "counted there, never in the wallet"),
     }, doc=f"A deposit was {status.replace('_', ' ')}.")
 
 

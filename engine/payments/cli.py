@@ -146,4 +146,32 @@ def wallets_transfer(ref, transfer_id, source, destination, amount, currency, ac
     click.echo(f"transfer {transfer_id}: {amount} {currency.upper()} {source} -> {destination}")
 
 
-commands = [withdrawals_group, wallets_group]
+@click.group("ledger")
+def ledger_group():
+    """The double-entry ledger: reconcile trading accounts with the platform."""
+
+
+@ledger_group.command("reconcile")
+@click.option("--client", "client_ref", default=None, help="Only this client's accounts.")
+@click.option("--differences", is_flag=True, help="List only the accounts that differ.")
+@click.option("--json", "as_json", is_flag=True)
+def ledger_reconcile(client_ref, differences, as_json):
+    """Compare each trading account's ledger balance plus its trading result with the
+    balance the platform reported; exit 1 when any differs."""
+    from engine.payments import reconcile
+    with unit_of_work(_database()) as session:
+        rows = [c.to_dict() for c in reconcile.reconcile(session, client_ref=client_ref,
+                                                         only_differences=differences)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        click.echo("account  client  currency  ledger  trading  expected  platform  difference  status")
+        for r in rows:
+            click.echo("  ".join(str(r[k] if r[k] is not None else "-") for k in (
+                "account_id", "client", "currency", "ledger", "trading_result", "expected",
+                "platform", "difference", "status")))
+    if any(r["status"] == "differs" for r in rows):
+        sys.exit(1)
+
+
+commands = [withdrawals_group, wallets_group, ledger_group]

@@ -54,6 +54,11 @@ def _upsert(session: Session, client_ref: str, data: dict, amount: Decimal) -> D
                            f"{deposit.currency}; this event says {data['currency']}")
     deposit.reference = (data.get("reference") or "").strip() or deposit.reference
     deposit.account_id = data.get("account_id") or deposit.account_id
+    if data.get("on_platform"):
+        if not deposit.account_id:
+            raise DepositError(f"deposit {data['provider']}/{data['payment_id']} is on the "
+                               "platform but names no trading account (account_id)")
+        deposit.on_platform = True
     return deposit
 
 
@@ -100,7 +105,7 @@ def settle(session: Session, deposit: Deposit, client: Client, *,
     ref, cur = deposit.client_ref, deposit.currency
     clearing = ledger.Leg(ledger.broker("clearing", cur), cur, -deposit.amount)
     if ledger.post(session, key=key(deposit, "credit"), kind="deposit", client_ref=ref,
-                   legs=[ledger.Leg(ledger.wallet(ref, cur), cur, deposit.amount), clearing],
+                   legs=[ledger.Leg(_credited(deposit), cur, deposit.amount), clearing],
                    occurred_at=deposit.completed_at, event_seq=event_seq,
                    memo=f"deposit {deposit.provider}/{deposit.payment_id}"):
         advance(client, "funded")
@@ -111,6 +116,14 @@ def settle(session: Session, deposit: Deposit, client: Client, *,
         if at is not None and not ledger.is_posted(session, key(deposit, what)):
             _reverse(session, deposit, what, min(amount, deposit.amount - _reversed(session, deposit)),
                      account, at, event_seq)
+
+
+def _credited(deposit: Deposit) -> str:
+    """Where the deposit's money is: its trading account when it was made on the platform
+    (the platform already shows it there), else the client's wallet."""
+    if deposit.on_platform:
+        return ledger.trading(deposit.account_id)
+    return ledger.wallet(deposit.client_ref, deposit.currency)
 
 
 def _reversed(session: Session, deposit: Deposit) -> Decimal:
@@ -127,7 +140,10 @@ def _reverse(session: Session, deposit: Deposit, what: str, amount: Decimal, acc
     if amount <= 0:
         return
     ref, cur = deposit.client_ref, deposit.currency
-    legs = ledger.covered_debit(session, ref, cur, amount)
+    if deposit.on_platform:  # taken back from the account it was credited to
+        legs = [ledger.Leg(_credited(deposit), cur, -amount)]
+    else:
+        legs = ledger.covered_debit(session, ref, cur, amount)
     legs.append(ledger.Leg(ledger.broker(account, cur), cur, amount))
     ledger.post(session, key=key(deposit, what), kind=what, client_ref=ref, legs=legs,
                 occurred_at=at, event_seq=event_seq,
@@ -136,8 +152,8 @@ def _reverse(session: Session, deposit: Deposit, what: str, amount: Decimal, acc
 
 def _auto_fund(session: Session, deposit: Deposit, client: Client) -> None:
     # Funding follows the client's standing instruction, so it is state, not a rule decision.
-    if not client.auto_funding:
-        return
+    if not client.auto_funding or deposit.on_platform:
+        return  # a deposit made on the platform is on the account already
     from engine.payments import transfers
     target = deposit.account_id or transfers.sole_account(session, client.ref, deposit.currency)
     if target:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db import Base
@@ -66,6 +66,9 @@ class Deposit(Base):
     currency: Mapped[str] = mapped_column(String(3))
     reference: Mapped[str | None] = mapped_column(String(200), nullable=True)
     account_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # Made on the trading platform (an MT5 balance deal): the money is on `account_id`,
+    # so the ledger credits that account, not the wallet (counted once).
+    on_platform: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(16))
     reason_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -54,7 +54,7 @@ def test_captured_balance_deposit():
         "occurred_at": "2026-02-23T15:06:42.353000+00:00", "client": "C-1001",
         "data": {"payment_id": "mt5-deal-3", "amount": "10000.0", "currency": "USD",
                  "method": "mt5_balance", "provider": "mt5", "reference": "Test",
-                 "account_id": "1011"}}
+                 "account_id": "1011", "on_platform": True}}
 
 
 def test_server_time_offset_is_removed():
