@@ -22,6 +22,8 @@ from engine.events.store import parse_line, record_many  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402
 from engine.values import UTC  # noqa: E402
 
+# The synthetic history starts tomorrow and spans a week (no timer falls due during a run).
+os.environ.setdefault("FXCRM_EVENT_MAX_AHEAD", "30d")
 PG_ADMIN = os.environ.get("FXCRM_BENCH_POSTGRES_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("FXCRM_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -15,6 +15,11 @@ from tests import services
 
 BACKENDS = ["sqlite", "postgres"]
 
+# The suite replays scenarios on fixed dates, some after today's date; events may be dated
+# up to ten years ahead here (production: one day). tests/engine/test_input_contracts.py
+# checks the window itself (a year-9999 event is refused either way).
+os.environ.setdefault("FXCRM_EVENT_MAX_AHEAD", "3650d")
+
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> Path:

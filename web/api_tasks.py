@@ -34,7 +34,8 @@ def _limit() -> int:
 
 def _cursor(filters) -> str | None:
     after = request.args.get("after") or None
-    if after and after.isdigit() and filters.sort == "newest":
+    if after and after.isascii() and after.isdigit() and len(after) <= 18 \
+            and filters.sort == "newest":
         from engine.tasks.models import Task
         return task_query.encode_cursor(Task(id=int(after)), "newest")  # plain id still works
     return after

@@ -40,13 +40,14 @@ def inbox():
     user = current_user()
     filters = filters_from(request.args, user)
     after = request.args.get("after") or None
+    status = 200
     with unit_of_work(database()) as s:
         tasks_service.expire_leases(s)
         try:
             rows, cursor = task_query.list_page(s, filters, limit=PAGE, after=after)
         except task_query.QueryError as exc:
             flash(str(exc))
-            rows, cursor = [], None
+            rows, cursor, status = [], None, 400  # a tampered page link or a bad filter
         tasks = [tasks_service.to_dict(t) for t in rows]
         saved = [{"id": v.id, "name": v.name, "query": urlencode(v.filters),
                   "mine": v.owner == user.email} for v in views_service.list_for(s, user.email)]
@@ -56,7 +57,7 @@ def inbox():
         "inbox.html", tasks=tasks, counts=None, queues=_queues(user), f=filters,
         args=args, views=saved, colleagues=colleagues, view=request.args.get("view", ""),
         next_url=url_for("inbox.inbox", **args, after=cursor) if cursor else None,
-        here=request.full_path.rstrip("?"), first_page=bool(after))
+        here=request.full_path.rstrip("?"), first_page=bool(after)), status
 
 
 @bp.get("/inbox/counts")

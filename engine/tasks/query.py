@@ -116,13 +116,21 @@ def encode_cursor(task: Task, sort: str) -> str:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
 
+def _row_number(value) -> bool:
+    """Whether a cursor part is a whole number a BIGINT column can hold (not a bool)."""
+    return type(value) is int and 0 <= value < 2 ** 63
+
+
 def _decode(cursor: str, sort: str) -> list:
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        assert isinstance(key, list) and len(key) == len(_ORDER[sort][0])
-        assert isinstance(key[-1], int)
+        if not isinstance(key, list) or len(key) != len(_ORDER[sort][0]) \
+                or not _row_number(key[-1]):
+            raise ValueError
         if sort == "due" and key[0] is not None:
             key[0] = parse_datetime(key[0])
+        if sort == "priority" and not (type(key[0]) is int and abs(key[0]) < 100):
+            raise ValueError
         return key
     except Exception:
         raise QueryError(f"after: not a cursor of a list sorted by {sort}") from None

@@ -18,7 +18,7 @@ def test_every_problem_is_reported_at_once():
         validate_envelope(bad)
     problems = err.value.problems
     assert "occurred_at: time has no UTC offset: '2026-11-01T10:00:00'" in problems
-    assert 'data.amount: must be a decimal string like "100.50"' in problems
+    assert 'data.amount: must be a positive amount string like "100.50" (ASCII digits only)' in problems
     assert "data.currency: must be an ISO 4217 code like USD" in problems
     assert "data.colour: Unknown field." in problems
     assert "data.payment_id: Missing data for required field." in problems

@@ -54,7 +54,8 @@ def test_one_bad_event_stores_none_and_says_which(client, tokens, database):
     resp = client.post("/api/events", json=batch, headers=auth(tokens["admin"]))
     assert resp.status_code == 400
     assert resp.json["events"] == [{"index": 1, "problems": [
-        "data.amount: value is not a decimal number: '12,50'"]}]
+        'data.amount: must be a positive amount string like "100.50" (ASCII digits only), not \'12,50\''
+    ]}]
     assert stored(database) == 0
 
 
