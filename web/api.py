@@ -10,6 +10,7 @@ from engine.events.store import record_many, schedule_touched
 from web import database
 from engine.values import iso
 from web.auth import current_user, requires
+from web.json_input import json_body
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 MAX_EVENTS_PER_REQUEST = 1000
@@ -34,7 +35,7 @@ def _bad_request(exc):
 @requires("events.post")
 def post_events():
     """Accept one canonical event or a list; all are validated before any is stored."""
-    payload = request.get_json(silent=True)
+    payload = json_body()
     if payload is None:
         return jsonify(error="the body must be JSON: one event object or a list of them"), 400
     items = payload if isinstance(payload, list) else [payload]
@@ -83,7 +84,7 @@ def get_onfido_link(applicant_id: str):
 def put_onfido_link(applicant_id: str):
     """Link an Onfido applicant to a client: `{"client": REF, "replace": false}` (audited)."""
     from engine.deliveries import applicants
-    body = request.get_json(silent=True)
+    body = json_body()
     if not isinstance(body, dict) or not isinstance(body.get("client"), str) \
             or not isinstance(body.get("replace", False), bool):
         return jsonify(error='the body must be {"client": "<client ref>", "replace": false}'), 400

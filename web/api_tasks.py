@@ -10,6 +10,7 @@ from engine.users import permissions
 from web import database
 from web.api import bp
 from web.auth import current_user, requires
+from web.json_input import json_body, text_fields
 from web.task_actions import ActionError, perform, run_bulk
 from web.viewhelpers import filters_from
 
@@ -17,7 +18,7 @@ MAX_LIMIT = 500
 
 
 def _json_body() -> dict:
-    body = request.get_json(silent=True)
+    body = json_body()
     if body is None and request.content_length:
         abort(400, description="the body must be a JSON object")
     if body is not None and not isinstance(body, dict):
@@ -86,7 +87,7 @@ def get_task(task_id):
 @requires("tasks.work")
 def task_action(task_id, action):
     """Claim, release, assign, wait, resume, resolve, dismiss, comment or decide on a task."""
-    body = _json_body()
+    body = text_fields(_json_body(), lists=("document_types",))
     try:
         with unit_of_work(database()) as s:
             task = _visible_task(s, task_id)

@@ -102,9 +102,12 @@ def receive(provider: str):
         return response, 429, {"Retry-After": str(wait)}
     if (request.content_length or 0) > MAX_BODY:
         return jsonify(status="rejected", reason="body too large"), 413
+    # The raw bytes: signatures are over the body exactly as sent. Read at most one byte
+    # past the limit, so a chunked body (no Content-Length) is bounded too.
+    body = request.stream.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        return jsonify(status="rejected", reason="body too large"), 413
     db = database()
-    # The raw bytes: signatures are over the body exactly as sent.
-    body = request.get_data(cache=False)
     outcome = intake.receive(db, provider=provider, headers=request.headers, body=body,
                              now=utcnow(), on_pending=lambda: fetches.schedule(db))
     if outcome.http_status == 401 and address:

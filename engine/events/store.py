@@ -1,7 +1,6 @@
 """The event store: record canonical events once, keyed by (source, id)."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -10,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from engine.clients.models import Client
+from engine import jsonsafe
 from engine.db import Database, after_commit, unit_of_work
 from engine.events import dispatch
 from engine.events.models import PARKED, PENDING, Event
@@ -87,9 +87,9 @@ class IngestReport:
 def parse_line(line: str) -> dict:
     """Parse and validate one JSON line, raising InvalidEvent with the reason."""
     try:
-        payload = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InvalidEvent([f"not valid JSON: {exc.msg} at column {exc.colno}"]) from None
+        payload = jsonsafe.loads(line)
+    except jsonsafe.JsonError as exc:
+        raise InvalidEvent([str(exc)]) from None
     return validate_envelope(payload)
 
 

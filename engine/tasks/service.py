@@ -19,6 +19,7 @@ from engine.values import iso, utcnow
 
 LEASE = timedelta(minutes=30)
 MAX_TEXT = 5000
+MAX_DESCRIPTION = 20_000
 
 
 class TaskError(ValueError):
@@ -89,6 +90,10 @@ def create_manual(session: Session, *, queue: str, title: str, actor: str,
     title = _text(title, "title")
     if len(title) > 300:
         raise TaskError("title is too long (at most 300 characters)")
+    if description is not None and not isinstance(description, str):
+        raise TaskError("description must be text")
+    if description and len(description) > MAX_DESCRIPTION:
+        raise TaskError(f"description is too long (at most {MAX_DESCRIPTION:,} characters)")
     if priority not in PRIORITIES:
         raise TaskError(f"priority: unknown {priority!r}; use one of {', '.join(PRIORITIES)}")
     due = sla.due_at(utcnow(), priority, hours or sla.BusinessHours.parse(None))
