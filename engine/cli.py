@@ -253,6 +253,23 @@ def events_parked(as_json):
                    f"{row['client']} attempts={row['attempts']}: {row['error']}")
 
 
+@events.command("conflicts")
+@click.option("--json", "as_json", is_flag=True)
+def events_conflicts(as_json):
+    """List event ids delivered again with different content (kept, never applied)."""
+    from engine.events import conflicts
+    with unit_of_work(database()) as session:
+        rows = conflicts.list_conflicts(session)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no conflicting events")
+    for row in rows:
+        click.echo(f"{row['source']}/{row['id']}: {', '.join(row['differs'])} differ; "
+                   f"seen {row['times']} time(s), last {row['last_at']}")
+
+
 @events.command("retry")
 @click.argument("seq", type=int)
 def events_retry(seq):

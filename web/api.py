@@ -5,6 +5,7 @@ from flask import Blueprint, abort, jsonify, request
 
 from engine.clients import service as clients_service
 from engine.db import unit_of_work
+from engine.events import conflicts
 from engine.events.schemas import InvalidEvent, validate_envelope
 from engine.events.store import record_many, schedule_touched
 from web import database
@@ -56,7 +57,9 @@ def post_events():
     results = []
     for env in envelopes:
         key = (env["source"], env["id"])
-        status = "accepted" if key in created else "duplicate"
+        # conflict: the id is taken by an event with other content (kept, not applied)
+        status = "accepted" if key in created else (
+            "conflict" if conflicts.digest(env) in created.conflicts else "duplicate")
         created.discard(key)  # a second copy in the same request is a duplicate
         results.append({"source": env["source"], "id": env["id"], "status": status})
     return jsonify(events=results), 202

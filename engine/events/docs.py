@@ -10,18 +10,25 @@ HEADER = """# Canonical events
 Generated from `engine/events/catalogue.py` by `python -m engine.events.docs > docs/events.md`
 (a test fails when this file is out of date).
 
-Envelope: `{id, type, source, occurred_at, client, data}`. `id` is unique per `source`
-(a second event with the same `(source, id)` is a duplicate and is stored once);
-`occurred_at` is ISO-8601 with an offset; `client` is the broker's client reference.
-Amounts are decimal strings (at most 8 decimal places) with an ISO 4217 `currency`;
-lots are decimal strings; unknown fields are refused. Post them to `POST /api/events`
+Envelope: `{id, type, source, occurred_at, client, data}`. `id` is unique per `source`:
+a second event with the same `(source, id)` and the same content is a duplicate and is
+stored once; with different content it is a **conflict**: the first event stays, the
+other content is kept in `event_conflicts` (never applied), the API answers `conflict`
+for it and `fxcrm events conflicts` lists them. `occurred_at` is ISO-8601 with an
+offset, from 1990 to one day ahead of now (`FXCRM_EVENT_MAX_AHEAD`); `client` is the
+broker's client reference. Unknown fields are refused. Post them to `POST /api/events`
 (one object or a list of up to 1,000; all are validated before any is stored) or
-ingest them with `fxcrm events ingest FILE` (JSON lines).
+ingest them with `fxcrm events ingest FILE` (JSON lines). The contract is enforced in
+one place, `engine/events/schemas.py` (see docs/security.md, "Input contracts").
 
-Kinds: `string`; `decimal` (a decimal string); `amount` (a decimal string in the
-event's `currency`); `currency` (ISO 4217); `country` (ISO 3166-1 alpha-2); `datetime`
-(ISO-8601 with offset); `enum` (one of the listed values); `integer`; `boolean`;
-`object`; `list` (of strings). Optional fields are marked `?`.
+Kinds: `string` (at most 500 characters, no control characters); `decimal` (a decimal
+string of ASCII digits, optional leading `-`, at most 8 decimals; no exponent, `_` or
+`+`); `amount` (the same, above zero and below 10^10, with no more decimals than the
+event's `currency` has minor units: JPY 0, USD 2, KWD 3, BTC 8); `currency` (ISO 4217 or
+a configured crypto code, `FXCRM_CRYPTO_CURRENCIES`); `country` (ISO 3166-1 alpha-2);
+`datetime` (ISO-8601 with offset); `enum` (one of the listed values); `integer`;
+`boolean`; `object` (nested at most 16 deep); `list` (of strings). Optional fields are
+marked `?`.
 """
 
 

@@ -44,3 +44,26 @@ class Event(Base):
         return {"id": self.event_id, "type": self.type, "source": self.source,
                 "occurred_at": iso(self.occurred_at), "client": self.client_ref,
                 "data": self.data}
+
+
+class EventConflict(Base):
+    """An event id delivered again with different content.
+
+    Same (source, id) and same content is an idempotent duplicate; different content is
+    kept here (the stored event is never overwritten) so operations can see, count and
+    resolve it: one row per distinct content, `times` counting its deliveries."""
+
+    __tablename__ = "event_conflicts"
+    __table_args__ = (UniqueConstraint("source", "event_id", "digest", name="uq_event_conflicts"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(200))
+    digest: Mapped[str] = mapped_column(String(64))  # sha256 of the refused envelope
+    event_seq: Mapped[int] = mapped_column(BigId, index=True)  # the event stored first
+    envelope: Mapped[dict] = mapped_column(JsonType)
+    differs: Mapped[list] = mapped_column(JsonType)  # the fields that differ
+    via: Mapped[str] = mapped_column(String(20))
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    times: Mapped[int] = mapped_column(Integer, default=1)

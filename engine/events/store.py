@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from engine.clients.models import Client
 from engine import jsonsafe
 from engine.db import Database, after_commit, unit_of_work
-from engine.events import dispatch
+from engine.events import conflicts, dispatch
 from engine.events.models import PARKED, PENDING, Event
 from engine.events.schemas import InvalidEvent, validate_envelope
 from engine.values import parse_datetime, utcnow
@@ -32,11 +32,21 @@ def ensure_clients(session: Session, refs: set[str]) -> None:
         session.execute(stmt, rows)
 
 
+class Recorded(set):
+    """The (source, id) pairs stored as new; `conflicts` lists the content digest of each
+    envelope whose id was already taken by different content (kept in event_conflicts,
+    never applied; `engine.events.conflicts.digest`)."""
+
+    def __init__(self, created=(), conflicts=()):
+        super().__init__(created)
+        self.conflicts = list(conflicts)
+
+
 def record_many(session: Session, envelopes: list[dict], *,
-                via: str = "api") -> set[tuple[str, str]]:
+                via: str = "api") -> Recorded:
     """Store validated envelopes; return the (source, id) pairs that were new."""
     if not envelopes:
-        return set()
+        return Recorded()
     ensure_clients(session, {e["client"] for e in envelopes})
     now = utcnow()
     rows = [{"source": e["source"], "event_id": e["id"], "type": e["type"],
@@ -50,7 +60,8 @@ def record_many(session: Session, envelopes: list[dict], *,
     for source, event_id, client_ref in session.execute(stmt, rows):
         created.add((source, event_id))
         touched.add(client_ref)
-    return created
+    again = [e for e in envelopes if (e["source"], e["id"]) not in created]
+    return Recorded(created, conflicts.record(session, again, via=via) if again else ())
 
 
 def record(session: Session, envelope: dict, *, via: str = "api") -> tuple[int | None, bool]:
@@ -74,6 +85,7 @@ class IngestReport:
     accepted: int = 0
     duplicate: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    conflict: int = 0  # ids already used by an event with different content
 
     @property
     def ok(self) -> bool:
@@ -81,7 +93,8 @@ class IngestReport:
 
     def summary(self) -> str:
         return (f"accepted: {self.accepted}, duplicate: {self.duplicate}, "
-                f"rejected: {len(self.rejected)}")
+                f"rejected: {len(self.rejected)}"
+                + (f", conflict: {self.conflict} (see `fxcrm events conflicts`)" if self.conflict else ""))
 
 
 def parse_line(line: str) -> dict:
@@ -117,7 +130,8 @@ def _store_batch(database: Database, batch, report: IngestReport, via: str) -> N
     with unit_of_work(database) as session:
         created = record_many(session, [env for _n, env in batch], via=via)
         report.accepted += len(created)
-        report.duplicate += len(batch) - len(created)
+        report.conflict += len(created.conflicts)
+        report.duplicate += len(batch) - len(created) - len(created.conflicts)
         schedule_touched(session, database)
 
 
