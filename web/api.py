@@ -10,6 +10,7 @@ from engine.events.schemas import InvalidEvent, validate_envelope
 from engine.events.store import record_many, schedule_touched
 from web import database
 from engine.values import iso
+from web.viewhelpers import profile_for
 from web.auth import current_user, requires
 from web.json_input import json_body
 
@@ -111,7 +112,7 @@ def get_client(ref):
         client = clients_service.get_by_ref(s, ref)
         if client is None:
             abort(404, description=f"no client {ref}")
-        return jsonify(clients_service.profile(s, client))
+        return jsonify(profile_for(s, client, current_user().role))
 
 
 @bp.get("/openapi.json")

@@ -8,7 +8,7 @@ from engine.clients import service as clients_service
 from engine.db import unit_of_work
 from web import database
 from web.auth import current_user, requires
-from web.viewhelpers import other_sections
+from web.viewhelpers import other_sections, profile_for
 
 bp = Blueprint("clients", __name__)
 
@@ -30,7 +30,7 @@ def profile(ref):
         client = clients_service.get_by_ref(s, ref)
         if client is None:
             abort(404, description=f"no client {ref}")
-        p = clients_service.profile(s, client)
+        p = profile_for(s, client, user.role)
         audit = p.get("audit") if isinstance(p.get("audit"), list) else _audit(s, ref)
     open_tasks = [t for t in p["tasks"] if t["status"] in ("open", "in_progress", "waiting")]
     past_tasks = [t for t in p["tasks"] if t not in open_tasks]

@@ -11,7 +11,7 @@ from engine.users import permissions
 from web import database
 from web.auth import current_user, login_required, requires
 from web.task_actions import ACTIONS, ActionError, offered, perform, withdrawal_id
-from web.viewhelpers import explanation_view, safe_next
+from web.viewhelpers import explanation_view, safe_next, profile_for
 
 bp = Blueprint("pages", __name__)
 
@@ -34,7 +34,7 @@ def _visible_task(session, task_id: int):
 
 def _client_panel(session, ref: str | None) -> dict | None:
     client = clients_service.get_by_ref(session, ref) if ref else None
-    return clients_service.profile(session, client) if client else None
+    return profile_for(session, client, current_user().role) if client else None
 
 
 @bp.get("/tasks/<int:task_id>")

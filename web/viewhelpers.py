@@ -93,3 +93,16 @@ SUMMARY_KEYS = ("ref", "status", "status_reason", "email", "first_name", "last_n
 def other_sections(profile: dict) -> dict:
     """Return the profile sections no template knows, to show generically."""
     return {k: v for k, v in profile.items() if k not in KNOWN_SECTIONS + SUMMARY_KEYS}
+
+
+def profile_for(session, client, role: str) -> dict:
+    """The client's profile as `role` may see it: tasks of queues the role cannot open are
+    left out (their titles and explanations say things that role must not read)."""
+    from engine.clients import service as clients_service
+    from engine.users.permissions import can_see_queue
+    profile = clients_service.profile(session, client)
+    profile["tasks"] = [t for t in profile.get("tasks", []) if can_see_queue(role, t["queue"])]
+    if isinstance(profile.get("timeline"), list):
+        profile["timeline"] = [i for i in profile["timeline"] if i.get("kind") != "task"
+                               or can_see_queue(role, i.get("queue") or "")]
+    return profile

@@ -81,10 +81,10 @@ def _task_items(session: Session, client_ref: str):
                             .order_by(Task.id.desc()).limit(LIMIT))
     for t in tasks:
         yield _item(t.created_at, "task", f"Task opened in {t.queue}: {t.title}", str(t.id),
-                    status="open")
+                    status="open", queue=t.queue)
         if t.closed_at:
             yield _item(t.closed_at, "task", f"Task {t.status}: {t.title}", str(t.id),
-                        status=t.status)
+                        status=t.status, queue=t.queue)
 
 
 SOURCES = (_deposit_items, _withdrawal_items, _transfer_items, _fee_items, _account_items,

@@ -68,3 +68,25 @@ def test_a_chunked_webhook_body_over_the_limit_is_refused(client, database):
     from engine.deliveries.models import Delivery
     with unit_of_work(database) as s:
         assert s.scalar(select(func.count()).select_from(Delivery)) == 0
+
+
+@pytest.mark.parametrize("role", ["support", "sales", "compliance"])
+def test_profile_lists_only_tasks_of_queues_the_viewer_can_open(as_role, sample, role, tokens):
+    from engine.users.permissions import can_see_queue
+    page = as_role(role).get("/clients/C1").get_data(as_text=True)
+    api = as_role(role).get("/api/clients/C1")
+    for queue in ("compliance", "finance", "support", "sales", "ib_ops"):
+        title = f"{queue} follow-up"
+        assert (title in page) == can_see_queue(role, queue), (role, queue)
+    if api.status_code == 200:
+        assert {t["queue"] for t in api.get_json()["tasks"]} <= {
+            q for q in ("compliance", "finance", "support", "sales", "ib_ops") if can_see_queue(role, q)}
+
+
+def test_nul_bytes_in_forms_and_query_strings_never_reach_the_database(client, as_role, sample):
+    """PostgreSQL cannot store NUL: each form refuses it (400) or treats it as a failed
+    sign-in, never a 500."""
+    assert client.post("/login", data={"email": "a\x00@x.io", "password": "x"}).status_code in (302, 400)
+    support = as_role("support")
+    assert support.get("/clients", query_string={"q": "ab\x00c"}).status_code == 400
+    assert support.get("/inbox", query_string={"q": "ab\x00c"}).status_code in (200, 400)

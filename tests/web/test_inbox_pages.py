@@ -149,7 +149,8 @@ def test_client_profile_sections(as_role, sample):
     for heading in ("KYC and documents", "Wallets", "Trading accounts", "IB chain and commissions",
                     "Tasks", "Notifications sent", "Audit of manual changes"):
         assert heading in html
-    assert html.count('href="/tasks/') >= 5
+    assert "compliance follow-up" in html and "sales follow-up" not in html
+    assert as_role("admin").get("/clients/C1").get_data(as_text=True).count('href="/tasks/') >= 5
     assert as_role("compliance").get("/clients/NOPE").status_code == 404
 
 
