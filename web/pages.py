@@ -10,6 +10,7 @@ from engine.tasks import sla
 from engine.users import permissions
 from web import database
 from web.auth import current_user, login_required, requires
+from web.security import has_endpoint
 from web.task_actions import ACTIONS, ActionError, offered, perform, withdrawal_id
 from web.viewhelpers import explanation_view, safe_next, profile_for
 
@@ -19,9 +20,11 @@ bp = Blueprint("pages", __name__)
 @bp.get("/")
 @login_required
 def index():
-    """Send staff to the inbox; show others what they may open."""
+    """Send staff to the inbox and a partner to its IB; show others what they may open."""
     if current_user().can("tasks.view"):
         return redirect(url_for("inbox.inbox"))
+    if current_user().role == "partner" and current_user().ib_id and has_endpoint("partner.index"):
+        return redirect(url_for("partner.index"))
     return render_template("home.html")
 
 
