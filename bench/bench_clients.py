@@ -16,6 +16,7 @@ import random
 import statistics
 import sys
 import time
+from types import SimpleNamespace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from sqlalchemy import func, insert, select, text  # noqa: E402
 from engine import config as config_mod  # noqa: E402
 from engine.accounts.models import TradingAccount  # noqa: E402
 from engine.clients import search, service  # noqa: E402
-from engine.clients.models import Client  # noqa: E402
+from engine.clients.models import Client, search_text  # noqa: E402
 from engine.db import Database, unit_of_work  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402
 from engine.values import utcnow  # noqa: E402
@@ -41,13 +42,16 @@ CHUNK = 20_000
 def _rows(n: int, rng: random.Random, now):
     start = now - timedelta(days=730)
     for i in range(n):
-        yield {"ref": f"C{i:06d}", "email": f"{FIRST[i % 10].lower()}.{i}@mail{i % 50}.example",
+        row = {"ref": f"C{i:06d}", "email": f"{FIRST[i % 10].lower()}.{i}@mail{i % 50}.example",
                "first_name": FIRST[rng.randrange(10)], "last_name": f"{LAST[rng.randrange(10)]}{i}",
+               "phone": f"+49 (151) {i:07d}",
                "country": COUNTRIES[rng.randrange(10)], "status": rng.choice(search.STATUSES),
                "kyc_status": rng.choice(("approved", "pending", "not_started")),
                "funnel_stage": rng.choice(search.FUNNEL), "risk_category": rng.choice(search.RISKS),
                "referral_code": f"IB{i % 300:03d}" if i % 3 == 0 else None, "auto_funding": False,
                "registered_at": start + timedelta(minutes=i * 10), "created_at": now}
+        # A bulk insert skips the ORM hook that keeps search_text: compute it the same way.
+        yield {**row, "search_text": search_text(SimpleNamespace(**row))}
 
 
 def _accounts(n: int, now):
@@ -118,6 +122,8 @@ def _queries(db: Database, rng: random.Random, n: int) -> dict:
         "client ref": lambda s: _page(s, {"q": f"c{one(None):06d}"}),
         "trading account id": lambda s: _page(s, {"q": f"mt5-{700000 + 2 * rng.randrange(n // 2)}"}),
         "referral code": lambda s: _page(s, {"q": f"ib{rng.randrange(300):03d}"}),
+        "phone, written another way (one client)": lambda s: _page(
+            s, {"q": f"0049 151-{one(None):07d}"}),
         "no match": lambda s: _page(s, {"q": "zzz-nobody"}),
         "status + country": lambda s: _page(s, {"status": "pending", "country": "DE"}),
         "kyc + risk + funnel": lambda s: _page(s, {"kyc_status": "pending", "risk": "high",

@@ -1,10 +1,11 @@
 """The client record: one row per client reference, created by its first event."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Index, Integer, String, Text
+from sqlalchemy import Boolean, Index, Integer, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base
@@ -12,6 +13,25 @@ from engine.types import Amount, UTCDateTime
 
 STATUSES = ("pending", "approved", "rejected", "blocked")
 FUNNEL = ("registered", "kyc_approved", "funded", "account_opened", "first_trade")
+
+
+def phone_digits(text: str | None) -> str:
+    """A phone number's digits without the international prefix (`+49 (151) 234-56` and
+    `0049 151 23456` both give `4915123456`), so any way of writing it matches."""
+    digits = re.sub(r"[^0-9]", "", text or "")
+    return digits[2:] if (text or "").strip().startswith("00") else digits
+
+
+def search_text(client) -> str:
+    """The one lower-cased text a client search looks in."""
+    name = f"{client.first_name or ''} {client.last_name or ''}".strip()
+    parts = [client.ref, client.email, name, client.referral_code, phone_digits(client.phone)]
+    return " | ".join((p or "").lower() for p in parts)
+
+
+# Created by migration 1099 on PostgreSQL when pg_trgm is available; not declared on the
+# model because SQLite has no such index (the schema comparison test skips it).
+OPTIONAL_INDEXES = frozenset({"ix_clients_search_trgm"})
 
 
 class Client(Base):
@@ -25,6 +45,10 @@ class Client(Base):
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     first_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     last_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # Lower-cased ref, e-mail, names, referral code and phone digits in one column, kept
+    # by the projections: one LIKE (a pg_trgm index on PostgreSQL) finds any of them.
+    search_text: Mapped[str | None] = mapped_column(Text, nullable=True)
     country: Mapped[str | None] = mapped_column(String(2), nullable=True)
     client_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
     referral_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -56,3 +80,10 @@ class ClientNote(Base):
     author: Mapped[str] = mapped_column(String(320))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+@event.listens_for(Client, "before_insert")
+@event.listens_for(Client, "before_update")
+def _keep_search_text(_mapper, _connection, client: Client) -> None:
+    # Whatever writes a client (projection, staff, import), its search text follows.
+    client.search_text = search_text(client)

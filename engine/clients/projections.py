@@ -9,7 +9,7 @@ from engine.processing import projection
 from engine.values import parse_decimal
 
 # Profile fields a `client.profile_updated` event may change.
-UPDATABLE = {"email", "first_name", "last_name", "country", "declared_income",
+UPDATABLE = {"email", "first_name", "last_name", "phone", "country", "declared_income",
              "declared_income_currency", "auto_funding", "source"}
 
 
@@ -25,6 +25,7 @@ def registered(session: Session, event: Event, client: Client) -> None:
     client.client_type = data["client_type"]
     client.first_name = data.get("first_name")
     client.last_name = data.get("last_name")
+    client.phone = data.get("phone")
     client.referral_code = data.get("referral_code")
     client.source = data.get("source")
     client.auto_funding = bool(data.get("auto_funding"))

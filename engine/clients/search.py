@@ -6,13 +6,14 @@ costs the same as the first one.
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.clients.models import FUNNEL, STATUSES, Client
+from engine.clients.models import FUNNEL, STATUSES, Client, phone_digits, search_text  # noqa: F401
 
 KYC_STATUSES = ("not_started", "pending", "approved", "rejected", "retry", "on_hold")
 RISKS = ("low", "medium", "high")
@@ -100,14 +101,17 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+_PHONE = re.compile(r"^\+?[0-9 ()./-]{4,}$")
+
+
 def _text_clause(text: str):
     from engine.accounts import service as accounts_service
     pattern = _like(text)
-    full = func.lower(func.coalesce(Client.first_name, "") + " " + func.coalesce(Client.last_name, ""))
-    fields = [func.lower(Client.ref), func.lower(Client.email), full,
-              func.lower(Client.referral_code)]
-    return or_(*[f.like(pattern, escape="\\") for f in fields],
-               Client.ref.in_(accounts_service.refs_with_account_like(pattern)))
+    clauses = [Client.search_text.like(pattern, escape="\\"),
+               Client.ref.in_(accounts_service.refs_with_account_like(pattern))]
+    if _PHONE.fullmatch(text.strip()) and len(phone_digits(text)) >= 4:
+        clauses.append(Client.search_text.like(_like(phone_digits(text)), escape="\\"))
+    return or_(*clauses)
 
 
 def _day_start(d: date) -> datetime:

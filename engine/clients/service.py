@@ -53,7 +53,7 @@ def summary(client: Client) -> dict:
     return {
         "ref": client.ref, "status": client.status, "status_reason": client.status_reason,
         "email": client.email, "first_name": client.first_name, "last_name": client.last_name,
-        "country": client.country, "client_type": client.client_type,
+        "phone": client.phone, "country": client.country, "client_type": client.client_type,
         "registered_at": iso(client.registered_at), "funnel_stage": client.funnel_stage,
         "risk": {"category": client.risk_category, "reason": client.risk_reason},
         "referral_code": client.referral_code, "source": client.source,

@@ -97,6 +97,7 @@ _TYPES: list[EventType] = [
         "client_type": f("enum", choices=CLIENT_TYPES),
         "first_name": opt("string"),
         "last_name": opt("string"),
+        "phone": opt("string", doc="as the client gave it; searched by its digits"),
         "referral_code": opt("string"),
         "declared_income": opt("amount", doc="yearly income the client declared"),
         "currency": opt("currency", doc="currency of declared_income"),

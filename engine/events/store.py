@@ -8,7 +8,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from engine.clients.models import Client
+from engine.clients.models import Client, search_text
 from engine import jsonsafe
 from engine.db import Database, after_commit, unit_of_work
 from engine.events import conflicts, dispatch
@@ -26,7 +26,8 @@ def ensure_clients(session: Session, refs: set[str]) -> None:
     """Create the client rows that do not exist yet (race-free)."""
     now = utcnow()
     rows = [{"ref": ref, "status": "pending", "created_at": now, "kyc_status": "not_started",
-             "funnel_stage": "registered", "auto_funding": False} for ref in sorted(refs)]
+             "funnel_stage": "registered", "auto_funding": False,
+             "search_text": search_text(Client(ref=ref))} for ref in sorted(refs)]
     if rows:
         stmt = _insert(session, Client).on_conflict_do_nothing(index_elements=["ref"])
         session.execute(stmt, rows)

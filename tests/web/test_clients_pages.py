@@ -114,3 +114,15 @@ def test_bad_input_is_a_clear_400(as_role, people, args, message):
 
 def test_partner_may_not_list_clients(as_role, people):
     assert as_role("partner").get("/clients", query_string={"q": "anna"}).status_code in (403, 404)
+
+
+@pytest.mark.parametrize("typed", ["+44 20 7946 0958", "0044 (20) 7946-0958", "7946 0958",
+                                   "442079460958"])
+def test_search_by_phone_however_it_is_written(database, as_role, typed):
+    from tests.payments.builders import ingest, registered
+    ingest(database, registered("C-TEL", phone="+44 20 7946 0958", first_name="Tom"),
+           registered("C-OTHER", phone="+49 151 2345678"))
+    found = refs(as_role("support").get("/clients", query_string={"q": typed}))
+    assert found == ["C-TEL"]
+    page = as_role("support").get("/clients/C-TEL").get_data(as_text=True)
+    assert "+44 20 7946 0958" in page
