@@ -31,7 +31,7 @@ def search_text(client) -> str:
 
 # Created by migration 1099 on PostgreSQL when pg_trgm is available; not declared on the
 # model because SQLite has no such index (the schema comparison test skips it).
-OPTIONAL_INDEXES = frozenset({"ix_clients_search_trgm"})
+OPTIONAL_INDEXES = frozenset({"ix_clients_search_trgm", "ix_trading_accounts_id_trgm"})
 
 
 class Client(Base):

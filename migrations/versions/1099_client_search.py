@@ -36,12 +36,15 @@ def upgrade() -> None:
                 bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
                 bind.execute(sa.text("CREATE INDEX ix_clients_search_trgm ON clients "
                                      "USING gin (search_text gin_trgm_ops)"))
+                bind.execute(sa.text("CREATE INDEX ix_trading_accounts_id_trgm ON trading_accounts "
+                                     "USING gin (lower(account_id) gin_trgm_ops)"))
         except sa.exc.DBAPIError:
             pass
 
 
 def downgrade() -> None:
     op.execute("DROP INDEX IF EXISTS ix_clients_search_trgm")
+    op.execute("DROP INDEX IF EXISTS ix_trading_accounts_id_trgm")
     with op.batch_alter_table('clients') as batch:
         batch.drop_column('search_text')
         batch.drop_column('phone')
