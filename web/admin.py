@@ -7,6 +7,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from engine.db import unit_of_work
 from engine.users import service as users_service
+from engine.users import totp
 from engine.users.models import ROLES
 from web import database
 from web.auth import current_user, requires
@@ -75,7 +76,7 @@ def user(user_id: int):
     """Show one user, the actions on it, and its API tokens."""
     with unit_of_work(database()) as s:
         target = _user_or_404(s, user_id)
-        row = _row(target)
+        row = {**_row(target), "two_factor": totp.is_enrolled(s, target.id)}
         tokens = [{"id": t.id, "prefix": t.prefix, "created_at": t.created_at,
                    "expires_at": t.expires_at, "last_used_at": t.last_used_at,
                    "revoked_at": t.revoked_at} for t in users_service.list_tokens(s, target)]
@@ -131,6 +132,15 @@ def reset_password(user_id: int):
         email = target.email
     return render_template("admin/secret.html", email=email, what="temporary password",
                            secret=password, user_id=user_id)
+
+
+@bp.post("/users/<int:user_id>/reset-2fa")
+@requires("users.manage")
+def reset_two_factor(user_id: int):
+    """Turn off a user's two-factor login (lost phone); they enrol again."""
+    reason = _form("reason")
+    return _change(user_id, lambda s, u, actor: users_service.reset_two_factor(
+        s, u, actor=actor, reason=reason), "Two-factor login reset; they enrol again at next login.")
 
 
 @bp.post("/users/<int:user_id>/tokens")

@@ -243,6 +243,21 @@ def reset_password(session: Session, user: User, *, actor: str,
     return password
 
 
+def reset_two_factor(session: Session, user: User, *, actor: str, reason: str | None = None) -> None:
+    """Turn off the user's two-factor login (a lost phone): they enrol again at next login
+    (where their role requires it, they can open nothing else until they do). Their
+    sessions end; a reason is required and the change is audited."""
+    from engine.users.models import UserTotp
+    if not (reason or "").strip():
+        raise UserError("resetting two-factor login needs a reason")
+    row = session.get(UserTotp, user.id)
+    if row is None:
+        raise UserError(f"{user.email} has no two-factor login to reset")
+    session.delete(row)
+    end_sessions(session, user)
+    _audit(session, actor, "user.reset_2fa", user, reason.strip())
+
+
 def change_password(session: Session, user: User, *, current: str, new: str) -> None:
     """Change `user`'s own password after checking the current one; end other sessions."""
     if not (user.password_hash and check_password_hash(user.password_hash, current)):

@@ -28,7 +28,8 @@ def post(client, url: str, **data):
 
 ADMIN_POSTS = ["/admin/users", "/admin/users/{id}/deactivate", "/admin/users/{id}/activate",
                "/admin/users/{id}/role", "/admin/users/{id}/reset-password",
-               "/admin/users/{id}/tokens", "/admin/users/{id}/tokens/1/revoke"]
+               "/admin/users/{id}/tokens", "/admin/users/{id}/tokens/1/revoke",
+               "/admin/users/{id}/reset-2fa"]
 
 
 @pytest.mark.parametrize("role", [r for r in ROLES if r != "admin"])
@@ -207,3 +208,26 @@ def test_500_is_a_page_without_the_cause(app, as_role):
     assert r.status_code == 500
     body = r.get_data(as_text=True)
     assert "Something went wrong" in body and "secret internal detail" not in body
+
+
+def test_admin_resets_a_lost_second_factor_with_a_reason(as_role, database):
+    from engine.users import totp
+    uid = user_id(database, "finance")
+    with unit_of_work(database) as s:
+        user = users_service.get_by_email(s, email("finance"))
+        row = totp.begin(s, user)
+        row.confirmed_at = row.created_at
+    finance = as_role("finance")
+    admin = as_role("admin")
+    assert "Reset two-factor login" in admin.get(f"/admin/users/{uid}").get_data(as_text=True)
+    refused = post(admin, f"/admin/users/{uid}/reset-2fa", reason="")
+    assert "needs a reason" in admin.get(refused.headers["Location"]).get_data(as_text=True)
+    with unit_of_work(database) as s:
+        assert totp.is_enrolled(s, uid)
+    post(admin, f"/admin/users/{uid}/reset-2fa", reason="phone lost, ticket 881")
+    with unit_of_work(database) as s:
+        assert not totp.is_enrolled(s, uid)
+    assert audit_actions(database, email("finance"))[-1] == (
+        email("admin"), "user.reset_2fa", "phone lost, ticket 881")
+    assert finance.get("/inbox").status_code == 302  # the session ended
+    assert "Two-factor login is off" in admin.get(f"/admin/users/{uid}").get_data(as_text=True)
