@@ -32,6 +32,9 @@ def search_text(client) -> str:
 # Created by migration 1099 on PostgreSQL when pg_trgm is available; not declared on the
 # model because SQLite has no such index (the schema comparison test skips it).
 OPTIONAL_INDEXES = frozenset({"ix_clients_search_trgm", "ix_trading_accounts_id_trgm"})
+# SQLite only: the FTS5 trigram table over search_text (and its shadow tables), made and
+# kept by migration 1099's triggers.
+SEARCH_FTS = "clients_fts"
 
 
 class Client(Base):

@@ -10,10 +10,11 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import func, or_, select, union
+from sqlalchemy import column, func, or_, select, table, union
 from sqlalchemy.orm import Session
 
-from engine.clients.models import FUNNEL, STATUSES, Client, phone_digits, search_text  # noqa: F401
+from engine.clients.models import (FUNNEL, SEARCH_FTS, STATUSES, Client, phone_digits,  # noqa: F401
+                                   search_text)
 
 KYC_STATUSES = ("not_started", "pending", "approved", "rejected", "retry", "on_hold")
 RISKS = ("low", "medium", "high")
@@ -117,16 +118,39 @@ def _text_clause(text: str, dialect: str = "postgresql"):
     """Clients whose search text, or one of whose trading account ids, contains `text`.
 
     A UNION of two id sets rather than one OR, so each half can use its own index
-    (PostgreSQL: pg_trgm on clients.search_text and on the account ids)."""
+    (PostgreSQL: pg_trgm on clients.search_text and on the account ids; SQLite: the FTS5
+    trigram table over search_text)."""
     from engine.accounts.models import TradingAccount
     needle = text.lower()
     matches = _contains(Client.search_text, needle, dialect)
     if _PHONE.fullmatch(text.strip()) and len(phone_digits(text)) >= 4:
         matches = or_(matches, _contains(Client.search_text, phone_digits(text), dialect))
-    by_text = select(Client.id).where(matches)
+    account = _contains(func.lower(TradingAccount.account_id), needle, dialect)
+    if dialect == "sqlite" and _trigram_ok(needle, text):
+        by_text = _sqlite_trigram(needle, text)
+    else:
+        by_text = [select(Client.id).where(matches)]
     by_account = select(Client.id).join(TradingAccount, TradingAccount.client_ref == Client.ref) \
-        .where(_contains(func.lower(TradingAccount.account_id), needle, dialect))
-    return Client.id.in_(union(by_text, by_account))
+        .where(account)
+    return Client.id.in_(union(*by_text, by_account))  # flat: SQLite nests no UNION
+
+
+_FTS = table(SEARCH_FTS, column("rowid"), column("search_text"))
+
+
+def _trigram_ok(needle: str, text: str) -> bool:
+    """The FTS5 trigram index answers LIKE for 3+ characters without wildcards in them."""
+    return len(needle) >= 3 and not any(c in needle for c in "%_\\")
+
+
+def _sqlite_trigram(needle: str, text: str) -> list:
+    """Selects of the ids whose search text contains `needle` (or the phone digits), from
+    the trigram index."""
+    patterns = [needle]
+    if _PHONE.fullmatch(text.strip()) and len(phone_digits(text)) >= 4:
+        patterns.append(phone_digits(text))
+    # One index lookup per pattern (an OR of two LIKEs would scan the FTS table).
+    return [select(_FTS.c.rowid).where(_FTS.c.search_text.like(f"%{p}%")) for p in patterns]
 
 
 def _day_start(d: date) -> datetime:

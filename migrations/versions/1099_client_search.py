@@ -21,12 +21,33 @@ UPDATE clients SET search_text = lower(
 """
 
 
+# SQLite: an FTS5 table with the trigram tokenizer (SQLite 3.34+) over clients.search_text,
+# kept by triggers, turns `LIKE '%x%'` into an index lookup.
+SQLITE_FTS = [
+    "CREATE VIRTUAL TABLE clients_fts USING fts5(search_text, content='clients', "
+    "content_rowid='id', tokenize='trigram')",
+    "CREATE TRIGGER clients_fts_insert AFTER INSERT ON clients BEGIN "
+    "INSERT INTO clients_fts(rowid, search_text) VALUES (new.id, new.search_text); END",
+    "CREATE TRIGGER clients_fts_delete AFTER DELETE ON clients BEGIN "
+    "INSERT INTO clients_fts(clients_fts, rowid, search_text) "
+    "VALUES ('delete', old.id, old.search_text); END",
+    "CREATE TRIGGER clients_fts_update AFTER UPDATE OF search_text ON clients BEGIN "
+    "INSERT INTO clients_fts(clients_fts, rowid, search_text) "
+    "VALUES ('delete', old.id, old.search_text); "
+    "INSERT INTO clients_fts(rowid, search_text) VALUES (new.id, new.search_text); END",
+    "INSERT INTO clients_fts(clients_fts) VALUES ('rebuild')",
+]
+
+
 def upgrade() -> None:
     with op.batch_alter_table('clients') as batch:
         batch.add_column(sa.Column('phone', sa.String(length=40), nullable=True))
         batch.add_column(sa.Column('search_text', sa.Text(), nullable=True))
     op.execute(BACKFILL)
     bind = op.get_bind()
+    if bind.dialect.name == 'sqlite':
+        for statement in SQLITE_FTS:
+            op.execute(statement)
     if bind.dialect.name == 'postgresql':
         # A trigram index turns `search_text LIKE '%x%'` into an index lookup. pg_trgm is
         # a trusted extension (PostgreSQL 13+); where it cannot be created the search
@@ -43,6 +64,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == 'sqlite':
+        for name in ("clients_fts_insert", "clients_fts_delete", "clients_fts_update"):
+            op.execute(f"DROP TRIGGER IF EXISTS {name}")
+        op.execute("DROP TABLE IF EXISTS clients_fts")
     op.execute("DROP INDEX IF EXISTS ix_clients_search_trgm")
     op.execute("DROP INDEX IF EXISTS ix_trading_accounts_id_trgm")
     with op.batch_alter_table('clients') as batch:
