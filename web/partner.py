@@ -39,6 +39,8 @@ def index():
     """Send a partner to its own IB; list every IB for staff."""
     user = current_user()
     with unit_of_work(database()) as s:
+        if user.role == "partner" and not partner_view.visible_ibs(s, user.role, user.ib_id):
+            return render_template("home.html")  # its IB is not registered (yet)
         visible = _allowed(s)
         if visible is not None:
             return redirect(url_for("partner.dashboard", ib_id=user.ib_id))

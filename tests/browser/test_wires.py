@@ -61,9 +61,15 @@ def seed(database) -> list[int]:
         return [row.id for row in wires_service.list_unmatched(s)]
 
 
-def test_finance_matches_a_wire_by_hand_and_the_wallet_is_credited_once(page, server):
+@pytest.fixture(scope="module")
+def seeded(server) -> list[int]:
+    """The module's clients, deposit requests and unmatched wires (each test may run alone)."""
+    return seed(get_database(server[2]))
+
+
+def test_finance_matches_a_wire_by_hand_and_the_wallet_is_credited_once(page, server, seeded):
     database = get_database(server[2])
-    first, _second = seed(database)
+    first, _second = seeded
     before = wallet(database, "C-1002")
     login(page, "finance")
     page.get_by_role("link", name="Wires").click()
@@ -90,7 +96,7 @@ def test_finance_matches_a_wire_by_hand_and_the_wallet_is_credited_once(page, se
     assert wallet(database, "C-1002") == before + Decimal("100.00")
 
 
-def test_upload_a_statement_and_see_each_entry(page, server, tmp_path):
+def test_upload_a_statement_and_see_each_entry(page, server, seeded, tmp_path):
     database = get_database(server[2])
     before = wallet(database, "C-1001")
     login(page, "finance")
