@@ -1,7 +1,7 @@
 """The JSON API (bearer tokens): events in, tasks and client profiles out."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, jsonify
 
 from engine.clients import service as clients_service
 from engine.db import unit_of_work
