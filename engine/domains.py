@@ -7,6 +7,7 @@ or, without editing this file, by an installed package's `fxcrm.domains` entry p
 by `FXCRM_DOMAINS=package[,package]` (each names a package whose `DOMAIN` is a Domain,
 or is itself the domain's package).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -26,8 +27,8 @@ class Domain:
     name: str
     package: str
     config_checks: tuple[str, ...] = ()  # modules with check_config(files) -> [Problem]
-    blueprints: tuple[str, ...] = ()     # web modules with a blueprint `bp`
-    evaluators: tuple[str, ...] = ()     # modules whose import registers a processing evaluator
+    blueprints: tuple[str, ...] = ()  # web modules with a blueprint `bp`
+    evaluators: tuple[str, ...] = ()  # modules whose import registers a processing evaluator
 
 
 def _d(name: str, **modules: tuple[str, ...]) -> Domain:

@@ -1,4 +1,5 @@
 """Import the optional modules through which domains plug into the core."""
+
 from __future__ import annotations
 
 import importlib

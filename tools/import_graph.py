@@ -8,6 +8,7 @@ modules on the longest chain of imports once each cycle is collapsed to one node
 With --packages the nodes are packages (engine.rules, engine.kyc, ...) instead.
 Exits 1 when there is a cycle.
 """
+
 from __future__ import annotations
 
 import sys
@@ -21,8 +22,7 @@ ROOTS = ("engine", "connectors", "web")
 def module_graph() -> dict[str, set[str]]:
     """Return module -> modules it imports, within ROOTS."""
     graph = grimp.build_graph(*ROOTS)
-    return {m: {i for i in graph.find_modules_directly_imported_by(m) if i != m}
-            for m in sorted(graph.modules)}
+    return {m: {i for i in graph.find_modules_directly_imported_by(m) if i != m} for m in sorted(graph.modules)}
 
 
 def package_of(module: str) -> str:
@@ -98,8 +98,10 @@ def main(argv: list[str]) -> int:
         graph = package_graph(graph)
     sccs = components(graph)
     cycles = [c for c in sccs if len(c) > 1]
-    print(f"nodes {len(graph)}  edges {sum(len(v) for v in graph.values())}  "
-          f"floors {depth(graph, sccs)}  cycles {len(cycles)}")
+    print(
+        f"nodes {len(graph)}  edges {sum(len(v) for v in graph.values())}  "
+        f"floors {depth(graph, sccs)}  cycles {len(cycles)}"
+    )
     for cycle in sorted(cycles, key=len, reverse=True):
         print(f"  cycle of {len(cycle)}: {' '.join(cycle)}")
     if "--edges" in argv:

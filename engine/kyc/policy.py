@@ -1,7 +1,6 @@
 """The onboarding policy (rules/policy/kyc.yaml): required documents and fields, reasons, labels."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
