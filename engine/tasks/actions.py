@@ -192,9 +192,7 @@ _TASK_TABLES = frozenset({"tasks"})
 def close_tasks(session: Session, ruleset, client, event, facts) -> None:
     """Close the client's rule tasks whose close_when is this event or whose open_while cleared."""
     from engine.db import cached
-    from engine.rules import py_evaluator
-    from engine.rules.conditions import values_of
-    from engine.rules.runtime import read_values
+    from engine.rules.api import condition_holds
     from engine.tasks import service as tasks_service
     named = dict(ruleset.conditions)
     tasks = cached(session, ("open_rule_tasks", client.ref), _TASK_TABLES,
@@ -206,7 +204,7 @@ def close_tasks(session: Session, ruleset, client, event, facts) -> None:
             reason = f"closed by {event.type} ({event.source}/{event.event_id})"
         elif data.get("open_while") in named:
             cond = named[data["open_while"]]
-            if not py_evaluator.holds(cond, read_values(values_of(cond), None, facts)):
+            if not condition_holds(cond, facts):
                 reason = f"condition {data['open_while']} no longer holds"
         if reason:
             tasks_service.close_if_open(session, task, actor=f"rule:{task.rule_id}", resolution=reason)
