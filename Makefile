@@ -14,7 +14,7 @@ $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] in ((3, 11), (3, 12)), "fxcrm needs Python 3.11 or 3.12 (durable-rules does not build on 3.13)"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 run: install
@@ -38,6 +38,17 @@ test: install browser
 # passwordless sudo); otherwise this stops with the one command to run.
 browser:
 	@bash .ci/install-browser >/dev/null || { echo "The browser tests need Debian's chromium. Run: sudo bash .ci/install-browser" >&2; exit 1; }
+
+# Lint (ruff), format (ruff, on the files listed in FORMATTED until the rest is reformatted
+# in one go), types (mypy: engine/ and connectors/, baseline in pyproject.toml), import
+# contracts (.importlinter) and the package graph's cycles (reported, see docs/architecture.md).
+FORMATTED := engine/domains.py engine/plugins.py tools tests/plugins/loyalty tests/plugins/test_example_domain.py tests/engine/test_import_contracts.py engine/tasks/subjects.py engine/rules/api.py
+check: install
+	$(BIN)/ruff check engine connectors web tests tools
+	$(BIN)/ruff format --check $(FORMATTED)
+	$(BIN)/mypy
+	PYTHONPATH=$(CURDIR) $(BIN)/lint-imports
+	PYTHONPATH=$(CURDIR) $(BIN)/python tools/import_graph.py --packages || true
 
 # Every benchmark (JSON lines); BENCH_ARGS e.g. --only pipeline --pipeline-args "--clients 2000".
 bench: install

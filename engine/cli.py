@@ -10,12 +10,7 @@ from flask.cli import FlaskGroup, with_appcontext  # noqa: F401
 
 from engine import config as config_mod
 from engine.db import get_database, unit_of_work
-from engine.plugins import import_optional
 
-# Domains add their own click groups here (module path, attribute).
-PLUGIN_GROUPS = (("engine.rules.cli", "commands"), ("engine.deliveries.cli", "commands"),
-                 ("engine.reports.cli", "commands"), ("engine.payments.cli", "commands"),
-                 ("engine.ib.cli", "commands"), ("engine.kyc.cli", "commands"))
 
 
 def _create_app():
@@ -403,9 +398,10 @@ def _render_profile(p: dict) -> str:
 
 
 def _add_plugins() -> None:
-    for module, attr in PLUGIN_GROUPS:
-        mod = import_optional(module)
-        for command in getattr(mod, attr, ()):
+    """Add every domain's click groups (`commands` in its `cli` module, engine.domains)."""
+    from engine.domains import import_each
+    for mod in import_each("cli"):
+        for command in getattr(mod, "commands", ()):
             main.add_command(command)
 
 

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Callable
-from engine.plugins import import_all
 
 # Kinds match engine.events.catalogue.KINDS, plus `money` (a Money value).
-_DOMAIN_MODULES = ("engine.clients.facts", "engine.kyc.facts", "engine.payments.facts",
-                   "engine.accounts.facts", "engine.ib.facts", "engine.tasks.facts")
 
 
 @dataclass(frozen=True)
@@ -42,7 +39,8 @@ def load_domain_facts() -> dict[str, FactSpec]:
     """Import every domain's facts module once and return the registry."""
     global _loaded
     if not _loaded:
-        import_all(_DOMAIN_MODULES)
+        from engine.domains import import_each
+        import_each("facts")
         _loaded = True
     return FACTS
 

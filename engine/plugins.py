@@ -1,7 +1,9 @@
 """Import the optional modules through which domains plug into the core."""
+
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from types import ModuleType
 
 
@@ -16,6 +18,6 @@ def import_optional(name: str) -> ModuleType | None:
         raise  # a real import error inside an existing module
 
 
-def import_all(names) -> list[ModuleType]:
+def import_all(names: Iterable[str]) -> list[ModuleType]:
     """Import every existing module of `names`, in order."""
     return [m for m in map(import_optional, names) if m is not None]

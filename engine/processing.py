@@ -25,19 +25,16 @@ from engine.clients.models import Client
 from engine.db import Database, unit_of_work
 from engine.events.models import PARKED, PENDING, PROCESSED, Event
 from engine.values import utcnow
+from engine import domains
 from engine.plugins import import_all
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Session, Event, Client], None]
 PROJECTIONS: dict[str, list[Handler]] = {}
-# Domain modules whose import registers projections; a missing module is skipped.
-PROJECTION_MODULES = ("engine.clients.projections", "engine.kyc.projections",
-                      "engine.payments.projections", "engine.accounts.projections",
-                      "engine.ib.projections")
+# Each domain's `projections` module registers its projections (engine.domains lists them).
 # Evaluators run after the projections of every event (the rules engine registers one).
 EVALUATORS: list[Handler] = []
-EVALUATOR_MODULES = ("engine.rules.runtime",)
 _loaded = False
 EVENTS_PER_CLIENT_TXN = 500
 # Clients whose events share one transaction (fewer commits and lock round trips).
@@ -67,7 +64,7 @@ def load_handlers(plugins: str = "") -> None:
     global _loaded
     if _loaded:
         return
-    import_all(PROJECTION_MODULES + EVALUATOR_MODULES)
+    import_all(domains.modules("projections") + domains.evaluator_modules())
     for name in filter(None, (p.strip() for p in plugins.split(","))):
         importlib.import_module(name)  # a configured plugin must exist
     _loaded = True

@@ -5,7 +5,7 @@ import logging
 import secrets
 from pathlib import Path
 
-from flask import Flask, g
+from flask import Flask
 
 from engine import config as config_mod
 from engine.db import get_database
@@ -75,15 +75,11 @@ def _start_ticker_on_first_request(app: Flask) -> None:
                     app.extensions["fxcrm_ticker"] = ticker.start(db)
 
 
-OPTIONAL_BLUEPRINTS = ("web.webhooks", "web.rules", "web.reports", "web.inbox", "web.clients",
-                       "web.partner", "web.audit", "web.withdrawals", "web.wires", "web.admin",
-                       "web.account", "web.errors", "web.two_factor")
-
-
 def _register_optional(app: Flask) -> None:
-    """Register blueprints of areas that exist (webhooks, rules, reports...)."""
+    """Register the blueprints of the domains' web areas that exist (engine.domains)."""
+    from engine.domains import blueprint_modules
     from engine.plugins import import_all
-    for module in import_all(OPTIONAL_BLUEPRINTS):
+    for module in import_all(blueprint_modules()):
         app.register_blueprint(module.bp)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from flask import Flask, abort, g, request, session
+from flask import Flask, abort, request, session
 from werkzeug.routing import IntegerConverter
 
 # The largest id a BIGINT column holds; a larger path id is simply not found.

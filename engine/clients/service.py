@@ -8,13 +8,10 @@ from sqlalchemy.orm import Session
 
 from engine.clients.models import Client
 from engine.values import iso
-from engine.plugins import import_all
+from engine.domains import import_each
 
-# Domains add or replace profile sections: name -> builder(session, client).
+# Domains add or replace profile sections (each domain's `profile` module): name -> builder(session, client).
 SECTIONS: dict[str, Callable[[Session, Client], Any]] = {}
-SECTION_MODULES = ("engine.tasks.profile", "engine.kyc.profile", "engine.notifications.profile",
-                   "engine.payments.profile", "engine.accounts.profile", "engine.ib.profile",
-                   "engine.audit.profile")
 _loaded = False
 
 
@@ -29,7 +26,7 @@ def section(name: str):
 def _load_sections() -> None:
     global _loaded
     if not _loaded:
-        import_all(SECTION_MODULES)
+        import_each("profile")
         _loaded = True
 
 

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from engine.clients.models import Client
 from engine.events.models import PROCESSED, Event
 from engine.ib.models import IbClientStats
-from engine.plugins import import_optional
 
 
 def commission_rules(ruleset) -> list:
@@ -40,26 +39,17 @@ def earlier_events(session: Session, stats: IbClientStats, types: set[str]) -> l
 
 def rule_commissions(session: Session, stats: IbClientStats) -> int:
     """Run the commission rules on a newly attributed client's earlier events; return how many acted."""
-    activation = import_optional("engine.rules.activation")
-    loaded = activation.current(session) if activation else None
-    rules = commission_rules(loaded.ruleset) if loaded is not None else []
+    from engine.rules.api import active_ruleset, fact_loader, run_rule_for_past_event
+    ruleset = active_ruleset(session)
+    rules = commission_rules(ruleset) if ruleset is not None else []
     if not rules or stats.attributed_at is None:
         return 0
-    from engine.rules import py_evaluator
-    from engine.rules.actions_run import Run, execute
-    from engine.rules.evaluation import FactLoader, explanation
-    from engine.rules.runtime import read_values
     client = session.scalar(select(Client).where(Client.ref == stats.client_ref))
     acted = 0
     for event in earlier_events(session, stats, {t for rule in rules for t in rule.events}):
-        facts = FactLoader(session, client, event.occurred_at)
+        facts = fact_loader(session, client, event.occurred_at)
         for rule in (r for r in rules if event.type in r.events):
-            values = read_values(rule.reads, event, facts)
-            if not py_evaluator.holds(rule.condition, values):
-                continue
-            why = explanation(loaded.ruleset, rule, [event], values, facts.raw,
-                              caught_up=f"attributed to {stats.ib_id} after this event was processed")
-            execute(Run(session, loaded.ruleset, rule, client, [event], event.occurred_at, facts,
-                        f"{event.source}/{event.event_id}", why))
-            acted += 1
+            acted += run_rule_for_past_event(
+                session, ruleset, rule, client, event, facts,
+                caught_up=f"attributed to {stats.ib_id} after this event was processed")
     return acted

@@ -20,7 +20,6 @@ from engine.ib.config import IbConfig, Profile, load
 from engine.ib.errors import IbError
 from engine.ib.models import IbCommission, IbTrade
 from engine.ib.qualification import plain
-from engine.plugins import import_optional
 from engine.values import Money, iso, utcnow
 
 PER_TRADE = ("lot_rebate", "spread_share", "revshare")
@@ -29,7 +28,7 @@ EARNED_TYPES = ("cpa",) + PER_TRADE
 
 def config_for(session: Session) -> IbConfig:
     """Return the IB configuration of the active ruleset version (or of the rules directory)."""
-    from engine.rules.activation import rules_dir_for
+    from engine.rules.api import rules_dir_for
     if session.info.get("database") is None:
         return load(config_mod.load().rules_dir)
     return load(rules_dir_for(session))
@@ -44,9 +43,9 @@ def types_paid_by_rules(session: Session, config: IbConfig) -> frozenset[str]:
     if config.triggered_by != "auto":
         return frozenset(EARNED_TYPES) if config.triggered_by == "rules" else frozenset()
     if "ib_rule_types" not in session.info:  # the active ruleset is fixed for a transaction
-        activation = import_optional("engine.rules.activation")
-        loaded = activation.current(session) if activation else None
-        found = {action.param("type") for rule in (loaded.ruleset.rules if loaded else ())
+        from engine.rules.api import active_ruleset
+        ruleset = active_ruleset(session)
+        found = {action.param("type") for rule in (ruleset.rules if ruleset else ())
                  for action in rule.actions if action.name == "commission"}
         session.info["ib_rule_types"] = frozenset(EARNED_TYPES if "hybrid" in found else found)
     return session.info["ib_rule_types"]
@@ -54,9 +53,8 @@ def types_paid_by_rules(session: Session, config: IbConfig) -> frozenset[str]:
 
 def _given(name: str):
     """Return the value a rule test states for fact `name` (`given: {client: {ib: IB-7}}`)."""
-    evaluation = import_optional("engine.rules.evaluation")
-    overrides = getattr(evaluation, "FACT_OVERRIDES", None)
-    return overrides.get().get(f"client.{name}") if overrides is not None else None
+    from engine.rules.api import given_fact
+    return given_fact(name)
 
 
 def introducing_ib(session: Session, client_ref: str) -> str | None:

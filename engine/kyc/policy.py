@@ -1,7 +1,6 @@
 """The onboarding policy (rules/policy/kyc.yaml): required documents and fields, reasons, labels."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,7 +167,7 @@ def load(rules_dir: str | Path) -> Policy:
 
 def for_session(session) -> Policy:
     """Load the policy of the active ruleset version (or of the configured rules directory)."""
-    from engine.rules.activation import rules_dir_for
+    from engine.rules.api import rules_dir_for
     return load(rules_dir_for(session))
 
 

@@ -37,7 +37,7 @@ def _templates_dir(session: Session, cfg):
     """The rules folder whose templates/ apply: the active version's, else the configured one."""
     if cfg is None:
         return "rules"
-    from engine.rules.activation import rules_dir_for
+    from engine.rules.api import rules_dir_for
     return rules_dir_for(session)
 
 

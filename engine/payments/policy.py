@@ -54,7 +54,7 @@ class Step:
 def rules_dir(session: Session) -> Path:
     """Return the rules directory whose policy/ applies: the active version's, else the
     configured one (the repository's when it has no policy/ folder)."""
-    from engine.rules.activation import rules_dir_for
+    from engine.rules.api import rules_dir_for
     configured = Path(rules_dir_for(session))
     return configured if (configured / "policy").is_dir() else REPO_RULES
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import difflib
 
 from engine.rules import ir
-from engine.rules.actions import ACTIONS, TEMPLATE_FIELD, freeze
+from engine.rules.actions import ACTIONS, TEMPLATE_FIELD, freeze, load_domain_actions
 from engine.rules.conditions import CondContext, values_of
 from engine.rules.paths import PathError, resolve
 from engine.rules.schemas import load
@@ -31,7 +31,7 @@ class ActionChecker:
             ctx.error(line, "an action is written `- name: {parameters}`, like `- task: {queue: finance, ...}`")
             return None
         (name, params), = node.items()
-        spec = ACTIONS.get(name)
+        spec = load_domain_actions().get(name)
         if spec is None:
             close = difflib.get_close_matches(str(name), list(ACTIONS), n=1)
             hint = f"did you mean {close[0]}?" if close else "actions: " + ", ".join(ACTIONS)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from engine.events.models import Event
 from engine.rules import ir
-from engine.rules.actions import ACTIONS
+from engine.rules.actions import load_domain_actions
 from engine.rules.evaluation import FactLoader, raw_value, render
 from engine.rules.models import RuleAction
 from engine.values import utcnow
@@ -62,7 +62,7 @@ def execute(run: Run) -> list[str]:
         if run.session.scalar(select(RuleAction.id).where(RuleAction.key == key)) is not None:
             continue  # done when this trigger was processed before
         params = {k: thaw(v) for k, v in action.params}
-        result = ACTIONS[action.name].run(run, params, key)
+        result = load_domain_actions()[action.name].run(run, params, key)
         run.session.add(RuleAction(
             key=key, client_ref=run.client.ref, rule_id=run.rule.id,
             ruleset_version=run.ruleset.version, action=action.name, params=params,
@@ -72,12 +72,3 @@ def execute(run: Run) -> list[str]:
     run.session.flush()
     return results
 
-
-def open_rule_tasks(session: Session, client_ref: str, rule_id: str | None = None) -> list:
-    """Return the client's open tasks made by rules (by one rule when given)."""
-    from engine.tasks.models import OPEN_STATUSES, Task
-    stmt = select(Task).where(Task.client_ref == client_ref, Task.rule_id.is_not(None),
-                              Task.status.in_(OPEN_STATUSES))
-    if rule_id is not None:
-        stmt = stmt.where(Task.rule_id == rule_id)
-    return list(session.scalars(stmt.order_by(Task.id)))

@@ -41,9 +41,6 @@ _cache: "OrderedDict[str, Loaded]" = OrderedDict()
 _lock = threading.Lock()
 
 
-# Domain modules with a `check_config(root) -> [problem]` for the configuration files.
-CONFIG_CHECKS = ("engine.kyc.policy", "engine.payments.policy", "engine.ib.config",
-                 "engine.notifications.templates")
 _PROBLEM = re.compile(r"^(?P<file>[^:\s]+\.ya?ml)(?::(?P<line>\d+))?: ?(?P<message>.*)$", re.S)
 
 
@@ -65,11 +62,12 @@ def check_config(files: dict[str, str]) -> list[RuleError]:
     config = {p: t for p, t in files.items() if is_config(p)}
     if not config:
         return []
+    from engine.domains import config_check_modules
     from engine.plugins import import_all
     errors = []
     with tempfile.TemporaryDirectory() as tmp:
         root = _write(Path(tmp), config, "candidate")
-        for module in import_all(CONFIG_CHECKS):
+        for module in import_all(config_check_modules()):
             for problem in module.check_config(root):
                 found = _PROBLEM.match(problem.replace(f"{root}/", ""))
                 errors.append(RuleError(found["file"], int(found["line"] or 1), "-", found["message"])

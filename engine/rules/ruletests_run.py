@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -146,32 +146,12 @@ def _failed_events(database: Database) -> str:
 
 def outcomes(database: Database) -> dict[str, list]:
     """Return what the rules did, by outcome kind, in order."""
-    from engine.ib.models import IbCommission
-    from engine.notifications.models import Notification
-    from engine.rules.models import NAMED, RuleAction, RuleTimer
-    from engine.tasks.models import Task
+    from engine.rules.actions import OUTCOME_READERS, load_domain_actions
+    from engine.rules.models import RuleAction
+    load_domain_actions()  # each domain registers the readers of its outcomes beside its actions
     with unit_of_work(database) as s:
         actions = list(s.scalars(select(RuleAction).order_by(RuleAction.id)))
-        return {
-            "tasks": [{"queue": t.queue, "rule": t.rule_id, "title": t.title, "priority": t.priority,
-                       "status": t.status} for t in s.scalars(select(Task).where(Task.rule_id.is_not(None))
-                                                              .order_by(Task.id))],
-            "notifications": [{"template": n.template, "channel": n.channel, "rule": n.rule_id}
-                              for n in s.scalars(select(Notification).order_by(Notification.id))],
-            "commissions": [{"type": c.type, "rule": (c.explanation or {}).get("rule"),
-                             "review": c.status == "pending_review", "amount": f"{c.amount} {c.currency}"}
-                            for c in s.scalars(select(IbCommission).order_by(IbCommission.id))],
-            "timers": [{"name": t.name, "rule": t.rule_id, "due_in": _duration(t.due_at - t.created_at)}
-                       for t in s.scalars(select(RuleTimer).where(RuleTimer.kind == NAMED).order_by(RuleTimer.id))],
-            "events": [{"type": a.params["type"], "rule": a.rule_id} for a in actions if a.action == "emit"],
-            "status": [a.params["status"] for a in actions
-                       if a.action == "set_status" and not a.result.startswith("status unchanged")],
-            "risk": [a.params["category"] for a in actions
-                     if a.action == "set_risk" and a.result != "risk unchanged"]}
-
-
-def _duration(delta: timedelta) -> str:
-    return f"{int(delta.total_seconds())}s"
+        return {kind: read(s, actions) for kind, read in OUTCOME_READERS.items()}
 
 
 def _matches(expected, actual) -> bool:

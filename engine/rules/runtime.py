@@ -17,7 +17,8 @@ from engine.db import cached
 from engine.events.models import Event
 from engine.processing import evaluator
 from engine.rules import activation, ir, py_evaluator, timers
-from engine.rules.actions_run import Run, execute, open_rule_tasks
+from engine.rules.actions import EVENT_HOOKS, load_domain_actions
+from engine.rules.actions_run import Run, execute
 from engine.rules.evaluation import FactLoader, explanation
 from engine.rules.literals import epoch
 from engine.rules.models import DELAY, NAMED, TIMER_CANCELLED, TIMER_FIRED, RuleTimer
@@ -30,7 +31,7 @@ def envelope(event: Event) -> dict:
             "data": event.data or {}}
 
 
-_TASK_TABLES, _TIMER_TABLES = frozenset({"tasks"}), frozenset({"rule_timers"})
+_TIMER_TABLES = frozenset({"rule_timers"})
 
 
 @lru_cache(maxsize=256)
@@ -54,7 +55,9 @@ def evaluate_event(session: Session, event: Event, client) -> None:
     # Not a change of its own: processing writes it with the processed mark, in one statement.
     set_committed_value(event, "ruleset_version", ruleset.version)
     facts = FactLoader(session, client, event.occurred_at)
-    close_tasks(session, ruleset, client, event, facts)
+    load_domain_actions()  # hooks are registered with the actions (engine.tasks.actions closes tasks)
+    for hook in EVENT_HOOKS:
+        hook(session, ruleset, client, event, facts)
     cancel_timers(session, ruleset, client, event, facts)
     matcher = loaded.matcher
     if not ruleset.rules_for(event.type):
@@ -71,25 +74,6 @@ def evaluate_event(session: Session, event: Event, client) -> None:
         else:
             execute(Run(session, ruleset, rule, client, [event], event.occurred_at, facts,
                         f"{event.source}/{event.event_id}", why))
-
-
-def close_tasks(session: Session, ruleset: ir.Ruleset, client, event: Event, facts: FactLoader) -> None:
-    """Close the client's rule tasks whose close_when is this event or whose open_while cleared."""
-    from engine.tasks import service as tasks_service
-    named = dict(ruleset.conditions)
-    tasks = cached(session, ("open_rule_tasks", client.ref), _TASK_TABLES,
-                   lambda: open_rule_tasks(session, client.ref))
-    for task in list(tasks):
-        data = task.data or {}
-        reason = None
-        if event.type in (data.get("close_when") or ()):
-            reason = f"closed by {event.type} ({event.source}/{event.event_id})"
-        elif data.get("open_while") in named:
-            cond = named[data["open_while"]]
-            if not py_evaluator.holds(cond, read_values(_values(cond), None, facts)):
-                reason = f"condition {data['open_while']} no longer holds"
-        if reason:
-            tasks_service.close_if_open(session, task, actor=f"rule:{task.rule_id}", resolution=reason)
 
 
 def cancel_timers(session: Session, ruleset: ir.Ruleset, client, event: Event, facts: FactLoader) -> None:

@@ -152,7 +152,10 @@ def test_compiler_does_no_io(monkeypatch):
 def test_every_action_has_a_schema_and_a_runner_and_matches_its_domain():
     from engine.ib.service import EARNED_TYPES
     from engine.notifications.service import CHANNELS
-    from engine.rules.actions import ACTIONS, CHANNELS as RULE_CHANNELS, COMMISSION_TYPES
+    from engine.ib.actions import COMMISSION_TYPES
+    from engine.notifications.actions import CHANNELS as RULE_CHANNELS
+    from engine.rules.actions import load_domain_actions
+    ACTIONS = load_domain_actions()
     assert set(ACTIONS) == {"task", "raise_priority", "set_status", "set_risk", "notify", "commission",
                             "emit", "start_timer", "cancel_timer"}
     assert all(spec.run is not None and spec.doc for spec in ACTIONS.values())

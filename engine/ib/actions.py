@@ -1,0 +1,38 @@
+"""Rule action of the IB domain: record a commission for the client's introducing broker."""
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from sqlalchemy import select
+
+from engine.rules.actions import NAME, MoneyField, Params, action, outcome
+
+COMMISSION_TYPES = ("cpa", "lot_rebate", "spread_share", "revshare")  # engine.ib.service.EARNED_TYPES
+
+
+class CommissionParams(Params):
+    type = fields.Str(required=True, validate=validate.OneOf(COMMISSION_TYPES))
+    once_per = fields.Str(load_default="client", validate=validate.OneOf(("client", "event", "trade")))
+    review = fields.Bool(load_default=False)
+    profile = fields.Str(validate=NAME)
+    amount = MoneyField()
+
+
+@action("commission", CommissionParams)
+def _commission(run, p: dict, key: str) -> str:
+    """Record a commission for the client's IB."""
+    from engine.ib import service as ib_service
+    records = ib_service.record_commission(
+        run.session, client=run.client, type=p["type"], explanation=run.explanation,
+        event=run.event, once_per=p["once_per"], review=p["review"], profile=p.get("profile"),
+        amount=p.get("amount"), actor=run.actor)
+    return f"commissions {', '.join(str(r.id) for r in records)}" if records else "no commission due"
+
+
+@outcome("commissions")
+def _commission_outcomes(session, actions: list) -> list[dict]:
+    """The commissions rules recorded, for rule tests."""
+    from engine.ib.models import IbCommission
+    return [{"type": c.type, "rule": (c.explanation or {}).get("rule"),
+             "review": c.status == "pending_review", "amount": f"{c.amount} {c.currency}"}
+            for c in session.scalars(select(IbCommission).order_by(IbCommission.id))]

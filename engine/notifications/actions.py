@@ -1,0 +1,33 @@
+"""Rule action of the notifications domain: send the client a notification from a template."""
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from sqlalchemy import select
+
+from engine.rules.actions import NAME, Params, action, outcome
+
+CHANNELS = ("email", "sms", "push", "in_app")  # engine.notifications.service.CHANNELS
+
+
+class NotifyParams(Params):
+    template = fields.Str(required=True, validate=NAME)
+    channel = fields.Str(load_default="email", validate=validate.OneOf(CHANNELS))
+
+
+@action("notify", NotifyParams, shorthand="template")
+def _notify(run, p: dict, key: str) -> str:
+    """Send the client a notification from a template."""
+    from engine.notifications import service as notifications_service
+    note = notifications_service.send(run.session, client=run.client, template=p["template"],
+                                      channel=p["channel"], explanation=run.explanation,
+                                      rule_id=run.rule.id, dedup_key=key)
+    return f"notification {note.id} ({p['template']}, {p['channel']})"
+
+
+@outcome("notifications")
+def _notification_outcomes(session, actions: list) -> list[dict]:
+    """The notifications rules sent, for rule tests."""
+    from engine.notifications.models import Notification
+    return [{"template": n.template, "channel": n.channel, "rule": n.rule_id}
+            for n in session.scalars(select(Notification).order_by(Notification.id))]

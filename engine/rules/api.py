@@ -1,0 +1,84 @@
+"""What the domains may ask of the rules engine, in one module: the active ruleset, the
+folder of its policy/ and templates/ files, and running one rule again for a past event.
+
+Domains import this module (and the `engine.rules.actions` registry) only, never the
+runtime, the activation or the evaluators behind it (an import contract keeps it so):
+the rules engine can change inside without touching a domain.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+
+def active_ruleset(session: Session) -> Any | None:
+    """Return the active ruleset (`engine.rules.ir.Ruleset`), or None when none is active."""
+    from engine.rules import activation
+
+    loaded = activation.current(session)
+    return loaded.ruleset if loaded is not None else None
+
+
+def rules_dir_for(session: Session) -> Path | str:
+    """Return the folder whose policy/ and templates/ apply to this session (see activation)."""
+    from engine.rules import activation
+
+    return activation.rules_dir_for(session)
+
+
+def given_fact(name: str) -> Any:
+    """Return the value a rule test states for fact `name` (`given: {client: {ib: IB-7}}`), or None."""
+    from engine.rules.evaluation import FACT_OVERRIDES
+
+    return FACT_OVERRIDES.get().get(f"client.{name}")
+
+
+def fact_loader(session: Session, client: Any, at: Any) -> Any:
+    """Return the loader of the client's facts as of `at` (shared by the rules run for one event)."""
+    from engine.rules.evaluation import FactLoader
+
+    return FactLoader(session, client, at)
+
+
+def run_rule_for_past_event(
+    session: Session, ruleset: Any, rule: Any, client: Any, event: Any, facts: Any, **why: Any
+) -> bool:
+    """Run `rule` for an event processed earlier if its condition holds now; return whether it acted.
+
+    `facts` comes from fact_loader(); `why` adds to the explanation (e.g. caught_up=...).
+    """
+    from engine.rules import py_evaluator
+    from engine.rules.actions_run import Run, execute
+    from engine.rules.evaluation import explanation
+    from engine.rules.runtime import read_values
+
+    values = read_values(rule.reads, event, facts)
+    if not py_evaluator.holds(rule.condition, values):
+        return False
+    reason = explanation(ruleset, rule, [event], values, facts.raw, **why)
+    execute(
+        Run(
+            session,
+            ruleset,
+            rule,
+            client,
+            [event],
+            event.occurred_at,
+            facts,
+            f"{event.source}/{event.event_id}",
+            reason,
+        )
+    )
+    return True
+
+
+def condition_holds(condition: Any, facts: Any) -> bool:
+    """Return whether a named condition of the active ruleset holds with `facts` (a FactLoader)."""
+    from engine.rules import py_evaluator
+    from engine.rules.conditions import values_of
+    from engine.rules.runtime import read_values
+
+    return py_evaluator.holds(condition, read_values(values_of(condition), None, facts))

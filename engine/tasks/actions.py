@@ -1,0 +1,219 @@
+"""Rule actions of the tasks domain: open an inbox task (one per episode if asked), raise its priority.
+
+Tasks own the episode logic: which trigger's task an event joins, re-routing for a
+late older trigger, closing when the episode's ending event came first.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.rules.actions import NAME, Duration, OneOrMany, Params, TemplateText, action, on_each_event, outcome
+from engine.tasks.models import PRIORITIES
+from engine.values import iso, parse_datetime, utcnow
+
+
+class TaskParams(Params):
+    queue = fields.Str(required=True, validate=NAME)
+    route = fields.Dict(keys=fields.Str(), values=fields.Dict(keys=fields.Str(), values=fields.Str(validate=NAME)))
+    title = TemplateText(required=True)
+    description = TemplateText()
+    priority = fields.Str(load_default="normal", validate=validate.OneOf(tuple(PRIORITIES)))
+    due_in = Duration()
+    one_open_per = fields.Str(validate=validate.OneOf(("client",)))
+    close_when = OneOrMany(fields.Str())
+    open_while = fields.Str(validate=NAME)
+    episode_ends_with = OneOrMany(fields.Str())
+
+    @validates_schema
+    def _episodes_need_one_task(self, data, **kwargs):
+        if data.get("episode_ends_with") and data.get("one_open_per") != "client":
+            raise ValidationError("needs one_open_per: client (one task per episode)",
+                                  "episode_ends_with")
+
+
+class RaisePriorityParams(Params):
+    task_of = fields.Str(required=True)
+    to = fields.Str(required=True, validate=validate.OneOf(tuple(PRIORITIES)))
+
+
+@action("task", TaskParams, templates=("title", "description"), event_types=("close_when", "episode_ends_with"),
+        queues=("queue",), conditions=("open_while",))
+def _task(run, p: dict, key: str) -> str:
+    """Create an inbox task (or add to the client's open one)."""
+    from engine.tasks import service as tasks_service
+    fields_ = _task_fields(run, p)
+    if p.get("episode_ends_with"):
+        return _episode_task(run, p, key, fields_)
+    open_key = f"rule:{run.rule.id}:{run.client.ref}" if p.get("one_open_per") == "client" else None
+    data = {k: p[k] for k in ("close_when", "open_while") if p.get(k)}
+    task, created = tasks_service.create(
+        run.session, **fields_, client_ref=run.client.ref, priority=p["priority"], rule_id=run.rule.id,
+        ruleset_version=run.ruleset.version, open_key=open_key, trigger_key=key,
+        explanation=run.explanation, created_by=run.actor, data=data or None)
+    return f"task {task.id} {'created' if created else 'already open'} in {fields_['queue']}"
+
+
+def _task_fields(run, p: dict) -> dict:
+    """Return what a trigger decides of its task: queue (routed), title, description, due time."""
+    queue = p["queue"]
+    for path, table in (p.get("route") or {}).items():
+        queue = table.get(str(run.value(path)), queue)
+    return {"queue": queue, "title": run.text(p["title"])[:300],
+            "description": run.text(p["description"]) if p.get("description") else None,
+            "due_at": run.now + timedelta(seconds=p["due_in"]) if p.get("due_in") else None}
+
+
+def _episode_task(run, p: dict, key: str, fields_: dict) -> str:
+    """Keep one task per episode of the rule (its triggers between two `episode_ends_with` events).
+
+    In order, an episode's first trigger opens the task and the event that ends the
+    episode closes it. Delivered late, a trigger finds its episode by occurred_at: it
+    joins the episode's task, re-routing and re-titling it when it is older than the
+    trigger the task came from, or records the task closed when the ending event came
+    first.
+    """
+    from engine.tasks import service as tasks_service
+    start, end = _episode_bounds(run, p["episode_ends_with"])
+    task = _episode_member(run, start, end)
+    if task is not None:
+        if _trigger_at(task) is not None and run.now < _trigger_at(task):
+            return _reroute(run, task, fields_, key)
+        _note(task, run.actor, "triggered_again", fields_["title"], {"trigger_key": key})
+        return f"task {task.id} already has this episode ({task.status})"
+    open_key = f"rule:{run.rule.id}:{run.client.ref}"
+    earlier = tasks_service.get_open_by_key(run.session, open_key)
+    if earlier is not None and end is None:  # still open from an episode `start` ended
+        tasks_service.close_if_open(run.session, earlier, actor=run.actor,
+                                    resolution=f"its episode ended with {_named(start)}")
+    data = {k: p[k] for k in ("close_when", "open_while", "episode_ends_with") if p.get(k)}
+    task, created = tasks_service.create(
+        run.session, **fields_, client_ref=run.client.ref, priority=p["priority"], rule_id=run.rule.id,
+        ruleset_version=run.ruleset.version, open_key=open_key if end is None else None,
+        trigger_key=key, explanation=run.explanation, created_by=run.actor,
+        data={**data, "trigger_at": iso(run.now)})
+    if created and end is not None:
+        tasks_service.close(run.session, task, status="done", actor=run.actor,
+                            resolution=f"{_named(end)} came first; in order it closed this task")
+    return f"task {task.id} {'created' if created else 'already there'} in {task.queue} ({task.status})"
+
+
+def _episode_bounds(run, types) -> tuple:
+    """Return the client's last event of `types` before the trigger and the first processed at or after it.
+
+    An older one counts as soon as it is stored (it was applied earlier in this
+    transaction, or arrives late); a newer one only once processed: a pending one is
+    applied after this trigger, as in order, and closes the task then.
+    """
+    from sqlalchemy import select
+    from engine.events.models import PARKED, PROCESSED, Event
+    known = select(Event).where(Event.client_ref == run.client.ref, Event.type.in_(list(types)))
+    before = run.session.scalar(known.where(Event.occurred_at < run.now, Event.status != PARKED)
+                                .order_by(Event.occurred_at.desc(), Event.seq.desc()).limit(1))
+    after = run.session.scalar(known.where(Event.occurred_at >= run.now, Event.status == PROCESSED)
+                               .order_by(Event.occurred_at, Event.seq).limit(1))
+    return before, after
+
+
+def _episode_member(run, start, end):
+    """Return the rule's task (open or closed) for the client whose trigger lies in (start, end]."""
+    from sqlalchemy import select
+    from engine.tasks.models import Task
+    for task in run.session.scalars(select(Task).where(
+            Task.client_ref == run.client.ref, Task.rule_id == run.rule.id).order_by(Task.id)):
+        at = _trigger_at(task)
+        if at is None:  # made before tasks kept their trigger time: the open one is current
+            if task.is_open and end is None:
+                return task
+        elif (start is None or at > start.occurred_at) and (end is None or at <= end.occurred_at):
+            return task
+    return None
+
+
+def _trigger_at(task):
+    """Return when the trigger that gave the task its fields occurred, if recorded."""
+    at = (task.data or {}).get("trigger_at")
+    return parse_datetime(at) if at else None
+
+
+def _reroute(run, task, fields_: dict, key: str) -> str:
+    """Give the task the fields of an older trigger of its episode, as in-order processing would."""
+    before = {"queue": task.queue, "title": task.title, "trigger_at": (task.data or {}).get("trigger_at")}
+    task.queue, task.title = fields_["queue"], fields_["title"]
+    task.description, task.due_at = fields_["description"], fields_["due_at"]
+    task.explanation, task.updated_at = run.explanation, utcnow()
+    task.data = {**(task.data or {}), "trigger_at": iso(run.now)}
+    _note(task, run.actor, "rerouted", f"an older trigger arrived late: {before['queue']} -> {task.queue}",
+          {"from": before, "to": {"queue": task.queue, "title": task.title, "trigger_at": iso(run.now)},
+           "trigger_key": key})
+    return f"task {task.id} re-routed to {task.queue} for an older trigger"
+
+
+def _note(task, actor: str, action: str, detail: str, data: dict) -> None:
+    from engine.tasks.models import TaskEvent
+    task.history.append(TaskEvent(at=utcnow(), actor=actor, action=action, detail=detail, data=data))
+
+
+def _named(event) -> str:
+    return f"{event.type} ({event.source}/{event.event_id}, {iso(event.occurred_at)})"
+
+
+@action("raise_priority", RaisePriorityParams, rule_refs=("task_of",))
+def _raise_priority(run, p: dict, key: str) -> str:
+    """Raise the priority of a rule's open task for the client."""
+    from engine.tasks import service as tasks_service
+    raised = []
+    for task in open_rule_tasks(run.session, run.client.ref, p["task_of"]):
+        if PRIORITIES[p["to"]] > task.priority_rank:
+            tasks_service.set_priority(run.session, task, p["to"], actor=run.actor,
+                                       reason=f"rule {run.rule.id}")
+            raised.append(str(task.id))
+    return f"raised task {', '.join(raised)} to {p['to']}" if raised else "no open task to raise"
+
+
+
+def open_rule_tasks(session: Session, client_ref: str, rule_id: str | None = None) -> list:
+    """Return the client's open tasks made by rules (by one rule when given)."""
+    from engine.tasks.models import OPEN_STATUSES, Task
+    stmt = select(Task).where(Task.client_ref == client_ref, Task.rule_id.is_not(None),
+                              Task.status.in_(OPEN_STATUSES))
+    if rule_id is not None:
+        stmt = stmt.where(Task.rule_id == rule_id)
+    return list(session.scalars(stmt.order_by(Task.id)))
+
+
+_TASK_TABLES = frozenset({"tasks"})
+
+
+@on_each_event
+def close_tasks(session: Session, ruleset, client, event, facts) -> None:
+    """Close the client's rule tasks whose close_when is this event or whose open_while cleared."""
+    from engine.db import cached
+    from engine.rules.api import condition_holds
+    from engine.tasks import service as tasks_service
+    named = dict(ruleset.conditions)
+    tasks = cached(session, ("open_rule_tasks", client.ref), _TASK_TABLES,
+                   lambda: open_rule_tasks(session, client.ref))
+    for task in list(tasks):
+        data = task.data or {}
+        reason = None
+        if event.type in (data.get("close_when") or ()):
+            reason = f"closed by {event.type} ({event.source}/{event.event_id})"
+        elif data.get("open_while") in named:
+            cond = named[data["open_while"]]
+            if not condition_holds(cond, facts):
+                reason = f"condition {data['open_while']} no longer holds"
+        if reason:
+            tasks_service.close_if_open(session, task, actor=f"rule:{task.rule_id}", resolution=reason)
+
+
+@outcome("tasks")
+def _task_outcomes(session: Session, actions: list) -> list[dict]:
+    """The tasks rules opened, for rule tests."""
+    from engine.tasks.models import Task
+    return [{"queue": t.queue, "rule": t.rule_id, "title": t.title, "priority": t.priority,
+             "status": t.status} for t in session.scalars(select(Task).where(Task.rule_id.is_not(None))
+                                                           .order_by(Task.id))]
