@@ -91,7 +91,7 @@ def test_explanation_panel_and_client_profile(page, server):
     page.locator(".client-panel").get_by_role("link", name="C100").click()
     expect(page.get_by_role("heading", name=re.compile("C100"))).to_be_visible()
     for section in ("KYC and documents", "Wallets", "Trading accounts", "Tasks",
-                    "Notifications sent", "Audit of manual changes"):
+                    "Timeline", "Audit of manual changes"):
         expect(page.get_by_role("heading", name=section, exact=True)).to_be_visible()
     expect(page.locator("#open-tasks").get_by_role("link", name=f"#{task_id}")).to_be_visible()
     shot(page, "client-profile")

@@ -146,10 +146,14 @@ def test_manual_task_from_client_profile(as_role, sample):
 
 def test_client_profile_sections(as_role, sample):
     html = as_role("compliance").get("/clients/C1").get_data(as_text=True)
-    for heading in ("KYC and documents", "Wallets", "Trading accounts", "IB chain and commissions",
-                    "Tasks", "Notifications sent", "Audit of manual changes"):
+    for heading in ("Overview: needs action now", "KYC and documents", "Money", "Wallets",
+                    "Trading accounts", "IB chain and commissions", "Tasks", "Timeline",
+                    "Notes", "Audit of manual changes"):
         assert heading in html
-    assert html.count('href="/tasks/') >= 5
+    open_tasks = html.split('id="open-tasks"')[1].split("</ul>")[0]
+    assert open_tasks.count('href="/tasks/') == 1  # compliance sees its own queue's task only
+    everything = as_role("admin").get("/clients/C1").get_data(as_text=True)
+    assert everything.split('id="open-tasks"')[1].split("</ul>")[0].count('href="/tasks/') == 5
     assert as_role("compliance").get("/clients/NOPE").status_code == 404
 
 

@@ -1,0 +1,108 @@
+"""The task page's answer first: which action is this task's main one, and why it exists.
+
+A task's type is read from what it is about (a bank wire, a withdrawal step, a KYC
+decision, documents, a call), not from rule ids, so a new rule with the same facts gets
+the same main action. The other actions stay available, folded under "More actions".
+"""
+from __future__ import annotations
+
+from web.why_words import plain_words
+
+OPEN = ("open", "in_progress", "waiting")
+# Fact values that say a person should talk to the client rather than decide something.
+CALL_FACTS = ("client.accounts.count", "client.deposits.failed.unresolved")
+
+
+def _facts(task: dict) -> dict:
+    facts = (task.get("explanation") or {}).get("facts") or {}
+    return facts if isinstance(facts, dict) else {}
+
+
+def _number(value) -> int:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _missing_documents(task: dict, client: dict | None) -> list:
+    if _number(_facts(task).get("client.kyc.documents.missing_count")) <= 0:
+        return []
+    return list(((client or {}).get("kyc") or {}).get("missing") or []) or ["(see KYC)"]
+
+
+def kind_of(task: dict, offered: list[str], client: dict | None) -> str:
+    """Return the task's type: match_wire, withdrawal, request_documents, call_client,
+    kyc_decision or resolve."""
+    if (task.get("data") or {}).get("delivery_id"):
+        return "match_wire"
+    if "withdrawal_approve" in offered:
+        return "withdrawal"
+    kyc = ((client or {}).get("kyc") or {}).get("status")
+    if "request_documents" in offered and (kyc == "retry" or _number(
+            _facts(task).get("client.kyc.documents.rejected_count")) > 0):
+        return "request_documents"
+    if _missing_documents(task, client) or any(k in _facts(task) for k in CALL_FACTS):
+        return "call_client"
+    if "kyc_approve" in offered:
+        return "kyc_decision"
+    return "resolve"
+
+
+TITLES = {"match_wire": "Match wire", "withdrawal": "Approve withdrawal step",
+          "request_documents": "Request documents", "call_client": "Call client",
+          "kyc_decision": "Decide on KYC", "resolve": "Resolve"}
+# The domain actions each type shows in its main card (the rest go under More actions).
+MAIN_ACTIONS = {"withdrawal": ("withdrawal_approve", "withdrawal_reject"),
+                "request_documents": ("request_documents",),
+                "kyc_decision": ("kyc_approve", "kyc_reject"),
+                "call_client": (), "match_wire": (), "resolve": ()}
+
+
+def withdrawal_step(task: dict, withdrawal: dict | None) -> str | None:
+    """Return the approval step the task's withdrawal waits for."""
+    step = (task.get("data") or {}).get("withdrawal_step")
+    return step or (withdrawal or {}).get("waiting_for") or (withdrawal or {}).get("step")
+
+
+def main_action(task: dict, offered: list[str], client: dict | None,
+                withdrawal_id: str | None, withdrawal: dict | None = None) -> dict | None:
+    """Return the task's main action: its type, title, button and the domain actions in it."""
+    if task.get("status") not in OPEN:
+        return None
+    kind = kind_of(task, offered, client)
+    main = {"kind": kind, "title": TITLES[kind],
+            "actions": [a for a in MAIN_ACTIONS[kind] if a in offered]}
+    if kind == "withdrawal":
+        step = withdrawal_step(task, withdrawal)
+        main["step"] = step
+        main["button"] = (f"Approve {step} step of withdrawal {withdrawal_id}" if step
+                          else f"Approve withdrawal {withdrawal_id}")
+        main["withdrawal"] = withdrawal
+    elif kind == "match_wire":
+        main["delivery_id"] = task["data"]["delivery_id"]
+    elif kind == "call_client":
+        main["missing"] = _missing_documents(task, client)
+    return main
+
+
+def folded_actions(offered: list[str], main: dict | None) -> list[str]:
+    """Return the domain actions not in the main card, for More actions."""
+    shown = set(main["actions"]) if main else set()
+    return [a for a in offered if a not in shown]
+
+
+def why(task: dict, explanation: dict | None, client: dict | None, when=None) -> dict:
+    """Return "Why this task" in plain words, with the timer's start when a timer fired it."""
+    raw = task.get("explanation")
+    if not raw:
+        who = task.get("created_by") or "someone"
+        by_hand = "@" in who or who.startswith("cli:")
+        text = f"Created by hand by {who}." if by_hand else (task.get("description")
+                                                             or task.get("title") or "")
+        return {"summary": [text] if text else [], "timer": None}
+    events = (explanation or {}).get("events") or []
+    trigger = next(({"type": e.get("type"), "occurred_at": e.get("occurred_at")}
+                    for e in events if e.get("found")), None)
+    missing = ((client or {}).get("kyc") or {}).get("missing")
+    return plain_words(raw, missing_now=missing, trigger=trigger, when=when)
