@@ -13,6 +13,15 @@ OPEN = ("open", "in_progress", "waiting")
 CALL_FACTS = ("client.accounts.count", "client.deposits.failed.unresolved")
 
 
+def with_times(task: dict) -> dict:
+    """Return the task dict with its times (and its comments' and history's) as datetimes."""
+    from web.profile_view import at
+    times = {k: at(task.get(k)) for k in ("created_at", "due_at", "closed_at", "lease_expires_at")}
+    return dict(task, **times,
+                comments=[dict(c, at=at(c.get("at"))) for c in task.get("comments") or []],
+                history=[dict(h, at=at(h.get("at"))) for h in task.get("history") or []])
+
+
 def _facts(task: dict) -> dict:
     facts = (task.get("explanation") or {}).get("facts") or {}
     return facts if isinstance(facts, dict) else {}

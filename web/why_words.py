@@ -185,9 +185,10 @@ def _parse(value) -> datetime | None:
 
 def _missing_documents(facts: dict, delay: str | None, missing_now) -> tuple[str, set] | None:
     count = _number(facts.get("client.kyc.documents.missing_count"))
-    names = facts.get("client.kyc.documents.missing") or missing_now or []
-    if not count and not names:
-        return None
+    recorded = facts.get("client.kyc.documents.missing")
+    if not count and not recorded:
+        return None  # the rule did not read missing documents: today's list is no reason
+    names = recorded or missing_now or []
     count = count or len(names)
     what = _plural(count, "document")
     if names and len(names) == count:

@@ -50,7 +50,8 @@ def test_first_deposit_without_an_account():
                                                   "client.deposits.completed.count": 1},
            "timer": {"started": "2026-11-05T10:00:00+00:00", "due_at": "2026-11-06T10:00:00+00:00"}}
     words = plain_words(exp, trigger={"type": "payment.deposit_completed",
-                                      "occurred_at": "2026-11-05T10:00:00Z"})
+                                      "occurred_at": "2026-11-05T10:00:00Z"},
+                        missing_now=["id"])  # missing today, but not what this rule read
     assert words["summary"] == ["The client still had no trading account 24 hours after the "
                                 "first completed deposit."]
     assert words["timer"].startswith("A 24-hour timer started when a deposit completed on "
