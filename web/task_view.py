@@ -6,7 +6,7 @@ the same main action. The other actions stay available, folded under "More actio
 """
 from __future__ import annotations
 
-from web.why_words import plain_words
+from web.why_words import document_list, plain_words
 
 OPEN = ("open", "in_progress", "waiting")
 # Fact values that say a person should talk to the client rather than decide something.
@@ -37,7 +37,7 @@ def _number(value) -> int:
 def _missing_documents(task: dict, client: dict | None) -> list:
     if _number(_facts(task).get("client.kyc.documents.missing_count")) <= 0:
         return []
-    return list(((client or {}).get("kyc") or {}).get("missing") or []) or ["(see KYC)"]
+    return list(((client or {}).get("kyc") or {}).get("missing") or []) or ["the documents named on the profile"]
 
 
 def kind_of(task: dict, offered: list[str], client: dict | None) -> str:
@@ -92,6 +92,7 @@ def main_action(task: dict, offered: list[str], client: dict | None,
         main["delivery_id"] = task["data"]["delivery_id"]
     elif kind == "call_client":
         main["missing"] = _missing_documents(task, client)
+        main["missing_names"] = document_list(main["missing"])
     return main
 
 
