@@ -7,6 +7,7 @@ events, status changes, notifications and manual changes (the audit). Each item 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from engine.values import parse_datetime
 from web.why_words import document_list
@@ -34,6 +35,23 @@ def _item(at, kind: str, text: str, task_id=None) -> dict:
             "text": text, "task_id": task_id}
 
 
+def _money_words(amount, currency) -> str:
+    try:
+        from web.formatting import money
+    except ImportError:  # the shared filters are not there yet
+        from web.profile_filters import money
+    return money(Decimal(str(amount)), currency)
+
+
+def _title(e: dict) -> str:
+    """Return the engine's title with its amount in the currency's minor units."""
+    title = e.get("title") or e.get("text") or e.get("kind") or ""
+    if e.get("amount") and e.get("currency"):
+        title = title.replace(f"{e['amount']} {e['currency']}",
+                              _money_words(e["amount"], e["currency"]))
+    return title
+
+
 def engine_items(p: dict, visible_task_ids: set[str]) -> list[dict]:
     """Return the engine timeline's items, leaving out tasks of queues the viewer cannot see."""
     items = []
@@ -43,7 +61,7 @@ def engine_items(p: dict, visible_task_ids: set[str]) -> list[dict]:
         kind = e.get("kind") or "event"
         if kind == "task" and str(e.get("ref")) not in visible_task_ids:
             continue
-        items.append(_item(e.get("at"), kind, e.get("title") or e.get("text") or kind,
+        items.append(_item(e.get("at"), kind, _title(e),
                            e.get("ref") if kind == "task" else None))
     return items
 
