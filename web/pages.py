@@ -50,9 +50,11 @@ def _task_page(session, user, task) -> dict:
     data = dict(tasks_service.to_dict(task, history=True), data=task.data or {})
     names, wid = offered(user, task, session), withdrawal_id(task, session)
     client, explanation = _client_panel(session, task.client_ref), explanation_view(session, task)
-    main = task_view.main_action(data, names, client, wid, _withdrawal(session, wid))
-    return dict(task=task_view.with_times(data), explanation=explanation, client=client, main=main,
-                why=task_view.why(data, explanation, client), withdrawal=wid,
+    withdrawal = _withdrawal(session, wid)
+    main = task_view.main_action(data, names, client, wid, withdrawal)
+    return dict(task=task_view.with_times(data), explanation=explanation, client=client,
+                main=main, why=task_view.why(data, explanation, client, withdrawal=withdrawal),
+                withdrawal=wid,
                 main_actions=[ACTIONS[n] for n in (main or {}).get("actions", [])],
                 domain_actions=[ACTIONS[n] for n in task_view.folded_actions(names, main)],
                 held_by_other=task.assignee not in (None, user.email)

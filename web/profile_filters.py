@@ -61,6 +61,15 @@ def status_badge(status) -> Markup:
     return Markup(f'<span class="badge text-bg-{tone}">{escape(str(status).replace("_", " "))}</span>')
 
 
+def money_text(value, currency: str | None) -> str:
+    """Format money in Python code with the shared filter when it exists, else the stand-in."""
+    try:
+        from web.formatting import money as shared
+    except ImportError:
+        shared = money
+    return shared(Decimal(str(value)), currency)
+
+
 def register(app) -> None:
     """Add each stand-in filter the app does not have yet."""
     for name, fn in (("money", money), ("when", when), ("ago", ago), ("duration", duration),

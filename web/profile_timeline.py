@@ -7,9 +7,9 @@ events, status changes, notifications and manual changes (the audit). Each item 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 from engine.values import parse_datetime
+from web.profile_filters import money_text
 from web.why_words import document_list
 
 LIMIT = 300
@@ -35,20 +35,12 @@ def _item(at, kind: str, text: str, task_id=None) -> dict:
             "text": text, "task_id": task_id}
 
 
-def _money_words(amount, currency) -> str:
-    try:
-        from web.formatting import money
-    except ImportError:  # the shared filters are not there yet
-        from web.profile_filters import money
-    return money(Decimal(str(amount)), currency)
-
-
 def _title(e: dict) -> str:
     """Return the engine's title with its amount in the currency's minor units."""
     title = e.get("title") or e.get("text") or e.get("kind") or ""
     if e.get("amount") and e.get("currency"):
         title = title.replace(f"{e['amount']} {e['currency']}",
-                              _money_words(e["amount"], e["currency"]))
+                              money_text(e["amount"], e["currency"]))
     return title
 
 

@@ -6,6 +6,7 @@ the same main action. The other actions stay available, folded under "More actio
 """
 from __future__ import annotations
 
+from web.profile_filters import money_text
 from web.why_words import document_list, plain_words
 
 OPEN = ("open", "in_progress", "waiting")
@@ -102,8 +103,29 @@ def folded_actions(offered: list[str], main: dict | None) -> list[str]:
     return [a for a in offered if a not in shown]
 
 
-def why(task: dict, explanation: dict | None, client: dict | None, when=None) -> dict:
+def withdrawal_sentence(w: dict | None) -> str | None:
+    """Return what a withdrawal waits for in words, or None."""
+    if not w or w.get("status") not in ("pending", "requested"):
+        return None
+    chain = " → ".join(str(step).replace("_", " ") for step in w.get("chain") or [])
+    how = f" by {w['method'].replace('_', ' ')}" if w.get("method") else ""
+    waits = (w.get("waiting_for") or w.get("step") or "a decision").replace("_", " ")
+    return (f"The client asked to withdraw {money_text(w['amount'], w['currency'])}{how}; the approval "
+            f"chain is {chain or 'not known'} and it now waits for the {waits} step.")
+
+
+def why(task: dict, explanation: dict | None, client: dict | None, when=None,
+        withdrawal: dict | None = None) -> dict:
     """Return "Why this task" in plain words, with the timer's start when a timer fired it."""
+    words = _why(task, explanation, client, when)
+    lead = withdrawal_sentence(withdrawal)
+    if lead:
+        words["summary"] = [lead] + [s for s in words["summary"] if s != task.get("description")
+                                     and s != (task.get("explanation") or {}).get("description")]
+    return words
+
+
+def _why(task: dict, explanation: dict | None, client: dict | None, when=None) -> dict:
     raw = task.get("explanation")
     if not raw:
         who = task.get("created_by") or "someone"
