@@ -85,7 +85,9 @@ def test_compliance_reads_the_profile_and_approves_the_withdrawal_step(page, dem
     page.locator("#open-tasks").get_by_role("link", name=f"#{task_id}").click()
     main = page.locator("section.main-action")
     expect(main.get_by_role("heading")).to_have_text("Approve withdrawal step")
-    expect(page.locator("#why-words")).to_be_visible()
+    expect(page.locator("#why-words")).to_contain_text(
+        "The client asked to withdraw 300.00 USD by bank wire; the approval chain is "
+        "compliance → finance → provider and it now waits for the compliance step.")
     expect(page.locator("#more-actions")).not_to_have_attribute("open", "")
     check_page(page, "task-compliance")
     main.get_by_label("Note (optional)").fill("ID seen on a video call")
