@@ -114,10 +114,17 @@ def withdrawal_sentence(w: dict | None) -> str | None:
             f"chain is {chain or 'not known'} and it now waits for the {waits} step.")
 
 
+def viewer_when():
+    """Return the app's `when` filter when it is a plain function (times in the viewer's zone)."""
+    from flask import current_app
+    fmt = current_app.jinja_env.filters.get("when")
+    return fmt if fmt is not None and not getattr(fmt, "jinja_pass_arg", None) else None
+
+
 def why(task: dict, explanation: dict | None, client: dict | None, when=None,
         withdrawal: dict | None = None) -> dict:
     """Return "Why this task" in plain words, with the timer's start when a timer fired it."""
-    words = _why(task, explanation, client, when)
+    words = _why(task, explanation, client, when or viewer_when())
     lead = withdrawal_sentence(withdrawal)
     if lead:
         words["summary"] = [lead] + [s for s in words["summary"] if s != task.get("description")
