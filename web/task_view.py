@@ -127,8 +127,9 @@ def why(task: dict, explanation: dict | None, client: dict | None, when=None,
     words = _why(task, explanation, client, when or viewer_when())
     lead = withdrawal_sentence(withdrawal)
     if lead:
-        words["summary"] = [lead] + [s for s in words["summary"] if s != task.get("description")
-                                     and s != (task.get("explanation") or {}).get("description")]
+        told = {task.get("description"), (task.get("explanation") or {}).get("description")}
+        words["summary"] = [lead] + [s for s in words["summary"] if s not in told
+                                     and not s.startswith("A withdrawal was waiting for")]
     return words
 
 
