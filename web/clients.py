@@ -7,36 +7,26 @@ from engine.clients import search
 from engine.clients import service as clients_service
 from engine.db import unit_of_work
 from web import database
+from web import profile_filters, profile_view
 from web.auth import current_user, requires
-from web.viewhelpers import other_sections, profile_for
+from web.viewhelpers import profile_for
 
 bp = Blueprint("clients", __name__)
-
-
-def _audit(session, ref: str) -> list[dict]:
-    from engine.audit import service as audit_service
-    from engine.values import iso
-    return [{"at": iso(e.at), "actor": e.actor, "action": e.action, "reason": e.reason,
-             "detail": e.detail}
-            for e in audit_service.list_for(session, target_type="client", target_id=ref)]
+bp.record_once(lambda state: profile_filters.register(state.app))
 
 
 @bp.get("/clients/<ref>")
 @requires("clients.view")
 def profile(ref):
-    """Show the client: status, KYC, risk, money, accounts, IB, tasks, notifications, audit."""
+    """Show the client: who and where they stand, what needs action, then every section."""
     user = current_user()
     with unit_of_work(database()) as s:
         client = clients_service.get_by_ref(s, ref)
         if client is None:
             abort(404, description=f"no client {ref}")
-        p = profile_for(s, client, user.role)
-        audit = p.get("audit") if isinstance(p.get("audit"), list) else _audit(s, ref)
-    open_tasks = [t for t in p["tasks"] if t["status"] in ("open", "in_progress", "waiting")]
-    past_tasks = [t for t in p["tasks"] if t not in open_tasks]
-    return render_template("client.html", p=p, audit=audit, open_tasks=open_tasks,
-                           past_tasks=past_tasks, others=other_sections(p),
-                           can_create=user.can("tasks.create"),
+        view = profile_view.build(profile_for(s, client, user.role),
+                                  profile_view.load_extras(s, ref), user.role)
+    return render_template("client.html", v=view, can_create=user.can("tasks.create"),
                            can_note=user.can("clients.note"))
 
 

@@ -10,6 +10,7 @@ from engine.tasks import sla
 from engine.users import permissions
 from web import database
 from web.auth import current_user, login_required, requires
+from web import task_view
 from web.security import has_endpoint
 from web.task_actions import ACTIONS, ActionError, offered, perform, withdrawal_id
 from web.viewhelpers import explanation_view, safe_next, profile_for
@@ -40,21 +41,37 @@ def _client_panel(session, ref: str | None) -> dict | None:
     return profile_for(session, client, current_user().role) if client else None
 
 
+def _withdrawal(session, wid: str | None) -> dict | None:
+    from engine.plugins import import_optional
+    module = import_optional("engine.payments.withdrawals") if wid else None
+    found = module.get(session, wid) if module else None
+    return module.to_dict(found) if found else None
+
+
+def _task_page(session, user, task) -> dict:
+    """Return the task page's context: the main action first, why in words, the rest folded."""
+    data = dict(tasks_service.to_dict(task, history=True), data=task.data or {})
+    names, wid = offered(user, task, session), withdrawal_id(task, session)
+    client, explanation = _client_panel(session, task.client_ref), explanation_view(session, task)
+    withdrawal = _withdrawal(session, wid)
+    main = task_view.main_action(data, names, client, wid, withdrawal)
+    return dict(task=task_view.with_times(data), explanation=explanation, client=client,
+                main=main, why=task_view.why(data, explanation, client, withdrawal=withdrawal),
+                withdrawal=wid,
+                main_actions=[ACTIONS[n] for n in (main or {}).get("actions", [])],
+                domain_actions=[ACTIONS[n] for n in task_view.folded_actions(names, main)],
+                held_by_other=task.assignee not in (None, user.email)
+                and tasks_service.lease_live(task))
+
+
 @bp.get("/tasks/<int:task_id>")
 @requires("tasks.view")
 def task_detail(task_id):
-    """Show a task: client panel, why it exists, history, comments and the allowed actions."""
+    """Show a task: its main action, why it exists in words, the client, history and comments."""
     user = current_user()
     with unit_of_work(database()) as s:
         tasks_service.expire_leases(s)
-        task = _visible_task(s, task_id)
-        data = tasks_service.to_dict(task, history=True)
-        context = dict(task=data, explanation=explanation_view(s, task),
-                       client=_client_panel(s, task.client_ref),
-                       domain_actions=[ACTIONS[n] for n in offered(user, task, s)],
-                       withdrawal=withdrawal_id(task, s),
-                       held_by_other=task.assignee not in (None, user.email)
-                       and tasks_service.lease_live(task))
+        context = _task_page(s, user, _visible_task(s, task_id))
     return render_template("task.html", **context)
 
 

@@ -1,5 +1,5 @@
 """Helpers the staff pages and the API share: filters from a request, safe redirects,
-the explanation panel and the client panel."""
+and the explanation panel."""
 from __future__ import annotations
 
 from flask import abort, request
@@ -81,18 +81,6 @@ def _event_view(session, ref) -> dict:
     if event is None:
         return {"ref": ref, "found": False}
     return {"ref": ref, "found": True, "seq": event.seq, **event.envelope()}
-
-
-KNOWN_SECTIONS = ("kyc", "next_step", "wallets", "timeline", "accounts", "ib", "commissions",
-                  "notifications", "tasks", "audit", "notes")
-SUMMARY_KEYS = ("ref", "status", "status_reason", "email", "first_name", "last_name",
-                "country", "client_type", "registered_at", "funnel_stage", "risk",
-                "referral_code", "source")
-
-
-def other_sections(profile: dict) -> dict:
-    """Return the profile sections no template knows, to show generically."""
-    return {k: v for k, v in profile.items() if k not in KNOWN_SECTIONS + SUMMARY_KEYS}
 
 
 def profile_for(session, client, role: str) -> dict:

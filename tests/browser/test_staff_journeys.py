@@ -40,6 +40,7 @@ def test_work_a_task_from_inbox_to_done(page, server):
     page.get_by_role("textbox", name="Comment").fill("Checked the passport against the selfie.")
     page.get_by_role("button", name="Add comment").click()
     expect(page.locator("#comment-list")).to_contain_text("Checked the passport")
+    page.locator("#more-actions summary").click()  # the main action here is the KYC decision
     page.get_by_role("textbox", name="Resolution", exact=True).fill("Identity confirmed")
     page.get_by_role("button", name="Resolve").click()
     expect(page.locator("#task-status")).to_have_text("done")
@@ -91,7 +92,7 @@ def test_explanation_panel_and_client_profile(page, server):
     page.locator(".client-panel").get_by_role("link", name="C100").click()
     expect(page.get_by_role("heading", name=re.compile("C100"))).to_be_visible()
     for section in ("KYC and documents", "Wallets", "Trading accounts", "Tasks",
-                    "Notifications sent", "Audit of manual changes"):
+                    "Timeline", "Audit of manual changes"):
         expect(page.get_by_role("heading", name=section, exact=True)).to_be_visible()
     expect(page.locator("#open-tasks").get_by_role("link", name=f"#{task_id}")).to_be_visible()
     shot(page, "client-profile")

@@ -72,7 +72,7 @@ def test_work_a_task_to_done(as_role, sample):
     assert 'id="task-status">done' in html and "Documents verified" in html
     assert "Called the client" in html
     r = _post(c, f"/tasks/{tid}/claim")
-    assert r.status_code == 409 and "already done" in r.get_data(as_text=True)
+    assert "already done" in c.get(r.headers["Location"]).get_data(as_text=True)
 
 
 def test_claim_held_by_someone_else_is_refused(as_role, sample, database):
@@ -81,7 +81,7 @@ def test_claim_held_by_someone_else_is_refused(as_role, sample, database):
         tasks_service.claim(s, tasks_service.get(s, tid), actor="someone@example.com")
     c = as_role("finance")
     r = _post(c, f"/tasks/{tid}/claim")
-    assert r.status_code == 409 and "held by someone@example.com" in r.get_data(as_text=True)
+    assert "held by someone@example.com" in c.get(r.headers["Location"]).get_data(as_text=True)
     clock.freeze(parse_datetime("2099-01-01T00:00:00Z"))  # the lease has long lapsed
     html = c.get("/inbox").get_data(as_text=True)
     with unit_of_work(database) as s:
@@ -146,11 +146,14 @@ def test_manual_task_from_client_profile(as_role, sample):
 
 def test_client_profile_sections(as_role, sample):
     html = as_role("compliance").get("/clients/C1").get_data(as_text=True)
-    for heading in ("KYC and documents", "Wallets", "Trading accounts", "IB chain and commissions",
-                    "Tasks", "Notifications sent", "Audit of manual changes"):
+    for heading in ("Overview: needs action now", "KYC and documents", "Money", "Wallets",
+                    "Trading accounts", "IB chain and commissions", "Tasks", "Timeline",
+                    "Notes", "Audit of manual changes"):
         assert heading in html
-    assert "compliance follow-up" in html and "sales follow-up" not in html
-    assert as_role("admin").get("/clients/C1").get_data(as_text=True).count('href="/tasks/') >= 5
+    open_tasks = html.split('id="open-tasks"')[1].split("</ul>")[0]
+    assert open_tasks.count('href="/tasks/') == 1  # compliance sees its own queue's task only
+    everything = as_role("admin").get("/clients/C1").get_data(as_text=True)
+    assert everything.split('id="open-tasks"')[1].split("</ul>")[0].count('href="/tasks/') == 5
     assert as_role("compliance").get("/clients/NOPE").status_code == 404
 
 
