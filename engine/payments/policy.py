@@ -38,6 +38,19 @@ class Step:
     def conditional(self) -> bool:
         return self.kyc_not_approved or self.amount_above is not None
 
+    def reasons(self, *, kyc_status: str, amount: Decimal, currency: str) -> list[str]:
+        """Say in words why this conditional step is part of such a withdrawal's chain."""
+        out = []
+        if self.kyc_not_approved and kyc_status != "approved":
+            out.append(f"the client's KYC is {kyc_status.replace('_', ' ')}")
+        if self.amount_above is not None:
+            limits = dict(self.amount_above)
+            if currency not in limits:
+                out.append(f"the chain sets no threshold for {currency}")
+            elif amount > limits[currency]:
+                out.append(f"the amount is above {limits[currency]} {currency}")
+        return out
+
     def applies(self, *, kyc_status: str, amount: Decimal, currency: str) -> bool:
         """Return whether this step is part of the chain for such a withdrawal."""
         if not self.conditional:

@@ -195,10 +195,15 @@ def _open_step_task(session: Session, withdrawal: Withdrawal, step: policy.Step)
     """Open the inbox task of a staff step, once even when processing runs again."""
     key = _step_task_key(withdrawal, step.id)
     amount = f"{ledger.fmt(withdrawal.amount)} {withdrawal.currency}"
+    client = session.scalar(select(Client).where(Client.ref == withdrawal.client_ref))
+    because = step.reasons(kyc_status=client.kyc_status if client else "not_started",
+                           amount=withdrawal.amount, currency=withdrawal.currency)
     why = (f"Withdrawal {withdrawal.withdrawal_id} of {amount} requested by "
            f"{withdrawal.requested_by} waits for the {step.id} step of the approval chain "
-           f"(rules/policy/withdrawals.yaml); {', '.join(step.approvers)} may approve or "
-           f"reject it. The task closes when the step is decided.")
+           f"(rules/policy/withdrawals.yaml)"
+           + (f" because {' and '.join(because)}" if because else "")
+           + f"; {', '.join(step.approvers)} may approve or reject it. "
+           f"The task closes when the step is decided.")
     tasks_service.create(
         session, queue=step.waits_for, client_ref=withdrawal.client_ref,
         title=f"Approve withdrawal {withdrawal.withdrawal_id} ({step.id} step)",

@@ -71,18 +71,19 @@ def test_shipped_rules_make_one_task_per_cause_and_replays_add_none(database):
         ("C1", "failed-transfer-task", "support", "open", "normal"): 1,
         ("C2", "failed-deposit-task", "finance", "done", "normal"): 1,
         ("C2", "funded-no-account", "sales", "open", "normal"): 1,
-        ("C3", "withdrawal-kyc-not-approved", "compliance", "open", "high"): 1,
         ("C4", "account-locked", "support", "done", "normal"): 1,
     })
     assert tasks(database) == expected
     c3 = profile(database, "C3")
     assert [w["waiting_for"] for w in c3["payments"]["pending_withdrawals"]] == ["compliance"]
-    assert [t["title"] for t in c3["tasks"] if not t["title"].startswith("Approve ")][0] == ("Withdrawal c3-w1 of 100.00 USD waits for compliance: "
-                                       "KYC is not_started")
+    # One task per withdrawal step, saying why the step applies (no second rule task).
+    step_tasks = {t["title"]: t for t in c3["tasks"] if t["queue"] == "compliance"}
+    assert sorted(step_tasks) == ["Approve withdrawal c3-w1 (compliance step)",
+                                  "Approve withdrawal c3-w2 (compliance step)"]
+    assert "because the client's KYC is not started" in \
+        step_tasks["Approve withdrawal c3-w1 (compliance step)"]["description"]
     with unit_of_work(database) as s:
         withdrawals.approve(s, withdrawal_id="c3-w2", actor="comp@x.com", role="compliance")
-    expected[("C3", "withdrawal-kyc-not-approved", "compliance", "open", "high")] -= 1
-    expected[("C3", "withdrawal-kyc-not-approved", "compliance", "done", "high")] += 1
     assert tasks(database) == +expected
 
     ingest_lines(database, jsonl(events).splitlines())
@@ -92,7 +93,7 @@ def test_shipped_rules_make_one_task_per_cause_and_replays_add_none(database):
                   .values(status=PENDING, processed_at=None))
     processing.process_all_pending(database)
     timers.fire_due(database)
-    assert sum(tasks(database).values()) == 6
+    assert sum(tasks(database).values()) == 5
     assert profile(database, "C3")["wallets"] == {"USD": "400.00"}
 
 
