@@ -263,5 +263,17 @@ def event(source: str, type_: str, id_: str, occurred_at: datetime, client: str,
     for key, value in data.items():
         if isinstance(value, str) and len(value) > MAX_TEXT:
             raise MalformedPayload(f"{key}: longer than {MAX_TEXT} characters")
-    return {"id": id_, "type": type_, "source": source, "occurred_at": iso(occurred_at),
-            "client": client, "data": {k: v for k, v in data.items() if v is not None}}
+    envelope = {"id": id_, "type": type_, "source": source, "occurred_at": iso(occurred_at),
+                "client": client, "data": {k: v for k, v in data.items() if v is not None}}
+    return _canonical(envelope)
+
+
+def _canonical(envelope: dict) -> dict:
+    """Refuse, as a malformed payload, an event the input contract would refuse (a control
+    character in an id, an unknown currency, an amount finer than its currency allows):
+    the provider hears 400 now instead of the event failing later."""
+    from engine.events.schemas import InvalidEvent, validate_envelope
+    try:
+        return validate_envelope(envelope, allow_internal=True)
+    except InvalidEvent as exc:
+        raise MalformedPayload(f"the event it gives is invalid: {exc}") from None
