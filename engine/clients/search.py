@@ -114,7 +114,7 @@ def _contains(column, text: str, dialect: str):
     return column.like(_like(text), escape="\\")
 
 
-def _text_clause(text: str, dialect: str = "postgresql"):
+def _text_clause(text: str, dialect: str = "postgresql", session=None):
     """Clients whose search text, or one of whose trading account ids, contains `text`.
 
     A UNION of two id sets rather than one OR, so each half can use its own index
@@ -126,7 +126,8 @@ def _text_clause(text: str, dialect: str = "postgresql"):
     if _PHONE.fullmatch(text.strip()) and len(phone_digits(text)) >= 4:
         matches = or_(matches, _contains(Client.search_text, phone_digits(text), dialect))
     account = _contains(func.lower(TradingAccount.account_id), needle, dialect)
-    if dialect == "sqlite" and _trigram_ok(needle, text):
+    if dialect == "sqlite" and _trigram_ok(needle, text) and session is not None \
+            and _has_fts(session):
         by_text = _sqlite_trigram(needle, text)
     else:
         by_text = [select(Client.id).where(matches)]
@@ -136,6 +137,18 @@ def _text_clause(text: str, dialect: str = "postgresql"):
 
 
 _FTS = table(SEARCH_FTS, column("rowid"), column("search_text"))
+
+
+_FTS_FOUND: dict[str, bool] = {}
+
+
+def _has_fts(session) -> bool:
+    """Whether migration 1099 could make the FTS5 trigram table (SQLite 3.34+), per database."""
+    url = str(session.get_bind().url)
+    if url not in _FTS_FOUND:
+        _FTS_FOUND[url] = session.execute(select(func.count()).select_from(table("sqlite_master"))
+                                          .where(column("name") == SEARCH_FTS)).scalar() > 0
+    return _FTS_FOUND[url]
 
 
 def _trigram_ok(needle: str, text: str) -> bool:
@@ -157,10 +170,10 @@ def _day_start(d: date) -> datetime:
     return datetime.combine(d, time.min, tzinfo=timezone.utc)
 
 
-def _where(f: ClientFilters, dialect: str = "postgresql") -> list:
+def _where(f: ClientFilters, dialect: str = "postgresql", session=None) -> list:
     clauses = []
     if f.text:
-        clauses.append(_text_clause(f.text, dialect))
+        clauses.append(_text_clause(f.text, dialect, session))
     for name in ("status", "kyc_status", "funnel_stage", "country"):
         if getattr(f, name):
             clauses.append(getattr(Client, name) == getattr(f, name))
@@ -178,7 +191,7 @@ def _where(f: ClientFilters, dialect: str = "postgresql") -> list:
 def search(session: Session, filters: ClientFilters, *, after: str | None = None,
            limit: int = PAGE) -> tuple[list[Client], str | None]:
     """Return one page of matching clients (newest first) and the next page's cursor."""
-    query = select(Client).where(*_where(filters, session.get_bind().dialect.name))
+    query = select(Client).where(*_where(filters, session.get_bind().dialect.name, session))
     after_id = decode_cursor(after)
     if after_id is not None:
         query = query.where(Client.id < after_id)

@@ -46,8 +46,13 @@ def upgrade() -> None:
     op.execute(BACKFILL)
     bind = op.get_bind()
     if bind.dialect.name == 'sqlite':
-        for statement in SQLITE_FTS:
-            op.execute(statement)
+        # SQLite older than 3.34 has no trigram tokenizer: the search then scans the column.
+        try:
+            with bind.begin_nested():
+                for statement in SQLITE_FTS:
+                    bind.execute(sa.text(statement))
+        except sa.exc.OperationalError:
+            pass
     if bind.dialect.name == 'postgresql':
         # A trigram index turns `search_text LIKE '%x%'` into an index lookup. pg_trgm is
         # a trusted extension (PostgreSQL 13+); where it cannot be created the search
