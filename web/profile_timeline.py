@@ -21,7 +21,8 @@ KIND_LABELS = {"deposit": "Payment", "withdrawal": "Payment", "transfer": "Payme
 AUDIT_SHOWN_ELSEWHERE = {"client.note"}
 
 
-def _at(value) -> datetime | None:
+def at(value) -> datetime | None:
+    """Return an ISO time string as an aware datetime (None stays None)."""
     if value is None or isinstance(value, datetime):
         return value
     try:
@@ -30,8 +31,8 @@ def _at(value) -> datetime | None:
         return None
 
 
-def _item(at, kind: str, text: str, task_id=None) -> dict:
-    return {"at": _at(at), "kind": kind, "label": KIND_LABELS.get(kind, kind.capitalize()),
+def _item(when, kind: str, text: str, task_id=None) -> dict:
+    return {"at": at(when), "kind": kind, "label": KIND_LABELS.get(kind, kind.capitalize()),
             "text": text, "task_id": task_id}
 
 

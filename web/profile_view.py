@@ -7,25 +7,13 @@ datetimes; nothing here formats text for display.
 """
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from engine.users import permissions
-from engine.values import parse_datetime
-from web.profile_timeline import merged_timeline
+from web.profile_timeline import at, merged_timeline
 from web.why_words import document_list
 
 OPEN = ("open", "in_progress", "waiting")
-
-
-def at(value) -> datetime | None:
-    """Return an ISO time string as an aware datetime (None stays None)."""
-    if value is None or isinstance(value, datetime):
-        return value
-    try:
-        return parse_datetime(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def amount(value) -> Decimal | None:

@@ -16,7 +16,7 @@ CALL_FACTS = ("client.accounts.count", "client.deposits.failed.unresolved")
 
 def with_times(task: dict) -> dict:
     """Return the task dict with its times (and its comments' and history's) as datetimes."""
-    from web.profile_view import at
+    from web.profile_timeline import at
     times = {k: at(task.get(k)) for k in ("created_at", "due_at", "closed_at", "lease_expires_at")}
     return dict(task, **times,
                 comments=[dict(c, at=at(c.get("at"))) for c in task.get("comments") or []],

@@ -11,29 +11,10 @@ from engine.db import unit_of_work
 from engine.payments import withdrawals
 from engine.payments.models import Withdrawal
 from engine.payments.withdrawals import WithdrawalError
+from tests.concurrency.race import race
 from tests.payments.builders import deposit, ingest, registered, set_kyc, withdrawal
 
 ROUNDS = 10
-
-
-def _race(database, *deciders):
-    """Run each decider in its own thread and unit of work, released together."""
-    barrier, outcomes = threading.Barrier(len(deciders)), [None] * len(deciders)
-
-    def run(i, decide):
-        barrier.wait()
-        try:
-            with unit_of_work(database) as s:
-                decide(s)
-            outcomes[i] = "ok"
-        except WithdrawalError as exc:
-            outcomes[i] = exc
-    threads = [threading.Thread(target=run, args=(i, d)) for i, d in enumerate(deciders)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return outcomes
 
 
 def _approve(wid, actor):
@@ -67,7 +48,8 @@ def test_exactly_one_decision_wins_the_finance_step(funded, second):
     for n in range(ROUNDS):
         wid = f"w-race-{n}"
         ingest(funded, withdrawal("requested", minute=2 + n, wid=wid, amount="100.00"))
-        outcomes = _race(funded, _approve(wid, "fin1@example.com"), second(wid, "fin2@example.com"))
+        outcomes = race(funded, _approve(wid, "fin1@example.com"), second(wid, "fin2@example.com"),
+                        expected=(WithdrawalError,))
         assert outcomes.count("ok") == 1, outcomes
         loser = next(o for o in outcomes if o != "ok")
         # Overlapping, the loser hears what happened; arriving after the commit, it hears
