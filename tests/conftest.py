@@ -99,6 +99,18 @@ def database(db_url, backend) -> Database:
 
 
 @pytest.fixture
+def fresh_url(backend, tmp_path):
+    """An empty database with no schema at all, on this backend."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    from tests import services
+    server = services.PostgresServer(services.require("postgres"))
+    yield server.create()
+    server.drop_all()
+
+
+@pytest.fixture
 def pg_database(request) -> Database:
     """A Database on PostgreSQL only (distributed-mode tests)."""
     url = request.getfixturevalue("postgres_url")

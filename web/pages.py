@@ -51,7 +51,7 @@ def _withdrawal(session, wid: str | None) -> dict | None:
 def _task_page(session, user, task) -> dict:
     """Return the task page's context: the main action first, why in words, the rest folded."""
     data = dict(tasks_service.to_dict(task, history=True), data=task.data or {})
-    names, wid = offered(user, task, session), withdrawal_id(task, session)
+    names, wid = offered(user, task, session), withdrawal_id(task)
     client, explanation = _client_panel(session, task.client_ref), explanation_view(session, task)
     withdrawal = _withdrawal(session, wid)
     main = task_view.main_action(data, names, client, wid, withdrawal)

@@ -123,9 +123,9 @@ def _seen_status(form) -> str | None:
     return (form.get("client_status") or "").strip() or None
 
 
-def withdrawal_id(task, session=None) -> str | None:
-    """Return the withdrawal a task is about, as the payments domain finds it (engine.tasks.subjects)."""
-    found = subject_of(session, task, "withdrawal")
+def withdrawal_id(task) -> str | None:
+    """Return the withdrawal a task is about (its typed subject, engine.tasks.subjects)."""
+    found = subject_of(task, "withdrawal")
     return found.id if found else None
 
 
@@ -139,7 +139,7 @@ def _withdrawals():
 
 def _withdrawal_decide(decision: str):
     def handler(s, user, task, form):
-        wid = withdrawal_id(task, s)
+        wid = withdrawal_id(task)
         if not wid:
             raise ActionError(f"task {task.id} is not about a withdrawal")
         module = _withdrawals()
@@ -212,7 +212,7 @@ def offered(user, task, session=None) -> list[str]:
     if task.is_open and task.client_ref and task.queue == "compliance" \
             and import_optional("engine.kyc.review"):
         names += ["kyc_approve", "kyc_reject", "request_documents"]
-    if task.is_open and withdrawal_id(task, session) \
+    if task.is_open and withdrawal_id(task) \
             and import_optional("engine.payments.withdrawals"):
         names += ["withdrawal_approve", "withdrawal_reject"]
     return [n for n in names if user.can(ACTIONS[n].permission)]

@@ -44,7 +44,7 @@ def _missing_documents(task: dict, client: dict | None) -> list:
 def kind_of(task: dict, offered: list[str], client: dict | None) -> str:
     """Return the task's type: match_wire, withdrawal, request_documents, call_client,
     kyc_decision or resolve."""
-    if (task.get("data") or {}).get("delivery_id"):
+    if (task.get("subject") or {}).get("kind") == "delivery":
         return "match_wire"
     if "withdrawal_approve" in offered:
         return "withdrawal"
@@ -90,7 +90,7 @@ def main_action(task: dict, offered: list[str], client: dict | None,
                           else f"Approve withdrawal {withdrawal_id}")
         main["withdrawal"] = withdrawal
     elif kind == "match_wire":
-        main["delivery_id"] = task["data"]["delivery_id"]
+        main["delivery_id"] = task["subject"]["id"]
     elif kind == "call_client":
         main["missing"] = _missing_documents(task, client)
         main["missing_names"] = document_list(main["missing"])

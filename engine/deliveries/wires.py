@@ -21,6 +21,7 @@ from engine.deliveries.models import DONE, IGNORED, UNMATCHED, Delivery
 from engine.events import store
 from engine.payments import deposits as deposits_service
 from engine.tasks import service as tasks_service
+from engine.tasks.subjects import Subject
 from engine.values import parse_datetime
 
 QUEUE = "finance"
@@ -44,7 +45,8 @@ def open_task(session: Session, delivery_id: int | None) -> None:
     what = "bank wire" if row.provider == bank_camt054.NAME else f"{row.provider} delivery"
     tasks_service.create(session, queue=QUEUE, title=f"Match or return unmatched {what} #{row.id}",
                          open_key=task_key(row.id), trigger_key=f"{task_key(row.id)}:opened",
-                         description=row.reason, data={"delivery_id": row.id})
+                         description=row.reason, data={"delivery_id": row.id},
+                         subject=Subject("delivery", str(row.id)))
 
 
 def list_unmatched(session: Session, limit: int = 200) -> list[Delivery]:

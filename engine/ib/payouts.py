@@ -14,6 +14,7 @@ from engine.ib.errors import IbConflict, IbError
 from engine.ib.models import (APPROVED, PAID, PENDING_REVIEW, REJECTED, IbCommission,
                               IbCommissionChange, IbPayoutBatch)
 from engine.tasks import service as tasks_service
+from engine.tasks.subjects import Subject
 from engine.values import utcnow
 
 
@@ -99,7 +100,7 @@ def create_batch(session: Session, *, actor: str, currency: str = "USD") -> IbPa
     task, _ = tasks_service.create(
         session, queue="finance", title=f"Pay IB payout batch #{batch.id}: {total} {currency} to {len(totals)} IB(s)",
         description=lines, trigger_key=f"ib-payout-batch:{batch.id}", created_by=actor,
-        data={"ib_payout_batch": batch.id})
+        data={"ib_payout_batch": batch.id}, subject=Subject("ib_payout_batch", str(batch.id)))
     batch.task_id = task.id
     audit_service.record(session, actor=actor, action="payout_batch.created", target_type="ib_payout_batch",
                          target_id=str(batch.id), detail={"total": str(total), "currency": currency})

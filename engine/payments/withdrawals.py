@@ -19,6 +19,7 @@ from engine.events.models import Event
 from engine.payments import ledger, policy
 from engine.payments.models import Withdrawal, WithdrawalDecision
 from engine.tasks import service as tasks_service
+from engine.tasks.subjects import Subject
 from engine.values import iso, utcnow
 
 APPROVAL = ("compliance", "finance")
@@ -209,7 +210,8 @@ def _open_step_task(session: Session, withdrawal: Withdrawal, step: policy.Step)
         title=f"Approve withdrawal {withdrawal.withdrawal_id} ({step.id} step)",
         open_key=key, trigger_key=key, description=why,
         explanation={"rule": "withdrawal-chain", "description": why},
-        data={"withdrawal_id": withdrawal.withdrawal_id, "withdrawal_step": step.id})
+        data={"withdrawal_id": withdrawal.withdrawal_id, "withdrawal_step": step.id},
+        subject=Subject("withdrawal", withdrawal.withdrawal_id))
 
 
 def _settle_step_task(session: Session, withdrawal: Withdrawal, how: str) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.rules.actions import NAME, Duration, OneOrMany, Params, TemplateText, action, on_each_event, outcome
+from engine.tasks import subjects
 from engine.tasks.models import PRIORITIES
 from engine.values import iso, parse_datetime, utcnow
 
@@ -53,7 +54,8 @@ def _task(run, p: dict, key: str) -> str:
     task, created = tasks_service.create(
         run.session, **fields_, client_ref=run.client.ref, priority=p["priority"], rule_id=run.rule.id,
         ruleset_version=run.ruleset.version, open_key=open_key, trigger_key=key,
-        explanation=run.explanation, created_by=run.actor, data=data or None)
+        explanation=run.explanation, created_by=run.actor, data=data or None,
+        subject=subjects.of_event(run.event))
     return f"task {task.id} {'created' if created else 'already open'} in {fields_['queue']}"
 
 
@@ -94,7 +96,7 @@ def _episode_task(run, p: dict, key: str, fields_: dict) -> str:
         run.session, **fields_, client_ref=run.client.ref, priority=p["priority"], rule_id=run.rule.id,
         ruleset_version=run.ruleset.version, open_key=open_key if end is None else None,
         trigger_key=key, explanation=run.explanation, created_by=run.actor,
-        data={**data, "trigger_at": iso(run.now)})
+        data={**data, "trigger_at": iso(run.now)}, subject=subjects.of_event(run.event))
     if created and end is not None:
         tasks_service.close(run.session, task, status="done", actor=run.actor,
                             resolution=f"{_named(end)} came first; in order it closed this task")

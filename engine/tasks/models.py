@@ -44,6 +44,8 @@ class Task(Base):
         # Closed-task history per queue and everything of one rule, newest first.
         Index("ix_tasks_queue_status_id", "queue", "status", "id"),
         Index("ix_tasks_rule_id", "rule_id", "id"),
+        # The tasks of one withdrawal, payout batch or delivery (the web's task actions).
+        Index("ix_tasks_subject", "subject_kind", "subject_id"),
         Index("ix_tasks_open_lease", "lease_expires_at",
               postgresql_where=text("lease_expires_at IS NOT NULL"),
               sqlite_where=text("lease_expires_at IS NOT NULL")),
@@ -74,6 +76,10 @@ class Task(Base):
     trigger_key: Mapped[str | None] = mapped_column(String(300), nullable=True, unique=True)
     explanation: Mapped[dict | None] = mapped_column(JsonType, nullable=True)
     data: Mapped[dict | None] = mapped_column(JsonType, nullable=True)
+    # What the task is about, set by the domain that opens it (engine.tasks.subjects):
+    # the web offers that domain's actions without reading the task's JSON.
+    subject_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    subject_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     history: Mapped[list["TaskEvent"]] = relationship(
         back_populates="task", order_by="TaskEvent.id", cascade="all, delete-orphan")

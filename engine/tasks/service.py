@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from engine.errors import Conflict, lock_and_reread
+from engine.tasks.subjects import Subject
 from engine.tasks.models import (OPEN_STATUSES, PRIORITIES, STATUSES, Task, TaskComment,
                                  TaskEvent, _OPEN_SQL)
 from engine.values import iso, utcnow
@@ -56,8 +57,13 @@ def create(session: Session, *, queue: str, title: str, client_ref: str | None =
            rule_id: str | None = None, ruleset_version: str | None = None,
            open_key: str | None = None, trigger_key: str | None = None,
            explanation: dict | None = None, description: str | None = None,
-           created_by: str = "system", data: dict | None = None) -> tuple[Task, bool]:
-    """Create a task unless its trigger or open key already has one; return (task, created)."""
+           created_by: str = "system", data: dict | None = None,
+           subject: Subject | None = None) -> tuple[Task, bool]:
+    """Create a task unless its trigger or open key already has one; return (task, created).
+
+    `subject` is what the task is about (a withdrawal, a payout batch): the web offers
+    the owning domain's actions on it.
+    """
     if priority not in PRIORITIES:
         raise TaskError(f"unknown priority {priority!r}; use one of {', '.join(PRIORITIES)}")
     if trigger_key:
@@ -75,7 +81,9 @@ def create(session: Session, *, queue: str, title: str, client_ref: str | None =
                 priority_rank=PRIORITIES[priority], due_at=due_at, rule_id=rule_id,
                 ruleset_version=ruleset_version, open_key=open_key, trigger_key=trigger_key,
                 explanation=explanation, description=description, created_by=created_by,
-                data=data, status="open", created_at=now, updated_at=now)
+                data=data, status="open", created_at=now, updated_at=now,
+                subject_kind=subject.kind if subject else None,
+                subject_id=subject.id if subject else None)
     _history(task, created_by, "created", title)
     session.add(task)
     session.flush()
@@ -315,6 +323,8 @@ def to_dict(task: Task, *, history: bool = False) -> dict:
         "resolution": task.resolution, "explanation": task.explanation,
         "lease_expires_at": iso(task.lease_expires_at), "created_by": task.created_by,
         "overdue": bool(task.is_open and task.due_at and task.due_at < now),
+        "subject": ({"kind": task.subject_kind, "id": task.subject_id}
+                    if task.subject_kind else None),
     }
     if history:
         data["history"] = [{"at": iso(h.at), "actor": h.actor, "action": h.action,

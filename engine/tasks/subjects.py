@@ -1,9 +1,11 @@
-"""What a task is about: its subject (a withdrawal, a document, a commission), as the owning domain says.
+"""What a task is about: its subject (a withdrawal, a payout batch, a delivery), a typed link.
 
-A domain registers, in its `subjects` module, a finder for each kind of subject it
-owns: `@subject("withdrawal")` on `find(session, task) -> id | None`. The web asks
-`subject_of(session, task, "withdrawal")` and offers that domain's task actions; it
-never reads a task's JSON itself.
+A task stores its subject in two columns (`subject_kind`, `subject_id`), set when it
+is opened: a domain that opens a task itself passes `subject=Subject(...)`; a rule's
+task takes the subject of its triggering event, as the domain that owns the event
+says. A domain registers, in its `subjects` module, `@subject_of_event("withdrawal")`
+on `find(event_type, data) -> id | None`. The web asks `subject_of(task, "withdrawal")`
+and offers that domain's task actions; nothing reads a task's JSON to find out.
 """
 
 from __future__ import annotations
@@ -12,30 +14,30 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-Finder = Callable[[Any, Any], "str | None"]
+EventFinder = Callable[[str, dict], "str | None"]
 
 
 @dataclass(frozen=True)
 class Subject:
-    kind: str  # "withdrawal", "document", "commission"
+    kind: str  # "withdrawal", "ib_payout_batch", "delivery"
     id: str
 
 
-FINDERS: dict[str, Finder] = {}
+EVENT_FINDERS: dict[str, EventFinder] = {}
 _loaded = False
 
 
-def subject(kind: str) -> Callable[[Finder], Finder]:
-    """Register the decorated find(session, task) -> id | None for subjects of `kind`."""
+def subject_of_event(kind: str) -> Callable[[EventFinder], EventFinder]:
+    """Register the decorated find(event_type, data) -> id | None for subjects of `kind`."""
 
-    def register(find: Finder) -> Finder:
-        FINDERS[kind] = find
+    def register(find: EventFinder) -> EventFinder:
+        EVENT_FINDERS[kind] = find
         return find
 
     return register
 
 
-def finders() -> dict[str, Finder]:
+def event_finders() -> dict[str, EventFinder]:
     """Import every domain's subjects module once and return the registry."""
     global _loaded
     if not _loaded:
@@ -43,11 +45,22 @@ def finders() -> dict[str, Finder]:
 
         import_each("subjects")
         _loaded = True
-    return FINDERS
+    return EVENT_FINDERS
 
 
-def subject_of(session: Any, task: Any, kind: str) -> Subject | None:
-    """Return the task's subject of `kind`, or None (also when no domain owns that kind)."""
-    find = finders().get(kind)
-    found = find(session, task) if find is not None else None
-    return Subject(kind, found) if found else None
+def of_event(event: Any) -> Subject | None:
+    """Return the subject an event is about (the first kind a domain finds in it), or None."""
+    if event is None or not isinstance(event.data, dict):
+        return None
+    for kind, find in event_finders().items():
+        found = find(event.type, event.data)
+        if found:
+            return Subject(kind, str(found)[:200])
+    return None
+
+
+def subject_of(task: Any, kind: str) -> Subject | None:
+    """Return the task's subject when it is of `kind`, or None."""
+    if task.subject_kind == kind and task.subject_id:
+        return Subject(kind, task.subject_id)
+    return None

@@ -314,18 +314,6 @@ def test_recount_command_checks_then_rebuilds(runner, database):
     assert runner.invoke(["tasks", "recount", "--check"]).exit_code == 0
 
 
-@pytest.fixture
-def fresh_url(backend, tmp_path):
-    """An empty database with no schema at all, on this backend."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    from tests import services
-    server = services.PostgresServer(services.require("postgres"))
-    yield server.create()
-    server.drop_all()
-
-
 def test_the_migration_counts_the_tasks_already_there(fresh_url):
     from sqlalchemy import create_engine
 

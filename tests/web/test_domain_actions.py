@@ -4,6 +4,7 @@ import pytest
 from engine.audit import service as audit_service
 from engine.db import unit_of_work
 from engine.tasks import service as tasks_service
+from engine.tasks.subjects import Subject
 from tests.web.conftest import login
 
 kyc = pytest.importorskip("engine.kyc.review")
@@ -41,7 +42,7 @@ def test_withdrawal_buttons_follow_the_role(as_role, database):
     pytest.importorskip("engine.payments.withdrawals")
     with unit_of_work(database) as s:
         tid = tasks_service.create(s, queue="finance", title="Approve withdrawal",
-                                   data={"withdrawal_id": "W-9"})[0].id
+                                   subject=Subject("withdrawal", "W-9"))[0].id
     assert "Approve withdrawal W-9" in as_role("finance").get(f"/tasks/{tid}").get_data(as_text=True)
     assert "Approve withdrawal W-9" in as_role("admin").get(f"/tasks/{tid}").get_data(as_text=True)
 
@@ -50,21 +51,20 @@ def test_unknown_withdrawal_is_reported(app, tokens, database):
     pytest.importorskip("engine.payments.withdrawals")
     with unit_of_work(database) as s:
         tid = tasks_service.create(s, queue="finance", title="Approve withdrawal",
-                                   data={"withdrawal_id": "W-404"})[0].id
+                                   subject=Subject("withdrawal", "W-404"))[0].id
     r = app.test_client().post(f"/api/tasks/{tid}/withdrawal_approve",
                                headers=tokens["finance"], json={"note": "ok"})
     assert r.status_code == 400 and "W-404" in r.json["error"]
 
 
-def test_withdrawal_found_through_the_triggering_event(as_role, database):
+def test_withdrawal_buttons_on_a_rule_task_about_a_withdrawal(as_role, database):
     pytest.importorskip("engine.payments.withdrawals")
-    from engine.events.store import record
-    from tests.helpers import event
     with unit_of_work(database) as s:
-        seq, _ = record(s, event("payment.withdrawal_requested", "C7", withdrawal_id="W-77",
-                                 amount="100", currency="USD"), via="api")
         tid = tasks_service.create(s, queue="compliance", title="Source of funds", client_ref="C7",
-                                   explanation={"rule": "big-withdrawal", "events": [seq]})[0].id
+                                   explanation={"rule": "big-withdrawal"},
+                                   subject=Subject("withdrawal", "W-77"))[0].id
+        other = tasks_service.create(s, queue="compliance", title="Mentions W-78", client_ref="C7",
+                                     data={"withdrawal_id": "W-78"})[0].id
     html = as_role("admin").get(f"/tasks/{tid}").get_data(as_text=True)
     assert "Approve withdrawal W-77" in html and "Reject withdrawal W-77" in html
     html = as_role("compliance").get(f"/tasks/{tid}").get_data(as_text=True)
@@ -73,3 +73,5 @@ def test_withdrawal_found_through_the_triggering_event(as_role, database):
     assert "Approve KYC" in html and "Approve withdrawal W-77" in html
     html = as_role("support").get(f"/tasks/{tid}").get_data(as_text=True)
     assert "Approve withdrawal" not in html  # not this role's call
+    # An id in the task's data is not what the task is about: no withdrawal actions.
+    assert "Approve withdrawal" not in as_role("admin").get(f"/tasks/{other}").get_data(as_text=True)

@@ -3,6 +3,7 @@ import pytest
 
 from engine.db import unit_of_work
 from engine.tasks import service as tasks_service
+from engine.tasks.subjects import Subject
 
 
 def main_card(html: str) -> str:
@@ -23,7 +24,8 @@ def create(database, **fields) -> int:
 def test_withdrawal_task_leads_with_approving_its_step(as_role, database):
     pytest.importorskip("engine.payments.withdrawals")
     tid = create(database, queue="finance", title="Approve withdrawal",
-                 data={"withdrawal_id": "W-9", "withdrawal_step": "finance"})
+                 data={"withdrawal_id": "W-9", "withdrawal_step": "finance"},
+                 subject=Subject("withdrawal", "W-9"))
     html = as_role("finance").get(f"/tasks/{tid}").get_data(as_text=True)
     card = main_card(html)
     assert 'data-kind="withdrawal"' in card and "Approve withdrawal step" in card
@@ -76,7 +78,7 @@ def test_documents_overdue_task_says_call_the_client_and_why_in_words(as_role, d
 
 def test_wire_task_leads_to_matching_the_wire(as_role, database):
     tid = create(database, queue="finance", title="Match or return unmatched bank wire #4",
-                 data={"delivery_id": 4})
+                 data={"delivery_id": 4}, subject=Subject("delivery", "4"))
     card = main_card(as_role("finance").get(f"/tasks/{tid}").get_data(as_text=True))
     assert 'data-kind="match_wire"' in card and 'href="/wires/4"' in card
     assert "Match or return wire #4" in card
