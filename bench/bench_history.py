@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from pipeline_setup import drop_database, fresh_database, history_start  # noqa: E402
 
 from engine.db import Database  # noqa: E402
-from engine.events.store import ingest_lines  # noqa: E402
+from engine.processing.ingest import ingest_lines  # noqa: E402
 from engine.values import iso  # noqa: E402
 
 

@@ -213,7 +213,7 @@ class Run:
 
     def close(self) -> None:
         self.workers.stop()
-        from engine.events.jobs import get_queue
+        from engine.processing.jobs import get_queue
         for bulk in (False, True):  # the live queue and the bulk one
             try:
                 get_queue(self.cfg, bulk=bulk).empty()

@@ -28,7 +28,7 @@ from pipeline_setup import drop_database, fresh_database, generate, store_only  
 
 from engine import processing  # noqa: E402
 from engine.db import Database  # noqa: E402
-from engine.events.dispatch import chunks  # noqa: E402
+from engine.processing.dispatch import chunks  # noqa: E402
 
 _TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", re.I)
 

@@ -55,7 +55,7 @@ def worker(burst):
     cfg = config_mod.load()
     if not cfg.distributed:
         fail("FXCRM_REDIS_URL is not set; the worker is only for distributed mode")
-    from engine.events.jobs import run_worker
+    from engine.processing.jobs import run_worker
     run_worker(cfg, burst=burst)
 
 
@@ -211,7 +211,7 @@ def events():
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def events_ingest(file):
     """Store canonical events from a JSON-lines FILE and process them."""
-    from engine.events.store import ingest_lines
+    from engine.processing.ingest import ingest_lines
     with open(file, encoding="utf-8") as fh:
         total = sum(1 for _ in fh)
     with open(file, encoding="utf-8") as fh, click.progressbar(

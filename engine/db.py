@@ -187,7 +187,7 @@ class Database:
         self.config = cfg
         self.engine = make_engine(cfg.database_url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # Set by a serving web process in embedded mode (engine.ticker.Background).
+        # Set by a serving web process in embedded mode (engine.processing.ticker.Background).
         self.background = None
 
     @property

@@ -241,7 +241,7 @@ def load(database, *, clients: int = 40, seed: int = 7, now: datetime | None = N
     import json
 
     from engine.db import unit_of_work
-    from engine.events.store import ingest_lines
+    from engine.processing.ingest import ingest_lines
     from engine.values import utcnow
     with unit_of_work(database) as session:
         _create_logins(session)

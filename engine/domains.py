@@ -19,7 +19,7 @@ from types import ModuleType
 from engine.plugins import import_all
 
 # The modules a domain may have; each kind's registry imports them (models first).
-KINDS = ("models", "projections", "facts", "actions", "subjects", "profile", "cli")
+KINDS = ("models", "projections", "facts", "actions", "subjects", "search", "profile", "cli")
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class Domain:
     config_checks: tuple[str, ...] = ()  # modules with check_config(files) -> [Problem]
     blueprints: tuple[str, ...] = ()  # web modules with a blueprint `bp`
     evaluators: tuple[str, ...] = ()  # modules whose import registers a processing evaluator
+    sweeps: tuple[str, ...] = ()  # "module:function(database)" the ticker runs each round
 
 
 def _d(name: str, **modules: tuple[str, ...]) -> Domain:
@@ -40,11 +41,13 @@ BUILT_IN: tuple[Domain, ...] = (
     _d("events", blueprints=("web.webhooks",)),
     _d("clients", blueprints=("web.clients",)),
     _d("users", blueprints=("web.admin", "web.account", "web.errors", "web.two_factor")),
-    _d("rules", blueprints=("web.rules",), evaluators=("engine.rules.runtime",)),
-    _d("deliveries", blueprints=("web.wires",)),
-    _d("tasks", blueprints=("web.inbox",)),
+    _d("rules", blueprints=("web.rules",), evaluators=("engine.rules.runtime",),
+       sweeps=("engine.rules.timers:fire_due",)),
+    _d("deliveries", blueprints=("web.wires",), sweeps=("engine.deliveries.fetches:run_due",)),
+    _d("tasks", blueprints=("web.inbox",), sweeps=("engine.tasks.service:expire_lapsed_leases",)),
     _d("kyc", config_checks=("engine.kyc.policy",)),
-    _d("notifications", config_checks=("engine.notifications.templates",)),
+    _d("notifications", config_checks=("engine.notifications.templates",),
+       sweeps=("engine.notifications.service:deliver_queued",)),
     _d("payments", config_checks=("engine.payments.policy",), blueprints=("web.withdrawals",)),
     _d("accounts"),
     _d("ib", config_checks=("engine.ib.config",), blueprints=("web.partner",)),
@@ -106,3 +109,8 @@ def blueprint_modules() -> list[str]:
 
 def evaluator_modules() -> list[str]:
     return [m for d in all_domains() for m in d.evaluators]
+
+
+def sweeps() -> list[str]:
+    """Return every domain's sweeps ("module:function"), in domain order (timers first)."""
+    return [s for d in all_domains() for s in d.sweeps]

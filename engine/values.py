@@ -52,6 +52,14 @@ class Money:
         return f"{self.amount} {self.currency}"
 
 
+def fmt_amount(amount: Decimal | None) -> str | None:
+    """Format an amount as a decimal string with at least two places: 1234.50, 0.00012345."""
+    if amount is None:
+        return None
+    cents = amount.quantize(Decimal("0.01"))
+    return str(cents) if cents == amount else str(amount.normalize())
+
+
 def as_utc(value: datetime) -> datetime:
     """Return `value` in UTC; a naive datetime is taken to be UTC already."""
     if value.tzinfo is None:

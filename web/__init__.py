@@ -69,7 +69,7 @@ def _start_ticker_on_first_request(app: Flask) -> None:
         if "fxcrm_ticker" not in app.extensions:
             with lock:
                 if "fxcrm_ticker" not in app.extensions:
-                    from engine import ticker
+                    from engine.processing import ticker
                     db = app.extensions["fxcrm_db"]
                     db.background = ticker.Background(db)
                     app.extensions["fxcrm_ticker"] = ticker.start(db)

@@ -7,7 +7,8 @@ from engine.clients import service as clients_service
 from engine.db import unit_of_work
 from engine.events import conflicts
 from engine.events.schemas import InvalidEvent, validate_envelope
-from engine.events.store import record_many, schedule_touched
+from engine.events.store import record_many
+from engine.processing.ingest import schedule_touched
 from web import database
 from engine.values import iso
 from web.viewhelpers import profile_for

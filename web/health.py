@@ -25,7 +25,7 @@ def readyz():
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
     if db.config.distributed:
-        from engine.events.jobs import redis_connection
+        from engine.processing.jobs import redis_connection
         try:
             redis_connection(db.config).ping()
             checks["redis"] = "ok"

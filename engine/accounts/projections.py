@@ -7,9 +7,9 @@ from sqlalchemy.orm import Session
 from engine.accounts import service
 from engine.clients.models import Client
 from engine.events.models import PROCESSED, Event
-from engine.payments.funnel import advance
+from engine.clients.funnel import advance
 from engine.values import parse_datetime, parse_decimal
-from engine.processing import projection
+from engine.projections import projection
 
 TRADES = ("trade.opened", "trade.closed")
 

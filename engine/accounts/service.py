@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from engine.accounts.models import STATUSES, AccountActivity, TradingAccount
 from engine.audit import service as audit_service
-from engine.payments.ledger import fmt
+from engine.values import fmt_amount as fmt
 from engine.values import iso, utcnow
 
 MANUAL_FIELDS = {"leverage", "account_type", "status", "status_reason"}

@@ -1,12 +1,16 @@
 """Client record projections: registration and profile updates."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.orm import Session
 
 from engine.clients.models import Client
-from engine.events.models import Event
-from engine.processing import projection
+from engine.projections import projection
 from engine.values import parse_decimal
+
+if TYPE_CHECKING:  # the event store makes client rows: clients sit below events
+    from engine.events.models import Event
 
 # Profile fields a `client.profile_updated` event may change.
 UPDATABLE = {"email", "first_name", "last_name", "phone", "country", "declared_income",

@@ -9,8 +9,9 @@ import base64
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Callable
 
-from sqlalchemy import column, func, or_, select, table, union
+from sqlalchemy import Select, column, func, or_, select, table, union
 from sqlalchemy.orm import Session
 
 from engine.clients.models import (FUNNEL, SEARCH_FTS, STATUSES, Client, phone_digits,  # noqa: F401
@@ -105,7 +106,30 @@ def _like(text: str) -> str:
 _PHONE = re.compile(r"^\+?[0-9 ()./-]{4,}$")
 
 
-def _contains(column, text: str, dialect: str):
+# Other domains add what a client can be found by (a trading account id): each registers,
+# in its `search` module, a function (needle, dialect) -> select of Client.id.
+IdMatcher = Callable[[str, str], Select]
+MATCHERS: list[IdMatcher] = []
+_matchers_loaded = False
+
+
+def client_search(match: IdMatcher) -> IdMatcher:
+    """Register `match(needle, dialect)`: the ids of clients found by it (a UNION member)."""
+    MATCHERS.append(match)
+    return match
+
+
+def matchers() -> list[IdMatcher]:
+    """Import every domain's `search` module once; return the registered matchers."""
+    global _matchers_loaded
+    if not _matchers_loaded:
+        from engine.domains import import_each
+        import_each("search")
+        _matchers_loaded = True
+    return MATCHERS
+
+
+def contains(column, text: str, dialect: str):
     """`column` contains `text` (both lower case). SQLite's instr() is a plain substring
     test, several times faster than LIKE with an escape; on PostgreSQL LIKE '%x%' is what
     the pg_trgm index serves."""
@@ -115,25 +139,23 @@ def _contains(column, text: str, dialect: str):
 
 
 def _text_clause(text: str, dialect: str = "postgresql", session=None):
-    """Clients whose search text, or one of whose trading account ids, contains `text`.
+    """Clients whose search text, or what another domain finds them by (a trading account
+    id, engine.accounts.search), contains `text`.
 
-    A UNION of two id sets rather than one OR, so each half can use its own index
+    A UNION of id sets rather than one OR, so each part can use its own index
     (PostgreSQL: pg_trgm on clients.search_text and on the account ids; SQLite: the FTS5
     trigram table over search_text)."""
-    from engine.accounts.models import TradingAccount
     needle = text.lower()
-    matches = _contains(Client.search_text, needle, dialect)
+    matches = contains(Client.search_text, needle, dialect)
     if _PHONE.fullmatch(text.strip()) and len(phone_digits(text)) >= 4:
-        matches = or_(matches, _contains(Client.search_text, phone_digits(text), dialect))
-    account = _contains(func.lower(TradingAccount.account_id), needle, dialect)
+        matches = or_(matches, contains(Client.search_text, phone_digits(text), dialect))
     if dialect == "sqlite" and _trigram_ok(needle, text) and session is not None \
             and _has_fts(session):
         by_text = _sqlite_trigram(needle, text)
     else:
         by_text = [select(Client.id).where(matches)]
-    by_account = select(Client.id).join(TradingAccount, TradingAccount.client_ref == Client.ref) \
-        .where(account)
-    return Client.id.in_(union(*by_text, by_account))  # flat: SQLite nests no UNION
+    by_others = [match(needle, dialect) for match in matchers()]
+    return Client.id.in_(union(*by_text, *by_others))  # flat: SQLite nests no UNION
 
 
 _FTS = table(SEARCH_FTS, column("rowid"), column("search_text"))

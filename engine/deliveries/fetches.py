@@ -12,7 +12,8 @@ from engine.db import Database, unit_of_work
 from engine.deliveries import intake, service
 from engine.deliveries.models import DONE, FAILED, IGNORED, REJECTED, UNMATCHED
 from engine.events.schemas import InvalidEvent
-from engine.events.store import record_many, schedule_touched
+from engine.events.store import record_many
+from engine.processing.ingest import schedule_touched
 from engine.values import utcnow
 
 log = logging.getLogger(__name__)

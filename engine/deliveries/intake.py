@@ -16,7 +16,8 @@ from engine.db import Database, after_commit, unit_of_work
 from engine.deliveries import applicants, service, wires
 from engine.deliveries.models import IGNORED, PENDING, REJECTED, UNMATCHED
 from engine.events.schemas import InvalidEvent, validate_envelope
-from engine.events.store import record_many, schedule_touched
+from engine.events.store import record_many
+from engine.processing.ingest import schedule_touched
 
 log = logging.getLogger(__name__)
 # The FXCRM_* setting holding each provider's webhook secret.

@@ -19,7 +19,7 @@ def fetch_due() -> dict:
 
 def enqueue_fetch(cfg: config_mod.Config, delay: float = 0.0) -> None:
     """Enqueue `fetch_due`, now or after `delay` seconds (needs the worker's scheduler)."""
-    from engine.events.jobs import get_queue
+    from engine.processing.jobs import get_queue
     queue = get_queue(cfg)
     if delay > 0:
         queue.enqueue_in(timedelta(seconds=delay), fetch_due, job_timeout=600, result_ttl=300)

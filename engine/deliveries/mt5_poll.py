@@ -34,6 +34,7 @@ from engine.deliveries import service
 from engine.deliveries.models import UNMATCHED, Mt5Cursor
 from engine.deliveries.replay import EPOCH, _accounts, _stored_positions
 from engine.events import store
+from engine.processing import ingest
 from engine.values import utcnow
 
 # The range ends this long before "now" on the trade server's clock (as fxcrm computes
@@ -165,7 +166,7 @@ def _store(database: Database, server: str, deals: list[mt5.Deal], raw: dict,
             last = advance(Cursor(), [d for d in new if d.login == login])
             session.merge(Mt5Cursor(server=login_key(server, login), last_time_msc=last.time_msc,
                                     last_deal=last.deal, updated_at=utcnow()))
-        store.schedule_touched(session, database)
+        ingest.schedule_touched(session, database)
 
 
 def _unmatched(session, deal: mt5.Deal, raw: dict, id_prefix: str, report: PollReport,

@@ -17,6 +17,7 @@ from engine.db import Database, unit_of_work
 from engine.deliveries import fetches, intake, service, wires
 from engine.deliveries.models import REJECTED, UNMATCHED
 from engine.events import store
+from engine.processing import ingest
 from engine.events.models import Event
 from engine.payments import deposits as deposits_service
 from engine.values import parse_datetime
@@ -92,7 +93,7 @@ def replay_camt054(database: Database, data: bytes, now: datetime) -> ReplayRepo
                 credit, client=deposit.client_ref, payment_id=deposit.payment_id,
                 provider=deposit.provider, account_id=deposit.account_id))
         report.add("accepted", len(store.record_many(session, events, via="replay:camt054")))
-        store.schedule_touched(session, database)
+        ingest.schedule_touched(session, database)
     report.entries.sort(key=lambda entry: entry[0])
     return report
 
@@ -144,7 +145,7 @@ def replay_mt5(database: Database, data: bytes, *, offset: timedelta = timedelta
         later = mt5.normalize_deals(batch.waiting, positions=stored, **options)
         events = batch.events + later.events
         created = store.record_many(session, events, via="replay:mt5")
-        store.schedule_touched(session, database)
+        ingest.schedule_touched(session, database)
     report.add("accepted", len(created))
     report.add("duplicate", len(events) - len(created))
     report.add("ignored", len(batch.ignored) + len(later.ignored))

@@ -19,6 +19,7 @@ from engine.clients.models import Client
 from engine.deliveries import service
 from engine.deliveries.models import DONE, IGNORED, UNMATCHED, Delivery
 from engine.events import store
+from engine.processing import ingest
 from engine.payments import deposits as deposits_service
 from engine.tasks import service as tasks_service
 from engine.tasks.subjects import Subject
@@ -182,4 +183,4 @@ def _schedule(session: Session) -> None:
     # Processing follows the commit, exactly as for an automatic match.
     database = session.info.get("database")
     if database is not None:
-        store.schedule_touched(session, database)
+        ingest.schedule_touched(session, database)

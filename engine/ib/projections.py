@@ -15,7 +15,7 @@ from engine.events.models import Event
 from engine.ib import commissions, evaluate, tree
 from engine.ib.models import IbMoneyMove, IbTrade
 from engine.ib.service import config_for
-from engine.processing import projection
+from engine.projections import projection
 from engine.values import parse_datetime, parse_decimal
 
 

@@ -9,7 +9,7 @@ from engine.events.catalogue import DOCUMENT_TYPES
 from engine.events.models import Event
 from engine.kyc import policy as policy_mod
 from engine.kyc.models import USABLE_STATES, DocumentRequest, KycDocument, KycReview
-from engine.processing import projection
+from engine.projections import projection
 from engine.values import parse_datetime, utcnow
 
 

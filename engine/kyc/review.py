@@ -15,7 +15,8 @@ from engine.audit import service as audit_service
 from engine.clients.models import Client
 from engine.errors import Conflict, lock_and_reread
 from engine.events.catalogue import DOCUMENT_TYPES
-from engine.events.store import record, schedule_touched
+from engine.events.store import record
+from engine.processing.ingest import schedule_touched
 from engine.kyc import policy as policy_mod
 from engine.kyc.models import KycOverride, StatusChange
 from engine.kyc.service import (BACKOFFICE, KycError, documents, effective_state, latest_result,

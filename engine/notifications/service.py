@@ -143,6 +143,12 @@ def deliver(database: Database, note_ids: list[int]) -> dict[str, int]:
     return counts
 
 
+def deliver_queued(database: Database) -> None:
+    """Ticker sweep: send e-mail queued while the SMTP server was unreachable (if one is set)."""
+    if database.config.smtp_url:
+        deliver_pending(database)
+
+
 def deliver_pending(database: Database, limit: int = 500) -> dict[str, int]:
     """Retry every queued notification (after a crash or an SMTP outage)."""
     with unit_of_work(database) as session:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from engine.db import money_sum
 from engine.clients.models import Client
 from engine.payments import ledger
-from engine.payments.funnel import advance
+from engine.clients.funnel import advance
 from engine.payments.models import Deposit, LedgerEntry, Posting
 from engine.values import parse_decimal, utcnow
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from engine.clients.models import Client
 from engine.db import money_sum
 from engine.payments.models import LedgerEntry, Posting
-from engine.values import ValueError_, parse_decimal, utcnow
+from engine.values import ValueError_, fmt_amount, parse_decimal, utcnow
 
 ZERO = Decimal(0)
 # Accounts that hold client money and so may never go below zero.
@@ -163,9 +163,5 @@ def entries_for(session: Session, client_ref: str, limit: int = 200) -> list[Led
                                 .limit(limit)))
 
 
-def fmt(amount: Decimal | None) -> str | None:
-    """Format an amount as a decimal string with at least two places: 1234.50, 0.00012345."""
-    if amount is None:
-        return None
-    cents = amount.quantize(Decimal("0.01"))
-    return str(cents) if cents == amount else str(amount.normalize())
+# One formatting of amounts for every domain (engine.values); the ledger's name stays.
+fmt = fmt_amount

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 from engine.clients.models import Client
 from engine.events.models import Event
 from engine.payments import deposits, transfers, withdrawals
-from engine.processing import evaluator, projection
+from engine.projections import evaluator, projection
 from engine.values import parse_decimal
 
 DEPOSIT_EVENTS = {f"payment.deposit_{s}": s

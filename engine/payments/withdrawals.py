@@ -268,6 +268,7 @@ def _check_actor(withdrawal: Withdrawal, actor: str) -> None:
 def _announce(session: Session, withdrawal: Withdrawal, verb: str, step: str,
               reason: str | None) -> None:
     from engine.events import store
+    from engine.processing import ingest
     store.record(session, {
         "id": f"{withdrawal.withdrawal_id}:{step}:{verb}", "type": f"payment.withdrawal_{verb}",
         "source": STAFF_SOURCE, "occurred_at": iso(utcnow()), "client": withdrawal.client_ref,
@@ -276,7 +277,7 @@ def _announce(session: Session, withdrawal: Withdrawal, verb: str, step: str,
         via="staff")
     database = session.info.get("database")
     if database is not None:
-        store.schedule_touched(session, database)
+        ingest.schedule_touched(session, database)
 
 
 class WithdrawalConflict(WithdrawalError, Conflict):

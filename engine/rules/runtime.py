@@ -1,6 +1,6 @@
 """Evaluate the active ruleset for each processed event and act on what matches.
 
-Registered with the processing pipeline (`engine.processing.evaluator`): it runs
+Registered with the processing pipeline (`engine.projections.evaluator`): it runs
 after the projections of every event, inside that event's savepoint, so an error
 rolls back everything the rules did for it and the event is retried.
 """
@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine.db import cached
 
 from engine.events.models import Event
-from engine.processing import evaluator
+from engine.projections import evaluator
 from engine.rules import activation, ir, py_evaluator, timers
 from engine.rules.actions import EVENT_HOOKS, load_domain_actions
 from engine.rules.actions_run import Run, execute

@@ -68,7 +68,7 @@ def close(session: Session, timer: RuleTimer, status: str, outcome: str, at: dat
 
 def fire_due(database: Database, now: datetime | None = None) -> int:
     """Fire every timer due at `now` (default: the clock), client by client; return how many fired."""
-    from engine.events.store import schedule_touched
+    from engine.processing.ingest import schedule_touched
     from engine.rules import runtime
     now = as_utc(now) if now is not None else utcnow()
     with unit_of_work(database) as session:

@@ -273,6 +273,13 @@ def comment(session: Session, task: Task, *, author: str, body: str) -> TaskComm
     return note
 
 
+def expire_lapsed_leases(database) -> int:
+    """Ticker sweep: give back the tasks whose claim lease has lapsed; return how many."""
+    from engine.db import unit_of_work
+    with unit_of_work(database) as session:
+        return expire_leases(session)
+
+
 def expire_leases(session: Session, *, now: datetime | None = None) -> int:
     """Give back to their queues the tasks whose claim lease has lapsed; return how many."""
     now = now or utcnow()

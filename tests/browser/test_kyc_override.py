@@ -6,7 +6,8 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from engine.db import get_database, unit_of_work
-from engine.events.store import record_many, schedule_touched
+from engine.events.store import record_many
+from engine.processing.ingest import schedule_touched
 from engine.kyc.models import KycOverride
 from engine.rules import activation
 from engine.rules.loader import load_dir

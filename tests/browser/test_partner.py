@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from engine.db import get_database, unit_of_work
-from engine.events.store import ingest_lines
+from engine.processing.ingest import ingest_lines
 from engine.ib.models import IbClientStats
 from tests.browser.conftest import login, shot
 from tests.ib.builders import client, deposit, ib, trade

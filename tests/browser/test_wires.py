@@ -8,7 +8,8 @@ from playwright.sync_api import expect
 from engine.db import get_database, unit_of_work
 from engine.deliveries import replay as replay_mod
 from engine.deliveries import wires as wires_service
-from engine.events.store import record_many, schedule_touched
+from engine.events.store import record_many
+from engine.processing.ingest import schedule_touched
 from engine.payments import ledger
 from engine.values import utcnow
 from tests.browser.conftest import ARTIFACTS, login, shot

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.db import unit_of_work
-from engine.events.store import ingest_lines
+from engine.processing.ingest import ingest_lines
 from engine.ib import payouts
 from engine.ib.models import IbCommission, IbCommissionChange, IbPayoutBatch
 from tests.concurrency.race import ROUNDS, race, winners

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from engine.audit.models import AuditEntry
 from engine.db import Database, unit_of_work
-from engine.events import jobs
+from engine.processing import jobs
 from engine.events.models import PENDING, PROCESSED, Event
-from engine.events.store import ingest_lines
+from engine.processing.ingest import ingest_lines
 from engine.tasks.models import Task
 from tests import services
 from tests.helpers import deposit_failed, jsonl

@@ -11,7 +11,7 @@ from engine import processing
 from engine.clients.models import Client
 from engine.db import unit_of_work
 from engine.events.models import PARKED, PENDING, PROCESSED, Event
-from engine.events.store import ingest_lines
+from engine.processing.ingest import ingest_lines
 from engine.tasks import service as tasks_service
 from engine.tasks.models import Task
 from tests.helpers import deposit_failed, event, jsonl, registered

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.db import unit_of_work
-from engine.events.store import ingest_lines
+from engine.processing.ingest import ingest_lines
 from engine.ib.models import IbCommission
 from tests.helpers import jsonl
 

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from engine import processing
 from engine.db import unit_of_work
 from engine.events.models import PENDING, Event
-from engine.events.store import ingest_lines
+from engine.processing.ingest import ingest_lines
 from engine.ib.commissions import money_text
 from engine.ib.models import IbCommission
 from tests.helpers import jsonl

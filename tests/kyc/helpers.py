@@ -5,7 +5,7 @@ import json
 
 from engine.clients import service as clients_service
 from engine.db import unit_of_work
-from engine.events.store import ingest_lines
+from engine.processing.ingest import ingest_lines
 from tests.helpers import event, registered
 
 

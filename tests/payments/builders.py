@@ -9,7 +9,7 @@ from engine.clients import service as clients_service
 from engine.clients.models import Client
 from engine.db import unit_of_work
 from engine.events.models import Event
-from engine.events.store import ingest_lines
+from engine.processing.ingest import ingest_lines
 from tests.helpers import event, jsonl, registered  # noqa: F401 (re-exported)
 
 _ids = itertools.count(1)

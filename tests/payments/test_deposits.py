@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from engine.db import unit_of_work
 from engine.events.models import PENDING, Event
-from engine.events.store import ingest_lines
+from engine.processing.ingest import ingest_lines
 from engine.payments import deposits, ledger
 from tests.helpers import jsonl
 from tests.payments.builders import account, deposit, ingest, profile, registered, transfer

@@ -6,7 +6,7 @@ from sqlalchemy import func, or_, select, update
 from engine import processing
 from engine.db import unit_of_work
 from engine.events.models import PENDING, Event
-from engine.events.store import ingest_lines
+from engine.processing.ingest import ingest_lines
 from engine.payments import withdrawals
 from engine.payments.models import LedgerEntry, Posting
 from tests.helpers import event, jsonl

@@ -10,7 +10,7 @@ from sqlalchemy import or_, select, update
 from engine import processing
 from engine.db import unit_of_work
 from engine.events.models import PENDING, Event
-from engine.events.store import ingest_lines
+from engine.processing.ingest import ingest_lines
 from engine.payments import withdrawals
 from engine.rules import activation
 from engine.rules.loader import load_dir

@@ -6,7 +6,7 @@ effects were applied exactly once, even across killed workers.
 import time
 
 from engine.audit import service as audit_service
-from engine.processing import projection
+from engine.projections import projection
 from engine.tasks import service as tasks_service
 
 

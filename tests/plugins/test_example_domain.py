@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent('''
     from sqlalchemy import select
     from engine import config as config_mod
     from engine.db import Base, get_database, unit_of_work
-    from engine.events.store import ingest_lines
+    from engine.processing.ingest import ingest_lines
     from engine.migrate import upgrade
     from engine.rules import activation
     from engine.rules.actions import load_domain_actions

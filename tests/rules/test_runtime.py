@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from engine.db import unit_of_work
 from engine.events.models import Event
-from engine.events.store import ingest_lines
+from engine.processing.ingest import ingest_lines
 from engine.rules import activation, timers
 from engine.rules.errors import RulesetInvalid
 from engine.rules.models import RuleAction, RuleTimer

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from engine import processing
 from engine.db import unit_of_work
 from engine.events.models import PENDING, Event
-from engine.events.store import ingest_lines
+from engine.processing.ingest import ingest_lines
 from engine.notifications.models import Notification
 from engine.rules import activation, timers
 from engine.rules.models import RuleAction

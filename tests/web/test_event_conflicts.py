@@ -6,7 +6,7 @@ import json
 
 from engine.db import unit_of_work
 from engine.events import conflicts
-from engine.events.store import ingest_lines
+from engine.processing.ingest import ingest_lines
 from tests.helpers import deposit_failed, registered
 
 

@@ -12,7 +12,8 @@ from engine.db import unit_of_work
 from engine.deliveries import replay as replay_mod
 from engine.deliveries import wires as wires_service
 from engine.deliveries.models import Delivery
-from engine.events.store import record_many, schedule_touched
+from engine.events.store import record_many
+from engine.processing.ingest import schedule_touched
 from engine.payments import ledger
 from engine.payments.models import Deposit
 from engine.tasks.models import Task

@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from engine.processing import projection
+from engine.projections import projection
 from tests.plugins.loyalty.models import LoyaltyPoints
 
 

@@ -35,7 +35,7 @@ LIVE_CLIENTS = 10
 
 def enqueue(database: Database, client_refs: list[str], *, bulk: bool | None = None) -> list[str]:
     """Enqueue one rq job per batch of clients (live or bulk queue); return the job ids."""
-    from engine.events import jobs
+    from engine.processing import jobs
     if bulk is None:
         bulk = len(client_refs) > LIVE_CLIENTS
     queue = jobs.get_queue(database.config, bulk=bulk)

@@ -10,12 +10,10 @@ blocking the client.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -25,57 +23,17 @@ from engine.clients.models import Client
 from engine.db import Database, unit_of_work
 from engine.events.models import PARKED, PENDING, PROCESSED, Event
 from engine.values import utcnow
-from engine import domains
-from engine.plugins import import_all
+# The registry lives below processing so that domains register without importing it.
+from engine.projections import EVALUATORS, PROJECTIONS, apply_event, load_handlers  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Session, Event, Client], None]
-PROJECTIONS: dict[str, list[Handler]] = {}
-# Each domain's `projections` module registers its projections (engine.domains lists them).
-# Evaluators run after the projections of every event (the rules engine registers one).
-EVALUATORS: list[Handler] = []
-_loaded = False
 EVENTS_PER_CLIENT_TXN = 500
 # Clients whose events share one transaction (fewer commits and lock round trips).
 CLIENTS_PER_TXN = 100
 # A group transaction commits after this long: it holds the client locks (and SQLite's
 # one write lock) and keeps its new tasks invisible until it commits.
 TXN_SECONDS = 0.25
-
-
-def projection(*event_types: str):
-    """Register the decorated handler(session, event, client) for these event types."""
-    def register(handler: Handler) -> Handler:
-        for name in event_types:
-            PROJECTIONS.setdefault(name, []).append(handler)
-        return handler
-    return register
-
-
-def evaluator(handler: Handler) -> Handler:
-    """Register a handler that runs after the projections for every event."""
-    EVALUATORS.append(handler)
-    return handler
-
-
-def load_handlers(plugins: str = "") -> None:
-    """Import the domain modules (and configured plugins) that register handlers."""
-    global _loaded
-    if _loaded:
-        return
-    import_all(domains.modules("projections") + domains.evaluator_modules())
-    for name in filter(None, (p.strip() for p in plugins.split(","))):
-        importlib.import_module(name)  # a configured plugin must exist
-    _loaded = True
-
-
-def apply_event(session: Session, event: Event, client: Client) -> None:
-    """Run the projections and then the evaluators for one event."""
-    for handler in PROJECTIONS.get(event.type, ()):
-        handler(session, event, client)
-    for handler in EVALUATORS:
-        handler(session, event, client)
 
 
 def _mark_processed(event: Event, now) -> None:

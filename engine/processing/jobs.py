@@ -54,23 +54,15 @@ def process_clients(client_refs: list[str]) -> dict:
     return {"processed": stats.processed, "failed": stats.failed, "parked": stats.parked}
 
 
-def fire_due_timers() -> int:
-    """Job: fire the timers that are due now."""
-    from engine import ticker
-    return ticker.fire_due_timers(get_database())
-
-
-def fetch_due_deliveries() -> None:
-    """Job: retry due provider read-backs, expire task leases, send queued email."""
-    from engine import ticker
-    ticker.run_due_fetches(get_database())
-    ticker.expire_leases(get_database())
-    ticker.deliver_notifications(get_database())
+def run_sweeps() -> None:
+    """Job: the domains' sweeps: due timers, provider read-backs, task leases, queued e-mail."""
+    from engine.processing import ticker
+    ticker.run_sweeps(get_database())
 
 
 def sweep_once(cfg: config_mod.Config) -> int:
     """Enqueue clients whose events were missed (Redis was down, a job was lost)."""
-    from engine.events import dispatch
+    from engine.processing import dispatch
     from engine.events.store import list_pending_clients
     database = get_database(cfg)
     with unit_of_work(database) as session:
@@ -79,8 +71,7 @@ def sweep_once(cfg: config_mod.Config) -> int:
     if refs:
         dispatch.enqueue(database, refs, bulk=True)
     queue = get_queue(cfg)
-    queue.enqueue(fire_due_timers, job_timeout=600, result_ttl=60)
-    queue.enqueue(fetch_due_deliveries, job_timeout=600, result_ttl=60)
+    queue.enqueue(run_sweeps, job_timeout=600, result_ttl=60)
     return len(refs)
 
 

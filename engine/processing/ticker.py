@@ -1,52 +1,44 @@
-"""Embedded mode: a background processor for web requests and a ticker that fires due
-timers, retries provider read-backs and sweeps events left pending, all in-process."""
+"""Embedded mode: a background processor for web requests and a ticker that runs the
+domains' sweeps (due timers, provider read-backs, task leases, queued e-mail) and then
+the events left pending, all in-process. Each domain names its sweeps in engine.domains."""
 from __future__ import annotations
 
+import importlib
 import logging
 import queue
 import threading
 
+from typing import Callable
+
+from engine import domains
 from engine.db import Database
-from engine.plugins import import_optional
 
 log = logging.getLogger(__name__)
 
 
-def fire_due_timers(database: Database, now=None) -> int:
-    """Fire every durable timer due at `now` (default: the clock); return how many."""
-    timers = import_optional("engine.rules.timers")
-    return timers.fire_due(database, now=now) if timers else 0
+def sweep_functions() -> list[Callable[[Database], object]]:
+    """Return the domains' sweeps (engine.domains: timers, read-backs, leases, queued e-mail)."""
+    found = []
+    for target in domains.sweeps():
+        module, _, name = target.partition(":")
+        found.append(getattr(importlib.import_module(module), name))
+    return found
 
 
-def run_due_fetches(database: Database) -> None:
-    """Retry the provider read-backs (Onfido checks) whose time has come."""
-    fetches = import_optional("engine.deliveries.fetches")
-    if fetches:
-        fetches.run_due(database)
-
-
-def expire_leases(database: Database) -> int:
-    """Give back to their queues the tasks whose claim lease has lapsed."""
-    from engine.db import unit_of_work
-    from engine.tasks import service as tasks_service
-    with unit_of_work(database) as session:
-        return tasks_service.expire_leases(session)
-
-
-def deliver_notifications(database: Database) -> None:
-    """Send email queued while the SMTP server was unreachable."""
-    notifications = import_optional("engine.notifications.service")
-    if notifications and database.config.smtp_url:
-        notifications.deliver_pending(database)
+def run_sweeps(database: Database) -> None:
+    """Run every domain's sweep once; one that fails is logged and the others still run."""
+    for sweep in sweep_functions():
+        try:
+            sweep(database)
+        except Exception:
+            log.exception("sweep %s.%s failed; it runs again next round",
+                          sweep.__module__, sweep.__qualname__)
 
 
 def tick(database: Database) -> None:
-    """Run one round: timers, read-backs, task leases, queued email, then pending events."""
+    """Run one round: the domains' sweeps, then the events left pending."""
     from engine import processing
-    fire_due_timers(database)
-    run_due_fetches(database)
-    expire_leases(database)
-    deliver_notifications(database)
+    run_sweeps(database)
     processing.process_all_pending(database)
 
 

@@ -1,0 +1,71 @@
+"""Events into the store, then to processing: files and API batches, and the after-commit hand-off.
+
+The store (engine.events.store) only records; this module is where a unit of work that
+recorded events hands the clients it touched to processing (inline, a thread, or rq).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from sqlalchemy.orm import Session
+
+from engine.db import Database, after_commit, unit_of_work
+from engine.events.store import parse_line, record_many
+from engine.events.schemas import InvalidEvent
+from engine.processing import dispatch
+
+
+def schedule_touched(session: Session, database: Database) -> None:
+    """After commit, hand the clients this unit of work touched to processing."""
+    refs = sorted(session.info.get("touched_clients", ()))
+    if refs:
+        after_commit(session, lambda: dispatch.schedule(database, refs))
+
+
+@dataclass
+class IngestReport:
+    accepted: int = 0
+    duplicate: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    conflict: int = 0  # ids already used by an event with different content
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+    def summary(self) -> str:
+        return (f"accepted: {self.accepted}, duplicate: {self.duplicate}, "
+                f"rejected: {len(self.rejected)}"
+                + (f", conflict: {self.conflict} (see `fxcrm events conflicts`)" if self.conflict else ""))
+
+
+def ingest_lines(database: Database, lines: Iterable[str], *, via: str = "file",
+                 progress: Callable[[int], None] | None = None) -> IngestReport:
+    """Validate and store JSON lines in batches; a bad line is reported, never fatal."""
+    report, batch = IngestReport(), []
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                batch.append((number, parse_line(line)))
+            except InvalidEvent as exc:
+                report.rejected.append((number, str(exc)))
+        if len(batch) >= database.config.ingest_batch:
+            _store_batch(database, batch, report, via)
+            batch = []
+        if progress:
+            progress(1)
+    if batch:
+        _store_batch(database, batch, report, via)
+    return report
+
+
+def _store_batch(database: Database, batch, report: IngestReport, via: str) -> None:
+    with unit_of_work(database) as session:
+        created = record_many(session, [env for _n, env in batch], via=via)
+        report.accepted += len(created)
+        report.conflict += len(created.conflicts)
+        report.duplicate += len(batch) - len(created) - len(created.conflicts)
+        schedule_touched(session, database)
+
+
