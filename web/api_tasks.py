@@ -7,7 +7,7 @@ from engine.db import unit_of_work
 from engine.tasks import query as task_query
 from engine.tasks import service as tasks_service
 from engine.users import permissions
-from web import database
+from web import api_schemas, database
 from web.api import bp
 from web.auth import current_user, requires
 from web.json_input import json_body, text_fields
@@ -103,8 +103,8 @@ def task_action(task_id, action):
 def create_task():
     """Create a manual task: {queue, title, client?, priority?, description?}."""
     from web.pages import create_manual_task
-    body = _json_body()
     try:
+        body = api_schemas.load(api_schemas.NewTaskSchema(), _json_body())
         task_id = create_manual_task(current_user(), body)
     except ValueError as exc:
         return jsonify(error=str(exc)), 400
@@ -116,11 +116,12 @@ def create_task():
 @requires("tasks.bulk")
 def bulk_tasks():
     """Apply one operation to many tasks: {op, ids, assignee?, resolution?, reason?}."""
-    body = _json_body()
-    op, ids = body.get("op", ""), body.get("ids")
-    if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
-        return jsonify(error="ids must be a list of task numbers"), 400
-    params = {k: str(body.get(k) or "") for k in ("assignee", "resolution", "reason")}
+    try:
+        body = api_schemas.load(api_schemas.BulkSchema(), _json_body())
+    except ValueError as exc:
+        return jsonify(error=str(exc)), 400
+    op, ids = body["op"], body["ids"]
+    params = {k: body[k] for k in ("assignee", "resolution", "reason")}
     try:
         with unit_of_work(database()) as s:
             results = run_bulk(s, current_user(), op, ids, params)

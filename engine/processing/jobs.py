@@ -1,4 +1,8 @@
-"""rq jobs and the sweeper for distributed mode. Jobs carry client refs, never events."""
+"""rq jobs and the sweeper for distributed mode. Jobs carry client refs, never events.
+
+Jobs are serialized as JSON (rq's JSONSerializer), not pickle: a job in Redis is plain
+data that names a function of this module and its arguments, so whoever can write to
+Redis cannot make a worker run arbitrary code by unpickling."""
 from __future__ import annotations
 
 import logging
@@ -38,7 +42,9 @@ def get_queue(cfg: config_mod.Config, *, bulk: bool = False):
     a file of a million events.
     """
     from rq import Queue
-    return Queue(cfg.queue_name + ("-bulk" if bulk else ""), connection=redis_connection(cfg))
+    from rq.serializers import JSONSerializer
+    return Queue(cfg.queue_name + ("-bulk" if bulk else ""), connection=redis_connection(cfg),
+                 serializer=JSONSerializer)
 
 
 def retry_policy():
@@ -139,6 +145,7 @@ def _work_through_redis_outages(cfg: config_mod.Config, burst: bool) -> None:
     from redis.exceptions import ConnectionError as RedisDown
     from redis.exceptions import TimeoutError as RedisTimeout
     from rq import SimpleWorker
+    from rq.serializers import JSONSerializer
     delay = 1.0
     while True:
         try:
@@ -146,7 +153,7 @@ def _work_through_redis_outages(cfg: config_mod.Config, burst: bool) -> None:
             # while a fork, new database connections and a cold ruleset cache cost far
             # more. Killing the worker kills its job; the sweeper re-enqueues its clients.
             worker = SimpleWorker([get_queue(cfg), get_queue(cfg, bulk=True)],
-                                  connection=redis_connection(cfg))
+                                  connection=redis_connection(cfg), serializer=JSONSerializer)
             worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
             return
         except (RedisDown, RedisTimeout) as exc:

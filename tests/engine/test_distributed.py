@@ -5,7 +5,9 @@ import os
 import signal
 import subprocess
 import sys
+import json
 import time
+import zlib
 import uuid
 
 import pytest
@@ -86,6 +88,10 @@ def test_jobs_carry_client_refs_and_a_worker_processes_them(dist):
     assert len(queued) == 3  # 25 clients in batches of 10: never one job per event
     assert jobs.get_queue(dist.config).count == 0  # a file is bulk work, not live
     assert all(isinstance(ref, str) for job in queued for ref in job.args[0])
+    # Stored as JSON (rq's JSONSerializer), never pickle: plain data naming the function.
+    raw = zlib.decompress(queue.connection.hget(queued[0].key, "data"))
+    function, _instance, args, _kwargs = json.loads(raw)
+    assert function == "engine.processing.jobs.process_clients" and args == [queued[0].args[0]]
     assert counts(dist)["pending"] == 50
     proc = start_worker(dist.config, "--burst")
     assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()[-2000:]

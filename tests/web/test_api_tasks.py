@@ -150,3 +150,23 @@ def test_openapi_covers_every_api_route(app, api):
             assert method.lower() in doc["paths"][path], f"{method} {rule.rule} is undocumented"
     refs = re.findall(r'"\$ref": "#/components/schemas/(\w+)"', str(doc).replace("'", '"'))
     assert set(refs) <= set(doc["components"]["schemas"])
+
+
+def test_openapi_bodies_are_the_schemas_the_api_validates_with(api, tokens, sample):
+    """The document is generated from web/api_schemas: what it says is what is refused."""
+    from web import api_schemas
+    doc = api.get("/api/openapi.json").json["components"]["schemas"]
+    bulk, new = doc["Bulk"], doc["NewTask"]
+    assert set(bulk["properties"]) == set(api_schemas.BulkSchema().fields)
+    assert sorted(bulk["required"]) == ["ids", "op"] and bulk["additionalProperties"] is False
+    assert bulk["properties"]["ids"]["items"]["maximum"] == 2**63 - 1
+    assert set(new["properties"]) == set(api_schemas.NewTaskSchema().fields)
+    assert set(doc["Task"]["properties"]) >= set(
+        api.get(f"/api/tasks/{sample['finance']}", headers=tokens["finance"]).json)
+    r = api.post("/api/tasks/bulk", headers=tokens["finance"],
+                 json={"op": "claim", "ids": [2**64], "force": True})
+    assert r.status_code == 400
+    assert "ids.0:" in r.json["error"] and "force: Unknown field." in r.json["error"]
+    r = api.post("/api/tasks", headers=tokens["support"],
+                 json={"queue": "support", "title": ["not", "text"]})
+    assert r.status_code == 400 and r.json["error"] == "title: Not a valid string."
