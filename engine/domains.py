@@ -19,7 +19,7 @@ from types import ModuleType
 from engine.plugins import import_all
 
 # The modules a domain may have; each kind's registry imports them (models first).
-KINDS = ("models", "projections", "facts", "actions", "subjects", "search", "profile", "cli")
+KINDS = ("models", "projections", "facts", "actions", "subjects", "search", "notify", "profile", "cli")
 
 
 @dataclass(frozen=True)

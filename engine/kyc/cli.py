@@ -1,7 +1,6 @@
-"""`fxcrm kyc ...` (policy check, review decisions, manual status) and `fxcrm notifications ...`."""
+"""`fxcrm kyc ...`: policy check, review decisions, manual status."""
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -119,17 +118,4 @@ def request(ref, documents, message, actor):
     click.echo(f"{ref}: requested {', '.join(types)}")
 
 
-@click.group()
-def notifications():
-    """Client notifications."""
-
-
-@notifications.command("deliver")
-def deliver():
-    """Send every queued email notification now (after an SMTP outage or a crash)."""
-    from engine.notifications import service
-    counts = service.deliver_pending(_database())
-    click.echo(json.dumps(counts, sort_keys=True))
-
-
-commands = [kyc, notifications]
+commands = [kyc]

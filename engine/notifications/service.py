@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from typing import Callable
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -49,10 +50,32 @@ def client_context(client: Client) -> dict:
             "kyc_status": client.kyc_status}
 
 
+# What other domains give every template: `{{ kyc.missing_text }}` comes from the KYC
+# domain's `notify` module, registered with @template_values("kyc").
+TemplateValues = Callable[[Session, Client], dict]
+TEMPLATE_VALUES: dict[str, TemplateValues] = {}
+_values_loaded = False
+
+
+def template_values(name: str) -> Callable[[TemplateValues], TemplateValues]:
+    """Register the decorated values(session, client) -> dict, given to templates as `name`."""
+    def register(values: TemplateValues) -> TemplateValues:
+        TEMPLATE_VALUES[name] = values
+        return values
+    return register
+
+
+def _domain_values(session: Session, client: Client) -> dict:
+    global _values_loaded
+    if not _values_loaded:
+        from engine.domains import import_each
+        import_each("notify")
+        _values_loaded = True
+    return {name: values(session, client) for name, values in TEMPLATE_VALUES.items()}
+
+
 def _context(session: Session, client: Client, context: dict | None) -> dict:
-    from engine.kyc.service import notification_context  # kyc facts every template may use
-    return {"client": client_context(client), "kyc": notification_context(session, client),
-            **(context or {})}
+    return {"client": client_context(client), **_domain_values(session, client), **(context or {})}
 
 
 def _initial_status(cfg, channel: str, recipient: str | None) -> tuple[str, str | None]:
