@@ -55,6 +55,13 @@ class Config:
     login_address_rate_limit: str = "60 per minute"  # per client address (offices share one)
     api_rate_limit: str = "600 per minute"
     rate_limit_prefix: str = "fxcrm-limits"
+    # Where client document files are kept: a folder (embedded default) or an
+    # S3-compatible bucket, "s3://bucket/prefix" (AWS, MinIO, Ceph; FXCRM_S3_ENDPOINT_URL
+    # for a non-AWS endpoint, credentials from the usual AWS_* variables or files).
+    documents_url: str = "instance/documents"
+    s3_endpoint_url: str | None = None
+    # Largest document file accepted, in bytes (checked on the content as it is read).
+    document_max_bytes: int = 15 * 1024 * 1024
     # Connector secrets, by provider name: FXCRM_<PROVIDER>_<NAME>.
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -80,7 +87,7 @@ class Config:
         return replace(self, **values)
 
 
-_CASTS = {"ticker_seconds": float, "sweep_after_seconds": float, "retry_base_seconds": float, "max_attempts": int, "ingest_batch": int, "job_batch": int, "proxy_hops": int}
+_CASTS = {"ticker_seconds": float, "sweep_after_seconds": float, "retry_base_seconds": float, "max_attempts": int, "ingest_batch": int, "job_batch": int, "proxy_hops": int, "document_max_bytes": int}
 
 
 def _flag(raw: str) -> bool:

@@ -46,6 +46,7 @@ BUILT_IN: tuple[Domain, ...] = (
     _d("deliveries", blueprints=("web.wires",), sweeps=("engine.deliveries.fetches:run_due",)),
     _d("tasks", blueprints=("web.inbox",), sweeps=("engine.tasks.service:expire_lapsed_leases",)),
     _d("kyc", config_checks=("engine.kyc.policy",)),
+    _d("documents", blueprints=("web.documents",)),
     _d("notifications", config_checks=("engine.notifications.templates",),
        sweeps=("engine.notifications.service:deliver_queued",)),
     _d("payments", config_checks=("engine.payments.policy",), blueprints=("web.withdrawals",)),

@@ -88,10 +88,11 @@ def db_url(backend, request, tmp_path, sqlite_template) -> str:
 
 
 @pytest.fixture
-def database(db_url, backend) -> Database:
-    """A Database on an empty schema; PostgreSQL tables are truncated before each test."""
+def database(db_url, backend, tmp_path) -> Database:
+    """A Database on an empty schema; PostgreSQL tables are truncated before each test.
+    Document files go to a folder of the test's own."""
     forget_databases()
-    db = get_database(make_config(db_url))
+    db = get_database(make_config(db_url, documents_url=str(tmp_path / "documents")))
     if backend == "postgres":
         _truncate(db)
     yield db

@@ -77,3 +77,51 @@ def sqlite_copy(template: Path, target_dir: Path) -> str:
     target = target_dir / "fxcrm.db"
     shutil.copy(template, target)
     return f"sqlite:///{target}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class S3Server:
+    """A real S3-compatible server on loopback (moto's standalone server) for storage tests.
+
+    Started by the suite (the `s3_server` fixture): `moto_server` comes with the test
+    dependencies. FXCRM_TEST_S3_URL points the tests at another server instead (MinIO).
+    """
+
+    def __init__(self):
+        import subprocess
+        import sys
+        import time
+        self.process = None
+        self.url = os.environ.get("FXCRM_TEST_S3_URL")
+        if self.url:
+            return
+        port = free_port()
+        server = Path(sys.executable).with_name("moto_server")
+        self.process = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while not _reachable(self.url):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                message = f"the S3-compatible test server ({server}) did not start"
+                if REQUIRED:
+                    pytest.fail(message, pytrace=False)
+                pytest.skip(message)
+            time.sleep(0.1)
+
+    def client(self):
+        import boto3
+        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
+                            aws_access_key_id="test", aws_secret_access_key="test")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None

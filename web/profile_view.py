@@ -100,6 +100,7 @@ def kyc(p: dict) -> dict:
     k = p.get("kyc") or {}
     docs = [{"type": d.get("type") or d.get("document_type"),
              "name": document_list([d.get("type") or d.get("document_type")]),
+             "document_id": d.get("document_id"),
              "state": d.get("state") or d.get("status"), "reason": d.get("reason"),
              "submitted_at": at(d.get("submitted_at")), "expires_at": at(d.get("expires_at"))}
             for d in k.get("documents") or []]

@@ -117,6 +117,11 @@ _TYPES: list[EventType] = [
         "document_type": f("enum", choices=DOCUMENT_TYPES),
         "reason": f("string"),
     }, doc="A document was rejected."),
+    EventType("kyc.document_approved", {
+        "document_id": f("string"),
+        "document_type": f("enum", choices=DOCUMENT_TYPES),
+        "reason": opt("string", doc="why, when the reviewer gave one"),
+    }, doc="A reviewer approved one document (the client's KYC decision is separate)."),
     EventType("kyc.review_completed", {
         "provider": f("string"),
         "result": f("enum", choices=KYC_RESULTS),

@@ -74,6 +74,15 @@ def _reviews_since(session: Session, client: Client, doc: KycDocument) -> None:
                       or "asked for again")
 
 
+@projection("kyc.document_approved")
+def document_approved(session: Session, event: Event, client: Client) -> None:
+    """Mark one document approved (unless a newer event already moved it)."""
+    data, at = event.data, event.occurred_at
+    doc, created = _document(session, client.ref, data["document_id"], data["document_type"], at)
+    if created or doc.state_at <= at:
+        _move(doc, "approved", at, data.get("reason"))
+
+
 @projection("kyc.document_rejected")
 def document_rejected(session: Session, event: Event, client: Client) -> None:
     """Mark a document rejected with its reason (unless a newer event already moved it)."""

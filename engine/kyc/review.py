@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.audit import service as audit_service
@@ -18,7 +19,7 @@ from engine.events.catalogue import DOCUMENT_TYPES
 from engine.events.store import record
 from engine.processing.ingest import schedule_touched
 from engine.kyc import policy as policy_mod
-from engine.kyc.models import KycOverride, StatusChange
+from engine.kyc.models import KycDocument, KycOverride, StatusChange
 from engine.kyc.service import (BACKOFFICE, KycError, documents, effective_state, latest_result,
                                 missing_documents, set_status)
 from engine.tasks import service as tasks_service
@@ -185,3 +186,45 @@ def override(session: Session, *, client: Client, actor: str, result: str, reaso
         reject(session, client=client, actor=actor, reason_code=reason_code, note=reason, task=task)
     else:
         raise KycError(f"an override sets approved or rejected, not {result!r}")
+
+
+DECIDABLE = ("submitted", "in_review")
+
+
+def decide_document(session: Session, *, client: Client, document_id: str, approve: bool,
+                    actor: str, reason: str | None = None) -> None:
+    """Approve or reject one document with a reason (a rejection needs one).
+
+    Under the client's lock the document must still wait for a decision, so two
+    reviewers never both decide it; its state changes now and the decision is also
+    recorded as a `kyc.document_approved`/`_rejected` event for the rules.
+    """
+    reason = (reason or "").strip() or None
+    if not approve and not reason:
+        raise KycError("rejecting a document needs a reason the client will read")
+    _lock(session, client, None)
+    doc = session.scalar(select(KycDocument).where(
+        KycDocument.client_ref == client.ref, KycDocument.document_id == document_id)
+        .execution_options(populate_existing=True))  # as it is now, under the lock
+    if doc is None:
+        raise KycError(f"client {client.ref} has no document {document_id!r}")
+    if effective_state(doc) not in DECIDABLE:
+        raise KycConflict(f"document {document_id} is already {effective_state(doc)}"
+                          + (f" ({doc.reason})" if doc.reason else "") + "; reload to see it")
+    at = utcnow()
+    doc.state, doc.reason, doc.state_at, doc.updated_at = ("approved" if approve else "rejected",
+                                                           reason, at, at)
+    kind = "kyc.document_approved" if approve else "kyc.document_rejected"
+    data = {"document_id": document_id, "document_type": doc.document_type}
+    if reason:
+        data["reason"] = reason
+    record(session, {"id": f"document-decision-{uuid.uuid4().hex}", "type": kind,
+                     "source": BACKOFFICE, "occurred_at": iso(at), "client": client.ref,
+                     "data": data}, via="backoffice")
+    audit_service.record(session, actor=actor, target_type="client", target_id=client.ref,
+                         action="document.approved" if approve else "document.rejected",
+                         reason=reason, detail={"document_id": document_id,
+                                                "document_type": doc.document_type})
+    database = session.info.get("database")
+    if database is not None:
+        schedule_touched(session, database)

@@ -31,6 +31,8 @@ ACTIONS = {
     "clients.view": STAFF,
     "clients.note": STAFF,             # notes on a client (not tied to a task)
     "documents.review": {"admin", "compliance"},     # approve / reject KYC documents
+    "documents.view": {"admin", "compliance"},       # open a client's document files (audited)
+    "documents.upload": {"admin", "compliance", "support"},  # add a file a client sent by e-mail
     "documents.request": {"admin", "compliance", "support"},
     "kyc.link": {"admin", "compliance"},             # link a provider's applicant to a client
     # Which step each role decides is the chain's `approvers` (rules/policy/withdrawals.yaml,

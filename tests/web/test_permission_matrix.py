@@ -13,6 +13,7 @@ EXPECTED = {
     "tasks.view": STAFF, "tasks.work": STAFF, "tasks.assign": STAFF, "tasks.bulk": STAFF,
     "tasks.create": STAFF, "clients.view": STAFF, "clients.note": STAFF,
     "documents.review": {A, C}, "documents.request": {A, C, S}, "kyc.link": {A, C},
+    "documents.view": {A, C}, "documents.upload": {A, C, S},
     "withdrawals.approve": {A, C, F}, "withdrawals.view": {A, C, F, S},
     "wires.view": {A, C, F}, "wires.match": {A, F},
     "rules.view": {A, C}, "rules.activate": {A, C},
