@@ -248,8 +248,39 @@ def load(database, *, clients: int = 40, seed: int = 7, now: datetime | None = N
     lines = (json.dumps(e) for e in recent_history(seed, clients, now or utcnow()))
     report = ingest_lines(database, lines, via="demo")
     wires = _demo_wires(database)
+    files = _demo_documents(database)
     return (f"demo events: {report.summary()}\ndemo bank wires: {wires}\n"
-            f"demo logins:\n{logins_text()}")
+            f"demo document files: {files}\ndemo logins:\n{logins_text()}")
+
+
+def _demo_documents(database, clients: int = 3) -> int:
+    """Give the documents of a few clients awaiting KYC their files, for the viewer."""
+    from sqlalchemy import select
+
+    from engine.clients.models import Client
+    from engine.db import unit_of_work
+    from engine.documents import samples, service
+    from engine.documents.storage import store_for
+    from engine.kyc.models import KycDocument
+    from engine.processing.ingest import schedule_touched
+    files = {"id": (samples.png(), "image/png", "identity-card.png"),
+             "proof_of_address": (samples.pdf(), "application/pdf", "utility-bill.pdf")}
+    added = 0
+    with unit_of_work(database) as session:
+        docs = list(session.scalars(select(KycDocument).where(
+            KycDocument.state.in_(("submitted", "in_review")),
+            KycDocument.document_type.in_(list(files))).order_by(KycDocument.client_ref)))
+        refs = list(dict.fromkeys(d.client_ref for d in docs))[:clients]
+        for doc in (d for d in docs if d.client_ref in refs):
+            data, kind, name = files[doc.document_type]
+            client = session.scalar(select(Client).where(Client.ref == doc.client_ref))
+            added += service.receive(session, store_for(database.config), client=client,
+                                     document_type=doc.document_type, data=data,
+                                     declared_type=kind, file_name=name, actor="demo",
+                                     source="staff", max_bytes=database.config.document_max_bytes,
+                                     document_id=doc.document_id).created
+        schedule_touched(session, database)
+    return added
 
 
 

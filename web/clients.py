@@ -11,6 +11,7 @@ from web import database
 from web import profile_filters, profile_view
 from web.auth import current_user, requires
 from web.viewhelpers import profile_for
+from web.why_words import document_list
 
 bp = Blueprint("clients", __name__)
 bp.record_once(lambda state: profile_filters.register(state.app))
@@ -43,6 +44,7 @@ def document_files(session, ref: str, kyc_documents: list[dict]) -> list[dict]:
     for f in documents_service.files_of(session, ref):
         doc = state.get(f.document_id) or {}
         out.append({"public_id": f.public_id, "document_id": f.document_id, "name": f.file_name,
+                    "label": document_list([f.document_type]).capitalize(),
                     "type": f.document_type, "content_type": f.content_type, "size": f.size,
                     "sha256": f.sha256, "source": f.source, "by": f.uploaded_by,
                     "at": f.uploaded_at, "state": doc.get("state") or "submitted",

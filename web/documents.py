@@ -32,6 +32,18 @@ def _profile(ref: str):
     return redirect(url_for("clients.profile", ref=ref) + "#documents")
 
 
+def _label(session, ref: str, document_id: str) -> str:
+    """Say which document it is in words ("Proof of address bill.pdf")."""
+    from sqlalchemy import select
+
+    from engine.documents.models import DocumentFile
+    from web.why_words import document_list
+    row = session.scalar(select(DocumentFile).where(DocumentFile.client_ref == ref,
+                                                    DocumentFile.document_id == document_id).limit(1))
+    kind = document_list([row.document_type]).capitalize() if row else "The document"
+    return f"{kind} {row.file_name}" if row else kind
+
+
 @bp.get("/documents/<public_id>")
 @requires("documents.view")
 def open_file(public_id: str):
@@ -108,8 +120,9 @@ def decide(ref: str, document_id: str):
             kyc_review.decide_document(s, client=client, document_id=document_id,
                                        approve=decision == "approve", actor=current_user().email,
                                        reason=form.get("reason"))
+            label = _label(s, ref, document_id)
     except (Conflict, KycError) as exc:  # a colleague decided first, or no reason given
         flash(f"Not changed: {exc}")
         return _profile(ref)
-    flash(f"Document {document_id} {'approved' if decision == 'approve' else 'rejected'}")
+    flash(f"{label} {'approved' if decision == 'approve' else 'rejected'}")
     return _profile(ref)

@@ -13,6 +13,8 @@ from engine.users import permissions
 from web.profile_timeline import at, merged_timeline
 from web.why_words import document_list
 
+READ_ONLY_AUDIT = ("document.viewed",)
+
 OPEN = ("open", "in_progress", "waiting")
 
 
@@ -37,8 +39,11 @@ def load_extras(session, ref: str) -> dict:
     reviews = [{"at": r.occurred_at, "provider": r.provider, "result": r.result,
                 "labels": r.labels or [], "reason": r.reason, "applied": r.applied}
                for r in kyc_service.reviews(session, ref)]
+    # Openings of document files are audited (who looked at whose passport) but change
+    # nothing: they are in /audit, not in the profile's list of manual changes.
     audit = [{"at": e.at, "actor": e.actor, "action": e.action, "reason": e.reason}
-             for e in audit_service.list_for(session, target_type="client", target_id=ref)]
+             for e in audit_service.list_for(session, target_type="client", target_id=ref)
+             if e.action not in READ_ONLY_AUDIT]
     return {"ledger": entries, "reviews": reviews, "audit": audit[::-1]}
 
 

@@ -66,9 +66,10 @@ def server(tmp_path_factory, sqlite_template):
                         f"is missing; run: sudo bash .ci/install-browser", pytrace=False)
         pytest.skip(f"chromium is not installed at {CHROMIUM}; run .ci/install-browser")
     from web import create_app
-    url = services.sqlite_copy(sqlite_template, tmp_path_factory.mktemp("browser"))
+    folder = tmp_path_factory.mktemp("browser")
+    url = services.sqlite_copy(sqlite_template, folder)
     forget_databases()
-    cfg = make_config(url)
+    cfg = make_config(url, documents_url=str(folder / "documents"))
     ids = _seed(get_database(cfg))
     app = create_app({"FXCRM_CONFIG": cfg, "TICKER": False})
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
