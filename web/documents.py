@@ -104,6 +104,21 @@ def upload(ref: str):
     return _profile(ref)
 
 
+@bp.post("/clients/<ref>/documents/fetch")
+@requires("documents.upload")
+def fetch(ref: str):
+    """Fetch the client's document files from its KYC provider (Onfido, Sumsub)."""
+    from engine.deliveries import provider_documents
+    try:
+        report = provider_documents.fetch_documents(database(), ref, request.form.get("provider", ""),
+                                                    actor=current_user().email)
+    except provider_documents.ProviderDocumentsError as exc:
+        flash(f"Not fetched: {exc}")
+        return _profile(ref)
+    flash(f"Fetched: {report.summary()}")
+    return _profile(ref)
+
+
 @bp.post("/clients/<ref>/documents/<path:document_id>/decision")
 @requires("documents.review")
 def decide(ref: str, document_id: str):

@@ -187,4 +187,26 @@ def poll_mt5(once, server, prefix_ids, server_offset, interval):
         time.sleep(interval)
 
 
-commands = [connectors_group]
+@click.group("documents")
+def documents_group():
+    """Client document files."""
+
+
+@documents_group.command("fetch")
+@click.argument("client_ref")
+@click.option("--provider", type=click.Choice(("onfido", "sumsub")), required=True)
+@click.option("--actor", default=None, help="Who fetches (default cli:<user>).")
+def fetch_documents(client_ref, provider, actor):
+    """Fetch CLIENT_REF's document files from its KYC provider into the document store."""
+    import getpass
+
+    from engine.deliveries import provider_documents
+    try:
+        report = provider_documents.fetch_documents(_database(), client_ref, provider,
+                                                    actor=actor or f"cli:{getpass.getuser()}")
+    except provider_documents.ProviderDocumentsError as exc:
+        _fail(str(exc))
+    click.echo(report.summary())
+
+
+commands = [connectors_group, documents_group]

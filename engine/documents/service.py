@@ -50,11 +50,13 @@ def safe_name(name: str | None, content_type: str) -> str:
 def receive(session: Session, store: FileStore, *, client: Client, document_type: str,
             data: bytes, declared_type: str | None, file_name: str | None, actor: str,
             source: str, max_bytes: int, document_id: str | None = None,
-            expires_at: datetime | None = None) -> Received:
+            expires_at: datetime | None = None, submitted_at: datetime | None = None) -> Received:
     """Check, store and record one file of a client's document; record its submission.
 
     Nothing is recorded when the file is refused. `document_id` joins a file to a
     document a provider already reported; by default each file is a new document.
+    `submitted_at` is when the client gave it (a provider's date): the KYC reviews
+    made after that time apply to it, as they would have had it arrived in time.
     """
     if document_type not in DOCUMENT_TYPES:
         raise DocumentError(f"document type {document_type!r} is unknown; "
@@ -81,7 +83,7 @@ def receive(session: Session, store: FileStore, *, client: Client, document_type
     store.put(row.storage_key, data, kind)
     session.add(row)
     session.flush()
-    _record_submission(session, client, row, expires_at)
+    _record_submission(session, client, row, expires_at, submitted_at or row.uploaded_at)
     audit_service.record(session, actor=actor, action="document.received", target_type="client",
                          target_id=client.ref, reason=row.file_name,
                          detail={"document": row.public_id, "type": document_type,
@@ -90,12 +92,12 @@ def receive(session: Session, store: FileStore, *, client: Client, document_type
 
 
 def _record_submission(session: Session, client: Client, row: DocumentFile,
-                       expires_at: datetime | None) -> None:
+                       expires_at: datetime | None, at: datetime) -> None:
     data = {"document_id": row.document_id, "document_type": row.document_type}
     if expires_at is not None:
         data["expires_at"] = iso(expires_at)
     record(session, {"id": f"submitted-{row.public_id}", "type": "kyc.document_submitted",
-                     "source": SOURCE, "occurred_at": iso(row.uploaded_at), "client": client.ref,
+                     "source": SOURCE, "occurred_at": iso(at), "client": client.ref,
                      "data": data}, via="backoffice")
 
 
