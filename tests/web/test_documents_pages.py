@@ -67,7 +67,8 @@ def test_guessed_or_foreign_ids_find_nothing(as_role, sample, database):
     upload(as_role("compliance"))
     [row] = files(database)
     compliance = as_role("compliance")
-    for guess in (str(row.id), row.storage_key, row.public_id[:-1] + "x", row.sha256, "..%2F..%2Fetc"):
+    near = row.public_id[:-1] + ("y" if row.public_id.endswith("x") else "x")  # one character off
+    for guess in (str(row.id), row.storage_key, near, row.sha256, "..%2F..%2Fetc"):
         assert compliance.get(f"/documents/{guess}").status_code == 404, guess
     for role in ("finance", "sales", "support", "ib_ops"):
         assert as_role(role).get(f"/documents/{row.public_id}").status_code == 403, role
