@@ -47,6 +47,7 @@ BUILT_IN: tuple[Domain, ...] = (
     _d("tasks", blueprints=("web.inbox",), sweeps=("engine.tasks.service:expire_lapsed_leases",)),
     _d("kyc", config_checks=("engine.kyc.policy",)),
     _d("documents", blueprints=("web.documents",)),
+    _d("portal", blueprints=("web.portal",)),
     _d("notifications", config_checks=("engine.notifications.templates",),
        sweeps=("engine.notifications.service:deliver_queued",)),
     _d("payments", config_checks=("engine.payments.policy",), blueprints=("web.withdrawals",)),

@@ -36,6 +36,20 @@ def _too_many(error: RateLimitExceeded):
     return render_template("too_many.html", limit=error.limit.limit), 429
 
 
+def _limit_portal(app: Flask, limiter: Limiter, cfg: Config) -> None:
+    """Clients' sign-in, registration and reset links are limited like staff sign-in."""
+    if "portal.login" not in app.view_functions:
+        return
+    view = limiter.limit(cfg.login_rate_limit, key_func=_email_key, methods=["POST"],
+                         scope="portal-login-email")(app.view_functions["portal.login"])
+    app.view_functions["portal.login"] = limiter.limit(
+        cfg.login_address_rate_limit, methods=["POST"], scope="portal-login-address")(view)
+    for endpoint in ("portal.register", "portal.reset_request", "portal.reset"):
+        app.view_functions[endpoint] = limiter.limit(
+            cfg.login_rate_limit, methods=["POST"], scope=f"{endpoint}-address")(
+            app.view_functions[endpoint])
+
+
 def init_app(app: Flask, cfg: Config) -> Limiter:
     """Install the limits on the login form and the API blueprint."""
     limiter = Limiter(get_remote_address, app=app, headers_enabled=True,
@@ -50,6 +64,7 @@ def init_app(app: Flask, cfg: Config) -> Limiter:
         app.view_functions["two_factor.login_code"] = limiter.limit(
             cfg.login_address_rate_limit, methods=["POST"], scope="login-code")(
             app.view_functions["two_factor.login_code"])
+    _limit_portal(app, limiter, cfg)
     limiter.limit(cfg.api_rate_limit, key_func=_api_key, scope="api")(app.blueprints["api"])
     app.register_error_handler(429, _too_many)
     app.extensions["fxcrm_limiter"] = limiter

@@ -1,0 +1,187 @@
+"""Client portal accounts: register, confirm the e-mail, sign in, reset the password.
+
+A registration records `client.registered` (source `portal`), so the new client goes
+through the same onboarding rules as one a CRM or provider reports. Links sent by
+e-mail carry a random token of which only the SHA-256 is stored; each works once and
+expires. Failed sign-ins are counted and lock the account for a while, and every path
+checks one password hash, so a wrong e-mail costs what a wrong password costs.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from engine.audit import service as audit_service
+from engine.clients.models import Client
+from engine.errors import lock_and_reread
+from engine.events.store import record
+from engine.portal.models import ClientLogin, PortalToken
+from engine.users import passwords
+from engine.values import iso, utcnow
+
+SOURCE = "portal"
+TOKEN_TTL = {"verify": timedelta(days=2), "reset": timedelta(hours=1)}
+MAX_FAILURES, LOCK_FOR = 10, timedelta(minutes=15)
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[A-Za-z]{2,}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_NAME = re.compile(r"^[^\x00-\x1f\x7f<>]{1,100}$")
+
+
+class PortalError(ValueError):
+    """A portal request is refused; the message is safe to show the client."""
+
+
+def actor(login: ClientLogin) -> str:
+    """How the audit names a client acting in the portal."""
+    return f"client:{login.client_ref}"
+
+
+def _hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@functools.cache
+def _decoy() -> str:
+    return generate_password_hash(secrets.token_urlsafe(16), method="scrypt")
+
+
+def _new_ref(session: Session) -> str:
+    """A client ref no one has: W + 8 random digits (not a sequence to guess from)."""
+    while True:
+        ref = f"W{secrets.randbelow(10**8):08d}"
+        if session.scalar(select(Client.id).where(Client.ref == ref)) is None:
+            return ref
+
+
+def register(session: Session, *, email: str, password: str, first_name: str, last_name: str,
+             country: str, phone: str = "") -> tuple[ClientLogin, str]:
+    """Create the client (by its registration event) and its login; return (login, verify token)."""
+    email = (email or "").strip().lower()
+    problems = _registration_problems(email, password, first_name, last_name, country)
+    if problems:
+        raise PortalError("; ".join(problems))
+    if session.scalar(select(ClientLogin.id).where(ClientLogin.email == email)) is not None:
+        raise PortalError("this e-mail already has an account: sign in, or reset the password")
+    ref, now = _new_ref(session), utcnow()
+    data = {"email": email, "first_name": first_name.strip(), "last_name": last_name.strip(),
+            "country": country.strip().upper(), "client_type": "individual", "source": SOURCE}
+    if phone.strip():
+        data["phone"] = phone.strip()[:40]
+    record(session, {"id": f"registered-{ref}", "type": "client.registered", "source": SOURCE,
+                     "occurred_at": iso(now), "client": ref, "data": data}, via="portal")
+    login = ClientLogin(client_ref=ref, email=email, created_at=now, failed_logins=0,
+                        password_hash=generate_password_hash(password, method="scrypt"),
+                        session_generation=1)
+    session.add(login)
+    session.flush()
+    audit_service.record(session, actor=actor(login), action="portal.registered",
+                         target_type="client", target_id=ref, detail={"email": email})
+    return login, issue_token(session, login, "verify")
+
+
+def _registration_problems(email, password, first_name, last_name, country) -> list[str]:
+    problems = []
+    if not _EMAIL.match(email):
+        problems.append("e-mail: write an address like name@example.com")
+    problems += [f"password: {p}" for p in passwords.policy_problems(password or "", email)]
+    for label, value in (("first name", first_name), ("last name", last_name)):
+        if not _NAME.match((value or "").strip()):
+            problems.append(f"{label}: 1 to 100 characters, no < or >")
+    if not _COUNTRY.match((country or "").strip().upper()):
+        problems.append("country: choose the country you live in")
+    return problems
+
+
+def issue_token(session: Session, login: ClientLogin, purpose: str) -> str:
+    """Return a new one-time token for `purpose`; earlier unused ones of it stop working."""
+    now = utcnow()
+    for old in session.scalars(select(PortalToken).where(
+            PortalToken.login_id == login.id, PortalToken.purpose == purpose,
+            PortalToken.used_at.is_(None))):
+        old.used_at = now
+    raw = secrets.token_urlsafe(32)
+    session.add(PortalToken(login_id=login.id, purpose=purpose, token_hash=_hash(raw),
+                            created_at=now, expires_at=now + TOKEN_TTL[purpose]))
+    session.flush()
+    return raw
+
+
+def _use_token(session: Session, raw: str, purpose: str) -> ClientLogin:
+    if not isinstance(raw, str) or not 20 <= len(raw) <= 100:
+        raise PortalError("this link is not valid; ask for a new one")
+    token = session.scalar(select(PortalToken).where(PortalToken.token_hash == _hash(raw),
+                                                     PortalToken.purpose == purpose)
+                           .with_for_update())
+    if token is None or token.used_at is not None:
+        raise PortalError("this link was already used or is not valid; ask for a new one")
+    if token.expires_at < utcnow():
+        raise PortalError("this link has expired; ask for a new one")
+    token.used_at = utcnow()
+    return session.get(ClientLogin, token.login_id)
+
+
+def confirm_email(session: Session, raw: str) -> ClientLogin:
+    """Mark the login's e-mail confirmed (the link of the registration mail)."""
+    login = _use_token(session, raw, "verify")
+    if login.email_verified_at is None:
+        login.email_verified_at = utcnow()
+        audit_service.record(session, actor=actor(login), action="portal.email_confirmed",
+                             target_type="client", target_id=login.client_ref)
+    return login
+
+
+def authenticate(session: Session, email: str, password: str) -> ClientLogin:
+    """Return the login for a right e-mail and password, or raise PortalError (one message)."""
+    login = session.scalar(select(ClientLogin).where(
+        ClientLogin.email == (email or "").strip().lower()))
+    if login is None:
+        check_password_hash(_decoy(), password or "")
+        raise PortalError("the e-mail or the password is wrong")
+    right = check_password_hash(login.password_hash, password or "")
+    lock_and_reread(session, ClientLogin, login)
+    now = utcnow()
+    if login.locked_until and login.locked_until > now:
+        raise PortalError("too many wrong passwords: try again in a few minutes, or reset it")
+    if not right:
+        login.failed_logins += 1
+        if login.failed_logins >= MAX_FAILURES:
+            login.failed_logins, login.locked_until = 0, now + LOCK_FOR
+        audit_service.record(session, actor=actor(login), action="portal.login_failed",
+                             target_type="client", target_id=login.client_ref)
+        raise PortalError("the e-mail or the password is wrong")
+    if login.email_verified_at is None:
+        raise PortalError("confirm your e-mail first: open the link we sent you")
+    login.failed_logins, login.locked_until, login.last_login_at = 0, None, now
+    audit_service.record(session, actor=actor(login), action="portal.login",
+                         target_type="client", target_id=login.client_ref)
+    return login
+
+
+def request_reset(session: Session, email: str) -> tuple[ClientLogin, str] | None:
+    """Return (login, reset token) for a known e-mail, else None (the page says the same)."""
+    login = session.scalar(select(ClientLogin).where(
+        ClientLogin.email == (email or "").strip().lower()))
+    return (login, issue_token(session, login, "reset")) if login is not None else None
+
+
+def reset_password(session: Session, raw: str, password: str) -> ClientLogin:
+    """Set a new password with a reset link; every session signed in before ends."""
+    login = _use_token(session, raw, "reset")
+    problems = passwords.policy_problems(password or "", login.email)
+    if problems:
+        raise PortalError("; ".join(f"password: {p}" for p in problems))
+    login.password_hash = generate_password_hash(password, method="scrypt")
+    login.session_generation += 1
+    login.failed_logins, login.locked_until = 0, None
+    if login.email_verified_at is None:  # the link reached the inbox: the address works
+        login.email_verified_at = utcnow()
+    audit_service.record(session, actor=actor(login), action="portal.password_reset",
+                         target_type="client", target_id=login.client_ref)
+    return login

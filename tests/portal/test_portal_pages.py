@@ -1,0 +1,153 @@
+"""The client portal over HTTP: register, confirm by e-mail, sign in, act; never staff pages."""
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from sqlalchemy import select
+
+from engine.audit.models import AuditEntry
+from engine.clients.models import Client
+from engine.db import unit_of_work
+from engine.documents.models import DocumentFile
+from engine.events.models import Event
+from engine.portal.models import ClientLogin, PortalToken
+from engine.tasks.models import Task
+from tests.documents.conftest import png
+from tests.notifications.smtp_server import SmtpServer
+from web import create_app
+
+PASSWORD = "correct horse battery staple 42"
+
+
+@pytest.fixture
+def smtp():
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def portal(database, smtp):
+    database.config = database.config.with_overrides(smtp_url=smtp.url)
+    app = create_app({"TESTING": True, "FXCRM_CONFIG": database.config, "TICKER": False})
+    return app.test_client()
+
+
+def csrf(client, path="/portal/login") -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True))[1]
+
+
+def register(client, email="ana@example.com", **extra):
+    return client.post("/portal/register", data={
+        "csrf_token": csrf(client, "/portal/register"), "email": email, "password": PASSWORD,
+        "first_name": "Ana", "last_name": "Lopez", "country": "ES", **extra})
+
+
+def link_in(smtp, kind: str) -> str:
+    body = smtp.messages[-1]["message"].get_payload(decode=True).decode()
+    return re.search(rf"http://localhost(/portal/{kind}/\S+)", body)[1]
+
+
+def sign_in(client, email="ana@example.com", password=PASSWORD):
+    return client.post("/portal/login", data={"csrf_token": csrf(client), "email": email,
+                                              "password": password})
+
+
+def test_register_confirm_and_sign_in(portal, smtp, database):
+    r = register(portal)
+    assert r.status_code == 200 and "We sent a link to ana@example.com" in r.get_data(as_text=True)
+    with unit_of_work(database) as s:
+        login = s.scalar(select(ClientLogin))
+        client = s.scalar(select(Client).where(Client.ref == login.client_ref))
+        event = s.scalar(select(Event).where(Event.type == "client.registered"))
+        stored = s.scalar(select(PortalToken.token_hash))
+    assert (client.email, client.first_name, client.country) == ("ana@example.com", "Ana", "ES")
+    assert event.source == "portal" and login.email_verified_at is None
+    link = link_in(smtp, "verify")
+    assert link.rsplit("/", 1)[1] not in stored  # only a hash of the token is kept
+    refused = sign_in(portal)
+    assert refused.status_code == 401 and "confirm your e-mail first" in refused.get_data(as_text=True)
+    assert portal.get(link).status_code == 302
+    assert portal.get(link).status_code == 400  # a link works once
+    assert sign_in(portal).status_code == 302
+    home = portal.get("/portal").get_data(as_text=True)
+    assert "Hello Ana Lopez" in home and "We need your documents" in home
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("email", "not-an-address", "e-mail: write an address like name@example.com"),
+    ("password", "short", "password:"),
+    ("country", "Spain", "country: choose the country you live in"),
+    ("first_name", "<script>", "first name: 1 to 100 characters, no &lt; or &gt;"),
+])
+def test_a_bad_registration_says_what_and_stores_nothing(portal, database, field, value, message):
+    r = register(portal, **{field: value})
+    assert r.status_code == 400 and message in r.get_data(as_text=True)
+    with unit_of_work(database) as s:
+        assert s.scalar(select(ClientLogin)) is None and s.scalar(select(Event)) is None
+
+
+def test_a_client_acts_and_staff_see_it(portal, smtp, database):
+    register(portal)
+    portal.get(link_in(smtp, "verify"))
+    sign_in(portal)
+    token = csrf(portal, "/portal")
+    r = portal.post("/portal/documents", content_type="multipart/form-data", data={
+        "csrf_token": token, "document_type": "id", "file": (io.BytesIO(png()), "id.png", "image/png")})
+    assert r.status_code == 302
+    home = portal.get("/portal").get_data(as_text=True)
+    assert "is sent and under review" in home and "Under review" in home
+    portal.post("/portal/support", data={"csrf_token": token, "subject": "Card declined",
+                                         "message": "My card was declined twice."})
+    r = portal.post("/portal/withdrawals", data={"csrf_token": token, "amount": "50",
+                                                 "currency": "USD", "method": "card"})
+    assert "you have no wallet in this currency" in portal.get("/portal").get_data(as_text=True)
+    with unit_of_work(database) as s:
+        login = s.scalar(select(ClientLogin))
+        ref = login.client_ref
+        doc = s.scalar(select(DocumentFile))
+        task = s.scalar(select(Task).where(Task.queue == "support"))
+        actions = [a.action for a in s.scalars(select(AuditEntry).where(AuditEntry.target_id == ref))]
+    assert (doc.client_ref, doc.source, doc.uploaded_by) == (ref, "portal", f"client:{ref}")
+    assert task.title == "Client message: Card declined" and task.client_ref == ref
+    assert task.created_by == f"client:{ref}"
+    assert {"portal.registered", "portal.email_confirmed", "portal.login",
+            "document.received", "portal.support_message"} <= set(actions)
+
+
+def test_a_client_never_reaches_staff_pages_nor_another_clients_data(portal, smtp, database):
+    register(portal)
+    portal.get(link_in(smtp, "verify"))
+    sign_in(portal)
+    for path in ("/inbox", "/clients", "/clients/C1", "/admin/users", "/withdrawals", "/rules",
+                 "/audit", "/api/tasks", "/documents/" + "A" * 32):
+        r = portal.get(path)
+        assert r.status_code in (302, 401, 403), path
+        assert "/portal" not in r.headers.get("Location", ""), path  # staff sign-in, not ours
+    r = portal.post("/portal/documents", content_type="multipart/form-data", data={
+        "csrf_token": "wrong", "document_type": "id", "file": (io.BytesIO(png()), "a.png")})
+    assert r.status_code == 400
+
+
+def test_password_reset_by_e_mail_ends_old_sessions(portal, smtp, database, app):
+    register(portal)
+    portal.get(link_in(smtp, "verify"))
+    sign_in(portal)
+    other = app.test_client()
+    r = other.post("/portal/reset", data={"csrf_token": csrf(other, "/portal/reset"),
+                                          "email": "ana@example.com"})
+    assert "If an account uses this address" in r.get_data(as_text=True)
+    unknown = other.post("/portal/reset", data={"csrf_token": csrf(other, "/portal/reset"),
+                                                "email": "nobody@example.com"})
+    # An unknown address gets the same answer and no e-mail: nobody learns who has an account.
+    assert unknown.status_code == 200 and len(smtp.messages) == 2
+    assert "If an account uses this address" in unknown.get_data(as_text=True)
+    link = link_in(smtp, "reset")
+    new = "another long passphrase 77"
+    weak = other.post(link, data={"csrf_token": csrf(other, link), "password": "password"})
+    assert weak.status_code == 400
+    assert other.post(link, data={"csrf_token": csrf(other, link), "password": new}).status_code == 302
+    assert portal.get("/portal").status_code == 302  # the old session ended
+    assert sign_in(other, password=PASSWORD).status_code == 401
+    assert sign_in(other, password=new).status_code == 302

@@ -1,0 +1,65 @@
+"""What a client sees of its own record in the portal, in plain words.
+
+Built only from the client's own data, and never from what staff write for staff
+(tasks, notes, who decided a step, provider labels and internal reasons).
+"""
+from __future__ import annotations
+
+from engine.values import parse_datetime
+from web.why_words import document_list
+
+KYC_WORDS = {"not_started": "We need your documents", "pending": "Under review",
+             "approved": "Verified", "rejected": "Not approved",
+             "retry": "We need new documents from you", "on_hold": "On hold: we will contact you"}
+DOCUMENT_WORDS = {"submitted": "Under review", "in_review": "Under review", "approved": "Accepted",
+                  "rejected": "Not accepted", "expired": "Expired: send a new one",
+                  "missing": "Needed"}
+WAITING_WORDS = {"compliance": "waiting for our compliance review",
+                 "finance": "waiting for finance", "client_documents": "waiting for your documents",
+                 "payment_provider": "being paid out"}
+WITHDRAWAL_WORDS = {"paid": "Paid", "rejected": "Not approved", "refused": "Refused",
+                    "failed": "The payment failed", "cancelled": "Cancelled"}
+
+
+def _at(text):
+    return parse_datetime(text) if text else None
+
+
+def kyc(profile: dict) -> dict:
+    k = profile.get("kyc") or {}
+    documents = [{"name": document_list([d.get("type")]).capitalize(),
+                  "state": d.get("state"), "words": DOCUMENT_WORDS.get(d.get("state"), d.get("state")),
+                  "reason": d.get("reason") if d.get("state") == "rejected" else None,
+                  "sent_at": _at(d.get("submitted_at"))}
+                 for d in k.get("documents") or [] if d.get("state") != "missing"]
+    missing = list(k.get("missing") or [])
+    return {"status": k.get("status"), "words": KYC_WORDS.get(k.get("status"), k.get("status")),
+            "missing": missing, "missing_words": document_list(missing) if missing else "",
+            "documents": documents}
+
+
+def withdrawal(w: dict) -> dict:
+    if w.get("status") == "pending":
+        words = "Requested, " + WAITING_WORDS.get(w.get("waiting_for"), "in progress")
+    else:
+        words = WITHDRAWAL_WORDS.get(w.get("status"), (w.get("status") or "").replace("_", " "))
+    reason = w.get("reason") if w.get("status") in ("rejected", "refused", "failed") else None
+    return {"id": w["id"], "amount": w["amount"], "currency": w["currency"], "words": words,
+            "status": w.get("status"), "reason": reason, "requested_at": _at(w.get("requested_at"))}
+
+
+def build(profile: dict) -> dict:
+    """Return the portal's view of the client's profile."""
+    return {
+        "ref": profile["ref"], "name": " ".join(filter(None, (profile.get("first_name"),
+                                                           profile.get("last_name")))),
+        "email": profile.get("email"), "kyc": kyc(profile),
+        "wallets": profile.get("wallets") or {},
+        "accounts": [{"id": a.get("account_id") or a.get("id"), "currency": a.get("currency"),
+                      "balance": a.get("balance"), "equity": a.get("equity"),
+                      "status": a.get("status")} for a in profile.get("accounts") or []],
+        "withdrawals": [withdrawal(w) for w in profile.get("withdrawals") or []],
+        "notifications": [{"subject": n.get("subject") or (n.get("template") or "").replace("-", " "),
+                           "at": _at(n.get("created_at")), "channel": n.get("channel")}
+                          for n in profile.get("notifications") or []],
+    }
