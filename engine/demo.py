@@ -249,8 +249,35 @@ def load(database, *, clients: int = 40, seed: int = 7, now: datetime | None = N
     report = ingest_lines(database, lines, via="demo")
     wires = _demo_wires(database)
     files = _demo_documents(database)
+    client = _demo_portal_login(database)
     return (f"demo events: {report.summary()}\ndemo bank wires: {wires}\n"
-            f"demo document files: {files}\ndemo logins:\n{logins_text()}")
+            f"demo document files: {files}\ndemo logins:\n{logins_text()}\n"
+            f"  client area (/portal/login): {client:<26} password: {DEMO_PASSWORD}")
+
+
+def _demo_portal_login(database) -> str:
+    """Give one funded demo client a confirmed client-area login; return its e-mail."""
+    from sqlalchemy import select
+    from werkzeug.security import generate_password_hash
+
+    from engine.clients.models import Client
+    from engine.db import unit_of_work
+    from engine.portal.models import ClientLogin
+    from engine.values import utcnow
+    with unit_of_work(database) as session:
+        existing = session.scalar(select(ClientLogin.email).limit(1))
+        if existing:
+            return existing
+        client = session.scalar(select(Client).where(
+            Client.email.is_not(None), Client.funnel_stage.in_(("funded", "account_opened", "first_trade")))
+            .order_by(Client.ref).limit(1))
+        if client is None:
+            return "(no funded demo client)"
+        now = utcnow()
+        session.add(ClientLogin(client_ref=client.ref, email=client.email.lower(), created_at=now,
+                                email_verified_at=now, failed_logins=0, session_generation=1,
+                                password_hash=generate_password_hash(DEMO_PASSWORD, method="scrypt")))
+        return client.email.lower()
 
 
 def _demo_documents(database, clients: int = 3) -> int:

@@ -169,8 +169,9 @@ def home():
             return render_template("portal/message.html", title="Your account is being set up",
                                    message="Reload this page in a few seconds.", refresh=True)
         view = portal_view.build(clients_service.profile(s, client))
-    return render_template("portal/home.html", v=view, document_types=DOCUMENT_TYPES,
-                           methods=WITHDRAWAL_METHODS)
+    needed = view["kyc"]["missing"] + [t for t in DOCUMENT_TYPES if t not in view["kyc"]["missing"]]
+    return render_template("portal/home.html", v=view, methods=WITHDRAWAL_METHODS,
+                           document_labels=portal_view.document_labels(needed))
 
 
 def _home(anchor: str = ""):

@@ -33,9 +33,18 @@ def kyc(profile: dict) -> dict:
                   "sent_at": _at(d.get("submitted_at"))}
                  for d in k.get("documents") or [] if d.get("state") != "missing"]
     missing = list(k.get("missing") or [])
-    return {"status": k.get("status"), "words": KYC_WORDS.get(k.get("status"), k.get("status")),
+    words = KYC_WORDS.get(k.get("status"), k.get("status"))
+    waiting = any(d["state"] in ("submitted", "in_review") for d in documents)
+    if k.get("status") in ("not_started", "retry") and not missing and waiting:
+        words = "Under review"  # everything is sent: the client waits for us, not we for it
+    return {"status": k.get("status"), "words": words,
             "missing": missing, "missing_words": document_list(missing) if missing else "",
             "documents": documents}
+
+
+def document_labels(types) -> dict[str, str]:
+    """{document type: its name in words}, for the upload form."""
+    return {t: document_list([t]).capitalize() for t in types}
 
 
 def withdrawal(w: dict) -> dict:

@@ -13,7 +13,7 @@ from engine.users import permissions
 from web.profile_timeline import at, merged_timeline
 from web.why_words import document_list
 
-READ_ONLY_AUDIT = ("document.viewed",)
+READ_ONLY_AUDIT = ("document.viewed", "portal.login")
 
 OPEN = ("open", "in_progress", "waiting")
 

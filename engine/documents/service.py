@@ -93,7 +93,8 @@ def receive(session: Session, store: FileStore, *, client: Client, document_type
 
 def _record_submission(session: Session, client: Client, row: DocumentFile,
                        expires_at: datetime | None, at: datetime) -> None:
-    data = {"document_id": row.document_id, "document_type": row.document_type}
+    data = {"document_id": row.document_id, "document_type": row.document_type,
+            "received_via": row.source}
     if expires_at is not None:
         data["expires_at"] = iso(expires_at)
     record(session, {"id": f"submitted-{row.public_id}", "type": "kyc.document_submitted",

@@ -111,6 +111,8 @@ _TYPES: list[EventType] = [
         "document_id": f("string"),
         "document_type": f("enum", choices=DOCUMENT_TYPES),
         "expires_at": opt("datetime"),
+        "received_via": opt("enum", choices=("portal", "staff", "sumsub", "onfido"),
+                            doc="where the file came in, when the document store holds it"),
     }, doc="The client uploaded a document."),
     EventType("kyc.document_rejected", {
         "document_id": f("string"),

@@ -54,12 +54,8 @@ def _seed(database) -> dict:
     return ids
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, sqlite_template):
-    """Serve the app on 127.0.0.1 (free port) over a seeded SQLite copy; yield (url, task ids, config).
-
-    A test module seeds what else it needs through `get_database(server[2])`.
-    """
+def serve(tmp_path_factory, sqlite_template, **overrides):
+    """Serve the app on 127.0.0.1 (free port) over a seeded SQLite copy; yield (url, task ids, config)."""
     if not Path(CHROMIUM).exists():
         if services.REQUIRED:
             pytest.fail(f"chromium is required (FXCRM_TEST_REQUIRE_SERVICES=1) but {CHROMIUM} "
@@ -69,7 +65,7 @@ def server(tmp_path_factory, sqlite_template):
     folder = tmp_path_factory.mktemp("browser")
     url = services.sqlite_copy(sqlite_template, folder)
     forget_databases()
-    cfg = make_config(url, documents_url=str(folder / "documents"))
+    cfg = make_config(url, documents_url=str(folder / "documents"), **overrides)
     ids = _seed(get_database(cfg))
     app = create_app({"FXCRM_CONFIG": cfg, "TICKER": False})
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
@@ -78,6 +74,13 @@ def server(tmp_path_factory, sqlite_template):
     yield f"http://127.0.0.1:{httpd.server_port}", ids, cfg
     httpd.shutdown()
     forget_databases()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, sqlite_template):
+    """The app over a seeded SQLite copy (a test module seeds what else it needs through
+    `get_database(server[2])`)."""
+    yield from serve(tmp_path_factory, sqlite_template)
 
 
 @pytest.fixture(scope="module")
