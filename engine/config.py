@@ -62,6 +62,11 @@ class Config:
     s3_endpoint_url: str | None = None
     # Largest document file accepted, in bytes (checked on the content as it is read).
     document_max_bytes: int = 15 * 1024 * 1024
+    # The broker's bank account that clients wire deposits to (shown in the client portal
+    # with each client's own reference, which the camt.054 import matches).
+    bank_wire_beneficiary: str = ""
+    bank_wire_iban: str = ""
+    bank_wire_bic: str = ""
     # Connector secrets, by provider name: FXCRM_<PROVIDER>_<NAME>.
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
 

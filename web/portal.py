@@ -31,6 +31,8 @@ from web import database, portal_view
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 WITHDRAWAL_METHODS = {"bank_transfer": "Bank transfer", "card": "Back to my card"}
+DEPOSIT_CURRENCIES = ("EUR", "USD", "GBP")
+WIRE_PROVIDER = "bank_wire"
 MAX_MESSAGE = 5000
 
 
@@ -170,8 +172,12 @@ def home():
                                    message="Reload this page in a few seconds.", refresh=True)
         view = portal_view.build(clients_service.profile(s, client))
     needed = view["kyc"]["missing"] + [t for t in DOCUMENT_TYPES if t not in view["kyc"]["missing"]]
+    cfg = database().config
+    bank = {"beneficiary": cfg.bank_wire_beneficiary, "iban": cfg.bank_wire_iban,
+            "bic": cfg.bank_wire_bic} if cfg.bank_wire_iban else None
     return render_template("portal/home.html", v=view, methods=WITHDRAWAL_METHODS,
-                           document_labels=portal_view.document_labels(needed))
+                           document_labels=portal_view.document_labels(needed), bank=bank,
+                           deposit_currencies=DEPOSIT_CURRENCIES)
 
 
 def _home(anchor: str = ""):
@@ -248,6 +254,64 @@ def withdraw():
         return _home("#withdrawals")
     flash(f"Withdrawal {wid} of {amount} {currency} requested.")
     return _home("#withdrawals")
+
+
+@bp.post("/deposits")
+@client_required
+def deposit():
+    """Ask to deposit by bank wire: the client gets a reference the bank import matches."""
+    login, db, form = current_login(), database(), request.form
+    currency = form.get("currency", "")
+    try:
+        if not db.config.bank_wire_iban:
+            raise ValueError("bank wire deposits are not set up; write to support")
+        amount = _amount(form.get("amount", ""))
+        if currency not in DEPOSIT_CURRENCIES:
+            raise ValueError(f"choose one of {', '.join(DEPOSIT_CURRENCIES)}")
+        reference = f"{login.client_ref}-{secrets.token_hex(3).upper()}"
+        with unit_of_work(db) as s:
+            record(s, {"id": f"deposit-{reference}", "type": "payment.deposit_requested",
+                       "source": portal.SOURCE, "occurred_at": iso(utcnow()),
+                       "client": login.client_ref,
+                       "data": {"payment_id": f"WIRE-{reference}", "amount": str(amount),
+                                "currency": currency, "method": "bank_transfer",
+                                "provider": WIRE_PROVIDER, "reference": reference}}, via="portal")
+            audit_service.record(s, actor=portal.actor(login), action="portal.deposit_requested",
+                                 target_type="client", target_id=login.client_ref,
+                                 detail={"reference": reference, "amount": str(amount),
+                                         "currency": currency})
+            schedule_touched(s, db)
+    except ValueError as exc:
+        flash(f"Not requested: {exc}")
+        return _home("#deposits")
+    flash(f"Send {amount} {currency} by bank transfer with the reference {reference}: "
+          "your wallet is credited when the bank reports it.")
+    return _home("#deposits")
+
+
+@bp.post("/transfers")
+@client_required
+def transfer():
+    """Move money between the wallet and one of the client's trading accounts."""
+    from engine.payments import ledger, transfers
+    login, form = current_login(), request.form
+    source, destination, currency = form.get("from", ""), form.get("to", ""), form.get("currency", "")
+    try:
+        amount = _amount(form.get("amount", ""))
+        tid = f"PT-{secrets.token_hex(6).upper()}"
+        with unit_of_work(database()) as s:
+            transfers.transfer(s, client_ref=login.client_ref, transfer_id=tid, source=source,
+                               destination=destination, amount=amount, currency=currency,
+                               actor=portal.actor(login))
+            audit_service.record(s, actor=portal.actor(login), action="portal.transfer",
+                                 target_type="client", target_id=login.client_ref,
+                                 detail={"transfer": tid, "from": source, "to": destination,
+                                         "amount": str(amount), "currency": currency})
+    except (ValueError, ledger.LedgerError) as exc:
+        flash(f"Not moved: {exc}")
+        return _home("#money")
+    flash(f"Moved {amount} {currency} from {source} to {destination}.")
+    return _home("#money")
 
 
 @bp.post("/support")

@@ -57,6 +57,17 @@ def withdrawal(w: dict) -> dict:
             "status": w.get("status"), "reason": reason, "requested_at": _at(w.get("requested_at"))}
 
 
+DEPOSIT_WORDS = {"requested": "Waiting for your transfer", "completed": "Received",
+                 "failed": "Failed", "refunded": "Refunded", "charged_back": "Charged back"}
+
+
+def deposit(d: dict) -> dict:
+    return {"amount": d["amount"], "currency": d["currency"], "reference": d.get("reference"),
+            "method": (d.get("method") or "").replace("_", " "), "status": d.get("status"),
+            "words": DEPOSIT_WORDS.get(d.get("status"), d.get("status")),
+            "at": _at(d.get("completed_at") or d.get("requested_at"))}
+
+
 def build(profile: dict) -> dict:
     """Return the portal's view of the client's profile."""
     return {
@@ -68,6 +79,7 @@ def build(profile: dict) -> dict:
                       "balance": a.get("balance"), "equity": a.get("equity"),
                       "status": a.get("status")} for a in profile.get("accounts") or []],
         "withdrawals": [withdrawal(w) for w in profile.get("withdrawals") or []],
+        "deposits": [deposit(d) for d in (profile.get("payments") or {}).get("deposits") or []],
         "notifications": [{"subject": n.get("subject") or (n.get("template") or "").replace("-", " "),
                            "at": _at(n.get("created_at")), "channel": n.get("channel")}
                           for n in profile.get("notifications") or []],

@@ -151,3 +151,56 @@ def test_password_reset_by_e_mail_ends_old_sessions(portal, smtp, database, app)
     assert portal.get("/portal").status_code == 302  # the old session ended
     assert sign_in(other, password=PASSWORD).status_code == 401
     assert sign_in(other, password=new).status_code == 302
+
+
+CAMT = """<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"><BkToCstmrDbtCdtNtfctn>
+<GrpHdr><MsgId>T-1</MsgId><CreDtTm>2030-01-02T18:00:00Z</CreDtTm></GrpHdr>
+<Ntfctn><Id>N-1</Id><Acct><Id><IBAN>DE89370400440532013000</IBAN></Id><Ccy>EUR</Ccy></Acct>
+<Ntry><NtryRef>E-1</NtryRef><Amt Ccy="EUR">250.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>
+<Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2030-01-02</Dt></BookgDt><AcctSvcrRef>B-1</AcctSvcrRef>
+<NtryDtls><TxDtls><RmtInf><Ustrd>{reference}</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>
+</Ntfctn></BkToCstmrDbtCdtNtfctn></Document>"""
+
+
+def test_a_wire_deposit_reference_is_matched_and_money_moves_to_an_account(portal, smtp, database):
+    from datetime import datetime, timezone
+
+    from engine.deliveries.replay import replay_camt054
+    from tests.helpers import event
+    from engine.processing.ingest import ingest_lines
+    import json
+    database.config = database.config.with_overrides(
+        bank_wire_beneficiary="Demo Broker Ltd", bank_wire_iban="DE89370400440532013000",
+        bank_wire_bic="COBADEFFXXX")
+    register(portal)
+    portal.get(link_in(smtp, "verify"))
+    sign_in(portal)
+    token = csrf(portal, "/portal")
+    home = portal.get("/portal").get_data(as_text=True)
+    assert "DE89370400440532013000" in home and "Demo Broker Ltd" in home
+    assert "not a number" not in home
+    bad = portal.post("/portal/deposits", data={"csrf_token": token, "amount": "2.505", "currency": "EUR"})
+    assert "at most 2 decimals" in portal.get("/portal").get_data(as_text=True) and bad.status_code == 302
+    portal.post("/portal/deposits", data={"csrf_token": token, "amount": "250", "currency": "EUR"})
+    home = portal.get("/portal").get_data(as_text=True)
+    reference = re.search(r'class="deposit-reference">([^<]+)<', home)[1]
+    assert "Waiting for your transfer" in home
+    report = replay_camt054(database, CAMT.format(reference=reference).encode(),
+                            datetime(2030, 1, 2, 19, tzinfo=timezone.utc))
+    assert report.counts.get("accepted") == 1, report.entries
+    home = portal.get("/portal").get_data(as_text=True)
+    assert "Received" in home and "250.00 EUR" in home
+    with unit_of_work(database) as s:
+        ref = s.scalar(select(ClientLogin.client_ref))
+    ingest_lines(database, [json.dumps(event("account.created", ref, account_id="MT-77",
+                                             platform="mt5", currency="EUR", account_type="standard",
+                                             leverage=100))])
+    r = portal.post("/portal/transfers", data={"csrf_token": token, "from": "wallet",
+                                               "to": "MT-77", "amount": "100", "currency": "EUR"})
+    assert r.status_code == 302
+    home = portal.get("/portal").get_data(as_text=True)
+    assert "Moved 100 EUR from wallet to MT-77" in home and "150.00 EUR" in home
+    portal.post("/portal/transfers", data={"csrf_token": token, "from": "wallet",
+                                           "to": "C1-ACCOUNT", "amount": "10", "currency": "EUR"})
+    assert "Not moved:" in portal.get("/portal").get_data(as_text=True)  # not its account
