@@ -321,9 +321,10 @@ def support():
     from engine.tasks import service as tasks_service
     login, form = current_login(), request.form
     subject, message = form.get("subject", "").strip(), form.get("message", "").strip()
-    if not subject or not message or len(subject) > 200 or len(message) > MAX_MESSAGE:
+    if not subject or not message or len(subject) > 200 or len(message) > MAX_MESSAGE \
+            or not portal.plain(subject) or not portal.plain(message):
         flash(f"Not sent: write a subject (up to 200 characters) and a message "
-              f"(up to {MAX_MESSAGE:,})")
+              f"(up to {MAX_MESSAGE:,}), as plain text")
         return _home("#support")
     try:
         with unit_of_work(database()) as s:

@@ -32,6 +32,13 @@ MAX_FAILURES, LOCK_FOR = 10, timedelta(minutes=15)
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[A-Za-z]{2,}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _NAME = re.compile(r"^[^\x00-\x1f\x7f<>]{1,100}$")
+# NUL and the C0 controls but tab, line feed and carriage return (PostgreSQL stores no NUL).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def plain(value: str | None) -> bool:
+    """Whether `value` is text a person typed (no NUL or other control characters)."""
+    return value is None or _CONTROL.search(value) is None
 
 
 class PortalError(ValueError):
@@ -65,6 +72,8 @@ def register(session: Session, *, email: str, password: str, first_name: str, la
     """Create the client (by its registration event) and its login; return (login, verify token)."""
     email = (email or "").strip().lower()
     problems = _registration_problems(email, password, first_name, last_name, country)
+    if not plain(phone):
+        problems.append("phone: digits, spaces and + ( ) - only")
     if problems:
         raise PortalError("; ".join(problems))
     if session.scalar(select(ClientLogin.id).where(ClientLogin.email == email)) is not None:
@@ -88,7 +97,7 @@ def register(session: Session, *, email: str, password: str, first_name: str, la
 
 def _registration_problems(email, password, first_name, last_name, country) -> list[str]:
     problems = []
-    if not _EMAIL.match(email):
+    if not _EMAIL.match(email) or not plain(email):
         problems.append("e-mail: write an address like name@example.com")
     problems += [f"password: {p}" for p in passwords.policy_problems(password or "", email)]
     for label, value in (("first name", first_name), ("last name", last_name)):
@@ -140,7 +149,7 @@ def confirm_email(session: Session, raw: str) -> ClientLogin:
 def authenticate(session: Session, email: str, password: str) -> ClientLogin:
     """Return the login for a right e-mail and password, or raise PortalError (one message)."""
     login = session.scalar(select(ClientLogin).where(
-        ClientLogin.email == (email or "").strip().lower()))
+        ClientLogin.email == (email or "").strip().lower())) if plain(email) else None
     if login is None:
         check_password_hash(_decoy(), password or "")
         raise PortalError("the e-mail or the password is wrong")
@@ -166,6 +175,8 @@ def authenticate(session: Session, email: str, password: str) -> ClientLogin:
 
 def request_reset(session: Session, email: str) -> tuple[ClientLogin, str] | None:
     """Return (login, reset token) for a known e-mail, else None (the page says the same)."""
+    if not plain(email):
+        return None
     login = session.scalar(select(ClientLogin).where(
         ClientLogin.email == (email or "").strip().lower()))
     return (login, issue_token(session, login, "reset")) if login is not None else None

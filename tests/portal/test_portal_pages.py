@@ -204,3 +204,25 @@ def test_a_wire_deposit_reference_is_matched_and_money_moves_to_an_account(porta
     portal.post("/portal/transfers", data={"csrf_token": token, "from": "wallet",
                                            "to": "C1-ACCOUNT", "amount": "10", "currency": "EUR"})
     assert "Not moved:" in portal.get("/portal").get_data(as_text=True)  # not its account
+
+
+@pytest.mark.parametrize("path, field", [("/portal/register", "email"), ("/portal/register", "phone"),
+                                         ("/portal/login", "email"), ("/portal/reset", "email")])
+def test_nul_characters_are_refused_never_a_500(portal, database, path, field):
+    data = {"csrf_token": csrf(portal, path), "email": "ana@example.com", "password": PASSWORD,
+            "first_name": "Ana", "last_name": "Lopez", "country": "ES", field: "a\x00b@example.com"}
+    response = portal.post(path, data=data)
+    assert response.status_code in (200, 400, 401), response.status_code
+    with unit_of_work(database) as s:
+        assert s.scalar(select(ClientLogin)) is None
+
+
+def test_a_support_message_with_nul_is_refused(portal, smtp, database):
+    register(portal)
+    portal.get(link_in(smtp, "verify"))
+    sign_in(portal)
+    portal.post("/portal/support", data={"csrf_token": csrf(portal, "/portal"),
+                                         "subject": "Hi\x00", "message": "x"})
+    assert "as plain text" in portal.get("/portal").get_data(as_text=True)
+    with unit_of_work(database) as s:
+        assert s.scalar(select(Task)) is None
