@@ -10,8 +10,8 @@ from engine.events.catalogue import DOCUMENT_TYPES
 from web import database
 from web import profile_filters, profile_view
 from web.auth import current_user, requires
+from web.documents import files_view
 from web.viewhelpers import profile_for
-from web.why_words import document_list
 
 bp = Blueprint("clients", __name__)
 bp.record_once(lambda state: profile_filters.register(state.app))
@@ -28,30 +28,12 @@ def profile(ref):
             abort(404, description=f"no client {ref}")
         view = profile_view.build(profile_for(s, client, user.role),
                                   profile_view.load_extras(s, ref), user.role)
-        files = document_files(s, ref, view["kyc"]["documents"]) if user.can("documents.view") else None
+        files = files_view(s, ref, view["kyc"]["documents"]) if user.can("documents.view") else None
     return render_template("client.html", v=view, can_create=user.can("tasks.create"),
                            can_note=user.can("clients.note"), files=files,
                            can_upload=user.can("documents.upload"),
                            can_review=user.can("documents.review"), document_types=DOCUMENT_TYPES)
 
-
-def document_files(session, ref: str, kyc_documents: list[dict]) -> list[dict]:
-    """The client's document files, each with the KYC state of the document it belongs to."""
-    from engine.documents import service as documents_service
-    from engine.kyc.review import DECIDABLE
-    state = {d["document_id"]: d for d in kyc_documents if d.get("document_id")}
-    out = []
-    for f in documents_service.files_of(session, ref):
-        doc = state.get(f.document_id) or {}
-        out.append({"public_id": f.public_id, "document_id": f.document_id, "name": f.file_name,
-                    "label": document_list([f.document_type]).capitalize(),
-                    "type": f.document_type, "content_type": f.content_type, "size": f.size,
-                    "sha256": f.sha256, "source": f.source, "by": f.uploaded_by,
-                    "at": f.uploaded_at, "state": doc.get("state") or "submitted",
-                    "reason": doc.get("reason"), "expires_at": doc.get("expires_at"),
-                    "image": f.content_type.startswith("image/") and f.content_type != "image/heic",
-                    "decidable": (doc.get("state") or "submitted") in DECIDABLE})
-    return out
 
 
 @bp.post("/clients/<ref>/notes")

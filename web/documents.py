@@ -29,7 +29,53 @@ def _store():
 
 
 def _profile(ref: str):
+    """Go back where the form was (a task page sends `next`), else to the profile's files."""
+    back = request.form.get("next", "")
+    if back.startswith("/tasks/") and back[7:].isdigit():
+        return redirect(back + "#documents")
     return redirect(url_for("clients.profile", ref=ref) + "#documents")
+
+
+HISTORY_WORDS = {"document.received": "received", "document.approved": "approved",
+                 "document.rejected": "rejected", "document.viewed": "opened"}
+
+
+def files_view(session, ref: str, kyc_documents: list[dict]) -> list[dict]:
+    """The client's document files, each with the KYC state of its document and its history."""
+    from engine.kyc.review import DECIDABLE
+    from web.why_words import document_list
+    state = {d["document_id"]: d for d in kyc_documents if d.get("document_id")}
+    history = _history(session, ref)
+    out = []
+    for f in documents_service.files_of(session, ref):
+        doc = state.get(f.document_id) or {}
+        current = doc.get("state") or "submitted"
+        out.append({"public_id": f.public_id, "document_id": f.document_id, "name": f.file_name,
+                    "label": document_list([f.document_type]).capitalize(),
+                    "type": f.document_type, "content_type": f.content_type, "size": f.size,
+                    "sha256": f.sha256, "source": f.source, "by": f.uploaded_by,
+                    "at": f.uploaded_at, "state": current, "reason": doc.get("reason"),
+                    "expires_at": doc.get("expires_at"),
+                    "history": history.get(f.public_id, []) + history.get(f.document_id, []),
+                    "image": f.content_type.startswith("image/") and f.content_type != "image/heic",
+                    "decidable": current in DECIDABLE})
+    for f in out:
+        f["history"].sort(key=lambda h: h["at"])
+    return out
+
+
+def _history(session, ref: str) -> dict[str, list[dict]]:
+    """{file public id or document id: [what happened to it]} from the client's audit."""
+    found: dict[str, list[dict]] = {}
+    for entry in audit_service.list_for(session, target_type="client", target_id=ref):
+        if entry.action not in HISTORY_WORDS or not isinstance(entry.detail, dict):
+            continue
+        key = entry.detail.get("document") or entry.detail.get("document_id")
+        if key:
+            found.setdefault(key, []).append({"at": entry.at, "actor": entry.actor,
+                                              "what": HISTORY_WORDS[entry.action],
+                                              "reason": entry.reason})
+    return found
 
 
 def _label(session, ref: str, document_id: str) -> str:

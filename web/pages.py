@@ -48,6 +48,19 @@ def _withdrawal(session, wid: str | None) -> dict | None:
     return module.to_dict(found) if found else None
 
 
+def _document_files(session, user, task, client) -> dict:
+    """The client's document files on a compliance task, to view and decide in place."""
+    if client is None or task.queue != "compliance" or not user.can("documents.view"):
+        return {"files": None}
+    from engine.events.catalogue import DOCUMENT_TYPES
+    from web.documents import files_view
+    from web.profile_view import kyc
+    return {"files": files_view(session, client["ref"], kyc(client)["documents"]),
+            "doc_ref": client["ref"], "can_review": user.can("documents.review"),
+            "can_upload": user.can("documents.upload"), "document_types": DOCUMENT_TYPES,
+            "back_to": f"/tasks/{task.id}"}
+
+
 def _task_page(session, user, task) -> dict:
     """Return the task page's context: the main action first, why in words, the rest folded."""
     data = dict(tasks_service.to_dict(task, history=True), data=task.data or {})
@@ -56,6 +69,7 @@ def _task_page(session, user, task) -> dict:
     withdrawal = _withdrawal(session, wid)
     main = task_view.main_action(data, names, client, wid, withdrawal)
     return dict(task=task_view.with_times(data), explanation=explanation, client=client,
+                **_document_files(session, user, task, client),
                 main=main, why=task_view.why(data, explanation, client, withdrawal=withdrawal),
                 withdrawal=wid,
                 main_actions=[ACTIONS[n] for n in (main or {}).get("actions", [])],

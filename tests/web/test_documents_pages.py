@@ -105,3 +105,26 @@ def test_compliance_approves_one_document_and_rejects_another_with_a_reason(as_r
     assert support.post(f"/clients/C1/documents/{first.document_id}/decision",
                         data={"csrf_token": csrf(support), "decision": "approve"}).status_code == 403
     assert re.search(r"Reason: The bill is older than 3 months", page)
+
+
+def test_the_kyc_task_shows_the_files_and_decides_in_place(as_role, sample, database):
+    compliance = as_role("compliance")
+    upload(compliance)
+    [row] = files(database)
+    task_id = sample["compliance"]
+    page = compliance.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert "The client's documents" in page and f"/documents/{row.public_id}" in page
+    assert f'name="next" value="/tasks/{task_id}"' in page
+    r = compliance.post(f"/clients/C1/documents/{row.document_id}/decision",
+                        data={"csrf_token": csrf(compliance), "decision": "approve",
+                              "next": f"/tasks/{task_id}"})
+    assert r.headers["Location"].endswith(f"/tasks/{task_id}#documents")
+    evil = compliance.post(f"/clients/C1/documents/{row.document_id}/decision",
+                           data={"csrf_token": csrf(compliance), "decision": "approve",
+                                 "next": "https://evil.example/x"})
+    assert evil.headers["Location"].endswith("/clients/C1#documents")  # only our task pages
+    page = compliance.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert "History (" in page and "approved by compliance@example.com" in page
+    # Other queues' tasks do not carry the client's identity documents.
+    finance = as_role("finance").get(f"/tasks/{sample['finance']}").get_data(as_text=True)
+    assert f"/documents/{row.public_id}" not in finance
