@@ -314,6 +314,22 @@ def transfer():
     return _home("#money")
 
 
+@bp.post("/details")
+@client_required
+def details():
+    """Change the details the client may edit (name, phone, country)."""
+    login, db = current_login(), database()
+    try:
+        with unit_of_work(db) as s:
+            changed = portal.update_details(s, login, request.form)
+            schedule_touched(s, db)
+    except portal.PortalError as exc:
+        flash(f"Not saved: {exc}")
+        return _home("#details")
+    flash("Your details are saved." if changed else "Nothing changed.")
+    return _home("#details")
+
+
 @bp.post("/support")
 @client_required
 def support():

@@ -74,6 +74,9 @@ def build(profile: dict) -> dict:
         "ref": profile["ref"], "name": " ".join(filter(None, (profile.get("first_name"),
                                                            profile.get("last_name")))),
         "email": profile.get("email"), "kyc": kyc(profile),
+        "details": {k: profile.get(k) or "" for k in ("first_name", "last_name", "phone", "country")},
+        "missing_fields": [f.replace("_", " ") for f in
+                           (profile.get("kyc") or {}).get("missing_fields") or []],
         "wallets": profile.get("wallets") or {},
         "accounts": [{"id": a.get("account_id") or a.get("id"), "currency": a.get("currency"),
                       "balance": a.get("balance"), "equity": a.get("equity"),

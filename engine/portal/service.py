@@ -108,6 +108,33 @@ def _registration_problems(email, password, first_name, last_name, country) -> l
     return problems
 
 
+EDITABLE = ("first_name", "last_name", "phone", "country")
+
+
+def update_details(session: Session, login: ClientLogin, values: dict) -> dict:
+    """Record the details the client changed (`client.profile_updated`); return them."""
+    client = session.scalar(select(Client).where(Client.ref == login.client_ref))
+    wanted = {k: (values.get(k) or "").strip() for k in EDITABLE}
+    wanted["country"] = wanted["country"].upper()
+    changed = {k: v for k, v in wanted.items() if v != (getattr(client, k) or "")}
+    problems = [f"{k.replace('_', ' ')}: 1 to 100 characters, no < or >"
+                for k in ("first_name", "last_name") if k in changed and not _NAME.match(changed[k])]
+    if "country" in changed and not _COUNTRY.match(changed["country"]):
+        problems.append("country: choose the country you live in")
+    if "phone" in changed and (len(changed["phone"]) > 40 or not plain(changed["phone"])):
+        problems.append("phone: digits, spaces and + ( ) - only")
+    if problems:
+        raise PortalError("; ".join(problems))
+    if changed:
+        record(session, {"id": f"details-{secrets.token_hex(8)}", "type": "client.profile_updated",
+                         "source": SOURCE, "occurred_at": iso(utcnow()), "client": client.ref,
+                         "data": {"fields": changed}}, via="portal")
+        audit_service.record(session, actor=actor(login), action="portal.details_changed",
+                             target_type="client", target_id=client.ref,
+                             detail={"fields": sorted(changed)})
+    return changed
+
+
 def issue_token(session: Session, login: ClientLogin, purpose: str) -> str:
     """Return a new one-time token for `purpose`; earlier unused ones of it stop working."""
     now = utcnow()

@@ -226,3 +226,21 @@ def test_a_support_message_with_nul_is_refused(portal, smtp, database):
     assert "as plain text" in portal.get("/portal").get_data(as_text=True)
     with unit_of_work(database) as s:
         assert s.scalar(select(Task)) is None
+
+
+def test_a_client_changes_its_details(portal, smtp, database):
+    register(portal)
+    portal.get(link_in(smtp, "verify"))
+    sign_in(portal)
+    token = csrf(portal, "/portal")
+    form = {"csrf_token": token, "first_name": "Ana", "last_name": "López García",
+            "phone": "+34 600 123 456", "country": "es"}
+    portal.post("/portal/details", data=form)
+    assert "Your details are saved." in portal.get("/portal").get_data(as_text=True)
+    portal.post("/portal/details", data={**form, "country": "Spain"})
+    assert "Not saved: country: choose the country you live in" in portal.get("/portal").get_data(as_text=True)
+    with unit_of_work(database) as s:
+        client = s.scalar(select(Client))
+        updates = s.scalars(select(Event).where(Event.type == "client.profile_updated")).all()
+    assert (client.last_name, client.phone, client.country) == ("López García", "+34 600 123 456", "ES")
+    assert len(updates) == 1 and sorted(updates[0].data["fields"]) == ["last_name", "phone"]
