@@ -37,7 +37,13 @@ def test_support_adds_files_and_compliance_views_and_decides_them(page, server, 
     expect(image).to_be_visible()
     assert image.evaluate("i => i.complete && i.naturalWidth") == 320  # the bytes were served
     expect(page.locator("iframe.document-preview")).to_have_count(1)
+    image_card = files.filter(has_text="Identity document")
+    image_card.get_by_role("button", name="Zoom in").click()
+    image_card.get_by_role("button", name="Rotate").click()
+    assert image.evaluate("i => [i.style.width, i.style.transform]") == ["150%", "rotate(90deg)"]
+    expect(image_card.locator(".document-zoom")).to_have_attribute("aria-label", "zoom 150%, turned 90 degrees")
     shot(page, "documents-viewer")
+    image_card.get_by_role("button", name="Reset").click()
     pdf_card = files.filter(has_text="Proof of address")
     pdf_card.get_by_label("Reason (the client reads a rejection)").fill("The bill is older than 3 months")
     pdf_card.get_by_role("button", name="Reject document").click()
