@@ -244,3 +244,32 @@ def test_a_client_changes_its_details(portal, smtp, database):
         updates = s.scalars(select(Event).where(Event.type == "client.profile_updated")).all()
     assert (client.last_name, client.phone, client.country) == ("López García", "+34 600 123 456", "ES")
     assert len(updates) == 1 and sorted(updates[0].data["fields"]) == ["last_name", "phone"]
+
+
+def test_documents_sent_in_the_portal_stop_the_reminders(portal, smtp, database):
+    from datetime import timedelta
+
+    from engine.notifications.models import Notification
+    from engine.rules import activation
+    from engine.rules.loader import load_dir
+    from engine.rules.timers import fire_due
+    from engine.values import utcnow
+    with unit_of_work(database) as s:
+        activation.activate_files(s, {f"onboarding/{n}": t for n, t in
+                                      load_dir("rules/onboarding").items()}, actor="test")
+    register(portal)
+    register(portal.application.test_client(), email="bo@example.com")
+    with unit_of_work(database) as s:
+        logins = {login.email: login for login in s.scalars(select(ClientLogin))}
+        for login in logins.values():
+            login.email_verified_at = utcnow()
+    sign_in(portal)
+    token = csrf(portal, "/portal")
+    for kind in ("id", "proof_of_address"):
+        portal.post("/portal/documents", content_type="multipart/form-data", data={
+            "csrf_token": token, "document_type": kind, "file": (io.BytesIO(png()), f"{kind}.png", "image/png")})
+    fire_due(database, now=utcnow() + timedelta(days=8))
+    with unit_of_work(database) as s:
+        reminded = {n.client_ref for n in s.scalars(select(Notification).where(
+            Notification.template == "kyc-documents-reminder"))}
+    assert reminded == {logins["bo@example.com"].client_ref}  # Ana sent hers, Bo did not
