@@ -49,6 +49,33 @@ def _check_csrf() -> None:
         abort(400, description="missing or wrong CSRF token; reload the page and try again")
 
 
+def unstorable(text: str) -> str | None:
+    """Say why `text` cannot be stored as text (a NUL, a lone surrogate), or None."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a character that is not valid Unicode"
+    return None
+
+
+def _refuse_unstorable_text() -> None:
+    """Refuse, with where and what, text no database can store in the path or a query
+    field (PostgreSQL rejects NUL in text: a NUL in any filter would be a 500). Forms
+    check their own fields, so a mistake is shown on the form itself."""
+    why = unstorable(request.path)
+    if why:
+        abort(400, description=f"the address {why}")
+    for where, fields in (("query", request.args),):
+        for key, values in fields.lists():
+            for value in [key, *values]:
+                why = unstorable(value)
+                if why:
+                    abort(400, description=f"{unstorable(key) and 'a ' + where + ' field name' or key}: "
+                                           f"{why}; nothing was done")
+
+
 def _headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
@@ -76,6 +103,7 @@ def has_endpoint(name: str) -> bool:
 def init_app(app: Flask) -> None:
     """Install CSRF checks, security headers, bounded path ids and the template helpers."""
     app.url_map.converters["int"] = BoundedIntConverter  # before the blueprints' routes
+    app.before_request(_refuse_unstorable_text)
     app.before_request(_check_csrf)
     app.after_request(_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token

@@ -102,6 +102,8 @@ def create_manual(session: Session, *, queue: str, title: str, actor: str,
         raise TaskError("description must be text")
     if description and len(description) > MAX_DESCRIPTION:
         raise TaskError(f"description is too long (at most {MAX_DESCRIPTION:,} characters)")
+    if description and "\x00" in description:
+        raise TaskError("description: contains a NUL character")
     if priority not in PRIORITIES:
         raise TaskError(f"priority: unknown {priority!r}; use one of {', '.join(PRIORITIES)}")
     due = sla.due_at(utcnow(), priority, hours or sla.BusinessHours.parse(None))
@@ -141,6 +143,8 @@ def _text(value: str | None, what: str) -> str:
         raise TaskError(f"{what} is required")
     if len(value) > MAX_TEXT:
         raise TaskError(f"{what} is too long (at most {MAX_TEXT} characters)")
+    if "\x00" in value:  # PostgreSQL stores no NUL in text
+        raise TaskError(f"{what}: contains a NUL character")
     return value
 
 

@@ -22,9 +22,11 @@ def save(session: Session, *, owner: str, name: str, filters: dict,
          shared: bool = False) -> SavedView:
     """Save (or overwrite) the view `name` of `owner`."""
     name = (name or "").strip()
-    if not name or len(name) > 100:
-        raise QueryError("name: a view needs a name of 1 to 100 characters")
+    if not name or len(name) > 100 or "\x00" in name:
+        raise QueryError("name: a view needs a name of 1 to 100 characters (no NUL)")
     filters = clean_filters(filters)
+    if any("\x00" in str(v) for v in filters.values()):
+        raise QueryError("filters: a filter contains a NUL character")
     view = session.scalar(select(SavedView).where(SavedView.owner == owner,
                                                   SavedView.name == name))
     if view is None:

@@ -47,7 +47,7 @@ def create(session: Session, *, email: str, role: str, password: str | None = No
     """Create a staff user; return (user, password), generating a password if none is given."""
     if role not in ROLES:
         raise UserError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
-    if "@" not in email:
+    if "@" not in email or "\x00" in email:
         raise UserError(f"not an email address: {email!r}")
     if get_by_email(session, email):
         raise UserError(f"a user {email} already exists")
