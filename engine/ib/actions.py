@@ -1,11 +1,16 @@
 """Rule action of the IB domain: record a commission for the client's introducing broker."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import yaml
 from marshmallow import fields, validate
 
 from sqlalchemy import select
 
-from engine.rules.actions import NAME, MoneyField, Params, action, outcome
+from engine.rules.actions import NAME, MoneyField, Params, action, known_names, outcome
+
+PROFILES_FILE = "policy/ib/profiles.yaml"
 
 COMMISSION_TYPES = ("cpa", "lot_rebate", "spread_share", "revshare")  # engine.ib.service.EARNED_TYPES
 
@@ -18,7 +23,7 @@ class CommissionParams(Params):
     amount = MoneyField()
 
 
-@action("commission", CommissionParams)
+@action("commission", CommissionParams, references={"profile": "commission profile"})
 def _commission(run, p: dict, key: str) -> str:
     """Record a commission for the client's IB."""
     from engine.ib import service as ib_service
@@ -36,3 +41,17 @@ def _commission_outcomes(session, actions: list) -> list[dict]:
     return [{"type": c.type, "rule": (c.explanation or {}).get("rule"),
              "review": c.status == "pending_review", "amount": f"{c.amount} {c.currency}"}
             for c in session.scalars(select(IbCommission).order_by(IbCommission.id))]
+
+
+@known_names("commission profile")
+def _profile_names(config: Mapping[str, str]) -> set[str] | None:
+    """The commission profiles of the ruleset's policy/ib/profiles.yaml; None when it has
+    none or it cannot be read (the configuration check reports a broken one)."""
+    text = config.get(PROFILES_FILE)
+    if text is None:
+        return None
+    try:
+        profiles = ((yaml.safe_load(text or "") or {}).get("commission_profiles") or {}).get("profiles")
+    except (yaml.YAMLError, AttributeError):
+        return None
+    return set(profiles) if isinstance(profiles, dict) else None

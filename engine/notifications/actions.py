@@ -1,11 +1,14 @@
 """Rule action of the notifications domain: send the client a notification from a template."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import PurePosixPath
+
 from marshmallow import fields, validate
 
 from sqlalchemy import select
 
-from engine.rules.actions import NAME, Params, action, outcome
+from engine.rules.actions import NAME, Params, action, known_names, outcome
 
 CHANNELS = ("email", "sms", "push", "in_app")  # engine.notifications.service.CHANNELS
 
@@ -15,7 +18,8 @@ class NotifyParams(Params):
     channel = fields.Str(load_default="email", validate=validate.OneOf(CHANNELS))
 
 
-@action("notify", NotifyParams, shorthand="template")
+@action("notify", NotifyParams, shorthand="template",
+        references={"template": "notification template"})
 def _notify(run, p: dict, key: str) -> str:
     """Send the client a notification from a template."""
     from engine.notifications import service as notifications_service
@@ -31,3 +35,13 @@ def _notification_outcomes(session, actions: list) -> list[dict]:
     from engine.notifications.models import Notification
     return [{"template": n.template, "channel": n.channel, "rule": n.rule_id}
             for n in session.scalars(select(Notification).order_by(Notification.id))]
+
+
+@known_names("notification template")
+def _template_names(config: Mapping[str, str]) -> set[str] | None:
+    """The templates a ruleset carries (templates/<name>.yaml); None when it carries none
+    (rule files alone: the running configuration's templates apply, unknown here; the
+    compiler reads no file)."""
+    names = {PurePosixPath(p).stem for p in config
+             if p.startswith("templates/") and p.endswith((".yaml", ".yml"))}
+    return names or None

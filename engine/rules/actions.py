@@ -10,7 +10,8 @@ cross-check them without knowing the action. The domains are listed once, in
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Callable
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
@@ -77,11 +78,26 @@ class ActionSpec:
     rule_refs: tuple[str, ...] = ()      # parameters naming rule ids
     queues: tuple[str, ...] = ()         # parameters naming task queues
     conditions: tuple[str, ...] = ()     # parameters naming defined conditions
+    # parameters naming something of the ruleset's configuration: {param: kind}, each kind
+    # answered by a @known_names(kind) lister (a notification template, a commission profile)
+    references: Mapping[str, str] = field(default_factory=dict)
     run: Callable | None = None          # run(run, params, key) -> result text (engine.rules.actions_run.Run)
 
 
 ACTIONS: dict[str, ActionSpec] = {}
 _loaded = False
+
+# What the configuration of a ruleset defines, by kind: lister(config files) -> names, or
+# None when the files do not say (then the check is left to the running configuration).
+KNOWN_NAMES: dict[str, Callable[[Mapping[str, str]], "set[str] | None"]] = {}
+
+
+def known_names(kind: str):
+    """Register the decorated lister of the `kind` names a ruleset's configuration defines."""
+    def register(lister):
+        KNOWN_NAMES[kind] = lister
+        return lister
+    return register
 
 
 def action(name: str, schema: type[Schema], **meta):

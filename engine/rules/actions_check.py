@@ -4,7 +4,7 @@ from __future__ import annotations
 import difflib
 
 from engine.rules import ir
-from engine.rules.actions import ACTIONS, TEMPLATE_FIELD, freeze, load_domain_actions
+from engine.rules.actions import ACTIONS, KNOWN_NAMES, TEMPLATE_FIELD, freeze, load_domain_actions
 from engine.rules.conditions import CondContext, values_of
 from engine.rules.paths import PathError, resolve
 from engine.rules.schemas import load
@@ -61,6 +61,9 @@ class ActionChecker:
                     report(key, f"unknown event type {name!r}")
         for key in spec.queues:
             self.check_queue(data.get(key), lambda msg, k=key: report(k, msg))
+        for key, kind in spec.references.items():
+            if data.get(key):
+                self.check_reference(kind, data[key], lambda msg, k=key: report(k, msg))
         for key in spec.conditions:
             if key in data:
                 self.watch(data[key], lambda msg, k=key: report(k, msg))
@@ -70,6 +73,17 @@ class ActionChecker:
             self.check_route(data["route"], lambda msg: report("route", msg), ctx)
         if spec.name == "emit" and data["type"] in self.build.catalogue:
             self.check_emit(data, lambda msg: report("data", msg), ctx)
+
+    def check_reference(self, kind: str, name: str, report) -> None:
+        """Report a name the ruleset's configuration does not define, with the nearest one."""
+        lister = KNOWN_NAMES.get(kind)
+        known = lister(self.build.config) if lister else None
+        if known is None or name in known:
+            return
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"did you mean {close[0]}?" if close else \
+            (f"known: {', '.join(sorted(known))}" if known else f"the ruleset defines no {kind}")
+        report(f"unknown {kind} {name!r} ({hint})")
 
     def template(self, value, report, ctx: CondContext) -> str:
         if isinstance(value, dict):

@@ -43,6 +43,7 @@ def compile_ruleset(files: Mapping[str, str], *, catalogue: Mapping | None = Non
     build = _Build(EVENT_TYPES if catalogue is None else catalogue,
                    load_domain_facts() if facts is None else facts)
     version = ruleset_version(files)  # configuration files count towards the version
+    build.config = {path: text for path, text in files.items() if is_config(path)}
     files = {path: text for path, text in files.items() if not is_config(path)}
     docs = build.parse(files)
     for file, doc in docs:
@@ -76,6 +77,7 @@ class _Build:
         self.rule_sites: dict[str, tuple[str, int]] = {}
         self.names: list[str] = []
         self.tests: list[ir.RuleTest] = []
+        self.config: dict[str, str] = {}  # policy/ and templates/ files, for reference checks
         self.actions = ActionChecker(self)
 
     def reporter(self, file: str, rule_id: str):
