@@ -157,6 +157,11 @@ def activate():
             activation.validate(files)  # say first when they do not even validate
             flash("The rule files changed since the page was shown; review them again.")
             return redirect(url_for("rules.index"))
+        from engine.rules.ruletests_run import failures
+        failed = failures(activation.validate(files), files, _rules_dir())
+        if failed:
+            flash(f"The candidate's rule tests fail; nothing was activated: {failed[0]}")
+            return redirect(url_for("rules.index"))
         with unit_of_work(database()) as s:
             ruleset = activation.activate_files(s, files, actor=user.email, source=_rules_dir(),
                                                 note=note)

@@ -90,10 +90,15 @@ def activate(directory, actor):
     """Validate the rules in DIRECTORY and make them the active version (atomically)."""
     from engine.rules import activation
     from engine.rules.loader import load_tree
+    from engine.rules.ruletests_run import failures
     path = _dir(directory)
-    _compiled(path)  # errors exit 1 before anything is written
+    ruleset = _compiled(path)  # errors exit 1 before anything is written
+    files = load_tree(path)
+    failed = failures(ruleset, files, path)  # and so do failing rule tests
+    if failed:
+        _fail([*failed, f"refused: {sum(not line.startswith(' ') for line in failed)} rule "
+                        f"test(s) fail; nothing was activated"])
     with unit_of_work(_database()) as session:
-        files = load_tree(path)
         ruleset = activation.activate_files(session, files, actor=_actor(actor), source=path)
         _audit(session, _actor(actor), "rules.activate", ruleset.version,
                rules=len(ruleset.rules), files=len(files), source=path)

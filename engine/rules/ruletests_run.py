@@ -187,6 +187,15 @@ def _show(items: list) -> str:
                            for i in items) + "]" if items else "nothing"
 
 
+def failures(ruleset: ir.Ruleset, files: dict[str, str], rules_dir: str) -> list[str]:
+    """Run the ruleset's own rule tests; return the report lines of those that fail.
+
+    Activation (the CLI and the rules page) refuses a ruleset while this is not empty.
+    """
+    return [line for result in run_tests(ruleset, files, rules_dir) if not result.passed
+            for line in describe(result)]
+
+
 def describe(result: TestResult) -> list[str]:
     """Return the report lines of one result (`file:line: name: ...`)."""
     head = f"{result.test.file}:{result.test.line}: {result.test.name}"

@@ -132,3 +132,14 @@ def test_cli_activation_and_rollback_are_audited_as_the_os_user(runner, tmp_path
     assert rows[0] == (me, "rules.activate", version)
     assert rows[1][:2] == ("bo", "rules.activate")
     assert rows[2] == (me, "rules.rollback", version)
+
+
+def test_activation_runs_the_rule_tests_and_refuses_when_one_fails(runner, tmp_path):
+    refused = runner.invoke(["rules", "activate", str(rules_dir(tmp_path, "100 USD", "strict")),
+                             "--actor", "ana"])
+    assert refused.exit_code == 1
+    assert "demo.yaml:17: a failed deposit opens a task: FAILED" in refused.output
+    assert refused.output.splitlines()[-1] == "refused: 1 rule test(s) fail; nothing was activated"
+    assert "no ruleset is active" in runner.invoke(["rules", "status"]).output
+    accepted = runner.invoke(["rules", "activate", str(rules_dir(tmp_path)), "--actor", "ana"])
+    assert accepted.exit_code == 0 and accepted.output.startswith("active: ")

@@ -164,3 +164,17 @@ def test_changes_need_the_csrf_token_and_the_right_role(rules_app, database):
     assert _post(finance, "/rules/rollback").status_code == 403
     assert _post(finance, "/rules/candidate/test").status_code == 403
     assert _activations(database) == []
+
+
+def test_a_candidate_whose_rule_tests_fail_is_not_activated(rules_app, database, rules_dir):
+    tests = rules_dir / "accounts" / "status.test.yaml"
+    tests.write_text(tests.read_text().replace(
+        "Negative balance after stop-out\", status: open",
+        "Negative balance after stop-out\", status: done", 1))
+    c = _as(rules_app, "compliance")
+    version = _candidate_version(c.get("/rules").get_data(as_text=True))
+    r = _post(c, "/rules/activate", version=version)
+    assert r.status_code == 302 and _activations(database) == []
+    html = c.get("/rules").get_data(as_text=True)
+    assert "rule tests fail; nothing was activated" in html
+    assert "a locked account opens a support task with the platform&#39;s reason: FAILED" in html
