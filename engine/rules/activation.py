@@ -76,9 +76,14 @@ def check_config(files: dict[str, str]) -> list[RuleError]:
 
 
 def store_version(session: Session, files: dict[str, str], *, actor: str,
-                  source: str | None = None) -> ir.Ruleset:
-    """Validate `files` (raising RulesetInvalid) and store the version if it is new."""
-    ruleset = validate(files)
+                  source: str | None = None, validated: ir.Ruleset | None = None) -> ir.Ruleset:
+    """Validate `files` (raising RulesetInvalid) and store the version if it is new.
+
+    `validated` is the ruleset the caller compiled from these very files a moment ago
+    (the rule-test runner activates one version per test): it is not compiled again.
+    """
+    ruleset = validated if validated is not None and validated.version == ruleset_version(files) \
+        else validate(files)
     if session.get(RulesetVersion, ruleset.version) is None:
         session.add(RulesetVersion(version=ruleset.version, files=dict(files), source=source,
                                    created_at=utcnow(), created_by=actor))
@@ -87,9 +92,10 @@ def store_version(session: Session, files: dict[str, str], *, actor: str,
 
 
 def activate_files(session: Session, files: dict[str, str], *, actor: str,
-                   source: str | None = None, note: str | None = None) -> ir.Ruleset:
+                   source: str | None = None, note: str | None = None,
+                   validated: ir.Ruleset | None = None) -> ir.Ruleset:
     """Validate, store and activate `files`; the caller's unit of work commits it."""
-    ruleset = store_version(session, files, actor=actor, source=source)
+    ruleset = store_version(session, files, actor=actor, source=source, validated=validated)
     session.add(RulesetActivation(version=ruleset.version, activated_at=utcnow(),
                                   activated_by=actor, note=note))
     session.flush()

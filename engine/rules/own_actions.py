@@ -61,7 +61,9 @@ def _cancel_timer(run, p: dict, key: str) -> str:
 def _timer_outcomes(session, actions: list) -> list[dict]:
     """The named timers rules started, for rule tests."""
     from engine.rules.models import NAMED, RuleTimer
-    return [{"name": t.name, "rule": t.rule_id, "due_in": f"{int((t.due_at - t.created_at).total_seconds())}s"}
+    from engine.values import iso
+    return [{"name": t.name, "rule": t.rule_id, "due_in": f"{int((t.due_at - t.created_at).total_seconds())}s",
+             "at": iso(t.due_at)}
             for t in session.scalars(select(RuleTimer).where(RuleTimer.kind == NAMED).order_by(RuleTimer.id))]
 
 

@@ -17,10 +17,11 @@ from engine.rules.schemas import Strict, load
 from engine.rules.yaml_lines import line_of
 from engine.values import ValueError_, parse_datetime, parse_decimal, parse_duration
 
-OUTCOMES = {"tasks": ("queue", "rule", "title", "priority", "status"),
+# `at` (tasks: when it opened; timers: when it fires) is a duration from the test's start.
+OUTCOMES = {"tasks": ("queue", "rule", "title", "priority", "status", "at"),
             "notifications": ("template", "channel", "rule"),
             "commissions": ("type", "rule", "review", "amount"),
-            "timers": ("name", "rule", "due_in"),
+            "timers": ("name", "rule", "due_in", "at"),
             "events": ("type", "rule"),
             "status": (), "risk": ()}
 DEFAULT_START = "2024-01-01T00:00:00Z"

@@ -67,21 +67,40 @@ def rulesets_for(test: ir.RuleTest, ruleset: ir.Ruleset) -> set[str]:
     return {test.ruleset} | {owners[r] for r in named if r in owners}
 
 
+_SCHEMA: dict[int, Path] = {}  # per process: an empty database file with every table
+
+
+def _schema_file() -> Path:
+    """Create the tables once per process; each test copies the file (much cheaper)."""
+    import os
+    if os.getpid() not in _SCHEMA:
+        from engine.models import load_all
+        folder = Path(tempfile.mkdtemp(prefix="fxcrm-rule-tests-"))
+        database = Database(config_mod.Config(database_url=f"sqlite:///{folder}/schema.db"))
+        load_all().create_all(database.engine)
+        database.dispose()
+        _SCHEMA[os.getpid()] = folder / "schema.db"
+        import atexit
+        import shutil
+        atexit.register(shutil.rmtree, folder, True)
+    return _SCHEMA[os.getpid()]
+
+
 def _database(rules_dir: str, workdir: str) -> Database:
-    from engine.models import load_all
+    import shutil
+    shutil.copyfile(_schema_file(), f"{workdir}/test.db")
     cfg = config_mod.Config(database_url=f"sqlite:///{workdir}/test.db", rules_dir=rules_dir,
                             ticker_seconds=3600)
-    database = Database(cfg)
-    load_all().create_all(database.engine)
-    return database
+    return Database(cfg)
 
 
 def run_tests(ruleset: ir.Ruleset, files: dict[str, str], rules_dir: str) -> list[TestResult]:
     """Run every test of `ruleset` (compiled from `files`); return one result per test."""
-    return [run_one(test, files, rules_dir) for test in ruleset.tests]
+    return [run_one(test, files, rules_dir, ruleset) for test in ruleset.tests]
 
 
-def run_one(test: ir.RuleTest, files: dict[str, str], rules_dir: str) -> TestResult:
+def run_one(test: ir.RuleTest, files: dict[str, str], rules_dir: str,
+            compiled: ir.Ruleset | None = None) -> TestResult:
     """Run one test in its own temporary database and compare what the rules did."""
     start = parse_datetime(test.start)
     result = TestResult(test)
@@ -90,7 +109,8 @@ def run_one(test: ir.RuleTest, files: dict[str, str], rules_dir: str) -> TestRes
         token = FACT_OVERRIDES.set(_overrides(test, start))
         try:
             with unit_of_work(database) as session:
-                full = activation.activate_files(session, files, actor="rule-test")
+                full = activation.activate_files(session, files, actor="rule-test",
+                                                 validated=compiled)
             activation.preload(activation.only_rulesets(full, rulesets_for(test, full)))
             arrived = start  # events listed after later ones arrive late: time never runs back
             for index, step in enumerate(test.steps):
@@ -154,13 +174,15 @@ def outcomes(database: Database) -> dict[str, list]:
         return {kind: read(s, actions) for kind, read in OUTCOME_READERS.items()}
 
 
-def _matches(expected, actual) -> bool:
+def _matches(expected, actual, start: datetime) -> bool:
     if isinstance(expected, str):
         return expected == actual
-    return all(_same(key, value, actual.get(key)) for key, value in expected.items())
+    return all(_same(key, value, actual.get(key), start) for key, value in expected.items())
 
 
-def _same(key: str, expected, actual) -> bool:
+def _same(key: str, expected, actual, start: datetime) -> bool:
+    if key == "at":  # a duration from the test's start; the outcome carries the time
+        return actual is not None and start + parse_duration(str(expected)) == parse_datetime(actual)
     if key == "due_in":
         return parse_duration(str(expected)) == parse_duration(str(actual))
     if key == "amount":
@@ -171,14 +193,32 @@ def _same(key: str, expected, actual) -> bool:
 def compare(test: ir.RuleTest, got: dict[str, list]) -> list[str]:
     """Return one line per difference between the test's expectations and `got`."""
     expect = {kind: thaw(items) for kind, items in test.expect}
+    start = parse_datetime(test.start)
     failures = []
     for kind, actual in got.items():
         if kind in test.ignore:
             continue
         wanted = expect.get(kind, [])
-        if len(wanted) != len(actual) or not all(map(_matches, wanted, actual)):
-            failures.append(f"{kind}: expected {_show(wanted)}, got {_show(actual)}")
+        if len(wanted) != len(actual) or \
+                not all(_matches(w, a, start) for w, a in zip(wanted, actual)):
+            failures.append(f"{kind}: expected {_show(wanted)}, got {_show(_relative(actual, start))}")
     return failures
+
+
+def _relative(items: list, start: datetime) -> list:
+    """Show each outcome's `at` as the duration from the test's start, as tests write it."""
+    return [dict(i, at=_duration(parse_datetime(i["at"]) - start))
+            if isinstance(i, dict) and i.get("at") else i for i in items]
+
+
+def _duration(delta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds >= 2 * 86400 and seconds % 86400 == 0:
+        return f"{seconds // 86400}d"
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _show(items: list) -> str:

@@ -217,5 +217,5 @@ def _task_outcomes(session: Session, actions: list) -> list[dict]:
     """The tasks rules opened, for rule tests."""
     from engine.tasks.models import Task
     return [{"queue": t.queue, "rule": t.rule_id, "title": t.title, "priority": t.priority,
-             "status": t.status} for t in session.scalars(select(Task).where(Task.rule_id.is_not(None))
-                                                           .order_by(Task.id))]
+             "status": t.status, "at": iso(t.created_at)}
+            for t in session.scalars(select(Task).where(Task.rule_id.is_not(None)).order_by(Task.id))]

@@ -143,3 +143,29 @@ def test_activation_runs_the_rule_tests_and_refuses_when_one_fails(runner, tmp_p
     assert "no ruleset is active" in runner.invoke(["rules", "status"]).output
     accepted = runner.invoke(["rules", "activate", str(rules_dir(tmp_path)), "--actor", "ana"])
     assert accepted.exit_code == 0 and accepted.output.startswith("active: ")
+
+
+AT_TESTS = """
+ruleset: cli-demo
+tests:
+  - name: the task opens when the deposit fails and the nudge is due a day after registering
+    events:
+      - {type: client.registered, at: 0h, email: a@example.com, country: DE, client_type: individual}
+      - {type: payment.deposit_failed, at: 3h, payment_id: p1, amount: "50", currency: USD, method: card, provider: stripe}
+    expect:
+      tasks: [{queue: finance, rule: failed-deposit, at: 3h}]
+      timers: [{name: nudge, at: WHEN}]
+"""
+
+
+def test_rule_tests_say_when_a_task_opened_and_a_timer_fires(runner, tmp_path):
+    path = rules_dir(tmp_path)
+    (path / "demo.yaml").write_text((path / "demo.yaml").read_text().split("tests:")[0])
+    (path / "demo.test.yaml").write_text(AT_TESTS.replace("WHEN", "24h"))
+    good = runner.invoke(["rules", "test", str(path)])
+    assert good.exit_code == 0, good.output
+    (path / "demo.test.yaml").write_text(AT_TESTS.replace("WHEN", "25h"))
+    bad = runner.invoke(["rules", "test", str(path)])
+    assert bad.exit_code == 1
+    assert "timers: expected [{at: 25h, name: nudge}], got [{name: nudge, rule: nudge, " \
+           "due_in: 86400s, at: 24h}]" in bad.output

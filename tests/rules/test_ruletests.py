@@ -52,7 +52,7 @@ def test_test_file_beside_rules_is_parsed():
     ("at: 49h}", "at: two days}", 10, "test: event 2: not a duration (like 30s, 15m, 48h, 7d): 'two days'"),
     ("10 USD}", "10}", 7, "test: given client.deposits.completed.sum: 10 is not money like 200 USD"),
     ("tasks: []", "tasks: [{queue: finance, colour: red}]", 13,
-     "test: expect tasks: unknown key 'colour' (allowed: queue, rule, title, priority, status)"),
+     "test: expect tasks: unknown key 'colour' (allowed: queue, rule, title, priority, status, at)"),
 ])
 def test_invalid_tests_are_reported_with_their_line(change, broken, line, message):
     with pytest.raises(RulesetInvalid) as info:
