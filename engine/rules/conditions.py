@@ -10,7 +10,7 @@ from engine.rules.literals import Literal, LiteralError, epoch, parse_literal, u
 from engine.rules.paths import PathError, Ref, Scope, derived, resolve
 from engine.rules.yaml_lines import line_of
 
-_VALUE = re.compile(r"^\s*(count\([^)]*\)|[a-z_][\w.]*(?:\([^)]*\))?)\s*(.*)$", re.S)
+_VALUE = re.compile(r"^\s*((?:count|sum|min|max|avg)\([^)]*\)|[a-z_][\w.]*(?:\([^)]*\))?)\s*(.*)$", re.S)
 _SYMBOL_OPS = ("==", "!=", "<=", ">=", "<", ">")
 _WORD_OPS = ("not in", "in", "exists", "missing", "between", "within", "older_than",
              "contains", "starts_with", "ends_with", "matches", "has")
