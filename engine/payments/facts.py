@@ -43,6 +43,14 @@ def completed_sum(session, client, currency=None):
     return Money(deposits.completed_sum(session, client.ref, code), code) if code else None
 
 
+@fact("deposits.completed.avg", "money", params=CURRENCY_PARAM)
+def completed_avg(session, client, currency=None):
+    """The average completed deposit in one currency (default: the base currency); missing without one."""
+    code = _currency(session, client, currency)
+    average = deposits.completed_average(session, client.ref, code) if code else None
+    return Money(average, code) if average is not None and code else None
+
+
 @fact("deposits.first_completed_at", "datetime")
 def first_completed_at(session, client):
     """When the client's first deposit completed."""

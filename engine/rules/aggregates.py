@@ -53,7 +53,8 @@ def _answer(spec: ir.Aggregate, result, how_many: int):
     amount = Decimal(int(Decimal(result))).scaleb(-8)
     if spec.fn == "avg":  # rounded to the 8 decimal places every value is compared at
         amount = (amount / how_many).quantize(Decimal("1e-8"), rounding=ROUND_HALF_EVEN)
-    amount = amount.normalize() if amount else Decimal(0)
+    amount = amount.normalize()
+    amount = amount.quantize(Decimal(1)) if amount.as_tuple().exponent > 0 else amount  # 1E+3 -> 1000
     return Money(amount, spec.currency) if spec.currency else amount
 
 

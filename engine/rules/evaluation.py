@@ -43,7 +43,7 @@ class FactLoader:
     def load(self, values: Iterable[ir.Value]) -> dict:
         """Make sure every client/count value in `values` is loaded; return all raw facts."""
         for value in values:
-            if value.source != "event":
+            if value.source not in ("event", "relation"):  # a relation reads its two values
                 key = base_key(value)
                 if key not in self.raw:
                     self.raw[key] = self._load(value, key)

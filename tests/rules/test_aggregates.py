@@ -58,6 +58,7 @@ def test_sum_count_min_max_avg_in_one_currency_are_exact(history):
     assert value(history, f"avg({usd})") == Money(Decimal("333.43333333"), "USD")
     assert value(history, "count(payment.deposit_completed within 48h)") == 4
     assert value(history, "count(payment.deposit_completed)") == 5
+    assert str(value(history, f"max({usd})").amount) == "1000"  # shown as written, not 1E+3
 
 
 def test_window_includes_both_ends_and_is_anchored_on_the_moment(history):
