@@ -14,7 +14,7 @@ from engine.rules.yaml_lines import line_of
 
 _VALUE = re.compile(r"^\s*((?:count|sum|min|max|avg)\([^)]*\)|[a-z_][\w.]*(?:\([^)]*\))?)\s*(.*)$", re.S)
 _SYMBOL_OPS = ("==", "!=", "<=", ">=", "<", ">")
-_WORD_OPS = ("not in", "in", "exists", "missing", "between", "within", "older_than",
+_WORD_OPS = ("not in", "in", "exists", "missing", "between", "within_next", "within", "older_than",
              "contains", "starts_with", "ends_with", "matches", "has")
 _TEXT_TESTS = ("contains", "starts_with", "ends_with", "matches")
 _FACTOR = r"([+-]?\d+(?:\.\d+)?)\s*\*\s*"
@@ -133,6 +133,8 @@ def _age(ref: Ref, op: str, rest: str, text: str) -> ir.Cond:
     if ref.value.kind != "time" or lit.kind != "duration":
         raise CondError(f"`{op}` needs a date/time value and a duration like 30d")
     age = derived(ref, "age", kind="number")
+    if op == "within_next":  # from now to D ahead, both ends included (age is negative ahead)
+        return ir.All((ir.Compare(age, "<=", 0, text), ir.Compare(age, ">=", -int(str(lit.value)), text)))
     return ir.Compare(age, "<=" if op == "within" else ">", lit.value, text)
 
 
@@ -222,7 +224,7 @@ def _build(ref: Ref, op: str, rest: str, text: str, scope: Scope | None = None) 
         return cond if op == "in" else ir.Not(cond)
     if op == "between":
         return _between(ref, rest, text)
-    if op in ("within", "older_than"):
+    if op in ("within", "within_next", "older_than"):
         return _age(ref, op, rest, text)
     return _flag(ref, op, rest, text)
 
