@@ -94,14 +94,14 @@ def withdrawals_pending(session, client):
     return withdrawals.count_pending(session, client.ref)
 
 
-@fact("withdrawals.waiting_for", "list")
+@fact("withdrawals.waiting_for", "list", cost="reads the client's pending withdrawals")
 def withdrawals_waiting_for(session, client):
     """Who the client's pending withdrawals wait for: compliance, finance, ..."""
     return sorted({w.waiting_for for w in withdrawals.list_pending(session, client.ref)
                    if w.waiting_for})
 
 
-@fact("transfers.failed.count", "integer")
+@fact("transfers.failed.count", "integer", cost="reads up to 1000 of the client's transfers")
 def transfers_failed(session, client):
     """How many of the client's transfers failed or were refused."""
     return sum(1 for t in transfers.list_for(session, client.ref, limit=1000)
