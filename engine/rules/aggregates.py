@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from sqlalchemy import Numeric, and_, cast, func, not_, or_, select
+from sqlalchemy import Numeric, Select, and_, cast, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from engine.events.models import Event
@@ -28,21 +28,27 @@ _OPS = {"==": "__eq__", "!=": "__ne__", "<": "__lt__", "<=": "__le__", ">": "__g
 
 def compute(session: Session, client_ref: str, spec: ir.Aggregate, at: datetime):
     """Return the aggregate at `at`: an int (count), a Decimal or Money, or None (no events)."""
-    units = _units_of(session, spec.field) if spec.field else None
-    where = [Event.client_ref == client_ref, Event.occurred_at <= at, Event.type == spec.event_type]
+    stmt = statement(session, client_ref, spec, at)
+    if spec.fn == "count":
+        return session.scalar(stmt)
+    result, how_many = session.execute(stmt).one()
+    return _answer(spec, result, how_many)
+
+
+def statement(session: Session, client_ref: str, spec: ir.Aggregate, at: datetime) -> Select:
+    """Return the one SQL query that computes the aggregate (count: one column; else two)."""
+    where = [Event.client_ref == client_ref, Event.type == spec.event_type, Event.occurred_at <= at]
     if spec.window is not None:
         where.append(Event.occurred_at >= at - timedelta(seconds=spec.window))
     where += [_filter(session, f) for f in spec.filters]
     if spec.currency:
         where.append(Event.data["currency"].as_string() == spec.currency)
     if spec.fn == "count":
-        return session.scalar(select(func.count()).select_from(Event).where(*where))
-    assert units is not None
-    total_fn = func.exact_sum if _sqlite(session) else func.sum
-    columns = {"sum": (total_fn(units), func.count(units)), "avg": (total_fn(units), func.count(units)),
-               "min": (func.min(units), func.count(units)), "max": (func.max(units), func.count(units))}
-    result, how_many = session.execute(select(*columns[spec.fn]).where(*where)).one()
-    return _answer(spec, result, how_many)
+        return select(func.count()).select_from(Event).where(*where)
+    units = _units_of(session, spec.field)
+    total = (func.exact_sum if _sqlite(session) else func.sum)(units)
+    first = {"sum": total, "avg": total, "min": func.min(units), "max": func.max(units)}[spec.fn]
+    return select(first, func.count(units)).where(*where)
 
 
 def _answer(spec: ir.Aggregate, result, how_many: int):
