@@ -64,9 +64,20 @@ class _ExactSum:
         return None if self.total is None else str(self.total)
 
 
+def _decimal_units(value):
+    """SQLite function: a decimal (JSON text or number) as exact integer units of 10^-8."""
+    if value is None or isinstance(value, float):
+        return None if value is None else to_units(Decimal(repr(value)))
+    try:
+        return to_units(Decimal(str(value)))
+    except (ArithmeticError, ValueError):  # not a decimal: no value
+        return None
+
+
 def register_sqlite_functions(dbapi_conn) -> None:
     """Add the SQL functions the models need to one SQLite connection."""
     dbapi_conn.create_aggregate("exact_sum", 1, _ExactSum)
+    dbapi_conn.create_function("decimal_units", 1, _decimal_units, deterministic=True)
 
 
 class money_sum(FunctionElement):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 # Kinds match engine.events.catalogue.KINDS, plus `money` (a Money value).
+DEFAULT_COST = "one query on the client's rows"
 
 
 @dataclass(frozen=True)
@@ -20,17 +21,21 @@ class FactSpec:
     choices: tuple[str, ...] = ()
     params: dict[str, str] = field(default_factory=dict)  # param name -> kind
     doc: str = ""
+    cost: str = DEFAULT_COST   # what loading it reads, for the catalogue (`fxcrm rules facts`)
 
 
 FACTS: dict[str, FactSpec] = {}
 _loaded = False
 
 
-def fact(name: str, kind: str, *, choices=(), params=None, doc: str = ""):
-    """Register the decorated `loader(session, client, **params)` as fact `name`."""
+def fact(name: str, kind: str, *, choices=(), params=None, doc: str = "", cost: str = DEFAULT_COST):
+    """Register the decorated `loader(session, client, **params)` as fact `name`.
+
+    `doc` (default: the loader's docstring) and `cost` are shown in the facts catalogue.
+    """
     def register(loader):
         FACTS[name] = FactSpec(name, kind, loader, tuple(choices), dict(params or {}),
-                               doc or (loader.__doc__ or "").strip())
+                               doc or (loader.__doc__ or "").strip(), cost)
         return loader
     return register
 

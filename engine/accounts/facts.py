@@ -24,20 +24,20 @@ def locked_count(session, client):
     return service.count_for(session, client.ref, "locked")
 
 
-@fact("accounts.restricted.count", "integer")
+@fact("accounts.restricted.count", "integer", cost="reads the client's accounts")
 def restricted_count(session, client):
     """How many of the client's trading accounts are locked or disabled."""
     return sum(1 for a in service.list_for(session, client.ref) if a.status != "active")
 
 
-@fact("accounts.first_trade_at", "datetime")
+@fact("accounts.first_trade_at", "datetime", cost="reads the client's accounts")
 def first_trade_at(session, client):
     """When the client first traded on any account."""
     times = [a.first_trade_at for a in service.list_for(session, client.ref) if a.first_trade_at]
     return min(times) if times else None
 
 
-@fact("accounts.inactive.count", "integer")
+@fact("accounts.inactive.count", "integer", cost="reads the client's accounts and the policy")
 def inactive_count(session, client):
     """How many of the client's accounts have not traded within the policy's inactivity period."""
     after = policy.inactive_after(session)

@@ -2,51 +2,53 @@
 from engine.clients.models import FUNNEL, STATUSES
 from engine.facts import fact
 
+ROW = "none: a field of the client row, already loaded"
 
-@fact("status", "enum", choices=STATUSES)
+
+@fact("status", "enum", choices=STATUSES, cost=ROW)
 def status(session, client):
     """The client's lifecycle status."""
     return client.status
 
 
-@fact("country", "country")
+@fact("country", "country", cost=ROW)
 def country(session, client):
     """The client's country (ISO 3166-1 alpha-2)."""
     return client.country
 
 
-@fact("client_type", "enum", choices=("individual", "corporate"))
+@fact("client_type", "enum", choices=("individual", "corporate"), cost=ROW)
 def client_type(session, client):
     """Individual or corporate."""
     return client.client_type
 
 
-@fact("registered_at", "datetime")
+@fact("registered_at", "datetime", cost=ROW)
 def registered_at(session, client):
     """When the client registered."""
     return client.registered_at
 
 
-@fact("risk_category", "enum", choices=("low", "medium", "high"))
+@fact("risk_category", "enum", choices=("low", "medium", "high"), cost=ROW)
 def risk_category(session, client):
     """The client's risk category, if set."""
     return client.risk_category
 
 
-@fact("funnel_stage", "enum", choices=FUNNEL)
+@fact("funnel_stage", "enum", choices=FUNNEL, cost=ROW)
 def funnel_stage(session, client):
     """How far the client has come: registered, kyc_approved, funded, account_opened, first_trade."""
     return client.funnel_stage
 
 
-@fact("auto_funding", "boolean")
+@fact("auto_funding", "boolean", cost=ROW)
 def auto_funding(session, client):
     """Whether the client asked for deposits to fund the trading account."""
     return client.auto_funding
 
 
 @fact("kyc.status", "enum", choices=("not_started", "pending", "approved", "rejected",
-                                     "retry", "on_hold"))
+                                     "retry", "on_hold"), cost=ROW)
 def kyc_status(session, client):
     """The client's KYC status."""
     return client.kyc_status

@@ -17,6 +17,8 @@ class Event(Base):
     __table_args__ = (
         UniqueConstraint("source", "event_id", name="uq_events_source_id"),
         Index("ix_events_client_time", "client_ref", "occurred_at"),
+        # Rule aggregates (`count(type within D)`): one client, one type, one window.
+        Index("ix_events_client_type_time", "client_ref", "type", "occurred_at"),
         Index("ix_events_status_client", "status", "client_ref"),
         Index("ix_events_type_time", "type", "occurred_at"),
     )

@@ -69,8 +69,8 @@ def ib_profile(session, client):
 LOTS_PARAMS = {"held_at_least": "duration", "within": "duration"}
 
 
-@fact("trades.lots", "decimal", params=LOTS_PARAMS)
-@fact("ib.lots", "decimal", params=LOTS_PARAMS)
+@fact("trades.lots", "decimal", params=LOTS_PARAMS, cost="reads the client's closed trades")
+@fact("ib.lots", "decimal", params=LOTS_PARAMS, cost="reads the client's closed trades")
 def ib_lots(session, client, held_at_least=None, within=None):
     """Lots the client traded in closed trades; trades held less than `held_at_least`, or
     closed later than `within` after registration, do not count."""
@@ -83,14 +83,14 @@ def ib_lots(session, client, held_at_least=None, within=None):
     return qualification.counted_lots(session, client.ref, policy, stats.registered_at)
 
 
-@fact("ib.first_deposit", "money")
+@fact("ib.first_deposit", "money", cost="reads the client's deposits")
 def ib_first_deposit(session, client):
     """The referred client's first completed deposit."""
     moves = qualification.deposits(session, client.ref)
     return Money(moves[0].amount, moves[0].currency) if moves else None
 
 
-@fact("ib.deposits.sum", "money", params={"currency": "currency"})
+@fact("ib.deposits.sum", "money", params={"currency": "currency"}, cost="reads the client's deposits")
 def ib_deposits_sum(session, client, currency=None):
     """Completed deposits not refunded or charged back (default currency: the first deposit's)."""
     moves = qualification.deposits(session, client.ref)
@@ -115,7 +115,7 @@ def ib_kyc_approved(session, client):
     return bool(stats and stats.kyc_approved_at)
 
 
-@fact("ib.qualified", "boolean")
+@fact("ib.qualified", "boolean", cost="reads the client's deposits and closed trades")
 def ib_qualified(session, client):
     """Whether the client meets the CPA qualification policy of its IB's profile."""
     stats = _referred(session, client)

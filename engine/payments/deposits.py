@@ -188,6 +188,17 @@ def completed_sum(session: Session, client_ref: str, currency: str) -> Decimal:
     return total if total is not None else Decimal(0)
 
 
+def completed_average(session: Session, client_ref: str, currency: str) -> Decimal | None:
+    """Return the average completed deposit in one currency (8 decimal places), or None."""
+    total, how_many = session.execute(select(money_sum(Deposit.amount), func.count()).where(
+        Deposit.client_ref == client_ref, Deposit.currency == currency,
+        Deposit.completed_at.is_not(None))).one()
+    if not how_many:
+        return None
+    average = (Decimal(total) / how_many).quantize(Decimal("1e-8")).normalize()
+    return average.quantize(Decimal(1)) if average.as_tuple().exponent > 0 else average  # 1E+2 -> 100
+
+
 def first_completed(session: Session, client_ref: str) -> Deposit | None:
     """Return the client's first completed deposit, or None."""
     return session.scalar(select(Deposit).where(Deposit.client_ref == client_ref,

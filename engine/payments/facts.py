@@ -43,6 +43,14 @@ def completed_sum(session, client, currency=None):
     return Money(deposits.completed_sum(session, client.ref, code), code) if code else None
 
 
+@fact("deposits.completed.avg", "money", params=CURRENCY_PARAM)
+def completed_avg(session, client, currency=None):
+    """The average completed deposit in one currency (default: the base currency); missing without one."""
+    code = _currency(session, client, currency)
+    average = deposits.completed_average(session, client.ref, code) if code else None
+    return Money(average, code) if average is not None and code else None
+
+
 @fact("deposits.first_completed_at", "datetime")
 def first_completed_at(session, client):
     """When the client's first deposit completed."""
@@ -86,14 +94,14 @@ def withdrawals_pending(session, client):
     return withdrawals.count_pending(session, client.ref)
 
 
-@fact("withdrawals.waiting_for", "list")
+@fact("withdrawals.waiting_for", "list", cost="reads the client's pending withdrawals")
 def withdrawals_waiting_for(session, client):
     """Who the client's pending withdrawals wait for: compliance, finance, ..."""
     return sorted({w.waiting_for for w in withdrawals.list_pending(session, client.ref)
                    if w.waiting_for})
 
 
-@fact("transfers.failed.count", "integer")
+@fact("transfers.failed.count", "integer", cost="reads up to 1000 of the client's transfers")
 def transfers_failed(session, client):
     """How many of the client's transfers failed or were refused."""
     return sum(1 for t in transfers.list_for(session, client.ref, limit=1000)

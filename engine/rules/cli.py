@@ -65,6 +65,18 @@ def check(directory):
                f"{len(ruleset.tests)} tests; version {ruleset.version}")
 
 
+@rules.command("facts")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--markdown", is_flag=True, help="The section of docs/rules.md.")
+def facts(as_json, markdown):
+    """List every client fact a rule can read: name, kind, meaning, parameters, cost."""
+    from engine.rules import catalogue
+    if as_json:
+        click.echo(json.dumps(catalogue.entries(), indent=1))
+    else:
+        click.echo(catalogue.markdown() if markdown else catalogue.text())
+
+
 @rules.command("test")
 @click.argument("directory", required=False)
 def test(directory):

@@ -1,8 +1,10 @@
 """Compile rule conditions (text leaves joined by all / any / not) into IR conditions."""
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Callable
 
 from engine.rules import ir
@@ -10,11 +12,16 @@ from engine.rules.literals import Literal, LiteralError, epoch, parse_literal, u
 from engine.rules.paths import PathError, Ref, Scope, derived, resolve
 from engine.rules.yaml_lines import line_of
 
-_VALUE = re.compile(r"^\s*(count\([^)]*\)|[a-z_][\w.]*(?:\([^)]*\))?)\s*(.*)$", re.S)
+_VALUE = re.compile(r"^\s*((?:count|sum|min|max|avg)\([^)]*\)|[a-z_][\w.]*(?:\([^)]*\))?)\s*(.*)$", re.S)
 _SYMBOL_OPS = ("==", "!=", "<=", ">=", "<", ">")
-_WORD_OPS = ("not in", "in", "exists", "missing", "between", "within", "older_than",
+_WORD_OPS = ("not in", "in", "exists", "missing", "between", "within_next", "within", "older_than",
              "contains", "starts_with", "ends_with", "matches", "has")
 _TEXT_TESTS = ("contains", "starts_with", "ends_with", "matches")
+_FACTOR = r"([+-]?\d+(?:\.\d+)?)\s*\*\s*"
+_OTHER_VALUE = re.compile(r"^(?:" + _FACTOR + r")?((?:count|sum|min|max|avg)\([^)]*\)|event\.\w+|"
+                          r"client\.[a-z_][\w.]*(?:\([^)]*\))?)(?:\s*\*\s*([+-]?\d+(?:\.\d+)?))?$")
+_WHAT = {"number": "a number", "money": "money", "time": "a date/time", "text": "text",
+         "bool": "true/false", "set": "a list"}
 _NAME = re.compile(r"^[a-z][\w\-]*$")
 _NEGATE = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
 
@@ -126,6 +133,8 @@ def _age(ref: Ref, op: str, rest: str, text: str) -> ir.Cond:
     if ref.value.kind != "time" or lit.kind != "duration":
         raise CondError(f"`{op}` needs a date/time value and a duration like 30d")
     age = derived(ref, "age", kind="number")
+    if op == "within_next":  # from now to D ahead, both ends included (age is negative ahead)
+        return ir.All((ir.Compare(age, "<=", 0, text), ir.Compare(age, ">=", -int(str(lit.value)), text)))
     return ir.Compare(age, "<=" if op == "within" else ">", lit.value, text)
 
 
@@ -157,26 +166,65 @@ def compile_leaf(text: str, line: int, ctx: CondContext) -> ir.Cond | None:
             raise CondError(f"cannot read condition {text!r}: start with event., client. or count(")
         ref = resolve(m[1], ctx.scope)
         op, rest = _split_op(m[2].strip())
-        cond = _build(ref, op, rest, text)
+        cond = _build(ref, op, rest, text, ctx.scope)
     except (CondError, PathError) as exc:
         ctx.error(line, str(exc))
         return None
     return cond
 
 
-def _build(ref: Ref, op: str, rest: str, text: str) -> ir.Cond:
+def _is_value(text: str, scope: Scope) -> bool:
+    """Whether `text` names a value (`client.registered` may also be text: an event type)."""
+    try:
+        resolve(text, scope)
+    except PathError:
+        return not (text.startswith("client.") and "(" not in text)
+    return True
+
+
+def _relation_kind(ref: Ref) -> str:
+    return "money" if ref.unit in ("amount", "money") else ref.value.kind
+
+
+def _relation(left: Ref, op: str, m: re.Match, scope: Scope, text: str) -> ir.Cond:
+    """Compile `value op [N *] value [* N]`: two values of one kind, compared by the reader."""
+    right = resolve(m[2], scope)
+    factor_text = m[1] or m[3]
+    lkind, rkind = _relation_kind(left), _relation_kind(right)
+    if lkind != rkind:
+        raise CondError(f"{left.value.key} is {_WHAT[lkind]}, compared with {right.value.key}, "
+                        f"which is {_WHAT[rkind]}" + (" (money compares with money only)"
+                                                      if "money" in (lkind, rkind) else ""))
+    if lkind == "set":
+        raise CondError(f"{left.value.key} is a list: test it with has, exists or missing")
+    if lkind in ("text", "bool") and op not in ("==", "!="):
+        raise CondError(f"{left.value.key} is {_WHAT[lkind]}: only == and != compare it, not {op}")
+    if factor_text and lkind not in ("number", "money"):
+        raise CondError(f"{right.value.key} is {_WHAT[rkind]}: only numbers and money can be multiplied")
+    factor = units(_lit(factor_text).value) if factor_text else units(Decimal(1))
+    relation = ir.Relation(left.value, "==" if op == "!=" else op, right.value, factor, lkind)
+    digest = hashlib.sha256(repr(relation).encode()).hexdigest()[:16]
+    value = ir.Value(f"relation:{digest}", "relation", "", "bool", "relation", relation=relation)
+    cond = ir.Compare(value, "==", True, text)
+    return ir.Not(cond) if op == "!=" else cond
+
+
+def _build(ref: Ref, op: str, rest: str, text: str, scope: Scope | None = None) -> ir.Cond:
     if op in ("exists", "missing"):
         if rest:
             raise CondError(f"`{op}` takes no value")
         return ir.Exists(ref.value, text) if op == "exists" else ir.Not(ir.Exists(ref.value, text))
     if op in _SYMBOL_OPS:
+        other = _OTHER_VALUE.match(rest) if ref.value.key != "event.type" else None
+        if other and scope is not None and _is_value(other[2], scope):
+            return _relation(ref, op, other, scope, text)
         return _compare(ref, op, _lit(rest), text)
     if op in ("in", "not in"):
         cond = _one_of(ref, _lit(rest), text)
         return cond if op == "in" else ir.Not(cond)
     if op == "between":
         return _between(ref, rest, text)
-    if op in ("within", "older_than"):
+    if op in ("within", "within_next", "older_than"):
         return _age(ref, op, rest, text)
     return _flag(ref, op, rest, text)
 
@@ -191,6 +239,8 @@ def _values(cond: ir.Cond):
         yield from (cond.value, cond.currency)
     else:
         yield cond.value
+        if cond.value.relation is not None:  # the two values compared: loaded and shown
+            yield from (cond.value.relation.left, cond.value.relation.right)
 
 
 def compile_condition(node, line: int, ctx: CondContext) -> ir.Cond | None:

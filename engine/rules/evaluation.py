@@ -7,12 +7,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Iterable
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.events.models import Event
 from engine.facts import load_domain_facts
-from engine.rules import ir, py_evaluator
+from engine.rules import aggregates, ir, py_evaluator
 from engine.rules.actions import TEMPLATE_FIELD
 from engine.rules.errors import RuleRuntimeError
 from engine.rules.literals import parse_literal
@@ -44,7 +43,7 @@ class FactLoader:
     def load(self, values: Iterable[ir.Value]) -> dict:
         """Make sure every client/count value in `values` is loaded; return all raw facts."""
         for value in values:
-            if value.source != "event":
+            if value.source not in ("event", "relation"):  # a relation reads its two values
                 key = base_key(value)
                 if key not in self.raw:
                     self.raw[key] = self._load(value, key)
@@ -61,12 +60,9 @@ class FactLoader:
         params = {name: _param(spec.params.get(name, "string"), text) for name, text in value.params}
         return spec.loader(self.session, self.client, **params)
 
-    def _count(self, value: ir.Value) -> int:
-        stmt = select(func.count()).select_from(Event).where(
-            Event.client_ref == self.client.ref, Event.type == value.path, Event.occurred_at <= self.at)
-        if value.window is not None:
-            stmt = stmt.where(Event.occurred_at > self.at - timedelta(seconds=value.window))
-        return self.session.scalar(stmt)
+    def _count(self, value: ir.Value):
+        spec = value.aggregate or ir.Aggregate("count", value.path, "", value.window)
+        return aggregates.compute(self.session, self.client.ref, spec, self.at)
 
 
 def display(raw) -> object:
@@ -119,7 +115,7 @@ def explanation(ruleset: ir.Ruleset, rule: ir.Rule, events: list[Event], values:
 
 def _shown(value: ir.Value, event: Event | None, facts: dict):
     if value.source == "count":
-        return facts.get(value.key)
+        return display(facts.get(base_key(value)))
     if value.source == "event" and value.unit == "amount" and event is not None:
         amount = (event.data or {}).get(value.path)
         currency = (event.data or {}).get("currency")

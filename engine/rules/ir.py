@@ -16,6 +16,40 @@ OPS = ("==", "!=", "<", "<=", ">", ">=")
 
 
 @dataclass(frozen=True)
+class Filter:
+    """One `where` test of an aggregate on a field of the counted events (done in SQL)."""
+
+    field: str
+    kind: str                # "number" (operand in units of 10^-8) or "text"
+    op: str                  # ==, !=, <, <=, >, >=, in
+    operand: object          # int units, str, or a tuple of them for `in`
+    currency: str = ""       # money filters: the amount counts only in this currency
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """`fn(type.field within D where ...)`: computed with one SQL aggregate over events."""
+
+    fn: str                  # count, sum, min, max, avg
+    event_type: str
+    field: str = ""          # "" for count
+    window: int | None = None  # seconds; the window is [at - window, at], both ends included
+    filters: tuple[Filter, ...] = ()
+    currency: str = ""       # money aggregates: the one currency they add up
+
+
+@dataclass(frozen=True)
+class Relation:
+    """`left op factor * right`: two values compared with each other (computed by the reader)."""
+
+    left: "Value"
+    op: str
+    right: "Value"
+    factor: int = 100_000_000   # units of 10^-8 (1 by default)
+    kind: str = "number"        # number, money, time, text, bool
+
+
+@dataclass(frozen=True)
 class Value:
     """A value a condition reads: an event field, a client fact, or an event count."""
 
@@ -28,6 +62,8 @@ class Value:
     params: tuple[tuple[str, str], ...] = ()  # fact parameters, e.g. (("held_at_least", "60s"),)
     window: int | None = None  # count window in seconds (None: all time)
     unit: str = ""           # source kind before conversion: amount, money, decimal, integer, datetime...
+    aggregate: Aggregate | None = None  # source "count": what the SQL aggregate computes
+    relation: Relation | None = None    # derive "relation": the comparison of two values
 
 
 @dataclass(frozen=True)

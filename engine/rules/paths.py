@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from engine.rules.ir import Value
-from engine.rules.literals import LiteralError, parse_literal
+from engine.rules.ir import Aggregate, Filter, Value
+from engine.rules.literals import LiteralError, parse_literal, units
 
 # Envelope fields every event has, next to its `data` fields.
 ENVELOPE = {"type": "string", "source": "string", "occurred_at": "datetime"}
@@ -15,6 +15,12 @@ COMPARABLE = {"string": "text", "enum": "text", "country": "text", "currency": "
               "decimal": "number", "integer": "number", "amount": "number", "money": "number",
               "datetime": "time", "boolean": "bool", "list": "set", "object": "set"}
 _COUNT = re.compile(r"^count\(\s*([a-z_][\w.]*)\s*(?:within\s+(\S+)\s*)?\)$")
+_AGGREGATE = re.compile(r"^(count|sum|min|max|avg)\(\s*([a-z_][\w.]*)\s*(?:within\s+(\S+)\s*)?"
+                        r"(?:where\s+(.*?)\s*)?\)$", re.S)
+_FILTER = re.compile(r"^([a-z_]\w*)\s*(==|!=|<=|>=|<|>|not in\b|in\b)\s*(.+)$")
+AGGREGATE_FUNCTIONS = ("count", "sum", "min", "max", "avg")
+_NUMBER_FIELDS = ("decimal", "integer", "amount")
+_TEXT_FIELDS = ("string", "enum", "country", "currency")
 _FACT = re.compile(r"^client\.([a-z_][\w.]*?)(?:\((.*)\))?$")
 _EVENT = re.compile(r"^event\.([a-z_]\w*)$")
 _SAFE_ARG = re.compile(r"^[\w.\-@]*$", re.ASCII)
@@ -118,7 +124,124 @@ def _count(event_type: str, window: str | None, scope: Scope) -> Ref:
             raise PathError(f"count() window must be a duration like 1h or 7d, not {window!r}")
         seconds = lit.value
     key = f"count({event_type} within {seconds}s)" if window else f"count({event_type})"
-    return Ref(Value(key, "count", event_type, "number", window=seconds, unit="integer"), "integer")
+    spec = Aggregate("count", event_type, "", seconds)
+    return Ref(Value(key, "count", event_type, "number", window=seconds, unit="integer",
+                     aggregate=spec), "integer")
+
+
+def _aggregate(fn: str, target: str, window: str | None, where: str | None, scope: Scope) -> Ref:
+    """Resolve `fn(type[.field] within D where ...)` (an aggregate over the client's events)."""
+    event_type, field = (target, "") if fn == "count" else _split_target(fn, target, scope)
+    if event_type not in scope.catalogue:
+        raise PathError(f"{fn}() of unknown event type {event_type}")
+    seconds = _window(fn, window)
+    filters = tuple(_filter(fn, event_type, part, scope) for part in _and_parts(where)) if where else ()
+    kind = scope.catalogue[event_type].fields[field].kind if field else "integer"
+    pinned = sorted({f.currency for f in filters if f.currency}
+                    | {str(f.operand) for f in filters if f.field == "currency" and f.op == "=="})
+    if len(pinned) > 1:
+        raise PathError(f"{fn}() filters name two currencies ({', '.join(pinned)}): no event has both")
+    currency = pinned[0] if pinned else ""
+    if kind == "amount" and not currency:
+        raise PathError(f"{fn}() of {event_type}.{field} adds up amounts in any currency: "
+                        f"name one with `where currency == USD`")
+    spec = Aggregate(fn, event_type, field, seconds, filters, currency if kind == "amount" else "")
+    if fn == "count" and not filters:
+        key = f"count({event_type} within {seconds}s)" if window else f"count({event_type})"
+    else:
+        key = _aggregate_key(spec, window, where)
+    unit = {"integer": "integer", "amount": "money"}.get(kind, "decimal")
+    if fn == "count":
+        unit = "integer"
+    return Ref(Value(key, "count", event_type, "number", window=seconds, unit=unit, aggregate=spec), unit)
+
+
+def _split_target(fn: str, target: str, scope: Scope) -> tuple[str, str]:
+    event_type, _, field = target.rpartition(".")
+    if target in scope.catalogue or not event_type:
+        raise PathError(f"{fn}() needs a field: write {fn}({target}.<field> within 7d)")
+    if event_type not in scope.catalogue:
+        raise PathError(f"{fn}() of unknown event type {event_type}")
+    found = scope.catalogue[event_type].fields.get(field)
+    if found is None:
+        raise PathError(f"{fn}(): {field} is not a field of {event_type}")
+    if found.kind not in _NUMBER_FIELDS:
+        raise PathError(f"{fn}(): {event_type}.{field} is not a number or an amount")
+    return event_type, field
+
+
+def _window(fn: str, window: str | None) -> int | None:
+    if not window:
+        return None
+    lit = _literal(window)
+    if lit.kind != "duration":
+        raise PathError(f"{fn}() window must be a duration like 1h or 7d, not {window!r}")
+    return int(str(lit.value))
+
+
+def _and_parts(where: str) -> list[str]:
+    parts = [p.strip() for p in re.split(r"\s+and\s+", where)]
+    if not all(parts):
+        raise PathError("write `where FIELD OP VALUE and FIELD OP VALUE`")
+    return parts
+
+
+def _filter(fn: str, event_type: str, text: str, scope: Scope) -> Filter:
+    m = _FILTER.match(text)
+    if not m:
+        raise PathError(f"{fn}(): cannot read the filter {text!r} (write FIELD OP VALUE, "
+                        f"like amount >= 1000 USD)")
+    name, op, raw = m[1], m[2], m[3].strip()
+    found = scope.catalogue[event_type].fields.get(name)
+    if found is None:
+        raise PathError(f"{fn}(): {name} is not a field of {event_type}")
+    lit = _literal(raw)
+    if op in ("in", "not in"):
+        if lit.kind != "list" or not lit.value:
+            raise PathError(f"{fn}(): `{op}` needs a list like [a, b]")
+        items = tuple(_filter_operand(fn, name, found, "==", item) for item in lit.value)
+        if any(currency for _, currency in items):
+            raise PathError(f"{fn}(): compare {name} with one amount, not a list")
+        return Filter(name, _filter_kind(found), op, tuple(v for v, _ in items))
+    operand, currency = _filter_operand(fn, name, found, op, lit)
+    return Filter(name, _filter_kind(found), op, operand, currency)
+
+
+def _filter_kind(found) -> str:
+    return "number" if found.kind in _NUMBER_FIELDS else "text"
+
+
+def _filter_operand(fn: str, name: str, found, op: str, lit) -> tuple[object, str]:
+    """Return (comparable operand, currency of a money operand or "")."""
+    if found.kind == "amount":
+        if lit.kind != "money":
+            raise PathError(f"{fn}(): {name} is money, compared with {lit.describe()} "
+                            f"(write the currency: {lit.source} USD)")
+        if op == "!=":
+            raise PathError(f"{fn}(): {name} != money is not supported (use < or >)")
+        return units(lit.value[0]), lit.value[1]
+    if found.kind in _NUMBER_FIELDS:
+        if lit.kind != "number":
+            raise PathError(f"{fn}(): {name} is a number, compared with {lit.describe()} {lit.source}")
+        return units(lit.value), ""
+    if found.kind not in _TEXT_FIELDS:
+        raise PathError(f"{fn}(): filters compare numbers, amounts and text; {name} is {found.kind}")
+    if lit.kind != "text":
+        raise PathError(f"{fn}(): {name} is text, compared with {lit.describe()} {lit.source}")
+    if op not in ("==", "!="):
+        raise PathError(f"{fn}(): {name} is text: only ==, !=, in and not in compare it, not {op}")
+    if found.choices and lit.value not in found.choices:
+        raise PathError(f"{fn}(): {lit.value!r} is not a value of {name} "
+                        f"(one of: {', '.join(found.choices)})")
+    return lit.value, ""
+
+
+def _aggregate_key(spec: Aggregate, written_window: str | None, where: str | None) -> str:
+    """Return the aggregate as written (spaces normalised): explanations show it."""
+    target = f"{spec.event_type}.{spec.field}" if spec.field else spec.event_type
+    window = f" within {written_window}" if written_window else ""
+    shown = " where " + " and ".join(_and_parts(where)) if where else ""
+    return f"{spec.fn}({target}{window}{shown})"
 
 
 def _literal(text: str):
@@ -133,6 +256,8 @@ def resolve(text: str, scope: Scope) -> Ref:
     text = text.strip()
     if m := _COUNT.match(text):
         return _count(m[1], m[2], scope)
+    if m := _AGGREGATE.match(text):
+        return _aggregate(m[1], m[2], m[3], m[4], scope)
     if m := _EVENT.match(text):
         return _event_field(m[1], scope)
     if m := _FACT.match(text):
@@ -148,4 +273,5 @@ def derived(ref: Ref, derive: str, arg: str = "", kind: str = "bool") -> Value:
     # Keys go into durable-rules JSON as field names: keep them to plain characters.
     tag = arg if _SAFE_ARG.match(arg) else "x" + hashlib.sha256(arg.encode()).hexdigest()[:16]
     key = f"{base.key}:{derive}" + (f":{tag}" if arg else "")
-    return Value(key, base.source, base.path, kind, derive, arg, base.params, base.window, ref.unit)
+    return Value(key, base.source, base.path, kind, derive, arg, base.params, base.window, ref.unit,
+                 base.aggregate)

@@ -63,6 +63,9 @@ def explain(cond: ir.Cond, values: Mapping) -> list[dict]:
         return [dict(inner[0], text=f"not ({inner[0]['text']})", result=result)]
     outcome = "true" if holds(cond, values) else "false"
     read = f"{cond.value.key} = {show(cond.value, values)}"
+    if cond.value.relation is not None:  # show the two values compared, not the outcome
+        pair = (cond.value.relation.left, cond.value.relation.right)
+        read = ", ".join(f"{v.key} = {show(v, values)}" for v in pair)
     if isinstance(cond, ir.MoneyCompare):
         currency = values.get(cond.currency.key, "no currency")
         read = f"{cond.value.key} = {show(cond.value, values)} {currency}"

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Callable, Iterable, Mapping
 
 from engine.rules.errors import RuleRuntimeError
-from engine.rules.ir import Value
+from engine.rules.ir import Relation, Value
 from engine.rules.paths import base_key
 from engine.values import Money, parse_datetime
 
@@ -100,6 +100,52 @@ def _convert(value: Value) -> Callable[[object, int], object]:
     return lambda raw, now: base(raw)
 
 
+def _raw(value: Value) -> Callable[[Mapping, Mapping, Mapping], object]:
+    """Return fetch(event, data, facts) -> the raw value of an event field or a fact."""
+    if value.source != "event":
+        key = base_key(value)
+        return lambda event, data, facts: facts.get(key)
+    if value.path in ("type", "source", "occurred_at"):
+        return lambda event, data, facts: event.get(value.path)
+    return lambda event, data, facts: data.get(value.path)
+
+
+def _money(value: Value, raw, data: Mapping) -> tuple[int, object]:
+    if type(raw) is Money:
+        return to_units(raw.amount), raw.currency
+    return to_units(raw), data.get("currency") if value.source == "event" else None
+
+
+_RELATION_OPS = {"==": int.__eq__, "<": int.__lt__, "<=": int.__le__, ">": int.__gt__, ">=": int.__ge__}
+
+
+def _relation(relation: Relation) -> Callable[[Mapping, Mapping, Mapping], object]:
+    """Return compare(event, data, facts): True/False, or None when either value is missing.
+
+    Numbers and money compare exactly: left * 10^8 against right * factor (both in units of
+    10^-8). Money compares only in one currency: two currencies make it false.
+    """
+    left, right, kind = _raw(relation.left), _raw(relation.right), relation.kind
+    test = _RELATION_OPS[relation.op]
+
+    def compare(event, data, facts):
+        a, b = left(event, data, facts), right(event, data, facts)
+        if a is None or b is None:
+            return None
+        if kind == "money":
+            (a, currency_a), (b, currency_b) = _money(relation.left, a, data), _money(relation.right, b, data)
+            if currency_a is None or currency_a != currency_b:
+                return False
+        if kind in ("number", "money"):
+            if kind == "number":
+                a, b = to_units(a), to_units(b)
+            return test(a * _SCALE, b * relation.factor)
+        if kind == "time":
+            return test(to_epoch(a), to_epoch(b))
+        return (_text(a) == _text(b)) if kind == "text" else (_flag(a) == _flag(b))
+    return compare
+
+
 def _source(value: Value) -> str:
     """Return the Python expression that fetches the raw value (None when absent)."""
     if value.source != "event":
@@ -130,6 +176,11 @@ def build_reader(values: Iterable[Value], prefix: Mapping[str, str] | None = Non
     body = []
     for i, value in enumerate(sorted(set(values), key=lambda v: v.key)):
         convert = _INLINE.get((value.kind, value.derive))
+        if value.relation is not None:
+            namespace[f"relation{i}"] = _relation(value.relation)
+            body += [f"        k = {value.key!r}", f"        v = relation{i}(event, data, facts)",
+                     "        if v is not None:", "            out[k] = v"]
+            continue
         if convert is None or (value.derive == "currency" and value.source != "event"):
             namespace[f"convert{i}"] = _convert(value)
             convert = f"convert{i}(v, now)"
