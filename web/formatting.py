@@ -198,8 +198,30 @@ def status_badge(status) -> Markup:
         tone, str(status).replace("_", " "))
 
 
+def cell(value, kind: str = "text") -> str:
+    """A report cell for reading: times in the viewer's zone, numbers with thousands separators.
+
+    The downloads keep the exact machine form (engine.reports.export.text); the page shows
+    the same values the way people read them.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, datetime) or kind == "time":
+        return when(value)
+    if kind == "money":
+        amount = as_amount(value)
+        if amount is None:
+            return str(value)
+        exponent = amount.normalize().as_tuple().exponent
+        digits = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+        return number(amount, max(DEFAULT_PLACES, digits))
+    if kind in ("int", "decimal", "hours", "pct") and not isinstance(value, str | bool):
+        return number(value)
+    return str(value)
+
+
 FILTERS = {"money": money, "number": number, "when": when, "day": day, "ago": ago,
-           "duration": duration, "moment": moment, "status_badge": status_badge}
+           "duration": duration, "moment": moment, "cell": cell, "status_badge": status_badge}
 
 
 def register(app) -> None:
