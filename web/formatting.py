@@ -181,7 +181,7 @@ def moment(value) -> Markup:
         return Markup("") if value in (None, "") else Markup(escape(str(value)))
     return Markup('<time datetime="{iso}" title="{exact}">{shown}</time> '
                   '<small class="text-body-secondary">{age}</small>').format(
-        iso=at.isoformat(), exact=when(at) + " " + zone_label(), shown=when(at), age=ago(at))
+        iso=at.isoformat(timespec="seconds"), exact=when(at) + " " + zone_label(), shown=when(at), age=ago(at))
 
 
 def zone_label() -> str:
