@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp-install
 export FXCRM_DATABASE_URL ?= sqlite:///instance/fxcrm.db
 
-.PHONY: install browser run test bench faults demo check clean lint
+.PHONY: install browser run test bench faults demo check clean lint screenshots
 
 install: $(STAMP)
 
@@ -33,6 +33,15 @@ demo: install
 PYTEST_WORKERS ?= 2
 test: install browser
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# Screenshots of each role's pages at 1440x900 and 1280x800 (the accessibility test,
+# tests/browser/test_roles_design.py) into docs/img/roles/; the few docs/ shows are copied to
+# docs/img/ (committed; the rest of docs/img/roles/ is not).
+DOC_SHOTS := admin/inbox-1280x800 admin/clients-C100-1280x800 compliance/tasks-1-1280x800 finance/withdrawals-1280x800 admin/reports-1280x800 admin/account-time-zone-1280x800
+screenshots: install browser
+	rm -rf docs/img/roles
+	FXCRM_SCREENSHOTS_DIR=$(CURDIR)/docs/img/roles $(BIN)/python -m pytest -q -n 4 --dist load -p no:cacheprovider tests/browser/test_roles_design.py
+	for shot in $(DOC_SHOTS); do cp docs/img/roles/$$shot.png docs/img/$$(echo $$shot | tr / -).png; done
 
 # The browser tests drive Debian's chromium: installed here when missing (as root, or with
 # passwordless sudo); otherwise this stops with the one command to run.

@@ -43,8 +43,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         hops = cfg.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
-    from web import api, auth, health, pages, rate_limits, security
+    from web import api, auth, formatting, health, pages, rate_limits, security
     security.init_app(app)
+    formatting.register(app)
     for module in (health, auth, api, pages):
         app.register_blueprint(module.bp)
     _register_optional(app)

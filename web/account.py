@@ -1,7 +1,9 @@
-"""A user's own account: change the password (forced after an admin's reset)."""
+"""A user's own account: change the password (forced after an admin's reset), the time zone."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from zoneinfo import available_timezones
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 
 from engine.db import unit_of_work
 from engine.users import service as users_service
@@ -46,3 +48,29 @@ def password():
         flash("Password changed. Other sessions of yours have been signed out.")
         return redirect(url_for("pages.index"))
     return render_template("account_password.html")
+
+
+@bp.route("/time-zone", methods=["GET", "POST"])
+@login_required
+def time_zone():
+    """Choose the IANA time zone this user reads every time in (empty: UTC)."""
+    if request.method == "POST":
+        chosen = request.form.get("time_zone", "")
+        try:
+            with unit_of_work(database()) as s:
+                user = users_service.get(s, current_user().id)
+                if user is None:
+                    abort(404)
+                users_service.set_time_zone(s, user, chosen)
+                saved = user.time_zone
+        except users_service.UserError as exc:
+            flash(f"Not changed: {exc}.")
+            return _time_zone_page(chosen), 400
+        flash(f"Times now show in {saved or 'UTC'}.")
+        return redirect(url_for("account.time_zone"))
+    return _time_zone_page(current_user().time_zone or "")
+
+
+def _time_zone_page(value: str):
+    return render_template("account_time_zone.html", value=value,
+                           zones=sorted(available_timezones()))

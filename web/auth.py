@@ -22,6 +22,7 @@ class CurrentUser:
     def __init__(self, user):
         self.id, self.email, self.role, self.ib_id = user.id, user.email, user.role, user.ib_id
         self.must_change_password = bool(user.must_change_password)
+        self.time_zone = user.time_zone  # None: UTC (web.formatting.viewer_zone)
 
     def can(self, action: str) -> bool:
         return permissions.can(self.role, action)

@@ -7,14 +7,12 @@ from engine.clients import search
 from engine.clients import service as clients_service
 from engine.db import unit_of_work
 from engine.events.catalogue import DOCUMENT_TYPES
-from web import database
-from web import profile_filters, profile_view
+from web import database, profile_view
 from web.auth import current_user, requires
 from web.documents import files_view
 from web.viewhelpers import profile_for
 
 bp = Blueprint("clients", __name__)
-bp.record_once(lambda state: profile_filters.register(state.app))
 
 
 @bp.get("/clients/<ref>")

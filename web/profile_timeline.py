@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from engine.values import parse_datetime
-from web.profile_filters import money_text
+from web.formatting import money as money_text
 from web.why_words import document_list
 
 LIMIT = 300

@@ -6,7 +6,7 @@ the same main action. The other actions stay available, folded under "More actio
 """
 from __future__ import annotations
 
-from web.profile_filters import money_text
+from web.formatting import money as money_text
 from web.why_words import document_list, plain_words
 
 OPEN = ("open", "in_progress", "waiting")

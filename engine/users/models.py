@@ -30,6 +30,8 @@ class User(Base):
     session_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False,
                                                        server_default=false())
+    # IANA zone name (`Europe/Berlin`) the user reads times in; NULL means UTC.
+    time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     tokens: Mapped[list["ApiToken"]] = relationship(back_populates="user")
 

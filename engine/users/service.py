@@ -258,6 +258,26 @@ def reset_two_factor(session: Session, user: User, *, actor: str, reason: str | 
     _audit(session, actor, "user.reset_2fa", user, reason.strip())
 
 
+def set_time_zone(session: Session, user: User, name: str | None) -> None:
+    """Set the IANA zone `user` reads times in; empty means UTC. An unknown name is refused."""
+    name = (name or "").strip()
+    if name and not is_time_zone(name):
+        raise UserError(f"time zone {name[:64]!r} is not an IANA zone name such as Europe/Berlin")
+    user.time_zone = name or None
+
+
+def is_time_zone(name: str) -> bool:
+    """Whether `name` is an IANA time zone this system knows (zoneinfo)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    if len(name) > 64 or "\x00" in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def change_password(session: Session, user: User, *, current: str, new: str) -> None:
     """Change `user`'s own password after checking the current one; end other sessions."""
     if not (user.password_hash and check_password_hash(user.password_hash, current)):
