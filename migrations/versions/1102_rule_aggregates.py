@@ -5,14 +5,14 @@ within 48h)`) read one client's events of one type in a window; this index makes
 read follow the window's events only, whatever the client's (or the type's) history.
 
 Revision ID: 1102_rule_aggregates
-Revises: 1105_portal_logins
+Revises: 1101_user_time_zone
 Create Date: 2026-12-05 17:00:00
 """
 from alembic import op
 
 
 revision = '1102_rule_aggregates'
-down_revision = '1105_portal_logins'
+down_revision = '1101_user_time_zone'
 branch_labels = None
 depends_on = None
 
