@@ -38,6 +38,17 @@ def provider_result(session, client):
     return review.result if review else None
 
 
+@fact("kyc.under_review", "boolean")
+def under_review(session, client):
+    """True while a provider reviews documents the client gave it and no result came yet.
+
+    A `kyc.review_pending` (Sumsub applicantPending, Onfido check.started) means the
+    documents are at the provider even when no file was recorded here: asking the
+    client for them again would be wrong until the provider answers.
+    """
+    return service.under_review(session, client.ref)
+
+
 @fact("kyc.result_is_current", "boolean")
 def result_is_current(session, client):
     """False only when the KYC result received last arrived after a newer one and was not applied."""

@@ -76,6 +76,12 @@ def latest_result(session: Session, client_ref: str, *, providers_only: bool = F
     return session.scalar(stmt.order_by(KycReview.occurred_at.desc(), KycReview.id.desc()).limit(1))
 
 
+def under_review(session: Session, client_ref: str) -> bool:
+    """Whether the newest applied KYC result is a provider's `pending` (review under way)."""
+    review = latest_result(session, client_ref)
+    return review is not None and review.result == "pending"
+
+
 def last_received(session: Session, client_ref: str) -> KycReview | None:
     """Return the KYC result recorded last (by arrival, not by time), or None."""
     return session.scalar(select(KycReview).where(KycReview.client_ref == client_ref)
