@@ -26,20 +26,24 @@ SOURCE = "kyc-expiry"
 
 def expiring_documents(session: Session, now: datetime, notice: timedelta = EXPIRY_NOTICE
                        ) -> list[KycDocument]:
-    """Return the usable documents whose expiry falls before `now + notice` (expired included)."""
+    """Return the usable documents whose expiry falls within `notice` of `now`, either side."""
+    # Documents that expired more than `notice` ago were announced long since (or came
+    # in expired and count as missing): each round does not look at them again.
     return list(session.scalars(select(KycDocument).where(
         KycDocument.state.in_(USABLE_STATES), KycDocument.expires_at.is_not(None),
-        KycDocument.expires_at <= now + notice).order_by(KycDocument.expires_at, KycDocument.id)))
+        KycDocument.expires_at <= now + notice, KycDocument.expires_at > now - notice)
+        .order_by(KycDocument.expires_at, KycDocument.id)))
 
 
-def _envelope(doc: KycDocument, now: datetime) -> dict:
-    # The notice is dated when it was due (or, for a document that came in already
-    # inside the window, when it is found), never after the expiry itself.
+def _envelope(doc: KycDocument) -> dict:
+    # The notice is dated when it was due, or when the document was submitted if that
+    # was later: fixed by the document, so every round builds the same event (a repeat
+    # is a duplicate, never a conflicting delivery).
     due = doc.expires_at - EXPIRY_NOTICE
-    occurred = max(due, doc.state_at) if doc.state_at else due
+    occurred = max(due, doc.submitted_at) if doc.submitted_at else due
     return {"id": f"{doc.client_ref}:{doc.document_id}:{iso(doc.expires_at)}",
             "type": "kyc.document_expiring", "source": SOURCE,
-            "occurred_at": iso(min(occurred, now)), "client": doc.client_ref,
+            "occurred_at": iso(min(occurred, doc.expires_at)), "client": doc.client_ref,
             "data": {"document_id": doc.document_id, "document_type": doc.document_type,
                      "expires_at": iso(doc.expires_at)}}
 
@@ -49,7 +53,7 @@ def announce(session: Session, now: datetime | None = None) -> int:
     from engine.events.schemas import validate_envelope
     from engine.events.store import record_many
     now = now or utcnow()
-    envelopes = [validate_envelope(_envelope(doc, now), allow_internal=True)
+    envelopes = [validate_envelope(_envelope(doc), allow_internal=True)
                  for doc in expiring_documents(session, now)]
     return len(record_many(session, envelopes, via="sweep"))
 
