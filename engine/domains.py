@@ -48,8 +48,9 @@ BUILT_IN: tuple[Domain, ...] = (
         sweeps=("engine.rules.timers:fire_due",),
     ),
     _d("deliveries", blueprints=("web.wires",), sweeps=("engine.deliveries.fetches:run_due",)),
-    _d("tasks", blueprints=("web.inbox",), sweeps=("engine.tasks.service:expire_lapsed_leases",)),
-    _d("kyc", config_checks=("engine.kyc.policy",)),
+    _d("tasks", config_checks=("engine.tasks.sla",), blueprints=("web.inbox",),
+       sweeps=("engine.tasks.service:expire_lapsed_leases",)),
+    _d("kyc", config_checks=("engine.kyc.policy",), sweeps=("engine.kyc.expiry:announce_due",)),
     _d("documents", blueprints=("web.documents",)),
     _d("portal", blueprints=("web.portal",)),
     _d(

@@ -6,8 +6,21 @@ and the processor loads only the facts the active rules read.
 """
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Callable
+
+# When set, facts that keep their history answer as of this moment instead of now: a
+# catch-up that runs rules for events processed earlier (engine.ib.catchup) sees the
+# client as it was at each event, not with what happened after it. Facts that keep no
+# history ignore it (their docs say so).
+AS_OF: ContextVar[datetime | None] = ContextVar("fxcrm_facts_as_of", default=None)
+
+
+def as_of() -> datetime | None:
+    """Return the moment facts are evaluated at, or None for now."""
+    return AS_OF.get()
 
 # Kinds match engine.events.catalogue.KINDS, plus `money` (a Money value).
 DEFAULT_COST = "one query on the client's rows"

@@ -197,6 +197,12 @@ _TYPES: list[EventType] = [
         "ib_id": f("string"),
         "reason": opt("string"),
     }, doc="The client was attributed to an IB after registration."),
+    EventType("kyc.document_expiring", {
+        "document_id": f("string"),
+        "document_type": f("enum", choices=DOCUMENT_TYPES),
+        "expires_at": f("datetime"),
+    }, doc="A usable document's expiry date is near (fxcrm's own notice, EXPIRY_NOTICE before "
+           "it; internal).", internal=True),
     EventType("timer.fired", {
         "timer_id": f("string"),
         "name": f("string"),

@@ -6,8 +6,13 @@ event that attributes it: its own late registration, an `ib.referral_attributed`
 the IB's registration (another client's event). In-order processing would have run
 the active ruleset's `commission` rules on those events with the IB known. When the
 attribution arrives, `rule_commissions` runs exactly those rules on the client's
-processed events since the attribution time, oldest first, with the facts as they are
-now; each rule action's key (trigger and rule) and each commission's key make it once.
+processed events since the attribution time, oldest first, each with the facts as of
+that event (engine.facts.AS_OF: lots closed, deposits completed, chargebacks and KYC
+approval by then), so the CPA is earned at the event that qualified the client, and a
+later chargeback neither stops it nor goes unseen: `clawbacks` then replays the
+client's refunds and chargebacks since the attribution, as in-order delivery would have
+applied them after the CPA. Each rule action's key (trigger and rule) and each
+commission's key make it once.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from engine.clients.models import Client
 from engine.events.models import PROCESSED, Event
+from engine.facts import AS_OF
 from engine.ib.models import IbClientStats
 
 
@@ -47,9 +53,21 @@ def rule_commissions(session: Session, stats: IbClientStats) -> int:
     client = session.scalar(select(Client).where(Client.ref == stats.client_ref))
     acted = 0
     for event in earlier_events(session, stats, {t for rule in rules for t in rule.events}):
-        facts = fact_loader(session, client, event.occurred_at)
-        for rule in (r for r in rules if event.type in r.events):
-            acted += run_rule_for_past_event(
-                session, ruleset, rule, client, event, facts,
-                caught_up=f"attributed to {stats.ib_id} after this event was processed")
+        token = AS_OF.set(event.occurred_at)
+        try:
+            facts = fact_loader(session, client, event.occurred_at)
+            for rule in (r for r in rules if event.type in r.events):
+                acted += run_rule_for_past_event(
+                    session, ruleset, rule, client, event, facts,
+                    caught_up=f"attributed to {stats.ib_id} after this event was processed")
+        finally:
+            AS_OF.reset(token)
     return acted
+
+
+REVERSALS = {"payment.deposit_refunded", "payment.deposit_charged_back"}
+
+
+def reversals_since(session: Session, stats: IbClientStats) -> list[Event]:
+    """Return the client's refunds and chargebacks processed since its attribution, oldest first."""
+    return earlier_events(session, stats, REVERSALS) if stats.attributed_at is not None else []

@@ -96,3 +96,7 @@ def after_attribution(session: Session, client_ref: str, event: Event | None = N
             trade_commissions(session, config, profile, stats, trade_event, per_trade)
     if "cpa" not in by_rules:
         check_cpa(session, config, profile, stats, event)
+    # In order, a refund or chargeback processed before the attribution would have come
+    # after the CPA it reverses: give it its clawback now (a reversal is made once).
+    for reversal in catchup.reversals_since(session, stats):
+        clawback(session, client_ref, reversal.data["payment_id"], reversal)

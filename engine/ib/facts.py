@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from engine.facts import fact
+from engine.facts import as_of, fact
 from engine.ib import commissions, qualification, tree
 from engine.ib.config import Policy
 from engine.ib.models import REJECTED
@@ -80,30 +80,35 @@ def ib_lots(session, client, held_at_least=None, within=None):
     held, window = _seconds(held_at_least), _seconds(within)
     policy = Policy("fact", min_holding_time=timedelta(seconds=held) if held else None,
                     within=timedelta(seconds=window) if window else None)
-    return qualification.counted_lots(session, client.ref, policy, stats.registered_at)
+    return qualification.counted_lots(session, client.ref, policy, stats.registered_at,
+                                      closed_by=as_of())
 
 
 @fact("ib.first_deposit", "money", cost="reads the client's deposits")
 def ib_first_deposit(session, client):
     """The referred client's first completed deposit."""
-    moves = qualification.deposits(session, client.ref)
+    moves = qualification.deposits(session, client.ref, as_of=as_of())
     return Money(moves[0].amount, moves[0].currency) if moves else None
 
 
 @fact("ib.deposits.sum", "money", params={"currency": "currency"}, cost="reads the client's deposits")
 def ib_deposits_sum(session, client, currency=None):
     """Completed deposits not refunded or charged back (default currency: the first deposit's)."""
-    moves = qualification.deposits(session, client.ref)
+    moment = as_of()
+    moves = qualification.deposits(session, client.ref, as_of=moment)
     code = str(currency).upper() if currency else (moves[0].currency if moves else None)
     if code is None:
         return None
-    return Money(sum((m.amount for m in moves if m.status == "completed" and m.currency == code),
-                     Decimal(0)), code)
+    return Money(sum((m.amount for m in moves if qualification.live_at(m, moment)
+                      and m.currency == code), Decimal(0)), code)
 
 
 @fact("ib.chargebacks.count", "integer")
 def ib_chargebacks(session, client):
     """How many of the referred client's deposits were charged back."""
+    moment = as_of()
+    if moment is not None:
+        return qualification.chargebacks_by(session, client.ref, moment)
     stats = _stats(session, client)
     return stats.chargebacks if stats else 0
 
@@ -112,7 +117,9 @@ def ib_chargebacks(session, client):
 def ib_kyc_approved(session, client):
     """Whether the referred client's KYC is approved."""
     stats = _stats(session, client)
-    return bool(stats and stats.kyc_approved_at)
+    moment = as_of()
+    return bool(stats and stats.kyc_approved_at
+                and (moment is None or stats.kyc_approved_at <= moment))
 
 
 @fact("ib.qualified", "boolean", cost="reads the client's deposits and closed trades")

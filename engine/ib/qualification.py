@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.db import money_sum
@@ -14,11 +14,31 @@ from engine.ib.models import IbClientStats, IbMoneyMove, IbTrade
 from engine.values import iso
 
 
-def deposits(session: Session, client_ref: str) -> list[IbMoneyMove]:
-    """Return a client's deposits as the IB projections saw them, oldest first."""
-    return list(session.scalars(select(IbMoneyMove).where(
-        IbMoneyMove.client_ref == client_ref, IbMoneyMove.kind == "deposit")
-        .order_by(IbMoneyMove.at, IbMoneyMove.id)))
+def deposits(session: Session, client_ref: str, *, as_of: datetime | None = None
+             ) -> list[IbMoneyMove]:
+    """Return a client's deposits as the IB projections saw them, oldest first (those
+    completed by `as_of` when given)."""
+    query = select(IbMoneyMove).where(IbMoneyMove.client_ref == client_ref,
+                                      IbMoneyMove.kind == "deposit")
+    if as_of is not None:
+        query = query.where(IbMoneyMove.at <= as_of)
+    return list(session.scalars(query.order_by(IbMoneyMove.at, IbMoneyMove.id)))
+
+
+def live_at(move: IbMoneyMove, as_of: datetime | None) -> bool:
+    """Whether a deposit counted as completed at `as_of` (now when None): not yet refunded
+    or charged back then."""
+    if as_of is None:
+        return move.status == "completed"
+    return move.at <= as_of and (move.status == "completed" or move.reversed_at is None
+                                 or move.reversed_at > as_of)
+
+
+def chargebacks_by(session: Session, client_ref: str, as_of: datetime) -> int:
+    """How many of the client's deposits were charged back at or before `as_of`."""
+    return session.scalar(select(func.count()).select_from(IbMoneyMove).where(
+        IbMoneyMove.client_ref == client_ref, IbMoneyMove.status == "charged_back",
+        IbMoneyMove.reversed_at <= as_of)) or 0
 
 
 def trades(session: Session, client_ref: str) -> list[IbTrade]:
@@ -28,12 +48,15 @@ def trades(session: Session, client_ref: str) -> list[IbTrade]:
 
 
 def counted_lots(session: Session, client_ref: str, policy: Policy,
-                 registered_at: datetime | None) -> Decimal:
+                 registered_at: datetime | None, closed_by: datetime | None = None) -> Decimal:
     """Sum in SQL the lots of the client's closed trades that count under `policy`.
 
     Same verdict as `trade_verdict`, but one aggregate instead of loading every trade, so
-    a rule that reads the lots on each `trade.closed` does not slow down with history."""
+    a rule that reads the lots on each `trade.closed` does not slow down with history.
+    With `closed_by` only trades closed by then count (facts as of an earlier event)."""
     query = select(money_sum(IbTrade.lots)).where(IbTrade.client_ref == client_ref)
+    if closed_by is not None:
+        query = query.where(IbTrade.close_time <= closed_by)
     if policy.min_holding_time is not None:
         query = query.where(IbTrade.held_seconds >= policy.min_holding_time.total_seconds())
     if policy.within is not None:

@@ -138,8 +138,8 @@ def _amount(session, config, profile, type, client_ref, event, amount):
 
 def _deposits_before(session: Session, client_ref: str, at: datetime) -> list[dict]:
     return [{"payment_id": m.payment_id, "amount": plain(m.amount), "currency": m.currency,
-             "at": iso(m.at)} for m in qualification.deposits(session, client_ref)
-            if m.status == "completed" and m.at <= at]
+             "at": iso(m.at)} for m in qualification.deposits(session, client_ref, as_of=at)
+            if qualification.live_at(m, at)]
 
 
 def record_commission(session: Session, *, client: Client | str, type: str, explanation: dict,

@@ -1,10 +1,13 @@
 """KYC facts for rule conditions."""
+from datetime import timedelta
 from decimal import Decimal
 
 from engine.facts import fact
+from engine.kyc import expiry
 from engine.kyc import policy as policy_mod
 from engine.kyc import service
 from engine.kyc.models import RESULTS
+from engine.values import parse_duration
 
 
 @fact("kyc.documents.missing", "list")
@@ -25,6 +28,29 @@ def documents_required(session, client):
     return service.required_documents(session, client)
 
 
+@fact("kyc.documents.expiring", "list", params={"within": "duration"})
+def documents_expiring(session, client, within=None):
+    """The required document types whose documents expire within `within` (default 30 days)
+    or have expired, with no newer document of the type valid beyond it."""
+    window = timedelta(seconds=_seconds(within)) if within is not None else expiry.EXPIRY_NOTICE
+    return service.expiring_documents(session, client, window)
+
+
+@fact("kyc.documents.expiring_count", "integer", params={"within": "duration"})
+def documents_expiring_count(session, client, within=None):
+    """How many required document types expire within `within` (default 30 days) or have expired."""
+    return len(documents_expiring(session, client, within))
+
+
+def _seconds(duration) -> float:
+    """Read a duration parameter given as a timedelta, seconds or text like 30d."""
+    if isinstance(duration, timedelta):
+        return duration.total_seconds()
+    if isinstance(duration, (int, float, Decimal)) and not isinstance(duration, bool):
+        return float(duration)
+    return parse_duration(str(duration)).total_seconds()
+
+
 @fact("kyc.documents.rejected_count", "integer")
 def documents_rejected_count(session, client):
     """How many of the client's documents are rejected."""
@@ -36,6 +62,17 @@ def provider_result(session, client):
     """The newest applied result of a KYC provider (not a reviewer), or nothing."""
     review = service.latest_result(session, client.ref, providers_only=True)
     return review.result if review else None
+
+
+@fact("kyc.under_review", "boolean")
+def under_review(session, client):
+    """True while a provider reviews documents the client gave it and no result came yet.
+
+    A `kyc.review_pending` (Sumsub applicantPending, Onfido check.started) means the
+    documents are at the provider even when no file was recorded here: asking the
+    client for them again would be wrong until the provider answers.
+    """
+    return service.under_review(session, client.ref)
 
 
 @fact("kyc.result_is_current", "boolean")

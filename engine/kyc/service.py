@@ -1,6 +1,8 @@
 """KYC queries (documents, what is missing, provider results) and the client status change."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -56,6 +58,22 @@ def missing_documents(session: Session, client: Client) -> list[str]:
     return [t for t in required_documents(session, client) if t not in usable]
 
 
+def expiring_documents(session: Session, client: Client, within: timedelta) -> list[str]:
+    """Return the required types whose usable documents all expire within `within` (or have expired).
+
+    A type counts only while no usable document of it stays valid beyond the window: a
+    new document (no expiry, or a later one) ends the renewal.
+    """
+    now = utcnow()
+    horizon = now + within
+    by_type: dict[str, list[KycDocument]] = {}
+    for doc in documents(session, client.ref):
+        if doc.state in USABLE_STATES:
+            by_type.setdefault(doc.document_type, []).append(doc)
+    return [t for t in required_documents(session, client) if by_type.get(t)
+            and all(d.expires_at is not None and d.expires_at <= horizon for d in by_type[t])]
+
+
 def missing_fields(session: Session, client: Client) -> list[str]:
     """Return the profile fields the policy requires that the client has not filled in."""
     fields = policy_mod.for_session(session).fields_for(client.client_type)
@@ -74,6 +92,12 @@ def latest_result(session: Session, client_ref: str, *, providers_only: bool = F
     if providers_only:
         stmt = stmt.where(KycReview.provider != BACKOFFICE)
     return session.scalar(stmt.order_by(KycReview.occurred_at.desc(), KycReview.id.desc()).limit(1))
+
+
+def under_review(session: Session, client_ref: str) -> bool:
+    """Whether the newest applied KYC result is a provider's `pending` (review under way)."""
+    review = latest_result(session, client_ref)
+    return review is not None and review.result == "pending"
 
 
 def last_received(session: Session, client_ref: str) -> KycReview | None:
@@ -165,6 +189,8 @@ def notification_context(session: Session, client: Client) -> dict:
     pol = policy_mod.for_session(session)
     _docs, texts = pol.explain_labels(review.labels if review else ())
     missing = missing_documents(session, client)
+    from engine.kyc.expiry import EXPIRY_NOTICE
+    expiring = expiring_documents(session, client, EXPIRY_NOTICE)
     comment = (review.comment or "") if review else ""
     # A review's `reason` is internal (Sumsub's clientComment, a reviewer's note): only a
     # reason code the broker explained in its own words, or the provider's text meant for
@@ -172,6 +198,7 @@ def notification_context(session: Session, client: Client) -> dict:
     code = (review.reason or "") if review else ""
     code = code if code in pol.reason_codes else ""
     return {"status": client.kyc_status, "missing": missing, "missing_text": document_names(missing),
+            "expiring": expiring, "expiring_text": document_names(expiring),
             "labels": list(review.labels or []) if review else [],
             "labels_explained": " ".join(texts) or comment,
             "reason": code, "reason_text": pol.reason_codes.get(code) or comment}

@@ -66,7 +66,17 @@ def _task_fields(run, p: dict) -> dict:
         queue = table.get(str(run.value(path)), queue)
     return {"queue": queue, "title": run.text(p["title"])[:300],
             "description": run.text(p["description"]) if p.get("description") else None,
-            "due_at": run.now + timedelta(seconds=p["due_in"]) if p.get("due_in") else None}
+            "due_at": _due(run, queue, p["due_in"]) if p.get("due_in") else None}
+
+
+def _due(run, queue: str, seconds: float):
+    """Return the due time of `due_in`: in the queue's business hours when the rules tree
+    sets them (policy/queues.yaml), else in calendar time."""
+    from engine.tasks import sla
+    hours = sla.queue_hours_for(run.session)
+    if hours is None:
+        return run.now + timedelta(seconds=seconds)
+    return sla.rule_due(run.now, seconds, hours.for_queue(queue))
 
 
 def _episode_task(run, p: dict, key: str, fields_: dict) -> str:

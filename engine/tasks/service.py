@@ -106,6 +106,10 @@ def create_manual(session: Session, *, queue: str, title: str, actor: str,
         raise TaskError("description: contains a NUL character")
     if priority not in PRIORITIES:
         raise TaskError(f"priority: unknown {priority!r}; use one of {', '.join(PRIORITIES)}")
+    # The queue's own hours (policy/queues.yaml of the active rules) win over the broker's.
+    by_queue = sla.queue_hours_for(session)
+    if by_queue is not None and queue in by_queue.queues:
+        hours = by_queue.for_queue(queue)
     due = sla.due_at(utcnow(), priority, hours or sla.BusinessHours.parse(None))
     task, _ = create(session, queue=queue, title=title, client_ref=client_ref,
                      priority=priority, due_at=due, description=(description or "").strip()

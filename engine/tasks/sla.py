@@ -4,7 +4,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
 
 from engine.values import UTC, as_utc
 
@@ -102,3 +105,95 @@ def hours_for(cfg) -> BusinessHours:
 def due_at(created: datetime, priority: str, hours: BusinessHours) -> datetime:
     """Return when a task of `priority` created at `created` falls due."""
     return hours.add(created, SLA.get(priority, SLA["normal"]))
+
+
+# --- Business hours per queue (rules/policy/queues.yaml) -----------------------------
+
+QUEUES_FILE = Path("policy") / "queues.yaml"
+
+
+@dataclass(frozen=True)
+class QueueHours:
+    """The broker's business hours, and the queues that keep other hours."""
+
+    default: BusinessHours
+    queues: dict[str, BusinessHours]
+
+    def for_queue(self, queue: str) -> BusinessHours:
+        return self.queues.get(queue, self.default)
+
+
+def parse_queue_hours(text: str, where: str) -> QueueHours:
+    """Parse `business_hours: <hours>` and `queues: {name: <hours>}`; errors name the file and key."""
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise HoursError(f"{where}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict) or set(data) - {"business_hours", "queues"}:
+        raise HoursError(f"{where}: expected the keys business_hours and queues")
+    queues = data.get("queues") or {}
+    if not isinstance(queues, dict):
+        raise HoursError(f"{where}: queues: expected queue names with their business hours")
+
+    def hours(key: str, value) -> BusinessHours:
+        if not isinstance(value, str):
+            raise HoursError(f"{where}: {key}: expected business hours like '{DEFAULT_HOURS}'")
+        try:
+            return BusinessHours.parse(value)
+        except HoursError as exc:
+            raise HoursError(f"{where}: {key}: {exc}") from None
+
+    return QueueHours(hours("business_hours", data.get("business_hours") or DEFAULT_HOURS),
+                      {str(q): hours(f"queues.{q}", v) for q, v in queues.items()})
+
+
+_cache: dict[str, tuple[float, QueueHours | None]] = {}
+
+
+def load_queue_hours(rules_dir) -> QueueHours | None:
+    """Return the queue hours of the rules tree at `rules_dir`, or None when it has no such file."""
+    path = Path(rules_dir) / QUEUES_FILE
+    try:
+        mtime = path.stat().st_mtime
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    cached = _cache.get(str(path))
+    if cached and cached[0] == mtime:
+        return cached[1]
+    found = parse_queue_hours(path.read_text(encoding="utf-8"), str(QUEUES_FILE))
+    _cache[str(path)] = (mtime, found)
+    return found
+
+
+def queue_hours_for(session) -> QueueHours | None:
+    """Return the queue hours of the active ruleset version (None: it sets none)."""
+    from engine.rules.api import rules_dir_for
+    # `fxcrm rules test rules/onboarding` runs with a sub-folder: the tree's policy applies.
+    start = Path(rules_dir_for(session)).resolve()
+    for folder in (start, *start.parents):
+        if (folder / QUEUES_FILE).exists():
+            return load_queue_hours(folder)
+    return None
+
+
+def check_config(root: Path) -> list[str]:
+    """Return the problems of policy/queues.yaml under `root` (activation checks it)."""
+    if not (root / QUEUES_FILE).exists():
+        return []
+    try:
+        parse_queue_hours((root / QUEUES_FILE).read_text(encoding="utf-8"), str(QUEUES_FILE))
+    except HoursError as exc:
+        return [str(exc)]
+    return []
+
+
+def rule_due(start: datetime, seconds: float, hours: BusinessHours) -> datetime:
+    """Return when a rule task due `seconds` after `start` falls due in business time.
+
+    Whole days count as working days (`2d` is two working days' hours, from Friday 17:00
+    under Mon-Fri 09:00-18:00 that is Tuesday 17:00); the rest as working hours (`4h`
+    from Friday 17:00 is Monday 12:00).
+    """
+    days, rest = divmod(int(seconds), 86400)
+    day_length = datetime.combine(date.min, hours.end) - datetime.combine(date.min, hours.start)
+    return hours.add(start, day_length * days + timedelta(seconds=rest))

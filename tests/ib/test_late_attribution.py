@@ -96,3 +96,31 @@ def test_an_ib_registered_in_the_same_transaction_as_the_trades_pays_for_them(da
     # P-B, whose IB registration then finds trades applied but not yet marked processed.
     feed(client("C-IB", "B", day=1)[:1] + history("C-IB") + ib("P-B", "IB-B", "B"))
     assert commissions(database, "C-IB") == [("IB-B",) + row[1:] for row in EXPECTED]
+
+
+def cpa_records(database, ref: str) -> list[tuple]:
+    with unit_of_work(database) as s:
+        rows = s.execute(select(IbCommission.type, IbCommission.amount, IbCommission.earned_at)
+                         .where(IbCommission.client_ref == ref,
+                                IbCommission.type.in_(("cpa", "reversal")))
+                         .order_by(IbCommission.id)).all()
+    return [(kind, f"{amount:.2f}", earned_at) for kind, amount, earned_at in rows]
+
+
+def test_a_late_attribution_earns_the_cpa_as_of_each_event_and_claws_it_back_in_time(database, feed):
+    """The CPA is earned at the trade that qualified the client (not at the deposit before
+    it, with lots traded later), and a chargeback 30 days later, already processed when the
+    IB became known, neither prevents it nor goes unseen: CPA then reversal, as in order."""
+    deliver(feed, ib("P-A", "IB-A", "A"))
+
+    def story(ref):
+        return [deposit(ref, "250.00", 1, payment_id=f"{ref}-p1"),
+                trade(ref, "2.5", 3, held=3600, ticket=f"{ref}-1"),
+                deposit(ref, "250.00", 33, payment_id=f"{ref}-p1", status="charged_back")]
+
+    deliver(feed, client("C-IN", "A", day=0)[:1] + client("C-IN", day=0)[1:] + story("C-IN"))
+    deliver(feed, client("C-LATE", day=0)[1:] + story("C-LATE") + client("C-LATE", "A", day=0)[:1])
+    in_order = cpa_records(database, "C-IN")
+    assert [(kind, amount) for kind, amount, _ in in_order] == [("cpa", "200.00"), ("reversal", "-200.00")]
+    assert cpa_records(database, "C-LATE") == in_order
+    assert in_order[0][2].isoformat().startswith(at(3)[:16])  # earned at the qualifying trade

@@ -88,7 +88,9 @@ def test_actions_run_once_with_explanations(database):
     with unit_of_work(database) as s:
         task = s.scalar(select(Task))
         why = task.explanation
-        assert task.ruleset_version == version and task.due_at == parse_datetime("2026-11-01T14:00:00Z")
+        # due_in 4h in the shipped business hours (rules/policy/queues.yaml, Mon-Fri
+        # 09:00-18:00 UTC): triggered on Sunday 10:00, due Monday 13:00.
+        assert task.ruleset_version == version and task.due_at == parse_datetime("2026-11-02T13:00:00Z")
         events = s.scalars(select(Event).where(Event.type == "payment.deposit_failed").order_by(Event.seq)).all()
         assert why["events"] == [events[0].seq] and why["ruleset_version"] == version
         assert why["facts"] == {"event.amount": "50 USD"}
