@@ -10,6 +10,27 @@ COLOURS = ("#2f6db5", "#e0892b", "#3c9a5f", "#b5443a", "#7a5bb5")
 WIDTH, LABEL_W, BAR_H, GAP, MAX_ROWS = 760, 210, 12, 8, 30
 
 
+LINE_CHARS = 32  # what fits in LABEL_W at 11px
+
+
+def label_lines(name: str, width: int = LINE_CHARS) -> list[str]:
+    """Wrap a bar's label on two lines at most, cutting the rest with an ellipsis (the
+    whole label stays in the bar's tooltip)."""
+    words, lines = name.split(), [""]
+    for word in words:
+        candidate = f"{lines[-1]} {word}".strip()
+        if len(candidate) <= width or not lines[-1]:
+            lines[-1] = candidate
+        elif len(lines) < 2:
+            lines.append(word)
+        else:
+            lines[-1] = candidate
+            break
+    if len(lines[-1]) > width or " ".join(lines) != " ".join(words):
+        lines[-1] = lines[-1][:width - 1].rstrip() + "…"
+    return [line[:width] for line in lines]
+
+
 def _number(value) -> Decimal:
     return Decimal(value) if isinstance(value, (int, Decimal)) and value is not None else Decimal(0)
 
@@ -22,7 +43,7 @@ def bar_chart(section: Section, rows: list[dict]) -> str:
     labels = {c.key: c.label for c in section.columns}
     series, rows = spec["values"], rows[:MAX_ROWS]
     top = max([_number(r.get(k)) for r in rows for k in series] + [Decimal(1)])
-    group_h = BAR_H * len(series) + GAP
+    group_h = max(BAR_H * len(series), 24) + GAP  # room for a label on two lines
     legend_h = 22
     height = legend_h + group_h * len(rows) + 4
     scale = Decimal(WIDTH - LABEL_W - 60) / top
@@ -38,8 +59,12 @@ def bar_chart(section: Section, rows: list[dict]) -> str:
         y = legend_h + r * group_h
         name = " / ".join(str(row.get(k) or "") for k in (spec["label"], spec.get("label2"))
                           if k and (k == spec["label"] or spec.get("label2")))
-        out.append(f'<text x="{LABEL_W - 6}" y="{y + group_h / 2 + 3}" font-size="11" '
-                   f'text-anchor="end">{escape(name[:32])}</text>')
+        lines = label_lines(name)
+        first = y + group_h / 2 + 3 - 6 * (len(lines) - 1)
+        spans = "".join(f'<tspan x="{LABEL_W - 6}" y="{first + 12 * n}">{escape(line)}</tspan>'
+                        for n, line in enumerate(lines))
+        out.append(f'<text font-size="11" text-anchor="end"><title>{escape(name)}</title>'
+                   f'{spans}</text>')
         for i, key in enumerate(series):
             value = _number(row.get(key))
             w = int(value * scale) if value > 0 else 0
