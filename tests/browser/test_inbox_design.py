@@ -1,6 +1,8 @@
 """Inbox: labelled queue counts, a select-all for bulk actions, a compact density."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -37,3 +39,22 @@ def test_compact_density_is_kept_after_a_reload(page):
     page.reload()
     assert "compact" in page.locator("table.tasks").get_attribute("class")
     shot(page, "inbox-compact")
+
+
+def test_the_keyboard_moves_ticks_and_opens_tasks(page):
+    login(page, "admin")
+    page.goto("/inbox")
+    rows = page.locator("table.tasks tbody tr[id^='task-']")
+    expect(rows.first).to_be_visible()
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    expect(rows.first).to_have_class(re.compile(r"\bis-current\b"))
+    page.keyboard.press("x")
+    assert rows.first.locator("input[name=ids]").is_checked()
+    assert page.get_by_label("Select all tasks on this page").evaluate("el => el.indeterminate")
+    page.keyboard.press("?")
+    expect(page.locator("#inbox-keys")).to_have_attribute("open", "")
+    href = rows.first.locator("a").first.get_attribute("href")
+    page.keyboard.press("o")
+    page.wait_for_url("**" + href)

@@ -30,3 +30,41 @@
     });
   }
 })();
+
+// Keyboard: j / k move between tasks, x ticks the current one, o or Enter opens it,
+// / jumps to the first filter, ? shows the keys. Keys typed into a field are left alone.
+(function () {
+  var rows = function () { return Array.prototype.slice.call(document.querySelectorAll("table.tasks tbody tr[id^='task-']")); };
+  var current = -1;
+  var help = document.getElementById("inbox-keys");
+  function focusRow(index) {
+    var list = rows();
+    if (!list.length) return;
+    current = Math.max(0, Math.min(index, list.length - 1));
+    list.forEach(function (row, i) { row.classList.toggle("is-current", i === current); });
+    list[current].querySelector("a").focus();
+  }
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (target && (target.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(target.tagName))) return;
+    var list = rows();
+    if (event.key === "j") { focusRow(current + 1); event.preventDefault(); }
+    else if (event.key === "k") { focusRow(current - 1); event.preventDefault(); }
+    else if (event.key === "x" && list[current]) {
+      var box = list[current].querySelector("input[type=checkbox]");
+      box.checked = !box.checked;
+      box.dispatchEvent(new Event("change", { bubbles: true }));
+      event.preventDefault();
+    } else if ((event.key === "o" || event.key === "Enter") && list[current]) {
+      window.location = list[current].querySelector("a").href;
+      event.preventDefault();
+    } else if (event.key === "/") {
+      var field = document.querySelector("#filters input, #filters select");
+      if (field) { field.focus(); event.preventDefault(); }
+    } else if (event.key === "?" && help) {
+      help.open = !help.open;
+      event.preventDefault();
+    }
+  });
+})();
