@@ -48,7 +48,7 @@ def inbox():
         except task_query.QueryError as exc:
             flash(str(exc))
             rows, cursor, status = [], None, 400  # a tampered page link or a bad filter
-        tasks = [tasks_service.to_dict(t) for t in rows]
+        tasks = _with_client_names(s, [tasks_service.to_dict(t) for t in rows])
         saved = [{"id": v.id, "name": v.name, "query": urlencode(v.filters),
                   "mine": v.owner == user.email} for v in views_service.list_for(s, user.email)]
         colleagues = _colleagues(s, user)
@@ -58,6 +58,18 @@ def inbox():
         args=args, views=saved, colleagues=colleagues, view=request.args.get("view", ""),
         next_url=url_for("inbox.inbox", **args, after=cursor) if cursor else None,
         here=request.full_path.rstrip("?"), first_page=bool(after)), status
+
+
+def _with_client_names(session, tasks: list[dict]) -> list[dict]:
+    """Add each task's client name (one query for the page), shown beside the reference."""
+    from sqlalchemy import select
+
+    from engine.clients.models import Client
+    refs = {t["client"] for t in tasks if t.get("client")}
+    names = {ref: " ".join(filter(None, (first, last))) for ref, first, last in session.execute(
+        select(Client.ref, Client.first_name, Client.last_name).where(Client.ref.in_(refs)))} \
+        if refs else {}
+    return [dict(t, client_name=names.get(t.get("client")) or "") for t in tasks]
 
 
 @bp.get("/inbox/counts")

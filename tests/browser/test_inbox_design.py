@@ -41,7 +41,10 @@ def test_compact_density_is_kept_after_a_reload(page):
     shot(page, "inbox-compact")
 
 
-def test_the_keyboard_moves_ticks_and_opens_tasks(page):
+def test_the_keyboard_moves_ticks_and_opens_tasks(page, server):
+    from engine import processing
+    from engine.db import get_database
+    processing.process_all_pending(get_database(server[2]))  # the seeded registration: a name
     login(page, "admin")
     page.goto("/inbox")
     rows = page.locator("table.tasks tbody tr[id^='task-']")
@@ -55,6 +58,12 @@ def test_the_keyboard_moves_ticks_and_opens_tasks(page):
     assert page.get_by_label("Select all tasks on this page").evaluate("el => el.indeterminate")
     page.keyboard.press("?")
     expect(page.locator("#inbox-keys")).to_have_attribute("open", "")
+    expect(rows.first.locator(".client-name")).to_have_text("Anna Meyer")  # beside the ref
     href = rows.first.locator("a").first.get_attribute("href")
+    page.keyboard.press("c")  # claims the current task: the page comes back with it held
+    page.wait_for_load_state()
+    expect(page.locator(f"table.tasks tbody tr#{rows.first.get_attribute('id')}")).to_contain_text(
+        "admin@example.com")
+    page.keyboard.press("j")
     page.keyboard.press("o")
     page.wait_for_url("**" + href)

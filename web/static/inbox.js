@@ -31,7 +31,7 @@
   }
 })();
 
-// Keyboard: j / k move between tasks, x ticks the current one, o or Enter opens it,
+// Keyboard: j / k move between tasks, x ticks the current one, c claims it, o or Enter opens it,
 // / jumps to the first filter, ? shows the keys. Keys typed into a field are left alone.
 (function () {
   var rows = function () { return Array.prototype.slice.call(document.querySelectorAll("table.tasks tbody tr[id^='task-']")); };
@@ -56,6 +56,9 @@
       box.checked = !box.checked;
       box.dispatchEvent(new Event("change", { bubbles: true }));
       event.preventDefault();
+    } else if (event.key === "c" && list[current]) {
+      var claim = list[current].querySelector("button[formaction$='/claim']");
+      if (claim) { claim.click(); event.preventDefault(); }
     } else if ((event.key === "o" || event.key === "Enter") && list[current]) {
       window.location = list[current].querySelector("a").href;
       event.preventDefault();
