@@ -93,6 +93,9 @@ def test_each_roles_pages_fit_and_pass_axe(browser, server, role):
             where = f"{role} {path} at {width}x{height}"
             problems += [f"{where}: {p}" for p in page.evaluate(OVERFLOW)]
             problems += [f"{where}: axe {v}" for v in _serious(page)]
+            primaries = page.locator(".btn-primary:visible").count()
+            if primaries > 1:  # one primary action per page
+                problems.append(f"{where}: {primaries} primary buttons")
             page.screenshot(path=str(folder / f"{_name(path)}-{width}x{height}.png"),
                             full_page=True)
         context.close()
