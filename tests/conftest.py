@@ -124,6 +124,16 @@ def pg_database(request) -> Database:
     forget_databases()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _handlers_loaded():
+    """Load the domains' projections once, first: a test that swaps one handler list
+    (monkeypatch.setitem) then restores it instead of deleting a key that a later, lazy
+    load would have filled (which left payment.deposit_failed unprojected for the rest
+    of the worker's tests)."""
+    from engine import processing
+    processing.load_handlers()
+
+
 @pytest.fixture(autouse=True)
 def _reset_clock():
     yield
