@@ -14,11 +14,12 @@ from decimal import Decimal
 from pathlib import Path
 
 from engine.ib.yamlconf import (Doc, IbConfigError, Problem, check_keys, decimal, duration,
-                                money, percent, read)
+                                money, percent)
 from engine.values import Money, ValueError_
 
 log = logging.getLogger(__name__)
 FILES = ("profiles.yaml", "qualification.yaml", "attribution.yaml")
+IB_FOLDER = "policy/ib"
 CONFLICT_POLICIES = ("first_touch", "last_touch")
 TRIGGERS = ("auto", "policy", "rules")
 
@@ -273,10 +274,20 @@ def _version(texts: list[tuple[str, str]]) -> str:
 
 def parse(directory: Path) -> IbConfig:
     """Validate the IB files in `directory`; raise IbConfigError listing every problem."""
-    docs = {name: read(directory / name) for name in FILES}
+    return parse_texts(str(directory), {name: _text(directory / name) for name in FILES})
+
+
+def _text(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.exists() else None
+
+
+def parse_texts(folder: str, texts: dict[str, str | None]) -> IbConfig:
+    """Validate the IB files' `texts` ({name: text or None}), naming them `folder/name`."""
+    docs = {name: None if texts.get(name) is None else Doc(f"{folder}/{name}", texts[name])
+            for name in FILES}
     for name in FILES[:2]:
         if docs[name] is None:
-            raise IbConfigError([Problem(str(directory / name), 0, "-", "file is missing")])
+            raise IbConfigError([Problem(f"{folder}/{name}", 0, "-", "file is missing")])
     prof_doc, pol_doc, att_doc = docs["profiles.yaml"], docs["qualification.yaml"], docs["attribution.yaml"]
     policies = _policies(pol_doc)
     profiles, root, spread = _profiles(prof_doc)
@@ -285,8 +296,7 @@ def parse(directory: Path) -> IbConfig:
     problems = [p for d in docs.values() if d for p in d.problems]
     if problems:
         raise IbConfigError(problems)
-    texts = [(n, (directory / n).read_text(encoding="utf-8")) for n in FILES if docs[n]]
-    return IbConfig(version=_version(texts), profiles=profiles, default_profile=root["default"],
+    return IbConfig(version=_version([(n, texts[n]) for n in FILES if docs[n]]), profiles=profiles, default_profile=root["default"],
                     assignments={str(k): v for k, v in (root.get("assignments") or {}).items()},
                     policies=policies, spread=spread,
                     conflicts=attribution.get("conflicts", "first_touch"),
@@ -339,13 +349,26 @@ def load(rules_dir: str | Path) -> IbConfig:
     return result
 
 
-def check_config(root: Path) -> list[str]:
-    """Return the problems of the IB configuration under `root` (activation checks it)."""
-    directory = root / "policy" / "ib"
-    if not (directory / FILES[0]).exists():
+_by_version: dict[str, IbConfig] = {}
+
+
+def from_files(files) -> IbConfig:
+    """Return the configuration among a version's files (`engine.rules.files.RuleFiles`), parsed once."""
+    if files.version not in _by_version:
+        _by_version[files.version] = parse_texts(IB_FOLDER, _texts_of(files))
+    return _by_version[files.version]
+
+
+def _texts_of(files) -> dict[str, str | None]:
+    return {name: files.text(f"{IB_FOLDER}/{name}") for name in FILES}
+
+
+def check_config(files) -> list[Problem]:
+    """Return the problems of the IB configuration among `files` (activation checks it)."""
+    if not files.exists(f"{IB_FOLDER}/{FILES[0]}"):
         return []
     try:
-        parse(directory)
+        parse_texts(IB_FOLDER, _texts_of(files))
     except IbConfigError as exc:
-        return str(exc).splitlines()
+        return exc.problems
     return []

@@ -16,7 +16,7 @@ from engine import config as config_mod
 from engine.clients.models import Client
 from engine.events.models import Event
 from engine.ib import commissions, qualification, tree
-from engine.ib.config import IbConfig, Profile, load
+from engine.ib.config import IbConfig, Profile, from_files, load
 from engine.ib.errors import IbError
 from engine.ib.models import IbCommission, IbTrade
 from engine.ib.qualification import plain
@@ -28,10 +28,11 @@ EARNED_TYPES = ("cpa",) + PER_TRADE
 
 def config_for(session: Session) -> IbConfig:
     """Return the IB configuration of the active ruleset version (or of the rules directory)."""
-    from engine.rules.api import rules_dir_for
+    from engine.rules.api import configured_rules_dir, rule_files
     if session.info.get("database") is None:
         return load(config_mod.load().rules_dir)
-    return load(rules_dir_for(session))
+    files = rule_files(session)
+    return load(configured_rules_dir(session)) if files is None else from_files(files)
 
 
 def types_paid_by_rules(session: Session, config: IbConfig) -> frozenset[str]:

@@ -2,29 +2,16 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import yaml
 
+from engine.rules.problems import Problem
 from engine.values import Money, ValueError_, parse_decimal, parse_duration
 
 _MONEY = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s+([A-Z]{3})\s*$")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong in an IB configuration file."""
-
-    file: str
-    line: int
-    where: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.where}: {self.message}"
 
 
 class IbConfigError(ValueError):
@@ -38,7 +25,7 @@ class IbConfigError(ValueError):
 class Doc:
     """One parsed YAML file: its data, plus the line of every key path for errors."""
 
-    def __init__(self, path: Path, text: str):
+    def __init__(self, path: Path | str, text: str):
         self.file = str(path)
         try:
             self.data = yaml.safe_load(text) or {}

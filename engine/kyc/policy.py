@@ -8,6 +8,7 @@ import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from engine.events.catalogue import CLIENT_TYPES, DOCUMENT_TYPES
+from engine.rules.problems import Problem, joined
 
 POLICY_FILE = Path("policy") / "kyc.yaml"
 # Client record attributes a policy may require.
@@ -18,7 +19,11 @@ _DOC = fields.Str(validate=validate.OneOf(DOCUMENT_TYPES))
 
 
 class PolicyError(ValueError):
-    """The policy file is invalid; the message names file:line and what is wrong."""
+    """The policy file is invalid; `problems` names file:line and what is wrong."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__(joined(problems))
 
 
 class _Strict(Schema):
@@ -121,16 +126,15 @@ def parse(text: str, file: str) -> Policy:
         tree, raw = yaml.compose(text), yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}" if mark else file
-        raise PolicyError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        line = mark.line + 1 if mark else 1
+        raise PolicyError([Problem(file, line, "", f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
     if not isinstance(raw, dict):
-        raise PolicyError(f"{file}:1: the policy is a mapping with required:, reason_codes: ...")
+        raise PolicyError([Problem(file, 1, "", "the policy is a mapping with required:, reason_codes: ...")])
     try:
         data = _Policy().load(raw)
     except ValidationError as exc:
-        problems = [f"{file}:{_line_of(tree, path)}: {'.'.join(map(str, path)) or 'policy'}: "
-                    f"{text.rstrip('.')}" for path, text in _errors(exc.messages)]
-        raise PolicyError("\n".join(problems)) from None
+        raise PolicyError([Problem(file, _line_of(tree, path), ".".join(map(str, path)) or "policy",
+                                   text.rstrip(".")) for path, text in _errors(exc.messages)]) from None
     return Policy(**data)
 
 
@@ -156,7 +160,7 @@ def load(rules_dir: str | Path) -> Policy:
     try:
         mtime = path.stat().st_mtime
     except FileNotFoundError:
-        raise PolicyError(f"{path}: the onboarding policy file is missing") from None
+        raise PolicyError([Problem(str(path), 1, "", "the onboarding policy file is missing")]) from None
     cached = _cache.get(str(path))
     if cached and cached[0] == mtime:
         return cached[1]
@@ -165,18 +169,33 @@ def load(rules_dir: str | Path) -> Policy:
     return policy
 
 
+_by_version: dict[str, Policy] = {}
+
+
 def for_session(session) -> Policy:
     """Load the policy of the active ruleset version (or of the configured rules directory)."""
-    from engine.rules.api import rules_dir_for
-    return load(rules_dir_for(session))
+    from engine.rules.api import configured_rules_dir, rule_files
+    files = rule_files(session)
+    return load(configured_rules_dir(session)) if files is None else from_files(files)
 
 
-def check_config(root: Path) -> list[str]:
-    """Return the problems of the onboarding policy under `root` (activation checks it)."""
-    if not (root / POLICY_FILE).exists():
+def from_files(files) -> Policy:
+    """Return the policy among a version's files (`engine.rules.files.RuleFiles`), parsed once."""
+    if files.version not in _by_version:
+        text = files.text(POLICY_FILE)
+        if text is None:
+            raise PolicyError([Problem(str(POLICY_FILE), 1, "", "the onboarding policy file is missing")])
+        _by_version[files.version] = parse(text, str(POLICY_FILE))
+    return _by_version[files.version]
+
+
+def check_config(files) -> list[Problem]:
+    """Return the problems of the onboarding policy among `files` (activation checks it)."""
+    text = files.text(POLICY_FILE)
+    if text is None:
         return []
     try:
-        parse((root / POLICY_FILE).read_text(encoding="utf-8"), str(POLICY_FILE))
+        parse(text, str(POLICY_FILE))
     except PolicyError as exc:
-        return str(exc).splitlines()
+        return exc.problems
     return []

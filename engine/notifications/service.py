@@ -35,11 +35,12 @@ def _config(session: Session):
 
 
 def _templates_dir(session: Session, cfg):
-    """The rules folder whose templates/ apply: the active version's, else the configured one."""
+    """The templates that apply: the active version's files, else the configured rules folder."""
     if cfg is None:
         return "rules"
-    from engine.rules.api import rules_dir_for
-    return rules_dir_for(session)
+    from engine.rules.api import configured_rules_dir, rule_files
+    files = rule_files(session)
+    return configured_rules_dir(session) if files is None else files
 
 
 def client_context(client: Client) -> dict:

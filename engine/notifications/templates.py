@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
+
+from engine.rules.problems import Problem
 
 TEMPLATES_DIR = "templates"
 _NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
@@ -33,13 +35,26 @@ def path_of(rules_dir: str | Path, name: str) -> Path:
     return locate(rules_dir, Path(TEMPLATES_DIR) / f"{name}.yaml")
 
 
-def load(rules_dir: str | Path, name: str) -> dict:
-    """Read and check template `name`: a mapping with `body` and an optional `subject`."""
-    path = path_of(rules_dir, name)
+def _read(source, name: str) -> tuple[str, str | None]:
+    """Return (how to name the file, its text or None) of template `name` in `source`: a
+    rules folder, or a version's files (`engine.rules.files.RuleFiles`)."""
+    if isinstance(source, (str, Path)):
+        path = path_of(source, name)
+        return str(path), path.read_text(encoding="utf-8") if path.is_file() else None
+    path_of(".", name)  # checks the name
+    relative = f"{TEMPLATES_DIR}/{name}.yaml"
+    return relative, source.text(relative)
+
+
+def load(source, name: str) -> dict:
+    """Read and check template `name`: a mapping with `body` and an optional `subject`.
+
+    `source` is a rules folder or a version's files (`engine.rules.files.RuleFiles`)."""
+    path, text = _read(source, name)
+    if text is None:
+        raise TemplateProblem(f"{path}: no such notification template")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TemplateProblem(f"{path}: no such notification template") from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise TemplateProblem(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("body"), str):
@@ -50,30 +65,33 @@ def load(rules_dir: str | Path, name: str) -> dict:
     return data
 
 
-def render(rules_dir: str | Path, name: str, context: dict) -> Rendered:
-    """Render template `name` with `context`; a missing value or bad syntax is an error."""
-    data = load(rules_dir, name)
+def render(source, name: str, context: dict) -> Rendered:
+    """Render template `name` of `source` (see load) with `context`; a missing value or bad
+    syntax is an error."""
+    data = load(source, name)
     try:
         subject = _env.from_string(data["subject"]).render(context) if data.get("subject") else None
         body = _env.from_string(data["body"]).render(context)
     except TemplateError as exc:
         line = getattr(exc, "lineno", None)
         where = f" (line {line} of the text)" if line else ""
-        raise TemplateProblem(f"{path_of(rules_dir, name)}: {exc}{where}") from None
+        raise TemplateProblem(f"{_read(source, name)[0]}: {exc}{where}") from None
     return Rendered(" ".join(subject.split())[:300] if subject else None, body.strip() + "\n")
 
 
-def check_config(root: Path) -> list[str]:
-    """Return the problems of the notification templates under `root`."""
+def check_config(files) -> list[Problem]:
+    """Return the problems of the notification templates among `files` (a RuleFiles)."""
     problems = []
-    for path in sorted((root / TEMPLATES_DIR).glob("*.yaml")):
+    for relative in files.under(TEMPLATES_DIR):
+        if not relative.endswith(".yaml"):
+            continue
         try:
-            data = load(root, path.stem)
+            data = load(files, PurePosixPath(relative).stem)
             for key in ("subject", "body"):
                 if data.get(key):
                     _env.parse(data[key])
         except TemplateProblem as exc:
-            problems.append(str(exc))
+            problems.append(Problem(relative, 1, "", str(exc).removeprefix(f"{relative}: ")))
         except TemplateError as exc:
-            problems.append(f"{TEMPLATES_DIR}/{path.name}:{getattr(exc, 'lineno', 0) or 0}: {exc}")
+            problems.append(Problem(relative, getattr(exc, "lineno", 0) or 0, "", str(exc)))
     return problems

@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from engine.payments.models import WAITING_FOR
+from engine.rules.problems import Problem, joined
 from engine.rules.yaml_lines import line_of, load_documents
 from engine.users.models import ROLES
 from engine.values import ValueError_, parse_decimal, parse_duration
@@ -22,7 +23,11 @@ CONDITIONS = ("kyc_not_approved", "amount_above")
 
 
 class PolicyError(ValueError):
-    """A policy file is invalid: `file:line: message`."""
+    """A policy file is invalid: `problems`, printed `file:line: message`."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__(joined(problems))
 
 
 @dataclass(frozen=True)
@@ -65,29 +70,40 @@ class Step:
 
 
 def rules_dir(session: Session) -> Path:
-    """Return the rules directory whose policy/ applies: the active version's, else the
-    configured one (the repository's when it has no policy/ folder)."""
-    from engine.rules.api import rules_dir_for
-    configured = Path(rules_dir_for(session))
+    """Return the configured rules directory whose policy/ applies (the repository's when it
+    has no policy/ folder); used when the active version carries no policy/ files."""
+    from engine.rules.api import configured_rules_dir
+    configured = Path(configured_rules_dir(session))
     return configured if (configured / "policy").is_dir() else REPO_RULES
 
 
-def _load(path: Path) -> dict:
-    if not path.is_file():
-        raise PolicyError(f"{path}:1: policy file is missing")
-    docs, errors = load_documents(str(path), path.read_text(encoding="utf-8"))
+def _version_policy(session: Session):
+    """Return the active version's files when they include policy/ files, else None."""
+    from engine.rules.api import rule_files
+    files = rule_files(session)
+    return files if files is not None and files.under("policy") else None
+
+
+def _load(path: Path | str, text: str | None) -> dict:
+    """Read the mapping in `text` (None: read the file `path`; else `path` only names it)."""
+    if text is None:
+        if not Path(path).is_file():
+            raise PolicyError([Problem(str(path), 1, "", "policy file is missing")])
+        text = Path(path).read_text(encoding="utf-8")
+    docs, errors = load_documents(str(path), text)
     if errors:
-        raise PolicyError(str(errors[0]))
+        first = errors[0]
+        raise PolicyError([Problem(first.file, first.line, first.rule_id, first.message)])
     if len(docs) != 1 or not isinstance(docs[0], dict):
-        raise PolicyError(f"{path}:1: expected one YAML mapping")
+        raise PolicyError([Problem(str(path), 1, "", "expected one YAML mapping")])
     return docs[0]
 
 
-def _fail(path: Path, container, key, message: str):
-    raise PolicyError(f"{path}:{line_of(container, key, 1)}: {message}")
+def _fail(path: Path | str, container, key, message: str):
+    raise PolicyError([Problem(str(path), line_of(container, key, 1), "", message)])
 
 
-def _amounts(path: Path, raw, where) -> tuple[tuple[str, Decimal], ...]:
+def _amounts(path: Path | str, raw, where) -> tuple[tuple[str, Decimal], ...]:
     if not isinstance(raw, dict) or not raw:
         _fail(path, where, "amount_above", "amount_above maps currencies to amounts, like {USD: \"5000\"}")
     out = []
@@ -101,7 +117,7 @@ def _amounts(path: Path, raw, where) -> tuple[tuple[str, Decimal], ...]:
     return tuple(out)
 
 
-def _step(path: Path, raw, index: int, chain) -> Step:
+def _step(path: Path | str, raw, index: int, chain) -> Step:
     if not isinstance(raw, dict):
         _fail(path, chain, index, f"chain[{index}] must be a mapping with step and waits_for")
     unknown = set(raw) - {"step", "waits_for", "approvers", "documents", "when"}
@@ -124,7 +140,7 @@ def _step(path: Path, raw, index: int, chain) -> Step:
     return Step(sid, waits, approvers, documents, **_conditions(path, raw, sid))
 
 
-def _conditions(path: Path, raw, sid: str) -> dict:
+def _conditions(path: Path | str, raw, sid: str) -> dict:
     when = raw.get("when")
     if when is None:
         return {}
@@ -140,9 +156,9 @@ def _conditions(path: Path, raw, sid: str) -> dict:
     return out
 
 
-def parse_chain(path: Path) -> tuple[Step, ...]:
-    """Load and check a withdrawal approval chain file."""
-    data = _load(path)
+def parse_chain(path: Path | str, text: str | None = None) -> tuple[Step, ...]:
+    """Load and check a withdrawal approval chain file (or its `text`, named `path`)."""
+    data = _load(path, text)
     chain = data.get("chain")
     if not isinstance(chain, list) or not chain:
         _fail(path, data, "chain", "the policy needs a `chain:` list of steps")
@@ -156,7 +172,7 @@ def parse_chain(path: Path) -> tuple[Step, ...]:
     return steps
 
 
-_cache: dict[tuple[Path, float], object] = {}
+_cache: dict[tuple, object] = {}  # (file, mtime) of a folder's, (version, name) of a version's
 
 
 def _cached(path: Path, parse):
@@ -166,14 +182,29 @@ def _cached(path: Path, parse):
     return _cache[key]
 
 
+def _policy(session: Session, name: str, parse):
+    """Parse `policy/<name>` of the active version (once per version) or of the rules folder."""
+    files = _version_policy(session)
+    if files is None:
+        return _cached(rules_dir(session) / "policy" / name, parse)
+    key = (files.version, name)
+    if key not in _cache:
+        relative = f"policy/{name}"
+        text = files.text(relative)
+        if text is None:
+            raise PolicyError([Problem(relative, 1, "", "policy file is missing")])
+        _cache[key] = parse(relative, text)
+    return _cache[key]
+
+
 def withdrawal_chain(session: Session) -> tuple[Step, ...]:
     """Return the withdrawal approval chain from `policy/withdrawals.yaml`."""
-    return _cached(rules_dir(session) / "policy" / "withdrawals.yaml", parse_chain)
+    return _policy(session, "withdrawals.yaml", parse_chain)
 
 
-def parse_accounts(path: Path) -> timedelta:
+def parse_accounts(path: Path | str, text: str | None = None) -> timedelta:
     """Load the trading-account policy: after how long without a trade an account is inactive."""
-    data = _load(path)
+    data = _load(path, text)
     try:
         return parse_duration(data.get("inactive_after", ""))
     except ValueError_ as exc:
@@ -182,17 +213,17 @@ def parse_accounts(path: Path) -> timedelta:
 
 def inactive_after(session: Session) -> timedelta:
     """Return how long without a trade makes a trading account inactive."""
-    return _cached(rules_dir(session) / "policy" / "accounts.yaml", parse_accounts)
+    return _policy(session, "accounts.yaml", parse_accounts)
 
 
-def check_config(root: Path) -> list[str]:
-    """Return the problems of the withdrawal and account policies under `root`."""
+def check_config(files) -> list[Problem]:
+    """Return the problems of the withdrawal and account policies among `files` (a RuleFiles)."""
     problems = []
     for name, parse in (("withdrawals.yaml", parse_chain), ("accounts.yaml", parse_accounts)):
-        path = root / "policy" / name
-        if path.exists():
+        text = files.text(f"policy/{name}")
+        if text is not None:
             try:
-                parse(path)
+                parse(f"policy/{name}", text)
             except PolicyError as exc:
-                problems.append(str(exc))
+                problems.extend(exc.problems)
     return problems

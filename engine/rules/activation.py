@@ -6,26 +6,23 @@ transaction; a version that fails validation never gets that far.
 """
 from __future__ import annotations
 
-import atexit
-import os
-import re
-import shutil
-import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.db import Database, unit_of_work
+from engine.rules import files as rule_files
 from engine.rules import ir
-from engine.rules.compiler import compile_ruleset, is_config, ruleset_version
+from engine.rules.compiler import compile_ruleset, ruleset_version
 from engine.rules.errors import RuleError, RulesetInvalid
 from engine.rules.loader import load_tree
 from engine.rules.matcher import RuleMatcher
 from engine.rules.models import RulesetActivation, RulesetVersion
+from engine.rules.problems import Problem
 from engine.values import utcnow
 
 _CACHE_SIZE = 2  # durable-rules rulesets live in memory: keep the active one and one more
@@ -39,9 +36,6 @@ class Loaded:
 
 _cache: "OrderedDict[str, Loaded]" = OrderedDict()
 _lock = threading.Lock()
-
-
-_PROBLEM = re.compile(r"^(?P<file>[^:\s]+\.ya?ml)(?::(?P<line>\d+))?: ?(?P<message>.*)$", re.S)
 
 
 def validate(files: dict[str, str]) -> ir.Ruleset:
@@ -59,20 +53,19 @@ def validate(files: dict[str, str]) -> ir.Ruleset:
 
 def check_config(files: dict[str, str]) -> list[RuleError]:
     """Return the problems the domains find in the configuration files of `files`."""
-    config = {p: t for p, t in files.items() if is_config(p)}
-    if not config:
+    config = rule_files.of(files)
+    if not config.files:
         return []
     from engine.domains import config_check_modules
     from engine.plugins import import_all
-    errors = []
-    with tempfile.TemporaryDirectory() as tmp:
-        root = _write(Path(tmp), config, "candidate")
-        for module in import_all(config_check_modules()):
-            for problem in module.check_config(root):
-                found = _PROBLEM.match(problem.replace(f"{root}/", ""))
-                errors.append(RuleError(found["file"], int(found["line"] or 1), "-", found["message"])
-                              if found else RuleError("policy", 0, "-", problem))
-    return errors
+    return [_as_rule_error(problem) for module in import_all(config_check_modules())
+            for problem in module.check_config(config)]
+
+
+def _as_rule_error(problem: Problem) -> RuleError:
+    """A domain's problem as `rules check` prints it: `file:line: -: where: message`."""
+    message = f"{problem.where}: {problem.message}" if problem.where else problem.message
+    return RuleError(problem.file, problem.line, "-", message)
 
 
 def store_version(session: Session, files: dict[str, str], *, actor: str,
@@ -185,91 +178,11 @@ def current(session: Session) -> Loaded | None:
 
 
 def _active_version(session: Session) -> str | None:
-    if "rules_active" not in session.info:
-        row = active(session)
-        session.info["rules_active"] = None if row is None else row.version
-    return session.info["rules_active"]
+    return rule_files.active_version(session)
 
 
 def forget() -> None:
     """Drop the compiled rulesets of this process (tests)."""
     with _lock:
         _cache.clear()
-        _config_dirs.clear()
-
-
-# ---- the active version's configuration (policy/, templates/) ----------------------
-# The domains read their policy files and the notification templates from a folder.
-# A version stores them with its rules, so they are written once per process into a
-# private temporary folder per version (versions never change: the hash covers them).
-_config_dirs: dict[str, Path | None] = {}
-_config_root: tuple[int, Path] | None = None  # (the process that made it, the folder)
-
-
-def rules_dir_for(session: Session) -> Path | str:
-    """Return the folder whose policy/ and templates/ apply to this session.
-
-    That of the active version when it was activated with its configuration; otherwise
-    (nothing active, or a version stored without it) the configured rules directory.
-    """
-    found = config_dir(session)
-    if found is not None:
-        return found
-    database = session.info.get("database")
-    return database.config.rules_dir if database is not None else "rules"
-
-
-def config_dir(session: Session) -> Path | None:
-    """Return the folder holding the active version's configuration files, or None."""
-    version = _active_version(session)
-    if version is None:
-        return None
-    with _lock:
-        known = _config_dirs.get(version, False)
-    # None: the version has no configuration. A folder is used while it exists and was
-    # written by this process (after a temporary-files cleaner removed it, or in a
-    # forked child, it is written again).
-    if known is None or (known and known.is_dir() and _config_root
-                         and _config_root[0] == os.getpid()):
-        return known
-    stored = session.get(RulesetVersion, version)
-    config = {p: t for p, t in (stored.files if stored else {}).items() if is_config(p)}
-    path = _materialize(version, config) if config else None
-    with _lock:
-        _config_dirs[version] = path
-    return path
-
-
-def _remove(pid: int, folder: Path) -> None:
-    if os.getpid() == pid:  # not from a forked child that inherited the exit handler
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _write(folder: Path, files: dict[str, str], label: str) -> Path:
-    """Write {relative path: text} under `folder`; return it."""
-    for relative, text in files.items():
-        parts = PurePosixPath(relative).parts
-        if PurePosixPath(relative).is_absolute() or ".." in parts:
-            raise LookupError(f"ruleset {label}: bad configuration path {relative!r}")
-        path = folder.joinpath(*parts)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return folder
-
-
-def _materialize(version: str, files: dict[str, str]) -> Path:
-    global _config_root
-    with _lock:
-        if _config_root is None or _config_root[0] != os.getpid() or not _config_root[1].is_dir():
-            _config_root = (os.getpid(), Path(tempfile.mkdtemp(prefix="fxcrm-ruleset-config-")))
-            atexit.register(_remove, *_config_root)  # mkdtemp: mode 0700, this user only
-        root = _config_root[1]
-    target = root / version
-    if target.is_dir():
-        return target
-    staging = _write(Path(tempfile.mkdtemp(dir=root)), files, version[:12])
-    try:
-        os.rename(staging, target)  # whole or not at all; another thread may have won
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    rule_files.forget()

@@ -1,5 +1,5 @@
-"""What the domains may ask of the rules engine, in one module: the active ruleset, the
-folder of its policy/ and templates/ files, and running one rule again for a past event.
+"""What the domains may ask of the rules engine, in one module: the active ruleset, its
+policy/ and templates/ files, and running one rule again for a past event.
 
 Domains import this module (and the `engine.rules.actions` registry) only, never the
 runtime, the activation or the evaluators behind it (an import contract keeps it so):
@@ -22,11 +22,18 @@ def active_ruleset(session: Session) -> Any | None:
     return loaded.ruleset if loaded is not None else None
 
 
-def rules_dir_for(session: Session) -> Path | str:
-    """Return the folder whose policy/ and templates/ apply to this session (see activation)."""
-    from engine.rules import activation
+def rule_files(session: Session) -> Any | None:
+    """Return the active version's policy/ and templates/ files (`engine.rules.files.RuleFiles`,
+    read from the database once per version), or None when the configured folder applies."""
+    from engine.rules import files
 
-    return activation.rules_dir_for(session)
+    return files.active(session)
+
+
+def configured_rules_dir(session: Session) -> Path | str:
+    """Return the configured rules directory (used when no active version carries its files)."""
+    database = session.info.get("database")
+    return database.config.rules_dir if database is not None else "rules"
 
 
 def given_fact(name: str) -> Any:

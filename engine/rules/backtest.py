@@ -1,19 +1,18 @@
 """Replay stored events through another ruleset in a sandbox and compare the actions."""
 from __future__ import annotations
 
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 
-from engine import config as config_mod
 from engine.db import Database, unit_of_work
 from engine.events.models import Event
 from engine.rules import activation
 from engine.rules.loader import load_tree
 from engine.rules.models import RuleAction
+from engine.rules.sandbox import sandbox_database
 from engine.values import clock
 
 _SUMMARY = {"task": ("queue", "title", "priority"), "notify": ("template", "channel"),
@@ -76,27 +75,22 @@ def _replay(sandbox: Database, events: list[Event]) -> None:
 def run_backtest(database: Database, directory: str, *, since: datetime | None = None,
                  until: datetime | None = None) -> BacktestReport:
     """Replay the window's events through DIRECTORY's rules; compare with what really happened."""
-    from engine.models import load_all
     files = load_tree(directory)
     events = _events(database, since, until)
     with unit_of_work(database) as session:
         seqs = {e.seq: f"{e.source}/{e.event_id}" for e in events}
         real = _actions(session, seqs)
         row = activation.active(session)
-    with tempfile.TemporaryDirectory() as workdir:
-        cfg = config_mod.Config(database_url=f"sqlite:///{workdir}/sandbox.db", rules_dir=directory,
-                                ticker_seconds=3600)
-        sandbox = Database(cfg)
-        load_all().create_all(sandbox.engine)
-        try:
-            with unit_of_work(sandbox) as session:
-                candidate = activation.activate_files(session, files, actor="backtest").version
-            _replay(sandbox, events)
-            with unit_of_work(sandbox) as session:
-                replayed = _actions(session)
-        finally:
-            clock.freeze(None)
-            sandbox.dispose()
+    sandbox = sandbox_database(directory, "backtest")
+    try:
+        with unit_of_work(sandbox) as session:
+            candidate = activation.activate_files(session, files, actor="backtest").version
+        _replay(sandbox, events)
+        with unit_of_work(sandbox) as session:
+            replayed = _actions(session)
+    finally:
+        clock.freeze(None)
+        sandbox.dispose()
     return BacktestReport(len(events), row.version if row else None, candidate,
                           added=replayed - real, removed=real - replayed, same=sum((real & replayed).values()))
 

@@ -1,7 +1,6 @@
 """Run YAML rule tests: each in a fresh database, events through the real pipeline."""
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -9,13 +8,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from engine import config as config_mod
 from engine.db import Database, unit_of_work
 from engine.facts import load_domain_facts
 from engine.rules import activation, ir
 from engine.rules.actions_run import thaw
 from engine.rules.evaluation import FACT_OVERRIDES
 from engine.rules.literals import parse_literal
+from engine.rules.sandbox import sandbox_database
 from engine.values import Money, clock, iso, parse_datetime, parse_duration
 
 CLIENT = "TEST-1"
@@ -67,33 +66,6 @@ def rulesets_for(test: ir.RuleTest, ruleset: ir.Ruleset) -> set[str]:
     return {test.ruleset} | {owners[r] for r in named if r in owners}
 
 
-_SCHEMA: dict[int, Path] = {}  # per process: an empty database file with every table
-
-
-def _schema_file() -> Path:
-    """Create the tables once per process; each test copies the file (much cheaper)."""
-    import os
-    if os.getpid() not in _SCHEMA:
-        from engine.models import load_all
-        folder = Path(tempfile.mkdtemp(prefix="fxcrm-rule-tests-"))
-        database = Database(config_mod.Config(database_url=f"sqlite:///{folder}/schema.db"))
-        load_all().create_all(database.engine)
-        database.dispose()
-        _SCHEMA[os.getpid()] = folder / "schema.db"
-        import atexit
-        import shutil
-        atexit.register(shutil.rmtree, folder, True)
-    return _SCHEMA[os.getpid()]
-
-
-def _database(rules_dir: str, workdir: str) -> Database:
-    import shutil
-    shutil.copyfile(_schema_file(), f"{workdir}/test.db")
-    cfg = config_mod.Config(database_url=f"sqlite:///{workdir}/test.db", rules_dir=rules_dir,
-                            ticker_seconds=3600)
-    return Database(cfg)
-
-
 def run_tests(ruleset: ir.Ruleset, files: dict[str, str], rules_dir: str) -> list[TestResult]:
     """Run every test of `ruleset` (compiled from `files`); return one result per test."""
     return [run_one(test, files, rules_dir, ruleset) for test in ruleset.tests]
@@ -101,30 +73,29 @@ def run_tests(ruleset: ir.Ruleset, files: dict[str, str], rules_dir: str) -> lis
 
 def run_one(test: ir.RuleTest, files: dict[str, str], rules_dir: str,
             compiled: ir.Ruleset | None = None) -> TestResult:
-    """Run one test in its own temporary database and compare what the rules did."""
+    """Run one test in its own in-memory database and compare what the rules did."""
     start = parse_datetime(test.start)
     result = TestResult(test)
-    with tempfile.TemporaryDirectory() as workdir:
-        database = _database(rules_dir, workdir)
-        token = FACT_OVERRIDES.set(_overrides(test, start))
-        try:
-            with unit_of_work(database) as session:
-                full = activation.activate_files(session, files, actor="rule-test",
-                                                 validated=compiled)
-            activation.preload(activation.only_rulesets(full, rulesets_for(test, full)))
-            arrived = start  # events listed after later ones arrive late: time never runs back
-            for index, step in enumerate(test.steps):
-                arrived = max(arrived, start + parse_duration(dict(step).get("at", "0s")))
-                problem = _step(database, dict(step), index, start, arrived)
-                if problem:
-                    result.failures.append(problem)
-                    return result
-            result.failures.extend(compare(test, outcomes(database)))
-        finally:
-            FACT_OVERRIDES.reset(token)
-            clock.freeze(None)
-            activation.forget()
-            database.dispose()
+    database = sandbox_database(rules_dir, "ruletest")
+    token = FACT_OVERRIDES.set(_overrides(test, start))
+    try:
+        with unit_of_work(database) as session:
+            full = activation.activate_files(session, files, actor="rule-test",
+                                             validated=compiled)
+        activation.preload(activation.only_rulesets(full, rulesets_for(test, full)))
+        arrived = start  # events listed after later ones arrive late: time never runs back
+        for index, step in enumerate(test.steps):
+            arrived = max(arrived, start + parse_duration(dict(step).get("at", "0s")))
+            problem = _step(database, dict(step), index, start, arrived)
+            if problem:
+                result.failures.append(problem)
+                return result
+        result.failures.extend(compare(test, outcomes(database)))
+    finally:
+        FACT_OVERRIDES.reset(token)
+        clock.freeze(None)
+        activation.forget()
+        database.dispose()
     return result
 
 

@@ -165,25 +165,39 @@ def load_queue_hours(rules_dir) -> QueueHours | None:
     return found
 
 
+_by_version: dict[str, QueueHours | None] = {}
+
+
 def queue_hours_for(session) -> QueueHours | None:
-    """Return the queue hours of the active ruleset version (None: it sets none)."""
-    from engine.rules.api import rules_dir_for
+    """Return the queue hours of the active ruleset version (None: it sets none); with no
+    active version carrying files, those of the configured rules folder."""
+    from engine.rules.api import configured_rules_dir, rule_files
+    files = rule_files(session)
+    if files is not None:
+        if files.version not in _by_version:
+            text = files.text(QUEUES_FILE)
+            _by_version[files.version] = \
+                parse_queue_hours(text, str(QUEUES_FILE)) if text is not None else None
+        return _by_version[files.version]
     # `fxcrm rules test rules/onboarding` runs with a sub-folder: the tree's policy applies.
-    start = Path(rules_dir_for(session)).resolve()
+    start = Path(configured_rules_dir(session)).resolve()
     for folder in (start, *start.parents):
         if (folder / QUEUES_FILE).exists():
             return load_queue_hours(folder)
     return None
 
 
-def check_config(root: Path) -> list[str]:
-    """Return the problems of policy/queues.yaml under `root` (activation checks it)."""
-    if not (root / QUEUES_FILE).exists():
+def check_config(files) -> list:
+    """Return the problems of policy/queues.yaml among `files` (activation checks it)."""
+    from engine.rules.problems import Problem
+    text = files.text(QUEUES_FILE)
+    if text is None:
         return []
     try:
-        parse_queue_hours((root / QUEUES_FILE).read_text(encoding="utf-8"), str(QUEUES_FILE))
+        parse_queue_hours(text, str(QUEUES_FILE))
     except HoursError as exc:
-        return [str(exc)]
+        message = str(exc).removeprefix(f"{QUEUES_FILE}: ")
+        return [Problem(str(QUEUES_FILE), 1, "", message)]
     return []
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,13 +13,16 @@ from sqlalchemy import select
 from engine.clients.models import Client
 from engine.db import unit_of_work
 from engine.events import store
+from engine.ib import service as ib_service
 from engine.kyc import policy as kyc_policy
 from engine.notifications import service as notifications
 from engine.payments import policy as payments_policy
-from engine.rules import activation
+from engine.rules import activation, ruletests_run
+from engine.rules import files as rule_files
 from engine.rules.compiler import compile_ruleset
 from engine.rules.errors import RulesetInvalid
 from engine.rules.loader import load_dir, load_tree
+from engine.rules.problems import Problem
 
 SHIPPED = Path(__file__).resolve().parents[2] / "rules"
 KYC = "policy/kyc.yaml"
@@ -134,11 +138,29 @@ def test_broken_configuration_is_refused_at_activation(db, tree, relative, old, 
         assert activation.active(s).version == good  # the active version keeps running
 
 
-def test_the_written_configuration_is_written_again_when_removed(db, tree):
+def test_activation_and_its_readers_write_no_folder(db, tree, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a temporary folder was made")
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", refuse)
+    _edit(tree, KYC, NEEDED, "documents: [id, selfie]")
     _activate(db, tree)
+    assert _required(db) == ["id", "selfie"]
     with unit_of_work(db) as s:
-        folder = activation.config_dir(s)
-    assert (folder / KYC).is_file()
-    shutil.rmtree(folder)  # e.g. a temporary-files cleaner
-    assert _required(db) == ["id", "proof_of_address"]
-    assert (folder / KYC).is_file()
+        assert payments_policy.inactive_after(s) == timedelta(days=30)
+        assert ib_service.config_for(s).default_profile
+        store.ensure_clients(s, {"C-1"})
+    with unit_of_work(db) as s:
+        client = s.scalar(select(Client).where(Client.ref == "C-1"))
+        assert notifications.send(s, client=client, template="kyc-approved").body
+    files = load_tree(tree)
+    ruleset = activation.validate(files)
+    assert ruleset.tests and ruletests_run.run_one(ruleset.tests[0], files, str(tree)).passed
+
+
+def test_a_broken_policy_is_reported_as_a_problem_with_file_and_line(tree):
+    _edit(tree, KYC, NEEDED, "documents: [id, passport]")
+    problems = kyc_policy.check_config(rule_files.of(load_tree(tree)))
+    assert [(p.file, p.line, p.where) for p in problems] == \
+        [(KYC, 8, "required.individual.documents.1")]
+    assert isinstance(problems[0], Problem) and problems[0].message.startswith("Must be one of: id,")
