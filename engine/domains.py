@@ -50,6 +50,7 @@ BUILT_IN: tuple[Domain, ...] = (
     _d("deliveries", blueprints=("web.wires",), sweeps=("engine.deliveries.fetches:run_due",)),
     _d("tasks", blueprints=("web.inbox",), sweeps=("engine.tasks.service:expire_lapsed_leases",)),
     _d("kyc", config_checks=("engine.kyc.policy",)),
+    _d("scores", config_checks=("engine.scores.policy",)),
     _d("documents", blueprints=("web.documents",)),
     _d("portal", blueprints=("web.portal",)),
     _d(
