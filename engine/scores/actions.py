@@ -43,6 +43,6 @@ def _score(run, p: dict, key: str) -> str:
 
 @outcome("score")
 def _score_outcomes(session, actions: list) -> list[str]:
-    """The points rules added, as `name +points` (replays excluded), for rule tests."""
-    return [f"{a.params['name']} {a.params['points']:+d}" for a in actions
-            if a.action == "score" and " unchanged " not in f" {a.result} "]
+    """What each contribution did, as `aml_risk +20 = 40; risk medium` (the new total, and the
+    risk category when it changed); replays add nothing and are left out. For rule tests."""
+    return [a.result for a in actions if a.action == "score" and " unchanged (" not in a.result]
