@@ -1,5 +1,5 @@
 """Rules reacting to the events fxcrm records itself, and the `score` action (rule tests in
-tests/rules/examples/app_events, run against the repository's policy files)."""
+tests/rules/app_events, run against the repository's policy files)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +10,7 @@ from engine.rules import ruletests_run
 from engine.rules.compiler import compile_ruleset
 from engine.rules.loader import load_tree
 
-EXAMPLE = Path(__file__).resolve().parent / "examples" / "app_events"
+EXAMPLE = Path(__file__).resolve().parent / "app_events"
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 
 
