@@ -55,6 +55,7 @@ BUILT_IN: tuple[Domain, ...] = (
         sweeps=("engine.tasks.service:expire_lapsed_leases",),
     ),
     _d("kyc", config_checks=("engine.kyc.policy",), sweeps=("engine.kyc.expiry:announce_due",)),
+    _d("scores", config_checks=("engine.scores.policy",)),
     _d("documents", blueprints=("web.documents",)),
     _d("portal", blueprints=("web.portal",)),
     _d(

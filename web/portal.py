@@ -109,14 +109,15 @@ def verify(token: str):
 def login():
     error = None
     if request.method == "POST":
-        try:
-            with unit_of_work(database()) as s:
+        login_id = generation = None
+        with unit_of_work(database()) as s:  # a failure commits too: its counter, audit and event
+            try:
                 found = portal.authenticate(s, request.form.get("email", ""),
                                             request.form.get("password", ""))
                 login_id, generation = found.id, found.session_generation
-        except portal.PortalError as exc:
-            error = str(exc)
-        else:
+            except portal.PortalError as exc:
+                error = str(exc)
+        if login_id is not None:
             session.clear()  # no staff session survives a client's sign-in, and a fresh CSRF
             session["portal_login"], session["portal_generation"] = login_id, generation
             return redirect(url_for("portal.home"))

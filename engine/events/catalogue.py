@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.clients.models import STATUSES as CLIENT_STATUS_CHOICES
+
 # Field kinds. `decimal` is a decimal string (lots, balances); `amount` is a decimal
 # string whose currency is the sibling field `currency`; `datetime` is ISO-8601 with
 # an offset; `enum` takes one of `choices`; `object` is a JSON object; `list` a list
@@ -41,6 +43,9 @@ CLIENT_TYPES = ("individual", "corporate")
 KYC_RESULTS = ("approved", "rejected", "retry")
 ACCOUNT_STATUSES = ("active", "locked", "disabled")
 SIDES = ("buy", "sell")
+CLIENT_STATUSES = CLIENT_STATUS_CHOICES
+LOGIN_FAILURES = ("wrong_password", "locked")
+TASK_OUTCOMES = ("done", "dismissed")
 
 
 @dataclass(frozen=True)
@@ -203,6 +208,31 @@ _TYPES: list[EventType] = [
         "expires_at": f("datetime"),
     }, doc="A usable document's expiry date is near (fxcrm's own notice, EXPIRY_NOTICE before "
            "it; internal).", internal=True),
+    # Events fxcrm itself records (source `fxcrm.app`), in the transaction of the change.
+    EventType("client.logged_in", {
+        "email": f("string", doc="the portal login's e-mail"),
+    }, doc="The client signed in to the portal (recorded by fxcrm)."),
+    EventType("client.login_failed", {
+        "email": f("string", doc="the portal login's e-mail"),
+        "reason": f("enum", choices=LOGIN_FAILURES,
+                    doc="`locked`: tried while locked after too many wrong passwords"),
+    }, doc="A portal sign-in of the client failed (recorded by fxcrm; an unknown e-mail "
+           "belongs to no client and records nothing)."),
+    EventType("client.status_changed", {
+        "status": f("enum", choices=CLIENT_STATUSES, doc="the new status"),
+        "previous_status": f("enum", choices=CLIENT_STATUSES),
+        "actor": f("string", doc="the staff member (e-mail) who changed it"),
+        "reason": f("string"),
+    }, doc="A person changed the client's status (a KYC decision, an override, a manual "
+           "change; recorded by fxcrm). Changes made by rules are not recorded as events."),
+    EventType("task.closed", {
+        "task_id": f("string"),
+        "queue": f("string"),
+        "outcome": f("enum", choices=TASK_OUTCOMES, doc="`done` (resolved) or `dismissed`"),
+        "resolution": f("string", doc="the resolution or reason the person gave"),
+        "actor": f("string", doc="who closed it"),
+        "rule_id": opt("string", doc="the rule that opened the task, if a rule did"),
+    }, doc="A person resolved or dismissed a task about the client (recorded by fxcrm)."),
     EventType("timer.fired", {
         "timer_id": f("string"),
         "name": f("string"),

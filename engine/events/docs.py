@@ -29,6 +29,17 @@ a configured crypto code, `FXCRM_CRYPTO_CURRENCIES`); `country` (ISO 3166-1 alph
 `datetime` (ISO-8601 with offset); `enum` (one of the listed values); `integer`;
 `boolean`; `object` (nested at most 16 deep); `list` (of strings). Optional fields are
 marked `?`.
+
+Events fxcrm records itself (source `fxcrm.app`, via `app`): `client.logged_in` and
+`client.login_failed` (portal sign-ins), `client.status_changed` (a person changed the
+status) and `task.closed` (a person resolved or dismissed a task about the client). Each
+is stored in the same transaction as the change it reports, with an id unique to that
+change (`status-change-<id>`, `task-<id>-closed`), and processed like any other event, so
+rules react to them. Every event belongs to a client: staff sign-ins are not events (the
+user's failures are counted and lock the account for a while); a failed portal
+sign-in with an unknown e-mail belongs to no client and records nothing. Changes made by
+rules (`set_status`) are not recorded as events, so a rule cannot trigger itself through
+them.
 """
 
 

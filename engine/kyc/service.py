@@ -138,7 +138,17 @@ def set_status(session: Session, *, client: Client, status: str, reason: str, ac
     if status == "approved" and client.funnel_stage == "registered":
         client.funnel_stage = "kyc_approved"
     session.flush()
+    if rule_id is None:  # a person's change is an event rules may react to
+        _announce_status_change(session, change)
     return change
+
+
+def _announce_status_change(session: Session, change: StatusChange) -> None:
+    from engine.processing.ingest import record_app_event
+    record_app_event(session, type_="client.status_changed", client_ref=change.client_ref,
+                     event_id=f"status-change-{change.id}", at=change.at,
+                     data={"status": change.to_status, "previous_status": change.from_status,
+                           "actor": change.actor, "reason": change.reason[:500]})
 
 
 def change_status(session: Session, *, client: Client, status: str, reason: str,

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import re
 import secrets
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -184,6 +185,7 @@ def authenticate(session: Session, email: str, password: str) -> ClientLogin:
     lock_and_reread(session, ClientLogin, login)
     now = utcnow()
     if login.locked_until and login.locked_until > now:
+        _announce_login(session, login, "client.login_failed", now, reason="locked")
         raise PortalError("too many wrong passwords: try again in a few minutes, or reset it")
     if not right:
         login.failed_logins += 1
@@ -191,13 +193,26 @@ def authenticate(session: Session, email: str, password: str) -> ClientLogin:
             login.failed_logins, login.locked_until = 0, now + LOCK_FOR
         audit_service.record(session, actor=actor(login), action="portal.login_failed",
                              target_type="client", target_id=login.client_ref)
+        _announce_login(session, login, "client.login_failed", now, reason="wrong_password")
         raise PortalError("the e-mail or the password is wrong")
     if login.email_verified_at is None:
         raise PortalError("confirm your e-mail first: open the link we sent you")
     login.failed_logins, login.locked_until, login.last_login_at = 0, None, now
     audit_service.record(session, actor=actor(login), action="portal.login",
                          target_type="client", target_id=login.client_ref)
+    _announce_login(session, login, "client.logged_in", now)
     return login
+
+
+def _announce_login(session: Session, login: ClientLogin, type_: str, at, **data) -> None:
+    """Record a sign-in (or a failed one) as the client's event, for rules.
+
+    The caller must commit even when the sign-in fails (web.portal does), so the
+    failure counter, its audit entry and this event are kept together."""
+    from engine.processing.ingest import record_app_event
+    record_app_event(session, type_=type_, client_ref=login.client_ref,
+                     event_id=f"portal-{type_.rsplit('.', 1)[1]}-{uuid.uuid4().hex}", at=at,
+                     data={"email": login.email, **data})
 
 
 def request_reset(session: Session, email: str) -> tuple[ClientLogin, str] | None:

@@ -23,6 +23,30 @@ def schedule_touched(session: Session, database: Database) -> None:
         after_commit(session, lambda: dispatch.schedule(database, refs))
 
 
+APP_SOURCE = "fxcrm.app"  # the source of the events fxcrm records about its own actions
+
+
+def record_app_event(session: Session, *, type_: str, client_ref: str, event_id: str,
+                     data: dict, at=None) -> bool:
+    """Record an event fxcrm itself observed (a sign-in, a status change, a task outcome)
+    in the caller's transaction, and hand the client to processing after commit.
+
+    The envelope is validated like any other (a bad one raises InvalidEvent and the
+    caller's change is rolled back with it); `event_id` is unique per change, so
+    recording it again adds nothing. Return whether it was new.
+    """
+    from engine.events.schemas import validate_envelope
+    from engine.values import iso, utcnow
+    envelope = validate_envelope({"id": event_id, "type": type_, "source": APP_SOURCE,
+                                  "occurred_at": iso(at or utcnow()), "client": client_ref,
+                                  "data": {k: v for k, v in data.items() if v is not None}})
+    created = bool(record_many(session, [envelope], via="app"))
+    database = session.info.get("database")
+    if database is not None:
+        schedule_touched(session, database)
+    return created
+
+
 @dataclass
 class IngestReport:
     accepted: int = 0

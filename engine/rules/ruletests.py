@@ -23,7 +23,7 @@ OUTCOMES = {"tasks": ("queue", "rule", "title", "priority", "status", "at"),
             "commissions": ("type", "rule", "review", "amount"),
             "timers": ("name", "rule", "due_in", "at"),
             "events": ("type", "rule"),
-            "status": (), "risk": ()}
+            "status": (), "risk": (), "score": ()}
 DEFAULT_START = "2024-01-01T00:00:00Z"
 _FACT_KEY = re.compile(r"^([a-z_][\w.]*?)(?:\((.*)\))?$")
 

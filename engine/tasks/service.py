@@ -262,6 +262,7 @@ def resolve(session: Session, task: Task, *, actor: str, resolution: str) -> Non
     lock(session, task)
     check_holder(task, actor)
     close(session, task, status="done", actor=actor, resolution=_text(resolution, "resolution"))
+    _announce_outcome(session, task, actor)
 
 
 def dismiss(session: Session, task: Task, *, actor: str, reason: str) -> None:
@@ -269,6 +270,19 @@ def dismiss(session: Session, task: Task, *, actor: str, reason: str) -> None:
     lock(session, task)
     check_holder(task, actor)
     close(session, task, status="dismissed", actor=actor, resolution=_text(reason, "reason"))
+    _announce_outcome(session, task, actor)
+
+
+def _announce_outcome(session: Session, task: Task, actor: str) -> None:
+    """Record `task.closed` for a client's task a person resolved or dismissed (for rules)."""
+    if not task.client_ref:
+        return
+    from engine.processing.ingest import record_app_event
+    record_app_event(session, type_="task.closed", client_ref=task.client_ref,
+                     event_id=f"task-{task.id}-closed", at=task.closed_at,
+                     data={"task_id": str(task.id), "queue": task.queue, "outcome": task.status,
+                           "resolution": (task.resolution or "")[:500], "actor": actor,
+                           "rule_id": task.rule_id})
 
 
 def comment(session: Session, task: Task, *, author: str, body: str) -> TaskComment:

@@ -158,6 +158,6 @@ def test_every_action_has_a_schema_and_a_runner_and_matches_its_domain():
     from engine.rules.actions import load_domain_actions
     ACTIONS = load_domain_actions()
     assert set(ACTIONS) == {"task", "raise_priority", "set_status", "set_risk", "notify", "commission",
-                            "emit", "start_timer", "cancel_timer"}
+                            "emit", "start_timer", "cancel_timer", "score"}
     assert all(spec.run is not None and spec.doc for spec in ACTIONS.values())
     assert set(COMMISSION_TYPES) == set(EARNED_TYPES) and set(RULE_CHANNELS) == set(CHANNELS)
