@@ -106,7 +106,9 @@ def test_rules_page_activate_the_candidate(page, server):
     expect(candidate).to_contain_text("Validates: version")
     expect(candidate).to_contain_text("policy/kyc.yaml: added")
     page.get_by_label("Note").fill("first rules, from the browser test")
-    candidate.get_by_role("button", name=re.compile("^Activate ")).click()
+    # Activation runs every rule test of the candidate first: seconds, not a page click.
+    with page.expect_navigation(timeout=180_000):
+        candidate.get_by_role("button", name=re.compile("^Activate ")).click(no_wait_after=True)
     expect(page.locator(".flash")).to_contain_text("Activated")
     expect(page.locator("section[aria-labelledby=active-h]")).to_contain_text(
         "compliance@example.com")
