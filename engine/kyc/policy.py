@@ -8,6 +8,7 @@ import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from engine.events.catalogue import CLIENT_TYPES, DOCUMENT_TYPES
+from engine.rules import api as rules_api
 from engine.rules.problems import Problem, joined
 
 POLICY_FILE = Path("policy") / "kyc.yaml"
@@ -141,17 +142,8 @@ def parse(text: str, file: str) -> Policy:
 _cache: dict[str, tuple[float, Policy]] = {}
 
 
-def locate(rules_dir: str | Path, relative: str | Path) -> Path:
-    """Return `relative` under `rules_dir`, or under the nearest parent holding it.
-
-    `fxcrm rules test rules/onboarding` runs with a sub-folder as its rules directory;
-    the policy and templates of the rules tree it belongs to still apply.
-    """
-    start = Path(rules_dir).resolve()
-    for folder in (start, *start.parents):
-        if (folder / relative).exists():
-            return folder / relative
-    return Path(rules_dir) / relative
+# The rules tree lookup is the rules runtime's (notifications use it too).
+locate = rules_api.locate
 
 
 def load(rules_dir: str | Path) -> Policy:

@@ -31,7 +31,7 @@ def path_of(rules_dir: str | Path, name: str) -> Path:
     """Return the file of template `name`."""
     if not _NAME.match(name or ""):
         raise TemplateProblem(f"bad template name {name!r}: use lower-case letters, digits, - and _")
-    from engine.kyc.policy import locate
+    from engine.rules.api import locate
     return locate(rules_dir, Path(TEMPLATES_DIR) / f"{name}.yaml")
 
 

@@ -89,3 +89,16 @@ def condition_holds(condition: Any, facts: Any) -> bool:
     from engine.rules.runtime import read_values
 
     return py_evaluator.holds(condition, read_values(values_of(condition), None, facts))
+
+
+def locate(rules_dir: str | Path, relative: str | Path) -> Path:
+    """Return `relative` under `rules_dir`, or under the nearest parent holding it.
+
+    `fxcrm rules test rules/onboarding` runs with a sub-folder as its rules directory;
+    the policy and templates of the rules tree it belongs to still apply.
+    """
+    start = Path(rules_dir).resolve()
+    for folder in (start, *start.parents):
+        if (folder / relative).exists():
+            return folder / relative
+    return Path(rules_dir) / relative
