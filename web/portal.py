@@ -223,6 +223,20 @@ def _amount(text: str) -> Decimal:
     return amount
 
 
+def _client_event(session, db, login: ClientLogin, event_id: str, event_type: str, data: dict,
+                  *, audit: tuple[str, dict]) -> None:
+    """Record what the client asked for as the event the back office already handles, audit
+    it as the client's action (with the amount), and hand it to processing after commit."""
+    record(session, {"id": event_id, "type": event_type, "source": portal.SOURCE,
+                     "occurred_at": iso(utcnow()), "client": login.client_ref, "data": data},
+           via="portal")
+    action, detail = audit
+    audit_service.record(session, actor=portal.actor(login), action=action, target_type="client",
+                         target_id=login.client_ref,
+                         detail={**detail, "amount": data["amount"], "currency": data["currency"]})
+    schedule_touched(session, db)
+
+
 @bp.post("/withdrawals")
 @client_required
 def withdraw():
@@ -241,15 +255,10 @@ def withdraw():
             if amount > available:
                 raise ValueError(f"you have {ledger.fmt(available)} {currency} available")
             wid = f"PW-{secrets.token_hex(6).upper()}"
-            record(s, {"id": f"withdrawal-{wid}", "type": "payment.withdrawal_requested",
-                       "source": portal.SOURCE, "occurred_at": iso(utcnow()),
-                       "client": login.client_ref,
-                       "data": {"withdrawal_id": wid, "amount": str(amount), "currency": currency,
-                                "method": method}}, via="portal")
-            audit_service.record(s, actor=portal.actor(login), action="portal.withdrawal_requested",
-                                 target_type="client", target_id=login.client_ref,
-                                 detail={"withdrawal": wid, "amount": str(amount), "currency": currency})
-            schedule_touched(s, db)
+            _client_event(s, db, login, f"withdrawal-{wid}", "payment.withdrawal_requested",
+                          {"withdrawal_id": wid, "amount": str(amount), "currency": currency,
+                           "method": method},
+                          audit=("portal.withdrawal_requested", {"withdrawal": wid}))
     except ValueError as exc:
         flash(f"Not requested: {exc}")
         return _home("#withdrawals")
@@ -271,17 +280,11 @@ def deposit():
             raise ValueError(f"choose one of {', '.join(DEPOSIT_CURRENCIES)}")
         reference = f"{login.client_ref}-{secrets.token_hex(3).upper()}"
         with unit_of_work(db) as s:
-            record(s, {"id": f"deposit-{reference}", "type": "payment.deposit_requested",
-                       "source": portal.SOURCE, "occurred_at": iso(utcnow()),
-                       "client": login.client_ref,
-                       "data": {"payment_id": f"WIRE-{reference}", "amount": str(amount),
-                                "currency": currency, "method": "bank_transfer",
-                                "provider": WIRE_PROVIDER, "reference": reference}}, via="portal")
-            audit_service.record(s, actor=portal.actor(login), action="portal.deposit_requested",
-                                 target_type="client", target_id=login.client_ref,
-                                 detail={"reference": reference, "amount": str(amount),
-                                         "currency": currency})
-            schedule_touched(s, db)
+            _client_event(s, db, login, f"deposit-{reference}", "payment.deposit_requested",
+                          {"payment_id": f"WIRE-{reference}", "amount": str(amount),
+                           "currency": currency, "method": "bank_transfer",
+                           "provider": WIRE_PROVIDER, "reference": reference},
+                          audit=("portal.deposit_requested", {"reference": reference}))
     except ValueError as exc:
         flash(f"Not requested: {exc}")
         return _home("#deposits")
