@@ -162,6 +162,8 @@ class Run:
         self.cfg = config_mod.Config(
             database_url=self.url, redis_url=REDIS_URL, queue_name=f"faults-{self.db_name}",
             secret_key="faults", sweep_after_seconds=2.0, ticker_seconds=1.0,
+            # A bulk loader, not a client to throttle: the faults under test are elsewhere.
+            api_rate_limit="100000 per minute",
             secrets={"STRIPE_WEBHOOK_SECRET": STRIPE_SECRET, "SUMSUB_SECRET_KEY": SUMSUB_SECRET})
         self.db = Database(self.cfg)
         self.token = self._setup()
@@ -202,6 +204,9 @@ class Run:
                                         content_type="application/json")
             if resp.status_code < 300:
                 return
+            if resp.status_code == 429:  # throttled: wait as a provider would, then retry
+                time.sleep(float(resp.headers.get("Retry-After", "1")))
+                continue
             if resp.status_code < 500:
                 raise RuntimeError(f"{item[0]} delivery refused: {resp.status_code} "
                                    f"{resp.get_data(as_text=True)[:300]}")
