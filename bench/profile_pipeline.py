@@ -30,6 +30,7 @@ from engine import processing  # noqa: E402
 from engine.db import Database  # noqa: E402
 from engine.processing.dispatch import chunks  # noqa: E402
 
+ENGINE_DIR = str(Path(__file__).resolve().parent.parent / "engine") + "/"
 _TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", re.I)
 
 
@@ -40,12 +41,24 @@ def statement_kind(sql: str) -> str:
     return f"{verb} {table[1]}" if table and verb in ("SELECT", "INSERT", "UPDATE", "DELETE") else verb
 
 
-def count_statements(database: Database) -> Counter:
-    """Count the statements `database` runs from now on, by kind."""
+def _project_site() -> str:
+    """Return the innermost project frame (file:line function) below the SQL call."""
+    import traceback
+    for frame in reversed(traceback.extract_stack(limit=80)):
+        if frame.filename.startswith(ENGINE_DIR) and not frame.filename.endswith("/db.py"):
+            return f"{frame.filename[len(ENGINE_DIR):]}:{frame.lineno} {frame.name}"
+    return "?"
+
+
+def count_statements(database: Database, sites: Counter | None = None) -> Counter:
+    """Count the statements `database` runs from now on, by kind (and by call site)."""
     counts: Counter = Counter()
 
     def seen(_conn, _cursor, statement, parameters, _context, executemany):
-        counts[statement_kind(statement)] += 1
+        kind = statement_kind(statement)
+        counts[kind] += 1
+        if sites is not None:
+            sites[f"{kind} <- {_project_site()}"] += 1
 
     sa_event.listen(database.engine, "before_cursor_execute", seen)
     return counts
@@ -82,6 +95,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--cprofile", action="store_true", help="also print the top functions")
     parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--sites", action="store_true",
+                        help="also count statements by the project code that issued them (slow)")
     args = parser.parse_args()
     lines = generate(args.clients, args.seed)
     url, cfg = fresh_database(args.db)
@@ -89,7 +104,8 @@ def main() -> None:
         database = Database(cfg)
         refs, events = store_only(database, lines)
         processing.load_handlers()
-        counts = count_statements(database)
+        sites: Counter | None = Counter() if args.sites else None
+        counts = count_statements(database, sites)
         spent = time_handlers(counts)
         profiler = cProfile.Profile() if args.cprofile else None
         cpu, wall = time.process_time(), time.perf_counter()
@@ -111,6 +127,8 @@ def main() -> None:
                               for name, (sec, n, calls) in sorted(spent.items(), key=lambda kv: -kv[1][0])
                               if calls},
                "load_average": [round(x, 2) for x in os.getloadavg()]}
+        if sites is not None:
+            out["by_site_per_event"] = {k: round(v / events, 3) for k, v in sites.most_common(40)}
         print(json.dumps(out, indent=1), flush=True)
         database.dispose()
         if profiler:

@@ -301,3 +301,38 @@ def unit_of_work(database: Database) -> Iterator[Session]:
                 hook()
             except Exception:  # a hook failing must not undo or hide the commit
                 log.exception("after-commit hook failed")
+
+
+# ---- strong references for a processing transaction ---------------------------------
+# The session's identity map holds its clean objects weakly: a row a projection loaded
+# for one event is garbage-collected before the next event of the same client asks for
+# it again, and `session.get` goes back to the database. Processing keeps every object
+# of its transaction alive (SQLAlchemy's documented "strong reference" recipe), so
+# primary-key lookups are answered from memory for the whole group. The objects go with
+# the session at the end of the unit of work.
+
+_STRONG = "strong_refs"
+
+
+def keep_loaded_objects(session: Session) -> None:
+    """Hold every object `session` loads or adds until the session closes."""
+    session.info[_STRONG] = set()
+
+
+@event.listens_for(Session, "pending_to_persistent")
+@event.listens_for(Session, "deleted_to_persistent")
+@event.listens_for(Session, "detached_to_persistent")
+@event.listens_for(Session, "loaded_as_persistent")
+def _strong_reference(session: Session, instance) -> None:
+    kept = session.info.get(_STRONG)
+    if kept is not None:
+        kept.add(instance)
+
+
+@event.listens_for(Session, "persistent_to_detached")
+@event.listens_for(Session, "persistent_to_deleted")
+@event.listens_for(Session, "persistent_to_transient")
+def _drop_reference(session: Session, instance) -> None:
+    kept = session.info.get(_STRONG)
+    if kept is not None:
+        kept.discard(instance)

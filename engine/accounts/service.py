@@ -19,9 +19,24 @@ class AccountError(ValueError):
     """A trading-account operation is refused (the message says why)."""
 
 
+_ACCOUNT_IDS = "trading_account_ids"
+
+
 def get(session: Session, account_id: str) -> TradingAccount | None:
-    """Return the trading account with this platform id, or None."""
-    return session.scalar(select(TradingAccount).where(TradingAccount.account_id == account_id))
+    """Return the trading account with this platform id, or None.
+
+    Every trade of an account looks it up; once its row id is known in this session the
+    row comes from the identity map (no query while processing keeps it loaded).
+    """
+    known = session.info.setdefault(_ACCOUNT_IDS, {}).get(account_id)
+    if known is not None:
+        account = session.get(TradingAccount, known)
+        if account is not None and account.account_id == account_id:
+            return account
+    account = session.scalar(select(TradingAccount).where(TradingAccount.account_id == account_id))
+    if account is not None:
+        session.info[_ACCOUNT_IDS][account_id] = account.id
+    return account
 
 
 def list_for(session: Session, client_ref: str) -> list[TradingAccount]:

@@ -8,6 +8,7 @@ from engine.clients.models import Client
 from engine.events.catalogue import DOCUMENT_TYPES
 from engine.events.models import Event
 from engine.kyc import policy as policy_mod
+from engine.kyc import service
 from engine.kyc.models import USABLE_STATES, DocumentRequest, KycDocument, KycReview
 from engine.projections import projection
 from engine.values import parse_datetime, utcnow
@@ -15,8 +16,8 @@ from engine.values import parse_datetime, utcnow
 
 def _document(session: Session, client_ref: str, document_id: str, document_type: str,
               at) -> tuple[KycDocument, bool]:
-    doc = session.scalar(select(KycDocument).where(KycDocument.client_ref == client_ref,
-                                                   KycDocument.document_id == document_id))
+    doc = next((d for d in service.documents(session, client_ref) if d.document_id == document_id),
+               None)
     if doc is not None:
         return doc, False
     doc = KycDocument(client_ref=client_ref, document_id=document_id, document_type=document_type,

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.audit import service as audit_service
+from engine.db import cached
 from engine.clients.models import STATUSES, Client
 from engine.kyc import policy as policy_mod
 from engine.kyc.models import (USABLE_STATES, DocumentRequest, KycDocument, KycOverride,
@@ -21,10 +22,18 @@ class KycError(ValueError):
     """A KYC or status operation is not allowed or its input is bad (the message says why)."""
 
 
+# Facts and projections ask for a client's documents, requests and latest result several
+# times per event; each answer is kept in the session until a write to its table
+# (engine.db.cached), so a run of one client's events reads them once.
+_DOCUMENTS, _REQUESTS, _REVIEWS = (frozenset({"kyc_documents"}), frozenset({"kyc_document_requests"}),
+                                   frozenset({"kyc_reviews"}))
+
+
 def documents(session: Session, client_ref: str) -> list[KycDocument]:
     """Return the client's documents, oldest first."""
-    return list(session.scalars(select(KycDocument).where(KycDocument.client_ref == client_ref)
-                                .order_by(KycDocument.id)))
+    return list(cached(session, ("kyc_documents", client_ref), _DOCUMENTS, lambda: list(
+        session.scalars(select(KycDocument).where(KycDocument.client_ref == client_ref)
+                        .order_by(KycDocument.id)))))
 
 
 def effective_state(doc: KycDocument, now=None) -> str:
@@ -37,8 +46,9 @@ def effective_state(doc: KycDocument, now=None) -> str:
 
 def requests(session: Session, client_ref: str) -> list[DocumentRequest]:
     """Return every document request for the client, oldest first."""
-    return list(session.scalars(select(DocumentRequest).where(
-        DocumentRequest.client_ref == client_ref).order_by(DocumentRequest.id)))
+    return list(cached(session, ("kyc_requests", client_ref), _REQUESTS, lambda: list(
+        session.scalars(select(DocumentRequest).where(
+            DocumentRequest.client_ref == client_ref).order_by(DocumentRequest.id)))))
 
 
 def required_documents(session: Session, client: Client) -> list[str]:
@@ -91,7 +101,9 @@ def latest_result(session: Session, client_ref: str, *, providers_only: bool = F
     stmt = select(KycReview).where(KycReview.client_ref == client_ref, KycReview.applied)
     if providers_only:
         stmt = stmt.where(KycReview.provider != BACKOFFICE)
-    return session.scalar(stmt.order_by(KycReview.occurred_at.desc(), KycReview.id.desc()).limit(1))
+    stmt = stmt.order_by(KycReview.occurred_at.desc(), KycReview.id.desc()).limit(1)
+    return cached(session, ("kyc_latest", client_ref, providers_only), _REVIEWS,
+                  lambda: session.scalar(stmt))
 
 
 def under_review(session: Session, client_ref: str) -> bool:
@@ -102,8 +114,9 @@ def under_review(session: Session, client_ref: str) -> bool:
 
 def last_received(session: Session, client_ref: str) -> KycReview | None:
     """Return the KYC result recorded last (by arrival, not by time), or None."""
-    return session.scalar(select(KycReview).where(KycReview.client_ref == client_ref)
-                          .order_by(KycReview.id.desc()).limit(1))
+    return cached(session, ("kyc_last_received", client_ref), _REVIEWS, lambda: session.scalar(
+        select(KycReview).where(KycReview.client_ref == client_ref)
+        .order_by(KycReview.id.desc()).limit(1)))
 
 
 def overrides(session: Session, client_ref: str) -> list[KycOverride]:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from engine.clients.models import Client
-from engine.db import Database, unit_of_work
+from engine.db import Database, keep_loaded_objects, unit_of_work
 from engine.events.models import PARKED, PENDING, PROCESSED, Event
 from engine.values import utcnow
 # The registry lives below processing so that domains register without importing it.
@@ -121,6 +121,7 @@ def _process_batch(database: Database, ref: str, *, isolate: bool) -> tuple[Stat
     """
     stats = Stats()
     with unit_of_work(database) as session:
+        keep_loaded_objects(session)
         client = _lock_client(session, ref)
         events = _pending(session, ref) if client else []
         if isolate:
@@ -159,6 +160,7 @@ def _process_group(database: Database, refs: list[str]) -> tuple[int, list[str]]
     returned to be done next. Any failure rolls the whole group back.
     """
     with unit_of_work(database) as session:
+        keep_loaded_objects(session)
         clients = {c.ref: c for c in session.scalars(
             select(Client).where(Client.ref.in_(refs)).order_by(Client.ref).with_for_update())}
         due = or_(Event.retry_at.is_(None), Event.retry_at <= utcnow())
