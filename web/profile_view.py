@@ -7,6 +7,7 @@ datetimes; nothing here formats text for display.
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 
 from engine.users import permissions
@@ -169,12 +170,21 @@ def overview(tasks: list[dict], k: dict, m: dict) -> dict:
             "owed": m["owed"]}
 
 
+def scores(p: dict) -> list[dict]:
+    """Return each named score with its total and every contribution, newest first."""
+    return [{"name": name, "label": name.replace("_", " "), "total": entry.get("total", 0),
+             "contributions": sorted(
+                 (dict(c, at=at(c.get("at"))) for c in entry.get("contributions") or []),
+                 key=lambda c: c["at"] or datetime.min.replace(tzinfo=timezone.utc), reverse=True)}
+            for name, entry in (p.get("scores") or {}).items()]
+
+
 def build(p: dict, extras: dict, role: str) -> dict:
     """Return the whole profile view-model for a viewer of `role`."""
     tasks = visible_tasks(p.get("tasks"), role)
     k, m = kyc(p), money(p, extras)
     return {"head": header(p), "overview": overview(tasks, k, m), "kyc": k, "money": m,
-            "accounts": accounts(p), "ib": ib(p), "tasks": tasks,
+            "accounts": accounts(p), "ib": ib(p), "tasks": tasks, "scores": scores(p),
             "past_tasks": [t for t in tasks if t["status"] not in OPEN],
             "notes": [dict(n, at=at(n.get("at"))) for n in p.get("notes") or []],
             "timeline": merged_timeline(p, extras, {str(t["id"]) for t in tasks}),

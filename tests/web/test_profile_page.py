@@ -62,3 +62,22 @@ def test_no_raw_dumps_anywhere(as_role, database):
     for raw in ("chargeback_amount", "refund_amount", "reason_code", "waiting_transfers",
                 "pending_withdrawals", "<dd>-</dd>", "None</", "{&#39;"):
         assert raw not in main, raw
+
+
+def test_scores_show_each_contribution_with_its_reason_and_rule(as_role, database):
+    from engine.scores import service as scores
+    seed(database)
+    html = as_role("compliance").get("/clients/C1").get_data(as_text=True)
+    assert 'id="s-scores"' not in html  # no score yet: no empty section
+    with unit_of_work(database) as s:
+        scores.add(s, client_ref="C1", name="aml_risk", points=40, reason="high-risk country",
+                   rule_id="aml-country", trigger_key="t1")
+        scores.add(s, client_ref="C1", name="aml_risk", points=-5, reason="verified source of funds",
+                   rule_id="aml-sof", trigger_key="t2")
+    html = as_role("compliance").get("/clients/C1").get_data(as_text=True)
+    card = section(html, "s-scores")
+    assert re.search(r'id="score-aml_risk">35</span> points', card)
+    rows = card.split('id="score-aml_risk-contributions"')[1].split("</table>")[0]
+    assert re.search(r"\+40</td><td>high-risk country</td><td><code>aml-country</code>", rows)
+    assert re.search(r"-5</td><td>verified source of funds</td><td><code>aml-sof</code>", rows)
+    assert 'href="#s-scores"' in html
