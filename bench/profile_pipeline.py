@@ -133,7 +133,7 @@ def main() -> None:
         database.dispose()
         if profiler:
             text = io.StringIO()
-            pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(args.top)
+            pstats.Stats(profiler, stream=text).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(args.top)
             print(text.getvalue())
     finally:
         drop_database(url)

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sqlalchemy import BigInteger, DateTime, create_engine, event, types
+from sqlalchemy import BigInteger, DateTime, create_engine, event, inspect, types
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -236,35 +236,67 @@ def forget_databases() -> None:
 _CACHE = "read_cache"
 
 
-def cached(session: Session, key: tuple, tables: frozenset[str], load: Callable[[], object]):
-    """Return `load()`, kept in this session until a write to one of `tables`."""
+def cached(session: Session, key: tuple, tables: frozenset[str], load: Callable[[], object], *,
+           client_ref: str | None = None):
+    """Return `load()`, kept in this session until a write to one of `tables`.
+
+    With `client_ref` the answer is about that client's rows only: a write to a row of
+    another client (a row whose `client_ref` is another one) leaves it in place, so a
+    group of clients processed in one transaction keeps each client's answers.
+    """
     session.flush()  # what the query would have done: pending writes invalidate first
     entries = session.info.setdefault(_CACHE, {})
     if key not in entries:
-        entries[key] = (tables, load())
-    return entries[key][1]
+        entries[key] = (tables, client_ref, load())
+    return entries[key][2]
 
 
-def _invalidate(session: Session, tables: set[str] | None) -> None:
+def _invalidate(session: Session, tables: set[str] | None,
+                rows: set[tuple[str, str | None]] = frozenset()) -> None:
+    """Forget entries reading `tables` (None: all), or only the clients of `rows`."""
     entries = session.info.get(_CACHE)
     if not entries:
         return
-    for key in [k for k, (t, _v) in entries.items() if tables is None or t & tables]:
+    for key in [k for k, (t, ref, _v) in entries.items()
+                if tables is None or t & tables or _touches(t, ref, rows)]:
         del entries[key]
+
+
+def _touches(tables: frozenset[str], ref: str | None, rows) -> bool:
+    return any(table in tables and (ref is None or row_ref is None or row_ref == ref)
+               for table, row_ref in rows)
+
+
+def _client_refs(obj) -> set[str | None]:
+    """Return the client(s) a changed row belongs to, before and after the change
+    ({None} when the row has no client_ref: it may be anyone's)."""
+    if not hasattr(obj, "client_ref"):
+        return {None}
+    history = inspect(obj).attrs.client_ref.history
+    return {obj.client_ref, *history.deleted} if history.deleted else {obj.client_ref}
 
 
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _context) -> None:
     if session.info.get(_CACHE):
-        changed = {getattr(obj, "__tablename__", None)
-                   for obj in (*session.new, *session.dirty, *session.deleted)}
-        _invalidate(session, changed)
+        rows = {(getattr(obj, "__tablename__", None), ref)
+                for obj in (*session.new, *session.dirty, *session.deleted)
+                for ref in _client_refs(obj)}
+        _invalidate(session, set(), rows)
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _on_execute(state) -> None:
-    if not state.is_select:  # a DML statement may touch any cached row: forget everything
+    if state.is_select:
+        return
+    # An INSERT/UPDATE/DELETE changes rows of its own table only; one that says whose rows
+    # (execution option `client_ref`) leaves other clients' answers in place. Any other
+    # statement may touch anything: forget everything.
+    table = getattr(getattr(state.statement, "table", None), "name", None)
+    if table is None:
         _invalidate(state.session, None)
+    else:
+        _invalidate(state.session, set(), {(table, state.execution_options.get("client_ref"))})
 
 
 @event.listens_for(Session, "after_transaction_end")

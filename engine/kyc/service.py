@@ -33,7 +33,7 @@ def documents(session: Session, client_ref: str) -> list[KycDocument]:
     """Return the client's documents, oldest first."""
     return list(cached(session, ("kyc_documents", client_ref), _DOCUMENTS, lambda: list(
         session.scalars(select(KycDocument).where(KycDocument.client_ref == client_ref)
-                        .order_by(KycDocument.id)))))
+                        .order_by(KycDocument.id))), client_ref=client_ref))
 
 
 def effective_state(doc: KycDocument, now=None) -> str:
@@ -48,7 +48,8 @@ def requests(session: Session, client_ref: str) -> list[DocumentRequest]:
     """Return every document request for the client, oldest first."""
     return list(cached(session, ("kyc_requests", client_ref), _REQUESTS, lambda: list(
         session.scalars(select(DocumentRequest).where(
-            DocumentRequest.client_ref == client_ref).order_by(DocumentRequest.id)))))
+            DocumentRequest.client_ref == client_ref).order_by(DocumentRequest.id))),
+        client_ref=client_ref))
 
 
 def required_documents(session: Session, client: Client) -> list[str]:
@@ -103,7 +104,7 @@ def latest_result(session: Session, client_ref: str, *, providers_only: bool = F
         stmt = stmt.where(KycReview.provider != BACKOFFICE)
     stmt = stmt.order_by(KycReview.occurred_at.desc(), KycReview.id.desc()).limit(1)
     return cached(session, ("kyc_latest", client_ref, providers_only), _REVIEWS,
-                  lambda: session.scalar(stmt))
+                  lambda: session.scalar(stmt), client_ref=client_ref)
 
 
 def under_review(session: Session, client_ref: str) -> bool:
@@ -116,7 +117,7 @@ def last_received(session: Session, client_ref: str) -> KycReview | None:
     """Return the KYC result recorded last (by arrival, not by time), or None."""
     return cached(session, ("kyc_last_received", client_ref), _REVIEWS, lambda: session.scalar(
         select(KycReview).where(KycReview.client_ref == client_ref)
-        .order_by(KycReview.id.desc()).limit(1)))
+        .order_by(KycReview.id.desc()).limit(1)), client_ref=client_ref)
 
 
 def overrides(session: Session, client_ref: str) -> list[KycOverride]:

@@ -81,7 +81,7 @@ def cancel_timers(session: Session, ruleset: ir.Ruleset, client, event: Event, f
     if not any(r.unless is not None for r in ruleset.rules):
         return  # only the active ruleset's `unless` conditions cancel timers
     pending = cached(session, ("delay_timers", client.ref), _TIMER_TABLES,
-                     lambda: timers.pending(session, client.ref, DELAY))
+                     lambda: timers.pending(session, client.ref, DELAY), client_ref=client.ref)
     for timer in list(pending):
         rule = _rule(ruleset, timer.rule_id)
         if rule is None or rule.unless is None:

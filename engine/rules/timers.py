@@ -45,7 +45,7 @@ def cancel_named(session: Session, client_ref: str, name: str, outcome: str, at:
     result = session.execute(update(RuleTimer).where(
         RuleTimer.client_ref == client_ref, RuleTimer.kind == NAMED, RuleTimer.name == name,
         RuleTimer.status == TIMER_PENDING).values(status=TIMER_CANCELLED, closed_at=at, outcome=outcome)
-        .execution_options(synchronize_session="fetch"))
+        .execution_options(synchronize_session="fetch", client_ref=client_ref))
     return result.rowcount
 
 
@@ -62,7 +62,7 @@ def close(session: Session, timer: RuleTimer, status: str, outcome: str, at: dat
     result = session.execute(update(RuleTimer).where(
         RuleTimer.id == timer.id, RuleTimer.status == TIMER_PENDING)
         .values(status=status, closed_at=at, outcome=outcome[:2000])
-        .execution_options(synchronize_session="fetch"))
+        .execution_options(synchronize_session="fetch", client_ref=timer.client_ref))
     return result.rowcount == 1
 
 

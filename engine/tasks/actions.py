@@ -208,7 +208,7 @@ def close_tasks(session: Session, ruleset, client, event, facts) -> None:
     from engine.tasks import service as tasks_service
     named = dict(ruleset.conditions)
     tasks = cached(session, ("open_rule_tasks", client.ref), _TASK_TABLES,
-                   lambda: open_rule_tasks(session, client.ref))
+                   lambda: open_rule_tasks(session, client.ref), client_ref=client.ref)
     for task in list(tasks):
         data = task.data or {}
         reason = None
