@@ -15,6 +15,7 @@ from pathlib import Path
 
 from engine.ib.yamlconf import (Doc, IbConfigError, Problem, check_keys, decimal, duration,
                                 money, percent)
+from engine.rules import api as rules_api
 from engine.values import Money, ValueError_
 
 log = logging.getLogger(__name__)
@@ -349,14 +350,10 @@ def load(rules_dir: str | Path) -> IbConfig:
     return result
 
 
-_by_version: dict[str, IbConfig] = {}
-
-
 def from_files(files) -> IbConfig:
-    """Return the configuration among a version's files (`engine.rules.files.RuleFiles`), parsed once."""
-    if files.version not in _by_version:
-        _by_version[files.version] = parse_texts(IB_FOLDER, _texts_of(files))
-    return _by_version[files.version]
+    """Return the configuration among a version's files (`engine.rules.files.RuleFiles`),
+    parsed once per version (the rules API's cache)."""
+    return rules_api.per_version(files, IB_FOLDER, lambda: parse_texts(IB_FOLDER, _texts_of(files)))
 
 
 def _texts_of(files) -> dict[str, str | None]:

@@ -21,7 +21,7 @@ from engine.rules.problems import Problem, joined
 from engine.rules.yaml_lines import LineDict, line_at, load_documents
 
 T = TypeVar("T")
-_CACHE_SIZE = 8  # parsed values kept per policy file: versions and folder states
+_CACHE_SIZE = 64  # parsed values kept: (version or folder state, file); a version has a few files
 
 
 class PolicyError(ValueError):
@@ -126,6 +126,8 @@ _by_version = _Lru()
 def per_version(files: Any, name: str, compute: Callable[[], T]) -> T:
     """Return `compute()` for version `files.version`, computed once per version and `name`
     (for a domain that reads several files together, like policy/ib/)."""
+    if files.version == "candidate":  # files not stored (engine.rules.files.of): nothing to key them by
+        return compute()
     return _by_version.get((files.version, name), compute)
 
 
