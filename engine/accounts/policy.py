@@ -5,6 +5,7 @@
 The trading accounts own this setting (their facts and profile read it), so payments
 no longer carry it and nothing here imports payments.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta

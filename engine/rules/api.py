@@ -112,4 +112,3 @@ def condition_holds(condition: Any, facts: Any) -> bool:
     from engine.rules.runtime import read_values
 
     return py_evaluator.holds(condition, read_values(values_of(condition), None, facts))
-

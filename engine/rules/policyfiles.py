@@ -43,7 +43,9 @@ def read_document(file: str, text: str) -> Any:
     return docs[0] if docs else None
 
 
-def read_mapping(file: str, text: str, expected: str = "expected one YAML mapping", *, empty_ok: bool = False) -> LineDict:
+def read_mapping(
+    file: str, text: str, expected: str = "expected one YAML mapping", *, empty_ok: bool = False
+) -> LineDict:
     """Return the YAML mapping in `text`; anything else is a PolicyError saying `expected`
     (an empty text is an empty mapping when `empty_ok`)."""
     data = read_document(file, text)

@@ -1,5 +1,6 @@
 """The one policy-file reader (engine/rules/policyfiles.py): YAML with lines, errors as Problems,
 parsed once per version or per change of the file, used by every domain's policy."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -104,8 +105,9 @@ def test_every_domain_policy_reports_the_line_of_the_bad_key():
     with pytest.raises(kyc_policy.PolicyError, match=r"policy/kyc.yaml:3: duplicate key 'required'"):
         kyc_policy.parse("required: {}\nreason_codes: {x: y}\nrequired: {}\n", "policy/kyc.yaml")
 
-    queues = rule_files.of({"policy/queues.yaml": "business_hours: Mon-Fri 09:00-18:00 UTC\n"
-                                                  "queues:\n  finance: Mon-Fri 9-5 UTC\n"})
+    queues = rule_files.of(
+        {"policy/queues.yaml": "business_hours: Mon-Fri 09:00-18:00 UTC\nqueues:\n  finance: Mon-Fri 9-5 UTC\n"}
+    )
     [problem] = sla.check_config(queues)
     assert (problem.file, problem.line, problem.where) == ("policy/queues.yaml", 3, "queues.finance")
 
@@ -133,7 +135,8 @@ def test_the_accounts_own_their_inactivity_policy(database, tmp_path):
         path.write_text(path.read_text().replace("inactive_after: 30d", "inactive_after: soon"))
         with pytest.raises(RulesetInvalid) as caught, unit_of_work(database) as s:
             activation.activate_files(s, load_tree(tree), actor="test")
-        assert any(str(e).startswith("policy/accounts.yaml:3: -: inactive_after: not a duration")
-                   for e in caught.value.errors), caught.value.errors
+        assert any(
+            str(e).startswith("policy/accounts.yaml:3: -: inactive_after: not a duration") for e in caught.value.errors
+        ), caught.value.errors
     finally:
         activation.forget()
