@@ -310,30 +310,19 @@ def parse_texts(folder: str, texts: dict[str, str | None]) -> IbConfig:
 _cache: dict[str, tuple[tuple, IbConfig]] = {}
 
 
-def _stamp(path: Path) -> tuple[int, int]:
-    if not path.exists():
-        return (0, 0)
-    stat = path.stat()
-    return (stat.st_mtime_ns, stat.st_size)  # size too: two quick edits may share a time
-
-
 def locate(rules_dir: str | Path) -> Path:
     """Return `<rules_dir>/policy/ib`, or that of an enclosing rules directory.
 
     `fxcrm rules test rules/ib` runs with the sub-directory as its rules directory;
     its IB configuration is still the one in rules/policy/ib.
     """
-    start = Path(rules_dir).resolve()
-    for base in (start, *list(start.parents)[:2]):
-        if (base / "policy" / "ib" / FILES[0]).exists():
-            return base / "policy" / "ib"
-    return Path(rules_dir) / "policy" / "ib"
+    return rules_api.locate(rules_dir, f"{IB_FOLDER}/{FILES[0]}").parent
 
 
 def load(rules_dir: str | Path) -> IbConfig:
     """Return the validated configuration in `<rules_dir>/policy/ib`, re-read when a file changes."""
     directory = locate(rules_dir)
-    stamp = tuple(_stamp(directory / n) for n in FILES)
+    stamp = tuple(rules_api.stamp(directory / n) for n in FILES)
     cached = _cache.get(str(directory))
     if cached and cached[0] == stamp:
         return cached[1]

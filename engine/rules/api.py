@@ -23,6 +23,8 @@ from engine.rules.policyfiles import (
     problem_at,
     read_document,
     read_mapping,
+    stamp,
+    version_files,
 )
 from engine.rules.yaml_lines import LineDict, LineList, line_at, line_of
 
@@ -40,6 +42,8 @@ __all__ = [
     "problem_at",
     "read_document",
     "read_mapping",
+    "stamp",
+    "version_files",
 ]
 
 

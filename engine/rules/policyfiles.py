@@ -133,7 +133,8 @@ def per_version(files: Any, name: str, compute: Callable[[], T]) -> T:
     return _by_version.get((files.version, name), compute)
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
+def stamp(path: Path) -> tuple[int, int] | None:
+    """Return what changes when the file at `path` is edited, or None when it is absent."""
     try:
         stat = path.stat()
     except (FileNotFoundError, NotADirectoryError):
@@ -199,10 +200,10 @@ class PolicyFile(Generic[T]):
 
     def read(self, path: Path) -> T:
         """Return the value of the file at `path`, parsed again only when it changed."""
-        stamp = _stamp(path)
-        if stamp is None:
+        state = stamp(path)
+        if state is None:
             return self._absent(str(path))
-        return self._by_path.get((str(path), stamp), lambda: self.parse(path.read_text(encoding="utf-8"), str(path)))
+        return self._by_path.get((str(path), state), lambda: self.parse(path.read_text(encoding="utf-8"), str(path)))
 
     def check(self, files: Any) -> list[Problem]:
         """Return the problems of the file among `files` (activation checks it; a version
