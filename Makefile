@@ -50,14 +50,14 @@ browser:
 
 # Lint (ruff), format (ruff, on the files listed in FORMATTED until the rest is reformatted
 # in one go), types (mypy: engine/ and connectors/, baseline in pyproject.toml), import
-# contracts (.importlinter) and the package graph's cycles (reported, see docs/architecture.md).
-FORMATTED := engine/domains.py engine/plugins.py tools tests/plugins/loyalty tests/plugins/test_example_domain.py tests/engine/test_import_contracts.py engine/tasks/subjects.py engine/rules/api.py
+# contracts (.importlinter) and the package graph, which must have no cycle (see docs/architecture.md).
+FORMATTED := engine/domains.py engine/plugins.py tools tests/plugins/loyalty tests/plugins/test_example_domain.py tests/engine/test_import_contracts.py engine/tasks/subjects.py engine/rules/api.py engine/rules/policyfiles.py engine/accounts/policy.py tests/rules/test_policyfiles.py
 check: install
 	$(BIN)/ruff check engine connectors web tests tools
 	$(BIN)/ruff format --check $(FORMATTED)
 	$(BIN)/mypy
 	PYTHONPATH=$(CURDIR) $(BIN)/lint-imports
-	PYTHONPATH=$(CURDIR) $(BIN)/python tools/import_graph.py --packages || true
+	PYTHONPATH=$(CURDIR) $(BIN)/python tools/import_graph.py --packages
 
 # Every benchmark (JSON lines); BENCH_ARGS e.g. --only pipeline --pipeline-args "--clients 2000".
 bench: install

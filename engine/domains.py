@@ -64,7 +64,7 @@ BUILT_IN: tuple[Domain, ...] = (
         sweeps=("engine.notifications.service:deliver_queued",),
     ),
     _d("payments", config_checks=("engine.payments.policy",), blueprints=("web.withdrawals",)),
-    _d("accounts"),
+    _d("accounts", config_checks=("engine.accounts.policy",)),
     _d("ib", config_checks=("engine.ib.config",), blueprints=("web.partner",)),
     _d("audit", blueprints=("web.audit",)),
     _d("reports", blueprints=("web.reports",)),

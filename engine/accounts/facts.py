@@ -1,9 +1,8 @@
 """Trading-account facts for rule conditions."""
 from __future__ import annotations
 
-from engine.accounts import service
+from engine.accounts import policy, service
 from engine.facts import fact
-from engine.payments import policy
 
 
 @fact("accounts.count", "integer")

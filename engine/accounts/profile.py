@@ -1,9 +1,8 @@
 """The trading accounts section of the client profile."""
 from __future__ import annotations
 
-from engine.accounts import service
+from engine.accounts import policy, service
 from engine.clients.service import section
-from engine.payments import policy
 
 
 @section("accounts")

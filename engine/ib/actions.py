@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import yaml
 from marshmallow import fields, validate
 
 from sqlalchemy import select
 
+from engine.rules import api as rules_api
 from engine.rules.actions import NAME, MoneyField, Params, action, known_names, outcome
 
 PROFILES_FILE = "policy/ib/profiles.yaml"
@@ -51,7 +51,8 @@ def _profile_names(config: Mapping[str, str]) -> set[str] | None:
     if text is None:
         return None
     try:
-        profiles = ((yaml.safe_load(text or "") or {}).get("commission_profiles") or {}).get("profiles")
-    except (yaml.YAMLError, AttributeError):
+        data = rules_api.read_document(PROFILES_FILE, text or "") or {}
+        profiles = (data.get("commission_profiles") or {}).get("profiles")
+    except (rules_api.PolicyError, AttributeError):
         return None
     return set(profiles) if isinstance(profiles, dict) else None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from engine.ib.yamlconf import (Doc, IbConfigError, Problem, check_keys, decimal, duration,
                                 money, percent)
+from engine.rules import api as rules_api
 from engine.values import Money, ValueError_
 
 log = logging.getLogger(__name__)
@@ -309,30 +310,19 @@ def parse_texts(folder: str, texts: dict[str, str | None]) -> IbConfig:
 _cache: dict[str, tuple[tuple, IbConfig]] = {}
 
 
-def _stamp(path: Path) -> tuple[int, int]:
-    if not path.exists():
-        return (0, 0)
-    stat = path.stat()
-    return (stat.st_mtime_ns, stat.st_size)  # size too: two quick edits may share a time
-
-
 def locate(rules_dir: str | Path) -> Path:
     """Return `<rules_dir>/policy/ib`, or that of an enclosing rules directory.
 
     `fxcrm rules test rules/ib` runs with the sub-directory as its rules directory;
     its IB configuration is still the one in rules/policy/ib.
     """
-    start = Path(rules_dir).resolve()
-    for base in (start, *list(start.parents)[:2]):
-        if (base / "policy" / "ib" / FILES[0]).exists():
-            return base / "policy" / "ib"
-    return Path(rules_dir) / "policy" / "ib"
+    return rules_api.locate(rules_dir, f"{IB_FOLDER}/{FILES[0]}").parent
 
 
 def load(rules_dir: str | Path) -> IbConfig:
     """Return the validated configuration in `<rules_dir>/policy/ib`, re-read when a file changes."""
     directory = locate(rules_dir)
-    stamp = tuple(_stamp(directory / n) for n in FILES)
+    stamp = tuple(rules_api.stamp(directory / n) for n in FILES)
     cached = _cache.get(str(directory))
     if cached and cached[0] == stamp:
         return cached[1]
@@ -349,14 +339,10 @@ def load(rules_dir: str | Path) -> IbConfig:
     return result
 
 
-_by_version: dict[str, IbConfig] = {}
-
-
 def from_files(files) -> IbConfig:
-    """Return the configuration among a version's files (`engine.rules.files.RuleFiles`), parsed once."""
-    if files.version not in _by_version:
-        _by_version[files.version] = parse_texts(IB_FOLDER, _texts_of(files))
-    return _by_version[files.version]
+    """Return the configuration among a version's files (`engine.rules.files.RuleFiles`),
+    parsed once per version (the rules API's cache)."""
+    return rules_api.per_version(files, IB_FOLDER, lambda: parse_texts(IB_FOLDER, _texts_of(files)))
 
 
 def _texts_of(files) -> dict[str, str | None]:

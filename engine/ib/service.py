@@ -28,10 +28,10 @@ EARNED_TYPES = ("cpa",) + PER_TRADE
 
 def config_for(session: Session) -> IbConfig:
     """Return the IB configuration of the active ruleset version (or of the rules directory)."""
-    from engine.rules.api import configured_rules_dir, rule_files
+    from engine.rules.api import configured_rules_dir, version_files
     if session.info.get("database") is None:
         return load(config_mod.load().rules_dir)
-    files = rule_files(session)
+    files = version_files(session)  # None: the active version carries no policy/
     return load(configured_rules_dir(session)) if files is None else from_files(files)
 
 

@@ -1,4 +1,8 @@
-"""Read the IB YAML files and turn their values into exact types, with file:line errors."""
+"""Read the IB YAML files and turn their values into exact types, with file:line errors.
+
+The YAML is read by the rules API's one loader (`read_document`: every key knows its
+line); a problem is a `Problem` and IbConfigError is a PolicyError listing them.
+"""
 from __future__ import annotations
 
 import re
@@ -6,60 +10,42 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import yaml
-
+from engine.rules import api as rules_api
+from engine.rules.api import PolicyError
 from engine.rules.problems import Problem
 from engine.values import Money, ValueError_, parse_decimal, parse_duration
 
 _MONEY = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s+([A-Z]{3})\s*$")
 
 
-class IbConfigError(ValueError):
+class IbConfigError(PolicyError):
     """The IB configuration is invalid; `problems` lists every problem found."""
 
     def __init__(self, problems: list[Problem]):
-        self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.where))
-        super().__init__("\n".join(map(str, self.problems)))
+        super().__init__(sorted(problems, key=lambda p: (p.file, p.line, p.where)))
 
 
 class Doc:
-    """One parsed YAML file: its data, plus the line of every key path for errors."""
+    """One parsed YAML file: its data (mappings and lists that know their lines) and the
+    problems found in it."""
 
     def __init__(self, path: Path | str, text: str):
         self.file = str(path)
         try:
-            self.data = yaml.safe_load(text) or {}
-            self._node = yaml.compose(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = mark.line + 1 if mark else 1
-            raise IbConfigError([Problem(self.file, line, "-", f"not valid YAML: {exc}")]) from None
+            data = rules_api.read_document(self.file, text)
+        except PolicyError as exc:
+            raise IbConfigError(exc.problems) from None
+        self.data = {} if data is None else data
         self.problems: list[Problem] = []
 
     def line(self, *path) -> int:
         """Return the line of the key path `path` (the deepest part found)."""
-        node, line = self._node, 1
-        for part in path:
-            if node is None:
-                break
-            line = node.start_mark.line + 1
-            node = _child(node, part)
-        return node.start_mark.line + 1 if node is not None else line
+        return rules_api.line_at(self.data, path)
 
     def error(self, path: tuple, message: str) -> None:
         """Record a problem at key path `path`."""
         where = ".".join(str(p) for p in path) or "-"
         self.problems.append(Problem(self.file, self.line(*path), where, message))
-
-
-def _child(node, key):
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            if k.value == str(key):
-                return v
-    if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-        return node.value[key]
-    return None
 
 
 def read(path: Path) -> Doc | None:

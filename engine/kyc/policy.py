@@ -1,15 +1,19 @@
-"""The onboarding policy (rules/policy/kyc.yaml): required documents and fields, reasons, labels."""
+"""The onboarding policy (rules/policy/kyc.yaml): required documents and fields, reasons, labels.
+
+The file is read through the rules API's `PolicyFile` (the active version's, parsed once
+per version); its YAML keeps the line of every key, so an error names the line.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from engine.events.catalogue import CLIENT_TYPES, DOCUMENT_TYPES
 from engine.rules import api as rules_api
-from engine.rules.problems import Problem, joined
+from engine.rules.api import PolicyError
+from engine.rules.problems import Problem
 
 POLICY_FILE = Path("policy") / "kyc.yaml"
 # Client record attributes a policy may require.
@@ -17,14 +21,7 @@ PROFILE_FIELDS = ("email", "first_name", "last_name", "country", "declared_incom
 COUNTRY = validate.Regexp(r"^[A-Z]{2}$", error="must be an ISO 3166-1 alpha-2 code like DE")
 CODE = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="must be a lower-case code like identity_mismatch")
 _DOC = fields.Str(validate=validate.OneOf(DOCUMENT_TYPES))
-
-
-class PolicyError(ValueError):
-    """The policy file is invalid; `problems` names file:line and what is wrong."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__(joined(problems))
+__all__ = ["POLICY_FILE", "Policy", "PolicyError", "check_config", "for_session", "from_files", "load", "parse"]
 
 
 class _Strict(Schema):
@@ -97,20 +94,6 @@ class Policy:
         return docs, texts
 
 
-def _line_of(node, path) -> int:
-    """Return the 1-based line of the deepest node on `path` that exists in the YAML tree."""
-    line = node.start_mark.line + 1
-    for key in path:
-        if not isinstance(node, yaml.MappingNode):
-            break
-        match = [(k, v) for k, v in node.value if k.value == str(key)]
-        if not match:
-            break
-        key_node, node = match[0]
-        line = key_node.start_mark.line + 1
-    return line
-
-
 def _errors(messages, path=()):
     """Flatten marshmallow's nested messages into (path, text) pairs."""
     if isinstance(messages, dict):
@@ -123,71 +106,33 @@ def _errors(messages, path=()):
 
 def parse(text: str, file: str) -> Policy:
     """Parse and validate policy text; raise PolicyError with every problem at its line."""
-    try:
-        tree, raw = yaml.compose(text), yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        raise PolicyError([Problem(file, line, "", f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
-    if not isinstance(raw, dict):
-        raise PolicyError([Problem(file, 1, "", "the policy is a mapping with required:, reason_codes: ...")])
+    raw = rules_api.read_mapping(file, text, "the policy is a mapping with required:, reason_codes: ...")
     try:
         data = _Policy().load(raw)
     except ValidationError as exc:
-        raise PolicyError([Problem(file, _line_of(tree, path), ".".join(map(str, path)) or "policy",
-                                   text.rstrip(".")) for path, text in _errors(exc.messages)]) from None
+        raise PolicyError([rules_api.problem_at(file, raw, path, message.rstrip("."), ".".join(map(str, path)) or "policy")
+                           for path, message in _errors(exc.messages)]) from None
     return Policy(**data)
 
 
-_cache: dict[str, tuple[float, Policy]] = {}
-
-
-# The rules tree lookup is the rules runtime's (notifications use it too).
-locate = rules_api.locate
+POLICY = rules_api.PolicyFile(str(POLICY_FILE), parse, missing="the onboarding policy file is missing")
 
 
 def load(rules_dir: str | Path) -> Policy:
-    """Load the policy under `rules_dir`, re-reading it only when the file changed."""
-    path = locate(rules_dir, POLICY_FILE)
-    try:
-        mtime = path.stat().st_mtime
-    except FileNotFoundError:
-        raise PolicyError([Problem(str(path), 1, "", "the onboarding policy file is missing")]) from None
-    cached = _cache.get(str(path))
-    if cached and cached[0] == mtime:
-        return cached[1]
-    policy = parse(path.read_text(encoding="utf-8"), str(path))
-    _cache[str(path)] = (mtime, policy)
-    return policy
-
-
-_by_version: dict[str, Policy] = {}
+    """Load the policy under `rules_dir` (or the rules tree it is in), re-read only when it changed."""
+    return POLICY.from_folder(rules_dir)
 
 
 def for_session(session) -> Policy:
     """Load the policy of the active ruleset version (or of the configured rules directory)."""
-    from engine.rules.api import configured_rules_dir, rule_files
-    files = rule_files(session)
-    return load(configured_rules_dir(session)) if files is None else from_files(files)
+    return POLICY.for_session(session)
 
 
 def from_files(files) -> Policy:
     """Return the policy among a version's files (`engine.rules.files.RuleFiles`), parsed once."""
-    if files.version not in _by_version:
-        text = files.text(POLICY_FILE)
-        if text is None:
-            raise PolicyError([Problem(str(POLICY_FILE), 1, "", "the onboarding policy file is missing")])
-        _by_version[files.version] = parse(text, str(POLICY_FILE))
-    return _by_version[files.version]
+    return POLICY.from_files(files)
 
 
 def check_config(files) -> list[Problem]:
     """Return the problems of the onboarding policy among `files` (activation checks it)."""
-    text = files.text(POLICY_FILE)
-    if text is None:
-        return []
-    try:
-        parse(text, str(POLICY_FILE))
-    except PolicyError as exc:
-        return exc.problems
-    return []
+    return POLICY.check(files)

@@ -5,10 +5,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import yaml
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from engine.rules import api as rules_api
 from engine.rules.problems import Problem
 
 TEMPLATES_DIR = "templates"
@@ -18,7 +18,12 @@ _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_tr
 
 
 class TemplateProblem(ValueError):
-    """A template is missing or broken (the message names the file and the problem)."""
+    """A template is missing or broken (the message names the file and the problem; `line`
+    is the line in the file, when known)."""
+
+    def __init__(self, message: str, line: int = 1):
+        super().__init__(message)
+        self.line = line
 
 
 @dataclass(frozen=True)
@@ -54,14 +59,17 @@ def load(source, name: str) -> dict:
     if text is None:
         raise TemplateProblem(f"{path}: no such notification template")
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise TemplateProblem(f"{path}: not valid YAML: {exc}") from None
+        data = rules_api.read_document(path, text)  # the rules' YAML loader: keys know their lines
+    except rules_api.PolicyError as exc:
+        first = exc.problems[0]
+        raise TemplateProblem(f"{path}: {first.message}", first.line) from None
     if not isinstance(data, dict) or not isinstance(data.get("body"), str):
-        raise TemplateProblem(f"{path}: a template is a mapping with `subject:` and `body:` text")
-    unknown = sorted(set(data) - {"subject", "body", "description"})
+        line = rules_api.line_at(data, ("body",))
+        raise TemplateProblem(f"{path}: a template is a mapping with `subject:` and `body:` text", line)
+    unknown = sorted(set(data) - {"subject", "body", "description"}, key=str)
     if unknown:
-        raise TemplateProblem(f"{path}: unknown key {unknown[0]!r} (allowed: subject, body, description)")
+        raise TemplateProblem(f"{path}: unknown key {unknown[0]!r} (allowed: subject, body, description)",
+                              rules_api.line_at(data, (unknown[0],)))
     return data
 
 
@@ -91,7 +99,7 @@ def check_config(files) -> list[Problem]:
                 if data.get(key):
                     _env.parse(data[key])
         except TemplateProblem as exc:
-            problems.append(Problem(relative, 1, "", str(exc).removeprefix(f"{relative}: ")))
+            problems.append(Problem(relative, exc.line, "", str(exc).removeprefix(f"{relative}: ")))
         except TemplateError as exc:
             problems.append(Problem(relative, getattr(exc, "lineno", 0) or 0, "", str(exc)))
     return problems

@@ -1,33 +1,29 @@
-"""Policy files in `<rules dir>/policy/`: the withdrawal approval chain and account inactivity.
+"""`<rules dir>/policy/withdrawals.yaml`: the withdrawal approval chain.
 
-They are YAML written by compliance, like the rules; an error names the file, the
-line and what is wrong, and a bad file is never half-used.
+It is YAML written by compliance, like the rules; an error names the file, the line and
+what is wrong, and a bad file is never half-used. The file is read through the rules
+API's `PolicyFile` (the active version's, parsed once per version). The accounts'
+inactivity setting is engine/accounts/policy.py's.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from engine.payments.models import WAITING_FOR
-from engine.rules.problems import Problem, joined
-from engine.rules.yaml_lines import line_of, load_documents
+from engine.rules import api as rules_api
+from engine.rules.api import PolicyError
+from engine.rules.problems import Problem
 from engine.users.models import ROLES
-from engine.values import ValueError_, parse_decimal, parse_duration
+from engine.values import ValueError_, parse_decimal
 
 REPO_RULES = Path(__file__).resolve().parents[2] / "rules"
 CONDITIONS = ("kyc_not_approved", "amount_above")
-
-
-class PolicyError(ValueError):
-    """A policy file is invalid: `problems`, printed `file:line: message`."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__(joined(problems))
+RELATIVE = "policy/withdrawals.yaml"
+__all__ = ["PolicyError", "Step", "check_config", "parse_chain", "withdrawal_chain"]
 
 
 @dataclass(frozen=True)
@@ -69,38 +65,8 @@ class Step:
         return False
 
 
-def rules_dir(session: Session) -> Path:
-    """Return the configured rules directory whose policy/ applies (the repository's when it
-    has no policy/ folder); used when the active version carries no policy/ files."""
-    from engine.rules.api import configured_rules_dir
-    configured = Path(configured_rules_dir(session))
-    return configured if (configured / "policy").is_dir() else REPO_RULES
-
-
-def _version_policy(session: Session):
-    """Return the active version's files when they include policy/ files, else None."""
-    from engine.rules.api import rule_files
-    files = rule_files(session)
-    return files if files is not None and files.under("policy") else None
-
-
-def _load(path: Path | str, text: str | None) -> dict:
-    """Read the mapping in `text` (None: read the file `path`; else `path` only names it)."""
-    if text is None:
-        if not Path(path).is_file():
-            raise PolicyError([Problem(str(path), 1, "", "policy file is missing")])
-        text = Path(path).read_text(encoding="utf-8")
-    docs, errors = load_documents(str(path), text)
-    if errors:
-        first = errors[0]
-        raise PolicyError([Problem(first.file, first.line, first.rule_id, first.message)])
-    if len(docs) != 1 or not isinstance(docs[0], dict):
-        raise PolicyError([Problem(str(path), 1, "", "expected one YAML mapping")])
-    return docs[0]
-
-
 def _fail(path: Path | str, container, key, message: str):
-    raise PolicyError([Problem(str(path), line_of(container, key, 1), "", message)])
+    rules_api.fail(str(path), container, (key,), message)
 
 
 def _amounts(path: Path | str, raw, where) -> tuple[tuple[str, Decimal], ...]:
@@ -156,74 +122,34 @@ def _conditions(path: Path | str, raw, sid: str) -> dict:
     return out
 
 
-def parse_chain(path: Path | str, text: str | None = None) -> tuple[Step, ...]:
-    """Load and check a withdrawal approval chain file (or its `text`, named `path`)."""
-    data = _load(path, text)
+def _parse(text: str, file: str) -> tuple[Step, ...]:
+    data = rules_api.read_mapping(file, text)
     chain = data.get("chain")
     if not isinstance(chain, list) or not chain:
-        _fail(path, data, "chain", "the policy needs a `chain:` list of steps")
-    steps = tuple(_step(path, raw, i, chain) for i, raw in enumerate(chain))
+        _fail(file, data, "chain", "the policy needs a `chain:` list of steps")
+    steps = tuple(_step(file, raw, i, chain) for i, raw in enumerate(chain))
     ids = [s.id for s in steps]
     if len(set(ids)) != len(ids):
-        _fail(path, data, "chain", "step names must be unique")
+        _fail(file, data, "chain", "step names must be unique")
     if steps[-1].waits_for != "payment_provider" or \
             [s.waits_for for s in steps].count("payment_provider") != 1:
-        _fail(path, data, "chain", "the last step, and only it, waits_for payment_provider")
+        _fail(file, data, "chain", "the last step, and only it, waits_for payment_provider")
     return steps
 
 
-_cache: dict[tuple, object] = {}  # (file, mtime) of a folder's, (version, name) of a version's
+POLICY = rules_api.PolicyFile(RELATIVE, _parse, fallback=REPO_RULES)
 
 
-def _cached(path: Path, parse):
-    key = (path, path.stat().st_mtime if path.exists() else 0.0)
-    if key not in _cache:
-        _cache[key] = parse(path)
-    return _cache[key]
-
-
-def _policy(session: Session, name: str, parse):
-    """Parse `policy/<name>` of the active version (once per version) or of the rules folder."""
-    files = _version_policy(session)
-    if files is None:
-        return _cached(rules_dir(session) / "policy" / name, parse)
-    key = (files.version, name)
-    if key not in _cache:
-        relative = f"policy/{name}"
-        text = files.text(relative)
-        if text is None:
-            raise PolicyError([Problem(relative, 1, "", "policy file is missing")])
-        _cache[key] = parse(relative, text)
-    return _cache[key]
+def parse_chain(path: Path | str, text: str | None = None) -> tuple[Step, ...]:
+    """Load and check a withdrawal approval chain file (or its `text`, named `path`)."""
+    return POLICY.read(Path(path)) if text is None else _parse(text, str(path))
 
 
 def withdrawal_chain(session: Session) -> tuple[Step, ...]:
     """Return the withdrawal approval chain from `policy/withdrawals.yaml`."""
-    return _policy(session, "withdrawals.yaml", parse_chain)
-
-
-def parse_accounts(path: Path | str, text: str | None = None) -> timedelta:
-    """Load the trading-account policy: after how long without a trade an account is inactive."""
-    data = _load(path, text)
-    try:
-        return parse_duration(data.get("inactive_after", ""))
-    except ValueError_ as exc:
-        _fail(path, data, "inactive_after", f"inactive_after: {exc}")
-
-
-def inactive_after(session: Session) -> timedelta:
-    """Return how long without a trade makes a trading account inactive."""
-    return _policy(session, "accounts.yaml", parse_accounts)
+    return POLICY.for_session(session)
 
 
 def check_config(files) -> list[Problem]:
-    """Return the problems of the withdrawal and account policies among `files` (a RuleFiles)."""
-    problems = []
-    for name, parse in (("withdrawals.yaml", parse_chain), ("accounts.yaml", parse_accounts)):
-        text = files.text(f"policy/{name}")
-        if text is not None:
-            try:
-                parse(f"policy/{name}", text)
-            except PolicyError as exc:
-                problems.extend(exc.problems)
-    return problems
+    """Return the problems of the withdrawal chain among `files` (a RuleFiles)."""
+    return POLICY.check(files)

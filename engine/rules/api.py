@@ -1,5 +1,6 @@
 """What the domains may ask of the rules engine, in one module: the active ruleset, its
-policy/ and templates/ files, and running one rule again for a past event.
+policy/ and templates/ files (a policy file is read through `PolicyFile`: YAML with lines,
+errors as `Problem`s, parsed once per version), and running one rule again for a past event.
 
 Domains import this module (and the `engine.rules.actions` registry) only, never the
 runtime, the activation or the evaluators behind it (an import contract keeps it so):
@@ -8,10 +9,42 @@ the rules engine can change inside without touching a domain.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
+
+from engine.rules.policyfiles import (
+    PolicyError,
+    PolicyFile,
+    configured_rules_dir,
+    fail,
+    locate,
+    per_version,
+    problem_at,
+    read_document,
+    read_mapping,
+    stamp,
+    version_files,
+)
+from engine.rules.yaml_lines import LineDict, LineList, line_at, line_of
+
+__all__ = [
+    "LineDict",
+    "LineList",
+    "PolicyError",
+    "PolicyFile",
+    "configured_rules_dir",
+    "fail",
+    "line_at",
+    "line_of",
+    "locate",
+    "per_version",
+    "problem_at",
+    "read_document",
+    "read_mapping",
+    "stamp",
+    "version_files",
+]
 
 
 def active_ruleset(session: Session) -> Any | None:
@@ -28,12 +61,6 @@ def rule_files(session: Session) -> Any | None:
     from engine.rules import files
 
     return files.active(session)
-
-
-def configured_rules_dir(session: Session) -> Path | str:
-    """Return the configured rules directory (used when no active version carries its files)."""
-    database = session.info.get("database")
-    return database.config.rules_dir if database is not None else "rules"
 
 
 def given_fact(name: str) -> Any:
@@ -89,16 +116,3 @@ def condition_holds(condition: Any, facts: Any) -> bool:
     from engine.rules.runtime import read_values
 
     return py_evaluator.holds(condition, read_values(values_of(condition), None, facts))
-
-
-def locate(rules_dir: str | Path, relative: str | Path) -> Path:
-    """Return `relative` under `rules_dir`, or under the nearest parent holding it.
-
-    `fxcrm rules test rules/onboarding` runs with a sub-folder as its rules directory;
-    the policy and templates of the rules tree it belongs to still apply.
-    """
-    start = Path(rules_dir).resolve()
-    for folder in (start, *start.parents):
-        if (folder / relative).exists():
-            return folder / relative
-    return Path(rules_dir) / relative

@@ -96,3 +96,22 @@ def load_documents(file: str, text: str) -> tuple[list, list[RuleError]]:
     finally:
         loader.dispose()
     return docs, errors
+
+
+def line_at(data, path, default: int = 1) -> int:
+    """Return the line of the deepest part of key path `path` found in `data`.
+
+    `path` names keys of LineDicts and indexes of LineLists, like an error's path
+    (`("required", "individual", "documents", 1)`); where a part is not found, the line
+    of the last part found (or of `data` itself) is returned.
+    """
+    line = getattr(data, "line", 0) or default
+    node = data
+    for key in path:
+        if isinstance(node, LineDict) and key in node:
+            line, node = node.line_of(key), node[key]
+        elif isinstance(node, LineList) and isinstance(key, int) and 0 <= key < len(node):
+            line, node = node.line_of(key), node[key]
+        else:
+            break
+    return line

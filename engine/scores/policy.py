@@ -6,7 +6,8 @@
 
 A score at or above a category's threshold is in that category (the highest one it
 reaches); below every threshold it is `low`. Thresholds rise with the category. An error
-names the file, the line and what is wrong, and a bad file is never half-used.
+names the file, the line and what is wrong, and a bad file is never half-used. The file
+is read through the rules API's `PolicyFile` (the active version's, parsed once per version).
 """
 from __future__ import annotations
 
@@ -15,20 +16,16 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from engine.rules.yaml_lines import line_of, load_documents
+from engine.rules import api as rules_api
+from engine.rules.api import PolicyError
+from engine.rules.problems import Problem
 
 REPO_RULES = Path(__file__).resolve().parents[2] / "rules"
 FILE = "scores.yaml"
 CATEGORIES = ("low", "medium", "high")  # in rising order, as engine.kyc.service.RISK_CATEGORIES
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
-
-
-class PolicyError(ValueError):
-    """The scores policy is invalid: `file:line: message` (the parts kept as data)."""
-
-    def __init__(self, file: str, line: int, message: str):
-        super().__init__(f"{file}:{line}: {message}")
-        self.file, self.line, self.message = file, line, message
+RELATIVE = f"policy/{FILE}"
+__all__ = ["PolicyError", "ScorePolicy", "check_config", "for_session", "parse", "parse_text"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +50,7 @@ class ScorePolicy:
 
 
 def _fail(path, container, key, message: str):
-    raise PolicyError(str(path), line_of(container, key, 1), message)
+    rules_api.fail(str(path), container, (key,), message)
 
 
 def _thresholds(path: Path, raw, where, name: str) -> tuple[tuple[str, int], ...]:
@@ -77,19 +74,14 @@ def _thresholds(path: Path, raw, where, name: str) -> tuple[tuple[str, int], ...
 
 def parse(path: Path) -> dict[str, ScorePolicy]:
     """Load and check a scores policy file; a missing file declares no scores."""
-    if not path.is_file():
-        return {}
-    return parse_text(path.read_text(encoding="utf-8"), str(path))
+    return POLICY.read(Path(path))
 
 
 def parse_text(text: str, path: str) -> dict[str, ScorePolicy]:
     """Check the text of a scores policy (`path` names it in errors)."""
-    docs, errors = load_documents(path, text)
-    if errors:
-        raise PolicyError(path, errors[0].line, errors[0].message)
-    data = docs[0] if len(docs) == 1 else None
-    if not isinstance(data, dict) or not isinstance(data.get("scores"), dict):
-        raise PolicyError(path, 1, "expected a mapping with `scores:` (score name -> settings)")
+    data = rules_api.read_mapping(path, text, "expected a mapping with `scores:` (score name -> settings)")
+    if not isinstance(data.get("scores"), dict):
+        raise PolicyError([Problem(path, 1, "", "expected a mapping with `scores:` (score name -> settings)")])
     scores = data["scores"]
     out = {}
     for name, raw in scores.items():
@@ -102,37 +94,15 @@ def parse_text(text: str, path: str) -> dict[str, ScorePolicy]:
     return out
 
 
-RELATIVE = f"policy/{FILE}"
-_cache: dict[tuple[Path, float], dict[str, ScorePolicy]] = {}
-_by_version: dict[str, dict[str, ScorePolicy]] = {}
+POLICY = rules_api.PolicyFile(RELATIVE, parse_text, default=dict, fallback=REPO_RULES)
 
 
 def for_session(session: Session) -> dict[str, ScorePolicy]:
     """Return the scores policy of the active version's files (parsed once per version), or
-    of the configured rules folder when no active version carries files."""
-    from engine.rules.api import configured_rules_dir, rule_files
-    files = rule_files(session)
-    if files is not None:
-        if files.version not in _by_version:
-            text = files.text(RELATIVE)
-            _by_version[files.version] = parse_text(text, RELATIVE) if text is not None else {}
-        return _by_version[files.version]
-    configured = Path(configured_rules_dir(session))
-    path = (configured if (configured / "policy").is_dir() else REPO_RULES) / "policy" / FILE
-    key = (path, path.stat().st_mtime if path.exists() else 0.0)
-    if key not in _cache:
-        _cache[key] = parse(path)
-    return _cache[key]
+    of the configured rules folder when no active version carries policy files."""
+    return POLICY.for_session(session)
 
 
-def check_config(files) -> list:
+def check_config(files) -> list[Problem]:
     """Return the problems of the scores policy among `files` (activation checks it)."""
-    from engine.rules.problems import Problem
-    text = files.text(RELATIVE)
-    if text is None:
-        return []
-    try:
-        parse_text(text, RELATIVE)
-    except PolicyError as exc:
-        return [Problem(exc.file, exc.line, "", exc.message)]
-    return []
+    return POLICY.check(files)

@@ -7,8 +7,9 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
+from engine.rules import api as rules_api
+from engine.rules.api import PolicyError
+from engine.rules.problems import Problem
 from engine.values import UTC, as_utc
 
 DEFAULT_HOURS = "Mon-Fri 09:00-18:00 UTC"
@@ -123,82 +124,57 @@ class QueueHours:
         return self.queues.get(queue, self.default)
 
 
-def parse_queue_hours(text: str, where: str) -> QueueHours:
-    """Parse `business_hours: <hours>` and `queues: {name: <hours>}`; errors name the file and key."""
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise HoursError(f"{where}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict) or set(data) - {"business_hours", "queues"}:
-        raise HoursError(f"{where}: expected the keys business_hours and queues")
+def _parse_queues(text: str, file: str) -> QueueHours:
+    """Parse `business_hours: <hours>` and `queues: {name: <hours>}`; a PolicyError names the
+    file, the line and the key."""
+    data = rules_api.read_mapping(file, text, "expected the keys business_hours and queues", empty_ok=True)
+    unknown = sorted(set(data) - {"business_hours", "queues"}, key=str)
+    if unknown:
+        rules_api.fail(file, data, (unknown[0],), "expected the keys business_hours and queues")
     queues = data.get("queues") or {}
     if not isinstance(queues, dict):
-        raise HoursError(f"{where}: queues: expected queue names with their business hours")
+        rules_api.fail(file, data, ("queues",), "expected queue names with their business hours", "queues")
 
-    def hours(key: str, value) -> BusinessHours:
+    def hours(path: tuple, value) -> BusinessHours:
+        where = ".".join(map(str, path))
         if not isinstance(value, str):
-            raise HoursError(f"{where}: {key}: expected business hours like '{DEFAULT_HOURS}'")
+            rules_api.fail(file, data, path, f"expected business hours like '{DEFAULT_HOURS}'", where)
         try:
             return BusinessHours.parse(value)
         except HoursError as exc:
-            raise HoursError(f"{where}: {key}: {exc}") from None
+            rules_api.fail(file, data, path, str(exc), where)
 
-    return QueueHours(hours("business_hours", data.get("business_hours") or DEFAULT_HOURS),
-                      {str(q): hours(f"queues.{q}", v) for q, v in queues.items()})
+    return QueueHours(hours(("business_hours",), data.get("business_hours") or DEFAULT_HOURS),
+                      {str(q): hours(("queues", q), v) for q, v in queues.items()})
 
 
-_cache: dict[str, tuple[float, QueueHours | None]] = {}
+def parse_queue_hours(text: str, where: str) -> QueueHours:
+    """Parse the text of policy/queues.yaml; errors are HoursError `where: key: problem`."""
+    try:
+        return _parse_queues(text, where)
+    except PolicyError as exc:
+        first = exc.problems[0]
+        raise HoursError(f"{where}: {first.where + ': ' if first.where else ''}{first.message}") from None
+
+
+# No file: calendar time (None). The folder's file is looked up in the rules tree's parents.
+QUEUES: rules_api.PolicyFile[QueueHours | None] = rules_api.PolicyFile(str(QUEUES_FILE), _parse_queues, default=lambda: None)
 
 
 def load_queue_hours(rules_dir) -> QueueHours | None:
     """Return the queue hours of the rules tree at `rules_dir`, or None when it has no such file."""
-    path = Path(rules_dir) / QUEUES_FILE
-    try:
-        mtime = path.stat().st_mtime
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    cached = _cache.get(str(path))
-    if cached and cached[0] == mtime:
-        return cached[1]
-    found = parse_queue_hours(path.read_text(encoding="utf-8"), str(QUEUES_FILE))
-    _cache[str(path)] = (mtime, found)
-    return found
-
-
-_by_version: dict[str, QueueHours | None] = {}
+    return QUEUES.from_folder(rules_dir)
 
 
 def queue_hours_for(session) -> QueueHours | None:
     """Return the queue hours of the active ruleset version (None: it sets none); with no
-    active version carrying files, those of the configured rules folder."""
-    from engine.rules.api import configured_rules_dir, rule_files
-    files = rule_files(session)
-    if files is not None:
-        if files.version not in _by_version:
-            text = files.text(QUEUES_FILE)
-            _by_version[files.version] = \
-                parse_queue_hours(text, str(QUEUES_FILE)) if text is not None else None
-        return _by_version[files.version]
-    # `fxcrm rules test rules/onboarding` runs with a sub-folder: the tree's policy applies.
-    start = Path(configured_rules_dir(session)).resolve()
-    for folder in (start, *start.parents):
-        if (folder / QUEUES_FILE).exists():
-            return load_queue_hours(folder)
-    return None
+    active version carrying policy files, those of the configured rules folder."""
+    return QUEUES.for_session(session)
 
 
-def check_config(files) -> list:
+def check_config(files) -> list[Problem]:
     """Return the problems of policy/queues.yaml among `files` (activation checks it)."""
-    from engine.rules.problems import Problem
-    text = files.text(QUEUES_FILE)
-    if text is None:
-        return []
-    try:
-        parse_queue_hours(text, str(QUEUES_FILE))
-    except HoursError as exc:
-        message = str(exc).removeprefix(f"{QUEUES_FILE}: ")
-        return [Problem(str(QUEUES_FILE), 1, "", message)]
-    return []
+    return QUEUES.check(files)
 
 
 def rule_due(start: datetime, seconds: float, hours: BusinessHours) -> datetime:

@@ -62,3 +62,38 @@ def test_a_domain_importing_another_domains_plugin_module_breaks_the_check(tmp_p
     result = lint_imports(copy)
     assert result.returncode == 1
     assert "engine.payments.violation -> engine.kyc.facts" in result.stdout
+
+
+def import_graph(cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(cwd)}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "import_graph.py"), "--packages"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+def test_the_package_graph_has_no_cycle():
+    result = import_graph(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "cycles 0" in result.stdout
+
+
+def test_a_package_cycle_breaks_the_check(tmp_path):
+    copy = copy_tree(tmp_path)
+    # payments already imports accounts (its service and models): this closes a loop.
+    (copy / "engine/accounts/violation.py").write_text("from engine.payments import ledger\n")
+    result = import_graph(copy)
+    assert result.returncode == 1
+    assert "cycle of 2: engine.accounts engine.payments" in result.stdout
+
+
+def test_a_domain_reading_yaml_lines_itself_breaks_the_check(tmp_path):
+    copy = copy_tree(tmp_path)
+    (copy / "engine/kyc/violation.py").write_text("from engine.rules.yaml_lines import load_documents\n")
+    result = lint_imports(copy)
+    assert result.returncode == 1
+    assert "engine.kyc.violation -> engine.rules.yaml_lines" in result.stdout

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from engine.accounts import policy as accounts_policy
 from engine.payments import policy
 from engine.payments.policy import PolicyError
 
@@ -25,7 +26,7 @@ def test_the_shipped_chain_loads_and_decides_which_steps_apply():
     assert compliance.applies(kyc_status="approved", amount=Decimal("5000.01"), currency="USD")
     assert compliance.applies(kyc_status="approved", amount=Decimal("1"), currency="JPY")
     assert steps[2].applies(kyc_status="approved", amount=Decimal("1"), currency="USD")
-    assert policy.parse_accounts(policy.REPO_RULES / "policy" / "accounts.yaml") == timedelta(days=30)
+    assert accounts_policy.parse_accounts(policy.REPO_RULES / "policy" / "accounts.yaml") == timedelta(days=30)
 
 
 @pytest.mark.parametrize("text, message", [
@@ -60,4 +61,4 @@ def test_a_bad_inactivity_period_is_refused(tmp_path):
     path = tmp_path / "accounts.yaml"
     path.write_text("# comment\ninactive_after: thirty days\n")
     with pytest.raises(PolicyError, match=r"accounts.yaml:2: inactive_after: not a duration"):
-        policy.parse_accounts(path)
+        accounts_policy.parse_accounts(path)

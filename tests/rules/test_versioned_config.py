@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from engine.accounts import policy as accounts_policy
 from engine.clients.models import Client
 from engine.db import unit_of_work
 from engine.events import store
 from engine.ib import service as ib_service
 from engine.kyc import policy as kyc_policy
 from engine.notifications import service as notifications
-from engine.payments import policy as payments_policy
 from engine.rules import activation, ruletests_run
 from engine.rules import files as rule_files
 from engine.rules.compiler import compile_ruleset
@@ -91,10 +91,10 @@ def test_withdrawal_and_account_policies_follow_the_version(db, tree):
     _activate(db, tree)
     _edit(tree, "policy/accounts.yaml", "inactive_after: 30d", "inactive_after: 7d")
     with unit_of_work(db) as s:
-        assert payments_policy.inactive_after(s) == timedelta(days=30)
+        assert accounts_policy.inactive_after(s) == timedelta(days=30)
     _activate(db, tree)
     with unit_of_work(db) as s:
-        assert payments_policy.inactive_after(s) == timedelta(days=7)
+        assert accounts_policy.inactive_after(s) == timedelta(days=7)
 
 
 def test_templates_follow_the_version(db, tree):
@@ -147,7 +147,7 @@ def test_activation_and_its_readers_write_no_folder(db, tree, monkeypatch):
     _activate(db, tree)
     assert _required(db) == ["id", "selfie"]
     with unit_of_work(db) as s:
-        assert payments_policy.inactive_after(s) == timedelta(days=30)
+        assert accounts_policy.inactive_after(s) == timedelta(days=30)
         assert ib_service.config_for(s).default_profile
         store.ensure_clients(s, {"C-1"})
     with unit_of_work(db) as s:
