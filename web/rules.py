@@ -112,7 +112,13 @@ def _page(results=None, status=200):
     same = candidate.valid and state["active"] is not None \
         and candidate.ruleset.version == state["active"]["version"]
     return render_template("rules.html", state=state, candidate=candidate, same=same,
-                           results=results), status
+                           results=results, facts=_facts()), status
+
+
+def _facts() -> dict:
+    """The facts catalogue, from the registry `fxcrm rules facts` prints (engine.rules.catalogue)."""
+    from engine.rules import catalogue
+    return {"facts": catalogue.entries(), "aggregates": catalogue.aggregate_entries()}
 
 
 @bp.get("/rules")

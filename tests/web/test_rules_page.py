@@ -178,3 +178,20 @@ def test_a_candidate_whose_rule_tests_fail_is_not_activated(rules_app, database,
     html = c.get("/rules").get_data(as_text=True)
     assert "rule tests fail; nothing was activated" in html
     assert "a locked account opens a support task with the platform&#39;s reason: FAILED" in html
+
+
+def test_the_page_shows_the_facts_catalogue(rules_app):
+    """Every fact of `fxcrm rules facts` is listed with its type, meaning, parameters and cost."""
+    from markupsafe import escape
+
+    from engine.rules import catalogue
+    html = _as(rules_app, "compliance").get("/rules").get_data(as_text=True)
+    section = html[html.index('id="facts-h"'):]
+    rows = catalogue.entries() + catalogue.aggregate_entries()
+    assert len(rows) > 40
+    for entry in rows:
+        row = (f"<tr><td><code>{escape(entry['name'])}</code></td><td>{escape(entry['kind'])}</td>"
+               f"<td>{escape(entry['meaning'])}</td>")
+        assert row in section, entry["name"]
+        assert str(escape(entry["cost"])) in section
+    assert "held_at_least (duration), within (duration)" in section
