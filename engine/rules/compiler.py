@@ -7,7 +7,7 @@ from typing import Mapping
 
 from engine.events.catalogue import EVENT_TYPES
 from engine.facts import load_domain_facts
-from engine.rules import ir, ruletests
+from engine.rules import ir, ruletests, timing
 from engine.rules.actions_check import ActionChecker
 from engine.rules.conditions import CondContext, compile_condition, values_of
 from engine.rules.errors import RuleError, RulesetInvalid
@@ -190,6 +190,12 @@ class _Build:
             report(line_of(node, "id", line), f"duplicate rule id (first defined at {first[0]}:{first[1]})")
             return
         self.rule_sites[rule_id] = (file, line_of(node, "id", line))
+        if not timing.check_keys(node, line, report):
+            return
+        kind = timing.kind_of(node)
+        if kind != "event":
+            self.compile_timed(file, ruleset, node, line, data, kind)
+            return
         events = self.event_types(data["when"], node, line, report)
         if events is None:
             return
@@ -206,6 +212,25 @@ class _Build:
             rule_id, data["description"].strip(), ruleset, file, line, events, cond, actions,
             data["priority"], data.get("after"), unless, reads, shown,
             frozenset(v for v in reads if v.source == "count")))
+
+    def compile_timed(self, file: str, ruleset: str, node, line: int, data: dict, kind: str) -> None:
+        """Compile an absence or scheduled rule: no triggering event, `if:` on client facts."""
+        report = self.reporter(file, data["id"])
+        absent = timing.compile_absent(node, line, self.catalogue, report) if kind == "absent" else None
+        schedule = timing.compile_schedule(node, line, report) if kind == "schedule" else None
+        ctx = self.context(file, data["id"], Scope((), self.catalogue, self.facts))
+        cond = self.optional_condition(node, "if", line, ctx)
+        actions, watched, shown = self.actions.compile_all(node.get("then"), line_of(node, "then", line), ctx)
+        if None in (cond, actions) or (absent is None and schedule is None):
+            return
+        reads = values_of(cond) | watched
+        if not (timing.check_no_event(kind, reads, line_of(node, "if", line), report)
+                and timing.check_no_event(kind, shown, line_of(node, "then", line), report)):
+            return
+        self.rules.append(ir.Rule(
+            data["id"], data["description"].strip(), ruleset, file, line, (), cond, actions,
+            data["priority"], None, None, reads, shown,
+            frozenset(v for v in reads if v.source == "count"), absent, schedule))
 
     def optional_condition(self, node, key: str, line: int, ctx: CondContext):
         if key not in node:

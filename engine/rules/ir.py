@@ -9,6 +9,7 @@ comparison on it false; only `Exists` (and `Not`) can be true for it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace  # noqa: F401  (replace re-exported)
+from functools import cached_property
 from typing import Union
 
 Operand = Union[int, str, bool]
@@ -131,6 +132,23 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Absence:
+    """`absent: {events: [...], for: D}`: the rule acts after D without any of `events`."""
+
+    events: tuple[str, ...]          # each restarts the silence
+    seconds: int                     # how long the silence must last
+    since: tuple[str, ...] = ()      # also start it when none is running (never restart it)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """`schedule: daily at 06:00 [Zone]`: the rule sweeps the clients once a day."""
+
+    at: str = "00:00"                # time of day, HH:MM
+    zone: str = "UTC"                # an IANA time zone name
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     description: str
@@ -146,6 +164,8 @@ class Rule:
     reads: frozenset[Value] = frozenset()          # values `condition` and `unless` read
     template_reads: frozenset[Value] = frozenset()  # values the actions' templates show
     aggregates: frozenset[Value] = frozenset()      # counts the runtime computes
+    absent: Absence | None = None    # an absence rule: acts on silence, not on an event
+    schedule: Schedule | None = None  # a scheduled rule: sweeps the clients
 
 
 @dataclass(frozen=True)
@@ -170,6 +190,19 @@ class Ruleset:
     conditions: tuple[tuple[str, Cond], ...] = ()   # named conditions (definitions)
     tests: tuple[RuleTest, ...] = ()
     by_event: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @cached_property
+    def _arming(self) -> dict[str, tuple[Rule, ...]]:
+        found: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            if rule.absent is not None:
+                for event_type in dict.fromkeys(rule.absent.events + rule.absent.since):
+                    found.setdefault(event_type, []).append(rule)
+        return {t: tuple(rs) for t, rs in found.items()}
+
+    def absence_rules_for(self, event_type: str) -> tuple[Rule, ...]:
+        """Return the absence rules an event of `event_type` starts or restarts."""
+        return self._arming.get(event_type, ())
 
     def rule(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
