@@ -7,7 +7,7 @@ from typing import Mapping
 
 from engine.events.catalogue import EVENT_TYPES
 from engine.facts import load_domain_facts
-from engine.rules import ir, ruletests, timing
+from engine.rules import ir, ruletests, tables, timing
 from engine.rules.actions_check import ActionChecker
 from engine.rules.conditions import CondContext, compile_condition, values_of
 from engine.rules.errors import RuleError, RulesetInvalid
@@ -48,6 +48,7 @@ def compile_ruleset(files: Mapping[str, str], *, catalogue: Mapping | None = Non
     docs = build.parse(files)
     for file, doc in docs:
         build.collect_definitions(file, doc)
+    build.compile_tables()
     build.compile_named()
     for file, doc in docs:
         build.compile_doc(file, doc)
@@ -78,6 +79,8 @@ class _Build:
         self.names: list[str] = []
         self.tests: list[ir.RuleTest] = []
         self.config: dict[str, str] = {}  # policy/ and templates/ files, for reference checks
+        self.tables_src: dict[str, tuple[str, int, object]] = {}
+        self.tables: dict[str, ir.Table] = {}   # decision tables, compiled before anything uses them
         self.actions = ActionChecker(self)
 
     def reporter(self, file: str, rule_id: str):
@@ -99,7 +102,7 @@ class _Build:
         if data is None:
             return
         for section, store in (("conditions", self.named_src), ("queues", self.queues),
-                               ("templates", self.templates)):
+                               ("templates", self.templates), ("tables", self.tables_src)):
             items = data.get(section, {})
             sub = node.get(section)
             for i, name in enumerate(items):
@@ -112,10 +115,20 @@ class _Build:
                 value = items[name] if isinstance(items, dict) else None
                 store[name] = (file, at, value) if section != "queues" else (file, at)
 
+    def compile_tables(self) -> None:
+        """Compile each decision table of definitions.tables (on client facts: any rule may use it)."""
+        for name, (file, line, node) in self.tables_src.items():
+            table = tables.compile_table(name, node, line, self.scope(()), self.reporter(file, name))
+            if table is not None:
+                self.tables[name] = table
+
+    def scope(self, events: tuple[str, ...]) -> Scope:
+        return Scope(events, self.catalogue, self.facts, self.tables)
+
     def compile_named(self) -> None:
         """Compile each named condition once where it is defined (any event may use it)."""
         for name, (file, line, node) in self.named_src.items():
-            ctx = self.context(file, name, Scope((), self.catalogue, self.facts), (name,))
+            ctx = self.context(file, name, self.scope(()), (name,))
             cond = compile_condition(node, line, ctx)
             if cond is not None:
                 self.named_ir[name] = cond
@@ -199,7 +212,7 @@ class _Build:
         events = self.event_types(data["when"], node, line, report)
         if events is None:
             return
-        ctx = self.context(file, rule_id, Scope(events, self.catalogue, self.facts))
+        ctx = self.context(file, rule_id, self.scope(events))
         cond = self.optional_condition(node, "if", line, ctx)
         unless = self.optional_condition(node, "unless", line, ctx)
         if "unless" in node and "after" not in data:
@@ -218,7 +231,7 @@ class _Build:
         report = self.reporter(file, data["id"])
         absent = timing.compile_absent(node, line, self.catalogue, report) if kind == "absent" else None
         schedule = timing.compile_schedule(node, line, report) if kind == "schedule" else None
-        ctx = self.context(file, data["id"], Scope((), self.catalogue, self.facts))
+        ctx = self.context(file, data["id"], self.scope(()))
         cond = self.optional_condition(node, "if", line, ctx)
         actions, watched, shown = self.actions.compile_all(node.get("then"), line_of(node, "then", line), ctx)
         if None in (cond, actions) or (absent is None and schedule is None):

@@ -65,6 +65,28 @@ class Value:
     unit: str = ""           # source kind before conversion: amount, money, decimal, integer, datetime...
     aggregate: Aggregate | None = None  # source "count": what the SQL aggregate computes
     relation: Relation | None = None    # derive "relation": the comparison of two values
+    table: "Table | None" = None        # source "table": the decision table an output comes from
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One row of a decision table: when its input cells hold, its outputs."""
+
+    line: int
+    when: "Cond"                                 # the input cells (TRUE: any client)
+    outputs: tuple[tuple[str, object], ...]      # (column, Money | Decimal | str | bool)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A decision table of `definitions.tables`: rows of input tests and outputs."""
+
+    name: str
+    hit: str                                     # first: the first row that holds; collect: every one
+    inputs: tuple[Value, ...]                    # the values the input cells test (client facts)
+    outputs: tuple[tuple[str, str], ...]         # (column, unit: money, decimal, string, boolean)
+    rows: tuple[TableRow, ...]
+    default: bool = False                        # a row without input cells: every client matches one
 
 
 @dataclass(frozen=True)
@@ -126,6 +148,7 @@ class Action:
     name: str
     params: tuple[tuple[str, object], ...]   # sorted (name, value) pairs, JSON-like values
     line: int = 0
+    tables: tuple[tuple[str, str], ...] = ()  # (parameter, table output key): taken from a decision table
 
     def param(self, name: str, default=None):
         return dict(self.params).get(name, default)

@@ -34,6 +34,7 @@ class DefinitionsSchema(Strict):
     conditions = fields.Dict(keys=fields.Str(validate=RULE_ID), values=fields.Raw())
     queues = fields.List(fields.Str(validate=RULE_ID))
     templates = fields.Dict(keys=fields.Str(validate=RULE_ID), values=fields.Str())
+    tables = fields.Dict(keys=fields.Str(), values=fields.Raw())  # decision tables (engine/rules/tables.py)
 
 
 class RulesetSchema(Strict):
