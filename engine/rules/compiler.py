@@ -80,7 +80,7 @@ class _Build:
         self.tests: list[ir.RuleTest] = []
         self.config: dict[str, str] = {}  # policy/ and templates/ files, for reference checks
         self.tables_src: dict[str, tuple[str, int, object]] = {}
-        self.tables: dict[str, ir.Table] = {}   # decision tables, compiled before anything uses them
+        self.tables: dict[str, ir.Table | None] = {}   # decision tables (None: broken), compiled first
         self.actions = ActionChecker(self)
 
     def reporter(self, file: str, rule_id: str):
@@ -118,9 +118,8 @@ class _Build:
     def compile_tables(self) -> None:
         """Compile each decision table of definitions.tables (on client facts: any rule may use it)."""
         for name, (file, line, node) in self.tables_src.items():
-            table = tables.compile_table(name, node, line, self.scope(()), self.reporter(file, name))
-            if table is not None:
-                self.tables[name] = table
+            # A broken table stays known (None): a rule using it is told so, not "unknown table".
+            self.tables[name] = tables.compile_table(name, node, line, self.scope(()), self.reporter(file, name))
 
     def scope(self, events: tuple[str, ...]) -> Scope:
         return Scope(events, self.catalogue, self.facts, self.tables)

@@ -49,7 +49,7 @@ class Scope:
     events: tuple[str, ...]     # event types the rule reacts to
     catalogue: Mapping
     facts: Mapping
-    tables: Mapping = field(default_factory=dict)  # decision tables of definitions: name -> ir.Table
+    tables: Mapping = field(default_factory=dict)  # decision tables of definitions: name -> ir.Table (None: broken)
 
 
 def _event_field(name: str, scope: Scope) -> Ref:
@@ -122,6 +122,8 @@ def base_key(value: Value) -> str:
 def _table(name: str, column: str, scope: Scope) -> Ref:
     """Resolve `table.NAME.COLUMN`: an output of a decision table of definitions.tables."""
     table: Table | None = scope.tables.get(name)
+    if table is None and name in scope.tables:  # defined, but it did not compile
+        raise PathError(f"table.{name}: table {name} has errors (see its definition)")
     if table is None:
         close = difflib.get_close_matches(name, list(scope.tables), n=1)
         hint = f" (did you mean {close[0]}?)" if close else \
