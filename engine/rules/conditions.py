@@ -287,6 +287,11 @@ def values_of(cond: ir.Cond) -> frozenset:
 
 
 def with_table_inputs(values) -> frozenset:
-    """Return `values` and the inputs of the decision tables among them (loaded and shown)."""
+    """Return `values` and what the decision tables among them read (loaded and shown)."""
     found = set(values)
-    return frozenset(found.union(*(v.table.inputs for v in found if v.table is not None)))
+    for table in {v.table for v in found if v.table is not None}:
+        # A list input (`client.accounts.types`) is read only through its cells' tests (`has pro`).
+        found.update(v for v in table.inputs if v.kind != "set")
+        for row in table.rows:
+            found.update(_values(row.when))
+    return frozenset(found)

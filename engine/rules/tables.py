@@ -23,11 +23,12 @@ from __future__ import annotations
 import difflib
 import re
 from decimal import Decimal
+from functools import lru_cache
 
 from marshmallow import fields, validate
 
 from engine.rules import ir, py_evaluator
-from engine.rules.conditions import CondError, _build, _compare, _lit, _one_of, _split_op
+from engine.rules.conditions import CondError, _build, _compare, _lit, _one_of, _split_op, values_of
 from engine.rules.literals import epoch
 from engine.rules.paths import PathError, Ref, Scope, resolve
 from engine.rules.schemas import Strict, load
@@ -139,7 +140,7 @@ def _cell_text(value) -> str:
 
 
 def _cells(row: dict, inputs: dict[str, Ref]) -> ir.Cond:
-    """Compile a row's input cells: `GB` (==), `[GB, IE]` (in), `">= 1000 USD"`, `-` or none (any)."""
+    """Compile a row's input cells: `GB` (==), `[GB, IE]` (in), `">= 1000 USD"`, `has pro`, `-` or none (any)."""
     tests = []
     for column, ref in inputs.items():
         if column not in row or row[column] in (None, "-"):
@@ -149,7 +150,7 @@ def _cells(row: dict, inputs: dict[str, Ref]) -> ir.Cond:
         if isinstance(row[column], list):
             tests.append(_one_of(ref, _lit(text), f"{ref.value.key} in {text}"))
         elif isinstance(row[column], str) and re.match(r"^(==|!=|<=|>=|<|>|not in |in |between |older_than "
-                                                       r"|within )", text):
+                                                       r"|within |has |contains |starts_with |ends_with )", text):
             op, rest = _split_op(text)
             tests.append(_build(ref, op, rest, shown))
         else:
@@ -185,14 +186,20 @@ def _raw(lit, text: str):
 
 # -- run time -------------------------------------------------------------------------------------
 
+@lru_cache(maxsize=256)
+def _reader(table: ir.Table):
+    """Return the reader of what the table's cells test (derived values like `has pro` too)."""
+    from engine.rules.reading import build_reader
+    return build_reader(frozenset().union(*(values_of(row.when) for row in table.rows)))
+
+
 def lookup(value: ir.Value, loader) -> object:
     """Return the output `value` names for the loader's client (None when no row gives it)."""
-    from engine.rules.reading import build_reader
     table = value.table
     assert table is not None
     column = value.path.split(".", 1)[1]
     raw = loader.load(table.inputs)
-    values = build_reader(frozenset(table.inputs))({"data": {}}, raw, epoch(loader.at))
+    values = _reader(table)({"data": {}}, raw, epoch(loader.at))
     hits = [dict(row.outputs) for row in table.rows if py_evaluator.holds(row.when, values)]
     if table.hit == "first":
         return hits[0].get(column) if hits else None

@@ -174,3 +174,49 @@ def test_every_rows_value_of_a_parameter_is_checked():
     with pytest.raises(RulesetInvalid) as info:
         ruleset(RULE, last="- {threshold: 5000 USD, queue: finanse, label: default}")
     assert "task: queue: unknown queue 'finanse' (queues: compliance, finance, sales)" in str(info.value)
+
+
+ACCOUNTS = """
+ruleset: a
+description: d
+definitions:
+  tables:
+    by_account:
+      hit: first
+      inputs: {accounts: client.accounts.types, country: client.country}
+      outputs: [threshold, priority]
+      rows:
+        - {accounts: has pro, threshold: 100000 USD, priority: normal}
+        - {country: "!= GB", threshold: 1000 USD, priority: high}
+        - {threshold: 5000 USD, priority: normal}
+rules:
+  - id: big-for-the-account
+    description: d
+    when: payment.deposit_completed
+    if: [event.amount >= table.by_account.threshold]
+    then: [{task: {queue: compliance, title: big, priority: table.by_account.priority}}]
+tests:
+  - name: a pro account's client has the pro threshold
+    given: {client: {accounts.types: [standard, pro], country: DE}}
+    events:
+      - {type: payment.deposit_completed, at: 1h, payment_id: p1, amount: "50000", currency: USD, method: card, provider: stripe}
+    expect:
+      tasks: []
+  - name: a standard account outside GB has the low threshold and a high priority
+    given: {client: {accounts.types: [standard], country: DE}}
+    events:
+      - {type: payment.deposit_completed, at: 1h, payment_id: p1, amount: "1000", currency: USD, method: card, provider: stripe}
+    expect:
+      tasks: [{title: big, priority: high}]
+  - name: a client without a country matches "!= GB" (a missing value is not GB)
+    given: {client: {accounts.types: []}}
+    events:
+      - {type: payment.deposit_completed, at: 1h, payment_id: p1, amount: "1000", currency: USD, method: card, provider: stripe}
+    expect:
+      tasks: [{title: big, priority: high}]
+"""
+
+
+def test_a_table_by_account_type():
+    assert all(line.endswith(": ok") for line in _run(ACCOUNTS, ""))
+    assert len(_run(ACCOUNTS, "")) == 3
