@@ -230,6 +230,11 @@ def bind_params(params, scope: Scope, report):
                 report(key, f"table {table.name} has no default row: a parameter needs a value for every client "
                             f"(end the table with a row that gives no inputs)")
                 return None
+            missing = [row for row in table.rows if ref.value.path.split(".", 1)[1] not in dict(row.outputs)]
+            if missing:
+                report(key, f"table {table.name}: the row at line {missing[0].line} gives no "
+                            f"{ref.value.path.split('.', 1)[1]}: a parameter needs it in every row")
+                return None
             bound[key] = ref.value
     if not bound:
         return [params], {}
@@ -259,10 +264,10 @@ def fill_params(params: dict, bound: tuple, schema, facts: dict) -> dict:
     """Replace the table-bound parameters with the client's row values (as the schema loads them)."""
     if not bound:
         return params
-    fields_ = schema().fields
+    by_key = {f.data_key or name: f for name, f in schema().fields.items()}
     out = dict(params)
     for key, table_key in bound:
         raw = facts.get(table_key)
-        field = fields_[key]
+        field = by_key[key]
         out[key] = field.deserialize(_param_text(raw)) if raw is not None else params.get(key)
     return out

@@ -170,6 +170,13 @@ def test_an_action_parameter_needs_one_value_for_every_client():
         str(info.value)
 
 
+def test_a_parameter_needs_its_column_in_every_row():
+    with pytest.raises(RulesetInvalid) as info:
+        ruleset(RULE, last="- {threshold: 5000 USD, label: default}")
+    assert "task: queue: table limits: the row at line 13 gives no queue: a parameter needs it in every row" in \
+        str(info.value)
+
+
 def test_every_rows_value_of_a_parameter_is_checked():
     with pytest.raises(RulesetInvalid) as info:
         ruleset(RULE, last="- {threshold: 5000 USD, queue: finanse, label: default}")
