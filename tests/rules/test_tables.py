@@ -227,3 +227,34 @@ tests:
 def test_a_table_by_account_type():
     assert all(line.endswith(": ok") for line in _run(ACCOUNTS, ""))
     assert len(_run(ACCOUNTS, "")) == 3
+
+
+def test_the_explanation_shows_the_tables_inputs_and_outputs(database):
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from engine.db import unit_of_work
+    from engine.processing.ingest import ingest_lines
+    from engine.rules import activation
+    from engine.tasks.models import Task
+    from tests.helpers import event, jsonl, registered
+    example = Path(__file__).parent / "examples" / "worked_kyc_deposit.yaml"
+    activation.forget()
+    with unit_of_work(database) as s:
+        activation.activate_files(s, {"kyc.yaml": example.read_text()}, actor="test")
+    try:
+        ingest_lines(database, jsonl([
+            registered("C1", at="2026-11-01T09:00:00Z", country="GB"),
+            event("payment.deposit_completed", "C1", "2026-11-01T10:00:00Z", payment_id="p1", amount="12000.00",
+                  currency="USD", method="card", provider="stripe")]).splitlines())
+        with unit_of_work(database) as s:
+            task = s.scalar(select(Task))
+            assert (task.queue, task.priority) == ("compliance", "normal")
+            assert task.title == "Deposit of 12000.00 USD over 10000 USD before KYC approval"
+            facts = task.explanation["facts"]
+            assert facts["client.country"] == "GB" and facts["client.client_type"] == "individual"
+            assert facts["table.large_deposit.threshold"] == "10000 USD"
+            assert facts["event.amount"] == "12000.00 USD"
+    finally:
+        activation.forget()
