@@ -45,7 +45,7 @@ BUILT_IN: tuple[Domain, ...] = (
         "rules",
         blueprints=("web.rules",),
         evaluators=("engine.rules.runtime",),
-        sweeps=("engine.rules.timers:fire_due",),
+        sweeps=("engine.rules.timers:fire_due", "engine.rules.schedule:run_due"),
     ),
     _d("deliveries", blueprints=("web.wires",), sweeps=("engine.deliveries.fetches:run_due",)),
     _d(

@@ -35,20 +35,24 @@ class FactSpec:
     params: dict[str, str] = field(default_factory=dict)  # param name -> kind
     doc: str = ""
     cost: str = DEFAULT_COST   # what loading it reads, for the catalogue (`fxcrm rules facts`)
+    column: str = ""           # a column of the clients table holding it: scheduled rules select by it in SQL
 
 
 FACTS: dict[str, FactSpec] = {}
 _loaded = False
 
 
-def fact(name: str, kind: str, *, choices=(), params=None, doc: str = "", cost: str = DEFAULT_COST):
+def fact(name: str, kind: str, *, choices=(), params=None, doc: str = "", cost: str = DEFAULT_COST,
+         column: str = ""):
     """Register the decorated `loader(session, client, **params)` as fact `name`.
 
-    `doc` (default: the loader's docstring) and `cost` are shown in the facts catalogue.
+    `doc` (default: the loader's docstring) and `cost` are shown in the facts catalogue;
+    `column` names the `clients` column the fact is (the loader returns it unchanged), so a
+    scheduled rule can pick its candidate clients in SQL.
     """
     def register(loader):
         FACTS[name] = FactSpec(name, kind, loader, tuple(choices), dict(params or {}),
-                               doc or (loader.__doc__ or "").strip(), cost)
+                               doc or (loader.__doc__ or "").strip(), cost, column)
         return loader
     return register
 

@@ -76,6 +76,16 @@ def _duration(seconds: int | None) -> str:
     return f"{seconds}s"
 
 
+def _started_by(rule: ir.Rule) -> str:
+    """What starts a rule: its events, a silence (absent:) or its schedule."""
+    if rule.absent is not None:
+        since = f"; started by {', '.join(rule.absent.since)}" if rule.absent.since else ""
+        return f"none of {', '.join(rule.absent.events)} for {_duration(rule.absent.seconds)}{since}"
+    if rule.schedule is not None:
+        return f"daily at {rule.schedule.at} {rule.schedule.zone}"
+    return ", ".join(rule.events)
+
+
 def _rules_by_file(ruleset: ir.Ruleset) -> list[dict]:
     by_file: dict[str, list[ir.Rule]] = {f: [] for f in ruleset.files}
     for rule in ruleset.rules:
@@ -85,7 +95,7 @@ def _rules_by_file(ruleset: ir.Ruleset) -> list[dict]:
         tests[test.file] = tests.get(test.file, 0) + 1
     return [{"path": path, "tests": tests.get(path, 0),
              "rules": [{"id": r.id, "description": r.description, "ruleset": r.ruleset,
-                        "line": r.line, "events": ", ".join(r.events),
+                        "line": r.line, "events": _started_by(r),
                         "after": _duration(r.after), "actions": ", ".join(a.name for a in r.actions)}
                        for r in sorted(rules, key=lambda r: r.line)]}
             for path, rules in by_file.items()]
@@ -112,7 +122,13 @@ def _page(results=None, status=200):
     same = candidate.valid and state["active"] is not None \
         and candidate.ruleset.version == state["active"]["version"]
     return render_template("rules.html", state=state, candidate=candidate, same=same,
-                           results=results), status
+                           results=results, facts=_facts()), status
+
+
+def _facts() -> dict:
+    """The facts catalogue, from the registry `fxcrm rules facts` prints (engine.rules.catalogue)."""
+    from engine.rules import catalogue
+    return {"facts": catalogue.entries(), "aggregates": catalogue.aggregate_entries()}
 
 
 @bp.get("/rules")

@@ -42,3 +42,17 @@ def inactive_count(session, client):
     after = policy.inactive_after(session)
     return sum(1 for a in service.list_for(session, client.ref)
                if service.activity(a, after) == "inactive")
+
+
+@fact("accounts.types", "list", cost="reads the client's accounts")
+def types(session, client):
+    """The account types of the client's active trading accounts (e.g. standard, pro), each once, oldest first."""
+    return list(dict.fromkeys(a.account_type for a in service.list_for(session, client.ref)
+                              if a.status == "active"))
+
+
+@fact("accounts.last_trade_at", "datetime", cost="reads the client's accounts")
+def last_trade_at(session, client):
+    """When the client last traded on any account (missing if never)."""
+    times = [a.last_trade_at for a in service.list_for(session, client.ref) if a.last_trade_at]
+    return max(times) if times else None

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import difflib
 
-from engine.rules import ir
+from engine.rules import ir, tables
 from engine.rules.actions import ACTIONS, KNOWN_NAMES, TEMPLATE_FIELD, freeze, load_domain_actions
-from engine.rules.conditions import CondContext, values_of
+from engine.rules.conditions import CondContext, values_of, with_table_inputs
 from engine.rules.paths import PathError, resolve
 from engine.rules.schemas import load
 from engine.rules.yaml_lines import line_of
@@ -41,13 +41,22 @@ class ActionChecker:
             params = {spec.shorthand: params}
         at = line_of(node, name, line)
         before = len(self.build.errors)
-        data = load(spec.schema, params, at, lambda ln, msg: ctx.error(ln, f"{name}: {msg}"))
-        if data is None:
+        bind = tables.bind_params(params, ctx.scope, lambda key, msg: ctx.error(
+            line_of(params, key, at), f"{name}: {key}: {msg}"))
+        if bind is None:
             return None
-        self.cross_check(spec, data, params, at, ctx)
+        variants, bound = bind  # a parameter from a decision table: checked with each row's value
+        data = None
+        for variant in variants:
+            loaded = load(spec.schema, variant, at, lambda ln, msg: ctx.error(ln, f"{name}: {msg}"))
+            if loaded is None:
+                return None
+            self.cross_check(spec, loaded, params, at, ctx)
+            data = data or loaded
         if len(self.build.errors) > before:
             return None
-        return ir.Action(name, freeze(data), at)
+        self.shown.update(with_table_inputs(bound.values()))
+        return ir.Action(name, freeze(data), at, tuple(sorted((k, v.key) for k, v in bound.items())))
 
     def cross_check(self, spec, data: dict, node, line: int, ctx: CondContext) -> None:
         def report(key, message):

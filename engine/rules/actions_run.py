@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.events.models import Event
-from engine.rules import ir
+from engine.rules import ir, tables
 from engine.rules.actions import load_domain_actions
 from engine.rules.evaluation import FactLoader, raw_value, render
 from engine.rules.models import RuleAction
@@ -61,8 +61,10 @@ def execute(run: Run) -> list[str]:
         key = f"{run.trigger}:{run.rule.id}:{index}"[:300]
         if run.session.scalar(select(RuleAction.id).where(RuleAction.key == key)) is not None:
             continue  # done when this trigger was processed before
-        params = {k: thaw(v) for k, v in action.params}
-        result = load_domain_actions()[action.name].run(run, params, key)
+        spec = load_domain_actions()[action.name]
+        params = tables.fill_params({k: thaw(v) for k, v in action.params}, action.tables, spec.schema,
+                                    run.facts.raw)
+        result = spec.run(run, params, key)
         run.session.add(RuleAction(
             key=key, client_ref=run.client.ref, rule_id=run.rule.id,
             ruleset_version=run.ruleset.version, action=action.name, params=params,

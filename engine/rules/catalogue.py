@@ -46,6 +46,12 @@ def entries() -> list[dict]:
              "parameters": _params(spec), "cost": spec.cost} for _, spec in sorted(facts.items())]
 
 
+def aggregate_entries() -> list[dict]:
+    """Return the language's aggregates as catalogue entries (no parameters: they are written inline)."""
+    return [{"name": name, "kind": kind, "meaning": meaning, "parameters": "", "cost": cost}
+            for name, kind, meaning, cost in AGGREGATES]
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|") or "-"
 

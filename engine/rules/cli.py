@@ -1,4 +1,4 @@
-"""`fxcrm rules ...` and `fxcrm timers fire`: check, test, backtest, activate, status, rollback."""
+"""`fxcrm rules ...` and `fxcrm timers fire|schedule`: check, test, backtest, activate, status, rollback."""
 from __future__ import annotations
 
 import getpass
@@ -189,6 +189,24 @@ def fire(now):
     finally:
         clock.freeze(None)
     click.echo(f"fired {count} timer(s)")
+
+
+@timers.command("schedule")
+@click.option("--now", "now", default=None, help="ISO-8601 time to run at (default: now).")
+def run_scheduled(now):
+    """Run the scheduled rules whose latest daily run at that time is not done yet."""
+    from engine.rules.schedule import run_due
+    try:
+        at = parse_datetime(now) if now else None
+    except ValueError as exc:
+        _fail([f"error: {exc}"])
+    from engine.values import clock
+    clock.freeze(at)  # what the rules do is dated at that time too
+    try:
+        count = run_due(_database(), now=at)
+    finally:
+        clock.freeze(None)
+    click.echo(f"scheduled rules acted for {count} client(s)")
 
 
 commands = [rules, timers]

@@ -7,7 +7,7 @@ from typing import Mapping
 
 from engine.events.catalogue import EVENT_TYPES
 from engine.facts import load_domain_facts
-from engine.rules import ir, ruletests
+from engine.rules import ir, ruletests, tables, timing
 from engine.rules.actions_check import ActionChecker
 from engine.rules.conditions import CondContext, compile_condition, values_of
 from engine.rules.errors import RuleError, RulesetInvalid
@@ -48,6 +48,7 @@ def compile_ruleset(files: Mapping[str, str], *, catalogue: Mapping | None = Non
     docs = build.parse(files)
     for file, doc in docs:
         build.collect_definitions(file, doc)
+    build.compile_tables()
     build.compile_named()
     for file, doc in docs:
         build.compile_doc(file, doc)
@@ -78,6 +79,8 @@ class _Build:
         self.names: list[str] = []
         self.tests: list[ir.RuleTest] = []
         self.config: dict[str, str] = {}  # policy/ and templates/ files, for reference checks
+        self.tables_src: dict[str, tuple[str, int, object]] = {}
+        self.tables: dict[str, ir.Table | None] = {}   # decision tables (None: broken), compiled first
         self.actions = ActionChecker(self)
 
     def reporter(self, file: str, rule_id: str):
@@ -99,7 +102,7 @@ class _Build:
         if data is None:
             return
         for section, store in (("conditions", self.named_src), ("queues", self.queues),
-                               ("templates", self.templates)):
+                               ("templates", self.templates), ("tables", self.tables_src)):
             items = data.get(section, {})
             sub = node.get(section)
             for i, name in enumerate(items):
@@ -112,10 +115,19 @@ class _Build:
                 value = items[name] if isinstance(items, dict) else None
                 store[name] = (file, at, value) if section != "queues" else (file, at)
 
+    def compile_tables(self) -> None:
+        """Compile each decision table of definitions.tables (on client facts: any rule may use it)."""
+        for name, (file, line, node) in self.tables_src.items():
+            # A broken table stays known (None): a rule using it is told so, not "unknown table".
+            self.tables[name] = tables.compile_table(name, node, line, self.scope(()), self.reporter(file, name))
+
+    def scope(self, events: tuple[str, ...]) -> Scope:
+        return Scope(events, self.catalogue, self.facts, self.tables)
+
     def compile_named(self) -> None:
         """Compile each named condition once where it is defined (any event may use it)."""
         for name, (file, line, node) in self.named_src.items():
-            ctx = self.context(file, name, Scope((), self.catalogue, self.facts), (name,))
+            ctx = self.context(file, name, self.scope(()), (name,))
             cond = compile_condition(node, line, ctx)
             if cond is not None:
                 self.named_ir[name] = cond
@@ -190,10 +202,16 @@ class _Build:
             report(line_of(node, "id", line), f"duplicate rule id (first defined at {first[0]}:{first[1]})")
             return
         self.rule_sites[rule_id] = (file, line_of(node, "id", line))
+        if not timing.check_keys(node, line, report):
+            return
+        kind = timing.kind_of(node)
+        if kind != "event":
+            self.compile_timed(file, ruleset, node, line, data, kind)
+            return
         events = self.event_types(data["when"], node, line, report)
         if events is None:
             return
-        ctx = self.context(file, rule_id, Scope(events, self.catalogue, self.facts))
+        ctx = self.context(file, rule_id, self.scope(events))
         cond = self.optional_condition(node, "if", line, ctx)
         unless = self.optional_condition(node, "unless", line, ctx)
         if "unless" in node and "after" not in data:
@@ -206,6 +224,25 @@ class _Build:
             rule_id, data["description"].strip(), ruleset, file, line, events, cond, actions,
             data["priority"], data.get("after"), unless, reads, shown,
             frozenset(v for v in reads if v.source == "count")))
+
+    def compile_timed(self, file: str, ruleset: str, node, line: int, data: dict, kind: str) -> None:
+        """Compile an absence or scheduled rule: no triggering event, `if:` on client facts."""
+        report = self.reporter(file, data["id"])
+        absent = timing.compile_absent(node, line, self.catalogue, report) if kind == "absent" else None
+        schedule = timing.compile_schedule(node, line, report) if kind == "schedule" else None
+        ctx = self.context(file, data["id"], self.scope(()))
+        cond = self.optional_condition(node, "if", line, ctx)
+        actions, watched, shown = self.actions.compile_all(node.get("then"), line_of(node, "then", line), ctx)
+        if None in (cond, actions) or (absent is None and schedule is None):
+            return
+        reads = values_of(cond) | watched
+        if not (timing.check_no_event(kind, reads, line_of(node, "if", line), report)
+                and timing.check_no_event(kind, shown, line_of(node, "then", line), report)):
+            return
+        self.rules.append(ir.Rule(
+            data["id"], data["description"].strip(), ruleset, file, line, (), cond, actions,
+            data["priority"], None, None, reads, shown,
+            frozenset(v for v in reads if v.source == "count"), absent, schedule))
 
     def optional_condition(self, node, key: str, line: int, ctx: CondContext):
         if key not in node:

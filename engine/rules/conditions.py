@@ -18,7 +18,7 @@ _WORD_OPS = ("not in", "in", "exists", "missing", "between", "within_next", "wit
              "contains", "starts_with", "ends_with", "matches", "has")
 _TEXT_TESTS = ("contains", "starts_with", "ends_with", "matches")
 _FACTOR = r"([+-]?\d+(?:\.\d+)?)\s*\*\s*"
-_OTHER_VALUE = re.compile(r"^(?:" + _FACTOR + r")?((?:count|sum|min|max|avg)\([^)]*\)|event\.\w+|"
+_OTHER_VALUE = re.compile(r"^(?:" + _FACTOR + r")?((?:count|sum|min|max|avg)\([^)]*\)|event\.\w+|table\.\w+\.\w+|"
                           r"client\.[a-z_][\w.]*(?:\([^)]*\))?)(?:\s*\*\s*([+-]?\d+(?:\.\d+)?))?$")
 _WHAT = {"number": "a number", "money": "money", "time": "a date/time", "text": "text",
          "bool": "true/false", "set": "a list"}
@@ -282,5 +282,16 @@ def negate_op(op: str) -> str:
 
 
 def values_of(cond: ir.Cond) -> frozenset:
-    """Return every Value a condition reads."""
-    return frozenset(_values(cond))
+    """Return every Value a condition reads (a decision table's output: its inputs too)."""
+    return with_table_inputs(_values(cond))
+
+
+def with_table_inputs(values) -> frozenset:
+    """Return `values` and what the decision tables among them read (loaded and shown)."""
+    found = set(values)
+    for table in {v.table for v in found if v.table is not None}:
+        # A list input (`client.accounts.types`) is read only through its cells' tests (`has pro`).
+        found.update(v for v in table.inputs if v.kind != "set")
+        for row in table.rows:
+            found.update(_values(row.when))
+    return frozenset(found)

@@ -94,7 +94,7 @@ def ruleset_json(ruleset: ir.Ruleset) -> dict:
     definitions = {}
     for rule in ruleset.rules:
         body = to_json(rule.condition)
-        if body is False:
+        if body is False or not rule.events:  # absence and scheduled rules match no event
             continue
         types = _join("$or", [{TYPE_KEY: t} for t in rule.events])
         definitions[rule.id] = {"all": [{"m": types if body is True else _join("$and", [types, body])}]}

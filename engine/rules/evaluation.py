@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from engine.events.models import Event
 from engine.facts import load_domain_facts
-from engine.rules import aggregates, ir, py_evaluator
+from engine.rules import aggregates, ir, py_evaluator, tables
 from engine.rules.actions import TEMPLATE_FIELD
 from engine.rules.errors import RuleRuntimeError
 from engine.rules.literals import parse_literal
@@ -54,6 +54,8 @@ class FactLoader:
             return self.overrides[key]
         if value.source == "count":
             return self._count(value)
+        if value.source == "table":
+            return tables.lookup(value, self)
         spec = load_domain_facts().get(value.path)
         if spec is None:
             raise RuleRuntimeError(f"client.{value.path}: no such fact is registered")

@@ -9,6 +9,7 @@ comparison on it false; only `Exists` (and `Not`) can be true for it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace  # noqa: F401  (replace re-exported)
+from functools import cached_property
 from typing import Union
 
 Operand = Union[int, str, bool]
@@ -64,6 +65,28 @@ class Value:
     unit: str = ""           # source kind before conversion: amount, money, decimal, integer, datetime...
     aggregate: Aggregate | None = None  # source "count": what the SQL aggregate computes
     relation: Relation | None = None    # derive "relation": the comparison of two values
+    table: "Table | None" = None        # source "table": the decision table an output comes from
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One row of a decision table: when its input cells hold, its outputs."""
+
+    line: int
+    when: "Cond"                                 # the input cells (TRUE: any client)
+    outputs: tuple[tuple[str, object], ...]      # (column, Money | Decimal | str | bool)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A decision table of `definitions.tables`: rows of input tests and outputs."""
+
+    name: str
+    hit: str                                     # first: the first row that holds; collect: every one
+    inputs: tuple[Value, ...]                    # the values the input cells test (client facts)
+    outputs: tuple[tuple[str, str], ...]         # (column, unit: money, decimal, string, boolean)
+    rows: tuple[TableRow, ...]
+    default: bool = False                        # a row without input cells: every client matches one
 
 
 @dataclass(frozen=True)
@@ -125,9 +148,27 @@ class Action:
     name: str
     params: tuple[tuple[str, object], ...]   # sorted (name, value) pairs, JSON-like values
     line: int = 0
+    tables: tuple[tuple[str, str], ...] = ()  # (parameter, table output key): taken from a decision table
 
     def param(self, name: str, default=None):
         return dict(self.params).get(name, default)
+
+
+@dataclass(frozen=True)
+class Absence:
+    """`absent: {events: [...], for: D}`: the rule acts after D without any of `events`."""
+
+    events: tuple[str, ...]          # each restarts the silence
+    seconds: int                     # how long the silence must last
+    since: tuple[str, ...] = ()      # also start it when none is running (never restart it)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """`schedule: daily at 06:00 [Zone]`: the rule sweeps the clients once a day."""
+
+    at: str = "00:00"                # time of day, HH:MM
+    zone: str = "UTC"                # an IANA time zone name
 
 
 @dataclass(frozen=True)
@@ -146,6 +187,8 @@ class Rule:
     reads: frozenset[Value] = frozenset()          # values `condition` and `unless` read
     template_reads: frozenset[Value] = frozenset()  # values the actions' templates show
     aggregates: frozenset[Value] = frozenset()      # counts the runtime computes
+    absent: Absence | None = None    # an absence rule: acts on silence, not on an event
+    schedule: Schedule | None = None  # a scheduled rule: sweeps the clients
 
 
 @dataclass(frozen=True)
@@ -170,6 +213,19 @@ class Ruleset:
     conditions: tuple[tuple[str, Cond], ...] = ()   # named conditions (definitions)
     tests: tuple[RuleTest, ...] = ()
     by_event: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @cached_property
+    def _arming(self) -> dict[str, tuple[Rule, ...]]:
+        found: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            if rule.absent is not None:
+                for event_type in dict.fromkeys(rule.absent.events + rule.absent.since):
+                    found.setdefault(event_type, []).append(rule)
+        return {t: tuple(rs) for t, rs in found.items()}
+
+    def absence_rules_for(self, event_type: str) -> tuple[Rule, ...]:
+        """Return the absence rules an event of `event_type` starts or restarts."""
+        return self._arming.get(event_type, ())
 
     def rule(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)

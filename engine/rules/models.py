@@ -11,6 +11,9 @@ from engine.types import BigId, JsonType, UTCDateTime
 
 TIMER_PENDING, TIMER_FIRED, TIMER_CANCELLED = "pending", "fired", "cancelled"
 DELAY, NAMED = "delay", "named"   # a rule's `after:` delay, or a `start_timer` action
+# An absence rule's silence (restarted by each of its events); a scheduled rule's run of
+# one day (a marker: fired when every client was looked at).
+ABSENCE, SCHEDULE = "absence", "schedule"
 
 
 class RulesetVersion(Base):
@@ -49,7 +52,7 @@ class RuleTimer(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(300))        # what makes it unique (idempotent starts)
-    kind: Mapped[str] = mapped_column(String(8))          # delay | named
+    kind: Mapped[str] = mapped_column(String(8))          # delay | named | absence | schedule
     client_ref: Mapped[str] = mapped_column(String(100))
     rule_id: Mapped[str] = mapped_column(String(100))
     name: Mapped[str | None] = mapped_column(String(100), nullable=True)

@@ -1,12 +1,13 @@
 """Resolve the value paths a rule names (`event.amount`, `client.kyc.status`, `count(...)`)."""
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
-from engine.rules.ir import Aggregate, Filter, Value
+from engine.rules.ir import Aggregate, Filter, Table, Value
 from engine.rules.literals import LiteralError, parse_literal, units
 
 # Envelope fields every event has, next to its `data` fields.
@@ -23,6 +24,7 @@ _NUMBER_FIELDS = ("decimal", "integer", "amount")
 _TEXT_FIELDS = ("string", "enum", "country", "currency")
 _FACT = re.compile(r"^client\.([a-z_][\w.]*?)(?:\((.*)\))?$")
 _EVENT = re.compile(r"^event\.([a-z_]\w*)$")
+_TABLE = re.compile(r"^table\.([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)$")
 _SAFE_ARG = re.compile(r"^[\w.\-@]*$", re.ASCII)
 
 
@@ -47,6 +49,7 @@ class Scope:
     events: tuple[str, ...]     # event types the rule reacts to
     catalogue: Mapping
     facts: Mapping
+    tables: Mapping = field(default_factory=dict)  # decision tables of definitions: name -> ir.Table (None: broken)
 
 
 def _event_field(name: str, scope: Scope) -> Ref:
@@ -111,7 +114,28 @@ def base_key(value: Value) -> str:
         return _fact_key(value.path, value.params)
     if value.source == "count":
         return value.key if not value.derive else value.key.rsplit(":" + value.derive, 1)[0]
+    if value.source == "table":
+        return f"table.{value.path}"
     return f"event.{value.path}"
+
+
+def _table(name: str, column: str, scope: Scope) -> Ref:
+    """Resolve `table.NAME.COLUMN`: an output of a decision table of definitions.tables."""
+    table: Table | None = scope.tables.get(name)
+    if table is None and name in scope.tables:  # defined, but it did not compile
+        raise PathError(f"table.{name}: table {name} has errors (see its definition)")
+    if table is None:
+        close = difflib.get_close_matches(name, list(scope.tables), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else \
+            (f" (tables: {', '.join(sorted(scope.tables))})" if scope.tables else " (definitions define no tables:)")
+        raise PathError(f"table.{name}: unknown decision table {name!r}{hint}")
+    units = dict(table.outputs)
+    if column not in units:
+        raise PathError(f"table.{name}.{column}: {column!r} is not an output of table {name} "
+                        f"(outputs: {', '.join(units)})")
+    unit = units[column] if table.hit == "first" else "list"
+    return Ref(Value(f"table.{name}.{column}", "table", f"{name}.{column}", COMPARABLE[unit], unit=unit,
+                     table=table), unit)
 
 
 def _count(event_type: str, window: str | None, scope: Scope) -> Ref:
@@ -262,9 +286,13 @@ def resolve(text: str, scope: Scope) -> Ref:
         return _event_field(m[1], scope)
     if m := _FACT.match(text):
         return _fact(m[1], m[2], scope)
+    if m := _TABLE.match(text):
+        return _table(m[1], m[2], scope)
     if text.startswith("event."):
         raise PathError(f"{text} is not an event field (fields are one name: event.amount)")
-    raise PathError(f"{text!r} is not a value: start with event., client. or count(")
+    if text.startswith("table."):
+        raise PathError(f"{text} is not a table output (write table.<table>.<output>)")
+    raise PathError(f"{text!r} is not a value: start with event., client., table. or count(")
 
 
 def derived(ref: Ref, derive: str, arg: str = "", kind: str = "bool") -> Value:
@@ -274,4 +302,4 @@ def derived(ref: Ref, derive: str, arg: str = "", kind: str = "bool") -> Value:
     tag = arg if _SAFE_ARG.match(arg) else "x" + hashlib.sha256(arg.encode()).hexdigest()[:16]
     key = f"{base.key}:{derive}" + (f":{tag}" if arg else "")
     return Value(key, base.source, base.path, kind, derive, arg, base.params, base.window, ref.unit,
-                 base.aggregate)
+                 base.aggregate, table=base.table)

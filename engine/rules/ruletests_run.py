@@ -103,10 +103,11 @@ def _step(database: Database, step: dict, index: int, start: datetime, now: date
     from engine import processing
     from engine.events.schemas import InvalidEvent, validate_envelope
     from engine.events.store import ensure_clients, record
-    from engine.rules import timers
+    from engine.rules import schedule, timers
     at = start + parse_duration(step.get("at", "0s"))
     clock.freeze(now)
     timers.fire_due(database, now=now)
+    schedule.run_due(database, now=now)  # as the ticker does each round: timers, then scheduled rules
     if "type" in step:
         data = {k: thaw(v) for k, v in step.items() if k not in ("type", "at", "id", "source")}
         try:

@@ -16,12 +16,12 @@ from engine.db import cached
 
 from engine.events.models import Event
 from engine.projections import evaluator
-from engine.rules import activation, ir, py_evaluator, timers
+from engine.rules import absence, activation, ir, py_evaluator, timers
 from engine.rules.actions import EVENT_HOOKS, load_domain_actions
 from engine.rules.actions_run import Run, execute
 from engine.rules.evaluation import FactLoader, explanation
 from engine.rules.literals import epoch
-from engine.rules.models import DELAY, NAMED, TIMER_CANCELLED, TIMER_FIRED, RuleTimer
+from engine.rules.models import ABSENCE, DELAY, NAMED, TIMER_CANCELLED, TIMER_FIRED, RuleTimer
 from engine.rules.reading import build_reader
 
 
@@ -59,6 +59,7 @@ def evaluate_event(session: Session, event: Event, client) -> None:
     for hook in EVENT_HOOKS:
         hook(session, ruleset, client, event, facts)
     cancel_timers(session, ruleset, client, event, facts)
+    absence.arm(session, ruleset, client, event)
     matcher = loaded.matcher
     if not ruleset.rules_for(event.type):
         return
@@ -99,6 +100,8 @@ def fire_timer(session: Session, timer: RuleTimer, client) -> bool:
         return False
     if timer.kind == NAMED:
         return _fire_named(session, timer, client)
+    if timer.kind == ABSENCE:
+        return absence.fire(session, timer, client)
     loaded = activation.current(session)
     rule = _rule(loaded.ruleset, timer.rule_id) if loaded else None
     if rule is None:

@@ -20,7 +20,9 @@ class Strict(Schema):
 class RuleSchema(Strict):
     id = fields.Str(required=True, validate=RULE_ID)
     description = fields.Str(required=True, validate=validate.Length(1, 2000))
-    when = OneOrMany(fields.Str(), required=True, validate=validate.Length(min=1))
+    when = OneOrMany(fields.Str(), validate=validate.Length(min=1))  # or absent: / schedule:
+    absent = fields.Raw()
+    schedule = fields.Raw()
     if_ = fields.Raw(data_key="if", allow_none=False)
     after = Duration()
     unless = fields.Raw()
@@ -32,6 +34,7 @@ class DefinitionsSchema(Strict):
     conditions = fields.Dict(keys=fields.Str(validate=RULE_ID), values=fields.Raw())
     queues = fields.List(fields.Str(validate=RULE_ID))
     templates = fields.Dict(keys=fields.Str(validate=RULE_ID), values=fields.Str())
+    tables = fields.Dict(keys=fields.Str(), values=fields.Raw())  # decision tables (engine/rules/tables.py)
 
 
 class RulesetSchema(Strict):

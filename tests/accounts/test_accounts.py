@@ -103,3 +103,22 @@ def test_manual_updates_keep_before_and_after_and_refuse_bad_input(database):
                        reason="limit lifted")
         assert (service.get(s, "A1").status, service.get(s, "A1").status_reason) == ("active", None)
 
+
+
+def test_account_type_and_last_trade_facts(database):
+    """client.accounts.types lists the active accounts' types once; last_trade_at is the latest trade."""
+    from engine.clients.models import Client
+    from engine.facts import load_domain_facts
+    pro = event("account.created", "C1", at(2), account_id="A2", platform="mt5", account_type="pro",
+                currency="USD", leverage=100)
+    pro3 = event("account.created", "C1", at(3), account_id="A3", platform="mt5", account_type="pro",
+                 currency="USD", leverage=100)
+    ingest(database, registered("C1"), account(minute=1), pro, pro3,
+           trade(minute=4, ticket="t1", closed=9), trade(minute=5, aid="A2", ticket="t2", closed=6),
+           event("account.status_changed", "C1", at(7), account_id="A1", status="disabled"))
+    facts = load_domain_facts()
+    with unit_of_work(database) as s:
+        client = s.query(Client).filter_by(ref="C1").one()
+        assert facts["accounts.types"].loader(s, client) == ["pro"]  # A1 (standard) is disabled
+        assert facts["accounts.last_trade_at"].loader(s, client) == datetime(2026, 11, 1, 10, 9,
+                                                                            tzinfo=timezone.utc)

@@ -169,3 +169,28 @@ def test_rule_tests_say_when_a_task_opened_and_a_timer_fires(runner, tmp_path):
     assert bad.exit_code == 1
     assert "timers: expected [{at: 25h, name: nudge}], got [{name: nudge, rule: nudge, " \
            "due_in: 86400s, at: 24h}]" in bad.output
+
+
+def test_timers_schedule_runs_the_scheduled_rules_once_a_day(runner, tmp_path):
+    path = tmp_path / "sched"
+    path.mkdir()
+    (path / "daily.yaml").write_text(textwrap.dedent("""
+        ruleset: daily
+        description: d
+        rules:
+          - id: german-clients
+            description: German clients, every morning.
+            schedule: daily at 06:00
+            if: [client.country == DE]
+            then:
+              - task: {queue: sales, title: "Call", one_open_per: client}
+    """))
+    events = tmp_path / "events.jsonl"
+    events.write_text(jsonl([registered("C1", at="2026-11-01T10:00:00Z"),
+                             registered("C2", at="2026-11-01T10:00:00Z", country="GB")]))
+    assert runner.invoke(["events", "ingest", str(events)]).exit_code == 0
+    assert runner.invoke(["rules", "activate", str(path)]).exit_code == 0
+    once = runner.invoke(["timers", "schedule", "--now", "2026-11-02T06:00:00Z"])
+    assert once.output == "scheduled rules acted for 1 client(s)\n", once.output
+    again = runner.invoke(["timers", "schedule", "--now", "2026-11-02T12:00:00Z"])
+    assert again.output == "scheduled rules acted for 0 client(s)\n"

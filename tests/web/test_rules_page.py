@@ -178,3 +178,38 @@ def test_a_candidate_whose_rule_tests_fail_is_not_activated(rules_app, database,
     html = c.get("/rules").get_data(as_text=True)
     assert "rule tests fail; nothing was activated" in html
     assert "a locked account opens a support task with the platform&#39;s reason: FAILED" in html
+
+
+def test_the_page_shows_the_facts_catalogue(rules_app):
+    """Every fact of `fxcrm rules facts` is listed with its type, meaning, parameters and cost."""
+    from markupsafe import escape
+
+    from engine.rules import catalogue
+    html = _as(rules_app, "compliance").get("/rules").get_data(as_text=True)
+    section = html[html.index('id="facts-h"'):]
+    rows = catalogue.entries() + catalogue.aggregate_entries()
+    assert len(rows) > 40
+    for entry in rows:
+        row = (f"<tr><td><code>{escape(entry['name'])}</code></td><td>{escape(entry['kind'])}</td>"
+               f"<td>{escape(entry['meaning'])}</td>")
+        assert row in section, entry["name"]
+        assert str(escape(entry["cost"])) in section
+    assert "held_at_least (duration), within (duration)" in section
+
+
+def test_absence_and_scheduled_rules_show_what_starts_them(rules_app, database, rules_dir):
+    (rules_dir / "quiet.yaml").write_text(
+        "ruleset: quiet\ndescription: d\nrules:\n"
+        "  - id: quiet\n    description: Nobody traded.\n"
+        "    absent: {events: [trade.opened, trade.closed], for: 90d, since: payment.deposit_completed}\n"
+        "    then: [{task: {queue: sales, title: Quiet}}]\n"
+        "  - id: morning\n    description: Every morning.\n    schedule: daily at 06:00 Europe/London\n"
+        "    if: [client.status == approved]\n    then: [{task: {queue: sales, title: Morning, one_open_per: client}}]\n")
+    c = _as(rules_app, "compliance")
+    version = _candidate_version(c.get("/rules").get_data(as_text=True))
+    assert _post(c, "/rules/activate", version=version).status_code == 302
+    html = c.get("/rules").get_data(as_text=True)
+    quiet = html[html.index('id="rule-quiet"'):]
+    assert "<td>none of trade.opened, trade.closed for 90d; started by payment.deposit_completed</td>" in quiet
+    morning = html[html.index('id="rule-morning"'):]
+    assert "<td>daily at 06:00 Europe/London</td>" in morning
