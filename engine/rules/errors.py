@@ -6,15 +6,22 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, order=True)
 class RuleError:
-    """One problem in a rule file, printed as `file:line: rule-id: message`."""
+    """One problem in a rule file, printed as `file:line: rule-id: message`.
+
+    A warning (`severity="warning"`, printed `file:line: rule-id: warning: message`) does
+    not make the ruleset invalid: it is listed with the compiled ruleset, and activating
+    needs the warnings accepted explicitly.
+    """
 
     file: str
     line: int
     rule_id: str
     message: str
+    severity: str = "error"
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.rule_id}: {self.message}"
+        label = "warning: " if self.severity == "warning" else ""
+        return f"{self.file}:{self.line}: {self.rule_id}: {label}{self.message}"
 
 
 class RulesetInvalid(Exception):

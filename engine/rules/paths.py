@@ -1,6 +1,7 @@
 """Resolve the value paths a rule names (`event.amount`, `client.kyc.status`, `count(...)`)."""
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from dataclasses import dataclass
@@ -47,6 +48,12 @@ class Scope:
     events: tuple[str, ...]     # event types the rule reacts to
     catalogue: Mapping
     facts: Mapping
+
+
+def choice_hint(text: str, choices) -> str:
+    """`did you mean X? one of: ...` for a value that is not one of `choices`."""
+    close = difflib.get_close_matches(text, list(choices), n=1)
+    return (f"did you mean {close[0]}? " if close else "") + f"one of: {', '.join(choices)}"
 
 
 def _event_field(name: str, scope: Scope) -> Ref:
@@ -232,7 +239,7 @@ def _filter_operand(fn: str, name: str, found, op: str, lit) -> tuple[object, st
         raise PathError(f"{fn}(): {name} is text: only ==, !=, in and not in compare it, not {op}")
     if found.choices and lit.value not in found.choices:
         raise PathError(f"{fn}(): {lit.value!r} is not a value of {name} "
-                        f"(one of: {', '.join(found.choices)})")
+                        f"({choice_hint(lit.value, found.choices)})")
     return lit.value, ""
 
 
