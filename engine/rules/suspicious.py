@@ -1,0 +1,166 @@
+"""Warnings of `rules check`: rules that are valid but probably not what was meant.
+
+- a delay nothing can cancel: `after:` without `unless:`, or an `unless:` that reads only
+  the triggering event (it cannot change while the delay runs);
+- a `start_timer` no rule reacts to (`when: timer.fired` with its name), a `cancel_timer`
+  of a name no rule starts;
+- a loop: a rule whose `emit` (or timer) triggers itself, directly or through other rules;
+- two rules that can match the same trigger and conflict: they set one value (a status,
+  a risk category) to different values, or both do what may happen once (a CPA for one
+  commission profile). Rules whose conditions exclude each other (never_true) do not.
+
+A warning does not stop a ruleset: activating it needs the warnings accepted.
+"""
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+
+from engine.rules import ir
+from engine.rules.actions import ActionSpec
+from engine.rules.conditions import values_of
+from engine.rules.errors import RuleError
+from engine.rules.never_true import contradiction, leaves
+
+TIMER_FIRED = "timer.fired"
+
+
+def find(rules: tuple[ir.Rule, ...], specs: Mapping[str, ActionSpec]) -> list[RuleError]:
+    """Return the warnings about `rules` (in file order)."""
+    found = [*_delays(rules), *_timers(rules), *_loops(rules), *_conflicts(rules, specs)]
+    return sorted(set(found))
+
+
+def _warn(rule: ir.Rule, line: int, message: str) -> RuleError:
+    return RuleError(rule.file, line, rule.id, message, "warning")
+
+
+def _delays(rules):
+    for rule in rules:
+        if rule.after is None:
+            continue
+        if rule.unless is None:
+            yield _warn(rule, rule.line, "after: without unless: nothing cancels the delay, the "
+                                         "actions run when it falls due whatever happened meanwhile "
+                                         "(add unless: with what should cancel it, or drop after:)")
+        elif all(v.source == "event" for v in values_of(rule.unless)):
+            yield _warn(rule, rule.line, "unless: reads only the triggering event, which does not "
+                                         "change while the delay runs: it cannot cancel it "
+                                         "(test client facts or counts)")
+
+
+def _timer_names(rule: ir.Rule) -> set | None:
+    """The timer names a `when: timer.fired` rule reacts to; None: any name."""
+    names: set | None = None
+    for _, cond in leaves([(0, rule.condition)]):
+        if isinstance(cond, ir.Compare) and cond.value.key == "event.name" and cond.op == "==":
+            names = {cond.operand} if names is None else names & {cond.operand}
+        elif isinstance(cond, ir.OneOf) and cond.value.key == "event.name":
+            names = set(cond.options) if names is None else names & set(cond.options)
+    return names
+
+
+def _reacts(rule: ir.Rule, timer: str) -> bool:
+    if TIMER_FIRED not in rule.events:
+        return False
+    names = _timer_names(rule)
+    return names is None or timer in names
+
+
+def _actions(rules, name: str):
+    for rule in rules:
+        for action in rule.actions:
+            if action.name == name:
+                yield rule, action
+
+
+def _timers(rules):
+    started = {action.param("name") for _, action in _actions(rules, "start_timer")}
+    for rule, action in _actions(rules, "start_timer"):
+        name = action.param("name")
+        if not any(_reacts(other, name) for other in rules):
+            yield _warn(rule, action.line, f"start_timer: no rule reacts to timer {name} "
+                                           f"(add a rule `when: timer.fired` with `if: event.name == {name}`)")
+    for rule, action in _actions(rules, "cancel_timer"):
+        name = action.param("name")
+        if name not in started:
+            yield _warn(rule, action.line, f"cancel_timer: no rule starts a timer named {name}")
+
+
+def _triggers(rule: ir.Rule, rules) -> list[tuple[str, ir.Rule]]:
+    """The rules an action of `rule` can trigger, each with what triggers it."""
+    found = []
+    for action in rule.actions:
+        if action.name == "emit":
+            event_type = action.param("type")
+            found += [(f"emits {event_type}", other) for other in rules if event_type in other.events]
+        elif action.name == "start_timer":
+            name = action.param("name")
+            found += [(f"starts timer {name}", other) for other in rules if _reacts(other, name)]
+    return found
+
+
+def _loops(rules):
+    """One warning per loop, on its first rule in file order: the shortest path back."""
+    reported: set[frozenset] = set()
+    for rule in rules:
+        path = _path_back(rule, rules)
+        if path is None:
+            continue
+        members = frozenset(r.id for _, r in path) | {rule.id}
+        if members in reported:
+            continue
+        reported.add(members)
+        text = " ".join([rule.id] + [f"{how} -> {target.id}" for how, target in path])
+        yield _warn(rule, rule.line, f"can trigger itself without end: {text} "
+                                     f"(make sure a condition or cancel_timer ends the loop)")
+
+
+def _path_back(start: ir.Rule, rules) -> list[tuple[str, ir.Rule]] | None:
+    """The shortest chain of triggers from `start` back to itself, or None."""
+    queue: deque = deque([(start, [])])
+    seen = {start.id}
+    while queue:
+        rule, path = queue.popleft()
+        for how, target in _triggers(rule, rules):
+            if target.id == start.id:
+                return path + [(how, target)]
+            if target.id not in seen:
+                seen.add(target.id)
+                queue.append((target, path + [(how, target)]))
+    return None
+
+
+def _both_match(a: ir.Rule, b: ir.Rule) -> bool:
+    """Whether `a` and `b` can match one trigger (same event type, same delay, and
+    conditions that do not exclude each other)."""
+    if not set(a.events) & set(b.events) or a.after != b.after:
+        return False
+    return contradiction([(0, a.condition), (0, b.condition)]) is None
+
+
+def _conflicts(rules, specs: Mapping[str, ActionSpec]):
+    for i, later in enumerate(rules):
+        for earlier in rules[:i]:
+            if not _both_match(earlier, later):
+                continue
+            shared = next(t for t in later.events if t in earlier.events)
+            where = f"{earlier.id} ({earlier.file}:{earlier.line})"
+            for action in later.actions:
+                spec = specs.get(action.name)
+                message = _conflict(spec, action, earlier) if spec else None
+                if message:
+                    yield _warn(later, action.line, f"on {shared} this rule and {where} can both "
+                                                    f"match: {message} (give them conditions that "
+                                                    f"exclude each other, or merge them)")
+
+
+def _conflict(spec: ActionSpec, action: ir.Action, other: ir.Rule) -> str | None:
+    for theirs in (a for a in other.actions if a.name == action.name):
+        if spec.sets and theirs.param(spec.sets) != action.param(spec.sets):
+            return (f"{action.name} to {action.param(spec.sets)} here, "
+                    f"to {theirs.param(spec.sets)} there")
+        if spec.once_for and all(theirs.param(k) == action.param(k) for k in spec.once_for):
+            key = ", ".join(f"{k} {action.param(k) or '(default)'}" for k in spec.once_for)
+            return f"both record a {action.name} for the same {key}"
+    return None
