@@ -100,8 +100,16 @@ class ActionChecker:
         return value
 
     def check_queue(self, queue, report) -> None:
-        if queue is not None and self.build.queues and queue not in self.build.queues:
-            report(f"unknown queue {queue!r} (queues: {', '.join(sorted(self.build.queues))})")
+        """A queue must be one of `definitions: queues:` when the ruleset defines them, else
+        one the domains know (KNOWN_NAMES["queue"])."""
+        if queue is None:
+            return
+        if not self.build.queues:
+            self.check_reference("queue", queue, report)
+        elif queue not in self.build.queues:
+            close = difflib.get_close_matches(queue, sorted(self.build.queues), n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            report(f"unknown queue {queue!r} ({hint}queues: {', '.join(sorted(self.build.queues))})")
 
     def check_route(self, route: dict, report, ctx: CondContext) -> None:
         if len(route) != 1:
