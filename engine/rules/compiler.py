@@ -178,7 +178,8 @@ class _Build:
 
     def add_tests(self, file: str, node, ruleset: str) -> None:
         parsed = ruletests.parse_tests(node, file, ruleset, self.catalogue, self.facts,
-                                       self.reporter(file, ruleset))
+                                       self.reporter(file, ruleset),
+                                       report_as=lambda name: self.reporter(file, name))
         self.tests.extend(parsed)
 
     def compile_rule(self, file: str, ruleset: str, node, line: int) -> None:
