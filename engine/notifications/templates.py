@@ -87,11 +87,37 @@ def check_config(files) -> list[Problem]:
             continue
         try:
             data = load(files, PurePosixPath(relative).stem)
-            for key in ("subject", "body"):
+        except TemplateProblem as exc:
+            problems.append(Problem(relative, _yaml_line(files.text(relative)), "",
+                                    str(exc).removeprefix(f"{relative}: ")))
+            continue
+        for key in ("subject", "body"):
+            try:
                 if data.get(key):
                     _env.parse(data[key])
-        except TemplateProblem as exc:
-            problems.append(Problem(relative, 1, "", str(exc).removeprefix(f"{relative}: ")))
-        except TemplateError as exc:
-            problems.append(Problem(relative, getattr(exc, "lineno", 0) or 0, "", str(exc)))
+            except TemplateError as exc:
+                line = _text_line(files.text(relative), key) + (getattr(exc, "lineno", 1) or 1) - 1
+                problems.append(Problem(relative, line, key, f"Jinja: {exc.message or exc}"))
     return problems
+
+
+def _yaml_line(text: str | None) -> int:
+    """The line of a YAML syntax error in `text` (1 when it is not one)."""
+    try:
+        yaml.safe_load(text or "")
+    except yaml.MarkedYAMLError as exc:
+        return exc.problem_mark.line + 1 if exc.problem_mark else 1
+    except yaml.YAMLError:
+        return 1
+    return 1
+
+
+def _text_line(text: str | None, key: str) -> int:
+    """The line of the file where the text of `key` starts: the line after `key: |` for a
+    block, else the line of the value, so a Jinja error points at its line in the file."""
+    node = yaml.compose(text or "")
+    for k, value in (node.value if isinstance(node, yaml.MappingNode) else []):
+        if k.value == key:
+            block = isinstance(value, yaml.ScalarNode) and value.style in ("|", ">")
+            return value.start_mark.line + (2 if block else 1)
+    return 1
