@@ -194,11 +194,37 @@ def check_config(files) -> list:
     if text is None:
         return []
     try:
-        parse_queue_hours(text, str(QUEUES_FILE))
+        hours = parse_queue_hours(text, str(QUEUES_FILE))
     except HoursError as exc:
         message = str(exc).removeprefix(f"{QUEUES_FILE}: ")
         return [Problem(str(QUEUES_FILE), 1, "", message)]
-    return []
+    return [Problem(str(QUEUES_FILE), _queue_line(text, queue), "queues", message)
+            for queue, message in _unknown_queues(hours)]
+
+
+def _unknown_queues(hours: QueueHours) -> list[tuple[str, str]]:
+    """(queue, message) for each queue given hours that no one works (a typo: its hours
+    would apply to no task)."""
+    import difflib
+
+    from engine.users.permissions import ALL_QUEUES
+    found = []
+    for queue in hours.queues:
+        if queue not in ALL_QUEUES:
+            close = difflib.get_close_matches(queue, ALL_QUEUES, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(sorted(ALL_QUEUES))}"
+            found.append((queue, f"unknown queue {queue!r} ({hint})"))
+    return found
+
+
+def _queue_line(text: str, queue: str) -> int:
+    node = yaml.compose(text)
+    for key, value in (node.value if isinstance(node, yaml.MappingNode) else []):
+        if key.value == "queues" and isinstance(value, yaml.MappingNode):
+            for name, _ in value.value:
+                if name.value == queue:
+                    return name.start_mark.line + 1
+    return 1
 
 
 def rule_due(start: datetime, seconds: float, hours: BusinessHours) -> datetime:
