@@ -35,20 +35,24 @@ class FactSpec:
     params: dict[str, str] = field(default_factory=dict)  # param name -> kind
     doc: str = ""
     cost: str = DEFAULT_COST   # what loading it reads, for the catalogue (`fxcrm rules facts`)
+    # parameters naming what rule actions create, {param: kind} (a score's name): a name no
+    # action creates is a warning of `rules check` (engine.rules.suspicious)
+    names: dict[str, str] = field(default_factory=dict)
 
 
 FACTS: dict[str, FactSpec] = {}
 _loaded = False
 
 
-def fact(name: str, kind: str, *, choices=(), params=None, doc: str = "", cost: str = DEFAULT_COST):
+def fact(name: str, kind: str, *, choices=(), params=None, doc: str = "", cost: str = DEFAULT_COST,
+         names=None):
     """Register the decorated `loader(session, client, **params)` as fact `name`.
 
     `doc` (default: the loader's docstring) and `cost` are shown in the facts catalogue.
     """
     def register(loader):
         FACTS[name] = FactSpec(name, kind, loader, tuple(choices), dict(params or {}),
-                               doc or (loader.__doc__ or "").strip(), cost)
+                               doc or (loader.__doc__ or "").strip(), cost, dict(names or {}))
         return loader
     return register
 

@@ -64,7 +64,7 @@ def compile_ruleset(files: Mapping[str, str], *, catalogue: Mapping | None = Non
     by_event = {t: tuple(sorted(rs, key=lambda r: (-r.priority, order[r.id]))) for t, rs in by_event.items()}
     return ir.Ruleset(version, tuple(sorted(files)), rules, tuple(build.names),
                       tuple(sorted(build.named_ir.items())), tuple(build.tests), by_event,
-                      tuple(suspicious.find(rules, load_domain_actions())))
+                      tuple(suspicious.find(rules, load_domain_actions(), build.facts)))
 
 
 class _Build:

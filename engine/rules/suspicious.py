@@ -13,6 +13,7 @@ A warning does not stop a ruleset: activating it needs the warnings accepted.
 """
 from __future__ import annotations
 
+import difflib
 from collections import deque
 from collections.abc import Mapping
 
@@ -25,9 +26,11 @@ from engine.rules.never_true import contradiction, leaves
 TIMER_FIRED = "timer.fired"
 
 
-def find(rules: tuple[ir.Rule, ...], specs: Mapping[str, ActionSpec]) -> list[RuleError]:
+def find(rules: tuple[ir.Rule, ...], specs: Mapping[str, ActionSpec],
+         facts: Mapping | None = None) -> list[RuleError]:
     """Return the warnings about `rules` (in file order)."""
-    found = [*_delays(rules), *_timers(rules), *_loops(rules), *_conflicts(rules, specs)]
+    found = [*_delays(rules), *_timers(rules), *_loops(rules), *_conflicts(rules, specs),
+             *_uncreated(rules, specs, facts or {})]
     return sorted(set(found))
 
 
@@ -47,6 +50,27 @@ def _delays(rules):
             yield _warn(rule, rule.line, "unless: reads only the triggering event, which does not "
                                          "change while the delay runs: it cannot cancel it "
                                          "(test client facts or counts)")
+
+
+def _uncreated(rules, specs: Mapping[str, ActionSpec], facts: Mapping):
+    """A fact parameter naming something no action of the ruleset creates (a score no
+    rule adds to reads 0 forever): probably a misspelt name."""
+    created: dict[str, set] = {}
+    for rule in rules:
+        for action in rule.actions:
+            spec = specs.get(action.name)
+            for param, kind in (spec.creates.items() if spec else ()):
+                created.setdefault(kind, set()).add(action.param(param))
+    for rule in rules:
+        for value in sorted(rule.reads | rule.template_reads, key=lambda v: v.key):
+            spec = facts.get(value.path) if value.source == "client" else None
+            for param, given in (value.params if spec is not None else ()):
+                kind = spec.names.get(param)
+                if kind and given not in created.get(kind, set()):
+                    close = difflib.get_close_matches(given, sorted(created.get(kind, ())), n=1)
+                    hint = f"did you mean {close[0]}?" if close else f"no rule creates any {kind}"
+                    yield _warn(rule, rule.line, f"{value.key}: no rule's action creates the "
+                                                 f"{kind} {given} ({hint})")
 
 
 def _timer_names(rule: ir.Rule) -> set | None:
