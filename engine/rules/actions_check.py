@@ -7,6 +7,7 @@ from engine.rules import ir
 from engine.rules.actions import ACTIONS, KNOWN_NAMES, TEMPLATE_FIELD, freeze, load_domain_actions
 from engine.rules.conditions import CondContext, values_of
 from engine.rules.paths import PathError, resolve
+from engine.rules.ruletests import kind_problem
 from engine.rules.schemas import load
 from engine.rules.yaml_lines import line_of
 
@@ -142,10 +143,14 @@ class ActionChecker:
         for key, value in data["data"].items():
             if key not in fields:
                 report(f"{key} is not a field of {data['type']}")
-            elif isinstance(value, str):
+            elif isinstance(value, str) and TEMPLATE_FIELD.search(value):
                 self.template(value, report, ctx)
             elif isinstance(value, (dict, list)):
                 report(f"{key}: give a plain value or a {{placeholder}}")
+            else:  # a literal: of the field's kind, like a rule test's event value
+                problem = kind_problem(fields[key].kind, value, fields[key].choices)
+                if problem:
+                    report(f"field {key}: {problem}")
 
     def check_rule_refs(self, rules: list[ir.Rule]) -> None:
         with_tasks = {r.id for r in rules if any(a.name == "task" for a in r.actions)}

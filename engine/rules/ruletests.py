@@ -115,7 +115,7 @@ def _fact_value(key: str, value, facts) -> None:
     spec = facts.get(m[1]) if m else None
     if spec is None:
         raise ValueError(f"client.{key} is not a known client fact")
-    problem = _kind_problem(spec.kind, value, spec.choices, allow_relative=True)
+    problem = kind_problem(spec.kind, value, spec.choices, allow_relative=True)
     if problem:
         raise ValueError(problem)
 
@@ -135,7 +135,7 @@ _EXPECTED = {"decimal": "a decimal number", "amount": "a decimal number",
              "currency": "a currency code like USD"}
 
 
-def _kind_problem(kind: str, value, choices=(), allow_relative=False) -> str | None:
+def kind_problem(kind: str, value, choices=(), allow_relative=False) -> str | None:
     """`expected <what>, got <value>` when `value` is not of `kind`, else None."""
     if value is None or _fits(kind, value, choices, allow_relative):
         return None
@@ -209,7 +209,7 @@ def _step(step: dict, catalogue) -> list[tuple[str | None, str]]:
         if fld is None:
             problems.append((key, f"{key} is not a field of {step['type']}"))
             continue
-        problem = _kind_problem(fld.kind, value, fld.choices)
+        problem = kind_problem(fld.kind, value, fld.choices)
         if problem:
             problems.append((key, f"field {key}: {problem}"))
     return problems
