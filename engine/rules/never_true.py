@@ -42,6 +42,16 @@ class _Domain:
             return (self.lo is None or value >= self.lo) and (self.hi is None or value <= self.hi)
         return True
 
+    def merged(self, other: "_Domain") -> "_Domain":
+        """The values both allow."""
+        both = _Domain(excluded=self.excluded | other.excluded, present=self.present or other.present,
+                       absent=self.absent or other.absent)
+        both.lo = max((b for b in (self.lo, other.lo) if b is not None), default=None)
+        both.hi = min((b for b in (self.hi, other.hi) if b is not None), default=None)
+        sets = [s for s in (self.allowed, other.allowed) if s is not None]
+        both.allowed = set.intersection(*sets) if sets else None
+        return both
+
     def add(self, op: str, operand) -> None:
         """Add `value op operand` (op ==, !=, <, <=, >, >=, in, not in, exists, missing)."""
         if op == "exists":
@@ -106,12 +116,22 @@ def leaves(parts: list[tuple[int, ir.Cond]]) -> list[tuple[int, ir.Cond]]:
     return flat
 
 
-def _impossible(conds: list[ir.Cond]) -> bool:
-    domains: dict[str, _Domain] = {}
+def domains(conds: list[ir.Cond]) -> dict[str, _Domain]:
+    """What the `all` of `conds` allows each value it tests to be."""
+    found: dict[str, _Domain] = {}
     for cond in conds:
         for key, op, operand in _constraints(cond):
-            domains.setdefault(key, _Domain()).add(op, operand)
-    return any(not d.possible() for d in domains.values())
+            found.setdefault(key, _Domain()).add(op, operand)
+    return found
+
+
+def _impossible(conds: list[ir.Cond]) -> bool:
+    return any(not d.possible() for d in domains(conds).values())
+
+
+def compatible(a: dict[str, _Domain], b: dict[str, _Domain]) -> bool:
+    """Whether two conditions' domains (`domains(...)`) can hold at once."""
+    return all(a[key].merged(b[key]).possible() for key in a.keys() & b.keys())
 
 
 def contradiction(parts: list[tuple[int, ir.Cond]]) -> tuple[int, str] | None:

@@ -21,7 +21,7 @@ from engine.rules import ir
 from engine.rules.actions import ActionSpec
 from engine.rules.conditions import values_of
 from engine.rules.errors import RuleError
-from engine.rules.never_true import contradiction, leaves
+from engine.rules.never_true import compatible, domains, leaves
 
 TIMER_FIRED = "timer.fired"
 
@@ -155,28 +155,33 @@ def _path_back(start: ir.Rule, rules) -> list[tuple[str, ir.Rule]] | None:
     return None
 
 
-def _both_match(a: ir.Rule, b: ir.Rule) -> bool:
-    """Whether `a` and `b` can match one trigger (same event type, same delay, and
-    conditions that do not exclude each other)."""
+def _conflicts(rules, specs: Mapping[str, ActionSpec]):
+    """For each action of a rule, the first earlier rule that can match the same trigger
+    (same event type and delay, conditions that do not exclude each other) and conflicts."""
+    watched = {name for name, spec in specs.items() if spec.sets or spec.once_for}
+    allowed: dict[str, dict] = {}
+    for i, later in enumerate(rules):
+        for action in (a for a in later.actions if a.name in watched):
+            found = [(earlier, message) for earlier in rules[:i]
+                     if (message := _conflict(specs[action.name], action, earlier))
+                     and _both_match(earlier, later, allowed)]
+            if found:
+                earlier, message = found[0]
+                shared = next(t for t in later.events if t in earlier.events)
+                more = f" (and {len(found) - 1} more rules)" if len(found) > 1 else ""
+                yield _warn(later, action.line, f"on {shared} this rule and {earlier.id} "
+                                                f"({earlier.file}:{earlier.line}){more} can both "
+                                                f"match: {message} (give them conditions that "
+                                                f"exclude each other, or merge them)")
+
+
+def _both_match(a: ir.Rule, b: ir.Rule, allowed: dict[str, dict]) -> bool:
     if not set(a.events) & set(b.events) or a.after != b.after:
         return False
-    return contradiction([(0, a.condition), (0, b.condition)]) is None
-
-
-def _conflicts(rules, specs: Mapping[str, ActionSpec]):
-    for i, later in enumerate(rules):
-        for earlier in rules[:i]:
-            if not _both_match(earlier, later):
-                continue
-            shared = next(t for t in later.events if t in earlier.events)
-            where = f"{earlier.id} ({earlier.file}:{earlier.line})"
-            for action in later.actions:
-                spec = specs.get(action.name)
-                message = _conflict(spec, action, earlier) if spec else None
-                if message:
-                    yield _warn(later, action.line, f"on {shared} this rule and {where} can both "
-                                                    f"match: {message} (give them conditions that "
-                                                    f"exclude each other, or merge them)")
+    for rule in (a, b):
+        if rule.id not in allowed:
+            allowed[rule.id] = domains([c for _, c in leaves([(0, rule.condition)])])
+    return compatible(allowed[a.id], allowed[b.id])
 
 
 def _conflict(spec: ActionSpec, action: ir.Action, other: ir.Rule) -> str | None:
