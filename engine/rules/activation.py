@@ -70,9 +70,7 @@ def check_config(files: dict[str, str]) -> list[RuleError]:
 def _as_rule_error(problem: Problem) -> RuleError:
     """A domain's problem as `rules check` prints it: `file:line: -: where: message`."""
     message = f"{problem.where}: {problem.message}" if problem.where else problem.message
-    if problem.suggestion:
-        message += f" ({problem.suggestion})"
-    return RuleError(problem.file, problem.line, "-", message, problem.severity)
+    return RuleError(problem.file, problem.line, "-", message, problem.severity, problem.suggestion)
 
 
 class WarningsNotAccepted(Exception):
