@@ -16,7 +16,7 @@ from engine.rules import ir
 
 
 @dataclass
-class _Domain:
+class Domain:
     """What the leaves seen so far allow one value to be."""
 
     lo: int | None = None
@@ -42,9 +42,9 @@ class _Domain:
             return (self.lo is None or value >= self.lo) and (self.hi is None or value <= self.hi)
         return True
 
-    def merged(self, other: "_Domain") -> "_Domain":
+    def merged(self, other: "Domain") -> "Domain":
         """The values both allow."""
-        both = _Domain(excluded=self.excluded | other.excluded, present=self.present or other.present,
+        both = Domain(excluded=self.excluded | other.excluded, present=self.present or other.present,
                        absent=self.absent or other.absent)
         both.lo = max((b for b in (self.lo, other.lo) if b is not None), default=None)
         both.hi = min((b for b in (self.hi, other.hi) if b is not None), default=None)
@@ -116,12 +116,12 @@ def leaves(parts: list[tuple[int, ir.Cond]]) -> list[tuple[int, ir.Cond]]:
     return flat
 
 
-def domains(conds: list[ir.Cond]) -> dict[str, _Domain]:
+def domains(conds: list[ir.Cond]) -> dict[str, Domain]:
     """What the `all` of `conds` allows each value it tests to be."""
-    found: dict[str, _Domain] = {}
+    found: dict[str, Domain] = {}
     for cond in conds:
         for key, op, operand in _constraints(cond):
-            found.setdefault(key, _Domain()).add(op, operand)
+            found.setdefault(key, Domain()).add(op, operand)
     return found
 
 
@@ -129,7 +129,7 @@ def _impossible(conds: list[ir.Cond]) -> bool:
     return any(not d.possible() for d in domains(conds).values())
 
 
-def compatible(a: dict[str, _Domain], b: dict[str, _Domain]) -> bool:
+def compatible(a: dict[str, Domain], b: dict[str, Domain]) -> bool:
     """Whether two conditions' domains (`domains(...)`) can hold at once."""
     return all(a[key].merged(b[key]).possible() for key in a.keys() & b.keys())
 

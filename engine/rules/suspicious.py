@@ -21,7 +21,7 @@ from engine.rules import ir
 from engine.rules.actions import ActionSpec
 from engine.rules.conditions import values_of
 from engine.rules.errors import RuleError
-from engine.rules.never_true import compatible, domains, leaves
+from engine.rules.never_true import Domain, compatible, domains, leaves
 
 TIMER_FIRED = "timer.fired"
 
@@ -117,11 +117,29 @@ def _triggers(rule: ir.Rule, rules) -> list[tuple[str, ir.Rule]]:
     for action in rule.actions:
         if action.name == "emit":
             event_type = action.param("type")
-            found += [(f"emits {event_type}", other) for other in rules if event_type in other.events]
+            found += [(f"emits {event_type}", other) for other in rules
+                      if event_type in other.events and _accepts(other, dict(action.param("data", ())))]
         elif action.name == "start_timer":
             name = action.param("name")
             found += [(f"starts timer {name}", other) for other in rules if _reacts(other, name)]
     return found
+
+
+def _accepts(rule: ir.Rule, data: dict) -> bool:
+    """Whether `rule`'s condition may hold for an event with `data`: an emitted literal text
+    value its condition excludes (`event.result == rejected` for `result: approved`) cannot
+    trigger it. Values with {placeholders}, and numbers, are not known here."""
+    allowed = domains([c for _, c in leaves([(0, rule.condition)])])
+    for field, value in data.items():
+        domain = allowed.get(f"event.{field}")
+        if domain is None or not isinstance(value, str) or "{" in value:
+            continue
+        if domain.lo is None and domain.hi is None \
+                and all(isinstance(v, str) for v in (domain.allowed or set()) | domain.excluded):
+            emitted = Domain(allowed={value}, present=True)
+            if not domain.merged(emitted).possible():
+                return False
+    return True
 
 
 def _loops(rules):

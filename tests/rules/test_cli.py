@@ -83,7 +83,7 @@ def test_check_prints_warnings_and_exits_0(runner, tmp_path):
     result = runner.invoke(["rules", "check", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[:-1] == _expected(WARNINGS / "loops.yaml")
-    assert result.output.splitlines()[-1].startswith("ok: 4 rules in 1 files, 0 tests, 3 warning(s); version ")
+    assert result.output.splitlines()[-1].startswith("ok: 5 rules in 1 files, 0 tests, 3 warning(s); version ")
 
 
 def test_activate_refuses_warnings_unless_accepted_and_records_them(runner, tmp_path, database):
