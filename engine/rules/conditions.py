@@ -8,8 +8,8 @@ from decimal import Decimal
 from typing import Callable
 
 from engine.rules import ir
-from engine.rules.never_true import contradiction
 from engine.rules.literals import Literal, LiteralError, epoch, parse_literal, units
+from engine.rules.never_true import contradiction
 from engine.rules.paths import PathError, Ref, Scope, choice_hint, derived, resolve
 from engine.rules.yaml_lines import line_of
 

@@ -7,7 +7,8 @@
 - a loop: a rule whose `emit` (or timer) triggers itself, directly or through other rules;
 - two rules that can match the same trigger and conflict: they set one value (a status,
   a risk category) to different values, or both do what may happen once (a CPA for one
-  commission profile). Rules whose conditions exclude each other (never_true) do not.
+  commission profile). Rules whose conditions exclude each other (never_true) do not;
+- a fact parameter naming what no action creates (`client.score(name=X)`, no score X).
 
 A warning does not stop a ruleset: activating it needs the warnings accepted.
 """
