@@ -58,7 +58,9 @@ def choice_hint(text: str, choices) -> str:
 
 def _event_field(name: str, scope: Scope) -> Ref:
     if name in ENVELOPE:
-        kind, choices = ENVELOPE[name], ()
+        # the type of the triggering event is one of the rule's `when:` types: another one
+        # would make the test never (==, in) or always (!=) hold
+        kind, choices = ENVELOPE[name], (tuple(scope.events) if name == "type" else ())
     else:
         types = scope.events or tuple(scope.catalogue)  # no types: any event that has it
         found = {t: scope.catalogue[t].fields.get(name) for t in types}
