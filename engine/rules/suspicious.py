@@ -6,8 +6,8 @@
   of a name no rule starts;
 - a loop: a rule whose `emit` (or timer) triggers itself, directly or through other rules;
 - two rules that can match the same trigger and conflict: they set one value (a status,
-  a risk category) to different values, or both do what may happen once (a CPA for one
-  commission profile). Rules whose conditions exclude each other (never_true) do not;
+  a risk category) to different values, both do what may happen once (a CPA for one
+  commission profile), or one starts the timer the other cancels. Rules whose conditions exclude each other (never_true) do not;
 - a fact parameter naming what no action creates (`client.score(name=X)`, no score X).
 
 A warning does not stop a ruleset: activating it needs the warnings accepted.
@@ -177,12 +177,12 @@ def _path_back(start: ir.Rule, rules) -> list[tuple[str, ir.Rule]] | None:
 def _conflicts(rules, specs: Mapping[str, ActionSpec]):
     """For each action of a rule, the first earlier rule that can match the same trigger
     (same event type and delay, conditions that do not exclude each other) and conflicts."""
-    watched = {name for name, spec in specs.items() if spec.sets or spec.once_for}
+    watched = {name for name, spec in specs.items() if spec.sets or spec.once_for} | set(_OPPOSITE)
     allowed: dict[str, dict] = {}
     for i, later in enumerate(rules):
         for action in (a for a in later.actions if a.name in watched):
             found = [(earlier, message) for earlier in rules[:i]
-                     if (message := _conflict(specs[action.name], action, earlier))
+                     if (message := _conflict(specs.get(action.name), action, earlier))
                      and _both_match(earlier, later, allowed)]
             if found:
                 earlier, message = found[0]
@@ -203,7 +203,18 @@ def _both_match(a: ir.Rule, b: ir.Rule, allowed: dict[str, dict]) -> bool:
     return compatible(allowed[a.id], allowed[b.id])
 
 
-def _conflict(spec: ActionSpec, action: ir.Action, other: ir.Rule) -> str | None:
+# The rules' own actions that undo each other: which one wins depends on the rules' order.
+_OPPOSITE = {"start_timer": "cancel_timer", "cancel_timer": "start_timer"}
+
+
+def _conflict(spec: ActionSpec | None, action: ir.Action, other: ir.Rule) -> str | None:
+    if action.name in _OPPOSITE:
+        name = action.param("name")
+        if any(a.name == _OPPOSITE[action.name] and a.param("name") == name for a in other.actions):
+            return f"{action.name} {name} here, {_OPPOSITE[action.name]} {name} there"
+        return None
+    if spec is None:
+        return None
     for theirs in (a for a in other.actions if a.name == action.name):
         if spec.sets and theirs.param(spec.sets) != action.param(spec.sets):
             return (f"{action.name} to {action.param(spec.sets)} here, "
