@@ -36,6 +36,9 @@ class FactSpec:
     doc: str = ""
     cost: str = DEFAULT_COST   # what loading it reads, for the catalogue (`fxcrm rules facts`)
     column: str = ""           # a column of the clients table holding it: scheduled rules select by it in SQL
+    # parameters naming what rule actions create, {param: kind} (a score's name): a name no
+    # action creates is a warning of `rules check` (engine.rules.suspicious)
+    names: dict[str, str] = field(default_factory=dict)
 
 
 FACTS: dict[str, FactSpec] = {}
@@ -43,7 +46,7 @@ _loaded = False
 
 
 def fact(name: str, kind: str, *, choices=(), params=None, doc: str = "", cost: str = DEFAULT_COST,
-         column: str = ""):
+         column: str = "", names=None):
     """Register the decorated `loader(session, client, **params)` as fact `name`.
 
     `doc` (default: the loader's docstring) and `cost` are shown in the facts catalogue;
@@ -52,7 +55,8 @@ def fact(name: str, kind: str, *, choices=(), params=None, doc: str = "", cost: 
     """
     def register(loader):
         FACTS[name] = FactSpec(name, kind, loader, tuple(choices), dict(params or {}),
-                               doc or (loader.__doc__ or "").strip(), cost, column)
+                               doc or (loader.__doc__ or "").strip(), cost, column,
+                               dict(names or {}))
         return loader
     return register
 

@@ -34,6 +34,7 @@ class Candidate:
     files: dict[str, str] = field(default_factory=dict)
     ruleset: ir.Ruleset | None = None
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # activating needs them accepted
     changed: list[tuple[str, str]] = field(default_factory=list)  # (path, added|changed|removed)
 
     @property
@@ -54,6 +55,7 @@ def _candidate(active_files: dict[str, str] | None) -> Candidate:
         return found
     try:
         found.ruleset = activation.validate(found.files)
+        found.warnings = [str(w) for w in found.ruleset.warnings]
     except RulesetInvalid as exc:
         found.errors = [str(e) for e in exc.errors]
     old = active_files or {}
@@ -174,21 +176,33 @@ def activate():
             flash("The rule files changed since the page was shown; review them again.")
             return redirect(url_for("rules.index"))
         from engine.rules.ruletests_run import failures
-        failed = failures(activation.validate(files), files, _rules_dir())
+        candidate = activation.validate(files)
+        activation.check_warnings(candidate, accepted=request.form.get("accept_warnings") == "yes")
+        failed = failures(candidate, files, _rules_dir())
         if failed:
             flash(f"The candidate's rule tests fail; nothing was activated: {failed[0]}")
             return redirect(url_for("rules.index"))
         with unit_of_work(database()) as s:
             ruleset = activation.activate_files(s, files, actor=user.email, source=_rules_dir(),
-                                                note=note)
+                                                note=activation.accepted_note(candidate, note))
             audit.record(s, actor=user.email, action="rules.activate", target_type="ruleset",
                          target_id=ruleset.version, reason=note,
-                         detail={"rules": len(ruleset.rules), "files": len(files)})
+                         detail={"rules": len(ruleset.rules), "files": len(files),
+                                 **_accepted(candidate)})
     except RulesetInvalid:
         flash("The candidate does not validate; nothing was activated.")
         return redirect(url_for("rules.index"))
+    except activation.WarningsNotAccepted as exc:
+        flash(f"The candidate has {len(exc.warnings)} warning(s): tick \"Accept the warnings\" "
+              f"after reviewing them; nothing was activated.")
+        return redirect(url_for("rules.index"))
     flash(f"Activated {ruleset.version[:12]} ({len(ruleset.rules)} rules).")
     return redirect(url_for("rules.index"))
+
+
+def _accepted(ruleset: ir.Ruleset) -> dict:
+    """The audit detail of the warnings an activation accepted."""
+    return {"accepted_warnings": [str(w) for w in ruleset.warnings]} if ruleset.warnings else {}
 
 
 @bp.post("/rules/rollback")

@@ -23,7 +23,8 @@ class CommissionParams(Params):
     amount = MoneyField()
 
 
-@action("commission", CommissionParams, references={"profile": "commission profile"})
+@action("commission", CommissionParams, references={"profile": "commission profile"},
+        once_for=("type", "profile"))
 def _commission(run, p: dict, key: str) -> str:
     """Record a commission for the client's IB."""
     from engine.ib import service as ib_service

@@ -19,7 +19,7 @@ class SetRiskParams(Params):
     reason = TemplateText(required=True)
 
 
-@action("set_status", SetStatusParams, templates=("reason",))
+@action("set_status", SetStatusParams, templates=("reason",), sets="status")
 def _set_status(run, p: dict, key: str) -> str:
     """Set the client's status, with a reason."""
     from engine.kyc import service as kyc_service
@@ -28,7 +28,7 @@ def _set_status(run, p: dict, key: str) -> str:
     return f"status {p['status']}" if change else f"status unchanged ({run.client.status})"
 
 
-@action("set_risk", SetRiskParams, templates=("reason",))
+@action("set_risk", SetRiskParams, templates=("reason",), sets="category")
 def _set_risk(run, p: dict, key: str) -> str:
     """Set the client's risk category, with a reason."""
     from engine.kyc import service as kyc_service

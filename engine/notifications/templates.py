@@ -88,18 +88,31 @@ def render(source, name: str, context: dict) -> Rendered:
 
 
 def check_config(files) -> list[Problem]:
-    """Return the problems of the notification templates among `files` (a RuleFiles)."""
+    """Return the problems of the notification templates among `files` (a RuleFiles); a
+    Jinja error points at its line in the template file."""
     problems = []
     for relative in files.under(TEMPLATES_DIR):
         if not relative.endswith(".yaml"):
             continue
         try:
             data = load(files, PurePosixPath(relative).stem)
-            for key in ("subject", "body"):
-                if data.get(key):
-                    _env.parse(data[key])
         except TemplateProblem as exc:
             problems.append(Problem(relative, exc.line, "", str(exc).removeprefix(f"{relative}: ")))
-        except TemplateError as exc:
-            problems.append(Problem(relative, getattr(exc, "lineno", 0) or 0, "", str(exc)))
+            continue
+        for key in ("subject", "body"):
+            try:
+                if data.get(key):
+                    _env.parse(data[key])
+            except TemplateError as exc:
+                line = _text_line(files.text(relative), data, key) + (getattr(exc, "lineno", 1) or 1) - 1
+                problems.append(Problem(relative, line, key, f"Jinja: {exc.message or exc}"))
     return problems
+
+
+def _text_line(text: str | None, data, key: str) -> int:
+    """The line of the file where the text of `key` starts: the line after `key: |` for a
+    block, else the line of the key itself."""
+    line = rules_api.line_at(data, (key,))
+    lines = (text or "").splitlines()
+    after = lines[line - 1].split(":", 1)[1].strip() if 0 < line <= len(lines) and ":" in lines[line - 1] else ""
+    return line + 1 if after[:1] in ("|", ">") else line

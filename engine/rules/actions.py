@@ -81,6 +81,11 @@ class ActionSpec:
     # parameters naming something of the ruleset's configuration: {param: kind}, each kind
     # answered by a @known_names(kind) lister (a notification template, a commission profile)
     references: Mapping[str, str] = field(default_factory=dict)
+    # parameters naming what the action creates, {param: kind} (a score): facts read them
+    creates: Mapping[str, str] = field(default_factory=dict)
+    # What two rules matching one trigger must not both do (a warning of `rules check`):
+    sets: str | None = None              # the parameter naming the one value it sets (a status)
+    once_for: tuple[str, ...] = ()       # parameters keying what may happen once (a CPA per profile)
     run: Callable | None = None          # run(run, params, key) -> result text (engine.rules.actions_run.Run)
 
 

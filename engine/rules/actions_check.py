@@ -7,6 +7,7 @@ from engine.rules import ir, tables
 from engine.rules.actions import ACTIONS, KNOWN_NAMES, TEMPLATE_FIELD, freeze, load_domain_actions
 from engine.rules.conditions import CondContext, values_of, with_table_inputs
 from engine.rules.paths import PathError, resolve
+from engine.rules.ruletests import kind_problem
 from engine.rules.schemas import load
 from engine.rules.yaml_lines import line_of
 
@@ -109,8 +110,16 @@ class ActionChecker:
         return value
 
     def check_queue(self, queue, report) -> None:
-        if queue is not None and self.build.queues and queue not in self.build.queues:
-            report(f"unknown queue {queue!r} (queues: {', '.join(sorted(self.build.queues))})")
+        """A queue must be one of `definitions: queues:` when the ruleset defines them, else
+        one the domains know (KNOWN_NAMES["queue"])."""
+        if queue is None:
+            return
+        if not self.build.queues:
+            self.check_reference("queue", queue, report)
+        elif queue not in self.build.queues:
+            close = difflib.get_close_matches(queue, sorted(self.build.queues), n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            report(f"unknown queue {queue!r} ({hint}queues: {', '.join(sorted(self.build.queues))})")
 
     def check_route(self, route: dict, report, ctx: CondContext) -> None:
         if len(route) != 1:
@@ -143,10 +152,14 @@ class ActionChecker:
         for key, value in data["data"].items():
             if key not in fields:
                 report(f"{key} is not a field of {data['type']}")
-            elif isinstance(value, str):
+            elif isinstance(value, str) and TEMPLATE_FIELD.search(value):
                 self.template(value, report, ctx)
             elif isinstance(value, (dict, list)):
                 report(f"{key}: give a plain value or a {{placeholder}}")
+            else:  # a literal: of the field's kind, like a rule test's event value
+                problem = kind_problem(fields[key].kind, value, fields[key].choices)
+                if problem:
+                    report(f"field {key}: {problem}")
 
     def check_rule_refs(self, rules: list[ir.Rule]) -> None:
         with_tasks = {r.id for r in rules if any(a.name == "task" for a in r.actions)}

@@ -44,11 +44,16 @@ def validate(files: dict[str, str]) -> ir.Ruleset:
     try:
         ruleset = compile_ruleset(files)
     except RulesetInvalid as exc:
-        raise RulesetInvalid(exc.errors + check_config(files)) from None
+        raise RulesetInvalid(exc.errors + _errors(check_config(files))) from None
     problems = check_config(files)
-    if problems:
-        raise RulesetInvalid(problems)
-    return ruleset
+    if _errors(problems):
+        raise RulesetInvalid(_errors(problems))
+    found = [p for p in problems if p.severity == "warning"]
+    return replace(ruleset, warnings=tuple(sorted(set(ruleset.warnings) | set(found)))) if found else ruleset
+
+
+def _errors(problems: list[RuleError]) -> list[RuleError]:
+    return [p for p in problems if p.severity != "warning"]
 
 
 def check_config(files: dict[str, str]) -> list[RuleError]:
@@ -65,7 +70,30 @@ def check_config(files: dict[str, str]) -> list[RuleError]:
 def _as_rule_error(problem: Problem) -> RuleError:
     """A domain's problem as `rules check` prints it: `file:line: -: where: message`."""
     message = f"{problem.where}: {problem.message}" if problem.where else problem.message
-    return RuleError(problem.file, problem.line, "-", message)
+    return RuleError(problem.file, problem.line, "-", message, problem.severity, problem.suggestion)
+
+
+class WarningsNotAccepted(Exception):
+    """The ruleset has warnings and the activation did not accept them explicitly."""
+
+    def __init__(self, warnings: tuple):
+        self.warnings = warnings
+        super().__init__(f"{len(warnings)} warning(s) not accepted")
+
+
+def check_warnings(ruleset: ir.Ruleset, *, accepted: bool) -> None:
+    """Raise WarningsNotAccepted when `ruleset` has warnings and they were not accepted
+    (`fxcrm rules activate --accept-warnings`, the rules page's checkbox)."""
+    if ruleset.warnings and not accepted:
+        raise WarningsNotAccepted(ruleset.warnings)
+
+
+def accepted_note(ruleset: ir.Ruleset, note: str | None) -> str | None:
+    """The activation's note, saying how many warnings were accepted (the audit entry lists them)."""
+    if not ruleset.warnings:
+        return note
+    said = f"accepted {len(ruleset.warnings)} warning(s)"
+    return f"{note} ({said})" if note else said
 
 
 def store_version(session: Session, files: dict[str, str], *, actor: str,

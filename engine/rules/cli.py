@@ -58,11 +58,15 @@ def rules():
 @rules.command("check")
 @click.argument("directory", required=False)
 def check(directory):
-    """Validate the rule files; print `file:line: rule-id: message` for each error."""
+    """Validate the rule files; print `file:line: rule-id: message` for each error (exit 1)
+    and each warning (`... rule-id: warning: message`; exit 0 with warnings only)."""
     path = _dir(directory)
     ruleset = _compiled(path)
+    for warning in ruleset.warnings:
+        click.echo(str(warning))
+    shown = f", {len(ruleset.warnings)} warning(s)" if ruleset.warnings else ""
     click.echo(f"ok: {len(ruleset.rules)} rules in {len(ruleset.files)} files, "
-               f"{len(ruleset.tests)} tests; version {ruleset.version}")
+               f"{len(ruleset.tests)} tests{shown}; version {ruleset.version}")
 
 
 @rules.command("facts")
@@ -98,23 +102,40 @@ def test(directory):
 @rules.command("activate")
 @click.argument("directory", required=False)
 @click.option("--actor", default=None, help="Who activates (default: the OS user).")
-def activate(directory, actor):
+@click.option("--accept-warnings", is_flag=True,
+              help="Activate even though `rules check` warns (the warnings are recorded).")
+def activate(directory, actor, accept_warnings):
     """Validate the rules in DIRECTORY and make them the active version (atomically)."""
     from engine.rules import activation
     from engine.rules.loader import load_tree
     from engine.rules.ruletests_run import failures
     path = _dir(directory)
     ruleset = _compiled(path)  # errors exit 1 before anything is written
+    _accepted(ruleset, accept_warnings)
     files = load_tree(path)
     failed = failures(ruleset, files, path)  # and so do failing rule tests
     if failed:
         _fail([*failed, f"refused: {sum(not line.startswith(' ') for line in failed)} rule "
                         f"test(s) fail; nothing was activated"])
     with unit_of_work(_database()) as session:
-        ruleset = activation.activate_files(session, files, actor=_actor(actor), source=path)
+        ruleset = activation.activate_files(session, files, actor=_actor(actor), source=path,
+                                            note=activation.accepted_note(ruleset, None))
         _audit(session, _actor(actor), "rules.activate", ruleset.version,
-               rules=len(ruleset.rules), files=len(files), source=path)
+               rules=len(ruleset.rules), files=len(files), source=path,
+               **({"accepted_warnings": [str(w) for w in ruleset.warnings]} if ruleset.warnings else {}))
     click.echo(f"active: {ruleset.version} ({len(ruleset.rules)} rules from {path})")
+
+
+def _accepted(ruleset, accept_warnings: bool) -> None:
+    """Print the warnings; exit 1 unless --accept-warnings accepts them."""
+    from engine.rules.activation import WarningsNotAccepted, check_warnings
+    for warning in ruleset.warnings:
+        click.echo(str(warning), err=True)
+    try:
+        check_warnings(ruleset, accepted=accept_warnings)
+    except WarningsNotAccepted as exc:
+        _fail([f"refused: {len(exc.warnings)} warning(s); review them and activate with "
+               f"--accept-warnings to accept them; nothing was activated"])
 
 
 @rules.command("status")

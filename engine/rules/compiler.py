@@ -7,7 +7,8 @@ from typing import Mapping
 
 from engine.events.catalogue import EVENT_TYPES
 from engine.facts import load_domain_facts
-from engine.rules import ir, ruletests, tables, timing
+from engine.rules import ir, ruletests, suspicious, tables, timing
+from engine.rules.actions import load_domain_actions
 from engine.rules.actions_check import ActionChecker
 from engine.rules.conditions import CondContext, compile_condition, values_of
 from engine.rules.errors import RuleError, RulesetInvalid
@@ -63,7 +64,8 @@ def compile_ruleset(files: Mapping[str, str], *, catalogue: Mapping | None = Non
             by_event.setdefault(event_type, []).append(rule)
     by_event = {t: tuple(sorted(rs, key=lambda r: (-r.priority, order[r.id]))) for t, rs in by_event.items()}
     return ir.Ruleset(version, tuple(sorted(files)), rules, tuple(build.names),
-                      tuple(sorted(build.named_ir.items())), tuple(build.tests), by_event)
+                      tuple(sorted(build.named_ir.items())), tuple(build.tests), by_event,
+                      tuple(suspicious.find(rules, load_domain_actions(), build.facts)))
 
 
 class _Build:
@@ -188,7 +190,8 @@ class _Build:
 
     def add_tests(self, file: str, node, ruleset: str) -> None:
         parsed = ruletests.parse_tests(node, file, ruleset, self.catalogue, self.facts,
-                                       self.reporter(file, ruleset))
+                                       self.reporter(file, ruleset),
+                                       report_as=lambda name: self.reporter(file, name))
         self.tests.extend(parsed)
 
     def compile_rule(self, file: str, ruleset: str, node, line: int) -> None:

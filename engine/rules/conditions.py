@@ -9,7 +9,8 @@ from typing import Callable
 
 from engine.rules import ir
 from engine.rules.literals import Literal, LiteralError, epoch, parse_literal, units
-from engine.rules.paths import PathError, Ref, Scope, derived, resolve
+from engine.rules.never_true import contradiction
+from engine.rules.paths import PathError, Ref, Scope, choice_hint, derived, resolve
 from engine.rules.yaml_lines import line_of
 
 _VALUE = re.compile(r"^\s*((?:count|sum|min|max|avg)\([^)]*\)|[a-z_][\w.]*(?:\([^)]*\))?)\s*(.*)$", re.S)
@@ -86,8 +87,7 @@ def _operand(ref: Ref, lit: Literal):
 
 def _check_text(ref: Ref, text: str) -> None:
     if ref.choices and text not in ref.choices:
-        raise CondError(f"{text!r} is not a value of {ref.value.key} "
-                        f"(one of: {', '.join(ref.choices)})")
+        raise CondError(f"{text!r} is not a value of {ref.value.key} ({choice_hint(text, ref.choices)})")
     if ref.unit == "country" and not re.fullmatch(r"[A-Z]{2}", text):
         raise CondError(f"{text!r} is not a country code (two capital letters, like GB)")
     if ref.unit == "currency" and not re.fullmatch(r"[A-Z]{3}", text):
@@ -243,16 +243,22 @@ def _values(cond: ir.Cond):
             yield from (cond.value.relation.left, cond.value.relation.right)
 
 
-def compile_condition(node, line: int, ctx: CondContext) -> ir.Cond | None:
-    """Compile a condition: text, a list (all of), or {all|any|not: ...}."""
+def compile_condition(node, line: int, ctx: CondContext, *, of_any: bool = False) -> ir.Cond | None:
+    """Compile a condition: text, a list (all of; `of_any`: the list of an `any:`), or
+    {all|any|not: ...}. An `all` that can never hold is an error."""
     if isinstance(node, str):
-        return compile_leaf(node, line, ctx)
+        return _possible([(line, compile_leaf(node, line, ctx))], ctx)
     if isinstance(node, list):
-        items = [compile_condition(item, line_of(node, i, line), ctx) for i, item in enumerate(node)]
-        return None if None in items else (items[0] if len(items) == 1 else ir.All(tuple(items)))
+        lines = [line_of(node, i, line) for i in range(len(node))]
+        items = [compile_condition(item, at, ctx) for item, at in zip(node, lines)]
+        if None in items:
+            return None
+        if of_any or len(items) == 1:
+            return items[0] if len(items) == 1 else ir.All(tuple(items))
+        return _possible(list(zip(lines, items)), ctx)
     if isinstance(node, dict) and len(node) == 1 and next(iter(node)) in ("all", "any", "not"):
         (key, body), = node.items()
-        inner = compile_condition(body, line_of(node, key, line), ctx)
+        inner = compile_condition(body, line_of(node, key, line), ctx, of_any=key == "any")
         if key == "not":
             return None if inner is None else ir.Not(inner)
         if key in ("all", "any"):
@@ -262,6 +268,18 @@ def compile_condition(node, line: int, ctx: CondContext) -> ir.Cond | None:
             parts = inner.items if isinstance(inner, ir.All) and len(body) > 1 else (inner,)
             return None if inner is None else (ir.All(parts) if key == "all" else ir.Any(parts))
     return _bad_node(node, line, ctx)
+
+
+def _possible(parts: list, ctx: CondContext) -> ir.Cond | None:
+    """Return the `all` of `parts` ([(line, cond)]), or report it and return None when it
+    can never hold (contradictory tests of one value)."""
+    if any(cond is None for _, cond in parts):
+        return None
+    found = contradiction(parts)
+    if found is not None:
+        ctx.error(*found)
+        return None
+    return parts[0][1] if len(parts) == 1 else ir.All(tuple(cond for _, cond in parts))
 
 
 def _bad_node(node, line: int, ctx: CondContext) -> None:

@@ -3,18 +3,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.rules.problems import Problem
+
 
 @dataclass(frozen=True, order=True)
-class RuleError:
-    """One problem in a rule file, printed as `file:line: rule-id: message`."""
+class RuleError(Problem):
+    """One problem in a rule file, printed as `file:line: rule-id: message`: the one problem
+    type (engine.rules.problems.Problem) with the rule id (`-` outside a rule) as `where`.
 
-    file: str
-    line: int
-    rule_id: str
-    message: str
+    A warning (`severity="warning"`, printed `file:line: rule-id: warning: message`) does
+    not make the ruleset invalid: it is listed with the compiled ruleset, and activating
+    needs the warnings accepted explicitly.
+    """
+
+    @property
+    def rule_id(self) -> str:
+        return self.where
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.rule_id}: {self.message}"
+        label = "warning: " if self.severity == "warning" else ""
+        hint = f" ({self.suggestion})" if self.suggestion else ""
+        return f"{self.file}:{self.line}: {self.where}: {label}{self.message}{hint}"
 
 
 class RulesetInvalid(Exception):

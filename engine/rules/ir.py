@@ -213,6 +213,8 @@ class Ruleset:
     conditions: tuple[tuple[str, Cond], ...] = ()   # named conditions (definitions)
     tests: tuple[RuleTest, ...] = ()
     by_event: dict = field(default_factory=dict, compare=False, hash=False)
+    # what the checks found suspicious but not wrong (errors.RuleError, severity warning)
+    warnings: tuple = field(default=(), compare=False, hash=False)
 
     @cached_property
     def _arming(self) -> dict[str, tuple[Rule, ...]]:

@@ -52,9 +52,17 @@ class Scope:
     tables: Mapping = field(default_factory=dict)  # decision tables of definitions: name -> ir.Table (None: broken)
 
 
+def choice_hint(text: str, choices) -> str:
+    """`did you mean X? one of: ...` for a value that is not one of `choices`."""
+    close = difflib.get_close_matches(text, list(choices), n=1)
+    return (f"did you mean {close[0]}? " if close else "") + f"one of: {', '.join(choices)}"
+
+
 def _event_field(name: str, scope: Scope) -> Ref:
     if name in ENVELOPE:
-        kind, choices = ENVELOPE[name], ()
+        # the type of the triggering event is one of the rule's `when:` types: another one
+        # would make the test never (==, in) or always (!=) hold
+        kind, choices = ENVELOPE[name], (tuple(scope.events) if name == "type" else ())
     else:
         types = scope.events or tuple(scope.catalogue)  # no types: any event that has it
         found = {t: scope.catalogue[t].fields.get(name) for t in types}
@@ -256,7 +264,7 @@ def _filter_operand(fn: str, name: str, found, op: str, lit) -> tuple[object, st
         raise PathError(f"{fn}(): {name} is text: only ==, !=, in and not in compare it, not {op}")
     if found.choices and lit.value not in found.choices:
         raise PathError(f"{fn}(): {lit.value!r} is not a value of {name} "
-                        f"(one of: {', '.join(found.choices)})")
+                        f"({choice_hint(lit.value, found.choices)})")
     return lit.value, ""
 
 

@@ -6,6 +6,8 @@ and what the rules must do; kinds of outcome it does not list must not happen
 """
 from __future__ import annotations
 
+import difflib
+import json
 import re
 
 from marshmallow import ValidationError, fields, validate
@@ -37,25 +39,29 @@ class TestSchema(Strict):
     ignore = fields.List(fields.Str(validate=validate.OneOf(tuple(OUTCOMES))), load_default=list)
 
 
-def parse_tests(node, file: str, ruleset: str, catalogue, facts, report) -> list[ir.RuleTest]:
-    """Validate every test in `node`; report errors; return the valid tests."""
+def parse_tests(node, file: str, ruleset: str, catalogue, facts, report,
+                report_as=None) -> list[ir.RuleTest]:
+    """Validate every test in `node`; report errors; return the valid tests.
+
+    `report_as(name)` returns the reporter of the test named `name` (its errors read
+    `file:line: <test name>: ...`); without it every error goes to `report`."""
     if not isinstance(node, list):
         report(line_of(node, 0, 1), "tests: takes a list of tests")
         return []
     tests = []
     for i, item in enumerate(node):
         line = line_of(node, i)
-        test = _parse_one(item, line, file, ruleset, catalogue, facts, report)
+        test = _parse_one(item, line, file, ruleset, catalogue, facts, report, report_as)
         if test is not None:
             tests.append(test)
     return tests
 
 
-def _parse_one(node, line, file, ruleset, catalogue, facts, report) -> ir.RuleTest | None:
+def _parse_one(node, line, file, ruleset, catalogue, facts, report, report_as) -> ir.RuleTest | None:
     data = load(TestSchema, node, line, report)
     if data is None:
         return None
-    errors_before = _Counter(report)
+    errors_before = _Counter(report_as(data["name"]) if report_as else report)
     if "start" in data:
         _check(lambda: parse_datetime(data["start"]), line_of(node, "start", line), errors_before, "start")
     given = data.get("given", {}).get("client", {})
@@ -66,7 +72,9 @@ def _parse_one(node, line, file, ruleset, catalogue, facts, report) -> ir.RuleTe
     steps_node = node["events"]
     for i, step in enumerate(data["events"]):
         at_line = line_of(steps_node, i, line)
-        _check(lambda s=step: _step(s, catalogue), at_line, errors_before, f"event {i + 1}")
+        for key, message in _step(step, catalogue):
+            at = line_of(steps_node[i], key, at_line) if key else at_line
+            errors_before(at, f"event {i + 1}: {message}")
     expect_node = node["expect"]
     for kind, items in data["expect"].items():
         if kind not in OUTCOMES:
@@ -99,7 +107,7 @@ def _check(fn, line, report: _Counter, what: str) -> None:
     try:
         fn()
     except (ValueError, ValidationError, LiteralError) as exc:
-        report(line, f"test: {what}: {exc}")
+        report(line, f"{what}: {exc}")
 
 
 def _fact_value(key: str, value, facts) -> None:
@@ -107,29 +115,65 @@ def _fact_value(key: str, value, facts) -> None:
     spec = facts.get(m[1]) if m else None
     if spec is None:
         raise ValueError(f"client.{key} is not a known client fact")
-    _check_kind(spec.kind, value, spec.choices, allow_relative=True)
+    problem = kind_problem(spec.kind, value, spec.choices, allow_relative=True)
+    if problem:
+        raise ValueError(problem)
 
 
-def _check_kind(kind: str, value, choices=(), allow_relative=False) -> None:
-    if value is None:
-        return
-    if kind in ("decimal", "amount"):
-        parse_decimal(value)
-    elif kind == "money":
-        if parse_literal(str(value)).kind != "money":
-            raise ValueError(f"{value!r} is not money like 200 USD")
-    elif kind == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
-        raise ValueError(f"{value!r} is not a whole number")
-    elif kind == "boolean" and not isinstance(value, bool):
-        raise ValueError(f"{value!r} is not true or false")
-    elif kind == "datetime":
-        _time_value(value, allow_relative)
-    elif kind in ("enum",) and value not in choices:
-        raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
-    elif kind in ("list",) and not isinstance(value, list):
-        raise ValueError(f"{value!r} is not a list")
-    elif kind in ("string", "country", "currency") and not isinstance(value, str):
-        raise ValueError(f"{value!r} is not text (quote it)")
+def shown(value) -> str:
+    """A value as YAML wrote it: text in double quotes, true/false, numbers, lists."""
+    try:
+        return json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+_EXPECTED = {"decimal": "a decimal number", "amount": "a decimal number",
+             "money": "money like 200 USD", "integer": "a whole number",
+             "boolean": "true or false", "datetime": "a date/time like 2024-03-01T09:30:00Z",
+             "list": "a list", "object": "a mapping", "string": "text", "country": "a country code like GB",
+             "currency": "a currency code like USD"}
+
+
+def kind_problem(kind: str, value, choices=(), allow_relative=False) -> str | None:
+    """`expected <what>, got <value>` when `value` is not of `kind`, else None."""
+    if value is None or _fits(kind, value, choices, allow_relative):
+        return None
+    if kind in ("decimal", "amount") and isinstance(value, float):
+        return f'expected a decimal number in quotes (YAML reads {value} as an inexact float: write "{value}")'
+    if kind == "enum":
+        close = difflib.get_close_matches(str(value), list(choices), n=1)
+        return f"expected one of {', '.join(choices)}, got {shown(value)}" + \
+            (f" (did you mean {close[0]}?)" if close else "")
+    if kind in ("string", "country", "currency") and not isinstance(value, (str, list, dict)):
+        return f"expected {_EXPECTED[kind]}, got {shown(value)} (quote it: \"{shown(value)}\")"
+    what = _EXPECTED.get(kind, kind)
+    if kind == "datetime" and allow_relative:
+        what += " or a duration before the start like -2d"
+    return f"expected {what}, got {shown(value)}"
+
+
+def _fits(kind: str, value, choices, allow_relative: bool) -> bool:
+    try:
+        if kind in ("decimal", "amount"):
+            parse_decimal(value)
+        elif kind == "money":
+            return parse_literal(str(value)).kind == "money"
+        elif kind == "datetime":
+            _time_value(value, allow_relative)
+    except (ValueError, LiteralError):
+        return False
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "enum":
+        return value in choices
+    if kind == "list":
+        return isinstance(value, list)
+    if kind in ("string", "country", "currency"):
+        return isinstance(value, str)
+    return True
 
 
 def _time_value(value, allow_relative: bool) -> None:
@@ -141,23 +185,34 @@ def _time_value(value, allow_relative: bool) -> None:
         parse_duration(str(value).lstrip("-"))
 
 
-def _step(step: dict, catalogue) -> None:
+def _step(step: dict, catalogue) -> list[tuple[str | None, str]]:
+    """Return (the key, a message) for every problem of one event of a test."""
     if "at" in step:
-        parse_duration(step["at"])
+        try:
+            parse_duration(step["at"])
+        except ValueError:
+            return [("at", f"at: expected a duration from the start like 30s, 15m, 48h, 7d, "
+                           f"got {shown(step['at'])}")]
     if "type" not in step:
-        if set(step) - {"at"}:
-            raise ValueError("an event needs a type (an item with only at: lets time pass)")
-        return
+        return [(None, "an event needs a type (an item with only at: lets time pass)")] \
+            if set(step) - {"at"} else []
     event_type = catalogue.get(step["type"])
     if event_type is None:
-        raise ValueError(f"unknown event type {step['type']!r}")
+        close = difflib.get_close_matches(str(step["type"]), list(catalogue), n=1)
+        return [("type", f"unknown event type {step['type']!r}"
+                 + (f" (did you mean {close[0]}?)" if close else ""))]
+    problems: list[tuple[str | None, str]] = []
     for key, value in step.items():
         if key in ("type", "at", "id", "source"):
             continue
         fld = event_type.fields.get(key)
         if fld is None:
-            raise ValueError(f"{key} is not a field of {step['type']}")
-        _check_kind(fld.kind, value, fld.choices)
+            problems.append((key, f"{key} is not a field of {step['type']}"))
+            continue
+        problem = kind_problem(fld.kind, value, fld.choices)
+        if problem:
+            problems.append((key, f"field {key}: {problem}"))
+    return problems
 
 
 def _outcome(kind: str, item) -> None:

@@ -21,7 +21,7 @@ class ScoreParams(Params):
     reason = TemplateText(required=True)
 
 
-@action("score", ScoreParams, templates=("reason",))
+@action("score", ScoreParams, templates=("reason",), creates={"name": "score"})
 def _score(run, p: dict, key: str) -> str:
     """Add points with a reason to a named score of the client (once per trigger)."""
     from engine.kyc import service as kyc_service

@@ -11,7 +11,8 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.rules.actions import NAME, Duration, OneOrMany, Params, TemplateText, action, on_each_event, outcome
+from engine.rules.actions import (NAME, Duration, OneOrMany, Params, TemplateText, action, known_names,
+                                  on_each_event, outcome)
 from engine.tasks import subjects
 from engine.tasks.models import PRIORITIES
 from engine.values import iso, parse_datetime, utcnow
@@ -39,6 +40,14 @@ class TaskParams(Params):
 class RaisePriorityParams(Params):
     task_of = fields.Str(required=True)
     to = fields.Str(required=True, validate=validate.OneOf(tuple(PRIORITIES)))
+
+
+@known_names("queue")
+def _queue_names(config) -> set[str]:
+    """The queues staff work (engine.users.permissions): a task in another queue would be
+    seen by no one but an admin. A ruleset's `definitions: queues:` narrows the choice."""
+    from engine.users.permissions import ALL_QUEUES
+    return set(ALL_QUEUES)
 
 
 @action("task", TaskParams, templates=("title", "description"), event_types=("close_when", "episode_ends_with"),

@@ -174,7 +174,28 @@ def queue_hours_for(session) -> QueueHours | None:
 
 def check_config(files) -> list[Problem]:
     """Return the problems of policy/queues.yaml among `files` (activation checks it)."""
-    return QUEUES.check(files)
+    problems = QUEUES.check(files)
+    text = files.text(str(QUEUES_FILE))
+    if problems or text is None:
+        return problems
+    data = rules_api.read_mapping(str(QUEUES_FILE), text, "", empty_ok=True)
+    return [Problem(str(QUEUES_FILE), rules_api.line_at(data, ("queues", queue)), "queues", message)
+            for queue, message in _unknown_queues(_parse_queues(text, str(QUEUES_FILE)))]
+
+
+def _unknown_queues(hours: QueueHours) -> list[tuple[str, str]]:
+    """(queue, message) for each queue given hours that no one works (a typo: its hours
+    would apply to no task)."""
+    import difflib
+
+    from engine.users.permissions import ALL_QUEUES
+    found = []
+    for queue in hours.queues:
+        if queue not in ALL_QUEUES:
+            close = difflib.get_close_matches(queue, ALL_QUEUES, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(sorted(ALL_QUEUES))}"
+            found.append((queue, f"unknown queue {queue!r} ({hint})"))
+    return found
 
 
 def rule_due(start: datetime, seconds: float, hours: BusinessHours) -> datetime:

@@ -32,3 +32,15 @@ def test_broken_file_reports_expected_errors(path):
         compile_ruleset(files, facts=all_facts())
     assert [str(e) for e in info.value.errors] == expected
     assert str(info.value).splitlines() == expected
+
+
+WARNINGS = Path(__file__).parent / "warnings"
+
+
+@pytest.mark.parametrize("path", sorted(WARNINGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_suspicious_file_compiles_with_expected_warnings(path):
+    files, expected = _case(path)
+    assert expected, f"{path.name} states no expected warning"
+    ruleset = compile_ruleset(files, facts=all_facts())
+    assert [str(w) for w in ruleset.warnings] == expected
+    assert all(w.severity == "warning" for w in ruleset.warnings)

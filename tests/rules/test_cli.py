@@ -14,6 +14,12 @@ from tests.helpers import deposit_failed, jsonl, registered
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])  # the CLI is backend-agnostic
 
 BROKEN = Path(__file__).parent / "broken"
+WARNINGS = Path(__file__).parent / "warnings"
+
+
+def _expected(path: Path) -> list[str]:
+    return [line[len("# expect: "):] for line in path.read_text().splitlines()
+            if line.startswith("# expect: ")]
 RULES = """
 ruleset: cli-demo
 description: d
@@ -29,6 +35,12 @@ rules:
     when: client.registered
     then:
       - start_timer: {{name: nudge, after: 24h}}
+  - id: nudged
+    description: The nudge counts when due.
+    when: timer.fired
+    if: [event.name == nudge]
+    then:
+      - score: {{name: nudges, points: 1, reason: nudged}}
 tests:
   - name: a failed deposit opens a task
     events:
@@ -63,7 +75,38 @@ def test_check_prints_every_error_and_exits_1(runner, tmp_path):
 
 def test_check_ok(runner, tmp_path):
     result = runner.invoke(["rules", "check", str(rules_dir(tmp_path))])
-    assert result.exit_code == 0 and result.output.startswith("ok: 2 rules in 1 files, 1 tests; version ")
+    assert result.exit_code == 0 and result.output.startswith("ok: 3 rules in 1 files, 1 tests; version ")
+
+
+def test_check_prints_warnings_and_exits_0(runner, tmp_path):
+    shutil.copy(WARNINGS / "loops.yaml", tmp_path / "loops.yaml")
+    result = runner.invoke(["rules", "check", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:-1] == _expected(WARNINGS / "loops.yaml")
+    assert result.output.splitlines()[-1].startswith("ok: 5 rules in 1 files, 0 tests, 3 warning(s); version ")
+
+
+def test_activate_refuses_warnings_unless_accepted_and_records_them(runner, tmp_path, database):
+    from sqlalchemy import select
+
+    from engine.audit.models import AuditEntry
+    from engine.db import unit_of_work
+    shutil.copy(WARNINGS / "delay_nothing_cancels.yaml", tmp_path / "delays.yaml")
+    warnings = [w.replace("delay_nothing_cancels.yaml", "delays.yaml")
+                for w in _expected(WARNINGS / "delay_nothing_cancels.yaml")]
+    refused = runner.invoke(["rules", "activate", str(tmp_path), "--actor", "ana"])
+    assert refused.exit_code == 1
+    assert refused.output.splitlines() == warnings + [
+        "refused: 2 warning(s); review them and activate with --accept-warnings to accept them; "
+        "nothing was activated"]
+    assert "no ruleset is active" in runner.invoke(["rules", "status"]).output
+    accepted = runner.invoke(["rules", "activate", str(tmp_path), "--actor", "ana", "--accept-warnings"])
+    assert accepted.exit_code == 0, accepted.output
+    status = json.loads(runner.invoke(["rules", "status", "--json"]).output)
+    assert status["active"]["note"] == "accepted 2 warning(s)"
+    with unit_of_work(database) as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "rules.activate")).one()
+        assert entry.detail["accepted_warnings"] == warnings
 
 
 def test_rule_tests_pass_and_fail(runner, tmp_path):
@@ -72,7 +115,7 @@ def test_rule_tests_pass_and_fail(runner, tmp_path):
     assert good.output.splitlines()[-1] == "1 passed, 0 failed"
     bad = runner.invoke(["rules", "test", str(rules_dir(tmp_path, "100 USD", "strict"))])
     assert bad.exit_code == 1
-    assert "demo.yaml:17: a failed deposit opens a task: FAILED" in bad.output
+    assert "demo.yaml:23: a failed deposit opens a task: FAILED" in bad.output
     assert "tasks: expected [{queue: finance, rule: failed-deposit, title: Failed 50}], got nothing" in bad.output
 
 
@@ -138,7 +181,7 @@ def test_activation_runs_the_rule_tests_and_refuses_when_one_fails(runner, tmp_p
     refused = runner.invoke(["rules", "activate", str(rules_dir(tmp_path, "100 USD", "strict")),
                              "--actor", "ana"])
     assert refused.exit_code == 1
-    assert "demo.yaml:17: a failed deposit opens a task: FAILED" in refused.output
+    assert "demo.yaml:23: a failed deposit opens a task: FAILED" in refused.output
     assert refused.output.splitlines()[-1] == "refused: 1 rule test(s) fail; nothing was activated"
     assert "no ruleset is active" in runner.invoke(["rules", "status"]).output
     accepted = runner.invoke(["rules", "activate", str(rules_dir(tmp_path)), "--actor", "ana"])

@@ -61,3 +61,27 @@ def test_activation_refuses_a_ruleset_naming_a_missing_template(database):
         activation.activate_files(s, files, actor="test")
     with unit_of_work(database) as s:
         assert activation.active(s) is None
+
+
+BROKEN_TEMPLATE = """description: A deposit arrived.
+subject: "Deposit {{ event.amount }"
+body: |
+  Dear {{ client.first_name }},
+
+  Your deposit of {{ event.amount }} {% if event.currency %}arrived.
+
+  Kind regards
+"""
+
+
+def test_broken_jinja_in_a_template_points_at_its_line_in_the_file():
+    files = {"a.yaml": RULES.format(template="deposit", profile="standard").replace(
+        "      - commission: {type: cpa, profile: standard}\n", ""),
+             "templates/deposit.yaml": BROKEN_TEMPLATE}
+    with pytest.raises(RulesetInvalid) as refused:
+        activation.validate(files)
+    assert [str(e) for e in refused.value.errors] == [
+        "templates/deposit.yaml:2: -: subject: Jinja: unexpected '}'",
+        "templates/deposit.yaml:6: -: body: Jinja: Unexpected end of template. Jinja was looking "
+        "for the following tags: 'elif' or 'else' or 'endif'. The innermost block that needs to "
+        "be closed is 'if'."]

@@ -73,7 +73,7 @@ def _matches(condition: str, data: dict, facts: dict) -> list[list[str]]:
             description: d
             when: payment.deposit_requested
             if: ["{condition}"]
-            then: [{{task: {{queue: q, title: t}}}}]
+            then: [{{task: {{queue: finance, title: t}}}}]
         """)
     found = []
     for engine in ("durable", "python"):

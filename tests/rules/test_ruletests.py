@@ -46,15 +46,18 @@ def test_test_file_beside_rules_is_parsed():
     assert dict(test.expect)["tasks"] == () and test.ignore == ("timers",)
 
 
+NAME = "a client who never starts KYC gets one reminder"
+
+
 @pytest.mark.parametrize("change, broken, line, message", [
     ("client_type: individual}", "client_type: robot}", 9,
-     "test: event 1: 'robot' is not one of individual, corporate"),
-    ("at: 49h}", "at: two days}", 10, "test: event 2: not a duration (like 30s, 15m, 48h, 7d): 'two days'"),
-    ("10 USD}", "10}", 7, "test: given client.deposits.completed.sum: 10 is not money like 200 USD"),
+     'event 1: field client_type: expected one of individual, corporate, got "robot"'),
+    ("at: 49h}", "at: two days}", 10, 'event 2: at: expected a duration from the start like 30s, 15m, 48h, 7d, got "two days"'),
+    ("10 USD}", "10}", 7, "given client.deposits.completed.sum: expected money like 200 USD, got 10"),
     ("tasks: []", "tasks: [{queue: finance, colour: red}]", 13,
-     "test: expect tasks: unknown key 'colour' (allowed: queue, rule, title, priority, status, at)"),
+     "expect tasks: unknown key 'colour' (allowed: queue, rule, title, priority, status, at)"),
 ])
 def test_invalid_tests_are_reported_with_their_line(change, broken, line, message):
     with pytest.raises(RulesetInvalid) as info:
         compile_text(RULES, **{"kyc.test": TESTS.replace(change, broken)})
-    assert [str(e) for e in info.value.errors] == [f"kyc.test.yaml:{line}: kyc: {message}"]
+    assert [str(e) for e in info.value.errors] == [f"kyc.test.yaml:{line}: {NAME}: {message}"]

@@ -19,7 +19,7 @@ def _matched(expires_at: int | None) -> list[list[str]]:
             description: A document that expires within the next 30 days.
             when: kyc.document_submitted
             if: ["event.expires_at within_next 30d"]
-            then: [{task: {queue: q, title: t}}]
+            then: [{task: {queue: finance, title: t}}]
         """)
     data = {"document_id": "d1", "document_type": "passport"}
     if expires_at is not None:

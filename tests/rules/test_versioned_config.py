@@ -164,3 +164,11 @@ def test_a_broken_policy_is_reported_as_a_problem_with_file_and_line(tree):
     assert [(p.file, p.line, p.where) for p in problems] == \
         [(KYC, 8, "required.individual.documents.1")]
     assert isinstance(problems[0], Problem) and problems[0].message.startswith("Must be one of: id,")
+
+
+def test_queue_hours_for_a_queue_no_one_works_are_an_error(tree):
+    _edit(tree, "policy/queues.yaml", "  finance: Mon-Fri", "  finanse: Mon-Fri")
+    with pytest.raises(RulesetInvalid) as caught:
+        activation.validate(load_tree(tree))
+    assert [str(e) for e in caught.value.errors] == [
+        "policy/queues.yaml:8: -: queues: unknown queue 'finanse' (did you mean finance?)"]

@@ -213,3 +213,39 @@ def test_absence_and_scheduled_rules_show_what_starts_them(rules_app, database, 
     assert "<td>none of trade.opened, trade.closed for 90d; started by payment.deposit_completed</td>" in quiet
     morning = html[html.index('id="rule-morning"'):]
     assert "<td>daily at 06:00 Europe/London</td>" in morning
+
+
+DELAYED = """\
+ruleset: extra
+description: A reminder nothing cancels.
+rules:
+  - id: late-welcome
+    description: Tells the client a day after registering, whatever happened.
+    when: client.registered
+    after: 24h
+    then:
+      - notify: kyc-approved
+"""
+DELAY_WARNING = ("extra.yaml:4: late-welcome: warning: after: without unless: nothing cancels the "
+                 "delay, the actions run when it falls due whatever happened meanwhile (add unless: "
+                 "with what should cancel it, or drop after:)")
+
+
+def test_a_candidate_with_warnings_is_activated_only_when_they_are_accepted(rules_app, database,
+                                                                            rules_dir):
+    (rules_dir / "extra.yaml").write_text(DELAYED)
+    c = _as(rules_app, "compliance")
+    html = c.get("/rules").get_data(as_text=True)
+    assert "1 warning(s)" in html and DELAY_WARNING in html
+    assert 'name="accept_warnings" value="yes" required' in html
+    version = _candidate_version(html)
+    r = _post(c, "/rules/activate", version=version, note="with the reminder")
+    assert r.status_code == 302 and _activations(database) == []
+    assert "has 1 warning(s)" in c.get("/rules").get_data(as_text=True)
+    r = _post(c, "/rules/activate", version=version, note="with the reminder", accept_warnings="yes")
+    assert r.status_code == 302 and _activations(database) == [version]
+    with unit_of_work(database) as s:
+        row = s.scalars(select(RulesetActivation)).one()
+        assert row.note == "with the reminder (accepted 1 warning(s))"
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "rules.activate"))
+        assert entry.detail["accepted_warnings"] == [DELAY_WARNING]
