@@ -180,7 +180,7 @@ def test_a_parameter_needs_its_column_in_every_row():
 def test_every_rows_value_of_a_parameter_is_checked():
     with pytest.raises(RulesetInvalid) as info:
         ruleset(RULE, last="- {threshold: 5000 USD, queue: finanse, label: default}")
-    assert "task: queue: unknown queue 'finanse' (queues: compliance, finance, sales)" in str(info.value)
+    assert "task: queue: unknown queue 'finanse' (did you mean finance? queues: compliance, finance, sales)" in str(info.value)
 
 
 ACCOUNTS = """
