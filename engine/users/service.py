@@ -94,18 +94,30 @@ def authenticate(session: Session, email: str, password: str, *,
     user = get_by_email(session, email)
     if user is None or not user.active or not user.password_hash:
         verify(_decoy_hash(), password)
+        audit_service.record(session, actor=_tried(email), action="user.login_failed",
+                             target_type="user", target_id=_tried(email),
+                             reason="unknown or inactive account")
         return None
     right = verify(user.password_hash, password)
     user = _lock_user(session, user.id)
     now = utcnow()
     if user.locked_until and user.locked_until > now:
+        _audit(session, user.email, "user.login_failed", user, "locked after repeated failures")
         return None
     if right:
         user.failed_logins, user.locked_until = 0, None
+        _audit(session, user.email, "user.login", user)
         return user
     _count_failure(user, now)
+    _audit(session, user.email, "user.login_failed", user, "wrong password",
+           locked=bool(user.locked_until and user.locked_until > now))
     session.flush()
     return None
+
+
+def _tried(email: str) -> str:
+    """The address someone tried to sign in with, as the audit keeps it (never a password)."""
+    return (email or "").strip()[:320] or "(empty)"
 
 
 def is_locked(session: Session, user_id: int) -> bool:

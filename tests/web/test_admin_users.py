@@ -17,9 +17,11 @@ def user_id(database, role: str) -> int:
 
 
 def audit_actions(database, target: str) -> list[tuple[str, str, str | None]]:
+    """The administrative changes audited for `target` (its own sign-ins left out)."""
     with unit_of_work(database) as s:
         return [(e.actor, e.action, e.reason) for e in s.scalars(
-            select(AuditEntry).where(AuditEntry.target_id == target).order_by(AuditEntry.id))]
+            select(AuditEntry).where(AuditEntry.target_id == target,
+                                     AuditEntry.action.not_like("user.login%")).order_by(AuditEntry.id))]
 
 
 def post(client, url: str, **data):

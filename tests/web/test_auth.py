@@ -61,3 +61,21 @@ def test_htmx_is_served_locally_with_its_license(app):
     c = app.test_client()
     assert b"htmx" in c.get("/static/vendor/htmx-2.0.11.min.js").data[:2000]
     assert b"Zero-Clause BSD" in c.get("/static/vendor/htmx-LICENSE.txt").data
+
+
+def test_staff_sign_ins_and_failures_are_audited_without_the_password(app, users, database):
+    from sqlalchemy import select
+
+    from engine.audit.models import AuditEntry
+    c = app.test_client()
+    c.post("/login", data={"email": email("finance"), "password": "wrong password!", "csrf_token": csrf(c)})
+    c.post("/login", data={"email": "nobody@example.com", "password": "guess-1234", "csrf_token": csrf(c)})
+    c.post("/login", data={"email": email("finance"), "password": PASSWORD, "csrf_token": csrf(c)})
+    with unit_of_work(database) as s:
+        rows = [(e.action, e.target_id, e.reason) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.action.like("user.login%")).order_by(AuditEntry.id))]
+        details = [str(e.detail) for e in s.scalars(select(AuditEntry))]
+    assert rows == [("user.login_failed", email("finance"), "wrong password"),
+                    ("user.login_failed", "nobody@example.com", "unknown or inactive account"),
+                    ("user.login", email("finance"), None)]
+    assert not any("wrong password!" in d or "guess-1234" in d or PASSWORD in d for d in details)
