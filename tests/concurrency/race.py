@@ -1,5 +1,6 @@
 """Run competing actions at the same moment: threads released together by a barrier,
 each in its own unit of work (its own connection and transaction)."""
+
 from __future__ import annotations
 
 import threading
@@ -24,6 +25,7 @@ def race(database, *actions, expected=(Conflict,)) -> list:
             outcomes[i] = "ok"
         except Exception as exc:  # noqa: BLE001 - returned to the test, which asserts on it
             outcomes[i] = exc if isinstance(exc, expected) else RuntimeError(f"unexpected: {exc!r}")
+
     threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
     for t in threads:
         t.start()
