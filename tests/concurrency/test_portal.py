@@ -196,3 +196,17 @@ def test_the_old_password_opens_no_session_after_a_reset_it_raced(pg_database, r
     outcomes = together(reset, *[_sign_in(pg_database, PASSWORD)] * 4)
     assert outcomes[0] == 2, outcomes
     assert all(o in (1, WRONG_ANSWER) for o in outcomes[1:]), outcomes
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_a_reset_link_used_while_another_is_requested_does_not_deadlock(pg_database, round_):
+    """Using a link and asking for a new one take the login's lock and then the tokens'
+    in the same order: both finish, one after the other, whichever comes first."""
+    _confirmed(pg_database)
+    raw = _token(pg_database, "reset")
+    outcomes = race(pg_database, lambda s: portal.reset_password(s, raw, NEW_PASSWORDS[0]),
+                    lambda s: portal.request_reset(s, EMAIL), expected=(portal.PortalError,))
+    assert outcomes[1] == "ok" and (outcomes[0] == "ok" or str(outcomes[0]) == USED), outcomes
+    with unit_of_work(pg_database) as s:
+        assert _count(s, PortalToken, PortalToken.purpose == "reset",
+                      PortalToken.used_at.is_(None)) == 1
