@@ -4,17 +4,18 @@ No database and no Flask here: every function is pure except `onfido.fetch_check
 which reads one check over HTTP. `REGISTRY` maps a provider name to its module;
 `WEBHOOKS` names the ones that receive signed HTTP deliveries.
 """
+
 from __future__ import annotations
 
 from types import ModuleType
 
 from connectors import bank_camt054, mt5, nowpayments, onfido, stripe, sumsub
 from connectors._common import Normalized
-from connectors.errors import (ConnectorError, FetchFailed, MalformedPayload, SignatureError,
-                               UnknownClient)
+from connectors.errors import ConnectorError, FetchFailed, MalformedPayload, SignatureError, UnknownClient
 
-REGISTRY: dict[str, ModuleType] = {module.NAME: module for module in (
-    sumsub, onfido, stripe, nowpayments, bank_camt054, mt5)}
+REGISTRY: dict[str, ModuleType] = {
+    module.NAME: module for module in (sumsub, onfido, stripe, nowpayments, bank_camt054, mt5)
+}
 WEBHOOKS = ("sumsub", "onfido", "stripe", "nowpayments")
 
 
@@ -27,9 +28,18 @@ def get(name: str) -> ModuleType:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise UnknownProvider(f"no connector named {name!r}; known: "
-                              f"{', '.join(sorted(REGISTRY))}") from None
+        raise UnknownProvider(f"no connector named {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
 
 
-__all__ = ["REGISTRY", "WEBHOOKS", "ConnectorError", "FetchFailed", "MalformedPayload",
-           "Normalized", "SignatureError", "UnknownClient", "UnknownProvider", "get"]
+__all__ = [
+    "REGISTRY",
+    "WEBHOOKS",
+    "ConnectorError",
+    "FetchFailed",
+    "MalformedPayload",
+    "Normalized",
+    "SignatureError",
+    "UnknownClient",
+    "UnknownProvider",
+    "get",
+]

@@ -1,4 +1,5 @@
 """Shared pieces of the connectors: headers, HMAC, JSON access, event envelopes."""
+
 from __future__ import annotations
 
 import hmac
@@ -39,6 +40,7 @@ class Normalized:
 
 # --- headers and signatures ------------------------------------------------------
 
+
 def header(headers: Mapping[str, str], name: str) -> str | None:
     """Return header `name` whatever its case, or None."""
     wanted = name.lower()
@@ -76,6 +78,7 @@ def hmac_hex(key: bytes, message: bytes, digest: Callable) -> str:
 
 # --- JSON ------------------------------------------------------------------------
 
+
 def _refuse_constant(name: str) -> Any:
     raise MalformedPayload(f"body: {name} is not valid JSON")
 
@@ -89,11 +92,9 @@ def load_json(body: bytes, *, exact: bool = True) -> Any:
     except UnicodeDecodeError as exc:
         raise MalformedPayload(f"body: not UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text, parse_float=Decimal if exact else float,
-                          parse_constant=_refuse_constant)
+        return json.loads(text, parse_float=Decimal if exact else float, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
-        raise MalformedPayload(f"body: not JSON ({exc.msg} at line {exc.lineno} "
-                               f"column {exc.colno})") from None
+        raise MalformedPayload(f"body: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except RecursionError:
         raise MalformedPayload("body: JSON nested too deeply") from None
 
@@ -186,6 +187,7 @@ class Fields:
 
 # --- values ----------------------------------------------------------------------
 
+
 def to_decimal(value: Any, where: str) -> Decimal:
     """Convert a JSON number or numeric string to a finite Decimal."""
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
@@ -223,8 +225,7 @@ def parse_time(text: str, where: str) -> datetime:
     try:
         return as_utc(datetime.fromisoformat(text.strip()))
     except (ValueError, OverflowError):
-        raise MalformedPayload(f"{where}: not a time like 2021-05-14 16:00:25.032: "
-                               f"{text[:40]!r}") from None
+        raise MalformedPayload(f"{where}: not a time like 2021-05-14 16:00:25.032: {text[:40]!r}") from None
 
 
 def from_epoch_ms(milliseconds: int, where: str) -> datetime:
@@ -248,13 +249,11 @@ def currency_code(value: str | None, where: str) -> str:
         raise MalformedPayload(f"{where}: is missing")
     code = value.strip().upper()
     if len(code) != 3 or not code.isascii() or not code.isalpha():
-        raise MalformedPayload(f"{where}: not a 3-letter ISO 4217 currency code: "
-                               f"{str(value)[:20]!r}")
+        raise MalformedPayload(f"{where}: not a 3-letter ISO 4217 currency code: {str(value)[:20]!r}")
     return code
 
 
-def event(source: str, type_: str, id_: str, occurred_at: datetime, client: str,
-          data: dict) -> dict:
+def event(source: str, type_: str, id_: str, occurred_at: datetime, client: str, data: dict) -> dict:
     """Build one canonical event envelope; None data values are left out."""
     if len(id_) > MAX_ID:
         raise MalformedPayload(f"event id longer than {MAX_ID} characters")
@@ -263,8 +262,14 @@ def event(source: str, type_: str, id_: str, occurred_at: datetime, client: str,
     for key, value in data.items():
         if isinstance(value, str) and len(value) > MAX_TEXT:
             raise MalformedPayload(f"{key}: longer than {MAX_TEXT} characters")
-    envelope = {"id": id_, "type": type_, "source": source, "occurred_at": iso(occurred_at),
-                "client": client, "data": {k: v for k, v in data.items() if v is not None}}
+    envelope = {
+        "id": id_,
+        "type": type_,
+        "source": source,
+        "occurred_at": iso(occurred_at),
+        "client": client,
+        "data": {k: v for k, v in data.items() if v is not None},
+    }
     return _canonical(envelope)
 
 
@@ -273,6 +278,7 @@ def _canonical(envelope: dict) -> dict:
     character in an id, an unknown currency, an amount finer than its currency allows):
     the provider hears 400 now instead of the event failing later."""
     from engine.events.schemas import InvalidEvent, validate_envelope
+
     try:
         return validate_envelope(envelope, allow_internal=True)
     except InvalidEvent as exc:

@@ -4,6 +4,7 @@ NOWPayments signs that string, so it is reproduced exactly: numbers are IEEE dou
 printed by Number.prototype.toString, the sorted top-level key list is also the
 filter and order for every nested object, and strings are escaped as ES2019 does.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
-            "\t": "\\t"}
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def parse(text: str) -> Any:
@@ -41,8 +41,7 @@ def _value(value: Any, keys: list[str]) -> str:
     if isinstance(value, list):
         return "[" + ",".join(_value(item, keys) for item in value) + "]"
     # An array replacer keeps only the listed keys, in list order, at every depth.
-    return "{" + ",".join(f"{quote(k)}:{_value(value[k], keys)}"
-                          for k in keys if k in value) + "}"
+    return "{" + ",".join(f"{quote(k)}:{_value(value[k], keys)}" for k in keys if k in value) + "}"
 
 
 def quote(text: str) -> str:

@@ -1,4 +1,5 @@
 """A small XML tree with source line numbers, built with expat; DTDs are refused."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -65,6 +66,5 @@ def parse(data: bytes) -> Node:
     try:
         parser.Parse(data, True)
     except expat.ExpatError as exc:
-        raise MalformedPayload(f"line {exc.lineno}: not well-formed XML "
-                               f"({expat.ErrorString(exc.code)})") from None
+        raise MalformedPayload(f"line {exc.lineno}: not well-formed XML ({expat.ErrorString(exc.code)})") from None
     return roots[0]

@@ -4,6 +4,7 @@ A bad entry is reported with its line and element and never stops the good ones.
 Matching a credit's reference to a deposit request needs the database and is done by
 the caller; `deposit_event` builds the canonical event once it is matched.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -12,8 +13,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 
 from connectors import _xml
-from connectors._common import (UTC, clip, currency_code, decimal_text, event, parse_time,
-                                to_decimal)
+from connectors._common import UTC, clip, currency_code, decimal_text, event, parse_time, to_decimal
 from connectors.errors import MalformedPayload
 
 NAME = "bank_camt054"
@@ -26,13 +26,13 @@ _NOT_PROVIDED = "NOTPROVIDED"  # the placeholder EndToEndId of unreferenced tran
 class Credit:
     """One booked incoming payment."""
 
-    id: str                   # stable de-duplication key across files
-    reference: str | None     # best matching reference: creditor ref, remittance, end-to-end id
+    id: str  # stable de-duplication key across files
+    reference: str | None  # best matching reference: creditor ref, remittance, end-to-end id
     amount: Decimal
     currency: str
-    booked_at: datetime       # a booking date (no time) is midnight UTC
+    booked_at: datetime  # a booking date (no time) is midnight UTC
     debtor_name: str | None
-    entry_ref: str | None     # NtryRef, else AcctSvcrRef
+    entry_ref: str | None  # NtryRef, else AcctSvcrRef
     end_to_end_id: str | None
     remittance: tuple[str, ...]
     account: str | None
@@ -42,9 +42,12 @@ class Credit:
     def references(self) -> list[str]:
         """Return every text a deposit reference may hide in, most specific first."""
         # Payers put the reference anywhere in free text, alone or among other words.
-        found = [self.creditor_ref, *self.remittance,
-                 *(word for line in self.remittance for word in line.split()),
-                 self.end_to_end_id]
+        found = [
+            self.creditor_ref,
+            *self.remittance,
+            *(word for line in self.remittance for word in line.split()),
+            self.end_to_end_id,
+        ]
         return list(dict.fromkeys(ref for ref in found if ref))
 
 
@@ -80,8 +83,7 @@ def parse(data: bytes) -> Notification:
     """Parse a camt.054 file; file-level problems raise MalformedPayload."""
     root = _xml.parse(data)
     if root.name != "Document" or not root.ns.startswith(NAMESPACE_PREFIX):
-        raise MalformedPayload(f"line {root.line}: not a camt.054 Document "
-                               f"(namespace {root.ns[:80]!r})")
+        raise MalformedPayload(f"line {root.line}: not a camt.054 Document (namespace {root.ns[:80]!r})")
     body = root.find("BkToCstmrDbtCdtNtfctn")
     if body is None:
         raise MalformedPayload(f"line {root.line}: Document has no BkToCstmrDbtCdtNtfctn")
@@ -130,14 +132,16 @@ def _credits(entry: _xml.Node, account: str | None, message_id: str) -> list[Cre
     booked_at = _booked_at(entry)
     transactions = entry.find_all("NtryDtls/TxDtls")
     if len(transactions) <= 1:
-        return [_credit(entry, transactions[0] if transactions else None, amount, currency,
-                        booked_at, account, message_id, "")]
+        return [
+            _credit(
+                entry, transactions[0] if transactions else None, amount, currency, booked_at, account, message_id, ""
+            )
+        ]
     # A batch booking: one credit per transaction, each with its own amount.
     out = []
     for number, tx in enumerate(transactions, 1):
         tx_amount, tx_currency = _tx_amount(tx)
-        out.append(_credit(entry, tx, tx_amount, tx_currency, booked_at, account, message_id,
-                           f"/{number}"))
+        out.append(_credit(entry, tx, tx_amount, tx_currency, booked_at, account, message_id, f"/{number}"))
     return out
 
 
@@ -183,34 +187,57 @@ def _credit(entry, tx, amount, currency, booked_at, account, message_id, suffix)
     reference = creditor_ref or (" ".join(remittance) if remittance else None) or end_to_end
     entry_ref = entry.text_at("NtryRef") or entry.text_at("AcctSvcrRef")
     return Credit(
-        id=_credit_id(entry, detail, account, message_id) + suffix, reference=reference,
-        amount=amount, currency=currency, booked_at=booked_at,
+        id=_credit_id(entry, detail, account, message_id) + suffix,
+        reference=reference,
+        amount=amount,
+        currency=currency,
+        booked_at=booked_at,
         debtor_name=detail.text_at("RltdPties/Dbtr/Pty/Nm") or detail.text_at("RltdPties/Dbtr/Nm"),
-        entry_ref=entry_ref, end_to_end_id=end_to_end, remittance=remittance, account=account,
-        line=entry.line, creditor_ref=creditor_ref)
+        entry_ref=entry_ref,
+        end_to_end_id=end_to_end,
+        remittance=remittance,
+        account=account,
+        line=entry.line,
+        creditor_ref=creditor_ref,
+    )
 
 
-def _credit_id(entry: _xml.Node, detail: _xml.Node, account: str | None, message_id: str
-               ) -> str:
+def _credit_id(entry: _xml.Node, detail: _xml.Node, account: str | None, message_id: str) -> str:
     # The bank's own reference is unique per account; without one, fall back to the
     # transaction id and last to the entry's place in this message.
-    bank_ref = (entry.text_at("AcctSvcrRef") or entry.text_at("NtryRef")
-                or detail.text_at("Refs/AcctSvcrRef") or detail.text_at("Refs/TxId"))
+    bank_ref = (
+        entry.text_at("AcctSvcrRef")
+        or entry.text_at("NtryRef")
+        or detail.text_at("Refs/AcctSvcrRef")
+        or detail.text_at("Refs/TxId")
+    )
     if bank_ref:
         return f"{account or '-'}:{bank_ref}"
     digest = hashlib.sha256(f"{message_id}\n{entry.line}".encode()).hexdigest()[:24]
     return f"{account or '-'}:msg-{digest}"
 
 
-def deposit_event(credit: Credit, *, client: str, payment_id: str, provider: str = NAME,
-                  account_id: str | None = None) -> dict:
+def deposit_event(
+    credit: Credit, *, client: str, payment_id: str, provider: str = NAME, account_id: str | None = None
+) -> dict:
     """Build the payment.deposit_completed event of a credit matched to a deposit request.
 
     `provider` and `payment_id` are those of the matched deposit request, so the
     completion lands on that deposit.
     """
-    return event(NAME, "payment.deposit_completed", credit.id, credit.booked_at, client, {
-        "payment_id": payment_id, "amount": decimal_text(credit.amount),
-        "currency": credit.currency, "method": "bank_wire", "provider": provider,
-        "reference": clip(credit.reference),
-        "account_id": account_id})
+    return event(
+        NAME,
+        "payment.deposit_completed",
+        credit.id,
+        credit.booked_at,
+        client,
+        {
+            "payment_id": payment_id,
+            "amount": decimal_text(credit.amount),
+            "currency": credit.currency,
+            "method": "bank_wire",
+            "provider": provider,
+            "reference": clip(credit.reference),
+            "account_id": account_id,
+        },
+    )

@@ -1,4 +1,5 @@
 """The errors every connector raises; callers map them to HTTP answers and records."""
+
 from __future__ import annotations
 
 

@@ -5,6 +5,7 @@ both with the broker's API credentials, from a base URL in configuration (never 
 a payload), with a size cap, and describe each file as a `ProviderFile`; mapping the
 provider's document kinds to ours happens here, so the rest sees one shape.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,37 +26,52 @@ ONFIDO_VERSION = "v3.6"
 SUMSUB_BASE_URL = "https://api.sumsub.com"
 
 # Provider document kinds -> the broker's document types (engine.events.catalogue).
-ONFIDO_TYPES = {"passport": "id", "driving_licence": "id", "national_identity_card": "id",
-                "residence_permit": "id", "voter_id": "id", "utility_bill": "proof_of_address",
-                "bank_building_society_statement": "proof_of_address",
-                "council_tax": "proof_of_address", "benefit_letters": "proof_of_address"}
-SUMSUB_TYPES = {"PASSPORT": "id", "ID_CARD": "id", "DRIVERS": "id", "RESIDENCE_PERMIT": "id",
-                "UTILITY_BILL": "proof_of_address", "UTILITY_BILL2": "proof_of_address",
-                "BANK_STATEMENT": "proof_of_address", "SELFIE": "selfie",
-                "COMPANY_DOC": "incorporation", "INCOME_SOURCE": "source_of_funds"}
+ONFIDO_TYPES = {
+    "passport": "id",
+    "driving_licence": "id",
+    "national_identity_card": "id",
+    "residence_permit": "id",
+    "voter_id": "id",
+    "utility_bill": "proof_of_address",
+    "bank_building_society_statement": "proof_of_address",
+    "council_tax": "proof_of_address",
+    "benefit_letters": "proof_of_address",
+}
+SUMSUB_TYPES = {
+    "PASSPORT": "id",
+    "ID_CARD": "id",
+    "DRIVERS": "id",
+    "RESIDENCE_PERMIT": "id",
+    "UTILITY_BILL": "proof_of_address",
+    "UTILITY_BILL2": "proof_of_address",
+    "BANK_STATEMENT": "proof_of_address",
+    "SELFIE": "selfie",
+    "COMPANY_DOC": "incorporation",
+    "INCOME_SOURCE": "source_of_funds",
+}
 
 
 @dataclass(frozen=True)
 class ProviderFile:
     provider: str
-    file_id: str              # the provider's id of the file (Onfido document, Sumsub image)
+    file_id: str  # the provider's id of the file (Onfido document, Sumsub image)
     document_type: str | None  # ours, or None when the broker does not track that kind
-    kind: str                 # the provider's own kind, for the report
+    kind: str  # the provider's own kind, for the report
     file_name: str | None
     content_type: str | None
-    added_at: datetime | None   # when the client gave it to the provider
+    added_at: datetime | None  # when the client gave it to the provider
 
 
-def _get(url: str, headers: dict[str, str], *, what: str, max_bytes: int,
-         timeout: float) -> tuple[bytes, str | None]:
+def _get(url: str, headers: dict[str, str], *, what: str, max_bytes: int, timeout: float) -> tuple[bytes, str | None]:
     request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read(max_bytes + 1)
             kind = response.headers.get_content_type()
     except urllib.error.HTTPError as exc:
-        raise FetchFailed(f"GET {what}: HTTP {exc.code}", status=exc.code,
-                          retryable=exc.code == 429 or exc.code >= 500) from None
+        raise FetchFailed(
+            f"GET {what}: HTTP {exc.code}", status=exc.code, retryable=exc.code == 429 or exc.code >= 500
+        ) from None
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         raise FetchFailed(f"GET {what}: {type(exc).__name__}: {getattr(exc, 'reason', exc)}") from None
     if len(body) > max_bytes:
@@ -89,21 +105,33 @@ class Onfido:
 
     def list_files(self, applicant_id: str) -> list[ProviderFile]:
         url = f"{self.base}/documents?applicant_id={_quoted(applicant_id)}"
-        body, _ = _get(url, {**self.headers, "Accept": "application/json"},
-                       what=f"documents of applicant {applicant_id[:60]}", max_bytes=2_000_000,
-                       timeout=self.timeout)
+        body, _ = _get(
+            url,
+            {**self.headers, "Accept": "application/json"},
+            what=f"documents of applicant {applicant_id[:60]}",
+            max_bytes=2_000_000,
+            timeout=self.timeout,
+        )
         documents = _json(body, "documents").get("documents")
         if not isinstance(documents, list):
             raise FetchFailed("GET documents: no `documents` list in the answer", retryable=False)
-        return [ProviderFile(self.name, str(d["id"]), ONFIDO_TYPES.get(str(d.get("type"))),
-                             str(d.get("type")), d.get("file_name"),
-                             _onfido_type(d.get("file_type")), _time(d.get("created_at")))
-                for d in documents if isinstance(d, dict) and d.get("id")]
+        return [
+            ProviderFile(
+                self.name,
+                str(d["id"]),
+                ONFIDO_TYPES.get(str(d.get("type"))),
+                str(d.get("type")),
+                d.get("file_name"),
+                _onfido_type(d.get("file_type")),
+                _time(d.get("created_at")),
+            )
+            for d in documents
+            if isinstance(d, dict) and d.get("id")
+        ]
 
     def download(self, applicant_id: str, file: ProviderFile, max_bytes: int) -> tuple[bytes, str | None]:
         url = f"{self.base}/documents/{_quoted(file.file_id)}/download"
-        return _get(url, self.headers, what=f"document {file.file_id[:60]}", max_bytes=max_bytes,
-                    timeout=self.timeout)
+        return _get(url, self.headers, what=f"document {file.file_id[:60]}", max_bytes=max_bytes, timeout=self.timeout)
 
 
 def _time(text) -> datetime | None:
@@ -116,8 +144,9 @@ def _time(text) -> datetime | None:
 
 
 def _onfido_type(file_type) -> str | None:
-    return {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png",
-            "pdf": "application/pdf"}.get(str(file_type or "").lower())
+    return {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "pdf": "application/pdf"}.get(
+        str(file_type or "").lower()
+    )
 
 
 class Sumsub:
@@ -129,27 +158,31 @@ class Sumsub:
 
     name = "sumsub"
 
-    def __init__(self, *, token: str, secret: str, base_url: str | None = None,
-                 timeout: float = 20.0, clock=time.time):
+    def __init__(self, *, token: str, secret: str, base_url: str | None = None, timeout: float = 20.0, clock=time.time):
         self.base, self.token, self.secret = (base_url or SUMSUB_BASE_URL).rstrip("/"), token, secret
         self.timeout, self.clock = timeout, clock
 
     def signed(self, path: str, method: str = "GET", body: bytes = b"") -> dict[str, str]:
         stamp = str(int(self.clock()))
-        signature = hmac.new(self.secret.encode(), stamp.encode() + method.encode()
-                             + path.encode() + body, hashlib.sha256).hexdigest()
-        return {"X-App-Token": self.token, "X-App-Access-Ts": stamp,
-                "X-App-Access-Sig": signature, "Accept": "application/json"}
+        signature = hmac.new(
+            self.secret.encode(), stamp.encode() + method.encode() + path.encode() + body, hashlib.sha256
+        ).hexdigest()
+        return {
+            "X-App-Token": self.token,
+            "X-App-Access-Ts": stamp,
+            "X-App-Access-Sig": signature,
+            "Accept": "application/json",
+        }
 
     def _json_at(self, path: str, what: str) -> dict:
-        body, _ = _get(self.base + path, self.signed(path), what=what, max_bytes=2_000_000,
-                       timeout=self.timeout)
+        body, _ = _get(self.base + path, self.signed(path), what=what, max_bytes=2_000_000, timeout=self.timeout)
         return _json(body, what)
 
     def applicant_id(self, client_ref: str) -> str:
         """Return the applicant whose externalUserId is the client's ref."""
-        found = self._json_at(f"/resources/applicants/-;externalUserId={_quoted(client_ref)}/one",
-                              f"applicant of {client_ref[:60]}")
+        found = self._json_at(
+            f"/resources/applicants/-;externalUserId={_quoted(client_ref)}/one", f"applicant of {client_ref[:60]}"
+        )
         if not found.get("id"):
             raise FetchFailed("GET applicant: no `id` in the answer", retryable=False)
         return str(found["id"])
@@ -165,12 +198,22 @@ class Sumsub:
                 continue
             kind = str((item.get("idDocDef") or {}).get("idDocType") or "")
             meta = item.get("fileMetadata") or {}
-            out.append(ProviderFile(self.name, str(item["id"]), SUMSUB_TYPES.get(kind), kind,
-                                    meta.get("fileName"), None, _time(item.get("addedDate"))))
+            out.append(
+                ProviderFile(
+                    self.name,
+                    str(item["id"]),
+                    SUMSUB_TYPES.get(kind),
+                    kind,
+                    meta.get("fileName"),
+                    None,
+                    _time(item.get("addedDate")),
+                )
+            )
         return out
 
     def download(self, applicant_id: str, file: ProviderFile, max_bytes: int) -> tuple[bytes, str | None]:
         path = f"/resources/applicants/{_quoted(applicant_id)}/resources/{_quoted(file.file_id)}"
         headers = {k: v for k, v in self.signed(path).items() if k != "Accept"}
-        return _get(self.base + path, headers, what=f"image {file.file_id[:60]}",
-                    max_bytes=max_bytes, timeout=self.timeout)
+        return _get(
+            self.base + path, headers, what=f"image {file.file_id[:60]}", max_bytes=max_bytes, timeout=self.timeout
+        )

@@ -4,6 +4,7 @@ MT5 has no webhooks: deals are polled (see `connectors.mt5_feed` for the cursor 
 the export-file parser). Everything here is pure: `normalize_deals` takes a list of
 deals plus the positions seen open before and returns events and the new positions.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -19,11 +20,29 @@ ERRORS = (MalformedPayload,)
 # EnDealAction and EnEntryFlags (MetaQuotes MT5 API, mt5_deal.php / MT5APIDeal.h).
 BUY, SELL, BALANCE = 0, 1, 2
 ENTRY_IN, ENTRY_OUT, ENTRY_INOUT, ENTRY_OUT_BY = 0, 1, 2, 3
-ACTIONS = ("buy", "sell", "balance", "credit", "charge", "correction", "bonus", "commission",
-           "daily commission", "monthly commission", "daily agent commission",
-           "monthly agent commission", "interest rate", "canceled buy", "canceled sell",
-           "dividend", "franked dividend", "tax", "agent commission",
-           "stop-out compensation", "stop-out credit compensation")
+ACTIONS = (
+    "buy",
+    "sell",
+    "balance",
+    "credit",
+    "charge",
+    "correction",
+    "bonus",
+    "commission",
+    "daily commission",
+    "monthly commission",
+    "daily agent commission",
+    "monthly agent commission",
+    "interest rate",
+    "canceled buy",
+    "canceled sell",
+    "dividend",
+    "franked dividend",
+    "tax",
+    "agent commission",
+    "stop-out compensation",
+    "stop-out credit compensation",
+)
 # Volume is the "old 4 digits volume" (1 lot = 10 000) and VolumeExt the "new 8 digits
 # volume" (1 lot = 100 000 000): MetaQuotes Web API SDK, MTUtils.ConvertToNewVolume.
 VOLUME_EXT_PER_VOLUME = 10_000
@@ -41,8 +60,8 @@ class Deal:
     entry: int
     position_id: int
     symbol: str
-    volume_ext: int           # in 1e-8 lots
-    time_msc: int             # trade-server time, milliseconds
+    volume_ext: int  # in 1e-8 lots
+    time_msc: int  # trade-server time, milliseconds
     profit: Decimal
     commission: Decimal
     swap: Decimal
@@ -72,13 +91,19 @@ def parse_deal(record: object, where: str = "deal") -> Deal:
     if action in (BUY, SELL) and not symbol:
         raise MalformedPayload(f"{fields.where('Symbol')}: a trade deal needs a symbol")
     return Deal(
-        deal=fields.integer("Deal"), login=fields.integer("Login"), action=action,
-        entry=entry, position_id=fields.integer("PositionID", False) or 0, symbol=symbol,
-        volume_ext=_volume_ext(fields), time_msc=_time_msc(fields),
+        deal=fields.integer("Deal"),
+        login=fields.integer("Login"),
+        action=action,
+        entry=entry,
+        position_id=fields.integer("PositionID", False) or 0,
+        symbol=symbol,
+        volume_ext=_volume_ext(fields),
+        time_msc=_time_msc(fields),
         profit=_money(fields, "Profit"),
-        commission=_bounded(_money(fields, "Commission") + _money(fields, "Fee"),
-                            fields.where("Commission")),
-        swap=_money(fields, "Storage"), comment=(fields.text("Comment", False) or "")[:64])
+        commission=_bounded(_money(fields, "Commission") + _money(fields, "Fee"), fields.where("Commission")),
+        swap=_money(fields, "Storage"),
+        comment=(fields.text("Comment", False) or "")[:64],
+    )
 
 
 def _volume_ext(fields: Fields) -> int:
@@ -98,8 +123,7 @@ def _time_msc(fields: Fields) -> int:
 
 def _money(fields: Fields, key: str) -> Decimal:
     value = fields.obj.get(key)
-    return Decimal(0) if value is None else _bounded(to_decimal(value, fields.where(key)),
-                                                      fields.where(key))
+    return Decimal(0) if value is None else _bounded(to_decimal(value, fields.where(key)), fields.where(key))
 
 
 def _bounded(value: Decimal, where: str) -> Decimal:
@@ -136,8 +160,8 @@ class Batch:
 
     events: list[dict] = field(default_factory=list)
     positions: dict[int, Position] = field(default_factory=dict)  # open after the batch
-    waiting: list[Deal] = field(default_factory=list)   # closes whose opening is unknown
-    unknown: list[Deal] = field(default_factory=list)   # logins with no known client
+    waiting: list[Deal] = field(default_factory=list)  # closes whose opening is unknown
+    unknown: list[Deal] = field(default_factory=list)  # logins with no known client
     ignored: list[tuple[int, str]] = field(default_factory=list)  # (deal, reason)
 
 
@@ -155,9 +179,14 @@ class _Context:
         return f"{self.server + ':' if self.server else ''}deal:{deal.deal}{suffix}"
 
 
-def normalize_deals(deals: Iterable[Deal], *, positions: Mapping[int, Position],
-                    accounts: Mapping[int, Account], server_utc_offset=timedelta(0),
-                    server: str = "") -> Batch:
+def normalize_deals(
+    deals: Iterable[Deal],
+    *,
+    positions: Mapping[int, Position],
+    accounts: Mapping[int, Account],
+    server_utc_offset=timedelta(0),
+    server: str = "",
+) -> Batch:
     """Turn deals into canonical events, given the positions open before them.
 
     `accounts` maps a login to its client and currency; `server_utc_offset` is the
@@ -197,8 +226,9 @@ def _trade(deal: Deal, account: Account, ctx: _Context, batch: Batch) -> None:
         batch.ignored.append((deal.deal, f"entry {deal.entry} is not a trade entry"))
 
 
-def _open(deal: Deal, account: Account, ctx: _Context, batch: Batch, volume_ext: int,
-          suffix: str = "", charged: bool = False) -> None:
+def _open(
+    deal: Deal, account: Account, ctx: _Context, batch: Batch, volume_ext: int, suffix: str = "", charged: bool = False
+) -> None:
     held = batch.positions.get(deal.position_id)
     if held is not None and held.open_deal == deal.deal:
         pass  # the same opening deal seen again: state is already counted
@@ -207,37 +237,53 @@ def _open(deal: Deal, account: Account, ctx: _Context, batch: Batch, volume_ext:
         batch.positions[deal.position_id] = replace(held, volume_ext=held.volume_ext + volume_ext)
     else:
         batch.positions[deal.position_id] = Position(
-            deal.position_id, deal.login, deal.symbol, _side(deal.action), deal.time_msc,
-            volume_ext, deal.deal)
-    data = {"account_id": str(deal.login), "ticket": str(deal.position_id),
-            "symbol": deal.symbol, "side": _side(deal.action),
-            "volume_lots": decimal_text(lots(volume_ext)),
-            "open_time": iso(ctx.when(deal.time_msc))}
+            deal.position_id, deal.login, deal.symbol, _side(deal.action), deal.time_msc, volume_ext, deal.deal
+        )
+    data = {
+        "account_id": str(deal.login),
+        "ticket": str(deal.position_id),
+        "symbol": deal.symbol,
+        "side": _side(deal.action),
+        "volume_lots": decimal_text(lots(volume_ext)),
+        "open_time": iso(ctx.when(deal.time_msc)),
+    }
     if charged:  # a reversal's commission is on its trade.closed, so counted once
         data.update(commission=decimal_text(deal.commission), currency=account.currency)
-    batch.events.append(event(NAME, "trade.opened", ctx.event_id(deal, suffix),
-                              ctx.when(deal.time_msc), account.client, data))
+    batch.events.append(
+        event(NAME, "trade.opened", ctx.event_id(deal, suffix), ctx.when(deal.time_msc), account.client, data)
+    )
 
 
-def _close(deal: Deal, position: Position, account: Account, ctx: _Context,
-           batch: Batch) -> None:
+def _close(deal: Deal, position: Position, account: Account, ctx: _Context, batch: Batch) -> None:
     # A reversal (inout) closes all that is open and opens the rest the other way.
-    closed = position.volume_ext if deal.entry == ENTRY_INOUT else min(
-        deal.volume_ext, position.volume_ext)
+    closed = position.volume_ext if deal.entry == ENTRY_INOUT else min(deal.volume_ext, position.volume_ext)
     remaining = position.volume_ext - closed
     if remaining > 0:
         batch.positions[position.position_id] = replace(position, volume_ext=remaining)
     else:
         del batch.positions[position.position_id]
-    batch.events.append(event(NAME, "trade.closed", ctx.event_id(deal),
-                              ctx.when(deal.time_msc), account.client, {
-        "account_id": str(deal.login), "ticket": str(position.position_id),
-        "symbol": position.symbol, "side": position.side,
-        "volume_lots": decimal_text(lots(closed)),
-        "open_time": iso(ctx.when(position.open_time_msc)),
-        "close_time": iso(ctx.when(deal.time_msc)),
-        "profit": decimal_text(deal.profit), "commission": decimal_text(deal.commission),
-        "swap": decimal_text(deal.swap), "currency": account.currency}))
+    batch.events.append(
+        event(
+            NAME,
+            "trade.closed",
+            ctx.event_id(deal),
+            ctx.when(deal.time_msc),
+            account.client,
+            {
+                "account_id": str(deal.login),
+                "ticket": str(position.position_id),
+                "symbol": position.symbol,
+                "side": position.side,
+                "volume_lots": decimal_text(lots(closed)),
+                "open_time": iso(ctx.when(position.open_time_msc)),
+                "close_time": iso(ctx.when(deal.time_msc)),
+                "profit": decimal_text(deal.profit),
+                "commission": decimal_text(deal.commission),
+                "swap": decimal_text(deal.swap),
+                "currency": account.currency,
+            },
+        )
+    )
     if deal.entry == ENTRY_INOUT and deal.volume_ext > closed:
         _open(deal, account, ctx, batch, deal.volume_ext - closed, ":in")
 
@@ -247,14 +293,13 @@ def _balance(deal: Deal, account: Account, ctx: _Context, batch: Batch) -> None:
         batch.ignored.append((deal.deal, "balance operation of zero"))
         return
     ref, amount = f"mt5-deal-{deal.deal}", decimal_text(abs(deal.profit))
-    common = {"amount": amount, "currency": account.currency, "account_id": str(deal.login),
-              "method": "mt5_balance"}
+    common = {"amount": amount, "currency": account.currency, "account_id": str(deal.login), "method": "mt5_balance"}
     if deal.profit > 0:
         # The money is on the MT5 account already: counted there, not in the wallet.
-        type_, data = "payment.deposit_completed", {
-            **common, "payment_id": ref, "provider": NAME, "reference": deal.comment or None,
-            "on_platform": True}
+        type_, data = (
+            "payment.deposit_completed",
+            {**common, "payment_id": ref, "provider": NAME, "reference": deal.comment or None, "on_platform": True},
+        )
     else:
         type_, data = "payment.withdrawal_paid", {**common, "withdrawal_id": ref}
-    batch.events.append(event(NAME, type_, ctx.event_id(deal), ctx.when(deal.time_msc),
-                              account.client, data))
+    batch.events.append(event(NAME, type_, ctx.event_id(deal), ctx.when(deal.time_msc), account.client, data))

@@ -1,4 +1,5 @@
 """How MT5 deals reach fxcrm: a poll cursor and a parser for exported deal files."""
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,7 @@ def advance(cursor: Cursor, deals: Iterable[Deal]) -> Cursor:
     return max([cursor, *(Cursor(*k) for k in keys)])
 
 
-def poll_range(cursor: Cursor, server_now: int, overlap: int = OVERLAP_SECONDS
-               ) -> tuple[int, int]:
+def poll_range(cursor: Cursor, server_now: int, overlap: int = OVERLAP_SECONDS) -> tuple[int, int]:
     """Return the `from`/`to` seconds (server time) for /api/deal/get_page."""
     start = max(0, cursor.time_msc // 1000 - overlap)
     return start, max(start, server_now)

@@ -19,6 +19,7 @@ connection or a 401/403 answer means the session is gone: the client connects an
 authenticates again, once, and repeats the request.
 The manager password is reduced to its hash at once and never kept or logged.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,9 +34,9 @@ from collections.abc import Iterator
 from decimal import Decimal
 from http.cookies import CookieError, SimpleCookie
 
-VERSION = 3470      # the client version printed in the access server's log (>= 484)
-AGENT = "fxcrm"     # the agent name: not empty, no spaces
-PAGE_SIZE = 100     # /api/deal/get_page returns at most 100 deals per call
+VERSION = 3470  # the client version printed in the access server's log (>= 484)
+AGENT = "fxcrm"  # the agent name: not empty, no spaces
+PAGE_SIZE = 100  # /api/deal/get_page returns at most 100 deals per call
 MAX_PAGES = 1000
 TIMEOUT = 10.0
 MAX_ANSWER = 64 * 1024 * 1024
@@ -67,16 +68,23 @@ def rand_answer(hashed: bytes, rand: bytes) -> str:
 class WebApi:
     """One manager session on an MT5 Web API (https://host:port)."""
 
-    def __init__(self, base_url: str, *, login: str, password: str, agent: str = AGENT,
-                 version: int = VERSION, timeout: float = TIMEOUT,
-                 ca_file: str | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        login: str,
+        password: str,
+        agent: str = AGENT,
+        version: int = VERSION,
+        timeout: float = TIMEOUT,
+        ca_file: str | None = None,
+    ):
         url = urllib.parse.urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise WebApiError(f"MT5 base URL: expected https://host[:port], got {base_url!r}")
         if url.scheme == "http" and not _loopback(url.hostname):
             # Deals and the session cookie would cross the network in clear.
-            raise WebApiError(f"MT5 base URL: use https:// (plain http only on loopback), "
-                              f"got {base_url!r}")
+            raise WebApiError(f"MT5 base URL: use https:// (plain http only on loopback), got {base_url!r}")
         if not str(login).isdigit():
             raise WebApiError("MT5 manager login: expected a number")
         if not password:
@@ -107,21 +115,27 @@ class WebApi:
     def authenticate(self) -> None:
         """Run the handshake on a fresh connection; raise AuthError when it fails."""
         self.close()
-        start = self._call("/api/auth/start", {
-            "version": self.version, "agent": self.agent, "login": self.login,
-            "type": "manager"}, auth=True)
+        start = self._call(
+            "/api/auth/start",
+            {"version": self.version, "agent": self.agent, "login": self.login, "type": "manager"},
+            auth=True,
+        )
         srv_rand = _hex16(start.get("srv_rand"), "auth/start: srv_rand")
         cli_rand = secrets.token_bytes(16)
-        answer = self._call("/api/auth/answer", {
-            "srv_rand_answer": rand_answer(self._hash, srv_rand),
-            "cli_rand": cli_rand.hex()}, auth=True)
+        answer = self._call(
+            "/api/auth/answer",
+            {"srv_rand_answer": rand_answer(self._hash, srv_rand), "cli_rand": cli_rand.hex()},
+            auth=True,
+        )
         expected = rand_answer(self._hash, cli_rand)
         given = str(answer.get("cli_rand_answer") or "").lower()
         if not hmac.compare_digest(given.encode(), expected.encode()):
             self.close()
-            raise AuthError("auth/answer: the server's cli_rand_answer is wrong: it does not "
-                            "know the manager password, so it is not the trade server "
-                            "(nothing was sent to it)")
+            raise AuthError(
+                "auth/answer: the server's cli_rand_answer is wrong: it does not "
+                "know the manager password, so it is not the trade server "
+                "(nothing was sent to it)"
+            )
         self.authenticated = True
         self.logins += 1
 
@@ -138,20 +152,19 @@ class WebApi:
             except _SessionGone as exc:
                 raise WebApiError(f"{path}: {exc.reason} right after a new login") from None
 
-    def deals(self, login: int, start: int, end: int,
-              page_size: int = PAGE_SIZE) -> Iterator[dict]:
+    def deals(self, login: int, start: int, end: int, page_size: int = PAGE_SIZE) -> Iterator[dict]:
         """Yield the deal records of `login` with Time in [start, end] (server seconds)."""
         for page in range(MAX_PAGES):
-            answer = self.get("/api/deal/get_page", {
-                "login": login, "from": start, "to": end, "offset": page * page_size,
-                "total": page_size})
+            answer = self.get(
+                "/api/deal/get_page",
+                {"login": login, "from": start, "to": end, "offset": page * page_size, "total": page_size},
+            )
             if not isinstance(answer, list):
                 raise WebApiError("/api/deal/get_page: the answer is not a list of deals")
             yield from answer
             if len(answer) < page_size:
                 return
-        raise WebApiError(f"/api/deal/get_page: login {login} has more than "
-                          f"{MAX_PAGES * page_size} deals in one range")
+        raise WebApiError(f"/api/deal/get_page: login {login} has more than {MAX_PAGES * page_size} deals in one range")
 
     def _call(self, path: str, params: dict, *, auth: bool = False) -> dict | list:
         target = f"{path}?{urllib.parse.urlencode(params)}"
@@ -163,9 +176,15 @@ class WebApi:
         if status != 200 or not _ok(retcode):
             error = AuthError if auth else WebApiError
             shown = f"retcode {retcode[:60]!r}" if retcode else "no retcode"
-            raise error(f"{path}: HTTP {status}, {shown}" + (
-                " (check FXCRM_MT5_MANAGER_LOGIN and FXCRM_MT5_MANAGER_PASSWORD, and that "
-                "the manager may use the Web API from this address)" if auth else ""))
+            raise error(
+                f"{path}: HTTP {status}, {shown}"
+                + (
+                    " (check FXCRM_MT5_MANAGER_LOGIN and FXCRM_MT5_MANAGER_PASSWORD, and that "
+                    "the manager may use the Web API from this address)"
+                    if auth
+                    else ""
+                )
+            )
         return value if auth else value.get("answer")
 
     def _request(self, target: str, path: str, *, retry: bool) -> tuple[int, bytes]:
@@ -199,8 +218,7 @@ class WebApi:
             host, port = self.url.hostname, self.url.port
             if self.url.scheme == "https":
                 context = ssl.create_default_context(cafile=self.ca_file)
-                self._conn = http.client.HTTPSConnection(host, port, timeout=self.timeout,
-                                                         context=context)
+                self._conn = http.client.HTTPSConnection(host, port, timeout=self.timeout, context=context)
             else:
                 self._conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
         return self._conn

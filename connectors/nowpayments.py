@@ -1,4 +1,5 @@
 """NOWPayments IPN: x-nowpayments-sig HMAC-SHA512 over the key-sorted JSON, payments."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,9 +7,21 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from connectors import _jsjson
-from connectors._common import (Fields, Normalized, as_utc, currency_code, decimal_text,
-                                event, from_epoch_ms, hex_matches, hmac_hex, load_json_object,
-                                parse_time, require_header, require_secret)
+from connectors._common import (
+    Fields,
+    Normalized,
+    as_utc,
+    currency_code,
+    decimal_text,
+    event,
+    from_epoch_ms,
+    hex_matches,
+    hmac_hex,
+    load_json_object,
+    parse_time,
+    require_header,
+    require_secret,
+)
 from connectors.errors import MalformedPayload, SignatureError, UnknownClient
 
 NAME = "nowpayments"
@@ -17,8 +30,7 @@ ORDER_SEPARATOR = ":"  # order_id is "<client_ref>:<payment_ref>"
 _FAILED = ("failed", "expired", "cancelled")
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str, now: datetime | None = None
-           ) -> None:
+def verify(headers: Mapping[str, str], body: bytes, secret: str, now: datetime | None = None) -> None:
     """Check x-nowpayments-sig: hex HMAC-SHA512 of the key-sorted JSON.stringify string."""
     signature = require_header(headers, "x-nowpayments-sig")
     key = require_secret(secret)
@@ -53,8 +65,7 @@ def client_and_payment(order_id: str | None) -> tuple[str, str]:
     """Split order_id `<client_ref>:<payment_ref>` into its two parts."""
     client, sep, payment = (order_id or "").rpartition(ORDER_SEPARATOR)
     if not sep or not client.strip() or not payment.strip():
-        raise UnknownClient(f"order_id {str(order_id)[:60]!r} is not "
-                            f"'<client_ref>{ORDER_SEPARATOR}<payment_ref>'")
+        raise UnknownClient(f"order_id {str(order_id)[:60]!r} is not '<client_ref>{ORDER_SEPARATOR}<payment_ref>'")
     return client.strip(), payment.strip()
 
 
@@ -70,13 +81,17 @@ def normalize(payload: dict, *, received_at: datetime) -> Normalized:
     amount = fields.number("price_amount")
     if amount < 0:
         raise MalformedPayload("price_amount: negative amount")
-    data = {"payment_id": payment_ref, "amount": decimal_text(amount),
-            "currency": currency_code(fields.text("price_currency"), "price_currency"),
-            "method": "crypto", "provider": NAME, "reference": str(fields.integer("payment_id"))}
+    data = {
+        "payment_id": payment_ref,
+        "amount": decimal_text(amount),
+        "currency": currency_code(fields.text("price_currency"), "price_currency"),
+        "method": "crypto",
+        "provider": NAME,
+        "reference": str(fields.integer("payment_id")),
+    }
     if type_ == "payment.deposit_failed":
         data.update(_failure(fields, status))
-    return Normalized([event(NAME, type_, delivery_id(payload), _when(fields, received_at),
-                             client, data)])
+    return Normalized([event(NAME, type_, delivery_id(payload), _when(fields, received_at), client, data)])
 
 
 def _event_type(status: str) -> str | None:
@@ -96,9 +111,11 @@ def _failure(fields: Fields, status: str) -> dict:
     paid = fields.number("actually_paid", False)
     due = fields.number("pay_amount", False)
     currency = (fields.text("pay_currency", False) or "").upper()[:20]
-    return {"reason_code": "partially_paid",
-            "reason": f"paid {decimal_text(paid) if paid is not None else '?'} of "
-                      f"{decimal_text(due) if due is not None else '?'} {currency}".strip()}
+    return {
+        "reason_code": "partially_paid",
+        "reason": f"paid {decimal_text(paid) if paid is not None else '?'} of "
+        f"{decimal_text(due) if due is not None else '?'} {currency}".strip(),
+    }
 
 
 def _when(fields: Fields, received_at: datetime) -> datetime:

@@ -1,4 +1,5 @@
 """Onfido webhooks: X-SHA2-Signature over the raw body; check results fetched by API."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,9 +12,18 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Callable
 
-from connectors._common import (ClientResolver, Fields, Normalized, event, hex_matches,
-                                hmac_hex, load_json_object, parse_time, require_header,
-                                require_secret)
+from connectors._common import (
+    ClientResolver,
+    Fields,
+    Normalized,
+    event,
+    hex_matches,
+    hmac_hex,
+    load_json_object,
+    parse_time,
+    require_header,
+    require_secret,
+)
 from connectors.errors import FetchFailed, MalformedPayload, SignatureError, UnknownClient
 
 NAME = "onfido"
@@ -27,8 +37,7 @@ CLIENT_TAG = "client:"  # a check tag `client:<ref>` names the broker's client
 CheckFetcher = Callable[[str], dict]
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str, now: datetime | None = None
-           ) -> None:
+def verify(headers: Mapping[str, str], body: bytes, secret: str, now: datetime | None = None) -> None:
     """Check X-SHA2-Signature: hex HMAC-SHA256 of the raw body with the webhook token."""
     signature = require_header(headers, "X-SHA2-Signature")
     expected = hmac_hex(require_secret(secret), body, hashlib.sha256)
@@ -69,20 +78,18 @@ def check_to_fetch(envelope: dict) -> str | None:
 def fetch_check(check_id: str, *, base_url: str, token: str, timeout: float = 5.0) -> dict:
     """GET /v3.6/checks/{id}; raise FetchFailed on any network, HTTP or JSON problem."""
     # Build the URL from configuration, never from the payload's href.
-    url = (f"{base_url.rstrip('/')}/{API_VERSION}/checks/"
-           f"{urllib.parse.quote(check_id, safe='')}")
-    request = urllib.request.Request(url, headers={
-        "Authorization": f"Token token={token}", "Accept": "application/json"})
+    url = f"{base_url.rstrip('/')}/{API_VERSION}/checks/{urllib.parse.quote(check_id, safe='')}"
+    request = urllib.request.Request(
+        url, headers={"Authorization": f"Token token={token}", "Accept": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read(1_000_000)
     except urllib.error.HTTPError as exc:
         retryable = exc.code == 429 or exc.code >= 500
-        raise FetchFailed(f"GET check {check_id[:60]}: HTTP {exc.code}", status=exc.code,
-                          retryable=retryable) from None
+        raise FetchFailed(f"GET check {check_id[:60]}: HTTP {exc.code}", status=exc.code, retryable=retryable) from None
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-        raise FetchFailed(f"GET check {check_id[:60]}: {type(exc).__name__}: "
-                          f"{getattr(exc, 'reason', exc)}") from None
+        raise FetchFailed(f"GET check {check_id[:60]}: {type(exc).__name__}: {getattr(exc, 'reason', exc)}") from None
     return _check_body(body, check_id)
 
 
@@ -96,8 +103,9 @@ def _check_body(body: bytes, check_id: str) -> dict:
     return check
 
 
-def normalize(envelope: dict, *, fetch: CheckFetcher | None = None,
-              resolve_client: ClientResolver | None = None) -> Normalized:
+def normalize(
+    envelope: dict, *, fetch: CheckFetcher | None = None, resolve_client: ClientResolver | None = None
+) -> Normalized:
     """Turn a webhook into canonical events, reading the check through `fetch(check_id)`.
 
     The check's tag `client:<ref>` names the client; without a tag,
@@ -109,13 +117,11 @@ def normalize(envelope: dict, *, fetch: CheckFetcher | None = None,
     if check_id is None:
         return Normalized.ignore(f"{action[:60]}: not used by fxcrm")
     if fetch is None:
-        raise FetchFailed(f"check {check_id[:60]} must be fetched and no fetcher is set",
-                          retryable=False)
+        raise FetchFailed(f"check {check_id[:60]} must be fetched and no fetcher is set", retryable=False)
     check = Fields(fetch(check_id), "check")
     client = _client(check, resolve_client)
     if action == "check.started":
-        return Normalized([_event("kyc.review_pending", envelope, check, client,
-                                  {"provider": NAME})])
+        return Normalized([_event("kyc.review_pending", envelope, check, client, {"provider": NAME})])
     return _completed(envelope, obj, check, client)
 
 
@@ -128,16 +134,13 @@ def _completed(envelope: dict, obj: Fields, check: Fields, client: str) -> Norma
         type_, data = "kyc.review_completed", {"provider": NAME, "result": "approved"}
     elif result == "consider":
         # "consider" asks for a human decision; it is not a rejection.
-        type_, data = "kyc.on_hold", {"provider": NAME,
-                                      "reason": "Onfido check result: consider"}
+        type_, data = "kyc.on_hold", {"provider": NAME, "reason": "Onfido check result: consider"}
     else:
         raise MalformedPayload(f"check.result: expected clear or consider, got {result[:20]!r}")
-    return Normalized([_event(type_, envelope, check, client, data,
-                              obj.text("completed_at_iso8601", False))])
+    return Normalized([_event(type_, envelope, check, client, data, obj.text("completed_at_iso8601", False))])
 
 
-def _event(type_: str, envelope: dict, check: Fields, client: str, data: dict,
-           when: str | None = None) -> dict:
+def _event(type_: str, envelope: dict, check: Fields, client: str, data: dict, when: str | None = None) -> dict:
     where = "payload.object.completed_at_iso8601" if when else "check.created_at"
     text = when or check.text("created_at")
     return event(NAME, type_, delivery_id(envelope), parse_time(text, where), client, data)
@@ -147,7 +150,7 @@ def tag_link(check: dict) -> tuple[str | None, str | None]:
     """Return the check's applicant id and the client its `client:<ref>` tag names."""
     fields = Fields(check, "check")
     tags = [t for t in fields.strings("tags") if t.startswith(CLIENT_TAG)]
-    ref = tags[0][len(CLIENT_TAG):].strip() if tags else None
+    ref = tags[0][len(CLIENT_TAG) :].strip() if tags else None
     return fields.text("applicant_id", False) or None, ref or None
 
 
@@ -158,10 +161,11 @@ def _client(check: Fields, resolve: ClientResolver | None) -> str:
     applicant, tagged = tag_link(check.obj)
     linked = resolve(applicant) if resolve is not None and applicant else None
     if tagged and linked and tagged != linked:
-        raise UnknownClient(f"check: applicant {applicant[:60]} is linked to client "
-                            f"{linked[:60]} but the check's tag names {tagged[:60]}")
+        raise UnknownClient(
+            f"check: applicant {applicant[:60]} is linked to client "
+            f"{linked[:60]} but the check's tag names {tagged[:60]}"
+        )
     ref = tagged or linked
     if not ref:
-        raise UnknownClient(f"check: no client for applicant {str(applicant)[:60]} "
-                            f"and no '{CLIENT_TAG}<ref>' tag")
+        raise UnknownClient(f"check: no client for applicant {str(applicant)[:60]} and no '{CLIENT_TAG}<ref>' tag")
     return ref

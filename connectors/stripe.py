@@ -1,4 +1,5 @@
 """Stripe webhooks: Stripe-Signature (t= and v1= HMAC-SHA256), payment events."""
+
 from __future__ import annotations
 
 import hashlib
@@ -7,9 +8,22 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
-from connectors._common import (ClientResolver, Fields, Normalized, as_utc, clip, currency_code,
-                                decimal_text, event, from_epoch_ms, hex_matches, hmac_hex,
-                                load_json_object, require_header, require_secret)
+from connectors._common import (
+    ClientResolver,
+    Fields,
+    Normalized,
+    as_utc,
+    clip,
+    currency_code,
+    decimal_text,
+    event,
+    from_epoch_ms,
+    hex_matches,
+    hmac_hex,
+    load_json_object,
+    require_header,
+    require_secret,
+)
 from connectors.errors import MalformedPayload, SignatureError, UnknownClient
 
 NAME = "stripe"
@@ -17,14 +31,14 @@ ERRORS = (SignatureError, MalformedPayload, UnknownClient)
 TOLERANCE_SECONDS = 300  # the official libraries' DEFAULT_TOLERANCE
 # Minor-unit exponents from https://docs.stripe.com/currencies: zero-decimal and
 # three-decimal currencies; every other currency (ISK and HUF included) has two.
-ZERO_DECIMAL = frozenset("BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF"
-                         .split())
+ZERO_DECIMAL = frozenset("BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split())
 THREE_DECIMAL = frozenset("BHD JOD KWD OMR TND".split())
 _TIMESTAMP = re.compile(r"[0-9]{1,15}")
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str, now: datetime,
-           tolerance: int = TOLERANCE_SECONDS) -> None:
+def verify(
+    headers: Mapping[str, str], body: bytes, secret: str, now: datetime, tolerance: int = TOLERANCE_SECONDS
+) -> None:
     """Check Stripe-Signature: any v1 HMAC of `t.body` matches and t is recent enough."""
     timestamp, candidates = _signature_header(require_header(headers, "Stripe-Signature"))
     if int(timestamp) < as_utc(now).timestamp() - tolerance:
@@ -90,8 +104,9 @@ def normalize(payload: dict, *, resolve_client: ClientResolver | None = None) ->
     obj = fields.child("data").child("object")
     built = build(obj, fields)
     if built is None:
-        return Normalized.ignore(f"{kind}: payout without metadata.withdrawal_id is the "
-                                 "merchant's own bank payout, not a client payment")
+        return Normalized.ignore(
+            f"{kind}: payout without metadata.withdrawal_id is the merchant's own bank payout, not a client payment"
+        )
     type_, payment_id, data = built
     client = _client(obj, payment_id, resolve_client)
     when = from_epoch_ms(fields.integer("created") * 1000, "created")
@@ -104,8 +119,7 @@ def _client(obj: Fields, payment_id: str, resolve: ClientResolver | None) -> str
     if ref is None and resolve is not None:
         ref = resolve(payment_id)
     if not ref:
-        raise UnknownClient(f"{obj.path}: no metadata.client_ref and no client found for "
-                            f"{payment_id[:60]}")
+        raise UnknownClient(f"{obj.path}: no metadata.client_ref and no client found for {payment_id[:60]}")
     return ref
 
 
@@ -120,9 +134,15 @@ def _money(obj: Fields, key: str) -> tuple[str, str]:
 def _payment_data(obj: Fields, payment_id: str, amount: str, currency: str) -> dict:
     metadata = obj.child("metadata", False)
     meta = (lambda key: metadata.text(key, False)) if metadata else (lambda key: None)
-    return {"payment_id": payment_id, "amount": amount, "currency": currency,
-            "method": _method(obj), "provider": NAME, "reference": meta("payment_ref"),
-            "account_id": meta("account_id")}
+    return {
+        "payment_id": payment_id,
+        "amount": amount,
+        "currency": currency,
+        "method": _method(obj),
+        "provider": NAME,
+        "reference": meta("payment_ref"),
+        "account_id": meta("account_id"),
+    }
 
 
 def _method(obj: Fields) -> str:
@@ -162,8 +182,7 @@ def _charge_refunded(obj: Fields, event_fields: Fields):
     if this_refund <= 0:
         raise MalformedPayload(f"{obj.where('amount_refunded')}: no refunded amount")
     amount = decimal_text(from_minor_units(this_refund, currency))
-    return "payment.deposit_refunded", payment_id, _payment_data(obj, payment_id, amount,
-                                                                  currency)
+    return "payment.deposit_refunded", payment_id, _payment_data(obj, payment_id, amount, currency)
 
 
 def _dispute_created(obj: Fields, _event: Fields):
@@ -182,12 +201,17 @@ def _payout(type_: str):
         if withdrawal is None:
             return None
         amount, currency = _money(obj, "amount")
-        data = {"withdrawal_id": withdrawal, "amount": amount, "currency": currency,
-                "method": "stripe_payout", "account_id": metadata.text("account_id", False)}
+        data = {
+            "withdrawal_id": withdrawal,
+            "amount": amount,
+            "currency": currency,
+            "method": "stripe_payout",
+            "account_id": metadata.text("account_id", False),
+        }
         if type_ == "payment.withdrawal_failed":
-            data["reason"] = clip(obj.text("failure_message", False)
-                                  or obj.text("failure_code", False))
+            data["reason"] = clip(obj.text("failure_message", False) or obj.text("failure_code", False))
         return type_, withdrawal, data
+
     return build
 
 

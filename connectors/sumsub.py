@@ -1,13 +1,23 @@
 """Sumsub KYC webhooks: X-Payload-Digest HMAC over the raw body, applicant events."""
+
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 
-from connectors._common import (Fields, Normalized, clip, event, hex_matches, hmac_hex,
-                                load_json_object, parse_time, require_header,
-                                require_secret)
+from connectors._common import (
+    Fields,
+    Normalized,
+    clip,
+    event,
+    hex_matches,
+    hmac_hex,
+    load_json_object,
+    parse_time,
+    require_header,
+    require_secret,
+)
 from connectors.errors import MalformedPayload, SignatureError, UnknownClient
 
 NAME = "sumsub"
@@ -23,8 +33,7 @@ _IGNORED = {
 }
 
 
-def verify(headers: Mapping[str, str], body: bytes, secret: str, now: datetime | None = None
-           ) -> None:
+def verify(headers: Mapping[str, str], body: bytes, secret: str, now: datetime | None = None) -> None:
     """Check X-Payload-Digest (hex HMAC of the raw body, algorithm from X-Payload-Digest-Alg)."""
     digest = require_header(headers, "X-Payload-Digest")
     alg = require_header(headers, "X-Payload-Digest-Alg")
@@ -68,8 +77,7 @@ def normalize(payload: dict) -> Normalized:
     if build is None:
         return Normalized.ignore(_IGNORED.get(kind, f"{kind[:60]}: not used by fxcrm"))
     type_, data = build(payload)
-    return Normalized([event(NAME, type_, delivery_id(payload), occurred_at(payload),
-                             client_of(payload), data)])
+    return Normalized([event(NAME, type_, delivery_id(payload), occurred_at(payload), client_of(payload), data)])
 
 
 def client_of(payload: dict) -> str:
@@ -92,10 +100,11 @@ def _reviewed(payload: dict) -> tuple[str, dict]:
     elif answer == "RED":
         outcome = _red_outcome(result)
     else:
-        raise MalformedPayload(f"reviewResult.reviewAnswer: expected GREEN or RED, "
-                               f"got {answer[:20]!r}")
+        raise MalformedPayload(f"reviewResult.reviewAnswer: expected GREEN or RED, got {answer[:20]!r}")
     return "kyc.review_completed", {
-        "provider": NAME, "result": outcome, "labels": result.strings("rejectLabels") or None,
+        "provider": NAME,
+        "result": outcome,
+        "labels": result.strings("rejectLabels") or None,
         "reason": clip(result.text("clientComment", False)),
         "comment": clip(result.text("moderationComment", False)),
     }
@@ -108,8 +117,7 @@ def _red_outcome(result: Fields) -> str:
         return "retry"
     if reject_type in (None, "FINAL"):
         return "rejected"
-    raise MalformedPayload(f"reviewResult.reviewRejectType: expected FINAL or RETRY, "
-                           f"got {reject_type[:20]!r}")
+    raise MalformedPayload(f"reviewResult.reviewRejectType: expected FINAL or RETRY, got {reject_type[:20]!r}")
 
 
 def _on_hold(payload: dict) -> tuple[str, dict]:
@@ -126,8 +134,7 @@ def _personal_info_changed(payload: dict) -> tuple[str, dict]:
 
 def _reset(payload: dict) -> tuple[str, dict]:
     # A reset deactivates every document: the client has to go through KYC again.
-    return "kyc.reset", {
-        "provider": NAME, "reason": "applicant reset at Sumsub: all documents were deactivated"}
+    return "kyc.reset", {"provider": NAME, "reason": "applicant reset at Sumsub: all documents were deactivated"}
 
 
 _BUILDERS = {

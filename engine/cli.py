@@ -1,4 +1,5 @@
 """The `fxcrm` command: a Flask CLI group. Exit codes: 0 ok, 1 user error, 2 usage."""
+
 from __future__ import annotations
 
 import importlib
@@ -10,7 +11,6 @@ from flask.cli import FlaskGroup, with_appcontext  # noqa: F401
 
 from engine import config as config_mod
 from engine.db import get_database, unit_of_work
-
 
 
 def _create_app():
@@ -28,8 +28,7 @@ def database():
     return get_database(config_mod.load())
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False,
-             load_dotenv=False)
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)
 def main():
     """fxcrm: the back office for FX/CFD brokers."""
 
@@ -44,6 +43,7 @@ def db():
 def db_upgrade(revision):
     """Apply the database migrations."""
     from engine.migrate import upgrade
+
     upgrade(config_mod.load().database_url, revision)
     click.echo(f"database at {revision}")
 
@@ -56,6 +56,7 @@ def worker(burst):
     if not cfg.distributed:
         fail("FXCRM_REDIS_URL is not set; the worker is only for distributed mode")
     from engine.processing.jobs import run_worker
+
     run_worker(cfg, burst=burst)
 
 
@@ -65,6 +66,7 @@ def worker(burst):
 def demo(clients, seed):
     """Load the demo data set (staff logins and a realistic event history)."""
     from engine import demo as demo_mod
+
     summary = demo_mod.load(database(), clients=clients, seed=seed)
     click.echo(summary)
 
@@ -83,11 +85,12 @@ def users():
 def users_create(email, role, password, name, ib_id):
     """Create a staff account."""
     from engine.users import service
+
     try:
         with unit_of_work(database()) as session:
-            _user, password = service.create(session, email=email, role=role,
-                                             password=password, name=name, ib_id=ib_id,
-                                             actor=_os_actor())
+            _user, password = service.create(
+                session, email=email, role=role, password=password, name=name, ib_id=ib_id, actor=_os_actor()
+            )
     except service.UserError as exc:
         fail(str(exc))
     click.echo(f"created {email} ({role}); password: {password}")
@@ -96,12 +99,14 @@ def users_create(email, role, password, name, ib_id):
 def _os_actor() -> str:
     """Name the operating-system user as the actor of a CLI change (for the audit log)."""
     import getpass
+
     return f"cli:{getpass.getuser()}"
 
 
 def _change_user(email: str, change) -> object:
     """Apply `change(service, session, user, actor)` to the user `email` in one unit of work."""
     from engine.users import service
+
     try:
         with unit_of_work(database()) as session:
             user = service.get_by_email(session, email)
@@ -137,8 +142,7 @@ def users_activate(email, reason):
 @click.option("--reason", default=None)
 def users_role(email, role, ib_id, reason):
     """Change a user's role (ends their sessions)."""
-    _change_user(email, lambda svc, s, u, actor: svc.set_role(
-        s, u, role=role, ib_id=ib_id, actor=actor, reason=reason))
+    _change_user(email, lambda svc, s, u, actor: svc.set_role(s, u, role=role, ib_id=ib_id, actor=actor, reason=reason))
     click.echo(f"{email} is now {role}")
 
 
@@ -147,8 +151,7 @@ def users_role(email, role, ib_id, reason):
 @click.option("--reason", default=None)
 def users_reset_password(email, reason):
     """Set a temporary password (shown once) that must be changed at next login."""
-    password = _change_user(email, lambda svc, s, u, actor: svc.reset_password(
-        s, u, actor=actor, reason=reason))
+    password = _change_user(email, lambda svc, s, u, actor: svc.reset_password(s, u, actor=actor, reason=reason))
     click.echo(f"temporary password for {email}: {password}")
 
 
@@ -161,20 +164,31 @@ def tokens():
 @click.argument("email")
 def tokens_list(email):
     """List a user's API tokens (prefix, created, expires, last used, revoked)."""
+
     def lines(svc, s, user, _actor):
         return [_token_line(t) for t in svc.list_tokens(s, user)]
+
     for line in _change_user(email, lines):
         click.echo(line)
 
 
 def _token_line(token) -> str:
     """Describe one API token on one tab-separated line."""
+
     def when(value):
         return f"{value:%Y-%m-%d %H:%M}" if value else "-"
+
     state = f"revoked {when(token.revoked_at)}" if token.revoked_at else "active"
-    return "\t".join([str(token.id), f"{token.prefix}...", f"created {when(token.created_at)}",
-                      f"expires {when(token.expires_at)}",
-                      f"last used {when(token.last_used_at)}", state])
+    return "\t".join(
+        [
+            str(token.id),
+            f"{token.prefix}...",
+            f"created {when(token.created_at)}",
+            f"expires {when(token.expires_at)}",
+            f"last used {when(token.last_used_at)}",
+            state,
+        ]
+    )
 
 
 @tokens.command("revoke")
@@ -182,6 +196,7 @@ def _token_line(token) -> str:
 def tokens_revoke(token_id):
     """Revoke an API token by id (see `fxcrm tokens list`)."""
     from engine.users import service
+
     try:
         with unit_of_work(database()) as session:
             service.revoke_token(session, token_id=token_id, actor=_os_actor())
@@ -192,13 +207,14 @@ def tokens_revoke(token_id):
 
 @tokens.command("create")
 @click.argument("email")
-@click.option("--days", default=90, show_default=True, type=click.IntRange(min=1),
-              help="Days until the token expires.")
+@click.option("--days", default=90, show_default=True, type=click.IntRange(min=1), help="Days until the token expires.")
 def tokens_create(email, days):
     """Create an API token (shown once, stored hashed)."""
     from datetime import timedelta
-    token = _change_user(email, lambda svc, s, u, actor: svc.create_token(
-        s, u, lifetime=timedelta(days=days), actor=actor))
+
+    token = _change_user(
+        email, lambda svc, s, u, actor: svc.create_token(s, u, lifetime=timedelta(days=days), actor=actor)
+    )
     click.echo(token)
 
 
@@ -212,10 +228,10 @@ def events():
 def events_ingest(file):
     """Store canonical events from a JSON-lines FILE and process them."""
     from engine.processing.ingest import ingest_lines
+
     with open(file, encoding="utf-8") as fh:
         total = sum(1 for _ in fh)
-    with open(file, encoding="utf-8") as fh, click.progressbar(
-            length=total, label="ingesting", file=sys.stderr) as bar:
+    with open(file, encoding="utf-8") as fh, click.progressbar(length=total, label="ingesting", file=sys.stderr) as bar:
         report = ingest_lines(database(), fh, progress=bar.update)
     click.echo(report.summary())
     for number, reason in report.rejected:
@@ -228,6 +244,7 @@ def events_ingest(file):
 def events_process():
     """Process every pending event now (also retries failed ones)."""
     from engine import processing
+
     stats = processing.process_all_pending(database())
     click.echo(f"processed: {stats.processed}, failed: {stats.failed}, parked: {stats.parked}")
 
@@ -237,15 +254,19 @@ def events_process():
 def events_parked(as_json):
     """List events whose processing failed repeatedly."""
     from engine.events.store import list_parked
+
     with unit_of_work(database()) as session:
-        rows = [{"seq": e.seq, **e.envelope(), "attempts": e.attempts, "error": e.last_error}
-                for e in list_parked(session)]
+        rows = [
+            {"seq": e.seq, **e.envelope(), "attempts": e.attempts, "error": e.last_error} for e in list_parked(session)
+        ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        click.echo(f"{row['seq']} {row['source']}/{row['id']} {row['type']} "
-                   f"{row['client']} attempts={row['attempts']}: {row['error']}")
+        click.echo(
+            f"{row['seq']} {row['source']}/{row['id']} {row['type']} "
+            f"{row['client']} attempts={row['attempts']}: {row['error']}"
+        )
 
 
 @events.command("conflicts")
@@ -253,6 +274,7 @@ def events_parked(as_json):
 def events_conflicts(as_json):
     """List event ids delivered again with different content (kept, never applied)."""
     from engine.events import conflicts
+
     with unit_of_work(database()) as session:
         rows = conflicts.list_conflicts(session)
     if as_json:
@@ -261,8 +283,10 @@ def events_conflicts(as_json):
     if not rows:
         click.echo("no conflicting events")
     for row in rows:
-        click.echo(f"{row['source']}/{row['id']}: {', '.join(row['differs'])} differ; "
-                   f"seen {row['times']} time(s), last {row['last_at']}")
+        click.echo(
+            f"{row['source']}/{row['id']}: {', '.join(row['differs'])} differ; "
+            f"seen {row['times']} time(s), last {row['last_at']}"
+        )
 
 
 @events.command("retry")
@@ -271,6 +295,7 @@ def events_retry(seq):
     """Put a parked event back in the queue and process it."""
     from engine import processing
     from engine.events.models import PARKED, PENDING, Event
+
     with unit_of_work(database()) as session:
         event = session.get(Event, seq)
         if event is None or event.status != PARKED:
@@ -296,33 +321,39 @@ def tasks():
 def tasks_list(queue, status, client, rule, limit, as_json):
     """List tasks, newest first."""
     from engine.tasks import service
+
     try:
         with unit_of_work(database()) as session:
-            rows = [service.to_dict(t) for t in service.list_tasks(
-                session, queue=queue, status=status, client=client, rule=rule, limit=limit)]
+            rows = [
+                service.to_dict(t)
+                for t in service.list_tasks(session, queue=queue, status=status, client=client, rule=rule, limit=limit)
+            ]
     except service.TaskError as exc:
         fail(str(exc))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for t in rows:
-        click.echo(f"#{t['id']:<6} {t['queue']:<11} {t['status']:<11} {t['priority']:<7} "
-                   f"{t['client'] or '-':<12} {t['title']}")
+        click.echo(
+            f"#{t['id']:<6} {t['queue']:<11} {t['status']:<11} {t['priority']:<7} {t['client'] or '-':<12} {t['title']}"
+        )
 
 
 @tasks.command("recount")
-@click.option("--check", is_flag=True, help="Only report wrong counters; change nothing "
-              "(exit 1 if any).")
+@click.option("--check", is_flag=True, help="Only report wrong counters; change nothing (exit 1 if any).")
 def tasks_recount(check):
     """Rebuild the open-task counters the inbox counts read, from the tasks."""
     from engine.tasks.counters import rebuild
+
     with database().engine.begin() as conn:
         found = rebuild(conn, write=not check)
     for line in found.wrong:
         click.echo(f"wrong: {line}")
     state = "" if not found.wrong else " (left as they are)" if check else " (rebuilt)"
-    click.echo(f"task counters: {found.open_tasks:,} open tasks in {found.rows:,} counter rows; "
-               f"{len(found.wrong)} wrong{state}")
+    click.echo(
+        f"task counters: {found.open_tasks:,} open tasks in {found.rows:,} counter rows; "
+        f"{len(found.wrong)} wrong{state}"
+    )
     if check and found.wrong:
         sys.exit(1)
 
@@ -338,6 +369,7 @@ def clients():
 def clients_show(ref, as_json):
     """Show the client profile."""
     from engine.clients import service
+
     with unit_of_work(database()) as session:
         client = service.get_by_ref(session, ref)
         if client is None:
@@ -364,6 +396,7 @@ def clients_show(ref, as_json):
 def clients_search(text, as_json, after, **options):
     """Find clients by part of the ref, e-mail, name, account id or referral code."""
     from engine.clients import search, service
+
     try:
         filters = search.parse_filters({"q": text, **options})
         with unit_of_work(database()) as session:
@@ -377,21 +410,27 @@ def clients_search(text, as_json, after, **options):
     for c in found:
         name = " ".join(x for x in (c["first_name"], c["last_name"]) if x)
         click.echo(f"{c['ref']}  {name}  {c['email'] or '-'}  {c['status']}  {c['funnel_stage']}")
-    click.echo(f"{len(found)} client(s)" + (f"; next page: --after {cursor}" if cursor else "")
-               if found else f"no client matches {text!r}")
+    click.echo(
+        f"{len(found)} client(s)" + (f"; next page: --after {cursor}" if cursor else "")
+        if found
+        else f"no client matches {text!r}"
+    )
 
 
 def _render_profile(p: dict) -> str:
-    lines = [f"{p['ref']}  {p.get('first_name') or ''} {p.get('last_name') or ''}".rstrip(),
-             f"  status: {p['status']}   funnel: {p['funnel_stage']}   "
-             f"country: {p['country']}   type: {p['client_type']}",
-             f"  KYC: {p['kyc'].get('status')}   risk: {p['risk']['category'] or '-'}"]
+    lines = [
+        f"{p['ref']}  {p.get('first_name') or ''} {p.get('last_name') or ''}".rstrip(),
+        f"  status: {p['status']}   funnel: {p['funnel_stage']}   country: {p['country']}   type: {p['client_type']}",
+        f"  KYC: {p['kyc'].get('status')}   risk: {p['risk']['category'] or '-'}",
+    ]
     if p.get("next_step"):
         lines.append(f"  next step: {p['next_step']}")
     if p["wallets"]:
         lines.append("  wallets: " + ", ".join(f"{v} {k}" for k, v in p["wallets"].items()))
-    lines.append(f"  tasks: {len(p['tasks'])} ("
-                 f"{sum(1 for t in p['tasks'] if t['status'] in ('open', 'in_progress', 'waiting'))} open)")
+    lines.append(
+        f"  tasks: {len(p['tasks'])} ("
+        f"{sum(1 for t in p['tasks'] if t['status'] in ('open', 'in_progress', 'waiting'))} open)"
+    )
     for t in p["tasks"][:10]:
         lines.append(f"    #{t['id']} [{t['status']}] {t['queue']}: {t['title']}")
     return "\n".join(lines)
@@ -400,6 +439,7 @@ def _render_profile(p: dict) -> str:
 def _add_plugins() -> None:
     """Add every domain's click groups (`commands` in its `cli` module, engine.domains)."""
     from engine.domains import import_each
+
     for mod in import_each("cli"):
         for command in getattr(mod, "commands", ()):
             main.add_command(command)

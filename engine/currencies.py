@@ -7,6 +7,7 @@ currency", XTS "testing", bond units, SDR, metals) are refused.
 Crypto: a configured list `CODE:decimals,...` in `FXCRM_CRYPTO_CURRENCIES` (default
 below); at most 8 decimals, the precision amounts are stored with.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,14 +19,35 @@ from babel.numbers import get_currency_precision, list_currencies
 STORED_DECIMALS = 8  # engine.types.Amount keeps 8 decimals
 DEFAULT_CRYPTO = "BTC:8,ETH:8,LTC:8,XRP:6,SOL:8,TRX:6,BCH:8"
 # ISO 4217 codes that are not a currency a client deposits or withdraws.
-NOT_MONEY = frozenset({"XXX", "XTS", "XBA", "XBB", "XBC", "XBD", "XDR", "XSU", "XUA", "XFO",
-                       "XFU", "XRE", "XEU", "XAU", "XAG", "XPD", "XPT", "XAD"})
+NOT_MONEY = frozenset(
+    {
+        "XXX",
+        "XTS",
+        "XBA",
+        "XBB",
+        "XBC",
+        "XBD",
+        "XDR",
+        "XSU",
+        "XUA",
+        "XFO",
+        "XFU",
+        "XRE",
+        "XEU",
+        "XAU",
+        "XAG",
+        "XPD",
+        "XPT",
+        "XAD",
+    }
+)
 
 
 @lru_cache(maxsize=1)
 def _fiat() -> dict[str, int]:
-    return {code: get_currency_precision(code) for code in list_currencies()
-            if len(code) == 3 and code not in NOT_MONEY}
+    return {
+        code: get_currency_precision(code) for code in list_currencies() if len(code) == 3 and code not in NOT_MONEY
+    }
 
 
 def _crypto(setting: str) -> dict[str, int]:

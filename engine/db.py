@@ -1,4 +1,5 @@
 """Database: engine and session factory, the unit of work, and the declarative Base."""
+
 from __future__ import annotations
 
 import logging
@@ -143,7 +144,8 @@ class WriteGate:
                 self._queue.append(me)
                 try:
                     turn = self._cond.wait_for(
-                        lambda: self._owner is None and self._queue[0] == me, timeout=self.timeout)
+                        lambda: self._owner is None and self._queue[0] == me, timeout=self.timeout
+                    )
                 finally:
                     self._queue.remove(me)
                     self._cond.notify_all()
@@ -170,6 +172,7 @@ def _sqlite_begin(gate: WriteGate):
         except BaseException:
             gate.release(id(conn))
             raise
+
     return begin
 
 
@@ -179,8 +182,7 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        eng = create_engine(url, connect_args={"isolation_level": None,
-                                                "check_same_thread": False})
+        eng = create_engine(url, connect_args={"isolation_level": None, "check_same_thread": False})
         gate = eng.fxcrm_write_gate = WriteGate()
         event.listen(eng, "connect", _sqlite_pragmas)
         event.listen(eng, "begin", _sqlite_begin(gate))
@@ -236,8 +238,9 @@ def forget_databases() -> None:
 _CACHE = "read_cache"
 
 
-def cached(session: Session, key: tuple, tables: frozenset[str], load: Callable[[], object], *,
-           client_ref: str | None = None):
+def cached(
+    session: Session, key: tuple, tables: frozenset[str], load: Callable[[], object], *, client_ref: str | None = None
+):
     """Return `load()`, kept in this session until a write to one of `tables`.
 
     With `client_ref` the answer is about that client's rows only: a write to a row of
@@ -251,20 +254,17 @@ def cached(session: Session, key: tuple, tables: frozenset[str], load: Callable[
     return entries[key][2]
 
 
-def _invalidate(session: Session, tables: set[str] | None,
-                rows: set[tuple[str, str | None]] = frozenset()) -> None:
+def _invalidate(session: Session, tables: set[str] | None, rows: set[tuple[str, str | None]] = frozenset()) -> None:
     """Forget entries reading `tables` (None: all), or only the clients of `rows`."""
     entries = session.info.get(_CACHE)
     if not entries:
         return
-    for key in [k for k, (t, ref, _v) in entries.items()
-                if tables is None or t & tables or _touches(t, ref, rows)]:
+    for key in [k for k, (t, ref, _v) in entries.items() if tables is None or t & tables or _touches(t, ref, rows)]:
         del entries[key]
 
 
 def _touches(tables: frozenset[str], ref: str | None, rows) -> bool:
-    return any(table in tables and (ref is None or row_ref is None or row_ref == ref)
-               for table, row_ref in rows)
+    return any(table in tables and (ref is None or row_ref is None or row_ref == ref) for table, row_ref in rows)
 
 
 def _client_refs(obj) -> set[str | None]:
@@ -279,9 +279,11 @@ def _client_refs(obj) -> set[str | None]:
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _context) -> None:
     if session.info.get(_CACHE):
-        rows = {(getattr(obj, "__tablename__", None), ref)
-                for obj in (*session.new, *session.dirty, *session.deleted)
-                for ref in _client_refs(obj)}
+        rows = {
+            (getattr(obj, "__tablename__", None), ref)
+            for obj in (*session.new, *session.dirty, *session.deleted)
+            for ref in _client_refs(obj)
+        }
         _invalidate(session, set(), rows)
 
 

@@ -19,8 +19,10 @@ def lock_and_reread(session, model, row):
     write lock of the first writer serialises the two instead.
     """
     from sqlalchemy import select
+
     if row.id is None:
         return row
     session.flush()
-    return session.scalar(select(model).where(model.id == row.id).with_for_update()
-                          .execution_options(populate_existing=True))
+    return session.scalar(
+        select(model).where(model.id == row.id).with_for_update().execution_options(populate_existing=True)
+    )

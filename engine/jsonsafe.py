@@ -4,6 +4,7 @@ Python's parser recurses once per level: a body of a thousand `[` raises Recursi
 (a 500) or, nested a little less, costs a deep stack for nothing. Real events and API
 bodies are a few levels deep, so anything past `MAX_DEPTH` is refused with a clear error.
 """
+
 from __future__ import annotations
 
 import json

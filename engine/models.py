@@ -7,6 +7,7 @@ Alembic's env.py and the test set-up import this module. Every domain's
 from engine.db import Base
 from engine.domains import import_each
 
+
 def load_all():
     """Import every existing model module and return the metadata."""
     import_each("models")

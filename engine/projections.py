@@ -5,6 +5,7 @@ A domain's `projections` module registers `@projection("event.type")` handlers
 after the projections of every event. Processing (engine.processing) reads this
 registry; domains import it, never processing itself, so the dependency runs one way.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -27,10 +28,12 @@ _loaded = False
 
 def projection(*event_types: str):
     """Register the decorated handler(session, event, client) for these event types."""
+
     def register(handler: Handler) -> Handler:
         for name in event_types:
             PROJECTIONS.setdefault(name, []).append(handler)
         return handler
+
     return register
 
 

@@ -1,4 +1,5 @@
 """Column types shared by every domain's models."""
+
 from sqlalchemy import JSON, BigInteger, Integer
 from sqlalchemy.dialects.postgresql import JSONB
 

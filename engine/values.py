@@ -1,4 +1,5 @@
 """Exact values: decimals, money, UTC times and durations, and an injectable clock."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Test fixtures: a migrated database per test on SQLite and on PostgreSQL, app, client, runner."""
+
 from __future__ import annotations
 
 import os
@@ -52,10 +53,10 @@ def _truncate(database: Database) -> None:
     url = database.config.database_url
     if url not in _TABLES:
         from sqlalchemy import inspect
+
         _TABLES[url] = sorted(set(inspect(database.engine).get_table_names()) - {"alembic_version"})
     existing = _TABLES[url]
-    probe = " UNION ALL ".join(
-        f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM \"{name}\")" for name in existing)
+    probe = " UNION ALL ".join(f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM \"{name}\")" for name in existing)
     with database.engine.begin() as conn:
         used = [row[0] for row in conn.execute(text(probe))] if probe else []
         if used:
@@ -65,8 +66,7 @@ def _truncate(database: Database) -> None:
 
 def make_config(url: str, **overrides) -> config_mod.Config:
     """Return a test configuration for `url` with no Redis and no environment secrets."""
-    base = config_mod.Config(database_url=url, rules_dir="rules", secret_key="test-secret",
-                             ticker_seconds=3600)
+    base = config_mod.Config(database_url=url, rules_dir="rules", secret_key="test-secret", ticker_seconds=3600)
     return base.with_overrides(**overrides)
 
 
@@ -106,6 +106,7 @@ def fresh_url(backend, tmp_path):
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
     from tests import services
+
     server = services.PostgresServer(services.require("postgres"))
     yield server.create()
     server.drop_all()
@@ -131,6 +132,7 @@ def _handlers_loaded():
     load would have filled (which left payment.deposit_failed unprojected for the rest
     of the worker's tests)."""
     from engine import processing
+
     processing.load_handlers()
 
 
@@ -144,6 +146,7 @@ def _reset_clock():
 def app(database):
     """The Flask app on the test database."""
     from web import create_app
+
     return create_app({"TESTING": True, "FXCRM_CONFIG": database.config, "TICKER": False})
 
 
@@ -158,6 +161,7 @@ def runner(database, monkeypatch):
     from click.testing import CliRunner
 
     from engine.cli import main
+
     monkeypatch.setenv("FXCRM_DATABASE_URL", database.config.database_url)
     monkeypatch.setenv("FXCRM_SECRET_KEY", "test-secret")
     monkeypatch.delenv("FXCRM_REDIS_URL", raising=False)

@@ -1,4 +1,5 @@
 """Small builders shared by tests."""
+
 from __future__ import annotations
 
 import itertools
@@ -7,26 +8,44 @@ import json
 _ids = itertools.count(1)
 
 
-def event(etype: str, client: str = "C1", at: str = "2026-11-01T10:00:00Z", *,
-          source: str = "test", id: str | None = None, **data) -> dict:
+def event(
+    etype: str,
+    client: str = "C1",
+    at: str = "2026-11-01T10:00:00Z",
+    *,
+    source: str = "test",
+    id: str | None = None,
+    **data,
+) -> dict:
     """Build a canonical event envelope."""
-    return {"id": id or f"ev-{next(_ids)}", "type": etype, "source": source,
-            "occurred_at": at, "client": client, "data": data}
+    return {
+        "id": id or f"ev-{next(_ids)}",
+        "type": etype,
+        "source": source,
+        "occurred_at": at,
+        "client": client,
+        "data": data,
+    }
 
 
 def registered(client: str = "C1", at: str = "2026-11-01T10:00:00Z", **extra) -> dict:
     """Build a client.registered event."""
-    data = {"email": f"{client.lower()}@example.com", "country": "DE",
-            "client_type": "individual", **extra}
+    data = {"email": f"{client.lower()}@example.com", "country": "DE", "client_type": "individual", **extra}
     return event("client.registered", client, at, **data)
 
 
-def deposit_failed(client: str = "C1", at: str = "2026-11-01T11:00:00Z", amount: str = "100.00",
-                   **extra) -> dict:
+def deposit_failed(client: str = "C1", at: str = "2026-11-01T11:00:00Z", amount: str = "100.00", **extra) -> dict:
     """Build a payment.deposit_failed event."""
-    data = {"payment_id": extra.pop("payment_id", f"p-{next(_ids)}"), "amount": amount,
-            "currency": "USD", "method": "card", "provider": "stripe",
-            "reason_code": "card_declined", "reason": "Your card was declined.", **extra}
+    data = {
+        "payment_id": extra.pop("payment_id", f"p-{next(_ids)}"),
+        "amount": amount,
+        "currency": "USD",
+        "method": "card",
+        "provider": "stripe",
+        "reason_code": "card_declined",
+        "reason": "Your card was declined.",
+        **extra,
+    }
     return event("payment.deposit_failed", client, at, **data)
 
 

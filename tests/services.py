@@ -1,4 +1,5 @@
 """Find the PostgreSQL and Redis the tests use, and make per-run databases."""
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,7 @@ def service_url(name: str) -> str | None:
     if _reachable(url):
         return url
     if REQUIRED:
-        pytest.fail(f"{name} is required (FXCRM_TEST_REQUIRE_SERVICES=1) but {url} "
-                    f"cannot be reached", pytrace=False)
+        pytest.fail(f"{name} is required (FXCRM_TEST_REQUIRE_SERVICES=1) but {url} cannot be reached", pytrace=False)
     return None
 
 
@@ -52,12 +52,14 @@ class PostgresServer:
 
     def __init__(self, admin_url: str):
         from sqlalchemy import create_engine
+
         self.admin_url = admin_url
         self.admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
         self.created: list[str] = []
 
     def create(self) -> str:
         from sqlalchemy import text
+
         name = f"fxcrm_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         with self.admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -66,6 +68,7 @@ class PostgresServer:
 
     def drop_all(self) -> None:
         from sqlalchemy import text
+
         with self.admin.connect() as conn:
             for name in self.created:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -96,14 +99,16 @@ class S3Server:
         import subprocess
         import sys
         import time
+
         self.process = None
         self.url = os.environ.get("FXCRM_TEST_S3_URL")
         if self.url:
             return
         port = free_port()
         server = Path(sys.executable).with_name("moto_server")
-        self.process = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         self.url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while not _reachable(self.url):
@@ -117,8 +122,10 @@ class S3Server:
 
     def client(self):
         import boto3
-        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
-                            aws_access_key_id="test", aws_secret_access_key="test")
+
+        return boto3.client(
+            "s3", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+        )
 
     def stop(self) -> None:
         if self.process is not None:

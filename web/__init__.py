@@ -1,4 +1,5 @@
 """The Flask app: create_app() with one blueprint per area."""
+
 from __future__ import annotations
 
 import logging
@@ -32,18 +33,23 @@ def create_app(test_config: dict | None = None) -> Flask:
     cfg = test_config.pop("FXCRM_CONFIG", None) or config_mod.load()
     app.config.update(
         SECRET_KEY=_secret_key(cfg, Path(app.instance_path)),
-        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=cfg.cookies_secure,
-        MAX_CONTENT_LENGTH=16 * 1024 * 1024, TICKER=True)
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        TICKER=True,
+    )
     app.config.update(test_config)
     app.extensions["fxcrm_db"] = get_database(cfg)
     app.extensions["fxcrm_config"] = cfg
     if cfg.proxy_hops > 0:  # behind N trusted proxies: the client address they forward
         from werkzeug.middleware.proxy_fix import ProxyFix
+
         hops = cfg.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     from web import api, auth, formatting, health, pages, rate_limits, security
+
     security.init_app(app)
     formatting.register(app)
     for module in (health, auth, api, pages):
@@ -63,6 +69,7 @@ def _start_ticker_on_first_request(app: Flask) -> None:
     build the app never leave a background thread behind.
     """
     import threading
+
     lock = threading.Lock()
 
     @app.before_request
@@ -71,6 +78,7 @@ def _start_ticker_on_first_request(app: Flask) -> None:
             with lock:
                 if "fxcrm_ticker" not in app.extensions:
                     from engine.processing import ticker
+
                     db = app.extensions["fxcrm_db"]
                     db.background = ticker.Background(db)
                     app.extensions["fxcrm_ticker"] = ticker.start(db)
@@ -80,6 +88,7 @@ def _register_optional(app: Flask) -> None:
     """Register the blueprints of the domains' web areas that exist (engine.domains)."""
     from engine.domains import blueprint_modules
     from engine.plugins import import_all
+
     for module in import_all(blueprint_modules()):
         app.register_blueprint(module.bp)
 
@@ -87,4 +96,5 @@ def _register_optional(app: Flask) -> None:
 def database():
     """Return the app's database."""
     from flask import current_app
+
     return current_app.extensions["fxcrm_db"]

@@ -1,4 +1,5 @@
 """A user's own account: change the password (forced after an admin's reset), the time zone."""
+
 from __future__ import annotations
 
 from zoneinfo import available_timezones
@@ -39,8 +40,7 @@ def password():
         try:
             with unit_of_work(database()) as s:
                 user = users_service.get(s, current_user().id)
-                users_service.change_password(s, user, current=request.form.get(
-                    "current_password", ""), new=new)
+                users_service.change_password(s, user, current=request.form.get("current_password", ""), new=new)
                 session["generation"] = user.session_generation
         except users_service.UserError as exc:
             flash(f"Not changed: {exc}.")
@@ -72,5 +72,4 @@ def time_zone():
 
 
 def _time_zone_page(value: str):
-    return render_template("account_time_zone.html", value=value,
-                           zones=sorted(available_timezones()))
+    return render_template("account_time_zone.html", value=value, zones=sorted(available_timezones()))

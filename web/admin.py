@@ -1,4 +1,5 @@
 """Staff users page (admin only): create, deactivate, re-role, reset passwords, API tokens."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -44,9 +45,16 @@ def users():
 
 def _row(user) -> dict:
     live = [t for t in user.tokens if t.revoked_at is None]
-    return {"id": user.id, "email": user.email, "name": user.name, "role": user.role,
-            "active": user.active, "ib_id": user.ib_id, "tokens": len(live),
-            "must_change_password": user.must_change_password}
+    return {
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
+        "active": user.active,
+        "ib_id": user.ib_id,
+        "tokens": len(live),
+        "must_change_password": user.must_change_password,
+    }
 
 
 @bp.post("/users")
@@ -56,18 +64,21 @@ def create_user():
     try:
         with unit_of_work(database()) as s:
             user, password = users_service.create(
-                s, email=request.form.get("email", ""), role=request.form.get("role", ""),
-                password=_form("password"), name=_form("name"), ib_id=_form("ib_id"),
-                actor=current_user().email)
+                s,
+                email=request.form.get("email", ""),
+                role=request.form.get("role", ""),
+                password=_form("password"),
+                name=_form("name"),
+                ib_id=_form("ib_id"),
+                actor=current_user().email,
+            )
             email = user.email
     except users_service.UserError as exc:
         with unit_of_work(database()) as s:
             rows = [_row(u) for u in users_service.list_all(s)]
         flash(f"Not created: {exc}.")
-        return render_template("admin/users.html", rows=rows, roles=ROLES,
-                               form=request.form), 400
-    return render_template("admin/secret.html", email=email, what="password",
-                           secret=password)
+        return render_template("admin/users.html", rows=rows, roles=ROLES, form=request.form), 400
+    return render_template("admin/secret.html", email=email, what="password", secret=password)
 
 
 @bp.get("/users/<int:user_id>")
@@ -77,9 +88,17 @@ def user(user_id: int):
     with unit_of_work(database()) as s:
         target = _user_or_404(s, user_id)
         row = {**_row(target), "two_factor": totp.is_enrolled(s, target.id)}
-        tokens = [{"id": t.id, "prefix": t.prefix, "created_at": t.created_at,
-                   "expires_at": t.expires_at, "last_used_at": t.last_used_at,
-                   "revoked_at": t.revoked_at} for t in users_service.list_tokens(s, target)]
+        tokens = [
+            {
+                "id": t.id,
+                "prefix": t.prefix,
+                "created_at": t.created_at,
+                "expires_at": t.expires_at,
+                "last_used_at": t.last_used_at,
+                "revoked_at": t.revoked_at,
+            }
+            for t in users_service.list_tokens(s, target)
+        ]
     return render_template("admin/user.html", row=row, tokens=tokens, roles=ROLES)
 
 
@@ -99,8 +118,11 @@ def _change(user_id: int, change, done: str):
 def deactivate(user_id: int):
     """Deactivate a user: sessions and tokens stop working at once."""
     reason = _form("reason")
-    return _change(user_id, lambda s, u, actor: users_service.deactivate(
-        s, u, actor=actor, reason=reason), "Deactivated; their sessions and tokens no longer work.")
+    return _change(
+        user_id,
+        lambda s, u, actor: users_service.deactivate(s, u, actor=actor, reason=reason),
+        "Deactivated; their sessions and tokens no longer work.",
+    )
 
 
 @bp.post("/users/<int:user_id>/activate")
@@ -108,8 +130,9 @@ def deactivate(user_id: int):
 def activate(user_id: int):
     """Reactivate a user."""
     reason = _form("reason")
-    return _change(user_id, lambda s, u, actor: users_service.activate(
-        s, u, actor=actor, reason=reason), "Reactivated.")
+    return _change(
+        user_id, lambda s, u, actor: users_service.activate(s, u, actor=actor, reason=reason), "Reactivated."
+    )
 
 
 @bp.post("/users/<int:user_id>/role")
@@ -117,8 +140,11 @@ def activate(user_id: int):
 def role(user_id: int):
     """Change a user's role (ends their sessions)."""
     new, ib_id, reason = request.form.get("role", ""), _form("ib_id"), _form("reason")
-    return _change(user_id, lambda s, u, actor: users_service.set_role(
-        s, u, role=new, ib_id=ib_id, actor=actor, reason=reason), f"Role changed to {new}.")
+    return _change(
+        user_id,
+        lambda s, u, actor: users_service.set_role(s, u, role=new, ib_id=ib_id, actor=actor, reason=reason),
+        f"Role changed to {new}.",
+    )
 
 
 @bp.post("/users/<int:user_id>/reset-password")
@@ -127,11 +153,11 @@ def reset_password(user_id: int):
     """Set a temporary password, shown once; the user must change it at next login."""
     with unit_of_work(database()) as s:
         target = _user_or_404(s, user_id)
-        password = users_service.reset_password(s, target, actor=current_user().email,
-                                                reason=_form("reason"))
+        password = users_service.reset_password(s, target, actor=current_user().email, reason=_form("reason"))
         email = target.email
-    return render_template("admin/secret.html", email=email, what="temporary password",
-                           secret=password, user_id=user_id)
+    return render_template(
+        "admin/secret.html", email=email, what="temporary password", secret=password, user_id=user_id
+    )
 
 
 @bp.post("/users/<int:user_id>/reset-2fa")
@@ -139,8 +165,11 @@ def reset_password(user_id: int):
 def reset_two_factor(user_id: int):
     """Turn off a user's two-factor login (lost phone); they enrol again."""
     reason = _form("reason")
-    return _change(user_id, lambda s, u, actor: users_service.reset_two_factor(
-        s, u, actor=actor, reason=reason), "Two-factor login reset; they enrol again at next login.")
+    return _change(
+        user_id,
+        lambda s, u, actor: users_service.reset_two_factor(s, u, actor=actor, reason=reason),
+        "Two-factor login reset; they enrol again at next login.",
+    )
 
 
 @bp.post("/users/<int:user_id>/tokens")
@@ -153,11 +182,9 @@ def issue_token(user_id: int):
         return redirect(url_for("admin.user", user_id=user_id))
     with unit_of_work(database()) as s:
         target = _user_or_404(s, user_id)
-        token = users_service.create_token(s, target, lifetime=timedelta(days=int(days)),
-                                           actor=current_user().email)
+        token = users_service.create_token(s, target, lifetime=timedelta(days=int(days)), actor=current_user().email)
         email = target.email
-    return render_template("admin/secret.html", email=email, what="API token", secret=token,
-                           user_id=user_id)
+    return render_template("admin/secret.html", email=email, what="API token", secret=token, user_id=user_id)
 
 
 @bp.post("/users/<int:user_id>/tokens/<int:token_id>/revoke")

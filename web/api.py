@@ -1,4 +1,5 @@
 """The JSON API (bearer tokens): events in, tasks and client profiles out."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify
@@ -60,16 +61,24 @@ def post_events():
     for env in envelopes:
         key = (env["source"], env["id"])
         # conflict: the id is taken by an event with other content (kept, not applied)
-        status = "accepted" if key in created else (
-            "conflict" if conflicts.digest(env) in created.conflicts else "duplicate")
+        status = (
+            "accepted"
+            if key in created
+            else ("conflict" if conflicts.digest(env) in created.conflicts else "duplicate")
+        )
         created.discard(key)  # a second copy in the same request is a duplicate
         results.append({"source": env["source"], "id": env["id"], "status": status})
     return jsonify(events=results), 202
 
 
 def _link_json(row) -> dict:
-    return {"applicant_id": row.applicant_id, "client": row.client_ref, "source": row.source,
-            "linked_by": row.linked_by, "linked_at": iso(row.linked_at)}
+    return {
+        "applicant_id": row.applicant_id,
+        "client": row.client_ref,
+        "source": row.source,
+        "linked_by": row.linked_by,
+        "linked_at": iso(row.linked_at),
+    }
 
 
 @bp.get("/onfido/applicants/<applicant_id>")
@@ -77,6 +86,7 @@ def _link_json(row) -> dict:
 def get_onfido_link(applicant_id: str):
     """Return which client an Onfido applicant is linked to (404 when it is not)."""
     from engine.deliveries import applicants
+
     with unit_of_work(database()) as session:
         row = applicants.get(session, applicant_id.strip().lower())
         if row is None:
@@ -89,15 +99,24 @@ def get_onfido_link(applicant_id: str):
 def put_onfido_link(applicant_id: str):
     """Link an Onfido applicant to a client: `{"client": REF, "replace": false}` (audited)."""
     from engine.deliveries import applicants
+
     body = json_body()
-    if not isinstance(body, dict) or not isinstance(body.get("client"), str) \
-            or not isinstance(body.get("replace", False), bool):
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("client"), str)
+        or not isinstance(body.get("replace", False), bool)
+    ):
         return jsonify(error='the body must be {"client": "<client ref>", "replace": false}'), 400
     try:
         with unit_of_work(database()) as session:
-            row = applicants.link(session, applicant_id=applicant_id, client_ref=body["client"],
-                                  actor=current_user().email, replace=body.get("replace", False),
-                                  source="api")
+            row = applicants.link(
+                session,
+                applicant_id=applicant_id,
+                client_ref=body["client"],
+                actor=current_user().email,
+                replace=body.get("replace", False),
+                source="api",
+            )
             return jsonify(_link_json(row))
     except applicants.LinkConflict as exc:
         return jsonify(error=f'{exc}; send "replace": true to move it'), 409
@@ -120,6 +139,7 @@ def get_client(ref):
 def openapi():
     """Return the OpenAPI 3 document of this API."""
     from web.openapi import document
+
     return jsonify(document())
 
 

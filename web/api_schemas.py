@@ -1,6 +1,7 @@
 """The JSON API's bodies as marshmallow schemas: requests are validated with them and the
 OpenAPI document (web/openapi.py, through apispec) is generated from them, so the two
 cannot disagree."""
+
 from __future__ import annotations
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
@@ -58,10 +59,14 @@ class TaskSchema(Schema):
     resolution = fields.Str(allow_none=True)
     created_by = fields.Str(allow_none=True)
     overdue = fields.Bool()
-    subject = fields.Nested(SubjectSchema, allow_none=True,
-                            metadata={"description": "what the task is about, if anything"})
-    explanation = fields.Dict(required=True, allow_none=True, metadata={
-        "description": "rule, ruleset_version, triggering events and the fact values read"})
+    subject = fields.Nested(
+        SubjectSchema, allow_none=True, metadata={"description": "what the task is about, if anything"}
+    )
+    explanation = fields.Dict(
+        required=True,
+        allow_none=True,
+        metadata={"description": "rule, ruleset_version, triggering events and the fact values read"},
+    )
     history = fields.List(fields.Nested(HistorySchema), metadata={"description": "one task only"})
     comments = fields.List(fields.Nested(CommentSchema), metadata={"description": "one task only"})
 
@@ -80,8 +85,10 @@ class NewTaskSchema(Schema):
     queue = fields.Str(required=True, error_messages=REQUIRED, validate=validate.Length(max=32))
     title = fields.Str(required=True, error_messages=REQUIRED, validate=validate.Length(max=300))
     client = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=100))
-    priority = fields.Str(load_default="normal", validate=validate.OneOf(
-        tuple(PRIORITIES), error="unknown {input!r}; use one of {choices}"))
+    priority = fields.Str(
+        load_default="normal",
+        validate=validate.OneOf(tuple(PRIORITIES), error="unknown {input!r}; use one of {choices}"),
+    )
     description = fields.Str(load_default=None, allow_none=True)
 
 
@@ -91,18 +98,29 @@ class BulkSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    op = fields.Str(required=True, error_messages=REQUIRED, validate=validate.OneOf(
-        BULK_OPS, error="unknown {input!r}; use one of {choices}"))
-    ids = fields.List(fields.Int(strict=True, validate=TASK_ID), required=True,
-                      error_messages=REQUIRED, validate=validate.Length(min=1, max=BULK_MAX))
+    op = fields.Str(
+        required=True,
+        error_messages=REQUIRED,
+        validate=validate.OneOf(BULK_OPS, error="unknown {input!r}; use one of {choices}"),
+    )
+    ids = fields.List(
+        fields.Int(strict=True, validate=TASK_ID),
+        required=True,
+        error_messages=REQUIRED,
+        validate=validate.Length(min=1, max=BULK_MAX),
+    )
     assignee = fields.Str(load_default="", validate=validate.Length(max=320))
     resolution = fields.Str(load_default="", validate=validate.Length(max=2000))
     reason = fields.Str(load_default="", validate=validate.Length(max=2000))
 
 
 class BulkResultSchema(Schema):
-    results = fields.Dict(keys=fields.Str(), values=fields.Str(), required=True,
-                          metadata={"description": "task id -> ok, or why it was refused"})
+    results = fields.Dict(
+        keys=fields.Str(),
+        values=fields.Str(),
+        required=True,
+        metadata={"description": "task id -> ok, or why it was refused"},
+    )
     done = fields.Int(required=True)
 
 
@@ -122,8 +140,11 @@ class OnfidoLinkRequestSchema(Schema):
 class EventResultSchema(Schema):
     source = fields.Str(required=True)
     id = fields.Str(required=True)
-    status = fields.Str(required=True, validate=validate.OneOf(("accepted", "duplicate", "conflict")),
-                        metadata={"description": "stored now; already stored; id taken by other content"})
+    status = fields.Str(
+        required=True,
+        validate=validate.OneOf(("accepted", "duplicate", "conflict")),
+        metadata={"description": "stored now; already stored; id taken by other content"},
+    )
 
 
 class EventsAcceptedSchema(Schema):
@@ -148,8 +169,7 @@ def load(schema: Schema, body: dict) -> dict:
 
 def _messages(messages, where: str = "") -> list[str]:
     if isinstance(messages, dict):
-        return [m for key, value in messages.items()
-                for m in _messages(value, f"{where}.{key}" if where else str(key))]
+        return [m for key, value in messages.items() for m in _messages(value, f"{where}.{key}" if where else str(key))]
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
         return [f"{where} {m}" if m == REQUIRED["required"] else f"{where}: {m}" for m in messages]
     return [m for item in messages for m in _messages(item, where)]

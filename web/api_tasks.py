@@ -1,4 +1,5 @@
 """The task routes of the JSON API: list, read, act, bulk, counts and manual tasks."""
+
 from __future__ import annotations
 
 from flask import abort, jsonify, request
@@ -35,9 +36,9 @@ def _limit() -> int:
 
 def _cursor(filters) -> str | None:
     after = request.args.get("after") or None
-    if after and after.isascii() and after.isdigit() and len(after) <= 18 \
-            and filters.sort == "newest":
+    if after and after.isascii() and after.isdigit() and len(after) <= 18 and filters.sort == "newest":
         from engine.tasks.models import Task
+
         return task_query.encode_cursor(Task(id=int(after)), "newest")  # plain id still works
     return after
 
@@ -103,6 +104,7 @@ def task_action(task_id, action):
 def create_task():
     """Create a manual task: {queue, title, client?, priority?, description?}."""
     from web.pages import create_manual_task
+
     try:
         body = api_schemas.load(api_schemas.NewTaskSchema(), _json_body())
         task_id = create_manual_task(current_user(), body)
@@ -127,5 +129,4 @@ def bulk_tasks():
             results = run_bulk(s, current_user(), op, ids, params)
     except ActionError as exc:
         return jsonify(error=str(exc)), exc.status
-    return jsonify(results={str(k): v for k, v in results.items()},
-                   done=sum(1 for v in results.values() if v == "ok"))
+    return jsonify(results={str(k): v for k, v in results.items()}, done=sum(1 for v in results.values() if v == "ok"))

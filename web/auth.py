@@ -1,11 +1,11 @@
 """Login, logout, the current user, and role checks for pages and the API."""
+
 from __future__ import annotations
 
 import time
 from functools import wraps
 
-from flask import (Blueprint, abort, flash, g, jsonify, redirect, render_template, request,
-                   session, url_for)
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, session, url_for
 
 from engine.db import unit_of_work
 from engine.users import permissions
@@ -48,22 +48,24 @@ def current_user() -> CurrentUser | None:
 
 def _session_is_current(user) -> bool:
     """Accept the cookie only for an active user whose generation it carries."""
-    return (user is not None and user.active
-            and session.get("generation") == user.session_generation)
+    return user is not None and user.active and session.get("generation") == user.session_generation
 
 
 def login_required(view):
     """Redirect to /login when nobody is signed in."""
+
     @wraps(view)
     def wrapped(*args, **kwargs):
         if current_user() is None:
             return redirect(url_for("auth.login", next=request.path))
         return view(*args, **kwargs)
+
     return wrapped
 
 
 def requires(action: str):
     """Allow the view only to users whose role may perform `action`."""
+
     def decorate(view):
         @wraps(view)
         def wrapped(*args, **kwargs):
@@ -75,7 +77,9 @@ def requires(action: str):
             if not user.can(action):
                 abort(403)
             return view(*args, **kwargs)
+
         return wrapped
+
     return decorate
 
 
@@ -90,8 +94,7 @@ def login():
             needs_code = bool(user) and totp.is_enrolled(s, user.id)
         if user_id:
             target = request.args.get("next", "")
-            target = (target if target.startswith("/") and not target.startswith("//")
-                      else url_for("pages.index"))
+            target = target if target.startswith("/") and not target.startswith("//") else url_for("pages.index")
             session.clear()
             if needs_code:  # the password was right; the session starts after the code
                 session.update(pending_2fa=user_id, pending_next=target, pending_at=time.time())

@@ -1,4 +1,5 @@
 """The client profile page: everything needed to act on one client."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -24,14 +25,18 @@ def profile(ref):
         client = clients_service.get_by_ref(s, ref)
         if client is None:
             abort(404, description=f"no client {ref}")
-        view = profile_view.build(profile_for(s, client, user.role),
-                                  profile_view.load_extras(s, ref), user.role)
+        view = profile_view.build(profile_for(s, client, user.role), profile_view.load_extras(s, ref), user.role)
         files = files_view(s, ref, view["kyc"]["documents"]) if user.can("documents.view") else None
-    return render_template("client.html", v=view, can_create=user.can("tasks.create"),
-                           can_note=user.can("clients.note"), files=files,
-                           can_upload=user.can("documents.upload"),
-                           can_review=user.can("documents.review"), document_types=DOCUMENT_TYPES)
-
+    return render_template(
+        "client.html",
+        v=view,
+        can_create=user.can("tasks.create"),
+        can_note=user.can("clients.note"),
+        files=files,
+        can_upload=user.can("documents.upload"),
+        can_review=user.can("documents.review"),
+        document_types=DOCUMENT_TYPES,
+    )
 
 
 @bp.post("/clients/<ref>/notes")
@@ -39,6 +44,7 @@ def profile(ref):
 def add_note(ref):
     """Add a staff note to the client and go back to its profile."""
     from engine.clients import notes
+
     user = current_user()
     try:
         with unit_of_work(database()) as s:
@@ -66,14 +72,18 @@ def find():
             rows, cursor = search.search(s, filters, after=args.get("after"))
             clients = [clients_service.summary(c) for c in rows]
     except search.SearchError as error:
-        return render_template("clients.html", f=None, clients=[], cursor=None,
-                               error=str(error), choices=_choices()), 400
+        return render_template(
+            "clients.html", f=None, clients=[], cursor=None, error=str(error), choices=_choices()
+        ), 400
     if args.get("go") and filters.text and len(clients) == 1 and not args.get("after"):
         return redirect(url_for("clients.profile", ref=clients[0]["ref"]))
-    return render_template("clients.html", f=filters, clients=clients, cursor=cursor,
-                           error=None, choices=_choices())
+    return render_template("clients.html", f=filters, clients=clients, cursor=cursor, error=None, choices=_choices())
 
 
 def _choices() -> dict:
-    return {"status": search.STATUSES, "kyc_status": search.KYC_STATUSES,
-            "funnel_stage": search.FUNNEL, "risk": search.RISKS}
+    return {
+        "status": search.STATUSES,
+        "kyc_status": search.KYC_STATUSES,
+        "funnel_stage": search.FUNNEL,
+        "risk": search.RISKS,
+    }

@@ -4,6 +4,7 @@ Files are reached only here, by a random id, after the role check; each opening 
 audited (who looked at whose passport). The bytes are sent with their sniffed type,
 never sniffed again by the browser, never cached, and only framed by our own pages.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, request, url_for
@@ -36,29 +37,46 @@ def _profile(ref: str):
     return redirect(url_for("clients.profile", ref=ref) + "#documents")
 
 
-HISTORY_WORDS = {"document.received": "received", "document.approved": "approved",
-                 "document.rejected": "rejected", "document.viewed": "opened"}
+HISTORY_WORDS = {
+    "document.received": "received",
+    "document.approved": "approved",
+    "document.rejected": "rejected",
+    "document.viewed": "opened",
+}
 
 
 def files_view(session, ref: str, kyc_documents: list[dict]) -> list[dict]:
     """The client's document files, each with the KYC state of its document and its history."""
     from engine.kyc.review import DECIDABLE
     from web.why_words import document_list
+
     state = {d["document_id"]: d for d in kyc_documents if d.get("document_id")}
     history = _history(session, ref)
     out = []
     for f in documents_service.files_of(session, ref):
         doc = state.get(f.document_id) or {}
         current = doc.get("state") or "submitted"
-        out.append({"public_id": f.public_id, "document_id": f.document_id, "name": f.file_name,
-                    "label": document_list([f.document_type]).capitalize(),
-                    "type": f.document_type, "content_type": f.content_type, "size": f.size,
-                    "sha256": f.sha256, "source": f.source, "by": f.uploaded_by,
-                    "at": f.uploaded_at, "state": current, "reason": doc.get("reason"),
-                    "expires_at": doc.get("expires_at"),
-                    "history": history.get(f.public_id, []) + history.get(f.document_id, []),
-                    "image": f.content_type.startswith("image/") and f.content_type != "image/heic",
-                    "decidable": current in DECIDABLE})
+        out.append(
+            {
+                "public_id": f.public_id,
+                "document_id": f.document_id,
+                "name": f.file_name,
+                "label": document_list([f.document_type]).capitalize(),
+                "type": f.document_type,
+                "content_type": f.content_type,
+                "size": f.size,
+                "sha256": f.sha256,
+                "source": f.source,
+                "by": f.uploaded_by,
+                "at": f.uploaded_at,
+                "state": current,
+                "reason": doc.get("reason"),
+                "expires_at": doc.get("expires_at"),
+                "history": history.get(f.public_id, []) + history.get(f.document_id, []),
+                "image": f.content_type.startswith("image/") and f.content_type != "image/heic",
+                "decidable": current in DECIDABLE,
+            }
+        )
     for f in out:
         f["history"].sort(key=lambda h: h["at"])
     return out
@@ -72,9 +90,9 @@ def _history(session, ref: str) -> dict[str, list[dict]]:
             continue
         key = entry.detail.get("document") or entry.detail.get("document_id")
         if key:
-            found.setdefault(key, []).append({"at": entry.at, "actor": entry.actor,
-                                              "what": HISTORY_WORDS[entry.action],
-                                              "reason": entry.reason})
+            found.setdefault(key, []).append(
+                {"at": entry.at, "actor": entry.actor, "what": HISTORY_WORDS[entry.action], "reason": entry.reason}
+            )
     return found
 
 
@@ -84,8 +102,10 @@ def _label(session, ref: str, document_id: str) -> str:
 
     from engine.documents.models import DocumentFile
     from web.why_words import document_list
-    row = session.scalar(select(DocumentFile).where(DocumentFile.client_ref == ref,
-                                                    DocumentFile.document_id == document_id).limit(1))
+
+    row = session.scalar(
+        select(DocumentFile).where(DocumentFile.client_ref == ref, DocumentFile.document_id == document_id).limit(1)
+    )
     kind = document_list([row.document_type]).capitalize() if row else "The document"
     return f"{kind} {row.file_name}" if row else kind
 
@@ -102,8 +122,14 @@ def open_file(public_id: str):
             abort(404)
         except StorageError:
             abort(503, description="the document store cannot be reached; try again")
-        audit_service.record(s, actor=user.email, action="document.viewed", target_type="client",
-                             target_id=row.client_ref, detail={"document": row.public_id})
+        audit_service.record(
+            s,
+            actor=user.email,
+            action="document.viewed",
+            target_type="client",
+            target_id=row.client_ref,
+            detail={"document": row.public_id},
+        )
         name, kind = row.file_name, row.content_type
     response = Response(data, mimetype=kind)
     response.headers["Content-Disposition"] = f'inline; filename="{name}"'
@@ -111,8 +137,8 @@ def open_file(public_id: str):
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "SAMEORIGIN"  # the profile frames PDFs
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
-        "object-src 'self'; frame-ancestors 'self'")
+        "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; object-src 'self'; frame-ancestors 'self'"
+    )
     return response
 
 
@@ -135,10 +161,18 @@ def upload(ref: str):
             if client is None:
                 abort(404)
             got = documents_service.receive(
-                s, _store(), client=client, document_type=form.get("document_type", ""),
-                data=data, declared_type=sent.mimetype if sent else None,
-                file_name=sent.filename if sent else None, actor=current_user().email,
-                source="staff", max_bytes=limit, expires_at=expires)
+                s,
+                _store(),
+                client=client,
+                document_type=form.get("document_type", ""),
+                data=data,
+                declared_type=sent.mimetype if sent else None,
+                file_name=sent.filename if sent else None,
+                actor=current_user().email,
+                source="staff",
+                max_bytes=limit,
+                expires_at=expires,
+            )
             schedule_touched(s, db)
             name = got.file.file_name
     except documents_service.DocumentError as exc:
@@ -156,9 +190,11 @@ def upload(ref: str):
 def fetch(ref: str):
     """Fetch the client's document files from its KYC provider (Onfido, Sumsub)."""
     from engine.deliveries import provider_documents
+
     try:
-        report = provider_documents.fetch_documents(database(), ref, request.form.get("provider", ""),
-                                                    actor=current_user().email)
+        report = provider_documents.fetch_documents(
+            database(), ref, request.form.get("provider", ""), actor=current_user().email
+        )
     except provider_documents.ProviderDocumentsError as exc:
         flash(f"Not fetched: {exc}")
         return _profile(ref)
@@ -179,9 +215,14 @@ def decide(ref: str, document_id: str):
             client = clients_service.get_by_ref(s, ref)
             if client is None:
                 abort(404)
-            kyc_review.decide_document(s, client=client, document_id=document_id,
-                                       approve=decision == "approve", actor=current_user().email,
-                                       reason=form.get("reason"))
+            kyc_review.decide_document(
+                s,
+                client=client,
+                document_id=document_id,
+                approve=decision == "approve",
+                actor=current_user().email,
+                reason=form.get("reason"),
+            )
             label = _label(s, ref, document_id)
     except (Conflict, KycError) as exc:  # a colleague decided first, or no reason given
         flash(f"Not changed: {exc}")

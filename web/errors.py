@@ -1,4 +1,5 @@
 """Error answers: pages in the app's layout with a way back; JSON under /api/."""
+
 from __future__ import annotations
 
 import logging
@@ -21,8 +22,7 @@ def _answer(status: int, detail: str | None):
     title, text = MESSAGES[status]
     if request.path.startswith("/api/"):
         return jsonify(error=detail or text.lower().rstrip(".")), status
-    return render_template("errors/error.html", status=status, title=title, text=text,
-                           detail=detail), status
+    return render_template("errors/error.html", status=status, title=title, text=text, detail=detail), status
 
 
 @bp.app_errorhandler(403)
@@ -41,6 +41,10 @@ def server_error(exc: Exception):
     # Log the cause only; never show it to the viewer.
     original = getattr(exc, "original_exception", None) or exc
     if not isinstance(original, InternalServerError):
-        log.error("unhandled error on %s %s", request.method, request.path,
-                  exc_info=(type(original), original, original.__traceback__))
+        log.error(
+            "unhandled error on %s %s",
+            request.method,
+            request.path,
+            exc_info=(type(original), original, original.__traceback__),
+        )
     return _answer(500, None)

@@ -10,6 +10,7 @@ time with microseconds or `172800s`:
 Times arrive as aware datetimes or as the ISO strings the domains' dicts carry; naive
 times are UTC (the project stores aware UTC).
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -22,14 +23,36 @@ from engine.currencies import minor_units
 from engine.values import utcnow
 
 DEFAULT_PLACES = 2  # a currency the project does not know still reads as money
-BADGES = {"approved": "success", "active": "success", "completed": "success", "done": "success",
-          "paid": "success", "credited": "success", "booked": "success", "matched": "success",
-          "pending": "warning", "open": "primary", "in_progress": "info", "waiting": "secondary",
-          "on_hold": "warning", "retry": "warning", "missing": "danger", "failed": "danger",
-          "rejected": "danger", "blocked": "danger", "locked": "danger", "disabled": "secondary",
-          "refused": "danger", "dismissed": "secondary", "submitted": "info",
-          "requested": "info", "unmatched": "warning", "expired": "danger",
-          "cancelled": "secondary", "inactive": "secondary"}
+BADGES = {
+    "approved": "success",
+    "active": "success",
+    "completed": "success",
+    "done": "success",
+    "paid": "success",
+    "credited": "success",
+    "booked": "success",
+    "matched": "success",
+    "pending": "warning",
+    "open": "primary",
+    "in_progress": "info",
+    "waiting": "secondary",
+    "on_hold": "warning",
+    "retry": "warning",
+    "missing": "danger",
+    "failed": "danger",
+    "rejected": "danger",
+    "blocked": "danger",
+    "locked": "danger",
+    "disabled": "secondary",
+    "refused": "danger",
+    "dismissed": "secondary",
+    "submitted": "info",
+    "requested": "info",
+    "unmatched": "warning",
+    "expired": "danger",
+    "cancelled": "secondary",
+    "inactive": "secondary",
+}
 
 
 def zone_named(name: str | None) -> ZoneInfo | None:
@@ -179,9 +202,9 @@ def moment(value) -> Markup:
     at = as_time(value)
     if at is None:
         return Markup("") if value in (None, "") else Markup(escape(str(value)))
-    return Markup('<time datetime="{iso}" title="{exact}">{shown}</time> '
-                  '<small class="text-body-secondary">{age}</small>').format(
-        iso=at.isoformat(timespec="seconds"), exact=when(at) + " " + zone_label(), shown=when(at), age=ago(at))
+    return Markup(
+        '<time datetime="{iso}" title="{exact}">{shown}</time> <small class="text-body-secondary">{age}</small>'
+    ).format(iso=at.isoformat(timespec="seconds"), exact=when(at) + " " + zone_label(), shown=when(at), age=ago(at))
 
 
 def zone_label() -> str:
@@ -194,8 +217,7 @@ def status_badge(status) -> Markup:
     if not status:
         return Markup("")
     tone = BADGES.get(str(status), "secondary")
-    return Markup('<span class="badge text-bg-{}">{}</span>').format(
-        tone, str(status).replace("_", " "))
+    return Markup('<span class="badge text-bg-{}">{}</span>').format(tone, str(status).replace("_", " "))
 
 
 def cell(value, kind: str = "text") -> str:
@@ -220,8 +242,17 @@ def cell(value, kind: str = "text") -> str:
     return str(value)
 
 
-FILTERS = {"money": money, "number": number, "when": when, "day": day, "ago": ago,
-           "duration": duration, "moment": moment, "cell": cell, "status_badge": status_badge}
+FILTERS = {
+    "money": money,
+    "number": number,
+    "when": when,
+    "day": day,
+    "ago": ago,
+    "duration": duration,
+    "moment": moment,
+    "cell": cell,
+    "status_badge": status_badge,
+}
 
 
 def register(app) -> None:

@@ -1,4 +1,5 @@
 """Liveness and readiness probes."""
+
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
@@ -26,6 +27,7 @@ def readyz():
         checks["database"] = f"error: {type(exc).__name__}"
     if db.config.distributed:
         from engine.processing.jobs import redis_connection
+
         try:
             redis_connection(db.config).ping()
             checks["redis"] = "ok"

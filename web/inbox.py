@@ -1,4 +1,5 @@
 """The task inbox: queues with counts, filters, sorts, saved views, pages and bulk actions."""
+
 from __future__ import annotations
 
 from urllib.parse import urlencode
@@ -26,11 +27,14 @@ def _queues(user) -> tuple[str, ...]:
 
 def _colleagues(session, user) -> list[str]:
     from sqlalchemy import select
-    rows = session.execute(select(User.email, User.role).where(User.active.is_(True))
-                           .order_by(User.email)).all()
+
+    rows = session.execute(select(User.email, User.role).where(User.active.is_(True)).order_by(User.email)).all()
     queues = set(_queues(user))
-    return [email for email, role in rows
-            if role != "partner" and (role == "admin" or queues & set(permissions.queues_for(role)))]
+    return [
+        email
+        for email, role in rows
+        if role != "partner" and (role == "admin" or queues & set(permissions.queues_for(role)))
+    ]
 
 
 @bp.get("/inbox")
@@ -49,15 +53,26 @@ def inbox():
             flash(str(exc))
             rows, cursor, status = [], None, 400  # a tampered page link or a bad filter
         tasks = _with_client_names(s, [tasks_service.to_dict(t) for t in rows])
-        saved = [{"id": v.id, "name": v.name, "query": urlencode(v.filters),
-                  "mine": v.owner == user.email} for v in views_service.list_for(s, user.email)]
+        saved = [
+            {"id": v.id, "name": v.name, "query": urlencode(v.filters), "mine": v.owner == user.email}
+            for v in views_service.list_for(s, user.email)
+        ]
         colleagues = _colleagues(s, user)
     args = {k: v for k, v in request.args.items() if k != "after" and v}
     return render_template(
-        "inbox.html", tasks=tasks, counts=None, queues=_queues(user), f=filters,
-        args=args, views=saved, colleagues=colleagues, view=request.args.get("view", ""),
+        "inbox.html",
+        tasks=tasks,
+        counts=None,
+        queues=_queues(user),
+        f=filters,
+        args=args,
+        views=saved,
+        colleagues=colleagues,
+        view=request.args.get("view", ""),
         next_url=url_for("inbox.inbox", **args, after=cursor) if cursor else None,
-        here=request.full_path.rstrip("?"), first_page=bool(after)), status
+        here=request.full_path.rstrip("?"),
+        first_page=bool(after),
+    ), status
 
 
 def _with_client_names(session, tasks: list[dict]) -> list[dict]:
@@ -65,10 +80,18 @@ def _with_client_names(session, tasks: list[dict]) -> list[dict]:
     from sqlalchemy import select
 
     from engine.clients.models import Client
+
     refs = {t["client"] for t in tasks if t.get("client")}
-    names = {ref: " ".join(filter(None, (first, last))) for ref, first, last in session.execute(
-        select(Client.ref, Client.first_name, Client.last_name).where(Client.ref.in_(refs)))} \
-        if refs else {}
+    names = (
+        {
+            ref: " ".join(filter(None, (first, last)))
+            for ref, first, last in session.execute(
+                select(Client.ref, Client.first_name, Client.last_name).where(Client.ref.in_(refs))
+            )
+        }
+        if refs
+        else {}
+    )
     return [dict(t, client_name=names.get(t.get("client")) or "") for t in tasks]
 
 
@@ -80,9 +103,13 @@ def counts():
     user = current_user()
     with unit_of_work(database()) as s:
         numbers = task_query.counts(s, _queues(user), user=user.email)
-    return render_template("_inbox_counts.html", counts=numbers, queues=_queues(user),
-                           view=request.args.get("view", ""),
-                           f=task_query.Filters(queue=request.args.get("queue") or None))
+    return render_template(
+        "_inbox_counts.html",
+        counts=numbers,
+        queues=_queues(user),
+        view=request.args.get("view", ""),
+        f=task_query.Filters(queue=request.args.get("queue") or None),
+    )
 
 
 @bp.post("/inbox/bulk")
@@ -120,8 +147,13 @@ def save_view():
     filters = {k: request.form.get(k, "") for k in views_service.FILTER_KEYS}
     with unit_of_work(database()) as s:
         try:
-            view = views_service.save(s, owner=user.email, name=request.form.get("name", ""),
-                                      filters=filters, shared=bool(request.form.get("shared")))
+            view = views_service.save(
+                s,
+                owner=user.email,
+                name=request.form.get("name", ""),
+                filters=filters,
+                shared=bool(request.form.get("shared")),
+            )
             query = view.filters
         except task_query.QueryError as exc:
             flash(f"Saving the view: {exc}")

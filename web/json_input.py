@@ -4,6 +4,7 @@ Nesting is bounded before parsing (engine.jsonsafe), the size by MAX_CONTENT_LEN
 fields an action reads as text must be text: a number or object where a string belongs
 answers 400 naming the field, never a 500 further down.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Staff pages: task detail with its explanation and actions, and manual tasks."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -43,6 +44,7 @@ def _client_panel(session, ref: str | None) -> dict | None:
 
 def _withdrawal(session, wid: str | None) -> dict | None:
     from engine.plugins import import_optional
+
     module = import_optional("engine.payments.withdrawals") if wid else None
     found = module.get(session, wid) if module else None
     return module.to_dict(found) if found else None
@@ -55,10 +57,15 @@ def _document_files(session, user, task, client) -> dict:
     from engine.events.catalogue import DOCUMENT_TYPES
     from web.documents import files_view
     from web.profile_view import kyc
-    return {"files": files_view(session, client["ref"], kyc(client)["documents"]),
-            "doc_ref": client["ref"], "can_review": user.can("documents.review"),
-            "can_upload": user.can("documents.upload"), "document_types": DOCUMENT_TYPES,
-            "back_to": f"/tasks/{task.id}"}
+
+    return {
+        "files": files_view(session, client["ref"], kyc(client)["documents"]),
+        "doc_ref": client["ref"],
+        "can_review": user.can("documents.review"),
+        "can_upload": user.can("documents.upload"),
+        "document_types": DOCUMENT_TYPES,
+        "back_to": f"/tasks/{task.id}",
+    }
 
 
 def _task_page(session, user, task) -> dict:
@@ -68,14 +75,18 @@ def _task_page(session, user, task) -> dict:
     client, explanation = _client_panel(session, task.client_ref), explanation_view(session, task)
     withdrawal = _withdrawal(session, wid)
     main = task_view.main_action(data, names, client, wid, withdrawal)
-    return dict(task=task_view.with_times(data), explanation=explanation, client=client,
-                **_document_files(session, user, task, client),
-                main=main, why=task_view.why(data, explanation, client, withdrawal=withdrawal),
-                withdrawal=wid,
-                main_actions=[ACTIONS[n] for n in (main or {}).get("actions", [])],
-                domain_actions=[ACTIONS[n] for n in task_view.folded_actions(names, main)],
-                held_by_other=task.assignee not in (None, user.email)
-                and tasks_service.lease_live(task))
+    return dict(
+        task=task_view.with_times(data),
+        explanation=explanation,
+        client=client,
+        **_document_files(session, user, task, client),
+        main=main,
+        why=task_view.why(data, explanation, client, withdrawal=withdrawal),
+        withdrawal=wid,
+        main_actions=[ACTIONS[n] for n in (main or {}).get("actions", [])],
+        domain_actions=[ACTIONS[n] for n in task_view.folded_actions(names, main)],
+        held_by_other=task.assignee not in (None, user.email) and tasks_service.lease_live(task),
+    )
 
 
 @bp.get("/tasks/<int:task_id>")
@@ -137,11 +148,25 @@ def create_manual_task(user, form) -> int:
         if ref and clients_service.get_by_ref(s, ref) is None:
             raise ValueError(f"client: no client {ref!r}")
         task = tasks_service.create_manual(
-            s, queue=queue, title=form.get("title") or "", actor=user.email, client_ref=ref,
+            s,
+            queue=queue,
+            title=form.get("title") or "",
+            actor=user.email,
+            client_ref=ref,
             priority=(form.get("priority") or "normal").strip(),
-            description=form.get("description"), hours=sla.hours_for(db.config))
+            description=form.get("description"),
+            hours=sla.hours_for(db.config),
+        )
         if ref:
             from engine.audit import service as audit_service
-            audit_service.record(s, actor=user.email, action="task.created", target_type="client",
-                                 target_id=ref, reason=task.title, detail={"task": task.id})
+
+            audit_service.record(
+                s,
+                actor=user.email,
+                action="task.created",
+                target_type="client",
+                target_id=ref,
+                reason=task.title,
+                detail={"task": task.id},
+            )
         return task.id

@@ -4,6 +4,7 @@ and the payout workflow pages for staff (review, batches, paid).
 A `partner` user sees only its own IB and the IBs below it; admin, ib_ops and
 finance may open any IB's view. Every route checks this; nothing else is shown.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -27,8 +28,7 @@ def _allowed(session, ib_id: str | None = None) -> list[str] | None:
     visible = partner_view.visible_ibs(session, user.role, user.ib_id)
     if visible == []:
         abort(403)
-    if ib_id is not None and (tree.get(session, ib_id) is None
-                              or (visible is not None and ib_id not in visible)):
+    if ib_id is not None and (tree.get(session, ib_id) is None or (visible is not None and ib_id not in visible)):
         abort(404)
     return visible
 
@@ -90,8 +90,10 @@ def commission_list(ib_id):
     with unit_of_work(database()) as s:
         _allowed(s, ib_id)
         show = config_for(s).show_deposit_amounts
-        rows = [partner_view.for_partner(commissions.to_dict(c), show)
-                for c in commissions.list_commissions(s, ib_ids=[ib_id])]
+        rows = [
+            partner_view.for_partner(commissions.to_dict(c), show)
+            for c in commissions.list_commissions(s, ib_ids=[ib_id])
+        ]
     return render_template("partner/commissions.html", ib_id=ib_id, rows=rows)
 
 
@@ -128,18 +130,36 @@ def payouts_page():
     with unit_of_work(database()) as s:
         waiting = [commissions.to_dict(c) for c in commissions.list_commissions(s, status=PENDING_REVIEW)]
         approved = [commissions.to_dict(c) for c in commissions.list_commissions(s, status=APPROVED)]
-        batches = [{"id": b.id, "status": b.status, "total": b.total, "currency": b.currency,
-                    "task_id": b.task_id, "reference": b.reference} for b in payouts.list_batches(s)]
-    return render_template("partner/payouts.html", waiting=waiting, approved=approved, batches=batches,
-                           reason=partner_view.reason, can_pay=current_user().role in PAY_ROLES)
+        batches = [
+            {
+                "id": b.id,
+                "status": b.status,
+                "total": b.total,
+                "currency": b.currency,
+                "task_id": b.task_id,
+                "reference": b.reference,
+            }
+            for b in payouts.list_batches(s)
+        ]
+    return render_template(
+        "partner/payouts.html",
+        waiting=waiting,
+        approved=approved,
+        batches=batches,
+        reason=partner_view.reason,
+        can_pay=current_user().role in PAY_ROLES,
+    )
 
 
 @bp.post("/commissions/<int:commission_id>/approve")
 @login_required
 def approve(commission_id):
     """Approve a commission under review."""
-    return _apply(REVIEW_ROLES, lambda s, actor: payouts.approve(s, commission_id=commission_id, actor=actor),
-                  f"Commission {commission_id} approved.")
+    return _apply(
+        REVIEW_ROLES,
+        lambda s, actor: payouts.approve(s, commission_id=commission_id, actor=actor),
+        f"Commission {commission_id} approved.",
+    )
 
 
 @bp.post("/commissions/<int:commission_id>/reject")
@@ -147,8 +167,11 @@ def approve(commission_id):
 def reject(commission_id):
     """Reject a commission (and what derives from it) with a reason."""
     reason = request.form.get("reason", "")
-    return _apply(REVIEW_ROLES, lambda s, actor: payouts.reject(
-        s, commission_id=commission_id, actor=actor, reason=reason), f"Commission {commission_id} rejected.")
+    return _apply(
+        REVIEW_ROLES,
+        lambda s, actor: payouts.reject(s, commission_id=commission_id, actor=actor, reason=reason),
+        f"Commission {commission_id} rejected.",
+    )
 
 
 @bp.post("/payouts")
@@ -156,8 +179,11 @@ def reject(commission_id):
 def create_batch():
     """Batch the approved commissions of a currency and open the finance task."""
     currency = request.form.get("currency", "USD").strip().upper()
-    return _apply(PAY_ROLES, lambda s, actor: payouts.create_batch(s, actor=actor, currency=currency),
-                  "Payout batch created; finance has a task to pay it.")
+    return _apply(
+        PAY_ROLES,
+        lambda s, actor: payouts.create_batch(s, actor=actor, currency=currency),
+        "Payout batch created; finance has a task to pay it.",
+    )
 
 
 @bp.post("/payouts/<int:batch_id>/paid")
@@ -165,6 +191,8 @@ def create_batch():
 def batch_paid(batch_id):
     """Record the payment of a batch."""
     reference = request.form.get("reference", "")
-    return _apply(PAY_ROLES, lambda s, actor: payouts.mark_paid(s, batch_id=batch_id, actor=actor,
-                                                                reference=reference),
-                  f"Payout batch {batch_id} marked paid.")
+    return _apply(
+        PAY_ROLES,
+        lambda s, actor: payouts.mark_paid(s, batch_id=batch_id, actor=actor, reference=reference),
+        f"Payout batch {batch_id} marked paid.",
+    )

@@ -6,14 +6,14 @@ a staff session: signing in here ends any staff session in the browser and the s
 pages never read it. Everything a client does is audited as `client:<ref>` and enters
 the system as the same events, documents and tasks the back office already works on.
 """
+
 from __future__ import annotations
 
 import secrets
 from decimal import Decimal, InvalidOperation
 from functools import wraps
 
-from flask import (Blueprint, flash, g, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
 from engine.audit import service as audit_service
 from engine.clients import service as clients_service
@@ -56,6 +56,7 @@ def client_required(view):
         if current_login() is None:
             return redirect(url_for("portal.login"))
         return view(*args, **kwargs)
+
     return wrapped
 
 
@@ -64,8 +65,7 @@ def _link(endpoint: str, token: str) -> str:
 
 
 def _send(login_email: str, purpose: str, endpoint: str, token: str) -> bool:
-    return mail.send_link(database().config, to=login_email, purpose=purpose,
-                          link=_link(endpoint, token))
+    return mail.send_link(database().config, to=login_email, purpose=purpose, link=_link(endpoint, token))
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -77,19 +77,30 @@ def register():
         try:
             with unit_of_work(db) as s:
                 login, token = portal.register(
-                    s, email=form.get("email", ""), password=form.get("password", ""),
-                    first_name=form.get("first_name", ""), last_name=form.get("last_name", ""),
-                    country=form.get("country", ""), phone=form.get("phone", ""))
+                    s,
+                    email=form.get("email", ""),
+                    password=form.get("password", ""),
+                    first_name=form.get("first_name", ""),
+                    last_name=form.get("last_name", ""),
+                    country=form.get("country", ""),
+                    phone=form.get("phone", ""),
+                )
                 email = login.email
                 schedule_touched(s, db)
         except portal.PortalError as exc:
             error = str(exc)
         else:
             sent = _send(email, "verify", "portal.verify", token)
-            return render_template("portal/message.html", title="Check your e-mail", message=(
-                f"We sent a link to {email}. Open it to confirm your address, then sign in."
-                if sent else "We could not send the confirmation e-mail just now. "
-                             "Write to our support team and we will confirm your address."))
+            return render_template(
+                "portal/message.html",
+                title="Check your e-mail",
+                message=(
+                    f"We sent a link to {email}. Open it to confirm your address, then sign in."
+                    if sent
+                    else "We could not send the confirmation e-mail just now. "
+                    "Write to our support team and we will confirm your address."
+                ),
+            )
     return render_template("portal/register.html", form=form, error=error), 400 if error else 200
 
 
@@ -99,8 +110,7 @@ def verify(token: str):
         with unit_of_work(database()) as s:
             portal.confirm_email(s, token)
     except portal.PortalError as exc:
-        return render_template("portal/message.html", title="This link does not work",
-                               message=str(exc)), 400
+        return render_template("portal/message.html", title="This link does not work", message=str(exc)), 400
     flash("Your e-mail is confirmed. Sign in to continue.")
     return redirect(url_for("portal.login"))
 
@@ -112,8 +122,7 @@ def login():
         login_id = generation = None
         with unit_of_work(database()) as s:  # a failure commits too: its counter, audit and event
             try:
-                found = portal.authenticate(s, request.form.get("email", ""),
-                                            request.form.get("password", ""))
+                found = portal.authenticate(s, request.form.get("email", ""), request.form.get("password", ""))
                 login_id, generation = found.id, found.session_generation
             except portal.PortalError as exc:
                 error = str(exc)
@@ -140,8 +149,11 @@ def reset_request():
             pending = (found[0].email, found[1]) if found else None
         if pending:
             _send(pending[0], "reset", "portal.reset", pending[1])
-        return render_template("portal/message.html", title="Check your e-mail", message=(
-            "If an account uses this address, we sent it a link to choose a new password."))
+        return render_template(
+            "portal/message.html",
+            title="Check your e-mail",
+            message=("If an account uses this address, we sent it a link to choose a new password."),
+        )
     return render_template("portal/reset_request.html")
 
 
@@ -169,16 +181,28 @@ def home():
     with unit_of_work(database()) as s:
         client = clients_service.get_by_ref(s, login.client_ref)
         if client is None:  # registered a moment ago: its event is still being applied
-            return render_template("portal/message.html", title="Your account is being set up",
-                                   message="Reload this page in a few seconds.", refresh=True)
+            return render_template(
+                "portal/message.html",
+                title="Your account is being set up",
+                message="Reload this page in a few seconds.",
+                refresh=True,
+            )
         view = portal_view.build(clients_service.profile(s, client))
     needed = view["kyc"]["missing"] + [t for t in DOCUMENT_TYPES if t not in view["kyc"]["missing"]]
     cfg = database().config
-    bank = {"beneficiary": cfg.bank_wire_beneficiary, "iban": cfg.bank_wire_iban,
-            "bic": cfg.bank_wire_bic} if cfg.bank_wire_iban else None
-    return render_template("portal/home.html", v=view, methods=WITHDRAWAL_METHODS,
-                           document_labels=portal_view.document_labels(needed), bank=bank,
-                           deposit_currencies=DEPOSIT_CURRENCIES)
+    bank = (
+        {"beneficiary": cfg.bank_wire_beneficiary, "iban": cfg.bank_wire_iban, "bic": cfg.bank_wire_bic}
+        if cfg.bank_wire_iban
+        else None
+    )
+    return render_template(
+        "portal/home.html",
+        v=view,
+        methods=WITHDRAWAL_METHODS,
+        document_labels=portal_view.document_labels(needed),
+        bank=bank,
+        deposit_currencies=DEPOSIT_CURRENCIES,
+    )
 
 
 def _home(anchor: str = ""):
@@ -197,11 +221,17 @@ def upload():
         with unit_of_work(db) as s:
             client = clients_service.get_by_ref(s, login.client_ref)
             got = documents_service.receive(
-                s, store_for(db.config), client=client,
-                document_type=request.form.get("document_type", ""), data=data,
+                s,
+                store_for(db.config),
+                client=client,
+                document_type=request.form.get("document_type", ""),
+                data=data,
                 declared_type=sent.mimetype if sent else None,
-                file_name=sent.filename if sent else None, actor=portal.actor(login),
-                source="portal", max_bytes=limit)
+                file_name=sent.filename if sent else None,
+                actor=portal.actor(login),
+                source="portal",
+                max_bytes=limit,
+            )
             schedule_touched(s, db)
     except documents_service.DocumentError as exc:
         flash(f"Not sent: {exc}")
@@ -223,17 +253,32 @@ def _amount(text: str) -> Decimal:
     return amount
 
 
-def _client_event(session, db, login: ClientLogin, event_id: str, event_type: str, data: dict,
-                  *, audit: tuple[str, dict]) -> None:
+def _client_event(
+    session, db, login: ClientLogin, event_id: str, event_type: str, data: dict, *, audit: tuple[str, dict]
+) -> None:
     """Record what the client asked for as the event the back office already handles, audit
     it as the client's action (with the amount), and hand it to processing after commit."""
-    record(session, {"id": event_id, "type": event_type, "source": portal.SOURCE,
-                     "occurred_at": iso(utcnow()), "client": login.client_ref, "data": data},
-           via="portal")
+    record(
+        session,
+        {
+            "id": event_id,
+            "type": event_type,
+            "source": portal.SOURCE,
+            "occurred_at": iso(utcnow()),
+            "client": login.client_ref,
+            "data": data,
+        },
+        via="portal",
+    )
     action, detail = audit
-    audit_service.record(session, actor=portal.actor(login), action=action, target_type="client",
-                         target_id=login.client_ref,
-                         detail={**detail, "amount": data["amount"], "currency": data["currency"]})
+    audit_service.record(
+        session,
+        actor=portal.actor(login),
+        action=action,
+        target_type="client",
+        target_id=login.client_ref,
+        detail={**detail, "amount": data["amount"], "currency": data["currency"]},
+    )
     schedule_touched(session, db)
 
 
@@ -242,6 +287,7 @@ def _client_event(session, db, login: ClientLogin, event_id: str, event_type: st
 def withdraw():
     """Ask for a withdrawal: it enters the approval chain like one the broker's site sends."""
     from engine.payments import ledger
+
     login, db, form = current_login(), database(), request.form
     currency, method = form.get("currency", ""), form.get("method", "")
     try:
@@ -255,10 +301,15 @@ def withdraw():
             if amount > available:
                 raise ValueError(f"you have {ledger.fmt(available)} {currency} available")
             wid = f"PW-{secrets.token_hex(6).upper()}"
-            _client_event(s, db, login, f"withdrawal-{wid}", "payment.withdrawal_requested",
-                          {"withdrawal_id": wid, "amount": str(amount), "currency": currency,
-                           "method": method},
-                          audit=("portal.withdrawal_requested", {"withdrawal": wid}))
+            _client_event(
+                s,
+                db,
+                login,
+                f"withdrawal-{wid}",
+                "payment.withdrawal_requested",
+                {"withdrawal_id": wid, "amount": str(amount), "currency": currency, "method": method},
+                audit=("portal.withdrawal_requested", {"withdrawal": wid}),
+            )
     except ValueError as exc:
         flash(f"Not requested: {exc}")
         return _home("#withdrawals")
@@ -280,16 +331,29 @@ def deposit():
             raise ValueError(f"choose one of {', '.join(DEPOSIT_CURRENCIES)}")
         reference = f"{login.client_ref}-{secrets.token_hex(3).upper()}"
         with unit_of_work(db) as s:
-            _client_event(s, db, login, f"deposit-{reference}", "payment.deposit_requested",
-                          {"payment_id": f"WIRE-{reference}", "amount": str(amount),
-                           "currency": currency, "method": "bank_transfer",
-                           "provider": WIRE_PROVIDER, "reference": reference},
-                          audit=("portal.deposit_requested", {"reference": reference}))
+            _client_event(
+                s,
+                db,
+                login,
+                f"deposit-{reference}",
+                "payment.deposit_requested",
+                {
+                    "payment_id": f"WIRE-{reference}",
+                    "amount": str(amount),
+                    "currency": currency,
+                    "method": "bank_transfer",
+                    "provider": WIRE_PROVIDER,
+                    "reference": reference,
+                },
+                audit=("portal.deposit_requested", {"reference": reference}),
+            )
     except ValueError as exc:
         flash(f"Not requested: {exc}")
         return _home("#deposits")
-    flash(f"Send {amount} {currency} by bank transfer with the reference {reference}: "
-          "your wallet is credited when the bank reports it.")
+    flash(
+        f"Send {amount} {currency} by bank transfer with the reference {reference}: "
+        "your wallet is credited when the bank reports it."
+    )
     return _home("#deposits")
 
 
@@ -298,19 +362,37 @@ def deposit():
 def transfer():
     """Move money between the wallet and one of the client's trading accounts."""
     from engine.payments import ledger, transfers
+
     login, form = current_login(), request.form
     source, destination, currency = form.get("from", ""), form.get("to", ""), form.get("currency", "")
     try:
         amount = _amount(form.get("amount", ""))
         tid = f"PT-{secrets.token_hex(6).upper()}"
         with unit_of_work(database()) as s:
-            transfers.transfer(s, client_ref=login.client_ref, transfer_id=tid, source=source,
-                               destination=destination, amount=amount, currency=currency,
-                               actor=portal.actor(login))
-            audit_service.record(s, actor=portal.actor(login), action="portal.transfer",
-                                 target_type="client", target_id=login.client_ref,
-                                 detail={"transfer": tid, "from": source, "to": destination,
-                                         "amount": str(amount), "currency": currency})
+            transfers.transfer(
+                s,
+                client_ref=login.client_ref,
+                transfer_id=tid,
+                source=source,
+                destination=destination,
+                amount=amount,
+                currency=currency,
+                actor=portal.actor(login),
+            )
+            audit_service.record(
+                s,
+                actor=portal.actor(login),
+                action="portal.transfer",
+                target_type="client",
+                target_id=login.client_ref,
+                detail={
+                    "transfer": tid,
+                    "from": source,
+                    "to": destination,
+                    "amount": str(amount),
+                    "currency": currency,
+                },
+            )
     except (ValueError, ledger.LedgerError) as exc:
         flash(f"Not moved: {exc}")
         return _home("#money")
@@ -339,27 +421,43 @@ def details():
 def support():
     """Write to support: a task in the support queue, with the client's words."""
     from engine.tasks import service as tasks_service
+
     login, form = current_login(), request.form
     subject, message = form.get("subject", "").strip(), form.get("message", "").strip()
-    if not subject or not message or len(subject) > 200 or len(message) > MAX_MESSAGE \
-            or not portal.plain(subject) or not portal.plain(message):
-        flash(f"Not sent: write a subject (up to 200 characters) and a message "
-              f"(up to {MAX_MESSAGE:,}), as plain text")
+    if (
+        not subject
+        or not message
+        or len(subject) > 200
+        or len(message) > MAX_MESSAGE
+        or not portal.plain(subject)
+        or not portal.plain(message)
+    ):
+        flash(f"Not sent: write a subject (up to 200 characters) and a message (up to {MAX_MESSAGE:,}), as plain text")
         return _home("#support")
     try:
         with unit_of_work(database()) as s:
             task = tasks_service.create_manual(
-                s, queue="support", title=f"Client message: {subject}", actor=portal.actor(login),
-                client_ref=login.client_ref, description=message)
-            audit_service.record(s, actor=portal.actor(login), action="portal.support_message",
-                                 target_type="client", target_id=login.client_ref,
-                                 reason=subject, detail={"task": task.id})
+                s,
+                queue="support",
+                title=f"Client message: {subject}",
+                actor=portal.actor(login),
+                client_ref=login.client_ref,
+                description=message,
+            )
+            audit_service.record(
+                s,
+                actor=portal.actor(login),
+                action="portal.support_message",
+                target_type="client",
+                target_id=login.client_ref,
+                reason=subject,
+                detail={"task": task.id},
+            )
     except tasks_service.TaskError as exc:
         flash(f"Not sent: {exc}")
         return _home("#support")
     flash("Thank you: our support team has your message and will answer by e-mail.")
     return _home("#support")
-
 
 
 @bp.context_processor

@@ -1,4 +1,5 @@
 """Report pages: `/reports` and `/reports/<name>` with filters, charts and CSV/XLSX/JSON."""
+
 from __future__ import annotations
 
 import tempfile
@@ -59,8 +60,11 @@ def show(name):
         return _bad(f"format {fmt!r}: use html, {', '.join(export.FORMATS)}", report)
     section = request.args.get("section") or None
     if section and section not in report.sections:
-        return _bad(f"section {section!r}: no such section of report {report.name!r} "
-                    f"(its sections: {', '.join(report.sections)})", report)
+        return _bad(
+            f"section {section!r}: no such section of report {report.name!r} "
+            f"(its sections: {', '.join(report.sections)})",
+            report,
+        )
     try:
         filters = parse_filters(report, _raw_filters())
         # Read only: a plain session, kept open while a download streams its rows.
@@ -84,11 +88,17 @@ def _page(report, filters: dict, built):
     sections = []
     for section in built:
         rows = list(islice(section.rows, PAGE_ROWS + 1))
-        sections.append({"section": section, "rows": rows[:PAGE_ROWS],
-                         "more": len(rows) > PAGE_ROWS,
-                         "chart": Markup(bar_chart(section, rows))})
-    return render_template("reports/report.html", report=report, filters=filters,
-                           raw=_raw_filters(), sections=sections, text=export.text)
+        sections.append(
+            {
+                "section": section,
+                "rows": rows[:PAGE_ROWS],
+                "more": len(rows) > PAGE_ROWS,
+                "chart": Markup(bar_chart(section, rows)),
+            }
+        )
+    return render_template(
+        "reports/report.html", report=report, filters=filters, raw=_raw_filters(), sections=sections, text=export.text
+    )
 
 
 def _download(report, filters: dict, sections, fmt: str, section: str | None, session):
@@ -110,12 +120,19 @@ def _download(report, filters: dict, sections, fmt: str, section: str | None, se
                         yield chunk
         finally:
             session.close()  # as soon as the last row is read, not when the client is done
+
     if fmt == "csv":
-        response = Response(stream_with_context(generate()), mimetype="text/csv", headers=_attachment(
-            f"{report.name}-{section or report.sections[0]}.csv"))
+        response = Response(
+            stream_with_context(generate()),
+            mimetype="text/csv",
+            headers=_attachment(f"{report.name}-{section or report.sections[0]}.csv"),
+        )
     elif fmt == "xlsx":
-        response = Response(stream_with_context(generate()), headers=_attachment(f"{name}.xlsx"),
-                            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        response = Response(
+            stream_with_context(generate()),
+            headers=_attachment(f"{name}.xlsx"),
+            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
     else:
         response = Response(stream_with_context(generate()), mimetype="application/json")
     # And when the server closes the response, sent in full or not (closing twice is fine).

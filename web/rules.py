@@ -5,12 +5,12 @@ and running its rule tests change nothing; activating it (and rolling back) goes
 `engine.rules.activation`, the same code as `fxcrm rules activate|rollback`, and leaves
 an audit entry.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from engine.audit import service as audit
 from engine.db import unit_of_work
@@ -95,41 +95,60 @@ def _rules_by_file(ruleset: ir.Ruleset) -> list[dict]:
     tests: dict[str, int] = {}
     for test in ruleset.tests:
         tests[test.file] = tests.get(test.file, 0) + 1
-    return [{"path": path, "tests": tests.get(path, 0),
-             "rules": [{"id": r.id, "description": r.description, "ruleset": r.ruleset,
-                        "line": r.line, "events": _started_by(r),
-                        "after": _duration(r.after), "actions": ", ".join(a.name for a in r.actions)}
-                       for r in sorted(rules, key=lambda r: r.line)]}
-            for path, rules in by_file.items()]
+    return [
+        {
+            "path": path,
+            "tests": tests.get(path, 0),
+            "rules": [
+                {
+                    "id": r.id,
+                    "description": r.description,
+                    "ruleset": r.ruleset,
+                    "line": r.line,
+                    "events": _started_by(r),
+                    "after": _duration(r.after),
+                    "actions": ", ".join(a.name for a in r.actions),
+                }
+                for r in sorted(rules, key=lambda r: r.line)
+            ],
+        }
+        for path, rules in by_file.items()
+    ]
 
 
 def _state(session) -> dict:
     current = activation.active(session)
     stored = session.get(RulesetVersion, current.version) if current else None
     loaded = activation.load_version(session, current.version) if current else None
-    history = [{"version": a.version, "at": iso(a.activated_at), "by": a.activated_by,
-                "note": a.note} for a in activation.history(session, limit=50)]
-    return {"active": history[0] if history else None,
-            "source": stored.source if stored else None,
-            "files": _rules_by_file(loaded.ruleset) if loaded else [],
-            "rule_count": len(loaded.ruleset.rules) if loaded else 0,
-            "config_files": sorted(p for p in (stored.files if stored else {}) if is_config(p)),
-            "history": history, "active_files": dict(stored.files) if stored else None}
+    history = [
+        {"version": a.version, "at": iso(a.activated_at), "by": a.activated_by, "note": a.note}
+        for a in activation.history(session, limit=50)
+    ]
+    return {
+        "active": history[0] if history else None,
+        "source": stored.source if stored else None,
+        "files": _rules_by_file(loaded.ruleset) if loaded else [],
+        "rule_count": len(loaded.ruleset.rules) if loaded else 0,
+        "config_files": sorted(p for p in (stored.files if stored else {}) if is_config(p)),
+        "history": history,
+        "active_files": dict(stored.files) if stored else None,
+    }
 
 
 def _page(results=None, status=200):
     with unit_of_work(database()) as s:
         state = _state(s)
     candidate = _candidate(state["active_files"])
-    same = candidate.valid and state["active"] is not None \
-        and candidate.ruleset.version == state["active"]["version"]
-    return render_template("rules.html", state=state, candidate=candidate, same=same,
-                           results=results, facts=_facts()), status
+    same = candidate.valid and state["active"] is not None and candidate.ruleset.version == state["active"]["version"]
+    return render_template(
+        "rules.html", state=state, candidate=candidate, same=same, results=results, facts=_facts()
+    ), status
 
 
 def _facts() -> dict:
     """The facts catalogue, from the registry `fxcrm rules facts` prints (engine.rules.catalogue)."""
     from engine.rules import catalogue
+
     return {"facts": catalogue.entries(), "aggregates": catalogue.aggregate_entries()}
 
 
@@ -145,6 +164,7 @@ def index():
 def test_candidate():
     """Run the candidate's rule tests (in a sandbox database) and show the results."""
     from engine.rules.ruletests_run import describe, run_tests
+
     with unit_of_work(database()) as s:
         state = _state(s)
     candidate = _candidate(state["active_files"])
@@ -152,10 +172,15 @@ def test_candidate():
         flash("The candidate does not validate; fix the errors listed before testing.")
         return redirect(url_for("rules.index"))
     outcome = run_tests(candidate.ruleset, candidate.files, candidate.directory)
-    results = {"passed": sum(r.passed for r in outcome),
-               "failed": [{"name": r.test.name, "file": r.test.file, "line": r.test.line,
-                           "lines": describe(r)} for r in outcome if not r.passed],
-               "version": candidate.ruleset.version}
+    results = {
+        "passed": sum(r.passed for r in outcome),
+        "failed": [
+            {"name": r.test.name, "file": r.test.file, "line": r.test.line, "lines": describe(r)}
+            for r in outcome
+            if not r.passed
+        ],
+        "version": candidate.ruleset.version,
+    }
     return _page(results)
 
 
@@ -176,6 +201,7 @@ def activate():
             flash("The rule files changed since the page was shown; review them again.")
             return redirect(url_for("rules.index"))
         from engine.rules.ruletests_run import failures
+
         candidate = activation.validate(files)
         activation.check_warnings(candidate, accepted=request.form.get("accept_warnings") == "yes")
         failed = failures(candidate, files, _rules_dir())
@@ -183,18 +209,26 @@ def activate():
             flash(f"The candidate's rule tests fail; nothing was activated: {failed[0]}")
             return redirect(url_for("rules.index"))
         with unit_of_work(database()) as s:
-            ruleset = activation.activate_files(s, files, actor=user.email, source=_rules_dir(),
-                                                note=activation.accepted_note(candidate, note))
-            audit.record(s, actor=user.email, action="rules.activate", target_type="ruleset",
-                         target_id=ruleset.version, reason=note,
-                         detail={"rules": len(ruleset.rules), "files": len(files),
-                                 **_accepted(candidate)})
+            ruleset = activation.activate_files(
+                s, files, actor=user.email, source=_rules_dir(), note=activation.accepted_note(candidate, note)
+            )
+            audit.record(
+                s,
+                actor=user.email,
+                action="rules.activate",
+                target_type="ruleset",
+                target_id=ruleset.version,
+                reason=note,
+                detail={"rules": len(ruleset.rules), "files": len(files), **_accepted(candidate)},
+            )
     except RulesetInvalid:
         flash("The candidate does not validate; nothing was activated.")
         return redirect(url_for("rules.index"))
     except activation.WarningsNotAccepted as exc:
-        flash(f"The candidate has {len(exc.warnings)} warning(s): tick \"Accept the warnings\" "
-              f"after reviewing them; nothing was activated.")
+        flash(
+            f'The candidate has {len(exc.warnings)} warning(s): tick "Accept the warnings" '
+            f"after reviewing them; nothing was activated."
+        )
         return redirect(url_for("rules.index"))
     flash(f"Activated {ruleset.version[:12]} ({len(ruleset.rules)} rules).")
     return redirect(url_for("rules.index"))
@@ -213,8 +247,14 @@ def rollback():
     try:
         with unit_of_work(database()) as s:
             row = activation.rollback(s, actor=user.email)
-            audit.record(s, actor=user.email, action="rules.rollback", target_type="ruleset",
-                         target_id=row.version, reason=row.note)
+            audit.record(
+                s,
+                actor=user.email,
+                action="rules.rollback",
+                target_type="ruleset",
+                target_id=row.version,
+                reason=row.note,
+            )
             version = row.version
     except LookupError as exc:
         flash(f"Nothing rolled back: {exc}.")
@@ -232,5 +272,4 @@ def source(version: str, path: str):
         text = stored.files.get(path) if stored else None
     if text is None:
         abort(404)
-    return render_template("rules_source.html", version=version, path=path,
-                           lines=text.splitlines())
+    return render_template("rules_source.html", version=version, path=path, lines=text.splitlines())

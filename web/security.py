@@ -1,4 +1,5 @@
 """CSRF protection for forms, security headers, and the current user."""
+
 from __future__ import annotations
 
 import hmac
@@ -17,6 +18,7 @@ class BoundedIntConverter(IntegerConverter):
     def __init__(self, map, *args, **kwargs):
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
+
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # Routes authenticated by a provider signature, never by the session cookie.
@@ -72,8 +74,11 @@ def _refuse_unstorable_text() -> None:
             for value in [key, *values]:
                 why = unstorable(value)
                 if why:
-                    abort(400, description=f"{unstorable(key) and 'a ' + where + ' field name' or key}: "
-                                           f"{why}; nothing was done")
+                    abort(
+                        400,
+                        description=f"{unstorable(key) and 'a ' + where + ' field name' or key}: "
+                        f"{why}; nothing was done",
+                    )
 
 
 def _headers(response):
@@ -83,7 +88,8 @@ def _headers(response):
     response.headers.setdefault(
         "Content-Security-Policy",
         "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-        "frame-ancestors 'none'; form-action 'self'")
+        "frame-ancestors 'none'; form-action 'self'",
+    )
     if _authenticated() and not request.path.startswith("/static/"):
         # Client data must not stay in a shared proxy or the browser's disk cache.
         response.headers["Cache-Control"] = "no-store"
@@ -97,6 +103,7 @@ def _authenticated() -> bool:
 def has_endpoint(name: str) -> bool:
     """Return whether the app has a route called `name` (areas other teams may not have built)."""
     from flask import current_app
+
     return name in current_app.view_functions
 
 

@@ -4,6 +4,7 @@ Each action names the permission it needs and a handler(session, user, task, for
 Domain actions (KYC decisions, withdrawal approvals) call the domain services
 when those packages exist; a task offers them only when it concerns that thing.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ def _release(s, user, task, form):
 def staff_user(session, email: str):
     """Return the active staff user with this email, or raise ActionError."""
     from engine.users import service as users_service
+
     email = (email or "").strip().lower()
     target = users_service.get_by_email(session, email) if email else None
     if target is None or not target.active or target.role == "partner":
@@ -97,24 +99,40 @@ def _kyc(name: str):
 
 
 def _kyc_approve(s, user, task, form):
-    _kyc("approve")(s, client=_client(s, task), actor=user.email,
-                    reason=form.get("reason") or None, task=task,
-                    override_reason=form.get("override_reason") or None,
-                    expected_status=_seen_status(form))
+    _kyc("approve")(
+        s,
+        client=_client(s, task),
+        actor=user.email,
+        reason=form.get("reason") or None,
+        task=task,
+        override_reason=form.get("override_reason") or None,
+        expected_status=_seen_status(form),
+    )
 
 
 def _kyc_reject(s, user, task, form):
-    _kyc("reject")(s, client=_client(s, task), actor=user.email,
-                   reason_code=form.get("reason_code", ""), note=form.get("note"), task=task,
-                   expected_status=_seen_status(form))
+    _kyc("reject")(
+        s,
+        client=_client(s, task),
+        actor=user.email,
+        reason_code=form.get("reason_code", ""),
+        note=form.get("note"),
+        task=task,
+        expected_status=_seen_status(form),
+    )
 
 
 def _request_documents(s, user, task, form):
-    types = form.getlist("document_types") if hasattr(form, "getlist") else \
-        form.get("document_types") or []
-    _kyc("request_documents")(s, client=_client(s, task), actor=user.email,
-                              document_types=types, message=form.get("message", ""), task=task,
-                              expected_status=_seen_status(form))
+    types = form.getlist("document_types") if hasattr(form, "getlist") else form.get("document_types") or []
+    _kyc("request_documents")(
+        s,
+        client=_client(s, task),
+        actor=user.email,
+        document_types=types,
+        message=form.get("message", ""),
+        task=task,
+        expected_status=_seen_status(form),
+    )
 
 
 def _seen_status(form) -> str | None:
@@ -132,8 +150,7 @@ def withdrawal_id(task) -> str | None:
 def _withdrawals():
     module = import_optional("engine.payments.withdrawals")
     if module is None:
-        raise ActionError("withdrawal approvals are not available (engine.payments is not "
-                          "installed)", 501)
+        raise ActionError("withdrawal approvals are not available (engine.payments is not installed)", 501)
     return module
 
 
@@ -144,14 +161,12 @@ def _withdrawal_decide(decision: str):
             raise ActionError(f"task {task.id} is not about a withdrawal")
         module = _withdrawals()
         if decision == "approve":
-            module.approve(s, withdrawal_id=wid, actor=user.email, role=user.role,
-                           note=form.get("note") or None)
+            module.approve(s, withdrawal_id=wid, actor=user.email, role=user.role, note=form.get("note") or None)
         else:
-            module.reject(s, withdrawal_id=wid, actor=user.email, role=user.role,
-                          reason=form.get("reason", ""))
+            module.reject(s, withdrawal_id=wid, actor=user.email, role=user.role, reason=form.get("reason", ""))
         if not _withdrawal_pending(s, module, wid):
-            tasks_service.close_if_open(s, task, actor=user.email,
-                                        resolution=f"withdrawal {wid} {decision}d")
+            tasks_service.close_if_open(s, task, actor=user.email, resolution=f"withdrawal {wid} {decision}d")
+
     return handler
 
 
@@ -160,26 +175,45 @@ def _withdrawal_pending(s, module, wid: str) -> bool:
     return withdrawal is not None and getattr(withdrawal, "status", "") in ("pending", "requested")
 
 
-ACTIONS = {a.name: a for a in (
-    Action("claim", "Claim", "tasks.work", _claim),
-    Action("release", "Release", "tasks.work", _release),
-    Action("assign", "Assign", "tasks.assign", _assign, ("assignee",)),
-    Action("wait", "Wait", "tasks.work", _wait, ("waiting_for",)),
-    Action("resume", "Resume", "tasks.work", _resume),
-    Action("resolve", "Resolve", "tasks.work", _resolve, ("resolution",)),
-    Action("dismiss", "Dismiss", "tasks.work", _dismiss, ("reason",)),
-    Action("comment", "Comment", "tasks.work", _comment, ("body",)),
-    Action("kyc_approve", "Approve KYC", "documents.review", _kyc_approve,
-           ("reason", "override_reason"), True),
-    Action("kyc_reject", "Reject KYC", "documents.review", _kyc_reject,
-           ("reason_code", "note"), True),
-    Action("request_documents", "Request documents", "documents.request", _request_documents,
-           ("document_types", "message"), True),
-    Action("withdrawal_approve", "Approve withdrawal", "withdrawals.approve",
-           _withdrawal_decide("approve"), ("note",), True),
-    Action("withdrawal_reject", "Reject withdrawal", "withdrawals.approve",
-           _withdrawal_decide("reject"), ("reason",), True),
-)}
+ACTIONS = {
+    a.name: a
+    for a in (
+        Action("claim", "Claim", "tasks.work", _claim),
+        Action("release", "Release", "tasks.work", _release),
+        Action("assign", "Assign", "tasks.assign", _assign, ("assignee",)),
+        Action("wait", "Wait", "tasks.work", _wait, ("waiting_for",)),
+        Action("resume", "Resume", "tasks.work", _resume),
+        Action("resolve", "Resolve", "tasks.work", _resolve, ("resolution",)),
+        Action("dismiss", "Dismiss", "tasks.work", _dismiss, ("reason",)),
+        Action("comment", "Comment", "tasks.work", _comment, ("body",)),
+        Action("kyc_approve", "Approve KYC", "documents.review", _kyc_approve, ("reason", "override_reason"), True),
+        Action("kyc_reject", "Reject KYC", "documents.review", _kyc_reject, ("reason_code", "note"), True),
+        Action(
+            "request_documents",
+            "Request documents",
+            "documents.request",
+            _request_documents,
+            ("document_types", "message"),
+            True,
+        ),
+        Action(
+            "withdrawal_approve",
+            "Approve withdrawal",
+            "withdrawals.approve",
+            _withdrawal_decide("approve"),
+            ("note",),
+            True,
+        ),
+        Action(
+            "withdrawal_reject",
+            "Reject withdrawal",
+            "withdrawals.approve",
+            _withdrawal_decide("reject"),
+            ("reason",),
+            True,
+        ),
+    )
+}
 
 
 def perform(session, user, task, name: str, form) -> None:
@@ -209,11 +243,9 @@ def perform(session, user, task, name: str, form) -> None:
 def offered(user, task, session=None) -> list[str]:
     """Return the domain actions this task allows that the user's role may take."""
     names = []
-    if task.is_open and task.client_ref and task.queue == "compliance" \
-            and import_optional("engine.kyc.review"):
+    if task.is_open and task.client_ref and task.queue == "compliance" and import_optional("engine.kyc.review"):
         names += ["kyc_approve", "kyc_reject", "request_documents"]
-    if task.is_open and withdrawal_id(task) \
-            and import_optional("engine.payments.withdrawals"):
+    if task.is_open and withdrawal_id(task) and import_optional("engine.payments.withdrawals"):
         names += ["withdrawal_approve", "withdrawal_reject"]
     return [n for n in names if user.can(ACTIONS[n].permission)]
 
@@ -221,15 +253,17 @@ def offered(user, task, session=None) -> list[str]:
 def run_bulk(session, user, op: str, ids: list[int], params: dict) -> dict[int, str]:
     """Apply a bulk operation for `user` to the tasks it may see; return per-task results."""
     from engine.tasks import bulk as bulk_service
+
     if op == "assign" and not user.can("tasks.assign"):
         raise ActionError(f"your role ({user.role}) may not assign tasks", 403)
     target = staff_user(session, params.get("assignee", "")) if op == "assign" else None
 
     def visible(task) -> bool:
         return permissions.can_see_queue(user.role, task.queue) and (
-            target is None or permissions.can_see_queue(target.role, task.queue))
+            target is None or permissions.can_see_queue(target.role, task.queue)
+        )
+
     try:
-        return bulk_service.run(session, ids=ids, op=op, actor=user.email, visible=visible,
-                                **params)
+        return bulk_service.run(session, ids=ids, op=op, actor=user.email, visible=visible, **params)
     except tasks_service.TaskError as exc:
         raise ActionError(str(exc)) from None

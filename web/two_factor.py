@@ -1,11 +1,11 @@
 """Two-factor login (TOTP): the code step after the password, enrolment, and the rule
 that users of the roles in FXCRM_REQUIRE_2FA_ROLES enrol before anything else."""
+
 from __future__ import annotations
 
 import time
 
-from flask import (Blueprint, current_app, flash, jsonify, redirect, render_template, request,
-                   session, url_for)
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 
 from engine.db import unit_of_work
 from engine.users import service as users_service
@@ -18,8 +18,15 @@ bp = Blueprint("two_factor", __name__)
 # The password step is good for this long; then the user starts again.
 PENDING_SECONDS = 300
 # Pages a user who must enrol may still reach.
-ENROLMENT_ENDPOINTS = {"two_factor.account", "two_factor.start", "two_factor.confirm",
-                       "auth.logout", "auth.login", "two_factor.login_code", "static"}
+ENROLMENT_ENDPOINTS = {
+    "two_factor.account",
+    "two_factor.start",
+    "two_factor.confirm",
+    "auth.logout",
+    "auth.login",
+    "two_factor.login_code",
+    "static",
+}
 
 
 def _pending_user_id() -> int | None:
@@ -39,8 +46,12 @@ def login_code():
     if request.method == "POST":
         with unit_of_work(database()) as s:
             user = s.get(users_service.User, user_id)
-            ok = (user is not None and user.active and not users_service.is_locked(s, user_id)
-                  and totp.verify(s, user_id, request.form.get("code", "")))
+            ok = (
+                user is not None
+                and user.active
+                and not users_service.is_locked(s, user_id)
+                and totp.verify(s, user_id, request.form.get("code", ""))
+            )
             generation = user.session_generation if user is not None else None
             if not ok:
                 users_service.record_failed_login(s, user_id)
@@ -62,8 +73,7 @@ def account():
         row = totp.get(s, user.id)
         enrolled = bool(row and row.confirmed_at)
         pending = None if enrolled or row is None else (row.secret, totp.provisioning_uri(row, user.email))
-    return render_template("account_2fa.html", enrolled=enrolled, pending=pending,
-                           required=_required(user.role))
+    return render_template("account_2fa.html", enrolled=enrolled, pending=pending, required=_required(user.role))
 
 
 @bp.post("/account/2fa/start")
@@ -84,8 +94,9 @@ def confirm():
     user = current_user()
     with unit_of_work(database()) as s:
         ok = totp.confirm(s, user.id, request.form.get("code", ""))
-    flash("Two-factor login is on." if ok else
-          "That code does not match; check the app's clock and try the current code.")
+    flash(
+        "Two-factor login is on." if ok else "That code does not match; check the app's clock and try the current code."
+    )
     return redirect(url_for("two_factor.account"))
 
 
@@ -96,10 +107,13 @@ def _required(role: str) -> bool:
 @bp.before_app_request
 def enforce_enrolment():
     """Send a signed-in user of a role that must use 2FA to enrolment until it is on."""
-    if (not current_app.extensions["fxcrm_config"].roles_requiring_2fa
-            or request.endpoint in ENROLMENT_ENDPOINTS or not session.get("user_id")
-            or (request.endpoint or "").startswith("health.")
-            or request.headers.get("Authorization", "").startswith("Bearer ")):
+    if (
+        not current_app.extensions["fxcrm_config"].roles_requiring_2fa
+        or request.endpoint in ENROLMENT_ENDPOINTS
+        or not session.get("user_id")
+        or (request.endpoint or "").startswith("health.")
+        or request.headers.get("Authorization", "").startswith("Bearer ")
+    ):
         return None
     user = current_user()
     if user is None or not _required(user.role):

@@ -1,5 +1,6 @@
 """Helpers the staff pages and the API share: filters from a request, safe redirects,
 and the explanation panel."""
+
 from __future__ import annotations
 
 from flask import abort, request
@@ -43,27 +44,40 @@ def explanation_view(session, task) -> dict | None:
         return None
     facts = exp.get("facts") or exp.get("fact_values") or {}
     if isinstance(facts, list):
-        facts = {str(f.get("path") or f.get("name")): f.get("value") for f in facts
-                 if isinstance(f, dict)}
-    refs = _as_list(exp.get("events") or exp.get("event_ids") or exp.get("trigger_events")
-                    or exp.get("event"))
-    known = {"rule", "rule_id", "ruleset", "description", "ruleset_version", "version", "facts",
-             "fact_values", "events", "event_ids", "trigger_events", "event", "conditions"}
-    return {"rule": exp.get("rule") or exp.get("rule_id") or task.rule_id,
-            "description": exp.get("description") or exp.get("rule_description"),
-            "ruleset": exp.get("ruleset"),
-            "ruleset_version": exp.get("ruleset_version") or exp.get("version")
-            or task.ruleset_version,
-            "events": [_event_view(session, ref) for ref in refs],
-            "facts": facts if isinstance(facts, dict) else {},
-            "conditions": _as_list(exp.get("conditions")),
-            "other": {k: v for k, v in exp.items() if k not in known}}
+        facts = {str(f.get("path") or f.get("name")): f.get("value") for f in facts if isinstance(f, dict)}
+    refs = _as_list(exp.get("events") or exp.get("event_ids") or exp.get("trigger_events") or exp.get("event"))
+    known = {
+        "rule",
+        "rule_id",
+        "ruleset",
+        "description",
+        "ruleset_version",
+        "version",
+        "facts",
+        "fact_values",
+        "events",
+        "event_ids",
+        "trigger_events",
+        "event",
+        "conditions",
+    }
+    return {
+        "rule": exp.get("rule") or exp.get("rule_id") or task.rule_id,
+        "description": exp.get("description") or exp.get("rule_description"),
+        "ruleset": exp.get("ruleset"),
+        "ruleset_version": exp.get("ruleset_version") or exp.get("version") or task.ruleset_version,
+        "events": [_event_view(session, ref) for ref in refs],
+        "facts": facts if isinstance(facts, dict) else {},
+        "conditions": _as_list(exp.get("conditions")),
+        "other": {k: v for k, v in exp.items() if k not in known},
+    }
 
 
 def _event_view(session, ref) -> dict:
     from sqlalchemy import select
 
     from engine.events.models import Event
+
     stmt = None
     if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
         stmt = select(Event).where(Event.seq == int(ref))
@@ -88,9 +102,11 @@ def profile_for(session, client, role: str) -> dict:
     left out (their titles and explanations say things that role must not read)."""
     from engine.clients import service as clients_service
     from engine.users.permissions import can_see_queue
+
     profile = clients_service.profile(session, client)
     profile["tasks"] = [t for t in profile.get("tasks", []) if can_see_queue(role, t["queue"])]
     if isinstance(profile.get("timeline"), list):
-        profile["timeline"] = [i for i in profile["timeline"] if i.get("kind") != "task"
-                               or can_see_queue(role, i.get("queue") or "")]
+        profile["timeline"] = [
+            i for i in profile["timeline"] if i.get("kind") != "task" or can_see_queue(role, i.get("queue") or "")
+        ]
     return profile

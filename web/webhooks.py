@@ -1,4 +1,5 @@
 """POST /webhooks/<provider>: verify on the raw body, store, answer fast."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -18,16 +19,17 @@ from web import database
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024  # provider notifications are a few kilobytes
-FAILURE_LIMIT = 20      # signature failures per address and provider ...
-FAILURE_WINDOW = 60.0   # ... per this many seconds, then 429 until the window ends
-MAX_TRACKED = 10_000    # addresses kept in memory before expired windows are dropped
+FAILURE_LIMIT = 20  # signature failures per address and provider ...
+FAILURE_WINDOW = 60.0  # ... per this many seconds, then 429 until the window ends
+MAX_TRACKED = 10_000  # addresses kept in memory before expired windows are dropped
 
 
 class FailureLimiter:
     """Count signature failures per (provider, address) in fixed windows, in this process."""
 
-    def __init__(self, limit: int = FAILURE_LIMIT, window: float = FAILURE_WINDOW,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, limit: int = FAILURE_LIMIT, window: float = FAILURE_WINDOW, clock: Callable[[], float] = time.monotonic
+    ):
         self.limit, self.window, self.clock = limit, window, clock
         self._windows: dict[tuple[str, str], list] = {}  # key -> [start, failures, logged]
         self._lock = threading.Lock()
@@ -54,9 +56,13 @@ class FailureLimiter:
             entry[1] += 1
             if entry[1] >= self.limit and not entry[2]:
                 entry[2] = True
-                log.warning("webhook %s: %d signature failures from %s within %.0f s; "
-                            "answering 429 until the window ends",
-                            provider, entry[1], address, self.window)
+                log.warning(
+                    "webhook %s: %d signature failures from %s within %.0f s; answering 429 until the window ends",
+                    provider,
+                    entry[1],
+                    address,
+                    self.window,
+                )
 
     def _current(self, key: tuple[str, str], now: float) -> list | None:
         entry = self._windows.get(key)
@@ -76,7 +82,8 @@ def limiter() -> FailureLimiter:
     if found is None:
         found = current_app.extensions["fxcrm_webhook_limiter"] = FailureLimiter(
             limit=current_app.config.get("WEBHOOK_FAILURE_LIMIT", FAILURE_LIMIT),
-            window=current_app.config.get("WEBHOOK_FAILURE_WINDOW", FAILURE_WINDOW))
+            window=current_app.config.get("WEBHOOK_FAILURE_WINDOW", FAILURE_WINDOW),
+        )
     return found
 
 
@@ -108,8 +115,9 @@ def receive(provider: str):
     if len(body) > MAX_BODY:
         return jsonify(status="rejected", reason="body too large"), 413
     db = database()
-    outcome = intake.receive(db, provider=provider, headers=request.headers, body=body,
-                             now=utcnow(), on_pending=lambda: fetches.schedule(db))
+    outcome = intake.receive(
+        db, provider=provider, headers=request.headers, body=body, now=utcnow(), on_pending=lambda: fetches.schedule(db)
+    )
     if outcome.http_status == 401 and address:
         limiter().failed(provider, address)
     return jsonify(outcome.as_json()), outcome.http_status

@@ -1,4 +1,4 @@
-""""Why this task" in plain words, from a rule's recorded explanation.
+""" "Why this task" in plain words, from a rule's recorded explanation.
 
 A rule's explanation holds the facts its condition read (`client.kyc.documents.missing_count:
 3`), the conditions as written and, for a timer, when it started and fell due. Staff read
@@ -6,6 +6,7 @@ sentences, not conditions: a situation this module knows (documents still missin
 delay, a first deposit without an account...) becomes one sentence, every other known fact
 kind one sentence each, and an unknown fact a generic "<name> was <value>".
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -13,28 +14,42 @@ from typing import Callable
 
 from engine.values import parse_datetime
 
-DOCUMENT_NAMES = {"id": "identity document", "proof_of_address": "proof of address",
-                  "selfie": "selfie", "incorporation": "certificate of incorporation",
-                  "ubo_declaration": "UBO declaration", "source_of_funds": "source of funds"}
+DOCUMENT_NAMES = {
+    "id": "identity document",
+    "proof_of_address": "proof of address",
+    "selfie": "selfie",
+    "incorporation": "certificate of incorporation",
+    "ubo_declaration": "UBO declaration",
+    "source_of_funds": "source of funds",
+}
 KYC_STATUS_WORDS = {
-    "not_started": "the client had not started KYC", "pending": "KYC was pending",
+    "not_started": "the client had not started KYC",
+    "pending": "KYC was pending",
     "on_hold": "the KYC provider had put the review on hold",
     "retry": "the KYC provider had asked the client to try again",
-    "approved": "KYC was approved", "rejected": "KYC was rejected"}
+    "approved": "KYC was approved",
+    "rejected": "KYC was rejected",
+}
 EVENT_WORDS = {
-    "client.registered": "the client registered", "client.profile_updated": "the client's "
-    "profile changed", "kyc.document_submitted": "the client sent a document",
-    "kyc.document_rejected": "a document was rejected", "kyc.review_completed": "a KYC result "
-    "arrived", "kyc.review_pending": "the KYC review started", "kyc.on_hold": "the KYC provider "
-    "put the review on hold", "kyc.reset": "the KYC provider reset the review",
-    "payment.deposit_completed": "a deposit completed", "payment.deposit_failed": "a deposit "
-    "failed", "payment.withdrawal_requested": "the client asked for a withdrawal",
-    "wallet.transfer_failed": "a transfer failed", "account.created": "a trading account was "
-    "opened", "account.status_changed": "a trading account changed status",
-    "trade.closed": "a trade closed", "ib.referral_attributed": "an IB referral was recorded"}
+    "client.registered": "the client registered",
+    "client.profile_updated": "the client's profile changed",
+    "kyc.document_submitted": "the client sent a document",
+    "kyc.document_rejected": "a document was rejected",
+    "kyc.review_completed": "a KYC result arrived",
+    "kyc.review_pending": "the KYC review started",
+    "kyc.on_hold": "the KYC provider put the review on hold",
+    "kyc.reset": "the KYC provider reset the review",
+    "payment.deposit_completed": "a deposit completed",
+    "payment.deposit_failed": "a deposit failed",
+    "payment.withdrawal_requested": "the client asked for a withdrawal",
+    "wallet.transfer_failed": "a transfer failed",
+    "account.created": "a trading account was opened",
+    "account.status_changed": "a trading account changed status",
+    "trade.closed": "a trade closed",
+    "ib.referral_attributed": "an IB referral was recorded",
+}
 # Guards a rule reads to stay correct, not reasons a person acts on.
-TECHNICAL_FACTS = {"client.kyc.result_is_current", "event.type", "event.source",
-                   "event.occurred_at"}
+TECHNICAL_FACTS = {"client.kyc.result_is_current", "event.type", "event.source", "event.occurred_at"}
 
 
 def _is_true(value) -> bool:
@@ -73,7 +88,7 @@ def humanize(path: str) -> str:
     """Return a fact path as words: `client.deposits.failed.count` -> `deposits failed count`."""
     name = path.split(":", 1)[0]
     for prefix in ("client.", "event."):
-        name = name[len(prefix):] if name.startswith(prefix) else name
+        name = name[len(prefix) :] if name.startswith(prefix) else name
     return name.replace(".", " ").replace("_", " ")
 
 
@@ -96,45 +111,49 @@ def _count_sentence(n: int | None, none: str, some: str) -> str | None:
 
 
 FACT_SENTENCES: dict[str, Callable[[object], str | None]] = {
-    "client.kyc.status": lambda v: _sentence(KYC_STATUS_WORDS.get(str(v),
-                                                                  f"KYC was {_value_words(v)}")),
+    "client.kyc.status": lambda v: _sentence(KYC_STATUS_WORDS.get(str(v), f"KYC was {_value_words(v)}")),
     "client.status": lambda v: f"The client's status was {_value_words(v)}.",
     "client.kyc.documents.missing_count": lambda v: _count_sentence(
-        _number(v), "No document was missing.", "{n} required documents had not been sent."),
+        _number(v), "No document was missing.", "{n} required documents had not been sent."
+    ),
     "client.kyc.documents.missing": lambda v: f"Missing documents: {document_list(v or [])}.",
     "client.kyc.documents.rejected_count": lambda v: _count_sentence(
-        _number(v), "No document had been rejected.", "{n} documents had been rejected."),
+        _number(v), "No document had been rejected.", "{n} documents had been rejected."
+    ),
     "client.kyc.provider_result": lambda v: f"The KYC provider's result was {_value_words(v)}.",
     "client.kyc.reason": lambda v: f"The KYC provider's reason: {v}." if v else None,
     "client.kyc.labels": lambda v: f"The KYC provider flagged: {_value_words(v)}." if v else None,
-    "client.kyc.overridden": lambda v: "A person had overridden the KYC result."
-    if _is_true(v) else None,
-    "client.profile.missing_fields": lambda v: f"Profile fields missing: {_value_words(v)}."
-    if v else None,
-    "client.deposits.failed.unresolved": lambda v: "A deposit failed and no deposit has "
-    "succeeded since." if _is_true(v) else "Every failed deposit was followed by a good one.",
-    "client.deposits.completed.count": lambda v: _count_sentence(
-        _number(v), "The client had no completed deposit.",
-        "The client had {n} completed deposits.") if _number(v) != 1
-    else "It was the client's first completed deposit.",
+    "client.kyc.overridden": lambda v: "A person had overridden the KYC result." if _is_true(v) else None,
+    "client.profile.missing_fields": lambda v: f"Profile fields missing: {_value_words(v)}." if v else None,
+    "client.deposits.failed.unresolved": lambda v: (
+        "A deposit failed and no deposit has succeeded since."
+        if _is_true(v)
+        else "Every failed deposit was followed by a good one."
+    ),
+    "client.deposits.completed.count": lambda v: (
+        _count_sentence(_number(v), "The client had no completed deposit.", "The client had {n} completed deposits.")
+        if _number(v) != 1
+        else "It was the client's first completed deposit."
+    ),
     "client.deposits.failed.count": lambda v: _count_sentence(
-        _number(v), "No deposit had failed.", "{n} deposits had failed."),
+        _number(v), "No deposit had failed.", "{n} deposits had failed."
+    ),
     "client.accounts.count": lambda v: _count_sentence(
-        _number(v), "The client still had no trading account.",
-        "The client had {n} trading accounts."),
+        _number(v), "The client still had no trading account.", "The client had {n} trading accounts."
+    ),
     "client.accounts.locked.count": lambda v: _count_sentence(
-        _number(v), "No trading account was locked.", "{n} trading accounts were locked."),
+        _number(v), "No trading account was locked.", "{n} trading accounts were locked."
+    ),
     "client.withdrawals.pending.count": lambda v: _count_sentence(
-        _number(v), "No withdrawal was pending.", "{n} withdrawals were pending."),
-    "client.withdrawals.waiting_for": lambda v: f"Withdrawals were waiting for: "
-    f"{_value_words(v)}." if v else None,
+        _number(v), "No withdrawal was pending.", "{n} withdrawals were pending."
+    ),
+    "client.withdrawals.waiting_for": lambda v: f"Withdrawals were waiting for: {_value_words(v)}." if v else None,
     "client.country_risk": lambda v: f"The client's country is on the {v}-risk list.",
-    "client.risk.deposits_to_income_percent": lambda v: f"Deposits reached {v}% of the "
-    "declared income.",
-    "client.ib": lambda v: f"The client was referred by IB {v}." if v else
-    "No IB referred the client.",
+    "client.risk.deposits_to_income_percent": lambda v: f"Deposits reached {v}% of the declared income.",
+    "client.ib": lambda v: f"The client was referred by IB {v}." if v else "No IB referred the client.",
     "client.ib.chargebacks.count": lambda v: _count_sentence(
-        _number(v), "The client had no chargeback.", "The client had {n} chargebacks."),
+        _number(v), "The client had no chargeback.", "The client had {n} chargebacks."
+    ),
     "event.amount": lambda v: f"The amount was {v}.",
     "event.reason": lambda v: f"The reason given: {v}." if v else None,
     "event.status": lambda v: f"The new status was {_value_words(v)}.",
@@ -170,8 +189,7 @@ def timer_of(explanation: dict) -> dict | None:
     timer = explanation.get("timer") if isinstance(explanation, dict) else None
     if not isinstance(timer, dict) or not timer.get("due_at"):
         return None
-    return {"id": timer.get("id"), "due_at": _parse(timer.get("due_at")),
-            "started": _parse(timer.get("started"))}
+    return {"id": timer.get("id"), "due_at": _parse(timer.get("due_at")), "started": _parse(timer.get("started"))}
 
 
 def _parse(value) -> datetime | None:
@@ -200,12 +218,16 @@ def _missing_documents(facts: dict, delay: str | None, missing_now) -> tuple[str
 
 
 def _no_account(facts: dict, delay: str | None, _missing) -> tuple[str, set] | None:
-    if _number(facts.get("client.accounts.count")) != 0 \
-            or _number(facts.get("client.deposits.completed.count")) is None:
+    if (
+        _number(facts.get("client.accounts.count")) != 0
+        or _number(facts.get("client.deposits.completed.count")) is None
+    ):
         return None
     after = f"{delay} after" if delay else "after"
-    return (f"The client still had no trading account {after} the first completed deposit.",
-            {"client.accounts.count", "client.deposits.completed.count"})
+    return (
+        f"The client still had no trading account {after} the first completed deposit.",
+        {"client.accounts.count", "client.deposits.completed.count"},
+    )
 
 
 SITUATIONS = (_missing_documents, _no_account)
@@ -218,8 +240,13 @@ def trigger_words(event_type: str | None) -> str:
     return EVENT_WORDS.get(event_type, f"a {event_type} event")
 
 
-def plain_words(explanation: dict | None, *, missing_now=None, trigger: dict | None = None,
-                when: Callable[[datetime], str] | None = None) -> dict:
+def plain_words(
+    explanation: dict | None,
+    *,
+    missing_now=None,
+    trigger: dict | None = None,
+    when: Callable[[datetime], str] | None = None,
+) -> dict:
     """Return {"summary": [sentences], "timer": sentence or None} explaining a task.
 
     `missing_now` is the client's currently missing document types (names the documents
@@ -227,24 +254,27 @@ def plain_words(explanation: dict | None, *, missing_now=None, trigger: dict | N
     ({"type", "occurred_at"}); `when` formats a time for the reader.
     """
     exp = explanation if isinstance(explanation, dict) else {}
-    facts = {**condition_facts(exp.get("conditions")), **(exp.get("facts") or {})} \
-        if isinstance(exp.get("facts") or {}, dict) else condition_facts(exp.get("conditions"))
+    facts = (
+        {**condition_facts(exp.get("conditions")), **(exp.get("facts") or {})}
+        if isinstance(exp.get("facts") or {}, dict)
+        else condition_facts(exp.get("conditions"))
+    )
     timer = timer_of(exp)
     started = _timer_start(timer, trigger)
-    delay = duration_words(timer["due_at"] - started) if timer and started and timer["due_at"] \
-        else None
+    delay = duration_words(timer["due_at"] - started) if timer and started and timer["due_at"] else None
     summary, used = [], set()
     for situation in SITUATIONS:
         found = situation(facts, delay, missing_now)
         if found:
             summary.append(found[0])
             used |= found[1]
-    summary += [s for k, v in facts.items() if k not in used
-                for s in [fact_sentence(k, v)] if s]
+    summary += [s for k, v in facts.items() if k not in used for s in [fact_sentence(k, v)] if s]
     if not summary:
         summary.append(_fallback(exp))
-    return {"summary": _unique(summary), "timer": _timer_sentence(timer, started, delay, trigger,
-                                                                  when or _default_when)}
+    return {
+        "summary": _unique(summary),
+        "timer": _timer_sentence(timer, started, delay, trigger, when or _default_when),
+    }
 
 
 def _timer_start(timer: dict | None, trigger: dict | None) -> datetime | None:
@@ -259,8 +289,10 @@ def _timer_sentence(timer, started, delay, trigger, when) -> str | None:
         return None
     what = trigger_words((trigger or {}).get("type"))
     start = f" on {when(started)}" if started else ""
-    return (f"{_timer_name(delay)} started when {what}{start}; it fell due on {when(timer['due_at'])} and "
-            f"the condition still held, so the rule acted.")
+    return (
+        f"{_timer_name(delay)} started when {what}{start}; it fell due on {when(timer['due_at'])} and "
+        f"the condition still held, so the rule acted."
+    )
 
 
 def _adjective(delay: str) -> str:

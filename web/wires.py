@@ -3,6 +3,7 @@
 Finance and admin decide (`wires.match`); compliance may look (`wires.view`).
 Every decision goes through engine.deliveries.wires, the same services the CLI uses.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -26,8 +27,7 @@ MAX_UPLOAD = 5 * 1024 * 1024
 def queue():
     """List the unmatched wires and deliveries, oldest first."""
     with unit_of_work(database()) as s:
-        rows = [{"row": r, "credit": wires_service.credit_of(r)}
-                for r in wires_service.list_unmatched(s)]
+        rows = [{"row": r, "credit": wires_service.credit_of(r)} for r in wires_service.list_unmatched(s)]
         return render_template("wires/queue.html", rows=rows)
 
 
@@ -43,10 +43,16 @@ def wire(delivery_id: int):
         credit = wires_service.credit_of(row)
         query = args.get("q", (credit or {}).get("reference") or "")
         amount = args.get("amount", (credit or {}).get("amount") or "")
-        found = wires_service.candidates(s, query=query, amount=amount,
-                                         currency=(credit or {}).get("currency", ""))
-        return render_template("wires/wire.html", row=row, credit=credit, found=found,
-                               query=query, amount=amount, open=row.status == UNMATCHED)
+        found = wires_service.candidates(s, query=query, amount=amount, currency=(credit or {}).get("currency", ""))
+        return render_template(
+            "wires/wire.html",
+            row=row,
+            credit=credit,
+            found=found,
+            query=query,
+            amount=amount,
+            open=row.status == UNMATCHED,
+        )
 
 
 @bp.post("/wires/<int:delivery_id>/match")
@@ -57,14 +63,21 @@ def match(delivery_id: int):
     deposit = form.get("deposit_id", "").strip()
     try:
         with unit_of_work(database()) as s:
-            wires_service.match(s, delivery_id=delivery_id, client_ref=form.get("client_ref", ""),
-                                deposit_id=int(deposit) if deposit.isdigit() else None,
-                                actor=current_user().email, note=form.get("note"))
+            wires_service.match(
+                s,
+                delivery_id=delivery_id,
+                client_ref=form.get("client_ref", ""),
+                deposit_id=int(deposit) if deposit.isdigit() else None,
+                actor=current_user().email,
+                note=form.get("note"),
+            )
     except wires_service.WireError as exc:
         flash(f"Not matched: {exc}")
         return redirect(url_for("wires.wire", delivery_id=delivery_id))
-    flash(f"Wire #{delivery_id} matched to client {form.get('client_ref', '').strip()}; "
-          "the wallet is credited when the deposit is processed.")
+    flash(
+        f"Wire #{delivery_id} matched to client {form.get('client_ref', '').strip()}; "
+        "the wallet is credited when the deposit is processed."
+    )
     return redirect(url_for("wires.queue"))
 
 
@@ -74,8 +87,9 @@ def return_wire(delivery_id: int):
     """Return an unmatched wire with a reason."""
     try:
         with unit_of_work(database()) as s:
-            wires_service.return_delivery(s, delivery_id=delivery_id, actor=current_user().email,
-                                          reason=request.form.get("reason", ""))
+            wires_service.return_delivery(
+                s, delivery_id=delivery_id, actor=current_user().email, reason=request.form.get("reason", "")
+            )
     except wires_service.WireError as exc:
         flash(f"Not returned: {exc}")
         return redirect(url_for("wires.wire", delivery_id=delivery_id))
@@ -102,5 +116,4 @@ def upload():
             report = replay_mod.replay_camt054(database(), data, utcnow())
         except connectors.MalformedPayload as exc:
             error = f"{name}: {exc.reason}; nothing was imported"
-    return render_template("wires/upload.html", report=report, error=error, name=name), \
-        (400 if error else 200)
+    return render_template("wires/upload.html", report=report, error=error, name=name), (400 if error else 200)

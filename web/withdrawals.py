@@ -1,4 +1,5 @@
 """The withdrawals pages: what waits for whom, and approve or reject a step of the chain."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -17,12 +18,14 @@ from web.viewhelpers import safe_next
 
 bp = Blueprint("withdrawals", __name__)
 
-WAITING_WORDS = {"compliance": "waiting for compliance", "finance": "waiting for finance",
-                 "payment_provider": "waiting for the payment provider",
-                 "client_documents": "waiting for client documents",
-                 "funds": "waiting for funds"}
-AGES = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "3d": timedelta(days=3),
-        "7d": timedelta(days=7)}
+WAITING_WORDS = {
+    "compliance": "waiting for compliance",
+    "finance": "waiting for finance",
+    "payment_provider": "waiting for the payment provider",
+    "client_documents": "waiting for client documents",
+    "funds": "waiting for funds",
+}
+AGES = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "3d": timedelta(days=3), "7d": timedelta(days=7)}
 
 
 class BadFilter(ValueError):
@@ -77,17 +80,28 @@ def index():
     try:
         f = _filters(request.args)
     except BadFilter as exc:
-        return render_template("withdrawals/index.html", rows=[], f=request.args, error=str(exc),
-                               names={}, **_choices()), 400
+        return render_template(
+            "withdrawals/index.html", rows=[], f=request.args, error=str(exc), names={}, **_choices()
+        ), 400
     with unit_of_work(database()) as s:
         found = withdrawals_service.search(
-            s, status=None if f["status"] == "any" else f["status"],
-            waiting_for=f["waiting_for"] or None, currency=f["currency"] or None,
-            requested_before=utcnow() - AGES[f["older_than"]] if f["older_than"] else None)
+            s,
+            status=None if f["status"] == "any" else f["status"],
+            waiting_for=f["waiting_for"] or None,
+            currency=f["currency"] or None,
+            requested_before=utcnow() - AGES[f["older_than"]] if f["older_than"] else None,
+        )
         rows = [_row(w) for w in found]
         names = _names(s, {r["client"] for r in rows})
-    return render_template("withdrawals/index.html", rows=rows, f=f, error=None, names=names,
-                           can_decide=current_user().can("withdrawals.approve"), **_choices())
+    return render_template(
+        "withdrawals/index.html",
+        rows=rows,
+        f=f,
+        error=None,
+        names=names,
+        can_decide=current_user().can("withdrawals.approve"),
+        **_choices(),
+    )
 
 
 def _choices() -> dict:
@@ -111,11 +125,19 @@ def _detail(session, withdrawal_id: str) -> dict:
     client = clients_service.get_by_ref(session, withdrawal.client_ref)
     p = clients_service.profile(session, client) if client is not None else {}
     role = current_user().role
-    tasks = [t for t in p.get("tasks", []) if can_see_queue(role, t["queue"])
-             and (withdrawal_id in (t["title"] or "") or withdrawal_id in str(t["explanation"]))]
-    return {"w": _row(withdrawal), "p": p, "tasks": tasks,
-            "steps": withdrawals_service.chain_view(session, withdrawal),
-            "hold": withdrawals_service.hold_state(session, withdrawal)}
+    tasks = [
+        t
+        for t in p.get("tasks", [])
+        if can_see_queue(role, t["queue"])
+        and (withdrawal_id in (t["title"] or "") or withdrawal_id in str(t["explanation"]))
+    ]
+    return {
+        "w": _row(withdrawal),
+        "p": p,
+        "tasks": tasks,
+        "steps": withdrawals_service.chain_view(session, withdrawal),
+        "hold": withdrawals_service.hold_state(session, withdrawal),
+    }
 
 
 @bp.get("/withdrawals/<withdrawal_id>")
@@ -124,16 +146,18 @@ def show(withdrawal_id):
     """Show one withdrawal: what it waits for, its chain of decisions, the hold and the client."""
     with unit_of_work(database()) as s:
         data = _detail(s, withdrawal_id)
-    return render_template("withdrawals/show.html", error=None, **data,
-                           can_decide=current_user().can("withdrawals.approve"))
+    return render_template(
+        "withdrawals/show.html", error=None, **data, can_decide=current_user().can("withdrawals.approve")
+    )
 
 
 def _refuse(withdrawal_id: str, message: str, status: int):
     """Show the withdrawal again with why the decision was refused; nothing was stored."""
     with unit_of_work(database()) as s:
         data = _detail(s, withdrawal_id)
-    return render_template("withdrawals/show.html", error=message, **data,
-                           can_decide=current_user().can("withdrawals.approve")), status
+    return render_template(
+        "withdrawals/show.html", error=message, **data, can_decide=current_user().can("withdrawals.approve")
+    ), status
 
 
 def _status_of(exc: withdrawals_service.WithdrawalError) -> int:
@@ -154,19 +178,23 @@ def decide(withdrawal_id, verb):
             abort(404, description=f"no withdrawal {withdrawal_id}")
     text = (request.form.get("reason" if verb == "reject" else "note") or "").strip()
     if verb == "reject" and not text:
-        return _refuse(withdrawal_id, "Reject: give a reason (it is shown to the client's "
-                                      "handlers and recorded in the audit log).", 400)
+        return _refuse(
+            withdrawal_id,
+            "Reject: give a reason (it is shown to the client's handlers and recorded in the audit log).",
+            400,
+        )
     try:
         with unit_of_work(database()) as s:
             if verb == "approve":
-                w = withdrawals_service.approve(s, withdrawal_id=withdrawal_id, actor=user.email,
-                                                role=user.role, note=text or None)
+                w = withdrawals_service.approve(
+                    s, withdrawal_id=withdrawal_id, actor=user.email, role=user.role, note=text or None
+                )
             else:
-                w = withdrawals_service.reject(s, withdrawal_id=withdrawal_id, actor=user.email,
-                                               role=user.role, reason=text)
+                w = withdrawals_service.reject(
+                    s, withdrawal_id=withdrawal_id, actor=user.email, role=user.role, reason=text
+                )
             outcome = w.status if w.status != "pending" else waiting_words(w.waiting_for)
     except withdrawals_service.WithdrawalError as exc:
         return _refuse(withdrawal_id, str(exc), _status_of(exc))
-    flash(f"Withdrawal {withdrawal_id} {'approved' if verb == 'approve' else 'rejected'}: "
-          f"now {outcome}.")
+    flash(f"Withdrawal {withdrawal_id} {'approved' if verb == 'approve' else 'rejected'}: now {outcome}.")
     return redirect(safe_next(url_for("withdrawals.show", withdrawal_id=withdrawal_id)))

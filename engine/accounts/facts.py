@@ -1,4 +1,5 @@
 """Trading-account facts for rule conditions."""
+
 from __future__ import annotations
 
 from engine.accounts import policy, service
@@ -40,15 +41,13 @@ def first_trade_at(session, client):
 def inactive_count(session, client):
     """How many of the client's accounts have not traded within the policy's inactivity period."""
     after = policy.inactive_after(session)
-    return sum(1 for a in service.list_for(session, client.ref)
-               if service.activity(a, after) == "inactive")
+    return sum(1 for a in service.list_for(session, client.ref) if service.activity(a, after) == "inactive")
 
 
 @fact("accounts.types", "list", cost="reads the client's accounts")
 def types(session, client):
     """The account types of the client's active trading accounts (e.g. standard, pro), each once, oldest first."""
-    return list(dict.fromkeys(a.account_type for a in service.list_for(session, client.ref)
-                              if a.status == "active"))
+    return list(dict.fromkeys(a.account_type for a in service.list_for(session, client.ref) if a.status == "active"))
 
 
 @fact("accounts.last_trade_at", "datetime", cost="reads the client's accounts")

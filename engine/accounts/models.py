@@ -1,4 +1,5 @@
 """Trading accounts: their state from platform events, and a history of what changed."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """The trading accounts section of the client profile."""
+
 from __future__ import annotations
 
 from engine.accounts import policy, service

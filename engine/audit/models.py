@@ -1,4 +1,5 @@
 """Audit entries: who changed what, when and why."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """Core client facts for rule conditions."""
+
 from engine.clients.models import FUNNEL, STATUSES
 from engine.facts import fact
 
@@ -47,8 +48,13 @@ def auto_funding(session, client):
     return client.auto_funding
 
 
-@fact("kyc.status", "enum", choices=("not_started", "pending", "approved", "rejected",
-                                     "retry", "on_hold"), cost=ROW, column="kyc_status")
+@fact(
+    "kyc.status",
+    "enum",
+    choices=("not_started", "pending", "approved", "rejected", "retry", "on_hold"),
+    cost=ROW,
+    column="kyc_status",
+)
 def kyc_status(session, client):
     """The client's KYC status."""
     return client.kyc_status

@@ -1,4 +1,5 @@
 """The client's funnel stage, which only ever moves forward."""
+
 from __future__ import annotations
 
 from engine.clients.models import FUNNEL, Client

@@ -1,4 +1,5 @@
 """The client record: one row per client reference, created by its first event."""
+
 from __future__ import annotations
 
 import re

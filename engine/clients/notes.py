@@ -1,4 +1,5 @@
 """Staff notes on a client: create (audited) and list, newest first."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -26,20 +27,30 @@ def _checked(text: str | None) -> str:
 
 def create(session: Session, *, client: Client, author: str, text: str | None) -> ClientNote:
     """Add a note to the client and audit it, or raise NoteError storing nothing."""
-    note = ClientNote(client_ref=client.ref, author=author, text=_checked(text),
-                      created_at=utcnow())
+    note = ClientNote(client_ref=client.ref, author=author, text=_checked(text), created_at=utcnow())
     session.add(note)
     session.flush()
-    audit_service.record(session, actor=author, action="client.note", target_type="client",
-                         target_id=client.ref, detail={"note_id": note.id})
+    audit_service.record(
+        session,
+        actor=author,
+        action="client.note",
+        target_type="client",
+        target_id=client.ref,
+        detail={"note_id": note.id},
+    )
     return note
 
 
 def list_for(session: Session, client_ref: str, limit: int = 200) -> list[ClientNote]:
     """Return the client's notes, newest first."""
-    return list(session.scalars(select(ClientNote).where(ClientNote.client_ref == client_ref)
-                                .order_by(ClientNote.created_at.desc(), ClientNote.id.desc())
-                                .limit(limit)))
+    return list(
+        session.scalars(
+            select(ClientNote)
+            .where(ClientNote.client_ref == client_ref)
+            .order_by(ClientNote.created_at.desc(), ClientNote.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def to_dict(note: ClientNote) -> dict:
@@ -49,5 +60,7 @@ def to_dict(note: ClientNote) -> dict:
 
 def timeline_items(notes: list[ClientNote]) -> list[dict]:
     """Return the notes as timeline items."""
-    return [{"at": iso(n.created_at), "kind": "note", "title": f"Note by {n.author}: {n.text}",
-             "ref": str(n.id)} for n in notes]
+    return [
+        {"at": iso(n.created_at), "kind": "note", "title": f"Note by {n.author}: {n.text}", "ref": str(n.id)}
+        for n in notes
+    ]

@@ -1,4 +1,5 @@
 """Client record projections: registration and profile updates."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -13,8 +14,17 @@ if TYPE_CHECKING:  # the event store makes client rows: clients sit below events
     from engine.events.models import Event
 
 # Profile fields a `client.profile_updated` event may change.
-UPDATABLE = {"email", "first_name", "last_name", "phone", "country", "declared_income",
-             "declared_income_currency", "auto_funding", "source"}
+UPDATABLE = {
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "country",
+    "declared_income",
+    "declared_income_currency",
+    "auto_funding",
+    "source",
+}
 
 
 @projection("client.registered")

@@ -3,6 +3,7 @@
 Pages are keyed on the client id (newest first), never OFFSET, so a later page
 costs the same as the first one.
 """
+
 from __future__ import annotations
 
 import base64
@@ -14,8 +15,14 @@ from typing import Callable
 from sqlalchemy import Select, column, func, or_, select, table, union
 from sqlalchemy.orm import Session
 
-from engine.clients.models import (FUNNEL, SEARCH_FTS, STATUSES, Client, phone_digits,  # noqa: F401
-                                   search_text)
+from engine.clients.models import (
+    FUNNEL,
+    SEARCH_FTS,
+    STATUSES,
+    Client,
+    phone_digits,  # noqa: F401
+    search_text,
+)
 
 KYC_STATUSES = ("not_started", "pending", "approved", "rejected", "retry", "on_hold")
 RISKS = ("low", "medium", "high")
@@ -53,16 +60,19 @@ def parse_filters(args) -> ClientFilters:
     text = (args.get("q") or "").strip()
     if "\x00" in text or len(text) > 200:
         raise SearchError("q: at most 200 characters, no NUL")
-    values = {k: (args.get(k) or "").strip() or None
-              for k in ("status", "kyc_status", "funnel_stage", "risk", "country", "ib")}
+    values = {
+        k: (args.get(k) or "").strip() or None
+        for k in ("status", "kyc_status", "funnel_stage", "risk", "country", "ib")
+    }
     _one_of("status", values["status"], STATUSES)
     _one_of("kyc_status", values["kyc_status"], KYC_STATUSES)
     _one_of("funnel_stage", values["funnel_stage"], FUNNEL)
     _one_of("risk", values["risk"], RISKS)
     if values["country"]:
         values["country"] = values["country"].upper()
-    return ClientFilters(text=text, registered_from=_date(args, "registered_from"),
-                         registered_to=_date(args, "registered_to"), **values)
+    return ClientFilters(
+        text=text, registered_from=_date(args, "registered_from"), registered_to=_date(args, "registered_to"), **values
+    )
 
 
 def _one_of(name: str, value, allowed) -> None:
@@ -124,6 +134,7 @@ def matchers() -> list[IdMatcher]:
     global _matchers_loaded
     if not _matchers_loaded:
         from engine.domains import import_each
+
         import_each("search")
         _matchers_loaded = True
     return MATCHERS
@@ -149,8 +160,7 @@ def _text_clause(text: str, dialect: str = "postgresql", session=None):
     matches = contains(Client.search_text, needle, dialect)
     if _PHONE.fullmatch(text.strip()) and len(phone_digits(text)) >= 4:
         matches = or_(matches, contains(Client.search_text, phone_digits(text), dialect))
-    if dialect == "sqlite" and _trigram_ok(needle, text) and session is not None \
-            and _has_fts(session):
+    if dialect == "sqlite" and _trigram_ok(needle, text) and session is not None and _has_fts(session):
         by_text = _sqlite_trigram(needle, text)
     else:
         by_text = [select(Client.id).where(matches)]
@@ -168,8 +178,12 @@ def _has_fts(session) -> bool:
     """Whether migration 1099 could make the FTS5 trigram table (SQLite 3.34+), per database."""
     url = str(session.get_bind().url)
     if url not in _FTS_FOUND:
-        _FTS_FOUND[url] = session.execute(select(func.count()).select_from(table("sqlite_master"))
-                                          .where(column("name") == SEARCH_FTS)).scalar() > 0
+        _FTS_FOUND[url] = (
+            session.execute(
+                select(func.count()).select_from(table("sqlite_master")).where(column("name") == SEARCH_FTS)
+            ).scalar()
+            > 0
+        )
     return _FTS_FOUND[url]
 
 
@@ -210,8 +224,9 @@ def _where(f: ClientFilters, dialect: str = "postgresql", session=None) -> list:
     return clauses
 
 
-def search(session: Session, filters: ClientFilters, *, after: str | None = None,
-           limit: int = PAGE) -> tuple[list[Client], str | None]:
+def search(
+    session: Session, filters: ClientFilters, *, after: str | None = None, limit: int = PAGE
+) -> tuple[list[Client], str | None]:
     """Return one page of matching clients (newest first) and the next page's cursor."""
     query = select(Client).where(*_where(filters, session.get_bind().dialect.name, session))
     after_id = decode_cursor(after)

@@ -1,4 +1,5 @@
 """Client queries and the client profile (SPEC §5)."""
+
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -17,9 +18,11 @@ _loaded = False
 
 def section(name: str):
     """Register the decorated builder(session, client) as profile section `name`."""
+
     def register(builder):
         SECTIONS[name] = builder
         return builder
+
     return register
 
 
@@ -41,6 +44,7 @@ def lock_by_ref(session: Session, ref: str) -> Client | None:
     Every decision about a client's money or KYC takes this lock first, then the rows it
     changes (withdrawal, task): one order everywhere, so two decisions never deadlock."""
     from engine.errors import lock_and_reread
+
     client = get_by_ref(session, ref)
     return lock_and_reread(session, Client, client) if client is not None else None
 
@@ -48,19 +52,31 @@ def lock_by_ref(session: Session, ref: str) -> Client | None:
 def summary(client: Client) -> dict:
     """Return the client's own record as JSON-ready data."""
     return {
-        "ref": client.ref, "status": client.status, "status_reason": client.status_reason,
-        "email": client.email, "first_name": client.first_name, "last_name": client.last_name,
-        "phone": client.phone, "country": client.country, "client_type": client.client_type,
-        "registered_at": iso(client.registered_at), "funnel_stage": client.funnel_stage,
+        "ref": client.ref,
+        "status": client.status,
+        "status_reason": client.status_reason,
+        "email": client.email,
+        "first_name": client.first_name,
+        "last_name": client.last_name,
+        "phone": client.phone,
+        "country": client.country,
+        "client_type": client.client_type,
+        "registered_at": iso(client.registered_at),
+        "funnel_stage": client.funnel_stage,
         "risk": {"category": client.risk_category, "reason": client.risk_reason},
-        "referral_code": client.referral_code, "source": client.source,
+        "referral_code": client.referral_code,
+        "source": client.source,
     }
 
 
 _DEFAULTS: dict[str, Callable[[Client], Any]] = {
     "kyc": lambda c: {"status": c.kyc_status, "documents": []},
-    "wallets": lambda c: {}, "accounts": lambda c: [], "ib": lambda c: None,
-    "commissions": lambda c: [], "notifications": lambda c: [], "tasks": lambda c: [],
+    "wallets": lambda c: {},
+    "accounts": lambda c: [],
+    "ib": lambda c: None,
+    "commissions": lambda c: [],
+    "notifications": lambda c: [],
+    "tasks": lambda c: [],
     "timeline": lambda c: [],
 }
 
@@ -80,6 +96,7 @@ def profile(session: Session, client: Client) -> dict:
 def _add_notes(session: Session, client: Client, data: dict) -> None:
     """Add the client's notes and merge them into the timeline by time."""
     from engine.clients import notes
+
     found = notes.list_for(session, client.ref)
     data["notes"] = [notes.to_dict(n) for n in found]
     merged = list(data.get("timeline") or []) + notes.timeline_items(found)

@@ -1,4 +1,5 @@
 """`fxcrm connectors ...`: replay provider files, list deliveries, run and retry read-backs."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,9 @@ def connectors_group():
 @connectors_group.command("replay")
 @click.argument("provider", type=click.Choice(REPLAYABLE))
 @click.argument("file", type=click.File("rb"))
-@click.option("--server-offset", default=0.0, show_default=True,
-              help="mt5: the trade server's offset from UTC, in hours.")
+@click.option(
+    "--server-offset", default=0.0, show_default=True, help="mt5: the trade server's offset from UTC, in hours."
+)
 @click.option("--server", default="", help="mt5: a server name to prefix event ids with.")
 def replay(provider, file, server_offset, server):
     """Replay FILE through the same path as live traffic.
@@ -43,13 +45,13 @@ def replay(provider, file, server_offset, server):
     array, Web API answer or JSON lines).
     """
     from engine.deliveries import replay as replay_mod
+
     database, data = _database(), file.read()
     try:
         if provider == "bank_camt054":
             report = replay_mod.replay_camt054(database, data, utcnow())
         elif provider == "mt5":
-            report = replay_mod.replay_mt5(database, data, server=server,
-                                           offset=timedelta(hours=server_offset))
+            report = replay_mod.replay_mt5(database, data, server=server, offset=timedelta(hours=server_offset))
         else:
             report = replay_mod.replay_webhooks(database, provider, data.splitlines(), utcnow())
     except connectors.MalformedPayload as exc:
@@ -63,28 +65,32 @@ def replay(provider, file, server_offset, server):
 
 @connectors_group.command("deliveries")
 @click.option("--provider", default=None)
-@click.option("--status", default=None,
-              help="rejected, ignored, unmatched, pending, done or failed")
+@click.option("--status", default=None, help="rejected, ignored, unmatched, pending, done or failed")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def deliveries(provider, status, limit, as_json):
     """List webhook deliveries that did not simply become events, newest first."""
     from engine.deliveries import service
+
     with unit_of_work(_database()) as session:
-        rows = [service.to_dict(d) for d in service.list_deliveries(
-            session, provider=provider, status=status, limit=limit)]
+        rows = [
+            service.to_dict(d) for d in service.list_deliveries(session, provider=provider, status=status, limit=limit)
+        ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        click.echo(f"#{row['id']:<6} {row['received_at']} {row['provider']:<12} "
-                   f"{row['status']:<9} {row['http_status']} {row['reason'] or ''}")
+        click.echo(
+            f"#{row['id']:<6} {row['received_at']} {row['provider']:<12} "
+            f"{row['status']:<9} {row['http_status']} {row['reason'] or ''}"
+        )
 
 
 @connectors_group.command("fetch")
 def fetch():
     """Run the due read-backs (Onfido checks) now."""
     from engine.deliveries import fetches
+
     report = fetches.run_due(_database())
     click.echo(report.summary())
     for problem in report.problems:
@@ -96,6 +102,7 @@ def fetch():
 def retry(delivery):
     """Run a kept delivery (unmatched, failed, rejected with a body) through intake again."""
     from engine.deliveries import fetches, intake, service
+
     database = _database()
     with unit_of_work(database) as session:
         row = service.get(session, delivery)
@@ -123,10 +130,12 @@ def link():
 def link_onfido(applicant_id, client_ref, replace):
     """Link the Onfido APPLICANT_ID to CLIENT_REF (checks without a client tag use it)."""
     from engine.deliveries import applicants
+
     try:
         with unit_of_work(_database()) as session:
-            row = applicants.link(session, applicant_id=applicant_id, client_ref=client_ref,
-                                  actor="cli", replace=replace)
+            row = applicants.link(
+                session, applicant_id=applicant_id, client_ref=client_ref, actor="cli", replace=replace
+            )
             click.echo(f"linked: onfido applicant {row.applicant_id} -> {row.client_ref}")
     except applicants.LinkConflict as exc:
         _fail(f"{exc}; pass --replace to move it")
@@ -141,12 +150,11 @@ def poll():
 
 @poll.command("mt5")
 @click.option("--once", is_flag=True, help="Poll once and exit (default: poll forever).")
-@click.option("--server", default="default", show_default=True,
-              help="The trade server's name: the cursor is kept per server.")
-@click.option("--prefix-ids", is_flag=True,
-              help="Prefix event ids with the server name (several servers, one fxcrm).")
-@click.option("--server-offset", default=0.0, show_default=True,
-              help="The trade server's offset from UTC, in hours.")
+@click.option(
+    "--server", default="default", show_default=True, help="The trade server's name: the cursor is kept per server."
+)
+@click.option("--prefix-ids", is_flag=True, help="Prefix event ids with the server name (several servers, one fxcrm).")
+@click.option("--server-offset", default=0.0, show_default=True, help="The trade server's offset from UTC, in hours.")
 @click.option("--interval", default=30.0, show_default=True, help="Seconds between polls.")
 def poll_mt5(once, server, prefix_ids, server_offset, interval):
     """Read new deals from the MT5 Web API at FXCRM_MT5_BASE_URL and store their events.
@@ -159,17 +167,24 @@ def poll_mt5(once, server, prefix_ids, server_offset, interval):
 
     from connectors import mt5_webapi
     from engine.deliveries import mt5_poll
+
     database = _database()
     secret = database.config.secret
     try:
-        api = mt5_webapi.WebApi(secret("MT5_BASE_URL") or "", login=secret("MT5_MANAGER_LOGIN")
-                                or "", password=secret("MT5_MANAGER_PASSWORD") or "",
-                                ca_file=secret("MT5_CA_FILE"))
+        api = mt5_webapi.WebApi(
+            secret("MT5_BASE_URL") or "",
+            login=secret("MT5_MANAGER_LOGIN") or "",
+            password=secret("MT5_MANAGER_PASSWORD") or "",
+            ca_file=secret("MT5_CA_FILE"),
+        )
     except mt5_webapi.WebApiError as exc:
-        _fail(f"{exc.reason} (set FXCRM_MT5_BASE_URL, FXCRM_MT5_MANAGER_LOGIN and "
-              "FXCRM_MT5_MANAGER_PASSWORD)")
-    options = {"api": api, "server": server, "prefix_ids": prefix_ids,
-               "server_utc_offset": timedelta(hours=server_offset)}
+        _fail(f"{exc.reason} (set FXCRM_MT5_BASE_URL, FXCRM_MT5_MANAGER_LOGIN and FXCRM_MT5_MANAGER_PASSWORD)")
+    options = {
+        "api": api,
+        "server": server,
+        "prefix_ids": prefix_ids,
+        "server_utc_offset": timedelta(hours=server_offset),
+    }
     while True:
         try:
             report = mt5_poll.poll_once(database, **options)
@@ -201,9 +216,11 @@ def fetch_documents(client_ref, provider, actor):
     import getpass
 
     from engine.deliveries import provider_documents
+
     try:
-        report = provider_documents.fetch_documents(_database(), client_ref, provider,
-                                                    actor=actor or f"cli:{getpass.getuser()}")
+        report = provider_documents.fetch_documents(
+            _database(), client_ref, provider, actor=actor or f"cli:{getpass.getuser()}"
+        )
     except provider_documents.ProviderDocumentsError as exc:
         _fail(str(exc))
     click.echo(report.summary())

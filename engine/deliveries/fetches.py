@@ -1,4 +1,5 @@
 """Pending read-backs (Onfido checks): fetched outside any transaction, retried, never dropped."""
+
 from __future__ import annotations
 
 import functools
@@ -17,7 +18,7 @@ from engine.processing.ingest import schedule_touched
 from engine.values import utcnow
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(minutes=2)        # longer than a fetch can take (timeout 5 s)
+LEASE = timedelta(minutes=2)  # longer than a fetch can take (timeout 5 s)
 MAX_BACKOFF = timedelta(hours=6)
 FETCH_TIMEOUT = 5.0
 
@@ -45,17 +46,17 @@ def check_fetcher(database: Database):
     if not token:
         return None
     base_url = cfg.secret("ONFIDO_BASE_URL") or onfido.DEFAULT_BASE_URL
-    return functools.partial(onfido.fetch_check, base_url=base_url, token=token,
-                             timeout=FETCH_TIMEOUT)
+    return functools.partial(onfido.fetch_check, base_url=base_url, token=token, timeout=FETCH_TIMEOUT)
 
 
 def run_due(database: Database, *, now: datetime | None = None, limit: int = 50) -> FetchReport:
     """Fetch what every due pending delivery needs, store its events, reschedule failures."""
     now = now or utcnow()
     with unit_of_work(database) as session:
-        claimed = [(row.id, row.provider, row.body or "", row.attempts)
-                   for row in service.claim_due(session, now=now, lease_until=now + LEASE,
-                                                limit=limit)]
+        claimed = [
+            (row.id, row.provider, row.body or "", row.attempts)
+            for row in service.claim_due(session, now=now, lease_until=now + LEASE, limit=limit)
+        ]
     report, fetch = FetchReport(), check_fetcher(database)
     for row_id, provider, body, attempts in claimed:
         _run_one(database, row_id, provider, body.encode(), attempts, fetch, now, report)
@@ -67,18 +68,23 @@ def _run_one(database, row_id, provider, body, attempts, fetch, now, report) -> 
         payload = onfido.parse(body)
         check = _fetch(fetch, payload)  # over the network, outside any transaction
         with unit_of_work(database) as session:
-            result = intake.normalize(session, provider, payload, now=now,
-                                      fetch=lambda _check_id: check)
+            result = intake.normalize(session, provider, payload, now=now, fetch=lambda _check_id: check)
             record_many(session, result.events, via=f"webhook:{provider}"[:20])
             schedule_touched(session, database)
-            service.finish(session, row_id, status=DONE if result.events else IGNORED,
-                           reason=result.ignored, event_ids=[e["id"] for e in result.events])
+            service.finish(
+                session,
+                row_id,
+                status=DONE if result.events else IGNORED,
+                reason=result.ignored,
+                event_ids=[e["id"] for e in result.events],
+            )
     except FetchFailed as exc:
         return _failed_fetch(database, row_id, attempts, exc, now, report)
     except (MalformedPayload, InvalidEvent, UnknownClient) as exc:
         status = UNMATCHED if isinstance(exc, UnknownClient) else REJECTED
-        return _finish(database, row_id, report, status=status, reason=str(exc),
-                       http_status=202 if status == UNMATCHED else 400)
+        return _finish(
+            database, row_id, report, status=status, reason=str(exc), http_status=202 if status == UNMATCHED else 400
+        )
     report.done += 1
 
 
@@ -110,6 +116,7 @@ def schedule(database: Database, delay: float = 0.0) -> None:
     if database.config.distributed:
         try:
             from engine.deliveries import jobs
+
             jobs.enqueue_fetch(database.config, delay)
         except Exception as exc:  # Redis down: `fxcrm connectors fetch` or a later delivery
             log.warning("could not enqueue the Onfido fetch (%s)", type(exc).__name__)

@@ -3,6 +3,7 @@
 The web endpoint calls `receive`; `fxcrm connectors replay` and operator retries call
 `accept`, the same path after the signature check.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,8 +22,12 @@ from engine.processing.ingest import schedule_touched
 
 log = logging.getLogger(__name__)
 # The FXCRM_* setting holding each provider's webhook secret.
-SECRETS = {"sumsub": "SUMSUB_SECRET_KEY", "onfido": "ONFIDO_WEBHOOK_TOKEN",
-           "stripe": "STRIPE_WEBHOOK_SECRET", "nowpayments": "NOWPAYMENTS_IPN_SECRET"}
+SECRETS = {
+    "sumsub": "SUMSUB_SECRET_KEY",
+    "onfido": "ONFIDO_WEBHOOK_TOKEN",
+    "stripe": "STRIPE_WEBHOOK_SECRET",
+    "nowpayments": "NOWPAYMENTS_IPN_SECRET",
+}
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,15 @@ class Outcome:
         return {**body, "reason": self.reason} if self.reason else body
 
 
-def receive(database: Database, *, provider: str, headers: Mapping[str, str], body: bytes,
-            now: datetime, on_pending: Callable[[], None] | None = None) -> Outcome:
+def receive(
+    database: Database,
+    *,
+    provider: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: datetime,
+    on_pending: Callable[[], None] | None = None,
+) -> Outcome:
     """Handle one webhook delivery; nothing is stored from a body that fails verification."""
     module = connectors.get(provider)
     try:
@@ -50,8 +62,9 @@ def receive(database: Database, *, provider: str, headers: Mapping[str, str], bo
     return accept(database, provider=provider, body=body, now=now, on_pending=on_pending)
 
 
-def accept(database: Database, *, provider: str, body: bytes, now: datetime,
-           on_pending: Callable[[], None] | None = None) -> Outcome:
+def accept(
+    database: Database, *, provider: str, body: bytes, now: datetime, on_pending: Callable[[], None] | None = None
+) -> Outcome:
     """Parse, normalize and store an authentic delivery."""
     module = connectors.get(provider)
     try:
@@ -67,15 +80,24 @@ def accept(database: Database, *, provider: str, body: bytes, now: datetime,
         except UnknownClient as exc:
             return _unmatched(session, provider, delivery_id, body, exc.reason, now)
         except (MalformedPayload, InvalidEvent) as exc:
-            service.create(session, provider=provider, status=REJECTED, http_status=400,
-                           body=body, reason=str(exc), delivery_id=delivery_id,
-                           keep_body=True, now=now)
+            service.create(
+                session,
+                provider=provider,
+                status=REJECTED,
+                http_status=400,
+                body=body,
+                reason=str(exc),
+                delivery_id=delivery_id,
+                keep_body=True,
+                now=now,
+            )
             return Outcome("rejected", 400, str(exc))
         return _store(session, database, provider, delivery_id, body, result, now)
 
 
-def normalize(session, provider: str, payload: dict, *, now: datetime,
-              fetch: Callable[[str], dict] | None = None) -> connectors.Normalized:
+def normalize(
+    session, provider: str, payload: dict, *, now: datetime, fetch: Callable[[str], dict] | None = None
+) -> connectors.Normalized:
     """Run the connector's normalize with what it needs from the database."""
     module = connectors.get(provider)
     if provider == "stripe":
@@ -91,16 +113,15 @@ def normalize(session, provider: str, payload: dict, *, now: datetime,
     return result
 
 
-def _onfido(session, payload: dict, fetch: Callable[[str], dict] | None
-            ) -> connectors.Normalized:
+def _onfido(session, payload: dict, fetch: Callable[[str], dict] | None) -> connectors.Normalized:
     """Normalize with the applicant links, and learn the link a check's tag gives."""
     checks: list[dict] = []
 
     def keep(check_id: str) -> dict:
         checks.append(fetch(check_id))
         return checks[-1]
-    result = onfido.normalize(payload, fetch=keep if fetch else None,
-                              resolve_client=applicants.resolver(session))
+
+    result = onfido.normalize(payload, fetch=keep if fetch else None, resolve_client=applicants.resolver(session))
     for check in checks:
         applicants.learn(session, check)
     return result
@@ -113,14 +134,30 @@ def _deposit_client(session, provider: str) -> Callable[[str], str | None]:
     def resolve(payment_id: str) -> str | None:
         deposit = deposits_service.get(session, provider=provider, payment_id=payment_id)
         return deposit.client_ref if deposit else None
+
     return resolve
 
 
-def _store(session, database: Database, provider: str, delivery_id: str, body: bytes,
-           result: connectors.Normalized, now: datetime) -> Outcome:
+def _store(
+    session,
+    database: Database,
+    provider: str,
+    delivery_id: str,
+    body: bytes,
+    result: connectors.Normalized,
+    now: datetime,
+) -> Outcome:
     if not result.events:
-        service.create(session, provider=provider, status=IGNORED, http_status=200, body=body,
-                       reason=result.ignored, delivery_id=delivery_id, now=now)
+        service.create(
+            session,
+            provider=provider,
+            status=IGNORED,
+            http_status=200,
+            body=body,
+            reason=result.ignored,
+            delivery_id=delivery_id,
+            now=now,
+        )
         return Outcome("ignored", 200, result.ignored)
     created = record_many(session, result.events, via=f"webhook:{provider}"[:20])
     schedule_touched(session, database)
@@ -129,32 +166,62 @@ def _store(session, database: Database, provider: str, delivery_id: str, body: b
     return Outcome(status, 200, events=len(created))
 
 
-def _unmatched(session, provider: str, delivery_id: str | None, body: bytes, reason: str,
-               now: datetime) -> Outcome:
+def _unmatched(session, provider: str, delivery_id: str | None, body: bytes, reason: str, now: datetime) -> Outcome:
     # Authentic and well formed: answer 2xx so the provider stops, keep it for an operator.
-    created = service.create(session, provider=provider, status=UNMATCHED, http_status=202,
-                             body=body, reason=reason, delivery_id=delivery_id, keep_body=True,
-                             now=now)
+    created = service.create(
+        session,
+        provider=provider,
+        status=UNMATCHED,
+        http_status=202,
+        body=body,
+        reason=reason,
+        delivery_id=delivery_id,
+        keep_body=True,
+        now=now,
+    )
     wires.open_task(session, created)
     return Outcome("unmatched", 202, reason)
 
 
-def _reject(database: Database, provider: str, body: bytes, http_status: int, reason: str,
-            *, keep_body: bool, now: datetime) -> Outcome:
+def _reject(
+    database: Database, provider: str, body: bytes, http_status: int, reason: str, *, keep_body: bool, now: datetime
+) -> Outcome:
     with unit_of_work(database) as session:
-        service.create(session, provider=provider, status=REJECTED, http_status=http_status,
-                       body=body, reason=reason, keep_body=keep_body, now=now)
+        service.create(
+            session,
+            provider=provider,
+            status=REJECTED,
+            http_status=http_status,
+            body=body,
+            reason=reason,
+            keep_body=keep_body,
+            now=now,
+        )
     log.info("%s delivery rejected with %d", provider, http_status)
     return Outcome("rejected", http_status, reason)
 
 
-def _defer(database: Database, provider: str, delivery_id: str, body: bytes, now: datetime,
-           on_pending: Callable[[], None] | None) -> Outcome:
+def _defer(
+    database: Database,
+    provider: str,
+    delivery_id: str,
+    body: bytes,
+    now: datetime,
+    on_pending: Callable[[], None] | None,
+) -> Outcome:
     # The result must be read back from the provider: keep it and answer at once.
     with unit_of_work(database) as session:
-        created = service.create(session, provider=provider, status=PENDING, http_status=202,
-                                 body=body, delivery_id=delivery_id, keep_body=True,
-                                 next_attempt_at=now, now=now)
+        created = service.create(
+            session,
+            provider=provider,
+            status=PENDING,
+            http_status=202,
+            body=body,
+            delivery_id=delivery_id,
+            keep_body=True,
+            next_attempt_at=now,
+            now=now,
+        )
         if created and on_pending is not None:
             after_commit(session, on_pending)
     return Outcome("pending" if created else "duplicate", 202 if created else 200)

@@ -1,4 +1,5 @@
 """rq job for pending read-backs in distributed mode (safe to run twice: rows are leased)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -10,6 +11,7 @@ from engine.db import get_database
 def fetch_due() -> dict:
     """Job: run the due pending fetches; schedule another round while some still fail."""
     from engine.deliveries import fetches
+
     database = get_database()
     report = fetches.run_due(database)
     if report.retrying:
@@ -20,6 +22,7 @@ def fetch_due() -> dict:
 def enqueue_fetch(cfg: config_mod.Config, delay: float = 0.0) -> None:
     """Enqueue `fetch_due`, now or after `delay` seconds (needs the worker's scheduler)."""
     from engine.processing.jobs import get_queue
+
     queue = get_queue(cfg)
     if delay > 0:
         queue.enqueue_in(timedelta(seconds=delay), fetch_due, job_timeout=600, result_ttl=300)

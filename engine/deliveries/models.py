@@ -1,4 +1,5 @@
 """Deliveries that did not simply become events: rejected, ignored, unmatched, pending."""
+
 from __future__ import annotations
 
 from datetime import datetime

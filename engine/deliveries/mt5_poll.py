@@ -15,6 +15,7 @@ in ONE unit of work re-read the cursor, keep the deals after it, store their eve
 advance the cursor. A crash before the commit leaves both as they were (the next poll
 fetches the same deals again); after it, both moved together.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,20 +54,22 @@ class DealSource(Protocol):
 class PollReport:
     """What one poll did."""
 
-    fetched: int = 0        # deal records the gateway returned (with the overlap)
-    new: int = 0            # deals after the cursor
-    accepted: int = 0       # events stored
-    duplicate: int = 0      # events already in the store
+    fetched: int = 0  # deal records the gateway returned (with the overlap)
+    new: int = 0  # deals after the cursor
+    accepted: int = 0  # events stored
+    duplicate: int = 0  # events already in the store
     ignored: int = 0
-    unmatched: int = 0      # unknown logins and closes without a known opening
-    rejected: int = 0       # records that could not be read
+    unmatched: int = 0  # unknown logins and closes without a known opening
+    rejected: int = 0  # records that could not be read
     cursor: str = ""
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"fetched: {self.fetched}, new: {self.new}, accepted: {self.accepted}, "
-                f"duplicate: {self.duplicate}, ignored: {self.ignored}, "
-                f"unmatched: {self.unmatched}, rejected: {self.rejected}, cursor: {self.cursor}")
+        return (
+            f"fetched: {self.fetched}, new: {self.new}, accepted: {self.accepted}, "
+            f"duplicate: {self.duplicate}, ignored: {self.ignored}, "
+            f"unmatched: {self.unmatched}, rejected: {self.rejected}, cursor: {self.cursor}"
+        )
 
 
 def read_cursor(database: Database, server: str) -> Cursor:
@@ -79,8 +82,7 @@ def read_cursor(database: Database, server: str) -> Cursor:
 def mt5_logins(database: Database) -> list[int]:
     """Return the logins of the MT5 trading accounts fxcrm knows."""
     with unit_of_work(database) as session:
-        ids = session.scalars(select(TradingAccount.account_id).where(
-            func.lower(TradingAccount.platform) == mt5.NAME))
+        ids = session.scalars(select(TradingAccount.account_id).where(func.lower(TradingAccount.platform) == mt5.NAME))
         return sorted(int(i) for i in ids if i.isdigit())
 
 
@@ -91,14 +93,23 @@ def login_key(server: str, login: int) -> str:
 
 def _unread_logins(database: Database, server: str, logins: list[int]) -> set[int]:
     with unit_of_work(database) as session:
-        read = set(session.scalars(select(Mt5Cursor.server).where(
-            Mt5Cursor.server.in_([login_key(server, n) for n in logins]))))
+        read = set(
+            session.scalars(
+                select(Mt5Cursor.server).where(Mt5Cursor.server.in_([login_key(server, n) for n in logins]))
+            )
+        )
     return {n for n in logins if login_key(server, n) not in read}
 
 
-def poll_once(database: Database, *, api: DealSource, server: str,
-              server_utc_offset: timedelta = timedelta(0), prefix_ids: bool = False,
-              page_size: int = PAGE_SIZE) -> PollReport:
+def poll_once(
+    database: Database,
+    *,
+    api: DealSource,
+    server: str,
+    server_utc_offset: timedelta = timedelta(0),
+    prefix_ids: bool = False,
+    page_size: int = PAGE_SIZE,
+) -> PollReport:
     """Fetch the deals after the cursor of `server`, store their events, advance the cursor.
 
     Raises WebApiError (login, network, retcode) with nothing stored and the cursor
@@ -109,8 +120,9 @@ def poll_once(database: Database, *, api: DealSource, server: str,
     start, end = poll_range(cursor, server_now - SETTLE_SECONDS)
     logins = mt5_logins(database)
     unread = _unread_logins(database, server, logins)
-    records = [record for login in logins
-               for record in api.deals(login, 0 if login in unread else start, end, page_size)]
+    records = [
+        record for login in logins for record in api.deals(login, 0 if login in unread else start, end, page_size)
+    ]
     report = PollReport(fetched=len(records))
     deals, raw = [], {}
     for number, record in enumerate(records, 1):
@@ -122,22 +134,27 @@ def poll_once(database: Database, *, api: DealSource, server: str,
             continue
         deals.append(deal)
         raw[deal.deal] = record
-    _store(database, server, deals, raw, report, server_utc_offset,
-           server if prefix_ids else "", unread)
+    _store(database, server, deals, raw, report, server_utc_offset, server if prefix_ids else "", unread)
     return report
 
 
-def _store(database: Database, server: str, deals: list[mt5.Deal], raw: dict,
-           report: PollReport, offset: timedelta, id_prefix: str, unread: set[int]) -> None:
+def _store(
+    database: Database,
+    server: str,
+    deals: list[mt5.Deal],
+    raw: dict,
+    report: PollReport,
+    offset: timedelta,
+    id_prefix: str,
+    unread: set[int],
+) -> None:
     with unit_of_work(database) as session:
         # Re-read under a lock: a second poller waits here, then keeps only what is newer.
-        row = session.scalar(select(Mt5Cursor).where(Mt5Cursor.server == server)
-                             .with_for_update())
+        row = session.scalar(select(Mt5Cursor).where(Mt5Cursor.server == server).with_for_update())
         cursor = Cursor(row.last_time_msc, row.last_deal) if row else Cursor()
         # A login read from the beginning keeps its deals older than the cursor.
         new = deals_after(cursor, [d for d in deals if d.login not in unread])
-        new = sorted(new + deals_after(Cursor(), [d for d in deals if d.login in unread]),
-                     key=lambda d: d.key)
+        new = sorted(new + deals_after(Cursor(), [d for d in deals if d.login in unread]), key=lambda d: d.key)
         report.new = len(new)
         accounts = _accounts(session, {d.login for d in new})
         options = {"accounts": accounts, "server_utc_offset": offset, "server": id_prefix}
@@ -150,12 +167,18 @@ def _store(database: Database, server: str, deals: list[mt5.Deal], raw: dict,
         report.accepted, report.duplicate = len(created), len(events) - len(created)
         report.ignored = len(batch.ignored) + len(later.ignored)
         for deal in batch.unknown:
-            _unmatched(session, deal, raw, id_prefix, report,
-                       f"deal {deal.deal}: login {deal.login} has no trading account")
+            _unmatched(
+                session, deal, raw, id_prefix, report, f"deal {deal.deal}: login {deal.login} has no trading account"
+            )
         for deal in later.waiting:
-            _unmatched(session, deal, raw, id_prefix, report,
-                       f"deal {deal.deal}: the opening of position {deal.position_id} "
-                       f"is not known")
+            _unmatched(
+                session,
+                deal,
+                raw,
+                id_prefix,
+                report,
+                f"deal {deal.deal}: the opening of position {deal.position_id} is not known",
+            )
         moved = advance(cursor, new)
         if row is None:
             row = Mt5Cursor(server=server)
@@ -164,18 +187,30 @@ def _store(database: Database, server: str, deals: list[mt5.Deal], raw: dict,
         report.cursor = str(moved)
         for login in sorted(unread):
             last = advance(Cursor(), [d for d in new if d.login == login])
-            session.merge(Mt5Cursor(server=login_key(server, login), last_time_msc=last.time_msc,
-                                    last_deal=last.deal, updated_at=utcnow()))
+            session.merge(
+                Mt5Cursor(
+                    server=login_key(server, login),
+                    last_time_msc=last.time_msc,
+                    last_deal=last.deal,
+                    updated_at=utcnow(),
+                )
+            )
         ingest.schedule_touched(session, database)
 
 
-def _unmatched(session, deal: mt5.Deal, raw: dict, id_prefix: str, report: PollReport,
-               reason: str) -> None:
+def _unmatched(session, deal: mt5.Deal, raw: dict, id_prefix: str, report: PollReport, reason: str) -> None:
     # The cursor moves past it: keep the record (one JSON line, replayable with
     # `fxcrm connectors replay mt5`) so it is not lost.
     body = json.dumps(raw[deal.deal], default=str).encode()
-    service.create(session, provider=mt5.NAME, status=UNMATCHED, http_status=202, body=body,
-                   reason=reason, keep_body=True,
-                   delivery_id=f"{id_prefix + ':' if id_prefix else ''}deal:{deal.deal}")
+    service.create(
+        session,
+        provider=mt5.NAME,
+        status=UNMATCHED,
+        http_status=202,
+        body=body,
+        reason=reason,
+        keep_body=True,
+        delivery_id=f"{id_prefix + ':' if id_prefix else ''}deal:{deal.deal}",
+    )
     report.unmatched += 1
     report.problems.append(reason)

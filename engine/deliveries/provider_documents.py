@@ -6,6 +6,7 @@ broker tracks is downloaded (outside any transaction) and received like a file s
 add: checked on its content, kept once, recorded as a submitted document dated when
 the client gave it to the provider. A file already fetched is not downloaded again.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -56,7 +57,8 @@ def provider_named(config, name: str):
         token, secret = config.secret("SUMSUB_APP_TOKEN"), config.secret("SUMSUB_APP_SECRET")
         if not (token and secret):
             raise ProviderDocumentsError(
-                "Sumsub is not configured: set FXCRM_SUMSUB_APP_TOKEN and FXCRM_SUMSUB_APP_SECRET")
+                "Sumsub is not configured: set FXCRM_SUMSUB_APP_TOKEN and FXCRM_SUMSUB_APP_SECRET"
+            )
         return Sumsub(token=token, secret=secret, base_url=config.secret("SUMSUB_BASE_URL"))
     raise ProviderDocumentsError(f"unknown provider {name!r}; use one of {', '.join(PROVIDERS)}")
 
@@ -65,16 +67,19 @@ def _applicant(database: Database, provider, client_ref: str) -> str:
     if provider.name == "sumsub":
         return provider.applicant_id(client_ref)
     with unit_of_work(database) as s:
-        found = s.scalar(select(OnfidoApplicant.applicant_id).where(
-            OnfidoApplicant.client_ref == client_ref).order_by(OnfidoApplicant.linked_at.desc()))
+        found = s.scalar(
+            select(OnfidoApplicant.applicant_id)
+            .where(OnfidoApplicant.client_ref == client_ref)
+            .order_by(OnfidoApplicant.linked_at.desc())
+        )
     if not found:
-        raise ProviderDocumentsError(f"client {client_ref} has no Onfido applicant linked "
-                                     f"(link one on the API: PUT /api/onfido/applicants/<id>)")
+        raise ProviderDocumentsError(
+            f"client {client_ref} has no Onfido applicant linked (link one on the API: PUT /api/onfido/applicants/<id>)"
+        )
     return found
 
 
-def fetch_documents(database: Database, client_ref: str, provider_name: str, *,
-                    actor: str) -> FetchReport:
+def fetch_documents(database: Database, client_ref: str, provider_name: str, *, actor: str) -> FetchReport:
     """Fetch every file of the client's documents the provider holds; return what happened."""
     provider = provider_named(database.config, provider_name)
     with unit_of_work(database) as s:
@@ -91,15 +96,19 @@ def fetch_documents(database: Database, client_ref: str, provider_name: str, *,
     return report
 
 
-def _fetch_one(database, provider, applicant: str, client_ref: str, file: ProviderFile,
-               actor: str, report: FetchReport) -> None:
+def _fetch_one(
+    database, provider, applicant: str, client_ref: str, file: ProviderFile, actor: str, report: FetchReport
+) -> None:
     if file.document_type is None:
         report.skipped.append(f"{file.kind or 'unnamed'} {file.file_id}: a kind the broker does not track")
         return
     document_id = f"{provider.name}-{file.file_id}"
     with unit_of_work(database) as s:
-        if s.scalar(select(DocumentFile.id).where(DocumentFile.client_ref == client_ref,
-                                                  DocumentFile.document_id == document_id)):
+        if s.scalar(
+            select(DocumentFile.id).where(
+                DocumentFile.client_ref == client_ref, DocumentFile.document_id == document_id
+            )
+        ):
             report.known += 1
             return
     limit = database.config.document_max_bytes
@@ -112,10 +121,19 @@ def _fetch_one(database, provider, applicant: str, client_ref: str, file: Provid
         with unit_of_work(database) as s:
             client = s.scalar(select(Client).where(Client.ref == client_ref))
             got = documents_service.receive(
-                s, store_for(database.config), client=client, document_type=file.document_type,
-                data=data, declared_type=kind or file.content_type, file_name=file.file_name,
-                actor=actor, source=provider.name, max_bytes=limit, document_id=document_id,
-                submitted_at=file.added_at)
+                s,
+                store_for(database.config),
+                client=client,
+                document_type=file.document_type,
+                data=data,
+                declared_type=kind or file.content_type,
+                file_name=file.file_name,
+                actor=actor,
+                source=provider.name,
+                max_bytes=limit,
+                document_id=document_id,
+                submitted_at=file.added_at,
+            )
             schedule_touched(s, database)
             report.added.append(got.file.public_id)
     except documents_service.DocumentError as exc:

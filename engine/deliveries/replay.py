@@ -1,4 +1,5 @@
 """`fxcrm connectors replay`: provider files through the same path as live traffic."""
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,7 @@ class ReplayReport:
         return ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items()) if v) or "nothing"
 
 
-def replay_webhooks(database: Database, provider: str, lines: Iterable[bytes],
-                    now: datetime) -> ReplayReport:
+def replay_webhooks(database: Database, provider: str, lines: Iterable[bytes], now: datetime) -> ReplayReport:
     """Replay webhook bodies, one per line; the signature is not checked (trusted file)."""
     report = ReplayReport()
     for number, line in enumerate(lines, 1):
@@ -87,11 +87,22 @@ def replay_camt054(database: Database, data: bytes, now: datetime) -> ReplayRepo
             if deposit is None:
                 _unmatched_credit(session, credit, now, report)
                 continue
-            report.entries.append((credit.line, "matched", f"{_what(credit)} matched to client "
-                                   f"{deposit.client_ref} (deposit {deposit.payment_id})"))
-            events.append(bank_camt054.deposit_event(
-                credit, client=deposit.client_ref, payment_id=deposit.payment_id,
-                provider=deposit.provider, account_id=deposit.account_id))
+            report.entries.append(
+                (
+                    credit.line,
+                    "matched",
+                    f"{_what(credit)} matched to client {deposit.client_ref} (deposit {deposit.payment_id})",
+                )
+            )
+            events.append(
+                bank_camt054.deposit_event(
+                    credit,
+                    client=deposit.client_ref,
+                    payment_id=deposit.payment_id,
+                    provider=deposit.provider,
+                    account_id=deposit.account_id,
+                )
+            )
         report.add("accepted", len(store.record_many(session, events, via="replay:camt054")))
         ingest.schedule_touched(session, database)
     report.entries.sort(key=lambda entry: entry[0])
@@ -104,9 +115,9 @@ def _what(credit: bank_camt054.Credit) -> str:
 
 def _match(session, credit: bank_camt054.Credit, claimed: set):
     for reference in credit.references():
-        deposit = deposits_service.match_wire(session, reference=reference,
-                                              amount=credit.amount, currency=credit.currency,
-                                              booked_at=credit.booked_at)
+        deposit = deposits_service.match_wire(
+            session, reference=reference, amount=credit.amount, currency=credit.currency, booked_at=credit.booked_at
+        )
         # Two credits in one file must not both complete the same deposit.
         if deposit is not None and deposit.id not in claimed:
             claimed.add(deposit.id)
@@ -115,22 +126,36 @@ def _match(session, credit: bank_camt054.Credit, claimed: set):
 
 
 def _unmatched_credit(session, credit: bank_camt054.Credit, now, report: ReplayReport) -> None:
-    reason = (f"no requested deposit matches reference {credit.reference!r} "
-              f"{credit.amount} {credit.currency}")
-    body = json.dumps({"id": credit.id, "reference": credit.reference,
-                       "amount": str(credit.amount), "currency": credit.currency,
-                       "booked_at": credit.booked_at.isoformat(), "entry_ref": credit.entry_ref,
-                       "debtor_name": credit.debtor_name, "line": credit.line}).encode()
-    created = service.create(session, provider=bank_camt054.NAME, status=UNMATCHED,
-                             http_status=202, body=body, reason=reason, delivery_id=credit.id,
-                             keep_body=True, now=now)
+    reason = f"no requested deposit matches reference {credit.reference!r} {credit.amount} {credit.currency}"
+    body = json.dumps(
+        {
+            "id": credit.id,
+            "reference": credit.reference,
+            "amount": str(credit.amount),
+            "currency": credit.currency,
+            "booked_at": credit.booked_at.isoformat(),
+            "entry_ref": credit.entry_ref,
+            "debtor_name": credit.debtor_name,
+            "line": credit.line,
+        }
+    ).encode()
+    created = service.create(
+        session,
+        provider=bank_camt054.NAME,
+        status=UNMATCHED,
+        http_status=202,
+        body=body,
+        reason=reason,
+        delivery_id=credit.id,
+        keep_body=True,
+        now=now,
+    )
     wires.open_task(session, created)
     report.add(UNMATCHED, problem=f"line {credit.line}: {reason}")
     report.entries.append((credit.line, UNMATCHED, reason))
 
 
-def replay_mt5(database: Database, data: bytes, *, offset: timedelta = timedelta(0),
-               server: str = "") -> ReplayReport:
+def replay_mt5(database: Database, data: bytes, *, offset: timedelta = timedelta(0), server: str = "") -> ReplayReport:
     """Import an MT5 deal export; closes are paired with openings in the file or the store."""
     export = parse_export(data)
     report = ReplayReport()
@@ -152,8 +177,7 @@ def replay_mt5(database: Database, data: bytes, *, offset: timedelta = timedelta
     for deal in batch.unknown:
         report.add(UNMATCHED, problem=f"deal {deal.deal}: login {deal.login} has no trading account")
     for deal in later.waiting:
-        report.add(UNMATCHED, problem=f"deal {deal.deal}: the opening of position "
-                                      f"{deal.position_id} is not known")
+        report.add(UNMATCHED, problem=f"deal {deal.deal}: the opening of position {deal.position_id} is not known")
     return report
 
 
@@ -166,15 +190,19 @@ def _accounts(session, logins: set[int]) -> dict[int, mt5.Account]:
     return found
 
 
-def _stored_positions(session, waiting: list[mt5.Deal], offset: timedelta
-                      ) -> dict[int, mt5.Position]:
+def _stored_positions(session, waiting: list[mt5.Deal], offset: timedelta) -> dict[int, mt5.Position]:
     tickets = {str(d.position_id) for d in waiting}
     if not tickets:
         return {}
     rows = session.execute(
-        select(Event.type, Event.data).where(
-            Event.source == mt5.NAME, Event.type.in_(("trade.opened", "trade.closed")),
-            Event.data["ticket"].as_string().in_(tickets)).order_by(Event.occurred_at))
+        select(Event.type, Event.data)
+        .where(
+            Event.source == mt5.NAME,
+            Event.type.in_(("trade.opened", "trade.closed")),
+            Event.data["ticket"].as_string().in_(tickets),
+        )
+        .order_by(Event.occurred_at)
+    )
     positions: dict[int, mt5.Position] = {}
     for type_, data in rows:
         _fold(positions, type_, data, offset)
@@ -191,6 +219,13 @@ def _fold(positions: dict, type_: str, data: dict, offset: timedelta) -> None:
         return
     opened = parse_datetime(data["open_time"]) + offset  # back to trade-server time
     if held is None or held.volume_ext <= 0 or held.side != data["side"]:
-        held = mt5.Position(ticket, int(data["account_id"]), data["symbol"], data["side"],
-                            (opened - EPOCH) // timedelta(milliseconds=1), 0, 0)
+        held = mt5.Position(
+            ticket,
+            int(data["account_id"]),
+            data["symbol"],
+            data["side"],
+            (opened - EPOCH) // timedelta(milliseconds=1),
+            0,
+            0,
+        )
     positions[ticket] = replace(held, volume_ext=held.volume_ext + volume)

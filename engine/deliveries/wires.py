@@ -4,6 +4,7 @@ A manual match builds the same `payment.deposit_completed` event an automatic ma
 builds (same event id: the credit's id), so the event store's de-duplication makes a
 second submit or a later replay of the file credit the wallet exactly once.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,16 +45,23 @@ def open_task(session: Session, delivery_id: int | None) -> None:
     if row is None or row.status != UNMATCHED:
         return
     what = "bank wire" if row.provider == bank_camt054.NAME else f"{row.provider} delivery"
-    tasks_service.create(session, queue=QUEUE, title=f"Match or return unmatched {what} #{row.id}",
-                         open_key=task_key(row.id), trigger_key=f"{task_key(row.id)}:opened",
-                         description=row.reason, data={"delivery_id": row.id},
-                         subject=Subject("delivery", str(row.id)))
+    tasks_service.create(
+        session,
+        queue=QUEUE,
+        title=f"Match or return unmatched {what} #{row.id}",
+        open_key=task_key(row.id),
+        trigger_key=f"{task_key(row.id)}:opened",
+        description=row.reason,
+        data={"delivery_id": row.id},
+        subject=Subject("delivery", str(row.id)),
+    )
 
 
 def list_unmatched(session: Session, limit: int = 200) -> list[Delivery]:
     """Return the unmatched deliveries, oldest first (the longest waiting on top)."""
-    return list(session.scalars(select(Delivery).where(Delivery.status == UNMATCHED)
-                                .order_by(Delivery.id).limit(limit)))
+    return list(
+        session.scalars(select(Delivery).where(Delivery.status == UNMATCHED).order_by(Delivery.id).limit(limit))
+    )
 
 
 def credit_of(row: Delivery) -> dict | None:
@@ -66,25 +74,35 @@ def credit_of(row: Delivery) -> dict | None:
         return None
 
 
-def candidates(session: Session, *, query: str = "", amount: str = "",
-               currency: str = "") -> list[dict]:
+def candidates(session: Session, *, query: str = "", amount: str = "", currency: str = "") -> list[dict]:
     """Return clients (with their open deposit requests) found by reference, name or amount."""
     clients: dict[str, Client] = {}
     text = (query or "").strip()
     if text:
         like = f"%{text.lower()}%"
-        for client in session.scalars(select(Client).where(or_(
-                func.lower(Client.ref) == text.lower(),
-                func.lower(func.coalesce(Client.first_name, "") + " "
-                           + func.coalesce(Client.last_name, "")).like(like),
-                func.lower(func.coalesce(Client.last_name, "")).like(like))).limit(MAX_CANDIDATES)):
+        for client in session.scalars(
+            select(Client)
+            .where(
+                or_(
+                    func.lower(Client.ref) == text.lower(),
+                    func.lower(func.coalesce(Client.first_name, "") + " " + func.coalesce(Client.last_name, "")).like(
+                        like
+                    ),
+                    func.lower(func.coalesce(Client.last_name, "")).like(like),
+                )
+            )
+            .limit(MAX_CANDIDATES)
+        ):
             clients[client.ref] = client
     deposits = _open_deposits(session, text, amount, currency)
     for deposit in deposits:
         if deposit.client_ref not in clients:
             clients[deposit.client_ref] = clients_service.get_by_ref(session, deposit.client_ref)
-    return [{"client": c, "deposits": [d for d in deposits if d.client_ref == ref]}
-            for ref, c in list(clients.items())[:MAX_CANDIDATES] if c is not None]
+    return [
+        {"client": c, "deposits": [d for d in deposits if d.client_ref == ref]}
+        for ref, c in list(clients.items())[:MAX_CANDIDATES]
+        if c is not None
+    ]
 
 
 def _open_deposits(session: Session, reference: str, amount: str, currency: str) -> list:
@@ -93,8 +111,9 @@ def _open_deposits(session: Session, reference: str, amount: str, currency: str)
         value = Decimal(amount) if (amount or "").strip() else None
     except InvalidOperation:
         value = None
-    return deposits_service.find_open(session, reference=reference, amount=value,
-                                      currency=currency, limit=MAX_CANDIDATES)
+    return deposits_service.find_open(
+        session, reference=reference, amount=value, currency=currency, limit=MAX_CANDIDATES
+    )
 
 
 def _lock_unmatched(session: Session, delivery_id: int) -> Delivery:
@@ -109,14 +128,21 @@ def _lock_unmatched(session: Session, delivery_id: int) -> Delivery:
 
 def _credit(data: dict) -> bank_camt054.Credit:
     return bank_camt054.Credit(
-        id=data["id"], reference=data.get("reference"), amount=Decimal(data["amount"]),
-        currency=data["currency"], booked_at=parse_datetime(data["booked_at"]),
-        debtor_name=data.get("debtor_name"), entry_ref=data.get("entry_ref"),
-        end_to_end_id=None, remittance=(), account=None, line=data.get("line") or 0)
+        id=data["id"],
+        reference=data.get("reference"),
+        amount=Decimal(data["amount"]),
+        currency=data["currency"],
+        booked_at=parse_datetime(data["booked_at"]),
+        debtor_name=data.get("debtor_name"),
+        entry_ref=data.get("entry_ref"),
+        end_to_end_id=None,
+        remittance=(),
+        account=None,
+        line=data.get("line") or 0,
+    )
 
 
-def _deposit(session: Session, deposit_id: int | None, client_ref: str,
-             credit: bank_camt054.Credit):
+def _deposit(session: Session, deposit_id: int | None, client_ref: str, credit: bank_camt054.Credit):
     if not deposit_id:
         return None
     deposit = deposits_service.get_by_id(session, deposit_id)
@@ -125,37 +151,61 @@ def _deposit(session: Session, deposit_id: int | None, client_ref: str,
     if deposit.status not in ("requested", "failed"):
         raise WireError(f"deposit #{deposit_id} is {deposit.status}, not waiting for money")
     if (deposit.currency, deposit.amount) != (credit.currency, credit.amount):
-        raise WireError(f"deposit #{deposit_id} is {deposit.amount} {deposit.currency}; "
-                        f"the wire is {credit.amount} {credit.currency}")
+        raise WireError(
+            f"deposit #{deposit_id} is {deposit.amount} {deposit.currency}; "
+            f"the wire is {credit.amount} {credit.currency}"
+        )
     return deposit
 
 
-def match(session: Session, *, delivery_id: int, client_ref: str, actor: str,
-          deposit_id: int | None = None, note: str | None = None) -> str:
+def match(
+    session: Session,
+    *,
+    delivery_id: int,
+    client_ref: str,
+    actor: str,
+    deposit_id: int | None = None,
+    note: str | None = None,
+) -> str:
     """Match an unmatched bank wire to a client (and deposit request); return the event id."""
     row = _lock_unmatched(session, delivery_id)
     data = credit_of(row)
     if data is None:
-        raise WireError(f"delivery #{delivery_id} from {row.provider} is not a bank wire; "
-                        "fix its cause and requeue it, or return it")
+        raise WireError(
+            f"delivery #{delivery_id} from {row.provider} is not a bank wire; "
+            "fix its cause and requeue it, or return it"
+        )
     client = clients_service.get_by_ref(session, (client_ref or "").strip())
     if client is None:
         raise WireError(f"client {client_ref!r} does not exist")
     credit = _credit(data)
     deposit = _deposit(session, deposit_id, client.ref, credit)
     envelope = bank_camt054.deposit_event(
-        credit, client=client.ref, payment_id=deposit.payment_id if deposit else credit.id,
+        credit,
+        client=client.ref,
+        payment_id=deposit.payment_id if deposit else credit.id,
         provider=deposit.provider if deposit else bank_camt054.NAME,
-        account_id=deposit.account_id if deposit else None)
+        account_id=deposit.account_id if deposit else None,
+    )
     store.record_many(session, [envelope], via="backoffice")
     _schedule(session)
     reason = f"matched by {actor} to client {client.ref}" + (f" (deposit #{deposit.id})" if deposit else "")
     service.finish(session, row.id, status=DONE, reason=reason, event_ids=[credit.id])
-    audit_service.record(session, actor=actor, action="wire.matched", target_type="client",
-                         target_id=client.ref, reason=(note or "").strip() or reason,
-                         detail={"delivery_id": row.id, "credit": credit.id,
-                                 "amount": str(credit.amount), "currency": credit.currency,
-                                 "deposit_id": deposit.id if deposit else None})
+    audit_service.record(
+        session,
+        actor=actor,
+        action="wire.matched",
+        target_type="client",
+        target_id=client.ref,
+        reason=(note or "").strip() or reason,
+        detail={
+            "delivery_id": row.id,
+            "credit": credit.id,
+            "amount": str(credit.amount),
+            "currency": credit.currency,
+            "deposit_id": deposit.id if deposit else None,
+        },
+    )
     _close_task(session, row.id, actor, reason)
     return credit.id
 
@@ -167,9 +217,15 @@ def return_delivery(session: Session, *, delivery_id: int, reason: str, actor: s
     row = _lock_unmatched(session, delivery_id)
     text = f"returned by {actor}: {reason.strip()}"
     service.finish(session, row.id, status=IGNORED, reason=text)
-    audit_service.record(session, actor=actor, action="wire.returned", target_type="delivery",
-                         target_id=str(row.id), reason=reason.strip(),
-                         detail={"provider": row.provider, "delivery": row.delivery_id})
+    audit_service.record(
+        session,
+        actor=actor,
+        action="wire.returned",
+        target_type="delivery",
+        target_id=str(row.id),
+        reason=reason.strip(),
+        detail={"provider": row.provider, "delivery": row.delivery_id},
+    )
     _close_task(session, row.id, actor, text)
 
 

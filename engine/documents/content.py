@@ -4,12 +4,18 @@ Staff and clients may send identity documents as photos or scans: JPEG, PNG, Web
 HEIC and PDF. A file whose content is none of these, or not what it was declared as
 (a `.pdf` that is an executable), is refused before anything is stored.
 """
+
 from __future__ import annotations
 
 import filetype
 
-ALLOWED = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp",
-           "image/heic": "heic", "application/pdf": "pdf"}
+ALLOWED = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/webp": "webp",
+    "image/heic": "heic",
+    "application/pdf": "pdf",
+}
 # Browsers and phones declare some types under older names.
 ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "application/x-pdf": "application/pdf"}
 

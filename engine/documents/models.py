@@ -1,4 +1,5 @@
 """Stored document files: what was received, from whom, and where its bytes are kept."""
+
 from __future__ import annotations
 
 from datetime import datetime

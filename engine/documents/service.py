@@ -6,6 +6,7 @@ also records `kyc.document_submitted`, so the KYC state, the rules and their rem
 see the document exactly as they see one a provider reports. Reading one back goes
 through `open_file`, which the web calls only after its role check.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,10 +48,22 @@ def safe_name(name: str | None, content_type: str) -> str:
     return base or f"document.{content.ALLOWED[content_type]}"
 
 
-def receive(session: Session, store: FileStore, *, client: Client, document_type: str,
-            data: bytes, declared_type: str | None, file_name: str | None, actor: str,
-            source: str, max_bytes: int, document_id: str | None = None,
-            expires_at: datetime | None = None, submitted_at: datetime | None = None) -> Received:
+def receive(
+    session: Session,
+    store: FileStore,
+    *,
+    client: Client,
+    document_type: str,
+    data: bytes,
+    declared_type: str | None,
+    file_name: str | None,
+    actor: str,
+    source: str,
+    max_bytes: int,
+    document_id: str | None = None,
+    expires_at: datetime | None = None,
+    submitted_at: datetime | None = None,
+) -> Received:
     """Check, store and record one file of a client's document; record its submission.
 
     Nothing is recorded when the file is refused. `document_id` joins a file to a
@@ -59,8 +72,7 @@ def receive(session: Session, store: FileStore, *, client: Client, document_type
     made after that time apply to it, as they would have had it arrived in time.
     """
     if document_type not in DOCUMENT_TYPES:
-        raise DocumentError(f"document type {document_type!r} is unknown; "
-                            f"use one of {', '.join(DOCUMENT_TYPES)}")
+        raise DocumentError(f"document type {document_type!r} is unknown; use one of {', '.join(DOCUMENT_TYPES)}")
     if source not in SOURCES:
         raise DocumentError(f"source {source!r} is unknown")
     try:
@@ -70,36 +82,69 @@ def receive(session: Session, store: FileStore, *, client: Client, document_type
     digest = hashlib.sha256(data).hexdigest()
     public_id = secrets.token_urlsafe(24)
     document_id = document_id or f"file-{public_id}"
-    same = session.scalar(select(DocumentFile).where(
-        DocumentFile.client_ref == client.ref, DocumentFile.document_id == document_id,
-        DocumentFile.sha256 == digest))
+    same = session.scalar(
+        select(DocumentFile).where(
+            DocumentFile.client_ref == client.ref,
+            DocumentFile.document_id == document_id,
+            DocumentFile.sha256 == digest,
+        )
+    )
     if same is not None:
         return Received(same, False)
-    row = DocumentFile(public_id=public_id, client_ref=client.ref, document_id=document_id,
-                       document_type=document_type, file_name=safe_name(file_name, kind),
-                       content_type=kind, size=len(data), sha256=digest,
-                       storage_key=secrets.token_urlsafe(32), source=source,
-                       uploaded_by=actor, uploaded_at=utcnow())
+    row = DocumentFile(
+        public_id=public_id,
+        client_ref=client.ref,
+        document_id=document_id,
+        document_type=document_type,
+        file_name=safe_name(file_name, kind),
+        content_type=kind,
+        size=len(data),
+        sha256=digest,
+        storage_key=secrets.token_urlsafe(32),
+        source=source,
+        uploaded_by=actor,
+        uploaded_at=utcnow(),
+    )
     store.put(row.storage_key, data, kind)
     session.add(row)
     session.flush()
     _record_submission(session, client, row, expires_at, submitted_at or row.uploaded_at)
-    audit_service.record(session, actor=actor, action="document.received", target_type="client",
-                         target_id=client.ref, reason=row.file_name,
-                         detail={"document": row.public_id, "type": document_type,
-                                 "sha256": digest, "bytes": len(data), "source": source})
+    audit_service.record(
+        session,
+        actor=actor,
+        action="document.received",
+        target_type="client",
+        target_id=client.ref,
+        reason=row.file_name,
+        detail={
+            "document": row.public_id,
+            "type": document_type,
+            "sha256": digest,
+            "bytes": len(data),
+            "source": source,
+        },
+    )
     return Received(row, True)
 
 
-def _record_submission(session: Session, client: Client, row: DocumentFile,
-                       expires_at: datetime | None, at: datetime) -> None:
-    data = {"document_id": row.document_id, "document_type": row.document_type,
-            "received_via": row.source}
+def _record_submission(
+    session: Session, client: Client, row: DocumentFile, expires_at: datetime | None, at: datetime
+) -> None:
+    data = {"document_id": row.document_id, "document_type": row.document_type, "received_via": row.source}
     if expires_at is not None:
         data["expires_at"] = iso(expires_at)
-    record(session, {"id": f"submitted-{row.public_id}", "type": "kyc.document_submitted",
-                     "source": SOURCE, "occurred_at": iso(at), "client": client.ref,
-                     "data": data}, via="backoffice")
+    record(
+        session,
+        {
+            "id": f"submitted-{row.public_id}",
+            "type": "kyc.document_submitted",
+            "source": SOURCE,
+            "occurred_at": iso(at),
+            "client": client.ref,
+            "data": data,
+        },
+        via="backoffice",
+    )
 
 
 def get(session: Session, public_id: str) -> DocumentFile | None:
@@ -119,5 +164,10 @@ def open_file(session: Session, store: FileStore, public_id: str) -> tuple[Docum
 
 def files_of(session: Session, client_ref: str) -> list[DocumentFile]:
     """Return a client's document files, newest first."""
-    return list(session.scalars(select(DocumentFile).where(DocumentFile.client_ref == client_ref)
-                                .order_by(DocumentFile.uploaded_at.desc(), DocumentFile.id.desc())))
+    return list(
+        session.scalars(
+            select(DocumentFile)
+            .where(DocumentFile.client_ref == client_ref)
+            .order_by(DocumentFile.uploaded_at.desc(), DocumentFile.id.desc())
+        )
+    )

@@ -4,6 +4,7 @@ Both stores take opaque keys made by the documents service (random, never a clie
 file name), so a key says nothing and a file is reached only through the service,
 after a role check. A folder store writes files readable by this user only.
 """
+
 from __future__ import annotations
 
 import os
@@ -67,6 +68,7 @@ class S3Store:
 
     def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None, client=None):
         import boto3
+
         self.bucket, self.prefix = bucket, prefix.strip("/")
         self.client = client or boto3.client("s3", endpoint_url=endpoint_url)
 
@@ -75,14 +77,21 @@ class S3Store:
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
+
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data,
-                                   ContentType=content_type, ServerSideEncryption="AES256")
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self._key(key),
+                Body=data,
+                ContentType=content_type,
+                ServerSideEncryption="AES256",
+            )
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"could not store {key} in s3://{self.bucket}: {exc}") from None
 
     def get(self, key: str) -> bytes:
         from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
         except (BotoCoreError, ClientError) as exc:
@@ -100,4 +109,4 @@ def store_for(config) -> FileStore:
         if not parsed.netloc:
             raise StorageError(f"FXCRM_DOCUMENTS_URL {url!r} names no bucket (s3://bucket/prefix)")
         return S3Store(parsed.netloc, parsed.path, endpoint_url=config.s3_endpoint_url)
-    return FolderStore(url[len("file://"):] if url.startswith("file://") else url)
+    return FolderStore(url[len("file://") :] if url.startswith("file://") else url)

@@ -4,6 +4,7 @@ This is the one place the event types are declared. The marshmallow schemas
 (`engine.events.schemas`) and the rule validator (`engine.rules`) are both built
 from it, so a field the rules may read is always a field the API accepts.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,8 +15,19 @@ from engine.clients.models import STATUSES as CLIENT_STATUS_CHOICES
 # string whose currency is the sibling field `currency`; `datetime` is ISO-8601 with
 # an offset; `enum` takes one of `choices`; `object` is a JSON object; `list` a list
 # of strings.
-KINDS = ("string", "decimal", "amount", "currency", "country", "datetime", "enum",
-         "object", "list", "integer", "boolean")
+KINDS = (
+    "string",
+    "decimal",
+    "amount",
+    "currency",
+    "country",
+    "datetime",
+    "enum",
+    "object",
+    "list",
+    "integer",
+    "boolean",
+)
 
 
 @dataclass(frozen=True)
@@ -37,8 +49,7 @@ def opt(kind: str, choices: tuple[str, ...] = (), doc: str = "") -> Field:
     return f(kind, False, choices, doc)
 
 
-DOCUMENT_TYPES = ("id", "proof_of_address", "selfie", "incorporation",
-                  "ubo_declaration", "source_of_funds")
+DOCUMENT_TYPES = ("id", "proof_of_address", "selfie", "incorporation", "ubo_declaration", "source_of_funds")
 CLIENT_TYPES = ("individual", "corporate")
 KYC_RESULTS = ("approved", "rejected", "retry")
 ACCOUNT_STATUSES = ("active", "locked", "disabled")
@@ -57,187 +68,302 @@ class EventType:
 
 
 def _deposit(status: str) -> EventType:
-    return EventType(f"payment.deposit_{status}", {
-        "payment_id": f("string"),
-        "amount": f("amount"),
-        "currency": f("currency"),
-        "method": f("string"),
-        "provider": f("string"),
-        "reference": opt("string"),
-        "reason_code": opt("string"),
-        "reason": opt("string"),
-        "account_id": opt("string", doc="trading account to fund on completion"),
-        "on_platform": opt("boolean", doc="the money arrived on the trading account "
-                           "`account_id` itself (a platform balance operation): it is "
-                           "counted there, never in the wallet"),
-    }, doc=f"A deposit was {status.replace('_', ' ')}.")
+    return EventType(
+        f"payment.deposit_{status}",
+        {
+            "payment_id": f("string"),
+            "amount": f("amount"),
+            "currency": f("currency"),
+            "method": f("string"),
+            "provider": f("string"),
+            "reference": opt("string"),
+            "reason_code": opt("string"),
+            "reason": opt("string"),
+            "account_id": opt("string", doc="trading account to fund on completion"),
+            "on_platform": opt(
+                "boolean",
+                doc="the money arrived on the trading account "
+                "`account_id` itself (a platform balance operation): it is "
+                "counted there, never in the wallet",
+            ),
+        },
+        doc=f"A deposit was {status.replace('_', ' ')}.",
+    )
 
 
 def _withdrawal(status: str) -> EventType:
-    return EventType(f"payment.withdrawal_{status}", {
-        "withdrawal_id": f("string"),
-        "amount": f("amount"),
-        "currency": f("currency"),
-        "method": opt("string"),
-        "reason": opt("string"),
-        "account_id": opt("string"),
-    }, doc=f"A withdrawal was {status}.")
+    return EventType(
+        f"payment.withdrawal_{status}",
+        {
+            "withdrawal_id": f("string"),
+            "amount": f("amount"),
+            "currency": f("currency"),
+            "method": opt("string"),
+            "reason": opt("string"),
+            "account_id": opt("string"),
+        },
+        doc=f"A withdrawal was {status}.",
+    )
 
 
 def _transfer(status: str) -> EventType:
-    return EventType(f"wallet.transfer_{status}", {
-        "transfer_id": f("string"),
-        "from": f("string", doc="`wallet` or a trading account id"),
-        "to": f("string", doc="`wallet` or a trading account id"),
-        "amount": f("amount"),
-        "currency": f("currency"),
-        "reason": opt("string"),
-    }, doc=f"A wallet transfer {status}.")
+    return EventType(
+        f"wallet.transfer_{status}",
+        {
+            "transfer_id": f("string"),
+            "from": f("string", doc="`wallet` or a trading account id"),
+            "to": f("string", doc="`wallet` or a trading account id"),
+            "amount": f("amount"),
+            "currency": f("currency"),
+            "reason": opt("string"),
+        },
+        doc=f"A wallet transfer {status}.",
+    )
 
 
 _TYPES: list[EventType] = [
-    EventType("client.registered", {
-        "email": f("string"),
-        "country": f("country"),
-        "client_type": f("enum", choices=CLIENT_TYPES),
-        "first_name": opt("string"),
-        "last_name": opt("string"),
-        "phone": opt("string", doc="as the client gave it; searched by its digits"),
-        "referral_code": opt("string"),
-        "declared_income": opt("amount", doc="yearly income the client declared"),
-        "currency": opt("currency", doc="currency of declared_income"),
-        "auto_funding": opt("boolean", doc="fund the trading account on deposit"),
-        "source": opt("string", doc="marketing source or campaign"),
-    }, doc="A new client registered."),
-    EventType("client.profile_updated", {
-        "fields": f("object", doc="the changed profile fields"),
-    }, doc="The client changed profile fields."),
-    EventType("kyc.document_submitted", {
-        "document_id": f("string"),
-        "document_type": f("enum", choices=DOCUMENT_TYPES),
-        "expires_at": opt("datetime"),
-        "received_via": opt("enum", choices=("portal", "staff", "sumsub", "onfido"),
-                            doc="where the file came in, when the document store holds it"),
-    }, doc="The client uploaded a document."),
-    EventType("kyc.document_rejected", {
-        "document_id": f("string"),
-        "document_type": f("enum", choices=DOCUMENT_TYPES),
-        "reason": f("string"),
-    }, doc="A document was rejected."),
-    EventType("kyc.document_approved", {
-        "document_id": f("string"),
-        "document_type": f("enum", choices=DOCUMENT_TYPES),
-        "reason": opt("string", doc="why, when the reviewer gave one"),
-    }, doc="A reviewer approved one document (the client's KYC decision is separate)."),
-    EventType("kyc.review_completed", {
-        "provider": f("string"),
-        "result": f("enum", choices=KYC_RESULTS),
-        "labels": opt("list"),
-        "reason": opt("string"),
-        "comment": opt("string", doc="text that may be shown to the client"),
-    }, doc="A KYC provider (or a reviewer) finished a review."),
-    EventType("kyc.review_pending", {
-        "provider": f("string"),
-    }, doc="A KYC provider started reviewing the client."),
-    EventType("kyc.on_hold", {
-        "provider": f("string"),
-        "reason": opt("string"),
-    }, doc="A KYC provider put the review on hold."),
-    EventType("kyc.reset", {
-        "provider": f("string"),
-        "reason": opt("string"),
-    }, doc="A KYC provider reset the applicant: its documents no longer count and KYC "
-           "starts again (earlier results stay in the history)."),
-    _deposit("requested"), _deposit("completed"), _deposit("failed"),
-    _deposit("refunded"), _deposit("charged_back"),
-    _withdrawal("requested"), _withdrawal("approved"), _withdrawal("rejected"),
-    _withdrawal("paid"), _withdrawal("failed"),
-    _transfer("completed"), _transfer("failed"),
-    EventType("account.created", {
-        "account_id": f("string"),
-        "platform": f("string"),
-        "account_type": f("string"),
-        "currency": f("currency"),
-        "leverage": f("integer"),
-    }, doc="A trading account was opened."),
-    EventType("account.status_changed", {
-        "account_id": f("string"),
-        "status": f("enum", choices=ACCOUNT_STATUSES),
-        "reason": opt("string"),
-    }, doc="A trading account was locked, disabled or re-activated."),
-    EventType("account.balance_updated", {
-        "account_id": f("string"),
-        "balance": f("decimal"),
-        "equity": f("decimal"),
-    }, doc="A balance and equity snapshot of a trading account."),
-    EventType("trade.opened", {
-        "account_id": f("string"),
-        "ticket": f("string"),
-        "symbol": f("string"),
-        "side": f("enum", choices=SIDES),
-        "volume_lots": f("decimal"),
-        "open_time": f("datetime"),
-        "commission": opt("decimal", doc="charged when opening (MT5 Commission + Fee)"),
-        "currency": opt("currency", doc="currency of commission"),
-    }, doc="A position was opened."),
-    EventType("trade.closed", {
-        "account_id": f("string"),
-        "ticket": f("string"),
-        "symbol": f("string"),
-        "side": f("enum", choices=SIDES),
-        "volume_lots": f("decimal"),
-        "open_time": f("datetime"),
-        "close_time": f("datetime"),
-        "profit": f("decimal"),
-        "commission": opt("decimal"),
-        "swap": opt("decimal"),
-        "currency": opt("currency", doc="currency of profit, commission and swap"),
-    }, doc="A position was closed."),
-    EventType("ib.registered", {
-        "ib_id": f("string"),
-        "referral_code": f("string"),
-        "parent_ib": opt("string"),
-    }, doc="A client became an introducing broker."),
-    EventType("ib.referral_attributed", {
-        "ib_id": f("string"),
-        "reason": opt("string"),
-    }, doc="The client was attributed to an IB after registration."),
-    EventType("kyc.document_expiring", {
-        "document_id": f("string"),
-        "document_type": f("enum", choices=DOCUMENT_TYPES),
-        "expires_at": f("datetime"),
-    }, doc="A usable document's expiry date is near (fxcrm's own notice, EXPIRY_NOTICE before "
-           "it; internal).", internal=True),
+    EventType(
+        "client.registered",
+        {
+            "email": f("string"),
+            "country": f("country"),
+            "client_type": f("enum", choices=CLIENT_TYPES),
+            "first_name": opt("string"),
+            "last_name": opt("string"),
+            "phone": opt("string", doc="as the client gave it; searched by its digits"),
+            "referral_code": opt("string"),
+            "declared_income": opt("amount", doc="yearly income the client declared"),
+            "currency": opt("currency", doc="currency of declared_income"),
+            "auto_funding": opt("boolean", doc="fund the trading account on deposit"),
+            "source": opt("string", doc="marketing source or campaign"),
+        },
+        doc="A new client registered.",
+    ),
+    EventType(
+        "client.profile_updated",
+        {
+            "fields": f("object", doc="the changed profile fields"),
+        },
+        doc="The client changed profile fields.",
+    ),
+    EventType(
+        "kyc.document_submitted",
+        {
+            "document_id": f("string"),
+            "document_type": f("enum", choices=DOCUMENT_TYPES),
+            "expires_at": opt("datetime"),
+            "received_via": opt(
+                "enum",
+                choices=("portal", "staff", "sumsub", "onfido"),
+                doc="where the file came in, when the document store holds it",
+            ),
+        },
+        doc="The client uploaded a document.",
+    ),
+    EventType(
+        "kyc.document_rejected",
+        {
+            "document_id": f("string"),
+            "document_type": f("enum", choices=DOCUMENT_TYPES),
+            "reason": f("string"),
+        },
+        doc="A document was rejected.",
+    ),
+    EventType(
+        "kyc.document_approved",
+        {
+            "document_id": f("string"),
+            "document_type": f("enum", choices=DOCUMENT_TYPES),
+            "reason": opt("string", doc="why, when the reviewer gave one"),
+        },
+        doc="A reviewer approved one document (the client's KYC decision is separate).",
+    ),
+    EventType(
+        "kyc.review_completed",
+        {
+            "provider": f("string"),
+            "result": f("enum", choices=KYC_RESULTS),
+            "labels": opt("list"),
+            "reason": opt("string"),
+            "comment": opt("string", doc="text that may be shown to the client"),
+        },
+        doc="A KYC provider (or a reviewer) finished a review.",
+    ),
+    EventType(
+        "kyc.review_pending",
+        {
+            "provider": f("string"),
+        },
+        doc="A KYC provider started reviewing the client.",
+    ),
+    EventType(
+        "kyc.on_hold",
+        {
+            "provider": f("string"),
+            "reason": opt("string"),
+        },
+        doc="A KYC provider put the review on hold.",
+    ),
+    EventType(
+        "kyc.reset",
+        {
+            "provider": f("string"),
+            "reason": opt("string"),
+        },
+        doc="A KYC provider reset the applicant: its documents no longer count and KYC "
+        "starts again (earlier results stay in the history).",
+    ),
+    _deposit("requested"),
+    _deposit("completed"),
+    _deposit("failed"),
+    _deposit("refunded"),
+    _deposit("charged_back"),
+    _withdrawal("requested"),
+    _withdrawal("approved"),
+    _withdrawal("rejected"),
+    _withdrawal("paid"),
+    _withdrawal("failed"),
+    _transfer("completed"),
+    _transfer("failed"),
+    EventType(
+        "account.created",
+        {
+            "account_id": f("string"),
+            "platform": f("string"),
+            "account_type": f("string"),
+            "currency": f("currency"),
+            "leverage": f("integer"),
+        },
+        doc="A trading account was opened.",
+    ),
+    EventType(
+        "account.status_changed",
+        {
+            "account_id": f("string"),
+            "status": f("enum", choices=ACCOUNT_STATUSES),
+            "reason": opt("string"),
+        },
+        doc="A trading account was locked, disabled or re-activated.",
+    ),
+    EventType(
+        "account.balance_updated",
+        {
+            "account_id": f("string"),
+            "balance": f("decimal"),
+            "equity": f("decimal"),
+        },
+        doc="A balance and equity snapshot of a trading account.",
+    ),
+    EventType(
+        "trade.opened",
+        {
+            "account_id": f("string"),
+            "ticket": f("string"),
+            "symbol": f("string"),
+            "side": f("enum", choices=SIDES),
+            "volume_lots": f("decimal"),
+            "open_time": f("datetime"),
+            "commission": opt("decimal", doc="charged when opening (MT5 Commission + Fee)"),
+            "currency": opt("currency", doc="currency of commission"),
+        },
+        doc="A position was opened.",
+    ),
+    EventType(
+        "trade.closed",
+        {
+            "account_id": f("string"),
+            "ticket": f("string"),
+            "symbol": f("string"),
+            "side": f("enum", choices=SIDES),
+            "volume_lots": f("decimal"),
+            "open_time": f("datetime"),
+            "close_time": f("datetime"),
+            "profit": f("decimal"),
+            "commission": opt("decimal"),
+            "swap": opt("decimal"),
+            "currency": opt("currency", doc="currency of profit, commission and swap"),
+        },
+        doc="A position was closed.",
+    ),
+    EventType(
+        "ib.registered",
+        {
+            "ib_id": f("string"),
+            "referral_code": f("string"),
+            "parent_ib": opt("string"),
+        },
+        doc="A client became an introducing broker.",
+    ),
+    EventType(
+        "ib.referral_attributed",
+        {
+            "ib_id": f("string"),
+            "reason": opt("string"),
+        },
+        doc="The client was attributed to an IB after registration.",
+    ),
+    EventType(
+        "kyc.document_expiring",
+        {
+            "document_id": f("string"),
+            "document_type": f("enum", choices=DOCUMENT_TYPES),
+            "expires_at": f("datetime"),
+        },
+        doc="A usable document's expiry date is near (fxcrm's own notice, EXPIRY_NOTICE before it; internal).",
+        internal=True,
+    ),
     # Events fxcrm itself records (source `fxcrm.app`), in the transaction of the change.
-    EventType("client.logged_in", {
-        "email": f("string", doc="the portal login's e-mail"),
-    }, doc="The client signed in to the portal (recorded by fxcrm)."),
-    EventType("client.login_failed", {
-        "email": f("string", doc="the portal login's e-mail"),
-        "reason": f("enum", choices=LOGIN_FAILURES,
-                    doc="`locked`: tried while locked after too many wrong passwords"),
-    }, doc="A portal sign-in of the client failed (recorded by fxcrm; an unknown e-mail "
-           "belongs to no client and records nothing)."),
-    EventType("client.status_changed", {
-        "status": f("enum", choices=CLIENT_STATUSES, doc="the new status"),
-        "previous_status": f("enum", choices=CLIENT_STATUSES),
-        "actor": f("string", doc="the staff member (e-mail) who changed it"),
-        "reason": f("string"),
-    }, doc="A person changed the client's status (a KYC decision, an override, a manual "
-           "change; recorded by fxcrm). Changes made by rules are not recorded as events."),
-    EventType("task.closed", {
-        "task_id": f("string"),
-        "queue": f("string"),
-        "outcome": f("enum", choices=TASK_OUTCOMES, doc="`done` (resolved) or `dismissed`"),
-        "resolution": f("string", doc="the resolution or reason the person gave"),
-        "actor": f("string", doc="who closed it"),
-        "rule_id": opt("string", doc="the rule that opened the task, if a rule did"),
-    }, doc="A person resolved or dismissed a task about the client (recorded by fxcrm)."),
-    EventType("timer.fired", {
-        "timer_id": f("string"),
-        "name": f("string"),
-        "rule_id": opt("string"),
-    }, doc="A durable timer fell due (internal).", internal=True),
+    EventType(
+        "client.logged_in",
+        {
+            "email": f("string", doc="the portal login's e-mail"),
+        },
+        doc="The client signed in to the portal (recorded by fxcrm).",
+    ),
+    EventType(
+        "client.login_failed",
+        {
+            "email": f("string", doc="the portal login's e-mail"),
+            "reason": f(
+                "enum", choices=LOGIN_FAILURES, doc="`locked`: tried while locked after too many wrong passwords"
+            ),
+        },
+        doc="A portal sign-in of the client failed (recorded by fxcrm; an unknown e-mail "
+        "belongs to no client and records nothing).",
+    ),
+    EventType(
+        "client.status_changed",
+        {
+            "status": f("enum", choices=CLIENT_STATUSES, doc="the new status"),
+            "previous_status": f("enum", choices=CLIENT_STATUSES),
+            "actor": f("string", doc="the staff member (e-mail) who changed it"),
+            "reason": f("string"),
+        },
+        doc="A person changed the client's status (a KYC decision, an override, a manual "
+        "change; recorded by fxcrm). Changes made by rules are not recorded as events.",
+    ),
+    EventType(
+        "task.closed",
+        {
+            "task_id": f("string"),
+            "queue": f("string"),
+            "outcome": f("enum", choices=TASK_OUTCOMES, doc="`done` (resolved) or `dismissed`"),
+            "resolution": f("string", doc="the resolution or reason the person gave"),
+            "actor": f("string", doc="who closed it"),
+            "rule_id": opt("string", doc="the rule that opened the task, if a rule did"),
+        },
+        doc="A person resolved or dismissed a task about the client (recorded by fxcrm).",
+    ),
+    EventType(
+        "timer.fired",
+        {
+            "timer_id": f("string"),
+            "name": f("string"),
+            "rule_id": opt("string"),
+        },
+        doc="A durable timer fell due (internal).",
+        internal=True,
+    ),
 ]
 
 EVENT_TYPES: dict[str, EventType] = {t.name: t for t in _TYPES}

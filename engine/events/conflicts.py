@@ -6,6 +6,7 @@ two systems, or tampering; dropping it silently would hide it. The event stored 
 stays as it is; the other content is recorded in `event_conflicts` (one row per distinct
 content, counting its deliveries) for `fxcrm events conflicts` and /readyz to show.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,13 +23,16 @@ COMPARED = ("type", "client", "occurred_at", "data")
 
 
 def _stored(event: Event) -> dict:
-    return {"type": event.type, "client": event.client_ref, "occurred_at": event.occurred_at,
-            "data": event.data}
+    return {"type": event.type, "client": event.client_ref, "occurred_at": event.occurred_at, "data": event.data}
 
 
 def _offered(envelope: dict) -> dict:
-    return {"type": envelope["type"], "client": envelope["client"],
-            "occurred_at": parse_datetime(envelope["occurred_at"]), "data": envelope["data"]}
+    return {
+        "type": envelope["type"],
+        "client": envelope["client"],
+        "occurred_at": parse_datetime(envelope["occurred_at"]),
+        "data": envelope["data"],
+    }
 
 
 def digest(envelope: dict) -> str:
@@ -40,8 +44,10 @@ def record(session: Session, envelopes: list[dict], *, via: str) -> list[str]:
     """Record each envelope whose (source, id) is stored with other content; return the
     digest of each such envelope (one per envelope, so a repeat counts twice)."""
     keys = {(e["source"], e["id"]) for e in envelopes}
-    stored = {(e.source, e.event_id): e for e in session.scalars(
-        select(Event).where(tuple_(Event.source, Event.event_id).in_(list(keys))))}
+    stored = {
+        (e.source, e.event_id): e
+        for e in session.scalars(select(Event).where(tuple_(Event.source, Event.event_id).in_(list(keys))))
+    }
     found = []
     for envelope in envelopes:
         key = (envelope["source"], envelope["id"])
@@ -60,11 +66,22 @@ def _upsert(session: Session, envelope: dict, seq: int, differs: list[str], via:
     now = utcnow()
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     stmt = insert(EventConflict).values(
-        source=envelope["source"], event_id=envelope["id"], digest=digest(envelope), event_seq=seq,
-        envelope=envelope, differs=differs, via=via, first_at=now, last_at=now, times=1)
-    session.execute(stmt.on_conflict_do_update(
-        index_elements=["source", "event_id", "digest"],
-        set_={"times": EventConflict.times + 1, "last_at": now}))
+        source=envelope["source"],
+        event_id=envelope["id"],
+        digest=digest(envelope),
+        event_seq=seq,
+        envelope=envelope,
+        differs=differs,
+        via=via,
+        first_at=now,
+        last_at=now,
+        times=1,
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["source", "event_id", "digest"], set_={"times": EventConflict.times + 1, "last_at": now}
+        )
+    )
 
 
 def count(session: Session) -> int:
@@ -78,8 +95,17 @@ def list_conflicts(session: Session, limit: int = 200) -> list[dict]:
     out = []
     for row in rows:
         first = session.get(Event, row.event_seq)
-        out.append({"source": row.source, "id": row.event_id, "differs": row.differs,
-                    "times": row.times, "via": row.via, "first_at": row.first_at.isoformat(),
-                    "last_at": row.last_at.isoformat(), "refused": row.envelope,
-                    "stored": first.envelope() if first else None})
+        out.append(
+            {
+                "source": row.source,
+                "id": row.event_id,
+                "differs": row.differs,
+                "times": row.times,
+                "via": row.via,
+                "first_at": row.first_at.isoformat(),
+                "last_at": row.last_at.isoformat(),
+                "refused": row.envelope,
+                "stored": first.envelope() if first else None,
+            }
+        )
     return out

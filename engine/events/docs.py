@@ -1,4 +1,5 @@
 """Write docs/events.md from the event catalogue: `python -m engine.events.docs`."""
+
 from __future__ import annotations
 
 import sys
@@ -48,11 +49,11 @@ def render() -> str:
     out = [HEADER]
     for event_type in catalogue.EVENT_TYPES.values():
         internal = " (internal: cannot be posted)" if event_type.internal else ""
-        out.append(f"\n## `{event_type.name}`{internal}\n\n{event_type.doc}\n\n"
-                   "| field | kind | notes |\n| --- | --- | --- |")
+        out.append(
+            f"\n## `{event_type.name}`{internal}\n\n{event_type.doc}\n\n| field | kind | notes |\n| --- | --- | --- |"
+        )
         for name, spec in event_type.fields.items():
-            kind = spec.kind + (": " + ", ".join(f"`{c}`" for c in spec.choices)
-                                if spec.choices else "")
+            kind = spec.kind + (": " + ", ".join(f"`{c}`" for c in spec.choices) if spec.choices else "")
             out.append(f"| `{name}`{'' if spec.required else '?'} | {kind} | {spec.doc} |")
     return "\n".join(out) + "\n"
 

@@ -1,4 +1,5 @@
 """The event store table: every event is stored before it is processed."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -43,9 +44,15 @@ class Event(Base):
     def envelope(self) -> dict:
         """Return the canonical envelope of this event."""
         from engine.values import iso
-        return {"id": self.event_id, "type": self.type, "source": self.source,
-                "occurred_at": iso(self.occurred_at), "client": self.client_ref,
-                "data": self.data}
+
+        return {
+            "id": self.event_id,
+            "type": self.type,
+            "source": self.source,
+            "occurred_at": iso(self.occurred_at),
+            "client": self.client_ref,
+            "data": self.data,
+        }
 
 
 class EventConflict(Base):

@@ -12,6 +12,7 @@ files): what is refused here is refused everywhere, with `path: reason`.
 - text: at most 500 characters (ids 200), no NUL or other control characters; objects
   nested at most `MAX_DEPTH` deep.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,8 +48,7 @@ def clean_text(value: str, what: str = "text") -> str:
     """Refuse control characters (NUL first of all) in text."""
     bad = _CONTROL.search(value)
     if bad:
-        raise ValidationError(f"contains a control character (code {ord(bad.group())}); "
-                              f"{what} must be plain text")
+        raise ValidationError(f"contains a control character (code {ord(bad.group())}); {what} must be plain text")
     return value
 
 
@@ -101,8 +101,7 @@ class CurrencyCode(fields.String):
         if not _CURRENCY.fullmatch(code):
             raise ValidationError("must be an ISO 4217 code like USD")
         if not currencies.is_known(code):
-            raise ValidationError(f"{code} is not an ISO 4217 currency or a configured "
-                                  "crypto currency")
+            raise ValidationError(f"{code} is not an ISO 4217 currency or a configured crypto currency")
         return code
 
 
@@ -120,8 +119,7 @@ class IsoDateTime(fields.Field):
             raise ValidationError(str(exc)) from None
         latest = clock.now() + self.ahead() if self.ahead else datetime(2200, 1, 1, tzinfo=UTC)
         if not self.earliest <= when <= latest:
-            raise ValidationError(f"{value} is outside the accepted window "
-                                  f"({iso(self.earliest)} to {iso(latest)})")
+            raise ValidationError(f"{value} is outside the accepted window ({iso(self.earliest)} to {iso(latest)})")
         return value
 
 
@@ -169,17 +167,17 @@ def _field(spec: catalogue.Field) -> fields.Field:
     if kind == "currency":
         return CurrencyCode(**opts)
     if kind == "country":
-        return fields.String(validate=validate.Regexp(
-            _COUNTRY, error="must be an ISO 3166-1 alpha-2 code like DE"), **opts)
+        return fields.String(
+            validate=validate.Regexp(_COUNTRY, error="must be an ISO 3166-1 alpha-2 code like DE"), **opts
+        )
     if kind == "enum":
         return fields.String(validate=validate.OneOf(spec.choices), **opts)
     if kind == "object":
         return SafeDict(**opts)
     if kind == "list":
-        return fields.List(Text(validate=validate.Length(max=MAX_TEXT)),
-                           validate=validate.Length(max=100), **opts)
+        return fields.List(Text(validate=validate.Length(max=MAX_TEXT)), validate=validate.Length(max=100), **opts)
     if kind == "integer":
-        return fields.Integer(strict=True, validate=validate.Range(-2**53, 2**53), **opts)
+        return fields.Integer(strict=True, validate=validate.Range(-(2**53), 2**53), **opts)
     if kind == "boolean":
         return fields.Boolean(truthy={True}, falsy={False}, **opts)
     return Text(validate=validate.Length(max=MAX_TEXT), **opts)
@@ -198,10 +196,14 @@ class _DataSchema(Schema):
             return
         for name, field_ in self.fields.items():
             value = data.get(name)
-            if isinstance(field_, AmountString) and value is not None \
-                    and currencies.decimals_of(Decimal(value)) > digits:
-                raise ValidationError(f"{value} has more decimals than {data['currency']} "
-                                      f"has minor units ({digits})", name)
+            if (
+                isinstance(field_, AmountString)
+                and value is not None
+                and currencies.decimals_of(Decimal(value)) > digits
+            ):
+                raise ValidationError(
+                    f"{value} has more decimals than {data['currency']} has minor units ({digits})", name
+                )
 
 
 def _data_schema(event_type: catalogue.EventType) -> Schema:
@@ -210,8 +212,7 @@ def _data_schema(event_type: catalogue.EventType) -> Schema:
     return cls()
 
 
-DATA_SCHEMAS: dict[str, Schema] = {name: _data_schema(t)
-                                   for name, t in catalogue.EVENT_TYPES.items()}
+DATA_SCHEMAS: dict[str, Schema] = {name: _data_schema(t) for name, t in catalogue.EVENT_TYPES.items()}
 
 
 class EnvelopeSchema(Schema):

@@ -1,4 +1,5 @@
 """The event store: record canonical events once, keyed by (source, id)."""
+
 from __future__ import annotations
 
 
@@ -16,15 +17,24 @@ from engine.values import parse_datetime, utcnow
 
 def _insert(session: Session, model):
     dialect = session.get_bind().dialect.name
-    return (postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model))
+    return postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
 
 
 def ensure_clients(session: Session, refs: set[str]) -> None:
     """Create the client rows that do not exist yet (race-free)."""
     now = utcnow()
-    rows = [{"ref": ref, "status": "pending", "created_at": now, "kyc_status": "not_started",
-             "funnel_stage": "registered", "auto_funding": False,
-             "search_text": search_text(Client(ref=ref))} for ref in sorted(refs)]
+    rows = [
+        {
+            "ref": ref,
+            "status": "pending",
+            "created_at": now,
+            "kyc_status": "not_started",
+            "funnel_stage": "registered",
+            "auto_funding": False,
+            "search_text": search_text(Client(ref=ref)),
+        }
+        for ref in sorted(refs)
+    ]
     if rows:
         stmt = _insert(session, Client).on_conflict_do_nothing(index_elements=["ref"])
         session.execute(stmt, rows)
@@ -40,19 +50,32 @@ class Recorded(set):
         self.conflicts = list(conflicts)
 
 
-def record_many(session: Session, envelopes: list[dict], *,
-                via: str = "api") -> Recorded:
+def record_many(session: Session, envelopes: list[dict], *, via: str = "api") -> Recorded:
     """Store validated envelopes; return the (source, id) pairs that were new."""
     if not envelopes:
         return Recorded()
     ensure_clients(session, {e["client"] for e in envelopes})
     now = utcnow()
-    rows = [{"source": e["source"], "event_id": e["id"], "type": e["type"],
-             "client_ref": e["client"], "occurred_at": parse_datetime(e["occurred_at"]),
-             "received_at": now, "data": e["data"], "via": via, "status": PENDING,
-             "attempts": 0} for e in envelopes]
-    stmt = (_insert(session, Event).on_conflict_do_nothing(index_elements=["source", "event_id"])
-            .returning(Event.source, Event.event_id, Event.client_ref))
+    rows = [
+        {
+            "source": e["source"],
+            "event_id": e["id"],
+            "type": e["type"],
+            "client_ref": e["client"],
+            "occurred_at": parse_datetime(e["occurred_at"]),
+            "received_at": now,
+            "data": e["data"],
+            "via": via,
+            "status": PENDING,
+            "attempts": 0,
+        }
+        for e in envelopes
+    ]
+    stmt = (
+        _insert(session, Event)
+        .on_conflict_do_nothing(index_elements=["source", "event_id"])
+        .returning(Event.source, Event.event_id, Event.client_ref)
+    )
     created = set()
     touched = session.info.setdefault("touched_clients", set())
     for source, event_id, client_ref in session.execute(stmt, rows):
@@ -82,18 +105,15 @@ def parse_line(line: str) -> dict:
 
 def get(session: Session, *, source: str, event_id: str) -> Event | None:
     """Return the stored event with this (source, id), or None."""
-    return session.scalar(select(Event).where(Event.source == source,
-                                              Event.event_id == event_id))
+    return session.scalar(select(Event).where(Event.source == source, Event.event_id == event_id))
 
 
 def list_parked(session: Session, limit: int = 100) -> list[Event]:
     """Return events whose processing failed repeatedly, oldest first."""
-    return list(session.scalars(select(Event).where(Event.status == PARKED)
-                                .order_by(Event.seq).limit(limit)))
+    return list(session.scalars(select(Event).where(Event.status == PARKED).order_by(Event.seq).limit(limit)))
 
 
-def list_pending_clients(session: Session, *, limit: int = 1000,
-                         received_before=None) -> list[str]:
+def list_pending_clients(session: Session, *, limit: int = 1000, received_before=None) -> list[str]:
     """Return client refs that have unprocessed events."""
     due = or_(Event.retry_at.is_(None), Event.retry_at <= utcnow())
     stmt = select(Event.client_ref).where(Event.status == PENDING, due)
@@ -105,5 +125,6 @@ def list_pending_clients(session: Session, *, limit: int = 1000,
 def count_by_status(session: Session) -> dict[str, int]:
     """Return the number of events in each processing status."""
     from sqlalchemy import func
+
     rows = session.execute(select(Event.status, func.count()).group_by(Event.status))
     return {status: count for status, count in rows}

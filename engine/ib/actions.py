@@ -1,4 +1,5 @@
 """Rule action of the IB domain: record a commission for the client's introducing broker."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -23,15 +24,23 @@ class CommissionParams(Params):
     amount = MoneyField()
 
 
-@action("commission", CommissionParams, references={"profile": "commission profile"},
-        once_for=("type", "profile"))
+@action("commission", CommissionParams, references={"profile": "commission profile"}, once_for=("type", "profile"))
 def _commission(run, p: dict, key: str) -> str:
     """Record a commission for the client's IB."""
     from engine.ib import service as ib_service
+
     records = ib_service.record_commission(
-        run.session, client=run.client, type=p["type"], explanation=run.explanation,
-        event=run.event, once_per=p["once_per"], review=p["review"], profile=p.get("profile"),
-        amount=p.get("amount"), actor=run.actor)
+        run.session,
+        client=run.client,
+        type=p["type"],
+        explanation=run.explanation,
+        event=run.event,
+        once_per=p["once_per"],
+        review=p["review"],
+        profile=p.get("profile"),
+        amount=p.get("amount"),
+        actor=run.actor,
+    )
     return f"commissions {', '.join(str(r.id) for r in records)}" if records else "no commission due"
 
 
@@ -39,9 +48,16 @@ def _commission(run, p: dict, key: str) -> str:
 def _commission_outcomes(session, actions: list) -> list[dict]:
     """The commissions rules recorded, for rule tests."""
     from engine.ib.models import IbCommission
-    return [{"type": c.type, "rule": (c.explanation or {}).get("rule"),
-             "review": c.status == "pending_review", "amount": f"{c.amount} {c.currency}"}
-            for c in session.scalars(select(IbCommission).order_by(IbCommission.id))]
+
+    return [
+        {
+            "type": c.type,
+            "rule": (c.explanation or {}).get("rule"),
+            "review": c.status == "pending_review",
+            "amount": f"{c.amount} {c.currency}",
+        }
+        for c in session.scalars(select(IbCommission).order_by(IbCommission.id))
+    ]
 
 
 @known_names("commission profile")

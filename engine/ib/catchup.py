@@ -14,6 +14,7 @@ client's refunds and chargebacks since the attribution, as in-order delivery wou
 applied them after the CPA. Each rule action's key (trigger and rule) and each
 commission's key make it once.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -27,8 +28,11 @@ from engine.ib.models import IbClientStats
 
 def commission_rules(ruleset) -> list:
     """Return the immediate rules of `ruleset` that record a commission."""
-    return [rule for rule in ruleset.rules if rule.after is None
-            and any(action.name == "commission" for action in rule.actions)]
+    return [
+        rule
+        for rule in ruleset.rules
+        if rule.after is None and any(action.name == "commission" for action in rule.actions)
+    ]
 
 
 def earlier_events(session: Session, stats: IbClientStats, types: set[str]) -> list[Event]:
@@ -37,15 +41,24 @@ def earlier_events(session: Session, stats: IbClientStats, types: set[str]) -> l
     The processor marks each event processed as it applies it, so this includes events
     applied earlier in the same transaction.
     """
-    return list(session.scalars(select(Event).where(
-        Event.client_ref == stats.client_ref, Event.type.in_(sorted(types)),
-        Event.status == PROCESSED, Event.occurred_at >= stats.attributed_at)
-        .order_by(Event.occurred_at, Event.seq)))
+    return list(
+        session.scalars(
+            select(Event)
+            .where(
+                Event.client_ref == stats.client_ref,
+                Event.type.in_(sorted(types)),
+                Event.status == PROCESSED,
+                Event.occurred_at >= stats.attributed_at,
+            )
+            .order_by(Event.occurred_at, Event.seq)
+        )
+    )
 
 
 def rule_commissions(session: Session, stats: IbClientStats) -> int:
     """Run the commission rules on a newly attributed client's earlier events; return how many acted."""
     from engine.rules.api import active_ruleset, fact_loader, run_rule_for_past_event
+
     ruleset = active_ruleset(session)
     rules = commission_rules(ruleset) if ruleset is not None else []
     if not rules or stats.attributed_at is None:
@@ -58,8 +71,14 @@ def rule_commissions(session: Session, stats: IbClientStats) -> int:
             facts = fact_loader(session, client, event.occurred_at)
             for rule in (r for r in rules if event.type in r.events):
                 acted += run_rule_for_past_event(
-                    session, ruleset, rule, client, event, facts,
-                    caught_up=f"attributed to {stats.ib_id} after this event was processed")
+                    session,
+                    ruleset,
+                    rule,
+                    client,
+                    event,
+                    facts,
+                    caught_up=f"attributed to {stats.ib_id} after this event was processed",
+                )
         finally:
             AS_OF.reset(token)
     return acted

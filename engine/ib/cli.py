@@ -1,4 +1,5 @@
 """`fxcrm ib ...`: IBs, configuration check, attribution, commission review and payout batches."""
+
 from __future__ import annotations
 
 import getpass
@@ -67,8 +68,14 @@ def check(rules_dir):
 def list_ibs(as_json):
     """List every IB with its parent, code and profile."""
     data = _run(lambda s: [own_ib(s, i) for i in tree.list_ibs(s)])
-    _emit(data, as_json, lambda rows: (f"{r['ib_id']:<14} parent={r['parent_ib'] or '-':<14} "
-                                       f"code={r['referral_code']:<12} profile={r['profile']}" for r in rows))
+    _emit(
+        data,
+        as_json,
+        lambda rows: (
+            f"{r['ib_id']:<14} parent={r['parent_ib'] or '-':<14} code={r['referral_code']:<12} profile={r['profile']}"
+            for r in rows
+        ),
+    )
 
 
 @ib.command("show")
@@ -76,17 +83,31 @@ def list_ibs(as_json):
 @click.option("--json", "as_json", is_flag=True)
 def show(ib_id, as_json):
     """Show an IB: its record, its sub-tree and performance figures."""
+
     def work(s):
         found = tree.get(s, ib_id)
         if found is None:
             raise IbError(f"no IB {ib_id}")
         below = tree.subtree(s, ib_id)
         return {**own_ib(s, found), "tree": below, "performance": performance.figures(s, below)}
+
     data = _run(work)
-    _emit(data, as_json, lambda d: [f"{d['ib_id']} code={d['referral_code']} profile={d['profile']}",
-                                    f"  link: {d['referral_link']}", f"  tree: {', '.join(d['tree'])}"]
-          + [f"  {p['ib_id']}: {p['registrations']} registered, {p['funded_clients']} funded, "
-             f"{p['volume_lots']} lots, commissions {p['commissions']}" for p in d["performance"]])
+    _emit(
+        data,
+        as_json,
+        lambda d: (
+            [
+                f"{d['ib_id']} code={d['referral_code']} profile={d['profile']}",
+                f"  link: {d['referral_link']}",
+                f"  tree: {', '.join(d['tree'])}",
+            ]
+            + [
+                f"  {p['ib_id']}: {p['registrations']} registered, {p['funded_clients']} funded, "
+                f"{p['volume_lots']} lots, commissions {p['commissions']}"
+                for p in d["performance"]
+            ]
+        ),
+    )
 
 
 @ib.command("attribute")
@@ -96,20 +117,31 @@ def show(ib_id, as_json):
 @ACTOR
 def attribute(client_ref, ib_id, reason, actor):
     """Attribute a client to an IB by hand (overrides the conflict policy, recorded with who/why)."""
+
     def work(s):
         from engine.clients import service as clients_service
         from engine.ib.evaluate import after_attribution
+
         if clients_service.get_by_ref(s, client_ref) is None:
             raise IbError(f"no client {client_ref}")
-        entry = tree.attribute(s, client_ref=client_ref, ib_id=ib_id, source="manual",
-                               actor=_actor(actor), reason=reason, at=utcnow(),
-                               key=f"manual:{client_ref}:{utcnow().isoformat()}", config=config_for(s))
+        entry = tree.attribute(
+            s,
+            client_ref=client_ref,
+            ib_id=ib_id,
+            source="manual",
+            actor=_actor(actor),
+            reason=reason,
+            at=utcnow(),
+            key=f"manual:{client_ref}:{utcnow().isoformat()}",
+            config=config_for(s),
+        )
         if entry is None:
             return "unchanged"
         if entry.outcome == "refused":
             raise IbError(entry.reason)
         after_attribution(s, client_ref)
         return f"{entry.outcome}: {client_ref} -> {ib_id}"
+
     click.echo(_run(work))
 
 
@@ -120,11 +152,23 @@ def attribute(client_ref, ib_id, reason, actor):
 @click.option("--json", "as_json", is_flag=True)
 def list_commissions(ib_id, client_ref, status, as_json):
     """List commissions, newest first."""
-    data = _run(lambda s: [commissions.to_dict(c) for c in commissions.list_commissions(
-        s, ib_ids=[ib_id] if ib_id else None, client_ref=client_ref, status=status)])
-    _emit(data, as_json, lambda rows: (
-        f"#{r['id']:<5} {r['status']:<15} {r['ib']:<12} {r['client'] or '-':<10} {r['type']:<12} "
-        f"{r['amount']} {r['currency']}  {r['reason'] or r['explanation'].get('computation', '')}" for r in rows))
+    data = _run(
+        lambda s: [
+            commissions.to_dict(c)
+            for c in commissions.list_commissions(
+                s, ib_ids=[ib_id] if ib_id else None, client_ref=client_ref, status=status
+            )
+        ]
+    )
+    _emit(
+        data,
+        as_json,
+        lambda rows: (
+            f"#{r['id']:<5} {r['status']:<15} {r['ib']:<12} {r['client'] or '-':<10} {r['type']:<12} "
+            f"{r['amount']} {r['currency']}  {r['reason'] or r['explanation'].get('computation', '')}"
+            for r in rows
+        ),
+    )
 
 
 @ib.command("approve")
@@ -143,8 +187,9 @@ def approve(ids, note, actor):
 @ACTOR
 def reject(commission_id, reason, actor):
     """Reject a commission (and what was derived from it) with a reason."""
-    done = _run(lambda s: [r.id for r in payouts.reject(s, commission_id=commission_id,
-                                                         actor=_actor(actor), reason=reason)])
+    done = _run(
+        lambda s: [r.id for r in payouts.reject(s, commission_id=commission_id, actor=_actor(actor), reason=reason)]
+    )
     click.echo(f"rejected: {', '.join(map(str, done))}")
 
 
@@ -157,9 +202,19 @@ def reject(commission_id, reason, actor):
 @ACTOR
 def adjust(ib_id, amount, currency, reason, client_ref, actor):
     """Record an adjustment (AMOUNT may be negative) for an IB, pending review."""
-    record_id = _run(lambda s: commissions.adjust(
-        s, ib_id=ib_id, amount=parse_decimal(amount, "amount"), currency=currency.upper(),
-        reason=reason, actor=_actor(actor), client_ref=client_ref).id)
+    record_id = _run(
+        lambda s: (
+            commissions.adjust(
+                s,
+                ib_id=ib_id,
+                amount=parse_decimal(amount, "amount"),
+                currency=currency.upper(),
+                reason=reason,
+                actor=_actor(actor),
+                client_ref=client_ref,
+            ).id
+        )
+    )
     click.echo(f"adjustment #{record_id} recorded, pending review")
 
 
@@ -169,11 +224,13 @@ def adjust(ib_id, amount, currency, reason, client_ref, actor):
 @ACTOR
 def reverse(commission_id, reason, actor):
     """Reverse a commission and its overrides with new records."""
+
     def work(s):
         record = commissions.get(s, commission_id)
         if record is None:
             raise IbError(f"no commission {commission_id}")
         return [r.id for r in commissions.reverse(s, record, reason=reason, actor=_actor(actor))]
+
     done = _run(work)
     click.echo(f"reversals: {', '.join(map(str, done)) or 'none (already reversed)'}")
 
@@ -188,8 +245,11 @@ def payouts_group():
 @ACTOR
 def payouts_create(currency, actor):
     """Batch every approved commission in CURRENCY and open a finance task to pay it."""
-    text = _run(lambda s: (lambda b: f"batch #{b.id}: {b.total} {b.currency}, finance task #{b.task_id}")(
-        payouts.create_batch(s, actor=_actor(actor), currency=currency.upper())))
+    text = _run(
+        lambda s: (lambda b: f"batch #{b.id}: {b.total} {b.currency}, finance task #{b.task_id}")(
+            payouts.create_batch(s, actor=_actor(actor), currency=currency.upper())
+        )
+    )
     click.echo(text)
 
 
@@ -207,11 +267,25 @@ def payouts_paid(batch_id, reference, actor):
 @click.option("--json", "as_json", is_flag=True)
 def payouts_list(as_json):
     """List payout batches, newest first."""
-    data = _run(lambda s: [{"id": b.id, "status": b.status, "total": str(b.total), "currency": b.currency,
-                            "task_id": b.task_id, "created_at": iso(b.created_at),
-                            "reference": b.reference} for b in payouts.list_batches(s)])
-    _emit(data, as_json, lambda rows: (f"#{r['id']} {r['status']:<5} {r['total']} {r['currency']} "
-                                       f"task #{r['task_id']}" for r in rows))
+    data = _run(
+        lambda s: [
+            {
+                "id": b.id,
+                "status": b.status,
+                "total": str(b.total),
+                "currency": b.currency,
+                "task_id": b.task_id,
+                "created_at": iso(b.created_at),
+                "reference": b.reference,
+            }
+            for b in payouts.list_batches(s)
+        ]
+    )
+    _emit(
+        data,
+        as_json,
+        lambda rows: (f"#{r['id']} {r['status']:<5} {r['total']} {r['currency']} task #{r['task_id']}" for r in rows),
+    )
 
 
 commands = [ib]

@@ -4,6 +4,7 @@ Three YAML files in `<rules dir>/policy/ib/` (profiles.yaml, qualification.yaml,
 attribution.yaml) are validated together; any problem raises IbConfigError naming
 file, line and what is wrong, and nothing of an invalid configuration is used.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,8 +14,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from engine.ib.yamlconf import (Doc, IbConfigError, Problem, check_keys, decimal, duration,
-                                money, percent)
+from engine.ib.yamlconf import Doc, IbConfigError, Problem, check_keys, decimal, duration, money, percent
 from engine.rules import api as rules_api
 from engine.values import Money, ValueError_
 
@@ -34,7 +34,7 @@ class Policy:
     first_deposit_at_least: Money | None = None
     total_deposits_at_least: Money | None = None
     total_lots_at_least: Decimal | None = None
-    within: timedelta | None = None          # of registration
+    within: timedelta | None = None  # of registration
     min_holding_time: timedelta | None = None
     kyc_approved: bool = False
     no_chargeback: bool = False
@@ -46,7 +46,7 @@ class PerLot:
 
     default: Decimal | None = None
     symbols: dict[str, Decimal] = field(default_factory=dict)
-    groups: dict[str, Decimal] = field(default_factory=dict)   # symbol -> amount via group
+    groups: dict[str, Decimal] = field(default_factory=dict)  # symbol -> amount via group
 
     def for_symbol(self, symbol: str) -> tuple[Decimal | None, str]:
         """Return the amount per lot for `symbol` and where it came from."""
@@ -67,9 +67,9 @@ class Profile:
     cpa_policy: str | None = None
     clawback: timedelta | None = None
     rebate: PerLot | None = None
-    trade_policy: str | None = None      # which trades earn per-trade commissions
+    trade_policy: str | None = None  # which trades earn per-trade commissions
     spread_share: Decimal | None = None  # percent of the broker's spread revenue
-    revshare: Decimal | None = None      # percent of the broker's revenue
+    revshare: Decimal | None = None  # percent of the broker's revenue
     cap_per_client: Decimal | None = None
     cap_per_month: Decimal | None = None
     overrides: dict[int, Decimal] = field(default_factory=dict)  # depth -> percent
@@ -87,7 +87,7 @@ class IbConfig:
     self_referral: bool = False
     triggered_by: str = "auto"
     referral_link: str = "{code}"
-    show_deposit_amounts: bool = False   # in the partner view
+    show_deposit_amounts: bool = False  # in the partner view
 
     def profile_for(self, ib_id: str) -> Profile:
         """Return the profile assigned to `ib_id`, or the default profile."""
@@ -107,8 +107,10 @@ def _per_lot(doc: Doc, path: tuple, data) -> PerLot:
     if not check_keys(doc, path, data, ("per_lot", "symbols", "groups")):
         return PerLot()
     default = _guard(doc, path + ("per_lot",), decimal, data.get("per_lot", 0), "per_lot")
-    symbols = {str(s): _guard(doc, path + ("symbols", s), decimal, v, f"symbols.{s}")
-               for s, v in (data.get("symbols") or {}).items()}
+    symbols = {
+        str(s): _guard(doc, path + ("symbols", s), decimal, v, f"symbols.{s}")
+        for s, v in (data.get("symbols") or {}).items()
+    }
     groups: dict[str, Decimal] = {}
     for name, group in (data.get("groups") or {}).items():
         gpath = path + ("groups", name)
@@ -118,8 +120,7 @@ def _per_lot(doc: Doc, path: tuple, data) -> PerLot:
     return PerLot(default if "per_lot" in data else None, symbols, groups)
 
 
-_PROFILE_KEYS = ("currency", "cpa", "lot_rebate", "spread_share", "revshare", "caps",
-                 "overrides", "trades_count_when")
+_PROFILE_KEYS = ("currency", "cpa", "lot_rebate", "spread_share", "revshare", "caps", "overrides", "trades_count_when")
 
 
 def _amount(doc, path, data, key):
@@ -135,31 +136,55 @@ def _profile(doc: Doc, name: str, data) -> Profile | None:
     if not check_keys(doc, path, data, _PROFILE_KEYS, ("currency",)):
         return None
     cpa, caps = data.get("cpa") or {}, data.get("caps") or {}
-    check_keys(doc, path + ("cpa",), cpa, ("amount", "qualification", "clawback_window"),
-               ("amount", "qualification") if cpa else ())
+    check_keys(
+        doc,
+        path + ("cpa",),
+        cpa,
+        ("amount", "qualification", "clawback_window"),
+        ("amount", "qualification") if cpa else (),
+    )
     check_keys(doc, path + ("caps",), caps, ("per_client", "per_month"))
     overrides = {}
     for depth, pct in (data.get("overrides") or {}).items():
         if not isinstance(depth, int) or depth < 1:
-            doc.error(path + ("overrides", depth), "a depth is a whole number from 1 "
-                      "(1: the IB's direct sub-IBs)")
+            doc.error(path + ("overrides", depth), "a depth is a whole number from 1 (1: the IB's direct sub-IBs)")
         overrides[depth] = _guard(doc, path + ("overrides", depth), percent, pct, "override")
     return Profile(
-        name=name, currency=str(data.get("currency")), cpa=_amount(doc, path + ("cpa",), cpa, "amount"),
+        name=name,
+        currency=str(data.get("currency")),
+        cpa=_amount(doc, path + ("cpa",), cpa, "amount"),
         cpa_policy=cpa.get("qualification"),
-        clawback=_guard(doc, path + ("cpa", "clawback_window"), duration,
-                        cpa["clawback_window"], "clawback_window") if "clawback_window" in cpa else None,
+        clawback=_guard(doc, path + ("cpa", "clawback_window"), duration, cpa["clawback_window"], "clawback_window")
+        if "clawback_window" in cpa
+        else None,
         rebate=_per_lot(doc, path + ("lot_rebate",), data["lot_rebate"]) if "lot_rebate" in data else None,
         trade_policy=data.get("trades_count_when"),
-        spread_share=_pct(doc, path, data, "spread_share"), revshare=_pct(doc, path, data, "revshare"),
+        spread_share=_pct(doc, path, data, "spread_share"),
+        revshare=_pct(doc, path, data, "revshare"),
         cap_per_client=_amount(doc, path + ("caps",), caps, "per_client"),
-        cap_per_month=_amount(doc, path + ("caps",), caps, "per_month"), overrides=overrides)
+        cap_per_month=_amount(doc, path + ("caps",), caps, "per_month"),
+        overrides=overrides,
+    )
 
 
-_POLICY_KEYS = ("description", "include", "first_deposit_at_least", "total_deposits_at_least",
-                "total_lots_at_least", "within", "min_holding_time", "kyc_approved", "no_chargeback")
-_READERS = {"first_deposit_at_least": money, "total_deposits_at_least": money,
-            "total_lots_at_least": decimal, "within": duration, "min_holding_time": duration}
+_POLICY_KEYS = (
+    "description",
+    "include",
+    "first_deposit_at_least",
+    "total_deposits_at_least",
+    "total_lots_at_least",
+    "within",
+    "min_holding_time",
+    "kyc_approved",
+    "no_chargeback",
+)
+_READERS = {
+    "first_deposit_at_least": money,
+    "total_deposits_at_least": money,
+    "total_lots_at_least": decimal,
+    "within": duration,
+    "min_holding_time": duration,
+}
 
 
 def _raw_policies(doc: Doc) -> dict[str, dict]:
@@ -169,8 +194,11 @@ def _raw_policies(doc: Doc) -> dict[str, dict]:
     if not isinstance(root, dict):
         doc.error(("qualification_policies",), "must map policy names to their criteria")
         return {}
-    return {name: body for name, body in root.items()
-            if check_keys(doc, ("qualification_policies", name), body, _POLICY_KEYS)}
+    return {
+        name: body
+        for name, body in root.items()
+        if check_keys(doc, ("qualification_policies", name), body, _POLICY_KEYS)
+    }
 
 
 def _own_criteria(doc: Doc, name: str, body: dict) -> dict:
@@ -206,22 +234,25 @@ def _resolve(doc: Doc, name: str, raw: dict, own: dict, seen: tuple = ()) -> dic
 def _policies(doc: Doc) -> dict[str, Policy]:
     raw = _raw_policies(doc)
     own = {name: _own_criteria(doc, name, body) for name, body in raw.items()}
-    return {name: Policy(name, str(body.get("description", "")), **_resolve(doc, name, raw, own))
-            for name, body in raw.items()}
+    return {
+        name: Policy(name, str(body.get("description", "")), **_resolve(doc, name, raw, own))
+        for name, body in raw.items()
+    }
 
 
 _ROOT_KEYS = ("default", "assignments", "profiles", "spread_per_lot", "triggered_by")
 
 
 def _profiles(doc: Doc) -> tuple[dict[str, Profile], dict, PerLot]:
-    if not check_keys(doc, (), doc.data, ("commission_profiles",), ("commission_profiles",)) \
-            or "commission_profiles" not in doc.data:  # reported as missing
+    if (
+        not check_keys(doc, (), doc.data, ("commission_profiles",), ("commission_profiles",))
+        or "commission_profiles" not in doc.data
+    ):  # reported as missing
         return {}, {}, PerLot()
     root = doc.data["commission_profiles"]
     if not check_keys(doc, ("commission_profiles",), root, _ROOT_KEYS, ("default", "profiles")):
         return {}, {}, PerLot()
-    found = {name: _profile(doc, str(name), body)
-             for name, body in (root.get("profiles") or {}).items()}
+    found = {name: _profile(doc, str(name), body) for name, body in (root.get("profiles") or {}).items()}
     spread = _per_lot(doc, ("commission_profiles", "spread_per_lot"), root.get("spread_per_lot") or {})
     return {k: v for k, v in found.items() if v}, root, spread
 
@@ -284,8 +315,7 @@ def _text(path: Path) -> str | None:
 
 def parse_texts(folder: str, texts: dict[str, str | None]) -> IbConfig:
     """Validate the IB files' `texts` ({name: text or None}), naming them `folder/name`."""
-    docs = {name: None if texts.get(name) is None else Doc(f"{folder}/{name}", texts[name])
-            for name in FILES}
+    docs = {name: None if texts.get(name) is None else Doc(f"{folder}/{name}", texts[name]) for name in FILES}
     for name in FILES[:2]:
         if docs[name] is None:
             raise IbConfigError([Problem(f"{folder}/{name}", 0, "-", "file is missing")])
@@ -297,14 +327,19 @@ def parse_texts(folder: str, texts: dict[str, str | None]) -> IbConfig:
     problems = [p for d in docs.values() if d for p in d.problems]
     if problems:
         raise IbConfigError(problems)
-    return IbConfig(version=_version([(n, texts[n]) for n in FILES if docs[n]]), profiles=profiles, default_profile=root["default"],
-                    assignments={str(k): v for k, v in (root.get("assignments") or {}).items()},
-                    policies=policies, spread=spread,
-                    conflicts=attribution.get("conflicts", "first_touch"),
-                    self_referral=attribution.get("self_referral", "refuse") == "allow",
-                    triggered_by=root.get("triggered_by", "auto"),
-                    referral_link=str(attribution.get("referral_link", "{code}")),
-                    show_deposit_amounts=attribution.get("show_deposit_amounts", False))
+    return IbConfig(
+        version=_version([(n, texts[n]) for n in FILES if docs[n]]),
+        profiles=profiles,
+        default_profile=root["default"],
+        assignments={str(k): v for k, v in (root.get("assignments") or {}).items()},
+        policies=policies,
+        spread=spread,
+        conflicts=attribution.get("conflicts", "first_touch"),
+        self_referral=attribution.get("self_referral", "refuse") == "allow",
+        triggered_by=root.get("triggered_by", "auto"),
+        referral_link=str(attribution.get("referral_link", "{code}")),
+        show_deposit_amounts=attribution.get("show_deposit_amounts", False),
+    )
 
 
 _cache: dict[str, tuple[tuple, IbConfig]] = {}

@@ -6,6 +6,7 @@ do not decide (`triggered_by` in profiles.yaml: `auto` asks the active ruleset,
 `policy` or `rules` force one side). Either way `record_commission` keys each record
 by what it pays for, so nothing is paid twice even if both ran.
 """
+
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
@@ -18,37 +19,58 @@ from engine.ib.service import PER_TRADE, config_for, record_commission, types_pa
 
 
 def _policy_explanation(config: IbConfig, rule: str, event: Event | None, extra: dict) -> dict:
-    return {"rule": rule, "ruleset_version": config.version,
-            "event_ids": [event.event_id] if event is not None else [], "triggered_by": "policy", **extra}
+    return {
+        "rule": rule,
+        "ruleset_version": config.version,
+        "event_ids": [event.event_id] if event is not None else [],
+        "triggered_by": "policy",
+        **extra,
+    }
 
 
-def check_cpa(session: Session, config: IbConfig, profile: Profile, stats: IbClientStats,
-              event: Event | None) -> None:
+def check_cpa(session: Session, config: IbConfig, profile: Profile, stats: IbClientStats, event: Event | None) -> None:
     """Record the CPA once the client meets the profile's CPA policy."""
     if profile.cpa is None or commissions.get_by_key(session, f"cpa:{stats.client_ref}"):
         return
     policy = config.policies[profile.cpa_policy]
     if not qualification.qualifies(session, policy, stats):
         return  # the trade-by-trade explanation is built only once, when the CPA is earned
-    result = qualification.evaluate(policy, stats, stats.registered_at,
-                                    qualification.deposits(session, stats.client_ref),
-                                    qualification.trades(session, stats.client_ref))
+    result = qualification.evaluate(
+        policy,
+        stats,
+        stats.registered_at,
+        qualification.deposits(session, stats.client_ref),
+        qualification.trades(session, stats.client_ref),
+    )
     if result.qualified:
-        record_commission(session, client=stats.client_ref, type="cpa", event=event,
-                          actor="policy", explanation=_policy_explanation(
-                              config, f"policy:{policy.name}", event,
-                              {"qualification": result.explanation()}))
+        record_commission(
+            session,
+            client=stats.client_ref,
+            type="cpa",
+            event=event,
+            actor="policy",
+            explanation=_policy_explanation(
+                config, f"policy:{policy.name}", event, {"qualification": result.explanation()}
+            ),
+        )
 
 
-def trade_commissions(session: Session, config: IbConfig, profile: Profile,
-                      stats: IbClientStats, event: Event, types) -> None:
+def trade_commissions(
+    session: Session, config: IbConfig, profile: Profile, stats: IbClientStats, event: Event, types
+) -> None:
     """Record the per-trade commissions the profile pays for a trade closed while attributed."""
     if stats.attributed_at and event.occurred_at < stats.attributed_at:
         return  # trades closed before the IB had the client earn it nothing
     for type in types:
-        record_commission(session, client=stats.client_ref, type=type, event=event,
-                          once_per="trade", actor="policy",
-                          explanation=_policy_explanation(config, f"profile:{profile.name}", event, {}))
+        record_commission(
+            session,
+            client=stats.client_ref,
+            type=type,
+            event=event,
+            once_per="trade",
+            actor="policy",
+            explanation=_policy_explanation(config, f"profile:{profile.name}", event, {}),
+        )
 
 
 def after_activity(session: Session, client_ref: str, event: Event) -> None:
@@ -59,8 +81,7 @@ def after_activity(session: Session, client_ref: str, event: Event) -> None:
         return
     profile, by_rules = config.profile_for(stats.ib_id), types_paid_by_rules(session, config)
     if event.type == "trade.closed":
-        trade_commissions(session, config, profile, stats, event,
-                          [t for t in PER_TRADE if t not in by_rules])
+        trade_commissions(session, config, profile, stats, event, [t for t in PER_TRADE if t not in by_rules])
     if "cpa" not in by_rules:
         check_cpa(session, config, profile, stats, event)
 
@@ -78,10 +99,14 @@ def clawback(session: Session, client_ref: str, payment_id: str, event: Event) -
         return
     what = "charged back" if event.type.endswith("charged_back") else "refunded"
     window = qualification.seconds_text(profile.clawback.total_seconds())
-    commissions.reverse(session, cpa, actor="system", at=event.occurred_at,
-                        reason=f"qualifying deposit {payment_id} {what} within the {window} clawback window",
-                        detail={"event_ids": [event.event_id], "rule": f"clawback:{profile.name}",
-                                "ruleset_version": config.version})
+    commissions.reverse(
+        session,
+        cpa,
+        actor="system",
+        at=event.occurred_at,
+        reason=f"qualifying deposit {payment_id} {what} within the {window} clawback window",
+        detail={"event_ids": [event.event_id], "rule": f"clawback:{profile.name}", "ruleset_version": config.version},
+    )
 
 
 def after_attribution(session: Session, client_ref: str, event: Event | None = None) -> None:

@@ -1,4 +1,5 @@
 """Introducing brokers: the IB tree, attributions, qualification projections, commissions."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -12,8 +13,7 @@ from engine.types import Amount, BigId, JsonType, UTCDateTime
 
 PENDING_REVIEW, APPROVED, REJECTED, PAID = "pending_review", "approved", "rejected", "paid"
 COMMISSION_STATUSES = (PENDING_REVIEW, APPROVED, REJECTED, PAID)
-COMMISSION_TYPES = ("cpa", "lot_rebate", "spread_share", "revshare", "override",
-                    "adjustment", "reversal")
+COMMISSION_TYPES = ("cpa", "lot_rebate", "spread_share", "revshare", "override", "adjustment", "reversal")
 
 
 class IntroducingBroker(Base):
@@ -56,7 +56,7 @@ class IbAttribution(Base):
     ib_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     previous_ib_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     outcome: Mapped[str] = mapped_column(String(16))  # attributed, reassigned, disputed, refused
-    source: Mapped[str] = mapped_column(String(32))   # referral_code, event, manual
+    source: Mapped[str] = mapped_column(String(32))  # referral_code, event, manual
     actor: Mapped[str] = mapped_column(String(320))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -68,17 +68,16 @@ class IbMoneyMove(Base):
     """A referred client's deposit or withdrawal, as the IB projections saw it."""
 
     __tablename__ = "ib_money_moves"
-    __table_args__ = (UniqueConstraint("client_ref", "kind", "payment_id",
-                                       name="uq_ib_money_moves_payment"),)
+    __table_args__ = (UniqueConstraint("client_ref", "kind", "payment_id", name="uq_ib_money_moves_payment"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     client_ref: Mapped[str] = mapped_column(String(100), index=True)
-    kind: Mapped[str] = mapped_column(String(16))       # deposit, withdrawal
+    kind: Mapped[str] = mapped_column(String(16))  # deposit, withdrawal
     payment_id: Mapped[str] = mapped_column(String(200))
     amount: Mapped[Decimal] = mapped_column(Amount)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(16))     # completed, refunded, charged_back, paid
-    at: Mapped[datetime] = mapped_column(UTCDateTime)   # when it completed
+    status: Mapped[str] = mapped_column(String(16))  # completed, refunded, charged_back, paid
+    at: Mapped[datetime] = mapped_column(UTCDateTime)  # when it completed
     reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
@@ -86,8 +85,7 @@ class IbTrade(Base):
     """A referred client's closed trade, with how long it was held."""
 
     __tablename__ = "ib_trades"
-    __table_args__ = (UniqueConstraint("client_ref", "account_id", "ticket",
-                                       name="uq_ib_trades_ticket"),)
+    __table_args__ = (UniqueConstraint("client_ref", "account_id", "ticket", name="uq_ib_trades_ticket"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     client_ref: Mapped[str] = mapped_column(String(100), index=True)
@@ -111,7 +109,7 @@ class IbPayoutBatch(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     currency: Mapped[str] = mapped_column(String(3))
     total: Mapped[Decimal] = mapped_column(Amount)
-    status: Mapped[str] = mapped_column(String(16))     # open, paid
+    status: Mapped[str] = mapped_column(String(16))  # open, paid
     task_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(320))

@@ -1,4 +1,5 @@
 """Client profile sections: the introducing IB chain and the commissions (SPEC §5)."""
+
 from __future__ import annotations
 
 from sqlalchemy import or_, select
@@ -14,26 +15,37 @@ from engine.values import iso
 
 def link(ib: IntroducingBroker, level: int) -> dict:
     """Return one IB of a chain."""
-    return {"ib_id": ib.ib_id, "level": level, "referral_code": ib.referral_code,
-            "client": ib.client_ref}
+    return {"ib_id": ib.ib_id, "level": level, "referral_code": ib.referral_code, "client": ib.client_ref}
 
 
 def attribution_dict(entry: IbAttribution) -> dict:
     """Return one attribution decision: who, when, why."""
-    return {"at": iso(entry.at), "ib_id": entry.ib_id, "previous_ib_id": entry.previous_ib_id,
-            "outcome": entry.outcome, "source": entry.source, "actor": entry.actor,
-            "reason": entry.reason}
+    return {
+        "at": iso(entry.at),
+        "ib_id": entry.ib_id,
+        "previous_ib_id": entry.previous_ib_id,
+        "outcome": entry.outcome,
+        "source": entry.source,
+        "actor": entry.actor,
+        "reason": entry.reason,
+    }
 
 
 def own_ib(session: Session, ib: IntroducingBroker) -> dict:
     """Return an IB's own record: its code, link, parent, sub-IBs and profile."""
     config = config_for(session)
-    children = session.scalars(select(IntroducingBroker.ib_id).where(
-        IntroducingBroker.parent_ib_id == ib.ib_id).order_by(IntroducingBroker.id))
-    return {"ib_id": ib.ib_id, "referral_code": ib.referral_code,
-            "referral_link": config.referral_link.format(code=ib.referral_code),
-            "parent_ib": ib.parent_ib_id, "sub_ibs": list(children),
-            "profile": config.profile_for(ib.ib_id).name, "registered_at": iso(ib.registered_at)}
+    children = session.scalars(
+        select(IntroducingBroker.ib_id).where(IntroducingBroker.parent_ib_id == ib.ib_id).order_by(IntroducingBroker.id)
+    )
+    return {
+        "ib_id": ib.ib_id,
+        "referral_code": ib.referral_code,
+        "referral_link": config.referral_link.format(code=ib.referral_code),
+        "parent_ib": ib.parent_ib_id,
+        "sub_ibs": list(children),
+        "profile": config.profile_for(ib.ib_id).name,
+        "registered_at": iso(ib.registered_at),
+    }
 
 
 @section("ib")
@@ -45,12 +57,15 @@ def ib_section(session: Session, client: Client) -> dict | None:
     if own is None and not history and (stats is None or not stats.pending_code):
         return None  # no IB ever claimed this client
     chain = tree.chain(session, stats.ib_id) if stats else []
-    return {"ib_id": stats.ib_id if stats else None,
-            "chain": [link(ib, level) for level, ib in enumerate(chain)],
-            "attributed_at": iso(stats.attributed_at) if stats else None,
-            "pending_referral_code": stats.pending_code if stats else None,
-            "history": history, "disputes": [h for h in history if h["outcome"] == "disputed"],
-            "own": own_ib(session, own) if own else None}
+    return {
+        "ib_id": stats.ib_id if stats else None,
+        "chain": [link(ib, level) for level, ib in enumerate(chain)],
+        "attributed_at": iso(stats.attributed_at) if stats else None,
+        "pending_referral_code": stats.pending_code if stats else None,
+        "history": history,
+        "disputes": [h for h in history if h["outcome"] == "disputed"],
+        "own": own_ib(session, own) if own else None,
+    }
 
 
 @section("commissions")

@@ -1,4 +1,5 @@
 """Evaluate a qualification policy against a referred client's deposits and trades."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,12 +15,10 @@ from engine.ib.models import IbClientStats, IbMoneyMove, IbTrade
 from engine.values import iso
 
 
-def deposits(session: Session, client_ref: str, *, as_of: datetime | None = None
-             ) -> list[IbMoneyMove]:
+def deposits(session: Session, client_ref: str, *, as_of: datetime | None = None) -> list[IbMoneyMove]:
     """Return a client's deposits as the IB projections saw them, oldest first (those
     completed by `as_of` when given)."""
-    query = select(IbMoneyMove).where(IbMoneyMove.client_ref == client_ref,
-                                      IbMoneyMove.kind == "deposit")
+    query = select(IbMoneyMove).where(IbMoneyMove.client_ref == client_ref, IbMoneyMove.kind == "deposit")
     if as_of is not None:
         query = query.where(IbMoneyMove.at <= as_of)
     return list(session.scalars(query.order_by(IbMoneyMove.at, IbMoneyMove.id)))
@@ -30,25 +29,37 @@ def live_at(move: IbMoneyMove, as_of: datetime | None) -> bool:
     or charged back then."""
     if as_of is None:
         return move.status == "completed"
-    return move.at <= as_of and (move.status == "completed" or move.reversed_at is None
-                                 or move.reversed_at > as_of)
+    return move.at <= as_of and (move.status == "completed" or move.reversed_at is None or move.reversed_at > as_of)
 
 
 def chargebacks_by(session: Session, client_ref: str, as_of: datetime) -> int:
     """How many of the client's deposits were charged back at or before `as_of`."""
-    return session.scalar(select(func.count()).select_from(IbMoneyMove).where(
-        IbMoneyMove.client_ref == client_ref, IbMoneyMove.status == "charged_back",
-        IbMoneyMove.reversed_at <= as_of)) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(IbMoneyMove)
+            .where(
+                IbMoneyMove.client_ref == client_ref,
+                IbMoneyMove.status == "charged_back",
+                IbMoneyMove.reversed_at <= as_of,
+            )
+        )
+        or 0
+    )
 
 
 def trades(session: Session, client_ref: str) -> list[IbTrade]:
     """Return a client's closed trades, in order of closing."""
-    return list(session.scalars(select(IbTrade).where(IbTrade.client_ref == client_ref)
-                                .order_by(IbTrade.close_time, IbTrade.id)))
+    return list(
+        session.scalars(
+            select(IbTrade).where(IbTrade.client_ref == client_ref).order_by(IbTrade.close_time, IbTrade.id)
+        )
+    )
 
 
-def counted_lots(session: Session, client_ref: str, policy: Policy,
-                 registered_at: datetime | None, closed_by: datetime | None = None) -> Decimal:
+def counted_lots(
+    session: Session, client_ref: str, policy: Policy, registered_at: datetime | None, closed_by: datetime | None = None
+) -> Decimal:
     """Sum in SQL the lots of the client's closed trades that count under `policy`.
 
     Same verdict as `trade_verdict`, but one aggregate instead of loading every trade, so
@@ -96,21 +107,35 @@ def trade_verdict(policy: Policy, trade: IbTrade, registered_at: datetime | None
         if end is None:
             return False, "the client's registration date is unknown"
         if trade.close_time > end:
-            return False, (f"closed {iso(trade.close_time)}, after the {seconds_text(policy.within.total_seconds())}"
-                           f" qualification window ended {iso(end)}")
+            return False, (
+                f"closed {iso(trade.close_time)}, after the {seconds_text(policy.within.total_seconds())}"
+                f" qualification window ended {iso(end)}"
+            )
     return True, f"held {held}"
 
 
 def trade_dict(trade: IbTrade, counted: bool, reason: str) -> dict:
     """Return a trade as explanations and the partner view show it."""
-    return {"account_id": trade.account_id, "ticket": trade.ticket, "symbol": trade.symbol,
-            "lots": plain(trade.lots), "held_seconds": trade.held_seconds,
-            "close_time": iso(trade.close_time), "counted": counted, "reason": reason}
+    return {
+        "account_id": trade.account_id,
+        "ticket": trade.ticket,
+        "symbol": trade.symbol,
+        "lots": plain(trade.lots),
+        "held_seconds": trade.held_seconds,
+        "close_time": iso(trade.close_time),
+        "counted": counted,
+        "reason": reason,
+    }
 
 
 def _deposit_dict(move: IbMoneyMove) -> dict:
-    return {"payment_id": move.payment_id, "amount": plain(move.amount), "currency": move.currency,
-            "at": iso(move.at), "status": move.status}
+    return {
+        "payment_id": move.payment_id,
+        "amount": plain(move.amount),
+        "currency": move.currency,
+        "at": iso(move.at),
+        "status": move.status,
+    }
 
 
 @dataclass
@@ -129,8 +154,14 @@ class Result:
 
     def explanation(self) -> dict:
         """Return the result as JSON-ready data."""
-        return {"policy": self.policy, "qualified": self.qualified, "checks": self.checks,
-                "lots": plain(self.lots), "deposits": self.deposits, "trades": self.trades}
+        return {
+            "policy": self.policy,
+            "qualified": self.qualified,
+            "checks": self.checks,
+            "lots": plain(self.lots),
+            "deposits": self.deposits,
+            "trades": self.trades,
+        }
 
 
 def _money_checks(result: Result, policy: Policy, moves: list[IbMoneyMove], end) -> None:
@@ -138,8 +169,7 @@ def _money_checks(result: Result, policy: Policy, moves: list[IbMoneyMove], end)
     if policy.first_deposit_at_least is not None:
         need = policy.first_deposit_at_least
         first = moves[0] if moves else None
-        ok = bool(first and first in live and first.currency == need.currency
-                  and first.amount >= need.amount)
+        ok = bool(first and first in live and first.currency == need.currency and first.amount >= need.amount)
         shown = f"{plain(first.amount)} {first.currency} ({first.status})" if first else "none"
         result.check("first_deposit_at_least", ok, f"first deposit {shown}; needs {need}")
         if ok:
@@ -148,26 +178,33 @@ def _money_checks(result: Result, policy: Policy, moves: list[IbMoneyMove], end)
         need = policy.total_deposits_at_least
         counted = [m for m in live if m.currency == need.currency]
         total = sum((m.amount for m in counted), Decimal(0))
-        result.check("total_deposits_at_least", total >= need.amount,
-                     f"deposits {plain(total)} {need.currency}; needs {need}")
-        result.deposits.extend(_deposit_dict(m) for m in counted
-                               if _deposit_dict(m) not in result.deposits)
+        result.check(
+            "total_deposits_at_least", total >= need.amount, f"deposits {plain(total)} {need.currency}; needs {need}"
+        )
+        result.deposits.extend(_deposit_dict(m) for m in counted if _deposit_dict(m) not in result.deposits)
 
 
-def evaluate(policy: Policy, stats: IbClientStats, registered_at: datetime | None,
-             moves: list[IbMoneyMove], closed: list[IbTrade] | None = None,
-             lots: Decimal | None = None) -> Result:
+def evaluate(
+    policy: Policy,
+    stats: IbClientStats,
+    registered_at: datetime | None,
+    moves: list[IbMoneyMove],
+    closed: list[IbTrade] | None = None,
+    lots: Decimal | None = None,
+) -> Result:
     """Check every criterion of `policy`; return the outcome with what counted and why.
 
     With `closed` each trade is listed with its verdict (explanations, the partner view);
     with `lots` instead (from `counted_lots`) only the total is checked."""
     result = Result(policy.name)
     if policy.kyc_approved:
-        result.check("kyc_approved", stats.kyc_approved_at is not None,
-                     "KYC approved" if stats.kyc_approved_at else "KYC not approved yet")
+        result.check(
+            "kyc_approved",
+            stats.kyc_approved_at is not None,
+            "KYC approved" if stats.kyc_approved_at else "KYC not approved yet",
+        )
     if policy.no_chargeback:
-        result.check("no_chargeback", stats.chargebacks == 0,
-                     f"{stats.chargebacks} chargeback(s)")
+        result.check("no_chargeback", stats.chargebacks == 0, f"{stats.chargebacks} chargeback(s)")
     end = _window_end(policy, registered_at)
     if policy.within is not None and registered_at is None:
         result.check("within", False, "the client's registration date is unknown")
@@ -179,13 +216,15 @@ def evaluate(policy: Policy, stats: IbClientStats, registered_at: datetime | Non
     if closed is None:
         result.lots = lots if lots is not None else Decimal(0)
     if policy.total_lots_at_least is not None:
-        result.check("total_lots_at_least", result.lots >= policy.total_lots_at_least,
-                     f"{plain(result.lots)} lots counted; needs {plain(policy.total_lots_at_least)}")
+        result.check(
+            "total_lots_at_least",
+            result.lots >= policy.total_lots_at_least,
+            f"{plain(result.lots)} lots counted; needs {plain(policy.total_lots_at_least)}",
+        )
     return result
 
 
 def qualifies(session: Session, policy: Policy, stats: IbClientStats) -> bool:
     """Whether the client meets `policy` now, without loading its trades."""
     lots = counted_lots(session, stats.client_ref, policy, stats.registered_at)
-    return evaluate(policy, stats, stats.registered_at, deposits(session, stats.client_ref),
-                    lots=lots).qualified
+    return evaluate(policy, stats, stats.registered_at, deposits(session, stats.client_ref), lots=lots).qualified

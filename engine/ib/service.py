@@ -4,6 +4,7 @@
 rules engine's `commission` action and the policy evaluation of the projections
 both call it, and its per-purpose keys make a second call a no-op.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -29,6 +30,7 @@ EARNED_TYPES = ("cpa",) + PER_TRADE
 def config_for(session: Session) -> IbConfig:
     """Return the IB configuration of the active ruleset version (or of the rules directory)."""
     from engine.rules.api import configured_rules_dir, version_files
+
     if session.info.get("database") is None:
         return load(config_mod.load().rules_dir)
     files = version_files(session)  # None: the active version carries no policy/
@@ -45,9 +47,14 @@ def types_paid_by_rules(session: Session, config: IbConfig) -> frozenset[str]:
         return frozenset(EARNED_TYPES) if config.triggered_by == "rules" else frozenset()
     if "ib_rule_types" not in session.info:  # the active ruleset is fixed for a transaction
         from engine.rules.api import active_ruleset
+
         ruleset = active_ruleset(session)
-        found = {action.param("type") for rule in (ruleset.rules if ruleset else ())
-                 for action in rule.actions if action.name == "commission"}
+        found = {
+            action.param("type")
+            for rule in (ruleset.rules if ruleset else ())
+            for action in rule.actions
+            if action.name == "commission"
+        }
         session.info["ib_rule_types"] = frozenset(EARNED_TYPES if "hybrid" in found else found)
     return session.info["ib_rule_types"]
 
@@ -55,6 +62,7 @@ def types_paid_by_rules(session: Session, config: IbConfig) -> frozenset[str]:
 def _given(name: str):
     """Return the value a rule test states for fact `name` (`given: {client: {ib: IB-7}}`)."""
     from engine.rules.api import given_fact
+
     return given_fact(name)
 
 
@@ -79,16 +87,19 @@ def _ref(client: Client | str) -> str:
 def _trade_for(session: Session, client_ref: str, event: Event | None) -> IbTrade:
     if event is None or event.type != "trade.closed":
         raise IbError("a per-trade commission needs the trade.closed event that earned it")
-    trade = session.scalar(select(IbTrade).where(
-        IbTrade.client_ref == client_ref, IbTrade.account_id == event.data["account_id"],
-        IbTrade.ticket == event.data["ticket"]))
+    trade = session.scalar(
+        select(IbTrade).where(
+            IbTrade.client_ref == client_ref,
+            IbTrade.account_id == event.data["account_id"],
+            IbTrade.ticket == event.data["ticket"],
+        )
+    )
     if trade is None:
         raise IbError(f"trade {event.data['ticket']} of {client_ref} is not projected")
     return trade
 
 
-def trade_amount(config: IbConfig, profile: Profile, type: str, trade: IbTrade
-                 ) -> tuple[Decimal | None, str]:
+def trade_amount(config: IbConfig, profile: Profile, type: str, trade: IbTrade) -> tuple[Decimal | None, str]:
     """Return what `trade` earns under `profile` for `type`, and how it was computed."""
     if type == "lot_rebate":
         per_lot, source = profile.rebate.for_symbol(trade.symbol) if profile.rebate else (None, "")
@@ -105,8 +116,9 @@ def trade_amount(config: IbConfig, profile: Profile, type: str, trade: IbTrade
     return revenue * percent / 100, f"{percent}% of {what} {plain(revenue)} {profile.currency}"
 
 
-def _trade_counts(session: Session, config: IbConfig, profile: Profile, client_ref: str,
-                  trade: IbTrade) -> tuple[bool, str]:
+def _trade_counts(
+    session: Session, config: IbConfig, profile: Profile, client_ref: str, trade: IbTrade
+) -> tuple[bool, str]:
     """Return whether the profile's trade policy lets `trade` earn, and why."""
     if profile.trade_policy is None:
         return True, "the profile counts every trade"
@@ -138,15 +150,26 @@ def _amount(session, config, profile, type, client_ref, event, amount):
 
 
 def _deposits_before(session: Session, client_ref: str, at: datetime) -> list[dict]:
-    return [{"payment_id": m.payment_id, "amount": plain(m.amount), "currency": m.currency,
-             "at": iso(m.at)} for m in qualification.deposits(session, client_ref, as_of=at)
-            if qualification.live_at(m, at)]
+    return [
+        {"payment_id": m.payment_id, "amount": plain(m.amount), "currency": m.currency, "at": iso(m.at)}
+        for m in qualification.deposits(session, client_ref, as_of=at)
+        if qualification.live_at(m, at)
+    ]
 
 
-def record_commission(session: Session, *, client: Client | str, type: str, explanation: dict,
-                      event: Event | None = None, once_per: str = "client", review: bool = True,
-                      profile: str | None = None, amount: Money | None = None,
-                      actor: str = "rules") -> list[IbCommission]:
+def record_commission(
+    session: Session,
+    *,
+    client: Client | str,
+    type: str,
+    explanation: dict,
+    event: Event | None = None,
+    once_per: str = "client",
+    review: bool = True,
+    profile: str | None = None,
+    amount: Money | None = None,
+    actor: str = "rules",
+) -> list[IbCommission]:
     """Record what the client's IB (and its parents, as overrides) earn; return new records.
 
     `type` is cpa, lot_rebate, spread_share or revshare; per-trade types need the
@@ -176,14 +199,32 @@ def record_commission(session: Session, *, client: Client | str, type: str, expl
         capped, notes = commissions.cap(session, prof, ib_id, client_ref, raw, earned_at)
     if capped <= 0:
         return []
-    full = {**explanation, **detail, "computation": why, "caps": notes, "profile": prof.name,
-            "config_version": config.version, "ib_chain": chain_ids(session, ib_id),
-            "deposits": _deposits_before(session, client_ref, earned_at),
-            "event": event.envelope() if event is not None else None}
-    base, new = commissions.create(session, key=key, ib_id=ib_id, client_ref=client_ref,
-                                   type=type, money=Money(capped, value.currency), explanation=full,
-                                   earned_at=earned_at, actor=actor, profile=prof.name, review=review)
+    full = {
+        **explanation,
+        **detail,
+        "computation": why,
+        "caps": notes,
+        "profile": prof.name,
+        "config_version": config.version,
+        "ib_chain": chain_ids(session, ib_id),
+        "deposits": _deposits_before(session, client_ref, earned_at),
+        "event": event.envelope() if event is not None else None,
+    }
+    base, new = commissions.create(
+        session,
+        key=key,
+        ib_id=ib_id,
+        client_ref=client_ref,
+        type=type,
+        money=Money(capped, value.currency),
+        explanation=full,
+        earned_at=earned_at,
+        actor=actor,
+        profile=prof.name,
+        review=review,
+    )
     if not new:
         return []
-    return [base] + commissions.overrides(session, config, base, chain_ids(session, ib_id)[1:],
-                                          actor=actor, review=review)
+    return [base] + commissions.overrides(
+        session, config, base, chain_ids(session, ib_id)[1:], actor=actor, review=review
+    )

@@ -1,4 +1,5 @@
 """The IB tree (onboarding, chains, sub-trees) and client attribution with its history."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -51,15 +52,27 @@ def subtree(session: Session, ib_id: str) -> list[str]:
     """Return `ib_id` and the ids of every IB below it."""
     found, frontier = [ib_id], [ib_id]
     while frontier and len(found) < 100_000:
-        frontier = [i for i in session.scalars(select(IntroducingBroker.ib_id).where(
-            IntroducingBroker.parent_ib_id.in_(frontier))) if i not in found]
+        frontier = [
+            i
+            for i in session.scalars(
+                select(IntroducingBroker.ib_id).where(IntroducingBroker.parent_ib_id.in_(frontier))
+            )
+            if i not in found
+        ]
         found.extend(frontier)
     return found
 
 
-def register(session: Session, *, ib_id: str, referral_code: str, client_ref: str | None,
-             parent_ib_id: str | None, at: datetime, event_seq: int | None = None
-             ) -> tuple[IntroducingBroker, bool]:
+def register(
+    session: Session,
+    *,
+    ib_id: str,
+    referral_code: str,
+    client_ref: str | None,
+    parent_ib_id: str | None,
+    at: datetime,
+    event_seq: int | None = None,
+) -> tuple[IntroducingBroker, bool]:
     """Onboard an IB; a repeat of the same registration changes nothing. Return (ib, created)."""
     existing = get(session, ib_id)
     if existing is not None:
@@ -71,8 +84,14 @@ def register(session: Session, *, ib_id: str, referral_code: str, client_ref: st
     # A sub-IB may have registered first, naming this IB as its parent: no loops.
     if parent_ib_id == ib_id or ib_id in {i.parent_ib_id for i in above}:
         raise IbError(f"IB {ib_id} cannot be below itself (parent {parent_ib_id})")
-    ib = IntroducingBroker(ib_id=ib_id, referral_code=referral_code, client_ref=client_ref,
-                           parent_ib_id=parent_ib_id, registered_at=at, event_seq=event_seq)
+    ib = IntroducingBroker(
+        ib_id=ib_id,
+        referral_code=referral_code,
+        client_ref=client_ref,
+        parent_ib_id=parent_ib_id,
+        registered_at=at,
+        event_seq=event_seq,
+    )
     session.add(ib)
     session.flush()
     return ib, True
@@ -105,16 +124,18 @@ def ensure_stats(session: Session, client_ref: str) -> IbClientStats:
     stats = stats_for(session, client_ref)
     if stats is None:
         client = session.scalar(select(Client).where(Client.ref == client_ref))
-        stats = IbClientStats(client_ref=client_ref, chargebacks=0,
-                              registered_at=client.registered_at if client else None)
+        stats = IbClientStats(
+            client_ref=client_ref, chargebacks=0, registered_at=client.registered_at if client else None
+        )
         session.add(stats)
         session.flush()
         session.info.setdefault(_STATS_IDS, {})[client_ref] = stats.id
     return stats
 
 
-def _decide(stats: IbClientStats, ib: IntroducingBroker, client_ref: str, source: str,
-            config: IbConfig) -> tuple[str, str | None]:
+def _decide(
+    stats: IbClientStats, ib: IntroducingBroker, client_ref: str, source: str, config: IbConfig
+) -> tuple[str, str | None]:
     """Return (outcome, why) of a claim by `ib` on the client."""
     if ib.client_ref == client_ref and not config.self_referral:
         return "refused", "an IB cannot refer itself"
@@ -127,8 +148,18 @@ def _decide(stats: IbClientStats, ib: IntroducingBroker, client_ref: str, source
     return "disputed", f"already attributed to {stats.ib_id} (first touch keeps it)"
 
 
-def attribute(session: Session, *, client_ref: str, ib_id: str | None, source: str, actor: str,
-              reason: str | None, key: str, at: datetime, config: IbConfig) -> IbAttribution | None:
+def attribute(
+    session: Session,
+    *,
+    client_ref: str,
+    ib_id: str | None,
+    source: str,
+    actor: str,
+    reason: str | None,
+    key: str,
+    at: datetime,
+    config: IbConfig,
+) -> IbAttribution | None:
     """Attribute a client to an IB under the conflict policy; record the outcome once per `key`."""
     done = session.scalar(select(IbAttribution).where(IbAttribution.key == key))
     if done is not None:
@@ -141,9 +172,17 @@ def attribute(session: Session, *, client_ref: str, ib_id: str | None, source: s
     outcome, why = _decide(stats, ib, client_ref, source, config)
     if outcome == "unchanged":
         return None
-    entry = IbAttribution(client_ref=client_ref, ib_id=ib_id, previous_ib_id=stats.ib_id,
-                          outcome=outcome, source=source, actor=actor, at=at, key=key,
-                          reason="; ".join(filter(None, [reason, why])) or None)
+    entry = IbAttribution(
+        client_ref=client_ref,
+        ib_id=ib_id,
+        previous_ib_id=stats.ib_id,
+        outcome=outcome,
+        source=source,
+        actor=actor,
+        at=at,
+        key=key,
+        reason="; ".join(filter(None, [reason, why])) or None,
+    )
     session.add(entry)
     if outcome in ("attributed", "reassigned"):
         stats.ib_id, stats.attributed_at, stats.pending_code = ib_id, at, None
@@ -160,17 +199,24 @@ def remember_code(session: Session, client_ref: str, code: str) -> None:
 
 def waiting_for_code(session: Session, code: str) -> list[IbClientStats]:
     """Return clients that registered with `code` before its IB existed."""
-    return list(session.scalars(select(IbClientStats).where(IbClientStats.pending_code == code)
-                                .order_by(IbClientStats.id)))
+    return list(
+        session.scalars(select(IbClientStats).where(IbClientStats.pending_code == code).order_by(IbClientStats.id))
+    )
 
 
 def history(session: Session, client_ref: str) -> list[IbAttribution]:
     """Return every attribution decision about a client, oldest first."""
-    return list(session.scalars(select(IbAttribution).where(IbAttribution.client_ref == client_ref)
-                                .order_by(IbAttribution.at, IbAttribution.id)))
+    return list(
+        session.scalars(
+            select(IbAttribution)
+            .where(IbAttribution.client_ref == client_ref)
+            .order_by(IbAttribution.at, IbAttribution.id)
+        )
+    )
 
 
 def referred(session: Session, ib_ids: list[str]) -> list[IbClientStats]:
     """Return the clients currently attributed to any of `ib_ids`."""
-    return list(session.scalars(select(IbClientStats).where(IbClientStats.ib_id.in_(ib_ids))
-                                .order_by(IbClientStats.id)))
+    return list(
+        session.scalars(select(IbClientStats).where(IbClientStats.ib_id.in_(ib_ids)).order_by(IbClientStats.id))
+    )

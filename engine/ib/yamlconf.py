@@ -3,6 +3,7 @@
 The YAML is read by the rules API's one loader (`read_document`: every key knows its
 line); a problem is a `Problem` and IbConfigError is a PolicyError listing them.
 """
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Rule actions of the KYC domain: set the client's status or risk category, with a reason."""
+
 from __future__ import annotations
 
 from marshmallow import fields, validate
@@ -23,8 +24,15 @@ class SetRiskParams(Params):
 def _set_status(run, p: dict, key: str) -> str:
     """Set the client's status, with a reason."""
     from engine.kyc import service as kyc_service
-    change = kyc_service.set_status(run.session, client=run.client, status=p["status"],
-                                    reason=run.text(p["reason"]), actor=run.actor, rule_id=run.rule.id)
+
+    change = kyc_service.set_status(
+        run.session,
+        client=run.client,
+        status=p["status"],
+        reason=run.text(p["reason"]),
+        actor=run.actor,
+        rule_id=run.rule.id,
+    )
     return f"status {p['status']}" if change else f"status unchanged ({run.client.status})"
 
 
@@ -32,20 +40,22 @@ def _set_status(run, p: dict, key: str) -> str:
 def _set_risk(run, p: dict, key: str) -> str:
     """Set the client's risk category, with a reason."""
     from engine.kyc import service as kyc_service
-    changed = kyc_service.set_risk(run.session, client=run.client, category=p["category"],
-                                   reason=run.text(p["reason"]), actor=run.actor)
+
+    changed = kyc_service.set_risk(
+        run.session, client=run.client, category=p["category"], reason=run.text(p["reason"]), actor=run.actor
+    )
     return f"risk {p['category']}" if changed else "risk unchanged"
 
 
 @outcome("status")
 def _status_outcomes(session, actions: list) -> list[str]:
     """The statuses rules set (changes only), for rule tests."""
-    return [a.params["status"] for a in actions
-            if a.action == "set_status" and not a.result.startswith("status unchanged")]
+    return [
+        a.params["status"] for a in actions if a.action == "set_status" and not a.result.startswith("status unchanged")
+    ]
 
 
 @outcome("risk")
 def _risk_outcomes(session, actions: list) -> list[str]:
     """The risk categories rules set (changes only), for rule tests."""
-    return [a.params["category"] for a in actions
-            if a.action == "set_risk" and a.result != "risk unchanged"]
+    return [a.params["category"] for a in actions if a.action == "set_risk" and a.result != "risk unchanged"]

@@ -1,4 +1,5 @@
 """`fxcrm kyc ...`: policy check, review decisions, manual status."""
+
 from __future__ import annotations
 
 import sys
@@ -26,6 +27,7 @@ def _run(ref: str, actor: str, action) -> None:
     from engine.clients import service as clients_service
     from engine.kyc.service import KycError
     from engine.users import service as users_service
+
     try:
         with unit_of_work(_database()) as session:
             user = users_service.get_by_email(session, actor)
@@ -52,13 +54,16 @@ def kyc():
 def policy_check(rules_dir):
     """Check the onboarding policy file and show what it requires."""
     from engine.kyc import policy
+
     try:
         pol = policy.load(rules_dir or config_mod.load().rules_dir)
     except policy.PolicyError as exc:
         _fail(str(exc))
     for client_type in pol.required:
-        click.echo(f"{client_type}: documents {', '.join(pol.documents_for(client_type, None))}; "
-                   f"fields {', '.join(pol.fields_for(client_type)) or '-'}")
+        click.echo(
+            f"{client_type}: documents {', '.join(pol.documents_for(client_type, None))}; "
+            f"fields {', '.join(pol.fields_for(client_type)) or '-'}"
+        )
     for country, extra in sorted(pol.countries.items()):
         click.echo(f"  {country} adds {', '.join(extra['documents'])}")
     click.echo(f"reason codes: {', '.join(pol.reason_codes)}")
@@ -72,22 +77,27 @@ def policy_check(rules_dir):
 def set_status(ref, status, reason, actor):
     """Change a client's status by hand (audited)."""
     from engine.kyc import service
-    _run(ref, actor, lambda s, c, a: service.change_status(s, client=c, status=status,
-                                                           reason=reason, actor=a))
+
+    _run(ref, actor, lambda s, c, a: service.change_status(s, client=c, status=status, reason=reason, actor=a))
     click.echo(f"{ref}: {status}")
 
 
 @kyc.command("approve")
 @click.argument("ref")
 @click.option("--reason", default=None, help="Required when it overrides the provider's result.")
-@click.option("--override-reason", default=None,
-              help="Required when required documents are missing or rejected (recorded as an override).")
+@click.option(
+    "--override-reason",
+    default=None,
+    help="Required when required documents are missing or rejected (recorded as an override).",
+)
 @ACTOR
 def approve(ref, reason, override_reason, actor):
     """Approve a client's KYC."""
     from engine.kyc import review
-    _run(ref, actor, lambda s, c, a: review.approve(s, client=c, actor=a, reason=reason,
-                                                    override_reason=override_reason))
+
+    _run(
+        ref, actor, lambda s, c, a: review.approve(s, client=c, actor=a, reason=reason, override_reason=override_reason)
+    )
     click.echo(f"{ref}: approved")
 
 
@@ -99,8 +109,8 @@ def approve(ref, reason, override_reason, actor):
 def reject(ref, reason_code, note, actor):
     """Reject a client with a reason code."""
     from engine.kyc import review
-    _run(ref, actor, lambda s, c, a: review.reject(s, client=c, actor=a, reason_code=reason_code,
-                                                   note=note))
+
+    _run(ref, actor, lambda s, c, a: review.reject(s, client=c, actor=a, reason_code=reason_code, note=note))
     click.echo(f"{ref}: rejected ({reason_code})")
 
 
@@ -112,9 +122,13 @@ def reject(ref, reason_code, note, actor):
 def request(ref, documents, message, actor):
     """Ask a client for documents again."""
     from engine.kyc import review
+
     types = [t.strip() for t in documents.split(",") if t.strip()]
-    _run(ref, actor, lambda s, c, a: review.request_documents(
-        s, client=c, actor=a, document_types=types, message=message))
+    _run(
+        ref,
+        actor,
+        lambda s, c, a: review.request_documents(s, client=c, actor=a, document_types=types, message=message),
+    )
     click.echo(f"{ref}: requested {', '.join(types)}")
 
 

@@ -8,6 +8,7 @@ task; the event id is derived from the document and its expiry, so a sweep run t
 or on several workers, records it once, and a new expiry date (a corrected document) is
 announced again.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -24,15 +25,22 @@ EXPIRY_NOTICE = timedelta(days=30)
 SOURCE = "kyc-expiry"
 
 
-def expiring_documents(session: Session, now: datetime, notice: timedelta = EXPIRY_NOTICE
-                       ) -> list[KycDocument]:
+def expiring_documents(session: Session, now: datetime, notice: timedelta = EXPIRY_NOTICE) -> list[KycDocument]:
     """Return the usable documents whose expiry falls within `notice` of `now`, either side."""
     # Documents that expired more than `notice` ago were announced long since (or came
     # in expired and count as missing): each round does not look at them again.
-    return list(session.scalars(select(KycDocument).where(
-        KycDocument.state.in_(USABLE_STATES), KycDocument.expires_at.is_not(None),
-        KycDocument.expires_at <= now + notice, KycDocument.expires_at > now - notice)
-        .order_by(KycDocument.expires_at, KycDocument.id)))
+    return list(
+        session.scalars(
+            select(KycDocument)
+            .where(
+                KycDocument.state.in_(USABLE_STATES),
+                KycDocument.expires_at.is_not(None),
+                KycDocument.expires_at <= now + notice,
+                KycDocument.expires_at > now - notice,
+            )
+            .order_by(KycDocument.expires_at, KycDocument.id)
+        )
+    )
 
 
 def _envelope(doc: KycDocument) -> dict:
@@ -41,26 +49,30 @@ def _envelope(doc: KycDocument) -> dict:
     # is a duplicate, never a conflicting delivery).
     due = doc.expires_at - EXPIRY_NOTICE
     occurred = max(due, doc.submitted_at) if doc.submitted_at else due
-    return {"id": f"{doc.client_ref}:{doc.document_id}:{iso(doc.expires_at)}",
-            "type": "kyc.document_expiring", "source": SOURCE,
-            "occurred_at": iso(min(occurred, doc.expires_at)), "client": doc.client_ref,
-            "data": {"document_id": doc.document_id, "document_type": doc.document_type,
-                     "expires_at": iso(doc.expires_at)}}
+    return {
+        "id": f"{doc.client_ref}:{doc.document_id}:{iso(doc.expires_at)}",
+        "type": "kyc.document_expiring",
+        "source": SOURCE,
+        "occurred_at": iso(min(occurred, doc.expires_at)),
+        "client": doc.client_ref,
+        "data": {"document_id": doc.document_id, "document_type": doc.document_type, "expires_at": iso(doc.expires_at)},
+    }
 
 
 def announce(session: Session, now: datetime | None = None) -> int:
     """Record `kyc.document_expiring` for each document now within the notice; return how many were new."""
     from engine.events.schemas import validate_envelope
     from engine.events.store import record_many
+
     now = now or utcnow()
-    envelopes = [validate_envelope(_envelope(doc), allow_internal=True)
-                 for doc in expiring_documents(session, now)]
+    envelopes = [validate_envelope(_envelope(doc), allow_internal=True) for doc in expiring_documents(session, now)]
     return len(record_many(session, envelopes, via="sweep"))
 
 
 def announce_due(database: Database, now: datetime | None = None) -> int:
     """The KYC domain's sweep: announce expiring documents and hand their clients to processing."""
     from engine.processing.ingest import schedule_touched
+
     with unit_of_work(database) as session:
         found = announce(session, now)
         schedule_touched(session, database)

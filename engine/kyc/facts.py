@@ -1,4 +1,5 @@
 """KYC facts for rule conditions."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -124,12 +125,11 @@ def country_risk(session, client):
     return policy_mod.for_session(session).risk_of(client.country)
 
 
-
-
 @fact("risk.deposits_to_income_percent", "decimal")
 def deposits_to_income_percent(session, client):
     """Completed deposits as a percentage of the yearly income the client declared."""
     from engine.facts import get  # payments registers the deposit sum; without it there is none
+
     spec = get("deposits.completed.sum")
     if spec is None or not client.declared_income or not client.declared_income_currency:
         return None

@@ -1,4 +1,5 @@
 """KYC state: documents, provider results, overrides, document requests and status history."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -21,8 +22,10 @@ class KycDocument(Base):
     """One document a client submitted, with its review state."""
 
     __tablename__ = "kyc_documents"
-    __table_args__ = (UniqueConstraint("client_ref", "document_id", name="uq_kyc_documents_doc"),
-                      Index("ix_kyc_documents_client", "client_ref", "document_type"))
+    __table_args__ = (
+        UniqueConstraint("client_ref", "document_id", name="uq_kyc_documents_doc"),
+        Index("ix_kyc_documents_client", "client_ref", "document_type"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     client_ref: Mapped[str] = mapped_column(String(100))

@@ -1,4 +1,5 @@
 """The KYC values every notification template may use as `{{ kyc.x }}`."""
+
 from __future__ import annotations
 
 from engine.kyc.service import notification_context

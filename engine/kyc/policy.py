@@ -3,6 +3,7 @@
 The file is read through the rules API's `PolicyFile` (the active version's, parsed once
 per version); its YAML keeps the line of every key, so an error names the line.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,8 +32,7 @@ class _Strict(Schema):
 
 class _Required(_Strict):
     documents = fields.List(_DOC, required=True)
-    fields_ = fields.List(fields.Str(validate=validate.OneOf(PROFILE_FIELDS)),
-                          data_key="fields", load_default=list)
+    fields_ = fields.List(fields.Str(validate=validate.OneOf(PROFILE_FIELDS)), data_key="fields", load_default=list)
 
 
 class _Country(_Strict):
@@ -45,14 +45,18 @@ class _Label(_Strict):
 
 
 class _Policy(_Strict):
-    required = fields.Dict(keys=fields.Str(validate=validate.OneOf(CLIENT_TYPES)),
-                           values=fields.Nested(_Required), required=True)
-    countries = fields.Dict(keys=fields.Str(validate=COUNTRY), values=fields.Nested(_Country),
-                            load_default=dict)
-    country_risk = fields.Dict(keys=fields.Str(validate=validate.OneOf(("high", "medium"))),
-                               values=fields.List(fields.Str(validate=COUNTRY)), load_default=dict)
-    reason_codes = fields.Dict(keys=fields.Str(validate=CODE), values=fields.Str(),
-                               required=True, validate=validate.Length(min=1))
+    required = fields.Dict(
+        keys=fields.Str(validate=validate.OneOf(CLIENT_TYPES)), values=fields.Nested(_Required), required=True
+    )
+    countries = fields.Dict(keys=fields.Str(validate=COUNTRY), values=fields.Nested(_Country), load_default=dict)
+    country_risk = fields.Dict(
+        keys=fields.Str(validate=validate.OneOf(("high", "medium"))),
+        values=fields.List(fields.Str(validate=COUNTRY)),
+        load_default=dict,
+    )
+    reason_codes = fields.Dict(
+        keys=fields.Str(validate=CODE), values=fields.Str(), required=True, validate=validate.Length(min=1)
+    )
     retry_labels = fields.Dict(keys=fields.Str(), values=fields.Nested(_Label), load_default=dict)
 
 
@@ -110,8 +114,12 @@ def parse(text: str, file: str) -> Policy:
     try:
         data = _Policy().load(raw)
     except ValidationError as exc:
-        raise PolicyError([rules_api.problem_at(file, raw, path, message.rstrip("."), ".".join(map(str, path)) or "policy")
-                           for path, message in _errors(exc.messages)]) from None
+        raise PolicyError(
+            [
+                rules_api.problem_at(file, raw, path, message.rstrip("."), ".".join(map(str, path)) or "policy")
+                for path, message in _errors(exc.messages)
+            ]
+        ) from None
     return Policy(**data)
 
 

@@ -1,4 +1,5 @@
 """KYC state from events: documents, provider results and requests; late events never go back."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -14,14 +15,18 @@ from engine.projections import projection
 from engine.values import parse_datetime, utcnow
 
 
-def _document(session: Session, client_ref: str, document_id: str, document_type: str,
-              at) -> tuple[KycDocument, bool]:
-    doc = next((d for d in service.documents(session, client_ref) if d.document_id == document_id),
-               None)
+def _document(session: Session, client_ref: str, document_id: str, document_type: str, at) -> tuple[KycDocument, bool]:
+    doc = next((d for d in service.documents(session, client_ref) if d.document_id == document_id), None)
     if doc is not None:
         return doc, False
-    doc = KycDocument(client_ref=client_ref, document_id=document_id, document_type=document_type,
-                      state="submitted", state_at=at, updated_at=utcnow())
+    doc = KycDocument(
+        client_ref=client_ref,
+        document_id=document_id,
+        document_type=document_type,
+        state="submitted",
+        state_at=at,
+        updated_at=utcnow(),
+    )
     session.add(doc)
     return doc, True
 
@@ -39,10 +44,14 @@ def document_submitted(session: Session, event: Event, client: Client) -> None:
         _move(doc, "submitted", at)
         doc.submitted_at = at
         doc.expires_at = parse_datetime(data["expires_at"]) if data.get("expires_at") else None
-    for request in session.scalars(select(DocumentRequest).where(
-            DocumentRequest.client_ref == client.ref, DocumentRequest.fulfilled_at.is_(None),
+    for request in session.scalars(
+        select(DocumentRequest).where(
+            DocumentRequest.client_ref == client.ref,
+            DocumentRequest.fulfilled_at.is_(None),
             DocumentRequest.document_type == data["document_type"],
-            DocumentRequest.requested_at <= at)):
+            DocumentRequest.requested_at <= at,
+        )
+    ):
         request.fulfilled_at = at
     if created:
         _reviews_since(session, client, doc)
@@ -56,9 +65,11 @@ def _reviews_since(session: Session, client: Client, doc: KycDocument) -> None:
     such a review must not stay usable just because it arrived late.
     """
     policy = policy_mod.for_session(session)
-    for review in session.scalars(select(KycReview).where(
-            KycReview.client_ref == client.ref, KycReview.applied,
-            KycReview.occurred_at >= doc.state_at).order_by(KycReview.occurred_at, KycReview.id)):
+    for review in session.scalars(
+        select(KycReview)
+        .where(KycReview.client_ref == client.ref, KycReview.applied, KycReview.occurred_at >= doc.state_at)
+        .order_by(KycReview.occurred_at, KycReview.id)
+    ):
         at = review.occurred_at
         if review.result == "pending" and doc.state == "submitted":
             _move(doc, "in_review", at)
@@ -71,8 +82,7 @@ def _reviews_since(session: Session, client: Client, doc: KycDocument) -> None:
         elif review.result == "retry" and doc.state in USABLE_STATES:
             docs, texts = retry_documents(policy, client, review.labels)
             if doc.document_type in docs:
-                _move(doc, "rejected", at, " ".join(texts) or review.comment or review.reason
-                      or "asked for again")
+                _move(doc, "rejected", at, " ".join(texts) or review.comment or review.reason or "asked for again")
 
 
 @projection("kyc.document_approved")
@@ -93,27 +103,39 @@ def document_rejected(session: Session, event: Event, client: Client) -> None:
         _move(doc, "rejected", at, data["reason"])
 
 
-def _record_review(session: Session, event: Event, client: Client, result: str,
-                   status: str | None = None) -> bool:
+def _record_review(session: Session, event: Event, client: Client, result: str, status: str | None = None) -> bool:
     """Store the provider result; apply it to the client only if it is the newest. Return applied.
 
     The client's KYC status becomes `status` (default: the result itself).
     """
     data = event.data
     newest = client.kyc_status_at is None or event.occurred_at >= client.kyc_status_at
-    session.add(KycReview(client_ref=client.ref, event_seq=event.seq, provider=data["provider"],
-                          result=result, labels=data.get("labels"), reason=data.get("reason"),
-                          comment=data.get("comment"), occurred_at=event.occurred_at,
-                          applied=newest))
+    session.add(
+        KycReview(
+            client_ref=client.ref,
+            event_seq=event.seq,
+            provider=data["provider"],
+            result=result,
+            labels=data.get("labels"),
+            reason=data.get("reason"),
+            comment=data.get("comment"),
+            occurred_at=event.occurred_at,
+            applied=newest,
+        )
+    )
     if newest:
         client.kyc_status, client.kyc_status_at = status or result, event.occurred_at
     return newest
 
 
 def _documents_in(session: Session, client: Client, states, at) -> list[KycDocument]:
-    return list(session.scalars(select(KycDocument).where(
-        KycDocument.client_ref == client.ref, KycDocument.state.in_(states),
-        KycDocument.state_at <= at)))
+    return list(
+        session.scalars(
+            select(KycDocument).where(
+                KycDocument.client_ref == client.ref, KycDocument.state.in_(states), KycDocument.state_at <= at
+            )
+        )
+    )
 
 
 @projection("kyc.review_pending")
@@ -165,17 +187,24 @@ def reset(session: Session, event: Event, client: Client) -> None:
     for doc in _documents_in(session, client, USABLE_STATES, at):
         _move(doc, "rejected", at, reason)
     policy = policy_mod.for_session(session)
-    _ask_for(session, client, policy.documents_for(client.client_type, client.country),
-             reason, data["provider"], at)
+    _ask_for(session, client, policy.documents_for(client.client_type, client.country), reason, data["provider"], at)
 
 
 def _ask_for(session: Session, client: Client, docs, reason: str, by: str, at) -> None:
-    open_types = set(session.scalars(select(DocumentRequest.document_type).where(
-        DocumentRequest.client_ref == client.ref, DocumentRequest.fulfilled_at.is_(None))))
+    open_types = set(
+        session.scalars(
+            select(DocumentRequest.document_type).where(
+                DocumentRequest.client_ref == client.ref, DocumentRequest.fulfilled_at.is_(None)
+            )
+        )
+    )
     for doc_type in docs:
         if doc_type not in open_types:
-            session.add(DocumentRequest(client_ref=client.ref, document_type=doc_type,
-                                        reason=reason, requested_by=by, requested_at=at))
+            session.add(
+                DocumentRequest(
+                    client_ref=client.ref, document_type=doc_type, reason=reason, requested_by=by, requested_at=at
+                )
+            )
 
 
 def retry_documents(policy, client: Client, labels) -> tuple[list[str], list[str]]:

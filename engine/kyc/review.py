@@ -5,6 +5,7 @@ back office, so documents, KYC status and the onboarding rules (notifications,
 reminders) follow exactly as they do for a provider's result; the client status
 change, the override record and the audit entry are written here, by the reviewer.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -20,22 +21,36 @@ from engine.events.store import record
 from engine.processing.ingest import schedule_touched
 from engine.kyc import policy as policy_mod
 from engine.kyc.models import KycDocument, KycOverride, StatusChange
-from engine.kyc.service import (BACKOFFICE, KycError, documents, effective_state, latest_result,
-                                missing_documents, set_status)
+from engine.kyc.service import (
+    BACKOFFICE,
+    KycError,
+    documents,
+    effective_state,
+    latest_result,
+    missing_documents,
+    set_status,
+)
 from engine.tasks import service as tasks_service
 from engine.values import iso, utcnow
 
 
-def _event(session: Session, client: Client, *, result: str, labels=None, reason=None,
-           comment=None) -> None:
+def _event(session: Session, client: Client, *, result: str, labels=None, reason=None, comment=None) -> None:
     """Record the decision as an event no older than the client's newest KYC result."""
     at = max(filter(None, [utcnow(), client.kyc_status_at]))
     data = {"provider": BACKOFFICE, "result": result}
-    data.update({k: v for k, v in (("labels", labels), ("reason", reason),
-                                   ("comment", comment)) if v})
-    record(session, {"id": f"review-{uuid.uuid4().hex}", "type": "kyc.review_completed",
-                     "source": BACKOFFICE, "occurred_at": iso(at), "client": client.ref,
-                     "data": data}, via="backoffice")
+    data.update({k: v for k, v in (("labels", labels), ("reason", reason), ("comment", comment)) if v})
+    record(
+        session,
+        {
+            "id": f"review-{uuid.uuid4().hex}",
+            "type": "kyc.review_completed",
+            "source": BACKOFFICE,
+            "occurred_at": iso(at),
+            "client": client.ref,
+            "data": data,
+        },
+        via="backoffice",
+    )
     database = session.info.get("database")
     if database is not None:
         schedule_touched(session, database)
@@ -50,33 +65,51 @@ def _lock(session: Session, client: Client, expected_status: str | None) -> None
     decider saw (`expected_status`, from the page), so two reviewers decide once."""
     lock_and_reread(session, Client, client)
     if expected_status is not None and client.status != expected_status:
-        raise KycConflict(f"client {client.ref} is {client.status} now, not {expected_status}: "
-                          f"{_last_change(session, client)}; nothing was changed")
+        raise KycConflict(
+            f"client {client.ref} is {client.status} now, not {expected_status}: "
+            f"{_last_change(session, client)}; nothing was changed"
+        )
 
 
 def _last_change(session: Session, client: Client) -> str:
     from sqlalchemy import select
-    change = session.scalar(select(StatusChange).where(StatusChange.client_ref == client.ref)
-                            .order_by(StatusChange.id.desc()).limit(1))
+
+    change = session.scalar(
+        select(StatusChange).where(StatusChange.client_ref == client.ref).order_by(StatusChange.id.desc()).limit(1)
+    )
     return f"{change.actor} set it at {iso(change.at)}" if change else "it changed meanwhile"
 
 
-def _override_if_needed(session: Session, client: Client, actor: str, to_result: str,
-                        reason: str | None) -> KycOverride | None:
+def _override_if_needed(
+    session: Session, client: Client, actor: str, to_result: str, reason: str | None
+) -> KycOverride | None:
     provider = latest_result(session, client.ref, providers_only=True)
     if provider is None or provider.result == to_result or provider.result == "pending":
         return None
     if not (reason or "").strip():
-        raise KycError(f"the provider's result is {provider.result}; deciding {to_result} "
-                       f"overrides it and needs a reason")
-    override = KycOverride(client_ref=client.ref, review_id=provider.id, provider=provider.provider,
-                           from_result=provider.result, to_result=to_result, actor=actor,
-                           reason=reason.strip(), at=utcnow())
+        raise KycError(
+            f"the provider's result is {provider.result}; deciding {to_result} overrides it and needs a reason"
+        )
+    override = KycOverride(
+        client_ref=client.ref,
+        review_id=provider.id,
+        provider=provider.provider,
+        from_result=provider.result,
+        to_result=to_result,
+        actor=actor,
+        reason=reason.strip(),
+        at=utcnow(),
+    )
     session.add(override)
-    audit_service.record(session, actor=actor, action="kyc.override", target_type="client",
-                         target_id=client.ref, reason=override.reason,
-                         detail={"provider": provider.provider, "from": provider.result,
-                                 "to": to_result})
+    audit_service.record(
+        session,
+        actor=actor,
+        action="kyc.override",
+        target_type="client",
+        target_id=client.ref,
+        reason=override.reason,
+        detail={"provider": provider.provider, "from": provider.result, "to": to_result},
+    )
     return override
 
 
@@ -87,9 +120,15 @@ def _close(session: Session, task, actor: str, resolution: str) -> None:
 
 def _decide(session, client, actor, status, reason, detail, task):
     change = set_status(session, client=client, status=status, reason=reason, actor=actor)
-    audit_service.record(session, actor=actor, action=f"kyc.{detail['decision']}",
-                         target_type="client", target_id=client.ref, reason=reason,
-                         detail={**detail, "status_changed": change is not None})
+    audit_service.record(
+        session,
+        actor=actor,
+        action=f"kyc.{detail['decision']}",
+        target_type="client",
+        target_id=client.ref,
+        reason=reason,
+        detail={**detail, "status_changed": change is not None},
+    )
     _close(session, task, actor, f"{detail['decision']}: {reason}")
 
 
@@ -100,32 +139,53 @@ DOCUMENTS_POLICY, DOCUMENTS_MISSING = "kyc_policy", "missing_docs"
 def _missing_or_rejected(session: Session, client: Client) -> list[str]:
     """Describe each required document that is missing or rejected: `proof of address (rejected)`."""
     states = {d.document_type: effective_state(d) for d in documents(session, client.ref)}
-    return [f"{t} ({states[t]})" if t in states else f"{t} (missing)"
-            for t in missing_documents(session, client)]
+    return [f"{t} ({states[t]})" if t in states else f"{t} (missing)" for t in missing_documents(session, client)]
 
 
-def _documents_override(session: Session, client: Client, actor: str,
-                        override_reason: str | None) -> KycOverride | None:
+def _documents_override(
+    session: Session, client: Client, actor: str, override_reason: str | None
+) -> KycOverride | None:
     """Refuse approval without required documents unless an override reason is given."""
     gaps = _missing_or_rejected(session, client)
     if not gaps:
         return None
     if not (override_reason or "").strip():
-        raise KycError(f"required documents are missing or rejected: {', '.join(gaps)}; "
-                       "approving without them is an override and needs an override reason")
-    override = KycOverride(client_ref=client.ref, provider=DOCUMENTS_POLICY,
-                           from_result=DOCUMENTS_MISSING, to_result="approved", actor=actor,
-                           reason=override_reason.strip(), at=utcnow())
+        raise KycError(
+            f"required documents are missing or rejected: {', '.join(gaps)}; "
+            "approving without them is an override and needs an override reason"
+        )
+    override = KycOverride(
+        client_ref=client.ref,
+        provider=DOCUMENTS_POLICY,
+        from_result=DOCUMENTS_MISSING,
+        to_result="approved",
+        actor=actor,
+        reason=override_reason.strip(),
+        at=utcnow(),
+    )
     session.add(override)
-    audit_service.record(session, actor=actor, action="kyc.documents_override",
-                         target_type="client", target_id=client.ref, reason=override.reason,
-                         detail={"documents": gaps})
+    audit_service.record(
+        session,
+        actor=actor,
+        action="kyc.documents_override",
+        target_type="client",
+        target_id=client.ref,
+        reason=override.reason,
+        detail={"documents": gaps},
+    )
     return override
 
 
-def approve(session: Session, *, client: Client, actor: str, reason: str | None = None,
-            task=None, override_reason: str | None = None,
-            expected_status: str | None = None) -> None:
+def approve(
+    session: Session,
+    *,
+    client: Client,
+    actor: str,
+    reason: str | None = None,
+    task=None,
+    override_reason: str | None = None,
+    expected_status: str | None = None,
+) -> None:
     """Approve the client's KYC.
 
     A reason is required when it overrides the provider; an override reason when
@@ -139,8 +199,16 @@ def approve(session: Session, *, client: Client, actor: str, reason: str | None 
     _decide(session, client, actor, "approved", text, {"decision": "approved"}, task)
 
 
-def reject(session: Session, *, client: Client, actor: str, reason_code: str,
-           note: str | None = None, task=None, expected_status: str | None = None) -> None:
+def reject(
+    session: Session,
+    *,
+    client: Client,
+    actor: str,
+    reason_code: str,
+    note: str | None = None,
+    task=None,
+    expected_status: str | None = None,
+) -> None:
     """Reject the client with a reason code from the policy's list (and an optional note)."""
     _lock(session, client, expected_status)
     codes = policy_mod.for_session(session).reason_codes
@@ -148,38 +216,60 @@ def reject(session: Session, *, client: Client, actor: str, reason_code: str,
         raise KycError(f"unknown reason code {reason_code!r}; use one of {', '.join(codes)}")
     why = f"{reason_code}: {note.strip()}" if (note or "").strip() else reason_code
     _override_if_needed(session, client, actor, "rejected", why)
-    _event(session, client, result="rejected", labels=[reason_code], reason=reason_code,
-           comment=codes[reason_code])
-    _decide(session, client, actor, "rejected", f"{reason_code}: {codes[reason_code]}",
-            {"decision": "rejected", "reason_code": reason_code, "note": note}, task)
+    _event(session, client, result="rejected", labels=[reason_code], reason=reason_code, comment=codes[reason_code])
+    _decide(
+        session,
+        client,
+        actor,
+        "rejected",
+        f"{reason_code}: {codes[reason_code]}",
+        {"decision": "rejected", "reason_code": reason_code, "note": note},
+        task,
+    )
 
 
-def request_documents(session: Session, *, client: Client, actor: str, document_types,
-                      message: str, task=None, expected_status: str | None = None) -> None:
+def request_documents(
+    session: Session,
+    *,
+    client: Client,
+    actor: str,
+    document_types,
+    message: str,
+    task=None,
+    expected_status: str | None = None,
+) -> None:
     """Ask the client for documents again, with a message the client will read."""
     _lock(session, client, expected_status)
     types = list(dict.fromkeys(document_types or ()))
     unknown = [t for t in types if t not in DOCUMENT_TYPES]
     if not types or unknown:
-        raise KycError(f"name the documents to request from: {', '.join(DOCUMENT_TYPES)}"
-                       + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+        raise KycError(
+            f"name the documents to request from: {', '.join(DOCUMENT_TYPES)}"
+            + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+        )
     if not (message or "").strip():
         raise KycError("requesting documents needs a message for the client")
     _event(session, client, result="retry", labels=types, comment=message.strip())
-    audit_service.record(session, actor=actor, action="kyc.documents_requested",
-                         target_type="client", target_id=client.ref, reason=message.strip(),
-                         detail={"documents": types})
+    audit_service.record(
+        session,
+        actor=actor,
+        action="kyc.documents_requested",
+        target_type="client",
+        target_id=client.ref,
+        reason=message.strip(),
+        detail={"documents": types},
+    )
     _close(session, task, actor, f"documents requested: {', '.join(types)}")
 
 
-def override(session: Session, *, client: Client, actor: str, result: str, reason: str,
-             reason_code: str | None = None, task=None) -> None:
+def override(
+    session: Session, *, client: Client, actor: str, result: str, reason: str, reason_code: str | None = None, task=None
+) -> None:
     """Override the provider's result with `approved` or `rejected`, saying who and why."""
     if not (reason or "").strip():
         raise KycError("an override needs a reason")
     if result == "approved":
-        approve(session, client=client, actor=actor, reason=reason, task=task,
-                override_reason=reason)
+        approve(session, client=client, actor=actor, reason=reason, task=task, override_reason=reason)
     elif result == "rejected":
         if not reason_code:
             raise KycError("rejecting needs a reason code from the policy's list")
@@ -191,8 +281,9 @@ def override(session: Session, *, client: Client, actor: str, result: str, reaso
 DECIDABLE = ("submitted", "in_review")
 
 
-def decide_document(session: Session, *, client: Client, document_id: str, approve: bool,
-                    actor: str, reason: str | None = None) -> None:
+def decide_document(
+    session: Session, *, client: Client, document_id: str, approve: bool, actor: str, reason: str | None = None
+) -> None:
     """Approve or reject one document with a reason (a rejection needs one).
 
     Under the client's lock the document must still wait for a decision, so two
@@ -203,28 +294,46 @@ def decide_document(session: Session, *, client: Client, document_id: str, appro
     if not approve and not reason:
         raise KycError("rejecting a document needs a reason the client will read")
     _lock(session, client, None)
-    doc = session.scalar(select(KycDocument).where(
-        KycDocument.client_ref == client.ref, KycDocument.document_id == document_id)
-        .execution_options(populate_existing=True))  # as it is now, under the lock
+    doc = session.scalar(
+        select(KycDocument)
+        .where(KycDocument.client_ref == client.ref, KycDocument.document_id == document_id)
+        .execution_options(populate_existing=True)
+    )  # as it is now, under the lock
     if doc is None:
         raise KycError(f"client {client.ref} has no document {document_id!r}")
     if effective_state(doc) not in DECIDABLE:
-        raise KycConflict(f"document {document_id} is already {effective_state(doc)}"
-                          + (f" ({doc.reason})" if doc.reason else "") + "; reload to see it")
+        raise KycConflict(
+            f"document {document_id} is already {effective_state(doc)}"
+            + (f" ({doc.reason})" if doc.reason else "")
+            + "; reload to see it"
+        )
     at = utcnow()
-    doc.state, doc.reason, doc.state_at, doc.updated_at = ("approved" if approve else "rejected",
-                                                           reason, at, at)
+    doc.state, doc.reason, doc.state_at, doc.updated_at = ("approved" if approve else "rejected", reason, at, at)
     kind = "kyc.document_approved" if approve else "kyc.document_rejected"
     data = {"document_id": document_id, "document_type": doc.document_type}
     if reason:
         data["reason"] = reason
-    record(session, {"id": f"document-decision-{uuid.uuid4().hex}", "type": kind,
-                     "source": BACKOFFICE, "occurred_at": iso(at), "client": client.ref,
-                     "data": data}, via="backoffice")
-    audit_service.record(session, actor=actor, target_type="client", target_id=client.ref,
-                         action="document.approved" if approve else "document.rejected",
-                         reason=reason, detail={"document_id": document_id,
-                                                "document_type": doc.document_type})
+    record(
+        session,
+        {
+            "id": f"document-decision-{uuid.uuid4().hex}",
+            "type": kind,
+            "source": BACKOFFICE,
+            "occurred_at": iso(at),
+            "client": client.ref,
+            "data": data,
+        },
+        via="backoffice",
+    )
+    audit_service.record(
+        session,
+        actor=actor,
+        target_type="client",
+        target_id=client.ref,
+        action="document.approved" if approve else "document.rejected",
+        reason=reason,
+        detail={"document_id": document_id, "document_type": doc.document_type},
+    )
     database = session.info.get("database")
     if database is not None:
         schedule_touched(session, database)

@@ -1,4 +1,5 @@
 """KYC queries (documents, what is missing, provider results) and the client status change."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -10,8 +11,7 @@ from engine.audit import service as audit_service
 from engine.db import cached
 from engine.clients.models import STATUSES, Client
 from engine.kyc import policy as policy_mod
-from engine.kyc.models import (USABLE_STATES, DocumentRequest, KycDocument, KycOverride,
-                               KycReview, StatusChange)
+from engine.kyc.models import USABLE_STATES, DocumentRequest, KycDocument, KycOverride, KycReview, StatusChange
 from engine.values import utcnow
 
 # Who may be the provider of a result a reviewer overrides (not the reviewers themselves).
@@ -25,15 +25,28 @@ class KycError(ValueError):
 # Facts and projections ask for a client's documents, requests and latest result several
 # times per event; each answer is kept in the session until a write to its table
 # (engine.db.cached), so a run of one client's events reads them once.
-_DOCUMENTS, _REQUESTS, _REVIEWS = (frozenset({"kyc_documents"}), frozenset({"kyc_document_requests"}),
-                                   frozenset({"kyc_reviews"}))
+_DOCUMENTS, _REQUESTS, _REVIEWS = (
+    frozenset({"kyc_documents"}),
+    frozenset({"kyc_document_requests"}),
+    frozenset({"kyc_reviews"}),
+)
 
 
 def documents(session: Session, client_ref: str) -> list[KycDocument]:
     """Return the client's documents, oldest first."""
-    return list(cached(session, ("kyc_documents", client_ref), _DOCUMENTS, lambda: list(
-        session.scalars(select(KycDocument).where(KycDocument.client_ref == client_ref)
-                        .order_by(KycDocument.id))), client_ref=client_ref))
+    return list(
+        cached(
+            session,
+            ("kyc_documents", client_ref),
+            _DOCUMENTS,
+            lambda: list(
+                session.scalars(
+                    select(KycDocument).where(KycDocument.client_ref == client_ref).order_by(KycDocument.id)
+                )
+            ),
+            client_ref=client_ref,
+        )
+    )
 
 
 def effective_state(doc: KycDocument, now=None) -> str:
@@ -46,10 +59,19 @@ def effective_state(doc: KycDocument, now=None) -> str:
 
 def requests(session: Session, client_ref: str) -> list[DocumentRequest]:
     """Return every document request for the client, oldest first."""
-    return list(cached(session, ("kyc_requests", client_ref), _REQUESTS, lambda: list(
-        session.scalars(select(DocumentRequest).where(
-            DocumentRequest.client_ref == client_ref).order_by(DocumentRequest.id))),
-        client_ref=client_ref))
+    return list(
+        cached(
+            session,
+            ("kyc_requests", client_ref),
+            _REQUESTS,
+            lambda: list(
+                session.scalars(
+                    select(DocumentRequest).where(DocumentRequest.client_ref == client_ref).order_by(DocumentRequest.id)
+                )
+            ),
+            client_ref=client_ref,
+        )
+    )
 
 
 def required_documents(session: Session, client: Client) -> list[str]:
@@ -64,8 +86,7 @@ def required_documents(session: Session, client: Client) -> list[str]:
 def missing_documents(session: Session, client: Client) -> list[str]:
     """Return the required document types with no submitted, in-review or approved document."""
     now = utcnow()
-    usable = {d.document_type for d in documents(session, client.ref)
-              if effective_state(d, now) in USABLE_STATES}
+    usable = {d.document_type for d in documents(session, client.ref) if effective_state(d, now) in USABLE_STATES}
     return [t for t in required_documents(session, client) if t not in usable]
 
 
@@ -81,8 +102,11 @@ def expiring_documents(session: Session, client: Client, within: timedelta) -> l
     for doc in documents(session, client.ref):
         if doc.state in USABLE_STATES:
             by_type.setdefault(doc.document_type, []).append(doc)
-    return [t for t in required_documents(session, client) if by_type.get(t)
-            and all(d.expires_at is not None and d.expires_at <= horizon for d in by_type[t])]
+    return [
+        t
+        for t in required_documents(session, client)
+        if by_type.get(t) and all(d.expires_at is not None and d.expires_at <= horizon for d in by_type[t])
+    ]
 
 
 def missing_fields(session: Session, client: Client) -> list[str]:
@@ -93,8 +117,13 @@ def missing_fields(session: Session, client: Client) -> list[str]:
 
 def reviews(session: Session, client_ref: str) -> list[KycReview]:
     """Return every provider result recorded for the client, newest first."""
-    return list(session.scalars(select(KycReview).where(KycReview.client_ref == client_ref)
-                                .order_by(KycReview.occurred_at.desc(), KycReview.id.desc())))
+    return list(
+        session.scalars(
+            select(KycReview)
+            .where(KycReview.client_ref == client_ref)
+            .order_by(KycReview.occurred_at.desc(), KycReview.id.desc())
+        )
+    )
 
 
 def latest_result(session: Session, client_ref: str, *, providers_only: bool = False):
@@ -103,8 +132,13 @@ def latest_result(session: Session, client_ref: str, *, providers_only: bool = F
     if providers_only:
         stmt = stmt.where(KycReview.provider != BACKOFFICE)
     stmt = stmt.order_by(KycReview.occurred_at.desc(), KycReview.id.desc()).limit(1)
-    return cached(session, ("kyc_latest", client_ref, providers_only), _REVIEWS,
-                  lambda: session.scalar(stmt), client_ref=client_ref)
+    return cached(
+        session,
+        ("kyc_latest", client_ref, providers_only),
+        _REVIEWS,
+        lambda: session.scalar(stmt),
+        client_ref=client_ref,
+    )
 
 
 def under_review(session: Session, client_ref: str) -> bool:
@@ -115,25 +149,34 @@ def under_review(session: Session, client_ref: str) -> bool:
 
 def last_received(session: Session, client_ref: str) -> KycReview | None:
     """Return the KYC result recorded last (by arrival, not by time), or None."""
-    return cached(session, ("kyc_last_received", client_ref), _REVIEWS, lambda: session.scalar(
-        select(KycReview).where(KycReview.client_ref == client_ref)
-        .order_by(KycReview.id.desc()).limit(1)), client_ref=client_ref)
+    return cached(
+        session,
+        ("kyc_last_received", client_ref),
+        _REVIEWS,
+        lambda: session.scalar(
+            select(KycReview).where(KycReview.client_ref == client_ref).order_by(KycReview.id.desc()).limit(1)
+        ),
+        client_ref=client_ref,
+    )
 
 
 def overrides(session: Session, client_ref: str) -> list[KycOverride]:
     """Return the reviewer overrides of provider results, oldest first."""
-    return list(session.scalars(select(KycOverride).where(KycOverride.client_ref == client_ref)
-                                .order_by(KycOverride.id)))
+    return list(
+        session.scalars(select(KycOverride).where(KycOverride.client_ref == client_ref).order_by(KycOverride.id))
+    )
 
 
 def status_history(session: Session, client_ref: str) -> list[StatusChange]:
     """Return the client's status changes, oldest first."""
-    return list(session.scalars(select(StatusChange).where(StatusChange.client_ref == client_ref)
-                                .order_by(StatusChange.id)))
+    return list(
+        session.scalars(select(StatusChange).where(StatusChange.client_ref == client_ref).order_by(StatusChange.id))
+    )
 
 
-def set_status(session: Session, *, client: Client, status: str, reason: str, actor: str,
-               rule_id: str | None = None) -> StatusChange | None:
+def set_status(
+    session: Session, *, client: Client, status: str, reason: str, actor: str, rule_id: str | None = None
+) -> StatusChange | None:
     """Move the client to `status` with a reason; return the change, or None if nothing changed.
 
     A rule (`rule_id` given) never moves a blocked client: only a person unblocks.
@@ -145,8 +188,15 @@ def set_status(session: Session, *, client: Client, status: str, reason: str, ac
     if client.status == status or (rule_id and client.status == "blocked"):
         return None
     now = utcnow()
-    change = StatusChange(client_ref=client.ref, from_status=client.status, to_status=status,
-                          actor=actor, reason=reason.strip(), rule_id=rule_id, at=now)
+    change = StatusChange(
+        client_ref=client.ref,
+        from_status=client.status,
+        to_status=status,
+        actor=actor,
+        reason=reason.strip(),
+        rule_id=rule_id,
+        at=now,
+    )
     session.add(change)
     client.status, client.status_reason, client.status_changed_at = status, change.reason, now
     if status == "approved" and client.funnel_stage == "registered":
@@ -159,29 +209,43 @@ def set_status(session: Session, *, client: Client, status: str, reason: str, ac
 
 def _announce_status_change(session: Session, change: StatusChange) -> None:
     from engine.processing.ingest import record_app_event
-    record_app_event(session, type_="client.status_changed", client_ref=change.client_ref,
-                     event_id=f"status-change-{change.id}", at=change.at,
-                     data={"status": change.to_status, "previous_status": change.from_status,
-                           "actor": change.actor, "reason": change.reason[:500]})
+
+    record_app_event(
+        session,
+        type_="client.status_changed",
+        client_ref=change.client_ref,
+        event_id=f"status-change-{change.id}",
+        at=change.at,
+        data={
+            "status": change.to_status,
+            "previous_status": change.from_status,
+            "actor": change.actor,
+            "reason": change.reason[:500],
+        },
+    )
 
 
-def change_status(session: Session, *, client: Client, status: str, reason: str,
-                  actor: str) -> StatusChange:
+def change_status(session: Session, *, client: Client, status: str, reason: str, actor: str) -> StatusChange:
     """Change a client's status by hand: a reason is required and the change is audited."""
     if client.status == status:
         raise KycError(f"client {client.ref} is already {status}")
     change = set_status(session, client=client, status=status, reason=reason, actor=actor)
-    audit_service.record(session, actor=actor, action="client.status_changed", target_type="client",
-                         target_id=client.ref, reason=change.reason,
-                         detail={"from": change.from_status, "to": status})
+    audit_service.record(
+        session,
+        actor=actor,
+        action="client.status_changed",
+        target_type="client",
+        target_id=client.ref,
+        reason=change.reason,
+        detail={"from": change.from_status, "to": status},
+    )
     return change
 
 
 RISK_CATEGORIES = ("low", "medium", "high")
 
 
-def set_risk(session: Session, *, client: Client, category: str, reason: str,
-             actor: str) -> bool:
+def set_risk(session: Session, *, client: Client, category: str, reason: str, actor: str) -> bool:
     """Set the client's risk category with its reason; return whether anything changed."""
     if category not in RISK_CATEGORIES:
         raise KycError(f"unknown risk category {category!r}; use one of {', '.join(RISK_CATEGORIES)}")
@@ -191,15 +255,26 @@ def set_risk(session: Session, *, client: Client, category: str, reason: str,
         return False
     client.risk_category, client.risk_reason = category, reason.strip()
     if not actor.startswith("rule:"):
-        audit_service.record(session, actor=actor, action="client.risk_changed", target_type="client",
-                             target_id=client.ref, reason=client.risk_reason,
-                             detail={"category": category})
+        audit_service.record(
+            session,
+            actor=actor,
+            action="client.risk_changed",
+            target_type="client",
+            target_id=client.ref,
+            reason=client.risk_reason,
+            detail={"category": category},
+        )
     return True
 
 
-DOCUMENT_NAMES = {"id": "identity document", "proof_of_address": "proof of address",
-                  "selfie": "selfie", "incorporation": "certificate of incorporation",
-                  "ubo_declaration": "UBO declaration", "source_of_funds": "source of funds"}
+DOCUMENT_NAMES = {
+    "id": "identity document",
+    "proof_of_address": "proof of address",
+    "selfie": "selfie",
+    "incorporation": "certificate of incorporation",
+    "ubo_declaration": "UBO declaration",
+    "source_of_funds": "source of funds",
+}
 
 
 def document_names(types) -> str:
@@ -214,6 +289,7 @@ def notification_context(session: Session, client: Client) -> dict:
     _docs, texts = pol.explain_labels(review.labels if review else ())
     missing = missing_documents(session, client)
     from engine.kyc.expiry import EXPIRY_NOTICE
+
     expiring = expiring_documents(session, client, EXPIRY_NOTICE)
     comment = (review.comment or "") if review else ""
     # A review's `reason` is internal (Sumsub's clientComment, a reviewer's note): only a
@@ -221,8 +297,14 @@ def notification_context(session: Session, client: Client) -> dict:
     # the applicant (`comment`), may reach the client.
     code = (review.reason or "") if review else ""
     code = code if code in pol.reason_codes else ""
-    return {"status": client.kyc_status, "missing": missing, "missing_text": document_names(missing),
-            "expiring": expiring, "expiring_text": document_names(expiring),
-            "labels": list(review.labels or []) if review else [],
-            "labels_explained": " ".join(texts) or comment,
-            "reason": code, "reason_text": pol.reason_codes.get(code) or comment}
+    return {
+        "status": client.kyc_status,
+        "missing": missing,
+        "missing_text": document_names(missing),
+        "expiring": expiring,
+        "expiring_text": document_names(expiring),
+        "labels": list(review.labels or []) if review else [],
+        "labels_explained": " ".join(texts) or comment,
+        "reason": code,
+        "reason_text": pol.reason_codes.get(code) or comment,
+    }

@@ -1,4 +1,5 @@
 """Rule action of the notifications domain: send the client a notification from a template."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -18,14 +19,20 @@ class NotifyParams(Params):
     channel = fields.Str(load_default="email", validate=validate.OneOf(CHANNELS))
 
 
-@action("notify", NotifyParams, shorthand="template",
-        references={"template": "notification template"})
+@action("notify", NotifyParams, shorthand="template", references={"template": "notification template"})
 def _notify(run, p: dict, key: str) -> str:
     """Send the client a notification from a template."""
     from engine.notifications import service as notifications_service
-    note = notifications_service.send(run.session, client=run.client, template=p["template"],
-                                      channel=p["channel"], explanation=run.explanation,
-                                      rule_id=run.rule.id, dedup_key=key)
+
+    note = notifications_service.send(
+        run.session,
+        client=run.client,
+        template=p["template"],
+        channel=p["channel"],
+        explanation=run.explanation,
+        rule_id=run.rule.id,
+        dedup_key=key,
+    )
     return f"notification {note.id} ({p['template']}, {p['channel']})"
 
 
@@ -33,8 +40,11 @@ def _notify(run, p: dict, key: str) -> str:
 def _notification_outcomes(session, actions: list) -> list[dict]:
     """The notifications rules sent, for rule tests."""
     from engine.notifications.models import Notification
-    return [{"template": n.template, "channel": n.channel, "rule": n.rule_id}
-            for n in session.scalars(select(Notification).order_by(Notification.id))]
+
+    return [
+        {"template": n.template, "channel": n.channel, "rule": n.rule_id}
+        for n in session.scalars(select(Notification).order_by(Notification.id))
+    ]
 
 
 @known_names("notification template")
@@ -42,6 +52,5 @@ def _template_names(config: Mapping[str, str]) -> set[str] | None:
     """The templates a ruleset carries (templates/<name>.yaml); None when it carries none
     (rule files alone: the running configuration's templates apply, unknown here; the
     compiler reads no file)."""
-    names = {PurePosixPath(p).stem for p in config
-             if p.startswith("templates/") and p.endswith((".yaml", ".yml"))}
+    names = {PurePosixPath(p).stem for p in config if p.startswith("templates/") and p.endswith((".yaml", ".yml"))}
     return names or None

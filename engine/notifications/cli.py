@@ -1,4 +1,5 @@
 """`fxcrm notifications ...`: client notifications."""
+
 from __future__ import annotations
 
 import json
@@ -18,6 +19,7 @@ def notifications():
 def deliver():
     """Send every queued email notification now (after an SMTP outage or a crash)."""
     from engine.notifications import service
+
     counts = service.deliver_pending(get_database(config_mod.load()))
     click.echo(json.dumps(counts, sort_keys=True))
 

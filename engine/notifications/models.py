@@ -1,4 +1,5 @@
 """Notification records: what was sent (or only recorded) to a client, and how it went."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,8 +17,10 @@ STATUSES = ("queued", "sent", "recorded", "failed")
 
 class Notification(Base):
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_client", "client_ref", "id"),
-                      Index("ix_notifications_status", "status", "id"))
+    __table_args__ = (
+        Index("ix_notifications_client", "client_ref", "id"),
+        Index("ix_notifications_status", "status", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     client_ref: Mapped[str] = mapped_column(String(100))

@@ -1,4 +1,5 @@
 """The notifications section of the client profile."""
+
 from engine.clients.service import section
 from engine.notifications import service
 

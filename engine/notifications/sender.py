@@ -1,4 +1,5 @@
 """Send email through the SMTP server named by FXCRM_SMTP_URL (smtp://, smtps://, ?starttls=1)."""
+
 from __future__ import annotations
 
 import smtplib
@@ -18,7 +19,7 @@ class SmtpConfigError(ValueError):
 class SmtpTarget:
     host: str
     port: int
-    tls: str          # "none", "ssl" (smtps://) or "starttls"
+    tls: str  # "none", "ssl" (smtps://) or "starttls"
     username: str | None
     password: str | None
 
@@ -34,22 +35,25 @@ def parse_url(url: str) -> SmtpTarget:
         port = parts.port or (465 if tls == "ssl" else 25)
     except ValueError:
         raise SmtpConfigError("FXCRM_SMTP_URL has a bad port") from None
-    return SmtpTarget(parts.hostname, port, tls, unquote(parts.username) if parts.username else None,
-                      unquote(parts.password) if parts.password else None)
+    return SmtpTarget(
+        parts.hostname,
+        port,
+        tls,
+        unquote(parts.username) if parts.username else None,
+        unquote(parts.password) if parts.password else None,
+    )
 
 
 def _connect(target: SmtpTarget) -> smtplib.SMTP:
     if target.tls == "ssl":
-        return smtplib.SMTP_SSL(target.host, target.port, timeout=TIMEOUT_SECONDS,
-                                context=ssl.create_default_context())
+        return smtplib.SMTP_SSL(target.host, target.port, timeout=TIMEOUT_SECONDS, context=ssl.create_default_context())
     smtp = smtplib.SMTP(target.host, target.port, timeout=TIMEOUT_SECONDS)
     if target.tls == "starttls":
         smtp.starttls(context=ssl.create_default_context())
     return smtp
 
 
-def send_email(url: str, *, sender: str, to: str, subject: str, body: str,
-               message_id: str | None = None) -> None:
+def send_email(url: str, *, sender: str, to: str, subject: str, body: str, message_id: str | None = None) -> None:
     """Send one plain-text email; raise smtplib/OSError errors to the caller."""
     target = parse_url(url)
     message = EmailMessage()

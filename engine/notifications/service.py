@@ -2,6 +2,7 @@
 
 `send()` is what the rules engine's `notify` action calls; keep its signature stable.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,16 +40,23 @@ def _templates_dir(session: Session, cfg):
     if cfg is None:
         return "rules"
     from engine.rules.api import configured_rules_dir, rule_files
+
     files = rule_files(session)
     return configured_rules_dir(session) if files is None else files
 
 
 def client_context(client: Client) -> dict:
     """Return the client fields a template may use as {{ client.x }}."""
-    return {"ref": client.ref, "first_name": client.first_name or "", "email": client.email,
-            "last_name": client.last_name or "", "country": client.country,
-            "client_type": client.client_type, "status": client.status,
-            "kyc_status": client.kyc_status}
+    return {
+        "ref": client.ref,
+        "first_name": client.first_name or "",
+        "email": client.email,
+        "last_name": client.last_name or "",
+        "country": client.country,
+        "client_type": client.client_type,
+        "status": client.status,
+        "kyc_status": client.kyc_status,
+    }
 
 
 # What other domains give every template: `{{ kyc.missing_text }}` comes from the KYC
@@ -60,9 +68,11 @@ _values_loaded = False
 
 def template_values(name: str) -> Callable[[TemplateValues], TemplateValues]:
     """Register the decorated values(session, client) -> dict, given to templates as `name`."""
+
     def register(values: TemplateValues) -> TemplateValues:
         TEMPLATE_VALUES[name] = values
         return values
+
     return register
 
 
@@ -70,6 +80,7 @@ def _domain_values(session: Session, client: Client) -> dict:
     global _values_loaded
     if not _values_loaded:
         from engine.domains import import_each
+
         import_each("notify")
         _values_loaded = True
     return {name: values(session, client) for name, values in TEMPLATE_VALUES.items()}
@@ -87,9 +98,17 @@ def _initial_status(cfg, channel: str, recipient: str | None) -> tuple[str, str 
     return "queued", None
 
 
-def send(session: Session, *, client: Client, template: str, channel: str = "email",
-         context: dict | None = None, explanation: dict | None = None,
-         rule_id: str | None = None, dedup_key: str | None = None) -> Notification:
+def send(
+    session: Session,
+    *,
+    client: Client,
+    template: str,
+    channel: str = "email",
+    context: dict | None = None,
+    explanation: dict | None = None,
+    rule_id: str | None = None,
+    dedup_key: str | None = None,
+) -> Notification:
     """Render `template` for the client and record it; email goes out after commit when SMTP is set.
 
     A `dedup_key` already used returns the earlier notification instead of a second one.
@@ -102,16 +121,26 @@ def send(session: Session, *, client: Client, template: str, channel: str = "ema
             return existing
     cfg = _config(session)
     try:
-        rendered = templates.render(_templates_dir(session, cfg), template,
-                                    _context(session, client, context))
+        rendered = templates.render(_templates_dir(session, cfg), template, _context(session, client, context))
     except templates.TemplateProblem as exc:
         raise NotificationError(str(exc)) from None
     recipient = client.email if channel == "email" else None
     status, error = _initial_status(cfg, channel, recipient)
-    note = Notification(client_ref=client.ref, template=template, channel=channel,
-                        recipient=recipient, subject=rendered.subject, body=rendered.body,
-                        status=status, error=error, attempts=0, created_at=utcnow(),
-                        rule_id=rule_id, dedup_key=dedup_key, explanation=explanation)
+    note = Notification(
+        client_ref=client.ref,
+        template=template,
+        channel=channel,
+        recipient=recipient,
+        subject=rendered.subject,
+        body=rendered.body,
+        status=status,
+        error=error,
+        attempts=0,
+        created_at=utcnow(),
+        rule_id=rule_id,
+        dedup_key=dedup_key,
+        explanation=explanation,
+    )
     session.add(note)
     session.flush()
     if status == "queued":
@@ -123,10 +152,15 @@ def send(session: Session, *, client: Client, template: str, channel: str = "ema
 def _claim(session: Session, note_id: int) -> Notification | None:
     """Take the notification for delivery unless another process holds a fresh claim."""
     now = utcnow()
-    claimed = session.execute(update(Notification).where(
-        Notification.id == note_id, Notification.status == "queued",
-        (Notification.claimed_at.is_(None)) | (Notification.claimed_at < now - STALE_CLAIM))
-        .values(claimed_at=now, attempts=Notification.attempts + 1)).rowcount
+    claimed = session.execute(
+        update(Notification)
+        .where(
+            Notification.id == note_id,
+            Notification.status == "queued",
+            (Notification.claimed_at.is_(None)) | (Notification.claimed_at < now - STALE_CLAIM),
+        )
+        .values(claimed_at=now, attempts=Notification.attempts + 1)
+    ).rowcount
     return session.get(Notification, note_id) if claimed else None
 
 
@@ -139,13 +173,18 @@ def _deliver_one(database: Database, note_id: int) -> str | None:
     to, subject, body, attempts = payload
     cfg = database.config
     try:
-        sender.send_email(cfg.smtp_url, sender=cfg.mail_from, to=to, subject=subject, body=body,
-                          message_id=f"<notification-{note_id}@fxcrm>")
+        sender.send_email(
+            cfg.smtp_url,
+            sender=cfg.mail_from,
+            to=to,
+            subject=subject,
+            body=body,
+            message_id=f"<notification-{note_id}@fxcrm>",
+        )
         outcome, error = "sent", None
     except (OSError, smtplib.SMTPException, sender.SmtpConfigError) as exc:
         # The address and body are personal data: log only the id and the error type.
-        log.warning("notification %s: delivery attempt %d failed: %s", note_id, attempts,
-                    type(exc).__name__)
+        log.warning("notification %s: delivery attempt %d failed: %s", note_id, attempts, type(exc).__name__)
         outcome = "failed" if attempts >= MAX_ATTEMPTS else "queued"
         error = f"{type(exc).__name__}: {exc}"[:500]
     with unit_of_work(database) as session:
@@ -176,20 +215,38 @@ def deliver_queued(database: Database) -> None:
 def deliver_pending(database: Database, limit: int = 500) -> dict[str, int]:
     """Retry every queued notification (after a crash or an SMTP outage)."""
     with unit_of_work(database) as session:
-        ids = list(session.scalars(select(Notification.id).where(Notification.status == "queued")
-                                   .order_by(Notification.id).limit(limit)))
+        ids = list(
+            session.scalars(
+                select(Notification.id).where(Notification.status == "queued").order_by(Notification.id).limit(limit)
+            )
+        )
     return deliver(database, ids)
 
 
 def list_for(session: Session, client_ref: str, limit: int = 200) -> list[Notification]:
     """Return the client's notifications, newest first."""
-    return list(session.scalars(select(Notification).where(Notification.client_ref == client_ref)
-                                .order_by(Notification.id.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(Notification)
+            .where(Notification.client_ref == client_ref)
+            .order_by(Notification.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def to_dict(note: Notification) -> dict:
     """Return a notification as JSON-ready data (SPEC §5: template, channel, created_at)."""
     from engine.values import iso
-    return {"id": note.id, "template": note.template, "channel": note.channel,
-            "status": note.status, "subject": note.subject, "created_at": iso(note.created_at),
-            "sent_at": iso(note.sent_at), "rule_id": note.rule_id, "error": note.error}
+
+    return {
+        "id": note.id,
+        "template": note.template,
+        "channel": note.channel,
+        "status": note.status,
+        "subject": note.subject,
+        "created_at": iso(note.created_at),
+        "sent_at": iso(note.sent_at),
+        "rule_id": note.rule_id,
+        "error": note.error,
+    }

@@ -1,4 +1,5 @@
 """Notification templates: YAML files (subject, body) under <rules dir>/templates/, rendered with Jinja."""
+
 from __future__ import annotations
 
 import re
@@ -37,6 +38,7 @@ def path_of(rules_dir: str | Path, name: str) -> Path:
     if not _NAME.match(name or ""):
         raise TemplateProblem(f"bad template name {name!r}: use lower-case letters, digits, - and _")
     from engine.rules.api import locate
+
     return locate(rules_dir, Path(TEMPLATES_DIR) / f"{name}.yaml")
 
 
@@ -68,8 +70,10 @@ def load(source, name: str) -> dict:
         raise TemplateProblem(f"{path}: a template is a mapping with `subject:` and `body:` text", line)
     unknown = sorted(set(data) - {"subject", "body", "description"}, key=str)
     if unknown:
-        raise TemplateProblem(f"{path}: unknown key {unknown[0]!r} (allowed: subject, body, description)",
-                              rules_api.line_at(data, (unknown[0],)))
+        raise TemplateProblem(
+            f"{path}: unknown key {unknown[0]!r} (allowed: subject, body, description)",
+            rules_api.line_at(data, (unknown[0],)),
+        )
     return data
 
 

@@ -1,4 +1,5 @@
 """`fxcrm withdrawals ...` (list, approve, reject), `fxcrm wallets ...` and `fxcrm payments ...`."""
+
 from __future__ import annotations
 
 import json
@@ -25,6 +26,7 @@ def _database():
 def _staff(session, email: str):
     """Return the active staff user `email`, or fail (the approval chain checks the role)."""
     from engine.users import service as users_service
+
     user = users_service.get_by_email(session, email)
     if user is None or not user.active:
         _fail(f"{email} is not an active staff user")
@@ -43,29 +45,32 @@ def withdrawals_group():
 def withdrawals_list(client_ref, waiting_for, as_json):
     """List pending withdrawals and what each waits for."""
     from engine.payments import withdrawals
+
     with unit_of_work(_database()) as session:
-        rows = [withdrawals.to_dict(w) for w in
-                withdrawals.list_pending(session, client_ref, waiting_for)]
+        rows = [withdrawals.to_dict(w) for w in withdrawals.list_pending(session, client_ref, waiting_for)]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for w in rows:
-        click.echo(f"{w['id']}\t{w['amount']} {w['currency']}\twaits for {w['waiting_for']} "
-                   f"(step {w['step']})\trequested {w['requested_at']} by {w['requested_by']}")
+        click.echo(
+            f"{w['id']}\t{w['amount']} {w['currency']}\twaits for {w['waiting_for']} "
+            f"(step {w['step']})\trequested {w['requested_at']} by {w['requested_by']}"
+        )
 
 
 def _decide(verb: str, withdrawal_id: str, actor: str, **kwargs) -> None:
     from engine.payments import withdrawals
+
     try:
         with unit_of_work(_database()) as session:
             user = _staff(session, actor)
-            w = getattr(withdrawals, verb)(session, withdrawal_id=withdrawal_id, actor=user.email,
-                                           role=user.role, **kwargs)
+            w = getattr(withdrawals, verb)(
+                session, withdrawal_id=withdrawal_id, actor=user.email, role=user.role, **kwargs
+            )
             status, waiting = w.status, w.waiting_for
     except withdrawals.WithdrawalError as exc:
         _fail(str(exc))
-    click.echo(f"withdrawal {withdrawal_id}: {status}"
-               + (f", waits for {waiting}" if waiting else ""))
+    click.echo(f"withdrawal {withdrawal_id}: {status}" + (f", waits for {waiting}" if waiting else ""))
 
 
 @withdrawals_group.command("approve")
@@ -97,9 +102,12 @@ def wallets_group():
 def wallets_show(ref, as_json):
     """Show a client's wallet, held and owed balances per currency."""
     from engine.payments import ledger
+
     with unit_of_work(_database()) as session:
-        data = {kind: {c: ledger.fmt(v) for c, v in ledger.balances(session, ref, kind).items()}
-                for kind in ("wallet", "hold", "debt")}
+        data = {
+            kind: {c: ledger.fmt(v) for c, v in ledger.balances(session, ref, kind).items()}
+            for kind in ("wallet", "hold", "debt")
+        }
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -128,19 +136,36 @@ def wallets_transfer(ref, transfer_id, source, destination, amount, currency, ac
     from engine.audit import service as audit_service
     from engine.payments import transfers
     from engine.payments.ledger import LedgerError
+
     try:
         with unit_of_work(_database()) as session:
             user = _staff(session, actor)
             if user.role not in ("admin", "finance"):
                 _fail(f"{actor} ({user.role}) may not move client money; finance or admin may")
-            transfers.transfer(session, client_ref=ref, transfer_id=transfer_id, source=source,
-                               destination=destination, amount=_amount(amount),
-                               currency=currency.upper(), actor=user.email)
-            audit_service.record(session, actor=user.email, action="wallet.transfer",
-                                 target_type="client", target_id=ref,
-                                 detail={"transfer_id": transfer_id, "from": source,
-                                         "to": destination, "amount": amount,
-                                         "currency": currency.upper()})
+            transfers.transfer(
+                session,
+                client_ref=ref,
+                transfer_id=transfer_id,
+                source=source,
+                destination=destination,
+                amount=_amount(amount),
+                currency=currency.upper(),
+                actor=user.email,
+            )
+            audit_service.record(
+                session,
+                actor=user.email,
+                action="wallet.transfer",
+                target_type="client",
+                target_id=ref,
+                detail={
+                    "transfer_id": transfer_id,
+                    "from": source,
+                    "to": destination,
+                    "amount": amount,
+                    "currency": currency.upper(),
+                },
+            )
     except LedgerError as exc:
         _fail(str(exc))
     click.echo(f"transfer {transfer_id}: {amount} {currency.upper()} {source} -> {destination}")
@@ -159,17 +184,30 @@ def ledger_reconcile(client_ref, differences, as_json):
     """Compare each trading account's ledger balance plus its trading result with the
     balance the platform reported; exit 1 when any differs."""
     from engine.payments import reconcile
+
     with unit_of_work(_database()) as session:
-        rows = [c.to_dict() for c in reconcile.reconcile(session, client_ref=client_ref,
-                                                         only_differences=differences)]
+        rows = [c.to_dict() for c in reconcile.reconcile(session, client_ref=client_ref, only_differences=differences)]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
         click.echo("account  client  currency  ledger  trading  expected  platform  difference  status")
         for r in rows:
-            click.echo("  ".join(str(r[k] if r[k] is not None else "-") for k in (
-                "account_id", "client", "currency", "ledger", "trading_result", "expected",
-                "platform", "difference", "status")))
+            click.echo(
+                "  ".join(
+                    str(r[k] if r[k] is not None else "-")
+                    for k in (
+                        "account_id",
+                        "client",
+                        "currency",
+                        "ledger",
+                        "trading_result",
+                        "expected",
+                        "platform",
+                        "difference",
+                        "status",
+                    )
+                )
+            )
     if any(r["status"] == "differs" for r in rows):
         sys.exit(1)
 

@@ -6,6 +6,7 @@ the refund or chargeback once both it and the completion are known, each under
 its own key. A refund that arrives before its completion therefore waits, and
 the balances end the same whatever the order.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -30,8 +31,7 @@ class DepositError(ValueError):
 
 def get(session: Session, *, provider: str, payment_id: str) -> Deposit | None:
     """Return the deposit with this provider payment id, or None."""
-    return session.scalar(select(Deposit).where(Deposit.provider == provider,
-                                                Deposit.payment_id == payment_id))
+    return session.scalar(select(Deposit).where(Deposit.provider == provider, Deposit.payment_id == payment_id))
 
 
 def key(deposit: Deposit, what: str) -> str:
@@ -42,36 +42,51 @@ def key(deposit: Deposit, what: str) -> str:
 def _upsert(session: Session, client_ref: str, data: dict, amount: Decimal) -> Deposit:
     deposit = get(session, provider=data["provider"], payment_id=data["payment_id"])
     if deposit is None:
-        deposit = Deposit(client_ref=client_ref, provider=data["provider"],
-                          payment_id=data["payment_id"], method=data["method"], amount=amount,
-                          currency=data["currency"], status="requested", updated_at=utcnow())
+        deposit = Deposit(
+            client_ref=client_ref,
+            provider=data["provider"],
+            payment_id=data["payment_id"],
+            method=data["method"],
+            amount=amount,
+            currency=data["currency"],
+            status="requested",
+            updated_at=utcnow(),
+        )
         session.add(deposit)
     elif deposit.client_ref != client_ref:
-        raise DepositError(f"deposit {data['provider']}/{data['payment_id']} belongs to "
-                           f"client {deposit.client_ref}, not {client_ref}")
+        raise DepositError(
+            f"deposit {data['provider']}/{data['payment_id']} belongs to client {deposit.client_ref}, not {client_ref}"
+        )
     elif deposit.currency != data["currency"]:
-        raise DepositError(f"deposit {data['provider']}/{data['payment_id']} is in "
-                           f"{deposit.currency}; this event says {data['currency']}")
+        raise DepositError(
+            f"deposit {data['provider']}/{data['payment_id']} is in "
+            f"{deposit.currency}; this event says {data['currency']}"
+        )
     deposit.reference = (data.get("reference") or "").strip() or deposit.reference
     deposit.account_id = data.get("account_id") or deposit.account_id
     if data.get("on_platform"):
         if not deposit.account_id:
-            raise DepositError(f"deposit {data['provider']}/{data['payment_id']} is on the "
-                               "platform but names no trading account (account_id)")
+            raise DepositError(
+                f"deposit {data['provider']}/{data['payment_id']} is on the "
+                "platform but names no trading account (account_id)"
+            )
         deposit.on_platform = True
     return deposit
 
 
-def apply(session: Session, *, client: Client, status: str, data: dict,
-          occurred_at: datetime, event_seq: int | None = None) -> Deposit:
+def apply(
+    session: Session, *, client: Client, status: str, data: dict, occurred_at: datetime, event_seq: int | None = None
+) -> Deposit:
     """Apply one deposit event of `status` and post what it settles."""
     amount = parse_decimal(data["amount"], "amount")
     if amount <= 0:
         raise DepositError(f"deposit amount must be positive, not {amount}")
     deposit = _upsert(session, client.ref, data, amount)
     if status in ("refunded", "charged_back") and amount > deposit.amount:
-        raise DepositError(f"{status.replace('_', ' ')} amount {amount} exceeds deposit "
-                           f"{deposit.provider}/{deposit.payment_id} of {deposit.amount}")
+        raise DepositError(
+            f"{status.replace('_', ' ')} amount {amount} exceeds deposit "
+            f"{deposit.provider}/{deposit.payment_id} of {deposit.amount}"
+        )
     _note(deposit, status, data, amount, occurred_at)
     if RANK[status] >= RANK[deposit.status]:
         deposit.status = status
@@ -97,25 +112,38 @@ def _note(deposit: Deposit, status: str, data: dict, amount: Decimal, at: dateti
         deposit.reason = data.get("reason") or deposit.reason
 
 
-def settle(session: Session, deposit: Deposit, client: Client, *,
-           event_seq: int | None = None) -> None:
+def settle(session: Session, deposit: Deposit, client: Client, *, event_seq: int | None = None) -> None:
     """Post every ledger effect the deposit's known state calls for and is not posted yet."""
     if deposit.completed_at is None:
         return  # nothing reached the broker yet; a refund or chargeback waits for it
     ref, cur = deposit.client_ref, deposit.currency
     clearing = ledger.Leg(ledger.broker("clearing", cur), cur, -deposit.amount)
-    if ledger.post(session, key=key(deposit, "credit"), kind="deposit", client_ref=ref,
-                   legs=[ledger.Leg(_credited(deposit), cur, deposit.amount), clearing],
-                   occurred_at=deposit.completed_at, event_seq=event_seq,
-                   memo=f"deposit {deposit.provider}/{deposit.payment_id}"):
+    if ledger.post(
+        session,
+        key=key(deposit, "credit"),
+        kind="deposit",
+        client_ref=ref,
+        legs=[ledger.Leg(_credited(deposit), cur, deposit.amount), clearing],
+        occurred_at=deposit.completed_at,
+        event_seq=event_seq,
+        memo=f"deposit {deposit.provider}/{deposit.payment_id}",
+    ):
         advance(client, "funded")
         _auto_fund(session, deposit, client)
     for what, at, amount, account in (
-            ("refund", deposit.refunded_at, deposit.refund_amount, "clearing"),
-            ("chargeback", deposit.charged_back_at, deposit.chargeback_amount, "chargebacks")):
+        ("refund", deposit.refunded_at, deposit.refund_amount, "clearing"),
+        ("chargeback", deposit.charged_back_at, deposit.chargeback_amount, "chargebacks"),
+    ):
         if at is not None and not ledger.is_posted(session, key(deposit, what)):
-            _reverse(session, deposit, what, min(amount, deposit.amount - _reversed(session, deposit)),
-                     account, at, event_seq)
+            _reverse(
+                session,
+                deposit,
+                what,
+                min(amount, deposit.amount - _reversed(session, deposit)),
+                account,
+                at,
+                event_seq,
+            )
 
 
 def _credited(deposit: Deposit) -> str:
@@ -129,13 +157,17 @@ def _credited(deposit: Deposit) -> str:
 def _reversed(session: Session, deposit: Deposit) -> Decimal:
     """Return how much of the deposit refunds and chargebacks already took back."""
     keys = [key(deposit, "refund"), key(deposit, "chargeback")]
-    total = session.scalar(select(money_sum(LedgerEntry.amount)).join(Posting).where(
-        Posting.key.in_(keys), LedgerEntry.account.like("broker:%")))
+    total = session.scalar(
+        select(money_sum(LedgerEntry.amount))
+        .join(Posting)
+        .where(Posting.key.in_(keys), LedgerEntry.account.like("broker:%"))
+    )
     return total if total is not None else Decimal(0)
 
 
-def _reverse(session: Session, deposit: Deposit, what: str, amount: Decimal, account: str,
-             at: datetime, event_seq: int | None) -> None:
+def _reverse(
+    session: Session, deposit: Deposit, what: str, amount: Decimal, account: str, at: datetime, event_seq: int | None
+) -> None:
     # A refund and a chargeback of the same deposit never take back more than it brought in.
     if amount <= 0:
         return
@@ -145,9 +177,16 @@ def _reverse(session: Session, deposit: Deposit, what: str, amount: Decimal, acc
     else:
         legs = ledger.covered_debit(session, ref, cur, amount)
     legs.append(ledger.Leg(ledger.broker(account, cur), cur, amount))
-    ledger.post(session, key=key(deposit, what), kind=what, client_ref=ref, legs=legs,
-                occurred_at=at, event_seq=event_seq,
-                memo=f"{what} of deposit {deposit.provider}/{deposit.payment_id}")
+    ledger.post(
+        session,
+        key=key(deposit, what),
+        kind=what,
+        client_ref=ref,
+        legs=legs,
+        occurred_at=at,
+        event_seq=event_seq,
+        memo=f"{what} of deposit {deposit.provider}/{deposit.payment_id}",
+    )
 
 
 def _auto_fund(session: Session, deposit: Deposit, client: Client) -> None:
@@ -155,19 +194,31 @@ def _auto_fund(session: Session, deposit: Deposit, client: Client) -> None:
     if not client.auto_funding or deposit.on_platform:
         return  # a deposit made on the platform is on the account already
     from engine.payments import transfers
+
     target = deposit.account_id or transfers.sole_account(session, client.ref, deposit.currency)
     if target:
-        transfers.apply(session, client_ref=client.ref,
-                        transfer_id=f"autofund:{deposit.provider}:{deposit.payment_id}",
-                        source="wallet", destination=target, amount=deposit.amount,
-                        currency=deposit.currency, occurred_at=deposit.completed_at)
+        transfers.apply(
+            session,
+            client_ref=client.ref,
+            transfer_id=f"autofund:{deposit.provider}:{deposit.payment_id}",
+            source="wallet",
+            destination=target,
+            amount=deposit.amount,
+            currency=deposit.currency,
+            occurred_at=deposit.completed_at,
+        )
 
 
 def list_for(session: Session, client_ref: str, limit: int = 200) -> list[Deposit]:
     """Return a client's deposits, newest first."""
-    return list(session.scalars(select(Deposit).where(Deposit.client_ref == client_ref)
-                                .order_by(Deposit.updated_at.desc(), Deposit.id.desc())
-                                .limit(limit)))
+    return list(
+        session.scalars(
+            select(Deposit)
+            .where(Deposit.client_ref == client_ref)
+            .order_by(Deposit.updated_at.desc(), Deposit.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def count(session: Session, client_ref: str, *, completed: bool) -> int:
@@ -182,17 +233,21 @@ def count(session: Session, client_ref: str, *, completed: bool) -> int:
 
 def completed_sum(session: Session, client_ref: str, currency: str) -> Decimal:
     """Return the sum of a client's completed deposits in one currency."""
-    total = session.scalar(select(money_sum(Deposit.amount)).where(
-        Deposit.client_ref == client_ref, Deposit.currency == currency,
-        Deposit.completed_at.is_not(None)))
+    total = session.scalar(
+        select(money_sum(Deposit.amount)).where(
+            Deposit.client_ref == client_ref, Deposit.currency == currency, Deposit.completed_at.is_not(None)
+        )
+    )
     return total if total is not None else Decimal(0)
 
 
 def completed_average(session: Session, client_ref: str, currency: str) -> Decimal | None:
     """Return the average completed deposit in one currency (8 decimal places), or None."""
-    total, how_many = session.execute(select(money_sum(Deposit.amount), func.count()).where(
-        Deposit.client_ref == client_ref, Deposit.currency == currency,
-        Deposit.completed_at.is_not(None))).one()
+    total, how_many = session.execute(
+        select(money_sum(Deposit.amount), func.count()).where(
+            Deposit.client_ref == client_ref, Deposit.currency == currency, Deposit.completed_at.is_not(None)
+        )
+    ).one()
     if not how_many:
         return None
     average = (Decimal(total) / how_many).quantize(Decimal("1e-8")).normalize()
@@ -201,30 +256,41 @@ def completed_average(session: Session, client_ref: str, currency: str) -> Decim
 
 def first_completed(session: Session, client_ref: str) -> Deposit | None:
     """Return the client's first completed deposit, or None."""
-    return session.scalar(select(Deposit).where(Deposit.client_ref == client_ref,
-                                                Deposit.completed_at.is_not(None))
-                          .order_by(Deposit.completed_at, Deposit.id).limit(1))
+    return session.scalar(
+        select(Deposit)
+        .where(Deposit.client_ref == client_ref, Deposit.completed_at.is_not(None))
+        .order_by(Deposit.completed_at, Deposit.id)
+        .limit(1)
+    )
 
 
 def last_completed_at(session: Session, client_ref: str):
     """Return when the client's latest completed deposit completed, or None."""
-    return session.scalar(select(func.max(Deposit.completed_at))
-                          .where(Deposit.client_ref == client_ref))
+    return session.scalar(select(func.max(Deposit.completed_at)).where(Deposit.client_ref == client_ref))
 
 
 def failures_since_completed(session: Session, client_ref: str) -> int:
     """How many of the client's deposits last failed after its latest completed deposit."""
     latest = last_completed_at(session, client_ref)
-    stmt = select(func.count()).select_from(Deposit).where(
-        Deposit.client_ref == client_ref, Deposit.failed_at.is_not(None),
-        Deposit.completed_at.is_(None))
+    stmt = (
+        select(func.count())
+        .select_from(Deposit)
+        .where(Deposit.client_ref == client_ref, Deposit.failed_at.is_not(None), Deposit.completed_at.is_(None))
+    )
     if latest is not None:
         stmt = stmt.where(Deposit.failed_at > latest)
     return session.scalar(stmt) or 0
 
 
-def match_wire(session: Session, *, reference: str, amount: Decimal, currency: str,
-               booked_at: datetime, provider: str | None = None) -> Deposit | None:
+def match_wire(
+    session: Session,
+    *,
+    reference: str,
+    amount: Decimal,
+    currency: str,
+    booked_at: datetime,
+    provider: str | None = None,
+) -> Deposit | None:
     """Return the one requested deposit a booked bank wire pays, or None if none fits exactly.
 
     It matches on the reference (case and surrounding spaces ignored), the currency and
@@ -234,13 +300,15 @@ def match_wire(session: Session, *, reference: str, amount: Decimal, currency: s
     wanted = (reference or "").strip().upper()
     if not wanted:
         return None
-    stmt = select(Deposit).where(func.upper(Deposit.reference) == wanted,
-                                 Deposit.status.in_(("requested", "failed")),
-                                 Deposit.currency == currency, Deposit.amount == amount)
+    stmt = select(Deposit).where(
+        func.upper(Deposit.reference) == wanted,
+        Deposit.status.in_(("requested", "failed")),
+        Deposit.currency == currency,
+        Deposit.amount == amount,
+    )
     if provider:
         stmt = stmt.where(Deposit.provider == provider)
-    found = [d for d in session.scalars(stmt.limit(3))
-             if d.requested_at is None or d.requested_at <= booked_at]
+    found = [d for d in session.scalars(stmt.limit(3)) if d.requested_at is None or d.requested_at <= booked_at]
     return found[0] if len(found) == 1 else None
 
 
@@ -249,8 +317,9 @@ def get_by_id(session: Session, deposit_id: int) -> Deposit | None:
     return session.get(Deposit, deposit_id)
 
 
-def find_open(session: Session, *, reference: str = "", amount: Decimal | None = None,
-              currency: str = "", limit: int = 20) -> list[Deposit]:
+def find_open(
+    session: Session, *, reference: str = "", amount: Decimal | None = None, currency: str = "", limit: int = 20
+) -> list[Deposit]:
     """Return requested or failed deposits whose reference contains `reference` or amount is `amount`."""
     conditions = []
     if (reference or "").strip():

@@ -5,6 +5,7 @@ are in the client's base currency, the currency of the first completed deposit;
 a rule such as `client.deposits.completed.sum >= 200 USD` is true only when that
 currency is USD. `client.deposits.completed.sum(currency=EUR)` reads EUR deposits.
 """
+
 from __future__ import annotations
 
 from engine.facts import fact
@@ -97,12 +98,10 @@ def withdrawals_pending(session, client):
 @fact("withdrawals.waiting_for", "list", cost="reads the client's pending withdrawals")
 def withdrawals_waiting_for(session, client):
     """Who the client's pending withdrawals wait for: compliance, finance, ..."""
-    return sorted({w.waiting_for for w in withdrawals.list_pending(session, client.ref)
-                   if w.waiting_for})
+    return sorted({w.waiting_for for w in withdrawals.list_pending(session, client.ref) if w.waiting_for})
 
 
 @fact("transfers.failed.count", "integer", cost="reads up to 1000 of the client's transfers")
 def transfers_failed(session, client):
     """How many of the client's transfers failed or were refused."""
-    return sum(1 for t in transfers.list_for(session, client.ref, limit=1000)
-               if t.status in ("failed", "refused"))
+    return sum(1 for t in transfers.list_for(session, client.ref, limit=1000) if t.status in ("failed", "refused"))

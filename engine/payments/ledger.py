@@ -8,6 +8,7 @@ Ledger accounts are named by text:
   broker:<name>:<CUR>       the broker's side: clearing, fees, chargebacks
 A posting is a set of entries summing to zero per currency, applied once per key.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -74,9 +75,9 @@ def lock_client(session: Session, client_ref: str) -> Client:
 def balance(session: Session, account: str, currency: str) -> Decimal:
     """Return the sum of the entries on one ledger account in one currency."""
     session.flush()
-    total = session.scalar(select(money_sum(LedgerEntry.amount))
-                           .where(LedgerEntry.account == account,
-                                  LedgerEntry.currency == currency))
+    total = session.scalar(
+        select(money_sum(LedgerEntry.amount)).where(LedgerEntry.account == account, LedgerEntry.currency == currency)
+    )
     return total if total is not None else ZERO
 
 
@@ -85,9 +86,10 @@ def balances(session: Session, client_ref: str, prefix: str = "wallet") -> dict[
     session.flush()
     rows = session.execute(
         select(LedgerEntry.currency, money_sum(LedgerEntry.amount))
-        .where(LedgerEntry.client_ref == client_ref,
-               LedgerEntry.account.like(f"{prefix}:%"))
-        .group_by(LedgerEntry.currency).order_by(LedgerEntry.currency))
+        .where(LedgerEntry.client_ref == client_ref, LedgerEntry.account.like(f"{prefix}:%"))
+        .group_by(LedgerEntry.currency)
+        .order_by(LedgerEntry.currency)
+    )
     return {currency: total for currency, total in rows}
 
 
@@ -121,31 +123,48 @@ def _check_overdraw(session: Session, legs: list[Leg]) -> None:
     for (account, currency), amount in debits.items():
         available = balance(session, account, currency)
         if available + amount < 0:
-            raise InsufficientFunds(f"insufficient funds: {account} holds {available} {currency}, "
-                              f"cannot debit {-amount} {currency}")
+            raise InsufficientFunds(
+                f"insufficient funds: {account} holds {available} {currency}, cannot debit {-amount} {currency}"
+            )
 
 
-def post(session: Session, *, key: str, kind: str, client_ref: str, legs: list[Leg],
-         occurred_at: datetime, memo: str | None = None,
-         event_seq: int | None = None) -> Posting | None:
+def post(
+    session: Session,
+    *,
+    key: str,
+    kind: str,
+    client_ref: str,
+    legs: list[Leg],
+    occurred_at: datetime,
+    memo: str | None = None,
+    event_seq: int | None = None,
+) -> Posting | None:
     """Apply a balanced posting once; return it, or None if `key` was already posted."""
     _check_legs(legs)
     if is_posted(session, key):
         return None
     _check_overdraw(session, legs)
-    posting = Posting(key=key, kind=kind, client_ref=client_ref, occurred_at=occurred_at,
-                      created_at=utcnow(), memo=memo, event_seq=event_seq)
+    posting = Posting(
+        key=key,
+        kind=kind,
+        client_ref=client_ref,
+        occurred_at=occurred_at,
+        created_at=utcnow(),
+        memo=memo,
+        event_seq=event_seq,
+    )
     for leg in legs:
-        posting.entries.append(LedgerEntry(account=leg.account, currency=leg.currency,
-                                           amount=leg.amount,
-                                           client_ref=leg.client_ref or client_ref))
+        posting.entries.append(
+            LedgerEntry(
+                account=leg.account, currency=leg.currency, amount=leg.amount, client_ref=leg.client_ref or client_ref
+            )
+        )
     session.add(posting)
     session.flush()
     return posting
 
 
-def covered_debit(session: Session, client_ref: str, currency: str,
-                  amount: Decimal) -> list[Leg]:
+def covered_debit(session: Session, client_ref: str, currency: str, amount: Decimal) -> list[Leg]:
     """Return legs debiting the wallet up to its balance and the client's debt for the rest."""
     available = max(balance(session, wallet(client_ref, currency), currency), ZERO)
     from_wallet = min(available, amount)
@@ -157,10 +176,15 @@ def covered_debit(session: Session, client_ref: str, currency: str,
 
 def entries_for(session: Session, client_ref: str, limit: int = 200) -> list[LedgerEntry]:
     """Return a client's ledger entries, newest first."""
-    return list(session.scalars(select(LedgerEntry).join(Posting)
-                                .where(LedgerEntry.client_ref == client_ref)
-                                .order_by(Posting.occurred_at.desc(), LedgerEntry.id.desc())
-                                .limit(limit)))
+    return list(
+        session.scalars(
+            select(LedgerEntry)
+            .join(Posting)
+            .where(LedgerEntry.client_ref == client_ref)
+            .order_by(Posting.occurred_at.desc(), LedgerEntry.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 # One formatting of amounts for every domain (engine.values); the ledger's name stays.

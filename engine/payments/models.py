@@ -1,4 +1,5 @@
 """Payments state: the double-entry ledger, deposits, withdrawals and transfers."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -31,8 +32,7 @@ class Posting(Base):
     memo: Mapped[str | None] = mapped_column(Text, nullable=True)
     event_seq: Mapped[int | None] = mapped_column(BigId, nullable=True)
 
-    entries: Mapped[list["LedgerEntry"]] = relationship(back_populates="posting",
-                                                        order_by="LedgerEntry.id")
+    entries: Mapped[list["LedgerEntry"]] = relationship(back_populates="posting", order_by="LedgerEntry.id")
 
 
 class LedgerEntry(Base):
@@ -53,9 +53,11 @@ class LedgerEntry(Base):
 
 class Deposit(Base):
     __tablename__ = "deposits"
-    __table_args__ = (UniqueConstraint("provider", "payment_id", name="uq_deposits_payment"),
-                      Index("ix_deposits_client", "client_ref", "status"),
-                      Index("ix_deposits_reference", "reference"))
+    __table_args__ = (
+        UniqueConstraint("provider", "payment_id", name="uq_deposits_payment"),
+        Index("ix_deposits_client", "client_ref", "status"),
+        Index("ix_deposits_reference", "reference"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     client_ref: Mapped[str] = mapped_column(String(100))
@@ -84,8 +86,10 @@ class Deposit(Base):
 
 class Withdrawal(Base):
     __tablename__ = "withdrawals"
-    __table_args__ = (Index("ix_withdrawals_client", "client_ref", "status"),
-                      Index("ix_withdrawals_waiting", "status", "waiting_for"))
+    __table_args__ = (
+        Index("ix_withdrawals_client", "client_ref", "status"),
+        Index("ix_withdrawals_waiting", "status", "waiting_for"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     withdrawal_id: Mapped[str] = mapped_column(String(200), unique=True)
@@ -106,7 +110,8 @@ class Withdrawal(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     decisions: Mapped[list["WithdrawalDecision"]] = relationship(
-        back_populates="withdrawal", order_by="WithdrawalDecision.id")
+        back_populates="withdrawal", order_by="WithdrawalDecision.id"
+    )
 
 
 class WithdrawalDecision(Base):
@@ -135,7 +140,7 @@ class Transfer(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     transfer_id: Mapped[str] = mapped_column(String(200), unique=True)
     client_ref: Mapped[str] = mapped_column(String(100))
-    source: Mapped[str] = mapped_column(String(100))       # `wallet` or a trading account id
+    source: Mapped[str] = mapped_column(String(100))  # `wallet` or a trading account id
     destination: Mapped[str] = mapped_column(String(100))
     amount: Mapped[Decimal] = mapped_column(Amount)
     currency: Mapped[str] = mapped_column(String(3))

@@ -5,6 +5,7 @@ what is wrong, and a bad file is never half-used. The file is read through the r
 API's `PolicyFile` (the active version's, parsed once per version). The accounts'
 inactivity setting is engine/accounts/policy.py's.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,9 +31,9 @@ __all__ = ["PolicyError", "Step", "check_config", "parse_chain", "withdrawal_cha
 class Step:
     id: str
     waits_for: str
-    approvers: tuple[str, ...] = ()        # roles that may approve or reject (approval steps)
-    documents: tuple[str, ...] = ()        # document types the client must submit
-    kyc_not_approved: bool = False         # conditions: the step applies if any holds
+    approvers: tuple[str, ...] = ()  # roles that may approve or reject (approval steps)
+    documents: tuple[str, ...] = ()  # document types the client must submit
+    kyc_not_approved: bool = False  # conditions: the step applies if any holds
     amount_above: tuple[tuple[str, Decimal], ...] | None = None
 
     @property
@@ -71,7 +72,7 @@ def _fail(path: Path | str, container, key, message: str):
 
 def _amounts(path: Path | str, raw, where) -> tuple[tuple[str, Decimal], ...]:
     if not isinstance(raw, dict) or not raw:
-        _fail(path, where, "amount_above", "amount_above maps currencies to amounts, like {USD: \"5000\"}")
+        _fail(path, where, "amount_above", 'amount_above maps currencies to amounts, like {USD: "5000"}')
     out = []
     for currency, amount in raw.items():
         if not (isinstance(currency, str) and len(currency) == 3 and currency.isupper()):
@@ -131,8 +132,7 @@ def _parse(text: str, file: str) -> tuple[Step, ...]:
     ids = [s.id for s in steps]
     if len(set(ids)) != len(ids):
         _fail(file, data, "chain", "step names must be unique")
-    if steps[-1].waits_for != "payment_provider" or \
-            [s.waits_for for s in steps].count("payment_provider") != 1:
+    if steps[-1].waits_for != "payment_provider" or [s.waits_for for s in steps].count("payment_provider") != 1:
         _fail(file, data, "chain", "the last step, and only it, waits_for payment_provider")
     return steps
 

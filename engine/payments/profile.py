@@ -1,4 +1,5 @@
 """Client profile sections: wallets, payments, withdrawals and the timeline."""
+
 from __future__ import annotations
 
 from engine.clients.service import section
@@ -14,21 +15,38 @@ def wallets(session, client):
 
 
 def _deposit(d) -> dict:
-    return {"id": d.payment_id, "provider": d.provider, "method": d.method,
-            "amount": ledger.fmt(d.amount), "currency": d.currency, "status": d.status,
-            "reference": d.reference, "account_id": d.account_id,
-            "reason_code": d.reason_code, "reason": d.reason,
-            "requested_at": iso(d.requested_at), "completed_at": iso(d.completed_at),
-            "failed_at": iso(d.failed_at), "refunded_at": iso(d.refunded_at),
-            "refund_amount": ledger.fmt(d.refund_amount),
-            "charged_back_at": iso(d.charged_back_at),
-            "chargeback_amount": ledger.fmt(d.chargeback_amount)}
+    return {
+        "id": d.payment_id,
+        "provider": d.provider,
+        "method": d.method,
+        "amount": ledger.fmt(d.amount),
+        "currency": d.currency,
+        "status": d.status,
+        "reference": d.reference,
+        "account_id": d.account_id,
+        "reason_code": d.reason_code,
+        "reason": d.reason,
+        "requested_at": iso(d.requested_at),
+        "completed_at": iso(d.completed_at),
+        "failed_at": iso(d.failed_at),
+        "refunded_at": iso(d.refunded_at),
+        "refund_amount": ledger.fmt(d.refund_amount),
+        "charged_back_at": iso(d.charged_back_at),
+        "chargeback_amount": ledger.fmt(d.chargeback_amount),
+    }
 
 
 def _transfer(t) -> dict:
-    return {"id": t.transfer_id, "from": t.source, "to": t.destination,
-            "amount": ledger.fmt(t.amount), "currency": t.currency, "status": t.status,
-            "reason": t.reason, "at": iso(t.occurred_at)}
+    return {
+        "id": t.transfer_id,
+        "from": t.source,
+        "to": t.destination,
+        "amount": ledger.fmt(t.amount),
+        "currency": t.currency,
+        "status": t.status,
+        "reason": t.reason,
+        "at": iso(t.occurred_at),
+    }
 
 
 def _amounts(values: dict, sign: int = 1) -> dict:
@@ -44,8 +62,7 @@ def payments(session, client):
         "waiting_transfers": [_transfer(t) for t in transfers.list_waiting(session, client.ref)],
         "held": _amounts(ledger.balances(session, client.ref, "hold")),
         "owed": _amounts(ledger.balances(session, client.ref, "debt"), -1),
-        "pending_withdrawals": [withdrawals.to_dict(w)
-                                for w in withdrawals.list_pending(session, client.ref)],
+        "pending_withdrawals": [withdrawals.to_dict(w) for w in withdrawals.list_pending(session, client.ref)],
     }
 
 

@@ -11,6 +11,7 @@ commission charged when a position opened. So the expected platform balance is
 and a difference means money counted twice, missed, or moved outside fxcrm. This reads
 each account's trade events once: it is a report for finance, not part of processing.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,13 +49,18 @@ class AccountCheck:
 
     def to_dict(self) -> dict:
         diff = self.difference
-        return {"account_id": self.account_id, "client": self.client_ref,
-                "currency": self.currency, "ledger": ledger.fmt(self.ledger_balance),
-                "trading_result": ledger.fmt(self.trading_result),
-                "expected": ledger.fmt(self.expected),
-                "platform": ledger.fmt(self.platform_balance), "platform_at": self.platform_at,
-                "difference": ledger.fmt(diff),
-                "status": "no platform balance" if diff is None else ("ok" if diff == 0 else "differs")}
+        return {
+            "account_id": self.account_id,
+            "client": self.client_ref,
+            "currency": self.currency,
+            "ledger": ledger.fmt(self.ledger_balance),
+            "trading_result": ledger.fmt(self.trading_result),
+            "expected": ledger.fmt(self.expected),
+            "platform": ledger.fmt(self.platform_balance),
+            "platform_at": self.platform_at,
+            "difference": ledger.fmt(diff),
+            "status": "no platform balance" if diff is None else ("ok" if diff == 0 else "differs"),
+        }
 
 
 def _number(data: dict, name: str) -> Decimal:
@@ -65,8 +71,11 @@ def _number(data: dict, name: str) -> Decimal:
 def trading_result(session: Session, account: TradingAccount) -> Decimal:
     """Profit, swap and commissions of the account's trades, as the platform counted them."""
     total = ZERO
-    for type_, data in session.execute(select(Event.type, Event.data).where(
-            Event.client_ref == account.client_ref, Event.type.in_(("trade.closed", "trade.opened")))):
+    for type_, data in session.execute(
+        select(Event.type, Event.data).where(
+            Event.client_ref == account.client_ref, Event.type.in_(("trade.closed", "trade.opened"))
+        )
+    ):
         if str(data.get("account_id")) != account.account_id:
             continue
         if type_ == "trade.closed":
@@ -78,13 +87,18 @@ def trading_result(session: Session, account: TradingAccount) -> Decimal:
 def check(session: Session, account: TradingAccount) -> AccountCheck:
     """Compare one trading account."""
     held = ledger.balance(session, ledger.trading(account.account_id), account.currency)
-    return AccountCheck(account.account_id, account.client_ref, account.currency, held,
-                        trading_result(session, account), account.balance,
-                        iso(account.balance_at) if account.balance_at else None)
+    return AccountCheck(
+        account.account_id,
+        account.client_ref,
+        account.currency,
+        held,
+        trading_result(session, account),
+        account.balance,
+        iso(account.balance_at) if account.balance_at else None,
+    )
 
 
-def reconcile(session: Session, *, client_ref: str | None = None,
-              only_differences: bool = False) -> list[AccountCheck]:
+def reconcile(session: Session, *, client_ref: str | None = None, only_differences: bool = False) -> list[AccountCheck]:
     """Check every trading account (of one client); optionally only those that differ."""
     query = select(TradingAccount).order_by(TradingAccount.account_id)
     if client_ref:

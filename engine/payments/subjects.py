@@ -1,4 +1,5 @@
 """The withdrawal an event is about: a rule's task on it offers the withdrawal's actions."""
+
 from __future__ import annotations
 
 from engine.tasks.subjects import subject_of_event

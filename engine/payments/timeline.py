@@ -1,4 +1,5 @@
 """A client's transaction timeline: payments, transfers, fees, account events and tasks."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,9 +14,13 @@ from engine.tasks.models import Task
 from engine.values import iso
 
 LIMIT = 200
-DEPOSIT_STAGES = (("requested", "requested_at"), ("failed", "failed_at"),
-                  ("completed", "completed_at"), ("refunded", "refunded_at"),
-                  ("charged_back", "charged_back_at"))
+DEPOSIT_STAGES = (
+    ("requested", "requested_at"),
+    ("failed", "failed_at"),
+    ("completed", "completed_at"),
+    ("refunded", "refunded_at"),
+    ("charged_back", "charged_back_at"),
+)
 
 
 def _item(at: datetime, kind: str, title: str, ref: str, **extra) -> dict:
@@ -34,41 +39,80 @@ def _deposit_items(session: Session, client_ref: str):
                 continue
             amount = {"refunded": d.refund_amount, "charged_back": d.chargeback_amount}.get(stage, d.amount)
             why = f": {d.reason}" if stage in ("failed", "charged_back") and d.reason else ""
-            yield _item(at, "deposit", f"Deposit {_money(amount, d.currency)} {stage.replace('_', ' ')}{why}",
-                        f"{d.provider}/{d.payment_id}", status=stage, amount=ledger.fmt(amount),
-                        currency=d.currency)
+            yield _item(
+                at,
+                "deposit",
+                f"Deposit {_money(amount, d.currency)} {stage.replace('_', ' ')}{why}",
+                f"{d.provider}/{d.payment_id}",
+                status=stage,
+                amount=ledger.fmt(amount),
+                currency=d.currency,
+            )
 
 
 def _withdrawal_items(session: Session, client_ref: str):
     for w in withdrawals.list_for(session, client_ref, LIMIT):
         money = dict(amount=ledger.fmt(w.amount), currency=w.currency)
-        yield _item(w.requested_at, "withdrawal", f"Withdrawal {_money(w.amount, w.currency)} requested",
-                    w.withdrawal_id, status="requested", **money)
+        yield _item(
+            w.requested_at,
+            "withdrawal",
+            f"Withdrawal {_money(w.amount, w.currency)} requested",
+            w.withdrawal_id,
+            status="requested",
+            **money,
+        )
         for d in w.decisions:
             why = f": {d.reason}" if d.reason else ""
-            yield _item(d.at, "withdrawal", f"Withdrawal {w.withdrawal_id} {d.step} {d.decision} "
-                        f"by {d.actor}{why}", w.withdrawal_id, status=d.decision, **money)
+            yield _item(
+                d.at,
+                "withdrawal",
+                f"Withdrawal {w.withdrawal_id} {d.step} {d.decision} by {d.actor}{why}",
+                w.withdrawal_id,
+                status=d.decision,
+                **money,
+            )
         if w.status == "refused":
-            yield _item(w.closed_at, "withdrawal", f"Withdrawal {w.withdrawal_id} refused: {w.reason}",
-                        w.withdrawal_id, status="refused", **money)
+            yield _item(
+                w.closed_at,
+                "withdrawal",
+                f"Withdrawal {w.withdrawal_id} refused: {w.reason}",
+                w.withdrawal_id,
+                status="refused",
+                **money,
+            )
 
 
 def _transfer_items(session: Session, client_ref: str):
     for t in transfers.list_for(session, client_ref, LIMIT):
         why = f": {t.reason}" if t.reason else ""
-        yield _item(t.occurred_at, "transfer", f"Transfer {_money(t.amount, t.currency)} "
-                    f"{t.source} -> {t.destination} {t.status}{why}", t.transfer_id,
-                    status=t.status, amount=ledger.fmt(t.amount), currency=t.currency)
+        yield _item(
+            t.occurred_at,
+            "transfer",
+            f"Transfer {_money(t.amount, t.currency)} {t.source} -> {t.destination} {t.status}{why}",
+            t.transfer_id,
+            status=t.status,
+            amount=ledger.fmt(t.amount),
+            currency=t.currency,
+        )
 
 
 def _fee_items(session: Session, client_ref: str):
-    fees = session.scalars(select(Posting).where(Posting.client_ref == client_ref,
-                                                 Posting.kind == "fee")
-                           .order_by(Posting.occurred_at.desc()).limit(LIMIT))
+    fees = session.scalars(
+        select(Posting)
+        .where(Posting.client_ref == client_ref, Posting.kind == "fee")
+        .order_by(Posting.occurred_at.desc())
+        .limit(LIMIT)
+    )
     for p in fees:
         leg = next(e for e in p.entries if e.account.startswith("broker:fees:"))
-        yield _item(p.occurred_at, "fee", f"Fee {_money(leg.amount, leg.currency)}: {p.memo}",
-                    p.key, amount=ledger.fmt(leg.amount), currency=leg.currency)
+        yield _item(
+            p.occurred_at,
+            "fee",
+            f"Fee {_money(leg.amount, leg.currency)}: {p.memo}",
+            p.key,
+            amount=ledger.fmt(leg.amount),
+            currency=leg.currency,
+        )
 
 
 def _account_items(session: Session, client_ref: str):
@@ -77,18 +121,16 @@ def _account_items(session: Session, client_ref: str):
 
 
 def _task_items(session: Session, client_ref: str):
-    tasks = session.scalars(select(Task).where(Task.client_ref == client_ref)
-                            .order_by(Task.id.desc()).limit(LIMIT))
+    tasks = session.scalars(select(Task).where(Task.client_ref == client_ref).order_by(Task.id.desc()).limit(LIMIT))
     for t in tasks:
-        yield _item(t.created_at, "task", f"Task opened in {t.queue}: {t.title}", str(t.id),
-                    status="open", queue=t.queue)
+        yield _item(
+            t.created_at, "task", f"Task opened in {t.queue}: {t.title}", str(t.id), status="open", queue=t.queue
+        )
         if t.closed_at:
-            yield _item(t.closed_at, "task", f"Task {t.status}: {t.title}", str(t.id),
-                        status=t.status, queue=t.queue)
+            yield _item(t.closed_at, "task", f"Task {t.status}: {t.title}", str(t.id), status=t.status, queue=t.queue)
 
 
-SOURCES = (_deposit_items, _withdrawal_items, _transfer_items, _fee_items, _account_items,
-           _task_items)
+SOURCES = (_deposit_items, _withdrawal_items, _transfer_items, _fee_items, _account_items, _task_items)
 
 
 def timeline(session: Session, client_ref: str, limit: int = LIMIT) -> list[dict]:

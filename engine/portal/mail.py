@@ -3,6 +3,7 @@
 They carry a secret (the link), so they are sent straight through the SMTP server
 after the unit of work commits and never stored as notifications or logged.
 """
+
 from __future__ import annotations
 
 import logging
@@ -12,14 +13,13 @@ from engine.notifications.sender import SmtpConfigError, send_email
 
 log = logging.getLogger(__name__)
 
-SUBJECTS = {"verify": "Confirm your e-mail address",
-            "reset": "Reset your password"}
+SUBJECTS = {"verify": "Confirm your e-mail address", "reset": "Reset your password"}
 BODIES = {
     "verify": "Welcome. Open this link to confirm your e-mail address and sign in:\n\n{link}\n\n"
-              "The link works once, for 2 days. If you did not register, ignore this e-mail.",
+    "The link works once, for 2 days. If you did not register, ignore this e-mail.",
     "reset": "Open this link to choose a new password:\n\n{link}\n\n"
-             "The link works once, for 1 hour. If you did not ask for it, ignore this e-mail: "
-             "your password stays as it is.",
+    "The link works once, for 1 hour. If you did not ask for it, ignore this e-mail: "
+    "your password stays as it is.",
 }
 
 
@@ -28,8 +28,13 @@ def send_link(config, *, to: str, purpose: str, link: str) -> bool:
     if not config.smtp_url:
         return False
     try:
-        send_email(config.smtp_url, sender=config.mail_from, to=to, subject=SUBJECTS[purpose],
-                   body=BODIES[purpose].format(link=link))
+        send_email(
+            config.smtp_url,
+            sender=config.mail_from,
+            to=to,
+            subject=SUBJECTS[purpose],
+            body=BODIES[purpose].format(link=link),
+        )
     except (smtplib.SMTPException, OSError, SmtpConfigError) as exc:
         log.warning("portal %s e-mail not sent: %s", purpose, type(exc).__name__)
         return False

@@ -1,4 +1,5 @@
 """Client portal logins and their one-time tokens (e-mail confirmation, password reset)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,8 +17,10 @@ class ClientLogin(Base):
     """A client's sign-in to the portal: one per client, by a confirmed e-mail address."""
 
     __tablename__ = "client_logins"
-    __table_args__ = (UniqueConstraint("client_ref", name="uq_client_logins_client"),
-                      UniqueConstraint("email", name="uq_client_logins_email"))
+    __table_args__ = (
+        UniqueConstraint("client_ref", name="uq_client_logins_client"),
+        UniqueConstraint("email", name="uq_client_logins_email"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     client_ref: Mapped[str] = mapped_column(String(100))
@@ -36,8 +39,10 @@ class PortalToken(Base):
     """A one-time link sent by e-mail; only its SHA-256 is kept."""
 
     __tablename__ = "portal_tokens"
-    __table_args__ = (UniqueConstraint("token_hash", name="uq_portal_tokens_hash"),
-                      Index("ix_portal_tokens_login", "login_id", "purpose"))
+    __table_args__ = (
+        UniqueConstraint("token_hash", name="uq_portal_tokens_hash"),
+        Index("ix_portal_tokens_login", "login_id", "purpose"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     login_id: Mapped[int] = mapped_column(BigId, ForeignKey("client_logins.id", ondelete="CASCADE"))

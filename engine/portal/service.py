@@ -10,6 +10,7 @@ Races (two requests at the same moment, tests/concurrency/test_portal.py): whate
 changes a login happens under that login's row lock, taken before any of its tokens'
 locks (one order, no deadlock); the unique e-mail decides between two registrations.
 """
+
 from __future__ import annotations
 
 import functools
@@ -73,8 +74,9 @@ def _new_ref(session: Session) -> str:
             return ref
 
 
-def register(session: Session, *, email: str, password: str, first_name: str, last_name: str,
-             country: str, phone: str = "") -> tuple[ClientLogin, str]:
+def register(
+    session: Session, *, email: str, password: str, first_name: str, last_name: str, country: str, phone: str = ""
+) -> tuple[ClientLogin, str]:
     """Create the client (by its registration event) and its login; return (login, verify token)."""
     email = (email or "").strip().lower()
     problems = _registration_problems(email, password, first_name, last_name, country)
@@ -85,18 +87,45 @@ def register(session: Session, *, email: str, password: str, first_name: str, la
     if _email_taken(session, email):
         raise PortalError(TAKEN)
     ref, now = _new_ref(session), utcnow()
-    data = {"email": email, "first_name": first_name.strip(), "last_name": last_name.strip(),
-            "country": country.strip().upper(), "client_type": "individual", "source": SOURCE}
+    data = {
+        "email": email,
+        "first_name": first_name.strip(),
+        "last_name": last_name.strip(),
+        "country": country.strip().upper(),
+        "client_type": "individual",
+        "source": SOURCE,
+    }
     if phone.strip():
         data["phone"] = phone.strip()[:40]
-    record(session, {"id": f"registered-{ref}", "type": "client.registered", "source": SOURCE,
-                     "occurred_at": iso(now), "client": ref, "data": data}, via="portal")
-    login = ClientLogin(client_ref=ref, email=email, created_at=now, failed_logins=0,
-                        password_hash=generate_password_hash(password, method="scrypt"),
-                        session_generation=1)
+    record(
+        session,
+        {
+            "id": f"registered-{ref}",
+            "type": "client.registered",
+            "source": SOURCE,
+            "occurred_at": iso(now),
+            "client": ref,
+            "data": data,
+        },
+        via="portal",
+    )
+    login = ClientLogin(
+        client_ref=ref,
+        email=email,
+        created_at=now,
+        failed_logins=0,
+        password_hash=generate_password_hash(password, method="scrypt"),
+        session_generation=1,
+    )
     _insert_login(session, login)
-    audit_service.record(session, actor=actor(login), action="portal.registered",
-                         target_type="client", target_id=ref, detail={"email": email})
+    audit_service.record(
+        session,
+        actor=actor(login),
+        action="portal.registered",
+        target_type="client",
+        target_id=ref,
+        detail={"email": email},
+    )
     return login, issue_token(session, login, "verify")
 
 
@@ -143,8 +172,11 @@ def update_details(session: Session, login: ClientLogin, values: dict) -> dict:
     wanted = {k: (values.get(k) or "").strip() for k in EDITABLE}
     wanted["country"] = wanted["country"].upper()
     changed = {k: v for k, v in wanted.items() if v != (getattr(client, k) or "")}
-    problems = [f"{k.replace('_', ' ')}: 1 to 100 characters, no < or >"
-                for k in ("first_name", "last_name") if k in changed and not _NAME.match(changed[k])]
+    problems = [
+        f"{k.replace('_', ' ')}: 1 to 100 characters, no < or >"
+        for k in ("first_name", "last_name")
+        if k in changed and not _NAME.match(changed[k])
+    ]
     if "country" in changed and not _COUNTRY.match(changed["country"]):
         problems.append("country: choose the country you live in")
     if "phone" in changed and (len(changed["phone"]) > 40 or not plain(changed["phone"])):
@@ -152,12 +184,26 @@ def update_details(session: Session, login: ClientLogin, values: dict) -> dict:
     if problems:
         raise PortalError("; ".join(problems))
     if changed:
-        record(session, {"id": f"details-{secrets.token_hex(8)}", "type": "client.profile_updated",
-                         "source": SOURCE, "occurred_at": iso(utcnow()), "client": client.ref,
-                         "data": {"fields": changed}}, via="portal")
-        audit_service.record(session, actor=actor(login), action="portal.details_changed",
-                             target_type="client", target_id=client.ref,
-                             detail={"fields": sorted(changed)})
+        record(
+            session,
+            {
+                "id": f"details-{secrets.token_hex(8)}",
+                "type": "client.profile_updated",
+                "source": SOURCE,
+                "occurred_at": iso(utcnow()),
+                "client": client.ref,
+                "data": {"fields": changed},
+            },
+            via="portal",
+        )
+        audit_service.record(
+            session,
+            actor=actor(login),
+            action="portal.details_changed",
+            target_type="client",
+            target_id=client.ref,
+            detail={"fields": sorted(changed)},
+        )
     return changed
 
 
@@ -167,13 +213,22 @@ def issue_token(session: Session, login: ClientLogin, purpose: str) -> str:
     Under the login's row lock: two requests at once must not leave two live links."""
     lock_and_reread(session, ClientLogin, login)
     now = utcnow()
-    for old in session.scalars(select(PortalToken).where(
-            PortalToken.login_id == login.id, PortalToken.purpose == purpose,
-            PortalToken.used_at.is_(None))):
+    for old in session.scalars(
+        select(PortalToken).where(
+            PortalToken.login_id == login.id, PortalToken.purpose == purpose, PortalToken.used_at.is_(None)
+        )
+    ):
         old.used_at = now
     raw = secrets.token_urlsafe(32)
-    session.add(PortalToken(login_id=login.id, purpose=purpose, token_hash=_hash(raw),
-                            created_at=now, expires_at=now + TOKEN_TTL[purpose]))
+    session.add(
+        PortalToken(
+            login_id=login.id,
+            purpose=purpose,
+            token_hash=_hash(raw),
+            created_at=now,
+            expires_at=now + TOKEN_TTL[purpose],
+        )
+    )
     session.flush()
     return raw
 
@@ -186,8 +241,9 @@ def _use_token(session: Session, raw: str, purpose: str) -> ClientLogin:
     order `issue_token` takes them in)."""
     if not isinstance(raw, str) or not 20 <= len(raw) <= 100:
         raise PortalError("this link is not valid; ask for a new one")
-    token = session.scalar(select(PortalToken).where(PortalToken.token_hash == _hash(raw),
-                                                     PortalToken.purpose == purpose))
+    token = session.scalar(
+        select(PortalToken).where(PortalToken.token_hash == _hash(raw), PortalToken.purpose == purpose)
+    )
     owner = session.get(ClientLogin, token.login_id) if token is not None else None
     login = lock_and_reread(session, ClientLogin, owner) if owner is not None else None
     if login is not None:
@@ -205,15 +261,23 @@ def confirm_email(session: Session, raw: str) -> ClientLogin:
     login = _use_token(session, raw, "verify")
     if login.email_verified_at is None:
         login.email_verified_at = utcnow()
-        audit_service.record(session, actor=actor(login), action="portal.email_confirmed",
-                             target_type="client", target_id=login.client_ref)
+        audit_service.record(
+            session,
+            actor=actor(login),
+            action="portal.email_confirmed",
+            target_type="client",
+            target_id=login.client_ref,
+        )
     return login
 
 
 def authenticate(session: Session, email: str, password: str) -> ClientLogin:
     """Return the login for a right e-mail and password, or raise PortalError (one message)."""
-    login = session.scalar(select(ClientLogin).where(
-        ClientLogin.email == (email or "").strip().lower())) if plain(email) else None
+    login = (
+        session.scalar(select(ClientLogin).where(ClientLogin.email == (email or "").strip().lower()))
+        if plain(email)
+        else None
+    )
     if login is None:
         check_password_hash(_decoy(), password or "")
         raise PortalError("the e-mail or the password is wrong")
@@ -230,15 +294,17 @@ def authenticate(session: Session, email: str, password: str) -> ClientLogin:
         login.failed_logins += 1
         if login.failed_logins >= MAX_FAILURES:
             login.failed_logins, login.locked_until = 0, now + LOCK_FOR
-        audit_service.record(session, actor=actor(login), action="portal.login_failed",
-                             target_type="client", target_id=login.client_ref)
+        audit_service.record(
+            session, actor=actor(login), action="portal.login_failed", target_type="client", target_id=login.client_ref
+        )
         _announce_login(session, login, "client.login_failed", now, reason="wrong_password")
         raise PortalError("the e-mail or the password is wrong")
     if login.email_verified_at is None:
         raise PortalError("confirm your e-mail first: open the link we sent you")
     login.failed_logins, login.locked_until, login.last_login_at = 0, None, now
-    audit_service.record(session, actor=actor(login), action="portal.login",
-                         target_type="client", target_id=login.client_ref)
+    audit_service.record(
+        session, actor=actor(login), action="portal.login", target_type="client", target_id=login.client_ref
+    )
     _announce_login(session, login, "client.logged_in", now)
     return login
 
@@ -249,17 +315,22 @@ def _announce_login(session: Session, login: ClientLogin, type_: str, at, **data
     The caller must commit even when the sign-in fails (web.portal does), so the
     failure counter, its audit entry and this event are kept together."""
     from engine.processing.ingest import record_app_event
-    record_app_event(session, type_=type_, client_ref=login.client_ref,
-                     event_id=f"portal-{type_.rsplit('.', 1)[1]}-{uuid.uuid4().hex}", at=at,
-                     data={"email": login.email, **data})
+
+    record_app_event(
+        session,
+        type_=type_,
+        client_ref=login.client_ref,
+        event_id=f"portal-{type_.rsplit('.', 1)[1]}-{uuid.uuid4().hex}",
+        at=at,
+        data={"email": login.email, **data},
+    )
 
 
 def request_reset(session: Session, email: str) -> tuple[ClientLogin, str] | None:
     """Return (login, reset token) for a known e-mail, else None (the page says the same)."""
     if not plain(email):
         return None
-    login = session.scalar(select(ClientLogin).where(
-        ClientLogin.email == (email or "").strip().lower()))
+    login = session.scalar(select(ClientLogin).where(ClientLogin.email == (email or "").strip().lower()))
     return (login, issue_token(session, login, "reset")) if login is not None else None
 
 
@@ -274,6 +345,7 @@ def reset_password(session: Session, raw: str, password: str) -> ClientLogin:
     login.failed_logins, login.locked_until = 0, None
     if login.email_verified_at is None:  # the link reached the inbox: the address works
         login.email_verified_at = utcnow()
-    audit_service.record(session, actor=actor(login), action="portal.password_reset",
-                         target_type="client", target_id=login.client_ref)
+    audit_service.record(
+        session, actor=actor(login), action="portal.password_reset", target_type="client", target_id=login.client_ref
+    )
     return login

@@ -1,4 +1,5 @@
 """Hand committed events to processing: inline (embedded) or as rq jobs (distributed)."""
+
 from __future__ import annotations
 
 import logging
@@ -10,7 +11,7 @@ log = logging.getLogger(__name__)
 
 def chunks(items: list[str], size: int) -> list[list[str]]:
     """Split `items` into lists of at most `size`."""
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def schedule(database: Database, client_refs: list[str]) -> None:
@@ -19,13 +20,15 @@ def schedule(database: Database, client_refs: list[str]) -> None:
         try:
             enqueue(database, client_refs)
         except Exception as exc:  # Redis down: the sweeper picks the events up later
-            log.warning("could not enqueue %d clients (%s); the sweeper will retry",
-                        len(client_refs), type(exc).__name__)
+            log.warning(
+                "could not enqueue %d clients (%s); the sweeper will retry", len(client_refs), type(exc).__name__
+            )
         return
     if database.background is not None:  # a serving web process: answer first
         database.background.submit(client_refs)
         return
     from engine import processing
+
     processing.process_clients(database, client_refs)
 
 
@@ -36,12 +39,19 @@ LIVE_CLIENTS = 10
 def enqueue(database: Database, client_refs: list[str], *, bulk: bool | None = None) -> list[str]:
     """Enqueue one rq job per batch of clients (live or bulk queue); return the job ids."""
     from engine.processing import jobs
+
     if bulk is None:
         bulk = len(client_refs) > LIVE_CLIENTS
     queue = jobs.get_queue(database.config, bulk=bulk)
     ids = []
     for batch in chunks(sorted(client_refs), database.config.job_batch):
-        job = queue.enqueue(jobs.process_clients, batch, retry=jobs.retry_policy(),
-                            job_timeout=600, result_ttl=300, failure_ttl=7 * 86400)
+        job = queue.enqueue(
+            jobs.process_clients,
+            batch,
+            retry=jobs.retry_policy(),
+            job_timeout=600,
+            result_ttl=300,
+            failure_ttl=7 * 86400,
+        )
         ids.append(job.id)
     return ids

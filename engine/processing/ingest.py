@@ -3,6 +3,7 @@
 The store (engine.events.store) only records; this module is where a unit of work that
 recorded events hands the clients it touched to processing (inline, a thread, or rq).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -26,8 +27,7 @@ def schedule_touched(session: Session, database: Database) -> None:
 APP_SOURCE = "fxcrm.app"  # the source of the events fxcrm records about its own actions
 
 
-def record_app_event(session: Session, *, type_: str, client_ref: str, event_id: str,
-                     data: dict, at=None) -> bool:
+def record_app_event(session: Session, *, type_: str, client_ref: str, event_id: str, data: dict, at=None) -> bool:
     """Record an event fxcrm itself observed (a sign-in, a status change, a task outcome)
     in the caller's transaction, and hand the client to processing after commit.
 
@@ -37,9 +37,17 @@ def record_app_event(session: Session, *, type_: str, client_ref: str, event_id:
     """
     from engine.events.schemas import validate_envelope
     from engine.values import iso, utcnow
-    envelope = validate_envelope({"id": event_id, "type": type_, "source": APP_SOURCE,
-                                  "occurred_at": iso(at or utcnow()), "client": client_ref,
-                                  "data": {k: v for k, v in data.items() if v is not None}})
+
+    envelope = validate_envelope(
+        {
+            "id": event_id,
+            "type": type_,
+            "source": APP_SOURCE,
+            "occurred_at": iso(at or utcnow()),
+            "client": client_ref,
+            "data": {k: v for k, v in data.items() if v is not None},
+        }
+    )
     created = bool(record_many(session, [envelope], via="app"))
     database = session.info.get("database")
     if database is not None:
@@ -59,13 +67,14 @@ class IngestReport:
         return not self.rejected
 
     def summary(self) -> str:
-        return (f"accepted: {self.accepted}, duplicate: {self.duplicate}, "
-                f"rejected: {len(self.rejected)}"
-                + (f", conflict: {self.conflict} (see `fxcrm events conflicts`)" if self.conflict else ""))
+        return f"accepted: {self.accepted}, duplicate: {self.duplicate}, rejected: {len(self.rejected)}" + (
+            f", conflict: {self.conflict} (see `fxcrm events conflicts`)" if self.conflict else ""
+        )
 
 
-def ingest_lines(database: Database, lines: Iterable[str], *, via: str = "file",
-                 progress: Callable[[int], None] | None = None) -> IngestReport:
+def ingest_lines(
+    database: Database, lines: Iterable[str], *, via: str = "file", progress: Callable[[int], None] | None = None
+) -> IngestReport:
     """Validate and store JSON lines in batches; a bad line is reported, never fatal."""
     report, batch = IngestReport(), []
     for number, line in enumerate(lines, 1):
@@ -91,5 +100,3 @@ def _store_batch(database: Database, batch, report: IngestReport, via: str) -> N
         report.conflict += len(created.conflicts)
         report.duplicate += len(batch) - len(created) - len(created.conflicts)
         schedule_touched(session, database)
-
-

@@ -3,6 +3,7 @@
 Jobs are serialized as JSON (rq's JSONSerializer), not pickle: a job in Redis is plain
 data that names a function of this module and its arguments, so whoever can write to
 Redis cannot make a worker run arbitrary code by unpickling."""
+
 from __future__ import annotations
 
 import logging
@@ -24,6 +25,7 @@ os.register_at_fork(after_in_child=lambda: forget_databases_in_child())
 
 def forget_databases_in_child() -> None:
     from engine import db
+
     for database in db._databases.values():
         database.engine.dispose(close=False)
     db._databases.clear()
@@ -32,6 +34,7 @@ def forget_databases_in_child() -> None:
 def redis_connection(cfg: config_mod.Config):
     """Return a Redis client for the configured URL."""
     from redis import Redis
+
     return Redis.from_url(cfg.redis_url, socket_connect_timeout=2, socket_timeout=10)
 
 
@@ -43,19 +46,23 @@ def get_queue(cfg: config_mod.Config, *, bulk: bool = False):
     """
     from rq import Queue
     from rq.serializers import JSONSerializer
-    return Queue(cfg.queue_name + ("-bulk" if bulk else ""), connection=redis_connection(cfg),
-                 serializer=JSONSerializer)
+
+    return Queue(
+        cfg.queue_name + ("-bulk" if bulk else ""), connection=redis_connection(cfg), serializer=JSONSerializer
+    )
 
 
 def retry_policy():
     """Retry infrastructure failures (database restarts) with back-off."""
     from rq import Retry
+
     return Retry(max=5, interval=[2, 5, 15, 30, 60])
 
 
 def process_clients(client_refs: list[str]) -> dict:
     """Job: process the pending events of these clients (safe to run twice)."""
     from engine import processing
+
     stats = processing.process_clients(get_database(), client_refs)
     return {"processed": stats.processed, "failed": stats.failed, "parked": stats.parked}
 
@@ -63,6 +70,7 @@ def process_clients(client_refs: list[str]) -> dict:
 def run_sweeps() -> None:
     """Job: the domains' sweeps: due timers, provider read-backs, task leases, queued e-mail."""
     from engine.processing import ticker
+
     ticker.run_sweeps(get_database())
 
 
@@ -70,10 +78,12 @@ def sweep_once(cfg: config_mod.Config) -> int:
     """Enqueue clients whose events were missed (Redis was down, a job was lost)."""
     from engine.processing import dispatch
     from engine.events.store import list_pending_clients
+
     database = get_database(cfg)
     with unit_of_work(database) as session:
-        refs = list_pending_clients(session, limit=10000,
-                                    received_before=utcnow() - timedelta(seconds=cfg.sweep_after_seconds))
+        refs = list_pending_clients(
+            session, limit=10000, received_before=utcnow() - timedelta(seconds=cfg.sweep_after_seconds)
+        )
     if refs:
         dispatch.enqueue(database, refs, bulk=True)
     queue = get_queue(cfg)
@@ -81,8 +91,7 @@ def sweep_once(cfg: config_mod.Config) -> int:
     return len(refs)
 
 
-def sweeper_loop(cfg: config_mod.Config, stop: threading.Event | None = None,
-                 parent: int | None = None) -> None:
+def sweeper_loop(cfg: config_mod.Config, stop: threading.Event | None = None, parent: int | None = None) -> None:
     """Every ticker interval, one worker (elected by a Redis lock) sweeps."""
     interval = max(cfg.ticker_seconds, 1.0)
     stop = stop or threading.Event()
@@ -90,8 +99,9 @@ def sweeper_loop(cfg: config_mod.Config, stop: threading.Event | None = None,
         if parent is not None and os.getppid() != parent:
             return  # the worker is gone: do not sweep for a dead worker
         try:
-            lock = redis_connection(cfg).set(SWEEP_LOCK.format(queue=cfg.queue_name), "1",
-                                             nx=True, ex=max(int(interval), 1))
+            lock = redis_connection(cfg).set(
+                SWEEP_LOCK.format(queue=cfg.queue_name), "1", nx=True, ex=max(int(interval), 1)
+            )
             if lock:
                 count = sweep_once(cfg)
                 if count:
@@ -108,6 +118,7 @@ def warm_up(cfg: config_mod.Config) -> None:
     """
     from engine import processing
     from engine.plugins import import_optional
+
     processing.load_handlers(cfg.plugins)
     activation = import_optional("engine.rules.activation")
     if activation is not None:
@@ -127,11 +138,13 @@ def run_worker(cfg: config_mod.Config, *, burst: bool = False, sweep: bool = Tru
     leave the child blocked forever.
     """
     import multiprocessing
+
     warm_up(cfg)
     sweeper = None
     if sweep and not burst:
         sweeper = multiprocessing.get_context("spawn").Process(
-            target=sweeper_loop, args=(cfg, None, os.getpid()), daemon=True, name="fxcrm-sweeper")
+            target=sweeper_loop, args=(cfg, None, os.getpid()), daemon=True, name="fxcrm-sweeper"
+        )
         sweeper.start()
     try:
         _work_through_redis_outages(cfg, burst)
@@ -146,14 +159,16 @@ def _work_through_redis_outages(cfg: config_mod.Config, burst: bool) -> None:
     from redis.exceptions import TimeoutError as RedisTimeout
     from rq import SimpleWorker
     from rq.serializers import JSONSerializer
+
     delay = 1.0
     while True:
         try:
             # No work-horse fork per job: a job is a few client refs and takes milliseconds,
             # while a fork, new database connections and a cold ruleset cache cost far
             # more. Killing the worker kills its job; the sweeper re-enqueues its clients.
-            worker = SimpleWorker([get_queue(cfg), get_queue(cfg, bulk=True)],
-                                  connection=redis_connection(cfg), serializer=JSONSerializer)
+            worker = SimpleWorker(
+                [get_queue(cfg), get_queue(cfg, bulk=True)], connection=redis_connection(cfg), serializer=JSONSerializer
+            )
             worker.work(with_scheduler=True, burst=burst, logging_level="WARNING")
             return
         except (RedisDown, RedisTimeout) as exc:

@@ -1,6 +1,7 @@
 """Embedded mode: a background processor for web requests and a ticker that runs the
 domains' sweeps (due timers, provider read-backs, task leases, queued e-mail) and then
 the events left pending, all in-process. Each domain names its sweeps in engine.domains."""
+
 from __future__ import annotations
 
 import importlib
@@ -31,13 +32,13 @@ def run_sweeps(database: Database) -> None:
         try:
             sweep(database)
         except Exception:
-            log.exception("sweep %s.%s failed; it runs again next round",
-                          sweep.__module__, sweep.__qualname__)
+            log.exception("sweep %s.%s failed; it runs again next round", sweep.__module__, sweep.__qualname__)
 
 
 def tick(database: Database) -> None:
     """Run one round: the domains' sweeps, then the events left pending."""
     from engine import processing
+
     run_sweeps(database)
     processing.process_all_pending(database)
 
@@ -71,6 +72,7 @@ class Background:
 
     def _loop(self) -> None:
         from engine import processing
+
         while True:
             refs = self.queue.get()
             try:

@@ -1,4 +1,5 @@
 """Who may see which report, and what part of it (a partner: only its own IB)."""
+
 from __future__ import annotations
 
 from engine.reports.base import Report, Scope

@@ -1,4 +1,5 @@
 """Report building blocks: columns, sections, filters, the registry, medians and periods."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ class ReportError(ValueError):
 class Column:
     key: str
     label: str
-    kind: str = "text"   # text, int, money, decimal, pct, hours, time
+    kind: str = "text"  # text, int, money, decimal, pct, hours, time
 
 
 @dataclass
@@ -35,7 +36,7 @@ class Section:
     title: str
     columns: list[Column]
     rows: Iterable[dict]
-    chart: dict | None = None    # {"label": column, "values": [columns]}, bar chart
+    chart: dict | None = None  # {"label": column, "values": [columns]}, bar chart
     note: str = ""
 
     def keys(self) -> list[str]:
@@ -45,7 +46,7 @@ class Section:
 @dataclass(frozen=True)
 class Filter:
     name: str
-    kind: str = "text"           # date, choice, text, int
+    kind: str = "text"  # date, choice, text, int
     choices: tuple[str, ...] = ()
     default: object = None
     help: str = ""
@@ -65,7 +66,7 @@ class Report:
     title: str
     description: str
     filters: tuple[Filter, ...]
-    sections: tuple[str, ...]   # section names, the first is the main one
+    sections: tuple[str, ...]  # section names, the first is the main one
     build: Callable[..., list[Section]]
     heavy: bool = False
     aliases: tuple[str, ...] = field(default=())
@@ -108,8 +109,9 @@ def _parse_time(text: str, name: str) -> datetime:
             return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
         return parse_datetime(text, name)
     except (ValueError, ValueError_):
-        raise ReportError(f"filter {name}: not a date (YYYY-MM-DD) or an ISO-8601 time with "
-                          f"an offset: {text!r}") from None
+        raise ReportError(
+            f"filter {name}: not a date (YYYY-MM-DD) or an ISO-8601 time with an offset: {text!r}"
+        ) from None
 
 
 def parse_filters(report: Report, raw: dict[str, str | None]) -> dict:
@@ -117,8 +119,9 @@ def parse_filters(report: Report, raw: dict[str, str | None]) -> dict:
     known = {f.name: f for f in report.filters}
     unknown = sorted(k for k, v in raw.items() if k not in known and v not in (None, ""))
     if unknown:
-        raise ReportError(f"filter {unknown[0]}: not a filter of report {report.name!r} "
-                          f"(its filters: {', '.join(known)})")
+        raise ReportError(
+            f"filter {unknown[0]}: not a filter of report {report.name!r} (its filters: {', '.join(known)})"
+        )
     out = {}
     for name, spec in known.items():
         value = raw.get(name)
@@ -129,8 +132,7 @@ def parse_filters(report: Report, raw: dict[str, str | None]) -> dict:
             out[name] = _parse_time(value, name)
         elif spec.kind == "choice":
             if value not in spec.choices:
-                raise ReportError(f"filter {name}: {value!r} is not one of "
-                                  f"{', '.join(spec.choices)}")
+                raise ReportError(f"filter {name}: {value!r} is not one of {', '.join(spec.choices)}")
             out[name] = value
         elif spec.kind == "int":
             if not value.isdigit() or int(value) > 100000:
@@ -143,8 +145,9 @@ def parse_filters(report: Report, raw: dict[str, str | None]) -> dict:
     return out
 
 
-def run(session, name: str, raw_filters: dict | None = None, *,
-        scope: Scope = Scope()) -> tuple[Report, dict, list[Section]]:
+def run(
+    session, name: str, raw_filters: dict | None = None, *, scope: Scope = Scope()
+) -> tuple[Report, dict, list[Section]]:
     """Build report `name` with the given raw filters; return (report, filters, sections)."""
     report = get_report(name)
     filters = parse_filters(report, raw_filters or {})
@@ -158,8 +161,7 @@ def pick(sections: list[Section], name: str | None) -> Section:
     for section in sections:
         if section.name == name:
             return section
-    raise ReportError(f"section {name!r}: no such section (known: "
-                      f"{', '.join(s.name for s in sections)})")
+    raise ReportError(f"section {name!r}: no such section (known: {', '.join(s.name for s in sections)})")
 
 
 def median(values: Sequence) -> Decimal | None:

@@ -1,4 +1,5 @@
 """Server-rendered SVG bar charts for report sections (no JavaScript, no CDN)."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -27,7 +28,7 @@ def label_lines(name: str, width: int = LINE_CHARS) -> list[str]:
             lines[-1] = candidate
             break
     if len(lines[-1]) > width or " ".join(lines) != " ".join(words):
-        lines[-1] = lines[-1][:width - 1].rstrip() + "…"
+        lines[-1] = lines[-1][: width - 1].rstrip() + "…"
     return [line[:width] for line in lines]
 
 
@@ -48,30 +49,40 @@ def bar_chart(section: Section, rows: list[dict]) -> str:
     height = legend_h + group_h * len(rows) + 4
     scale = Decimal(WIDTH - LABEL_W - 60) / top
     title = escape(section.title)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
-           f'aria-label="{title}" viewBox="0 0 {WIDTH} {height}" width="100%" '
-           f'style="max-width:{WIDTH}px">', f"<title>{title}</title>"]
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+        f'aria-label="{title}" viewBox="0 0 {WIDTH} {height}" width="100%" '
+        f'style="max-width:{WIDTH}px">',
+        f"<title>{title}</title>",
+    ]
     for i, key in enumerate(series):
         x = 10 + i * 145
-        out.append(f'<rect x="{x}" y="4" width="10" height="10" fill="{COLOURS[i % 5]}"/>'
-                   f'<text x="{x + 14}" y="13" font-size="11">{escape(labels[key])}</text>')
+        out.append(
+            f'<rect x="{x}" y="4" width="10" height="10" fill="{COLOURS[i % 5]}"/>'
+            f'<text x="{x + 14}" y="13" font-size="11">{escape(labels[key])}</text>'
+        )
     for r, row in enumerate(rows):
         y = legend_h + r * group_h
-        name = " / ".join(str(row.get(k) or "") for k in (spec["label"], spec.get("label2"))
-                          if k and (k == spec["label"] or spec.get("label2")))
+        name = " / ".join(
+            str(row.get(k) or "")
+            for k in (spec["label"], spec.get("label2"))
+            if k and (k == spec["label"] or spec.get("label2"))
+        )
         lines = label_lines(name)
         first = y + group_h / 2 + 3 - 6 * (len(lines) - 1)
-        spans = "".join(f'<tspan x="{LABEL_W - 6}" y="{first + 12 * n}">{escape(line)}</tspan>'
-                        for n, line in enumerate(lines))
-        out.append(f'<text font-size="11" text-anchor="end"><title>{escape(name)}</title>'
-                   f'{spans}</text>')
+        spans = "".join(
+            f'<tspan x="{LABEL_W - 6}" y="{first + 12 * n}">{escape(line)}</tspan>' for n, line in enumerate(lines)
+        )
+        out.append(f'<text font-size="11" text-anchor="end"><title>{escape(name)}</title>{spans}</text>')
         for i, key in enumerate(series):
             value = _number(row.get(key))
             w = int(value * scale) if value > 0 else 0
             by = y + i * BAR_H
-            out.append(f'<rect x="{LABEL_W}" y="{by}" width="{w}" height="{BAR_H - 2}" '
-                       f'fill="{COLOURS[i % 5]}"><title>{escape(labels[key])}: {value}</title>'
-                       f'</rect><text x="{LABEL_W + w + 4}" y="{by + BAR_H - 3}" '
-                       f'font-size="10">{value}</text>')
+            out.append(
+                f'<rect x="{LABEL_W}" y="{by}" width="{w}" height="{BAR_H - 2}" '
+                f'fill="{COLOURS[i % 5]}"><title>{escape(labels[key])}: {value}</title>'
+                f'</rect><text x="{LABEL_W + w + 4}" y="{by + BAR_H - 3}" '
+                f'font-size="10">{value}</text>'
+            )
     out.append("</svg>")
     return "".join(out)

@@ -1,4 +1,5 @@
 """Write report sections as CSV, XLSX (constant memory) or JSON, streaming their rows."""
+
 from __future__ import annotations
 
 import csv
@@ -65,18 +66,22 @@ def json_value(value, kind: str):
 
 def json_lines(report, filters: dict, sections: list[Section]) -> Iterator[str]:
     """Yield the report as one JSON document, row by row."""
-    head = {"report": report.name, "title": report.title,
-            "filters": {k: json_value(v, "text") for k, v in filters.items()}}
+    head = {
+        "report": report.name,
+        "title": report.title,
+        "filters": {k: json_value(v, "text") for k, v in filters.items()},
+    }
     yield json.dumps(head)[:-1] + ', "sections": ['
     for i, section in enumerate(sections):
         kinds = [(c.key, c.kind) for c in section.columns]
-        meta = {"name": section.name, "title": section.title,
-                "columns": [{"key": c.key, "label": c.label, "kind": c.kind}
-                            for c in section.columns]}
+        meta = {
+            "name": section.name,
+            "title": section.title,
+            "columns": [{"key": c.key, "label": c.label, "kind": c.kind} for c in section.columns],
+        }
         yield ("," if i else "") + json.dumps(meta)[:-1] + ', "rows": ['
         for n, row in enumerate(section.rows):
-            yield ("," if n else "") + json.dumps({k: json_value(row.get(k), kind)
-                                                   for k, kind in kinds})
+            yield ("," if n else "") + json.dumps({k: json_value(row.get(k), kind) for k, kind in kinds})
         yield "]}"
     yield "]}\n"
 
@@ -96,8 +101,10 @@ def _xlsx_cell(value, kind: str):
 def write_xlsx(sections: list[Section], out: IO[bytes]) -> None:
     """Write every section as its own sheet, rows streamed (XlsxWriter constant memory)."""
     import xlsxwriter
-    book = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": False,
-                                     "strings_to_numbers": False, "strings_to_formulas": False})
+
+    book = xlsxwriter.Workbook(
+        out, {"constant_memory": True, "in_memory": False, "strings_to_numbers": False, "strings_to_formulas": False}
+    )
     bold = book.add_format({"bold": True})
     for section in sections:
         sheet = book.add_worksheet(section.name[:31])

@@ -6,6 +6,7 @@ ib_client_stats (the client's IB). A stage counts when the client reached it, wh
 the order; the time of a stage is measured from the previous stage's time. Times are
 read as whole epoch seconds computed by the database (see base.epoch).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -16,40 +17,80 @@ from engine.accounts.models import TradingAccount
 from engine.clients.models import Client
 from engine.ib.models import IbClientStats
 from engine.payments.models import Deposit
-from engine.reports.base import (SINCE, UNTIL, Column, Filter, Report, Section, epoch,
-                                 epoch_period, from_epoch, hours, in_range, median, pct, register,
-                                 stream)
+from engine.reports.base import (
+    SINCE,
+    UNTIL,
+    Column,
+    Filter,
+    Report,
+    Section,
+    epoch,
+    epoch_period,
+    from_epoch,
+    hours,
+    in_range,
+    median,
+    pct,
+    register,
+    stream,
+)
 from engine.values import utcnow
 
 STAGES = ("registered", "kyc_approved", "funded", "account_opened", "first_trade")
-LABELS = {"registered": "Registered", "kyc_approved": "KYC approved", "funded": "Funded",
-          "account_opened": "Trading account", "first_trade": "First trade"}
-NEXT_STEP = {"registered": "KYC approval", "kyc_approved": "first deposit",
-             "funded": "open a trading account", "account_opened": "first trade"}
+LABELS = {
+    "registered": "Registered",
+    "kyc_approved": "KYC approved",
+    "funded": "Funded",
+    "account_opened": "Trading account",
+    "first_trade": "First trade",
+}
+NEXT_STEP = {
+    "registered": "KYC approval",
+    "kyc_approved": "first deposit",
+    "funded": "open a trading account",
+    "account_opened": "first trade",
+}
 DIMENSIONS = ("none", "country", "ib", "source")
 # Clients in these statuses are not worked any more: they are never "stuck".
 CLOSED_STATUSES = ("rejected", "blocked")
 
 
 def _query(filters: dict, scope):
-    dep = (select(Deposit.client_ref, func.min(Deposit.completed_at).label("funded_at"))
-           .where(Deposit.completed_at.is_not(None)).group_by(Deposit.client_ref).subquery())
-    acc = (select(TradingAccount.client_ref,
-                  func.min(TradingAccount.opened_at).label("account_at"),
-                  func.min(TradingAccount.first_trade_at).label("trade_at"))
-           .group_by(TradingAccount.client_ref).subquery())
+    dep = (
+        select(Deposit.client_ref, func.min(Deposit.completed_at).label("funded_at"))
+        .where(Deposit.completed_at.is_not(None))
+        .group_by(Deposit.client_ref)
+        .subquery()
+    )
+    acc = (
+        select(
+            TradingAccount.client_ref,
+            func.min(TradingAccount.opened_at).label("account_at"),
+            func.min(TradingAccount.first_trade_at).label("trade_at"),
+        )
+        .group_by(TradingAccount.client_ref)
+        .subquery()
+    )
     kyc_at = case((Client.kyc_status == "approved", Client.kyc_status_at), else_=None)
-    stmt = (select(Client.ref, Client.status, Client.country, Client.source,
-                   IbClientStats.ib_id, epoch(Client.registered_at).label("registered_at"),
-                   epoch(kyc_at).label("kyc_at"), epoch(dep.c.funded_at).label("funded_at"),
-                   epoch(acc.c.account_at).label("account_at"),
-                   epoch(acc.c.trade_at).label("trade_at"))
-            .outerjoin(IbClientStats, IbClientStats.client_ref == Client.ref)
-            .outerjoin(dep, dep.c.client_ref == Client.ref)
-            .outerjoin(acc, acc.c.client_ref == Client.ref)
-            .where(Client.registered_at.is_not(None), *in_range(Client.registered_at, filters)))
-    for name, column in (("country", Client.country), ("source", Client.source),
-                         ("ib", IbClientStats.ib_id)):
+    stmt = (
+        select(
+            Client.ref,
+            Client.status,
+            Client.country,
+            Client.source,
+            IbClientStats.ib_id,
+            epoch(Client.registered_at).label("registered_at"),
+            epoch(kyc_at).label("kyc_at"),
+            epoch(dep.c.funded_at).label("funded_at"),
+            epoch(acc.c.account_at).label("account_at"),
+            epoch(acc.c.trade_at).label("trade_at"),
+        )
+        .outerjoin(IbClientStats, IbClientStats.client_ref == Client.ref)
+        .outerjoin(dep, dep.c.client_ref == Client.ref)
+        .outerjoin(acc, acc.c.client_ref == Client.ref)
+        .where(Client.registered_at.is_not(None), *in_range(Client.registered_at, filters))
+    )
+    for name, column in (("country", Client.country), ("source", Client.source), ("ib", IbClientStats.ib_id)):
         if filters.get(name):
             stmt = stmt.where(column == filters[name])
     if scope.ib_ids is not None:
@@ -106,18 +147,27 @@ def _stuck(session, filters: dict, scope):
             continue
         waited = max(0, now - times[reached])
         if waited >= min_wait:
-            yield {"client": row.ref, "status": row.status, "country": row.country,
-                   "source": row.source, "ib": row.ib_id, "stage": STAGES[reached],
-                   "since": from_epoch(times[reached]), "waiting_hours": hours(waited),
-                   "next_step": NEXT_STEP[STAGES[reached]]}
+            yield {
+                "client": row.ref,
+                "status": row.status,
+                "country": row.country,
+                "source": row.source,
+                "ib": row.ib_id,
+                "stage": STAGES[reached],
+                "since": from_epoch(times[reached]),
+                "waiting_hours": hours(waited),
+                "next_step": NEXT_STEP[STAGES[reached]],
+            }
 
 
 def _stage_columns() -> list[Column]:
     cols = [Column("registered", "Registered", "int")]
     for stage in STAGES[1:]:
-        cols += [Column(stage, LABELS[stage], "int"),
-                 Column(f"{stage}_pct", f"{LABELS[stage]} %", "pct"),
-                 Column(f"{stage}_hours", f"{LABELS[stage]}: median hours", "hours")]
+        cols += [
+            Column(stage, LABELS[stage], "int"),
+            Column(f"{stage}_pct", f"{LABELS[stage]} %", "pct"),
+            Column(f"{stage}_hours", f"{LABELS[stage]}: median hours", "hours"),
+        ]
     return cols
 
 
@@ -125,45 +175,84 @@ def build(session, *, filters: dict, scope) -> list[Section]:
     """Build the funnel: totals per stage, cohorts by period and dimension, who is stuck."""
     total, groups = _tallies(session, filters, scope)
     totals = total.row()
-    stages = [{"stage": LABELS[s], "clients": totals[s],
-               "conversion_pct": totals.get(f"{s}_pct"), "median_hours": totals.get(f"{s}_hours")}
-              for s in STAGES]
-    cohorts = [{"period": period, "group": group, **tally.row()}
-               for (period, group), tally in sorted(groups.items())]
+    stages = [
+        {
+            "stage": LABELS[s],
+            "clients": totals[s],
+            "conversion_pct": totals.get(f"{s}_pct"),
+            "median_hours": totals.get(f"{s}_hours"),
+        }
+        for s in STAGES
+    ]
+    cohorts = [{"period": period, "group": group, **tally.row()} for (period, group), tally in sorted(groups.items())]
     return [
-        Section("cohorts", "By registration period and " + (
-            "group" if filters["by"] == "none" else filters["by"]),
-            [Column("period", "Period"), Column("group", filters["by"].capitalize()
-                                                if filters["by"] != "none" else "Group")]
-            + _stage_columns(), cohorts,
+        Section(
+            "cohorts",
+            "By registration period and " + ("group" if filters["by"] == "none" else filters["by"]),
+            [
+                Column("period", "Period"),
+                Column("group", filters["by"].capitalize() if filters["by"] != "none" else "Group"),
+            ]
+            + _stage_columns(),
+            cohorts,
             chart={"label": "period", "label2": "group", "values": list(STAGES)},
-            note="Conversion is the share of the previous stage; median hours is the time "
-                 "from the previous stage."),
-        Section("stages", "All clients in the selection, per stage",
-                [Column("stage", "Stage"), Column("clients", "Clients", "int"),
-                 Column("conversion_pct", "Conversion %", "pct"),
-                 Column("median_hours", "Median hours from previous stage", "hours")],
-                stages, chart={"label": "stage", "values": ["clients"]}),
-        Section("stuck", f"Stuck for at least {filters['stuck_days']} days (oldest first)",
-                [Column("client", "Client"), Column("status", "Status"),
-                 Column("country", "Country"), Column("source", "Source"), Column("ib", "IB"),
-                 Column("stage", "Stuck at"), Column("since", "Since", "time"),
-                 Column("waiting_hours", "Waiting hours", "hours"),
-                 Column("next_step", "Next step")],
-                _stuck(session, filters, scope),
-                note="Rejected and blocked clients are left out."),
+            note="Conversion is the share of the previous stage; median hours is the time from the previous stage.",
+        ),
+        Section(
+            "stages",
+            "All clients in the selection, per stage",
+            [
+                Column("stage", "Stage"),
+                Column("clients", "Clients", "int"),
+                Column("conversion_pct", "Conversion %", "pct"),
+                Column("median_hours", "Median hours from previous stage", "hours"),
+            ],
+            stages,
+            chart={"label": "stage", "values": ["clients"]},
+        ),
+        Section(
+            "stuck",
+            f"Stuck for at least {filters['stuck_days']} days (oldest first)",
+            [
+                Column("client", "Client"),
+                Column("status", "Status"),
+                Column("country", "Country"),
+                Column("source", "Source"),
+                Column("ib", "IB"),
+                Column("stage", "Stuck at"),
+                Column("since", "Since", "time"),
+                Column("waiting_hours", "Waiting hours", "hours"),
+                Column("next_step", "Next step"),
+            ],
+            _stuck(session, filters, scope),
+            note="Rejected and blocked clients are left out.",
+        ),
     ]
 
 
-register(Report(
-    name="funnel", title="Funnel",
-    description="Registered to first trade: counts, conversion, median time per stage, "
-                "and who is stuck where.",
-    filters=(SINCE, UNTIL,
-             Filter("period", "choice", ("month", "week", "day", "all"), "month",
-                    "cohort by registration month, ISO week or day"),
-             Filter("by", "choice", DIMENSIONS, "none", "split cohorts by"),
-             Filter("country", help="ISO country code"), Filter("source"),
-             Filter("ib", help="IB id"),
-             Filter("stuck_days", "int", default=7, help="days without progress")),
-    sections=("cohorts", "stages", "stuck"), build=build, heavy=True))
+register(
+    Report(
+        name="funnel",
+        title="Funnel",
+        description="Registered to first trade: counts, conversion, median time per stage, and who is stuck where.",
+        filters=(
+            SINCE,
+            UNTIL,
+            Filter(
+                "period",
+                "choice",
+                ("month", "week", "day", "all"),
+                "month",
+                "cohort by registration month, ISO week or day",
+            ),
+            Filter("by", "choice", DIMENSIONS, "none", "split cohorts by"),
+            Filter("country", help="ISO country code"),
+            Filter("source"),
+            Filter("ib", help="IB id"),
+            Filter("stuck_days", "int", default=7, help="days without progress"),
+        ),
+        sections=("cohorts", "stages", "stuck"),
+        build=build,
+        heavy=True,
+    )
+)

@@ -1,6 +1,7 @@
 """Read-only sessions for reports: every section of a report sees the same snapshot, and
 on SQLite a deferred transaction, so a long report never holds the write lock (the
 core's sessions begin IMMEDIATE to serialise writers)."""
+
 from __future__ import annotations
 
 import weakref
@@ -31,8 +32,9 @@ def read_session(database: Database) -> Session:
     if database.dialect != "sqlite":
         return Session(bind=database.engine.execution_options(isolation_level="REPEATABLE READ"))
     if database not in _readers:
-        engine = create_engine(database.config.database_url,
-                               connect_args={"isolation_level": None, "check_same_thread": False})
+        engine = create_engine(
+            database.config.database_url, connect_args={"isolation_level": None, "check_same_thread": False}
+        )
         event.listen(engine, "connect", _pragmas)
         event.listen(engine, "begin", _begin)
         _readers[database] = sessionmaker(engine)

@@ -6,6 +6,7 @@ deposit starts one when none is running. When the timer falls due (90 days of si
 `if:` is decided on the client's facts at that moment and the actions run once for it.
 A late event (older than the one that set the timer) never moves the timer back.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -25,10 +26,18 @@ _TIMER_TABLES = frozenset({"rule_timers"})
 
 
 def _pending(session: Session, client_ref: str) -> list[RuleTimer]:
-    return cached(session, ("absence_timers", client_ref), _TIMER_TABLES,
-                  lambda: list(session.scalars(select(RuleTimer).where(
-                      RuleTimer.client_ref == client_ref, RuleTimer.kind == ABSENCE,
-                      RuleTimer.status == "pending"))))
+    return cached(
+        session,
+        ("absence_timers", client_ref),
+        _TIMER_TABLES,
+        lambda: list(
+            session.scalars(
+                select(RuleTimer).where(
+                    RuleTimer.client_ref == client_ref, RuleTimer.kind == ABSENCE, RuleTimer.status == "pending"
+                )
+            )
+        ),
+    )
 
 
 def arm(session: Session, ruleset: ir.Ruleset, client, event: Event) -> None:
@@ -39,12 +48,18 @@ def arm(session: Session, ruleset: ir.Ruleset, client, event: Event) -> None:
     pending = _pending(session, client.ref)
     for rule in rules:
         assert rule.absent is not None
-        _arm_one(session, ruleset, rule, rule.absent, client, event,
-                 [t for t in pending if t.rule_id == rule.id])
+        _arm_one(session, ruleset, rule, rule.absent, client, event, [t for t in pending if t.rule_id == rule.id])
 
 
-def _arm_one(session: Session, ruleset: ir.Ruleset, rule: ir.Rule, absent: ir.Absence, client,
-             event: Event, running: list[RuleTimer]) -> None:
+def _arm_one(
+    session: Session,
+    ruleset: ir.Ruleset,
+    rule: ir.Rule,
+    absent: ir.Absence,
+    client,
+    event: Event,
+    running: list[RuleTimer],
+) -> None:
     due = event.occurred_at + timedelta(seconds=absent.seconds)
     restarts = event.type in absent.events
     if running and (not restarts or any(t.due_at >= due for t in running)):
@@ -53,19 +68,37 @@ def _arm_one(session: Session, ruleset: ir.Ruleset, rule: ir.Rule, absent: ir.Ab
     if session.scalar(select(RuleTimer.id).where(RuleTimer.key == key)) is not None:
         return  # this event armed it before (a replay)
     for timer in running:
-        timers.close(session, timer, TIMER_CANCELLED,
-                     f"restarted by {event.type} ({event.source}/{event.event_id})", event.occurred_at)
-    session.add(RuleTimer(key=key, kind=ABSENCE, client_ref=client.ref, rule_id=rule.id,
-                          ruleset_version=ruleset.version, event_seq=event.seq, due_at=due,
-                          status="pending", created_at=utcnow(),
-                          explanation={"last_event": f"{event.type} ({event.source}/{event.event_id})",
-                                       "silent_since": iso(event.occurred_at)}))
+        timers.close(
+            session,
+            timer,
+            TIMER_CANCELLED,
+            f"restarted by {event.type} ({event.source}/{event.event_id})",
+            event.occurred_at,
+        )
+    session.add(
+        RuleTimer(
+            key=key,
+            kind=ABSENCE,
+            client_ref=client.ref,
+            rule_id=rule.id,
+            ruleset_version=ruleset.version,
+            event_seq=event.seq,
+            due_at=due,
+            status="pending",
+            created_at=utcnow(),
+            explanation={
+                "last_event": f"{event.type} ({event.source}/{event.event_id})",
+                "silent_since": iso(event.occurred_at),
+            },
+        )
+    )
     session.flush()
 
 
 def fire(session: Session, timer: RuleTimer, client) -> bool:
     """The silence lasted: decide `if:` on the facts now and act; return whether it acted."""
     from engine.rules.runtime import read_values
+
     loaded = activation.current(session)
     rule = next((r for r in loaded.ruleset.rules if r.id == timer.rule_id), None) if loaded else None
     if rule is None or rule.absent is None:
@@ -75,12 +108,20 @@ def fire(session: Session, timer: RuleTimer, client) -> bool:
     values = read_values(rule.reads, None, facts)
     holds = py_evaluator.holds(rule.condition, values)
     outcome = "fired" if holds else "if: did not hold when due"
-    if not timers.close(session, timer, TIMER_FIRED if holds else TIMER_CANCELLED, outcome,
-                        timer.due_at) or not holds:
+    if not timers.close(session, timer, TIMER_FIRED if holds else TIMER_CANCELLED, outcome, timer.due_at) or not holds:
         return False
     last = session.get(Event, timer.event_seq) if timer.event_seq else None
-    why = explanation(loaded.ruleset, rule, [], values, facts.raw,
-                      silence={**(timer.explanation or {}), "due_at": iso(timer.due_at),
-                               "last_event_seq": last.seq if last is not None else None})
+    why = explanation(
+        loaded.ruleset,
+        rule,
+        [],
+        values,
+        facts.raw,
+        silence={
+            **(timer.explanation or {}),
+            "due_at": iso(timer.due_at),
+            "last_event_seq": last.seq if last is not None else None,
+        },
+    )
     execute(Run(session, loaded.ruleset, rule, client, [], timer.due_at, facts, f"timer:{timer.id}", why))
     return True

@@ -1,4 +1,5 @@
 """Compile a rule's `then:` list: load each action's parameters and cross-check them."""
+
 from __future__ import annotations
 
 import difflib
@@ -31,7 +32,7 @@ class ActionChecker:
         if not isinstance(node, dict) or len(node) != 1:
             ctx.error(line, "an action is written `- name: {parameters}`, like `- task: {queue: finance, ...}`")
             return None
-        (name, params), = node.items()
+        ((name, params),) = node.items()
         spec = load_domain_actions().get(name)
         if spec is None:
             close = difflib.get_close_matches(str(name), list(ACTIONS), n=1)
@@ -42,8 +43,9 @@ class ActionChecker:
             params = {spec.shorthand: params}
         at = line_of(node, name, line)
         before = len(self.build.errors)
-        bind = tables.bind_params(params, ctx.scope, lambda key, msg: ctx.error(
-            line_of(params, key, at), f"{name}: {key}: {msg}"))
+        bind = tables.bind_params(
+            params, ctx.scope, lambda key, msg: ctx.error(line_of(params, key, at), f"{name}: {key}: {msg}")
+        )
         if bind is None:
             return None
         variants, bound = bind  # a parameter from a decision table: checked with each row's value
@@ -62,11 +64,12 @@ class ActionChecker:
     def cross_check(self, spec, data: dict, node, line: int, ctx: CondContext) -> None:
         def report(key, message):
             ctx.error(line_of(node, key, line), f"{spec.name}: {key}: {message}")
+
         for key in spec.templates:
             if key in data:
                 data[key] = self.template(data[key], lambda msg, k=key: report(k, msg), ctx)
         for key in spec.event_types:
-            for name in ([data[key]] if isinstance(data.get(key), str) else data.get(key, [])):
+            for name in [data[key]] if isinstance(data.get(key), str) else data.get(key, []):
                 if name not in self.build.catalogue:
                     report(key, f"unknown event type {name!r}")
         for key in spec.queues:
@@ -91,8 +94,11 @@ class ActionChecker:
         if known is None or name in known:
             return
         close = difflib.get_close_matches(name, sorted(known), n=1)
-        hint = f"did you mean {close[0]}?" if close else \
-            (f"known: {', '.join(sorted(known))}" if known else f"the ruleset defines no {kind}")
+        hint = (
+            f"did you mean {close[0]}?"
+            if close
+            else (f"known: {', '.join(sorted(known))}" if known else f"the ruleset defines no {kind}")
+        )
         report(f"unknown {kind} {name!r} ({hint})")
 
     def template(self, value, report, ctx: CondContext) -> str:
@@ -125,7 +131,7 @@ class ActionChecker:
         if len(route) != 1:
             report("route by one value: `route: {event.reason_code: {value: queue}}`")
             return
-        (path, table), = route.items()
+        ((path, table),) = route.items()
         try:
             ref = resolve(path, ctx.scope)
         except PathError as exc:
@@ -140,8 +146,9 @@ class ActionChecker:
     def watch(self, name: str, report) -> None:
         cond = self.build.named_ir.get(name)
         if cond is None:
-            report(f"unknown condition {name!r}" if name not in self.build.named_src else
-                   f"condition {name!r} has errors")
+            report(
+                f"unknown condition {name!r}" if name not in self.build.named_src else f"condition {name!r} has errors"
+            )
             return
         if any(v.source == "event" for v in values_of(cond)):
             report(f"condition {name} reads event fields; open_while may read client facts only")
@@ -168,4 +175,3 @@ class ActionChecker:
                 self.build.reporter(file, rule_id)(line, f"{key}: unknown rule {target!r}")
             elif target not in with_tasks and target in {r.id for r in rules}:
                 self.build.reporter(file, rule_id)(line, f"{key}: rule {target} creates no task")
-

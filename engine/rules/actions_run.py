@@ -1,4 +1,5 @@
 """Carry out rule actions through the domain services, once each, with an explanation."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,10 +24,10 @@ class Run:
     ruleset: ir.Ruleset
     rule: ir.Rule
     client: object
-    events: list[Event]          # the triggering event(s), first is the trigger
+    events: list[Event]  # the triggering event(s), first is the trigger
     now: datetime
     facts: FactLoader
-    trigger: str                 # unique per trigger: "<source>/<id>" or "timer:<key>"
+    trigger: str  # unique per trigger: "<source>/<id>" or "timer:<key>"
     explanation: dict = field(default_factory=dict)
 
     @property
@@ -62,15 +63,22 @@ def execute(run: Run) -> list[str]:
         if run.session.scalar(select(RuleAction.id).where(RuleAction.key == key)) is not None:
             continue  # done when this trigger was processed before
         spec = load_domain_actions()[action.name]
-        params = tables.fill_params({k: thaw(v) for k, v in action.params}, action.tables, spec.schema,
-                                    run.facts.raw)
+        params = tables.fill_params({k: thaw(v) for k, v in action.params}, action.tables, spec.schema, run.facts.raw)
         result = spec.run(run, params, key)
-        run.session.add(RuleAction(
-            key=key, client_ref=run.client.ref, rule_id=run.rule.id,
-            ruleset_version=run.ruleset.version, action=action.name, params=params,
-            event_seq=run.event.seq if run.event is not None else None, at=utcnow(),
-            result=result, explanation=run.explanation))
+        run.session.add(
+            RuleAction(
+                key=key,
+                client_ref=run.client.ref,
+                rule_id=run.rule.id,
+                ruleset_version=run.ruleset.version,
+                action=action.name,
+                params=params,
+                event_seq=run.event.seq if run.event is not None else None,
+                at=utcnow(),
+                result=result,
+                explanation=run.explanation,
+            )
+        )
         results.append(result)
     run.session.flush()
     return results
-

@@ -4,6 +4,7 @@ The database is the source of truth: a version's files are stored with it, so ev
 worker compiles the same ruleset from the same text. Activating is one insert in one
 transaction; a version that fails validation never gets that far.
 """
+
 from __future__ import annotations
 
 import threading
@@ -63,8 +64,12 @@ def check_config(files: dict[str, str]) -> list[RuleError]:
         return []
     from engine.domains import config_check_modules
     from engine.plugins import import_all
-    return [_as_rule_error(problem) for module in import_all(config_check_modules())
-            for problem in module.check_config(config)]
+
+    return [
+        _as_rule_error(problem)
+        for module in import_all(config_check_modules())
+        for problem in module.check_config(config)
+    ]
 
 
 def _as_rule_error(problem: Problem) -> RuleError:
@@ -96,29 +101,42 @@ def accepted_note(ruleset: ir.Ruleset, note: str | None) -> str | None:
     return f"{note} ({said})" if note else said
 
 
-def store_version(session: Session, files: dict[str, str], *, actor: str,
-                  source: str | None = None, validated: ir.Ruleset | None = None) -> ir.Ruleset:
+def store_version(
+    session: Session,
+    files: dict[str, str],
+    *,
+    actor: str,
+    source: str | None = None,
+    validated: ir.Ruleset | None = None,
+) -> ir.Ruleset:
     """Validate `files` (raising RulesetInvalid) and store the version if it is new.
 
     `validated` is the ruleset the caller compiled from these very files a moment ago
     (the rule-test runner activates one version per test): it is not compiled again.
     """
-    ruleset = validated if validated is not None and validated.version == ruleset_version(files) \
-        else validate(files)
+    ruleset = validated if validated is not None and validated.version == ruleset_version(files) else validate(files)
     if session.get(RulesetVersion, ruleset.version) is None:
-        session.add(RulesetVersion(version=ruleset.version, files=dict(files), source=source,
-                                   created_at=utcnow(), created_by=actor))
+        session.add(
+            RulesetVersion(
+                version=ruleset.version, files=dict(files), source=source, created_at=utcnow(), created_by=actor
+            )
+        )
         session.flush()
     return ruleset
 
 
-def activate_files(session: Session, files: dict[str, str], *, actor: str,
-                   source: str | None = None, note: str | None = None,
-                   validated: ir.Ruleset | None = None) -> ir.Ruleset:
+def activate_files(
+    session: Session,
+    files: dict[str, str],
+    *,
+    actor: str,
+    source: str | None = None,
+    note: str | None = None,
+    validated: ir.Ruleset | None = None,
+) -> ir.Ruleset:
     """Validate, store and activate `files`; the caller's unit of work commits it."""
     ruleset = store_version(session, files, actor=actor, source=source, validated=validated)
-    session.add(RulesetActivation(version=ruleset.version, activated_at=utcnow(),
-                                  activated_by=actor, note=note))
+    session.add(RulesetActivation(version=ruleset.version, activated_at=utcnow(), activated_by=actor, note=note))
     session.flush()
     session.info.pop("rules_active", None)
     return ruleset
@@ -138,8 +156,7 @@ def active(session: Session) -> RulesetActivation | None:
 
 def history(session: Session, limit: int = 50) -> list[RulesetActivation]:
     """Return activations, newest first."""
-    return list(session.scalars(select(RulesetActivation)
-                                .order_by(RulesetActivation.id.desc()).limit(limit)))
+    return list(session.scalars(select(RulesetActivation).order_by(RulesetActivation.id.desc()).limit(limit)))
 
 
 def rollback(session: Session, *, actor: str) -> RulesetActivation:
@@ -147,13 +164,17 @@ def rollback(session: Session, *, actor: str) -> RulesetActivation:
     current = active(session)
     if current is None:
         raise LookupError("no ruleset has been activated")
-    earlier = session.scalar(select(RulesetActivation).where(
-        RulesetActivation.id < current.id, RulesetActivation.version != current.version)
-        .order_by(RulesetActivation.id.desc()).limit(1))
+    earlier = session.scalar(
+        select(RulesetActivation)
+        .where(RulesetActivation.id < current.id, RulesetActivation.version != current.version)
+        .order_by(RulesetActivation.id.desc())
+        .limit(1)
+    )
     if earlier is None:
         raise LookupError("there is no earlier version to roll back to")
-    row = RulesetActivation(version=earlier.version, activated_at=utcnow(), activated_by=actor,
-                            note=f"rollback from {current.version[:12]}")
+    row = RulesetActivation(
+        version=earlier.version, activated_at=utcnow(), activated_by=actor, note=f"rollback from {current.version[:12]}"
+    )
     session.add(row)
     session.flush()
     session.info.pop("rules_active", None)

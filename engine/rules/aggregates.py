@@ -10,6 +10,7 @@ Numbers stay exact on both databases: fields are read as integer units of 10^-8
 (PostgreSQL: `numeric`; SQLite: the `decimal_units` function of engine.db) and summed
 with `exact_sum` on SQLite, which cannot overflow.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta

@@ -1,4 +1,5 @@
 """Replay stored events through another ruleset in a sandbox and compare the actions."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -15,10 +16,17 @@ from engine.rules.models import RuleAction
 from engine.rules.sandbox import sandbox_database
 from engine.values import clock
 
-_SUMMARY = {"task": ("queue", "title", "priority"), "notify": ("template", "channel"),
-            "set_status": ("status",), "set_risk": ("category",), "commission": ("type",),
-            "raise_priority": ("task_of", "to"), "start_timer": ("name",), "cancel_timer": ("name",),
-            "emit": ("type",)}
+_SUMMARY = {
+    "task": ("queue", "title", "priority"),
+    "notify": ("template", "channel"),
+    "set_status": ("status",),
+    "set_risk": ("category",),
+    "commission": ("type",),
+    "raise_priority": ("task_of", "to"),
+    "start_timer": ("name",),
+    "cancel_timer": ("name",),
+    "emit": ("type",),
+}
 
 
 @dataclass
@@ -26,14 +34,15 @@ class BacktestReport:
     events: int
     active_version: str | None
     candidate_version: str
-    added: Counter = field(default_factory=Counter)    # would happen only with the candidate
+    added: Counter = field(default_factory=Counter)  # would happen only with the candidate
     removed: Counter = field(default_factory=Counter)  # happened, would not with the candidate
     same: int = 0
 
 
 def _key(action: RuleAction, trigger: str) -> tuple:
-    shown = ", ".join(f"{k}={action.params.get(k)}" for k in _SUMMARY.get(action.action, ())
-                      if action.params.get(k) is not None)
+    shown = ", ".join(
+        f"{k}={action.params.get(k)}" for k in _SUMMARY.get(action.action, ()) if action.params.get(k) is not None
+    )
     return (action.client_ref, trigger, action.rule_id, f"{action.action}({shown})")
 
 
@@ -64,6 +73,7 @@ def _replay(sandbox: Database, events: list[Event]) -> None:
     from engine import processing
     from engine.events.store import record
     from engine.rules import timers
+
     for event in events:
         clock.freeze(event.occurred_at)
         timers.fire_due(sandbox, now=event.occurred_at)
@@ -72,8 +82,9 @@ def _replay(sandbox: Database, events: list[Event]) -> None:
         processing.process_client(sandbox, event.client_ref)
 
 
-def run_backtest(database: Database, directory: str, *, since: datetime | None = None,
-                 until: datetime | None = None) -> BacktestReport:
+def run_backtest(
+    database: Database, directory: str, *, since: datetime | None = None, until: datetime | None = None
+) -> BacktestReport:
     """Replay the window's events through DIRECTORY's rules; compare with what really happened."""
     files = load_tree(directory)
     events = _events(database, since, until)
@@ -91,16 +102,24 @@ def run_backtest(database: Database, directory: str, *, since: datetime | None =
     finally:
         clock.freeze(None)
         sandbox.dispose()
-    return BacktestReport(len(events), row.version if row else None, candidate,
-                          added=replayed - real, removed=real - replayed, same=sum((real & replayed).values()))
+    return BacktestReport(
+        len(events),
+        row.version if row else None,
+        candidate,
+        added=replayed - real,
+        removed=real - replayed,
+        same=sum((real & replayed).values()),
+    )
 
 
 def describe(report: BacktestReport) -> list[str]:
     """Return the report as lines: a summary, then `+`/`-` lines per differing action."""
-    lines = [f"replayed {report.events} events: active {(report.active_version or 'none')[:12]} "
-             f"vs candidate {report.candidate_version[:12]}",
-             f"same: {report.same}, only with the candidate: {sum(report.added.values())}, "
-             f"only with the active ruleset: {sum(report.removed.values())}"]
+    lines = [
+        f"replayed {report.events} events: active {(report.active_version or 'none')[:12]} "
+        f"vs candidate {report.candidate_version[:12]}",
+        f"same: {report.same}, only with the candidate: {sum(report.added.values())}, "
+        f"only with the active ruleset: {sum(report.removed.values())}",
+    ]
     for sign, counter in (("+", report.added), ("-", report.removed)):
         for (client, trigger, rule, action), count in sorted(counter.items()):
             lines.append(f"{sign} {client} {trigger} {rule}: {action}" + (f" x{count}" if count > 1 else ""))

@@ -4,6 +4,7 @@
 (`python -m engine.rules.catalogue --markdown --write` regenerates that section;
 tests/rules/test_catalogue.py fails when the page and the code disagree).
 """
+
 from __future__ import annotations
 
 import sys
@@ -17,15 +18,30 @@ END = "<!-- end of the facts catalogue -->"
 # The aggregates of the language are part of the catalogue too: they are computed by the
 # rules runtime (engine/rules/aggregates.py), not registered by a domain.
 AGGREGATES = (
-    ("count(<type> within D where ...)", "integer", "How many events of the type the client had in the window.",
-     "one indexed query over the window's events"),
-    ("sum(<type>.<field> within D where ...)", "number or money",
-     "The sum of a number or amount field (money: in the one currency named).",
-     "one indexed query over the window's events"),
-    ("min(...), max(...)", "number or money", "The smallest / largest value of the field; missing without events.",
-     "one indexed query over the window's events"),
-    ("avg(...)", "number or money", "The average of the field (8 decimal places); missing without events.",
-     "one indexed query over the window's events"),
+    (
+        "count(<type> within D where ...)",
+        "integer",
+        "How many events of the type the client had in the window.",
+        "one indexed query over the window's events",
+    ),
+    (
+        "sum(<type>.<field> within D where ...)",
+        "number or money",
+        "The sum of a number or amount field (money: in the one currency named).",
+        "one indexed query over the window's events",
+    ),
+    (
+        "min(...), max(...)",
+        "number or money",
+        "The smallest / largest value of the field; missing without events.",
+        "one indexed query over the window's events",
+    ),
+    (
+        "avg(...)",
+        "number or money",
+        "The average of the field (8 decimal places); missing without events.",
+        "one indexed query over the window's events",
+    ),
 )
 
 
@@ -42,14 +58,24 @@ def _params(spec: FactSpec) -> str:
 def entries() -> list[dict]:
     """Return one entry per registered fact, by name: name, kind, meaning, parameters, cost."""
     facts = load_domain_facts()
-    return [{"name": f"client.{spec.name}", "kind": _kind(spec), "meaning": " ".join(spec.doc.split()),
-             "parameters": _params(spec), "cost": spec.cost} for _, spec in sorted(facts.items())]
+    return [
+        {
+            "name": f"client.{spec.name}",
+            "kind": _kind(spec),
+            "meaning": " ".join(spec.doc.split()),
+            "parameters": _params(spec),
+            "cost": spec.cost,
+        }
+        for _, spec in sorted(facts.items())
+    ]
 
 
 def aggregate_entries() -> list[dict]:
     """Return the language's aggregates as catalogue entries (no parameters: they are written inline)."""
-    return [{"name": name, "kind": kind, "meaning": meaning, "parameters": "", "cost": cost}
-            for name, kind, meaning, cost in AGGREGATES]
+    return [
+        {"name": name, "kind": kind, "meaning": meaning, "parameters": "", "cost": cost}
+        for name, kind, meaning, cost in AGGREGATES
+    ]
 
 
 def _cell(text: str) -> str:
@@ -59,8 +85,11 @@ def _cell(text: str) -> str:
 def markdown() -> str:
     """Return the catalogue as the Markdown section of docs/rules.md (markers included)."""
     lines = [BEGIN, "", "| fact | kind | meaning | parameters | cost |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| `{e['name']}` | {_cell(e['kind'])} | {_cell(e['meaning'])} | {_cell(e['parameters'])} "
-              f"| {_cell(e['cost'])} |" for e in entries()]
+    lines += [
+        f"| `{e['name']}` | {_cell(e['kind'])} | {_cell(e['meaning'])} | {_cell(e['parameters'])} "
+        f"| {_cell(e['cost'])} |"
+        for e in entries()
+    ]
     lines += ["", "| aggregate | kind | meaning | cost |", "| --- | --- | --- | --- |"]
     lines += [f"| `{name}` | {kind} | {meaning} | {cost} |" for name, kind, meaning, cost in AGGREGATES]
     return "\n".join(lines + ["", END])

@@ -1,4 +1,5 @@
 """`fxcrm rules ...` and `fxcrm timers fire|schedule`: check, test, backtest, activate, status, rollback."""
+
 from __future__ import annotations
 
 import getpass
@@ -35,13 +36,14 @@ def _actor(actor: str | None) -> str:
 def _audit(session, actor: str, action: str, version: str, **detail) -> None:
     """Leave the same audit entry as the web page does for an activation or rollback."""
     from engine.audit import service as audit
-    audit.record(session, actor=actor, action=action, target_type="ruleset", target_id=version,
-                 detail=detail or None)
+
+    audit.record(session, actor=actor, action=action, target_type="ruleset", target_id=version, detail=detail or None)
 
 
 def _compiled(path: str):
     from engine.rules.activation import validate
     from engine.rules.loader import load_tree
+
     try:
         return validate(load_tree(path))
     except RulesetInvalid as exc:
@@ -65,8 +67,10 @@ def check(directory):
     for warning in ruleset.warnings:
         click.echo(str(warning))
     shown = f", {len(ruleset.warnings)} warning(s)" if ruleset.warnings else ""
-    click.echo(f"ok: {len(ruleset.rules)} rules in {len(ruleset.files)} files, "
-               f"{len(ruleset.tests)} tests{shown}; version {ruleset.version}")
+    click.echo(
+        f"ok: {len(ruleset.rules)} rules in {len(ruleset.files)} files, "
+        f"{len(ruleset.tests)} tests{shown}; version {ruleset.version}"
+    )
 
 
 @rules.command("facts")
@@ -75,6 +79,7 @@ def check(directory):
 def facts(as_json, markdown):
     """List every client fact a rule can read: name, kind, meaning, parameters, cost."""
     from engine.rules import catalogue
+
     if as_json:
         click.echo(json.dumps(catalogue.entries(), indent=1))
     else:
@@ -87,6 +92,7 @@ def test(directory):
     """Run the YAML rule tests next to the rules."""
     from engine.rules.loader import load_tree
     from engine.rules.ruletests_run import describe, run_tests
+
     path = _dir(directory)
     ruleset = _compiled(path)
     results = run_tests(ruleset, load_tree(path), path)
@@ -102,40 +108,59 @@ def test(directory):
 @rules.command("activate")
 @click.argument("directory", required=False)
 @click.option("--actor", default=None, help="Who activates (default: the OS user).")
-@click.option("--accept-warnings", is_flag=True,
-              help="Activate even though `rules check` warns (the warnings are recorded).")
+@click.option(
+    "--accept-warnings", is_flag=True, help="Activate even though `rules check` warns (the warnings are recorded)."
+)
 def activate(directory, actor, accept_warnings):
     """Validate the rules in DIRECTORY and make them the active version (atomically)."""
     from engine.rules import activation
     from engine.rules.loader import load_tree
     from engine.rules.ruletests_run import failures
+
     path = _dir(directory)
     ruleset = _compiled(path)  # errors exit 1 before anything is written
     _accepted(ruleset, accept_warnings)
     files = load_tree(path)
     failed = failures(ruleset, files, path)  # and so do failing rule tests
     if failed:
-        _fail([*failed, f"refused: {sum(not line.startswith(' ') for line in failed)} rule "
-                        f"test(s) fail; nothing was activated"])
+        _fail(
+            [
+                *failed,
+                f"refused: {sum(not line.startswith(' ') for line in failed)} rule test(s) fail; nothing was activated",
+            ]
+        )
     with unit_of_work(_database()) as session:
-        ruleset = activation.activate_files(session, files, actor=_actor(actor), source=path,
-                                            note=activation.accepted_note(ruleset, None))
-        _audit(session, _actor(actor), "rules.activate", ruleset.version,
-               rules=len(ruleset.rules), files=len(files), source=path,
-               **({"accepted_warnings": [str(w) for w in ruleset.warnings]} if ruleset.warnings else {}))
+        ruleset = activation.activate_files(
+            session, files, actor=_actor(actor), source=path, note=activation.accepted_note(ruleset, None)
+        )
+        _audit(
+            session,
+            _actor(actor),
+            "rules.activate",
+            ruleset.version,
+            rules=len(ruleset.rules),
+            files=len(files),
+            source=path,
+            **({"accepted_warnings": [str(w) for w in ruleset.warnings]} if ruleset.warnings else {}),
+        )
     click.echo(f"active: {ruleset.version} ({len(ruleset.rules)} rules from {path})")
 
 
 def _accepted(ruleset, accept_warnings: bool) -> None:
     """Print the warnings; exit 1 unless --accept-warnings accepts them."""
     from engine.rules.activation import WarningsNotAccepted, check_warnings
+
     for warning in ruleset.warnings:
         click.echo(str(warning), err=True)
     try:
         check_warnings(ruleset, accepted=accept_warnings)
     except WarningsNotAccepted as exc:
-        _fail([f"refused: {len(exc.warnings)} warning(s); review them and activate with "
-               f"--accept-warnings to accept them; nothing was activated"])
+        _fail(
+            [
+                f"refused: {len(exc.warnings)} warning(s); review them and activate with "
+                f"--accept-warnings to accept them; nothing was activated"
+            ]
+        )
 
 
 @rules.command("status")
@@ -143,9 +168,12 @@ def _accepted(ruleset, accept_warnings: bool) -> None:
 def status(as_json):
     """Show the active version (hash, time, who) and the activation history."""
     from engine.rules import activation
+
     with unit_of_work(_database()) as session:
-        rows = [{"version": a.version, "activated_at": iso(a.activated_at), "activated_by": a.activated_by,
-                 "note": a.note} for a in activation.history(session, limit=10)]
+        rows = [
+            {"version": a.version, "activated_at": iso(a.activated_at), "activated_by": a.activated_by, "note": a.note}
+            for a in activation.history(session, limit=10)
+        ]
     if as_json:
         click.echo(json.dumps({"active": rows[0] if rows else None, "history": rows}))
     elif not rows:
@@ -162,6 +190,7 @@ def status(as_json):
 def rollback(actor):
     """Activate again the version that was active before the current one."""
     from engine.rules import activation
+
     try:
         with unit_of_work(_database()) as session:
             row = activation.rollback(session, actor=_actor(actor))
@@ -179,6 +208,7 @@ def rollback(actor):
 def backtest(directory, since, until):
     """Replay stored events through the rules in DIRECTORY in a sandbox; print what would differ."""
     from engine.rules.backtest import describe, run_backtest
+
     _compiled(directory)
     try:
         window = [parse_datetime(t) if t else None for t in (since, until)]
@@ -199,11 +229,13 @@ def timers():
 def fire(now):
     """Fire every timer due at that time."""
     from engine.rules.timers import fire_due
+
     try:
         at = parse_datetime(now) if now else None
     except ValueError as exc:
         _fail([f"error: {exc}"])
     from engine.values import clock
+
     clock.freeze(at)  # what the timers do (tasks, notifications) is dated at that time too
     try:
         count = fire_due(_database(), now=at)
@@ -217,11 +249,13 @@ def fire(now):
 def run_scheduled(now):
     """Run the scheduled rules whose latest daily run at that time is not done yet."""
     from engine.rules.schedule import run_due
+
     try:
         at = parse_datetime(now) if now else None
     except ValueError as exc:
         _fail([f"error: {exc}"])
     from engine.values import clock
+
     clock.freeze(at)  # what the rules do is dated at that time too
     try:
         count = run_due(_database(), now=at)

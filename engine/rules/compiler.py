@@ -1,4 +1,5 @@
 """Compile rule files ({relative path: text}) into the IR. Pure: no I/O, no database."""
+
 from __future__ import annotations
 
 import difflib
@@ -13,8 +14,14 @@ from engine.rules.actions_check import ActionChecker
 from engine.rules.conditions import CondContext, compile_condition, values_of
 from engine.rules.errors import RuleError, RulesetInvalid
 from engine.rules.paths import Scope
-from engine.rules.schemas import (DefinitionsDocSchema, DefinitionsSchema, RuleSchema,
-                                  RulesetSchema, TestsDocSchema, load)
+from engine.rules.schemas import (
+    DefinitionsDocSchema,
+    DefinitionsSchema,
+    RuleSchema,
+    RulesetSchema,
+    TestsDocSchema,
+    load,
+)
 from engine.rules.yaml_lines import line_of, load_documents
 
 
@@ -38,11 +45,11 @@ def ruleset_version(files: Mapping[str, str]) -> str:
     return digest.hexdigest()
 
 
-def compile_ruleset(files: Mapping[str, str], *, catalogue: Mapping | None = None,
-                    facts: Mapping | None = None) -> ir.Ruleset:
+def compile_ruleset(
+    files: Mapping[str, str], *, catalogue: Mapping | None = None, facts: Mapping | None = None
+) -> ir.Ruleset:
     """Validate and compile every file; raise RulesetInvalid listing all errors."""
-    build = _Build(EVENT_TYPES if catalogue is None else catalogue,
-                   load_domain_facts() if facts is None else facts)
+    build = _Build(EVENT_TYPES if catalogue is None else catalogue, load_domain_facts() if facts is None else facts)
     version = ruleset_version(files)  # configuration files count towards the version
     build.config = {path: text for path, text in files.items() if is_config(path)}
     files = {path: text for path, text in files.items() if not is_config(path)}
@@ -63,9 +70,16 @@ def compile_ruleset(files: Mapping[str, str], *, catalogue: Mapping | None = Non
         for event_type in rule.events:
             by_event.setdefault(event_type, []).append(rule)
     by_event = {t: tuple(sorted(rs, key=lambda r: (-r.priority, order[r.id]))) for t, rs in by_event.items()}
-    return ir.Ruleset(version, tuple(sorted(files)), rules, tuple(build.names),
-                      tuple(sorted(build.named_ir.items())), tuple(build.tests), by_event,
-                      tuple(suspicious.find(rules, load_domain_actions(), build.facts)))
+    return ir.Ruleset(
+        version,
+        tuple(sorted(files)),
+        rules,
+        tuple(build.names),
+        tuple(sorted(build.named_ir.items())),
+        tuple(build.tests),
+        by_event,
+        tuple(suspicious.find(rules, load_domain_actions(), build.facts)),
+    )
 
 
 class _Build:
@@ -82,7 +96,7 @@ class _Build:
         self.tests: list[ir.RuleTest] = []
         self.config: dict[str, str] = {}  # policy/ and templates/ files, for reference checks
         self.tables_src: dict[str, tuple[str, int, object]] = {}
-        self.tables: dict[str, ir.Table | None] = {}   # decision tables (None: broken), compiled first
+        self.tables: dict[str, ir.Table | None] = {}  # decision tables (None: broken), compiled first
         self.actions = ActionChecker(self)
 
     def reporter(self, file: str, rule_id: str):
@@ -103,16 +117,21 @@ class _Build:
         data = load(DefinitionsSchema, node, line, self.reporter(file, "definitions"))
         if data is None:
             return
-        for section, store in (("conditions", self.named_src), ("queues", self.queues),
-                               ("templates", self.templates), ("tables", self.tables_src)):
+        for section, store in (
+            ("conditions", self.named_src),
+            ("queues", self.queues),
+            ("templates", self.templates),
+            ("tables", self.tables_src),
+        ):
             items = data.get(section, {})
             sub = node.get(section)
             for i, name in enumerate(items):
                 at = line_of(sub, i if section == "queues" else name, line)
                 if name in store:
                     first = store[name]
-                    self.errors.append(RuleError(file, at, name, f"{section[:-1]} {name} is already "
-                                                 f"defined at {first[0]}:{first[1]}"))
+                    self.errors.append(
+                        RuleError(file, at, name, f"{section[:-1]} {name} is already defined at {first[0]}:{first[1]}")
+                    )
                     continue
                 value = items[name] if isinstance(items, dict) else None
                 store[name] = (file, at, value) if section != "queues" else (file, at)
@@ -144,8 +163,9 @@ class _Build:
         if name not in self.named_src:
             close = difflib.get_close_matches(name, list(self.named_src), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
-            ctx.error(line, f"unknown condition {name!r}{hint}; a condition compares a value, "
-                            f"like `event.amount >= 10 USD`")
+            ctx.error(
+                line, f"unknown condition {name!r}{hint}; a condition compares a value, like `event.amount >= 10 USD`"
+            )
             return None
         if name in stack:
             ctx.error(line, f"condition {name} refers to itself ({' -> '.join(stack + (name,))})")
@@ -189,9 +209,15 @@ class _Build:
             self.add_tests(file, doc["tests"], data["ruleset"])
 
     def add_tests(self, file: str, node, ruleset: str) -> None:
-        parsed = ruletests.parse_tests(node, file, ruleset, self.catalogue, self.facts,
-                                       self.reporter(file, ruleset),
-                                       report_as=lambda name: self.reporter(file, name))
+        parsed = ruletests.parse_tests(
+            node,
+            file,
+            ruleset,
+            self.catalogue,
+            self.facts,
+            self.reporter(file, ruleset),
+            report_as=lambda name: self.reporter(file, name),
+        )
         self.tests.extend(parsed)
 
     def compile_rule(self, file: str, ruleset: str, node, line: int) -> None:
@@ -223,10 +249,24 @@ class _Build:
         if None in (cond, actions) or ("unless" in node and unless is None):
             return
         reads = values_of(cond) | (values_of(unless) if unless is not None else frozenset()) | watched
-        self.rules.append(ir.Rule(
-            rule_id, data["description"].strip(), ruleset, file, line, events, cond, actions,
-            data["priority"], data.get("after"), unless, reads, shown,
-            frozenset(v for v in reads if v.source == "count")))
+        self.rules.append(
+            ir.Rule(
+                rule_id,
+                data["description"].strip(),
+                ruleset,
+                file,
+                line,
+                events,
+                cond,
+                actions,
+                data["priority"],
+                data.get("after"),
+                unless,
+                reads,
+                shown,
+                frozenset(v for v in reads if v.source == "count"),
+            )
+        )
 
     def compile_timed(self, file: str, ruleset: str, node, line: int, data: dict, kind: str) -> None:
         """Compile an absence or scheduled rule: no triggering event, `if:` on client facts."""
@@ -239,13 +279,31 @@ class _Build:
         if None in (cond, actions) or (absent is None and schedule is None):
             return
         reads = values_of(cond) | watched
-        if not (timing.check_no_event(kind, reads, line_of(node, "if", line), report)
-                and timing.check_no_event(kind, shown, line_of(node, "then", line), report)):
+        if not (
+            timing.check_no_event(kind, reads, line_of(node, "if", line), report)
+            and timing.check_no_event(kind, shown, line_of(node, "then", line), report)
+        ):
             return
-        self.rules.append(ir.Rule(
-            data["id"], data["description"].strip(), ruleset, file, line, (), cond, actions,
-            data["priority"], None, None, reads, shown,
-            frozenset(v for v in reads if v.source == "count"), absent, schedule))
+        self.rules.append(
+            ir.Rule(
+                data["id"],
+                data["description"].strip(),
+                ruleset,
+                file,
+                line,
+                (),
+                cond,
+                actions,
+                data["priority"],
+                None,
+                None,
+                reads,
+                shown,
+                frozenset(v for v in reads if v.source == "count"),
+                absent,
+                schedule,
+            )
+        )
 
     def optional_condition(self, node, key: str, line: int, ctx: CondContext):
         if key not in node:

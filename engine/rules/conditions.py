@@ -1,4 +1,5 @@
 """Compile rule conditions (text leaves joined by all / any / not) into IR conditions."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,14 +16,35 @@ from engine.rules.yaml_lines import line_of
 
 _VALUE = re.compile(r"^\s*((?:count|sum|min|max|avg)\([^)]*\)|[a-z_][\w.]*(?:\([^)]*\))?)\s*(.*)$", re.S)
 _SYMBOL_OPS = ("==", "!=", "<=", ">=", "<", ">")
-_WORD_OPS = ("not in", "in", "exists", "missing", "between", "within_next", "within", "older_than",
-             "contains", "starts_with", "ends_with", "matches", "has")
+_WORD_OPS = (
+    "not in",
+    "in",
+    "exists",
+    "missing",
+    "between",
+    "within_next",
+    "within",
+    "older_than",
+    "contains",
+    "starts_with",
+    "ends_with",
+    "matches",
+    "has",
+)
 _TEXT_TESTS = ("contains", "starts_with", "ends_with", "matches")
 _FACTOR = r"([+-]?\d+(?:\.\d+)?)\s*\*\s*"
-_OTHER_VALUE = re.compile(r"^(?:" + _FACTOR + r")?((?:count|sum|min|max|avg)\([^)]*\)|event\.\w+|table\.\w+\.\w+|"
-                          r"client\.[a-z_][\w.]*(?:\([^)]*\))?)(?:\s*\*\s*([+-]?\d+(?:\.\d+)?))?$")
-_WHAT = {"number": "a number", "money": "money", "time": "a date/time", "text": "text",
-         "bool": "true/false", "set": "a list"}
+_OTHER_VALUE = re.compile(
+    r"^(?:" + _FACTOR + r")?((?:count|sum|min|max|avg)\([^)]*\)|event\.\w+|table\.\w+\.\w+|"
+    r"client\.[a-z_][\w.]*(?:\([^)]*\))?)(?:\s*\*\s*([+-]?\d+(?:\.\d+)?))?$"
+)
+_WHAT = {
+    "number": "a number",
+    "money": "money",
+    "time": "a date/time",
+    "text": "text",
+    "bool": "true/false",
+    "set": "a list",
+}
 _NAME = re.compile(r"^[a-z][\w\-]*$")
 _NEGATE = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
 
@@ -45,15 +67,14 @@ class CondContext:
 def _split_op(rest: str) -> tuple[str, str]:
     for op in _SYMBOL_OPS:
         if rest.startswith(op):
-            return op, rest[len(op):].strip()
+            return op, rest[len(op) :].strip()
     for op in _WORD_OPS:
         if rest == op or rest.startswith(op + " ") or rest.startswith(op + "["):
-            return op, rest[len(op):].strip()
+            return op, rest[len(op) :].strip()
     if rest.startswith("="):
         raise CondError("use == to compare")
     word = rest.split()[0] if rest.split() else rest
-    raise CondError(f"unknown operator {word!r} (operators: ==, !=, <, <=, >, >=, "
-                    + ", ".join(_WORD_OPS) + ")")
+    raise CondError(f"unknown operator {word!r} (operators: ==, !=, <, <=, >, >=, " + ", ".join(_WORD_OPS) + ")")
 
 
 def _lit(text: str) -> Literal:
@@ -73,7 +94,7 @@ def _operand(ref: Ref, lit: Literal):
         raise CondError(f"{name} is a list: test it with has, exists or missing")
     if lit.kind != expect:
         if kind == "text" and lit.kind == "number":
-            raise CondError(f"{name} is text, compared with a number (quote it: \"{lit.source}\")")
+            raise CondError(f'{name} is text, compared with a number (quote it: "{lit.source}")')
         what = {"number": "a number", "text": "text", "time": "a date/time", "bool": "true/false"}
         raise CondError(f"{name} is {what[kind]}, compared with {lit.describe()} {lit.source}")
     if kind == "number":
@@ -100,14 +121,17 @@ def _compare(ref: Ref, op: str, lit: Literal, text: str) -> ir.Cond:
         currency = derived(ref, "currency", kind="text")
         return ir.MoneyCompare(ref.value, currency, op, units(amount), code, text)
     if ref.unit in ("amount", "money") and lit.kind == "number":
-        raise CondError(f"{ref.value.key} is money, compared with a plain number "
-                        f"(write the currency: {lit.source} USD)")
+        raise CondError(
+            f"{ref.value.key} is money, compared with a plain number (write the currency: {lit.source} USD)"
+        )
     if ref.value.kind == "number" and lit.kind == "money":
         raise CondError(f"{ref.value.key} is a plain number, compared with money {lit.source}")
     operand = _operand(ref, lit)
     if op not in ("==", "!=") and ref.value.kind in ("text", "bool"):
-        raise CondError(f"{ref.value.key} is {'text' if ref.value.kind == 'text' else 'true/false'}: "
-                        f"only == and != compare it, not {op}")
+        raise CondError(
+            f"{ref.value.key} is {'text' if ref.value.kind == 'text' else 'true/false'}: "
+            f"only == and != compare it, not {op}"
+        )
     return ir.Compare(ref.value, op, operand, text)
 
 
@@ -192,9 +216,10 @@ def _relation(left: Ref, op: str, m: re.Match, scope: Scope, text: str) -> ir.Co
     factor_text = m[1] or m[3]
     lkind, rkind = _relation_kind(left), _relation_kind(right)
     if lkind != rkind:
-        raise CondError(f"{left.value.key} is {_WHAT[lkind]}, compared with {right.value.key}, "
-                        f"which is {_WHAT[rkind]}" + (" (money compares with money only)"
-                                                      if "money" in (lkind, rkind) else ""))
+        raise CondError(
+            f"{left.value.key} is {_WHAT[lkind]}, compared with {right.value.key}, "
+            f"which is {_WHAT[rkind]}" + (" (money compares with money only)" if "money" in (lkind, rkind) else "")
+        )
     if lkind == "set":
         raise CondError(f"{left.value.key} is a list: test it with has, exists or missing")
     if lkind in ("text", "bool") and op not in ("==", "!="):
@@ -257,7 +282,7 @@ def compile_condition(node, line: int, ctx: CondContext, *, of_any: bool = False
             return items[0] if len(items) == 1 else ir.All(tuple(items))
         return _possible(list(zip(lines, items)), ctx)
     if isinstance(node, dict) and len(node) == 1 and next(iter(node)) in ("all", "any", "not"):
-        (key, body), = node.items()
+        ((key, body),) = node.items()
         inner = compile_condition(body, line_of(node, key, line), ctx, of_any=key == "any")
         if key == "not":
             return None if inner is None else ir.Not(inner)
@@ -285,8 +310,11 @@ def _possible(parts: list, ctx: CondContext) -> ir.Cond | None:
 def _bad_node(node, line: int, ctx: CondContext) -> None:
     if isinstance(node, dict) and len(node) == 1:
         key = next(iter(node))
-        ctx.error(line, f"a condition must be text; YAML read `{key}: ...` as a key and value "
-                        "(put the condition in quotes, or use all:/any:/not:)")
+        ctx.error(
+            line,
+            f"a condition must be text; YAML read `{key}: ...` as a key and value "
+            "(put the condition in quotes, or use all:/any:/not:)",
+        )
     elif isinstance(node, dict):
         ctx.error(line, f"a condition block has one key (all, any or not), not {sorted(map(str, node))}")
     else:

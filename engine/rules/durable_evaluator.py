@@ -6,6 +6,7 @@ match, so no state outlives an evaluation and no 32-bit id hash can collide; a
 fact left behind would make the next assert come back "already seen", which raises; only exact comparable values (ints, str, bool) asserted, negation pushed
 to the leaves because durable-rules has no `not`, and every refusal raised.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -30,6 +31,7 @@ def _refuse(value):
 
 try:  # one compact encoder built once: json.dumps(ensure_ascii=False) builds one per call
     from json.encoder import c_make_encoder, encode_basestring
+
     _c_encode = c_make_encoder(None, _refuse, encode_basestring, None, ":", ",", False, False, False)
 
     def _encode(values: dict) -> str:
@@ -82,8 +84,14 @@ def to_json(cond: ir.Cond, negated: bool = False):
         currency = cond.currency.key
         if not negated:
             return {"$and": [{currency: cond.code}, _cmp(key, cond.op, cond.operand)]}
-        return {"$or": [_cmp(currency, "!=", cond.code), _missing(currency),
-                        _cmp(key, negate_op(cond.op), cond.operand), _missing(key)]}
+        return {
+            "$or": [
+                _cmp(currency, "!=", cond.code),
+                _missing(currency),
+                _cmp(key, negate_op(cond.op), cond.operand),
+                _missing(key),
+            ]
+        }
     if not negated:
         return _cmp(key, cond.op, cond.operand)
     return {"$or": [_cmp(key, negate_op(cond.op), cond.operand), _missing(key)]}
@@ -144,7 +152,7 @@ class DurableEvaluator:
             message = dre.start_action_for_state(self._handle, state) if code == 0 else None
             message = message and message[1]
             while message:  # an $or fires once per true branch; the set keeps one per rule
-                fired.add(message[2:message.index('"', 2)])  # '{"rule-id": {...}}'
+                fired.add(message[2 : message.index('"', 2)])  # '{"rule-id": {...}}'
                 message = dre.complete_and_start_action(self._handle, state)
             dre.retract_fact(self._handle, payload)
         except dre.error as exc:

@@ -1,4 +1,5 @@
 """Rule errors: compile-time (RulesetInvalid) and run-time (RuleRuntimeError) families."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

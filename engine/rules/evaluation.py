@@ -1,4 +1,5 @@
 """What one evaluation needs besides matching: loading facts, showing values, explanations."""
+
 from __future__ import annotations
 
 import re
@@ -87,7 +88,7 @@ def raw_value(value_path: str, event: Event | None, facts: dict):
     if value_path.startswith("event."):
         if event is None:
             return None
-        name = value_path[len("event."):]
+        name = value_path[len("event.") :]
         envelope = {"type": event.type, "source": event.source, "occurred_at": event.occurred_at}
         return envelope[name] if name in envelope else (event.data or {}).get(name)
     return facts.get(value_path.split(":", 1)[0])
@@ -95,24 +96,35 @@ def raw_value(value_path: str, event: Event | None, facts: dict):
 
 def render(template: str, event: Event | None, facts: dict) -> str:
     """Fill `{event.x}` and `{client.x}` placeholders (a missing value shows as nothing)."""
+
     def fill(match: re.Match) -> str:
         shown = display(raw_value(match[1].strip(), event, facts))
         if isinstance(shown, list):
             return ", ".join(map(str, shown))
         return "" if shown is None else str(shown)
+
     return TEMPLATE_FIELD.sub(fill, template).strip()
 
 
-def explanation(ruleset: ir.Ruleset, rule: ir.Rule, events: list[Event], values: dict,
-                facts: dict, **extra) -> dict:
+def explanation(ruleset: ir.Ruleset, rule: ir.Rule, events: list[Event], values: dict, facts: dict, **extra) -> dict:
     """Return why `rule` acted: rule, version, events, every value read, each condition."""
     trigger = events[0] if events else None
-    shown = {v.key: _shown(v, trigger, facts) for v in sorted(rule.reads, key=lambda v: v.key)
-             if not v.derive or v.derive == "age"}
-    return {"rule": rule.id, "description": rule.description, "ruleset": rule.ruleset,
-            "ruleset_version": ruleset.version, "events": [e.seq for e in events],
-            "event_ids": [f"{e.source}/{e.event_id}" for e in events],
-            "facts": shown, "conditions": py_evaluator.explain(rule.condition, values), **extra}
+    shown = {
+        v.key: _shown(v, trigger, facts)
+        for v in sorted(rule.reads, key=lambda v: v.key)
+        if not v.derive or v.derive == "age"
+    }
+    return {
+        "rule": rule.id,
+        "description": rule.description,
+        "ruleset": rule.ruleset,
+        "ruleset_version": ruleset.version,
+        "events": [e.seq for e in events],
+        "event_ids": [f"{e.source}/{e.event_id}" for e in events],
+        "facts": shown,
+        "conditions": py_evaluator.explain(rule.condition, values),
+        **extra,
+    }
 
 
 def _shown(value: ir.Value, event: Event | None, facts: dict):

@@ -7,6 +7,7 @@ the files). The active version itself is read from the database once per transac
 so every process sees a newly activated version at its next transaction. No folder is
 ever written.
 """
+
 from __future__ import annotations
 
 import threading

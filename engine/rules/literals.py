@@ -1,4 +1,5 @@
 """Literals in rule conditions: `10 USD`, `2.5`, `48h`, `2024-01-31`, `approved`, `"a b"`, `[a, b]`."""
+
 from __future__ import annotations
 
 import re
@@ -21,13 +22,20 @@ class LiteralError(ValueError):
 
 @dataclass(frozen=True)
 class Literal:
-    kind: str        # number, money, text, bool, time, duration, list
-    value: object    # Decimal, (Decimal, currency), str, bool, datetime, seconds, tuple[Literal]
-    source: str      # as written
+    kind: str  # number, money, text, bool, time, duration, list
+    value: object  # Decimal, (Decimal, currency), str, bool, datetime, seconds, tuple[Literal]
+    source: str  # as written
 
     def describe(self) -> str:
-        return {"number": "a plain number", "money": "money", "text": "text", "bool": "true/false",
-                "time": "a date/time", "duration": "a duration", "list": "a list"}[self.kind]
+        return {
+            "number": "a plain number",
+            "money": "money",
+            "text": "text",
+            "bool": "true/false",
+            "time": "a date/time",
+            "duration": "a duration",
+            "list": "a list",
+        }[self.kind]
 
 
 def _split_list(body: str) -> list[str]:

@@ -1,4 +1,5 @@
 """Read rule files from disk (the only I/O of the rule language)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,8 +20,11 @@ def load_dir(path: str | Path) -> dict[str, str]:
         return {root.name: root.read_text(encoding="utf-8")}
     if not root.is_dir():
         raise FileNotFoundError(f"no rules directory {root}")
-    files = sorted(p for p in root.rglob("*") if p.suffix in SUFFIXES and p.is_file()
-                   and p.relative_to(root).parts[0] not in RESERVED)
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix in SUFFIXES and p.is_file() and p.relative_to(root).parts[0] not in RESERVED
+    )
     return {p.relative_to(root).as_posix(): p.read_text(encoding="utf-8") for p in files}
 
 
@@ -41,8 +45,7 @@ def load_config(root: str | Path) -> dict[str, str]:
     base = next((f for f in (start, *list(start.parents)[:2]) if (f / "policy").is_dir()), None)
     if base is None:
         return {}
-    found = sorted(p for folder in RESERVED for p in (base / folder).rglob("*")
-                   if p.suffix in SUFFIXES and p.is_file())
+    found = sorted(p for folder in RESERVED for p in (base / folder).rglob("*") if p.suffix in SUFFIXES and p.is_file())
     return {p.relative_to(base).as_posix(): p.read_text(encoding="utf-8") for p in found}
 
 

@@ -1,4 +1,5 @@
 """The per-event hot path: read exactly the values an event type's rules need, then match."""
+
 from __future__ import annotations
 
 from typing import Callable, Mapping

@@ -1,4 +1,5 @@
 """Rules in the database: stored ruleset versions, activations, durable timers, action log."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -10,7 +11,7 @@ from engine.db import Base
 from engine.types import BigId, JsonType, UTCDateTime
 
 TIMER_PENDING, TIMER_FIRED, TIMER_CANCELLED = "pending", "fired", "cancelled"
-DELAY, NAMED = "delay", "named"   # a rule's `after:` delay, or a `start_timer` action
+DELAY, NAMED = "delay", "named"  # a rule's `after:` delay, or a `start_timer` action
 # An absence rule's silence (restarted by each of its events); a scheduled rule's run of
 # one day (a marker: fired when every client was looked at).
 ABSENCE, SCHEDULE = "absence", "schedule"
@@ -22,7 +23,7 @@ class RulesetVersion(Base):
     __tablename__ = "rule_versions"
 
     version: Mapped[str] = mapped_column(String(64), primary_key=True)
-    files: Mapped[dict] = mapped_column(JsonType)        # {relative path: text}
+    files: Mapped[dict] = mapped_column(JsonType)  # {relative path: text}
     source: Mapped[str | None] = mapped_column(Text, nullable=True)  # directory it came from
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(320))
@@ -51,8 +52,8 @@ class RuleTimer(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(300))        # what makes it unique (idempotent starts)
-    kind: Mapped[str] = mapped_column(String(8))          # delay | named | absence | schedule
+    key: Mapped[str] = mapped_column(String(300))  # what makes it unique (idempotent starts)
+    kind: Mapped[str] = mapped_column(String(8))  # delay | named | absence | schedule
     client_ref: Mapped[str] = mapped_column(String(100))
     rule_id: Mapped[str] = mapped_column(String(100))
     name: Mapped[str | None] = mapped_column(String(100), nullable=True)
@@ -77,7 +78,7 @@ class RuleAction(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(300))        # rule, trigger and action index: run once
+    key: Mapped[str] = mapped_column(String(300))  # rule, trigger and action index: run once
     client_ref: Mapped[str] = mapped_column(String(100))
     rule_id: Mapped[str] = mapped_column(String(100))
     ruleset_version: Mapped[str] = mapped_column(String(64))

@@ -8,6 +8,7 @@ exact integers in the IR (units of 10^-8, epoch seconds), so `x > 5` is `x >= 5 
 A money comparison holds only in its currency: it also pins the currency value.
 `any:` and the operands of `not:` (other than the forms above) are not analysed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,10 +22,10 @@ class Domain:
 
     lo: int | None = None
     hi: int | None = None
-    allowed: set | None = None          # None: any value
+    allowed: set | None = None  # None: any value
     excluded: set = field(default_factory=set)
-    present: bool = False               # a comparison that is false on a missing value
-    absent: bool = False                # `missing`
+    present: bool = False  # a comparison that is false on a missing value
+    absent: bool = False  # `missing`
 
     def possible(self) -> bool:
         if self.present and self.absent:
@@ -44,8 +45,11 @@ class Domain:
 
     def merged(self, other: "Domain") -> "Domain":
         """The values both allow."""
-        both = Domain(excluded=self.excluded | other.excluded, present=self.present or other.present,
-                       absent=self.absent or other.absent)
+        both = Domain(
+            excluded=self.excluded | other.excluded,
+            present=self.present or other.present,
+            absent=self.absent or other.absent,
+        )
         both.lo = max((b for b in (self.lo, other.lo) if b is not None), default=None)
         both.hi = min((b for b in (self.hi, other.hi) if b is not None), default=None)
         sets = [s for s in (self.allowed, other.allowed) if s is not None]
@@ -85,8 +89,7 @@ def _constraints(cond: ir.Cond) -> list[tuple[str, str, object]]:
     if isinstance(cond, ir.MoneyCompare) and cond.op != "!=":
         # an event amount's currency is the event's `currency` field (engine.rules.reading)
         currency = "event.currency" if cond.currency.source == "event" else cond.currency.key
-        return [(currency, "==", cond.code),
-                (f"{cond.value.key} in {cond.code}", cond.op, cond.operand)]
+        return [(currency, "==", cond.code), (f"{cond.value.key} in {cond.code}", cond.op, cond.operand)]
     if isinstance(cond, ir.Not):
         inner = cond.item
         if isinstance(inner, ir.Exists):
@@ -148,8 +151,7 @@ def contradiction(parts: list[tuple[int, ir.Cond]]) -> tuple[int, str] | None:
             if _impossible([cond]):
                 culprits = [cond]
             else:
-                culprits = next(([c, cond] for _, c in seen if _impossible([c, cond])),
-                                [c for _, c in seen] + [cond])
+                culprits = next(([c, cond] for _, c in seen if _impossible([c, cond])), [c for _, c in seen] + [cond])
             texts = list(dict.fromkeys(_text(c) for c in culprits))
             what = " and ".join(f"`{t}`" for t in texts)
             if len(texts) == 1:

@@ -3,6 +3,7 @@
 They touch only the event store and the rules' own timers, so they live beside the
 runtime rather than in a domain.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -33,10 +34,19 @@ def _emit(run, p: dict, key: str) -> str:
     """Emit a follow-up event for the client."""
     from engine.events.schemas import validate_envelope
     from engine.events.store import record
+
     data = {k: run.text(v) if isinstance(v, str) else v for k, v in p["data"].items()}
-    envelope = validate_envelope({"id": key, "type": p["type"], "source": "rules",
-                                  "occurred_at": run.now.isoformat(), "client": run.client.ref,
-                                  "data": data}, allow_internal=True)
+    envelope = validate_envelope(
+        {
+            "id": key,
+            "type": p["type"],
+            "source": "rules",
+            "occurred_at": run.now.isoformat(),
+            "client": run.client.ref,
+            "data": data,
+        },
+        allow_internal=True,
+    )
     seq, created = record(run.session, envelope, via="rules")
     return f"event {p['type']} {seq}" if created else f"event {p['type']} already emitted"
 
@@ -45,6 +55,7 @@ def _emit(run, p: dict, key: str) -> str:
 def _start_timer(run, p: dict, key: str) -> str:
     """Start (or restart) a named timer for the client."""
     from engine.rules import timers
+
     timer = timers.start_named(run, p["name"], timedelta(seconds=p["after"]), key)
     return f"timer {timer.name} due {timer.due_at.isoformat()}"
 
@@ -53,6 +64,7 @@ def _start_timer(run, p: dict, key: str) -> str:
 def _cancel_timer(run, p: dict, key: str) -> str:
     """Cancel the client's pending timers of a name."""
     from engine.rules import timers
+
     count = timers.cancel_named(run.session, run.client.ref, p["name"], f"cancelled by {run.rule.id}", run.now)
     return f"cancelled {count} timer(s) {p['name']}"
 
@@ -62,9 +74,16 @@ def _timer_outcomes(session, actions: list) -> list[dict]:
     """The named timers rules started, for rule tests."""
     from engine.rules.models import NAMED, RuleTimer
     from engine.values import iso
-    return [{"name": t.name, "rule": t.rule_id, "due_in": f"{int((t.due_at - t.created_at).total_seconds())}s",
-             "at": iso(t.due_at)}
-            for t in session.scalars(select(RuleTimer).where(RuleTimer.kind == NAMED).order_by(RuleTimer.id))]
+
+    return [
+        {
+            "name": t.name,
+            "rule": t.rule_id,
+            "due_in": f"{int((t.due_at - t.created_at).total_seconds())}s",
+            "at": iso(t.due_at),
+        }
+        for t in session.scalars(select(RuleTimer).where(RuleTimer.kind == NAMED).order_by(RuleTimer.id))
+    ]
 
 
 @outcome("events")

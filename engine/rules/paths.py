@@ -1,4 +1,5 @@
 """Resolve the value paths a rule names (`event.amount`, `client.kyc.status`, `count(...)`)."""
+
 from __future__ import annotations
 
 import difflib
@@ -12,12 +13,26 @@ from engine.rules.literals import LiteralError, parse_literal, units
 
 # Envelope fields every event has, next to its `data` fields.
 ENVELOPE = {"type": "string", "source": "string", "occurred_at": "datetime"}
-COMPARABLE = {"string": "text", "enum": "text", "country": "text", "currency": "text",
-              "decimal": "number", "integer": "number", "amount": "number", "money": "number",
-              "datetime": "time", "boolean": "bool", "list": "set", "object": "set"}
+COMPARABLE = {
+    "string": "text",
+    "enum": "text",
+    "country": "text",
+    "currency": "text",
+    "decimal": "number",
+    "integer": "number",
+    "amount": "number",
+    "money": "number",
+    "datetime": "time",
+    "boolean": "bool",
+    "list": "set",
+    "object": "set",
+}
 _COUNT = re.compile(r"^count\(\s*([a-z_][\w.]*)\s*(?:within\s+(\S+)\s*)?\)$")
-_AGGREGATE = re.compile(r"^(count|sum|min|max|avg)\(\s*([a-z_][\w.]*)\s*(?:within\s+(\S+)\s*)?"
-                        r"(?:where\s+(.*?)\s*)?\)$", re.S)
+_AGGREGATE = re.compile(
+    r"^(count|sum|min|max|avg)\(\s*([a-z_][\w.]*)\s*(?:within\s+(\S+)\s*)?"
+    r"(?:where\s+(.*?)\s*)?\)$",
+    re.S,
+)
 _FILTER = re.compile(r"^([a-z_]\w*)\s*(==|!=|<=|>=|<|>|not in\b|in\b)\s*(.+)$")
 AGGREGATE_FUNCTIONS = ("count", "sum", "min", "max", "avg")
 _NUMBER_FIELDS = ("decimal", "integer", "amount")
@@ -28,9 +43,12 @@ _TABLE = re.compile(r"^table\.([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)$")
 _SAFE_ARG = re.compile(r"^[\w.\-@]*$", re.ASCII)
 
 
-_PARAM_LITERALS = {"duration": ("duration", "a duration like 60s or 7d"),
-                   "decimal": ("number", "a number"), "integer": ("number", "a whole number"),
-                   "datetime": ("time", "a date/time")}
+_PARAM_LITERALS = {
+    "duration": ("duration", "a duration like 60s or 7d"),
+    "decimal": ("number", "a number"),
+    "integer": ("number", "a whole number"),
+    "datetime": ("time", "a date/time"),
+}
 
 
 class PathError(ValueError):
@@ -40,13 +58,13 @@ class PathError(ValueError):
 @dataclass(frozen=True)
 class Ref:
     value: Value
-    unit: str                   # catalogue/fact kind: amount, money, decimal, enum, ...
+    unit: str  # catalogue/fact kind: amount, money, decimal, enum, ...
     choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Scope:
-    events: tuple[str, ...]     # event types the rule reacts to
+    events: tuple[str, ...]  # event types the rule reacts to
     catalogue: Mapping
     facts: Mapping
     tables: Mapping = field(default_factory=dict)  # decision tables of definitions: name -> ir.Table (None: broken)
@@ -106,8 +124,7 @@ def _fact(name: str, params: str | None, scope: Scope) -> Ref:
     if spec is None:
         raise PathError(f"client.{name} is not a known client fact")
     pairs = _params(params, spec) if params else ()
-    value = Value(_fact_key(name, pairs), "client", name, COMPARABLE[spec.kind], params=pairs,
-                  unit=spec.kind)
+    value = Value(_fact_key(name, pairs), "client", name, COMPARABLE[spec.kind], params=pairs, unit=spec.kind)
     return Ref(value, spec.kind, tuple(spec.choices))
 
 
@@ -134,16 +151,23 @@ def _table(name: str, column: str, scope: Scope) -> Ref:
         raise PathError(f"table.{name}: table {name} has errors (see its definition)")
     if table is None:
         close = difflib.get_close_matches(name, list(scope.tables), n=1)
-        hint = f" (did you mean {close[0]}?)" if close else \
-            (f" (tables: {', '.join(sorted(scope.tables))})" if scope.tables else " (definitions define no tables:)")
+        hint = (
+            f" (did you mean {close[0]}?)"
+            if close
+            else (
+                f" (tables: {', '.join(sorted(scope.tables))})" if scope.tables else " (definitions define no tables:)"
+            )
+        )
         raise PathError(f"table.{name}: unknown decision table {name!r}{hint}")
     units = dict(table.outputs)
     if column not in units:
-        raise PathError(f"table.{name}.{column}: {column!r} is not an output of table {name} "
-                        f"(outputs: {', '.join(units)})")
+        raise PathError(
+            f"table.{name}.{column}: {column!r} is not an output of table {name} (outputs: {', '.join(units)})"
+        )
     unit = units[column] if table.hit == "first" else "list"
-    return Ref(Value(f"table.{name}.{column}", "table", f"{name}.{column}", COMPARABLE[unit], unit=unit,
-                     table=table), unit)
+    return Ref(
+        Value(f"table.{name}.{column}", "table", f"{name}.{column}", COMPARABLE[unit], unit=unit, table=table), unit
+    )
 
 
 def _count(event_type: str, window: str | None, scope: Scope) -> Ref:
@@ -157,8 +181,7 @@ def _count(event_type: str, window: str | None, scope: Scope) -> Ref:
         seconds = lit.value
     key = f"count({event_type} within {seconds}s)" if window else f"count({event_type})"
     spec = Aggregate("count", event_type, "", seconds)
-    return Ref(Value(key, "count", event_type, "number", window=seconds, unit="integer",
-                     aggregate=spec), "integer")
+    return Ref(Value(key, "count", event_type, "number", window=seconds, unit="integer", aggregate=spec), "integer")
 
 
 def _aggregate(fn: str, target: str, window: str | None, where: str | None, scope: Scope) -> Ref:
@@ -169,14 +192,17 @@ def _aggregate(fn: str, target: str, window: str | None, where: str | None, scop
     seconds = _window(fn, window)
     filters = tuple(_filter(fn, event_type, part, scope) for part in _and_parts(where)) if where else ()
     kind = scope.catalogue[event_type].fields[field].kind if field else "integer"
-    pinned = sorted({f.currency for f in filters if f.currency}
-                    | {str(f.operand) for f in filters if f.field == "currency" and f.op == "=="})
+    pinned = sorted(
+        {f.currency for f in filters if f.currency}
+        | {str(f.operand) for f in filters if f.field == "currency" and f.op == "=="}
+    )
     if len(pinned) > 1:
         raise PathError(f"{fn}() filters name two currencies ({', '.join(pinned)}): no event has both")
     currency = pinned[0] if pinned else ""
     if kind == "amount" and not currency:
-        raise PathError(f"{fn}() of {event_type}.{field} adds up amounts in any currency: "
-                        f"name one with `where currency == USD`")
+        raise PathError(
+            f"{fn}() of {event_type}.{field} adds up amounts in any currency: name one with `where currency == USD`"
+        )
     spec = Aggregate(fn, event_type, field, seconds, filters, currency if kind == "amount" else "")
     if fn == "count" and not filters:
         key = f"count({event_type} within {seconds}s)" if window else f"count({event_type})"
@@ -221,8 +247,7 @@ def _and_parts(where: str) -> list[str]:
 def _filter(fn: str, event_type: str, text: str, scope: Scope) -> Filter:
     m = _FILTER.match(text)
     if not m:
-        raise PathError(f"{fn}(): cannot read the filter {text!r} (write FIELD OP VALUE, "
-                        f"like amount >= 1000 USD)")
+        raise PathError(f"{fn}(): cannot read the filter {text!r} (write FIELD OP VALUE, like amount >= 1000 USD)")
     name, op, raw = m[1], m[2], m[3].strip()
     found = scope.catalogue[event_type].fields.get(name)
     if found is None:
@@ -247,8 +272,9 @@ def _filter_operand(fn: str, name: str, found, op: str, lit) -> tuple[object, st
     """Return (comparable operand, currency of a money operand or "")."""
     if found.kind == "amount":
         if lit.kind != "money":
-            raise PathError(f"{fn}(): {name} is money, compared with {lit.describe()} "
-                            f"(write the currency: {lit.source} USD)")
+            raise PathError(
+                f"{fn}(): {name} is money, compared with {lit.describe()} (write the currency: {lit.source} USD)"
+            )
         if op == "!=":
             raise PathError(f"{fn}(): {name} != money is not supported (use < or >)")
         return units(lit.value[0]), lit.value[1]
@@ -263,8 +289,7 @@ def _filter_operand(fn: str, name: str, found, op: str, lit) -> tuple[object, st
     if op not in ("==", "!="):
         raise PathError(f"{fn}(): {name} is text: only ==, !=, in and not in compare it, not {op}")
     if found.choices and lit.value not in found.choices:
-        raise PathError(f"{fn}(): {lit.value!r} is not a value of {name} "
-                        f"({choice_hint(lit.value, found.choices)})")
+        raise PathError(f"{fn}(): {lit.value!r} is not a value of {name} ({choice_hint(lit.value, found.choices)})")
     return lit.value, ""
 
 
@@ -309,5 +334,16 @@ def derived(ref: Ref, derive: str, arg: str = "", kind: str = "bool") -> Value:
     # Keys go into durable-rules JSON as field names: keep them to plain characters.
     tag = arg if _SAFE_ARG.match(arg) else "x" + hashlib.sha256(arg.encode()).hexdigest()[:16]
     key = f"{base.key}:{derive}" + (f":{tag}" if arg else "")
-    return Value(key, base.source, base.path, kind, derive, arg, base.params, base.window, ref.unit,
-                 base.aggregate, table=base.table)
+    return Value(
+        key,
+        base.source,
+        base.path,
+        kind,
+        derive,
+        arg,
+        base.params,
+        base.window,
+        ref.unit,
+        base.aggregate,
+        table=base.table,
+    )

@@ -1,4 +1,5 @@
 """One problem type for configuration files: every domain returns its findings as data."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """The reference evaluator: a direct reading of the IR over a dict of comparable values."""
+
 from __future__ import annotations
 
 import operator
@@ -8,8 +9,7 @@ from typing import Mapping
 from engine.rules import ir
 
 _ABSENT = object()
-_OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-        ">": operator.gt, ">=": operator.ge}
+_OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
 def holds(cond: ir.Cond, values: Mapping) -> bool:

@@ -5,6 +5,7 @@ or bool. An absent or None value is left out, which is what "missing" means to
 both evaluators. The converters are chosen once per value when a reader is built,
 so the per-event path is a loop of plain function calls.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,7 +19,7 @@ from engine.rules.paths import base_key
 from engine.values import Money, parse_datetime
 
 _SCALE = 100_000_000
-_INT64 = 2 ** 63 - 1
+_INT64 = 2**63 - 1
 
 
 def to_units(raw) -> int:
@@ -93,8 +94,11 @@ def _convert(value: Value) -> Callable[[object, int], object]:
         return lambda raw, now: pattern.search(_text(raw)) is not None
     if derive in ("contains", "starts_with", "ends_with"):
         needle = arg.casefold()
-        test = {"contains": lambda s: needle in s, "starts_with": lambda s: s.startswith(needle),
-                "ends_with": lambda s: s.endswith(needle)}[derive]
+        test = {
+            "contains": lambda s: needle in s,
+            "starts_with": lambda s: s.startswith(needle),
+            "ends_with": lambda s: s.endswith(needle),
+        }[derive]
         return lambda raw, now: test(_text(raw).casefold())
     base = _BASE[value.kind]
     return lambda raw, now: base(raw)
@@ -143,6 +147,7 @@ def _relation(relation: Relation) -> Callable[[Mapping, Mapping, Mapping], objec
         if kind == "time":
             return test(to_epoch(a), to_epoch(b))
         return (_text(a) == _text(b)) if kind == "text" else (_flag(a) == _flag(b))
+
     return compare
 
 
@@ -157,39 +162,64 @@ def _source(value: Value) -> str:
     return f"data.get({value.path!r})"
 
 
-_INLINE = {("number", ""): "to_units(v)", ("time", ""): "to_epoch(v)",
-           ("text", ""): "v if type(v) is str else _text(v)",
-           ("bool", ""): "v if type(v) is bool else _flag(v)",
-           ("number", "age"): "now - to_epoch(v)"}
+_INLINE = {
+    ("number", ""): "to_units(v)",
+    ("time", ""): "to_epoch(v)",
+    ("text", ""): "v if type(v) is str else _text(v)",
+    ("bool", ""): "v if type(v) is bool else _flag(v)",
+    ("number", "age"): "now - to_epoch(v)",
+}
 
 
-def build_reader(values: Iterable[Value], prefix: Mapping[str, str] | None = None
-                 ) -> Callable[[Mapping, Mapping, int], dict]:
+def build_reader(
+    values: Iterable[Value], prefix: Mapping[str, str] | None = None
+) -> Callable[[Mapping, Mapping, int], dict]:
     """Return read(event, facts, now_epoch) -> {value key: comparable value}.
 
     The reader is generated as one straight-line function: it runs for every event
     and a loop over closures cost more than durable-rules matching itself. `prefix`
     holds constant entries the result starts with (the matcher's event type and ids).
     """
-    namespace = {"to_units": to_units, "to_epoch": to_epoch, "_text": _text, "_flag": _flag,
-                 "RuleRuntimeError": RuleRuntimeError}
+    namespace = {
+        "to_units": to_units,
+        "to_epoch": to_epoch,
+        "_text": _text,
+        "_flag": _flag,
+        "RuleRuntimeError": RuleRuntimeError,
+    }
     body = []
     for i, value in enumerate(sorted(set(values), key=lambda v: v.key)):
         convert = _INLINE.get((value.kind, value.derive))
         if value.relation is not None:
             namespace[f"relation{i}"] = _relation(value.relation)
-            body += [f"        k = {value.key!r}", f"        v = relation{i}(event, data, facts)",
-                     "        if v is not None:", "            out[k] = v"]
+            body += [
+                f"        k = {value.key!r}",
+                f"        v = relation{i}(event, data, facts)",
+                "        if v is not None:",
+                "            out[k] = v",
+            ]
             continue
         if convert is None or (value.derive == "currency" and value.source != "event"):
             namespace[f"convert{i}"] = _convert(value)
             convert = f"convert{i}(v, now)"
-        body += [f"        k = {value.key!r}", f"        v = {_source(value)}",
-                 "        if v is not None:", f"            out[k] = {convert}"]
-    source = "\n".join([
-        "def read(event, facts, now):", "    data = event.get('data') or {}", f"    out = {dict(prefix or {})!r}",
-        "    k = None",
-        "    try:", *(body or ["        pass"]), "    except RuleRuntimeError as exc:",
-        "        raise RuleRuntimeError(f'{k}: {exc}') from None", "    return out"])
+        body += [
+            f"        k = {value.key!r}",
+            f"        v = {_source(value)}",
+            "        if v is not None:",
+            f"            out[k] = {convert}",
+        ]
+    source = "\n".join(
+        [
+            "def read(event, facts, now):",
+            "    data = event.get('data') or {}",
+            f"    out = {dict(prefix or {})!r}",
+            "    k = None",
+            "    try:",
+            *(body or ["        pass"]),
+            "    except RuleRuntimeError as exc:",
+            "        raise RuleRuntimeError(f'{k}: {exc}') from None",
+            "    return out",
+        ]
+    )
     exec(compile(source, "<rule reader>", "exec"), namespace)  # noqa: S102 - keys are repr()-quoted
     return namespace["read"]

@@ -4,6 +4,7 @@ A test gives client facts, a sequence of events at times relative to its start,
 and what the rules must do; kinds of outcome it does not list must not happen
 (unless named in `ignore:`). The runner that executes tests lives with the runtime.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -20,12 +21,16 @@ from engine.rules.yaml_lines import line_of
 from engine.values import ValueError_, parse_datetime, parse_decimal, parse_duration
 
 # `at` (tasks: when it opened; timers: when it fires) is a duration from the test's start.
-OUTCOMES = {"tasks": ("queue", "rule", "title", "priority", "status", "at"),
-            "notifications": ("template", "channel", "rule"),
-            "commissions": ("type", "rule", "review", "amount"),
-            "timers": ("name", "rule", "due_in", "at"),
-            "events": ("type", "rule"),
-            "status": (), "risk": (), "score": ()}
+OUTCOMES = {
+    "tasks": ("queue", "rule", "title", "priority", "status", "at"),
+    "notifications": ("template", "channel", "rule"),
+    "commissions": ("type", "rule", "review", "amount"),
+    "timers": ("name", "rule", "due_in", "at"),
+    "events": ("type", "rule"),
+    "status": (),
+    "risk": (),
+    "score": (),
+}
 DEFAULT_START = "2024-01-01T00:00:00Z"
 _FACT_KEY = re.compile(r"^([a-z_][\w.]*?)(?:\((.*)\))?$")
 
@@ -39,8 +44,7 @@ class TestSchema(Strict):
     ignore = fields.List(fields.Str(validate=validate.OneOf(tuple(OUTCOMES))), load_default=list)
 
 
-def parse_tests(node, file: str, ruleset: str, catalogue, facts, report,
-                report_as=None) -> list[ir.RuleTest]:
+def parse_tests(node, file: str, ruleset: str, catalogue, facts, report, report_as=None) -> list[ir.RuleTest]:
     """Validate every test in `node`; report errors; return the valid tests.
 
     `report_as(name)` returns the reporter of the test named `name` (its errors read
@@ -67,8 +71,12 @@ def _parse_one(node, line, file, ruleset, catalogue, facts, report, report_as) -
     given = data.get("given", {}).get("client", {})
     given_node = (node.get("given") or {}).get("client") or {}
     for key, value in given.items():
-        _check(lambda k=key, v=value: _fact_value(k, v, facts), line_of(given_node, key, line),
-               errors_before, f"given client.{key}")
+        _check(
+            lambda k=key, v=value: _fact_value(k, v, facts),
+            line_of(given_node, key, line),
+            errors_before,
+            f"given client.{key}",
+        )
     steps_node = node["events"]
     for i, step in enumerate(data["events"]):
         at_line = line_of(steps_node, i, line)
@@ -84,8 +92,17 @@ def _parse_one(node, line, file, ruleset, catalogue, facts, report, report_as) -
             _check(lambda k=kind, it=item: _outcome(k, it), at_line, errors_before, f"expect {kind}")
     if errors_before.count:
         return None
-    return ir.RuleTest(data["name"], ruleset, file, line, freeze(given), data.get("start", DEFAULT_START),
-                       tuple(freeze(s) for s in data["events"]), freeze(data["expect"]), tuple(data["ignore"]))
+    return ir.RuleTest(
+        data["name"],
+        ruleset,
+        file,
+        line,
+        freeze(given),
+        data.get("start", DEFAULT_START),
+        tuple(freeze(s) for s in data["events"]),
+        freeze(data["expect"]),
+        tuple(data["ignore"]),
+    )
 
 
 def line_of_node(container, key):
@@ -128,11 +145,19 @@ def shown(value) -> str:
         return repr(value)
 
 
-_EXPECTED = {"decimal": "a decimal number", "amount": "a decimal number",
-             "money": "money like 200 USD", "integer": "a whole number",
-             "boolean": "true or false", "datetime": "a date/time like 2024-03-01T09:30:00Z",
-             "list": "a list", "object": "a mapping", "string": "text", "country": "a country code like GB",
-             "currency": "a currency code like USD"}
+_EXPECTED = {
+    "decimal": "a decimal number",
+    "amount": "a decimal number",
+    "money": "money like 200 USD",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "datetime": "a date/time like 2024-03-01T09:30:00Z",
+    "list": "a list",
+    "object": "a mapping",
+    "string": "text",
+    "country": "a country code like GB",
+    "currency": "a currency code like USD",
+}
 
 
 def kind_problem(kind: str, value, choices=(), allow_relative=False) -> str | None:
@@ -143,10 +168,11 @@ def kind_problem(kind: str, value, choices=(), allow_relative=False) -> str | No
         return f'expected a decimal number in quotes (YAML reads {value} as an inexact float: write "{value}")'
     if kind == "enum":
         close = difflib.get_close_matches(str(value), list(choices), n=1)
-        return f"expected one of {', '.join(choices)}, got {shown(value)}" + \
-            (f" (did you mean {close[0]}?)" if close else "")
+        return f"expected one of {', '.join(choices)}, got {shown(value)}" + (
+            f" (did you mean {close[0]}?)" if close else ""
+        )
     if kind in ("string", "country", "currency") and not isinstance(value, (str, list, dict)):
-        return f"expected {_EXPECTED[kind]}, got {shown(value)} (quote it: \"{shown(value)}\")"
+        return f'expected {_EXPECTED[kind]}, got {shown(value)} (quote it: "{shown(value)}")'
     what = _EXPECTED.get(kind, kind)
     if kind == "datetime" and allow_relative:
         what += " or a duration before the start like -2d"
@@ -191,16 +217,13 @@ def _step(step: dict, catalogue) -> list[tuple[str | None, str]]:
         try:
             parse_duration(step["at"])
         except ValueError:
-            return [("at", f"at: expected a duration from the start like 30s, 15m, 48h, 7d, "
-                           f"got {shown(step['at'])}")]
+            return [("at", f"at: expected a duration from the start like 30s, 15m, 48h, 7d, got {shown(step['at'])}")]
     if "type" not in step:
-        return [(None, "an event needs a type (an item with only at: lets time pass)")] \
-            if set(step) - {"at"} else []
+        return [(None, "an event needs a type (an item with only at: lets time pass)")] if set(step) - {"at"} else []
     event_type = catalogue.get(step["type"])
     if event_type is None:
         close = difflib.get_close_matches(str(step["type"]), list(catalogue), n=1)
-        return [("type", f"unknown event type {step['type']!r}"
-                 + (f" (did you mean {close[0]}?)" if close else ""))]
+        return [("type", f"unknown event type {step['type']!r}" + (f" (did you mean {close[0]}?)" if close else ""))]
     problems: list[tuple[str | None, str]] = []
     for key, value in step.items():
         if key in ("type", "at", "id", "source"):

@@ -1,4 +1,5 @@
 """Run YAML rule tests: each in a fresh database, events through the real pipeline."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -49,10 +50,11 @@ def _fact(kind: str, value, start: datetime):
 def _overrides(test: ir.RuleTest, start: datetime) -> dict:
     from engine.events.catalogue import EVENT_TYPES
     from engine.rules.paths import Scope, base_key, resolve
+
     facts = load_domain_facts()
     scope = Scope((), EVENT_TYPES, facts)
     out = {}
-    for key, value in (thaw(test.given).items() if test.given else ()):
+    for key, value in thaw(test.given).items() if test.given else ():
         ref = resolve(f"client.{key}", scope)  # canonical key: parameters sorted and spaced alike
         out[base_key(ref.value)] = _fact(ref.unit, value, start)
     return out
@@ -61,8 +63,7 @@ def _overrides(test: ir.RuleTest, start: datetime) -> dict:
 def rulesets_for(test: ir.RuleTest, ruleset: ir.Ruleset) -> set[str]:
     """Return the rulesets a test runs: its own, and those of the rules its expectations name."""
     owners = {r.id: r.ruleset for r in ruleset.rules}
-    named = {item.get("rule") for items in thaw(test.expect).values() for item in items
-             if isinstance(item, dict)}
+    named = {item.get("rule") for items in thaw(test.expect).values() for item in items if isinstance(item, dict)}
     return {test.ruleset} | {owners[r] for r in named if r in owners}
 
 
@@ -71,8 +72,7 @@ def run_tests(ruleset: ir.Ruleset, files: dict[str, str], rules_dir: str) -> lis
     return [run_one(test, files, rules_dir, ruleset) for test in ruleset.tests]
 
 
-def run_one(test: ir.RuleTest, files: dict[str, str], rules_dir: str,
-            compiled: ir.Ruleset | None = None) -> TestResult:
+def run_one(test: ir.RuleTest, files: dict[str, str], rules_dir: str, compiled: ir.Ruleset | None = None) -> TestResult:
     """Run one test in its own in-memory database and compare what the rules did."""
     start = parse_datetime(test.start)
     result = TestResult(test)
@@ -80,8 +80,7 @@ def run_one(test: ir.RuleTest, files: dict[str, str], rules_dir: str,
     token = FACT_OVERRIDES.set(_overrides(test, start))
     try:
         with unit_of_work(database) as session:
-            full = activation.activate_files(session, files, actor="rule-test",
-                                             validated=compiled)
+            full = activation.activate_files(session, files, actor="rule-test", validated=compiled)
         activation.preload(activation.only_rulesets(full, rulesets_for(test, full)))
         arrived = start  # events listed after later ones arrive late: time never runs back
         for index, step in enumerate(test.steps):
@@ -104,6 +103,7 @@ def _step(database: Database, step: dict, index: int, start: datetime, now: date
     from engine.events.schemas import InvalidEvent, validate_envelope
     from engine.events.store import ensure_clients, record
     from engine.rules import schedule, timers
+
     at = start + parse_duration(step.get("at", "0s"))
     clock.freeze(now)
     timers.fire_due(database, now=now)
@@ -111,9 +111,17 @@ def _step(database: Database, step: dict, index: int, start: datetime, now: date
     if "type" in step:
         data = {k: thaw(v) for k, v in step.items() if k not in ("type", "at", "id", "source")}
         try:
-            envelope = validate_envelope({"id": step.get("id", f"step-{index + 1}"), "type": step["type"],
-                                          "source": step.get("source", "rule-test"), "occurred_at": iso(at),
-                                          "client": CLIENT, "data": data}, allow_internal=True)
+            envelope = validate_envelope(
+                {
+                    "id": step.get("id", f"step-{index + 1}"),
+                    "type": step["type"],
+                    "source": step.get("source", "rule-test"),
+                    "occurred_at": iso(at),
+                    "client": CLIENT,
+                    "data": data,
+                },
+                allow_internal=True,
+            )
         except InvalidEvent as exc:
             return f"event {index + 1} ({step['type']}) is not a valid event: {'; '.join(exc.args[0])}"
         with unit_of_work(database) as session:
@@ -130,9 +138,9 @@ def _step(database: Database, step: dict, index: int, start: datetime, now: date
 def _failed_events(database: Database) -> str:
     """Describe the events whose processing failed."""
     from engine.events.models import Event
+
     with unit_of_work(database) as session:
-        rows = session.execute(select(Event.type, Event.last_error).where(
-            Event.last_error.is_not(None))).all()
+        rows = session.execute(select(Event.type, Event.last_error).where(Event.last_error.is_not(None))).all()
     return "; ".join(f"processing {etype} failed: {error}" for etype, error in rows)
 
 
@@ -140,6 +148,7 @@ def outcomes(database: Database) -> dict[str, list]:
     """Return what the rules did, by outcome kind, in order."""
     from engine.rules.actions import OUTCOME_READERS, load_domain_actions
     from engine.rules.models import RuleAction
+
     load_domain_actions()  # each domain registers the readers of its outcomes beside its actions
     with unit_of_work(database) as s:
         actions = list(s.scalars(select(RuleAction).order_by(RuleAction.id)))
@@ -171,16 +180,17 @@ def compare(test: ir.RuleTest, got: dict[str, list]) -> list[str]:
         if kind in test.ignore:
             continue
         wanted = expect.get(kind, [])
-        if len(wanted) != len(actual) or \
-                not all(_matches(w, a, start) for w, a in zip(wanted, actual)):
+        if len(wanted) != len(actual) or not all(_matches(w, a, start) for w, a in zip(wanted, actual)):
             failures.append(f"{kind}: expected {_show(wanted)}, got {_show(_relative(actual, start))}")
     return failures
 
 
 def _relative(items: list, start: datetime) -> list:
     """Show each outcome's `at` as the duration from the test's start, as tests write it."""
-    return [dict(i, at=_duration(parse_datetime(i["at"]) - start))
-            if isinstance(i, dict) and i.get("at") else i for i in items]
+    return [
+        dict(i, at=_duration(parse_datetime(i["at"]) - start)) if isinstance(i, dict) and i.get("at") else i
+        for i in items
+    ]
 
 
 def _duration(delta) -> str:
@@ -194,9 +204,16 @@ def _duration(delta) -> str:
 
 
 def _show(items: list) -> str:
-    return "[" + ", ".join(str(i) if isinstance(i, str) else
-                           "{" + ", ".join(f"{k}: {v}" for k, v in i.items() if v is not None) + "}"
-                           for i in items) + "]" if items else "nothing"
+    return (
+        "["
+        + ", ".join(
+            str(i) if isinstance(i, str) else "{" + ", ".join(f"{k}: {v}" for k, v in i.items() if v is not None) + "}"
+            for i in items
+        )
+        + "]"
+        if items
+        else "nothing"
+    )
 
 
 def failures(ruleset: ir.Ruleset, files: dict[str, str], rules_dir: str) -> list[str]:
@@ -204,8 +221,7 @@ def failures(ruleset: ir.Ruleset, files: dict[str, str], rules_dir: str) -> list
 
     Activation (the CLI and the rules page) refuses a ruleset while this is not empty.
     """
-    return [line for result in run_tests(ruleset, files, rules_dir) if not result.passed
-            for line in describe(result)]
+    return [line for result in run_tests(ruleset, files, rules_dir) if not result.passed for line in describe(result)]
 
 
 def describe(result: TestResult) -> list[str]:
@@ -220,6 +236,7 @@ def run_dir(path: str) -> tuple[ir.Ruleset, list[TestResult]]:
     """Compile the rules in `path` (RulesetInvalid on errors) and run their tests."""
     from engine.rules.compiler import compile_ruleset
     from engine.rules.loader import load_tree
+
     files = load_tree(path)
     ruleset = compile_ruleset(files)
     return ruleset, run_tests(ruleset, files, str(Path(path)))

@@ -1,4 +1,5 @@
 """Throw-away databases for rule tests and backtests: SQLite in memory, no folder on disk."""
+
 from __future__ import annotations
 
 import uuid
@@ -14,6 +15,7 @@ def sandbox_database(rules_dir: str, label: str) -> Database:
     sees the same data, and it disappears when the last one closes (`dispose()`).
     """
     from engine.models import load_all
+
     url = f"sqlite:///file:fxcrm-{label}-{uuid.uuid4().hex}?mode=memory&cache=shared&uri=true"
     database = Database(config_mod.Config(database_url=url, rules_dir=rules_dir, ticker_seconds=3600))
     load_all().create_all(database.engine)

@@ -13,6 +13,7 @@ on two workers, or again after a new version is activated the same day, acts onc
 client and day. A slot done is recorded as a fired `rule_timers` row of kind `schedule`
 (one indexed lookup per scheduled rule and round). Nothing runs per event.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta, timezone
@@ -69,14 +70,16 @@ def run_due(database: Database, now: datetime | None = None) -> int:
 
 def _run_slot(database: Database, ruleset: ir.Ruleset, rule: ir.Rule, slot: datetime, key: str) -> int:
     from engine.processing.ingest import schedule_touched
+
     with unit_of_work(database) as session:
         refs = list(session.scalars(candidates(rule)))
     acted = 0
     for start in range(0, len(refs), BATCH):
         with unit_of_work(database) as session:
             # The clients' row locks serialise the sweep with their event processing.
-            clients = session.scalars(select(Client).where(Client.ref.in_(refs[start:start + BATCH]))
-                                      .order_by(Client.ref).with_for_update())
+            clients = session.scalars(
+                select(Client).where(Client.ref.in_(refs[start : start + BATCH])).order_by(Client.ref).with_for_update()
+            )
             acted += sum(_one(session, ruleset, rule, client, slot) for client in clients)
             schedule_touched(session, database)
     with unit_of_work(database) as session:
@@ -84,14 +87,24 @@ def _run_slot(database: Database, ruleset: ir.Ruleset, rule: ir.Rule, slot: date
     return acted
 
 
-def _mark_done(session: Session, ruleset: ir.Ruleset, rule: ir.Rule, slot: datetime, key: str,
-               outcome: str) -> None:
+def _mark_done(session: Session, ruleset: ir.Ruleset, rule: ir.Rule, slot: datetime, key: str, outcome: str) -> None:
     at = utcnow()
     try:
         with session.begin_nested():  # another worker may have finished the same slot first
-            session.add(RuleTimer(key=key, kind=SCHEDULE, client_ref="*", rule_id=rule.id,
-                                  ruleset_version=ruleset.version, due_at=slot, status=TIMER_FIRED,
-                                  created_at=at, closed_at=at, outcome=outcome))
+            session.add(
+                RuleTimer(
+                    key=key,
+                    kind=SCHEDULE,
+                    client_ref="*",
+                    rule_id=rule.id,
+                    ruleset_version=ruleset.version,
+                    due_at=slot,
+                    status=TIMER_FIRED,
+                    created_at=at,
+                    closed_at=at,
+                    outcome=outcome,
+                )
+            )
     except IntegrityError:
         pass
 
@@ -99,15 +112,21 @@ def _mark_done(session: Session, ruleset: ir.Ruleset, rule: ir.Rule, slot: datet
 def _one(session: Session, ruleset: ir.Ruleset, rule: ir.Rule, client: Client, slot: datetime) -> int:
     """Decide `if:` for one client at the slot and act; return 1 if it acted."""
     from engine.rules.runtime import read_values
+
     assert rule.schedule is not None
     facts = FactLoader(session, client, slot)
     values = read_values(rule.reads, None, facts)
     if not py_evaluator.holds(rule.condition, values):
         return 0
     day = slot.astimezone(ZoneInfo(rule.schedule.zone)).date().isoformat()
-    why = explanation(ruleset, rule, [], values, facts.raw,
-                      schedule={"slot": iso(slot), "day": day,
-                                "every": f"daily at {rule.schedule.at} {rule.schedule.zone}"})
+    why = explanation(
+        ruleset,
+        rule,
+        [],
+        values,
+        facts.raw,
+        schedule={"slot": iso(slot), "day": day, "every": f"daily at {rule.schedule.at} {rule.schedule.zone}"},
+    )
     done = execute(Run(session, ruleset, rule, client, [], slot, facts, f"schedule:{day}:{client.ref}", why))
     return 1 if done else 0
 

@@ -1,4 +1,5 @@
 """marshmallow schemas for the structure of a rule file, and mapping their errors to lines."""
+
 from __future__ import annotations
 
 import difflib
@@ -8,8 +9,9 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from engine.rules.actions import Duration, OneOrMany
 from engine.rules.yaml_lines import line_of
 
-RULE_ID = validate.Regexp(r"^[a-z0-9][a-z0-9_\-]*$",
-                          error="must be lower-case letters, digits, - or _ (like failed-deposit-task)")
+RULE_ID = validate.Regexp(
+    r"^[a-z0-9][a-z0-9_\-]*$", error="must be lower-case letters, digits, - or _ (like failed-deposit-task)"
+)
 
 
 class Strict(Schema):

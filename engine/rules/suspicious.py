@@ -12,6 +12,7 @@
 
 A warning does not stop a ruleset: activating it needs the warnings accepted.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -27,11 +28,15 @@ from engine.rules.never_true import Domain, compatible, domains, leaves
 TIMER_FIRED = "timer.fired"
 
 
-def find(rules: tuple[ir.Rule, ...], specs: Mapping[str, ActionSpec],
-         facts: Mapping | None = None) -> list[RuleError]:
+def find(rules: tuple[ir.Rule, ...], specs: Mapping[str, ActionSpec], facts: Mapping | None = None) -> list[RuleError]:
     """Return the warnings about `rules` (in file order)."""
-    found = [*_delays(rules), *_timers(rules), *_loops(rules), *_conflicts(rules, specs),
-             *_uncreated(rules, specs, facts or {})]
+    found = [
+        *_delays(rules),
+        *_timers(rules),
+        *_loops(rules),
+        *_conflicts(rules, specs),
+        *_uncreated(rules, specs, facts or {}),
+    ]
     return sorted(set(found))
 
 
@@ -44,13 +49,21 @@ def _delays(rules):
         if rule.after is None:
             continue
         if rule.unless is None:
-            yield _warn(rule, rule.line, "after: without unless: nothing cancels the delay, the "
-                                         "actions run when it falls due whatever happened meanwhile "
-                                         "(add unless: with what should cancel it, or drop after:)")
+            yield _warn(
+                rule,
+                rule.line,
+                "after: without unless: nothing cancels the delay, the "
+                "actions run when it falls due whatever happened meanwhile "
+                "(add unless: with what should cancel it, or drop after:)",
+            )
         elif all(v.source == "event" for v in values_of(rule.unless)):
-            yield _warn(rule, rule.line, "unless: reads only the triggering event, which does not "
-                                         "change while the delay runs: it cannot cancel it "
-                                         "(test client facts or counts)")
+            yield _warn(
+                rule,
+                rule.line,
+                "unless: reads only the triggering event, which does not "
+                "change while the delay runs: it cannot cancel it "
+                "(test client facts or counts)",
+            )
 
 
 def _uncreated(rules, specs: Mapping[str, ActionSpec], facts: Mapping):
@@ -60,18 +73,17 @@ def _uncreated(rules, specs: Mapping[str, ActionSpec], facts: Mapping):
     for rule in rules:
         for action in rule.actions:
             spec = specs.get(action.name)
-            for param, kind in (spec.creates.items() if spec else ()):
+            for param, kind in spec.creates.items() if spec else ():
                 created.setdefault(kind, set()).add(action.param(param))
     for rule in rules:
         for value in sorted(rule.reads | rule.template_reads, key=lambda v: v.key):
             spec = facts.get(value.path) if value.source == "client" else None
-            for param, given in (value.params if spec is not None else ()):
+            for param, given in value.params if spec is not None else ():
                 kind = spec.names.get(param)
                 if kind and given not in created.get(kind, set()):
                     close = difflib.get_close_matches(given, sorted(created.get(kind, ())), n=1)
                     hint = f"did you mean {close[0]}?" if close else f"no rule creates any {kind}"
-                    yield _warn(rule, rule.line, f"{value.key}: no rule's action creates the "
-                                                 f"{kind} {given} ({hint})")
+                    yield _warn(rule, rule.line, f"{value.key}: no rule's action creates the {kind} {given} ({hint})")
 
 
 def _timer_names(rule: ir.Rule) -> set | None:
@@ -104,8 +116,12 @@ def _timers(rules):
     for rule, action in _actions(rules, "start_timer"):
         name = action.param("name")
         if not any(_reacts(other, name) for other in rules):
-            yield _warn(rule, action.line, f"start_timer: no rule reacts to timer {name} "
-                                           f"(add a rule `when: timer.fired` with `if: event.name == {name}`)")
+            yield _warn(
+                rule,
+                action.line,
+                f"start_timer: no rule reacts to timer {name} "
+                f"(add a rule `when: timer.fired` with `if: event.name == {name}`)",
+            )
     for rule, action in _actions(rules, "cancel_timer"):
         name = action.param("name")
         if name not in started:
@@ -118,8 +134,11 @@ def _triggers(rule: ir.Rule, rules) -> list[tuple[str, ir.Rule]]:
     for action in rule.actions:
         if action.name == "emit":
             event_type = action.param("type")
-            found += [(f"emits {event_type}", other) for other in rules
-                      if event_type in other.events and _accepts(other, dict(action.param("data", ())))]
+            found += [
+                (f"emits {event_type}", other)
+                for other in rules
+                if event_type in other.events and _accepts(other, dict(action.param("data", ())))
+            ]
         elif action.name == "start_timer":
             name = action.param("name")
             found += [(f"starts timer {name}", other) for other in rules if _reacts(other, name)]
@@ -135,8 +154,11 @@ def _accepts(rule: ir.Rule, data: dict) -> bool:
         domain = allowed.get(f"event.{field}")
         if domain is None or not isinstance(value, str) or "{" in value:
             continue
-        if domain.lo is None and domain.hi is None \
-                and all(isinstance(v, str) for v in (domain.allowed or set()) | domain.excluded):
+        if (
+            domain.lo is None
+            and domain.hi is None
+            and all(isinstance(v, str) for v in (domain.allowed or set()) | domain.excluded)
+        ):
             emitted = Domain(allowed={value}, present=True)
             if not domain.merged(emitted).possible():
                 return False
@@ -155,8 +177,11 @@ def _loops(rules):
             continue
         reported.add(members)
         text = " ".join([rule.id] + [f"{how} -> {target.id}" for how, target in path])
-        yield _warn(rule, rule.line, f"can trigger itself without end: {text} "
-                                     f"(make sure a condition or cancel_timer ends the loop)")
+        yield _warn(
+            rule,
+            rule.line,
+            f"can trigger itself without end: {text} (make sure a condition or cancel_timer ends the loop)",
+        )
 
 
 def _path_back(start: ir.Rule, rules) -> list[tuple[str, ir.Rule]] | None:
@@ -181,17 +206,24 @@ def _conflicts(rules, specs: Mapping[str, ActionSpec]):
     allowed: dict[str, dict] = {}
     for i, later in enumerate(rules):
         for action in (a for a in later.actions if a.name in watched):
-            found = [(earlier, message) for earlier in rules[:i]
-                     if (message := _conflict(specs.get(action.name), action, earlier))
-                     and _both_match(earlier, later, allowed)]
+            found = [
+                (earlier, message)
+                for earlier in rules[:i]
+                if (message := _conflict(specs.get(action.name), action, earlier))
+                and _both_match(earlier, later, allowed)
+            ]
             if found:
                 earlier, message = found[0]
                 shared = next(t for t in later.events if t in earlier.events)
                 more = f" (and {len(found) - 1} more rules)" if len(found) > 1 else ""
-                yield _warn(later, action.line, f"on {shared} this rule and {earlier.id} "
-                                                f"({earlier.file}:{earlier.line}){more} can both "
-                                                f"match: {message} (give them conditions that "
-                                                f"exclude each other, or merge them)")
+                yield _warn(
+                    later,
+                    action.line,
+                    f"on {shared} this rule and {earlier.id} "
+                    f"({earlier.file}:{earlier.line}){more} can both "
+                    f"match: {message} (give them conditions that "
+                    f"exclude each other, or merge them)",
+                )
 
 
 def _both_match(a: ir.Rule, b: ir.Rule, allowed: dict[str, dict]) -> bool:
@@ -217,8 +249,7 @@ def _conflict(spec: ActionSpec | None, action: ir.Action, other: ir.Rule) -> str
         return None
     for theirs in (a for a in other.actions if a.name == action.name):
         if spec.sets and theirs.param(spec.sets) != action.param(spec.sets):
-            return (f"{action.name} to {action.param(spec.sets)} here, "
-                    f"to {theirs.param(spec.sets)} there")
+            return f"{action.name} to {action.param(spec.sets)} here, to {theirs.param(spec.sets)} there"
         if spec.once_for and all(theirs.param(k) == action.param(k) for k in spec.once_for):
             key = ", ".join(f"{k} {action.param(k) or '(default)'}" for k in spec.once_for)
             return f"both record a {action.name} for the same {key}"

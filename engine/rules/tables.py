@@ -18,6 +18,7 @@ action parameter takes one (`queue: table.large_deposit.queue`). Compiling is pu
 lookup reads the input facts through the FactLoader and picks rows with the reference
 evaluator, so a cell compares exactly as the same condition would.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -70,12 +71,21 @@ def compile_table(name: str, node, line: int, scope: Scope, report) -> ir.Table 
         return None
     default = any(row.when == ir.TRUE for row in rows)
     if not default and "no_match" not in data:
-        report(line_of(node, "rows", line), "say what happens when no row matches: end with a row that gives "
-                                            "no inputs (the default), or write `no_match: missing` (the outputs "
-                                            "are then missing and every comparison on them is false)")
+        report(
+            line_of(node, "rows", line),
+            "say what happens when no row matches: end with a row that gives "
+            "no inputs (the default), or write `no_match: missing` (the outputs "
+            "are then missing and every comparison on them is false)",
+        )
         return None
-    return ir.Table(name, data["hit"], tuple(ref.value for ref in inputs.values()),
-                    tuple((c, units.get(c, "string")) for c in data["outputs"]), tuple(rows), default)
+    return ir.Table(
+        name,
+        data["hit"],
+        tuple(ref.value for ref in inputs.values()),
+        tuple((c, units.get(c, "string")) for c in data["outputs"]),
+        tuple(rows),
+        default,
+    )
 
 
 def _inputs(given: dict, node, line: int, scope: Scope, report) -> dict[str, Ref]:
@@ -125,8 +135,11 @@ def _rows(data: dict, node, line: int, inputs: dict[str, Ref], report):
     if data["hit"] == "first":
         catch_all = next((r for r in rows if r.when == ir.TRUE), None)
         if catch_all is not None and catch_all is not rows[-1]:
-            report(catch_all.line, "a row without inputs matches every client: with hit: first the rows "
-                                   "below it are never used (put the default last)")
+            report(
+                catch_all.line,
+                "a row without inputs matches every client: with hit: first the rows "
+                "below it are never used (put the default last)",
+            )
             return None, {}
     return rows, {c: _UNITS[k] for c, k in kinds.items()}
 
@@ -149,8 +162,11 @@ def _cells(row: dict, inputs: dict[str, Ref]) -> ir.Cond:
         shown = f"{ref.value.key} {text}"
         if isinstance(row[column], list):
             tests.append(_one_of(ref, _lit(text), f"{ref.value.key} in {text}"))
-        elif isinstance(row[column], str) and re.match(r"^(==|!=|<=|>=|<|>|not in |in |between |older_than "
-                                                       r"|within |has |contains |starts_with |ends_with )", text):
+        elif isinstance(row[column], str) and re.match(
+            r"^(==|!=|<=|>=|<|>|not in |in |between |older_than "
+            r"|within |has |contains |starts_with |ends_with )",
+            text,
+        ):
             op, rest = _split_op(text)
             tests.append(_build(ref, op, rest, shown))
         else:
@@ -186,10 +202,12 @@ def _raw(lit, text: str):
 
 # -- run time -------------------------------------------------------------------------------------
 
+
 @lru_cache(maxsize=256)
 def _reader(table: ir.Table):
     """Return the reader of what the table's cells test (derived values like `has pro` too)."""
     from engine.rules.reading import build_reader
+
     return build_reader(frozenset().union(*(values_of(row.when) for row in table.rows)))
 
 
@@ -207,6 +225,7 @@ def lookup(value: ir.Value, loader) -> object:
 
 
 # -- action parameters ---------------------------------------------------------------------------
+
 
 def bind_params(params, scope: Scope, report):
     """Find parameters written `table.NAME.COLUMN`; return (one params dict per distinct row value
@@ -227,13 +246,19 @@ def bind_params(params, scope: Scope, report):
                 report(key, f"{text} collects a list (hit: collect): a parameter takes one value")
                 return None
             if not table.default:
-                report(key, f"table {table.name} has no default row: a parameter needs a value for every client "
-                            f"(end the table with a row that gives no inputs)")
+                report(
+                    key,
+                    f"table {table.name} has no default row: a parameter needs a value for every client "
+                    f"(end the table with a row that gives no inputs)",
+                )
                 return None
             missing = [row for row in table.rows if ref.value.path.split(".", 1)[1] not in dict(row.outputs)]
             if missing:
-                report(key, f"table {table.name}: the row at line {missing[0].line} gives no "
-                            f"{ref.value.path.split('.', 1)[1]}: a parameter needs it in every row")
+                report(
+                    key,
+                    f"table {table.name}: the row at line {missing[0].line} gives no "
+                    f"{ref.value.path.split('.', 1)[1]}: a parameter needs it in every row",
+                )
                 return None
             bound[key] = ref.value
     if not bound:
@@ -241,8 +266,9 @@ def bind_params(params, scope: Scope, report):
     # Each row's value is checked as the parameter (a bad queue in row 3 is an error now,
     # not when a client matches row 3), the other bound parameters at their first row's.
     base = dict(params, **{key: _param_text(_column_values(value)[0]) for key, value in bound.items()})
-    variants = [base] + [dict(base, **{key: _param_text(raw)}) for key, value in bound.items()
-                         for raw in _column_values(value)[1:]]
+    variants = [base] + [
+        dict(base, **{key: _param_text(raw)}) for key, value in bound.items() for raw in _column_values(value)[1:]
+    ]
     return variants, bound
 
 

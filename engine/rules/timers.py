@@ -1,4 +1,5 @@
 """Durable timers in the database: start, cancel, and fire each once when due."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -22,30 +23,63 @@ def _add(session: Session, **columns) -> RuleTimer:
     return timer
 
 
-def start_delay(session: Session, *, key: str, client_ref: str, rule_id: str, version: str,
-                event_seq: int | None, due_at: datetime, explanation: dict) -> RuleTimer | None:
+def start_delay(
+    session: Session,
+    *,
+    key: str,
+    client_ref: str,
+    rule_id: str,
+    version: str,
+    event_seq: int | None,
+    due_at: datetime,
+    explanation: dict,
+) -> RuleTimer | None:
     """Start the delay timer of a rule for one trigger; a second start of the same key does nothing."""
     if session.scalar(select(RuleTimer.id).where(RuleTimer.key == key)) is not None:
         return None
-    return _add(session, key=key[:300], kind=DELAY, client_ref=client_ref, rule_id=rule_id,
-                ruleset_version=version, event_seq=event_seq, due_at=due_at, explanation=explanation)
+    return _add(
+        session,
+        key=key[:300],
+        kind=DELAY,
+        client_ref=client_ref,
+        rule_id=rule_id,
+        ruleset_version=version,
+        event_seq=event_seq,
+        due_at=due_at,
+        explanation=explanation,
+    )
 
 
 def start_named(run, name: str, after: timedelta, key: str) -> RuleTimer:
     """Start named timer `name` for the run's client, replacing a pending one of that name."""
     cancel_named(run.session, run.client.ref, name, f"restarted by {run.rule.id}", run.now)
-    return _add(run.session, key=key[:300], kind=NAMED, client_ref=run.client.ref,
-                rule_id=run.rule.id, name=name, ruleset_version=run.ruleset.version,
-                event_seq=run.event.seq if run.event is not None else None,
-                due_at=run.now + after, explanation=run.explanation)
+    return _add(
+        run.session,
+        key=key[:300],
+        kind=NAMED,
+        client_ref=run.client.ref,
+        rule_id=run.rule.id,
+        name=name,
+        ruleset_version=run.ruleset.version,
+        event_seq=run.event.seq if run.event is not None else None,
+        due_at=run.now + after,
+        explanation=run.explanation,
+    )
 
 
 def cancel_named(session: Session, client_ref: str, name: str, outcome: str, at: datetime) -> int:
     """Cancel the client's pending timers called `name`; return how many."""
-    result = session.execute(update(RuleTimer).where(
-        RuleTimer.client_ref == client_ref, RuleTimer.kind == NAMED, RuleTimer.name == name,
-        RuleTimer.status == TIMER_PENDING).values(status=TIMER_CANCELLED, closed_at=at, outcome=outcome)
-        .execution_options(synchronize_session="fetch", client_ref=client_ref))
+    result = session.execute(
+        update(RuleTimer)
+        .where(
+            RuleTimer.client_ref == client_ref,
+            RuleTimer.kind == NAMED,
+            RuleTimer.name == name,
+            RuleTimer.status == TIMER_PENDING,
+        )
+        .values(status=TIMER_CANCELLED, closed_at=at, outcome=outcome)
+        .execution_options(synchronize_session="fetch", client_ref=client_ref)
+    )
     return result.rowcount
 
 
@@ -59,10 +93,12 @@ def pending(session: Session, client_ref: str, kind: str | None = None) -> list[
 
 def close(session: Session, timer: RuleTimer, status: str, outcome: str, at: datetime) -> bool:
     """Move a pending timer to fired or cancelled; False if another process got there first."""
-    result = session.execute(update(RuleTimer).where(
-        RuleTimer.id == timer.id, RuleTimer.status == TIMER_PENDING)
+    result = session.execute(
+        update(RuleTimer)
+        .where(RuleTimer.id == timer.id, RuleTimer.status == TIMER_PENDING)
         .values(status=status, closed_at=at, outcome=outcome[:2000])
-        .execution_options(synchronize_session="fetch", client_ref=timer.client_ref))
+        .execution_options(synchronize_session="fetch", client_ref=timer.client_ref)
+    )
     return result.rowcount == 1
 
 
@@ -70,11 +106,14 @@ def fire_due(database: Database, now: datetime | None = None) -> int:
     """Fire every timer due at `now` (default: the clock), client by client; return how many fired."""
     from engine.processing.ingest import schedule_touched
     from engine.rules import runtime
+
     now = as_utc(now) if now is not None else utcnow()
     with unit_of_work(database) as session:
-        due = session.execute(select(RuleTimer.id, RuleTimer.client_ref).where(
-            RuleTimer.status == TIMER_PENDING, RuleTimer.due_at <= now)
-            .order_by(RuleTimer.due_at, RuleTimer.id)).all()
+        due = session.execute(
+            select(RuleTimer.id, RuleTimer.client_ref)
+            .where(RuleTimer.status == TIMER_PENDING, RuleTimer.due_at <= now)
+            .order_by(RuleTimer.due_at, RuleTimer.id)
+        ).all()
     by_client: dict[str, list[int]] = defaultdict(list)
     for timer_id, client_ref in due:
         by_client[client_ref].append(timer_id)
@@ -84,9 +123,11 @@ def fire_due(database: Database, now: datetime | None = None) -> int:
             with unit_of_work(database) as session:
                 # The client lock serialises timers with the client's event processing.
                 client = session.scalar(select(Client).where(Client.ref == client_ref).with_for_update())
-                timers = session.scalars(select(RuleTimer).where(RuleTimer.id.in_(ids[start:start + BATCH]))
-                                         .order_by(RuleTimer.due_at, RuleTimer.id))
+                timers = session.scalars(
+                    select(RuleTimer)
+                    .where(RuleTimer.id.in_(ids[start : start + BATCH]))
+                    .order_by(RuleTimer.due_at, RuleTimer.id)
+                )
                 fired += sum(runtime.fire_timer(session, timer, client) for timer in timers)
                 schedule_touched(session, database)
     return fired
-

@@ -6,6 +6,7 @@ starts it when none is running). `schedule: daily at 06:00 Europe/London` sweeps
 clients once a day. Both decide `if:` on client facts at the moment they act, so neither
 may read `event.*`: there is no triggering event. Pure: no I/O (the compiler's rule).
 """
+
 from __future__ import annotations
 
 import re
@@ -47,9 +48,13 @@ def check_keys(node: dict, line: int, report) -> bool:
         return False
     for key in ("when", "after", "unless"):
         if key in node:
-            hint = {"when": f"the events are given in {kind}:" if kind == "absent" else
-                    "a scheduled rule looks at every client, not at one event",
-                    "after": "it already waits", "unless": "write the condition in if:"}[key]
+            hint = {
+                "when": f"the events are given in {kind}:"
+                if kind == "absent"
+                else "a scheduled rule looks at every client, not at one event",
+                "after": "it already waits",
+                "unless": "write the condition in if:",
+            }[key]
             report(line_of(node, key, line), f"{key}: does not go with {kind}: ({hint})")
             ok = False
     return ok
@@ -76,8 +81,7 @@ def compile_schedule(node: dict, line: int, report) -> ir.Schedule | None:
     at, text = line_of(node, "schedule", line), node["schedule"]
     m = _SCHEDULE.match(" ".join(str(text).split())) if isinstance(text, str) else None
     if m is None:
-        report(at, f"schedule: write `daily`, `daily at 06:00` or `daily at 06:00 Europe/London`, "
-                   f"not {text!r}")
+        report(at, f"schedule: write `daily`, `daily at 06:00` or `daily at 06:00 Europe/London`, not {text!r}")
         return None
     hour, minute, zone = int(m[1] or 0), int(m[2] or 0), m[3] or "UTC"
     if hour > 23 or minute > 59:
@@ -95,6 +99,9 @@ def check_no_event(kind: str, values, line: int, report) -> bool:
     """Report `event.*` values in a rule that no event starts; False if any."""
     read = sorted({v.key.split(":", 1)[0] for v in values if v.source == "event"})
     for key in read:
-        report(line, f"{key}: {'an absence' if kind == 'absent' else 'a scheduled'} rule has no "
-                     f"triggering event; read client facts (client.*) or aggregates instead")
+        report(
+            line,
+            f"{key}: {'an absence' if kind == 'absent' else 'a scheduled'} rule has no "
+            f"triggering event; read client facts (client.*) or aggregates instead",
+        )
     return not read

@@ -1,4 +1,5 @@
 """Read YAML into dicts and lists that remember the line of every key and item."""
+
 from __future__ import annotations
 
 import yaml
@@ -39,7 +40,8 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 class _Builder:

@@ -3,6 +3,7 @@
 When `policy/scores.yaml` gives the score risk thresholds, the client's risk category
 follows the new total (through the KYC domain's `set_risk`, with the score as reason).
 """
+
 from __future__ import annotations
 
 from marshmallow import fields, validate
@@ -15,9 +16,11 @@ SCORE_NAME = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="must be a score name l
 
 class ScoreParams(Params):
     name = fields.Str(required=True, validate=SCORE_NAME)
-    points = fields.Integer(required=True, strict=True, validate=[
-        validate.Range(-MAX_POINTS, MAX_POINTS),
-        validate.NoneOf((0,), error="must not be zero")])
+    points = fields.Integer(
+        required=True,
+        strict=True,
+        validate=[validate.Range(-MAX_POINTS, MAX_POINTS), validate.NoneOf((0,), error="must not be zero")],
+    )
     reason = TemplateText(required=True)
 
 
@@ -26,17 +29,26 @@ def _score(run, p: dict, key: str) -> str:
     """Add points with a reason to a named score of the client (once per trigger)."""
     from engine.kyc import service as kyc_service
     from engine.scores import policy, service
-    added = service.add(run.session, client_ref=run.client.ref, name=p["name"],
-                        points=p["points"], reason=run.text(p["reason"]), trigger_key=key,
-                        rule_id=run.rule.id, ruleset_version=run.ruleset.version)
+
+    added = service.add(
+        run.session,
+        client_ref=run.client.ref,
+        name=p["name"],
+        points=p["points"],
+        reason=run.text(p["reason"]),
+        trigger_key=key,
+        rule_id=run.rule.id,
+        ruleset_version=run.ruleset.version,
+    )
     score = service.total(run.session, run.client.ref, p["name"])
     if added is None:
         return f"{p['name']} unchanged ({score})"
     result = f"{p['name']} {p['points']:+d} = {score}"
     declared = policy.for_session(run.session).get(p["name"])
     category = declared.risk_category(score) if declared else None
-    if category and kyc_service.set_risk(run.session, client=run.client, category=category,
-                                         reason=declared.explain(score), actor=run.actor):
+    if category and kyc_service.set_risk(
+        run.session, client=run.client, category=category, reason=declared.explain(score), actor=run.actor
+    ):
         result += f"; risk {category}"
     return result
 

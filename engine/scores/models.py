@@ -1,4 +1,5 @@
 """One row per contribution to a client's named score: who added how many points, and why."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -9,6 +9,7 @@ reaches); below every threshold it is `low`. Thresholds rise with the category. 
 names the file, the line and what is wrong, and a bad file is never half-used. The file
 is read through the rules API's `PolicyFile` (the active version's, parsed once per version).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,8 +45,7 @@ class ScorePolicy:
         """Say why the score gives its category: `aml_risk 65 (high from 60)`."""
         category = self.risk_category(score)
         bound = dict(self.risk_thresholds).get(category or "")
-        limit = f"{category} from {bound}" if bound is not None else \
-            f"{category} below {self.risk_thresholds[0][1]}"
+        limit = f"{category} from {bound}" if bound is not None else f"{category} below {self.risk_thresholds[0][1]}"
         return f"{self.name} score {score} ({limit})"
 
 
@@ -55,13 +55,22 @@ def _fail(path, container, key, message: str):
 
 def _thresholds(path: Path, raw, where, name: str) -> tuple[tuple[str, int], ...]:
     if not isinstance(raw, dict) or not raw:
-        _fail(path, where, "risk_category", f"{name}: risk_category maps categories to the "
-              "lowest score in them, like {medium: 30, high: 60}")
+        _fail(
+            path,
+            where,
+            "risk_category",
+            f"{name}: risk_category maps categories to the lowest score in them, like {{medium: 30, high: 60}}",
+        )
     out = []
     for category, lowest in raw.items():
         if category not in CATEGORIES[1:]:
-            _fail(path, raw, category, f"{name}: {category!r} is not a risk category with a "
-                  f"threshold; use {' or '.join(CATEGORIES[1:])} ({CATEGORIES[0]} is below them)")
+            _fail(
+                path,
+                raw,
+                category,
+                f"{name}: {category!r} is not a risk category with a "
+                f"threshold; use {' or '.join(CATEGORIES[1:])} ({CATEGORIES[0]} is below them)",
+            )
         if not isinstance(lowest, int) or isinstance(lowest, bool):
             _fail(path, raw, category, f"{name}.{category}: the threshold is a whole number of points")
         out.append((category, lowest))

@@ -1,4 +1,5 @@
 """The scores section of the client profile: each score's total and every contribution."""
+
 from __future__ import annotations
 
 from engine.clients.service import section
@@ -13,6 +14,5 @@ def scores(session, client) -> dict:
     for c in service.contributions(session, client.ref):
         entry = out.setdefault(c.name, {"total": 0, "contributions": []})
         entry["total"] += c.points
-        entry["contributions"].append({"rule_id": c.rule_id, "points": c.points,
-                                       "reason": c.reason, "at": iso(c.at)})
+        entry["contributions"].append({"rule_id": c.rule_id, "points": c.points, "reason": c.reason, "at": iso(c.at)})
     return out

@@ -1,4 +1,5 @@
 """Bulk operations: one action over many tasks, each succeeding or failing on its own."""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -26,12 +27,12 @@ def _apply(session: Session, task: Task, op: str, actor: str, params: dict) -> N
         service.dismiss(session, task, actor=actor, reason=params.get("reason") or "")
 
 
-def run(session: Session, *, ids: list[int], op: str, actor: str,
-        visible: Callable[[Task], bool], **params) -> dict[int, str]:
+def run(
+    session: Session, *, ids: list[int], op: str, actor: str, visible: Callable[[Task], bool], **params
+) -> dict[int, str]:
     """Apply `op` to each task id; return {id: "ok" or the reason it was refused}."""
     if op not in OPERATIONS:
-        raise service.TaskError(f"op: unknown bulk operation {op!r}; use one of "
-                                f"{', '.join(OPERATIONS)}")
+        raise service.TaskError(f"op: unknown bulk operation {op!r}; use one of {', '.join(OPERATIONS)}")
     if not ids:
         raise service.TaskError("ids: select at least one task")
     if len(ids) > MAX_BULK:

@@ -16,6 +16,7 @@ rolls back forgets what it touched. Code that writes tasks with Core statements 
 its own difference with `apply` in the same transaction; `rebuild` recounts from the
 tasks (`fxcrm tasks recount`, and the migration that made the tables).
 """
+
 from __future__ import annotations
 
 import logging
@@ -83,16 +84,17 @@ class Deltas:
             self.add(new, 1)
 
     def nonzero(self) -> "Deltas":
-        return Deltas(Counter({k: d for k, d in self.by_assignee.items() if d}),
-                      Counter({k: d for k, d in self.by_due.items() if d}))
+        return Deltas(
+            Counter({k: d for k, d in self.by_assignee.items() if d}),
+            Counter({k: d for k, d in self.by_due.items() if d}),
+        )
 
 
 def deltas_for_rows(rows: Iterable[dict]) -> Deltas:
     """Return what inserting these task rows (dicts of column values) adds."""
     deltas = Deltas()
     for row in rows:
-        deltas.add(key_of(row["queue"], row.get("status", "open"), row.get("assignee"),
-                          row.get("due_at")), 1)
+        deltas.add(key_of(row["queue"], row.get("status", "open"), row.get("assignee"), row.get("due_at")), 1)
     return deltas
 
 
@@ -102,16 +104,18 @@ def _upsert_sql(table: str, keys: tuple[str, str], rows: int):
     # does not cache its ON CONFLICT constructs and would compile one on every commit.
     k0, k1 = keys
     values = ", ".join(f"(:a{i}, :b{i}, :n{i})" for i in range(rows))
-    return text(f"INSERT INTO {table} ({k0}, {k1}, n) VALUES {values} "
-                f"ON CONFLICT ({k0}, {k1}) DO UPDATE SET n = {table}.n + excluded.n "
-                f"RETURNING {k0}, {k1}, n")
+    return text(
+        f"INSERT INTO {table} ({k0}, {k1}, n) VALUES {values} "
+        f"ON CONFLICT ({k0}, {k1}) DO UPDATE SET n = {table}.n + excluded.n "
+        f"RETURNING {k0}, {k1}, n"
+    )
 
 
 def _upsert(conn: Connection, table, keys: tuple[str, str], changes: Counter) -> None:
     items = sorted(changes.items())  # key order: the order row locks are taken in
     cols = tuple_(table.c[keys[0]], table.c[keys[1]])
     for start in range(0, len(items), CHUNK):
-        chunk = items[start:start + CHUNK]
+        chunk = items[start : start + CHUNK]
         params = {}
         for i, ((a, b), d) in enumerate(chunk):
             params.update({f"a{i}": a, f"b{i}": b, f"n{i}": d})
@@ -132,14 +136,18 @@ def read_keys(conn: Connection, ids: list[int], *, lock: bool = False) -> dict[i
     """Return what each of these tasks counts as now (missing ids are not returned)."""
     found: dict[int, Key | None] = {}
     for start in range(0, len(ids), CHUNK):
-        stmt = select(Task.id, Task.queue, Task.status, Task.assignee, Task.due_at) \
-            .where(Task.id.in_(ids[start:start + CHUNK])).order_by(Task.id)
+        stmt = (
+            select(Task.id, Task.queue, Task.status, Task.assignee, Task.due_at)
+            .where(Task.id.in_(ids[start : start + CHUNK]))
+            .order_by(Task.id)
+        )
         for row in conn.execute(stmt.with_for_update() if lock else stmt):
             found[row.id] = key_of(row.queue, row.status, row.assignee, row.due_at)
     return found
 
 
 # --- the session hooks -------------------------------------------------------------
+
 
 class _Tracker:
     """The tasks a session's transaction touched and what each counted as before it.
@@ -231,8 +239,10 @@ def _after_commit(session: Session) -> None:
         return
     missed = tracker.before()
     if missed:  # the root committed while a savepoint was open: before_commit skipped it
-        log.error("task counters missed %d changed tasks (a commit with a savepoint still "
-                  "open); run `fxcrm tasks recount`", len(missed))
+        log.error(
+            "task counters missed %d changed tasks (a commit with a savepoint still open); run `fxcrm tasks recount`",
+            len(missed),
+        )
 
 
 @event.listens_for(Session, "after_rollback")
@@ -260,6 +270,7 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
 
 # --- rebuilding --------------------------------------------------------------------
 
+
 def count_open(conn: Connection) -> Deltas:
     """Return the counters as the open tasks say they should be."""
     counted = Deltas()
@@ -274,8 +285,7 @@ def stored(conn: Connection) -> Deltas:
     a, d = TaskCount.__table__, TaskDueCount.__table__
     by_assignee = conn.execute(select(a.c.queue, a.c.assignee, a.c.n))
     by_due = conn.execute(select(d.c.queue, d.c.due_hour, d.c.n))
-    return Deltas(Counter({(q, who): n for q, who, n in by_assignee}),
-                  Counter({(q, hour): n for q, hour, n in by_due}))
+    return Deltas(Counter({(q, who): n for q, who, n in by_assignee}), Counter({(q, hour): n for q, hour, n in by_due}))
 
 
 @dataclass(frozen=True)
@@ -289,8 +299,10 @@ class Recount:
 
 def _differences(want: Deltas, have: Deltas) -> list[str]:
     wrong = []
-    for name, w, h in (("queue/assignee", want.by_assignee, have.by_assignee),
-                       ("queue/due hour", want.by_due, have.by_due)):
+    for name, w, h in (
+        ("queue/assignee", want.by_assignee, have.by_assignee),
+        ("queue/due hour", want.by_due, have.by_due),
+    ):
         for key in sorted(set(w) | set(h), key=repr):
             if w.get(key, 0) != h.get(key, 0):
                 wrong.append(f"{name} {key}: {h.get(key, 0)} counted, {w.get(key, 0)} open")
@@ -309,6 +321,8 @@ def rebuild(conn: Connection, *, write: bool = True) -> Recount:
         conn.execute(delete(TaskCount.__table__))
         conn.execute(delete(TaskDueCount.__table__))
         apply(conn, want)
-    return Recount(open_tasks=sum(want.by_assignee.values()),
-                   rows=len(want.nonzero().by_assignee) + len(want.nonzero().by_due),
-                   wrong=wrong)
+    return Recount(
+        open_tasks=sum(want.by_assignee.values()),
+        rows=len(want.nonzero().by_assignee) + len(want.nonzero().by_due),
+        wrong=wrong,
+    )

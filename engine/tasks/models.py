@@ -1,10 +1,10 @@
 """Tasks and their history."""
+
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (BigInteger, Boolean, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint, text)
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db import Base
@@ -25,30 +25,50 @@ class Task(Base):
         Index("ix_tasks_rule", "rule_id", "status"),
         # The inbox works on open tasks, a small share of all: partial indexes keep
         # its lists and counts fast however many closed tasks pile up.
-        Index("ix_tasks_open_queue_id", "queue", "id", postgresql_where=text(_OPEN_SQL),
-              sqlite_where=text(_OPEN_SQL)),
-        Index("ix_tasks_open_queue_due", "queue", "due_at", "id",
-              postgresql_where=text(_OPEN_SQL), sqlite_where=text(_OPEN_SQL)),
-        Index("ix_tasks_open_queue_prio", "queue", "priority_rank", "id",
-              postgresql_where=text(_OPEN_SQL), sqlite_where=text(_OPEN_SQL)),
-        Index("ix_tasks_open_id", "id", postgresql_where=text(_OPEN_SQL),
-              sqlite_where=text(_OPEN_SQL)),
-        Index("ix_tasks_open_due", "due_at", "id", postgresql_where=text(_OPEN_SQL),
-              sqlite_where=text(_OPEN_SQL)),
-        Index("ix_tasks_open_prio", "priority_rank", "id", postgresql_where=text(_OPEN_SQL),
-              sqlite_where=text(_OPEN_SQL)),
-        Index("ix_tasks_open_queue_assignee", "queue", "assignee", "id",
-              postgresql_where=text(_OPEN_SQL), sqlite_where=text(_OPEN_SQL)),
-        Index("ix_tasks_open_assignee", "assignee", "id", postgresql_where=text(_OPEN_SQL),
-              sqlite_where=text(_OPEN_SQL)),
+        Index("ix_tasks_open_queue_id", "queue", "id", postgresql_where=text(_OPEN_SQL), sqlite_where=text(_OPEN_SQL)),
+        Index(
+            "ix_tasks_open_queue_due",
+            "queue",
+            "due_at",
+            "id",
+            postgresql_where=text(_OPEN_SQL),
+            sqlite_where=text(_OPEN_SQL),
+        ),
+        Index(
+            "ix_tasks_open_queue_prio",
+            "queue",
+            "priority_rank",
+            "id",
+            postgresql_where=text(_OPEN_SQL),
+            sqlite_where=text(_OPEN_SQL),
+        ),
+        Index("ix_tasks_open_id", "id", postgresql_where=text(_OPEN_SQL), sqlite_where=text(_OPEN_SQL)),
+        Index("ix_tasks_open_due", "due_at", "id", postgresql_where=text(_OPEN_SQL), sqlite_where=text(_OPEN_SQL)),
+        Index(
+            "ix_tasks_open_prio", "priority_rank", "id", postgresql_where=text(_OPEN_SQL), sqlite_where=text(_OPEN_SQL)
+        ),
+        Index(
+            "ix_tasks_open_queue_assignee",
+            "queue",
+            "assignee",
+            "id",
+            postgresql_where=text(_OPEN_SQL),
+            sqlite_where=text(_OPEN_SQL),
+        ),
+        Index(
+            "ix_tasks_open_assignee", "assignee", "id", postgresql_where=text(_OPEN_SQL), sqlite_where=text(_OPEN_SQL)
+        ),
         # Closed-task history per queue and everything of one rule, newest first.
         Index("ix_tasks_queue_status_id", "queue", "status", "id"),
         Index("ix_tasks_rule_id", "rule_id", "id"),
         # The tasks of one withdrawal, payout batch or delivery (the web's task actions).
         Index("ix_tasks_subject", "subject_kind", "subject_id"),
-        Index("ix_tasks_open_lease", "lease_expires_at",
-              postgresql_where=text("lease_expires_at IS NOT NULL"),
-              sqlite_where=text("lease_expires_at IS NOT NULL")),
+        Index(
+            "ix_tasks_open_lease",
+            "lease_expires_at",
+            postgresql_where=text("lease_expires_at IS NOT NULL"),
+            sqlite_where=text("lease_expires_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -82,9 +102,9 @@ class Task(Base):
     subject_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     history: Mapped[list["TaskEvent"]] = relationship(
-        back_populates="task", order_by="TaskEvent.id", cascade="all, delete-orphan")
-    comments: Mapped[list["TaskComment"]] = relationship(
-        order_by="TaskComment.id", cascade="all, delete-orphan")
+        back_populates="task", order_by="TaskEvent.id", cascade="all, delete-orphan"
+    )
+    comments: Mapped[list["TaskComment"]] = relationship(order_by="TaskComment.id", cascade="all, delete-orphan")
 
     @property
     def is_open(self) -> bool:

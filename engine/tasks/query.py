@@ -5,6 +5,7 @@ literal predicate of the partial indexes (`OPEN_SQL`): SQLite and PostgreSQL onl
 use a partial index when the query repeats its predicate, and bound parameters
 would hide it from both.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,8 +18,7 @@ from sqlalchemy import and_, case, false, func, literal, select, text, tuple_, u
 from sqlalchemy.orm import Session
 
 from engine.tasks import counters
-from engine.tasks.models import (OPEN_STATUSES, PRIORITIES, STATUSES, Task, TaskCount,
-                                 TaskDueCount, _OPEN_SQL)
+from engine.tasks.models import OPEN_STATUSES, PRIORITIES, STATUSES, Task, TaskCount, TaskDueCount, _OPEN_SQL
 from engine.values import as_utc, iso, parse_datetime, utcnow
 
 OPEN_SQL = _OPEN_SQL
@@ -78,8 +78,7 @@ def _where(f: Filters) -> list:
         clauses.append(Task.status == f.status)
     if f.queues is not None:
         clauses.append(Task.queue.in_(f.queues) if f.queues else false())
-    for column, value in ((Task.queue, f.queue), (Task.rule_id, f.rule),
-                          (Task.client_ref, f.client)):
+    for column, value in ((Task.queue, f.queue), (Task.rule_id, f.rule), (Task.client_ref, f.client)):
         if value:
             clauses.append(column == value)
     if f.priority:  # by rank: the open-task indexes hold (queue, priority_rank, id)
@@ -104,28 +103,33 @@ def _due_clauses(f: Filters) -> list:
 
 
 # sort -> (columns, directions); the last column is always id, so keys are unique.
-_ORDER = {"newest": ((Task.id,), (-1,)), "oldest": ((Task.id,), (1,)),
-          "due": ((Task.due_at, Task.id), (1, 1)),
-          "priority": ((Task.priority_rank, Task.id), (-1, -1))}
+_ORDER = {
+    "newest": ((Task.id,), (-1,)),
+    "oldest": ((Task.id,), (1,)),
+    "due": ((Task.due_at, Task.id), (1, 1)),
+    "priority": ((Task.priority_rank, Task.id), (-1, -1)),
+}
 
 
 def encode_cursor(task: Task, sort: str) -> str:
     """Return an opaque cursor that resumes a list after `task`."""
-    key = [iso(task.due_at) if sort == "due" else task.priority_rank, task.id] \
-        if sort in ("due", "priority") else [task.id]
+    key = (
+        [iso(task.due_at) if sort == "due" else task.priority_rank, task.id]
+        if sort in ("due", "priority")
+        else [task.id]
+    )
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
 
 def _row_number(value) -> bool:
     """Whether a cursor part is a whole number a BIGINT column can hold (not a bool)."""
-    return type(value) is int and 0 <= value < 2 ** 63
+    return type(value) is int and 0 <= value < 2**63
 
 
 def _decode(cursor: str, sort: str) -> list:
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(key, list) or len(key) != len(_ORDER[sort][0]) \
-                or not _row_number(key[-1]):
+        if not isinstance(key, list) or len(key) != len(_ORDER[sort][0]) or not _row_number(key[-1]):
             raise ValueError
         if sort == "due" and key[0] is not None:
             key[0] = parse_datetime(key[0])
@@ -151,8 +155,9 @@ def _ordered(stmt, sort: str):
     return stmt.order_by(*(c.asc() if d > 0 else c.desc() for c, d in zip(columns, dirs)))
 
 
-def list_page(session: Session, filters: Filters, *, limit: int = 50,
-              after: str | None = None) -> tuple[list[Task], str | None]:
+def list_page(
+    session: Session, filters: Filters, *, limit: int = 50, after: str | None = None
+) -> tuple[list[Task], str | None]:
     """Return one page of tasks and the cursor of the next page (None at the end)."""
     f = filters.check()
     key = _decode(after, f.sort) if after else None
@@ -180,8 +185,7 @@ def _due_page(session: Session, where: list, limit: int, key: list | None) -> li
     return dated + list(session.scalars(undated.limit(limit - len(dated))))
 
 
-def counts(session: Session, queues: tuple[str, ...], *, user: str | None = None,
-           now: datetime | None = None) -> dict:
+def counts(session: Session, queues: tuple[str, ...], *, user: str | None = None, now: datetime | None = None) -> dict:
     """Return open-task counts per queue, plus mine, unassigned and overdue over `queues`.
 
     Read from the counters (engine.tasks.counters), not by counting tasks: the only
@@ -196,28 +200,34 @@ def counts(session: Session, queues: tuple[str, ...], *, user: str | None = None
     for part, queue, n, free in session.execute(_counts_stmt(queues, user, hour, now)):
         c.add_row(part, queue, int(n), int(free))
     c.add_pending(counters.pending(session), queues, user, hour)
-    return {"queues": {q: c.by_queue[q] for q in queues},
-            "overdue_by_queue": {q: c.overdue[q] for q in queues},
-            "mine": c.mine, "unassigned": c.unassigned,
-            "overdue": sum(c.overdue[q] for q in queues)}
+    return {
+        "queues": {q: c.by_queue[q] for q in queues},
+        "overdue_by_queue": {q: c.overdue[q] for q in queues},
+        "mine": c.mine,
+        "unassigned": c.unassigned,
+        "overdue": sum(c.overdue[q] for q in queues),
+    }
 
 
 def _counts_stmt(queues: tuple[str, ...], user: str | None, hour: int, now: datetime):
     # One statement (one round trip); each part reads a small index range.
     c, d = TaskCount, TaskDueCount
     parts = [
-        select(literal("queue"), c.queue, func.sum(c.n),
-               func.sum(case((c.assignee == "", c.n), else_=0)))
-        .where(c.queue.in_(queues)).group_by(c.queue),
+        select(literal("queue"), c.queue, func.sum(c.n), func.sum(case((c.assignee == "", c.n), else_=0)))
+        .where(c.queue.in_(queues))
+        .group_by(c.queue),
         select(literal("due"), d.queue, func.sum(d.n), literal(0))
-        .where(d.queue.in_(queues), d.due_hour < hour).group_by(d.queue),
+        .where(d.queue.in_(queues), d.due_hour < hour)
+        .group_by(d.queue),
         # The current hour is only partly past: count its tasks.
-        select(literal("due"), Task.queue, func.count(), literal(0)).where(
-            text(OPEN_SQL), Task.queue.in_(queues), Task.due_at >= counters.hour_start(hour),
-            Task.due_at < now).group_by(Task.queue)]
+        select(literal("due"), Task.queue, func.count(), literal(0))
+        .where(text(OPEN_SQL), Task.queue.in_(queues), Task.due_at >= counters.hour_start(hour), Task.due_at < now)
+        .group_by(Task.queue),
+    ]
     if user:
-        parts.append(select(literal("mine"), literal(""), func.coalesce(func.sum(c.n), 0),
-                            literal(0)).where(c.assignee == user))
+        parts.append(
+            select(literal("mine"), literal(""), func.coalesce(func.sum(c.n), 0), literal(0)).where(c.assignee == user)
+        )
     return union_all(*parts)
 
 
@@ -237,8 +247,7 @@ class _Counts:
         else:
             self.mine += n
 
-    def add_pending(self, extra: counters.Deltas, queues: tuple[str, ...], user: str | None,
-                    hour: int) -> None:
+    def add_pending(self, extra: counters.Deltas, queues: tuple[str, ...], user: str | None, hour: int) -> None:
         """Add the session's own uncommitted changes (not in the counters until commit)."""
         for (queue, who), d in extra.by_assignee.items():
             if queue in queues:
@@ -253,4 +262,3 @@ class _Counts:
 def with_changes(filters: Filters, **changes) -> Filters:
     """Return a copy of `filters` with some fields changed."""
     return replace(filters, **changes)
-

@@ -5,6 +5,7 @@ Who holds a task: `assignee`. A claim holds it under a lease that expires
 is released or reassigned. Only the holder (or nobody, when it is unheld) may
 work it; `assign` and `release(force=True)` are how a colleague takes it over.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -14,8 +15,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import Conflict, lock_and_reread
 from engine.tasks.subjects import Subject
-from engine.tasks.models import (OPEN_STATUSES, PRIORITIES, STATUSES, Task, TaskComment,
-                                 TaskEvent, _OPEN_SQL)
+from engine.tasks.models import OPEN_STATUSES, PRIORITIES, STATUSES, Task, TaskComment, TaskEvent, _OPEN_SQL
 from engine.values import iso, utcnow
 
 LEASE = timedelta(minutes=30)
@@ -46,19 +46,28 @@ def get_open_by_key(session: Session, open_key: str) -> Task | None:
     return session.scalar(select(Task).where(Task.open_key == open_key))
 
 
-def _history(task: Task, actor: str, action: str, detail: str | None = None,
-             data: dict | None = None) -> None:
-    task.history.append(TaskEvent(at=utcnow(), actor=actor, action=action,
-                                  detail=detail, data=data))
+def _history(task: Task, actor: str, action: str, detail: str | None = None, data: dict | None = None) -> None:
+    task.history.append(TaskEvent(at=utcnow(), actor=actor, action=action, detail=detail, data=data))
 
 
-def create(session: Session, *, queue: str, title: str, client_ref: str | None = None,
-           priority: str = "normal", due_at: datetime | None = None,
-           rule_id: str | None = None, ruleset_version: str | None = None,
-           open_key: str | None = None, trigger_key: str | None = None,
-           explanation: dict | None = None, description: str | None = None,
-           created_by: str = "system", data: dict | None = None,
-           subject: Subject | None = None) -> tuple[Task, bool]:
+def create(
+    session: Session,
+    *,
+    queue: str,
+    title: str,
+    client_ref: str | None = None,
+    priority: str = "normal",
+    due_at: datetime | None = None,
+    rule_id: str | None = None,
+    ruleset_version: str | None = None,
+    open_key: str | None = None,
+    trigger_key: str | None = None,
+    explanation: dict | None = None,
+    description: str | None = None,
+    created_by: str = "system",
+    data: dict | None = None,
+    subject: Subject | None = None,
+) -> tuple[Task, bool]:
     """Create a task unless its trigger or open key already has one; return (task, created).
 
     `subject` is what the task is about (a withdrawal, a payout batch): the web offers
@@ -73,28 +82,52 @@ def create(session: Session, *, queue: str, title: str, client_ref: str | None =
     if open_key:
         existing = get_open_by_key(session, open_key)
         if existing:
-            _history(existing, created_by, "triggered_again", title,
-                     {"trigger_key": trigger_key, "explanation": explanation})
+            _history(
+                existing, created_by, "triggered_again", title, {"trigger_key": trigger_key, "explanation": explanation}
+            )
             return existing, False
     now = utcnow()
-    task = Task(queue=queue, title=title[:300], client_ref=client_ref, priority=priority,
-                priority_rank=PRIORITIES[priority], due_at=due_at, rule_id=rule_id,
-                ruleset_version=ruleset_version, open_key=open_key, trigger_key=trigger_key,
-                explanation=explanation, description=description, created_by=created_by,
-                data=data, status="open", created_at=now, updated_at=now,
-                subject_kind=subject.kind if subject else None,
-                subject_id=subject.id if subject else None)
+    task = Task(
+        queue=queue,
+        title=title[:300],
+        client_ref=client_ref,
+        priority=priority,
+        priority_rank=PRIORITIES[priority],
+        due_at=due_at,
+        rule_id=rule_id,
+        ruleset_version=ruleset_version,
+        open_key=open_key,
+        trigger_key=trigger_key,
+        explanation=explanation,
+        description=description,
+        created_by=created_by,
+        data=data,
+        status="open",
+        created_at=now,
+        updated_at=now,
+        subject_kind=subject.kind if subject else None,
+        subject_id=subject.id if subject else None,
+    )
     _history(task, created_by, "created", title)
     session.add(task)
     session.flush()
     return task, True
 
 
-def create_manual(session: Session, *, queue: str, title: str, actor: str,
-                  client_ref: str | None = None, priority: str = "normal",
-                  description: str | None = None, hours=None) -> Task:
+def create_manual(
+    session: Session,
+    *,
+    queue: str,
+    title: str,
+    actor: str,
+    client_ref: str | None = None,
+    priority: str = "normal",
+    description: str | None = None,
+    hours=None,
+) -> Task:
     """Create a task by hand (a support ticket), due by the SLA of its priority."""
     from engine.tasks import sla
+
     title = _text(title, "title")
     if len(title) > 300:
         raise TaskError("title is too long (at most 300 characters)")
@@ -111,14 +144,20 @@ def create_manual(session: Session, *, queue: str, title: str, actor: str,
     if by_queue is not None and queue in by_queue.queues:
         hours = by_queue.for_queue(queue)
     due = sla.due_at(utcnow(), priority, hours or sla.BusinessHours.parse(None))
-    task, _ = create(session, queue=queue, title=title, client_ref=client_ref,
-                     priority=priority, due_at=due, description=(description or "").strip()
-                     or None, created_by=actor)
+    task, _ = create(
+        session,
+        queue=queue,
+        title=title,
+        client_ref=client_ref,
+        priority=priority,
+        due_at=due,
+        description=(description or "").strip() or None,
+        created_by=actor,
+    )
     return task
 
 
-def set_priority(session: Session, task: Task, priority: str, *, actor: str,
-                 reason: str | None = None) -> None:
+def set_priority(session: Session, task: Task, priority: str, *, actor: str, reason: str | None = None) -> None:
     """Change a task's priority and record why."""
     if priority not in PRIORITIES:
         raise TaskError(f"unknown priority {priority!r}")
@@ -127,8 +166,7 @@ def set_priority(session: Session, task: Task, priority: str, *, actor: str,
         task.priority, task.priority_rank, task.updated_at = priority, PRIORITIES[priority], utcnow()
 
 
-def close(session: Session, task: Task, *, status: str, actor: str,
-          resolution: str | None = None) -> None:
+def close(session: Session, task: Task, *, status: str, actor: str, resolution: str | None = None) -> None:
     """Close a task as done or dismissed (a reason is required for both)."""
     if status not in ("done", "dismissed"):
         raise TaskError(f"a task is closed as done or dismissed, not {status!r}")
@@ -183,8 +221,7 @@ def check_holder(task: Task, actor: str) -> None:
     _require_open(task)
     if task.assignee and task.assignee != actor and lease_live(task):
         until = f" until {iso(task.lease_expires_at)}" if task.lease_expires_at else ""
-        raise TaskConflict(f"task {task.id} is held by {task.assignee}{until}; "
-                        f"ask them or reassign it first")
+        raise TaskConflict(f"task {task.id} is held by {task.assignee}{until}; ask them or reassign it first")
 
 
 def _renew(task: Task, actor: str, now: datetime) -> None:
@@ -202,8 +239,13 @@ def claim(session: Session, task: Task, *, actor: str, lease: timedelta = LEASE)
     task.assignee, task.lease_expires_at, task.updated_at = actor, now + lease, now
     if task.status == "open":
         task.status = "in_progress"
-    _history(task, actor, "claimed", f"taken over from {previous} (lease lapsed)" if previous
-             else None, {"lease_expires_at": iso(task.lease_expires_at)})
+    _history(
+        task,
+        actor,
+        "claimed",
+        f"taken over from {previous} (lease lapsed)" if previous else None,
+        {"lease_expires_at": iso(task.lease_expires_at)},
+    )
 
 
 def release(session: Session, task: Task, *, actor: str, force: bool = False) -> None:
@@ -278,11 +320,22 @@ def _announce_outcome(session: Session, task: Task, actor: str) -> None:
     if not task.client_ref:
         return
     from engine.processing.ingest import record_app_event
-    record_app_event(session, type_="task.closed", client_ref=task.client_ref,
-                     event_id=f"task-{task.id}-closed", at=task.closed_at,
-                     data={"task_id": str(task.id), "queue": task.queue, "outcome": task.status,
-                           "resolution": (task.resolution or "")[:500], "actor": actor,
-                           "rule_id": task.rule_id})
+
+    record_app_event(
+        session,
+        type_="task.closed",
+        client_ref=task.client_ref,
+        event_id=f"task-{task.id}-closed",
+        at=task.closed_at,
+        data={
+            "task_id": str(task.id),
+            "queue": task.queue,
+            "outcome": task.status,
+            "resolution": (task.resolution or "")[:500],
+            "actor": actor,
+            "rule_id": task.rule_id,
+        },
+    )
 
 
 def comment(session: Session, task: Task, *, author: str, body: str) -> TaskComment:
@@ -298,6 +351,7 @@ def comment(session: Session, task: Task, *, author: str, body: str) -> TaskComm
 def expire_lapsed_leases(database) -> int:
     """Ticker sweep: give back the tasks whose claim lease has lapsed; return how many."""
     from engine.db import unit_of_work
+
     with unit_of_work(database) as session:
         return expire_leases(session)
 
@@ -305,9 +359,12 @@ def expire_lapsed_leases(database) -> int:
 def expire_leases(session: Session, *, now: datetime | None = None) -> int:
     """Give back to their queues the tasks whose claim lease has lapsed; return how many."""
     now = now or utcnow()
-    rows = session.scalars(select(Task).where(
-        Task.lease_expires_at.is_not(None), Task.lease_expires_at <= now, text(_OPEN_SQL))
-        .with_for_update(skip_locked=True).limit(500))
+    rows = session.scalars(
+        select(Task)
+        .where(Task.lease_expires_at.is_not(None), Task.lease_expires_at <= now, text(_OPEN_SQL))
+        .with_for_update(skip_locked=True)
+        .limit(500)
+    )
     count = 0
     for task in rows:
         _history(task, "system", "lease_expired", f"{task.assignee} did not renew the claim")
@@ -318,10 +375,17 @@ def expire_leases(session: Session, *, now: datetime | None = None) -> int:
     return count
 
 
-def list_tasks(session: Session, *, queue: str | None = None, status: str | None = None,
-               client: str | None = None, rule: str | None = None,
-               assignee: str | None = None, limit: int = 100,
-               after_id: int | None = None) -> list[Task]:
+def list_tasks(
+    session: Session,
+    *,
+    queue: str | None = None,
+    status: str | None = None,
+    client: str | None = None,
+    rule: str | None = None,
+    assignee: str | None = None,
+    limit: int = 100,
+    after_id: int | None = None,
+) -> list[Task]:
     """Return tasks matching the filters, newest first, keyset-paginated by id."""
     stmt = select(Task)
     if status == "open_any":
@@ -330,8 +394,12 @@ def list_tasks(session: Session, *, queue: str | None = None, status: str | None
         if status not in STATUSES:
             raise TaskError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
         stmt = stmt.where(Task.status == status)
-    for column, value in ((Task.queue, queue), (Task.client_ref, client),
-                          (Task.rule_id, rule), (Task.assignee, assignee)):
+    for column, value in (
+        (Task.queue, queue),
+        (Task.client_ref, client),
+        (Task.rule_id, rule),
+        (Task.assignee, assignee),
+    ):
         if value:
             stmt = stmt.where(column == value)
     if after_id:
@@ -343,21 +411,31 @@ def to_dict(task: Task, *, history: bool = False) -> dict:
     """Return a task in the SPEC §5 shape."""
     now = utcnow()
     data = {
-        "id": task.id, "queue": task.queue, "status": task.status, "priority": task.priority,
-        "title": task.title, "description": task.description, "client": task.client_ref,
-        "rule_id": task.rule_id, "ruleset_version": task.ruleset_version,
-        "created_at": iso(task.created_at), "updated_at": iso(task.updated_at),
-        "due_at": iso(task.due_at), "closed_at": iso(task.closed_at),
-        "assignee": task.assignee, "waiting_for": task.waiting_for,
-        "resolution": task.resolution, "explanation": task.explanation,
-        "lease_expires_at": iso(task.lease_expires_at), "created_by": task.created_by,
+        "id": task.id,
+        "queue": task.queue,
+        "status": task.status,
+        "priority": task.priority,
+        "title": task.title,
+        "description": task.description,
+        "client": task.client_ref,
+        "rule_id": task.rule_id,
+        "ruleset_version": task.ruleset_version,
+        "created_at": iso(task.created_at),
+        "updated_at": iso(task.updated_at),
+        "due_at": iso(task.due_at),
+        "closed_at": iso(task.closed_at),
+        "assignee": task.assignee,
+        "waiting_for": task.waiting_for,
+        "resolution": task.resolution,
+        "explanation": task.explanation,
+        "lease_expires_at": iso(task.lease_expires_at),
+        "created_by": task.created_by,
         "overdue": bool(task.is_open and task.due_at and task.due_at < now),
-        "subject": ({"kind": task.subject_kind, "id": task.subject_id}
-                    if task.subject_kind else None),
+        "subject": ({"kind": task.subject_kind, "id": task.subject_id} if task.subject_kind else None),
     }
     if history:
-        data["history"] = [{"at": iso(h.at), "actor": h.actor, "action": h.action,
-                            "detail": h.detail} for h in task.history]
-        data["comments"] = [{"at": iso(c.at), "author": c.author, "body": c.body}
-                            for c in task.comments]
+        data["history"] = [
+            {"at": iso(h.at), "actor": h.actor, "action": h.action, "detail": h.detail} for h in task.history
+        ]
+        data["comments"] = [{"at": iso(c.at), "author": c.author, "body": c.body} for c in task.comments]
     return data

@@ -1,4 +1,5 @@
 """SLA due times counted in business hours (configurable days, hours, time zone, holidays)."""
+
 from __future__ import annotations
 
 import re
@@ -15,8 +16,12 @@ from engine.values import UTC, as_utc
 DEFAULT_HOURS = "Mon-Fri 09:00-18:00 UTC"
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # How much business time each priority gets before a hand-made task is overdue.
-SLA = {"urgent": timedelta(hours=2), "high": timedelta(hours=4),
-       "normal": timedelta(hours=9), "low": timedelta(hours=27)}
+SLA = {
+    "urgent": timedelta(hours=2),
+    "high": timedelta(hours=4),
+    "normal": timedelta(hours=9),
+    "low": timedelta(hours=27),
+}
 _SPEC = re.compile(r"^\s*([A-Za-z]{3})(?:-([A-Za-z]{3}))?\s+(\d\d:\d\d)-(\d\d:\d\d)\s+(\S+)\s*$")
 
 
@@ -63,8 +68,11 @@ class BusinessHours:
             tz = ZoneInfo(match[5])
         except (ZoneInfoNotFoundError, ValueError):
             raise HoursError(f"business hours {text!r}: unknown time zone {match[5]!r}") from None
-        days = frozenset(range(first, last + 1)) if first <= last else \
-            frozenset(list(range(first, 7)) + list(range(0, last + 1)))
+        days = (
+            frozenset(range(first, last + 1))
+            if first <= last
+            else frozenset(list(range(first, 7)) + list(range(0, last + 1)))
+        )
         return cls(days, start, end, tz, _holidays(rest, text))
 
     def _window(self, day: date) -> tuple[datetime, datetime] | None:
@@ -144,8 +152,10 @@ def _parse_queues(text: str, file: str) -> QueueHours:
         except HoursError as exc:
             rules_api.fail(file, data, path, str(exc), where)
 
-    return QueueHours(hours(("business_hours",), data.get("business_hours") or DEFAULT_HOURS),
-                      {str(q): hours(("queues", q), v) for q, v in queues.items()})
+    return QueueHours(
+        hours(("business_hours",), data.get("business_hours") or DEFAULT_HOURS),
+        {str(q): hours(("queues", q), v) for q, v in queues.items()},
+    )
 
 
 def parse_queue_hours(text: str, where: str) -> QueueHours:
@@ -158,7 +168,9 @@ def parse_queue_hours(text: str, where: str) -> QueueHours:
 
 
 # No file: calendar time (None). The folder's file is looked up in the rules tree's parents.
-QUEUES: rules_api.PolicyFile[QueueHours | None] = rules_api.PolicyFile(str(QUEUES_FILE), _parse_queues, default=lambda: None)
+QUEUES: rules_api.PolicyFile[QueueHours | None] = rules_api.PolicyFile(
+    str(QUEUES_FILE), _parse_queues, default=lambda: None
+)
 
 
 def load_queue_hours(rules_dir) -> QueueHours | None:
@@ -179,8 +191,10 @@ def check_config(files) -> list[Problem]:
     if problems or text is None:
         return problems
     data = rules_api.read_mapping(str(QUEUES_FILE), text, "", empty_ok=True)
-    return [Problem(str(QUEUES_FILE), rules_api.line_at(data, ("queues", queue)), "queues", message)
-            for queue, message in _unknown_queues(_parse_queues(text, str(QUEUES_FILE)))]
+    return [
+        Problem(str(QUEUES_FILE), rules_api.line_at(data, ("queues", queue)), "queues", message)
+        for queue, message in _unknown_queues(_parse_queues(text, str(QUEUES_FILE)))
+    ]
 
 
 def _unknown_queues(hours: QueueHours) -> list[tuple[str, str]]:
@@ -189,6 +203,7 @@ def _unknown_queues(hours: QueueHours) -> list[tuple[str, str]]:
     import difflib
 
     from engine.users.permissions import ALL_QUEUES
+
     found = []
     for queue in hours.queues:
         if queue not in ALL_QUEUES:

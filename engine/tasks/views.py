@@ -1,4 +1,5 @@
 """Saved inbox views: a user's named filters, optionally shared with everyone."""
+
 from __future__ import annotations
 
 from sqlalchemy import or_, select
@@ -18,8 +19,7 @@ def clean_filters(raw: dict) -> dict:
     return filters
 
 
-def save(session: Session, *, owner: str, name: str, filters: dict,
-         shared: bool = False) -> SavedView:
+def save(session: Session, *, owner: str, name: str, filters: dict, shared: bool = False) -> SavedView:
     """Save (or overwrite) the view `name` of `owner`."""
     name = (name or "").strip()
     if not name or len(name) > 100 or "\x00" in name:
@@ -27,8 +27,7 @@ def save(session: Session, *, owner: str, name: str, filters: dict,
     filters = clean_filters(filters)
     if any("\x00" in str(v) for v in filters.values()):
         raise QueryError("filters: a filter contains a NUL character")
-    view = session.scalar(select(SavedView).where(SavedView.owner == owner,
-                                                  SavedView.name == name))
+    view = session.scalar(select(SavedView).where(SavedView.owner == owner, SavedView.name == name))
     if view is None:
         view = SavedView(owner=owner, name=name, created_at=utcnow())
         session.add(view)
@@ -39,8 +38,11 @@ def save(session: Session, *, owner: str, name: str, filters: dict,
 
 def list_for(session: Session, owner: str) -> list[SavedView]:
     """Return the user's own views and the shared ones, by name."""
-    return list(session.scalars(select(SavedView).where(
-        or_(SavedView.owner == owner, SavedView.shared.is_(True))).order_by(SavedView.name)))
+    return list(
+        session.scalars(
+            select(SavedView).where(or_(SavedView.owner == owner, SavedView.shared.is_(True))).order_by(SavedView.name)
+        )
+    )
 
 
 def delete(session: Session, *, owner: str, view_id: int) -> bool:

@@ -1,4 +1,5 @@
 """Staff accounts and API tokens (secrets are stored hashed only)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -28,8 +29,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Stored in the session cookie at login; bumping it refuses every older cookie at once.
     session_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False,
-                                                       server_default=false())
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # IANA zone name (`Europe/Berlin`) the user reads times in; NULL means UTC.
     time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
@@ -53,6 +53,7 @@ class ApiToken(Base):
 
 class UserTotp(Base):
     """A user's TOTP second factor: the shared secret and the last time step accepted."""
+
     __tablename__ = "user_totp"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)

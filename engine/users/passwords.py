@@ -1,4 +1,5 @@
 """Password policy: a minimum length, enough different characters, no common or personal password."""
+
 from __future__ import annotations
 
 import functools
@@ -12,6 +13,7 @@ MIN_DISTINCT = 5
 def common_passwords() -> frozenset[str]:
     """Return the 30,000 most common passwords (the list zxcvbn ships, from leaked sets)."""
     from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
     return frozenset(FREQUENCY_LISTS["passwords"])
 
 

@@ -4,6 +4,7 @@ This table is the single source of truth; routes and CLI commands ask `can()`.
 Partners (IB users) see no staff pages: their own referred clients and commissions
 are in the partner area (`web/partner.py`), scoped to their IB.
 """
+
 from __future__ import annotations
 
 ALL_QUEUES = ("compliance", "finance", "support", "sales", "ib_ops")
@@ -24,24 +25,24 @@ QUEUES = {
 ACTIONS = {
     "events.post": {"admin"},
     "tasks.view": STAFF,
-    "tasks.work": STAFF,               # claim, release own, wait, comment, resolve, dismiss
-    "tasks.assign": STAFF,             # assign, reassign, release someone else's
+    "tasks.work": STAFF,  # claim, release own, wait, comment, resolve, dismiss
+    "tasks.assign": STAFF,  # assign, reassign, release someone else's
     "tasks.bulk": STAFF,
-    "tasks.create": STAFF,             # manual tasks (support tickets)
+    "tasks.create": STAFF,  # manual tasks (support tickets)
     "clients.view": STAFF,
-    "clients.note": STAFF,             # notes on a client (not tied to a task)
-    "documents.review": {"admin", "compliance"},     # approve / reject KYC documents
-    "documents.view": {"admin", "compliance"},       # open a client's document files (audited)
+    "clients.note": STAFF,  # notes on a client (not tied to a task)
+    "documents.review": {"admin", "compliance"},  # approve / reject KYC documents
+    "documents.view": {"admin", "compliance"},  # open a client's document files (audited)
     "documents.upload": {"admin", "compliance", "support"},  # add a file a client sent by e-mail
     "documents.request": {"admin", "compliance", "support"},
-    "kyc.link": {"admin", "compliance"},             # link a provider's applicant to a client
+    "kyc.link": {"admin", "compliance"},  # link a provider's applicant to a client
     # Which step each role decides is the chain's `approvers` (rules/policy/withdrawals.yaml,
     # enforced by the withdrawals service); this is their union, checked by
     # tests/payments/test_withdrawal_roles.py. Maker-checker: see MAKER_CHECKER.
     "withdrawals.approve": {"admin", "compliance", "finance"},
-    "withdrawals.view": {"admin", "compliance", "finance", "support"},   # support reads only
+    "withdrawals.view": {"admin", "compliance", "finance", "support"},  # support reads only
     "wires.view": {"admin", "finance", "compliance"},  # compliance reads (AML), does not decide
-    "wires.match": {"admin", "finance"},             # match, return, upload camt.054 files
+    "wires.match": {"admin", "finance"},  # match, return, upload camt.054 files
     "rules.view": {"admin", "compliance"},
     "rules.activate": {"admin", "compliance"},
     "reports.view": {"admin", "compliance", "finance", "sales", "ib_ops", "partner"},

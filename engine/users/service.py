@@ -1,4 +1,5 @@
 """Staff users, password checks with lockout, and hashed API tokens."""
+
 from __future__ import annotations
 
 import functools
@@ -41,9 +42,16 @@ def get_by_email(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == email.strip().lower()))
 
 
-def create(session: Session, *, email: str, role: str, password: str | None = None,
-           name: str | None = None, ib_id: str | None = None,
-           actor: str | None = None) -> tuple[User, str]:
+def create(
+    session: Session,
+    *,
+    email: str,
+    role: str,
+    password: str | None = None,
+    name: str | None = None,
+    ib_id: str | None = None,
+    actor: str | None = None,
+) -> tuple[User, str]:
     """Create a staff user; return (user, password), generating a password if none is given."""
     if role not in ROLES:
         raise UserError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
@@ -55,9 +63,16 @@ def create(session: Session, *, email: str, role: str, password: str | None = No
         raise UserError("a partner user needs the IB id it belongs to (--ib)")
     password = password or secrets.token_urlsafe(12)
     check_password_policy(password, email)
-    user = User(email=email.strip().lower(), role=role, name=name, ib_id=ib_id,
-                password_hash=generate_password_hash(password, method="scrypt"),
-                active=True, failed_logins=0, created_at=utcnow())
+    user = User(
+        email=email.strip().lower(),
+        role=role,
+        name=name,
+        ib_id=ib_id,
+        password_hash=generate_password_hash(password, method="scrypt"),
+        active=True,
+        failed_logins=0,
+        created_at=utcnow(),
+    )
     session.add(user)
     session.flush()
     if actor:
@@ -83,8 +98,9 @@ def check_password_policy(password: str, email: str) -> None:
         raise UserError("the password is refused: " + "; ".join(problems))
 
 
-def authenticate(session: Session, email: str, password: str, *,
-                 verify: Callable[[str, str], bool] = verify_password) -> User | None:
+def authenticate(
+    session: Session, email: str, password: str, *, verify: Callable[[str, str], bool] = verify_password
+) -> User | None:
     """Return the user if the password is right; count failures and lock after too many.
 
     Every path does exactly one password check (`verify`), so unknown, inactive, locked
@@ -128,8 +144,9 @@ def _count_failure(user: User, now) -> None:
 
 def _lock_user(session: Session, user_id: int) -> User:
     # populate_existing: the identity map already holds a copy read before the lock.
-    return session.scalars(select(User).where(User.id == user_id).with_for_update()
-                           .execution_options(populate_existing=True)).one()
+    return session.scalars(
+        select(User).where(User.id == user_id).with_for_update().execution_options(populate_existing=True)
+    ).one()
 
 
 def _hash_token(token: str) -> str:
@@ -137,19 +154,22 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, user: User, *, lifetime: timedelta = TOKEN_LIFETIME,
-                 actor: str | None = None) -> str:
+def create_token(
+    session: Session, user: User, *, lifetime: timedelta = TOKEN_LIFETIME, actor: str | None = None
+) -> str:
     """Create an API token for `user` expiring after `lifetime`; returned once, stored hashed."""
     if lifetime <= timedelta(0):
         raise UserError("a token's lifetime must be positive")
     token = "fxc_" + secrets.token_urlsafe(32)
     now = utcnow()
-    session.add(ApiToken(user_id=user.id, token_hash=_hash_token(token), prefix=token[:10],
-                         created_at=now, expires_at=now + lifetime))
+    session.add(
+        ApiToken(
+            user_id=user.id, token_hash=_hash_token(token), prefix=token[:10], created_at=now, expires_at=now + lifetime
+        )
+    )
     session.flush()
     if actor:
-        _audit(session, actor, "token.create", user, prefix=token[:10],
-               expires_at=(now + lifetime).isoformat())
+        _audit(session, actor, "token.create", user, prefix=token[:10], expires_at=(now + lifetime).isoformat())
     return token
 
 
@@ -167,8 +187,7 @@ def user_for_token(session: Session, token: str) -> User | None:
 
 def list_tokens(session: Session, user: User) -> list[ApiToken]:
     """Return the user's API tokens, newest first."""
-    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)
-                                .order_by(ApiToken.id.desc())))
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())))
 
 
 def revoke_token(session: Session, *, token_id: int, actor: str) -> ApiToken:
@@ -189,10 +208,16 @@ def end_sessions(session: Session, user: User) -> None:
     session.flush()
 
 
-def _audit(session: Session, actor: str, action: str, user: User, reason: str | None = None,
-           **detail) -> None:
-    audit_service.record(session, actor=actor, action=action, target_type="user",
-                         target_id=user.email, reason=reason, detail=detail or None)
+def _audit(session: Session, actor: str, action: str, user: User, reason: str | None = None, **detail) -> None:
+    audit_service.record(
+        session,
+        actor=actor,
+        action=action,
+        target_type="user",
+        target_id=user.email,
+        reason=reason,
+        detail=detail or None,
+    )
 
 
 def deactivate(session: Session, user: User, *, actor: str, reason: str | None = None) -> None:
@@ -211,8 +236,9 @@ def activate(session: Session, user: User, *, actor: str, reason: str | None = N
     _audit(session, actor, "user.activate", user, reason)
 
 
-def set_role(session: Session, user: User, *, role: str, actor: str, ib_id: str | None = None,
-             reason: str | None = None) -> None:
+def set_role(
+    session: Session, user: User, *, role: str, actor: str, ib_id: str | None = None, reason: str | None = None
+) -> None:
     """Change `user`'s role and end their sessions."""
     if role not in ROLES:
         raise UserError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
@@ -232,8 +258,7 @@ def _set_password(user: User, password: str) -> None:
     user.password_hash = generate_password_hash(password, method="scrypt")
 
 
-def reset_password(session: Session, user: User, *, actor: str,
-                   reason: str | None = None) -> str:
+def reset_password(session: Session, user: User, *, actor: str, reason: str | None = None) -> str:
     """Set a temporary password (returned once) that must be changed at next login."""
     password = secrets.token_urlsafe(12)
     _set_password(user, password)
@@ -248,6 +273,7 @@ def reset_two_factor(session: Session, user: User, *, actor: str, reason: str | 
     (where their role requires it, they can open nothing else until they do). Their
     sessions end; a reason is required and the change is audited."""
     from engine.users.models import UserTotp
+
     if not (reason or "").strip():
         raise UserError("resetting two-factor login needs a reason")
     row = session.get(UserTotp, user.id)
@@ -269,6 +295,7 @@ def set_time_zone(session: Session, user: User, name: str | None) -> None:
 def is_time_zone(name: str) -> bool:
     """Whether `name` is an IANA time zone this system knows (zoneinfo)."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     if len(name) > 64 or "\x00" in name:
         return False
     try:

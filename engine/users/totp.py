@@ -1,4 +1,5 @@
 """TOTP two-factor login: enrol a secret, confirm it, check codes once each."""
+
 from __future__ import annotations
 
 import hmac
@@ -61,8 +62,9 @@ def verify(session: Session, user_id: int, code: str) -> bool:
 
 def _locked(session: Session, user_id: int) -> UserTotp | None:
     # Lock and re-read: two requests with the same code must not both see it unused.
-    return session.scalars(select(UserTotp).where(UserTotp.user_id == user_id).with_for_update()
-                           .execution_options(populate_existing=True)).one_or_none()
+    return session.scalars(
+        select(UserTotp).where(UserTotp.user_id == user_id).with_for_update().execution_options(populate_existing=True)
+    ).one_or_none()
 
 
 def _accept(row: UserTotp, code: str) -> bool:

@@ -1,4 +1,5 @@
 """A real server on a SQLite database and a headless Debian chromium driven by Playwright."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,15 @@ from tests.conftest import make_config
 from tests.helpers import registered
 
 CHROMIUM = os.environ.get("FXCRM_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 PASSWORD = "browser-pass-123"
 
@@ -32,24 +40,43 @@ def email(role: str) -> str:
 
 def _seed(database) -> dict:
     from werkzeug.security import generate_password_hash
+
     digest = generate_password_hash(PASSWORD, method="scrypt")
     ids: dict = {}
     with unit_of_work(database) as s:
         for role in ROLES:
-            s.add(User(email=email(role), role=role, password_hash=digest, active=True,
-                       failed_logins=0, created_at=utcnow(),
-                       ib_id="IB-1" if role == "partner" else None))
+            s.add(
+                User(
+                    email=email(role),
+                    role=role,
+                    password_hash=digest,
+                    active=True,
+                    failed_logins=0,
+                    created_at=utcnow(),
+                    ib_id="IB-1" if role == "partner" else None,
+                )
+            )
         seq, _ = record(s, registered("C100", first_name="Anna", last_name="Meyer"), via="api")
         for n, queue in enumerate(("compliance", "finance", "support", "sales", "ib_ops") * 2):
             task, _ = tasks_service.create(
-                s, queue=queue, title=f"{queue} check {n}", client_ref="C100",
-                priority=("normal", "high")[n % 2], rule_id=f"{queue}-rule",
-                ruleset_version="0f1e2d3c4b5a69788796a5b4", explanation={
-                    "rule": f"{queue}-rule", "description": f"The {queue} team reviews this.",
-                    "ruleset_version": "0f1e2d3c4b5a69788796a5b4", "events": [seq],
-                    "conditions": [{"text": "event.amount >= 10 USD", "result": "true",
-                                    "read": "event.amount = 250 USD"}],
-                    "facts": {"client.kyc.status": "pending", "event.amount": "250 USD"}})
+                s,
+                queue=queue,
+                title=f"{queue} check {n}",
+                client_ref="C100",
+                priority=("normal", "high")[n % 2],
+                rule_id=f"{queue}-rule",
+                ruleset_version="0f1e2d3c4b5a69788796a5b4",
+                explanation={
+                    "rule": f"{queue}-rule",
+                    "description": f"The {queue} team reviews this.",
+                    "ruleset_version": "0f1e2d3c4b5a69788796a5b4",
+                    "events": [seq],
+                    "conditions": [
+                        {"text": "event.amount >= 10 USD", "result": "true", "read": "event.amount = 250 USD"}
+                    ],
+                    "facts": {"client.kyc.status": "pending", "event.amount": "250 USD"},
+                },
+            )
             ids.setdefault(queue, []).append(task.id)
     return ids
 
@@ -58,10 +85,14 @@ def serve(tmp_path_factory, sqlite_template, **overrides):
     """Serve the app on 127.0.0.1 (free port) over a seeded SQLite copy; yield (url, task ids, config)."""
     if not Path(CHROMIUM).exists():
         if services.REQUIRED:
-            pytest.fail(f"chromium is required (FXCRM_TEST_REQUIRE_SERVICES=1) but {CHROMIUM} "
-                        f"is missing; run: sudo bash .ci/install-browser", pytrace=False)
+            pytest.fail(
+                f"chromium is required (FXCRM_TEST_REQUIRE_SERVICES=1) but {CHROMIUM} "
+                f"is missing; run: sudo bash .ci/install-browser",
+                pytrace=False,
+            )
         pytest.skip(f"chromium is not installed at {CHROMIUM}; run .ci/install-browser")
     from web import create_app
+
     folder = tmp_path_factory.mktemp("browser")
     url = services.sqlite_copy(sqlite_template, folder)
     forget_databases()
@@ -87,6 +118,7 @@ def server(tmp_path_factory, sqlite_template):
 def browser(server):
     """A headless chromium for the whole module."""
     from playwright.sync_api import sync_playwright
+
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -97,8 +129,7 @@ def browser(server):
 @pytest.fixture
 def page(browser, server):
     """A fresh browser context at 1280x800 (a laptop screen)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800},
-                                  base_url=server[0])
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=server[0])
     context.set_default_timeout(10_000)
     tab = context.new_page()
     yield tab

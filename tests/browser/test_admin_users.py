@@ -1,4 +1,5 @@
 """Admin manages staff users in a real browser; a deactivated user's open session ends."""
+
 import re
 
 import pytest

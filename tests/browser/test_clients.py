@@ -1,5 +1,6 @@
 """Support finds a client by part of the e-mail and by name, reads why a withdrawal waits,
 adds a note and opens a ticket, in a real browser."""
+
 from __future__ import annotations
 
 import re
@@ -21,12 +22,14 @@ pytestmark = pytest.mark.browser
 def seeded(server):
     """Three registered clients; Zoe Brandt has an account and a withdrawal waiting for finance."""
     db = get_database(server[2])
-    ingest(db, registered("C-ZOE", email="Zoe.Brandt@Mailbox.example", first_name="Zoe",
-                          last_name="Brandt"),
-           registered("C-ZED", email="zed@other.example", first_name="Zed", last_name="Brandtner"),
-           registered("C-AMY", email="amy@other.example", first_name="Amy", last_name="Ng"),
-           account("C-ZOE", minute=1, aid="MT5-4455"),
-           deposit("completed", "C-ZOE", minute=2, pid="pz1", amount="1000.00"))
+    ingest(
+        db,
+        registered("C-ZOE", email="Zoe.Brandt@Mailbox.example", first_name="Zoe", last_name="Brandt"),
+        registered("C-ZED", email="zed@other.example", first_name="Zed", last_name="Brandtner"),
+        registered("C-AMY", email="amy@other.example", first_name="Amy", last_name="Ng"),
+        account("C-ZOE", minute=1, aid="MT5-4455"),
+        deposit("completed", "C-ZOE", minute=2, pid="pz1", amount="1000.00"),
+    )
     set_kyc(db, "C-ZOE", "approved")
     ingest(db, withdrawal("requested", "C-ZOE", minute=3, wid="wz1", amount="100.00"))
     return db

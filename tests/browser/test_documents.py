@@ -1,4 +1,5 @@
 """Support adds a client's scan, compliance views it on the profile and decides each document."""
+
 from __future__ import annotations
 
 import pytest
@@ -56,7 +57,8 @@ def test_support_adds_files_and_compliance_views_and_decides_them(page, server, 
     assert overflow <= 0
     shot(page, "documents-decided")
     with unit_of_work(get_database(server[2])) as s:
-        states = sorted((d.document_type, d.state) for d in s.scalars(
-            select(KycDocument).where(KycDocument.client_ref == "C100")))
+        states = sorted(
+            (d.document_type, d.state) for d in s.scalars(select(KycDocument).where(KycDocument.client_ref == "C100"))
+        )
     assert states == [("id", "approved"), ("proof_of_address", "rejected")]
     assert (ARTIFACTS / "documents-viewer.png").exists()

@@ -1,4 +1,5 @@
 """Inbox: labelled queue counts, a select-all for bulk actions, a compact density."""
+
 from __future__ import annotations
 
 import re
@@ -44,6 +45,7 @@ def test_compact_density_is_kept_after_a_reload(page):
 def test_the_keyboard_moves_ticks_and_opens_tasks(page, server):
     from engine import processing
     from engine.db import get_database
+
     processing.process_all_pending(get_database(server[2]))  # the seeded registration: a name
     login(page, "admin")
     page.goto("/inbox")
@@ -62,8 +64,7 @@ def test_the_keyboard_moves_ticks_and_opens_tasks(page, server):
     href = rows.first.locator("a").first.get_attribute("href")
     page.keyboard.press("c")  # claims the current task: the page comes back with it held
     page.wait_for_load_state()
-    expect(page.locator(f"table.tasks tbody tr#{rows.first.get_attribute('id')}")).to_contain_text(
-        "admin@example.com")
+    expect(page.locator(f"table.tasks tbody tr#{rows.first.get_attribute('id')}")).to_contain_text("admin@example.com")
     page.keyboard.press("j")
     page.keyboard.press("o")
     page.wait_for_url("**" + href)

@@ -1,4 +1,5 @@
 """Compliance approves KYC with missing documents only through an explicit override."""
+
 from datetime import timedelta
 
 import pytest
@@ -29,14 +30,19 @@ def seed(database) -> tuple[int, int]:
         activation.activate_files(s, files, actor="test")
     start = utcnow() - timedelta(days=8)
     with unit_of_work(database) as s:
-        record_many(s, [registered("K1", iso(start), first_name="Karl", last_name="Klein"),
-                        submitted("K1", "id", iso(start + timedelta(hours=1)))], via="test")
+        record_many(
+            s,
+            [
+                registered("K1", iso(start), first_name="Karl", last_name="Klein"),
+                submitted("K1", "id", iso(start + timedelta(hours=1))),
+            ],
+            via="test",
+        )
         schedule_touched(s, database)
     fire_due(database, now=utcnow())
     with unit_of_work(database) as s:
         documents = s.scalar(select(Task).where(Task.rule_id == "kyc-documents-overdue"))
-        review, _ = tasks_service.create(s, queue="compliance", title="Review KYC of K1",
-                                         client_ref="K1")
+        review, _ = tasks_service.create(s, queue="compliance", title="Review KYC of K1", client_ref="K1")
         return review.id, documents.id
 
 
@@ -48,8 +54,8 @@ def test_compliance_approves_with_missing_documents_only_through_the_override(pa
     page.get_by_role("button", name="Claim").click()
     page.get_by_role("button", name="Approve KYC").click()
     expect(page.locator(".flashes")).to_contain_text(
-        "proof_of_address (missing); approving without them is an override and needs an "
-        "override reason")
+        "proof_of_address (missing); approving without them is an override and needs an override reason"
+    )
     shot(page, "kyc-override-asked")
     with unit_of_work(database) as s:
         assert s.scalars(select(KycOverride)).all() == []
@@ -60,13 +66,19 @@ def test_compliance_approves_with_missing_documents_only_through_the_override(pa
     expect(page.locator("#kyc-status")).to_have_text("approved")
     expect(page.locator("#kyc-override-1")).to_contain_text(
         f"Approved by {email('compliance')} with override of missing documents: "
-        "Proof of address checked in the land register")
+        "Proof of address checked in the land register"
+    )
     shot(page, "kyc-override-profile")
     with unit_of_work(database) as s:
         (override,) = s.scalars(select(KycOverride)).all()
         assert (override.client_ref, override.actor, override.from_result) == (
-            "K1", email("compliance"), "missing_docs")
+            "K1",
+            email("compliance"),
+            "missing_docs",
+        )
         documents = s.get(Task, documents_id)
         assert (documents.status, documents.resolution) == (
-            "done", "condition kyc-documents-task-needed no longer holds")
+            "done",
+            "condition kyc-documents-task-needed no longer holds",
+        )
         assert s.get(Task, review_id).status == "done"

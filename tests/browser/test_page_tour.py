@@ -1,5 +1,6 @@
 """Every staff page renders in the browser for the role that works there, with a
 screenshot each into test-artifacts/browser/pages/ (the ones other journeys do not take)."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,13 +12,20 @@ from tests.browser.conftest import ARTIFACTS, login
 pytestmark = pytest.mark.browser
 
 TOUR = [
-    ("admin", "/inbox", "inbox"), ("admin", "/clients", "clients"),
-    ("admin", "/clients/C100", "client-profile"), ("finance", "/withdrawals", "withdrawals"),
-    ("finance", "/wires", "wires"), ("compliance", "/rules", "rules"),
-    ("compliance", "/audit", "audit"), ("admin", "/admin/users", "admin-users"),
-    ("support", "/account/password", "account-password"), ("finance", "/reports", "reports"),
-    ("ib_ops", "/partner", "partner-ibs"), ("finance", "/partner/payouts", "partner-payouts"),
-    ("support", "/tasks/new", "new-task"), ("sales", "/no-such-page", "error-404-page"),
+    ("admin", "/inbox", "inbox"),
+    ("admin", "/clients", "clients"),
+    ("admin", "/clients/C100", "client-profile"),
+    ("finance", "/withdrawals", "withdrawals"),
+    ("finance", "/wires", "wires"),
+    ("compliance", "/rules", "rules"),
+    ("compliance", "/audit", "audit"),
+    ("admin", "/admin/users", "admin-users"),
+    ("support", "/account/password", "account-password"),
+    ("finance", "/reports", "reports"),
+    ("ib_ops", "/partner", "partner-ibs"),
+    ("finance", "/partner/payouts", "partner-payouts"),
+    ("support", "/tasks/new", "new-task"),
+    ("sales", "/no-such-page", "error-404-page"),
     ("sales", "/admin/users", "error-403-page"),
 ]
 

@@ -1,5 +1,6 @@
 """An IB partner signs in and sees only its own referred clients, in a real browser;
 another IB's client and another IB's pages answer 404 (never a hint)."""
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,14 @@ pytestmark = pytest.mark.browser
 def referred(server):
     """The partner user's IB-1 referred C-P1 and C-P3; IB-2 referred C-P2."""
     db = get_database(server[2])
-    events = (ib("P-1", "IB-1", "ONE") + ib("P-2", "IB-2", "TWO") + client("C-P1", "ONE")
-              + client("C-P2", "TWO") + client("C-P3", "ONE", kyc=False)
-              + [deposit("C-P1", "250.00", 1), trade("C-P1", "1", 2, held=600),
-                 deposit("C-P2", "900.00", 1)])
+    events = (
+        ib("P-1", "IB-1", "ONE")
+        + ib("P-2", "IB-2", "TWO")
+        + client("C-P1", "ONE")
+        + client("C-P2", "TWO")
+        + client("C-P3", "ONE", kyc=False)
+        + [deposit("C-P1", "250.00", 1), trade("C-P1", "1", 2, held=600), deposit("C-P2", "900.00", 1)]
+    )
     report = ingest_lines(db, [json.dumps(e) for e in events])
     assert report.ok, report.rejected
     return db
@@ -50,8 +55,7 @@ def test_a_partner_sees_only_its_own_clients(page, referred):
     expect(page.locator("main")).to_contain_text("C-P1")
     shot(page, "partner-referred-client")
 
-    for path in ("/partner/IB-1/clients/C-P2", "/partner/IB-2", "/partner/IB-2/clients",
-                 "/clients/C-P1", "/inbox"):
+    for path in ("/partner/IB-1/clients/C-P2", "/partner/IB-2", "/partner/IB-2/clients", "/clients/C-P1", "/inbox"):
         response = page.goto(path)
         assert response.status in (403, 404), (path, response.status)
         expect(page.locator("body")).not_to_contain_text("C-P2")

@@ -6,6 +6,7 @@ viewer and approves the KYC on the review task the rules opened; the client's
 withdrawal waits for finance, finance approves it, the provider pays it and the
 client sees it paid. The client cannot reach staff pages or another client's files.
 """
+
 from __future__ import annotations
 
 import re
@@ -54,27 +55,54 @@ def mailed_link(smtp, kind: str) -> str:
 def credit(database, ref: str, amount: str) -> None:
     """The payment provider reports a completed deposit (as its webhook would)."""
     with unit_of_work(database) as s:
-        record(s, {"id": f"dep-{ref}", "type": "payment.deposit_completed", "source": "stripe",
-                   "occurred_at": iso(utcnow()), "client": ref,
-                   "data": {"payment_id": f"pi-{ref}", "amount": amount, "currency": "USD",
-                            "method": "card", "provider": "stripe"}}, via="test")
+        record(
+            s,
+            {
+                "id": f"dep-{ref}",
+                "type": "payment.deposit_completed",
+                "source": "stripe",
+                "occurred_at": iso(utcnow()),
+                "client": ref,
+                "data": {
+                    "payment_id": f"pi-{ref}",
+                    "amount": amount,
+                    "currency": "USD",
+                    "method": "card",
+                    "provider": "stripe",
+                },
+            },
+            via="test",
+        )
         schedule_touched(s, database)
 
 
 def paid(database, ref: str, wid: str) -> None:
     with unit_of_work(database) as s:
-        record(s, {"id": f"paid-{wid}", "type": "payment.withdrawal_paid", "source": "stripe",
-                   "occurred_at": iso(utcnow()), "client": ref,
-                   "data": {"withdrawal_id": wid, "amount": "150.00", "currency": "USD"}}, via="test")
+        record(
+            s,
+            {
+                "id": f"paid-{wid}",
+                "type": "payment.withdrawal_paid",
+                "source": "stripe",
+                "occurred_at": iso(utcnow()),
+                "client": ref,
+                "data": {"withdrawal_id": wid, "amount": "150.00", "currency": "USD"},
+            },
+            via="test",
+        )
         schedule_touched(s, database)
 
 
 def test_a_clients_journey_through_the_portal_and_the_back_office(page, server, smtp, tmp_path):
     database = get_database(server[2])
     page.goto("/portal/register")
-    for label, value in (("First name", "Lena"), ("Last name", "Vogel"),
-                         ("E-mail", "lena@example.com"), ("Country of residence (2 letters, e.g. DE)", "DE"),
-                         ("Password (12 characters or more)", PASSWORD)):
+    for label, value in (
+        ("First name", "Lena"),
+        ("Last name", "Vogel"),
+        ("E-mail", "lena@example.com"),
+        ("Country of residence (2 letters, e.g. DE)", "DE"),
+        ("Password (12 characters or more)", PASSWORD),
+    ):
         page.get_by_label(label).fill(value)
     page.get_by_role("button", name="Open my account").click()
     expect(page.locator("#message")).to_contain_text("We sent a link to lena@example.com")
@@ -86,9 +114,11 @@ def test_a_clients_journey_through_the_portal_and_the_back_office(page, server, 
     expect(page.locator("#kyc-words")).to_have_text("We need your documents")
     expect(page.locator("#kyc-missing")).to_contain_text("identity document, proof of address")
 
-    for kind, name, data in (("id", "passport.png", samples.png()),
-                             ("proof_of_address", "bill.pdf", samples.pdf()),
-                             ("selfie", "selfie.png", samples.png(200, 200))):
+    for kind, name, data in (
+        ("id", "passport.png", samples.png()),
+        ("proof_of_address", "bill.pdf", samples.pdf()),
+        ("selfie", "selfie.png", samples.png(200, 200)),
+    ):
         path = tmp_path / name
         path.write_bytes(data)
         page.locator("#document_type").select_option(kind)
@@ -105,8 +135,7 @@ def test_a_clients_journey_through_the_portal_and_the_back_office(page, server, 
         review = s.scalar(select(Task).where(Task.rule_id == "kyc-documents-to-review"))
     assert review is not None and review.client_ref == ref and review.queue == "compliance"
 
-    staff = page.context.browser.new_context(viewport={"width": 1280, "height": 800},
-                                             base_url=server[0]).new_page()
+    staff = page.context.browser.new_context(viewport={"width": 1280, "height": 800}, base_url=server[0]).new_page()
     login(staff, "compliance")
     staff.goto(f"/clients/{ref}#documents")
     cards = staff.locator("#document-files .document-file")
@@ -147,9 +176,15 @@ def test_a_clients_journey_through_the_portal_and_the_back_office(page, server, 
     with unit_of_work(database) as s:
         other = s.scalar(select(DocumentFile.public_id).where(DocumentFile.client_ref != ref))
         mine = s.scalar(select(DocumentFile.public_id).where(DocumentFile.client_ref == ref))
-    for path in [f"/documents/{mine}", "/clients/C100", f"/clients/{ref}", "/inbox",
-                 "/withdrawals", f"/tasks/{review.id}", "/admin/users"] + \
-            ([f"/documents/{other}"] if other else []):
+    for path in [
+        f"/documents/{mine}",
+        "/clients/C100",
+        f"/clients/{ref}",
+        "/inbox",
+        "/withdrawals",
+        f"/tasks/{review.id}",
+        "/admin/users",
+    ] + ([f"/documents/{other}"] if other else []):
         response = page.request.get(path, max_redirects=0)
         assert response.status in (302, 401, 403), (path, response.status)
         assert "/portal" not in response.headers.get("location", "/login"), path

@@ -4,6 +4,7 @@ Screenshots go to test-artifacts/browser/pages/; no element may overflow its box
 horizontally (tables scroll inside their card at worst); the task's main action is done
 end to end and checked in the database.
 """
+
 from pathlib import Path
 
 import pytest
@@ -55,8 +56,11 @@ def demo_db(server):
 
 def chain_task(database, withdrawal_id: str, queue: str) -> int:
     with unit_of_work(database) as s:
-        return next(t.id for t in s.scalars(select(Task).where(Task.queue == queue))
-                    if (t.data or {}).get("withdrawal_id") == withdrawal_id)
+        return next(
+            t.id
+            for t in s.scalars(select(Task).where(Task.queue == queue))
+            if (t.data or {}).get("withdrawal_id") == withdrawal_id
+        )
 
 
 def check_page(page, name: str) -> None:
@@ -72,12 +76,17 @@ def test_compliance_reads_the_profile_and_approves_the_withdrawal_step(page, dem
     task_id = chain_task(demo_db, "C990001-W1", "compliance")
     login(page, "compliance")
     page.goto("/clients/C990001")
-    for heading in ("Overview: needs action now", "KYC and documents", "Money",
-                    "Trading accounts", "IB chain and commissions", "Timeline",
-                    "Audit of manual changes"):
+    for heading in (
+        "Overview: needs action now",
+        "KYC and documents",
+        "Money",
+        "Trading accounts",
+        "IB chain and commissions",
+        "Timeline",
+        "Audit of manual changes",
+    ):
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
-    expect(page.locator("#pending-withdrawals")).to_contain_text(
-        "C990001-W1 of 300.00 USD")
+    expect(page.locator("#pending-withdrawals")).to_contain_text("C990001-W1 of 300.00 USD")
     expect(page.locator("#pending-withdrawals")).to_contain_text("waiting for compliance")
     expect(page.locator("#payments")).to_contain_text("30,000.00 USD")
     expect(page.locator("ol.timeline")).to_contain_text("Withdrawal 300.00 USD requested")
@@ -87,7 +96,8 @@ def test_compliance_reads_the_profile_and_approves_the_withdrawal_step(page, dem
     expect(main.get_by_role("heading")).to_have_text("Approve withdrawal step")
     expect(page.locator("#why-words")).to_contain_text(
         "The client asked to withdraw 300.00 USD by bank wire; the approval chain is "
-        "compliance → finance → provider and it now waits for the compliance step.")
+        "compliance → finance → provider and it now waits for the compliance step."
+    )
     expect(page.locator("#more-actions")).not_to_have_attribute("open", "")
     check_page(page, "task-compliance")
     main.get_by_label("Note (optional)").fill("ID seen on a video call")
@@ -97,7 +107,8 @@ def test_compliance_reads_the_profile_and_approves_the_withdrawal_step(page, dem
         w = withdrawals.get(s, "C990001-W1")
         assert (w.status, w.waiting_for) == ("pending", "finance")
         assert [(d.step, d.decision, d.actor, d.reason) for d in w.decisions] == [
-            ("compliance", "approved", email("compliance"), "ID seen on a video call")]
+            ("compliance", "approved", email("compliance"), "ID seen on a video call")
+        ]
         assert s.get(Task, task_id).status == "done"
 
 

@@ -5,6 +5,7 @@ goes to test-artifacts/browser/roles/ (FXCRM_SCREENSHOTS_DIR overrides it: `make
 axe-core is vendored under tests/browser/vendor (`.ci/vendor-axe`), injected from disk: the
 tests never fetch anything at run time.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,10 +22,14 @@ AXE_VERSION = "4.14.1"
 AXE = Path(__file__).parent / "vendor" / f"axe-{AXE_VERSION}.min.js"
 SIZES = ((1440, 900), (1280, 800))
 # Pages a role reaches beyond its top navigation (which the test follows).
-EXTRA = {"admin": ["/clients/C100", "/tasks/1", "/account/time-zone"],
-         "compliance": ["/clients/C100", "/tasks/1"], "finance": ["/clients/C100"],
-         "support": ["/clients/C100", "/tasks/3"], "sales": ["/clients/C100"],
-         "partner": ["/account/time-zone"]}
+EXTRA = {
+    "admin": ["/clients/C100", "/tasks/1", "/account/time-zone"],
+    "compliance": ["/clients/C100", "/tasks/1"],
+    "finance": ["/clients/C100"],
+    "support": ["/clients/C100", "/tasks/3"],
+    "sales": ["/clients/C100"],
+    "partner": ["/account/time-zone"],
+}
 
 OVERFLOW = """() => {
   const out = [];
@@ -79,8 +84,7 @@ def test_each_roles_pages_fit_and_pass_axe(browser, server, role):
     problems: list[str] = []
     for width, height in SIZES:
         # bypass_csp lets the test inject axe from disk; the app's own CSP stays on.
-        context = browser.new_context(viewport={"width": width, "height": height},
-                                      base_url=server[0], bypass_csp=True)
+        context = browser.new_context(viewport={"width": width, "height": height}, base_url=server[0], bypass_csp=True)
         context.set_default_timeout(10_000)
         page = context.new_page()
         login(page, role)
@@ -96,7 +100,6 @@ def test_each_roles_pages_fit_and_pass_axe(browser, server, role):
             primaries = page.locator(".btn-primary:visible").count()
             if primaries > 1:  # one primary action per page
                 problems.append(f"{where}: {primaries} primary buttons")
-            page.screenshot(path=str(folder / f"{_name(path)}-{width}x{height}.png"),
-                            full_page=True)
+            page.screenshot(path=str(folder / f"{_name(path)}-{width}x{height}.png"), full_page=True)
         context.close()
     assert not problems, "\n".join(problems)

@@ -1,4 +1,5 @@
 """Staff journeys in a real browser: log in per role, work a task, bulk assign, client profile."""
+
 import re
 
 import pytest
@@ -23,8 +24,7 @@ def test_login_as_each_role(page, role):
         expect(rows).to_have_count(10 if role == "admin" else 2)
         queue = "finance" if role == "admin" else role  # counts arrive after the list
         expect(page.locator(f"#count-{queue}")).to_have_text("2")
-    expect(page.get_by_role("link", name="Audit")).to_have_count(
-        1 if role in ("admin", "compliance") else 0)
+    expect(page.get_by_role("link", name="Audit")).to_have_count(1 if role in ("admin", "compliance") else 0)
     shot(page, f"login-{role}")
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
@@ -91,8 +91,7 @@ def test_explanation_panel_and_client_profile(page, server):
     shot(page, "task-explanation")
     page.locator(".client-panel").get_by_role("link", name="C100").click()
     expect(page.get_by_role("heading", name=re.compile("C100"))).to_be_visible()
-    for section in ("KYC and documents", "Wallets", "Trading accounts", "Tasks",
-                    "Timeline", "Audit of manual changes"):
+    for section in ("KYC and documents", "Wallets", "Trading accounts", "Tasks", "Timeline", "Audit of manual changes"):
         expect(page.get_by_role("heading", name=section, exact=True)).to_be_visible()
     expect(page.locator("#open-tasks").get_by_role("link", name=f"#{task_id}")).to_be_visible()
     shot(page, "client-profile")
@@ -110,8 +109,7 @@ def test_rules_page_activate_the_candidate(page, server):
     with page.expect_navigation(timeout=180_000):
         candidate.get_by_role("button", name=re.compile("^Activate ")).click(no_wait_after=True)
     expect(page.locator(".flash")).to_contain_text("Activated")
-    expect(page.locator("section[aria-labelledby=active-h]")).to_contain_text(
-        "compliance@example.com")
+    expect(page.locator("section[aria-labelledby=active-h]")).to_contain_text("compliance@example.com")
     expect(page.locator("#rule-failed-deposit-task")).to_contain_text("payment.deposit_failed")
     expect(candidate).to_contain_text("Same as the active version")
     expect(page.locator("section[aria-labelledby=hist-h] tbody tr")).to_have_count(1)

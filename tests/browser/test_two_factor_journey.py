@@ -1,4 +1,5 @@
 """A finance user turns on two-factor login, then signs in with a code."""
+
 from __future__ import annotations
 
 import pyotp

@@ -1,4 +1,5 @@
 """Finance matches an unmatched bank wire by hand and imports a camt.054 file in the browser."""
+
 import re
 from decimal import Decimal
 
@@ -51,9 +52,18 @@ def wallet(database, ref: str) -> Decimal:
 
 def seed(database) -> list[int]:
     """Two clients with deposit requests, a statement with two unmatched wires; return their ids."""
-    requested = event("payment.deposit_requested", "C-1001", "2024-08-01T09:00:00Z", source="crm",
-                      payment_id="dep_up1", amount="42.00", reference="DEP-UP1",
-                      method="bank_wire", provider="bank", currency="EUR")
+    requested = event(
+        "payment.deposit_requested",
+        "C-1001",
+        "2024-08-01T09:00:00Z",
+        source="crm",
+        payment_id="dep_up1",
+        amount="42.00",
+        reference="DEP-UP1",
+        method="bank_wire",
+        provider="bank",
+        currency="EUR",
+    )
     with unit_of_work(database) as s:
         record_many(s, [*wire_requests(), requested], via="test")
         schedule_touched(s, database)
@@ -89,8 +99,7 @@ def test_finance_matches_a_wire_by_hand_and_the_wallet_is_credited_once(page, se
     assert wallet(database, "C-1002") == before + Decimal("100.00")
     # A second submit of the same form (a double click, a resent page) credits nothing.
     token = page.locator("input[name=csrf_token]").first.get_attribute("value")
-    again = page.request.post(f"/wires/{first}/match",
-                              form={"client_ref": "C-1002", "csrf_token": token})
+    again = page.request.post(f"/wires/{first}/match", form={"client_ref": "C-1002", "csrf_token": token})
     assert again.ok and "no longer unmatched" in again.text()
     # And so does a replay of the bank's file.
     replay_mod.replay_camt054(database, WIRES, utcnow())

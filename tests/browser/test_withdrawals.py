@@ -1,4 +1,5 @@
 """Withdrawals in a real browser: compliance and finance decide their steps, four eyes hold."""
+
 import pytest
 from playwright.sync_api import expect
 
@@ -14,15 +15,21 @@ pytestmark = pytest.mark.browser
 def db(server):
     """W1 waits for compliance (KYC pending); W2, W3 and W4 for finance; W4 raised by finance."""
     database = get_database(server[2])
-    ingest(database, registered("C201", first_name="Lena", last_name="Vogel"),
-           deposit("completed", "C201", 1, pid="p201", amount="5000.00"),
-           registered("C202", first_name="Omar", last_name="Haddad"),
-           deposit("completed", "C202", 1, pid="p202", amount="5000.00"))
+    ingest(
+        database,
+        registered("C201", first_name="Lena", last_name="Vogel"),
+        deposit("completed", "C201", 1, pid="p201", amount="5000.00"),
+        registered("C202", first_name="Omar", last_name="Haddad"),
+        deposit("completed", "C202", 1, pid="p202", amount="5000.00"),
+    )
     set_kyc(database, "C202", "approved")
-    ingest(database, withdrawal("requested", "C201", 2, wid="W1", amount="300.00", method="bank_wire"),
-           withdrawal("requested", "C202", 3, wid="W2", amount="250.00", method="card"),
-           withdrawal("requested", "C202", 4, wid="W3", amount="120.00", method="card"),
-           withdrawal("requested", "C202", 5, wid="W4", amount="80.00", method="card"))
+    ingest(
+        database,
+        withdrawal("requested", "C201", 2, wid="W1", amount="300.00", method="bank_wire"),
+        withdrawal("requested", "C202", 3, wid="W2", amount="250.00", method="card"),
+        withdrawal("requested", "C202", 4, wid="W3", amount="120.00", method="card"),
+        withdrawal("requested", "C202", 5, wid="W4", amount="80.00", method="card"),
+    )
     with unit_of_work(database) as s:  # raised by finance on the client's behalf
         withdrawals.get(s, "W4").requested_by = email("finance")
     return database
@@ -55,7 +62,9 @@ def test_compliance_then_finance_approve_their_steps(page, db):
     status, waiting, steps = decisions(db, "W1")
     assert (status, waiting) == ("pending", "payment_provider")
     assert [(s[0], s[1], s[2]) for s in steps] == [
-        ("compliance", "approved", email("compliance")), ("finance", "approved", email("finance"))]
+        ("compliance", "approved", email("compliance")),
+        ("finance", "approved", email("finance")),
+    ]
 
 
 def test_finance_cannot_approve_its_own_request_or_a_second_step(page, db):

@@ -1,5 +1,6 @@
 """Run competing actions at the same moment: threads released together by a barrier,
 each in its own unit of work (its own connection and transaction)."""
+
 from __future__ import annotations
 
 import threading
@@ -21,6 +22,7 @@ def together(*calls) -> list:
             outcomes[i] = call()
         except Exception as exc:  # noqa: BLE001 - returned to the test, which asserts on it
             outcomes[i] = exc
+
     threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
     for t in threads:
         t.start()
@@ -33,14 +35,19 @@ def race(database, *actions, expected=(Conflict,)) -> list:
     """Run each `action(session)` in its own thread; return "ok" or the exception, in order.
 
     An exception not in `expected` is returned too, so the caller's assertion shows it."""
+
     def unit(action):
         def run():
             with unit_of_work(database) as session:
                 action(session)
             return "ok"
+
         return run
-    return [o if o == "ok" or isinstance(o, expected) else RuntimeError(f"unexpected: {o!r}")
-            for o in together(*(unit(a) for a in actions))]
+
+    return [
+        o if o == "ok" or isinstance(o, expected) else RuntimeError(f"unexpected: {o!r}")
+        for o in together(*(unit(a) for a in actions))
+    ]
 
 
 def winners(outcomes) -> list[int]:

@@ -1,4 +1,5 @@
 """Two staff deciding or paying the same IB commissions at the same moment (PostgreSQL)."""
+
 from __future__ import annotations
 
 import json
@@ -33,9 +34,15 @@ def _cpa(earned) -> int:
 
 def _changes(database, commission_id):
     with unit_of_work(database) as s:
-        return [(c.to_status, c.actor) for c in s.scalars(select(IbCommissionChange).where(
-            IbCommissionChange.commission_id == commission_id).order_by(IbCommissionChange.id))
-            if c.from_status is not None]
+        return [
+            (c.to_status, c.actor)
+            for c in s.scalars(
+                select(IbCommissionChange)
+                .where(IbCommissionChange.commission_id == commission_id)
+                .order_by(IbCommissionChange.id)
+            )
+            if c.from_status is not None
+        ]
 
 
 def _approve(cid, actor):
@@ -79,9 +86,12 @@ def _approve_all(database, earned):
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_two_batches_never_pay_a_commission_twice(pg_database, earned, round_):
     _approve_all(pg_database, earned)
-    outcomes = race(pg_database, lambda s: payouts.create_batch(s, actor=A),
-                    lambda s: payouts.create_batch(s, actor=B),
-                    expected=(payouts.IbError,))
+    outcomes = race(
+        pg_database,
+        lambda s: payouts.create_batch(s, actor=A),
+        lambda s: payouts.create_batch(s, actor=B),
+        expected=(payouts.IbError,),
+    )
     assert sorted(str(o) for o in outcomes) == ["no approved commissions in USD to pay", "ok"]
     with unit_of_work(pg_database) as s:
         assert s.scalar(select(func.count()).select_from(IbPayoutBatch)) == 1
@@ -94,8 +104,11 @@ def test_two_payment_marks_pay_once(pg_database, earned, round_):
     _approve_all(pg_database, earned)
     with unit_of_work(pg_database) as s:
         batch_id = payouts.create_batch(s, actor=A).id
-    outcomes = race(pg_database, lambda s: payouts.mark_paid(s, batch_id=batch_id, actor=A, reference="W-1"),
-                    lambda s: payouts.mark_paid(s, batch_id=batch_id, actor=B, reference="W-2"))
+    outcomes = race(
+        pg_database,
+        lambda s: payouts.mark_paid(s, batch_id=batch_id, actor=A, reference="W-1"),
+        lambda s: payouts.mark_paid(s, batch_id=batch_id, actor=B, reference="W-2"),
+    )
     won = winners(outcomes)
     assert len(won) == 1
     with unit_of_work(pg_database) as s:
@@ -110,8 +123,7 @@ def test_reject_against_batching(pg_database, earned, round_):
     """A commission is either rejected or batched, never both."""
     _approve_all(pg_database, earned)
     cid = _cpa(earned)
-    race(pg_database, _reject(cid, B), lambda s: payouts.create_batch(s, actor=A),
-         expected=(payouts.IbError,))
+    race(pg_database, _reject(cid, B), lambda s: payouts.create_batch(s, actor=A), expected=(payouts.IbError,))
     with unit_of_work(pg_database) as s:
         record = s.get(IbCommission, cid)
         assert not (record.status == "rejected" and record.batch_id is not None)

@@ -1,4 +1,5 @@
 """Two compliance reviewers deciding one client's KYC at the same moment (PostgreSQL)."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,9 +22,12 @@ A, B = "ana@example.com", "bo@example.com"
 @pytest.fixture
 def documented(pg_database):
     """A pending client with every document sent: approving needs no override."""
-    ingest(pg_database, registered("C1", "2026-11-01T10:00:00Z"),
-           submitted("C1", "id", "2026-11-01T11:00:00Z"),
-           submitted("C1", "proof_of_address", "2026-11-01T11:05:00Z"))
+    ingest(
+        pg_database,
+        registered("C1", "2026-11-01T10:00:00Z"),
+        submitted("C1", "id", "2026-11-01T11:00:00Z"),
+        submitted("C1", "proof_of_address", "2026-11-01T11:05:00Z"),
+    )
     return pg_database
 
 
@@ -34,23 +38,31 @@ def _decide(how, actor, **kwargs):
             review.approve(s, client=client, actor=actor, **kwargs)
         else:
             review.reject(s, client=client, actor=actor, reason_code="identity_mismatch", **kwargs)
+
     return run
 
 
 def _decisions(database):
     with unit_of_work(database) as s:
-        audits = list(s.scalars(select(AuditEntry.action).where(
-            AuditEntry.target_id == "C1", AuditEntry.action.in_(["kyc.approved", "kyc.rejected"]))))
-        events = s.scalar(select(func.count()).select_from(Event).where(
-            Event.client_ref == "C1", Event.source == "backoffice"))
+        audits = list(
+            s.scalars(
+                select(AuditEntry.action).where(
+                    AuditEntry.target_id == "C1", AuditEntry.action.in_(["kyc.approved", "kyc.rejected"])
+                )
+            )
+        )
+        events = s.scalar(
+            select(func.count()).select_from(Event).where(Event.client_ref == "C1", Event.source == "backoffice")
+        )
         return audits, events, clients_service.get_by_ref(s, "C1").status
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 @pytest.mark.parametrize("second", ["approve", "reject"])
 def test_two_reviewers_who_saw_the_client_pending_decide_once(documented, second, round_):
-    outcomes = race(documented, _decide("approve", A, expected_status="pending"),
-                    _decide(second, B, expected_status="pending"))
+    outcomes = race(
+        documented, _decide("approve", A, expected_status="pending"), _decide(second, B, expected_status="pending")
+    )
     won = winners(outcomes)
     assert len(won) == 1
     audits, events, status = _decisions(documented)
@@ -86,7 +98,9 @@ def test_two_reviewers_on_one_task_decide_once(documented, round_):
                 if exc.status == 409:
                     raise tasks_service.TaskConflict(str(exc)) from None
                 raise
+
         return run
+
     outcomes = race(documented, act(A), act(B))
     assert len(winners(outcomes)) == 1
     audits, events, status = _decisions(documented)

@@ -1,5 +1,6 @@
 """Client portal accounts under races (PostgreSQL): one e-mail registered twice at once,
 wrong passwords guessed in parallel, a one-time link opened twice at once."""
+
 from __future__ import annotations
 
 import re
@@ -37,8 +38,14 @@ def _csrf(client, path) -> str:
 
 def _registration(client):
     """A client with the registration form open; calling the result sends it."""
-    form = {"csrf_token": _csrf(client, "/portal/register"), "email": EMAIL,
-            "password": PASSWORD, "first_name": "Ana", "last_name": "Lopez", "country": "ES"}
+    form = {
+        "csrf_token": _csrf(client, "/portal/register"),
+        "email": EMAIL,
+        "password": PASSWORD,
+        "first_name": "Ana",
+        "last_name": "Lopez",
+        "country": "ES",
+    }
     return lambda: client.post("/portal/register", data=form)
 
 
@@ -77,20 +84,21 @@ def test_one_email_registered_twice_at_once_gets_one_account(pg_database, round_
 def _confirmed(database) -> int:
     """A client who registered and confirmed the e-mail; return its login id."""
     with unit_of_work(database) as s:
-        login, _ = portal.register(s, email=EMAIL, password=PASSWORD, first_name="Ana",
-                                   last_name="Lopez", country="ES")
+        login, _ = portal.register(s, email=EMAIL, password=PASSWORD, first_name="Ana", last_name="Lopez", country="ES")
         login.email_verified_at = utcnow()
         return login.id
 
 
 def _sign_in(database, password):
     """Sign in as web.portal does: a refusal commits its counter, audit and event too."""
+
     def run():
         with unit_of_work(database) as s:
             try:
                 return portal.authenticate(s, EMAIL, password).session_generation
             except portal.PortalError as exc:
                 return str(exc)
+
     return run
 
 
@@ -142,11 +150,9 @@ def _token(database, purpose) -> str:
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_a_confirmation_link_opened_twice_at_once_confirms_once(pg_database, round_):
     with unit_of_work(pg_database) as s:
-        portal.register(s, email=EMAIL, password=PASSWORD, first_name="Ana", last_name="Lopez",
-                        country="ES")
+        portal.register(s, email=EMAIL, password=PASSWORD, first_name="Ana", last_name="Lopez", country="ES")
     raw = _token(pg_database, "verify")
-    outcomes = race(pg_database, *[lambda s: portal.confirm_email(s, raw)] * 2,
-                    expected=(portal.PortalError,))
+    outcomes = race(pg_database, *[lambda s: portal.confirm_email(s, raw)] * 2, expected=(portal.PortalError,))
     assert sorted(map(str, outcomes)) == sorted(["ok", USED]), outcomes
     with unit_of_work(pg_database) as s:
         assert s.scalar(select(ClientLogin)).email_verified_at is not None
@@ -159,8 +165,11 @@ def test_a_reset_link_used_twice_at_once_sets_one_password(pg_database, round_):
     works once, so exactly one password is set and the sessions end once."""
     _confirmed(pg_database)
     raw = _token(pg_database, "reset")
-    outcomes = race(pg_database, *[lambda s, p=p: portal.reset_password(s, raw, p)
-                                   for p in NEW_PASSWORDS], expected=(portal.PortalError,))
+    outcomes = race(
+        pg_database,
+        *[lambda s, p=p: portal.reset_password(s, raw, p) for p in NEW_PASSWORDS],
+        expected=(portal.PortalError,),
+    )
     assert sorted(map(str, outcomes)) == sorted(["ok", USED]), outcomes
     won = outcomes.index("ok")
     with unit_of_work(pg_database) as s:
@@ -178,9 +187,7 @@ def test_reset_requests_at_once_leave_one_live_link(pg_database, round_):
     outcomes = race(pg_database, *[lambda s: portal.request_reset(s, EMAIL)] * 3)
     assert outcomes == ["ok"] * 3, outcomes
     with unit_of_work(pg_database) as s:
-        assert _count(s, PortalToken, PortalToken.purpose == "reset",
-                      PortalToken.used_at.is_(None)) == 1
-
+        assert _count(s, PortalToken, PortalToken.purpose == "reset", PortalToken.used_at.is_(None)) == 1
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
@@ -193,6 +200,7 @@ def test_the_old_password_opens_no_session_after_a_reset_it_raced(pg_database, r
     def reset():
         with unit_of_work(pg_database) as s:
             return portal.reset_password(s, raw, NEW_PASSWORDS[0]).session_generation
+
     outcomes = together(reset, *[_sign_in(pg_database, PASSWORD)] * 4)
     assert outcomes[0] == 2, outcomes
     assert all(o in (1, WRONG_ANSWER) for o in outcomes[1:]), outcomes
@@ -204,9 +212,12 @@ def test_a_reset_link_used_while_another_is_requested_does_not_deadlock(pg_datab
     in the same order: both finish, one after the other, whichever comes first."""
     _confirmed(pg_database)
     raw = _token(pg_database, "reset")
-    outcomes = race(pg_database, lambda s: portal.reset_password(s, raw, NEW_PASSWORDS[0]),
-                    lambda s: portal.request_reset(s, EMAIL), expected=(portal.PortalError,))
+    outcomes = race(
+        pg_database,
+        lambda s: portal.reset_password(s, raw, NEW_PASSWORDS[0]),
+        lambda s: portal.request_reset(s, EMAIL),
+        expected=(portal.PortalError,),
+    )
     assert outcomes[1] == "ok" and (outcomes[0] == "ok" or str(outcomes[0]) == USED), outcomes
     with unit_of_work(pg_database) as s:
-        assert _count(s, PortalToken, PortalToken.purpose == "reset",
-                      PortalToken.used_at.is_(None)) == 1
+        assert _count(s, PortalToken, PortalToken.purpose == "reset", PortalToken.used_at.is_(None)) == 1

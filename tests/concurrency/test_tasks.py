@@ -1,4 +1,5 @@
 """Two staff acting on one task at the same moment (PostgreSQL): it is decided once."""
+
 from __future__ import annotations
 
 import pytest
@@ -26,17 +27,21 @@ def _on(task_id, do):
 def _state(database, task_id):
     with unit_of_work(database) as s:
         task = s.get(Task, task_id)
-        history = [(h.action, h.actor, (h.data or {}).get("from"), (h.data or {}).get("to"))
-                   for h in s.scalars(select(TaskEvent).where(TaskEvent.task_id == task_id)
-                                      .order_by(TaskEvent.id))]
+        history = [
+            (h.action, h.actor, (h.data or {}).get("from"), (h.data or {}).get("to"))
+            for h in s.scalars(select(TaskEvent).where(TaskEvent.task_id == task_id).order_by(TaskEvent.id))
+        ]
         return task.status, task.assignee, task.resolution, history
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_two_claims_one_winner(pg_database, round_):
     tid = _new_task(pg_database)
-    outcomes = race(pg_database, _on(tid, lambda s, t: service.claim(s, t, actor=A)),
-                    _on(tid, lambda s, t: service.claim(s, t, actor=B)))
+    outcomes = race(
+        pg_database,
+        _on(tid, lambda s, t: service.claim(s, t, actor=A)),
+        _on(tid, lambda s, t: service.claim(s, t, actor=B)),
+    )
     won = winners(outcomes)
     assert len(won) == 1
     status, assignee, _, history = _state(pg_database, tid)
@@ -49,9 +54,11 @@ def test_two_claims_one_winner(pg_database, round_):
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_resolve_against_dismiss_closes_once(pg_database, round_):
     tid = _new_task(pg_database)
-    outcomes = race(pg_database,
-                    _on(tid, lambda s, t: service.resolve(s, t, actor=A, resolution="called")),
-                    _on(tid, lambda s, t: service.dismiss(s, t, actor=B, reason="duplicate")))
+    outcomes = race(
+        pg_database,
+        _on(tid, lambda s, t: service.resolve(s, t, actor=A, resolution="called")),
+        _on(tid, lambda s, t: service.dismiss(s, t, actor=B, reason="duplicate")),
+    )
     won = winners(outcomes)
     assert len(won) == 1
     status, _, resolution, history = _state(pg_database, tid)
@@ -63,9 +70,11 @@ def test_resolve_against_dismiss_closes_once(pg_database, round_):
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_two_resolves_close_once(pg_database, round_):
     tid = _new_task(pg_database)
-    outcomes = race(pg_database,
-                    _on(tid, lambda s, t: service.resolve(s, t, actor=A, resolution="one")),
-                    _on(tid, lambda s, t: service.resolve(s, t, actor=A, resolution="two")))
+    outcomes = race(
+        pg_database,
+        _on(tid, lambda s, t: service.resolve(s, t, actor=A, resolution="one")),
+        _on(tid, lambda s, t: service.resolve(s, t, actor=A, resolution="two")),
+    )
     assert len(winners(outcomes)) == 1
     assert [h[0] for h in _state(pg_database, tid)[3]] == ["created", "done"]
 
@@ -75,8 +84,11 @@ def test_two_assignments_are_applied_one_after_the_other(pg_database, round_):
     """Assigning takes a task over by design, so both may succeed, but in turn: the second
     one's history says whom it took the task from (no lost update)."""
     tid = _new_task(pg_database)
-    outcomes = race(pg_database, _on(tid, lambda s, t: service.assign(s, t, actor=C, assignee=A)),
-                    _on(tid, lambda s, t: service.assign(s, t, actor=C, assignee=B)))
+    outcomes = race(
+        pg_database,
+        _on(tid, lambda s, t: service.assign(s, t, actor=C, assignee=A)),
+        _on(tid, lambda s, t: service.assign(s, t, actor=C, assignee=B)),
+    )
     assert winners(outcomes) == [0, 1]
     _, assignee, _, history = _state(pg_database, tid)
     first, second = history[1], history[2]
@@ -88,13 +100,16 @@ def test_two_assignments_are_applied_one_after_the_other(pg_database, round_):
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_claim_against_assignment(pg_database, round_):
     tid = _new_task(pg_database)
-    outcomes = race(pg_database, _on(tid, lambda s, t: service.claim(s, t, actor=A)),
-                    _on(tid, lambda s, t: service.assign(s, t, actor=C, assignee=B)))
+    outcomes = race(
+        pg_database,
+        _on(tid, lambda s, t: service.claim(s, t, actor=A)),
+        _on(tid, lambda s, t: service.assign(s, t, actor=C, assignee=B)),
+    )
     _, assignee, _, history = _state(pg_database, tid)
     actions = [h[0] for h in history]
     if outcomes[0] == "ok":  # claimed first, then the assignment took it over
         assert actions == ["created", "claimed", "reassigned"] and history[2][2] == A
-    else:                    # assigned first: the claim found it held
+    else:  # assigned first: the claim found it held
         assert winners(outcomes) == [1] and actions == ["created", "assigned"]
         assert f"held by {B}" in str(outcomes[0])
     assert assignee == B
@@ -106,10 +121,11 @@ def test_bulk_resolve_against_a_single_dismiss(pg_database, round_):
     results = {}
 
     def run_bulk(s):
-        results.update(bulk.run(s, ids=[first, other], op="resolve", actor=A,
-                                visible=lambda t: True, resolution="batch"))
-    outcomes = race(pg_database, run_bulk,
-                    _on(first, lambda s, t: service.dismiss(s, t, actor=B, reason="spam")))
+        results.update(
+            bulk.run(s, ids=[first, other], op="resolve", actor=A, visible=lambda t: True, resolution="batch")
+        )
+
+    outcomes = race(pg_database, run_bulk, _on(first, lambda s, t: service.dismiss(s, t, actor=B, reason="spam")))
     assert outcomes[0] == "ok"  # a bulk run reports per task, it never fails as a whole
     status, _, _, history = _state(pg_database, first)
     closes = [h for h in history if h[0] in ("done", "dismissed")]

@@ -1,5 +1,6 @@
 """A withdrawal step decided on its page and from its inbox task at the same moment
 (PostgreSQL): decided once, the loser gets a conflict (409 on the web), never a 500."""
+
 from __future__ import annotations
 
 import pytest
@@ -47,14 +48,17 @@ def _from_task(task_id, actor):
             if exc.status == 409:
                 raise _WebConflict(str(exc)) from None
             raise
+
     return run
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_page_and_task_deciding_one_step(pg_database, waiting_for_finance, round_):
-    outcomes = race(pg_database,
-                    lambda s: withdrawals.approve(s, withdrawal_id="w2", actor=A, role="finance"),
-                    _from_task(waiting_for_finance, B))
+    outcomes = race(
+        pg_database,
+        lambda s: withdrawals.approve(s, withdrawal_id="w2", actor=A, role="finance"),
+        _from_task(waiting_for_finance, B),
+    )
     won = winners(outcomes)
     assert len(won) == 1
     with unit_of_work(pg_database) as s:

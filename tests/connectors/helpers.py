@@ -1,4 +1,5 @@
 """Shared helpers of the connector tests: fixtures on disk and canonical-event checks."""
+
 from __future__ import annotations
 
 import hashlib

@@ -7,6 +7,7 @@ answers a 16-byte srv_rand; /api/auth/answer must come on the same connection wi
 MD5(password hash + cli_rand) and a session cookie. Other commands need both the
 authenticated connection and the cookie, else 403.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,16 +32,15 @@ class Mt5Server:
         self.deals: list[dict] = []
         self.sessions: set[str] = set()
         self.requests: list[tuple[str, dict]] = []
-        self.fail_retcode: str | None = None   # answer data commands with this retcode
-        self.fail_status: int | None = None    # answer data commands with this HTTP status
-        self.bad_cli_answer = False            # an impostor: does not know the password
-        self.close_next = False                # close the connection after the next answer
-        self.refuse_all = False                # every data command: 403
-        self.sockets: list = []                # open client connections
+        self.fail_retcode: str | None = None  # answer data commands with this retcode
+        self.fail_status: int | None = None  # answer data commands with this HTTP status
+        self.bad_cli_answer = False  # an impostor: does not know the password
+        self.close_next = False  # close the connection after the next answer
+        self.refuse_all = False  # every data command: 403
+        self.sockets: list = []  # open client connections
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def expire(self) -> None:
@@ -78,8 +78,12 @@ def _handler(mt5: Mt5Server):
             url = urllib.parse.urlsplit(self.path)
             query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
             mt5.requests.append((url.path, query))
-            routes = {"/api/auth/start": self._start, "/api/auth/answer": self._answer,
-                      "/api/deal/get_page": self._page, "/api/quit": self._quit}
+            routes = {
+                "/api/auth/start": self._start,
+                "/api/auth/answer": self._answer,
+                "/api/deal/get_page": self._page,
+                "/api/quit": self._quit,
+            }
             route = routes.get(url.path)
             if route is None:
                 return self._send(404, {"retcode": "13 Not found"})
@@ -89,15 +93,19 @@ def _handler(mt5: Mt5Server):
 
         def _start(self, q):
             self.authed = False
-            if (not q.get("version", "").isdigit() or int(q["version"]) < 484
-                    or not q.get("agent") or " " in q["agent"] or q.get("type") != "manager"):
+            if (
+                not q.get("version", "").isdigit()
+                or int(q["version"]) < 484
+                or not q.get("agent")
+                or " " in q["agent"]
+                or q.get("type") != "manager"
+            ):
                 return self._send(200, {"retcode": "3 Invalid parameters"})
             if q.get("login") != mt5.login:
                 return self._send(200, {"retcode": "1001 Invalid account"})
             srv_rand = secrets.token_bytes(16)
             self.challenge = (srv_rand, time.monotonic())
-            self._send(200, {"retcode": "0 Done", "version_access": "1290",
-                             "srv_rand": srv_rand.hex()})
+            self._send(200, {"retcode": "0 Done", "version_access": "1290", "srv_rand": srv_rand.hex()})
 
         def _answer(self, q):
             challenge, self.challenge = self.challenge, None
@@ -115,14 +123,19 @@ def _handler(mt5: Mt5Server):
             token = secrets.token_hex(16)
             mt5.sessions.add(token)
             self.authed = True
-            self._send(200, {"retcode": "0 Done", "version_access": "1290",
-                             "version_trade": "1290",
-                             "cli_rand_answer": rand_answer(known, cli_rand)},
-                       {"Set-Cookie": f"{COOKIE}={token}; Path=/; HttpOnly"})
+            self._send(
+                200,
+                {
+                    "retcode": "0 Done",
+                    "version_access": "1290",
+                    "version_trade": "1290",
+                    "cli_rand_answer": rand_answer(known, cli_rand),
+                },
+                {"Set-Cookie": f"{COOKIE}={token}; Path=/; HttpOnly"},
+            )
 
         def _data(self, route, q):
-            cookies = dict(p.strip().split("=", 1) for p in
-                           (self.headers.get("Cookie") or "").split(";") if "=" in p)
+            cookies = dict(p.strip().split("=", 1) for p in (self.headers.get("Cookie") or "").split(";") if "=" in p)
             if mt5.refuse_all or not self.authed or cookies.get(COOKIE) not in mt5.sessions:
                 return self._send(403, {"retcode": "8 Not enough permissions"})
             if mt5.fail_status:
@@ -138,16 +151,16 @@ def _handler(mt5: Mt5Server):
 
         def _page(self, q):
             try:
-                login, start, end, offset, total = (
-                    int(q[k]) for k in ("login", "from", "to", "offset", "total"))
+                login, start, end, offset, total = (int(q[k]) for k in ("login", "from", "to", "offset", "total"))
             except (KeyError, ValueError):
                 return self._send(200, {"retcode": "3 Invalid parameters"})
             if not 0 < total <= 100:
                 return self._send(200, {"retcode": "3 Invalid parameters"})
-            found = sorted((d for d in mt5.deals if int(d["Login"]) == login
-                            and start <= int(d["Time"]) <= end),
-                           key=lambda d: (int(d["Time"]), int(d["Deal"])))
-            self._send(200, {"retcode": "0 Done", "answer": found[offset:offset + total]})
+            found = sorted(
+                (d for d in mt5.deals if int(d["Login"]) == login and start <= int(d["Time"]) <= end),
+                key=lambda d: (int(d["Time"]), int(d["Deal"])),
+            )
+            self._send(200, {"retcode": "0 Done", "answer": found[offset : offset + total]})
 
         def _send(self, status, value, headers=None):
             body = json.dumps(value).encode()

@@ -5,6 +5,7 @@ anz_payto_settlement.xml is the bank-published sample [DOC B1] with its second e
 old_version_status_text.xml are [CONSTRUCTED] from the documented XPaths: they add
 remittance information, a debit, a pending entry, a batch booking and bad entries.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -23,8 +24,7 @@ def test_bank_sample_credits():
     assert result.message_id == "10002005 LSS120240716"
     assert result.errors == [] and result.skipped == []
     first, second = result.credits
-    assert (first.amount, first.currency, second.amount) == (Decimal("100.01"), "AUD",
-                                                             Decimal("0.01"))
+    assert (first.amount, first.currency, second.amount) == (Decimal("100.01"), "AUD", Decimal("0.01"))
     assert first.booked_at == datetime(2024, 7, 16, tzinfo=UTC)
     assert (first.debtor_name, first.entry_ref) == ("Rocky", "Credit Ref1")
     # No remittance information in a PayTo report: the end-to-end id is the reference.
@@ -52,8 +52,7 @@ def test_unstructured_remittance_is_the_reference():
 
 def test_candidate_references_for_matching():
     (credit,) = by_ref("E-0001")
-    assert credit.references() == ["FXCRM DEP-7Q2K9", "thank you", "FXCRM", "DEP-7Q2K9",
-                                   "thank", "you"]
+    assert credit.references() == ["FXCRM DEP-7Q2K9", "thank you", "FXCRM", "DEP-7Q2K9", "thank", "you"]
     (structured,) = by_ref("E-0002")
     assert structured.references() == ["RF18DEP4K8P1", "E2E-8891"]
 
@@ -67,31 +66,27 @@ def test_structured_creditor_reference_wins_and_booking_time_is_utc():
 
 def test_batch_booking_gives_one_credit_per_transaction():
     first, second = by_ref("E-0006")
-    assert (first.amount, first.reference, first.id.endswith("/1")) == (
-        Decimal("100.00"), "DEP-AAA111", True)
-    assert (second.amount, second.reference, second.id.endswith("/2")) == (
-        Decimal("200.00"), "DEP-BBB222", True)
+    assert (first.amount, first.reference, first.id.endswith("/1")) == (Decimal("100.00"), "DEP-AAA111", True)
+    assert (second.amount, second.reference, second.id.endswith("/2")) == (Decimal("200.00"), "DEP-BBB222", True)
 
 
 def test_debits_and_pending_entries_are_skipped_with_a_reason():
     skipped = {str(p) for p in wires().skipped}
-    assert skipped == {"line 43: Ntry: debit entry",
-                       "line 50: Ntry: status PDNG, not BOOK"}
+    assert skipped == {"line 43: Ntry: debit entry", "line 50: Ntry: status PDNG, not BOOK"}
 
 
 def test_bad_entries_are_reported_and_good_ones_kept():
     result = wires()
     assert [str(e) for e in result.errors] == [
         "line 38: Amt: Amt@Ccy: is missing",
-        "line 81: Dt: not a date: '2024-08-32'"]
-    assert sorted(c.entry_ref for c in result.credits) == [
-        "E-0001", "E-0002", "E-0006", "E-0006"]
+        "line 81: Dt: not a date: '2024-08-32'",
+    ]
+    assert sorted(c.entry_ref for c in result.credits) == ["E-0001", "E-0002", "E-0006", "E-0006"]
 
 
 def test_old_version_with_status_as_text():
     (credit,) = bank_camt054.parse(raw("camt054/old_version_status_text.xml")).credits
-    assert (credit.amount, credit.currency, credit.reference) == (
-        Decimal("42.35"), "CHF", "INV-2019-0042")
+    assert (credit.amount, credit.currency, credit.reference) == (Decimal("42.35"), "CHF", "INV-2019-0042")
     assert credit.id == "CH9300762011623852957:ZKB-20190304-77"
 
 
@@ -104,17 +99,21 @@ def test_deposit_event_of_a_matched_credit_is_canonical():
     assert event["data"]["amount"] == "1500.00" and event["data"]["currency"] == "EUR"
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"", "line 1: not well-formed"),
-    (b"<Document><unclosed></Document>", "line 1: not well-formed"),
-    (b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"/>', "not a camt.054"),
-    (b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"/>',
-     "no BkToCstmrDbtCdtNtfctn"),
-    (b'<!DOCTYPE d [<!ENTITY a "aaaa">]><Document/>', "DTD is not allowed"),
-    (b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08">\n'
-     b"<BkToCstmrDbtCdtNtfctn><GrpHdr/></BkToCstmrDbtCdtNtfctn></Document>",
-     "GrpHdr/MsgId is missing"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "line 1: not well-formed"),
+        (b"<Document><unclosed></Document>", "line 1: not well-formed"),
+        (b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"/>', "not a camt.054"),
+        (b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"/>', "no BkToCstmrDbtCdtNtfctn"),
+        (b'<!DOCTYPE d [<!ENTITY a "aaaa">]><Document/>', "DTD is not allowed"),
+        (
+            b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08">\n'
+            b"<BkToCstmrDbtCdtNtfctn><GrpHdr/></BkToCstmrDbtCdtNtfctn></Document>",
+            "GrpHdr/MsgId is missing",
+        ),
+    ],
+)
 def test_file_level_problems_raise(data, message):
     with pytest.raises(MalformedPayload, match=message):
         bank_camt054.parse(data)

@@ -4,6 +4,7 @@ Whatever comes in, verify/parse/normalize may only raise the connector's declare
 error classes (never KeyError, TypeError, ...), and every event they do produce must
 pass the canonical event schema.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,19 +21,25 @@ from tests.connectors.helpers import canonical, compact, hex_hmac, load, raw
 
 NOW = datetime(2024, 7, 26, tzinfo=timezone.utc)
 SECRET = "fuzz-secret"
-FUZZ = settings(max_examples=30, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**20, 10**20)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=3),
-    max_leaves=6)
-headers = st.dictionaries(st.sampled_from(["X-Payload-Digest", "X-Payload-Digest-Alg",
-                                           "X-SHA2-Signature", "Stripe-Signature",
-                                           "x-nowpayments-sig"]) | st.text(max_size=10),
-                          st.text(max_size=80), max_size=4)
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
+headers = st.dictionaries(
+    st.sampled_from(
+        ["X-Payload-Digest", "X-Payload-Digest-Alg", "X-SHA2-Signature", "Stripe-Signature", "x-nowpayments-sig"]
+    )
+    | st.text(max_size=10),
+    st.text(max_size=80),
+    max_size=4,
+)
 
 
 def paths(value, prefix=()):
@@ -73,11 +80,19 @@ def only(errors, call, *args, **kwargs):
 
 
 WEBHOOKS = {
-    sumsub: ["sumsub/reviewed_red_final_nulls.json", "sumsub/reviewed_red_retry.json",
-             "sumsub/on_hold.json", "sumsub/personal_info_changed.json"],
-    stripe: ["stripe/payment_intent_succeeded.json", "stripe/payment_intent_payment_failed.json",
-             "stripe/charge_refunded.json", "stripe/charge_dispute_created.json",
-             "stripe/payout_paid.json"],
+    sumsub: [
+        "sumsub/reviewed_red_final_nulls.json",
+        "sumsub/reviewed_red_retry.json",
+        "sumsub/on_hold.json",
+        "sumsub/personal_info_changed.json",
+    ],
+    stripe: [
+        "stripe/payment_intent_succeeded.json",
+        "stripe/payment_intent_payment_failed.json",
+        "stripe/charge_refunded.json",
+        "stripe/charge_dispute_created.json",
+        "stripe/payout_paid.json",
+    ],
     nowpayments: ["nowpayments/finished.json", "nowpayments/partially_paid.json"],
     onfido: ["onfido/check_completed.json", "onfido/check_started.json"],
 }
@@ -114,20 +129,21 @@ def test_random_bytes(module, body, given_headers):
 
 def signed_headers(module, body: bytes) -> dict:
     if module is sumsub:
-        return {"X-Payload-Digest": hex_hmac(SECRET, body, hashlib.sha512),
-                "X-Payload-Digest-Alg": "HMAC_SHA512_HEX"}
+        return {"X-Payload-Digest": hex_hmac(SECRET, body, hashlib.sha512), "X-Payload-Digest-Alg": "HMAC_SHA512_HEX"}
     if module is onfido:
         return {"X-SHA2-Signature": hex_hmac(SECRET, body)}
     if module is stripe:
         t = int(NOW.timestamp())
         return {"Stripe-Signature": f"t={t},v1={hex_hmac(SECRET, b'%d.' % t + body)}"}
     from connectors import _jsjson
+
     signed = _jsjson.stringify_sorted(_jsjson.parse(body.decode())).encode()
     return {"x-nowpayments-sig": hex_hmac(SECRET, signed, hashlib.sha512)}
 
 
-@pytest.mark.parametrize("module, fixture", [(m, f) for m, fs in WEBHOOKS.items() for f in fs],
-                         ids=lambda v: getattr(v, "NAME", v))
+@pytest.mark.parametrize(
+    "module, fixture", [(m, f) for m, fs in WEBHOOKS.items() for f in fs], ids=lambda v: getattr(v, "NAME", v)
+)
 @FUZZ
 @given(data=st.data())
 def test_mutated_signed_payloads(module, fixture, data):
@@ -141,8 +157,7 @@ def test_mutated_signed_payloads(module, fixture, data):
 @given(data=st.data())
 def test_onfido_with_a_mutated_check(data):
     check = mutate(data, load("onfido/api_check_clear.json"))
-    result = only(onfido.ERRORS, onfido.normalize, load("onfido/check_completed.json"),
-                  fetch=lambda _id: check)
+    result = only(onfido.ERRORS, onfido.normalize, load("onfido/check_completed.json"), fetch=lambda _id: check)
     if result is not None:
         canonical(result.events)
 
@@ -176,10 +191,19 @@ def test_camt054_mutated_text(data):
     lines = raw("camt054/incoming_wires.xml").decode().splitlines()
     for _ in range(data.draw(st.integers(1, 4))):
         index = data.draw(st.integers(2, len(lines) - 1))
-        lines[index] = data.draw(st.sampled_from([
-            "", "<Amt Ccy=\"EUR\">-5</Amt>", "<Amt Ccy=\"EU\">1</Amt>", "<Sts>BOOK</Sts>",
-            "<BookgDt><DtTm>not a time</DtTm></BookgDt>", "<NtryDtls><TxDtls/></NtryDtls>",
-            "<Amt Ccy=\"EUR\">1e99999</Amt>"])) or data.draw(st.text(max_size=20))
+        lines[index] = data.draw(
+            st.sampled_from(
+                [
+                    "",
+                    '<Amt Ccy="EUR">-5</Amt>',
+                    '<Amt Ccy="EU">1</Amt>',
+                    "<Sts>BOOK</Sts>",
+                    "<BookgDt><DtTm>not a time</DtTm></BookgDt>",
+                    "<NtryDtls><TxDtls/></NtryDtls>",
+                    '<Amt Ccy="EUR">1e99999</Amt>',
+                ]
+            )
+        ) or data.draw(st.text(max_size=20))
     result = only(bank_camt054.ERRORS, bank_camt054.parse, "\n".join(lines).encode())
     if result is not None:
         for credit in result.credits:

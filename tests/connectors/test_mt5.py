@@ -7,6 +7,7 @@ the documented field list with Action 0/1 and Entry 0/1/2. The lot scaling (Volu
 1 lot = 10 000; VolumeExt: 1 lot = 100 000 000) is from MetaQuotes' Web API SDK
 (MTUtils: "old 4 digits volume" / "new 8 digits volume").
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -27,8 +28,9 @@ def export():
 
 
 def batch(deals=None, positions=None, **kwargs):
-    result = mt5.normalize_deals(export().deals if deals is None else deals,
-                                 positions=positions or {}, accounts=ACCOUNTS, **kwargs)
+    result = mt5.normalize_deals(
+        export().deals if deals is None else deals, positions=positions or {}, accounts=ACCOUNTS, **kwargs
+    )
     canonical(result.events)
     return result
 
@@ -37,11 +39,17 @@ def events_by_id(result):
     return {e["id"]: e for e in result.events}
 
 
-@pytest.mark.parametrize("record, lots", [
-    ({"Volume": 10000}, "1"), ({"Volume": 100}, "0.01"), ({"Volume": 1}, "0.0001"),
-    ({"Volume": 10000, "VolumeExt": 12345678}, "0.12345678"),
-    ({"Volume": 0, "VolumeExt": 0}, "0"), ({"Volume": "2500"}, "0.25"),
-])
+@pytest.mark.parametrize(
+    "record, lots",
+    [
+        ({"Volume": 10000}, "1"),
+        ({"Volume": 100}, "0.01"),
+        ({"Volume": 1}, "0.0001"),
+        ({"Volume": 10000, "VolumeExt": 12345678}, "0.12345678"),
+        ({"Volume": 0, "VolumeExt": 0}, "0"),
+        ({"Volume": "2500"}, "0.25"),
+    ],
+)
 def test_volume_to_lots_is_exact(record, lots):
     deal = mt5.parse_deal({"Deal": 1, "Login": 1, "Action": 2, "Time": 1, **record})
     assert format(deal.lots, "f") == lots
@@ -50,11 +58,22 @@ def test_volume_to_lots_is_exact(record, lots):
 def test_captured_balance_deposit():
     (event,) = batch([mt5.parse_deal(load("mt5/balance_deposit.json"))]).events
     assert event == {
-        "id": "deal:3", "type": "payment.deposit_completed", "source": "mt5",
-        "occurred_at": "2026-02-23T15:06:42.353000+00:00", "client": "C-1001",
-        "data": {"payment_id": "mt5-deal-3", "amount": "10000.0", "currency": "USD",
-                 "method": "mt5_balance", "provider": "mt5", "reference": "Test",
-                 "account_id": "1011", "on_platform": True}}
+        "id": "deal:3",
+        "type": "payment.deposit_completed",
+        "source": "mt5",
+        "occurred_at": "2026-02-23T15:06:42.353000+00:00",
+        "client": "C-1001",
+        "data": {
+            "payment_id": "mt5-deal-3",
+            "amount": "10000.0",
+            "currency": "USD",
+            "method": "mt5_balance",
+            "provider": "mt5",
+            "reference": "Test",
+            "account_id": "1011",
+            "on_platform": True,
+        },
+    }
 
 
 def test_server_time_offset_is_removed():
@@ -76,21 +95,25 @@ def test_open_and_partial_closes_pair_by_position():
     # The opening deal's commission travels on trade.opened; each close carries its own.
     assert (opened["data"]["commission"], opened["data"]["currency"]) == ("-3.5", "USD")
     assert (first["type"], first["data"]["volume_lots"], second["data"]["volume_lots"]) == (
-        "trade.closed", "0.4", "0.6")
+        "trade.closed",
+        "0.4",
+        "0.6",
+    )
     assert first["data"]["open_time"] == opened["data"]["open_time"]
     assert first["data"]["side"] == "buy"  # the position's side, not the closing deal's
-    assert (first["data"]["profit"], first["data"]["commission"], first["data"]["swap"]) == (
-        "12.4", "-1.4", "-0.33")
+    assert (first["data"]["profit"], first["data"]["commission"], first["data"]["swap"]) == ("12.4", "-1.4", "-0.33")
 
 
 def test_reversal_closes_and_reopens_the_other_way():
     result = batch()
     found = events_by_id(result)
     closed, reopened = found["deal:21"], found["deal:21:in"]
-    assert (closed["type"], closed["data"]["side"], closed["data"]["volume_lots"]) == (
-        "trade.closed", "sell", "0.01")
+    assert (closed["type"], closed["data"]["side"], closed["data"]["volume_lots"]) == ("trade.closed", "sell", "0.01")
     assert (reopened["type"], reopened["data"]["side"], reopened["data"]["volume_lots"]) == (
-        "trade.opened", "buy", "0.02")
+        "trade.opened",
+        "buy",
+        "0.02",
+    )
     # The reversal deal's commission is counted once, on its trade.closed.
     assert "commission" not in reopened["data"] and "commission" in closed["data"]
     position = result.positions[20]
@@ -111,8 +134,7 @@ def test_close_in_a_later_batch_uses_the_positions_seen_before():
     deals = export().deals
     first = batch([d for d in deals if d.deal == 10])
     later = batch([d for d in deals if d.deal in (11, 12)], positions=first.positions)
-    assert [e["data"]["open_time"] for e in later.events] == [
-        first.events[0]["data"]["open_time"]] * 2
+    assert [e["data"]["open_time"] for e in later.events] == [first.events[0]["data"]["open_time"]] * 2
     assert later.positions == {} and first.positions[10].volume_ext == 100_000_000
 
 
@@ -141,8 +163,7 @@ def test_server_prefix_keeps_ids_apart():
 def test_web_api_answer_with_string_values():
     result = parse_export(raw("mt5/webapi_deal_answer.json"))
     (deal,) = result.deals
-    assert (deal.deal, deal.login, deal.action, deal.position_id) == (
-        13761310, 937718, 1, 14837694)
+    assert (deal.deal, deal.login, deal.action, deal.position_id) == (13761310, 937718, 1, 14837694)
     assert (deal.lots, deal.commission) == (Decimal("0.25"), Decimal("-0.88"))
 
 
@@ -151,13 +172,16 @@ def test_web_api_error_answer_is_refused():
         parse_export(b'{"retcode": "3 Invalid parameters", "answer": []}')
 
 
-@pytest.mark.parametrize("record, message", [
-    ({"Deal": 1, "Login": 1, "Action": 0, "Time": 1}, "a trade deal needs a symbol"),
-    ({"Deal": 1, "Login": 1, "Action": 2, "Time": 1, "Profit": "x"}, "Profit: not a number"),
-    ({"Deal": 1, "Login": 1, "Action": 2}, "Time: is missing"),
-    ({"Deal": 1, "Login": 1, "Action": 2, "Time": 1, "Volume": -5}, "negative volume"),
-    ([1, 2], "expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "record, message",
+    [
+        ({"Deal": 1, "Login": 1, "Action": 0, "Time": 1}, "a trade deal needs a symbol"),
+        ({"Deal": 1, "Login": 1, "Action": 2, "Time": 1, "Profit": "x"}, "Profit: not a number"),
+        ({"Deal": 1, "Login": 1, "Action": 2}, "Time: is missing"),
+        ({"Deal": 1, "Login": 1, "Action": 2, "Time": 1, "Volume": -5}, "negative volume"),
+        ([1, 2], "expected a JSON object"),
+    ],
+)
 def test_bad_deal_records_say_what_is_wrong(record, message):
     with pytest.raises(MalformedPayload, match=message):
         mt5.parse_deal(record)
@@ -186,6 +210,7 @@ def test_bad_cursor_text():
 
 def test_money_the_event_store_would_refuse_is_malformed():
     from engine.values import MAX_DECIMAL
+
     assert mt5.MAX_MONEY == MAX_DECIMAL
     record = {**load("mt5/balance_deposit.json"), "Commission": -9_999_999_999.5, "Fee": -1}
     with pytest.raises(MalformedPayload, match="Commission: out of range"):

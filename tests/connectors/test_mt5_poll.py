@@ -1,4 +1,5 @@
 """The MT5 poller against a local MT5 Web API: cursor, events and failures in one unit of work."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,7 @@ from engine.events.models import Event
 from tests.connectors import helpers as fx
 from tests.connectors.mt5_server import MANAGER, PASSWORD, Mt5Server
 
-DEALS = {d["Deal"]: d for d in (json.loads(line) for line in
-                                fx.raw("mt5/deals_export.jsonl").splitlines()[:9])}
+DEALS = {d["Deal"]: d for d in (json.loads(line) for line in fx.raw("mt5/deals_export.jsonl").splitlines()[:9])}
 
 
 class Gateway(Mt5Server):
@@ -43,9 +43,15 @@ def mt5_account(database):
     with unit_of_work(database) as session:
         store.ensure_clients(session, {"C-1001"})
         accounts_service.open_account(
-            session, client_ref="C-1001", account_id="1011", platform="mt5",
-            account_type="standard", currency="USD", leverage=100,
-            opened_at=datetime(2026, 1, 1, tzinfo=timezone.utc))
+            session,
+            client_ref="C-1001",
+            account_id="1011",
+            platform="mt5",
+            account_type="standard",
+            currency="USD",
+            leverage=100,
+            opened_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        )
     return database
 
 
@@ -56,8 +62,7 @@ def poll(database, gateway, api=None, **kwargs):
 
 def event_ids(database) -> list[str]:
     with unit_of_work(database) as s:
-        return list(s.scalars(select(Event.event_id).where(Event.source == "mt5")
-                              .order_by(Event.seq)))
+        return list(s.scalars(select(Event.event_id).where(Event.source == "mt5").order_by(Event.seq)))
 
 
 def cursor(database) -> tuple[int, int] | None:
@@ -76,8 +81,7 @@ def test_first_poll_stores_events_and_advances_the_cursor(mt5_account, gateway):
     assert report.cursor == "1771860120120:21"
     assert gateway.paths()[:3] == ["/api/auth/start", "/api/auth/answer", "/api/deal/get_page"]
     (page,) = gateway.pages()
-    assert (page["login"], page["from"], page["offset"], page["total"]) == ("1011", "0", "0",
-                                                                            "100")
+    assert (page["login"], page["from"], page["offset"], page["total"]) == ("1011", "0", "0", "100")
     # The range ends SETTLE_SECONDS before now (trade-server seconds).
     assert int(datetime.now(timezone.utc).timestamp()) - 10 <= int(page["to"]) + 5
 
@@ -106,10 +110,8 @@ def test_new_deals_after_the_cursor_are_picked_up(mt5_account, gateway):
     with unit_of_work(database) as s:
         closed = store.get(s, source="mt5", event_id="deal:12")
         kept = s.scalars(select(Delivery)).all()
-    assert (closed.type, closed.data["volume_lots"], closed.data["profit"]) == (
-        "trade.closed", "0.6", "20.1")
-    assert [(d.provider, d.status, d.delivery_id) for d in kept] == [
-        ("mt5", "unmatched", "deal:40")]
+    assert (closed.type, closed.data["volume_lots"], closed.data["profit"]) == ("trade.closed", "0.6", "20.1")
+    assert [(d.provider, d.status, d.delivery_id) for d in kept] == [("mt5", "unmatched", "deal:40")]
     assert json.loads(kept[0].body)["PositionID"] == 999
 
 
@@ -133,8 +135,7 @@ def test_a_web_api_error_leaves_cursor_and_events_unchanged(mt5_account, gateway
         gateway.fail_retcode = "9 Operation timeout"
     else:
         gateway.fail_status = 500
-    with pytest.raises(WebApiError, match="9 Operation timeout" if failure == "retcode"
-                       else "HTTP 500"):
+    with pytest.raises(WebApiError, match="9 Operation timeout" if failure == "retcode" else "HTTP 500"):
         poll(database, gateway, api)
     assert (cursor(database), event_ids(database)) == before
     gateway.fail_retcode = gateway.fail_status = None
@@ -166,9 +167,15 @@ def test_every_mt5_login_is_read_and_other_platforms_are_not(mt5_account, gatewa
     with unit_of_work(database) as session:
         for account_id, platform in (("2022", "MT5"), ("ct-7", "ctrader"), ("3033", "mt4")):
             accounts_service.open_account(
-                session, client_ref="C-1001", account_id=account_id, platform=platform,
-                account_type="standard", currency="USD", leverage=100,
-                opened_at=datetime(2026, 1, 1, tzinfo=timezone.utc))
+                session,
+                client_ref="C-1001",
+                account_id=account_id,
+                platform=platform,
+                account_type="standard",
+                currency="USD",
+                leverage=100,
+                opened_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+            )
     gateway.add(3)
     poll(database, gateway)
     assert [q["login"] for q in gateway.pages()] == ["1011", "2022"]
@@ -182,9 +189,15 @@ def test_a_login_learnt_later_is_read_from_its_beginning(mt5_account, gateway):
     poll(database, gateway)
     with unit_of_work(database) as session:
         accounts_service.open_account(
-            session, client_ref="C-1001", account_id="2022", platform="mt5",
-            account_type="standard", currency="USD", leverage=100,
-            opened_at=datetime(2026, 1, 1, tzinfo=timezone.utc))
+            session,
+            client_ref="C-1001",
+            account_id="2022",
+            platform="mt5",
+            account_type="standard",
+            currency="USD",
+            leverage=100,
+            opened_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        )
     # A deposit on the new login, older than everything the cursor has passed.
     gateway.deals.append({**DEALS[3], "Deal": 103, "Login": 2022})
     report = poll(database, gateway)
@@ -235,8 +248,8 @@ def test_cli_poll_once(runner, mt5_account, gateway, monkeypatch):
     result = runner.invoke(["connectors", "poll", "mt5", "--once", "--server", "live-1"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == (
-        "fetched: 2, new: 2, accepted: 2, duplicate: 0, ignored: 0, unmatched: 0, "
-        "rejected: 0, cursor: 1771860000120:10")
+        "fetched: 2, new: 2, accepted: 2, duplicate: 0, ignored: 0, unmatched: 0, rejected: 0, cursor: 1771860000120:10"
+    )
     assert PASSWORD not in result.output
     gateway.fail_retcode = "12 Too frequent requests"
     result = runner.invoke(["connectors", "poll", "mt5", "--once", "--server", "live-1"])

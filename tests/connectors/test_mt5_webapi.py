@@ -1,4 +1,5 @@
 """The MT5 Web API client against a local server that checks the handshake as MT5 does."""
+
 from __future__ import annotations
 
 import json
@@ -33,9 +34,11 @@ def test_hashes_match_the_metaquotes_documentation_example():
     hashed = password_hash("Password1")
     assert hashed.hex() == "904ba8ecb16273d2f0ae9c3b8a023752"
     assert rand_answer(hashed, bytes.fromhex("73007dc7184747ce0f7c98516ef1c851")) == (
-        "77fe51827f7fa69dd80fbec9aa33f1bb")
+        "77fe51827f7fa69dd80fbec9aa33f1bb"
+    )
     assert rand_answer(hashed, bytes.fromhex("4db98fec17aab4dc5a240bdc659e8395")) == (
-        "1732021b1b332f51660b2b315eed3a35")
+        "1732021b1b332f51660b2b315eed3a35"
+    )
 
 
 def test_login_then_deals_page_by_page(mt5):
@@ -48,14 +51,16 @@ def test_login_then_deals_page_by_page(mt5):
     assert int(start["version"]) >= 484
     pages = [q for p, q in mt5.requests if p == "/api/deal/get_page"]
     assert [(q["login"], q["offset"], q["total"]) for q in pages] == [
-        ("1011", "0", "4"), ("1011", "4", "4"), ("1011", "8", "4")]
+        ("1011", "0", "4"),
+        ("1011", "4", "4"),
+        ("1011", "8", "4"),
+    ]
     assert mt5.paths().count("/api/auth/answer") == 1 and api.logins == 1
 
 
 def test_unauthenticated_calls_are_refused_by_the_server(mt5):
     with pytest.raises(urllib.error.HTTPError) as caught:
-        urllib.request.urlopen(f"{mt5.url}/api/deal/get_page?login=1011&from=0&to=1"
-                               "&offset=0&total=1", timeout=5)
+        urllib.request.urlopen(f"{mt5.url}/api/deal/get_page?login=1011&from=0&to=1&offset=0&total=1", timeout=5)
     assert caught.value.code == 403
 
 

@@ -4,6 +4,7 @@ check_completed.json is the public v3 example [3P O4, matches the spec field for
 field]; check_started, report_completed and api_check_clear (the GET /checks/{id}
 answer) are [CONSTRUCTED] from the spec's field names.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,11 +29,14 @@ def test_reference_vector_verifies():
     onfido.verify({"x-sha2-signature": VECTOR_SIGNATURE.upper()}, body, VECTOR_SECRET, None)
 
 
-@pytest.mark.parametrize("body", [
-    raw("onfido/check_completed.json").replace(b"complete", b"completE", 1),
-    json.dumps(load("onfido/check_completed.json"), indent=2).encode(),
-    compact(load("onfido/check_completed.json")).replace(b",", b", "),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        raw("onfido/check_completed.json").replace(b"complete", b"completE", 1),
+        json.dumps(load("onfido/check_completed.json"), indent=2).encode(),
+        compact(load("onfido/check_completed.json")).replace(b",", b", "),
+    ],
+)
 def test_changed_body_fails(body):
     with pytest.raises(SignatureError, match="does not match"):
         onfido.verify({"X-SHA2-Signature": VECTOR_SIGNATURE}, body, VECTOR_SECRET, None)
@@ -85,8 +89,7 @@ class FakeOnfido(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def running_server():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeOnfido)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
@@ -101,8 +104,7 @@ def server(running_server):
 
 
 def fetcher(base_url: str, token: str = API_TOKEN, timeout: float = 2.0):
-    return lambda check_id: onfido.fetch_check(check_id, base_url=base_url, token=token,
-                                               timeout=timeout)
+    return lambda check_id: onfido.fetch_check(check_id, base_url=base_url, token=token, timeout=timeout)
 
 
 def test_fetch_check_reads_the_check_with_the_api_token(server):
@@ -117,13 +119,16 @@ def test_check_id_cannot_change_the_path(server):
     assert FakeOnfido.seen[0][0] == "/v3.6/checks/..%2F..%2Fadmin%3Fx%3D1"
 
 
-@pytest.mark.parametrize("check_id, token, message, retryable", [
-    ("busy", API_TOKEN, "HTTP 503", True),
-    ("unknown-check", API_TOKEN, "HTTP 404", False),
-    (CHECK_ID, "wrong-token", "HTTP 401", False),
-    ("broken", API_TOKEN, "not JSON", True),
-    ("slow", API_TOKEN, "timed out", True),
-])
+@pytest.mark.parametrize(
+    "check_id, token, message, retryable",
+    [
+        ("busy", API_TOKEN, "HTTP 503", True),
+        ("unknown-check", API_TOKEN, "HTTP 404", False),
+        (CHECK_ID, "wrong-token", "HTTP 401", False),
+        ("broken", API_TOKEN, "not JSON", True),
+        ("slow", API_TOKEN, "timed out", True),
+    ],
+)
 def test_fetch_failures_raise_fetch_failed(server, check_id, token, message, retryable):
     with pytest.raises(FetchFailed, match=message) as caught:
         onfido.fetch_check(check_id, base_url=server, token=token, timeout=0.3)
@@ -140,37 +145,41 @@ def test_completed_clear_check_is_approved(server):
     assert onfido.check_to_fetch(envelope) == CHECK_ID
     event = one_event(onfido.normalize(envelope, fetch=fetcher(server)))
     assert event == {
-        "id": f"check.completed:{CHECK_ID}:2021-02-24T20:57:58Z", "type": "kyc.review_completed",
-        "source": "onfido", "occurred_at": "2021-02-24T20:57:58+00:00", "client": "C-1001",
-        "data": {"provider": "onfido", "result": "approved"}}
+        "id": f"check.completed:{CHECK_ID}:2021-02-24T20:57:58Z",
+        "type": "kyc.review_completed",
+        "source": "onfido",
+        "occurred_at": "2021-02-24T20:57:58+00:00",
+        "client": "C-1001",
+        "data": {"provider": "onfido", "result": "approved"},
+    }
 
 
 def test_consider_puts_the_review_on_hold(server):
     FakeOnfido.checks[CHECK_ID]["result"] = "consider"
-    event = one_event(onfido.normalize(load("onfido/check_completed.json"),
-                                       fetch=fetcher(server)))
+    event = one_event(onfido.normalize(load("onfido/check_completed.json"), fetch=fetcher(server)))
     assert event["type"] == "kyc.on_hold" and "consider" in event["data"]["reason"]
 
 
 def test_a_link_is_used_when_the_check_has_no_client_tag(server):
     seen = []
     FakeOnfido.checks[CHECK_ID]["tags"] = ["vip"]
-    event = one_event(onfido.normalize(
-        load("onfido/check_completed.json"), fetch=fetcher(server),
-        resolve_client=lambda applicant: seen.append(applicant) or "C-2002"))
+    event = one_event(
+        onfido.normalize(
+            load("onfido/check_completed.json"),
+            fetch=fetcher(server),
+            resolve_client=lambda applicant: seen.append(applicant) or "C-2002",
+        )
+    )
     assert seen == ["61f659cb-c90b-4067-808a-6136b5c01351"] and event["client"] == "C-2002"
 
 
 def test_a_link_that_agrees_with_the_tag_is_fine_and_one_that_does_not_is_refused(server):
     envelope = load("onfido/check_completed.json")
-    agree = one_event(onfido.normalize(envelope, fetch=fetcher(server),
-                                       resolve_client=lambda _a: "C-1001"))
+    agree = one_event(onfido.normalize(envelope, fetch=fetcher(server), resolve_client=lambda _a: "C-1001"))
     assert agree["client"] == "C-1001"
-    with pytest.raises(UnknownClient, match="linked to client C-2002 but the check's tag "
-                                            "names C-1001"):
+    with pytest.raises(UnknownClient, match="linked to client C-2002 but the check's tag names C-1001"):
         onfido.normalize(envelope, fetch=fetcher(server), resolve_client=lambda _a: "C-2002")
-    assert onfido.tag_link(FakeOnfido.checks[CHECK_ID]) == (
-        "61f659cb-c90b-4067-808a-6136b5c01351", "C-1001")
+    assert onfido.tag_link(FakeOnfido.checks[CHECK_ID]) == ("61f659cb-c90b-4067-808a-6136b5c01351", "C-1001")
 
 
 def test_no_client_is_unknown_client(server):
@@ -180,10 +189,8 @@ def test_no_client_is_unknown_client(server):
 
 
 def test_started_check_is_a_pending_review(server):
-    event = one_event(onfido.normalize(load("onfido/check_started.json"),
-                                       fetch=fetcher(server)))
-    assert (event["type"], event["occurred_at"]) == ("kyc.review_pending",
-                                                      "2021-02-24T20:55:00+00:00")
+    event = one_event(onfido.normalize(load("onfido/check_started.json"), fetch=fetcher(server)))
+    assert (event["type"], event["occurred_at"]) == ("kyc.review_pending", "2021-02-24T20:55:00+00:00")
 
 
 def test_check_no_longer_complete_is_ignored(server):
@@ -194,8 +201,7 @@ def test_check_no_longer_complete_is_ignored(server):
 
 def test_fetch_failure_propagates_so_the_delivery_is_kept(server):
     with pytest.raises(FetchFailed):
-        onfido.normalize(load("onfido/check_completed.json"),
-                         fetch=fetcher(server, token="revoked"))
+        onfido.normalize(load("onfido/check_completed.json"), fetch=fetcher(server, token="revoked"))
     with pytest.raises(FetchFailed, match="no fetcher"):
         onfido.normalize(load("onfido/check_completed.json"))
 
@@ -219,12 +225,17 @@ def test_redelivery_and_reopened_completion_ids():
     assert onfido.delivery_id(later) != onfido.delivery_id(first)
 
 
-@pytest.mark.parametrize("body, message", [
-    (b'{"resource_type":"check"}', "payload: is missing"),
-    (b'{"payload":{"resource_type":"check","action":"check.completed"}}', "object: is missing"),
-    (b'{"payload":{"resource_type":"check","action":"check.completed","object":{"id":7}}}',
-     "payload.object.id: expected a string"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b'{"resource_type":"check"}', "payload: is missing"),
+        (b'{"payload":{"resource_type":"check","action":"check.completed"}}', "object: is missing"),
+        (
+            b'{"payload":{"resource_type":"check","action":"check.completed","object":{"id":7}}}',
+            "payload.object.id: expected a string",
+        ),
+    ],
+)
 def test_parse_says_what_is_wrong(body, message):
     with pytest.raises(MalformedPayload, match=message):
         onfido.parse(body)

@@ -1,4 +1,5 @@
 """Onfido applicant links: `fxcrm connectors link onfido`, learnt from tags, used without one."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,8 +12,13 @@ from engine.deliveries.models import OnfidoApplicant
 from engine.events import store
 from engine.values import utcnow
 from tests.connectors import helpers as fx
-from tests.web.test_webhooks import (FakeOnfido, deliveries, events, onfido_api,  # noqa: F401
-                                     onfido_app)
+from tests.web.test_webhooks import (
+    FakeOnfido,
+    deliveries,
+    events,
+    onfido_api,  # noqa: F401
+    onfido_app,
+)
 
 APPLICANT = "61f659cb-c90b-4067-808a-6136b5c01351"  # the applicant of api_check_clear.json
 
@@ -26,8 +32,7 @@ def clients(database):
 
 def links(db) -> list[tuple[str, str, str]]:
     with unit_of_work(db) as s:
-        return [(r.applicant_id, r.client_ref, r.source)
-                for r in s.scalars(select(OnfidoApplicant))]
+        return [(r.applicant_id, r.client_ref, r.source) for r in s.scalars(select(OnfidoApplicant))]
 
 
 def check_without_tag() -> dict:
@@ -35,8 +40,7 @@ def check_without_tag() -> dict:
 
 
 def receive(db) -> str:
-    outcome = intake.accept(db, provider="onfido", body=fx.raw("onfido/check_completed.json"),
-                            now=utcnow())
+    outcome = intake.accept(db, provider="onfido", body=fx.raw("onfido/check_completed.json"), now=utcnow())
     assert outcome.status == "pending"
     fetches.run_due(db)
     (row,) = deliveries(db)
@@ -51,14 +55,19 @@ def test_cli_links_an_applicant_and_audits_it(runner, clients):
     with unit_of_work(clients) as s:
         (entry,) = audit_service.list_for(s, target_type="client", target_id="C-1001")
         assert (entry.actor, entry.action, entry.detail) == (
-            "cli", "onfido.applicant_linked", {"applicant_id": APPLICANT,
-                                               "previous_client": None})
+            "cli",
+            "onfido.applicant_linked",
+            {"applicant_id": APPLICANT, "previous_client": None},
+        )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["not-an-applicant", "C-1001"], "expected an Onfido applicant id"),
-    ([APPLICANT, "C-9999"], "client 'C-9999': no such client"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["not-an-applicant", "C-1001"], "expected an Onfido applicant id"),
+        ([APPLICANT, "C-9999"], "client 'C-9999': no such client"),
+    ],
+)
 def test_cli_refuses_bad_input(runner, clients, args, message):
     result = runner.invoke(["connectors", "link", "onfido", *args])
     assert result.exit_code == 1 and message in result.output
@@ -93,16 +102,16 @@ def test_a_check_without_tag_uses_the_link(clients, onfido_api):  # noqa: F811
     assert (event.type, event.client_ref) == ("kyc.review_completed", "C-2002")
 
 
-def test_unlinked_check_waits_as_unmatched_until_linked_and_retried(runner, clients,
-                                                                    onfido_api):  # noqa: F811
+def test_unlinked_check_waits_as_unmatched_until_linked_and_retried(runner, clients, onfido_api):  # noqa: F811
     _client, db = onfido_app(clients, onfido_api)
     FakeOnfido.answer = (200, check_without_tag())
     assert receive(db) == "unmatched" and events(db) == [] and links(db) == []
     (row,) = deliveries(db)
     runner.invoke(["connectors", "link", "onfido", APPLICANT, "C-1001"])
-    result = runner.invoke(["connectors", "retry", str(row.id)],
-                           env={"FXCRM_ONFIDO_API_TOKEN": "api_sandbox.token",
-                                "FXCRM_ONFIDO_BASE_URL": onfido_api})
+    result = runner.invoke(
+        ["connectors", "retry", str(row.id)],
+        env={"FXCRM_ONFIDO_API_TOKEN": "api_sandbox.token", "FXCRM_ONFIDO_BASE_URL": onfido_api},
+    )
     assert result.exit_code == 0, result.output
     assert [(e.type, e.client_ref) for e in events(db)] == [("kyc.review_completed", "C-1001")]
 

@@ -1,4 +1,5 @@
 """The connector registry, the shared API of webhook connectors, and import hygiene."""
+
 from __future__ import annotations
 
 import subprocess
@@ -10,8 +11,7 @@ import connectors
 
 
 def test_registry_names_every_connector():
-    assert sorted(connectors.REGISTRY) == ["bank_camt054", "mt5", "nowpayments", "onfido",
-                                           "stripe", "sumsub"]
+    assert sorted(connectors.REGISTRY) == ["bank_camt054", "mt5", "nowpayments", "onfido", "stripe", "sumsub"]
     for name, module in connectors.REGISTRY.items():
         assert module.NAME == name and connectors.get(name) is module
 
@@ -31,9 +31,10 @@ def test_unknown_provider():
 
 
 def test_connectors_import_no_database_no_flask_and_no_engine():
-    code = ("import sys, connectors, connectors.mt5_feed;"
-            "bad = [m for m in ('flask', 'sqlalchemy', 'engine', 'web') if m in sys.modules];"
-            "print(','.join(bad))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    code = (
+        "import sys, connectors, connectors.mt5_feed;"
+        "bad = [m for m in ('flask', 'sqlalchemy', 'engine', 'web') if m in sys.modules];"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""

@@ -6,6 +6,7 @@ public repos [3P]; reviewed_red_final_nulls is a production-shaped capture [3P] 
 its `type` corrected; reviewed_red_retry, on_hold, reset and pending_old_created_at
 are [CONSTRUCTED] from documented field names (no verbatim sample exists).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,22 +19,25 @@ from tests.connectors.helpers import compact, hex_hmac, load, one_event, raw
 
 # provider_formats.md §7: computed test vector (made-up secret), exact bytes.
 VECTOR_SECRET = "sumsub-test-secret"
-VECTOR_BODY = (b'{"applicantId":"5cb56e8e0a975a35f333cb83","inspectionId":"5cb56e8e0a975a35f333cb84",'
-               b'"correlationId":"req-a260b669-4f14-4bb5-a4c5-ac0218acb9a4","externalUserId":'
-               b'"externalUserId","levelName":"basic-kyc-level","type":"applicantReviewed",'
-               b'"reviewResult":{"reviewAnswer":"GREEN"},"reviewStatus":"completed",'
-               b'"createdAtMs":"2020-02-21 13:23:19.321"}')
+VECTOR_BODY = (
+    b'{"applicantId":"5cb56e8e0a975a35f333cb83","inspectionId":"5cb56e8e0a975a35f333cb84",'
+    b'"correlationId":"req-a260b669-4f14-4bb5-a4c5-ac0218acb9a4","externalUserId":'
+    b'"externalUserId","levelName":"basic-kyc-level","type":"applicantReviewed",'
+    b'"reviewResult":{"reviewAnswer":"GREEN"},"reviewStatus":"completed",'
+    b'"createdAtMs":"2020-02-21 13:23:19.321"}'
+)
 VECTOR_SHA256 = "635cc1c444549d0dd374541a7fb36b3aea103b6899c04446e0dcc8d30372edf8"
-VECTOR_SHA512 = ("35e0cb2fc826d77a9f9f528e67217b2194c1ef1360a71b3b9f19d1421febe71bddd440fb6b62d0e1d"
-                 "080dc22049d14d008cb4fce876a83b8b8399af8313e92c5")
+VECTOR_SHA512 = (
+    "35e0cb2fc826d77a9f9f528e67217b2194c1ef1360a71b3b9f19d1421febe71bddd440fb6b62d0e1d"
+    "080dc22049d14d008cb4fce876a83b8b8399af8313e92c5"
+)
 
 
 def headers(digest: str, alg: str = "HMAC_SHA256_HEX") -> dict:
     return {"X-Payload-Digest": digest, "X-Payload-Digest-Alg": alg}
 
 
-@pytest.mark.parametrize("alg, digest", [("HMAC_SHA256_HEX", VECTOR_SHA256),
-                                         ("HMAC_SHA512_HEX", VECTOR_SHA512)])
+@pytest.mark.parametrize("alg, digest", [("HMAC_SHA256_HEX", VECTOR_SHA256), ("HMAC_SHA512_HEX", VECTOR_SHA512)])
 def test_reference_vectors_verify(alg, digest):
     sumsub.verify(headers(digest, alg), VECTOR_BODY, VECTOR_SECRET, None)
 
@@ -48,25 +52,31 @@ def test_headers_are_case_insensitive():
     sumsub.verify(lower, VECTOR_BODY, VECTOR_SECRET, None)
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda b: b[:10] + bytes([b[10] ^ 1]) + b[11:],                      # one changed byte
-    lambda b: json.dumps(json.loads(b), indent=1).encode(),              # re-serialised
-    lambda b: compact(dict(sorted(json.loads(b).items()))),              # keys re-ordered
-    lambda b: b + b"\n",                                                 # trailing newline
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda b: b[:10] + bytes([b[10] ^ 1]) + b[11:],  # one changed byte
+        lambda b: json.dumps(json.loads(b), indent=1).encode(),  # re-serialised
+        lambda b: compact(dict(sorted(json.loads(b).items()))),  # keys re-ordered
+        lambda b: b + b"\n",  # trailing newline
+    ],
+)
 def test_changed_body_fails(mutate):
     with pytest.raises(SignatureError, match="does not match"):
         sumsub.verify(headers(VECTOR_SHA256), mutate(VECTOR_BODY), VECTOR_SECRET, None)
 
 
-@pytest.mark.parametrize("given, reason", [
-    (headers(VECTOR_SHA256, "HMAC_MD5_HEX"), "unknown X-Payload-Digest-Alg"),
-    (headers(VECTOR_SHA256, "hmac_sha256_hex"), "unknown X-Payload-Digest-Alg"),
-    ({"X-Payload-Digest-Alg": "HMAC_SHA256_HEX"}, "missing X-Payload-Digest"),
-    ({"X-Payload-Digest": VECTOR_SHA256}, "missing X-Payload-Digest-Alg"),
-    (headers(VECTOR_SHA512, "HMAC_SHA256_HEX"), "does not match"),
-    (headers(""), "missing X-Payload-Digest"),
-])
+@pytest.mark.parametrize(
+    "given, reason",
+    [
+        (headers(VECTOR_SHA256, "HMAC_MD5_HEX"), "unknown X-Payload-Digest-Alg"),
+        (headers(VECTOR_SHA256, "hmac_sha256_hex"), "unknown X-Payload-Digest-Alg"),
+        ({"X-Payload-Digest-Alg": "HMAC_SHA256_HEX"}, "missing X-Payload-Digest"),
+        ({"X-Payload-Digest": VECTOR_SHA256}, "missing X-Payload-Digest-Alg"),
+        (headers(VECTOR_SHA512, "HMAC_SHA256_HEX"), "does not match"),
+        (headers(""), "missing X-Payload-Digest"),
+    ],
+)
 def test_bad_headers_fail(given, reason):
     with pytest.raises(SignatureError, match=reason):
         sumsub.verify(given, VECTOR_BODY, VECTOR_SECRET, None)
@@ -83,9 +93,13 @@ def test_green_review_is_approved():
     payload = sumsub.parse(raw("sumsub/reviewed_green.json"))
     event = one_event(sumsub.normalize(payload))
     assert event == {
-        "id": "req-a260b669-4f14-4bb5-a4c5-ac0218acb9a4", "type": "kyc.review_completed",
-        "source": "sumsub", "occurred_at": "2020-02-21T13:23:19.321000+00:00",
-        "client": "externalUserId", "data": {"provider": "sumsub", "result": "approved"}}
+        "id": "req-a260b669-4f14-4bb5-a4c5-ac0218acb9a4",
+        "type": "kyc.review_completed",
+        "source": "sumsub",
+        "occurred_at": "2020-02-21T13:23:19.321000+00:00",
+        "client": "externalUserId",
+        "data": {"provider": "sumsub", "result": "approved"},
+    }
 
 
 def test_red_final_is_rejected_with_labels_and_comments():
@@ -138,12 +152,15 @@ def test_created_at_ms_wins_over_created_at():
 
 def test_reset_asks_for_kyc_again():
     event = one_event(sumsub.normalize(load("sumsub/reset.json")))
-    assert (event["type"], event["data"]) == ("kyc.reset", {
-        "provider": "sumsub", "reason": "applicant reset at Sumsub: all documents were deactivated"})
+    assert (event["type"], event["data"]) == (
+        "kyc.reset",
+        {"provider": "sumsub", "reason": "applicant reset at Sumsub: all documents were deactivated"},
+    )
 
 
-@pytest.mark.parametrize("kind", ["applicantCreated", "applicantTagsChanged",
-                                  "applicantActionPending", "videoIdentStatusChanged"])
+@pytest.mark.parametrize(
+    "kind", ["applicantCreated", "applicantTagsChanged", "applicantActionPending", "videoIdentStatusChanged"]
+)
 def test_unused_types_are_ignored_with_a_reason(kind):
     payload = load("sumsub/created.json")
     payload["type"] = kind
@@ -158,29 +175,35 @@ def test_redelivery_gives_the_same_event_id():
     assert first["id"] == again["id"] == sumsub.delivery_id(sumsub.parse(body))
 
 
-@pytest.mark.parametrize("change, error, message", [
-    ({"externalUserId": None}, UnknownClient, "externalUserId"),
-    ({"externalUserId": "  "}, UnknownClient, "externalUserId"),
-    ({"reviewResult": None}, MalformedPayload, "reviewResult: is null"),
-    ({"reviewResult": {"reviewAnswer": "YELLOW"}}, MalformedPayload, "reviewAnswer"),
-    ({"reviewResult": {"reviewAnswer": "RED", "reviewRejectType": "SOFT"}}, MalformedPayload,
-     "reviewRejectType"),
-    ({"reviewResult": {"reviewAnswer": "GREEN", "rejectLabels": "FORGERY"}}, MalformedPayload,
-     "rejectLabels"),
-    ({"createdAtMs": "yesterday"}, MalformedPayload, "createdAtMs"),
-    ({"createdAtMs": None}, MalformedPayload, "createdAtMs: is missing"),
-    ({"correlationId": 42}, MalformedPayload, "correlationId: expected a string"),
-])
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        ({"externalUserId": None}, UnknownClient, "externalUserId"),
+        ({"externalUserId": "  "}, UnknownClient, "externalUserId"),
+        ({"reviewResult": None}, MalformedPayload, "reviewResult: is null"),
+        ({"reviewResult": {"reviewAnswer": "YELLOW"}}, MalformedPayload, "reviewAnswer"),
+        ({"reviewResult": {"reviewAnswer": "RED", "reviewRejectType": "SOFT"}}, MalformedPayload, "reviewRejectType"),
+        ({"reviewResult": {"reviewAnswer": "GREEN", "rejectLabels": "FORGERY"}}, MalformedPayload, "rejectLabels"),
+        ({"createdAtMs": "yesterday"}, MalformedPayload, "createdAtMs"),
+        ({"createdAtMs": None}, MalformedPayload, "createdAtMs: is missing"),
+        ({"correlationId": 42}, MalformedPayload, "correlationId: expected a string"),
+    ],
+)
 def test_unusable_payloads_say_what_is_wrong(change, error, message):
     payload = {**load("sumsub/reviewed_green.json"), **change}
     with pytest.raises(error, match=message):
         sumsub.normalize(payload)
 
 
-@pytest.mark.parametrize("body, message", [
-    (b"[]", "expected a JSON object"), (b"{}", "type: is missing"),
-    (b"\xff\xfe", "not UTF-8"), (b'{"type": 1}', "type: expected a string"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b"[]", "expected a JSON object"),
+        (b"{}", "type: is missing"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b'{"type": 1}', "type: expected a string"),
+    ],
+)
 def test_parse_rejects_bodies_with_a_reason(body, message):
     with pytest.raises(MalformedPayload, match=message):
         sumsub.parse(body)

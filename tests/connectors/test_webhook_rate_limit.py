@@ -1,4 +1,5 @@
 """POST /webhooks/<provider>: repeated signature failures from one address get 429."""
+
 from __future__ import annotations
 
 import logging
@@ -31,14 +32,18 @@ class Clock:
 def hooks(database):
     client, db = app_with(database, **SECRETS)
     clock = Clock()
-    client.application.extensions["fxcrm_webhook_limiter"] = FailureLimiter(
-        limit=3, window=60, clock=clock)
+    client.application.extensions["fxcrm_webhook_limiter"] = FailureLimiter(limit=3, window=60, clock=clock)
     return client, db, clock
 
 
 def post(client, address, headers, provider="sumsub", body=VECTOR_BODY):
-    return client.post(f"/webhooks/{provider}", data=body, headers=headers,
-                       content_type="application/json", environ_base={"REMOTE_ADDR": address})
+    return client.post(
+        f"/webhooks/{provider}",
+        data=body,
+        headers=headers,
+        content_type="application/json",
+        environ_base={"REMOTE_ADDR": address},
+    )
 
 
 def test_failures_over_the_limit_get_429_with_retry_after(hooks, caplog):
@@ -96,14 +101,19 @@ def test_the_default_limit_is_twenty_a_minute(database):
 def test_behind_a_trusted_proxy_the_forwarded_address_is_limited(database):
     """FXCRM_PROXY_HOPS=1: the proxy's own (loopback) address is not what gets limited."""
     from web import create_app
+
     cfg = database.config.with_overrides(secrets=SECRETS, proxy_hops=1)
     client = create_app({"TESTING": True, "FXCRM_CONFIG": cfg, "TICKER": False}).test_client()
     client.application.extensions["fxcrm_webhook_limiter"] = FailureLimiter(limit=3, window=60)
 
     def via_proxy(forwarded, headers):
-        return client.post("/webhooks/sumsub", data=VECTOR_BODY, headers={
-            **headers, "X-Forwarded-For": forwarded}, content_type="application/json",
-            environ_base={"REMOTE_ADDR": "127.0.0.1"})
+        return client.post(
+            "/webhooks/sumsub",
+            data=VECTOR_BODY,
+            headers={**headers, "X-Forwarded-For": forwarded},
+            content_type="application/json",
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},
+        )
 
     assert [via_proxy(ATTACKER, BAD).status_code for _ in range(4)] == [401, 401, 401, 429]
     assert via_proxy(PROVIDER_IP, GOOD).status_code == 200
@@ -112,14 +122,22 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_limited(database):
 def test_without_trusted_proxies_a_forwarded_header_is_ignored(hooks):
     client, _db, _clock = hooks
     # An attacker cannot dodge the limit by sending a different X-Forwarded-For each time.
-    codes = [client.post("/webhooks/sumsub", data=VECTOR_BODY, content_type="application/json",
-                         headers={**BAD, "X-Forwarded-For": f"192.0.2.{n}"},
-                         environ_base={"REMOTE_ADDR": ATTACKER}).status_code for n in range(4)]
+    codes = [
+        client.post(
+            "/webhooks/sumsub",
+            data=VECTOR_BODY,
+            content_type="application/json",
+            headers={**BAD, "X-Forwarded-For": f"192.0.2.{n}"},
+            environ_base={"REMOTE_ADDR": ATTACKER},
+        ).status_code
+        for n in range(4)
+    ]
     assert codes == [401, 401, 401, 429]
 
 
 def test_memory_is_bounded_when_many_addresses_fail(monkeypatch):
     import web.webhooks as hooks_mod
+
     monkeypatch.setattr(hooks_mod, "MAX_TRACKED", 50)
     clock = Clock()
     limiter = FailureLimiter(limit=2, window=60, clock=clock)

@@ -1,4 +1,5 @@
 """Document files: sample files of each kind, and an S3-compatible server on loopback."""
+
 from __future__ import annotations
 
 import pytest
@@ -28,6 +29,7 @@ def s3_server():
 @pytest.fixture
 def s3_bucket(s3_server):
     import uuid
+
     name = f"fxcrm-docs-{uuid.uuid4().hex[:12]}"
     s3_server.client().create_bucket(Bucket=name)
     return name

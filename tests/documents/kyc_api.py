@@ -3,6 +3,7 @@
 It checks the credentials each provider expects (Onfido's token header, Sumsub's
 signed request) and serves the files it was given; every request is recorded.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,8 +18,8 @@ ONFIDO_TOKEN, SUMSUB_TOKEN, SUMSUB_SECRET = "onfido-api-token", "sumsub-app-toke
 
 class KycApi:
     def __init__(self):
-        self.onfido: dict[str, list[dict]] = {}       # applicant id -> document records
-        self.sumsub: dict[str, dict] = {}             # external user id -> {id, items}
+        self.onfido: dict[str, list[dict]] = {}  # applicant id -> document records
+        self.sumsub: dict[str, dict] = {}  # external user id -> {id, items}
         self.files: dict[str, tuple[bytes, str]] = {}  # file id -> (bytes, content type)
         self.requests: list[str] = []
         api = self
@@ -51,8 +52,7 @@ class KycApi:
             return self._onfido(parsed)
         if parsed.path.startswith("/resources/"):
             stamp, sig = headers.get("X-App-Access-Ts", ""), headers.get("X-App-Access-Sig", "")
-            expected = hmac.new(SUMSUB_SECRET.encode(), f"{stamp}GET{path}".encode(),
-                                hashlib.sha256).hexdigest()
+            expected = hmac.new(SUMSUB_SECRET.encode(), f"{stamp}GET{path}".encode(), hashlib.sha256).hexdigest()
             if headers.get("X-App-Token") != SUMSUB_TOKEN or not hmac.compare_digest(sig, expected):
                 return 401, b'{"description": "bad signature"}', "application/json"
             return self._sumsub(parsed)
@@ -76,10 +76,13 @@ class KycApi:
     def _sumsub(self, parsed):
         path = parsed.path
         if path.startswith("/resources/applicants/-;externalUserId=") and path.endswith("/one"):
-            ref = path[len("/resources/applicants/-;externalUserId="):-len("/one")]
+            ref = path[len("/resources/applicants/-;externalUserId=") : -len("/one")]
             found = self.sumsub.get(ref)
-            return (200, json.dumps({"id": found["id"]}).encode(), "application/json") if found \
+            return (
+                (200, json.dumps({"id": found["id"]}).encode(), "application/json")
+                if found
                 else (404, b'{"description": "not found"}', "application/json")
+            )
         parts = path.split("/")
         if path.endswith("/metadata/resources"):
             items = next((a["items"] for a in self.sumsub.values() if a["id"] == parts[3]), [])

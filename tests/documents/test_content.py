@@ -1,4 +1,5 @@
 """A file is what its content says, not what its name or declared type says."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,12 +17,15 @@ def test_images_and_pdfs_are_recognised_by_their_bytes():
     assert sniff(pdf(), "application/octet-stream", LIMIT) == "application/pdf"
 
 
-@pytest.mark.parametrize("data, declared, message", [
-    (png(), "application/pdf", "it was sent as application/pdf but its content is image/png"),
-    (ELF, "application/pdf", "its content is application/x-executable"),
-    (b"just some text, named passport.pdf", "application/pdf", "its content is not a known file type"),
-    (b"", "image/png", "the file is empty"),
-])
+@pytest.mark.parametrize(
+    "data, declared, message",
+    [
+        (png(), "application/pdf", "it was sent as application/pdf but its content is image/png"),
+        (ELF, "application/pdf", "its content is application/x-executable"),
+        (b"just some text, named passport.pdf", "application/pdf", "its content is not a known file type"),
+        (b"", "image/png", "the file is empty"),
+    ],
+)
 def test_a_file_that_is_not_what_it_claims_is_refused(data, declared, message):
     with pytest.raises(ContentRefused) as refused:
         sniff(data, declared, LIMIT)

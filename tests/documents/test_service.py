@@ -1,4 +1,5 @@
 """Receiving a document file: checked, stored, recorded with its submission, or not at all."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,19 +23,29 @@ LIMIT = 1024 * 1024
 def receive(database, data, declared="application/pdf", **extra):
     with unit_of_work(database) as s:
         client = s.scalar(select(Client))
-        got = service.receive(s, store_for(database.config), client=client,
-                              document_type=extra.pop("document_type", "id"), data=data,
-                              declared_type=declared, file_name=extra.pop("name", "passport.pdf"),
-                              actor="comp@example.com", source="staff", max_bytes=LIMIT, **extra)
+        got = service.receive(
+            s,
+            store_for(database.config),
+            client=client,
+            document_type=extra.pop("document_type", "id"),
+            data=data,
+            declared_type=declared,
+            file_name=extra.pop("name", "passport.pdf"),
+            actor="comp@example.com",
+            source="staff",
+            max_bytes=LIMIT,
+            **extra,
+        )
         schedule_touched(s, database)
         return got.file.public_id, got.created
 
 
 def counts(database):
     with unit_of_work(database) as s:
-        return (s.scalar(select(func.count()).select_from(DocumentFile)),
-                s.scalar(select(func.count()).select_from(Event).where(
-                    Event.type == "kyc.document_submitted")))
+        return (
+            s.scalar(select(func.count()).select_from(DocumentFile)),
+            s.scalar(select(func.count()).select_from(Event).where(Event.type == "kyc.document_submitted")),
+        )
 
 
 def test_a_received_file_is_stored_and_submits_its_document(database):
@@ -58,11 +69,14 @@ def test_the_same_bytes_for_the_same_document_are_kept_once(database):
     assert (again, created) == (first, False) and counts(database) == (1, 1)
 
 
-@pytest.mark.parametrize("data, declared, document_type, message", [
-    (png(), "application/pdf", "id", "passport.pdf: it was sent as application/pdf but its content is image/png"),
-    (ELF, "application/pdf", "id", "its content is application/x-executable"),
-    (pdf(), "application/pdf", "diploma", "document type 'diploma' is unknown"),
-])
+@pytest.mark.parametrize(
+    "data, declared, document_type, message",
+    [
+        (png(), "application/pdf", "id", "passport.pdf: it was sent as application/pdf but its content is image/png"),
+        (ELF, "application/pdf", "id", "its content is application/x-executable"),
+        (pdf(), "application/pdf", "diploma", "document type 'diploma' is unknown"),
+    ],
+)
 def test_a_refused_file_leaves_nothing_behind(database, data, declared, document_type, message):
     ingest(database, registered("C1"))
     with pytest.raises(service.DocumentError) as refused:

@@ -1,4 +1,5 @@
 """Document stores: a folder (embedded) and an S3-compatible bucket (a real server on loopback)."""
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """Events fxcrm records about its own actions (portal sign-ins, status changes by people,
 task outcomes) and the scores rules add to: stored in the change's own transaction,
 once per change, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,8 +31,9 @@ def _events(database, type_: str) -> list[Event]:
 
 def _login(database, email="ana@example.com") -> str:
     with unit_of_work(database) as s:
-        login, _token = portal.register(s, email=email, password=PASSWORD, first_name="Ana",
-                                        last_name="Lopez", country="ES")
+        login, _token = portal.register(
+            s, email=email, password=PASSWORD, first_name="Ana", last_name="Lopez", country="ES"
+        )
         login.email_verified_at = utcnow()
         return login.client_ref
 
@@ -64,23 +66,33 @@ def test_a_status_change_by_a_person_is_an_event_a_rules_change_is_not(database)
     ingest(database, registered("C1", "2026-11-01T10:00:00Z"))
     with unit_of_work(database) as s:
         client = clients_service.get_by_ref(s, "C1")
-        change = kyc_service.change_status(s, client=client, status="blocked", reason="chargeback ring",
-                                           actor="ann@broker.test")
+        change = kyc_service.change_status(
+            s, client=client, status="blocked", reason="chargeback ring", actor="ann@broker.test"
+        )
         change_id = change.id
     with unit_of_work(database) as s:
-        kyc_service.set_status(s, client=clients_service.get_by_ref(s, "C1"), status="pending",
-                               reason="rule says so", actor="rule:r1", rule_id="r1")
+        kyc_service.set_status(
+            s,
+            client=clients_service.get_by_ref(s, "C1"),
+            status="pending",
+            reason="rule says so",
+            actor="rule:r1",
+            rule_id="r1",
+        )
     (event,) = _events(database, "client.status_changed")
     assert event.event_id == f"status-change-{change_id}"
-    assert event.data == {"status": "blocked", "previous_status": "pending",
-                          "actor": "ann@broker.test", "reason": "chargeback ring"}
+    assert event.data == {
+        "status": "blocked",
+        "previous_status": "pending",
+        "actor": "ann@broker.test",
+        "reason": "chargeback ring",
+    }
 
 
 @pytest.mark.parametrize("how, outcome", [("resolve", "done"), ("dismiss", "dismissed")])
 def test_a_task_a_person_closes_records_its_outcome(database, how, outcome):
     with unit_of_work(database) as s:
-        task, _ = tasks_service.create(s, queue="compliance", title="check", client_ref="C9",
-                                       rule_id="odd-deposit")
+        task, _ = tasks_service.create(s, queue="compliance", title="check", client_ref="C9", rule_id="odd-deposit")
         lone, _ = tasks_service.create(s, queue="finance", title="no client")
         ids = task.id, lone.id
     with unit_of_work(database) as s:
@@ -89,25 +101,54 @@ def test_a_task_a_person_closes_records_its_outcome(database, how, outcome):
             getattr(tasks_service, how)(s, tasks_service.get(s, task_id), actor="ann@broker.test", **kwargs)
     (event,) = _events(database, "task.closed")  # the task about no client records nothing
     assert (event.client_ref, event.event_id) == ("C9", f"task-{ids[0]}-closed")
-    assert event.data == {"task_id": str(ids[0]), "queue": "compliance", "outcome": outcome,
-                          "resolution": "fraud", "actor": "ann@broker.test", "rule_id": "odd-deposit"}
+    assert event.data == {
+        "task_id": str(ids[0]),
+        "queue": "compliance",
+        "outcome": outcome,
+        "resolution": "fraud",
+        "actor": "ann@broker.test",
+        "rule_id": "odd-deposit",
+    }
 
 
 def test_score_contributions_add_once_per_trigger_and_show_in_the_profile(database):
     ingest(database, registered("C1", "2026-11-01T10:00:00Z"))
     with unit_of_work(database) as s:
-        first = scores.add(s, client_ref="C1", name="aml_risk", points=20, reason="high-risk country",
-                           trigger_key="api/e1:r1:0", rule_id="r1")
-        again = scores.add(s, client_ref="C1", name="aml_risk", points=20, reason="high-risk country",
-                           trigger_key="api/e1:r1:0", rule_id="r1")
-        scores.add(s, client_ref="C1", name="aml_risk", points=-5, reason="verified source of funds",
-                   trigger_key="api/e2:r2:0", rule_id="r2")
+        first = scores.add(
+            s,
+            client_ref="C1",
+            name="aml_risk",
+            points=20,
+            reason="high-risk country",
+            trigger_key="api/e1:r1:0",
+            rule_id="r1",
+        )
+        again = scores.add(
+            s,
+            client_ref="C1",
+            name="aml_risk",
+            points=20,
+            reason="high-risk country",
+            trigger_key="api/e1:r1:0",
+            rule_id="r1",
+        )
+        scores.add(
+            s,
+            client_ref="C1",
+            name="aml_risk",
+            points=-5,
+            reason="verified source of funds",
+            trigger_key="api/e2:r2:0",
+            rule_id="r2",
+        )
         assert first is not None and again is None
         assert scores.total(s, "C1", "aml_risk") == 15 and scores.total(s, "C1", "other") == 0
     section = profile(database, "C1")["scores"]
     assert section["aml_risk"]["total"] == 15
     assert [(c["rule_id"], c["points"], c["reason"]) for c in section["aml_risk"]["contributions"]] == [
-        ("r1", 20, "high-risk country"), ("r2", -5, "verified source of funds")]
+        ("r1", 20, "high-risk country"),
+        ("r2", -5, "verified source of funds"),
+    ]
     with unit_of_work(database) as s, pytest.raises(scores.ScoreError, match="need a reason"):
         scores.add(s, client_ref="C1", name="aml_risk", points=5, reason=" ", trigger_key="k")
 

@@ -1,4 +1,5 @@
 """The `fxcrm` command on the test database."""
+
 from __future__ import annotations
 
 import json
@@ -35,14 +36,27 @@ def test_usage_error_exits_2(runner):
 
 def test_tasks_list_json_has_the_spec_fields(runner, database):
     with unit_of_work(database) as s:
-        tasks_service.create(s, queue="support", title="Call back", client_ref="C7",
-                             priority="high", created_by="agent@x")
+        tasks_service.create(
+            s, queue="support", title="Call back", client_ref="C7", priority="high", created_by="agent@x"
+        )
     result = runner.invoke(["tasks", "list", "--json", "--queue", "support"])
     rows = json.loads(result.output)
     assert len(rows) == 1
     task = rows[0]
-    for key in ("id", "queue", "status", "priority", "title", "client", "rule_id",
-                "ruleset_version", "created_at", "due_at", "assignee", "explanation"):
+    for key in (
+        "id",
+        "queue",
+        "status",
+        "priority",
+        "title",
+        "client",
+        "rule_id",
+        "ruleset_version",
+        "created_at",
+        "due_at",
+        "assignee",
+        "explanation",
+    ):
         assert key in task
     assert (task["status"], task["priority"], task["rule_id"]) == ("open", "high", None)
     bad = runner.invoke(["tasks", "list", "--status", "closed"])
@@ -54,8 +68,7 @@ def test_clients_show_json_and_unknown_client(runner, tmp_path):
     path.write_text(jsonl([registered("C3", first_name="Ines")]))
     runner.invoke(["events", "ingest", str(path)])
     profile = json.loads(runner.invoke(["clients", "show", "C3", "--json"]).output)
-    for key in ("ref", "status", "kyc", "wallets", "accounts", "ib", "commissions",
-                "notifications", "tasks"):
+    for key in ("ref", "status", "kyc", "wallets", "accounts", "ib", "commissions", "notifications", "tasks"):
         assert key in profile
     assert (profile["ref"], profile["status"], profile["first_name"]) == ("C3", "pending", "Ines")
     assert "status" in profile["kyc"] and "documents" in profile["kyc"]
@@ -64,8 +77,7 @@ def test_clients_show_json_and_unknown_client(runner, tmp_path):
 
 
 def test_users_and_tokens(runner):
-    created = runner.invoke(["users", "create", "ops@broker.test", "--role", "admin",
-                             "--password", "long-enough-pass"])
+    created = runner.invoke(["users", "create", "ops@broker.test", "--role", "admin", "--password", "long-enough-pass"])
     assert created.exit_code == 0
     dup = runner.invoke(["users", "create", "ops@broker.test", "--role", "admin"])
     assert dup.exit_code == 1 and "already exists" in dup.output
@@ -82,8 +94,8 @@ def test_users_lifecycle_and_token_revocation_are_audited_with_the_os_user(runne
     from engine.db import unit_of_work
     from engine.users import service
     from sqlalchemy import select
-    runner.invoke(["users", "create", "sam@broker.test", "--role", "support",
-                   "--password", "long-enough-pass"])
+
+    runner.invoke(["users", "create", "sam@broker.test", "--role", "support", "--password", "long-enough-pass"])
     assert runner.invoke(["tokens", "create", "sam@broker.test", "--days", "7"]).exit_code == 0
     listed = runner.invoke(["tokens", "list", "sam@broker.test"]).output
     token_id = listed.split("\t")[0]
@@ -93,18 +105,24 @@ def test_users_lifecycle_and_token_revocation_are_audited_with_the_os_user(runne
     assert runner.invoke(["users", "role", "sam@broker.test", "finance"]).exit_code == 0
     reset = runner.invoke(["users", "reset-password", "sam@broker.test"])
     assert reset.exit_code == 0 and "temporary password" in reset.output
-    assert runner.invoke(["users", "deactivate", "sam@broker.test",
-                          "--reason", "left"]).exit_code == 0
+    assert runner.invoke(["users", "deactivate", "sam@broker.test", "--reason", "left"]).exit_code == 0
     assert runner.invoke(["users", "activate", "sam@broker.test"]).exit_code == 0
     missing = runner.invoke(["users", "deactivate", "nobody@broker.test"])
     assert missing.exit_code == 1 and "no user nobody@broker.test" in missing.output
     with unit_of_work(database) as s:
         user = service.get_by_email(s, "sam@broker.test")
         assert (user.role, user.active, user.must_change_password) == ("finance", True, True)
-        entries = s.scalars(select(AuditEntry).where(AuditEntry.target_id == "sam@broker.test")
-                            .order_by(AuditEntry.id)).all()
+        entries = s.scalars(
+            select(AuditEntry).where(AuditEntry.target_id == "sam@broker.test").order_by(AuditEntry.id)
+        ).all()
         assert [e.action for e in entries] == [
-            "user.create", "token.create", "token.revoke", "user.role", "user.reset_password",
-            "user.deactivate", "user.activate"]
+            "user.create",
+            "token.create",
+            "token.revoke",
+            "user.role",
+            "user.reset_password",
+            "user.deactivate",
+            "user.activate",
+        ]
         assert {e.actor for e in entries} == {f"cli:{getpass.getuser()}"}
         assert entries[5].reason == "left"

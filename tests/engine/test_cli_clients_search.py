@@ -1,4 +1,5 @@
 """`fxcrm clients search`: the same search as the /clients page."""
+
 from __future__ import annotations
 
 import json
@@ -10,11 +11,23 @@ from engine.values import utcnow
 
 def _seed(database):
     with unit_of_work(database) as s:
-        for ref, mail, first, country in (("C-A", "Anna@Example.com", "Anna", "DE"),
-                                          ("C-B", "bob@mail.test", "Bob", "GB")):
-            s.add(Client(ref=ref, email=mail, first_name=first, country=country, created_at=utcnow(),
-                         status="pending", kyc_status="not_started", funnel_stage="registered",
-                         auto_funding=False))
+        for ref, mail, first, country in (
+            ("C-A", "Anna@Example.com", "Anna", "DE"),
+            ("C-B", "bob@mail.test", "Bob", "GB"),
+        ):
+            s.add(
+                Client(
+                    ref=ref,
+                    email=mail,
+                    first_name=first,
+                    country=country,
+                    created_at=utcnow(),
+                    status="pending",
+                    kyc_status="not_started",
+                    funnel_stage="registered",
+                    auto_funding=False,
+                )
+            )
 
 
 def test_search_json_and_text(runner, database):

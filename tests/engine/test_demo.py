@@ -1,4 +1,5 @@
 """`fxcrm demo`: every page has something to show, dated around today, with every login."""
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -1,4 +1,5 @@
 """Distributed mode on real PostgreSQL and Redis: rq jobs, the sweeper, killed workers."""
+
 from __future__ import annotations
 
 import os
@@ -33,9 +34,14 @@ def redis_url():
 @pytest.fixture
 def dist(pg_database, redis_url):
     """The test database in distributed mode, with a queue of its own."""
-    cfg = pg_database.config.with_overrides(redis_url=redis_url, plugins=PLUGIN, job_batch=10,
-                                         queue_name=f"fxcrm-test-{uuid.uuid4().hex[:8]}",
-                                         sweep_after_seconds=1.0, ticker_seconds=1.0)
+    cfg = pg_database.config.with_overrides(
+        redis_url=redis_url,
+        plugins=PLUGIN,
+        job_batch=10,
+        queue_name=f"fxcrm-test-{uuid.uuid4().hex[:8]}",
+        sweep_after_seconds=1.0,
+        ticker_seconds=1.0,
+    )
     db = Database(cfg)
     yield db
     jobs.get_queue(cfg).empty()
@@ -44,25 +50,40 @@ def dist(pg_database, redis_url):
 
 
 def worker_env(cfg):
-    return {**os.environ, "FXCRM_DATABASE_URL": cfg.database_url, "FXCRM_REDIS_URL": cfg.redis_url,
-            "FXCRM_QUEUE_NAME": cfg.queue_name, "FXCRM_PLUGINS": cfg.plugins,
-            "FXCRM_TICKER_SECONDS": "1", "FXCRM_SWEEP_AFTER_SECONDS": "1",
-            "FXCRM_SECRET_KEY": "test"}
+    return {
+        **os.environ,
+        "FXCRM_DATABASE_URL": cfg.database_url,
+        "FXCRM_REDIS_URL": cfg.redis_url,
+        "FXCRM_QUEUE_NAME": cfg.queue_name,
+        "FXCRM_PLUGINS": cfg.plugins,
+        "FXCRM_TICKER_SECONDS": "1",
+        "FXCRM_SWEEP_AFTER_SECONDS": "1",
+        "FXCRM_SECRET_KEY": "test",
+    }
 
 
 def start_worker(cfg, *args):
-    return subprocess.Popen([sys.executable, "-m", "engine.cli", "worker", *args],
-                            env=worker_env(cfg), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "worker", *args],
+        env=worker_env(cfg),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def counts(db):
     with unit_of_work(db) as s:
+
         def n(model, *where):
             return s.scalar(select(func.count()).select_from(model).where(*where))
-        return {"processed": n(Event, Event.status == PROCESSED),
-                "pending": n(Event, Event.status == PENDING),
-                "tasks": n(Task), "audit": n(AuditEntry)}
+
+        return {
+            "processed": n(Event, Event.status == PROCESSED),
+            "pending": n(Event, Event.status == PENDING),
+            "tasks": n(Task),
+            "audit": n(AuditEntry),
+        }
 
 
 def wait_for(predicate, db, timeout=90.0):
@@ -76,8 +97,9 @@ def wait_for(predicate, db, timeout=90.0):
 
 
 def failed_deposits(clients, per_client):
-    return jsonl(deposit_failed(f"K{c:04d}", at=f"2026-11-01T10:{m:02d}:00Z")
-                 for c in range(clients) for m in range(per_client)).splitlines()
+    return jsonl(
+        deposit_failed(f"K{c:04d}", at=f"2026-11-01T10:{m:02d}:00Z") for c in range(clients) for m in range(per_client)
+    ).splitlines()
 
 
 def test_jobs_carry_client_refs_and_a_worker_processes_them(dist):

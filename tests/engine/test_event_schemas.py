@@ -1,4 +1,5 @@
 """Canonical event validation: every problem is reported with its path."""
+
 import pytest
 
 from engine.events import catalogue
@@ -12,8 +13,7 @@ def test_valid_events_pass_unchanged():
 
 
 def test_every_problem_is_reported_at_once():
-    bad = event("payment.deposit_failed", at="2026-11-01T10:00:00", amount=10.5,
-                currency="usd", colour="red")
+    bad = event("payment.deposit_failed", at="2026-11-01T10:00:00", amount=10.5, currency="usd", colour="red")
     with pytest.raises(InvalidEvent) as err:
         validate_envelope(bad)
     problems = err.value.problems
@@ -24,17 +24,35 @@ def test_every_problem_is_reported_at_once():
     assert "data.payment_id: Missing data for required field." in problems
 
 
-@pytest.mark.parametrize("payload, problem", [
-    ([], "event must be a JSON object"),
-    ({**registered(), "type": "client.deleted"}, "type: unknown event type 'client.deleted'"),
-    ({**registered(), "extra": 1}, "extra: Unknown field."),
-    (event("trade.closed", account_id="A", ticket="1", symbol="EURUSD", side="buy",
-           volume_lots="1e400", open_time="2026-11-01T10:00:00Z",
-           close_time="2026-11-01T10:00:00Z", profit="1"), "data.volume_lots"),
-    (event("account.created", account_id="A", platform="mt5", account_type="std",
-           currency="USD", leverage="100"), "data.leverage: Not a valid integer."),
-    (event("timer.fired", timer_id="t", name="n"), "type: timer.fired is internal"),
-])
+@pytest.mark.parametrize(
+    "payload, problem",
+    [
+        ([], "event must be a JSON object"),
+        ({**registered(), "type": "client.deleted"}, "type: unknown event type 'client.deleted'"),
+        ({**registered(), "extra": 1}, "extra: Unknown field."),
+        (
+            event(
+                "trade.closed",
+                account_id="A",
+                ticket="1",
+                symbol="EURUSD",
+                side="buy",
+                volume_lots="1e400",
+                open_time="2026-11-01T10:00:00Z",
+                close_time="2026-11-01T10:00:00Z",
+                profit="1",
+            ),
+            "data.volume_lots",
+        ),
+        (
+            event(
+                "account.created", account_id="A", platform="mt5", account_type="std", currency="USD", leverage="100"
+            ),
+            "data.leverage: Not a valid integer.",
+        ),
+        (event("timer.fired", timer_id="t", name="n"), "type: timer.fired is internal"),
+    ],
+)
 def test_bad_events_say_where_and_what(payload, problem):
     with pytest.raises(InvalidEvent) as err:
         validate_envelope(payload)
@@ -48,16 +66,34 @@ def test_amount_with_too_many_decimals_is_refused():
 
 
 def test_catalogue_covers_the_spec_types():
-    spec_types = {"client.registered", "client.profile_updated", "kyc.document_submitted",
-                  "kyc.document_rejected", "kyc.review_completed", "kyc.on_hold",
-                  "payment.deposit_requested", "payment.deposit_completed",
-                  "payment.deposit_failed", "payment.deposit_refunded",
-                  "payment.deposit_charged_back", "payment.withdrawal_requested",
-                  "payment.withdrawal_approved", "payment.withdrawal_rejected",
-                  "payment.withdrawal_paid", "payment.withdrawal_failed",
-                  "wallet.transfer_completed", "wallet.transfer_failed", "account.created",
-                  "account.status_changed", "account.balance_updated", "trade.opened",
-                  "trade.closed", "ib.registered", "ib.referral_attributed", "timer.fired"}
+    spec_types = {
+        "client.registered",
+        "client.profile_updated",
+        "kyc.document_submitted",
+        "kyc.document_rejected",
+        "kyc.review_completed",
+        "kyc.on_hold",
+        "payment.deposit_requested",
+        "payment.deposit_completed",
+        "payment.deposit_failed",
+        "payment.deposit_refunded",
+        "payment.deposit_charged_back",
+        "payment.withdrawal_requested",
+        "payment.withdrawal_approved",
+        "payment.withdrawal_rejected",
+        "payment.withdrawal_paid",
+        "payment.withdrawal_failed",
+        "wallet.transfer_completed",
+        "wallet.transfer_failed",
+        "account.created",
+        "account.status_changed",
+        "account.balance_updated",
+        "trade.opened",
+        "trade.closed",
+        "ib.registered",
+        "ib.referral_attributed",
+        "timer.fired",
+    }
     assert spec_types <= set(catalogue.EVENT_TYPES)
 
 
@@ -65,5 +101,6 @@ def test_events_doc_is_current():
     from pathlib import Path
 
     from engine.events.docs import render
+
     doc = Path(__file__).resolve().parents[2] / "docs" / "events.md"
     assert doc.read_text() == render(), "run: python -m engine.events.docs > docs/events.md"

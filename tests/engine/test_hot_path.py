@@ -1,5 +1,6 @@
 """The fast processing path keeps the guarantees: groups of clients per transaction,
 bulk processed marks, and the per-transaction read cache, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import threading
@@ -28,19 +29,25 @@ def store(database, *envelopes) -> None:
 
 def statuses(database) -> dict[str, tuple[str, int]]:
     with unit_of_work(database) as s:
-        return {e.data.get("payment_id", e.type): (e.status, e.attempts)
-                for e in s.scalars(select(Event))}
+        return {e.data.get("payment_id", e.type): (e.status, e.attempts) for e in s.scalars(select(Event))}
 
 
 def test_a_failing_client_in_a_group_is_redone_alone_and_the_others_commit(database, monkeypatch):
     def boom(session, ev, client):
         if ev.data["payment_id"] == "bad":
             raise RuntimeError("inconsistent")
+
     monkeypatch.setitem(processing.PROJECTIONS, "payment.deposit_failed", [boom])
-    store(database, registered("C1"), deposit_failed("C1", payment_id="c1"),
-          registered("C2"), deposit_failed("C2", payment_id="bad"),
-          deposit_failed("C2", payment_id="c2-later", at="2026-11-01T12:00:00Z"),
-          registered("C3"), deposit_failed("C3", payment_id="c3"))
+    store(
+        database,
+        registered("C1"),
+        deposit_failed("C1", payment_id="c1"),
+        registered("C2"),
+        deposit_failed("C2", payment_id="bad"),
+        deposit_failed("C2", payment_id="c2-later", at="2026-11-01T12:00:00Z"),
+        registered("C3"),
+        deposit_failed("C3", payment_id="c3"),
+    )
     stats = processing.process_clients(database, ["C3", "C1", "C2"])
     assert (stats.processed, stats.failed, stats.parked) == (6, 1, 0)
     got = statuses(database)
@@ -50,13 +57,15 @@ def test_a_failing_client_in_a_group_is_redone_alone_and_the_others_commit(datab
 
 def test_a_group_larger_than_one_transaction_keeps_each_clients_order(database, monkeypatch):
     seen = []
-    monkeypatch.setitem(processing.PROJECTIONS, "payment.deposit_failed",
-                        [lambda s, ev, c: seen.append((c.ref, ev.data["payment_id"]))])
+    monkeypatch.setitem(
+        processing.PROJECTIONS, "payment.deposit_failed", [lambda s, ev, c: seen.append((c.ref, ev.data["payment_id"]))]
+    )
     monkeypatch.setattr(processing, "EVENTS_PER_CLIENT_TXN", 3)
     monkeypatch.setattr(processing, "CLIENTS_PER_TXN", 2)
     for ref in ("A", "B", "C"):  # stored latest first: order comes from occurred_at
-        store(database, *[deposit_failed(ref, at=f"2026-11-01T1{h}:00:00Z", payment_id=f"{ref}{h}")
-                          for h in (4, 2, 3, 1)])
+        store(
+            database, *[deposit_failed(ref, at=f"2026-11-01T1{h}:00:00Z", payment_id=f"{ref}{h}") for h in (4, 2, 3, 1)]
+        )
     stats = processing.process_clients(database, ["C", "B", "A"])
     assert stats.processed == 12
     for ref in ("A", "B", "C"):
@@ -69,11 +78,19 @@ def test_events_applied_earlier_in_the_transaction_are_seen_as_processed(databas
     seen = []
 
     def count_processed(session, ev, client):
-        seen.append(session.scalar(select(func.count()).select_from(Event).where(
-            Event.client_ref == client.ref, Event.status == PROCESSED)))
+        seen.append(
+            session.scalar(
+                select(func.count()).select_from(Event).where(Event.client_ref == client.ref, Event.status == PROCESSED)
+            )
+        )
+
     monkeypatch.setitem(processing.PROJECTIONS, "payment.deposit_failed", [count_processed])
-    store(database, registered("C1"), deposit_failed("C1", at="2026-11-01T11:00:00Z"),
-          deposit_failed("C1", at="2026-11-01T12:00:00Z"))
+    store(
+        database,
+        registered("C1"),
+        deposit_failed("C1", at="2026-11-01T11:00:00Z"),
+        deposit_failed("C1", at="2026-11-01T12:00:00Z"),
+    )
     if entry == "group":
         processing.process_clients(database, ["C1"])
     else:
@@ -85,10 +102,15 @@ def test_processed_marks_carry_the_ruleset_version_and_last_event_time(database)
     from pathlib import Path
 
     from engine.rules import activation
+
     rules = Path(__file__).resolve().parents[2] / "rules"
     version = activation.activate_dir(database, str(rules), actor="test")
-    store(database, registered("C1"), deposit_failed("C1", at="2026-11-01T15:00:00Z"),
-          deposit_failed("C1", at="2026-11-01T11:00:00Z"))
+    store(
+        database,
+        registered("C1"),
+        deposit_failed("C1", at="2026-11-01T15:00:00Z"),
+        deposit_failed("C1", at="2026-11-01T11:00:00Z"),
+    )
     processing.process_clients(database, ["C1"])
     with unit_of_work(database) as s:
         rows = s.execute(select(Event.status, Event.ruleset_version, Event.processed_at)).all()
@@ -100,15 +122,21 @@ def test_processed_marks_carry_the_ruleset_version_and_last_event_time(database)
 
 def _count_selects(database) -> list[str]:
     seen: list[str] = []
-    sa_event.listen(database.engine, "before_cursor_execute",
-                    lambda c, cur, stmt, *a: seen.append(stmt) if stmt.lstrip().startswith("SELECT") else None)
+    sa_event.listen(
+        database.engine,
+        "before_cursor_execute",
+        lambda c, cur, stmt, *a: seen.append(stmt) if stmt.lstrip().startswith("SELECT") else None,
+    )
     return seen
 
 
 def _open_tasks(s, ref):
-    return cached(s, ("t", ref), frozenset({"tasks"}),
-                  lambda: list(s.scalars(select(Task).where(Task.client_ref == ref,
-                                                            Task.status == "open"))))
+    return cached(
+        s,
+        ("t", ref),
+        frozenset({"tasks"}),
+        lambda: list(s.scalars(select(Task).where(Task.client_ref == ref, Task.status == "open"))),
+    )
 
 
 def test_the_read_cache_answers_once_and_forgets_after_a_write(database):
@@ -121,8 +149,9 @@ def test_the_read_cache_answers_once_and_forgets_after_a_write(database):
         assert len(selects) == before  # answered from the cache
         task, _created = tasks_service.create(s, queue="finance", title="t", client_ref="C1")
         assert _open_tasks(s, "C1") == [task]  # the new task is seen: the insert forgot the answer
-        s.execute(update(Task).where(Task.id == task.id).values(status="done")
-                  .execution_options(synchronize_session="fetch"))
+        s.execute(
+            update(Task).where(Task.id == task.id).values(status="done").execution_options(synchronize_session="fetch")
+        )
         assert _open_tasks(s, "C1") == []  # a DML statement forgot it too
         task.status = "open"
         assert _open_tasks(s, "C1") == [task]  # and so did a changed object
@@ -146,6 +175,7 @@ def _queued_then(gate, holder, order, name):
         gate.acquire(holder)
         order.append(name)
         gate.release(holder)
+
     thread = threading.Thread(target=run)
     thread.start()
     while gate.waiting == 0:

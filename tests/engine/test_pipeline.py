@@ -1,4 +1,5 @@
 """The event store and processing pipeline, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import json
@@ -20,10 +21,17 @@ from tests.helpers import deposit_failed, event, jsonl, registered
 @pytest.fixture
 def task_per_failed_deposit(monkeypatch):
     """A projection that opens one task per failed deposit, keyed by the event."""
+
     def handler(session, ev, client):
-        tasks_service.create(session, queue="finance", title=f"failed {ev.data['amount']}",
-                             client_ref=client.ref, trigger_key=f"test:{ev.seq}",
-                             open_key=f"test-open:{client.ref}")
+        tasks_service.create(
+            session,
+            queue="finance",
+            title=f"failed {ev.data['amount']}",
+            client_ref=client.ref,
+            trigger_key=f"test:{ev.seq}",
+            open_key=f"test-open:{client.ref}",
+        )
+
     monkeypatch.setitem(processing.PROJECTIONS, "payment.deposit_failed", [handler])
 
 
@@ -33,8 +41,9 @@ def count(database, model, *where):
 
 
 def test_ingesting_the_same_file_twice_stores_and_acts_once(database, task_per_failed_deposit):
-    lines = jsonl([registered("C1"), deposit_failed("C1"), registered("C2"),
-                   deposit_failed("C2", at="2026-11-01T12:00:00Z")]).splitlines()
+    lines = jsonl(
+        [registered("C1"), deposit_failed("C1"), registered("C2"), deposit_failed("C2", at="2026-11-01T12:00:00Z")]
+    ).splitlines()
     first = ingest_lines(database, lines)
     second = ingest_lines(database, lines)
     assert (first.accepted, first.duplicate) == (4, 0)
@@ -45,13 +54,21 @@ def test_ingesting_the_same_file_twice_stores_and_acts_once(database, task_per_f
 
 
 def test_bad_lines_are_reported_and_good_lines_stored(database):
-    lines = [json.dumps(registered("C1")), "{not json", json.dumps({"type": "x"}), "",
-             json.dumps(deposit_failed("C1", amount="ten"))]
+    lines = [
+        json.dumps(registered("C1")),
+        "{not json",
+        json.dumps({"type": "x"}),
+        "",
+        json.dumps(deposit_failed("C1", amount="ten")),
+    ]
     report = ingest_lines(database, lines)
     assert report.accepted == 1
     assert [n for n, _ in report.rejected] == [2, 3, 5]
     assert report.rejected[0][1].startswith("not valid JSON")
-    assert 'data.amount: must be a positive amount string like "100.50" (ASCII digits only), not \'ten\'' in report.rejected[2][1]
+    assert (
+        "data.amount: must be a positive amount string like \"100.50\" (ASCII digits only), not 'ten'"
+        in report.rejected[2][1]
+    )
     assert count(database, Event) == 1
 
 
@@ -63,20 +80,21 @@ def test_duplicates_within_one_file_are_counted(database):
 
 def test_events_apply_in_occurred_order_whatever_the_arrival(database, monkeypatch):
     seen = []
-    monkeypatch.setitem(processing.PROJECTIONS, "payment.deposit_failed",
-                        [lambda s, ev, c: seen.append(ev.data["payment_id"])])
+    monkeypatch.setitem(
+        processing.PROJECTIONS, "payment.deposit_failed", [lambda s, ev, c: seen.append(ev.data["payment_id"])]
+    )
     late = deposit_failed("C1", at="2026-11-01T09:00:00Z", payment_id="early")
     early = deposit_failed("C1", at="2026-11-01T11:00:00Z", payment_id="late")
     with unit_of_work(database) as s:  # store both before processing either
         from engine.events.store import record
+
         record(s, early)
         record(s, late)
     processing.process_client(database, "C1")
     assert seen == ["early", "late"]
 
 
-def test_a_failing_event_backs_off_then_is_parked_without_blocking_the_client(database,
-                                                                             monkeypatch):
+def test_a_failing_event_backs_off_then_is_parked_without_blocking_the_client(database, monkeypatch):
     from datetime import timedelta
 
     from engine.db import Database
@@ -85,13 +103,17 @@ def test_a_failing_event_backs_off_then_is_parked_without_blocking_the_client(da
     def boom(session, ev, client):
         if ev.data["payment_id"] == "bad":
             raise RuntimeError("provider data inconsistent")
+
     monkeypatch.setitem(processing.PROJECTIONS, "payment.deposit_failed", [boom])
     db = Database(database.config.with_overrides(max_attempts=3, retry_base_seconds=10))
     start = utcnow()
     clock.freeze(start)
-    ingest_lines(db, jsonl([deposit_failed("C1", payment_id="bad"),
-                            deposit_failed("C1", payment_id="good",
-                                           at="2026-11-01T12:00:00Z")]).splitlines())
+    ingest_lines(
+        db,
+        jsonl(
+            [deposit_failed("C1", payment_id="bad"), deposit_failed("C1", payment_id="good", at="2026-11-01T12:00:00Z")]
+        ).splitlines(),
+    )
     assert count(db, Event, Event.status == PROCESSED) == 1
     processing.process_all_pending(db)  # not due yet: no second attempt
     with unit_of_work(db) as s:
@@ -112,6 +134,7 @@ def test_effects_of_a_failed_event_are_rolled_back(database, monkeypatch):
     def half(session, ev, client):
         tasks_service.create(session, queue="finance", title="half", client_ref=client.ref)
         raise RuntimeError("after the task")
+
     monkeypatch.setitem(processing.PROJECTIONS, "payment.deposit_failed", [half])
     ingest_lines(database, [json.dumps(deposit_failed("C1"))])
     assert count(database, Task) == 0
@@ -119,9 +142,7 @@ def test_effects_of_a_failed_event_are_rolled_back(database, monkeypatch):
 
 
 def test_registration_fills_the_client_record(database):
-    ingest_lines(database, [json.dumps(registered("C9", first_name="Ana",
-                                                  declared_income="85000.00",
-                                                  currency="EUR"))])
+    ingest_lines(database, [json.dumps(registered("C9", first_name="Ana", declared_income="85000.00", currency="EUR"))])
     with unit_of_work(database) as s:
         client = s.scalar(select(Client).where(Client.ref == "C9"))
         assert (client.email, client.country, client.first_name) == ("c9@example.com", "DE", "Ana")

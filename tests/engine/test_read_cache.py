@@ -4,6 +4,7 @@ Processing answers "the client's documents / requests / open tasks / timers" fro
 session while no write touched them; these tests pin down what does and does not forget
 an answer, since a stale answer would be a wrong decision.
 """
+
 import gc
 
 from sqlalchemy import event as sa_event, select, update
@@ -17,15 +18,16 @@ TABLES = frozenset({"kyc_document_requests"})
 
 
 def _request(ref: str, kind: str = "passport") -> DocumentRequest:
-    return DocumentRequest(client_ref=ref, document_type=kind, requested_by="test",
-                           requested_at=utcnow())
+    return DocumentRequest(client_ref=ref, document_type=kind, requested_by="test", requested_at=utcnow())
 
 
 def _loads(session, ref: str, calls: list) -> list:
     def load():
         calls.append(ref)
-        return [r.document_type for r in session.scalars(
-            select(DocumentRequest).where(DocumentRequest.client_ref == ref))]
+        return [
+            r.document_type for r in session.scalars(select(DocumentRequest).where(DocumentRequest.client_ref == ref))
+        ]
+
     return cached(session, ("requests", ref), TABLES, load, client_ref=ref)
 
 
@@ -57,8 +59,12 @@ def test_statements_forget_their_table_scoped_to_the_client_they_name(database):
         s.flush()
         calls: list = []
         _loads(s, "A", calls), _loads(s, "B", calls)
-        s.execute(update(DocumentRequest).where(DocumentRequest.client_ref == "B")
-                  .values(reason="x").execution_options(client_ref="B"))
+        s.execute(
+            update(DocumentRequest)
+            .where(DocumentRequest.client_ref == "B")
+            .values(reason="x")
+            .execution_options(client_ref="B")
+        )
         _loads(s, "A", calls), _loads(s, "B", calls)
         assert calls == ["A", "B", "B"]
         s.execute(update(DocumentRequest).values(reason="y"))  # whose rows: unknown
@@ -94,6 +100,7 @@ def test_processing_sessions_answer_primary_key_lookups_from_memory(database):
 
     def seen(_conn, _cursor, statement, *_rest):
         statements.append(statement)
+
     sa_event.listen(database.engine, "before_cursor_execute", seen)
     try:
         with unit_of_work(database) as s:

@@ -1,4 +1,5 @@
 """The ticker runs the sweeps each domain names (engine.domains), then the pending events."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -20,9 +21,11 @@ def test_the_ticker_runs_every_domains_sweep_in_order():
     names = [f.__module__ + ":" + f.__name__ for f in ticker.sweep_functions()]
     assert names == domains.sweeps()
     assert names[0] == "engine.rules.timers:fire_due"  # timers before the rest
-    assert {"engine.tasks.service:expire_lapsed_leases",
-            "engine.deliveries.fetches:run_due",
-            "engine.notifications.service:deliver_queued"} <= set(names)
+    assert {
+        "engine.tasks.service:expire_lapsed_leases",
+        "engine.deliveries.fetches:run_due",
+        "engine.notifications.service:deliver_queued",
+    } <= set(names)
 
 
 def test_a_failing_sweep_does_not_stop_the_others_nor_processing(database, monkeypatch):
@@ -46,8 +49,9 @@ def test_a_failing_sweep_does_not_stop_the_others_nor_processing(database, monke
 
 
 def test_a_domain_adds_a_sweep_without_editing_the_ticker(monkeypatch):
-    monkeypatch.setattr(domains, "_extra", [domains.Domain(
-        "probe", "tests.engine", sweeps=("tests.engine.test_ticker:probe_sweep",))])
+    monkeypatch.setattr(
+        domains, "_extra", [domains.Domain("probe", "tests.engine", sweeps=("tests.engine.test_ticker:probe_sweep",))]
+    )
     assert ticker.sweep_functions()[-1] is probe_sweep
 
 

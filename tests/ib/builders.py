@@ -1,4 +1,5 @@
 """Event builders for the IB tests: registrations, deposits, trades, KYC results."""
+
 from __future__ import annotations
 
 import itertools
@@ -27,24 +28,49 @@ def client(ref: str, code: str | None = None, day: float = 0, kyc: bool = True) 
     extra = {"referral_code": code} if code else {}
     out = [registered(ref, at(day), **extra)]
     if kyc:
-        out.append(event("kyc.review_completed", ref, at(day, 3600), provider="sumsub",
-                         result="approved"))
+        out.append(event("kyc.review_completed", ref, at(day, 3600), provider="sumsub", result="approved"))
     return out
 
 
-def deposit(ref: str, amount: str, day: float, payment_id: str | None = None,
-            status: str = "completed", currency: str = "USD") -> dict:
+def deposit(
+    ref: str, amount: str, day: float, payment_id: str | None = None, status: str = "completed", currency: str = "USD"
+) -> dict:
     """A deposit event (completed, refunded or charged_back)."""
-    return event(f"payment.deposit_{status}", ref, at(day), payment_id=payment_id or f"pay-{next(_n)}",
-                 amount=amount, currency=currency, method="card", provider="stripe")
+    return event(
+        f"payment.deposit_{status}",
+        ref,
+        at(day),
+        payment_id=payment_id or f"pay-{next(_n)}",
+        amount=amount,
+        currency=currency,
+        method="card",
+        provider="stripe",
+    )
 
 
-def trade(ref: str, lots: str, day: float, held: int, symbol: str = "EURUSD",
-          ticket: str | None = None, fee: str | None = None) -> dict:
+def trade(
+    ref: str,
+    lots: str,
+    day: float,
+    held: int,
+    symbol: str = "EURUSD",
+    ticket: str | None = None,
+    fee: str | None = None,
+) -> dict:
     """A trade.closed event for a trade held `held` seconds, closing on `day`."""
     close = T0 + timedelta(days=day)
     extra = {"commission": fee} if fee else {}
-    return event("trade.closed", ref, iso(close), account_id=f"A-{ref}",
-                 ticket=ticket or f"t{next(_n)}", symbol=symbol, side="buy", volume_lots=lots,
-                 open_time=iso(close - timedelta(seconds=held)), close_time=iso(close),
-                 profit="12.50", **extra)
+    return event(
+        "trade.closed",
+        ref,
+        iso(close),
+        account_id=f"A-{ref}",
+        ticket=ticket or f"t{next(_n)}",
+        symbol=symbol,
+        side="buy",
+        volume_lots=lots,
+        open_time=iso(close - timedelta(seconds=held)),
+        close_time=iso(close),
+        profit="12.50",
+        **extra,
+    )

@@ -1,4 +1,5 @@
 """IB test fixtures: feed events, and run with an edited copy of the IB configuration."""
+
 from __future__ import annotations
 
 import shutil
@@ -16,10 +17,12 @@ from tests.helpers import jsonl
 @pytest.fixture
 def feed(database):
     """Ingest and process a list of events; fail on any rejected one."""
+
     def run(events):
         report = ingest_lines(database, jsonl(events).splitlines())
         assert report.ok, report.rejected
         return report
+
     return run
 
 
@@ -34,6 +37,7 @@ def ib_rules(database, tmp_path):
         text = path.read_text()
         assert old in text, old
         path.write_text(text.replace(old, new, 1))
+
     database.config = database.config.with_overrides(rules_dir=str(root))
     return edit
 
@@ -41,10 +45,12 @@ def ib_rules(database, tmp_path):
 @pytest.fixture
 def earned(database):
     """Return (ib, client, type, amount, status) of every commission, in creation order."""
+
     def read(**where):
         with unit_of_work(database) as s:
             stmt = select(IbCommission).order_by(IbCommission.id)
             for name, value in where.items():
                 stmt = stmt.where(getattr(IbCommission, name) == value)
             return [(c.ib_id, c.client_ref, c.type, f"{c.amount:.2f}", c.status) for c in s.scalars(stmt)]
+
     return read

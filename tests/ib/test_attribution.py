@@ -1,4 +1,5 @@
 """Attribution: referral codes, later attribution, conflicts (first/last touch), history, disputes."""
+
 from __future__ import annotations
 
 import json
@@ -29,26 +30,38 @@ def test_first_touch_keeps_the_client_and_shows_the_dispute(feed, runner):
     ib_section = profile(runner, "C1")["ib"]
     assert ib_section["ib_id"] == "IB-A"
     assert [(h["outcome"], h["ib_id"], h["source"]) for h in ib_section["history"]] == [
-        ("attributed", "IB-A", "referral_code"), ("disputed", "IB-B", "event")]
+        ("attributed", "IB-A", "referral_code"),
+        ("disputed", "IB-B", "event"),
+    ]
     assert ib_section["disputes"][0]["reason"] == (
-        "signed a partner form; already attributed to IB-A (first touch keeps it)")
+        "signed a partner form; already attributed to IB-A (first touch keeps it)"
+    )
 
 
 def test_last_touch_moves_the_client_and_later_earnings(feed, runner, earned, ib_rules):
     ib_rules("attribution.yaml", "conflicts: first_touch", "conflicts: last_touch")
     feed(TREE)
-    feed(client("C1", "CODE-A") + [trade("C1", "1", 1, held=600), claim("C1", "IB-B", 2),
-                                          trade("C1", "1", 3, held=600)])
+    feed(
+        client("C1", "CODE-A") + [trade("C1", "1", 1, held=600), claim("C1", "IB-B", 2), trade("C1", "1", 3, held=600)]
+    )
     history = profile(runner, "C1")["ib"]["history"]
     assert [(h["outcome"], h["previous_ib_id"], h["ib_id"]) for h in history] == [
-        ("attributed", None, "IB-A"), ("reassigned", "IB-A", "IB-B")]
+        ("attributed", None, "IB-A"),
+        ("reassigned", "IB-A", "IB-B"),
+    ]
     assert [row[0] for row in earned(type="lot_rebate")] == ["IB-A", "IB-B"]
 
 
 def test_attribution_after_activity_counts_the_earlier_deposits_and_trades(feed, earned):
     feed(TREE)
-    feed(client("C1") + [deposit("C1", "300.00", 1), trade("C1", "2", 2, held=600),
-                                claim("C1", "IB-A", 5, reason="affiliate postback")])
+    feed(
+        client("C1")
+        + [
+            deposit("C1", "300.00", 1),
+            trade("C1", "2", 2, held=600),
+            claim("C1", "IB-A", 5, reason="affiliate postback"),
+        ]
+    )
     # The CPA counts the earlier activity; trades closed before the IB had the client earn nothing.
     assert earned() == [("IB-A", "C1", "cpa", "200.00", "pending_review")]
 
@@ -86,8 +99,7 @@ def test_manual_reassignment_needs_a_reason_and_records_who(feed, runner):
 
 def last_error(database, ref: str) -> str | None:
     with unit_of_work(database) as s:
-        return s.scalar(select(Event.last_error).where(Event.client_ref == ref,
-                                                        Event.last_error.is_not(None)))
+        return s.scalar(select(Event.last_error).where(Event.client_ref == ref, Event.last_error.is_not(None)))
 
 
 def test_a_taken_referral_code_is_refused(feed, database):
@@ -97,7 +109,6 @@ def test_a_taken_referral_code_is_refused(feed, database):
 
 
 def test_an_ib_cannot_sit_below_its_own_sub_ib(feed, database):
-    feed(ib("P-C", "IB-C", "CODE-C", "IB-D"))      # IB-D is not registered yet
-    feed([event("ib.registered", "P-D", at(1), ib_id="IB-D", referral_code="CODE-D",
-                parent_ib="IB-C")])
+    feed(ib("P-C", "IB-C", "CODE-C", "IB-D"))  # IB-D is not registered yet
+    feed([event("ib.registered", "P-D", at(1), ib_id="IB-D", referral_code="CODE-D", parent_ib="IB-C")])
     assert last_error(database, "P-D") == "IbError: IB IB-D cannot be below itself (parent IB-C)"

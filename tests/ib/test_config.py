@@ -1,4 +1,5 @@
 """The IB YAML configuration: the shipped files load; broken files name file, line and problem."""
+
 from __future__ import annotations
 
 import shutil
@@ -43,28 +44,66 @@ def test_shipped_configuration_loads():
     assert policy.kyc_approved and policy.no_chargeback and policy.min_holding_time.total_seconds() == 60
 
 
-@pytest.mark.parametrize("name, old, new, expected", [
-    ("profiles.yaml", "amount: \"200\"", "amount: \"two hundred\"",
-     "profiles.yaml:24: commission_profiles.profiles.standard.cpa.amount: amount is not a decimal number"),
-    ("profiles.yaml", "qualification: cpa-standard", "qualification: cpa-gold",
-     "profiles.yaml:25: commission_profiles.profiles.standard.cpa.qualification: qualification policy 'cpa-gold' is not defined"),
-    ("profiles.yaml", "  default: standard", "  default: gold",
-     "profiles.yaml:5: commission_profiles.default: default profile 'gold' is not defined"),
-    ("profiles.yaml", "      revshare: \"25\"", "      revshare: \"125\"",
-     "revshare: revshare is a percentage and must be at most 100"),
-    ("profiles.yaml", "      caps:", "      limits:",
-     "commission_profiles.profiles.standard.limits: unknown key 'limits'"),
-    ("qualification.yaml", "first_deposit_at_least: 200 USD", "first_deposit_at_least: 200",
-     "first_deposit_at_least: first_deposit_at_least must be money like 200 USD, not 200"),
-    ("qualification.yaml", "min_holding_time: 60s", "min_holding_time: a minute",
-     "qualification_policies.trade-counts.min_holding_time: min_holding_time: not a duration"),
-    ("qualification.yaml", "include: [clean-client, trade-counts]", "include: [cpa-standard]",
-     "qualification_policies.cpa-standard: includes itself through cpa-standard -> cpa-standard"),
-    ("attribution.yaml", "conflicts: first_touch", "conflicts: loudest",
-     "attribution.yaml:3: attribution.conflicts: must be one of first_touch, last_touch"),
-    ("qualification.yaml", "  trade-counts:", "  trade-counts: [",
-     "qualification.yaml:"),
-])
+@pytest.mark.parametrize(
+    "name, old, new, expected",
+    [
+        (
+            "profiles.yaml",
+            'amount: "200"',
+            'amount: "two hundred"',
+            "profiles.yaml:24: commission_profiles.profiles.standard.cpa.amount: amount is not a decimal number",
+        ),
+        (
+            "profiles.yaml",
+            "qualification: cpa-standard",
+            "qualification: cpa-gold",
+            "profiles.yaml:25: commission_profiles.profiles.standard.cpa.qualification: qualification policy 'cpa-gold' is not defined",
+        ),
+        (
+            "profiles.yaml",
+            "  default: standard",
+            "  default: gold",
+            "profiles.yaml:5: commission_profiles.default: default profile 'gold' is not defined",
+        ),
+        (
+            "profiles.yaml",
+            '      revshare: "25"',
+            '      revshare: "125"',
+            "revshare: revshare is a percentage and must be at most 100",
+        ),
+        (
+            "profiles.yaml",
+            "      caps:",
+            "      limits:",
+            "commission_profiles.profiles.standard.limits: unknown key 'limits'",
+        ),
+        (
+            "qualification.yaml",
+            "first_deposit_at_least: 200 USD",
+            "first_deposit_at_least: 200",
+            "first_deposit_at_least: first_deposit_at_least must be money like 200 USD, not 200",
+        ),
+        (
+            "qualification.yaml",
+            "min_holding_time: 60s",
+            "min_holding_time: a minute",
+            "qualification_policies.trade-counts.min_holding_time: min_holding_time: not a duration",
+        ),
+        (
+            "qualification.yaml",
+            "include: [clean-client, trade-counts]",
+            "include: [cpa-standard]",
+            "qualification_policies.cpa-standard: includes itself through cpa-standard -> cpa-standard",
+        ),
+        (
+            "attribution.yaml",
+            "conflicts: first_touch",
+            "conflicts: loudest",
+            "attribution.yaml:3: attribution.conflicts: must be one of first_touch, last_touch",
+        ),
+        ("qualification.yaml", "  trade-counts:", "  trade-counts: [", "qualification.yaml:"),
+    ],
+)
 def test_a_broken_file_names_file_line_and_problem(rules, name, old, new, expected):
     edit(rules, name, old, new)
     found = problems(rules)
@@ -79,7 +118,7 @@ def test_every_problem_is_reported_at_once(rules):
 
 
 def test_ib_check_command_exits_1_with_the_problem(rules, runner):
-    edit(rules, "profiles.yaml", "per_lot: \"5\"", "per_lot: -5")
+    edit(rules, "profiles.yaml", 'per_lot: "5"', "per_lot: -5")
     result = runner.invoke(["ib", "check", str(rules)])
     assert result.exit_code == 1
     assert "lot_rebate.per_lot: per_lot must not be negative" in result.output

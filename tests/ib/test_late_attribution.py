@@ -6,6 +6,7 @@ occurred_at order, and with the event that makes the IB known (the client's own
 registration, the IB's registration, an `ib.referral_attributed`) arriving last, after
 the trades it should pay for. The commissions must be the same.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -28,11 +29,14 @@ def shipped_rules(database):
 
 def history(ref: str) -> list[dict]:
     """KYC, a 250 USD deposit and four trades: one held under a minute, one of 100 lots."""
-    return [client(ref)[1], deposit(ref, "250.00", 1.1, payment_id=f"{ref}-p1"),
-            trade(ref, "1.5", 2, held=600, ticket=f"{ref}-1"),      # 1.5 x 6.50 = 9.75
-            trade(ref, "3", 2.5, held=30, ticket=f"{ref}-2"),       # scalping: nothing
-            trade(ref, "2", 3, held=3600, ticket=f"{ref}-3"),       # 13.00; 3.5 lots: the CPA
-            trade(ref, "200", 4, held=3600, ticket=f"{ref}-4")]     # capped at 1000 per client
+    return [
+        client(ref)[1],
+        deposit(ref, "250.00", 1.1, payment_id=f"{ref}-p1"),
+        trade(ref, "1.5", 2, held=600, ticket=f"{ref}-1"),  # 1.5 x 6.50 = 9.75
+        trade(ref, "3", 2.5, held=30, ticket=f"{ref}-2"),  # scalping: nothing
+        trade(ref, "2", 3, held=3600, ticket=f"{ref}-3"),  # 13.00; 3.5 lots: the CPA
+        trade(ref, "200", 4, held=3600, ticket=f"{ref}-4"),
+    ]  # capped at 1000 per client
 
 
 def deliver(feed, events: list[dict]) -> None:
@@ -42,13 +46,20 @@ def deliver(feed, events: list[dict]) -> None:
 
 def commissions(database, ref: str) -> list[tuple]:
     with unit_of_work(database) as s:
-        rows = s.execute(select(IbCommission.ib_id, IbCommission.type, IbCommission.amount)
-                         .where(IbCommission.client_ref == ref).order_by(IbCommission.id)).all()
+        rows = s.execute(
+            select(IbCommission.ib_id, IbCommission.type, IbCommission.amount)
+            .where(IbCommission.client_ref == ref)
+            .order_by(IbCommission.id)
+        ).all()
     return sorted((ib_id, kind, f"{amount:.2f}") for ib_id, kind, amount in rows)
 
 
-EXPECTED = [("IB-A", "cpa", "200.00"), ("IB-A", "lot_rebate", "13.00"),
-            ("IB-A", "lot_rebate", "777.25"), ("IB-A", "lot_rebate", "9.75")]
+EXPECTED = [
+    ("IB-A", "cpa", "200.00"),
+    ("IB-A", "lot_rebate", "13.00"),
+    ("IB-A", "lot_rebate", "777.25"),
+    ("IB-A", "lot_rebate", "9.75"),
+]
 
 
 def test_a_late_registration_or_a_late_ib_earns_what_in_order_delivery_earns(database, feed):
@@ -69,13 +80,11 @@ def test_a_late_registration_or_a_late_ib_earns_what_in_order_delivery_earns(dat
 def test_trades_before_a_late_referral_attribution_still_earn_nothing(database, feed):
     deliver(feed, ib("P-A", "IB-A", "A"))
     attributed = lambda ref: event("ib.referral_attributed", ref, at(2.2), ib_id="IB-A")  # noqa: E731
-    deliver(feed, client("C-IN", day=1)[:1] + history("C-IN")[:3] + [attributed("C-IN")]
-            + history("C-IN")[3:])
+    deliver(feed, client("C-IN", day=1)[:1] + history("C-IN")[:3] + [attributed("C-IN")] + history("C-IN")[3:])
     deliver(feed, client("C-LATE", day=1)[:1] + history("C-LATE") + [attributed("C-LATE")])
     # The 1.5-lot trade closed before the attribution earns no rebate; the per-client
     # cap of 1000 USD (CPA included) leaves 787.00 for the 200-lot trade.
-    expected = [("IB-A", "cpa", "200.00"), ("IB-A", "lot_rebate", "13.00"),
-                ("IB-A", "lot_rebate", "787.00")]
+    expected = [("IB-A", "cpa", "200.00"), ("IB-A", "lot_rebate", "13.00"), ("IB-A", "lot_rebate", "787.00")]
     assert commissions(database, "C-IN") == expected
     assert commissions(database, "C-LATE") == expected
 
@@ -100,10 +109,11 @@ def test_an_ib_registered_in_the_same_transaction_as_the_trades_pays_for_them(da
 
 def cpa_records(database, ref: str) -> list[tuple]:
     with unit_of_work(database) as s:
-        rows = s.execute(select(IbCommission.type, IbCommission.amount, IbCommission.earned_at)
-                         .where(IbCommission.client_ref == ref,
-                                IbCommission.type.in_(("cpa", "reversal")))
-                         .order_by(IbCommission.id)).all()
+        rows = s.execute(
+            select(IbCommission.type, IbCommission.amount, IbCommission.earned_at)
+            .where(IbCommission.client_ref == ref, IbCommission.type.in_(("cpa", "reversal")))
+            .order_by(IbCommission.id)
+        ).all()
     return [(kind, f"{amount:.2f}", earned_at) for kind, amount, earned_at in rows]
 
 
@@ -114,9 +124,11 @@ def test_a_late_attribution_earns_the_cpa_as_of_each_event_and_claws_it_back_in_
     deliver(feed, ib("P-A", "IB-A", "A"))
 
     def story(ref):
-        return [deposit(ref, "250.00", 1, payment_id=f"{ref}-p1"),
-                trade(ref, "2.5", 3, held=3600, ticket=f"{ref}-1"),
-                deposit(ref, "250.00", 33, payment_id=f"{ref}-p1", status="charged_back")]
+        return [
+            deposit(ref, "250.00", 1, payment_id=f"{ref}-p1"),
+            trade(ref, "2.5", 3, held=3600, ticket=f"{ref}-1"),
+            deposit(ref, "250.00", 33, payment_id=f"{ref}-p1", status="charged_back"),
+        ]
 
     deliver(feed, client("C-IN", "A", day=0)[:1] + client("C-IN", day=0)[1:] + story("C-IN"))
     deliver(feed, client("C-LATE", day=0)[1:] + story("C-LATE") + client("C-LATE", "A", day=0)[:1])

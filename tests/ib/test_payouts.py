@@ -1,4 +1,5 @@
 """Payout workflow: review, rejection with reason, batches with a finance task, paid; adjustments."""
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,9 @@ def test_review_batch_and_pay(database, feed, runner, earned):
     feed(QUALIFIED)
     by = ids(database)
     cpa, rebate = by[("IB-SUB", "cpa")], by[("IB-SUB", "lot_rebate")]
-    assert runner.invoke(["ib", "reject", str(cpa)]).exit_code == 2       # --reason is required
+    assert runner.invoke(["ib", "reject", str(cpa)]).exit_code == 2  # --reason is required
     out = runner.invoke(["ib", "reject", str(cpa), "--reason", "duplicate account", "--by", "fin@x.com"])
-    assert out.exit_code == 0 and len(out.output.split(",")) == 2         # the CPA and its override
+    assert out.exit_code == 0 and len(out.output.split(",")) == 2  # the CPA and its override
     approve = [str(i) for (ib_id, kind), i in by.items() if kind != "cpa" and (ib_id, kind) != ("IB-TOP", "override")]
     approve += [str(i) for (ib_id, kind), i in ids(database, type="override", amount="1.30").items()]
     assert runner.invoke(["ib", "approve", *approve, "--by", "fin@x.com"]).exit_code == 0
@@ -41,19 +42,32 @@ def test_review_batch_and_pay(database, feed, runner, earned):
         task = s.scalar(select(Task).where(Task.queue == "finance"))
         assert task.title == "Pay IB payout batch #1: 14.30000000 USD to 2 IB(s)"
         assert task.description == "IB-SUB: 13.00000000 USD\nIB-TOP: 1.30000000 USD"
-    assert runner.invoke(["ib", "payouts", "create"]).exit_code == 1       # nothing left to pay
+    assert runner.invoke(["ib", "payouts", "create"]).exit_code == 1  # nothing left to pay
     assert runner.invoke(["ib", "payouts", "paid", "1", "--reference", "WIRE-77", "--by", "cfo@x.com"]).exit_code == 0
     assert runner.invoke(["ib", "payouts", "paid", "1", "--reference", "WIRE-77"]).exit_code == 1
-    assert sorted(earned()) == sorted([
-        ("IB-SUB", "C1", "lot_rebate", "13.00", "paid"), ("IB-TOP", "C1", "override", "1.30", "paid"),
-        ("IB-SUB", "C1", "cpa", "200.00", "rejected"), ("IB-TOP", "C1", "override", "20.00", "rejected")])
+    assert sorted(earned()) == sorted(
+        [
+            ("IB-SUB", "C1", "lot_rebate", "13.00", "paid"),
+            ("IB-TOP", "C1", "override", "1.30", "paid"),
+            ("IB-SUB", "C1", "cpa", "200.00", "rejected"),
+            ("IB-TOP", "C1", "override", "20.00", "rejected"),
+        ]
+    )
     with unit_of_work(database) as s:
         assert s.get(Task, task.id).status == "done"
-        history = [(c.from_status, c.to_status, c.actor) for c in s.scalars(
-            select(IbCommissionChange).where(IbCommissionChange.commission_id == rebate)
-            .order_by(IbCommissionChange.id))]
-    assert history == [(None, "pending_review", "policy"), ("pending_review", "approved", "fin@x.com"),
-                       ("approved", "paid", "cfo@x.com")]
+        history = [
+            (c.from_status, c.to_status, c.actor)
+            for c in s.scalars(
+                select(IbCommissionChange)
+                .where(IbCommissionChange.commission_id == rebate)
+                .order_by(IbCommissionChange.id)
+            )
+        ]
+    assert history == [
+        (None, "pending_review", "policy"),
+        ("pending_review", "approved", "fin@x.com"),
+        ("approved", "paid", "cfo@x.com"),
+    ]
 
 
 def test_adjustments_need_a_reason_and_negative_totals_wait(database, feed, runner):
@@ -67,7 +81,9 @@ def test_adjustments_need_a_reason_and_negative_totals_wait(database, feed, runn
     assert runner.invoke(["ib", "payouts", "create"]).output.startswith("batch #1: 10.00500000 USD")
     rows = json.loads(runner.invoke(["ib", "commissions", "--json"]).output)
     assert {(r["ib"], r["amount"], r["batch_id"]) for r in rows} == {
-        ("IB-SUB", "-50.00", None), ("IB-TOP", "10.005", 1)}
+        ("IB-SUB", "-50.00", None),
+        ("IB-TOP", "10.005", 1),
+    }
 
 
 def test_manual_reversal_makes_new_records_once(database, feed, runner, earned):
@@ -77,5 +93,5 @@ def test_manual_reversal_makes_new_records_once(database, feed, runner, earned):
     out = runner.invoke(["ib", "reverse", str(cpa), "--reason", "fraud ring"])
     assert out.exit_code == 0 and len(out.output.split(",")) == 2
     assert "already reversed" in runner.invoke(["ib", "reverse", str(cpa), "--reason", "again"]).output
-    assert ("IB-SUB", "C1", "cpa", "200.00", "pending_review") in earned()   # never edited
+    assert ("IB-SUB", "C1", "cpa", "200.00", "pending_review") in earned()  # never edited
     assert [row[3] for row in earned(type="reversal")] == ["-200.00", "-20.00"]

@@ -1,4 +1,5 @@
 """The shipped IB rules: their YAML rule tests pass, and through the pipeline they pay once."""
+
 from __future__ import annotations
 
 import json
@@ -33,16 +34,29 @@ def shipped_rules_active(database):
 
 def test_active_rules_pay_the_cpa_and_rebates_once(database, feed, shipped_rules_active):
     feed(ib("P-A", "IB-A", "A") + ib("P-B", "IB-B", "B", "IB-A"))
-    feed(client("C1", "B") + [deposit("C1", "250.00", 1), trade("C1", "1.5", 2, held=7200),
-                              trade("C1", "0.5", 3, held=30), trade("C1", "0.5", 4, held=600)])
+    feed(
+        client("C1", "B")
+        + [
+            deposit("C1", "250.00", 1),
+            trade("C1", "1.5", 2, held=7200),
+            trade("C1", "0.5", 3, held=30),
+            trade("C1", "0.5", 4, held=600),
+        ]
+    )
     with unit_of_work(database) as s:
-        s.execute(update(Event).values(status=PENDING))   # a replay pays nothing again
+        s.execute(update(Event).values(status=PENDING))  # a replay pays nothing again
     processing.process_all_pending(database)
     with unit_of_work(database) as s:
-        rows = [(c.ib_id, c.type, f"{c.amount:.2f}", c.explanation["rule"])
-                for c in s.scalars(select(IbCommission).order_by(IbCommission.id))]
+        rows = [
+            (c.ib_id, c.type, f"{c.amount:.2f}", c.explanation["rule"])
+            for c in s.scalars(select(IbCommission).order_by(IbCommission.id))
+        ]
     # The 30s trade counts for nothing; the last trade reaches 2 lots: CPA, then its rebate.
     assert rows == [
-        ("IB-B", "lot_rebate", "9.75", "lot-rebate"), ("IB-A", "override", "0.98", "lot-rebate"),
-        ("IB-B", "cpa", "200.00", "cpa-qualification"), ("IB-A", "override", "20.00", "cpa-qualification"),
-        ("IB-B", "lot_rebate", "3.25", "lot-rebate"), ("IB-A", "override", "0.33", "lot-rebate")]
+        ("IB-B", "lot_rebate", "9.75", "lot-rebate"),
+        ("IB-A", "override", "0.98", "lot-rebate"),
+        ("IB-B", "cpa", "200.00", "cpa-qualification"),
+        ("IB-A", "override", "20.00", "cpa-qualification"),
+        ("IB-B", "lot_rebate", "3.25", "lot-rebate"),
+        ("IB-A", "override", "0.33", "lot-rebate"),
+    ]

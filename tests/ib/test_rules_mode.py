@@ -1,4 +1,5 @@
 """Who decides a commission: the active ruleset's `commission` actions, else the YAML policies."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Builders for KYC events and a one-call ingest for KYC tests."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,14 @@ def ingest(database, *events) -> None:
 
 def submitted(client, doc_type, at, doc_id=None, **extra):
     """Build a kyc.document_submitted event."""
-    return event("kyc.document_submitted", client, at, document_id=doc_id or f"{client}-{doc_type}",
-                 document_type=doc_type, **extra)
+    return event(
+        "kyc.document_submitted",
+        client,
+        at,
+        document_id=doc_id or f"{client}-{doc_type}",
+        document_type=doc_type,
+        **extra,
+    )
 
 
 def review(client, result, at, provider="sumsub", **extra):

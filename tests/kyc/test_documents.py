@@ -1,4 +1,5 @@
 """Document states, provider results and what is missing, projected from events."""
+
 from __future__ import annotations
 
 from engine.clients import service as clients_service
@@ -17,8 +18,7 @@ def states(p) -> dict:
 
 
 def test_required_documents_follow_client_type_and_country(database):
-    ingest(database, registered("I1"), registered("N1", country="NG"),
-           registered("K1", client_type="corporate"))
+    ingest(database, registered("I1"), registered("N1", country="NG"), registered("K1", client_type="corporate"))
     assert profile(database, "I1")["kyc"]["missing"] == ["id", "proof_of_address"]
     assert profile(database, "N1")["kyc"]["missing"] == ["id", "proof_of_address", "source_of_funds"]
     assert profile(database, "K1")["kyc"]["required"] == ["incorporation", "ubo_declaration"]
@@ -38,9 +38,13 @@ def test_next_step_names_missing_documents_in_words(database):
 
 
 def test_review_moves_documents_through_in_review_to_approved(database):
-    ingest(database, registered("C1"), submitted("C1", "id", "2026-11-01T11:00:00Z"),
-           submitted("C1", "proof_of_address", "2026-11-01T11:05:00Z"),
-           event("kyc.review_pending", "C1", "2026-11-01T11:10:00Z", provider="sumsub"))
+    ingest(
+        database,
+        registered("C1"),
+        submitted("C1", "id", "2026-11-01T11:00:00Z"),
+        submitted("C1", "proof_of_address", "2026-11-01T11:05:00Z"),
+        event("kyc.review_pending", "C1", "2026-11-01T11:10:00Z", provider="sumsub"),
+    )
     p = profile(database, "C1")
     assert (p["kyc"]["status"], set(states(p).values())) == ("pending", {"in_review"})
     ingest(database, review("C1", "approved", "2026-11-01T12:00:00Z"))
@@ -51,10 +55,17 @@ def test_review_moves_documents_through_in_review_to_approved(database):
 
 
 def test_a_late_older_result_never_moves_the_client_back(database):
-    ingest(database, registered("C1"), submitted("C1", "id", "2026-11-01T11:00:00Z"),
-           review("C1", "approved", "2026-11-01T12:00:00Z"))
-    ingest(database, event("kyc.review_pending", "C1", "2026-11-01T11:30:00Z", provider="sumsub"),
-           review("C1", "retry", "2026-11-01T11:40:00Z", labels=["BLURRY"]))
+    ingest(
+        database,
+        registered("C1"),
+        submitted("C1", "id", "2026-11-01T11:00:00Z"),
+        review("C1", "approved", "2026-11-01T12:00:00Z"),
+    )
+    ingest(
+        database,
+        event("kyc.review_pending", "C1", "2026-11-01T11:30:00Z", provider="sumsub"),
+        review("C1", "retry", "2026-11-01T11:40:00Z", labels=["BLURRY"]),
+    )
     p = profile(database, "C1")
     assert p["kyc"]["status"] == "approved"
     assert p["kyc"]["provider_result"]["result"] == "approved"
@@ -63,9 +74,13 @@ def test_a_late_older_result_never_moves_the_client_back(database):
 
 
 def test_retry_rejects_the_labelled_documents_and_asks_again(database):
-    ingest(database, registered("C1"), submitted("C1", "id", "2026-11-01T11:00:00Z"),
-           submitted("C1", "proof_of_address", "2026-11-01T11:05:00Z"),
-           review("C1", "retry", "2026-11-01T12:00:00Z", labels=["BAD_PROOF_OF_ADDRESS"]))
+    ingest(
+        database,
+        registered("C1"),
+        submitted("C1", "id", "2026-11-01T11:00:00Z"),
+        submitted("C1", "proof_of_address", "2026-11-01T11:05:00Z"),
+        review("C1", "retry", "2026-11-01T12:00:00Z", labels=["BAD_PROOF_OF_ADDRESS"]),
+    )
     p = profile(database, "C1")
     assert p["kyc"]["missing"] == ["proof_of_address"]
     poa = [d for d in p["kyc"]["documents"] if d["document_id"] == "C1-proof_of_address"][0]
@@ -78,19 +93,31 @@ def test_retry_rejects_the_labelled_documents_and_asks_again(database):
 
 
 def test_retry_without_known_labels_asks_for_every_required_document(database):
-    ingest(database, registered("C1"), submitted("C1", "id", "2026-11-01T11:00:00Z"),
-           submitted("C1", "proof_of_address", "2026-11-01T11:05:00Z"),
-           review("C1", "retry", "2026-11-01T12:00:00Z", labels=["SOMETHING_NEW"]))
+    ingest(
+        database,
+        registered("C1"),
+        submitted("C1", "id", "2026-11-01T11:00:00Z"),
+        submitted("C1", "proof_of_address", "2026-11-01T11:05:00Z"),
+        review("C1", "retry", "2026-11-01T12:00:00Z", labels=["SOMETHING_NEW"]),
+    )
     assert profile(database, "C1")["kyc"]["missing"] == ["id", "proof_of_address"]
 
 
 def test_rejected_and_expired_documents_count_as_missing(database):
-    ingest(database, registered("C1"),
-           submitted("C1", "id", "2026-11-01T11:00:00Z", expires_at="2026-11-01T12:00:00Z"),
-           submitted("C1", "proof_of_address", "2026-11-01T11:05:00Z"),
-           event("kyc.document_rejected", "C1", "2026-11-01T11:30:00Z",
-                 document_id="C1-proof_of_address", document_type="proof_of_address",
-                 reason="older than 3 months"))
+    ingest(
+        database,
+        registered("C1"),
+        submitted("C1", "id", "2026-11-01T11:00:00Z", expires_at="2026-11-01T12:00:00Z"),
+        submitted("C1", "proof_of_address", "2026-11-01T11:05:00Z"),
+        event(
+            "kyc.document_rejected",
+            "C1",
+            "2026-11-01T11:30:00Z",
+            document_id="C1-proof_of_address",
+            document_type="proof_of_address",
+            reason="older than 3 months",
+        ),
+    )
     p = profile(database, "C1")
     assert states(p) == {"id": "expired", "proof_of_address": "rejected"}
     assert p["kyc"]["missing"] == ["id", "proof_of_address"]
@@ -98,14 +125,16 @@ def test_rejected_and_expired_documents_count_as_missing(database):
 
 
 def test_on_hold_and_rejected_final_are_recorded_with_reasons(database):
-    ingest(database, registered("C1"), submitted("C1", "id", "2026-11-01T11:00:00Z"),
-           event("kyc.on_hold", "C1", "2026-11-01T12:00:00Z", provider="sumsub",
-                 reason="awaiting sanctions screening"))
+    ingest(
+        database,
+        registered("C1"),
+        submitted("C1", "id", "2026-11-01T11:00:00Z"),
+        event("kyc.on_hold", "C1", "2026-11-01T12:00:00Z", provider="sumsub", reason="awaiting sanctions screening"),
+    )
     p = profile(database, "C1")
     assert p["kyc"]["status"] == "on_hold"
     assert p["kyc"]["provider_result"]["reason"] == "awaiting sanctions screening"
-    ingest(database, review("C1", "rejected", "2026-11-01T13:00:00Z", reason="forged document",
-                            labels=["FORGERY"]))
+    ingest(database, review("C1", "rejected", "2026-11-01T13:00:00Z", reason="forged document", labels=["FORGERY"]))
     p = profile(database, "C1")
     assert p["kyc"]["status"] == "rejected"
     assert states(p)["id"] == "rejected"

@@ -3,6 +3,7 @@
 One client completes, one never sends a proof of address, one is rejected for good
 and one is asked to retry. Reminders are driven by `fxcrm timers fire --now`.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,8 @@ def story() -> list[dict]:
     return [
         # OK: complete, reviewed and approved within hours.
         _person("OK", "Olga"),
-        submitted("OK", "id", at(1)), submitted("OK", "proof_of_address", at(1.1)),
+        submitted("OK", "id", at(1)),
+        submitted("OK", "proof_of_address", at(1.1)),
         event("kyc.review_pending", "OK", at(2), provider="sumsub"),
         review("OK", "approved", at(3)),
         # POA: sends the ID only and never the proof of address.
@@ -40,11 +42,13 @@ def story() -> list[dict]:
         submitted("POA", "id", at(2)),
         # REJ: rejected for good.
         _person("REJ", "Rex"),
-        submitted("REJ", "id", at(1)), submitted("REJ", "proof_of_address", at(1)),
+        submitted("REJ", "id", at(1)),
+        submitted("REJ", "proof_of_address", at(1)),
         review("REJ", "rejected", at(4), reason="document is forged", labels=["FORGERY"]),
         # RETRY: the proof of address is bad; a new one comes two days later.
         _person("RETRY", "Rita"),
-        submitted("RETRY", "id", at(1)), submitted("RETRY", "proof_of_address", at(1)),
+        submitted("RETRY", "id", at(1)),
+        submitted("RETRY", "proof_of_address", at(1)),
         review("RETRY", "retry", at(5), labels=["BAD_PROOF_OF_ADDRESS"]),
     ]
 
@@ -87,19 +91,30 @@ def test_statuses_and_notifications_right_after_the_reviews(onboarding, tmp_path
     assert templates(ok) == ["kyc-approved"]
     assert ok["next_step"] == "Fund the wallet"
     assert [(d["type"], d["state"]) for d in ok["kyc"]["documents"]] == [
-        ("id", "approved"), ("proof_of_address", "approved")]
+        ("id", "approved"),
+        ("proof_of_address", "approved"),
+    ]
     assert (poa["status"], poa["kyc"]["missing"]) == ("pending", ["proof_of_address"])
     assert poa["next_step"] == "Upload documents: proof of address"
     assert (rej["status"], templates(rej)) == ("rejected", ["kyc-rejected"])
     assert rej["status_reason"] == "KYC rejected by sumsub: document is forged (labels: FORGERY)"
     assert (retry["status"], retry["kyc"]["status"], retry["kyc"]["missing"]) == (
-        "pending", "retry", ["proof_of_address"])
+        "pending",
+        "retry",
+        ["proof_of_address"],
+    )
     assert templates(retry) == ["kyc-documents-requested"]
     assert retry["risk"] == {"category": "low", "reason": "individual from a low-risk country"}
     # Older results arriving late never move the approved client back.
     path = tmp_path / "late.jsonl"
-    path.write_text(jsonl([event("kyc.review_pending", "OK", at(2.5), provider="sumsub"),
-                           review("OK", "retry", at(2.6), labels=["BLURRY"])]))
+    path.write_text(
+        jsonl(
+            [
+                event("kyc.review_pending", "OK", at(2.5), provider="sumsub"),
+                review("OK", "retry", at(2.6), labels=["BLURRY"]),
+            ]
+        )
+    )
     assert onboarding.invoke(["events", "ingest", str(path)]).exit_code == 0
     ok = show(onboarding, "OK")
     assert (ok["status"], ok["kyc"]["status"], templates(ok)) == ("approved", "approved", ["kyc-approved"])
@@ -108,8 +123,9 @@ def test_statuses_and_notifications_right_after_the_reviews(onboarding, tmp_path
 
 def notes(database, ref) -> list[Notification]:
     with unit_of_work(database) as session:
-        return list(session.scalars(select(Notification).where(Notification.client_ref == ref)
-                                    .order_by(Notification.id)))
+        return list(
+            session.scalars(select(Notification).where(Notification.client_ref == ref).order_by(Notification.id))
+        )
 
 
 def test_reminders_fire_at_24h_and_72h_then_compliance_gets_a_task_at_7_days(onboarding, database):
@@ -122,7 +138,9 @@ def test_reminders_fire_at_24h_and_72h_then_compliance_gets_a_task_at_7_days(onb
     poa = show(onboarding, "POA")
     assert templates(poa) == ["kyc-documents-reminder"] * 2
     assert [(n.rule_id, n.explanation["timer"]["due_at"]) for n in notes(database, "POA")] == [
-        ("kyc-reminder-24h", "2026-11-03T09:00:00+00:00"), ("kyc-reminder-72h", "2026-11-05T09:00:00+00:00")]
+        ("kyc-reminder-24h", "2026-11-03T09:00:00+00:00"),
+        ("kyc-reminder-72h", "2026-11-05T09:00:00+00:00"),
+    ]
     assert "we still need: proof of address." in notes(database, "POA")[0].body
     assert compliance_tasks(poa) == []
     fire(onboarding, 7 * 24)
@@ -136,8 +154,9 @@ def test_a_retry_starts_a_new_cycle_that_stops_when_the_document_arrives(onboard
     fire(onboarding, 5 + 24)
     assert templates(show(onboarding, "RETRY")) == ["kyc-documents-reminder", "kyc-documents-requested"]
     path = tmp_path / "late.jsonl"
-    path.write_text(jsonl([submitted("RETRY", "proof_of_address", at(40), doc_id="poa-2"),
-                           review("RETRY", "approved", at(44))]))
+    path.write_text(
+        jsonl([submitted("RETRY", "proof_of_address", at(40), doc_id="poa-2"), review("RETRY", "approved", at(44))])
+    )
     clock.freeze(T0 + timedelta(hours=45))
     assert onboarding.invoke(["events", "ingest", str(path)]).exit_code == 0
     fire(onboarding, 8 * 24)

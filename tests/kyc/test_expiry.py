@@ -1,5 +1,6 @@
 """Document expiry: the sweep announces a document 30 days before it expires (once), the
 shipped rules ask for a new one, and after the expiry the old document counts as missing."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -24,10 +25,13 @@ def at(days: float) -> str:
 
 
 def approved_client(database, ref="EXP"):
-    ingest(database, registered(ref, at(0), first_name="Eva"),
-           submitted(ref, "id", at(0.1), expires_at=iso(PASSPORT_EXPIRES)),
-           submitted(ref, "proof_of_address", at(0.1)),
-           review(ref, "approved", at(0.5)))
+    ingest(
+        database,
+        registered(ref, at(0), first_name="Eva"),
+        submitted(ref, "id", at(0.1), expires_at=iso(PASSPORT_EXPIRES)),
+        submitted(ref, "proof_of_address", at(0.1)),
+        review(ref, "approved", at(0.5)),
+    )
 
 
 def sweep(database, days: float) -> int:
@@ -39,16 +43,22 @@ def sweep(database, days: float) -> int:
 
 def announcements(database) -> list[tuple]:
     with unit_of_work(database) as session:
-        return [(e.client_ref, e.data["document_type"], e.occurred_at) for e in session.scalars(
-            select(Event).where(Event.type == "kyc.document_expiring"))]
+        return [
+            (e.client_ref, e.data["document_type"], e.occurred_at)
+            for e in session.scalars(select(Event).where(Event.type == "kyc.document_expiring"))
+        ]
 
 
 def expiry_outcome(database, ref="EXP") -> tuple[list[str], list[str]]:
     with unit_of_work(database) as session:
-        sent = list(session.scalars(select(Notification.template).where(
-            Notification.client_ref == ref).order_by(Notification.id)))
-        tasks = list(session.scalars(select(Task.status).where(
-            Task.client_ref == ref, Task.rule_id == "kyc-document-expiring")))
+        sent = list(
+            session.scalars(
+                select(Notification.template).where(Notification.client_ref == ref).order_by(Notification.id)
+            )
+        )
+        tasks = list(
+            session.scalars(select(Task.status).where(Task.client_ref == ref, Task.rule_id == "kyc-document-expiring"))
+        )
     return sent, tasks
 
 
@@ -56,9 +66,9 @@ def test_a_document_is_announced_thirty_days_before_it_expires_once(database, ru
     assert runner.invoke(["rules", "activate", "rules/onboarding"]).exit_code == 0
     clock.freeze(T0 + timedelta(days=1))
     approved_client(database)
-    assert sweep(database, 60) == 0                     # 40 days before: too early
-    assert sweep(database, 70) == 1                     # inside the 30 days
-    assert sweep(database, 71) == 0                     # never twice
+    assert sweep(database, 60) == 0  # 40 days before: too early
+    assert sweep(database, 70) == 1  # inside the 30 days
+    assert sweep(database, 71) == 0  # never twice
     assert announcements(database) == [("EXP", "id", PASSPORT_EXPIRES - timedelta(days=30))]
     sent, tasks = expiry_outcome(database)
     assert sent == ["kyc-approved", "kyc-document-expiring"] and tasks == ["open"]
@@ -80,8 +90,7 @@ def test_a_new_document_closes_the_renewal_task_and_is_not_announced(database, r
     approved_client(database)
     sweep(database, 75)
     clock.freeze(T0 + timedelta(days=80))
-    ingest(database, submitted("EXP", "id", at(80), doc_id="new-passport",
-                               expires_at=iso(T0 + timedelta(days=3000))))
+    ingest(database, submitted("EXP", "id", at(80), doc_id="new-passport", expires_at=iso(T0 + timedelta(days=3000))))
     process_all_pending(database)
     assert expiry_outcome(database)[1] == ["done"]
     assert sweep(database, 90) == 0

@@ -1,4 +1,5 @@
 """KYC facts the rules read."""
+
 from __future__ import annotations
 
 from engine.clients import service as clients_service
@@ -13,14 +14,24 @@ def facts(database, ref, *names):
         return {n: get(n).loader(session, client) for n in names}
 
 
-NAMES = ("kyc.documents.missing", "kyc.documents.missing_count", "kyc.provider_result",
-         "kyc.labels", "kyc.labels_explained", "country_risk", "profile.missing_fields")
+NAMES = (
+    "kyc.documents.missing",
+    "kyc.documents.missing_count",
+    "kyc.provider_result",
+    "kyc.labels",
+    "kyc.labels_explained",
+    "country_risk",
+    "profile.missing_fields",
+)
 
 
 def test_facts_follow_documents_and_provider_results(database):
-    ingest(database, registered("C1", country="TR", first_name="Ece", last_name="Kaya"),
-           submitted("C1", "id", "2026-11-01T11:00:00Z"),
-           review("C1", "retry", "2026-11-01T12:00:00Z", labels=["DOCUMENT_PAGE_MISSING"]))
+    ingest(
+        database,
+        registered("C1", country="TR", first_name="Ece", last_name="Kaya"),
+        submitted("C1", "id", "2026-11-01T11:00:00Z"),
+        review("C1", "retry", "2026-11-01T12:00:00Z", labels=["DOCUMENT_PAGE_MISSING"]),
+    )
     assert facts(database, "C1", *NAMES) == {
         "kyc.documents.missing": ["id", "proof_of_address", "source_of_funds"],
         "kyc.documents.missing_count": 3,

@@ -1,4 +1,5 @@
 """Reviewer actions and manual status changes: reasons required, audited, overrides recorded."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,21 +22,26 @@ def act(database, fn, ref="C1", **kwargs):
 
 def audit(database, ref="C1"):
     with unit_of_work(database) as session:
-        return [(e.actor, e.action, e.reason) for e in
-                audit_service.list_for(session, target_type="client", target_id=ref)]
+        return [
+            (e.actor, e.action, e.reason) for e in audit_service.list_for(session, target_type="client", target_id=ref)
+        ]
 
 
 def test_manual_status_change_needs_a_reason_and_is_audited(database):
     ingest(database, registered("C1"))
     with pytest.raises(kyc_service.KycError, match="needs a reason"):
         act(database, kyc_service.change_status, status="blocked", reason="  ", actor="ops@b.test")
-    act(database, kyc_service.change_status, status="blocked", reason="chargeback fraud",
-        actor="ops@b.test")
+    act(database, kyc_service.change_status, status="blocked", reason="chargeback fraud", actor="ops@b.test")
     p = profile(database, "C1")
     assert (p["status"], p["status_reason"]) == ("blocked", "chargeback fraud")
     assert p["kyc"]["status_history"][0] | {"at": None} == {
-        "from": "pending", "to": "blocked", "actor": "ops@b.test", "rule_id": None,
-        "reason": "chargeback fraud", "at": None}
+        "from": "pending",
+        "to": "blocked",
+        "actor": "ops@b.test",
+        "rule_id": None,
+        "reason": "chargeback fraud",
+        "at": None,
+    }
     assert audit(database) == [("ops@b.test", "client.status_changed", "chargeback fraud")]
     assert p["next_step"] == "None: the client is blocked (chargeback fraud)"
 
@@ -52,15 +58,25 @@ def test_unknown_or_unchanged_status_is_refused(database):
 def test_a_rule_never_moves_a_blocked_client(database):
     ingest(database, registered("C1"))
     act(database, kyc_service.change_status, status="blocked", reason="fraud", actor="a")
-    change = act(database, kyc_service.set_status, status="approved", reason="kyc approved",
-                 actor="rule:kyc-approved", rule_id="kyc-approved")
+    change = act(
+        database,
+        kyc_service.set_status,
+        status="approved",
+        reason="kyc approved",
+        actor="rule:kyc-approved",
+        rule_id="kyc-approved",
+    )
     assert change is None
     assert profile(database, "C1")["status"] == "blocked"
 
 
 def test_approve_sets_status_funnel_and_documents_through_an_event(database):
-    ingest(database, registered("C1"), submitted("C1", "id", "2026-11-01T11:00:00Z"),
-           submitted("C1", "proof_of_address", "2026-11-01T11:01:00Z"))
+    ingest(
+        database,
+        registered("C1"),
+        submitted("C1", "id", "2026-11-01T11:00:00Z"),
+        submitted("C1", "proof_of_address", "2026-11-01T11:01:00Z"),
+    )
     act(database, review.approve, actor="kyc@b.test")
     p = profile(database, "C1")
     assert (p["status"], p["funnel_stage"], p["kyc"]["status"]) == ("approved", "kyc_approved", "approved")
@@ -71,16 +87,21 @@ def test_approve_sets_status_funnel_and_documents_through_an_event(database):
 
 
 def test_approving_against_the_provider_needs_a_reason_and_records_the_override(database):
-    ingest(database, registered("C1"), submitted("C1", "id", "2026-11-01T11:00:00Z"),
-           submitted("C1", "proof_of_address", "2026-11-01T11:01:00Z"),
-           event("kyc.on_hold", "C1", "2026-11-01T12:00:00Z", provider="sumsub", reason="PEP check"))
+    ingest(
+        database,
+        registered("C1"),
+        submitted("C1", "id", "2026-11-01T11:00:00Z"),
+        submitted("C1", "proof_of_address", "2026-11-01T11:01:00Z"),
+        event("kyc.on_hold", "C1", "2026-11-01T12:00:00Z", provider="sumsub", reason="PEP check"),
+    )
     with pytest.raises(kyc_service.KycError, match="provider's result is on_hold; deciding approved"):
         act(database, review.approve, actor="kyc@b.test")
     act(database, review.approve, actor="kyc@b.test", reason="PEP check cleared by MLRO")
     p = profile(database, "C1")
     assert p["status"] == "approved"
     assert [(o["provider"], o["from"], o["to"], o["actor"], o["reason"]) for o in p["kyc"]["overrides"]] == [
-        ("sumsub", "on_hold", "approved", "kyc@b.test", "PEP check cleared by MLRO")]
+        ("sumsub", "on_hold", "approved", "kyc@b.test", "PEP check cleared by MLRO")
+    ]
     assert [a[1] for a in audit(database)] == ["kyc.override", "kyc.approved"]
 
 
@@ -91,15 +112,20 @@ def test_reject_takes_a_reason_code_from_the_policy_list(database):
     act(database, review.reject, actor="kyc@b.test", reason_code="identity_mismatch", note="name differs")
     p = profile(database, "C1")
     assert p["status"] == "rejected"
-    assert p["status_reason"] == ("identity_mismatch: The details on your documents do not match "
-                                  "your registration.")
+    assert p["status_reason"] == ("identity_mismatch: The details on your documents do not match your registration.")
     assert p["kyc"]["latest_result"]["labels"] == ["identity_mismatch"]
 
 
 def test_overriding_a_provider_approval_with_a_rejection(database):
     ingest(database, registered("C1"), review_event("C1", "approved", "2026-11-01T12:00:00Z"))
-    act(database, review.override, actor="mlro@b.test", result="rejected",
-        reason="sanctions hit after approval", reason_code="sanctions_match")
+    act(
+        database,
+        review.override,
+        actor="mlro@b.test",
+        result="rejected",
+        reason="sanctions hit after approval",
+        reason_code="sanctions_match",
+    )
     p = profile(database, "C1")
     assert (p["status"], p["kyc"]["status"]) == ("rejected", "rejected")
     assert p["kyc"]["overrides"][0]["reason"] == "sanctions_match: sanctions hit after approval"
@@ -107,20 +133,27 @@ def test_overriding_a_provider_approval_with_a_rejection(database):
 
 
 def test_request_documents_asks_again_and_closes_the_review_task(database):
-    ingest(database, registered("C1"), submitted("C1", "id", "2026-11-01T11:00:00Z"),
-           submitted("C1", "proof_of_address", "2026-11-01T11:01:00Z"))
+    ingest(
+        database,
+        registered("C1"),
+        submitted("C1", "id", "2026-11-01T11:00:00Z"),
+        submitted("C1", "proof_of_address", "2026-11-01T11:01:00Z"),
+    )
     with unit_of_work(database) as session:
         task, _ = tasks_service.create(session, queue="compliance", title="Review KYC", client_ref="C1")
         task_id = task.id
     with pytest.raises(kyc_service.KycError, match=r"unknown: passport"):
-        act(database, review.request_documents, actor="kyc@b.test", document_types=["passport"],
-            message="x")
+        act(database, review.request_documents, actor="kyc@b.test", document_types=["passport"], message="x")
     with unit_of_work(database) as session:
         client = clients_service.get_by_ref(session, "C1")
-        review.request_documents(session, client=client, actor="kyc@b.test",
-                                 document_types=["proof_of_address", "selfie"],
-                                 message="Please send a bank statement and a selfie.",
-                                 task=tasks_service.get(session, task_id))
+        review.request_documents(
+            session,
+            client=client,
+            actor="kyc@b.test",
+            document_types=["proof_of_address", "selfie"],
+            message="Please send a bank statement and a selfie.",
+            task=tasks_service.get(session, task_id),
+        )
     p = profile(database, "C1")
     assert p["kyc"]["status"] == "retry"
     assert p["kyc"]["missing"] == ["proof_of_address", "selfie"]

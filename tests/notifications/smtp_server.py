@@ -1,4 +1,5 @@
 """A small real SMTP server on loopback for tests: it speaks enough SMTP for smtplib."""
+
 from __future__ import annotations
 
 import base64

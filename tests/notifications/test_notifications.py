@@ -1,4 +1,5 @@
 """Notifications: rendered from templates, recorded, and sent through a real SMTP server."""
+
 from __future__ import annotations
 
 import pytest
@@ -25,8 +26,7 @@ def _note(database, note_id) -> Notification:
 
 
 def _with_smtp(database, url):
-    return get_database(make_config(database.config.database_url, smtp_url=url,
-                                    mail_from="onboarding@broker.test"))
+    return get_database(make_config(database.config.database_url, smtp_url=url, mail_from="onboarding@broker.test"))
 
 
 def test_without_smtp_a_notification_is_recorded_only(database):
@@ -142,16 +142,22 @@ def test_a_reviewers_approval_reaches_the_client_by_email_through_the_rules(data
     from engine.kyc import review
     from engine.rules.activation import activate_dir
     from tests.kyc.helpers import submitted
+
     with SmtpServer() as smtp:
         db = _with_smtp(database, smtp.url)
         activate_dir(db, "rules/onboarding", actor="test")
-        ingest(db, registered("C1", first_name="Ana"), submitted("C1", "id", "2026-11-01T11:00:00Z"),
-               submitted("C1", "proof_of_address", "2026-11-01T11:01:00Z"))
+        ingest(
+            db,
+            registered("C1", first_name="Ana"),
+            submitted("C1", "id", "2026-11-01T11:00:00Z"),
+            submitted("C1", "proof_of_address", "2026-11-01T11:01:00Z"),
+        )
         with unit_of_work(db) as session:
             review.approve(session, client=clients_service.get_by_ref(session, "C1"), actor="kyc@b.test")
     assert [m["message"]["Subject"] for m in smtp.messages] == ["Your account is approved"]
     assert [(n["template"], n["status"], n["rule_id"]) for n in profile(database, "C1")["notifications"]] == [
-        ("kyc-approved", "sent", "kyc-approved")]
+        ("kyc-approved", "sent", "kyc-approved")
+    ]
 
 
 def test_queued_email_waits_while_smtp_is_switched_off(database):
@@ -169,9 +175,18 @@ def test_rejection_email_carries_the_client_comment_never_the_internal_one(datab
     """Sumsub's `clientComment` (our `reason`) is for the broker only; `moderationComment`
     (our `comment`) may be shown to the applicant. Only the latter reaches the e-mail."""
     from tests.kyc.helpers import review
-    ingest(database, registered("C1", first_name="Ana"),
-           review("C1", "rejected", "2026-11-01T11:00:00Z", reason="Suspected fraudulent account.",
-                  comment="We could not verify your profile."))
+
+    ingest(
+        database,
+        registered("C1", first_name="Ana"),
+        review(
+            "C1",
+            "rejected",
+            "2026-11-01T11:00:00Z",
+            reason="Suspected fraudulent account.",
+            comment="We could not verify your profile.",
+        ),
+    )
     body = _note(database, _send(database, template="kyc-rejected")).body
     assert "Suspected fraudulent" not in body
     assert "Reason: We could not verify your profile." in body
@@ -179,6 +194,7 @@ def test_rejection_email_carries_the_client_comment_never_the_internal_one(datab
 
 def test_rejection_email_explains_a_reason_code_in_the_brokers_words(database):
     from tests.kyc.helpers import review
+
     ingest(database, registered("C1"), review("C1", "rejected", "2026-11-01T11:00:00Z", reason="underage"))
     body = _note(database, _send(database, template="kyc-rejected")).body
     assert "Reason: You must be at least 18 years old to open an account." in body

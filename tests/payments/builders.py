@@ -1,4 +1,5 @@
 """Event builders and helpers for payment and trading-account tests."""
+
 from __future__ import annotations
 
 import itertools
@@ -19,42 +20,91 @@ T0 = "2026-11-01T10:00:00Z"
 def at(minutes: int) -> str:
     """Return an ISO time `minutes` after 2026-11-01 10:00 UTC."""
     from datetime import datetime, timedelta, timezone
+
     base = datetime(2026, 11, 1, 10, tzinfo=timezone.utc)
     return (base + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
 
 
-def deposit(status: str, client: str = "C1", minute: int = 0, *, pid: str = "p1",
-            amount: str = "100.00", currency: str = "USD", **extra) -> dict:
+def deposit(
+    status: str,
+    client: str = "C1",
+    minute: int = 0,
+    *,
+    pid: str = "p1",
+    amount: str = "100.00",
+    currency: str = "USD",
+    **extra,
+) -> dict:
     """Build a payment.deposit_<status> event."""
-    data = {"payment_id": pid, "amount": amount, "currency": currency, "method": "card",
-            "provider": extra.pop("provider", "stripe"), **extra}
+    data = {
+        "payment_id": pid,
+        "amount": amount,
+        "currency": currency,
+        "method": "card",
+        "provider": extra.pop("provider", "stripe"),
+        **extra,
+    }
     if status == "failed":
         data.setdefault("reason_code", "card_declined")
         data.setdefault("reason", "Your card was declined.")
     return event(f"payment.deposit_{status}", client, at(minute), **data)
 
 
-def withdrawal(status: str, client: str = "C1", minute: int = 0, *, wid: str = "w1",
-               amount: str = "50.00", currency: str = "USD", **extra) -> dict:
+def withdrawal(
+    status: str,
+    client: str = "C1",
+    minute: int = 0,
+    *,
+    wid: str = "w1",
+    amount: str = "50.00",
+    currency: str = "USD",
+    **extra,
+) -> dict:
     """Build a payment.withdrawal_<status> event."""
-    return event(f"payment.withdrawal_{status}", client, at(minute), withdrawal_id=wid,
-                 amount=amount, currency=currency, **extra)
+    return event(
+        f"payment.withdrawal_{status}", client, at(minute), withdrawal_id=wid, amount=amount, currency=currency, **extra
+    )
 
 
-def transfer(status: str, client: str = "C1", minute: int = 0, *, tid: str | None = None,
-             frm: str = "wallet", to: str = "A1", amount: str = "10.00", currency: str = "USD",
-             **extra) -> dict:
+def transfer(
+    status: str,
+    client: str = "C1",
+    minute: int = 0,
+    *,
+    tid: str | None = None,
+    frm: str = "wallet",
+    to: str = "A1",
+    amount: str = "10.00",
+    currency: str = "USD",
+    **extra,
+) -> dict:
     """Build a wallet.transfer_<status> event."""
-    return event(f"wallet.transfer_{status}", client, at(minute),
-                 transfer_id=tid or f"t{next(_ids)}", amount=amount, currency=currency,
-                 **{"from": frm, "to": to}, **extra)
+    return event(
+        f"wallet.transfer_{status}",
+        client,
+        at(minute),
+        transfer_id=tid or f"t{next(_ids)}",
+        amount=amount,
+        currency=currency,
+        **{"from": frm, "to": to},
+        **extra,
+    )
 
 
-def account(client: str = "C1", minute: int = 0, *, aid: str = "A1", currency: str = "USD",
-            leverage: int = 100) -> dict:
+def account(
+    client: str = "C1", minute: int = 0, *, aid: str = "A1", currency: str = "USD", leverage: int = 100
+) -> dict:
     """Build an account.created event."""
-    return event("account.created", client, at(minute), account_id=aid, platform="mt5",
-                 account_type="standard", currency=currency, leverage=leverage)
+    return event(
+        "account.created",
+        client,
+        at(minute),
+        account_id=aid,
+        platform="mt5",
+        account_type="standard",
+        currency=currency,
+        leverage=leverage,
+    )
 
 
 def ingest(database, *events) -> None:
@@ -76,5 +126,3 @@ def profile(database, ref: str) -> dict:
     """Return the client's profile."""
     with unit_of_work(database) as s:
         return clients_service.profile(s, clients_service.get_by_ref(s, ref))
-
-

@@ -1,4 +1,5 @@
 """The double-entry ledger: balanced postings, exact balances, no overdrawn wallet."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -18,9 +19,17 @@ D = Decimal
 
 def fund(session, ref="C1", amount="100.00", key="k1", currency="USD"):
     ensure_clients(session, {ref})
-    return ledger.post(session, key=key, kind="deposit", client_ref=ref, occurred_at=utcnow(),
-                       legs=[Leg(ledger.wallet(ref, currency), currency, D(amount)),
-                             Leg(ledger.broker("clearing", currency), currency, -D(amount))])
+    return ledger.post(
+        session,
+        key=key,
+        kind="deposit",
+        client_ref=ref,
+        occurred_at=utcnow(),
+        legs=[
+            Leg(ledger.wallet(ref, currency), currency, D(amount)),
+            Leg(ledger.broker("clearing", currency), currency, -D(amount)),
+        ],
+    )
 
 
 def test_a_balance_is_the_exact_sum_of_its_entries(database):
@@ -44,14 +53,13 @@ def test_the_same_key_posts_once(database):
 
 MALFORMED = [
     ([Leg("wallet:C1:USD", "USD", D("10"))], "at least two entries"),
-    ([Leg("wallet:C1:USD", "USD", D("10")), Leg("broker:clearing:USD", "USD", D("-9"))],
-     "does not balance"),
-    ([Leg("wallet:C1:USD", "USD", D("10")), Leg("broker:clearing:EUR", "EUR", D("-10"))],
-     "does not balance"),
-    ([Leg("wallet:C1:USD", "USD", 10.0), Leg("broker:clearing:USD", "USD", D("-10"))],
-     "must be a Decimal, not float"),
-    ([Leg("wallet:C1:USD", "USD", D("0.000000001")),
-      Leg("broker:clearing:USD", "USD", D("-0.000000001"))], "more than 8 decimal places"),
+    ([Leg("wallet:C1:USD", "USD", D("10")), Leg("broker:clearing:USD", "USD", D("-9"))], "does not balance"),
+    ([Leg("wallet:C1:USD", "USD", D("10")), Leg("broker:clearing:EUR", "EUR", D("-10"))], "does not balance"),
+    ([Leg("wallet:C1:USD", "USD", 10.0), Leg("broker:clearing:USD", "USD", D("-10"))], "must be a Decimal, not float"),
+    (
+        [Leg("wallet:C1:USD", "USD", D("0.000000001")), Leg("broker:clearing:USD", "USD", D("-0.000000001"))],
+        "more than 8 decimal places",
+    ),
 ]
 
 
@@ -60,8 +68,7 @@ def test_malformed_postings_are_refused_and_nothing_is_written(database):
         ensure_clients(s, {"C1"})
         for legs, message in MALFORMED:
             with pytest.raises(LedgerError, match=message):
-                ledger.post(s, key="bad", kind="x", client_ref="C1", legs=legs,
-                            occurred_at=utcnow())
+                ledger.post(s, key="bad", kind="x", client_ref="C1", legs=legs, occurred_at=utcnow())
         assert not ledger.is_posted(s, "bad")
 
 
@@ -69,11 +76,15 @@ def test_a_debit_beyond_the_wallet_balance_is_refused_with_the_balance(database)
     with unit_of_work(database) as s:
         fund(s, amount="40.00")
         with pytest.raises(LedgerError) as err:
-            ledger.post(s, key="out", kind="withdrawal", client_ref="C1", occurred_at=utcnow(),
-                        legs=[Leg("wallet:C1:USD", "USD", D("-40.01")),
-                              Leg("broker:clearing:USD", "USD", D("40.01"))])
-        assert str(err.value) == ("insufficient funds: wallet:C1:USD holds 40.00000000 USD, "
-                                  "cannot debit 40.01 USD")
+            ledger.post(
+                s,
+                key="out",
+                kind="withdrawal",
+                client_ref="C1",
+                occurred_at=utcnow(),
+                legs=[Leg("wallet:C1:USD", "USD", D("-40.01")), Leg("broker:clearing:USD", "USD", D("40.01"))],
+            )
+        assert str(err.value) == ("insufficient funds: wallet:C1:USD holds 40.00000000 USD, cannot debit 40.01 USD")
         assert ledger.balance(s, "wallet:C1:USD", "USD") == D("40")
 
 
@@ -87,16 +98,16 @@ def test_covered_debit_takes_the_wallet_to_zero_and_the_rest_as_debt(database):
 def test_fees_are_charged_once_and_need_a_reason(database):
     with unit_of_work(database) as s:
         fund(s, amount="10.00")
-        assert transfers.charge_fee(s, client_ref="C1", fee_id="f1", amount=D("2.50"),
-                                    currency="USD", reason="inactivity fee")
-        assert not transfers.charge_fee(s, client_ref="C1", fee_id="f1", amount=D("2.50"),
-                                        currency="USD", reason="inactivity fee")
+        assert transfers.charge_fee(
+            s, client_ref="C1", fee_id="f1", amount=D("2.50"), currency="USD", reason="inactivity fee"
+        )
+        assert not transfers.charge_fee(
+            s, client_ref="C1", fee_id="f1", amount=D("2.50"), currency="USD", reason="inactivity fee"
+        )
         with pytest.raises(LedgerError, match="needs a reason"):
-            transfers.charge_fee(s, client_ref="C1", fee_id="f2", amount=D("1"),
-                                 currency="USD", reason=" ")
+            transfers.charge_fee(s, client_ref="C1", fee_id="f2", amount=D("1"), currency="USD", reason=" ")
         with pytest.raises(LedgerError, match="insufficient funds"):
-            transfers.charge_fee(s, client_ref="C1", fee_id="f3", amount=D("7.51"),
-                                 currency="USD", reason="too much")
+            transfers.charge_fee(s, client_ref="C1", fee_id="f3", amount=D("7.51"), currency="USD", reason="too much")
         assert ledger.balances(s, "C1") == {"USD": D("7.50")}
         assert ledger.balance(s, "broker:fees:USD", "USD") == D("2.50")
 

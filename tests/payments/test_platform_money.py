@@ -1,5 +1,6 @@
 """Money made on the trading platform (an MT5 balance deal) is counted once: on the
 trading account, never also in the spendable wallet."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -11,21 +12,46 @@ from tests.payments.builders import account, deposit, ingest, registered
 
 def _balances(database, ref="C1", acct="A1"):
     with unit_of_work(database) as s:
-        return (ledger.balance(s, ledger.wallet(ref, "USD"), "USD"),
-                ledger.balance(s, ledger.trading(acct), "USD"))
+        return (ledger.balance(s, ledger.wallet(ref, "USD"), "USD"), ledger.balance(s, ledger.trading(acct), "USD"))
 
 
 def test_a_platform_balance_deposit_is_on_the_account_not_in_the_wallet(database):
-    ingest(database, registered("C1"), account("C1", 1),
-           deposit("completed", "C1", 2, pid="mt5-deal-3", provider="mt5", method="mt5_balance",
-                   amount="500.00", account_id="A1", on_platform=True))
+    ingest(
+        database,
+        registered("C1"),
+        account("C1", 1),
+        deposit(
+            "completed",
+            "C1",
+            2,
+            pid="mt5-deal-3",
+            provider="mt5",
+            method="mt5_balance",
+            amount="500.00",
+            account_id="A1",
+            on_platform=True,
+        ),
+    )
     assert _balances(database) == (Decimal(0), Decimal("500.00"))
 
 
 def test_with_auto_funding_it_is_not_moved_a_second_time(database):
-    ingest(database, registered("C1", auto_funding=True), account("C1", 1),
-           deposit("completed", "C1", 2, pid="mt5-deal-3", provider="mt5", method="mt5_balance",
-                   amount="500.00", account_id="A1", on_platform=True))
+    ingest(
+        database,
+        registered("C1", auto_funding=True),
+        account("C1", 1),
+        deposit(
+            "completed",
+            "C1",
+            2,
+            pid="mt5-deal-3",
+            provider="mt5",
+            method="mt5_balance",
+            amount="500.00",
+            account_id="A1",
+            on_platform=True,
+        ),
+    )
     assert _balances(database) == (Decimal(0), Decimal("500.00"))
 
 
@@ -35,33 +61,74 @@ def test_a_card_deposit_still_goes_to_the_wallet(database):
 
 
 def test_a_platform_deposit_charged_back_is_taken_from_the_account(database):
-    platform = dict(pid="mt5-deal-3", provider="mt5", method="mt5_balance", account_id="A1",
-                    on_platform=True)
-    ingest(database, registered("C1"), account("C1", 1),
-           deposit("completed", "C1", 2, amount="500.00", **platform),
-           deposit("charged_back", "C1", 3, amount="500.00", **platform))
+    platform = dict(pid="mt5-deal-3", provider="mt5", method="mt5_balance", account_id="A1", on_platform=True)
+    ingest(
+        database,
+        registered("C1"),
+        account("C1", 1),
+        deposit("completed", "C1", 2, amount="500.00", **platform),
+        deposit("charged_back", "C1", 3, amount="500.00", **platform),
+    )
     assert _balances(database) == (Decimal(0), Decimal(0))
 
 
 def _platform_history(database, deposit_on_platform=True, reported="511.25"):
     from tests.payments.builders import event
+
     extra = {"on_platform": True} if deposit_on_platform else {}
-    ingest(database, registered("C1"), account("C1", 1),
-           deposit("completed", "C1", 2, pid="mt5-deal-3", provider="mt5", method="mt5_balance",
-                   amount="500.00", account_id="A1", **extra),
-           event("trade.opened", "C1", "2026-11-01T10:03:00Z", account_id="A1", ticket="7",
-                 symbol="EURUSD", side="buy", volume_lots="1", open_time="2026-11-01T10:03:00Z",
-                 commission="-0.50", currency="USD"),
-           event("trade.closed", "C1", "2026-11-01T10:04:00Z", account_id="A1", ticket="7",
-                 symbol="EURUSD", side="buy", volume_lots="1", open_time="2026-11-01T10:03:00Z",
-                 close_time="2026-11-01T10:04:00Z", profit="12.50", commission="-0.50",
-                 swap="-0.25", currency="USD"),
-           event("account.balance_updated", "C1", "2026-11-01T10:05:00Z", account_id="A1",
-                 balance=reported, equity=reported))
+    ingest(
+        database,
+        registered("C1"),
+        account("C1", 1),
+        deposit(
+            "completed",
+            "C1",
+            2,
+            pid="mt5-deal-3",
+            provider="mt5",
+            method="mt5_balance",
+            amount="500.00",
+            account_id="A1",
+            **extra,
+        ),
+        event(
+            "trade.opened",
+            "C1",
+            "2026-11-01T10:03:00Z",
+            account_id="A1",
+            ticket="7",
+            symbol="EURUSD",
+            side="buy",
+            volume_lots="1",
+            open_time="2026-11-01T10:03:00Z",
+            commission="-0.50",
+            currency="USD",
+        ),
+        event(
+            "trade.closed",
+            "C1",
+            "2026-11-01T10:04:00Z",
+            account_id="A1",
+            ticket="7",
+            symbol="EURUSD",
+            side="buy",
+            volume_lots="1",
+            open_time="2026-11-01T10:03:00Z",
+            close_time="2026-11-01T10:04:00Z",
+            profit="12.50",
+            commission="-0.50",
+            swap="-0.25",
+            currency="USD",
+        ),
+        event(
+            "account.balance_updated", "C1", "2026-11-01T10:05:00Z", account_id="A1", balance=reported, equity=reported
+        ),
+    )
 
 
 def _reconcile(runner, *args):
     import json
+
     result = runner.invoke(["ledger", "reconcile", "--json", *args])
     return result.exit_code, json.loads(result.output)
 
@@ -70,8 +137,9 @@ def test_reconcile_agrees_when_every_unit_is_counted_once(database, runner):
     _platform_history(database)
     code, rows = _reconcile(runner)
     assert code == 0
-    assert [(r["account_id"], r["ledger"], r["trading_result"], r["platform"], r["status"])
-            for r in rows] == [("A1", "500.00", "11.25", "511.25", "ok")]
+    assert [(r["account_id"], r["ledger"], r["trading_result"], r["platform"], r["status"]) for r in rows] == [
+        ("A1", "500.00", "11.25", "511.25", "ok")
+    ]
 
 
 def test_reconcile_lists_a_deposit_counted_in_the_wallet_instead(database, runner):
@@ -80,5 +148,6 @@ def test_reconcile_lists_a_deposit_counted_in_the_wallet_instead(database, runne
     code, rows = _reconcile(runner, "--differences")
     assert code == 1
     assert [(r["account_id"], r["expected"], r["platform"], r["difference"]) for r in rows] == [
-        ("A1", "11.25", "511.25", "500.00")]
+        ("A1", "11.25", "511.25", "500.00")
+    ]
     assert _balances(database) == (Decimal("500.00"), Decimal(0))

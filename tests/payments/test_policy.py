@@ -1,4 +1,5 @@
 """The withdrawal approval-chain and account policy files: shipped files load, errors point at lines."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -29,26 +30,38 @@ def test_the_shipped_chain_loads_and_decides_which_steps_apply():
     assert accounts_policy.parse_accounts(policy.REPO_RULES / "policy" / "accounts.yaml") == timedelta(days=30)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("chain: []\n", ":1: the policy needs a `chain:` list of steps"),
-    ("chain:\n  - step: a\n    waits_for: boss\n", ":3: step a: waits_for must be one of"),
-    ("chain:\n  - step: a\n    waits_for: finance\n", ":2: step a: an approval step needs approvers"),
-    ("chain:\n  - step: a\n    waits_for: finance\n    approvers: [cfo]\n",
-     ":4: step a: unknown role 'cfo'"),
-    ("chain:\n  - step: a\n    waits_for: payment_provider\n    colour: red\n",
-     ":4: unknown key 'colour' in chain[0]"),
-    ("chain:\n  - step: a\n    waits_for: finance\n    approvers: [finance]\n",
-     ":1: the last step, and only it, waits_for payment_provider"),
-    ("chain:\n  - step: a\n    waits_for: compliance\n    approvers: [admin]\n    when:\n"
-     "      amount_above: {usd: 5}\n  - step: p\n    waits_for: payment_provider\n",
-     ":6: 'usd' is not a currency code like USD"),
-    ("chain:\n  - step: a\n    waits_for: compliance\n    approvers: [admin]\n    when:\n"
-     "      amount_above: {USD: 5.5.5}\n  - step: p\n    waits_for: payment_provider\n",
-     ":6: amount_above.USD is not a decimal number"),
-    ("chain:\n  - step: a\n    waits_for: client_documents\n  - step: p\n"
-     "    waits_for: payment_provider\n", ":2: step a: a client_documents step needs documents"),
-    ("chain: [\n", ": YAML syntax"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("chain: []\n", ":1: the policy needs a `chain:` list of steps"),
+        ("chain:\n  - step: a\n    waits_for: boss\n", ":3: step a: waits_for must be one of"),
+        ("chain:\n  - step: a\n    waits_for: finance\n", ":2: step a: an approval step needs approvers"),
+        ("chain:\n  - step: a\n    waits_for: finance\n    approvers: [cfo]\n", ":4: step a: unknown role 'cfo'"),
+        (
+            "chain:\n  - step: a\n    waits_for: payment_provider\n    colour: red\n",
+            ":4: unknown key 'colour' in chain[0]",
+        ),
+        (
+            "chain:\n  - step: a\n    waits_for: finance\n    approvers: [finance]\n",
+            ":1: the last step, and only it, waits_for payment_provider",
+        ),
+        (
+            "chain:\n  - step: a\n    waits_for: compliance\n    approvers: [admin]\n    when:\n"
+            "      amount_above: {usd: 5}\n  - step: p\n    waits_for: payment_provider\n",
+            ":6: 'usd' is not a currency code like USD",
+        ),
+        (
+            "chain:\n  - step: a\n    waits_for: compliance\n    approvers: [admin]\n    when:\n"
+            "      amount_above: {USD: 5.5.5}\n  - step: p\n    waits_for: payment_provider\n",
+            ":6: amount_above.USD is not a decimal number",
+        ),
+        (
+            "chain:\n  - step: a\n    waits_for: client_documents\n  - step: p\n    waits_for: payment_provider\n",
+            ":2: step a: a client_documents step needs documents",
+        ),
+        ("chain: [\n", ": YAML syntax"),
+    ],
+)
 def test_errors_name_the_file_line_and_problem(tmp_path, text, message):
     path = write(tmp_path, text)
     with pytest.raises(PolicyError) as err:

@@ -1,4 +1,5 @@
 """Two staff deciding the same withdrawal step at once: exactly one wins (PostgreSQL)."""
+
 from __future__ import annotations
 
 import threading
@@ -22,16 +23,14 @@ def _approve(wid, actor):
 
 
 def _reject(wid, actor):
-    return lambda s: withdrawals.reject(s, withdrawal_id=wid, actor=actor, role="finance",
-                                        reason="name mismatch")
+    return lambda s: withdrawals.reject(s, withdrawal_id=wid, actor=actor, role="finance", reason="name mismatch")
 
 
 def _state(database, wid):
     with unit_of_work(database) as s:
         w = s.scalar(select(Withdrawal).where(Withdrawal.withdrawal_id == wid))
         staff = [d.decision for d in w.decisions if d.actor.endswith("@example.com")]
-        audits = s.scalar(select(func.count()).select_from(AuditEntry)
-                          .where(AuditEntry.target_id == wid))
+        audits = s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.target_id == wid))
         return w.status, w.waiting_for, staff, audits
 
 
@@ -42,14 +41,14 @@ def funded(pg_database):
     return pg_database
 
 
-@pytest.mark.parametrize("second", [_approve, _reject], ids=["approve-vs-approve",
-                                                              "approve-vs-reject"])
+@pytest.mark.parametrize("second", [_approve, _reject], ids=["approve-vs-approve", "approve-vs-reject"])
 def test_exactly_one_decision_wins_the_finance_step(funded, second):
     for n in range(ROUNDS):
         wid = f"w-race-{n}"
         ingest(funded, withdrawal("requested", minute=2 + n, wid=wid, amount="100.00"))
-        outcomes = race(funded, _approve(wid, "fin1@example.com"), second(wid, "fin2@example.com"),
-                        expected=(WithdrawalError,))
+        outcomes = race(
+            funded, _approve(wid, "fin1@example.com"), second(wid, "fin2@example.com"), expected=(WithdrawalError,)
+        )
         assert outcomes.count("ok") == 1, outcomes
         loser = next(o for o in outcomes if o != "ok")
         # Overlapping, the loser hears what happened; arriving after the commit, it hears

@@ -1,4 +1,5 @@
 """The client portal over HTTP: register, confirm by e-mail, sign in, act; never staff pages."""
+
 from __future__ import annotations
 
 import io
@@ -39,9 +40,18 @@ def csrf(client, path="/portal/login") -> str:
 
 
 def register(client, email="ana@example.com", **extra):
-    return client.post("/portal/register", data={
-        "csrf_token": csrf(client, "/portal/register"), "email": email, "password": PASSWORD,
-        "first_name": "Ana", "last_name": "Lopez", "country": "ES", **extra})
+    return client.post(
+        "/portal/register",
+        data={
+            "csrf_token": csrf(client, "/portal/register"),
+            "email": email,
+            "password": PASSWORD,
+            "first_name": "Ana",
+            "last_name": "Lopez",
+            "country": "ES",
+            **extra,
+        },
+    )
 
 
 def link_in(smtp, kind: str) -> str:
@@ -50,8 +60,7 @@ def link_in(smtp, kind: str) -> str:
 
 
 def sign_in(client, email="ana@example.com", password=PASSWORD):
-    return client.post("/portal/login", data={"csrf_token": csrf(client), "email": email,
-                                              "password": password})
+    return client.post("/portal/login", data={"csrf_token": csrf(client), "email": email, "password": password})
 
 
 def test_register_confirm_and_sign_in(portal, smtp, database):
@@ -75,12 +84,15 @@ def test_register_confirm_and_sign_in(portal, smtp, database):
     assert "Hello Ana Lopez" in home and "We need your documents" in home
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("email", "not-an-address", "e-mail: write an address like name@example.com"),
-    ("password", "short", "password:"),
-    ("country", "Spain", "country: choose the country you live in"),
-    ("first_name", "<script>", "first name: 1 to 100 characters, no &lt; or &gt;"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("email", "not-an-address", "e-mail: write an address like name@example.com"),
+        ("password", "short", "password:"),
+        ("country", "Spain", "country: choose the country you live in"),
+        ("first_name", "<script>", "first name: 1 to 100 characters, no &lt; or &gt;"),
+    ],
+)
 def test_a_bad_registration_says_what_and_stores_nothing(portal, database, field, value, message):
     r = register(portal, **{field: value})
     assert r.status_code == 400 and message in r.get_data(as_text=True)
@@ -93,15 +105,21 @@ def test_a_client_acts_and_staff_see_it(portal, smtp, database):
     portal.get(link_in(smtp, "verify"))
     sign_in(portal)
     token = csrf(portal, "/portal")
-    r = portal.post("/portal/documents", content_type="multipart/form-data", data={
-        "csrf_token": token, "document_type": "id", "file": (io.BytesIO(png()), "id.png", "image/png")})
+    r = portal.post(
+        "/portal/documents",
+        content_type="multipart/form-data",
+        data={"csrf_token": token, "document_type": "id", "file": (io.BytesIO(png()), "id.png", "image/png")},
+    )
     assert r.status_code == 302
     home = portal.get("/portal").get_data(as_text=True)
     assert "is sent and under review" in home and "Under review" in home
-    portal.post("/portal/support", data={"csrf_token": token, "subject": "Card declined",
-                                         "message": "My card was declined twice."})
-    r = portal.post("/portal/withdrawals", data={"csrf_token": token, "amount": "50",
-                                                 "currency": "USD", "method": "card"})
+    portal.post(
+        "/portal/support",
+        data={"csrf_token": token, "subject": "Card declined", "message": "My card was declined twice."},
+    )
+    r = portal.post(
+        "/portal/withdrawals", data={"csrf_token": token, "amount": "50", "currency": "USD", "method": "card"}
+    )
     assert "you have no wallet in this currency" in portal.get("/portal").get_data(as_text=True)
     with unit_of_work(database) as s:
         login = s.scalar(select(ClientLogin))
@@ -112,21 +130,38 @@ def test_a_client_acts_and_staff_see_it(portal, smtp, database):
     assert (doc.client_ref, doc.source, doc.uploaded_by) == (ref, "portal", f"client:{ref}")
     assert task.title == "Client message: Card declined" and task.client_ref == ref
     assert task.created_by == f"client:{ref}"
-    assert {"portal.registered", "portal.email_confirmed", "portal.login",
-            "document.received", "portal.support_message"} <= set(actions)
+    assert {
+        "portal.registered",
+        "portal.email_confirmed",
+        "portal.login",
+        "document.received",
+        "portal.support_message",
+    } <= set(actions)
 
 
 def test_a_client_never_reaches_staff_pages_nor_another_clients_data(portal, smtp, database):
     register(portal)
     portal.get(link_in(smtp, "verify"))
     sign_in(portal)
-    for path in ("/inbox", "/clients", "/clients/C1", "/admin/users", "/withdrawals", "/rules",
-                 "/audit", "/api/tasks", "/documents/" + "A" * 32):
+    for path in (
+        "/inbox",
+        "/clients",
+        "/clients/C1",
+        "/admin/users",
+        "/withdrawals",
+        "/rules",
+        "/audit",
+        "/api/tasks",
+        "/documents/" + "A" * 32,
+    ):
         r = portal.get(path)
         assert r.status_code in (302, 401, 403), path
         assert "/portal" not in r.headers.get("Location", ""), path  # staff sign-in, not ours
-    r = portal.post("/portal/documents", content_type="multipart/form-data", data={
-        "csrf_token": "wrong", "document_type": "id", "file": (io.BytesIO(png()), "a.png")})
+    r = portal.post(
+        "/portal/documents",
+        content_type="multipart/form-data",
+        data={"csrf_token": "wrong", "document_type": "id", "file": (io.BytesIO(png()), "a.png")},
+    )
     assert r.status_code == 400
 
 
@@ -135,11 +170,11 @@ def test_password_reset_by_e_mail_ends_old_sessions(portal, smtp, database, app)
     portal.get(link_in(smtp, "verify"))
     sign_in(portal)
     other = app.test_client()
-    r = other.post("/portal/reset", data={"csrf_token": csrf(other, "/portal/reset"),
-                                          "email": "ana@example.com"})
+    r = other.post("/portal/reset", data={"csrf_token": csrf(other, "/portal/reset"), "email": "ana@example.com"})
     assert "If an account uses this address" in r.get_data(as_text=True)
-    unknown = other.post("/portal/reset", data={"csrf_token": csrf(other, "/portal/reset"),
-                                                "email": "nobody@example.com"})
+    unknown = other.post(
+        "/portal/reset", data={"csrf_token": csrf(other, "/portal/reset"), "email": "nobody@example.com"}
+    )
     # An unknown address gets the same answer and no e-mail: nobody learns who has an account.
     assert unknown.status_code == 200 and len(smtp.messages) == 2
     assert "If an account uses this address" in unknown.get_data(as_text=True)
@@ -170,9 +205,10 @@ def test_a_wire_deposit_reference_is_matched_and_money_moves_to_an_account(porta
     from tests.helpers import event
     from engine.processing.ingest import ingest_lines
     import json
+
     database.config = database.config.with_overrides(
-        bank_wire_beneficiary="Demo Broker Ltd", bank_wire_iban="DE89370400440532013000",
-        bank_wire_bic="COBADEFFXXX")
+        bank_wire_beneficiary="Demo Broker Ltd", bank_wire_iban="DE89370400440532013000", bank_wire_bic="COBADEFFXXX"
+    )
     register(portal)
     portal.get(link_in(smtp, "verify"))
     sign_in(portal)
@@ -186,31 +222,63 @@ def test_a_wire_deposit_reference_is_matched_and_money_moves_to_an_account(porta
     home = portal.get("/portal").get_data(as_text=True)
     reference = re.search(r'class="deposit-reference">([^<]+)<', home)[1]
     assert "Waiting for your transfer" in home
-    report = replay_camt054(database, CAMT.format(reference=reference).encode(),
-                            datetime(2030, 1, 2, 19, tzinfo=timezone.utc))
+    report = replay_camt054(
+        database, CAMT.format(reference=reference).encode(), datetime(2030, 1, 2, 19, tzinfo=timezone.utc)
+    )
     assert report.counts.get("accepted") == 1, report.entries
     home = portal.get("/portal").get_data(as_text=True)
     assert "Received" in home and "250.00 EUR" in home
     with unit_of_work(database) as s:
         ref = s.scalar(select(ClientLogin.client_ref))
-    ingest_lines(database, [json.dumps(event("account.created", ref, account_id="MT-77",
-                                             platform="mt5", currency="EUR", account_type="standard",
-                                             leverage=100))])
-    r = portal.post("/portal/transfers", data={"csrf_token": token, "from": "wallet",
-                                               "to": "MT-77", "amount": "100", "currency": "EUR"})
+    ingest_lines(
+        database,
+        [
+            json.dumps(
+                event(
+                    "account.created",
+                    ref,
+                    account_id="MT-77",
+                    platform="mt5",
+                    currency="EUR",
+                    account_type="standard",
+                    leverage=100,
+                )
+            )
+        ],
+    )
+    r = portal.post(
+        "/portal/transfers",
+        data={"csrf_token": token, "from": "wallet", "to": "MT-77", "amount": "100", "currency": "EUR"},
+    )
     assert r.status_code == 302
     home = portal.get("/portal").get_data(as_text=True)
     assert "Moved 100 EUR from wallet to MT-77" in home and "150.00 EUR" in home
-    portal.post("/portal/transfers", data={"csrf_token": token, "from": "wallet",
-                                           "to": "C1-ACCOUNT", "amount": "10", "currency": "EUR"})
+    portal.post(
+        "/portal/transfers",
+        data={"csrf_token": token, "from": "wallet", "to": "C1-ACCOUNT", "amount": "10", "currency": "EUR"},
+    )
     assert "Not moved:" in portal.get("/portal").get_data(as_text=True)  # not its account
 
 
-@pytest.mark.parametrize("path, field", [("/portal/register", "email"), ("/portal/register", "phone"),
-                                         ("/portal/login", "email"), ("/portal/reset", "email")])
+@pytest.mark.parametrize(
+    "path, field",
+    [
+        ("/portal/register", "email"),
+        ("/portal/register", "phone"),
+        ("/portal/login", "email"),
+        ("/portal/reset", "email"),
+    ],
+)
 def test_nul_characters_are_refused_never_a_500(portal, database, path, field):
-    data = {"csrf_token": csrf(portal, path), "email": "ana@example.com", "password": PASSWORD,
-            "first_name": "Ana", "last_name": "Lopez", "country": "ES", field: "a\x00b@example.com"}
+    data = {
+        "csrf_token": csrf(portal, path),
+        "email": "ana@example.com",
+        "password": PASSWORD,
+        "first_name": "Ana",
+        "last_name": "Lopez",
+        "country": "ES",
+        field: "a\x00b@example.com",
+    }
     response = portal.post(path, data=data)
     assert response.status_code in (200, 400, 401), response.status_code
     with unit_of_work(database) as s:
@@ -221,8 +289,7 @@ def test_a_support_message_with_nul_is_refused(portal, smtp, database):
     register(portal)
     portal.get(link_in(smtp, "verify"))
     sign_in(portal)
-    portal.post("/portal/support", data={"csrf_token": csrf(portal, "/portal"),
-                                         "subject": "Hi\x00", "message": "x"})
+    portal.post("/portal/support", data={"csrf_token": csrf(portal, "/portal"), "subject": "Hi\x00", "message": "x"})
     assert "as plain text" in portal.get("/portal").get_data(as_text=True)
     with unit_of_work(database) as s:
         assert s.scalar(select(Task)) is None
@@ -233,8 +300,13 @@ def test_a_client_changes_its_details(portal, smtp, database):
     portal.get(link_in(smtp, "verify"))
     sign_in(portal)
     token = csrf(portal, "/portal")
-    form = {"csrf_token": token, "first_name": "Ana", "last_name": "López García",
-            "phone": "+34 600 123 456", "country": "es"}
+    form = {
+        "csrf_token": token,
+        "first_name": "Ana",
+        "last_name": "López García",
+        "phone": "+34 600 123 456",
+        "country": "es",
+    }
     portal.post("/portal/details", data=form)
     assert "Your details are saved." in portal.get("/portal").get_data(as_text=True)
     portal.post("/portal/details", data={**form, "country": "Spain"})
@@ -254,9 +326,11 @@ def test_documents_sent_in_the_portal_stop_the_reminders(portal, smtp, database)
     from engine.rules.loader import load_dir
     from engine.rules.timers import fire_due
     from engine.values import utcnow
+
     with unit_of_work(database) as s:
-        activation.activate_files(s, {f"onboarding/{n}": t for n, t in
-                                      load_dir("rules/onboarding").items()}, actor="test")
+        activation.activate_files(
+            s, {f"onboarding/{n}": t for n, t in load_dir("rules/onboarding").items()}, actor="test"
+        )
     register(portal)
     register(portal.application.test_client(), email="bo@example.com")
     with unit_of_work(database) as s:
@@ -266,10 +340,15 @@ def test_documents_sent_in_the_portal_stop_the_reminders(portal, smtp, database)
     sign_in(portal)
     token = csrf(portal, "/portal")
     for kind in ("id", "proof_of_address"):
-        portal.post("/portal/documents", content_type="multipart/form-data", data={
-            "csrf_token": token, "document_type": kind, "file": (io.BytesIO(png()), f"{kind}.png", "image/png")})
+        portal.post(
+            "/portal/documents",
+            content_type="multipart/form-data",
+            data={"csrf_token": token, "document_type": kind, "file": (io.BytesIO(png()), f"{kind}.png", "image/png")},
+        )
     fire_due(database, now=utcnow() + timedelta(days=8))
     with unit_of_work(database) as s:
-        reminded = {n.client_ref for n in s.scalars(select(Notification).where(
-            Notification.template == "kyc-documents-reminder"))}
+        reminded = {
+            n.client_ref
+            for n in s.scalars(select(Notification).where(Notification.template == "kyc-documents-reminder"))
+        }
     assert reminded == {logins["bo@example.com"].client_ref}  # Ana sent hers, Bo did not

@@ -1,4 +1,5 @@
 """Fixtures for the report tests: the known data set at a frozen clock, users per role."""
+
 from __future__ import annotations
 
 import pytest

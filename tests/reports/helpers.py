@@ -1,4 +1,5 @@
 """Run a report on the test database and return one section's rows."""
+
 from __future__ import annotations
 
 from engine.db import unit_of_work

@@ -1,11 +1,11 @@
 """Report building blocks without a database: median, rounding, periods, filters, formats."""
+
 from datetime import datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
 
-from engine.reports.base import (ReportError, get_report, hours, median, parse_filters, pct,
-                                 period_key, seconds)
+from engine.reports.base import ReportError, get_report, hours, median, parse_filters, pct, period_key, seconds
 from engine.reports.export import text
 from engine.values import UTC
 
@@ -29,23 +29,30 @@ def test_rounding_and_durations():
 def test_periods():
     when = datetime(2026, 1, 1, 12, tzinfo=UTC)  # a Thursday in ISO week 1 of 2026
     assert [period_key(when, p) for p in ("month", "week", "day", "all")] == [
-        "2026-01", "2026-W01", "2026-01-01", "all"]
+        "2026-01",
+        "2026-W01",
+        "2026-01-01",
+        "all",
+    ]
     assert period_key(datetime(2027, 1, 1, tzinfo=UTC), "week") == "2026-W53"
 
 
 def test_filters_are_checked_and_converted():
     funnel = get_report("funnel")
-    got = parse_filters(funnel, {"since": "2026-02-01", "until": "2026-02-03T10:00:00+02:00",
-                                 "by": "country", "stuck_days": "3", "period": ""})
+    got = parse_filters(
+        funnel,
+        {"since": "2026-02-01", "until": "2026-02-03T10:00:00+02:00", "by": "country", "stuck_days": "3", "period": ""},
+    )
     assert got["since"] == datetime(2026, 2, 1, tzinfo=UTC)
     assert got["until"] == datetime(2026, 2, 3, 8, tzinfo=UTC)
-    assert (got["by"], got["stuck_days"], got["period"], got["country"]) == ("country", 3,
-                                                                              "month", None)
-    for raw, message in (({"queue": "x"}, "filter queue: not a filter of report 'funnel'"),
-                         ({"since": "2026-02-30"}, "filter since: not a date"),
-                         ({"until": "2026-02-01T00:00:00"}, "filter until: not a date"),
-                         ({"by": "age"}, "filter by: 'age' is not one of"),
-                         ({"stuck_days": "1e3"}, "filter stuck_days: not a whole number")):
+    assert (got["by"], got["stuck_days"], got["period"], got["country"]) == ("country", 3, "month", None)
+    for raw, message in (
+        ({"queue": "x"}, "filter queue: not a filter of report 'funnel'"),
+        ({"since": "2026-02-30"}, "filter since: not a date"),
+        ({"until": "2026-02-01T00:00:00"}, "filter until: not a date"),
+        ({"by": "age"}, "filter by: 'age' is not one of"),
+        ({"stuck_days": "1e3"}, "filter stuck_days: not a whole number"),
+    ):
         with pytest.raises(ReportError, match=message):
             parse_filters(funnel, raw)
     with pytest.raises(ReportError, match="report 'nope': no such report"):

@@ -1,4 +1,5 @@
 """Chart labels are never cut silently: two lines, then an ellipsis, the whole in a tooltip."""
+
 from engine.reports.charts import label_lines
 
 

@@ -1,4 +1,5 @@
 """CSV exports neutralise spreadsheet formulas in provider-controlled text."""
+
 import csv
 import io
 from decimal import Decimal
@@ -10,13 +11,15 @@ from engine.reports.base import Column, Section
 
 
 def _rows(rows):
-    section = Section("s", "S", [Column("name", "Name"), Column("amount", "Amount", "money"),
-                                 Column("count", "Count", "int")], rows)
+    section = Section(
+        "s", "S", [Column("name", "Name"), Column("amount", "Amount", "money"), Column("count", "Count", "int")], rows
+    )
     return list(csv.reader(io.StringIO("".join(export.csv_lines(section)))))[1:]
 
 
-@pytest.mark.parametrize("hostile", ['=HYPERLINK("http://evil.example","x")', "+1+cmd|' /C calc'!A0",
-                                     "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1"])
+@pytest.mark.parametrize(
+    "hostile", ['=HYPERLINK("http://evil.example","x")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1"]
+)
 def test_formula_prefixes_in_text_cells_are_quoted(hostile):
     [[name, _, _]] = _rows([{"name": hostile, "amount": Decimal("1.00"), "count": 1}])
     assert name == "'" + hostile.replace("\r", "\n")

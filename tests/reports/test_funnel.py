@@ -1,4 +1,5 @@
 """Funnel figures checked against the hand-worked data set, on SQLite and PostgreSQL."""
+
 from decimal import Decimal as D
 
 from engine.reports.base import Scope
@@ -11,10 +12,11 @@ def check_stages_counts_conversion_and_medians(data):
     rows = section_rows(data, "funnel", "stages")
     assert pick_cols(rows, "stage", "clients", "conversion_pct", "median_hours") == [
         ("Registered", 6, None, None),
-        ("KYC approved", 4, D("66.67"), D("3.00")),     # waits 4, 10, 2, 1 hours
-        ("Funded", 2, D("50.00"), D("4.00")),           # 2 and 6 hours after KYC
+        ("KYC approved", 4, D("66.67"), D("3.00")),  # waits 4, 10, 2, 1 hours
+        ("Funded", 2, D("50.00"), D("4.00")),  # 2 and 6 hours after KYC
         ("Trading account", 2, D("100.00"), D("18.00")),  # 24 and 12 hours
-        ("First trade", 1, D("50.00"), D("2.00"))]
+        ("First trade", 1, D("50.00"), D("2.00")),
+    ]
 
 
 def check_monthly_cohorts(data):
@@ -32,11 +34,13 @@ def check_monthly_cohorts(data):
 def check_cohorts_by_ib_and_filters(data):
     rows = section_rows(data, "funnel", "cohorts", by="ib")
     assert pick_cols(rows, "period", "group", "registered", "kyc_approved", "funded") == [
-        ("2026-01", "IB-1", 2, 2, 2), ("2026-01", "IB-2", 1, 1, 0),
-        ("2026-02", "(none)", 2, 0, 0), ("2026-02", "IB-2", 1, 1, 0)]
+        ("2026-01", "IB-1", 2, 2, 2),
+        ("2026-01", "IB-2", 1, 1, 0),
+        ("2026-02", "(none)", 2, 0, 0),
+        ("2026-02", "IB-2", 1, 1, 0),
+    ]
     de = section_rows(data, "funnel", "cohorts", country="DE", period="all")
-    assert pick_cols(de, "period", "registered", "kyc_approved", "funded", "first_trade") == [
-        ("all", 3, 2, 2, 1)]
+    assert pick_cols(de, "period", "registered", "kyc_approved", "funded", "first_trade") == [("all", 3, 2, 2, 1)]
     feb = section_rows(data, "funnel", "stages", since="2026-02-01", until="2026-03-01")
     assert [r["clients"] for r in feb] == [3, 1, 0, 0, 0]
 
@@ -52,11 +56,10 @@ def check_stuck_list(data):
     assert pick_cols(rows, "client", "stage", "waiting_hours", "next_step") == [
         ("A2", "account_opened", D("1172.00"), "first trade"),
         ("A3", "kyc_approved", D("958.00"), "first deposit"),
-        ("A4", "registered", D("624.00"), "KYC approval")]
-    assert section_rows(data, "funnel", "stuck", stuck_days="30") == section_rows(
-        data, "funnel", "stuck")[:2]
-    assert [r["client"] for r in section_rows(data, "funnel", "stuck", stuck_days="1")] == [
-        "A2", "A3", "A4", "A6"]
+        ("A4", "registered", D("624.00"), "KYC approval"),
+    ]
+    assert section_rows(data, "funnel", "stuck", stuck_days="30") == section_rows(data, "funnel", "stuck")[:2]
+    assert [r["client"] for r in section_rows(data, "funnel", "stuck", stuck_days="1")] == ["A2", "A3", "A4", "A6"]
 
 
 def check_ib_scope_limits_the_funnel(data):
@@ -66,7 +69,12 @@ def check_ib_scope_limits_the_funnel(data):
 
 def test_funnel_figures(data):
     """One data set, every funnel figure (the database fixture is the slow part)."""
-    for check in (check_stages_counts_conversion_and_medians, check_monthly_cohorts,
-                  check_cohorts_by_ib_and_filters, check_weekly_periods, check_stuck_list,
-                  check_ib_scope_limits_the_funnel):
+    for check in (
+        check_stages_counts_conversion_and_medians,
+        check_monthly_cohorts,
+        check_cohorts_by_ib_and_filters,
+        check_weekly_periods,
+        check_stuck_list,
+        check_ib_scope_limits_the_funnel,
+    ):
         check(data)

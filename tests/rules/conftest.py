@@ -1,4 +1,5 @@
 """Fixtures for the rule language tests: a fact registry with test-only facts."""
+
 from __future__ import annotations
 
 import textwrap
@@ -13,17 +14,19 @@ def _loader(session, client, **params):
     raise AssertionError("test facts are given as values, never loaded")
 
 
-TEST_FACTS = {name: FactSpec(name, kind, _loader, tuple(choices), dict(params))
-              for name, kind, choices, params in [
-                  ("ib", "string", (), {}),
-                  ("deposits.completed.count", "integer", (), {}),
-                  ("deposits.completed.sum", "money", (), {}),
-                  ("accounts.count", "integer", (), {}),
-                  ("trades.lots", "decimal", (), {"held_at_least": "duration"}),
-                  ("tags", "list", (), {}),
-                  ("email", "string", (), {}),
-                  ("balance", "decimal", (), {}),
-              ]}
+TEST_FACTS = {
+    name: FactSpec(name, kind, _loader, tuple(choices), dict(params))
+    for name, kind, choices, params in [
+        ("ib", "string", (), {}),
+        ("deposits.completed.count", "integer", (), {}),
+        ("deposits.completed.sum", "money", (), {}),
+        ("accounts.count", "integer", (), {}),
+        ("trades.lots", "decimal", (), {"held_at_least": "duration"}),
+        ("tags", "list", (), {}),
+        ("email", "string", (), {}),
+        ("balance", "decimal", (), {}),
+    ]
+}
 
 
 def all_facts() -> dict:

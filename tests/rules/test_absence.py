@@ -1,4 +1,5 @@
 """Absence rules: one durable timer per client and rule, restarted by each of its events."""
+
 from __future__ import annotations
 
 import textwrap
@@ -41,13 +42,28 @@ def _setup(database):
 
 
 def deposit(at: str, pid: str) -> dict:
-    return event("payment.deposit_completed", at=at, payment_id=pid, amount="100", currency="USD",
-                 method="card", provider="stripe")
+    return event(
+        "payment.deposit_completed",
+        at=at,
+        payment_id=pid,
+        amount="100",
+        currency="USD",
+        method="card",
+        provider="stripe",
+    )
 
 
 def opened(at: str, ticket: str) -> dict:
-    return event("trade.opened", at=at, account_id="A1", ticket=ticket, symbol="EURUSD", side="buy",
-                 volume_lots="1", open_time=at)
+    return event(
+        "trade.opened",
+        at=at,
+        account_id="A1",
+        ticket=ticket,
+        symbol="EURUSD",
+        side="buy",
+        volume_lots="1",
+        open_time=at,
+    )
 
 
 def absence_timers(database) -> list[tuple[str, str, str]]:
@@ -62,12 +78,22 @@ def tasks(database) -> list[str]:
 
 
 def test_each_event_restarts_the_one_timer_and_a_since_event_does_not(database):
-    ingest_lines(database, jsonl([registered(at="2026-11-01T09:00:00Z"), deposit("2026-11-01T10:00:00Z", "p1"),
-                                  opened("2026-11-03T10:00:00Z", "t1"),
-                                  deposit("2026-11-05T10:00:00Z", "p2")]).splitlines())
+    ingest_lines(
+        database,
+        jsonl(
+            [
+                registered(at="2026-11-01T09:00:00Z"),
+                deposit("2026-11-01T10:00:00Z", "p1"),
+                opened("2026-11-03T10:00:00Z", "t1"),
+                deposit("2026-11-05T10:00:00Z", "p2"),
+            ]
+        ).splitlines(),
+    )
     got = absence_timers(database)
-    assert [g[:2] for g in got] == [("cancelled", "2026-11-11T10:00:00+00:00"),
-                                    ("pending", "2026-11-13T10:00:00+00:00")]
+    assert [g[:2] for g in got] == [
+        ("cancelled", "2026-11-11T10:00:00+00:00"),
+        ("pending", "2026-11-13T10:00:00+00:00"),
+    ]
     assert got[0][2].startswith("restarted by trade.opened")
     # A trade that arrives late (older than t1) does not move the timer back.
     ingest_lines(database, jsonl([opened("2026-11-02T10:00:00Z", "t0")]).splitlines())
@@ -76,8 +102,9 @@ def test_each_event_restarts_the_one_timer_and_a_since_event_does_not(database):
 
 
 def test_the_timer_fires_once_after_the_silence_and_acts_once(database):
-    ingest_lines(database, jsonl([registered(at="2026-11-01T09:00:00Z"),
-                                  deposit("2026-11-01T10:00:00Z", "p1")]).splitlines())
+    ingest_lines(
+        database, jsonl([registered(at="2026-11-01T09:00:00Z"), deposit("2026-11-01T10:00:00Z", "p1")]).splitlines()
+    )
     assert timers.fire_due(database, now=parse_datetime("2026-11-11T09:59:59Z")) == 0
     assert timers.fire_due(database, now=parse_datetime("2026-11-11T10:00:00Z")) == 1
     assert timers.fire_due(database, now=parse_datetime("2026-11-30T10:00:00Z")) == 0
@@ -89,8 +116,9 @@ def test_the_timer_fires_once_after_the_silence_and_acts_once(database):
 
 
 def test_a_replayed_event_does_not_start_a_second_timer(database):
-    ingest_lines(database, jsonl([registered(at="2026-11-01T09:00:00Z"),
-                                  deposit("2026-11-01T10:00:00Z", "p1")]).splitlines())
+    ingest_lines(
+        database, jsonl([registered(at="2026-11-01T09:00:00Z"), deposit("2026-11-01T10:00:00Z", "p1")]).splitlines()
+    )
     with unit_of_work(database) as s:
         for e in s.scalars(select(Event)):
             e.status = PENDING
@@ -100,8 +128,10 @@ def test_a_replayed_event_does_not_start_a_second_timer(database):
 
 def test_if_is_decided_when_the_silence_ends(database):
     from engine.clients.models import Client
-    ingest_lines(database, jsonl([registered(at="2026-11-01T09:00:00Z"),
-                                  deposit("2026-11-01T10:00:00Z", "p1")]).splitlines())
+
+    ingest_lines(
+        database, jsonl([registered(at="2026-11-01T09:00:00Z"), deposit("2026-11-01T10:00:00Z", "p1")]).splitlines()
+    )
     with unit_of_work(database) as s:
         s.scalar(select(Client)).status = "blocked"
     assert timers.fire_due(database, now=parse_datetime("2026-11-11T10:00:00Z")) == 0
@@ -110,20 +140,31 @@ def test_if_is_decided_when_the_silence_ends(database):
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-@pytest.mark.parametrize("rule,message", [
-    ("when: trade.closed\n    absent: {events: [trade.opened], for: 1d}",
-     "6: r1: when: does not go with absent: (the events are given in absent:)"),
-    ("absent: {events: [trade.opend], for: 1d}", "6: r1: absent: unknown event type 'trade.opend'"),
-    ("absent: {events: [trade.opened]}", "6: r1: absent: missing for"),
-    ("absent: {events: [trade.opened], for: 1d}\n    if: [event.volume_lots > 1]",
-     "7: r1: event.volume_lots: an absence rule has no triggering event; read client facts (client.*) "
-     "or aggregates instead"),
-    ("absent: {events: [trade.opened], for: 1d}\n    after: 1h",
-     "7: r1: after: does not go with absent: (it already waits)"),
-])
+@pytest.mark.parametrize(
+    "rule,message",
+    [
+        (
+            "when: trade.closed\n    absent: {events: [trade.opened], for: 1d}",
+            "6: r1: when: does not go with absent: (the events are given in absent:)",
+        ),
+        ("absent: {events: [trade.opend], for: 1d}", "6: r1: absent: unknown event type 'trade.opend'"),
+        ("absent: {events: [trade.opened]}", "6: r1: absent: missing for"),
+        (
+            "absent: {events: [trade.opened], for: 1d}\n    if: [event.volume_lots > 1]",
+            "7: r1: event.volume_lots: an absence rule has no triggering event; read client facts (client.*) "
+            "or aggregates instead",
+        ),
+        (
+            "absent: {events: [trade.opened], for: 1d}\n    after: 1h",
+            "7: r1: after: does not go with absent: (it already waits)",
+        ),
+    ],
+)
 def test_absence_errors(rule, message):
-    text = f"ruleset: b\ndescription: d\nrules:\n  - id: r1\n    description: d\n    {rule}\n" \
-           f"    then: [{{task: {{queue: sales, title: t}}}}]\n"
+    text = (
+        f"ruleset: b\ndescription: d\nrules:\n  - id: r1\n    description: d\n    {rule}\n"
+        f"    then: [{{task: {{queue: sales, title: t}}}}]\n"
+    )
     with pytest.raises(RulesetInvalid) as info:
         compile_text(text)
     assert [str(e).split(":", 1)[1].strip() for e in info.value.errors] == [message]

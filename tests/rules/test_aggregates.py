@@ -1,4 +1,5 @@
 """Aggregates over windows (`sum(type.field within D where ...)`) on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -21,8 +22,16 @@ AT = "2026-11-03T10:00:00Z"
 
 
 def deposit(at, amount, currency="USD", method="card"):
-    return event("payment.deposit_completed", "C1", at, payment_id=f"d-{at}-{amount}", amount=amount,
-                 currency=currency, method=method, provider="stripe")
+    return event(
+        "payment.deposit_completed",
+        "C1",
+        at,
+        payment_id=f"d-{at}-{amount}",
+        amount=amount,
+        currency=currency,
+        method=method,
+        provider="stripe",
+    )
 
 
 def ingest(database, *events):
@@ -39,14 +48,17 @@ def value(database, written: str, at: str = AT):
 
 @pytest.fixture
 def history(database):
-    ingest(database, registered("C1", at="2026-10-01T09:00:00Z"),
-           deposit("2026-10-01T10:00:00Z", "5000.00"),           # long before every window
-           deposit("2026-11-01T10:00:00Z", "1000.00"),           # exactly 48h before AT
-           deposit("2026-11-01T10:00:01Z", "0.10", method="wire"),
-           deposit("2026-11-02T10:00:00Z", "2500.00", currency="EUR"),
-           deposit("2026-11-03T10:00:00Z", "0.20"),              # at AT itself
-           deposit("2026-11-03T10:00:01Z", "9999.00"),           # after AT: never counted
-           deposit_failed("C1", at="2026-11-03T09:30:00Z", amount="12.5"))
+    ingest(
+        database,
+        registered("C1", at="2026-10-01T09:00:00Z"),
+        deposit("2026-10-01T10:00:00Z", "5000.00"),  # long before every window
+        deposit("2026-11-01T10:00:00Z", "1000.00"),  # exactly 48h before AT
+        deposit("2026-11-01T10:00:01Z", "0.10", method="wire"),
+        deposit("2026-11-02T10:00:00Z", "2500.00", currency="EUR"),
+        deposit("2026-11-03T10:00:00Z", "0.20"),  # at AT itself
+        deposit("2026-11-03T10:00:01Z", "9999.00"),  # after AT: never counted
+        deposit_failed("C1", at="2026-11-03T09:30:00Z", amount="12.5"),
+    )
     return database
 
 
@@ -78,8 +90,9 @@ def test_filters_on_amounts_text_and_lists(history):
     assert value(history, "count(payment.deposit_completed within 48h where method != wire)") == 3
     assert value(history, "count(payment.deposit_completed within 48h where method in [wire, sepa])") == 1
     assert value(history, "count(payment.deposit_completed within 48h where method not in [wire])") == 3
-    assert value(history, "sum(payment.deposit_completed.amount within 48h where amount < 1 USD)") \
-        == Money(Decimal("0.3"), "USD")
+    assert value(history, "sum(payment.deposit_completed.amount within 48h where amount < 1 USD)") == Money(
+        Decimal("0.3"), "USD"
+    )
 
 
 def test_no_events_in_the_window(history):
@@ -102,27 +115,42 @@ def test_the_query_reads_the_client_type_time_index(database):
             assert "ix_events_client_type_time" in plan, plan
         else:
             plan = " ".join(str(row[-1]) for row in s.execute(text("EXPLAIN QUERY PLAN " + sql)))
-            assert "INDEX ix_events_client_type_time (client_ref=? AND type=? AND occurred_at>? AND occurred_at<?)" \
-                in plan, plan
+            assert (
+                "INDEX ix_events_client_type_time (client_ref=? AND type=? AND occurred_at>? AND occurred_at<?)" in plan
+            ), plan
 
 
-@pytest.mark.parametrize("written, message", [
-    ("sum(payment.deposit_completed.amount within 30d)",
-     "sum() of payment.deposit_completed.amount adds up amounts in any currency: "
-     "name one with `where currency == USD`"),
-    ("sum(payment.deposit_completed within 30d)",
-     "sum() needs a field: write sum(payment.deposit_completed.<field> within 7d)"),
-    ("avg(payment.deposit_completed.method within 30d)",
-     "avg(): payment.deposit_completed.method is not a number or an amount"),
-    ("count(payment.deposit_completed within 30d where amount >= 1000)",
-     "count(): amount is money, compared with a plain number (write the currency: 1000 USD)"),
-    ("count(payment.deposit_completed within 30d where colour == red)",
-     "count(): colour is not a field of payment.deposit_completed"),
-    ("sum(payment.deposit_completed.amount within 30d where currency == USD and amount > 1 EUR)",
-     "sum() filters name two currencies (EUR, USD): no event has both"),
-    ("max(trade.closed.volume_lots within soon)",
-     "max() window must be a duration like 1h or 7d, not 'soon'"),
-])
+@pytest.mark.parametrize(
+    "written, message",
+    [
+        (
+            "sum(payment.deposit_completed.amount within 30d)",
+            "sum() of payment.deposit_completed.amount adds up amounts in any currency: "
+            "name one with `where currency == USD`",
+        ),
+        (
+            "sum(payment.deposit_completed within 30d)",
+            "sum() needs a field: write sum(payment.deposit_completed.<field> within 7d)",
+        ),
+        (
+            "avg(payment.deposit_completed.method within 30d)",
+            "avg(): payment.deposit_completed.method is not a number or an amount",
+        ),
+        (
+            "count(payment.deposit_completed within 30d where amount >= 1000)",
+            "count(): amount is money, compared with a plain number (write the currency: 1000 USD)",
+        ),
+        (
+            "count(payment.deposit_completed within 30d where colour == red)",
+            "count(): colour is not a field of payment.deposit_completed",
+        ),
+        (
+            "sum(payment.deposit_completed.amount within 30d where currency == USD and amount > 1 EUR)",
+            "sum() filters name two currencies (EUR, USD): no event has both",
+        ),
+        ("max(trade.closed.volume_lots within soon)", "max() window must be a duration like 1h or 7d, not 'soon'"),
+    ],
+)
 def test_mistakes_are_refused_with_a_message(written, message):
     with pytest.raises(PathError) as info:
         resolve(written, SCOPE)

@@ -1,5 +1,6 @@
 """Rules reacting to the events fxcrm records itself, and the `score` action (rule tests in
 tests/rules/app_events, run against the repository's policy files)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Every broken rule file reports exactly its expected `file:line: rule-id: message` lines."""
+
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ def _case(path: Path) -> tuple[dict[str, str], list[str]]:
         files = {f"{path.name}/{f.name}": f.read_text() for f in sorted(path.glob("*.yaml"))}
         return files, (path / "expected.txt").read_text().splitlines()
     text = path.read_text()
-    expected = [line[len("# expect: "):] for line in text.splitlines() if line.startswith("# expect: ")]
+    expected = [line[len("# expect: ") :] for line in text.splitlines() if line.startswith("# expect: ")]
     return {path.name: text}, expected
 
 

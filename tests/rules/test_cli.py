@@ -1,4 +1,5 @@
 """`fxcrm rules check/test/activate/status/rollback/backtest` and `fxcrm timers fire`."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ WARNINGS = Path(__file__).parent / "warnings"
 
 
 def _expected(path: Path) -> list[str]:
-    return [line[len("# expect: "):] for line in path.read_text().splitlines()
-            if line.startswith("# expect: ")]
+    return [line[len("# expect: ") :] for line in path.read_text().splitlines() if line.startswith("# expect: ")]
+
+
 RULES = """
 ruleset: cli-demo
 description: d
@@ -68,8 +70,11 @@ def test_check_prints_every_error_and_exits_1(runner, tmp_path):
     shutil.copy(BROKEN / "many_errors.yaml", tmp_path / "many_errors.yaml")
     result = runner.invoke(["rules", "check", str(tmp_path)])
     assert result.exit_code == 1
-    expected = [l[len("# expect: "):] for l in (BROKEN / "many_errors.yaml").read_text().splitlines()
-                if l.startswith("# expect: ")]
+    expected = [
+        l[len("# expect: ") :]
+        for l in (BROKEN / "many_errors.yaml").read_text().splitlines()
+        if l.startswith("# expect: ")
+    ]
     assert result.output.splitlines() == expected
 
 
@@ -91,14 +96,17 @@ def test_activate_refuses_warnings_unless_accepted_and_records_them(runner, tmp_
 
     from engine.audit.models import AuditEntry
     from engine.db import unit_of_work
+
     shutil.copy(WARNINGS / "delay_nothing_cancels.yaml", tmp_path / "delays.yaml")
-    warnings = [w.replace("delay_nothing_cancels.yaml", "delays.yaml")
-                for w in _expected(WARNINGS / "delay_nothing_cancels.yaml")]
+    warnings = [
+        w.replace("delay_nothing_cancels.yaml", "delays.yaml")
+        for w in _expected(WARNINGS / "delay_nothing_cancels.yaml")
+    ]
     refused = runner.invoke(["rules", "activate", str(tmp_path), "--actor", "ana"])
     assert refused.exit_code == 1
     assert refused.output.splitlines() == warnings + [
-        "refused: 2 warning(s); review them and activate with --accept-warnings to accept them; "
-        "nothing was activated"]
+        "refused: 2 warning(s); review them and activate with --accept-warnings to accept them; nothing was activated"
+    ]
     assert "no ruleset is active" in runner.invoke(["rules", "status"]).output
     accepted = runner.invoke(["rules", "activate", str(tmp_path), "--actor", "ana", "--accept-warnings"])
     assert accepted.exit_code == 0, accepted.output
@@ -154,7 +162,8 @@ def test_backtest_shows_what_a_changed_ruleset_would_do_differently(runner, tmp_
     lines = result.output.splitlines()
     assert lines[1] == "same: 1, only with the candidate: 1, only with the active ruleset: 0"
     assert lines[2].startswith("+ C2 test/") and lines[2].endswith(
-        "failed-deposit: task(queue=finance, title=Failed {event.amount}, priority=normal)")
+        "failed-deposit: task(queue=finance, title=Failed {event.amount}, priority=normal)"
+    )
 
 
 def test_cli_activation_and_rollback_are_audited_as_the_os_user(runner, tmp_path, database):
@@ -164,12 +173,15 @@ def test_cli_activation_and_rollback_are_audited_as_the_os_user(runner, tmp_path
 
     from engine.audit.models import AuditEntry
     from engine.db import unit_of_work
+
     first = runner.invoke(["rules", "activate", str(rules_dir(tmp_path))])
     runner.invoke(["rules", "activate", str(rules_dir(tmp_path, "20 USD", "v2")), "--actor", "bo"])
     runner.invoke(["rules", "rollback"])
     with unit_of_work(database) as s:
-        rows = [(a.actor, a.action, a.target_id) for a in s.scalars(
-            select(AuditEntry).where(AuditEntry.target_type == "ruleset").order_by(AuditEntry.id))]
+        rows = [
+            (a.actor, a.action, a.target_id)
+            for a in s.scalars(select(AuditEntry).where(AuditEntry.target_type == "ruleset").order_by(AuditEntry.id))
+        ]
     version = first.output.split()[1]
     me = f"cli:{getpass.getuser()}"
     assert rows[0] == (me, "rules.activate", version)
@@ -178,8 +190,7 @@ def test_cli_activation_and_rollback_are_audited_as_the_os_user(runner, tmp_path
 
 
 def test_activation_runs_the_rule_tests_and_refuses_when_one_fails(runner, tmp_path):
-    refused = runner.invoke(["rules", "activate", str(rules_dir(tmp_path, "100 USD", "strict")),
-                             "--actor", "ana"])
+    refused = runner.invoke(["rules", "activate", str(rules_dir(tmp_path, "100 USD", "strict")), "--actor", "ana"])
     assert refused.exit_code == 1
     assert "demo.yaml:23: a failed deposit opens a task: FAILED" in refused.output
     assert refused.output.splitlines()[-1] == "refused: 1 rule test(s) fail; nothing was activated"
@@ -210,14 +221,17 @@ def test_rule_tests_say_when_a_task_opened_and_a_timer_fires(runner, tmp_path):
     (path / "demo.test.yaml").write_text(AT_TESTS.replace("WHEN", "25h"))
     bad = runner.invoke(["rules", "test", str(path)])
     assert bad.exit_code == 1
-    assert "timers: expected [{at: 25h, name: nudge}], got [{name: nudge, rule: nudge, " \
-           "due_in: 86400s, at: 24h}]" in bad.output
+    assert (
+        "timers: expected [{at: 25h, name: nudge}], got [{name: nudge, rule: nudge, "
+        "due_in: 86400s, at: 24h}]" in bad.output
+    )
 
 
 def test_timers_schedule_runs_the_scheduled_rules_once_a_day(runner, tmp_path):
     path = tmp_path / "sched"
     path.mkdir()
-    (path / "daily.yaml").write_text(textwrap.dedent("""
+    (path / "daily.yaml").write_text(
+        textwrap.dedent("""
         ruleset: daily
         description: d
         rules:
@@ -227,10 +241,12 @@ def test_timers_schedule_runs_the_scheduled_rules_once_a_day(runner, tmp_path):
             if: [client.country == DE]
             then:
               - task: {queue: sales, title: "Call", one_open_per: client}
-    """))
+    """)
+    )
     events = tmp_path / "events.jsonl"
-    events.write_text(jsonl([registered("C1", at="2026-11-01T10:00:00Z"),
-                             registered("C2", at="2026-11-01T10:00:00Z", country="GB")]))
+    events.write_text(
+        jsonl([registered("C1", at="2026-11-01T10:00:00Z"), registered("C2", at="2026-11-01T10:00:00Z", country="GB")])
+    )
     assert runner.invoke(["events", "ingest", str(events)]).exit_code == 0
     assert runner.invoke(["rules", "activate", str(path)]).exit_code == 0
     once = runner.invoke(["timers", "schedule", "--now", "2026-11-02T06:00:00Z"])

@@ -1,4 +1,5 @@
 """The compiler: IR shape, versions, definitions, reads and priorities."""
+
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,16 @@ def test_example_compiles_with_version_reads_and_actions():
     cpa = rs.rule("cpa-qualification")
     assert cpa.events == ("payment.deposit_completed", "trade.closed")
     assert {v.key for v in cpa.reads} == {
-        "client.ib", "client.kyc.status", "client.deposits.completed.sum",
-        "client.deposits.completed.sum:currency", "client.trades.lots(held_at_least=60s)",
-        "client.registered_at:age"}
-    assert cpa.actions[0] == ir.Action("commission", (("once_per", "client"), ("review", True),
-                                                      ("type", "cpa")), cpa.actions[0].line)
+        "client.ib",
+        "client.kyc.status",
+        "client.deposits.completed.sum",
+        "client.deposits.completed.sum:currency",
+        "client.trades.lots(held_at_least=60s)",
+        "client.registered_at:age",
+    }
+    assert cpa.actions[0] == ir.Action(
+        "commission", (("once_per", "client"), ("review", True), ("type", "cpa")), cpa.actions[0].line
+    )
     task = rs.rule("failed-deposit-task").actions[0]
     assert task.param("title") == "Failed deposit of {event.amount} {event.currency}: {event.reason}"
     assert task.param("due_in") == 4 * 3600
@@ -63,25 +69,33 @@ def _rule(cond, when="payment.deposit_failed", id="r1", priority=0):
 
 
 def test_priority_orders_rules_for_an_event():
-    rs = compile_text(_rule('"event.amount > 1 USD"', id="low") + "\n",
-                      other=_rule('"event.amount > 1 USD"', id="high", priority=5))
+    rs = compile_text(
+        _rule('"event.amount > 1 USD"', id="low") + "\n", other=_rule('"event.amount > 1 USD"', id="high", priority=5)
+    )
     assert [r.id for r in rs.rules_for("payment.deposit_failed")] == ["high", "low"]
     assert rs.rules_for("trade.closed") == ()
 
 
-@pytest.mark.parametrize("cond, expected", [
-    ('"event.amount between 10 USD and 20 USD"',
-     "All(MoneyCompare >= 1000000000 USD, MoneyCompare <= 2000000000 USD)"),
-    ('"client.status not in [pending, blocked]"', "Not(OneOf ('pending', 'blocked'))"),
-    ('"client.registered_at older_than 7d"', "Compare client.registered_at:age > 604800"),
-    ('"event.reason contains \'Stolen Card\'"', "Compare event.reason:contains:x"),
-    ('"client.email ends_with example.com"', "Compare client.email:ends_with:example.com == True"),
-    ('"client.tags has vip"', "Compare client.tags:has:vip == True"),
-    ('"event.occurred_at >= 2024-03-01"', "Compare event.occurred_at >= 1709251200"),
-    ('"client.ib missing"', "Not(Exists client.ib)"),
-    ('{any: ["client.status == approved", {not: "client.ib exists"}]}',
-     "Any(Compare client.status == approved, Not(Exists client.ib))"),
-])
+@pytest.mark.parametrize(
+    "cond, expected",
+    [
+        (
+            '"event.amount between 10 USD and 20 USD"',
+            "All(MoneyCompare >= 1000000000 USD, MoneyCompare <= 2000000000 USD)",
+        ),
+        ('"client.status not in [pending, blocked]"', "Not(OneOf ('pending', 'blocked'))"),
+        ('"client.registered_at older_than 7d"', "Compare client.registered_at:age > 604800"),
+        ("\"event.reason contains 'Stolen Card'\"", "Compare event.reason:contains:x"),
+        ('"client.email ends_with example.com"', "Compare client.email:ends_with:example.com == True"),
+        ('"client.tags has vip"', "Compare client.tags:has:vip == True"),
+        ('"event.occurred_at >= 2024-03-01"', "Compare event.occurred_at >= 1709251200"),
+        ('"client.ib missing"', "Not(Exists client.ib)"),
+        (
+            '{any: ["client.status == approved", {not: "client.ib exists"}]}',
+            "Any(Compare client.status == approved, Not(Exists client.ib))",
+        ),
+    ],
+)
 def test_condition_forms_compile_to_ir(cond, expected):
     rs = compile_text(_rule(cond))
     assert _describe(rs.rules[0].condition).startswith(expected)
@@ -102,9 +116,13 @@ def _describe(cond) -> str:
 
 
 def test_shared_definitions_file_serves_every_ruleset():
-    rs = compile_text(_rule("approved") + "\n", **{
-        "shared": "definitions:\n  conditions:\n    approved: client.kyc.status == approved\n"
-                  "  templates:\n    t: 'Deposit {event.amount}'\n"})
+    rs = compile_text(
+        _rule("approved") + "\n",
+        **{
+            "shared": "definitions:\n  conditions:\n    approved: client.kyc.status == approved\n"
+            "  templates:\n    t: 'Deposit {event.amount}'\n"
+        },
+    )
     assert _describe(rs.rules[0].condition) == "Compare client.kyc.status == approved"
     assert dict(rs.conditions)["approved"] == rs.rules[0].condition
 
@@ -113,8 +131,9 @@ def test_named_condition_is_checked_against_the_using_rule():
     shared = "definitions:\n  conditions:\n    big: event.amount >= 1000 USD\n"
     with pytest.raises(RulesetInvalid) as info:
         compile_text(_rule("big", when="trade.closed"), shared=shared)
-    assert info.value.errors == [RuleError(
-        "rules.yaml", 9, "r1", "in condition big: event.amount is not a field of trade.closed")]
+    assert info.value.errors == [
+        RuleError("rules.yaml", 9, "r1", "in condition big: event.amount is not a field of trade.closed")
+    ]
 
 
 def test_action_shorthand_and_template_reference():
@@ -145,6 +164,7 @@ def test_action_shorthand_and_template_reference():
 
 def test_compiler_does_no_io(monkeypatch):
     import builtins
+
     monkeypatch.setattr(builtins, "open", lambda *a, **k: (_ for _ in ()).throw(AssertionError("I/O")))
     files = {"a.yaml": _rule('"event.amount >= 1 USD"')}
     assert compile_ruleset(files, facts=all_facts()).rules[0].id == "r1"
@@ -156,8 +176,19 @@ def test_every_action_has_a_schema_and_a_runner_and_matches_its_domain():
     from engine.ib.actions import COMMISSION_TYPES
     from engine.notifications.actions import CHANNELS as RULE_CHANNELS
     from engine.rules.actions import load_domain_actions
+
     ACTIONS = load_domain_actions()
-    assert set(ACTIONS) == {"task", "raise_priority", "set_status", "set_risk", "notify", "commission",
-                            "emit", "start_timer", "cancel_timer", "score"}
+    assert set(ACTIONS) == {
+        "task",
+        "raise_priority",
+        "set_status",
+        "set_risk",
+        "notify",
+        "commission",
+        "emit",
+        "start_timer",
+        "cancel_timer",
+        "score",
+    }
     assert all(spec.run is not None and spec.doc for spec in ACTIONS.values())
     assert set(COMMISSION_TYPES) == set(EARNED_TYPES) and set(RULE_CHANNELS) == set(CHANNELS)

@@ -1,4 +1,5 @@
 """Property: the durable-rules evaluator matches exactly the rules the reference evaluator does."""
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -7,9 +8,24 @@ from engine.rules import ir, py_evaluator
 from engine.rules.durable_evaluator import DurableEvaluator
 
 EVENT = "payment.deposit_failed"
-NUMBERS = st.sampled_from([-10**17, -150_000_000, -1, 0, 1, 99, 100, 150_000_000, 10**17, 2**62])
-TEXT_POOL = ["", "a", "A", "ab", "a b", "é", "日本", "%", "50%", '"q"', "\\", "a.*", "[x]", "line\nbreak",
-             "card_declined"]
+NUMBERS = st.sampled_from([-(10**17), -150_000_000, -1, 0, 1, 99, 100, 150_000_000, 10**17, 2**62])
+TEXT_POOL = [
+    "",
+    "a",
+    "A",
+    "ab",
+    "a b",
+    "é",
+    "日本",
+    "%",
+    "50%",
+    '"q"',
+    "\\",
+    "a.*",
+    "[x]",
+    "line\nbreak",
+    "card_declined",
+]
 TEXTS = st.sampled_from(TEXT_POOL)
 VALUES = {  # key -> (Value, strategy of comparable values)
     "event.amount": (ir.Value("event.amount", "event", "amount", "number", unit="amount"), NUMBERS),
@@ -17,8 +33,10 @@ VALUES = {  # key -> (Value, strategy of comparable values)
     "client.status": (ir.Value("client.status", "client", "status", "text", unit="enum"), TEXTS),
     "event.reason": (ir.Value("event.reason", "event", "reason", "text", unit="string"), TEXTS),
     "client.flag": (ir.Value("client.flag", "client", "flag", "bool", unit="boolean"), st.booleans()),
-    "event.reason:contains:a": (ir.Value("event.reason:contains:a", "event", "reason", "bool", "contains", "a"),
-                                st.booleans()),
+    "event.reason:contains:a": (
+        ir.Value("event.reason:contains:a", "event", "reason", "bool", "contains", "a"),
+        st.booleans(),
+    ),
 }
 CURRENCY = ir.Value("event.amount:currency", "event", "amount", "text", "currency", unit="amount")
 CURRENCIES = st.sampled_from(["USD", "EUR"])
@@ -41,10 +59,13 @@ def leaves(draw):
 
 conditions = st.recursive(
     leaves(),
-    lambda inner: st.one_of(st.builds(ir.Not, inner),
-                            st.builds(lambda xs: ir.All(tuple(xs)), st.lists(inner, max_size=3)),
-                            st.builds(lambda xs: ir.Any(tuple(xs)), st.lists(inner, max_size=3))),
-    max_leaves=8)
+    lambda inner: st.one_of(
+        st.builds(ir.Not, inner),
+        st.builds(lambda xs: ir.All(tuple(xs)), st.lists(inner, max_size=3)),
+        st.builds(lambda xs: ir.Any(tuple(xs)), st.lists(inner, max_size=3)),
+    ),
+    max_leaves=8,
+)
 
 
 @st.composite
@@ -59,8 +80,7 @@ def fact_values(draw):
 
 
 def _ruleset(conds) -> ir.Ruleset:
-    rules = tuple(ir.Rule(f"r{i}", "", "prop", "prop.yaml", 1, (EVENT,), cond, ())
-                  for i, cond in enumerate(conds))
+    rules = tuple(ir.Rule(f"r{i}", "", "prop", "prop.yaml", 1, (EVENT,), cond, ()) for i, cond in enumerate(conds))
     return ir.Ruleset("v", ("prop.yaml",), rules, by_event={EVENT: rules})
 
 

@@ -1,4 +1,5 @@
 """Evaluation semantics shared by both evaluators: money, missing values, negation, errors."""
+
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -26,7 +27,9 @@ CONDITIONS = {
 }
 RULES = "ruleset: demo\ndescription: d\nrules:\n" + "".join(
     f"  - id: {rid}\n    description: d\n    when: payment.deposit_failed\n    if: {cond}\n"
-    f"    then: [{{notify: welcome}}]\n" for rid, cond in CONDITIONS.items())
+    f"    then: [{{notify: welcome}}]\n"
+    for rid, cond in CONDITIONS.items()
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,21 +53,26 @@ def test_money_compares_only_the_same_currency(setup):
     matched, values = _both(setup, {"amount": "1000", "currency": "EUR", "reason": "x"})
     assert "big-usd" not in matched and "not-big-usd" in matched
     rule = setup[0].rule("big-usd")
-    assert py_evaluator.explain(rule.condition, values) == [{
-        "text": "event.amount >= 10 USD",
-        "result": "false (the amount is in EUR; this compares USD amounts only)",
-        "read": "event.amount = 1000 EUR"}]
+    assert py_evaluator.explain(rule.condition, values) == [
+        {
+            "text": "event.amount >= 10 USD",
+            "result": "false (the amount is in EUR; this compares USD amounts only)",
+            "read": "event.amount = 1000 EUR",
+        }
+    ]
     negated = setup[0].rule("not-big-usd")
     assert [(e["text"], e["result"]) for e in py_evaluator.explain(negated.condition, values)] == [
-        ("not (event.amount >= 10 USD)", "true")]
+        ("not (event.amount >= 10 USD)", "true")
+    ]
 
 
 def test_missing_values_make_comparisons_false_and_negations_true(setup):
     matched, _ = _both(setup, {"amount": "5", "currency": "USD"})
     assert {"no-reason", "not-card", "not-card-code", "not-big-usd"} <= matched
     assert "fraudish" not in matched
-    matched, _ = _both(setup, {"amount": "5", "currency": "USD", "reason_code": "card_declined",
-                               "reason": "suspected fraud"})
+    matched, _ = _both(
+        setup, {"amount": "5", "currency": "USD", "reason_code": "card_declined", "reason": "suspected fraud"}
+    )
     assert "not-card" not in matched and "fraudish" in matched and "no-reason" not in matched
     assert "not-card-code" not in matched
 
@@ -100,6 +108,7 @@ def test_engine_refusal_is_raised(monkeypatch, setup):
 def test_engine_failure_during_matching_is_raised(monkeypatch, setup):
     def fail(handle, payload):
         raise durable_rules_engine.error("boom")
+
     monkeypatch.setattr(durable_evaluator.dre, "assert_fact", fail)
     with pytest.raises(RuleEngineError, match="boom"):
         setup[2].matching_rules("payment.deposit_failed", {"event.amount": 1})
@@ -107,6 +116,7 @@ def test_engine_failure_during_matching_is_raised(monkeypatch, setup):
 
 def test_engine_errors_are_runtime_errors_not_compile_errors():
     from engine.rules.errors import RulesetInvalid
+
     assert issubclass(RuleEngineError, RuleRuntimeError)
     assert not issubclass(RuleRuntimeError, RulesetInvalid) and not issubclass(RulesetInvalid, RuleRuntimeError)
 
@@ -121,8 +131,9 @@ def test_a_fact_left_in_the_session_is_detected(monkeypatch, setup):
         durable.matching_rules("payment.deposit_failed", dict(values))
 
 
-@pytest.mark.parametrize("text", ["0", "-0.5", ".5", "-.5", "12.50", "+3.25", "1e3", "99999999.99999999",
-                                  " 7.1 ", "-6000.50"])
+@pytest.mark.parametrize(
+    "text", ["0", "-0.5", ".5", "-.5", "12.50", "+3.25", "1e3", "99999999.99999999", " 7.1 ", "-6000.50"]
+)
 def test_fast_decimal_path_equals_decimal(text):
     assert to_units(text) == int(Decimal(text.strip()) * 100_000_000)
 
@@ -135,11 +146,18 @@ def test_malformed_decimal_text_is_refused(text):
 
 def test_rule_matcher_reads_only_what_rules_read_and_matches_like_the_reference():
     from engine.rules.matcher import RuleMatcher
+
     rs = compile_text(RULES)
     durable, reference = RuleMatcher(rs), RuleMatcher(rs, engine="python")
     assert {v.key for v in durable.reads("payment.deposit_failed")} == {
-        "event.amount", "event.amount:currency", "event.reason", "event.reason_code",
-        "event.reason:contains:FRAUD", "client.registered_at:age", "client.kyc.status"}
+        "event.amount",
+        "event.amount:currency",
+        "event.reason",
+        "event.reason_code",
+        "event.reason:contains:FRAUD",
+        "client.registered_at:age",
+        "client.kyc.status",
+    }
     assert durable.reads("trade.closed") == frozenset() and durable.match("trade.closed", {}) == []
     event = {"type": "payment.deposit_failed", "data": {"amount": "20", "currency": "USD", "reason": "Fraud?"}}
     facts = {"client.kyc.status": "approved", "client.registered_at": NOW - timedelta(days=1)}

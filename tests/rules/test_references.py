@@ -1,5 +1,6 @@
 """Names a rule gives to its configuration (a notification template, a commission profile)
 must exist, or the ruleset is refused before anything runs, with the nearest name."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,10 +31,10 @@ def problems(files) -> list[str]:
 
 
 def test_an_unknown_template_is_named_with_the_nearest_one():
-    files = {"a.yaml": RULES.format(template="welcom", profile="standard"),
-             "templates/welcome.yaml": TEMPLATE}
-    assert problems(files) == ["a.yaml:8: welcome: notify: template: unknown notification "
-                               "template 'welcom' (did you mean welcome?)"]
+    files = {"a.yaml": RULES.format(template="welcom", profile="standard"), "templates/welcome.yaml": TEMPLATE}
+    assert problems(files) == [
+        "a.yaml:8: welcome: notify: template: unknown notification template 'welcom' (did you mean welcome?)"
+    ]
 
 
 def test_rule_files_alone_leave_names_to_the_running_configuration():
@@ -43,15 +44,18 @@ def test_rule_files_alone_leave_names_to_the_running_configuration():
 
 
 def test_an_unknown_commission_profile_is_named():
-    files = {"a.yaml": RULES.format(template="kyc-approved", profile="gold"),
-             **{p: t for p, t in load_tree("rules").items() if p.startswith("policy/ib/")}}
-    assert problems(files) == ["a.yaml:9: welcome: commission: profile: unknown commission "
-                               "profile 'gold' (known: master, revshare-partner, standard)"]
+    files = {
+        "a.yaml": RULES.format(template="kyc-approved", profile="gold"),
+        **{p: t for p, t in load_tree("rules").items() if p.startswith("policy/ib/")},
+    }
+    assert problems(files) == [
+        "a.yaml:9: welcome: commission: profile: unknown commission "
+        "profile 'gold' (known: master, revshare-partner, standard)"
+    ]
 
 
 def test_known_names_compile():
-    files = {"a.yaml": RULES.format(template="welcome", profile="standard"),
-             "templates/welcome.yaml": TEMPLATE}
+    files = {"a.yaml": RULES.format(template="welcome", profile="standard"), "templates/welcome.yaml": TEMPLATE}
     assert [r.id for r in compile_ruleset(files).rules] == ["welcome"]
 
 
@@ -75,13 +79,17 @@ body: |
 
 
 def test_broken_jinja_in_a_template_points_at_its_line_in_the_file():
-    files = {"a.yaml": RULES.format(template="deposit", profile="standard").replace(
-        "      - commission: {type: cpa, profile: standard}\n", ""),
-             "templates/deposit.yaml": BROKEN_TEMPLATE}
+    files = {
+        "a.yaml": RULES.format(template="deposit", profile="standard").replace(
+            "      - commission: {type: cpa, profile: standard}\n", ""
+        ),
+        "templates/deposit.yaml": BROKEN_TEMPLATE,
+    }
     with pytest.raises(RulesetInvalid) as refused:
         activation.validate(files)
     assert [str(e) for e in refused.value.errors] == [
         "templates/deposit.yaml:2: -: subject: Jinja: unexpected '}'",
         "templates/deposit.yaml:6: -: body: Jinja: Unexpected end of template. Jinja was looking "
         "for the following tags: 'elif' or 'else' or 'endif'. The innermost block that needs to "
-        "be closed is 'if'."]
+        "be closed is 'if'.",
+    ]

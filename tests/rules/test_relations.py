@@ -1,4 +1,5 @@
 """Comparisons between two values with a factor (`event.amount > 5 * client.deposits.completed.avg`)."""
+
 from __future__ import annotations
 
 import textwrap
@@ -38,30 +39,47 @@ def _fresh_cache():
 
 
 def _deposit(kind, at, amount, pid, currency="USD"):
-    return event(f"payment.deposit_{kind}", "C1", at, payment_id=pid, amount=amount, currency=currency,
-                 method="card", provider="stripe")
+    return event(
+        f"payment.deposit_{kind}",
+        "C1",
+        at,
+        payment_id=pid,
+        amount=amount,
+        currency=currency,
+        method="card",
+        provider="stripe",
+    )
 
 
 def test_amount_against_five_times_the_average_deposit(database):
     with unit_of_work(database) as s:
         activation.activate_files(s, {"r.yaml": textwrap.dedent(RULES)}, actor="test")
-    report = ingest_lines(database, jsonl([
-        registered("C1", at="2026-11-01T09:00:00Z"),
-        _deposit("completed", "2026-11-01T10:00:00Z", "100.00", "p1"),
-        _deposit("completed", "2026-11-01T11:00:00Z", "100.00", "p2"),
-        _deposit("requested", "2026-11-02T10:00:00Z", "500.00", "p3"),       # exactly 5x: not over
-        _deposit("requested", "2026-11-02T11:00:00Z", "500.01", "p4"),       # over
-        _deposit("requested", "2026-11-02T12:00:00Z", "9000.00", "p5", "EUR"),  # another currency: false
-    ]).splitlines())
+    report = ingest_lines(
+        database,
+        jsonl(
+            [
+                registered("C1", at="2026-11-01T09:00:00Z"),
+                _deposit("completed", "2026-11-01T10:00:00Z", "100.00", "p1"),
+                _deposit("completed", "2026-11-01T11:00:00Z", "100.00", "p2"),
+                _deposit("requested", "2026-11-02T10:00:00Z", "500.00", "p3"),  # exactly 5x: not over
+                _deposit("requested", "2026-11-02T11:00:00Z", "500.01", "p4"),  # over
+                _deposit("requested", "2026-11-02T12:00:00Z", "9000.00", "p5", "EUR"),  # another currency: false
+            ]
+        ).splitlines(),
+    )
     assert report.ok, report.rejected
     with unit_of_work(database) as s:
         tasks = s.scalars(select(Task).order_by(Task.id)).all()
         assert [t.title for t in tasks] == ["Unusual deposit of 500.01 USD"]
         why = tasks[0].explanation
         assert why["facts"] == {"event.amount": "500.01 USD", "client.deposits.completed.avg": "100 USD"}
-        assert why["conditions"] == [{
-            "text": "event.amount > 5 * client.deposits.completed.avg", "result": "true",
-            "read": "event.amount = 500.01, client.deposits.completed.avg = 100"}]
+        assert why["conditions"] == [
+            {
+                "text": "event.amount > 5 * client.deposits.completed.avg",
+                "result": "true",
+                "read": "event.amount = 500.01, client.deposits.completed.avg = 100",
+            }
+        ]
 
 
 def _matches(condition: str, data: dict, facts: dict) -> list[list[str]]:
@@ -83,20 +101,42 @@ def _matches(condition: str, data: dict, facts: dict) -> list[list[str]]:
     return found
 
 
-@pytest.mark.parametrize("condition, data, facts, expected", [
-    ("event.amount >= client.deposits.completed.sum * 0.5", {"amount": "50", "currency": "USD"},
-     {"client.deposits.completed.sum": Money(Decimal(100), "USD")}, ["r"]),
-    ("event.amount >= client.deposits.completed.sum * 0.5", {"amount": "49.99", "currency": "USD"},
-     {"client.deposits.completed.sum": Money(Decimal(100), "USD")}, []),
-    ("event.amount != client.deposits.completed.sum", {"amount": "100", "currency": "EUR"},
-     {"client.deposits.completed.sum": Money(Decimal(100), "USD")}, ["r"]),
-    ("event.amount != client.deposits.completed.sum", {"amount": "100", "currency": "USD"},
-     {}, ["r"]),
-    ("event.amount < client.deposits.completed.sum", {"amount": "1", "currency": "USD"}, {}, []),
-    ("client.trades.lots > 2 * client.balance", {},
-     {"client.trades.lots": Decimal("4.00000001"), "client.balance": Decimal(2)}, ["r"]),
-    ("client.trades.lots > 2 * client.balance", {},
-     {"client.trades.lots": Decimal("4"), "client.balance": Decimal(2)}, []),
-])
+@pytest.mark.parametrize(
+    "condition, data, facts, expected",
+    [
+        (
+            "event.amount >= client.deposits.completed.sum * 0.5",
+            {"amount": "50", "currency": "USD"},
+            {"client.deposits.completed.sum": Money(Decimal(100), "USD")},
+            ["r"],
+        ),
+        (
+            "event.amount >= client.deposits.completed.sum * 0.5",
+            {"amount": "49.99", "currency": "USD"},
+            {"client.deposits.completed.sum": Money(Decimal(100), "USD")},
+            [],
+        ),
+        (
+            "event.amount != client.deposits.completed.sum",
+            {"amount": "100", "currency": "EUR"},
+            {"client.deposits.completed.sum": Money(Decimal(100), "USD")},
+            ["r"],
+        ),
+        ("event.amount != client.deposits.completed.sum", {"amount": "100", "currency": "USD"}, {}, ["r"]),
+        ("event.amount < client.deposits.completed.sum", {"amount": "1", "currency": "USD"}, {}, []),
+        (
+            "client.trades.lots > 2 * client.balance",
+            {},
+            {"client.trades.lots": Decimal("4.00000001"), "client.balance": Decimal(2)},
+            ["r"],
+        ),
+        (
+            "client.trades.lots > 2 * client.balance",
+            {},
+            {"client.trades.lots": Decimal("4"), "client.balance": Decimal(2)},
+            [],
+        ),
+    ],
+)
 def test_both_evaluators_agree_on_relations(condition, data, facts, expected):
     assert _matches(condition, data, facts) == [expected, expected]

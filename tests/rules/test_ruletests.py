@@ -1,4 +1,5 @@
 """The YAML rule-test format: parsing and validation (the runner comes with the runtime)."""
+
 import pytest
 
 from engine.rules.errors import RulesetInvalid
@@ -49,14 +50,30 @@ def test_test_file_beside_rules_is_parsed():
 NAME = "a client who never starts KYC gets one reminder"
 
 
-@pytest.mark.parametrize("change, broken, line, message", [
-    ("client_type: individual}", "client_type: robot}", 9,
-     'event 1: field client_type: expected one of individual, corporate, got "robot"'),
-    ("at: 49h}", "at: two days}", 10, 'event 2: at: expected a duration from the start like 30s, 15m, 48h, 7d, got "two days"'),
-    ("10 USD}", "10}", 7, "given client.deposits.completed.sum: expected money like 200 USD, got 10"),
-    ("tasks: []", "tasks: [{queue: finance, colour: red}]", 13,
-     "expect tasks: unknown key 'colour' (allowed: queue, rule, title, priority, status, at)"),
-])
+@pytest.mark.parametrize(
+    "change, broken, line, message",
+    [
+        (
+            "client_type: individual}",
+            "client_type: robot}",
+            9,
+            'event 1: field client_type: expected one of individual, corporate, got "robot"',
+        ),
+        (
+            "at: 49h}",
+            "at: two days}",
+            10,
+            'event 2: at: expected a duration from the start like 30s, 15m, 48h, 7d, got "two days"',
+        ),
+        ("10 USD}", "10}", 7, "given client.deposits.completed.sum: expected money like 200 USD, got 10"),
+        (
+            "tasks: []",
+            "tasks: [{queue: finance, colour: red}]",
+            13,
+            "expect tasks: unknown key 'colour' (allowed: queue, rule, title, priority, status, at)",
+        ),
+    ],
+)
 def test_invalid_tests_are_reported_with_their_line(change, broken, line, message):
     with pytest.raises(RulesetInvalid) as info:
         compile_text(RULES, **{"kyc.test": TESTS.replace(change, broken)})

@@ -1,4 +1,5 @@
 """The rules runtime on a real database: actions, explanations, idempotency, timers, activation."""
+
 from __future__ import annotations
 
 import textwrap
@@ -79,12 +80,16 @@ def tasks(database):
 
 def test_actions_run_once_with_explanations(database):
     version = activate(database)
-    ingest(database, registered("C1", at="2026-11-01T09:00:00Z"),
-           deposit_failed("C1", at="2026-11-01T10:00:00Z", amount="50", reason_code="card_declined"),
-           deposit_failed("C1", at="2026-11-01T10:10:00Z", amount="5"),
-           deposit_failed("C1", at="2026-11-01T10:20:00Z", amount="60.5", currency="EUR"))
-    assert tasks(database) == [("support", "Failed deposit of 50 USD: Your card was declined.", "urgent",
-                                "open", "failed-deposit")]
+    ingest(
+        database,
+        registered("C1", at="2026-11-01T09:00:00Z"),
+        deposit_failed("C1", at="2026-11-01T10:00:00Z", amount="50", reason_code="card_declined"),
+        deposit_failed("C1", at="2026-11-01T10:10:00Z", amount="5"),
+        deposit_failed("C1", at="2026-11-01T10:20:00Z", amount="60.5", currency="EUR"),
+    )
+    assert tasks(database) == [
+        ("support", "Failed deposit of 50 USD: Your card was declined.", "urgent", "open", "failed-deposit")
+    ]
     with unit_of_work(database) as s:
         task = s.scalar(select(Task))
         why = task.explanation
@@ -94,9 +99,12 @@ def test_actions_run_once_with_explanations(database):
         events = s.scalars(select(Event).where(Event.type == "payment.deposit_failed").order_by(Event.seq)).all()
         assert why["events"] == [events[0].seq] and why["ruleset_version"] == version
         assert why["facts"] == {"event.amount": "50 USD"}
-        assert why["conditions"] == [{"text": "event.amount >= 10 USD", "result": "true",
-                                      "read": "event.amount = 50 USD"}]
-        actions = [(a.rule_id, a.action, a.result.split(" ")[0]) for a in s.scalars(select(RuleAction).order_by(RuleAction.id))]
+        assert why["conditions"] == [
+            {"text": "event.amount >= 10 USD", "result": "true", "read": "event.amount = 50 USD"}
+        ]
+        actions = [
+            (a.rule_id, a.action, a.result.split(" ")[0]) for a in s.scalars(select(RuleAction).order_by(RuleAction.id))
+        ]
         assert actions == [("failed-deposit", "task", "task"), ("stuck", "raise_priority", "raised")]
         assert all(e.ruleset_version == version for e in events)
 
@@ -104,16 +112,31 @@ def test_actions_run_once_with_explanations(database):
 @SQLITE_ONLY
 def test_close_when_closes_the_open_task(database):
     activate(database)
-    ingest(database, deposit_failed("C1", at="2026-11-01T10:00:00Z"),
-           event("payment.deposit_completed", "C1", "2026-11-01T11:00:00Z", payment_id="p9",
-                 amount="100", currency="USD", method="card", provider="stripe"))
+    ingest(
+        database,
+        deposit_failed("C1", at="2026-11-01T10:00:00Z"),
+        event(
+            "payment.deposit_completed",
+            "C1",
+            "2026-11-01T11:00:00Z",
+            payment_id="p9",
+            amount="100",
+            currency="USD",
+            method="card",
+            provider="stripe",
+        ),
+    )
     assert [t[3] for t in tasks(database)] == ["done"]
 
 
 def test_delay_timer_fires_once_and_unless_cancels(database):
     activate(database)
-    ingest(database, registered("C1", at="2026-11-01T09:00:00Z"), registered("C2", at="2026-11-01T09:00:00Z"),
-           event("kyc.review_pending", "C2", "2026-11-01T12:00:00Z", provider="sumsub"))
+    ingest(
+        database,
+        registered("C1", at="2026-11-01T09:00:00Z"),
+        registered("C2", at="2026-11-01T09:00:00Z"),
+        event("kyc.review_pending", "C2", "2026-11-01T12:00:00Z", provider="sumsub"),
+    )
     with unit_of_work(database) as s:
         states = {t.client_ref: (t.status, t.due_at) for t in s.scalars(select(RuleTimer))}
     assert states["C1"] == ("pending", parse_datetime("2026-11-02T09:00:00Z"))
@@ -134,6 +157,7 @@ def test_open_while_closes_the_task_when_the_condition_clears(database):
     timers.fire_due(database, now=parse_datetime("2026-11-02T09:00:00Z"))
     with unit_of_work(database) as s:
         from engine.clients.models import Client
+
         s.scalar(select(Client).where(Client.ref == "C1")).status = "approved"
     ingest(database, event("client.profile_updated", "C1", "2026-11-02T10:00:00Z", fields={"x": 1}))
     assert [t[3] for t in tasks(database)] == ["done"]
@@ -143,7 +167,10 @@ def test_open_while_closes_the_task_when_the_condition_clears(database):
 def test_activation_is_atomic_with_history_and_rollback(database):
     first = activate(database)
     with pytest.raises(RulesetInvalid):
-        activate(database, RULES.replace("payment.deposit_failed\n    if: [event.amount", "payment.nope\n    if: [event.amount"))
+        activate(
+            database,
+            RULES.replace("payment.deposit_failed\n    if: [event.amount", "payment.nope\n    if: [event.amount"),
+        )
     second = activate(database, RULES.replace("due_in: 4h", "due_in: 8h"))
     with unit_of_work(database) as s:
         assert [a.version for a in activation.history(s)] == [second, first]

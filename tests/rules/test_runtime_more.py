@@ -1,4 +1,5 @@
 """Runtime details: re-processing creates nothing twice; named timers come back as events."""
+
 from __future__ import annotations
 
 import textwrap
@@ -64,9 +65,16 @@ def test_processing_an_event_again_does_nothing_twice(database):
 
 
 def test_named_timer_fires_a_timer_event_that_rules_react_to(database):
-    ingest_lines(database, jsonl([registered("C1", at="2026-11-01T09:00:00Z"),
-                                  deposit_failed("C1", at="2026-11-01T10:00:00Z", payment_id="p1"),
-                                  deposit_failed("C1", at="2026-11-01T11:00:00Z", payment_id="p2")]).splitlines())
+    ingest_lines(
+        database,
+        jsonl(
+            [
+                registered("C1", at="2026-11-01T09:00:00Z"),
+                deposit_failed("C1", at="2026-11-01T10:00:00Z", payment_id="p1"),
+                deposit_failed("C1", at="2026-11-01T11:00:00Z", payment_id="p2"),
+            ]
+        ).splitlines(),
+    )
     # The second failure restarted the timer: only one is pending, due 2h after it.
     assert timers.fire_due(database, now=parse_datetime("2026-11-01T12:30:00Z")) == 0
     assert timers.fire_due(database, now=parse_datetime("2026-11-01T13:00:00Z")) == 1

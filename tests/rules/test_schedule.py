@@ -1,4 +1,5 @@
 """Scheduled rules: a daily sweep over the clients, selected in SQL, acting once per client and day."""
+
 from __future__ import annotations
 
 import textwrap
@@ -42,13 +43,18 @@ def activate(database, note: str = "") -> None:
 def _clients(database):
     activation.forget()
     deposit = dict(amount="100", currency="USD", method="card", provider="stripe")
-    ingest_lines(database, jsonl([
-        registered("C1", at="2026-06-01T09:00:00Z"),
-        registered("C2", at="2026-06-01T09:00:00Z", country="GB"),
-        registered("C3", at="2026-06-01T09:00:00Z"),
-        event("payment.deposit_completed", "C1", "2026-06-02T09:00:00Z", payment_id="p1", **deposit),
-        event("payment.deposit_completed", "C2", "2026-06-02T09:00:00Z", payment_id="p2", **deposit),
-    ]).splitlines())
+    ingest_lines(
+        database,
+        jsonl(
+            [
+                registered("C1", at="2026-06-01T09:00:00Z"),
+                registered("C2", at="2026-06-01T09:00:00Z", country="GB"),
+                registered("C3", at="2026-06-01T09:00:00Z"),
+                event("payment.deposit_completed", "C1", "2026-06-02T09:00:00Z", payment_id="p1", **deposit),
+                event("payment.deposit_completed", "C2", "2026-06-02T09:00:00Z", payment_id="p2", **deposit),
+            ]
+        ).splitlines(),
+    )
     yield
     activation.forget()
 
@@ -64,8 +70,11 @@ def test_clients_who_already_match_at_activation_are_found_by_the_first_sweep(da
     assert tasks(database) == [("C1", "Call DE depositor")]
     with unit_of_work(database) as s:
         task = s.scalar(select(Task))
-        assert task.explanation["schedule"] == {"slot": "2026-07-01T06:00:00Z", "day": "2026-07-01",
-                                                "every": "daily at 06:00 UTC"}
+        assert task.explanation["schedule"] == {
+            "slot": "2026-07-01T06:00:00Z",
+            "day": "2026-07-01",
+            "every": "daily at 06:00 UTC",
+        }
         assert task.explanation["facts"]["count(payment.deposit_completed)"] == 1
         marker = s.scalar(select(RuleTimer).where(RuleTimer.kind == SCHEDULE))
         assert (marker.status, marker.outcome) == ("fired", "acted for 1 of 2 candidate clients")
@@ -98,9 +107,14 @@ def test_candidates_are_selected_in_sql_by_the_client_columns(database):
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-@pytest.mark.parametrize("now,slot", [("2026-07-01T05:30:00Z", "2026-07-01T05:00:00+00:00"),
-                                      ("2026-07-01T04:59:59Z", "2026-06-30T05:00:00+00:00"),
-                                      ("2026-12-01T06:00:00Z", "2026-12-01T06:00:00+00:00")])
+@pytest.mark.parametrize(
+    "now,slot",
+    [
+        ("2026-07-01T05:30:00Z", "2026-07-01T05:00:00+00:00"),
+        ("2026-07-01T04:59:59Z", "2026-06-30T05:00:00+00:00"),
+        ("2026-12-01T06:00:00Z", "2026-12-01T06:00:00+00:00"),
+    ],
+)
 def test_the_time_of_day_is_in_the_named_zone(now, slot):
     assert schedule.latest_slot(ir.Schedule("06:00", "Europe/London"), parse_datetime(now)).isoformat() == slot
 
@@ -112,21 +126,34 @@ def test_the_ticker_runs_the_scheduled_rules_after_the_timers():
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-@pytest.mark.parametrize("rule,message", [
-    ("schedule: weekly", "6: r1: schedule: write `daily`, `daily at 06:00` or `daily at 06:00 Europe/London`, "
-                         "not 'weekly'"),
-    ("schedule: daily at 25:00", "6: r1: schedule: 25:00 is not a time of day (00:00 to 23:59)"),
-    ("schedule: daily at 06:00 Europe/Lundon",
-     "6: r1: schedule: unknown time zone 'Europe/Lundon' (an IANA name like Europe/London, or UTC)"),
-    ("schedule: daily\n    if: [event.amount >= 10 USD]",
-     "7: r1: event.amount: a scheduled rule has no triggering event; read client facts (client.*) "
-     "or aggregates instead"),
-    ("schedule: daily\n    when: payment.deposit_completed",
-     "7: r1: when: does not go with schedule: (a scheduled rule looks at every client, not at one event)"),
-])
+@pytest.mark.parametrize(
+    "rule,message",
+    [
+        (
+            "schedule: weekly",
+            "6: r1: schedule: write `daily`, `daily at 06:00` or `daily at 06:00 Europe/London`, not 'weekly'",
+        ),
+        ("schedule: daily at 25:00", "6: r1: schedule: 25:00 is not a time of day (00:00 to 23:59)"),
+        (
+            "schedule: daily at 06:00 Europe/Lundon",
+            "6: r1: schedule: unknown time zone 'Europe/Lundon' (an IANA name like Europe/London, or UTC)",
+        ),
+        (
+            "schedule: daily\n    if: [event.amount >= 10 USD]",
+            "7: r1: event.amount: a scheduled rule has no triggering event; read client facts (client.*) "
+            "or aggregates instead",
+        ),
+        (
+            "schedule: daily\n    when: payment.deposit_completed",
+            "7: r1: when: does not go with schedule: (a scheduled rule looks at every client, not at one event)",
+        ),
+    ],
+)
 def test_schedule_errors(rule, message):
-    text = f"ruleset: b\ndescription: d\nrules:\n  - id: r1\n    description: d\n    {rule}\n" \
-           f"    then: [{{task: {{queue: sales, title: t}}}}]\n"
+    text = (
+        f"ruleset: b\ndescription: d\nrules:\n  - id: r1\n    description: d\n    {rule}\n"
+        f"    then: [{{task: {{queue: sales, title: t}}}}]\n"
+    )
     with pytest.raises(RulesetInvalid) as info:
         compile_text(text)
     assert [str(e).split(":", 1)[1].strip() for e in info.value.errors] == [message]

@@ -1,4 +1,5 @@
 """The rules shipped in rules/ compile, and the loader leaves non-rule folders alone."""
+
 from pathlib import Path
 
 from engine.rules.loader import compile_dir, load_dir, load_tree
@@ -26,6 +27,7 @@ def test_shipped_rules_and_configuration_have_no_warning():
     """`fxcrm rules check rules` must print no warning: each is either a real problem of the
     shipped rules (fix them) or a false positive of the check (refine it)."""
     from engine.rules.activation import validate
+
     ruleset = validate(load_tree(RULES_DIR))
     assert [str(w) for w in ruleset.warnings] == []
     for folder in ("onboarding", "payments", "ib", "accounts"):  # activated alone by some tests

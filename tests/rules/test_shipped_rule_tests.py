@@ -3,6 +3,7 @@
 The tree is compiled once; each test file is a test case, so a failure names the file and
 xdist can spread the files over workers.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

@@ -1,4 +1,5 @@
 """Decision tables: first-hit and collect, in conditions and action parameters, and their errors."""
+
 from __future__ import annotations
 
 import textwrap
@@ -31,8 +32,9 @@ DEFAULT = "- {threshold: 5000 USD, queue: finance, label: default}"
 
 def ruleset(rules: str, hit: str = "first", last: str = DEFAULT, **more):
     head = TABLE.format(hit=hit, last=last)
-    return compile_text(head + "---\nruleset: t\ndescription: d\nrules:\n" + textwrap.indent(
-        textwrap.dedent(rules), "  "), **more)
+    return compile_text(
+        head + "---\nruleset: t\ndescription: d\nrules:\n" + textwrap.indent(textwrap.dedent(rules), "  "), **more
+    )
 
 
 RULE = """
@@ -101,13 +103,16 @@ def test_collect_gives_every_matching_row():
         expect:
           tasks: []
     """
-    assert _run(COLLECT, test) == ["t.yaml:23: a British client with KYC pending has both flags: ok",
-                                   "t.yaml:29: a German client with KYC approved has one, not these: ok"]
+    assert _run(COLLECT, test) == [
+        "t.yaml:23: a British client with KYC pending has both flags: ok",
+        "t.yaml:29: a German client with KYC approved has one, not these: ok",
+    ]
 
 
 def test_no_match_missing_makes_comparisons_false():
     text = COLLECT.replace("hit: collect", "hit: first").replace(
-        "if: [table.flags.flag has unverified, table.flags.flag has uk_or_ie]", "if: [table.flags.flag != uk_or_ie]")
+        "if: [table.flags.flag has unverified, table.flags.flag has uk_or_ie]", "if: [table.flags.flag != uk_or_ie]"
+    )
     test = """
     tests:
       - name: no row for a French approved client, so the flag is missing and != holds
@@ -120,39 +125,65 @@ def test_no_match_missing_makes_comparisons_false():
     assert _run(text, test)[0].endswith(": ok")
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"last": "- {threshold: 5000 USD, queue: finance, labl: default}"},
-     "rules.yaml:13: limits: row 4: unknown column 'labl' (did you mean label?)"),
-    ({"last": ""},
-     "rules.yaml:9: limits: say what happens when no row matches: end with a row that gives no inputs (the "
-     "default), or write `no_match: missing` (the outputs are then missing and every comparison on them is false)"),
-    ({"hit": "any"}, "rules.yaml:6: limits: hit: must be one of: first, collect"),
-    ({"last": "- {threshold: 5000, queue: finance, label: default}"},
-     "rules.yaml:13: limits: row 4: threshold is a plain number here but money in the rows above"),
-    ({"last": DEFAULT + "\n        - {country: DE, threshold: 1 USD, queue: finance, label: de}"},
-     "rules.yaml:13: limits: a row without inputs matches every client: with hit: first the rows below it "
-     "are never used (put the default last)"),
-    ({"last": "- {type: company, threshold: 5000 USD, queue: finance, label: default}"},
-     "rules.yaml:13: limits: row 4: 'company' is not a value of client.client_type (one of: individual, corporate)"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (
+            {"last": "- {threshold: 5000 USD, queue: finance, labl: default}"},
+            "rules.yaml:13: limits: row 4: unknown column 'labl' (did you mean label?)",
+        ),
+        (
+            {"last": ""},
+            "rules.yaml:9: limits: say what happens when no row matches: end with a row that gives no inputs (the "
+            "default), or write `no_match: missing` (the outputs are then missing and every comparison on them is false)",
+        ),
+        ({"hit": "any"}, "rules.yaml:6: limits: hit: must be one of: first, collect"),
+        (
+            {"last": "- {threshold: 5000, queue: finance, label: default}"},
+            "rules.yaml:13: limits: row 4: threshold is a plain number here but money in the rows above",
+        ),
+        (
+            {"last": DEFAULT + "\n        - {country: DE, threshold: 1 USD, queue: finance, label: de}"},
+            "rules.yaml:13: limits: a row without inputs matches every client: with hit: first the rows below it "
+            "are never used (put the default last)",
+        ),
+        (
+            {"last": "- {type: company, threshold: 5000 USD, queue: finance, label: default}"},
+            "rules.yaml:13: limits: row 4: 'company' is not a value of client.client_type (one of: individual, corporate)",
+        ),
+    ],
+)
 def test_table_errors(change, message):
     with pytest.raises(RulesetInvalid) as info:
         ruleset(RULE, **change)
     assert [str(e) for e in info.value.errors][0] == message
 
 
-@pytest.mark.parametrize("rules,message", [
-    (RULE.replace("table.limits.threshold]", "table.limits.treshold]"),
-     "rules.yaml:22: big: table.limits.treshold: 'treshold' is not an output of table limits "
-     "(outputs: threshold, queue, label)"),
-    (RULE.replace("table.limits.threshold]", "table.limit.threshold]"),
-     "rules.yaml:22: big: table.limit: unknown decision table 'limit' (did you mean limits?)"),
-    (RULE.replace("event.amount > table.limits.threshold", "event.volume_lots > table.limits.threshold"),
-     "rules.yaml:22: big: event.volume_lots is not a field of payment.deposit_completed"),
-    (RULE.replace("event.amount > table.limits.threshold", "client.deposits.completed.count > table.limits.threshold"),
-     "rules.yaml:22: big: client.deposits.completed.count is a number, compared with table.limits.threshold, "
-     "which is money (money compares with money only)"),
-])
+@pytest.mark.parametrize(
+    "rules,message",
+    [
+        (
+            RULE.replace("table.limits.threshold]", "table.limits.treshold]"),
+            "rules.yaml:22: big: table.limits.treshold: 'treshold' is not an output of table limits "
+            "(outputs: threshold, queue, label)",
+        ),
+        (
+            RULE.replace("table.limits.threshold]", "table.limit.threshold]"),
+            "rules.yaml:22: big: table.limit: unknown decision table 'limit' (did you mean limits?)",
+        ),
+        (
+            RULE.replace("event.amount > table.limits.threshold", "event.volume_lots > table.limits.threshold"),
+            "rules.yaml:22: big: event.volume_lots is not a field of payment.deposit_completed",
+        ),
+        (
+            RULE.replace(
+                "event.amount > table.limits.threshold", "client.deposits.completed.count > table.limits.threshold"
+            ),
+            "rules.yaml:22: big: client.deposits.completed.count is a number, compared with table.limits.threshold, "
+            "which is money (money compares with money only)",
+        ),
+    ],
+)
 def test_errors_where_a_rule_uses_a_table(rules, message):
     with pytest.raises(RulesetInvalid) as info:
         ruleset(rules)
@@ -162,25 +193,28 @@ def test_errors_where_a_rule_uses_a_table(rules, message):
 def test_an_action_parameter_needs_one_value_for_every_client():
     with pytest.raises(RulesetInvalid) as info:
         ruleset(RULE, hit="collect")
-    assert "task: queue: table.limits.queue collects a list (hit: collect): a parameter takes one value" in \
-        str(info.value)
+    assert "task: queue: table.limits.queue collects a list (hit: collect): a parameter takes one value" in str(
+        info.value
+    )
     with pytest.raises(RulesetInvalid) as info:
         ruleset(RULE, last="\n      no_match: missing")
-    assert "task: queue: table limits has no default row: a parameter needs a value for every client" in \
-        str(info.value)
+    assert "task: queue: table limits has no default row: a parameter needs a value for every client" in str(info.value)
 
 
 def test_a_parameter_needs_its_column_in_every_row():
     with pytest.raises(RulesetInvalid) as info:
         ruleset(RULE, last="- {threshold: 5000 USD, label: default}")
-    assert "task: queue: table limits: the row at line 13 gives no queue: a parameter needs it in every row" in \
-        str(info.value)
+    assert "task: queue: table limits: the row at line 13 gives no queue: a parameter needs it in every row" in str(
+        info.value
+    )
 
 
 def test_every_rows_value_of_a_parameter_is_checked():
     with pytest.raises(RulesetInvalid) as info:
         ruleset(RULE, last="- {threshold: 5000 USD, queue: finanse, label: default}")
-    assert "task: queue: unknown queue 'finanse' (did you mean finance? queues: compliance, finance, sales)" in str(info.value)
+    assert "task: queue: unknown queue 'finanse' (did you mean finance? queues: compliance, finance, sales)" in str(
+        info.value
+    )
 
 
 ACCOUNTS = """
@@ -239,15 +273,30 @@ def test_the_explanation_shows_the_tables_inputs_and_outputs(database):
     from engine.rules import activation
     from engine.tasks.models import Task
     from tests.helpers import event, jsonl, registered
+
     example = Path(__file__).parent / "examples" / "worked_kyc_deposit.yaml"
     activation.forget()
     with unit_of_work(database) as s:
         activation.activate_files(s, {"kyc.yaml": example.read_text()}, actor="test")
     try:
-        ingest_lines(database, jsonl([
-            registered("C1", at="2026-11-01T09:00:00Z", country="GB"),
-            event("payment.deposit_completed", "C1", "2026-11-01T10:00:00Z", payment_id="p1", amount="12000.00",
-                  currency="USD", method="card", provider="stripe")]).splitlines())
+        ingest_lines(
+            database,
+            jsonl(
+                [
+                    registered("C1", at="2026-11-01T09:00:00Z", country="GB"),
+                    event(
+                        "payment.deposit_completed",
+                        "C1",
+                        "2026-11-01T10:00:00Z",
+                        payment_id="p1",
+                        amount="12000.00",
+                        currency="USD",
+                        method="card",
+                        provider="stripe",
+                    ),
+                ]
+            ).splitlines(),
+        )
         with unit_of_work(database) as s:
             task = s.scalar(select(Task))
             assert (task.queue, task.priority) == ("compliance", "normal")

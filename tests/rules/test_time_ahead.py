@@ -1,4 +1,5 @@
 """`within_next D`: a date in the data from now to D ahead (both ends included)."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,6 +25,7 @@ def _matched(expires_at: int | None) -> list[list[str]]:
     data = {"document_id": "d1", "document_type": "passport"}
     if expires_at is not None:
         from datetime import datetime, timezone
+
         data["expires_at"] = datetime.fromtimestamp(expires_at, timezone.utc).isoformat()
     found = []
     for engine in ("durable", "python"):
@@ -33,12 +35,15 @@ def _matched(expires_at: int | None) -> list[list[str]]:
     return found
 
 
-@pytest.mark.parametrize("expires_at, expected", [
-    (NOW, ["expiring"]),                  # expires now: included
-    (NOW + 30 * DAY, ["expiring"]),       # exactly 30 days ahead: included
-    (NOW + 30 * DAY + 1, []),             # a second later: not yet
-    (NOW - 1, []),                        # already expired: `older_than` / `within` say that
-    (None, []),                           # no date: false
-])
+@pytest.mark.parametrize(
+    "expires_at, expected",
+    [
+        (NOW, ["expiring"]),  # expires now: included
+        (NOW + 30 * DAY, ["expiring"]),  # exactly 30 days ahead: included
+        (NOW + 30 * DAY + 1, []),  # a second later: not yet
+        (NOW - 1, []),  # already expired: `older_than` / `within` say that
+        (None, []),  # no date: false
+    ],
+)
 def test_within_next_includes_both_ends(expires_at, expected):
     assert _matched(expires_at) == [expected, expected]

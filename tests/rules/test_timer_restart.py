@@ -1,4 +1,5 @@
 """A durable timer set before the app stops fires after a restart, exactly once."""
+
 from __future__ import annotations
 
 import json
@@ -14,11 +15,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def fxcrm(database, *args) -> subprocess.CompletedProcess:
     """Run `fxcrm` in a new process: nothing survives from one call to the next but the DB."""
-    env = {**os.environ, "FXCRM_DATABASE_URL": database.config.database_url,
-           "FXCRM_SECRET_KEY": "test", "FXCRM_RULES_DIR": str(ROOT / "rules")}
+    env = {
+        **os.environ,
+        "FXCRM_DATABASE_URL": database.config.database_url,
+        "FXCRM_SECRET_KEY": "test",
+        "FXCRM_RULES_DIR": str(ROOT / "rules"),
+    }
     env.pop("FXCRM_REDIS_URL", None)
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def reminders(database) -> list[dict]:

@@ -1,4 +1,5 @@
 """Policies and notification templates are part of a ruleset version: edits count once activated."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -121,13 +122,15 @@ def test_a_version_stored_without_configuration_reads_the_rules_directory(db, tr
     assert _required(db) == ["id"]
 
 
-@pytest.mark.parametrize("relative,old,new,where", [
-    (KYC, NEEDED, "documents: [id, passport]", "policy/kyc.yaml:8: -: required.individual.documents"),
-    ("policy/withdrawals.yaml", "chain:", "chains:", "policy/withdrawals.yaml:"),
-    ("policy/ib/profiles.yaml", "commission_profiles:", "commission_profile:",
-     "policy/ib/profiles.yaml:"),
-    ("templates/kyc-approved.yaml", "body:", "bod:", "templates/kyc-approved.yaml:"),
-])
+@pytest.mark.parametrize(
+    "relative,old,new,where",
+    [
+        (KYC, NEEDED, "documents: [id, passport]", "policy/kyc.yaml:8: -: required.individual.documents"),
+        ("policy/withdrawals.yaml", "chain:", "chains:", "policy/withdrawals.yaml:"),
+        ("policy/ib/profiles.yaml", "commission_profiles:", "commission_profile:", "policy/ib/profiles.yaml:"),
+        ("templates/kyc-approved.yaml", "body:", "bod:", "templates/kyc-approved.yaml:"),
+    ],
+)
 def test_broken_configuration_is_refused_at_activation(db, tree, relative, old, new, where):
     good = _activate(db, tree)
     _edit(tree, relative, old, new)
@@ -141,6 +144,7 @@ def test_broken_configuration_is_refused_at_activation(db, tree, relative, old, 
 def test_activation_and_its_readers_write_no_folder(db, tree, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a temporary folder was made")
+
     monkeypatch.setattr(tempfile, "mkdtemp", refuse)
     monkeypatch.setattr(tempfile, "TemporaryDirectory", refuse)
     _edit(tree, KYC, NEEDED, "documents: [id, selfie]")
@@ -161,8 +165,7 @@ def test_activation_and_its_readers_write_no_folder(db, tree, monkeypatch):
 def test_a_broken_policy_is_reported_as_a_problem_with_file_and_line(tree):
     _edit(tree, KYC, NEEDED, "documents: [id, passport]")
     problems = kyc_policy.check_config(rule_files.of(load_tree(tree)))
-    assert [(p.file, p.line, p.where) for p in problems] == \
-        [(KYC, 8, "required.individual.documents.1")]
+    assert [(p.file, p.line, p.where) for p in problems] == [(KYC, 8, "required.individual.documents.1")]
     assert isinstance(problems[0], Problem) and problems[0].message.startswith("Must be one of: id,")
 
 
@@ -171,4 +174,5 @@ def test_queue_hours_for_a_queue_no_one_works_are_an_error(tree):
     with pytest.raises(RulesetInvalid) as caught:
         activation.validate(load_tree(tree))
     assert [str(e) for e in caught.value.errors] == [
-        "policy/queues.yaml:8: -: queues: unknown queue 'finanse' (did you mean finance?)"]
+        "policy/queues.yaml:8: -: queues: unknown queue 'finanse' (did you mean finance?)"
+    ]

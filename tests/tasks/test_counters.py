@@ -1,4 +1,5 @@
 """Task counters: counts() read from them always equals counting the tasks."""
+
 from __future__ import annotations
 
 import random
@@ -21,15 +22,17 @@ STAFF = ("ann@x.io", "bob@x.io", "cy@x.io")
 def brute_counts(s, queues, *, user, now) -> dict:
     """The inbox counts the slow way: COUNT over the tasks."""
     where = (Task.status.in_(OPEN_STATUSES), Task.queue.in_(queues))
-    per_queue = dict(s.execute(select(Task.queue, func.count()).where(*where)
-                               .group_by(Task.queue)).all())
-    overdue = dict(s.execute(select(Task.queue, func.count()).where(*where, Task.due_at < now)
-                             .group_by(Task.queue)).all())
-    return {"queues": {q: per_queue.get(q, 0) for q in queues},
-            "overdue_by_queue": {q: overdue.get(q, 0) for q in queues},
-            "mine": s.scalar(select(func.count()).where(where[0], Task.assignee == user)),
-            "unassigned": s.scalar(select(func.count()).where(*where, Task.assignee.is_(None))),
-            "overdue": sum(overdue.values())}
+    per_queue = dict(s.execute(select(Task.queue, func.count()).where(*where).group_by(Task.queue)).all())
+    overdue = dict(
+        s.execute(select(Task.queue, func.count()).where(*where, Task.due_at < now).group_by(Task.queue)).all()
+    )
+    return {
+        "queues": {q: per_queue.get(q, 0) for q in queues},
+        "overdue_by_queue": {q: overdue.get(q, 0) for q in queues},
+        "mine": s.scalar(select(func.count()).where(where[0], Task.assignee == user)),
+        "unassigned": s.scalar(select(func.count()).where(*where, Task.assignee.is_(None))),
+        "overdue": sum(overdue.values()),
+    }
 
 
 def assert_same(s, rng: random.Random) -> None:
@@ -49,8 +52,9 @@ def _due(rng: random.Random):
 
 
 def _create(s, rng):
-    service.create(s, queue=rng.choice(QUEUES), title="t", due_at=_due(rng),
-                   priority=rng.choice(("low", "normal", "urgent")))
+    service.create(
+        s, queue=rng.choice(QUEUES), title="t", due_at=_due(rng), priority=rng.choice(("low", "normal", "urgent"))
+    )
 
 
 def _on_task(s, rng):
@@ -58,8 +62,7 @@ def _on_task(s, rng):
     if not ids:
         return _create(s, rng)
     task, actor = s.get(Task, rng.choice(ids)), rng.choice(STAFF)
-    action = rng.choice(("claim", "release", "assign", "wait", "resume", "resolve",
-                         "dismiss", "queue", "due"))
+    action = rng.choice(("claim", "release", "assign", "wait", "resume", "resolve", "dismiss", "queue", "due"))
     if action == "claim":
         service.claim(s, task, actor=actor)
     elif action == "release":
@@ -83,10 +86,20 @@ def _on_task(s, rng):
 def _bulk(s, rng):
     ids = s.scalars(select(Task.id)).all()
     op = rng.choice(bulk.OPERATIONS)
-    params = {"assign": {"assignee": rng.choice(STAFF)}, "resolve": {"resolution": "ok"},
-              "dismiss": {"reason": "dup"}, "release": {"force": True}}.get(op, {})
-    bulk.run(s, ids=rng.sample(ids, min(len(ids), 5)) or [1], op=op,
-             actor=rng.choice(STAFF), visible=lambda t: True, **params)
+    params = {
+        "assign": {"assignee": rng.choice(STAFF)},
+        "resolve": {"resolution": "ok"},
+        "dismiss": {"reason": "dup"},
+        "release": {"force": True},
+    }.get(op, {})
+    bulk.run(
+        s,
+        ids=rng.sample(ids, min(len(ids), 5)) or [1],
+        op=op,
+        actor=rng.choice(STAFF),
+        visible=lambda t: True,
+        **params,
+    )
 
 
 def _expire(s, rng):
@@ -95,10 +108,20 @@ def _expire(s, rng):
 
 def _core_insert(s, rng):
     # What a loader writing tasks with Core does: insert, then apply its own difference.
-    rows = [{"queue": rng.choice(QUEUES), "status": rng.choice(("open", "waiting", "done")),
-             "priority": "normal", "priority_rank": 20, "title": "bulk", "created_at": NOW,
-             "updated_at": NOW, "due_at": _due(rng), "assignee": rng.choice(STAFF + (None,))}
-            for _ in range(rng.randint(1, 4))]
+    rows = [
+        {
+            "queue": rng.choice(QUEUES),
+            "status": rng.choice(("open", "waiting", "done")),
+            "priority": "normal",
+            "priority_rank": 20,
+            "title": "bulk",
+            "created_at": NOW,
+            "updated_at": NOW,
+            "due_at": _due(rng),
+            "assignee": rng.choice(STAFF + (None,)),
+        }
+        for _ in range(rng.randint(1, 4))
+    ]
     s.execute(insert(Task), rows)
     counters.apply(s.connection(), counters.deltas_for_rows(rows))
 
@@ -186,8 +209,12 @@ def test_zero_rows_are_deleted_and_overdue_is_exact_at_the_hour(database):
     with unit_of_work(database) as s:
         hour = counters.due_hour(due)
         assert s.scalar(select(TaskDueCount.n).where(TaskDueCount.due_hour == hour)) == 1
-        for now, overdue in ((due, 0), (due + timedelta(microseconds=1), 1),
-                             (due - timedelta(microseconds=1), 0), (NOW, 1)):
+        for now, overdue in (
+            (due, 0),
+            (due + timedelta(microseconds=1), 1),
+            (due - timedelta(microseconds=1), 0),
+            (NOW, 1),
+        ):
             assert counts(s, ("finance",), now=now)["overdue"] == overdue, now
         service.dismiss(s, s.get(Task, task_id), actor="ann@x.io", reason="dup")
     with unit_of_work(database) as s:
@@ -206,8 +233,10 @@ def test_recount_finds_and_fixes_wrong_counters(database):
         found = counters.rebuild(conn)
     assert found.open_tasks == 2 and found.rows == 2
     hour = counters.due_hour(NOW)
-    assert found.wrong == ["queue/assignee ('finance', ''): 7 counted, 2 open",
-                           f"queue/due hour ('finance', {hour}): 0 counted, 1 open"]
+    assert found.wrong == [
+        "queue/assignee ('finance', ''): 7 counted, 2 open",
+        f"queue/due hour ('finance', {hour}): 0 counted, 1 open",
+    ]
     with database.engine.begin() as conn:
         assert counters.rebuild(conn).wrong == []
     with unit_of_work(database) as s:
@@ -230,8 +259,9 @@ def test_a_change_over_a_stale_copy_is_refused_and_counts_stay_right(pg_database
         a.rollback()
         a.close()
     with unit_of_work(pg_database) as s:
-        assert counts(s, ("finance",), user="ann@x.io", now=NOW) == \
-            brute_counts(s, ("finance",), user="ann@x.io", now=NOW)
+        assert counts(s, ("finance",), user="ann@x.io", now=NOW) == brute_counts(
+            s, ("finance",), user="ann@x.io", now=NOW
+        )
         assert s.get(Task, task_id).status == "done"
 
 
@@ -260,6 +290,7 @@ def test_concurrent_transactions_lose_no_count(pg_database):
     """Four threads change tasks of the same queues at once; no increment is lost."""
     import threading
     from sqlalchemy.exc import OperationalError
+
     clock.freeze(NOW)
     for n in range(12):
         _open_task(pg_database, due_at=NOW - timedelta(hours=n % 3))
@@ -291,8 +322,7 @@ def test_concurrent_transactions_lose_no_count(pg_database):
     assert failures == []
     with unit_of_work(pg_database) as s:
         for user in STAFF:
-            assert counts(s, QUEUES, user=user, now=NOW) == brute_counts(s, QUEUES, user=user,
-                                                                         now=NOW)
+            assert counts(s, QUEUES, user=user, now=NOW) == brute_counts(s, QUEUES, user=user, now=NOW)
         assert counters.rebuild(s.connection(), write=False).wrong == []
 
 
@@ -306,9 +336,11 @@ def test_recount_command_checks_then_rebuilds(runner, database):
         conn.execute(TaskCount.__table__.delete())
     bad = runner.invoke(["tasks", "recount", "--check"])
     assert bad.exit_code == 1
-    assert bad.output == ("wrong: queue/assignee ('finance', ''): 0 counted, 1 open\n"
-                          "task counters: 1 open tasks in 2 counter rows; 1 wrong "
-                          "(left as they are)\n")
+    assert bad.output == (
+        "wrong: queue/assignee ('finance', ''): 0 counted, 1 open\n"
+        "task counters: 1 open tasks in 2 counter rows; 1 wrong "
+        "(left as they are)\n"
+    )
     fixed = runner.invoke(["tasks", "recount"])
     assert fixed.exit_code == 0 and fixed.output.endswith("1 wrong (rebuilt)\n")
     assert runner.invoke(["tasks", "recount", "--check"]).exit_code == 0
@@ -318,12 +350,23 @@ def test_the_migration_counts_the_tasks_already_there(fresh_url):
     from sqlalchemy import create_engine
 
     from engine.migrate import upgrade
+
     upgrade(fresh_url, "1000_mt5_cursors")
     rng = random.Random(5)
-    rows = [{"queue": rng.choice(QUEUES), "status": rng.choice(("open", "in_progress", "done")),
-             "priority": "normal", "priority_rank": 20, "title": "old", "created_at": NOW,
-             "updated_at": NOW, "due_at": _due(rng), "assignee": rng.choice(STAFF + (None,))}
-            for _ in range(200)]
+    rows = [
+        {
+            "queue": rng.choice(QUEUES),
+            "status": rng.choice(("open", "in_progress", "done")),
+            "priority": "normal",
+            "priority_rank": 20,
+            "title": "old",
+            "created_at": NOW,
+            "updated_at": NOW,
+            "due_at": _due(rng),
+            "assignee": rng.choice(STAFF + (None,)),
+        }
+        for _ in range(200)
+    ]
     engine = create_engine(fresh_url)
     try:
         with engine.begin() as conn:
@@ -331,9 +374,9 @@ def test_the_migration_counts_the_tasks_already_there(fresh_url):
         upgrade(fresh_url, "1010_task_counts")
         with engine.connect() as conn:
             from sqlalchemy.orm import Session
+
             with Session(bind=conn) as s:
-                assert counts(s, QUEUES, user="ann@x.io", now=NOW) == \
-                    brute_counts(s, QUEUES, user="ann@x.io", now=NOW)
+                assert counts(s, QUEUES, user="ann@x.io", now=NOW) == brute_counts(s, QUEUES, user="ann@x.io", now=NOW)
             check = counters.rebuild(conn, write=False)
         assert check.wrong == [] and check.open_tasks == sum(r["status"] != "done" for r in rows)
     finally:
@@ -342,15 +385,18 @@ def test_the_migration_counts_the_tasks_already_there(fresh_url):
 
 def test_changes_over_several_statements_all_land_and_rows_at_zero_go(database):
     from collections import Counter
-    rows = [{"queue": QUEUES[n % 3], "status": "open", "due_at": NOW + timedelta(hours=n)}
-            for n in range(2 * counters.CHUNK + 7)]  # more rows than one statement carries
+
+    rows = [
+        {"queue": QUEUES[n % 3], "status": "open", "due_at": NOW + timedelta(hours=n)}
+        for n in range(2 * counters.CHUNK + 7)
+    ]  # more rows than one statement carries
     added = counters.deltas_for_rows(rows[:-1])
-    taken = counters.Deltas(Counter({k: -d for k, d in added.by_assignee.items()}),
-                            Counter({k: -d for k, d in added.by_due.items()}))
+    taken = counters.Deltas(
+        Counter({k: -d for k, d in added.by_assignee.items()}), Counter({k: -d for k, d in added.by_due.items()})
+    )
     with database.engine.begin() as conn:
         counters.apply(conn, counters.deltas_for_rows(rows))
         assert sum(counters.stored(conn).by_due.values()) == len(rows)
         counters.apply(conn, taken)  # all but the last row away again
         queue, hour = rows[-1]["queue"], counters.due_hour(rows[-1]["due_at"])
-        assert counters.stored(conn) == counters.Deltas(Counter({(queue, ""): 1}),
-                                                        Counter({(queue, hour): 1}))
+        assert counters.stored(conn) == counters.Deltas(Counter({(queue, ""): 1}), Counter({(queue, hour): 1}))

@@ -1,4 +1,5 @@
 """Working a task: claim with an expiring lease, release, assign, wait, resolve, dismiss."""
+
 from datetime import timedelta
 
 import pytest
@@ -65,8 +66,7 @@ def test_release_only_by_holder_unless_forced(database):
 def test_assign_and_reassign_hold_without_expiry(database):
     tid = _task(database)
     data = _do(database, tid, service.assign, actor="lead@x.io", assignee="Ann@X.io")
-    assert (data["assignee"], data["lease_expires_at"], data["status"]) == \
-        ("ann@x.io", None, "in_progress")
+    assert (data["assignee"], data["lease_expires_at"], data["status"]) == ("ann@x.io", None, "in_progress")
     data = _do(database, tid, service.assign, actor="lead@x.io", assignee="bob@x.io")
     assert [h["action"] for h in data["history"]][-2:] == ["assigned", "reassigned"]
     with pytest.raises(service.TaskError, match="held by bob@x.io; ask them"):
@@ -102,8 +102,10 @@ def test_comments_are_kept_in_order_and_in_history(database):
     tid = _task(database)
     _do(database, tid, service.comment, author="ann@x.io", body="called, no answer")
     data = _do(database, tid, service.comment, author="bob@x.io", body="sent email")
-    assert [(c["author"], c["body"]) for c in data["comments"]] == \
-        [("ann@x.io", "called, no answer"), ("bob@x.io", "sent email")]
+    assert [(c["author"], c["body"]) for c in data["comments"]] == [
+        ("ann@x.io", "called, no answer"),
+        ("bob@x.io", "sent email"),
+    ]
     assert data["history"][-1]["action"] == "commented"
     with pytest.raises(service.TaskError, match="comment is required"):
         _do(database, tid, service.comment, author="bob@x.io", body="")
@@ -113,14 +115,14 @@ def test_bulk_reports_each_task(database):
     ids = [_task(database) for _ in range(3)] + [_task(database, queue="sales")]
     _do(database, ids[1], service.claim, actor="bob@x.io")
     with unit_of_work(database) as s:
-        result = bulk.run(s, ids=ids + [999999], op="claim", actor="ann@x.io",
-                          visible=lambda t: t.queue == "finance")
+        result = bulk.run(s, ids=ids + [999999], op="claim", actor="ann@x.io", visible=lambda t: t.queue == "finance")
     assert result[ids[0]] == result[ids[2]] == "ok"
     assert "held by bob@x.io" in result[ids[1]]
     assert result[ids[3]] == result[999999] == "no such task"
     with unit_of_work(database) as s:
-        result = bulk.run(s, ids=ids[:3], op="resolve", actor="ann@x.io",
-                          visible=lambda t: True, resolution="batch fixed")
+        result = bulk.run(
+            s, ids=ids[:3], op="resolve", actor="ann@x.io", visible=lambda t: True, resolution="batch fixed"
+        )
         assert [s.get(Task, i).status for i in ids[:3]] == ["done", "in_progress", "done"]
     with pytest.raises(service.TaskError, match="unknown bulk operation"):
         with unit_of_work(database) as s:
@@ -130,8 +132,9 @@ def test_bulk_reports_each_task(database):
 def test_manual_task_gets_sla_due_time(database):
     clock.freeze(parse_datetime("2026-11-06T16:00:00Z"))  # a Friday, 2h before closing
     with unit_of_work(database) as s:
-        task = service.create_manual(s, queue="support", title="Client cannot log in",
-                                     actor="sue@x.io", client_ref="C1", priority="high")
+        task = service.create_manual(
+            s, queue="support", title="Client cannot log in", actor="sue@x.io", client_ref="C1", priority="high"
+        )
         assert task.due_at == parse_datetime("2026-11-09T11:00:00Z")  # 2h Fri + 2h Mon
         assert task.created_by == "sue@x.io" and task.rule_id is None
         with pytest.raises(service.TaskError, match="title is required"):

@@ -1,4 +1,5 @@
 """Inbox queries: filters, sorts, keyset pages, counts and saved views."""
+
 from datetime import timedelta
 
 import pytest
@@ -18,10 +19,14 @@ def tasks(database):
     with unit_of_work(database) as s:
         for n in range(12):
             task, _ = service.create(
-                s, queue=("finance", "support", "sales")[n % 3], title=f"t{n}",
-                client_ref=f"C{n % 4}", rule_id="r-odd" if n % 2 else None,
+                s,
+                queue=("finance", "support", "sales")[n % 3],
+                title=f"t{n}",
+                client_ref=f"C{n % 4}",
+                rule_id="r-odd" if n % 2 else None,
                 priority=("low", "normal", "high", "urgent")[n % 4],
-                due_at=None if n % 5 == 0 else NOW + timedelta(hours=n - 6))
+                due_at=None if n % 5 == 0 else NOW + timedelta(hours=n - 6),
+            )
             if n == 4:
                 service.claim(s, task, actor="ann@x.io")
             if n == 7:
@@ -57,12 +62,15 @@ def test_filters(tasks):
     assert _titles(tasks, queues=())[0] == []
 
 
-@pytest.mark.parametrize("sort, expected", [
-    ("newest", ["t11", "t10", "t9", "t8", "t6", "t5", "t4", "t3", "t2", "t1", "t0"]),
-    ("oldest", ["t0", "t1", "t2", "t3", "t4", "t5", "t6", "t8", "t9", "t10", "t11"]),
-    ("due", ["t1", "t2", "t3", "t4", "t6", "t8", "t9", "t11", "t0", "t5", "t10"]),
-    ("priority", ["t11", "t3", "t10", "t6", "t2", "t9", "t5", "t1", "t8", "t4", "t0"]),
-])
+@pytest.mark.parametrize(
+    "sort, expected",
+    [
+        ("newest", ["t11", "t10", "t9", "t8", "t6", "t5", "t4", "t3", "t2", "t1", "t0"]),
+        ("oldest", ["t0", "t1", "t2", "t3", "t4", "t5", "t6", "t8", "t9", "t10", "t11"]),
+        ("due", ["t1", "t2", "t3", "t4", "t6", "t8", "t9", "t11", "t0", "t5", "t10"]),
+        ("priority", ["t11", "t3", "t10", "t6", "t2", "t9", "t5", "t1", "t8", "t4", "t0"]),
+    ],
+)
 def test_keyset_pages_cover_every_task_once_in_order(tasks, sort, expected):
     assert _walk(tasks, sort=sort) == _titles(tasks, sort=sort)[0]
     assert _titles(tasks, sort=sort)[0] == expected
@@ -85,8 +93,9 @@ def test_counts(tasks):
 
 def test_saved_views(database):
     with unit_of_work(database) as s:
-        views.save(s, owner="ann@x.io", name="Urgent finance",
-                   filters={"queue": "finance", "priority": "urgent", "junk": "x"})
+        views.save(
+            s, owner="ann@x.io", name="Urgent finance", filters={"queue": "finance", "priority": "urgent", "junk": "x"}
+        )
         views.save(s, owner="bob@x.io", name="Team", filters={"due": "overdue"}, shared=True)
         views.save(s, owner="bob@x.io", name="Mine", filters={"assignee": "bob@x.io"})
         with pytest.raises(QueryError, match="sort: unknown value"):
@@ -94,6 +103,8 @@ def test_saved_views(database):
     with unit_of_work(database) as s:
         mine = views.list_for(s, "ann@x.io")
         assert [(v.name, v.filters) for v in mine] == [
-            ("Team", {"due": "overdue"}), ("Urgent finance", {"queue": "finance", "priority": "urgent"})]
+            ("Team", {"due": "overdue"}),
+            ("Urgent finance", {"queue": "finance", "priority": "urgent"}),
+        ]
         assert not views.delete(s, owner="ann@x.io", view_id=mine[0].id)
         assert views.delete(s, owner="ann@x.io", view_id=mine[1].id)

@@ -1,4 +1,5 @@
 """Rule tasks fall due in the business hours of their queue (rules/policy/queues.yaml)."""
+
 from __future__ import annotations
 
 import json

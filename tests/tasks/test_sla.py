@@ -1,4 +1,5 @@
 """Business hours: parsing and adding business time."""
+
 from datetime import timedelta
 
 import pytest
@@ -25,14 +26,17 @@ def test_wrapping_days():
     assert hours.days == frozenset({6, 0, 1, 2, 3})
 
 
-@pytest.mark.parametrize("text, message", [
-    ("Mon-Fri 9-18 UTC", "expected like"),
-    ("Mon-Fry 09:00-18:00 UTC", "unknown day 'Fry'"),
-    ("Mon-Fri 18:00-09:00 UTC", "must end after it starts"),
-    ("Mon-Fri 09:00-18:00 Mars/Olympus", "unknown time zone"),
-    ("Mon-Fri 09:00-18:00 UTC; holidays 2026-13-01", "month must be"),
-    ("Mon-Fri 09:00-18:00 UTC; closed Sundays", "expected 'holidays"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("Mon-Fri 9-18 UTC", "expected like"),
+        ("Mon-Fry 09:00-18:00 UTC", "unknown day 'Fry'"),
+        ("Mon-Fri 18:00-09:00 UTC", "must end after it starts"),
+        ("Mon-Fri 09:00-18:00 Mars/Olympus", "unknown time zone"),
+        ("Mon-Fri 09:00-18:00 UTC; holidays 2026-13-01", "month must be"),
+        ("Mon-Fri 09:00-18:00 UTC; closed Sundays", "expected 'holidays"),
+    ],
+)
 def test_bad_settings_say_what_is_wrong(text, message):
     with pytest.raises(HoursError, match=message):
         BusinessHours.parse(text)
@@ -42,6 +46,7 @@ def test_hours_come_from_the_configuration_when_it_has_them():
     from types import SimpleNamespace
 
     from engine.tasks.sla import hours_for
+
     assert hours_for(SimpleNamespace()).days == frozenset(range(5))
     configured = hours_for(SimpleNamespace(business_hours="Sun-Thu 08:00-16:00 Asia/Dubai"))
     assert configured.days == frozenset({6, 0, 1, 2, 3}) and configured.start.hour == 8

@@ -1,4 +1,5 @@
 """A task's subject is a typed link set when it opens, never found by searching its JSON."""
+
 from __future__ import annotations
 
 import pytest
@@ -35,8 +36,12 @@ rules:
 def test_a_rule_task_takes_the_subject_of_its_triggering_event(database):
     with unit_of_work(database) as s:
         activation.activate_files(s, {"big.yaml": BIG_WITHDRAWALS}, actor="test")
-    ingest(database, registered("C1"), deposit("completed", "C1", 1, pid="p1", amount="500.00"),
-           withdrawal("requested", "C1", 2, wid="W-1", amount="200.00"))
+    ingest(
+        database,
+        registered("C1"),
+        deposit("completed", "C1", 1, pid="p1", amount="500.00"),
+        withdrawal("requested", "C1", 2, wid="W-1", amount="200.00"),
+    )
     with unit_of_work(database) as s:
         tasks = {t.rule_id: t for t in s.scalars(select(Task).where(Task.rule_id.is_not(None)))}
         review, thanks = tasks["big-withdrawal-review"], tasks["deposit-thanks"]
@@ -47,8 +52,12 @@ def test_a_rule_task_takes_the_subject_of_its_triggering_event(database):
 
 
 def test_the_chain_step_task_links_its_withdrawal(database):
-    ingest(database, registered("C2"), deposit("completed", "C2", 1, pid="p2", amount="500.00"),
-           withdrawal("requested", "C2", 2, wid="W-2", amount="100.00"))
+    ingest(
+        database,
+        registered("C2"),
+        deposit("completed", "C2", 1, pid="p2", amount="500.00"),
+        withdrawal("requested", "C2", 2, wid="W-2", amount="100.00"),
+    )
     with unit_of_work(database) as s:
         step = s.scalar(select(Task).where(Task.title.like("Approve withdrawal W-2%")))
         assert subject_of(step, "withdrawal") == Subject("withdrawal", "W-2")
@@ -56,11 +65,9 @@ def test_the_chain_step_task_links_its_withdrawal(database):
 
 def test_a_withdrawal_id_in_a_tasks_data_is_not_its_subject(database):
     with unit_of_work(database) as s:
-        task, _ = tasks_service.create(s, queue="finance", title="Note about W-9",
-                                       data={"withdrawal_id": "W-9"})
+        task, _ = tasks_service.create(s, queue="finance", title="Note about W-9", data={"withdrawal_id": "W-9"})
         assert subject_of(task, "withdrawal") is None
-        linked, _ = tasks_service.create(s, queue="finance", title="Approve",
-                                         subject=Subject("withdrawal", "W-9"))
+        linked, _ = tasks_service.create(s, queue="finance", title="Approve", subject=Subject("withdrawal", "W-9"))
         assert subject_of(linked, "withdrawal") == Subject("withdrawal", "W-9")
         assert subject_of(linked, "delivery") is None
 
@@ -71,41 +78,95 @@ def test_the_migration_links_the_tasks_already_there(fresh_url):
     import sqlalchemy as sa
 
     from engine.migrate import upgrade
+
     upgrade(fresh_url, "1099_client_search")
-    tasks = sa.table("tasks", sa.column("id"), sa.column("queue"), sa.column("status"),
-                     sa.column("priority"), sa.column("priority_rank"), sa.column("title"),
-                     sa.column("created_at", sa.DateTime(timezone=True)),
-                     sa.column("updated_at", sa.DateTime(timezone=True)), sa.column("data", sa.JSON),
-                     sa.column("explanation", sa.JSON))
-    events = sa.table("events", sa.column("seq"), sa.column("source"), sa.column("event_id"),
-                      sa.column("type"), sa.column("client_ref"),
-                      sa.column("occurred_at", sa.DateTime(timezone=True)),
-                      sa.column("received_at", sa.DateTime(timezone=True)), sa.column("data", sa.JSON),
-                      sa.column("status"), sa.column("attempts"), sa.column("via"))
+    tasks = sa.table(
+        "tasks",
+        sa.column("id"),
+        sa.column("queue"),
+        sa.column("status"),
+        sa.column("priority"),
+        sa.column("priority_rank"),
+        sa.column("title"),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
+        sa.column("data", sa.JSON),
+        sa.column("explanation", sa.JSON),
+    )
+    events = sa.table(
+        "events",
+        sa.column("seq"),
+        sa.column("source"),
+        sa.column("event_id"),
+        sa.column("type"),
+        sa.column("client_ref"),
+        sa.column("occurred_at", sa.DateTime(timezone=True)),
+        sa.column("received_at", sa.DateTime(timezone=True)),
+        sa.column("data", sa.JSON),
+        sa.column("status"),
+        sa.column("attempts"),
+        sa.column("via"),
+    )
     now = datetime(2026, 11, 2, 10, tzinfo=timezone.utc)
     engine = sa.create_engine(fresh_url)
     try:
         with engine.begin() as conn:
-            conn.execute(events.insert(), [{
-                "seq": 1, "source": "api", "event_id": "e1", "type": "payment.withdrawal_requested",
-                "client_ref": "C1", "occurred_at": now, "received_at": now, "status": "processed",
-                "attempts": 0, "via": "api", "data": {"withdrawal_id": "W-E", "amount": "1"}}])
-            rows = {"step": ({"withdrawal_id": "W-D"}, None),
-                    "facts": (None, {"facts": {"event.withdrawal_id": "W-F"}}),
-                    "event": (None, {"rule": "r", "events": [1]}),
-                    "batch": ({"ib_payout_batch": 3}, None), "wire": ({"delivery_id": 4}, None),
-                    "none": ({"close_when": "x"}, {"rule": "r", "events": []})}
-            conn.execute(tasks.insert(), [
-                {"queue": "finance", "status": "open", "priority": "normal", "priority_rank": 20,
-                 "title": title, "created_at": now, "updated_at": now,
-                 "data": data, "explanation": explanation}
-                for title, (data, explanation) in rows.items()])
+            conn.execute(
+                events.insert(),
+                [
+                    {
+                        "seq": 1,
+                        "source": "api",
+                        "event_id": "e1",
+                        "type": "payment.withdrawal_requested",
+                        "client_ref": "C1",
+                        "occurred_at": now,
+                        "received_at": now,
+                        "status": "processed",
+                        "attempts": 0,
+                        "via": "api",
+                        "data": {"withdrawal_id": "W-E", "amount": "1"},
+                    }
+                ],
+            )
+            rows = {
+                "step": ({"withdrawal_id": "W-D"}, None),
+                "facts": (None, {"facts": {"event.withdrawal_id": "W-F"}}),
+                "event": (None, {"rule": "r", "events": [1]}),
+                "batch": ({"ib_payout_batch": 3}, None),
+                "wire": ({"delivery_id": 4}, None),
+                "none": ({"close_when": "x"}, {"rule": "r", "events": []}),
+            }
+            conn.execute(
+                tasks.insert(),
+                [
+                    {
+                        "queue": "finance",
+                        "status": "open",
+                        "priority": "normal",
+                        "priority_rank": 20,
+                        "title": title,
+                        "created_at": now,
+                        "updated_at": now,
+                        "data": data,
+                        "explanation": explanation,
+                    }
+                    for title, (data, explanation) in rows.items()
+                ],
+            )
         upgrade(fresh_url, "1100_task_subject")
         with engine.connect() as conn:
-            found = {r.title: (r.subject_kind, r.subject_id) for r in conn.execute(
-                sa.text("SELECT title, subject_kind, subject_id FROM tasks"))}
-        assert found == {"step": ("withdrawal", "W-D"), "facts": ("withdrawal", "W-F"),
-                         "event": ("withdrawal", "W-E"), "batch": ("ib_payout_batch", "3"),
-                         "wire": ("delivery", "4"), "none": (None, None)}
+            found = {
+                r.title: (r.subject_kind, r.subject_id)
+                for r in conn.execute(sa.text("SELECT title, subject_kind, subject_id FROM tasks"))
+            }
+        assert found == {
+            "step": ("withdrawal", "W-D"),
+            "facts": ("withdrawal", "W-F"),
+            "event": ("withdrawal", "W-E"),
+            "batch": ("ib_payout_batch", "3"),
+            "wire": ("delivery", "4"),
+            "none": (None, None),
+        }
     finally:
         engine.dispose()

@@ -1,4 +1,5 @@
 """Web test helpers: one user per role, logged-in clients, bearer tokens, sample tasks."""
+
 from __future__ import annotations
 
 import re
@@ -24,6 +25,7 @@ def email(role: str) -> str:
 def password_hash() -> str:
     """Hash the test password once (scrypt is slow on purpose)."""
     from werkzeug.security import generate_password_hash
+
     return generate_password_hash(PASSWORD, method="scrypt")
 
 
@@ -32,9 +34,17 @@ def users(database, password_hash):
     """Create one user per role; return {role: email}."""
     with unit_of_work(database) as s:
         for role in ROLES:
-            s.add(User(email=email(role), role=role, password_hash=password_hash, active=True,
-                       failed_logins=0, created_at=utcnow(),
-                       ib_id="IB-1" if role == "partner" else None))
+            s.add(
+                User(
+                    email=email(role),
+                    role=role,
+                    password_hash=password_hash,
+                    active=True,
+                    failed_logins=0,
+                    created_at=utcnow(),
+                    ib_id="IB-1" if role == "partner" else None,
+                )
+            )
     return {role: email(role) for role in ROLES}
 
 
@@ -46,8 +56,7 @@ def csrf(client) -> str:
 
 def login(client, role: str):
     """Log `client` in as the user of `role`."""
-    response = client.post("/login", data={"email": email(role), "password": PASSWORD,
-                                           "csrf_token": csrf(client)})
+    response = client.post("/login", data={"email": email(role), "password": PASSWORD, "csrf_token": csrf(client)})
     assert response.status_code == 302, response.get_data(as_text=True)
     return client
 
@@ -62,8 +71,10 @@ def as_role(app, users):
 def tokens(database, users):
     """Return {role: bearer header} for every role."""
     with unit_of_work(database) as s:
-        return {role: {"Authorization": "Bearer " + users_service.create_token(
-            s, users_service.get_by_email(s, mail))} for role, mail in users.items()}
+        return {
+            role: {"Authorization": "Bearer " + users_service.create_token(s, users_service.get_by_email(s, mail))}
+            for role, mail in users.items()
+        }
 
 
 @pytest.fixture
@@ -74,10 +85,19 @@ def sample(database):
         seq, _ = record(s, registered("C1"), via="api")
         for queue in ("compliance", "finance", "support", "sales", "ib_ops"):
             task, _ = tasks_service.create(
-                s, queue=queue, title=f"{queue} follow-up", client_ref="C1",
-                rule_id=f"{queue}-rule", ruleset_version="abc123def4567890",
-                explanation={"rule": f"{queue}-rule", "description": f"Why {queue} acts",
-                             "ruleset_version": "abc123def4567890", "events": [seq],
-                             "facts": {"client.status": "pending", "event.amount": "250 USD"}})
+                s,
+                queue=queue,
+                title=f"{queue} follow-up",
+                client_ref="C1",
+                rule_id=f"{queue}-rule",
+                ruleset_version="abc123def4567890",
+                explanation={
+                    "rule": f"{queue}-rule",
+                    "description": f"Why {queue} acts",
+                    "ruleset_version": "abc123def4567890",
+                    "events": [seq],
+                    "facts": {"client.status": "pending", "event.amount": "250 USD"},
+                },
+            )
             ids[queue] = task.id
     return ids

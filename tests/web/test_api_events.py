@@ -1,4 +1,5 @@
 """POST /api/events: bearer tokens, validation, duplicates."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,8 +16,7 @@ def tokens(database):
     out = {}
     with unit_of_work(database) as s:
         for role in ("admin", "support"):
-            user, _ = users.create(s, email=f"{role}@broker.test", role=role,
-                                   password="a-long-password")
+            user, _ = users.create(s, email=f"{role}@broker.test", role=role, password="a-long-password")
             out[role] = users.create_token(s, user)
     return out
 
@@ -32,10 +32,8 @@ def stored(database):
 
 def test_posting_needs_a_valid_token(client, tokens, database):
     assert client.post("/api/events", json=registered()).status_code == 401
-    assert client.post("/api/events", json=registered(),
-                       headers=auth("fxc_wrong")).status_code == 401
-    assert client.post("/api/events", json=registered(),
-                       headers=auth(tokens["support"])).status_code == 403
+    assert client.post("/api/events", json=registered(), headers=auth("fxc_wrong")).status_code == 401
+    assert client.post("/api/events", json=registered(), headers=auth(tokens["support"])).status_code == 403
     assert stored(database) == 0
 
 
@@ -53,15 +51,19 @@ def test_one_bad_event_stores_none_and_says_which(client, tokens, database):
     batch = [registered("C1"), deposit_failed("C1", amount="12,50")]
     resp = client.post("/api/events", json=batch, headers=auth(tokens["admin"]))
     assert resp.status_code == 400
-    assert resp.json["events"] == [{"index": 1, "problems": [
-        'data.amount: must be a positive amount string like "100.50" (ASCII digits only), not \'12,50\''
-    ]}]
+    assert resp.json["events"] == [
+        {
+            "index": 1,
+            "problems": [
+                "data.amount: must be a positive amount string like \"100.50\" (ASCII digits only), not '12,50'"
+            ],
+        }
+    ]
     assert stored(database) == 0
 
 
 def test_non_json_body_is_a_400(client, tokens):
-    resp = client.post("/api/events", data="nope", headers=auth(tokens["admin"]),
-                       content_type="application/json")
+    resp = client.post("/api/events", data="nope", headers=auth(tokens["admin"]), content_type="application/json")
     assert resp.status_code == 400 and "must be JSON" in resp.json["error"]
 
 

@@ -1,4 +1,5 @@
 """The task and client JSON API (SPEC §3) and its OpenAPI document."""
+
 import re
 
 import pytest
@@ -16,8 +17,20 @@ def test_list_filters_and_visibility(api, tokens, sample):
     r = api.get("/api/tasks", headers=tokens["finance"])
     assert [t["id"] for t in r.json["tasks"]] == [sample["finance"]]
     task = r.json["tasks"][0]
-    for key in ("id", "queue", "status", "priority", "title", "client", "rule_id",
-                "ruleset_version", "created_at", "due_at", "assignee", "explanation"):
+    for key in (
+        "id",
+        "queue",
+        "status",
+        "priority",
+        "title",
+        "client",
+        "rule_id",
+        "ruleset_version",
+        "created_at",
+        "due_at",
+        "assignee",
+        "explanation",
+    ):
         assert key in task
     r = api.get("/api/tasks?rule=sales-rule&client=C1&status=open", headers=tokens["admin"])
     assert [t["id"] for t in r.json["tasks"]] == [sample["sales"]]
@@ -30,8 +43,7 @@ def test_list_filters_and_visibility(api, tokens, sample):
 def test_pages_with_cursor(api, tokens, sample):
     seen, after = [], None
     while True:
-        r = api.get("/api/tasks?limit=2" + (f"&after={after}" if after else ""),
-                    headers=tokens["admin"])
+        r = api.get("/api/tasks?limit=2" + (f"&after={after}" if after else ""), headers=tokens["admin"])
         seen += [t["id"] for t in r.json["tasks"]]
         after = r.json["next_after"]
         if not after:
@@ -68,8 +80,9 @@ def test_release_assign_wait_dismiss(api, tokens, sample):
     r = api.post(f"/api/tasks/{tid}/dismiss", headers=h, json={"reason": "duplicate"})
     assert r.json["status"] == "dismissed"
     assert api.post(f"/api/tasks/{tid}/explode", headers=h).status_code == 404
-    assert api.post(f"/api/tasks/{tid}/comment", headers=h, data="[1]",
-                    content_type="application/json").status_code == 400
+    assert (
+        api.post(f"/api/tasks/{tid}/comment", headers=h, data="[1]", content_type="application/json").status_code == 400
+    )
 
 
 def test_domain_action_refused_by_role(api, tokens, sample):
@@ -79,46 +92,50 @@ def test_domain_action_refused_by_role(api, tokens, sample):
 
 def test_hidden_tasks_are_not_found(api, tokens, sample):
     assert api.get(f"/api/tasks/{sample['finance']}", headers=tokens["sales"]).status_code == 404
-    assert api.post(f"/api/tasks/{sample['finance']}/claim",
-                    headers=tokens["sales"]).status_code == 404
+    assert api.post(f"/api/tasks/{sample['finance']}/claim", headers=tokens["sales"]).status_code == 404
 
 
 def test_create_manual_task(api, tokens, sample):
-    r = api.post("/api/tasks", headers=tokens["support"],
-                 json={"queue": "support", "title": "Password reset", "client": "C1",
-                       "priority": "urgent"})
+    r = api.post(
+        "/api/tasks",
+        headers=tokens["support"],
+        json={"queue": "support", "title": "Password reset", "client": "C1", "priority": "urgent"},
+    )
     assert r.status_code == 201
     assert (r.json["rule_id"], r.json["client"], r.json["priority"]) == (None, "C1", "urgent")
     assert r.json["due_at"] is not None
     r = api.post("/api/tasks", headers=tokens["support"], json={"queue": "support"})
     assert r.status_code == 400 and r.json["error"] == "title is required"
-    r = api.post("/api/tasks", headers=tokens["support"],
-                 json={"queue": "support", "title": "x", "priority": "asap"})
+    r = api.post("/api/tasks", headers=tokens["support"], json={"queue": "support", "title": "x", "priority": "asap"})
     assert "priority: unknown 'asap'" in r.json["error"]
 
 
 def test_bulk_and_counts(api, tokens, sample, database):
     with unit_of_work(database) as s:
         extra = tasks_service.create(s, queue="finance", title="more")[0].id
-    r = api.post("/api/tasks/bulk", headers=tokens["finance"],
-                 json={"op": "claim", "ids": [sample["finance"], extra, sample["sales"]]})
-    assert r.json["results"] == {str(sample["finance"]): "ok", str(extra): "ok",
-                                 str(sample["sales"]): "no such task"}
+    r = api.post(
+        "/api/tasks/bulk",
+        headers=tokens["finance"],
+        json={"op": "claim", "ids": [sample["finance"], extra, sample["sales"]]},
+    )
+    assert r.json["results"] == {str(sample["finance"]): "ok", str(extra): "ok", str(sample["sales"]): "no such task"}
     counts = api.get("/api/tasks/counts", headers=tokens["finance"]).json
     assert counts["mine"] == 2 and counts["queues"] == {"finance": 2} and counts["unassigned"] == 0
-    r = api.post("/api/tasks/bulk", headers=tokens["finance"],
-                 json={"op": "assign", "ids": [extra], "assignee": "ghost@example.com"})
+    r = api.post(
+        "/api/tasks/bulk",
+        headers=tokens["finance"],
+        json={"op": "assign", "ids": [extra], "assignee": "ghost@example.com"},
+    )
     assert r.status_code == 400 and "no active staff user" in r.json["error"]
-    assert api.post("/api/tasks/bulk", headers=tokens["finance"],
-                    json={"op": "claim", "ids": "1"}).status_code == 400
+    assert api.post("/api/tasks/bulk", headers=tokens["finance"], json={"op": "claim", "ids": "1"}).status_code == 400
 
 
 def test_client_profile_json(api, tokens, sample):
     r = api.get("/api/clients/C1", headers=tokens["compliance"])
-    for key in ("ref", "status", "kyc", "wallets", "accounts", "ib", "commissions",
-                "notifications", "tasks"):
+    for key in ("ref", "status", "kyc", "wallets", "accounts", "ib", "commissions", "notifications", "tasks"):
         assert key in r.json
     from engine.users.permissions import can_see_queue
+
     queues = ("compliance", "finance", "support", "sales", "ib_ops")
     # only the tasks of queues compliance may open; admin sees all five
     assert sorted(t["queue"] for t in r.json["tasks"]) == sorted(q for q in queues if can_see_queue("compliance", q))
@@ -155,6 +172,7 @@ def test_openapi_covers_every_api_route(app, api):
 def test_openapi_bodies_are_the_schemas_the_api_validates_with(api, tokens, sample):
     """The document is generated from web/api_schemas: what it says is what is refused."""
     from web import api_schemas
+
     doc = api.get("/api/openapi.json").json["components"]["schemas"]
     bulk, new = doc["Bulk"], doc["NewTask"]
     assert set(bulk["properties"]) == set(api_schemas.BulkSchema().fields)
@@ -162,11 +180,10 @@ def test_openapi_bodies_are_the_schemas_the_api_validates_with(api, tokens, samp
     assert bulk["properties"]["ids"]["items"]["maximum"] == 2**63 - 1
     assert set(new["properties"]) == set(api_schemas.NewTaskSchema().fields)
     assert set(doc["Task"]["properties"]) >= set(
-        api.get(f"/api/tasks/{sample['finance']}", headers=tokens["finance"]).json)
-    r = api.post("/api/tasks/bulk", headers=tokens["finance"],
-                 json={"op": "claim", "ids": [2**64], "force": True})
+        api.get(f"/api/tasks/{sample['finance']}", headers=tokens["finance"]).json
+    )
+    r = api.post("/api/tasks/bulk", headers=tokens["finance"], json={"op": "claim", "ids": [2**64], "force": True})
     assert r.status_code == 400
     assert "ids.0:" in r.json["error"] and "force: Unknown field." in r.json["error"]
-    r = api.post("/api/tasks", headers=tokens["support"],
-                 json={"queue": "support", "title": ["not", "text"]})
+    r = api.post("/api/tasks", headers=tokens["support"], json={"queue": "support", "title": ["not", "text"]})
     assert r.status_code == 400 and r.json["error"] == "title: Not a valid string."

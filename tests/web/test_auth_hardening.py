@@ -1,4 +1,5 @@
 """Login hardening: atomic lockout under parallel guesses, same password-hash work on every path."""
+
 from __future__ import annotations
 
 import threading
@@ -31,8 +32,16 @@ class CountingVerify:
 
 def _add_user(db, email, *, active=True, password_hash=None):
     with unit_of_work(db) as s:
-        s.add(User(email=email, role="finance", active=active, failed_logins=0, created_at=utcnow(),
-                   password_hash=password_hash or generate_password_hash(RIGHT, method="scrypt")))
+        s.add(
+            User(
+                email=email,
+                role="finance",
+                active=active,
+                failed_logins=0,
+                created_at=utcnow(),
+                password_hash=password_hash or generate_password_hash(RIGHT, method="scrypt"),
+            )
+        )
 
 
 def _attempt(db, email, password, verify=None):
@@ -46,16 +55,25 @@ def test_every_answer_does_one_password_check(database):
     _add_user(database, "on@x.com")
     _add_user(database, "off@x.com", active=False)
     answers = {}
-    for case, email, password in [("unknown", "nobody@x.com", RIGHT), ("inactive", "off@x.com", RIGHT),
-                                  ("wrong", "on@x.com", WRONG), ("right", "on@x.com", RIGHT)]:
+    for case, email, password in [
+        ("unknown", "nobody@x.com", RIGHT),
+        ("inactive", "off@x.com", RIGHT),
+        ("wrong", "on@x.com", WRONG),
+        ("right", "on@x.com", RIGHT),
+    ]:
         verify = CountingVerify()
         answers[case] = (_attempt(database, email, password, verify), verify.calls)
     for _ in range(users_service.MAX_FAILED_LOGINS):
         _attempt(database, "on@x.com", WRONG)
     verify = CountingVerify()
     answers["locked"] = (_attempt(database, "on@x.com", RIGHT, verify), verify.calls)
-    assert answers == {"unknown": (False, 1), "inactive": (False, 1), "wrong": (False, 1),
-                       "right": (True, 1), "locked": (False, 1)}
+    assert answers == {
+        "unknown": (False, 1),
+        "inactive": (False, 1),
+        "wrong": (False, 1),
+        "right": (True, 1),
+        "locked": (False, 1),
+    }
 
 
 def _burst(db, email, passwords):
@@ -106,11 +124,10 @@ def test_right_password_in_a_burst_of_wrong_ones_does_not_log_in_once_locked(pg_
     assert _attempt(pg_database, email, RIGHT) is False
 
 
-
 def _app(database, **overrides):
     from web import create_app
-    return create_app({"TESTING": True, "TICKER": False,
-                       "FXCRM_CONFIG": database.config.with_overrides(**overrides)})
+
+    return create_app({"TESTING": True, "TICKER": False, "FXCRM_CONFIG": database.config.with_overrides(**overrides)})
 
 
 def _wrong_login(app, email):
@@ -119,8 +136,11 @@ def _wrong_login(app, email):
 
 
 def test_login_limit_is_shared_through_redis_by_two_app_instances(database):
-    shared = dict(redis_url="redis://127.0.0.1:6379/0", login_address_rate_limit="3 per minute",
-                  rate_limit_prefix=f"fxcrm-test-{uuid.uuid4().hex}")
+    shared = dict(
+        redis_url="redis://127.0.0.1:6379/0",
+        login_address_rate_limit="3 per minute",
+        rate_limit_prefix=f"fxcrm-test-{uuid.uuid4().hex}",
+    )
     first, second = _app(database, **shared), _app(database, **shared)
     assert [_wrong_login(first, "a@x.com").status_code for _ in range(2)] == [200, 200]
     assert _wrong_login(second, "a@x.com").status_code == 200
@@ -135,8 +155,13 @@ def test_login_limit_per_email_holds_across_addresses(database):
     for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
         c = app.test_client()
         token = csrf(c)
-        answers.append(c.post("/login", data={"email": "v@x.com", "password": WRONG, "csrf_token": token},
-                              environ_base={"REMOTE_ADDR": address}).status_code)
+        answers.append(
+            c.post(
+                "/login",
+                data={"email": "v@x.com", "password": WRONG, "csrf_token": token},
+                environ_base={"REMOTE_ADDR": address},
+            ).status_code
+        )
     assert answers == [200, 200, 429]
 
 
@@ -152,9 +177,9 @@ def test_api_limit_answers_json_429_with_retry_after(database):
 def test_session_cookie_secure_flag(database, users):
     def cookie(app):
         c = app.test_client()
-        response = c.post("/login", data={"email": "admin@example.com", "password": RIGHT,
-                                          "csrf_token": csrf(c)})
+        response = c.post("/login", data={"email": "admin@example.com", "password": RIGHT, "csrf_token": csrf(c)})
         return response.headers["Set-Cookie"]
+
     assert "Secure" not in cookie(_app(database))
     assert "Secure" in cookie(_app(database, redis_url="redis://127.0.0.1:6379/0"))
     assert "Secure" in cookie(_app(database, secure_cookies=True))

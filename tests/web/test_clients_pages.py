@@ -1,4 +1,5 @@
 """The client list: partial, case-insensitive search, filters, keyset pages, roles, bad input."""
+
 from __future__ import annotations
 
 import html
@@ -25,14 +26,34 @@ def people(database):
     """Three registered clients; Anna has trading account MT5-88123."""
     with unit_of_work(database) as s:
         for ref, mail, first, last, country, status, risk, code, day in PEOPLE:
-            s.add(Client(ref=ref, email=mail, first_name=first, last_name=last, country=country,
-                         status=status, risk_category=risk, referral_code=code,
-                         registered_at=AT.replace(day=day), created_at=AT,
-                         kyc_status="not_started", funnel_stage="registered", auto_funding=False))
+            s.add(
+                Client(
+                    ref=ref,
+                    email=mail,
+                    first_name=first,
+                    last_name=last,
+                    country=country,
+                    status=status,
+                    risk_category=risk,
+                    referral_code=code,
+                    registered_at=AT.replace(day=day),
+                    created_at=AT,
+                    kyc_status="not_started",
+                    funnel_stage="registered",
+                    auto_funding=False,
+                )
+            )
         s.flush()
-        accounts_service.open_account(s, client_ref="C-ANNA", account_id="MT5-88123",
-                                      platform="mt5", account_type="standard", currency="USD",
-                                      leverage=100, opened_at=AT)
+        accounts_service.open_account(
+            s,
+            client_ref="C-ANNA",
+            account_id="MT5-88123",
+            platform="mt5",
+            account_type="standard",
+            currency="USD",
+            leverage=100,
+            opened_at=AT,
+        )
 
 
 def refs(response) -> list[str]:
@@ -42,23 +63,39 @@ def refs(response) -> list[str]:
     return re.findall(r'href="/clients/([^"]+)"', table)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("anna.SCHMIDT@ex", ["C-ANNA"]), ("mail.test", ["C-CARL", "C-BOB"]), ("smith", ["C-CARL"]), ("mi", ["C-CARL", "C-ANNA"]),
-    ("bob jones", ["C-BOB"]), ("c-car", ["C-CARL"]), ("88123", ["C-ANNA"]), ("ibcode", ["C-ANNA"]),
-    ("jONES", ["C-BOB"]), ("%", []), ("_", []),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("anna.SCHMIDT@ex", ["C-ANNA"]),
+        ("mail.test", ["C-CARL", "C-BOB"]),
+        ("smith", ["C-CARL"]),
+        ("mi", ["C-CARL", "C-ANNA"]),
+        ("bob jones", ["C-BOB"]),
+        ("c-car", ["C-CARL"]),
+        ("88123", ["C-ANNA"]),
+        ("ibcode", ["C-ANNA"]),
+        ("jONES", ["C-BOB"]),
+        ("%", []),
+        ("_", []),
+    ],
+)
 def test_search_is_partial_and_case_insensitive_on_every_field(as_role, people, text, expected):
     response = as_role("support").get("/clients", query_string={"q": text})
     assert response.status_code == 200
     assert refs(response) == expected
 
 
-@pytest.mark.parametrize("args, expected", [
-    ({"country": "de"}, ["C-CARL", "C-ANNA"]), ({"status": "pending"}, ["C-CARL", "C-BOB"]),
-    ({"risk": "low", "status": "pending"}, ["C-CARL"]), ({"ib": "ibcode7"}, ["C-ANNA"]),
-    ({"registered_from": "2026-11-02", "registered_to": "2026-11-05"}, ["C-BOB"]),
-    ({"q": "mi", "country": "DE", "status": "approved"}, ["C-ANNA"]),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ({"country": "de"}, ["C-CARL", "C-ANNA"]),
+        ({"status": "pending"}, ["C-CARL", "C-BOB"]),
+        ({"risk": "low", "status": "pending"}, ["C-CARL"]),
+        ({"ib": "ibcode7"}, ["C-ANNA"]),
+        ({"registered_from": "2026-11-02", "registered_to": "2026-11-05"}, ["C-BOB"]),
+        ({"q": "mi", "country": "DE", "status": "approved"}, ["C-ANNA"]),
+    ],
+)
 def test_filters_combine(as_role, people, args, expected):
     assert refs(as_role("support").get("/clients", query_string=args)) == expected
 
@@ -66,6 +103,7 @@ def test_filters_combine(as_role, people, args, expected):
 def test_keyset_pages_walk_every_client_once(database, as_role, people, monkeypatch):
     monkeypatch.setattr("engine.clients.search.PAGE", 2)
     from engine.clients import search
+
     monkeypatch.setattr(search.search, "__kwdefaults__", {"after": None, "limit": 2})
     staff = as_role("support")
     first = staff.get("/clients")
@@ -95,14 +133,17 @@ def test_old_reference_links_still_open_the_profile(as_role, people):
     assert refs(response) == ["C-BOB"]
 
 
-@pytest.mark.parametrize("args, message", [
-    ({"after": "not-a-cursor!!"}, "cursor: not a page link"),
-    ({"after": "Yzk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5"}, "cursor: not a page link"),
-    ({"after": "YzE"}, None),
-    ({"registered_from": "2026-13-45"}, "registered_from: '2026-13-45' is not a date"),
-    ({"status": "sleeping"}, "status: unknown value 'sleeping'"),
-    ({"q": "a\x00b"}, "q: contains a NUL character"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({"after": "not-a-cursor!!"}, "cursor: not a page link"),
+        ({"after": "Yzk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5"}, "cursor: not a page link"),
+        ({"after": "YzE"}, None),
+        ({"registered_from": "2026-13-45"}, "registered_from: '2026-13-45' is not a date"),
+        ({"status": "sleeping"}, "status: unknown value 'sleeping'"),
+        ({"q": "a\x00b"}, "q: contains a NUL character"),
+    ],
+)
 def test_bad_input_is_a_clear_400(as_role, people, args, message):
     response = as_role("support").get("/clients", query_string=args)
     if message is None:  # a well-formed cursor past every client is just an empty page
@@ -116,12 +157,15 @@ def test_partner_may_not_list_clients(as_role, people):
     assert as_role("partner").get("/clients", query_string={"q": "anna"}).status_code in (403, 404)
 
 
-@pytest.mark.parametrize("typed", ["+44 20 7946 0958", "0044 (20) 7946-0958", "7946 0958",
-                                   "442079460958"])
+@pytest.mark.parametrize("typed", ["+44 20 7946 0958", "0044 (20) 7946-0958", "7946 0958", "442079460958"])
 def test_search_by_phone_however_it_is_written(database, as_role, typed):
     from tests.payments.builders import ingest, registered
-    ingest(database, registered("C-TEL", phone="+44 20 7946 0958", first_name="Tom"),
-           registered("C-OTHER", phone="+49 151 2345678"))
+
+    ingest(
+        database,
+        registered("C-TEL", phone="+44 20 7946 0958", first_name="Tom"),
+        registered("C-OTHER", phone="+49 151 2345678"),
+    )
     found = refs(as_role("support").get("/clients", query_string={"q": typed}))
     assert found == ["C-TEL"]
     page = as_role("support").get("/clients/C-TEL").get_data(as_text=True)
@@ -134,11 +178,13 @@ def test_search_works_without_the_sqlite_trigram_table(database, backend, as_rol
     if backend != "sqlite":
         pytest.skip("the FTS5 table exists on SQLite only")
     from sqlalchemy import text
+
     before = refs(as_role("support").get("/clients", query_string={"q": "schmidt"}))
     with database.engine.begin() as conn:
         for name in ("clients_fts_insert", "clients_fts_delete", "clients_fts_update"):
             conn.execute(text(f"DROP TRIGGER {name}"))
         conn.execute(text("DROP TABLE clients_fts"))
     from engine.clients import search
+
     search._FTS_FOUND.clear()
     assert before and refs(as_role("support").get("/clients", query_string={"q": "schmidt"})) == before

@@ -1,4 +1,5 @@
 """Document files in the browser's routes: who may add, open and decide them; no guessing."""
+
 from __future__ import annotations
 
 import io
@@ -15,9 +16,16 @@ from tests.web.conftest import csrf
 
 
 def upload(client, ref="C1", data=None, name="passport.png", mimetype="image/png", **form):
-    return client.post(f"/clients/{ref}/documents", content_type="multipart/form-data", data={
-        "csrf_token": csrf(client), "document_type": form.pop("document_type", "id"),
-        "file": (io.BytesIO(png() if data is None else data), name, mimetype), **form})
+    return client.post(
+        f"/clients/{ref}/documents",
+        content_type="multipart/form-data",
+        data={
+            "csrf_token": csrf(client),
+            "document_type": form.pop("document_type", "id"),
+            "file": (io.BytesIO(png() if data is None else data), name, mimetype),
+            **form,
+        },
+    )
 
 
 def files(database):
@@ -31,7 +39,7 @@ def test_support_adds_a_file_and_compliance_sees_and_opens_it(as_role, sample, d
     assert r.status_code == 302 and r.headers["Location"].endswith("/clients/C1#documents")
     [row] = files(database)
     page = compliance.get("/clients/C1").get_data(as_text=True)
-    assert f'/documents/{row.public_id}' in page and "Approve document" in page
+    assert f"/documents/{row.public_id}" in page and "Approve document" in page
     opened = compliance.get(f"/documents/{row.public_id}")
     assert opened.status_code == 200 and opened.data == png() and opened.mimetype == "image/png"
     assert opened.headers["X-Content-Type-Options"] == "nosniff"
@@ -54,12 +62,16 @@ def test_who_may_add_and_what_is_refused(as_role, sample, database):
     page = compliance.get("/clients/C1").get_data(as_text=True)
     assert "Not added: passport.pdf: its content is application/x-executable" in page
     r = upload(compliance, data=pdf(), name="bill.pdf", mimetype="image/png")
-    assert "it was sent as image/png but its content is application/pdf" in \
-        compliance.get("/clients/C1").get_data(as_text=True)
+    assert "it was sent as image/png but its content is application/pdf" in compliance.get("/clients/C1").get_data(
+        as_text=True
+    )
     assert files(database) == []
     assert upload(compliance, ref="NOPE").status_code == 404
-    no_token = compliance.post("/clients/C1/documents", content_type="multipart/form-data",
-                               data={"document_type": "id", "file": (io.BytesIO(png()), "a.png")})
+    no_token = compliance.post(
+        "/clients/C1/documents",
+        content_type="multipart/form-data",
+        data={"document_type": "id", "file": (io.BytesIO(png()), "a.png")},
+    )
     assert no_token.status_code == 400 and files(database) == []
 
 
@@ -77,33 +89,46 @@ def test_guessed_or_foreign_ids_find_nothing(as_role, sample, database):
 def test_compliance_approves_one_document_and_rejects_another_with_a_reason(as_role, sample, database):
     compliance = as_role("compliance")
     upload(compliance, document_type="id")
-    upload(compliance, data=pdf(), name="bill.pdf", mimetype="application/pdf",
-           document_type="proof_of_address")
+    upload(compliance, data=pdf(), name="bill.pdf", mimetype="application/pdf", document_type="proof_of_address")
     first, second = files(database)
     token = csrf(compliance)
-    r = compliance.post(f"/clients/C1/documents/{first.document_id}/decision",
-                        data={"csrf_token": token, "decision": "approve"})
+    r = compliance.post(
+        f"/clients/C1/documents/{first.document_id}/decision", data={"csrf_token": token, "decision": "approve"}
+    )
     assert r.status_code == 302
-    r = compliance.post(f"/clients/C1/documents/{second.document_id}/decision",
-                        data={"csrf_token": token, "decision": "reject", "reason": ""})
+    r = compliance.post(
+        f"/clients/C1/documents/{second.document_id}/decision",
+        data={"csrf_token": token, "decision": "reject", "reason": ""},
+    )
     assert "rejecting a document needs a reason" in compliance.get("/clients/C1").get_data(as_text=True)
-    compliance.post(f"/clients/C1/documents/{second.document_id}/decision",
-                    data={"csrf_token": token, "decision": "reject", "reason": "The bill is older than 3 months"})
-    again = compliance.post(f"/clients/C1/documents/{first.document_id}/decision",
-                            data={"csrf_token": token, "decision": "reject", "reason": "late"})
+    compliance.post(
+        f"/clients/C1/documents/{second.document_id}/decision",
+        data={"csrf_token": token, "decision": "reject", "reason": "The bill is older than 3 months"},
+    )
+    again = compliance.post(
+        f"/clients/C1/documents/{first.document_id}/decision",
+        data={"csrf_token": token, "decision": "reject", "reason": "late"},
+    )
     assert again.status_code == 302
     page = compliance.get("/clients/C1").get_data(as_text=True)
     assert f"Not changed: document {first.document_id} is already approved" in page
     with unit_of_work(database) as s:
         states = {d.document_id: (d.state, d.reason) for d in s.scalars(select(KycDocument))}
-        actions = [a.action for a in s.scalars(select(AuditEntry).where(
-            AuditEntry.action.like("document.%")).order_by(AuditEntry.id))]
+        actions = [
+            a.action
+            for a in s.scalars(select(AuditEntry).where(AuditEntry.action.like("document.%")).order_by(AuditEntry.id))
+        ]
     assert states[first.document_id] == ("approved", None)
     assert states[second.document_id] == ("rejected", "The bill is older than 3 months")
     assert actions.count("document.approved") == 1 and actions.count("document.rejected") == 1
     support = as_role("support")
-    assert support.post(f"/clients/C1/documents/{first.document_id}/decision",
-                        data={"csrf_token": csrf(support), "decision": "approve"}).status_code == 403
+    assert (
+        support.post(
+            f"/clients/C1/documents/{first.document_id}/decision",
+            data={"csrf_token": csrf(support), "decision": "approve"},
+        ).status_code
+        == 403
+    )
     assert re.search(r"Reason: The bill is older than 3 months", page)
 
 
@@ -115,13 +140,15 @@ def test_the_kyc_task_shows_the_files_and_decides_in_place(as_role, sample, data
     page = compliance.get(f"/tasks/{task_id}").get_data(as_text=True)
     assert "The client's documents" in page and f"/documents/{row.public_id}" in page
     assert f'name="next" value="/tasks/{task_id}"' in page
-    r = compliance.post(f"/clients/C1/documents/{row.document_id}/decision",
-                        data={"csrf_token": csrf(compliance), "decision": "approve",
-                              "next": f"/tasks/{task_id}"})
+    r = compliance.post(
+        f"/clients/C1/documents/{row.document_id}/decision",
+        data={"csrf_token": csrf(compliance), "decision": "approve", "next": f"/tasks/{task_id}"},
+    )
     assert r.headers["Location"].endswith(f"/tasks/{task_id}#documents")
-    evil = compliance.post(f"/clients/C1/documents/{row.document_id}/decision",
-                           data={"csrf_token": csrf(compliance), "decision": "approve",
-                                 "next": "https://evil.example/x"})
+    evil = compliance.post(
+        f"/clients/C1/documents/{row.document_id}/decision",
+        data={"csrf_token": csrf(compliance), "decision": "approve", "next": "https://evil.example/x"},
+    )
     assert evil.headers["Location"].endswith("/clients/C1#documents")  # only our task pages
     page = compliance.get(f"/tasks/{task_id}").get_data(as_text=True)
     assert "History (" in page and "approved by compliance@example.com" in page

@@ -1,5 +1,6 @@
 """An event id reused with different content is kept as a conflict (visible, countable),
 never silently dropped as a duplicate and never applied."""
+
 from __future__ import annotations
 
 import json
@@ -34,6 +35,5 @@ def test_same_id_same_content_is_a_duplicate_other_content_a_conflict(database, 
 def test_the_api_says_conflict(client, tokens, database):
     first = deposit_failed("C1", amount="50.00", id="ev-9")
     client.post("/api/events", json=[registered("C1", id="ev-8"), first], headers=tokens["admin"])
-    response = client.post("/api/events", json=[first, {**first, "client": "C2"}],
-                           headers=tokens["admin"])
+    response = client.post("/api/events", json=[first, {**first, "client": "C2"}], headers=tokens["admin"])
     assert [r["status"] for r in response.get_json()["events"]] == ["duplicate", "conflict"]

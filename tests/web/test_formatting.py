@@ -1,4 +1,5 @@
 """The shared Jinja filters (web.formatting): money by minor units, times by zone, durations."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -12,17 +13,20 @@ from web import formatting as fmt
 NOW = datetime(2026, 11, 2, 22, 10, 30, 123456, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("value", "currency", "shown"), [
-    (Decimal("11.30000000"), "USD", "11.30 USD"),
-    (Decimal("1234567.5"), "USD", "1,234,567.50 USD"),
-    (Decimal("150000.00000000"), "JPY", "150,000 JPY"),
-    (Decimal("0.015"), "BTC", "0.01500000 BTC"),
-    (Decimal("1.2345"), "KWD", "1.234 KWD"),        # ISO 4217: 3 decimals, half-even
-    ("200.5", "EUR", "200.50 EUR"),                 # the domains' dicts carry strings
-    (Decimal("-42"), "usd", "-42.00 usd"),
-    (Decimal("7"), "ZZZ", "7.00 ZZZ"),              # unknown currency: 2 decimals
-    (Decimal("7"), None, "7.00"),
-])
+@pytest.mark.parametrize(
+    ("value", "currency", "shown"),
+    [
+        (Decimal("11.30000000"), "USD", "11.30 USD"),
+        (Decimal("1234567.5"), "USD", "1,234,567.50 USD"),
+        (Decimal("150000.00000000"), "JPY", "150,000 JPY"),
+        (Decimal("0.015"), "BTC", "0.01500000 BTC"),
+        (Decimal("1.2345"), "KWD", "1.234 KWD"),  # ISO 4217: 3 decimals, half-even
+        ("200.5", "EUR", "200.50 EUR"),  # the domains' dicts carry strings
+        (Decimal("-42"), "usd", "-42.00 usd"),
+        (Decimal("7"), "ZZZ", "7.00 ZZZ"),  # unknown currency: 2 decimals
+        (Decimal("7"), None, "7.00"),
+    ],
+)
 def test_money_uses_the_currencys_minor_units_and_thousands(value, currency, shown):
     assert fmt.money(value, currency) == shown
 
@@ -56,11 +60,22 @@ def test_day_is_the_date_in_the_zone():
     assert fmt.day(NOW, ZoneInfo("Asia/Tokyo")) == "2026-11-03"
 
 
-@pytest.mark.parametrize(("value", "words"), [
-    (172800, "2 days"), (timedelta(days=1, hours=4), "1 day 4 h"), (86400, "1 day"),
-    (12000, "3 h 20 min"), (3600, "1 h"), (300, "5 min"), (330, "5 min"), (40, "40 s"),
-    (0, "0 s"), (Decimal("7200.0"), "2 h"), (timedelta(hours=-3), "3 h"),
-])
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (172800, "2 days"),
+        (timedelta(days=1, hours=4), "1 day 4 h"),
+        (86400, "1 day"),
+        (12000, "3 h 20 min"),
+        (3600, "1 h"),
+        (300, "5 min"),
+        (330, "5 min"),
+        (40, "40 s"),
+        (0, "0 s"),
+        (Decimal("7200.0"), "2 h"),
+        (timedelta(hours=-3), "3 h"),
+    ],
+)
 def test_duration_in_words(value, words):
     assert fmt.duration(value) == words
 

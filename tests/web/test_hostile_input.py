@@ -1,4 +1,5 @@
 """Hostile input through the web: each refused with 4xx naming the field, nothing stored."""
+
 from __future__ import annotations
 
 import pytest
@@ -26,25 +27,22 @@ DEEP_OBJECT = '{"a":' * 1000 + "1" + "}" * 1000
 def test_json_nested_a_thousand_deep_is_a_clean_400(client, tokens, sample):
     for path in ("/api/events", f"/api/tasks/{sample['support']}/comment", "/api/tasks/bulk"):
         for body in (DEEP, DEEP_OBJECT):
-            response = client.post(path, data=body, content_type="application/json",
-                                   headers=tokens["admin"])
+            response = client.post(path, data=body, content_type="application/json", headers=tokens["admin"])
             assert response.status_code == 400, (path, response.status_code)
             assert "nested" in response.get_json()["error"], response.get_json()
 
 
-@pytest.mark.parametrize("field, value", [("body", 12), ("body", ["x"]), ("body", {"a": 1}),
-                                          ("body", None)])
+@pytest.mark.parametrize("field, value", [("body", 12), ("body", ["x"]), ("body", {"a": 1}), ("body", None)])
 def test_non_string_fields_are_a_clean_400(client, tokens, sample, field, value):
-    response = client.post(f"/api/tasks/{sample['support']}/comment", json={field: value},
-                           headers=tokens["admin"])
+    response = client.post(f"/api/tasks/{sample['support']}/comment", json={field: value}, headers=tokens["admin"])
     assert response.status_code == 400, response.get_data(as_text=True)
     assert field in response.get_json()["error"]
 
 
-@pytest.mark.parametrize("field, size, problem", [("title", 301, "title"),
-                                                  ("description", 20_001, "description")])
+@pytest.mark.parametrize("field, size, problem", [("title", 301, "title"), ("description", 20_001, "description")])
 def test_manual_task_text_is_limited(client, tokens, database, field, size, problem):
     from engine.tasks.models import Task
+
     body = {"queue": "support", "title": "Call back", field: "x" * size}
     response = client.post("/api/tasks", json=body, headers=tokens["admin"])
     assert response.status_code == 400 and problem in response.get_json()["error"]
@@ -58,14 +56,19 @@ def test_a_chunked_webhook_body_over_the_limit_is_refused(client, database):
     def chunks():
         for _ in range(MAX_BODY // 65536 + 2):
             yield b"x" * 65536
+
     import io
+
     stream = io.BytesIO(b"".join(chunks()))
-    response = client.post("/webhooks/stripe", input_stream=stream,
-                           headers={"Transfer-Encoding": "chunked",
-                                    "Content-Type": "application/json"},
-                           environ_overrides={"wsgi.input_terminated": True})
+    response = client.post(
+        "/webhooks/stripe",
+        input_stream=stream,
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
     assert response.status_code == 413, response.get_data(as_text=True)
     from engine.deliveries.models import Delivery
+
     with unit_of_work(database) as s:
         assert s.scalar(select(func.count()).select_from(Delivery)) == 0
 
@@ -73,6 +76,7 @@ def test_a_chunked_webhook_body_over_the_limit_is_refused(client, database):
 @pytest.mark.parametrize("role", ["support", "sales", "compliance"])
 def test_profile_lists_only_tasks_of_queues_the_viewer_can_open(as_role, sample, role, tokens):
     from engine.users.permissions import can_see_queue
+
     page = as_role(role).get("/clients/C1").get_data(as_text=True)
     api = as_role(role).get("/api/clients/C1")
     for queue in ("compliance", "finance", "support", "sales", "ib_ops"):
@@ -80,7 +84,8 @@ def test_profile_lists_only_tasks_of_queues_the_viewer_can_open(as_role, sample,
         assert (title in page) == can_see_queue(role, queue), (role, queue)
     if api.status_code == 200:
         assert {t["queue"] for t in api.get_json()["tasks"]} <= {
-            q for q in ("compliance", "finance", "support", "sales", "ib_ops") if can_see_queue(role, q)}
+            q for q in ("compliance", "finance", "support", "sales", "ib_ops") if can_see_queue(role, q)
+        }
 
 
 def test_nul_bytes_in_forms_and_query_strings_never_reach_the_database(client, as_role, sample):

@@ -1,4 +1,5 @@
 """The inbox, task detail, client profile and manual task pages, as staff use them."""
+
 import re
 
 from engine.db import unit_of_work
@@ -43,8 +44,7 @@ def test_overdue_is_highlighted_and_counted(database, as_role, sample):
     html = as_role("support").get("/inbox").get_data(as_text=True)
     assert 'class="prio-normal is-overdue" id="task-%d"' % sample["support"] in html
     assert 'id="count-overdue">1<' in as_role("support").get("/inbox/counts").get_data(as_text=True)
-    assert _rows(as_role("support").get("/inbox?view=overdue").get_data(as_text=True)) == \
-        [sample["support"]]
+    assert _rows(as_role("support").get("/inbox?view=overdue").get_data(as_text=True)) == [sample["support"]]
 
 
 def test_keyset_pages(database, as_role):
@@ -93,7 +93,7 @@ def test_explanation_panel(as_role, sample):
     html = as_role("sales").get(f"/tasks/{sample['sales']}").get_data(as_text=True)
     assert 'id="exp-rule">sales-rule<' in html and "Why sales acts" in html
     assert "abc123def456" in html
-    assert "<th scope=\"row\">client.status</th><td>pending</td>" in html
+    assert '<th scope="row">client.status</th><td>pending</td>' in html
     assert "<code>client.registered</code> test/" in html  # the stored triggering event
     assert 'href="/clients/C1"' in html  # the client panel
 
@@ -102,16 +102,23 @@ def test_bulk_assign_and_resolve(as_role, sample, database):
     with unit_of_work(database) as s:
         extra = tasks_service.create(s, queue="support", title="second")[0].id
     c = as_role("admin")
-    r = c.post("/inbox/bulk", data={"csrf_token": csrf(c), "op": "assign",
-                                    "assignee": "support@example.com",
-                                    "ids": [sample["support"], extra, sample["finance"]]})
+    r = c.post(
+        "/inbox/bulk",
+        data={
+            "csrf_token": csrf(c),
+            "op": "assign",
+            "assignee": "support@example.com",
+            "ids": [sample["support"], extra, sample["finance"]],
+        },
+    )
     html = c.get(r.headers["Location"]).get_data(as_text=True)
     assert "Bulk assign: 2 of 3 tasks done." in html
     assert f"#{sample['finance']}: no such task" in html  # support cannot see finance
     s_client = as_role("support")
     assert 'id="count-mine">2<' in s_client.get("/inbox/counts").get_data(as_text=True)
-    r = s_client.post("/inbox/bulk", data={"csrf_token": csrf(s_client), "op": "resolve",
-                                           "resolution": "answered", "ids": [extra]})
+    r = s_client.post(
+        "/inbox/bulk", data={"csrf_token": csrf(s_client), "op": "resolve", "resolution": "answered", "ids": [extra]}
+    )
     assert "Bulk resolve: 1 of 1" in s_client.get(r.headers["Location"]).get_data(as_text=True)
 
 
@@ -122,7 +129,7 @@ def test_saved_views(as_role, sample):
     html = c.get("/inbox").get_data(as_text=True)
     assert "Sales only" in html and "sort=due" in html
     assert "Sales only" not in as_role("sales").get("/inbox").get_data(as_text=True)
-    view_id = re.search(r'/inbox/views/(\d+)/delete', html)[1]
+    view_id = re.search(r"/inbox/views/(\d+)/delete", html)[1]
     _post(c, f"/inbox/views/{view_id}/delete")
     assert "Sales only" not in c.get("/inbox").get_data(as_text=True)
 
@@ -132,8 +139,7 @@ def test_manual_task_from_client_profile(as_role, sample):
     html = c.get("/clients/C1").get_data(as_text=True)
     assert 'href="/tasks/new?client=C1"' in html
     assert 'value="C1"' in c.get("/tasks/new?client=C1").get_data(as_text=True)
-    r = _post(c, "/tasks/new", queue="support", client="C1", title="Cannot log in",
-              priority="high")
+    r = _post(c, "/tasks/new", queue="support", client="C1", title="Cannot log in", priority="high")
     html = c.get(r.headers["Location"]).get_data(as_text=True)
     assert "Cannot log in" in html and "Created by hand by support@example.com" in html
     profile = c.get("/clients/C1").get_data(as_text=True)
@@ -146,9 +152,18 @@ def test_manual_task_from_client_profile(as_role, sample):
 
 def test_client_profile_sections(as_role, sample):
     html = as_role("compliance").get("/clients/C1").get_data(as_text=True)
-    for heading in ("Overview: needs action now", "KYC and documents", "Money", "Wallets",
-                    "Trading accounts", "IB chain and commissions", "Tasks", "Timeline",
-                    "Notes", "Audit of manual changes"):
+    for heading in (
+        "Overview: needs action now",
+        "KYC and documents",
+        "Money",
+        "Wallets",
+        "Trading accounts",
+        "IB chain and commissions",
+        "Tasks",
+        "Timeline",
+        "Notes",
+        "Audit of manual changes",
+    ):
         assert heading in html
     open_tasks = html.split('id="open-tasks"')[1].split("</ul>")[0]
     assert open_tasks.count('href="/tasks/') == 1  # compliance sees its own queue's task only
@@ -159,9 +174,16 @@ def test_client_profile_sections(as_role, sample):
 
 def test_audit_page_lists_manual_changes(database, as_role):
     from engine.audit import service as audit_service
+
     with unit_of_work(database) as s:
-        audit_service.record(s, actor="admin@example.com", action="client.status",
-                             target_type="client", target_id="C1", reason="fraud check")
+        audit_service.record(
+            s,
+            actor="admin@example.com",
+            action="client.status",
+            target_type="client",
+            target_id="C1",
+            reason="fraud check",
+        )
     html = as_role("compliance").get("/audit?target_id=C1").get_data(as_text=True)
     assert "fraud check" in html and 'href="/clients/C1"' in html
     assert "fraud check" not in as_role("admin").get("/audit?target_id=C2").get_data(as_text=True)

@@ -1,4 +1,5 @@
 """Linking an Onfido applicant to a client through the API (kyc.link: admin, compliance)."""
+
 from __future__ import annotations
 
 import pytest
@@ -25,8 +26,12 @@ def test_link_read_and_move(api, tokens, database):
     r = api.put(PATH, headers=head, json={"client": "C-1001"})
     assert r.status_code == 200, r.get_json()
     assert r.get_json() | {"linked_at": None} == {
-        "applicant_id": APPLICANT, "client": "C-1001", "source": "api",
-        "linked_by": "compliance@example.com", "linked_at": None}
+        "applicant_id": APPLICANT,
+        "client": "C-1001",
+        "source": "api",
+        "linked_by": "compliance@example.com",
+        "linked_at": None,
+    }
     assert api.get(PATH, headers=head).get_json()["client"] == "C-1001"
     # The same link again is fine; another client needs "replace": true.
     assert api.put(PATH, headers=head, json={"client": "C-1001"}).status_code == 200
@@ -36,19 +41,25 @@ def test_link_read_and_move(api, tokens, database):
     moved = api.put(PATH, headers=head, json={"client": "C-2002", "replace": True})
     assert moved.status_code == 200 and moved.get_json()["client"] == "C-2002"
     with unit_of_work(database) as s:
-        audit = [(e.actor, e.target_id, e.detail["previous_client"]) for e in s.scalars(
-            select(AuditEntry).where(AuditEntry.action == "onfido.applicant_linked")
-            .order_by(AuditEntry.id))]
+        audit = [
+            (e.actor, e.target_id, e.detail["previous_client"])
+            for e in s.scalars(
+                select(AuditEntry).where(AuditEntry.action == "onfido.applicant_linked").order_by(AuditEntry.id)
+            )
+        ]
     assert audit[0] == ("compliance@example.com", "C-1001", None)
     assert audit[-1] == ("compliance@example.com", "C-2002", "C-1001")
 
 
-@pytest.mark.parametrize("body,says", [
-    ({"client": "C-404"}, "no such client"),
-    ({"client": 7}, '"client"'),
-    ({"client": "C-1001", "replace": "yes"}, '"replace"'),
-    ([], '"client"'),
-])
+@pytest.mark.parametrize(
+    "body,says",
+    [
+        ({"client": "C-404"}, "no such client"),
+        ({"client": 7}, '"client"'),
+        ({"client": "C-1001", "replace": "yes"}, '"replace"'),
+        ([], '"client"'),
+    ],
+)
 def test_bad_requests_say_what(api, tokens, body, says):
     r = api.put(PATH, headers=tokens["admin"], json=body)
     assert r.status_code == 400 and says in r.get_json()["error"]
@@ -56,8 +67,7 @@ def test_bad_requests_say_what(api, tokens, body, says):
 
 
 def test_not_an_applicant_id(api, tokens):
-    r = api.put("/api/onfido/applicants/not-a-uuid", headers=tokens["admin"],
-                json={"client": "C-1001"})
+    r = api.put("/api/onfido/applicants/not-a-uuid", headers=tokens["admin"], json={"client": "C-1001"})
     assert r.status_code == 400 and "expected an Onfido applicant id" in r.get_json()["error"]
 
 

@@ -1,5 +1,6 @@
 """The rebuilt client profile: what needs action first, formatted money, every account
 column, one merged timeline, and no raw key/value dumps."""
+
 import re
 
 from engine.db import unit_of_work
@@ -13,13 +14,15 @@ def section(html: str, heading_id: str) -> str:
 
 
 def seed(database):
-    ingest(database, registered("C1", first_name="Lena", last_name="Vogel"),
-           deposit("failed", "C1", 1, pid="p0", amount="200.80", reason="Your card was declined."),
-           deposit("completed", "C1", 2, pid="p1", amount="12345.60"),
-           account("C1", 3, aid="MT5-1"),
-           withdrawal("requested", "C1", 4, wid="W1", amount="300.00", method="bank_wire"))
-    ingest(database, deposit("failed", "C1", 5, pid="p2", amount="50.00",
-                             reason="Insufficient funds."))
+    ingest(
+        database,
+        registered("C1", first_name="Lena", last_name="Vogel"),
+        deposit("failed", "C1", 1, pid="p0", amount="200.80", reason="Your card was declined."),
+        deposit("completed", "C1", 2, pid="p1", amount="12345.60"),
+        account("C1", 3, aid="MT5-1"),
+        withdrawal("requested", "C1", 4, wid="W1", amount="300.00", method="bank_wire"),
+    )
+    ingest(database, deposit("failed", "C1", 5, pid="p2", amount="50.00", reason="Insufficient funds."))
 
 
 def test_profile_answers_first_and_formats_money(as_role, database):
@@ -42,8 +45,7 @@ def test_profile_answers_first_and_formats_money(as_role, database):
 def test_timeline_merges_every_source_newest_first(as_role, database, sample):
     seed(database)
     staff = as_role("support")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', staff.get("/clients/C1")
-                      .get_data(as_text=True))[1]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', staff.get("/clients/C1").get_data(as_text=True))[1]
     staff.post("/clients/C1/notes", data={"text": "Called about W1", "csrf_token": token})
     html = as_role("admin").get("/clients/C1").get_data(as_text=True)
     timeline = section(html, "s-timeline")
@@ -58,22 +60,45 @@ def test_timeline_merges_every_source_newest_first(as_role, database, sample):
 def test_no_raw_dumps_anywhere(as_role, database):
     seed(database)
     html = as_role("admin").get("/clients/C1").get_data(as_text=True)
-    main = html.split('<main')[1]
-    for raw in ("chargeback_amount", "refund_amount", "reason_code", "waiting_transfers",
-                "pending_withdrawals", "<dd>-</dd>", "None</", "{&#39;"):
+    main = html.split("<main")[1]
+    for raw in (
+        "chargeback_amount",
+        "refund_amount",
+        "reason_code",
+        "waiting_transfers",
+        "pending_withdrawals",
+        "<dd>-</dd>",
+        "None</",
+        "{&#39;",
+    ):
         assert raw not in main, raw
 
 
 def test_scores_show_each_contribution_with_its_reason_and_rule(as_role, database):
     from engine.scores import service as scores
+
     seed(database)
     html = as_role("compliance").get("/clients/C1").get_data(as_text=True)
     assert 'id="s-scores"' not in html  # no score yet: no empty section
     with unit_of_work(database) as s:
-        scores.add(s, client_ref="C1", name="aml_risk", points=40, reason="high-risk country",
-                   rule_id="aml-country", trigger_key="t1")
-        scores.add(s, client_ref="C1", name="aml_risk", points=-5, reason="verified source of funds",
-                   rule_id="aml-sof", trigger_key="t2")
+        scores.add(
+            s,
+            client_ref="C1",
+            name="aml_risk",
+            points=40,
+            reason="high-risk country",
+            rule_id="aml-country",
+            trigger_key="t1",
+        )
+        scores.add(
+            s,
+            client_ref="C1",
+            name="aml_risk",
+            points=-5,
+            reason="verified source of funds",
+            rule_id="aml-sof",
+            trigger_key="t2",
+        )
     html = as_role("compliance").get("/clients/C1").get_data(as_text=True)
     card = section(html, "s-scores")
     assert re.search(r'id="score-aml_risk">35</span> points', card)

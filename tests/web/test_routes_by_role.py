@@ -1,4 +1,5 @@
 """Every staff route answers each role as the matrix says (pages and API)."""
+
 import pytest
 
 from engine.users.models import ROLES
@@ -40,8 +41,7 @@ def test_task_detail_only_in_own_queues(role, as_role, sample):
     c = as_role(role)
     for queue, task_id in sample.items():
         visible = role == "admin" or role == queue
-        assert c.get(f"/tasks/{task_id}").status_code == (200 if visible else
-                                                          403 if role == "partner" else 404)
+        assert c.get(f"/tasks/{task_id}").status_code == (200 if visible else 403 if role == "partner" else 404)
 
 
 def test_anonymous_api_gets_401(client, sample):

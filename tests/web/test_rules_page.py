@@ -1,4 +1,5 @@
 """The rules page: active version and its rules, the candidate's errors and tests, activation."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,6 +31,7 @@ def rules_dir(tmp_path):
 @pytest.fixture
 def rules_app(database, rules_dir, users):
     from web import create_app
+
     config = dataclasses.replace(database.config, rules_dir=str(rules_dir))
     return create_app({"TESTING": True, "FXCRM_CONFIG": config, "TICKER": False})
 
@@ -51,9 +53,18 @@ def _activations(database) -> list[str]:
         return list(s.scalars(select(RulesetActivation.version).order_by(RulesetActivation.id)))
 
 
-@pytest.mark.parametrize("role,status", [("admin", 200), ("compliance", 200), ("finance", 403),
-                                         ("support", 403), ("sales", 403), ("ib_ops", 403),
-                                         ("partner", 403)])
+@pytest.mark.parametrize(
+    "role,status",
+    [
+        ("admin", 200),
+        ("compliance", 200),
+        ("finance", 403),
+        ("support", 403),
+        ("sales", 403),
+        ("ib_ops", 403),
+        ("partner", 403),
+    ],
+)
 def test_who_may_see_the_rules_page(rules_app, role, status):
     assert _as(rules_app, role).get("/rules").status_code == status
 
@@ -75,11 +86,10 @@ def test_activate_the_candidate_then_see_its_rules(rules_app, database):
     assert 'action="/rules/activate"' not in html  # nothing new to activate
     with unit_of_work(database) as s:
         entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "rules.activate"))
-        assert (entry.actor, entry.target_id, entry.reason) == (
-            "compliance@example.com", version, "first rules")
+        assert (entry.actor, entry.target_id, entry.reason) == ("compliance@example.com", version, "first rules")
 
     # The policies and templates were activated with the rules, and are shown.
-    assert f'/rules/versions/{version}/policy/kyc.yaml' in html
+    assert f"/rules/versions/{version}/policy/kyc.yaml" in html
     policy = c.get(f"/rules/versions/{version}/policy/kyc.yaml")
     assert policy.status_code == 200 and "required" in policy.get_data(as_text=True)
     source = c.get(f"/rules/versions/{version}/accounts/status.yaml")
@@ -87,8 +97,7 @@ def test_activate_the_candidate_then_see_its_rules(rules_app, database):
     assert c.get(f"/rules/versions/{version}/nope.yaml").status_code == 404
 
 
-def test_a_broken_candidate_shows_its_errors_and_cannot_be_activated(rules_app, database,
-                                                                     rules_dir):
+def test_a_broken_candidate_shows_its_errors_and_cannot_be_activated(rules_app, database, rules_dir):
     c = _as(rules_app, "admin")
     version = _candidate_version(c.get("/rules").get_data(as_text=True))
     path = rules_dir / "accounts" / "status.yaml"
@@ -102,19 +111,16 @@ def test_a_broken_candidate_shows_its_errors_and_cannot_be_activated(rules_app, 
     assert "does not validate" in c.get("/rules").get_data(as_text=True)
 
 
-def test_a_broken_policy_in_the_candidate_is_shown_and_not_activated(rules_app, database,
-                                                                     rules_dir):
+def test_a_broken_policy_in_the_candidate_is_shown_and_not_activated(rules_app, database, rules_dir):
     c = _as(rules_app, "compliance")
     path = rules_dir / "policy" / "kyc.yaml"
-    path.write_text(path.read_text().replace("documents: [id, proof_of_address]",
-                                             "documents: [id, passport]", 1))
+    path.write_text(path.read_text().replace("documents: [id, proof_of_address]", "documents: [id, passport]", 1))
     html = c.get("/rules").get_data(as_text=True)
     assert "Does not validate" in html and "policy/kyc.yaml:8: -: required.individual" in html
     assert 'action="/rules/activate"' not in html
 
 
-def test_files_changed_after_the_page_was_shown_are_not_activated(rules_app, database,
-                                                                  rules_dir):
+def test_files_changed_after_the_page_was_shown_are_not_activated(rules_app, database, rules_dir):
     c = _as(rules_app, "admin")
     shown = _candidate_version(c.get("/rules").get_data(as_text=True))
     path = rules_dir / "accounts" / "status.yaml"
@@ -131,9 +137,11 @@ def test_rule_tests_of_the_candidate(rules_app, rules_dir):
     assert passed and int(passed[1]) >= 3, html
 
     tests = rules_dir / "accounts" / "status.test.yaml"
-    tests.write_text(tests.read_text().replace(
-        "Negative balance after stop-out\", status: open",
-        "Negative balance after stop-out\", status: done", 1))
+    tests.write_text(
+        tests.read_text().replace(
+            'Negative balance after stop-out", status: open', 'Negative balance after stop-out", status: done', 1
+        )
+    )
     html = _post(c, "/rules/candidate/test").get_data(as_text=True)
     assert re.search(r"\d+ passed, 1 failed", html), html
     assert "a locked account opens a support task" in html and "FAILED" in html
@@ -151,8 +159,7 @@ def test_rollback_returns_to_the_previous_version(rules_app, database, rules_dir
     assert _activations(database) == [first, second, first]
     with unit_of_work(database) as s:
         assert activation.active(s).version == first
-        assert s.scalar(select(func.count()).select_from(AuditEntry)
-                        .where(AuditEntry.action == "rules.rollback")) == 1
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "rules.rollback")) == 1
 
 
 def test_changes_need_the_csrf_token_and_the_right_role(rules_app, database):
@@ -168,9 +175,11 @@ def test_changes_need_the_csrf_token_and_the_right_role(rules_app, database):
 
 def test_a_candidate_whose_rule_tests_fail_is_not_activated(rules_app, database, rules_dir):
     tests = rules_dir / "accounts" / "status.test.yaml"
-    tests.write_text(tests.read_text().replace(
-        "Negative balance after stop-out\", status: open",
-        "Negative balance after stop-out\", status: done", 1))
+    tests.write_text(
+        tests.read_text().replace(
+            'Negative balance after stop-out", status: open', 'Negative balance after stop-out", status: done', 1
+        )
+    )
     c = _as(rules_app, "compliance")
     version = _candidate_version(c.get("/rules").get_data(as_text=True))
     r = _post(c, "/rules/activate", version=version)
@@ -185,13 +194,16 @@ def test_the_page_shows_the_facts_catalogue(rules_app):
     from markupsafe import escape
 
     from engine.rules import catalogue
+
     html = _as(rules_app, "compliance").get("/rules").get_data(as_text=True)
-    section = html[html.index('id="facts-h"'):]
+    section = html[html.index('id="facts-h"') :]
     rows = catalogue.entries() + catalogue.aggregate_entries()
     assert len(rows) > 40
     for entry in rows:
-        row = (f"<tr><td><code>{escape(entry['name'])}</code></td><td>{escape(entry['kind'])}</td>"
-               f"<td>{escape(entry['meaning'])}</td>")
+        row = (
+            f"<tr><td><code>{escape(entry['name'])}</code></td><td>{escape(entry['kind'])}</td>"
+            f"<td>{escape(entry['meaning'])}</td>"
+        )
         assert row in section, entry["name"]
         assert str(escape(entry["cost"])) in section
     assert "held_at_least (duration), within (duration)" in section
@@ -204,14 +216,15 @@ def test_absence_and_scheduled_rules_show_what_starts_them(rules_app, database, 
         "    absent: {events: [trade.opened, trade.closed], for: 90d, since: payment.deposit_completed}\n"
         "    then: [{task: {queue: sales, title: Quiet}}]\n"
         "  - id: morning\n    description: Every morning.\n    schedule: daily at 06:00 Europe/London\n"
-        "    if: [client.status == approved]\n    then: [{task: {queue: sales, title: Morning, one_open_per: client}}]\n")
+        "    if: [client.status == approved]\n    then: [{task: {queue: sales, title: Morning, one_open_per: client}}]\n"
+    )
     c = _as(rules_app, "compliance")
     version = _candidate_version(c.get("/rules").get_data(as_text=True))
     assert _post(c, "/rules/activate", version=version).status_code == 302
     html = c.get("/rules").get_data(as_text=True)
-    quiet = html[html.index('id="rule-quiet"'):]
+    quiet = html[html.index('id="rule-quiet"') :]
     assert "<td>none of trade.opened, trade.closed for 90d; started by payment.deposit_completed</td>" in quiet
-    morning = html[html.index('id="rule-morning"'):]
+    morning = html[html.index('id="rule-morning"') :]
     assert "<td>daily at 06:00 Europe/London</td>" in morning
 
 
@@ -226,13 +239,14 @@ rules:
     then:
       - notify: kyc-approved
 """
-DELAY_WARNING = ("extra.yaml:4: late-welcome: warning: after: without unless: nothing cancels the "
-                 "delay, the actions run when it falls due whatever happened meanwhile (add unless: "
-                 "with what should cancel it, or drop after:)")
+DELAY_WARNING = (
+    "extra.yaml:4: late-welcome: warning: after: without unless: nothing cancels the "
+    "delay, the actions run when it falls due whatever happened meanwhile (add unless: "
+    "with what should cancel it, or drop after:)"
+)
 
 
-def test_a_candidate_with_warnings_is_activated_only_when_they_are_accepted(rules_app, database,
-                                                                            rules_dir):
+def test_a_candidate_with_warnings_is_activated_only_when_they_are_accepted(rules_app, database, rules_dir):
     (rules_dir / "extra.yaml").write_text(DELAYED)
     c = _as(rules_app, "compliance")
     html = c.get("/rules").get_data(as_text=True)

@@ -1,4 +1,5 @@
 """Sessions end when they should; API tokens expire and can be revoked (issue 16)."""
+
 from datetime import timedelta
 
 import pytest
@@ -68,8 +69,7 @@ def test_change_password_needs_the_current_one(database, users):
 
 def test_reset_password_forces_a_change_and_logs_in_with_the_temporary(app, database, users):
     with unit_of_work(database) as s:
-        temporary = users_service.reset_password(s, users_service.get_by_email(s, email("ib_ops")),
-                                                 actor="ops")
+        temporary = users_service.reset_password(s, users_service.get_by_email(s, email("ib_ops")), actor="ops")
     with unit_of_work(database) as s:
         user = users_service.get_by_email(s, email("ib_ops"))
         assert user.must_change_password

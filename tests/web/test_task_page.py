@@ -1,4 +1,5 @@
 """The task page answers first: one main action per task type, why in words, the rest folded."""
+
 import pytest
 
 from engine.db import unit_of_work
@@ -23,9 +24,13 @@ def create(database, **fields) -> int:
 
 def test_withdrawal_task_leads_with_approving_its_step(as_role, database):
     pytest.importorskip("engine.payments.withdrawals")
-    tid = create(database, queue="finance", title="Approve withdrawal",
-                 data={"withdrawal_id": "W-9", "withdrawal_step": "finance"},
-                 subject=Subject("withdrawal", "W-9"))
+    tid = create(
+        database,
+        queue="finance",
+        title="Approve withdrawal",
+        data={"withdrawal_id": "W-9", "withdrawal_step": "finance"},
+        subject=Subject("withdrawal", "W-9"),
+    )
     html = as_role("finance").get(f"/tasks/{tid}").get_data(as_text=True)
     card = main_card(html)
     assert 'data-kind="withdrawal"' in card and "Approve withdrawal step" in card
@@ -46,20 +51,40 @@ def test_kyc_review_leads_with_the_decision_and_folds_the_rest(as_role, sample):
 
 def test_documents_overdue_task_says_call_the_client_and_why_in_words(as_role, database, sample):
     from engine.events.models import Event
+
     with unit_of_work(database) as s:
         registration = s.query(Event).filter(Event.type == "client.registered").first()
         seq, started = registration.seq, registration.occurred_at
-    tid = create(database, queue="compliance", title="KYC documents still missing after 7 days",
-                 client_ref="C1", rule_id="kyc-documents-overdue", explanation={
-                     "rule": "kyc-documents-overdue", "events": [seq],
-                     "description": "After 7 days without the documents, compliance calls.",
-                     "facts": {"client.kyc.documents.missing_count": 3,
-                               "client.kyc.result_is_current": True,
-                               "client.kyc.status": "not_started", "event.type": "client.registered"},
-                     "conditions": [{"text": "client.kyc.documents.missing_count > 0",
-                                     "result": "true", "read": "client.kyc.documents.missing_count = 3"}],
-                     "timer": {"id": 1, "started": "2026-12-01T00:00:00+00:00",
-                               "due_at": (started.replace(day=started.day + 7)).isoformat()}})
+    tid = create(
+        database,
+        queue="compliance",
+        title="KYC documents still missing after 7 days",
+        client_ref="C1",
+        rule_id="kyc-documents-overdue",
+        explanation={
+            "rule": "kyc-documents-overdue",
+            "events": [seq],
+            "description": "After 7 days without the documents, compliance calls.",
+            "facts": {
+                "client.kyc.documents.missing_count": 3,
+                "client.kyc.result_is_current": True,
+                "client.kyc.status": "not_started",
+                "event.type": "client.registered",
+            },
+            "conditions": [
+                {
+                    "text": "client.kyc.documents.missing_count > 0",
+                    "result": "true",
+                    "read": "client.kyc.documents.missing_count = 3",
+                }
+            ],
+            "timer": {
+                "id": 1,
+                "started": "2026-12-01T00:00:00+00:00",
+                "due_at": (started.replace(day=started.day + 7)).isoformat(),
+            },
+        },
+    )
     html = as_role("compliance").get(f"/tasks/{tid}").get_data(as_text=True)
     card = main_card(html)
     assert 'data-kind="call_client"' in card and "Call client" in card
@@ -77,8 +102,13 @@ def test_documents_overdue_task_says_call_the_client_and_why_in_words(as_role, d
 
 
 def test_wire_task_leads_to_matching_the_wire(as_role, database):
-    tid = create(database, queue="finance", title="Match or return unmatched bank wire #4",
-                 data={"delivery_id": 4}, subject=Subject("delivery", "4"))
+    tid = create(
+        database,
+        queue="finance",
+        title="Match or return unmatched bank wire #4",
+        data={"delivery_id": 4},
+        subject=Subject("delivery", "4"),
+    )
     card = main_card(as_role("finance").get(f"/tasks/{tid}").get_data(as_text=True))
     assert 'data-kind="match_wire"' in card and 'href="/wires/4"' in card
     assert "Match or return wire #4" in card
@@ -93,8 +123,7 @@ def test_manual_task_leads_with_resolve_and_closed_task_has_no_main_action(as_ro
     assert "Created by hand by support@example.com" in html
     assert ">Resolve<" not in more_actions(html)  # one resolve form, the main one
     with unit_of_work(database) as s:
-        tasks_service.resolve(s, tasks_service.get(s, tid), actor="support@example.com",
-                              resolution="password reset")
+        tasks_service.resolve(s, tasks_service.get(s, tid), actor="support@example.com", resolution="password reset")
     html = c.get(f"/tasks/{tid}").get_data(as_text=True)
     assert main_card(html) == "" and 'id="more-actions"' not in html
     assert "This task is done." in html

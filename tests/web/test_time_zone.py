@@ -1,4 +1,5 @@
 """A user's time zone: set on the account page, used by every time the pages show."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ AT = datetime(2026, 11, 2, 22, 10, 30, 123456, tzinfo=UTC)
 
 def _token(page: str) -> str:
     import re
+
     return re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
 
 
@@ -28,8 +30,16 @@ def _stored(database, role: str):
 
 def _audit_row(database):
     with unit_of_work(database) as s:
-        s.add(AuditEntry(at=AT, actor="admin@example.com", action="user.create",
-                         target_type="user", target_id="1", reason="tz test"))
+        s.add(
+            AuditEntry(
+                at=AT,
+                actor="admin@example.com",
+                action="user.create",
+                target_type="user",
+                target_id="1",
+                reason="tz test",
+            )
+        )
 
 
 def test_times_show_in_utc_until_a_zone_is_chosen_then_in_that_zone(as_role, database):
@@ -50,7 +60,7 @@ def test_empty_zone_means_utc_again(as_role, database):
     _set(admin, "Europe/Berlin")
     assert _set(admin, "").status_code == 302
     assert _stored(database, "admin") is None
-    assert "Now: <strong id=\"tz-current\">UTC</strong>" in admin.get("/account/time-zone").get_data(as_text=True)
+    assert 'Now: <strong id="tz-current">UTC</strong>' in admin.get("/account/time-zone").get_data(as_text=True)
 
 
 def test_an_unknown_zone_is_refused_and_nothing_stored(as_role, database):

@@ -1,4 +1,5 @@
 """TOTP two-factor login: enrol, log in with a right, wrong or replayed code, required roles."""
+
 from __future__ import annotations
 
 import re
@@ -27,8 +28,7 @@ def _enrol(client) -> str:
 
 def _password_step(app, role="finance"):
     c = app.test_client()
-    r = c.post("/login?next=/inbox", data={"email": email(role), "password": PASSWORD,
-                                           "csrf_token": csrf(c)})
+    r = c.post("/login?next=/inbox", data={"email": email(role), "password": PASSWORD, "csrf_token": csrf(c)})
     return c, r
 
 
@@ -97,8 +97,14 @@ def test_codes_of_the_neighbour_steps_are_accepted_but_not_older(database, users
 
 def test_required_role_must_enrol_before_anything_else(database, users):
     from web import create_app
-    app = create_app({"TESTING": True, "TICKER": False,
-                      "FXCRM_CONFIG": database.config.with_overrides(require_2fa_roles="admin,finance")})
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "TICKER": False,
+            "FXCRM_CONFIG": database.config.with_overrides(require_2fa_roles="admin,finance"),
+        }
+    )
     c, r = _password_step(app, "finance")
     assert r.headers["Location"] == "/inbox"
     assert c.get("/inbox").headers["Location"] == "/account/2fa"

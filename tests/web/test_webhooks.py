@@ -4,6 +4,7 @@ Bodies are the connector fixtures (provenance in tests/connectors/test_*.py); th
 signatures are computed here with test secrets, the Sumsub, Onfido and NOWPayments
 ones also against the reference's §7 vectors.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,13 +27,15 @@ from tests.connectors import helpers as fx
 from tests.connectors.test_nowpayments import VECTOR_BODY as NP_BODY, VECTOR_SIG as NP_SIG
 from tests.connectors.test_sumsub import VECTOR_BODY as SUMSUB_BODY, VECTOR_SHA256
 
-SECRETS = {"SUMSUB_SECRET_KEY": "sumsub-test-secret",
-           "ONFIDO_WEBHOOK_TOKEN": "onfido-test-webhook-token",
-           "STRIPE_WEBHOOK_SECRET": "whsec_test_secret",
-           "NOWPAYMENTS_IPN_SECRET": "np-test-ipn-secret",
-           "ONFIDO_API_TOKEN": "api_sandbox.token",
-           # Never the real Onfido from tests: a closed local port unless a test sets one.
-           "ONFIDO_BASE_URL": "http://127.0.0.1:9"}
+SECRETS = {
+    "SUMSUB_SECRET_KEY": "sumsub-test-secret",
+    "ONFIDO_WEBHOOK_TOKEN": "onfido-test-webhook-token",
+    "STRIPE_WEBHOOK_SECRET": "whsec_test_secret",
+    "NOWPAYMENTS_IPN_SECRET": "np-test-ipn-secret",
+    "ONFIDO_API_TOKEN": "api_sandbox.token",
+    # Never the real Onfido from tests: a closed local port unless a test sets one.
+    "ONFIDO_BASE_URL": "http://127.0.0.1:9",
+}
 
 
 BOTH_BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -48,6 +51,7 @@ def app_with(database, **secrets):
     """Return a test client and database of an app with these connector secrets."""
     from web import create_app
     from engine.db import get_database
+
     cfg = database.config.with_overrides(secrets=secrets)
     app = create_app({"TESTING": True, "FXCRM_CONFIG": cfg, "TICKER": False})
     # The app's Database replaces the fixture's one: close the fixture's connections.
@@ -62,8 +66,7 @@ def hooks(database):
 
 
 def post(client, provider: str, body: bytes, headers: dict):
-    return client.post(f"/webhooks/{provider}", data=body, headers=headers,
-                       content_type="application/json")
+    return client.post(f"/webhooks/{provider}", data=body, headers=headers, content_type="application/json")
 
 
 def events(db) -> list[Event]:
@@ -77,8 +80,7 @@ def deliveries(db) -> list[Delivery]:
 
 
 def sumsub_headers(body: bytes, alg=hashlib.sha256, name="HMAC_SHA256_HEX") -> dict:
-    return {"X-Payload-Digest": fx.hex_hmac(SECRETS["SUMSUB_SECRET_KEY"], body, alg),
-            "X-Payload-Digest-Alg": name}
+    return {"X-Payload-Digest": fx.hex_hmac(SECRETS["SUMSUB_SECRET_KEY"], body, alg), "X-Payload-Digest-Alg": name}
 
 
 def stripe_headers(body: bytes, t: int | None = None) -> dict:
@@ -96,26 +98,31 @@ def test_signed_sumsub_review_is_stored_once(hooks):
     assert (again.status_code, again.json["status"]) == (200, "duplicate")
     (event,) = events(db)
     assert (event.source, event.event_id, event.type, event.client_ref) == (
-        "sumsub", "req-a260b669-4f14-4bb5-a4c5-ac0218acb9a4", "kyc.review_completed",
-        "externalUserId")
+        "sumsub",
+        "req-a260b669-4f14-4bb5-a4c5-ac0218acb9a4",
+        "kyc.review_completed",
+        "externalUserId",
+    )
     assert event.status == "processed"  # the pipeline ran after the commit
     assert deliveries(db) == []
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"X-Payload-Digest": VECTOR_SHA256},
-    {"X-Payload-Digest": VECTOR_SHA256, "X-Payload-Digest-Alg": "HMAC_MD5_HEX"},
-    {"X-Payload-Digest": "0" * 64, "X-Payload-Digest-Alg": "HMAC_SHA256_HEX"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Payload-Digest": VECTOR_SHA256},
+        {"X-Payload-Digest": VECTOR_SHA256, "X-Payload-Digest-Alg": "HMAC_MD5_HEX"},
+        {"X-Payload-Digest": "0" * 64, "X-Payload-Digest-Alg": "HMAC_SHA256_HEX"},
+    ],
+)
 def test_bad_or_missing_signature_is_401_and_recorded_without_the_body(hooks, headers):
     client, db = hooks
     response = post(client, "sumsub", SUMSUB_BODY, headers)
     assert response.status_code == 401 and response.json["status"] == "rejected"
     assert events(db) == []
     (row,) = deliveries(db)
-    assert (row.provider, row.status, row.http_status, row.body) == ("sumsub", "rejected", 401,
-                                                                     None)
+    assert (row.provider, row.status, row.http_status, row.body) == ("sumsub", "rejected", 401, None)
     assert row.body_sha256 == hashlib.sha256(SUMSUB_BODY).hexdigest() and row.reason
 
 
@@ -125,8 +132,7 @@ def test_malformed_signed_body_is_400_and_kept_with_the_reason(hooks):
     response = post(client, "sumsub", body, sumsub_headers(body))
     assert response.status_code == 400 and response.json["reason"] == "type: is missing"
     (row,) = deliveries(db)
-    assert (row.status, row.http_status, row.reason, row.body) == (
-        "rejected", 400, "type: is missing", body.decode())
+    assert (row.status, row.http_status, row.reason, row.body) == ("rejected", 400, "type: is missing", body.decode())
 
 
 @BOTH_BACKENDS
@@ -134,8 +140,7 @@ def test_unused_type_is_200_ignored_and_recorded_once(hooks):
     client, db = hooks
     body = fx.raw("sumsub/created.json")
     for _ in range(2):
-        response = post(client, "sumsub", body, sumsub_headers(body, hashlib.sha1,
-                                                               "HMAC_SHA1_HEX"))
+        response = post(client, "sumsub", body, sumsub_headers(body, hashlib.sha1, "HMAC_SHA1_HEX"))
         assert (response.status_code, response.json["status"]) == (200, "ignored")
     (row,) = deliveries(db)
     assert (row.status, row.delivery_id) == ("ignored", "req-63f92830-4d68-4eee-98d5-875d53a12258")
@@ -145,8 +150,7 @@ def test_unused_type_is_200_ignored_and_recorded_once(hooks):
 def test_stripe_reference_vector_with_a_frozen_clock_and_expired_without(hooks):
     client, db = hooks
     body = fx.compact(fx.load("stripe/plan_created.json"))
-    header = {"Stripe-Signature": "t=1492774577,v1=75a235f97f6c535f9cd27f07cba3408196c76b3c7cb"
-                                  "4208a5a12a95c9e97ea83"}
+    header = {"Stripe-Signature": "t=1492774577,v1=75a235f97f6c535f9cd27f07cba3408196c76b3c7cb4208a5a12a95c9e97ea83"}
     assert post(client, "stripe", body, header).status_code == 401  # years old
     clock.freeze(datetime.fromtimestamp(1492774577 + 60, timezone.utc))
     response = post(client, "stripe", body, header)
@@ -181,12 +185,12 @@ def test_nowpayments_reference_vector_and_order_id_convention(hooks):
     body = fx.raw("nowpayments/finished.json")
     signed = {"x-nowpayments-sig": _np_sig(body)}
     assert post(client, "nowpayments", body, signed).json == {"status": "accepted", "events": 1}
-    assert [(e.type, e.client_ref) for e in events(db)] == [("payment.deposit_completed",
-                                                             "C-1001")]
+    assert [(e.type, e.client_ref) for e in events(db)] == [("payment.deposit_completed", "C-1001")]
 
 
 def _np_sig(body: bytes) -> str:
     from connectors import _jsjson
+
     signed = _jsjson.stringify_sorted(_jsjson.parse(body.decode())).encode()
     return fx.hex_hmac(SECRETS["NOWPAYMENTS_IPN_SECRET"], signed, hashlib.sha512)
 
@@ -200,8 +204,9 @@ def test_unknown_provider_and_oversized_body(hooks):
 
 def test_missing_secret_refuses_everything(database):
     client, _db = app_with(database)
-    response = post(client, "sumsub", SUMSUB_BODY,
-                    {"X-Payload-Digest": VECTOR_SHA256, "X-Payload-Digest-Alg": "HMAC_SHA256_HEX"})
+    response = post(
+        client, "sumsub", SUMSUB_BODY, {"X-Payload-Digest": VECTOR_SHA256, "X-Payload-Digest-Alg": "HMAC_SHA256_HEX"}
+    )
     assert response.status_code == 401 and "no webhook secret" in response.json["reason"]
 
 
@@ -224,8 +229,7 @@ class FakeOnfido(BaseHTTPRequestHandler):
 def onfido_api():
     FakeOnfido.answer = (200, fx.load("onfido/api_check_clear.json"))
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeOnfido)
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                     daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
@@ -252,8 +256,7 @@ def test_onfido_answers_at_once_and_stores_the_result_after_the_read_back(databa
     assert (response.status_code, response.json["status"]) == (202, "pending")
     assert wait_for(lambda: [r.status for r in deliveries(db)] == ["done"])
     (event,) = events(db)
-    assert (event.type, event.client_ref, event.data["result"]) == (
-        "kyc.review_completed", "C-1001", "approved")
+    assert (event.type, event.client_ref, event.data["result"]) == ("kyc.review_completed", "C-1001", "approved")
     assert post(client, "onfido", body, headers).json["status"] == "duplicate"
 
 
@@ -262,14 +265,16 @@ def test_onfido_read_back_failure_keeps_the_delivery_and_retries(database, onfid
     FakeOnfido.answer = (503, {})
     _client, db = onfido_app(database, onfido_api)
     now = utcnow()
-    outcome = intake.accept(db, provider="onfido", body=fx.raw("onfido/check_completed.json"),
-                            now=now)
+    outcome = intake.accept(db, provider="onfido", body=fx.raw("onfido/check_completed.json"), now=now)
     assert outcome.status == "pending"
     report = fetches.run_due(db, now=now)
     assert (report.retrying, report.done) == (1, 0)
     (row,) = deliveries(db)
-    assert (row.status, row.attempts, row.reason) == ("pending", 1, f"GET check "
-                                                      f"26411331-15e2-4a11-9ba0-b135d4131902: HTTP 503")
+    assert (row.status, row.attempts, row.reason) == (
+        "pending",
+        1,
+        f"GET check 26411331-15e2-4a11-9ba0-b135d4131902: HTTP 503",
+    )
     assert row.next_attempt_at > now and events(db) == []
     FakeOnfido.answer = (200, fx.load("onfido/api_check_clear.json"))
     assert fetches.run_due(db, now=row.next_attempt_at).done == 1
@@ -278,9 +283,9 @@ def test_onfido_read_back_failure_keeps_the_delivery_and_retries(database, onfid
 
 def test_onfido_without_api_token_is_failed_not_dropped(hooks):
     _client, db = hooks
-    cfg = db.config.with_overrides(secrets={k: v for k, v in SECRETS.items()
-                                            if k != "ONFIDO_API_TOKEN"})
+    cfg = db.config.with_overrides(secrets={k: v for k, v in SECRETS.items() if k != "ONFIDO_API_TOKEN"})
     from engine.db import get_database
+
     db.dispose()
     db = get_database(cfg)
     intake.accept(db, provider="onfido", body=fx.raw("onfido/check_completed.json"), now=utcnow())

@@ -1,4 +1,5 @@
 """`fxcrm connectors replay|deliveries|retry|fetch`: files through the live-traffic path."""
+
 from __future__ import annotations
 
 import json
@@ -46,18 +47,21 @@ def compact_line(name: str) -> bytes:
 
 
 def test_sumsub_lines_replay_with_a_summary_and_line_numbers(runner, database, tmp_path):
-    lines = [compact_line("sumsub/reviewed_green.json"),
-             compact_line("sumsub/reviewed_red_final.json"),
-             compact_line("sumsub/reviewed_red_retry.json"),
-             compact_line("sumsub/created.json"),
-             b'{"correlationId": "x"}',
-             compact_line("sumsub/reviewed_green.json")]
+    lines = [
+        compact_line("sumsub/reviewed_green.json"),
+        compact_line("sumsub/reviewed_red_final.json"),
+        compact_line("sumsub/reviewed_red_retry.json"),
+        compact_line("sumsub/created.json"),
+        b'{"correlationId": "x"}',
+        compact_line("sumsub/reviewed_green.json"),
+    ]
     path = write(tmp_path, "sumsub.jsonl", b"\n".join(lines) + b"\n")
     result = runner.invoke(["connectors", "replay", "sumsub", path])
     assert result.exit_code == 1  # one line was rejected
     assert result.output.splitlines() == [
         "accepted: 3, duplicate: 1, ignored: 1, rejected: 1",
-        f"{path}: line 5: type: is missing"]
+        f"{path}: line 5: type: is missing",
+    ]
     assert [e.type for e in stored(database, source="sumsub")] == ["kyc.review_completed"] * 3
 
 
@@ -67,9 +71,17 @@ def test_clean_replay_exits_0(runner, tmp_path):
     assert (result.exit_code, result.output.strip()) == (0, "accepted: 1")
 
 
-MT5_ACCOUNT = event("account.created", "C-1001", "2026-01-01T00:00:00Z", source="crm",
-                    account_id="1011", platform="mt5", account_type="standard",
-                    currency="USD", leverage=100)
+MT5_ACCOUNT = event(
+    "account.created",
+    "C-1001",
+    "2026-01-01T00:00:00Z",
+    source="crm",
+    account_id="1011",
+    platform="mt5",
+    account_type="standard",
+    currency="USD",
+    leverage=100,
+)
 
 
 def test_mt5_export_replay(runner, database, tmp_path):
@@ -79,11 +91,21 @@ def test_mt5_export_replay(runner, database, tmp_path):
     assert result.exit_code == 1
     assert result.output.splitlines() == [
         "accepted: 8, ignored: 1, rejected: 2, unmatched: 1",
-        f"{path}: line 10: not JSON", f"{path}: line 11.Login: is missing",
-        f"{path}: deal 40: the opening of position 999 is not known"]
+        f"{path}: line 10: not JSON",
+        f"{path}: line 11.Login: is missing",
+        f"{path}: deal 40: the opening of position 999 is not known",
+    ]
     trades = stored(database, source="mt5")
     assert [e.event_id for e in trades] == [
-        "deal:3", "deal:10", "deal:20", "deal:21", "deal:21:in", "deal:11", "deal:12", "deal:30"]
+        "deal:3",
+        "deal:10",
+        "deal:20",
+        "deal:21",
+        "deal:21:in",
+        "deal:11",
+        "deal:12",
+        "deal:30",
+    ]
     assert trades[0].occurred_at.isoformat() == "2026-02-23T13:06:42.353000+00:00"
 
 
@@ -92,26 +114,52 @@ def test_mt5_close_in_a_later_file_finds_its_opening_in_the_store(runner, databa
     ingest(runner, tmp_path, registered("C-1001", "2026-01-01T00:00:00Z"), MT5_ACCOUNT)
     first = write(tmp_path, "first.jsonl", fx.raw("mt5/deals_export.jsonl"))
     runner.invoke(["connectors", "replay", "mt5", first])
-    close = {**json.loads(fx.raw("mt5/deals_export.jsonl").splitlines()[5]),
-             "Deal": 50, "Action": 1, "Entry": 1, "Volume": 200, "VolumeExt": 2000000,
-             "Profit": 7.5, "Time": 1771870000, "TimeMsc": 1771870000000}
+    close = {
+        **json.loads(fx.raw("mt5/deals_export.jsonl").splitlines()[5]),
+        "Deal": 50,
+        "Action": 1,
+        "Entry": 1,
+        "Volume": 200,
+        "VolumeExt": 2000000,
+        "Profit": 7.5,
+        "Time": 1771870000,
+        "TimeMsc": 1771870000000,
+    }
     second = write(tmp_path, "second.jsonl", json.dumps(close))
     result = runner.invoke(["connectors", "replay", "mt5", second])
     assert (result.exit_code, result.output.strip()) == (0, "accepted: 1")
     (closed,) = stored(database, event_id="deal:50")
     reopened = stored(database, event_id="deal:21:in")[0]
-    assert (closed.type, closed.data["side"], closed.data["volume_lots"]) == (
-        "trade.closed", "buy", "0.02")
+    assert (closed.type, closed.data["side"], closed.data["volume_lots"]) == ("trade.closed", "buy", "0.02")
     assert closed.data["open_time"] == reopened.data["open_time"]
 
 
 def wire_requests():
     common = {"method": "bank_wire", "provider": "bank", "currency": "EUR"}
-    return [registered("C-1001", "2024-07-01T00:00:00Z"), registered("C-1002", "2024-07-01T00:00:00Z"),
-            event("payment.deposit_requested", "C-1001", "2024-07-31T09:00:00Z", source="crm",
-                  payment_id="dep_7Q2K9", amount="1500.00", reference="dep-7q2k9", **common),
-            event("payment.deposit_requested", "C-1002", "2024-07-31T09:00:00Z", source="crm",
-                  payment_id="dep_rf18", amount="250.50", reference="RF18DEP4K8P1", **common)]
+    return [
+        registered("C-1001", "2024-07-01T00:00:00Z"),
+        registered("C-1002", "2024-07-01T00:00:00Z"),
+        event(
+            "payment.deposit_requested",
+            "C-1001",
+            "2024-07-31T09:00:00Z",
+            source="crm",
+            payment_id="dep_7Q2K9",
+            amount="1500.00",
+            reference="dep-7q2k9",
+            **common,
+        ),
+        event(
+            "payment.deposit_requested",
+            "C-1002",
+            "2024-07-31T09:00:00Z",
+            source="crm",
+            payment_id="dep_rf18",
+            amount="250.50",
+            reference="RF18DEP4K8P1",
+            **common,
+        ),
+    ]
 
 
 def test_camt054_credits_complete_their_requested_deposits(runner, database, tmp_path):
@@ -136,13 +184,11 @@ def test_malformed_file_is_a_user_error(runner, tmp_path):
     assert result.exit_code == 1 and "not well-formed" in result.output
 
 
-def test_unmatched_dispute_is_listed_and_retried_once_the_deposit_is_known(runner, database,
-                                                                           tmp_path):
+def test_unmatched_dispute_is_listed_and_retried_once_the_deposit_is_known(runner, database, tmp_path):
     dispute = write(tmp_path, "dispute.jsonl", compact_line("stripe/charge_dispute_created.json"))
     assert runner.invoke(["connectors", "replay", "stripe", dispute]).exit_code == 0
     listed = json.loads(runner.invoke(["connectors", "deliveries", "--json"]).output)
-    assert [(d["status"], d["delivery_id"]) for d in listed] == [
-        ("unmatched", "evt_1PgdZ8B7WZ01zgkWa9s8d7f6")]
+    assert [(d["status"], d["delivery_id"]) for d in listed] == [("unmatched", "evt_1PgdZ8B7WZ01zgkWa9s8d7f6")]
     paid = write(tmp_path, "paid.jsonl", compact_line("stripe/payment_intent_succeeded.json"))
     runner.invoke(["connectors", "replay", "stripe", paid])
     result = runner.invoke(["connectors", "retry", str(listed[0]["id"])])
@@ -154,8 +200,7 @@ def test_unmatched_dispute_is_listed_and_retried_once_the_deposit_is_known(runne
 def test_onfido_replay_reads_the_check_back(runner, database, tmp_path, monkeypatch):
     FakeOnfido.answer = (200, fx.load("onfido/api_check_clear.json"))
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeOnfido)
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                     daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     monkeypatch.setenv("FXCRM_ONFIDO_API_TOKEN", "api_sandbox.token")
     monkeypatch.setenv("FXCRM_ONFIDO_BASE_URL", f"http://127.0.0.1:{httpd.server_address[1]}")
     try:
@@ -167,6 +212,5 @@ def test_onfido_replay_reads_the_check_back(runner, database, tmp_path, monkeypa
     assert (result.exit_code, result.output.strip()) == (0, "fetched: 1, pending: 1")
     (review,) = stored(database, source="onfido")
     assert (review.type, review.client_ref) == ("kyc.review_completed", "C-1001")
-    done = json.loads(runner.invoke(["connectors", "deliveries", "--status", "done",
-                                     "--json"]).output)
+    done = json.loads(runner.invoke(["connectors", "deliveries", "--status", "done", "--json"]).output)
     assert len(done) == 1 and done[0]["event_ids"] == [review.event_id]

@@ -1,4 +1,5 @@
 """Bank wires: the unmatched queue and its finance tasks, manual match and return, upload."""
+
 from __future__ import annotations
 
 import threading
@@ -73,8 +74,7 @@ def test_manual_match_credits_the_wallet_once(database):
     assert [t.data["delivery_id"] for t in open_tasks(database)] == unmatched(database)
     with unit_of_work(database) as s:
         (entry,) = s.scalars(select(AuditEntry).where(AuditEntry.action == "wire.matched"))
-    assert (entry.target_id, entry.actor, entry.detail["delivery_id"]) == (
-        "C-1002", "fin@example.com", first)
+    assert (entry.target_id, entry.actor, entry.detail["delivery_id"]) == ("C-1002", "fin@example.com", first)
 
 
 def test_match_refuses_an_unknown_client_and_stores_nothing(database):
@@ -104,38 +104,53 @@ def test_return_needs_a_reason_and_closes_the_task(database):
 
 def statement(count: int, amount: str = "10.00") -> bytes:
     """Build a camt.054 file of `count` booked EUR credits that name no deposit request."""
-    entry = ("<Ntry><NtryRef>R-{n}</NtryRef><Amt Ccy=\"EUR\">{amount}</Amt><CdtDbtInd>CRDT"
-             "</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2024-08-02</Dt></BookgDt>"
-             "<AcctSvcrRef>RACE-{n}</AcctSvcrRef><NtryDtls><TxDtls><RmtInf><Ustrd>nobody {n}"
-             "</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>")
+    entry = (
+        '<Ntry><NtryRef>R-{n}</NtryRef><Amt Ccy="EUR">{amount}</Amt><CdtDbtInd>CRDT'
+        "</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2024-08-02</Dt></BookgDt>"
+        "<AcctSvcrRef>RACE-{n}</AcctSvcrRef><NtryDtls><TxDtls><RmtInf><Ustrd>nobody {n}"
+        "</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>"
+    )
     entries = "".join(entry.format(n=n, amount=amount) for n in range(count))
-    return (f'<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08">'
-            f"<BkToCstmrDbtCdtNtfctn><GrpHdr><MsgId>RACE</MsgId></GrpHdr><Ntfctn><Id>N</Id>"
-            f"<Acct><Id><IBAN>DE89370400440532013000</IBAN></Id></Acct>{entries}</Ntfctn>"
-            f"</BkToCstmrDbtCdtNtfctn></Document>").encode()
+    return (
+        f'<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08">'
+        f"<BkToCstmrDbtCdtNtfctn><GrpHdr><MsgId>RACE</MsgId></GrpHdr><Ntfctn><Id>N</Id>"
+        f"<Acct><Id><IBAN>DE89370400440532013000</IBAN></Id></Acct>{entries}</Ntfctn>"
+        f"</BkToCstmrDbtCdtNtfctn></Document>"
+    ).encode()
 
 
 def test_match_to_an_open_deposit_request_completes_it(database):
     seed(database)
     with unit_of_work(database) as s:
-        record_many(s, [event("payment.deposit_requested", "C-1001", "2024-07-31T09:00:00Z",
-                              source="crm", payment_id="dep_typo", amount="200.00",
-                              reference="DEP-BBB22", method="bank_wire", provider="bank",
-                              currency="EUR")], via="test")
+        record_many(
+            s,
+            [
+                event(
+                    "payment.deposit_requested",
+                    "C-1001",
+                    "2024-07-31T09:00:00Z",
+                    source="crm",
+                    payment_id="dep_typo",
+                    amount="200.00",
+                    reference="DEP-BBB22",
+                    method="bank_wire",
+                    provider="bank",
+                    currency="EUR",
+                )
+            ],
+            via="test",
+        )
         schedule_touched(s, database)
     second = unmatched(database)[1]
     with unit_of_work(database) as s:
-        (found,) = [c for c in wires_service.candidates(s, query="BBB22", amount="200.00",
-                                                         currency="EUR")]
+        (found,) = [c for c in wires_service.candidates(s, query="BBB22", amount="200.00", currency="EUR")]
         assert found["client"].ref == "C-1001"
         deposit_id = found["deposits"][0].id
         with pytest.raises(wires_service.WireError, match="not a deposit of client C-1002"):
-            wires_service.match(s, delivery_id=second, client_ref="C-1002", actor="fin",
-                                deposit_id=deposit_id)
+            wires_service.match(s, delivery_id=second, client_ref="C-1002", actor="fin", deposit_id=deposit_id)
     before = wallet(database, "C-1001")
     with unit_of_work(database) as s:
-        wires_service.match(s, delivery_id=second, client_ref="C-1001", actor="fin",
-                            deposit_id=deposit_id)
+        wires_service.match(s, delivery_id=second, client_ref="C-1001", actor="fin", deposit_id=deposit_id)
     with unit_of_work(database) as s:
         deposit = s.get(Deposit, deposit_id)
         assert (deposit.status, deposit.payment_id) == ("completed", "dep_typo")
@@ -157,11 +172,11 @@ def test_two_concurrent_matches_credit_once(database):
             barrier.wait()
             try:
                 with unit_of_work(database) as s:
-                    wires_service.match(s, delivery_id=delivery_id, client_ref="C-1002",
-                                        actor="fin")
+                    wires_service.match(s, delivery_id=delivery_id, client_ref="C-1002", actor="fin")
                 wins.append(1)
             except wires_service.WireError as exc:
                 errors.append(exc)
+
         threads = [threading.Thread(target=go) for _ in range(2)]
         [t.start() for t in threads]
         [t.join() for t in threads]
@@ -169,8 +184,10 @@ def test_two_concurrent_matches_credit_once(database):
     assert wallet(database) == Decimal("60.00")
 
 
-@pytest.mark.parametrize("role,status", [("finance", 200), ("admin", 200), ("compliance", 200),
-                                         ("support", 403), ("sales", 403), ("partner", 403)])
+@pytest.mark.parametrize(
+    "role,status",
+    [("finance", 200), ("admin", 200), ("compliance", 200), ("support", 403), ("sales", 403), ("partner", 403)],
+)
 def test_who_may_view_the_queue(database, as_role, role, status):
     seed(database)
     assert as_role(role).get("/wires").status_code == status
@@ -182,32 +199,33 @@ def test_finance_matches_from_the_page_and_compliance_may_not(database, as_role)
     viewer = as_role("compliance")
     page = viewer.get(f"/wires/{first}?q=C-1002").get_data(as_text=True)
     assert "C-1002" in page and "Match to" not in page
-    refused = viewer.post(f"/wires/{first}/match", data={"client_ref": "C-1002",
-                                                          "csrf_token": csrf(viewer)})
+    refused = viewer.post(f"/wires/{first}/match", data={"client_ref": "C-1002", "csrf_token": csrf(viewer)})
     assert refused.status_code == 403
     finance = as_role("finance")
     assert finance.post(f"/wires/{first}/match", data={"client_ref": "C-1002"}).status_code == 400
     before = wallet(database)
-    done = finance.post(f"/wires/{first}/match", data={"client_ref": "C-1002",
-                                                        "csrf_token": csrf(finance)})
+    done = finance.post(f"/wires/{first}/match", data={"client_ref": "C-1002", "csrf_token": csrf(finance)})
     assert done.status_code == 302 and wallet(database) == before + Decimal("100.00")
-    again = finance.post(f"/wires/{first}/match", data={"client_ref": "C-1002",
-                                                         "csrf_token": csrf(finance)})
+    again = finance.post(f"/wires/{first}/match", data={"client_ref": "C-1002", "csrf_token": csrf(finance)})
     assert again.status_code == 302 and wallet(database) == before + Decimal("100.00")
 
 
 def test_upload_shows_each_entry_and_a_malformed_file_stores_nothing(database, as_role):
     seed(database)
     finance = as_role("finance")
-    bad = finance.post("/wires/upload", data={"csrf_token": csrf(finance),
-                                              "file": (__import__("io").BytesIO(b"<Document>"), "bad.xml")},
-                       content_type="multipart/form-data")
+    bad = finance.post(
+        "/wires/upload",
+        data={"csrf_token": csrf(finance), "file": (__import__("io").BytesIO(b"<Document>"), "bad.xml")},
+        content_type="multipart/form-data",
+    )
     assert bad.status_code == 400 and "not well-formed" in bad.get_data(as_text=True)
     with unit_of_work(database) as s:
         count = len(list(s.scalars(select(Delivery))))
-    good = finance.post("/wires/upload", data={"csrf_token": csrf(finance),
-                                               "file": (__import__("io").BytesIO(WIRES), "w.xml")},
-                        content_type="multipart/form-data")
+    good = finance.post(
+        "/wires/upload",
+        data={"csrf_token": csrf(finance), "file": (__import__("io").BytesIO(WIRES), "w.xml")},
+        content_type="multipart/form-data",
+    )
     html = good.get_data(as_text=True)
     assert good.status_code == 200 and "duplicate" in html and "line 38" not in html
     assert "<td>38</td><td>error</td>" in html and "no requested deposit matches" in html

@@ -1,4 +1,5 @@
 """The withdrawals pages: list, detail, approve and reject by the chain's roles, errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,19 +17,26 @@ from tests.web.conftest import csrf
 @pytest.fixture
 def seeded(database):
     """C1 funded with KYC pending: w1 waits for compliance; C2 KYC approved: w2 waits for finance."""
-    ingest(database, registered("C1"), deposit("completed", "C1", 1, amount="1000.00"),
-           registered("C2"), deposit("completed", "C2", 1, pid="p2", amount="1000.00"))
+    ingest(
+        database,
+        registered("C1"),
+        deposit("completed", "C1", 1, amount="1000.00"),
+        registered("C2"),
+        deposit("completed", "C2", 1, pid="p2", amount="1000.00"),
+    )
     set_kyc(database, "C2", "approved")
-    ingest(database, withdrawal("requested", "C1", 2, wid="w1", amount="100.00"),
-           withdrawal("requested", "C2", 3, wid="w2", amount="200.00"))
+    ingest(
+        database,
+        withdrawal("requested", "C1", 2, wid="w1", amount="100.00"),
+        withdrawal("requested", "C2", 3, wid="w2", amount="200.00"),
+    )
     return database
 
 
 def state(database, wid):
     with unit_of_work(database) as s:
         w = s.scalar(select(Withdrawal).where(Withdrawal.withdrawal_id == wid))
-        audits = s.scalar(select(func.count()).select_from(AuditEntry)
-                          .where(AuditEntry.target_id == wid))
+        audits = s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.target_id == wid))
         return w.status, w.waiting_for, [(d.step, d.decision, d.actor) for d in w.decisions], audits
 
 
@@ -68,11 +76,9 @@ def test_filters_by_step_and_refuses_an_unknown_filter(seeded, as_role):
 def test_compliance_then_finance_approve_and_the_step_tasks_follow(seeded, as_role):
     response = post(as_role("compliance"), "w1", "approve", note="ID checked")
     assert response.status_code == 302
-    assert state(seeded, "w1")[:3] == ("pending", "finance",
-                                       [("compliance", "approved", "compliance@example.com")])
+    assert state(seeded, "w1")[:3] == ("pending", "finance", [("compliance", "approved", "compliance@example.com")])
     refused = post(as_role("compliance"), "w1", "approve")
-    assert refused.status_code == 403 and "decided by finance, admin, not compliance" in \
-        refused.get_data(as_text=True)
+    assert refused.status_code == 403 and "decided by finance, admin, not compliance" in refused.get_data(as_text=True)
     assert post(as_role("finance"), "w1", "approve").status_code == 302
     status, waiting_for, decisions, audits = state(seeded, "w1")
     assert (status, waiting_for, len(decisions), audits) == ("pending", "payment_provider", 2, 2)
@@ -83,8 +89,7 @@ def test_maker_checker_holds_in_the_browser(seeded, as_role):
         withdrawals.get(s, "w2").requested_by = "finance@example.com"
     refused = post(as_role("finance"), "w2", "approve")
     assert refused.status_code == 403
-    assert "finance@example.com requested withdrawal w2 and so cannot approve" in \
-        refused.get_data(as_text=True)
+    assert "finance@example.com requested withdrawal w2 and so cannot approve" in refused.get_data(as_text=True)
     assert post(as_role("admin"), "w1", "approve").status_code == 302  # admin: compliance step
     again = post(as_role("admin"), "w1", "approve")
     assert again.status_code == 403 and "already approved a step" in again.get_data(as_text=True)
@@ -97,8 +102,7 @@ def test_reject_needs_a_reason_and_stores_nothing_without_one(seeded, as_role):
     assert empty.status_code == 400 and "give a reason" in empty.get_data(as_text=True)
     assert state(seeded, "w2") == ("pending", "finance", [], 0)
     assert post(c, "w2", "reject", reason="name mismatch").status_code == 302
-    assert state(seeded, "w2")[:3] == ("rejected", None,
-                                       [("finance", "rejected", "finance@example.com")])
+    assert state(seeded, "w2")[:3] == ("rejected", None, [("finance", "rejected", "finance@example.com")])
     late = post(c, "w2", "approve")
     assert late.status_code == 409 and "w2 is rejected, not pending" in late.get_data(as_text=True)
 
@@ -121,8 +125,7 @@ def _stand_at(database, wid, step):
 
 
 @pytest.mark.parametrize("via", ["service", "web"])
-def test_every_step_of_the_shipped_chain_is_decided_exactly_by_its_approvers(database, as_role,
-                                                                              users, via):
+def test_every_step_of_the_shipped_chain_is_decided_exactly_by_its_approvers(database, as_role, users, via):
     ingest(database, registered("C1"), deposit("completed", "C1", 1, amount="1000000.00"))
     with unit_of_work(database) as s:
         chain = policy.withdrawal_chain(s)
@@ -136,8 +139,7 @@ def test_every_step_of_the_shipped_chain_is_decided_exactly_by_its_approvers(dat
             else:
                 try:
                     with unit_of_work(database) as s:
-                        withdrawals.approve(s, withdrawal_id=wid, actor=f"{role}@example.com",
-                                            role=role)
+                        withdrawals.approve(s, withdrawal_id=wid, actor=f"{role}@example.com", role=role)
                     ok = True
                 except withdrawals.WithdrawalError:
                     ok = False
@@ -147,6 +149,7 @@ def test_every_step_of_the_shipped_chain_is_decided_exactly_by_its_approvers(dat
 
 def test_the_permission_table_allows_exactly_the_roles_the_shipped_chain_names(database):
     from engine.users import permissions
+
     with unit_of_work(database) as s:
         approvers = {role for step in policy.withdrawal_chain(s) for role in step.approvers}
     assert approvers == permissions.ACTIONS["withdrawals.approve"]
@@ -154,6 +157,7 @@ def test_the_permission_table_allows_exactly_the_roles_the_shipped_chain_names(d
 
 def test_the_step_task_in_the_inbox_decides_the_withdrawal_step(seeded, as_role):
     from engine.tasks import service as tasks_service
+
     with unit_of_work(seeded) as s:
         tid = tasks_service.get_open_by_key(s, withdrawals.step_task_key("w1", "compliance")).id
     c = as_role("compliance")
