@@ -5,6 +5,10 @@ through the same onboarding rules as one a CRM or provider reports. Links sent b
 e-mail carry a random token of which only the SHA-256 is stored; each works once and
 expires. Failed sign-ins are counted and lock the account for a while, and every path
 checks one password hash, so a wrong e-mail costs what a wrong password costs.
+
+Races (two requests at the same moment, tests/concurrency/test_portal.py): whatever
+changes a login happens under that login's row lock, taken before any of its tokens'
+locks (one order, no deadlock); the unique e-mail decides between two registrations.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -79,8 +84,8 @@ def register(
         problems.append("phone: digits, spaces and + ( ) - only")
     if problems:
         raise PortalError("; ".join(problems))
-    if session.scalar(select(ClientLogin.id).where(ClientLogin.email == email)) is not None:
-        raise PortalError("this e-mail already has an account: sign in, or reset the password")
+    if _email_taken(session, email):
+        raise PortalError(TAKEN)
     ref, now = _new_ref(session), utcnow()
     data = {
         "email": email,
@@ -112,8 +117,7 @@ def register(
         password_hash=generate_password_hash(password, method="scrypt"),
         session_generation=1,
     )
-    session.add(login)
-    session.flush()
+    _insert_login(session, login)
     audit_service.record(
         session,
         actor=actor(login),
@@ -123,6 +127,27 @@ def register(
         detail={"email": email},
     )
     return login, issue_token(session, login, "verify")
+
+
+TAKEN = "this e-mail already has an account: sign in, or reset the password"
+
+
+def _email_taken(session: Session, email: str) -> bool:
+    return session.scalar(select(ClientLogin.id).where(ClientLogin.email == email)) is not None
+
+
+def _insert_login(session: Session, login: ClientLogin) -> None:
+    """Insert `login`; the e-mail's unique constraint decides a race between two
+    registrations of one address. The one that loses gets the same refusal as a
+    registration after it (no more, no less), not a database error: the insert runs in a
+    savepoint, so the transaction stays usable to look the address up again."""
+    try:
+        with session.begin_nested():
+            session.add(login)
+    except IntegrityError:
+        if _email_taken(session, login.email):  # committed by the other registration
+            raise PortalError(TAKEN) from None
+        raise
 
 
 def _registration_problems(email, password, first_name, last_name, country) -> list[str]:
@@ -183,7 +208,10 @@ def update_details(session: Session, login: ClientLogin, values: dict) -> dict:
 
 
 def issue_token(session: Session, login: ClientLogin, purpose: str) -> str:
-    """Return a new one-time token for `purpose`; earlier unused ones of it stop working."""
+    """Return a new one-time token for `purpose`; earlier unused ones of it stop working.
+
+    Under the login's row lock: two requests at once must not leave two live links."""
+    lock_and_reread(session, ClientLogin, login)
     now = utcnow()
     for old in session.scalars(
         select(PortalToken).where(
@@ -206,19 +234,26 @@ def issue_token(session: Session, login: ClientLogin, purpose: str) -> str:
 
 
 def _use_token(session: Session, raw: str, purpose: str) -> ClientLogin:
+    """Spend the one-time token `raw`; return its login, locked for the caller's change.
+
+    The login is locked first, then the token re-read under its own lock, so a link
+    opened twice at once works once and a token is never locked before its login (the
+    order `issue_token` takes them in)."""
     if not isinstance(raw, str) or not 20 <= len(raw) <= 100:
         raise PortalError("this link is not valid; ask for a new one")
     token = session.scalar(
-        select(PortalToken)
-        .where(PortalToken.token_hash == _hash(raw), PortalToken.purpose == purpose)
-        .with_for_update()
+        select(PortalToken).where(PortalToken.token_hash == _hash(raw), PortalToken.purpose == purpose)
     )
-    if token is None or token.used_at is not None:
+    owner = session.get(ClientLogin, token.login_id) if token is not None else None
+    login = lock_and_reread(session, ClientLogin, owner) if owner is not None else None
+    if login is not None:
+        token = lock_and_reread(session, PortalToken, token)
+    if token is None or login is None or token.used_at is not None:
         raise PortalError("this link was already used or is not valid; ask for a new one")
     if token.expires_at < utcnow():
         raise PortalError("this link has expired; ask for a new one")
     token.used_at = utcnow()
-    return session.get(ClientLogin, token.login_id)
+    return login
 
 
 def confirm_email(session: Session, raw: str) -> ClientLogin:
@@ -246,8 +281,11 @@ def authenticate(session: Session, email: str, password: str) -> ClientLogin:
     if login is None:
         check_password_hash(_decoy(), password or "")
         raise PortalError("the e-mail or the password is wrong")
-    right = check_password_hash(login.password_hash, password or "")
+    checked = login.password_hash
+    right = check_password_hash(checked, password or "")
     lock_and_reread(session, ClientLogin, login)
+    if login.password_hash != checked:  # reset meanwhile: the password in force decides
+        right = check_password_hash(login.password_hash, password or "")
     now = utcnow()
     if login.locked_until and login.locked_until > now:
         _announce_login(session, login, "client.login_failed", now, reason="locked")

@@ -11,27 +11,43 @@ from engine.errors import Conflict
 ROUNDS = 8
 
 
-def race(database, *actions, expected=(Conflict,)) -> list:
-    """Run each `action(session)` in its own thread; return "ok" or the exception, in order.
+def together(*calls) -> list:
+    """Call each `call()` in its own thread, all released at once by a barrier; return
+    what each returned, or the exception it raised, in order."""
+    barrier, outcomes = threading.Barrier(len(calls)), [None] * len(calls)
 
-    An exception not in `expected` is returned too, so the caller's assertion shows it."""
-    barrier, outcomes = threading.Barrier(len(actions)), [None] * len(actions)
-
-    def run(i, action):
+    def run(i, call):
         barrier.wait()
         try:
-            with unit_of_work(database) as session:
-                action(session)
-            outcomes[i] = "ok"
+            outcomes[i] = call()
         except Exception as exc:  # noqa: BLE001 - returned to the test, which asserts on it
-            outcomes[i] = exc if isinstance(exc, expected) else RuntimeError(f"unexpected: {exc!r}")
+            outcomes[i] = exc
 
-    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
     return outcomes
+
+
+def race(database, *actions, expected=(Conflict,)) -> list:
+    """Run each `action(session)` in its own thread; return "ok" or the exception, in order.
+
+    An exception not in `expected` is returned too, so the caller's assertion shows it."""
+
+    def unit(action):
+        def run():
+            with unit_of_work(database) as session:
+                action(session)
+            return "ok"
+
+        return run
+
+    return [
+        o if o == "ok" or isinstance(o, expected) else RuntimeError(f"unexpected: {o!r}")
+        for o in together(*(unit(a) for a in actions))
+    ]
 
 
 def winners(outcomes) -> list[int]:
