@@ -155,15 +155,21 @@ def rollback(actor):
 @click.argument("directory")
 @click.option("--since", default=None, help="ISO-8601; events that occurred at or after.")
 @click.option("--until", default=None, help="ISO-8601; events that occurred before.")
-def backtest(directory, since, until):
-    """Replay stored events through the rules in DIRECTORY in a sandbox; print what would differ."""
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+def backtest(directory, since, until, as_json):
+    """Replay stored events through the rules in DIRECTORY in a sandbox; print each outcome
+    (task, notification, commission, score, client state) that would differ, with its rule and why."""
     from engine.rules.backtest import describe, run_backtest
+    from engine.rules.backtest import as_json as report_json
     _compiled(directory)
     try:
         window = [parse_datetime(t) if t else None for t in (since, until)]
     except ValueError as exc:
         _fail([f"error: {exc}"])
     report = run_backtest(_database(), directory, since=window[0], until=window[1])
+    if as_json:
+        click.echo(json.dumps(report_json(report), indent=1))
+        return
     for line in describe(report):
         click.echo(line)
 

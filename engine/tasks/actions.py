@@ -11,7 +11,8 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.rules.actions import NAME, Duration, OneOrMany, Params, TemplateText, action, on_each_event, outcome
+from engine.rules.actions import (NAME, Duration, OneOrMany, Outcome, Params, TemplateText, action, compared,
+                                  on_each_event, outcome)
 from engine.tasks import subjects
 from engine.tasks.models import PRIORITIES
 from engine.values import iso, parse_datetime, utcnow
@@ -228,4 +229,13 @@ def _task_outcomes(session: Session, actions: list) -> list[dict]:
     from engine.tasks.models import Task
     return [{"queue": t.queue, "rule": t.rule_id, "title": t.title, "priority": t.priority,
              "status": t.status, "at": iso(t.created_at)}
+            for t in session.scalars(select(Task).where(Task.rule_id.is_not(None)).order_by(Task.id))]
+
+
+@compared("task")
+def _compared_tasks(session: Session) -> list[Outcome]:
+    """The tasks rules opened (queue, title, priority), for backtests."""
+    from engine.tasks.models import Task
+    return [Outcome(t.client_ref or "-", "task", t.trigger_key or f"task-{t.id}", t.rule_id,
+                    {"queue": t.queue, "title": t.title, "priority": t.priority}, t.explanation)
             for t in session.scalars(select(Task).where(Task.rule_id.is_not(None)).order_by(Task.id))]

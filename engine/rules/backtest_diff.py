@@ -1,0 +1,143 @@
+"""What rules left behind in a database, and how two databases differ in it (backtests).
+
+An outcome is named the same way in the real database and in a replay: by the key of
+the action that made it (its rule and trigger). A fired timer's id differs between the
+two, so keys that name a timer name its own key instead (its rule and triggering event).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.clients.models import Client
+from engine.rules.actions import COMPARED, Outcome, load_domain_actions
+from engine.rules.models import RuleAction, RuleTimer
+
+# Actions that change the client's state (a status, a risk category, a score).
+_STATE_ACTIONS = ("set_status", "set_risk", "score")
+_TIMER_ID = re.compile(r"timer[:-](\d+)")
+Key = tuple[str, str, str]  # (client, kind, key)
+
+
+@dataclass(frozen=True)
+class Difference:
+    client: str
+    kind: str
+    rule: str | None
+    trigger: str
+    change: str                          # added (candidate only), removed (live only), changed
+    live: Mapping[str, object] | None
+    candidate: Mapping[str, object] | None
+    reason: str
+
+    def line(self) -> str:
+        return (f"{self.client} {self.kind} {self.rule or '-'} ({self.trigger}): {self.change}: "
+                f"{self._fields()}; {self.reason}")
+
+    def _fields(self) -> str:
+        if self.live is None or self.candidate is None:
+            shown = self.live if self.candidate is None else self.candidate
+            return ", ".join(f"{k}={v}" for k, v in (shown or {}).items())
+        return ", ".join(f"{k} {self.live.get(k)} -> {self.candidate.get(k)}"
+                         for k in self.candidate if self.live.get(k) != self.candidate.get(k))
+
+    def as_dict(self) -> dict:
+        return {"client": self.client, "kind": self.kind, "rule": self.rule, "trigger": self.trigger,
+                "change": self.change, "live": dict(self.live) if self.live is not None else None,
+                "candidate": dict(self.candidate) if self.candidate is not None else None,
+                "reason": self.reason}
+
+
+def _timer_names(session: Session) -> dict[str, str]:
+    return {str(timer_id): key for timer_id, key in session.execute(select(RuleTimer.id, RuleTimer.key))}
+
+
+def _stable(key: str, timers: dict[str, str]) -> str:
+    """Replace timer ids in `key` by the timers' own keys (nested: a timer started by a timer)."""
+    for _ in range(4):
+        named = _TIMER_ID.sub(lambda m: f"timer<{timers.get(m[1], m[1])}>", key)
+        if named == key:
+            break
+        key = named
+    return key
+
+
+def _states(session: Session) -> list[Outcome]:
+    """Each client's status, KYC status and risk category, with the rules that set them."""
+    setters: dict[str, set[str]] = {}
+    for ref, rule in session.execute(select(RuleAction.client_ref, RuleAction.rule_id)
+                                     .where(RuleAction.action.in_(_STATE_ACTIONS)).distinct()):
+        setters.setdefault(ref, set()).add(rule)
+    return [Outcome(c.ref, "client", "state", ", ".join(sorted(setters.get(c.ref, ()))) or None,
+                    {"status": c.status, "kyc_status": c.kyc_status, "risk": c.risk_category})
+            for c in session.scalars(select(Client).order_by(Client.ref))]
+
+
+def read_outcomes(session: Session) -> dict[Key, Outcome]:
+    """Return everything rules left in the database, by (client, kind, stable key)."""
+    load_domain_actions()  # the domains register their readers beside their actions
+    timers = _timer_names(session)
+    out: dict[Key, Outcome] = {}
+    for reader in COMPARED.values():
+        for outcome in reader(session):
+            out[(outcome.client, outcome.kind, _stable(outcome.key, timers))] = outcome
+    for outcome in _states(session):
+        out[(outcome.client, outcome.kind, outcome.key)] = outcome
+    return out
+
+
+def _why(outcome: Outcome) -> str:
+    """Why the outcome happened, from its explanation: the trigger and the facts read."""
+    why = outcome.why or {}
+    parts = [f"because {', '.join(why.get('event_ids') or ()) or 'no event'}"]
+    if why.get("timer"):
+        parts.append(f"timer due {why['timer'].get('due_at')}")
+    facts = why.get("facts") or {}
+    if facts:
+        parts.append("with " + ", ".join(f"{k}={v}" for k, v in sorted(facts.items())))
+    return " ".join(parts) if why else "set by rules: " + (outcome.rule or "none")
+
+
+def _reason(change: str, live: Outcome | None, new: Outcome | None, rules: set[str]) -> str:
+    if change == "removed" and live is not None and live.rule and live.kind != "client" \
+            and live.rule not in rules:
+        return f"rule {live.rule} is not in the candidate; live: {_why(live)}"
+    if change == "removed" and live is not None:
+        return f"the candidate did not do it; live: {_why(live)}"
+    assert new is not None
+    return f"candidate: {_why(new)}" + (f"; live: {_why(live)}" if live is not None and live.why else "")
+
+
+def _in_window(outcome: Outcome, window: set[str] | None) -> bool:
+    """Whether a live outcome comes from the window's events (all do without a window)."""
+    if window is None:
+        return True
+    if outcome.kind == "client":
+        return False  # a state is the sum of the whole history: only compared without a window
+    ids = (outcome.why or {}).get("event_ids") or ()
+    return bool(set(ids) & window) if ids else any(i in outcome.key for i in window)
+
+
+def compare(live: dict[Key, Outcome], replayed: dict[Key, Outcome], clients: set[str],
+            window: set[str] | None, rules: set[str]) -> tuple[int, list[Difference]]:
+    """Return how many outcomes are the same and each difference, ordered by client."""
+    live = {k: o for k, o in live.items() if o.client in clients and _in_window(o, window)}
+    if window is not None:
+        replayed = {k: o for k, o in replayed.items() if o.kind != "client"}
+    same, differences = 0, []
+    for key in sorted(live.keys() | replayed.keys()):
+        old, new = live.get(key), replayed.get(key)
+        if old is not None and new is not None and dict(old.shown) == dict(new.shown):
+            same += 1
+            continue
+        change = "removed" if new is None else "added" if old is None else "changed"
+        shown = new or old
+        assert shown is not None
+        differences.append(Difference(
+            key[0], key[1], shown.rule, key[2], change, dict(old.shown) if old else None,
+            dict(new.shown) if new else None, _reason(change, old, new, rules)))
+    return same, differences
