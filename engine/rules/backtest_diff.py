@@ -35,8 +35,13 @@ class Difference:
     reason: str
 
     def line(self) -> str:
-        return (f"{self.client} {self.kind} {self.rule or '-'} ({self.trigger}): {self.change}: "
+        return (f"{self.client} {self.kind} {self.rule or '-'} ({self._shown_trigger()}): {self.change}: "
                 f"{self._fields()}; {self.reason}")
+
+    def _shown_trigger(self) -> str:
+        """The trigger as people read it: the event, `+ timer` when a rule's delay fired it."""
+        shown = re.sub(rf":{re.escape(self.rule or '')}:\d+$", "", self.trigger) if self.rule else self.trigger
+        return re.sub(r"timer<delay:[^:>]+:([^>]+)>", r"\1 + timer", shown)
 
     def _fields(self) -> str:
         if self.live is None or self.candidate is None:
@@ -109,7 +114,8 @@ def _reason(change: str, live: Outcome | None, new: Outcome | None, rules: set[s
     if change == "removed" and live is not None:
         return f"the candidate did not do it; live: {_why(live)}"
     assert new is not None
-    return f"candidate: {_why(new)}" + (f"; live: {_why(live)}" if live is not None and live.why else "")
+    shown = f"candidate: {_why(new)}"
+    return shown if live is None or _why(live) == _why(new) else f"{shown}; live: {_why(live)}"
 
 
 def _in_window(outcome: Outcome, window: set[str] | None) -> bool:

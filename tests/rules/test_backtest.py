@@ -77,9 +77,21 @@ def test_a_changed_queue_is_reported_per_task_with_its_rule_and_reason(database,
     _holdout(database)
     rules = _changed(tmp_path, "queue: sales\n", "queue: support\n")
     report = run_backtest(database, str(rules))
-    print("\n".join(describe(report)))
     assert report.differences
     assert {(d.kind, d.rule, d.change) for d in report.differences} == {("task", "funded-no-account", "changed")}
     first = report.differences[0]
     assert (first.live["queue"], first.candidate["queue"]) == ("sales", "support")
     assert "queue sales -> support" in first.line() and "because " in first.reason
+
+
+def test_a_changed_threshold_is_reported_with_the_tasks_it_adds(database, tmp_path):
+    _holdout(database)
+    rules = _changed(tmp_path, "    after: 24h\n", "    after: 1h\n")
+    report = run_backtest(database, str(rules))
+    # Clients who opened an account between 1h and 24h after their first deposit are now
+    # called by sales; the calls the live rules made are the same calls, made earlier.
+    assert len(report.differences) >= 3
+    for difference in report.differences:
+        assert (difference.kind, difference.rule, difference.change) == ("task", "funded-no-account", "added")
+        assert difference.candidate["queue"] == "sales"
+        assert "client.accounts.count=0" in difference.reason and " + timer)" in difference.line()
