@@ -112,9 +112,19 @@ def activate(directory, actor):
                         f"test(s) fail; nothing was activated"])
     with unit_of_work(_database()) as session:
         ruleset = activation.activate_files(session, files, actor=_actor(actor), source=path)
+        timers = activation.settled(session)
         _audit(session, _actor(actor), "rules.activate", ruleset.version,
-               rules=len(ruleset.rules), files=len(files), source=path)
+               rules=len(ruleset.rules), files=len(files), source=path, timers=timers)
     click.echo(f"active: {ruleset.version} ({len(ruleset.rules)} rules from {path})")
+    _echo_timers(timers)
+
+
+def _echo_timers(timers: list[dict]) -> None:
+    """Print what the activation did to each pending timer (kept, rescheduled, cancelled)."""
+    from engine.rules.settlement import Settled, summary
+    click.echo(summary(timers))
+    for record in timers:
+        click.echo(Settled(**record).line())
 
 
 @rules.command("status")
@@ -144,11 +154,13 @@ def rollback(actor):
     try:
         with unit_of_work(_database()) as session:
             row = activation.rollback(session, actor=_actor(actor))
-            _audit(session, _actor(actor), "rules.rollback", row.version)
+            timers = activation.settled(session)
+            _audit(session, _actor(actor), "rules.rollback", row.version, timers=timers)
             version = row.version
     except LookupError as exc:
         _fail([f"error: {exc}"])
     click.echo(f"active: {version}")
+    _echo_timers(timers)
 
 
 @rules.command("backtest")

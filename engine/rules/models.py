@@ -35,6 +35,9 @@ class RulesetActivation(Base):
     activated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     activated_by: Mapped[str] = mapped_column(String(320))
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # What the activation did to each pending timer (engine.rules.settlement): kept,
+    # rescheduled or cancelled, with rule and client; None before it was recorded.
+    timers: Mapped[list | None] = mapped_column(JsonType, nullable=True)
 
 
 class RuleTimer(Base):
