@@ -178,3 +178,17 @@ def test_a_candidate_whose_rule_tests_fail_is_not_activated(rules_app, database,
     html = c.get("/rules").get_data(as_text=True)
     assert "rule tests fail; nothing was activated" in html
     assert "a locked account opens a support task with the platform&#39;s reason: FAILED" in html
+
+
+def test_rollback_says_what_happened_to_each_pending_timer(rules_app, database, tmp_path):
+    from tests.rules.test_settlement import V2, _dir, _started
+    _started(database, tmp_path)  # the timers of V1 are pending
+    activation.activate_dir(database, _dir(tmp_path, "v2", V2), actor="test")
+    c = _as(rules_app, "admin")
+    page = c.post("/rules/rollback", data={"csrf_token": csrf(c)}, follow_redirects=True).get_data(as_text=True)
+    assert "Pending timers: 1 kept, 1 rescheduled, 0 cancelled" in page
+    assert re.search(r"rescheduled: timer \d+ \(remind\) of C1, due 2026-11-01T22:00:00Z -&gt; "
+                     r"2026-11-02T10:00:00Z: rule remind now waits 86400s after client.registered", page)
+    history = c.get("/rules").get_data(as_text=True)
+    assert "<summary>timers: 1 kept, 1 rescheduled, 2 cancelled</summary>" in history  # V2's activation
+    assert "cancelled: timer" in history and "(gone) of C1" in history
