@@ -94,6 +94,7 @@ def run_backtest(database: Database, directory: str, *, since: datetime | None =
         live = read_outcomes(session)
         row = activation.active(session)
         active_version = row.version if row else None
+        live_rules = _rules_of(session, active_version)
     sandbox = sandbox_database(directory, "backtest")
     try:
         with unit_of_work(sandbox) as session:
@@ -106,8 +107,16 @@ def run_backtest(database: Database, directory: str, *, since: datetime | None =
         sandbox.dispose()
     window = None if since is None and until is None else {f"{e.source}/{e.event_id}" for e in events}
     same, differences = compare(live, replayed, {e.client_ref for e in events}, window,
-                                rules={r.id for r in candidate.rules})
+                                (live_rules, {r.id: r for r in candidate.rules}))
     return BacktestReport(len(events), len(runs), active_version, candidate.version, same, differences)
+
+
+def _rules_of(session, version: str | None) -> dict:
+    """The rules of the active version by id (to say whether the candidate changed one)."""
+    from engine.rules.compiler import compile_ruleset
+    from engine.rules.models import RulesetVersion
+    stored = session.get(RulesetVersion, version) if version else None
+    return {r.id: r for r in compile_ruleset(stored.files).rules} if stored else {}
 
 
 def describe(report: BacktestReport) -> list[str]:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.clients.models import Client
+from engine.rules import ir
 from engine.rules.actions import COMPARED, Outcome, load_domain_actions
 from engine.rules.models import RuleAction, RuleTimer
 
@@ -21,6 +22,7 @@ from engine.rules.models import RuleAction, RuleTimer
 _STATE_ACTIONS = ("set_status", "set_risk", "score")
 _TIMER_ID = re.compile(r"timer[:-](\d+)")
 Key = tuple[str, str, str]  # (client, kind, key)
+Rules = tuple[Mapping[str, ir.Rule], Mapping[str, ir.Rule]]  # (live, candidate) by rule id
 
 
 @dataclass(frozen=True)
@@ -107,31 +109,53 @@ def _why(outcome: Outcome) -> str:
     return " ".join(parts) if why else "set by rules: " + (outcome.rule or "none")
 
 
-def _reason(change: str, live: Outcome | None, new: Outcome | None, rules: set[str]) -> str:
-    if change == "removed" and live is not None and live.rule and live.kind != "client" \
-            and live.rule not in rules:
-        return f"rule {live.rule} is not in the candidate; live: {_why(live)}"
+def _what(rule: ir.Rule) -> tuple:
+    """What a rule does, without where it is written (its line moves when others are added)."""
+    return (rule.events, rule.condition, rule.actions, rule.after, rule.unless, rule.priority)
+
+
+def _rule_change(rule_id: str | None, rules: Rules) -> str:
+    """Whether the candidate has the rule, changed or not, as the start of a reason."""
+    live, candidate = rules
+    if rule_id is None or "," in rule_id:
+        return ""
+    if rule_id not in candidate:
+        return f"rule {rule_id} is not in the candidate; "
+    if rule_id in live and _what(live[rule_id]) != _what(candidate[rule_id]):
+        return f"rule {rule_id} changed; "
+    if rule_id in live:
+        return f"rule {rule_id} is the same: what it saw differs (an earlier difference); "
+    return f"rule {rule_id} is new in the candidate; "
+
+
+def _reason(change: str, live: Outcome | None, new: Outcome | None, rules: Rules) -> str:
+    shown = new or live
+    assert shown is not None
+    start = _rule_change(shown.rule, rules) if shown.kind != "client" else ""
     if change == "removed" and live is not None:
-        return f"the candidate did not do it; live: {_why(live)}"
+        return f"{start}the candidate did not do it; live: {_why(live)}"
     assert new is not None
-    shown = f"candidate: {_why(new)}"
-    return shown if live is None or _why(live) == _why(new) else f"{shown}; live: {_why(live)}"
+    told = f"{start}candidate: {_why(new)}"
+    return told if live is None or _why(live) == _why(new) else f"{told}; live: {_why(live)}"
 
 
-def _in_window(outcome: Outcome, window: set[str] | None) -> bool:
+def _in_window(outcome: Outcome, key: str, window: set[str] | None) -> bool:
     """Whether a live outcome comes from the window's events (all do without a window)."""
     if window is None:
         return True
     if outcome.kind == "client":
         return False  # a state is the sum of the whole history: only compared without a window
     ids = (outcome.why or {}).get("event_ids") or ()
-    return bool(set(ids) & window) if ids else any(i in outcome.key for i in window)
+    return bool(set(ids) & window) if ids else any(i in key for i in window)
 
 
 def compare(live: dict[Key, Outcome], replayed: dict[Key, Outcome], clients: set[str],
-            window: set[str] | None, rules: set[str]) -> tuple[int, list[Difference]]:
-    """Return how many outcomes are the same and each difference, ordered by client."""
-    live = {k: o for k, o in live.items() if o.client in clients and _in_window(o, window)}
+            window: set[str] | None, rules: Rules) -> tuple[int, list[Difference]]:
+    """Return how many outcomes are the same and each difference, ordered by client.
+
+    `rules` are the rules that ran live (the active version's) and the candidate's, by id.
+    """
+    live = {k: o for k, o in live.items() if o.client in clients and _in_window(o, k[2], window)}
     if window is not None:
         replayed = {k: o for k, o in replayed.items() if o.kind != "client"}
     same, differences = 0, []

@@ -78,7 +78,8 @@ def test_a_changed_queue_or_delay_is_reported_per_task_with_its_rule_and_reason(
     assert {(d.kind, d.rule, d.change) for d in report.differences} == {("task", "funded-no-account", "changed")}
     first = report.differences[0]
     assert (first.live["queue"], first.candidate["queue"]) == ("sales", "support")
-    assert "queue sales -> support" in first.line() and "because " in first.reason
+    assert "queue sales -> support" in first.line()
+    assert first.reason.startswith("rule funded-no-account changed; candidate: because backoffice/")
 
     report = run_backtest(database, _changed(tmp_path, "delay", "    after: 24h\n", "    after: 1h\n"))
     # Clients who opened an account between 1h and 24h after their first deposit are now
@@ -88,3 +89,36 @@ def test_a_changed_queue_or_delay_is_reported_per_task_with_its_rule_and_reason(
         assert (difference.kind, difference.rule, difference.change) == ("task", "funded-no-account", "added")
         assert difference.candidate["queue"] == "sales"
         assert "client.accounts.count=0" in difference.reason and " + timer)" in difference.line()
+
+
+SMALL = """
+ruleset: small
+description: d
+rules:
+  - id: failed-deposit
+    description: A task per failed deposit.
+    when: payment.deposit_failed
+    then: [{task: {queue: finance, title: "Failed {event.amount}"}}]
+  - id: big-deposit-failed
+    description: A second look at a big one.
+    when: payment.deposit_failed
+    if: ["event.amount >= 1000 USD"]
+    then: [{task: {queue: compliance, title: "Big failure {event.amount}"}}]
+"""
+
+
+def test_a_deleted_rule_is_named_in_each_outcome_it_no_longer_leaves(database, tmp_path):
+    from tests.helpers import deposit_failed, jsonl
+    for name, text in (("live", SMALL), ("candidate", SMALL[:SMALL.index("  - id: big")])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "small.yaml").write_text(text)
+    activation.activate_dir(database, str(tmp_path / "live"), actor="test")
+    ingest_lines(database, jsonl([deposit_failed("C1", amount="5000"), deposit_failed("C2", amount="50")])
+                 .splitlines(), via="test")
+    report = run_backtest(database, str(tmp_path / "candidate"))
+    assert [(d.client, d.kind, d.rule, d.change, d.live["queue"]) for d in report.differences] == [
+        ("C1", "task", "big-deposit-failed", "removed", "compliance")]
+    reason = report.differences[0].reason
+    assert reason.startswith("rule big-deposit-failed is not in the candidate; the candidate did not do it; "
+                             "live: because test/") and "event.amount=5000 USD" in reason
+    assert report.same == 4  # the two failed-deposit tasks, and the state of C1 and of C2

@@ -111,7 +111,7 @@ def test_backtest_shows_what_a_changed_ruleset_would_do_differently(runner, tmp_
     lines = result.output.splitlines()
     assert lines[1] == "outcomes: 3 same, 1 different"  # C1's task, the state of C1 and of C2
     assert lines[2].startswith("C2 task failed-deposit (test/") and ": added: queue=finance, title=Failed 5, " \
-        "priority=normal; candidate: because test/" in lines[2]
+        "priority=normal; rule failed-deposit changed; candidate: because test/" in lines[2]
     assert "event.amount=5 USD" in lines[2]
     data = json.loads(runner.invoke(["rules", "backtest", "--json", str(tmp_path / "candidate")]).output)
     assert [(d["client"], d["kind"], d["rule"], d["change"]) for d in data["differences"]] == [
