@@ -128,3 +128,32 @@ def test_cli_prints_and_audits_what_happened_to_each_timer(database, tmp_path, r
         rows = [r.timers for r in s.scalars(select(RulesetActivation).order_by(RulesetActivation.id))]
     assert audited[-1] == ("rules.rollback", [("call", "kept"), ("remind", "rescheduled")])  # by due time
     assert rows[0] == [] and len(rows[1]) == 4 and len(rows[2]) == 2
+
+
+NAMED = """
+ruleset: named
+description: d
+rules:
+  - id: nudge
+    description: n
+    when: client.registered
+    then: [{start_timer: {name: nudge, after: 24h}}]
+"""
+
+
+def test_a_named_timer_moves_with_its_delay_and_goes_with_its_start(database, tmp_path):
+    activation.activate_dir(database, _dir(tmp_path, "v1", NAMED), actor="test")
+    clock.freeze(T0 + timedelta(minutes=5))
+    ingest_lines(database, jsonl([registered("C1", at="2026-11-01T10:00:00Z")]).splitlines(), via="test")
+    activation.activate_dir(database, _dir(tmp_path, "v2", NAMED.replace("after: 24h", "after: 30h")),
+                            actor="test")
+    assert _timers(database)["nudge"] == ("pending", T0 + timedelta(hours=30))
+    with unit_of_work(database) as s:
+        [record] = activation.active(s).timers
+    assert (record["kind"], record["name"], record["outcome"]) == ("named", "nudge", "rescheduled")
+    activation.activate_dir(database, _dir(tmp_path, "v3", NAMED.replace("start_timer", "cancel_timer")
+                                           .replace(", after: 24h", "")), actor="test")
+    with unit_of_work(database) as s:
+        [record] = activation.active(s).timers
+    assert (record["outcome"], record["reason"]) == ("cancelled", "rule nudge no longer starts timer nudge")
+    assert _timers(database)["nudge"][0] == "cancelled"
