@@ -21,7 +21,7 @@ from engine.events.models import PROCESSED, Event
 from engine.rules import activation
 from engine.rules.backtest_diff import Difference, compare, read_outcomes
 from engine.rules.loader import load_tree
-from engine.rules.models import RuleAction
+from engine.rules.models import TIMER_PENDING, RuleAction, RuleTimer
 from engine.rules.sandbox import sandbox_database
 from engine.values import clock
 
@@ -58,11 +58,21 @@ def _events(database: Database, since: datetime | None, until: datetime | None) 
 
 
 def _timer_runs(database: Database, since: datetime | None, until: datetime | None) -> list[datetime]:
-    """The moments live timer runs fired timers: the clock of what the fired timers did."""
+    """The moments live timer runs fired (or cancelled when due) timers: each timer's `run_at`.
+
+    A timer settled before `run_at` was recorded is placed by the clock of the actions it
+    took when it fired (there is no trace of one that only cancelled).
+    """
     with unit_of_work(database) as session:
-        acted = session.scalars(select(RuleAction.at).where(RuleAction.key.like("timer:%")).distinct())
-        named = session.scalars(select(Event.received_at).where(Event.source == "timers").distinct())
-        moments = set(acted) | set(named)
+        moments = set(session.scalars(select(RuleTimer.run_at).where(RuleTimer.run_at.is_not(None))
+                                      .distinct()))
+        unrecorded = set(session.scalars(select(RuleTimer.id).where(
+            RuleTimer.status != TIMER_PENDING, RuleTimer.run_at.is_(None))))
+        if unrecorded:
+            for key, at in session.execute(select(RuleAction.key, RuleAction.at)
+                                           .where(RuleAction.key.like("timer:%"))):
+                if int(key.split(":")[1]) in unrecorded:
+                    moments.add(at)
     return sorted(m for m in moments if (since is None or m >= since) and (until is None or m < until))
 
 

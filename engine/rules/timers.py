@@ -86,7 +86,10 @@ def fire_due(database: Database, now: datetime | None = None) -> int:
                 client = session.scalar(select(Client).where(Client.ref == client_ref).with_for_update())
                 timers = session.scalars(select(RuleTimer).where(RuleTimer.id.in_(ids[start:start + BATCH]))
                                          .order_by(RuleTimer.due_at, RuleTimer.id))
-                fired += sum(runtime.fire_timer(session, timer, client) for timer in timers)
+                for timer in timers:
+                    fired += runtime.fire_timer(session, timer, client)
+                    if timer.status != TIMER_PENDING:
+                        timer.run_at = now  # when this run settled it (backtests replay the runs)
                 schedule_touched(session, database)
     return fired
 

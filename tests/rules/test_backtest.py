@@ -7,11 +7,14 @@ import shutil
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from engine import demo
+from engine.db import unit_of_work
 from engine.processing.ingest import ingest_lines
 from engine.rules import activation
 from engine.rules.backtest import describe, run_backtest
+from engine.rules.models import RuleTimer
 from engine.rules.timers import fire_due
 from engine.values import clock
 
@@ -56,8 +59,11 @@ def _holdout(database, *, clients=40, seed=11):
 
 def test_shipped_rules_replayed_over_a_holdout_stream_differ_in_nothing(database):
     _holdout(database)
+    with unit_of_work(database) as s:  # each timer remembers the run that settled it
+        runs = set(s.scalars(select(RuleTimer.run_at).where(RuleTimer.run_at.is_not(None))))
+    assert runs and {(r.hour, r.minute) for r in runs} == {(8, 0)}  # the day boundaries
     report = run_backtest(database, "rules")
-    assert report.timer_runs > 5 and report.same > 100
+    assert report.timer_runs == len(runs) > 5 and report.same > 100
     assert report.differences == [], "\n".join(describe(report))
 
 
