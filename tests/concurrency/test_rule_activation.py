@@ -79,3 +79,23 @@ def test_an_activation_overtaken_by_a_later_one_leaves_the_timers_to_it(pg_datab
     with unit_of_work(pg_database) as s:
         remind = s.scalar(select(RuleTimer).where(RuleTimer.rule_id == "remind"))
         assert remind.due_at == T0 + timedelta(hours=6)  # as B's version (the active one) says
+
+
+def test_a_timer_rescheduled_while_a_timer_run_holds_it_is_not_fired_early(pg_database, tmp_path):
+    """The ticker read the timer as due; an activation moves it later and commits first."""
+    from engine.clients.models import Client
+    from engine.rules import runtime
+    with unit_of_work(pg_database) as s:
+        activation.activate_files(s, _files(tmp_path, "v1", 24), actor="test")
+    clock.freeze(T0 + timedelta(minutes=5))
+    ingest_lines(pg_database, jsonl([registered("C1", at="2026-11-01T10:00:00Z")]).splitlines(), via="test")
+    clock.freeze(T0 + timedelta(hours=25))
+    with unit_of_work(pg_database) as run:
+        timer = run.scalar(select(RuleTimer).where(RuleTimer.rule_id == "remind"))
+        client = run.scalar(select(Client).where(Client.ref == "C1"))
+        with unit_of_work(pg_database) as s:  # remind now waits 48h: due tomorrow
+            activation.activate_files(s, _files(tmp_path, "v2", 48), actor="test")
+        assert runtime.fire_timer(run, timer, client) is False
+    with unit_of_work(pg_database) as s:
+        remind = s.scalar(select(RuleTimer).where(RuleTimer.rule_id == "remind"))
+        assert (remind.status, remind.due_at) == ("pending", T0 + timedelta(hours=48))
