@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Iterator
 
 from sqlalchemy import select
 
@@ -76,22 +77,46 @@ def _timer_runs(database: Database, since: datetime | None, until: datetime | No
     return sorted(m for m in moments if (since is None or m >= since) and (until is None or m < until))
 
 
+def _order(event: Event) -> tuple:
+    return (event.client_ref, event.occurred_at, event.seq)
+
+
+def _steps(events: list[Event], runs: list[datetime]) -> Iterator[tuple[datetime, list[Event] | None]]:
+    """Yield (time, events to process together) and (time, None) for each timer run, in live order.
+
+    Events go together while they are in the order one processing transaction takes them
+    (client ref, then occurred_at): processing them together applies them in the same order
+    as one by one, in far fewer transactions.
+    """
+    batch: list[Event] = []
+    merged = heapq.merge(((e.processed_at, 0, i) for i, e in enumerate(events)),
+                         ((at, 1, i) for i, at in enumerate(runs)))
+    for at, kind, index in merged:
+        if batch and (kind == 1 or _order(events[index]) <= _order(batch[-1])):
+            yield batch[-1].processed_at, batch
+            batch = []
+        if kind == 1:
+            yield at, None
+        else:
+            batch.append(events[index])
+    if batch:
+        yield batch[-1].processed_at, batch
+
+
 def _replay(sandbox: Database, events: list[Event], runs: list[datetime]) -> None:
-    """Feed the events to the sandbox one by one, running its timers where live ones ran."""
+    """Feed the events to the sandbox in live order, running its timers where live ones ran."""
     from engine import processing
     from engine.events.store import record
     from engine.rules import timers
-    steps = heapq.merge(((e.processed_at, 0, i) for i, e in enumerate(events)),
-                        ((at, 1, i) for i, at in enumerate(runs)))
-    for at, kind, index in steps:
+    for at, batch in _steps(events, runs):
         clock.freeze(at)  # what processing dates (tasks, notifications) is dated as it was
-        if kind == 1:
+        if batch is None:
             timers.fire_due(sandbox, now=at)
             continue
-        event = events[index]
         with unit_of_work(sandbox) as session:
-            record(session, event.envelope(), via=event.via)
-        processing.process_client(sandbox, event.client_ref)
+            for event in batch:
+                record(session, event.envelope(), via=event.via)
+        processing.process_clients(sandbox, [e.client_ref for e in batch])
 
 
 def run_backtest(database: Database, directory: str, *, since: datetime | None = None,
