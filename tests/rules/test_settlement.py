@@ -25,22 +25,26 @@ rules:
     description: r
     when: client.registered
     after: 24h
+    unless: [client.status == blocked]
     then: [{task: {queue: support, title: Remind}}]
   - id: call
     description: c
     when: payment.deposit_failed
     after: 2h
+    unless: [client.status == blocked]
     then: [{task: {queue: finance, title: Call}}]
   - id: gone
     description: g
     when: client.registered
     after: 48h
+    unless: [client.status == blocked]
     then: [{task: {queue: support, title: Gone}}]
   - id: big
     description: b
     when: payment.deposit_failed
     if: ["event.amount >= 10 USD"]
     after: 3h
+    unless: [client.status == blocked]
     then: [{task: {queue: finance, title: Big}}]
 """
 # remind waits 12h, call is unchanged, gone is deleted, big now needs 100 USD.
