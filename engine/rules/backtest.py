@@ -92,7 +92,8 @@ def _steps(events: list[Event], runs: list[datetime]) -> Iterator[tuple[datetime
     merged = heapq.merge(((e.processed_at, 0, i) for i, e in enumerate(events)),
                          ((at, 1, i) for i, at in enumerate(runs)))
     for at, kind, index in merged:
-        if batch and (kind == 1 or _order(events[index]) <= _order(batch[-1])):
+        alone = kind == 1 or _by_hand(events[index])
+        if batch and (alone or _order(events[index]) <= _order(batch[-1]) or _by_hand(batch[-1])):
             yield batch[-1].processed_at, batch
             batch = []
         if kind == 1:
@@ -116,7 +117,25 @@ def _replay(sandbox: Database, events: list[Event], runs: list[datetime]) -> Non
         with unit_of_work(sandbox) as session:
             for event in batch:
                 record(session, event.envelope(), via=event.via)
+                if _by_hand(event):
+                    _redo_by_hand(session, event)
         processing.process_clients(sandbox, [e.client_ref for e in batch])
+
+
+def _by_hand(event: Event) -> bool:
+    """Whether the event announces a status a person set (the change itself is no event)."""
+    from engine.processing.ingest import APP_SOURCE
+    return event.source == APP_SOURCE and event.type == "client.status_changed"
+
+
+def _redo_by_hand(session, event: Event) -> None:
+    """Set the status the person set, just before its announcement is processed, as live."""
+    from engine.clients.models import Client
+    client = session.scalar(select(Client).where(Client.ref == event.client_ref))
+    data = event.data or {}
+    if client is not None and data.get("status"):
+        client.status, client.status_reason = data["status"], data.get("reason")
+        client.status_changed_at = event.occurred_at
 
 
 def run_backtest(database: Database, directory: str, *, since: datetime | None = None,

@@ -128,3 +128,39 @@ def test_a_deleted_rule_is_named_in_each_outcome_it_no_longer_leaves(database, t
     assert reason.startswith("rule big-deposit-failed is not in the candidate; the candidate did not do it; "
                              "live: because test/") and "event.amount=5000 USD" in reason
     assert report.same == 4  # the two failed-deposit tasks, and the state of C1 and of C2
+
+
+def test_a_status_set_by_hand_is_set_again_in_the_replay(database, tmp_path):
+    """Staff block a client by hand: only its announcement is an event; the replay redoes it."""
+    from engine.clients.models import Client
+    from engine.kyc import service as kyc_service
+    from engine.processing import process_all_pending
+    from tests.helpers import deposit_failed, jsonl, registered
+    (tmp_path / "live").mkdir()
+    (tmp_path / "live" / "small.yaml").write_text(SMALL)
+    activation.activate_dir(database, str(tmp_path / "live"), actor="test")
+    ingest_lines(database, jsonl([registered("C1")]).splitlines(), via="test")
+    with unit_of_work(database) as s:
+        client = s.scalar(select(Client).where(Client.ref == "C1"))
+        kyc_service.change_status(s, client=client, status="blocked", reason="fraud", actor="ana@example.com")
+    process_all_pending(database)
+    ingest_lines(database, jsonl([deposit_failed("C1", at="2026-11-02T10:00:00Z")]).splitlines(), via="test")
+    report = run_backtest(database, str(tmp_path / "live"))
+    assert report.differences == [], "\n".join(describe(report))
+    assert report.events == 3  # registered, the status announcement, the failed deposit
+
+
+def test_a_task_reprioritised_by_staff_is_compared_as_rules_left_it(database, tmp_path):
+    from engine.tasks import service as tasks_service
+    from engine.tasks.models import Task
+    from tests.helpers import deposit_failed, jsonl
+    (tmp_path / "live").mkdir()
+    (tmp_path / "live" / "small.yaml").write_text(SMALL)
+    activation.activate_dir(database, str(tmp_path / "live"), actor="test")
+    ingest_lines(database, jsonl([deposit_failed("C1", amount="50")]).splitlines(), via="test")
+    with unit_of_work(database) as s:
+        task = s.scalar(select(Task).where(Task.rule_id == "failed-deposit"))
+        tasks_service.set_priority(s, task, "high", actor="ana@example.com", reason="VIP")
+    report = run_backtest(database, str(tmp_path / "live"))
+    assert report.differences == [], "\n".join(describe(report))
+    assert report.same == 2  # the task (as the rule left it: normal) and C1's state
