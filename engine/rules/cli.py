@@ -134,7 +134,7 @@ def status(as_json):
     from engine.rules import activation
     with unit_of_work(_database()) as session:
         rows = [{"version": a.version, "activated_at": iso(a.activated_at), "activated_by": a.activated_by,
-                 "note": a.note} for a in activation.history(session, limit=10)]
+                 "note": a.note, "timers": a.timers} for a in activation.history(session, limit=10)]
     if as_json:
         click.echo(json.dumps({"active": rows[0] if rows else None, "history": rows}))
     elif not rows:

@@ -2,6 +2,7 @@
 kept, rescheduled or cancelled under the new version, and the activation lists what."""
 from __future__ import annotations
 
+import json
 import textwrap
 from datetime import datetime, timedelta
 
@@ -132,6 +133,9 @@ def test_cli_prints_and_audits_what_happened_to_each_timer(database, tmp_path, r
         rows = [r.timers for r in s.scalars(select(RulesetActivation).order_by(RulesetActivation.id))]
     assert audited[-1] == ("rules.rollback", [("call", "kept"), ("remind", "rescheduled")])  # by due time
     assert rows[0] == [] and len(rows[1]) == 4 and len(rows[2]) == 2
+    status = json.loads(runner.invoke(["rules", "status", "--json"]).output)
+    assert [(t["rule"], t["outcome"]) for t in status["active"]["timers"]] == [
+        ("call", "kept"), ("remind", "rescheduled")]
 
 
 NAMED = """
