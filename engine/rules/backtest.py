@@ -3,8 +3,7 @@
 The replay follows the live history as it was processed, not as it occurred: events
 in the order they were processed (`processed_at`; within one transaction a client's
 events in order of `occurred_at`, as `engine.processing` takes them), and the timers
-fired at the moments the live timer runs fired them (the clock of the actions those
-runs took). So a ruleset replayed against the history it produced leaves exactly the
+fired at the moments the live timer runs fired them (`rule_timers.run_at`). So a ruleset replayed against the history it produced leaves exactly the
 same tasks, notifications, commissions, scores and client states: what differs for a
 candidate is what the candidate changes.
 """
