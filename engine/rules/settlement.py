@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from engine.clients.models import Client
 from engine.events.models import Event
 from engine.rules import ir, py_evaluator
+from engine.rules.errors import RuleRuntimeError
 from engine.rules.evaluation import FactLoader
 from engine.rules.models import DELAY, TIMER_CANCELLED, TIMER_PENDING, RulesetActivation, RuleTimer
 from engine.values import iso
@@ -72,9 +73,11 @@ def _still_matches(session: Session, rule: ir.Rule, old: ir.Rule | None, timer: 
         return None
     from engine.rules.runtime import read_values
     facts = FactLoader(session, client, trigger.occurred_at if trigger else timer.created_at)
-    if py_evaluator.holds(rule.condition, read_values(rule.reads, trigger, facts)):
-        return None
-    return f"the changed condition of {rule.id} no longer matches"
+    try:
+        holds = py_evaluator.holds(rule.condition, read_values(rule.reads, trigger, facts))
+    except RuleRuntimeError:
+        return None  # not askable now (a fact that cannot load): kept, `unless:` still decides when due
+    return None if holds else f"the changed condition of {rule.id} no longer matches"
 
 
 def _decide(session: Session, timer: RuleTimer, old_set: ir.Ruleset | None,
