@@ -116,12 +116,41 @@ def _rules_by_file(ruleset: ir.Ruleset) -> list[dict]:
     ]
 
 
+def _timer_lines(timers: list[dict] | None) -> dict | None:
+    """What an activation did to the pending timers: a summary and one line per timer."""
+    from engine.rules.settlement import Settled, summary
+
+    if timers is None:
+        return None  # recorded before activations settled timers
+    return {"summary": summary(timers), "lines": [Settled(**t).line().strip() for t in timers]}
+
+
+def _flash_timers(session) -> None:
+    """Say what the activation just done did to the pending timers (the first 20 of them)."""
+    timers = _timer_lines(activation.settled(session))
+    if timers and timers["lines"]:
+        more = len(timers["lines"]) - 20
+        flash(
+            "Pending "
+            + timers["summary"]
+            + ": "
+            + "; ".join(timers["lines"][:20])
+            + (f"; and {more} more (see the activation history)" if more > 0 else "")
+        )
+
+
 def _state(session) -> dict:
     current = activation.active(session)
     stored = session.get(RulesetVersion, current.version) if current else None
     loaded = activation.load_version(session, current.version) if current else None
     history = [
-        {"version": a.version, "at": iso(a.activated_at), "by": a.activated_by, "note": a.note}
+        {
+            "version": a.version,
+            "at": iso(a.activated_at),
+            "by": a.activated_by,
+            "note": a.note,
+            "timers": _timer_lines(a.timers),
+        }
         for a in activation.history(session, limit=50)
     ]
     return {
@@ -219,8 +248,14 @@ def activate():
                 target_type="ruleset",
                 target_id=ruleset.version,
                 reason=note,
-                detail={"rules": len(ruleset.rules), "files": len(files), **_accepted(candidate)},
+                detail={
+                    "rules": len(ruleset.rules),
+                    "files": len(files),
+                    "timers": activation.settled(s),
+                    **_accepted(candidate),
+                },
             )
+            _flash_timers(s)
     except RulesetInvalid:
         flash("The candidate does not validate; nothing was activated.")
         return redirect(url_for("rules.index"))
@@ -254,7 +289,9 @@ def rollback():
                 target_type="ruleset",
                 target_id=row.version,
                 reason=row.note,
+                detail={"timers": activation.settled(s)},
             )
+            _flash_timers(s)
             version = row.version
     except LookupError as exc:
         flash(f"Nothing rolled back: {exc}.")

@@ -9,7 +9,7 @@ from marshmallow import fields, validate
 from sqlalchemy import select
 
 from engine.rules import api as rules_api
-from engine.rules.actions import NAME, MoneyField, Params, action, known_names, outcome
+from engine.rules.actions import NAME, MoneyField, Outcome, Params, action, compared, known_names, outcome
 
 PROFILES_FILE = "policy/ib/profiles.yaml"
 
@@ -73,3 +73,21 @@ def _profile_names(config: Mapping[str, str]) -> set[str] | None:
     except (rules_api.PolicyError, AttributeError):
         return None
     return set(profiles) if isinstance(profiles, dict) else None
+
+
+@compared("commission")
+def _compared_commissions(session) -> list[Outcome]:
+    """The commissions recorded (IB, type, level, amount; not their later review), for backtests."""
+    from engine.ib.models import IbCommission
+
+    return [
+        Outcome(
+            c.client_ref or c.ib_id,
+            "commission",
+            c.key,
+            (c.explanation or {}).get("rule"),
+            {"ib": c.ib_id, "type": c.type, "level": c.level, "amount": f"{c.amount} {c.currency}"},
+            c.explanation,
+        )
+        for c in session.scalars(select(IbCommission).order_by(IbCommission.id))
+    ]

@@ -9,7 +9,7 @@ from marshmallow import fields, validate
 
 from sqlalchemy import select
 
-from engine.rules.actions import NAME, Params, action, known_names, outcome
+from engine.rules.actions import NAME, Outcome, Params, action, compared, known_names, outcome
 
 CHANNELS = ("email", "sms", "push", "in_app")  # engine.notifications.service.CHANNELS
 
@@ -54,3 +54,23 @@ def _template_names(config: Mapping[str, str]) -> set[str] | None:
     compiler reads no file)."""
     names = {PurePosixPath(p).stem for p in config if p.startswith("templates/") and p.endswith((".yaml", ".yml"))}
     return names or None
+
+
+@compared("notification")
+def _compared_notifications(session) -> list[Outcome]:
+    """The notifications rules sent (template, channel), for backtests."""
+    from engine.notifications.models import Notification
+
+    return [
+        Outcome(
+            n.client_ref,
+            "notification",
+            n.dedup_key or f"notification-{n.id}",
+            n.rule_id,
+            {"template": n.template, "channel": n.channel},
+            n.explanation,
+        )
+        for n in session.scalars(
+            select(Notification).where(Notification.rule_id.is_not(None)).order_by(Notification.id)
+        )
+    ]

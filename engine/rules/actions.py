@@ -146,6 +146,37 @@ def outcome(kind: str):
     return register
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """One thing rules left behind for a client, as a backtest compares it.
+
+    `key` names it the same way in the real database and in a replay (the trigger key
+    of the action that made it); `shown` holds what is compared (a task's queue, title,
+    priority); `why` is the explanation recorded with it.
+    """
+
+    client: str
+    kind: str
+    key: str
+    rule: str | None
+    shown: Mapping[str, object]
+    why: Mapping | None = None
+
+
+# What a backtest compares, by kind: reader(session) -> [Outcome] of every client.
+COMPARED: dict[str, Callable] = {}
+
+
+def compared(kind: str):
+    """Register the decorated reader(session) -> [Outcome] of what rules left, for backtests."""
+
+    def register(reader: Callable) -> Callable:
+        COMPARED[kind] = reader
+        return reader
+
+    return register
+
+
 def load_domain_actions() -> dict[str, ActionSpec]:
     """Import every domain's actions module once and return the registry."""
     global _loaded

@@ -22,7 +22,7 @@ from engine.rules.compiler import compile_ruleset, ruleset_version
 from engine.rules.errors import RuleError, RulesetInvalid
 from engine.rules.loader import load_tree
 from engine.rules.matcher import RuleMatcher
-from engine.rules.models import RulesetActivation, RulesetVersion
+from engine.rules.models import TIMER_PENDING, RulesetActivation, RulesetVersion, RuleTimer
 from engine.rules.problems import Problem
 from engine.values import utcnow
 
@@ -136,9 +136,11 @@ def activate_files(
 ) -> ir.Ruleset:
     """Validate, store and activate `files`; the caller's unit of work commits it."""
     ruleset = store_version(session, files, actor=actor, source=source, validated=validated)
-    session.add(RulesetActivation(version=ruleset.version, activated_at=utcnow(), activated_by=actor, note=note))
+    row = RulesetActivation(version=ruleset.version, activated_at=utcnow(), activated_by=actor, note=note)
+    session.add(row)
     session.flush()
     session.info.pop("rules_active", None)
+    settle_pending_timers(session, row)
     return ruleset
 
 
@@ -178,7 +180,39 @@ def rollback(session: Session, *, actor: str) -> RulesetActivation:
     session.add(row)
     session.flush()
     session.info.pop("rules_active", None)
+    settle_pending_timers(session, row)
     return row
+
+
+def settle_pending_timers(session: Session, row: RulesetActivation) -> list[dict]:
+    """Settle the pending timers under the version `row` activates (kept, rescheduled,
+    cancelled); record the list on the row and return it (engine/rules/settlement.py)."""
+    from engine.rules import settlement
+
+    newest, replaced = settlement.lock_activations(session, row)
+    pending = session.scalar(select(RuleTimer.id).where(RuleTimer.status == TIMER_PENDING).limit(1))
+    row.timers = []
+    if newest and pending is not None:
+        old = _compiled_version(session, replaced.version) if replaced is not None else None
+        new = load_version(session, row.version).ruleset
+        row.timers = settlement.as_records(settlement.settle_timers(session, old, new, row.activated_at))
+    session.flush()
+    session.info["rules_settled"] = row.timers
+    return row.timers
+
+
+def settled(session: Session) -> list[dict]:
+    """What the activation (or rollback) of this transaction did to the pending timers."""
+    return list(session.info.get("rules_settled") or [])
+
+
+def _compiled_version(session: Session, version: str) -> ir.Ruleset | None:
+    """The rules of a stored version (no matcher: only read to compare with the new one)."""
+    with _lock:
+        if version in _cache:
+            return _cache[version].ruleset
+    stored = session.get(RulesetVersion, version)
+    return compile_ruleset(stored.files) if stored is not None else None
 
 
 def load_version(session: Session, version: str) -> Loaded:

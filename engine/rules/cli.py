@@ -133,6 +133,7 @@ def activate(directory, actor, accept_warnings):
         ruleset = activation.activate_files(
             session, files, actor=_actor(actor), source=path, note=activation.accepted_note(ruleset, None)
         )
+        timers = activation.settled(session)
         _audit(
             session,
             _actor(actor),
@@ -141,9 +142,20 @@ def activate(directory, actor, accept_warnings):
             rules=len(ruleset.rules),
             files=len(files),
             source=path,
+            timers=timers,
             **({"accepted_warnings": [str(w) for w in ruleset.warnings]} if ruleset.warnings else {}),
         )
     click.echo(f"active: {ruleset.version} ({len(ruleset.rules)} rules from {path})")
+    _echo_timers(timers)
+
+
+def _echo_timers(timers: list[dict]) -> None:
+    """Print what the activation did to each pending timer (kept, rescheduled, cancelled)."""
+    from engine.rules.settlement import Settled, summary
+
+    click.echo(summary(timers))
+    for record in timers:
+        click.echo(Settled(**record).line())
 
 
 def _accepted(ruleset, accept_warnings: bool) -> None:
@@ -171,7 +183,13 @@ def status(as_json):
 
     with unit_of_work(_database()) as session:
         rows = [
-            {"version": a.version, "activated_at": iso(a.activated_at), "activated_by": a.activated_by, "note": a.note}
+            {
+                "version": a.version,
+                "activated_at": iso(a.activated_at),
+                "activated_by": a.activated_by,
+                "note": a.note,
+                "timers": a.timers,
+            }
             for a in activation.history(session, limit=10)
         ]
     if as_json:
@@ -194,20 +212,25 @@ def rollback(actor):
     try:
         with unit_of_work(_database()) as session:
             row = activation.rollback(session, actor=_actor(actor))
-            _audit(session, _actor(actor), "rules.rollback", row.version)
+            timers = activation.settled(session)
+            _audit(session, _actor(actor), "rules.rollback", row.version, timers=timers)
             version = row.version
     except LookupError as exc:
         _fail([f"error: {exc}"])
     click.echo(f"active: {version}")
+    _echo_timers(timers)
 
 
 @rules.command("backtest")
 @click.argument("directory")
 @click.option("--since", default=None, help="ISO-8601; events that occurred at or after.")
 @click.option("--until", default=None, help="ISO-8601; events that occurred before.")
-def backtest(directory, since, until):
-    """Replay stored events through the rules in DIRECTORY in a sandbox; print what would differ."""
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+def backtest(directory, since, until, as_json):
+    """Replay stored events through the rules in DIRECTORY in a sandbox; print each outcome
+    (task, notification, commission, score, client state) that would differ, with its rule and why."""
     from engine.rules.backtest import describe, run_backtest
+    from engine.rules.backtest import as_json as report_json
 
     _compiled(directory)
     try:
@@ -215,6 +238,9 @@ def backtest(directory, since, until):
     except ValueError as exc:
         _fail([f"error: {exc}"])
     report = run_backtest(_database(), directory, since=window[0], until=window[1])
+    if as_json:
+        click.echo(json.dumps(report_json(report), indent=1))
+        return
     for line in describe(report):
         click.echo(line)
 

@@ -39,6 +39,9 @@ class RulesetActivation(Base):
     activated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     activated_by: Mapped[str] = mapped_column(String(320))
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # What the activation did to each pending timer (engine.rules.settlement): kept,
+    # rescheduled or cancelled, with rule and client; None before it was recorded.
+    timers: Mapped[list | None] = mapped_column(JsonType, nullable=True)
 
 
 class RuleTimer(Base):
@@ -64,6 +67,9 @@ class RuleTimer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     outcome: Mapped[str | None] = mapped_column(Text, nullable=True)  # why it fired or was cancelled
+    # The clock of the timer run (`fire_due`) that fired or cancelled it when due: backtests
+    # run the sandbox's timers at the same moments.
+    run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     explanation: Mapped[dict | None] = mapped_column(JsonType, nullable=True)
 
 

@@ -131,7 +131,9 @@ def fire_timer(session: Session, timer: RuleTimer, client) -> bool:
     loaded = activation.current(session)
     rule = _rule(loaded.ruleset, timer.rule_id) if loaded else None
     if rule is None:
-        timers.close(session, timer, TIMER_CANCELLED, "the rule is not in the active ruleset", timer.due_at)
+        timers.close(
+            session, timer, TIMER_CANCELLED, "the rule is not in the active ruleset", timer.due_at, when_due=True
+        )
         return False
     trigger = session.get(Event, timer.event_seq) if timer.event_seq else None
     facts = FactLoader(session, client, timer.due_at)
@@ -142,7 +144,7 @@ def fire_timer(session: Session, timer: RuleTimer, client) -> bool:
         outcome, status = "unless held when due", TIMER_CANCELLED
     else:
         outcome, status = "fired", TIMER_FIRED
-    if not timers.close(session, timer, status, outcome, timer.due_at) or status != TIMER_FIRED:
+    if not timers.close(session, timer, status, outcome, timer.due_at, when_due=True) or status != TIMER_FIRED:
         return False
     why = explanation(
         loaded.ruleset,
@@ -178,7 +180,7 @@ def _fire_named(session: Session, timer: RuleTimer, client) -> bool:
     from engine.events.store import record
     from engine.values import iso
 
-    if not timers.close(session, timer, TIMER_FIRED, "fired: timer.fired recorded", timer.due_at):
+    if not timers.close(session, timer, TIMER_FIRED, "fired: timer.fired recorded", timer.due_at, when_due=True):
         return False
     record(
         session,

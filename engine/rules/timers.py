@@ -91,11 +91,18 @@ def pending(session: Session, client_ref: str, kind: str | None = None) -> list[
     return list(session.scalars(stmt.order_by(RuleTimer.due_at, RuleTimer.id)))
 
 
-def close(session: Session, timer: RuleTimer, status: str, outcome: str, at: datetime) -> bool:
-    """Move a pending timer to fired or cancelled; False if another process got there first."""
+def close(
+    session: Session, timer: RuleTimer, status: str, outcome: str, at: datetime, *, when_due: bool = False
+) -> bool:
+    """Move a pending timer to fired or cancelled; False if another process got there first.
+
+    `when_due`: the timer is closed because it fell due, so only if its due time is still
+    the one read (an activation that rescheduled it meanwhile wins: it fires when due).
+    """
+    unmoved = (RuleTimer.due_at == timer.due_at,) if when_due else ()
     result = session.execute(
         update(RuleTimer)
-        .where(RuleTimer.id == timer.id, RuleTimer.status == TIMER_PENDING)
+        .where(RuleTimer.id == timer.id, RuleTimer.status == TIMER_PENDING, *unmoved)
         .values(status=status, closed_at=at, outcome=outcome[:2000])
         .execution_options(synchronize_session="fetch", client_ref=timer.client_ref)
     )
@@ -128,6 +135,9 @@ def fire_due(database: Database, now: datetime | None = None) -> int:
                     .where(RuleTimer.id.in_(ids[start : start + BATCH]))
                     .order_by(RuleTimer.due_at, RuleTimer.id)
                 )
-                fired += sum(runtime.fire_timer(session, timer, client) for timer in timers)
+                for timer in timers:
+                    fired += runtime.fire_timer(session, timer, client)
+                    if timer.status != TIMER_PENDING:
+                        timer.run_at = now  # when this run settled it (backtests replay the runs)
                 schedule_touched(session, database)
     return fired

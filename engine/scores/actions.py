@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from engine.rules.actions import Params, TemplateText, action, outcome
+from engine.rules.actions import Outcome, Params, TemplateText, action, compared, outcome
 from engine.scores.service import MAX_POINTS
 
 SCORE_NAME = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="must be a score name like aml_risk")
@@ -58,3 +58,18 @@ def _score_outcomes(session, actions: list) -> list[str]:
     """What each contribution did, as `aml_risk +20 = 40; risk medium` (the new total, and the
     risk category when it changed); replays add nothing and are left out. For rule tests."""
     return [a.result for a in actions if a.action == "score" and " unchanged (" not in a.result]
+
+
+@compared("score")
+def _compared_scores(session) -> list[Outcome]:
+    """The points rules added to clients' scores, for backtests (the totals follow from them)."""
+    from sqlalchemy import select
+
+    from engine.scores.models import ScoreContribution
+
+    return [
+        Outcome(
+            c.client_ref, "score", c.trigger_key, c.rule_id, {"score": c.name, "points": c.points, "reason": c.reason}
+        )
+        for c in session.scalars(select(ScoreContribution).order_by(ScoreContribution.id))
+    ]

@@ -16,9 +16,11 @@ from engine.rules.actions import (
     NAME,
     Duration,
     OneOrMany,
+    Outcome,
     Params,
     TemplateText,
     action,
+    compared,
     known_names,
     on_each_event,
     outcome,
@@ -316,3 +318,39 @@ def _task_outcomes(session: Session, actions: list) -> list[dict]:
         }
         for t in session.scalars(select(Task).where(Task.rule_id.is_not(None)).order_by(Task.id))
     ]
+
+
+@compared("task")
+def _compared_tasks(session: Session) -> list[Outcome]:
+    """The tasks rules opened (queue, title, and priority as rules left it), for backtests."""
+    from engine.tasks.models import Task
+
+    priorities = _rule_priorities(session)
+    return [
+        Outcome(
+            t.client_ref or "-",
+            "task",
+            t.trigger_key or f"task-{t.id}",
+            t.rule_id,
+            {"queue": t.queue, "title": t.title, "priority": priorities.get(t.id, t.priority)},
+            t.explanation,
+        )
+        for t in session.scalars(select(Task).where(Task.rule_id.is_not(None)).order_by(Task.id))
+    ]
+
+
+def _rule_priorities(session: Session) -> dict[int, str]:
+    """The priority of each re-prioritised task as rules set it: what staff changed by hand
+    is not replayed by a backtest, so it is not compared either."""
+    from engine.tasks.models import TaskEvent
+
+    out: dict[int, str] = {}
+    for task_id, actor, data in session.execute(
+        select(TaskEvent.task_id, TaskEvent.actor, TaskEvent.data)
+        .where(TaskEvent.action == "priority")
+        .order_by(TaskEvent.id)
+    ):
+        out.setdefault(task_id, (data or {}).get("from"))  # as created
+        if actor.startswith("rule:"):
+            out[task_id] = (data or {}).get("to")
+    return {task_id: p for task_id, p in out.items() if p}

@@ -160,10 +160,18 @@ def test_backtest_shows_what_a_changed_ruleset_would_do_differently(runner, tmp_
     result = runner.invoke(["rules", "backtest", str(rules_dir(tmp_path, "1 USD", "candidate"))])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[1] == "same: 1, only with the candidate: 1, only with the active ruleset: 0"
-    assert lines[2].startswith("+ C2 test/") and lines[2].endswith(
-        "failed-deposit: task(queue=finance, title=Failed {event.amount}, priority=normal)"
+    assert lines[1] == "outcomes: 3 same, 1 different"  # C1's task, the state of C1 and of C2
+    assert (
+        lines[2].startswith("C2 task failed-deposit (test/")
+        and ": added: queue=finance, title=Failed 5, "
+        "priority=normal; rule failed-deposit changed; candidate: because test/"
+        in lines[2]
     )
+    assert "event.amount=5 USD" in lines[2]
+    data = json.loads(runner.invoke(["rules", "backtest", "--json", str(tmp_path / "candidate")]).output)
+    assert [(d["client"], d["kind"], d["rule"], d["change"]) for d in data["differences"]] == [
+        ("C2", "task", "failed-deposit", "added")
+    ]
 
 
 def test_cli_activation_and_rollback_are_audited_as_the_os_user(runner, tmp_path, database):

@@ -263,3 +263,21 @@ def test_a_candidate_with_warnings_is_activated_only_when_they_are_accepted(rule
         assert row.note == "with the reminder (accepted 1 warning(s))"
         entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "rules.activate"))
         assert entry.detail["accepted_warnings"] == [DELAY_WARNING]
+
+
+def test_rollback_says_what_happened_to_each_pending_timer(rules_app, database, tmp_path):
+    from tests.rules.test_settlement import V2, _dir, _started
+
+    _started(database, tmp_path)  # the timers of V1 are pending
+    activation.activate_dir(database, _dir(tmp_path, "v2", V2), actor="test")
+    c = _as(rules_app, "admin")
+    page = c.post("/rules/rollback", data={"csrf_token": csrf(c)}, follow_redirects=True).get_data(as_text=True)
+    assert "Pending timers: 1 kept, 1 rescheduled, 0 cancelled" in page
+    assert re.search(
+        r"rescheduled: timer \d+ \(remind\) of C1, due 2026-11-01T22:00:00Z -&gt; "
+        r"2026-11-02T10:00:00Z: rule remind now waits 86400s after client.registered",
+        page,
+    )
+    history = c.get("/rules").get_data(as_text=True)
+    assert "<summary>timers: 1 kept, 1 rescheduled, 2 cancelled</summary>" in history  # V2's activation
+    assert "cancelled: timer" in history and "(gone) of C1" in history
