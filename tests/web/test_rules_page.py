@@ -196,6 +196,8 @@ def test_the_page_shows_the_facts_catalogue(rules_app):
     from engine.rules import catalogue
 
     html = _as(rules_app, "compliance").get("/rules").get_data(as_text=True)
+    assert "<title>Rules · fxcrm</title>" in html and html.count('id="facts-h"') == 1
+    assert html.index('id="hist-h"') < html.index('id="facts-h"')  # below the history, folded
     section = html[html.index('id="facts-h"') :]
     rows = catalogue.entries() + catalogue.aggregate_entries()
     assert len(rows) > 40
