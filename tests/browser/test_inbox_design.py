@@ -62,8 +62,8 @@ def test_the_keyboard_moves_ticks_and_opens_tasks(page, server):
     expect(page.locator("#inbox-keys")).to_have_attribute("open", "")
     expect(rows.first.locator(".client-name")).to_have_text("Anna Meyer")  # beside the ref
     href = rows.first.locator("a").first.get_attribute("href")
-    page.keyboard.press("c")  # claims the current task: the page comes back with it held
-    page.wait_for_load_state()
+    with page.expect_navigation():  # waits for the new page's load: its keys are listened to
+        page.keyboard.press("c")  # claims the current task: the page comes back with it held
     expect(page.locator(f"table.tasks tbody tr#{rows.first.get_attribute('id')}")).to_contain_text("admin@example.com")
     page.keyboard.press("j")
     page.keyboard.press("o")
