@@ -85,26 +85,14 @@ def run_rule_for_past_event(
     `facts` comes from fact_loader(); `why` adds to the explanation (e.g. caught_up=...).
     """
     from engine.rules import py_evaluator
-    from engine.rules.actions_run import Run, execute
     from engine.rules.evaluation import explanation
-    from engine.rules.runtime import read_values
+    from engine.rules.runtime import act_on_event, read_values
 
     values = read_values(rule.reads, event, facts)
     if not py_evaluator.holds(rule.condition, values):
         return False
-    reason = explanation(ruleset, rule, [event], values, facts.raw, **why)
-    execute(
-        Run(
-            session,
-            ruleset,
-            rule,
-            client,
-            [event],
-            event.occurred_at,
-            facts,
-            f"{event.source}/{event.event_id}",
-            reason,
-        )
+    act_on_event(
+        session, ruleset, rule, client, event, facts, explanation(ruleset, rule, [event], values, facts.raw, **why)
     )
     return True
 

@@ -79,19 +79,16 @@ def evaluate_event(session: Session, event: Event, client) -> None:
                 explanation=why,
             )
         else:
-            execute(
-                Run(
-                    session,
-                    ruleset,
-                    rule,
-                    client,
-                    [event],
-                    event.occurred_at,
-                    facts,
-                    f"{event.source}/{event.event_id}",
-                    why,
-                )
-            )
+            act_on_event(session, ruleset, rule, client, event, facts, why)
+
+
+def act_on_event(
+    session: Session, ruleset: ir.Ruleset, rule: ir.Rule, client, event: Event, facts: FactLoader, why: dict
+) -> None:
+    """Run the actions of `rule` for `event` (once per event: the trigger is the event's id)."""
+    execute(
+        Run(session, ruleset, rule, client, [event], event.occurred_at, facts, f"{event.source}/{event.event_id}", why)
+    )
 
 
 def cancel_timers(session: Session, ruleset: ir.Ruleset, client, event: Event, facts: FactLoader) -> None:
