@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 
 from engine.clients.models import Client
 from engine.events.models import Event
-from engine.ib import commissions, evaluate, tree
+from engine.ib import batch, commissions, evaluate, tree
 from engine.ib.models import IbMoneyMove, IbTrade
 from engine.ib.service import config_for
-from engine.projections import projection
+from engine.projections import batch_form, projection
 from engine.values import parse_datetime, parse_decimal
 
 
@@ -120,15 +120,20 @@ def trade_closed(session: Session, event: Event, client_ref: str) -> None:
         IbTrade.client_ref == client_ref, IbTrade.account_id == data["account_id"],
         IbTrade.ticket == data["ticket"]))
     if exists is None:
-        opened, closed = parse_datetime(data["open_time"]), parse_datetime(data["close_time"])
-        session.add(IbTrade(
-            client_ref=client_ref, account_id=data["account_id"], ticket=data["ticket"],
-            symbol=data["symbol"], lots=parse_decimal(data["volume_lots"]), open_time=opened,
-            close_time=closed, held_seconds=max(int((closed - opened).total_seconds()), 0),
-            profit=parse_decimal(data["profit"]), fee=parse_decimal(data.get("commission") or "0"),
-            currency=data.get("currency")))
+        session.add(IbTrade(**trade_row(client_ref, data)))
         session.flush()
     evaluate.after_activity(session, client_ref, event)
+
+
+def trade_row(client_ref: str, data: dict) -> dict:
+    """Return the `ib_trades` row of a closed trade (both processing paths build it here)."""
+    opened, closed = parse_datetime(data["open_time"]), parse_datetime(data["close_time"])
+    return {"client_ref": client_ref, "account_id": data["account_id"], "ticket": data["ticket"],
+            "symbol": data["symbol"], "lots": parse_decimal(data["volume_lots"]),
+            "open_time": opened, "close_time": closed,
+            "held_seconds": max(int((closed - opened).total_seconds()), 0),
+            "profit": parse_decimal(data["profit"]),
+            "fee": parse_decimal(data.get("commission") or "0"), "currency": data.get("currency")}
 
 
 def kyc_completed(session: Session, event: Event, client_ref: str) -> None:
@@ -155,3 +160,7 @@ def activity(session: Session, event: Event, client: Client) -> None:
     """Project a client's deposits, withdrawals, trades and KYC results."""
     tree.ensure_stats(session, client.ref)
     ACTIVITY[event.type](session, event, client.ref)
+
+
+batch_form("ib", (activity,), load=batch.load, accepts=batch.accepts, apply=batch.apply,
+           write=batch.write)
