@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -89,13 +90,14 @@ def _is_id(table: str, column) -> bool:
             or (table, column.name) in _ID_TEXTS)
 
 
-def run(url: str, backend: str, events: list[dict], *, batch: bool, per_client: bool) -> Database:
+def run(url: str, backend: str, events: list[dict], *, batch: bool, per_client: bool,
+        rules: str = "rules") -> Database:
     """Store `events` in a fresh copy of the schema and process them; return the database."""
     forget_databases()
     database = get_database(make_config(url, batch=batch))
     if backend == "postgres":
         _truncate(database)
-    activation.activate_dir(database, "rules", actor="test")
+    activation.activate_dir(database, rules, actor="test")
     with unit_of_work(database) as session:
         record_many(session, [parse_line(json.dumps(e)) for e in events], via="file")
     if per_client:
@@ -132,12 +134,12 @@ def _one_transaction_per_group(monkeypatch):
     monkeypatch.setattr(engine.processing, "TXN_SECONDS", 3600.0)
 
 
-def compare(urls, backend, events, *, per_client: bool) -> tuple[dict, dict]:
+def compare(urls, backend, events, *, per_client: bool, rules: str = "rules") -> tuple[dict, dict]:
     clock.freeze(NOW)
-    per_event = snapshot(run(urls[0], backend, events, batch=False, per_client=per_client),
-                         ids=per_client)
+    per_event = snapshot(run(urls[0], backend, events, batch=False, per_client=per_client,
+                             rules=rules), ids=per_client)
     with counting_batched() as taken:
-        batched_db = run(urls[1], backend, events, batch=True, per_client=per_client)
+        batched_db = run(urls[1], backend, events, batch=True, per_client=per_client, rules=rules)
     # The events table is compared too: each one's status, attempts and error (a balance
     # update for an account not known yet fails on both paths alike).
     assert taken  # the set-based path was used (how much: test_the_batch_path_takes_most_...)
@@ -183,6 +185,17 @@ def test_batch_path_leaves_the_same_tables_as_the_per_event_path(urls, backend, 
 @pytest.mark.parametrize("stream", ["demo-shuffled", "trades"])
 def test_one_client_at_a_time_even_the_ids_are_the_same(urls, backend, stream):
     per_event, batched = compare(urls, backend, STREAMS[stream](), per_client=True)
+    _assert_same(per_event, batched)
+
+
+def test_policy_mode_the_same_tables(urls, backend, tmp_path):
+    """Without the IB rules the IB profiles' policies pay (after_activity): the referred
+    clients' trades must still take the per-event path."""
+    rules = tmp_path / "rules"
+    shutil.copytree("rules", rules, ignore=shutil.ignore_patterns("ib"))
+    shutil.copytree("rules/policy/ib", rules / "policy" / "ib")
+    per_event, batched = compare(urls, backend, trades_stream(), per_client=False, rules=str(rules))
+    assert per_event["ib_commissions"]  # the policies paid something
     _assert_same(per_event, batched)
 
 
