@@ -14,8 +14,20 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from engine.ib.models import IbClientStats, IbTrade
+from engine.values import parse_datetime, parse_decimal
 
 TYPE = "trade.closed"
+
+
+def trade_row(client_ref: str, data: dict) -> dict:
+    """Return the `ib_trades` row of a closed trade (both processing paths build it here)."""
+    opened, closed = parse_datetime(data["open_time"]), parse_datetime(data["close_time"])
+    return {"client_ref": client_ref, "account_id": data["account_id"], "ticket": data["ticket"],
+            "symbol": data["symbol"], "lots": parse_decimal(data["volume_lots"]),
+            "open_time": opened, "close_time": closed,
+            "held_seconds": max(int((closed - opened).total_seconds()), 0),
+            "profit": parse_decimal(data["profit"]),
+            "fee": parse_decimal(data.get("commission") or "0"), "currency": data.get("currency")}
 
 
 @dataclass
@@ -42,7 +54,6 @@ def load(session: Session, clients: dict, events: list) -> IbState:
 
 def accepts(state: IbState, event, client) -> bool:
     """Only a closed trade (other activity is not batched yet) of a client no IB owns."""
-    from engine.ib.projections import trade_row
     if event.type != TYPE or client.ref not in state.stats:
         return False
     stats = state.stats[client.ref]
@@ -59,7 +70,6 @@ def accepts(state: IbState, event, client) -> bool:
 
 
 def apply(state: IbState, event, client) -> None:
-    from engine.ib.projections import trade_row
     if state.stats[client.ref] is None and client.ref not in state.made:
         _ensure_stats(state, client)
     key = (client.ref, event.data["account_id"], event.data["ticket"])

@@ -16,7 +16,7 @@ from engine.ib import batch, commissions, evaluate, tree
 from engine.ib.models import IbMoneyMove, IbTrade
 from engine.ib.service import config_for
 from engine.projections import batch_form, projection
-from engine.values import parse_datetime, parse_decimal
+from engine.values import parse_decimal
 
 
 def _attribute(session: Session, client_ref: str, ib_id: str, *, source: str, key: str,
@@ -120,20 +120,9 @@ def trade_closed(session: Session, event: Event, client_ref: str) -> None:
         IbTrade.client_ref == client_ref, IbTrade.account_id == data["account_id"],
         IbTrade.ticket == data["ticket"]))
     if exists is None:
-        session.add(IbTrade(**trade_row(client_ref, data)))
+        session.add(IbTrade(**batch.trade_row(client_ref, data)))
         session.flush()
     evaluate.after_activity(session, client_ref, event)
-
-
-def trade_row(client_ref: str, data: dict) -> dict:
-    """Return the `ib_trades` row of a closed trade (both processing paths build it here)."""
-    opened, closed = parse_datetime(data["open_time"]), parse_datetime(data["close_time"])
-    return {"client_ref": client_ref, "account_id": data["account_id"], "ticket": data["ticket"],
-            "symbol": data["symbol"], "lots": parse_decimal(data["volume_lots"]),
-            "open_time": opened, "close_time": closed,
-            "held_seconds": max(int((closed - opened).total_seconds()), 0),
-            "profit": parse_decimal(data["profit"]),
-            "fee": parse_decimal(data.get("commission") or "0"), "currency": data.get("currency")}
 
 
 def kyc_completed(session: Session, event: Event, client_ref: str) -> None:
