@@ -130,6 +130,7 @@ def profile_once(args, lines: list[str], batch: bool) -> None:
         sites: Counter | None = Counter() if args.sites else None
         counts = count_statements(database, sites)
         spent = time_handlers(counts)
+        batched = count_batched()
         profiler = cProfile.Profile() if args.cprofile else None
         cpu, wall = time.process_time(), time.perf_counter()
         if profiler:
@@ -141,7 +142,7 @@ def profile_once(args, lines: list[str], batch: bool) -> None:
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         total = sum(counts.values())
         out = {"db": args.db, "stream": args.stream, "batch": batch, "clients": len(refs),
-               "events": events, "by_type": by_type(database),
+               "events": events, "set_based_events": len(batched), "by_type": by_type(database),
                "seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
                "events_per_s": round(events / wall, 1),
                "statements": total, "statements_per_event": round(total / events, 2),
@@ -162,6 +163,22 @@ def profile_once(args, lines: list[str], batch: bool) -> None:
     finally:
         drop_database(url)
         _reset_handlers()
+
+
+def count_batched() -> list:
+    """Collect the events the set-based path takes from now on (engine.processing.batch)."""
+    from engine.processing import batch
+    taken: list = []
+    original = getattr(batch._batch_round, "__wrapped__", batch._batch_round)
+
+    def counting(session, clients, runs, forms, mark, done):
+        before = len(done)
+        stopped = original(session, clients, runs, forms, mark, done)
+        taken.extend(e.seq for e in done[before:])
+        return stopped
+    counting.__wrapped__ = original  # type: ignore[attr-defined]
+    batch._batch_round = counting
+    return taken
 
 
 def by_type(database: Database) -> dict[str, int]:
