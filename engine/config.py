@@ -3,6 +3,7 @@
 Every setting is an `FXCRM_*` environment variable; an optional file named by
 `FXCRM_CONFIG_FILE` (KEY=VALUE lines) adds settings the environment does not set.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,7 +55,7 @@ class Config:
     # Roles that must use two-factor login (TOTP), comma-separated, e.g. "admin,finance".
     require_2fa_roles: str = ""
     # Rate limits (Flask-Limiter syntax); kept in Redis in distributed mode, else in memory.
-    login_rate_limit: str = "10 per minute"          # per e-mail address tried
+    login_rate_limit: str = "10 per minute"  # per e-mail address tried
     login_address_rate_limit: str = "60 per minute"  # per client address (offices share one)
     api_rate_limit: str = "600 per minute"
     rate_limit_prefix: str = "fxcrm-limits"
@@ -95,7 +96,16 @@ class Config:
         return replace(self, **values)
 
 
-_CASTS = {"ticker_seconds": float, "sweep_after_seconds": float, "retry_base_seconds": float, "max_attempts": int, "ingest_batch": int, "job_batch": int, "proxy_hops": int, "document_max_bytes": int}
+_CASTS = {
+    "ticker_seconds": float,
+    "sweep_after_seconds": float,
+    "retry_base_seconds": float,
+    "max_attempts": int,
+    "ingest_batch": int,
+    "job_batch": int,
+    "proxy_hops": int,
+    "document_max_bytes": int,
+}
 
 
 def _flag(raw: str) -> bool:
@@ -109,9 +119,19 @@ def _flag(raw: str) -> bool:
 
 _CASTS["secure_cookies"] = _flag
 _CASTS["batch"] = _flag
-_SECRET_SUFFIXES = ("_SECRET", "_SECRET_KEY", "_TOKEN", "_WEBHOOK_TOKEN", "_API_TOKEN",
-                    "_BASE_URL", "_IPN_SECRET", "_WEBHOOK_SECRET",
-                    "_MANAGER_LOGIN", "_MANAGER_PASSWORD", "_CA_FILE")
+_SECRET_SUFFIXES = (
+    "_SECRET",
+    "_SECRET_KEY",
+    "_TOKEN",
+    "_WEBHOOK_TOKEN",
+    "_API_TOKEN",
+    "_BASE_URL",
+    "_IPN_SECRET",
+    "_WEBHOOK_SECRET",
+    "_MANAGER_LOGIN",
+    "_MANAGER_PASSWORD",
+    "_CA_FILE",
+)
 
 
 def _read_file(path: str) -> dict[str, str]:
@@ -141,7 +161,9 @@ def load(environ: dict[str, str] | None = None) -> Config:
             values[fld.name] = _CASTS.get(fld.name, str)(raw)
         except ValueError as exc:
             raise ConfigError(f"{PREFIX}{fld.name.upper()}: {exc}") from None
-    values["secrets"] = {k[len(PREFIX):]: v for k, v in env.items()
-                         if k.startswith(PREFIX) and k.endswith(_SECRET_SUFFIXES)
-                         and k != "FXCRM_SECRET_KEY"}
+    values["secrets"] = {
+        k[len(PREFIX) :]: v
+        for k, v in env.items()
+        if k.startswith(PREFIX) and k.endswith(_SECRET_SUFFIXES) and k != "FXCRM_SECRET_KEY"
+    }
     return Config(**values)

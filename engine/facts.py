@@ -4,6 +4,7 @@ Each domain registers its facts with `@fact(...)` in its own `facts.py`; the rul
 validator checks every `client.<name>` path a rule reads against this registry,
 and the processor loads only the facts the active rules read.
 """
+
 from __future__ import annotations
 
 from contextvars import ContextVar
@@ -22,20 +23,21 @@ def as_of() -> datetime | None:
     """Return the moment facts are evaluated at, or None for now."""
     return AS_OF.get()
 
+
 # Kinds match engine.events.catalogue.KINDS, plus `money` (a Money value).
 DEFAULT_COST = "one query on the client's rows"
 
 
 @dataclass(frozen=True)
 class FactSpec:
-    name: str            # full path without the `client.` prefix, e.g. "kyc.status"
-    kind: str            # string, decimal, money, datetime, enum, integer, boolean, list
+    name: str  # full path without the `client.` prefix, e.g. "kyc.status"
+    kind: str  # string, decimal, money, datetime, enum, integer, boolean, list
     loader: Callable[..., Any]
     choices: tuple[str, ...] = ()
     params: dict[str, str] = field(default_factory=dict)  # param name -> kind
     doc: str = ""
-    cost: str = DEFAULT_COST   # what loading it reads, for the catalogue (`fxcrm rules facts`)
-    column: str = ""           # a column of the clients table holding it: scheduled rules select by it in SQL
+    cost: str = DEFAULT_COST  # what loading it reads, for the catalogue (`fxcrm rules facts`)
+    column: str = ""  # a column of the clients table holding it: scheduled rules select by it in SQL
     # parameters naming what rule actions create, {param: kind} (a score's name): a name no
     # action creates is a warning of `rules check` (engine.rules.suspicious)
     names: dict[str, str] = field(default_factory=dict)
@@ -45,19 +47,38 @@ FACTS: dict[str, FactSpec] = {}
 _loaded = False
 
 
-def fact(name: str, kind: str, *, choices=(), params=None, doc: str = "", cost: str = DEFAULT_COST,
-         column: str = "", names=None):
+def fact(
+    name: str,
+    kind: str,
+    *,
+    choices=(),
+    params=None,
+    doc: str = "",
+    cost: str = DEFAULT_COST,
+    column: str = "",
+    names=None,
+):
     """Register the decorated `loader(session, client, **params)` as fact `name`.
 
     `doc` (default: the loader's docstring) and `cost` are shown in the facts catalogue;
     `column` names the `clients` column the fact is (the loader returns it unchanged), so a
     scheduled rule can pick its candidate clients in SQL.
     """
+
     def register(loader):
-        FACTS[name] = FactSpec(name, kind, loader, tuple(choices), dict(params or {}),
-                               doc or (loader.__doc__ or "").strip(), cost, column,
-                               dict(names or {}))
+        FACTS[name] = FactSpec(
+            name,
+            kind,
+            loader,
+            tuple(choices),
+            dict(params or {}),
+            doc or (loader.__doc__ or "").strip(),
+            cost,
+            column,
+            dict(names or {}),
+        )
         return loader
+
     return register
 
 
@@ -66,6 +87,7 @@ def load_domain_facts() -> dict[str, FactSpec]:
     global _loaded
     if not _loaded:
         from engine.domains import import_each
+
         import_each("facts")
         _loaded = True
     return FACTS
@@ -84,7 +106,9 @@ BATCH_FACTS: dict[str, Callable[..., dict]] = {}
 
 def batch_fact(name: str):
     """Register the decorated bulk loader of fact `name` (see BATCH_FACTS)."""
+
     def register(loader):
         BATCH_FACTS[name] = loader
         return loader
+
     return register

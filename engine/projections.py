@@ -5,6 +5,7 @@ A domain's `projections` module registers `@projection("event.type")` handlers
 after the projections of every event. Processing (engine.processing) reads this
 registry; domains import it, never processing itself, so the dependency runs one way.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -28,10 +29,12 @@ _loaded = False
 
 def projection(*event_types: str):
     """Register the decorated handler(session, event, client) for these event types."""
+
     def register(handler: Handler) -> Handler:
         for name in event_types:
             PROJECTIONS.setdefault(name, []).append(handler)
         return handler
+
     return register
 
 
@@ -68,16 +71,17 @@ def apply_event(session: Session, event: Event, client: Client) -> None:
 # group state, that `apply` does what the per-event handler would); otherwise the
 # client's remaining events take the per-event path.
 
+
 @dataclass(frozen=True)
 class BatchForm:
     name: str
-    handlers: tuple[Handler, ...]             # the per-event handlers this form stands for
+    handlers: tuple[Handler, ...]  # the per-event handlers this form stands for
     # load(session, clients {ref: Client}, events) -> the group state for these events
     load: Callable[["Session", dict, list], Any]
     # accepts(state, event, client) -> bool: apply would do exactly what the handlers do
     accepts: Callable[[Any, "Event", "Client"], bool]
-    apply: Callable[[Any, "Event", "Client"], None]   # change the state (no SQL)
-    write: Callable[["Session", Any], None]           # bulk statements for the state's changes
+    apply: Callable[[Any, "Event", "Client"], None]  # change the state (no SQL)
+    write: Callable[["Session", Any], None]  # bulk statements for the state's changes
     # columns of the clients row that `apply` may change (facts reading them are not constant)
     client_columns: frozenset[str] = frozenset()
 
@@ -85,8 +89,7 @@ class BatchForm:
 BATCH_FORMS: list[BatchForm] = []
 
 
-def batch_form(name: str, handlers, *, load, accepts, apply, write,
-               client_columns=()) -> BatchForm:
+def batch_form(name: str, handlers, *, load, accepts, apply, write, client_columns=()) -> BatchForm:
     """Register the set-based form of `handlers` (per-event handlers already registered)."""
     form = BatchForm(name, tuple(handlers), load, accepts, apply, write, frozenset(client_columns))
     BATCH_FORMS[:] = [f for f in BATCH_FORMS if f.name != name] + [form]

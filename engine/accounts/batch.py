@@ -6,6 +6,7 @@ with the same service functions the per-event projections call (`trade_effect`,
 `snapshot`, ...); new activity entries are inserted with one executemany, and the changed
 account rows are written by the session's flush (one batched UPDATE).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,19 +25,26 @@ TYPES = frozenset({*TRADES, BALANCE})
 
 @dataclass
 class AccountsState:
-    accounts: dict[str, TradingAccount]                 # by platform account id
-    entries: dict[str, AccountActivity | dict]          # first-trade entries by key
+    accounts: dict[str, TradingAccount]  # by platform account id
+    entries: dict[str, AccountActivity | dict]  # first-trade entries by key
     new_entries: list[dict] = field(default_factory=list)
 
 
 def load(session: Session, clients: dict, events: list) -> AccountsState:
-    ids = sorted({e.data["account_id"] for e in events
-                  if e.type in TYPES and isinstance((e.data or {}).get("account_id"), str)})
-    accounts = {a.account_id: a for a in session.scalars(
-        select(TradingAccount).where(TradingAccount.account_id.in_(ids)))} if ids else {}
+    ids = sorted(
+        {e.data["account_id"] for e in events if e.type in TYPES and isinstance((e.data or {}).get("account_id"), str)}
+    )
+    accounts = (
+        {a.account_id: a for a in session.scalars(select(TradingAccount).where(TradingAccount.account_id.in_(ids)))}
+        if ids
+        else {}
+    )
     keys = [service.first_trade_entry(i, "")[0] for i in accounts]
-    entries: dict[str, AccountActivity | dict] = {e.key: e for e in session.scalars(
-        select(AccountActivity).where(AccountActivity.key.in_(keys)))} if keys else {}
+    entries: dict[str, AccountActivity | dict] = (
+        {e.key: e for e in session.scalars(select(AccountActivity).where(AccountActivity.key.in_(keys)))}
+        if keys
+        else {}
+    )
     return AccountsState(accounts, entries)
 
 
@@ -68,7 +76,8 @@ def apply(state: AccountsState, event, client) -> None:
         return  # as the per-event projection: the account's creation picks the trade up
     trade = service.trade_of(data)
     account.last_trade_at, becomes_first = service.trade_effect(
-        account.first_trade_at, account.last_trade_at, at=trade["at"], last_at=trade["last_at"])
+        account.first_trade_at, account.last_trade_at, at=trade["at"], last_at=trade["last_at"]
+    )
     if becomes_first:
         account.first_trade_at = trade["at"]
         _first_trade_entry(state, account, trade["at"], trade["ticket"])
@@ -80,9 +89,16 @@ def _first_trade_entry(state: AccountsState, account: TradingAccount, at, ticket
     key, summary = service.first_trade_entry(account.account_id, ticket)
     entry = state.entries.get(key)
     if entry is None:
-        row = {"key": key, "account_id": account.account_id, "client_ref": account.client_ref,
-               "kind": "first_trade", "occurred_at": at, "actor": "platform",
-               "summary": summary[:300], "detail": None}
+        row = {
+            "key": key,
+            "account_id": account.account_id,
+            "client_ref": account.client_ref,
+            "kind": "first_trade",
+            "occurred_at": at,
+            "actor": "platform",
+            "summary": summary[:300],
+            "detail": None,
+        }
         state.entries[key] = row
         state.new_entries.append(row)
     elif isinstance(entry, dict):

@@ -1,4 +1,5 @@
 """Apply platform events to trading accounts and move the client's funnel forward."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -17,13 +18,20 @@ TRADES = ("trade.opened", "trade.closed")
 def created(session: Session, event: Event, client: Client) -> None:
     """Open the trading account; trades reported before it (arriving late) still count."""
     data = event.data
-    account = service.open_account(session, client_ref=client.ref, account_id=data["account_id"],
-                                   platform=data["platform"], account_type=data["account_type"],
-                                   currency=data["currency"], leverage=int(data["leverage"]),
-                                   opened_at=event.occurred_at)
+    account = service.open_account(
+        session,
+        client_ref=client.ref,
+        account_id=data["account_id"],
+        platform=data["platform"],
+        account_type=data["account_type"],
+        currency=data["currency"],
+        leverage=int(data["leverage"]),
+        opened_at=event.occurred_at,
+    )
     advance(client, "account_opened")
-    for earlier in session.scalars(select(Event).where(
-            Event.client_ref == client.ref, Event.type.in_(TRADES), Event.status == PROCESSED)):
+    for earlier in session.scalars(
+        select(Event).where(Event.client_ref == client.ref, Event.type.in_(TRADES), Event.status == PROCESSED)
+    ):
         if earlier.data.get("account_id") == account.account_id:
             _trade(session, earlier, client)
 
@@ -32,9 +40,14 @@ def created(session: Session, event: Event, client: Client) -> None:
 def status_changed(session: Session, event: Event, client: Client) -> None:
     """Set the account's status and lock reason."""
     account = service.owned(session, client.ref, event.data["account_id"])
-    service.change_status(session, account, status=event.data["status"],
-                          reason=event.data.get("reason"), occurred_at=event.occurred_at,
-                          key=f"status:{event.source}:{event.event_id}")
+    service.change_status(
+        session,
+        account,
+        status=event.data["status"],
+        reason=event.data.get("reason"),
+        occurred_at=event.occurred_at,
+        key=f"status:{event.source}:{event.event_id}",
+    )
 
 
 @projection("account.balance_updated")
@@ -58,6 +71,12 @@ def _trade(session: Session, event: Event, client: Client) -> None:
     advance(client, "first_trade")
 
 
-
-batch_form("accounts", (trade, balance_updated), load=batch.load, accepts=batch.accepts,
-           apply=batch.apply, write=batch.write, client_columns=("funnel_stage",))
+batch_form(
+    "accounts",
+    (trade, balance_updated),
+    load=batch.load,
+    accepts=batch.accepts,
+    apply=batch.apply,
+    write=batch.write,
+    client_columns=("funnel_stage",),
+)

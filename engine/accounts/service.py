@@ -1,4 +1,5 @@
 """Trading accounts: apply platform events, manual updates, activity and profile data."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -41,15 +42,18 @@ def get(session: Session, account_id: str) -> TradingAccount | None:
 
 def list_for(session: Session, client_ref: str) -> list[TradingAccount]:
     """Return a client's trading accounts, oldest first."""
-    return list(session.scalars(select(TradingAccount)
-                                .where(TradingAccount.client_ref == client_ref)
-                                .order_by(TradingAccount.opened_at, TradingAccount.id)))
+    return list(
+        session.scalars(
+            select(TradingAccount)
+            .where(TradingAccount.client_ref == client_ref)
+            .order_by(TradingAccount.opened_at, TradingAccount.id)
+        )
+    )
 
 
 def count_for(session: Session, client_ref: str, status: str | None = None) -> int:
     """Return how many trading accounts a client has (optionally in one status)."""
-    stmt = select(func.count()).select_from(TradingAccount).where(
-        TradingAccount.client_ref == client_ref)
+    stmt = select(func.count()).select_from(TradingAccount).where(TradingAccount.client_ref == client_ref)
     if status:
         stmt = stmt.where(TradingAccount.status == status)
     return session.scalar(stmt)
@@ -65,50 +69,100 @@ def owned(session: Session, client_ref: str, account_id: str) -> TradingAccount:
     return account
 
 
-def record(session: Session, *, key: str, account: TradingAccount, kind: str,
-           occurred_at: datetime, summary: str, actor: str = "platform",
-           detail: dict | None = None) -> bool:
+def record(
+    session: Session,
+    *,
+    key: str,
+    account: TradingAccount,
+    kind: str,
+    occurred_at: datetime,
+    summary: str,
+    actor: str = "platform",
+    detail: dict | None = None,
+) -> bool:
     """Add one activity entry unless `key` already has one; return whether it was added."""
     if session.scalar(select(AccountActivity.id).where(AccountActivity.key == key)):
         return False
-    session.add(AccountActivity(key=key, account_id=account.account_id,
-                                client_ref=account.client_ref, kind=kind,
-                                occurred_at=occurred_at, actor=actor, summary=summary[:300],
-                                detail=detail))
+    session.add(
+        AccountActivity(
+            key=key,
+            account_id=account.account_id,
+            client_ref=account.client_ref,
+            kind=kind,
+            occurred_at=occurred_at,
+            actor=actor,
+            summary=summary[:300],
+            detail=detail,
+        )
+    )
     session.flush()
     return True
 
 
-def open_account(session: Session, *, client_ref: str, account_id: str, platform: str,
-                 account_type: str, currency: str, leverage: int,
-                 opened_at: datetime) -> TradingAccount:
+def open_account(
+    session: Session,
+    *,
+    client_ref: str,
+    account_id: str,
+    platform: str,
+    account_type: str,
+    currency: str,
+    leverage: int,
+    opened_at: datetime,
+) -> TradingAccount:
     """Create a trading account (a repeat of the same account changes nothing)."""
     account = get(session, account_id)
     if account is not None:
         if account.client_ref != client_ref:
             raise AccountError(f"trading account {account_id} already belongs to another client")
         return account
-    account = TradingAccount(account_id=account_id, client_ref=client_ref, platform=platform,
-                             account_type=account_type, currency=currency, leverage=leverage,
-                             status="active", opened_at=opened_at)
+    account = TradingAccount(
+        account_id=account_id,
+        client_ref=client_ref,
+        platform=platform,
+        account_type=account_type,
+        currency=currency,
+        leverage=leverage,
+        status="active",
+        opened_at=opened_at,
+    )
     session.add(account)
     session.flush()
-    record(session, key=f"created:{account_id}", account=account, kind="created",
-           occurred_at=opened_at,
-           summary=f"{platform} {account_type} account {account_id} opened "
-                   f"({currency}, 1:{leverage})")
+    record(
+        session,
+        key=f"created:{account_id}",
+        account=account,
+        kind="created",
+        occurred_at=opened_at,
+        summary=f"{platform} {account_type} account {account_id} opened ({currency}, 1:{leverage})",
+    )
     return account
 
 
-def change_status(session: Session, account: TradingAccount, *, status: str,
-                  reason: str | None, occurred_at: datetime, key: str,
-                  actor: str = "platform") -> None:
+def change_status(
+    session: Session,
+    account: TradingAccount,
+    *,
+    status: str,
+    reason: str | None,
+    occurred_at: datetime,
+    key: str,
+    actor: str = "platform",
+) -> None:
     """Set an account's status (a change older than the current one is only recorded)."""
     if status not in STATUSES:
         raise AccountError(f"unknown account status {status!r}; use one of {', '.join(STATUSES)}")
     text = f"account {account.account_id} {status}" + (f": {reason}" if reason else "")
-    if not record(session, key=key, account=account, kind="status", occurred_at=occurred_at,
-                  summary=text, actor=actor, detail={"status": status, "reason": reason}):
+    if not record(
+        session,
+        key=key,
+        account=account,
+        kind="status",
+        occurred_at=occurred_at,
+        summary=text,
+        actor=actor,
+        detail={"status": status, "reason": reason},
+    ):
         return
     if account.status_changed_at and occurred_at < account.status_changed_at:
         return  # a late event: history keeps it, the newer status stands
@@ -119,13 +173,15 @@ def change_status(session: Session, account: TradingAccount, *, status: str,
 # Pure decisions, shared by the per-event path below and the set-based one
 # (engine.accounts.batch): one implementation of what a platform event changes.
 
+
 def snapshot_applies(balance_at: datetime | None, at: datetime) -> bool:
     """Return whether a balance snapshot taken at `at` replaces the one taken at `balance_at`."""
     return not (balance_at and at < balance_at)
 
 
-def trade_effect(first_trade_at: datetime | None, last_trade_at: datetime | None, *,
-                 at: datetime, last_at: datetime | None) -> tuple[datetime, bool]:
+def trade_effect(
+    first_trade_at: datetime | None, last_trade_at: datetime | None, *, at: datetime, last_at: datetime | None
+) -> tuple[datetime, bool]:
     """Return the account's last_trade_at after a trade opened at `at` (active until
     `last_at`), and whether that trade becomes the account's first."""
     last = max(filter(None, [last_trade_at, at, last_at]))
@@ -139,15 +195,21 @@ def first_trade_entry(account_id: str, ticket: str) -> tuple[str, str]:
 
 def balance_of(data: dict, at: datetime) -> dict:
     """Return the snapshot an `account.balance_updated` event reports."""
-    return {"balance": parse_decimal(data["balance"], "balance"),
-            "equity": parse_decimal(data["equity"], "equity"), "at": at}
+    return {
+        "balance": parse_decimal(data["balance"], "balance"),
+        "equity": parse_decimal(data["equity"], "equity"),
+        "at": at,
+    }
 
 
 def trade_of(data: dict) -> dict:
     """Return when a trade event's trade was opened (and closed) and its ticket."""
     closed = data.get("close_time")
-    return {"at": parse_datetime(data["open_time"], "open_time"), "ticket": str(data["ticket"]),
-            "last_at": parse_datetime(closed, "close_time") if closed else None}
+    return {
+        "at": parse_datetime(data["open_time"], "open_time"),
+        "ticket": str(data["ticket"]),
+        "last_at": parse_datetime(closed, "close_time") if closed else None,
+    }
 
 
 def snapshot(account: TradingAccount, *, balance, equity, at: datetime) -> None:
@@ -156,11 +218,13 @@ def snapshot(account: TradingAccount, *, balance, equity, at: datetime) -> None:
         account.balance, account.equity, account.balance_at = balance, equity, at
 
 
-def traded(session: Session, account: TradingAccount, *, at: datetime, ticket: str,
-           last_at: datetime | None = None) -> bool:
+def traded(
+    session: Session, account: TradingAccount, *, at: datetime, ticket: str, last_at: datetime | None = None
+) -> bool:
     """Record a trade opened at `at` (active until `last_at`); return whether it is the first."""
     account.last_trade_at, becomes_first = trade_effect(
-        account.first_trade_at, account.last_trade_at, at=at, last_at=last_at)
+        account.first_trade_at, account.last_trade_at, at=at, last_at=last_at
+    )
     if not becomes_first:
         return False
     first = account.first_trade_at is None
@@ -168,15 +232,13 @@ def traded(session: Session, account: TradingAccount, *, at: datetime, ticket: s
     key, summary = first_trade_entry(account.account_id, ticket)
     entry = session.scalar(select(AccountActivity).where(AccountActivity.key == key))
     if entry is None:
-        record(session, key=key, account=account, kind="first_trade", occurred_at=at,
-               summary=summary)
+        record(session, key=key, account=account, kind="first_trade", occurred_at=at, summary=summary)
     else:  # an earlier trade reported late is the real first one
         entry.occurred_at, entry.summary = at, summary
     return first
 
 
-def update(session: Session, *, account_id: str, actor: str, changes: dict,
-           reason: str) -> TradingAccount:
+def update(session: Session, *, account_id: str, actor: str, changes: dict, reason: str) -> TradingAccount:
     """Change an account by hand (leverage, type, status); the history keeps before and after."""
     account = get(session, account_id)
     if account is None:
@@ -185,8 +247,9 @@ def update(session: Session, *, account_id: str, actor: str, changes: dict,
         raise AccountError("a manual update needs a reason")
     unknown = set(changes) - MANUAL_FIELDS
     if unknown:
-        raise AccountError(f"cannot change {', '.join(sorted(unknown))}; "
-                           f"changeable: {', '.join(sorted(MANUAL_FIELDS))}")
+        raise AccountError(
+            f"cannot change {', '.join(sorted(unknown))}; changeable: {', '.join(sorted(MANUAL_FIELDS))}"
+        )
     _check_manual(changes)
     if changes.get("status") == "active":
         changes = {"status_reason": None, **changes}  # an active account has no lock reason
@@ -196,12 +259,25 @@ def update(session: Session, *, account_id: str, actor: str, changes: dict,
         setattr(account, name, value)
     if "status" in changes:
         account.status_changed_at = now
-    record(session, key=f"manual:{account_id}:{uuid4().hex}", account=account,
-           kind="manual_update", occurred_at=now, actor=actor, summary=f"updated by {actor}: {reason}",
-           detail={"before": before, "after": dict(changes), "reason": reason})
-    audit_service.record(session, actor=actor, action="account.update", target_type="account",
-                         target_id=account_id, reason=reason,
-                         detail={"before": before, "after": dict(changes)})
+    record(
+        session,
+        key=f"manual:{account_id}:{uuid4().hex}",
+        account=account,
+        kind="manual_update",
+        occurred_at=now,
+        actor=actor,
+        summary=f"updated by {actor}: {reason}",
+        detail={"before": before, "after": dict(changes), "reason": reason},
+    )
+    audit_service.record(
+        session,
+        actor=actor,
+        action="account.update",
+        target_type="account",
+        target_id=account_id,
+        reason=reason,
+        detail={"before": before, "after": dict(changes)},
+    )
     return account
 
 
@@ -223,25 +299,36 @@ def activity(account: TradingAccount, inactive_after, now: datetime | None = Non
 def to_dict(account: TradingAccount, inactive_after) -> dict:
     """Return an account as JSON-ready profile data."""
     return {
-        "id": account.account_id, "platform": account.platform, "type": account.account_type,
-        "currency": account.currency, "leverage": account.leverage, "status": account.status,
-        "lock_reason": account.status_reason, "status_changed_at": iso(account.status_changed_at),
-        "balance": fmt(account.balance), "equity": fmt(account.equity),
-        "balance_at": iso(account.balance_at), "opened_at": iso(account.opened_at),
-        "first_trade_at": iso(account.first_trade_at), "last_trade_at": iso(account.last_trade_at),
+        "id": account.account_id,
+        "platform": account.platform,
+        "type": account.account_type,
+        "currency": account.currency,
+        "leverage": account.leverage,
+        "status": account.status,
+        "lock_reason": account.status_reason,
+        "status_changed_at": iso(account.status_changed_at),
+        "balance": fmt(account.balance),
+        "equity": fmt(account.equity),
+        "balance_at": iso(account.balance_at),
+        "opened_at": iso(account.opened_at),
+        "first_trade_at": iso(account.first_trade_at),
+        "last_trade_at": iso(account.last_trade_at),
         "activity": activity(account, inactive_after),
     }
 
 
 def history(session: Session, client_ref: str, limit: int = 200) -> list[AccountActivity]:
     """Return a client's account activity, newest first."""
-    return list(session.scalars(select(AccountActivity)
-                                .where(AccountActivity.client_ref == client_ref)
-                                .order_by(AccountActivity.occurred_at.desc(),
-                                          AccountActivity.id.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(AccountActivity)
+            .where(AccountActivity.client_ref == client_ref)
+            .order_by(AccountActivity.occurred_at.desc(), AccountActivity.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def refs_with_account_like(pattern: str):
     """Return a SELECT of client refs owning an account whose id matches a lower-case LIKE pattern."""
-    return select(TradingAccount.client_ref).where(
-        func.lower(TradingAccount.account_id).like(pattern, escape="\\"))
+    return select(TradingAccount.client_ref).where(func.lower(TradingAccount.account_id).like(pattern, escape="\\"))

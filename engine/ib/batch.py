@@ -6,6 +6,7 @@ client. A client with an IB goes to the per-event path (commissions, CPA policy)
 group: one query for the clients' IB rows, one for the trades already recorded; the new
 rows are built with the projection's own `trade_row` and inserted with executemany.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,19 +23,26 @@ TYPE = "trade.closed"
 def trade_row(client_ref: str, data: dict) -> dict:
     """Return the `ib_trades` row of a closed trade (both processing paths build it here)."""
     opened, closed = parse_datetime(data["open_time"]), parse_datetime(data["close_time"])
-    return {"client_ref": client_ref, "account_id": data["account_id"], "ticket": data["ticket"],
-            "symbol": data["symbol"], "lots": parse_decimal(data["volume_lots"]),
-            "open_time": opened, "close_time": closed,
-            "held_seconds": max(int((closed - opened).total_seconds()), 0),
-            "profit": parse_decimal(data["profit"]),
-            "fee": parse_decimal(data.get("commission") or "0"), "currency": data.get("currency")}
+    return {
+        "client_ref": client_ref,
+        "account_id": data["account_id"],
+        "ticket": data["ticket"],
+        "symbol": data["symbol"],
+        "lots": parse_decimal(data["volume_lots"]),
+        "open_time": opened,
+        "close_time": closed,
+        "held_seconds": max(int((closed - opened).total_seconds()), 0),
+        "profit": parse_decimal(data["profit"]),
+        "fee": parse_decimal(data.get("commission") or "0"),
+        "currency": data.get("currency"),
+    }
 
 
 @dataclass
 class IbState:
-    stats: dict[str, IbClientStats | None]                  # by client ref (None: no row yet)
-    trades: set[tuple[str, str, str]]                       # (client, account, ticket) recorded
-    made: set[str] = field(default_factory=set)              # clients whose row is new
+    stats: dict[str, IbClientStats | None]  # by client ref (None: no row yet)
+    trades: set[tuple[str, str, str]]  # (client, account, ticket) recorded
+    made: set[str] = field(default_factory=set)  # clients whose row is new
     new_stats: list[dict] = field(default_factory=list)
     new_trades: list[dict] = field(default_factory=list)
 
@@ -44,11 +52,21 @@ def load(session: Session, clients: dict, events: list) -> IbState:
     refs = sorted({e.client_ref for e in closed})
     stats: dict[str, IbClientStats | None] = dict.fromkeys(refs)
     if refs:
-        stats.update((s.client_ref, s) for s in session.scalars(
-            select(IbClientStats).where(IbClientStats.client_ref.in_(refs))))
+        stats.update(
+            (s.client_ref, s) for s in session.scalars(select(IbClientStats).where(IbClientStats.client_ref.in_(refs)))
+        )
     tickets = sorted({t for e in closed if isinstance(t := (e.data or {}).get("ticket"), str)})
-    trades = set(session.execute(select(IbTrade.client_ref, IbTrade.account_id, IbTrade.ticket).where(
-        IbTrade.client_ref.in_(refs), IbTrade.ticket.in_(tickets))).tuples()) if tickets else set()
+    trades = (
+        set(
+            session.execute(
+                select(IbTrade.client_ref, IbTrade.account_id, IbTrade.ticket).where(
+                    IbTrade.client_ref.in_(refs), IbTrade.ticket.in_(tickets)
+                )
+            ).tuples()
+        )
+        if tickets
+        else set()
+    )
     return IbState(stats, trades)
 
 
@@ -81,8 +99,7 @@ def apply(state: IbState, event, client) -> None:
 def _ensure_stats(state: IbState, client) -> None:
     """As `tree.ensure_stats`: the client's IB row, made on first use."""
     state.made.add(client.ref)
-    state.new_stats.append({"client_ref": client.ref, "chargebacks": 0,
-                            "registered_at": client.registered_at})
+    state.new_stats.append({"client_ref": client.ref, "chargebacks": 0, "registered_at": client.registered_at})
 
 
 def write(session: Session, state: IbState) -> None:

@@ -4,6 +4,7 @@ Example: `client.ib exists`, `client.trades.lots(held_at_least=60s) >= 2`,
 `client.ib.first_deposit >= 200 USD`, `client.ib.chargebacks.count == 0`,
 `client.ib.qualified == true` (the IB profile's CPA policy is met).
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -49,8 +50,13 @@ def ib_of_clients(session, refs: list[str]) -> dict:
     """`ib` for many clients in one query (no batched event type attributes a client)."""
     from sqlalchemy import select
     from engine.ib.models import IbClientStats
-    found = {ref: ib_id for ref, ib_id in session.execute(select(
-        IbClientStats.client_ref, IbClientStats.ib_id).where(IbClientStats.client_ref.in_(refs)))}
+
+    found = {
+        ref: ib_id
+        for ref, ib_id in session.execute(
+            select(IbClientStats.client_ref, IbClientStats.ib_id).where(IbClientStats.client_ref.in_(refs))
+        )
+    }
     return {ref: found.get(ref) for ref in refs}
 
 
@@ -88,10 +94,12 @@ def ib_lots(session, client, held_at_least=None, within=None):
     if stats is None:
         return Decimal(0)
     held, window = _seconds(held_at_least), _seconds(within)
-    policy = Policy("fact", min_holding_time=timedelta(seconds=held) if held else None,
-                    within=timedelta(seconds=window) if window else None)
-    return qualification.counted_lots(session, client.ref, policy, stats.registered_at,
-                                      closed_by=as_of())
+    policy = Policy(
+        "fact",
+        min_holding_time=timedelta(seconds=held) if held else None,
+        within=timedelta(seconds=window) if window else None,
+    )
+    return qualification.counted_lots(session, client.ref, policy, stats.registered_at, closed_by=as_of())
 
 
 @fact("ib.first_deposit", "money", cost="reads the client's deposits")
@@ -109,8 +117,9 @@ def ib_deposits_sum(session, client, currency=None):
     code = str(currency).upper() if currency else (moves[0].currency if moves else None)
     if code is None:
         return None
-    return Money(sum((m.amount for m in moves if qualification.live_at(m, moment)
-                      and m.currency == code), Decimal(0)), code)
+    return Money(
+        sum((m.amount for m in moves if qualification.live_at(m, moment) and m.currency == code), Decimal(0)), code
+    )
 
 
 @fact("ib.chargebacks.count", "integer")
@@ -128,8 +137,7 @@ def ib_kyc_approved(session, client):
     """Whether the referred client's KYC is approved."""
     stats = _stats(session, client)
     moment = as_of()
-    return bool(stats and stats.kyc_approved_at
-                and (moment is None or stats.kyc_approved_at <= moment))
+    return bool(stats and stats.kyc_approved_at and (moment is None or stats.kyc_approved_at <= moment))
 
 
 @fact("ib.qualified", "boolean", cost="reads the client's deposits and closed trades")

@@ -3,6 +3,7 @@
 Deposits, withdrawals, closed trades and KYC results are projected for every client,
 so a client attributed later (or named by a rule test) already has its history.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -19,10 +20,29 @@ from engine.projections import batch_form, projection
 from engine.values import parse_decimal
 
 
-def _attribute(session: Session, client_ref: str, ib_id: str, *, source: str, key: str,
-               at: datetime, actor: str, reason: str | None, event: Event) -> None:
-    entry = tree.attribute(session, client_ref=client_ref, ib_id=ib_id, source=source,
-                           actor=actor, reason=reason, key=key, at=at, config=config_for(session))
+def _attribute(
+    session: Session,
+    client_ref: str,
+    ib_id: str,
+    *,
+    source: str,
+    key: str,
+    at: datetime,
+    actor: str,
+    reason: str | None,
+    event: Event,
+) -> None:
+    entry = tree.attribute(
+        session,
+        client_ref=client_ref,
+        ib_id=ib_id,
+        source=source,
+        actor=actor,
+        reason=reason,
+        key=key,
+        at=at,
+        config=config_for(session),
+    )
     if entry is not None and entry.outcome in ("attributed", "reassigned"):
         evaluate.after_attribution(session, client_ref, event)
 
@@ -40,51 +60,86 @@ def registered(session: Session, event: Event, client: Client) -> None:
     if ib is None:
         tree.remember_code(session, client.ref, code)
         return
-    _attribute(session, client.ref, ib.ib_id, source="referral_code", key=f"referral_code:{client.ref}",
-               at=event.occurred_at, actor=f"event:{event.source}", reason=f"referral code {code}",
-               event=event)
+    _attribute(
+        session,
+        client.ref,
+        ib.ib_id,
+        source="referral_code",
+        key=f"referral_code:{client.ref}",
+        at=event.occurred_at,
+        actor=f"event:{event.source}",
+        reason=f"referral code {code}",
+        event=event,
+    )
 
 
 @projection("ib.referral_attributed")
 def referral_attributed(session: Session, event: Event, client: Client) -> None:
     """Attribute the client to an IB after registration, under the conflict policy."""
-    _attribute(session, client.ref, event.data["ib_id"], source="event",
-               key=f"event:{event.source}:{event.event_id}", at=event.occurred_at,
-               actor=f"event:{event.source}", reason=event.data.get("reason"), event=event)
+    _attribute(
+        session,
+        client.ref,
+        event.data["ib_id"],
+        source="event",
+        key=f"event:{event.source}:{event.event_id}",
+        at=event.occurred_at,
+        actor=f"event:{event.source}",
+        reason=event.data.get("reason"),
+        event=event,
+    )
 
 
 @projection("ib.registered")
 def ib_registered(session: Session, event: Event, client: Client) -> None:
     """Onboard the IB and attribute clients who used its code before it existed."""
     data = event.data
-    ib, _ = tree.register(session, ib_id=data["ib_id"], referral_code=data["referral_code"],
-                          client_ref=client.ref, parent_ib_id=data.get("parent_ib"),
-                          at=event.occurred_at, event_seq=event.seq)
+    ib, _ = tree.register(
+        session,
+        ib_id=data["ib_id"],
+        referral_code=data["referral_code"],
+        client_ref=client.ref,
+        parent_ib_id=data.get("parent_ib"),
+        at=event.occurred_at,
+        event_seq=event.seq,
+    )
     commissions.settle_overrides(session, config_for(session), ib.ib_id, actor="system")
     for stats in tree.waiting_for_code(session, ib.referral_code):
         # Lock the other client as its processor would, so no event of it slips between.
         other = session.scalar(select(Client).where(Client.ref == stats.client_ref).with_for_update())
-        _attribute(session, stats.client_ref, ib.ib_id, source="referral_code",
-                   key=f"referral_code:{stats.client_ref}",
-                   at=(other.registered_at if other else None) or event.occurred_at,
-                   actor=f"event:{event.source}", reason=f"referral code {ib.referral_code}",
-                   event=event)
+        _attribute(
+            session,
+            stats.client_ref,
+            ib.ib_id,
+            source="referral_code",
+            key=f"referral_code:{stats.client_ref}",
+            at=(other.registered_at if other else None) or event.occurred_at,
+            actor=f"event:{event.source}",
+            reason=f"referral code {ib.referral_code}",
+            event=event,
+        )
 
 
 def _move(session: Session, client_ref: str, kind: str, payment_id: str) -> IbMoneyMove | None:
-    return session.scalar(select(IbMoneyMove).where(
-        IbMoneyMove.client_ref == client_ref, IbMoneyMove.kind == kind,
-        IbMoneyMove.payment_id == payment_id))
+    return session.scalar(
+        select(IbMoneyMove).where(
+            IbMoneyMove.client_ref == client_ref, IbMoneyMove.kind == kind, IbMoneyMove.payment_id == payment_id
+        )
+    )
 
 
-def _record_move(session: Session, event: Event, client_ref: str, kind: str, status: str,
-                 id_field: str) -> IbMoneyMove:
+def _record_move(session: Session, event: Event, client_ref: str, kind: str, status: str, id_field: str) -> IbMoneyMove:
     data = event.data
     move = _move(session, client_ref, kind, data[id_field])
     if move is None:
-        move = IbMoneyMove(client_ref=client_ref, kind=kind, payment_id=data[id_field],
-                           amount=parse_decimal(data["amount"]), currency=data["currency"],
-                           status=status, at=event.occurred_at)
+        move = IbMoneyMove(
+            client_ref=client_ref,
+            kind=kind,
+            payment_id=data[id_field],
+            amount=parse_decimal(data["amount"]),
+            currency=data["currency"],
+            status=status,
+            at=event.occurred_at,
+        )
         session.add(move)
         session.flush()
     return move
@@ -103,8 +158,11 @@ def deposit_reversed(session: Session, event: Event, client_ref: str) -> None:
     if move.status != "charged_back":  # a chargeback is never downgraded to a refund
         move.status, move.reversed_at = status, event.occurred_at
     stats = tree.stats_for(session, client_ref)
-    stats.chargebacks = session.scalar(select(func.count()).select_from(IbMoneyMove).where(
-        IbMoneyMove.client_ref == client_ref, IbMoneyMove.status == "charged_back"))
+    stats.chargebacks = session.scalar(
+        select(func.count())
+        .select_from(IbMoneyMove)
+        .where(IbMoneyMove.client_ref == client_ref, IbMoneyMove.status == "charged_back")
+    )
     evaluate.clawback(session, client_ref, event.data["payment_id"], event)
 
 
@@ -116,9 +174,11 @@ def withdrawal_paid(session: Session, event: Event, client_ref: str) -> None:
 def trade_closed(session: Session, event: Event, client_ref: str) -> None:
     """Record a closed trade with its holding time (once per account and ticket)."""
     data = event.data
-    exists = session.scalar(select(IbTrade.id).where(
-        IbTrade.client_ref == client_ref, IbTrade.account_id == data["account_id"],
-        IbTrade.ticket == data["ticket"]))
+    exists = session.scalar(
+        select(IbTrade.id).where(
+            IbTrade.client_ref == client_ref, IbTrade.account_id == data["account_id"], IbTrade.ticket == data["ticket"]
+        )
+    )
     if exists is None:
         session.add(IbTrade(**batch.trade_row(client_ref, data)))
         session.flush()
@@ -136,12 +196,14 @@ def kyc_completed(session: Session, event: Event, client_ref: str) -> None:
     evaluate.after_activity(session, client_ref, event)
 
 
-ACTIVITY = {"payment.deposit_completed": deposit_completed,
-            "payment.deposit_refunded": deposit_reversed,
-            "payment.deposit_charged_back": deposit_reversed,
-            "payment.withdrawal_paid": withdrawal_paid,
-            "trade.closed": trade_closed,
-            "kyc.review_completed": kyc_completed}
+ACTIVITY = {
+    "payment.deposit_completed": deposit_completed,
+    "payment.deposit_refunded": deposit_reversed,
+    "payment.deposit_charged_back": deposit_reversed,
+    "payment.withdrawal_paid": withdrawal_paid,
+    "trade.closed": trade_closed,
+    "kyc.review_completed": kyc_completed,
+}
 
 
 @projection(*ACTIVITY)
@@ -151,5 +213,4 @@ def activity(session: Session, event: Event, client: Client) -> None:
     ACTIVITY[event.type](session, event, client.ref)
 
 
-batch_form("ib", (activity,), load=batch.load, accepts=batch.accepts, apply=batch.apply,
-           write=batch.write)
+batch_form("ib", (activity,), load=batch.load, accepts=batch.accepts, apply=batch.apply, write=batch.write)

@@ -1,4 +1,5 @@
 """Apply payment and wallet events to the ledger, deposits, withdrawals and transfers."""
+
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
@@ -9,8 +10,7 @@ from engine.payments import deposits, transfers, withdrawals
 from engine.projections import batch_form, evaluator, projection
 from engine.values import parse_decimal
 
-DEPOSIT_EVENTS = {f"payment.deposit_{s}": s
-                  for s in ("requested", "completed", "failed", "refunded", "charged_back")}
+DEPOSIT_EVENTS = {f"payment.deposit_{s}": s for s in ("requested", "completed", "failed", "refunded", "charged_back")}
 
 
 def post_waiting(session: Session, client_ref: str, event_seq: int) -> None:
@@ -29,8 +29,14 @@ def post_waiting(session: Session, client_ref: str, event_seq: int) -> None:
 @projection(*DEPOSIT_EVENTS)
 def deposit(session: Session, event: Event, client: Client) -> None:
     """Record the deposit's new state and post what it settles."""
-    deposits.apply(session, client=client, status=DEPOSIT_EVENTS[event.type], data=event.data,
-                   occurred_at=event.occurred_at, event_seq=event.seq)
+    deposits.apply(
+        session,
+        client=client,
+        status=DEPOSIT_EVENTS[event.type],
+        data=event.data,
+        occurred_at=event.occurred_at,
+        event_seq=event.seq,
+    )
     post_waiting(session, client.ref, event.seq)
 
 
@@ -38,10 +44,17 @@ def deposit(session: Session, event: Event, client: Client) -> None:
 def withdrawal_requested(session: Session, event: Event, client: Client) -> None:
     """Create the withdrawal, hold its funds and place it at the first step of its chain."""
     data = event.data
-    withdrawals.request(session, client=client, withdrawal_id=data["withdrawal_id"],
-                        amount=parse_decimal(data["amount"], "amount"), currency=data["currency"],
-                        requested_by=f"client:{client.ref}", requested_at=event.occurred_at,
-                        method=data.get("method"), account_id=data.get("account_id"))
+    withdrawals.request(
+        session,
+        client=client,
+        withdrawal_id=data["withdrawal_id"],
+        amount=parse_decimal(data["amount"], "amount"),
+        currency=data["currency"],
+        requested_by=f"client:{client.ref}",
+        requested_at=event.occurred_at,
+        method=data.get("method"),
+        account_id=data.get("account_id"),
+    )
 
 
 @projection("payment.withdrawal_approved")
@@ -49,9 +62,13 @@ def withdrawal_approved(session: Session, event: Event, client: Client) -> None:
     """Pass the current approval step, as the broker's system decided."""
     if event.source == withdrawals.STAFF_SOURCE:
         return  # recorded by withdrawals.approve, which applied it already
-    withdrawals.provider_approved(session, withdrawal_id=event.data["withdrawal_id"],
-                                  source=event.source, reason=event.data.get("reason"),
-                                  event=f"{event.source}/{event.event_id}")
+    withdrawals.provider_approved(
+        session,
+        withdrawal_id=event.data["withdrawal_id"],
+        source=event.source,
+        reason=event.data.get("reason"),
+        event=f"{event.source}/{event.event_id}",
+    )
 
 
 @projection("payment.withdrawal_rejected")
@@ -59,25 +76,39 @@ def withdrawal_rejected(session: Session, event: Event, client: Client) -> None:
     """Reject the withdrawal and release its funds."""
     if event.source == withdrawals.STAFF_SOURCE:
         return
-    withdrawals.provider_rejected(session, withdrawal_id=event.data["withdrawal_id"],
-                                  source=event.source, reason=event.data.get("reason"),
-                                  at=event.occurred_at)
+    withdrawals.provider_rejected(
+        session,
+        withdrawal_id=event.data["withdrawal_id"],
+        source=event.source,
+        reason=event.data.get("reason"),
+        at=event.occurred_at,
+    )
     post_waiting(session, client.ref, event.seq)  # funds released
 
 
 @projection("payment.withdrawal_paid")
 def withdrawal_paid(session: Session, event: Event, client: Client) -> None:
     """Pay the held funds out."""
-    withdrawals.paid(session, client=client, data=event.data, source=event.source,
-                     amount=parse_decimal(event.data["amount"], "amount"), at=event.occurred_at)
+    withdrawals.paid(
+        session,
+        client=client,
+        data=event.data,
+        source=event.source,
+        amount=parse_decimal(event.data["amount"], "amount"),
+        at=event.occurred_at,
+    )
 
 
 @projection("payment.withdrawal_failed")
 def withdrawal_failed(session: Session, event: Event, client: Client) -> None:
     """Close the withdrawal as failed and release its funds."""
-    withdrawals.provider_failed(session, withdrawal_id=event.data["withdrawal_id"],
-                                source=event.source, reason=event.data.get("reason"),
-                                at=event.occurred_at)
+    withdrawals.provider_failed(
+        session,
+        withdrawal_id=event.data["withdrawal_id"],
+        source=event.source,
+        reason=event.data.get("reason"),
+        at=event.occurred_at,
+    )
     post_waiting(session, client.ref, event.seq)  # funds released
 
 
@@ -89,16 +120,21 @@ def document_submitted(session: Session, event: Event, client: Client) -> None:
 
 def _transfer_args(event: Event, client: Client) -> dict:
     data = event.data
-    return dict(client_ref=client.ref, transfer_id=data["transfer_id"], source=data["from"],
-                destination=data["to"], amount=parse_decimal(data["amount"], "amount"),
-                currency=data["currency"], occurred_at=event.occurred_at)
+    return dict(
+        client_ref=client.ref,
+        transfer_id=data["transfer_id"],
+        source=data["from"],
+        destination=data["to"],
+        amount=parse_decimal(data["amount"], "amount"),
+        currency=data["currency"],
+        occurred_at=event.occurred_at,
+    )
 
 
 @projection("wallet.transfer_completed")
 def transfer_completed(session: Session, event: Event, client: Client) -> None:
     """Post the transfer; one the wallet cannot cover yet waits for funds (it has happened)."""
-    transfers.apply(session, event_seq=event.seq, wait_for_funds=True,
-                    **_transfer_args(event, client))
+    transfers.apply(session, event_seq=event.seq, wait_for_funds=True, **_transfer_args(event, client))
     post_waiting(session, client.ref, event.seq)  # this one, or others (account -> wallet)
 
 
@@ -120,9 +156,14 @@ def account_created(session: Session, event: Event, client: Client) -> None:
 
 
 # Set-based form: for every other event type this evaluator does nothing.
-batch_form("payments.account_created", (account_created,), load=lambda session, clients, events: None,
-           accepts=lambda state, event, client: event.type != "account.created",
-           apply=lambda state, event, client: None, write=lambda session, state: None)
+batch_form(
+    "payments.account_created",
+    (account_created,),
+    load=lambda session, clients, events: None,
+    accepts=lambda state, event, client: event.type != "account.created",
+    apply=lambda state, event, client: None,
+    write=lambda session, state: None,
+)
 
 
 @projection("kyc.review_completed")

@@ -8,6 +8,7 @@ when it fails, each client is redone alone, and then each event in a savepoint, 
 an event that fails `max_attempts` times is parked with its error instead of
 blocking the client.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,6 +24,7 @@ from engine.clients.models import Client
 from engine.db import Database, keep_loaded_objects, unit_of_work
 from engine.events.models import PARKED, PENDING, PROCESSED, Event
 from engine.values import utcnow
+
 # The registry lives below processing so that domains register without importing it.
 from engine.projections import EVALUATORS, PROJECTIONS, apply_event, load_handlers  # noqa: F401
 
@@ -76,19 +78,22 @@ MAX_RETRY_DELAY = 900.0
 
 def _pending(session: Session, ref: str) -> list[Event]:
     due = or_(Event.retry_at.is_(None), Event.retry_at <= utcnow())
-    return list(session.scalars(
-        select(Event).where(Event.client_ref == ref, Event.status == PENDING, due)
-        .order_by(Event.occurred_at, Event.seq).limit(EVENTS_PER_CLIENT_TXN)))
+    return list(
+        session.scalars(
+            select(Event)
+            .where(Event.client_ref == ref, Event.status == PENDING, due)
+            .order_by(Event.occurred_at, Event.seq)
+            .limit(EVENTS_PER_CLIENT_TXN)
+        )
+    )
 
 
 def retry_delay(config, attempts: int) -> timedelta:
     """Return how long a failed event waits before its next attempt."""
-    return timedelta(seconds=min(config.retry_base_seconds * 2 ** (attempts - 1),
-                                 MAX_RETRY_DELAY))
+    return timedelta(seconds=min(config.retry_base_seconds * 2 ** (attempts - 1), MAX_RETRY_DELAY))
 
 
-def _process_one(session: Session, event: Event, client: Client, config,
-                 stats: Stats) -> bool:
+def _process_one(session: Session, event: Event, client: Client, config, stats: Stats) -> bool:
     """Apply one event in a savepoint; on failure record it for retry or park it."""
     try:
         with session.begin_nested():
@@ -103,12 +108,18 @@ def _process_one(session: Session, event: Event, client: Client, config,
         if event.attempts >= config.max_attempts:
             event.status = PARKED
             stats.parked += 1
-            log.error("event %s/%s parked after %d attempts: %s", event.source,
-                      event.event_id, event.attempts, type(exc).__name__)
+            log.error(
+                "event %s/%s parked after %d attempts: %s",
+                event.source,
+                event.event_id,
+                event.attempts,
+                type(exc).__name__,
+            )
         else:
             stats.failed += 1
-            log.warning("event %s/%s failed (attempt %d): %s", event.source,
-                        event.event_id, event.attempts, type(exc).__name__)
+            log.warning(
+                "event %s/%s failed (attempt %d): %s", event.source, event.event_id, event.attempts, type(exc).__name__
+            )
         return False
 
 
@@ -161,12 +172,19 @@ def _process_group(database: Database, refs: list[str]) -> tuple[int, list[str]]
     """
     with unit_of_work(database) as session:
         keep_loaded_objects(session)
-        clients = {c.ref: c for c in session.scalars(
-            select(Client).where(Client.ref.in_(refs)).order_by(Client.ref).with_for_update())}
+        clients = {
+            c.ref: c
+            for c in session.scalars(select(Client).where(Client.ref.in_(refs)).order_by(Client.ref).with_for_update())
+        }
         due = or_(Event.retry_at.is_(None), Event.retry_at <= utcnow())
-        events = list(session.scalars(
-            select(Event).where(Event.client_ref.in_(list(clients)), Event.status == PENDING, due)
-            .order_by(Event.client_ref, Event.occurred_at, Event.seq).limit(EVENTS_PER_CLIENT_TXN)))
+        events = list(
+            session.scalars(
+                select(Event)
+                .where(Event.client_ref.in_(list(clients)), Event.status == PENDING, due)
+                .order_by(Event.client_ref, Event.occurred_at, Event.seq)
+                .limit(EVENTS_PER_CLIENT_TXN)
+            )
+        )
         deadline, done = time.monotonic() + TXN_SECONDS, len(events)
         if database.config.batch:
             return _finish_batched(session, refs, clients, events, deadline)
@@ -183,13 +201,15 @@ def _process_group(database: Database, refs: list[str]) -> tuple[int, list[str]]
     return done, rest
 
 
-def _finish_batched(session: Session, refs: list[str], clients: dict[str, Client],
-                    events: list[Event], deadline: float) -> tuple[int, list[str]]:
+def _finish_batched(
+    session: Session, refs: list[str], clients: dict[str, Client], events: list[Event], deadline: float
+) -> tuple[int, list[str]]:
     """The group's events through the set-based path where it applies (engine.processing.batch).
 
     Returns what `_process_group` does: how many were done and the clients to do next
     (each client's done events are a prefix of its own, so its order holds)."""
     from engine.processing import batch
+
     done = batch.run(session, clients, events, lambda e: _mark_processed(e, utcnow()), deadline)
     _advance_clients(done, clients)
     left = {e.client_ref for e in events if e.status == PENDING}  # stopped at the deadline
@@ -212,8 +232,7 @@ def process_clients(database: Database, refs: list[str]) -> Stats:
         try:
             processed, rest = _process_group(database, group)
         except Exception as exc:  # an event failed, or a deadlock with another worker
-            log.info("group of %d clients rolled back (%s); redoing them one by one",
-                     len(group), type(exc).__name__)
+            log.info("group of %d clients rolled back (%s); redoing them one by one", len(group), type(exc).__name__)
             for ref in group:
                 total.add(process_client(database, ref))
             continue
@@ -225,11 +244,11 @@ def process_clients(database: Database, refs: list[str]) -> Stats:
 def process_all_pending(database: Database, *, received_before=None) -> Stats:
     """Process every client that has pending events (the sweeper, and `fxcrm events process`)."""
     from engine.events.store import list_pending_clients
+
     total, seen = Stats(), set()
     while True:
         with unit_of_work(database) as session:
-            refs = [r for r in list_pending_clients(session, received_before=received_before)
-                    if r not in seen]
+            refs = [r for r in list_pending_clients(session, received_before=received_before) if r not in seen]
         if not refs:
             return total
         seen.update(refs)

@@ -11,6 +11,7 @@ cannot tell exactly that it would do the same as the per-event path) ends the cl
 batch run: its remaining events take the per-event path, after the round's bulk writes.
 Events are marked processed exactly as on the per-event path, in the same transaction.
 """
+
 from __future__ import annotations
 
 import time
@@ -76,8 +77,7 @@ def _leading_run(queue: deque, forms) -> _Run:
     return found
 
 
-def _batch_round(session: Session, clients: dict, runs: dict[str, _Run], forms, mark,
-                 done: list) -> list[str]:
+def _batch_round(session: Session, clients: dict, runs: dict[str, _Run], forms, mark, done: list) -> list[str]:
     """Apply every client's batch run in memory, write in bulk; return the clients stopped
     by an event some form did not accept (that event and the rest are not done)."""
     session.flush()  # the forms read what the per-event path wrote before this round

@@ -7,6 +7,7 @@ are templates, event types, rule ids, queues or named conditions) lets the compi
 cross-check them without knowing the action. The domains are listed once, in
 `engine.domains`; this module imports none of them by name.
 """
+
 from __future__ import annotations
 
 import re
@@ -72,21 +73,21 @@ class ActionSpec:
     name: str
     schema: type[Schema]
     doc: str
-    shorthand: str | None = None         # the parameter a bare scalar sets
-    templates: tuple[str, ...] = ()      # parameters with {event.x}/{client.x} placeholders
-    event_types: tuple[str, ...] = ()    # parameters naming event types
-    rule_refs: tuple[str, ...] = ()      # parameters naming rule ids
-    queues: tuple[str, ...] = ()         # parameters naming task queues
-    conditions: tuple[str, ...] = ()     # parameters naming defined conditions
+    shorthand: str | None = None  # the parameter a bare scalar sets
+    templates: tuple[str, ...] = ()  # parameters with {event.x}/{client.x} placeholders
+    event_types: tuple[str, ...] = ()  # parameters naming event types
+    rule_refs: tuple[str, ...] = ()  # parameters naming rule ids
+    queues: tuple[str, ...] = ()  # parameters naming task queues
+    conditions: tuple[str, ...] = ()  # parameters naming defined conditions
     # parameters naming something of the ruleset's configuration: {param: kind}, each kind
     # answered by a @known_names(kind) lister (a notification template, a commission profile)
     references: Mapping[str, str] = field(default_factory=dict)
     # parameters naming what the action creates, {param: kind} (a score): facts read them
     creates: Mapping[str, str] = field(default_factory=dict)
     # What two rules matching one trigger must not both do (a warning of `rules check`):
-    sets: str | None = None              # the parameter naming the one value it sets (a status)
-    once_for: tuple[str, ...] = ()       # parameters keying what may happen once (a CPA per profile)
-    run: Callable | None = None          # run(run, params, key) -> result text (engine.rules.actions_run.Run)
+    sets: str | None = None  # the parameter naming the one value it sets (a status)
+    once_for: tuple[str, ...] = ()  # parameters keying what may happen once (a CPA per profile)
+    run: Callable | None = None  # run(run, params, key) -> result text (engine.rules.actions_run.Run)
 
 
 ACTIONS: dict[str, ActionSpec] = {}
@@ -99,9 +100,11 @@ KNOWN_NAMES: dict[str, Callable[[Mapping[str, str]], "set[str] | None"]] = {}
 
 def known_names(kind: str):
     """Register the decorated lister of the `kind` names a ruleset's configuration defines."""
+
     def register(lister):
         KNOWN_NAMES[kind] = lister
         return lister
+
     return register
 
 
@@ -111,9 +114,11 @@ def action(name: str, schema: type[Schema], **meta):
     This is the one place an action is declared: its schema and metadata for the
     compiler, and what it does at run time.
     """
+
     def register(fn):
         ACTIONS[name] = ActionSpec(name, schema, (fn.__doc__ or "").strip(), run=fn, **meta)
         return fn
+
     return register
 
 
@@ -135,9 +140,11 @@ HOOK_QUIET: dict[Callable, Callable] = {}
 
 def quiet_when(hook: Callable):
     """Register the decorated quiet(session, refs, ruleset, event_types) -> refs `hook` leaves alone."""
+
     def register(quiet: Callable) -> Callable:
         HOOK_QUIET[hook] = quiet
         return quiet
+
     return register
 
 
@@ -147,9 +154,11 @@ OUTCOME_READERS: dict[str, Callable] = {}
 
 def outcome(kind: str):
     """Register the decorated reader(session, rule_actions) of the rule-test outcome `kind`."""
+
     def register(reader: Callable) -> Callable:
         OUTCOME_READERS[kind] = reader
         return reader
+
     return register
 
 
@@ -158,8 +167,10 @@ def load_domain_actions() -> dict[str, ActionSpec]:
     global _loaded
     if not _loaded:
         from engine.domains import import_each
+
         import_each("actions")
         import engine.rules.own_actions  # noqa: F401  (emit, timers: the rules' own)
+
         _loaded = True
     return ACTIONS
 

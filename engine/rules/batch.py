@@ -16,6 +16,7 @@ with the active ruleset's version:
   reference evaluator decides that part, as it does every `unless`); otherwise the
   client's events go to the per-event path.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -37,10 +38,10 @@ from engine.rules.paths import base_key
 
 @dataclass
 class RulesState:
-    loaded: object | None                       # activation.Loaded, or None: no active ruleset
-    quiet: set[str] = field(default_factory=set)          # clients every hook leaves alone
+    loaded: object | None  # activation.Loaded, or None: no active ruleset
+    quiet: set[str] = field(default_factory=set)  # clients every hook leaves alone
     facts: dict[str, dict[str, object]] = field(default_factory=dict)  # fact key -> {ref: raw}
-    known: frozenset[str] = frozenset()                     # fact keys known for the group
+    known: frozenset[str] = frozenset()  # fact keys known for the group
 
 
 def load(session: Session, clients: dict, events: list) -> RulesState:
@@ -55,16 +56,22 @@ def load(session: Session, clients: dict, events: list) -> RulesState:
         quiet &= check(session, refs, ruleset, types) if check is not None else set()
     if any(r.unless is not None for r in ruleset.rules) and quiet:
         with_unless = [r.id for r in ruleset.rules if r.unless is not None]
-        quiet -= set(session.scalars(select(RuleTimer.client_ref).where(
-            RuleTimer.client_ref.in_(sorted(quiet)), RuleTimer.kind == DELAY,
-            RuleTimer.status == "pending", RuleTimer.rule_id.in_(with_unless))))
+        quiet -= set(
+            session.scalars(
+                select(RuleTimer.client_ref).where(
+                    RuleTimer.client_ref.in_(sorted(quiet)),
+                    RuleTimer.kind == DELAY,
+                    RuleTimer.status == "pending",
+                    RuleTimer.rule_id.in_(with_unless),
+                )
+            )
+        )
     state = RulesState(loaded, quiet)
     _load_facts(session, state, clients, {e.type for e in events}, sorted(quiet))
     return state
 
 
-def _load_facts(session: Session, state: RulesState, clients: dict, types: set[str],
-                refs: list[str]) -> None:
+def _load_facts(session: Session, state: RulesState, clients: dict, types: set[str], refs: list[str]) -> None:
     """Load, for the quiet clients, the facts the types' rules read that the group can know."""
     specs = load_domain_facts()
     changed = frozenset().union(*(f.client_columns for f in BATCH_FORMS))
@@ -97,6 +104,7 @@ def accepts(state: RulesState, event, client) -> bool:
     if not rules:
         return True
     from engine.rules.runtime import envelope
+
     raw, missing = {}, False
     for value in matcher.reads(event.type):
         if value.source in ("event", "relation"):
@@ -126,8 +134,9 @@ def _known(value: ir.Value, known: frozenset[str]) -> bool:
 def _cannot_match(rule: ir.Rule, known: frozenset[str], values: dict) -> bool:
     """Whether a part of the rule's `if:` conjunction that reads only known values is false."""
     parts = rule.condition.items if isinstance(rule.condition, ir.All) else (rule.condition,)
-    return any(all(_known(v, known) for v in values_of(part)) and not py_evaluator.holds(part, values)
-               for part in parts)
+    return any(
+        all(_known(v, known) for v in values_of(part)) and not py_evaluator.holds(part, values) for part in parts
+    )
 
 
 def apply(state: RulesState, event, client) -> None:

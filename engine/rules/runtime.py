@@ -4,6 +4,7 @@ Registered with the processing pipeline (`engine.projections.evaluator`): it run
 after the projections of every event, inside that event's savepoint, so an error
 rolls back everything the rules did for it and the event is retried.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -27,8 +28,7 @@ from engine.rules.reading import build_reader
 
 def envelope(event: Event) -> dict:
     """Return what a reader reads from a stored event."""
-    return {"type": event.type, "source": event.source, "occurred_at": event.occurred_at,
-            "data": event.data or {}}
+    return {"type": event.type, "source": event.source, "occurred_at": event.occurred_at, "data": event.data or {}}
 
 
 _TIMER_TABLES = frozenset({"rule_timers"})
@@ -68,34 +68,59 @@ def evaluate_event(session: Session, event: Event, client) -> None:
     for rule in matcher.match(event.type, values):
         why = explanation(ruleset, rule, [event], values, raw)
         if rule.after is not None:
-            timers.start_delay(session, key=f"delay:{rule.id}:{event.source}/{event.event_id}",
-                               client_ref=client.ref, rule_id=rule.id, version=ruleset.version,
-                               event_seq=event.seq, due_at=event.occurred_at + timedelta(seconds=rule.after),
-                               explanation=why)
+            timers.start_delay(
+                session,
+                key=f"delay:{rule.id}:{event.source}/{event.event_id}",
+                client_ref=client.ref,
+                rule_id=rule.id,
+                version=ruleset.version,
+                event_seq=event.seq,
+                due_at=event.occurred_at + timedelta(seconds=rule.after),
+                explanation=why,
+            )
         else:
-            execute(Run(session, ruleset, rule, client, [event], event.occurred_at, facts,
-                        f"{event.source}/{event.event_id}", why))
+            execute(
+                Run(
+                    session,
+                    ruleset,
+                    rule,
+                    client,
+                    [event],
+                    event.occurred_at,
+                    facts,
+                    f"{event.source}/{event.event_id}",
+                    why,
+                )
+            )
 
 
-batch_form("rules", (evaluate_event,), load=batch.load, accepts=batch.accepts, apply=batch.apply,
-           write=batch.write)
+batch_form("rules", (evaluate_event,), load=batch.load, accepts=batch.accepts, apply=batch.apply, write=batch.write)
 
 
 def cancel_timers(session: Session, ruleset: ir.Ruleset, client, event: Event, facts: FactLoader) -> None:
     """Cancel the client's delay timers whose rule's `unless` now holds."""
     if not any(r.unless is not None for r in ruleset.rules):
         return  # only the active ruleset's `unless` conditions cancel timers
-    pending = cached(session, ("delay_timers", client.ref), _TIMER_TABLES,
-                     lambda: timers.pending(session, client.ref, DELAY), client_ref=client.ref)
+    pending = cached(
+        session,
+        ("delay_timers", client.ref),
+        _TIMER_TABLES,
+        lambda: timers.pending(session, client.ref, DELAY),
+        client_ref=client.ref,
+    )
     for timer in list(pending):
         rule = _rule(ruleset, timer.rule_id)
         if rule is None or rule.unless is None:
             continue
         trigger = session.get(Event, timer.event_seq) if timer.event_seq else None
         if py_evaluator.holds(rule.unless, read_values(_values(rule.unless), trigger, facts)):
-            timers.close(session, timer, TIMER_CANCELLED,
-                         f"unless held after {event.type} ({event.source}/{event.event_id})",
-                         event.occurred_at)
+            timers.close(
+                session,
+                timer,
+                TIMER_CANCELLED,
+                f"unless held after {event.type} ({event.source}/{event.event_id})",
+                event.occurred_at,
+            )
 
 
 def fire_timer(session: Session, timer: RuleTimer, client) -> bool:
@@ -122,11 +147,32 @@ def fire_timer(session: Session, timer: RuleTimer, client) -> bool:
         outcome, status = "fired", TIMER_FIRED
     if not timers.close(session, timer, status, outcome, timer.due_at) or status != TIMER_FIRED:
         return False
-    why = explanation(loaded.ruleset, rule, [trigger] if trigger else [], values, facts.raw,
-                      timer={"id": timer.id, "started": timer.created_at.isoformat(),
-                             "due_at": timer.due_at.isoformat(), "started_with": timer.explanation})
-    execute(Run(session, loaded.ruleset, rule, client, [trigger] if trigger else [], timer.due_at,
-                facts, f"timer:{timer.id}", why))
+    why = explanation(
+        loaded.ruleset,
+        rule,
+        [trigger] if trigger else [],
+        values,
+        facts.raw,
+        timer={
+            "id": timer.id,
+            "started": timer.created_at.isoformat(),
+            "due_at": timer.due_at.isoformat(),
+            "started_with": timer.explanation,
+        },
+    )
+    execute(
+        Run(
+            session,
+            loaded.ruleset,
+            rule,
+            client,
+            [trigger] if trigger else [],
+            timer.due_at,
+            facts,
+            f"timer:{timer.id}",
+            why,
+        )
+    )
     return True
 
 
@@ -134,13 +180,24 @@ def _fire_named(session: Session, timer: RuleTimer, client) -> bool:
     from engine.events.schemas import validate_envelope
     from engine.events.store import record
     from engine.values import iso
+
     if not timers.close(session, timer, TIMER_FIRED, "fired: timer.fired recorded", timer.due_at):
         return False
-    record(session, validate_envelope({
-        "id": f"timer-{timer.id}", "type": "timer.fired", "source": "timers",
-        "occurred_at": iso(timer.due_at), "client": client.ref,
-        "data": {"timer_id": str(timer.id), "name": timer.name, "rule_id": timer.rule_id}},
-        allow_internal=True), via="timer")
+    record(
+        session,
+        validate_envelope(
+            {
+                "id": f"timer-{timer.id}",
+                "type": "timer.fired",
+                "source": "timers",
+                "occurred_at": iso(timer.due_at),
+                "client": client.ref,
+                "data": {"timer_id": str(timer.id), "name": timer.name, "rule_id": timer.rule_id},
+            },
+            allow_internal=True,
+        ),
+        via="timer",
+    )
     return True
 
 
@@ -150,4 +207,5 @@ def _rule(ruleset: ir.Ruleset, rule_id: str) -> ir.Rule | None:
 
 def _values(cond: ir.Cond) -> frozenset:
     from engine.rules.conditions import values_of
+
     return values_of(cond)

@@ -3,6 +3,7 @@
 Tasks own the episode logic: which trigger's task an event joins, re-routing for a
 late older trigger, closing when the episode's ending event came first.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -11,8 +12,18 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.rules.actions import (NAME, Duration, OneOrMany, Params, TemplateText, action, known_names,
-                                  on_each_event, outcome, quiet_when)
+from engine.rules.actions import (
+    NAME,
+    Duration,
+    OneOrMany,
+    Params,
+    TemplateText,
+    action,
+    known_names,
+    on_each_event,
+    outcome,
+    quiet_when,
+)
 from engine.tasks import subjects
 from engine.tasks.models import PRIORITIES
 from engine.values import iso, parse_datetime, utcnow
@@ -33,8 +44,7 @@ class TaskParams(Params):
     @validates_schema
     def _episodes_need_one_task(self, data, **kwargs):
         if data.get("episode_ends_with") and data.get("one_open_per") != "client":
-            raise ValidationError("needs one_open_per: client (one task per episode)",
-                                  "episode_ends_with")
+            raise ValidationError("needs one_open_per: client (one task per episode)", "episode_ends_with")
 
 
 class RaisePriorityParams(Params):
@@ -47,24 +57,41 @@ def _queue_names(config) -> set[str]:
     """The queues staff work (engine.users.permissions): a task in another queue would be
     seen by no one but an admin. A ruleset's `definitions: queues:` narrows the choice."""
     from engine.users.permissions import ALL_QUEUES
+
     return set(ALL_QUEUES)
 
 
-@action("task", TaskParams, templates=("title", "description"), event_types=("close_when", "episode_ends_with"),
-        queues=("queue",), conditions=("open_while",))
+@action(
+    "task",
+    TaskParams,
+    templates=("title", "description"),
+    event_types=("close_when", "episode_ends_with"),
+    queues=("queue",),
+    conditions=("open_while",),
+)
 def _task(run, p: dict, key: str) -> str:
     """Create an inbox task (or add to the client's open one)."""
     from engine.tasks import service as tasks_service
+
     fields_ = _task_fields(run, p)
     if p.get("episode_ends_with"):
         return _episode_task(run, p, key, fields_)
     open_key = f"rule:{run.rule.id}:{run.client.ref}" if p.get("one_open_per") == "client" else None
     data = {k: p[k] for k in ("close_when", "open_while") if p.get(k)}
     task, created = tasks_service.create(
-        run.session, **fields_, client_ref=run.client.ref, priority=p["priority"], rule_id=run.rule.id,
-        ruleset_version=run.ruleset.version, open_key=open_key, trigger_key=key,
-        explanation=run.explanation, created_by=run.actor, data=data or None,
-        subject=subjects.of_event(run.event))
+        run.session,
+        **fields_,
+        client_ref=run.client.ref,
+        priority=p["priority"],
+        rule_id=run.rule.id,
+        ruleset_version=run.ruleset.version,
+        open_key=open_key,
+        trigger_key=key,
+        explanation=run.explanation,
+        created_by=run.actor,
+        data=data or None,
+        subject=subjects.of_event(run.event),
+    )
     return f"task {task.id} {'created' if created else 'already open'} in {fields_['queue']}"
 
 
@@ -73,15 +100,19 @@ def _task_fields(run, p: dict) -> dict:
     queue = p["queue"]
     for path, table in (p.get("route") or {}).items():
         queue = table.get(str(run.value(path)), queue)
-    return {"queue": queue, "title": run.text(p["title"])[:300],
-            "description": run.text(p["description"]) if p.get("description") else None,
-            "due_at": _due(run, queue, p["due_in"]) if p.get("due_in") else None}
+    return {
+        "queue": queue,
+        "title": run.text(p["title"])[:300],
+        "description": run.text(p["description"]) if p.get("description") else None,
+        "due_at": _due(run, queue, p["due_in"]) if p.get("due_in") else None,
+    }
 
 
 def _due(run, queue: str, seconds: float):
     """Return the due time of `due_in`: in the queue's business hours when the rules tree
     sets them (policy/queues.yaml), else in calendar time."""
     from engine.tasks import sla
+
     hours = sla.queue_hours_for(run.session)
     if hours is None:
         return run.now + timedelta(seconds=seconds)
@@ -98,6 +129,7 @@ def _episode_task(run, p: dict, key: str, fields_: dict) -> str:
     first.
     """
     from engine.tasks import service as tasks_service
+
     start, end = _episode_bounds(run, p["episode_ends_with"])
     task = _episode_member(run, start, end)
     if task is not None:
@@ -108,17 +140,32 @@ def _episode_task(run, p: dict, key: str, fields_: dict) -> str:
     open_key = f"rule:{run.rule.id}:{run.client.ref}"
     earlier = tasks_service.get_open_by_key(run.session, open_key)
     if earlier is not None and end is None:  # still open from an episode `start` ended
-        tasks_service.close_if_open(run.session, earlier, actor=run.actor,
-                                    resolution=f"its episode ended with {_named(start)}")
+        tasks_service.close_if_open(
+            run.session, earlier, actor=run.actor, resolution=f"its episode ended with {_named(start)}"
+        )
     data = {k: p[k] for k in ("close_when", "open_while", "episode_ends_with") if p.get(k)}
     task, created = tasks_service.create(
-        run.session, **fields_, client_ref=run.client.ref, priority=p["priority"], rule_id=run.rule.id,
-        ruleset_version=run.ruleset.version, open_key=open_key if end is None else None,
-        trigger_key=key, explanation=run.explanation, created_by=run.actor,
-        data={**data, "trigger_at": iso(run.now)}, subject=subjects.of_event(run.event))
+        run.session,
+        **fields_,
+        client_ref=run.client.ref,
+        priority=p["priority"],
+        rule_id=run.rule.id,
+        ruleset_version=run.ruleset.version,
+        open_key=open_key if end is None else None,
+        trigger_key=key,
+        explanation=run.explanation,
+        created_by=run.actor,
+        data={**data, "trigger_at": iso(run.now)},
+        subject=subjects.of_event(run.event),
+    )
     if created and end is not None:
-        tasks_service.close(run.session, task, status="done", actor=run.actor,
-                            resolution=f"{_named(end)} came first; in order it closed this task")
+        tasks_service.close(
+            run.session,
+            task,
+            status="done",
+            actor=run.actor,
+            resolution=f"{_named(end)} came first; in order it closed this task",
+        )
     return f"task {task.id} {'created' if created else 'already there'} in {task.queue} ({task.status})"
 
 
@@ -131,11 +178,18 @@ def _episode_bounds(run, types) -> tuple:
     """
     from sqlalchemy import select
     from engine.events.models import PARKED, PROCESSED, Event
+
     known = select(Event).where(Event.client_ref == run.client.ref, Event.type.in_(list(types)))
-    before = run.session.scalar(known.where(Event.occurred_at < run.now, Event.status != PARKED)
-                                .order_by(Event.occurred_at.desc(), Event.seq.desc()).limit(1))
-    after = run.session.scalar(known.where(Event.occurred_at >= run.now, Event.status == PROCESSED)
-                               .order_by(Event.occurred_at, Event.seq).limit(1))
+    before = run.session.scalar(
+        known.where(Event.occurred_at < run.now, Event.status != PARKED)
+        .order_by(Event.occurred_at.desc(), Event.seq.desc())
+        .limit(1)
+    )
+    after = run.session.scalar(
+        known.where(Event.occurred_at >= run.now, Event.status == PROCESSED)
+        .order_by(Event.occurred_at, Event.seq)
+        .limit(1)
+    )
     return before, after
 
 
@@ -143,8 +197,10 @@ def _episode_member(run, start, end):
     """Return the rule's task (open or closed) for the client whose trigger lies in (start, end]."""
     from sqlalchemy import select
     from engine.tasks.models import Task
-    for task in run.session.scalars(select(Task).where(
-            Task.client_ref == run.client.ref, Task.rule_id == run.rule.id).order_by(Task.id)):
+
+    for task in run.session.scalars(
+        select(Task).where(Task.client_ref == run.client.ref, Task.rule_id == run.rule.id).order_by(Task.id)
+    ):
         at = _trigger_at(task)
         if at is None:  # made before tasks kept their trigger time: the open one is current
             if task.is_open and end is None:
@@ -167,14 +223,23 @@ def _reroute(run, task, fields_: dict, key: str) -> str:
     task.description, task.due_at = fields_["description"], fields_["due_at"]
     task.explanation, task.updated_at = run.explanation, utcnow()
     task.data = {**(task.data or {}), "trigger_at": iso(run.now)}
-    _note(task, run.actor, "rerouted", f"an older trigger arrived late: {before['queue']} -> {task.queue}",
-          {"from": before, "to": {"queue": task.queue, "title": task.title, "trigger_at": iso(run.now)},
-           "trigger_key": key})
+    _note(
+        task,
+        run.actor,
+        "rerouted",
+        f"an older trigger arrived late: {before['queue']} -> {task.queue}",
+        {
+            "from": before,
+            "to": {"queue": task.queue, "title": task.title, "trigger_at": iso(run.now)},
+            "trigger_key": key,
+        },
+    )
     return f"task {task.id} re-routed to {task.queue} for an older trigger"
 
 
 def _note(task, actor: str, action: str, detail: str, data: dict) -> None:
     from engine.tasks.models import TaskEvent
+
     task.history.append(TaskEvent(at=utcnow(), actor=actor, action=action, detail=detail, data=data))
 
 
@@ -186,21 +251,20 @@ def _named(event) -> str:
 def _raise_priority(run, p: dict, key: str) -> str:
     """Raise the priority of a rule's open task for the client."""
     from engine.tasks import service as tasks_service
+
     raised = []
     for task in open_rule_tasks(run.session, run.client.ref, p["task_of"]):
         if PRIORITIES[p["to"]] > task.priority_rank:
-            tasks_service.set_priority(run.session, task, p["to"], actor=run.actor,
-                                       reason=f"rule {run.rule.id}")
+            tasks_service.set_priority(run.session, task, p["to"], actor=run.actor, reason=f"rule {run.rule.id}")
             raised.append(str(task.id))
     return f"raised task {', '.join(raised)} to {p['to']}" if raised else "no open task to raise"
-
 
 
 def open_rule_tasks(session: Session, client_ref: str, rule_id: str | None = None) -> list:
     """Return the client's open tasks made by rules (by one rule when given)."""
     from engine.tasks.models import OPEN_STATUSES, Task
-    stmt = select(Task).where(Task.client_ref == client_ref, Task.rule_id.is_not(None),
-                              Task.status.in_(OPEN_STATUSES))
+
+    stmt = select(Task).where(Task.client_ref == client_ref, Task.rule_id.is_not(None), Task.status.in_(OPEN_STATUSES))
     if rule_id is not None:
         stmt = stmt.where(Task.rule_id == rule_id)
     return list(session.scalars(stmt.order_by(Task.id)))
@@ -215,9 +279,15 @@ def close_tasks(session: Session, ruleset, client, event, facts) -> None:
     from engine.db import cached
     from engine.rules.api import condition_holds
     from engine.tasks import service as tasks_service
+
     named = dict(ruleset.conditions)
-    tasks = cached(session, ("open_rule_tasks", client.ref), _TASK_TABLES,
-                   lambda: open_rule_tasks(session, client.ref), client_ref=client.ref)
+    tasks = cached(
+        session,
+        ("open_rule_tasks", client.ref),
+        _TASK_TABLES,
+        lambda: open_rule_tasks(session, client.ref),
+        client_ref=client.ref,
+    )
     for task in list(tasks):
         data = task.data or {}
         reason = None
@@ -236,10 +306,14 @@ def _tasks_left_alone(session: Session, refs: list[str], ruleset, event_types) -
     """The clients whose open rule tasks close_tasks leaves alone for events of `event_types`:
     none is closed by one of these types, none stays open only while a condition holds."""
     from engine.tasks.models import OPEN_STATUSES, Task
+
     named = dict(ruleset.conditions)
     busy = set()
-    for ref, data in session.execute(select(Task.client_ref, Task.data).where(
-            Task.client_ref.in_(refs), Task.rule_id.is_not(None), Task.status.in_(OPEN_STATUSES))):
+    for ref, data in session.execute(
+        select(Task.client_ref, Task.data).where(
+            Task.client_ref.in_(refs), Task.rule_id.is_not(None), Task.status.in_(OPEN_STATUSES)
+        )
+    ):
         data = data or {}
         if set(data.get("close_when") or ()) & set(event_types) or data.get("open_while") in named:
             busy.add(ref)
@@ -250,6 +324,15 @@ def _tasks_left_alone(session: Session, refs: list[str], ruleset, event_types) -
 def _task_outcomes(session: Session, actions: list) -> list[dict]:
     """The tasks rules opened, for rule tests."""
     from engine.tasks.models import Task
-    return [{"queue": t.queue, "rule": t.rule_id, "title": t.title, "priority": t.priority,
-             "status": t.status, "at": iso(t.created_at)}
-            for t in session.scalars(select(Task).where(Task.rule_id.is_not(None)).order_by(Task.id))]
+
+    return [
+        {
+            "queue": t.queue,
+            "rule": t.rule_id,
+            "title": t.title,
+            "priority": t.priority,
+            "status": t.status,
+            "at": iso(t.created_at),
+        }
+        for t in session.scalars(select(Task).where(Task.rule_id.is_not(None)).order_by(Task.id))
+    ]

@@ -7,6 +7,7 @@ two runs insert in the same order and the rows must be identical, ids included; 
 groups of clients (the worker's way) the set-based path writes a round's rows together,
 so there the columns holding row ids are left out of the comparison.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,11 @@ def shuffled_with_duplicates(events: list[dict], seed: int = 3) -> list[dict]:
     rng = random.Random(seed)
     out = list(events)
     out += [dict(e) for e in rng.sample(events, len(events) // 10)]
-    out += [{**e, "id": e["id"] + "-again"} for e in events
-            if e["type"].startswith(("trade.", "account.balance")) and rng.random() < 0.1]
+    out += [
+        {**e, "id": e["id"] + "-again"}
+        for e in events
+        if e["type"].startswith(("trade.", "account.balance")) and rng.random() < 0.1
+    ]
     rng.shuffle(out)
     return out
 
@@ -67,19 +71,35 @@ def interleaved(events: list[dict]) -> list[dict]:
         if e["type"] == "trade.closed":
             closed += 1
             if closed % 3 == 0:
-                out.append({"id": e["id"] + "-fail", "type": "payment.deposit_failed",
-                            "source": e["source"], "occurred_at": e["occurred_at"],
-                            "client": e["client"],
-                            "data": {"payment_id": e["id"] + "-PF", "amount": "100.00",
-                                     "currency": "USD", "method": "card", "provider": "stripe",
-                                     "reason_code": "card_declined",
-                                     "reason": "Your card was declined."}})
+                out.append(
+                    {
+                        "id": e["id"] + "-fail",
+                        "type": "payment.deposit_failed",
+                        "source": e["source"],
+                        "occurred_at": e["occurred_at"],
+                        "client": e["client"],
+                        "data": {
+                            "payment_id": e["id"] + "-PF",
+                            "amount": "100.00",
+                            "currency": "USD",
+                            "method": "card",
+                            "provider": "stripe",
+                            "reason_code": "card_declined",
+                            "reason": "Your card was declined.",
+                        },
+                    }
+                )
     return out
 
 
-STREAMS = {"trades-interleaved": lambda: interleaved(trades_stream()),"trades-failing": lambda: with_a_failing_event(trades_stream()),"demo": demo_stream, "trades": trades_stream,
-           "demo-shuffled": lambda: shuffled_with_duplicates(demo_stream()),
-           "trades-shuffled": lambda: shuffled_with_duplicates(trades_stream())}
+STREAMS = {
+    "trades-interleaved": lambda: interleaved(trades_stream()),
+    "trades-failing": lambda: with_a_failing_event(trades_stream()),
+    "demo": demo_stream,
+    "trades": trades_stream,
+    "demo-shuffled": lambda: shuffled_with_duplicates(demo_stream()),
+    "trades-shuffled": lambda: shuffled_with_duplicates(trades_stream()),
+}
 
 # Row ids: in groups the set-based path inserts a round's rows after the round, so ids
 # (and the columns and texts that carry them) follow another order than per event.
@@ -95,22 +115,36 @@ def snapshot(database: Database, *, ids: bool) -> dict[str, list[tuple]]:
                 continue
             columns = [c for c in table.columns if ids or not _is_id(table.name, c)]
             rows = conn.execute(select(*columns)).all()
-            out[table.name] = sorted(tuple(json.dumps(v, default=str, sort_keys=True) for v in row)
-                                     for row in rows)
+            out[table.name] = sorted(tuple(json.dumps(v, default=str, sort_keys=True) for v in row) for row in rows)
     return out
 
 
 def _is_id(table: str, column) -> bool:
-    return ((column.primary_key and column.autoincrement in (True, "auto")
-             and str(column.type).upper().startswith(("INTEGER", "BIGINT")))
-            or bool(column.foreign_keys) or column.name.endswith("_id") and column.name not in
-            ("account_id", "payment_id", "withdrawal_id", "event_id", "ib_id", "transfer_id",
-             "document_id", "rule_id", "timer_id")
-            or (table, column.name) in _ID_TEXTS)
+    return (
+        (
+            column.primary_key
+            and column.autoincrement in (True, "auto")
+            and str(column.type).upper().startswith(("INTEGER", "BIGINT"))
+        )
+        or bool(column.foreign_keys)
+        or column.name.endswith("_id")
+        and column.name
+        not in (
+            "account_id",
+            "payment_id",
+            "withdrawal_id",
+            "event_id",
+            "ib_id",
+            "transfer_id",
+            "document_id",
+            "rule_id",
+            "timer_id",
+        )
+        or (table, column.name) in _ID_TEXTS
+    )
 
 
-def run(url: str, backend: str, events: list[dict], *, batch: bool, per_client: bool,
-        rules: str = "rules") -> Database:
+def run(url: str, backend: str, events: list[dict], *, batch: bool, per_client: bool, rules: str = "rules") -> Database:
     """Store `events` in a fresh copy of the schema and process them; return the database."""
     forget_databases()
     database = get_database(make_config(url, batch=batch))
@@ -121,8 +155,9 @@ def run(url: str, backend: str, events: list[dict], *, batch: bool, per_client: 
         record_many(session, [parse_line(json.dumps(e)) for e in events], via="file")
     if per_client:
         with database.engine.connect() as conn:
-            refs = sorted(r for (r,) in conn.execute(text(
-                "SELECT DISTINCT client_ref FROM events WHERE client_ref IS NOT NULL")))
+            refs = sorted(
+                r for (r,) in conn.execute(text("SELECT DISTINCT client_ref FROM events WHERE client_ref IS NOT NULL"))
+            )
         for ref in refs:
             process_clients(database, [ref])
     else:
@@ -136,8 +171,10 @@ def urls(backend, request, tmp_path, sqlite_template):
     if backend == "sqlite":
         (tmp_path / "a").mkdir()
         (tmp_path / "b").mkdir()
-        return (services.sqlite_copy(sqlite_template, tmp_path / "a"),
-                services.sqlite_copy(sqlite_template, tmp_path / "b"))
+        return (
+            services.sqlite_copy(sqlite_template, tmp_path / "a"),
+            services.sqlite_copy(sqlite_template, tmp_path / "b"),
+        )
     url = request.getfixturevalue("postgres_url")
     if url is None:
         pytest.skip("PostgreSQL is not reachable")
@@ -150,13 +187,13 @@ def _one_transaction_per_group(monkeypatch):
     explanation shows an amount read back from the database with its 8 stored decimals
     ("1000.54000000 USD") but one written in the same transaction as given ("1000.54 USD")."""
     import engine.processing
+
     monkeypatch.setattr(engine.processing, "TXN_SECONDS", 3600.0)
 
 
 def compare(urls, backend, events, *, per_client: bool, rules: str = "rules") -> tuple[dict, dict]:
     clock.freeze(NOW)
-    per_event = snapshot(run(urls[0], backend, events, batch=False, per_client=per_client,
-                             rules=rules), ids=per_client)
+    per_event = snapshot(run(urls[0], backend, events, batch=False, per_client=per_client, rules=rules), ids=per_client)
     with counting_batched() as taken:
         batched_db = run(urls[1], backend, events, batch=True, per_client=per_client, rules=rules)
     # The events table is compared too: each one's status, attempts and error (a balance
@@ -172,6 +209,7 @@ BATCHED = ("trade.opened", "trade.closed", "account.balance_updated")
 def counting_batched():
     """Yield the list of the types of the events the set-based path took."""
     from engine.processing import batch
+
     taken: list[str] = []
     original = batch._batch_round
 
@@ -180,6 +218,7 @@ def counting_batched():
         stopped = original(session, clients, runs, forms, mark, done)
         taken.extend(e.type for e in done[before:])
         return stopped
+
     batch._batch_round = counting
     try:
         yield taken
@@ -234,6 +273,7 @@ def test_a_group_cut_by_its_time_budget_resumes_in_order_and_once(urls, backend,
     transactions. Each event is processed once, and what the set-based path writes is the
     same (explanations left out: see _one_transaction_per_group)."""
     import engine.processing
+
     events = interleaved(trades_stream(total=600))
     clock.freeze(NOW)
     monkeypatch.setattr(engine.processing, "TXN_SECONDS", 0.0)
@@ -242,6 +282,5 @@ def test_a_group_cut_by_its_time_budget_resumes_in_order_and_once(urls, backend,
         batched = snapshot(run(urls[1], backend, events, batch=True, per_client=False), ids=False)
     assert taken
     assert all('"processed"' in row for row in batched["events"])
-    for table in ("events", "trading_accounts", "account_activity", "ib_trades",
-                  "ib_client_stats", "clients"):
+    for table in ("events", "trading_accounts", "account_activity", "ib_trades", "ib_client_stats", "clients"):
         assert batched[table] == per_event[table], f"table {table} differs"
