@@ -1,10 +1,15 @@
 """Profile the processing hot path: SQL statements per event, by table, and cProfile.
 
 Run: .venv/bin/python bench/profile_pipeline.py [--db sqlite|postgres] [--clients N]
+       [--stream demo|trades] [--events N] [--no-batch | --both]
 Stores the synthetic broker's events first (not timed), then processes them the way
 one worker does (`process_clients` in job-sized batches) while counting every SQL
 statement (SQLAlchemy `before_cursor_execute`) and, with --cprofile, profiling.
-Prints one JSON object. Not a test and not part of `make bench` (profiling is slow).
+`--stream trades` is the trades-heavy history (engine.demo.trading_history: journeys,
+then later trades, each closed trade with a balance update) up to --events events.
+`--no-batch` processes every event per event (FXCRM_BATCH=0); `--both` runs the
+per-event and the set-based path one after the other, each on a fresh database with the
+same events. Prints one JSON object per run. Not a test and not part of `make bench`.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sqlalchemy import event as sa_event  # noqa: E402
 
-from pipeline_setup import drop_database, fresh_database, generate, store_only  # noqa: E402
+from pipeline_setup import drop_database, fresh_database, generate, history_start, store_only  # noqa: E402
 
 from engine import processing  # noqa: E402
 from engine.db import Database  # noqa: E402
@@ -81,6 +86,7 @@ def time_handlers(counts: Counter) -> dict[str, list[float]]:
                 row[0] += time.perf_counter() - start
                 row[1] += sum(counts.values()) - before
                 row[2] += 1
+        timed.__wrapped__ = handler  # type: ignore[attr-defined]  (its set-based form)
         return timed
     for handlers in processing.PROJECTIONS.values():
         handlers[:] = [wrap(h) for h in handlers]
@@ -88,18 +94,35 @@ def time_handlers(counts: Counter) -> dict[str, list[float]]:
     return spent
 
 
+def stream(args) -> list[str]:
+    if args.stream == "demo":
+        return generate(args.clients, args.seed)
+    from engine.demo import trading_history
+    return [json.dumps(e) for e in trading_history(args.seed, args.clients, args.events,
+                                                    start=history_start())]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--clients", type=int, default=300)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--stream", choices=["demo", "trades"], default="demo")
+    parser.add_argument("--events", type=int, default=20_000, help="--stream trades: events in all")
+    parser.add_argument("--no-batch", action="store_true", help="every event per event (FXCRM_BATCH=0)")
+    parser.add_argument("--both", action="store_true", help="per event, then set-based, same events")
     parser.add_argument("--cprofile", action="store_true", help="also print the top functions")
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--sites", action="store_true",
                         help="also count statements by the project code that issued them (slow)")
     args = parser.parse_args()
-    lines = generate(args.clients, args.seed)
-    url, cfg = fresh_database(args.db)
+    lines = stream(args)
+    for batch in ([False, True] if args.both else [not args.no_batch]):
+        profile_once(args, lines, batch)
+
+
+def profile_once(args, lines: list[str], batch: bool) -> None:
+    url, cfg = fresh_database(args.db, batch=batch)
     try:
         database = Database(cfg)
         refs, events = store_only(database, lines)
@@ -107,17 +130,21 @@ def main() -> None:
         sites: Counter | None = Counter() if args.sites else None
         counts = count_statements(database, sites)
         spent = time_handlers(counts)
+        batched = count_batched()
         profiler = cProfile.Profile() if args.cprofile else None
         cpu, wall = time.process_time(), time.perf_counter()
         if profiler:
             profiler.enable()
-        for batch in chunks(refs, cfg.job_batch):
-            processing.process_clients(database, batch)
+        for chunk in chunks(refs, cfg.job_batch):
+            processing.process_clients(database, chunk)
         if profiler:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         total = sum(counts.values())
-        out = {"db": args.db, "clients": len(refs), "events": events,
+        out = {"db": args.db, "stream": args.stream, "batch": batch, "clients": len(refs),
+               "events": events, "set_based_events": len(batched),
+               "set_based_seconds": round(ROUND_SECONDS[0], 2),
+               "by_type": by_type(database),
                "seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
                "events_per_s": round(events / wall, 1),
                "statements": total, "statements_per_event": round(total / events, 2),
@@ -137,6 +164,43 @@ def main() -> None:
             print(text.getvalue())
     finally:
         drop_database(url)
+        _reset_handlers()
+
+
+ROUND_SECONDS = [0.0]  # wall seconds inside set-based rounds (their bulk reads and writes)
+
+
+def count_batched() -> list:
+    """Collect the events the set-based path takes from now on (engine.processing.batch)."""
+    from engine.processing import batch
+    taken: list = []
+    ROUND_SECONDS[0] = 0.0
+    original = getattr(batch._batch_round, "__wrapped__", batch._batch_round)
+
+    def counting(session, clients, runs, forms, mark, done):
+        before, start = len(done), time.perf_counter()
+        stopped = original(session, clients, runs, forms, mark, done)
+        taken.extend(e.seq for e in done[before:])
+        ROUND_SECONDS[0] += time.perf_counter() - start
+        return stopped
+    counting.__wrapped__ = original  # type: ignore[attr-defined]
+    batch._batch_round = counting
+    return taken
+
+
+def by_type(database: Database) -> dict[str, int]:
+    """How many events of each type were stored (and their status), for the record."""
+    from sqlalchemy import text as sql
+    with database.engine.connect() as conn:
+        return {f"{t} {s}": n for t, s, n in conn.execute(sql(
+            "SELECT type, status, count(*) FROM events GROUP BY type, status ORDER BY 3 DESC"))}
+
+
+def _reset_handlers() -> None:
+    """Unwrap the timing wrappers, so a second run wraps the handlers once."""
+    for handlers in processing.PROJECTIONS.values():
+        handlers[:] = [getattr(h, "__wrapped__", h) for h in handlers]
+    processing.EVALUATORS[:] = [getattr(h, "__wrapped__", h) for h in processing.EVALUATORS]
 
 
 if __name__ == "__main__":

@@ -37,6 +37,9 @@ class Config:
     ingest_batch: int = 500
     # Clients per rq job when draining in distributed mode.
     job_batch: int = 200
+    # Process the most frequent event types set-based (engine.processing.batch) where the
+    # result is exactly the per-event path's; FXCRM_BATCH=0 keeps every event per event.
+    batch: bool = True
     # Clients whose events are still pending this long are swept again.
     sweep_after_seconds: float = 10.0
     # Extra modules to import at start (a broker's own projections), comma-separated.
@@ -115,6 +118,7 @@ def _flag(raw: str) -> bool:
 
 
 _CASTS["secure_cookies"] = _flag
+_CASTS["batch"] = _flag
 _SECRET_SUFFIXES = (
     "_SECRET",
     "_SECRET_KEY",

@@ -479,3 +479,32 @@ def _demo_wires(database) -> str:
     from engine.values import utcnow
 
     return replay_camt054(database, DEMO_CAMT054.encode(), utcnow()).summary()
+
+
+def trading_history(
+    seed: int, clients: int, total: int, *, start: datetime = DEMO_START, span_days: int = 7
+) -> Iterator[dict]:
+    """Yield a trades-heavy history: `clients` journeys, then later trading to `total`
+    events, each closed trade followed by its account's balance update (benchmarks and
+    the batch-equivalence tests)."""
+    gen = BrokerGenerator(seed, start=start, span_days=span_days)
+    rng = random.Random(seed + 1)
+    opened: dict[str, str] = {}  # account -> when created (no snapshot before it)
+    for event in gen.events(clients, total=total):
+        yield event
+        if event["type"] == "account.created":
+            opened[event["data"]["account_id"]] = event["occurred_at"]
+        if event["type"] == "trade.closed" and event["occurred_at"] >= opened.get(event["data"]["account_id"], "9"):
+            balance = Decimal(rng.randint(0, 500_000)) / 100
+            yield {
+                "id": f"{event['id']}-bal",
+                "type": "account.balance_updated",
+                "source": event["source"],
+                "occurred_at": event["occurred_at"],
+                "client": event["client"],
+                "data": {
+                    "account_id": event["data"]["account_id"],
+                    "balance": str(balance),
+                    "equity": str(balance + Decimal(rng.randint(-5000, 5000)) / 100),
+                },
+            }

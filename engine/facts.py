@@ -96,3 +96,19 @@ def load_domain_facts() -> dict[str, FactSpec]:
 def get(name: str) -> FactSpec | None:
     """Return the fact called `name` (without `client.`), or None."""
     return load_domain_facts().get(name)
+
+
+# For the set-based path (engine.rules.batch): fact name -> load(session, client refs) ->
+# {ref: raw value}, one bulk read answering as the fact's loader would. Only for facts that
+# no event the set-based path takes can change (they stay right for the whole group).
+BATCH_FACTS: dict[str, Callable[..., dict]] = {}
+
+
+def batch_fact(name: str):
+    """Register the decorated bulk loader of fact `name` (see BATCH_FACTS)."""
+
+    def register(loader):
+        BATCH_FACTS[name] = loader
+        return loader
+
+    return register

@@ -9,7 +9,8 @@ registry; domains import it, never processing itself, so the dependency runs one
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 from engine import domains
 from engine.plugins import import_all
@@ -60,3 +61,50 @@ def apply_event(session: Session, event: Event, client: Client) -> None:
         handler(session, event, client)
     for handler in EVALUATORS:
         handler(session, event, client)
+
+
+# ---- set-based forms (engine.processing.batch, issue 20) ---------------------------
+# A domain may give some of its handlers a set-based form: the same effects for a whole
+# group of clients, loaded with a few bulk reads and written with bulk statements. An
+# event goes through the set-based path only when every projection of its type and
+# every evaluator has a form and every form `accepts` it (each decides exactly, from its
+# group state, that `apply` does what the per-event handler would); otherwise the
+# client's remaining events take the per-event path.
+
+
+@dataclass(frozen=True)
+class BatchForm:
+    name: str
+    handlers: tuple[Handler, ...]  # the per-event handlers this form stands for
+    # load(session, clients {ref: Client}, events) -> the group state for these events
+    load: Callable[["Session", dict, list], Any]
+    # accepts(state, event, client) -> bool: apply would do exactly what the handlers do
+    accepts: Callable[[Any, "Event", "Client"], bool]
+    apply: Callable[[Any, "Event", "Client"], None]  # change the state (no SQL)
+    write: Callable[["Session", Any], None]  # bulk statements for the state's changes
+    # columns of the clients row that `apply` may change (facts reading them are not constant)
+    client_columns: frozenset[str] = frozenset()
+
+
+BATCH_FORMS: list[BatchForm] = []
+
+
+def batch_form(name: str, handlers, *, load, accepts, apply, write, client_columns=()) -> BatchForm:
+    """Register the set-based form of `handlers` (per-event handlers already registered)."""
+    form = BatchForm(name, tuple(handlers), load, accepts, apply, write, frozenset(client_columns))
+    BATCH_FORMS[:] = [f for f in BATCH_FORMS if f.name != name] + [form]
+    return form
+
+
+def forms_for(event_type: str) -> list[BatchForm] | None:
+    """Return the forms an event of `event_type` goes through, in handler order, or None
+    when one of its projections or an evaluator has no set-based form."""
+    found: list[BatchForm] = []
+    for handler in [*PROJECTIONS.get(event_type, ()), *EVALUATORS]:
+        handler = getattr(handler, "__wrapped__", handler)  # a timing wrapper (bench)
+        form = next((f for f in BATCH_FORMS if handler in f.handlers), None)
+        if form is None:
+            return None
+        if form not in found:
+            found.append(form)
+    return found

@@ -5,12 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.accounts import service
+from engine.accounts import batch, service
 from engine.clients.models import Client
 from engine.events.models import PROCESSED, Event
 from engine.clients.funnel import advance
-from engine.values import parse_datetime, parse_decimal
-from engine.projections import projection
+from engine.projections import batch_form, projection
 
 TRADES = ("trade.opened", "trade.closed")
 
@@ -55,12 +54,7 @@ def status_changed(session: Session, event: Event, client: Client) -> None:
 def balance_updated(session: Session, event: Event, client: Client) -> None:
     """Keep the newest balance and equity snapshot."""
     account = service.owned(session, client.ref, event.data["account_id"])
-    service.snapshot(
-        account,
-        balance=parse_decimal(event.data["balance"], "balance"),
-        equity=parse_decimal(event.data["equity"], "equity"),
-        at=event.occurred_at,
-    )
+    service.snapshot(account, **service.balance_of(event.data, event.occurred_at))
 
 
 @projection(*TRADES)
@@ -73,13 +67,16 @@ def _trade(session: Session, event: Event, client: Client) -> None:
     account = service.get(session, event.data["account_id"])
     if account is None or account.client_ref != client.ref:
         return  # the account is not known yet; its creation picks this trade up
-    at = parse_datetime(event.data["open_time"], "open_time")
-    closed = event.data.get("close_time")
-    service.traded(
-        session,
-        account,
-        at=at,
-        ticket=str(event.data["ticket"]),
-        last_at=parse_datetime(closed, "close_time") if closed else None,
-    )
+    service.traded(session, account, **service.trade_of(event.data))
     advance(client, "first_trade")
+
+
+batch_form(
+    "accounts",
+    (trade, balance_updated),
+    load=batch.load,
+    accepts=batch.accepts,
+    apply=batch.apply,
+    write=batch.write,
+    client_columns=("funnel_stage",),
+)

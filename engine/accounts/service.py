@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from engine.accounts.models import STATUSES, AccountActivity, TradingAccount
 from engine.audit import service as audit_service
 from engine.values import fmt_amount as fmt
-from engine.values import iso, utcnow
+from engine.values import iso, parse_datetime, parse_decimal, utcnow
 
 MANUAL_FIELDS = {"leverage", "account_type", "status", "status_reason"}
 
@@ -170,24 +170,66 @@ def change_status(
     account.status_reason = reason if status != "active" else None
 
 
+# Pure decisions, shared by the per-event path below and the set-based one
+# (engine.accounts.batch): one implementation of what a platform event changes.
+
+
+def snapshot_applies(balance_at: datetime | None, at: datetime) -> bool:
+    """Return whether a balance snapshot taken at `at` replaces the one taken at `balance_at`."""
+    return not (balance_at and at < balance_at)
+
+
+def trade_effect(
+    first_trade_at: datetime | None, last_trade_at: datetime | None, *, at: datetime, last_at: datetime | None
+) -> tuple[datetime, bool]:
+    """Return the account's last_trade_at after a trade opened at `at` (active until
+    `last_at`), and whether that trade becomes the account's first."""
+    last = max(filter(None, [last_trade_at, at, last_at]))
+    return last, first_trade_at is None or at < first_trade_at
+
+
+def first_trade_entry(account_id: str, ticket: str) -> tuple[str, str]:
+    """Return the (key, summary) of an account's first-trade activity entry."""
+    return f"first_trade:{account_id}", f"first trade on {account_id} (ticket {ticket})"
+
+
+def balance_of(data: dict, at: datetime) -> dict:
+    """Return the snapshot an `account.balance_updated` event reports."""
+    return {
+        "balance": parse_decimal(data["balance"], "balance"),
+        "equity": parse_decimal(data["equity"], "equity"),
+        "at": at,
+    }
+
+
+def trade_of(data: dict) -> dict:
+    """Return when a trade event's trade was opened (and closed) and its ticket."""
+    closed = data.get("close_time")
+    return {
+        "at": parse_datetime(data["open_time"], "open_time"),
+        "ticket": str(data["ticket"]),
+        "last_at": parse_datetime(closed, "close_time") if closed else None,
+    }
+
+
 def snapshot(account: TradingAccount, *, balance, equity, at: datetime) -> None:
     """Keep the newest balance and equity snapshot (an older one arriving late is ignored)."""
-    if account.balance_at and at < account.balance_at:
-        return
-    account.balance, account.equity, account.balance_at = balance, equity, at
+    if snapshot_applies(account.balance_at, at):
+        account.balance, account.equity, account.balance_at = balance, equity, at
 
 
 def traded(
     session: Session, account: TradingAccount, *, at: datetime, ticket: str, last_at: datetime | None = None
 ) -> bool:
     """Record a trade opened at `at` (active until `last_at`); return whether it is the first."""
-    account.last_trade_at = max(filter(None, [account.last_trade_at, at, last_at]))
-    if account.first_trade_at is not None and account.first_trade_at <= at:
+    account.last_trade_at, becomes_first = trade_effect(
+        account.first_trade_at, account.last_trade_at, at=at, last_at=last_at
+    )
+    if not becomes_first:
         return False
     first = account.first_trade_at is None
     account.first_trade_at = at
-    summary = f"first trade on {account.account_id} (ticket {ticket})"
-    key = f"first_trade:{account.account_id}"
+    key, summary = first_trade_entry(account.account_id, ticket)
     entry = session.scalar(select(AccountActivity).where(AccountActivity.key == key))
     if entry is None:
         record(session, key=key, account=account, kind="first_trade", occurred_at=at, summary=summary)

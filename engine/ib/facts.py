@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from engine.facts import as_of, fact
+from engine.facts import as_of, batch_fact, fact
 from engine.ib import commissions, qualification, tree
 from engine.ib.config import Policy
 from engine.ib.models import REJECTED
@@ -43,6 +43,21 @@ def ib(session, client):
     """The id of the IB the client is attributed to (missing when none)."""
     stats = _referred(session, client)
     return stats.ib_id if stats else None
+
+
+@batch_fact("ib")
+def ib_of_clients(session, refs: list[str]) -> dict:
+    """`ib` for many clients in one query (no batched event type attributes a client)."""
+    from sqlalchemy import select
+    from engine.ib.models import IbClientStats
+
+    found = {
+        ref: ib_id
+        for ref, ib_id in session.execute(
+            select(IbClientStats.client_ref, IbClientStats.ib_id).where(IbClientStats.client_ref.in_(refs))
+        )
+    }
+    return {ref: found.get(ref) for ref in refs}
 
 
 @fact("ib.chain", "list")

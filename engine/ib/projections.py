@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 
 from engine.clients.models import Client
 from engine.events.models import Event
-from engine.ib import commissions, evaluate, tree
+from engine.ib import batch, commissions, evaluate, tree
 from engine.ib.models import IbMoneyMove, IbTrade
 from engine.ib.service import config_for
-from engine.projections import projection
-from engine.values import parse_datetime, parse_decimal
+from engine.projections import batch_form, projection
+from engine.values import parse_decimal
 
 
 def _attribute(
@@ -180,22 +180,7 @@ def trade_closed(session: Session, event: Event, client_ref: str) -> None:
         )
     )
     if exists is None:
-        opened, closed = parse_datetime(data["open_time"]), parse_datetime(data["close_time"])
-        session.add(
-            IbTrade(
-                client_ref=client_ref,
-                account_id=data["account_id"],
-                ticket=data["ticket"],
-                symbol=data["symbol"],
-                lots=parse_decimal(data["volume_lots"]),
-                open_time=opened,
-                close_time=closed,
-                held_seconds=max(int((closed - opened).total_seconds()), 0),
-                profit=parse_decimal(data["profit"]),
-                fee=parse_decimal(data.get("commission") or "0"),
-                currency=data.get("currency"),
-            )
-        )
+        session.add(IbTrade(**batch.trade_row(client_ref, data)))
         session.flush()
     evaluate.after_activity(session, client_ref, event)
 
@@ -226,3 +211,6 @@ def activity(session: Session, event: Event, client: Client) -> None:
     """Project a client's deposits, withdrawals, trades and KYC results."""
     tree.ensure_stats(session, client.ref)
     ACTIVITY[event.type](session, event, client.ref)
+
+
+batch_form("ib", (activity,), load=batch.load, accepts=batch.accepts, apply=batch.apply, write=batch.write)

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from engine.clients.models import Client
 from engine.events.models import Event
 from engine.payments import deposits, transfers, withdrawals
-from engine.projections import evaluator, projection
+from engine.projections import batch_form, evaluator, projection
 from engine.values import parse_decimal
 
 DEPOSIT_EVENTS = {f"payment.deposit_{s}": s for s in ("requested", "completed", "failed", "refunded", "charged_back")}
@@ -153,6 +153,17 @@ def account_created(session: Session, event: Event, client: Client) -> None:
     """
     if event.type == "account.created":
         post_waiting(session, client.ref, event.seq)
+
+
+# Set-based form: for every other event type this evaluator does nothing.
+batch_form(
+    "payments.account_created",
+    (account_created,),
+    load=lambda session, clients, events: None,
+    accepts=lambda state, event, client: event.type != "account.created",
+    apply=lambda state, event, client: None,
+    write=lambda session, state: None,
+)
 
 
 @projection("kyc.review_completed")

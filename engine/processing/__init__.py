@@ -186,6 +186,8 @@ def _process_group(database: Database, refs: list[str]) -> tuple[int, list[str]]
             )
         )
         deadline, done = time.monotonic() + TXN_SECONDS, len(events)
+        if database.config.batch:
+            return _finish_batched(session, refs, clients, events, deadline)
         for index, event in enumerate(events):
             if index and time.monotonic() > deadline:
                 done = index  # commit now: locks and new tasks are not held back longer
@@ -197,6 +199,23 @@ def _process_group(database: Database, refs: list[str]) -> tuple[int, list[str]]
         return done, [r for r in refs if r >= events[done].client_ref]
     rest = [r for r in refs if r >= events[-1].client_ref] if done == EVENTS_PER_CLIENT_TXN else []
     return done, rest
+
+
+def _finish_batched(
+    session: Session, refs: list[str], clients: dict[str, Client], events: list[Event], deadline: float
+) -> tuple[int, list[str]]:
+    """The group's events through the set-based path where it applies (engine.processing.batch).
+
+    Returns what `_process_group` does: how many were done and the clients to do next
+    (each client's done events are a prefix of its own, so its order holds)."""
+    from engine.processing import batch
+
+    done = batch.run(session, clients, events, lambda e: _mark_processed(e, utcnow()), deadline)
+    _advance_clients(done, clients)
+    left = {e.client_ref for e in events if e.status == PENDING}  # stopped at the deadline
+    if len(events) == EVENTS_PER_CLIENT_TXN:  # the read was cut: these may have more
+        left |= {r for r in refs if r >= events[-1].client_ref}
+    return len(done), sorted(left)
 
 
 def process_clients(database: Database, refs: list[str]) -> Stats:

@@ -132,6 +132,22 @@ def on_each_event(hook: Callable) -> Callable:
     return hook
 
 
+# For the set-based path (engine.rules.batch): hook -> quiet(session, client refs, ruleset,
+# event types) -> the refs for which the hook does nothing for any event of these types
+# (one bulk read). A hook without one keeps every client on the per-event path.
+HOOK_QUIET: dict[Callable, Callable] = {}
+
+
+def quiet_when(hook: Callable):
+    """Register the decorated quiet(session, refs, ruleset, event_types) -> refs `hook` leaves alone."""
+
+    def register(quiet: Callable) -> Callable:
+        HOOK_QUIET[hook] = quiet
+        return quiet
+
+    return register
+
+
 # What a rule test may expect, by kind: reader(session, rule_actions) -> [outcome] (in order).
 OUTCOME_READERS: dict[str, Callable] = {}
 

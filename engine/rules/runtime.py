@@ -16,8 +16,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine.db import cached
 
 from engine.events.models import Event
-from engine.projections import evaluator
-from engine.rules import absence, activation, ir, py_evaluator, timers
+from engine.projections import batch_form, evaluator
+from engine.rules import absence, activation, batch, ir, py_evaluator, timers
 from engine.rules.actions import EVENT_HOOKS, load_domain_actions
 from engine.rules.actions_run import Run, execute
 from engine.rules.evaluation import FactLoader, explanation
@@ -89,6 +89,9 @@ def act_on_event(
     execute(
         Run(session, ruleset, rule, client, [event], event.occurred_at, facts, f"{event.source}/{event.event_id}", why)
     )
+
+
+batch_form("rules", (evaluate_event,), load=batch.load, accepts=batch.accepts, apply=batch.apply, write=batch.write)
 
 
 def cancel_timers(session: Session, ruleset: ir.Ruleset, client, event: Event, facts: FactLoader) -> None:
