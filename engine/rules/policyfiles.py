@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,7 @@ from engine.rules.problems import Problem, joined
 from engine.rules.yaml_lines import LineDict, line_at, load_documents
 
 T = TypeVar("T")
+V = TypeVar("V")
 _CACHE_SIZE = 64  # parsed values kept: (version or folder state, file); a version has a few files
 
 
@@ -58,12 +59,12 @@ def read_mapping(
     return data
 
 
-def problem_at(file: str, data: Any, path: tuple, message: str, where: str = "") -> Problem:
+def problem_at(file: str, data: Any, path: tuple[str | int, ...], message: str, where: str = "") -> Problem:
     """Return a Problem at the line of key path `path` in `data` (read by read_document)."""
     return Problem(file, line_at(data, path), where, message)
 
 
-def fail(file: str | Path, data: Any, path: tuple, message: str, where: str = "") -> NoReturn:
+def fail(file: str | Path, data: Any, path: tuple[str | int, ...], message: str, where: str = "") -> NoReturn:
     """Raise a PolicyError at the line of key path `path` in `data`."""
     raise PolicyError([problem_at(str(file), data, path, message, where)])
 
@@ -98,14 +99,14 @@ def version_files(session: Session) -> Any | None:
     return found
 
 
-class _Lru:
+class _Lru(Generic[V]):
     """A small thread-safe cache of parsed values (a parse error is never kept)."""
 
     def __init__(self) -> None:
-        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._items: OrderedDict[Hashable, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+    def get(self, key: Hashable, compute: Callable[[], V]) -> V:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -122,7 +123,8 @@ class _Lru:
             self._items.clear()
 
 
-_by_version = _Lru()
+# Values of every domain's files: the key's `name` says which type a value has.
+_by_version: _Lru[object] = _Lru()
 
 
 def per_version(files: Any, name: str, compute: Callable[[], T]) -> T:
@@ -130,7 +132,8 @@ def per_version(files: Any, name: str, compute: Callable[[], T]) -> T:
     (for a domain that reads several files together, like policy/ib/)."""
     if files.version == "candidate":  # files not stored (engine.rules.files.of): nothing to key them by
         return compute()
-    return _by_version.get((files.version, name), compute)
+    # A name is computed by one domain, always with the same type: the cached value is a T.
+    return cast(T, _by_version.get((files.version, name), compute))
 
 
 def stamp(path: Path) -> tuple[int, int] | None:
@@ -163,7 +166,7 @@ class PolicyFile(Generic[T]):
     ):
         self.relative, self.parse, self.default = relative, parse, default
         self.missing, self.fallback = missing, fallback
-        self._by_path = _Lru()
+        self._by_path: _Lru[T] = _Lru()
 
     def _absent(self, file: str) -> T:
         if self.default is None:
