@@ -10,7 +10,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 # When set, facts that keep their history answer as of this moment instead of now: a
 # catch-up that runs rules for events processed earlier (engine.ib.catchup) sees the
@@ -47,6 +47,9 @@ FACTS: dict[str, FactSpec] = {}
 _loaded = False
 
 
+L = TypeVar("L", bound=Callable[..., object])  # a fact's loader keeps its own type
+
+
 def fact(
     name: str,
     kind: str,
@@ -57,7 +60,7 @@ def fact(
     cost: str = DEFAULT_COST,
     column: str = "",
     names=None,
-):
+) -> Callable[[L], L]:
     """Register the decorated `loader(session, client, **params)` as fact `name`.
 
     `doc` (default: the loader's docstring) and `cost` are shown in the facts catalogue;
@@ -65,7 +68,7 @@ def fact(
     scheduled rule can pick its candidate clients in SQL.
     """
 
-    def register(loader):
+    def register(loader: L) -> L:
         FACTS[name] = FactSpec(
             name,
             kind,

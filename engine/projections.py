@@ -27,7 +27,7 @@ EVALUATORS: list[Handler] = []
 _loaded = False
 
 
-def projection(*event_types: str):
+def projection(*event_types: str) -> Callable[[Handler], Handler]:
     """Register the decorated handler(session, event, client) for these event types."""
 
     def register(handler: Handler) -> Handler:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from typing import overload
 
 SCALE = 8
 UNITS = Decimal(10) ** SCALE
@@ -79,6 +80,18 @@ def parse_datetime(text: str, what: str = "time") -> datetime:
     if value.tzinfo is None:
         raise ValueError_(f"{what} has no UTC offset: {text!r}")
     return value.astimezone(UTC)
+
+
+@overload
+def iso(value: datetime) -> str: ...
+
+
+@overload
+def iso(value: None) -> None: ...
+
+
+@overload
+def iso(value: datetime | None) -> str | None: ...
 
 
 def iso(value: datetime | None) -> str | None:

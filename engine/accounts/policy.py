@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from engine.rules import api as rules_api
 from engine.rules.problems import Problem
 from engine.values import ValueError_, parse_duration
+
+if TYPE_CHECKING:
+    from engine.rules.api import RuleFiles
 
 REPO_RULES = Path(__file__).resolve().parents[2] / "rules"
 RELATIVE = "policy/accounts.yaml"
@@ -43,6 +47,6 @@ def inactive_after(session: Session) -> timedelta:
     return POLICY.for_session(session)
 
 
-def check_config(files) -> list[Problem]:
+def check_config(files: RuleFiles) -> list[Problem]:
     """Return the problems of the accounts policy among `files` (activation checks it)."""
     return POLICY.check(files)

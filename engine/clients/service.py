@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,12 +14,13 @@ from engine.domains import import_each
 # Domains add or replace profile sections (each domain's `profile` module): name -> builder(session, client).
 SECTIONS: dict[str, Callable[[Session, Client], Any]] = {}
 _loaded = False
+B = TypeVar("B", bound=Callable[..., object])
 
 
-def section(name: str):
+def section(name: str) -> Callable[[B], B]:
     """Register the decorated builder(session, client) as profile section `name`."""
 
-    def register(builder):
+    def register(builder: B) -> B:
         SECTIONS[name] = builder
         return builder
 

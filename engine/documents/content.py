@@ -31,8 +31,8 @@ def sniff(data: bytes, declared: str | None, max_bytes: int) -> str:
     if len(data) > max_bytes:
         raise ContentRefused(f"the file is {len(data):,} bytes; at most {max_bytes:,} are accepted")
     kind = filetype.guess(data[:8192])
-    actual = kind.mime if kind else None
-    if actual not in ALLOWED:
+    actual: str | None = kind.mime if kind else None
+    if actual is None or actual not in ALLOWED:
         found = f"its content is {actual}" if actual else "its content is not a known file type"
         raise ContentRefused(f"{found}; accepted: {', '.join(sorted(ALLOWED.values()))}")
     wanted = ALIASES.get((declared or "").lower(), (declared or "").lower())

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlparse
+
+if TYPE_CHECKING:
+    from engine.config import Config
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,100}$")
 
@@ -63,14 +67,26 @@ class FolderStore:
         self._path(key).unlink(missing_ok=True)
 
 
+class _S3Body(Protocol):
+    def read(self) -> bytes: ...
+
+
+class S3Client(Protocol):
+    """What S3Store asks of a boto3 S3 client (boto3 has no type hints of its own)."""
+
+    def put_object(self, **request: object) -> object: ...
+    def get_object(self, **request: object) -> Mapping[str, _S3Body]: ...  # the object's bytes under "Body"
+    def delete_object(self, **request: object) -> object: ...
+
+
 class S3Store:
     """Files as objects of one bucket (under an optional prefix), through boto3."""
 
-    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None, client=None):
+    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None, client: S3Client | None = None):
         import boto3
 
         self.bucket, self.prefix = bucket, prefix.strip("/")
-        self.client = client or boto3.client("s3", endpoint_url=endpoint_url)
+        self.client: S3Client = client or boto3.client("s3", endpoint_url=endpoint_url)
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{_checked(key)}" if self.prefix else _checked(key)
@@ -101,7 +117,7 @@ class S3Store:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
 
-def store_for(config) -> FileStore:
+def store_for(config: Config) -> FileStore:
     """Return the store the configuration names (FXCRM_DOCUMENTS_URL)."""
     url = config.documents_url
     if url.startswith("s3://"):

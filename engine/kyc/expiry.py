@@ -43,19 +43,22 @@ def expiring_documents(session: Session, now: datetime, notice: timedelta = EXPI
     )
 
 
-def _envelope(doc: KycDocument) -> dict:
+def _envelope(doc: KycDocument) -> dict[str, object]:
     # The notice is dated when it was due, or when the document was submitted if that
     # was later: fixed by the document, so every round builds the same event (a repeat
     # is a duplicate, never a conflicting delivery).
-    due = doc.expires_at - EXPIRY_NOTICE
+    expires_at = doc.expires_at
+    if expires_at is None:  # expiring_documents selects documents with an expiry only
+        raise ValueError(f"document {doc.document_id} of {doc.client_ref} has no expiry")
+    due = expires_at - EXPIRY_NOTICE
     occurred = max(due, doc.submitted_at) if doc.submitted_at else due
     return {
-        "id": f"{doc.client_ref}:{doc.document_id}:{iso(doc.expires_at)}",
+        "id": f"{doc.client_ref}:{doc.document_id}:{iso(expires_at)}",
         "type": "kyc.document_expiring",
         "source": SOURCE,
-        "occurred_at": iso(min(occurred, doc.expires_at)),
+        "occurred_at": iso(min(occurred, expires_at)),
         "client": doc.client_ref,
-        "data": {"document_id": doc.document_id, "document_type": doc.document_type, "expires_at": iso(doc.expires_at)},
+        "data": {"document_id": doc.document_id, "document_type": doc.document_type, "expires_at": iso(expires_at)},
     }
 
 

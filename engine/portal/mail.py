@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from typing import TYPE_CHECKING
 
 from engine.notifications.sender import SmtpConfigError, send_email
+
+if TYPE_CHECKING:
+    from engine.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +27,7 @@ BODIES = {
 }
 
 
-def send_link(config, *, to: str, purpose: str, link: str) -> bool:
+def send_link(config: Config, *, to: str, purpose: str, link: str) -> bool:
     """Send the e-mail with `link`; return whether it left (no SMTP server: False)."""
     if not config.smtp_url:
         return False

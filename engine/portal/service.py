@@ -18,7 +18,8 @@ import hashlib
 import re
 import secrets
 import uuid
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -150,7 +151,7 @@ def _insert_login(session: Session, login: ClientLogin) -> None:
         raise
 
 
-def _registration_problems(email, password, first_name, last_name, country) -> list[str]:
+def _registration_problems(email: str, password: str, first_name: str, last_name: str, country: str) -> list[str]:
     problems = []
     if not _EMAIL.match(email) or not plain(email):
         problems.append("e-mail: write an address like name@example.com")
@@ -166,9 +167,11 @@ def _registration_problems(email, password, first_name, last_name, country) -> l
 EDITABLE = ("first_name", "last_name", "phone", "country")
 
 
-def update_details(session: Session, login: ClientLogin, values: dict) -> dict:
+def update_details(session: Session, login: ClientLogin, values: Mapping[str, str]) -> dict[str, str]:
     """Record the details the client changed (`client.profile_updated`); return them."""
     client = session.scalar(select(Client).where(Client.ref == login.client_ref))
+    if client is None:  # a login is made with its client and a client is never deleted
+        raise LookupError(f"login {login.id}: no client {login.client_ref}")
     wanted = {k: (values.get(k) or "").strip() for k in EDITABLE}
     wanted["country"] = wanted["country"].upper()
     changed = {k: v for k, v in wanted.items() if v != (getattr(client, k) or "")}
@@ -309,7 +312,7 @@ def authenticate(session: Session, email: str, password: str) -> ClientLogin:
     return login
 
 
-def _announce_login(session: Session, login: ClientLogin, type_: str, at, **data) -> None:
+def _announce_login(session: Session, login: ClientLogin, type_: str, at: datetime, **data: object) -> None:
     """Record a sign-in (or a failed one) as the client's event, for rules.
 
     The caller must commit even when the sign-in fails (web.portal does), so the

@@ -10,6 +10,7 @@ A late event (older than the one that set the timer) never moves the timer back.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,11 +23,14 @@ from engine.rules.evaluation import FactLoader, explanation
 from engine.rules.models import ABSENCE, TIMER_CANCELLED, TIMER_FIRED, RuleTimer
 from engine.values import iso, utcnow
 
+if TYPE_CHECKING:
+    from engine.clients.models import Client
+
 _TIMER_TABLES = frozenset({"rule_timers"})
 
 
 def _pending(session: Session, client_ref: str) -> list[RuleTimer]:
-    return cached(
+    found: list[RuleTimer] = cached(
         session,
         ("absence_timers", client_ref),
         _TIMER_TABLES,
@@ -38,9 +42,10 @@ def _pending(session: Session, client_ref: str) -> list[RuleTimer]:
             )
         ),
     )
+    return found
 
 
-def arm(session: Session, ruleset: ir.Ruleset, client, event: Event) -> None:
+def arm(session: Session, ruleset: ir.Ruleset, client: Client, event: Event) -> None:
     """Start or restart the silence of every absence rule `event` belongs to."""
     rules = ruleset.absence_rules_for(event.type)
     if not rules:
@@ -56,7 +61,7 @@ def _arm_one(
     ruleset: ir.Ruleset,
     rule: ir.Rule,
     absent: ir.Absence,
-    client,
+    client: Client,
     event: Event,
     running: list[RuleTimer],
 ) -> None:
@@ -95,13 +100,13 @@ def _arm_one(
     session.flush()
 
 
-def fire(session: Session, timer: RuleTimer, client) -> bool:
+def fire(session: Session, timer: RuleTimer, client: Client) -> bool:
     """The silence lasted: decide `if:` on the facts now and act; return whether it acted."""
     from engine.rules.runtime import read_values
 
     loaded = activation.current(session)
     rule = next((r for r in loaded.ruleset.rules if r.id == timer.rule_id), None) if loaded else None
-    if rule is None or rule.absent is None:
+    if loaded is None or rule is None or rule.absent is None:
         timers.close(session, timer, TIMER_CANCELLED, "the rule is not in the active ruleset", timer.due_at)
         return False
     facts = FactLoader(session, client, timer.due_at)

@@ -13,11 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, TypeVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from engine.values import ValueError_, parse_decimal, parse_duration
+
+F = TypeVar("F", bound=Callable[..., object])  # a registered function keeps its own type
 
 NAME = validate.Regexp(r"^[a-z][a-z0-9_\-]*$", error="must be a lower-case name like kyc-reminder")
 
@@ -108,14 +110,14 @@ def known_names(kind: str):
     return register
 
 
-def action(name: str, schema: type[Schema], **meta):
+def action(name: str, schema: type[Schema], **meta) -> Callable[[F], F]:
     """Register the decorated run(run, params, key) as action `name`, its parameters loaded by `schema`.
 
     This is the one place an action is declared: its schema and metadata for the
     compiler, and what it does at run time.
     """
 
-    def register(fn):
+    def register(fn: F) -> F:
         ACTIONS[name] = ActionSpec(name, schema, (fn.__doc__ or "").strip(), run=fn, **meta)
         return fn
 
@@ -152,10 +154,10 @@ def quiet_when(hook: Callable):
 OUTCOME_READERS: dict[str, Callable] = {}
 
 
-def outcome(kind: str):
+def outcome(kind: str) -> Callable[[F], F]:
     """Register the decorated reader(session, rule_actions) of the rule-test outcome `kind`."""
 
-    def register(reader: Callable) -> Callable:
+    def register(reader: F) -> F:
         OUTCOME_READERS[kind] = reader
         return reader
 
@@ -183,10 +185,10 @@ class Outcome:
 COMPARED: dict[str, Callable] = {}
 
 
-def compared(kind: str):
+def compared(kind: str) -> Callable[[F], F]:
     """Register the decorated reader(session) -> [Outcome] of what rules left, for backtests."""
 
-    def register(reader: Callable) -> Callable:
+    def register(reader: F) -> F:
         COMPARED[kind] = reader
         return reader
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,6 +16,9 @@ from engine.rules.evaluation import FactLoader, raw_value, render
 from engine.rules.models import RuleAction
 from engine.values import utcnow
 
+if TYPE_CHECKING:
+    from engine.clients.models import Client
+
 
 @dataclass
 class Run:
@@ -23,7 +27,7 @@ class Run:
     session: Session
     ruleset: ir.Ruleset
     rule: ir.Rule
-    client: object
+    client: Client
     events: list[Event]  # the triggering event(s), first is the trigger
     now: datetime
     facts: FactLoader

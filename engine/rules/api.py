@@ -9,7 +9,7 @@ the rules engine can change inside without touching a domain.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,11 @@ from engine.rules.policyfiles import (
     version_files,
 )
 from engine.rules.yaml_lines import LineDict, LineList, line_at, line_of
+
+if TYPE_CHECKING:  # for annotations: a rule acting (an action's `run`), its record, a version's files
+    from engine.rules.actions_run import Run as Run
+    from engine.rules.files import RuleFiles as RuleFiles
+    from engine.rules.models import RuleAction as RuleAction
 
 __all__ = [
     "LineDict",

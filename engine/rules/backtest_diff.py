@@ -58,7 +58,7 @@ class Difference:
             if self.live.get(k) != self.candidate.get(k)
         )
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return {
             "client": self.client,
             "kind": self.kind,
@@ -129,7 +129,7 @@ def _why(outcome: Outcome) -> str:
     return " ".join(parts) if why else "set by rules: " + (outcome.rule or "none")
 
 
-def _what(rule: ir.Rule) -> tuple:
+def _what(rule: ir.Rule) -> tuple[object, ...]:
     """What a rule does, without where it is written (its line moves when others are added)."""
     return (rule.events, rule.condition, rule.actions, rule.after, rule.unless, rule.priority)
 

@@ -58,7 +58,8 @@ def active_version(session: Session) -> str | None:
     if "rules_active" not in session.info:
         row = session.scalar(select(RulesetActivation).order_by(RulesetActivation.id.desc()).limit(1))
         session.info["rules_active"] = None if row is None else row.version
-    return session.info["rules_active"]
+    active: str | None = session.info["rules_active"]
+    return active
 
 
 def of_version(session: Session, version: str) -> RuleFiles | None:

@@ -11,6 +11,7 @@ A money comparison holds only in its currency: it also pins the currency value.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from engine.rules import ir
@@ -22,8 +23,8 @@ class Domain:
 
     lo: int | None = None
     hi: int | None = None
-    allowed: set | None = None  # None: any value
-    excluded: set = field(default_factory=set)
+    allowed: set[object] | None = None  # None: any value
+    excluded: set[object] = field(default_factory=set)
     present: bool = False  # a comparison that is false on a missing value
     absent: bool = False  # `missing`
 
@@ -36,7 +37,7 @@ class Domain:
             return any(self._fits(v) for v in self.allowed)
         return True
 
-    def _fits(self, value) -> bool:
+    def _fits(self, value: object) -> bool:
         if value in self.excluded:
             return False
         if isinstance(value, int) and not isinstance(value, bool):
@@ -56,18 +57,18 @@ class Domain:
         both.allowed = set.intersection(*sets) if sets else None
         return both
 
-    def add(self, op: str, operand) -> None:
+    def add(self, op: str, operand: object) -> None:
         """Add `value op operand` (op ==, !=, <, <=, >, >=, in, not in, exists, missing)."""
         if op == "exists":
             self.present = True
         elif op == "missing":
             self.absent = True
         elif op in ("==", "in"):
-            options = set(operand) if op == "in" else {operand}
+            options = _options(operand) if op == "in" else {operand}
             self.allowed = options if self.allowed is None else self.allowed & options
             self.present = True
         elif op in ("!=", "not in"):
-            self.excluded |= set(operand) if op == "not in" else {operand}
+            self.excluded |= _options(operand) if op == "not in" else {operand}
         elif isinstance(operand, int) and not isinstance(operand, bool):
             self.present = True
             if op in (">", ">="):
@@ -76,6 +77,13 @@ class Domain:
             else:
                 bound = operand - (op == "<")
                 self.hi = bound if self.hi is None else min(self.hi, bound)
+
+
+def _options(operand: object) -> set[object]:
+    """The options of an `in` / `not in` constraint (a OneOf's options)."""
+    if not isinstance(operand, Iterable):
+        raise TypeError(f"the options of `in` are not a list: {operand!r}")
+    return set(operand)
 
 
 def _constraints(cond: ir.Cond) -> list[tuple[str, str, object]]:

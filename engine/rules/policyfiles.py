@@ -13,14 +13,18 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
 from engine.rules.problems import Problem, joined
 from engine.rules.yaml_lines import LineDict, line_at, load_documents
 
+if TYPE_CHECKING:  # engine.rules.files is imported where used: it loads the compiler
+    from engine.rules.files import RuleFiles
+
 T = TypeVar("T")
+V = TypeVar("V")
 _CACHE_SIZE = 64  # parsed values kept: (version or folder state, file); a version has a few files
 
 
@@ -58,12 +62,12 @@ def read_mapping(
     return data
 
 
-def problem_at(file: str, data: Any, path: tuple, message: str, where: str = "") -> Problem:
+def problem_at(file: str, data: Any, path: tuple[Hashable, ...], message: str, where: str = "") -> Problem:
     """Return a Problem at the line of key path `path` in `data` (read by read_document)."""
     return Problem(file, line_at(data, path), where, message)
 
 
-def fail(file: str | Path, data: Any, path: tuple, message: str, where: str = "") -> NoReturn:
+def fail(file: str | Path, data: Any, path: tuple[Hashable, ...], message: str, where: str = "") -> NoReturn:
     """Raise a PolicyError at the line of key path `path` in `data`."""
     raise PolicyError([problem_at(str(file), data, path, message, where)])
 
@@ -87,7 +91,7 @@ def configured_rules_dir(session: Session) -> Path | str:
     return database.config.rules_dir if database is not None else "rules"
 
 
-def version_files(session: Session) -> Any | None:
+def version_files(session: Session) -> RuleFiles | None:
     """Return the active version's files (`engine.rules.files.RuleFiles`) when they carry
     policy/ files, else None (the configured rules folder applies)."""
     from engine.rules import files as rule_files
@@ -98,14 +102,14 @@ def version_files(session: Session) -> Any | None:
     return found
 
 
-class _Lru:
+class _Lru(Generic[V]):
     """A small thread-safe cache of parsed values (a parse error is never kept)."""
 
     def __init__(self) -> None:
-        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._items: OrderedDict[Hashable, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+    def get(self, key: Hashable, compute: Callable[[], V]) -> V:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -122,15 +126,17 @@ class _Lru:
             self._items.clear()
 
 
-_by_version = _Lru()
+# Values of every domain's files: the key's `name` says which type a value has.
+_by_version: _Lru[object] = _Lru()
 
 
-def per_version(files: Any, name: str, compute: Callable[[], T]) -> T:
+def per_version(files: RuleFiles, name: str, compute: Callable[[], T]) -> T:
     """Return `compute()` for version `files.version`, computed once per version and `name`
     (for a domain that reads several files together, like policy/ib/)."""
     if files.version == "candidate":  # files not stored (engine.rules.files.of): nothing to key them by
         return compute()
-    return _by_version.get((files.version, name), compute)
+    # A name is computed by one domain, always with the same type: the cached value is a T.
+    return cast(T, _by_version.get((files.version, name), compute))
 
 
 def stamp(path: Path) -> tuple[int, int] | None:
@@ -163,7 +169,7 @@ class PolicyFile(Generic[T]):
     ):
         self.relative, self.parse, self.default = relative, parse, default
         self.missing, self.fallback = missing, fallback
-        self._by_path = _Lru()
+        self._by_path: _Lru[T] = _Lru()
 
     def _absent(self, file: str) -> T:
         if self.default is None:
@@ -177,7 +183,7 @@ class PolicyFile(Generic[T]):
             return self.from_files(files)
         return self.from_folder(configured_rules_dir(session))
 
-    def from_files(self, files: Any) -> T:
+    def from_files(self, files: RuleFiles) -> T:
         """Return the value of the file among a version's files (a RuleFiles), parsed once."""
         return per_version(files, self.relative, lambda: self.from_text(files.text(self.relative)))
 
@@ -205,7 +211,7 @@ class PolicyFile(Generic[T]):
             return self._absent(str(path))
         return self._by_path.get((str(path), state), lambda: self.parse(path.read_text(encoding="utf-8"), str(path)))
 
-    def check(self, files: Any) -> list[Problem]:
+    def check(self, files: RuleFiles) -> list[Problem]:
         """Return the problems of the file among `files` (activation checks it; a version
         without the file reads the folder's or the default, so its absence is none)."""
         text = files.text(self.relative)

@@ -19,9 +19,9 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from engine.clients.models import Client
 from engine.db import Database, unit_of_work
@@ -131,12 +131,12 @@ def _one(session: Session, ruleset: ir.Ruleset, rule: ir.Rule, client: Client, s
     return 1 if done else 0
 
 
-def candidates(rule: ir.Rule):
+def candidates(rule: ir.Rule) -> Select[tuple[str]]:
     """Return the SELECT of the refs of the clients `rule` may hold for, narrowed in SQL where it can be."""
     return select(Client.ref).where(*prefilter(rule.condition)).order_by(Client.ref)
 
 
-def prefilter(cond: ir.Cond) -> list:
+def prefilter(cond: ir.Cond) -> list[ColumnElement[bool]]:
     """Return SQL tests every client the condition holds for passes (from its top-level `and`)."""
     if isinstance(cond, ir.All):
         return [test for item in cond.items for test in prefilter(item)]
@@ -144,14 +144,17 @@ def prefilter(cond: ir.Cond) -> list:
     return [] if test is None else [test]
 
 
-def _column(value: ir.Value):
+def _column(value: ir.Value) -> InstrumentedAttribute[object] | None:
     if value.source != "client" or value.derive or value.params or value.key in FACT_OVERRIDES.get():
         return None  # rule tests give facts as values: the row does not hold them
     spec = load_domain_facts().get(value.path)
-    return getattr(Client, spec.column) if spec is not None and spec.column else None
+    if spec is None or not spec.column:
+        return None
+    column: InstrumentedAttribute[object] = getattr(Client, spec.column)
+    return column
 
 
-def _column_test(item: ir.Cond):
+def _column_test(item: ir.Cond) -> ColumnElement[bool] | None:
     """Return the SQL form of `client.<column fact> ==, !=, in, not in` (missing: as the evaluators)."""
     negated = isinstance(item, ir.Not)
     inner = item.item if isinstance(item, ir.Not) else item

@@ -10,6 +10,7 @@ the list, and the caller prints it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -54,8 +55,15 @@ def _named_after(rule: ir.Rule | None, name: str | None) -> int | None:
     for action in rule.actions if rule else ():
         params = dict(action.params)
         if action.name == "start_timer" and params.get("name") == name:
-            return int(params["after"])
+            return _seconds(params["after"])
     return None
+
+
+def _seconds(after: object) -> int:
+    """A loaded `after:` (a Duration: whole seconds) as an int."""
+    if isinstance(after, int | float | str):
+        return int(after)
+    raise TypeError(f"start_timer after: is not a number of seconds: {after!r}")
 
 
 def _still_matches(
@@ -90,6 +98,7 @@ def _decide(
     rule, old = _rule(new_set, timer.rule_id), _rule(old_set, timer.rule_id)
     if rule is None:
         return CANCELLED, None, f"rule {timer.rule_id} is not in version {new_set.version[:12]}"
+    new_after: int | None
     if timer.kind == DELAY:
         if rule.after is None:
             return CANCELLED, None, f"rule {rule.id} no longer waits (no `after:`)"
@@ -127,7 +136,7 @@ def settle_timers(session: Session, old_set: ir.Ruleset | None, new_set: ir.Rule
         before = timer.due_at
         if outcome == CANCELLED:
             timer.status, timer.closed_at, timer.outcome = TIMER_CANCELLED, at, f"activation: {reason}"[:2000]
-        elif outcome == RESCHEDULED:
+        elif outcome == RESCHEDULED and due is not None:  # _decide gives a rescheduled timer its due time
             timer.due_at = due
         done.append(
             Settled(
@@ -163,11 +172,11 @@ def lock_activations(session: Session, row: RulesetActivation) -> tuple[bool, Ru
     return True, session.scalar(earlier.execution_options(populate_existing=True))
 
 
-def as_records(settled: list[Settled]) -> list[dict]:
+def as_records(settled: list[Settled]) -> list[dict[str, object]]:
     return [asdict(s) for s in settled]
 
 
-def summary(settled: list[dict]) -> str:
+def summary(settled: Sequence[Mapping[str, object]]) -> str:
     """`timers: 2 kept, 1 rescheduled, 0 cancelled`."""
     counts = {o: sum(s["outcome"] == o for s in settled) for o in (KEPT, RESCHEDULED, CANCELLED)}
     return "timers: " + ", ".join(f"{n} {o}" for o, n in counts.items())

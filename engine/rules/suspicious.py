@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import difflib
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from engine.rules import ir
 from engine.rules.actions import ActionSpec
@@ -25,10 +26,16 @@ from engine.rules.conditions import values_of
 from engine.rules.errors import RuleError
 from engine.rules.never_true import Domain, compatible, domains, leaves
 
+if TYPE_CHECKING:
+    from engine.facts import FactSpec
+
 TIMER_FIRED = "timer.fired"
+Rules = Sequence[ir.Rule]  # a ruleset's rules, in file order
 
 
-def find(rules: tuple[ir.Rule, ...], specs: Mapping[str, ActionSpec], facts: Mapping | None = None) -> list[RuleError]:
+def find(
+    rules: tuple[ir.Rule, ...], specs: Mapping[str, ActionSpec], facts: Mapping[str, FactSpec] | None = None
+) -> list[RuleError]:
     """Return the warnings about `rules` (in file order)."""
     found = [
         *_delays(rules),
@@ -44,7 +51,7 @@ def _warn(rule: ir.Rule, line: int, message: str) -> RuleError:
     return RuleError(rule.file, line, rule.id, message, "warning")
 
 
-def _delays(rules):
+def _delays(rules: Rules) -> Iterator[RuleError]:
     for rule in rules:
         if rule.after is None:
             continue
@@ -66,10 +73,10 @@ def _delays(rules):
             )
 
 
-def _uncreated(rules, specs: Mapping[str, ActionSpec], facts: Mapping):
+def _uncreated(rules: Rules, specs: Mapping[str, ActionSpec], facts: Mapping[str, FactSpec]) -> Iterator[RuleError]:
     """A fact parameter naming something no action of the ruleset creates (a score no
     rule adds to reads 0 forever): probably a misspelt name."""
-    created: dict[str, set] = {}
+    created: dict[str, set[str]] = {}  # kind (score, ...) -> the names actions create
     for rule in rules:
         for action in rule.actions:
             spec = specs.get(action.name)
@@ -77,18 +84,20 @@ def _uncreated(rules, specs: Mapping[str, ActionSpec], facts: Mapping):
                 created.setdefault(kind, set()).add(action.param(param))
     for rule in rules:
         for value in sorted(rule.reads | rule.template_reads, key=lambda v: v.key):
-            spec = facts.get(value.path) if value.source == "client" else None
-            for param, given in value.params if spec is not None else ():
-                kind = spec.names.get(param)
-                if kind and given not in created.get(kind, set()):
-                    close = difflib.get_close_matches(given, sorted(created.get(kind, ())), n=1)
-                    hint = f"did you mean {close[0]}?" if close else f"no rule creates any {kind}"
-                    yield _warn(rule, rule.line, f"{value.key}: no rule's action creates the {kind} {given} ({hint})")
+            fact = facts.get(value.path) if value.source == "client" else None
+            if fact is None:
+                continue
+            for param, given in value.params:
+                named = fact.names.get(param)
+                if named and given not in created.get(named, set()):
+                    close = difflib.get_close_matches(given, sorted(created.get(named, ())), n=1)
+                    hint = f"did you mean {close[0]}?" if close else f"no rule creates any {named}"
+                    yield _warn(rule, rule.line, f"{value.key}: no rule's action creates the {named} {given} ({hint})")
 
 
-def _timer_names(rule: ir.Rule) -> set | None:
+def _timer_names(rule: ir.Rule) -> set[object] | None:
     """The timer names a `when: timer.fired` rule reacts to; None: any name."""
-    names: set | None = None
+    names: set[object] | None = None
     for _, cond in leaves([(0, rule.condition)]):
         if isinstance(cond, ir.Compare) and cond.value.key == "event.name" and cond.op == "==":
             names = {cond.operand} if names is None else names & {cond.operand}
@@ -97,21 +106,21 @@ def _timer_names(rule: ir.Rule) -> set | None:
     return names
 
 
-def _reacts(rule: ir.Rule, timer: str) -> bool:
+def _reacts(rule: ir.Rule, timer: object) -> bool:
     if TIMER_FIRED not in rule.events:
         return False
     names = _timer_names(rule)
     return names is None or timer in names
 
 
-def _actions(rules, name: str):
+def _actions(rules: Rules, name: str) -> Iterator[tuple[ir.Rule, ir.Action]]:
     for rule in rules:
         for action in rule.actions:
             if action.name == name:
                 yield rule, action
 
 
-def _timers(rules):
+def _timers(rules: Rules) -> Iterator[RuleError]:
     started = {action.param("name") for _, action in _actions(rules, "start_timer")}
     for rule, action in _actions(rules, "start_timer"):
         name = action.param("name")
@@ -128,9 +137,9 @@ def _timers(rules):
             yield _warn(rule, action.line, f"cancel_timer: no rule starts a timer named {name}")
 
 
-def _triggers(rule: ir.Rule, rules) -> list[tuple[str, ir.Rule]]:
+def _triggers(rule: ir.Rule, rules: Rules) -> list[tuple[str, ir.Rule]]:
     """The rules an action of `rule` can trigger, each with what triggers it."""
-    found = []
+    found: list[tuple[str, ir.Rule]] = []
     for action in rule.actions:
         if action.name == "emit":
             event_type = action.param("type")
@@ -145,7 +154,7 @@ def _triggers(rule: ir.Rule, rules) -> list[tuple[str, ir.Rule]]:
     return found
 
 
-def _accepts(rule: ir.Rule, data: dict) -> bool:
+def _accepts(rule: ir.Rule, data: Mapping[str, object]) -> bool:
     """Whether `rule`'s condition may hold for an event with `data`: an emitted literal text
     value its condition excludes (`event.result == rejected` for `result: approved`) cannot
     trigger it. Values with {placeholders}, and numbers, are not known here."""
@@ -165,9 +174,9 @@ def _accepts(rule: ir.Rule, data: dict) -> bool:
     return True
 
 
-def _loops(rules):
+def _loops(rules: Rules) -> Iterator[RuleError]:
     """One warning per loop, on its first rule in file order: the shortest path back."""
-    reported: set[frozenset] = set()
+    reported: set[frozenset[str]] = set()
     for rule in rules:
         path = _path_back(rule, rules)
         if path is None:
@@ -184,9 +193,9 @@ def _loops(rules):
         )
 
 
-def _path_back(start: ir.Rule, rules) -> list[tuple[str, ir.Rule]] | None:
+def _path_back(start: ir.Rule, rules: Rules) -> list[tuple[str, ir.Rule]] | None:
     """The shortest chain of triggers from `start` back to itself, or None."""
-    queue: deque = deque([(start, [])])
+    queue: deque[tuple[ir.Rule, list[tuple[str, ir.Rule]]]] = deque([(start, [])])
     seen = {start.id}
     while queue:
         rule, path = queue.popleft()
@@ -199,11 +208,11 @@ def _path_back(start: ir.Rule, rules) -> list[tuple[str, ir.Rule]] | None:
     return None
 
 
-def _conflicts(rules, specs: Mapping[str, ActionSpec]):
+def _conflicts(rules: Rules, specs: Mapping[str, ActionSpec]) -> Iterator[RuleError]:
     """For each action of a rule, the first earlier rule that can match the same trigger
     (same event type and delay, conditions that do not exclude each other) and conflicts."""
     watched = {name for name, spec in specs.items() if spec.sets or spec.once_for} | set(_OPPOSITE)
-    allowed: dict[str, dict] = {}
+    allowed: dict[str, dict[str, Domain]] = {}
     for i, later in enumerate(rules):
         for action in (a for a in later.actions if a.name in watched):
             found = [
@@ -226,7 +235,7 @@ def _conflicts(rules, specs: Mapping[str, ActionSpec]):
                 )
 
 
-def _both_match(a: ir.Rule, b: ir.Rule, allowed: dict[str, dict]) -> bool:
+def _both_match(a: ir.Rule, b: ir.Rule, allowed: dict[str, dict[str, Domain]]) -> bool:
     if not set(a.events) & set(b.events) or a.after != b.after:
         return False
     for rule in (a, b):

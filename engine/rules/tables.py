@@ -23,18 +23,27 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
-from marshmallow import fields, validate
+from marshmallow import Schema, fields, validate
 
 from engine.rules import ir, py_evaluator
 from engine.rules.conditions import CondError, _build, _compare, _lit, _one_of, _split_op, values_of
-from engine.rules.literals import epoch
+from engine.rules.literals import Literal, epoch
 from engine.rules.paths import PathError, Ref, Scope, resolve
 from engine.rules.schemas import Strict, load
 from engine.rules.yaml_lines import line_of
 from engine.values import Money
+
+if TYPE_CHECKING:
+    from engine.rules.evaluation import FactLoader
+
+Node = Mapping[str, object]  # a table as read from YAML (a LineDict)
+Report = Callable[[int, str], None]  # report(line, message): a compile error
+Reader = Callable[[Mapping[str, object], Mapping[str, object], int], dict[str, object]]
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 OUTPUT_REF = re.compile(r"^table\.([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)$")
@@ -50,7 +59,7 @@ class TableSchema(Strict):
     no_match = fields.Str(validate=validate.OneOf(("missing",)))
 
 
-def compile_table(name: str, node, line: int, scope: Scope, report) -> ir.Table | None:
+def compile_table(name: str, node: Node, line: int, scope: Scope, report: Report) -> ir.Table | None:
     """Compile one table; report each problem at its line; None if any."""
     if not NAME.match(name):
         report(line, f"table {name!r}: a table name is lower-case letters, digits and _ (like large_deposit)")
@@ -59,7 +68,12 @@ def compile_table(name: str, node, line: int, scope: Scope, report) -> ir.Table 
     if data is None:
         return None
     errors: list[str] = []
-    inputs = _inputs(data["inputs"], node, line, scope, lambda at, msg: (errors.append(msg), report(at, msg)))
+
+    def input_problem(at: int, msg: str) -> None:
+        errors.append(msg)
+        report(at, msg)
+
+    inputs = _inputs(data["inputs"], node, line, scope, input_problem)
     clash = sorted(set(inputs) & set(data["outputs"]))
     for column in clash:
         errors.append(column)
@@ -88,8 +102,8 @@ def compile_table(name: str, node, line: int, scope: Scope, report) -> ir.Table 
     )
 
 
-def _inputs(given: dict, node, line: int, scope: Scope, report) -> dict[str, Ref]:
-    found = {}
+def _inputs(given: Mapping[str, str], node: Node, line: int, scope: Scope, report: Report) -> dict[str, Ref]:
+    found: dict[str, Ref] = {}
     where = node.get("inputs") or {}
     for column, path in given.items():
         at = line_of(where, column, line)
@@ -105,10 +119,15 @@ def _inputs(given: dict, node, line: int, scope: Scope, report) -> dict[str, Ref
     return found
 
 
-def _rows(data: dict, node, line: int, inputs: dict[str, Ref], report):
-    """Compile the rows; return (rows, output units) or (None, {}) after reporting."""
+def _rows(
+    data: Mapping[str, Any], node: Node, line: int, inputs: dict[str, Ref], report: Report
+) -> tuple[list[ir.TableRow] | None, dict[str, str]]:
+    """Compile the rows (`data`: the table as TableSchema loads it); return (rows, output
+    units) or (None, {}) after reporting."""
     columns = list(inputs) + list(data["outputs"])
-    rows, kinds, failed = [], {}, False
+    rows: list[ir.TableRow] = []
+    kinds: dict[str, str] = {}
+    failed = False
     rows_node = node["rows"]
     for i, row in enumerate(data["rows"]):
         at = line_of(rows_node, i, line)
@@ -144,7 +163,7 @@ def _rows(data: dict, node, line: int, inputs: dict[str, Ref], report):
     return rows, {c: _UNITS[k] for c, k in kinds.items()}
 
 
-def _cell_text(value) -> str:
+def _cell_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
@@ -152,9 +171,9 @@ def _cell_text(value) -> str:
     return str(value)
 
 
-def _cells(row: dict, inputs: dict[str, Ref]) -> ir.Cond:
+def _cells(row: Mapping[str, object], inputs: dict[str, Ref]) -> ir.Cond:
     """Compile a row's input cells: `GB` (==), `[GB, IE]` (in), `">= 1000 USD"`, `has pro`, `-` or none (any)."""
-    tests = []
+    tests: list[ir.Cond] = []
     for column, ref in inputs.items():
         if column not in row or row[column] in (None, "-"):
             continue
@@ -174,8 +193,10 @@ def _cells(row: dict, inputs: dict[str, Ref]) -> ir.Cond:
     return ir.TRUE if not tests else (tests[0] if len(tests) == 1 else ir.All(tuple(tests)))
 
 
-def _outputs(row: dict, names: list[str], kinds: dict[str, str], index: int) -> tuple:
-    out = []
+def _outputs(
+    row: Mapping[str, object], names: list[str], kinds: dict[str, str], index: int
+) -> tuple[tuple[str, object], ...]:
+    out: list[tuple[str, object]] = []
     for column in names:
         if column not in row or row[column] is None:
             continue
@@ -190,10 +211,10 @@ def _outputs(row: dict, names: list[str], kinds: dict[str, str], index: int) -> 
     return tuple(out)
 
 
-def _raw(lit, text: str):
-    if lit.kind == "money":
+def _raw(lit: Literal, text: str) -> object:
+    if lit.kind == "money" and isinstance(lit.value, tuple):  # (Decimal, currency)
         return Money(Decimal(lit.value[0]), lit.value[1])
-    if lit.kind == "number":
+    if lit.kind == "number" and isinstance(lit.value, Decimal):
         return Decimal(lit.value)
     if lit.kind == "duration":
         return text  # kept as written (`4h`): an action's duration parameter reads it
@@ -204,14 +225,14 @@ def _raw(lit, text: str):
 
 
 @lru_cache(maxsize=256)
-def _reader(table: ir.Table):
+def _reader(table: ir.Table) -> Reader:
     """Return the reader of what the table's cells test (derived values like `has pro` too)."""
     from engine.rules.reading import build_reader
 
-    return build_reader(frozenset().union(*(values_of(row.when) for row in table.rows)))
+    return build_reader(frozenset[ir.Value]().union(*(values_of(row.when) for row in table.rows)))
 
 
-def lookup(value: ir.Value, loader) -> object:
+def lookup(value: ir.Value, loader: FactLoader) -> object:
     """Return the output `value` names for the loader's client (None when no row gives it)."""
     table = value.table
     assert table is not None
@@ -227,12 +248,14 @@ def lookup(value: ir.Value, loader) -> object:
 # -- action parameters ---------------------------------------------------------------------------
 
 
-def bind_params(params, scope: Scope, report):
+def bind_params(
+    params: object, scope: Scope, report: Callable[[str, str], None]
+) -> tuple[Sequence[object], dict[str, ir.Value]] | None:
     """Find parameters written `table.NAME.COLUMN`; return (one params dict per distinct row value
     to check with the action's schema, {parameter: Value}), or None after reporting."""
     if not isinstance(params, dict):
         return [params], {}
-    bound = {}
+    bound: dict[str, ir.Value] = {}
     for key, text in params.items():
         if isinstance(text, str) and OUTPUT_REF.match(text.strip()):
             try:
@@ -272,13 +295,13 @@ def bind_params(params, scope: Scope, report):
     return variants, bound
 
 
-def _column_values(value: ir.Value) -> list:
+def _column_values(value: ir.Value) -> list[object]:
     assert value.table is not None
     column = value.path.split(".", 1)[1]
     return [dict(row.outputs).get(column) for row in value.table.rows]
 
 
-def _param_text(raw):
+def _param_text(raw: object) -> object:
     if isinstance(raw, Money):
         return f"{raw.amount} {raw.currency}"
     if isinstance(raw, Decimal):
@@ -286,7 +309,12 @@ def _param_text(raw):
     return raw
 
 
-def fill_params(params: dict, bound: tuple, schema, facts: dict) -> dict:
+def fill_params(
+    params: dict[str, object],
+    bound: tuple[tuple[str, str], ...],
+    schema: type[Schema],
+    facts: Mapping[str, object],
+) -> dict[str, object]:
     """Replace the table-bound parameters with the client's row values (as the schema loads them)."""
     if not bound:
         return params

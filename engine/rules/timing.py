@@ -10,6 +10,7 @@ may read `event.*`: there is no triggering event. Pure: no I/O (the compiler's r
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import fields, validate
@@ -19,6 +20,8 @@ from engine.rules.actions import Duration, OneOrMany
 from engine.rules.schemas import Strict, load
 from engine.rules.yaml_lines import line_of
 
+Node = Mapping[str, object]  # a rule as read from YAML (a LineDict)
+Report = Callable[[int, str], None]  # report(line, message): a compile error
 _SCHEDULE = re.compile(r"^daily(?:\s+at\s+(\d{1,2}):(\d{2}))?(?:\s+([A-Za-z_]+(?:/[A-Za-z_+\-0-9]+)*))?$")
 
 
@@ -28,14 +31,14 @@ class AbsentSchema(Strict):
     since = OneOrMany(fields.Str())
 
 
-def kind_of(node: dict) -> str:
+def kind_of(node: Node) -> str:
     """Return "absent", "schedule" or "event": what starts the rule."""
     if "absent" in node:
         return "absent"
     return "schedule" if "schedule" in node else "event"
 
 
-def check_keys(node: dict, line: int, report) -> bool:
+def check_keys(node: Node, line: int, report: Report) -> bool:
     """Report keys that do not go together (when with absent/schedule, ...); False if any."""
     kind, ok = kind_of(node), True
     if kind == "event":
@@ -60,7 +63,7 @@ def check_keys(node: dict, line: int, report) -> bool:
     return ok
 
 
-def compile_absent(node: dict, line: int, catalogue, report) -> ir.Absence | None:
+def compile_absent(node: Node, line: int, catalogue: Mapping[str, object], report: Report) -> ir.Absence | None:
     """Compile `absent:`; report unknown event types and bad keys."""
     at = line_of(node, "absent", line)
     data = load(AbsentSchema, node["absent"], at, lambda ln, msg: report(ln, f"absent: {msg}"))
@@ -76,7 +79,7 @@ def compile_absent(node: dict, line: int, catalogue, report) -> ir.Absence | Non
     return None if unknown else ir.Absence(events, data["for_"], since)
 
 
-def compile_schedule(node: dict, line: int, report) -> ir.Schedule | None:
+def compile_schedule(node: Node, line: int, report: Report) -> ir.Schedule | None:
     """Compile `schedule: daily [at HH:MM] [Zone]` (time of day in UTC unless a zone is named)."""
     at, text = line_of(node, "schedule", line), node["schedule"]
     m = _SCHEDULE.match(" ".join(str(text).split())) if isinstance(text, str) else None
@@ -95,7 +98,7 @@ def compile_schedule(node: dict, line: int, report) -> ir.Schedule | None:
     return ir.Schedule(f"{hour:02d}:{minute:02d}", zone)
 
 
-def check_no_event(kind: str, values, line: int, report) -> bool:
+def check_no_event(kind: str, values: Iterable[ir.Value], line: int, report: Report) -> bool:
     """Report `event.*` values in a rule that no event starts; False if any."""
     read = sorted({v.key.split(":", 1)[0] for v in values if v.source == "event"})
     for key in read:

@@ -6,10 +6,16 @@ follows the new total (through the KYC domain's `set_risk`, with the score as re
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from marshmallow import fields, validate
+from sqlalchemy.orm import Session
 
 from engine.rules.actions import Outcome, Params, TemplateText, action, compared, outcome
 from engine.scores.service import MAX_POINTS
+
+if TYPE_CHECKING:
+    from engine.rules.api import Run, RuleAction
 
 SCORE_NAME = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="must be a score name like aml_risk")
 
@@ -25,7 +31,7 @@ class ScoreParams(Params):
 
 
 @action("score", ScoreParams, templates=("reason",), creates={"name": "score"})
-def _score(run, p: dict, key: str) -> str:
+def _score(run: Run, p: dict[str, Any], key: str) -> str:
     """Add points with a reason to a named score of the client (once per trigger)."""
     from engine.kyc import service as kyc_service
     from engine.scores import policy, service
@@ -46,22 +52,28 @@ def _score(run, p: dict, key: str) -> str:
     result = f"{p['name']} {p['points']:+d} = {score}"
     declared = policy.for_session(run.session).get(p["name"])
     category = declared.risk_category(score) if declared else None
-    if category and kyc_service.set_risk(
-        run.session, client=run.client, category=category, reason=declared.explain(score), actor=run.actor
+    if (
+        declared
+        and category
+        and kyc_service.set_risk(
+            run.session, client=run.client, category=category, reason=declared.explain(score), actor=run.actor
+        )
     ):
         result += f"; risk {category}"
     return result
 
 
 @outcome("score")
-def _score_outcomes(session, actions: list) -> list[str]:
+def _score_outcomes(session: Session, actions: list[RuleAction]) -> list[str]:
     """What each contribution did, as `aml_risk +20 = 40; risk medium` (the new total, and the
     risk category when it changed); replays add nothing and are left out. For rule tests."""
-    return [a.result for a in actions if a.action == "score" and " unchanged (" not in a.result]
+    return [
+        a.result for a in actions if a.action == "score" and a.result is not None and " unchanged (" not in a.result
+    ]
 
 
 @compared("score")
-def _compared_scores(session) -> list[Outcome]:
+def _compared_scores(session: Session) -> list[Outcome]:
     """The points rules added to clients' scores, for backtests (the totals follow from them)."""
     from sqlalchemy import select
 

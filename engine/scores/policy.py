@@ -14,12 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from sqlalchemy.orm import Session
 
 from engine.rules import api as rules_api
 from engine.rules.api import PolicyError
 from engine.rules.problems import Problem
+
+if TYPE_CHECKING:
+    from engine.rules.api import RuleFiles
 
 REPO_RULES = Path(__file__).resolve().parents[2] / "rules"
 FILE = "scores.yaml"
@@ -49,11 +53,11 @@ class ScorePolicy:
         return f"{self.name} score {score} ({limit})"
 
 
-def _fail(path, container, key, message: str):
+def _fail(path: str | Path, container: object, key: object, message: str) -> NoReturn:
     rules_api.fail(str(path), container, (key,), message)
 
 
-def _thresholds(path: Path, raw, where, name: str) -> tuple[tuple[str, int], ...]:
+def _thresholds(path: str | Path, raw: object, where: object, name: str) -> tuple[tuple[str, int], ...]:
     if not isinstance(raw, dict) or not raw:
         _fail(
             path,
@@ -61,7 +65,7 @@ def _thresholds(path: Path, raw, where, name: str) -> tuple[tuple[str, int], ...
             "risk_category",
             f"{name}: risk_category maps categories to the lowest score in them, like {{medium: 30, high: 60}}",
         )
-    out = []
+    out: list[tuple[str, int]] = []
     for category, lowest in raw.items():
         if category not in CATEGORIES[1:]:
             _fail(
@@ -92,7 +96,7 @@ def parse_text(text: str, path: str) -> dict[str, ScorePolicy]:
     if not isinstance(data.get("scores"), dict):
         raise PolicyError([Problem(path, 1, "", "expected a mapping with `scores:` (score name -> settings)")])
     scores = data["scores"]
-    out = {}
+    out: dict[str, ScorePolicy] = {}
     for name, raw in scores.items():
         if not isinstance(name, str) or not name or not set(name) <= NAME_CHARS:
             _fail(path, scores, name, f"{name!r} is not a score name like aml_risk")
@@ -103,7 +107,9 @@ def parse_text(text: str, path: str) -> dict[str, ScorePolicy]:
     return out
 
 
-POLICY = rules_api.PolicyFile(RELATIVE, parse_text, default=dict, fallback=REPO_RULES)
+POLICY: rules_api.PolicyFile[dict[str, ScorePolicy]] = rules_api.PolicyFile(
+    RELATIVE, parse_text, default=dict, fallback=REPO_RULES
+)
 
 
 def for_session(session: Session) -> dict[str, ScorePolicy]:
@@ -112,6 +118,6 @@ def for_session(session: Session) -> dict[str, ScorePolicy]:
     return POLICY.for_session(session)
 
 
-def check_config(files) -> list[Problem]:
+def check_config(files: RuleFiles) -> list[Problem]:
     """Return the problems of the scores policy among `files` (activation checks it)."""
     return POLICY.check(files)

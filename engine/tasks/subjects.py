@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-EventFinder = Callable[[str, dict], "str | None"]
+EventFinder = Callable[[str, dict[str, Any]], "str | None"]
 
 
 @dataclass(frozen=True)
