@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from engine import domains
 from engine.plugins import import_all
@@ -77,7 +77,7 @@ class BatchForm:
     name: str
     handlers: tuple[Handler, ...]  # the per-event handlers this form stands for
     # load(session, clients {ref: Client}, events) -> the group state for these events
-    load: Callable[["Session", dict, list], Any]
+    load: Callable[["Session", dict[str, "Client"], list["Event"]], Any]
     # accepts(state, event, client) -> bool: apply would do exactly what the handlers do
     accepts: Callable[[Any, "Event", "Client"], bool]
     apply: Callable[[Any, "Event", "Client"], None]  # change the state (no SQL)
@@ -89,7 +89,16 @@ class BatchForm:
 BATCH_FORMS: list[BatchForm] = []
 
 
-def batch_form(name: str, handlers, *, load, accepts, apply, write, client_columns=()) -> BatchForm:
+def batch_form(
+    name: str,
+    handlers: Iterable[Handler],
+    *,
+    load: Callable[["Session", dict[str, "Client"], list["Event"]], Any],
+    accepts: Callable[[Any, "Event", "Client"], bool],
+    apply: Callable[[Any, "Event", "Client"], None],
+    write: Callable[["Session", Any], None],
+    client_columns: Iterable[str] = (),
+) -> BatchForm:
     """Register the set-based form of `handlers` (per-event handlers already registered)."""
     form = BatchForm(name, tuple(handlers), load, accepts, apply, write, frozenset(client_columns))
     BATCH_FORMS[:] = [f for f in BATCH_FORMS if f.name != name] + [form]
