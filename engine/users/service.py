@@ -119,8 +119,11 @@ def authenticate(
             reason="unknown or inactive account",
         )
         return None
-    right = verify(user.password_hash, password)
+    checked = user.password_hash
+    right = verify(checked, password)
     user = _lock_user(session, user.id)
+    if user.password_hash != checked:  # a reset or change committed meanwhile: the password in force decides
+        right = bool(user.password_hash) and verify(user.password_hash, password)
     now = utcnow()
     if user.locked_until and user.locked_until > now:
         _audit(session, user.email, "user.login_failed", user, "locked after repeated failures")
