@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sqlalchemy import BigInteger, DateTime, create_engine, event, inspect, types
+from sqlalchemy import BigInteger, DateTime, create_engine, event, inspect, select, types
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -370,3 +370,23 @@ def _drop_reference(session: Session, instance) -> None:
     kept = session.info.get(_STRONG)
     if kept is not None:
         kept.discard(instance)
+
+
+def by_unique(session: Session, model: type, column: str, value: object):
+    """Return the `model` row whose unique `column` is `value`, or None.
+
+    Processing looks the same row up by its key several times per event; once its id is
+    known in this session the row comes from the identity map (`session.get`, no query
+    while it is loaded, see keep_loaded_objects). A row rolled back with a savepoint is
+    gone from the map and the database alike, and is looked up again.
+    """
+    ids = session.info.setdefault(("row_ids", model.__name__, column), {})
+    known = ids.get(value)
+    if known is not None:
+        row = session.get(model, known)
+        if row is not None and getattr(row, column) == value:
+            return row
+    row = session.scalar(select(model).where(getattr(model, column) == value))
+    if row is not None:
+        ids[value] = row.id
+    return row

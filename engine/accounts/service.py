@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from engine.accounts.models import STATUSES, AccountActivity, TradingAccount
 from engine.audit import service as audit_service
+from engine.db import by_unique
 from engine.values import fmt_amount as fmt
 from engine.values import iso, parse_datetime, parse_decimal, utcnow
 
@@ -20,23 +21,10 @@ class AccountError(ValueError):
     """A trading-account operation is refused (the message says why)."""
 
 
-_ACCOUNT_IDS = "trading_account_ids"
-
-
 def get(session: Session, account_id: str) -> TradingAccount | None:
-    """Return the trading account with this platform id, or None.
-
-    Every trade of an account looks it up; once its row id is known in this session the
-    row comes from the identity map (no query while processing keeps it loaded).
-    """
-    known = session.info.setdefault(_ACCOUNT_IDS, {}).get(account_id)
-    if known is not None:
-        account = session.get(TradingAccount, known)
-        if account is not None and account.account_id == account_id:
-            return account
-    account = session.scalar(select(TradingAccount).where(TradingAccount.account_id == account_id))
-    if account is not None:
-        session.info[_ACCOUNT_IDS][account_id] = account.id
+    """Return the trading account with this platform id, or None (every trade looks it
+    up: found by row id once known, engine.db.by_unique)."""
+    account: TradingAccount | None = by_unique(session, TradingAccount, "account_id", account_id)
     return account
 
 

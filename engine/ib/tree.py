@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.clients.models import Client
+from engine.db import by_unique
 from engine.ib.config import IbConfig
 from engine.ib.errors import IbError
 from engine.ib.models import IbAttribution, IbClientStats, IntroducingBroker
@@ -97,26 +98,11 @@ def register(
     return ib, True
 
 
-_STATS_IDS = "ib_stats_ids"  # session.info: client ref -> id of its IbClientStats row
-
-
 def stats_for(session: Session, client_ref: str) -> IbClientStats | None:
-    """Return the IB projection row of a client, or None if no IB ever claimed it.
-
-    The projections, facts and rules read a client's row several times per event; once
-    its id is known in this session, the row comes from the session's identity map
-    (`session.get`, no query while it is loaded). A row rolled back with a savepoint is
-    gone from the map and the database alike, and is looked up again.
-    """
-    known = session.info.setdefault(_STATS_IDS, {}).get(client_ref)
-    if known is not None:
-        stats = session.get(IbClientStats, known)
-        if stats is not None and stats.client_ref == client_ref:
-            return stats
-    stats = session.scalar(select(IbClientStats).where(IbClientStats.client_ref == client_ref))
-    if stats is not None:
-        session.info[_STATS_IDS][client_ref] = stats.id
-    return stats
+    """Return the IB projection row of a client, or None if no IB ever claimed it (read
+    several times per event: found by row id once known, engine.db.by_unique)."""
+    row: IbClientStats | None = by_unique(session, IbClientStats, "client_ref", client_ref)
+    return row
 
 
 def ensure_stats(session: Session, client_ref: str) -> IbClientStats:
@@ -129,7 +115,6 @@ def ensure_stats(session: Session, client_ref: str) -> IbClientStats:
         )
         session.add(stats)
         session.flush()
-        session.info.setdefault(_STATS_IDS, {})[client_ref] = stats.id
     return stats
 
 
