@@ -3,7 +3,7 @@
 For a group of clients: one query for the accounts their trade and balance events name,
 one for those accounts' first-trade activity entries; each event is applied in memory
 with the same service functions the per-event projections call (`trade_effect`,
-`snapshot`, ...); new activity entries are inserted with one executemany, and the changed
+`snapshot`, ...); new activity entries are inserted in bulk (engine.bulk), and the changed
 account rows are written by the session's flush (one batched UPDATE).
 """
 
@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.accounts import service
 from engine.accounts.models import AccountActivity, TradingAccount
+from engine.bulk import insert_rows
 from engine.clients.funnel import advance
 
 TRADES = ("trade.opened", "trade.closed")
@@ -108,6 +109,6 @@ def _first_trade_entry(state: AccountsState, account: TradingAccount, at, ticket
 
 
 def write(session: Session, state: AccountsState) -> None:
-    """Insert the new entries in one executemany; changed accounts go with the flush."""
+    """Insert the new entries in bulk (COPY on PostgreSQL); changed accounts go with the flush."""
     if state.new_entries:
-        session.execute(insert(AccountActivity), state.new_entries)
+        insert_rows(session, AccountActivity, state.new_entries)

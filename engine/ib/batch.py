@@ -4,16 +4,17 @@ A closed trade of a client with no IB only records the trade (and the client's I
 projection row on first use): `after_activity` returns at once when no IB owns the
 client. A client with an IB goes to the per-event path (commissions, CPA policy). For a
 group: one query for the clients' IB rows, one for the trades already recorded; the new
-rows are built with the projection's own `trade_row` and inserted with executemany.
+rows are built with the projection's own `trade_row` and inserted in bulk (engine.bulk).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.bulk import insert_rows
 from engine.ib.models import IbClientStats, IbTrade
 from engine.values import parse_datetime, parse_decimal
 
@@ -104,6 +105,6 @@ def _ensure_stats(state: IbState, client) -> None:
 
 def write(session: Session, state: IbState) -> None:
     if state.new_stats:
-        session.execute(insert(IbClientStats), state.new_stats)
+        insert_rows(session, IbClientStats, state.new_stats)
     if state.new_trades:
-        session.execute(insert(IbTrade), state.new_trades)
+        insert_rows(session, IbTrade, state.new_trades)
