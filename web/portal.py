@@ -15,18 +15,15 @@ from functools import wraps
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
-from engine.audit import service as audit_service
 from engine.clients import service as clients_service
 from engine.db import unit_of_work
 from engine.documents import service as documents_service
 from engine.documents.storage import StorageError, store_for
 from engine.events.catalogue import DOCUMENT_TYPES
-from engine.events.store import record
 from engine.portal import mail
 from engine.portal import service as portal
 from engine.portal.models import ClientLogin
 from engine.processing.ingest import schedule_touched
-from engine.values import iso, utcnow
 from web import database, portal_view
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
@@ -258,27 +255,9 @@ def _client_event(
 ) -> None:
     """Record what the client asked for as the event the back office already handles, audit
     it as the client's action (with the amount), and hand it to processing after commit."""
-    record(
-        session,
-        {
-            "id": event_id,
-            "type": event_type,
-            "source": portal.SOURCE,
-            "occurred_at": iso(utcnow()),
-            "client": login.client_ref,
-            "data": data,
-        },
-        via="portal",
-    )
+    portal.record_event(session, login.client_ref, event_id, event_type, data)
     action, detail = audit
-    audit_service.record(
-        session,
-        actor=portal.actor(login),
-        action=action,
-        target_type="client",
-        target_id=login.client_ref,
-        detail={**detail, "amount": data["amount"], "currency": data["currency"]},
-    )
+    portal.audit(session, login, action, detail={**detail, "amount": data["amount"], "currency": data["currency"]})
     schedule_touched(session, db)
 
 
@@ -379,12 +358,10 @@ def transfer():
                 currency=currency,
                 actor=portal.actor(login),
             )
-            audit_service.record(
+            portal.audit(
                 s,
-                actor=portal.actor(login),
-                action="portal.transfer",
-                target_type="client",
-                target_id=login.client_ref,
+                login,
+                "portal.transfer",
                 detail={
                     "transfer": tid,
                     "from": source,
@@ -444,15 +421,7 @@ def support():
                 client_ref=login.client_ref,
                 description=message,
             )
-            audit_service.record(
-                s,
-                actor=portal.actor(login),
-                action="portal.support_message",
-                target_type="client",
-                target_id=login.client_ref,
-                reason=subject,
-                detail={"task": task.id},
-            )
+            portal.audit(s, login, "portal.support_message", reason=subject, detail={"task": task.id})
     except tasks_service.TaskError as exc:
         flash(f"Not sent: {exc}")
         return _home("#support")
