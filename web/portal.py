@@ -202,7 +202,10 @@ def home():
     )
 
 
-def _home(anchor: str = ""):
+def _home(anchor: str = "", said: str | None = None):
+    """Go back to a section of the client's page, saying first what happened (or why not)."""
+    if said is not None:
+        flash(said)
     return redirect(url_for("portal.home") + anchor)
 
 
@@ -231,13 +234,10 @@ def upload():
             )
             schedule_touched(s, db)
     except documents_service.DocumentError as exc:
-        flash(f"Not sent: {exc}")
-        return _home("#documents")
+        return _home("#documents", f"Not sent: {exc}")
     except StorageError:
-        flash("Not sent: we could not store the file just now. Try again in a minute.")
-        return _home("#documents")
-    flash(f"Thank you: {got.file.file_name} is sent and under review.")
-    return _home("#documents")
+        return _home("#documents", "Not sent: we could not store the file just now. Try again in a minute.")
+    return _home("#documents", f"Thank you: {got.file.file_name} is sent and under review.")
 
 
 def _amount(text: str) -> Decimal:
@@ -290,10 +290,8 @@ def withdraw():
                 audit=("portal.withdrawal_requested", {"withdrawal": wid}),
             )
     except ValueError as exc:
-        flash(f"Not requested: {exc}")
-        return _home("#withdrawals")
-    flash(f"Withdrawal {wid} of {amount} {currency} requested.")
-    return _home("#withdrawals")
+        return _home("#withdrawals", f"Not requested: {exc}")
+    return _home("#withdrawals", f"Withdrawal {wid} of {amount} {currency} requested.")
 
 
 @bp.post("/deposits")
@@ -327,13 +325,12 @@ def deposit():
                 audit=("portal.deposit_requested", {"reference": reference}),
             )
     except ValueError as exc:
-        flash(f"Not requested: {exc}")
-        return _home("#deposits")
-    flash(
+        return _home("#deposits", f"Not requested: {exc}")
+    return _home(
+        "#deposits",
         f"Send {amount} {currency} by bank transfer with the reference {reference}: "
-        "your wallet is credited when the bank reports it."
+        "your wallet is credited when the bank reports it.",
     )
-    return _home("#deposits")
 
 
 @bp.post("/transfers")
@@ -358,23 +355,11 @@ def transfer():
                 currency=currency,
                 actor=portal.actor(login),
             )
-            portal.audit(
-                s,
-                login,
-                "portal.transfer",
-                detail={
-                    "transfer": tid,
-                    "from": source,
-                    "to": destination,
-                    "amount": str(amount),
-                    "currency": currency,
-                },
-            )
+            moved = {"transfer": tid, "from": source, "to": destination, "amount": str(amount), "currency": currency}
+            portal.audit(s, login, "portal.transfer", detail=moved)
     except (ValueError, ledger.LedgerError) as exc:
-        flash(f"Not moved: {exc}")
-        return _home("#money")
-    flash(f"Moved {amount} {currency} from {source} to {destination}.")
-    return _home("#money")
+        return _home("#money", f"Not moved: {exc}")
+    return _home("#money", f"Moved {amount} {currency} from {source} to {destination}.")
 
 
 @bp.post("/details")
@@ -387,10 +372,8 @@ def details():
             changed = portal.update_details(s, login, request.form)
             schedule_touched(s, db)
     except portal.PortalError as exc:
-        flash(f"Not saved: {exc}")
-        return _home("#details")
-    flash("Your details are saved." if changed else "Nothing changed.")
-    return _home("#details")
+        return _home("#details", f"Not saved: {exc}")
+    return _home("#details", "Your details are saved." if changed else "Nothing changed.")
 
 
 @bp.post("/support")
@@ -409,8 +392,10 @@ def support():
         or not portal.plain(subject)
         or not portal.plain(message)
     ):
-        flash(f"Not sent: write a subject (up to 200 characters) and a message (up to {MAX_MESSAGE:,}), as plain text")
-        return _home("#support")
+        return _home(
+            "#support",
+            f"Not sent: write a subject (up to 200 characters) and a message (up to {MAX_MESSAGE:,}), as plain text",
+        )
     try:
         with unit_of_work(database()) as s:
             task = tasks_service.create_manual(
@@ -423,10 +408,8 @@ def support():
             )
             portal.audit(s, login, "portal.support_message", reason=subject, detail={"task": task.id})
     except tasks_service.TaskError as exc:
-        flash(f"Not sent: {exc}")
-        return _home("#support")
-    flash("Thank you: our support team has your message and will answer by e-mail.")
-    return _home("#support")
+        return _home("#support", f"Not sent: {exc}")
+    return _home("#support", "Thank you: our support team has your message and will answer by e-mail.")
 
 
 @bp.context_processor
