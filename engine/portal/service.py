@@ -20,6 +20,7 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -59,7 +60,12 @@ def actor(login: ClientLogin) -> str:
 
 
 def audit(
-    session: Session, login: ClientLogin, action: str, *, reason: str | None = None, detail: dict | None = None
+    session: Session,
+    login: ClientLogin,
+    action: str,
+    *,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> None:
     """Audit what the client did in the portal: the client as actor, its own record as target."""
     audit_service.record(
@@ -74,7 +80,7 @@ def audit(
 
 
 def record_event(
-    session: Session, client_ref: str, event_id: str, type_: str, data: dict, at: datetime | None = None
+    session: Session, client_ref: str, event_id: str, type_: str, data: dict[str, Any], at: datetime | None = None
 ) -> None:
     """Record what the client did in the portal as the client's event (source `portal`)."""
     event = {
