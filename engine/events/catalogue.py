@@ -59,19 +59,6 @@ LOGIN_FAILURES = ("wrong_password", "locked")
 TASK_OUTCOMES = ("done", "dismissed")
 
 
-# Field groups several event types share (the same fields mean the same thing in each).
-DOCUMENT = {"document_id": f("string"), "document_type": f("enum", choices=DOCUMENT_TYPES)}
-POSITION = {
-    "account_id": f("string"),
-    "ticket": f("string"),
-    "symbol": f("string"),
-    "side": f("enum", choices=SIDES),
-    "volume_lots": f("decimal"),
-    "open_time": f("datetime"),
-}
-PORTAL_EMAIL = {"email": f("string", doc="the portal login's e-mail")}
-
-
 @dataclass(frozen=True)
 class EventType:
     name: str
@@ -132,6 +119,19 @@ def _transfer(status: str) -> EventType:
         },
         doc=f"A wallet transfer {status}.",
     )
+
+
+# Field groups several event types share (the same fields mean the same thing in each).
+DOCUMENT = {"document_id": f("string"), "document_type": f("enum", choices=DOCUMENT_TYPES)}
+POSITION = {
+    "account_id": f("string"),
+    "ticket": f("string"),
+    "symbol": f("string"),
+    "side": f("enum", choices=SIDES),
+    "volume_lots": f("decimal"),
+    "open_time": f("datetime"),
+}
+PORTAL_EMAIL = {"email": f("string", doc="the portal login's e-mail")}
 
 
 _TYPES: list[EventType] = [
