@@ -142,6 +142,19 @@ def open_standard_account(session, client_ref: str, account_id: str, opened_at, 
     )
 
 
+def rules_active(database, files: dict[str, str]):
+    """Activate these rule files for one test, with no ruleset cached before or after it
+    (a fixture's body: `yield from rules_active(database, files)`)."""
+    from engine.db import unit_of_work
+    from engine.rules import activation
+
+    activation.forget()
+    with unit_of_work(database) as s:
+        activation.activate_files(s, files, actor="test")
+    yield
+    activation.forget()
+
+
 def jsonl(events) -> str:
     """Serialise events as JSON lines."""
     return "".join(json.dumps(e) + "\n" for e in events)
