@@ -113,15 +113,18 @@ def _change(user_id: int, change, done: str):
     return redirect(url_for("admin.user", user_id=user_id))
 
 
+def _change_with_reason(user_id: int, act, done: str):
+    """Apply `act(session, user, actor=..., reason=...)` with the reason the form gives."""
+    reason = _form("reason")
+    return _change(user_id, lambda s, u, actor: act(s, u, actor=actor, reason=reason), done)
+
+
 @bp.post("/users/<int:user_id>/deactivate")
 @requires("users.manage")
 def deactivate(user_id: int):
     """Deactivate a user: sessions and tokens stop working at once."""
-    reason = _form("reason")
-    return _change(
-        user_id,
-        lambda s, u, actor: users_service.deactivate(s, u, actor=actor, reason=reason),
-        "Deactivated; their sessions and tokens no longer work.",
+    return _change_with_reason(
+        user_id, users_service.deactivate, "Deactivated; their sessions and tokens no longer work."
     )
 
 
@@ -129,10 +132,7 @@ def deactivate(user_id: int):
 @requires("users.manage")
 def activate(user_id: int):
     """Reactivate a user."""
-    reason = _form("reason")
-    return _change(
-        user_id, lambda s, u, actor: users_service.activate(s, u, actor=actor, reason=reason), "Reactivated."
-    )
+    return _change_with_reason(user_id, users_service.activate, "Reactivated.")
 
 
 @bp.post("/users/<int:user_id>/role")
@@ -164,11 +164,8 @@ def reset_password(user_id: int):
 @requires("users.manage")
 def reset_two_factor(user_id: int):
     """Turn off a user's two-factor login (lost phone); they enrol again."""
-    reason = _form("reason")
-    return _change(
-        user_id,
-        lambda s, u, actor: users_service.reset_two_factor(s, u, actor=actor, reason=reason),
-        "Two-factor login reset; they enrol again at next login.",
+    return _change_with_reason(
+        user_id, users_service.reset_two_factor, "Two-factor login reset; they enrol again at next login."
     )
 
 

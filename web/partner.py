@@ -7,7 +7,12 @@ finance may open any IB's view. Every route checks this; nothing else is shown.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from sqlalchemy.orm import Session
 
 from engine.db import unit_of_work
 from engine.ib import commissions, payouts, performance, tree
@@ -33,6 +38,14 @@ def _allowed(session, ib_id: str | None = None) -> list[str] | None:
     return visible
 
 
+@contextmanager
+def _ib_session(ib_id: str) -> Iterator[Session]:
+    """Open a unit of work on an IB the user may see (abort 403 or 404 before anything is read)."""
+    with unit_of_work(database()) as s:
+        _allowed(s, ib_id)
+        yield s
+
+
 @bp.get("")
 @login_required
 def index():
@@ -52,8 +65,7 @@ def index():
 @login_required
 def dashboard(ib_id):
     """Show an IB's record, its sub-tree and the performance of each IB in it."""
-    with unit_of_work(database()) as s:
-        _allowed(s, ib_id)
+    with _ib_session(ib_id) as s:
         below = tree.subtree(s, ib_id)
         data = {**own_ib(s, tree.get(s, ib_id)), "performance": performance.figures(s, below)}
     return render_template("partner/dashboard.html", ib=data)
@@ -63,8 +75,7 @@ def dashboard(ib_id):
 @login_required
 def clients(ib_id):
     """List the clients referred by this IB (or its whole tree with ?tree=1)."""
-    with unit_of_work(database()) as s:
-        _allowed(s, ib_id)
+    with _ib_session(ib_id) as s:
         ids = tree.subtree(s, ib_id) if request.args.get("tree") else [ib_id]
         rows = partner_view.referred_clients(s, ids)
     return render_template("partner/clients.html", ib_id=ib_id, rows=rows)
@@ -74,8 +85,7 @@ def clients(ib_id):
 @login_required
 def client(ib_id, ref):
     """Show how a referred client qualifies: checks, trades that counted and why others did not."""
-    with unit_of_work(database()) as s:
-        _allowed(s, ib_id)
+    with _ib_session(ib_id) as s:
         stats = tree.stats_for(s, ref)
         if stats is None or stats.ib_id not in tree.subtree(s, ib_id):
             abort(404)
@@ -87,8 +97,7 @@ def client(ib_id, ref):
 @login_required
 def commission_list(ib_id):
     """List what this IB earned, each with its reason."""
-    with unit_of_work(database()) as s:
-        _allowed(s, ib_id)
+    with _ib_session(ib_id) as s:
         show = config_for(s).show_deposit_amounts
         rows = [
             partner_view.for_partner(commissions.to_dict(c), show)

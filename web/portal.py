@@ -15,18 +15,15 @@ from functools import wraps
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
-from engine.audit import service as audit_service
 from engine.clients import service as clients_service
 from engine.db import unit_of_work
 from engine.documents import service as documents_service
 from engine.documents.storage import StorageError, store_for
 from engine.events.catalogue import DOCUMENT_TYPES
-from engine.events.store import record
 from engine.portal import mail
 from engine.portal import service as portal
 from engine.portal.models import ClientLogin
 from engine.processing.ingest import schedule_touched
-from engine.values import iso, utcnow
 from web import database, portal_view
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
@@ -205,7 +202,10 @@ def home():
     )
 
 
-def _home(anchor: str = ""):
+def _home(anchor: str = "", said: str | None = None):
+    """Go back to a section of the client's page, saying first what happened (or why not)."""
+    if said is not None:
+        flash(said)
     return redirect(url_for("portal.home") + anchor)
 
 
@@ -234,13 +234,10 @@ def upload():
             )
             schedule_touched(s, db)
     except documents_service.DocumentError as exc:
-        flash(f"Not sent: {exc}")
-        return _home("#documents")
+        return _home("#documents", f"Not sent: {exc}")
     except StorageError:
-        flash("Not sent: we could not store the file just now. Try again in a minute.")
-        return _home("#documents")
-    flash(f"Thank you: {got.file.file_name} is sent and under review.")
-    return _home("#documents")
+        return _home("#documents", "Not sent: we could not store the file just now. Try again in a minute.")
+    return _home("#documents", f"Thank you: {got.file.file_name} is sent and under review.")
 
 
 def _amount(text: str) -> Decimal:
@@ -258,27 +255,9 @@ def _client_event(
 ) -> None:
     """Record what the client asked for as the event the back office already handles, audit
     it as the client's action (with the amount), and hand it to processing after commit."""
-    record(
-        session,
-        {
-            "id": event_id,
-            "type": event_type,
-            "source": portal.SOURCE,
-            "occurred_at": iso(utcnow()),
-            "client": login.client_ref,
-            "data": data,
-        },
-        via="portal",
-    )
+    portal.record_event(session, login.client_ref, event_id, event_type, data)
     action, detail = audit
-    audit_service.record(
-        session,
-        actor=portal.actor(login),
-        action=action,
-        target_type="client",
-        target_id=login.client_ref,
-        detail={**detail, "amount": data["amount"], "currency": data["currency"]},
-    )
+    portal.audit(session, login, action, detail={**detail, "amount": data["amount"], "currency": data["currency"]})
     schedule_touched(session, db)
 
 
@@ -311,10 +290,8 @@ def withdraw():
                 audit=("portal.withdrawal_requested", {"withdrawal": wid}),
             )
     except ValueError as exc:
-        flash(f"Not requested: {exc}")
-        return _home("#withdrawals")
-    flash(f"Withdrawal {wid} of {amount} {currency} requested.")
-    return _home("#withdrawals")
+        return _home("#withdrawals", f"Not requested: {exc}")
+    return _home("#withdrawals", f"Withdrawal {wid} of {amount} {currency} requested.")
 
 
 @bp.post("/deposits")
@@ -348,13 +325,12 @@ def deposit():
                 audit=("portal.deposit_requested", {"reference": reference}),
             )
     except ValueError as exc:
-        flash(f"Not requested: {exc}")
-        return _home("#deposits")
-    flash(
+        return _home("#deposits", f"Not requested: {exc}")
+    return _home(
+        "#deposits",
         f"Send {amount} {currency} by bank transfer with the reference {reference}: "
-        "your wallet is credited when the bank reports it."
+        "your wallet is credited when the bank reports it.",
     )
-    return _home("#deposits")
 
 
 @bp.post("/transfers")
@@ -379,25 +355,11 @@ def transfer():
                 currency=currency,
                 actor=portal.actor(login),
             )
-            audit_service.record(
-                s,
-                actor=portal.actor(login),
-                action="portal.transfer",
-                target_type="client",
-                target_id=login.client_ref,
-                detail={
-                    "transfer": tid,
-                    "from": source,
-                    "to": destination,
-                    "amount": str(amount),
-                    "currency": currency,
-                },
-            )
+            moved = {"transfer": tid, "from": source, "to": destination, "amount": str(amount), "currency": currency}
+            portal.audit(s, login, "portal.transfer", detail=moved)
     except (ValueError, ledger.LedgerError) as exc:
-        flash(f"Not moved: {exc}")
-        return _home("#money")
-    flash(f"Moved {amount} {currency} from {source} to {destination}.")
-    return _home("#money")
+        return _home("#money", f"Not moved: {exc}")
+    return _home("#money", f"Moved {amount} {currency} from {source} to {destination}.")
 
 
 @bp.post("/details")
@@ -410,10 +372,8 @@ def details():
             changed = portal.update_details(s, login, request.form)
             schedule_touched(s, db)
     except portal.PortalError as exc:
-        flash(f"Not saved: {exc}")
-        return _home("#details")
-    flash("Your details are saved." if changed else "Nothing changed.")
-    return _home("#details")
+        return _home("#details", f"Not saved: {exc}")
+    return _home("#details", "Your details are saved." if changed else "Nothing changed.")
 
 
 @bp.post("/support")
@@ -432,8 +392,10 @@ def support():
         or not portal.plain(subject)
         or not portal.plain(message)
     ):
-        flash(f"Not sent: write a subject (up to 200 characters) and a message (up to {MAX_MESSAGE:,}), as plain text")
-        return _home("#support")
+        return _home(
+            "#support",
+            f"Not sent: write a subject (up to 200 characters) and a message (up to {MAX_MESSAGE:,}), as plain text",
+        )
     try:
         with unit_of_work(database()) as s:
             task = tasks_service.create_manual(
@@ -444,20 +406,10 @@ def support():
                 client_ref=login.client_ref,
                 description=message,
             )
-            audit_service.record(
-                s,
-                actor=portal.actor(login),
-                action="portal.support_message",
-                target_type="client",
-                target_id=login.client_ref,
-                reason=subject,
-                detail={"task": task.id},
-            )
+            portal.audit(s, login, "portal.support_message", reason=subject, detail={"task": task.id})
     except tasks_service.TaskError as exc:
-        flash(f"Not sent: {exc}")
-        return _home("#support")
-    flash("Thank you: our support team has your message and will answer by e-mail.")
-    return _home("#support")
+        return _home("#support", f"Not sent: {exc}")
+    return _home("#support", "Thank you: our support team has your message and will answer by e-mail.")
 
 
 @bp.context_processor

@@ -121,6 +121,19 @@ def _transfer(status: str) -> EventType:
     )
 
 
+# Field groups several event types share (the same fields mean the same thing in each).
+DOCUMENT = {"document_id": f("string"), "document_type": f("enum", choices=DOCUMENT_TYPES)}
+POSITION = {
+    "account_id": f("string"),
+    "ticket": f("string"),
+    "symbol": f("string"),
+    "side": f("enum", choices=SIDES),
+    "volume_lots": f("decimal"),
+    "open_time": f("datetime"),
+}
+PORTAL_EMAIL = {"email": f("string", doc="the portal login's e-mail")}
+
+
 _TYPES: list[EventType] = [
     EventType(
         "client.registered",
@@ -149,8 +162,7 @@ _TYPES: list[EventType] = [
     EventType(
         "kyc.document_submitted",
         {
-            "document_id": f("string"),
-            "document_type": f("enum", choices=DOCUMENT_TYPES),
+            **DOCUMENT,
             "expires_at": opt("datetime"),
             "received_via": opt(
                 "enum",
@@ -163,8 +175,7 @@ _TYPES: list[EventType] = [
     EventType(
         "kyc.document_rejected",
         {
-            "document_id": f("string"),
-            "document_type": f("enum", choices=DOCUMENT_TYPES),
+            **DOCUMENT,
             "reason": f("string"),
         },
         doc="A document was rejected.",
@@ -172,8 +183,7 @@ _TYPES: list[EventType] = [
     EventType(
         "kyc.document_approved",
         {
-            "document_id": f("string"),
-            "document_type": f("enum", choices=DOCUMENT_TYPES),
+            **DOCUMENT,
             "reason": opt("string", doc="why, when the reviewer gave one"),
         },
         doc="A reviewer approved one document (the client's KYC decision is separate).",
@@ -257,12 +267,7 @@ _TYPES: list[EventType] = [
     EventType(
         "trade.opened",
         {
-            "account_id": f("string"),
-            "ticket": f("string"),
-            "symbol": f("string"),
-            "side": f("enum", choices=SIDES),
-            "volume_lots": f("decimal"),
-            "open_time": f("datetime"),
+            **POSITION,
             "commission": opt("decimal", doc="charged when opening (MT5 Commission + Fee)"),
             "currency": opt("currency", doc="currency of commission"),
         },
@@ -271,12 +276,7 @@ _TYPES: list[EventType] = [
     EventType(
         "trade.closed",
         {
-            "account_id": f("string"),
-            "ticket": f("string"),
-            "symbol": f("string"),
-            "side": f("enum", choices=SIDES),
-            "volume_lots": f("decimal"),
-            "open_time": f("datetime"),
+            **POSITION,
             "close_time": f("datetime"),
             "profit": f("decimal"),
             "commission": opt("decimal"),
@@ -305,8 +305,7 @@ _TYPES: list[EventType] = [
     EventType(
         "kyc.document_expiring",
         {
-            "document_id": f("string"),
-            "document_type": f("enum", choices=DOCUMENT_TYPES),
+            **DOCUMENT,
             "expires_at": f("datetime"),
         },
         doc="A usable document's expiry date is near (fxcrm's own notice, EXPIRY_NOTICE before it; internal).",
@@ -316,14 +315,14 @@ _TYPES: list[EventType] = [
     EventType(
         "client.logged_in",
         {
-            "email": f("string", doc="the portal login's e-mail"),
+            **PORTAL_EMAIL,
         },
         doc="The client signed in to the portal (recorded by fxcrm).",
     ),
     EventType(
         "client.login_failed",
         {
-            "email": f("string", doc="the portal login's e-mail"),
+            **PORTAL_EMAIL,
             "reason": f(
                 "enum", choices=LOGIN_FAILURES, doc="`locked`: tried while locked after too many wrong passwords"
             ),

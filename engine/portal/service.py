@@ -20,6 +20,7 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -56,6 +57,41 @@ class PortalError(ValueError):
 def actor(login: ClientLogin) -> str:
     """How the audit names a client acting in the portal."""
     return f"client:{login.client_ref}"
+
+
+def audit(
+    session: Session,
+    login: ClientLogin,
+    action: str,
+    *,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Audit what the client did in the portal: the client as actor, its own record as target."""
+    audit_service.record(
+        session,
+        actor=actor(login),
+        action=action,
+        target_type="client",
+        target_id=login.client_ref,
+        reason=reason,
+        detail=detail,
+    )
+
+
+def record_event(
+    session: Session, client_ref: str, event_id: str, type_: str, data: dict[str, Any], at: datetime | None = None
+) -> None:
+    """Record what the client did in the portal as the client's event (source `portal`)."""
+    event = {
+        "id": event_id,
+        "type": type_,
+        "source": SOURCE,
+        "occurred_at": iso(at or utcnow()),
+        "client": client_ref,
+        "data": data,
+    }
+    record(session, event, via="portal")
 
 
 def _hash(raw: str) -> str:
@@ -98,18 +134,7 @@ def register(
     }
     if phone.strip():
         data["phone"] = phone.strip()[:40]
-    record(
-        session,
-        {
-            "id": f"registered-{ref}",
-            "type": "client.registered",
-            "source": SOURCE,
-            "occurred_at": iso(now),
-            "client": ref,
-            "data": data,
-        },
-        via="portal",
-    )
+    record_event(session, ref, f"registered-{ref}", "client.registered", data, at=now)
     login = ClientLogin(
         client_ref=ref,
         email=email,
@@ -119,14 +144,7 @@ def register(
         session_generation=1,
     )
     _insert_login(session, login)
-    audit_service.record(
-        session,
-        actor=actor(login),
-        action="portal.registered",
-        target_type="client",
-        target_id=ref,
-        detail={"email": email},
-    )
+    audit(session, login, "portal.registered", detail={"email": email})
     return login, issue_token(session, login, "verify")
 
 
@@ -187,26 +205,10 @@ def update_details(session: Session, login: ClientLogin, values: Mapping[str, st
     if problems:
         raise PortalError("; ".join(problems))
     if changed:
-        record(
-            session,
-            {
-                "id": f"details-{secrets.token_hex(8)}",
-                "type": "client.profile_updated",
-                "source": SOURCE,
-                "occurred_at": iso(utcnow()),
-                "client": client.ref,
-                "data": {"fields": changed},
-            },
-            via="portal",
+        record_event(
+            session, client.ref, f"details-{secrets.token_hex(8)}", "client.profile_updated", {"fields": changed}
         )
-        audit_service.record(
-            session,
-            actor=actor(login),
-            action="portal.details_changed",
-            target_type="client",
-            target_id=client.ref,
-            detail={"fields": sorted(changed)},
-        )
+        audit(session, login, "portal.details_changed", detail={"fields": sorted(changed)})
     return changed
 
 
@@ -264,13 +266,7 @@ def confirm_email(session: Session, raw: str) -> ClientLogin:
     login = _use_token(session, raw, "verify")
     if login.email_verified_at is None:
         login.email_verified_at = utcnow()
-        audit_service.record(
-            session,
-            actor=actor(login),
-            action="portal.email_confirmed",
-            target_type="client",
-            target_id=login.client_ref,
-        )
+        audit(session, login, "portal.email_confirmed")
     return login
 
 
@@ -297,17 +293,13 @@ def authenticate(session: Session, email: str, password: str) -> ClientLogin:
         login.failed_logins += 1
         if login.failed_logins >= MAX_FAILURES:
             login.failed_logins, login.locked_until = 0, now + LOCK_FOR
-        audit_service.record(
-            session, actor=actor(login), action="portal.login_failed", target_type="client", target_id=login.client_ref
-        )
+        audit(session, login, "portal.login_failed")
         _announce_login(session, login, "client.login_failed", now, reason="wrong_password")
         raise PortalError("the e-mail or the password is wrong")
     if login.email_verified_at is None:
         raise PortalError("confirm your e-mail first: open the link we sent you")
     login.failed_logins, login.locked_until, login.last_login_at = 0, None, now
-    audit_service.record(
-        session, actor=actor(login), action="portal.login", target_type="client", target_id=login.client_ref
-    )
+    audit(session, login, "portal.login")
     _announce_login(session, login, "client.logged_in", now)
     return login
 
@@ -348,7 +340,5 @@ def reset_password(session: Session, raw: str, password: str) -> ClientLogin:
     login.failed_logins, login.locked_until = 0, None
     if login.email_verified_at is None:  # the link reached the inbox: the address works
         login.email_verified_at = utcnow()
-    audit_service.record(
-        session, actor=actor(login), action="portal.password_reset", target_type="client", target_id=login.client_ref
-    )
+    audit(session, login, "portal.password_reset")
     return login

@@ -147,6 +147,8 @@ def build(session, *, filters: dict, scope) -> list[Section]:
     trees = {ib: _subtree(parents, ib) for ib in ibs}
     per_tree = [_ib_row(ib, parents.get(ib), trees[ib], counts) for ib in ibs]
     count_cols = [
+        Column("ib", "IB"),
+        Column("parent", "Parent IB"),
         Column("registrations", "Registrations", "int"),
         Column("kyc_approved", "KYC approved", "int"),
         Column("funded", "Funded", "int"),
@@ -158,13 +160,7 @@ def build(session, *, filters: dict, scope) -> list[Section]:
     ]
     chart = {"label": "ib", "values": ["registrations", "kyc_approved", "funded", "active_traders"]}
     return [
-        Section(
-            "ibs",
-            "Per IB (its directly referred clients)",
-            [Column("ib", "IB"), Column("parent", "Parent IB")] + count_cols,
-            per_ib,
-            chart=chart,
-        ),
+        Section("ibs", "Per IB (its directly referred clients)", count_cols, per_ib, chart=chart),
         Section(
             "commissions",
             "Commissions per IB by status, reversals and payouts",
@@ -172,13 +168,7 @@ def build(session, *, filters: dict, scope) -> list[Section]:
             [r for ib in ibs for r in _money_rows(ib, {ib}, money)],
             note="Statuses exclude reversals; payouts are commissions in batches paid in the period.",
         ),
-        Section(
-            "trees",
-            "Per tree (the IB and every IB below it)",
-            [Column("ib", "IB"), Column("parent", "Parent IB")] + count_cols,
-            per_tree,
-            chart=chart,
-        ),
+        Section("trees", "Per tree (the IB and every IB below it)", count_cols, per_tree, chart=chart),
         Section(
             "tree_commissions",
             "Commissions per tree",

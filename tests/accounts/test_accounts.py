@@ -145,32 +145,12 @@ def test_account_type_and_last_trade_facts(database):
     from engine.clients.models import Client
     from engine.facts import load_domain_facts
 
-    pro = event(
-        "account.created",
-        "C1",
-        at(2),
-        account_id="A2",
-        platform="mt5",
-        account_type="pro",
-        currency="USD",
-        leverage=100,
-    )
-    pro3 = event(
-        "account.created",
-        "C1",
-        at(3),
-        account_id="A3",
-        platform="mt5",
-        account_type="pro",
-        currency="USD",
-        leverage=100,
-    )
     ingest(
         database,
         registered("C1"),
         account(minute=1),
-        pro,
-        pro3,
+        account(minute=2, aid="A2", account_type="pro"),
+        account(minute=3, aid="A3", account_type="pro"),
         trade(minute=4, ticket="t1", closed=9),
         trade(minute=5, aid="A2", ticket="t2", closed=6),
         event("account.status_changed", "C1", at(7), account_id="A1", status="disabled"),

@@ -12,11 +12,10 @@ from werkzeug.serving import make_server
 from engine.db import forget_databases, get_database, unit_of_work
 from engine.events.store import record
 from engine.tasks import service as tasks_service
-from engine.users.models import ROLES, User
-from engine.values import utcnow
 from tests import services
 from tests.conftest import make_config
-from tests.helpers import registered
+from tests.helpers import add_staff, registered, rule_task
+from tests.helpers import staff_email as email
 
 CHROMIUM = os.environ.get("FXCRM_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -30,12 +29,9 @@ ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 PASSWORD = "browser-pass-123"
+VERSION = "0f1e2d3c4b5a69788796a5b4"  # the ruleset version the seeded rule tasks name
 
 pytestmark = pytest.mark.browser
-
-
-def email(role: str) -> str:
-    return f"{role}@example.com"
 
 
 def _seed(database) -> dict:
@@ -44,38 +40,23 @@ def _seed(database) -> dict:
     digest = generate_password_hash(PASSWORD, method="scrypt")
     ids: dict = {}
     with unit_of_work(database) as s:
-        for role in ROLES:
-            s.add(
-                User(
-                    email=email(role),
-                    role=role,
-                    password_hash=digest,
-                    active=True,
-                    failed_logins=0,
-                    created_at=utcnow(),
-                    ib_id="IB-1" if role == "partner" else None,
-                )
-            )
+        add_staff(s, digest)
         seq, _ = record(s, registered("C100", first_name="Anna", last_name="Meyer"), via="api")
         for n, queue in enumerate(("compliance", "finance", "support", "sales", "ib_ops") * 2):
-            task, _ = tasks_service.create(
+            why = {
+                "description": f"The {queue} team reviews this.",
+                "conditions": [{"text": "event.amount >= 10 USD", "result": "true", "read": "event.amount = 250 USD"}],
+                "facts": {"client.kyc.status": "pending", "event.amount": "250 USD"},
+            }
+            task = rule_task(
                 s,
-                queue=queue,
-                title=f"{queue} check {n}",
-                client_ref="C100",
+                queue,
+                "C100",
+                f"{queue} check {n}",
+                seq,
+                version=VERSION,
+                why=why,
                 priority=("normal", "high")[n % 2],
-                rule_id=f"{queue}-rule",
-                ruleset_version="0f1e2d3c4b5a69788796a5b4",
-                explanation={
-                    "rule": f"{queue}-rule",
-                    "description": f"The {queue} team reviews this.",
-                    "ruleset_version": "0f1e2d3c4b5a69788796a5b4",
-                    "events": [seq],
-                    "conditions": [
-                        {"text": "event.amount >= 10 USD", "result": "true", "read": "event.amount = 250 USD"}
-                    ],
-                    "facts": {"client.kyc.status": "pending", "event.amount": "250 USD"},
-                },
             )
             ids.setdefault(queue, []).append(task.id)
     return ids

@@ -26,6 +26,7 @@ from engine.rules.loader import load_dir
 from engine.tasks.models import Task
 from engine.values import iso, utcnow
 from tests.browser.conftest import login, serve, shot
+from tests.helpers import event
 from tests.notifications.smtp_server import SmtpServer
 
 pytestmark = pytest.mark.browser
@@ -52,45 +53,22 @@ def mailed_link(smtp, kind: str) -> str:
     return re.search(rf"http://127\.0\.0\.1:\d+(/portal/{kind}/\S+)", body)[1]
 
 
-def credit(database, ref: str, amount: str) -> None:
-    """The payment provider reports a completed deposit (as its webhook would)."""
+def provider_reports(database, ref: str, event_id: str, type_: str, **data) -> None:
+    """The payment provider reports a change of the client's money (as its webhook would)."""
     with unit_of_work(database) as s:
-        record(
-            s,
-            {
-                "id": f"dep-{ref}",
-                "type": "payment.deposit_completed",
-                "source": "stripe",
-                "occurred_at": iso(utcnow()),
-                "client": ref,
-                "data": {
-                    "payment_id": f"pi-{ref}",
-                    "amount": amount,
-                    "currency": "USD",
-                    "method": "card",
-                    "provider": "stripe",
-                },
-            },
-            via="test",
-        )
+        record(s, event(type_, ref, iso(utcnow()), source="stripe", id=event_id, **data), via="test")
         schedule_touched(s, database)
+
+
+def credit(database, ref: str, amount: str) -> None:
+    """The payment provider reports a completed deposit."""
+    paid_in = {"payment_id": f"pi-{ref}", "amount": amount, "currency": "USD", "method": "card", "provider": "stripe"}
+    provider_reports(database, ref, f"dep-{ref}", "payment.deposit_completed", **paid_in)
 
 
 def paid(database, ref: str, wid: str) -> None:
-    with unit_of_work(database) as s:
-        record(
-            s,
-            {
-                "id": f"paid-{wid}",
-                "type": "payment.withdrawal_paid",
-                "source": "stripe",
-                "occurred_at": iso(utcnow()),
-                "client": ref,
-                "data": {"withdrawal_id": wid, "amount": "150.00", "currency": "USD"},
-            },
-            via="test",
-        )
-        schedule_touched(s, database)
+    paid_out = {"withdrawal_id": wid, "amount": "150.00", "currency": "USD"}
+    provider_reports(database, ref, f"paid-{wid}", "payment.withdrawal_paid", **paid_out)
 
 
 def test_a_clients_journey_through_the_portal_and_the_back_office(page, server, smtp, tmp_path):

@@ -13,7 +13,7 @@ from engine.kyc import review
 from engine.tasks import service as tasks_service
 from engine.tasks.models import Task
 from tests.concurrency.race import ROUNDS, race, winners
-from tests.kyc.helpers import ingest, registered, submitted
+from tests.kyc.helpers import documented_events, ingest, registered, submitted
 from web.task_actions import ActionError, perform
 
 A, B = "ana@example.com", "bo@example.com"
@@ -24,9 +24,7 @@ def documented(pg_database):
     """A pending client with every document sent: approving needs no override."""
     ingest(
         pg_database,
-        registered("C1", "2026-11-01T10:00:00Z"),
-        submitted("C1", "id", "2026-11-01T11:00:00Z"),
-        submitted("C1", "proof_of_address", "2026-11-01T11:05:00Z"),
+        *documented_events(poa_at="2026-11-01T11:05:00Z"),
     )
     return pg_database
 

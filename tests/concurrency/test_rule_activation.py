@@ -17,22 +17,13 @@ from engine.rules.models import RulesetActivation, RuleTimer
 from engine.values import clock
 from tests.concurrency.race import ROUNDS, race
 from tests.helpers import jsonl, registered
-from tests.rules.test_settlement import T0, V1
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    activation.forget()
-    yield
-    activation.forget()
-    clock.freeze(None)
+# _fresh_cache: the same autouse fixture as the settlement tests (each test starts with no cached ruleset).
+from tests.rules.test_settlement import T0, V1, _dir, _fresh_cache  # noqa: F401
 
 
 def _files(tmp_path, name, hours):
-    path = tmp_path / name
-    path.mkdir()
-    (path / "timers.yaml").write_text(textwrap.dedent(V1.replace("after: 24h", f"after: {hours}h")))
-    return load_tree(str(path))
+    return load_tree(_dir(tmp_path, name, V1.replace("after: 24h", f"after: {hours}h")))
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))

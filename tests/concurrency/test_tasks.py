@@ -24,6 +24,13 @@ def _on(task_id, do):
     return lambda s: do(s, service.get(s, task_id))
 
 
+def _race_on_new_task(database, first, second):
+    """Open a task; run `first(s, task)` and `second(s, task)` at the same moment; return the
+    task id and both outcomes."""
+    tid = _new_task(database)
+    return tid, race(database, _on(tid, first), _on(tid, second))
+
+
 def _state(database, task_id):
     with unit_of_work(database) as s:
         task = s.get(Task, task_id)
@@ -36,11 +43,8 @@ def _state(database, task_id):
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_two_claims_one_winner(pg_database, round_):
-    tid = _new_task(pg_database)
-    outcomes = race(
-        pg_database,
-        _on(tid, lambda s, t: service.claim(s, t, actor=A)),
-        _on(tid, lambda s, t: service.claim(s, t, actor=B)),
+    tid, outcomes = _race_on_new_task(
+        pg_database, lambda s, t: service.claim(s, t, actor=A), lambda s, t: service.claim(s, t, actor=B)
     )
     won = winners(outcomes)
     assert len(won) == 1
@@ -53,11 +57,10 @@ def test_two_claims_one_winner(pg_database, round_):
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_resolve_against_dismiss_closes_once(pg_database, round_):
-    tid = _new_task(pg_database)
-    outcomes = race(
+    tid, outcomes = _race_on_new_task(
         pg_database,
-        _on(tid, lambda s, t: service.resolve(s, t, actor=A, resolution="called")),
-        _on(tid, lambda s, t: service.dismiss(s, t, actor=B, reason="duplicate")),
+        lambda s, t: service.resolve(s, t, actor=A, resolution="called"),
+        lambda s, t: service.dismiss(s, t, actor=B, reason="duplicate"),
     )
     won = winners(outcomes)
     assert len(won) == 1
@@ -69,11 +72,10 @@ def test_resolve_against_dismiss_closes_once(pg_database, round_):
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_two_resolves_close_once(pg_database, round_):
-    tid = _new_task(pg_database)
-    outcomes = race(
+    tid, outcomes = _race_on_new_task(
         pg_database,
-        _on(tid, lambda s, t: service.resolve(s, t, actor=A, resolution="one")),
-        _on(tid, lambda s, t: service.resolve(s, t, actor=A, resolution="two")),
+        lambda s, t: service.resolve(s, t, actor=A, resolution="one"),
+        lambda s, t: service.resolve(s, t, actor=A, resolution="two"),
     )
     assert len(winners(outcomes)) == 1
     assert [h[0] for h in _state(pg_database, tid)[3]] == ["created", "done"]
@@ -83,11 +85,10 @@ def test_two_resolves_close_once(pg_database, round_):
 def test_two_assignments_are_applied_one_after_the_other(pg_database, round_):
     """Assigning takes a task over by design, so both may succeed, but in turn: the second
     one's history says whom it took the task from (no lost update)."""
-    tid = _new_task(pg_database)
-    outcomes = race(
+    tid, outcomes = _race_on_new_task(
         pg_database,
-        _on(tid, lambda s, t: service.assign(s, t, actor=C, assignee=A)),
-        _on(tid, lambda s, t: service.assign(s, t, actor=C, assignee=B)),
+        lambda s, t: service.assign(s, t, actor=C, assignee=A),
+        lambda s, t: service.assign(s, t, actor=C, assignee=B),
     )
     assert winners(outcomes) == [0, 1]
     _, assignee, _, history = _state(pg_database, tid)
@@ -99,11 +100,8 @@ def test_two_assignments_are_applied_one_after_the_other(pg_database, round_):
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_claim_against_assignment(pg_database, round_):
-    tid = _new_task(pg_database)
-    outcomes = race(
-        pg_database,
-        _on(tid, lambda s, t: service.claim(s, t, actor=A)),
-        _on(tid, lambda s, t: service.assign(s, t, actor=C, assignee=B)),
+    tid, outcomes = _race_on_new_task(
+        pg_database, lambda s, t: service.claim(s, t, actor=A), lambda s, t: service.assign(s, t, actor=C, assignee=B)
     )
     _, assignee, _, history = _state(pg_database, tid)
     actions = [h[0] for h in history]

@@ -8,7 +8,6 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
-from engine.accounts import service as accounts_service
 from engine.db import unit_of_work
 from connectors.mt5_webapi import WebApi, WebApiError
 from engine.deliveries import mt5_poll
@@ -17,7 +16,9 @@ from engine.events import store
 from engine.events.models import Event
 from tests.connectors import helpers as fx
 from tests.connectors.mt5_server import MANAGER, PASSWORD, Mt5Server
+from tests.helpers import open_standard_account
 
+OPENED = datetime(2026, 1, 1, tzinfo=timezone.utc)  # when the test accounts were opened
 DEALS = {d["Deal"]: d for d in (json.loads(line) for line in fx.raw("mt5/deals_export.jsonl").splitlines()[:9])}
 
 
@@ -42,16 +43,7 @@ def gateway():
 def mt5_account(database):
     with unit_of_work(database) as session:
         store.ensure_clients(session, {"C-1001"})
-        accounts_service.open_account(
-            session,
-            client_ref="C-1001",
-            account_id="1011",
-            platform="mt5",
-            account_type="standard",
-            currency="USD",
-            leverage=100,
-            opened_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
-        )
+        open_standard_account(session, "C-1001", "1011", OPENED)
     return database
 
 
@@ -166,16 +158,7 @@ def test_every_mt5_login_is_read_and_other_platforms_are_not(mt5_account, gatewa
     database = mt5_account
     with unit_of_work(database) as session:
         for account_id, platform in (("2022", "MT5"), ("ct-7", "ctrader"), ("3033", "mt4")):
-            accounts_service.open_account(
-                session,
-                client_ref="C-1001",
-                account_id=account_id,
-                platform=platform,
-                account_type="standard",
-                currency="USD",
-                leverage=100,
-                opened_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
-            )
+            open_standard_account(session, "C-1001", account_id, OPENED, platform=platform)
     gateway.add(3)
     poll(database, gateway)
     assert [q["login"] for q in gateway.pages()] == ["1011", "2022"]
@@ -188,16 +171,7 @@ def test_a_login_learnt_later_is_read_from_its_beginning(mt5_account, gateway):
     gateway.add(3, 10, 20, 21)
     poll(database, gateway)
     with unit_of_work(database) as session:
-        accounts_service.open_account(
-            session,
-            client_ref="C-1001",
-            account_id="2022",
-            platform="mt5",
-            account_type="standard",
-            currency="USD",
-            leverage=100,
-            opened_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
-        )
+        open_standard_account(session, "C-1001", "2022", OPENED)
     # A deposit on the new login, older than everything the cursor has passed.
     gateway.deals.append({**DEALS[3], "Deal": 103, "Login": 2022})
     report = poll(database, gateway)

@@ -17,7 +17,7 @@ from engine.scores import service as scores
 from engine.scores.policy import PolicyError, parse
 from engine.tasks import service as tasks_service
 from engine.values import utcnow
-from tests.helpers import registered
+from tests.helpers import aml_points, registered
 from tests.kyc.helpers import ingest, profile
 from tests.portal.test_portal_pages import PASSWORD, portal as portal_app, sign_in, smtp  # noqa: F401
 
@@ -114,33 +114,9 @@ def test_a_task_a_person_closes_records_its_outcome(database, how, outcome):
 def test_score_contributions_add_once_per_trigger_and_show_in_the_profile(database):
     ingest(database, registered("C1", "2026-11-01T10:00:00Z"))
     with unit_of_work(database) as s:
-        first = scores.add(
-            s,
-            client_ref="C1",
-            name="aml_risk",
-            points=20,
-            reason="high-risk country",
-            trigger_key="api/e1:r1:0",
-            rule_id="r1",
-        )
-        again = scores.add(
-            s,
-            client_ref="C1",
-            name="aml_risk",
-            points=20,
-            reason="high-risk country",
-            trigger_key="api/e1:r1:0",
-            rule_id="r1",
-        )
-        scores.add(
-            s,
-            client_ref="C1",
-            name="aml_risk",
-            points=-5,
-            reason="verified source of funds",
-            trigger_key="api/e2:r2:0",
-            rule_id="r2",
-        )
+        first = aml_points(s, 20, "high-risk country", "r1", "api/e1:r1:0")
+        again = aml_points(s, 20, "high-risk country", "r1", "api/e1:r1:0")
+        aml_points(s, -5, "verified source of funds", "r2", "api/e2:r2:0")
         assert first is not None and again is None
         assert scores.total(s, "C1", "aml_risk") == 15 and scores.total(s, "C1", "other") == 0
     section = profile(database, "C1")["scores"]

@@ -6,7 +6,7 @@ import json
 
 from engine.db import unit_of_work
 from engine.tasks import service as tasks_service
-from tests.helpers import deposit_failed, jsonl, registered
+from tests.helpers import TASK_KEYS, deposit_failed, jsonl, registered
 
 
 def test_events_ingest_reports_bad_lines_and_exits_1(runner, tmp_path):
@@ -43,20 +43,7 @@ def test_tasks_list_json_has_the_spec_fields(runner, database):
     rows = json.loads(result.output)
     assert len(rows) == 1
     task = rows[0]
-    for key in (
-        "id",
-        "queue",
-        "status",
-        "priority",
-        "title",
-        "client",
-        "rule_id",
-        "ruleset_version",
-        "created_at",
-        "due_at",
-        "assignee",
-        "explanation",
-    ):
+    for key in TASK_KEYS:
         assert key in task
     assert (task["status"], task["priority"], task["rule_id"]) == ("open", "high", None)
     bad = runner.invoke(["tasks", "list", "--status", "closed"])

@@ -13,11 +13,18 @@ ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
-def lint_imports(cwd: Path) -> subprocess.CompletedProcess:
+def run_in(cwd: Path, *command: str) -> subprocess.CompletedProcess:
+    """Run a check with `cwd` as the tree it reads."""
     env = {**os.environ, "PYTHONPATH": str(cwd)}
-    return subprocess.run(
-        [str(LINT_IMPORTS), "--no-cache"], cwd=cwd, env=env, capture_output=True, text=True, timeout=240
-    )
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
+
+
+def lint_imports(cwd: Path) -> subprocess.CompletedProcess:
+    return run_in(cwd, str(LINT_IMPORTS), "--no-cache")
+
+
+def import_graph(cwd: Path) -> subprocess.CompletedProcess:
+    return run_in(cwd, sys.executable, str(ROOT / "tools" / "import_graph.py"), "--packages")
 
 
 def test_the_contracts_hold():
@@ -35,45 +42,35 @@ def copy_tree(tmp_path: Path) -> Path:
     return copy
 
 
-def test_a_rule_module_that_imports_a_domain_breaks_the_check(tmp_path):
+def broken_by(tmp_path: Path, path: str, source: str, check=lint_imports) -> str:
+    """Add the module `path` with `source` to a copy of the tree; return the failing check's output."""
     copy = copy_tree(tmp_path)
-    (copy / "engine/rules/violation.py").write_text(
+    (copy / path).write_text(source)
+    result = check(copy)
+    assert result.returncode == 1, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_a_rule_module_that_imports_a_domain_breaks_the_check(tmp_path):
+    output = broken_by(
+        tmp_path,
+        "engine/rules/violation.py",
         textwrap.dedent("""
         from engine.kyc import service  # the rules engine must not know a domain
-    """)
+    """),
     )
-    result = lint_imports(copy)
-    assert result.returncode == 1
-    assert "engine.rules.violation -> engine.kyc.service" in result.stdout
-    assert "the rules engine (registry, compiler, runtime) imports no domain BROKEN" in result.stdout
+    assert "engine.rules.violation -> engine.kyc.service" in output
+    assert "the rules engine (registry, compiler, runtime) imports no domain BROKEN" in output
 
 
 def test_engine_importing_web_breaks_the_check(tmp_path):
-    copy = copy_tree(tmp_path)
-    (copy / "engine/kyc/violation.py").write_text("import web.pages\n")
-    result = lint_imports(copy)
-    assert result.returncode == 1
-    assert "engine and connectors never import web BROKEN" in result.stdout
+    output = broken_by(tmp_path, "engine/kyc/violation.py", "import web.pages\n")
+    assert "engine and connectors never import web BROKEN" in output
 
 
 def test_a_domain_importing_another_domains_plugin_module_breaks_the_check(tmp_path):
-    copy = copy_tree(tmp_path)
-    (copy / "engine/payments/violation.py").write_text("from engine.kyc import facts\n")
-    result = lint_imports(copy)
-    assert result.returncode == 1
-    assert "engine.payments.violation -> engine.kyc.facts" in result.stdout
-
-
-def import_graph(cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(cwd)}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "import_graph.py"), "--packages"],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    output = broken_by(tmp_path, "engine/payments/violation.py", "from engine.kyc import facts\n")
+    assert "engine.payments.violation -> engine.kyc.facts" in output
 
 
 def test_the_package_graph_has_no_cycle():
@@ -83,17 +80,11 @@ def test_the_package_graph_has_no_cycle():
 
 
 def test_a_package_cycle_breaks_the_check(tmp_path):
-    copy = copy_tree(tmp_path)
     # payments already imports accounts (its service and models): this closes a loop.
-    (copy / "engine/accounts/violation.py").write_text("from engine.payments import ledger\n")
-    result = import_graph(copy)
-    assert result.returncode == 1
-    assert "cycle of 2: engine.accounts engine.payments" in result.stdout
+    output = broken_by(tmp_path, "engine/accounts/violation.py", "from engine.payments import ledger\n", import_graph)
+    assert "cycle of 2: engine.accounts engine.payments" in output
 
 
 def test_a_domain_reading_yaml_lines_itself_breaks_the_check(tmp_path):
-    copy = copy_tree(tmp_path)
-    (copy / "engine/kyc/violation.py").write_text("from engine.rules.yaml_lines import load_documents\n")
-    result = lint_imports(copy)
-    assert result.returncode == 1
-    assert "engine.kyc.violation -> engine.rules.yaml_lines" in result.stdout
+    output = broken_by(tmp_path, "engine/kyc/violation.py", "from engine.rules.yaml_lines import load_documents\n")
+    assert "engine.kyc.violation -> engine.rules.yaml_lines" in output

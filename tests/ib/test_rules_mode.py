@@ -7,6 +7,7 @@ import pytest
 from engine.db import unit_of_work
 from engine.rules import activation
 from tests.ib.builders import client, deposit, ib, trade
+from tests.helpers import rules_active
 
 CPA_RULE = """
 ruleset: ib-cpa-test
@@ -25,11 +26,7 @@ rules:
 
 @pytest.fixture
 def cpa_rules_active(database):
-    activation.forget()
-    with unit_of_work(database) as s:
-        activation.activate_files(s, {"ib/cpa.yaml": CPA_RULE}, actor="test")
-    yield
-    activation.forget()
+    yield from rules_active(database, {"ib/cpa.yaml": CPA_RULE})
 
 
 def test_the_policy_stands_back_for_types_an_active_rule_pays(feed, earned, cpa_rules_active):

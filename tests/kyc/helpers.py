@@ -28,6 +28,16 @@ def submitted(client, doc_type, at, doc_id=None, **extra):
     )
 
 
+def documented_events(client="C1", poa_at="2026-11-01T11:01:00Z", **registration) -> list[dict]:
+    """Build the events of a client who registered at 10:00, sent an identity document at 11:00
+    and a proof of address at `poa_at`: every document KYC asks of an individual."""
+    return [
+        registered(client, **registration),
+        submitted(client, "id", "2026-11-01T11:00:00Z"),
+        submitted(client, "proof_of_address", poa_at),
+    ]
+
+
 def review(client, result, at, provider="sumsub", **extra):
     """Build a kyc.review_completed event."""
     return event("kyc.review_completed", client, at, provider=provider, result=result, **extra)
@@ -39,4 +49,4 @@ def profile(database, ref) -> dict:
         return clients_service.profile(session, clients_service.get_by_ref(session, ref))
 
 
-__all__ = ["ingest", "submitted", "review", "profile", "event", "registered"]
+__all__ = ["ingest", "submitted", "documented_events", "review", "profile", "event", "registered"]

@@ -6,7 +6,7 @@ from engine.clients import service as clients_service
 from engine.db import get_database, unit_of_work
 from engine.kyc import profile as kyc_profile
 from tests.conftest import make_config
-from tests.kyc.helpers import event, ingest, profile, registered, review, submitted
+from tests.kyc.helpers import documented_events, event, ingest, profile, registered, review, submitted
 
 
 def states(p) -> dict:
@@ -40,9 +40,7 @@ def test_next_step_names_missing_documents_in_words(database):
 def test_review_moves_documents_through_in_review_to_approved(database):
     ingest(
         database,
-        registered("C1"),
-        submitted("C1", "id", "2026-11-01T11:00:00Z"),
-        submitted("C1", "proof_of_address", "2026-11-01T11:05:00Z"),
+        *documented_events(poa_at="2026-11-01T11:05:00Z"),
         event("kyc.review_pending", "C1", "2026-11-01T11:10:00Z", provider="sumsub"),
     )
     p = profile(database, "C1")
@@ -76,9 +74,7 @@ def test_a_late_older_result_never_moves_the_client_back(database):
 def test_retry_rejects_the_labelled_documents_and_asks_again(database):
     ingest(
         database,
-        registered("C1"),
-        submitted("C1", "id", "2026-11-01T11:00:00Z"),
-        submitted("C1", "proof_of_address", "2026-11-01T11:05:00Z"),
+        *documented_events(poa_at="2026-11-01T11:05:00Z"),
         review("C1", "retry", "2026-11-01T12:00:00Z", labels=["BAD_PROOF_OF_ADDRESS"]),
     )
     p = profile(database, "C1")
@@ -95,9 +91,7 @@ def test_retry_rejects_the_labelled_documents_and_asks_again(database):
 def test_retry_without_known_labels_asks_for_every_required_document(database):
     ingest(
         database,
-        registered("C1"),
-        submitted("C1", "id", "2026-11-01T11:00:00Z"),
-        submitted("C1", "proof_of_address", "2026-11-01T11:05:00Z"),
+        *documented_events(poa_at="2026-11-01T11:05:00Z"),
         review("C1", "retry", "2026-11-01T12:00:00Z", labels=["SOMETHING_NEW"]),
     )
     assert profile(database, "C1")["kyc"]["missing"] == ["id", "proof_of_address"]

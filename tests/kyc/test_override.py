@@ -14,7 +14,7 @@ from engine.kyc import service as kyc_service
 from engine.kyc.models import KycOverride
 from engine.payments import withdrawals
 from engine.tasks.models import Task
-from tests.kyc.helpers import event, ingest, profile, registered, submitted
+from tests.kyc.helpers import documented_events, event, ingest, profile, registered, submitted
 from tests.kyc.test_end_to_end import compliance_tasks, fire, onboarding, show  # noqa: F401
 from tests.payments.builders import deposit, withdrawal
 
@@ -70,9 +70,7 @@ def test_override_is_recorded_audited_and_shown(database):
 def test_complete_documents_need_no_override(database):
     ingest(
         database,
-        registered("C1", "2026-11-01T10:00:00Z"),
-        submitted("C1", "id", "2026-11-01T11:00:00Z"),
-        submitted("C1", "proof_of_address", "2026-11-01T11:01:00Z"),
+        *documented_events(),
     )
     approve(database, "C1")
     assert profile(database, "C1")["kyc"]["overrides"] == []

@@ -10,7 +10,7 @@ from engine.db import unit_of_work
 from engine.kyc import review
 from engine.kyc import service as kyc_service
 from engine.tasks import service as tasks_service
-from tests.kyc.helpers import event, ingest, profile, registered, submitted
+from tests.kyc.helpers import documented_events, event, ingest, profile, registered, submitted
 from tests.kyc.helpers import review as review_event
 
 
@@ -73,9 +73,7 @@ def test_a_rule_never_moves_a_blocked_client(database):
 def test_approve_sets_status_funnel_and_documents_through_an_event(database):
     ingest(
         database,
-        registered("C1"),
-        submitted("C1", "id", "2026-11-01T11:00:00Z"),
-        submitted("C1", "proof_of_address", "2026-11-01T11:01:00Z"),
+        *documented_events(),
     )
     act(database, review.approve, actor="kyc@b.test")
     p = profile(database, "C1")
@@ -89,9 +87,7 @@ def test_approve_sets_status_funnel_and_documents_through_an_event(database):
 def test_approving_against_the_provider_needs_a_reason_and_records_the_override(database):
     ingest(
         database,
-        registered("C1"),
-        submitted("C1", "id", "2026-11-01T11:00:00Z"),
-        submitted("C1", "proof_of_address", "2026-11-01T11:01:00Z"),
+        *documented_events(),
         event("kyc.on_hold", "C1", "2026-11-01T12:00:00Z", provider="sumsub", reason="PEP check"),
     )
     with pytest.raises(kyc_service.KycError, match="provider's result is on_hold; deciding approved"):
@@ -135,9 +131,7 @@ def test_overriding_a_provider_approval_with_a_rejection(database):
 def test_request_documents_asks_again_and_closes_the_review_task(database):
     ingest(
         database,
-        registered("C1"),
-        submitted("C1", "id", "2026-11-01T11:00:00Z"),
-        submitted("C1", "proof_of_address", "2026-11-01T11:01:00Z"),
+        *documented_events(),
     )
     with unit_of_work(database) as session:
         task, _ = tasks_service.create(session, queue="compliance", title="Review KYC", client_ref="C1")

@@ -92,7 +92,13 @@ def transfer(
 
 
 def account(
-    client: str = "C1", minute: int = 0, *, aid: str = "A1", currency: str = "USD", leverage: int = 100
+    client: str = "C1",
+    minute: int = 0,
+    *,
+    aid: str = "A1",
+    currency: str = "USD",
+    leverage: int = 100,
+    account_type: str = "standard",
 ) -> dict:
     """Build an account.created event."""
     return event(
@@ -101,7 +107,7 @@ def account(
         at(minute),
         account_id=aid,
         platform="mt5",
-        account_type="standard",
+        account_type=account_type,
         currency=currency,
         leverage=leverage,
     )

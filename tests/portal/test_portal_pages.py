@@ -63,6 +63,13 @@ def sign_in(client, email="ana@example.com", password=PASSWORD):
     return client.post("/portal/login", data={"csrf_token": csrf(client), "email": email, "password": password})
 
 
+def signed_up(client, smtp) -> None:
+    """Register Ana, confirm her e-mail with the mailed link and sign her in."""
+    register(client)
+    client.get(link_in(smtp, "verify"))
+    sign_in(client)
+
+
 def test_register_confirm_and_sign_in(portal, smtp, database):
     r = register(portal)
     assert r.status_code == 200 and "We sent a link to ana@example.com" in r.get_data(as_text=True)
@@ -101,9 +108,7 @@ def test_a_bad_registration_says_what_and_stores_nothing(portal, database, field
 
 
 def test_a_client_acts_and_staff_see_it(portal, smtp, database):
-    register(portal)
-    portal.get(link_in(smtp, "verify"))
-    sign_in(portal)
+    signed_up(portal, smtp)
     token = csrf(portal, "/portal")
     r = portal.post(
         "/portal/documents",
@@ -140,9 +145,7 @@ def test_a_client_acts_and_staff_see_it(portal, smtp, database):
 
 
 def test_a_client_never_reaches_staff_pages_nor_another_clients_data(portal, smtp, database):
-    register(portal)
-    portal.get(link_in(smtp, "verify"))
-    sign_in(portal)
+    signed_up(portal, smtp)
     for path in (
         "/inbox",
         "/clients",
@@ -166,9 +169,7 @@ def test_a_client_never_reaches_staff_pages_nor_another_clients_data(portal, smt
 
 
 def test_password_reset_by_e_mail_ends_old_sessions(portal, smtp, database, app):
-    register(portal)
-    portal.get(link_in(smtp, "verify"))
-    sign_in(portal)
+    signed_up(portal, smtp)
     other = app.test_client()
     r = other.post("/portal/reset", data={"csrf_token": csrf(other, "/portal/reset"), "email": "ana@example.com"})
     assert "If an account uses this address" in r.get_data(as_text=True)
@@ -209,9 +210,7 @@ def test_a_wire_deposit_reference_is_matched_and_money_moves_to_an_account(porta
     database.config = database.config.with_overrides(
         bank_wire_beneficiary="Demo Broker Ltd", bank_wire_iban="DE89370400440532013000", bank_wire_bic="COBADEFFXXX"
     )
-    register(portal)
-    portal.get(link_in(smtp, "verify"))
-    sign_in(portal)
+    signed_up(portal, smtp)
     token = csrf(portal, "/portal")
     home = portal.get("/portal").get_data(as_text=True)
     assert "DE89370400440532013000" in home and "Demo Broker Ltd" in home
@@ -286,9 +285,7 @@ def test_nul_characters_are_refused_never_a_500(portal, database, path, field):
 
 
 def test_a_support_message_with_nul_is_refused(portal, smtp, database):
-    register(portal)
-    portal.get(link_in(smtp, "verify"))
-    sign_in(portal)
+    signed_up(portal, smtp)
     portal.post("/portal/support", data={"csrf_token": csrf(portal, "/portal"), "subject": "Hi\x00", "message": "x"})
     assert "as plain text" in portal.get("/portal").get_data(as_text=True)
     with unit_of_work(database) as s:
@@ -296,9 +293,7 @@ def test_a_support_message_with_nul_is_refused(portal, smtp, database):
 
 
 def test_a_client_changes_its_details(portal, smtp, database):
-    register(portal)
-    portal.get(link_in(smtp, "verify"))
-    sign_in(portal)
+    signed_up(portal, smtp)
     token = csrf(portal, "/portal")
     form = {
         "csrf_token": token,

@@ -39,6 +39,20 @@ def facts():
     return all_facts()
 
 
+def one_rule_errors(rule: str) -> list[str]:
+    """Compile a ruleset of one rule `r1` (its lines `rule`, then a sales task) that must be
+    invalid; return its errors without the file name."""
+    from engine.rules.errors import RulesetInvalid
+
+    text = (
+        f"ruleset: b\ndescription: d\nrules:\n  - id: r1\n    description: d\n    {rule}\n"
+        f"    then: [{{task: {{queue: sales, title: t}}}}]\n"
+    )
+    with pytest.raises(RulesetInvalid) as info:
+        compile_text(text)
+    return [str(e).split(":", 1)[1].strip() for e in info.value.errors]
+
+
 def compile_text(text: str, file: str = "rules.yaml", **more_files):
     """Compile one rule file given as (dedented) text, plus optional other files."""
     files = {file: textwrap.dedent(text)}

@@ -16,8 +16,8 @@ from engine.rules.errors import RulesetInvalid
 from engine.rules.models import ABSENCE, RuleTimer
 from engine.tasks.models import Task
 from engine.values import parse_datetime
-from tests.helpers import event, jsonl, registered
-from tests.rules.conftest import compile_text
+from tests.helpers import event, jsonl, registered, rules_active
+from tests.rules.conftest import compile_text, one_rule_errors
 
 RULES = """
 ruleset: quiet
@@ -34,11 +34,7 @@ rules:
 
 @pytest.fixture(autouse=True)
 def _setup(database):
-    activation.forget()
-    with unit_of_work(database) as s:
-        activation.activate_files(s, {"quiet.yaml": textwrap.dedent(RULES)}, actor="test")
-    yield
-    activation.forget()
+    yield from rules_active(database, {"quiet.yaml": textwrap.dedent(RULES)})
 
 
 def deposit(at: str, pid: str) -> dict:
@@ -161,10 +157,4 @@ def test_if_is_decided_when_the_silence_ends(database):
     ],
 )
 def test_absence_errors(rule, message):
-    text = (
-        f"ruleset: b\ndescription: d\nrules:\n  - id: r1\n    description: d\n    {rule}\n"
-        f"    then: [{{task: {{queue: sales, title: t}}}}]\n"
-    )
-    with pytest.raises(RulesetInvalid) as info:
-        compile_text(text)
-    assert [str(e).split(":", 1)[1].strip() for e in info.value.errors] == [message]
+    assert one_rule_errors(rule) == [message]

@@ -16,7 +16,7 @@ from engine.rules import activation, timers
 from engine.rules.models import RuleAction
 from engine.tasks.models import Task
 from engine.values import parse_datetime
-from tests.helpers import deposit_failed, jsonl, registered
+from tests.helpers import deposit_failed, jsonl, registered, rules_active
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
 
@@ -42,11 +42,7 @@ rules:
 
 @pytest.fixture(autouse=True)
 def _setup(database):
-    activation.forget()
-    with unit_of_work(database) as s:
-        activation.activate_files(s, {"more.yaml": textwrap.dedent(RULES)}, actor="test")
-    yield
-    activation.forget()
+    yield from rules_active(database, {"more.yaml": textwrap.dedent(RULES)})
 
 
 def count(database, model, *where):

@@ -16,7 +16,7 @@ from engine.rules.models import SCHEDULE, RuleTimer
 from engine.tasks.models import Task
 from engine.values import parse_datetime
 from tests.helpers import event, jsonl, registered
-from tests.rules.conftest import compile_text
+from tests.rules.conftest import compile_text, one_rule_errors
 
 RULES = """
 ruleset: sweep
@@ -150,10 +150,4 @@ def test_the_ticker_runs_the_scheduled_rules_after_the_timers():
     ],
 )
 def test_schedule_errors(rule, message):
-    text = (
-        f"ruleset: b\ndescription: d\nrules:\n  - id: r1\n    description: d\n    {rule}\n"
-        f"    then: [{{task: {{queue: sales, title: t}}}}]\n"
-    )
-    with pytest.raises(RulesetInvalid) as info:
-        compile_text(text)
-    assert [str(e).split(":", 1)[1].strip() for e in info.value.errors] == [message]
+    assert one_rule_errors(rule) == [message]

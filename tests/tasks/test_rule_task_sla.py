@@ -56,14 +56,19 @@ def register_friday_evening(database, ref: str) -> None:
     assert report.ok, report.rejected
 
 
-def test_a_rule_task_due_in_4h_on_friday_at_17_is_due_on_monday_at_12(database, tmp_path):
+def due_after_friday_evening(database, tree, ref: str) -> dict:
+    """Activate the rules in `tree`, register `ref` on Friday evening; return its tasks' due times."""
     activation.forget()
     try:
-        activation.activate_dir(database, rules_tree(tmp_path, QUEUES), actor="test")
-        register_friday_evening(database, "W1")
-        due = due_by_queue(database, "W1")
+        activation.activate_dir(database, tree, actor="test")
+        register_friday_evening(database, ref)
+        return due_by_queue(database, ref)
     finally:
         activation.forget()
+
+
+def test_a_rule_task_due_in_4h_on_friday_at_17_is_due_on_monday_at_12(database, tmp_path):
+    due = due_after_friday_evening(database, rules_tree(tmp_path, QUEUES), "W1")
     assert due["compliance"] == datetime(2026, 12, 28, 12, 0, tzinfo=UTC)
     # Finance: London hours, Friday the 25th (after hours) and Monday the 28th are
     # holidays, so two working days run Tuesday 08:00 to Wednesday 17:00 (GMT = UTC).
@@ -71,13 +76,7 @@ def test_a_rule_task_due_in_4h_on_friday_at_17_is_due_on_monday_at_12(database, 
 
 
 def test_without_queue_hours_a_rule_task_is_due_in_calendar_time(database, tmp_path):
-    activation.forget()
-    try:
-        activation.activate_dir(database, rules_tree(tmp_path, None), actor="test")
-        register_friday_evening(database, "W2")
-        due = due_by_queue(database, "W2")
-    finally:
-        activation.forget()
+    due = due_after_friday_evening(database, rules_tree(tmp_path, None), "W2")
     assert due["compliance"] == datetime(2026, 12, 25, 21, 0, tzinfo=UTC)
 
 

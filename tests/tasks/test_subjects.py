@@ -33,15 +33,20 @@ rules:
 """
 
 
+def asks_to_withdraw(database, ref: str, wid: str, amount: str) -> None:
+    """Register `ref`, deposit 500 and request the withdrawal `wid` of `amount`."""
+    ingest(
+        database,
+        registered(ref),
+        deposit("completed", ref, 1, pid=f"p{ref[1:]}", amount="500.00"),
+        withdrawal("requested", ref, 2, wid=wid, amount=amount),
+    )
+
+
 def test_a_rule_task_takes_the_subject_of_its_triggering_event(database):
     with unit_of_work(database) as s:
         activation.activate_files(s, {"big.yaml": BIG_WITHDRAWALS}, actor="test")
-    ingest(
-        database,
-        registered("C1"),
-        deposit("completed", "C1", 1, pid="p1", amount="500.00"),
-        withdrawal("requested", "C1", 2, wid="W-1", amount="200.00"),
-    )
+    asks_to_withdraw(database, "C1", "W-1", "200.00")
     with unit_of_work(database) as s:
         tasks = {t.rule_id: t for t in s.scalars(select(Task).where(Task.rule_id.is_not(None)))}
         review, thanks = tasks["big-withdrawal-review"], tasks["deposit-thanks"]
@@ -52,12 +57,7 @@ def test_a_rule_task_takes_the_subject_of_its_triggering_event(database):
 
 
 def test_the_chain_step_task_links_its_withdrawal(database):
-    ingest(
-        database,
-        registered("C2"),
-        deposit("completed", "C2", 1, pid="p2", amount="500.00"),
-        withdrawal("requested", "C2", 2, wid="W-2", amount="100.00"),
-    )
+    asks_to_withdraw(database, "C2", "W-2", "100.00")
     with unit_of_work(database) as s:
         step = s.scalar(select(Task).where(Task.title.like("Approve withdrawal W-2%")))
         assert subject_of(step, "withdrawal") == Subject("withdrawal", "W-2")

@@ -10,15 +10,11 @@ from engine.db import unit_of_work
 from engine.events.store import record
 from engine.tasks import service as tasks_service
 from engine.users import service as users_service
-from engine.users.models import ROLES, User
-from engine.values import utcnow
-from tests.helpers import registered
+from engine.users.models import ROLES
+from tests.helpers import add_staff, registered, rule_task
+from tests.helpers import staff_email as email
 
 PASSWORD = "correct horse battery"
-
-
-def email(role: str) -> str:
-    return f"{role}@example.com"
 
 
 @pytest.fixture(scope="session")
@@ -33,18 +29,7 @@ def password_hash() -> str:
 def users(database, password_hash):
     """Create one user per role; return {role: email}."""
     with unit_of_work(database) as s:
-        for role in ROLES:
-            s.add(
-                User(
-                    email=email(role),
-                    role=role,
-                    password_hash=password_hash,
-                    active=True,
-                    failed_logins=0,
-                    created_at=utcnow(),
-                    ib_id="IB-1" if role == "partner" else None,
-                )
-            )
+        add_staff(s, password_hash)
     return {role: email(role) for role in ROLES}
 
 
@@ -84,20 +69,6 @@ def sample(database):
     with unit_of_work(database) as s:
         seq, _ = record(s, registered("C1"), via="api")
         for queue in ("compliance", "finance", "support", "sales", "ib_ops"):
-            task, _ = tasks_service.create(
-                s,
-                queue=queue,
-                title=f"{queue} follow-up",
-                client_ref="C1",
-                rule_id=f"{queue}-rule",
-                ruleset_version="abc123def4567890",
-                explanation={
-                    "rule": f"{queue}-rule",
-                    "description": f"Why {queue} acts",
-                    "ruleset_version": "abc123def4567890",
-                    "events": [seq],
-                    "facts": {"client.status": "pending", "event.amount": "250 USD"},
-                },
-            )
-            ids[queue] = task.id
+            why = {"description": f"Why {queue} acts", "facts": {"client.status": "pending", "event.amount": "250 USD"}}
+            ids[queue] = rule_task(s, queue, "C1", f"{queue} follow-up", seq, version="abc123def4567890", why=why).id
     return ids

@@ -160,24 +160,16 @@ def test_reset_password_forces_change_before_anything_else(app, as_role, databas
 
 def test_own_password_change_keeps_this_session_and_ends_others(as_role, database):
     here, elsewhere = as_role("compliance"), as_role("compliance")
-    r = post(here, "/account/password", current_password="wrong one", new_password="x" * 12, confirm_password="x" * 12)
+
+    def change(current: str, new: str, confirm: str):
+        form = {"current_password": current, "new_password": new, "confirm_password": confirm}
+        return post(here, "/account/password", **form)
+
+    r = change("wrong one", "x" * 12, "x" * 12)
     assert r.status_code == 400 and "current password is wrong" in r.get_data(as_text=True)
-    r = post(
-        here,
-        "/account/password",
-        current_password=PASSWORD,
-        new_password="another passphrase",
-        confirm_password="different",
-    )
+    r = change(PASSWORD, "another passphrase", "different")
     assert r.status_code == 400 and "differ" in r.get_data(as_text=True)
-    r = post(
-        here,
-        "/account/password",
-        current_password=PASSWORD,
-        new_password="another passphrase",
-        confirm_password="another passphrase",
-    )
-    assert r.status_code == 302
+    assert change(PASSWORD, "another passphrase", "another passphrase").status_code == 302
     assert here.get("/inbox").status_code == 200
     assert elsewhere.get("/inbox").status_code == 302
 

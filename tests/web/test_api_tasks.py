@@ -6,6 +6,7 @@ import pytest
 
 from engine.db import unit_of_work
 from engine.tasks import service as tasks_service
+from tests.helpers import TASK_KEYS
 
 
 @pytest.fixture
@@ -17,20 +18,7 @@ def test_list_filters_and_visibility(api, tokens, sample):
     r = api.get("/api/tasks", headers=tokens["finance"])
     assert [t["id"] for t in r.json["tasks"]] == [sample["finance"]]
     task = r.json["tasks"][0]
-    for key in (
-        "id",
-        "queue",
-        "status",
-        "priority",
-        "title",
-        "client",
-        "rule_id",
-        "ruleset_version",
-        "created_at",
-        "due_at",
-        "assignee",
-        "explanation",
-    ):
+    for key in TASK_KEYS:
         assert key in task
     r = api.get("/api/tasks?rule=sales-rule&client=C1&status=open", headers=tokens["admin"])
     assert [t["id"] for t in r.json["tasks"]] == [sample["sales"]]

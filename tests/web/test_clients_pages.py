@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from engine.accounts import service as accounts_service
 from engine.clients.models import Client
 from engine.db import unit_of_work
+from tests.helpers import open_standard_account
 
 AT = datetime(2026, 11, 1, 10, tzinfo=timezone.utc)
 
@@ -44,16 +44,7 @@ def people(database):
                 )
             )
         s.flush()
-        accounts_service.open_account(
-            s,
-            client_ref="C-ANNA",
-            account_id="MT5-88123",
-            platform="mt5",
-            account_type="standard",
-            currency="USD",
-            leverage=100,
-            opened_at=AT,
-        )
+        open_standard_account(s, "C-ANNA", "MT5-88123", AT)
 
 
 def refs(response) -> list[str]:

@@ -5,6 +5,7 @@ import re
 
 from engine.db import unit_of_work
 from engine.events.store import record
+from tests.helpers import aml_points
 from tests.payments.builders import account, deposit, ingest, registered, withdrawal
 
 
@@ -75,30 +76,12 @@ def test_no_raw_dumps_anywhere(as_role, database):
 
 
 def test_scores_show_each_contribution_with_its_reason_and_rule(as_role, database):
-    from engine.scores import service as scores
-
     seed(database)
     html = as_role("compliance").get("/clients/C1").get_data(as_text=True)
     assert 'id="s-scores"' not in html  # no score yet: no empty section
     with unit_of_work(database) as s:
-        scores.add(
-            s,
-            client_ref="C1",
-            name="aml_risk",
-            points=40,
-            reason="high-risk country",
-            rule_id="aml-country",
-            trigger_key="t1",
-        )
-        scores.add(
-            s,
-            client_ref="C1",
-            name="aml_risk",
-            points=-5,
-            reason="verified source of funds",
-            rule_id="aml-sof",
-            trigger_key="t2",
-        )
+        aml_points(s, 40, "high-risk country", "aml-country", "t1")
+        aml_points(s, -5, "verified source of funds", "aml-sof", "t2")
     html = as_role("compliance").get("/clients/C1").get_data(as_text=True)
     card = section(html, "s-scores")
     assert re.search(r'id="score-aml_risk">35</span> points', card)

@@ -40,6 +40,12 @@ def unmatched(database) -> list[int]:
         return [row.id for row in wires_service.list_unmatched(s)]
 
 
+def seeded_first_wire(database) -> int:
+    """Seed the two unmatched wires; return the first one's delivery id."""
+    seed(database)
+    return unmatched(database)[0]
+
+
 def wallet(database, ref: str = "C-1002", currency: str = "EUR") -> Decimal:
     with unit_of_work(database) as s:
         return ledger.balance(s, ledger.wallet(ref, currency), currency)
@@ -59,8 +65,7 @@ def test_each_unmatched_wire_opens_one_finance_task(database):
 
 
 def test_manual_match_credits_the_wallet_once(database):
-    seed(database)
-    first = unmatched(database)[0]
+    first = seeded_first_wire(database)
     before = wallet(database)
     with unit_of_work(database) as s:
         wires_service.match(s, delivery_id=first, client_ref="C-1002", actor="fin@example.com")
@@ -78,8 +83,7 @@ def test_manual_match_credits_the_wallet_once(database):
 
 
 def test_match_refuses_an_unknown_client_and_stores_nothing(database):
-    seed(database)
-    first = unmatched(database)[0]
+    first = seeded_first_wire(database)
     with pytest.raises(wires_service.WireError, match="does not exist"):
         with unit_of_work(database) as s:
             wires_service.match(s, delivery_id=first, client_ref="C-404", actor="fin")
@@ -87,8 +91,7 @@ def test_match_refuses_an_unknown_client_and_stores_nothing(database):
 
 
 def test_return_needs_a_reason_and_closes_the_task(database):
-    seed(database)
-    first = unmatched(database)[0]
+    first = seeded_first_wire(database)
     with pytest.raises(wires_service.WireError, match="needs a reason"):
         with unit_of_work(database) as s:
             wires_service.return_delivery(s, delivery_id=first, reason=" ", actor="fin")
@@ -194,8 +197,7 @@ def test_who_may_view_the_queue(database, as_role, role, status):
 
 
 def test_finance_matches_from_the_page_and_compliance_may_not(database, as_role):
-    seed(database)
-    first = unmatched(database)[0]
+    first = seeded_first_wire(database)
     viewer = as_role("compliance")
     page = viewer.get(f"/wires/{first}?q=C-1002").get_data(as_text=True)
     assert "C-1002" in page and "Match to" not in page
