@@ -167,9 +167,11 @@ def pending_subjects(session: Session, *, limit: int = 1000) -> list[tuple[str, 
     return [(kind, ref) for kind, ref in session.execute(stmt)]
 
 
-def process_due(database: Database) -> None:
+def process_due(database: Database) -> Stats:
     """Sweep (each ticker round): process every subject other than a client with due events."""
     with unit_of_work(database) as session:
         found = pending_subjects(session)
+    total = Stats()
     for kind, ref in found:
-        process_subject(database, kind, ref)
+        total.add(process_subject(database, kind, ref))
+    return total
