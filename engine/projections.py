@@ -61,7 +61,7 @@ def load_handlers(plugins: str = "") -> None:
 SUBJECT_EVALUATORS: list[Callable[["Session", "Event", Any], None]] = []
 
 
-def subject_evaluator(handler: Callable) -> Callable:
+def subject_evaluator(handler: Callable[..., None]) -> Callable[..., None]:
     """Register a handler that runs for every event about another kind of subject."""
     SUBJECT_EVALUATORS.append(handler)
     return handler
