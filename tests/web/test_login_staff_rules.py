@@ -45,7 +45,7 @@ def _user_id(database, role: str) -> int:
         return s.scalar(select(User.id).where(User.email == email(role)))
 
 
-def test_three_wrong_staff_passwords_open_one_task_about_the_staff_member(app, database, users):
+def test_three_wrong_staff_passwords_open_one_task_about_the_staff_member(app, database, users, as_role):
     _activate(database)
     for _ in range(2):
         assert _sign_in(app, "support", "not the password").status_code == 200
@@ -63,6 +63,8 @@ def test_three_wrong_staff_passwords_open_one_task_about_the_staff_member(app, d
     assert task.description == "Last attempt from 198.51.100.7 (wrong_password)"
     assert _sign_in(app, "support", "not the password").status_code == 200
     assert len(_tasks(database)) == 1, "the open task takes the next failures"
+    page = as_role("compliance").get(f"/tasks/{task.id}")  # a task without a client shows
+    assert page.status_code == 200 and "Possible brute force on staff account" in page.get_data(as_text=True)
     ref = f"staff:{_user_id(database, 'support')}"
     with unit_of_work(database) as s:
         events = list(s.scalars(select(Event).where(Event.type == "staff.login_failed").order_by(Event.seq)))
