@@ -40,17 +40,17 @@ def _d(name: str, **modules: tuple[str, ...]) -> Domain:
 BUILT_IN: tuple[Domain, ...] = (
     _d("events", blueprints=("web.webhooks",)),
     _d("clients", blueprints=("web.clients",)),
-    _d(
-        "users",
-        blueprints=("web.admin", "web.account", "web.errors", "web.two_factor"),
-        # staff sign-ins are events about a staff member: processed apart from the clients'
-        sweeps=("engine.processing.subjects:process_due",),
-    ),
+    _d("users", blueprints=("web.admin", "web.account", "web.errors", "web.two_factor")),
     _d(
         "rules",
         blueprints=("web.rules",),
         evaluators=("engine.rules.runtime", "engine.rules.subject_runtime"),
-        sweeps=("engine.rules.timers:fire_due", "engine.rules.schedule:run_due"),
+        # then the events about subjects other than clients (staff sign-ins) still pending
+        sweeps=(
+            "engine.rules.timers:fire_due",
+            "engine.rules.schedule:run_due",
+            "engine.processing.subjects:process_due",
+        ),
     ),
     _d("deliveries", blueprints=("web.wires",), sweeps=("engine.deliveries.fetches:run_due",)),
     _d(
