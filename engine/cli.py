@@ -244,8 +244,10 @@ def events_ingest(file):
 def events_process():
     """Process every pending event now (also retries failed ones)."""
     from engine import processing
+    from engine.processing import subjects
 
     stats = processing.process_all_pending(database())
+    stats.add(subjects.process_due(database()))  # the staff members' events (sign-ins)
     click.echo(f"processed: {stats.processed}, failed: {stats.failed}, parked: {stats.parked}")
 
 

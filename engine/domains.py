@@ -44,8 +44,13 @@ BUILT_IN: tuple[Domain, ...] = (
     _d(
         "rules",
         blueprints=("web.rules",),
-        evaluators=("engine.rules.runtime",),
-        sweeps=("engine.rules.timers:fire_due", "engine.rules.schedule:run_due"),
+        evaluators=("engine.rules.runtime", "engine.rules.subject_runtime"),
+        # then the events about subjects other than clients (staff sign-ins) still pending
+        sweeps=(
+            "engine.rules.timers:fire_due",
+            "engine.rules.schedule:run_due",
+            "engine.processing.subjects:process_due",
+        ),
     ),
     _d("deliveries", blueprints=("web.wires",), sweeps=("engine.deliveries.fetches:run_due",)),
     _d(

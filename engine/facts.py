@@ -44,6 +44,8 @@ class FactSpec:
 
 
 FACTS: dict[str, FactSpec] = {}
+# Facts of the other kinds of subject (engine.subjects), by kind: {"staff": {"role": spec}}.
+SUBJECT_FACTS: dict[str, dict[str, FactSpec]] = {}
 _loaded = False
 
 
@@ -60,8 +62,12 @@ def fact(
     cost: str = DEFAULT_COST,
     column: str = "",
     names=None,
+    subject: str = "client",
 ) -> Callable[[L], L]:
     """Register the decorated `loader(session, client, **params)` as fact `name`.
+
+    With `subject` (a kind of engine.subjects, like `staff`) it is a fact of that kind of
+    subject, `loader(session, subject, **params)`, read by rules as `<subject>.<name>`.
 
     `doc` (default: the loader's docstring) and `cost` are shown in the facts catalogue;
     `column` names the `clients` column the fact is (the loader returns it unchanged), so a
@@ -69,7 +75,8 @@ def fact(
     """
 
     def register(loader: L) -> L:
-        FACTS[name] = FactSpec(
+        registry = FACTS if subject == "client" else SUBJECT_FACTS.setdefault(subject, {})
+        registry[name] = FactSpec(
             name,
             kind,
             loader,
@@ -94,6 +101,12 @@ def load_domain_facts() -> dict[str, FactSpec]:
         import_each("facts")
         _loaded = True
     return FACTS
+
+
+def subject_facts() -> dict[str, dict[str, FactSpec]]:
+    """Return the facts of the subjects other than clients, by kind (loading the domains)."""
+    load_domain_facts()
+    return SUBJECT_FACTS
 
 
 def get(name: str) -> FactSpec | None:

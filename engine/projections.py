@@ -55,6 +55,24 @@ def load_handlers(plugins: str = "") -> None:
     _loaded = True
 
 
+# Run for each event about a subject other than a client (engine.subjects):
+# handler(session, event, subject). Such events have no projections; the rules runtime
+# registers the one that evaluates them (engine.rules.subject_runtime).
+SUBJECT_EVALUATORS: list[Callable[["Session", "Event", Any], None]] = []
+
+
+def subject_evaluator(handler: Callable[..., None]) -> Callable[..., None]:
+    """Register a handler that runs for every event about another kind of subject."""
+    SUBJECT_EVALUATORS.append(handler)
+    return handler
+
+
+def apply_subject_event(session: Session, event: Event, subject: Any) -> None:
+    """Run the subject evaluators for one event about another kind of subject."""
+    for handler in SUBJECT_EVALUATORS:
+        handler(session, event, subject)
+
+
 def apply_event(session: Session, event: Event, client: Client) -> None:
     """Run the projections and then the evaluators for one event."""
     for handler in PROJECTIONS.get(event.type, ()):

@@ -89,9 +89,11 @@ def login():
     if request.method == "POST":
         email = request.form.get("email", "")
         with unit_of_work(database()) as s:
-            user = users_service.authenticate(s, email, request.form.get("password", ""))
+            user = users_service.authenticate(s, email, request.form.get("password", ""), ip=request.remote_addr)
             user_id, generation = (user.id, user.session_generation) if user else (None, None)
             needs_code = bool(user) and totp.is_enrolled(s, user.id)
+            if user and not needs_code:  # the session starts now: a sign-in for rules
+                users_service.signed_in(s, user, ip=request.remote_addr)
         if user_id:
             target = request.args.get("next", "")
             target = target if target.startswith("/") and not target.startswith("//") else url_for("pages.index")

@@ -54,7 +54,9 @@ def login_code():
             )
             generation = user.session_generation if user is not None else None
             if not ok:
-                users_service.record_failed_login(s, user_id)
+                users_service.record_failed_login(s, user_id, ip=request.remote_addr)
+            else:  # the session starts now: a sign-in for rules
+                users_service.signed_in(s, user, ip=request.remote_addr)
         if ok:
             target = session.get("pending_next") or url_for("pages.index")
             session.clear()

@@ -56,6 +56,7 @@ ACCOUNT_STATUSES = ("active", "locked", "disabled")
 SIDES = ("buy", "sell")
 CLIENT_STATUSES = CLIENT_STATUS_CHOICES
 LOGIN_FAILURES = ("wrong_password", "locked")
+STAFF_LOGIN_FAILURES = ("wrong_password", "locked", "wrong_code")
 TASK_OUTCOMES = ("done", "dismissed")
 
 
@@ -65,6 +66,9 @@ class EventType:
     fields: dict[str, Field] = field(default_factory=dict)
     doc: str = ""
     internal: bool = False
+    # What the event is about: a client (its ref in `client`), or another kind of subject
+    # (engine.subjects): its rules read that subject's facts and take actions fit for it.
+    subject: str = "client"
 
 
 def _deposit(status: str) -> EventType:
@@ -352,6 +356,37 @@ _TYPES: list[EventType] = [
             "rule_id": opt("string", doc="the rule that opened the task, if a rule did"),
         },
         doc="A person resolved or dismissed a task about the client (recorded by fxcrm).",
+    ),
+    # Staff sign-ins: about a staff member (subject `staff`, ref `staff:<user id>`), not a
+    # client; fxcrm records them itself (engine.users.events). Nothing secret: no password,
+    # no user agent; the IP address the attempt came from.
+    EventType(
+        "staff.logged_in",
+        {
+            "username": f("string", doc="the staff member's e-mail"),
+            "ip": opt("string", doc="the address the sign-in came from"),
+            "new_ip": f("boolean", doc="no earlier sign-in of this staff member came from this address"),
+        },
+        doc="A staff member signed in to the back office (the password, and the code when "
+        "two-factor is on, were right; recorded by fxcrm).",
+        internal=True,
+        subject="staff",
+    ),
+    EventType(
+        "staff.login_failed",
+        {
+            "username": f("string", doc="the staff member's e-mail"),
+            "ip": opt("string", doc="the address the attempt came from"),
+            "reason": f(
+                "enum",
+                choices=STAFF_LOGIN_FAILURES,
+                doc="`locked`: tried while locked after repeated failures; `wrong_code`: a wrong two-factor code",
+            ),
+        },
+        doc="A back-office sign-in of a staff member failed (recorded by fxcrm; an unknown or "
+        "inactive e-mail belongs to no staff member and records nothing, the audit keeps it).",
+        internal=True,
+        subject="staff",
     ),
     EventType(
         "timer.fired",

@@ -36,8 +36,10 @@ Events fxcrm records itself (source `fxcrm.app`, via `app`): `client.logged_in` 
 status) and `task.closed` (a person resolved or dismissed a task about the client). Each
 is stored in the same transaction as the change it reports, with an id unique to that
 change (`status-change-<id>`, `task-<id>-closed`), and processed like any other event, so
-rules react to them. Every event belongs to a client: staff sign-ins are not events (the
-user's failures are counted and lock the account for a while); a failed portal
+rules react to them. Staff sign-ins, `staff.logged_in` and `staff.login_failed`, are
+events about the staff member, not a client (subject `staff`, stored with the ref
+`staff:<user id>`; docs/rules.md, "Rules about staff members"); an unknown e-mail is no
+staff member and records nothing (the audit keeps the attempt). A failed portal
 sign-in with an unknown e-mail belongs to no client and records nothing. Changes made by
 rules (`set_status`) are not recorded as events, so a rule cannot trigger itself through
 them.
@@ -49,6 +51,8 @@ def render() -> str:
     out = [HEADER]
     for event_type in catalogue.EVENT_TYPES.values():
         internal = " (internal: cannot be posted)" if event_type.internal else ""
+        if event_type.subject != "client":  # the ref in `client` is `<subject>:<id>`
+            internal += f" (subject: `{event_type.subject}`, not a client)"
         out.append(
             f"\n## `{event_type.name}`{internal}\n\n{event_type.doc}\n\n| field | kind | notes |\n| --- | --- | --- |"
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base
@@ -22,13 +22,25 @@ class Event(Base):
         Index("ix_events_client_type_time", "client_ref", "type", "occurred_at"),
         Index("ix_events_status_client", "status", "client_ref"),
         Index("ix_events_type_time", "type", "occurred_at"),
+        # The pending events of subjects other than clients (engine.processing.subjects):
+        # a partial index, so the clients' events (nearly all) add nothing to it.
+        Index(
+            "ix_events_subject_pending",
+            "subject",
+            "client_ref",
+            postgresql_where=text("subject <> 'client' AND status = 'pending'"),
+            sqlite_where=text("subject <> 'client' AND status = 'pending'"),
+        ),
     )
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(64))
     event_id: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(64))
+    # The subject's ref: a client's, or `<kind>:<id>` for another kind (engine.subjects).
     client_ref: Mapped[str] = mapped_column(String(100))
+    # What the event is about: "client", or the kind of another subject ("staff").
+    subject: Mapped[str] = mapped_column(String(16), default="client", server_default="client")
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     data: Mapped[dict] = mapped_column(JsonType)

@@ -114,9 +114,9 @@ def list_parked(session: Session, limit: int = 100) -> list[Event]:
 
 
 def list_pending_clients(session: Session, *, limit: int = 1000, received_before=None) -> list[str]:
-    """Return client refs that have unprocessed events."""
+    """Return client refs that have unprocessed events (other subjects': engine.processing.subjects)."""
     due = or_(Event.retry_at.is_(None), Event.retry_at <= utcnow())
-    stmt = select(Event.client_ref).where(Event.status == PENDING, due)
+    stmt = select(Event.client_ref).where(Event.status == PENDING, Event.subject == "client", due)
     if received_before is not None:
         stmt = stmt.where(Event.received_at < received_before)
     return list(session.scalars(stmt.distinct().limit(limit)))

@@ -23,6 +23,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from engine.clients.models import Client
 from engine.db import Database, keep_loaded_objects, unit_of_work
 from engine.events.models import PARKED, PENDING, PROCESSED, Event
+from engine.subjects import CLIENT
 from engine.values import utcnow
 
 # The registry lives below processing so that domains register without importing it.
@@ -81,7 +82,7 @@ def _pending(session: Session, ref: str) -> list[Event]:
     return list(
         session.scalars(
             select(Event)
-            .where(Event.client_ref == ref, Event.status == PENDING, due)
+            .where(Event.client_ref == ref, Event.subject == CLIENT, Event.status == PENDING, due)
             .order_by(Event.occurred_at, Event.seq)
             .limit(EVENTS_PER_CLIENT_TXN)
         )
@@ -93,11 +94,13 @@ def retry_delay(config, attempts: int) -> timedelta:
     return timedelta(seconds=min(config.retry_base_seconds * 2 ** (attempts - 1), MAX_RETRY_DELAY))
 
 
-def _process_one(session: Session, event: Event, client: Client, config, stats: Stats) -> bool:
-    """Apply one event in a savepoint; on failure record it for retry or park it."""
+def _process_one(session: Session, event: Event, client: Client, config, stats: Stats, apply=apply_event) -> bool:
+    """Apply one event in a savepoint; on failure record it for retry or park it.
+
+    `apply` is how (engine.processing.subjects passes the one for other subjects)."""
     try:
         with session.begin_nested():
-            apply_event(session, event, client)
+            apply(session, event, client)
         _mark_processed(event, utcnow())
         stats.processed += 1
         return True
@@ -180,7 +183,8 @@ def _process_group(database: Database, refs: list[str]) -> tuple[int, list[str]]
         events = list(
             session.scalars(
                 select(Event)
-                .where(Event.client_ref.in_(list(clients)), Event.status == PENDING, due)
+                # only client events: another subject's (engine.processing.subjects) never come here
+                .where(Event.client_ref.in_(list(clients)), Event.subject == CLIENT, Event.status == PENDING, due)
                 .order_by(Event.client_ref, Event.occurred_at, Event.seq)
                 .limit(EVENTS_PER_CLIENT_TXN)
             )

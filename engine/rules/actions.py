@@ -90,6 +90,14 @@ class ActionSpec:
     sets: str | None = None  # the parameter naming the one value it sets (a status)
     once_for: tuple[str, ...] = ()  # parameters keying what may happen once (a CPA per profile)
     run: Callable | None = None  # run(run, params, key) -> result text (engine.rules.actions_run.Run)
+    # The subjects a rule taking it may be about (engine.subjects): "client", another kind,
+    # or "*" for any; `run.client` is then that subject (it has `.ref` and `.subject_kind`).
+    subjects: tuple[str, ...] = ("client",)
+    client_params: tuple[str, ...] = ()  # parameters only a rule about a client may give
+
+    def fits(self, subject: str) -> bool:
+        """Return whether a rule about a `subject` may take this action."""
+        return subject in self.subjects or "*" in self.subjects
 
 
 ACTIONS: dict[str, ActionSpec] = {}

@@ -11,6 +11,7 @@ from engine.rules.paths import PathError, resolve
 from engine.rules.ruletests import kind_problem
 from engine.rules.schemas import load
 from engine.rules.yaml_lines import line_of
+from engine.subjects import noun
 
 
 class ActionChecker:
@@ -42,6 +43,8 @@ class ActionChecker:
         if not isinstance(params, dict) and spec.shorthand and isinstance(params, str):
             params = {spec.shorthand: params}
         at = line_of(node, name, line)
+        if not self.fits_subject(spec, params, at, ctx):
+            return None
         before = len(self.build.errors)
         bind = tables.bind_params(
             params, ctx.scope, lambda key, msg: ctx.error(line_of(params, key, at), f"{name}: {key}: {msg}")
@@ -60,6 +63,21 @@ class ActionChecker:
             return None
         self.shown.update(with_table_inputs(bound.values()))
         return ir.Action(name, freeze(data), at, tuple(sorted((k, v.key) for k, v in bound.items())))
+
+    def fits_subject(self, spec, params, line: int, ctx: CondContext) -> bool:
+        """Refuse an action (or a parameter) that acts on a client in a rule about another subject."""
+        subject = ctx.scope.subject
+        if subject == "client":
+            return True
+        about = f"this rule is about a {noun(subject)} (its events: {', '.join(ctx.scope.events)})"
+        if not spec.fits(subject):
+            fitting = sorted(n for n, s in load_domain_actions().items() if s.fits(subject))
+            ctx.error(line, f"{spec.name}: acts on a client, but {about}; it may take: {', '.join(fitting)}")
+            return False
+        bad = [k for k in spec.client_params if isinstance(params, dict) and k in params]
+        for key in bad:
+            ctx.error(line_of(params, key, line), f"{spec.name}: {key}: only for a rule about a client; {about}")
+        return not bad
 
     def cross_check(self, spec, data: dict, node, line: int, ctx: CondContext) -> None:
         def report(key, message):
@@ -155,6 +173,10 @@ class ActionChecker:
         self.watched.update(values_of(cond))
 
     def check_emit(self, data: dict, report, ctx: CondContext) -> None:
+        subject = getattr(self.build.catalogue[data["type"]], "subject", "client")
+        if subject != "client":  # emitted events are the client's own
+            report(f"{data['type']} is about a {noun(subject)}: a rule emits events about a client only")
+            return
         fields = self.build.catalogue[data["type"]].fields
         for key, value in data["data"].items():
             if key not in fields:

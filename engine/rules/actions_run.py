@@ -48,6 +48,11 @@ class Run:
     def actor(self) -> str:
         return f"rule:{self.rule.id}"
 
+    @property
+    def subject_kind(self) -> str:
+        """What the rule acts about: "client", or another kind of subject (engine.subjects)."""
+        return getattr(self.client, "subject_kind", "client")
+
 
 def thaw(value):
     """Undo ir freezing: tuples of (name, value) pairs become dicts, other tuples lists."""

@@ -44,8 +44,13 @@ class BacktestReport:
 def _events(database: Database, since: datetime | None, until: datetime | None) -> list[Event]:
     """The window's processed input events, in the order live processing applied them."""
     with unit_of_work(database) as session:
+        # Events about clients: a staff member's sign-ins (engine.processing.subjects) are
+        # checked by their rule tests, not replayed (the sandbox has no staff).
         stmt = select(Event).where(
-            Event.source.not_in(_REMADE_SOURCES), Event.via.not_in(_REMADE_VIA), Event.status == PROCESSED
+            Event.subject == "client",
+            Event.source.not_in(_REMADE_SOURCES),
+            Event.via.not_in(_REMADE_VIA),
+            Event.status == PROCESSED,
         )
         if since is not None:
             stmt = stmt.where(Event.occurred_at >= since)

@@ -7,7 +7,8 @@ import hashlib
 from typing import Mapping
 
 from engine.events.catalogue import EVENT_TYPES
-from engine.facts import load_domain_facts
+from engine.facts import load_domain_facts, subject_facts
+from engine.subjects import noun
 from engine.rules import ir, ruletests, suspicious, tables, timing
 from engine.rules.actions import load_domain_actions
 from engine.rules.actions_check import ActionChecker
@@ -142,8 +143,8 @@ class _Build:
             # A broken table stays known (None): a rule using it is told so, not "unknown table".
             self.tables[name] = tables.compile_table(name, node, line, self.scope(()), self.reporter(file, name))
 
-    def scope(self, events: tuple[str, ...]) -> Scope:
-        return Scope(events, self.catalogue, self.facts, self.tables)
+    def scope(self, events: tuple[str, ...], subject: str = "client") -> Scope:
+        return Scope(events, self.catalogue, self.facts, self.tables, subject, subject_facts())
 
     def compile_named(self) -> None:
         """Compile each named condition once where it is defined (any event may use it)."""
@@ -240,7 +241,13 @@ class _Build:
         events = self.event_types(data["when"], node, line, report)
         if events is None:
             return
-        ctx = self.context(file, rule_id, self.scope(events))
+        subject = self.subject_of(events, node, line, report)
+        if subject is None:
+            return
+        if subject != "client" and "after" in data:  # delays are timers, and timers are a client's
+            report(line_of(node, "after", line), f"after: a rule about a {noun(subject)} acts at once (no delay)")
+            return
+        ctx = self.context(file, rule_id, self.scope(events, subject))
         cond = self.optional_condition(node, "if", line, ctx)
         unless = self.optional_condition(node, "unless", line, ctx)
         if "unless" in node and "after" not in data:
@@ -309,6 +316,17 @@ class _Build:
         if key not in node:
             return ir.TRUE if key == "if" else None
         return compile_condition(node[key], line_of(node, key, line), ctx)
+
+    def subject_of(self, events: tuple[str, ...], node, line: int, report) -> str | None:
+        """Return what the rule is about (the subject of its events); they must agree."""
+        kinds = {t: getattr(self.catalogue[t], "subject", "client") for t in events}
+        if len(set(kinds.values())) == 1:
+            return next(iter(kinds.values()))
+        shown = "; ".join(f"{t} is about a {noun(k)}" for t, k in kinds.items())
+        report(
+            line_of(node, "when", line), f"when: names events about different subjects ({shown}): write one rule each"
+        )
+        return None
 
     def event_types(self, names: list[str], node, line: int, report) -> tuple[str, ...] | None:
         at = line_of(node, "when", line)

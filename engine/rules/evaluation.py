@@ -11,7 +11,7 @@ from typing import Iterable
 from sqlalchemy.orm import Session
 
 from engine.events.models import Event
-from engine.facts import load_domain_facts
+from engine.facts import load_domain_facts, subject_facts
 from engine.rules import aggregates, ir, py_evaluator, tables
 from engine.rules.actions import TEMPLATE_FIELD
 from engine.rules.errors import RuleRuntimeError
@@ -34,7 +34,10 @@ def _param(kind: str, text: str):
 
 
 class FactLoader:
-    """Load client facts and event counts for one client at one moment, each once."""
+    """Load client facts and event counts for one client at one moment, each once.
+
+    `client` may be another kind of subject (engine.subjects): its rules read its facts
+    and count its events (stored with its ref) the same way."""
 
     def __init__(self, session: Session, client, at: datetime):
         self.session, self.client, self.at = session, client, at
@@ -57,9 +60,10 @@ class FactLoader:
             return self._count(value)
         if value.source == "table":
             return tables.lookup(value, self)
-        spec = load_domain_facts().get(value.path)
+        registry = load_domain_facts() if value.source == "client" else subject_facts().get(value.source, {})
+        spec = registry.get(value.path)
         if spec is None:
-            raise RuleRuntimeError(f"client.{value.path}: no such fact is registered")
+            raise RuleRuntimeError(f"{value.source}.{value.path}: no such fact is registered")
         params = {name: _param(spec.params.get(name, "string"), text) for name, text in value.params}
         return spec.loader(self.session, self.client, **params)
 

@@ -10,6 +10,7 @@ from typing import Mapping
 
 from engine.rules.ir import Aggregate, Filter, Table, Value
 from engine.rules.literals import LiteralError, parse_literal, units
+from engine.subjects import noun
 
 # Envelope fields every event has, next to its `data` fields.
 ENVELOPE = {"type": "string", "source": "string", "occurred_at": "datetime"}
@@ -39,6 +40,7 @@ _NUMBER_FIELDS = ("decimal", "integer", "amount")
 _TEXT_FIELDS = ("string", "enum", "country", "currency")
 _FACT = re.compile(r"^client\.([a-z_][\w.]*?)(?:\((.*)\))?$")
 _EVENT = re.compile(r"^event\.([a-z_]\w*)$")
+_SUBJECT_FACT = re.compile(r"^([a-z]+)\.([a-z_][\w.]*?)(?:\((.*)\))?$")  # staff.role: another subject's fact
 _TABLE = re.compile(r"^table\.([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)$")
 _SAFE_ARG = re.compile(r"^[\w.\-@]*$", re.ASCII)
 
@@ -68,6 +70,10 @@ class Scope:
     catalogue: Mapping
     facts: Mapping
     tables: Mapping = field(default_factory=dict)  # decision tables of definitions: name -> ir.Table (None: broken)
+    # What the rule is about: "client", or another kind of subject (engine.subjects), whose
+    # facts are `subject_facts[kind]` and read as `<kind>.<fact>`.
+    subject: str = "client"
+    subject_facts: Mapping = field(default_factory=dict)
 
 
 def choice_hint(text: str, choices) -> str:
@@ -119,24 +125,36 @@ def _params(text: str, spec) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs))
 
 
-def _fact(name: str, params: str | None, scope: Scope) -> Ref:
-    spec = scope.facts.get(name)
+def _fact(name: str, params: str | None, scope: Scope, subject: str = "client") -> Ref:
+    if subject != scope.subject:
+        raise PathError(_wrong_subject(f"{subject}.{name}", subject, scope))
+    facts = scope.facts if subject == "client" else scope.subject_facts[subject]
+    spec = facts.get(name)
     if spec is None:
-        raise PathError(f"client.{name} is not a known client fact")
+        close = difflib.get_close_matches(name, list(facts), n=1)
+        hint = f" (did you mean {subject}.{close[0]}?)" if close else ""
+        raise PathError(f"{subject}.{name} is not a known {noun(subject)} fact{hint}")
     pairs = _params(params, spec) if params else ()
-    value = Value(_fact_key(name, pairs), "client", name, COMPARABLE[spec.kind], params=pairs, unit=spec.kind)
+    value = Value(_fact_key(name, pairs, subject), subject, name, COMPARABLE[spec.kind], params=pairs, unit=spec.kind)
     return Ref(value, spec.kind, tuple(spec.choices))
 
 
-def _fact_key(name: str, pairs) -> str:
+def _wrong_subject(text: str, subject: str, scope: Scope) -> str:
+    """Say why a value of one kind of subject cannot be read by a rule about another."""
+    theirs, ours = noun(subject), noun(scope.subject)
+    about = f" (its events: {', '.join(scope.events)})" if scope.events else ""
+    return f"{text} is about a {theirs}, but this rule is about a {ours}{about}"
+
+
+def _fact_key(name: str, pairs, subject: str = "client") -> str:
     shown = ", ".join(f"{k}={v}" for k, v in pairs)
-    return f"client.{name}({shown})" if pairs else f"client.{name}"
+    return f"{subject}.{name}({shown})" if pairs else f"{subject}.{name}"
 
 
 def base_key(value: Value) -> str:
     """Return the key of the value a derived value is computed from."""
-    if value.source == "client":
-        return _fact_key(value.path, value.params)
+    if value.source not in ("event", "count", "table", "relation"):  # a fact of a client (or another subject)
+        return _fact_key(value.path, value.params, value.source)
     if value.source == "count":
         return value.key if not value.derive else value.key.rsplit(":" + value.derive, 1)[0]
     if value.source == "table":
@@ -170,9 +188,17 @@ def _table(name: str, column: str, scope: Scope) -> Ref:
     )
 
 
+def _same_subject(fn: str, event_type: str, scope: Scope) -> None:
+    """An aggregate counts the subject's own events: another kind's would always be none."""
+    subject = getattr(scope.catalogue[event_type], "subject", "client")
+    if subject != scope.subject:
+        raise PathError(_wrong_subject(f"{fn}() of {event_type}", subject, scope))
+
+
 def _count(event_type: str, window: str | None, scope: Scope) -> Ref:
     if event_type not in scope.catalogue:
         raise PathError(f"count() of unknown event type {event_type}")
+    _same_subject("count", event_type, scope)
     seconds = None
     if window:
         lit = _literal(window)
@@ -189,6 +215,7 @@ def _aggregate(fn: str, target: str, window: str | None, where: str | None, scop
     event_type, field = (target, "") if fn == "count" else _split_target(fn, target, scope)
     if event_type not in scope.catalogue:
         raise PathError(f"{fn}() of unknown event type {event_type}")
+    _same_subject(fn, event_type, scope)
     seconds = _window(fn, window)
     filters = tuple(_filter(fn, event_type, part, scope) for part in _and_parts(where)) if where else ()
     kind = scope.catalogue[event_type].fields[field].kind if field else "integer"
@@ -320,12 +347,17 @@ def resolve(text: str, scope: Scope) -> Ref:
     if m := _FACT.match(text):
         return _fact(m[1], m[2], scope)
     if m := _TABLE.match(text):
+        if scope.subject != "client":  # a table's inputs are client facts
+            raise PathError(_wrong_subject(f"table.{m[1]}.{m[2]}", "client", scope))
         return _table(m[1], m[2], scope)
+    if (m := _SUBJECT_FACT.match(text)) and m[1] in scope.subject_facts:
+        return _fact(m[2], m[3], scope, m[1])
     if text.startswith("event."):
         raise PathError(f"{text} is not an event field (fields are one name: event.amount)")
     if text.startswith("table."):
         raise PathError(f"{text} is not a table output (write table.<table>.<output>)")
-    raise PathError(f"{text!r} is not a value: start with event., client., table. or count(")
+    others = "".join(f"{kind}., " for kind in sorted(scope.subject_facts))
+    raise PathError(f"{text!r} is not a value: start with event., client., {others}table. or count(")
 
 
 def derived(ref: Ref, derive: str, arg: str = "", kind: str = "bool") -> Value:

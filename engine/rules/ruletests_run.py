@@ -100,6 +100,7 @@ def run_one(test: ir.RuleTest, files: dict[str, str], rules_dir: str, compiled: 
 
 def _step(database: Database, step: dict, index: int, start: datetime, now: datetime) -> str | None:
     from engine import processing
+    from engine.events.catalogue import EVENT_TYPES
     from engine.events.schemas import InvalidEvent, validate_envelope
     from engine.events.store import ensure_clients, record
     from engine.rules import schedule, timers
@@ -108,6 +109,9 @@ def _step(database: Database, step: dict, index: int, start: datetime, now: date
     clock.freeze(now)
     timers.fire_due(database, now=now)
     schedule.run_due(database, now=now)  # as the ticker does each round: timers, then scheduled rules
+    subject = getattr(EVENT_TYPES.get(step.get("type", "")), "subject", "client")
+    if subject != "client":
+        return _subject_step(database, step, index, at, subject)
     if "type" in step:
         data = {k: thaw(v) for k, v in step.items() if k not in ("type", "at", "id", "source")}
         try:
@@ -131,6 +135,35 @@ def _step(database: Database, step: dict, index: int, start: datetime, now: date
             ensure_clients(session, {CLIENT})
     stats = processing.process_client(database, CLIENT)
     if stats.failed or stats.parked:  # a test must not pass while its events fail
+        return _failed_events(database)
+    return None
+
+
+def _subject_step(database: Database, step: dict, index: int, at: datetime, kind: str) -> str | None:
+    """An event about another kind of subject (a staff member): about the test's one subject
+    of that kind (made in the sandbox at its first event), processed as the app does."""
+    from engine.events.schemas import InvalidEvent
+    from engine.processing import subjects as subject_processing
+    from engine.subjects import load_subjects
+
+    data = {k: thaw(v) for k, v in step.items() if k not in ("type", "at", "id", "source")}
+    with unit_of_work(database) as session:
+        session.info.pop("database", None)  # processed below, not after commit
+        ref = load_subjects()[kind].make_for_test(session)
+        try:
+            subject_processing.record(
+                session,
+                kind=kind,
+                ref=ref,
+                type_=step["type"],
+                event_id=step.get("id", f"step-{index + 1}"),
+                data=data,
+                at=at,
+            )
+        except InvalidEvent as exc:
+            return f"event {index + 1} ({step['type']}) is not a valid event: {'; '.join(exc.args[0])}"
+    stats = subject_processing.process_subject(database, kind, ref)
+    if stats.failed or stats.parked:
         return _failed_events(database)
     return None
 

@@ -19,6 +19,7 @@ from engine.rules import ir
 from engine.rules.actions import Duration, OneOrMany
 from engine.rules.schemas import Strict, load
 from engine.rules.yaml_lines import line_of
+from engine.subjects import noun
 
 Node = Mapping[str, object]  # a rule as read from YAML (a LineDict)
 Report = Callable[[int, str], None]  # report(line, message): a compile error
@@ -73,6 +74,12 @@ def compile_absent(node: Node, line: int, catalogue: Mapping[str, object], repor
     unknown = [name for name in events + since if name not in catalogue]
     for name in unknown:
         report(at, f"absent: unknown event type {name!r}")
+    others = [n for n in events + since if n in catalogue and getattr(catalogue[n], "subject", "client") != "client"]
+    for name in others:  # a silence is a client's: another subject's events never restart it
+        subject = noun(getattr(catalogue[name], "subject"))
+        report(at, f"absent: {name} is about a {subject}, not a client: absence rules watch a client's events")
+    if others:
+        return None
     if data["for_"] <= 0:
         report(at, "absent: for: must be a positive duration like 90d")
         return None

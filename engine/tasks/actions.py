@@ -38,14 +38,15 @@ class TaskParams(Params):
     description = TemplateText()
     priority = fields.Str(load_default="normal", validate=validate.OneOf(tuple(PRIORITIES)))
     due_in = Duration()
-    one_open_per = fields.Str(validate=validate.OneOf(("client",)))
+    # one open task per client, or per subject of the rule (the same for a rule about a client)
+    one_open_per = fields.Str(validate=validate.OneOf(("client", "subject")))
     close_when = OneOrMany(fields.Str())
     open_while = fields.Str(validate=NAME)
     episode_ends_with = OneOrMany(fields.Str())
 
     @validates_schema
     def _episodes_need_one_task(self, data, **kwargs):
-        if data.get("episode_ends_with") and data.get("one_open_per") != "client":
+        if data.get("episode_ends_with") and not data.get("one_open_per"):
             raise ValidationError("needs one_open_per: client (one task per episode)", "episode_ends_with")
 
 
@@ -70,15 +71,19 @@ def _queue_names(config) -> set[str]:
     event_types=("close_when", "episode_ends_with"),
     queues=("queue",),
     conditions=("open_while",),
+    subjects=("*",),
+    client_params=("close_when", "open_while", "episode_ends_with"),
 )
 def _task(run, p: dict, key: str) -> str:
     """Create an inbox task (or add to the client's open one)."""
     from engine.tasks import service as tasks_service
 
     fields_ = _task_fields(run, p)
+    if run.subject_kind != "client":
+        return _subject_task(run, p, key, fields_)
     if p.get("episode_ends_with"):
         return _episode_task(run, p, key, fields_)
-    open_key = f"rule:{run.rule.id}:{run.client.ref}" if p.get("one_open_per") == "client" else None
+    open_key = f"rule:{run.rule.id}:{run.client.ref}" if p.get("one_open_per") else None
     data = {k: p[k] for k in ("close_when", "open_while") if p.get(k)}
     task, created = tasks_service.create(
         run.session,
@@ -93,6 +98,30 @@ def _task(run, p: dict, key: str) -> str:
         created_by=run.actor,
         data=data or None,
         subject=subjects.of_event(run.event),
+    )
+    return f"task {task.id} {'created' if created else 'already open'} in {fields_['queue']}"
+
+
+def _subject_task(run, p: dict, key: str, fields_: dict) -> str:
+    """Create a task about another kind of subject (a staff member): no client; its subject
+    is the subject itself (`staff`, user id), so the web can link to it."""
+    from engine.subjects import ident_of
+    from engine.tasks import service as tasks_service
+
+    kind = run.subject_kind
+    open_key = f"rule:{run.rule.id}:{run.client.ref}" if p.get("one_open_per") else None
+    task, created = tasks_service.create(
+        run.session,
+        **fields_,
+        client_ref=None,
+        priority=p["priority"],
+        rule_id=run.rule.id,
+        ruleset_version=run.ruleset.version,
+        open_key=open_key,
+        trigger_key=key,
+        explanation=run.explanation,
+        created_by=run.actor,
+        subject=subjects.Subject(kind, ident_of(kind, run.client.ref) or run.client.ref),
     )
     return f"task {task.id} {'created' if created else 'already open'} in {fields_['queue']}"
 

@@ -35,6 +35,14 @@ class User(Base):
 
     tokens: Mapped[list["ApiToken"]] = relationship(back_populates="user")
 
+    # A staff member is a rule subject of its own (engine.subjects; engine.users.events).
+    subject_kind = "staff"
+
+    @property
+    def ref(self) -> str:
+        """The ref the staff member's events are stored with."""
+        return f"staff:{self.id}"
+
 
 class ApiToken(Base):
     __tablename__ = "api_tokens"

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.audit import service as audit_service
+from engine.users import events as staff_events
 from engine.users import passwords
 from engine.users.models import ROLES, ApiToken, User
 from engine.values import utcnow
@@ -99,13 +100,21 @@ def check_password_policy(password: str, email: str) -> None:
 
 
 def authenticate(
-    session: Session, email: str, password: str, *, verify: Callable[[str, str], bool] = verify_password
+    session: Session,
+    email: str,
+    password: str,
+    *,
+    verify: Callable[[str, str], bool] = verify_password,
+    ip: str | None = None,
 ) -> User | None:
     """Return the user if the password is right; count failures and lock after too many.
 
     Every path does exactly one password check (`verify`), so unknown, inactive, locked
     and wrong answers take the same time. The counter is updated under a row lock on a
-    freshly re-read row, so parallel guesses are all counted.
+    freshly re-read row, so parallel guesses are all counted. A staff member's failure is
+    also a `staff.login_failed` event (from `ip`) for rules; the caller commits it with the
+    counter. A right password is not yet a sign-in (a second factor may follow): the
+    caller records that with `signed_in` when the session starts.
     """
     user = get_by_email(session, email)
     if user is None or not user.active or not user.password_hash:
@@ -127,6 +136,7 @@ def authenticate(
     now = utcnow()
     if user.locked_until and user.locked_until > now:
         _audit(session, user.email, "user.login_failed", user, "locked after repeated failures")
+        staff_events.sign_in_failed(session, user, reason="locked", ip=ip)
         return None
     if right:
         user.failed_logins, user.locked_until = 0, None
@@ -141,8 +151,14 @@ def authenticate(
         "wrong password",
         locked=bool(user.locked_until and user.locked_until > now),
     )
+    staff_events.sign_in_failed(session, user, reason="wrong_password", ip=ip)
     session.flush()
     return None
+
+
+def signed_in(session: Session, user: User, *, ip: str | None = None) -> None:
+    """Record that `user`'s session starts now (password, and code if enrolled, were right)."""
+    staff_events.signed_in(session, user, ip=ip)
 
 
 def _tried(email: str) -> str:
@@ -156,9 +172,13 @@ def is_locked(session: Session, user_id: int) -> bool:
     return bool(user and user.locked_until and user.locked_until > utcnow())
 
 
-def record_failed_login(session: Session, user_id: int) -> None:
+def record_failed_login(session: Session, user_id: int, *, reason: str = "wrong_code", ip: str | None = None) -> None:
     """Count a failed sign-in step (e.g. a wrong second-factor code) toward the lockout."""
-    _count_failure(_lock_user(session, user_id), utcnow())
+    user, now = _lock_user(session, user_id), utcnow()
+    if user.locked_until and user.locked_until > now:
+        reason = "locked"
+    _count_failure(user, now)
+    staff_events.sign_in_failed(session, user, reason=reason, ip=ip)
     session.flush()
 
 

@@ -25,6 +25,7 @@ def test_the_ticker_runs_every_domains_sweep_in_order():
         "engine.tasks.service:expire_lapsed_leases",
         "engine.deliveries.fetches:run_due",
         "engine.notifications.service:deliver_queued",
+        "engine.processing.subjects:process_due",  # a staff member's events (sign-ins)
     } <= set(names)
 
 

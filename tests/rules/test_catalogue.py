@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from engine.facts import load_domain_facts
+from engine.facts import load_domain_facts, subject_facts
 from engine.rules import catalogue
 from engine.rules.cli import rules
 
@@ -34,7 +34,10 @@ def test_cli_lists_the_facts_as_text_and_json():
     result = CliRunner().invoke(rules, ["facts", "--json"])
     assert result.exit_code == 0, result.output
     listed = {e["name"]: e for e in json.loads(result.output)}
-    assert set(listed) == {f"client.{n}" for n in load_domain_facts()}
+    assert set(listed) == {f"client.{n}" for n in load_domain_facts()} | {
+        f"{kind}.{n}" for kind, found in subject_facts().items() for n in found
+    }
+    assert listed["staff.role"]["kind"].startswith("enum: admin, compliance")  # a staff member's facts too
     assert listed["client.deposits.completed.sum"] == {
         "name": "client.deposits.completed.sum",
         "kind": "money",
