@@ -73,7 +73,7 @@ def _trade(session: Session, event: Event, client: Client) -> None:
 
 batch_form(
     "accounts",
-    (trade, balance_updated),
+    (trade, balance_updated, created, status_changed),
     load=batch.load,
     accepts=batch.accepts,
     apply=batch.apply,
