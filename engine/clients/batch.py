@@ -48,7 +48,7 @@ def accepts(event: Any) -> bool:
     return event.type == PROFILE_UPDATED and _profile_ok(data)
 
 
-def _registration_ok(data: dict) -> bool:
+def _registration_ok(data: dict[str, Any]) -> bool:
     if not all(isinstance(data.get(k), str) for k in _REQUIRED):
         return False
     if not all(data.get(k) is None or isinstance(data[k], str) for k in _OPTIONAL_TEXT):
@@ -56,7 +56,7 @@ def _registration_ok(data: dict) -> bool:
     return data.get("declared_income") is None or _amount_ok(data["declared_income"])
 
 
-def _profile_ok(data: dict) -> bool:
+def _profile_ok(data: dict[str, Any]) -> bool:
     fields = data.get("fields")
     if fields is None:
         return True

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from engine.bulk import insert_rows
 from engine.clients.models import Client
 from engine.events.catalogue import DOCUMENT_TYPES
+from engine.events.models import Event
 from engine.kyc import decide
 from engine.kyc import policy as policy_mod
 from engine.kyc.models import DocumentRequest, KycDocument, KycReview
@@ -59,16 +60,17 @@ class GroupRows:
         return self.state.policy()
 
     def add(self, row: KycDocument | KycReview | DocumentRequest) -> None:
-        by_client = {
-            KycDocument: self.state.documents,
-            DocumentRequest: self.state.requests,
-            KycReview: self.state.reviews,
-        }
-        by_client[type(row)][self.client.ref].append(row)
+        ref = self.client.ref
+        if isinstance(row, KycDocument):
+            self.state.documents[ref].append(row)
+        elif isinstance(row, DocumentRequest):
+            self.state.requests[ref].append(row)
+        else:
+            self.state.reviews[ref].append(row)
         self.state.new.append(row)
 
 
-def load(session: Session, clients: dict, events: list) -> KycState:
+def load(session: Session, clients: dict[str, Client], events: list[Event]) -> KycState:
     refs = sorted({e.client_ref for e in events if e.type in TYPES})
     documents: dict[str, list[KycDocument]] = {ref: [] for ref in refs}
     requests: dict[str, list[DocumentRequest]] = {ref: [] for ref in refs}
@@ -86,7 +88,7 @@ def load(session: Session, clients: dict, events: list) -> KycState:
             select(KycReview).where(KycReview.client_ref.in_(refs), KycReview.applied).order_by(KycReview.id)
         ):
             reviews[review.client_ref].append(review)
-    policy: list = []
+    policy: list[Any] = []
 
     def policy_once() -> Any:
         if not policy:
@@ -96,7 +98,7 @@ def load(session: Session, clients: dict, events: list) -> KycState:
     return KycState(policy_once, documents, requests, reviews)
 
 
-def accepts(state: KycState, event, client) -> bool:
+def accepts(state: KycState, event: Event, client: Client) -> bool:
     """Take an event the per-event projection would apply without raising; one with a
     missing or malformed field goes to the per-event path, which isolates it."""
     if event.type not in TYPES or client.ref not in state.documents:
@@ -115,7 +117,7 @@ def _text(value: Any, longest: int | None = None, *, optional: bool = False) -> 
     return isinstance(value, str) and (longest is None or len(value) <= longest)
 
 
-def _document_event_ok(kind: str, data: dict) -> bool:
+def _document_event_ok(kind: str, data: dict[str, Any]) -> bool:
     if not (_text(data.get("document_id"), _ID) and data.get("document_type") in DOCUMENT_TYPES):
         return False
     if kind == "kyc.document_submitted" and data.get("expires_at"):
@@ -126,7 +128,7 @@ def _document_event_ok(kind: str, data: dict) -> bool:
     return _text(data.get("reason"), optional=kind != "kyc.document_rejected")
 
 
-def _review_event_ok(kind: str, data: dict) -> bool:
+def _review_event_ok(kind: str, data: dict[str, Any]) -> bool:
     if not (_text(data.get("provider"), _PROVIDER) and _text(data.get("reason"), optional=True)):
         return False
     if kind != "kyc.review_completed":
@@ -142,7 +144,7 @@ def _labels_ok(labels: Any) -> bool:
     return labels is None or (isinstance(labels, list) and all(isinstance(label, str) for label in labels))
 
 
-def apply(state: KycState, event, client) -> None:
+def apply(state: KycState, event: Event, client: Client) -> None:
     decide.BY_TYPE[event.type](GroupRows(state, client), event)
 
 
@@ -155,5 +157,5 @@ def write(session: Session, state: KycState) -> None:
             insert_rows(session, model, rows)
 
 
-def _row(obj: KycDocument | KycReview | DocumentRequest) -> dict:
+def _row(obj: KycDocument | KycReview | DocumentRequest) -> dict[str, Any]:
     return {c.key: getattr(obj, c.key) for c in type(obj).__table__.columns if c.key != "id"}

@@ -9,12 +9,16 @@ writes the database: a new row is returned for the caller to add or insert in bu
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
 from engine.clients.models import Client
 from engine.events.catalogue import DOCUMENT_TYPES
 from engine.kyc.models import USABLE_STATES, DocumentRequest, KycDocument, KycReview
 from engine.values import parse_datetime, utcnow
+
+if TYPE_CHECKING:
+    from engine.events.models import Event
+    from engine.kyc.policy import Policy
 
 RESET_REASON = "KYC was reset by the provider: every document is needed again"
 REVIEW_REJECTED = "rejected by the KYC review"
@@ -40,7 +44,7 @@ def move(doc: KycDocument, state: str, at: datetime, reason: str | None = None) 
     doc.state, doc.reason, doc.state_at, doc.updated_at = state, reason, at, utcnow()
 
 
-def submitted(doc: KycDocument, created: bool, data: dict, at: datetime) -> None:
+def submitted(doc: KycDocument, created: bool, data: dict[str, Any], at: datetime) -> None:
     """A `kyc.document_submitted` on its document (unless a newer event already moved it)."""
     if created or doc.state_at <= at:
         move(doc, "submitted", at)
@@ -61,7 +65,11 @@ def fulfil(requests: Iterable[DocumentRequest], document_type: str, at: datetime
             request.fulfilled_at = at
 
 
-def reviews_since(doc: KycDocument, reviews: Iterable[KycReview], retry_types: Callable[[list | None], list]) -> None:
+def reviews_since(
+    doc: KycDocument,
+    reviews: Iterable[KycReview],
+    retry_types: Callable[[list[str] | None], tuple[list[str], list[str]]],
+) -> None:
     """Give a late document what the reviews applied after it was submitted did to it, in order.
 
     `reviews`: the client's applied reviews at or after the document's `state_at`, in
@@ -92,7 +100,7 @@ def applied_since(reviews: Iterable[KycReview], since: datetime) -> list[KycRevi
     return sorted((r for r in reviews if r.applied and r.occurred_at >= since), key=lambda r: r.occurred_at)
 
 
-def review(client: Client, event, result: str, status: str | None = None) -> tuple[KycReview, bool]:
+def review(client: Client, event: Event, result: str, status: str | None = None) -> tuple[KycReview, bool]:
     """Return the provider result's row and whether it applies (it is the newest); when it
     does, the client's KYC status becomes `status` (default: the result itself)."""
     data = event.data
@@ -127,7 +135,7 @@ def pending_moved(result: str, pending: Iterable[KycDocument], at: datetime, rea
             move(doc, "rejected", at, reason or REVIEW_REJECTED)
 
 
-def retry_documents(policy, client: Client, labels) -> tuple[list[str], list[str]]:
+def retry_documents(policy: Policy, client: Client, labels: list[str] | None) -> tuple[list[str], list[str]]:
     """Return the document types a retry asks for again and the explanation of its labels."""
     docs, texts = policy.explain_labels(labels)
     docs += [label for label in labels or () if label in DOCUMENT_TYPES and label not in docs]
@@ -136,7 +144,7 @@ def retry_documents(policy, client: Client, labels) -> tuple[list[str], list[str
     return docs, texts
 
 
-def retry_reason(texts: list[str], data: dict) -> str:
+def retry_reason(texts: list[str], data: dict[str, Any]) -> str:
     return " ".join(texts) or data.get("comment") or data.get("reason") or "asked for again"
 
 
@@ -172,12 +180,12 @@ class Rows(Protocol):
 
     def reviews_since(self, at: datetime) -> list[KycReview]: ...  # applied, by (occurred_at, id)
 
-    def policy(self) -> Any: ...  # the onboarding policy in force
+    def policy(self) -> Policy: ...  # the onboarding policy in force
 
     def add(self, row: KycDocument | KycReview | DocumentRequest) -> None: ...
 
 
-def _document(rows: Rows, data: dict, at: datetime) -> tuple[KycDocument, bool]:
+def _document(rows: Rows, data: dict[str, Any], at: datetime) -> tuple[KycDocument, bool]:
     doc = find_document(rows.documents(), data["document_id"])
     if doc is not None:
         return doc, False
@@ -186,7 +194,7 @@ def _document(rows: Rows, data: dict, at: datetime) -> tuple[KycDocument, bool]:
     return doc, True
 
 
-def document_submitted(rows: Rows, event) -> None:
+def document_submitted(rows: Rows, event: Event) -> None:
     """Record a submitted document and fulfil any open request for its type; a document
     delivered late gets what the reviews applied since it was submitted did to it."""
     data, at = event.data, event.occurred_at
@@ -199,38 +207,38 @@ def document_submitted(rows: Rows, event) -> None:
         )
 
 
-def document_decided(rows: Rows, event, state: str, reason: str | None) -> None:
+def document_decided(rows: Rows, event: Event, state: str, reason: str | None) -> None:
     """One document approved or rejected by a reviewer."""
     doc, created = _document(rows, event.data, event.occurred_at)
     decided(doc, created, state, event.occurred_at, reason)
 
 
-def document_approved(rows: Rows, event) -> None:
+def document_approved(rows: Rows, event: Event) -> None:
     document_decided(rows, event, "approved", event.data.get("reason"))
 
 
-def document_rejected(rows: Rows, event) -> None:
+def document_rejected(rows: Rows, event: Event) -> None:
     document_decided(rows, event, "rejected", event.data["reason"])
 
 
-def on_hold(rows: Rows, event) -> None:
+def on_hold(rows: Rows, event: Event) -> None:
     recorded(rows, event, "on_hold")
 
 
-def recorded(rows: Rows, event, result: str, status: str | None = None) -> bool:
+def recorded(rows: Rows, event: Event, result: str, status: str | None = None) -> bool:
     """Store the provider result; apply it to the client only if it is the newest. Return applied."""
     row, newest = review(rows.client, event, result, status)
     rows.add(row)
     return newest
 
 
-def review_pending(rows: Rows, event) -> None:
+def review_pending(rows: Rows, event: Event) -> None:
     if recorded(rows, event, "pending"):
         for doc in in_states(rows.documents(), ("submitted",), event.occurred_at):
             move(doc, "in_review", event.occurred_at)
 
 
-def review_completed(rows: Rows, event) -> None:
+def review_completed(rows: Rows, event: Event) -> None:
     result, at = event.data["result"], event.occurred_at
     if not recorded(rows, event, result):
         return
@@ -244,7 +252,7 @@ def review_completed(rows: Rows, event) -> None:
     ask_for(rows, docs, reason, data["provider"], at)
 
 
-def reset(rows: Rows, event) -> None:
+def reset(rows: Rows, event: Event) -> None:
     if not recorded(rows, event, "reset", status="retry"):
         return
     at, data, client = event.occurred_at, event.data, rows.client
@@ -261,7 +269,7 @@ def ask_for(rows: Rows, docs: Iterable[str], reason: str, by: str, at: datetime)
 
 
 # What each event type does, for the set-based form (the projections name theirs).
-BY_TYPE: dict[str, Callable[[Rows, Any], None]] = {
+BY_TYPE: dict[str, Callable[[Rows, Event], object]] = {
     "kyc.document_submitted": document_submitted,
     "kyc.document_approved": document_approved,
     "kyc.document_rejected": document_rejected,
