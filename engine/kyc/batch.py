@@ -34,7 +34,7 @@ _ID, _TYPE, _PROVIDER, _RESULT = 200, 32, 64, 16
 
 @dataclass
 class KycState:
-    policy: Callable[[], Any]  # the onboarding policy in force, read once when first needed
+    policy: Callable[[], Any]  # the onboarding policy in force (read once per group)
     documents: dict[str, list[KycDocument]]  # by client, oldest first
     requests: dict[str, list[DocumentRequest]]  # by client, oldest first
     reviews: dict[str, list[KycReview]]  # applied ones (and every new one) by client, in id order
@@ -88,14 +88,8 @@ def load(session: Session, clients: dict[str, Client], events: list[Event]) -> K
             select(KycReview).where(KycReview.client_ref.in_(refs), KycReview.applied).order_by(KycReview.id)
         ):
             reviews[review.client_ref].append(review)
-    policy: list[Any] = []
-
-    def policy_once() -> Any:
-        if not policy:
-            policy.append(policy_mod.for_session(session))
-        return policy[0]
-
-    return KycState(policy_once, documents, requests, reviews)
+    policy = policy_mod.for_session(session) if refs else None  # read here: apply reads nothing
+    return KycState(lambda: policy, documents, requests, reviews)
 
 
 def accepts(state: KycState, event: Event, client: Client) -> bool:
