@@ -203,8 +203,10 @@ def test_onboarding_forms_leave_the_same_tables(urls, backend, stream, onboardin
         per_event, batched = compare(urls, backend, events, per_client=False, rules=onboarding_alone)
     assert sum(1 for t in taken if t in ONBOARDING) > 0.5 * sum(1 for e in events if e["type"] in ONBOARDING)
     if stream == "demo-failing":
-        errors = [row for row in per_event["events"] if "AccountError" in " ".join(row)]
-        assert len(errors) == 2, errors  # each failed, is pending again, on both paths
+        failed = {row[1] for row in per_event["events"] if "AccountError" in " ".join(row)}
+        # pending again with their error, on both paths: the status change of no account;
+        # the account another client claimed first, so its owner's creation and changes fail
+        assert '"bad-status"' in failed and len(failed) >= 3, failed
     assert len(per_event["kyc_documents"]) > 100 and per_event["kyc_document_requests"]
     states = Counter(v for row in per_event["kyc_documents"] for v in row if v in ('"approved"', '"rejected"'))
     assert len(states) == 2, states  # documents approved and rejected
