@@ -47,7 +47,7 @@ rules:
     description: A big loss is a call at once.
     when: trade.closed
     if:
-      - event.profit < -60
+      - event.profit < -46
     then:
       - task: {queue: support, title: "Call about the loss on {event.ticket}"}
 """
