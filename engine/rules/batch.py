@@ -13,8 +13,8 @@ explanations):
   the group, and a timer whose `unless` holds is cancelled (one set-based UPDATE);
 - no absence rule is armed by the event's type;
 - the same matcher (`loaded.matcher`) decides which rules match, on values read from facts
-  known for the whole group (engine.facts.BATCH_FACTS, and facts that are columns of the
-  clients row no set-based form changes). A matching rule with `after:` starts its delay
+  known for the whole round (engine.facts.BATCH_FACTS not changed by an event type of the
+  round, and facts that are columns of the clients row no set-based form changes). A matching rule with `after:` starts its delay
   timer (a new row, once per key: the group's existing keys are read in one query; the
   rows are written in one bulk insert). A matching rule that acts at once is not taken
   here: the event goes to the per-event path. When a rule reads a fact not known here,
@@ -35,7 +35,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.bulk import insert_rows
 from engine.events.models import Event
-from engine.facts import BATCH_FACTS, load_domain_facts
+from engine.facts import BATCH_FACTS, CHANGED_BY, load_domain_facts
 from engine.projections import BATCH_FORMS
 from engine.rules import activation, ir, py_evaluator
 from engine.rules.actions import EVENT_HOOKS, HOOK_QUIET, load_domain_actions
@@ -94,7 +94,7 @@ def load(session: Session, clients: dict, events: list) -> RulesState:
         _load_timers(session, state, sorted(quiet), [r.id for r in with_unless])
     state.keys = _existing_keys(session, ruleset, [e for e in events if e.client_ref in quiet])
     reads = frozenset().union(*(loaded.matcher.reads(t) for t in types), *(values_of(r.unless) for r in with_unless))
-    _load_facts(session, state, clients, reads, sorted(quiet))
+    _load_facts(session, state, clients, reads, sorted(quiet), frozenset(types))
     return state
 
 
@@ -136,8 +136,11 @@ def _chunks(items: list) -> list[list]:
     return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
 
 
-def _load_facts(session: Session, state: RulesState, clients: dict, reads: frozenset, refs: list[str]) -> None:
-    """Load, for the quiet clients, the facts among `reads` that the group can know."""
+def _load_facts(
+    session: Session, state: RulesState, clients: dict, reads: frozenset, refs: list[str], types: frozenset[str]
+) -> None:
+    """Load, for the quiet clients, the facts among `reads` that the group can know (the
+    round's events, of `types`, leave them as they are)."""
     specs = load_domain_facts()
     changed = frozenset().union(*(f.client_columns for f in BATCH_FORMS))
     known = set()
@@ -148,6 +151,8 @@ def _load_facts(session: Session, state: RulesState, clients: dict, reads: froze
         if key in state.facts or spec is None:
             continue
         if value.path in BATCH_FACTS:
+            if CHANGED_BY.get(value.path, frozenset()) & types:
+                continue  # an event of this round changes it: not known for the round
             state.facts[key] = BATCH_FACTS[value.path](session, refs) if refs else {}
         elif spec.column and spec.column not in changed:
             state.facts[key] = {ref: getattr(clients[ref], spec.column) for ref in refs}

@@ -136,3 +136,57 @@ def test_a_refused_event_alone_takes_the_per_event_path(urls, backend, rules_dir
         order.setdefault(ref, []).append(seq)
     after = [s for seqs in order.values() for i, s in enumerate(seqs) if s in taken and calls & set(seqs[:i])]
     assert len(after) > len(calls), (len(after), len(calls))
+
+
+DOCUMENTS_AWAITED = """\
+ruleset: trading-documents
+description: A client who trades with KYC documents missing is reminded two days later.
+rules:
+  - id: trading-documents-missing
+    description: Documents still missing two days after a trade opened.
+    when: trade.opened
+    if:
+      - client.kyc.documents.missing_count > 0
+    after: 48h
+    unless:
+      - client.kyc.documents.missing_count == 0
+    then:
+      - task: {queue: compliance, title: "Documents missing while trading"}
+"""
+
+
+def _missing_counts(session, refs: list[str]) -> dict:
+    """`kyc.documents.missing_count` of many clients, by the fact's own loader (exact)."""
+    from sqlalchemy import select
+
+    from engine.clients.models import Client
+    from engine.facts import load_domain_facts
+
+    loader = load_domain_facts()["kyc.documents.missing_count"].loader
+    return {c.ref: loader(session, c) for c in session.scalars(select(Client).where(Client.ref.in_(refs)))}
+
+
+@pytest.mark.parametrize("changed_by", [("kyc.document_submitted", "kyc.reset"), ("trade.opened",)])
+def test_a_batch_fact_is_known_to_a_round_no_event_of_which_changes_it(
+    urls, backend, tmp_path, monkeypatch, changed_by
+):
+    """A fact with a bulk loader decides rules in rounds without an event type that changes
+    it; in a round with one, its rules' events take the per-event path."""
+    from engine import facts
+
+    monkeypatch.setitem(facts.BATCH_FACTS, "kyc.documents.missing_count", _missing_counts)
+    monkeypatch.setitem(facts.CHANGED_BY, "kyc.documents.missing_count", frozenset(changed_by))
+    rules = tmp_path / "rules"
+    shutil.copytree("rules", rules)
+    (rules / "trading").mkdir()
+    (rules / "trading" / "documents.yaml").write_text(DOCUMENTS_AWAITED)
+    events = trades_stream()
+    per_event, batched, database, taken = _both(urls, backend, events, str(rules), per_client=False)
+    _assert_same(per_event, batched)
+    opened = {s for (s,) in _rows(database, "SELECT seq FROM events WHERE type = 'trade.opened'")}
+    started = {s for (s,) in _rows(database, "SELECT event_seq FROM rule_timers WHERE rule_id LIKE 'trading-doc%'")}
+    assert started  # some clients trade with documents missing
+    if "trade.opened" in changed_by:
+        assert not opened & taken
+    else:
+        assert len(started & taken) > len(started) * 0.6, (len(started & taken), len(started))
