@@ -115,16 +115,21 @@ def get(name: str) -> FactSpec | None:
 
 
 # For the set-based path (engine.rules.batch): fact name -> load(session, client refs) ->
-# {ref: raw value}, one bulk read answering as the fact's loader would. Only for facts that
-# no event the set-based path takes can change (they stay right for the whole group).
+# {ref: raw value}, one bulk read answering as the fact's loader would. The value read at
+# the start of a set-based round stays right for the whole round only if no event of the
+# round changes it: a fact that events of some types change names them (`changed_by`),
+# and is not known to a round holding one of them (its rules then take the per-event
+# path); without `changed_by`, no event the set-based path takes may change it.
 BATCH_FACTS: dict[str, Callable[..., dict]] = {}
+CHANGED_BY: dict[str, frozenset[str]] = {}  # fact name -> the event types that change it
 
 
-def batch_fact(name: str):
+def batch_fact(name: str, *, changed_by: tuple[str, ...] = ()):
     """Register the decorated bulk loader of fact `name` (see BATCH_FACTS)."""
 
     def register(loader):
         BATCH_FACTS[name] = loader
+        CHANGED_BY[name] = frozenset(changed_by)
         return loader
 
     return register

@@ -8,8 +8,12 @@ in rounds: each client's leading per-event events, then every client's leading b
 at once: the forms load their group state with a few bulk reads, apply each event in
 memory (in the client's order), and write in bulk. An event a form does not accept (it
 cannot tell exactly that it would do the same as the per-event path) ends the client's
-batch run: its remaining events take the per-event path, after the round's bulk writes.
-Events are marked processed exactly as on the per-event path, in the same transaction.
+batch run: that one event takes the per-event path, after the round's bulk writes, and
+the client's next events join the next round (whose forms load again what it wrote). A
+client refused MAX_REFUSALS times in one group takes the per-event path for the rest of
+it: each round costs its bulk reads, and a client the forms keep refusing would pay them
+for one event each. Events are marked processed exactly as on the per-event path, in the
+same transaction.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from typing import Callable
 from sqlalchemy.orm import Session
 
 from engine.projections import BatchForm, apply_event, forms_for
+
+# Refused events of one client in one group before its rest goes per event (see above).
+MAX_REFUSALS = 3
 
 
 def run(session: Session, clients: dict, events: list, mark: Callable, deadline: float) -> list:
@@ -38,6 +45,7 @@ def run(session: Session, clients: dict, events: list, mark: Callable, deadline:
         return routes[event.type]
 
     done: list = []
+    refusals: dict[str, int] = {}
 
     def one(event) -> None:
         apply_event(session, event, clients[event.client_ref])
@@ -56,9 +64,11 @@ def run(session: Session, clients: dict, events: list, mark: Callable, deadline:
             for ref, run_ in runs.items():
                 for _ in range(run_.taken):
                     queues[ref].popleft()
-            for ref in stopped:  # the rest of a client whose run a form refused: per event
+            for ref in stopped:  # the refused event per event; the rest in the next round
                 queue = queues[ref]
-                while queue:
+                one(queue.popleft())
+                refusals[ref] = refusals.get(ref, 0) + 1
+                while queue and refusals[ref] >= MAX_REFUSALS:
                     one(queue.popleft())
         queues = {ref: q for ref, q in queues.items() if q}
     return done

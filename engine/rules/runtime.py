@@ -68,18 +68,46 @@ def evaluate_event(session: Session, event: Event, client) -> None:
     for rule in matcher.match(event.type, values):
         why = explanation(ruleset, rule, [event], values, raw)
         if rule.after is not None:
-            timers.start_delay(
-                session,
-                key=f"delay:{rule.id}:{event.source}/{event.event_id}",
-                client_ref=client.ref,
-                rule_id=rule.id,
-                version=ruleset.version,
-                event_seq=event.seq,
-                due_at=event.occurred_at + timedelta(seconds=rule.after),
-                explanation=why,
-            )
+            timers.start_delay(session, **delay_timer(ruleset, rule, client.ref, event, why))
         else:
             act_on_event(session, ruleset, rule, client, event, facts, why)
+
+
+# ---- decisions both paths take (the set-based form: engine.rules.batch) -------------
+
+
+def delay_key(rule: ir.Rule, event: Event) -> str:
+    """The key of the delay timer `event` starts for `rule` (one per rule and trigger)."""
+    return f"delay:{rule.id}:{event.source}/{event.event_id}"
+
+
+def delay_timer(ruleset: ir.Ruleset, rule: ir.Rule, client_ref: str, event: Event, why: dict) -> dict:
+    """What `timers.start_delay` is given for a delayed rule that matched `event`."""
+    return {
+        "key": delay_key(rule, event),
+        "client_ref": client_ref,
+        "rule_id": rule.id,
+        "version": ruleset.version,
+        "event_seq": event.seq,
+        "due_at": event.occurred_at + timedelta(seconds=rule.after or 0),
+        "explanation": why,
+    }
+
+
+def unless_reads(rule: ir.Rule) -> frozenset:
+    """The values the rule's `unless` reads (loaded to decide whether to cancel its timers)."""
+    return _values(rule.unless) if rule.unless is not None else frozenset()
+
+
+def unless_holds(rule: ir.Rule, trigger: Event | None, raw: dict, at) -> bool:
+    """Whether the rule's `unless` holds for a timer started by `trigger`, with these facts."""
+    values = _reader(unless_reads(rule))(envelope(trigger) if trigger is not None else {"data": {}}, raw, epoch(at))
+    return py_evaluator.holds(rule.unless, values)
+
+
+def cancelled_outcome(event: Event) -> str:
+    """What a delay timer cancelled by `event` (its rule's `unless` held) records."""
+    return f"unless held after {event.type} ({event.source}/{event.event_id})"
 
 
 def act_on_event(
@@ -110,14 +138,8 @@ def cancel_timers(session: Session, ruleset: ir.Ruleset, client, event: Event, f
         if rule is None or rule.unless is None:
             continue
         trigger = session.get(Event, timer.event_seq) if timer.event_seq else None
-        if py_evaluator.holds(rule.unless, read_values(_values(rule.unless), trigger, facts)):
-            timers.close(
-                session,
-                timer,
-                TIMER_CANCELLED,
-                f"unless held after {event.type} ({event.source}/{event.event_id})",
-                event.occurred_at,
-            )
+        if unless_holds(rule, trigger, facts.load(unless_reads(rule)), facts.at):
+            timers.close(session, timer, TIMER_CANCELLED, cancelled_outcome(event), event.occurred_at)
 
 
 def fire_timer(session: Session, timer: RuleTimer, client) -> bool:

@@ -1,0 +1,192 @@
+"""Rules that act on an event take the set-based path too, and leave the per-event path's tables.
+
+The shipped rules plus a ruleset acting on trades (the events every set-based form takes
+today): a closed trade starts a delay timer (`after: 24h`) that a later event of the same
+client cancels when its `unless` holds (clients from CY and IT), and a big loss opens a
+task at once (not in the set-based form: that one event takes the per-event path, the
+client's next events come back to the set-based path). The tables are compared with the
+helpers of test_batch_equivalence; the events the set-based path took are counted.
+"""
+
+from __future__ import annotations
+
+import shutil
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import text
+
+from engine.values import clock
+from tests.engine.test_batch_equivalence import (
+    NOW,
+    _assert_same,
+    _one_transaction_per_group,  # noqa: F401  (autouse: one transaction per group)
+    run,
+    shuffled_with_duplicates,
+    snapshot,
+    trades_stream,
+    urls,  # noqa: F401  (fixture)
+)
+
+FOLLOW_UP = """\
+ruleset: trading-follow-up
+description: Support follows up closed trades, and calls about big losses.
+rules:
+  - id: trade-follow-up
+    description: A closed trade is followed up a day later, unless the client is from CY or IT.
+    when: trade.closed
+    if:
+      - client.country != NL
+    after: 24h
+    unless:
+      - client.country in [CY, IT]
+    then:
+      - task: {queue: support, title: "Follow up the trade {event.ticket}"}
+
+  - id: big-loss-call
+    description: A big loss is a call at once.
+    when: trade.closed
+    if:
+      - event.profit < -46
+    then:
+      - task: {queue: support, title: "Call about the loss on {event.ticket}"}
+"""
+
+
+@pytest.fixture
+def rules_dir(tmp_path) -> str:
+    rules = tmp_path / "rules"
+    shutil.copytree("rules", rules)
+    (rules / "trading").mkdir()
+    (rules / "trading" / "follow-up.yaml").write_text(FOLLOW_UP)
+    return str(rules)
+
+
+@contextmanager
+def taken_events():
+    """Yield the set of the seqs of the events the set-based path took."""
+    from engine.processing import batch
+
+    taken: set[int] = set()
+    original = batch._batch_round
+
+    def counting(session, clients, runs, forms, mark, done):
+        before = len(done)
+        stopped = original(session, clients, runs, forms, mark, done)
+        taken.update(e.seq for e in done[before:])
+        return stopped
+
+    batch._batch_round = counting
+    try:
+        yield taken
+    finally:
+        batch._batch_round = original
+
+
+def _both(urls, backend, events, rules: str, *, per_client: bool):
+    clock.freeze(NOW)
+    per_event = snapshot(run(urls[0], backend, events, batch=False, per_client=per_client, rules=rules), ids=per_client)
+    with taken_events() as taken:
+        database = run(urls[1], backend, events, batch=True, per_client=per_client, rules=rules)
+    return per_event, snapshot(database, ids=per_client), database, taken
+
+
+def _rows(database, sql: str) -> list[tuple]:
+    with database.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql))]
+
+
+def _event_seqs(database) -> dict[str, int]:
+    return {f"{s}/{i}": seq for seq, s, i in _rows(database, "SELECT seq, source, event_id FROM events")}
+
+
+@pytest.mark.parametrize("stream", ["trades", "trades-shuffled"])
+def test_delay_timers_start_and_cancel_on_the_set_based_path(urls, backend, rules_dir, stream):
+    events = trades_stream() if stream == "trades" else shuffled_with_duplicates(trades_stream())
+    per_event, batched, database, taken = _both(urls, backend, events, rules_dir, per_client=False)
+    _assert_same(per_event, batched)
+    timers = _rows(database, "SELECT event_seq, status, outcome FROM rule_timers WHERE rule_id = 'trade-follow-up'")
+    started = {seq for seq, _status, _outcome in timers}
+    seqs = _event_seqs(database)
+    cancelling = {seqs[o[o.rindex("(") + 1 : -1]] for _seq, status, o in timers if status == "cancelled"}
+    assert {status for _seq, status, _o in timers} == {"pending", "cancelled"}
+    # Most of the trades that started a timer, and the events that cancelled one, went
+    # through the set-based path (the IB's referred clients' trades do not: commissions).
+    assert len(started & taken) > len(started) * 0.6, (len(started & taken), len(started))
+    assert len(cancelling & taken) > len(cancelling) * 0.6, (len(cancelling & taken), len(cancelling))
+
+
+def test_one_client_at_a_time_the_timers_have_the_same_ids(urls, backend, rules_dir):
+    per_event, batched, database, taken = _both(urls, backend, trades_stream(), rules_dir, per_client=True)
+    _assert_same(per_event, batched)
+    started = {s for (s,) in _rows(database, "SELECT event_seq FROM rule_timers WHERE rule_id = 'trade-follow-up'")}
+    assert len(started & taken) > len(started) * 0.6
+
+
+def test_a_refused_event_alone_takes_the_per_event_path(urls, backend, rules_dir):
+    """A big loss acts at once: that trade is done per event, and its client's next events
+    (in the same transaction: one client at a time, each client's events fit in one) go
+    back to the set-based path."""
+    per_event, batched, database, taken = _both(urls, backend, trades_stream(), rules_dir, per_client=True)
+    _assert_same(per_event, batched)
+    calls = {s for (s,) in _rows(database, "SELECT event_seq FROM rule_actions WHERE rule_id = 'big-loss-call'")}
+    assert calls and not calls & taken  # acting at once: per event
+    order: dict[str, list[int]] = {}
+    for ref, _at, seq in sorted(_rows(database, "SELECT client_ref, occurred_at, seq FROM events")):
+        order.setdefault(ref, []).append(seq)
+    after = [s for seqs in order.values() for i, s in enumerate(seqs) if s in taken and calls & set(seqs[:i])]
+    assert len(after) > len(calls), (len(after), len(calls))
+
+
+DOCUMENTS_AWAITED = """\
+ruleset: trading-documents
+description: A client who trades with KYC documents missing is reminded two days later.
+rules:
+  - id: trading-documents-missing
+    description: Documents still missing two days after a trade opened.
+    when: trade.opened
+    if:
+      - client.kyc.documents.missing_count > 0
+    after: 48h
+    unless:
+      - client.kyc.documents.missing_count == 0
+    then:
+      - task: {queue: compliance, title: "Documents missing while trading"}
+"""
+
+
+def _missing_counts(session, refs: list[str]) -> dict:
+    """`kyc.documents.missing_count` of many clients, by the fact's own loader (exact)."""
+    from sqlalchemy import select
+
+    from engine.clients.models import Client
+    from engine.facts import load_domain_facts
+
+    loader = load_domain_facts()["kyc.documents.missing_count"].loader
+    return {c.ref: loader(session, c) for c in session.scalars(select(Client).where(Client.ref.in_(refs)))}
+
+
+@pytest.mark.parametrize("changed_by", [("kyc.document_submitted", "kyc.reset"), ("trade.opened",)])
+def test_a_batch_fact_is_known_to_a_round_no_event_of_which_changes_it(
+    urls, backend, tmp_path, monkeypatch, changed_by
+):
+    """A fact with a bulk loader decides rules in rounds without an event type that changes
+    it; in a round with one, its rules' events take the per-event path."""
+    from engine import facts
+
+    monkeypatch.setitem(facts.BATCH_FACTS, "kyc.documents.missing_count", _missing_counts)
+    monkeypatch.setitem(facts.CHANGED_BY, "kyc.documents.missing_count", frozenset(changed_by))
+    rules = tmp_path / "rules"
+    shutil.copytree("rules", rules)
+    (rules / "trading").mkdir()
+    (rules / "trading" / "documents.yaml").write_text(DOCUMENTS_AWAITED)
+    events = trades_stream()
+    per_event, batched, database, taken = _both(urls, backend, events, str(rules), per_client=False)
+    _assert_same(per_event, batched)
+    opened = {s for (s,) in _rows(database, "SELECT seq FROM events WHERE type = 'trade.opened'")}
+    started = {s for (s,) in _rows(database, "SELECT event_seq FROM rule_timers WHERE rule_id LIKE 'trading-doc%'")}
+    assert started  # some clients trade with documents missing
+    if "trade.opened" in changed_by:
+        assert not opened & taken
+    else:
+        assert len(started & taken) > len(started) * 0.6, (len(started & taken), len(started))
