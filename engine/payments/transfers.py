@@ -89,27 +89,46 @@ def apply(
     platform reports completed: it has happened), kept as `waiting` and posted by
     `post_waiting` once the wallet can cover it.
     """
-    transfer = get(session, transfer_id)
-    if transfer is not None and transfer.status not in ("failed", "waiting"):
-        return transfer  # a repeat: already posted (or refused) once
-    if transfer is None:
-        transfer = Transfer(
-            transfer_id=transfer_id,
-            client_ref=client_ref,
-            source=source,
-            destination=destination,
-            amount=amount,
-            currency=currency,
-            occurred_at=occurred_at,
-        )
-    elif transfer.status == "waiting":
-        wait_for_funds = True  # a replay of a waiting transfer keeps waiting
-    # A transfer reported failed and then completed (a platform retry) did move the money.
-    transfer.occurred_at = occurred_at
+    found = get(session, transfer_id)
+    if is_repeat(found):
+        return found  # a repeat: already posted (or refused) once
+    transfer, wait_for_funds = to_post(
+        found,
+        wait_for_funds,
+        client_ref=client_ref,
+        transfer_id=transfer_id,
+        source=source,
+        destination=destination,
+        amount=amount,
+        currency=currency,
+        occurred_at=occurred_at,
+    )
     _post(session, transfer, event_seq=event_seq, wait_for_funds=wait_for_funds)
     session.add(transfer)
     session.flush()
     return transfer
+
+
+def is_repeat(found: Transfer | None) -> bool:
+    """Whether a completed transfer reported again was posted (or refused) once already."""
+    return found is not None and found.status not in ("failed", "waiting")
+
+
+def to_post(found: Transfer | None, wait_for_funds: bool, *, occurred_at: datetime, **fields) -> tuple[Transfer, bool]:
+    """Return the transfer row to post a completed transfer on (`found`, or a new one not
+    added to a session) and whether it waits for funds rather than being refused."""
+    if found is None:
+        found = Transfer(occurred_at=occurred_at, **fields)
+    elif found.status == "waiting":
+        wait_for_funds = True  # a replay of a waiting transfer keeps waiting
+    # A transfer reported failed and then completed (a platform retry) did move the money.
+    found.occurred_at = occurred_at
+    return found, wait_for_funds
+
+
+def failed_row(**fields) -> Transfer:
+    """Return the row of a transfer first known as failed (not added to a session)."""
+    return Transfer(status="failed", **fields)
 
 
 def _post(session: Session, transfer: Transfer, *, event_seq: int | None, wait_for_funds: bool) -> None:
@@ -215,14 +234,13 @@ def failed(
     """Record a transfer the platform reports failed (nothing is posted)."""
     transfer = get(session, transfer_id)
     if transfer is None:
-        transfer = Transfer(
+        transfer = failed_row(
             transfer_id=transfer_id,
             client_ref=client_ref,
             source=source,
             destination=destination,
             amount=amount,
             currency=currency,
-            status="failed",
             reason=reason,
             occurred_at=occurred_at,
         )
