@@ -14,7 +14,8 @@ with transfers waiting for funds (each projection ends by trying them); a transf
 would wait (funds or account not there yet); a deposit whose settlement takes money back
 (a refund or chargeback: how much the wallet covers, what was reversed already) or funds
 an account (the client's auto-funding); and every withdrawal event (approval chains, KYC
-and documents steps, holds).
+and documents steps, holds). The deposit types' form is registered but switched off for
+now (engine.payments.projections: DEPOSITS, and why).
 """
 
 from __future__ import annotations
