@@ -21,6 +21,7 @@ every 0.25 s. The raw rule-evaluation rate of the same shipped ruleset on the sa
 same run, and the ratio printed. One JSON object per configuration.
 Not a test: see docs/performance.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,17 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from pipeline_setup import REDIS_URL, drop_database, fresh_database, generate  # noqa: E402
-from pipeline_load import (Deliverer, MemorySampler, Server, TaskWatcher, app_env,  # noqa: E402
-                           cpu_seconds, delivery, percentiles, post_batches)
+from pipeline_load import (
+    Deliverer,
+    MemorySampler,
+    Server,
+    TaskWatcher,
+    app_env,  # noqa: E402
+    cpu_seconds,
+    delivery,
+    percentiles,
+    post_batches,
+)
 
 from sqlalchemy import create_engine, select, text  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
@@ -46,12 +56,17 @@ from sqlalchemy.pool import NullPool  # noqa: E402
 from engine.db import Database, unit_of_work  # noqa: E402
 from engine.events.models import Event  # noqa: E402
 
-CONFIGS = {"sqlite": ("sqlite-embedded", "sqlite", 0), "pg1": ("postgres-1w", "postgres", 1),
-           "pg2": ("postgres-2w", "postgres", 2), "pg4": ("postgres-4w", "postgres", 4)}
+CONFIGS = {
+    "sqlite": ("sqlite-embedded", "sqlite", 0),
+    "pg1": ("postgres-1w", "postgres", 1),
+    "pg2": ("postgres-2w", "postgres", 2),
+    "pg4": ("postgres-4w", "postgres", 4),
+}
 
 
 def admin_token(database: Database) -> str:
     from engine.users import service as users
+
     with unit_of_work(database) as s:
         user, _ = users.create(s, email="bench@fxcrm.local", role="admin", password="bench-password-1")
         return users.create_token(s, user)
@@ -69,9 +84,12 @@ def observer(url: str):
 def counts(engine) -> tuple[int, int, int]:
     """Pending events, all events, tasks."""
     with engine.connect() as conn:
-        row = conn.execute(text(
-            "SELECT (SELECT count(*) FROM events WHERE status = 'pending'),"
-            " (SELECT count(*) FROM events), (SELECT count(*) FROM tasks)")).one()
+        row = conn.execute(
+            text(
+                "SELECT (SELECT count(*) FROM events WHERE status = 'pending'),"
+                " (SELECT count(*) FROM events), (SELECT count(*) FROM tasks)"
+            )
+        ).one()
     return tuple(row)
 
 
@@ -82,6 +100,7 @@ def rule_rate(database: Database, limit: int = 20000, repeat: int = 5) -> dict:
     from engine.rules.evaluation import FactLoader
     from engine.rules.literals import epoch
     from engine.rules.runtime import envelope
+
     with unit_of_work(database) as s:
         matcher = activation.current(s).matcher
         clients = {c.ref: c for c in s.scalars(select(Client))}
@@ -99,9 +118,12 @@ def rule_rate(database: Database, limit: int = 20000, repeat: int = 5) -> dict:
                 matcher.match(etype, matcher.read(env, facts, now))
         best = max(best, len(prepared) / max(time.process_time() - start, 1e-9))
     with_rules = sum(1 for p in prepared if rules_for(p[0]))
-    return {"events": len(prepared), "events_with_rules": with_rules, "events_per_s": round(best),
-            "method": "RuleMatcher.read+match of the shipped ruleset, facts preloaded, CPU s, best of "
-                      f"{repeat}"}
+    return {
+        "events": len(prepared),
+        "events_with_rules": with_rules,
+        "events_per_s": round(best),
+        "method": f"RuleMatcher.read+match of the shipped ruleset, facts preloaded, CPU s, best of {repeat}",
+    }
 
 
 def drain(engine, name: str, timeout: float) -> None:
@@ -130,6 +152,7 @@ def run_config(key: str, bulk: list[str], deliveries: list, steady: list, args) 
     pool = None
     if workers:
         from faults import Workers
+
         pool = Workers(env, workers)
         time.sleep(2.0)  # workers connected and warmed up (ruleset compiled before forking)
     roots = [p.pid for p in pool.procs] if pool else [server.app_pid()]
@@ -170,43 +193,69 @@ def run_config(key: str, bulk: list[str], deliveries: list, steady: list, args) 
     watching.dispose()
 
     def latencies(sent: Deliverer) -> list[float]:
-        return [seen - sent.accepted_at[k.rsplit(":", 2)[0]] for k, seen in watcher.seen.items()
-                if k.rsplit(":", 2)[0] in sent.accepted_at]
-    return {"config": name, "workers": workers,
-            "clients": args.clients + args.latency_clients + args.steady_clients,
-            "events": loaded_events, "events_with_steady": total, "pending_after": pending, "tasks": tasks,
-            "delivery_errors": sender.errors[:5], "ingest_seconds": round(ingest_s, 2),
-            "seconds": round(elapsed, 2), "events_per_s": round(loaded_events / elapsed, 1),
-            "webhook_response": percentiles(sender.times["webhook"]),
-            "api_single_response": percentiles(sender.times["api"]),
-            "api_batch_200_response": percentiles(batch_times),
-            "webhook_to_visible_task": {**percentiles(latencies(sender)), "poll_interval_ms": 20},
-            "steady": {"deliveries_per_s": args.steady_rate,
-                       "webhook_response": percentiles(paced.times["webhook"]),
-                       "webhook_to_visible_task": percentiles(latencies(paced))},
-            "memory": sampler.summary(),
-            # CPU seconds do not depend on what else the machine runs as wall time does.
-            "cpu_seconds": {"processing": round(sampler.cpu_end - sampler.cpu_start, 1),
-                            "web_server": round(server_cpu, 1),
-                            "processing_events_per_cpu_s": round(total / max(sampler.cpu_end - sampler.cpu_start, 1e-9), 1),
-                            "note": "processing: rq workers with sweeper and scheduler, or the embedded "
-                                    "server (which also serves HTTP); PostgreSQL's own CPU not included"}, "load_average_before": load_before,
-            "load_average_after": load_average()}, database
+        return [
+            seen - sent.accepted_at[k.rsplit(":", 2)[0]]
+            for k, seen in watcher.seen.items()
+            if k.rsplit(":", 2)[0] in sent.accepted_at
+        ]
+
+    return {
+        "config": name,
+        "workers": workers,
+        "clients": args.clients + args.latency_clients + args.steady_clients,
+        "events": loaded_events,
+        "events_with_steady": total,
+        "pending_after": pending,
+        "tasks": tasks,
+        "delivery_errors": sender.errors[:5],
+        "ingest_seconds": round(ingest_s, 2),
+        "seconds": round(elapsed, 2),
+        "events_per_s": round(loaded_events / elapsed, 1),
+        "webhook_response": percentiles(sender.times["webhook"]),
+        "api_single_response": percentiles(sender.times["api"]),
+        "api_batch_200_response": percentiles(batch_times),
+        "webhook_to_visible_task": {**percentiles(latencies(sender)), "poll_interval_ms": 20},
+        "steady": {
+            "deliveries_per_s": args.steady_rate,
+            "webhook_response": percentiles(paced.times["webhook"]),
+            "webhook_to_visible_task": percentiles(latencies(paced)),
+        },
+        "memory": sampler.summary(),
+        # CPU seconds do not depend on what else the machine runs as wall time does.
+        "cpu_seconds": {
+            "processing": round(sampler.cpu_end - sampler.cpu_start, 1),
+            "web_server": round(server_cpu, 1),
+            "processing_events_per_cpu_s": round(total / max(sampler.cpu_end - sampler.cpu_start, 1e-9), 1),
+            "note": "processing: rq workers with sweeper and scheduler, or the embedded "
+            "server (which also serves HTTP); PostgreSQL's own CPU not included",
+        },
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+    }, database
 
 
 def machine() -> dict:
     from bench_rules import machine as rules_machine
+
     return {**rules_machine(), "platform": platform.platform()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=200, help="bulk clients (~9.5 events each)")
-    parser.add_argument("--latency-clients", type=int, default=40,
-                        help="clients sent one delivery per request (webhooks, single API posts)")
+    parser.add_argument(
+        "--latency-clients",
+        type=int,
+        default=40,
+        help="clients sent one delivery per request (webhooks, single API posts)",
+    )
     parser.add_argument("--threads", type=int, default=3, help="threads sending single deliveries")
-    parser.add_argument("--steady-clients", type=int, default=40,
-                        help="clients delivered afterwards at --steady-rate (latency without a queue)")
+    parser.add_argument(
+        "--steady-clients",
+        type=int,
+        default=40,
+        help="clients delivered afterwards at --steady-rate (latency without a queue)",
+    )
     parser.add_argument("--steady-rate", type=float, default=20.0, help="deliveries per second")
     parser.add_argument("--server-threads", type=int, default=8)
     parser.add_argument("--seed", type=int, default=11)
@@ -214,11 +263,12 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
     bulk = generate(args.clients, args.seed)
-    singles = [json.loads(line) for line in generate(args.latency_clients, args.seed + 1,
-                                                      first=args.clients + 1)]
+    singles = [json.loads(line) for line in generate(args.latency_clients, args.seed + 1, first=args.clients + 1)]
     deliveries = [delivery(env) for env in singles]
-    steady = [delivery(json.loads(line)) for line in generate(
-        args.steady_clients, args.seed + 2, first=args.clients + args.latency_clients + 1)]
+    steady = [
+        delivery(json.loads(line))
+        for line in generate(args.steady_clients, args.seed + 2, first=args.clients + args.latency_clients + 1)
+    ]
     rate = None
     for key in args.config:
         out, database = run_config(key, bulk, deliveries, steady, args)

@@ -6,6 +6,7 @@ Each benchmark runs with its own defaults; `--<name>-args` passes options to one
 them (for example `--pipeline-args "--clients 10000 --config pg1"`). The load average
 is printed before each one, since the figures depend on what else the machine runs.
 """
+
 import argparse
 import json
 import os
@@ -19,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
-    scripts = {p.stem[len("bench_"):]: p for p in sorted(HERE.glob("bench_*.py"))}
+    scripts = {p.stem[len("bench_") :]: p for p in sorted(HERE.glob("bench_*.py"))}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=list(scripts), default=list(scripts))
     for name in scripts:
@@ -29,8 +30,16 @@ def main() -> int:
     for name in args.only:
         extra = shlex.split(getattr(args, f"{name}_args"))
         print(f"# bench_{name}.py {' '.join(extra)}".rstrip(), flush=True)
-        print(json.dumps({"benchmark": name, "load_average": [round(x, 2) for x in os.getloadavg()],
-                          "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "benchmark": name,
+                    "load_average": [round(x, 2) for x in os.getloadavg()],
+                    "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+            ),
+            flush=True,
+        )
         failed += subprocess.call([sys.executable, str(scripts[name]), *extra]) != 0
     return 1 if failed else 0
 
