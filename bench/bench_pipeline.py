@@ -208,6 +208,8 @@ def run_config(
             pool.stop()
         server.stop()
     pending, total, tasks = counts(watching)
+    with watching.connect() as conn:  # failed for good (both paths should park the same events)
+        parked = conn.execute(text("SELECT count(*) FROM events WHERE status = 'parked'")).scalar_one()
     watching.dispose()
 
     def latencies(sent: Deliverer) -> list[float]:
@@ -225,6 +227,7 @@ def run_config(
         "events": loaded_events,
         "events_with_steady": total,
         "pending_after": pending,
+        "parked_after": parked,
         "tasks": tasks,
         "delivery_errors": sender.errors[:5],
         "ingest_seconds": round(ingest_s, 2),
@@ -314,6 +317,7 @@ def compare(key: str, out: dict, per: dict) -> None:
             "events",
             "tasks",
             "pending_after",
+            "parked_after",
             "seconds",
             "events_per_s",
             "webhook_to_visible_task",
