@@ -7,6 +7,7 @@ refilled. Every query goes through engine.clients.search (what the page and
 `fxcrm clients search` call), including turning rows into dicts, and reports p50 / p95 /
 max in milliseconds. Record the figures in docs/performance.md ("Client list").
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,22 +43,37 @@ CHUNK = 20_000
 def _rows(n: int, rng: random.Random, now):
     start = now - timedelta(days=730)
     for i in range(n):
-        row = {"ref": f"C{i:06d}", "email": f"{FIRST[i % 10].lower()}.{i}@mail{i % 50}.example",
-               "first_name": FIRST[rng.randrange(10)], "last_name": f"{LAST[rng.randrange(10)]}{i}",
-               "phone": f"+49 (151) {i:07d}",
-               "country": COUNTRIES[rng.randrange(10)], "status": rng.choice(search.STATUSES),
-               "kyc_status": rng.choice(("approved", "pending", "not_started")),
-               "funnel_stage": rng.choice(search.FUNNEL), "risk_category": rng.choice(search.RISKS),
-               "referral_code": f"IB{i % 300:03d}" if i % 3 == 0 else None, "auto_funding": False,
-               "registered_at": start + timedelta(minutes=i * 10), "created_at": now}
+        row = {
+            "ref": f"C{i:06d}",
+            "email": f"{FIRST[i % 10].lower()}.{i}@mail{i % 50}.example",
+            "first_name": FIRST[rng.randrange(10)],
+            "last_name": f"{LAST[rng.randrange(10)]}{i}",
+            "phone": f"+49 (151) {i:07d}",
+            "country": COUNTRIES[rng.randrange(10)],
+            "status": rng.choice(search.STATUSES),
+            "kyc_status": rng.choice(("approved", "pending", "not_started")),
+            "funnel_stage": rng.choice(search.FUNNEL),
+            "risk_category": rng.choice(search.RISKS),
+            "referral_code": f"IB{i % 300:03d}" if i % 3 == 0 else None,
+            "auto_funding": False,
+            "registered_at": start + timedelta(minutes=i * 10),
+            "created_at": now,
+        }
         # A bulk insert skips the ORM hook that keeps search_text: compute it the same way.
         yield {**row, "search_text": search_text(SimpleNamespace(**row))}
 
 
 def _accounts(n: int, now):
     for i in range(0, n, 2):
-        yield {"account_id": f"MT5-{700000 + i}", "client_ref": f"C{i:06d}", "platform": "mt5",
-               "account_type": "standard", "currency": "USD", "leverage": 100, "opened_at": now}
+        yield {
+            "account_id": f"MT5-{700000 + i}",
+            "client_ref": f"C{i:06d}",
+            "platform": "mt5",
+            "account_type": "standard",
+            "currency": "USD",
+            "leverage": 100,
+            "opened_at": now,
+        }
 
 
 def _chunks(rows):
@@ -109,8 +125,10 @@ def _later_cursor(db: Database, args: dict, pages: int) -> str | None:
 
 def _queries(db: Database, rng: random.Random, n: int) -> dict:
     """Return name -> function(session) for the list's typical requests."""
+
     def one(i):
         return rng.randrange(n) if i is None else i
+
     ten = _later_cursor(db, {}, 10)
     year = date.today() - timedelta(days=365)
     return {
@@ -122,24 +140,25 @@ def _queries(db: Database, rng: random.Random, n: int) -> dict:
         "client ref": lambda s: _page(s, {"q": f"c{one(None):06d}"}),
         "trading account id": lambda s: _page(s, {"q": f"mt5-{700000 + 2 * rng.randrange(n // 2)}"}),
         "referral code": lambda s: _page(s, {"q": f"ib{rng.randrange(300):03d}"}),
-        "phone, written another way (one client)": lambda s: _page(
-            s, {"q": f"0049 151-{one(None):07d}"}),
+        "phone, written another way (one client)": lambda s: _page(s, {"q": f"0049 151-{one(None):07d}"}),
         "no match": lambda s: _page(s, {"q": "zzz-nobody"}),
         "status + country": lambda s: _page(s, {"status": "pending", "country": "DE"}),
-        "kyc + risk + funnel": lambda s: _page(s, {"kyc_status": "pending", "risk": "high",
-                                                   "funnel_stage": "funded"}),
+        "kyc + risk + funnel": lambda s: _page(s, {"kyc_status": "pending", "risk": "high", "funnel_stage": "funded"}),
         "IB + registered since": lambda s: _page(s, {"ib": "IB042", "registered_from": str(year)}),
-        "registered between": lambda s: _page(s, {"registered_from": str(year),
-                                                  "registered_to": str(year + timedelta(days=30))}),
+        "registered between": lambda s: _page(
+            s, {"registered_from": str(year), "registered_to": str(year + timedelta(days=30))}
+        ),
         "page 11 (keyset)": lambda s: _page(s, {}, ten),
     }
 
 
 def _stats(timings: list[float]) -> dict:
     timings = sorted(timings)
-    return {"p50_ms": round(statistics.median(timings), 2),
-            "p95_ms": round(timings[max(int(len(timings) * 0.95) - 1, 0)], 2),
-            "max_ms": round(timings[-1], 2)}
+    return {
+        "p50_ms": round(statistics.median(timings), 2),
+        "p95_ms": round(timings[max(int(len(timings) * 0.95) - 1, 0)], 2),
+        "max_ms": round(timings[-1], 2),
+    }
 
 
 def _measure(db: Database, runs: int, n: int) -> list[dict]:
@@ -153,8 +172,7 @@ def _measure(db: Database, runs: int, n: int) -> list[dict]:
                 run(s)
                 timings.append((time.perf_counter() - started) * 1000)
         results.append({"query": name, **_stats(timings)})
-        print(f"{name:32} p50 {results[-1]['p50_ms']:7.2f}  p95 {results[-1]['p95_ms']:7.2f}",
-              file=sys.stderr)
+        print(f"{name:32} p50 {results[-1]['p50_ms']:7.2f}  p95 {results[-1]['p95_ms']:7.2f}", file=sys.stderr)
     return results
 
 
@@ -175,10 +193,20 @@ def main() -> None:
                 conn.execute(text("DELETE FROM trading_accounts"))
         _load(db, args.clients)
     results = _measure(db, args.runs, args.clients)
-    print(json.dumps({"backend": db.dialect, "clients": args.clients, "runs": args.runs,
-                      "load_average": os.getloadavg()[0], "cpus": os.cpu_count(),
-                      "worst_p95_ms": max(r["p95_ms"] for r in results), "results": results},
-                     indent=2))
+    print(
+        json.dumps(
+            {
+                "backend": db.dialect,
+                "clients": args.clients,
+                "runs": args.runs,
+                "load_average": os.getloadavg()[0],
+                "cpus": os.cpu_count(),
+                "worst_p95_ms": max(r["p95_ms"] for r in results),
+                "results": results,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

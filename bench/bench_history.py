@@ -9,6 +9,7 @@ more trades of that client against `--trades` trades of a new client with no his
 prints both rates and their ratio (old client's time / new client's time; target under 2).
 Record the figures in docs/performance.md ("History").
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,9 @@ from engine.values import iso  # noqa: E402
 
 
 def _event(n: int, type_: str, client: str, at, **data) -> str:
-    return json.dumps({"id": f"h-{n}", "type": type_, "client": client, "occurred_at": iso(at),
-                       "source": "bench", "data": data})
+    return json.dumps(
+        {"id": f"h-{n}", "type": type_, "client": client, "occurred_at": iso(at), "source": "bench", "data": data}
+    )
 
 
 class Events:
@@ -45,20 +47,48 @@ class Events:
         return _event(self.n, type_, client, self.start + timedelta(minutes=minutes), **data)
 
     def onboard(self, client: str, code: str) -> list[str]:
-        return [self.next("client.registered", client, 0, email=f"{client.lower()}@example.com",
-                          country="DE", client_type="individual", referral_code=code),
-                self.next("kyc.review_completed", client, 1, provider="sumsub", result="approved"),
-                self.next("payment.deposit_completed", client, 2, payment_id=f"dep-{client}",
-                          amount="50.00", currency="USD", method="card", provider="stripe")]
+        return [
+            self.next(
+                "client.registered",
+                client,
+                0,
+                email=f"{client.lower()}@example.com",
+                country="DE",
+                client_type="individual",
+                referral_code=code,
+            ),
+            self.next("kyc.review_completed", client, 1, provider="sumsub", result="approved"),
+            self.next(
+                "payment.deposit_completed",
+                client,
+                2,
+                payment_id=f"dep-{client}",
+                amount="50.00",
+                currency="USD",
+                method="card",
+                provider="stripe",
+            ),
+        ]
 
     def trades(self, client: str, count: int, from_minute: float) -> list[str]:
         out = []
         for i in range(count):
             close = self.start + timedelta(minutes=from_minute + i / 10)
-            out.append(self.next("trade.closed", client, from_minute + i / 10, account_id=f"A-{client}",
-                                 ticket=f"{client}-{i}-{self.n}", symbol="EURUSD", side="buy",
-                                 volume_lots="0.01", open_time=iso(close - timedelta(minutes=10)),
-                                 close_time=iso(close), profit="1.00"))
+            out.append(
+                self.next(
+                    "trade.closed",
+                    client,
+                    from_minute + i / 10,
+                    account_id=f"A-{client}",
+                    ticket=f"{client}-{i}-{self.n}",
+                    symbol="EURUSD",
+                    side="buy",
+                    volume_lots="0.01",
+                    open_time=iso(close - timedelta(minutes=10)),
+                    close_time=iso(close),
+                    profit="1.00",
+                )
+            )
         return out
 
 
@@ -80,9 +110,15 @@ def main() -> None:
     database = Database(config)
     try:
         ev = Events()
-        ingest_lines(database, [ev.next("client.registered", "IB-OWNER", 0, email="ib@example.com",
-                                        country="DE", client_type="individual"),
-                                ev.next("ib.registered", "IB-OWNER", 1, ib_id="IB-H", referral_code="H")])
+        ingest_lines(
+            database,
+            [
+                ev.next(
+                    "client.registered", "IB-OWNER", 0, email="ib@example.com", country="DE", client_type="individual"
+                ),
+                ev.next("ib.registered", "IB-OWNER", 1, ib_id="IB-H", referral_code="H"),
+            ],
+        )
         setup = ev.onboard("OLD", "H") + ev.trades("OLD", args.history, 10) + ev.onboard("NEW", "H")
         started = time.perf_counter()
         _timed(database, setup)
@@ -94,11 +130,21 @@ def main() -> None:
             n = args.trades // 4
             old_s += _timed(database, ev.trades("OLD", n, later + part * 100))
             new_s += _timed(database, ev.trades("NEW", n, later + part * 100 + 50))
-        print(json.dumps({"benchmark": "history", "backend": args.backend, "history_trades": args.history,
-                          "measured_trades": args.trades, "setup_s": round(setup_s, 1),
-                          "old_client_ms_per_event": round(1000 * old_s / args.trades, 2),
-                          "new_client_ms_per_event": round(1000 * new_s / args.trades, 2),
-                          "ratio": round(old_s / new_s, 2)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "benchmark": "history",
+                    "backend": args.backend,
+                    "history_trades": args.history,
+                    "measured_trades": args.trades,
+                    "setup_s": round(setup_s, 1),
+                    "old_client_ms_per_event": round(1000 * old_s / args.trades, 2),
+                    "new_client_ms_per_event": round(1000 * new_s / args.trades, 2),
+                    "ratio": round(old_s / new_s, 2),
+                }
+            ),
+            flush=True,
+        )
     finally:
         database.dispose()
         drop_database(url)

@@ -8,6 +8,7 @@ calls the inbox page and the API make (engine.tasks.query), including turning ro
 into JSON-ready dicts, and reports p50 / p95 / max in milliseconds. Not a test:
 record the figures in docs/performance.md ("Inbox queries").
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,27 +48,45 @@ def _task_rows(n: int, clients: int, rng: random.Random, now):
     for i in range(n):
         created = now - timedelta(minutes=(n - i) * 0.5)  # ~1 year of history, ids follow time
         open_ = rng.random() < OPEN_SHARE
-        status = rng.choice(("open", "open", "in_progress", "waiting")) if open_ else \
-            rng.choice(("done",) * 9 + ("dismissed",))
+        status = (
+            rng.choice(("open", "open", "in_progress", "waiting"))
+            if open_
+            else rng.choice(("done",) * 9 + ("dismissed",))
+        )
         priority = rng.choices(tuple(PRIORITIES), (20, 60, 15, 5))[0]
         assignee = rng.choice(STAFF) if status in ("in_progress", "waiting", "done") else None
         due = created + timedelta(hours=rng.choice((4, 8, 24, 72))) if rng.random() < 0.9 else None
         if open_ and due is not None:
             due = now + timedelta(hours=rng.uniform(-48, 96))
-        yield {"queue": rng.choices(QUEUES, QUEUE_WEIGHTS)[0], "status": status,
-               "priority": priority, "priority_rank": PRIORITIES[priority],
-               "title": f"Task {i}", "client_ref": f"C{rng.randrange(clients):06d}",
-               "rule_id": rng.choice(RULES) if rng.random() < 0.9 else None,
-               "ruleset_version": "bench", "created_at": created, "updated_at": created,
-               "due_at": due, "closed_at": None if open_ else created + timedelta(hours=2),
-               "assignee": assignee, "created_by": "system",
-               "explanation": {"rule": "bench", "facts": {"client.status": "approved"}}}
+        yield {
+            "queue": rng.choices(QUEUES, QUEUE_WEIGHTS)[0],
+            "status": status,
+            "priority": priority,
+            "priority_rank": PRIORITIES[priority],
+            "title": f"Task {i}",
+            "client_ref": f"C{rng.randrange(clients):06d}",
+            "rule_id": rng.choice(RULES) if rng.random() < 0.9 else None,
+            "ruleset_version": "bench",
+            "created_at": created,
+            "updated_at": created,
+            "due_at": due,
+            "closed_at": None if open_ else created + timedelta(hours=2),
+            "assignee": assignee,
+            "created_by": "system",
+            "explanation": {"rule": "bench", "facts": {"client.status": "approved"}},
+        }
 
 
 def _client_rows(n: int, now):
     for i in range(n):
-        yield {"ref": f"C{i:06d}", "status": "approved", "kyc_status": "approved",
-               "funnel_stage": "funded", "auto_funding": False, "created_at": now}
+        yield {
+            "ref": f"C{i:06d}",
+            "status": "approved",
+            "kyc_status": "approved",
+            "funnel_stage": "funded",
+            "auto_funding": False,
+            "created_at": now,
+        }
 
 
 def _chunks(rows):
@@ -86,8 +105,12 @@ def _load(db: Database, tasks: int, clients: int) -> None:
     started = time.perf_counter()
     with db.engine.begin() as conn:
         if db.dialect == "postgresql":
-            conn.execute(text("TRUNCATE tasks, task_events, task_comments, clients, "
-                              "task_counts, task_due_counts RESTART IDENTITY CASCADE"))
+            conn.execute(
+                text(
+                    "TRUNCATE tasks, task_events, task_comments, clients, "
+                    "task_counts, task_due_counts RESTART IDENTITY CASCADE"
+                )
+            )
         for chunk in _chunks(_client_rows(clients, now)):
             conn.execute(insert(Client), chunk)
     for number, chunk in enumerate(_chunks(_task_rows(tasks, clients, rng, now)), 1):
@@ -99,8 +122,10 @@ def _load(db: Database, tasks: int, clients: int) -> None:
     print(f"\nloaded in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     with db.engine.connect() as conn:
         check = counters.rebuild(conn, write=False)
-    print(f"task counters: {check.open_tasks:,} open tasks, {check.rows:,} rows, "
-          f"{len(check.wrong)} wrong", file=sys.stderr)
+    print(
+        f"task counters: {check.open_tasks:,} open tasks, {check.rows:,} rows, {len(check.wrong)} wrong",
+        file=sys.stderr,
+    )
 
 
 def _analyze(db: Database) -> None:
@@ -143,19 +168,15 @@ def _queries(db: Database, rng: random.Random, clients: int) -> dict:
         "admin inbox, all open, newest": lambda s: _page(s, Filters()),
         "team inbox, open, newest": lambda s: _page(s, Filters(queues=team())),
         "team inbox, open, due soonest": lambda s: _page(s, Filters(queues=team(), sort="due")),
-        "team inbox, open, by priority": lambda s: _page(s, Filters(queues=team(),
-                                                                    sort="priority")),
-        "overdue, all queues, due soonest": lambda s: _page(s, Filters(due="overdue",
-                                                                       sort="due")),
+        "team inbox, open, by priority": lambda s: _page(s, Filters(queues=team(), sort="priority")),
+        "overdue, all queues, due soonest": lambda s: _page(s, Filters(due="overdue", sort="due")),
         "unassigned in a queue": lambda s: _page(s, Filters(queues=team(), assignee="none")),
         "my tasks": lambda s: _page(s, Filters(assignee=rng.choice(STAFF))),
         "urgent in a queue": lambda s: _page(s, Filters(queues=team(), priority="urgent")),
         "by rule, open": lambda s: _page(s, Filters(rule=rng.choice(RULES))),
-        "by client, any status": lambda s: _page(s, Filters(
-            status="any", client=f"C{rng.randrange(clients):06d}")),
+        "by client, any status": lambda s: _page(s, Filters(status="any", client=f"C{rng.randrange(clients):06d}")),
         "done, newest (history)": lambda s: _page(s, Filters(queues=team(), status="done")),
-        "any status, by rule (API default)": lambda s: _page(s, Filters(
-            status="any", rule=rng.choice(RULES))),
+        "any status, by rule (API default)": lambda s: _page(s, Filters(status="any", rule=rng.choice(RULES))),
         "20th page, team inbox, due": lambda s: _page(s, deep, deep_cursor),
         "queue counts, admin (5 queues)": lambda s: counts(s, QUEUES, user=rng.choice(STAFF)),
         "queue counts, one team": lambda s: counts(s, team(), user=rng.choice(STAFF)),
@@ -177,8 +198,11 @@ def _measure(db: Database, runs: int, clients: int) -> list[dict]:
                 wall.append(elapsed)
                 cpu.append(cpu_ms)
         results.append({"query": name, **_stats("", wall), **_stats("cpu_", cpu)})
-        print(f"{name:38} p50 {results[-1]['p50_ms']:7.2f}  p95 {results[-1]['p95_ms']:7.2f}"
-              f"  (cpu p95 {results[-1]['cpu_p95_ms']:6.2f})", file=sys.stderr)
+        print(
+            f"{name:38} p50 {results[-1]['p50_ms']:7.2f}  p95 {results[-1]['p95_ms']:7.2f}"
+            f"  (cpu p95 {results[-1]['cpu_p95_ms']:6.2f})",
+            file=sys.stderr,
+        )
     return results
 
 
@@ -186,9 +210,11 @@ def _stats(prefix: str, timings: list[float]) -> dict:
     # In-process CPU time says what a query costs when the machine is shared (SQLite only:
     # a PostgreSQL server's time is not in this process).
     timings = sorted(timings)
-    return {f"{prefix}p50_ms": round(statistics.median(timings), 2),
-            f"{prefix}p95_ms": round(timings[int(len(timings) * 0.95) - 1], 2),
-            f"{prefix}max_ms": round(timings[-1], 2)}
+    return {
+        f"{prefix}p50_ms": round(statistics.median(timings), 2),
+        f"{prefix}p95_ms": round(timings[int(len(timings) * 0.95) - 1], 2),
+        f"{prefix}max_ms": round(timings[-1], 2),
+    }
 
 
 def main() -> None:
@@ -211,10 +237,22 @@ def main() -> None:
         _analyze(db)
     results = _measure(db, args.runs, args.clients)
     worst = max(r["p95_ms"] for r in results)
-    print(json.dumps({"backend": db.dialect, "tasks": args.tasks, "clients": args.clients,
-                      "load_average": os.getloadavg()[0], "cpus": os.cpu_count(),
-                      "open_share": OPEN_SHARE, "runs": args.runs, "worst_p95_ms": worst,
-                      "results": results}, indent=2))
+    print(
+        json.dumps(
+            {
+                "backend": db.dialect,
+                "tasks": args.tasks,
+                "clients": args.clients,
+                "load_average": os.getloadavg()[0],
+                "cpus": os.cpu_count(),
+                "open_share": OPEN_SHARE,
+                "runs": args.runs,
+                "worst_p95_ms": worst,
+                "results": results,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

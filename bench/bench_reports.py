@@ -13,6 +13,7 @@ Each report is timed end to end as a download: build it and write every section 
 CSV (rows streamed), and separately as XLSX. Not a test: record the figures in
 docs/performance.md ("Reports").
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,12 @@ from engine.clients.models import Client  # noqa: E402
 from engine.db import Database  # noqa: E402
 from engine.demo import BrokerGenerator  # noqa: E402
 from engine.events.models import Event  # noqa: E402
-from engine.ib.models import (IbClientStats, IbCommission, IbTrade,  # noqa: E402
-                              IntroducingBroker)
+from engine.ib.models import (
+    IbClientStats,
+    IbCommission,
+    IbTrade,  # noqa: E402
+    IntroducingBroker,
+)
 from engine.migrate import upgrade  # noqa: E402
 from engine.payments.models import Deposit, Withdrawal  # noqa: E402
 from engine.reports import export  # noqa: E402
@@ -69,7 +74,7 @@ class Loader:
             self.flush(model)
 
     def flush(self, model=None) -> None:
-        for m in ([model] if model else list(self.rows)):
+        for m in [model] if model else list(self.rows):
             if self.rows.get(m):
                 with self.db.engine.begin() as conn:
                     conn.execute(insert(m), self.rows[m])
@@ -81,72 +86,148 @@ def _project(load: Loader, e: dict, state: dict, rng: random.Random) -> None:
     """Derive the domain rows one event implies (a bench-only stand-in for projections)."""
     ref, data, at, typ = e["client"], e["data"], parse_datetime(e["occurred_at"]), e["type"]
     if typ == "client.registered":
-        state["clients"][ref] = {"ref": ref, "status": "pending", "created_at": at,
-                                 "registered_at": at, "country": data["country"],
-                                 "source": data.get("source"), "kyc_status": "not_started",
-                                 "kyc_status_at": None,
-                                 "funnel_stage": "registered", "auto_funding": False}
+        state["clients"][ref] = {
+            "ref": ref,
+            "status": "pending",
+            "created_at": at,
+            "registered_at": at,
+            "country": data["country"],
+            "source": data.get("source"),
+            "kyc_status": "not_started",
+            "kyc_status_at": None,
+            "funnel_stage": "registered",
+            "auto_funding": False,
+        }
         code = data.get("referral_code")
         if code:
-            load.add(IbClientStats, {"client_ref": ref, "ib_id": code[4:], "registered_at": at,
-                                     "chargebacks": 0})
+            load.add(IbClientStats, {"client_ref": ref, "ib_id": code[4:], "registered_at": at, "chargebacks": 0})
             state["ib_of"][ref] = code[4:]
     elif typ == "ib.registered":
         parent = state["ibs"][-1] if state["ibs"] and rng.random() < 0.4 else None
         state["ibs"].append(data["ib_id"])
-        load.add(IntroducingBroker, {"ib_id": data["ib_id"], "referral_code": data["referral_code"],
-                                     "client_ref": ref, "parent_ib_id": parent, "registered_at": at})
+        load.add(
+            IntroducingBroker,
+            {
+                "ib_id": data["ib_id"],
+                "referral_code": data["referral_code"],
+                "client_ref": ref,
+                "parent_ib_id": parent,
+                "registered_at": at,
+            },
+        )
     elif typ == "kyc.review_completed":
         client = state["clients"][ref]
-        client.update(kyc_status=data["result"], kyc_status_at=at,
-                      status="approved" if data["result"] == "approved" else "pending")
+        client.update(
+            kyc_status=data["result"],
+            kyc_status_at=at,
+            status="approved" if data["result"] == "approved" else "pending",
+        )
     elif typ.startswith("payment.deposit_"):
         status = typ.rsplit("_", 1)[1]
-        load.add(Deposit, {"client_ref": ref, "provider": data["provider"],
-                           "payment_id": data["payment_id"], "method": data["method"],
-                           "amount": Decimal(data["amount"]), "currency": data["currency"],
-                           "status": status, "reason_code": data.get("reason_code"),
-                           "reason": data.get("reason"), "requested_at": at,
-                           "failed_at": at if status == "failed" else None,
-                           "completed_at": at if status == "completed" else None, "updated_at": at})
+        load.add(
+            Deposit,
+            {
+                "client_ref": ref,
+                "provider": data["provider"],
+                "payment_id": data["payment_id"],
+                "method": data["method"],
+                "amount": Decimal(data["amount"]),
+                "currency": data["currency"],
+                "status": status,
+                "reason_code": data.get("reason_code"),
+                "reason": data.get("reason"),
+                "requested_at": at,
+                "failed_at": at if status == "failed" else None,
+                "completed_at": at if status == "completed" else None,
+                "updated_at": at,
+            },
+        )
         ib = state["ib_of"].get(ref)
         if ib and status == "completed":
-            load.add(IbCommission, {"key": f"cpa:{ref}", "ib_id": ib, "client_ref": ref,
-                                    "type": "cpa", "level": 0, "amount": Decimal("25.00"),
-                                    "currency": "USD", "explanation": {},
-                                    "status": rng.choice(("pending_review", "approved", "paid")),
-                                    "earned_at": at, "created_at": at, "created_by": "bench"})
+            load.add(
+                IbCommission,
+                {
+                    "key": f"cpa:{ref}",
+                    "ib_id": ib,
+                    "client_ref": ref,
+                    "type": "cpa",
+                    "level": 0,
+                    "amount": Decimal("25.00"),
+                    "currency": "USD",
+                    "explanation": {},
+                    "status": rng.choice(("pending_review", "approved", "paid")),
+                    "earned_at": at,
+                    "created_at": at,
+                    "created_by": "bench",
+                },
+            )
     elif typ == "payment.withdrawal_requested":
-        load.add(Withdrawal, {"withdrawal_id": data["withdrawal_id"], "client_ref": ref,
-                              "amount": Decimal(data["amount"]), "currency": data["currency"],
-                              "method": data.get("method"), "status": "pending",
-                              "step": "finance_review", "waiting_for": rng.choice(
-                                  ("compliance", "finance", "payment_provider")),
-                              "chain": [], "requested_by": ref, "requested_at": at,
-                              "updated_at": at})
+        load.add(
+            Withdrawal,
+            {
+                "withdrawal_id": data["withdrawal_id"],
+                "client_ref": ref,
+                "amount": Decimal(data["amount"]),
+                "currency": data["currency"],
+                "method": data.get("method"),
+                "status": "pending",
+                "step": "finance_review",
+                "waiting_for": rng.choice(("compliance", "finance", "payment_provider")),
+                "chain": [],
+                "requested_by": ref,
+                "requested_at": at,
+                "updated_at": at,
+            },
+        )
     elif typ == "account.created":
         state["accounts"][data["account_id"]] = {
-            "account_id": data["account_id"], "client_ref": ref, "platform": data["platform"],
-            "account_type": data["account_type"], "currency": data["currency"],
-            "leverage": data["leverage"], "status": "active", "opened_at": at}
+            "account_id": data["account_id"],
+            "client_ref": ref,
+            "platform": data["platform"],
+            "account_type": data["account_type"],
+            "currency": data["currency"],
+            "leverage": data["leverage"],
+            "status": "active",
+            "opened_at": at,
+        }
     elif typ == "trade.closed":
         account = state["accounts"][data["account_id"]]
         opened = parse_datetime(data["open_time"])
         account.setdefault("first_trade_at", opened)
         if ref in state["ib_of"]:
             closed = parse_datetime(data["close_time"])
-            load.add(IbTrade, {"client_ref": ref, "account_id": data["account_id"],
-                               "ticket": data["ticket"], "symbol": data["symbol"],
-                               "lots": Decimal(data["volume_lots"]), "open_time": opened,
-                               "close_time": closed, "held_seconds": int((closed - opened).total_seconds()),
-                               "profit": Decimal(data["profit"]), "fee": Decimal(0), "currency": "USD"})
+            load.add(
+                IbTrade,
+                {
+                    "client_ref": ref,
+                    "account_id": data["account_id"],
+                    "ticket": data["ticket"],
+                    "symbol": data["symbol"],
+                    "lots": Decimal(data["volume_lots"]),
+                    "open_time": opened,
+                    "close_time": closed,
+                    "held_seconds": int((closed - opened).total_seconds()),
+                    "profit": Decimal(data["profit"]),
+                    "fee": Decimal(0),
+                    "currency": "USD",
+                },
+            )
 
 
 def _event_row(e: dict) -> dict:
     at = parse_datetime(e["occurred_at"])
-    return {"source": e["source"], "event_id": e["id"], "type": e["type"], "client_ref": e["client"],
-            "occurred_at": at, "received_at": at, "data": e["data"], "via": "bench",
-            "status": "processed", "attempts": 1}
+    return {
+        "source": e["source"],
+        "event_id": e["id"],
+        "type": e["type"],
+        "client_ref": e["client"],
+        "occurred_at": at,
+        "received_at": at,
+        "data": e["data"],
+        "via": "bench",
+        "status": "processed",
+        "attempts": 1,
+    }
 
 
 def _tasks(load: Loader, clients: int, rng: random.Random, start) -> None:
@@ -154,11 +235,22 @@ def _tasks(load: Loader, clients: int, rng: random.Random, start) -> None:
         created = start + timedelta(minutes=rng.uniform(0, 40 * 24 * 60))
         status = rng.choices(("open", "in_progress", "done", "dismissed"), (5, 2, 70, 23))[0]
         closed = created + timedelta(hours=rng.uniform(0.1, 72)) if status in ("done", "dismissed") else None
-        load.add(Task, {"queue": rng.choice(QUEUES), "status": status, "priority": "normal",
-                        "priority_rank": 20, "title": f"Task {i}", "client_ref": f"C{i:06d}",
-                        "rule_id": rng.choice(RULES) if rng.random() < 0.9 else None,
-                        "created_at": created, "updated_at": created, "closed_at": closed,
-                        "due_at": created + timedelta(hours=rng.choice((4, 24, 48)))})
+        load.add(
+            Task,
+            {
+                "queue": rng.choice(QUEUES),
+                "status": status,
+                "priority": "normal",
+                "priority_rank": 20,
+                "title": f"Task {i}",
+                "client_ref": f"C{i:06d}",
+                "rule_id": rng.choice(RULES) if rng.random() < 0.9 else None,
+                "created_at": created,
+                "updated_at": created,
+                "closed_at": closed,
+                "due_at": created + timedelta(hours=rng.choice((4, 24, 48))),
+            },
+        )
 
 
 def _load(db: Database, clients: int, events: int) -> dict:
@@ -179,9 +271,19 @@ def _load(db: Database, clients: int, events: int) -> dict:
     refs = list(state["clients"])
     while written < events:  # top up with balance updates to reach the event count
         ref = rng.choice(refs)
-        load.add(Event, _event_row({"source": "bench", "id": f"bal-{written}", "client": ref,
-                                    "type": "account.balance_updated", "occurred_at":
-                                    "2026-10-20T00:00:00Z", "data": {"balance": "1.00"}}))
+        load.add(
+            Event,
+            _event_row(
+                {
+                    "source": "bench",
+                    "id": f"bal-{written}",
+                    "client": ref,
+                    "type": "account.balance_updated",
+                    "occurred_at": "2026-10-20T00:00:00Z",
+                    "data": {"balance": "1.00"},
+                }
+            ),
+        )
         written += 1
     for row in state["clients"].values():
         load.add(Client, row)
@@ -233,26 +335,55 @@ def main() -> None:
         have = conn.scalar(select(func.count()).select_from(Client))
     counts = _load(db, args.clients, args.events) if args.reload or have < args.clients else {}
     with db.engine.connect() as conn:
-        sizes = {t: conn.scalar(text(f"SELECT count(*) FROM {t}")) for t in (
-            "events", "clients", "deposits", "withdrawals", "trading_accounts", "ib_brokers",
-            "ib_client_stats", "ib_trades", "ib_commissions", "tasks")}
+        sizes = {
+            t: conn.scalar(text(f"SELECT count(*) FROM {t}"))
+            for t in (
+                "events",
+                "clients",
+                "deposits",
+                "withdrawals",
+                "trading_accounts",
+                "ib_brokers",
+                "ib_client_stats",
+                "ib_trades",
+                "ib_commissions",
+                "tasks",
+            )
+        }
     results = []
     for name in REPORTS:
         for fmt in ("csv", "xlsx"):
             timings = [_time(db, name, fmt) for _ in range(args.runs)]
             peak = _time(db, name, fmt, trace=True)[3]
-            results.append({"report": name, "format": fmt,
-                            "csv_lines": timings[0][2] if fmt == "csv" else None,
-                            "wall_median_s": round(statistics.median(t[0] for t in timings), 2),
-                            "wall_max_s": round(max(t[0] for t in timings), 2),
-                            "cpu_median_s": round(statistics.median(t[1] for t in timings), 2),
-                            "peak_python_mb": round(peak / 2**20, 1)})
+            results.append(
+                {
+                    "report": name,
+                    "format": fmt,
+                    "csv_lines": timings[0][2] if fmt == "csv" else None,
+                    "wall_median_s": round(statistics.median(t[0] for t in timings), 2),
+                    "wall_max_s": round(max(t[0] for t in timings), 2),
+                    "cpu_median_s": round(statistics.median(t[1] for t in timings), 2),
+                    "peak_python_mb": round(peak / 2**20, 1),
+                }
+            )
             r = results[-1]
-            print(f"{name:9} {fmt:5} wall {r['wall_median_s']:6.2f} s  cpu {r['cpu_median_s']:6.2f} s"
-                  f"  peak {r['peak_python_mb']} MB", file=sys.stderr)
-    print(json.dumps({"backend": db.dialect, "tables": sizes, "loaded": counts,
-                      "load_average": [round(x, 2) for x in os.getloadavg()],
-                      "results": results}, indent=2))
+            print(
+                f"{name:9} {fmt:5} wall {r['wall_median_s']:6.2f} s  cpu {r['cpu_median_s']:6.2f} s"
+                f"  peak {r['peak_python_mb']} MB",
+                file=sys.stderr,
+            )
+    print(
+        json.dumps(
+            {
+                "backend": db.dialect,
+                "tables": sizes,
+                "loaded": counts,
+                "load_average": [round(x, 2) for x in os.getloadavg()],
+                "results": results,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

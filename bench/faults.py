@@ -25,6 +25,7 @@ restarted during ingestion, PostgreSQL restarted during processing, a rules
 activation in the middle of the run. The last two restart shared services: run this
 alone, not beside other test runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,29 +62,49 @@ from engine.migrate import upgrade  # noqa: E402
 from engine.values import UTC  # noqa: E402
 
 STRIPE_SECRET, SUMSUB_SECRET = "whsec_faults", "sumsub-faults"
-PG_ADMIN = os.environ.get("FXCRM_TEST_POSTGRES_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get("FXCRM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("FXCRM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-REDIS_START = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port",
-               "6379", "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis",
-               "--logfile", "/var/log/redis/ci.log"]
+REDIS_START = [
+    "redis-server",
+    "--daemonize",
+    "yes",
+    "--bind",
+    "127.0.0.1",
+    "-::1",
+    "--port",
+    "6379",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    "/var/lib/redis",
+    "--logfile",
+    "/var/log/redis/ci.log",
+]
 
 
 # ---- workload -----------------------------------------------------------------------
 
+
 def _stripe(env: dict) -> tuple[str, dict, bytes]:
     d = env["data"]
     cents = int(Decimal(d["amount"]) * 100)  # USD: two decimals
-    intent = {"id": d["payment_id"], "object": "payment_intent", "currency": d["currency"].lower(),
-              "amount": cents, "amount_received": cents,
-              "metadata": {"client_ref": env["client"]}, "payment_method_types": ["card"]}
+    intent = {
+        "id": d["payment_id"],
+        "object": "payment_intent",
+        "currency": d["currency"].lower(),
+        "amount": cents,
+        "amount_received": cents,
+        "metadata": {"client_ref": env["client"]},
+        "payment_method_types": ["card"],
+    }
     kind = "payment_intent.succeeded"
     if env["type"] == "payment.deposit_failed":
         kind, intent["amount_received"] = "payment_intent.payment_failed", 0
         intent["last_payment_error"] = {"decline_code": d["reason_code"], "message": d["reason"]}
     created = int(datetime.fromisoformat(env["occurred_at"].replace("Z", "+00:00")).timestamp())
-    body = {"id": "evt_" + env["id"], "object": "event", "type": kind, "created": created,
-            "data": {"object": intent}}
+    body = {"id": "evt_" + env["id"], "object": "event", "type": kind, "created": created, "data": {"object": intent}}
     return "stripe", {}, json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -92,14 +113,23 @@ def _sumsub(env: dict) -> tuple[str, dict, bytes]:
     when = datetime.fromisoformat(env["occurred_at"].replace("Z", "+00:00"))
     review = {"reviewAnswer": "GREEN"}
     if d["result"] != "approved":
-        review = {"reviewAnswer": "RED", "rejectLabels": d.get("labels", []),
-                  "reviewRejectType": "RETRY" if d["result"] == "retry" else "FINAL",
-                  "moderationComment": "Please upload a clear photo."}
-    body = {"applicantId": "a" + env["client"], "inspectionId": "i" + env["client"],
-            "correlationId": env["id"], "externalUserId": env["client"],
-            "levelName": "basic-kyc-level", "type": "applicantReviewed",
-            "reviewResult": review, "reviewStatus": "completed",
-            "createdAtMs": when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]}
+        review = {
+            "reviewAnswer": "RED",
+            "rejectLabels": d.get("labels", []),
+            "reviewRejectType": "RETRY" if d["result"] == "retry" else "FINAL",
+            "moderationComment": "Please upload a clear photo.",
+        }
+    body = {
+        "applicantId": "a" + env["client"],
+        "inspectionId": "i" + env["client"],
+        "correlationId": env["id"],
+        "externalUserId": env["client"],
+        "levelName": "basic-kyc-level",
+        "type": "applicantReviewed",
+        "reviewResult": review,
+        "reviewStatus": "completed",
+        "createdAtMs": when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+    }
     raw = json.dumps(body, separators=(",", ":")).encode()
     digest = hmac.new(SUMSUB_SECRET.encode(), raw, hashlib.sha256).hexdigest()
     return "sumsub", {"X-Payload-Digest": digest, "X-Payload-Digest-Alg": "HMAC_SHA256_HEX"}, raw
@@ -120,6 +150,7 @@ def workload(clients: int, seed: int, start: datetime) -> list[tuple]:
 
 # ---- one run ------------------------------------------------------------------------
 
+
 class Workers:
     """rq worker processes that can be killed and restarted."""
 
@@ -128,9 +159,14 @@ class Workers:
         self.procs = [self._start() for _ in range(count)]
 
     def _start(self):
-        return subprocess.Popen([sys.executable, "-m", "engine.cli", "worker"], env=self.env,
-                                cwd=ROOT, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", "worker"],
+            env=self.env,
+            cwd=ROOT,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def kill_one(self, rng: random.Random) -> None:
         index = rng.randrange(len(self.procs))
@@ -160,56 +196,68 @@ class Run:
         self.url = PG_ADMIN.rsplit("/", 1)[0] + "/" + self.db_name
         upgrade(self.url)
         self.cfg = config_mod.Config(
-            database_url=self.url, redis_url=REDIS_URL, queue_name=f"faults-{self.db_name}",
-            secret_key="faults", sweep_after_seconds=2.0, ticker_seconds=1.0,
+            database_url=self.url,
+            redis_url=REDIS_URL,
+            queue_name=f"faults-{self.db_name}",
+            secret_key="faults",
+            sweep_after_seconds=2.0,
+            ticker_seconds=1.0,
             # A bulk loader, not a client to throttle: the faults under test are elsewhere.
             api_rate_limit="100000 per minute",
-            secrets={"STRIPE_WEBHOOK_SECRET": STRIPE_SECRET, "SUMSUB_SECRET_KEY": SUMSUB_SECRET})
+            secrets={"STRIPE_WEBHOOK_SECRET": STRIPE_SECRET, "SUMSUB_SECRET_KEY": SUMSUB_SECRET},
+        )
         self.db = Database(self.cfg)
         self.token = self._setup()
-        env = {**os.environ, "FXCRM_DATABASE_URL": self.url, "FXCRM_REDIS_URL": REDIS_URL,
-               "FXCRM_QUEUE_NAME": self.cfg.queue_name, "FXCRM_SECRET_KEY": "faults",
-               "FXCRM_SWEEP_AFTER_SECONDS": "2", "FXCRM_TICKER_SECONDS": "1"}
+        env = {
+            **os.environ,
+            "FXCRM_DATABASE_URL": self.url,
+            "FXCRM_REDIS_URL": REDIS_URL,
+            "FXCRM_QUEUE_NAME": self.cfg.queue_name,
+            "FXCRM_SECRET_KEY": "faults",
+            "FXCRM_SWEEP_AFTER_SECONDS": "2",
+            "FXCRM_TICKER_SECONDS": "1",
+        }
         self.workers = Workers(env, workers)
         from web import create_app
+
         # Not TESTING: a database outage must answer 500 (the provider retries), not raise.
         self.client = create_app({"TESTING": False, "FXCRM_CONFIG": self.cfg}).test_client()
 
     def _setup(self) -> str:
         from engine.rules import activation
         from engine.users import service as users
+
         activation.activate_dir(self.db, str(ROOT / "rules"), actor="faults")
         with unit_of_work(self.db) as s:
             # The suite signs in with a token only; the password just has to pass the
             # policy (which refuses one containing the e-mail address's name).
-            user, _ = users.create(s, email="faults@fxcrm.local", role="admin",
-                                   password=secrets.token_urlsafe(24))
+            user, _ = users.create(s, email="faults@fxcrm.local", role="admin", password=secrets.token_urlsafe(24))
             return users.create_token(s, user)
 
     def deliver(self, item: tuple) -> None:
         """Deliver one item, retrying like a provider until it gets a 2xx."""
         for attempt in range(120):
             if item[0] == "api":
-                resp = self.client.post("/api/events", json=item[1],
-                                        headers={"Authorization": f"Bearer {self.token}"})
+                resp = self.client.post("/api/events", json=item[1], headers={"Authorization": f"Bearer {self.token}"})
             else:
                 _kind, provider, headers, body = item
                 headers = dict(headers)
                 if provider == "stripe":
                     t = int(time.time())
-                    sig = hmac.new(STRIPE_SECRET.encode(), f"{t}.".encode() + body,
-                                   hashlib.sha256).hexdigest()
+                    sig = hmac.new(STRIPE_SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
                     headers["Stripe-Signature"] = f"t={t},v1={sig}"
-                resp = self.client.post(f"/webhooks/{provider}", data=body, headers=headers,
-                                        content_type="application/json")
+                resp = self.client.post(
+                    f"/webhooks/{provider}", data=body, headers=headers, content_type="application/json"
+                )
             if resp.status_code < 300:
                 return
             if resp.status_code == 429:  # throttled: wait as a provider would, then retry
                 time.sleep(float(resp.headers.get("Retry-After", "1")))
                 continue
             if resp.status_code < 500:
-                raise RuntimeError(f"{item[0]} delivery refused: {resp.status_code} "
-                                   f"{resp.get_data(as_text=True)[:300]}")
+                raise RuntimeError(
+                    f"{item[0]} delivery refused: {resp.status_code} {resp.get_data(as_text=True)[:300]}"
+                )
             time.sleep(0.5)  # the service is down: a provider retries later
         raise RuntimeError("delivery kept failing")
 
@@ -220,6 +268,7 @@ class Run:
     def settle(self, final_time: datetime, timeout: float = 600) -> None:
         """Wait for the workers to drain, then fire every timer and drain again."""
         from engine.rules import timers
+
         deadline = time.monotonic() + timeout
         for fire in (False, True, True, False):
             while True:
@@ -237,6 +286,7 @@ class Run:
     def close(self) -> None:
         self.workers.stop()
         from engine.processing.jobs import get_queue
+
         for bulk in (False, True):  # the live queue and the bulk one
             try:
                 get_queue(self.cfg, bulk=bulk).empty()
@@ -254,12 +304,11 @@ def snapshot(db: Database) -> dict[str, Counter]:
     queries = {
         "events": "SELECT source, event_id FROM events",
         "balances": "SELECT account, currency, SUM(amount) FROM ledger_entries "
-                    "GROUP BY account, currency HAVING SUM(amount) <> 0",
+        "GROUP BY account, currency HAVING SUM(amount) <> 0",
         "commissions_net": "SELECT ib_id, client_ref, currency, SUM(amount) FROM ib_commissions "
-                           "WHERE status <> 'rejected' GROUP BY ib_id, client_ref, currency "
-                           "HAVING SUM(amount) <> 0",
-        "open_tasks": "SELECT client_ref, rule_id, queue FROM tasks WHERE status IN "
-                      "('open', 'in_progress', 'waiting')",
+        "WHERE status <> 'rejected' GROUP BY ib_id, client_ref, currency "
+        "HAVING SUM(amount) <> 0",
+        "open_tasks": "SELECT client_ref, rule_id, queue FROM tasks WHERE status IN ('open', 'in_progress', 'waiting')",
         "clients": "SELECT ref, status, kyc_status, funnel_stage, risk_category FROM clients",
         "notifications": "SELECT client_ref, template, channel FROM notifications",
         # Records: reported, not part of the equivalence (see the module's docstring).
@@ -284,11 +333,13 @@ RECORDS = ("tasks", "commissions", "ledger")
 
 def differences(reference: dict, other: dict) -> dict[str, int]:
     """Count the rows each run has that the other has not, per table."""
-    return {name: sum(((reference[name] - other[name]) + (other[name] - reference[name])).values())
-            for name in reference}
+    return {
+        name: sum(((reference[name] - other[name]) + (other[name] - reference[name])).values()) for name in reference
+    }
 
 
 # ---- faults -------------------------------------------------------------------------
+
 
 def _kill_workers(run: Run, stop: threading.Event, rng: random.Random) -> None:
     while not stop.wait(rng.uniform(0.5, 1.5)):
@@ -307,8 +358,9 @@ def _restart_postgres(run: Run, stop: threading.Event, rng: random.Random) -> No
     if stop.wait(1.5):
         return
     version = sorted(os.listdir("/etc/postgresql"))[0]
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
-                   capture_output=True, check=True)
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"], capture_output=True, check=True
+    )
 
 
 def _activate_rules(run: Run, stop: threading.Event, rng: random.Random) -> None:
@@ -317,6 +369,7 @@ def _activate_rules(run: Run, stop: threading.Event, rng: random.Random) -> None
         return
     from engine.rules import activation
     from engine.rules.loader import load_tree
+
     files = load_tree(str(ROOT / "rules"))
     first = sorted(files)[0]
     files[first] = files[first] + "\n# re-activated during the fault run\n"
@@ -333,8 +386,7 @@ FAULTS = {
 }
 
 
-def execute(name: str, items: list[tuple], final_time: datetime, workers: int,
-            seed: int) -> tuple[dict, int]:
+def execute(name: str, items: list[tuple], final_time: datetime, workers: int, seed: int) -> tuple[dict, int]:
     """Run the workload under one fault (or none) and return its snapshot."""
     rng = random.Random(seed)
     if name == "duplicates-shuffled":
@@ -390,13 +442,20 @@ def main() -> int:
 def summary(name: str, delivered: int, snap: dict, diff: dict | None = None) -> str:
     """One line per run: events in and stored, the outcome's sizes, and the differences."""
     size = {table: sum(rows.values()) for table, rows in snap.items()}
-    line = (f"{name:<20} events in: {delivered:>5}  events stored: {size['events']:>5}  "
-            f"tasks: {size['tasks']:>4}  commissions: {size['commissions']:>3}  "
-            f"ledger entries: {size['ledger']:>5}  notifications: {size['notifications']:>4}")
+    line = (
+        f"{name:<20} events in: {delivered:>5}  events stored: {size['events']:>5}  "
+        f"tasks: {size['tasks']:>4}  commissions: {size['commissions']:>3}  "
+        f"ledger entries: {size['ledger']:>5}  notifications: {size['notifications']:>4}"
+    )
     if diff is None:
         return line
-    return (line + "  differences: " + ", ".join(f"{t} {diff[t]}" for t in EQUIVALENCE)
-            + "  records: " + ", ".join(f"{t} {diff[t]}" for t in RECORDS))
+    return (
+        line
+        + "  differences: "
+        + ", ".join(f"{t} {diff[t]}" for t in EQUIVALENCE)
+        + "  records: "
+        + ", ".join(f"{t} {diff[t]}" for t in RECORDS)
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ body; Stripe signs the send time, so its signature is added when sent, as
 bench/pipeline_load.py does). With --ingest it then stores events.jsonl in a fresh
 database without processing (the event store alone). Prints one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,7 @@ from pipeline_setup import drop_database, fresh_database, history_start  # noqa:
 from engine.db import Database  # noqa: E402
 from engine.demo import BrokerGenerator  # noqa: E402
 
-WEBHOOKS = {"payment.deposit_completed": _stripe, "payment.deposit_failed": _stripe,
-            "kyc.review_completed": _sumsub}
+WEBHOOKS = {"payment.deposit_completed": _stripe, "payment.deposit_failed": _stripe, "kyc.review_completed": _sumsub}
 
 
 def wire(env: dict, line: str) -> str:
@@ -53,15 +53,21 @@ def write(out: Path, clients: int, events: int, seed: int) -> dict:
             count += 1
             webhooks += env["type"] in WEBHOOKS
     seconds = time.perf_counter() - start
-    return {"clients": clients, "events": count, "webhook_deliveries": webhooks,
-            "generate_seconds": round(seconds, 1), "generate_events_per_s": round(count / seconds),
-            "events_mb": round((out / "events.jsonl").stat().st_size / 2**20, 1),
-            "deliveries_mb": round((out / "deliveries.jsonl").stat().st_size / 2**20, 1)}
+    return {
+        "clients": clients,
+        "events": count,
+        "webhook_deliveries": webhooks,
+        "generate_seconds": round(seconds, 1),
+        "generate_events_per_s": round(count / seconds),
+        "events_mb": round((out / "events.jsonl").stat().st_size / 2**20, 1),
+        "deliveries_mb": round((out / "deliveries.jsonl").stat().st_size / 2**20, 1),
+    }
 
 
 def ingest(path: Path, kind: str) -> dict:
     """Store the events file in a fresh database without processing it."""
     from pipeline_setup import store_only
+
     url, cfg = fresh_database(kind)
     try:
         db = Database(cfg)
@@ -70,9 +76,14 @@ def ingest(path: Path, kind: str) -> dict:
             refs, stored = store_only(db, fh, batch=cfg.ingest_batch)
         seconds = time.perf_counter() - start
         db.dispose()
-        return {"ingest_db": kind, "stored": stored, "clients_created": len(refs),
-                "ingest_seconds": round(seconds, 1), "ingest_events_per_s": round(stored / seconds),
-                "ingest_cpu_seconds": round(time.process_time() - cpu, 1)}
+        return {
+            "ingest_db": kind,
+            "stored": stored,
+            "clients_created": len(refs),
+            "ingest_seconds": round(seconds, 1),
+            "ingest_events_per_s": round(stored / seconds),
+            "ingest_cpu_seconds": round(time.process_time() - cpu, 1),
+        }
     finally:
         drop_database(url)
 

@@ -3,6 +3,7 @@
 The server is gunicorn (one process, threads) running `web:create_app()`; deliveries are
 signed the way bench/faults.py signs them (its payload builders are reused).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,9 +35,14 @@ def free_port() -> int:
 
 def app_env(url: str, extra: dict | None = None) -> dict:
     """The environment of the server and workers for database `url`."""
-    return {**os.environ, "FXCRM_DATABASE_URL": url, "FXCRM_SECRET_KEY": "bench",
-            "FXCRM_STRIPE_WEBHOOK_SECRET": STRIPE_SECRET, "FXCRM_SUMSUB_SECRET_KEY": SUMSUB_SECRET,
-            **(extra or {})}
+    return {
+        **os.environ,
+        "FXCRM_DATABASE_URL": url,
+        "FXCRM_SECRET_KEY": "bench",
+        "FXCRM_STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
+        "FXCRM_SUMSUB_SECRET_KEY": SUMSUB_SECRET,
+        **(extra or {}),
+    }
 
 
 class Server:
@@ -45,9 +51,26 @@ class Server:
     def __init__(self, env: dict, threads: int = 8):
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", "-w", "1",
-             "-k", "gthread", "--threads", str(threads), "--log-level", "warning", "web:create_app()"],
-            env=env, cwd=ROOT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "-w",
+                "1",
+                "-k",
+                "gthread",
+                "--threads",
+                str(threads),
+                "--log-level",
+                "warning",
+                "web:create_app()",
+            ],
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -66,8 +89,14 @@ class Server:
         self.proc.wait(timeout=30)
 
 
-def request(port: int, method: str, path: str, body: bytes = b"", headers: dict | None = None,
-            conn: http.client.HTTPConnection | None = None) -> tuple[int, bytes]:
+def request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: dict | None = None,
+    conn: http.client.HTTPConnection | None = None,
+) -> tuple[int, bytes]:
     own = conn is None
     conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
@@ -80,6 +109,7 @@ def request(port: int, method: str, path: str, body: bytes = b"", headers: dict 
 
 
 # ---- deliveries ---------------------------------------------------------------------
+
 
 def delivery(env: dict) -> tuple[str, str, dict, bytes, list[str]]:
     """Return (kind, path, headers, body, canonical event keys) for one generated event."""
@@ -159,7 +189,7 @@ def post_batches(port: int, token: str, lines: list[str], size: int = 200) -> li
     times = []
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     for start in range(0, len(lines), size):
-        body = ("[" + ",".join(lines[start:start + size]) + "]").encode()
+        body = ("[" + ",".join(lines[start : start + size]) + "]").encode()
         began = time.perf_counter()
         status, text = request(port, "POST", "/api/events", body, headers, conn)
         if status != 202:
@@ -170,6 +200,7 @@ def post_batches(port: int, token: str, lines: list[str], size: int = 200) -> li
 
 
 # ---- observing ----------------------------------------------------------------------
+
 
 class TaskWatcher(threading.Thread):
     """Poll the tasks table and note when each task first becomes readable (committed)."""
@@ -182,11 +213,13 @@ class TaskWatcher(threading.Thread):
 
     def run(self) -> None:
         from sqlalchemy import text
+
         last = 0
         with self.engine.connect() as conn:
             while not self.stop.wait(self.interval):
-                rows = conn.execute(text("SELECT id, trigger_key FROM tasks WHERE id > :last ORDER BY id"),
-                                    {"last": last}).all()
+                rows = conn.execute(
+                    text("SELECT id, trigger_key FROM tasks WHERE id > :last ORDER BY id"), {"last": last}
+                ).all()
                 conn.commit()  # end the read transaction so the next poll sees new commits
                 now = time.perf_counter()
                 for task_id, key in rows:
@@ -268,15 +301,23 @@ class MemorySampler(threading.Thread):
         def window(lo: float, hi: float) -> float:
             vals = [v for t, v in totals if t0 + lo * span <= t <= t0 + hi * span]
             return statistics.median(vals) if vals else totals[-1][1]
+
         warm = window(warm_fraction, warm_fraction + 0.1)
         end = window(0.9, 1.0)
         peak = max(v for t, v in totals if t >= t0 + warm_fraction * span)
-        return {"processes": len(self.roots), "samples": len(totals), "unit": "MB PSS, all processes",
-                "seconds": round(span, 1), "warm_up_fraction": warm_fraction,
-                "peak_mb": round(max(v for _t, v in totals), 1), "after_warm_up_mb": round(warm, 1),
-                "peak_after_warm_up_mb": round(peak, 1), "end_mb": round(end, 1),
-                "growth_pct": round((end - warm) / warm * 100, 1),
-                "peak_growth_pct": round((peak - warm) / warm * 100, 1)}
+        return {
+            "processes": len(self.roots),
+            "samples": len(totals),
+            "unit": "MB PSS, all processes",
+            "seconds": round(span, 1),
+            "warm_up_fraction": warm_fraction,
+            "peak_mb": round(max(v for _t, v in totals), 1),
+            "after_warm_up_mb": round(warm, 1),
+            "peak_after_warm_up_mb": round(peak, 1),
+            "end_mb": round(end, 1),
+            "growth_pct": round((end - warm) / warm * 100, 1),
+            "peak_growth_pct": round((peak - warm) / warm * 100, 1),
+        }
 
 
 def percentiles(values: list[float]) -> dict:
@@ -287,4 +328,5 @@ def percentiles(values: list[float]) -> dict:
 
     def pct(p: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 1)
+
     return {"n": len(ordered), "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": round(ordered[-1] * 1000, 1)}

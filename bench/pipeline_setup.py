@@ -1,4 +1,5 @@
 """What the pipeline benchmarks share: the workload, fresh databases, storing without processing."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,7 @@ from engine.values import UTC  # noqa: E402
 
 # The synthetic history starts tomorrow and spans a week (no timer falls due during a run).
 os.environ.setdefault("FXCRM_EVENT_MAX_AHEAD", "30d")
-PG_ADMIN = os.environ.get("FXCRM_BENCH_POSTGRES_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get("FXCRM_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("FXCRM_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -43,6 +43,7 @@ def generate(clients: int, seed: int, *, first: int = 1) -> list[str]:
 def activate_rules(database_url: str) -> str:
     """Activate the shipped rules; return the version."""
     from engine.rules import activation
+
     db = Database(config_mod.Config(database_url=database_url))
     try:
         return activation.activate_dir(db, str(ROOT / "rules"), actor="bench")
@@ -94,6 +95,7 @@ def store_only(database: Database, lines, batch: int = 500) -> tuple[list[str], 
     def flush() -> int:
         with unit_of_work(database) as session:
             return len(record_many(session, chunk, via="file"))
+
     for line in lines:
         chunk.append(parse_line(line))
         if len(chunk) >= batch:

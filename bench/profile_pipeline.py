@@ -11,6 +11,7 @@ then later trades, each closed trade with a balance update) up to --events event
 per-event and the set-based path one after the other, each on a fresh database with the
 same events. Prints one JSON object per run. Not a test and not part of `make bench`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,9 +50,10 @@ def statement_kind(sql: str) -> str:
 def _project_site() -> str:
     """Return the innermost project frame (file:line function) below the SQL call."""
     import traceback
+
     for frame in reversed(traceback.extract_stack(limit=80)):
         if frame.filename.startswith(ENGINE_DIR) and not frame.filename.endswith("/db.py"):
-            return f"{frame.filename[len(ENGINE_DIR):]}:{frame.lineno} {frame.name}"
+            return f"{frame.filename[len(ENGINE_DIR) :]}:{frame.lineno} {frame.name}"
     return "?"
 
 
@@ -86,8 +88,10 @@ def time_handlers(counts: Counter) -> dict[str, list[float]]:
                 row[0] += time.perf_counter() - start
                 row[1] += sum(counts.values()) - before
                 row[2] += 1
+
         timed.__wrapped__ = handler  # type: ignore[attr-defined]  (its set-based form)
         return timed
+
     for handlers in processing.PROJECTIONS.values():
         handlers[:] = [wrap(h) for h in handlers]
     processing.EVALUATORS[:] = [wrap(h) for h in processing.EVALUATORS]
@@ -98,8 +102,8 @@ def stream(args) -> list[str]:
     if args.stream == "demo":
         return generate(args.clients, args.seed)
     from engine.demo import trading_history
-    return [json.dumps(e) for e in trading_history(args.seed, args.clients, args.events,
-                                                    start=history_start())]
+
+    return [json.dumps(e) for e in trading_history(args.seed, args.clients, args.events, start=history_start())]
 
 
 def main() -> None:
@@ -113,11 +117,12 @@ def main() -> None:
     parser.add_argument("--both", action="store_true", help="per event, then set-based, same events")
     parser.add_argument("--cprofile", action="store_true", help="also print the top functions")
     parser.add_argument("--top", type=int, default=35)
-    parser.add_argument("--sites", action="store_true",
-                        help="also count statements by the project code that issued them (slow)")
+    parser.add_argument(
+        "--sites", action="store_true", help="also count statements by the project code that issued them (slow)"
+    )
     args = parser.parse_args()
     lines = stream(args)
-    for batch in ([False, True] if args.both else [not args.no_batch]):
+    for batch in [False, True] if args.both else [not args.no_batch]:
         profile_once(args, lines, batch)
 
 
@@ -141,26 +146,41 @@ def profile_once(args, lines: list[str], batch: bool) -> None:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         total = sum(counts.values())
-        out = {"db": args.db, "stream": args.stream, "batch": batch, "clients": len(refs),
-               "events": events, "set_based_events": len(batched),
-               "set_based_seconds": round(ROUND_SECONDS[0], 2),
-               "by_type": by_type(database),
-               "seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
-               "events_per_s": round(events / wall, 1),
-               "statements": total, "statements_per_event": round(total / events, 2),
-               "by_kind_per_event": {k: round(v / events, 3) for k, v in counts.most_common(40)},
-               "by_handler": {name: {"ms_per_event": round(sec * 1000 / events, 2),
-                                     "statements_per_event": round(n / events, 2), "calls": calls}
-                              for name, (sec, n, calls) in sorted(spent.items(), key=lambda kv: -kv[1][0])
-                              if calls},
-               "load_average": [round(x, 2) for x in os.getloadavg()]}
+        out = {
+            "db": args.db,
+            "stream": args.stream,
+            "batch": batch,
+            "clients": len(refs),
+            "events": events,
+            "set_based_events": len(batched),
+            "set_based_seconds": round(ROUND_SECONDS[0], 2),
+            "by_type": by_type(database),
+            "seconds": round(wall, 2),
+            "cpu_seconds": round(cpu, 2),
+            "events_per_s": round(events / wall, 1),
+            "statements": total,
+            "statements_per_event": round(total / events, 2),
+            "by_kind_per_event": {k: round(v / events, 3) for k, v in counts.most_common(40)},
+            "by_handler": {
+                name: {
+                    "ms_per_event": round(sec * 1000 / events, 2),
+                    "statements_per_event": round(n / events, 2),
+                    "calls": calls,
+                }
+                for name, (sec, n, calls) in sorted(spent.items(), key=lambda kv: -kv[1][0])
+                if calls
+            },
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        }
         if sites is not None:
             out["by_site_per_event"] = {k: round(v / events, 3) for k, v in sites.most_common(40)}
         print(json.dumps(out, indent=1), flush=True)
         database.dispose()
         if profiler:
             text = io.StringIO()
-            pstats.Stats(profiler, stream=text).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(args.top)
+            pstats.Stats(profiler, stream=text).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(
+                args.top
+            )
             print(text.getvalue())
     finally:
         drop_database(url)
@@ -173,6 +193,7 @@ ROUND_SECONDS = [0.0]  # wall seconds inside set-based rounds (their bulk reads 
 def count_batched() -> list:
     """Collect the events the set-based path takes from now on (engine.processing.batch)."""
     from engine.processing import batch
+
     taken: list = []
     ROUND_SECONDS[0] = 0.0
     original = getattr(batch._batch_round, "__wrapped__", batch._batch_round)
@@ -183,6 +204,7 @@ def count_batched() -> list:
         taken.extend(e.seq for e in done[before:])
         ROUND_SECONDS[0] += time.perf_counter() - start
         return stopped
+
     counting.__wrapped__ = original  # type: ignore[attr-defined]
     batch._batch_round = counting
     return taken
@@ -191,9 +213,14 @@ def count_batched() -> list:
 def by_type(database: Database) -> dict[str, int]:
     """How many events of each type were stored (and their status), for the record."""
     from sqlalchemy import text as sql
+
     with database.engine.connect() as conn:
-        return {f"{t} {s}": n for t, s, n in conn.execute(sql(
-            "SELECT type, status, count(*) FROM events GROUP BY type, status ORDER BY 3 DESC"))}
+        return {
+            f"{t} {s}": n
+            for t, s, n in conn.execute(
+                sql("SELECT type, status, count(*) FROM events GROUP BY type, status ORDER BY 3 DESC")
+            )
+        }
 
 
 def _reset_handlers() -> None:

@@ -16,9 +16,10 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import ARRAY, BigInteger, DateTime, String, bindparam, cast, func, or_, select, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
 from engine.clients.models import Client
 from engine.db import Database, keep_loaded_objects, unit_of_work
@@ -48,6 +49,88 @@ def _mark_processed(event: Event, now) -> None:
     """
     event.status, event.processed_at, event.last_error, event.retry_at = PROCESSED, now, None, None
     flag_modified(event, "ruleset_version")
+
+
+class _SetBasedMarks:
+    """The set-based path's processed marks, written as one UPDATE per flush instead of one
+    ORM UPDATE per event.
+
+    `mark(event)` marks the event in memory as `_mark_processed` does (the group runner and
+    the forms read `event.status`) and keeps it; before the session's next flush (a query's
+    autoflush, a form's bulk read, the end of the group) the kept marks are written by one
+    statement, guarded by `status = 'pending'` (an event marked by anyone else fails the
+    group, which is then redone client by client), and the events' own changes forgotten
+    so the flush does not write them again. Marks are so visible to every later read of
+    the transaction, as on the per-event path. `write()` writes the rest, `detach()` ends.
+    """
+
+    COLUMNS = ("status", "processed_at", "last_error", "retry_at", "ruleset_version")
+
+    def __init__(self, session: Session):
+        self.session, self.kept = session, []
+        sa_event.listen(session, "before_flush", self._before_flush)
+
+    def __call__(self, marked: Event) -> None:
+        _mark_processed(marked, utcnow())
+        self.kept.append(marked)
+
+    def _before_flush(self, session, _context, _instances) -> None:
+        self.write()
+
+    def detach(self) -> None:
+        sa_event.remove(self.session, "before_flush", self._before_flush)
+
+    def write(self) -> None:
+        kept, self.kept = self.kept, []
+        if not kept:
+            return
+        rows = [(e.seq, e.processed_at, e.ruleset_version) for e in kept]
+        written = _write_marks(self.session, rows)
+        if written != len(rows):
+            raise RuntimeError(f"{len(rows) - written} of {len(rows)} events were no longer pending")
+        for marked in kept:  # written: nothing left for the flush to UPDATE
+            for key in self.COLUMNS:
+                set_committed_value(marked, key, getattr(marked, key))
+
+
+def _write_marks(session: Session, rows: list[tuple]) -> int:
+    """Mark (seq, processed_at, ruleset_version) processed where still pending; return how many.
+
+    PostgreSQL: one `UPDATE ... FROM unnest(...)`; elsewhere one executemany (SQLite runs in
+    process: no round trip to save)."""
+    table = Event.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        values = select(
+            func.unnest(cast(bindparam("seqs"), ARRAY(BigInteger))).label("seq"),
+            func.unnest(cast(bindparam("ats"), ARRAY(DateTime(timezone=True)))).label("at"),
+            func.unnest(cast(bindparam("versions"), ARRAY(String))).label("version"),
+        ).subquery("marks")
+        stmt = (
+            update(table)
+            .where(table.c.seq == values.c.seq, table.c.status == PENDING)
+            .values(
+                status=PROCESSED,
+                processed_at=values.c.at,
+                last_error=None,
+                retry_at=None,
+                ruleset_version=values.c.version,
+            )
+        )
+        seqs, ats, versions = (list(column) for column in zip(*rows, strict=True))
+        return session.execute(stmt, {"seqs": seqs, "ats": ats, "versions": versions}).rowcount
+    stmt = (
+        update(table)
+        .where(table.c.seq == bindparam("b_seq"), table.c.status == PENDING)
+        .values(
+            status=PROCESSED,
+            processed_at=bindparam("b_at"),
+            last_error=None,
+            retry_at=None,
+            ruleset_version=bindparam("b_version"),
+        )
+    )
+    params = [{"b_seq": seq, "b_at": at, "b_version": version} for seq, at, version in rows]
+    return session.execute(stmt, params).rowcount
 
 
 def _advance_clients(events: list[Event], clients: dict[str, Client]) -> None:
@@ -214,7 +297,12 @@ def _finish_batched(
     (each client's done events are a prefix of its own, so its order holds)."""
     from engine.processing import batch
 
-    done = batch.run(session, clients, events, lambda e: _mark_processed(e, utcnow()), deadline)
+    marks = _SetBasedMarks(session)
+    try:
+        done = batch.run(session, clients, events, marks, deadline)
+        marks.write()
+    finally:
+        marks.detach()  # on an exception the group rolls back, written marks with it
     _advance_clients(done, clients)
     left = {e.client_ref for e in events if e.status == PENDING}  # stopped at the deadline
     if len(events) == EVENTS_PER_CLIENT_TXN:  # the read was cut: these may have more

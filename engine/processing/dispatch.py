@@ -37,21 +37,26 @@ LIVE_CLIENTS = 10
 
 
 def enqueue(database: Database, client_refs: list[str], *, bulk: bool | None = None) -> list[str]:
-    """Enqueue one rq job per batch of clients (live or bulk queue); return the job ids."""
+    """Enqueue one rq job per batch of clients (live or bulk queue); return the job ids.
+
+    All of a hand-off's jobs go to Redis in one pipeline (`Queue.enqueue_many`): one round
+    trip for a file's or an API batch's clients, not two per job."""
+    from rq import Queue
+
     from engine.processing import jobs
 
     if bulk is None:
         bulk = len(client_refs) > LIVE_CLIENTS
     queue = jobs.get_queue(database.config, bulk=bulk)
-    ids = []
-    for batch in chunks(sorted(client_refs), database.config.job_batch):
-        job = queue.enqueue(
+    prepared = [
+        Queue.prepare_data(
             jobs.process_clients,
-            batch,
+            args=(batch,),
             retry=jobs.retry_policy(),
-            job_timeout=600,
+            timeout=600,
             result_ttl=300,
             failure_ttl=7 * 86400,
         )
-        ids.append(job.id)
-    return ids
+        for batch in chunks(sorted(client_refs), database.config.job_batch)
+    ]
+    return [job.id for job in queue.enqueue_many(prepared)] if prepared else []
