@@ -50,9 +50,9 @@ browser:
 
 # Lint (ruff), format (ruff, the whole tree), types (mypy: engine/ and connectors/, baseline in pyproject.toml), import
 # contracts (.importlinter) and the package graph, which must have no cycle (see docs/architecture.md).
-FORMATTED := engine connectors web tests tools
+FORMATTED := engine connectors web tests tools bench
 check: install
-	$(BIN)/ruff check engine connectors web tests tools
+	$(BIN)/ruff check engine connectors web tests tools bench
 	$(BIN)/ruff format --check $(FORMATTED)
 	$(BIN)/mypy
 	PYTHONPATH=$(CURDIR) $(BIN)/lint-imports

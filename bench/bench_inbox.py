@@ -28,7 +28,7 @@ from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from engine import config as config_mod  # noqa: E402
 from engine.clients.models import Client  # noqa: E402
-from engine.db import Database, unit_of_work  # noqa: E402
+from engine.db import Database  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402
 from engine.tasks import counters  # noqa: E402
 from engine.tasks import service as tasks_service  # noqa: E402
