@@ -40,10 +40,10 @@ from engine.clients.models import Client  # noqa: E402
 from engine.db import Database  # noqa: E402
 from engine.demo import BrokerGenerator  # noqa: E402
 from engine.events.models import Event  # noqa: E402
-from engine.ib.models import (
+from engine.ib.models import (  # noqa: E402
     IbClientStats,
     IbCommission,
-    IbTrade,  # noqa: E402
+    IbTrade,
     IntroducingBroker,
 )
 from engine.migrate import upgrade  # noqa: E402
