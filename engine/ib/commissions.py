@@ -125,11 +125,11 @@ class SqlLedger:
 
 def lock_ibs(session: Session, ib_ids) -> None:
     """Lock these IBs' rows (PostgreSQL; SQLite has one writer) until the transaction ends,
-    in order of id, once per transaction: a monthly cap sums the commissions of all the
-    IB's clients, which other workers may be recording at the same time. Locks are taken
-    after the client locks; the set-based path takes all of a group's at once, sorted."""
-    locked = session.info.setdefault("ib_locked", set())
-    todo = sorted(set(ib_ids) - locked)
+    in order of IB id: a monthly cap sums the commissions of all the IB's clients, which
+    other workers may be recording at the same time. Taken after the client locks; the
+    set-based path takes all of a group's at once. Not remembered per transaction: a
+    savepoint rolled back (an isolated failing event) releases the locks taken in it."""
+    todo = sorted(set(ib_ids))
     if not todo or session.get_bind().dialect.name != "postgresql":
         return
     session.execute(
@@ -138,7 +138,6 @@ def lock_ibs(session: Session, ib_ids) -> None:
         .order_by(IntroducingBroker.ib_id)
         .with_for_update()
     ).all()
-    locked.update(todo)
 
 
 def cap(

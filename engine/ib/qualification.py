@@ -224,7 +224,20 @@ def evaluate(
     return result
 
 
+UNBOUNDED_LOTS = Decimal("1e30")
+
+
+def could_qualify(policy: Policy, stats: IbClientStats, moves: list[IbMoneyMove]) -> bool:
+    """Whether the client would meet `policy` with enough lots: False means no trade can
+    qualify it (its KYC, chargebacks, deposits or registration fail the policy), so a
+    closed trade changes nothing (the set-based path decides on this, engine.ib.batch)."""
+    return evaluate(policy, stats, stats.registered_at, moves, lots=UNBOUNDED_LOTS).qualified
+
+
 def qualifies(session: Session, policy: Policy, stats: IbClientStats) -> bool:
     """Whether the client meets `policy` now, without loading its trades."""
+    moves = deposits(session, stats.client_ref)
+    if not could_qualify(policy, stats, moves):
+        return False  # no need to sum the lots
     lots = counted_lots(session, stats.client_ref, policy, stats.registered_at)
-    return evaluate(policy, stats, stats.registered_at, deposits(session, stats.client_ref), lots=lots).qualified
+    return evaluate(policy, stats, stats.registered_at, moves, lots=lots).qualified
