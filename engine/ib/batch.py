@@ -32,7 +32,7 @@ from engine.bulk import insert_rows
 from engine.db import money_sum
 from engine.ib import commissions, evaluate, qualification, tree
 from engine.ib.commissions import NewCommission
-from engine.ib.config import IbConfig
+from engine.ib.config import IbConfig, Policy
 from engine.ib.models import (
     REJECTED,
     IbClientStats,
@@ -83,6 +83,9 @@ class GroupLedger:
     months: set[datetime]
     moves: dict[str, list[IbMoneyMove]]  # client -> deposits, oldest first
     ibs: set[str] = field(default_factory=set)  # the IBs of the chains (locked, sums loaded)
+    # Clients whose CPA policy only their lots can still decide: the policy and the lots
+    # it counts so far (`qualification.counted_lots`), kept up to date as trades are recorded.
+    cpa_lots: dict[str, tuple[Policy, Decimal]] = field(default_factory=dict)
 
     def exists(self, key: str) -> bool:
         if key not in self.asked:
@@ -207,6 +210,33 @@ def _load_referred(session: Session, state: IbState, closed: list, referred: lis
         moves,
         set(ibs),
     )
+    state.ledger.cpa_lots = _cpa_lots(session, state, referred)
+
+
+def _cpa_lots(session: Session, state: IbState, referred: list[str]) -> dict[str, tuple[Policy, Decimal]]:
+    """`evaluate.check_cpa` on a trade: nothing once the CPA is paid, without one, or while
+    the client cannot qualify whatever it trades; otherwise the lots it counts decide.
+    Those are summed here for the group (one aggregate per policy, each client's window)."""
+    config, ledger = state.config, state.ledger
+    assert config is not None and ledger is not None
+    if "cpa" in state.by_rules:
+        return {}  # the rules decide the CPA (the rules evaluator's form)
+    waiting: dict[str, list[IbClientStats]] = {}
+    for ref in referred:
+        stats = state.stats[ref]
+        assert stats is not None and stats.ib_id is not None
+        profile = config.profile_for(stats.ib_id)
+        if profile.cpa is None or f"cpa:{ref}" in ledger.keys:
+            continue
+        policy = config.policies[profile.cpa_policy]  # type: ignore[index]
+        if qualification.could_qualify(policy, stats, ledger.moves[ref]):
+            waiting.setdefault(policy.name, []).append(stats)
+    found: dict[str, tuple[Policy, Decimal]] = {}
+    for name, group in waiting.items():
+        policy = config.policies[name]
+        lots = qualification.counted_lots_of(session, policy, [(s.client_ref, s.registered_at) for s in group])
+        found.update((s.client_ref, (policy, lots.get(s.client_ref, Decimal(0)))) for s in group)
+    return found
 
 
 def _chains(session: Session, ib_ids: list[str]) -> dict[str, list[str]]:
@@ -283,24 +313,33 @@ def accepts(state: IbState, event, client) -> bool:
     if stats is None or stats.ib_id is None:
         return True
     try:
-        return _referred_accepts(state, stats)
+        return _referred_accepts(state, stats, event)
     except (NotLoaded, KeyError):
         return False
 
 
-def _referred_accepts(state: IbState, stats: IbClientStats) -> bool:
+def _referred_accepts(state: IbState, stats: IbClientStats, event) -> bool:
+    """The CPA check after the trade does nothing (`_cpa_lots`): a trade that makes the
+    client qualify goes per event (its explanation lists every trade of the client)."""
     if state.ledger is None or state.config is None:
         return False
     state.ledger.chain(stats.ib_id)  # type: ignore[arg-type]  # loaded, or KeyError
-    if "cpa" in state.by_rules:
-        return True  # the rules decide the CPA (the rules evaluator's form)
-    # `evaluate.check_cpa`: nothing to do once paid or without a CPA, nor while the
-    # client cannot qualify whatever it trades; otherwise its lots would decide.
-    profile = state.config.profile_for(stats.ib_id)  # type: ignore[arg-type]
-    if profile.cpa is None or state.ledger.exists(f"cpa:{stats.client_ref}"):
+    waiting = state.ledger.cpa_lots.get(stats.client_ref)
+    if waiting is None:
         return True
-    policy = state.config.policies[profile.cpa_policy]  # type: ignore[index]
-    return not qualification.could_qualify(policy, stats, state.ledger.moves[stats.client_ref])
+    policy, lots = waiting
+    lots += _counted(state, stats, event, policy)
+    moves = state.ledger.moves[stats.client_ref]
+    return not qualification.evaluate(policy, stats, stats.registered_at, moves, lots=lots).qualified
+
+
+def _counted(state: IbState, stats: IbClientStats, event, policy: Policy) -> Decimal:
+    """The lots the event's trade adds to what the CPA policy counts (none if recorded)."""
+    key = (stats.client_ref, event.data["account_id"], event.data["ticket"])
+    if key in state.trades:
+        return Decimal(0)
+    trade = IbTrade(**trade_row(stats.client_ref, event.data))
+    return trade.lots if qualification.trade_verdict(policy, trade, stats.registered_at)[0] else Decimal(0)
 
 
 def apply(state: IbState, event, client) -> None:
@@ -308,6 +347,9 @@ def apply(state: IbState, event, client) -> None:
         _ensure_stats(state, client)
     key = (client.ref, event.data["account_id"], event.data["ticket"])
     stats = state.stats[client.ref]
+    if stats is not None and state.ledger is not None and client.ref in state.ledger.cpa_lots:
+        policy, lots = state.ledger.cpa_lots[client.ref]
+        state.ledger.cpa_lots[client.ref] = (policy, lots + _counted(state, stats, event, policy))
     if key not in state.trades:
         row = trade_row(client.ref, event.data)
         state.trades[key] = IbTrade(**row) if stats is not None and stats.ib_id is not None else None

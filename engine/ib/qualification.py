@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.db import money_sum
@@ -76,6 +76,22 @@ def counted_lots(
             return Decimal(0)
         query = query.where(IbTrade.close_time <= end)
     return Decimal(session.scalar(query) or 0)
+
+
+def counted_lots_of(session: Session, policy: Policy, clients: list[tuple[str, datetime | None]]) -> dict[str, Decimal]:
+    """`counted_lots` for several clients (client ref, registration time) in one aggregate."""
+    windows = []
+    for ref, registered_at in clients:
+        if policy.within is None:
+            windows.append(IbTrade.client_ref == ref)
+        elif (end := _window_end(policy, registered_at)) is not None:
+            windows.append((IbTrade.client_ref == ref) & (IbTrade.close_time <= end))
+    if not windows:
+        return {}
+    query = select(IbTrade.client_ref, money_sum(IbTrade.lots)).where(or_(*windows)).group_by(IbTrade.client_ref)
+    if policy.min_holding_time is not None:
+        query = query.where(IbTrade.held_seconds >= policy.min_holding_time.total_seconds())
+    return {ref: Decimal(total or 0) for ref, total in session.execute(query).tuples()}
 
 
 def plain(value: Decimal) -> str:

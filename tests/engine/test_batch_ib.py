@@ -92,6 +92,20 @@ def counting_clients():
         batch._batch_round = original
 
 
+EXPLANATION = 10  # ib_commissions columns without ids: key, ib_id, client_ref, type, level, amount, ...
+
+
+def _without_ids(tables: dict) -> dict:
+    """In groups the ids differ (test_batch_equivalence): an override's explanation names
+    its base's id (`override_of`), left out too."""
+    rows = []
+    for row in tables["ib_commissions"]:
+        explanation = json.loads(row[EXPLANATION])
+        explanation.pop("override_of", None)
+        rows.append(row[:EXPLANATION] + (json.dumps(explanation, sort_keys=True),) + row[EXPLANATION + 1 :])
+    return {**tables, "ib_commissions": sorted(rows)}
+
+
 def _compare_ib(urls, backend, events, rules: str, *, per_client: bool) -> tuple[dict, dict, list, set[str]]:
     clock.freeze(NOW)
     per_event = snapshot(run(urls[0], backend, events, batch=False, per_client=per_client, rules=rules), ids=per_client)
@@ -99,7 +113,10 @@ def _compare_ib(urls, backend, events, rules: str, *, per_client: bool) -> tuple
         database = run(urls[1], backend, events, batch=True, per_client=per_client, rules=rules)
     with unit_of_work(database) as session:
         referred = set(session.scalars(select(IbClientStats.client_ref).where(IbClientStats.ib_id.is_not(None))))
-    return per_event, snapshot(database, ids=per_client), taken, referred
+    batched = snapshot(database, ids=per_client)
+    if not per_client:
+        per_event, batched = _without_ids(per_event), _without_ids(batched)
+    return per_event, batched, taken, referred
 
 
 def _commissions(rows: list[tuple]) -> dict[tuple[str, str], Decimal]:
