@@ -44,11 +44,13 @@ from tests.engine.test_batch_equivalence import (  # noqa: F401  (fixtures)
 PARENTS = {"C000051": "C000001", "C000101": "C000051"}
 
 
-def policy_rules(tmp_path: Path, *, standard_month: str = "12", master_month: str = "5000") -> str:
+def policy_rules(
+    tmp_path: Path, *, standard_month: str = "12", master_month: str = "5000", leave_out: tuple[str, ...] = ()
+) -> str:
     """The shipped rules without the IB rules (the profiles' policies pay), with monthly caps
     of `standard_month` / `master_month` USD and C000001 on the master profile."""
     rules = tmp_path / "rules"
-    shutil.copytree("rules", rules, ignore=shutil.ignore_patterns("ib"))
+    shutil.copytree("rules", rules, ignore=shutil.ignore_patterns("ib", *leave_out))
     shutil.copytree("rules/policy/ib", rules / "policy" / "ib")
     profiles = rules / "policy" / "ib" / "profiles.yaml"
     text = profiles.read_text()
@@ -256,14 +258,17 @@ def _paid(database, ib: str) -> Decimal:
     return Decimal(total or 0)
 
 
-def test_two_workers_never_exceed_the_monthly_cap_of_an_ib_they_share(tmp_path, request):
+@pytest.mark.parametrize("batch", [True, False], ids=["set-based", "per-event"])
+def test_two_workers_never_exceed_the_monthly_cap_of_an_ib_they_share(tmp_path, request, batch):
     """Two threads, released together, process two clients of the same IB; its monthly cap
     is reached between them. The IB's commissions never exceed the cap and equal what one
-    worker on the per-event path records."""
+    worker on the per-event path records (both paths lock the IB before summing its month)."""
     url = request.getfixturevalue("postgres_url")
     if url is None:
         pytest.skip("PostgreSQL is not reachable")
-    rules = policy_rules(tmp_path, standard_month=str(CAP))
+    # Without the onboarding rules: their KYC reminders (delay timers with `unless`, pending
+    # for these clients who never send documents) keep a client's events per event.
+    rules = policy_rules(tmp_path, standard_month=str(CAP), leave_out=("onboarding",))
     forget_databases()
     clock.freeze(NOW)
     per_event = get_database(make_config(url, batch=False))
@@ -276,7 +281,7 @@ def test_two_workers_never_exceed_the_monthly_cap_of_an_ib_they_share(tmp_path, 
     assert expected == CAP  # one worker, per event: the cap, exactly
 
     forget_databases()
-    database = get_database(make_config(url, batch=True))
+    database = get_database(make_config(url, batch=batch))
     _truncate(database)
     activation.activate_dir(database, rules, actor="test")
     for index in range(1, 9):
@@ -300,6 +305,6 @@ def test_two_workers_never_exceed_the_monthly_cap_of_an_ib_they_share(tmp_path, 
             for thread in threads:
                 thread.join(60)
         assert not errors
-        assert sum(1 for _, t in taken if t == "trade.closed") == len(trades)  # all set-based
+        assert sum(1 for _, t in taken if t == "trade.closed") == (len(trades) if batch else 0)
         paid = _paid(database, f"R{index:03d}-IB")
         assert paid == expected, (index, paid)
