@@ -9,8 +9,10 @@ records (reversals, adjustments) that point at what they correct.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,7 +21,7 @@ from engine.db import money_sum
 from engine.ib import tree
 from engine.ib.config import IbConfig, Profile
 from engine.ib.errors import IbError
-from engine.ib.models import APPROVED, PENDING_REVIEW, REJECTED, IbCommission, IbCommissionChange
+from engine.ib.models import APPROVED, PENDING_REVIEW, REJECTED, IbCommission, IbCommissionChange, IntroducingBroker
 from engine.values import Money, iso, utcnow
 
 CENT = Decimal("0.01")
@@ -45,38 +47,112 @@ def get_by_key(session: Session, key: str) -> IbCommission | None:
     return session.scalar(select(IbCommission).where(IbCommission.key == key))
 
 
+def money_total(total) -> Decimal:
+    """A `money_sum` result as a Decimal (SQLite's exact_sum gives units of 10^-8)."""
+    return Decimal(total) if isinstance(total, Decimal) else Decimal(int(total or 0)).scaleb(-8)
+
+
 def _sum(session: Session, *where) -> Decimal:
     total = session.scalar(
         select(func.coalesce(money_sum(IbCommission.amount), 0)).where(IbCommission.status != REJECTED, *where)
     )
-    return Decimal(total) if isinstance(total, Decimal) else Decimal(int(total or 0)).scaleb(-8)
+    return money_total(total)
 
 
-def _month(at: datetime) -> tuple[datetime, datetime]:
+def month_of(at: datetime) -> tuple[datetime, datetime]:
+    """The calendar month (start, end) a commission earned at `at` counts in for monthly caps."""
     start = at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
     return start, end
 
 
+_month = month_of
+
+
+class Ledger(Protocol):
+    """What a commission decision reads besides the event: the commissions already
+    recorded (by key, and summed for caps), the IB chain and the client's deposits.
+    `SqlLedger` asks the database (the per-event path); the set-based path answers from
+    its group state (engine.ib.batch), so both paths decide with the same functions."""
+
+    def exists(self, key: str) -> bool: ...
+
+    def used_by_client(self, ib_id: str, currency: str, client_ref: str) -> Decimal: ...
+
+    def used_in_month(self, ib_id: str, currency: str, month: datetime) -> Decimal: ...
+
+    def chain(self, ib_id: str) -> list[str]: ...
+
+    def deposits(self, client_ref: str, as_of: datetime) -> list: ...
+
+
+class SqlLedger:
+    """The ledger of the per-event path: a query per question, on the session."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def exists(self, key: str) -> bool:
+        return get_by_key(self.session, key) is not None
+
+    def used_by_client(self, ib_id: str, currency: str, client_ref: str) -> Decimal:
+        return _sum(
+            self.session,
+            IbCommission.ib_id == ib_id,
+            IbCommission.currency == currency,
+            IbCommission.client_ref == client_ref,
+        )
+
+    def used_in_month(self, ib_id: str, currency: str, month: datetime) -> Decimal:
+        lock_ibs(self.session, [ib_id])  # the monthly cap counts every client: one decider at a time
+        start, end = month_of(month)
+        return _sum(
+            self.session,
+            IbCommission.ib_id == ib_id,
+            IbCommission.currency == currency,
+            IbCommission.earned_at >= start,
+            IbCommission.earned_at < end,
+        )
+
+    def chain(self, ib_id: str) -> list[str]:
+        return [i.ib_id for i in tree.chain(self.session, ib_id)] or [ib_id]
+
+    def deposits(self, client_ref: str, as_of: datetime) -> list:
+        from engine.ib import qualification
+
+        return qualification.deposits(self.session, client_ref, as_of=as_of)
+
+
+def lock_ibs(session: Session, ib_ids) -> None:
+    """Lock these IBs' rows (PostgreSQL; SQLite has one writer) until the transaction ends,
+    in order of IB id: a monthly cap sums the commissions of all the IB's clients, which
+    other workers may be recording at the same time. Taken after the client locks; the
+    set-based path takes all of a group's at once. Not remembered per transaction: a
+    savepoint rolled back (an isolated failing event) releases the locks taken in it."""
+    todo = sorted(set(ib_ids))
+    if not todo or session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(
+        select(IntroducingBroker.id)
+        .where(IntroducingBroker.ib_id.in_(todo))
+        .order_by(IntroducingBroker.ib_id)
+        .with_for_update()
+    ).all()
+
+
 def cap(
-    session: Session, profile: Profile, ib_id: str, client_ref: str | None, amount: Decimal, at: datetime
+    ledger: Ledger | Session, profile: Profile, ib_id: str, client_ref: str | None, amount: Decimal, at: datetime
 ) -> tuple[Decimal, list[str]]:
     """Return `amount` reduced to what the profile's caps leave, with a note per cap applied."""
-    notes, same = [], (IbCommission.ib_id == ib_id, IbCommission.currency == profile.currency)
-    limits = []
+    if isinstance(ledger, Session):
+        ledger = SqlLedger(ledger)
+    notes, limits = [], []
     if profile.cap_per_client is not None and client_ref:
         limits.append(
-            ("per client", profile.cap_per_client, _sum(session, *same, IbCommission.client_ref == client_ref))
+            ("per client", profile.cap_per_client, ledger.used_by_client(ib_id, profile.currency, client_ref))
         )
     if profile.cap_per_month is not None:
-        start, end = _month(at)
-        limits.append(
-            (
-                "per month",
-                profile.cap_per_month,
-                _sum(session, *same, IbCommission.earned_at >= start, IbCommission.earned_at < end),
-            )
-        )
+        limits.append(("per month", profile.cap_per_month, ledger.used_in_month(ib_id, profile.currency, at)))
     for label, limit, used in limits:
         room = max(limit - used, Decimal(0))
         if amount > room:
@@ -85,6 +161,33 @@ def cap(
             )
             amount = room.quantize(CENT, rounding=ROUND_DOWN)  # never above the cap
     return amount, notes
+
+
+@dataclass
+class NewCommission:
+    """A commission a decision creates: the fields of its row; `source` is the record it
+    derives from (an override's base, written first), `explanation["override_of"]` its id."""
+
+    key: str
+    ib_id: str
+    client_ref: str | None
+    type: str
+    amount: Decimal
+    currency: str
+    explanation: dict
+    earned_at: datetime
+    actor: str
+    level: int = 0
+    profile: str | None = None
+    reason: str | None = None
+    review: bool = True
+    source: "NewCommission | None" = None
+    source_id: int | None = None
+    id: int | None = None  # once written
+
+    @property
+    def status(self) -> str:
+        return PENDING_REVIEW if self.review else APPROVED
 
 
 def log_change(session: Session, record: IbCommission, to: str, actor: str, reason: str | None) -> None:
@@ -145,24 +248,33 @@ def create(
     return record, True
 
 
-def overrides(
-    session: Session, config: IbConfig, base: IbCommission, ancestors: list[str], *, actor: str, review: bool = True
-) -> list[IbCommission]:
-    """Give each ancestor of the earning IB (nearest first) its override percent of `base`."""
-    created = []
+def plan_overrides(
+    ledger: Ledger,
+    config: IbConfig,
+    base: NewCommission | IbCommission,
+    ancestors: list[str],
+    *,
+    actor: str,
+    review: bool,
+) -> list[NewCommission]:
+    """Decide each ancestor's override of `base` (nearest first): its percent, capped."""
+    planned = []
     for depth, ancestor in enumerate(ancestors, 1):
         profile = config.profile_for(ancestor)
         percent = profile.overrides.get(depth)
         if not percent:
             continue
         raw = cents(base.amount * percent / 100)
-        amount, notes = cap(session, profile, ancestor, base.client_ref, raw, base.earned_at)
+        amount, notes = cap(ledger, profile, ancestor, base.client_ref, raw, base.earned_at)
         if amount <= 0:
+            continue
+        key = f"{base.key}/override:{ancestor}"
+        if ledger.exists(key):
             continue
         explanation = {
             "rule": base.explanation.get("rule"),
             "ruleset_version": base.explanation.get("ruleset_version"),
-            "override_of": base.id,
+            "override_of": base.id if isinstance(base, IbCommission) else None,  # set when written
             "depth": depth,
             "percent": str(percent),
             "of_amount": f"{base.amount} {base.currency}",
@@ -171,22 +283,61 @@ def overrides(
             "caps": notes,
             "why": f"{percent}% override of {base.ib_id}'s {base.type} (depth {depth})",
         }
-        record, new = create(
-            session,
-            key=f"{base.key}/override:{ancestor}",
-            ib_id=ancestor,
-            client_ref=base.client_ref,
-            type="override",
-            level=depth,
-            money=Money(amount, base.currency),
-            explanation=explanation,
-            earned_at=base.earned_at,
-            actor=actor,
-            profile=profile.name,
-            source_id=base.id,
-            review=review,
+        planned.append(
+            NewCommission(
+                key=key,
+                ib_id=ancestor,
+                client_ref=base.client_ref,
+                type="override",
+                level=depth,
+                amount=amount,
+                currency=base.currency,
+                explanation=explanation,
+                earned_at=base.earned_at,
+                actor=actor,
+                profile=profile.name,
+                review=review,
+                source=base if isinstance(base, NewCommission) else None,
+                source_id=base.id if isinstance(base, IbCommission) else None,
+            )
         )
-        if new:
+    return planned
+
+
+def write(session: Session, new: NewCommission) -> tuple[IbCommission, bool]:
+    """Write a decided commission (the per-event path) unless its key is already paid for."""
+    source_id = new.source_id
+    if new.source is not None:
+        source_id = new.source.id  # the base is written first
+        new.explanation["override_of"] = source_id
+    record, created = create(
+        session,
+        key=new.key,
+        ib_id=new.ib_id,
+        client_ref=new.client_ref,
+        type=new.type,
+        level=new.level,
+        money=Money(new.amount, new.currency),
+        explanation=new.explanation,
+        earned_at=new.earned_at,
+        actor=new.actor,
+        profile=new.profile,
+        source_id=source_id,
+        reason=new.reason,
+        review=new.review,
+    )
+    new.id = record.id
+    return record, created
+
+
+def overrides(
+    session: Session, config: IbConfig, base: IbCommission, ancestors: list[str], *, actor: str, review: bool = True
+) -> list[IbCommission]:
+    """Give each ancestor of the earning IB (nearest first) its override percent of `base`."""
+    created = []
+    for new in plan_overrides(SqlLedger(session), config, base, ancestors, actor=actor, review=review):
+        record, made = write(session, new)
+        if made:
             created.append(record)
     return created
 

@@ -18,7 +18,7 @@ from engine.ib.models import REJECTED, IbClientStats
 from engine.ib.service import PER_TRADE, config_for, record_commission, types_paid_by_rules
 
 
-def _policy_explanation(config: IbConfig, rule: str, event: Event | None, extra: dict) -> dict:
+def policy_explanation(config: IbConfig, rule: str, event: Event | None, extra: dict) -> dict:
     return {
         "rule": rule,
         "ruleset_version": config.version,
@@ -49,18 +49,28 @@ def check_cpa(session: Session, config: IbConfig, profile: Profile, stats: IbCli
             type="cpa",
             event=event,
             actor="policy",
-            explanation=_policy_explanation(
+            explanation=policy_explanation(
                 config, f"policy:{policy.name}", event, {"qualification": result.explanation()}
             ),
         )
+
+
+def earns_for_trade(stats: IbClientStats, event: Event) -> bool:
+    """Whether a trade closed at the event's time earns the client's IB anything."""
+    return not (stats.attributed_at and event.occurred_at < stats.attributed_at)  # before: nothing
+
+
+def policy_trade_types(by_rules: frozenset[str]) -> list[str]:
+    """The per-trade commission types the profiles' policies pay (the rules pay the others)."""
+    return [t for t in PER_TRADE if t not in by_rules]
 
 
 def trade_commissions(
     session: Session, config: IbConfig, profile: Profile, stats: IbClientStats, event: Event, types
 ) -> None:
     """Record the per-trade commissions the profile pays for a trade closed while attributed."""
-    if stats.attributed_at and event.occurred_at < stats.attributed_at:
-        return  # trades closed before the IB had the client earn it nothing
+    if not earns_for_trade(stats, event):
+        return
     for type in types:
         record_commission(
             session,
@@ -69,7 +79,7 @@ def trade_commissions(
             event=event,
             once_per="trade",
             actor="policy",
-            explanation=_policy_explanation(config, f"profile:{profile.name}", event, {}),
+            explanation=policy_explanation(config, f"profile:{profile.name}", event, {}),
         )
 
 
@@ -81,7 +91,7 @@ def after_activity(session: Session, client_ref: str, event: Event) -> None:
         return
     profile, by_rules = config.profile_for(stats.ib_id), types_paid_by_rules(session, config)
     if event.type == "trade.closed":
-        trade_commissions(session, config, profile, stats, event, [t for t in PER_TRADE if t not in by_rules])
+        trade_commissions(session, config, profile, stats, event, policy_trade_types(by_rules))
     if "cpa" not in by_rules:
         check_cpa(session, config, profile, stats, event)
 
@@ -115,7 +125,7 @@ def after_attribution(session: Session, client_ref: str, event: Event | None = N
     stats = tree.stats_for(session, client_ref)
     catchup.rule_commissions(session, stats)
     profile, by_rules = config.profile_for(stats.ib_id), types_paid_by_rules(session, config)
-    per_trade = [t for t in PER_TRADE if t not in by_rules]
+    per_trade = policy_trade_types(by_rules)
     if per_trade and stats.attributed_at is not None:
         for trade_event in catchup.earlier_events(session, stats, {"trade.closed"}):
             trade_commissions(session, config, profile, stats, trade_event, per_trade)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.db import money_sum
@@ -76,6 +76,22 @@ def counted_lots(
             return Decimal(0)
         query = query.where(IbTrade.close_time <= end)
     return Decimal(session.scalar(query) or 0)
+
+
+def counted_lots_of(session: Session, policy: Policy, clients: list[tuple[str, datetime | None]]) -> dict[str, Decimal]:
+    """`counted_lots` for several clients (client ref, registration time) in one aggregate."""
+    windows = []
+    for ref, registered_at in clients:
+        if policy.within is None:
+            windows.append(IbTrade.client_ref == ref)
+        elif (end := _window_end(policy, registered_at)) is not None:
+            windows.append((IbTrade.client_ref == ref) & (IbTrade.close_time <= end))
+    if not windows:
+        return {}
+    query = select(IbTrade.client_ref, money_sum(IbTrade.lots)).where(or_(*windows)).group_by(IbTrade.client_ref)
+    if policy.min_holding_time is not None:
+        query = query.where(IbTrade.held_seconds >= policy.min_holding_time.total_seconds())
+    return {ref: Decimal(total or 0) for ref, total in session.execute(query).tuples()}
 
 
 def plain(value: Decimal) -> str:
@@ -224,7 +240,20 @@ def evaluate(
     return result
 
 
+UNBOUNDED_LOTS = Decimal("1e30")
+
+
+def could_qualify(policy: Policy, stats: IbClientStats, moves: list[IbMoneyMove]) -> bool:
+    """Whether the client would meet `policy` with enough lots: False means no trade can
+    qualify it (its KYC, chargebacks, deposits or registration fail the policy), so a
+    closed trade changes nothing (the set-based path decides on this, engine.ib.batch)."""
+    return evaluate(policy, stats, stats.registered_at, moves, lots=UNBOUNDED_LOTS).qualified
+
+
 def qualifies(session: Session, policy: Policy, stats: IbClientStats) -> bool:
     """Whether the client meets `policy` now, without loading its trades."""
+    moves = deposits(session, stats.client_ref)
+    if not could_qualify(policy, stats, moves):
+        return False  # no need to sum the lots
     lots = counted_lots(session, stats.client_ref, policy, stats.registered_at)
-    return evaluate(policy, stats, stats.registered_at, deposits(session, stats.client_ref), lots=lots).qualified
+    return evaluate(policy, stats, stats.registered_at, moves, lots=lots).qualified

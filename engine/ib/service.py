@@ -19,7 +19,7 @@ from engine.events.models import Event
 from engine.ib import commissions, qualification, tree
 from engine.ib.config import IbConfig, Profile, from_files, load
 from engine.ib.errors import IbError
-from engine.ib.models import IbCommission, IbTrade
+from engine.ib.models import IbClientStats, IbCommission, IbTrade
 from engine.ib.qualification import plain
 from engine.values import Money, iso, utcnow
 
@@ -116,13 +116,12 @@ def trade_amount(config: IbConfig, profile: Profile, type: str, trade: IbTrade) 
     return revenue * percent / 100, f"{percent}% of {what} {plain(revenue)} {profile.currency}"
 
 
-def _trade_counts(
-    session: Session, config: IbConfig, profile: Profile, client_ref: str, trade: IbTrade
-) -> tuple[bool, str]:
-    """Return whether the profile's trade policy lets `trade` earn, and why."""
+def trade_counts(config: IbConfig, profile: Profile, stats: IbClientStats | None, trade: IbTrade) -> tuple[bool, str]:
+    """Return whether the profile's trade policy lets `trade` earn, and why (`stats`: the
+    client's IB row, needed when the profile has a trade policy)."""
     if profile.trade_policy is None:
         return True, "the profile counts every trade"
-    stats = tree.ensure_stats(session, client_ref)
+    assert stats is not None, "a trade policy reads the client's IB row"
     policy = config.policies[profile.trade_policy]
     result = qualification.evaluate(policy, stats, stats.registered_at, [], [trade])
     failed = [c["detail"] for c in result.checks if not c["ok"] and c["criterion"] != "total_lots_at_least"]
@@ -130,18 +129,15 @@ def _trade_counts(
     return counted and not failed, "; ".join(failed + [why])
 
 
-def _amount(session, config, profile, type, client_ref, event, amount):
+def _amount(config, profile, type, client_ref, trade, stats, amount):
     """Return (Money or None, computation text, detail dict, purpose key)."""
     if type == "cpa":
         value = amount or (Money(profile.cpa, profile.currency) if profile.cpa is not None else None)
         why = f"CPA of {value} from profile {profile.name}" if value else f"profile {profile.name} has no CPA"
         return value, why, {}, f"cpa:{client_ref}"
-    if type not in PER_TRADE:
-        raise IbError(f"unknown commission type {type!r} (types: {', '.join(EARNED_TYPES)})")
-    trade = _trade_for(session, client_ref, event)
     detail = qualification.trade_dict(trade, True, "")
     key = f"{type}:{client_ref}:{trade.account_id}:{trade.ticket}"
-    counted, reason = _trade_counts(session, config, profile, client_ref, trade)
+    counted, reason = trade_counts(config, profile, stats, trade)
     detail.update(counted=counted, reason=reason)
     if not counted:
         return None, f"trade {trade.ticket} does not count: {reason}", {"trade": detail}, key
@@ -149,12 +145,80 @@ def _amount(session, config, profile, type, client_ref, event, amount):
     return (Money(value, profile.currency) if value is not None else None), why, {"trade": detail}, key
 
 
-def _deposits_before(session: Session, client_ref: str, at: datetime) -> list[dict]:
+def _deposits_before(ledger: commissions.Ledger, client_ref: str, at: datetime) -> list[dict]:
     return [
         {"payment_id": m.payment_id, "amount": plain(m.amount), "currency": m.currency, "at": iso(m.at)}
-        for m in qualification.deposits(session, client_ref, as_of=at)
+        for m in ledger.deposits(client_ref, at)
         if qualification.live_at(m, at)
     ]
+
+
+def decide_commission(
+    ledger: commissions.Ledger,
+    config: IbConfig,
+    prof: Profile,
+    *,
+    ib_id: str,
+    client_ref: str,
+    type: str,
+    explanation: dict,
+    trade: IbTrade | None = None,
+    stats: IbClientStats | None = None,
+    event: Event | None = None,
+    once_per: str = "client",
+    amount: Money | None = None,
+    review: bool = True,
+    actor: str = "rules",
+) -> list[commissions.NewCommission]:
+    """Decide what `client_ref`'s IB `ib_id` (and its parents, as overrides) earn: the base
+    commission first, then its overrides; [] when nothing is due. Reads only `ledger`, so
+    the per-event path (SQL) and the set-based path (group state) decide alike.
+    `trade` is the closed trade a per-trade type pays for; `stats` the client's IB row."""
+    value, why, detail, key = _amount(config, prof, type, client_ref, trade, stats, amount)
+    if once_per == "event" and event is not None:
+        key = f"{type}:{client_ref}:event:{event.source}:{event.event_id}"
+    if value is None or ledger.exists(key):
+        return []
+    earned_at = event.occurred_at if event is not None else utcnow()
+    raw = commissions.cents(value.amount)
+    capped, notes = raw, [f"no caps: {value.currency} is not the profile's {prof.currency}"]
+    if value.currency == prof.currency:  # caps are sums in the profile currency
+        capped, notes = commissions.cap(ledger, prof, ib_id, client_ref, raw, earned_at)
+    if capped <= 0:
+        return []
+    chain = ledger.chain(ib_id)
+    full = {
+        **explanation,
+        **detail,
+        "computation": why,
+        "caps": notes,
+        "profile": prof.name,
+        "config_version": config.version,
+        "ib_chain": chain,
+        "deposits": _deposits_before(ledger, client_ref, earned_at),
+        "event": event.envelope() if event is not None else None,
+    }
+    base = commissions.NewCommission(
+        key=key,
+        ib_id=ib_id,
+        client_ref=client_ref,
+        type=type,
+        amount=capped,
+        currency=value.currency,
+        explanation=full,
+        earned_at=earned_at,
+        actor=actor,
+        profile=prof.name,
+        review=review,
+    )
+    return [base] + commissions.plan_overrides(ledger, config, base, chain[1:], actor=actor, review=review)
+
+
+class _Ledger(commissions.SqlLedger):
+    """The per-event ledger; in a rule test the IB chain is as given."""
+
+    def chain(self, ib_id: str) -> list[str]:
+        return chain_ids(self.session, ib_id)
 
 
 def record_commission(
@@ -187,44 +251,31 @@ def record_commission(
     if profile is not None and profile not in config.profiles:
         raise IbError(f"no commission profile {profile!r}")
     prof = config.profiles[profile] if profile else config.profile_for(ib_id)
-    value, why, detail, key = _amount(session, config, prof, type, client_ref, event, amount)
-    if once_per == "event" and event is not None:
-        key = f"{type}:{client_ref}:event:{event.source}:{event.event_id}"
-    if value is None or commissions.get_by_key(session, key) is not None:
-        return []
-    earned_at = event.occurred_at if event is not None else utcnow()
-    raw = commissions.cents(value.amount)
-    capped, notes = raw, [f"no caps: {value.currency} is not the profile's {prof.currency}"]
-    if value.currency == prof.currency:  # caps are sums in the profile currency
-        capped, notes = commissions.cap(session, prof, ib_id, client_ref, raw, earned_at)
-    if capped <= 0:
-        return []
-    full = {
-        **explanation,
-        **detail,
-        "computation": why,
-        "caps": notes,
-        "profile": prof.name,
-        "config_version": config.version,
-        "ib_chain": chain_ids(session, ib_id),
-        "deposits": _deposits_before(session, client_ref, earned_at),
-        "event": event.envelope() if event is not None else None,
-    }
-    base, new = commissions.create(
-        session,
-        key=key,
+    trade, stats = None, None
+    if type in PER_TRADE:
+        trade = _trade_for(session, client_ref, event)
+        stats = tree.ensure_stats(session, client_ref) if prof.trade_policy is not None else None
+    elif type != "cpa":
+        raise IbError(f"unknown commission type {type!r} (types: {', '.join(EARNED_TYPES)})")
+    decided = decide_commission(
+        _Ledger(session),
+        config,
+        prof,
         ib_id=ib_id,
         client_ref=client_ref,
         type=type,
-        money=Money(capped, value.currency),
-        explanation=full,
-        earned_at=earned_at,
-        actor=actor,
-        profile=prof.name,
+        explanation=explanation,
+        trade=trade,
+        stats=stats,
+        event=event,
+        once_per=once_per,
+        amount=amount,
         review=review,
+        actor=actor,
     )
-    if not new:
+    if not decided:
         return []
-    return [base] + commissions.overrides(
-        session, config, base, chain_ids(session, ib_id)[1:], actor=actor, review=review
-    )
+    base, made = commissions.write(session, decided[0])
+    if not made:
+        return []
+    return [base] + [record for record, new in (commissions.write(session, o) for o in decided[1:]) if new]

@@ -247,8 +247,8 @@ def test_one_client_at_a_time_even_the_ids_are_the_same(urls, backend, stream):
 
 
 def test_policy_mode_the_same_tables(urls, backend, tmp_path):
-    """Without the IB rules the IB profiles' policies pay (after_activity): the referred
-    clients' trades must still take the per-event path."""
+    """Without the IB rules the IB profiles' policies pay (after_activity), on the
+    set-based path too (engine.ib.batch; more in tests/engine/test_batch_ib.py)."""
     rules = tmp_path / "rules"
     shutil.copytree("rules", rules, ignore=shutil.ignore_patterns("ib"))
     shutil.copytree("rules/policy/ib", rules / "policy" / "ib")
