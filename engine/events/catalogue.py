@@ -365,7 +365,10 @@ _TYPES: list[EventType] = [
         {
             "username": f("string", doc="the staff member's e-mail"),
             "ip": opt("string", doc="the address the sign-in came from"),
-            "new_ip": f("boolean", doc="no earlier sign-in of this staff member came from this address"),
+            "new_ip": f(
+                "boolean",
+                doc="earlier sign-ins of this staff member exist, none from this address (false on the first)",
+            ),
         },
         doc="A staff member signed in to the back office (the password, and the code when "
         "two-factor is on, were right; recorded by fxcrm).",

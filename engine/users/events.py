@@ -31,7 +31,10 @@ def ref(user: User) -> str:
 
 def signed_in(session: Session, user: User, *, ip: str | None) -> None:
     """Record that `user` signed in (the session starts now) from `ip`."""
-    _record(session, user, "staff.logged_in", ip=ip, new_ip=bool(ip) and ip not in _known_ips(session, user))
+    known = _known_ips(session, user) if ip else set()
+    # The first recorded sign-in sets the baseline: an address is new only beside known ones
+    # (otherwise every staff member's first sign-in would open a task about them).
+    _record(session, user, "staff.logged_in", ip=ip, new_ip=bool(known) and ip not in known)
 
 
 def sign_in_failed(session: Session, user: User, *, reason: str, ip: str | None) -> None:

@@ -84,11 +84,14 @@ def test_an_unknown_email_records_no_staff_event(app, database, users):
 
 def test_an_admin_signing_in_from_a_new_address_is_checked_once(app, database, users):
     _activate(database)
-    assert _sign_in(app, "admin", PASSWORD, "203.0.113.5").status_code == 302
-    assert _sign_in(app, "admin", PASSWORD, "203.0.113.5").status_code == 302  # known now
-    assert _sign_in(app, "support", PASSWORD, "203.0.113.77").status_code == 302  # not an admin
+    assert _sign_in(app, "admin", PASSWORD, "203.0.113.5").status_code == 302  # the baseline
+    assert _sign_in(app, "admin", PASSWORD, "203.0.113.5").status_code == 302  # known
+    assert _sign_in(app, "admin", PASSWORD, "198.51.100.7").status_code == 302  # new
+    assert _sign_in(app, "admin", PASSWORD, "198.51.100.7").status_code == 302  # known now
+    assert _sign_in(app, "support", PASSWORD, "203.0.113.77").status_code == 302  # a first sign-in
+    assert _sign_in(app, "support", PASSWORD, "203.0.113.78").status_code == 302  # new, not an admin
     (task,) = _tasks(database)
-    assert task.title == "Admin admin@example.com signed in from a new address 203.0.113.5"
+    assert task.title == "Admin admin@example.com signed in from a new address 198.51.100.7"
     with unit_of_work(database) as s:
         signed = list(s.scalars(select(Event).where(Event.type == "staff.logged_in").order_by(Event.seq)))
-        assert [e.data["new_ip"] for e in signed] == [True, False, True]
+        assert [e.data["new_ip"] for e in signed] == [False, False, True, False, False, True]
