@@ -9,6 +9,7 @@ kind one sentence each, and an unknown fact a generic "<name> was <value>".
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -84,8 +85,19 @@ def document_list(types) -> str:
     return ", ".join(DOCUMENT_NAMES.get(t, str(t).replace("_", " ")) for t in types)
 
 
+# `count(type within Ns)`, the key a rule's `count(type within 1h)` is recorded under.
+_COUNT_KEY = re.compile(r"count\((?P<type>[\w.]+)(?: within (?P<seconds>\d+)s)?\)")
+
+
 def humanize(path: str) -> str:
-    """Return a fact path as words: `client.deposits.failed.count` -> `deposits failed count`."""
+    """Return a fact path as words: `client.deposits.failed.count` -> `deposits failed count`,
+    `count(staff.login_failed within 3600s)` -> `staff login failed events in the last 1 hour`."""
+    count = _COUNT_KEY.fullmatch(path)
+    if count:
+        what = count["type"].replace(".", " ").replace("_", " ") + " events"
+        if count["seconds"] is None:
+            return what
+        return f"{what} in the last {duration_words(timedelta(seconds=int(count['seconds'])))}"
     name = path.split(":", 1)[0]
     for prefix in ("client.", "event."):
         name = name[len(prefix) :] if name.startswith(prefix) else name

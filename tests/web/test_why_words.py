@@ -120,3 +120,13 @@ def test_durations_in_words():
     assert duration_words(timedelta(hours=24)) == "24 hours"
     assert duration_words(timedelta(minutes=90)) == "90 minutes"
     assert duration_words(timedelta(hours=127)) == "5.3 days"
+
+
+def test_a_count_over_a_window_reads_as_words_not_seconds():
+    assert fact_sentence("count(staff.login_failed within 3600s)", 3) == (
+        "Staff login failed events in the last 1 hour: 3."
+    )
+    assert fact_sentence("count(payment.deposit_failed within 172800s)", 2) == (
+        "Payment deposit failed events in the last 2 days: 2."
+    )
+    assert fact_sentence("count(client.logged_in)", 4) == "Client logged in events: 4."
