@@ -139,9 +139,20 @@ def test_manual_task_from_client_profile(as_role, sample):
     html = c.get("/clients/C1").get_data(as_text=True)
     assert 'href="/tasks/new?client=C1"' in html
     assert 'value="C1"' in c.get("/tasks/new?client=C1").get_data(as_text=True)
-    r = _post(c, "/tasks/new", queue="support", client="C1", title="Cannot log in", priority="high")
+    r = _post(
+        c,
+        "/tasks/new",
+        queue="support",
+        client="C1",
+        title="Cannot log in",
+        priority="high",
+        description="Client says the <b>reset link</b> expired twice",
+    )
     html = c.get(r.headers["Location"]).get_data(as_text=True)
     assert "Cannot log in" in html and "Created by hand by support@example.com" in html
+    # what the creator wrote is on the task page, escaped
+    assert '<p class="task-description' in html
+    assert "Client says the &lt;b&gt;reset link&lt;/b&gt; expired twice" in html
     profile = c.get("/clients/C1").get_data(as_text=True)
     assert "task.created" in profile and "Cannot log in" in profile  # audit + open tasks
     r = _post(c, "/tasks/new", queue="finance", title="not my queue")
