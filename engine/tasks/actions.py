@@ -75,53 +75,35 @@ def _queue_names(config) -> set[str]:
     client_params=("close_when", "open_while", "episode_ends_with"),
 )
 def _task(run, p: dict, key: str) -> str:
-    """Create an inbox task (or add to the client's open one)."""
+    """Create an inbox task (or add to the client's open one). A task about another kind of
+    subject (a staff member) has no client; its subject is the subject itself (`staff`,
+    user id), so the web can link to it."""
+    from engine.subjects import ident_of
     from engine.tasks import service as tasks_service
 
     fields_ = _task_fields(run, p)
-    if run.subject_kind != "client":
-        return _subject_task(run, p, key, fields_)
-    if p.get("episode_ends_with"):
+    kind = run.subject_kind
+    if kind == "client" and p.get("episode_ends_with"):
         return _episode_task(run, p, key, fields_)
-    open_key = f"rule:{run.rule.id}:{run.client.ref}" if p.get("one_open_per") else None
-    data = {k: p[k] for k in ("close_when", "open_while") if p.get(k)}
+    if kind == "client":
+        client_ref, subject = run.client.ref, subjects.of_event(run.event)
+        data = {k: p[k] for k in ("close_when", "open_while") if p.get(k)}
+    else:
+        client_ref, subject = None, subjects.Subject(kind, ident_of(kind, run.client.ref) or run.client.ref)
+        data = {}
     task, created = tasks_service.create(
         run.session,
         **fields_,
-        client_ref=run.client.ref,
+        client_ref=client_ref,
         priority=p["priority"],
         rule_id=run.rule.id,
         ruleset_version=run.ruleset.version,
-        open_key=open_key,
+        open_key=f"rule:{run.rule.id}:{run.client.ref}" if p.get("one_open_per") else None,
         trigger_key=key,
         explanation=run.explanation,
         created_by=run.actor,
         data=data or None,
-        subject=subjects.of_event(run.event),
-    )
-    return f"task {task.id} {'created' if created else 'already open'} in {fields_['queue']}"
-
-
-def _subject_task(run, p: dict, key: str, fields_: dict) -> str:
-    """Create a task about another kind of subject (a staff member): no client; its subject
-    is the subject itself (`staff`, user id), so the web can link to it."""
-    from engine.subjects import ident_of
-    from engine.tasks import service as tasks_service
-
-    kind = run.subject_kind
-    open_key = f"rule:{run.rule.id}:{run.client.ref}" if p.get("one_open_per") else None
-    task, created = tasks_service.create(
-        run.session,
-        **fields_,
-        client_ref=None,
-        priority=p["priority"],
-        rule_id=run.rule.id,
-        ruleset_version=run.ruleset.version,
-        open_key=open_key,
-        trigger_key=key,
-        explanation=run.explanation,
-        created_by=run.actor,
-        subject=subjects.Subject(kind, ident_of(kind, run.client.ref) or run.client.ref),
+        subject=subject,
     )
     return f"task {task.id} {'created' if created else 'already open'} in {fields_['queue']}"
 
