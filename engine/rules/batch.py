@@ -14,7 +14,7 @@ explanations):
 - no absence rule is armed by the event's type;
 - the same matcher (`loaded.matcher`) decides which rules match, on values read from facts
   known for the whole round (engine.facts.BATCH_FACTS not changed by an event type of the
-  round, and facts that are columns of the clients row no set-based form changes). A matching rule with `after:` starts its delay
+  round, and facts that are columns of the clients row no set-based form of the round's event types changes). A matching rule with `after:` starts its delay
   timer (a new row, once per key: the group's existing keys are read in one query; the
   rows are written in one bulk insert). A matching rule that acts at once is not taken
   here: the event goes to the per-event path. When a rule reads a fact not known here,
@@ -36,7 +36,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine.bulk import insert_rows
 from engine.events.models import Event
 from engine.facts import BATCH_FACTS, CHANGED_BY, load_domain_facts
-from engine.projections import BATCH_FORMS
+from engine.projections import forms_for
 from engine.rules import activation, ir, py_evaluator
 from engine.rules.actions import EVENT_HOOKS, HOOK_QUIET, load_domain_actions
 from engine.rules.conditions import values_of
@@ -142,7 +142,7 @@ def _load_facts(
     """Load, for the quiet clients, the facts among `reads` that the group can know (the
     round's events, of `types`, leave them as they are)."""
     specs = load_domain_facts()
-    changed = frozenset().union(*(f.client_columns for f in BATCH_FORMS))
+    changed = _columns_changed(types)
     known = set()
     for value in reads:
         if value.source != "client" or value.params:
@@ -160,6 +160,13 @@ def _load_facts(
             continue
         known.add(key)
     state.known = frozenset(known)
+
+
+def _columns_changed(types: frozenset[str]) -> frozenset[str]:
+    """The clients-row columns the set-based forms of the round's event types may change
+    (a form registered for other types leaves the round's facts alone)."""
+    forms = {id(f): f for t in types for f in (forms_for(t) or ())}
+    return frozenset().union(*(f.client_columns for f in forms.values()))
 
 
 def accepts(state: RulesState, event, client) -> bool:

@@ -190,3 +190,23 @@ def test_a_batch_fact_is_known_to_a_round_no_event_of_which_changes_it(
         assert not opened & taken
     else:
         assert len(started & taken) > len(started) * 0.6, (len(started & taken), len(started))
+
+
+def test_a_form_for_other_event_types_leaves_the_rounds_client_columns_known(urls, backend, rules_dir):
+    """A clients-row column that only some other event type's form changes (here a form
+    for `kyc.approved`, which the stream does not hold, changing `country`) is still
+    known to rounds of trades: their rules are decided set-based."""
+    from engine import projections
+
+    other = projections.BatchForm(
+        "other-types", (), lambda *a: None, lambda *a: True, lambda *a: None, lambda *a: None, frozenset({"country"})
+    )
+    projections.BATCH_FORMS.append(other)
+    try:
+        per_event, batched, database, taken = _both(urls, backend, trades_stream(), rules_dir, per_client=False)
+    finally:
+        projections.BATCH_FORMS.remove(other)
+    _assert_same(per_event, batched)
+    started = {s for (s,) in _rows(database, "SELECT event_seq FROM rule_timers WHERE rule_id = 'trade-follow-up'")}
+    assert started
+    assert len(started & taken) > len(started) * 0.6, (len(started & taken), len(started))
