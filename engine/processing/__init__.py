@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Callable
 
 from sqlalchemy import ARRAY, BigInteger, DateTime, String, bindparam, cast, func, or_, select, update
 from sqlalchemy import event as sa_event
@@ -146,6 +147,8 @@ class Stats:
     processed: int = 0
     failed: int = 0
     parked: int = 0
+    # Clients not (fully) done because live work was waiting (`process_clients(should_yield=)`).
+    left: list[str] = field(default_factory=list)
 
     def add(self, other: "Stats") -> None:
         self.processed += other.processed
@@ -310,16 +313,23 @@ def _finish_batched(
     return len(done), sorted(left)
 
 
-def process_clients(database: Database, refs: list[str]) -> Stats:
+def process_clients(database: Database, refs: list[str], *, should_yield: Callable[[], bool] | None = None) -> Stats:
     """Process the pending events of each client in `refs`, several clients per transaction.
 
     A group whose transaction fails is redone client by client (`process_client`),
     where a failing event is isolated in a savepoint and retried or parked.
+    `should_yield` (bulk work) is asked after each group: when it says live work waits,
+    the clients not done yet are returned in `Stats.left` instead, to be done after it
+    (a group commits within TXN_SECONDS, so a webhook waits for one group, not a file).
     """
     load_handlers(database.config.plugins)
     total = Stats()
-    todo = sorted(set(refs))
+    todo, first = sorted(set(refs)), True
     while todo:
+        if not first and should_yield is not None and should_yield():
+            total.left = todo
+            return total
+        first = False
         group, todo = todo[:CLIENTS_PER_TXN], todo[CLIENTS_PER_TXN:]
         try:
             processed, rest = _process_group(database, group)

@@ -36,11 +36,14 @@ def schedule(database: Database, client_refs: list[str]) -> None:
 LIVE_CLIENTS = 10
 
 
-def enqueue(database: Database, client_refs: list[str], *, bulk: bool | None = None) -> list[str]:
+def enqueue(
+    database: Database, client_refs: list[str], *, bulk: bool | None = None, at_front: bool = False
+) -> list[str]:
     """Enqueue one rq job per batch of clients (live or bulk queue); return the job ids.
 
     All of a hand-off's jobs go to Redis in one pipeline (`Queue.enqueue_many`): one round
-    trip for a file's or an API batch's clients, not two per job."""
+    trip for a file's or an API batch's clients, not two per job. `at_front`: before the
+    queue's other jobs, in the same order (the rest of a bulk job that yielded)."""
     from rq import Queue
 
     from engine.processing import jobs
@@ -56,7 +59,10 @@ def enqueue(database: Database, client_refs: list[str], *, bulk: bool | None = N
             timeout=600,
             result_ttl=300,
             failure_ttl=7 * 86400,
+            at_front=at_front,
         )
         for batch in chunks(sorted(client_refs), database.config.job_batch)
     ]
+    if at_front:  # each is pushed to the front in turn: push the last first
+        prepared.reverse()
     return [job.id for job in queue.enqueue_many(prepared)] if prepared else []

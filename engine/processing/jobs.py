@@ -60,11 +60,38 @@ def retry_policy():
 
 
 def process_clients(client_refs: list[str]) -> dict:
-    """Job: process the pending events of these clients (safe to run twice)."""
-    from engine import processing
+    """Job: process the pending events of these clients (safe to run twice).
 
-    stats = processing.process_clients(get_database(), client_refs)
-    return {"processed": stats.processed, "failed": stats.failed, "parked": stats.parked}
+    A job of the bulk queue yields to live work: once a live job waits, the clients it has
+    not done go back to the front of the bulk queue as a new job, and the worker, which
+    takes from the live queue first, does the live job next."""
+    from engine import processing
+    from engine.processing import dispatch
+
+    database = get_database()
+    live = _live_queue_if_bulk(database.config)
+    stats = processing.process_clients(database, client_refs, should_yield=(lambda: _waiting(live)) if live else None)
+    if stats.left:
+        dispatch.enqueue(database, stats.left, bulk=True, at_front=True)
+    return {"processed": stats.processed, "failed": stats.failed, "parked": stats.parked, "yielded": len(stats.left)}
+
+
+def _live_queue_if_bulk(cfg: config_mod.Config):
+    """The live queue, when the running job came from the bulk queue; else None."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is None or job.origin != get_queue(cfg, bulk=True).name:
+        return None
+    return get_queue(cfg)
+
+
+def _waiting(queue) -> bool:
+    """Whether a job waits in `queue` (Redis unreachable: go on with the bulk job)."""
+    try:
+        return queue.count > 0
+    except Exception:
+        return False
 
 
 def run_sweeps() -> None:

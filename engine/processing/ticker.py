@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import importlib
 import logging
-import queue
 import threading
+from collections import deque
 
 from typing import Callable
 
 from engine import domains
 from engine.db import Database
+from engine.processing.dispatch import LIVE_CLIENTS
 
 log = logging.getLogger(__name__)
 
@@ -59,23 +60,50 @@ def start(database: Database) -> threading.Event:
 
 
 class Background:
-    """Process clients on a thread, so a webhook is answered before its processing."""
+    """Process clients on a thread, so a webhook is answered before its processing.
 
-    def __init__(self, database: Database):
+    Live work (a webhook or a single post: a few clients) goes before bulk work (a file,
+    an API batch), and bulk work yields to it between its group transactions: a webhook's
+    task is not held back behind a backlog, only behind the group being written.
+    """
+
+    def __init__(self, database: Database, *, start: bool = True):
         self.database = database
-        self.queue: queue.Queue[list[str]] = queue.Queue()
-        threading.Thread(target=self._loop, name="fxcrm-processor", daemon=True).start()
+        self.live: deque[list[str]] = deque()
+        self.bulk: deque[list[str]] = deque()
+        self.ready = threading.Condition()
+        if start:
+            threading.Thread(target=self._loop, name="fxcrm-processor", daemon=True).start()
 
     def submit(self, client_refs: list[str]) -> None:
         """Queue these clients for processing (the ticker sweeps whatever is lost)."""
-        self.queue.put(list(client_refs))
+        with self.ready:
+            (self.bulk if len(client_refs) > LIVE_CLIENTS else self.live).append(list(client_refs))
+            self.ready.notify()
 
-    def _loop(self) -> None:
+    def live_waiting(self) -> bool:
+        return bool(self.live)
+
+    def _next(self) -> tuple[list[str], bool]:
+        """Wait for work; return it, live first, and whether it is bulk work."""
+        with self.ready:
+            while not (self.live or self.bulk):
+                self.ready.wait()
+            return (self.live.popleft(), False) if self.live else (self.bulk.popleft(), True)
+
+    def run_once(self) -> None:
+        """Do the next piece of work; bulk work left for live work goes back first in line."""
         from engine import processing
 
+        refs, bulk = self._next()
+        stats = processing.process_clients(self.database, refs, should_yield=self.live_waiting if bulk else None)
+        if stats.left:
+            with self.ready:
+                self.bulk.appendleft(stats.left)
+
+    def _loop(self) -> None:
         while True:
-            refs = self.queue.get()
             try:
-                processing.process_clients(self.database, refs)
+                self.run_once()
             except Exception:
                 log.exception("background processing failed; the ticker will retry")
