@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from sqlalchemy import BigInteger, DateTime, create_engine, event, inspect, select, types
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -370,6 +371,13 @@ def _drop_reference(session: Session, instance) -> None:
     kept = session.info.get(_STRONG)
     if kept is not None:
         kept.discard(instance)
+
+
+def insert_on_conflict(session: Session, model: type):
+    """An INSERT into `model` that takes `on_conflict_do_nothing`/`on_conflict_do_update`, in
+    the dialect of the session's database (PostgreSQL, else SQLite: both spell it alike)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)
 
 
 def by_unique(session: Session, model: type, column: str, value: object):

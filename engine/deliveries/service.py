@@ -6,19 +6,14 @@ import hashlib
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from engine.db import insert_on_conflict
 from engine.deliveries.models import PENDING, STATUSES, Delivery
 from engine.values import utcnow
 
 MAX_BODY = 256 * 1024  # larger bodies are known by hash and size only
 MAX_REASON = 2000
-
-
-def _insert(session: Session):
-    dialect = session.get_bind().dialect.name
-    return postgresql.insert(Delivery) if dialect == "postgresql" else sqlite.insert(Delivery)
 
 
 def create(
@@ -52,7 +47,11 @@ def create(
         "attempts": 0,
         "next_attempt_at": next_attempt_at,
     }
-    stmt = _insert(session).on_conflict_do_nothing(index_elements=["provider", "delivery_id"]).returning(Delivery.id)
+    stmt = (
+        insert_on_conflict(session, Delivery)
+        .on_conflict_do_nothing(index_elements=["provider", "delivery_id"])
+        .returning(Delivery.id)
+    )
     return session.execute(stmt, [row]).scalar()
 
 

@@ -13,9 +13,9 @@ import hashlib
 import json
 
 from sqlalchemy import func, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from engine.db import insert_on_conflict
 from engine.events.models import Event, EventConflict
 from engine.values import parse_datetime, utcnow
 
@@ -64,8 +64,7 @@ def record(session: Session, envelopes: list[dict], *, via: str) -> list[str]:
 
 def _upsert(session: Session, envelope: dict, seq: int, differs: list[str], via: str) -> None:
     now = utcnow()
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(EventConflict).values(
+    stmt = insert_on_conflict(session, EventConflict).values(
         source=envelope["source"],
         event_id=envelope["id"],
         digest=digest(envelope),

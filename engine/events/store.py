@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 
-from sqlalchemy import or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from engine.clients.models import Client, search_text
 from engine import jsonsafe
+from engine.db import insert_on_conflict
 from engine.events import conflicts
 from engine.events.models import PARKED, PENDING, Event
 from engine.events.schemas import InvalidEvent, validate_envelope
 from engine.values import parse_datetime, utcnow
-
-
-def _insert(session: Session, model):
-    dialect = session.get_bind().dialect.name
-    return postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
 
 
 def ensure_clients(session: Session, refs: set[str]) -> None:
@@ -36,7 +31,7 @@ def ensure_clients(session: Session, refs: set[str]) -> None:
         for ref in sorted(refs)
     ]
     if rows:
-        stmt = _insert(session, Client).on_conflict_do_nothing(index_elements=["ref"])
+        stmt = insert_on_conflict(session, Client).on_conflict_do_nothing(index_elements=["ref"])
         session.execute(stmt, rows)
 
 
@@ -50,29 +45,37 @@ class Recorded(set):
         self.conflicts = list(conflicts)
 
 
+def event_row(envelope: dict, *, via: str, received_at, subject: str = "client") -> dict:
+    """The events row of a validated envelope, pending (its subject's ref is `client`)."""
+    return {
+        "source": envelope["source"],
+        "event_id": envelope["id"],
+        "type": envelope["type"],
+        "client_ref": envelope["client"],
+        "subject": subject,
+        "occurred_at": parse_datetime(envelope["occurred_at"]),
+        "received_at": received_at,
+        "data": envelope["data"],
+        "via": via,
+        "status": PENDING,
+        "attempts": 0,
+    }
+
+
+def due_pending():
+    """Where an event waits to be processed and, if it failed before, its retry time has come."""
+    return and_(Event.status == PENDING, or_(Event.retry_at.is_(None), Event.retry_at <= utcnow()))
+
+
 def record_many(session: Session, envelopes: list[dict], *, via: str = "api") -> Recorded:
     """Store validated envelopes; return the (source, id) pairs that were new."""
     if not envelopes:
         return Recorded()
     ensure_clients(session, {e["client"] for e in envelopes})
     now = utcnow()
-    rows = [
-        {
-            "source": e["source"],
-            "event_id": e["id"],
-            "type": e["type"],
-            "client_ref": e["client"],
-            "occurred_at": parse_datetime(e["occurred_at"]),
-            "received_at": now,
-            "data": e["data"],
-            "via": via,
-            "status": PENDING,
-            "attempts": 0,
-        }
-        for e in envelopes
-    ]
+    rows = [event_row(e, via=via, received_at=now) for e in envelopes]
     stmt = (
-        _insert(session, Event)
+        insert_on_conflict(session, Event)
         .on_conflict_do_nothing(index_elements=["source", "event_id"])
         .returning(Event.source, Event.event_id, Event.client_ref)
     )
@@ -115,8 +118,7 @@ def list_parked(session: Session, limit: int = 100) -> list[Event]:
 
 def list_pending_clients(session: Session, *, limit: int = 1000, received_before=None) -> list[str]:
     """Return client refs that have unprocessed events (other subjects': engine.processing.subjects)."""
-    due = or_(Event.retry_at.is_(None), Event.retry_at <= utcnow())
-    stmt = select(Event.client_ref).where(Event.status == PENDING, Event.subject == "client", due)
+    stmt = select(Event.client_ref).where(Event.subject == "client", due_pending())
     if received_before is not None:
         stmt = stmt.where(Event.received_at < received_before)
     return list(session.scalars(stmt.distinct().limit(limit)))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Callable
 
-from sqlalchemy import ARRAY, BigInteger, DateTime, String, bindparam, cast, func, or_, select, update
+from sqlalchemy import ARRAY, BigInteger, DateTime, String, bindparam, cast, func, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
@@ -25,6 +25,7 @@ from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from engine.clients.models import Client
 from engine.db import Database, keep_loaded_objects, unit_of_work
 from engine.events.models import PARKED, PENDING, PROCESSED, Event
+from engine.events.store import due_pending
 from engine.subjects import CLIENT
 from engine.values import utcnow
 
@@ -163,14 +164,14 @@ def _lock_client(session: Session, ref: str) -> Client | None:
 MAX_RETRY_DELAY = 900.0
 
 
-def _pending(session: Session, ref: str) -> list[Event]:
-    due = or_(Event.retry_at.is_(None), Event.retry_at <= utcnow())
+def due_events(session: Session, subject: str, ref: str, limit: int) -> list[Event]:
+    """The first `limit` due pending events of the `subject` kind of subject `ref`, in order."""
     return list(
         session.scalars(
             select(Event)
-            .where(Event.client_ref == ref, Event.subject == CLIENT, Event.status == PENDING, due)
+            .where(Event.client_ref == ref, Event.subject == subject, due_pending())
             .order_by(Event.occurred_at, Event.seq)
-            .limit(EVENTS_PER_CLIENT_TXN)
+            .limit(limit)
         )
     )
 
@@ -223,7 +224,7 @@ def _process_batch(database: Database, ref: str, *, isolate: bool) -> tuple[Stat
     with unit_of_work(database) as session:
         keep_loaded_objects(session)
         client = _lock_client(session, ref)
-        events = _pending(session, ref) if client else []
+        events = due_events(session, CLIENT, ref, EVENTS_PER_CLIENT_TXN) if client else []
         if isolate:
             done = [e for e in events if _process_one(session, e, client, database.config, stats)]
         else:
@@ -237,16 +238,26 @@ def _process_batch(database: Database, ref: str, *, isolate: bool) -> tuple[Stat
 
 def process_client(database: Database, ref: str) -> Stats:
     """Process one client's pending events in order, one transaction per batch."""
+
+    def one_batch() -> tuple[Stats, int]:
+        try:
+            return _process_batch(database, ref, isolate=False)
+        except Exception:  # some event failed: redo this batch event by event
+            return _process_batch(database, ref, isolate=True)
+
     load_handlers(database.config.plugins)
+    return run_batches(one_batch, EVENTS_PER_CLIENT_TXN)
+
+
+def run_batches(batch: Callable[[], tuple[Stats, int]], size: int) -> Stats:
+    """Run `batch()` (its stats and how many events it read) until one reads fewer than
+    `size` events or processes none: failed events stay pending for their retry (the
+    sweeper's), they are not spun on here."""
     stats = Stats()
     while True:
-        try:
-            batch, size = _process_batch(database, ref, isolate=False)
-        except Exception:  # some event failed: redo this batch event by event
-            batch, size = _process_batch(database, ref, isolate=True)
-        stats.add(batch)
-        # Failed events stay pending for the sweeper; do not spin on them here.
-        if size < EVENTS_PER_CLIENT_TXN or batch.processed == 0:
+        done, read = batch()
+        stats.add(done)
+        if read < size or done.processed == 0:
             return stats
 
 
@@ -265,12 +276,11 @@ def _process_group(database: Database, refs: list[str]) -> tuple[int, list[str]]
             c.ref: c
             for c in session.scalars(select(Client).where(Client.ref.in_(refs)).order_by(Client.ref).with_for_update())
         }
-        due = or_(Event.retry_at.is_(None), Event.retry_at <= utcnow())
         events = list(
             session.scalars(
                 select(Event)
                 # only client events: another subject's (engine.processing.subjects) never come here
-                .where(Event.client_ref.in_(list(clients)), Event.subject == CLIENT, Event.status == PENDING, due)
+                .where(Event.client_ref.in_(list(clients)), Event.subject == CLIENT, due_pending())
                 .order_by(Event.client_ref, Event.occurred_at, Event.seq)
                 .limit(EVENTS_PER_CLIENT_TXN)
             )

@@ -27,6 +27,26 @@ def schedule_touched(session: Session, database: Database) -> None:
 APP_SOURCE = "fxcrm.app"  # the source of the events fxcrm records about its own actions
 
 
+def app_envelope(*, type_: str, ref: str, event_id: str, data: dict, at=None, internal: bool = False) -> dict:
+    """The validated envelope of an event fxcrm itself observed about `ref`, at `at` (default
+    now); `data`'s None values are left out. A bad one raises InvalidEvent. `internal`
+    admits the types only fxcrm may record (a staff member's events)."""
+    from engine.events.schemas import validate_envelope
+    from engine.values import iso, utcnow
+
+    return validate_envelope(
+        {
+            "id": event_id,
+            "type": type_,
+            "source": APP_SOURCE,
+            "occurred_at": iso(at or utcnow()),
+            "client": ref,
+            "data": {k: v for k, v in data.items() if v is not None},
+        },
+        allow_internal=internal,
+    )
+
+
 def record_app_event(session: Session, *, type_: str, client_ref: str, event_id: str, data: dict, at=None) -> bool:
     """Record an event fxcrm itself observed (a sign-in, a status change, a task outcome)
     in the caller's transaction, and hand the client to processing after commit.
@@ -35,19 +55,7 @@ def record_app_event(session: Session, *, type_: str, client_ref: str, event_id:
     caller's change is rolled back with it); `event_id` is unique per change, so
     recording it again adds nothing. Return whether it was new.
     """
-    from engine.events.schemas import validate_envelope
-    from engine.values import iso, utcnow
-
-    envelope = validate_envelope(
-        {
-            "id": event_id,
-            "type": type_,
-            "source": APP_SOURCE,
-            "occurred_at": iso(at or utcnow()),
-            "client": client_ref,
-            "data": {k: v for k, v in data.items() if v is not None},
-        }
-    )
+    envelope = app_envelope(type_=type_, ref=client_ref, event_id=event_id, data=data, at=at)
     created = bool(record_many(session, [envelope], via="app"))
     database = session.info.get("database")
     if database is not None:

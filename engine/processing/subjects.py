@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.db import Database, after_commit, keep_loaded_objects, unit_of_work
-from engine.events.models import PARKED, PENDING, Event
-from engine.processing import Stats, _process_one, load_handlers
+from engine.db import Database, after_commit, insert_on_conflict, keep_loaded_objects, unit_of_work
+from engine.events.models import PARKED, Event
+from engine.events.store import due_pending, event_row
+from engine.processing import Stats, _process_one, due_events, load_handlers, run_batches
+from engine.processing.ingest import app_envelope
 from engine.projections import apply_subject_event
 from engine.subjects import CLIENT, load_subjects
 from engine.values import utcnow
@@ -30,7 +31,6 @@ from engine.values import utcnow
 log = logging.getLogger(__name__)
 
 EVENTS_PER_TXN = 200
-APP_SOURCE = "fxcrm.app"  # as engine.processing.ingest: events fxcrm records about itself
 
 
 def record(session: Session, *, kind: str, ref: str, type_: str, event_id: str, data: dict, at=None) -> bool:
@@ -38,38 +38,17 @@ def record(session: Session, *, kind: str, ref: str, type_: str, event_id: str, 
     commit, process the subject's events. Return whether it was new (`event_id` is
     unique per happening: recording it again adds nothing)."""
     from engine.events.catalogue import EVENT_TYPES
-    from engine.events.schemas import validate_envelope
-    from engine.values import iso, parse_datetime
 
     declared = getattr(EVENT_TYPES.get(type_), "subject", None)
     if declared != kind or kind == CLIENT:
         raise ValueError(f"{type_} is not an event about a {kind} (its subject: {declared})")
-    envelope = validate_envelope(
-        {
-            "id": event_id,
-            "type": type_,
-            "source": APP_SOURCE,
-            "occurred_at": iso(at or utcnow()),
-            "client": ref,
-            "data": {k: v for k, v in data.items() if v is not None},
-        },
-        allow_internal=True,
+    envelope = app_envelope(type_=type_, ref=ref, event_id=event_id, data=data, at=at, internal=True)
+    row = event_row(envelope, via="app", received_at=utcnow(), subject=kind)
+    stmt = (
+        insert_on_conflict(session, Event)
+        .on_conflict_do_nothing(index_elements=["source", "event_id"])
+        .returning(Event.seq)
     )
-    row = {
-        "source": envelope["source"],
-        "event_id": envelope["id"],
-        "type": type_,
-        "client_ref": ref,
-        "subject": kind,
-        "occurred_at": parse_datetime(envelope["occurred_at"]),
-        "received_at": utcnow(),
-        "data": envelope["data"],
-        "via": "app",
-        "status": PENDING,
-        "attempts": 0,
-    }
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(Event).on_conflict_do_nothing(index_elements=["source", "event_id"]).returning(Event.seq)
     created = session.execute(stmt, [row]).first() is not None
     _schedule_after_commit(session, kind, ref)
     return created
@@ -119,12 +98,7 @@ def process_subjects(database: Database, kind: str, refs: list[str]) -> Stats:
 def process_subject(database: Database, kind: str, ref: str) -> Stats:
     """Process one subject's pending events in order, under a lock on its row."""
     load_handlers(database.config.plugins)
-    stats = Stats()
-    while True:
-        batch, size = _process_batch(database, kind, ref)
-        stats.add(batch)
-        if size < EVENTS_PER_TXN or batch.processed == 0:  # failed events wait for their retry
-            return stats
+    return run_batches(lambda: _process_batch(database, kind, ref), EVENTS_PER_TXN)
 
 
 def _process_batch(database: Database, kind: str, ref: str) -> tuple[Stats, int]:
@@ -132,7 +106,7 @@ def _process_batch(database: Database, kind: str, ref: str) -> tuple[Stats, int]
     with unit_of_work(database) as session:
         keep_loaded_objects(session)
         subject = load_subjects()[kind].lock(session, ref)
-        events = _pending(session, kind, ref)
+        events = due_events(session, kind, ref, EVENTS_PER_TXN)
         if subject is None:  # no such subject (any more): nothing could ever process these
             for event in events:
                 event.status, event.last_error = PARKED, f"no {kind} {ref}"
@@ -143,27 +117,9 @@ def _process_batch(database: Database, kind: str, ref: str) -> tuple[Stats, int]
     return stats, len(events)
 
 
-def _pending(session: Session, kind: str, ref: str) -> list[Event]:
-    due = or_(Event.retry_at.is_(None), Event.retry_at <= utcnow())
-    return list(
-        session.scalars(
-            select(Event)
-            .where(Event.subject == kind, Event.client_ref == ref, Event.status == PENDING, due)
-            .order_by(Event.occurred_at, Event.seq)
-            .limit(EVENTS_PER_TXN)
-        )
-    )
-
-
 def pending_subjects(session: Session, *, limit: int = 1000) -> list[tuple[str, str]]:
     """Return the (kind, ref) of the subjects other than clients with due pending events."""
-    due = or_(Event.retry_at.is_(None), Event.retry_at <= utcnow())
-    stmt = (
-        select(Event.subject, Event.client_ref)
-        .where(Event.subject != CLIENT, Event.status == PENDING, due)
-        .distinct()
-        .limit(limit)
-    )
+    stmt = select(Event.subject, Event.client_ref).where(Event.subject != CLIENT, due_pending()).distinct().limit(limit)
     return [(kind, ref) for kind, ref in session.execute(stmt)]
 
 
