@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import lru_cache
+from typing import Iterator
 
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -45,28 +46,40 @@ def read_values(values: frozenset, event: Event | None, facts: FactLoader) -> di
     return _reader(values)(envelope(event) if event is not None else {"data": {}}, raw, epoch(facts.at))
 
 
+def active_ruleset(session: Session, event: Event) -> activation.Loaded | None:
+    """The active ruleset as loaded (None when there is none), its version stamped on `event`."""
+    loaded = activation.current(session)
+    if loaded is not None:
+        # Not a change of its own: processing writes it with the processed mark, in one statement.
+        set_committed_value(event, "ruleset_version", loaded.ruleset.version)
+    return loaded
+
+
+def matching_rules(loaded: activation.Loaded, event: Event, facts: FactLoader) -> Iterator[tuple[ir.Rule, dict]]:
+    """Each rule of the `loaded` ruleset whose `when:` this event matches, with why."""
+    ruleset, matcher = loaded.ruleset, loaded.matcher
+    if not ruleset.rules_for(event.type):
+        return
+    raw = facts.load(matcher.reads(event.type))
+    values = matcher.read(envelope(event), raw, epoch(event.occurred_at))
+    for rule in matcher.match(event.type, values):
+        yield rule, explanation(ruleset, rule, [event], values, raw)
+
+
 @evaluator
 def evaluate_event(session: Session, event: Event, client) -> None:
     """Close, cancel and start what this event decides under the active ruleset."""
-    loaded = activation.current(session)
+    loaded = active_ruleset(session, event)
     if loaded is None:
         return
     ruleset = loaded.ruleset
-    # Not a change of its own: processing writes it with the processed mark, in one statement.
-    set_committed_value(event, "ruleset_version", ruleset.version)
     facts = FactLoader(session, client, event.occurred_at)
     load_domain_actions()  # hooks are registered with the actions (engine.tasks.actions closes tasks)
     for hook in EVENT_HOOKS:
         hook(session, ruleset, client, event, facts)
     cancel_timers(session, ruleset, client, event, facts)
     absence.arm(session, ruleset, client, event)
-    matcher = loaded.matcher
-    if not ruleset.rules_for(event.type):
-        return
-    raw = facts.load(matcher.reads(event.type))
-    values = matcher.read(envelope(event), raw, epoch(event.occurred_at))
-    for rule in matcher.match(event.type, values):
-        why = explanation(ruleset, rule, [event], values, raw)
+    for rule, why in matching_rules(loaded, event, facts):
         if rule.after is not None:
             timers.start_delay(session, **delay_timer(ruleset, rule, client.ref, event, why))
         else:
