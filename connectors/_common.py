@@ -76,6 +76,12 @@ def hmac_hex(key: bytes, message: bytes, digest: Callable) -> str:
     return hmac.new(key, message, digest).hexdigest()
 
 
+def check_hex_hmac(key: bytes, message: bytes, digest: Callable, given: str, name: str) -> None:
+    """Raise SignatureError unless `given` (the header `name`) is the hex HMAC of `message`."""
+    if not hex_matches(hmac_hex(key, message, digest), given):
+        raise SignatureError(f"{name} does not match the body")
+
+
 # --- JSON ------------------------------------------------------------------------
 
 

@@ -10,13 +10,12 @@ from connectors import _jsjson
 from connectors._common import (
     Fields,
     Normalized,
+    check_hex_hmac,
     as_utc,
     currency_code,
     decimal_text,
     event,
     from_epoch_ms,
-    hex_matches,
-    hmac_hex,
     load_json_object,
     parse_time,
     require_header,
@@ -41,9 +40,7 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str, now: datetime |
         signed = None
     if signed is None:
         raise SignatureError("body is not a JSON object, so its signature cannot be checked")
-    expected = hmac_hex(key, signed.encode("utf-8"), hashlib.sha512)
-    if not hex_matches(expected, signature):
-        raise SignatureError("x-nowpayments-sig does not match the body")
+    check_hex_hmac(key, signed.encode("utf-8"), hashlib.sha512, signature, "x-nowpayments-sig")
 
 
 def parse(body: bytes) -> dict:

@@ -16,9 +16,8 @@ from connectors._common import (
     ClientResolver,
     Fields,
     Normalized,
+    check_hex_hmac,
     event,
-    hex_matches,
-    hmac_hex,
     load_json_object,
     parse_time,
     require_header,
@@ -40,9 +39,7 @@ CheckFetcher = Callable[[str], dict]
 def verify(headers: Mapping[str, str], body: bytes, secret: str, now: datetime | None = None) -> None:
     """Check X-SHA2-Signature: hex HMAC-SHA256 of the raw body with the webhook token."""
     signature = require_header(headers, "X-SHA2-Signature")
-    expected = hmac_hex(require_secret(secret), body, hashlib.sha256)
-    if not hex_matches(expected, signature):
-        raise SignatureError("X-SHA2-Signature does not match the body")
+    check_hex_hmac(require_secret(secret), body, hashlib.sha256, signature, "X-SHA2-Signature")
 
 
 def parse(body: bytes) -> dict:

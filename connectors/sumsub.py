@@ -9,10 +9,9 @@ from datetime import datetime
 from connectors._common import (
     Fields,
     Normalized,
+    check_hex_hmac,
     clip,
     event,
-    hex_matches,
-    hmac_hex,
     load_json_object,
     parse_time,
     require_header,
@@ -39,9 +38,7 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str, now: datetime |
     alg = require_header(headers, "X-Payload-Digest-Alg")
     if alg not in ALGORITHMS:
         raise SignatureError(f"unknown X-Payload-Digest-Alg {alg[:40]!r}")
-    expected = hmac_hex(require_secret(secret), body, ALGORITHMS[alg])
-    if not hex_matches(expected, digest):
-        raise SignatureError("X-Payload-Digest does not match the body")
+    check_hex_hmac(require_secret(secret), body, ALGORITHMS[alg], digest, "X-Payload-Digest")
 
 
 def parse(body: bytes) -> dict:
