@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import random
-import statistics
 import sys
 import time
 from types import SimpleNamespace
@@ -33,6 +32,7 @@ from engine.clients.models import Client, search_text  # noqa: E402
 from engine.db import Database, unit_of_work  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402
 from engine.values import utcnow  # noqa: E402
+from bulk_load import analyze, chunks, latency  # noqa: E402
 
 FIRST = ["Anna", "Bob", "Carla", "Dmitri", "Eva", "Farid", "Greta", "Hugo", "Ines", "Jonas"]
 LAST = ["Schmidt", "Jones", "Rossi", "Ivanov", "Novak", "Haddad", "Berg", "Dupont", "Silva", "Meyer"]
@@ -76,33 +76,16 @@ def _accounts(n: int, now):
         }
 
 
-def _chunks(rows):
-    chunk = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _load(db: Database, n: int) -> None:
     rng, now = random.Random(42), utcnow()
     with db.engine.begin() as conn:
         if db.dialect == "postgresql":
             conn.execute(text("TRUNCATE clients, trading_accounts RESTART IDENTITY CASCADE"))
-        for chunk in _chunks(_rows(n, rng, now)):
+        for chunk in chunks(_rows(n, rng, now), CHUNK):
             conn.execute(insert(Client), chunk)
-        for chunk in _chunks(_accounts(n, now)):
+        for chunk in chunks(_accounts(n, now), CHUNK):
             conn.execute(insert(TradingAccount), chunk)
-    if db.dialect == "postgresql":
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE clients"))
-            conn.execute(text("VACUUM ANALYZE trading_accounts"))
-    else:
-        with db.engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
+    analyze(db, ["clients", "trading_accounts"])
 
 
 def _count(db: Database) -> int:
@@ -152,15 +135,6 @@ def _queries(db: Database, rng: random.Random, n: int) -> dict:
     }
 
 
-def _stats(timings: list[float]) -> dict:
-    timings = sorted(timings)
-    return {
-        "p50_ms": round(statistics.median(timings), 2),
-        "p95_ms": round(timings[max(int(len(timings) * 0.95) - 1, 0)], 2),
-        "max_ms": round(timings[-1], 2),
-    }
-
-
 def _measure(db: Database, runs: int, n: int) -> list[dict]:
     rng, results = random.Random(7), []
     for name, run in _queries(db, rng, n).items():
@@ -171,7 +145,7 @@ def _measure(db: Database, runs: int, n: int) -> list[dict]:
                 started = time.perf_counter()
                 run(s)
                 timings.append((time.perf_counter() - started) * 1000)
-        results.append({"query": name, **_stats(timings)})
+        results.append({"query": name, **latency(timings)})
         print(f"{name:32} p50 {results[-1]['p50_ms']:7.2f}  p95 {results[-1]['p95_ms']:7.2f}", file=sys.stderr)
     return results
 

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import random
-import statistics
 import sys
 import time
 from datetime import timedelta
@@ -35,6 +34,7 @@ from engine.tasks import service as tasks_service  # noqa: E402
 from engine.tasks.models import PRIORITIES, Task  # noqa: E402
 from engine.tasks.query import Filters, counts, list_page  # noqa: E402
 from engine.values import utcnow  # noqa: E402
+from bulk_load import analyze, chunks, latency  # noqa: E402
 
 QUEUES = ("compliance", "finance", "support", "sales", "ib_ops")
 QUEUE_WEIGHTS = (30, 30, 20, 15, 5)
@@ -89,17 +89,6 @@ def _client_rows(n: int, now):
         }
 
 
-def _chunks(rows):
-    chunk = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _load(db: Database, tasks: int, clients: int) -> None:
     rng, now = random.Random(42), utcnow()
     started = time.perf_counter()
@@ -111,9 +100,9 @@ def _load(db: Database, tasks: int, clients: int) -> None:
                     "task_counts, task_due_counts RESTART IDENTITY CASCADE"
                 )
             )
-        for chunk in _chunks(_client_rows(clients, now)):
+        for chunk in chunks(_client_rows(clients, now), CHUNK):
             conn.execute(insert(Client), chunk)
-    for number, chunk in enumerate(_chunks(_task_rows(tasks, clients, rng, now)), 1):
+    for number, chunk in enumerate(chunks(_task_rows(tasks, clients, rng, now), CHUNK), 1):
         with db.engine.begin() as conn:  # Core insert: it counts its own open tasks
             conn.execute(insert(Task), chunk)
             counters.apply(conn, counters.deltas_for_rows(chunk))
@@ -129,17 +118,7 @@ def _load(db: Database, tasks: int, clients: int) -> None:
 
 
 def _analyze(db: Database) -> None:
-    # PostgreSQL: VACUUM sets the visibility map, without which no index-only scan is
-    # possible (autovacuum does this in production, but not within a benchmark's minutes).
-    if db.dialect == "postgresql":
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE tasks"))
-            conn.execute(text("VACUUM ANALYZE clients"))
-            conn.execute(text("VACUUM ANALYZE task_counts"))
-            conn.execute(text("VACUUM ANALYZE task_due_counts"))
-    else:
-        with db.engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
+    analyze(db, ["tasks", "clients", "task_counts", "task_due_counts"])
 
 
 def _count(db: Database) -> int:
@@ -197,24 +176,15 @@ def _measure(db: Database, runs: int, clients: int) -> list[dict]:
             if attempt >= 3:  # warm-up runs are not counted
                 wall.append(elapsed)
                 cpu.append(cpu_ms)
-        results.append({"query": name, **_stats("", wall), **_stats("cpu_", cpu)})
+        # In-process CPU time says what a query costs when the machine is shared (SQLite only:
+        # a PostgreSQL server's time is not in this process).
+        results.append({"query": name, **latency(wall), **latency(cpu, "cpu_")})
         print(
             f"{name:38} p50 {results[-1]['p50_ms']:7.2f}  p95 {results[-1]['p95_ms']:7.2f}"
             f"  (cpu p95 {results[-1]['cpu_p95_ms']:6.2f})",
             file=sys.stderr,
         )
     return results
-
-
-def _stats(prefix: str, timings: list[float]) -> dict:
-    # In-process CPU time says what a query costs when the machine is shared (SQLite only:
-    # a PostgreSQL server's time is not in this process).
-    timings = sorted(timings)
-    return {
-        f"{prefix}p50_ms": round(statistics.median(timings), 2),
-        f"{prefix}p95_ms": round(timings[int(len(timings) * 0.95) - 1], 2),
-        f"{prefix}max_ms": round(timings[-1], 2),
-    }
 
 
 def main() -> None:
