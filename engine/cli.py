@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import importlib
-import json
 import sys
+from typing import Iterator
 
 import click
 from flask.cli import FlaskGroup, with_appcontext  # noqa: F401
 
 from engine import config as config_mod
-from engine.db import get_database, unit_of_work
+from engine.cli_common import cli_actor, database, emit, emit_rows, fail
+from engine.db import unit_of_work
 
 
 def _create_app():
     return importlib.import_module("web").create_app()
-
-
-def fail(message: str) -> None:
-    """Print an error and exit 1 (a user error)."""
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
-
-
-def database():
-    """Return the configured database."""
-    return get_database(config_mod.load())
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)
@@ -89,18 +79,11 @@ def users_create(email, role, password, name, ib_id):
     try:
         with unit_of_work(database()) as session:
             _user, password = service.create(
-                session, email=email, role=role, password=password, name=name, ib_id=ib_id, actor=_os_actor()
+                session, email=email, role=role, password=password, name=name, ib_id=ib_id, actor=cli_actor()
             )
     except service.UserError as exc:
         fail(str(exc))
     click.echo(f"created {email} ({role}); password: {password}")
-
-
-def _os_actor() -> str:
-    """Name the operating-system user as the actor of a CLI change (for the audit log)."""
-    import getpass
-
-    return f"cli:{getpass.getuser()}"
 
 
 def _change_user(email: str, change) -> object:
@@ -112,7 +95,7 @@ def _change_user(email: str, change) -> object:
             user = service.get_by_email(session, email)
             if user is None:
                 fail(f"no user {email}")
-            return change(service, session, user, _os_actor())
+            return change(service, session, user, cli_actor())
     except service.UserError as exc:
         fail(str(exc))
 
@@ -199,7 +182,7 @@ def tokens_revoke(token_id):
 
     try:
         with unit_of_work(database()) as session:
-            service.revoke_token(session, token_id=token_id, actor=_os_actor())
+            service.revoke_token(session, token_id=token_id, actor=cli_actor())
     except service.UserError as exc:
         fail(str(exc))
     click.echo(f"revoked token {token_id}")
@@ -261,14 +244,14 @@ def events_parked(as_json):
         rows = [
             {"seq": e.seq, **e.envelope(), "attempts": e.attempts, "error": e.last_error} for e in list_parked(session)
         ]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        click.echo(
+    emit_rows(
+        rows,
+        as_json,
+        lambda row: (
             f"{row['seq']} {row['source']}/{row['id']} {row['type']} "
             f"{row['client']} attempts={row['attempts']}: {row['error']}"
-        )
+        ),
+    )
 
 
 @events.command("conflicts")
@@ -279,16 +262,15 @@ def events_conflicts(as_json):
 
     with unit_of_work(database()) as session:
         rows = conflicts.list_conflicts(session)
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        click.echo("no conflicting events")
-    for row in rows:
-        click.echo(
+    emit_rows(
+        rows,
+        as_json,
+        lambda row: (
             f"{row['source']}/{row['id']}: {', '.join(row['differs'])} differ; "
             f"seen {row['times']} time(s), last {row['last_at']}"
-        )
+        ),
+        none="no conflicting events",
+    )
 
 
 @events.command("retry")
@@ -332,13 +314,13 @@ def tasks_list(queue, status, client, rule, limit, as_json):
             ]
     except service.TaskError as exc:
         fail(str(exc))
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for t in rows:
-        click.echo(
+    emit_rows(
+        rows,
+        as_json,
+        lambda t: (
             f"#{t['id']:<6} {t['queue']:<11} {t['status']:<11} {t['priority']:<7} {t['client'] or '-':<12} {t['title']}"
-        )
+        ),
+    )
 
 
 @tasks.command("recount")
@@ -377,10 +359,7 @@ def clients_show(ref, as_json):
         if client is None:
             fail(f"no client {ref}")
         data = service.profile(session, client)
-    if as_json:
-        click.echo(json.dumps(data, indent=2, default=str))
-        return
-    click.echo(_render_profile(data))
+    emit(data, as_json, lambda profile: [_render_profile(profile)])
 
 
 @clients.command("search")
@@ -406,13 +385,16 @@ def clients_search(text, as_json, after, **options):
             found = [service.summary(c) for c in rows]
     except search.SearchError as error:
         fail(str(error))
-    if as_json:
-        click.echo(json.dumps({"clients": found, "next": cursor}, indent=2, default=str))
-        return
+    emit({"clients": found, "next": cursor}, as_json, lambda page: _search_lines(page, text))
+
+
+def _search_lines(page: dict, text: str) -> Iterator[str]:
+    """A page of search results as text: a line a client, then how many (and the next page's cursor)."""
+    found, cursor = page["clients"], page["next"]
     for c in found:
         name = " ".join(x for x in (c["first_name"], c["last_name"]) if x)
-        click.echo(f"{c['ref']}  {name}  {c['email'] or '-'}  {c['status']}  {c['funnel_stage']}")
-    click.echo(
+        yield f"{c['ref']}  {name}  {c['email'] or '-'}  {c['status']}  {c['funnel_stage']}"
+    yield (
         f"{len(found)} client(s)" + (f"; next page: --after {cursor}" if cursor else "")
         if found
         else f"no client matches {text!r}"

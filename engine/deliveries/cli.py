@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import timedelta
 
 import click
 
 import connectors
-from engine import config as config_mod
-from engine.db import get_database, unit_of_work
+from engine.cli_common import cli_actor, emit_rows
+from engine.cli_common import database as _database
+from engine.cli_common import fail as _fail
+from engine.db import unit_of_work
 from engine.values import utcnow
 
 REPLAYABLE = (*connectors.WEBHOOKS, "bank_camt054", "mt5")
 
 
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
-
-
-def _database():
-    return get_database(config_mod.load())
+def _echo_report(report, where: str = "") -> None:
+    """Print a replay's or read-back's summary, then each of its problems (after `where`)."""
+    click.echo(report.summary())
+    for problem in report.problems:
+        click.echo(f"{where}{problem}")
 
 
 @click.group("connectors")
@@ -56,9 +55,7 @@ def replay(provider, file, server_offset, server):
             report = replay_mod.replay_webhooks(database, provider, data.splitlines(), utcnow())
     except connectors.MalformedPayload as exc:
         _fail(f"{file.name}: {exc.reason}")
-    click.echo(report.summary())
-    for problem in report.problems:
-        click.echo(f"{file.name}: {problem}")
+    _echo_report(report, f"{file.name}: ")
     if not report.ok:
         sys.exit(1)
 
@@ -76,14 +73,14 @@ def deliveries(provider, status, limit, as_json):
         rows = [
             service.to_dict(d) for d in service.list_deliveries(session, provider=provider, status=status, limit=limit)
         ]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        click.echo(
+    emit_rows(
+        rows,
+        as_json,
+        lambda row: (
             f"#{row['id']:<6} {row['received_at']} {row['provider']:<12} "
             f"{row['status']:<9} {row['http_status']} {row['reason'] or ''}"
-        )
+        ),
+    )
 
 
 @connectors_group.command("fetch")
@@ -91,10 +88,7 @@ def fetch():
     """Run the due read-backs (Onfido checks) now."""
     from engine.deliveries import fetches
 
-    report = fetches.run_due(_database())
-    click.echo(report.summary())
-    for problem in report.problems:
-        click.echo(problem)
+    _echo_report(fetches.run_due(_database()))
 
 
 @connectors_group.command("retry")
@@ -193,9 +187,7 @@ def poll_mt5(once, server, prefix_ids, server_offset, interval):
                 _fail(f"{exc.reason} (cursor unchanged)")
             click.echo(f"error: {exc.reason} (cursor unchanged)", err=True)
         else:
-            click.echo(report.summary())
-            for problem in report.problems:
-                click.echo(problem)
+            _echo_report(report)
         if once:
             api.close()
             return
@@ -213,14 +205,10 @@ def documents_group():
 @click.option("--actor", default=None, help="Who fetches (default cli:<user>).")
 def fetch_documents(client_ref, provider, actor):
     """Fetch CLIENT_REF's document files from its KYC provider into the document store."""
-    import getpass
-
     from engine.deliveries import provider_documents
 
     try:
-        report = provider_documents.fetch_documents(
-            _database(), client_ref, provider, actor=actor or f"cli:{getpass.getuser()}"
-        )
+        report = provider_documents.fetch_documents(_database(), client_ref, provider, actor=cli_actor(actor))
     except provider_documents.ProviderDocumentsError as exc:
         _fail(str(exc))
     click.echo(report.summary())

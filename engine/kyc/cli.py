@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from engine import config as config_mod
-from engine.db import get_database, unit_of_work
+from engine.cli_common import database as _database
+from engine.cli_common import fail as _fail
+from engine.db import unit_of_work
 
 # Who may decide on KYC and change a client's status from the command line.
 REVIEW_ROLES = ("admin", "compliance")
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
-
-
-def _database():
-    return get_database(config_mod.load())
 
 
 def _run(ref: str, actor: str, action) -> None:

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from decimal import Decimal
 
 import click
 
-from engine import config as config_mod
-from engine.db import get_database, unit_of_work
+from engine.cli_common import database as _database
+from engine.cli_common import emit, emit_rows
+from engine.cli_common import fail as _fail
+from engine.db import unit_of_work
 from engine.payments.models import WAITING_FOR
 from engine.values import ValueError_, parse_decimal
 
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
-
-
-def _database():
-    return get_database(config_mod.load())
+# `fxcrm ledger reconcile`'s columns, in order.
+RECONCILE_COLUMNS = (
+    "account_id",
+    "client",
+    "currency",
+    "ledger",
+    "trading_result",
+    "expected",
+    "platform",
+    "difference",
+    "status",
+)
 
 
 def _staff(session, email: str):
@@ -48,14 +53,14 @@ def withdrawals_list(client_ref, waiting_for, as_json):
 
     with unit_of_work(_database()) as session:
         rows = [withdrawals.to_dict(w) for w in withdrawals.list_pending(session, client_ref, waiting_for)]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for w in rows:
-        click.echo(
+    emit_rows(
+        rows,
+        as_json,
+        lambda w: (
             f"{w['id']}\t{w['amount']} {w['currency']}\twaits for {w['waiting_for']} "
             f"(step {w['step']})\trequested {w['requested_at']} by {w['requested_by']}"
-        )
+        ),
+    )
 
 
 def _decide(verb: str, withdrawal_id: str, actor: str, **kwargs) -> None:
@@ -108,12 +113,13 @@ def wallets_show(ref, as_json):
             kind: {c: ledger.fmt(v) for c, v in ledger.balances(session, ref, kind).items()}
             for kind in ("wallet", "hold", "debt")
         }
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-        return
-    for kind, values in data.items():
-        for currency, amount in values.items():
-            click.echo(f"{kind}\t{currency}\t{amount}")
+    emit(
+        data,
+        as_json,
+        lambda balances: (
+            f"{kind}\t{currency}\t{amount}" for kind, values in balances.items() for currency, amount in values.items()
+        ),
+    )
 
 
 def _amount(text: str) -> Decimal:
@@ -187,27 +193,14 @@ def ledger_reconcile(client_ref, differences, as_json):
 
     with unit_of_work(_database()) as session:
         rows = [c.to_dict() for c in reconcile.reconcile(session, client_ref=client_ref, only_differences=differences)]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-    else:
-        click.echo("account  client  currency  ledger  trading  expected  platform  difference  status")
-        for r in rows:
-            click.echo(
-                "  ".join(
-                    str(r[k] if r[k] is not None else "-")
-                    for k in (
-                        "account_id",
-                        "client",
-                        "currency",
-                        "ledger",
-                        "trading_result",
-                        "expected",
-                        "platform",
-                        "difference",
-                        "status",
-                    )
-                )
-            )
+    emit(
+        rows,
+        as_json,
+        lambda rows: [
+            "account  client  currency  ledger  trading  expected  platform  difference  status",
+            *("  ".join(str(r[k] if r[k] is not None else "-") for k in RECONCILE_COLUMNS) for r in rows),
+        ],
+    )
     if any(r["status"] == "differs" for r in rows):
         sys.exit(1)
 

@@ -57,7 +57,7 @@ def _list() -> None:
 @_with_filters
 def reports_group(name, fmt, section, output, **raw):
     """Print report NAME (funnel, payments, ib, tasks/operations); NAME `list` lists them."""
-    from engine.cli import database, fail
+    from engine.cli_common import database, fail
 
     if name == "list":
         _list()

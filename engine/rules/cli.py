@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 
 import click
 
 from engine import config as config_mod
-from engine.db import get_database, unit_of_work
+from engine.cli_common import cli_actor as _actor
+from engine.cli_common import database as _database
+from engine.db import unit_of_work
 from engine.rules.errors import RulesetInvalid
 from engine.values import iso, parse_datetime
-
-
-def _database():
-    return get_database(config_mod.load())
 
 
 def _dir(path: str | None) -> str:
@@ -26,11 +23,6 @@ def _fail(lines) -> None:
     for line in lines:
         click.echo(line, err=True)
     sys.exit(1)
-
-
-def _actor(actor: str | None) -> str:
-    """Who a CLI change is by: the name given, else the operating-system user."""
-    return actor or f"cli:{getpass.getuser()}"
 
 
 def _audit(session, actor: str, action: str, version: str, **detail) -> None:
@@ -250,23 +242,29 @@ def timers():
     """Durable rule timers."""
 
 
+def _run_at(now: str | None, run):
+    """Return `run(at)` at the ISO-8601 time `now` (None: now), with the clock frozen there so
+    what it does (tasks, notifications) is dated at that time too."""
+    from engine.values import clock
+
+    try:
+        at = parse_datetime(now) if now else None
+    except ValueError as exc:
+        _fail([f"error: {exc}"])
+    clock.freeze(at)
+    try:
+        return run(at)
+    finally:
+        clock.freeze(None)
+
+
 @timers.command("fire")
 @click.option("--now", "now", default=None, help="ISO-8601 time to fire at (default: now).")
 def fire(now):
     """Fire every timer due at that time."""
     from engine.rules.timers import fire_due
 
-    try:
-        at = parse_datetime(now) if now else None
-    except ValueError as exc:
-        _fail([f"error: {exc}"])
-    from engine.values import clock
-
-    clock.freeze(at)  # what the timers do (tasks, notifications) is dated at that time too
-    try:
-        count = fire_due(_database(), now=at)
-    finally:
-        clock.freeze(None)
+    count = _run_at(now, lambda at: fire_due(_database(), now=at))
     click.echo(f"fired {count} timer(s)")
 
 
@@ -276,17 +274,7 @@ def run_scheduled(now):
     """Run the scheduled rules whose latest daily run at that time is not done yet."""
     from engine.rules.schedule import run_due
 
-    try:
-        at = parse_datetime(now) if now else None
-    except ValueError as exc:
-        _fail([f"error: {exc}"])
-    from engine.values import clock
-
-    clock.freeze(at)  # what the rules do is dated at that time too
-    try:
-        count = run_due(_database(), now=at)
-    finally:
-        clock.freeze(None)
+    count = _run_at(now, lambda at: run_due(_database(), now=at))
     click.echo(f"scheduled rules acted for {count} client(s)")
 
 
