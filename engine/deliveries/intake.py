@@ -15,7 +15,7 @@ import connectors
 from connectors import MalformedPayload, SignatureError, UnknownClient, onfido
 from engine.db import Database, after_commit, unit_of_work
 from engine.deliveries import applicants, service, wires
-from engine.deliveries.models import IGNORED, PENDING, REJECTED, UNMATCHED
+from engine.deliveries.models import IGNORED, PENDING, REJECTED
 from engine.events.schemas import InvalidEvent, validate_envelope
 from engine.events.store import record_many
 from engine.processing.ingest import schedule_touched
@@ -168,18 +168,7 @@ def _store(
 
 def _unmatched(session, provider: str, delivery_id: str | None, body: bytes, reason: str, now: datetime) -> Outcome:
     # Authentic and well formed: answer 2xx so the provider stops, keep it for an operator.
-    created = service.create(
-        session,
-        provider=provider,
-        status=UNMATCHED,
-        http_status=202,
-        body=body,
-        reason=reason,
-        delivery_id=delivery_id,
-        keep_body=True,
-        now=now,
-    )
-    wires.open_task(session, created)
+    wires.keep_unmatched(session, provider=provider, delivery_id=delivery_id, body=body, reason=reason, now=now)
     return Outcome("unmatched", 202, reason)
 
 

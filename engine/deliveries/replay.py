@@ -15,7 +15,7 @@ from connectors import bank_camt054, mt5
 from connectors.mt5_feed import parse_export
 from engine.accounts import service as accounts_service
 from engine.db import Database, unit_of_work
-from engine.deliveries import fetches, intake, service, wires
+from engine.deliveries import fetches, intake, wires
 from engine.deliveries.models import REJECTED, UNMATCHED
 from engine.events import store
 from engine.processing import ingest
@@ -139,18 +139,7 @@ def _unmatched_credit(session, credit: bank_camt054.Credit, now, report: ReplayR
             "line": credit.line,
         }
     ).encode()
-    created = service.create(
-        session,
-        provider=bank_camt054.NAME,
-        status=UNMATCHED,
-        http_status=202,
-        body=body,
-        reason=reason,
-        delivery_id=credit.id,
-        keep_body=True,
-        now=now,
-    )
-    wires.open_task(session, created)
+    wires.keep_unmatched(session, provider=bank_camt054.NAME, delivery_id=credit.id, body=body, reason=reason, now=now)
     report.add(UNMATCHED, problem=f"line {credit.line}: {reason}")
     report.entries.append((credit.line, UNMATCHED, reason))
 

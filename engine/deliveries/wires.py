@@ -39,6 +39,23 @@ def task_key(delivery_id: int) -> str:
     return f"delivery:{delivery_id}"
 
 
+def keep_unmatched(session: Session, *, provider: str, delivery_id: str | None, body: bytes, reason: str, now) -> None:
+    """Keep an authentic delivery no client or request matches (answered 202, its body kept)
+    and open its finance task: an operator matches or returns it."""
+    created = service.create(
+        session,
+        provider=provider,
+        status=UNMATCHED,
+        http_status=202,
+        body=body,
+        reason=reason,
+        delivery_id=delivery_id,
+        keep_body=True,
+        now=now,
+    )
+    open_task(session, created)
+
+
 def open_task(session: Session, delivery_id: int | None) -> None:
     """Open the finance task of an unmatched delivery (once; nothing if it was known)."""
     row = service.get(session, delivery_id) if delivery_id else None
