@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import uuid
+from contextlib import contextmanager
+from typing import Iterator
 
 _ids = itertools.count(1)
 
@@ -158,3 +161,20 @@ def rules_active(database, files: dict[str, str]):
 def jsonl(events) -> str:
     """Serialise events as JSON lines."""
     return "".join(json.dumps(e) + "\n" for e in events)
+
+
+@contextmanager
+def own_queues(cfg) -> Iterator:
+    """A Database for `cfg` in distributed mode with rq queues of its own (a fresh queue
+    name), so tests never see each other's jobs; the queues are emptied afterwards."""
+    from engine.db import Database
+    from engine.processing import jobs
+
+    cfg = cfg.with_overrides(queue_name=f"fxcrm-test-{uuid.uuid4().hex[:8]}")
+    db = Database(cfg)
+    try:
+        yield db
+    finally:
+        jobs.get_queue(cfg).empty()
+        jobs.get_queue(cfg, bulk=True).empty()
+        db.dispose()

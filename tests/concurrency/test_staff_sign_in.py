@@ -6,21 +6,16 @@ between, the row it locks carries the new password and the new session generatio
 a second check the old password would open a session the reset was meant to end.
 """
 
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
 
 from engine.db import unit_of_work
 from engine.events.models import PROCESSED, Event
 from engine.processing import subjects
-from engine.projections import SUBJECT_EVALUATORS
-from engine.rules import activation
-from engine.rules.loader import load_dir
 from engine.tasks.models import Task
 from engine.users import service as users
 from tests.concurrency.race import ROUNDS, together
+from tests.staff_events import record_failed_sign_ins, staff_member, subject_evaluations
 
 EMAIL, PASSWORD = "dealer@broker.test", "an old but long password 1"
 
@@ -54,48 +49,19 @@ def test_the_old_password_opens_no_session_after_a_reset_it_raced(pg_database, r
 
 # ---- staff sign-ins as rule events (engine.processing.subjects) ------------------------
 
-RULES = Path(__file__).resolve().parents[1] / "rules" / "staff_sign_ins"
-T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
-ARRIVAL = [50, 0, 30, 10, 40, 20]  # minutes after T0, in the order they are recorded
-
-
-def _activate_and_create(database) -> str:
-    activation.forget()
-    with unit_of_work(database) as s:
-        files = {k: v for k, v in load_dir(RULES).items() if not k.endswith(".test.yaml")}
-        activation.activate_files(s, files, actor="test")
-        user, _ = users.create(s, email=EMAIL, role="finance", password=PASSWORD)
-        return user.ref
+ARRIVAL = [50, 0, 30, 10, 40, 20]  # minutes after staff_events.T0, in the order they are recorded
 
 
 @pytest.fixture
 def evaluated():
-    """The event ids the subject evaluators ran for, in order, from every thread."""
-    seen: list[str] = []
-
-    def note(session, event, subject):
-        seen.append(event.event_id)
-
-    SUBJECT_EVALUATORS.insert(0, note)
-    yield seen
-    SUBJECT_EVALUATORS.remove(note)
+    with subject_evaluations() as seen:
+        yield seen
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_two_workers_process_a_staff_members_events_once_each_in_order(pg_database, evaluated, round_):
-    ref = _activate_and_create(pg_database)
-    with unit_of_work(pg_database) as s:
-        s.info.pop("database")  # recorded only: the two workers below process them
-        for minute in ARRIVAL:
-            subjects.record(
-                s,
-                kind="staff",
-                ref=ref,
-                type_="staff.login_failed",
-                event_id=f"fail-{minute}",
-                data={"username": EMAIL, "reason": "wrong_password"},
-                at=T0 + timedelta(minutes=minute),
-            )
+    ref = staff_member(pg_database, EMAIL, PASSWORD)
+    record_failed_sign_ins(pg_database, ref, ARRIVAL, EMAIL)  # recorded only: the two workers below process them
 
     def worker():
         return subjects.process_subject(pg_database, "staff", ref).processed
@@ -111,7 +77,7 @@ def test_two_workers_process_a_staff_members_events_once_each_in_order(pg_databa
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_parallel_wrong_passwords_each_count_once_and_open_one_task(pg_database, evaluated, round_):
-    ref = _activate_and_create(pg_database)
+    ref = staff_member(pg_database, EMAIL, PASSWORD)
 
     def wrong():  # as the login page: authenticate, commit, then process after the commit
         with unit_of_work(pg_database) as s:

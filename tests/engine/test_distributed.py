@@ -9,7 +9,6 @@ import sys
 import json
 import time
 import zlib
-import uuid
 
 import pytest
 from sqlalchemy import func, select
@@ -21,7 +20,7 @@ from engine.events.models import PENDING, PROCESSED, Event
 from engine.processing.ingest import ingest_lines
 from engine.tasks.models import Task
 from tests import services
-from tests.helpers import deposit_failed, jsonl
+from tests.helpers import deposit_failed, jsonl, own_queues
 
 PLUGIN = "tests.plugins.audit_each_event"
 
@@ -35,18 +34,10 @@ def redis_url():
 def dist(pg_database, redis_url):
     """The test database in distributed mode, with a queue of its own."""
     cfg = pg_database.config.with_overrides(
-        redis_url=redis_url,
-        plugins=PLUGIN,
-        job_batch=10,
-        queue_name=f"fxcrm-test-{uuid.uuid4().hex[:8]}",
-        sweep_after_seconds=1.0,
-        ticker_seconds=1.0,
+        redis_url=redis_url, plugins=PLUGIN, job_batch=10, sweep_after_seconds=1.0, ticker_seconds=1.0
     )
-    db = Database(cfg)
-    yield db
-    jobs.get_queue(cfg).empty()
-    jobs.get_queue(cfg, bulk=True).empty()
-    db.dispose()
+    with own_queues(cfg) as db:
+        yield db
 
 
 def worker_env(cfg):

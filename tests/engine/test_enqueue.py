@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 import redis.client
 
 from engine import config as config_mod
-from engine.db import Database
 from engine.processing import dispatch, jobs
 from tests import services
+from tests.helpers import own_queues
 
 
 @pytest.fixture
 def queued():
     """A database config in distributed mode with queues of its own, emptied afterwards."""
-    cfg = config_mod.Config(
-        database_url="sqlite://",
-        redis_url=services.require("redis"),
-        queue_name=f"fxcrm-test-{uuid.uuid4().hex[:8]}",
-        job_batch=10,
-    )
-    db = Database(cfg)
-    yield db
-    jobs.get_queue(cfg).empty()
-    jobs.get_queue(cfg, bulk=True).empty()
-    db.dispose()
+    with own_queues(
+        config_mod.Config(database_url="sqlite://", redis_url=services.require("redis"), job_batch=10)
+    ) as db:
+        yield db
 
 
 def test_a_hand_off_enqueues_all_its_jobs_in_one_round_trip(queued, monkeypatch):

@@ -4,9 +4,6 @@ the clients' path never takes them (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select, update
 
@@ -16,52 +13,25 @@ from engine.events.models import PENDING, PROCESSED, Event
 from engine.events.store import ensure_clients, list_pending_clients
 from engine.processing import subjects
 from engine.projections import SUBJECT_EVALUATORS
-from engine.rules import activation
-from engine.rules.loader import load_dir
 from engine.rules.models import RuleAction
 from engine.tasks.models import Task
-from engine.users import service as users
+from tests.staff_events import record_failed_sign_ins, staff_member, subject_evaluations
 
-RULES = Path(__file__).resolve().parents[1] / "rules" / "staff_sign_ins"
-T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+EMAIL = "dealer@broker.test"
 
 
 def _staff(database) -> str:
-    activation.forget()
-    with unit_of_work(database) as s:
-        files = {k: v for k, v in load_dir(RULES).items() if not k.endswith(".test.yaml")}
-        activation.activate_files(s, files, actor="test")
-        user, _ = users.create(s, email="dealer@broker.test", role="finance", password="a long enough password 1")
-        return user.ref
+    return staff_member(database, EMAIL, "a long enough password 1")
 
 
 def _record(database, ref: str, minutes: list[int]) -> None:
-    """Record failed sign-ins at T0 + each minute, in the order given; process nothing yet."""
-    with unit_of_work(database) as s:
-        s.info.pop("database")  # no after-commit processing: the test processes
-        for m in minutes:
-            subjects.record(
-                s,
-                kind="staff",
-                ref=ref,
-                type_="staff.login_failed",
-                event_id=f"fail-{m}",
-                data={"username": "dealer@broker.test", "ip": "192.0.2.1", "reason": "wrong_password"},
-                at=T0 + timedelta(minutes=m),
-            )
+    record_failed_sign_ins(database, ref, minutes, EMAIL)
 
 
 @pytest.fixture
 def seen():
-    """The event ids the subject evaluators ran for, in order (committed or not)."""
-    order: list[str] = []
-
-    def note(session, event, subject):
-        order.append(event.event_id)
-
-    SUBJECT_EVALUATORS.insert(0, note)
-    yield order
-    SUBJECT_EVALUATORS.remove(note)
+    with subject_evaluations() as order:
+        yield order
 
 
 def test_events_are_processed_in_occurred_at_order_not_arrival(database, seen):

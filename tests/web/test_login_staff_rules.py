@@ -4,27 +4,14 @@ within an hour open one task about that staff member; an admin from a new addres
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import select
 
 from engine.db import unit_of_work
 from engine.events.models import Event
-from engine.rules import activation
-from engine.rules.loader import load_dir
 from engine.tasks.models import Task
 from engine.users.models import User
+from tests.staff_events import activate_staff_rules as _activate
 from tests.web.conftest import PASSWORD, csrf, email
-
-RULES = Path(__file__).resolve().parents[1] / "rules" / "staff_sign_ins"
-
-
-def _activate(database) -> None:
-    activation.forget()
-    with unit_of_work(database) as s:
-        activation.activate_files(
-            s, {k: v for k, v in load_dir(RULES).items() if not k.endswith(".test.yaml")}, actor="test"
-        )
 
 
 def _sign_in(app, role: str, password: str, address: str = "198.51.100.7"):
