@@ -178,3 +178,15 @@ def own_queues(cfg) -> Iterator:
         jobs.get_queue(cfg).empty()
         jobs.get_queue(cfg, bulk=True).empty()
         db.dispose()
+
+
+def record_and_process(database, events) -> None:
+    """Store these envelopes (via "test") and hand their clients to processing after the
+    commit, as live intake does (no check that none is rejected: `ingest` builders do that)."""
+    from engine.db import unit_of_work
+    from engine.events.store import record_many
+    from engine.processing.ingest import schedule_touched
+
+    with unit_of_work(database) as s:
+        record_many(s, list(events), via="test")
+        schedule_touched(s, database)

@@ -7,8 +7,6 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from engine.db import get_database, unit_of_work
-from engine.events.store import record_many
-from engine.processing.ingest import schedule_touched
 from engine.kyc.models import KycOverride
 from engine.rules import activation
 from engine.rules.loader import load_dir
@@ -17,7 +15,7 @@ from engine.tasks import service as tasks_service
 from engine.tasks.models import Task
 from engine.values import iso, utcnow
 from tests.browser.conftest import email, login, shot
-from tests.helpers import registered
+from tests.helpers import record_and_process, registered
 from tests.kyc.helpers import submitted
 
 pytestmark = pytest.mark.browser
@@ -29,16 +27,13 @@ def seed(database) -> tuple[int, int]:
         files = {f"onboarding/{n}": t for n, t in load_dir("rules/onboarding").items()}
         activation.activate_files(s, files, actor="test")
     start = utcnow() - timedelta(days=8)
-    with unit_of_work(database) as s:
-        record_many(
-            s,
-            [
-                registered("K1", iso(start), first_name="Karl", last_name="Klein"),
-                submitted("K1", "id", iso(start + timedelta(hours=1))),
-            ],
-            via="test",
-        )
-        schedule_touched(s, database)
+    record_and_process(
+        database,
+        [
+            registered("K1", iso(start), first_name="Karl", last_name="Klein"),
+            submitted("K1", "id", iso(start + timedelta(hours=1))),
+        ],
+    )
     fire_due(database, now=utcnow())
     with unit_of_work(database) as s:
         documents = s.scalar(select(Task).where(Task.rule_id == "kyc-documents-overdue"))

@@ -9,13 +9,11 @@ from playwright.sync_api import expect
 from engine.db import get_database, unit_of_work
 from engine.deliveries import replay as replay_mod
 from engine.deliveries import wires as wires_service
-from engine.events.store import record_many
-from engine.processing.ingest import schedule_touched
 from engine.payments import ledger
 from engine.values import utcnow
 from tests.browser.conftest import ARTIFACTS, login, shot
 from tests.connectors import helpers as fx
-from tests.helpers import event
+from tests.helpers import event, record_and_process
 from tests.web.test_webhooks_replay import wire_requests
 
 pytestmark = pytest.mark.browser
@@ -64,9 +62,7 @@ def seed(database) -> list[int]:
         provider="bank",
         currency="EUR",
     )
-    with unit_of_work(database) as s:
-        record_many(s, [*wire_requests(), requested], via="test")
-        schedule_touched(s, database)
+    record_and_process(database, [*wire_requests(), requested])
     replay_mod.replay_camt054(database, WIRES, utcnow())
     with unit_of_work(database) as s:
         return [row.id for row in wires_service.list_unmatched(s)]

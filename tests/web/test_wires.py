@@ -13,14 +13,12 @@ from engine.db import unit_of_work
 from engine.deliveries import replay as replay_mod
 from engine.deliveries import wires as wires_service
 from engine.deliveries.models import Delivery
-from engine.events.store import record_many
-from engine.processing.ingest import schedule_touched
 from engine.payments import ledger
 from engine.payments.models import Deposit
 from engine.tasks.models import Task
 from engine.values import utcnow
 from tests.connectors import helpers as fx
-from tests.helpers import event
+from tests.helpers import event, record_and_process
 from tests.web.conftest import csrf
 from tests.web.test_webhooks_replay import wire_requests
 
@@ -29,9 +27,7 @@ WIRES = fx.raw("camt054/incoming_wires.xml")
 
 def seed(database) -> None:
     """Register the clients and deposit requests, then import the file (2 unmatched wires)."""
-    with unit_of_work(database) as s:
-        record_many(s, wire_requests(), via="test")
-        schedule_touched(s, database)
+    record_and_process(database, wire_requests())
     replay_mod.replay_camt054(database, WIRES, utcnow())
 
 
@@ -124,26 +120,23 @@ def statement(count: int, amount: str = "10.00") -> bytes:
 
 def test_match_to_an_open_deposit_request_completes_it(database):
     seed(database)
-    with unit_of_work(database) as s:
-        record_many(
-            s,
-            [
-                event(
-                    "payment.deposit_requested",
-                    "C-1001",
-                    "2024-07-31T09:00:00Z",
-                    source="crm",
-                    payment_id="dep_typo",
-                    amount="200.00",
-                    reference="DEP-BBB22",
-                    method="bank_wire",
-                    provider="bank",
-                    currency="EUR",
-                )
-            ],
-            via="test",
-        )
-        schedule_touched(s, database)
+    record_and_process(
+        database,
+        [
+            event(
+                "payment.deposit_requested",
+                "C-1001",
+                "2024-07-31T09:00:00Z",
+                source="crm",
+                payment_id="dep_typo",
+                amount="200.00",
+                reference="DEP-BBB22",
+                method="bank_wire",
+                provider="bank",
+                currency="EUR",
+            )
+        ],
+    )
     second = unmatched(database)[1]
     with unit_of_work(database) as s:
         (found,) = [c for c in wires_service.candidates(s, query="BBB22", amount="200.00", currency="EUR")]
@@ -162,9 +155,7 @@ def test_match_to_an_open_deposit_request_completes_it(database):
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_two_concurrent_matches_credit_once(database):
-    with unit_of_work(database) as s:
-        record_many(s, wire_requests(), via="test")
-        schedule_touched(s, database)
+    record_and_process(database, wire_requests())
     replay_mod.replay_camt054(database, statement(6), utcnow())
     rounds = unmatched(database)
     assert len(rounds) == 6
