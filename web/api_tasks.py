@@ -13,7 +13,7 @@ from web.api import bp
 from web.auth import current_user, requires
 from web.json_input import json_body, text_fields
 from web.task_actions import ActionError, perform, run_bulk
-from web.viewhelpers import filters_from
+from web.viewhelpers import filters_from, visible_task
 
 MAX_LIMIT = 500
 
@@ -69,19 +69,12 @@ def task_counts():
         return jsonify(task_query.counts(s, queues, user=user.email))
 
 
-def _visible_task(session, task_id: int):
-    task = tasks_service.get(session, task_id)
-    if task is None or not permissions.can_see_queue(current_user().role, task.queue):
-        abort(404, description=f"no task {task_id}")
-    return task
-
-
 @bp.get("/tasks/<int:task_id>")
 @requires("tasks.view")
 def get_task(task_id):
     """Return one task with its history, comments and explanation."""
     with unit_of_work(database()) as s:
-        return jsonify(tasks_service.to_dict(_visible_task(s, task_id), history=True))
+        return jsonify(tasks_service.to_dict(visible_task(s, task_id), history=True))
 
 
 @bp.post("/tasks/<int:task_id>/<action>")
@@ -91,7 +84,7 @@ def task_action(task_id, action):
     body = text_fields(_json_body(), lists=("document_types",))
     try:
         with unit_of_work(database()) as s:
-            task = _visible_task(s, task_id)
+            task = visible_task(s, task_id)
             perform(s, current_user(), task, action, body)
             data = tasks_service.to_dict(task, history=True)
     except ActionError as exc:

@@ -14,7 +14,7 @@ from web.auth import current_user, login_required, requires
 from web import task_view
 from web.security import has_endpoint
 from web.task_actions import ACTIONS, ActionError, offered, perform, withdrawal_id
-from web.viewhelpers import explanation_view, safe_next, profile_for
+from web.viewhelpers import explanation_view, safe_next, profile_for, visible_task
 
 bp = Blueprint("pages", __name__)
 
@@ -28,13 +28,6 @@ def index():
     if current_user().role == "partner" and current_user().ib_id and has_endpoint("partner.index"):
         return redirect(url_for("partner.index"))
     return render_template("home.html")
-
-
-def _visible_task(session, task_id: int):
-    task = tasks_service.get(session, task_id)
-    if task is None or not permissions.can_see_queue(current_user().role, task.queue):
-        abort(404, description=f"no task {task_id}")
-    return task
 
 
 def _client_panel(session, ref: str | None) -> dict | None:
@@ -96,7 +89,7 @@ def task_detail(task_id):
     user = current_user()
     with unit_of_work(database()) as s:
         tasks_service.expire_leases(s)
-        context = _task_page(s, user, _visible_task(s, task_id))
+        context = _task_page(s, user, visible_task(s, task_id))
     return render_template("task.html", **context)
 
 
@@ -107,7 +100,7 @@ def task_action(task_id, action):
     user = current_user()
     try:
         with unit_of_work(database()) as s:
-            perform(s, user, _visible_task(s, task_id), action, request.form)
+            perform(s, user, visible_task(s, task_id), action, request.form)
     except ActionError as exc:
         if exc.status == 403:
             abort(403)

@@ -1,12 +1,14 @@
 """Helpers the staff pages and the API share: filters from a request, safe redirects,
-and the explanation panel."""
+the task a user may see, and the explanation panel."""
 
 from __future__ import annotations
 
 from flask import abort, request
 
+from engine.tasks import service as tasks_service
 from engine.tasks.query import UNASSIGNED, Filters
 from engine.users import permissions
+from web.auth import current_user
 
 SHORTCUTS = {"mine": {}, "unassigned": {"assignee": UNASSIGNED}, "overdue": {"due": "overdue"}}
 FILTER_ARGS = ("queue", "status", "priority", "rule", "client", "assignee", "due", "sort")
@@ -23,6 +25,14 @@ def filters_from(args, user, *, default_status: str = "open_any") -> Filters:
         abort(403)
     queues = None if user.role == "admin" else permissions.queues_for(user.role)
     return Filters(queues=queues, **chosen)
+
+
+def visible_task(session, task_id: int):
+    """The task `task_id`, or 404 when there is none or its queue is not the user's to see."""
+    task = tasks_service.get(session, task_id)
+    if task is None or not permissions.can_see_queue(current_user().role, task.queue):
+        abort(404, description=f"no task {task_id}")
+    return task
 
 
 def safe_next(default: str) -> str:
