@@ -328,15 +328,16 @@ def process_clients(database: Database, refs: list[str], *, should_yield: Callab
 
     A group whose transaction fails is redone client by client (`process_client`),
     where a failing event is isolated in a savepoint and retried or parked.
-    `should_yield` (bulk work) is asked after each group: when it says live work waits,
-    the clients not done yet are returned in `Stats.left` instead, to be done after it
-    (a group commits within TXN_SECONDS, so a webhook waits for one group, not a file).
+    `should_yield` (bulk work) is asked after each transaction: when it says live work
+    waits, the clients not done yet are returned in `Stats.left` instead, to be done after
+    it (a group commits within TXN_SECONDS, so a webhook waits for one group, not a file).
     """
     load_handlers(database.config.plugins)
     total = Stats()
+    yielding = should_yield or (lambda: False)
     todo, first = sorted(set(refs)), True
     while todo:
-        if not first and should_yield is not None and should_yield():
+        if not first and yielding():
             total.left = todo
             return total
         first = False
@@ -345,7 +346,10 @@ def process_clients(database: Database, refs: list[str], *, should_yield: Callab
             processed, rest = _process_group(database, group)
         except Exception as exc:  # an event failed, or a deadlock with another worker
             log.info("group of %d clients rolled back (%s); redoing them one by one", len(group), type(exc).__name__)
-            for ref in group:
+            for index, ref in enumerate(group):
+                if index and yielding():  # a group redone client by client takes long
+                    total.left = group[index:] + todo
+                    return total
                 total.add(process_client(database, ref))
             continue
         total.processed += processed

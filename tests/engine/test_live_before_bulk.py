@@ -126,3 +126,24 @@ def test_rq_a_bulk_job_yields_to_a_live_job_and_its_rest_goes_first_in_the_bulk_
     assert groups[:4] == [BULK[:5], LIVE, BULK[5:10], BULK[10:]]
     assert groups[4][0] == "B99" and len(other) == 1
     assert _status(database) == {PROCESSED: 13}
+
+
+def test_a_group_redone_client_by_client_also_yields_between_clients(database, groups, monkeypatch):
+    """A group that rolled back is redone one client at a time (long for 100 clients):
+    live work waiting is done between two of them, not after the whole group."""
+    redone: list[str] = []
+    original = processing.process_client
+
+    def one(db, ref):
+        redone.append(ref)
+        return original(db, ref)
+
+    def failing(db, refs):
+        groups.append(list(refs))
+        raise RuntimeError("the group rolls back")
+
+    monkeypatch.setattr(processing, "_process_group", failing)
+    monkeypatch.setattr(processing, "process_client", one)
+    stats = processing.process_clients(database, BULK, should_yield=lambda: len(redone) >= 2)
+    assert redone == BULK[:2] and stats.left == BULK[2:]
+    assert _status(database) == {PROCESSED: 2, PENDING: 11}
