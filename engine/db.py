@@ -122,6 +122,9 @@ class WriteGate:
     the lock for seconds. Transactions of one process queue here instead; the lock
     itself still decides between processes. A transaction that waits longer than
     `timeout` goes on without its turn (SQLite's busy timeout then applies, as before).
+    A thread inside `urgent()` (the processing of live work: a webhook's client) queues
+    first, before bulk writers' turns, so a webhook's task waits for the transaction
+    under way, not for every batch queued behind it.
     """
 
     def __init__(self, timeout: float = 30.0):
@@ -130,6 +133,17 @@ class WriteGate:
         self._queue: deque[int] = deque()
         self._owner: int | None = None  # the thread whose turn it is
         self._holders: set[int] = set()  # its connections in a transaction
+        self._urgent: set[int] = set()  # threads whose turns go first
+
+    @contextmanager
+    def urgent(self) -> Iterator[None]:
+        """Within this block, this thread's turns go before the turns already queued."""
+        me = threading.get_ident()
+        self._urgent.add(me)
+        try:
+            yield
+        finally:
+            self._urgent.discard(me)
 
     @property
     def waiting(self) -> int:
@@ -142,7 +156,10 @@ class WriteGate:
         me = threading.get_ident()
         with self._cond:
             if self._owner != me:
-                self._queue.append(me)
+                if me in self._urgent:
+                    self._queue.appendleft(me)
+                else:
+                    self._queue.append(me)
                 try:
                     turn = self._cond.wait_for(
                         lambda: self._owner is None and self._queue[0] == me, timeout=self.timeout

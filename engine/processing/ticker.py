@@ -8,6 +8,7 @@ import importlib
 import logging
 import threading
 from collections import deque
+from contextlib import nullcontext
 
 from typing import Callable
 
@@ -96,10 +97,19 @@ class Background:
         from engine import processing
 
         refs, bulk = self._next()
-        stats = processing.process_clients(self.database, refs, should_yield=self.live_waiting if bulk else None)
+        if bulk:
+            stats = processing.process_clients(self.database, refs, should_yield=self.live_waiting)
+        else:
+            with self._urgent_turns():
+                stats = processing.process_clients(self.database, refs)
         if stats.left:
             with self.ready:
                 self.bulk.appendleft(stats.left)
+
+    def _urgent_turns(self):
+        """SQLite: live work's transactions take the next turn at the write lock."""
+        gate = getattr(self.database.engine, "fxcrm_write_gate", None)
+        return gate.urgent() if gate is not None else nullcontext()
 
     def _loop(self) -> None:
         while True:

@@ -196,6 +196,30 @@ def test_the_sqlite_write_gate_gives_a_waiting_thread_its_turn_before_a_repeat_w
     assert order == ["waiting request", "repeat writer"]
 
 
+def test_an_urgent_thread_takes_the_next_turn_before_the_queued_ones():
+    gate = WriteGate()
+    order: list[str] = []
+    gate.acquire(1)
+    bulk = _queued_then(gate, 2, order, "queued bulk writer")
+
+    def live():
+        with gate.urgent():
+            gate.acquire(3)
+            order.append("live processing")
+            gate.release(3)
+
+    urgent = threading.Thread(target=live)
+    urgent.start()
+    deadline = time.monotonic() + 10
+    while gate.waiting < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert gate.waiting == 2, "the live thread never queued"
+    gate.release(1)
+    bulk.join()
+    urgent.join()
+    assert order == ["live processing", "queued bulk writer"]
+
+
 def test_the_write_gate_lets_a_late_waiter_go_on_after_its_timeout():
     gate = WriteGate(timeout=0.05)
     gate.acquire(1)  # never released by this thread

@@ -4,6 +4,7 @@ webhook's task is held back by one group, not by the backlog (issue 20)."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
@@ -147,3 +148,26 @@ def test_a_group_redone_client_by_client_also_yields_between_clients(database, g
     stats = processing.process_clients(database, BULK, should_yield=lambda: len(redone) >= 2)
     assert redone == BULK[:2] and stats.left == BULK[2:]
     assert _status(database) == {PROCESSED: 2, PENDING: 11}
+
+
+def test_embedded_live_work_takes_urgent_turns_at_the_sqlite_write_lock(database, monkeypatch):
+    """Live work's transactions go before the writers already queued (engine.db.WriteGate)."""
+    gate = getattr(database.engine, "fxcrm_write_gate", None)
+    if gate is None:
+        pytest.skip("PostgreSQL has row locks, not one write lock: no gate")
+    with unit_of_work(database) as s:
+        record_many(s, [registered(ref) for ref in [*BULK, *LIVE]])
+    urgent: dict[str, bool] = {}
+    original = processing._process_group
+
+    def noting(db, refs):
+        urgent[refs[0][0]] = threading.get_ident() in gate._urgent
+        return original(db, refs)
+
+    monkeypatch.setattr(processing, "_process_group", noting)
+    background = ticker.Background(database, start=False)
+    background.submit(LIVE)
+    background.submit(BULK)
+    background.run_once()
+    background.run_once()
+    assert urgent == {"L": True, "B": False}
