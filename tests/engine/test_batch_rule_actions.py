@@ -49,6 +49,7 @@ rules:
           description: "Lost {event.profit} on {event.symbol}"
           priority: high
           due_in: 4h
+      - notify: {template: trade-loss, channel: email}
 
   - id: winner-review
     description: Winning trades are reviewed, one task per client at a time.
@@ -71,11 +72,37 @@ WATCH = """
 """
 
 
+LOSS_TEMPLATE = """\
+subject: About your trade
+body: |
+  Dear {{ client.first_name or "client" }} ({{ client.kyc_status }}),
+  our desk will call you about your last trade.
+"""
+
+# A template reading a domain's values (the KYC documents): its notify goes per event.
+DOCUMENTS = """
+  - id: documents-nudge
+    description: A big position reminds the client of the documents still missing.
+    when: trade.opened
+    if:
+      - event.volume_lots >= 1
+    then:
+      - notify: {template: trade-documents, channel: in_app}
+"""
+
+DOCUMENTS_TEMPLATE = """\
+body: |
+  Still missing: {{ kyc.missing_text }}
+"""
+
+
 def _rules_dir(tmp_path, text: str) -> str:
     rules = tmp_path / "rules"
     shutil.copytree("rules", rules)
     (rules / "trading").mkdir()
     (rules / "trading" / "calls.yaml").write_text(text)
+    (rules / "templates" / "trade-loss.yaml").write_text(LOSS_TEMPLATE)
+    (rules / "templates" / "trade-documents.yaml").write_text(DOCUMENTS_TEMPLATE)
     return str(rules)
 
 
@@ -104,6 +131,24 @@ def test_rule_tasks_open_on_the_set_based_path(urls, backend, calls_dir, per_cli
     assert notes[0][0] > 0
     due = _rows(database, "SELECT due_at FROM tasks WHERE rule_id = 'big-loss-call'")
     assert due and all(d is not None for (d,) in due)
+    sent = {
+        s
+        for (s,) in _rows(
+            database, "SELECT event_seq FROM rule_actions WHERE action = 'notify' AND rule_id = 'big-loss-call'"
+        )
+    }
+    assert sent == _acted(database, "big-loss-call")
+    assert len(sent & taken) > len(sent) * 0.6
+
+
+def test_a_template_reading_a_domains_values_is_sent_per_event(urls, backend, tmp_path):
+    rules = _rules_dir(tmp_path, CALLS + DOCUMENTS)
+    per_event, batched, database, taken = _both(urls, backend, trades_stream(), rules, per_client=False)
+    _assert_same(per_event, batched)
+    nudged = _acted(database, "documents-nudge")
+    assert nudged and not nudged & taken
+    # (each nudge counts as a refusal of its client: fewer of its later trades set-based)
+    assert _acted(database, "big-loss-call") & taken
 
 
 def test_a_task_an_event_of_the_round_closes_sends_the_clients_next_events_per_event(urls, backend, tmp_path):
