@@ -16,11 +16,23 @@ explanations):
   known for the whole round (engine.facts.BATCH_FACTS not changed by an event type of the
   round, and facts that are columns of the clients row no set-based form of the round's event types changes). A matching rule with `after:` starts its delay
   timer (a new row, once per key: the group's existing keys are read in one query; the
-  rows are written in one bulk insert). A matching rule that acts at once is not taken
-  here: the event goes to the per-event path. When a rule reads a fact not known here,
-  its condition must be a conjunction with one part, reading only known values, that is
+  rows are written in one bulk insert). When a rule reads a fact not known here, its
+  condition must be a conjunction with one part, reading only known values, that is
   false (the reference evaluator decides that part, as it does every `unless`);
   otherwise the event goes to the per-event path.
+- a matching rule that acts at once (`runtime.act_on_event`, `actions_run.execute`) is
+  taken when its templates read only known facts and each of its actions has a set-based
+  form (engine.rules.actions.ACTION_FORMS, registered by each domain beside its
+  `@action`) that decides the call (an `actions_run.Call`: what `execute` gives `run`).
+  The rule_actions keys the group's events could record are read in one query (a key
+  found is skipped, as `execute` skips it); each form loads its group state for the
+  calls the group could make, decides with the per-event action's own functions,
+  applies in memory and writes its rows; then the rule_actions rows (their results
+  naming the rows the forms wrote) go in one bulk insert. An event making two calls of
+  one action goes per event (both would decide on the same state). A form's `apply`
+  says when an event hook may now act on the client (a task an event type of the round
+  closes): the client's later events go per event. An action whose effects change
+  facts the round knows (set_risk, set_status: clients columns) has no form.
 `accepts` decides an event (given the state as the client's earlier events left it) and
 keeps the decision; `apply` carries it out on the state; `write` sends the statements.
 """

@@ -24,14 +24,12 @@ from engine.values import clock
 from tests.engine.test_batch_equivalence import (
     NOW,
     _assert_same,
-    _one_transaction_per_group,  # noqa: F401  (autouse: one transaction per group)
     run,
     shuffled_with_duplicates,
     snapshot,
     trades_stream,
-    urls,  # noqa: F401  (fixture)
 )
-from tests.engine.test_batch_rules import _both, _rows, taken_events
+from tests.engine.test_batch_rules import _both, _one_transaction_per_group, _rows, taken_events, urls  # noqa: F401
 
 CALLS = """\
 ruleset: trading-calls
