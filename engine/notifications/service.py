@@ -120,13 +120,36 @@ def send(
         if existing is not None:
             return existing
     cfg = _config(session)
+    note = new_notification(
+        cfg,
+        _templates_dir(session, cfg),
+        client=client,
+        template=template,
+        channel=channel,
+        context=_context(session, client, context),
+        explanation=explanation,
+        rule_id=rule_id,
+        dedup_key=dedup_key,
+    )
+    session.add(note)
+    session.flush()
+    if note.status == "queued":
+        deliver_after_commit(session, [note.id])
+    return note
+
+
+def new_notification(
+    cfg, source, *, client: Client, template: str, channel: str, context: dict, **columns
+) -> Notification:
+    """The notification `send` records, rendered with `context` from the templates of
+    `source` (the set-based path of `notify` makes it too)."""
     try:
-        rendered = templates.render(_templates_dir(session, cfg), template, _context(session, client, context))
+        rendered = templates.render(source, template, context)
     except templates.TemplateProblem as exc:
         raise NotificationError(str(exc)) from None
     recipient = client.email if channel == "email" else None
     status, error = _initial_status(cfg, channel, recipient)
-    note = Notification(
+    return Notification(
         client_ref=client.ref,
         template=template,
         channel=channel,
@@ -137,16 +160,21 @@ def send(
         error=error,
         attempts=0,
         created_at=utcnow(),
-        rule_id=rule_id,
-        dedup_key=dedup_key,
-        explanation=explanation,
+        **columns,
     )
-    session.add(note)
-    session.flush()
-    if status == "queued":
-        database, note_id = session.info["database"], note.id
-        after_commit(session, lambda: deliver(database, [note_id]))
-    return note
+
+
+def deliver_after_commit(session: Session, note_ids: list[int]) -> None:
+    """Hand the queued notifications to the sender once the transaction has committed."""
+    database = session.info["database"]
+    after_commit(session, lambda: deliver(database, note_ids))
+
+
+def rendering(session: Session) -> tuple:
+    """(configuration, templates) `send` renders with in this session (the templates: a
+    rules folder or a version's files)."""
+    cfg = _config(session)
+    return cfg, _templates_dir(session, cfg)
 
 
 def _claim(session: Session, note_id: int) -> Notification | None:

@@ -91,6 +91,15 @@ def render(source, name: str, context: dict) -> Rendered:
     return Rendered(" ".join(subject.split())[:300] if subject else None, body.strip() + "\n")
 
 
+def names_used(source, name: str) -> frozenset[str]:
+    """The top-level names template `name` reads (`client`, a domain's `kyc`, ...)."""
+    from jinja2 import meta
+
+    data = load(source, name)
+    texts = [data["body"], *([data["subject"]] if data.get("subject") else [])]
+    return frozenset().union(*(meta.find_undeclared_variables(_env.parse(t)) for t in texts))
+
+
 def check_config(files) -> list[Problem]:
     """Return the problems of the notification templates among `files` (a RuleFiles); a
     Jinja error points at its line in the template file."""

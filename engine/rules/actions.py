@@ -158,6 +158,40 @@ def quiet_when(hook: Callable):
     return register
 
 
+# For the set-based path (engine.rules.batch): action name -> its ActionForm. A rule that
+# acts at once is decided set-based only when each of its actions has a form that decides
+# the call; otherwise its event takes the per-event path (`execute`).
+
+
+@dataclass(frozen=True)
+class ActionForm:
+    """The set-based form of one action: the same effects as its `run`, for a group.
+
+    The rules form gives it `Call`s (engine.rules.batch): what `run` would be given.
+    """
+
+    # load(session, calls) -> the group state, from bulk reads: `calls` are every call the
+    # group's events may make (a call's `decided` fields are not set yet)
+    load: Callable
+    # decide(state, call) -> what `run` would do, or None when it cannot tell exactly here
+    decide: Callable
+    # apply(state, call, decision) -> whether an event hook may now act on the client's
+    # later events (a task closed by an event type of the round): they go per event
+    apply: Callable
+    write: Callable  # write(session, state): the bulk statements (ids are known after it)
+    result: Callable  # result(state, decision) -> the text rule_actions records, after write
+
+
+ACTION_FORMS: dict[str, ActionForm] = {}
+
+
+def action_form(name: str, **parts: Callable) -> ActionForm:
+    """Register the set-based form of action `name` (load, decide, apply, write, result)."""
+    form = ActionForm(**parts)
+    ACTION_FORMS[name] = form
+    return form
+
+
 # What a rule test may expect, by kind: reader(session, rule_actions) -> [outcome] (in order).
 OUTCOME_READERS: dict[str, Callable] = {}
 

@@ -20,8 +20,41 @@ if TYPE_CHECKING:
     from engine.clients.models import Client
 
 
+class _Acting:
+    """What an action reads of the rule acting (a Run, or a Call of the set-based path)."""
+
+    ruleset: ir.Ruleset
+    rule: ir.Rule
+    client: Client
+    events: list[Event]
+    explanation: dict
+
+    @property
+    def raw(self) -> dict:
+        raise NotImplementedError
+
+    @property
+    def event(self) -> Event | None:
+        return self.events[0] if self.events else None
+
+    def text(self, template: str) -> str:
+        return render(template, self.event, self.raw)
+
+    def value(self, path: str):
+        return raw_value(path, self.event, self.raw)
+
+    @property
+    def actor(self) -> str:
+        return f"rule:{self.rule.id}"
+
+    @property
+    def subject_kind(self) -> str:
+        """What the rule acts about: "client", or another kind of subject (engine.subjects)."""
+        return getattr(self.client, "subject_kind", "client")
+
+
 @dataclass
-class Run:
+class Run(_Acting):
     """One rule acting for one client: the trigger, the facts and why."""
 
     session: Session
@@ -35,23 +68,30 @@ class Run:
     explanation: dict = field(default_factory=dict)
 
     @property
-    def event(self) -> Event | None:
-        return self.events[0] if self.events else None
+    def raw(self) -> dict:
+        return self.facts.raw
 
-    def text(self, template: str) -> str:
-        return render(template, self.event, self.facts.raw)
 
-    def value(self, path: str):
-        return raw_value(path, self.event, self.facts.raw)
+@dataclass
+class Call(_Acting):
+    """One action of a rule acting at once on the set-based path (engine.rules.batch): what
+    its `run` would be given, with the facts known for the group instead of a session."""
+
+    ruleset: ir.Ruleset
+    rule: ir.Rule
+    client: Client
+    events: list[Event]
+    now: datetime
+    facts: dict  # the raw facts, as the per-event FactLoader holds them
+    trigger: str
+    key: str  # the rule_actions key (`execute`)
+    action: ir.Action
+    params: dict = field(default_factory=dict)  # filled when decided
+    explanation: dict = field(default_factory=dict)
 
     @property
-    def actor(self) -> str:
-        return f"rule:{self.rule.id}"
-
-    @property
-    def subject_kind(self) -> str:
-        """What the rule acts about: "client", or another kind of subject (engine.subjects)."""
-        return getattr(self.client, "subject_kind", "client")
+    def raw(self) -> dict:
+        return self.facts
 
 
 def thaw(value):
@@ -68,26 +108,40 @@ def execute(run: Run) -> list[str]:
     run.facts.load(run.rule.template_reads)
     results = []
     for index, action in enumerate(run.rule.actions):
-        key = f"{run.trigger}:{run.rule.id}:{index}"[:300]
+        key = action_key(run.trigger, run.rule, index)
         if run.session.scalar(select(RuleAction.id).where(RuleAction.key == key)) is not None:
             continue  # done when this trigger was processed before
         spec = load_domain_actions()[action.name]
-        params = tables.fill_params({k: thaw(v) for k, v in action.params}, action.tables, spec.schema, run.facts.raw)
+        params = filled_params(action, run.raw)
         result = spec.run(run, params, key)
-        run.session.add(
-            RuleAction(
-                key=key,
-                client_ref=run.client.ref,
-                rule_id=run.rule.id,
-                ruleset_version=run.ruleset.version,
-                action=action.name,
-                params=params,
-                event_seq=run.event.seq if run.event is not None else None,
-                at=utcnow(),
-                result=result,
-                explanation=run.explanation,
-            )
-        )
+        run.session.add(RuleAction(**action_row(run, key, action, params, result)))
         results.append(result)
     run.session.flush()
     return results
+
+
+def action_key(trigger: str, rule: ir.Rule, index: int) -> str:
+    """The key that makes the rule's `index`th action run once per trigger."""
+    return f"{trigger}:{rule.id}:{index}"[:300]
+
+
+def filled_params(action: ir.Action, raw: dict) -> dict:
+    """The action's parameters as it is given them (table-bound ones from the facts)."""
+    spec = load_domain_actions()[action.name]
+    return tables.fill_params({k: thaw(v) for k, v in action.params}, action.tables, spec.schema, raw)
+
+
+def action_row(run: _Acting, key: str, action: ir.Action, params: dict, result: str) -> dict:
+    """The rule_actions row recording that `run` took `action` (once-only, audit, why)."""
+    return {
+        "key": key,
+        "client_ref": run.client.ref,
+        "rule_id": run.rule.id,
+        "ruleset_version": run.ruleset.version,
+        "action": action.name,
+        "params": params,
+        "event_seq": run.event.seq if run.event is not None else None,
+        "at": utcnow(),
+        "result": result,
+        "explanation": run.explanation,
+    }

@@ -16,11 +16,23 @@ explanations):
   known for the whole round (engine.facts.BATCH_FACTS not changed by an event type of the
   round, and facts that are columns of the clients row no set-based form of the round's event types changes). A matching rule with `after:` starts its delay
   timer (a new row, once per key: the group's existing keys are read in one query; the
-  rows are written in one bulk insert). A matching rule that acts at once is not taken
-  here: the event goes to the per-event path. When a rule reads a fact not known here,
-  its condition must be a conjunction with one part, reading only known values, that is
+  rows are written in one bulk insert). When a rule reads a fact not known here, its
+  condition must be a conjunction with one part, reading only known values, that is
   false (the reference evaluator decides that part, as it does every `unless`);
   otherwise the event goes to the per-event path.
+- a matching rule that acts at once (`runtime.act_on_event`, `actions_run.execute`) is
+  taken when its templates read only known facts and each of its actions has a set-based
+  form (engine.rules.actions.ACTION_FORMS, registered by each domain beside its
+  `@action`) that decides the call (an `actions_run.Call`: what `execute` gives `run`).
+  The rule_actions keys the group's events could record are read in one query (a key
+  found is skipped, as `execute` skips it); each form loads its group state for the
+  calls the group could make, decides with the per-event action's own functions,
+  applies in memory and writes its rows; then the rule_actions rows (their results
+  naming the rows the forms wrote) go in one bulk insert. An event making two calls of
+  one action goes per event (both would decide on the same state). A form's `apply`
+  says when an event hook may now act on the client (a task an event type of the round
+  closes): the client's later events go per event. An action whose effects change
+  facts the round knows (set_risk, set_status: clients columns) has no form.
 `accepts` decides an event (given the state as the client's earlier events left it) and
 keeps the decision; `apply` carries it out on the state; `write` sends the statements.
 """
@@ -38,11 +50,12 @@ from engine.events.models import Event
 from engine.facts import BATCH_FACTS, CHANGED_BY, load_domain_facts
 from engine.projections import forms_for
 from engine.rules import activation, ir, py_evaluator
-from engine.rules.actions import EVENT_HOOKS, HOOK_QUIET, load_domain_actions
+from engine.rules.actions import ACTION_FORMS, EVENT_HOOKS, HOOK_QUIET, ActionForm, load_domain_actions
+from engine.rules.actions_run import Call, action_key, action_row, filled_params
 from engine.rules.conditions import values_of
 from engine.rules.evaluation import FACT_OVERRIDES, explanation
 from engine.rules.literals import epoch
-from engine.rules.models import DELAY, TIMER_CANCELLED, TIMER_PENDING, RuleTimer
+from engine.rules.models import DELAY, TIMER_CANCELLED, TIMER_PENDING, RuleAction, RuleTimer
 from engine.rules.paths import base_key
 from engine.values import utcnow
 
@@ -60,9 +73,20 @@ class _Timer:
 
 
 @dataclass
+class _Act:
+    """One action of a rule acting at once, as its form decided it."""
+
+    call: Call
+    form: ActionForm
+    decision: object
+    row: dict | None = None  # the rule_actions row (its result filled in by write)
+
+
+@dataclass
 class _Decision:
     cancel: list[_Timer]
     start: list[dict]  # runtime.delay_timer(...) of each matching delayed rule
+    acts: list[_Act] = field(default_factory=list)  # the actions of the rules acting at once
 
 
 @dataclass
@@ -76,6 +100,9 @@ class RulesState:
     decided: dict[int, _Decision] = field(default_factory=dict)  # id(event) -> what accepts decided
     new: list[dict] = field(default_factory=list)  # rule_timers rows to insert
     cancelled: list[dict] = field(default_factory=list)  # existing timers to cancel
+    done: set[str] = field(default_factory=set)  # rule_actions keys that exist (or are new)
+    forms: dict[str, object] = field(default_factory=dict)  # action name -> its form's group state
+    acts: list[_Act] = field(default_factory=list)  # what the round's rules did at once, in order
 
 
 def load(session: Session, clients: dict, events: list) -> RulesState:
@@ -93,7 +120,12 @@ def load(session: Session, clients: dict, events: list) -> RulesState:
     if with_unless and quiet:
         _load_timers(session, state, sorted(quiet), [r.id for r in with_unless])
     state.keys = _existing_keys(session, ruleset, [e for e in events if e.client_ref in quiet])
-    reads = frozenset().union(*(loaded.matcher.reads(t) for t in types), *(values_of(r.unless) for r in with_unless))
+    _load_actions(session, state, clients, [e for e in events if e.client_ref in quiet], frozenset(types))
+    reads = frozenset().union(
+        *(loaded.matcher.reads(t) for t in types),
+        *(values_of(r.unless) for r in with_unless),
+        *(r.template_reads for t in types for r in ruleset.rules_for(t) if r.after is None),
+    )
     _load_facts(session, state, clients, reads, sorted(quiet), frozenset(types))
     return state
 
@@ -130,6 +162,33 @@ def _existing_keys(session: Session, ruleset: ir.Ruleset, events: list) -> set[s
     for part in _chunks(wanted):
         found.update(session.scalars(select(RuleTimer.key).where(RuleTimer.key.in_(part))))
     return found
+
+
+def _load_actions(session: Session, state: RulesState, clients: dict, events: list, types: frozenset) -> None:
+    """The rule_actions keys the group's rules acting at once could record that exist, and
+    each action form's group state for the calls they could make."""
+    calls: dict[str, list[Call]] = {}
+    for event in events:
+        for rule in state.loaded.ruleset.rules_for(event.type):
+            if rule.after is None:
+                for index, act in enumerate(rule.actions):
+                    calls.setdefault(act.name, []).append(
+                        _call(state, rule, index, event, clients[event.client_ref], {})
+                    )
+    wanted = sorted({c.key for found in calls.values() for c in found})
+    for part in _chunks(wanted):
+        state.done.update(session.scalars(select(RuleAction.key).where(RuleAction.key.in_(part))))
+    for name, found in calls.items():
+        if name in ACTION_FORMS:
+            state.forms[name] = ACTION_FORMS[name].load(session, found, types)
+
+
+def _call(state: RulesState, rule: ir.Rule, index: int, event, client, raw: dict, why: dict | None = None) -> Call:
+    from engine.rules.runtime import event_trigger
+
+    ruleset, trigger = state.loaded.ruleset, event_trigger(event)
+    key, act = action_key(trigger, rule, index), rule.actions[index]
+    return Call(ruleset, rule, client, [event], event.occurred_at, raw, trigger, key, act, explanation=why or {})
 
 
 def _chunks(items: list) -> list[list]:
@@ -181,12 +240,12 @@ def accepts(state: RulesState, event, client) -> bool:
     raw: dict = {}  # what the per-event FactLoader holds (explanations show it)
     try:
         cancel = _to_cancel(state, event, client, raw)
-        start = _to_start(state, event, client, raw)
+        start, acts = _to_start(state, event, client, raw)
     except _Unknown:
         return False
     except Exception:
         return False  # the per-event path raises on this event, and isolates it
-    state.decided[id(event)] = _Decision(cancel, start)
+    state.decided[id(event)] = _Decision(cancel, start, acts)
     return True
 
 
@@ -226,14 +285,15 @@ def _to_cancel(state: RulesState, event, client, raw: dict) -> list[_Timer]:
     return found
 
 
-def _to_start(state: RulesState, event, client, raw: dict) -> list[dict]:
-    """The delay timers the matching rules start; _Unknown when a rule would act at once."""
+def _to_start(state: RulesState, event, client, raw: dict) -> tuple[list[dict], list[_Act]]:
+    """The delay timers the matching rules start, and the actions of those acting at once
+    (_Unknown when an action has no form, or its form cannot decide it)."""
     from engine.rules.runtime import delay_timer, envelope
 
     ruleset, matcher = state.loaded.ruleset, state.loaded.matcher
     rules = ruleset.rules_for(event.type)
     if not rules:
-        return []
+        return [], []
     reads = matcher.reads(event.type)
     _read(state, [v for v in reads if _known(v, state.known)], client, raw)
     values = matcher.read(envelope(event), raw, epoch(event.occurred_at))
@@ -242,13 +302,37 @@ def _to_start(state: RulesState, event, client, raw: dict) -> list[dict]:
     decided = {r.id for r in rules if all(_known(v, state.known) for v in r.reads)}
     if not all(r.id in decided or _cannot_match(r, state.known, values) for r in rules):
         raise _Unknown(event.type)
-    start = []
+    start, acts = [], []
     for rule in (r for r in matcher.match(event.type, values) if r.id in decided):
-        if rule.after is None:
-            raise _Unknown(rule.id)  # it acts at once: not (yet) in the set-based form
         why = explanation(ruleset, rule, [event], values, raw)
-        start.append(delay_timer(ruleset, rule, client.ref, event, why))
-    return start
+        if rule.after is None:
+            acts += _to_act(state, rule, event, client, raw, why)
+        else:
+            start.append(delay_timer(ruleset, rule, client.ref, event, why))
+    if len({a.call.action.name for a in acts}) < len(acts):
+        raise _Unknown(event.type)  # two calls of one action would decide on the same state
+    return start, acts
+
+
+def _to_act(state: RulesState, rule: ir.Rule, event, client, raw: dict, why: dict) -> list[_Act]:
+    """What `execute` does for a rule acting at once, as the action forms decide it."""
+    if not all(_known(v, state.known) for v in rule.template_reads):
+        raise _Unknown(rule.id)
+    _read(state, rule.template_reads, client, raw)  # as execute loads them
+    acts = []
+    for index, act in enumerate(rule.actions):
+        call = _call(state, rule, index, event, client, raw, why)
+        if call.key in state.done:
+            continue  # done when this trigger was processed before
+        form = ACTION_FORMS.get(act.name)
+        if form is None or act.tables:
+            raise _Unknown(rule.id)  # no set-based form (or parameters from a decision table)
+        call.params = filled_params(act, raw)
+        decision = form.decide(state.forms[act.name], call)
+        if decision is None:
+            raise _Unknown(rule.id)
+        acts.append(_Act(call, form, decision))
+    return acts
 
 
 def _rule(ruleset: ir.Ruleset, rule_id: str) -> ir.Rule | None:
@@ -288,6 +372,12 @@ def apply(state: RulesState, event, client) -> None:
             timer.row.update(closed)
         else:
             state.cancelled.append({"timer_id": timer.id, **closed})
+    for act in decision.acts:
+        if act.form.apply(state.forms[act.call.action.name], act.call, act.decision):
+            state.quiet.discard(client.ref)  # an event hook may act on its later events
+        state.done.add(act.call.key)
+        act.row = action_row(act.call, act.call.key, act.call.action, act.call.params, "")
+        state.acts.append(act)
     for start in decision.start:
         if start["key"] in state.keys:
             continue  # started before (a replayed or re-sent event): timers.start_delay does nothing
@@ -320,8 +410,15 @@ def _row(start: dict) -> dict:
 
 
 def write(session: Session, state: RulesState) -> None:
-    """Insert the new timers in one bulk statement, cancel the others in one executemany."""
+    """Insert the new timers in one bulk statement, cancel the others in one executemany;
+    the action forms write their effects, then the rule_actions rows go in one bulk insert
+    (their results name the rows the forms wrote)."""
     insert_rows(session, RuleTimer, state.new)
+    for name, form_state in state.forms.items():
+        ACTION_FORMS[name].write(session, form_state)
+    for act in state.acts:
+        act.row["result"] = act.form.result(state.forms[act.call.action.name], act.decision)
+    insert_rows(session, RuleAction, [act.row for act in state.acts])
     if state.cancelled:
         table = RuleTimer.__table__
         session.execute(

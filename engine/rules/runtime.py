@@ -127,9 +127,12 @@ def act_on_event(
     session: Session, ruleset: ir.Ruleset, rule: ir.Rule, client, event: Event, facts: FactLoader, why: dict
 ) -> None:
     """Run the actions of `rule` for `event` (once per event: the trigger is the event's id)."""
-    execute(
-        Run(session, ruleset, rule, client, [event], event.occurred_at, facts, f"{event.source}/{event.event_id}", why)
-    )
+    execute(Run(session, ruleset, rule, client, [event], event.occurred_at, facts, event_trigger(event), why))
+
+
+def event_trigger(event: Event) -> str:
+    """What names an event as the trigger of rule actions (their once-only keys)."""
+    return f"{event.source}/{event.event_id}"
 
 
 batch_form("rules", (evaluate_event,), load=batch.load, accepts=batch.accepts, apply=batch.apply, write=batch.write)

@@ -6,6 +6,7 @@ late older trigger, closing when the episode's ending event came first.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from marshmallow import ValidationError, fields, validate, validates_schema
@@ -20,6 +21,7 @@ from engine.rules.actions import (
     Params,
     TemplateText,
     action,
+    action_form,
     compared,
     known_names,
     on_each_event,
@@ -78,38 +80,145 @@ def _task(run, p: dict, key: str) -> str:
     """Create an inbox task (or add to the client's open one). A task about another kind of
     subject (a staff member) has no client; its subject is the subject itself (`staff`,
     user id), so the web can link to it."""
-    from engine.subjects import ident_of
     from engine.tasks import service as tasks_service
+    from engine.tasks import sla
 
-    fields_ = _task_fields(run, p)
-    kind = run.subject_kind
-    if kind == "client" and p.get("episode_ends_with"):
+    fields_ = _task_fields(run, p, sla.queue_hours_for(run.session) if p.get("due_in") else None)
+    if run.subject_kind == "client" and p.get("episode_ends_with"):
         return _episode_task(run, p, key, fields_)
+    task, created = tasks_service.create(run.session, **_task_args(run, p, key, fields_))
+    return _task_result(task.id, created, fields_["queue"])
+
+
+def _task_args(run, p: dict, key: str, fields_: dict) -> dict:
+    """What `tasks.service.create` is given for the trigger (both paths ask the same)."""
+    from engine.subjects import ident_of
+
+    kind = run.subject_kind
     if kind == "client":
         client_ref, subject = run.client.ref, subjects.of_event(run.event)
         data = {k: p[k] for k in ("close_when", "open_while") if p.get(k)}
     else:
         client_ref, subject = None, subjects.Subject(kind, ident_of(kind, run.client.ref) or run.client.ref)
         data = {}
-    task, created = tasks_service.create(
-        run.session,
+    return {
         **fields_,
-        client_ref=client_ref,
-        priority=p["priority"],
-        rule_id=run.rule.id,
-        ruleset_version=run.ruleset.version,
-        open_key=f"rule:{run.rule.id}:{run.client.ref}" if p.get("one_open_per") else None,
-        trigger_key=key,
-        explanation=run.explanation,
-        created_by=run.actor,
-        data=data or None,
-        subject=subject,
+        "client_ref": client_ref,
+        "priority": p["priority"],
+        "rule_id": run.rule.id,
+        "ruleset_version": run.ruleset.version,
+        "open_key": f"rule:{run.rule.id}:{run.client.ref}" if p.get("one_open_per") else None,
+        "trigger_key": key,
+        "explanation": run.explanation,
+        "created_by": run.actor,
+        "data": data or None,
+        "subject": subject,
+    }
+
+
+def _task_result(task_id: int, created: bool, queue: str) -> str:
+    return f"task {task_id} {'created' if created else 'already open'} in {queue}"
+
+
+# ---- the set-based form of `task` (engine.rules.batch) ------------------------------
+# A task about the client, outside episodes: the same create (new_task, or the open
+# key's task noted "triggered_again") decided on the group's open tasks, read in bulk.
+
+
+@dataclass
+class _TaskState:
+    hours: object  # sla.queue_hours_for
+    types: frozenset[str]  # the round's event types
+    named: frozenset[str]  # the ruleset's named conditions
+    open: dict[str, object] = field(default_factory=dict)  # open key -> Task (new) or id
+    triggered: set[str] = field(default_factory=set)  # trigger keys some task holds
+    steps: list[tuple] = field(default_factory=list)  # ("task", Task) / ("note", Task | id, TaskEvent)
+
+
+@dataclass
+class _TaskDecision:
+    args: dict  # what tasks.service.create is given
+    existing: object = None  # the open key's task (Task or id): a note, not a new task
+    task: object = None  # the new task (set by apply)
+
+
+def _load_tasks(session: Session, calls: list, types: frozenset[str]) -> _TaskState:
+    from engine.tasks import sla
+    from engine.tasks.models import Task
+
+    ruleset = calls[0].ruleset if calls else None
+    state = _TaskState(
+        sla.queue_hours_for(session), types, frozenset(dict(ruleset.conditions)) if ruleset else frozenset()
     )
-    return f"task {task.id} {'created' if created else 'already open'} in {fields_['queue']}"
+    keys = sorted({f"rule:{c.rule.id}:{c.client.ref}" for c in calls if c.action.param("one_open_per")})
+    for part in _chunks(keys):
+        state.open.update(session.execute(select(Task.open_key, Task.id).where(Task.open_key.in_(part))).all())
+    triggers = sorted({c.key for c in calls})
+    for part in _chunks(triggers):
+        state.triggered.update(session.scalars(select(Task.trigger_key).where(Task.trigger_key.in_(part))))
+    return state
 
 
-def _task_fields(run, p: dict) -> dict:
-    """Return what a trigger decides of its task: queue (routed), title, description, due time."""
+def _chunks(items: list, size: int = 500) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _decide_task(state: _TaskState, call) -> _TaskDecision | None:
+    p = call.params
+    if call.subject_kind != "client" or p.get("episode_ends_with") or call.key in state.triggered:
+        return None  # an episode reads the client's events; a replayed trigger: per event
+    args = _task_args(call, p, call.key, _task_fields(call, p, state.hours))
+    return _TaskDecision(args, state.open.get(args["open_key"]) if args["open_key"] else None)
+
+
+def _apply_task(state: _TaskState, call, decision: _TaskDecision) -> bool:
+    from engine.tasks import service as tasks_service
+
+    args = decision.args
+    state.triggered.add(args["trigger_key"])
+    if decision.existing is not None:
+        note = tasks_service.triggered_again(
+            args["created_by"], args["title"], args["trigger_key"], args["explanation"]
+        )
+        state.steps.append(("note", decision.existing, note))
+        return False
+    decision.task = tasks_service.new_task(**args)
+    state.steps.append(("task", decision.task))
+    if args["open_key"]:
+        state.open[args["open_key"]] = decision.task
+    data = args["data"] or {}
+    # close_tasks (an event hook) would close it on a later event of the round's types
+    return bool(set(data.get("close_when") or ()) & state.types or data.get("open_while") in state.named)
+
+
+def _write_tasks(session: Session, state: _TaskState) -> None:
+    """Add the tasks and notes in the order the per-event path would, then flush once
+    (tasks first, then their history: each table's ids follow the triggers' order; the
+    open-task counters see the new tasks as they do any ORM insert)."""
+    for step in state.steps:
+        if step[0] == "task":
+            session.add(step[1])
+        elif isinstance(step[1], int):
+            step[2].task_id = step[1]
+            session.add(step[2])
+        else:
+            step[1].history.append(step[2])
+    session.flush()
+
+
+def _task_result_of(state: _TaskState, decision: _TaskDecision) -> str:
+    task = decision.task if decision.task is not None else decision.existing
+    return _task_result(task if isinstance(task, int) else task.id, decision.task is not None, decision.args["queue"])
+
+
+action_form(
+    "task", load=_load_tasks, decide=_decide_task, apply=_apply_task, write=_write_tasks, result=_task_result_of
+)
+
+
+def _task_fields(run, p: dict, hours) -> dict:
+    """Return what a trigger decides of its task: queue (routed), title, description, due
+    time (`hours`: the queue hours of the rules tree, sla.queue_hours_for)."""
     queue = p["queue"]
     for path, table in (p.get("route") or {}).items():
         queue = table.get(str(run.value(path)), queue)
@@ -117,19 +226,18 @@ def _task_fields(run, p: dict) -> dict:
         "queue": queue,
         "title": run.text(p["title"])[:300],
         "description": run.text(p["description"]) if p.get("description") else None,
-        "due_at": _due(run, queue, p["due_in"]) if p.get("due_in") else None,
+        "due_at": _due(run.now, queue, p["due_in"], hours) if p.get("due_in") else None,
     }
 
 
-def _due(run, queue: str, seconds: float):
+def _due(now, queue: str, seconds: float, hours):
     """Return the due time of `due_in`: in the queue's business hours when the rules tree
     sets them (policy/queues.yaml), else in calendar time."""
     from engine.tasks import sla
 
-    hours = sla.queue_hours_for(run.session)
     if hours is None:
-        return run.now + timedelta(seconds=seconds)
-    return sla.rule_due(run.now, seconds, hours.for_queue(queue))
+        return now + timedelta(seconds=seconds)
+    return sla.rule_due(now, seconds, hours.for_queue(queue))
 
 
 def _episode_task(run, p: dict, key: str, fields_: dict) -> str:

@@ -82,17 +82,13 @@ def create(
     if open_key:
         existing = get_open_by_key(session, open_key)
         if existing:
-            _history(
-                existing, created_by, "triggered_again", title, {"trigger_key": trigger_key, "explanation": explanation}
-            )
+            existing.history.append(triggered_again(created_by, title, trigger_key, explanation))
             return existing, False
-    now = utcnow()
-    task = Task(
+    task = new_task(
         queue=queue,
-        title=title[:300],
+        title=title,
         client_ref=client_ref,
         priority=priority,
-        priority_rank=PRIORITIES[priority],
         due_at=due_at,
         rule_id=rule_id,
         ruleset_version=ruleset_version,
@@ -102,16 +98,36 @@ def create(
         description=description,
         created_by=created_by,
         data=data,
+        subject=subject,
+    )
+    session.add(task)
+    session.flush()
+    return task, True
+
+
+def new_task(*, title: str, priority: str, created_by: str, subject: Subject | None, **columns) -> Task:
+    """The open task `create` adds when neither key has one (the set-based path adds it too)."""
+    now = utcnow()
+    task = Task(
+        title=title[:300],
+        priority=priority,
+        priority_rank=PRIORITIES[priority],
+        created_by=created_by,
         status="open",
         created_at=now,
         updated_at=now,
         subject_kind=subject.kind if subject else None,
         subject_id=subject.id if subject else None,
+        **columns,
     )
     _history(task, created_by, "created", title)
-    session.add(task)
-    session.flush()
-    return task, True
+    return task
+
+
+def triggered_again(actor: str, title: str, trigger_key: str | None, explanation: dict | None) -> TaskEvent:
+    """The history entry of a trigger that found its open key's task already open."""
+    data = {"trigger_key": trigger_key, "explanation": explanation}
+    return TaskEvent(at=utcnow(), actor=actor, action="triggered_again", detail=title, data=data)
 
 
 def create_manual(

@@ -2,9 +2,10 @@
 
 The shipped rules plus a ruleset acting on trades (the events every set-based form takes
 today): a closed trade starts a delay timer (`after: 24h`) that a later event of the same
-client cancels when its `unless` holds (clients from CY and IT), and a big loss opens a
-task at once (not in the set-based form: that one event takes the per-event path, the
-client's next events come back to the set-based path). The tables are compared with the
+client cancels when its `unless` holds (clients from CY and IT), and a big loss raises the
+follow-up's priority at once (`raise_priority` has no set-based form: that one event
+takes the per-event path, the client's next events come back to the set-based path;
+actions with a form: tests/engine/test_batch_rule_actions.py). The tables are compared with the
 helpers of test_batch_equivalence; the events the set-based path took are counted.
 """
 
@@ -44,12 +45,12 @@ rules:
       - task: {queue: support, title: "Follow up the trade {event.ticket}"}
 
   - id: big-loss-call
-    description: A big loss is a call at once.
+    description: A big loss makes the client's follow-ups urgent at once.
     when: trade.closed
     if:
       - event.profit < -46
     then:
-      - task: {queue: support, title: "Call about the loss on {event.ticket}"}
+      - raise_priority: {task_of: trade-follow-up, to: high}
 """
 
 
@@ -124,7 +125,8 @@ def test_one_client_at_a_time_the_timers_have_the_same_ids(urls, backend, rules_
 
 
 def test_a_refused_event_alone_takes_the_per_event_path(urls, backend, rules_dir):
-    """A big loss acts at once: that trade is done per event, and its client's next events
+    """A big loss acts at once with an action that has no set-based form: that trade is
+    done per event, and its client's next events
     (in the same transaction: one client at a time, each client's events fit in one) go
     back to the set-based path."""
     per_event, batched, database, taken = _both(urls, backend, trades_stream(), rules_dir, per_client=True)
