@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import getpass
-import json
-import sys
-
 import click
 
 from engine import config as config_mod
-from engine.db import get_database, unit_of_work
+from engine.cli_common import cli_actor, database, emit, fail
+from engine.db import unit_of_work
 from engine.ib import commissions, config as ib_config, payouts, performance, tree
 from engine.ib.errors import IbError
 from engine.ib.profile import own_ib
@@ -20,30 +17,13 @@ from engine.values import ValueError_, iso, parse_decimal, utcnow
 ACTOR = click.option("--by", "actor", default=None, help="Who does this (default: cli:<login>).")
 
 
-def _actor(actor: str | None) -> str:
-    return actor or f"cli:{getpass.getuser()}"
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
-
-
 def _run(work):
     """Run `work(session)` in one unit of work; a refused operation exits 1 with nothing applied."""
     try:
-        with unit_of_work(get_database(config_mod.load())) as session:
+        with unit_of_work(database()) as session:
             return work(session)
     except (IbError, IbConfigError, ValueError_) as exc:
-        _fail(str(exc))
-
-
-def _emit(data, as_json: bool, lines) -> None:
-    if as_json:
-        click.echo(json.dumps(data, indent=2, default=str))
-    else:
-        for line in lines(data):
-            click.echo(line)
+        fail(str(exc))
 
 
 @click.group("ib")
@@ -59,7 +39,7 @@ def check(rules_dir):
     try:
         cfg = ib_config.load(directory)
     except IbConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"ok: {len(cfg.profiles)} profiles, {len(cfg.policies)} policies, version {cfg.version}")
 
 
@@ -68,7 +48,7 @@ def check(rules_dir):
 def list_ibs(as_json):
     """List every IB with its parent, code and profile."""
     data = _run(lambda s: [own_ib(s, i) for i in tree.list_ibs(s)])
-    _emit(
+    emit(
         data,
         as_json,
         lambda rows: (
@@ -92,7 +72,7 @@ def show(ib_id, as_json):
         return {**own_ib(s, found), "tree": below, "performance": performance.figures(s, below)}
 
     data = _run(work)
-    _emit(
+    emit(
         data,
         as_json,
         lambda d: (
@@ -129,7 +109,7 @@ def attribute(client_ref, ib_id, reason, actor):
             client_ref=client_ref,
             ib_id=ib_id,
             source="manual",
-            actor=_actor(actor),
+            actor=cli_actor(actor),
             reason=reason,
             at=utcnow(),
             key=f"manual:{client_ref}:{utcnow().isoformat()}",
@@ -160,7 +140,7 @@ def list_commissions(ib_id, client_ref, status, as_json):
             )
         ]
     )
-    _emit(
+    emit(
         data,
         as_json,
         lambda rows: (
@@ -177,7 +157,7 @@ def list_commissions(ib_id, client_ref, status, as_json):
 @ACTOR
 def approve(ids, note, actor):
     """Approve commissions under review (all or none)."""
-    _run(lambda s: [payouts.approve(s, commission_id=i, actor=_actor(actor), note=note) for i in ids])
+    _run(lambda s: [payouts.approve(s, commission_id=i, actor=cli_actor(actor), note=note) for i in ids])
     click.echo(f"approved: {', '.join(map(str, ids))}")
 
 
@@ -188,7 +168,7 @@ def approve(ids, note, actor):
 def reject(commission_id, reason, actor):
     """Reject a commission (and what was derived from it) with a reason."""
     done = _run(
-        lambda s: [r.id for r in payouts.reject(s, commission_id=commission_id, actor=_actor(actor), reason=reason)]
+        lambda s: [r.id for r in payouts.reject(s, commission_id=commission_id, actor=cli_actor(actor), reason=reason)]
     )
     click.echo(f"rejected: {', '.join(map(str, done))}")
 
@@ -210,7 +190,7 @@ def adjust(ib_id, amount, currency, reason, client_ref, actor):
                 amount=parse_decimal(amount, "amount"),
                 currency=currency.upper(),
                 reason=reason,
-                actor=_actor(actor),
+                actor=cli_actor(actor),
                 client_ref=client_ref,
             ).id
         )
@@ -229,7 +209,7 @@ def reverse(commission_id, reason, actor):
         record = commissions.get(s, commission_id)
         if record is None:
             raise IbError(f"no commission {commission_id}")
-        return [r.id for r in commissions.reverse(s, record, reason=reason, actor=_actor(actor))]
+        return [r.id for r in commissions.reverse(s, record, reason=reason, actor=cli_actor(actor))]
 
     done = _run(work)
     click.echo(f"reversals: {', '.join(map(str, done)) or 'none (already reversed)'}")
@@ -247,7 +227,7 @@ def payouts_create(currency, actor):
     """Batch every approved commission in CURRENCY and open a finance task to pay it."""
     text = _run(
         lambda s: (lambda b: f"batch #{b.id}: {b.total} {b.currency}, finance task #{b.task_id}")(
-            payouts.create_batch(s, actor=_actor(actor), currency=currency.upper())
+            payouts.create_batch(s, actor=cli_actor(actor), currency=currency.upper())
         )
     )
     click.echo(text)
@@ -259,7 +239,7 @@ def payouts_create(currency, actor):
 @ACTOR
 def payouts_paid(batch_id, reference, actor):
     """Mark a batch paid: its commissions become paid and its task is done."""
-    _run(lambda s: payouts.mark_paid(s, batch_id=batch_id, actor=_actor(actor), reference=reference))
+    _run(lambda s: payouts.mark_paid(s, batch_id=batch_id, actor=cli_actor(actor), reference=reference))
     click.echo(f"batch #{batch_id} paid")
 
 
@@ -281,7 +261,7 @@ def payouts_list(as_json):
             for b in payouts.list_batches(s)
         ]
     )
-    _emit(
+    emit(
         data,
         as_json,
         lambda rows: (f"#{r['id']} {r['status']:<5} {r['total']} {r['currency']} task #{r['task_id']}" for r in rows),
