@@ -119,6 +119,16 @@ def import_each(kind: str) -> list[ModuleType]:
     return import_all(modules(kind))
 
 
+_imported: set[str] = set()
+
+
+def import_each_once(kind: str) -> None:
+    """`import_each(kind)` once per process: what a registry calls before it is read."""
+    if kind not in _imported:
+        import_each(kind)
+        _imported.add(kind)
+
+
 def config_check_modules() -> list[str]:
     return [m for d in all_domains() for m in d.config_checks]
 

@@ -46,7 +46,6 @@ class FactSpec:
 FACTS: dict[str, FactSpec] = {}
 # Facts of the other kinds of subject (engine.subjects), by kind: {"staff": {"role": spec}}.
 SUBJECT_FACTS: dict[str, dict[str, FactSpec]] = {}
-_loaded = False
 
 
 L = TypeVar("L", bound=Callable[..., object])  # a fact's loader keeps its own type
@@ -94,12 +93,9 @@ def fact(
 
 def load_domain_facts() -> dict[str, FactSpec]:
     """Import every domain's facts module once and return the registry."""
-    global _loaded
-    if not _loaded:
-        from engine.domains import import_each
+    from engine.domains import import_each_once
 
-        import_each("facts")
-        _loaded = True
+    import_each_once("facts")
     return FACTS
 
 

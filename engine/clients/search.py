@@ -120,7 +120,6 @@ _PHONE = re.compile(r"^\+?[0-9 ()./-]{4,}$")
 # in its `search` module, a function (needle, dialect) -> select of Client.id.
 IdMatcher = Callable[[str, str], Select]
 MATCHERS: list[IdMatcher] = []
-_matchers_loaded = False
 
 
 def client_search(match: IdMatcher) -> IdMatcher:
@@ -131,12 +130,9 @@ def client_search(match: IdMatcher) -> IdMatcher:
 
 def matchers() -> list[IdMatcher]:
     """Import every domain's `search` module once; return the registered matchers."""
-    global _matchers_loaded
-    if not _matchers_loaded:
-        from engine.domains import import_each
+    from engine.domains import import_each_once
 
-        import_each("search")
-        _matchers_loaded = True
+    import_each_once("search")
     return MATCHERS
 
 

@@ -9,11 +9,10 @@ from sqlalchemy.orm import Session
 
 from engine.clients.models import Client
 from engine.values import iso
-from engine.domains import import_each
+from engine.domains import import_each_once
 
 # Domains add or replace profile sections (each domain's `profile` module): name -> builder(session, client).
 SECTIONS: dict[str, Callable[[Session, Client], Any]] = {}
-_loaded = False
 B = TypeVar("B", bound=Callable[..., object])
 
 
@@ -28,10 +27,7 @@ def section(name: str) -> Callable[[B], B]:
 
 
 def _load_sections() -> None:
-    global _loaded
-    if not _loaded:
-        import_each("profile")
-        _loaded = True
+    import_each_once("profile")
 
 
 def get_by_ref(session: Session, ref: str) -> Client | None:

@@ -63,7 +63,6 @@ def client_context(client: Client) -> dict:
 # domain's `notify` module, registered with @template_values("kyc").
 TemplateValues = Callable[[Session, Client], dict]
 TEMPLATE_VALUES: dict[str, TemplateValues] = {}
-_values_loaded = False
 
 
 def template_values(name: str) -> Callable[[TemplateValues], TemplateValues]:
@@ -77,12 +76,9 @@ def template_values(name: str) -> Callable[[TemplateValues], TemplateValues]:
 
 
 def _domain_values(session: Session, client: Client) -> dict:
-    global _values_loaded
-    if not _values_loaded:
-        from engine.domains import import_each
+    from engine.domains import import_each_once
 
-        import_each("notify")
-        _values_loaded = True
+    import_each_once("notify")
     return {name: values(session, client) for name, values in TEMPLATE_VALUES.items()}
 
 

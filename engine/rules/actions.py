@@ -101,7 +101,6 @@ class ActionSpec:
 
 
 ACTIONS: dict[str, ActionSpec] = {}
-_loaded = False
 
 # What the configuration of a ruleset defines, by kind: lister(config files) -> names, or
 # None when the files do not say (then the check is left to the running configuration).
@@ -239,14 +238,11 @@ def compared(kind: str) -> Callable[[F], F]:
 
 def load_domain_actions() -> dict[str, ActionSpec]:
     """Import every domain's actions module once and return the registry."""
-    global _loaded
-    if not _loaded:
-        from engine.domains import import_each
+    from engine.domains import import_each_once
 
-        import_each("actions")
-        import engine.rules.own_actions  # noqa: F401  (emit, timers: the rules' own)
+    import_each_once("actions")
+    import engine.rules.own_actions  # noqa: F401  (emit, timers: the rules' own)
 
-        _loaded = True
     return ACTIONS
 
 

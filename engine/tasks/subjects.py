@@ -24,7 +24,6 @@ class Subject:
 
 
 EVENT_FINDERS: dict[str, EventFinder] = {}
-_loaded = False
 
 
 def subject_of_event(kind: str) -> Callable[[EventFinder], EventFinder]:
@@ -39,12 +38,9 @@ def subject_of_event(kind: str) -> Callable[[EventFinder], EventFinder]:
 
 def event_finders() -> dict[str, EventFinder]:
     """Import every domain's subjects module once and return the registry."""
-    global _loaded
-    if not _loaded:
-        from engine.domains import import_each
+    from engine.domains import import_each_once
 
-        import_each("subjects")
-        _loaded = True
+    import_each_once("subjects")
     return EVENT_FINDERS
 
 
