@@ -185,7 +185,11 @@ def test_deposits_go_set_based_and_leave_the_same_tables(urls, backend, stream, 
     sent = _types(events)
     for type_ in ("payment.deposit_requested", "payment.deposit_completed", "payment.deposit_failed"):
         assert taken[type_] > sent[type_] * 0.4, (type_, taken, sent)
-    assert not taken["payment.deposit_refunded"]  # a refund is posted per event
+    # A refund that posts goes per event; only a re-sent one, its refund posted already
+    # (nothing left to do), may be set-based: at most one per refund sent twice.
+    refunds = [e for e in events if e["type"] == "payment.deposit_refunded"]
+    resent = len(refunds) - len({(e["client"], e["data"]["payment_id"]) for e in refunds})
+    assert resent and taken["payment.deposit_refunded"] <= resent, (taken, resent)
     assert taken["wallet.transfer_completed"]
 
 
