@@ -156,15 +156,7 @@ def _created(state: AccountsState, event, client) -> None:
     with its `created` entry, and move the funnel on."""
     data = event.data
     if data["account_id"] not in state.accounts:
-        account = service.new_account(
-            client_ref=client.ref,
-            account_id=data["account_id"],
-            platform=data["platform"],
-            account_type=data["account_type"],
-            currency=data["currency"],
-            leverage=int(data["leverage"]),
-            opened_at=event.occurred_at,
-        )
+        account = service.new_account(client_ref=client.ref, opened_at=event.occurred_at, **service.opening_of(data))
         state.accounts[account.account_id] = account
         state.new_accounts.append(account)
         key, summary = service.created_entry(account)
@@ -209,18 +201,7 @@ def _first_trade_entry(state: AccountsState, account: TradingAccount, at, ticket
     key, summary = service.first_trade_entry(account.account_id, ticket)
     entry = state.entries.get(key)
     if entry is None:
-        row = {
-            "key": key,
-            "account_id": account.account_id,
-            "client_ref": account.client_ref,
-            "kind": "first_trade",
-            "occurred_at": at,
-            "actor": "platform",
-            "summary": summary[:300],
-            "detail": None,
-        }
-        state.entries[key] = row
-        state.new_entries.append(row)
+        _entry(state, account, key, "first_trade", at, summary)
     elif isinstance(entry, dict):
         entry["occurred_at"], entry["summary"] = at, summary
     else:

@@ -224,6 +224,18 @@ def balance_of(data: dict, at: datetime) -> dict:
     }
 
 
+def opening_of(data: dict) -> dict:
+    """Return the account an `account.created` event opens (`new_account`'s arguments but
+    the client and the time)."""
+    return {
+        "account_id": data["account_id"],
+        "platform": data["platform"],
+        "account_type": data["account_type"],
+        "currency": data["currency"],
+        "leverage": int(data["leverage"]),
+    }
+
+
 def trade_of(data: dict) -> dict:
     """Return when a trade event's trade was opened (and closed) and its ticket."""
     closed = data.get("close_time")
