@@ -38,7 +38,6 @@ DEPOSIT_EVENTS = {f"payment.deposit_{s}": s for s in ("requested", "completed", 
 TRANSFER_COMPLETED = "wallet.transfer_completed"
 TRANSFER_FAILED = "wallet.transfer_failed"
 TRANSFER_EVENTS = (TRANSFER_COMPLETED, TRANSFER_FAILED)
-ACCOUNT_CREATED = "account.created"
 
 
 def transfer_args(event, client) -> dict:
@@ -115,36 +114,13 @@ def load(session: Session, clients: dict, events: list) -> PaymentsState:
         .group_by(LedgerEntry.account, LedgerEntry.currency)
     )
     state.balances.update(((a, c), total) for a, c, total in sums if (a, c) in state.balances)
-    state.waiting = waiting_clients(session, {e.client_ref for e in mine})
-    return state
-
-
-def waiting_clients(session: Session, refs: set[str]) -> set[str]:
-    """The clients among `refs` with transfers waiting (for funds or for their account)."""
-    if not refs:
-        return set()
-    return set(
+    refs = sorted({e.client_ref for e in mine})
+    state.waiting = set(
         session.scalars(
-            select(Transfer.client_ref)
-            .where(Transfer.client_ref.in_(sorted(refs)), Transfer.status == "waiting")
-            .distinct()
+            select(Transfer.client_ref).where(Transfer.client_ref.in_(refs), Transfer.status == "waiting").distinct()
         )
     )
-
-
-# The payments evaluator (`projections.account_created`) tries a client's waiting transfers
-# after each `account.created`, and does nothing for any other event. Its form takes a
-# creation when the client has no transfer waiting at the round's start: within a round
-# the set-based path makes none wait (a transfer that would wait is refused above).
-
-
-def creations_load(session: Session, clients: dict, events: list) -> set[str]:
-    """The clients of the group's account creations with transfers waiting."""
-    return waiting_clients(session, {e.client_ref for e in events if e.type == ACCOUNT_CREATED})
-
-
-def creation_accepted(waiting: set[str], event, client) -> bool:
-    return event.type != ACCOUNT_CREATED or client.ref not in waiting
+    return state
 
 
 def accepts(state: PaymentsState, event, client) -> bool:

@@ -180,13 +180,12 @@ def account_created(session: Session, event: Event, client: Client) -> None:
         post_waiting(session, client.ref, event.seq)
 
 
-# Set-based form: it does nothing for an `account.created` of a client with no transfer
-# waiting (engine.payments.batch: creations_load), nor for any other event type.
+# Set-based form: for every other event type this evaluator does nothing.
 batch_form(
     "payments.account_created",
     (account_created,),
-    load=batch.creations_load,
-    accepts=batch.creation_accepted,
+    load=lambda session, clients, events: None,
+    accepts=lambda state, event, client: event.type != "account.created",
     apply=lambda state, event, client: None,
     write=lambda session, state: None,
 )

@@ -7,9 +7,9 @@ duplicate deliveries and with failing events, go through both paths (helpers of
 tests/engine/test_batch_equivalence.py) and every table is compared.
 
 Other domains also project some of these types (payments: `kyc.document_submitted`,
-`kyc.review_completed`, and its evaluator `account.created`; IB: `client.registered`,
-`kyc.review_completed`) and the shipped rules act on most of them; until those have
-set-based forms such events take the per-event path. `onboarding_alone` measures these forms by themselves: only the
+`kyc.review_completed`, `account.created`; IB: `client.registered`, `kyc.review_completed`)
+and the shipped rules act on most of them; until those have set-based forms such events
+take the per-event path. `onboarding_alone` measures these forms by themselves: only the
 onboarding projections registered and a ruleset with no rules (the policies only), on
 both paths alike. The shipped configuration is compared as well.
 """
@@ -170,6 +170,11 @@ def onboarding_alone(monkeypatch, tmp_path):
     monkeypatch.setattr(
         projections, "EVALUATORS", [h for h in projections.EVALUATORS if h.__module__.startswith("engine.rules.")]
     )
+    # the form for `account.created` too (engine.accounts.projections: not registered yet)
+    from engine.accounts import projections as accounts
+
+    monkeypatch.setattr(projections, "BATCH_FORMS", list(projections.BATCH_FORMS))
+    accounts.register_form(accounts.WITH_CREATED)
     rules = tmp_path / "policies-only"
     shutil.copytree("rules/policy", rules / "policy")
     return str(rules)
