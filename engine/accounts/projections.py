@@ -73,8 +73,12 @@ def _trade(session: Session, event: Event, client: Client) -> None:
 
 # The form takes `account.created` too (batch.CREATED), but it is not registered for it yet:
 # the payments evaluator's form refuses every `account.created` (a transfer may wait for
-# the account), and a refused event sends the rest of its client's events, the trades,
-# to the per-event path. `SET_BASED` with `created` is for when that form takes it.
+# the account). Taking it there (when the client has no transfer waiting) was tried and is
+# exact, but costs trades: the rules form then refuses the creations of clients with a
+# pending `funded-no-account` timer (its `unless` reads `client.accounts.count`, not known
+# to a round) or a task it closes, and such a refusal counts toward the client's
+# MAX_REFUSALS where an event with no form does not (tests/engine/test_batch_rules.py:
+# 182 of 310 timer-starting trades set-based, under the 60 % it holds).
 SET_BASED = (trade, balance_updated, status_changed)
 WITH_CREATED = (*SET_BASED, created)
 
