@@ -49,10 +49,33 @@ def load_handlers(plugins: str = "") -> None:
     global _loaded
     if _loaded:
         return
-    import_all(domains.modules("projections") + domains.evaluator_modules())
-    for name in filter(None, (p.strip() for p in plugins.split(","))):
+    modules = domains.modules("projections") + domains.evaluator_modules()
+    import_all(modules)
+    named = [p.strip() for p in plugins.split(",") if p.strip()]
+    for name in named:
         importlib.import_module(name)  # a configured plugin must exist
+    _in_order_of(modules + named)
     _loaded = True
+
+
+def _in_order_of(modules: list[str]) -> None:
+    """Put each event type's projections, and the evaluators, in the order of `modules`
+    (the domains' order), whatever order their modules were first imported in.
+
+    A handler registers when its module is imported: a tool or test importing one
+    domain's projections before `load_handlers` would otherwise run them before those of
+    a domain listed earlier (the payments' `kyc.review_completed` projection, which moves
+    the withdrawals on, before the KYC one that sets the status it reads). Handlers of
+    one module keep their order; those of modules not named go last.
+    """
+    rank = {name: i for i, name in enumerate(modules)}
+
+    def position(handler: Callable[..., None]) -> int:
+        return rank.get(getattr(handler, "__module__", ""), len(rank))
+
+    for handlers in PROJECTIONS.values():
+        handlers.sort(key=position)
+    EVALUATORS.sort(key=position)
 
 
 # Run for each event about a subject other than a client (engine.subjects):

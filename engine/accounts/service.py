@@ -104,26 +104,19 @@ def open_account(
         if account.client_ref != client_ref:
             raise AccountError(f"trading account {account_id} already belongs to another client")
         return account
-    account = TradingAccount(
-        account_id=account_id,
+    account = new_account(
         client_ref=client_ref,
+        account_id=account_id,
         platform=platform,
         account_type=account_type,
         currency=currency,
         leverage=leverage,
-        status="active",
         opened_at=opened_at,
     )
     session.add(account)
     session.flush()
-    record(
-        session,
-        key=f"created:{account_id}",
-        account=account,
-        kind="created",
-        occurred_at=opened_at,
-        summary=f"{platform} {account_type} account {account_id} opened ({currency}, 1:{leverage})",
-    )
+    key, summary = created_entry(account)
+    record(session, key=key, account=account, kind="created", occurred_at=opened_at, summary=summary)
     return account
 
 
@@ -140,26 +133,67 @@ def change_status(
     """Set an account's status (a change older than the current one is only recorded)."""
     if status not in STATUSES:
         raise AccountError(f"unknown account status {status!r}; use one of {', '.join(STATUSES)}")
-    text = f"account {account.account_id} {status}" + (f": {reason}" if reason else "")
     if not record(
         session,
         key=key,
         account=account,
         kind="status",
         occurred_at=occurred_at,
-        summary=text,
+        summary=status_summary(account.account_id, status, reason),
         actor=actor,
         detail={"status": status, "reason": reason},
     ):
         return
-    if account.status_changed_at and occurred_at < account.status_changed_at:
-        return  # a late event: history keeps it, the newer status stands
-    account.status, account.status_changed_at = status, occurred_at
-    account.status_reason = reason if status != "active" else None
+    status_effect(account, status=status, reason=reason, occurred_at=occurred_at)
 
 
 # Pure decisions, shared by the per-event path below and the set-based one
 # (engine.accounts.batch): one implementation of what a platform event changes.
+
+
+def new_account(
+    *,
+    client_ref: str,
+    account_id: str,
+    platform: str,
+    account_type: str,
+    currency: str,
+    leverage: int,
+    opened_at: datetime,
+) -> TradingAccount:
+    """Return the row of a trading account just opened (not added to any session)."""
+    return TradingAccount(
+        account_id=account_id,
+        client_ref=client_ref,
+        platform=platform,
+        account_type=account_type,
+        currency=currency,
+        leverage=leverage,
+        status="active",
+        opened_at=opened_at,
+    )
+
+
+def created_entry(account: TradingAccount) -> tuple[str, str]:
+    """Return the (key, summary) of an account's `created` activity entry."""
+    return (
+        f"created:{account.account_id}",
+        f"{account.platform} {account.account_type} account {account.account_id} opened "
+        f"({account.currency}, 1:{account.leverage})",
+    )
+
+
+def status_summary(account_id: str, status: str, reason: str | None) -> str:
+    return f"account {account_id} {status}" + (f": {reason}" if reason else "")
+
+
+def status_effect(account: TradingAccount, *, status: str, reason: str | None, occurred_at: datetime) -> None:
+    """Set the account's status from a change recorded at `occurred_at`, unless it is older
+    than the status in force (a late event: history keeps it, the newer status stands)."""
+    if account.status_changed_at and occurred_at < account.status_changed_at:
+        return
+    account.status, account.status_changed_at = status, occurred_at
+    account.status_reason = reason if status != "active" else None
 
 
 def snapshot_applies(balance_at: datetime | None, at: datetime) -> bool:
@@ -187,6 +221,18 @@ def balance_of(data: dict, at: datetime) -> dict:
         "balance": parse_decimal(data["balance"], "balance"),
         "equity": parse_decimal(data["equity"], "equity"),
         "at": at,
+    }
+
+
+def opening_of(data: dict) -> dict:
+    """Return the account an `account.created` event opens (`new_account`'s arguments but
+    the client and the time)."""
+    return {
+        "account_id": data["account_id"],
+        "platform": data["platform"],
+        "account_type": data["account_type"],
+        "currency": data["currency"],
+        "leverage": int(data["leverage"]),
     }
 
 

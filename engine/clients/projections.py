@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from engine.clients.models import Client
-from engine.projections import projection
+from engine.clients import batch
+from engine.projections import batch_form, projection
 from engine.values import parse_decimal
 
 if TYPE_CHECKING:  # the event store makes client rows: clients sit below events
@@ -27,13 +28,11 @@ UPDATABLE = {
 }
 
 
-@projection("client.registered")
-def registered(session: Session, event: Event, client: Client) -> None:
-    """Fill in the client record from the registration."""
-    data = event.data
-    if client.registered_at is not None and client.registered_at <= event.occurred_at:
+def registration(client: Client, data: dict, at) -> None:
+    """Fill in the client record from a registration at `at` (both processing paths)."""
+    if client.registered_at is not None and client.registered_at <= at:
         return  # an older registration already applied; a repeat changes nothing
-    client.registered_at = event.occurred_at
+    client.registered_at = at
     client.email = data["email"]
     client.country = data["country"]
     client.client_type = data["client_type"]
@@ -48,10 +47,9 @@ def registered(session: Session, event: Event, client: Client) -> None:
         client.declared_income_currency = data.get("currency")
 
 
-@projection("client.profile_updated")
-def profile_updated(session: Session, event: Event, client: Client) -> None:
+def profile_update(client: Client, data: dict) -> None:
     """Apply the changed profile fields (unknown fields are ignored, never stored)."""
-    for name, value in (event.data.get("fields") or {}).items():
+    for name, value in (data.get("fields") or {}).items():
         if name not in UPDATABLE:
             continue
         if name == "declared_income" and value is not None:
@@ -59,3 +57,32 @@ def profile_updated(session: Session, event: Event, client: Client) -> None:
         if name == "auto_funding":
             value = bool(value)
         setattr(client, name, value)
+
+
+@projection("client.registered")
+def registered(session: Session, event: Event, client: Client) -> None:
+    """Fill in the client record from the registration."""
+    registration(client, event.data, event.occurred_at)
+
+
+@projection("client.profile_updated")
+def profile_updated(session: Session, event: Event, client: Client) -> None:
+    """Apply the changed profile fields (unknown fields are ignored, never stored)."""
+    profile_update(client, event.data)
+
+
+# Both change only the client row, which processing holds loaded: the set-based form
+# applies the same functions to it, and the session's flush writes it (no reads at all).
+batch_form(
+    "clients",
+    (registered, profile_updated),
+    load=lambda session, clients, events: None,
+    accepts=lambda state, event, client: batch.accepts(event),
+    apply=lambda state, event, client: (
+        registration(client, event.data, event.occurred_at)
+        if event.type == batch.REGISTERED
+        else profile_update(client, event.data)
+    ),
+    write=lambda session, state: None,
+    client_columns=batch.COLUMNS,
+)

@@ -39,25 +39,36 @@ def key(deposit: Deposit, what: str) -> str:
     return f"deposit:{deposit.provider}:{deposit.payment_id}:{what}"
 
 
-def _upsert(session: Session, client_ref: str, data: dict, amount: Decimal) -> Deposit:
-    deposit = get(session, provider=data["provider"], payment_id=data["payment_id"])
-    if deposit is None:
-        deposit = Deposit(
-            client_ref=client_ref,
-            provider=data["provider"],
-            payment_id=data["payment_id"],
-            method=data["method"],
-            amount=amount,
-            currency=data["currency"],
-            status="requested",
-            updated_at=utcnow(),
-        )
-        session.add(deposit)
-    elif deposit.client_ref != client_ref:
+def amount_of(data: dict) -> Decimal:
+    """Return a deposit event's amount; raise if it is not a positive amount."""
+    amount = parse_decimal(data["amount"], "amount")
+    if amount <= 0:
+        raise DepositError(f"deposit amount must be positive, not {amount}")
+    return amount
+
+
+def new(client_ref: str, data: dict, amount: Decimal) -> Deposit:
+    """Return a deposit first known from this event (not added to a session)."""
+    return Deposit(
+        client_ref=client_ref,
+        provider=data["provider"],
+        payment_id=data["payment_id"],
+        method=data["method"],
+        amount=amount,
+        currency=data["currency"],
+        status="requested",
+        updated_at=utcnow(),
+    )
+
+
+def change(deposit: Deposit, client_ref: str, status: str, data: dict, amount: Decimal, at: datetime) -> None:
+    """Apply one deposit event of `status` to the deposit's row (no SQL: both processing
+    paths decide here); raise DepositError if the event contradicts what is known."""
+    if deposit.client_ref != client_ref:
         raise DepositError(
             f"deposit {data['provider']}/{data['payment_id']} belongs to client {deposit.client_ref}, not {client_ref}"
         )
-    elif deposit.currency != data["currency"]:
+    if deposit.currency != data["currency"]:
         raise DepositError(
             f"deposit {data['provider']}/{data['payment_id']} is in "
             f"{deposit.currency}; this event says {data['currency']}"
@@ -71,26 +82,27 @@ def _upsert(session: Session, client_ref: str, data: dict, amount: Decimal) -> D
                 "platform but names no trading account (account_id)"
             )
         deposit.on_platform = True
-    return deposit
+    if status in ("refunded", "charged_back") and amount > deposit.amount:
+        raise DepositError(
+            f"{status.replace('_', ' ')} amount {amount} exceeds deposit "
+            f"{deposit.provider}/{deposit.payment_id} of {deposit.amount}"
+        )
+    _note(deposit, status, data, amount, at)
+    if RANK[status] >= RANK[deposit.status]:
+        deposit.status = status
+    deposit.updated_at = utcnow()
 
 
 def apply(
     session: Session, *, client: Client, status: str, data: dict, occurred_at: datetime, event_seq: int | None = None
 ) -> Deposit:
     """Apply one deposit event of `status` and post what it settles."""
-    amount = parse_decimal(data["amount"], "amount")
-    if amount <= 0:
-        raise DepositError(f"deposit amount must be positive, not {amount}")
-    deposit = _upsert(session, client.ref, data, amount)
-    if status in ("refunded", "charged_back") and amount > deposit.amount:
-        raise DepositError(
-            f"{status.replace('_', ' ')} amount {amount} exceeds deposit "
-            f"{deposit.provider}/{deposit.payment_id} of {deposit.amount}"
-        )
-    _note(deposit, status, data, amount, occurred_at)
-    if RANK[status] >= RANK[deposit.status]:
-        deposit.status = status
-    deposit.updated_at = utcnow()
+    amount = amount_of(data)
+    deposit = get(session, provider=data["provider"], payment_id=data["payment_id"])
+    if deposit is None:
+        deposit = new(client.ref, data, amount)
+        session.add(deposit)
+    change(deposit, client.ref, status, data, amount, occurred_at)
     session.flush()
     settle(session, deposit, client, event_seq=event_seq)
     return deposit
@@ -116,24 +128,10 @@ def settle(session: Session, deposit: Deposit, client: Client, *, event_seq: int
     """Post every ledger effect the deposit's known state calls for and is not posted yet."""
     if deposit.completed_at is None:
         return  # nothing reached the broker yet; a refund or chargeback waits for it
-    ref, cur = deposit.client_ref, deposit.currency
-    clearing = ledger.Leg(ledger.broker("clearing", cur), cur, -deposit.amount)
-    if ledger.post(
-        session,
-        key=key(deposit, "credit"),
-        kind="deposit",
-        client_ref=ref,
-        legs=[ledger.Leg(_credited(deposit), cur, deposit.amount), clearing],
-        occurred_at=deposit.completed_at,
-        event_seq=event_seq,
-        memo=f"deposit {deposit.provider}/{deposit.payment_id}",
-    ):
+    if ledger.post(session, **credit(deposit), event_seq=event_seq):
         advance(client, "funded")
         _auto_fund(session, deposit, client)
-    for what, at, amount, account in (
-        ("refund", deposit.refunded_at, deposit.refund_amount, "clearing"),
-        ("chargeback", deposit.charged_back_at, deposit.chargeback_amount, "chargebacks"),
-    ):
+    for what, at, amount, account in reversals(deposit):
         if at is not None and not ledger.is_posted(session, key(deposit, what)):
             _reverse(
                 session,
@@ -144,6 +142,30 @@ def settle(session: Session, deposit: Deposit, client: Client, *, event_seq: int
                 at,
                 event_seq,
             )
+
+
+def credit(deposit: Deposit) -> dict:
+    """Return the posting (ledger.post's arguments) that credits a completed deposit."""
+    cur = deposit.currency
+    return dict(
+        key=key(deposit, "credit"),
+        kind="deposit",
+        client_ref=deposit.client_ref,
+        legs=[
+            ledger.Leg(_credited(deposit), cur, deposit.amount),
+            ledger.Leg(ledger.broker("clearing", cur), cur, -deposit.amount),
+        ],
+        occurred_at=deposit.completed_at,
+        memo=f"deposit {deposit.provider}/{deposit.payment_id}",
+    )
+
+
+def reversals(deposit: Deposit) -> tuple[tuple[str, datetime | None, Decimal | None, str], ...]:
+    """Return (what, when known, amount, broker account) of the deposit's refund and chargeback."""
+    return (
+        ("refund", deposit.refunded_at, deposit.refund_amount, "clearing"),
+        ("chargeback", deposit.charged_back_at, deposit.chargeback_amount, "chargebacks"),
+    )
 
 
 def _credited(deposit: Deposit) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -115,13 +116,13 @@ def _check_legs(legs: list[Leg]) -> None:
         raise LedgerError(f"posting does not balance: {unbalanced}")
 
 
-def _check_overdraw(session: Session, legs: list[Leg]) -> None:
+def _check_overdraw(legs: list[Leg], available_of: Callable[[str, str], Decimal]) -> None:
     debits: dict[tuple[str, str], Decimal] = {}
     for leg in legs:
         if leg.account.startswith(GUARDED) and leg.amount < 0:
             debits[(leg.account, leg.currency)] = debits.get((leg.account, leg.currency), ZERO) + leg.amount
     for (account, currency), amount in debits.items():
-        available = balance(session, account, currency)
+        available = available_of(account, currency)
         if available + amount < 0:
             raise InsufficientFunds(
                 f"insufficient funds: {account} holds {available} {currency}, cannot debit {-amount} {currency}"
@@ -140,28 +141,99 @@ def post(
     event_seq: int | None = None,
 ) -> Posting | None:
     """Apply a balanced posting once; return it, or None if `key` was already posted."""
-    _check_legs(legs)
-    if is_posted(session, key):
+    if not decide(
+        key,
+        legs,
+        posted=lambda k: is_posted(session, k),
+        available_of=lambda account, currency: balance(session, account, currency),
+    ):
         return None
-    _check_overdraw(session, legs)
-    posting = Posting(
+    return record(
+        session,
         key=key,
         kind=kind,
         client_ref=client_ref,
+        legs=legs,
         occurred_at=occurred_at,
-        created_at=utcnow(),
         memo=memo,
         event_seq=event_seq,
     )
-    for leg in legs:
-        posting.entries.append(
-            LedgerEntry(
-                account=leg.account, currency=leg.currency, amount=leg.amount, client_ref=leg.client_ref or client_ref
-            )
-        )
+
+
+def record(
+    session: Session,
+    *,
+    key: str,
+    kind: str,
+    client_ref: str,
+    legs: list[Leg],
+    occurred_at: datetime,
+    memo: str | None = None,
+    event_seq: int | None = None,
+) -> Posting:
+    """Write a posting `decide` made (checked, not posted yet)."""
+    row, entries = rows(
+        key=key, kind=kind, client_ref=client_ref, legs=legs, occurred_at=occurred_at, memo=memo, event_seq=event_seq
+    )
+    posting = Posting(**row)
+    for entry in entries:
+        posting.entries.append(LedgerEntry(**entry))
     session.add(posting)
     session.flush()
     return posting
+
+
+def decide(
+    key: str,
+    legs: list[Leg],
+    *,
+    posted: Callable[[str], bool],
+    available_of: Callable[[str, str], Decimal],
+) -> bool:
+    """Decide whether a posting is made: False if `key` is posted already; raise LedgerError
+    if it is malformed or unbalanced, InsufficientFunds if it would overdraw a wallet or hold.
+
+    Both processing paths decide here: per event `post` asks the database, the set-based
+    form (engine.payments.batch) its group state.
+    """
+    _check_legs(legs)
+    if posted(key):
+        return False
+    _check_overdraw(legs, available_of)
+    return True
+
+
+def rows(
+    *,
+    key: str,
+    kind: str,
+    client_ref: str,
+    legs: list[Leg],
+    occurred_at: datetime,
+    memo: str | None,
+    event_seq: int | None,
+) -> tuple[dict, list[dict]]:
+    """Return the `ledger_postings` row of a decided posting and its `ledger_entries` rows
+    (without their ids): `post` makes them ORM objects, the set-based form writes them in bulk."""
+    row = {
+        "key": key,
+        "kind": kind,
+        "client_ref": client_ref,
+        "occurred_at": occurred_at,
+        "created_at": utcnow(),
+        "memo": memo,
+        "event_seq": event_seq,
+    }
+    entries = [
+        {
+            "account": leg.account,
+            "currency": leg.currency,
+            "amount": leg.amount,
+            "client_ref": leg.client_ref or client_ref,
+        }
+        for leg in legs
+    ]
+    return row, entries
 
 
 def covered_debit(session: Session, client_ref: str, currency: str, amount: Decimal) -> list[Leg]:

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.accounts import service as accounts_service
-from engine.accounts.service import AccountError
 from engine.payments import ledger
 from engine.payments.models import Transfer
 from engine.values import utcnow
 
+if TYPE_CHECKING:
+    from engine.accounts.models import TradingAccount
+
 WALLET = "wallet"
+# Finds a trading account by its platform id (None: unknown).
+AccountOf = Callable[[str], "TradingAccount | None"]
 
 
 def get(session: Session, transfer_id: str) -> Transfer | None:
@@ -32,10 +37,14 @@ def sole_account(session: Session, client_ref: str, currency: str) -> str | None
     return found[0] if len(found) == 1 else None
 
 
-def _endpoint(session: Session, client_ref: str, name: str, currency: str) -> str:
+def _endpoint(account_of: AccountOf, client_ref: str, name: str, currency: str) -> str:
     if name == WALLET:
         return ledger.wallet(client_ref, currency)
-    account = accounts_service.owned(session, client_ref, name)
+    account = account_of(name)
+    if account is None:
+        raise ledger.LedgerError(f"trading account {name} is unknown")
+    if account.client_ref != client_ref:
+        raise ledger.LedgerError(f"trading account {name} belongs to another client")
     if account.currency != currency:
         raise ledger.LedgerError(f"trading account {name} is in {account.currency}, the transfer in {currency}")
     return ledger.trading(name)
@@ -45,15 +54,19 @@ def legs(
     session: Session, client_ref: str, source: str, destination: str, amount: Decimal, currency: str
 ) -> list[ledger.Leg]:
     """Return the ledger legs moving `amount` from `source` to `destination`."""
+    return legs_of(lambda name: accounts_service.get(session, name), client_ref, source, destination, amount, currency)
+
+
+def legs_of(
+    account_of: AccountOf, client_ref: str, source: str, destination: str, amount: Decimal, currency: str
+) -> list[ledger.Leg]:
+    """`legs`, finding trading accounts with `account_of(account id)` (None: unknown)."""
     if amount <= 0:
         raise ledger.LedgerError(f"a transfer amount must be positive, not {amount}")
     if source == destination:
         raise ledger.LedgerError("a transfer needs two different ends")
-    try:
-        frm = _endpoint(session, client_ref, source, currency)
-        to = _endpoint(session, client_ref, destination, currency)
-    except AccountError as exc:
-        raise ledger.LedgerError(str(exc)) from None
+    frm = _endpoint(account_of, client_ref, source, currency)
+    to = _endpoint(account_of, client_ref, destination, currency)
     return [ledger.Leg(frm, currency, -amount), ledger.Leg(to, currency, amount)]
 
 
@@ -76,61 +89,105 @@ def apply(
     platform reports completed: it has happened), kept as `waiting` and posted by
     `post_waiting` once the wallet can cover it.
     """
-    transfer = get(session, transfer_id)
-    if transfer is not None and transfer.status not in ("failed", "waiting"):
-        return transfer  # a repeat: already posted (or refused) once
-    if transfer is None:
-        transfer = Transfer(
-            transfer_id=transfer_id,
-            client_ref=client_ref,
-            source=source,
-            destination=destination,
-            amount=amount,
-            currency=currency,
-            occurred_at=occurred_at,
-        )
-    elif transfer.status == "waiting":
-        wait_for_funds = True  # a replay of a waiting transfer keeps waiting
-    # A transfer reported failed and then completed (a platform retry) did move the money.
-    transfer.occurred_at = occurred_at
+    found = get(session, transfer_id)
+    if is_repeat(found):
+        return found  # a repeat: already posted (or refused) once
+    transfer, wait_for_funds = to_post(
+        found,
+        wait_for_funds,
+        client_ref=client_ref,
+        transfer_id=transfer_id,
+        source=source,
+        destination=destination,
+        amount=amount,
+        currency=currency,
+        occurred_at=occurred_at,
+    )
     _post(session, transfer, event_seq=event_seq, wait_for_funds=wait_for_funds)
     session.add(transfer)
     session.flush()
     return transfer
 
 
+def is_repeat(found: Transfer | None) -> bool:
+    """Whether a completed transfer reported again was posted (or refused) once already."""
+    return found is not None and found.status not in ("failed", "waiting")
+
+
+def to_post(found: Transfer | None, wait_for_funds: bool, *, occurred_at: datetime, **fields) -> tuple[Transfer, bool]:
+    """Return the transfer row to post a completed transfer on (`found`, or a new one not
+    added to a session) and whether it waits for funds rather than being refused."""
+    if found is None:
+        found = Transfer(occurred_at=occurred_at, **fields)
+    elif found.status == "waiting":
+        wait_for_funds = True  # a replay of a waiting transfer keeps waiting
+    # A transfer reported failed and then completed (a platform retry) did move the money.
+    found.occurred_at = occurred_at
+    return found, wait_for_funds
+
+
+def failed_row(**fields) -> Transfer:
+    """Return the row of a transfer first known as failed (not added to a session)."""
+    return Transfer(status="failed", **fields)
+
+
 def _post(session: Session, transfer: Transfer, *, event_seq: int | None, wait_for_funds: bool) -> None:
     """Post the transfer; on insufficient funds keep it waiting (or refused)."""
-    unknown = [
-        name
-        for name in (transfer.source, transfer.destination)
-        if name != WALLET and accounts_service.get(session, name) is None
-    ]
+    status, reason, legs_ = outcome(
+        transfer,
+        wait_for_funds=wait_for_funds,
+        account_of=lambda name: accounts_service.get(session, name),
+        posted=lambda key: ledger.is_posted(session, key),
+        available_of=lambda account, currency: ledger.balance(session, account, currency),
+    )
+    transfer.status, transfer.reason = status, reason
+    if legs_ is not None:
+        ledger.record(session, **posting(transfer), legs=legs_, event_seq=event_seq)
+
+
+def posting(transfer: Transfer) -> dict:
+    """The ledger posting of a transfer (ledger.rows' arguments but its legs and event)."""
+    return dict(
+        key=f"transfer:{transfer.transfer_id}",
+        kind="transfer",
+        client_ref=transfer.client_ref,
+        occurred_at=transfer.occurred_at,
+        memo=f"transfer {transfer.source} -> {transfer.destination}",
+    )
+
+
+def outcome(
+    transfer: Transfer,
+    *,
+    wait_for_funds: bool,
+    account_of: AccountOf,
+    posted: Callable[[str], bool],
+    available_of: Callable[[str, str], Decimal],
+) -> tuple[str, str | None, list[ledger.Leg] | None]:
+    """Decide a transfer's posting: (status, reason, the legs to post or None).
+
+    No SQL of its own (both processing paths decide here): trading accounts come from
+    `account_of`, whether the key is posted from `posted`, balances from `available_of`.
+    A transfer into or out of an account not known yet waits for it when the platform
+    reports it done (`wait_for_funds`), like one the wallet does not cover yet.
+    """
+    unknown = [name for name in (transfer.source, transfer.destination) if name != WALLET and account_of(name) is None]
     if wait_for_funds and unknown:
         # account.created may arrive after the platform's transfer into it
-        transfer.status, transfer.reason = "waiting", f"waiting for account {unknown[0]}"
-        return
+        return "waiting", f"waiting for account {unknown[0]}", None
     try:
-        ledger.post(
-            session,
-            key=f"transfer:{transfer.transfer_id}",
-            kind="transfer",
-            client_ref=transfer.client_ref,
-            occurred_at=transfer.occurred_at,
-            event_seq=event_seq,
-            legs=legs(
-                session, transfer.client_ref, transfer.source, transfer.destination, transfer.amount, transfer.currency
-            ),
-            memo=f"transfer {transfer.source} -> {transfer.destination}",
+        legs_ = legs_of(
+            account_of, transfer.client_ref, transfer.source, transfer.destination, transfer.amount, transfer.currency
         )
+        if not ledger.decide(posting(transfer)["key"], legs_, posted=posted, available_of=available_of):
+            return "completed", None, None  # posted once already
     except ledger.InsufficientFunds as exc:
-        status = "waiting" if wait_for_funds else "refused"
-        reason = f"waiting for funds: {exc}" if wait_for_funds else str(exc)
-        transfer.status, transfer.reason = status, reason
+        if wait_for_funds:
+            return "waiting", f"waiting for funds: {exc}", None
+        return "refused", str(exc), None
     except ledger.LedgerError as exc:
-        transfer.status, transfer.reason = "refused", str(exc)
-    else:
-        transfer.status, transfer.reason = "completed", None
+        return "refused", str(exc), None
+    return "completed", None, legs_
 
 
 def post_waiting(session: Session, client_ref: str, event_seq: int | None = None) -> list[Transfer]:
@@ -177,14 +234,13 @@ def failed(
     """Record a transfer the platform reports failed (nothing is posted)."""
     transfer = get(session, transfer_id)
     if transfer is None:
-        transfer = Transfer(
+        transfer = failed_row(
             transfer_id=transfer_id,
             client_ref=client_ref,
             source=source,
             destination=destination,
             amount=amount,
             currency=currency,
-            status="failed",
             reason=reason,
             occurred_at=occurred_at,
         )

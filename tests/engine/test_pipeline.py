@@ -153,3 +153,26 @@ def test_registration_fills_the_client_record(database):
 def test_an_event_before_registration_creates_the_client(database):
     ingest_lines(database, [json.dumps(deposit_failed("C5"))])
     assert count(database, Client, Client.ref == "C5") == 1
+
+
+def test_handlers_run_in_the_domains_order_whatever_module_was_imported_first(monkeypatch):
+    """A module imported before `load_handlers` (a test or tool importing the payments'
+    projections) registered its handlers first: the payments' `kyc.review_completed`
+    projection, which moves withdrawals waiting for KYC on, then ran before the KYC one
+    that sets the status it reads. Loading puts them back in the domains' order."""
+    from engine import projections
+
+    processing.load_handlers()
+    in_order = list(projections.PROJECTIONS["kyc.review_completed"])
+    kyc_first = ["engine.kyc.projections", "engine.payments.projections", "engine.ib.projections"]
+    assert [h.__module__ for h in in_order] == kyc_first
+    evaluators = list(projections.EVALUATORS)
+    monkeypatch.setitem(projections.PROJECTIONS, "kyc.review_completed", in_order[::-1])  # imported first
+    monkeypatch.setattr(projections, "_loaded", False)
+    projections.EVALUATORS.reverse()
+    try:
+        projections.load_handlers()
+        assert projections.PROJECTIONS["kyc.review_completed"] == in_order
+        assert projections.EVALUATORS == evaluators
+    finally:
+        projections.EVALUATORS[:] = evaluators
