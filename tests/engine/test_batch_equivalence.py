@@ -206,17 +206,20 @@ BATCHED = ("trade.opened", "trade.closed", "account.balance_updated")
 
 
 @contextmanager
-def counting_batched():
-    """Yield the list of the types of the events the set-based path took."""
+def counting_batched(what=lambda event: event.type, taken=None):
+    """Yield `taken` (a list by default, or the set given) filled with `what(event)` of
+    each event the set-based path took."""
     from engine.processing import batch
 
-    taken: list[str] = []
+    taken = [] if taken is None else taken
+    add = taken.add if isinstance(taken, set) else taken.append
     original = batch._batch_round
 
     def counting(session, clients, runs, forms, mark, done):
         before = len(done)
         stopped = original(session, clients, runs, forms, mark, done)
-        taken.extend(e.type for e in done[before:])
+        for event in done[before:]:
+            add(what(event))
         return stopped
 
     batch._batch_round = counting

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -35,6 +34,7 @@ from tests.engine.test_batch_equivalence import (  # noqa: F401  (fixtures)
     START,
     _assert_same,
     _one_transaction_per_group,
+    counting_batched,
     run,
     shuffled_with_duplicates,
     snapshot,
@@ -73,25 +73,9 @@ def ib_history(seed: int = 9, clients: int = 110, total: int = 2000) -> list[dic
     return events
 
 
-@contextmanager
 def counting_clients():
     """Yield the (client, type) of each event the set-based path took."""
-    from engine.processing import batch
-
-    taken: list[tuple[str, str]] = []
-    original = batch._batch_round
-
-    def counting(session, clients, runs, forms, mark, done):
-        before = len(done)
-        stopped = original(session, clients, runs, forms, mark, done)
-        taken.extend((e.client_ref, e.type) for e in done[before:])
-        return stopped
-
-    batch._batch_round = counting
-    try:
-        yield taken
-    finally:
-        batch._batch_round = original
+    return counting_batched(lambda event: (event.client_ref, event.type))
 
 
 EXPLANATION = 10  # ib_commissions columns without ids: key, ib_id, client_ref, type, level, amount, ...

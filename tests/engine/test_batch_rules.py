@@ -12,7 +12,6 @@ helpers of test_batch_equivalence; the events the set-based path took are counte
 from __future__ import annotations
 
 import shutil
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import text
@@ -21,7 +20,8 @@ from engine.values import clock
 from tests.engine.test_batch_equivalence import (
     NOW,
     _assert_same,
-    _one_transaction_per_group,  # noqa: F401  (autouse: one transaction per group)
+    _one_transaction_per_group,
+    counting_batched,  # noqa: F401  (autouse: one transaction per group)
     run,
     shuffled_with_duplicates,
     snapshot,
@@ -63,25 +63,9 @@ def rules_dir(tmp_path) -> str:
     return str(rules)
 
 
-@contextmanager
 def taken_events():
     """Yield the set of the seqs of the events the set-based path took."""
-    from engine.processing import batch
-
-    taken: set[int] = set()
-    original = batch._batch_round
-
-    def counting(session, clients, runs, forms, mark, done):
-        before = len(done)
-        stopped = original(session, clients, runs, forms, mark, done)
-        taken.update(e.seq for e in done[before:])
-        return stopped
-
-    batch._batch_round = counting
-    try:
-        yield taken
-    finally:
-        batch._batch_round = original
+    return counting_batched(lambda event: event.seq, set())
 
 
 def _both(urls, backend, events, rules: str, *, per_client: bool):
