@@ -38,18 +38,20 @@ def redis_connection(cfg: config_mod.Config):
     return Redis.from_url(cfg.redis_url, socket_connect_timeout=2, socket_timeout=10)
 
 
-def get_queue(cfg: config_mod.Config, *, bulk: bool = False):
+def get_queue(cfg: config_mod.Config, *, bulk: bool = False, connection=None):
     """Return the rq queue for `cfg`: live deliveries, or (`bulk`) files, batches and sweeps.
 
     Workers take from the live queue first, so a webhook's client does not wait behind
-    a file of a million events.
+    a file of a million events. `connection`: a Redis client to share (a running job's).
     """
     from rq import Queue
     from rq.serializers import JSONSerializer
 
-    return Queue(
-        cfg.queue_name + ("-bulk" if bulk else ""), connection=redis_connection(cfg), serializer=JSONSerializer
-    )
+    return Queue(queue_name(cfg, bulk=bulk), connection=connection or redis_connection(cfg), serializer=JSONSerializer)
+
+
+def queue_name(cfg: config_mod.Config, *, bulk: bool = False) -> str:
+    return cfg.queue_name + ("-bulk" if bulk else "")
 
 
 def retry_policy():
@@ -81,9 +83,9 @@ def _live_queue_if_bulk(cfg: config_mod.Config):
     from rq import get_current_job
 
     job = get_current_job()
-    if job is None or job.origin != get_queue(cfg, bulk=True).name:
+    if job is None or job.origin != queue_name(cfg, bulk=True):
         return None
-    return get_queue(cfg)
+    return get_queue(cfg, connection=job.connection)  # the job's own Redis client
 
 
 def _waiting(queue) -> bool:
