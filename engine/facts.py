@@ -120,6 +120,24 @@ BATCH_FACTS: dict[str, Callable[..., dict]] = {}
 CHANGED_BY: dict[str, frozenset[str]] = {}  # fact name -> the event types that change it
 
 
+# Facts a projection's set-based form answers from its group state: fact name -> (the
+# form's name, read(form state, client) -> raw value as the fact's loader gives it). The
+# rules' form decides each event after the event's projections are applied in memory, so
+# such a value is right at every point of a round, the round's own changes included.
+STATE_FACTS: dict[str, tuple[str, Callable[..., object]]] = {}
+_Reader = TypeVar("_Reader", bound=Callable[..., object])
+
+
+def state_fact(name: str, *, form: str) -> Callable[[_Reader], _Reader]:
+    """Register the decorated reader of fact `name` from form `form`'s group state."""
+
+    def register(reader: _Reader) -> _Reader:
+        STATE_FACTS[name] = (form, reader)
+        return reader
+
+    return register
+
+
 def batch_fact(name: str, *, changed_by: tuple[str, ...] = ()):
     """Register the decorated bulk loader of fact `name` (see BATCH_FACTS)."""
 

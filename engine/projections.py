@@ -100,7 +100,13 @@ def apply_event(session: Session, event: Event, client: Client) -> None:
     """Run the projections and then the evaluators for one event."""
     for handler in PROJECTIONS.get(event.type, ()):
         handler(session, event, client)
-    for handler in EVALUATORS:
+    apply_evaluators(session, event, client)
+
+
+def apply_evaluators(session: Session, event: Event, client: Client, start: int = 0) -> None:
+    """Run the evaluators from the `start`-th on for one event whose projections (and
+    the evaluators before `start`) are done: the set-based path did them."""
+    for handler in EVALUATORS[start:]:
         handler(session, event, client)
 
 
@@ -123,8 +129,17 @@ class BatchForm:
     accepts: Callable[[Any, "Event", "Client"], bool]
     apply: Callable[[Any, "Event", "Client"], None]  # change the state (no SQL)
     write: Callable[["Session", Any], None]  # bulk statements for the state's changes
-    # columns of the clients row that `apply` may change (facts reading them are not constant)
-    client_columns: frozenset[str] = frozenset()
+    # sees(state, {form name: state}): given, after every form of a round has loaded, the
+    # round's states (an evaluator's form reads facts from the projections' states)
+    sees: Callable[[Any, dict[str, Any]], None] | None = None
+    # takes(event) -> bool, from the event alone: False sends it per event as if its type
+    # had no form (not a refusal: no round is spent on it; engine.processing.batch)
+    takes: Callable[["Event"], bool] | None = None
+
+    def first_evaluator(self) -> int | None:
+        """The position in EVALUATORS of the first evaluator this form stands for, or None
+        (a projection's form)."""
+        return next((i for i, h in enumerate(EVALUATORS) if _unwrapped(h) in self.handlers), None)
 
 
 BATCH_FORMS: list[BatchForm] = []
@@ -138,10 +153,11 @@ def batch_form(
     accepts: Callable[[Any, "Event", "Client"], bool],
     apply: Callable[[Any, "Event", "Client"], None],
     write: Callable[["Session", Any], None],
-    client_columns: Iterable[str] = (),
+    sees: Callable[[Any, dict[str, Any]], None] | None = None,
+    takes: Callable[["Event"], bool] | None = None,
 ) -> BatchForm:
     """Register the set-based form of `handlers` (per-event handlers already registered)."""
-    form = BatchForm(name, tuple(handlers), load, accepts, apply, write, frozenset(client_columns))
+    form = BatchForm(name, tuple(handlers), load, accepts, apply, write, sees, takes)
     BATCH_FORMS[:] = [f for f in BATCH_FORMS if f.name != name] + [form]
     return form
 
@@ -151,10 +167,14 @@ def forms_for(event_type: str) -> list[BatchForm] | None:
     when one of its projections or an evaluator has no set-based form."""
     found: list[BatchForm] = []
     for handler in [*PROJECTIONS.get(event_type, ()), *EVALUATORS]:
-        handler = getattr(handler, "__wrapped__", handler)  # a timing wrapper (bench)
+        handler = _unwrapped(handler)
         form = next((f for f in BATCH_FORMS if handler in f.handlers), None)
         if form is None:
             return None
         if form not in found:
             found.append(form)
     return found
+
+
+def _unwrapped(handler: Handler) -> Handler:
+    return getattr(handler, "__wrapped__", handler)  # a timing wrapper (bench)

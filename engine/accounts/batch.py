@@ -13,9 +13,10 @@ batched UPDATE).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,7 @@ from engine.bulk import insert_rows
 from engine.accounts.models import STATUSES
 from engine.clients.funnel import advance
 from engine.events.models import PROCESSED, Event
+from engine.facts import state_fact
 
 TRADES = ("trade.opened", "trade.closed")
 BALANCE = "account.balance_updated"
@@ -39,6 +41,7 @@ class AccountsState:
     accounts: dict[str, TradingAccount]  # by platform account id
     entries: dict[str, AccountActivity | dict]  # activity entries the events could add, by key
     traded: set[str] = field(default_factory=set)  # clients with a processed trade (for CREATED)
+    counts: Counter[str] = field(default_factory=Counter)  # accounts of each client of the group
     new_accounts: list[TradingAccount] = field(default_factory=list)  # to insert, in order
     new_entries: list[dict] = field(default_factory=list)
 
@@ -72,7 +75,15 @@ def load(session: Session, clients: dict, events: list) -> AccountsState:
         if creating
         else set()
     )
-    return AccountsState(accounts, entries, traded)
+    counts: Counter[str] = Counter()
+    if clients:
+        rows = session.execute(
+            select(TradingAccount.client_ref, func.count())
+            .where(TradingAccount.client_ref.in_(sorted(clients)))
+            .group_by(TradingAccount.client_ref)
+        )
+        counts.update({ref: n for ref, n in rows})
+    return AccountsState(accounts, entries, traded, counts)
 
 
 def _named(event) -> bool:
@@ -159,6 +170,7 @@ def _created(state: AccountsState, event, client) -> None:
         account = service.new_account(client_ref=client.ref, opened_at=event.occurred_at, **service.opening_of(data))
         state.accounts[account.account_id] = account
         state.new_accounts.append(account)
+        state.counts[client.ref] += 1
         key, summary = service.created_entry(account)
         _entry(state, account, key, "created", event.occurred_at, summary)
     advance(client, "account_opened")
@@ -219,3 +231,9 @@ def write(session: Session, state: AccountsState) -> None:
 def _row(account: TradingAccount) -> dict:
     assert instance_state(account).transient  # made in this round, never added to the session
     return {c.key: getattr(account, c.key) for c in TradingAccount.__table__.columns if c.key != "id"}
+
+
+@state_fact("accounts.count", form="accounts")
+def accounts_count(state: AccountsState, client) -> int:
+    """As service.count_for: the client's accounts, those this round opened included."""
+    return state.counts[client.ref]

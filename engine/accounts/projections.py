@@ -71,19 +71,14 @@ def _trade(session: Session, event: Event, client: Client) -> None:
     advance(client, "first_trade")
 
 
-# The form takes `account.created` too (batch.CREATED), but it is not registered for it yet:
-# the payments evaluator's form refuses every `account.created` (a transfer may wait for
-# the account). Taking it there (when the client has no transfer waiting) was tried and is
-# exact, but costs trades: the rules form then refuses the creations of clients with a
-# pending `funded-no-account` timer (its `unless` reads `client.accounts.count`, not known
-# to a round) or a task it closes, and such a refusal counts toward the client's
-# MAX_REFUSALS where an event with no form does not (tests/engine/test_batch_rules.py:
-# 182 of 310 timer-starting trades set-based, under the 60 % it holds).
+# The form takes `account.created` too: the rules' form reads `client.accounts.count`
+# from this form's state (a `funded-no-account` timer's `unless`), the payments
+# evaluator's form takes a creation when no transfer of the client waits.
 SET_BASED = (trade, balance_updated, status_changed)
 WITH_CREATED = (*SET_BASED, created)
 
 
-def register_form(handlers=SET_BASED) -> None:
+def register_form(handlers=WITH_CREATED) -> None:
     batch_form(
         "accounts",
         handlers,
@@ -91,7 +86,6 @@ def register_form(handlers=SET_BASED) -> None:
         accepts=batch.accepts,
         apply=batch.apply,
         write=batch.write,
-        client_columns=("funnel_stage",),
     )
 
 

@@ -19,24 +19,6 @@ _REQUIRED = ("email", "country", "client_type")
 _OPTIONAL_TEXT = ("first_name", "last_name", "phone", "referral_code", "source", "currency")
 # Profile fields a `client.profile_updated` event may change, and what they hold.
 _PROFILE_TEXT = ("email", "first_name", "last_name", "phone", "country", "declared_income_currency", "source")
-# Columns of the clients row the form changes (rule facts reading them are not constant).
-COLUMNS = frozenset(
-    {
-        "registered_at",
-        "email",
-        "country",
-        "client_type",
-        "first_name",
-        "last_name",
-        "phone",
-        "referral_code",
-        "source",
-        "auto_funding",
-        "declared_income",
-        "declared_income_currency",
-        "search_text",
-    }
-)
 
 
 def accepts(event: Any) -> bool:

@@ -84,5 +84,4 @@ batch_form(
         else profile_update(client, event.data)
     ),
     write=lambda session, state: None,
-    client_columns=batch.COLUMNS,
 )

@@ -45,6 +45,7 @@ from engine.ib.models import (
 from engine.values import parse_datetime, parse_decimal, utcnow
 
 TYPE = "trade.closed"
+KYC = "kyc.review_completed"
 
 
 def trade_row(client_ref: str, data: dict) -> dict:
@@ -129,6 +130,7 @@ class IbState:
     ledger: GroupLedger | None = None
     made: set[str] = field(default_factory=set)  # clients whose row is new
     new_stats: list[dict] = field(default_factory=list)
+    new_by_client: dict[str, dict] = field(default_factory=dict)  # the rows of new_stats by client
     new_trades: list[dict] = field(default_factory=list)
     new_commissions: list[tuple[NewCommission, datetime]] = field(default_factory=list)  # with created_at
 
@@ -136,10 +138,12 @@ class IbState:
 def load(session: Session, clients: dict, events: list) -> IbState:
     closed = [e for e in events if e.type == TYPE]
     refs = sorted({e.client_ref for e in closed})
-    stats: dict[str, IbClientStats | None] = dict.fromkeys(refs)
-    if refs:
+    kyc_refs = {e.client_ref for e in events if e.type == KYC}
+    stats: dict[str, IbClientStats | None] = dict.fromkeys(sorted(set(refs) | kyc_refs))
+    if stats:
         stats.update(
-            (s.client_ref, s) for s in session.scalars(select(IbClientStats).where(IbClientStats.client_ref.in_(refs)))
+            (s.client_ref, s)
+            for s in session.scalars(select(IbClientStats).where(IbClientStats.client_ref.in_(sorted(stats))))
         )
     referred = sorted(r for r in refs if (s := stats[r]) is not None and s.ib_id is not None)
     tickets = sorted({t for e in closed if isinstance(t := (e.data or {}).get("ticket"), str)})
@@ -299,7 +303,10 @@ def _sums_by_month(session: Session, ibs: list[str], months: list[datetime]) -> 
 
 def accepts(state: IbState, event, client) -> bool:
     """A closed trade (other activity is not batched yet) of a client no IB owns, or of a
-    referred client when every decision it leads to can be made from the group state."""
+    referred client when every decision it leads to can be made from the group state; a
+    KYC result of a client no IB owns."""
+    if event.type == KYC:
+        return _kyc_accepts(state, event, client)
     if event.type != TYPE or client.ref not in state.stats:
         return False
     data = event.data or {}
@@ -342,9 +349,38 @@ def _counted(state: IbState, stats: IbClientStats, event, policy: Policy) -> Dec
     return trade.lots if qualification.trade_verdict(policy, trade, stats.registered_at)[0] else Decimal(0)
 
 
+def _kyc_accepts(state: IbState, event, client) -> bool:
+    if client.ref not in state.stats or not isinstance((event.data or {}).get("result"), str):
+        return False
+    stats = state.stats[client.ref]
+    return stats is None or stats.ib_id is None  # a referred client's KYC may earn a CPA: per event
+
+
+def kyc_approved_at(current: datetime | None, result: str, at: datetime) -> datetime | None:
+    """When the client's KYC counts as approved after a KYC result (the latest wins)."""
+    if result == "approved" and current is None:
+        return at
+    return None if result == "rejected" else current
+
+
+def _apply_kyc(state: IbState, event, client) -> None:
+    """`kyc_completed` (no IB owns the client: `after_activity` does nothing)."""
+    stats, result = state.stats[client.ref], event.data["result"]
+    if stats is None:  # made in this round
+        row = state.new_by_client[client.ref]
+        row["kyc_approved_at"] = kyc_approved_at(row["kyc_approved_at"], result, event.occurred_at)
+        return
+    approved_at = kyc_approved_at(stats.kyc_approved_at, result, event.occurred_at)
+    if approved_at != stats.kyc_approved_at:
+        stats.kyc_approved_at = approved_at
+
+
 def apply(state: IbState, event, client) -> None:
     if state.stats[client.ref] is None and client.ref not in state.made:
         _ensure_stats(state, client)
+    if event.type == KYC:
+        _apply_kyc(state, event, client)
+        return
     key = (client.ref, event.data["account_id"], event.data["ticket"])
     stats = state.stats[client.ref]
     if stats is not None and state.ledger is not None and client.ref in state.ledger.cpa_lots:
@@ -391,7 +427,9 @@ def _earn(state: IbState, stats: IbClientStats, event, trade: IbTrade | None) ->
 def _ensure_stats(state: IbState, client) -> None:
     """As `tree.ensure_stats`: the client's IB row, made on first use."""
     state.made.add(client.ref)
-    state.new_stats.append({"client_ref": client.ref, "chargebacks": 0, "registered_at": client.registered_at})
+    row = {"client_ref": client.ref, "chargebacks": 0, "registered_at": client.registered_at, "kyc_approved_at": None}
+    state.new_stats.append(row)
+    state.new_by_client[client.ref] = row
 
 
 def write(session: Session, state: IbState) -> None:

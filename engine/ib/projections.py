@@ -6,6 +6,7 @@ so a client attributed later (or named by a rule test) already has its history.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 from engine.clients.models import Client
 from engine.events.models import Event
 from engine.ib import batch, commissions, evaluate, tree
-from engine.ib.models import IbMoneyMove, IbTrade
+from engine.ib.models import IbClientStats, IbMoneyMove, IbTrade
 from engine.ib.service import config_for
 from engine.projections import batch_form, projection
 from engine.values import parse_decimal
@@ -187,12 +188,10 @@ def trade_closed(session: Session, event: Event, client_ref: str) -> None:
 
 def kyc_completed(session: Session, event: Event, client_ref: str) -> None:
     """Track whether the client's KYC is approved (the latest result wins)."""
-    result = event.data["result"]
     stats = tree.stats_for(session, client_ref)
-    if result == "approved" and stats.kyc_approved_at is None:
-        stats.kyc_approved_at = event.occurred_at
-    elif result == "rejected":
-        stats.kyc_approved_at = None
+    approved_at = batch.kyc_approved_at(stats.kyc_approved_at, event.data["result"], event.occurred_at)
+    if approved_at != stats.kyc_approved_at:
+        stats.kyc_approved_at = approved_at
     evaluate.after_activity(session, client_ref, event)
 
 
@@ -214,3 +213,54 @@ def activity(session: Session, event: Event, client: Client) -> None:
 
 
 batch_form("ib", (activity,), load=batch.load, accepts=batch.accepts, apply=batch.apply, write=batch.write)
+
+
+# Set-based form of `registered` for a registration without a referral code: it only
+# copies the registration time onto the client's IB row, if an IB claimed the client
+# before (one query per round for the group's rows). One with a code goes per event, and
+# so does one whose row the IB form made earlier in the round (it is not loaded here).
+@dataclass
+class _Registered:
+    stats: dict[str, IbClientStats]
+    made: set[str] = field(default_factory=set)  # rows the round's IB form made
+
+
+def _load_registered(session: Session, clients: dict, events: list) -> _Registered:
+    refs = sorted({e.client_ref for e in events if e.type == "client.registered"})
+    found: dict[str, IbClientStats] = {}
+    for start in range(0, len(refs), 1000):
+        rows = session.scalars(select(IbClientStats).where(IbClientStats.client_ref.in_(refs[start : start + 1000])))
+        found.update((row.client_ref, row) for row in rows)
+    return _Registered(found)
+
+
+def _see_ib_form(state: _Registered, round_states: dict) -> None:
+    ib_state = round_states.get("ib")
+    if ib_state is not None:
+        state.made = ib_state.made  # the same set: rows it makes later in the round too
+
+
+def _without_code(event: Event) -> bool:
+    return isinstance(event.data, dict) and not event.data.get("referral_code")
+
+
+def _registered_without_code(state: _Registered, event: Event, client: Client) -> bool:
+    return event.type == "client.registered" and _without_code(event) and client.ref not in state.made
+
+
+def _apply_registered(state: _Registered, event: Event, client: Client) -> None:
+    row = state.stats.get(client.ref)
+    if row is not None:
+        row.registered_at = client.registered_at
+
+
+batch_form(
+    "ib.registered",
+    (registered,),
+    load=_load_registered,
+    accepts=_registered_without_code,
+    apply=_apply_registered,
+    write=lambda session, state: None,  # the loaded rows go with the flush
+    sees=_see_ib_form,
+    takes=_without_code,  # a registration with a code goes per event (attribution)
+)

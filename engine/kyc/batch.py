@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.bulk import insert_rows
 from engine.clients.models import Client
 from engine.events.catalogue import DOCUMENT_TYPES
 from engine.events.models import Event
-from engine.kyc import decide
+from engine.facts import state_fact
+from engine.kyc import decide, service
 from engine.kyc import policy as policy_mod
 from engine.kyc.models import DocumentRequest, KycDocument, KycReview
 from engine.values import parse_datetime
@@ -38,6 +39,7 @@ class KycState:
     documents: dict[str, list[KycDocument]]  # by client, oldest first
     requests: dict[str, list[DocumentRequest]]  # by client, oldest first
     reviews: dict[str, list[KycReview]]  # applied ones (and every new one) by client, in id order
+    received: dict[str, KycReview]  # by client, the review recorded last before the round (if any)
     new: list[KycDocument | KycReview | DocumentRequest] = field(default_factory=list)  # to insert, in order
 
 
@@ -71,10 +73,13 @@ class GroupRows:
 
 
 def load(session: Session, clients: dict[str, Client], events: list[Event]) -> KycState:
-    refs = sorted({e.client_ref for e in events if e.type in TYPES})
+    """The KYC rows of every client of the group (the rules' form reads the KYC facts of
+    any of them from here: STATE_FACTS below)."""
+    refs = sorted(clients)
     documents: dict[str, list[KycDocument]] = {ref: [] for ref in refs}
     requests: dict[str, list[DocumentRequest]] = {ref: [] for ref in refs}
     reviews: dict[str, list[KycReview]] = {ref: [] for ref in refs}
+    received: dict[str, KycReview] = {}
     if refs:
         for doc in session.scalars(
             select(KycDocument).where(KycDocument.client_ref.in_(refs)).order_by(KycDocument.id)
@@ -88,8 +93,10 @@ def load(session: Session, clients: dict[str, Client], events: list[Event]) -> K
             select(KycReview).where(KycReview.client_ref.in_(refs), KycReview.applied).order_by(KycReview.id)
         ):
             reviews[review.client_ref].append(review)
+        last = select(func.max(KycReview.id)).where(KycReview.client_ref.in_(refs)).group_by(KycReview.client_ref)
+        received = {r.client_ref: r for r in session.scalars(select(KycReview).where(KycReview.id.in_(last)))}
     policy = policy_mod.for_session(session) if refs else None  # read here: apply reads nothing
-    return KycState(lambda: policy, documents, requests, reviews)
+    return KycState(lambda: policy, documents, requests, reviews, received)
 
 
 def accepts(state: KycState, event: Event, client: Client) -> bool:
@@ -153,3 +160,72 @@ def write(session: Session, state: KycState) -> None:
 
 def _row(obj: KycDocument | KycReview | DocumentRequest) -> dict[str, Any]:
     return {c.key: getattr(obj, c.key) for c in type(obj).__table__.columns if c.key != "id"}
+
+
+# The KYC facts the rules read most, from the group state as the round changes it (the
+# same functions as their per-event loaders in engine.kyc.facts). KeyError: the client
+# is not in the state (the rules' form then leaves the event to the per-event path).
+
+
+def _required(state: KycState, client: Client) -> list[str]:
+    return service.required_of(state.policy(), client, state.requests[client.ref])
+
+
+@state_fact("kyc.documents.required", form="kyc")
+def documents_required(state: KycState, client: Client) -> list[str]:
+    return _required(state, client)
+
+
+@state_fact("kyc.documents.missing", form="kyc")
+def documents_missing(state: KycState, client: Client) -> list[str]:
+    return service.missing_of(_required(state, client), state.documents[client.ref])
+
+
+@state_fact("kyc.documents.missing_count", form="kyc")
+def documents_missing_count(state: KycState, client: Client) -> int:
+    return len(documents_missing(state, client))
+
+
+@state_fact("kyc.under_review", form="kyc")
+def under_review(state: KycState, client: Client) -> bool:
+    return service.is_review_pending(_latest_applied(state.reviews[client.ref]))
+
+
+def _latest_applied(reviews: list[KycReview]) -> KycReview | None:
+    """The newest applied review by (occurred_at, id), as service.latest_result reads it:
+    `reviews` is in id order, the new ones (no id yet) last in the order they were added."""
+    applied = [(r.occurred_at, i) for i, r in enumerate(reviews) if r.applied]
+    return reviews[max(applied)[1]] if applied else None
+
+
+@state_fact("country_risk", form="kyc")
+def country_risk(state: KycState, client: Client) -> str:
+    risk: str = state.policy().risk_of(client.country)
+    return risk
+
+
+@state_fact("kyc.result_is_current", form="kyc")
+def result_is_current(state: KycState, client: Client) -> bool:
+    """As service.last_received: the review recorded last (this round's last new one, or
+    the last before it) was applied."""
+    if client.ref not in state.reviews:
+        raise KeyError(client.ref)
+    new = [r for r in state.reviews[client.ref] if r.id is None]
+    received = new[-1] if new else state.received.get(client.ref)
+    return received is None or bool(received.applied)
+
+
+def _latest(state: KycState, client: Client) -> KycReview | None:
+    return _latest_applied(state.reviews[client.ref])
+
+
+@state_fact("kyc.reason", form="kyc")
+def reason(state: KycState, client: Client) -> str:
+    review = _latest(state, client)
+    return (review.reason or review.comment or "") if review else ""
+
+
+@state_fact("kyc.labels", form="kyc")
+def labels(state: KycState, client: Client) -> list[str]:
+    review = _latest(state, client)
+    return list(review.labels or []) if review else []

@@ -103,5 +103,4 @@ batch_form(
     accepts=batch.accepts,
     apply=batch.apply,
     write=batch.write,
-    client_columns=("kyc_status", "kyc_status_at"),
 )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -76,8 +78,13 @@ def requests(session: Session, client_ref: str) -> list[DocumentRequest]:
 
 def required_documents(session: Session, client: Client) -> list[str]:
     """Return the document types the policy requires plus any asked for since."""
-    required = policy_mod.for_session(session).documents_for(client.client_type, client.country)
-    for request in requests(session, client.ref):
+    return required_of(policy_mod.for_session(session), client, requests(session, client.ref))
+
+
+def required_of(policy: Any, client: Client, asked: Iterable[DocumentRequest]) -> list[str]:
+    """The document types `policy` requires of the client plus those `asked` for since."""
+    required = policy.documents_for(client.client_type, client.country)
+    for request in asked:
         if request.document_type not in required:
             required.append(request.document_type)
     return required
@@ -85,9 +92,14 @@ def required_documents(session: Session, client: Client) -> list[str]:
 
 def missing_documents(session: Session, client: Client) -> list[str]:
     """Return the required document types with no submitted, in-review or approved document."""
+    return missing_of(required_documents(session, client), documents(session, client.ref))
+
+
+def missing_of(required: list[str], docs: Iterable[KycDocument]) -> list[str]:
+    """The types among `required` with no submitted, in-review or approved document in `docs`."""
     now = utcnow()
-    usable = {d.document_type for d in documents(session, client.ref) if effective_state(d, now) in USABLE_STATES}
-    return [t for t in required_documents(session, client) if t not in usable]
+    usable = {d.document_type for d in docs if effective_state(d, now) in USABLE_STATES}
+    return [t for t in required if t not in usable]
 
 
 def expiring_documents(session: Session, client: Client, within: timedelta) -> list[str]:
@@ -143,7 +155,10 @@ def latest_result(session: Session, client_ref: str, *, providers_only: bool = F
 
 def under_review(session: Session, client_ref: str) -> bool:
     """Whether the newest applied KYC result is a provider's `pending` (review under way)."""
-    review = latest_result(session, client_ref)
+    return is_review_pending(latest_result(session, client_ref))
+
+
+def is_review_pending(review: KycReview | None) -> bool:
     return review is not None and review.result == "pending"
 
 
@@ -185,6 +200,19 @@ def set_status(
         raise KycError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
     if not (reason or "").strip():
         raise KycError("a status change needs a reason")
+    change = status_change(client, status, reason, actor, rule_id)
+    if change is None:
+        return None
+    session.add(change)
+    session.flush()
+    if rule_id is None:  # a person's change is an event rules may react to
+        _announce_status_change(session, change)
+    return change
+
+
+def status_change(client: Client, status: str, reason: str, actor: str, rule_id: str | None) -> StatusChange | None:
+    """Move the client (in memory) to `status`; return the history row to add, or None
+    when nothing changes (the same status, or a rule facing a blocked client)."""
     if client.status == status or (rule_id and client.status == "blocked"):
         return None
     now = utcnow()
@@ -197,13 +225,9 @@ def set_status(
         rule_id=rule_id,
         at=now,
     )
-    session.add(change)
     client.status, client.status_reason, client.status_changed_at = status, change.reason, now
     if status == "approved" and client.funnel_stage == "registered":
         client.funnel_stage = "kyc_approved"
-    session.flush()
-    if rule_id is None:  # a person's change is an event rules may react to
-        _announce_status_change(session, change)
     return change
 
 

@@ -31,13 +31,14 @@ from engine.bulk import insert_rows
 from engine.clients.funnel import advance
 from engine.db import money_sum
 from engine.payments import deposits, ledger, transfers
-from engine.payments.models import Deposit, LedgerEntry, Posting, Transfer
+from engine.payments.models import Deposit, LedgerEntry, Posting, Transfer, Withdrawal
 from engine.values import parse_decimal
 
 DEPOSIT_EVENTS = {f"payment.deposit_{s}": s for s in ("requested", "completed", "failed", "refunded", "charged_back")}
 TRANSFER_COMPLETED = "wallet.transfer_completed"
 TRANSFER_FAILED = "wallet.transfer_failed"
 TRANSFER_EVENTS = (TRANSFER_COMPLETED, TRANSFER_FAILED)
+KYC_EVENTS = ("kyc.document_submitted", "kyc.review_completed")
 
 
 def transfer_args(event, client) -> dict:
@@ -65,6 +66,11 @@ class PaymentsState:
     new_deposits: list[Deposit] = field(default_factory=list)  # not in the session: written in bulk
     new_transfers: list[Transfer] = field(default_factory=list)
     postings: list[tuple[dict, list[dict]]] = field(default_factory=list)  # ledger.rows
+
+    opened: dict[str, TradingAccount] = field(default_factory=dict)  # the accounts form's, this round's included
+
+    def account(self, account_id: str) -> TradingAccount | None:
+        return self.accounts.get(account_id) or self.opened.get(account_id)
 
     def available(self, account: str, currency: str) -> Decimal:
         return self.balances[(account, currency)]  # KeyError: not loaded, the event is refused
@@ -222,7 +228,7 @@ def _outcome(state: PaymentsState, transfer: Transfer):
     return transfers.outcome(
         transfer,
         wait_for_funds=True,
-        account_of=state.accounts.get,
+        account_of=state.account,
         posted=state.posted.__contains__,
         available_of=state.available,
     )
@@ -265,3 +271,48 @@ def write(session: Session, state: PaymentsState) -> None:
     ).all()
     entries = [{**e, "posting_id": pid} for pid, (_, rows) in zip(ids, state.postings, strict=True) for e in rows]
     insert_rows(session, LedgerEntry, entries)
+
+
+# ---- the KYC projections (document_submitted, kyc_review_completed) ------------------
+# Both only move on the client's pending withdrawals (waiting for documents, or steps that
+# applied while KYC was not approved): for a client with none they do nothing. Withdrawals
+# become pending only on the per-event path (their events have no form), so one query per
+# round says which clients have one; their events go per event.
+
+
+def load_pending_withdrawals(session: Session, clients: dict, events: list) -> set[str]:
+    refs = sorted({e.client_ref for e in events if e.type in KYC_EVENTS})
+    found: set[str] = set()
+    for start in range(0, len(refs), 1000):
+        found.update(
+            session.scalars(
+                select(Withdrawal.client_ref)
+                .where(Withdrawal.client_ref.in_(refs[start : start + 1000]), Withdrawal.status == "pending")
+                .distinct()
+            )
+        )
+    return found
+
+
+def no_pending_withdrawal(pending: set[str], event, client) -> bool:
+    return event.type in KYC_EVENTS and client.ref not in pending
+
+
+def load_waiting_transfers(session: Session, clients: dict, events: list) -> set[str]:
+    """The clients creating an account in the round whose transfers wait (for it, or for funds)."""
+    refs = sorted({e.client_ref for e in events if e.type == "account.created"})
+    if not refs:
+        return set()
+    return set(
+        session.scalars(
+            select(Transfer.client_ref).where(Transfer.client_ref.in_(refs), Transfer.status == "waiting").distinct()
+        )
+    )
+
+
+def sees(state: PaymentsState, round_states: dict) -> None:
+    """Take the trading accounts the round's accounts form knows (those it opens in the
+    round included): a transfer into an account opened earlier in the round posts."""
+    accounts_state = round_states.get("accounts")
+    if accounts_state is not None:
+        state.opened = accounts_state.accounts  # the same dict: accounts it opens later too

@@ -162,7 +162,7 @@ def register_form(handlers: tuple = SET_BASED) -> None:
         accepts=batch.accepts,
         apply=batch.apply,
         write=batch.write,
-        client_columns=("funnel_stage",) if set(DEPOSITS) & set(handlers) else (),
+        sees=batch.sees,
     )
 
 
@@ -180,12 +180,14 @@ def account_created(session: Session, event: Event, client: Client) -> None:
         post_waiting(session, client.ref, event.seq)
 
 
-# Set-based form: for every other event type this evaluator does nothing.
+# Set-based form: it does nothing for every other event type, nor for a creation when no
+# transfer of the client waits (transfers that would wait go per event: none starts
+# waiting in a round).
 batch_form(
     "payments.account_created",
     (account_created,),
-    load=lambda session, clients, events: None,
-    accepts=lambda state, event, client: event.type != "account.created",
+    load=batch.load_waiting_transfers,
+    accepts=lambda waiting, event, client: event.type != "account.created" or client.ref not in waiting,
     apply=lambda state, event, client: None,
     write=lambda session, state: None,
 )
@@ -195,3 +197,14 @@ batch_form(
 def kyc_review_completed(session: Session, event: Event, client: Client) -> None:
     """Move on withdrawals whose step applied only while KYC was not approved."""
     withdrawals.kyc_decided(session, client.ref)
+
+
+# Set-based form of the two KYC projections: a client with no pending withdrawal.
+batch_form(
+    "payments.kyc",
+    (document_submitted, kyc_review_completed),
+    load=batch.load_pending_withdrawals,
+    accepts=batch.no_pending_withdrawal,
+    apply=lambda state, event, client: None,
+    write=lambda session, state: None,
+)

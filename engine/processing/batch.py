@@ -6,9 +6,12 @@ runs: events whose type has a set-based form for every handler (`forms_for`) mak
 run, every other event takes the per-event path (`apply_event`), in order. The work goes
 in rounds: each client's leading per-event events, then every client's leading batch run
 at once: the forms load their group state with a few bulk reads, apply each event in
-memory (in the client's order), and write in bulk. An event a form does not accept (it
-cannot tell exactly that it would do the same as the per-event path) ends the client's
-batch run: that one event takes the per-event path, after the round's bulk writes, and
+memory (in the client's order), and write in bulk. For each event the projections' forms
+decide and apply first; the evaluators' forms (the rules) then decide on the state those
+left, as the per-event path evaluates after the projections. An event a form does not
+accept (it cannot tell exactly that it would do the same as the per-event path) ends the
+client's batch run: that one event takes the per-event path, after the round's bulk
+writes (all of it, or only its evaluators when the round applied its projections), and
 the client's next events join the next round (whose forms load again what it wrote). A
 client refused MAX_REFUSALS times in one group takes the per-event path for the rest of
 it: each round costs its bulk reads, and a client the forms keep refusing would pay them
@@ -24,10 +27,12 @@ from typing import Callable
 
 from sqlalchemy.orm import Session
 
-from engine.projections import BatchForm, apply_event, forms_for
+from engine.projections import BatchForm, apply_evaluators, apply_event, forms_for
 
 # Refused events of one client in one group before its rest goes per event (see above).
-MAX_REFUSALS = 3
+# (4: with the onboarding, KYC and account types set-based a client meets more points
+# where a form may refuse, e.g. the KYC result of an IB's referred client.)
+MAX_REFUSALS = 4
 
 
 def run(session: Session, clients: dict, events: list, mark: Callable, deadline: float) -> list:
@@ -42,13 +47,19 @@ def run(session: Session, clients: dict, events: list, mark: Callable, deadline:
     def forms(event) -> list[BatchForm] | None:
         if event.type not in routes:
             routes[event.type] = forms_for(event.type)
-        return routes[event.type]
+        found = routes[event.type]
+        if found is None or any(f.takes is not None and not f.takes(event) for f in found):
+            return None
+        return found
 
     done: list = []
     refusals: dict[str, int] = {}
 
-    def one(event) -> None:
-        apply_event(session, event, clients[event.client_ref])
+    def one(event, evaluators_from: int | None = None) -> None:
+        if evaluators_from is None:
+            apply_event(session, event, clients[event.client_ref])
+        else:  # its projections were applied by the round: evaluate it
+            apply_evaluators(session, event, clients[event.client_ref], evaluators_from)
         mark(event)
         done.append(event)
 
@@ -64,9 +75,9 @@ def run(session: Session, clients: dict, events: list, mark: Callable, deadline:
             for ref, run_ in runs.items():
                 for _ in range(run_.taken):
                     queues[ref].popleft()
-            for ref in stopped:  # the refused event per event; the rest in the next round
+            for ref, evaluators_from in stopped.items():  # the refused event per event; the rest next round
                 queue = queues[ref]
-                one(queue.popleft())
+                one(queue.popleft(), evaluators_from)
                 refusals[ref] = refusals.get(ref, 0) + 1
                 while queue and refusals[ref] >= MAX_REFUSALS:
                     one(queue.popleft())
@@ -87,26 +98,57 @@ def _leading_run(queue: deque, forms) -> _Run:
     return found
 
 
-def _batch_round(session: Session, clients: dict, runs: dict[str, _Run], forms, mark, done: list) -> list[str]:
+def _batch_round(
+    session: Session, clients: dict, runs: dict[str, _Run], forms, mark, done: list
+) -> dict[str, int | None]:
     """Apply every client's batch run in memory, write in bulk; return the clients stopped
-    by an event some form did not accept (that event and the rest are not done)."""
+    by an event some form did not accept (that event and the rest are not done), each
+    with where the per-event path takes that event up: None, the whole event; a position
+    in EVALUATORS, its evaluators from there on (the round applied its projections)."""
     session.flush()  # the forms read what the per-event path wrote before this round
     group = [e for run_ in runs.values() for e in run_]
     used = {id(f): f for e in group for f in forms(e)}
     states = {key: form.load(session, clients, group) for key, form in used.items()}
-    stopped = []
+    by_name = {form.name: states[key] for key, form in used.items()}
+    for key, form in used.items():
+        if form.sees is not None:
+            form.sees(states[key], by_name)
+    stopped: dict[str, int | None] = {}
     for ref, run_ in runs.items():
         client = clients[ref]
         for event in run_:
-            event_forms = forms(event)
-            if not all(f.accepts(states[id(f)], event, client) for f in event_forms):
-                stopped.append(ref)
+            refused = _apply_one(states, forms(event), event, client)
+            if refused is not _ALL_APPLIED:
+                stopped[ref] = refused
                 break
-            for form in event_forms:
-                form.apply(states[id(form)], event, client)
             mark(event)
             done.append(event)
             run_.taken += 1
     for key, form in used.items():
         form.write(session, states[key])
     return stopped
+
+
+_ALL_APPLIED = -1
+
+
+def _apply_one(states: dict, event_forms: list[BatchForm], event, client) -> int | None:
+    """Apply one event's forms; return _ALL_APPLIED, or where its per-event processing
+    starts (see _batch_round).
+
+    The projections' forms first, all or none: each decides on the state the client's
+    earlier events left. Then the evaluators' forms one at a time, in the evaluators'
+    order, each after what came before it (as per event: the rules decide on the values
+    the event's projections have just changed); one refusing leaves the event's
+    evaluators from its own on to the per-event path.
+    """
+    projecting = [f for f in event_forms if f.first_evaluator() is None]
+    if not all(f.accepts(states[id(f)], event, client) for f in projecting):
+        return None
+    for form in projecting:
+        form.apply(states[id(form)], event, client)
+    for form in sorted((f for f in event_forms if f not in projecting), key=BatchForm.first_evaluator):
+        if not form.accepts(states[id(form)], event, client):
+            return form.first_evaluator()
+        form.apply(states[id(form)], event, client)
+    return _ALL_APPLIED

@@ -179,14 +179,17 @@ class ActionForm:
     apply: Callable
     write: Callable  # write(session, state): the bulk statements (ids are known after it)
     result: Callable  # result(state, decision) -> the text rule_actions records, after write
+    # whether `apply` changes the client's columns (facts the other actions of the same
+    # event may read after it on the per-event path: such an event goes per event)
+    changes_client: bool = False
 
 
 ACTION_FORMS: dict[str, ActionForm] = {}
 
 
-def action_form(name: str, **parts: Callable) -> ActionForm:
+def action_form(name: str, *, changes_client: bool = False, **parts: Callable) -> ActionForm:
     """Register the set-based form of action `name` (load, decide, apply, write, result)."""
-    form = ActionForm(**parts)
+    form = ActionForm(**parts, changes_client=changes_client)
     ACTION_FORMS[name] = form
     return form
 

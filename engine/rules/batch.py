@@ -12,9 +12,13 @@ explanations):
   the events that started them); each event asks each `unless` again, on values known for
   the group, and a timer whose `unless` holds is cancelled (one set-based UPDATE);
 - no absence rule is armed by the event's type;
-- the same matcher (`loaded.matcher`) decides which rules match, on values read from facts
-  known for the whole round (engine.facts.BATCH_FACTS not changed by an event type of the
-  round, and facts that are columns of the clients row no set-based form of the round's event types changes). A matching rule with `after:` starts its delay
+- the same matcher (`loaded.matcher`) decides which rules match, on values known for the
+  group: the event's projections are applied before this form decides (engine.processing.
+  batch), so a fact that is a clients column is read from the client as it now is, and a
+  fact a projection's form answers from its group state (engine.facts.STATE_FACTS: the
+  KYC documents, review and country risk) is read there, the round's own changes
+  included; facts with a bulk loader (engine.facts.BATCH_FACTS) are known when no event
+  type of the round changes them. A matching rule with `after:` starts its delay
   timer (a new row, once per key: the group's existing keys are read in one query; the
   rows are written in one bulk insert). When a rule reads a fact not known here, its
   condition must be a conjunction with one part, reading only known values, that is
@@ -31,8 +35,10 @@ explanations):
   naming the rows the forms wrote) go in one bulk insert. An event making two calls of
   one action goes per event (both would decide on the same state). A form's `apply`
   says when an event hook may now act on the client (a task an event type of the round
-  closes): the client's later events go per event. An action whose effects change
-  facts the round knows (set_risk, set_status: clients columns) has no form.
+  closes): the client's later events go per event. An action changing the client
+  (set_status, set_risk: `changes_client`) changes it in memory, where the client's
+  later events read it; an event where another action's templates read a clients column
+  after such an action goes per event (there the value may be read after the change).
 `accepts` decides an event (given the state as the client's earlier events left it) and
 keeps the decision; `apply` carries it out on the state; `write` sends the statements.
 """
@@ -47,8 +53,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.bulk import insert_rows
 from engine.events.models import Event
-from engine.facts import BATCH_FACTS, CHANGED_BY, load_domain_facts
-from engine.projections import forms_for
+from engine.facts import BATCH_FACTS, CHANGED_BY, STATE_FACTS, load_domain_facts
+from engine.projections import BATCH_FORMS, forms_for
 from engine.rules import activation, ir, py_evaluator
 from engine.rules.actions import ACTION_FORMS, EVENT_HOOKS, HOOK_QUIET, ActionForm, load_domain_actions
 from engine.rules.actions_run import Call, action_key, action_row, filled_params
@@ -94,7 +100,22 @@ class RulesState:
     loaded: object | None  # activation.Loaded, or None: no active ruleset
     quiet: set[str] = field(default_factory=set)  # clients every hook leaves alone
     facts: dict[str, dict[str, object]] = field(default_factory=dict)  # fact key -> {ref: raw}
+    columns: dict[str, str] = field(default_factory=dict)  # fact key -> the clients column read live
+    from_forms: dict[str, tuple] = field(default_factory=dict)  # fact key -> STATE_FACTS entry
+    round: dict[str, object] = field(default_factory=dict)  # form name -> its group state
     known: frozenset[str] = frozenset()  # fact keys known for the group
+    changed_by: dict[str, frozenset[str]] = field(default_factory=dict)  # bulk-loaded key -> types changing it
+    types_of: dict[str, frozenset[str]] = field(default_factory=dict)  # client -> its event types in the round
+    _known_for: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def known_for(self, ref: str) -> frozenset[str]:
+        """The fact keys known for this client: a bulk-loaded fact is not when one of the
+        client's own events in the round is of a type that changes it."""
+        if ref not in self._known_for:
+            types = self.types_of.get(ref, frozenset())
+            self._known_for[ref] = self.known - {k for k, by in self.changed_by.items() if by & types}
+        return self._known_for[ref]
+
     timers: dict[str, list[_Timer]] = field(default_factory=dict)  # ref -> pending, with `unless`
     keys: set[str] = field(default_factory=set)  # delay timer keys that exist (or are new)
     decided: dict[int, _Decision] = field(default_factory=dict)  # id(event) -> what accepts decided
@@ -126,8 +147,26 @@ def load(session: Session, clients: dict, events: list) -> RulesState:
         *(values_of(r.unless) for r in with_unless),
         *(r.template_reads for t in types for r in ruleset.rules_for(t) if r.after is None),
     )
-    _load_facts(session, state, clients, reads, sorted(quiet), frozenset(types))
+    _load_facts(session, state, reads, sorted(quiet))
+    for event in events:
+        state.types_of[event.client_ref] = state.types_of.get(event.client_ref, frozenset()) | {event.type}
+    _load_other_forms(session, state, clients, events, frozenset(types))
     return state
+
+
+def sees(state: RulesState, round_states: dict[str, object]) -> None:
+    """Keep the round's projection states: facts are read from them (STATE_FACTS)."""
+    for name, form_state in round_states.items():
+        state.round.setdefault(name, form_state)
+
+
+def _load_other_forms(session: Session, state: RulesState, clients: dict, events: list, types: frozenset) -> None:
+    """Load the group state of each form a needed fact is read from that has no event in
+    the round (its state then stays as loaded)."""
+    in_round = {f.name for t in types for f in (forms_for(t) or ())}
+    for name in sorted({name for name, _reader in state.from_forms.values()} - in_round):
+        form = next(f for f in BATCH_FORMS if f.name == name)
+        state.round[name] = form.load(session, clients, events)
 
 
 def _load_timers(session: Session, state: RulesState, refs: list[str], rule_ids: list[str]) -> None:
@@ -195,37 +234,31 @@ def _chunks(items: list) -> list[list]:
     return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
 
 
-def _load_facts(
-    session: Session, state: RulesState, clients: dict, reads: frozenset, refs: list[str], types: frozenset[str]
-) -> None:
-    """Load, for the quiet clients, the facts among `reads` that the group can know (the
-    round's events, of `types`, leave them as they are)."""
+def _load_facts(session: Session, state: RulesState, reads: frozenset, refs: list[str]) -> None:
+    """Say how the group knows, for the quiet clients, each fact among `reads` it can:
+    read from a projection form's state (STATE_FACTS), loaded in bulk (BATCH_FACTS: known
+    to a client none of whose events in the round is of a type changing it), or a
+    clients column read live (the rules decide after the event's projections changed the
+    client in memory)."""
     specs = load_domain_facts()
-    changed = _columns_changed(types)
     known = set()
     for value in reads:
         if value.source != "client" or value.params:
             continue
         key, spec = base_key(value), specs.get(value.path)
-        if key in state.facts or spec is None:
+        if key in known or spec is None:
             continue
-        if value.path in BATCH_FACTS:
-            if CHANGED_BY.get(value.path, frozenset()) & types:
-                continue  # an event of this round changes it: not known for the round
+        if value.path in STATE_FACTS:
+            state.from_forms[key] = STATE_FACTS[value.path]
+        elif value.path in BATCH_FACTS:
             state.facts[key] = BATCH_FACTS[value.path](session, refs) if refs else {}
-        elif spec.column and spec.column not in changed:
-            state.facts[key] = {ref: getattr(clients[ref], spec.column) for ref in refs}
+            state.changed_by[key] = CHANGED_BY.get(value.path, frozenset())
+        elif spec.column:
+            state.columns[key] = spec.column
         else:
             continue
         known.add(key)
     state.known = frozenset(known)
-
-
-def _columns_changed(types: frozenset[str]) -> frozenset[str]:
-    """The clients-row columns the set-based forms of the round's event types may change
-    (a form registered for other types leaves the round's facts alone)."""
-    forms = {id(f): f for t in types for f in (forms_for(t) or ())}
-    return frozenset().union(*(f.client_columns for f in forms.values()))
 
 
 def accepts(state: RulesState, event, client) -> bool:
@@ -259,9 +292,21 @@ def _read(state: RulesState, values, client, raw: dict) -> None:
         if value.source in ("event", "relation"):
             continue
         key = base_key(value)
-        if key not in state.known:
+        if key not in state.known_for(client.ref):
             raise _Unknown(key)
-        raw[key] = state.facts[key].get(client.ref)
+        raw[key] = _value(state, key, client)
+
+
+def _value(state: RulesState, key: str, client) -> object:
+    if key in state.columns:
+        return getattr(client, state.columns[key])
+    if key in state.from_forms:
+        name, reader = state.from_forms[key]
+        try:
+            return reader(state.round[name], client)
+        except LookupError:
+            raise _Unknown(key) from None  # the form's state does not hold the client
+    return state.facts[key].get(client.ref)
 
 
 def _to_cancel(state: RulesState, event, client, raw: dict) -> list[_Timer]:
@@ -271,13 +316,13 @@ def _to_cancel(state: RulesState, event, client, raw: dict) -> list[_Timer]:
     ruleset = state.loaded.ruleset
     if not any(r.unless is not None for r in ruleset.rules):
         return []
-    found = []
+    found, known = [], state.known_for(client.ref)
     for timer in state.timers.get(client.ref, ()):
         rule = _rule(ruleset, timer.rule_id)
         if rule is None or rule.unless is None:
             continue
         reads = unless_reads(rule)
-        if not all(_known(v, state.known) for v in reads):
+        if not all(_known(v, known) for v in reads):
             raise _Unknown(rule.id)
         _read(state, reads, client, raw)
         if unless_holds(rule, timer.trigger, raw, event.occurred_at):
@@ -294,13 +339,13 @@ def _to_start(state: RulesState, event, client, raw: dict) -> tuple[list[dict], 
     rules = ruleset.rules_for(event.type)
     if not rules:
         return [], []
-    reads = matcher.reads(event.type)
-    _read(state, [v for v in reads if _known(v, state.known)], client, raw)
+    reads, known = matcher.reads(event.type), state.known_for(client.ref)
+    _read(state, [v for v in reads if _known(v, known)], client, raw)
     values = matcher.read(envelope(event), raw, epoch(event.occurred_at))
     # A rule reading a value not known here must be decided not to match by a part that
     # reads only known values; every other rule is decided by the matcher, exactly.
-    decided = {r.id for r in rules if all(_known(v, state.known) for v in r.reads)}
-    if not all(r.id in decided or _cannot_match(r, state.known, values) for r in rules):
+    decided = {r.id for r in rules if all(_known(v, known) for v in r.reads)}
+    if not all(r.id in decided or _cannot_match(r, known, values) for r in rules):
         raise _Unknown(event.type)
     start, acts = [], []
     for rule in (r for r in matcher.match(event.type, values) if r.id in decided):
@@ -311,12 +356,27 @@ def _to_start(state: RulesState, event, client, raw: dict) -> tuple[list[dict], 
             start.append(delay_timer(ruleset, rule, client.ref, event, why))
     if len({a.call.action.name for a in acts}) < len(acts):
         raise _Unknown(event.type)  # two calls of one action would decide on the same state
+    if _reads_what_an_earlier_act_changed(state, acts):
+        raise _Unknown(event.type)
     return start, acts
+
+
+def _reads_what_an_earlier_act_changed(state: RulesState, acts: list[_Act]) -> bool:
+    """Whether an action's templates read a clients column after an action that changes
+    the client: the per-event path may load that value after the change (its facts load
+    when first read), this path has read it before."""
+    changed = False
+    for act in acts:
+        if changed and any(base_key(v) in state.columns for v in act.call.rule.template_reads if v.source == "client"):
+            return True
+        changed = changed or act.form.changes_client
+    return False
 
 
 def _to_act(state: RulesState, rule: ir.Rule, event, client, raw: dict, why: dict) -> list[_Act]:
     """What `execute` does for a rule acting at once, as the action forms decide it."""
-    if not all(_known(v, state.known) for v in rule.template_reads):
+    known = state.known_for(client.ref)
+    if not all(_known(v, known) for v in rule.template_reads):
         raise _Unknown(rule.id)
     _read(state, rule.template_reads, client, raw)  # as execute loads them
     acts = []

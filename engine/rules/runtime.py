@@ -135,7 +135,15 @@ def event_trigger(event: Event) -> str:
     return f"{event.source}/{event.event_id}"
 
 
-batch_form("rules", (evaluate_event,), load=batch.load, accepts=batch.accepts, apply=batch.apply, write=batch.write)
+batch_form(
+    "rules",
+    (evaluate_event,),
+    load=batch.load,
+    accepts=batch.accepts,
+    apply=batch.apply,
+    write=batch.write,
+    sees=batch.sees,
+)
 
 
 def cancel_timers(session: Session, ruleset: ir.Ruleset, client, event: Event, facts: FactLoader) -> None:

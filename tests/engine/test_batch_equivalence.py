@@ -268,7 +268,7 @@ def test_the_batch_path_takes_most_trade_events(urls, backend):
         run(urls[1], backend, events, batch=True, per_client=False)
     trades = sum(1 for e in events if e["type"] in BATCHED)
     assert len(taken) > trades * 0.6, (len(taken), trades)
-    assert set(taken) == {*BATCHED, "wallet.transfer_completed"}  # and the journeys' transfers
+    assert {*BATCHED, "wallet.transfer_completed"} <= set(taken)  # and the journeys' transfers (and more)
 
 
 def test_a_group_cut_by_its_time_budget_resumes_in_order_and_once(urls, backend, monkeypatch):

@@ -200,3 +200,56 @@ def test_an_open_task_of_an_earlier_transaction_is_noted_again(urls, backend, ca
     ]
     across = [seq for seq, opener in noted if opener <= first < seq]
     assert across and set(across) & taken, (len(across), len(set(across) & taken))
+
+
+RISK = """\
+ruleset: trading-risk
+description: Big losses make the client high risk; the desk watches high-risk clients' positions.
+rules:
+  - id: loss-risk
+    description: A big loss makes the client high risk.
+    when: trade.closed
+    if:
+      - event.profit < -46
+    then:
+      - set_risk: {category: high, reason: "lost {event.profit} on {event.ticket}"}
+
+  - id: high-risk-watch
+    description: A high-risk client's new positions are watched.
+    when: trade.opened
+    if:
+      - client.risk_category == high
+    then:
+      - task: {queue: compliance, title: "High-risk client opened {event.ticket}"}
+"""
+
+RISK_READ = """
+  - id: loss-call
+    description: The desk calls about the loss, naming the client's risk as it is now.
+    when: trade.closed
+    if:
+      - event.profit < -46
+    then:
+      - task: {queue: support, title: "Call the {client.risk_category} risk client about {event.ticket}"}
+"""
+
+
+def test_set_risk_changes_the_client_its_later_events_read(urls, backend, tmp_path):
+    """`set_risk` has a set-based form: the client's risk changes in memory, and its later
+    trades in the round match `high-risk-watch` on the new value, as per event."""
+    rules = _rules_dir(tmp_path, RISK)
+    per_event, batched, database, taken = _both(urls, backend, trades_stream(), rules, per_client=False)
+    _assert_same(per_event, batched)
+    _most_taken(database, taken, "loss-risk")
+    _most_taken(database, taken, "high-risk-watch", share=0.5)
+
+
+def test_a_template_reading_what_an_earlier_action_changed_goes_per_event(urls, backend, tmp_path):
+    """The call's title reads the risk `loss-risk` has just set on the same trade: per
+    event the value is loaded after that action, so such a trade goes per event."""
+    rules = _rules_dir(tmp_path, RISK + RISK_READ)
+    per_event, batched, database, taken = _both(urls, backend, trades_stream(), rules, per_client=False)
+    _assert_same(per_event, batched)
+    titles = _rows(database, "SELECT title FROM tasks WHERE rule_id = 'loss-call'")
+    assert titles and all(t.startswith("Call the high risk") for (t,) in titles), titles[:3]
+    assert not _acted(database, "loss-call") & taken
