@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from engine.rules import api as rules_api
@@ -60,6 +61,13 @@ def load(source, name: str) -> dict:
     path, text = _read(source, name)
     if text is None:
         raise TemplateProblem(f"{path}: no such notification template")
+    return _parsed(path, text)
+
+
+@lru_cache(maxsize=256)
+def _parsed(path: str, text: str) -> dict:
+    """Template `text` read and checked (see load), kept by its text: a notification per
+    event would otherwise parse its YAML each time. Callers only read it."""
     try:
         data = rules_api.read_document(path, text)  # the rules' YAML loader: keys know their lines
     except rules_api.PolicyError as exc:
@@ -82,13 +90,19 @@ def render(source, name: str, context: dict) -> Rendered:
     syntax is an error."""
     data = load(source, name)
     try:
-        subject = _env.from_string(data["subject"]).render(context) if data.get("subject") else None
-        body = _env.from_string(data["body"]).render(context)
+        subject = _compiled(data["subject"]).render(context) if data.get("subject") else None
+        body = _compiled(data["body"]).render(context)
     except TemplateError as exc:
         line = getattr(exc, "lineno", None)
         where = f" (line {line} of the text)" if line else ""
         raise TemplateProblem(f"{_read(source, name)[0]}: {exc}{where}") from None
     return Rendered(" ".join(subject.split())[:300] if subject else None, body.strip() + "\n")
+
+
+@lru_cache(maxsize=512)
+def _compiled(text: str) -> Template:
+    """The Jinja template of `text`, compiled once (a syntax error is raised each time)."""
+    return _env.from_string(text)
 
 
 def names_used(source, name: str) -> frozenset[str]:
