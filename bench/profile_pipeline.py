@@ -154,6 +154,7 @@ def profile_once(args, lines: list[str], batch: bool) -> None:
             "events": events,
             "set_based_events": len(batched),
             "set_based_seconds": round(ROUND_SECONDS[0], 2),
+            "set_based_by_type": dict(Counter(batched).most_common()),
             "by_type": by_type(database),
             "seconds": round(wall, 2),
             "cpu_seconds": round(cpu, 2),
@@ -201,7 +202,7 @@ def count_batched() -> list:
     def counting(session, clients, runs, forms, mark, done):
         before, start = len(done), time.perf_counter()
         stopped = original(session, clients, runs, forms, mark, done)
-        taken.extend(e.seq for e in done[before:])
+        taken.extend(e.type for e in done[before:])
         ROUND_SECONDS[0] += time.perf_counter() - start
         return stopped
 
