@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm.base import NEVER_SET, NO_VALUE
 
 from engine import config as config_mod
 from engine.values import SCALE, as_utc, to_units
@@ -256,6 +257,44 @@ def forget_databases() -> None:
 _CACHE = "read_cache"
 
 
+class _ReadCache:
+    """The answers of one session, indexed by each table they read and the client they are
+    about, so a write forgets the answers it may change without looking at the others
+    (a group transaction holds answers for every client of the group)."""
+
+    def __init__(self) -> None:
+        self.answers: dict[tuple, tuple[frozenset[str], str | None, object]] = {}
+        # table -> client_ref (None: about anyone) -> keys of the answers reading it
+        self.readers: dict[str, dict[str | None, set[tuple]]] = {}
+
+    def add(self, key: tuple, tables: frozenset[str], client_ref: str | None, value: object) -> None:
+        self.answers[key] = (tables, client_ref, value)
+        for table in tables:
+            self.readers.setdefault(table, {}).setdefault(client_ref, set()).add(key)
+
+    def forget(self, keys) -> None:
+        for key in list(keys):
+            tables, client_ref, _value = self.answers.pop(key)
+            for table in tables:
+                by_client = self.readers[table]
+                by_client[client_ref].discard(key)
+                if not by_client[client_ref]:
+                    del by_client[client_ref]
+
+    def forget_all(self) -> None:
+        self.answers.clear()
+        self.readers.clear()
+
+    def readers_of(self, table: str | None, client_ref: str | None) -> set[tuple]:
+        """The answers a write to `table`'s rows of `client_ref` may change (None: anyone's)."""
+        by_client = self.readers.get(table) if table is not None else None  # no table: no reader
+        if not by_client:
+            return set()
+        if client_ref is None:
+            return set().union(*by_client.values())
+        return by_client.get(client_ref, set()) | by_client.get(None, set())
+
+
 def cached(
     session: Session, key: tuple, tables: frozenset[str], load: Callable[[], object], *, client_ref: str | None = None
 ):
@@ -266,23 +305,29 @@ def cached(
     group of clients processed in one transaction keeps each client's answers.
     """
     session.flush()  # what the query would have done: pending writes invalidate first
-    entries = session.info.setdefault(_CACHE, {})
-    if key not in entries:
-        entries[key] = (tables, client_ref, load())
-    return entries[key][2]
+    cache = session.info.get(_CACHE)
+    if cache is None:
+        cache = session.info[_CACHE] = _ReadCache()
+    if key not in cache.answers:
+        cache.add(key, tables, client_ref, load())
+    return cache.answers[key][2]
 
 
 def _invalidate(session: Session, tables: set[str] | None, rows: set[tuple[str, str | None]] = frozenset()) -> None:
-    """Forget entries reading `tables` (None: all), or only the clients of `rows`."""
-    entries = session.info.get(_CACHE)
-    if not entries:
+    """Forget entries reading `tables` (None: all), and those the changed `rows` (table,
+    client_ref) may change: the row's client's and anyone's (a row without client_ref: all)."""
+    cache: _ReadCache | None = session.info.get(_CACHE)
+    if cache is None or not cache.answers:
         return
-    for key in [k for k, (t, ref, _v) in entries.items() if tables is None or t & tables or _touches(t, ref, rows)]:
-        del entries[key]
-
-
-def _touches(tables: frozenset[str], ref: str | None, rows) -> bool:
-    return any(table in tables and (ref is None or row_ref is None or row_ref == ref) for table, row_ref in rows)
+    if tables is None:
+        cache.forget_all()
+        return
+    stale: set[tuple] = set()
+    for table in tables:
+        stale |= cache.readers_of(table, None)
+    for table, row_ref in rows:
+        stale |= cache.readers_of(table, row_ref)
+    cache.forget(stale)
 
 
 def _client_refs(obj) -> set[str | None]:
@@ -290,13 +335,16 @@ def _client_refs(obj) -> set[str | None]:
     ({None} when the row has no client_ref: it may be anyone's)."""
     if not hasattr(obj, "client_ref"):
         return {None}
-    history = inspect(obj).attrs.client_ref.history
-    return {obj.client_ref, *history.deleted} if history.deleted else {obj.client_ref}
+    # The value before the change, as the attribute's history would give it (cheaper: this
+    # runs for every row of every flush).
+    before = inspect(obj).committed_state.get("client_ref", NO_VALUE)
+    return {obj.client_ref} if before is NO_VALUE or before is NEVER_SET else {obj.client_ref, before}
 
 
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _context) -> None:
-    if session.info.get(_CACHE):
+    cache = session.info.get(_CACHE)
+    if cache is not None and cache.answers:
         rows = {
             (getattr(obj, "__tablename__", None), ref)
             for obj in (*session.new, *session.dirty, *session.deleted)

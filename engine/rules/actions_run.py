@@ -106,10 +106,13 @@ def thaw(value):
 def execute(run: Run) -> list[str]:
     """Run every action of `run.rule` that has not run for this trigger; return results."""
     run.facts.load(run.rule.template_reads)
+    keys = [action_key(run.trigger, run.rule, index) for index in range(len(run.rule.actions))]
+    # The keys name this trigger and rule: none is recorded while these actions run but by
+    # this loop, so one read tells which ran before (a replay).
+    done = set(run.session.scalars(select(RuleAction.key).where(RuleAction.key.in_(keys)))) if keys else set()
     results = []
-    for index, action in enumerate(run.rule.actions):
-        key = action_key(run.trigger, run.rule, index)
-        if run.session.scalar(select(RuleAction.id).where(RuleAction.key == key)) is not None:
+    for key, action in zip(keys, run.rule.actions, strict=True):
+        if key in done:
             continue  # done when this trigger was processed before
         spec = load_domain_actions()[action.name]
         params = filled_params(action, run.raw)

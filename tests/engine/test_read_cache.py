@@ -12,6 +12,7 @@ from sqlalchemy import event as sa_event, select, update
 from engine.db import cached, keep_loaded_objects, unit_of_work
 from engine.kyc import service as kyc
 from engine.kyc.models import DocumentRequest
+from engine.tasks.models import Task
 from engine.values import utcnow
 
 TABLES = frozenset({"kyc_document_requests"})
@@ -70,6 +71,41 @@ def test_statements_forget_their_table_scoped_to_the_client_they_name(database):
         s.execute(update(DocumentRequest).values(reason="y"))  # whose rows: unknown
         _loads(s, "A", calls), _loads(s, "B", calls)
         assert calls == ["A", "B", "B", "A", "B"]
+
+
+def _touch_tasks(session, ref: str | None) -> None:
+    """A write to the tasks table of client `ref` (None: of clients unknown) that changes no row."""
+    session.execute(update(Task).where(Task.id == -1).values(title="x").execution_options(client_ref=ref))
+
+
+def test_each_write_forgets_exactly_the_answers_of_its_table_and_client_however_often(database):
+    both = frozenset({"kyc_document_requests", "tasks"})
+    questions = [  # (key, tables, client_ref): None is an answer about anyone's rows
+        (("both", "A"), both, "A"),
+        (("both", "B"), both, "B"),
+        (("tasks", "anyone"), frozenset({"tasks"}), None),
+        (("requests", "A"), TABLES, "A"),
+    ]
+    with unit_of_work(database) as s:
+        calls: list = []
+
+        def asked_again() -> list:
+            calls.clear()
+            for key, tables, ref in questions:
+                cached(s, key, tables, lambda key=key: calls.append(key), client_ref=ref)
+            return sorted(calls)
+
+        asked_again()
+        for _ in range(3):  # answers asked again are forgotten again by the next write
+            _touch_tasks(s, "A")
+            assert asked_again() == [("both", "A"), ("tasks", "anyone")]
+        s.add(_request("B"))
+        assert asked_again() == [("both", "B")]
+        s.add(_request("A"))
+        assert asked_again() == [("both", "A"), ("requests", "A")]
+        _touch_tasks(s, None)
+        assert asked_again() == [("both", "A"), ("both", "B"), ("tasks", "anyone")]
+        assert asked_again() == []
 
 
 def test_a_rolled_back_savepoint_forgets_what_it_may_have_undone(database):
