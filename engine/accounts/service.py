@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from engine.accounts.models import STATUSES, AccountActivity, TradingAccount
 from engine.audit import service as audit_service
 from engine.db import by_unique
+from engine.queries import newest_first
 from engine.values import fmt_amount as fmt
 from engine.values import iso, parse_datetime, parse_decimal, utcnow
 
@@ -353,14 +354,7 @@ def to_dict(account: TradingAccount, inactive_after) -> dict:
 
 def history(session: Session, client_ref: str, limit: int = 200) -> list[AccountActivity]:
     """Return a client's account activity, newest first."""
-    return list(
-        session.scalars(
-            select(AccountActivity)
-            .where(AccountActivity.client_ref == client_ref)
-            .order_by(AccountActivity.occurred_at.desc(), AccountActivity.id.desc())
-            .limit(limit)
-        )
-    )
+    return newest_first(session, AccountActivity, client_ref, AccountActivity.occurred_at, limit)
 
 
 def refs_with_account_like(pattern: str):

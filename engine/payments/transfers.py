@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from engine.accounts import service as accounts_service
 from engine.payments import ledger
 from engine.payments.models import Transfer
+from engine.queries import newest_first
 from engine.values import utcnow
 
 if TYPE_CHECKING:
@@ -323,11 +324,4 @@ def charge_fee(
 
 def list_for(session: Session, client_ref: str, limit: int = 200) -> list[Transfer]:
     """Return a client's transfers, newest first."""
-    return list(
-        session.scalars(
-            select(Transfer)
-            .where(Transfer.client_ref == client_ref)
-            .order_by(Transfer.occurred_at.desc(), Transfer.id.desc())
-            .limit(limit)
-        )
-    )
+    return newest_first(session, Transfer, client_ref, Transfer.occurred_at, limit)

@@ -19,6 +19,7 @@ from engine.clients.models import Client
 from engine.events.models import Event
 from engine.payments import ledger, policy
 from engine.payments.models import Withdrawal, WithdrawalDecision
+from engine.queries import newest_first
 from engine.tasks import service as tasks_service
 from engine.tasks.subjects import Subject
 from engine.values import iso, utcnow
@@ -592,14 +593,7 @@ def hold_state(session: Session, withdrawal: Withdrawal) -> str:
 
 def list_for(session: Session, client_ref: str, limit: int = 200) -> list[Withdrawal]:
     """Return a client's withdrawals, newest first."""
-    return list(
-        session.scalars(
-            select(Withdrawal)
-            .where(Withdrawal.client_ref == client_ref)
-            .order_by(Withdrawal.requested_at.desc(), Withdrawal.id.desc())
-            .limit(limit)
-        )
-    )
+    return newest_first(session, Withdrawal, client_ref, Withdrawal.requested_at, limit)
 
 
 def count_pending(session: Session, client_ref: str) -> int:
