@@ -13,16 +13,9 @@ import re
 from datetime import datetime, timedelta
 from typing import Callable
 
+from engine.kyc.service import DOCUMENT_NAMES  # one name per document type, for clients and staff
 from engine.values import parse_datetime
 
-DOCUMENT_NAMES = {
-    "id": "identity document",
-    "proof_of_address": "proof of address",
-    "selfie": "selfie",
-    "incorporation": "certificate of incorporation",
-    "ubo_declaration": "UBO declaration",
-    "source_of_funds": "source of funds",
-}
 KYC_STATUS_WORDS = {
     "not_started": "the client had not started KYC",
     "pending": "KYC was pending",

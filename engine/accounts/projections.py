@@ -17,17 +17,8 @@ TRADES = ("trade.opened", "trade.closed")
 @projection("account.created")
 def created(session: Session, event: Event, client: Client) -> None:
     """Open the trading account; trades reported before it (arriving late) still count."""
-    data = event.data
-    account = service.open_account(
-        session,
-        client_ref=client.ref,
-        account_id=data["account_id"],
-        platform=data["platform"],
-        account_type=data["account_type"],
-        currency=data["currency"],
-        leverage=int(data["leverage"]),
-        opened_at=event.occurred_at,
-    )
+    opening = service.opening_of(event.data)
+    account = service.open_account(session, client_ref=client.ref, opened_at=event.occurred_at, **opening)
     advance(client, "account_opened")
     for earlier in session.scalars(
         select(Event).where(Event.client_ref == client.ref, Event.type.in_(TRADES), Event.status == PROCESSED)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, TypedDict
 from uuid import uuid4
 
 from sqlalchemy import func, select
@@ -11,8 +12,12 @@ from sqlalchemy.orm import Session
 from engine.accounts.models import STATUSES, AccountActivity, TradingAccount
 from engine.audit import service as audit_service
 from engine.db import by_unique
+from engine.queries import newest_first
 from engine.values import fmt_amount as fmt
 from engine.values import iso, parse_datetime, parse_decimal, utcnow
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 MANUAL_FIELDS = {"leverage", "account_type", "status", "status_reason"}
 
@@ -87,32 +92,26 @@ def record(
     return True
 
 
+class Opening(TypedDict):
+    """The account a platform opens: its id there, the platform, type, currency, leverage."""
+
+    account_id: str
+    platform: str
+    account_type: str
+    currency: str
+    leverage: int
+
+
 def open_account(
-    session: Session,
-    *,
-    client_ref: str,
-    account_id: str,
-    platform: str,
-    account_type: str,
-    currency: str,
-    leverage: int,
-    opened_at: datetime,
+    session: Session, *, client_ref: str, opened_at: datetime, **opening: Unpack[Opening]
 ) -> TradingAccount:
     """Create a trading account (a repeat of the same account changes nothing)."""
-    account = get(session, account_id)
+    account = get(session, opening["account_id"])
     if account is not None:
         if account.client_ref != client_ref:
-            raise AccountError(f"trading account {account_id} already belongs to another client")
+            raise AccountError(f"trading account {opening['account_id']} already belongs to another client")
         return account
-    account = new_account(
-        client_ref=client_ref,
-        account_id=account_id,
-        platform=platform,
-        account_type=account_type,
-        currency=currency,
-        leverage=leverage,
-        opened_at=opened_at,
-    )
+    account = new_account(client_ref=client_ref, opened_at=opened_at, **opening)
     session.add(account)
     session.flush()
     key, summary = created_entry(account)
@@ -151,27 +150,9 @@ def change_status(
 # (engine.accounts.batch): one implementation of what a platform event changes.
 
 
-def new_account(
-    *,
-    client_ref: str,
-    account_id: str,
-    platform: str,
-    account_type: str,
-    currency: str,
-    leverage: int,
-    opened_at: datetime,
-) -> TradingAccount:
+def new_account(*, client_ref: str, opened_at: datetime, **opening: Unpack[Opening]) -> TradingAccount:
     """Return the row of a trading account just opened (not added to any session)."""
-    return TradingAccount(
-        account_id=account_id,
-        client_ref=client_ref,
-        platform=platform,
-        account_type=account_type,
-        currency=currency,
-        leverage=leverage,
-        status="active",
-        opened_at=opened_at,
-    )
+    return TradingAccount(client_ref=client_ref, status="active", opened_at=opened_at, **opening)
 
 
 def created_entry(account: TradingAccount) -> tuple[str, str]:
@@ -224,7 +205,7 @@ def balance_of(data: dict, at: datetime) -> dict:
     }
 
 
-def opening_of(data: dict) -> dict:
+def opening_of(data: dict) -> Opening:
     """Return the account an `account.created` event opens (`new_account`'s arguments but
     the client and the time)."""
     return {
@@ -353,14 +334,7 @@ def to_dict(account: TradingAccount, inactive_after) -> dict:
 
 def history(session: Session, client_ref: str, limit: int = 200) -> list[AccountActivity]:
     """Return a client's account activity, newest first."""
-    return list(
-        session.scalars(
-            select(AccountActivity)
-            .where(AccountActivity.client_ref == client_ref)
-            .order_by(AccountActivity.occurred_at.desc(), AccountActivity.id.desc())
-            .limit(limit)
-        )
-    )
+    return newest_first(session, AccountActivity, client_ref, AccountActivity.occurred_at, limit)
 
 
 def refs_with_account_like(pattern: str):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.audit import service as audit_service
 from engine.clients.models import NOTE_MAX, Client, ClientNote
+from engine.queries import newest_first
 from engine.values import iso, utcnow
 
 
@@ -43,14 +43,7 @@ def create(session: Session, *, client: Client, author: str, text: str | None) -
 
 def list_for(session: Session, client_ref: str, limit: int = 200) -> list[ClientNote]:
     """Return the client's notes, newest first."""
-    return list(
-        session.scalars(
-            select(ClientNote)
-            .where(ClientNote.client_ref == client_ref)
-            .order_by(ClientNote.created_at.desc(), ClientNote.id.desc())
-            .limit(limit)
-        )
-    )
+    return newest_first(session, ClientNote, client_ref, ClientNote.created_at, limit)
 
 
 def to_dict(note: ClientNote) -> dict:

@@ -13,7 +13,6 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.audit import service as audit_service
 from engine.clients.models import Client
 from engine.errors import Conflict, lock_and_reread
 from engine.events.catalogue import DOCUMENT_TYPES
@@ -24,6 +23,7 @@ from engine.kyc.models import KycDocument, KycOverride, StatusChange
 from engine.kyc.service import (
     BACKOFFICE,
     KycError,
+    audit,
     documents,
     effective_state,
     latest_result,
@@ -39,11 +39,17 @@ def _event(session: Session, client: Client, *, result: str, labels=None, reason
     at = max(filter(None, [utcnow(), client.kyc_status_at]))
     data = {"provider": BACKOFFICE, "result": result}
     data.update({k: v for k, v in (("labels", labels), ("reason", reason), ("comment", comment)) if v})
+    _record_decision(session, client, "review", "kyc.review_completed", at, data)
+
+
+def _record_decision(session: Session, client: Client, id_prefix: str, type_: str, at, data: dict) -> None:
+    """Record a back-office decision as a `type_` event, so the rules react to it as to a
+    provider's, and hand the client to processing after commit."""
     record(
         session,
         {
-            "id": f"review-{uuid.uuid4().hex}",
-            "type": "kyc.review_completed",
+            "id": f"{id_prefix}-{uuid.uuid4().hex}",
+            "type": type_,
             "source": BACKOFFICE,
             "occurred_at": iso(at),
             "client": client.ref,
@@ -90,26 +96,27 @@ def _override_if_needed(
         raise KycError(
             f"the provider's result is {provider.result}; deciding {to_result} overrides it and needs a reason"
         )
-    override = KycOverride(
-        client_ref=client.ref,
+    return _record_override(
+        session,
+        client,
+        actor,
+        reason,
+        action="kyc.override",
+        detail={"provider": provider.provider, "from": provider.result, "to": to_result},
         review_id=provider.id,
         provider=provider.provider,
         from_result=provider.result,
         to_result=to_result,
-        actor=actor,
-        reason=reason.strip(),
-        at=utcnow(),
     )
+
+
+def _record_override(
+    session: Session, client: Client, actor: str, reason: str, *, action: str, detail: dict, **overridden
+) -> KycOverride:
+    """Store an override of `overridden` (provider, from_result, to_result) with its reason, and audit it."""
+    override = KycOverride(client_ref=client.ref, actor=actor, reason=reason.strip(), at=utcnow(), **overridden)
     session.add(override)
-    audit_service.record(
-        session,
-        actor=actor,
-        action="kyc.override",
-        target_type="client",
-        target_id=client.ref,
-        reason=override.reason,
-        detail={"provider": provider.provider, "from": provider.result, "to": to_result},
-    )
+    audit(session, client, actor, action, override.reason, detail)
     return override
 
 
@@ -120,15 +127,7 @@ def _close(session: Session, task, actor: str, resolution: str) -> None:
 
 def _decide(session, client, actor, status, reason, detail, task):
     change = set_status(session, client=client, status=status, reason=reason, actor=actor)
-    audit_service.record(
-        session,
-        actor=actor,
-        action=f"kyc.{detail['decision']}",
-        target_type="client",
-        target_id=client.ref,
-        reason=reason,
-        detail={**detail, "status_changed": change is not None},
-    )
+    audit(session, client, actor, f"kyc.{detail['decision']}", reason, {**detail, "status_changed": change is not None})
     _close(session, task, actor, f"{detail['decision']}: {reason}")
 
 
@@ -154,26 +153,17 @@ def _documents_override(
             f"required documents are missing or rejected: {', '.join(gaps)}; "
             "approving without them is an override and needs an override reason"
         )
-    override = KycOverride(
-        client_ref=client.ref,
+    return _record_override(
+        session,
+        client,
+        actor,
+        override_reason,
+        action="kyc.documents_override",
+        detail={"documents": gaps},
         provider=DOCUMENTS_POLICY,
         from_result=DOCUMENTS_MISSING,
         to_result="approved",
-        actor=actor,
-        reason=override_reason.strip(),
-        at=utcnow(),
     )
-    session.add(override)
-    audit_service.record(
-        session,
-        actor=actor,
-        action="kyc.documents_override",
-        target_type="client",
-        target_id=client.ref,
-        reason=override.reason,
-        detail={"documents": gaps},
-    )
-    return override
 
 
 def approve(
@@ -250,15 +240,7 @@ def request_documents(
     if not (message or "").strip():
         raise KycError("requesting documents needs a message for the client")
     _event(session, client, result="retry", labels=types, comment=message.strip())
-    audit_service.record(
-        session,
-        actor=actor,
-        action="kyc.documents_requested",
-        target_type="client",
-        target_id=client.ref,
-        reason=message.strip(),
-        detail={"documents": types},
-    )
+    audit(session, client, actor, "kyc.documents_requested", message.strip(), {"documents": types})
     _close(session, task, actor, f"documents requested: {', '.join(types)}")
 
 
@@ -313,27 +295,12 @@ def decide_document(
     data = {"document_id": document_id, "document_type": doc.document_type}
     if reason:
         data["reason"] = reason
-    record(
+    _record_decision(session, client, "document-decision", kind, at, data)
+    audit(
         session,
-        {
-            "id": f"document-decision-{uuid.uuid4().hex}",
-            "type": kind,
-            "source": BACKOFFICE,
-            "occurred_at": iso(at),
-            "client": client.ref,
-            "data": data,
-        },
-        via="backoffice",
+        client,
+        actor,
+        "document.approved" if approve else "document.rejected",
+        reason,
+        {"document_id": document_id, "document_type": doc.document_type},
     )
-    audit_service.record(
-        session,
-        actor=actor,
-        target_type="client",
-        target_id=client.ref,
-        action="document.approved" if approve else "document.rejected",
-        reason=reason,
-        detail={"document_id": document_id, "document_type": doc.document_type},
-    )
-    database = session.info.get("database")
-    if database is not None:
-        schedule_touched(session, database)

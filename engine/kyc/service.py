@@ -34,21 +34,22 @@ _DOCUMENTS, _REQUESTS, _REVIEWS = (
 )
 
 
-def documents(session: Session, client_ref: str) -> list[KycDocument]:
-    """Return the client's documents, oldest first."""
+def _cached_rows(session: Session, key: str, tables: frozenset[str], model, client_ref: str) -> list:
+    """Return the client's rows of `model`, oldest first, read once until `tables` are written."""
     return list(
         cached(
             session,
-            ("kyc_documents", client_ref),
-            _DOCUMENTS,
-            lambda: list(
-                session.scalars(
-                    select(KycDocument).where(KycDocument.client_ref == client_ref).order_by(KycDocument.id)
-                )
-            ),
+            (key, client_ref),
+            tables,
+            lambda: list(session.scalars(select(model).where(model.client_ref == client_ref).order_by(model.id))),
             client_ref=client_ref,
         )
     )
+
+
+def documents(session: Session, client_ref: str) -> list[KycDocument]:
+    """Return the client's documents, oldest first."""
+    return _cached_rows(session, "kyc_documents", _DOCUMENTS, KycDocument, client_ref)
 
 
 def effective_state(doc: KycDocument, now=None) -> str:
@@ -61,19 +62,7 @@ def effective_state(doc: KycDocument, now=None) -> str:
 
 def requests(session: Session, client_ref: str) -> list[DocumentRequest]:
     """Return every document request for the client, oldest first."""
-    return list(
-        cached(
-            session,
-            ("kyc_requests", client_ref),
-            _REQUESTS,
-            lambda: list(
-                session.scalars(
-                    select(DocumentRequest).where(DocumentRequest.client_ref == client_ref).order_by(DocumentRequest.id)
-                )
-            ),
-            client_ref=client_ref,
-        )
-    )
+    return _cached_rows(session, "kyc_requests", _REQUESTS, DocumentRequest, client_ref)
 
 
 def required_documents(session: Session, client: Client) -> list[str]:
@@ -254,16 +243,15 @@ def change_status(session: Session, *, client: Client, status: str, reason: str,
     if client.status == status:
         raise KycError(f"client {client.ref} is already {status}")
     change = set_status(session, client=client, status=status, reason=reason, actor=actor)
-    audit_service.record(
-        session,
-        actor=actor,
-        action="client.status_changed",
-        target_type="client",
-        target_id=client.ref,
-        reason=change.reason,
-        detail={"from": change.from_status, "to": status},
-    )
+    audit(session, client, actor, "client.status_changed", change.reason, {"from": change.from_status, "to": status})
     return change
+
+
+def audit(session: Session, client: Client, actor: str, action: str, reason: str | None, detail: dict) -> None:
+    """Record in the client's audit trail who changed its KYC or status, and why."""
+    audit_service.record(
+        session, actor=actor, action=action, target_type="client", target_id=client.ref, reason=reason, detail=detail
+    )
 
 
 RISK_CATEGORIES = ("low", "medium", "high")
@@ -279,15 +267,7 @@ def set_risk(session: Session, *, client: Client, category: str, reason: str, ac
         return False
     client.risk_category, client.risk_reason = category, reason.strip()
     if not actor.startswith("rule:"):
-        audit_service.record(
-            session,
-            actor=actor,
-            action="client.risk_changed",
-            target_type="client",
-            target_id=client.ref,
-            reason=client.risk_reason,
-            detail={"category": category},
-        )
+        audit(session, client, actor, "client.risk_changed", client.risk_reason, {"category": category})
     return True
 
 

@@ -20,6 +20,7 @@ from engine.clients.models import Client
 from engine.payments import ledger
 from engine.clients.funnel import advance
 from engine.payments.models import Deposit, LedgerEntry, Posting
+from engine.queries import newest_first
 from engine.values import parse_decimal, utcnow
 
 RANK = {"requested": 0, "failed": 1, "completed": 2, "refunded": 3, "charged_back": 4}
@@ -233,14 +234,7 @@ def _auto_fund(session: Session, deposit: Deposit, client: Client) -> None:
 
 def list_for(session: Session, client_ref: str, limit: int = 200) -> list[Deposit]:
     """Return a client's deposits, newest first."""
-    return list(
-        session.scalars(
-            select(Deposit)
-            .where(Deposit.client_ref == client_ref)
-            .order_by(Deposit.updated_at.desc(), Deposit.id.desc())
-            .limit(limit)
-        )
-    )
+    return newest_first(session, Deposit, client_ref, Deposit.updated_at, limit)
 
 
 def count(session: Session, client_ref: str, *, completed: bool) -> int:

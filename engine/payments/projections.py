@@ -86,14 +86,7 @@ def withdrawal_rejected(session: Session, event: Event, client: Client) -> None:
     """Reject the withdrawal and release its funds."""
     if event.source == withdrawals.STAFF_SOURCE:
         return
-    withdrawals.provider_rejected(
-        session,
-        withdrawal_id=event.data["withdrawal_id"],
-        source=event.source,
-        reason=event.data.get("reason"),
-        at=event.occurred_at,
-    )
-    post_waiting(session, client.ref, event.seq)  # funds released
+    _provider_closed(session, event, client, withdrawals.provider_rejected)
 
 
 @projection("payment.withdrawal_paid")
@@ -112,7 +105,13 @@ def withdrawal_paid(session: Session, event: Event, client: Client) -> None:
 @projection("payment.withdrawal_failed")
 def withdrawal_failed(session: Session, event: Event, client: Client) -> None:
     """Close the withdrawal as failed and release its funds."""
-    withdrawals.provider_failed(
+    _provider_closed(session, event, client, withdrawals.provider_failed)
+
+
+def _provider_closed(session: Session, event: Event, client: Client, close) -> None:
+    """Close the withdrawal as its provider reports (`close`, rejected or failed), then post
+    the transfers that waited for the funds it releases."""
+    close(
         session,
         withdrawal_id=event.data["withdrawal_id"],
         source=event.source,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,14 +12,29 @@ from sqlalchemy.orm import Session
 from engine.accounts import service as accounts_service
 from engine.payments import ledger
 from engine.payments.models import Transfer
+from engine.queries import newest_first
 from engine.values import utcnow
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from engine.accounts.models import TradingAccount
 
 WALLET = "wallet"
 # Finds a trading account by its platform id (None: unknown).
 AccountOf = Callable[[str], "TradingAccount | None"]
+
+
+class Move(TypedDict):
+    """What a transfer moves: whose money, under which id, from where to where (`wallet`
+    or a trading account id), how much. Each way of making a transfer takes these."""
+
+    client_ref: str
+    transfer_id: str
+    source: str
+    destination: str
+    amount: Decimal
+    currency: str
 
 
 def get(session: Session, transfer_id: str) -> Transfer | None:
@@ -73,15 +88,10 @@ def legs_of(
 def apply(
     session: Session,
     *,
-    client_ref: str,
-    transfer_id: str,
-    source: str,
-    destination: str,
-    amount: Decimal,
-    currency: str,
     occurred_at: datetime,
     event_seq: int | None = None,
     wait_for_funds: bool = False,
+    **move: Unpack[Move],
 ) -> Transfer:
     """Record a completed transfer and post it.
 
@@ -89,20 +99,10 @@ def apply(
     platform reports completed: it has happened), kept as `waiting` and posted by
     `post_waiting` once the wallet can cover it.
     """
-    found = get(session, transfer_id)
+    found = get(session, move["transfer_id"])
     if is_repeat(found):
         return found  # a repeat: already posted (or refused) once
-    transfer, wait_for_funds = to_post(
-        found,
-        wait_for_funds,
-        client_ref=client_ref,
-        transfer_id=transfer_id,
-        source=source,
-        destination=destination,
-        amount=amount,
-        currency=currency,
-        occurred_at=occurred_at,
-    )
+    transfer, wait_for_funds = to_post(found, wait_for_funds, occurred_at=occurred_at, **move)
     _post(session, transfer, event_seq=event_seq, wait_for_funds=wait_for_funds)
     session.add(transfer)
     session.flush()
@@ -219,62 +219,23 @@ def list_waiting(session: Session, client_ref: str) -> list[Transfer]:
     )
 
 
-def failed(
-    session: Session,
-    *,
-    client_ref: str,
-    transfer_id: str,
-    source: str,
-    destination: str,
-    amount: Decimal,
-    currency: str,
-    reason: str | None,
-    occurred_at: datetime,
-) -> Transfer:
+def failed(session: Session, *, reason: str | None, occurred_at: datetime, **move: Unpack[Move]) -> Transfer:
     """Record a transfer the platform reports failed (nothing is posted)."""
-    transfer = get(session, transfer_id)
+    transfer = get(session, move["transfer_id"])
     if transfer is None:
-        transfer = failed_row(
-            transfer_id=transfer_id,
-            client_ref=client_ref,
-            source=source,
-            destination=destination,
-            amount=amount,
-            currency=currency,
-            reason=reason,
-            occurred_at=occurred_at,
-        )
+        transfer = failed_row(reason=reason, occurred_at=occurred_at, **move)
         session.add(transfer)
         session.flush()
     return transfer
 
 
-def transfer(
-    session: Session,
-    *,
-    client_ref: str,
-    transfer_id: str,
-    source: str,
-    destination: str,
-    amount: Decimal,
-    currency: str,
-    actor: str,
-) -> Transfer:
+def transfer(session: Session, *, actor: str, **move: Unpack[Move]) -> Transfer:
     """Move money by hand between a client's wallet and accounts; raise LedgerError if refused."""
-    ledger.lock_client(session, client_ref)
-    if get(session, transfer_id) is not None:
-        raise ledger.LedgerError(f"transfer {transfer_id} already exists")
-    _check_open(session, destination)
-    moved = apply(
-        session,
-        client_ref=client_ref,
-        transfer_id=transfer_id,
-        source=source,
-        destination=destination,
-        amount=amount,
-        currency=currency,
-        occurred_at=utcnow(),
-    )
+    ledger.lock_client(session, move["client_ref"])
+    if get(session, move["transfer_id"]) is not None:
+        raise ledger.LedgerError(f"transfer {move['transfer_id']} already exists")
+    _check_open(session, move["destination"])
+    moved = apply(session, occurred_at=utcnow(), **move)
     if moved.status == "refused":
         raise ledger.LedgerError(moved.reason)
     return moved
@@ -323,11 +284,4 @@ def charge_fee(
 
 def list_for(session: Session, client_ref: str, limit: int = 200) -> list[Transfer]:
     """Return a client's transfers, newest first."""
-    return list(
-        session.scalars(
-            select(Transfer)
-            .where(Transfer.client_ref == client_ref)
-            .order_by(Transfer.occurred_at.desc(), Transfer.id.desc())
-            .limit(limit)
-        )
-    )
+    return newest_first(session, Transfer, client_ref, Transfer.occurred_at, limit)

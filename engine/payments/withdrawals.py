@@ -19,6 +19,7 @@ from engine.clients.models import Client
 from engine.events.models import Event
 from engine.payments import ledger, policy
 from engine.payments.models import Withdrawal, WithdrawalDecision
+from engine.queries import newest_first
 from engine.tasks import service as tasks_service
 from engine.tasks.subjects import Subject
 from engine.values import iso, utcnow
@@ -74,29 +75,27 @@ def _hold(session: Session, withdrawal: Withdrawal, *, covered: bool) -> None:
     else:
         legs = [ledger.Leg(source, cur, -amount)]
     legs.append(ledger.Leg(ledger.hold(ref, cur), cur, amount))
-    ledger.post(
-        session,
-        key=_key(withdrawal, "hold"),
-        kind="withdrawal",
-        client_ref=ref,
-        legs=legs,
-        occurred_at=withdrawal.requested_at,
-        memo=f"hold for withdrawal {withdrawal.withdrawal_id}",
-    )
+    _post(session, withdrawal, "hold", withdrawal.requested_at, f"hold for withdrawal {withdrawal.withdrawal_id}", legs)
 
 
 def _release(session: Session, withdrawal: Withdrawal, at: datetime) -> None:
     if not ledger.is_posted(session, _key(withdrawal, "hold")):
         return
     ref, cur, amount = withdrawal.client_ref, withdrawal.currency, withdrawal.amount
+    legs = [ledger.Leg(ledger.hold(ref, cur), cur, -amount), ledger.Leg(_source(session, withdrawal), cur, amount)]
+    _post(session, withdrawal, "release", at, f"release of withdrawal {withdrawal.withdrawal_id}", legs)
+
+
+def _post(session: Session, withdrawal: Withdrawal, what: str, at: datetime, memo: str, legs: list[ledger.Leg]) -> None:
+    """Post the withdrawal's `what` entry (hold, release, paid): once, as its key says."""
     ledger.post(
         session,
-        key=_key(withdrawal, "release"),
+        key=_key(withdrawal, what),
         kind="withdrawal",
-        client_ref=ref,
+        client_ref=withdrawal.client_ref,
+        legs=legs,
         occurred_at=at,
-        memo=f"release of withdrawal {withdrawal.withdrawal_id}",
-        legs=[ledger.Leg(ledger.hold(ref, cur), cur, -amount), ledger.Leg(_source(session, withdrawal), cur, amount)],
+        memo=memo,
     )
 
 
@@ -396,21 +395,34 @@ def _what_happened(withdrawal: Withdrawal, step: str | None) -> str:
     )
 
 
-def approve(session: Session, *, withdrawal_id: str, actor: str, role: str, note: str | None = None) -> Withdrawal:
-    """Approve the withdrawal's current step as `actor` (maker-checker enforced)."""
+def _staff_decides(
+    session: Session, withdrawal_id: str, actor: str, role: str, decided: tuple[str, str], reason: str | None
+) -> tuple[Withdrawal, policy.Step]:
+    """Record `actor`'s decision of the withdrawal's current step, under its lock, and audit it.
+
+    `decided` is the decision and its audit action (approved, withdrawal.approve); the
+    step must be one `role` decides and `actor` neither requested it nor approved before.
+    """
     withdrawal = _lock_pending(session, withdrawal_id)
     step = _current(session, withdrawal, role)
     _check_actor(withdrawal, actor)
-    _decide(withdrawal, "approved", actor, note)
+    decision, action = decided
+    _decide(withdrawal, decision, actor, reason)
     audit_service.record(
         session,
         actor=actor,
-        action="withdrawal.approve",
+        action=action,
         target_type="withdrawal",
         target_id=withdrawal_id,
-        reason=note,
+        reason=reason,
         detail={"step": step.id},
     )
+    return withdrawal, step
+
+
+def approve(session: Session, *, withdrawal_id: str, actor: str, role: str, note: str | None = None) -> Withdrawal:
+    """Approve the withdrawal's current step as `actor` (maker-checker enforced)."""
+    withdrawal, step = _staff_decides(session, withdrawal_id, actor, role, ("approved", "withdrawal.approve"), note)
     _advance(session, withdrawal)
     _announce(session, withdrawal, "approved", step.id, note)
     session.flush()
@@ -421,19 +433,7 @@ def reject(session: Session, *, withdrawal_id: str, actor: str, role: str, reaso
     """Reject the withdrawal at its current step with a reason; the held funds go back."""
     if not reason or not reason.strip():
         raise WithdrawalError("a rejection needs a reason")
-    withdrawal = _lock_pending(session, withdrawal_id)
-    step = _current(session, withdrawal, role)
-    _check_actor(withdrawal, actor)
-    _decide(withdrawal, "rejected", actor, reason)
-    audit_service.record(
-        session,
-        actor=actor,
-        action="withdrawal.reject",
-        target_type="withdrawal",
-        target_id=withdrawal_id,
-        reason=reason,
-        detail={"step": step.id},
-    )
+    withdrawal, step = _staff_decides(session, withdrawal_id, actor, role, ("rejected", "withdrawal.reject"), reason)
     _close(withdrawal, "rejected", reason, utcnow())
     _release(session, withdrawal, utcnow())
     _announce(session, withdrawal, "rejected", step.id, reason)
@@ -492,18 +492,11 @@ def paid(session: Session, *, client: Client, data: dict, amount: Decimal, sourc
         _decide(withdrawal, "paid_early", f"system:{source}", f"paid while waiting for {withdrawal.waiting_for}")
     _hold(session, withdrawal, covered=True)  # a refused request still paid out: cover it
     ref, cur = withdrawal.client_ref, withdrawal.currency
-    ledger.post(
-        session,
-        key=_key(withdrawal, "paid"),
-        kind="withdrawal",
-        client_ref=ref,
-        occurred_at=at,
-        memo=f"withdrawal {withdrawal.withdrawal_id} paid",
-        legs=[
-            ledger.Leg(ledger.hold(ref, cur), cur, -withdrawal.amount),
-            ledger.Leg(ledger.broker("clearing", cur), cur, withdrawal.amount),
-        ],
-    )
+    legs = [
+        ledger.Leg(ledger.hold(ref, cur), cur, -withdrawal.amount),
+        ledger.Leg(ledger.broker("clearing", cur), cur, withdrawal.amount),
+    ]
+    _post(session, withdrawal, "paid", at, f"withdrawal {withdrawal.withdrawal_id} paid", legs)
     _decide(withdrawal, "done", f"system:{source}", "paid")
     _close(withdrawal, "paid", None, at)
     return withdrawal
@@ -592,14 +585,7 @@ def hold_state(session: Session, withdrawal: Withdrawal) -> str:
 
 def list_for(session: Session, client_ref: str, limit: int = 200) -> list[Withdrawal]:
     """Return a client's withdrawals, newest first."""
-    return list(
-        session.scalars(
-            select(Withdrawal)
-            .where(Withdrawal.client_ref == client_ref)
-            .order_by(Withdrawal.requested_at.desc(), Withdrawal.id.desc())
-            .limit(limit)
-        )
-    )
+    return newest_first(session, Withdrawal, client_ref, Withdrawal.requested_at, limit)
 
 
 def count_pending(session: Session, client_ref: str) -> int:

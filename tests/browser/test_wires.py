@@ -13,8 +13,8 @@ from engine.payments import ledger
 from engine.values import utcnow
 from tests.browser.conftest import ARTIFACTS, login, shot
 from tests.connectors import helpers as fx
-from tests.helpers import event, record_and_process
-from tests.web.test_webhooks_replay import wire_requests
+from tests.helpers import record_and_process
+from tests.web.test_webhooks_replay import wire_request, wire_requests
 
 pytestmark = pytest.mark.browser
 WIRES = fx.raw("camt054/incoming_wires.xml")
@@ -50,18 +50,7 @@ def wallet(database, ref: str) -> Decimal:
 
 def seed(database) -> list[int]:
     """Two clients with deposit requests, a statement with two unmatched wires; return their ids."""
-    requested = event(
-        "payment.deposit_requested",
-        "C-1001",
-        "2024-08-01T09:00:00Z",
-        source="crm",
-        payment_id="dep_up1",
-        amount="42.00",
-        reference="DEP-UP1",
-        method="bank_wire",
-        provider="bank",
-        currency="EUR",
-    )
+    requested = wire_request("C-1001", "2024-08-01T09:00:00Z", "dep_up1", "42.00", "DEP-UP1")
     record_and_process(database, [*wire_requests(), requested])
     replay_mod.replay_camt054(database, WIRES, utcnow())
     with unit_of_work(database) as s:

@@ -54,3 +54,35 @@ def winners(outcomes) -> list[int]:
     """Indexes of the actions that succeeded; every other one must be a Conflict."""
     assert all(o == "ok" or isinstance(o, Conflict) for o in outcomes), outcomes
     return [i for i, o in enumerate(outcomes) if o == "ok"]
+
+
+class Staff:
+    """A signed-in staff member of `role` allowed every task action (the races test
+    who decides first, not permissions)."""
+
+    def __init__(self, email: str, role: str):
+        self.email, self.role = email, role
+
+    def can(self, _permission) -> bool:
+        return True
+
+
+class WebConflict(Conflict):
+    """What a task action answered with 409."""
+
+
+def task_action(task_id: int, actor: str, role: str, action: str):
+    """Return an `action(session)` for `race`: `actor` performs `action` from the task's
+    page; its 409 is raised as a WebConflict."""
+    from engine.tasks.models import Task
+    from web.task_actions import ActionError, perform
+
+    def run(s):
+        try:
+            perform(s, Staff(actor, role), s.get(Task, task_id), action, {})
+        except ActionError as exc:
+            if exc.status == 409:
+                raise WebConflict(str(exc)) from None
+            raise
+
+    return run

@@ -11,10 +11,8 @@ from engine.db import unit_of_work
 from engine.events.models import Event
 from engine.kyc import review
 from engine.tasks import service as tasks_service
-from engine.tasks.models import Task
-from tests.concurrency.race import ROUNDS, race, winners
+from tests.concurrency.race import ROUNDS, race, task_action, winners
 from tests.kyc.helpers import documented_events, ingest, registered, submitted
-from web.task_actions import ActionError, perform
 
 A, B = "ana@example.com", "bo@example.com"
 
@@ -70,16 +68,6 @@ def test_two_reviewers_who_saw_the_client_pending_decide_once(documented, second
     assert "pending" in str(outcomes[1 - won[0]])
 
 
-class _User:
-    role = "compliance"
-
-    def __init__(self, email):
-        self.email = email
-
-    def can(self, _permission):
-        return True
-
-
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_two_reviewers_on_one_task_decide_once(documented, round_):
     """From the task page: the first decision closes the task; the second gets a 409."""
@@ -89,15 +77,7 @@ def test_two_reviewers_on_one_task_decide_once(documented, round_):
         tid = task.id
 
     def act(actor):
-        def run(s):
-            try:
-                perform(s, _User(actor), s.get(Task, tid), "kyc_approve", {})
-            except ActionError as exc:
-                if exc.status == 409:
-                    raise tasks_service.TaskConflict(str(exc)) from None
-                raise
-
-        return run
+        return task_action(tid, actor, "compliance", "kyc_approve")
 
     outcomes = race(documented, act(A), act(B))
     assert len(winners(outcomes)) == 1

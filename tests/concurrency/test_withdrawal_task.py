@@ -6,25 +6,13 @@ from __future__ import annotations
 import pytest
 
 from engine.db import unit_of_work
-from engine.errors import Conflict
 from engine.payments import withdrawals
 from engine.tasks import service as tasks_service
 from engine.tasks.models import Task
-from tests.concurrency.race import ROUNDS, race, winners
+from tests.concurrency.race import ROUNDS, race, task_action, winners
 from tests.payments.builders import deposit, ingest, registered, set_kyc, withdrawal
-from web.task_actions import ActionError, perform
 
 A, B = "fin1@example.com", "fin2@example.com"
-
-
-class _Finance:
-    role = "finance"
-
-    def __init__(self, email):
-        self.email = email
-
-    def can(self, _permission):
-        return True
 
 
 @pytest.fixture
@@ -36,28 +24,12 @@ def waiting_for_finance(pg_database):
         return tasks_service.get_open_by_key(s, withdrawals.step_task_key("w2", "finance")).id
 
 
-class _WebConflict(Conflict):
-    """What the task action answered with 409."""
-
-
-def _from_task(task_id, actor):
-    def run(s):
-        try:
-            perform(s, _Finance(actor), s.get(Task, task_id), "withdrawal_approve", {})
-        except ActionError as exc:
-            if exc.status == 409:
-                raise _WebConflict(str(exc)) from None
-            raise
-
-    return run
-
-
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_page_and_task_deciding_one_step(pg_database, waiting_for_finance, round_):
     outcomes = race(
         pg_database,
         lambda s: withdrawals.approve(s, withdrawal_id="w2", actor=A, role="finance"),
-        _from_task(waiting_for_finance, B),
+        task_action(waiting_for_finance, B, "finance", "withdrawal_approve"),
     )
     won = winners(outcomes)
     assert len(won) == 1

@@ -106,22 +106,24 @@ def _expire(s, rng):
     service.expire_leases(s, now=NOW + timedelta(hours=1))
 
 
+def _task_row(rng, statuses: tuple, title: str) -> dict:
+    """A task row as a loader writing with Core inserts it: random queue, status, due date and assignee."""
+    return {
+        "queue": rng.choice(QUEUES),
+        "status": rng.choice(statuses),
+        "priority": "normal",
+        "priority_rank": 20,
+        "title": title,
+        "created_at": NOW,
+        "updated_at": NOW,
+        "due_at": _due(rng),
+        "assignee": rng.choice(STAFF + (None,)),
+    }
+
+
 def _core_insert(s, rng):
     # What a loader writing tasks with Core does: insert, then apply its own difference.
-    rows = [
-        {
-            "queue": rng.choice(QUEUES),
-            "status": rng.choice(("open", "waiting", "done")),
-            "priority": "normal",
-            "priority_rank": 20,
-            "title": "bulk",
-            "created_at": NOW,
-            "updated_at": NOW,
-            "due_at": _due(rng),
-            "assignee": rng.choice(STAFF + (None,)),
-        }
-        for _ in range(rng.randint(1, 4))
-    ]
+    rows = [_task_row(rng, ("open", "waiting", "done"), "bulk") for _ in range(rng.randint(1, 4))]
     s.execute(insert(Task), rows)
     counters.apply(s.connection(), counters.deltas_for_rows(rows))
 
@@ -353,20 +355,7 @@ def test_the_migration_counts_the_tasks_already_there(fresh_url):
 
     upgrade(fresh_url, "1000_mt5_cursors")
     rng = random.Random(5)
-    rows = [
-        {
-            "queue": rng.choice(QUEUES),
-            "status": rng.choice(("open", "in_progress", "done")),
-            "priority": "normal",
-            "priority_rank": 20,
-            "title": "old",
-            "created_at": NOW,
-            "updated_at": NOW,
-            "due_at": _due(rng),
-            "assignee": rng.choice(STAFF + (None,)),
-        }
-        for _ in range(200)
-    ]
+    rows = [_task_row(rng, ("open", "in_progress", "done"), "old") for _ in range(200)]
     engine = create_engine(fresh_url)
     try:
         with engine.begin() as conn:

@@ -134,31 +134,28 @@ def test_mt5_close_in_a_later_file_finds_its_opening_in_the_store(runner, databa
     assert closed.data["open_time"] == reopened.data["open_time"]
 
 
+def wire_request(ref: str, at: str, payment_id: str, amount: str, reference: str) -> dict:
+    """The CRM's request for a bank-wire deposit in EUR that names `reference` for the transfer."""
+    return event(
+        "payment.deposit_requested",
+        ref,
+        at,
+        source="crm",
+        payment_id=payment_id,
+        amount=amount,
+        reference=reference,
+        method="bank_wire",
+        provider="bank",
+        currency="EUR",
+    )
+
+
 def wire_requests():
-    common = {"method": "bank_wire", "provider": "bank", "currency": "EUR"}
     return [
         registered("C-1001", "2024-07-01T00:00:00Z"),
         registered("C-1002", "2024-07-01T00:00:00Z"),
-        event(
-            "payment.deposit_requested",
-            "C-1001",
-            "2024-07-31T09:00:00Z",
-            source="crm",
-            payment_id="dep_7Q2K9",
-            amount="1500.00",
-            reference="dep-7q2k9",
-            **common,
-        ),
-        event(
-            "payment.deposit_requested",
-            "C-1002",
-            "2024-07-31T09:00:00Z",
-            source="crm",
-            payment_id="dep_rf18",
-            amount="250.50",
-            reference="RF18DEP4K8P1",
-            **common,
-        ),
+        wire_request("C-1001", "2024-07-31T09:00:00Z", "dep_7Q2K9", "1500.00", "dep-7q2k9"),
+        wire_request("C-1002", "2024-07-31T09:00:00Z", "dep_rf18", "250.50", "RF18DEP4K8P1"),
     ]
 
 

@@ -18,9 +18,9 @@ from engine.payments.models import Deposit
 from engine.tasks.models import Task
 from engine.values import utcnow
 from tests.connectors import helpers as fx
-from tests.helpers import event, record_and_process
+from tests.helpers import record_and_process
 from tests.web.conftest import csrf
-from tests.web.test_webhooks_replay import wire_requests
+from tests.web.test_webhooks_replay import wire_request, wire_requests
 
 WIRES = fx.raw("camt054/incoming_wires.xml")
 
@@ -122,20 +122,7 @@ def test_match_to_an_open_deposit_request_completes_it(database):
     seed(database)
     record_and_process(
         database,
-        [
-            event(
-                "payment.deposit_requested",
-                "C-1001",
-                "2024-07-31T09:00:00Z",
-                source="crm",
-                payment_id="dep_typo",
-                amount="200.00",
-                reference="DEP-BBB22",
-                method="bank_wire",
-                provider="bank",
-                currency="EUR",
-            )
-        ],
+        [wire_request("C-1001", "2024-07-31T09:00:00Z", "dep_typo", "200.00", "DEP-BBB22")],
     )
     second = unmatched(database)[1]
     with unit_of_work(database) as s:
