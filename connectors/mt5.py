@@ -199,14 +199,24 @@ def normalize_deals(
         account = accounts.get(deal.login)
         if account is None:
             batch.unknown.append(deal)
-        elif deal.action in (BUY, SELL):
-            _trade(deal, account, ctx, batch)
-        elif deal.action == BALANCE:
-            _balance(deal, account, ctx, batch)
-        else:
-            name = ACTIONS[deal.action] if 0 <= deal.action < len(ACTIONS) else "unknown"
-            batch.ignored.append((deal.deal, f"action {deal.action} ({name}) is not used"))
+            continue
+        try:
+            _one_deal(deal, account, ctx, batch)
+        except MalformedPayload as exc:
+            # A deal whose event the store would refuse (a time before 1990, say) is left
+            # out with the reason, rather than failing every other deal of the poll.
+            batch.ignored.append((deal.deal, f"malformed: {exc}"))
     return batch
+
+
+def _one_deal(deal: Deal, account: Account, ctx: _Context, batch: Batch) -> None:
+    if deal.action in (BUY, SELL):
+        _trade(deal, account, ctx, batch)
+    elif deal.action == BALANCE:
+        _balance(deal, account, ctx, batch)
+    else:
+        name = ACTIONS[deal.action] if 0 <= deal.action < len(ACTIONS) else "unknown"
+        batch.ignored.append((deal.deal, f"action {deal.action} ({name}) is not used"))
 
 
 def _side(action: int) -> str:

@@ -10,6 +10,8 @@ the documented field list with Action 0/1 and Entry 0/1/2. The lot scaling (Volu
 
 from __future__ import annotations
 
+import re
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -217,3 +219,22 @@ def test_money_the_event_store_would_refuse_is_malformed():
         mt5.parse_deal(record)
     with pytest.raises(MalformedPayload, match="Profit: out of range"):
         mt5.parse_deal({**load("mt5/balance_deposit.json"), "Profit": "1e10"})
+
+
+@pytest.mark.parametrize(
+    "times, message",
+    [
+        ({"TimeMsc": 1}, "occurred_at: 1970-01-01T00:00:00.001000.* is outside the accepted window"),
+        ({"TimeMsc": -62135596800001}, "TimeMsc: time out of range"),
+    ],
+)
+def test_a_deal_the_event_store_would_refuse_is_left_out_with_its_reason(times, message):
+    """Found by the fuzz test: a deal dated before 1990 (or past what a date holds) made
+    normalize_deals raise, failing every other deal of the poll; it is left out, with why."""
+    good = mt5.parse_deal(load("mt5/balance_deposit.json"))
+    bad = mt5.parse_deal({**load("mt5/balance_deposit.json"), "Deal": good.deal + 1, **times})
+    accounts = {good.login: mt5.Account("C-1", "USD")}
+    batch = mt5.normalize_deals([good, bad], positions={}, accounts=accounts)
+    assert len(batch.events) == 1  # the good deal's deposit
+    assert [deal for deal, _ in batch.ignored] == [bad.deal]
+    assert re.search(message, batch.ignored[0][1]), batch.ignored
