@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from engine.values import clock
+from tests.engine.test_batch_onboarding import ONBOARDING
 from tests.engine.test_batch_equivalence import (
     NOW,
     _assert_same,
@@ -155,17 +156,7 @@ def _missing_counts(session, refs: list[str]) -> dict:
 # The event types that change the missing documents (registration and profile: the
 # client's country and type choose the documents; every KYC event): now that they go
 # set-based too, the loader's declaration names them all.
-MISSING_CHANGED_BY = (
-    "client.registered",
-    "client.profile_updated",
-    "kyc.document_submitted",
-    "kyc.document_approved",
-    "kyc.document_rejected",
-    "kyc.review_pending",
-    "kyc.on_hold",
-    "kyc.review_completed",
-    "kyc.reset",
-)
+MISSING_CHANGED_BY = tuple(t for t in ONBOARDING if not t.startswith("account."))
 
 
 @pytest.mark.parametrize("changed_by", [MISSING_CHANGED_BY, (*MISSING_CHANGED_BY, "trade.opened")])
