@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm.attributes import instance_state
@@ -41,7 +42,11 @@ class AccountsState:
     accounts: dict[str, TradingAccount]  # by platform account id
     entries: dict[str, AccountActivity | dict]  # activity entries the events could add, by key
     traded: set[str] = field(default_factory=set)  # clients with a processed trade (for CREATED)
-    counts: Counter[str] = field(default_factory=Counter)  # accounts of each client of the group
+    opened: Counter[str] = field(default_factory=Counter)  # accounts the round opened, by client
+    # Accounts stored before the round, by client of the group: counted in one query when
+    # `accounts.count` is first read (a round no rule reading it never counts).
+    stored: Counter[str] | None = None
+    count_stored: Callable[[], Counter[str]] | None = None
     new_accounts: list[TradingAccount] = field(default_factory=list)  # to insert, in order
     new_entries: list[dict] = field(default_factory=list)
 
@@ -75,15 +80,24 @@ def load(session: Session, clients: dict, events: list) -> AccountsState:
         if creating
         else set()
     )
+    state = AccountsState(accounts, entries, traded)
+    state.count_stored = lambda: _count_accounts(session, sorted(clients))
+    return state
+
+
+def _count_accounts(session: Session, refs: list[str]) -> Counter[str]:
+    """The accounts stored for each of `refs` (read without flushing: the round's new
+    accounts are in the state, counted apart)."""
     counts: Counter[str] = Counter()
-    if clients:
-        rows = session.execute(
-            select(TradingAccount.client_ref, func.count())
-            .where(TradingAccount.client_ref.in_(sorted(clients)))
-            .group_by(TradingAccount.client_ref)
-        )
-        counts.update({ref: n for ref, n in rows})
-    return AccountsState(accounts, entries, traded, counts)
+    if refs:
+        with session.no_autoflush:
+            rows = session.execute(
+                select(TradingAccount.client_ref, func.count())
+                .where(TradingAccount.client_ref.in_(refs))
+                .group_by(TradingAccount.client_ref)
+            )
+            counts.update({ref: n for ref, n in rows})
+    return counts
 
 
 def _named(event) -> bool:
@@ -170,7 +184,7 @@ def _created(state: AccountsState, event, client) -> None:
         account = service.new_account(client_ref=client.ref, opened_at=event.occurred_at, **service.opening_of(data))
         state.accounts[account.account_id] = account
         state.new_accounts.append(account)
-        state.counts[client.ref] += 1
+        state.opened[client.ref] += 1
         key, summary = service.created_entry(account)
         _entry(state, account, key, "created", event.occurred_at, summary)
     advance(client, "account_opened")
@@ -236,4 +250,7 @@ def _row(account: TradingAccount) -> dict:
 @state_fact("accounts.count", form="accounts")
 def accounts_count(state: AccountsState, client) -> int:
     """As service.count_for: the client's accounts, those this round opened included."""
-    return state.counts[client.ref]
+    if state.stored is None:
+        assert state.count_stored is not None
+        state.stored = state.count_stored()
+    return state.stored[client.ref] + state.opened[client.ref]

@@ -41,6 +41,17 @@ class KycState:
     reviews: dict[str, list[KycReview]]  # applied ones (and every new one) by client, in id order
     received: dict[str, KycReview]  # by client, the review recorded last before the round (if any)
     new: list[KycDocument | KycReview | DocumentRequest] = field(default_factory=list)  # to insert, in order
+    # The group's clients with no KYC event in the round, loaded when a fact of one of them
+    # is first read (rounds where no rule reads a KYC fact never load them).
+    rest: Callable[[], None] | None = None
+
+    def rows_of(self, ref: str) -> None:
+        """Make sure the client's rows are here (KeyError: not a client of the group)."""
+        if ref not in self.documents and self.rest is not None:
+            load_rest, self.rest = self.rest, None
+            load_rest()
+        if ref not in self.documents:
+            raise KeyError(ref)
 
 
 class GroupRows:
@@ -73,30 +84,44 @@ class GroupRows:
 
 
 def load(session: Session, clients: dict[str, Client], events: list[Event]) -> KycState:
-    """The KYC rows of every client of the group (the rules' form reads the KYC facts of
-    any of them from here: STATE_FACTS below)."""
-    refs = sorted(clients)
-    documents: dict[str, list[KycDocument]] = {ref: [] for ref in refs}
-    requests: dict[str, list[DocumentRequest]] = {ref: [] for ref in refs}
-    reviews: dict[str, list[KycReview]] = {ref: [] for ref in refs}
-    received: dict[str, KycReview] = {}
-    if refs:
+    """The KYC rows of the clients with a KYC event in the round; those of the group's other
+    clients when the rules' form first reads a KYC fact of one of them (STATE_FACTS below)."""
+    refs = sorted({e.client_ref for e in events if e.type in TYPES and e.client_ref in clients})
+    state = KycState(lambda: None, {}, {}, {}, {})
+    _load_rows(session, state, refs)
+    policy = policy_mod.for_session(session) if clients else None  # read here: apply reads nothing
+    state.policy = lambda: policy
+    rest = sorted(set(clients) - set(refs))
+    if rest:
+        state.rest = lambda: _load_rows(session, state, rest)
+    return state
+
+
+def _load_rows(session: Session, state: KycState, refs: list[str]) -> None:
+    """Add the documents, requests, applied reviews and last received review of `refs`:
+    one query each. Read without flushing: the round's changes are in the state, not yet
+    in the database, and these clients have none."""
+    for ref in refs:
+        state.documents[ref], state.requests[ref], state.reviews[ref] = [], [], []
+    if not refs:
+        return
+    with session.no_autoflush:
         for doc in session.scalars(
             select(KycDocument).where(KycDocument.client_ref.in_(refs)).order_by(KycDocument.id)
         ):
-            documents[doc.client_ref].append(doc)
+            state.documents[doc.client_ref].append(doc)
         for request in session.scalars(
             select(DocumentRequest).where(DocumentRequest.client_ref.in_(refs)).order_by(DocumentRequest.id)
         ):
-            requests[request.client_ref].append(request)
+            state.requests[request.client_ref].append(request)
         for review in session.scalars(
             select(KycReview).where(KycReview.client_ref.in_(refs), KycReview.applied).order_by(KycReview.id)
         ):
-            reviews[review.client_ref].append(review)
+            state.reviews[review.client_ref].append(review)
         last = select(func.max(KycReview.id)).where(KycReview.client_ref.in_(refs)).group_by(KycReview.client_ref)
-        received = {r.client_ref: r for r in session.scalars(select(KycReview).where(KycReview.id.in_(last)))}
-    policy = policy_mod.for_session(session) if refs else None  # read here: apply reads nothing
-    return KycState(lambda: policy, documents, requests, reviews, received)
+        state.received.update(
+            {r.client_ref: r for r in session.scalars(select(KycReview).where(KycReview.id.in_(last)))}
+        )
 
 
 def accepts(state: KycState, event: Event, client: Client) -> bool:
@@ -168,6 +193,7 @@ def _row(obj: KycDocument | KycReview | DocumentRequest) -> dict[str, Any]:
 
 
 def _required(state: KycState, client: Client) -> list[str]:
+    state.rows_of(client.ref)
     return service.required_of(state.policy(), client, state.requests[client.ref])
 
 
@@ -188,7 +214,7 @@ def documents_missing_count(state: KycState, client: Client) -> int:
 
 @state_fact("kyc.under_review", form="kyc")
 def under_review(state: KycState, client: Client) -> bool:
-    return service.is_review_pending(_latest_applied(state.reviews[client.ref]))
+    return service.is_review_pending(_latest(state, client))
 
 
 def _latest_applied(reviews: list[KycReview]) -> KycReview | None:
@@ -208,24 +234,22 @@ def country_risk(state: KycState, client: Client) -> str:
 def result_is_current(state: KycState, client: Client) -> bool:
     """As service.last_received: the review recorded last (this round's last new one, or
     the last before it) was applied."""
-    if client.ref not in state.reviews:
-        raise KeyError(client.ref)
+    state.rows_of(client.ref)
     new = [r for r in state.reviews[client.ref] if r.id is None]
     received = new[-1] if new else state.received.get(client.ref)
     return received is None or bool(received.applied)
 
 
 def _latest(state: KycState, client: Client) -> KycReview | None:
+    state.rows_of(client.ref)
     return _latest_applied(state.reviews[client.ref])
 
 
 @state_fact("kyc.reason", form="kyc")
 def reason(state: KycState, client: Client) -> str:
-    review = _latest(state, client)
-    return (review.reason or review.comment or "") if review else ""
+    return service.reason_of(_latest(state, client))
 
 
 @state_fact("kyc.labels", form="kyc")
 def labels(state: KycState, client: Client) -> list[str]:
-    review = _latest(state, client)
-    return list(review.labels or []) if review else []
+    return service.labels_of(_latest(state, client))

@@ -86,8 +86,7 @@ def result_is_current(session, client):
 @fact("kyc.labels", "list")
 def labels(session, client):
     """The labels of the newest applied KYC result (e.g. BAD_PROOF_OF_ADDRESS)."""
-    review = service.latest_result(session, client.ref)
-    return list(review.labels or []) if review else []
+    return service.labels_of(service.latest_result(session, client.ref))
 
 
 @fact("kyc.labels_explained", "string")
@@ -103,8 +102,7 @@ def labels_explained(session, client):
 @fact("kyc.reason", "string")
 def reason(session, client):
     """The reason given with the newest applied KYC result, if any."""
-    review = service.latest_result(session, client.ref)
-    return (review.reason or review.comment or "") if review else ""
+    return service.reason_of(service.latest_result(session, client.ref))
 
 
 @fact("kyc.overridden", "boolean")

@@ -151,6 +151,16 @@ def is_review_pending(review: KycReview | None) -> bool:
     return review is not None and review.result == "pending"
 
 
+def reason_of(review: KycReview | None) -> str:
+    """The reason a KYC result gives (its comment when it has none), or ""."""
+    return (review.reason or review.comment or "") if review else ""
+
+
+def labels_of(review: KycReview | None) -> list[str]:
+    """The labels of a KYC result (e.g. BAD_PROOF_OF_ADDRESS), or []."""
+    return list(review.labels or []) if review else []
+
+
 def last_received(session: Session, client_ref: str) -> KycReview | None:
     """Return the KYC result recorded last (by arrival, not by time), or None."""
     return cached(
@@ -307,7 +317,7 @@ def notification_context(session: Session, client: Client) -> dict:
         "missing_text": document_names(missing),
         "expiring": expiring,
         "expiring_text": document_names(expiring),
-        "labels": list(review.labels or []) if review else [],
+        "labels": labels_of(review),
         "labels_explained": " ".join(texts) or comment,
         "reason": code,
         "reason_text": pol.reason_codes.get(code) or comment,
