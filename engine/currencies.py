@@ -75,6 +75,29 @@ def minor_units(code: str) -> int | None:
     return found if found is not None else _fiat().get(code)
 
 
+def amount_text(amount: Decimal, code: str) -> str:
+    """`amount` as people read it. One read from storage (8 decimals) shows the currency's
+    minor units when that drops only zeros (`200.00000000` USD is `200.00`), else its
+    digits without trailing zeros (`0.01500000` USD is `0.015`); any other amount keeps
+    the digits it was written or computed with (`100`, `10000.5`)."""
+    if decimals_of(amount) < STORED_DECIMALS:
+        return str(amount)
+    places = minor_units(code)
+    if places is not None:
+        shown = amount.quantize(Decimal(1).scaleb(-places))
+        if shown == amount:
+            return str(shown)
+    return stored_decimal_text(amount)
+
+
+def stored_decimal_text(value: Decimal) -> str:
+    """A decimal read from storage (8 decimals) without its trailing zeros: `2.50000000`
+    lots is `2.5`; a value with fewer decimals keeps the digits it was written with."""
+    if decimals_of(value) < STORED_DECIMALS:
+        return str(value)
+    return format(value.normalize(), "f") if value else "0"
+
+
 def is_known(code: str) -> bool:
     """Whether `code` is an ISO 4217 currency or a configured crypto currency."""
     return minor_units(code) is not None

@@ -10,6 +10,7 @@ from typing import Iterable
 
 from sqlalchemy.orm import Session
 
+from engine.currencies import amount_text, stored_decimal_text
 from engine.events.models import Event
 from engine.facts import load_domain_facts, subject_facts
 from engine.rules import aggregates, ir, py_evaluator, tables
@@ -77,11 +78,11 @@ def display(raw) -> object:
     if raw is None:
         return None
     if isinstance(raw, Money):
-        return f"{raw.amount} {raw.currency}"
+        return f"{amount_text(raw.amount, raw.currency)} {raw.currency}"
     if isinstance(raw, datetime):
         return iso(raw)
     if isinstance(raw, Decimal):
-        return str(raw)
+        return stored_decimal_text(raw)
     if isinstance(raw, (list, tuple, set)):
         return [display(x) for x in raw]
     return raw if isinstance(raw, (str, int, bool, float, dict)) else str(raw)

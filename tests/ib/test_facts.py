@@ -136,3 +136,14 @@ def test_a_trade_does_not_load_the_clients_earlier_trades(database, feed):
     finally:
         orm_event.remove(IbTrade, "load", count)
     assert set(loaded) <= {"new"}  # the rebate reads the trade it pays for, nothing older
+
+
+def test_explanations_show_amounts_as_people_write_them(database, feed):
+    """Stored amounts keep 8 decimals; a rule's explanation and templates show a money fact
+    with its currency's minor units, and a decimal without trailing zeros."""
+    from engine.rules.evaluation import display
+
+    feed(ib("P-A", "IB-A", "A"))
+    feed(client("C1", "A") + [deposit("C1", "150.00", 1), deposit("C1", "20.50", 2), trade("C1", "1.5", 2, held=90)])
+    first, total, lots = facts(database, "C1", ("ib.first_deposit", {}), ("ib.deposits.sum", {}), ("ib.lots", {}))
+    assert [display(first), display(total), display(lots)] == ["150.00 USD", "170.50 USD", "1.5"]
