@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -148,6 +149,33 @@ def test_delay_timer_fires_once_and_unless_cancels(database):
     with unit_of_work(database) as s:
         why = s.scalar(select(Task)).explanation
     assert why["timer"]["due_at"].startswith("2026-11-02T09:00:00") and why["rule"] == "kyc-nudge"
+
+
+def test_start_delay_starts_once_per_key_and_the_cached_pending_timers_see_it(database):
+    """start_delay is one INSERT that skips an existing key; the client's pending timers,
+    read through the read cache (runtime.cancel_timers), are read again after it."""
+    from engine.db import cached
+
+    ingest(database, registered("C1", at="2026-11-01T09:00:00Z"))
+    start = dict(
+        key="delay:r:test/1", client_ref="C1", rule_id="r", version="v1", event_seq=None, explanation={"why": 1}
+    )
+    at = parse_datetime("2026-11-02T09:00:00Z")
+    with unit_of_work(database) as s:
+
+        def pending():
+            return cached(
+                s, ("delay_timers", "C1"), frozenset({"rule_timers"}), lambda: timers.pending(s, "C1", "delay")
+            )
+
+        assert pending() == []
+        assert timers.start_delay(s, due_at=at, **start) is True
+        assert [(t.key, t.status, t.due_at, t.explanation) for t in pending()] == [
+            ("delay:r:test/1", "pending", at, {"why": 1})
+        ]
+        assert timers.start_delay(s, due_at=at + timedelta(hours=1), **start) is False
+    with unit_of_work(database) as s:
+        assert [(t.key, t.due_at) for t in s.scalars(select(RuleTimer))] == [("delay:r:test/1", at)]
 
 
 @SQLITE_ONLY
