@@ -50,6 +50,7 @@ from typing import Any, Callable, TypeVar
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.bulk import insert_rows
@@ -194,8 +195,11 @@ def _load_timers(session: Session, state: RulesState, refs: list[str], rule_ids:
         ).all()
     rows.sort(key=lambda r: (r.due_at, r.id))
     seqs = sorted({r.event_seq for r in rows if r.event_seq})
-    triggers = {}
-    for part in _chunks(seqs):
+    # A trigger the session holds (an event of this group, or one read before) is not read
+    # again, as session.get would not (runtime.cancel_timers).
+    held = {seq: session.identity_map.get(identity_key(Event, seq)) for seq in seqs}
+    triggers = {seq: event for seq, event in held.items() if event is not None}
+    for part in _chunks([seq for seq in seqs if seq not in triggers]):
         triggers.update({e.seq: e for e in session.scalars(select(Event).where(Event.seq.in_(part)))})
     for r in rows:
         trigger = triggers.get(r.event_seq) if r.event_seq else None
@@ -538,7 +542,10 @@ def write(session: Session, state: RulesState) -> None:
 
 
 def _expire(session: Session, ids: set[int]) -> None:
-    """Forget what the session holds of timers changed by the UPDATE (read again if used)."""
-    for obj in list(session.identity_map.values()):
-        if isinstance(obj, RuleTimer) and obj.id in ids:
+    """Forget what the session holds of timers changed by the UPDATE (read again if used).
+    Looked up by identity (a group's session holds every object it loaded: a scan of them
+    all cost more than the UPDATE)."""
+    for timer_id in ids:
+        obj = session.identity_map.get(identity_key(RuleTimer, timer_id))
+        if obj is not None:
             session.expire(obj)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from datetime import timedelta
 
@@ -176,6 +177,32 @@ def test_start_delay_starts_once_per_key_and_the_cached_pending_timers_see_it(da
         assert timers.start_delay(s, due_at=at + timedelta(hours=1), **start) is False
     with unit_of_work(database) as s:
         assert [(t.key, t.due_at) for t in s.scalars(select(RuleTimer))] == [("delay:r:test/1", at)]
+
+
+def test_the_set_based_path_reads_a_timers_trigger_the_session_holds_from_memory(database):
+    """The rules' form loads the group's pending delay timers with the events that started
+    them; an event the session holds already (one of the group) is not read again."""
+    from sqlalchemy import event as sa_event
+
+    from engine.rules import batch
+
+    activate(database)
+    ingest(database, registered("C1", at="2026-11-01T09:00:00Z"))  # starts kyc-nudge's timer
+    selects = []
+
+    def seen(_conn, _cursor, statement, *_rest):
+        selects.append(re.search(r"\bFROM\s+(\w+)", statement)[1])
+
+    with unit_of_work(database) as s:
+        trigger = s.scalar(select(Event).where(Event.client_ref == "C1"))
+        state = batch.RulesState(None)
+        sa_event.listen(database.engine, "before_cursor_execute", seen)
+        try:
+            batch._load_timers(s, state, ["C1"], ["kyc-nudge"])
+        finally:
+            sa_event.remove(database.engine, "before_cursor_execute", seen)
+    assert [t.trigger for t in state.timers["C1"]] == [trigger]
+    assert selects == ["rule_timers"]
 
 
 @SQLITE_ONLY
