@@ -47,11 +47,29 @@ def _read(source, name: str) -> tuple[str, str | None]:
     """Return (how to name the file, its text or None) of template `name` in `source`: a
     rules folder, or a version's files (`engine.rules.files.RuleFiles`)."""
     if isinstance(source, (str, Path)):
-        path = path_of(source, name)
-        return str(path), path.read_text(encoding="utf-8") if path.is_file() else None
+        return _folder_text(source, name)
     path_of(".", name)  # checks the name
     relative = f"{TEMPLATES_DIR}/{name}.yaml"
     return relative, source.text(relative)
+
+
+# Where each template of a rules folder was found: a notification per event looked for
+# its file up the folder's parents each time (a path resolution and a dozen system calls).
+# The file is still read each time (an edit applies at once; a small read); one that is
+# gone is looked for again.
+_found: dict[tuple[str, str], Path] = {}
+
+
+def _folder_text(folder: str | Path, name: str) -> tuple[str, str | None]:
+    key = (str(folder), name)
+    path = _found.get(key) or path_of(folder, name)  # path_of checks the name: a bad one is never kept
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:  # missing (or not a file)
+        _found.pop(key, None)
+        return str(path), None
+    _found[key] = path
+    return str(path), text
 
 
 def load(source, name: str) -> dict:

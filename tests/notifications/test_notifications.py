@@ -198,3 +198,30 @@ def test_rejection_email_explains_a_reason_code_in_the_brokers_words(database):
     ingest(database, registered("C1"), review("C1", "rejected", "2026-11-01T11:00:00Z", reason="underage"))
     body = _note(database, _send(database, template="kyc-rejected")).body
     assert "Reason: You must be at least 18 years old to open an account." in body
+
+
+def test_a_template_file_is_looked_for_once_and_read_each_time(tmp_path, monkeypatch):
+    """Rendering a template of a rules folder looks for its file up the folder's parents
+    once (each notification did); the file is read each time (an edit applies at once),
+    and looked for again once it is gone."""
+    from engine.notifications import templates
+    from engine.rules import api as rules_api
+
+    (tmp_path / "templates").mkdir()
+    file = tmp_path / "templates" / "hello.yaml"
+    file.write_text("subject: Hi\nbody: 'Dear {{ name }}'\n")
+    looked = []
+    locate = rules_api.locate
+    monkeypatch.setattr(
+        rules_api, "locate", lambda folder, relative: looked.append(relative) or locate(folder, relative)
+    )
+    assert templates.render(str(tmp_path), "hello", {"name": "Ann"}).body == "Dear Ann\n"
+    file.write_text("subject: Hi\nbody: 'Hi {{ name }}'\n")
+    assert templates.render(str(tmp_path), "hello", {"name": "Bob"}).body == "Hi Bob\n"
+    assert len(looked) == 1
+    file.unlink()
+    with pytest.raises(templates.TemplateProblem, match="no such notification template"):
+        templates.render(str(tmp_path), "hello", {"name": "Ann"})
+    file.write_text("subject: Hi\nbody: 'Back {{ name }}'\n")
+    assert templates.render(str(tmp_path), "hello", {"name": "Ann"}).body == "Back Ann\n"
+    assert len(looked) == 2  # found where it was, missing: looked for again once back
