@@ -34,10 +34,14 @@ class Rendered:
     body: str
 
 
-def path_of(rules_dir: str | Path, name: str) -> Path:
-    """Return the file of template `name`."""
+def _check_name(name: str) -> None:
     if not _NAME.match(name or ""):
         raise TemplateProblem(f"bad template name {name!r}: use lower-case letters, digits, - and _")
+
+
+def path_of(rules_dir: str | Path, name: str) -> Path:
+    """Return the file of template `name`."""
+    _check_name(name)
     from engine.rules.api import locate
 
     return locate(rules_dir, Path(TEMPLATES_DIR) / f"{name}.yaml")
@@ -48,7 +52,7 @@ def _read(source, name: str) -> tuple[str, str | None]:
     rules folder, or a version's files (`engine.rules.files.RuleFiles`)."""
     if isinstance(source, (str, Path)):
         return _folder_text(source, name)
-    path_of(".", name)  # checks the name
+    _check_name(name)  # (was path_of("."): a search of the working folder's parents for each notification)
     relative = f"{TEMPLATES_DIR}/{name}.yaml"
     return relative, source.text(relative)
 

@@ -225,3 +225,18 @@ def test_a_template_file_is_looked_for_once_and_read_each_time(tmp_path, monkeyp
     file.write_text("subject: Hi\nbody: 'Back {{ name }}'\n")
     assert templates.render(str(tmp_path), "hello", {"name": "Ann"}).body == "Back Ann\n"
     assert len(looked) == 2  # found where it was, missing: looked for again once back
+
+
+def test_a_template_of_a_versions_files_is_not_looked_for_on_disk(monkeypatch):
+    """A template of the active version's files (engine.rules.files.RuleFiles) is read from
+    them; only its name is checked (each notification searched the working folder's
+    parents for it)."""
+    from engine.notifications import templates
+    from engine.rules import api as rules_api
+    from engine.rules.files import RuleFiles
+
+    monkeypatch.setattr(rules_api, "locate", lambda *_: pytest.fail("looked for on disk"))
+    files = RuleFiles("v1", {"templates/hello.yaml": "subject: Hi\nbody: 'Dear {{ name }}'\n"})
+    assert templates.render(files, "hello", {"name": "Ann"}).body == "Dear Ann\n"
+    with pytest.raises(templates.TemplateProblem, match="bad template name"):
+        templates.render(files, "../hello", {"name": "Ann"})
