@@ -129,11 +129,18 @@ def _compiled(text: str) -> Template:
 
 def names_used(source, name: str) -> frozenset[str]:
     """The top-level names template `name` reads (`client`, a domain's `kyc`, ...)."""
-    from jinja2 import meta
-
     data = load(source, name)
     texts = [data["body"], *([data["subject"]] if data.get("subject") else [])]
-    return frozenset().union(*(meta.find_undeclared_variables(_env.parse(t)) for t in texts))
+    return frozenset().union(*(_names(t) for t in texts))
+
+
+@lru_cache(maxsize=512)
+def _names(text: str) -> frozenset[str]:
+    """The top-level names `text` reads, parsed once per text (the set-based notify form
+    asks for each template in each round)."""
+    from jinja2 import meta
+
+    return frozenset(meta.find_undeclared_variables(_env.parse(text)))
 
 
 def check_config(files) -> list[Problem]:

@@ -240,3 +240,22 @@ def test_a_template_of_a_versions_files_is_not_looked_for_on_disk(monkeypatch):
     assert templates.render(files, "hello", {"name": "Ann"}).body == "Dear Ann\n"
     with pytest.raises(templates.TemplateProblem, match="bad template name"):
         templates.render(files, "../hello", {"name": "Ann"})
+
+
+def test_the_names_a_template_reads_are_parsed_once_per_text(monkeypatch):
+    """names_used parses a template's texts once (the set-based notify form asks for each
+    template in each round); another text is parsed again."""
+    from engine.notifications import templates
+    from engine.rules.files import RuleFiles
+
+    parsed = []
+    parse = templates._env.parse
+    monkeypatch.setattr(templates._env, "parse", lambda text, *a, **k: parsed.append(text) or parse(text, *a, **k))
+    body = "body: 'Dear {{ client.first_name }}, {{ kyc.reason }} (names parsed once)'\n"
+    files = RuleFiles("v1", {"templates/once.yaml": body})
+    assert templates.names_used(files, "once") == {"client", "kyc"}
+    assert templates.names_used(files, "once") == {"client", "kyc"}
+    assert len(parsed) == 1
+    other = RuleFiles("v2", {"templates/once.yaml": body.replace("kyc.reason", "account.id")})
+    assert templates.names_used(other, "once") == {"client", "account"}
+    assert len(parsed) == 2
