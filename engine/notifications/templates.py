@@ -34,10 +34,14 @@ class Rendered:
     body: str
 
 
-def path_of(rules_dir: str | Path, name: str) -> Path:
-    """Return the file of template `name`."""
+def _check_name(name: str) -> None:
     if not _NAME.match(name or ""):
         raise TemplateProblem(f"bad template name {name!r}: use lower-case letters, digits, - and _")
+
+
+def path_of(rules_dir: str | Path, name: str) -> Path:
+    """Return the file of template `name`."""
+    _check_name(name)
     from engine.rules.api import locate
 
     return locate(rules_dir, Path(TEMPLATES_DIR) / f"{name}.yaml")
@@ -47,11 +51,29 @@ def _read(source, name: str) -> tuple[str, str | None]:
     """Return (how to name the file, its text or None) of template `name` in `source`: a
     rules folder, or a version's files (`engine.rules.files.RuleFiles`)."""
     if isinstance(source, (str, Path)):
-        path = path_of(source, name)
-        return str(path), path.read_text(encoding="utf-8") if path.is_file() else None
-    path_of(".", name)  # checks the name
+        return _folder_text(source, name)
+    _check_name(name)  # (was path_of("."): a search of the working folder's parents for each notification)
     relative = f"{TEMPLATES_DIR}/{name}.yaml"
     return relative, source.text(relative)
+
+
+# Where each template of a rules folder was found: a notification per event looked for
+# its file up the folder's parents each time (a path resolution and a dozen system calls).
+# The file is still read each time (an edit applies at once; a small read); one that is
+# gone is looked for again.
+_found: dict[tuple[str, str], Path] = {}
+
+
+def _folder_text(folder: str | Path, name: str) -> tuple[str, str | None]:
+    key = (str(folder), name)
+    path = _found.get(key) or path_of(folder, name)  # path_of checks the name: a bad one is never kept
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:  # missing (or not a file)
+        _found.pop(key, None)
+        return str(path), None
+    _found[key] = path
+    return str(path), text
 
 
 def load(source, name: str) -> dict:
@@ -107,11 +129,18 @@ def _compiled(text: str) -> Template:
 
 def names_used(source, name: str) -> frozenset[str]:
     """The top-level names template `name` reads (`client`, a domain's `kyc`, ...)."""
-    from jinja2 import meta
-
     data = load(source, name)
     texts = [data["body"], *([data["subject"]] if data.get("subject") else [])]
-    return frozenset().union(*(meta.find_undeclared_variables(_env.parse(t)) for t in texts))
+    return frozenset().union(*(_names(t) for t in texts))
+
+
+@lru_cache(maxsize=512)
+def _names(text: str) -> frozenset[str]:
+    """The top-level names `text` reads, parsed once per text (the set-based notify form
+    asks for each template in each round)."""
+    from jinja2 import meta
+
+    return frozenset(meta.find_undeclared_variables(_env.parse(text)))
 
 
 def check_config(files) -> list[Problem]:

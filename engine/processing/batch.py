@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Callable
 
 from sqlalchemy.orm import Session
@@ -42,15 +43,20 @@ def run(session: Session, clients: dict, events: list, mark: Callable, deadline:
     queues: dict[str, deque] = {}
     for event in events:
         queues.setdefault(event.client_ref, deque()).append(event)
-    routes: dict[str, list[BatchForm] | None] = {}
+    routes: dict[str, _Route | None] = {}
+    taken: dict[int, _Route | None] = {}  # id(event) -> its route (events live as long as the run)
 
-    def forms(event) -> list[BatchForm] | None:
-        if event.type not in routes:
-            routes[event.type] = forms_for(event.type)
-        found = routes[event.type]
-        if found is None or any(f.takes is not None and not f.takes(event) for f in found):
-            return None
-        return found
+    def forms(event) -> _Route | None:
+        """The event's route, or None: it goes per event. Decided once per type, and once
+        per event for the forms that look at the event (`takes`)."""
+        if id(event) not in taken:
+            if event.type not in routes:
+                routes[event.type] = _route(event.type)
+            found = routes[event.type]
+            if found is not None and any(f.takes is not None and not f.takes(event) for f in found.forms):
+                found = None
+            taken[id(event)] = found
+        return taken[id(event)]
 
     done: list = []
     refusals: dict[str, int] = {}
@@ -85,6 +91,34 @@ def run(session: Session, clients: dict, events: list, mark: Callable, deadline:
     return done
 
 
+@dataclass(frozen=True)
+class _Route:
+    """The set-based forms an event type goes through, split as `_apply_one` uses them."""
+
+    forms: list[BatchForm]  # all, in handler order
+    projecting: list[BatchForm]  # the projections' forms
+    evaluating: list[tuple[int, BatchForm]]  # (first evaluator's position, form), in that order
+
+
+def _route(event_type: str) -> _Route | None:
+    """The route of `event_type`, or None when a handler of it has no form. Where each
+    evaluator's form stands in EVALUATORS is looked up here, once per type and run (it was
+    looked up for every event and form)."""
+    found = forms_for(event_type)
+    if found is None:
+        return None
+    firsts = [(f.first_evaluator(), f) for f in found]
+    evaluating = sorted(((i, f) for i, f in firsts if i is not None), key=lambda pair: pair[0])
+    return _Route(found, [f for i, f in firsts if i is None], evaluating)
+
+
+@dataclass(frozen=True)
+class _Stop:
+    """An event a form did not accept: the per-event path takes it up from here."""
+
+    evaluators_from: int | None  # None: the whole event; else its evaluators from this one on
+
+
 class _Run(list):
     taken = 0
 
@@ -107,7 +141,7 @@ def _batch_round(
     in EVALUATORS, its evaluators from there on (the round applied its projections)."""
     session.flush()  # the forms read what the per-event path wrote before this round
     group = [e for run_ in runs.values() for e in run_]
-    used = {id(f): f for e in group for f in forms(e)}
+    used = {id(f): f for route in {id(r): r for r in map(forms, group)}.values() for f in route.forms}
     states = {key: form.load(session, clients, group) for key, form in used.items()}
     by_name = {form.name: states[key] for key, form in used.items()}
     for key, form in used.items():
@@ -117,9 +151,9 @@ def _batch_round(
     for ref, run_ in runs.items():
         client = clients[ref]
         for event in run_:
-            refused = _apply_one(states, forms(event), event, client)
-            if refused is not _ALL_APPLIED:
-                stopped[ref] = refused
+            stop = _apply_one(states, forms(event), event, client)
+            if stop is not None:
+                stopped[ref] = stop.evaluators_from
                 break
             mark(event)
             done.append(event)
@@ -129,12 +163,9 @@ def _batch_round(
     return stopped
 
 
-_ALL_APPLIED = -1
-
-
-def _apply_one(states: dict, event_forms: list[BatchForm], event, client) -> int | None:
-    """Apply one event's forms; return _ALL_APPLIED, or where its per-event processing
-    starts (see _batch_round).
+def _apply_one(states: dict, route: _Route, event, client) -> _Stop | None:
+    """Apply one event's forms; return None when all applied it, else where its per-event
+    processing starts (see _batch_round).
 
     The projections' forms first, all or none: each decides on the state the client's
     earlier events left. Then the evaluators' forms one at a time, in the evaluators'
@@ -142,13 +173,12 @@ def _apply_one(states: dict, event_forms: list[BatchForm], event, client) -> int
     the event's projections have just changed); one refusing leaves the event's
     evaluators from its own on to the per-event path.
     """
-    projecting = [f for f in event_forms if f.first_evaluator() is None]
-    if not all(f.accepts(states[id(f)], event, client) for f in projecting):
-        return None
-    for form in projecting:
+    if not all(f.accepts(states[id(f)], event, client) for f in route.projecting):
+        return _Stop(None)
+    for form in route.projecting:
         form.apply(states[id(form)], event, client)
-    for form in sorted((f for f in event_forms if f not in projecting), key=BatchForm.first_evaluator):
+    for first, form in route.evaluating:
         if not form.accepts(states[id(form)], event, client):
-            return form.first_evaluator()
+            return _Stop(first)
         form.apply(states[id(form)], event, client)
-    return _ALL_APPLIED
+    return None

@@ -6,6 +6,7 @@ Redis cannot make a worker run arbitrary code by unpickling."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -157,6 +158,12 @@ def warm_up(cfg: config_mod.Config) -> None:
         except Exception as exc:  # the database may be down; jobs will compile it then
             log.warning("could not preload the active ruleset: %s", type(exc).__name__)
     forget_databases()
+    # What is loaded now (modules, mappers, the compiled ruleset, the registries) lives as
+    # long as the worker: frozen, the collector's full passes no longer walk it (they cost
+    # about 4 % of a set-based run's CPU walking it; issue 20, step 5). A ruleset activated
+    # later is collected as usual; the one compiled here stays, once.
+    gc.collect()
+    gc.freeze()
 
 
 def run_worker(cfg: config_mod.Config, *, burst: bool = False, sweep: bool = True) -> None:

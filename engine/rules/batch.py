@@ -46,9 +46,11 @@ keeps the decision; `apply` carries it out on the state; `write` sends the state
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.bulk import insert_rows
@@ -66,6 +68,7 @@ from engine.rules.paths import base_key
 from engine.values import utcnow
 
 _CHUNK = 1000  # values per IN (...) of a bulk read
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -116,6 +119,11 @@ class RulesState:
             self._known_for[ref] = self.known - {k for k, by in self.changed_by.items() if by & types}
         return self._known_for[ref]
 
+    # rule id -> (the rule, what its `unless` reads): the rules with `unless`, looked up for
+    # each pending timer of each event (were found and their reads computed each time)
+    unless: dict[str, tuple[ir.Rule, frozenset]] = field(default_factory=dict)
+    parts: dict[str, list[tuple]] = field(default_factory=dict)  # rule id -> [(part of its `if:`, its values)]
+    plans: dict[tuple, Any] = field(default_factory=dict)  # see _plan
     timers: dict[str, list[_Timer]] = field(default_factory=dict)  # ref -> pending, with `unless`
     keys: set[str] = field(default_factory=set)  # delay timer keys that exist (or are new)
     decided: dict[int, _Decision] = field(default_factory=dict)  # id(event) -> what accepts decided
@@ -127,6 +135,8 @@ class RulesState:
 
 
 def load(session: Session, clients: dict, events: list) -> RulesState:
+    from engine.rules.runtime import unless_reads
+
     loaded = activation.current(session)
     if loaded is None:
         return RulesState(None)
@@ -138,13 +148,14 @@ def load(session: Session, clients: dict, events: list) -> RulesState:
         quiet &= check(session, refs, ruleset, types) if check is not None else set()
     state = RulesState(loaded, quiet)
     with_unless = [r for r in ruleset.rules if r.unless is not None]
+    state.unless = {r.id: (r, unless_reads(r)) for r in with_unless}
     if with_unless and quiet:
         _load_timers(session, state, sorted(quiet), [r.id for r in with_unless])
     state.keys = _existing_keys(session, ruleset, [e for e in events if e.client_ref in quiet])
     _load_actions(session, state, clients, [e for e in events if e.client_ref in quiet], frozenset(types))
     reads = frozenset().union(
         *(loaded.matcher.reads(t) for t in types),
-        *(values_of(r.unless) for r in with_unless),
+        *(reads for _rule_, reads in state.unless.values()),
         *(r.template_reads for t in types for r in ruleset.rules_for(t) if r.after is None),
     )
     _load_facts(session, state, reads, sorted(quiet))
@@ -184,8 +195,11 @@ def _load_timers(session: Session, state: RulesState, refs: list[str], rule_ids:
         ).all()
     rows.sort(key=lambda r: (r.due_at, r.id))
     seqs = sorted({r.event_seq for r in rows if r.event_seq})
-    triggers = {}
-    for part in _chunks(seqs):
+    # A trigger the session holds (an event of this group, or one read before) is not read
+    # again, as session.get would not (runtime.cancel_timers).
+    held = {seq: session.identity_map.get(identity_key(Event, seq)) for seq in seqs}
+    triggers = {seq: event for seq, event in held.items() if event is not None}
+    for part in _chunks([seq for seq in seqs if seq not in triggers]):
         triggers.update({e.seq: e for e in session.scalars(select(Event).where(Event.seq.in_(part)))})
     for r in rows:
         trigger = triggers.get(r.event_seq) if r.event_seq else None
@@ -206,20 +220,25 @@ def _existing_keys(session: Session, ruleset: ir.Ruleset, events: list) -> set[s
 def _load_actions(session: Session, state: RulesState, clients: dict, events: list, types: frozenset) -> None:
     """The rule_actions keys the group's rules acting at once could record that exist, and
     each action form's group state for the calls they could make."""
+    from engine.rules.runtime import event_trigger
+
     calls: dict[str, list[Call]] = {}
+    wanted_keys: set[str] = set()
     for event in events:
+        trigger = event_trigger(event)
         for rule in state.loaded.ruleset.rules_for(event.type):
             if rule.after is None:
                 for index, act in enumerate(rule.actions):
-                    calls.setdefault(act.name, []).append(
-                        _call(state, rule, index, event, clients[event.client_ref], {})
-                    )
-    wanted = sorted({c.key for found in calls.values() for c in found})
+                    wanted_keys.add(action_key(trigger, rule, index))
+                    if act.name in ACTION_FORMS:  # only a form loads for the calls (the others refuse)
+                        calls.setdefault(act.name, []).append(
+                            _call(state, rule, index, event, clients[event.client_ref], {})
+                        )
+    wanted = sorted(wanted_keys)
     for part in _chunks(wanted):
         state.done.update(session.scalars(select(RuleAction.key).where(RuleAction.key.in_(part))))
     for name, found in calls.items():
-        if name in ACTION_FORMS:
-            state.forms[name] = ACTION_FORMS[name].load(session, found, types)
+        state.forms[name] = ACTION_FORMS[name].load(session, found, types)
 
 
 def _call(state: RulesState, rule: ir.Rule, index: int, event, client, raw: dict, why: dict | None = None) -> Call:
@@ -297,6 +316,40 @@ def _read(state: RulesState, values, client, raw: dict) -> None:
         raw[key] = _value(state, key, client)
 
 
+def _plan(state: RulesState, key: tuple, make: Callable[[], _T]) -> _T:
+    """`make()`, once per key in a round: what an event type (or a rule's `unless`) reads
+    and decides depends on the client only through the fact keys known for it, so it is
+    worked out once per type and known set instead of for every event."""
+    if key not in state.plans:
+        state.plans[key] = make()
+    return state.plans[key]
+
+
+def _fact_keys(values) -> tuple[str, ...]:
+    """The keys of the client facts among `values` (what `_read` puts into raw), once each."""
+    return tuple(dict.fromkeys(base_key(v) for v in values if v.source not in ("event", "relation")))
+
+
+def _start_plan(state: RulesState, event_type: str, known: frozenset[str]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """For `_to_start`: the keys of the known facts the type's matcher reads, and the rules
+    that read only known values (the matcher decides them exactly)."""
+    reads = state.loaded.matcher.reads(event_type)
+    rules = state.loaded.ruleset.rules_for(event_type)
+    decided = frozenset(r.id for r in rules if all(_known(v, known) for v in r.reads))
+    return _fact_keys(v for v in reads if _known(v, known)), decided
+
+
+def _unless_keys(reads: frozenset, known: frozenset[str]) -> tuple[str, ...] | None:
+    """The keys of the facts an `unless` reads, or None when one of its values is not known."""
+    return _fact_keys(reads) if all(_known(v, known) for v in reads) else None
+
+
+def _put(state: RulesState, keys: tuple[str, ...], client, raw: dict) -> None:
+    """Put the values of these known fact keys into `raw` (`_read` without its checks)."""
+    for key in keys:
+        raw[key] = _value(state, key, client)
+
+
 def _value(state: RulesState, key: str, client) -> object:
     if key in state.columns:
         return getattr(client, state.columns[key])
@@ -311,21 +364,20 @@ def _value(state: RulesState, key: str, client) -> object:
 
 def _to_cancel(state: RulesState, event, client, raw: dict) -> list[_Timer]:
     """The pending timers whose `unless` now holds (runtime.cancel_timers)."""
-    from engine.rules.runtime import unless_holds, unless_reads
+    from engine.rules.runtime import unless_holds
 
-    ruleset = state.loaded.ruleset
-    if not any(r.unless is not None for r in ruleset.rules):
+    if not state.unless:
         return []
     found, known = [], state.known_for(client.ref)
     for timer in state.timers.get(client.ref, ()):
-        rule = _rule(ruleset, timer.rule_id)
-        if rule is None or rule.unless is None:
+        if timer.rule_id not in state.unless:
             continue
-        reads = unless_reads(rule)
-        if not all(_known(v, known) for v in reads):
+        rule, reads = state.unless[timer.rule_id]
+        keys = _plan(state, ("unless", rule.id, known), lambda: _unless_keys(reads, known))
+        if keys is None:
             raise _Unknown(rule.id)
-        _read(state, reads, client, raw)
-        if unless_holds(rule, timer.trigger, raw, event.occurred_at):
+        _put(state, keys, client, raw)
+        if unless_holds(rule, timer.trigger, raw, event.occurred_at, reads):
             found.append(timer)
     return found
 
@@ -339,13 +391,13 @@ def _to_start(state: RulesState, event, client, raw: dict) -> tuple[list[dict], 
     rules = ruleset.rules_for(event.type)
     if not rules:
         return [], []
-    reads, known = matcher.reads(event.type), state.known_for(client.ref)
-    _read(state, [v for v in reads if _known(v, known)], client, raw)
+    known = state.known_for(client.ref)
+    keys, decided = _plan(state, ("start", event.type, known), lambda: _start_plan(state, event.type, known))
+    _put(state, keys, client, raw)
     values = matcher.read(envelope(event), raw, epoch(event.occurred_at))
     # A rule reading a value not known here must be decided not to match by a part that
     # reads only known values; every other rule is decided by the matcher, exactly.
-    decided = {r.id for r in rules if all(_known(v, known) for v in r.reads)}
-    if not all(r.id in decided or _cannot_match(r, known, values) for r in rules):
+    if not all(r.id in decided or _cannot_match(state, r, known, values) for r in rules):
         raise _Unknown(event.type)
     start, acts = [], []
     for rule in (r for r in matcher.match(event.type, values) if r.id in decided):
@@ -395,10 +447,6 @@ def _to_act(state: RulesState, rule: ir.Rule, event, client, raw: dict, why: dic
     return acts
 
 
-def _rule(ruleset: ir.Ruleset, rule_id: str) -> ir.Rule | None:
-    return next((r for r in ruleset.rules if r.id == rule_id), None)
-
-
 def _known(value: ir.Value, known: frozenset[str]) -> bool:
     if value.source == "event":
         return True
@@ -407,11 +455,14 @@ def _known(value: ir.Value, known: frozenset[str]) -> bool:
     return value.source == "client" and not value.params and base_key(value) in known
 
 
-def _cannot_match(rule: ir.Rule, known: frozenset[str], values: dict) -> bool:
+def _cannot_match(state: RulesState, rule: ir.Rule, known: frozenset[str], values: dict) -> bool:
     """Whether a part of the rule's `if:` conjunction that reads only known values is false."""
-    parts = rule.condition.items if isinstance(rule.condition, ir.All) else (rule.condition,)
+    if rule.id not in state.parts:  # once per rule and round (was: for every event)
+        parts = rule.condition.items if isinstance(rule.condition, ir.All) else (rule.condition,)
+        state.parts[rule.id] = [(part, values_of(part)) for part in parts]
     return any(
-        all(_known(v, known) for v in values_of(part)) and not py_evaluator.holds(part, values) for part in parts
+        all(_known(v, known) for v in reads) and not py_evaluator.holds(part, values)
+        for part, reads in state.parts[rule.id]
     )
 
 
@@ -444,7 +495,7 @@ def apply(state: RulesState, event, client) -> None:
         state.keys.add(start["key"])
         row = _row(start)
         state.new.append(row)
-        if _rule(state.loaded.ruleset, start["rule_id"]).unless is not None:
+        if start["rule_id"] in state.unless:
             pending.append(_Timer(start["rule_id"], event, row=row))
             state.timers[client.ref] = pending
 
@@ -491,7 +542,10 @@ def write(session: Session, state: RulesState) -> None:
 
 
 def _expire(session: Session, ids: set[int]) -> None:
-    """Forget what the session holds of timers changed by the UPDATE (read again if used)."""
-    for obj in list(session.identity_map.values()):
-        if isinstance(obj, RuleTimer) and obj.id in ids:
+    """Forget what the session holds of timers changed by the UPDATE (read again if used).
+    Looked up by identity (a group's session holds every object it loaded: a scan of them
+    all cost more than the UPDATE)."""
+    for timer_id in ids:
+        obj = session.identity_map.get(identity_key(RuleTimer, timer_id))
+        if obj is not None:
             session.expire(obj)

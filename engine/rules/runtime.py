@@ -112,9 +112,11 @@ def unless_reads(rule: ir.Rule) -> frozenset:
     return _values(rule.unless) if rule.unless is not None else frozenset()
 
 
-def unless_holds(rule: ir.Rule, trigger: Event | None, raw: dict, at) -> bool:
-    """Whether the rule's `unless` holds for a timer started by `trigger`, with these facts."""
-    values = _reader(unless_reads(rule))(envelope(trigger) if trigger is not None else {"data": {}}, raw, epoch(at))
+def unless_holds(rule: ir.Rule, trigger: Event | None, raw: dict, at, reads: frozenset | None = None) -> bool:
+    """Whether the rule's `unless` holds for a timer started by `trigger`, with these facts
+    (`reads`: its `unless_reads`, when the caller has them)."""
+    reads = unless_reads(rule) if reads is None else reads
+    values = _reader(reads)(envelope(trigger) if trigger is not None else {"data": {}}, raw, epoch(at))
     return py_evaluator.holds(rule.unless, values)
 
 
@@ -162,7 +164,8 @@ def cancel_timers(session: Session, ruleset: ir.Ruleset, client, event: Event, f
         if rule is None or rule.unless is None:
             continue
         trigger = session.get(Event, timer.event_seq) if timer.event_seq else None
-        if unless_holds(rule, trigger, facts.load(unless_reads(rule)), facts.at):
+        reads = unless_reads(rule)
+        if unless_holds(rule, trigger, facts.load(reads), facts.at, reads):
             timers.close(session, timer, TIMER_CANCELLED, cancelled_outcome(event), event.occurred_at)
 
 

@@ -41,3 +41,16 @@ def test_a_hand_off_enqueues_all_its_jobs_in_one_round_trip(queued, monkeypatch)
     assert {(job.func_name, job.timeout, job.result_ttl, job.failure_ttl, job.retries_left) for job in found} == {
         ("engine.processing.jobs.process_clients", 600, 300, 7 * 86400, 5)
     }
+
+
+def test_warm_up_freezes_what_the_worker_keeps_for_its_life(database):
+    """After warm-up (handlers loaded, the ruleset compiled) the worker's objects are
+    frozen: the collector's full passes do not walk them for every group."""
+    import gc
+
+    gc.unfreeze()
+    try:
+        jobs.warm_up(database.config)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

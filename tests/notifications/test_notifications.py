@@ -198,3 +198,64 @@ def test_rejection_email_explains_a_reason_code_in_the_brokers_words(database):
     ingest(database, registered("C1"), review("C1", "rejected", "2026-11-01T11:00:00Z", reason="underage"))
     body = _note(database, _send(database, template="kyc-rejected")).body
     assert "Reason: You must be at least 18 years old to open an account." in body
+
+
+def test_a_template_file_is_looked_for_once_and_read_each_time(tmp_path, monkeypatch):
+    """Rendering a template of a rules folder looks for its file up the folder's parents
+    once (each notification did); the file is read each time (an edit applies at once),
+    and looked for again once it is gone."""
+    from engine.notifications import templates
+    from engine.rules import api as rules_api
+
+    (tmp_path / "templates").mkdir()
+    file = tmp_path / "templates" / "hello.yaml"
+    file.write_text("subject: Hi\nbody: 'Dear {{ name }}'\n")
+    looked = []
+    locate = rules_api.locate
+    monkeypatch.setattr(
+        rules_api, "locate", lambda folder, relative: looked.append(relative) or locate(folder, relative)
+    )
+    assert templates.render(str(tmp_path), "hello", {"name": "Ann"}).body == "Dear Ann\n"
+    file.write_text("subject: Hi\nbody: 'Hi {{ name }}'\n")
+    assert templates.render(str(tmp_path), "hello", {"name": "Bob"}).body == "Hi Bob\n"
+    assert len(looked) == 1
+    file.unlink()
+    with pytest.raises(templates.TemplateProblem, match="no such notification template"):
+        templates.render(str(tmp_path), "hello", {"name": "Ann"})
+    file.write_text("subject: Hi\nbody: 'Back {{ name }}'\n")
+    assert templates.render(str(tmp_path), "hello", {"name": "Ann"}).body == "Back Ann\n"
+    assert len(looked) == 2  # found where it was, missing: looked for again once back
+
+
+def test_a_template_of_a_versions_files_is_not_looked_for_on_disk(monkeypatch):
+    """A template of the active version's files (engine.rules.files.RuleFiles) is read from
+    them; only its name is checked (each notification searched the working folder's
+    parents for it)."""
+    from engine.notifications import templates
+    from engine.rules import api as rules_api
+    from engine.rules.files import RuleFiles
+
+    monkeypatch.setattr(rules_api, "locate", lambda *_: pytest.fail("looked for on disk"))
+    files = RuleFiles("v1", {"templates/hello.yaml": "subject: Hi\nbody: 'Dear {{ name }}'\n"})
+    assert templates.render(files, "hello", {"name": "Ann"}).body == "Dear Ann\n"
+    with pytest.raises(templates.TemplateProblem, match="bad template name"):
+        templates.render(files, "../hello", {"name": "Ann"})
+
+
+def test_the_names_a_template_reads_are_parsed_once_per_text(monkeypatch):
+    """names_used parses a template's texts once (the set-based notify form asks for each
+    template in each round); another text is parsed again."""
+    from engine.notifications import templates
+    from engine.rules.files import RuleFiles
+
+    parsed = []
+    parse = templates._env.parse
+    monkeypatch.setattr(templates._env, "parse", lambda text, *a, **k: parsed.append(text) or parse(text, *a, **k))
+    body = "body: 'Dear {{ client.first_name }}, {{ kyc.reason }} (names parsed once)'\n"
+    files = RuleFiles("v1", {"templates/once.yaml": body})
+    assert templates.names_used(files, "once") == {"client", "kyc"}
+    assert templates.names_used(files, "once") == {"client", "kyc"}
+    assert len(parsed) == 1
+    other = RuleFiles("v2", {"templates/once.yaml": body.replace("kyc.reason", "account.id")})
+    assert templates.names_used(other, "once") == {"client", "account"}
+    assert len(parsed) == 2

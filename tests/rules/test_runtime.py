@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -148,6 +150,59 @@ def test_delay_timer_fires_once_and_unless_cancels(database):
     with unit_of_work(database) as s:
         why = s.scalar(select(Task)).explanation
     assert why["timer"]["due_at"].startswith("2026-11-02T09:00:00") and why["rule"] == "kyc-nudge"
+
+
+def test_start_delay_starts_once_per_key_and_the_cached_pending_timers_see_it(database):
+    """start_delay is one INSERT that skips an existing key; the client's pending timers,
+    read through the read cache (runtime.cancel_timers), are read again after it."""
+    from engine.db import cached
+
+    ingest(database, registered("C1", at="2026-11-01T09:00:00Z"))
+    start = dict(
+        key="delay:r:test/1", client_ref="C1", rule_id="r", version="v1", event_seq=None, explanation={"why": 1}
+    )
+    at = parse_datetime("2026-11-02T09:00:00Z")
+    with unit_of_work(database) as s:
+
+        def pending():
+            return cached(
+                s, ("delay_timers", "C1"), frozenset({"rule_timers"}), lambda: timers.pending(s, "C1", "delay")
+            )
+
+        assert pending() == []
+        assert timers.start_delay(s, due_at=at, **start) is True
+        assert [(t.key, t.status, t.due_at, t.explanation) for t in pending()] == [
+            ("delay:r:test/1", "pending", at, {"why": 1})
+        ]
+        assert timers.start_delay(s, due_at=at + timedelta(hours=1), **start) is False
+    with unit_of_work(database) as s:
+        assert [(t.key, t.due_at) for t in s.scalars(select(RuleTimer))] == [("delay:r:test/1", at)]
+
+
+def test_the_set_based_path_reads_a_timers_trigger_the_session_holds_from_memory(database):
+    """The rules' form loads the group's pending delay timers with the events that started
+    them; an event the session holds already (one of the group) is not read again."""
+    from sqlalchemy import event as sa_event
+
+    from engine.rules import batch
+
+    activate(database)
+    ingest(database, registered("C1", at="2026-11-01T09:00:00Z"))  # starts kyc-nudge's timer
+    selects = []
+
+    def seen(_conn, _cursor, statement, *_rest):
+        selects.append(re.search(r"\bFROM\s+(\w+)", statement)[1])
+
+    with unit_of_work(database) as s:
+        trigger = s.scalar(select(Event).where(Event.client_ref == "C1"))
+        state = batch.RulesState(None)
+        sa_event.listen(database.engine, "before_cursor_execute", seen)
+        try:
+            batch._load_timers(s, state, ["C1"], ["kyc-nudge"])
+        finally:
+            sa_event.remove(database.engine, "before_cursor_execute", seen)
+    assert [t.trigger for t in state.timers["C1"]] == [trigger]
+    assert selects == ["rule_timers"]
 
 
 @SQLITE_ONLY
