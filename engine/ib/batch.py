@@ -1,4 +1,5 @@
-"""The set-based form of the IB activity projection, for `trade.closed` (issue 20).
+"""The set-based form of the IB activity projection (issue 20): closed trades here, KYC
+results of clients no IB owns, and deposits in engine.ib.moves_batch.
 
 A closed trade records the trade (and the client's IB projection row on first use), and
 for a referred client checks what it earns the IB in policy mode (`evaluate.after_activity`):
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from engine.bulk import insert_rows
 from engine.db import money_sum
-from engine.ib import commissions, evaluate, qualification, tree
+from engine.ib import commissions, evaluate, moves_batch, qualification, tree
 from engine.ib.commissions import NewCommission
 from engine.ib.config import IbConfig, Policy
 from engine.ib.models import (
@@ -133,13 +134,14 @@ class IbState:
     new_by_client: dict[str, dict] = field(default_factory=dict)  # the rows of new_stats by client
     new_trades: list[dict] = field(default_factory=list)
     new_commissions: list[tuple[NewCommission, datetime]] = field(default_factory=list)  # with created_at
+    moves: moves_batch.Moves = field(default_factory=moves_batch.Moves)  # deposits (engine.ib.moves_batch)
 
 
 def load(session: Session, clients: dict, events: list) -> IbState:
     closed = [e for e in events if e.type == TYPE]
     refs = sorted({e.client_ref for e in closed})
-    kyc_refs = {e.client_ref for e in events if e.type == KYC}
-    stats: dict[str, IbClientStats | None] = dict.fromkeys(sorted(set(refs) | kyc_refs))
+    others = {e.client_ref for e in events if e.type == KYC or e.type in moves_batch.TYPES}
+    stats: dict[str, IbClientStats | None] = dict.fromkeys(sorted(set(refs) | others))
     if stats:
         stats.update(
             (s.client_ref, s)
@@ -165,7 +167,7 @@ def load(session: Session, clients: dict, events: list) -> IbState:
                     select(IbTrade).where(IbTrade.client_ref.in_(referred), IbTrade.ticket.in_(tickets))
                 )
             )
-    state = IbState(stats, trades)
+    state = IbState(stats, trades, moves=moves_batch.load(session, events))
     if referred and not _given_facts():
         _load_referred(session, state, [e for e in closed if e.client_ref in set(referred)], referred)
     return state
@@ -302,11 +304,13 @@ def _sums_by_month(session: Session, ibs: list[str], months: list[datetime]) -> 
 
 
 def accepts(state: IbState, event, client) -> bool:
-    """A closed trade (other activity is not batched yet) of a client no IB owns, or of a
-    referred client when every decision it leads to can be made from the group state; a
-    KYC result of a client no IB owns."""
+    """A closed trade of a client no IB owns, or of a referred client when every decision
+    it leads to can be made from the group state; a KYC result or a deposit
+    (engine.ib.moves_batch) of a client no IB owns."""
     if event.type == KYC:
         return _kyc_accepts(state, event, client)
+    if event.type in moves_batch.TYPES:
+        return client.ref in state.stats and moves_batch.accepts(state.moves, event, state.stats[client.ref])
     if event.type != TYPE or client.ref not in state.stats:
         return False
     data = event.data or {}
@@ -381,6 +385,10 @@ def apply(state: IbState, event, client) -> None:
     if event.type == KYC:
         _apply_kyc(state, event, client)
         return
+    if event.type in moves_batch.TYPES:
+        stats = state.stats[client.ref]
+        moves_batch.apply(state.moves, event, stats if stats is not None else state.new_by_client[client.ref])
+        return
     key = (client.ref, event.data["account_id"], event.data["ticket"])
     stats = state.stats[client.ref]
     if stats is not None and state.ledger is not None and client.ref in state.ledger.cpa_lots:
@@ -439,6 +447,8 @@ def write(session: Session, state: IbState) -> None:
         insert_rows(session, IbTrade, state.new_trades)
     if state.new_commissions:
         _write_commissions(session, state.new_commissions)
+    if state.moves.new:
+        insert_rows(session, IbMoneyMove, state.moves.new)
 
 
 def _write_commissions(session: Session, made: list[tuple[NewCommission, datetime]]) -> None:

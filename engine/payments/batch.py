@@ -31,6 +31,7 @@ from engine.bulk import insert_rows
 from engine.clients.funnel import advance
 from engine.db import money_sum
 from engine.payments import deposits, ledger, transfers
+from engine.payments.batch_facts import DepositTotals, load_totals
 from engine.payments.models import Deposit, LedgerEntry, Posting, Transfer, Withdrawal
 from engine.values import parse_decimal
 
@@ -68,6 +69,17 @@ class PaymentsState:
     postings: list[tuple[dict, list[dict]]] = field(default_factory=list)  # ledger.rows
 
     opened: dict[str, TradingAccount] = field(default_factory=dict)  # the accounts form's, this round's included
+    # For the deposit facts (engine.payments.batch_facts): the group's clients, summed on first read.
+    session: Session | None = None
+    refs: list[str] = field(default_factory=list)
+    totals: DepositTotals | None = None
+
+    def deposit_totals(self) -> DepositTotals:
+        if self.totals is None:
+            assert self.session is not None
+            named = sorted(d.id for d in self.deposits.values() if d.id is not None)
+            self.totals = load_totals(self.session, self.refs, named)
+        return self.totals
 
     def account(self, account_id: str) -> TradingAccount | None:
         return self.accounts.get(account_id) or self.opened.get(account_id)
@@ -77,7 +89,7 @@ class PaymentsState:
 
 
 def load(session: Session, clients: dict, events: list) -> PaymentsState:
-    state = PaymentsState()
+    state = PaymentsState(session=session, refs=sorted(clients))
     mine = [e for e in events if e.type in DEPOSIT_EVENTS or e.type in TRANSFER_EVENTS]
     if not mine:
         return state
@@ -127,6 +139,11 @@ def load(session: Session, clients: dict, events: list) -> PaymentsState:
         )
     )
     return state
+
+
+def takes(event) -> bool:
+    """A failed deposit goes per event (engine.payments.projections says why)."""
+    return event.type != "payment.deposit_failed"
 
 
 def accepts(state: PaymentsState, event, client) -> bool:

@@ -141,18 +141,19 @@ def transfer_failed(session: Session, event: Event, client: Client) -> None:
 
 
 # The handlers with a set-based form (engine.payments.batch); the withdrawal projections
-# have none: their events take the per-event path. The deposit handlers have one too
-# (DEPOSITS: batch.apply settles them exactly, see tests/engine/test_batch_payments.py)
-# but it is not switched on yet: the rules' form refuses a failed deposit where a shipped
-# rule acts on it, the IB's form every type its activity projection takes, and an event
-# some form refuses sends the client's later events in the group to the per-event path
-# (engine.processing.batch), trades included, where an event with no form leaves them to
-# later rounds: with the shipped rules fewer events would be set-based, not more.
+# have none: their events take the per-event path. The deposit handlers' form (DEPOSITS)
+# is on: the IB's activity form takes the deposits of clients no IB owns
+# (engine.ib.moves_batch), the rules' form reads the deposit facts the shipped rules read
+# from this form's state (engine.payments.batch_facts) and decides the event hook that
+# closes the failed-deposit task. A failed deposit still goes per event (`takes`): the
+# shipped rules' episode task and escalation have no set-based form, and an event some
+# form refuses costs the client a round (engine.processing.batch) where one the forms do
+# not take costs nothing.
 SET_BASED = (transfer_completed, transfer_failed)
 DEPOSITS = (deposit, deposit_settled)
 
 
-def register_form(handlers: tuple = SET_BASED) -> None:
+def register_form(handlers: tuple = SET_BASED + DEPOSITS) -> None:
     """Register the set-based form of `handlers` (a deposit credited moves the funnel)."""
     batch_form(
         "payments",
@@ -162,6 +163,7 @@ def register_form(handlers: tuple = SET_BASED) -> None:
         apply=batch.apply,
         write=batch.write,
         sees=batch.sees,
+        takes=batch.takes,
     )
 
 

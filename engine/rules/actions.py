@@ -157,6 +157,38 @@ def quiet_when(hook: Callable):
     return register
 
 
+# For the set-based path (engine.rules.batch): hook -> its HookForm, which decides the
+# hook for each event of a group instead of leaving the clients it may act on to the
+# per-event path (HOOK_QUIET). A hook with a form is decided by it; its quiet check is
+# then not asked.
+
+
+@dataclass(frozen=True)
+class HookForm:
+    """The set-based form of one event hook: what it does to a client for each event."""
+
+    # load(session, refs, ruleset, event_types) -> the group state, from bulk reads
+    load: Callable
+    # decide(state, event, client, holds) -> what the hook does (None: nothing), where
+    # holds(condition) says whether a condition holds on the values known for the group
+    # (engine.rules.batch raises, and the event goes per event, when it reads others)
+    decide: Callable
+    # apply(state, decision, action_states): carry it out in memory (`action_states`: the
+    # round's action forms' states, by action name, to write in one order with them)
+    apply: Callable
+    write: Callable  # write(session, state): what `apply` left to write itself
+
+
+HOOK_FORMS: dict[Callable, HookForm] = {}
+
+
+def hook_form(hook: Callable, **parts: Callable) -> HookForm:
+    """Register the set-based form of event hook `hook` (load, decide, apply, write)."""
+    form = HookForm(**parts)
+    HOOK_FORMS[hook] = form
+    return form
+
+
 # For the set-based path (engine.rules.batch): action name -> its ActionForm. A rule that
 # acts at once is decided set-based only when each of its actions has a form that decides
 # the call; otherwise its event takes the per-event path (`execute`).

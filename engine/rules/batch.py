@@ -58,13 +58,21 @@ from engine.events.models import Event
 from engine.facts import BATCH_FACTS, CHANGED_BY, STATE_FACTS, load_domain_facts
 from engine.projections import BATCH_FORMS, forms_for
 from engine.rules import activation, ir, py_evaluator
-from engine.rules.actions import ACTION_FORMS, EVENT_HOOKS, HOOK_QUIET, ActionForm, load_domain_actions
+from engine.rules.actions import (
+    ACTION_FORMS,
+    EVENT_HOOKS,
+    HOOK_FORMS,
+    HOOK_QUIET,
+    ActionForm,
+    load_domain_actions,
+)
 from engine.rules.actions_run import Call, action_key, action_row, filled_params
 from engine.rules.conditions import values_of
 from engine.rules.evaluation import FACT_OVERRIDES, explanation
 from engine.rules.literals import epoch
 from engine.rules.models import DELAY, TIMER_CANCELLED, TIMER_PENDING, RuleAction, RuleTimer
 from engine.rules.paths import base_key
+from engine.rules.reading import build_reader
 from engine.values import utcnow
 
 _CHUNK = 1000  # values per IN (...) of a bulk read
@@ -96,12 +104,14 @@ class _Decision:
     cancel: list[_Timer]
     start: list[dict]  # runtime.delay_timer(...) of each matching delayed rule
     acts: list[_Act] = field(default_factory=list)  # the actions of the rules acting at once
+    hooks: list[tuple] = field(default_factory=list)  # (hook, what its form decided), in hook order
 
 
 @dataclass
 class RulesState:
     loaded: object | None  # activation.Loaded, or None: no active ruleset
-    quiet: set[str] = field(default_factory=set)  # clients every hook leaves alone
+    quiet: set[str] = field(default_factory=set)  # clients every hook leaves alone (or its form decides)
+    hooks: dict = field(default_factory=dict)  # hook -> its HookForm's group state
     facts: dict[str, dict[str, object]] = field(default_factory=dict)  # fact key -> {ref: raw}
     columns: dict[str, str] = field(default_factory=dict)  # fact key -> the clients column read live
     from_forms: dict[str, tuple] = field(default_factory=dict)  # fact key -> STATE_FACTS entry
@@ -144,9 +154,12 @@ def load(session: Session, clients: dict, events: list) -> RulesState:
     refs = sorted({e.client_ref for e in events})
     quiet, ruleset, types = set(refs), loaded.ruleset, sorted({e.type for e in events})
     for hook in EVENT_HOOKS:
-        check = HOOK_QUIET.get(hook)
-        quiet &= check(session, refs, ruleset, types) if check is not None else set()
+        if hook not in HOOK_FORMS:
+            check = HOOK_QUIET.get(hook)
+            quiet &= check(session, refs, ruleset, types) if check is not None else set()
     state = RulesState(loaded, quiet)
+    if quiet:  # the hooks with a form decide each event of the other hooks' quiet clients
+        state.hooks = {h: HOOK_FORMS[h].load(session, sorted(quiet), ruleset, types) for h in EVENT_HOOKS if h in HOOK_FORMS}
     with_unless = [r for r in ruleset.rules if r.unless is not None]
     state.unless = {r.id: (r, unless_reads(r)) for r in with_unless}
     if with_unless and quiet:
@@ -157,6 +170,7 @@ def load(session: Session, clients: dict, events: list) -> RulesState:
         *(loaded.matcher.reads(t) for t in types),
         *(reads for _rule_, reads in state.unless.values()),
         *(r.template_reads for t in types for r in ruleset.rules_for(t) if r.after is None),
+        *(values_of(c) for _, c in ruleset.conditions if state.hooks),  # a hook form may ask them
     )
     _load_facts(session, state, reads, sorted(quiet))
     for event in events:
@@ -291,14 +305,35 @@ def accepts(state: RulesState, event, client) -> bool:
         return False
     raw: dict = {}  # what the per-event FactLoader holds (explanations show it)
     try:
+        hooks = _hooks(state, event, client, raw)
         cancel = _to_cancel(state, event, client, raw)
         start, acts = _to_start(state, event, client, raw)
     except _Unknown:
         return False
     except Exception:
         return False  # the per-event path raises on this event, and isolates it
-    state.decided[id(event)] = _Decision(cancel, start, acts)
+    state.decided[id(event)] = _Decision(cancel, start, acts, hooks)
     return True
+
+
+def _hooks(state: RulesState, event, client, raw: dict) -> list[tuple]:
+    """What each event hook with a form does for the event (they run first, per event too);
+    a condition a hook asks about is decided on the values known for the group."""
+    known = state.known_for(client.ref)
+
+    def holds(condition) -> bool:
+        values = values_of(condition)
+        if not all(_known(v, known) for v in values):
+            raise _Unknown("a hook's condition")
+        _read(state, values, client, raw)
+        return py_evaluator.holds(condition, build_reader(values)({"data": {}}, raw, epoch(event.occurred_at)))
+
+    found = []
+    for hook, hook_state in state.hooks.items():
+        decision = HOOK_FORMS[hook].decide(hook_state, event, client, holds)
+        if decision is not None:
+            found.append((hook, decision))
+    return found
 
 
 class _Unknown(Exception):
@@ -475,6 +510,8 @@ def apply(state: RulesState, event, client) -> None:
 
     set_committed_value(event, "ruleset_version", state.loaded.ruleset.version)
     decision = state.decided.pop(id(event))
+    for hook, decided in decision.hooks:
+        HOOK_FORMS[hook].apply(state.hooks[hook], decided, state.forms)
     pending = state.timers.get(client.ref, [])
     for timer in decision.cancel:
         pending.remove(timer)
@@ -527,6 +564,8 @@ def write(session: Session, state: RulesState) -> None:
     insert_rows(session, RuleTimer, state.new)
     for name, form_state in state.forms.items():
         ACTION_FORMS[name].write(session, form_state)
+    for hook, hook_state in state.hooks.items():
+        HOOK_FORMS[hook].write(session, hook_state)
     for act in state.acts:
         act.row["result"] = act.form.result(state.forms[act.call.action.name], act.decision)
     insert_rows(session, RuleAction, [act.row for act in state.acts])

@@ -23,12 +23,13 @@ from engine.rules.actions import (
     action,
     action_form,
     compared,
+    hook_form,
     known_names,
     on_each_event,
     outcome,
     quiet_when,
 )
-from engine.tasks import subjects
+from engine.tasks import close_batch, subjects
 from engine.tasks.models import PRIORITIES
 from engine.values import iso, parse_datetime, utcnow
 
@@ -198,6 +199,8 @@ def _write_tasks(session: Session, state: _TaskState) -> None:
     for step in state.steps:
         if step[0] == "task":
             session.add(step[1])
+        elif step[0] == "close":  # the close_tasks hook's (engine.tasks.close_batch)
+            close_batch.close(session, step[1], step[2])
         elif isinstance(step[1], int):
             step[2].task_id = step[1]
             session.add(step[2])
@@ -439,6 +442,11 @@ def _tasks_left_alone(session: Session, refs: list[str], ruleset, event_types) -
         if set(data.get("close_when") or ()) & set(event_types) or data.get("open_while") in named:
             busy.add(ref)
     return set(refs) - busy
+
+
+hook_form(
+    close_tasks, load=close_batch.load, decide=close_batch.decide, apply=close_batch.apply, write=close_batch.write
+)
 
 
 @outcome("tasks")
