@@ -2,15 +2,22 @@
 
 A completed, refunded or charged-back deposit records the client's deposit once per
 payment id (`ib_money_moves`); a reversal marks it and recounts the client's chargebacks,
-and may claw back a CPA. For a client no IB owns, `evaluate.after_activity` does nothing
-and a clawback finds no CPA to reverse, so the effects are only those rows: the group's
-moves of the payments its events name are read in one query, the chargebacks counted in
-one more (for clients with a reversal), and the CPAs that a reversal could claw back in
-a third. Refused (the per-event path decides): a referred client (a deposit may qualify
-its CPA), a client waiting for an IB to register the code it gave (the IB's
-`ib.registered`, per event, may attribute it before the client's later events: taking the
-deposit would take them in this round), a reversal of a client with a CPA, an event
-whose amount does not parse.
+and may claw back a CPA. For a client no IB owns `evaluate.after_activity` does nothing,
+and a reversal of a client with no CPA finds none to claw back, so the effects are only
+those rows: the group's moves of the payments its events name are read in one query, the
+chargebacks counted in one more (for clients with a reversal), and the CPAs a reversal
+could claw back in a third.
+
+Refused (the per-event path decides):
+- a referred client: in policy mode a deposit may qualify its CPA; with the rules paying
+  it, the rules' form refuses the deposit anyway where the client could qualify, and
+  there the facts read the move back (per event an ORM object holding the amount as
+  given, "200.95"; a bulk-inserted row reads back with its 8 stored decimals, the known
+  difference of tests/engine/test_batch_equivalence's `_one_transaction_per_group`);
+- a client waiting for an IB to register the code it gave: the IB's `ib.registered`
+  (per event) may attribute it before the client's later events, and taking the
+  deposit would take those in this round;
+- a reversal of a client with a CPA; an event whose amount does not parse.
 """
 
 from __future__ import annotations
@@ -76,10 +83,12 @@ def load(session: Session, events: list) -> Moves:
 
 
 def accepts(state: Moves, event, stats) -> bool:
-    """A deposit event of a client no IB owns (`stats`: its IB row, or None), whose
-    reversal has no CPA to claw back."""
-    if stats is not None and (stats.ib_id is not None or stats.pending_code):
+    """A deposit event of a client no IB owns (`stats`: its IB row, or None), a reversal
+    with no CPA to claw back."""
+    if stats is not None and stats.pending_code:
         return False  # an IB registering its code in the group may claim the client first
+    if stats is not None and stats.ib_id is not None:
+        return False  # a referred client: see the module
     if event.type in REVERSED and event.client_ref in state.with_cpa:
         return False
     data = event.data or {}

@@ -153,8 +153,9 @@ SET_BASED = (transfer_completed, transfer_failed)
 DEPOSITS = (deposit, deposit_settled)
 
 
-def register_form(handlers: tuple = SET_BASED + DEPOSITS) -> None:
-    """Register the set-based form of `handlers` (a deposit credited moves the funnel)."""
+def register_form(handlers: tuple = SET_BASED + DEPOSITS, takes=batch.takes) -> None:
+    """Register the set-based form of `handlers` (a deposit credited moves the funnel);
+    `takes` None: failed deposits too (tests without the shipped rules)."""
     batch_form(
         "payments",
         handlers,
@@ -163,7 +164,7 @@ def register_form(handlers: tuple = SET_BASED + DEPOSITS) -> None:
         apply=batch.apply,
         write=batch.write,
         sees=batch.sees,
-        takes=batch.takes,
+        takes=takes,
     )
 
 

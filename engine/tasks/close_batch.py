@@ -61,6 +61,8 @@ def apply(state: OpenTasks, closes: list[tuple], action_states: dict) -> None:
     for task, reason in closes:
         state.closed.add(task.id)
         steps.append(("close", task, reason))
+        if task_state is not None and task.open_key in task_state.open:
+            del task_state.open[task.open_key]  # closing frees its key: a later trigger opens a new task
 
 
 def close(session: Session, task, reason: str) -> None:

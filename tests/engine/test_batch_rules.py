@@ -97,9 +97,11 @@ def test_delay_timers_start_and_cancel_on_the_set_based_path(urls, backend, rule
     cancelling = {seqs[o[o.rindex("(") + 1 : -1]] for _seq, status, o in timers if status == "cancelled"}
     assert {status for _seq, status, _o in timers} == {"pending", "cancelled"}
     # Most of the trades that started a timer, and the events that cancelled one, went
-    # through the set-based path (the IB's referred clients' trades do not: commissions).
+    # through the set-based path (the IB's referred clients' trades do not: commissions;
+    # nor, since deposits have forms, the events after a referred client's fourth refused
+    # event in a group, its deposits among them: MAX_REFUSALS).
     assert len(started & taken) > len(started) * 0.6, (len(started & taken), len(started))
-    assert len(cancelling & taken) > len(cancelling) * 0.6, (len(cancelling & taken), len(cancelling))
+    assert len(cancelling & taken) > len(cancelling) * 0.55, (len(cancelling & taken), len(cancelling))
 
 
 def test_one_client_at_a_time_the_timers_have_the_same_ids(urls, backend, rules_dir):
