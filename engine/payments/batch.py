@@ -13,9 +13,10 @@ do. Left to the per-event path: an event that would fail (it is isolated there);
 with transfers waiting for funds (each projection ends by trying them); a transfer that
 would wait (funds or account not there yet); a deposit whose settlement takes money back
 (a refund or chargeback: how much the wallet covers, what was reversed already) or funds
-an account (the client's auto-funding); and every withdrawal event (approval chains, KYC
-and documents steps, holds). The deposit types' form is registered but switched off for
-now (engine.payments.projections: DEPOSITS, and why).
+an account (the client's auto-funding); a failed deposit (`takes`: the shipped rules act
+on it per event, engine.payments.projections says why); and every withdrawal event
+(approval chains, KYC and documents steps, holds). The rules read the deposit facts from
+this state (engine.payments.batch_facts).
 """
 
 from __future__ import annotations

@@ -7,7 +7,10 @@ bulk reads for the whole group, everything the per-event path would do, with the
 decision functions (`runtime.unless_holds`, `runtime.delay_timer`, the same matcher and
 explanations):
 - every event hook has a bulk `quiet` check (engine.rules.actions.HOOK_QUIET) that says
-  it leaves this client alone;
+  it leaves this client alone, or a set-based form (HOOK_FORMS: the tasks' close_tasks)
+  that decides, first, what it does for each event; a condition it asks about is decided
+  on the values known for the group (the ruleset's named conditions are among the facts
+  loaded), or the event goes per event;
 - the client's pending delay timers of rules with `unless` are loaded for the group (with
   the events that started them); each event asks each `unless` again, on values known for
   the group, and a timer whose `unless` holds is cancelled (one set-based UPDATE);
@@ -16,8 +19,8 @@ explanations):
   group: the event's projections are applied before this form decides (engine.processing.
   batch), so a fact that is a clients column is read from the client as it now is, and a
   fact a projection's form answers from its group state (engine.facts.STATE_FACTS: the
-  KYC documents, review and country risk) is read there, the round's own changes
-  included; facts with a bulk loader (engine.facts.BATCH_FACTS) are known when no event
+  KYC documents, review and country risk, the accounts' count, the deposit facts) is
+  read there, the round's own changes included; facts with a bulk loader (engine.facts.BATCH_FACTS) are known when no event
   type of the round changes them. A matching rule with `after:` starts its delay
   timer (a new row, once per key: the group's existing keys are read in one query; the
   rows are written in one bulk insert). When a rule reads a fact not known here, its
