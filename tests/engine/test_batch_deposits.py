@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime, timedelta
 
 import pytest
 
@@ -26,24 +25,11 @@ from engine.processing import process_all_pending
 from engine.rules import activation
 from engine.values import clock
 from tests.conftest import _truncate, make_config
-from tests.engine.test_batch_equivalence import (  # noqa: F401  (fixtures)
-    NOW,
-    _assert_same,
-    _one_transaction_per_group,
-    compare,
-    counting_batched,
-    demo_stream,
-    shuffled_with_duplicates,
-    snapshot,
-    urls,
-)
+from tests.engine import test_batch_equivalence as eq
+from tests.engine.test_batch_equivalence import _one_transaction_per_group, urls  # noqa: F401  (fixtures)
+from tests.engine.test_batch_payments import _at
 
 CLOSED_BY_COMPLETION = "condition deposit-failure-unresolved no longer holds"
-
-
-def _at(text: str, **delta) -> str:
-    moved = datetime.fromisoformat(text.replace("Z", "+00:00")) + timedelta(**delta)
-    return moved.isoformat().replace("+00:00", "Z")
 
 
 def _deposit(client: str, eid: str, status: str, at: str, payment_id: str, amount: str) -> dict:
@@ -79,7 +65,7 @@ def episodes(client: str, t0: str) -> list[dict]:
 
 def deposit_stream(clients: int = 24) -> list[dict]:
     """The demo journeys, and each registered client's deposit episodes a week after registering."""
-    events = demo_stream(seed=7, clients=clients)
+    events = eq.demo_stream(seed=7, clients=clients)
     out = list(events)
     for e in events:
         if e["type"] == "client.registered":
@@ -90,9 +76,9 @@ def deposit_stream(clients: int = 24) -> list[dict]:
 def _compare(urls, backend, events) -> tuple[dict, Counter]:
     """Process both ways, assert the same tables; return the per-event snapshot and the
     ids of the events the set-based path took, by what they are (the id's last part)."""
-    with counting_batched(lambda e: e.event_id) as taken:
-        per_event, batched = compare(urls, backend, events, per_client=False)
-    _assert_same(per_event, batched)
+    with eq.counting_batched(lambda e: e.event_id) as taken:
+        per_event, batched = eq.compare(urls, backend, events, per_client=False)
+    eq._assert_same(per_event, batched)
     return per_event, Counter(_kind(i) for i in taken)
 
 
@@ -118,7 +104,7 @@ def test_completions_go_set_based_closing_the_failed_deposit_tasks(urls, backend
 
 
 def test_shuffled_and_late_deliveries_the_same_tables(urls, backend):
-    events = shuffled_with_duplicates(deposit_stream(), seed=8)
+    events = eq.shuffled_with_duplicates(deposit_stream(), seed=8)
     _, took = _compare(urls, backend, events)
     assert sum(n for kind, n in took.items() if "closes" in kind or kind == "c3") > _clients(events), took
 
@@ -160,11 +146,11 @@ def test_a_completion_closes_a_task_an_earlier_transaction_opened(urls, backend)
     events = deposit_stream()
     first = [e for e in events if not e["id"].split("-", 1)[-1].startswith(("c", "r"))]
     rest = [e for e in events if e not in first]
-    clock.freeze(NOW)
-    per_event = snapshot(_run_in_two(urls[0], backend, first, rest, batch=False), ids=False)
-    with counting_batched(lambda e: e.event_id) as taken:
-        batched = snapshot(_run_in_two(urls[1], backend, first, rest, batch=True), ids=False)
-    _assert_same(per_event, batched)
+    clock.freeze(eq.NOW)
+    per_event = eq.snapshot(_run_in_two(urls[0], backend, first, rest, batch=False), ids=False)
+    with eq.counting_batched(lambda e: e.event_id) as taken:
+        batched = eq.snapshot(_run_in_two(urls[1], backend, first, rest, batch=True), ids=False)
+    eq._assert_same(per_event, batched)
     took = Counter(_kind(i) for i in taken)
     assert sum(1 for row in per_event["tasks"] if CLOSED_BY_COMPLETION in " ".join(row)) >= _clients(events)
     assert took["c1-closes"] >= _clients(events) // 2, took
@@ -173,7 +159,7 @@ def test_a_completion_closes_a_task_an_earlier_transaction_opened(urls, backend)
 @pytest.mark.parametrize("per_client", [True])
 def test_one_client_at_a_time_even_the_ids_are_the_same(urls, backend, per_client):
     events = deposit_stream(clients=12)
-    with counting_batched() as taken:
-        per_event, batched = compare(urls, backend, events, per_client=per_client)
-    _assert_same(per_event, batched)
+    with eq.counting_batched() as taken:
+        per_event, batched = eq.compare(urls, backend, events, per_client=per_client)
+    eq._assert_same(per_event, batched)
     assert Counter(taken)["payment.deposit_completed"] > 0
