@@ -78,7 +78,9 @@ def load(session: Session, events: list) -> Moves:
             counted = counted.where(IbMoneyMove.id.not_in(loaded))
         state.chargebacks.update(dict(session.execute(counted.group_by(IbMoneyMove.client_ref)).tuples().all()))
         keys = [f"cpa:{ref}" for ref in part]
-        state.with_cpa.update(k[4:] for k in session.scalars(select(IbCommission.key).where(IbCommission.key.in_(keys))))
+        state.with_cpa.update(
+            k[4:] for k in session.scalars(select(IbCommission.key).where(IbCommission.key.in_(keys)))
+        )
     return state
 
 

@@ -162,7 +162,9 @@ def load(session: Session, clients: dict, events: list) -> RulesState:
             quiet &= check(session, refs, ruleset, types) if check is not None else set()
     state = RulesState(loaded, quiet)
     if quiet:  # the hooks with a form decide each event of the other hooks' quiet clients
-        state.hooks = {h: HOOK_FORMS[h].load(session, sorted(quiet), ruleset, types) for h in EVENT_HOOKS if h in HOOK_FORMS}
+        state.hooks = {
+            h: HOOK_FORMS[h].load(session, sorted(quiet), ruleset, types) for h in EVENT_HOOKS if h in HOOK_FORMS
+        }
     with_unless = [r for r in ruleset.rules if r.unless is not None]
     state.unless = {r.id: (r, unless_reads(r)) for r in with_unless}
     if with_unless and quiet:

@@ -27,7 +27,6 @@ from engine.rules.actions import (
     known_names,
     on_each_event,
     outcome,
-    quiet_when,
 )
 from engine.tasks import close_batch, subjects
 from engine.tasks.models import PRIORITIES
@@ -425,25 +424,8 @@ def close_tasks(session: Session, ruleset, client, event, facts) -> None:
             tasks_service.close_if_open(session, task, actor=f"rule:{task.rule_id}", resolution=reason)
 
 
-@quiet_when(close_tasks)
-def _tasks_left_alone(session: Session, refs: list[str], ruleset, event_types) -> set[str]:
-    """The clients whose open rule tasks close_tasks leaves alone for events of `event_types`:
-    none is closed by one of these types, none stays open only while a condition holds."""
-    from engine.tasks.models import OPEN_STATUSES, Task
-
-    named = dict(ruleset.conditions)
-    busy = set()
-    for ref, data in session.execute(
-        select(Task.client_ref, Task.data).where(
-            Task.client_ref.in_(refs), Task.rule_id.is_not(None), Task.status.in_(OPEN_STATUSES)
-        )
-    ):
-        data = data or {}
-        if set(data.get("close_when") or ()) & set(event_types) or data.get("open_while") in named:
-            busy.add(ref)
-    return set(refs) - busy
-
-
+# The set-based form of close_tasks (engine.tasks.close_batch) decides the hook for each
+# event of a group: the hook needs no quiet check.
 hook_form(
     close_tasks, load=close_batch.load, decide=close_batch.decide, apply=close_batch.apply, write=close_batch.write
 )

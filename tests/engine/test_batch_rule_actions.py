@@ -156,8 +156,9 @@ def test_a_task_an_event_of_the_round_closes_sends_the_clients_next_events_per_e
     rules = _rules_dir(tmp_path, CALLS + WATCH)
     per_event, batched, database, taken = _both(urls, backend, trades_stream(), rules, per_client=False)
     _assert_same(per_event, batched)
-    # A client with an open watch is not left alone by the hook: its events go per event
-    # until the task is closed (engine.tasks.actions._tasks_left_alone); still most are not.
+    # A watch opened in the round sends its client's next events per event (the close_tasks
+    # hook may close it); one opened in an earlier round the hook's form closes
+    # (engine.tasks.close_batch); most watches' trades are set-based.
     _most_taken(database, taken, "big-position-watch", share=0.5)
     closed = _rows(database, "SELECT count(*) FROM tasks WHERE rule_id = 'big-position-watch' AND status = 'done'")
     assert closed[0][0] > 0
