@@ -183,9 +183,11 @@ def urls(backend, request, tmp_path, sqlite_template):
 
 @pytest.fixture(autouse=True)
 def _one_transaction_per_group(monkeypatch):
-    """No commit at TXN_SECONDS: where a group's transaction ends is timing, and today an
-    explanation shows an amount read back from the database with its 8 stored decimals
-    ("1000.54000000 USD") but one written in the same transaction as given ("1000.54 USD")."""
+    """No commit at TXN_SECONDS: where a group's transaction ends is timing, and the
+    comparison must not depend on it. (It once had to: an explanation showed an amount
+    read back from the database with its 8 stored decimals, "1000.54000000 USD", and one
+    written in the same transaction as given, "1000.54 USD"; both now show "1000.54 USD",
+    engine.currencies.amount_text.)"""
     import engine.processing
 
     monkeypatch.setattr(engine.processing, "TXN_SECONDS", 3600.0)
