@@ -9,11 +9,9 @@ chargebacks counted in one more (for clients with a reversal), and the CPAs a re
 could claw back in a third.
 
 Refused (the per-event path decides):
-- a referred client: in policy mode a deposit may qualify its CPA; with the rules paying
-  it, the rules' form refuses the deposit anyway where the client could qualify, and
-  there the facts read the move back (per event an ORM object holding the amount as
-  given, "200.95"; a bulk-inserted row reads back with its 8 stored decimals, the known
-  difference of tests/engine/test_batch_equivalence's `_one_transaction_per_group`);
+- a referred client: in policy mode a deposit may qualify its CPA, and with the rules
+  paying it the rules' form refuses the deposit anyway where the client could qualify
+  (the CPA facts have no set-based form yet);
 - a client waiting for an IB to register the code it gave: the IB's `ib.registered`
   (per event) may attribute it before the client's later events, and taking the
   deposit would take those in this round;
