@@ -141,26 +141,9 @@ def on_each_event(hook: Callable) -> Callable:
     return hook
 
 
-# For the set-based path (engine.rules.batch): hook -> quiet(session, client refs, ruleset,
-# event types) -> the refs for which the hook does nothing for any event of these types
-# (one bulk read). A hook without one keeps every client on the per-event path.
-HOOK_QUIET: dict[Callable, Callable] = {}
-
-
-def quiet_when(hook: Callable):
-    """Register the decorated quiet(session, refs, ruleset, event_types) -> refs `hook` leaves alone."""
-
-    def register(quiet: Callable) -> Callable:
-        HOOK_QUIET[hook] = quiet
-        return quiet
-
-    return register
-
-
 # For the set-based path (engine.rules.batch): hook -> its HookForm, which decides the
-# hook for each event of a group instead of leaving the clients it may act on to the
-# per-event path (HOOK_QUIET). A hook with a form is decided by it; its quiet check is
-# then not asked.
+# hook for each event of a group. While one hook has no form, every client stays on the
+# per-event path (the hook could act on any event, and only `run_event_hooks` knows how).
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ and acting. The set-based path takes an event when it can decide, exactly and fr
 bulk reads for the whole group, everything the per-event path would do, with the same
 decision functions (`runtime.unless_holds`, `runtime.delay_timer`, the same matcher and
 explanations):
-- every event hook has a bulk `quiet` check (engine.rules.actions.HOOK_QUIET) that says
-  it leaves this client alone, or a set-based form (HOOK_FORMS: the tasks' close_tasks)
-  that decides, first, what it does for each event; a condition it asks about is decided
-  on the values known for the group (the ruleset's named conditions are among the facts
-  loaded), or the event goes per event;
+- every event hook has a set-based form (engine.rules.actions.HOOK_FORMS: the tasks'
+  close_tasks) that decides, first, what it does for each event (while one hook has
+  none, every event goes per event); a condition it asks about is decided on the values
+  known for the group (the ruleset's named conditions are among the facts loaded), or
+  the event goes per event;
 - the client's pending delay timers of rules with `unless` are loaded for the group (with
   the events that started them); each event asks each `unless` again, on values known for
   the group, and a timer whose `unless` holds is cancelled (one set-based UPDATE);
@@ -65,7 +65,6 @@ from engine.rules.actions import (
     ACTION_FORMS,
     EVENT_HOOKS,
     HOOK_FORMS,
-    HOOK_QUIET,
     ActionForm,
     load_domain_actions,
 )
@@ -113,7 +112,7 @@ class _Decision:
 @dataclass
 class RulesState:
     loaded: object | None  # activation.Loaded, or None: no active ruleset
-    quiet: set[str] = field(default_factory=set)  # clients every hook leaves alone (or its form decides)
+    quiet: set[str] = field(default_factory=set)  # clients the hooks' forms decide (until one may act)
     hooks: dict = field(default_factory=dict)  # hook -> its HookForm's group state
     facts: dict[str, dict[str, object]] = field(default_factory=dict)  # fact key -> {ref: raw}
     columns: dict[str, str] = field(default_factory=dict)  # fact key -> the clients column read live
@@ -155,16 +154,12 @@ def load(session: Session, clients: dict, events: list) -> RulesState:
         return RulesState(None)
     load_domain_actions()
     refs = sorted({e.client_ref for e in events})
-    quiet, ruleset, types = set(refs), loaded.ruleset, sorted({e.type for e in events})
-    for hook in EVENT_HOOKS:
-        if hook not in HOOK_FORMS:
-            check = HOOK_QUIET.get(hook)
-            quiet &= check(session, refs, ruleset, types) if check is not None else set()
+    ruleset, types = loaded.ruleset, sorted({e.type for e in events})
+    # a hook with no set-based form could act on any event: every client goes per event
+    quiet = set(refs) if all(hook in HOOK_FORMS for hook in EVENT_HOOKS) else set()
     state = RulesState(loaded, quiet)
-    if quiet:  # the hooks with a form decide each event of the other hooks' quiet clients
-        state.hooks = {
-            h: HOOK_FORMS[h].load(session, sorted(quiet), ruleset, types) for h in EVENT_HOOKS if h in HOOK_FORMS
-        }
+    if quiet:
+        state.hooks = {h: HOOK_FORMS[h].load(session, sorted(quiet), ruleset, types) for h in EVENT_HOOKS}
     with_unless = [r for r in ruleset.rules if r.unless is not None]
     state.unless = {r.id: (r, unless_reads(r)) for r in with_unless}
     if with_unless and quiet:

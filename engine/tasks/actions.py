@@ -425,7 +425,7 @@ def close_tasks(session: Session, ruleset, client, event, facts) -> None:
 
 
 # The set-based form of close_tasks (engine.tasks.close_batch) decides the hook for each
-# event of a group: the hook needs no quiet check.
+# event of a group (without it every event would go per event).
 hook_form(
     close_tasks, load=close_batch.load, decide=close_batch.decide, apply=close_batch.apply, write=close_batch.write
 )
