@@ -54,6 +54,11 @@ class Money:
         return f"{self.amount} {self.currency}"
 
 
+def percent_of(part: Decimal, whole: Decimal) -> Decimal:
+    """`part` in per cent of `whole`, to the hundredth (as facts state ratios: 12.35)."""
+    return (part * 100 / whole).quantize(Decimal("0.01"))
+
+
 def fmt_amount(amount: Decimal | None) -> str | None:
     """Format an amount as a decimal string with at least two places: 1234.50, 0.00012345."""
     if amount is None:

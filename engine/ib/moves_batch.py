@@ -43,11 +43,17 @@ class Moves:
     chargebacks: Counter[str] = field(default_factory=Counter)  # charged back, not counting `moves`
     with_cpa: set[str] = field(default_factory=set)  # clients with a CPA a reversal may claw back
     new: list[dict] = field(default_factory=list)
+    by_client: dict[str, list[IbMoneyMove | dict]] = field(default_factory=dict)  # `moves`, by client
+
+    def keep(self, key: tuple[str, str], move: IbMoneyMove | dict) -> None:
+        self.moves[key] = move
+        self.by_client.setdefault(key[0], []).append(move)
 
     def charged_back(self, ref: str) -> int:
         """As `deposit_reversed` counts them: the client's moves charged back."""
-        mine = [m for (r, _), m in self.moves.items() if r == ref]
-        return self.chargebacks[ref] + sum(1 for m in mine if _get(m, "status") == "charged_back")
+        return self.chargebacks[ref] + sum(
+            1 for m in self.by_client.get(ref, ()) if _get(m, "status") == "charged_back"
+        )
 
 
 def load(session: Session, events: list) -> Moves:
@@ -65,7 +71,7 @@ def load(session: Session, events: list) -> Moves:
             )
         ):
             if (move.client_ref, move.payment_id) in wanted:
-                state.moves[(move.client_ref, move.payment_id)] = move
+                state.keep((move.client_ref, move.payment_id), move)
     reversing = sorted({e.client_ref for e in mine if e.type in REVERSED})
     loaded = [m.id for m in state.moves.values() if isinstance(m, IbMoneyMove)]
     for part in _chunks(reversing):
@@ -130,7 +136,7 @@ def _record(state: Moves, key: tuple[str, str], event, status: str) -> IbMoneyMo
             "at": event.occurred_at,
             "reversed_at": None,
         }
-        state.moves[key] = move
+        state.keep(key, move)
         state.new.append(move)
     return move
 

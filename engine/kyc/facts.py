@@ -8,7 +8,7 @@ from engine.kyc import expiry
 from engine.kyc import policy as policy_mod
 from engine.kyc import service
 from engine.kyc.models import RESULTS
-from engine.values import parse_duration
+from engine.values import parse_duration, percent_of
 
 
 @fact("kyc.documents.missing", "list")
@@ -134,4 +134,4 @@ def deposits_to_income_percent(session, client):
     deposited = spec.loader(session, client, currency=client.declared_income_currency)
     if deposited is None:
         return None
-    return (deposited.amount * 100 / client.declared_income).quantize(Decimal("0.01"))
+    return percent_of(deposited.amount, client.declared_income)

@@ -75,6 +75,13 @@ class PaymentsState:
     refs: list[str] = field(default_factory=list)
     totals: DepositTotals | None = None
 
+    by_client: dict[str, list[Deposit]] = field(default_factory=dict)  # `deposits`, by client
+
+    def keep(self, deposit: Deposit) -> None:
+        """Add a deposit to the state (a deposit never changes client: `deposits.change`)."""
+        self.deposits[(deposit.provider, deposit.payment_id)] = deposit
+        self.by_client.setdefault(deposit.client_ref, []).append(deposit)
+
     def deposit_totals(self) -> DepositTotals:
         if self.totals is None:
             assert self.session is not None
@@ -116,7 +123,9 @@ def load(session: Session, clients: dict, events: list) -> PaymentsState:
     }
     if payments:
         found = session.scalars(select(Deposit).where(Deposit.payment_id.in_(sorted({p for _, p in payments}))))
-        state.deposits = {(d.provider, d.payment_id): d for d in found if (d.provider, d.payment_id) in payments}
+        for deposit in found:
+            if (deposit.provider, deposit.payment_id) in payments:
+                state.keep(deposit)
     if transfer_ids:
         found_t = session.scalars(select(Transfer).where(Transfer.transfer_id.in_(sorted(transfer_ids))))
         state.transfers = {t.transfer_id: t for t in found_t}
@@ -207,7 +216,7 @@ def _deposit(state: PaymentsState, event, client) -> None:
     deposit = state.deposits.get((data["provider"], data["payment_id"]))
     if deposit is None:
         deposit = deposits.new(client.ref, data, amount)
-        state.deposits[(deposit.provider, deposit.payment_id)] = deposit
+        state.keep(deposit)
         state.new_deposits.append(deposit)
     deposits.change(deposit, client.ref, DEPOSIT_EVENTS[event.type], data, amount, event.occurred_at)
     if deposit.completed_at is None:

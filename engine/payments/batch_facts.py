@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session, aliased
 
 from engine.db import money_sum
 from engine.facts import state_fact
+from engine.payments.deposits import currency_code
 from engine.payments.models import Deposit
+from engine.values import percent_of
 
 if TYPE_CHECKING:
     from engine.payments.batch import PaymentsState
@@ -90,7 +92,7 @@ def _named(state: PaymentsState, ref: str) -> list[Deposit]:
     """The client's deposits in the group state (those the round's events name)."""
     if ref not in state.deposit_totals().refs:
         raise KeyError(ref)  # not loaded: the rules' form leaves the event to the per-event path
-    return [d for d in state.deposits.values() if d.client_ref == ref]
+    return state.by_client.get(ref, [])
 
 
 @state_fact("deposits.completed.count", form="payments")
@@ -116,12 +118,13 @@ def failed_unresolved(state: PaymentsState, client) -> bool:
 
 @state_fact("risk.deposits_to_income_percent", form="payments")
 def deposits_to_income_percent(state: PaymentsState, client) -> Decimal | None:
-    """As the KYC fact: the completed deposits in the declared income's currency, in per
-    cent of that income (engine.kyc.facts, through deposits.completed_sum)."""
+    """As the KYC fact (engine.kyc.facts, through deposits.completed_sum): the completed
+    deposits in the declared income's currency (`currency_code`, as the sum's loader
+    reads it), in per cent of that income (`percent_of`, as the KYC fact computes it)."""
     named = _named(state, client.ref)
     if not client.declared_income or not client.declared_income_currency:
         return None
-    code = str(client.declared_income_currency).strip().upper()
+    code = currency_code(client.declared_income_currency)
     total = state.deposit_totals().sums.get((client.ref, code), Decimal(0))
     total += sum((d.amount for d in named if d.completed_at is not None and d.currency == code), Decimal(0))
-    return Decimal(total * 100 / client.declared_income).quantize(Decimal("0.01"))
+    return percent_of(total, client.declared_income)

@@ -30,6 +30,11 @@ class DepositError(ValueError):
     """A deposit event contradicts what is known about the deposit."""
 
 
+def currency_code(text: object) -> str:
+    """A currency as a rule or a client's profile writes it (` eur`), as stored (EUR)."""
+    return str(text).strip().upper()
+
+
 def get(session: Session, *, provider: str, payment_id: str) -> Deposit | None:
     """Return the deposit with this provider payment id, or None."""
     return session.scalar(select(Deposit).where(Deposit.provider == provider, Deposit.payment_id == payment_id))

@@ -22,7 +22,7 @@ def base_currency(session, client) -> str | None:
 
 
 def _currency(session, client, currency) -> str | None:
-    return str(currency).strip().upper() if currency else base_currency(session, client)
+    return deposits.currency_code(currency) if currency else base_currency(session, client)
 
 
 @fact("deposits.completed.count", "integer")

@@ -136,6 +136,8 @@ class RulesState:
     unless: dict[str, tuple[ir.Rule, frozenset]] = field(default_factory=dict)
     parts: dict[str, list[tuple]] = field(default_factory=dict)  # rule id -> [(part of its `if:`, its values)]
     plans: dict[tuple, Any] = field(default_factory=dict)  # see _plan
+    # id(condition) -> (the condition, kept alive for its id, its values, its reader): _condition_reader
+    readers: dict[int, tuple[Any, frozenset, Callable]] = field(default_factory=dict)
     timers: dict[str, list[_Timer]] = field(default_factory=dict)  # ref -> pending, with `unless`
     keys: set[str] = field(default_factory=set)  # delay timer keys that exist (or are new)
     decided: dict[int, _Decision] = field(default_factory=dict)  # id(event) -> what accepts decided
@@ -322,11 +324,11 @@ def _hooks(state: RulesState, event, client, raw: dict) -> list[tuple]:
     known = state.known_for(client.ref)
 
     def holds(condition) -> bool:
-        values = values_of(condition)
+        values, reader = _condition_reader(state, condition)
         if not all(_known(v, known) for v in values):
             raise _Unknown("a hook's condition")
         _read(state, values, client, raw)
-        return py_evaluator.holds(condition, build_reader(values)({"data": {}}, raw, epoch(event.occurred_at)))
+        return py_evaluator.holds(condition, reader({"data": {}}, raw, epoch(event.occurred_at)))
 
     found = []
     for hook, hook_state in state.hooks.items():
@@ -334,6 +336,16 @@ def _hooks(state: RulesState, event, client, raw: dict) -> list[tuple]:
         if decision is not None:
             found.append((hook, decision))
     return found
+
+
+def _condition_reader(state: RulesState, condition) -> tuple[frozenset, Callable]:
+    """What a hook's condition reads, and its reader: built once per round (the ruleset's
+    named conditions live as long as it; building a reader compiles a function)."""
+    if id(condition) not in state.readers:
+        values = frozenset(values_of(condition))
+        state.readers[id(condition)] = (condition, values, build_reader(values))
+    _, values, reader = state.readers[id(condition)]
+    return values, reader
 
 
 class _Unknown(Exception):

@@ -163,3 +163,21 @@ def test_one_client_at_a_time_even_the_ids_are_the_same(urls, backend, per_clien
         per_event, batched = eq.compare(urls, backend, events, per_client=per_client)
     eq._assert_same(per_event, batched)
     assert Counter(taken)["payment.deposit_completed"] > 0
+
+
+def test_a_hooks_condition_reader_is_built_once_per_round(urls, backend, monkeypatch):
+    """close_tasks' form asks `open_while` for each event of a client with an open failed-
+    deposit task; the condition's reader (a compiled function) is built once per round."""
+    from engine.processing import batch as processing_batch
+    from engine.rules import batch as rules_batch
+
+    built, rounds = [], []
+    build, round_ = rules_batch.build_reader, processing_batch._batch_round
+    monkeypatch.setattr(rules_batch, "build_reader", lambda values, *a: built.append(values) or build(values, *a))
+    monkeypatch.setattr(processing_batch, "_batch_round", lambda *a: rounds.append(1) or round_(*a))
+    clock.freeze(eq.NOW)
+    with eq.counting_batched(lambda e: e.event_id) as taken:
+        eq.run(urls[1], backend, deposit_stream(), batch=True, per_client=False)
+    closing = [i for i in taken if _kind(i).endswith("closes")]
+    assert len(closing) >= _clients(deposit_stream()) // 2  # the hook decided many events
+    assert 0 < len(built) <= len(rounds), (len(built), len(rounds), len(closing))
