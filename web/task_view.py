@@ -7,6 +7,8 @@ the same main action. The other actions stay available, folded under "More actio
 
 from __future__ import annotations
 
+from connectors import bank_camt054
+
 from web.formatting import money as money_text
 from web.why_words import document_list, plain_words
 
@@ -47,10 +49,12 @@ def _missing_documents(task: dict, client: dict | None) -> list:
 
 
 def kind_of(task: dict, offered: list[str], client: dict | None) -> str:
-    """Return the task's type: match_wire, withdrawal, request_documents, call_client,
-    kyc_decision or resolve."""
+    """Return the task's type: match_wire, place_delivery (another provider's unmatched
+    delivery; tasks opened before it was told apart name no provider and read as a
+    wire), withdrawal, request_documents, call_client, kyc_decision or resolve."""
     if (task.get("subject") or {}).get("kind") == "delivery":
-        return "match_wire"
+        provider = (task.get("data") or {}).get("provider")
+        return "match_wire" if provider in (None, bank_camt054.NAME) else "place_delivery"
     if "withdrawal_approve" in offered:
         return "withdrawal"
     kyc = ((client or {}).get("kyc") or {}).get("status")
@@ -67,6 +71,7 @@ def kind_of(task: dict, offered: list[str], client: dict | None) -> str:
 
 TITLES = {
     "match_wire": "Match wire",
+    "place_delivery": "Retry or drop delivery",
     "withdrawal": "Approve withdrawal step",
     "request_documents": "Request documents",
     "call_client": "Call client",
@@ -80,6 +85,7 @@ MAIN_ACTIONS = {
     "kyc_decision": ("kyc_approve", "kyc_reject"),
     "call_client": (),
     "match_wire": (),
+    "place_delivery": (),
     "resolve": (),
 }
 
@@ -105,8 +111,9 @@ def main_action(
             f"Approve {step} step of withdrawal {withdrawal_id}" if step else f"Approve withdrawal {withdrawal_id}"
         )
         main["withdrawal"] = withdrawal
-    elif kind == "match_wire":
+    elif kind in ("match_wire", "place_delivery"):
         main["delivery_id"] = task["subject"]["id"]
+        main["provider"] = (task.get("data") or {}).get("provider")
     elif kind == "call_client":
         main["missing"] = _missing_documents(task, client)
         main["missing_names"] = document_list(main["missing"])

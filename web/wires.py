@@ -1,4 +1,5 @@
-"""Bank wires: the unmatched-delivery queue, manual match or return, camt.054 upload.
+"""Bank wires: the unmatched-delivery queue, manual match or return, camt.054 upload, and
+Retry for a kept MT5 deal whose cause was fixed.
 
 Finance and admin decide (`wires.match`); compliance may look (`wires.view`).
 Every decision goes through engine.deliveries.wires, the same services the CLI uses.
@@ -10,6 +11,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 import connectors
 from engine.db import unit_of_work
+from engine.deliveries import mt5_retry
 from engine.deliveries import replay as replay_mod
 from engine.deliveries import service as deliveries_service
 from engine.deliveries import wires as wires_service
@@ -52,7 +54,24 @@ def wire(delivery_id: int):
             query=query,
             amount=amount,
             open=row.status == UNMATCHED,
+            retryable=mt5_retry.retryable(row),
+            record=_record_of(row) if credit is None else None,
+            deal=mt5_retry.summary(row) if mt5_retry.retryable(row) else [],
         )
+
+
+def _record_of(row) -> list[tuple[str, str]]:
+    """The kept record's fields, for an operator to see what could not be placed."""
+    import json
+
+    try:
+        record = json.loads(row.body or "")
+    except ValueError:
+        return []
+    if not isinstance(record, dict):
+        return []
+    record.pop(mt5_retry.POLL_KEY, None)
+    return [(str(k), json.dumps(v) if isinstance(v, (dict, list)) else str(v)) for k, v in record.items()]
 
 
 @bp.post("/wires/<int:delivery_id>/match")
@@ -94,6 +113,20 @@ def return_wire(delivery_id: int):
         flash(f"Not returned: {exc}")
         return redirect(url_for("wires.wire", delivery_id=delivery_id))
     flash(f"Wire #{delivery_id} returned.")
+    return redirect(url_for("wires.queue"))
+
+
+@bp.post("/wires/<int:delivery_id>/retry")
+@requires("wires.match")
+def retry(delivery_id: int):
+    """Place a kept MT5 deal again, once its cause is fixed."""
+    try:
+        with unit_of_work(database()) as s:
+            done = mt5_retry.retry(s, delivery_id=delivery_id, actor=current_user().email)
+    except wires_service.WireError as exc:
+        flash(f"Still unmatched: {exc}")
+        return redirect(url_for("wires.wire", delivery_id=delivery_id))
+    flash(f"Delivery #{delivery_id} {done.message}.")
     return redirect(url_for("wires.queue"))
 
 

@@ -94,22 +94,41 @@ def fetch():
 @connectors_group.command("retry")
 @click.argument("delivery", type=int)
 def retry(delivery):
-    """Run a kept delivery (unmatched, failed, rejected with a body) through intake again."""
-    from engine.deliveries import fetches, intake, service
+    """Run a kept delivery (unmatched, failed, rejected with a body) through intake again;
+    a kept MT5 deal through the poller's normalization (as Retry on /wires does)."""
+    from engine.deliveries import fetches, intake, mt5_retry, service, wires
 
     database = _database()
     with unit_of_work(database) as session:
         row = service.get(session, delivery)
         if row is None or row.body is None:
             _fail(f"no delivery {delivery} with a kept body")
+        deal = mt5_retry.retryable(row)
         provider, body = row.provider, row.body.encode()
-        if provider not in connectors.WEBHOOKS:
+        if not deal and provider not in connectors.WEBHOOKS:
             _fail(f"delivery {delivery} is from {provider}: replay its file instead")
-        session.delete(row)  # intake records it again if it still cannot be used
+        if not deal:
+            session.delete(row)  # intake records it again if it still cannot be used
+    if deal:
+        _retry_deal(database, delivery)
+        return
     outcome = intake.accept(database, provider=provider, body=body, now=utcnow())
     if outcome.status == "pending":
         fetches.run_due(database)
+    with unit_of_work(database) as session:  # a new row (and task) if it is still unmatched
+        wires.close_task(session, delivery, "cli", f"retried with `fxcrm connectors retry`: {outcome.status}")
     click.echo(f"{outcome.status}" + (f": {outcome.reason}" if outcome.reason else ""))
+
+
+def _retry_deal(database, delivery: int) -> None:
+    from engine.deliveries import mt5_retry, wires
+
+    try:
+        with unit_of_work(database) as session:
+            done = mt5_retry.retry(session, delivery_id=delivery, actor="cli")
+    except wires.WireError as exc:
+        _fail(f"still unmatched: {exc}")
+    click.echo(f"{done.status}: {done.message}")
 
 
 @connectors_group.group("link")

@@ -19,6 +19,7 @@ fetches the same deals again); after it, both moved together.
 from __future__ import annotations
 
 import json
+from hashlib import sha256
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
@@ -31,8 +32,9 @@ from connectors.mt5_feed import Cursor, advance, deals_after, poll_range
 from connectors.mt5_webapi import PAGE_SIZE
 from engine.accounts.models import TradingAccount
 from engine.db import Database, unit_of_work
-from engine.deliveries import service
+from engine.deliveries import service, wires
 from engine.deliveries.models import UNMATCHED, Mt5Cursor
+from engine.deliveries.mt5_retry import kept_body
 from engine.deliveries.replay import EPOCH, _accounts, _stored_positions
 from engine.events import store
 from engine.processing import ingest
@@ -124,18 +126,28 @@ def poll_once(
         record for login in logins for record in api.deals(login, 0 if login in unread else start, end, page_size)
     ]
     report = PollReport(fetched=len(records))
-    deals, raw = [], {}
+    deals, raw, unreadable = [], {}, []
     for number, record in enumerate(records, 1):
         try:
             deal = mt5.parse_deal(record, f"deal record {number}")
         except MalformedPayload as exc:
             report.rejected += 1
             report.problems.append(exc.reason)
+            unreadable.append((record, exc.reason))
             continue
         deals.append(deal)
         raw[deal.deal] = record
-    _store(database, server, deals, raw, report, server_utc_offset, server if prefix_ids else "", unread)
+    how = Reading(server if prefix_ids else "", server_utc_offset)
+    _store(database, server, deals, raw, report, how, unread, unreadable)
     return report
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a poll reads deals: the event-id prefix (`--prefix-ids`) and the server's offset."""
+
+    id_prefix: str
+    offset: timedelta
 
 
 def _store(
@@ -144,9 +156,9 @@ def _store(
     deals: list[mt5.Deal],
     raw: dict,
     report: PollReport,
-    offset: timedelta,
-    id_prefix: str,
+    how: Reading,
     unread: set[int],
+    unreadable: list[tuple[object, str]],
 ) -> None:
     with unit_of_work(database) as session:
         # Re-read under a lock: a second poller waits here, then keeps only what is newer.
@@ -157,6 +169,7 @@ def _store(
         new = sorted(new + deals_after(Cursor(), [d for d in deals if d.login in unread]), key=lambda d: d.key)
         report.new = len(new)
         accounts = _accounts(session, {d.login for d in new})
+        offset, id_prefix = how.offset, how.id_prefix
         options = {"accounts": accounts, "server_utc_offset": offset, "server": id_prefix}
         # Closes of positions opened in an earlier poll: positions rebuilt from the store.
         batch = mt5.normalize_deals(new, positions={}, **options)
@@ -167,18 +180,13 @@ def _store(
         report.accepted, report.duplicate = len(created), len(events) - len(created)
         report.ignored = len(batch.ignored) + len(later.ignored)
         for deal in batch.unknown:
-            _unmatched(
-                session, deal, raw, id_prefix, report, f"deal {deal.deal}: login {deal.login} has no trading account"
-            )
+            reason = f"deal {deal.deal}: login {deal.login} has no trading account"
+            _unmatched(session, how, report, raw[deal.deal], f"deal:{deal.deal}", reason)
         for deal in later.waiting:
-            _unmatched(
-                session,
-                deal,
-                raw,
-                id_prefix,
-                report,
-                f"deal {deal.deal}: the opening of position {deal.position_id} is not known",
-            )
+            reason = f"deal {deal.deal}: the opening of position {deal.position_id} is not known"
+            _unmatched(session, how, report, raw[deal.deal], f"deal:{deal.deal}", reason)
+        for record, reason in unreadable:
+            _unreadable(session, how, record, reason)
         moved = advance(cursor, new)
         if row is None:
             row = Mt5Cursor(server=server)
@@ -198,11 +206,32 @@ def _store(
         ingest.schedule_touched(session, database)
 
 
-def _unmatched(session, deal: mt5.Deal, raw: dict, id_prefix: str, report: PollReport, reason: str) -> None:
-    # The cursor moves past it: keep the record (one JSON line, replayable with
-    # `fxcrm connectors replay mt5`) so it is not lost.
-    body = json.dumps(raw[deal.deal], default=str).encode()
-    service.create(
+def _unmatched(session, how: Reading, report: PollReport, record: object, key: str, reason: str) -> None:
+    # The cursor moves past it: keep the record (with how the poll read it, for Retry) and
+    # open its finance task, so it is neither lost nor forgotten.
+    _keep(session, how, record, key, reason)
+    report.unmatched += 1
+    report.problems.append(reason)
+
+
+def _unreadable(session, how: Reading, record: object, reason: str) -> None:
+    """Keep a record the poller cannot read (counted as rejected) in the unmatched queue:
+    finance drops it with a reason or has the connector fixed, then retries it."""
+    deal = record.get("Deal") if isinstance(record, dict) else None
+    body = json.dumps(record, default=str, sort_keys=True).encode()
+    key = (
+        f"deal:{deal}"
+        if isinstance(deal, (int, str)) and str(deal).isdigit()
+        else f"record:{sha256(body).hexdigest()[:16]}"
+    )
+    _keep(session, how, record, key, f"unreadable deal record: {reason}")
+
+
+def _keep(session, how: Reading, record: object, key: str, reason: str) -> None:
+    body = kept_body(
+        record if isinstance(record, dict) else {"record": record}, server=how.id_prefix, offset=how.offset
+    )
+    created = service.create(
         session,
         provider=mt5.NAME,
         status=UNMATCHED,
@@ -210,7 +239,6 @@ def _unmatched(session, deal: mt5.Deal, raw: dict, id_prefix: str, report: PollR
         body=body,
         reason=reason,
         keep_body=True,
-        delivery_id=f"{id_prefix + ':' if id_prefix else ''}deal:{deal.deal}",
+        delivery_id=f"{how.id_prefix + ':' if how.id_prefix else ''}{key}",
     )
-    report.unmatched += 1
-    report.problems.append(reason)
+    wires.open_task(session, created)

@@ -61,15 +61,18 @@ def open_task(session: Session, delivery_id: int | None) -> None:
     row = service.get(session, delivery_id) if delivery_id else None
     if row is None or row.status != UNMATCHED:
         return
-    what = "bank wire" if row.provider == bank_camt054.NAME else f"{row.provider} delivery"
+    if row.provider == bank_camt054.NAME:
+        title = f"Match or return unmatched bank wire #{row.id}"
+    else:  # a webhook or a platform record no client fits: its cause is fixed, then retried
+        title = f"Retry or drop unmatched {row.provider} delivery #{row.id}"
     tasks_service.create(
         session,
         queue=QUEUE,
-        title=f"Match or return unmatched {what} #{row.id}",
+        title=title,
         open_key=task_key(row.id),
         trigger_key=f"{task_key(row.id)}:opened",
         description=row.reason,
-        data={"delivery_id": row.id},
+        data={"delivery_id": row.id, "provider": row.provider},
         subject=Subject("delivery", str(row.id)),
     )
 
@@ -133,7 +136,7 @@ def _open_deposits(session: Session, reference: str, amount: str, currency: str)
     )
 
 
-def _lock_unmatched(session: Session, delivery_id: int) -> Delivery:
+def lock_unmatched(session: Session, delivery_id: int) -> Delivery:
     """Return the delivery locked for update, or refuse if it was decided already."""
     row = session.scalar(select(Delivery).where(Delivery.id == delivery_id).with_for_update())
     if row is None:
@@ -185,7 +188,7 @@ def match(
     note: str | None = None,
 ) -> str:
     """Match an unmatched bank wire to a client (and deposit request); return the event id."""
-    row = _lock_unmatched(session, delivery_id)
+    row = lock_unmatched(session, delivery_id)
     data = credit_of(row)
     if data is None:
         raise WireError(
@@ -223,7 +226,7 @@ def match(
             "deposit_id": deposit.id if deposit else None,
         },
     )
-    _close_task(session, row.id, actor, reason)
+    close_task(session, row.id, actor, reason)
     return credit.id
 
 
@@ -231,22 +234,28 @@ def return_delivery(session: Session, *, delivery_id: int, reason: str, actor: s
     """Return an unmatched wire (or drop another unmatched delivery) with a reason."""
     if not (reason or "").strip():
         raise WireError("returning a wire needs a reason")
-    row = _lock_unmatched(session, delivery_id)
+    row = lock_unmatched(session, delivery_id)
     text = f"returned by {actor}: {reason.strip()}"
     service.finish(session, row.id, status=IGNORED, reason=text)
+    audit_decision(session, row, actor=actor, action="wire.returned", reason=reason.strip())
+    close_task(session, row.id, actor, text)
+
+
+def audit_decision(session: Session, row: Delivery, *, actor: str, action: str, reason: str, **detail) -> None:
+    """Audit an operator's decision on an unmatched delivery (its provider and id named)."""
     audit_service.record(
         session,
         actor=actor,
-        action="wire.returned",
+        action=action,
         target_type="delivery",
         target_id=str(row.id),
-        reason=reason.strip(),
-        detail={"provider": row.provider, "delivery": row.delivery_id},
+        reason=reason,
+        detail={"provider": row.provider, "delivery": row.delivery_id, **detail},
     )
-    _close_task(session, row.id, actor, text)
 
 
-def _close_task(session: Session, delivery_id: int, actor: str, resolution: str) -> None:
+def close_task(session: Session, delivery_id: int, actor: str, resolution: str) -> None:
+    """Close the finance task of a delivery that was decided (matched, returned, retried)."""
     task = tasks_service.get_open_by_key(session, task_key(delivery_id))
     if task is not None:
         tasks_service.close_if_open(session, task, actor=actor, resolution=resolution)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from engine.db import unit_of_work
 from engine.events.models import Event
 from engine.payments.models import Deposit
+from engine.tasks.models import Task
 from tests.connectors import helpers as fx
 from tests.helpers import event, registered
 from tests.web.test_webhooks import FakeOnfido
@@ -192,6 +193,9 @@ def test_unmatched_dispute_is_listed_and_retried_once_the_deposit_is_known(runne
     assert result.output.strip() == "accepted"
     assert json.loads(runner.invoke(["connectors", "deliveries", "--json"]).output) == []
     assert stored(database, event_id="evt_1PgdZ8B7WZ01zgkWa9s8d7f6")[0].client_ref == "C-1001"
+    with unit_of_work(database) as s:  # the unmatched delivery's finance task is closed
+        (task,) = s.scalars(select(Task)).all()
+    assert (task.status, task.resolution) == ("done", "retried with `fxcrm connectors retry`: accepted")
 
 
 def test_onfido_replay_reads_the_check_back(runner, database, tmp_path, monkeypatch):
