@@ -380,9 +380,16 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
     session.info.setdefault("after_commit", []).append(callback)
 
 
+def after_rollback(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` if the unit of work around `session` rolls back: it undoes what the
+    work did outside the database (a document's bytes put in the file store)."""
+    session.info.setdefault("after_rollback", []).append(callback)
+
+
 @contextmanager
 def unit_of_work(database: Database) -> Iterator[Session]:
-    """Yield a session; commit at the end, roll back on error, then run after-commit hooks."""
+    """Yield a session; commit at the end, roll back on error (then run the after-rollback
+    hooks), or run the after-commit hooks."""
     session = database.sessions()
     session.info["database"] = database
     try:
@@ -390,17 +397,23 @@ def unit_of_work(database: Database) -> Iterator[Session]:
         session.commit()
     except BaseException:
         session.rollback()
+        _run_hooks(session.info.pop("after_rollback", []), "after-rollback")
         raise
     finally:
         hooks = session.info.pop("after_commit", [])
+        session.info.pop("after_rollback", None)
         committed = not session.in_transaction()
         session.close()
     if committed:
-        for hook in hooks:
-            try:
-                hook()
-            except Exception:  # a hook failing must not undo or hide the commit
-                log.exception("after-commit hook failed")
+        _run_hooks(hooks, "after-commit")
+
+
+def _run_hooks(hooks: list[Callable[[], None]], when: str) -> None:
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:  # a hook failing must not undo or hide the commit (or the error)
+            log.exception("%s hook failed", when)
 
 
 # ---- strong references for a processing transaction ---------------------------------

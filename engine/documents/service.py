@@ -13,6 +13,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime
 
 from sqlalchemy import select
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from engine.audit import service as audit_service
 from engine.clients.models import Client
+from engine.db import after_rollback
 from engine.documents import content
 from engine.documents.models import SOURCES, DocumentFile
 from engine.documents.storage import FileStore
@@ -105,7 +107,10 @@ def receive(
         uploaded_by=actor,
         uploaded_at=utcnow(),
     )
+    # The bytes go first (a row must never name bytes that are not there); should the
+    # unit of work roll back, they are deleted again, so no file outlives its row.
     store.put(row.storage_key, data, kind)
+    after_rollback(session, partial(store.delete, row.storage_key))
     session.add(row)
     session.flush()
     _record_submission(session, client, row, expires_at, submitted_at or row.uploaded_at)

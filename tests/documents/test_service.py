@@ -91,3 +91,31 @@ def test_ids_that_are_not_ours_find_nothing(database):
     with unit_of_work(database) as s:
         for guess in ("1", "../x", "a" * 100, "A" * 32):
             assert service.get(s, guess) is None
+
+
+def test_the_bytes_of_a_file_whose_work_rolls_back_are_deleted(database):
+    """The file store is outside the transaction: the bytes are put before the row is
+    written, and deleted again when the unit of work rolls back (here: a later step of
+    the same work fails), so no document outlives its row."""
+    ingest(database, registered("C1"))
+    folder = FolderStore(database.config.documents_url).root
+    with pytest.raises(RuntimeError, match="a later step failed"):
+        with unit_of_work(database) as s:
+            service.receive(
+                s,
+                store_for(database.config),
+                client=s.scalar(select(Client)),
+                document_type="id",
+                data=pdf(),
+                declared_type="application/pdf",
+                file_name="passport.pdf",
+                actor="comp@example.com",
+                source="staff",
+                max_bytes=LIMIT,
+            )
+            assert any(p.is_file() for p in folder.rglob("*"))  # stored, not committed yet
+            raise RuntimeError("a later step failed")
+    assert counts(database) == (0, 0)
+    assert not any(p.is_file() for p in folder.rglob("*"))
+    receive(database, pdf())  # a committed file stays
+    assert sum(1 for p in folder.rglob("*") if p.is_file()) == 1
