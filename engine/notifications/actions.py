@@ -92,10 +92,12 @@ def _decide_notify(state: _NotifyState, call) -> _NotifyDecision | None:
     if state.reads[p["template"]] is None or not state.reads[p["template"]] <= {"client"}:
         return None  # broken (the per-event path fails the event), or it reads a domain's values
     try:
-        _new_note(state, call, p)  # renders now as it will when applied (it fails alike, or not)
+        # Rendered now, on the client as the event leaves it (an event whose other action
+        # changes the client before this one goes per event): apply adds this note.
+        note = _new_note(state, call, p)
     except Exception:
-        return None
-    return _NotifyDecision(p)
+        return None  # the per-event path fails the event alike
+    return _NotifyDecision(p, note)
 
 
 def _new_note(state: _NotifyState, call, p: dict):
@@ -115,7 +117,6 @@ def _new_note(state: _NotifyState, call, p: dict):
 
 
 def _apply_notify(state: _NotifyState, call, decision: _NotifyDecision) -> bool:
-    decision.note = _new_note(state, call, decision.params)
     state.notes.append(decision.note)
     state.sent.add(call.key)
     return False

@@ -254,3 +254,22 @@ def test_a_template_reading_what_an_earlier_action_changed_goes_per_event(urls, 
     titles = _rows(database, "SELECT title FROM tasks WHERE rule_id = 'loss-call'")
     assert titles and all(t.startswith("Call the high risk") for (t,) in titles), titles[:3]
     assert not _acted(database, "loss-call") & taken
+
+
+def test_a_notification_taken_set_based_is_rendered_once(urls, backend, calls_dir, monkeypatch):
+    """The notify form renders the template when it decides (to know it renders) and adds
+    that notification when it applies: one rendering per notification sent set-based."""
+    from engine.notifications import service as notifications_service
+
+    rendered: list[str] = []
+    render = notifications_service.new_notification
+    monkeypatch.setattr(
+        notifications_service, "new_notification", lambda *a, **k: rendered.append(k["dedup_key"]) or render(*a, **k)
+    )
+    clock.freeze(NOW)
+    with taken_events() as taken:
+        database = run(urls[1], backend, trades_stream(), batch=True, per_client=False, rules=calls_dir)
+    sent = _rows(database, "SELECT dedup_key FROM notifications")
+    notified = {seq for (seq,) in _rows(database, "SELECT event_seq FROM rule_actions WHERE action = 'notify'")}
+    assert notified & taken, "some notifications were sent set-based"
+    assert len(rendered) == len(sent), "each notification rendered once, on either path"
