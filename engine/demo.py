@@ -356,6 +356,7 @@ def load(database, *, clients: int = 40, seed: int = 7, now: datetime | None = N
     lines = (json.dumps(e) for e in recent_history(seed, clients, now or utcnow()))
     report = ingest_lines(database, lines, via="demo")
     wires = _demo_wires(database)
+    _demo_unplaced_deal(database, now or utcnow())
     files = _demo_documents(database)
     client = _demo_portal_login(database)
     return (
@@ -479,6 +480,23 @@ def _demo_wires(database) -> str:
     from engine.values import utcnow
 
     return replay_camt054(database, DEMO_CAMT054.encode(), utcnow()).summary()
+
+
+def _demo_unplaced_deal(database, now: datetime) -> None:
+    """Keep one MT5 deal of a login no trading account has (as a poll would): the
+    unmatched queue shows it with its finance task, ready to retry or drop."""
+    from engine.db import unit_of_work
+    from engine.deliveries.mt5_poll import Reading, keep_unplaced
+
+    at = int((now - timedelta(hours=3)).timestamp() * 1000)
+    record = {
+        "Deal": 880017, "Login": 90017, "Action": 1, "Entry": 1, "PositionID": 880011, "Order": 880017,
+        "Symbol": "EURUSD", "Volume": 5000, "VolumeExt": 50000000, "Price": 1.0842, "Profit": -37.5,
+        "Commission": -2.5, "Storage": 0.0, "Comment": "", "Time": at // 1000, "TimeMsc": at,
+    }  # fmt: skip
+    reason = "deal 880017: login 90017 has no trading account"
+    with unit_of_work(database) as session:
+        keep_unplaced(session, Reading("", timedelta(0)), record, "deal:880017", reason)
 
 
 def trading_history(

@@ -209,7 +209,7 @@ def _store(
 def _unmatched(session, how: Reading, report: PollReport, record: object, key: str, reason: str) -> None:
     # The cursor moves past it: keep the record (with how the poll read it, for Retry) and
     # open its finance task, so it is neither lost nor forgotten.
-    _keep(session, how, record, key, reason)
+    keep_unplaced(session, how, record, key, reason)
     report.unmatched += 1
     report.problems.append(reason)
 
@@ -224,10 +224,12 @@ def _unreadable(session, how: Reading, record: object, reason: str) -> None:
         if isinstance(deal, (int, str)) and str(deal).isdigit()
         else f"record:{sha256(body).hexdigest()[:16]}"
     )
-    _keep(session, how, record, key, f"unreadable deal record: {reason}")
+    keep_unplaced(session, how, record, key, f"unreadable deal record: {reason}")
 
 
-def _keep(session, how: Reading, record: object, key: str, reason: str) -> None:
+def keep_unplaced(session, how: Reading, record: object, key: str, reason: str) -> int | None:
+    """Keep a deal record in the unmatched queue with its finance task; return the new
+    delivery's id (None: kept before)."""
     body = kept_body(
         record if isinstance(record, dict) else {"record": record}, server=how.id_prefix, offset=how.offset
     )
@@ -242,3 +244,4 @@ def _keep(session, how: Reading, record: object, key: str, reason: str) -> None:
         delivery_id=f"{how.id_prefix + ':' if how.id_prefix else ''}{key}",
     )
     wires.open_task(session, created)
+    return created

@@ -43,6 +43,10 @@ def unplaced_deal(server) -> int:
 
 def test_finance_retries_a_deal_once_its_opening_is_imported(page, server, unplaced_deal):
     login(page, "finance")
+    page.goto("/wires")
+    row = page.get_by_role("row").filter(has_text="deal 40: the opening of position 999 is not known")
+    expect(row).to_contain_text("mt5")
+    shot(page, "mt5-wires-queue")
     page.goto(f"/tasks/{unplaced_deal}")
     card = page.locator(".main-action")
     expect(card).to_contain_text("Retry or drop delivery")

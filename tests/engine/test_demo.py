@@ -8,6 +8,8 @@ from sqlalchemy import func, select
 
 from engine import demo
 from engine.db import unit_of_work
+from engine.deliveries import mt5_retry
+from engine.deliveries.models import Delivery
 from engine.events.models import Event
 from engine.rules import activation
 from engine.rules.timers import fire_due
@@ -46,3 +48,14 @@ def test_demo_history_ends_at_now_and_leaves_tasks_not_yet_due(database):
         open_due = list(s.scalars(select(Task.due_at).where(Task.status == "open")))
     assert open_due, "the demo opens tasks"
     assert any(due is not None and due > now for due in open_due), "not every task is overdue"
+
+
+def test_demo_keeps_an_unplaced_mt5_deal_for_finance(database):
+    now = utcnow().replace(microsecond=0)
+    _load(database, now)
+    with unit_of_work(database) as s:
+        (row,) = s.scalars(select(Delivery).where(Delivery.provider == "mt5")).all()
+        task = s.scalar(select(Task).where(Task.title == f"Retry or drop unmatched mt5 delivery #{row.id}"))
+    assert (row.status, row.reason) == ("unmatched", "deal 880017: login 90017 has no trading account")
+    assert (task.queue, task.status) == ("finance", "open")
+    assert ("Trade", "sell 0.5 lots EURUSD, out (closes)") in mt5_retry.summary(row)
