@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from engine.bulk import insert_rows
 from engine.db import money_sum
+from engine.ib import batch_facts  # noqa: F401  (registers the facts read from this form's state)
 from engine.ib import commissions, evaluate, moves_batch, qualification, tree
 from engine.ib.commissions import NewCommission
 from engine.ib.config import IbConfig, Policy
@@ -135,6 +136,11 @@ class IbState:
     new_trades: list[dict] = field(default_factory=list)
     new_commissions: list[tuple[NewCommission, datetime]] = field(default_factory=list)  # with created_at
     moves: moves_batch.Moves = field(default_factory=moves_batch.Moves)  # deposits (engine.ib.moves_batch)
+    # for the facts the rules read (engine.ib.batch_facts): loaded on the first read
+    session: Session | None = None
+    deposits: dict[str, list[IbMoneyMove]] | None = None  # client -> deposits recorded, oldest first
+    lots: dict[tuple, dict[str, tuple[datetime | None, Decimal]]] = field(default_factory=dict)
+    new_trades_of: dict[str, list[dict]] = field(default_factory=dict)  # new_trades by client
 
 
 def load(session: Session, clients: dict, events: list) -> IbState:
@@ -167,7 +173,7 @@ def load(session: Session, clients: dict, events: list) -> IbState:
                     select(IbTrade).where(IbTrade.client_ref.in_(referred), IbTrade.ticket.in_(tickets))
                 )
             )
-    state = IbState(stats, trades, moves=moves_batch.load(session, events))
+    state = IbState(stats, trades, moves=moves_batch.load(session, events), session=session)
     if referred and not _given_facts():
         _load_referred(session, state, [e for e in closed if e.client_ref in set(referred)], referred)
     return state
@@ -398,6 +404,7 @@ def apply(state: IbState, event, client) -> None:
         row = trade_row(client.ref, event.data)
         state.trades[key] = IbTrade(**row) if stats is not None and stats.ib_id is not None else None
         state.new_trades.append(row)
+        state.new_trades_of.setdefault(client.ref, []).append(row)
     if stats is not None and stats.ib_id is not None:
         _earn(state, stats, event, state.trades[key])
 

@@ -93,20 +93,35 @@ def ib_lots(session, client, held_at_least=None, within=None):
     stats = _stats(session, client)
     if stats is None:
         return Decimal(0)
+    policy = lots_policy(held_at_least, within)
+    return qualification.counted_lots(session, client.ref, policy, stats.registered_at, closed_by=as_of())
+
+
+def lots_policy(held_at_least=None, within=None) -> Policy:
+    """The policy `trades.lots(held_at_least=..., within=...)` counts trades under (the
+    set-based form counts with it too: engine.ib.batch_facts)."""
     held, window = _seconds(held_at_least), _seconds(within)
-    policy = Policy(
+    return Policy(
         "fact",
         min_holding_time=timedelta(seconds=held) if held else None,
         within=timedelta(seconds=window) if window else None,
     )
-    return qualification.counted_lots(session, client.ref, policy, stats.registered_at, closed_by=as_of())
+
+
+def first_deposit(moves: list) -> Money | None:
+    """`ib.first_deposit` of a client's deposits, oldest first (both paths)."""
+    return Money(moves[0].amount, moves[0].currency) if moves else None
+
+
+def chargebacks_now(stats) -> int:
+    """`ib.chargebacks.count` of a client's IB row (None: no row) when not as of a moment."""
+    return stats.chargebacks if stats else 0
 
 
 @fact("ib.first_deposit", "money", cost="reads the client's deposits")
 def ib_first_deposit(session, client):
     """The referred client's first completed deposit."""
-    moves = qualification.deposits(session, client.ref, as_of=as_of())
-    return Money(moves[0].amount, moves[0].currency) if moves else None
+    return first_deposit(qualification.deposits(session, client.ref, as_of=as_of()))
 
 
 @fact("ib.deposits.sum", "money", params={"currency": "currency"}, cost="reads the client's deposits")
@@ -128,8 +143,7 @@ def ib_chargebacks(session, client):
     moment = as_of()
     if moment is not None:
         return qualification.chargebacks_by(session, client.ref, moment)
-    stats = _stats(session, client)
-    return stats.chargebacks if stats else 0
+    return chargebacks_now(_stats(session, client))
 
 
 @fact("ib.kyc_approved", "boolean")

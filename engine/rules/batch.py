@@ -71,7 +71,7 @@ from engine.rules.actions import (
 )
 from engine.rules.actions_run import Call, action_key, action_row, filled_params
 from engine.rules.conditions import values_of
-from engine.rules.evaluation import FACT_OVERRIDES, explanation
+from engine.rules.evaluation import FACT_OVERRIDES, explanation, fact_params
 from engine.rules.literals import epoch
 from engine.rules.models import DELAY, TIMER_CANCELLED, TIMER_PENDING, RuleAction, RuleTimer
 from engine.rules.paths import base_key
@@ -281,13 +281,13 @@ def _load_facts(session: Session, state: RulesState, reads: frozenset, refs: lis
     specs = load_domain_facts()
     known = set()
     for value in reads:
-        if value.source != "client" or value.params:
+        if value.source != "client" or (value.params and value.path not in STATE_FACTS):
             continue
         key, spec = base_key(value), specs.get(value.path)
         if key in known or spec is None:
             continue
         if value.path in STATE_FACTS:
-            state.from_forms[key] = STATE_FACTS[value.path]
+            state.from_forms[key] = _with_params(STATE_FACTS[value.path], fact_params(spec, value))
         elif value.path in BATCH_FACTS:
             state.facts[key] = BATCH_FACTS[value.path](session, refs) if refs else {}
             state.changed_by[key] = CHANGED_BY.get(value.path, frozenset())
@@ -297,6 +297,14 @@ def _load_facts(session: Session, state: RulesState, reads: frozenset, refs: lis
             continue
         known.add(key)
     state.known = frozenset(known)
+
+
+def _with_params(entry: tuple, params: dict) -> tuple:
+    """A STATE_FACTS entry whose reader is given the fact's parameters (as its loader is)."""
+    if not params:
+        return entry
+    name, reader = entry
+    return name, lambda form_state, client: reader(form_state, client, **params)
 
 
 def accepts(state: RulesState, event, client) -> bool:
@@ -492,7 +500,7 @@ def _known(value: ir.Value, known: frozenset[str]) -> bool:
         return True
     if value.relation is not None:
         return _known(value.relation.left, known) and _known(value.relation.right, known)
-    return value.source == "client" and not value.params and base_key(value) in known
+    return value.source == "client" and base_key(value) in known  # a key with parameters: a state fact
 
 
 def _cannot_match(state: RulesState, rule: ir.Rule, known: frozenset[str], values: dict) -> bool:
