@@ -89,6 +89,7 @@ class GroupLedger:
     # Clients whose CPA policy only their lots can still decide: the policy and the lots
     # it counts so far (`qualification.counted_lots`), kept up to date as trades are recorded.
     cpa_lots: dict[str, tuple[Policy, Decimal]] = field(default_factory=dict)
+    state: "IbState | None" = None  # whose deposits `deposits` gives (the round's included)
 
     def exists(self, key: str) -> bool:
         if key not in self.asked:
@@ -110,7 +111,8 @@ class GroupLedger:
         return self.chains[ib_id]
 
     def deposits(self, client_ref: str, as_of: datetime) -> list:
-        return [m for m in self.moves[client_ref] if m.at <= as_of]
+        moves = self.moves[client_ref] if self.state is None else batch_facts.deposits(self.state, client_ref)
+        return [m for m in moves if m.at <= as_of]
 
     def add(self, new: NewCommission) -> None:
         """Count a commission the group records (what the per-event path reads back)."""
@@ -141,6 +143,7 @@ class IbState:
     deposits: dict[str, list[IbMoneyMove]] | None = None  # client -> deposits recorded, oldest first
     lots: dict[tuple, dict[str, tuple[datetime | None, Decimal]]] = field(default_factory=dict)
     new_trades_of: dict[str, list[dict]] = field(default_factory=dict)  # new_trades by client
+    written: bool = False  # new_commissions written (by this form or the commission form)
 
 
 def load(session: Session, clients: dict, events: list) -> IbState:
@@ -174,8 +177,12 @@ def load(session: Session, clients: dict, events: list) -> IbState:
                 )
             )
     state = IbState(stats, trades, moves=moves_batch.load(session, events), session=session)
-    if referred and not _given_facts():
-        _load_referred(session, state, [e for e in closed if e.client_ref in set(referred)], referred)
+    # every referred client with an IB event: its rules' `commission` (engine.ib.
+    # commission_batch) and deposits and KYC results (`accepts`) read the ledger too
+    every = sorted(r for r, s in stats.items() if s is not None and s.ib_id is not None)
+    if every and not _given_facts():
+        mine = set(every)
+        _load_referred(session, state, [e for e in events if e.client_ref in mine], every, referred)
     return state
 
 
@@ -186,8 +193,9 @@ def _given_facts() -> bool:
     return _given("ib") is not None or _given("ib.chain") is not None
 
 
-def _load_referred(session: Session, state: IbState, closed: list, referred: list[str]) -> None:
-    """What the commission decisions of the referred clients' trades read, in bulk."""
+def _load_referred(session: Session, state: IbState, events: list, referred: list[str], trading: list[str]) -> None:
+    """What the commission decisions of the referred clients' events read, in bulk
+    (`trading`: those with a closed trade)."""
     from engine.ib.service import PER_TRADE, config_for, types_paid_by_rules
 
     config = state.config = config_for(session)
@@ -196,6 +204,9 @@ def _load_referred(session: Session, state: IbState, closed: list, referred: lis
     ibs = sorted({i for chain in chains.values() for i in chain})
     commissions.lock_ibs(session, ibs)  # the sums below are the locked values
     asked = {f"cpa:{r}" for r in referred}
+    for ref in referred:  # a rule's CPA and its overrides
+        asked.update(f"cpa:{ref}/override:{a}" for a in chains[state.stats[ref].ib_id][1:])  # type: ignore[union-attr,index]
+    closed = [e for e in events if e.type == TYPE]
     for event in closed:
         data, ib_id = event.data or {}, state.stats[event.client_ref].ib_id  # type: ignore[union-attr]
         for type in PER_TRADE:
@@ -203,7 +214,7 @@ def _load_referred(session: Session, state: IbState, closed: list, referred: lis
             asked.add(key)
             asked.update(f"{key}/override:{a}" for a in chains[ib_id][1:])
     keys = _existing(session, sorted(asked))
-    months = sorted({commissions.month_of(e.occurred_at)[0] for e in closed})
+    months = sorted({commissions.month_of(e.occurred_at)[0] for e in events})
     moves: dict[str, list[IbMoneyMove]] = {r: [] for r in referred}
     for move in session.scalars(
         select(IbMoneyMove)
@@ -221,8 +232,9 @@ def _load_referred(session: Session, state: IbState, closed: list, referred: lis
         set(months),
         moves,
         set(ibs),
+        state=state,
     )
-    state.ledger.cpa_lots = _cpa_lots(session, state, referred)
+    state.ledger.cpa_lots = _cpa_lots(session, state, trading)
 
 
 def _cpa_lots(session: Session, state: IbState, referred: list[str]) -> dict[str, tuple[Policy, Decimal]]:
@@ -452,10 +464,17 @@ def write(session: Session, state: IbState) -> None:
         insert_rows(session, IbClientStats, state.new_stats)
     if state.new_trades:
         insert_rows(session, IbTrade, state.new_trades)
-    if state.new_commissions:
-        _write_commissions(session, state.new_commissions)
+    write_commissions(session, state)
     if state.moves.new:
         insert_rows(session, IbMoneyMove, state.moves.new)
+
+
+def write_commissions(session: Session, state: IbState) -> None:
+    """Write the round's commissions (the policies' and the rules'), in the order decided,
+    once: the commission form's results name their ids (engine.ib.commission_batch)."""
+    if state.new_commissions and not state.written:
+        _write_commissions(session, state.new_commissions)
+    state.written = True
 
 
 def _write_commissions(session: Session, made: list[tuple[NewCommission, datetime]]) -> None:

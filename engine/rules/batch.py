@@ -36,7 +36,8 @@ explanations):
   calls the group could make, decides with the per-event action's own functions,
   applies in memory and writes its rows; then the rule_actions rows (their results
   naming the rows the forms wrote) go in one bulk insert. An event making two calls of
-  one action goes per event (both would decide on the same state). A form's `apply`
+  one action goes per event (both would decide on the same state), unless all but one
+  of them are idle (the form's `idle`: nothing to do, whatever the other did first). A form's `apply`
   says when an event hook may now act on the client (a task an event type of the round
   closes): the client's later events go per event. An action changing the client
   (set_status, set_risk: `changes_client`) changes it in memory, where the client's
@@ -188,6 +189,9 @@ def sees(state: RulesState, round_states: dict[str, object]) -> None:
     """Keep the round's projection states: facts are read from them (STATE_FACTS)."""
     for name, form_state in round_states.items():
         state.round.setdefault(name, form_state)
+    for name, action_state in state.forms.items():
+        if (seen := ACTION_FORMS[name].sees) is not None:
+            seen(action_state, state.round)
 
 
 def _load_other_forms(session: Session, state: RulesState, clients: dict, events: list, types: frozenset) -> None:
@@ -454,7 +458,8 @@ def _to_start(state: RulesState, event, client, raw: dict) -> tuple[list[dict], 
             acts += _to_act(state, rule, event, client, raw, why)
         else:
             start.append(delay_timer(ruleset, rule, client.ref, event, why))
-    if len({a.call.action.name for a in acts}) < len(acts):
+    acting = [a.call.action.name for a in acts if a.form.idle is None or not a.form.idle(a.decision)]
+    if len(set(acting)) < len(acting):
         raise _Unknown(event.type)  # two calls of one action would decide on the same state
     if _reads_what_an_earlier_act_changed(state, acts):
         raise _Unknown(event.type)
