@@ -18,6 +18,12 @@ locks), as the per-event path locks an IB before summing its month.
 `accepts` refuses (the per-event path decides) a trade of a referred client whose CPA
 policy it cannot decide here: no CPA yet and the client's KYC, chargebacks, deposits and
 registration all pass the policy, so only the lots counted (history) would tell.
+
+With the rules paying the CPA and rebates (rules/ib/*.yaml), the ledger is loaded for
+every referred client with an IB event of the round: the rules' `commission` decides on
+it (engine.ib.commission_batch), its CPA conditions read the facts of
+engine.ib.batch_facts from this state, and a referred client's deposit or KYC result is
+taken (`_rules_pay_cpa`: no policy to check after it, no CPA for a reversal to claw back).
 """
 
 from __future__ import annotations
@@ -143,6 +149,8 @@ class IbState:
     deposits: dict[str, list[IbMoneyMove]] | None = None  # client -> deposits recorded, oldest first
     lots: dict[tuple, dict[str, tuple[datetime | None, Decimal]]] = field(default_factory=dict)
     new_trades_of: dict[str, list[dict]] = field(default_factory=dict)  # new_trades by client
+    registered: dict[str, datetime | None] = field(default_factory=dict)  # client -> registered_at, at load
+    undated: dict[str, list[IbTrade]] | None = None  # trades recorded of clients registered_at None at load
     written: bool = False  # new_commissions written (by this form or the commission form)
 
 
@@ -177,6 +185,7 @@ def load(session: Session, clients: dict, events: list) -> IbState:
                 )
             )
     state = IbState(stats, trades, moves=moves_batch.load(session, events), session=session)
+    state.registered = {r: clients[r].registered_at for r in stats}
     # every referred client with an IB event: its rules' `commission` (engine.ib.
     # commission_batch) and deposits and KYC results (`accepts`) read the ledger too
     every = sorted(r for r, s in stats.items() if s is not None and s.ib_id is not None)
@@ -324,11 +333,18 @@ def _sums_by_month(session: Session, ibs: list[str], months: list[datetime]) -> 
 def accepts(state: IbState, event, client) -> bool:
     """A closed trade of a client no IB owns, or of a referred client when every decision
     it leads to can be made from the group state; a KYC result or a deposit
-    (engine.ib.moves_batch) of a client no IB owns."""
+    (engine.ib.moves_batch) of a client no IB owns, or of a referred client when the rules
+    pay the CPA (`_rules_pay_cpa`)."""
     if event.type == KYC:
         return _kyc_accepts(state, event, client)
     if event.type in moves_batch.TYPES:
-        return client.ref in state.stats and moves_batch.accepts(state.moves, event, state.stats[client.ref])
+        if client.ref not in state.stats:
+            return False
+        stats = state.stats[client.ref]
+        referred = stats is not None and stats.ib_id is not None
+        if referred and not _rules_pay_cpa(state, client.ref, event):
+            return False
+        return moves_batch.accepts(state.moves, event, stats, referred=referred)
     if event.type != TYPE or client.ref not in state.stats:
         return False
     data = event.data or {}
@@ -375,7 +391,17 @@ def _kyc_accepts(state: IbState, event, client) -> bool:
     if client.ref not in state.stats or not isinstance((event.data or {}).get("result"), str):
         return False
     stats = state.stats[client.ref]
-    return stats is None or stats.ib_id is None  # a referred client's KYC may earn a CPA: per event
+    return stats is None or stats.ib_id is None or _rules_pay_cpa(state, client.ref, event)
+
+
+def _rules_pay_cpa(state: IbState, ref: str, event) -> bool:
+    """Whether a referred client's deposit or KYC result does nothing here but record itself:
+    the rules pay the CPA (`after_activity` checks no policy after a deposit or KYC result;
+    the rules' form decides the `commission`, engine.ib.commission_batch), and a reversal
+    has no CPA to claw back (recorded, or made earlier in the round)."""
+    if state.ledger is None or state.config is None or "cpa" not in state.by_rules:
+        return False  # policy mode (check_cpa), or the ledger not loaded: per event
+    return event.type not in moves_batch.REVERSED or f"cpa:{ref}" not in state.ledger.keys
 
 
 def kyc_approved_at(current: datetime | None, result: str, at: datetime) -> datetime | None:

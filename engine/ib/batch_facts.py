@@ -87,20 +87,49 @@ def _lots(state: IbState, client, held_at_least=None, within=None) -> Decimal:
         return Decimal(0)
     policy = facts.lots_policy(held_at_least, within)
     key = (policy.min_holding_time, policy.within)
-    if key not in state.lots:
-        assert state.session is not None
-        rows = {r: s if s is not None else state.new_by_client.get(r) for r, s in state.stats.items()}
-        registered = {r: _get(s, "registered_at") for r, s in rows.items() if s is not None}
-        with state.session.no_autoflush:
-            summed = qualification.counted_lots_of(state.session, policy, sorted(registered.items()))
-        state.lots[key] = {r: (at, summed.get(r, Decimal(0))) for r, at in registered.items()}
-    registered_at, lots = state.lots[key].get(client.ref, (None, None))
-    if lots is None or registered_at != _get(row, "registered_at"):
-        raise NotKnown(client.ref)  # summed for another window
+    assert state.session is not None
+    registered_at = _get(row, "registered_at")
+    if client.ref in _undated(state):  # counted one by one: the window was not known at load
+        lots = sum((t.lots for t in state.undated[client.ref] if _counts(policy, t, registered_at)), Decimal(0))
+    else:
+        if key not in state.lots:
+            # a client with no IB row yet gets one registered when its client was (`_ensure_stats`)
+            dated = {r: at for r, s in state.stats.items() if (at := _registered(state, r, s)) is not None}
+            with state.session.no_autoflush:  # type: ignore[union-attr]
+                summed = qualification.counted_lots_of(state.session, policy, sorted(dated.items()))
+            state.lots[key] = {r: (at, summed.get(r, Decimal(0))) for r, at in dated.items()}
+        summed_at, lots = state.lots[key].get(client.ref, (None, None))
+        if lots is None or summed_at != registered_at:
+            raise NotKnown(client.ref)  # summed for another window
     for trade in state.new_trades_of.get(client.ref, ()):
-        if qualification.trade_verdict(policy, IbTrade(**trade), registered_at)[0]:
+        if _counts(policy, IbTrade(**trade), registered_at):
             lots += trade["lots"]
     return lots
+
+
+def _counts(policy, trade: IbTrade, registered_at) -> bool:
+    """Whether a trade counts under the fact's policy (as `counted_lots` sums them)."""
+    return qualification.trade_verdict(policy, trade, registered_at)[0]
+
+
+def _registered(state: IbState, ref: str, stats) -> object:
+    return stats.registered_at if stats is not None else state.registered[ref]
+
+
+def _undated(state: IbState) -> dict[str, list[IbTrade]]:
+    """The trades recorded of the clients whose registration time was not known at load (a
+    client registering in the round): read once, counted under each policy as it asks."""
+    if state.undated is None:
+        assert state.session is not None
+        refs = sorted(r for r, s in state.stats.items() if _registered(state, r, s) is None)
+        state.undated = {r: [] for r in refs}
+        with state.session.no_autoflush:
+            for start in range(0, len(refs), 1000):
+                for trade in state.session.scalars(
+                    select(IbTrade).where(IbTrade.client_ref.in_(refs[start : start + 1000]))
+                ):
+                    state.undated[trade.client_ref].append(trade)
+    return state.undated
 
 
 @state_fact("trades.lots", form="ib")

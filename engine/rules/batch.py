@@ -19,7 +19,9 @@ explanations):
   group: the event's projections are applied before this form decides (engine.processing.
   batch), so a fact that is a clients column is read from the client as it now is, and a
   fact a projection's form answers from its group state (engine.facts.STATE_FACTS: the
-  KYC documents, review and country risk, the accounts' count, the deposit facts) is
+  KYC documents, review and country risk, the accounts' count, the deposit facts, the
+  IB facts of engine.ib.batch_facts: first deposit, chargebacks, `trades.lots(...)`, a
+  fact with parameters given them as its loader is) is
   read there, the round's own changes included; facts with a bulk loader (engine.facts.BATCH_FACTS) are known when no event
   type of the round changes them. A matching rule with `after:` starts its delay
   timer (a new row, once per key: the group's existing keys are read in one query; the
@@ -30,7 +32,7 @@ explanations):
 - a matching rule that acts at once (`runtime.act_on_event`, `actions_run.execute`) is
   taken when its templates read only known facts and each of its actions has a set-based
   form (engine.rules.actions.ACTION_FORMS, registered by each domain beside its
-  `@action`) that decides the call (an `actions_run.Call`: what `execute` gives `run`).
+  `@action`: task, notify, set_status, set_risk, commission) that decides the call (an `actions_run.Call`: what `execute` gives `run`).
   The rule_actions keys the group's events could record are read in one query (a key
   found is skipped, as `execute` skips it); each form loads its group state for the
   calls the group could make, decides with the per-event action's own functions,

@@ -58,14 +58,17 @@ def _client(
     ib: str,
     at: datetime,
     *,
-    deposit: str = "250",
+    deposit: str = "250.00",
     charged_back: bool = False,
     kyc: bool = True,
     trades: tuple[tuple[str, int], ...] = (("1.5", 3600), ("0.5", 3600), ("4", 3600)),
     symbol: str = "EURUSD",
 ) -> list[dict]:
     """A client referred by `ib`'s code: an account, a deposit (charged back), KYC, then
-    closed trades (lots, seconds held) an hour apart."""
+    closed trades (lots, seconds held) an hour apart. (Amounts with their cents: one
+    written in a round and read back by a later one, or by the per-event path after the
+    round, has the 8 stored decimals, shown as `250.00`, where the per-event path shows the
+    `250` it was given: engine.currencies.amount_text.)"""
     account = f"{ref}-MT5"
     out = [
         _registered(ref, at, f"CODE-{ib}"),
@@ -136,8 +139,8 @@ def referred_stream() -> list[dict]:
     return [
         *_client("Q-LEAF", "IB-LEAF", at),  # qualifies at its second trade: one CPA, overrides
         *_client("Q-MID", "IB-MID", at + timedelta(minutes=5), trades=(("1", 3600),) * 4),
-        *_client("SCALPER", "IB-LEAF", at, deposit="500", trades=(("5", 20),) * 3),  # held 20s: nothing
-        *_client("CHARGED", "IB-MID", at, deposit="300", charged_back=True, trades=(("3", 600),) * 2),  # no CPA
+        *_client("SCALPER", "IB-LEAF", at, deposit="500.00", trades=(("5", 20),) * 3),  # held 20s: nothing
+        *_client("CHARGED", "IB-MID", at, deposit="300.00", charged_back=True, trades=(("3", 600),) * 2),  # no CPA
         *_client("NO-KYC", "IB-LEAF", at, kyc=False, trades=(("2", 600), ("1", 600), ("0.35", 600))),
     ]
 
