@@ -8,7 +8,7 @@ deposits (`ib_money_moves`, oldest first, as `qualification.deposits` orders the
 for each set of parameters, the lots already recorded that count (one aggregate,
 `qualification.counted_lots_of`, each client's window). The round's own deposits and
 trades (not written yet) are added with the per-event facts' own functions
-(`facts.first_deposit`, `qualification.trade_verdict` under `facts.lots_policy`).
+(`qualification.first_deposit`, `trade_verdict` under `lots_policy`).
 
 A client the form did not load (no IB event in the round), a round under `engine.facts.
 AS_OF` (a catch-up) or a client whose registration time changed in the round after its
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from engine.facts import as_of, state_fact
-from engine.ib import facts, qualification
+from engine.ib import qualification
 from engine.ib.models import IbMoneyMove, IbTrade
 
 if TYPE_CHECKING:
@@ -71,21 +71,21 @@ def deposits(state: IbState, ref: str) -> list[IbMoneyMove]:
 @state_fact("ib.first_deposit", form="ib")
 def first_deposit(state: IbState, client):
     """As the fact: the first of the client's deposits."""
-    return facts.first_deposit(deposits(state, client.ref))
+    return qualification.first_deposit(deposits(state, client.ref))
 
 
 @state_fact("ib.chargebacks.count", form="ib")
 def chargebacks(state: IbState, client) -> int:
     """As the fact: the chargebacks its IB row counts (kept up to date by engine.ib.moves_batch)."""
     row = _row(state, client.ref)
-    return row["chargebacks"] if isinstance(row, dict) else facts.chargebacks_now(row)
+    return row["chargebacks"] if isinstance(row, dict) else qualification.chargebacks_now(row)
 
 
 def _lots(state: IbState, client, held_at_least=None, within=None) -> Decimal:
     row = _row(state, client.ref)
     if row is None:
         return Decimal(0)
-    policy = facts.lots_policy(held_at_least, within)
+    policy = qualification.lots_policy(held_at_least, within)
     key = (policy.min_holding_time, policy.within)
     assert state.session is not None
     registered_at = _get(row, "registered_at")

@@ -7,26 +7,14 @@ Example: `client.ib exists`, `client.trades.lots(held_at_least=60s) >= 2`,
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 
 from engine.facts import as_of, batch_fact, fact
 from engine.ib import commissions, qualification, tree
-from engine.ib.config import Policy
 from engine.ib.models import REJECTED
 from engine.ib.service import config_for
-from engine.values import Money, parse_duration
-
-
-def _seconds(value) -> float | None:
-    """Read a duration parameter given as seconds, a timedelta or text like 60s."""
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
-        return float(value)
-    return parse_duration(str(value)).total_seconds()
+from engine.ib.qualification import chargebacks_now, first_deposit, lots_policy
+from engine.values import Money
 
 
 def _stats(session, client):
@@ -95,27 +83,6 @@ def ib_lots(session, client, held_at_least=None, within=None):
         return Decimal(0)
     policy = lots_policy(held_at_least, within)
     return qualification.counted_lots(session, client.ref, policy, stats.registered_at, closed_by=as_of())
-
-
-def lots_policy(held_at_least=None, within=None) -> Policy:
-    """The policy `trades.lots(held_at_least=..., within=...)` counts trades under (the
-    set-based form counts with it too: engine.ib.batch_facts)."""
-    held, window = _seconds(held_at_least), _seconds(within)
-    return Policy(
-        "fact",
-        min_holding_time=timedelta(seconds=held) if held else None,
-        within=timedelta(seconds=window) if window else None,
-    )
-
-
-def first_deposit(moves: list) -> Money | None:
-    """`ib.first_deposit` of a client's deposits, oldest first (both paths)."""
-    return Money(moves[0].amount, moves[0].currency) if moves else None
-
-
-def chargebacks_now(stats) -> int:
-    """`ib.chargebacks.count` of a client's IB row (None: no row) when not as of a moment."""
-    return stats.chargebacks if stats else 0
 
 
 @fact("ib.first_deposit", "money", cost="reads the client's deposits")
