@@ -91,3 +91,22 @@ def _compared_commissions(session) -> list[Outcome]:
         )
         for c in session.scalars(select(IbCommission).order_by(IbCommission.id))
     ]
+
+
+def _register_form() -> None:
+    from engine.ib import commission_batch as form
+    from engine.rules.actions import action_form
+
+    action_form(
+        "commission",
+        load=form.load,
+        decide=form.decide,
+        apply=form.apply,
+        write=form.write,
+        result=form.result,
+        sees=form.sees,
+        idle=form.idle,
+    )
+
+
+_register_form()

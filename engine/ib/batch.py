@@ -18,6 +18,12 @@ locks), as the per-event path locks an IB before summing its month.
 `accepts` refuses (the per-event path decides) a trade of a referred client whose CPA
 policy it cannot decide here: no CPA yet and the client's KYC, chargebacks, deposits and
 registration all pass the policy, so only the lots counted (history) would tell.
+
+With the rules paying the CPA and rebates (rules/ib/*.yaml), the ledger is loaded for
+every referred client with an IB event of the round: the rules' `commission` decides on
+it (engine.ib.commission_batch), its CPA conditions read the facts of
+engine.ib.batch_facts from this state, and a referred client's deposit or KYC result is
+taken (`_rules_pay_cpa`: no policy to check after it, no CPA for a reversal to claw back).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from engine.bulk import insert_rows
 from engine.db import money_sum
+from engine.ib import batch_facts  # noqa: F401  (registers the facts read from this form's state)
 from engine.ib import commissions, evaluate, moves_batch, qualification, tree
 from engine.ib.commissions import NewCommission
 from engine.ib.config import IbConfig, Policy
@@ -88,6 +95,7 @@ class GroupLedger:
     # Clients whose CPA policy only their lots can still decide: the policy and the lots
     # it counts so far (`qualification.counted_lots`), kept up to date as trades are recorded.
     cpa_lots: dict[str, tuple[Policy, Decimal]] = field(default_factory=dict)
+    state: "IbState | None" = None  # whose deposits `deposits` gives (the round's included)
 
     def exists(self, key: str) -> bool:
         if key not in self.asked:
@@ -109,7 +117,8 @@ class GroupLedger:
         return self.chains[ib_id]
 
     def deposits(self, client_ref: str, as_of: datetime) -> list:
-        return [m for m in self.moves[client_ref] if m.at <= as_of]
+        moves = self.moves[client_ref] if self.state is None else batch_facts.deposits(self.state, client_ref)
+        return [m for m in moves if m.at <= as_of]
 
     def add(self, new: NewCommission) -> None:
         """Count a commission the group records (what the per-event path reads back)."""
@@ -135,6 +144,14 @@ class IbState:
     new_trades: list[dict] = field(default_factory=list)
     new_commissions: list[tuple[NewCommission, datetime]] = field(default_factory=list)  # with created_at
     moves: moves_batch.Moves = field(default_factory=moves_batch.Moves)  # deposits (engine.ib.moves_batch)
+    # for the facts the rules read (engine.ib.batch_facts): loaded on the first read
+    session: Session | None = None
+    deposits: dict[str, list[IbMoneyMove]] | None = None  # client -> deposits recorded, oldest first
+    lots: dict[tuple, dict[str, tuple[datetime | None, Decimal]]] = field(default_factory=dict)
+    new_trades_of: dict[str, list[dict]] = field(default_factory=dict)  # new_trades by client
+    registered: dict[str, datetime | None] = field(default_factory=dict)  # client -> registered_at, at load
+    undated: dict[str, list[IbTrade]] | None = None  # trades recorded of clients registered_at None at load
+    written: bool = False  # new_commissions written (by this form or the commission form)
 
 
 def load(session: Session, clients: dict, events: list) -> IbState:
@@ -167,9 +184,14 @@ def load(session: Session, clients: dict, events: list) -> IbState:
                     select(IbTrade).where(IbTrade.client_ref.in_(referred), IbTrade.ticket.in_(tickets))
                 )
             )
-    state = IbState(stats, trades, moves=moves_batch.load(session, events))
-    if referred and not _given_facts():
-        _load_referred(session, state, [e for e in closed if e.client_ref in set(referred)], referred)
+    state = IbState(stats, trades, moves=moves_batch.load(session, events), session=session)
+    state.registered = {r: clients[r].registered_at for r in stats}
+    # every referred client with an IB event: its rules' `commission` (engine.ib.
+    # commission_batch) and deposits and KYC results (`accepts`) read the ledger too
+    every = sorted(r for r, s in stats.items() if s is not None and s.ib_id is not None)
+    if every and not _given_facts():
+        mine = set(every)
+        _load_referred(session, state, [e for e in events if e.client_ref in mine], every, referred)
     return state
 
 
@@ -180,8 +202,9 @@ def _given_facts() -> bool:
     return _given("ib") is not None or _given("ib.chain") is not None
 
 
-def _load_referred(session: Session, state: IbState, closed: list, referred: list[str]) -> None:
-    """What the commission decisions of the referred clients' trades read, in bulk."""
+def _load_referred(session: Session, state: IbState, events: list, referred: list[str], trading: list[str]) -> None:
+    """What the commission decisions of the referred clients' events read, in bulk
+    (`trading`: those with a closed trade)."""
     from engine.ib.service import PER_TRADE, config_for, types_paid_by_rules
 
     config = state.config = config_for(session)
@@ -190,6 +213,9 @@ def _load_referred(session: Session, state: IbState, closed: list, referred: lis
     ibs = sorted({i for chain in chains.values() for i in chain})
     commissions.lock_ibs(session, ibs)  # the sums below are the locked values
     asked = {f"cpa:{r}" for r in referred}
+    for ref in referred:  # a rule's CPA and its overrides
+        asked.update(f"cpa:{ref}/override:{a}" for a in chains[state.stats[ref].ib_id][1:])  # type: ignore[union-attr,index]
+    closed = [e for e in events if e.type == TYPE]
     for event in closed:
         data, ib_id = event.data or {}, state.stats[event.client_ref].ib_id  # type: ignore[union-attr]
         for type in PER_TRADE:
@@ -197,7 +223,7 @@ def _load_referred(session: Session, state: IbState, closed: list, referred: lis
             asked.add(key)
             asked.update(f"{key}/override:{a}" for a in chains[ib_id][1:])
     keys = _existing(session, sorted(asked))
-    months = sorted({commissions.month_of(e.occurred_at)[0] for e in closed})
+    months = sorted({commissions.month_of(e.occurred_at)[0] for e in events})
     moves: dict[str, list[IbMoneyMove]] = {r: [] for r in referred}
     for move in session.scalars(
         select(IbMoneyMove)
@@ -215,8 +241,9 @@ def _load_referred(session: Session, state: IbState, closed: list, referred: lis
         set(months),
         moves,
         set(ibs),
+        state=state,
     )
-    state.ledger.cpa_lots = _cpa_lots(session, state, referred)
+    state.ledger.cpa_lots = _cpa_lots(session, state, trading)
 
 
 def _cpa_lots(session: Session, state: IbState, referred: list[str]) -> dict[str, tuple[Policy, Decimal]]:
@@ -306,11 +333,18 @@ def _sums_by_month(session: Session, ibs: list[str], months: list[datetime]) -> 
 def accepts(state: IbState, event, client) -> bool:
     """A closed trade of a client no IB owns, or of a referred client when every decision
     it leads to can be made from the group state; a KYC result or a deposit
-    (engine.ib.moves_batch) of a client no IB owns."""
+    (engine.ib.moves_batch) of a client no IB owns, or of a referred client when the rules
+    pay the CPA (`_rules_pay_cpa`)."""
     if event.type == KYC:
         return _kyc_accepts(state, event, client)
     if event.type in moves_batch.TYPES:
-        return client.ref in state.stats and moves_batch.accepts(state.moves, event, state.stats[client.ref])
+        if client.ref not in state.stats:
+            return False
+        stats = state.stats[client.ref]
+        referred = stats is not None and stats.ib_id is not None
+        if referred and not _rules_pay_cpa(state, client.ref, event):
+            return False
+        return moves_batch.accepts(state.moves, event, stats, referred=referred)
     if event.type != TYPE or client.ref not in state.stats:
         return False
     data = event.data or {}
@@ -357,7 +391,17 @@ def _kyc_accepts(state: IbState, event, client) -> bool:
     if client.ref not in state.stats or not isinstance((event.data or {}).get("result"), str):
         return False
     stats = state.stats[client.ref]
-    return stats is None or stats.ib_id is None  # a referred client's KYC may earn a CPA: per event
+    return stats is None or stats.ib_id is None or _rules_pay_cpa(state, client.ref, event)
+
+
+def _rules_pay_cpa(state: IbState, ref: str, event) -> bool:
+    """Whether a referred client's deposit or KYC result does nothing here but record itself:
+    the rules pay the CPA (`after_activity` checks no policy after a deposit or KYC result;
+    the rules' form decides the `commission`, engine.ib.commission_batch), and a reversal
+    has no CPA to claw back (recorded, or made earlier in the round)."""
+    if state.ledger is None or state.config is None or "cpa" not in state.by_rules:
+        return False  # policy mode (check_cpa), or the ledger not loaded: per event
+    return event.type not in moves_batch.REVERSED or f"cpa:{ref}" not in state.ledger.keys
 
 
 def kyc_approved_at(current: datetime | None, result: str, at: datetime) -> datetime | None:
@@ -398,6 +442,7 @@ def apply(state: IbState, event, client) -> None:
         row = trade_row(client.ref, event.data)
         state.trades[key] = IbTrade(**row) if stats is not None and stats.ib_id is not None else None
         state.new_trades.append(row)
+        state.new_trades_of.setdefault(client.ref, []).append(row)
     if stats is not None and stats.ib_id is not None:
         _earn(state, stats, event, state.trades[key])
 
@@ -445,10 +490,17 @@ def write(session: Session, state: IbState) -> None:
         insert_rows(session, IbClientStats, state.new_stats)
     if state.new_trades:
         insert_rows(session, IbTrade, state.new_trades)
-    if state.new_commissions:
-        _write_commissions(session, state.new_commissions)
+    write_commissions(session, state)
     if state.moves.new:
         insert_rows(session, IbMoneyMove, state.moves.new)
+
+
+def write_commissions(session: Session, state: IbState) -> None:
+    """Write the round's commissions (the policies' and the rules'), in the order decided,
+    once: the commission form's results name their ids (engine.ib.commission_batch)."""
+    if state.new_commissions and not state.written:
+        _write_commissions(session, state.new_commissions)
+    state.written = True
 
 
 def _write_commissions(session: Session, made: list[tuple[NewCommission, datetime]]) -> None:

@@ -7,26 +7,14 @@ Example: `client.ib exists`, `client.trades.lots(held_at_least=60s) >= 2`,
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 
 from engine.facts import as_of, batch_fact, fact
 from engine.ib import commissions, qualification, tree
-from engine.ib.config import Policy
 from engine.ib.models import REJECTED
 from engine.ib.service import config_for
-from engine.values import Money, parse_duration
-
-
-def _seconds(value) -> float | None:
-    """Read a duration parameter given as seconds, a timedelta or text like 60s."""
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
-        return float(value)
-    return parse_duration(str(value)).total_seconds()
+from engine.ib.qualification import chargebacks_now, first_deposit, lots_policy
+from engine.values import Money
 
 
 def _stats(session, client):
@@ -93,20 +81,14 @@ def ib_lots(session, client, held_at_least=None, within=None):
     stats = _stats(session, client)
     if stats is None:
         return Decimal(0)
-    held, window = _seconds(held_at_least), _seconds(within)
-    policy = Policy(
-        "fact",
-        min_holding_time=timedelta(seconds=held) if held else None,
-        within=timedelta(seconds=window) if window else None,
-    )
+    policy = lots_policy(held_at_least, within)
     return qualification.counted_lots(session, client.ref, policy, stats.registered_at, closed_by=as_of())
 
 
 @fact("ib.first_deposit", "money", cost="reads the client's deposits")
 def ib_first_deposit(session, client):
     """The referred client's first completed deposit."""
-    moves = qualification.deposits(session, client.ref, as_of=as_of())
-    return Money(moves[0].amount, moves[0].currency) if moves else None
+    return first_deposit(qualification.deposits(session, client.ref, as_of=as_of()))
 
 
 @fact("ib.deposits.sum", "money", params={"currency": "currency"}, cost="reads the client's deposits")
@@ -128,8 +110,7 @@ def ib_chargebacks(session, client):
     moment = as_of()
     if moment is not None:
         return qualification.chargebacks_by(session, client.ref, moment)
-    stats = _stats(session, client)
-    return stats.chargebacks if stats else 0
+    return chargebacks_now(_stats(session, client))
 
 
 @fact("ib.kyc_approved", "boolean")

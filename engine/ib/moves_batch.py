@@ -8,14 +8,18 @@ those rows: the group's moves of the payments its events name are read in one qu
 chargebacks counted in one more (for clients with a reversal), and the CPAs a reversal
 could claw back in a third.
 
+A referred client's deposit is taken when the rules pay the CPA (engine.ib.batch
+`_rules_pay_cpa`): `after_activity` then checks no policy, the CPA facts are read from
+the IB form's state (engine.ib.batch_facts, the round's deposits included) and the rules'
+`commission` has a set-based form (engine.ib.commission_batch).
+
 Refused (the per-event path decides):
-- a referred client: in policy mode a deposit may qualify its CPA, and with the rules
-  paying it the rules' form refuses the deposit anyway where the client could qualify
-  (the CPA facts have no set-based form yet);
+- a referred client's deposit in policy mode (the deposit may qualify its CPA: `check_cpa`);
 - a client waiting for an IB to register the code it gave: the IB's `ib.registered`
   (per event) may attribute it before the client's later events, and taking the
   deposit would take those in this round;
-- a reversal of a client with a CPA; an event whose amount does not parse.
+- a reversal of a client with a CPA (recorded, or made earlier in the round: clawback
+  has no set-based form); an event whose amount does not parse.
 """
 
 from __future__ import annotations
@@ -88,12 +92,12 @@ def load(session: Session, events: list) -> Moves:
     return state
 
 
-def accepts(state: Moves, event, stats) -> bool:
-    """A deposit event of a client no IB owns (`stats`: its IB row, or None), a reversal
-    with no CPA to claw back."""
+def accepts(state: Moves, event, stats, *, referred: bool = False) -> bool:
+    """A deposit event of a client no IB owns (`stats`: its IB row, or None), or of a
+    referred client the IB form vouches for (`referred`), a reversal with no CPA to claw back."""
     if stats is not None and stats.pending_code:
         return False  # an IB registering its code in the group may claim the client first
-    if stats is not None and stats.ib_id is not None:
+    if stats is not None and stats.ib_id is not None and not referred:
         return False  # a referred client: see the module
     if event.type in REVERSED and event.client_ref in state.with_cpa:
         return False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, or_, select
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from engine.db import money_sum
 from engine.ib.config import Policy
 from engine.ib.models import IbClientStats, IbMoneyMove, IbTrade
-from engine.values import iso
+from engine.values import Money, iso, parse_duration
 
 
 def deposits(session: Session, client_ref: str, *, as_of: datetime | None = None) -> list[IbMoneyMove]:
@@ -257,3 +257,38 @@ def qualifies(session: Session, policy: Policy, stats: IbClientStats) -> bool:
         return False  # no need to sum the lots
     lots = counted_lots(session, stats.client_ref, policy, stats.registered_at)
     return evaluate(policy, stats, stats.registered_at, moves, lots=lots).qualified
+
+
+# ---- the IB facts' decisions (engine.ib.facts per event, engine.ib.batch_facts for a group)
+
+
+def _seconds(value) -> float | None:
+    """Read a duration parameter given as seconds, a timedelta or text like 60s."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return float(value)
+    return parse_duration(str(value)).total_seconds()
+
+
+def lots_policy(held_at_least=None, within=None) -> Policy:
+    """The policy `trades.lots(held_at_least=..., within=...)` counts trades under (both
+    paths: engine.ib.facts, engine.ib.batch_facts)."""
+    held, window = _seconds(held_at_least), _seconds(within)
+    return Policy(
+        "fact",
+        min_holding_time=timedelta(seconds=held) if held else None,
+        within=timedelta(seconds=window) if window else None,
+    )
+
+
+def first_deposit(moves: list) -> Money | None:
+    """`ib.first_deposit` of a client's deposits, oldest first (both paths)."""
+    return Money(moves[0].amount, moves[0].currency) if moves else None
+
+
+def chargebacks_now(stats) -> int:
+    """`ib.chargebacks.count` of a client's IB row (None: no row) when not as of a moment."""
+    return stats.chargebacks if stats else 0

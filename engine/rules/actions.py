@@ -197,6 +197,13 @@ class ActionForm:
     # whether `apply` changes the client's columns (facts the other actions of the same
     # event may read after it on the per-event path: such an event goes per event)
     changes_client: bool = False
+    # sees(state, round states by form name): what the form reads of the projections'
+    # forms' group states (the IB ledger, for `commission`), once they are all loaded
+    sees: Callable | None = None
+    # idle(decision) -> True when the call does nothing, and would do nothing whatever the
+    # event's other calls of this action did first: such a call may share an event with one
+    # (all of them are decided on the same state)
+    idle: Callable | None = None
 
 
 ACTION_FORMS: dict[str, ActionForm] = {}

@@ -19,7 +19,9 @@ explanations):
   group: the event's projections are applied before this form decides (engine.processing.
   batch), so a fact that is a clients column is read from the client as it now is, and a
   fact a projection's form answers from its group state (engine.facts.STATE_FACTS: the
-  KYC documents, review and country risk, the accounts' count, the deposit facts) is
+  KYC documents, review and country risk, the accounts' count, the deposit facts, the
+  IB facts of engine.ib.batch_facts: first deposit, chargebacks, `trades.lots(...)`, a
+  fact with parameters given them as its loader is) is
   read there, the round's own changes included; facts with a bulk loader (engine.facts.BATCH_FACTS) are known when no event
   type of the round changes them. A matching rule with `after:` starts its delay
   timer (a new row, once per key: the group's existing keys are read in one query; the
@@ -30,13 +32,14 @@ explanations):
 - a matching rule that acts at once (`runtime.act_on_event`, `actions_run.execute`) is
   taken when its templates read only known facts and each of its actions has a set-based
   form (engine.rules.actions.ACTION_FORMS, registered by each domain beside its
-  `@action`) that decides the call (an `actions_run.Call`: what `execute` gives `run`).
+  `@action`: task, notify, set_status, set_risk, commission) that decides the call (an `actions_run.Call`: what `execute` gives `run`).
   The rule_actions keys the group's events could record are read in one query (a key
   found is skipped, as `execute` skips it); each form loads its group state for the
   calls the group could make, decides with the per-event action's own functions,
   applies in memory and writes its rows; then the rule_actions rows (their results
   naming the rows the forms wrote) go in one bulk insert. An event making two calls of
-  one action goes per event (both would decide on the same state). A form's `apply`
+  one action goes per event (both would decide on the same state), unless all but one
+  of them are idle (the form's `idle`: nothing to do, whatever the other did first). A form's `apply`
   says when an event hook may now act on the client (a task an event type of the round
   closes): the client's later events go per event. An action changing the client
   (set_status, set_risk: `changes_client`) changes it in memory, where the client's
@@ -70,7 +73,7 @@ from engine.rules.actions import (
 )
 from engine.rules.actions_run import Call, action_key, action_row, filled_params
 from engine.rules.conditions import values_of
-from engine.rules.evaluation import FACT_OVERRIDES, explanation
+from engine.rules.evaluation import FACT_OVERRIDES, explanation, fact_params
 from engine.rules.literals import epoch
 from engine.rules.models import DELAY, TIMER_CANCELLED, TIMER_PENDING, RuleAction, RuleTimer
 from engine.rules.paths import base_key
@@ -185,6 +188,9 @@ def sees(state: RulesState, round_states: dict[str, object]) -> None:
     """Keep the round's projection states: facts are read from them (STATE_FACTS)."""
     for name, form_state in round_states.items():
         state.round.setdefault(name, form_state)
+    for name, action_state in state.forms.items():
+        if (seen := ACTION_FORMS[name].sees) is not None:
+            seen(action_state, state.round)
 
 
 def _load_other_forms(session: Session, state: RulesState, clients: dict, events: list, types: frozenset) -> None:
@@ -278,13 +284,13 @@ def _load_facts(session: Session, state: RulesState, reads: frozenset, refs: lis
     specs = load_domain_facts()
     known = set()
     for value in reads:
-        if value.source != "client" or value.params:
+        if value.source != "client" or (value.params and value.path not in STATE_FACTS):
             continue
         key, spec = base_key(value), specs.get(value.path)
         if key in known or spec is None:
             continue
         if value.path in STATE_FACTS:
-            state.from_forms[key] = STATE_FACTS[value.path]
+            state.from_forms[key] = _with_params(STATE_FACTS[value.path], fact_params(spec, value))
         elif value.path in BATCH_FACTS:
             state.facts[key] = BATCH_FACTS[value.path](session, refs) if refs else {}
             state.changed_by[key] = CHANGED_BY.get(value.path, frozenset())
@@ -294,6 +300,14 @@ def _load_facts(session: Session, state: RulesState, reads: frozenset, refs: lis
             continue
         known.add(key)
     state.known = frozenset(known)
+
+
+def _with_params(entry: tuple, params: dict) -> tuple:
+    """A STATE_FACTS entry whose reader is given the fact's parameters (as its loader is)."""
+    if not params:
+        return entry
+    name, reader = entry
+    return name, lambda form_state, client: reader(form_state, client, **params)
 
 
 def accepts(state: RulesState, event, client) -> bool:
@@ -453,7 +467,8 @@ def _to_start(state: RulesState, event, client, raw: dict) -> tuple[list[dict], 
             acts += _to_act(state, rule, event, client, raw, why)
         else:
             start.append(delay_timer(ruleset, rule, client.ref, event, why))
-    if len({a.call.action.name for a in acts}) < len(acts):
+    acting = [a.call.action.name for a in acts if a.form.idle is None or not a.form.idle(a.decision)]
+    if len(set(acting)) < len(acting):
         raise _Unknown(event.type)  # two calls of one action would decide on the same state
     if _reads_what_an_earlier_act_changed(state, acts):
         raise _Unknown(event.type)
@@ -499,7 +514,7 @@ def _known(value: ir.Value, known: frozenset[str]) -> bool:
         return True
     if value.relation is not None:
         return _known(value.relation.left, known) and _known(value.relation.right, known)
-    return value.source == "client" and not value.params and base_key(value) in known
+    return value.source == "client" and base_key(value) in known  # a key with parameters: a state fact
 
 
 def _cannot_match(state: RulesState, rule: ir.Rule, known: frozenset[str], values: dict) -> bool:

@@ -34,6 +34,11 @@ def _param(kind: str, text: str):
     return parse_literal(text).value
 
 
+def fact_params(spec, value: ir.Value) -> dict:
+    """The parameters a fact's loader is given for `value` (`client.trades.lots(within=30d)`)."""
+    return {name: _param(spec.params.get(name, "string"), text) for name, text in value.params}
+
+
 class FactLoader:
     """Load client facts and event counts for one client at one moment, each once.
 
@@ -65,8 +70,7 @@ class FactLoader:
         spec = registry.get(value.path)
         if spec is None:
             raise RuleRuntimeError(f"{value.source}.{value.path}: no such fact is registered")
-        params = {name: _param(spec.params.get(name, "string"), text) for name, text in value.params}
-        return spec.loader(self.session, self.client, **params)
+        return spec.loader(self.session, self.client, **fact_params(spec, value))
 
     def _count(self, value: ir.Value):
         spec = value.aggregate or ir.Aggregate("count", value.path, "", value.window)
