@@ -49,6 +49,7 @@ keeps the decision; `apply` carries it out on the state; `write` sends the state
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Callable, TypeVar
 
 from sqlalchemy import bindparam, select, update
@@ -60,7 +61,7 @@ from engine.bulk import insert_rows
 from engine.events.models import Event
 from engine.facts import BATCH_FACTS, CHANGED_BY, STATE_FACTS, load_domain_facts
 from engine.projections import BATCH_FORMS, forms_for
-from engine.rules import activation, ir, py_evaluator
+from engine.rules import activation, batch_counts, ir, py_evaluator
 from engine.rules.actions import (
     ACTION_FORMS,
     EVENT_HOOKS,
@@ -145,6 +146,8 @@ class RulesState:
     done: set[str] = field(default_factory=set)  # rule_actions keys that exist (or are new)
     forms: dict[str, object] = field(default_factory=dict)  # action name -> its form's group state
     acts: list[_Act] = field(default_factory=list)  # what the round's rules did at once, in order
+    counts: dict[str, batch_counts.Counts] = field(default_factory=dict)  # count key -> its events' times
+    at: datetime | None = None  # the event being decided: its occurred_at (the counts' window ends there)
 
 
 def load(session: Session, clients: dict, events: list) -> RulesState:
@@ -177,7 +180,7 @@ def load(session: Session, clients: dict, events: list) -> RulesState:
         *(r.template_reads for t in types for r in ruleset.rules_for(t) if r.after is None),
         *(values_of(c) for _, c in ruleset.conditions if state.hooks),  # a hook form may ask them
     )
-    _load_facts(session, state, reads, sorted(quiet))
+    _load_facts(session, state, reads, sorted(quiet), [e for e in events if e.client_ref in quiet])
     for event in events:
         state.types_of[event.client_ref] = state.types_of.get(event.client_ref, frozenset()) | {event.type}
     _load_other_forms(session, state, clients, events, frozenset(types))
@@ -258,6 +261,9 @@ def _load_actions(session: Session, state: RulesState, clients: dict, events: li
         state.done.update(session.scalars(select(RuleAction.key).where(RuleAction.key.in_(part))))
     for name, found in calls.items():
         state.forms[name] = ACTION_FORMS[name].load(session, found, types)
+    for name, form_state in state.forms.items():
+        if ACTION_FORMS[name].sees is not None:
+            ACTION_FORMS[name].sees(form_state, state.forms)
 
 
 def _call(state: RulesState, rule: ir.Rule, index: int, event, client, raw: dict, why: dict | None = None) -> Call:
@@ -272,15 +278,21 @@ def _chunks(items: list) -> list[list]:
     return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
 
 
-def _load_facts(session: Session, state: RulesState, reads: frozenset, refs: list[str]) -> None:
+def _load_facts(session: Session, state: RulesState, reads: frozenset, refs: list[str], events: list) -> None:
     """Say how the group knows, for the quiet clients, each fact among `reads` it can:
     read from a projection form's state (STATE_FACTS), loaded in bulk (BATCH_FACTS: known
     to a client none of whose events in the round is of a type changing it), or a
     clients column read live (the rules decide after the event's projections changed the
-    client in memory)."""
+    client in memory); and a count in a window, from the times of the events it counts
+    (engine.rules.batch_counts)."""
     specs = load_domain_facts()
     known = set()
     for value in reads:
+        if batch_counts.countable(value) and events:
+            if base_key(value) not in known:
+                state.counts[base_key(value)] = batch_counts.load(session, value, events)
+                known.add(base_key(value))
+            continue
         if value.source != "client" or value.params:
             continue
         key, spec = base_key(value), specs.get(value.path)
@@ -308,6 +320,7 @@ def accepts(state: RulesState, event, client) -> bool:
     ruleset = state.loaded.ruleset
     if ruleset.absence_rules_for(event.type):
         return False
+    state.at = event.occurred_at  # where the counts' windows end
     raw: dict = {}  # what the per-event FactLoader holds (explanations show it)
     try:
         hooks = _hooks(state, event, client, raw)
@@ -393,6 +406,8 @@ def _put(state: RulesState, keys: tuple[str, ...], client, raw: dict) -> None:
 def _value(state: RulesState, key: str, client) -> object:
     if key in state.columns:
         return getattr(client, state.columns[key])
+    if key in state.counts:
+        return state.counts[key].at(client.ref, state.at)
     if key in state.from_forms:
         name, reader = state.from_forms[key]
         try:
@@ -492,6 +507,8 @@ def _known(value: ir.Value, known: frozenset[str]) -> bool:
         return True
     if value.relation is not None:
         return _known(value.relation.left, known) and _known(value.relation.right, known)
+    if value.source == "count":
+        return base_key(value) in known
     return value.source == "client" and not value.params and base_key(value) in known
 
 

@@ -99,14 +99,17 @@ def test_completions_go_set_based_closing_the_failed_deposit_tasks(urls, backend
     # Each closing completion set-based (the clients no IB owns: the IB's referred
     # clients' deposits may qualify a CPA, per event).
     assert took["c1-closes"] >= clients // 2, took
-    assert took["c2-closes"] >= clients // 2, took
+    # The failure opening the second episode's task goes set-based; the event after a
+    # task the round created goes per event (the close_tasks hook's form does not see
+    # tasks created in the round): here the completion closing it.
+    assert took["f2"] >= clients // 2, took
     assert took["c3"] >= clients // 2, took
 
 
 def test_shuffled_and_late_deliveries_the_same_tables(urls, backend):
     events = eq.shuffled_with_duplicates(deposit_stream(), seed=8)
     _, took = _compare(urls, backend, events)
-    assert sum(n for kind, n in took.items() if "closes" in kind or kind == "c3") > _clients(events), took
+    assert sum(n for kind, n in took.items() if "closes" in kind or kind[0] in "cf") > _clients(events), took
 
 
 def test_refunds_and_chargebacks_sent_again_go_set_based(urls, backend):
