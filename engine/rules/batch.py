@@ -21,7 +21,10 @@ explanations):
   fact a projection's form answers from its group state (engine.facts.STATE_FACTS: the
   KYC documents, review and country risk, the accounts' count, the deposit facts) is
   read there, the round's own changes included; facts with a bulk loader (engine.facts.BATCH_FACTS) are known when no event
-  type of the round changes them. A matching rule with `after:` starts its delay
+  type of the round changes them; a plain count in a window (`count(type within D)`)
+  is known from the times of the events it counts, read once per group and bounded by
+  the window (engine.rules.batch_counts; a count with filters, or over all time, is
+  not). A matching rule with `after:` starts its delay
   timer (a new row, once per key: the group's existing keys are read in one query; the
   rows are written in one bulk insert). When a rule reads a fact not known here, its
   condition must be a conjunction with one part, reading only known values, that is
@@ -33,8 +36,10 @@ explanations):
   `@action`) that decides the call (an `actions_run.Call`: what `execute` gives `run`).
   The rule_actions keys the group's events could record are read in one query (a key
   found is skipped, as `execute` skips it); each form loads its group state for the
-  calls the group could make, decides with the per-event action's own functions,
-  applies in memory and writes its rows; then the rule_actions rows (their results
+  calls the group could make (and may keep the other forms' states: `sees`; the
+  `raise_priority` form reads the tasks the `task` form creates in the round), decides
+  with the per-event action's own functions, applies in memory and writes its rows
+  (an episode task: only a trigger delivered in order, engine.tasks.episodes_batch); then the rule_actions rows (their results
   naming the rows the forms wrote) go in one bulk insert. An event making two calls of
   one action goes per event (both would decide on the same state). A form's `apply`
   says when an event hook may now act on the client (a task an event type of the round
