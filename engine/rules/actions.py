@@ -214,9 +214,8 @@ class ActionForm:
     # whether `apply` changes the client's columns (facts the other actions of the same
     # event may read after it on the per-event path: such an event goes per event)
     changes_client: bool = False
-    # sees(state, action_states, hook_states): after every form of the round loaded, its
-    # state may keep the other forms' (by action name) and the hook forms' (by hook), e.g.
-    # to see the tasks the round creates, or to hand the close_tasks hook those it creates
+    # sees(state, action_states): after every form of the round loaded, its state may keep
+    # the others' (by action name), e.g. to see the tasks the round creates
     sees: Callable | None = None
 
 

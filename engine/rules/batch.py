@@ -268,7 +268,7 @@ def _load_actions(session: Session, state: RulesState, clients: dict, events: li
         state.forms[name] = ACTION_FORMS[name].load(session, found, types)
     for name, form_state in state.forms.items():
         if ACTION_FORMS[name].sees is not None:
-            ACTION_FORMS[name].sees(form_state, state.forms, state.hooks)
+            ACTION_FORMS[name].sees(form_state, state.forms)
 
 
 def _call(state: RulesState, rule: ir.Rule, index: int, event, client, raw: dict, why: dict | None = None) -> Call:

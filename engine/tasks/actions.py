@@ -134,7 +134,6 @@ class _TaskState:
     triggered: set[str] = field(default_factory=set)  # trigger keys some task holds
     steps: list[tuple] = field(default_factory=list)  # ("task", Task) / ("note", Task | id, TaskEvent)
     episodes: episodes_batch.Episodes | None = None  # for the episode tasks (engine.tasks.episodes_batch)
-    hook: close_batch.OpenTasks | None = None  # the close_tasks hook form's state, when it has one
 
 
 @dataclass
@@ -217,27 +216,14 @@ def _apply_task(state: _TaskState, call, decision: _TaskDecision) -> bool:
         state.steps.append(("note", decision.existing, note))
         return False
     decision.task = tasks_service.new_task(**args)
-    decision.status = decision.task.status  # as created (the round may close it later)
     state.steps.append(("task", decision.task))
     if args["open_key"]:
         state.open[args["open_key"]] = decision.task
     if state.episodes is not None and "trigger_at" in (args["data"] or {}):
         episodes_batch.tasks_of(state.episodes, call).append(decision.task)
     data = args["data"] or {}
-    # close_tasks (an event hook) would close it on a later event of the round's types:
-    # its form, which read the open tasks of every client the rules' form takes, decides
-    # that (the task joins them, as per event it is read with them); without that form
-    # the client's later events go per event
-    if not (set(data.get("close_when") or ()) & state.types or data.get("open_while") in state.named):
-        return False
-    if state.hook is None:
-        return True
-    state.hook.open.setdefault(call.client.ref, []).append(decision.task)
-    return False
-
-
-def _tasks_see(state: _TaskState, action_states: dict, hook_states: dict) -> None:
-    state.hook = hook_states.get(close_tasks)
+    # close_tasks (an event hook) would close it on a later event of the round's types
+    return bool(set(data.get("close_when") or ()) & state.types or data.get("open_while") in state.named)
 
 
 def _write_tasks(session: Session, state: _TaskState) -> None:
@@ -265,19 +251,13 @@ def _task_result_of(state: _TaskState, decision: _TaskDecision) -> str:
     if decision.member is not None:
         return _joined_result(decision.existing.id, decision.status)
     if "trigger_at" in (decision.args["data"] or {}):
-        return _episode_result(decision.task.id, True, decision.args["queue"], decision.status)
+        return _episode_result(decision.task.id, True, decision.task.queue, decision.task.status)
     task = decision.task if decision.task is not None else decision.existing
     return _task_result(task if isinstance(task, int) else task.id, decision.task is not None, decision.args["queue"])
 
 
 action_form(
-    "task",
-    load=_load_tasks,
-    decide=_decide_task,
-    apply=_apply_task,
-    write=_write_tasks,
-    result=_task_result_of,
-    sees=_tasks_see,
+    "task", load=_load_tasks, decide=_decide_task, apply=_apply_task, write=_write_tasks, result=_task_result_of
 )
 
 
@@ -515,7 +495,7 @@ def _load_raises(session: Session, calls: list, types: frozenset[str]) -> _Raise
     return state
 
 
-def _raises_see(state: _RaiseState, action_states: dict, hook_states: dict) -> None:
+def _raises_see(state: _RaiseState, action_states: dict) -> None:
     state.tasks = action_states.get("task")
 
 

@@ -99,8 +99,10 @@ def test_completions_go_set_based_closing_the_failed_deposit_tasks(urls, backend
     # Each closing completion set-based (the clients no IB owns: the IB's referred
     # clients' deposits may qualify a CPA, per event).
     assert took["c1-closes"] >= clients // 2, took
-    assert took["c2-closes"] >= clients // 2, took  # closing a task the round created
-    assert took["f2"] >= clients // 2, took  # the failure opening it (engine.tasks.episodes_batch)
+    # The failure opening the second episode's task goes set-based; the event after a
+    # task the round created goes per event (the close_tasks hook's form does not see
+    # tasks created in the round): here the completion closing it.
+    assert took["f2"] >= clients // 2, took
     assert took["c3"] >= clients // 2, took
 
 
