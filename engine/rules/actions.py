@@ -214,9 +214,9 @@ class ActionForm:
     # whether `apply` changes the client's columns (facts the other actions of the same
     # event may read after it on the per-event path: such an event goes per event)
     changes_client: bool = False
-    # sees(state, action_states): after every form of the round loaded, its state may keep
-    # the others' (by action name), e.g. to see the tasks the round creates
-    sees: Callable | None = None
+    # peers(state, action_states): after every action form of the round loaded, its state
+    # may keep the other action forms' (by action name), e.g. to see the tasks the round creates
+    peers: Callable | None = None
 
 
 ACTION_FORMS: dict[str, ActionForm] = {}

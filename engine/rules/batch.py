@@ -36,7 +36,7 @@ explanations):
   `@action`) that decides the call (an `actions_run.Call`: what `execute` gives `run`).
   The rule_actions keys the group's events could record are read in one query (a key
   found is skipped, as `execute` skips it); each form loads its group state for the
-  calls the group could make (and may keep the other forms' states: `sees`; the
+  calls the group could make (and may keep the other action forms' states: `peers`; the
   `raise_priority` form reads the tasks the `task` form creates in the round), decides
   with the per-event action's own functions, applies in memory and writes its rows
   (an episode task: only a trigger delivered in order, engine.tasks.episodes_batch); then the rule_actions rows (their results
@@ -267,8 +267,8 @@ def _load_actions(session: Session, state: RulesState, clients: dict, events: li
     for name, found in calls.items():
         state.forms[name] = ACTION_FORMS[name].load(session, found, types)
     for name, form_state in state.forms.items():
-        if ACTION_FORMS[name].sees is not None:
-            ACTION_FORMS[name].sees(form_state, state.forms)
+        if ACTION_FORMS[name].peers is not None:
+            ACTION_FORMS[name].peers(form_state, state.forms)
 
 
 def _call(state: RulesState, rule: ir.Rule, index: int, event, client, raw: dict, why: dict | None = None) -> Call:

@@ -216,6 +216,7 @@ def _apply_task(state: _TaskState, call, decision: _TaskDecision) -> bool:
         state.steps.append(("note", decision.existing, note))
         return False
     decision.task = tasks_service.new_task(**args)
+    decision.status = decision.task.status  # as created
     state.steps.append(("task", decision.task))
     if args["open_key"]:
         state.open[args["open_key"]] = decision.task
@@ -251,7 +252,7 @@ def _task_result_of(state: _TaskState, decision: _TaskDecision) -> str:
     if decision.member is not None:
         return _joined_result(decision.existing.id, decision.status)
     if "trigger_at" in (decision.args["data"] or {}):
-        return _episode_result(decision.task.id, True, decision.task.queue, decision.task.status)
+        return _episode_result(decision.task.id, True, decision.args["queue"], decision.status)
     task = decision.task if decision.task is not None else decision.existing
     return _task_result(task if isinstance(task, int) else task.id, decision.task is not None, decision.args["queue"])
 
@@ -495,7 +496,7 @@ def _load_raises(session: Session, calls: list, types: frozenset[str]) -> _Raise
     return state
 
 
-def _raises_see(state: _RaiseState, action_states: dict) -> None:
+def _raises_peers(state: _RaiseState, action_states: dict) -> None:
     state.tasks = action_states.get("task")
 
 
@@ -539,7 +540,7 @@ action_form(
     apply=_apply_raise,
     write=lambda session, state: None,  # the task form writes the raises with its steps
     result=lambda state, decision: _raised_result([t.id for t in decision.raised], decision.to),
-    sees=_raises_see,
+    peers=_raises_peers,
 )
 
 
