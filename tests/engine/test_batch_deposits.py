@@ -1,8 +1,8 @@
 """Deposit events go set-based with the shipped rules, and leave the tables the per-event path does.
 
 The demo broker's journeys, and for each client deposit episodes as rules/payments/
-deposits.yaml handles them: a failure (it opens the failed-deposit task; a failed deposit
-still goes per event), a completion (its `open_while` condition no longer holds: the
+deposits.yaml handles them: a failure (it opens the failed-deposit task; failed deposits
+in order go set-based too: tests/engine/test_batch_failed_deposits.py), a completion (its `open_while` condition no longer holds: the
 close_tasks hook's form closes the task, engine.tasks.close_batch, on the deposit facts
 the payments form answers, engine.payments.batch_facts), a second failure and its later
 completion, an older failure delivered late, a refund and a chargeback (each re-sent
