@@ -13,8 +13,7 @@ do. Left to the per-event path: an event that would fail (it is isolated there);
 with transfers waiting for funds (each projection ends by trying them); a transfer that
 would wait (funds or account not there yet); a deposit whose settlement takes money back
 (a refund or chargeback: how much the wallet covers, what was reversed already) or funds
-an account (the client's auto-funding); a failed deposit (`takes`: the shipped rules act
-on it per event, engine.payments.projections says why); and every withdrawal event
+an account (the client's auto-funding); and every withdrawal event
 (approval chains, KYC and documents steps, holds). The rules read the deposit facts from
 this state (engine.payments.batch_facts).
 """
@@ -149,11 +148,6 @@ def load(session: Session, clients: dict, events: list) -> PaymentsState:
         )
     )
     return state
-
-
-def takes(event) -> bool:
-    """A failed deposit goes per event (engine.payments.projections says why)."""
-    return event.type != "payment.deposit_failed"
 
 
 def accepts(state: PaymentsState, event, client) -> bool:

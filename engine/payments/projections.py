@@ -145,17 +145,16 @@ def transfer_failed(session: Session, event: Event, client: Client) -> None:
 # is on: the IB's activity form takes the deposits of clients no IB owns
 # (engine.ib.moves_batch), the rules' form reads the deposit facts the shipped rules read
 # from this form's state (engine.payments.batch_facts) and decides the event hook that
-# closes the failed-deposit task. A failed deposit still goes per event (`takes`): the
-# shipped rules' episode task and escalation have no set-based form, and an event some
-# form refuses costs the client a round (engine.processing.batch) where one the forms do
-# not take costs nothing.
+# closes the failed-deposit task. A failed deposit goes set-based too: the shipped rules'
+# episode task, window count and priority raise have set-based forms (engine.tasks.
+# episodes_batch, engine.rules.batch_counts) that refuse a failure delivered late.
 SET_BASED = (transfer_completed, transfer_failed)
 DEPOSITS = (deposit, deposit_settled)
 
 
-def register_form(handlers: tuple = SET_BASED + DEPOSITS, takes=batch.takes) -> None:
+def register_form(handlers: tuple = SET_BASED + DEPOSITS, takes=None) -> None:
     """Register the set-based form of `handlers` (a deposit credited moves the funnel);
-    `takes` None: failed deposits too (tests without the shipped rules)."""
+    `takes(event)` False sends an event per event."""
     batch_form(
         "payments",
         handlers,

@@ -204,6 +204,9 @@ class ActionForm:
     # event's other calls of this action did first: such a call may share an event with one
     # (all of them are decided on the same state)
     idle: Callable | None = None
+    # peers(state, action_states): after every action form of the round loaded, its state
+    # may keep the other action forms' (by action name), e.g. to see the tasks the round creates
+    peers: Callable | None = None
 
 
 ACTION_FORMS: dict[str, ActionForm] = {}

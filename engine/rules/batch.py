@@ -23,7 +23,10 @@ explanations):
   IB facts of engine.ib.batch_facts: first deposit, chargebacks, `trades.lots(...)`, a
   fact with parameters given them as its loader is) is
   read there, the round's own changes included; facts with a bulk loader (engine.facts.BATCH_FACTS) are known when no event
-  type of the round changes them. A matching rule with `after:` starts its delay
+  type of the round changes them; a plain count in a window (`count(type within D)`)
+  is known from the times of the events it counts, read once per group and bounded by
+  the window (engine.rules.batch_counts; a count with filters, or over all time, is
+  not). A matching rule with `after:` starts its delay
   timer (a new row, once per key: the group's existing keys are read in one query; the
   rows are written in one bulk insert). When a rule reads a fact not known here, its
   condition must be a conjunction with one part, reading only known values, that is
@@ -35,8 +38,10 @@ explanations):
   `@action`: task, notify, set_status, set_risk, commission) that decides the call (an `actions_run.Call`: what `execute` gives `run`).
   The rule_actions keys the group's events could record are read in one query (a key
   found is skipped, as `execute` skips it); each form loads its group state for the
-  calls the group could make, decides with the per-event action's own functions,
-  applies in memory and writes its rows; then the rule_actions rows (their results
+  calls the group could make (and may keep the other action forms' states: `peers`; the
+  `raise_priority` form reads the tasks the `task` form creates in the round), decides
+  with the per-event action's own functions, applies in memory and writes its rows
+  (an episode task: only a trigger delivered in order, engine.tasks.episodes_batch); then the rule_actions rows (their results
   naming the rows the forms wrote) go in one bulk insert. An event making two calls of
   one action goes per event (both would decide on the same state), unless all but one
   of them are idle (the form's `idle`: nothing to do, whatever the other did first). A form's `apply`
@@ -52,6 +57,7 @@ keeps the decision; `apply` carries it out on the state; `write` sends the state
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Callable, TypeVar
 
 from sqlalchemy import bindparam, select, update
@@ -63,7 +69,7 @@ from engine.bulk import insert_rows
 from engine.events.models import Event
 from engine.facts import BATCH_FACTS, CHANGED_BY, STATE_FACTS, load_domain_facts
 from engine.projections import BATCH_FORMS, forms_for
-from engine.rules import activation, ir, py_evaluator
+from engine.rules import activation, batch_counts, ir, py_evaluator
 from engine.rules.actions import (
     ACTION_FORMS,
     EVENT_HOOKS,
@@ -149,6 +155,8 @@ class RulesState:
     done: set[str] = field(default_factory=set)  # rule_actions keys that exist (or are new)
     forms: dict[str, object] = field(default_factory=dict)  # action name -> its form's group state
     acts: list[_Act] = field(default_factory=list)  # what the round's rules did at once, in order
+    counts: dict[str, batch_counts.Counts] = field(default_factory=dict)  # count key -> its events' times
+    at: datetime | None = None  # the event being decided: its occurred_at (the counts' window ends there)
 
 
 def load(session: Session, clients: dict, events: list) -> RulesState:
@@ -177,7 +185,7 @@ def load(session: Session, clients: dict, events: list) -> RulesState:
         *(r.template_reads for t in types for r in ruleset.rules_for(t) if r.after is None),
         *(values_of(c) for _, c in ruleset.conditions if state.hooks),  # a hook form may ask them
     )
-    _load_facts(session, state, reads, sorted(quiet))
+    _load_facts(session, state, reads, sorted(quiet), [e for e in events if e.client_ref in quiet])
     for event in events:
         state.types_of[event.client_ref] = state.types_of.get(event.client_ref, frozenset()) | {event.type}
     _load_other_forms(session, state, clients, events, frozenset(types))
@@ -261,6 +269,9 @@ def _load_actions(session: Session, state: RulesState, clients: dict, events: li
         state.done.update(session.scalars(select(RuleAction.key).where(RuleAction.key.in_(part))))
     for name, found in calls.items():
         state.forms[name] = ACTION_FORMS[name].load(session, found, types)
+    for name, form_state in state.forms.items():
+        if ACTION_FORMS[name].peers is not None:
+            ACTION_FORMS[name].peers(form_state, state.forms)
 
 
 def _call(state: RulesState, rule: ir.Rule, index: int, event, client, raw: dict, why: dict | None = None) -> Call:
@@ -275,15 +286,21 @@ def _chunks(items: list) -> list[list]:
     return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
 
 
-def _load_facts(session: Session, state: RulesState, reads: frozenset, refs: list[str]) -> None:
+def _load_facts(session: Session, state: RulesState, reads: frozenset, refs: list[str], events: list) -> None:
     """Say how the group knows, for the quiet clients, each fact among `reads` it can:
     read from a projection form's state (STATE_FACTS), loaded in bulk (BATCH_FACTS: known
     to a client none of whose events in the round is of a type changing it), or a
     clients column read live (the rules decide after the event's projections changed the
-    client in memory)."""
+    client in memory); and a count in a window, from the times of the events it counts
+    (engine.rules.batch_counts)."""
     specs = load_domain_facts()
     known = set()
     for value in reads:
+        if batch_counts.countable(value) and events:
+            if base_key(value) not in known:
+                state.counts[base_key(value)] = batch_counts.load(session, value, events)
+                known.add(base_key(value))
+            continue
         if value.source != "client" or (value.params and value.path not in STATE_FACTS):
             continue
         key, spec = base_key(value), specs.get(value.path)
@@ -319,6 +336,7 @@ def accepts(state: RulesState, event, client) -> bool:
     ruleset = state.loaded.ruleset
     if ruleset.absence_rules_for(event.type):
         return False
+    state.at = event.occurred_at  # where the counts' windows end
     raw: dict = {}  # what the per-event FactLoader holds (explanations show it)
     try:
         hooks = _hooks(state, event, client, raw)
@@ -414,6 +432,8 @@ def _put(state: RulesState, keys: tuple[str, ...], client, raw: dict) -> None:
 def _value(state: RulesState, key: str, client) -> object:
     if key in state.columns:
         return getattr(client, state.columns[key])
+    if key in state.counts:
+        return state.counts[key].at(client.ref, state.at)
     if key in state.from_forms:
         name, reader = state.from_forms[key]
         try:
@@ -514,6 +534,8 @@ def _known(value: ir.Value, known: frozenset[str]) -> bool:
         return True
     if value.relation is not None:
         return _known(value.relation.left, known) and _known(value.relation.right, known)
+    if value.source == "count":
+        return base_key(value) in known
     return value.source == "client" and base_key(value) in known  # a key with parameters: a state fact
 
 

@@ -28,7 +28,7 @@ from engine.rules.actions import (
     on_each_event,
     outcome,
 )
-from engine.tasks import close_batch, subjects
+from engine.tasks import close_batch, episodes_batch, subjects
 from engine.tasks.models import PRIORITIES
 from engine.values import iso, parse_datetime, utcnow
 
@@ -133,6 +133,7 @@ class _TaskState:
     open: dict[str, object] = field(default_factory=dict)  # open key -> Task (new) or id
     triggered: set[str] = field(default_factory=set)  # trigger keys some task holds
     steps: list[tuple] = field(default_factory=list)  # ("task", Task) / ("note", Task | id, TaskEvent)
+    episodes: episodes_batch.Episodes | None = None  # for the episode tasks (engine.tasks.episodes_batch)
 
 
 @dataclass
@@ -140,6 +141,8 @@ class _TaskDecision:
     args: dict  # what tasks.service.create is given
     existing: object = None  # the open key's task (Task or id): a note, not a new task
     task: object = None  # the new task (set by apply)
+    member: object = None  # an episode's task the trigger joins (a note), with its status
+    status: str = ""
 
 
 def _load_tasks(session: Session, calls: list, types: frozenset[str]) -> _TaskState:
@@ -156,6 +159,7 @@ def _load_tasks(session: Session, calls: list, types: frozenset[str]) -> _TaskSt
     triggers = sorted({c.key for c in calls})
     for part in _chunks(triggers):
         state.triggered.update(session.scalars(select(Task.trigger_key).where(Task.trigger_key.in_(part))))
+    state.episodes = episodes_batch.load(session, calls)
     return state
 
 
@@ -165,15 +169,44 @@ def _chunks(items: list, size: int = 500) -> list[list]:
 
 def _decide_task(state: _TaskState, call) -> _TaskDecision | None:
     p = call.params
-    if call.subject_kind != "client" or p.get("episode_ends_with") or call.key in state.triggered:
-        return None  # an episode reads the client's events; a replayed trigger: per event
+    if call.key in state.triggered:
+        return None  # a replayed trigger: per event
+    if call.subject_kind == "client" and p.get("episode_ends_with"):
+        return _decide_episode(state, call, p)
     args = _task_args(call, p, call.key, _task_fields(call, p, state.hours))
     return _TaskDecision(args, state.open.get(args["open_key"]) if args["open_key"] else None)
+
+
+def _decide_episode(state: _TaskState, call, p: dict) -> _TaskDecision | None:
+    """As `_episode_task` for a trigger in order (engine.tasks.episodes_batch): join the
+    episode's task, or open one; None for what the per-event path must decide."""
+    assert state.episodes is not None
+    start = episodes_batch.bounds(state.episodes, call)
+    if start is False:
+        return None  # an ending event at or after the trigger: per event
+    tasks = episodes_batch.tasks_of(state.episodes, call)
+    if any(_trigger_at(t) is None for t in tasks):
+        return None  # a task made before tasks kept their trigger time
+    fields_ = _task_fields(call, p, state.hours)
+    member = episode_member(tasks, start, None)
+    if member is not None:
+        if call.now < _trigger_at(member) or any(s[0] == "close" and s[1] is member for s in state.steps):
+            return None  # re-routed for an older trigger, or closed by the round: per event
+        note = _joined(call.actor, fields_["title"], call.key)
+        return _TaskDecision({}, existing=member, member=note, status=member.status)
+    open_key = f"rule:{call.rule.id}:{call.client.ref}"
+    if open_key in state.open:
+        return None  # still open from an ended episode: closed per event
+    return _TaskDecision(_episode_args(call, p, call.key, fields_, open_key))
 
 
 def _apply_task(state: _TaskState, call, decision: _TaskDecision) -> bool:
     from engine.tasks import service as tasks_service
 
+    if decision.member is not None:  # an episode's task: the trigger joins it
+        task = decision.existing
+        state.steps.append(("note", task.id if task.id is not None else task, decision.member))
+        return False
     args = decision.args
     state.triggered.add(args["trigger_key"])
     if decision.existing is not None:
@@ -183,9 +216,12 @@ def _apply_task(state: _TaskState, call, decision: _TaskDecision) -> bool:
         state.steps.append(("note", decision.existing, note))
         return False
     decision.task = tasks_service.new_task(**args)
+    decision.status = decision.task.status  # as created
     state.steps.append(("task", decision.task))
     if args["open_key"]:
         state.open[args["open_key"]] = decision.task
+    if state.episodes is not None and "trigger_at" in (args["data"] or {}):
+        episodes_batch.tasks_of(state.episodes, call).append(decision.task)
     data = args["data"] or {}
     # close_tasks (an event hook) would close it on a later event of the round's types
     return bool(set(data.get("close_when") or ()) & state.types or data.get("open_while") in state.named)
@@ -200,6 +236,10 @@ def _write_tasks(session: Session, state: _TaskState) -> None:
             session.add(step[1])
         elif step[0] == "close":  # the close_tasks hook's (engine.tasks.close_batch)
             close_batch.close(session, step[1], step[2])
+        elif step[0] == "priority":  # the raise_priority form's
+            from engine.tasks import service as tasks_service
+
+            tasks_service.set_priority(session, step[1], step[2], actor=step[3], reason=step[4])
         elif isinstance(step[1], int):
             step[2].task_id = step[1]
             session.add(step[2])
@@ -209,6 +249,10 @@ def _write_tasks(session: Session, state: _TaskState) -> None:
 
 
 def _task_result_of(state: _TaskState, decision: _TaskDecision) -> str:
+    if decision.member is not None:
+        return _joined_result(decision.existing.id, decision.status)
+    if "trigger_at" in (decision.args["data"] or {}):
+        return _episode_result(decision.task.id, True, decision.args["queue"], decision.status)
     task = decision.task if decision.task is not None else decision.existing
     return _task_result(task if isinstance(task, int) else task.id, decision.task is not None, decision.args["queue"])
 
@@ -258,28 +302,16 @@ def _episode_task(run, p: dict, key: str, fields_: dict) -> str:
     if task is not None:
         if _trigger_at(task) is not None and run.now < _trigger_at(task):
             return _reroute(run, task, fields_, key)
-        _note(task, run.actor, "triggered_again", fields_["title"], {"trigger_key": key})
-        return f"task {task.id} already has this episode ({task.status})"
+        task.history.append(_joined(run.actor, fields_["title"], key))
+        return _joined_result(task.id, task.status)
     open_key = f"rule:{run.rule.id}:{run.client.ref}"
     earlier = tasks_service.get_open_by_key(run.session, open_key)
     if earlier is not None and end is None:  # still open from an episode `start` ended
         tasks_service.close_if_open(
             run.session, earlier, actor=run.actor, resolution=f"its episode ended with {_named(start)}"
         )
-    data = {k: p[k] for k in ("close_when", "open_while", "episode_ends_with") if p.get(k)}
     task, created = tasks_service.create(
-        run.session,
-        **fields_,
-        client_ref=run.client.ref,
-        priority=p["priority"],
-        rule_id=run.rule.id,
-        ruleset_version=run.ruleset.version,
-        open_key=open_key if end is None else None,
-        trigger_key=key,
-        explanation=run.explanation,
-        created_by=run.actor,
-        data={**data, "trigger_at": iso(run.now)},
-        subject=subjects.of_event(run.event),
+        run.session, **_episode_args(run, p, key, fields_, open_key if end is None else None)
     )
     if created and end is not None:
         tasks_service.close(
@@ -289,7 +321,38 @@ def _episode_task(run, p: dict, key: str, fields_: dict) -> str:
             actor=run.actor,
             resolution=f"{_named(end)} came first; in order it closed this task",
         )
-    return f"task {task.id} {'created' if created else 'already there'} in {task.queue} ({task.status})"
+    return _episode_result(task.id, created, task.queue, task.status)
+
+
+def _episode_args(run, p: dict, key: str, fields_: dict, open_key: str | None) -> dict:
+    """What `tasks.service.create` is given for an episode's first trigger (both paths ask the same)."""
+    data = {k: p[k] for k in ("close_when", "open_while", "episode_ends_with") if p.get(k)}
+    return {
+        **fields_,
+        "client_ref": run.client.ref,
+        "priority": p["priority"],
+        "rule_id": run.rule.id,
+        "ruleset_version": run.ruleset.version,
+        "open_key": open_key,
+        "trigger_key": key,
+        "explanation": run.explanation,
+        "created_by": run.actor,
+        "data": {**data, "trigger_at": iso(run.now)},
+        "subject": subjects.of_event(run.event),
+    }
+
+
+def _episode_result(task_id: int, created: bool, queue: str, status: str) -> str:
+    return f"task {task_id} {'created' if created else 'already there'} in {queue} ({status})"
+
+
+def _joined(actor: str, title: str, key: str):
+    """The history entry of a trigger that joins its episode's task."""
+    return _note_entry(actor, "triggered_again", title, {"trigger_key": key})
+
+
+def _joined_result(task_id: int, status: str) -> str:
+    return f"task {task_id} already has this episode ({status})"
 
 
 def _episode_bounds(run, types) -> tuple:
@@ -321,14 +384,24 @@ def _episode_member(run, start, end):
     from sqlalchemy import select
     from engine.tasks.models import Task
 
-    for task in run.session.scalars(
+    tasks = run.session.scalars(
         select(Task).where(Task.client_ref == run.client.ref, Task.rule_id == run.rule.id).order_by(Task.id)
-    ):
+    )
+    return episode_member(
+        tasks, start.occurred_at if start is not None else None, end.occurred_at if end is not None else None
+    )
+
+
+def episode_member(tasks, start_at, end_at):
+    """Return the first of `tasks` (the rule's tasks for the client, by id) whose trigger
+    lies in (start_at, end_at] (None: unbounded), or an open one made before tasks kept
+    their trigger time when the episode has no end yet."""
+    for task in tasks:
         at = _trigger_at(task)
         if at is None:  # made before tasks kept their trigger time: the open one is current
-            if task.is_open and end is None:
+            if task.is_open and end_at is None:
                 return task
-        elif (start is None or at > start.occurred_at) and (end is None or at <= end.occurred_at):
+        elif (start_at is None or at > start_at) and (end_at is None or at <= end_at):
             return task
     return None
 
@@ -361,9 +434,13 @@ def _reroute(run, task, fields_: dict, key: str) -> str:
 
 
 def _note(task, actor: str, action: str, detail: str, data: dict) -> None:
+    task.history.append(_note_entry(actor, action, detail, data))
+
+
+def _note_entry(actor: str, action: str, detail: str, data: dict):
     from engine.tasks.models import TaskEvent
 
-    task.history.append(TaskEvent(at=utcnow(), actor=actor, action=action, detail=detail, data=data))
+    return TaskEvent(at=utcnow(), actor=actor, action=action, detail=detail, data=data)
 
 
 def _named(event) -> str:
@@ -375,12 +452,96 @@ def _raise_priority(run, p: dict, key: str) -> str:
     """Raise the priority of a rule's open task for the client."""
     from engine.tasks import service as tasks_service
 
-    raised = []
-    for task in open_rule_tasks(run.session, run.client.ref, p["task_of"]):
-        if PRIORITIES[p["to"]] > task.priority_rank:
-            tasks_service.set_priority(run.session, task, p["to"], actor=run.actor, reason=f"rule {run.rule.id}")
-            raised.append(str(task.id))
-    return f"raised task {', '.join(raised)} to {p['to']}" if raised else "no open task to raise"
+    raised = _to_raise(open_rule_tasks(run.session, run.client.ref, p["task_of"]), p["to"], lambda t: t.priority_rank)
+    for task in raised:
+        tasks_service.set_priority(run.session, task, p["to"], actor=run.actor, reason=f"rule {run.rule.id}")
+    return _raised_result([t.id for t in raised], p["to"])
+
+
+def _to_raise(tasks: list, to: str, rank_of) -> list:
+    """The open tasks (by id) whose priority is below `to`."""
+    return [t for t in tasks if PRIORITIES[to] > rank_of(t)]
+
+
+def _raised_result(ids: list, to: str) -> str:
+    return f"raised task {', '.join(map(str, ids))} to {to}" if ids else "no open task to raise"
+
+
+# ---- the set-based form of `raise_priority` (engine.rules.batch) --------------------
+# The rule's open tasks for the client as the round left them: those read in bulk, less
+# those the round closed, and those it created (the `task` form's steps, where the raises
+# go too, written in the triggers' order); each task's rank as the round's raises left it.
+
+
+@dataclass
+class _RaiseState:
+    open: dict[tuple[str, str], list] = field(default_factory=dict)  # (client, rule) -> open tasks, by id
+    tasks: _TaskState | None = None  # the task form's state (None: no task call in the round)
+    ranks: dict[int, int] = field(default_factory=dict)  # id(task) -> rank the round's raises left
+
+
+def _load_raises(session: Session, calls: list, types: frozenset[str]) -> _RaiseState:
+    from engine.tasks.models import OPEN_STATUSES, Task
+
+    state = _RaiseState()
+    refs = sorted({c.client.ref for c in calls})
+    rules = sorted({str(c.action.param("task_of")) for c in calls})
+    for part in _chunks(refs):
+        for task in session.scalars(
+            select(Task)
+            .where(Task.client_ref.in_(part), Task.rule_id.in_(rules), Task.status.in_(OPEN_STATUSES))
+            .order_by(Task.id)
+        ):
+            state.open.setdefault((task.client_ref, task.rule_id), []).append(task)
+    return state
+
+
+def _raises_peers(state: _RaiseState, action_states: dict) -> None:
+    state.tasks = action_states.get("task")
+
+
+def _open_now(state: _RaiseState, ref: str, rule_id: str) -> list | None:
+    """open_rule_tasks(ref, rule_id) as the round has left it (None: it cannot tell)."""
+    if state.tasks is None:
+        return None  # the close_tasks hook's closes are kept with the task form's steps
+    steps = state.tasks.steps
+    closed = {id(s[1]) for s in steps if s[0] == "close"}
+    found = [t for t in state.open.get((ref, rule_id), ()) if id(t) not in closed]
+    created = [s[1] for s in steps if s[0] == "task" and (s[1].client_ref, s[1].rule_id) == (ref, rule_id)]
+    return found + [t for t in created if id(t) not in closed]
+
+
+@dataclass
+class _Raise:
+    to: str
+    raised: list = field(default_factory=list)  # the tasks raised (set by apply)
+
+
+def _decide_raise(state: _RaiseState, call) -> _Raise | None:
+    """The raise is worked out by `apply`: on the tasks as the round left them once the
+    event's hook and earlier actions applied (as per event, where they ran before it)."""
+    return _Raise(call.params["to"]) if state.tasks is not None else None
+
+
+def _apply_raise(state: _RaiseState, call, decision: _Raise) -> bool:
+    found = _open_now(state, call.client.ref, call.params["task_of"])
+    assert state.tasks is not None and found is not None
+    decision.raised = _to_raise(found, decision.to, lambda t: state.ranks.get(id(t), t.priority_rank))
+    for task in decision.raised:
+        state.ranks[id(task)] = PRIORITIES[decision.to]
+        state.tasks.steps.append(("priority", task, decision.to, call.actor, f"rule {call.rule.id}"))
+    return False
+
+
+action_form(
+    "raise_priority",
+    load=_load_raises,
+    decide=_decide_raise,
+    apply=_apply_raise,
+    write=lambda session, state: None,  # the task form writes the raises with its steps
+    result=lambda state, decision: _raised_result([t.id for t in decision.raised], decision.to),
+    peers=_raises_peers,
+)
 
 
 def open_rule_tasks(session: Session, client_ref: str, rule_id: str | None = None) -> list:

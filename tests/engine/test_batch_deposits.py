@@ -1,8 +1,8 @@
 """Deposit events go set-based with the shipped rules, and leave the tables the per-event path does.
 
 The demo broker's journeys, and for each client deposit episodes as rules/payments/
-deposits.yaml handles them: a failure (it opens the failed-deposit task; a failed deposit
-still goes per event), a completion (its `open_while` condition no longer holds: the
+deposits.yaml handles them: a failure (it opens the failed-deposit task; failed deposits
+in order go set-based too: tests/engine/test_batch_failed_deposits.py), a completion (its `open_while` condition no longer holds: the
 close_tasks hook's form closes the task, engine.tasks.close_batch, on the deposit facts
 the payments form answers, engine.payments.batch_facts), a second failure and its later
 completion, an older failure delivered late, a refund and a chargeback (each re-sent
@@ -99,21 +99,28 @@ def test_completions_go_set_based_closing_the_failed_deposit_tasks(urls, backend
     # Each closing completion set-based (the clients no IB owns: the IB's referred
     # clients' deposits may qualify a CPA, per event).
     assert took["c1-closes"] >= clients // 2, took
-    assert took["c2-closes"] >= clients // 2, took
-    assert took["c3"] >= clients // 2, took
+    # The failures go set-based too (engine.tasks.episodes_batch); the event after a task
+    # the round created goes per event (the close_tasks hook's form does not see tasks
+    # created in the round: here the completion closing it), a refusal that counts
+    # towards MAX_REFUSALS (some clients' last completion goes per event).
+    assert took["f2"] >= clients // 2, took
+    assert sum(n for kind, n in took.items() if kind[0] in "cf") > 2 * clients, took
 
 
 def test_shuffled_and_late_deliveries_the_same_tables(urls, backend):
     events = eq.shuffled_with_duplicates(deposit_stream(), seed=8)
     _, took = _compare(urls, backend, events)
-    assert sum(n for kind, n in took.items() if "closes" in kind or kind == "c3") > _clients(events), took
+    assert sum(n for kind, n in took.items() if "closes" in kind or kind[0] in "cf") > _clients(events), took
 
 
 def test_refunds_and_chargebacks_sent_again_go_set_based(urls, backend):
     """The first refund or chargeback posts (how much the wallet covers): per event. Sent
     again, nothing is left to post: the payments form and the IB's deposits form take it
-    (the IB row's chargebacks recounted, its move left charged back)."""
-    events = deposit_stream()
+    (the IB row's chargebacks recounted, its move left charged back). Without the
+    failures: each one opening a task costs its client a refusal (the close_tasks hook's
+    form does not see tasks created in the round), and after MAX_REFUSALS the client's
+    re-sent chargeback would go per event with the rest of its events."""
+    events = [e for e in deposit_stream() if e["type"] != "payment.deposit_failed"]
     per_event, took = _compare(urls, backend, events)
     assert any('"charged_back"' in row for row in per_event["ib_money_moves"])
     assert took["r1-again"] >= _clients(events) // 2, took

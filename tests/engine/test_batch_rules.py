@@ -3,7 +3,8 @@
 The shipped rules plus a ruleset acting on trades (the events every set-based form takes
 today): a closed trade starts a delay timer (`after: 24h`) that a later event of the same
 client cancels when its `unless` holds (clients from CY and IT), and a big loss raises the
-follow-up's priority at once (`raise_priority` has no set-based form: that one event
+follow-up's priority at once (`raise_priority`'s form, on the tasks the round created too)
+and cancels the client's reminders (`cancel_timer` has no set-based form: that one event
 takes the per-event path, the client's next events come back to the set-based path;
 actions with a form: tests/engine/test_batch_rule_actions.py). The tables are compared with the
 helpers of test_batch_equivalence; the events the set-based path took are counted.
@@ -52,6 +53,14 @@ rules:
       - event.profit < -46
     then:
       - raise_priority: {task_of: trade-follow-up, to: high}
+
+  - id: big-loss-hold
+    description: A big loss stops the client's pending reminders (an action with no set-based form).
+    when: trade.closed
+    if:
+      - event.profit < -46
+    then:
+      - cancel_timer: trade-reminder
 """
 
 
@@ -112,13 +121,13 @@ def test_one_client_at_a_time_the_timers_have_the_same_ids(urls, backend, rules_
 
 
 def test_a_refused_event_alone_takes_the_per_event_path(urls, backend, rules_dir):
-    """A big loss acts at once with an action that has no set-based form: that trade is
-    done per event, and its client's next events
+    """A big loss acts at once with an action that has no set-based form (big-loss-hold's
+    cancel_timer): that trade is done per event, and its client's next events
     (in the same transaction: one client at a time, each client's events fit in one) go
     back to the set-based path."""
     per_event, batched, database, taken = _both(urls, backend, trades_stream(), rules_dir, per_client=True)
     _assert_same(per_event, batched)
-    calls = {s for (s,) in _rows(database, "SELECT event_seq FROM rule_actions WHERE rule_id = 'big-loss-call'")}
+    calls = {s for (s,) in _rows(database, "SELECT event_seq FROM rule_actions WHERE rule_id = 'big-loss-hold'")}
     assert calls and not calls & taken  # acting at once: per event
     order: dict[str, list[int]] = {}
     for ref, _at, seq in sorted(_rows(database, "SELECT client_ref, occurred_at, seq FROM events")):
