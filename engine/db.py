@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections import deque
@@ -10,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sqlalchemy import BigInteger, DateTime, create_engine, event, inspect, select, types
+from sqlalchemy import BigInteger, DateTime, create_engine, event, inspect, select, text, types
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
@@ -378,6 +379,17 @@ def _after_transaction_end(session: Session, transaction) -> None:
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
     """Run `callback` once the unit of work around `session` has committed."""
     session.info.setdefault("after_commit", []).append(callback)
+
+
+def lock_name(session: Session, namespace: str, name: str) -> None:
+    """Hold, until the transaction ends, a lock on `name` in `namespace` (a referral code):
+    transactions that decide on the same name one after another see each other's work,
+    when no row exists yet to lock. PostgreSQL: a transaction-level advisory lock on a
+    64-bit hash of both; SQLite: nothing (one writer at a time holds the whole database)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"{namespace}\0{name}".encode()).digest()
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest[:8], "big", signed=True)})
 
 
 def after_rollback(session: Session, callback: Callable[[], None]) -> None:

@@ -13,12 +13,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.clients.models import Client
+from engine.db import lock_name
 from engine.events.models import Event
 from engine.ib import batch, commissions, evaluate, tree
 from engine.ib.models import IbClientStats, IbMoneyMove, IbTrade
 from engine.ib.service import config_for
 from engine.projections import batch_form, projection
 from engine.values import parse_decimal
+
+CODE_LOCKS = "ib.referral_code"  # lock_name's namespace: registrations that name one code
 
 
 def _attribute(
@@ -57,6 +60,10 @@ def registered(session: Session, event: Event, client: Client) -> None:
     code = event.data.get("referral_code")
     if not code:
         return
+    # Decided under the code's lock, as its IB's registration is: whichever of the two
+    # comes second sees the other (the IB, or this client waiting for it), even when two
+    # workers process them at the same moment.
+    lock_name(session, CODE_LOCKS, code)
     ib = tree.get_by_code(session, code)
     if ib is None:
         tree.remember_code(session, client.ref, code)
@@ -94,6 +101,7 @@ def referral_attributed(session: Session, event: Event, client: Client) -> None:
 def ib_registered(session: Session, event: Event, client: Client) -> None:
     """Onboard the IB and attribute clients who used its code before it existed."""
     data = event.data
+    lock_name(session, CODE_LOCKS, data["referral_code"])  # see `registered`
     ib, _ = tree.register(
         session,
         ib_id=data["ib_id"],

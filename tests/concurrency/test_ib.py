@@ -127,3 +127,32 @@ def test_reject_against_batching(pg_database, earned, round_):
     with unit_of_work(pg_database) as s:
         record = s.get(IbCommission, cid)
         assert not (record.status == "rejected" and record.batch_id is not None)
+
+
+def _stored(database, events) -> None:
+    from engine.events.schemas import validate_envelope
+    from engine.events.store import record_many
+
+    with unit_of_work(database) as s:
+        record_many(s, [validate_envelope(e) for e in events])
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_a_client_using_a_code_while_its_ib_registers_is_attributed(pg_database, round_):
+    """Two workers at once: one processes a client registering with code NEW, the other
+    the registration of the IB that owns NEW. Whichever decides second sees what the first
+    did (both decide on the code under one lock), so the client ends attributed, never
+    left waiting for a code whose IB already exists."""
+    from engine.ib.models import IbClientStats
+    from engine.processing import process_clients
+    from tests.concurrency.race import together
+
+    refs = [f"C-{n}" for n in range(4)]
+    _stored(pg_database, ib("P-NEW", "IB-NEW", "NEW") + [e for ref in refs for e in client(ref, "NEW", kyc=False)])
+    outcomes = together(
+        lambda: process_clients(pg_database, ["P-NEW"]), *[lambda r=r: process_clients(pg_database, [r]) for r in refs]
+    )
+    assert not any(isinstance(o, Exception) for o in outcomes), outcomes
+    with unit_of_work(pg_database) as s:
+        found = {st.client_ref: (st.ib_id, st.pending_code) for st in s.scalars(select(IbClientStats))}
+    assert {ref: found.get(ref) for ref in refs} == {ref: ("IB-NEW", None) for ref in refs}
