@@ -60,11 +60,14 @@ def registered(session: Session, event: Event, client: Client) -> None:
     code = event.data.get("referral_code")
     if not code:
         return
-    # Decided under the code's lock, as its IB's registration is: whichever of the two
-    # comes second sees the other (the IB, or this client waiting for it), even when two
-    # workers process them at the same moment.
-    lock_name(session, CODE_LOCKS, code)
     ib = tree.get_by_code(session, code)
+    if ib is None:
+        # Not known yet: decided again under the code's lock, which its IB's registration
+        # takes too, so whichever of the two comes second sees the other (the IB now, or
+        # this client waiting for it) even when two workers process them at once. A known
+        # code needs no lock (an IB's code never changes), so busy codes never serialize.
+        lock_name(session, CODE_LOCKS, code)
+        ib = tree.get_by_code(session, code)
     if ib is None:
         tree.remember_code(session, client.ref, code)
         return
