@@ -64,7 +64,8 @@ def deposits(state: IbState, ref: str) -> list[IbMoneyMove]:
                     found[move.client_ref].append(move)
         state.deposits = found
     stored = [(m.at, 0, n, m) for n, m in enumerate(state.deposits[ref])]
-    new = [(r["at"], 1, n, IbMoneyMove(**r)) for n, r in enumerate(state.moves.new) if r["client_ref"] == ref]
+    made = (m for m in state.moves.by_client.get(ref, ()) if isinstance(m, dict))  # the round's, in order
+    new = [(r["at"], 1, n, IbMoneyMove(**r)) for n, r in enumerate(made)]
     return [m for *_, m in sorted(stored + new, key=lambda t: t[:3])]
 
 
