@@ -152,9 +152,8 @@ SET_BASED = (transfer_completed, transfer_failed)
 DEPOSITS = (deposit, deposit_settled)
 
 
-def register_form(handlers: tuple = SET_BASED + DEPOSITS, takes=None) -> None:
-    """Register the set-based form of `handlers` (a deposit credited moves the funnel);
-    `takes(event)` False sends an event per event."""
+def register_form(handlers: tuple = SET_BASED + DEPOSITS) -> None:
+    """Register the set-based form of `handlers` (a deposit credited moves the funnel)."""
     batch_form(
         "payments",
         handlers,
@@ -163,7 +162,6 @@ def register_form(handlers: tuple = SET_BASED + DEPOSITS, takes=None) -> None:
         apply=batch.apply,
         write=batch.write,
         sees=batch.sees,
-        takes=takes,
     )
 
 

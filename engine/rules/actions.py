@@ -143,7 +143,7 @@ def on_each_event(hook: Callable) -> Callable:
 
 # For the set-based path (engine.rules.batch): hook -> its HookForm, which decides the
 # hook for each event of a group. While one hook has no form, every client stays on the
-# per-event path (the hook could act on any event, and only `run_event_hooks` knows how).
+# per-event path (the hook could act on any event; only `runtime.evaluate_event` runs it).
 
 
 @dataclass(frozen=True)

@@ -126,12 +126,12 @@ def no_rules(tmp_path) -> str:
 
 @pytest.fixture
 def deposits_on():
-    """Take failed deposits too, the IB's activity left out of the deposit types."""
+    """The deposit types with the payments projection alone (the IB's activity left out)."""
     projections.load_handlers()
     saved_forms, saved = list(projections.BATCH_FORMS), {t: projections.PROJECTIONS[t] for t in SETTLED}
     for type_ in SETTLED:
         projections.PROJECTIONS[type_] = [payment_projections.deposit_settled]
-    payment_projections.register_form(takes=None)
+    payment_projections.register_form()
     yield
     projections.PROJECTIONS.update(saved)
     projections.BATCH_FORMS[:] = saved_forms
