@@ -7,7 +7,8 @@
 Not part of the default `make bench` (bench/run.py runs it only when named with --only).
 The synthetic broker of bench/generate_broker.py (seed 7: the clients' journeys, then later
 trading on their accounts until --events) is written to bench/out/million/events.jsonl
-(--reuse keeps a file of the same size and seed), then goes through the path a backfill
+(--reuse keeps a file of the same size and seed; the run's progress is appended to
+progress.jsonl beside it every 5 s), then goes through the path a backfill
 takes: `fxcrm events ingest` (engine.processing.ingest.ingest_lines: validated, stored in
 batches, each batch's clients handed to processing after its commit) into a fresh
 database with the shipped rules, processed by --workers rq workers on PostgreSQL (the
@@ -50,12 +51,15 @@ from engine.db import Database  # noqa: E402
 class Progress(threading.Thread):
     """Every `interval` s: (seconds since start, events stored, events not pending)."""
 
-    def __init__(self, url: str, start: float, interval: float = 5.0):
+    def __init__(self, url: str, start: float, interval: float = 5.0, log: Path | None = None, sampler=None):
         super().__init__(daemon=True)
         self.engine = create_engine(url, poolclass=NullPool)
         self.start_at, self.interval = start, interval
         self.points: list[tuple[float, int, int]] = []
         self.stop = threading.Event()
+        # A line per look (seconds, stored, processed, memory MB) written as the run goes,
+        # so a run stopped before its end (hours long) still leaves its record.
+        self.log, self.sampler = log, sampler
 
     def look(self) -> tuple[int, int]:
         with self.engine.connect() as conn:
@@ -73,6 +77,15 @@ class Progress(threading.Thread):
             except Exception:  # SQLite busy under the ingest's write lock: look again later
                 continue
             self.points.append((time.perf_counter() - self.start_at, total, total - pending))
+            if self.log is not None:
+                self.write_line(*self.points[-1])
+
+    def write_line(self, seconds: float, total: int, processed: int) -> None:
+        samples = self.sampler.samples if self.sampler is not None else []
+        mb = round(sum(samples[-1][1]) / 1024, 1) if samples else None
+        line = {"s": round(seconds, 1), "stored": total, "processed": processed, "memory_mb": mb}
+        with open(self.log, "a") as fh:
+            fh.write(json.dumps(line) + "\n")
 
 
 def tenths(points: list[tuple[float, int, int]], seconds: float) -> list[dict]:
@@ -144,7 +157,9 @@ def run(args) -> dict:
         roots = [p.pid for p in pool.procs] if pool else [os.getpid()]
         sampler = MemorySampler(roots, interval=1.0)
         start = time.perf_counter()
-        progress = Progress(url, start)
+        progress_log = out_dir / "progress.jsonl"
+        progress_log.unlink(missing_ok=True)
+        progress = Progress(url, start, log=progress_log, sampler=sampler)
         sampler.start()
         progress.start()
         cpu_before = sum(cpu_seconds(r) for r in roots) if pool else time.process_time()
