@@ -214,14 +214,17 @@ def document_decided(rows: Rows, event: Event, state: str, reason: str | None) -
 
 
 def document_approved(rows: Rows, event: Event) -> None:
+    """Mark one document approved (unless a newer event already moved it)."""
     document_decided(rows, event, "approved", event.data.get("reason"))
 
 
 def document_rejected(rows: Rows, event: Event) -> None:
+    """Mark a document rejected with its reason (unless a newer event already moved it)."""
     document_decided(rows, event, "rejected", event.data["reason"])
 
 
 def on_hold(rows: Rows, event: Event) -> None:
+    """A provider put the review on hold (the rules open a compliance task)."""
     recorded(rows, event, "on_hold")
 
 
@@ -233,12 +236,14 @@ def recorded(rows: Rows, event: Event, result: str, status: str | None = None) -
 
 
 def review_pending(rows: Rows, event: Event) -> None:
+    """A provider started reviewing: submitted documents are now in review."""
     if recorded(rows, event, "pending"):
         for doc in in_states(rows.documents(), ("submitted",), event.occurred_at):
             move(doc, "in_review", event.occurred_at)
 
 
 def review_completed(rows: Rows, event: Event) -> None:
+    """Apply a provider's final or retry result to the documents under review."""
     result, at = event.data["result"], event.occurred_at
     if not recorded(rows, event, result):
         return
@@ -253,6 +258,12 @@ def review_completed(rows: Rows, event: Event) -> None:
 
 
 def reset(rows: Rows, event: Event) -> None:
+    """A provider reset the applicant: documents stop counting and all are asked for again.
+
+    The history stays (reviews, documents with the reason they stopped counting). The
+    client's KYC status becomes `retry`, as after a retry that asks for everything, so
+    the rules send the request and the reminders of a retry.
+    """
     if not recorded(rows, event, "reset", status="retry"):
         return
     at, data, client = event.occurred_at, event.data, rows.client
@@ -268,7 +279,8 @@ def ask_for(rows: Rows, docs: Iterable[str], reason: str, by: str, at: datetime)
         rows.add(request)
 
 
-# What each event type does, for the set-based form (the projections name theirs).
+# What each event type does, for the per-event projections (engine.kyc.projections)
+# and the set-based form alike.
 BY_TYPE: dict[str, Callable[[Rows, Event], object]] = {
     "kyc.document_submitted": document_submitted,
     "kyc.document_approved": document_approved,

@@ -8,6 +8,7 @@ rows it loaded for a whole group.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,7 +19,7 @@ from engine.kyc import batch, decide, service
 from engine.kyc import policy as policy_mod
 from engine.kyc.decide import RESET_REASON, retry_documents  # noqa: F401  (their home was here)
 from engine.kyc.models import DocumentRequest, KycDocument, KycReview
-from engine.projections import batch_form, projection
+from engine.projections import Handler, batch_form, projection
 
 
 class SessionRows:
@@ -49,56 +50,25 @@ class SessionRows:
         self.session.add(row)
 
 
-@projection("kyc.document_submitted")
-def document_submitted(session: Session, event: Event, client: Client) -> None:
-    """Record a submitted document and fulfil any open request for its type."""
-    decide.document_submitted(SessionRows(session, client), event)
+def _handler(event_type: str, apply: Callable[[decide.Rows, Event], object]) -> Handler:
+    """Register the projection of `event_type`: `apply` (engine.kyc.decide) on the client's
+    rows read with queries."""
+
+    def handler(session: Session, event: Event, client: Client) -> None:
+        apply(SessionRows(session, client), event)
+
+    handler.__name__ = handler.__qualname__ = apply.__name__
+    handler.__doc__ = apply.__doc__
+    return projection(event_type)(handler)
 
 
-@projection("kyc.document_approved")
-def document_approved(session: Session, event: Event, client: Client) -> None:
-    """Mark one document approved (unless a newer event already moved it)."""
-    decide.document_approved(SessionRows(session, client), event)
-
-
-@projection("kyc.document_rejected")
-def document_rejected(session: Session, event: Event, client: Client) -> None:
-    """Mark a document rejected with its reason (unless a newer event already moved it)."""
-    decide.document_rejected(SessionRows(session, client), event)
-
-
-@projection("kyc.review_pending")
-def review_pending(session: Session, event: Event, client: Client) -> None:
-    """A provider started reviewing: submitted documents are now in review."""
-    decide.review_pending(SessionRows(session, client), event)
-
-
-@projection("kyc.on_hold")
-def on_hold(session: Session, event: Event, client: Client) -> None:
-    """A provider put the review on hold (the rules open a compliance task)."""
-    decide.on_hold(SessionRows(session, client), event)
-
-
-@projection("kyc.review_completed")
-def review_completed(session: Session, event: Event, client: Client) -> None:
-    """Apply a provider's final or retry result to the documents under review."""
-    decide.review_completed(SessionRows(session, client), event)
-
-
-@projection("kyc.reset")
-def reset(session: Session, event: Event, client: Client) -> None:
-    """A provider reset the applicant: documents stop counting and all are asked for again.
-
-    The history stays (reviews, documents with the reason they stopped counting). The
-    client's KYC status becomes `retry`, as after a retry that asks for everything, so
-    the rules send the request and the reminders of a retry.
-    """
-    decide.reset(SessionRows(session, client), event)
+# One projection per KYC event type, each what engine.kyc.decide does for it (BY_TYPE).
+HANDLERS = tuple(_handler(event_type, apply) for event_type, apply in decide.BY_TYPE.items())
 
 
 batch_form(
     "kyc",
-    (document_submitted, document_approved, document_rejected, review_pending, on_hold, review_completed, reset),
+    HANDLERS,
     load=batch.load,
     accepts=batch.accepts,
     apply=batch.apply,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 from sqlalchemy import select
 
@@ -27,6 +29,16 @@ def _note(database, note_id) -> Notification:
 
 def _with_smtp(database, url):
     return get_database(make_config(database.config.database_url, smtp_url=url, mail_from="onboarding@broker.test"))
+
+
+@contextmanager
+def _refused_email(database):
+    """Client C1 and one email a real SMTP server refuses: yield (server, database, note id)."""
+    ingest(database, registered("C1"))
+    with SmtpServer() as smtp:
+        db = _with_smtp(database, smtp.url)
+        smtp.refuse = True
+        yield smtp, db, _send(db)
 
 
 def test_without_smtp_a_notification_is_recorded_only(database):
@@ -62,11 +74,7 @@ def test_smtp_login_uses_the_credentials_in_the_url(database):
 
 
 def test_a_refused_email_stays_queued_then_fails_after_three_attempts(database):
-    ingest(database, registered("C1"))
-    with SmtpServer() as smtp:
-        db = _with_smtp(database, smtp.url)
-        smtp.refuse = True
-        note_id = _send(db)
+    with _refused_email(database) as (smtp, db, note_id):
         note = _note(database, note_id)
         assert (note.status, note.attempts) == ("queued", 1)
         assert "451" in note.error
@@ -78,11 +86,7 @@ def test_a_refused_email_stays_queued_then_fails_after_three_attempts(database):
 
 
 def test_a_queued_email_is_sent_by_deliver_pending(database):
-    ingest(database, registered("C1"))
-    with SmtpServer() as smtp:
-        db = _with_smtp(database, smtp.url)
-        smtp.refuse = True
-        note_id = _send(db)
+    with _refused_email(database) as (smtp, db, note_id):
         smtp.refuse = False
         assert service.deliver_pending(db) == {"sent": 1}
     assert len(smtp.messages) == 1
@@ -161,11 +165,8 @@ def test_a_reviewers_approval_reaches_the_client_by_email_through_the_rules(data
 
 
 def test_queued_email_waits_while_smtp_is_switched_off(database):
-    ingest(database, registered("C1"))
-    with SmtpServer() as smtp:
-        db = _with_smtp(database, smtp.url)
-        smtp.refuse = True
-        note_id = _send(db)
+    with _refused_email(database) as (_smtp, _db, note_id):
+        pass
     assert service.deliver_pending(database) == {}  # `database` has no SMTP URL
     note = _note(database, note_id)
     assert (note.status, note.attempts) == ("queued", 1)
