@@ -87,6 +87,7 @@ def _write_status(session, changes: list) -> None:
 action_form(
     "set_status",
     changes_client=True,
+    client_columns=("status", "status_reason", "status_changed_at", "funnel_stage"),  # service.status_change
     load=lambda session, calls, types: [],
     decide=_decide_status,
     apply=_apply_status,
@@ -126,6 +127,7 @@ def _apply_risk(state, call, decision: _RiskDecision) -> bool:
 action_form(
     "set_risk",
     changes_client=True,
+    client_columns=("risk_category", "risk_reason"),
     load=lambda session, calls, types: None,
     decide=_decide_risk,
     apply=_apply_risk,

@@ -253,3 +253,12 @@ def reason(state: KycState, client: Client) -> str:
 @state_fact("kyc.labels", form="kyc")
 def labels(state: KycState, client: Client) -> list[str]:
     return service.labels_of(_latest(state, client))
+
+
+def notification_values(state: KycState, client: Client) -> dict[str, Any]:
+    """The {{ kyc.x }} values of a notification (service.notification_context) from the
+    group state as the round leaves it (KeyError: the client is not in the state)."""
+    state.rows_of(client.ref)
+    return service.notification_values(
+        state.policy(), client, _latest(state, client), state.requests[client.ref], state.documents[client.ref]
+    )

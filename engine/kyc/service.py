@@ -97,15 +97,19 @@ def expiring_documents(session: Session, client: Client, within: timedelta) -> l
     A type counts only while no usable document of it stays valid beyond the window: a
     new document (no expiry, or a later one) ends the renewal.
     """
-    now = utcnow()
-    horizon = now + within
+    return expiring_of(required_documents(session, client), documents(session, client.ref), within)
+
+
+def expiring_of(required: list[str], docs: Iterable[KycDocument], within: timedelta) -> list[str]:
+    """The types among `required` whose usable documents in `docs` all expire within `within`."""
+    horizon = utcnow() + within
     by_type: dict[str, list[KycDocument]] = {}
-    for doc in documents(session, client.ref):
+    for doc in docs:
         if doc.state in USABLE_STATES:
             by_type.setdefault(doc.document_type, []).append(doc)
     return [
         t
-        for t in required_documents(session, client)
+        for t in required
         if by_type.get(t) and all(d.expires_at is not None and d.expires_at <= horizon for d in by_type[t])
     ]
 
@@ -298,13 +302,31 @@ def document_names(types) -> str:
 
 def notification_context(session: Session, client: Client) -> dict:
     """Return the KYC values a notification template may use as {{ kyc.x }}."""
-    review = latest_result(session, client.ref)
-    pol = policy_mod.for_session(session)
-    _docs, texts = pol.explain_labels(review.labels if review else ())
-    missing = missing_documents(session, client)
+    return notification_values(
+        policy_mod.for_session(session),
+        client,
+        latest_result(session, client.ref),
+        requests(session, client.ref),
+        documents(session, client.ref),
+    )
+
+
+# The client columns notification_values reads (the set-based `notify` renders before
+# an earlier action of the same event changes one of them: engine.rules.batch).
+NOTIFICATION_READS = frozenset({"kyc_status", "client_type", "country"})
+
+
+def notification_values(
+    pol: Any, client: Client, review: KycReview | None, asked: Iterable[DocumentRequest], docs: list[KycDocument]
+) -> dict:
+    """The {{ kyc.x }} values of a client from its rows: its latest applied review, the
+    documents asked of it and its documents (both processing paths call it)."""
     from engine.kyc.expiry import EXPIRY_NOTICE
 
-    expiring = expiring_documents(session, client, EXPIRY_NOTICE)
+    _docs, texts = pol.explain_labels(review.labels if review else ())
+    required = required_of(pol, client, asked)
+    missing = missing_of(list(required), docs)
+    expiring = expiring_of(required, docs, EXPIRY_NOTICE)
     comment = (review.comment or "") if review else ""
     # A review's `reason` is internal (Sumsub's clientComment, a reviewer's note): only a
     # reason code the broker explained in its own words, or the provider's text meant for

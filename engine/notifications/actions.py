@@ -43,9 +43,13 @@ def _notify_result(note_id: int, p: dict) -> str:
 
 
 # ---- the set-based form of `notify` (engine.rules.batch) ----------------------------
-# A template that reads only `client` (no domain's values, which read the database as
-# this event leaves it) is rendered the same way `send` renders it, with the client row
-# as the round's projections left it when the rule acts (apply runs after them).
+# A template is rendered the same way `send` renders it, with the client row as the
+# round's projections left it when the rule acts (apply runs after them), and a domain's
+# values (`kyc`) from the group state of the projection form that holds them
+# (STATE_TEMPLATE_VALUES: the same values @template_values reads from the database). A
+# template reading another name goes per event. The decision says which client columns
+# the rendering read: the rules' form sends the event per event when an earlier action of
+# it changed one of them (set_status, then a template showing the status).
 
 
 @dataclass
@@ -55,12 +59,15 @@ class _NotifyState:
     sent: set[str]  # dedup keys some notification holds
     reads: dict[str, frozenset[str] | None] = field(default_factory=dict)  # template -> names (None: broken)
     notes: list = field(default_factory=list)  # new notifications, in order
+    round: dict = field(default_factory=dict)  # the round's projection states, by form name (sees)
+    fields: dict[str, frozenset[str] | None] = field(default_factory=dict)  # template -> client columns it reads
 
 
 @dataclass
 class _NotifyDecision:
     params: dict
     note: object = None
+    client_reads: frozenset[str] | None = None  # the client columns the rendering read (None: any)
 
 
 def _load_notify(session: Session, calls: list, types) -> _NotifyState:
@@ -78,8 +85,11 @@ def _load_notify(session: Session, calls: list, types) -> _NotifyState:
 
 
 def _decide_notify(state: _NotifyState, call) -> _NotifyDecision | None:
+    from engine.domains import import_each_once
     from engine.notifications import service as notifications_service
     from engine.notifications import templates
+
+    import_each_once("notify")  # the domains' template values, as `send` imports them
 
     p = call.params
     if call.key in state.sent or p["channel"] not in notifications_service.CHANNELS:
@@ -89,18 +99,40 @@ def _decide_notify(state: _NotifyState, call) -> _NotifyDecision | None:
             state.reads[p["template"]] = templates.names_used(state.source, p["template"])
         except Exception:
             state.reads[p["template"]] = None
-    if state.reads[p["template"]] is None or not state.reads[p["template"]] <= {"client"}:
-        return None  # broken (the per-event path fails the event), or it reads a domain's values
+    names = state.reads[p["template"]]
+    if names is None:
+        return None  # broken: the per-event path fails the event
+    domains = names - {"client"}
+    values = notifications_service.STATE_TEMPLATE_VALUES
+    if not all(n in values and values[n].form in state.round for n in domains):
+        return None  # a value only the database holds now
     try:
-        # Rendered now, on the client as the event leaves it (an event whose other action
-        # changes the client before this one goes per event): apply adds this note.
-        note = _new_note(state, call, p)
+        context = {n: values[n].values(state.round[values[n].form], call.client) for n in domains}
+        # Rendered now, on the client as the event leaves it (an earlier action of the
+        # event that changes a column it reads sends the event per event): apply adds it.
+        note = _new_note(state, call, p, context)
+    except LookupError:
+        return None  # the client is not in that form's state
     except Exception:
         return None  # the per-event path fails the event alike
-    return _NotifyDecision(p, note)
+    return _NotifyDecision(p, note, _client_reads(state, p["template"], domains))
 
 
-def _new_note(state: _NotifyState, call, p: dict):
+def _client_reads(state: _NotifyState, template: str, domains: frozenset[str]) -> frozenset[str] | None:
+    """The client columns a rendering of `template` reads: its `client.x` and the columns
+    the domains' values read (None: it uses `client` whole)."""
+    from engine.notifications import service as notifications_service
+    from engine.notifications import templates
+
+    if template not in state.fields:
+        state.fields[template] = templates.fields_used(state.source, template, "client")
+    own = state.fields[template]
+    if own is None:
+        return None
+    return own.union(*(notifications_service.STATE_TEMPLATE_VALUES[n].client_reads for n in domains))
+
+
+def _new_note(state: _NotifyState, call, p: dict, values: dict):
     from engine.notifications import service as notifications_service
 
     return notifications_service.new_notification(
@@ -109,7 +141,7 @@ def _new_note(state: _NotifyState, call, p: dict):
         client=call.client,
         template=p["template"],
         channel=p["channel"],
-        context={"client": notifications_service.client_context(call.client)},
+        context={"client": notifications_service.client_context(call.client), **values},
         explanation=call.explanation,
         rule_id=call.rule.id,
         dedup_key=call.key,
@@ -132,6 +164,10 @@ def _write_notify(session: Session, state: _NotifyState) -> None:
         notifications_service.deliver_after_commit(session, queued)
 
 
+def _see_round(state: _NotifyState, round_states: dict) -> None:
+    state.round = round_states
+
+
 action_form(
     "notify",
     load=_load_notify,
@@ -139,6 +175,8 @@ action_form(
     apply=_apply_notify,
     write=_write_notify,
     result=lambda state, decision: _notify_result(decision.note.id, decision.params),
+    sees=_see_round,
+    client_reads=lambda decision: decision.client_reads,
 )
 
 

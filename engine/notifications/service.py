@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 import smtplib
-from typing import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, Callable, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -20,6 +22,7 @@ from engine.notifications.models import Notification
 from engine.values import utcnow
 
 log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., dict])
 CHANNELS = ("email", "sms", "push", "in_app")
 MAX_ATTEMPTS = 3
 # A delivery claimed this long ago by a process that never finished is tried again.
@@ -70,6 +73,29 @@ def template_values(name: str) -> Callable[[TemplateValues], TemplateValues]:
 
     def register(values: TemplateValues) -> TemplateValues:
         TEMPLATE_VALUES[name] = values
+        return values
+
+    return register
+
+
+# The same values from a set-based round's state (engine.notifications.actions, the form
+# of `notify`): name -> StateValues, registered with @state_template_values beside them.
+@dataclass(frozen=True)
+class StateValues:
+    form: str  # the projection form whose group state holds what the values read
+    values: Callable[[Any, Client], dict]  # values(that form's state, client); LookupError: not there
+    client_reads: frozenset[str]  # the client columns the values read
+
+
+STATE_TEMPLATE_VALUES: dict[str, StateValues] = {}
+
+
+def state_template_values(name: str, *, form: str, client_reads: Iterable[str]) -> Callable[[F], F]:
+    """Register the decorated values(state, client) -> dict: template values `name` from
+    the group state of projection form `form`, equal to its @template_values."""
+
+    def register(values: F) -> F:
+        STATE_TEMPLATE_VALUES[name] = StateValues(form, values, frozenset(client_reads))
         return values
 
     return register

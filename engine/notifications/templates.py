@@ -172,3 +172,36 @@ def _text_line(text: str | None, data, key: str) -> int:
     lines = (text or "").splitlines()
     after = lines[line - 1].split(":", 1)[1].strip() if 0 < line <= len(lines) and ":" in lines[line - 1] else ""
     return line + 1 if after[:1] in ("|", ">") else line
+
+
+def fields_used(source, name: str, top: str) -> frozenset[str] | None:
+    """The attributes of top-level name `top` template `name` reads (`{{ client.first_name }}`
+    gives first_name), or None when it uses `top` some other way (whole, or by a computed key)."""
+    data = load(source, name)
+    texts = [data["body"], *([data["subject"]] if data.get("subject") else [])]
+    found: set[str] = set()
+    for text in texts:
+        used = _fields(text, top)
+        if used is None:
+            return None
+        found |= used
+    return frozenset(found)
+
+
+@lru_cache(maxsize=512)
+def _fields(text: str, top: str) -> frozenset[str] | None:
+    from jinja2 import nodes
+
+    found: set[str] = set()
+
+    def walk(node, parent) -> bool:
+        if isinstance(node, nodes.Name) and node.name == top:
+            if isinstance(parent, nodes.Getattr) and parent.node is node:
+                found.add(parent.attr)
+            elif isinstance(parent, nodes.Getitem) and parent.node is node and isinstance(parent.arg, nodes.Const):
+                found.add(str(parent.arg.value))
+            else:
+                return False
+        return all(walk(child, node) for child in node.iter_child_nodes())
+
+    return frozenset(found) if walk(_env.parse(text), None) else None

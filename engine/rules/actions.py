@@ -11,7 +11,7 @@ cross-check them without knowing the action. The domains are listed once, in
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
@@ -207,14 +207,23 @@ class ActionForm:
     # peers(state, action_states): after every action form of the round loaded, its state
     # may keep the other action forms' (by action name), e.g. to see the tasks the round creates
     peers: Callable | None = None
+    # With changes_client: the client columns `apply` may change (None: any of them)
+    client_columns: frozenset[str] | None = None
+    # client_reads(decision) -> the client columns the decided effect read when it was
+    # decided (None: any): after an earlier action of the event that changed one of them,
+    # the per-event path would read the new value, so the event goes per event
+    client_reads: Callable | None = None
 
 
 ACTION_FORMS: dict[str, ActionForm] = {}
 
 
-def action_form(name: str, *, changes_client: bool = False, **parts: Callable) -> ActionForm:
+def action_form(
+    name: str, *, changes_client: bool = False, client_columns: Iterable[str] | None = None, **parts: Callable
+) -> ActionForm:
     """Register the set-based form of action `name` (load, decide, apply, write, result)."""
-    form = ActionForm(**parts, changes_client=changes_client)
+    columns = frozenset(client_columns) if client_columns is not None else None
+    form = ActionForm(**parts, changes_client=changes_client, client_columns=columns)
     ACTION_FORMS[name] = form
     return form
 

@@ -496,15 +496,35 @@ def _to_start(state: RulesState, event, client, raw: dict) -> tuple[list[dict], 
 
 
 def _reads_what_an_earlier_act_changed(state: RulesState, acts: list[_Act]) -> bool:
-    """Whether an action's templates read a clients column after an action that changes
-    the client: the per-event path may load that value after the change (its facts load
-    when first read), this path has read it before."""
-    changed = False
+    """Whether an action reads a clients column (in its rule's templates, or as its form
+    says it read one deciding) after an action that changes that column: the per-event
+    path may load the value after the change (its facts load when first read), this path
+    has read it before."""
+    changed: set[str] | None = set()  # the columns the acts before changed (None: any)
     for act in acts:
-        if changed and any(base_key(v) in state.columns for v in act.call.rule.template_reads if v.source == "client"):
+        if _reads_any(_client_reads(state, act), changed):
             return True
-        changed = changed or act.form.changes_client
+        if act.form.changes_client:
+            changed = None if changed is None or act.form.client_columns is None else changed | act.form.client_columns
     return False
+
+
+def _client_reads(state: RulesState, act: _Act) -> set[str] | None:
+    """The clients columns an act reads: its rule's templates' column facts, and what its
+    form says the decision read (None: any column)."""
+    keys = {base_key(v) for v in act.call.rule.template_reads if v.source == "client"}
+    reads = {state.columns[k] for k in keys if k in state.columns}
+    if act.form.client_reads is None:
+        return reads
+    own = act.form.client_reads(act.decision)
+    return None if own is None else reads | own
+
+
+def _reads_any(reads: set[str] | None, changed: set[str] | None) -> bool:
+    """Whether `reads` meets `changed` (None: every column, on either side)."""
+    if reads is None or changed is None:
+        return (reads is None or bool(reads)) and (changed is None or bool(changed))
+    return bool(reads & changed)
 
 
 def _to_act(state: RulesState, rule: ir.Rule, event, client, raw: dict, why: dict) -> list[_Act]:

@@ -77,7 +77,8 @@ body: |
   our desk will call you about your last trade.
 """
 
-# A template reading a domain's values (the KYC documents): its notify goes per event.
+# A template reading a domain's values (the KYC documents): rendered from the KYC form's
+# group state when the round has it (engine.notifications.actions).
 DOCUMENTS = """
   - id: documents-nudge
     description: A big position reminds the client of the documents still missing.
@@ -139,8 +140,24 @@ def test_rule_tasks_open_on_the_set_based_path(urls, backend, calls_dir, per_cli
     assert len(sent & taken) > len(sent) * 0.6
 
 
-def test_a_template_reading_a_domains_values_is_sent_per_event(urls, backend, tmp_path):
+def test_a_template_reading_a_domains_values_renders_them_from_the_round(urls, backend, tmp_path):
     rules = _rules_dir(tmp_path, CALLS + DOCUMENTS)
+    per_event, batched, database, taken = _both(urls, backend, trades_stream(), rules, per_client=False)
+    _assert_same(per_event, batched)
+    _most_taken(database, taken, "documents-nudge", share=0.5)
+    bodies = _rows(database, "SELECT body FROM notifications WHERE template = 'trade-documents'")
+    assert bodies and all(b.startswith("Still missing:") for (b,) in bodies)
+    assert any("proof of address" in b for (b,) in bodies)  # (the values are really there)
+
+
+def test_a_template_reading_values_no_round_holds_is_sent_per_event(urls, backend, tmp_path, monkeypatch):
+    """Values a domain gives templates only from the database (no state_template_values):
+    the notify goes per event."""
+    from engine.notifications import service as notifications_service
+
+    monkeypatch.setitem(notifications_service.TEMPLATE_VALUES, "desk", lambda session, client: {"phone": "+44 20"})
+    rules = _rules_dir(tmp_path, CALLS + DOCUMENTS)
+    (tmp_path / "rules" / "templates" / "trade-documents.yaml").write_text("body: Call the desk on {{ desk.phone }}\n")
     per_event, batched, database, taken = _both(urls, backend, trades_stream(), rules, per_client=False)
     _assert_same(per_event, batched)
     nudged = _acted(database, "documents-nudge")
