@@ -176,5 +176,27 @@ def forms_for(event_type: str) -> list[BatchForm] | None:
     return found
 
 
+# Events whose per-event handler changes other clients of the group (issue 20, step 9):
+# `touches(session, events)` -> [(event, refs of other clients it changes)]. The group
+# runner (engine.processing.batch) keeps each such event where the per-event path has it
+# relative to those clients: after all their events when they come before its client in
+# the group, before all of them when they come after.
+CROSS_CLIENT: list[Callable[["Session", list["Event"]], list[tuple["Event", set[str]]]]] = []
+
+
+def cross_client(
+    touches: Callable[["Session", list["Event"]], list[tuple["Event", set[str]]]],
+) -> Callable[["Session", list["Event"]], list[tuple["Event", set[str]]]]:
+    """Register a domain's `touches` (see CROSS_CLIENT)."""
+    name = (touches.__module__, touches.__qualname__)  # registered again when its module is
+    CROSS_CLIENT[:] = [t for t in CROSS_CLIENT if (t.__module__, t.__qualname__) != name] + [touches]
+    return touches
+
+
+def touching(session: Session, events: list[Event]) -> list[tuple[Event, set[str]]]:
+    """Every registered domain's cross-client events among `events` (see CROSS_CLIENT)."""
+    return [found for touches in CROSS_CLIENT for found in touches(session, events)]
+
+
 def _unwrapped(handler: Handler) -> Handler:
     return getattr(handler, "__wrapped__", handler)  # a timing wrapper (bench)

@@ -18,7 +18,7 @@ from engine.events.models import Event
 from engine.ib import batch, commissions, evaluate, tree
 from engine.ib.models import IbClientStats, IbMoneyMove, IbTrade
 from engine.ib.service import config_for
-from engine.projections import batch_form, projection
+from engine.projections import batch_form, cross_client, projection
 from engine.values import parse_decimal
 
 CODE_LOCKS = "ib.referral_code"  # lock_name's namespace: registrations that name one code
@@ -129,6 +129,34 @@ def ib_registered(session: Session, event: Event, client: Client) -> None:
             reason=f"referral code {ib.referral_code}",
             event=event,
         )
+
+
+@cross_client
+def waiting_for_codes(session: Session, events: list[Event]) -> list[tuple[Event, set[str]]]:
+    """An `ib.registered` attributes the clients waiting for its code (`ib_registered`): those
+    of the group that registered with it before (`pending_code`), or register with it in the
+    group. The group runner keeps it after their events or before them, as per event."""
+    codes: dict[str, list[Event]] = {}
+    for event in events:
+        if event.type == "ib.registered" and isinstance(event.data, dict):
+            if isinstance(code := event.data.get("referral_code"), str):
+                codes.setdefault(code, []).append(event)
+    if not codes:
+        return []
+    waiting: dict[str, set[str]] = {code: set() for code in codes}
+    refs = {event.client_ref for event in events}
+    for ref, code in session.execute(
+        select(IbClientStats.client_ref, IbClientStats.pending_code).where(
+            IbClientStats.pending_code.in_(sorted(codes))
+        )
+    ).tuples():
+        if ref in refs:
+            waiting[code].add(ref)  # type: ignore[index]
+    for event in events:
+        if event.type == "client.registered" and isinstance(event.data, dict):
+            if (code := event.data.get("referral_code")) in waiting:
+                waiting[code].add(event.client_ref)
+    return [(event, waiting[code] - {event.client_ref}) for code, found in codes.items() for event in found]
 
 
 def _move(session: Session, client_ref: str, kind: str, payment_id: str) -> IbMoneyMove | None:

@@ -28,7 +28,7 @@ from typing import Callable
 
 from sqlalchemy.orm import Session
 
-from engine.projections import BatchForm, apply_evaluators, apply_event, forms_for
+from engine.projections import BatchForm, apply_evaluators, apply_event, forms_for, touching
 
 # Refused events of one client in one group before its rest goes per event (see above).
 # (4: with the onboarding, KYC and account types set-based a client meets more points
@@ -60,6 +60,8 @@ def run(session: Session, clients: dict, events: list, mark: Callable, deadline:
 
     done: list = []
     refusals: dict[str, int] = {}
+    order = _Order(session, queues, events)
+    blocked = order.blocked
 
     def one(event, evaluators_from: int | None = None) -> None:
         if evaluators_from is None:
@@ -72,10 +74,17 @@ def run(session: Session, clients: dict, events: list, mark: Callable, deadline:
     while queues:
         if done and time.monotonic() > deadline:
             break
-        for queue in queues.values():  # each client's leading per-event events
-            while queue and forms(queue[0]) is None:
+        before = len(done)
+        for ref, queue in queues.items():  # each client's leading per-event events
+            while (
+                queue
+                and (forms(queue[0]) is None or refusals.get(ref, 0) >= MAX_REFUSALS)
+                and not blocked(queue[0], done)
+            ):
                 one(queue.popleft())
-        runs = {ref: _leading_run(queue, forms) for ref, queue in queues.items() if queue}
+        runs = {
+            ref: run_ for ref, queue in queues.items() if queue and (run_ := _leading_run(queue, forms, order, done))
+        }
         if runs:
             stopped = _batch_round(session, clients, runs, forms, mark, done)
             for ref, run_ in runs.items():
@@ -85,10 +94,49 @@ def run(session: Session, clients: dict, events: list, mark: Callable, deadline:
                 queue = queues[ref]
                 one(queue.popleft(), evaluators_from)
                 refusals[ref] = refusals.get(ref, 0) + 1
-                while queue and refusals[ref] >= MAX_REFUSALS:
+                while queue and refusals[ref] >= MAX_REFUSALS and not blocked(queue[0], done):
                     one(queue.popleft())
         queues = {ref: q for ref, q in queues.items() if q}
+        order.queues = queues
+        if len(done) == before and queues:
+            order.release()  # nothing could go (never expected): the runner's own order, as before
     return done
+
+
+class _Order:
+    """Where the group keeps events that change other clients (engine.projections.
+    CROSS_CLIENT) as the per-event path has them, client after client: such an event waits
+    until the clients before its own that it changes have no events left, and the clients
+    after its own that it changes wait until it is done."""
+
+    def __init__(self, session: Session, queues: dict[str, deque], events: list) -> None:
+        self.queues = queues
+        self.after: dict[int, list[str]] = {}  # id(event) -> clients whose events all come before it
+        self.held: dict[str, list] = {}  # client -> events done before any of its own
+        self.finished: set[int] = set()  # ids of those events, once done
+        self.seen = 0  # how much of `done` was looked at
+        rank = {ref: n for n, ref in enumerate(queues)}
+        for event, refs in touching(session, events):
+            own = rank[event.client_ref]
+            self.after[id(event)] = sorted(r for r in refs if r in rank and rank[r] < own)
+            for ref in refs:
+                if ref in rank and rank[ref] > own:
+                    self.held.setdefault(ref, []).append(event)
+
+    def blocked(self, event, done: list) -> bool:
+        if not self.after and not self.held:
+            return False
+        if any(self.queues.get(ref) for ref in self.after.get(id(event), ())):
+            return True
+        waits = self.held.get(event.client_ref)
+        if waits:
+            self.finished.update(id(e) for e in done[self.seen :])
+            self.seen = len(done)
+            return any(id(e) not in self.finished for e in waits)
+        return False
+
+    def release(self) -> None:
+        self.after, self.held = {}, {}
 
 
 @dataclass(frozen=True)
@@ -123,10 +171,10 @@ class _Run(list):
     taken = 0
 
 
-def _leading_run(queue: deque, forms) -> _Run:
+def _leading_run(queue: deque, forms, order: _Order, done: list) -> _Run:
     found = _Run()
     for event in queue:
-        if forms(event) is None:
+        if forms(event) is None or order.blocked(event, done):
             break
         found.append(event)
     return found

@@ -160,6 +160,10 @@ class HookForm:
     # round's action forms' states, by action name, to write in one order with them)
     apply: Callable
     write: Callable  # write(session, state): what `apply` left to write itself
+    # peers(state, action_states): after every action form of the round loaded, the hook's
+    # state may make itself known to them (the `task` form hands close_tasks the tasks the
+    # round creates, so a client's later events are decided on them too)
+    peers: Callable | None = None
 
 
 HOOK_FORMS: dict[Callable, HookForm] = {}

@@ -272,6 +272,9 @@ def _load_actions(session: Session, state: RulesState, clients: dict, events: li
     for name, form_state in state.forms.items():
         if ACTION_FORMS[name].peers is not None:
             ACTION_FORMS[name].peers(form_state, state.forms)
+    for hook, hook_state in state.hooks.items():
+        if HOOK_FORMS[hook].peers is not None:
+            HOOK_FORMS[hook].peers(hook_state, state.forms)
 
 
 def _call(state: RulesState, rule: ir.Rule, index: int, event, client, raw: dict, why: dict | None = None) -> Call:

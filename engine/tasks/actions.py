@@ -134,6 +134,7 @@ class _TaskState:
     triggered: set[str] = field(default_factory=set)  # trigger keys some task holds
     steps: list[tuple] = field(default_factory=list)  # ("task", Task) / ("note", Task | id, TaskEvent)
     episodes: episodes_batch.Episodes | None = None  # for the episode tasks (engine.tasks.episodes_batch)
+    hook: close_batch.OpenTasks | None = None  # the close_tasks hook form's state (close_batch.peers)
 
 
 @dataclass
@@ -223,8 +224,15 @@ def _apply_task(state: _TaskState, call, decision: _TaskDecision) -> bool:
     if state.episodes is not None and "trigger_at" in (args["data"] or {}):
         episodes_batch.tasks_of(state.episodes, call).append(decision.task)
     data = args["data"] or {}
-    # close_tasks (an event hook) would close it on a later event of the round's types
-    return bool(set(data.get("close_when") or ()) & state.types or data.get("open_while") in state.named)
+    # close_tasks (an event hook) would close it on a later event of the round's types:
+    # its form decides that (the task joins the client's open tasks it read, as per event
+    # the hook reads it with them); without that form the client's later events go per event
+    if not (set(data.get("close_when") or ()) & state.types or data.get("open_while") in state.named):
+        return False
+    if state.hook is None:
+        return True
+    state.hook.open.setdefault(call.client.ref, []).append(decision.task)
+    return False
 
 
 def _write_tasks(session: Session, state: _TaskState) -> None:
@@ -588,7 +596,12 @@ def close_tasks(session: Session, ruleset, client, event, facts) -> None:
 # The set-based form of close_tasks (engine.tasks.close_batch) decides the hook for each
 # event of a group (without it every event would go per event).
 hook_form(
-    close_tasks, load=close_batch.load, decide=close_batch.decide, apply=close_batch.apply, write=close_batch.write
+    close_tasks,
+    load=close_batch.load,
+    decide=close_batch.decide,
+    apply=close_batch.apply,
+    write=close_batch.write,
+    peers=close_batch.peers,
 )
 
 

@@ -23,7 +23,7 @@ _CHUNK = 500
 class OpenTasks:
     named: dict  # the ruleset's named conditions
     open: dict[str, list] = field(default_factory=dict)  # client -> its open rule tasks, by id
-    closed: set[int] = field(default_factory=set)  # closed earlier in the round
+    closed: set[int] = field(default_factory=set)  # id(task) of those closed earlier in the round
     steps: list[tuple] = field(default_factory=list)  # ("close", task, reason) left to `write`
 
 
@@ -45,7 +45,7 @@ def decide(state: OpenTasks, event, client, holds) -> list[tuple] | None:
     """The tasks close_tasks closes for this event, with why (as close_tasks words it)."""
     closes = []
     for task in state.open.get(client.ref, ()):
-        if task.id in state.closed:
+        if id(task) in state.closed:  # (a task the round created has no id yet)
             continue
         data = task.data or {}
         if event.type in (data.get("close_when") or ()):
@@ -59,10 +59,18 @@ def apply(state: OpenTasks, closes: list[tuple], action_states: dict) -> None:
     task_state = action_states.get("task")
     steps = task_state.steps if task_state is not None else state.steps
     for task, reason in closes:
-        state.closed.add(task.id)
+        state.closed.add(id(task))
         steps.append(("close", task, reason))
         if task_state is not None and task.open_key in task_state.open:
             del task_state.open[task.open_key]  # closing frees its key: a later trigger opens a new task
+
+
+def peers(state: OpenTasks, action_states: dict) -> None:
+    """Given to the `task` form: the tasks it creates in the round join the clients' open
+    tasks here, as per event the hook reads them for the client's later events."""
+    task_state = action_states.get("task")
+    if task_state is not None:
+        task_state.hook = state
 
 
 def close(session: Session, task, reason: str) -> None:

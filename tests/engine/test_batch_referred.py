@@ -147,10 +147,8 @@ def referred_stream() -> list[dict]:
 
 
 def _run(url: str, backend: str, events: list[dict], *, batch: bool, per_client: bool, rules: str):
-    """The IBs registered first (`_ibs`), then `events`. (A client processed before the IB
-    that registers its code in the same group is attributed later per event, caught up,
-    where the group runner has already run the IB's per-event `ib.registered`: the tables
-    differ, before this change too.)"""
+    """The IBs registered first (`_ibs`), then `events`. (An IB registering a code its
+    clients wait for in the same group: tests/engine/test_batch_pending_code.py.)"""
     database = run(url, backend, _ibs(START), batch=batch, per_client=per_client, rules=rules)
     with unit_of_work(database) as session:
         record_many(session, [parse_line(json.dumps(e)) for e in events], via="file")
