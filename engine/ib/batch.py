@@ -149,6 +149,8 @@ class IbState:
     deposits: dict[str, list[IbMoneyMove]] | None = None  # client -> deposits recorded, oldest first
     lots: dict[tuple, dict[str, tuple[datetime | None, Decimal]]] = field(default_factory=dict)
     new_trades_of: dict[str, list[dict]] = field(default_factory=dict)  # new_trades by client
+    # (client, lots policy, registered_at) -> [how many of its new trades are summed, their lots]
+    new_lots: dict[tuple, list] = field(default_factory=dict)
     registered: dict[str, datetime | None] = field(default_factory=dict)  # client -> registered_at, at load
     undated: dict[str, list[IbTrade]] | None = None  # trades recorded of clients registered_at None at load
     written: bool = False  # new_commissions written (by this form or the commission form)

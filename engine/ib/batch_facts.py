@@ -102,10 +102,21 @@ def _lots(state: IbState, client, held_at_least=None, within=None) -> Decimal:
         summed_at, lots = state.lots[key].get(client.ref, (None, None))
         if lots is None or summed_at != registered_at:
             raise NotKnown(client.ref)  # summed for another window
-    for trade in state.new_trades_of.get(client.ref, ()):
+    return lots + _new_lots(state, client.ref, policy, key, registered_at)
+
+
+def _new_lots(state: IbState, ref: str, policy, key: tuple, registered_at) -> Decimal:
+    """The lots of the round's new trades of the client that count under `policy`. The
+    list only grows in a round, and a trade's verdict depends on the trade and the
+    registration time alone: each is judged once per policy, so a client's hundredth
+    trade of a round does not judge the 99 before it again."""
+    trades = state.new_trades_of.get(ref, ())
+    summed = state.new_lots.setdefault((ref, key, registered_at), [0, Decimal(0)])
+    for trade in trades[summed[0] :]:
         if _counts(policy, IbTrade(**trade), registered_at):
-            lots += trade["lots"]
-    return lots
+            summed[1] += trade["lots"]
+    summed[0] = len(trades)
+    return summed[1]
 
 
 def _counts(policy, trade: IbTrade, registered_at) -> bool:

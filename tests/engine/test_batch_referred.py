@@ -249,3 +249,24 @@ def test_a_monthly_cap_shared_by_two_clients_holds_on_both_paths(urls, backend, 
         return sum((Decimal(amount) for ib, _, amount in _paid(tables) if ib == "IB-LEAF"), Decimal(0))
 
     assert earned(per_event) == earned(batched) == Decimal("1500")
+
+
+def test_a_clients_many_trades_in_one_round_are_each_judged_once(urls, backend, monkeypatch):
+    """`trades.lots(...)`, read by the CPA rule for each closed trade, adds the round's new
+    trades of the client that count: each is judged once per policy, not again at each
+    later trade of the round (40 trades: 820 judgements before, 40 now)."""
+    from engine.ib import batch_facts
+
+    events = _client("BUSY", "IB-LEAF", START + timedelta(hours=1), kyc=False, trades=(("0.01", 600),) * 40)
+    clock.freeze(NOW)
+    per_event = snapshot(_run(urls[0], backend, events, batch=False, per_client=False, rules="rules"), ids=False)
+    judged: list[str] = []
+    counts = batch_facts._counts
+    monkeypatch.setattr(
+        batch_facts, "_counts", lambda policy, trade, at: judged.append(trade.ticket) or counts(policy, trade, at)
+    )
+    with counting_clients() as taken:
+        batched = snapshot(_run(urls[1], backend, events, batch=True, per_client=False, rules="rules"), ids=False)
+    _assert_same(_without_ids(per_event), _without_ids(batched))
+    assert sum(1 for _c, t in taken if t == "trade.closed") == 40
+    assert sorted(judged) == sorted(f"BUSY-{n}" for n in range(40))
