@@ -71,9 +71,11 @@ class _NotifyDecision:
 
 
 def _load_notify(session: Session, calls: list, types) -> _NotifyState:
+    from engine.domains import import_each_once
     from engine.notifications import service as notifications_service
     from engine.notifications.models import Notification
 
+    import_each_once("notify")  # the domains' template values, as `send` imports them (once a round)
     cfg, source = notifications_service.rendering(session)
     state = _NotifyState(cfg, source, set())
     keys = sorted({c.key for c in calls})
@@ -85,11 +87,8 @@ def _load_notify(session: Session, calls: list, types) -> _NotifyState:
 
 
 def _decide_notify(state: _NotifyState, call) -> _NotifyDecision | None:
-    from engine.domains import import_each_once
     from engine.notifications import service as notifications_service
     from engine.notifications import templates
-
-    import_each_once("notify")  # the domains' template values, as `send` imports them
 
     p = call.params
     if call.key in state.sent or p["channel"] not in notifications_service.CHANNELS:
